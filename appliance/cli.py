@@ -1,0 +1,82 @@
+"""The ``ironcurtain`` command line.
+
+Each command lives in its own module exposing ``configure(parser)`` and ``run(args) -> int``.
+Modules are imported only when their command runs (or when its ``--help`` is asked for), so a
+server started as ``ironcurtain serve filesystem`` pays for nothing it does not use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from appliance import __version__
+
+# name -> (module, one-line help). Nested groups (policy, audit, ...) are handled by their module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("appliance.commands.demo", "run a complete scripted session: no API key needed"),
+    "start": ("appliance.commands.start", "start an agent session (interactive or one task)"),
+    "exec": ("appliance.commands.exec_code", "run a Python snippet in the WebAssembly sandbox"),
+    "policy": ("appliance.commands.policy_cmd", "check, show and test the compiled policy"),
+    "serve": ("appliance.commands.serve", "run a shipped MCP server over stdio"),
+    "mcp-proxy": ("appliance.commands.mcp_proxy", "serve all tools over stdio behind the policy"),
+    "audit": ("appliance.commands.audit_cmd", "show or verify a session's audit log"),
+    "escalation-listener": (
+        "appliance.commands.listener",
+        "approve or deny escalations of running sessions",
+    ),
+    "config": ("appliance.commands.config_cmd", "show or change the configuration"),
+    "setup": ("appliance.commands.setup", "interactive first-run set-up"),
+    "doctor": ("appliance.commands.doctor", "check the installation and explain each problem"),
+    "sessions": ("appliance.commands.sessions", "list or clean up sessions"),
+    "annotate-tools": ("appliance.commands.compile_cmd", "LLM: assign argument roles to tools"),
+    "compile-policy": ("appliance.commands.compile_cmd", "LLM: compile the constitution to rules"),
+    "refresh-lists": ("appliance.commands.compile_cmd", "LLM: refresh the dynamic lists"),
+    "customize-policy": ("appliance.commands.compile_cmd", "LLM: write constitution-user.md"),
+}
+
+
+def _available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ironcurtain",
+        description="A secure runtime for AI agents: every tool call goes through one policy gate.",
+    )
+    parser.add_argument("--version", action="version", version=f"ironcurtain {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        if not _available(module_name):
+            continue
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(_module=module_name, _command=name)
+        # Only the chosen command's module is imported; the others only need their help line.
+        if name == chosen:
+            importlib.import_module(module_name).configure(command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    args = parser.parse_args(args_list)
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 2
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

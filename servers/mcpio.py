@@ -1,0 +1,191 @@
+"""MCP over stdio for the shipped servers, without the SDK's import cost.
+
+Why not the SDK's ``MCPServer``: importing ``mcp`` costs 1.3-1.5 s on these machines (its
+pydantic wire models for two protocol eras, httpx, starlette, click), which alone breaks the
+300 ms start-to-initialized target for a server the chokepoint starts lazily. The servers
+speak the handshake era of the protocol (``initialize`` ... ``2025-11-25``) as newline-delimited
+JSON-RPC 2.0; the tests drive them with the real SDK client to prove the wire format.
+
+A server is a list of :class:`Tool` objects, each a handler taking the checked arguments and
+returning a :class:`ToolResult`. A handler raising :class:`ToolError` becomes a tool result with
+``isError: true`` and the message; any other exception becomes a generic error result (the
+traceback goes to stderr for the operator, never to the agent).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from policy.schema import check_arguments
+
+__all__ = ["HANDSHAKE_VERSIONS", "StdioServer", "Tool", "ToolError", "ToolResult"]
+
+HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+_MAX_LINE = 64 * 1024 * 1024
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+
+
+class ToolError(Exception):
+    """An error the agent should read: becomes a tool result with ``isError: true``."""
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    text: str
+    structured: dict[str, Any] | None = None
+    is_error: bool = False
+    content: list[dict[str, Any]] | None = None  # overrides the single text block (images)
+
+    def to_wire(self) -> dict[str, Any]:
+        content = (
+            self.content if self.content is not None else [{"type": "text", "text": self.text}]
+        )
+        out: dict[str, Any] = {"content": content, "isError": self.is_error}
+        if self.structured is not None:
+            out["structuredContent"] = self.structured
+        return out
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    handler: Callable[[dict[str, Any]], ToolResult]
+    annotations: dict[str, Any] = field(default_factory=dict)
+    output_schema: dict[str, Any] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+        }
+        if self.annotations:
+            out["annotations"] = self.annotations
+        if self.output_schema is not None:
+            out["outputSchema"] = self.output_schema
+        return out
+
+
+class StdioServer:
+    """Serve ``tools`` over a pair of byte streams (stdin/stdout by default)."""
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        tools: list[Tool],
+        instructions: str | None = None,
+        max_workers: int = 4,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.instructions = instructions
+        self.tools = {tool.name: tool for tool in tools}
+        self._write_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+        self._out: BinaryIO = sys.stdout.buffer
+
+    def run(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        reader = stdin or sys.stdin.buffer
+        self._out = stdout or sys.stdout.buffer
+        try:
+            while True:
+                line = reader.readline(_MAX_LINE)
+                if not line:
+                    break
+                if line.strip():
+                    self._dispatch(line)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def _dispatch(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            self._send_error(None, PARSE_ERROR, "Parse error")
+            return
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            self._send_error(None, INVALID_REQUEST, "Invalid request")
+            return
+        method = message.get("method")
+        if not isinstance(method, str):
+            return  # a response to us (we send no requests) or junk: ignore
+        request_id = message.get("id")
+        params = message.get("params") or {}
+        if request_id is None:
+            return  # notifications (initialized, cancelled, roots/list_changed) need no answer
+        if method == "tools/call":
+            self._pool.submit(self._call_tool, request_id, params)
+            return
+        handler = {
+            "initialize": self._initialize,
+            "ping": lambda _params: {},
+            "tools/list": lambda _params: {"tools": [t.to_wire() for t in self.tools.values()]},
+        }.get(method)
+        if handler is None:
+            self._send_error(request_id, METHOD_NOT_FOUND, f"Method not found: {method}")
+            return
+        self._send_result(request_id, handler(params))
+
+    def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
+        asked = params.get("protocolVersion") if isinstance(params, dict) else None
+        version = asked if asked in HANDSHAKE_VERSIONS else HANDSHAKE_VERSIONS[-1]
+        result: dict[str, Any] = {
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": {"name": self.name, "version": self.version},
+        }
+        if self.instructions:
+            result["instructions"] = self.instructions
+        return result
+
+    def _call_tool(self, request_id: object, params: object) -> None:
+        try:
+            result = self.invoke(params)
+        except Exception:  # never let a worker die silently; the operator sees the traceback
+            traceback.print_exc(file=sys.stderr)
+            result = ToolResult("internal error in the tool", is_error=True)
+        self._send_result(request_id, result.to_wire())
+
+    def invoke(self, params: object) -> ToolResult:
+        """Check and run one ``tools/call``; usable in memory by tests."""
+        if not isinstance(params, dict) or not isinstance(params.get("name"), str):
+            return ToolResult("tools/call needs a tool name", is_error=True)
+        tool = self.tools.get(params["name"])
+        if tool is None:
+            return ToolResult(f"Unknown tool: {params['name']}", is_error=True)
+        arguments = params.get("arguments") or {}
+        problem = check_arguments(arguments, tool.input_schema)
+        if problem:
+            return ToolResult(f"Invalid arguments for {tool.name}: {problem}", is_error=True)
+        try:
+            return tool.handler(arguments)
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+
+    def _send_result(self, request_id: object, result: dict[str, Any]) -> None:
+        self._write({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+    def _send_error(self, request_id: object, code: int, message: str) -> None:
+        self._write(
+            {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+        )
+
+    def _write(self, message: dict[str, Any]) -> None:
+        data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        with self._write_lock:
+            self._out.write(data)
+            self._out.flush()
