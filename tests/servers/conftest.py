@@ -1,0 +1,63 @@
+"""Shared helpers for the shipped servers' tests: start one over stdio with the real SDK client.
+
+``stdio_session(argv)`` spawns ``python -m appliance.cli serve *argv`` exactly as the host does
+and yields an initialized ``mcp.client.session.ClientSession``; the servers use our own light
+stdio core, so this is what proves their wire format against the SDK.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@asynccontextmanager
+async def stdio_session(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    **session_kwargs: Any,
+) -> AsyncIterator[Any]:
+    """Run ``ironcurtain serve *argv`` over stdio and yield an initialized ClientSession.
+
+    ``env`` is added to the current environment (the SDK would otherwise pass only a minimal
+    one, dropping the test's ``IRONCURTAIN_HOME``); extra keyword arguments go to ClientSession.
+    """
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH", "")) if p
+    )
+    full_env.update(env or {})
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "appliance.cli", "serve", *argv],
+        env=full_env,
+        cwd=str(cwd or REPO_ROOT),
+    )
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(read, write, **session_kwargs) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+def result_text(result: Any) -> str:
+    """The concatenated text blocks of a CallToolResult."""
+    return "".join(block.text for block in result.content if getattr(block, "type", "") == "text")
