@@ -1,0 +1,98 @@
+"""Redaction: vectors as data, deep copies, and linear time on adversarial input."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.redact import redact, redact_text
+
+VECTORS = Path(__file__).parents[1] / "vectors" / "redaction"
+
+
+def _cases(name: str) -> list[dict]:
+    return json.loads((VECTORS / name).read_text(encoding="utf-8"))["cases"]
+
+
+@pytest.mark.parametrize("case", _cases("positives.json"), ids=lambda c: c["description"])
+def test_positive_vectors_are_masked(case: dict) -> None:
+    assert redact_text(case["input"]) == case["expected"]
+
+
+@pytest.mark.parametrize("case", _cases("negatives.json"), ids=lambda c: c["description"])
+def test_near_misses_stay(case: dict) -> None:
+    assert case["input"] == case["expected"]
+    assert redact_text(case["input"]) == case["input"]
+
+
+def test_redact_is_a_deep_copy_of_json_like_data() -> None:
+    original = {
+        "path": "/tmp/notes.txt",
+        "content": "card 4111111111111111",
+        "headers": [{"Authorization": "Bearer abcdefghijklmnop1234"}],
+        "nested": {"n": 3, "ok": True, "none": None, "ratio": 0.5},
+        "pair": ("AKIAIOSFODNN7EXAMPLE", 1),
+    }
+    snapshot = json.dumps(original, default=list)
+    out = redact(original)
+    assert json.dumps(original, default=list) == snapshot  # input untouched
+    assert out["content"] == "card [REDACTED:card-number]"
+    assert out["headers"][0]["Authorization"] == "Bearer [REDACTED:bearer-token]"
+    assert out["nested"] == {"n": 3, "ok": True, "none": None, "ratio": 0.5}
+    assert out["pair"] == ("[REDACTED:aws-access-key-id]", 1)
+    assert out["headers"] is not original["headers"]
+
+
+def test_secret_named_keys_mask_their_value_and_keys_are_redacted() -> None:
+    out = redact(
+        {"AWS_SECRET_ACCESS_KEY": "short-but-secret", "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv": 1}
+    )
+    assert out == {
+        "AWS_SECRET_ACCESS_KEY": "[REDACTED:aws-secret-key]",
+        "[REDACTED:anthropic-key]": 1,
+    }
+
+
+def test_absurdly_deep_data_is_masked_not_recursed() -> None:
+    deep: list = []
+    node = deep
+    for _ in range(5000):
+        node.append([])
+        node = node[0]
+    out = redact(deep)
+    depth = 0
+    while isinstance(out, list):
+        out = out[0]
+        depth += 1
+    assert out == "[REDACTED:too-deep]"
+    assert depth == 200
+
+
+ADVERSARIAL = {
+    "digits": "4" * 1_000_000,
+    "card groups": "4111 " * 200_000,
+    "dash digits": "1-" * 500_000,
+    "ssn prefix": "123-45-" * 142_858,
+    "sk prefixes": "sk-" * 333_334,
+    "sk-ant body": "sk-ant-" + "a" * 1_000_000,
+    "key chars": "a_" * 500_000,
+    "aws secret names": "aws_secret_access_key= " * 43_479,
+    "bearer words": "bearer " * 142_858,
+    "akia": "AKIA" * 250_000,
+    "github prefixes": "ghp_" * 250_000,
+    "github pat prefix": "github_pat_" * 90_910,
+    "aiza": "AIza" * 250_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_one_megabyte_adversarial_input_is_linear(name: str) -> None:
+    # The prefix holds every pattern's cheap pre-check substring, so every pattern really runs.
+    text = "sk-ant- AIza gh github_pat_ aws_secret_access_key bearer 1 " + ADVERSARIAL[name]
+    assert len(text) >= 999_000
+    started = time.perf_counter()
+    redact_text(text)
+    assert time.perf_counter() - started < 1.0
