@@ -43,17 +43,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     show = sub.add_parser("show", help="show the effective settings and their sources (default)")
     show.add_argument("--json", action="store_true", help="print the settings as JSON")
     get = sub.add_parser("get", help="print one effective value (keys masked)")
-    get.add_argument("field", help="dotted camelCase name, e.g. resourceBudget.maxSteps")
     put = sub.add_parser("set", help="validate and store one value in config.json")
-    put.add_argument("field", help="dotted camelCase name, e.g. resourceBudget.maxSteps")
+    unset = sub.add_parser("unset", help="remove a value from config.json (back to default)")
+    for command in (get, put, unset):
+        field = command.add_argument(
+            "field", help="dotted camelCase name, e.g. resourceBudget.maxSteps"
+        )
+        field.completion_words = setting_paths()  # read by `ironcurtain completion`
     put.add_argument(
         "value",
         nargs="?",
         help="JSON if it parses (300, true, null, [..]), else a string; "
         "omit for an API key to type it unseen",
     )
-    unset = sub.add_parser("unset", help="remove a value from config.json (back to default)")
-    unset.add_argument("field", help="dotted camelCase name, e.g. resourceBudget.maxSteps")
 
 
 def run(args: argparse.Namespace) -> int:
