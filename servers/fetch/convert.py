@@ -1,0 +1,122 @@
+"""Turn a response body into the text the agent reads: markdown, plain text or raw HTML.
+
+HTML goes through BeautifulSoup with ``script``/``style``/``noscript``/``template`` removed
+(markdownify's ``strip`` keeps a tag's text, which for a script is code, not content), then
+markdownify. Other textual types are returned as they are; binary types are refused rather than
+dumped as mojibake. markdownify and bs4 are imported here, so import this module lazily.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+from servers.mcpio import ToolError
+
+__all__ = ["Rendered", "media_type", "render"]
+
+FORMATS = ("markdown", "text", "html")
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_TEXT_TYPES = frozenset(
+    {"application/json", "application/xml", "application/javascript", "application/x-ndjson"}
+    | {"application/yaml", "application/x-yaml", "application/toml", "application/rss+xml"}
+    | {"application/atom+xml", "application/ld+json", "image/svg+xml"}
+)
+_DROPPED_TAGS = ["script", "style", "noscript", "template", "head"]
+_BLOCK_TAGS = [
+    *("p", "div", "br", "li", "tr", "pre", "blockquote", "section", "article", "header"),
+    *("footer", "nav", "aside", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dt"),
+    *("dd", "hr", "form", "main", "figure", "figcaption", "td", "th"),
+]
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    media_type: str
+    title: str | None
+
+
+def media_type(content_type: str | None) -> tuple[str, str | None]:
+    """('text/html', 'utf-8') from 'text/HTML; charset="UTF-8"'."""
+    if not content_type:
+        return "", None
+    kind, _, params = content_type.partition(";")
+    charset = None
+    for param in params.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "charset" and value:
+            charset = value.strip().strip("\"'").lower()
+    return kind.strip().lower(), charset
+
+
+def render(body: bytes, content_type: str | None, fmt: str, base_url: str = "") -> Rendered:
+    """The body as ``fmt`` (markdown|text|html); relative links made absolute to ``base_url``."""
+    kind, charset = media_type(content_type)
+    kind = kind or _sniff(body)
+    if kind in _HTML_TYPES:
+        text = _decode(body, charset or _meta_charset(body))
+        if fmt == "html":
+            return Rendered(text, kind, None)
+        return _from_html(text, kind, fmt, base_url)
+    if kind.startswith("text/") or kind in _TEXT_TYPES or kind.endswith(("+json", "+xml")):
+        return Rendered(_decode(body, charset), kind, None)
+    raise ToolError(
+        f"the response is {kind or 'unlabelled binary data'} ({len(body)} bytes); "
+        "http_fetch returns HTML and text only"
+    )
+
+
+def _from_html(html: str, kind: str, fmt: str, base_url: str) -> Rendered:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else None
+    for tag in soup(_DROPPED_TAGS):
+        tag.decompose()
+    if base_url:  # the agent can only follow a link it can fetch: make them absolute
+        for tag, attr in (("a", "href"), ("img", "src")):
+            for node in soup.find_all(tag, attrs={attr: True}):
+                node[attr] = urljoin(base_url, str(node[attr]).strip())
+    if fmt == "text":
+        for node in soup.find_all(_BLOCK_TAGS):
+            node.insert_after("\n")  # inline text stays joined, blocks get their own lines
+        text = "\n".join(" ".join(line.split()) for line in soup.get_text().splitlines())
+    else:
+        from markdownify import MarkdownConverter
+
+        text = MarkdownConverter(heading_style="ATX", bullets="-").convert_soup(soup)
+    return Rendered(_BLANK_LINES.sub("\n\n", text).strip(), kind, title or None)
+
+
+def _sniff(body: bytes) -> str:
+    head = body[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "text/html"
+    if b"\0" in body[:4096]:
+        return ""
+    try:
+        body[:4096].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < 4092:  # not just a character cut at the sample's edge
+            return ""
+    return "text/plain"
+
+
+def _meta_charset(body: bytes) -> str | None:
+    found = _META_CHARSET.search(body[:4096])
+    return found.group(1).decode("ascii").lower() if found else None
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    if body.startswith(codecs.BOM_UTF8):
+        return body[3:].decode("utf-8", "replace")
+    try:
+        codec = codecs.lookup(charset or "utf-8").name
+    except LookupError:
+        codec = "utf-8"
+    return body.decode(codec, "replace")

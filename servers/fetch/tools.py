@@ -1,0 +1,138 @@
+"""The two tools, their argument schemas and their results.
+
+The handlers import the HTTP client and the HTML converter on first use, so listing tools and
+the MCP handshake never pay for httpcore, bs4 or markdownify.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from servers.fetch.settings import FetchSettings
+from servers.mcpio import Tool, ToolError, ToolResult
+
+__all__ = ["build_tools"]
+
+DEFAULT_MAX_LENGTH = 50_000
+MAX_TIMEOUT = 120
+
+HTTP_FETCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "minLength": 1, "maxLength": 8192, "description": "http(s) URL"},
+        "headers": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "extra request headers; Host, Connection and Proxy-* are dropped",
+        },
+        "max_length": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 50_000},
+        "start_index": {"type": "integer", "minimum": 0, "default": 0},
+        "format": {"type": "string", "enum": ["markdown", "text", "html"], "default": "markdown"},
+        "timeout": {"type": "number", "minimum": 1, "maximum": MAX_TIMEOUT, "default": 30},
+    },
+    "required": ["url"],
+    "additionalProperties": False,
+}
+
+WEB_SEARCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "query": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "count": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5},
+    },
+    "required": ["query"],
+    "additionalProperties": False,
+}
+
+
+def build_tools(settings: FetchSettings) -> list[Tool]:
+    return [
+        Tool(
+            "http_fetch",
+            "Fetch a public http(s) URL and return its content as markdown (default), plain text "
+            "or raw HTML. Long pages are returned in parts: call again with start_index to "
+            "continue. Private, loopback and cloud-metadata addresses are refused.",
+            HTTP_FETCH_SCHEMA,
+            lambda args: http_fetch(args, settings),
+            annotations={"readOnlyHint": True, "openWorldHint": True},
+        ),
+        Tool(
+            "web_search",
+            "Search the web; returns a list of results, each with title, url and snippet.",
+            WEB_SEARCH_SCHEMA,
+            lambda args: web_search(args, settings),
+            annotations={"readOnlyHint": True, "openWorldHint": True},
+        ),
+    ]
+
+
+def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
+    from servers.fetch.client import request
+    from servers.fetch.convert import render
+
+    response = request(
+        args["url"], settings, timeout=float(args.get("timeout", 30)), headers=args.get("headers")
+    )
+    rendered = render(
+        response.body, response.header("content-type"), args.get("format", "markdown")
+    )
+    start = args.get("start_index", 0)
+    length = args.get("max_length", DEFAULT_MAX_LENGTH)
+    total = len(rendered.text)
+    if start and start >= total:
+        raise ToolError(f"start_index {start} is past the end of the content ({total} characters)")
+    part = rendered.text[start : start + length]
+    following = start + len(part) if start + len(part) < total else None
+    structured = {
+        "url": args["url"],
+        "final_url": response.url,
+        "status": response.status,
+        "content_type": rendered.media_type,
+        "title": rendered.title,
+        "total_length": total,
+        "start_index": start,
+        "next_start_index": following,
+        "body_truncated": response.truncated,
+        "redirects": list(response.redirects),
+        "dropped_headers": list(response.dropped_headers),
+    }
+    notes = _notes(response, following, start, len(part), total, settings.max_body_bytes)
+    text = part + ("\n\n" + "\n".join(notes) if notes else "")
+    if response.status >= 400:
+        text = f"HTTP {response.status} {response.reason} from {response.url}\n\n{text}"
+    return ToolResult(text, structured, is_error=response.status >= 400)
+
+
+def _notes(
+    response: Any, following: int | None, start: int, shown: int, total: int, cap: int
+) -> list[str]:
+    notes = []
+    if following is not None:
+        notes.append(
+            f"[http_fetch: showing characters {start}-{start + shown} of {total}. To continue, "
+            f"call http_fetch again with start_index={following}.]"
+        )
+    if response.truncated:
+        notes.append(f"[http_fetch: the response was longer than {cap} bytes and was cut there.]")
+    if response.redirects:
+        notes.append(f"[http_fetch: redirected; the content is from {response.url}]")
+    if response.dropped_headers:
+        notes.append(f"[http_fetch: not sent: {', '.join(response.dropped_headers)}]")
+    return notes
+
+
+def web_search(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
+    from servers.fetch.search import search
+
+    query = args["query"]
+    hits = search(query, args.get("count", 5), settings)
+    results = [{"title": h.title, "url": h.url, "snippet": h.snippet} for h in hits]
+    if not results:
+        text = f"No results for {query!r}."
+    else:
+        text = "\n\n".join(
+            f"{n}. {h['title'] or '(no title)'}\n   {h['url']}\n   {h['snippet']}".rstrip()
+            for n, h in enumerate(results, 1)
+        )
+    structured = {"query": query, "provider": settings.search.provider, "results": results}
+    return ToolResult(text, structured)

@@ -1,0 +1,169 @@
+"""Which addresses http_fetch reaches: the vectors, redirects re-checked, DNS rebinding pinned."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from test_fetch_support import (
+    RoutedNetwork,
+    SequenceResolver,
+    local_site,
+    page,
+    redirect,
+    table_resolver,
+)
+
+from servers.fetch.addresses import UrlRefused, address_problem, check_url, system_resolver
+from servers.fetch.client import request
+from servers.fetch.settings import FetchSettings
+from servers.mcpio import ToolError
+
+VECTORS = json.loads(
+    (Path(__file__).parents[1] / "vectors" / "fetch" / "addresses.json").read_text("utf-8")
+)["cases"]
+PUBLIC = "93.184.215.14"
+
+
+def _never_resolve(host: str, port: int, timeout: float) -> list[str]:
+    raise AssertionError(f"an IP literal or refused URL must not be resolved ({host})")
+
+
+@pytest.mark.parametrize("case", VECTORS, ids=[c["description"] for c in VECTORS])
+def test_address_vector(case: dict) -> None:
+    resolves = case.get("resolves")
+    resolver = _never_resolve if resolves is None else SequenceResolver(resolves)
+    allow_private = case.get("allow_private", False)
+    if case["expect"] == "allow":
+        target = check_url(case["url"], resolver, allow_private, 5.0)
+        assert target.address == case["address"]
+        assert "#" not in target.url and "@" not in target.url
+    else:
+        with pytest.raises(UrlRefused) as refused:
+            check_url(case["url"], resolver, allow_private, 5.0)
+        assert refused.value.code == case["code"], str(refused.value)
+
+
+def test_vectors_cover_every_literal_form_the_brief_names() -> None:
+    urls = " ".join(c["url"] for c in VECTORS)
+    for form in ("2130706433", "0x7f000001", "0177.0.0.1", "127.1", "[::ffff:127.0.0.1]", "[::1]"):
+        assert form in urls
+    for form in ("0.0.0.0", "169.254.169.254", "fd00:ec2::254", "good.com@127.0.0.1"):
+        assert form in urls
+    for scheme in ("file:", "ftp:", "gopher:", "javascript:"):
+        assert any(c["url"].startswith(scheme) for c in VECTORS)
+
+
+def test_refusal_message_names_the_address_and_what_it_is() -> None:
+    with pytest.raises(UrlRefused, match=r"127\.0\.0\.1, a loopback address"):
+        check_url("http://0x7f000001/", _never_resolve, False, 5.0)
+
+
+def test_every_global_unicast_sample_is_allowed_and_specials_are_not() -> None:
+    for text in ("8.8.8.8", "1.1.1.1", "2606:4700::1111", "2a00:1450:4001:82a::200e"):
+        assert address_problem(ipaddress.ip_address(text), False) is None
+    for text in (
+        "127.0.0.1",
+        "10.9.8.7",
+        "::1",
+        "fe80::2",
+        "100.127.255.255",
+        "::ffff:192.168.0.1",
+    ):
+        assert address_problem(ipaddress.ip_address(text), False) is not None
+        assert address_problem(ipaddress.ip_address(text), True) is None
+
+
+def test_redirect_to_private_address_is_refused_with_flag_off() -> None:
+    """A public site (played by a loopback server) redirects to 127.0.0.1: the hop is refused."""
+    with local_site({"/": redirect("/hop"), "/hop": redirect("http://127.0.0.1:9/secret")}) as site:
+        network = RoutedNetwork(site.port)
+        settings = FetchSettings(
+            resolver=table_resolver({"public.test": [PUBLIC]}), network=network
+        )
+        with pytest.raises(UrlRefused) as refused:
+            request("http://public.test/", settings, timeout=5)
+        assert refused.value.code == "private-address"
+        assert site.paths() == ["/", "/hop"]
+        assert network.connects == [(PUBLIC, 80), (PUBLIC, 80)]  # nothing ever went to 127.0.0.1:9
+
+
+@pytest.mark.parametrize(
+    ("location", "answers", "code"),
+    [
+        ("http://metadata.test/latest/", ["169.254.169.254"], "metadata-address"),
+        ("http://intranet.test/", ["10.0.0.7"], "private-address"),
+        ("http://[::ffff:127.0.0.1]/", [], "private-address"),
+        ("file:///etc/passwd", [], "scheme-not-allowed"),
+        ("http://user@public.test/", [], "userinfo-not-allowed"),
+    ],
+)
+def test_every_redirect_hop_is_rechecked(location: str, answers: list[str], code: str) -> None:
+    resolver = table_resolver(
+        {"public.test": [PUBLIC], "metadata.test": answers, "intranet.test": answers}
+    )
+    with local_site({"/": redirect(location, 301)}) as site:
+        settings = FetchSettings(resolver=resolver, network=RoutedNetwork(site.port))
+        with pytest.raises(UrlRefused) as refused:
+            request("http://public.test/", settings, timeout=5)
+        assert refused.value.code == code
+
+
+def test_dns_rebinding_public_then_private_connects_to_the_checked_answer() -> None:
+    """The resolver answers public first and private after: the one connection uses the first."""
+    rebinder = SequenceResolver([PUBLIC], ["127.0.0.1"])
+    with local_site({"/": page(b"<p>public content</p>")}) as site:
+        network = RoutedNetwork(site.port)
+        settings = FetchSettings(resolver=rebinder, network=network)
+        response = request("http://rebind.test/", settings, timeout=5)
+    assert response.body == b"<p>public content</p>"
+    assert rebinder.asked == ["rebind.test"]  # resolved once, by the checker, never again
+    assert network.connects == [(PUBLIC, 80)]
+
+
+def test_dns_rebinding_end_to_end_on_two_loopback_addresses() -> None:
+    """Two real servers, 127.0.0.1 and 127.0.0.2 on one port; the name flips between them."""
+    with ExitStack() as stack:
+        good = stack.enter_context(local_site({"/": page(b"first answer")}))
+        try:
+            evil = stack.enter_context(
+                local_site({"/": page(b"second answer")}, host="127.0.0.2", port=good.port)
+            )
+        except OSError:
+            pytest.skip("127.0.0.2 is not bindable here")
+        rebinder = SequenceResolver(["127.0.0.1"], ["127.0.0.2"])
+        settings = FetchSettings(allow_private=True, resolver=rebinder)
+        response = request(good.url("/", host="rebind.test"), settings, timeout=5)
+        assert response.body == b"first answer"
+        assert rebinder.asked == ["rebind.test"]
+        assert good.seen[0].headers["Host"] == f"rebind.test:{good.port}"
+        assert evil.seen == []
+
+
+def test_unpinned_connection_is_refused_by_the_backend() -> None:
+    import httpcore
+
+    from servers.fetch.pinned import PinnedBackend
+
+    target = check_url("http://public.test/", table_resolver({"public.test": [PUBLIC]}), False, 5)
+    backend = PinnedBackend(target, deadline=float("inf"))
+    with pytest.raises(httpcore.ConnectError, match="unpinned"):
+        backend.connect_tcp("other.test", 80)
+    with pytest.raises(httpcore.ConnectError):
+        backend.connect_unix_socket("/var/run/docker.sock")
+
+
+def test_system_resolver_answers_localhost_and_fails_cleanly() -> None:
+    assert "127.0.0.1" in system_resolver("localhost", 80, 5.0) or "::1" in system_resolver(
+        "localhost", 80, 5.0
+    )
+    with pytest.raises(UrlRefused) as refused:
+        check_url("http://no-such-host.invalid/", system_resolver, False, 5.0)
+    assert refused.value.code == "unresolvable-host"
+
+
+def test_refusal_is_a_tool_error_for_the_agent() -> None:
+    assert issubclass(UrlRefused, ToolError)

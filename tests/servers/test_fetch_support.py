@@ -1,0 +1,147 @@
+"""Helpers for the fetch server's tests: real HTTP servers on loopback and injectable seams.
+
+(Named test_fetch_* so it sits with the fetch tests; it holds no tests itself.)
+
+``LocalSite`` is a ``ThreadingHTTPServer`` on 127.0.0.1 in a daemon thread serving a dict of
+routes (path -> function(handler)) and recording every request it got. ``table_resolver``
+answers DNS questions from a dict, and ``RoutedNetwork`` is an httpcore network backend that
+records the address the fetch connected to and carries the connection to a local server, so a
+test can play a *public* address (the private-address block fully on) against a loopback site.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpcore
+
+Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class LocalSite:
+    routes: dict[str, Route]
+    host: str = "127.0.0.1"
+    port: int = 0
+    seen: list[Seen] = field(default_factory=list)
+
+    def url(self, path: str = "/", host: str | None = None) -> str:
+        return f"http://{host or self.host}:{self.port}{path}"
+
+    def paths(self) -> list[str]:
+        return [s.path for s in self.seen]
+
+
+@contextmanager
+def local_site(
+    routes: dict[str, Route], host: str = "127.0.0.1", port: int = 0
+) -> Iterator[LocalSite]:
+    site = LocalSite(routes, host)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:  # keep test output quiet
+            pass
+
+        def _any(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            site.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+            route = site.routes.get(self.path.split("?", 1)[0])
+            if route is None:
+                send(self, 404, b"not found", "text/plain")
+            else:
+                route(self)
+
+        do_GET = do_POST = _any
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    site.port = server.server_address[1]
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield site
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    content_type: str = "text/html; charset=utf-8",
+    headers: dict[str, str] | None = None,
+) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def page(body: bytes, content_type: str = "text/html; charset=utf-8", **headers: str) -> Route:
+    return lambda h: send(h, 200, body, content_type, headers)
+
+
+def redirect(location: str, status: int = 302) -> Route:
+    return lambda h: send(h, status, b"", "text/plain", {"Location": location})
+
+
+def table_resolver(table: dict[str, list[str]]) -> Callable[[str, int, float], list[str]]:
+    """A resolver answering from ``table``; unknown names fail like NXDOMAIN."""
+
+    def resolve(host: str, port: int, timeout: float) -> list[str]:
+        if host not in table:
+            raise OSError(f"no such name {host}")
+        return list(table[host])
+
+    return resolve
+
+
+class SequenceResolver:
+    """Answers each question with the next answer in turn: the DNS-rebinding attacker."""
+
+    def __init__(self, *answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+
+    def __call__(self, host: str, port: int, timeout: float) -> list[str]:
+        self.asked.append(host)
+        return self.answers[min(len(self.asked), len(self.answers)) - 1]
+
+
+class RoutedNetwork(httpcore.NetworkBackend):
+    """Record where the fetch connects, then carry the connection to a loopback port."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connects: list[tuple[str, int]] = []
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        self.connects.append((host, port))
+        return self._inner.connect_tcp(
+            "127.0.0.1", self.port, timeout, local_address, socket_options
+        )
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise AssertionError("the fetch must never open a unix socket")
