@@ -61,3 +61,27 @@ async def stdio_session(
 def result_text(result: Any) -> str:
     """The concatenated text blocks of a CallToolResult."""
     return "".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+
+
+def filesystem_server(*roots: str | os.PathLike[str], **options: Any) -> Any:
+    """The filesystem server built in memory (``StdioServer.invoke`` runs a call without a pipe).
+
+    ``options``: ``max_read_bytes`` and ``allow_hardlinks``, as on the command line.
+    """
+    from servers.filesystem import DEFAULT_MAX_READ_BYTES
+    from servers.filesystem.fileio import Limits
+    from servers.filesystem.reading import Context
+    from servers.filesystem.resolve import Roots
+    from servers.filesystem.server import build_server
+
+    limits = Limits(
+        options.get("max_read_bytes", DEFAULT_MAX_READ_BYTES),
+        options.get("allow_hardlinks", False),
+        0o022,
+    )
+    return build_server(Context(Roots([str(r) for r in roots]), limits))
+
+
+def invoke(server: Any, tool: str, **arguments: Any) -> Any:
+    """Run one tool call in memory; returns the ToolResult."""
+    return server.invoke({"name": tool, "arguments": arguments})
