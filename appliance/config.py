@@ -311,7 +311,7 @@ def _show(field: str, value: Any) -> str:
         any(word in name for word in ("key", "secret", "token", "password"))
         or (len(value) >= 20 and not any(c.isspace() or c in "/:~." for c in value))
     ):
-        return f'"{mask_secret(value)}" (masked)'
+        return f"{json.dumps(mask_secret(value))} (masked)"
     text = json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 
