@@ -1,0 +1,145 @@
+"""What every addon shares: fail-closed hooks, the check ledger, denials and kills.
+
+A flow records each check it passed in ``flow.metadata``; the seal lets a request go upstream only
+when the ledger is complete. So a hook that was skipped, or whose exception mitmproxy swallowed
+before `fail_closed` could see it, still cannot let a request through.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mitmproxy import http  # noqa: TID251 - this package is the one mitmproxy importer
+
+from appliance.credproxy.checks import Denial, RequestFacts
+from appliance.credproxy.events import ProxyEvent
+from appliance.credproxy.providers import PROVIDERS, Provider
+
+__all__ = [
+    "REQUIRED_CHECKS",
+    "Reporter",
+    "deny",
+    "fail_closed",
+    "kill",
+    "passed",
+    "provider_of",
+    "request_facts",
+]
+
+logger = logging.getLogger("appliance.credproxy")
+
+REQUIRED_CHECKS = frozenset({"gate", "budget", "key"})
+_PASSED = "ironcurtain.passed"
+_PROVIDER = "ironcurtain.provider"
+
+
+class Reporter:
+    """Hands events to the host. If the host's callback raises, the exception propagates: a
+    request whose audit entry could not be written must not be forwarded."""
+
+    def __init__(self, on_event: Callable[[ProxyEvent], None]) -> None:
+        self._on_event = on_event
+
+    def emit(self, flow: Any, kind: str, **fields: Any) -> None:
+        self._on_event(ProxyEvent(kind=kind, **_flow_fields(flow), **fields))
+
+    def emit_quietly(self, flow: Any, kind: str, **fields: Any) -> None:
+        """For the failure path: reporting must not stop the kill."""
+        try:
+            self.emit(flow, kind, **fields)
+        except Exception:
+            logger.exception("credential proxy: could not report a %s event", kind)
+
+
+def _flow_fields(flow: Any) -> dict[str, Any]:
+    request = getattr(flow, "request", None)
+    if request is None:  # TCP/UDP/DNS flows
+        address = getattr(getattr(flow, "server_conn", None), "address", None) or ("?", 0)
+        return {"flow_id": flow.id, "host": str(address[0]), "method": "-", "path": "-"}
+    return {
+        "flow_id": flow.id,
+        "host": request.host,
+        "method": request.method,
+        "path": bare_path(request.path),
+        "provider": flow.metadata.get(_PROVIDER),
+    }
+
+
+def fail_closed(hook: Callable) -> Callable:
+    """Wrap a hook so that any exception kills the flow and is reported, never swallowed."""
+
+    @functools.wraps(hook)
+    def wrapper(self: Any, flow: Any) -> None:
+        try:
+            hook(self, flow)
+        except Exception:
+            logger.exception("credential proxy: %s.%s failed", type(self).__name__, hook.__name__)
+            kill(flow, self.reporter, "hook-failed", f"{type(self).__name__}.{hook.__name__}")
+
+    return wrapper
+
+
+def kill(flow: Any, reporter: Reporter, rule: str, reason: str) -> None:
+    if flow.killable:
+        flow.kill()
+    else:  # already dead or not live: make sure it stays so
+        flow.live = False
+    reporter.emit_quietly(flow, "killed", rule=rule, reason=reason)
+
+
+def passed(flow: Any, check: str) -> None:
+    flow.metadata.setdefault(_PASSED, set()).add(check)
+
+
+def ledger(flow: Any) -> frozenset[str]:
+    return frozenset(flow.metadata.get(_PASSED, ()))
+
+
+def provider_of(flow: Any) -> Provider | None:
+    name = flow.metadata.get(_PROVIDER)
+    return PROVIDERS[name] if name else None
+
+
+def set_provider(flow: Any, provider: Provider) -> None:
+    flow.metadata[_PROVIDER] = provider.name
+
+
+def deny(flow: Any, reporter: Reporter, denial: Denial, provider: Provider | None) -> None:
+    """Answer the client ourselves; a flow with a proxy-made response never goes upstream."""
+    message = f"IronCurtain credential proxy: DENIED: {denial.reason}"
+    if provider is not None:
+        body = json.dumps(provider.error_body(message)).encode()
+        headers = {"content-type": "application/json"}
+    else:
+        body, headers = message.encode() + b"\n", {"content-type": "text/plain"}
+    flow.response = http.Response.make(denial.status, body, headers)
+    flow.metadata["ironcurtain.denied"] = denial.rule
+    reporter.emit(flow, "denied", status=denial.status, rule=denial.rule, reason=denial.reason)
+
+
+def denied(flow: Any) -> bool:
+    return "ironcurtain.denied" in flow.metadata
+
+
+def bare_path(path: str) -> str:
+    """The path without its query. Not `urlsplit`: it reads ``//x/v1/messages`` as host ``x``."""
+    return path.partition("?")[0]
+
+
+def request_facts(flow: Any) -> RequestFacts:
+    request = flow.request
+    return RequestFacts(
+        method=request.method,
+        scheme=request.scheme,
+        host=request.host,
+        port=request.port,
+        path=bare_path(request.path),
+        host_header=request.host_header,
+        sni=flow.client_conn.sni,
+        headers=tuple((k.lower(), v) for k, v in request.headers.items(multi=True)),
+        query=tuple(request.query.items(multi=True)),
+    )

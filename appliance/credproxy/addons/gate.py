@@ -1,0 +1,43 @@
+"""Where a request may go: allowed provider hosts on 443, over HTTPS, to the allowed routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.credproxy.addons.base import (
+    Reporter,
+    deny,
+    fail_closed,
+    passed,
+    request_facts,
+    set_provider,
+)
+from appliance.credproxy.checks import Denial, check_destination, check_route
+
+__all__ = ["Gate"]
+
+
+class Gate:
+    def __init__(self, allowed: tuple[str, ...], reporter: Reporter) -> None:
+        self.allowed = allowed
+        self.reporter = reporter
+
+    @fail_closed
+    def http_connect(self, flow: Any) -> None:
+        """Refuse the tunnel itself: a non-allowed host never gets a TLS handshake from us."""
+        verdict = check_destination(flow.request.host, flow.request.port, self.allowed)
+        if isinstance(verdict, Denial):
+            deny(flow, self.reporter, verdict, None)
+
+    @fail_closed
+    def requestheaders(self, flow: Any) -> None:
+        verdict = check_destination(flow.request.host, flow.request.port, self.allowed)
+        if isinstance(verdict, Denial):
+            deny(flow, self.reporter, verdict, None)
+            return
+        set_provider(flow, verdict)
+        denial = check_route(verdict, request_facts(flow))
+        if denial is not None:
+            deny(flow, self.reporter, denial, verdict)
+            return
+        passed(flow, "gate")

@@ -1,0 +1,70 @@
+"""Streaming pass-through and token metering of provider responses.
+
+Event streams are streamed (``flow.response.stream``) through a scanner that reads usage as the
+bytes go by and changes none of them; whole JSON bodies are read once complete. Requests go out
+with ``accept-encoding: identity`` so the scanner sees plain text, never gzip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from appliance.credproxy.addons.base import Reporter, denied, fail_closed, logger
+from appliance.credproxy.usage import SseUsageScanner, usage_from_json
+
+__all__ = ["Metering"]
+
+_STREAMED = "ironcurtain.streamed"
+
+
+class Metering:
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+
+    @fail_closed
+    def requestheaders(self, flow: Any) -> None:
+        if not denied(flow):
+            flow.request.headers["accept-encoding"] = "identity"
+
+    @fail_closed
+    def responseheaders(self, flow: Any) -> None:
+        if denied(flow):
+            return
+        media = flow.response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media == "text/event-stream":
+            flow.metadata[_STREAMED] = True
+            flow.response.stream = self._scanning_stream(flow)
+
+    @fail_closed
+    def response(self, flow: Any) -> None:
+        if denied(flow) or flow.metadata.get(_STREAMED):
+            return
+        if flow.response.status_code // 100 != 2:
+            return  # provider errors carry no usage and cost nothing
+        self._report(flow, usage_from_json(flow.response.content or b""))
+
+    def _scanning_stream(self, flow: Any) -> Callable[[bytes], bytes]:
+        scanner = SseUsageScanner()
+
+        def stream(chunk: bytes) -> bytes:
+            # mitmproxy calls this from inside its protocol layer, not as a hook: an exception
+            # here tears the connection down, which is the fail-closed outcome we want.
+            try:
+                if chunk:
+                    scanner.feed(chunk)
+                else:  # end of the body
+                    self._report(flow, scanner.usage)
+            except Exception:
+                logger.exception("credential proxy: usage metering failed mid-stream")
+                self.reporter.emit_quietly(flow, "killed", rule="hook-failed", reason="metering")
+                raise
+            return chunk
+
+        return stream
+
+    def _report(self, flow: Any, usage: Any) -> None:
+        reason = "" if usage is not None else "no usage in the response"
+        self.reporter.emit(
+            flow, "usage", status=flow.response.status_code, usage=usage, reason=reason
+        )

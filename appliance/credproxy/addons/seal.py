@@ -1,0 +1,83 @@
+"""The last line: nothing leaves unless every check passed; traffic that is not HTTP is cut.
+
+The seal is the final addon in the chain. It re-reads the check ledger at both request hooks, so
+a check that silently did not run (an exception mitmproxy swallowed, a hook that returned early)
+means the flow is killed, not forwarded. It also refuses any upstream connection that is not to
+an allowed provider on 443, whatever a flow says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.credproxy.addons.base import (
+    REQUIRED_CHECKS,
+    Reporter,
+    denied,
+    fail_closed,
+    kill,
+    ledger,
+    logger,
+)
+from appliance.credproxy.providers import PROVIDERS
+
+__all__ = ["Seal"]
+
+
+class Seal:
+    def __init__(self, allowed: tuple[str, ...], reporter: Reporter) -> None:
+        self.hosts = frozenset(PROVIDERS[name].host for name in allowed)
+        self.reporter = reporter
+
+    @fail_closed
+    def requestheaders(self, flow: Any) -> None:
+        self._require_checks(flow)
+
+    @fail_closed
+    def request(self, flow: Any) -> None:
+        if self._require_checks(flow):
+            self.reporter.emit(flow, "forwarded")
+
+    def _require_checks(self, flow: Any) -> bool:
+        if denied(flow) and flow.response is not None:
+            return False  # answered by the proxy itself
+        missing = REQUIRED_CHECKS - ledger(flow)
+        if missing or flow.response is not None:
+            kill(flow, self.reporter, "unchecked", f"checks not passed: {sorted(missing)}")
+            return False
+        return True
+
+    @fail_closed
+    def error(self, flow: Any) -> None:
+        if flow.error is not None and not flow.error.msg.startswith("Connection killed"):
+            self.reporter.emit_quietly(flow, "error", reason=flow.error.msg[:200])
+
+    # Raw TCP, UDP, DNS and WebSocket traffic carries no key to check: cut it.
+    @fail_closed
+    def tcp_start(self, flow: Any) -> None:
+        kill(flow, self.reporter, "not-http", "raw TCP is not allowed")
+
+    @fail_closed
+    def udp_start(self, flow: Any) -> None:
+        kill(flow, self.reporter, "not-http", "UDP is not allowed")
+
+    @fail_closed
+    def dns_request(self, flow: Any) -> None:
+        kill(flow, self.reporter, "not-http", "DNS is not allowed")
+
+    @fail_closed
+    def websocket_start(self, flow: Any) -> None:
+        kill(flow, self.reporter, "not-http", "WebSocket is not allowed")
+
+    def server_connect(self, data: Any) -> None:
+        try:
+            host, port = data.server.address[0], data.server.address[1]
+            allowed = str(host).lower().rstrip(".") in self.hosts and port == 443
+        except Exception:
+            logger.exception("credential proxy: server_connect check failed")
+            allowed = False
+        if not allowed:
+            data.server.error = "IronCurtain credential proxy: upstream not allowed"
+            logger.warning(
+                "credential proxy: refused an upstream connection to %r", data.server.address
+            )

@@ -1,0 +1,95 @@
+"""The proxy's decisions as pure functions over plain request facts (no mitmproxy in here).
+
+Each check returns ``None`` (pass) or a `Denial` naming its rule; the addons only translate a
+flow into `RequestFacts` and a `Denial` into a 403. Keeping the logic here lets the adversarial
+vectors run both against these functions and through the live proxy.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from appliance.credproxy.providers import Provider, provider_for_host
+
+__all__ = ["Denial", "RequestFacts", "check_destination", "check_key", "check_route"]
+
+
+@dataclass(frozen=True)
+class Denial:
+    rule: str
+    reason: str  # short and safe to show the agent: never a key, never an exception text
+    status: int = 403
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    method: str
+    scheme: str
+    host: str  # where the connection goes (the CONNECT target)
+    port: int
+    path: str  # without the query
+    host_header: str | None = None
+    sni: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # (lower-case name, value), repeats kept
+    query: tuple[tuple[str, str], ...] = ()
+
+    def header_values(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k == name]
+
+
+def check_destination(host: str, port: int, allowed: tuple[str, ...]) -> Provider | Denial:
+    """The CONNECT (or absolute-URL) target: an allowed provider host on port 443, nothing else."""
+    provider = provider_for_host(host)
+    if provider is None or provider.name not in allowed:
+        return Denial("host-not-allowed", f"host {host!r} is not allowed")
+    if port != 443:
+        return Denial("port-not-allowed", f"port {port} is not allowed for {provider.host}")
+    return provider
+
+
+def check_route(provider: Provider, facts: RequestFacts) -> Denial | None:
+    if facts.scheme != "https":
+        return Denial("scheme-not-https", "only HTTPS requests are allowed")
+    if facts.host_header is None or _strip_port(facts.host_header) != provider.host:
+        return Denial("host-header-mismatch", "the Host header does not match the connection")
+    if facts.sni is not None and facts.sni.lower().rstrip(".") != provider.host:
+        return Denial("sni-mismatch", "the TLS server name does not match the connection")
+    if facts.header_values("upgrade"):
+        return Denial("upgrade-refused", "protocol upgrades are not allowed")
+    if not any(route.matches(facts.method, facts.path) for route in provider.routes):
+        return Denial("route-not-allowed", f"{facts.method} {facts.path} is not allowed")
+    return None
+
+
+def check_key(provider: Provider, facts: RequestFacts, fake_key: str) -> Denial | None:
+    """Exactly one credential, in one of the provider's places, equal to the issued fake key."""
+    offered = [
+        _credential(name, v) for name in provider.key_headers for v in facts.header_values(name)
+    ]
+    if provider.key_query_param is not None:
+        offered += [v for k, v in facts.query if k == provider.key_query_param]
+    if not offered:
+        return Denial("key-missing", "no API key in the request")
+    if len(offered) > 1:
+        return Denial("key-ambiguous", "more than one credential in the request")
+    # Same opaque answer for every wrong key; compare in constant time.
+    value = offered[0].encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(value, fake_key.encode()):
+        return Denial("key-mismatch", "the API key is not the one issued to this session")
+    return None
+
+
+def _credential(header: str, value: str) -> str:
+    """The key inside a header value: ``Authorization`` must say ``Bearer``, others are bare."""
+    if header != "authorization":
+        return value
+    scheme, _, token = value.partition(" ")
+    return token if scheme.lower() == "bearer" else ""
+
+
+def _strip_port(host_header: str) -> str:
+    host = host_header.strip().lower()
+    if host.endswith(":443"):
+        host = host[:-4]
+    return host.rstrip(".")

@@ -1,0 +1,88 @@
+"""The proxy's settings: one frozen model, validated once at the boundary, passed in explicitly."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from appliance.credproxy.providers import PROVIDERS, ProviderName
+
+__all__ = ["ProxyConfig"]
+
+_HOSTS = {p.host for p in PROVIDERS.values()}
+
+
+class ProxyConfig(BaseModel):
+    """Settings of one credential proxy (one per Docker session).
+
+    ``providers`` is the allowlist: an empty tuple allows nothing. Each allowed provider needs its
+    real key. ``upstream_overrides`` and ``extra_upstream_ca`` exist so tests can put a fake
+    provider on loopback; both loosen the boundary, so `loosening()` names them for the audit
+    header.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    real_keys: dict[ProviderName, SecretStr] = Field(default_factory=dict)
+    providers: tuple[ProviderName, ...] = ("anthropic",)
+    # provider host -> (loopback address, port): where the upstream connection really goes.
+    upstream_overrides: dict[str, tuple[str, int]] = Field(default_factory=dict)
+    # A PEM bundle trusted for upstream TLS *instead of* the system store (fake upstreams only).
+    extra_upstream_ca: Path | None = None
+    socket_dir: Path | None = None  # None: a fresh private temporary folder
+    socket_mode: int = 0o600
+    confdir: Path | None = None  # None: app_paths().home / "ca"
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+
+    @field_validator("real_keys")
+    @classmethod
+    def _keys_not_blank(cls, keys: dict[ProviderName, SecretStr]) -> dict[ProviderName, SecretStr]:
+        for name, key in keys.items():
+            value = key.get_secret_value()
+            if not value.strip() or value != value.strip():
+                raise ValueError(f"real_keys.{name}: the key is empty or has surrounding spaces")
+        return keys
+
+    @field_validator("upstream_overrides")
+    @classmethod
+    def _overrides_loopback(cls, overrides: dict[str, tuple[str, int]]) -> dict:
+        for host, (address, port) in overrides.items():
+            if host not in _HOSTS:
+                raise ValueError(f"upstream_overrides: {host!r} is not a provider host")
+            if not ipaddress.ip_address(address).is_loopback:
+                raise ValueError(
+                    f"upstream_overrides.{host}: {address!r} is not a loopback address"
+                )
+            if not 0 < port < 65536:
+                raise ValueError(f"upstream_overrides.{host}: port {port} is out of range")
+        return overrides
+
+    @field_validator("socket_mode")
+    @classmethod
+    def _socket_mode(cls, mode: int) -> int:
+        if mode not in (0o600, 0o660):
+            raise ValueError(f"socket_mode: {oct(mode)} is neither 0o600 nor 0o660")
+        return mode
+
+    @model_validator(mode="after")
+    def _keys_for_providers(self) -> ProxyConfig:
+        if len(set(self.providers)) != len(self.providers):
+            raise ValueError(f"providers: duplicates in {list(self.providers)}")
+        missing = [p for p in self.providers if p not in self.real_keys]
+        if missing:
+            raise ValueError(f"real_keys: no key for allowed provider(s) {missing}")
+        return self
+
+    def loosening(self) -> list[str]:
+        """Settings that weaken the boundary, in words for the operator and the audit header."""
+        notes = [
+            f"upstream for {h} redirected to {a}:{p}"
+            for h, (a, p) in self.upstream_overrides.items()
+        ]
+        if self.extra_upstream_ca is not None:
+            notes.append(f"upstream TLS trusts only {self.extra_upstream_ca}")
+        if self.socket_mode != 0o600:
+            notes.append(f"proxy socket is group-accessible ({oct(self.socket_mode)})")
+        return notes

@@ -1,0 +1,148 @@
+"""`CredentialProxy`: one per Docker session; the only way the container reaches an LLM API."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.credproxy.ca import ensure_ca
+from appliance.credproxy.config import ProxyConfig
+from appliance.credproxy.events import ProxyEvent
+from appliance.credproxy.providers import PROVIDERS, make_fake_key
+
+__all__ = ["CredentialProxy", "ProxyEndpoints", "ProxyStartError"]
+
+# mitmproxy keeps its master and options in module globals (mitmproxy.ctx): two proxies in one
+# process would read each other's settings. So: one at a time, enforced.
+_RUNNING = threading.Lock()
+
+
+class ProxyStartError(Exception):
+    """The proxy could not start (operator error: the message says what and where)."""
+
+
+@dataclass(frozen=True)
+class ProxyEndpoints:
+    tcp_port: int  # on 127.0.0.1, for host-side clients and tests
+    unix_socket_path: Path  # mount this into the container
+    ca_cert_pem_path: Path  # and this, into its trust store
+
+
+class CredentialProxy:
+    """Swaps the session's fake keys for the real ones on allowed provider routes; refuses the rest.
+
+    `on_event` receives every decision (and token usage); if it raises while a request is being
+    forwarded, the request is killed instead. `budget_check` is asked before each request: None
+    admits, a string is the reason to refuse (403). `fake_keys` are what the container is given.
+    """
+
+    def __init__(
+        self,
+        config: ProxyConfig,
+        on_event: Callable[[ProxyEvent], None],
+        *,
+        budget_check: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.config = config
+        self.fake_keys: dict[str, str] = {
+            name: make_fake_key(PROVIDERS[name]) for name in config.providers
+        }
+        self._on_event = on_event
+        self._budget_check = budget_check
+        self._thread: Any = None
+        self._own_socket_dir: Path | None = None
+        self._holds_lock = False
+        self.endpoints: ProxyEndpoints | None = None
+
+    def start(self) -> ProxyEndpoints:
+        if self.endpoints is not None:
+            raise ProxyStartError("this proxy is already running")
+        if not _RUNNING.acquire(blocking=False):
+            raise ProxyStartError("another credential proxy is running in this process")
+        self._holds_lock = True
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> ProxyEndpoints:
+        from appliance.paths import app_paths
+
+        ca = ensure_ca(self.config.confdir or app_paths().home / "ca")
+        socket_path = self._socket_dir() / "proxy.sock"
+        # Imported here: mitmproxy costs ~1.6 s, paid only by a session that starts a proxy.
+        from appliance.credproxy.engine import ProxyThread
+
+        self._thread = ProxyThread(
+            self._addons(),
+            confdir=ca.confdir,
+            overrides=dict(self.config.upstream_overrides),
+            upstream_ca=self.config.extra_upstream_ca,
+            socket_path=socket_path,
+            socket_mode=self.config.socket_mode,
+            max_body_bytes=self.config.max_body_bytes,
+        )
+        try:
+            port = self._thread.start()
+        except Exception as exc:
+            raise ProxyStartError(f"credential proxy failed to start: {exc}") from exc
+        self.endpoints = ProxyEndpoints(port, socket_path, ca.cert_pem)
+        return self.endpoints
+
+    def _addons(self) -> list[Any]:
+        from appliance.credproxy.addons.base import Reporter
+        from appliance.credproxy.addons.budget import Budget
+        from appliance.credproxy.addons.gate import Gate
+        from appliance.credproxy.addons.keyswap import KeySwap
+        from appliance.credproxy.addons.metering import Metering
+        from appliance.credproxy.addons.seal import Seal
+
+        reporter = Reporter(self._on_event)
+        allowed = self.config.providers
+        real = {name: self.config.real_keys[name] for name in allowed}
+        return [
+            Gate(allowed, reporter),
+            Budget(self._budget_check, reporter),
+            KeySwap(self.fake_keys, real, reporter),
+            Metering(reporter),
+            Seal(allowed, reporter),
+        ]
+
+    def _socket_dir(self) -> Path:
+        if self.config.socket_dir is not None:
+            folder = self.config.socket_dir
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if (folder.stat().st_mode & 0o077) and self.config.socket_mode == 0o600:
+                raise ProxyStartError(f"socket_dir {folder}: must not be open to other users")
+            (folder / "proxy.sock").unlink(missing_ok=True)
+            return folder
+        self._own_socket_dir = Path(tempfile.mkdtemp(prefix="ironcurtain-proxy-"))
+        return self._own_socket_dir
+
+    def stop(self) -> None:
+        """Stop serving, remove the socket (and its folder if we made it). Safe to call twice."""
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
+        if self.endpoints is not None:
+            self.endpoints.unix_socket_path.unlink(missing_ok=True)
+            self.endpoints = None
+        if self._own_socket_dir is not None:
+            shutil.rmtree(self._own_socket_dir, ignore_errors=True)
+            self._own_socket_dir = None
+        if self._holds_lock:
+            self._holds_lock = False
+            _RUNNING.release()
+
+    def __enter__(self) -> CredentialProxy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

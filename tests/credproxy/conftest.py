@@ -1,0 +1,80 @@
+"""Fixtures: a fake TLS upstream with its own CA, and a running credential proxy in front of it."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from credproxy_fakes import HOSTS, REAL_KEYS, FakeUpstream, make_test_pki, serve_upstream
+
+from appliance.credproxy import CredentialProxy, ProxyConfig, ProxyEvent
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    return make_test_pki(tmp_path_factory.mktemp("upstream-pki"))
+
+
+@pytest.fixture
+def upstream(pki: tuple[Path, Path, Path]) -> Iterator[FakeUpstream]:
+    state, server = serve_upstream(pki[1], pki[2])
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+class Running:
+    def __init__(self, proxy: CredentialProxy, events: list[ProxyEvent]) -> None:
+        self.proxy = proxy
+        self.events = events
+        self.endpoints = proxy.endpoints
+        assert self.endpoints is not None
+        self.budget_reason: str | None = None
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        context = ssl.create_default_context(cafile=str(self.endpoints.ca_cert_pem_path))
+        return httpx.Client(
+            proxy=f"http://127.0.0.1:{self.endpoints.tcp_port}",
+            verify=context,
+            trust_env=False,
+            timeout=10,
+            **kwargs,
+        )
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.events]
+
+
+def start_proxy(
+    upstream: FakeUpstream, pki: tuple[Path, Path, Path], tmp_path: Path, **overrides: object
+) -> Running:
+    settings: dict = {
+        "real_keys": REAL_KEYS,
+        "providers": ("anthropic", "openai", "google"),
+        "upstream_overrides": {h: ("127.0.0.1", upstream.port) for h in HOSTS},
+        "extra_upstream_ca": pki[0],
+        "confdir": tmp_path / "ca",
+    }
+    settings.update(overrides)
+    events: list[ProxyEvent] = []
+    holder: dict[str, Running] = {}
+    proxy = CredentialProxy(
+        ProxyConfig(**settings),
+        events.append,
+        budget_check=lambda: holder["r"].budget_reason,
+    )
+    proxy.start()
+    holder["r"] = Running(proxy, events)
+    return holder["r"]
+
+
+@pytest.fixture
+def running(
+    upstream: FakeUpstream, pki: tuple[Path, Path, Path], tmp_path: Path
+) -> Iterator[Running]:
+    r = start_proxy(upstream, pki, tmp_path)
+    yield r
+    r.proxy.stop()
