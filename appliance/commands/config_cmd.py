@@ -84,13 +84,16 @@ class _UsageError(Exception):
 
 def _show(paths: AppPaths, *, as_json: bool) -> int:
     config = load_config(paths)
-    rows = [(p, _display(p, _value_at(config, p)), _source(config, p)) for p in setting_paths()]
+    rows = [(p, _display(p, _value_at(config, p)), config.sources[p]) for p in setting_paths()]
     warnings = weakening_settings(config)
     if as_json:
         document = {
             "file": str(paths.config_file),
             "fileExists": paths.config_file.exists(),
             "settings": {p: {"value": v, "source": s} for p, v, s in rows},
+            "environmentVariables": {
+                p: _ENV_FOR_FIELD[p] for p, _, s in rows if s == "environment"
+            },
             "warnings": warnings,
         }
         print(json.dumps(document, indent=2))
@@ -100,7 +103,8 @@ def _show(paths: AppPaths, *, as_json: bool) -> int:
     width = max(len(p) for p, _, _ in rows)
     for path, value, source in rows:
         shown = value if isinstance(value, str) else json.dumps(value)
-        print(f"  {path:<{width}}  {shown}  ({source})")
+        where = f"environment: {_ENV_FOR_FIELD[path]}" if source == "environment" else source
+        print(f"  {path:<{width}}  {shown}  ({where})")
     for line in warnings:
         print(f"warning: {line}")
     return 0
@@ -218,11 +222,6 @@ def _display(field: str, value: Any) -> Any:
     if is_secret_path(field):
         return None if value is None else mask_secret(value)
     return value
-
-
-def _source(config: Config, field: str) -> str:
-    source = config.sources[field]
-    return f"environment: {_ENV_FOR_FIELD[field]}" if source == "environment" else source
 
 
 def _note_env_override(field: str) -> None:
