@@ -1,0 +1,102 @@
+"""The host side of the guest's only import, ``tools.call(name, args-json)``.
+
+Everything that arrives here was produced by untrusted code, so it is checked before the
+caller's ``call_tool`` (the chokepoint) sees it: the tool must be in this run's catalogue, the
+arguments must be a JSON object under the size cap, and the number of calls is bounded. Errors
+are answered to the agent as short messages; exceptions of ``call_tool`` never reach the guest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from appliance.sandbox.limits import Limits
+
+__all__ = ["CallTool", "ToolBridge", "clean_catalog"]
+
+log = logging.getLogger(__name__)
+
+CallTool = Callable[[str, str], tuple[bool, str]]
+_CATALOG_KEYS = ("server", "name", "description", "required", "properties")
+
+
+def clean_catalog(catalog: list[dict]) -> list[dict]:
+    """The catalogue as the guest sees it: only the documented keys, checked, in order."""
+    cleaned = []
+    for index, entry in enumerate(catalog):
+        if not isinstance(entry, dict):
+            raise ValueError(f"catalog[{index}]: expected an object, got {type(entry).__name__}")
+        for key in ("server", "name"):
+            if not isinstance(entry.get(key), str) or not entry[key]:
+                raise ValueError(f"catalog[{index}].{key}: expected a non-empty string")
+        required = entry.get("required") or []
+        properties = entry.get("properties") or {}
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise ValueError(f"catalog[{index}].required: expected a list of strings")
+        if not isinstance(properties, dict):
+            raise ValueError(f"catalog[{index}].properties: expected an object")
+        description = str(entry.get("description") or "")
+        cleaned.append(
+            dict(
+                zip(
+                    _CATALOG_KEYS,
+                    (entry["server"], entry["name"], description, required, properties),
+                    strict=True,
+                )
+            )
+        )
+    return cleaned
+
+
+class ToolBridge:
+    """One execution's view of the tools: its catalogue, its caller, its call counter."""
+
+    def __init__(self, call_tool: CallTool, catalog: list[dict], limits: Limits) -> None:
+        self._call_tool = call_tool
+        self._known = frozenset(f"{e['server']}.{e['name']}" for e in catalog)
+        self._limits = limits
+        self.calls = 0
+
+    def __call__(self, name: str, args_json: str) -> tuple[bool, str]:
+        self.calls += 1
+        problem = self._check(name, args_json)
+        if problem:
+            return False, f"ERROR: {problem}"
+        try:
+            ok, text = self._call_tool(name, args_json)
+        except Exception:
+            # The operator gets the details; the agent only learns that the call failed.
+            log.exception("sandbox tool call %s failed in the host", name)
+            return (
+                False,
+                "ERROR: the tool call failed inside the host; the operator log has details",
+            )
+        if not isinstance(ok, bool) or not isinstance(text, str):
+            log.error("call_tool for %s returned %r, expected (bool, str)", name, (ok, text))
+            return (
+                False,
+                "ERROR: the tool call failed inside the host; the operator log has details",
+            )
+        return ok, text
+
+    def _check(self, name: str, args_json: str) -> str | None:
+        limits = self._limits
+        if self.calls > limits.max_tool_calls:
+            return (
+                f"limit of {limits.max_tool_calls} tool calls per execution reached; "
+                "do the rest in another execution"
+            )
+        if name not in self._known:
+            return f"unknown tool {name[:200]!r}; help() lists the available tools"
+        size = len(args_json.encode("utf-8", "surrogatepass"))
+        if size > limits.max_args_bytes:
+            return f"arguments too large ({size} bytes; the limit is {limits.max_args_bytes})"
+        try:
+            args = json.loads(args_json)
+        except ValueError:
+            return "arguments are not valid JSON"
+        if not isinstance(args, dict):
+            return "arguments must be a JSON object"
+        return None

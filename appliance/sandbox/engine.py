@@ -1,0 +1,118 @@
+"""The process-wide wasmtime Engine and the on-disk cache of the compiled guest.
+
+Compiling the guest takes ~10 s and loading a compiled copy milliseconds, so the compiled
+component is cached in the user cache directory, keyed by the wasmtime version, the engine
+settings and the ``.wasm`` SHA-256. wasmtime executes whatever machine code a cached file holds,
+so a cache entry is never trusted blindly: a digest file beside it holds its SHA-256, both are
+written atomically and read-only, and anything that fails to check out is deleted and recompiled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from importlib.metadata import version
+from pathlib import Path
+
+import wasmtime  # noqa: TID251 - this package is the one place that may import wasmtime
+from wasmtime.component import Component  # noqa: TID251 - see above
+
+__all__ = ["ENGINE_SETTINGS", "engine", "load_component"]
+
+log = logging.getLogger(__name__)
+
+ENGINE_SETTINGS: dict[str, object] = {
+    "consume_fuel": True,  # a deterministic instruction budget
+    "epoch_interruption": True,  # a cheap wall-clock deadline
+    "cranelift_opt_level": "speed",
+}
+_engine: wasmtime.Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def engine() -> wasmtime.Engine:
+    """The one Engine of this process (components and epochs belong to an engine)."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            config = wasmtime.Config()
+            config.consume_fuel = ENGINE_SETTINGS["consume_fuel"]
+            config.epoch_interruption = ENGINE_SETTINGS["epoch_interruption"]
+            config.cranelift_opt_level = ENGINE_SETTINGS["cranelift_opt_level"]
+            _engine = wasmtime.Engine(config)
+        return _engine
+
+
+def cache_key(wasm_sha256: str) -> str:
+    material = json.dumps(
+        {"wasmtime": version("wasmtime"), "settings": ENGINE_SETTINGS, "wasm": wasm_sha256},
+        sort_keys=True,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _verified(entry: Path) -> bool:
+    """True when the entry's bytes match the digest written beside it; a bad entry is removed."""
+    digest_file = entry.with_suffix(".sha256")
+    try:
+        expected = digest_file.read_text(encoding="ascii").strip()
+        actual = hashlib.sha256(entry.read_bytes()).hexdigest()
+    except (FileNotFoundError, UnicodeDecodeError):
+        expected, actual = "", "missing"
+    if expected == actual:
+        return True
+    if entry.exists() or digest_file.exists():
+        log.warning("sandbox cache entry %s is corrupt or incomplete: recompiling", entry)
+    _remove(entry)
+    return False
+
+
+def _remove(entry: Path) -> None:
+    entry.unlink(missing_ok=True)
+    entry.with_suffix(".sha256").unlink(missing_ok=True)
+
+
+def _write_read_only(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename) as a read-only file."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(name, 0o444)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+def _store(entry: Path, payload: bytes) -> None:
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    _remove(entry)
+    # The entry first, its digest last: a crash in between leaves an entry that fails the check.
+    _write_read_only(entry, payload)
+    _write_read_only(entry.with_suffix(".sha256"), hashlib.sha256(payload).hexdigest().encode())
+
+
+def load_component(wasm_path: Path, cache_dir: Path) -> Component:
+    """The compiled guest: from the cache when a verified entry exists, else compiled and cached."""
+    wasm = wasm_path.read_bytes()
+    entry = cache_dir / f"guest-{cache_key(hashlib.sha256(wasm).hexdigest())}.cwasm"
+    if _verified(entry):
+        try:
+            # From the file, not from bytes: wasmtime maps it instead of copying 40 MB twice.
+            return Component.deserialize_file(engine(), str(entry))
+        except wasmtime.WasmtimeError as exc:
+            log.warning("sandbox cache entry %s rejected by wasmtime (%s): recompiling", entry, exc)
+            _remove(entry)
+    component = Component(engine(), wasm)
+    try:
+        _store(entry, bytes(component.serialize()))
+    except OSError as exc:  # a read-only cache costs speed, never correctness
+        log.warning("cannot write sandbox cache entry %s: %s", entry, exc)
+    return component

@@ -1,0 +1,97 @@
+"""Resource limits for one sandbox execution, and the result it produces.
+
+Plain frozen dataclasses, not pydantic models: a one-shot ``ironcurtain exec`` imports this
+package on its start-up path, where pydantic's import (~150 ms) would cost more than the run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+__all__ = ["Limits", "RunError", "RunResult", "SandboxError"]
+
+MiB = 1024 * 1024
+# Measured here: CPU-bound guest Python burns about 0.8e9 fuel units per second
+# (tests/bench/bench_sandbox.py prints the figure), so this is roughly 30 s of work.
+DEFAULT_FUEL = 25_000_000_000
+_MIN_MEMORY = 48 * MiB  # below this the pre-initialised guest cannot even instantiate
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every limit is always set: wasmtime's own defaults are 'unlimited'."""
+
+    memory_bytes: int = 256 * MiB
+    fuel: int = DEFAULT_FUEL
+    wall_seconds: float = 60.0
+    max_tool_calls: int = 1_000
+    max_args_bytes: int = 1 * MiB
+    max_output_chars: int = 100_000
+
+    def __post_init__(self) -> None:
+        checks = {
+            "memory_bytes": self.memory_bytes >= _MIN_MEMORY,
+            "fuel": self.fuel > 0,
+            "wall_seconds": self.wall_seconds > 0,
+            "max_tool_calls": self.max_tool_calls >= 0,
+            "max_args_bytes": self.max_args_bytes > 0,
+            "max_output_chars": self.max_output_chars > 0,
+        }
+        for name, valid in checks.items():
+            if not valid:
+                raise ValueError(f"sandbox Limits.{name}: invalid value {getattr(self, name)!r}")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot run at all (guest missing or unloadable): the operator's problem."""
+
+
+@dataclass(frozen=True)
+class RunError:
+    # guest_exception | out_of_fuel | deadline | memory | stack_overflow | trap | envelope
+    kind: str
+    type: str  # the guest's exception class name, or the kind of trap
+    message: str
+    traceback: str = ""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one execution produced. ``to_agent_text()`` is what the model sees."""
+
+    stdout: str = ""
+    stderr: str = ""
+    result: str | None = None
+    error: RunError | None = None
+    output_truncated: bool = False
+    tool_calls: int = 0
+    fuel_used: int = 0
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_agent_text(self) -> str:
+        parts: list[str] = []
+        if self.stdout:
+            parts.append(f"stdout:\n{self.stdout.rstrip()}")
+        if self.stderr:
+            parts.append(f"stderr:\n{self.stderr.rstrip()}")
+        if self.result is not None:
+            parts.append(f"result: {self.result}")
+        if self.error is not None:
+            text = f"error: {self.error.type}: {self.error.message}"
+            if self.error.traceback:
+                text += f"\n{self.error.traceback}"
+            parts.append(text)
+        if self.output_truncated:
+            parts.append("(output was cut at the sandbox's output cap)")
+        return "\n".join(parts) if parts else "(no output)"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)

@@ -1,0 +1,198 @@
+"""Run agent code in the WebAssembly guest: one fresh Store and instance per execution.
+
+Each execution gets an empty WASI context (no directories, environment, arguments, stdin or
+sockets; the guest captures its own stdout/stderr), a memory cap, a fuel budget and an epoch
+deadline. Whatever stops the guest (fuel, deadline, memory, a trap, an exception in the agent's
+code) becomes a ``RunResult`` error; the Store is dropped afterwards, so a trapped instance is
+never reused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import wasmtime  # noqa: TID251 - this package is the one place that may import wasmtime
+from wasmtime.component import Linker, Variant  # noqa: TID251 - see above
+
+from appliance.sandbox import engine as _engine
+from appliance.sandbox.bridge import CallTool, ToolBridge, clean_catalog
+from appliance.sandbox.limits import Limits, RunError, RunResult, SandboxError
+
+__all__ = ["Sandbox", "default_guest_path"]
+
+TOOLS_IMPORT = "ironcurtain:sandbox/tools@0.1.0"
+_TICK_SECONDS = 0.02
+_current = threading.local()  # the running execution's ToolBridge, for the import callback
+_ticker_lock = threading.Lock()
+_ticker: threading.Thread | None = None
+
+# wasmtime's trap messages, mapped to what the agent is told.
+_TRAPS = (
+    ("all fuel consumed", "out_of_fuel", "the code used up its instruction budget (fuel)"),
+    ("interrupt", "deadline", "the code ran past its wall-clock deadline"),
+    ("call stack exhausted", "stack_overflow", "the code exhausted the sandbox's stack"),
+)
+
+
+def default_guest_path() -> Path:
+    """``IRONCURTAIN_GUEST_WASM``, else the bundled guest, else the source tree's build output."""
+    override = os.environ.get("IRONCURTAIN_GUEST_WASM")
+    if override:
+        return Path(override)
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "wasm_guest" / "guest.wasm"
+    return Path(__file__).resolve().parents[2] / "wasm_guest" / "build_out" / "guest.wasm"
+
+
+def _start_ticker() -> None:
+    """One daemon thread advances the engine's epoch; deadlines are counted in its ticks."""
+    global _ticker
+    with _ticker_lock:
+        if _ticker is not None:
+            return
+        engine = _engine.engine()
+
+        def tick() -> None:
+            while True:
+                time.sleep(_TICK_SECONDS)
+                engine.increment_epoch()
+
+        _ticker = threading.Thread(target=tick, name="sandbox-epoch", daemon=True)
+        _ticker.start()
+
+
+def _tools_call(_store: object, name: str, args_json: str) -> Variant:
+    bridge = getattr(_current, "bridge", None)
+    if bridge is None:  # a call outside any execution: refuse rather than guess
+        return Variant("err", "ERROR: no execution is running")
+    ok, text = bridge(name, args_json)
+    return Variant("ok" if ok else "err", text)
+
+
+class Sandbox:
+    """A loaded guest ready to run code; cheap to call ``run`` on, safe to share between threads."""
+
+    def __init__(
+        self,
+        wasm_path: Path | None = None,
+        *,
+        cache_dir: Path | None = None,
+        limits: Limits = Limits(),  # noqa: B008 - Limits is frozen
+    ) -> None:
+        self.wasm_path = Path(wasm_path) if wasm_path is not None else default_guest_path()
+        if not self.wasm_path.is_file():
+            raise SandboxError(
+                f"sandbox guest not found at {self.wasm_path}: build it with "
+                "`python -m wasm_guest.build` (or set IRONCURTAIN_GUEST_WASM)"
+            )
+        if cache_dir is None:
+            from appliance.paths import app_paths
+
+            cache_dir = app_paths().cache / "sandbox"
+        self.limits = limits
+        try:
+            self._component = _engine.load_component(self.wasm_path, Path(cache_dir))
+        except wasmtime.WasmtimeError as exc:
+            raise SandboxError(f"cannot load the sandbox guest {self.wasm_path}: {exc}") from exc
+        self._linker = Linker(_engine.engine())
+        self._linker.add_wasip2()
+        with self._linker.root() as root, root.add_instance(TOOLS_IMPORT) as tools:
+            tools.add_func("call", _tools_call)
+        self._instantiate_lock = threading.Lock()
+        _start_ticker()
+
+    def run(
+        self, code: str, call_tool: CallTool, catalog: list[dict], limits: Limits | None = None
+    ) -> RunResult:
+        """Execute ``code`` with the tools of ``catalog``; every failure is in the result."""
+        limits = limits or self.limits
+        catalog = clean_catalog(catalog)
+        envelope = json.dumps(
+            {"code": code, "catalog": catalog, "max_output_chars": limits.max_output_chars}
+        )
+        bridge = ToolBridge(call_tool, catalog, limits)
+        store = self._new_store(limits)
+        started = time.perf_counter()
+        _current.bridge = bridge
+        try:
+            answer = self._call_run(store, envelope)
+            outcome = _parse_answer(answer, limits)
+        except wasmtime.WasmtimeError as exc:
+            outcome = {"error": _trap_error(exc, limits)}
+        finally:
+            _current.bridge = None
+        fuel_used = limits.fuel - store.get_fuel()
+        duration = time.perf_counter() - started
+        return RunResult(
+            **outcome, tool_calls=bridge.calls, fuel_used=fuel_used, duration_s=duration
+        )
+
+    def _new_store(self, limits: Limits) -> wasmtime.Store:
+        store = wasmtime.Store(_engine.engine())
+        store.set_wasi(wasmtime.WasiConfig())  # nothing granted: no dirs, env, args, stdin
+        store.set_limits(memory_size=limits.memory_bytes)
+        store.set_fuel(limits.fuel)
+        store.set_epoch_deadline(math.ceil(limits.wall_seconds / _TICK_SECONDS) + 1)
+        return store
+
+    def _call_run(self, store: wasmtime.Store, envelope: str) -> str:
+        with self._instantiate_lock:
+            instance = self._linker.instantiate(store, self._component)
+        run = instance.get_func(store, "run")
+        if run is None:
+            raise SandboxError(f"{self.wasm_path} does not export 'run': not an IronCurtain guest")
+        answer = run(store, envelope)
+        run.post_return(store)
+        return answer
+
+
+def _trap_error(exc: wasmtime.WasmtimeError, limits: Limits) -> RunError:
+    text = str(exc)
+    for needle, kind, message in _TRAPS:
+        if needle in text:
+            if kind == "deadline":
+                message += f" ({limits.wall_seconds:g} s)"
+            return RunError(kind=kind, type=kind, message=message)
+    first_line = text.strip().splitlines()[0] if text.strip() else "unknown trap"
+    return RunError(kind="trap", type="trap", message=f"the sandbox stopped the code: {first_line}")
+
+
+def _parse_answer(answer: str, limits: Limits) -> dict[str, object]:
+    """The guest's JSON answer, checked field by field: the guest is not trusted either."""
+    try:
+        data = json.loads(answer)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return {"error": RunError(kind="trap", type="protocol", message="malformed guest answer")}
+    cap = limits.max_output_chars + 200  # the guest caps; this holds if it did not
+
+    def text(key: str) -> str:
+        value = data.get(key)
+        return value[:cap] if isinstance(value, str) else ""
+
+    result = data.get("result")
+    error = data.get("error")
+    run_error = None
+    if isinstance(error, dict):
+        kind = "envelope" if error.get("type") == "EnvelopeError" else "guest_exception"
+        run_error = RunError(
+            kind=kind,
+            type=str(error.get("type", "Error"))[:200],
+            message=str(error.get("message", ""))[:cap],
+            traceback=str(error.get("traceback", ""))[:cap],
+        )
+    return {
+        "stdout": text("stdout"),
+        "stderr": text("stderr"),
+        "result": result[:cap] if isinstance(result, str) else None,
+        "error": run_error,
+        "output_truncated": bool(data.get("output_truncated")),
+    }
