@@ -1,0 +1,67 @@
+"""Showing untrusted text on a terminal: the agent chose these strings, not the approver.
+
+A tool call's arguments, a tool name or a logged reason may carry escape sequences that move
+the cursor, rewrite lines already shown or retitle the window, so an approver could be shown
+one call and approve another. Every character that is not printable is shown as an escape
+(``\\x1b``, ``\\n``, ``\\u202e``) instead.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any
+
+from appliance.escalation.models import EscalationRequest
+
+__all__ = ["format_request", "neutralise"]
+
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escape(char: str) -> str:
+    if char in _SHORT:
+        return _SHORT[char]
+    code = ord(char)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
+
+
+def neutralise(text: str, *, json_text: bool = False) -> str:
+    """Return ``text`` with control, format (bidi overrides) and other unprintable chars escaped.
+
+    Backslashes are doubled so a literal ``\\x1b`` typed by the agent stays distinguishable,
+    except in ``json_text``, where JSON has escaped them already.
+    """
+    if text.isprintable() and (json_text or "\\" not in text):
+        return text
+    return "".join(_escape(c) if _unsafe(c, json_text) else c for c in text)
+
+
+def _unsafe(char: str, json_text: bool) -> bool:
+    if char == "\\":
+        return not json_text
+    return char in _SHORT or (char != " " and unicodedata.category(char)[0] in "CZ")
+
+
+def _arguments(arguments: dict[str, Any], limit: int = 2000) -> str:
+    text = json.dumps(arguments, ensure_ascii=False, sort_keys=True, default=str)
+    if len(text) > limit:
+        text = text[:limit] + f"... ({len(text) - limit} more characters)"
+    return neutralise(text, json_text=True)
+
+
+def format_request(number: int, request: EscalationRequest, *, session: bool = False) -> str:
+    """A few lines describing one escalation, safe to print."""
+    where = f" [session {neutralise(request.session_id)}]" if session else ""
+    return (
+        f"[{number}] {neutralise(request.server)}/{neutralise(request.tool)}{where}\n"
+        f"    arguments: {_arguments(request.arguments)}\n"
+        f"    reason:    {neutralise(request.reason)} (rule {neutralise(request.rule)})\n"
+        f"    answer:    /approve {number}  |  /approve {number} similar  |  /deny {number}"
+    )

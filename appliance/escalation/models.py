@@ -1,0 +1,84 @@
+"""What an escalation asks and what the answer says."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = ["EscalationRequest", "Verdict", "call_digest", "new_request_id"]
+
+# The id becomes part of file names, so it is held to a shape that cannot leave the folder.
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def call_digest(server: str, tool: str, arguments: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of (server, tool, arguments): what an approval is bound to."""
+    canonical = json.dumps(
+        [server, tool, arguments], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class EscalationRequest(BaseModel):
+    """One escalated call, as shown to the approver. ``arguments`` are redacted for display.
+
+    On disk (``request-<id>.json``) the field names are camelCase (``callDigest``...).
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    id: str = Field(pattern=_ID_PATTERN)
+    session_id: str = Field(min_length=1, max_length=200)
+    server: str
+    tool: str
+    arguments: dict[str, Any]
+    reason: str
+    rule: str
+    call_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    policy_digest: str
+    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def to_file_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=1)
+
+
+class Verdict(BaseModel):
+    """The answer to one escalation. ``by``: user, listener, auto-approver, whitelist...
+
+    ``timed_out`` separates "nobody answered in time" from an explicit denial, for the audit
+    log's escalation outcome (approved, denied, timeout).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approved: bool
+    by: str
+    scope: Literal["once", "similar"] = "once"
+    note: str = ""
+    timed_out: bool = False
+
+    @property
+    def outcome(self) -> str:
+        if self.approved:
+            return "approved"
+        return "timeout" if self.timed_out else "denied"
+
+    @classmethod
+    def deny(cls, by: str, note: str, *, timed_out: bool = False) -> Verdict:
+        return cls(approved=False, by=by, note=note, timed_out=timed_out)
