@@ -73,16 +73,11 @@ def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
     response = request(
         args["url"], settings, timeout=float(args.get("timeout", 30)), headers=args.get("headers")
     )
-    rendered = render(
-        response.body, response.header("content-type"), args.get("format", "markdown")
-    )
+    content_type = response.header("content-type")
+    rendered = render(response.body, content_type, args.get("format", "markdown"), response.url)
     start = args.get("start_index", 0)
-    length = args.get("max_length", DEFAULT_MAX_LENGTH)
+    part, following = _window(rendered.text, start, args.get("max_length", DEFAULT_MAX_LENGTH))
     total = len(rendered.text)
-    if start and start >= total:
-        raise ToolError(f"start_index {start} is past the end of the content ({total} characters)")
-    part = rendered.text[start : start + length]
-    following = start + len(part) if start + len(part) < total else None
     structured = {
         "url": args["url"],
         "final_url": response.url,
@@ -101,6 +96,17 @@ def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
     if response.status >= 400:
         text = f"HTTP {response.status} {response.reason} from {response.url}\n\n{text}"
     return ToolResult(text, structured, is_error=response.status >= 400)
+
+
+def _window(text: str, start: int, length: int) -> tuple[str, int | None]:
+    """The part of ``text`` asked for, and where the next part starts (None at the end)."""
+    if start and start >= len(text):
+        raise ToolError(
+            f"start_index {start} is past the end of the content ({len(text)} characters)"
+        )
+    part = text[start : start + length]
+    end = start + len(part)
+    return part, (end if end < len(text) else None)
 
 
 def _notes(

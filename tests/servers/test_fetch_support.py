@@ -98,8 +98,14 @@ def send(
     handler.wfile.write(body)
 
 
+def answer(
+    status: int, body: bytes, content_type: str = "text/html; charset=utf-8", **headers: str
+) -> Route:
+    return lambda h: send(h, status, body, content_type, headers)
+
+
 def page(body: bytes, content_type: str = "text/html; charset=utf-8", **headers: str) -> Route:
-    return lambda h: send(h, 200, body, content_type, headers)
+    return answer(200, body, content_type, **headers)
 
 
 def redirect(location: str, status: int = 302) -> Route:
