@@ -1,0 +1,179 @@
+"""Hosts out of URLs, and domain, e-mail and identifier matching.
+
+The parser is deliberately narrower than a browser's: anything a browser and Python's
+``urllib`` could read differently (backslashes, whitespace or control characters anywhere;
+non-ASCII characters or percent-escapes in the host) yields no host at all, and a value
+with no host matches no domain pattern, not even ``*``. The host is the part after the
+*last* ``@`` of the authority, so ``https://good.com@evil.com/`` is ``evil.com``.
+IP literals, including the integer forms a URL parser accepts (``2130706433``,
+``0x7f.1``, ``0177.0.0.1``), match only an equal IP literal in a pattern, never ``*``
+or ``*.example.com``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import NamedTuple
+
+__all__ = ["DomainSet", "Host", "IdentifierSet", "host_of", "parse_host"]
+
+_CONTROL = re.compile(r"[\x00-\x20\x7f\\]")  # a browser strips or re-reads these; we refuse
+_UNSAFE = re.compile(r"[\x00-\x20\x7f\\%]")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_SCP = re.compile(r"(?:[^@/:]+@)?([^@/:]+):")  # git's scp-like form: user@host:owner/repo.git
+_LABELS = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
+_NUMBER = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
+
+
+class Host(NamedTuple):
+    name: str  # lower-case DNS name, or the canonical text of an IP address
+    is_ip: bool
+
+
+def host_of(value: str) -> Host | None:
+    """The host a URL (or git remote, or bare host name) points at; None when unclear."""
+    if _CONTROL.search(value):
+        return None
+    scheme = _SCHEME.match(value)
+    if scheme:
+        authority = re.split(r"[/?#]", value[scheme.end() :], maxsplit=1)[0]
+        return _authority_host(authority.rpartition("@")[2])
+    scp = _SCP.match(value)
+    if scp and not value.startswith("/"):
+        return parse_host(scp.group(1))
+    if "/" in value or ":" in value or "@" in value:
+        return None
+    return parse_host(value) if "." in value else None  # 'origin' is a remote name, not a host
+
+
+def _authority_host(hostport: str) -> Host | None:
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0 or not _port_ok(hostport[end + 1 :]):
+            return None
+        return _ipv6(hostport[1:end])
+    host, _, port = hostport.partition(":")
+    if port and not port.isdigit():
+        return None
+    return parse_host(host)
+
+
+def _port_ok(rest: str) -> bool:
+    return rest == "" or (rest.startswith(":") and rest[1:].isdigit())
+
+
+def parse_host(text: str) -> Host | None:
+    """A host name or IP literal as written in a URL or a pattern; None if it is neither."""
+    if not text.isascii() or _UNSAFE.search(text):
+        return None
+    host = text.lower()
+    if host.endswith("."):
+        host = host[:-1]
+    if host.startswith("[") and host.endswith("]"):
+        return _ipv6(host[1:-1])
+    if not host or not _LABELS.fullmatch(host):
+        return _ipv6(host) if ":" in host else None
+    last = host.rsplit(".", 1)[-1]
+    if _NUMBER.fullmatch(last):
+        return _ipv4(host)
+    return Host(host, False)
+
+
+def _ipv6(text: str) -> Host | None:
+    try:
+        return Host(str(ipaddress.IPv6Address(text)), True)
+    except ValueError:
+        return None
+
+
+def _ipv4(host: str) -> Host | None:
+    """WHATWG IPv4 parsing: 1-4 parts, each decimal, 0x-hex or 0-octal; None if invalid."""
+    numbers = []
+    for part in host.split("."):
+        if not _NUMBER.fullmatch(part):
+            return None
+        if part[:2] in ("0x", "0X"):
+            numbers.append(int(part[2:] or "0", 16))
+        elif len(part) > 1 and part.startswith("0"):
+            if not set(part) <= set("01234567"):
+                return None
+            numbers.append(int(part, 8))
+        else:
+            numbers.append(int(part))
+    if len(numbers) > 4 or any(n > 255 for n in numbers[:-1]):
+        return None
+    if numbers[-1] >= 256 ** (5 - len(numbers)):
+        return None
+    value = numbers[-1]
+    for index, number in enumerate(numbers[:-1]):
+        value += number << (8 * (3 - index))
+    return Host(str(ipaddress.IPv4Address(value)), True)
+
+
+class DomainSet:
+    """Patterns ``*``, ``*.example.com``, exact hosts and exact IP literals; O(labels) a match."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.any = False
+        self._exact: set[str] = set()
+        self._suffixes: set[str] = set()
+        self._ips: set[str] = set()
+        for pattern in patterns:
+            self._add(pattern.strip().lower())
+
+    def _add(self, pattern: str) -> None:
+        if pattern == "*":
+            self.any = True
+        elif pattern.startswith("*."):
+            host = parse_host(pattern[2:])
+            if host is not None and not host.is_ip:
+                self._suffixes.add("." + host.name)
+        else:
+            host = parse_host(pattern)
+            if host is not None:
+                (self._ips if host.is_ip else self._exact).add(host.name)
+
+    def matches(self, host: Host | None) -> bool:
+        if host is None:
+            return False
+        if host.is_ip:
+            return host.name in self._ips
+        if self.any or host.name in self._exact:
+            return True
+        name = host.name
+        dot = name.find(".")
+        while dot >= 0:
+            if name[dot:] in self._suffixes:
+                return True
+            dot = name.find(".", dot + 1)
+        return False
+
+
+class IdentifierSet:
+    """Exact, case-insensitive identifiers (GitHub owners and repos are case-insensitive, so a
+    deny list must not be dodged by case). For e-mail lists, ``*@example.com`` matches a domain."""
+
+    def __init__(self, patterns: Iterable[str], emails: bool = False) -> None:
+        self.any = False
+        self._exact: set[str] = set()
+        self._domains: list[str] = []
+        for pattern in patterns:
+            folded = pattern.strip().casefold()
+            if folded == "*":
+                self.any = True
+            elif emails and folded.startswith("*@"):
+                self._domains.append(folded[1:])
+            else:
+                self._exact.add(folded)
+
+    def matches(self, value: str | None) -> bool:
+        if value is None:
+            return False
+        folded = value.strip().casefold()
+        if not folded:
+            return False
+        if self.any or folded in self._exact:
+            return True
+        return any(folded.endswith(domain) and folded.count("@") == 1 for domain in self._domains)

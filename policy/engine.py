@@ -1,0 +1,240 @@
+"""``evaluate(call, policy, context) -> Decision``: the one decision function.
+
+Order, each step able to end the evaluation:
+
+1. unknown tool → deny ``structural-unknown-tool``
+2. arguments not fitting the annotation → deny ``invalid-arguments``
+3. a path value that is protected (or, for a writing or deleting role, that holds protected
+   files) → deny ``structural-protected-path``, whatever the rules say
+4. read/write/delete-path values inside the sandbox → discharged, ``structural-sandbox-allow``
+5. URL values outside the server's domain gate → ``structural-domain-escalate`` (rules still
+   run for them: a rule's deny beats the gate's escalate, a rule's allow does not)
+6. every other value: the first rule covering its role and value decides it; none →
+   ``default-deny``. The strictest outcome wins (deny > escalate > allow); among equals, the first
+   in argument order names the rule. A call with no role values is decided by the first rule
+   without role conditions that applies to the tool, else ``default-deny``.
+
+The function is total: an unexpected failure (a resolver that raises, say) denies as
+``engine-error`` and never escapes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from policy.domains import DomainSet, Host, host_of
+from policy.loader import Policy
+from policy.models import (
+    PATH_ROLES,
+    SANDBOX_ROLES,
+    URL_ROLES,
+    ArgumentError,
+    Decision,
+    EvalContext,
+    ToolCall,
+)
+from policy.paths import ProtectedPaths, absolute, components, is_env_file
+from policy.roles import RoleValue
+from policy.rules import CompiledRule, ToolPlan
+
+__all__ = ["evaluate"]
+
+_SEVERITY = {"allow": 0, "escalate": 1, "deny": 2}
+# Roles whose action on a folder would carry protected files along with it.
+_DESTRUCTIVE = frozenset({"write-path", "delete-path", "write-history", "delete-history"})
+
+
+class _Outcome(NamedTuple):
+    effect: str
+    rule: str
+    reason: str
+    role: str
+
+
+class _Resolved(NamedTuple):
+    lexical: tuple[str, ...]
+    real: tuple[str, ...]
+
+
+def evaluate(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
+    try:
+        return _decide(call, policy, context)
+    except Exception:
+        return Decision(
+            decision="deny", rule="engine-error", reason="the policy engine failed on this call"
+        )
+
+
+def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
+    plan = policy.plan_for(call.server, call.tool)
+    if plan is None:
+        return _deny("structural-unknown-tool", f"{call.server}/{call.tool} is not a known tool")
+    try:
+        values = plan.arguments.extract(call.arguments)
+    except ArgumentError as exc:
+        return _deny("invalid-arguments", str(exc))
+    view = _CallView(context)
+    for item in values:
+        if item.value is not None and item.role in PATH_ROLES:
+            problem = view.protection(item.value, item.role)
+            if problem:
+                return _deny("structural-protected-path", f"{item.where}: {problem}")
+    if not values:
+        return _call_level(plan, call.tool)
+    gate = view.gate(call.server)
+    outcomes: list[_Outcome] = []
+    for item in values:
+        if item.role in SANDBOX_ROLES and view.in_sandbox(item.value):
+            reason = f"{item.where} is inside the session sandbox"
+            outcomes.append(_Outcome("allow", "structural-sandbox-allow", reason, item.role))
+            continue
+        if gate is not None and item.role in URL_ROLES and not gate.matches(view.host(item.value)):
+            reason = f"{item.where}: {_show(item.value)} is outside this server's allowed domains"
+            outcomes.append(_Outcome("escalate", "structural-domain-escalate", reason, item.role))
+        outcome = _judge(plan, item, view)
+        if outcome.effect == "deny":
+            return _deny(outcome.rule, outcome.reason)
+        outcomes.append(outcome)
+    return _combine(outcomes)
+
+
+def _call_level(plan: ToolPlan, tool: str) -> Decision:
+    for rule in plan.call_rules:
+        return _decision(rule.effect, rule.name, rule.reason)
+    return _deny("default-deny", f"no rule permits {tool}; denied by default")
+
+
+def _judge(plan: ToolPlan, item: RoleValue, view: _CallView) -> _Outcome:
+    for rule in plan.by_role[item.role]:
+        if _covers(rule, item, view):
+            reason = f"{rule.reason} ({item.where}: {_show(item.value)})"
+            return _Outcome(rule.effect, rule.name, reason, item.role)
+    reason = f"no rule permits {item.role} {_show(item.value)} ({item.where}); denied by default"
+    return _Outcome("deny", "default-deny", reason, item.role)
+
+
+def _covers(rule: CompiledRule, item: RoleValue, view: _CallView) -> bool:
+    if rule.within is not None:
+        if item.value is None or item.role not in PATH_ROLES:
+            return False
+        root = view.root(rule.within)
+        if view.path(item.value).real[: len(root)] != root:
+            return False
+    if rule.domains is not None and not rule.domains.matches(view.host(item.value)):
+        return False
+    for _, match_type, matcher in rule.list_conditions:
+        subject = view.host(item.value) if match_type == "domains" else item.value
+        if not matcher.matches(subject):
+            return False
+    return True
+
+
+def _combine(outcomes: list[_Outcome]) -> Decision:
+    if len(outcomes) == 1:
+        only = outcomes[0]
+        escalated = (only.role,) if only.effect == "escalate" else ()
+        return _decision(only.effect, only.rule, only.reason, escalated)
+    worst = max(outcomes, key=lambda o: _SEVERITY[o.effect])
+    first = next(o for o in outcomes if o.effect == worst.effect)
+    escalated: tuple[str, ...] = ()
+    if worst.effect == "escalate":
+        escalated = tuple(dict.fromkeys(o.role for o in outcomes if o.effect == "escalate"))
+    return _decision(first.effect, first.rule, first.reason, escalated)
+
+
+def _decision(effect: str, rule: str, reason: str, escalated: tuple[str, ...] = ()) -> Decision:
+    return Decision(decision=effect, rule=rule, reason=reason, escalated_roles=escalated)
+
+
+def _deny(rule: str, reason: str) -> Decision:
+    return _decision("deny", rule, reason)
+
+
+def _show(value: str | None) -> str:
+    if value is None:
+        return "(not given: unknown)"
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class _CallView:
+    """One call's resolved values (each path resolved once), over the context's lasting memo."""
+
+    def __init__(self, context: EvalContext) -> None:
+        self.context = context
+        # Straight to pydantic's private storage: the attribute hook costs more than the lookup.
+        self.memo = context.__pydantic_private__["_memo"]
+        self._paths: dict[str, _Resolved] = {}
+        self._hosts: dict[str, Host | None] = {}
+
+    def path(self, raw: str) -> _Resolved:
+        found = self._paths.get(raw)
+        if found is None:
+            ctx = self.context
+            full = absolute(raw, ctx.home, ctx.sandbox or ctx.home)
+            lexical_parts = components(full)
+            real = _real(ctx, full)
+            found = _Resolved(lexical_parts, real)
+            self._paths[raw] = found
+        return found
+
+    def host(self, value: str | None) -> Host | None:
+        if value is None:
+            return None
+        if value not in self._hosts:
+            self._hosts[value] = host_of(value)
+        return self._hosts[value]
+
+    def protection(self, raw: str, role: str) -> str | None:
+        resolved = self.path(raw)
+        forms = (resolved.real,) if resolved.real == resolved.lexical else resolved
+        for parts in forms:
+            hit, holds_protected = self._protected().check(parts)
+            if hit or is_env_file(parts):
+                return f"{_show('/' + '/'.join(parts))} is protected and never accessible"
+            if holds_protected and role in _DESTRUCTIVE:
+                return f"{_show('/' + '/'.join(parts))} holds protected files ({role})"
+        return None
+
+    def in_sandbox(self, raw: str | None) -> bool:
+        if raw is None or self.context.sandbox is None:
+            return False
+        root = self.root(self.context.sandbox)
+        return self.path(raw).real[: len(root)] == root
+
+    def root(self, folder: str) -> tuple[str, ...]:
+        key = ("root", folder)
+        root = self.memo.get(key)
+        if root is None:
+            ctx = self.context
+            root = self.memo[key] = _real(ctx, absolute(folder, ctx.home, ctx.home))
+        return root
+
+    def gate(self, server: str) -> DomainSet | None:
+        patterns = self.context.allowed_domains.get(server)
+        if patterns is None:
+            return None
+        key = ("gate", server)
+        gate = self.memo.get(key)
+        if gate is None:
+            gate = self.memo[key] = DomainSet(patterns)
+        return gate
+
+    def _protected(self) -> ProtectedPaths:
+        trie = self.memo.get("protected")
+        if trie is None:
+            forms: list[tuple[str, ...]] = []
+            for pattern in self.context.protected_patterns:
+                parts = components(pattern)
+                fixed = parts.index("*") if "*" in parts else len(parts)
+                prefix = _real(self.context, "/" + "/".join(parts[:fixed]))
+                forms += [parts, prefix + parts[fixed:]]
+            trie = self.memo["protected"] = ProtectedPaths(tuple(forms))
+        return trie
+
+
+def _real(context: EvalContext, full: str) -> tuple[str, ...]:
+    resolved = context.resolve_path(full)
+    if not isinstance(resolved, str) or not resolved.startswith("/"):
+        raise ValueError("the path resolver must return an absolute path")
+    return components(resolved)

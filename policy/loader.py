@@ -1,0 +1,177 @@
+"""Reading a policy directory: ``compiled-policy.json``, ``tool-annotations.json`` and the
+optional ``dynamic-lists.json``, validated into one frozen ``Policy``.
+
+A malformed file raises ``PolicyLoadError`` naming the file, the JSON path of the field, the bad
+value and what was expected. ``Policy.digest`` is a sha256 over the canonical semantic contents
+(metadata such as ``generatedAt`` left out), so approvals bound to it die with any rule change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+
+from policy.models import (
+    CompiledPolicyFile,
+    DynamicListsFile,
+    PolicyLoadError,
+    Rule,
+    ToolAnnotation,
+    ToolAnnotationsFile,
+)
+from policy.rules import CompiledRule, ToolPlan
+
+__all__ = ["POLICY_FILES", "Policy", "default_policy_dir", "load_policy"]
+
+POLICY_FILES = ("compiled-policy.json", "tool-annotations.json", "dynamic-lists.json")
+STRUCTURAL_RULES = frozenset(
+    {
+        "structural-protected-path",
+        "structural-sandbox-allow",
+        "structural-domain-escalate",
+        "structural-unknown-tool",
+        "invalid-arguments",
+        "default-deny",
+        "engine-error",
+    }
+)
+
+
+def default_policy_dir() -> Path:
+    """The policy shipped with the appliance."""
+    return Path(__file__).resolve().parent / "generated"
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rules: tuple[Rule, ...]
+    annotations: dict[str, dict[str, ToolAnnotation]]  # server -> tool -> annotation
+    lists: dict[str, tuple[str, ...]]  # list name -> effective values
+    digest: str
+    source: str | None = None
+    _plans: dict[tuple[str, str], ToolPlan] = PrivateAttr(default_factory=dict)
+    _missing: tuple[str, ...] = PrivateAttr(default=())
+
+    def model_post_init(self, context: Any, /) -> None:
+        missing: set[str] = set()
+        compiled = [CompiledRule(rule, self.lists, missing) for rule in self.rules]
+        for server, tools in self.annotations.items():
+            for name, annotation in tools.items():
+                self._plans[(server, name)] = ToolPlan(annotation, server, compiled)
+        self._missing = tuple(sorted(missing))
+
+    @property
+    def missing_lists(self) -> tuple[str, ...]:
+        """Lists referenced as ``@name`` but not defined: they match nothing."""
+        return self._missing
+
+    def plan_for(self, server: str, tool: str) -> ToolPlan | None:
+        # pydantic's private-attribute hook costs more than the lookup itself: go straight there
+        return self.__pydantic_private__["_plans"].get((server, tool))
+
+    @classmethod
+    def build(
+        cls,
+        rules: tuple[Rule, ...] | list[Rule],
+        annotations: ToolAnnotationsFile,
+        lists: DynamicListsFile | None = None,
+        source: str | None = None,
+    ) -> Policy:
+        by_server = {
+            server: {tool.tool_name: tool for tool in entry.tools}
+            for server, entry in annotations.servers.items()
+        }
+        effective = {
+            name: item.effective() for name, item in (lists or DynamicListsFile()).lists.items()
+        }
+        canonical = {
+            "rules": [r.model_dump(mode="json", by_alias=True) for r in rules],
+            "annotations": {
+                s: {t: a.model_dump(mode="json", by_alias=True) for t, a in tools.items()}
+                for s, tools in by_server.items()
+            },
+            "lists": effective,
+        }
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        return cls(
+            rules=tuple(rules), annotations=by_server, lists=effective, digest=digest, source=source
+        )
+
+
+def load_policy(directory: str | Path) -> Policy:
+    folder = Path(directory)
+    compiled = _read(folder / POLICY_FILES[0], CompiledPolicyFile)
+    annotations = _read(folder / POLICY_FILES[1], ToolAnnotationsFile)
+    lists_file = folder / POLICY_FILES[2]
+    lists = _read(lists_file, DynamicListsFile) if lists_file.exists() else DynamicListsFile()
+    _check_rules(folder / POLICY_FILES[0], compiled)
+    _check_annotations(folder / POLICY_FILES[1], annotations)
+    return Policy.build(compiled.rules, annotations, lists, source=str(folder))
+
+
+def _read[M: BaseModel](path: Path, model: type[M]) -> M:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyLoadError(str(path), "$", None, "the file does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyLoadError(str(path), "$", None, f"the file cannot be read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise PolicyLoadError(
+            str(path), where, text[exc.pos : exc.pos + 20], "valid JSON"
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = _json_path(error["loc"])
+        raise PolicyLoadError(str(path), where, error.get("input"), error["msg"]) from None
+
+
+def _json_path(loc: tuple[Any, ...]) -> str:
+    text = "$"
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif "[" in part or part[:1].isupper():
+            continue  # pydantic's name for a union member, not a key in the file
+        else:
+            text += f".{part}"
+    return text
+
+
+def _check_rules(path: Path, compiled: CompiledPolicyFile) -> None:
+    seen: set[str] = set()
+    for index, rule in enumerate(compiled.rules):
+        if rule.name in STRUCTURAL_RULES:
+            raise PolicyLoadError(
+                str(path), f"$.rules[{index}].name", rule.name, "a name no structural check uses"
+            )
+        if rule.name in seen:
+            raise PolicyLoadError(str(path), f"$.rules[{index}].name", rule.name, "a unique name")
+        seen.add(rule.name)
+
+
+def _check_annotations(path: Path, annotations: ToolAnnotationsFile) -> None:
+    for server, entry in annotations.servers.items():
+        seen: set[str] = set()
+        for index, tool in enumerate(entry.tools):
+            where = f"$.servers.{server}.tools[{index}]"
+            if tool.server_name != server:
+                raise PolicyLoadError(
+                    str(path), f"{where}.serverName", tool.server_name, f"{server!r}"
+                )
+            if tool.tool_name in seen:
+                raise PolicyLoadError(
+                    str(path), f"{where}.toolName", tool.tool_name, "a unique tool name"
+                )
+            seen.add(tool.tool_name)

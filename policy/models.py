@@ -1,0 +1,296 @@
+"""Frozen models for the policy files, the call, the context and the decision.
+
+The JSON files keep IronCurtain's camelCase names (``matchType``, ``toolName``, ``if``/``then``)
+through aliases, so a user can bring an IronCurtain ``compiled-policy.json`` unchanged. Every
+model refuses unknown keys except the three file roots, which may carry harmless metadata.
+
+Errors (one tree, all ``PolicyError``)::
+
+    PolicyError
+    ├── PolicyLoadError   a policy file is missing or malformed (for the operator: file, field)
+    └── ArgumentError     a call's arguments do not fit the tool's annotation (the agent's error)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from policy.paths import resolve_on_disk
+
+__all__ = [
+    "PATH_ROLES",
+    "SANDBOX_ROLES",
+    "URL_ROLES",
+    "ArgumentError",
+    "CompiledPolicyFile",
+    "ConditionalRoles",
+    "Decision",
+    "DomainCondition",
+    "DynamicList",
+    "DynamicListsFile",
+    "EvalContext",
+    "ListCondition",
+    "PathCondition",
+    "PolicyError",
+    "PolicyLoadError",
+    "Role",
+    "Rule",
+    "RuleCondition",
+    "ServerAnnotations",
+    "ToolAnnotation",
+    "ToolAnnotationsFile",
+    "ToolCall",
+    "WhenClause",
+]
+
+Role = Literal[
+    "read-path",
+    "write-path",
+    "delete-path",
+    "write-history",
+    "delete-history",
+    "fetch-url",
+    "git-remote-url",
+    "github-owner",
+    "github-repo",
+    "branch-name",
+    "commit-message",
+    "none",
+]
+Effect = Literal["allow", "deny", "escalate"]
+# Values of these roles are filesystem paths: resolved, checked against protected paths.
+PATH_ROLES = frozenset(
+    {"read-path", "write-path", "delete-path", "write-history", "delete-history"}
+)
+# Only these are discharged by sandbox containment; history rewriting still meets the rules.
+SANDBOX_ROLES = frozenset({"read-path", "write-path", "delete-path"})
+URL_ROLES = frozenset({"fetch-url", "git-remote-url"})
+_ARG_KEY = re.compile(r"[A-Za-z_][\w-]*(\[\])?(\.[A-Za-z_][\w-]*(\[\])?)*")
+
+
+class PolicyError(Exception):
+    """Base of every error this package raises."""
+
+
+class PolicyLoadError(PolicyError):
+    """A policy file is unreadable or does not fit its format."""
+
+    def __init__(self, file: str, where: str, value: object, expected: str) -> None:
+        self.file, self.where, self.value, self.expected = file, where, value, expected
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        super().__init__(f"{file}: {where}: {expected} (got {shown})")
+
+
+class ArgumentError(PolicyError):
+    """A call's arguments do not fit the tool's annotation."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
+    )
+
+
+# --- the call, the context, the decision -------------------------------------------------
+
+
+class ToolCall(_Frozen):
+    server: str
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class Decision(_Frozen):
+    decision: Effect
+    rule: str
+    reason: str
+    escalated_roles: tuple[str, ...] = ()
+
+
+class EvalContext(_Frozen):
+    """What the engine knows besides the policy. ``resolve_path`` is its only I/O."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    sandbox: str | None = None
+    protected_patterns: tuple[str, ...] = ()
+    allowed_domains: Mapping[str, tuple[str, ...]] = Field(default_factory=dict)
+    resolve_path: Callable[[str], str] = resolve_on_disk
+    home: str
+    # Rule roots, the sandbox and protected patterns, resolved once per context (never per call).
+    _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @field_validator("home", "sandbox")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"must be an absolute path, got {value!r}")
+        return value
+
+    @field_validator("protected_patterns")
+    @classmethod
+    def _absolute_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            if not pattern.startswith("/"):
+                raise ValueError(f"protected pattern must be absolute, got {pattern!r}")
+        return value
+
+
+# --- compiled-policy.json -----------------------------------------------------------------
+
+
+class PathCondition(_Frozen):
+    roles: tuple[Role, ...] = Field(min_length=1)
+    within: str
+
+    @field_validator("within")
+    @classmethod
+    def _rooted(cls, value: str) -> str:
+        if not (value.startswith("/") or value == "~" or value.startswith("~/")):
+            raise ValueError("must be an absolute path or start with '~/'")
+        if "\x00" in value:
+            raise ValueError("must not contain a NUL byte")
+        return value
+
+
+class DomainCondition(_Frozen):
+    roles: tuple[Role, ...] = Field(min_length=1)
+    allowed: tuple[str, ...]
+
+
+class ListCondition(_Frozen):
+    roles: tuple[Role, ...] = Field(min_length=1)
+    allowed: tuple[str, ...]
+    match_type: Literal["domains", "emails", "identifiers"] = Field(alias="matchType")
+
+
+class RuleCondition(_Frozen):
+    roles: tuple[Role, ...] | None = None
+    server: tuple[str, ...] | None = None
+    tool: tuple[str, ...] | None = None
+    paths: PathCondition | None = None
+    domains: DomainCondition | None = None
+    lists: tuple[ListCondition, ...] | None = None
+    side_effects: bool | None = Field(default=None, alias="sideEffects")
+
+
+class Rule(_Frozen):
+    name: str = Field(min_length=1)
+    description: str = ""
+    principle: str = ""
+    when: RuleCondition = Field(alias="if")
+    then: Effect
+    reason: str = Field(min_length=1)
+
+
+class CompiledPolicyFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_by_alias=True)
+
+    generated_at: str | None = Field(default=None, alias="generatedAt")
+    constitution_hash: str | None = Field(default=None, alias="constitutionHash")
+    input_hash: str | None = Field(default=None, alias="inputHash")
+    rules: tuple[Rule, ...]
+
+
+# --- tool-annotations.json ----------------------------------------------------------------
+
+
+class WhenClause(_Frozen):
+    """Roles that replace the default when another top-level argument has a given value."""
+
+    arg: str
+    equals: JsonValue = None
+    in_: tuple[JsonValue, ...] | None = Field(default=None, alias="in")
+    roles: tuple[Role, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> WhenClause:
+        has_equals = "equals" in self.model_fields_set
+        if has_equals == (self.in_ is not None):
+            raise ValueError("a when clause needs exactly one of 'equals' or 'in'")
+        return self
+
+
+class ConditionalRoles(_Frozen):
+    default: tuple[Role, ...] = Field(min_length=1)
+    when: tuple[WhenClause, ...] = ()
+    # Roles for an argument the call leaves out (git's remote or repo path): the value is then
+    # unknown, which no path, domain or list condition covers.
+    when_absent: tuple[Role, ...] = Field(default=(), alias="whenAbsent")
+
+
+ArgRoles = Annotated[tuple[Role, ...], Field(min_length=1)] | ConditionalRoles
+
+
+class ToolAnnotation(_Frozen):
+    tool_name: str = Field(alias="toolName")
+    server_name: str = Field(alias="serverName")
+    comment: str = ""
+    side_effects: bool = Field(default=True, alias="sideEffects")
+    args: dict[str, ArgRoles] = Field(default_factory=dict)
+
+    @field_validator("args")
+    @classmethod
+    def _arg_keys(cls, value: dict[str, ArgRoles]) -> dict[str, ArgRoles]:
+        for key, roles in value.items():
+            if not _ARG_KEY.fullmatch(key):
+                raise ValueError(
+                    f"argument key {key!r} is not a name or a path like 'files[].path'"
+                )
+            nested = "." in key or "[" in key
+            if nested and isinstance(roles, ConditionalRoles) and roles.when_absent:
+                raise ValueError(f"{key!r}: whenAbsent applies only to top-level arguments")
+        return value
+
+
+class ServerAnnotations(_Frozen):
+    input_hash: str | None = Field(default=None, alias="inputHash")
+    tools: tuple[ToolAnnotation, ...]
+
+
+class ToolAnnotationsFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_by_alias=True)
+
+    generated_at: str | None = Field(default=None, alias="generatedAt")
+    servers: dict[str, ServerAnnotations]
+
+
+# --- dynamic-lists.json -------------------------------------------------------------------
+
+
+class DynamicList(_Frozen):
+    values: tuple[str, ...] = ()
+    manual_additions: tuple[str, ...] = Field(default=(), alias="manualAdditions")
+    manual_removals: tuple[str, ...] = Field(default=(), alias="manualRemovals")
+    type: Literal["domains", "emails", "identifiers"] | None = None
+    resolved_at: str | None = Field(default=None, alias="resolvedAt")
+    input_hash: str | None = Field(default=None, alias="inputHash")
+
+    def effective(self) -> tuple[str, ...]:
+        """values ∪ manual additions − manual removals, in first-seen order."""
+        removed = set(self.manual_removals)
+        seen: dict[str, None] = {}
+        for value in (*self.values, *self.manual_additions):
+            if value not in removed:
+                seen.setdefault(value, None)
+        return tuple(seen)
+
+
+class DynamicListsFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_by_alias=True)
+
+    generated_at: str | None = Field(default=None, alias="generatedAt")
+    lists: dict[str, DynamicList] = Field(default_factory=dict)

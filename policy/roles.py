@@ -1,0 +1,157 @@
+"""From a call's arguments to (role, value) pairs, following the tool's annotation.
+
+An annotation key is a top-level argument (``path``), or a path into nested arguments
+(``files[].path``: every ``path`` of every object in the ``files`` array). A leaf that is an
+array contributes each of its items (IronCurtain's ``paths: [read-path]``). Objects the
+annotation describes may hold only the keys it describes, so nothing reaches a server that the
+policy never saw. Values of any role but ``none`` must be non-empty strings without NUL bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from policy.models import PATH_ROLES, ArgumentError, ConditionalRoles, ToolAnnotation, ToolCall
+
+if TYPE_CHECKING:
+    from policy.loader import Policy
+
+__all__ = ["ArgumentPlan", "RoleValue", "extract_role_values", "extract_roles"]
+
+_MISSING = object()
+
+
+class RoleValue(NamedTuple):
+    role: str
+    value: str | None  # None: the argument was left out and its value is unknown
+    where: str  # the argument path, for reasons: "files[1].path"
+
+
+class _ArgSpec(NamedTuple):
+    key: str
+    steps: tuple[tuple[str, bool], ...]  # (name, is_array)
+    roles: tuple[str, ...] | ConditionalRoles
+
+
+class ArgumentPlan:
+    """One tool's annotation, compiled for fast extraction."""
+
+    def __init__(self, annotation: ToolAnnotation) -> None:
+        self.tool = annotation.tool_name
+        self.side_effects = annotation.side_effects
+        self.specs: list[_ArgSpec] = []
+        self.top_level: set[str] = set()
+        # (prefix of steps) -> field names the annotation describes for objects found there
+        self.described: dict[tuple[tuple[str, bool], ...], set[str]] = {}
+        for key, roles in annotation.args.items():
+            steps = tuple((part.removesuffix("[]"), part.endswith("[]")) for part in key.split("."))
+            self.top_level.add(steps[0][0])
+            for depth in range(1, len(steps)):
+                self.described.setdefault(steps[:depth], set()).add(steps[depth][0])
+            if roles != ("none",):
+                self.specs.append(_ArgSpec(key, steps, roles))
+
+    def extract(self, arguments: Mapping[str, Any]) -> list[RoleValue]:
+        unknown = [key for key in arguments if key not in self.top_level]
+        if unknown:
+            raise ArgumentError(f"{self.tool} has no argument {unknown[0]!r}")
+        found: list[RoleValue] = []
+        for spec in self.specs:
+            roles = _roles_for(spec.roles, arguments)
+            if isinstance(spec.roles, ConditionalRoles) and arguments.get(spec.key) is None:
+                found.extend(RoleValue(r, None, spec.key) for r in spec.roles.when_absent)
+            roles = tuple(r for r in roles if r != "none")
+            if roles:
+                self._walk(arguments, spec.steps, 0, roles, "", found)
+        return found
+
+    def _walk(
+        self,
+        obj: Mapping[str, Any],
+        steps: tuple[tuple[str, bool], ...],
+        depth: int,
+        roles: tuple[str, ...],
+        where: str,
+        found: list[RoleValue],
+    ) -> None:
+        name, is_array = steps[depth]
+        value = obj.get(name, _MISSING)
+        if value is _MISSING or value is None:
+            return
+        where = f"{where}.{name}" if where else name
+        last = depth == len(steps) - 1
+        items = value if (is_array or last) and isinstance(value, list) else None
+        if is_array and items is None:
+            raise ArgumentError(f"{where} must be an array")
+        if last:
+            for index, item in enumerate(items if items is not None else [value]):
+                label = f"{where}[{index}]" if items is not None else where
+                _leaf(item, label, roles, found)
+            return
+        described = self.described.get(steps[: depth + 1], set())
+        for index, item in enumerate(items if items is not None else [value]):
+            label = f"{where}[{index}]" if items is not None else where
+            if not isinstance(item, dict):
+                raise ArgumentError(f"{label} must be an object")
+            extra = [k for k in item if k not in described]
+            if extra:
+                raise ArgumentError(f"{label} has no field {extra[0]!r}")
+            self._walk(item, steps, depth + 1, roles, label, found)
+
+
+def _leaf(item: object, where: str, roles: tuple[str, ...], found: list[RoleValue]) -> None:
+    if not isinstance(item, str):
+        raise ArgumentError(f"{where} must be a string")
+    if "\x00" in item:
+        raise ArgumentError(f"{where} contains a NUL byte")
+    if not item and any(role in PATH_ROLES for role in roles):
+        raise ArgumentError(f"{where} is an empty path")
+    found.extend(RoleValue(role, item, where) for role in roles)
+
+
+def _roles_for(spec: tuple[str, ...] | ConditionalRoles, arguments: Mapping[str, Any]):
+    if not isinstance(spec, ConditionalRoles):
+        return spec
+    for clause in spec.when:
+        actual = arguments.get(clause.arg, _MISSING)
+        if actual is _MISSING:
+            continue
+        options = clause.in_ if clause.in_ is not None else (clause.equals,)
+        if any(_same(actual, option) for option in options):
+            return clause.roles
+    return spec.default
+
+
+def _same(a: object, b: object) -> bool:
+    """JSON equality: ``true`` is not ``1`` and ``1`` is not ``"1"``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def extract_role_values(call: ToolCall, policy: Policy) -> list[RoleValue]:
+    """Every (role, value) of a call, in annotation order; raises ArgumentError if malformed."""
+    plan = policy.plan_for(call.server, call.tool)
+    if plan is None:
+        raise ArgumentError(f"unknown tool {call.server}/{call.tool}")
+    return plan.arguments.extract(call.arguments)
+
+
+def extract_roles(call: ToolCall, policy: Policy) -> dict[str, tuple[str, ...]]:
+    """role -> the values found for it (nested arguments included, unknown values as ``""``).
+
+    Values are as the agent wrote them (not resolved). An unknown tool gives ``{}``; malformed
+    arguments raise ``ArgumentError`` (the engine has denied such a call already).
+    """
+    if policy.plan_for(call.server, call.tool) is None:
+        return {}
+    roles: dict[str, list[str]] = {}
+    for item in extract_role_values(call, policy):
+        values = roles.setdefault(item.role, [])
+        value = "" if item.value is None else item.value
+        if value not in values:
+            values.append(value)
+    return {role: tuple(values) for role, values in roles.items()}

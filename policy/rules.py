@@ -1,0 +1,114 @@
+"""Compiled rules: the static part of matching done once at load, per tool and per role.
+
+A rule *applies* to a call when its ``server``, ``tool`` and ``sideEffects`` conditions hold.
+It may *cover* a role when every role-bearing condition it has (``roles``, ``paths``,
+``domains``, ``lists``) names that role; a rule with none of them covers every role (and is the
+only kind that can decide a call with no role values). What stays dynamic (is the path within,
+does the host match) is checked by the engine against the call's resolved values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import get_args
+
+from policy.domains import DomainSet, IdentifierSet
+from policy.models import Role, Rule, ToolAnnotation
+from policy.roles import ArgumentPlan
+
+__all__ = ["CompiledRule", "ToolPlan", "expand_lists"]
+
+Matcher = DomainSet | IdentifierSet
+
+
+def expand_lists(
+    allowed: Iterable[str], lists: Mapping[str, tuple[str, ...]], missing: set[str]
+) -> list[str]:
+    """``@name`` replaced by the list's effective values; a missing list adds nothing."""
+    patterns: list[str] = []
+    for item in allowed:
+        if item.startswith("@"):
+            values = lists.get(item[1:])
+            if values is None:
+                missing.add(item[1:])
+            else:
+                patterns.extend(values)
+        else:
+            patterns.append(item)
+    return patterns
+
+
+class CompiledRule:
+    __slots__ = (
+        "domain_roles",
+        "domains",
+        "effect",
+        "list_conditions",
+        "name",
+        "path_roles",
+        "reason",
+        "role_bearing",
+        "roles",
+        "rule",
+        "within",
+    )
+
+    def __init__(self, rule: Rule, lists: Mapping[str, tuple[str, ...]], missing: set[str]):
+        cond = rule.when
+        self.rule = rule
+        self.name, self.effect, self.reason = rule.name, rule.then, rule.reason
+        self.roles = frozenset(cond.roles) if cond.roles is not None else None
+        self.path_roles = frozenset(cond.paths.roles) if cond.paths else None
+        self.within = cond.paths.within if cond.paths else None
+        self.domain_roles = frozenset(cond.domains.roles) if cond.domains else None
+        self.domains = (
+            DomainSet(expand_lists(cond.domains.allowed, lists, missing)) if cond.domains else None
+        )
+        self.list_conditions: tuple[tuple[frozenset[str], str, Matcher], ...] = tuple(
+            (
+                frozenset(lc.roles),
+                lc.match_type,
+                _matcher(lc.match_type, lc.allowed, lists, missing),
+            )
+            for lc in cond.lists or ()
+        )
+        self.role_bearing = any(
+            x is not None for x in (self.roles, self.path_roles, self.domain_roles)
+        ) or bool(self.list_conditions)
+
+    def applies(self, server: str, tool: str, side_effects: bool) -> bool:
+        cond = self.rule.when
+        return (
+            (cond.server is None or server in cond.server)
+            and (cond.tool is None or tool in cond.tool)
+            and (cond.side_effects is None or cond.side_effects == side_effects)
+        )
+
+    def may_cover(self, role: str) -> bool:
+        groups = [self.roles, self.path_roles, self.domain_roles]
+        groups.extend(roles for roles, _, _ in self.list_conditions)
+        return all(group is None or role in group for group in groups)
+
+
+def _matcher(
+    match_type: str, allowed: Iterable[str], lists: Mapping[str, tuple[str, ...]], missing: set
+) -> Matcher:
+    patterns = expand_lists(allowed, lists, missing)
+    if match_type == "domains":
+        return DomainSet(patterns)
+    return IdentifierSet(patterns, emails=match_type == "emails")
+
+
+class ToolPlan:
+    """Everything the engine needs about one tool, precomputed."""
+
+    def __init__(self, annotation: ToolAnnotation, server: str, rules: list[CompiledRule]):
+        self.arguments = ArgumentPlan(annotation)
+        self.side_effects = annotation.side_effects
+        applicable = [
+            r for r in rules if r.applies(server, annotation.tool_name, self.side_effects)
+        ]
+        self.call_rules = tuple(r for r in applicable if not r.role_bearing)
+        self.by_role: dict[str, tuple[CompiledRule, ...]] = {
+            role: tuple(r for r in applicable if r.may_cover(role)) for role in get_args(Role)
+        }
