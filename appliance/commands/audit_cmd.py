@@ -100,7 +100,7 @@ def _escalation(record: dict[str, Any]) -> str:
 
 def _show_table(data: bytes) -> None:
     columns = (*_COLUMNS, *_TAIL)
-    print("  ".join(name.ljust(width) for name, width in columns).rstrip())
+    titles = "  ".join(name.ljust(width) for name, width in columns).rstrip()
     for number, raw in enumerate(data.splitlines(), start=1):
         try:
             record = json.loads(raw)
@@ -113,6 +113,9 @@ def _show_table(data: bytes) -> None:
         if record.get("type") == "header":
             _show_header(record)
             continue
+        if titles:  # after the header, before the first record
+            print(titles)
+            titles = ""
         _show_record(record, columns)
 
 

@@ -12,6 +12,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TextIO
 
 import anyio
 
@@ -32,8 +33,8 @@ class PendingEscalation:
 class InteractivePrompt:
     """Asks the user at the session's own terminal. ``write`` receives whole lines."""
 
-    def __init__(self, write: Callable[[str], object], timeout_s: float = 300.0) -> None:
-        self._write = write
+    def __init__(self, write: Callable[[str], object] | TextIO, timeout_s: float = 300.0) -> None:
+        self._write = _line_writer(write)
         self._timeout = timeout_s
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
@@ -53,6 +54,24 @@ class InteractivePrompt:
     def deny(self, number: int, note: str = "") -> bool:
         """Deny escalation ``number``; False when no such escalation is waiting."""
         return self._answer(number, Verdict.deny("user", note))
+
+    def command(self, line: str) -> str | None:
+        """Run ``/approve N [similar]`` or ``/deny N``; a message for the user, or None when
+        ``line`` is not an escalation command (the session handles it)."""
+        words = line.split()
+        if not words or words[0] not in ("/approve", "/deny"):
+            return None
+        similar = words[2:] == ["similar"] and words[0] == "/approve"
+        if len(words) not in (2, 3) or not words[1].isdigit() or (len(words) == 3 and not similar):
+            return "usage: /approve N [similar] | /deny N"
+        number = int(words[1])
+        if words[0] == "/deny":
+            done = self.deny(number)
+        else:
+            done = self.approve(number, scope="similar" if similar else "once")
+        if not done:
+            return f"no pending escalation {number}"
+        return f"[{number}] {'approved' if words[0] == '/approve' else 'denied'}"
 
     def _answer(self, number: int, verdict: Verdict) -> bool:
         with self._lock:
@@ -83,3 +102,17 @@ class InteractivePrompt:
             with self._lock:
                 self._pending.pop(number, None)
                 self._answers.pop(number, None)
+
+
+def _line_writer(target: Callable[[str], object] | TextIO) -> Callable[[str], object]:
+    """Accept a stream (``sys.stdout``) or a function; a stream is flushed after each write."""
+    write = getattr(target, "write", None)
+    if write is None:
+        return target  # type: ignore[return-value]
+    stream = target
+
+    def write_and_flush(text: str) -> None:
+        write(text)
+        stream.flush()  # type: ignore[union-attr]
+
+    return write_and_flush

@@ -75,6 +75,35 @@ async def test_prompt_with_a_broken_writer_denies(anyio_backend) -> None:
     assert not verdict.approved and "BrokenPipeError" in verdict.note
 
 
+async def test_prompt_commands_and_a_stream_writer(anyio_backend) -> None:
+    import io
+
+    stream = io.StringIO()
+    prompt = InteractivePrompt(stream, timeout_s=5)
+    async with anyio.create_task_group() as group:
+
+        async def typed() -> None:
+            await wait_pending(prompt, 2)
+            assert prompt.command("hello") is None
+            assert prompt.command("/approve x").startswith("usage:")
+            assert prompt.command("/deny 1 similar").startswith("usage:")
+            assert prompt.command("/approve 7") == "no pending escalation 7"
+            assert prompt.command("/approve 1 similar") == "[1] approved"
+            assert prompt.command("/deny 2") == "[2] denied"
+
+        group.start_soon(typed)
+        results: list[Verdict] = []
+
+        async def ask(request_id: str) -> None:
+            results.append(await prompt.ask(trequest(request_id)))
+
+        group.start_soon(ask, "a")
+        await wait_pending(prompt, 1)
+        group.start_soon(ask, "b")
+    assert sorted((v.approved, v.scope) for v in results) == [(False, "once"), (True, "similar")]
+    assert "[1] filesystem/write_file" in stream.getvalue() and "[2]" in stream.getvalue()
+
+
 def test_prompt_refuses_an_unknown_scope() -> None:
     with pytest.raises(ValueError, match="scope"):
         InteractivePrompt(print).approve(1, scope="forever")
