@@ -25,6 +25,7 @@ from servers.mcpio import ToolError
 
 __all__ = [
     "Limits",
+    "TooLarge",
     "check_writable",
     "decode_text",
     "line_ending",
@@ -38,6 +39,10 @@ __all__ = [
 _BLOCK = 64 * 1024
 _HAS_PROC_FD = os.path.isdir("/proc/self/fd")
 _O_PATH = getattr(os, "O_PATH", 0)
+
+
+class TooLarge(ToolError):
+    """A read that would pass the byte cap."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def read_all(fd: int, path: str, cap: int) -> bytes:
             return b"".join(chunks)
         chunks.append(chunk)
         total += len(chunk)
-    raise ToolError(
+    raise TooLarge(
         f"{shown(path)}: larger than the {cap}-byte read limit; read part of it with head or tail"
     )
 

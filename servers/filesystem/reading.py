@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from servers.filesystem.fileio import (
     Limits,
+    TooLarge,
     decode_text,
     open_regular,
     read_all,
@@ -107,15 +108,20 @@ def read_multiple_files(ctx: Context, args: dict) -> ToolResult:
     paths = args["paths"]
     if len(paths) > MAX_MULTIPLE_FILES:
         raise ToolError(f"at most {MAX_MULTIPLE_FILES} paths per call")
-    budget = ctx.limits.max_read_bytes
+    cap = ctx.limits.max_read_bytes
+    budget = cap
+    skipped = f"Error - skipped, it would pass the combined limit of {cap} bytes for one call"
     parts = []
     for path in paths:
         if budget <= 0:
-            parts.append(f"{shown(path)}: Error - skipped, the combined read limit was reached")
+            parts.append(f"{shown(path)}: {skipped}")
             continue
         try:
             limits = Limits(budget, ctx.limits.allow_hardlinks, ctx.limits.umask)
             text = _read_text(Context(ctx.roots, limits), path, None, None)
+        except TooLarge as exc:
+            parts.append(f"{shown(path)}: {skipped if budget < cap else f'Error - {exc}'}")
+            continue
         except ToolError as exc:
             parts.append(f"{shown(path)}: Error - {exc}")
             continue
