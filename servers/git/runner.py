@@ -1,0 +1,286 @@
+"""The one place the git server starts a process: ``git``, with repository-controlled execution off.
+
+Every call goes through :meth:`GitRunner.run` and its single spawn (``shell=False``):
+
+- an environment built from nothing: no inherited ``GIT_*`` (``GIT_DIR``, ``GIT_SSH``,
+  ``GIT_CONFIG_PARAMETERS``, ...), ``HOME`` an empty private directory, no system or global
+  config, no attributes outside the tree, no prompts (terminal, askpass, ssh);
+- a fixed ``-c`` list switching off what config with fixed names could run: fsmonitor, hooks
+  (``core.hooksPath=/dev/null``: no file can ever be found there), ssh, pager, editors, external
+  diff, credential helpers, signing programs, transports other than file and https;
+- per-repository overrides for the drivers the repository names itself (``repoconfig``);
+- a timeout that kills the whole process group, and stdout capped with a marker.
+
+This module never takes an argument list from the agent without the tools' checks in front.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from servers.git.repoconfig import ALLOWED_PROTOCOLS, RepoConfig, derive, parse_listing
+from servers.mcpio import ToolError
+
+__all__ = ["GitFailed", "GitOutput", "GitRunner", "Repo"]
+
+_STDERR_CAP = 64 * 1024
+AGENT_NAME = "IronCurtain agent"
+AGENT_EMAIL = "agent@ironcurtain.invalid"
+
+
+@dataclass(frozen=True)
+class Repo:
+    """Where one git call runs. ``git_dir`` None (init, clone): no repository, and git runs
+    in a private empty directory, so every path handed to it must be absolute."""
+
+    cwd: Path
+    git_dir: Path | None = None
+    work_tree: Path | None = None
+    common_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class GitOutput:
+    code: int
+    stdout: str
+    stderr: str
+    truncated: bool
+
+
+class GitFailed(ToolError):
+    """git answered with an exit code the tool did not expect; the message is git's own."""
+
+    def __init__(self, subcommand: str, output: GitOutput) -> None:
+        detail = (output.stderr.strip() or output.stdout.strip())[-2000:]
+        super().__init__(f"git {subcommand} failed (exit {output.code}): {detail}")
+        self.output = output
+
+
+def _program(name: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"the git server needs `{name}` on PATH and found none")
+    return os.path.realpath(found)
+
+
+def _safe_path() -> str:
+    # Relative PATH entries would let a repository's files shadow cat/false/git's helpers.
+    entries = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    return os.pathsep.join(e for e in entries if os.path.isabs(e)) or os.defpath
+
+
+def _fixed_config(tools: dict[str, str]) -> list[tuple[str, str]]:
+    refuse = tools["false"]
+    pairs = [
+        ("core.fsmonitor", "false"),
+        ("core.hooksPath", "/dev/null"),
+        ("core.sshCommand", refuse),
+        ("core.askPass", refuse),
+        ("core.pager", "cat"),
+        ("core.editor", tools["true"]),
+        ("sequence.editor", tools["true"]),
+        ("core.attributesFile", "/dev/null"),
+        ("core.alternateRefsCommand", tools["true"]),
+        ("core.quotePath", "false"),
+        ("diff.external", ""),
+        ("credential.helper", ""),
+        ("protocol.allow", "never"),
+        ("protocol.ext.allow", "never"),
+        ("protocol.ssh.allow", "never"),
+        ("protocol.git.allow", "never"),
+        ("protocol.http.allow", "never"),
+        ("init.templateDir", ""),
+        ("commit.gpgSign", "false"),
+        ("tag.gpgSign", "false"),
+        ("tag.forceSignAnnotated", "false"),
+        ("push.gpgSign", "false"),
+        ("gpg.program", refuse),
+        ("gpg.openpgp.program", refuse),
+        ("gpg.x509.program", refuse),
+        ("gpg.ssh.program", refuse),
+        ("gpg.ssh.defaultKeyCommand", refuse),
+        ("log.showSignature", "false"),
+        ("submodule.recurse", "false"),
+        ("fetch.recurseSubmodules", "false"),
+        ("push.recurseSubmodules", "no"),
+        ("push.followTags", "false"),
+        ("gc.auto", "0"),
+        ("maintenance.auto", "false"),
+        ("color.ui", "false"),
+        ("http.saveCookies", "false"),
+        ("advice.detachedHead", "false"),
+    ]
+    pairs += [(f"protocol.{name}.allow", "always") for name in ALLOWED_PROTOCOLS]
+    return pairs
+
+
+class GitRunner:
+    """Runs git for the tools; one instance per server process."""
+
+    def __init__(self, timeout: float = 30.0, max_output: int = 512 * 1024) -> None:
+        self.timeout = timeout
+        self.max_output = max_output
+        self.tools = {name: _program(name) for name in ("cat", "false", "true")}
+        self._scratch = Path(tempfile.mkdtemp(prefix="ironcurtain-git-"))
+        atexit.register(shutil.rmtree, self._scratch, True)
+        home = self._scratch / "home"
+        home.mkdir(mode=0o700)
+        self._env = {
+            "PATH": _safe_path(),
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "TZ": "UTC",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_ATTR_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": self.tools["false"],
+            "GIT_SSH_COMMAND": self.tools["false"],
+            "GIT_PAGER": "cat",
+            "PAGER": "cat",
+            "GIT_EDITOR": self.tools["true"],
+            "GIT_SEQUENCE_EDITOR": self.tools["true"],
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_PROTOCOL_FROM_USER": "0",
+        }
+        argv = [_program("git"), "--no-pager"]
+        for key, value in _fixed_config(self.tools):
+            argv += ["-c", f"{key}={value}"]
+        self._argv = tuple(argv)
+        self._configs: dict[Path, tuple[object, RepoConfig]] = {}
+        self._lock = threading.Lock()
+
+    def run(
+        self,
+        repo: Repo,
+        args: Sequence[str],
+        *,
+        timeout: float | None = None,
+        ok: tuple[int, ...] = (0,),
+        stdin: str | None = None,
+    ) -> GitOutput:
+        """Run ``git args`` for ``repo``; raise :class:`GitFailed` on an exit code not in ``ok``."""
+        env = self._repo_env(repo)
+        cwd = repo.cwd if repo.git_dir is not None else self._scratch
+        return self._spawn([*self._argv, *args], cwd, env, stdin, timeout or self.timeout, ok)
+
+    def _repo_env(self, repo: Repo) -> dict[str, str]:
+        env = dict(self._env)
+        if repo.git_dir is None:
+            # init and clone: no discovery above our private directory, whose parent is the
+            # ceiling, so no surrounding repository's config is ever read.
+            env["GIT_CEILING_DIRECTORIES"] = str(self._scratch.parent)
+            return env
+        env["GIT_DIR"] = str(repo.git_dir)
+        if repo.work_tree is not None:
+            # Set explicitly: a core.worktree in the repository's config could point anywhere.
+            env["GIT_WORK_TREE"] = str(repo.work_tree)
+        config = self._repo_config(repo, repo.git_dir, env)
+        if config.sets_worktree and repo.work_tree is None:
+            raise ToolError(f"refused: the bare repository {repo.git_dir} sets core.worktree")
+        pairs = list(config.overrides)
+        pairs += [] if config.has_name else [("user.name", AGENT_NAME)]
+        pairs += [] if config.has_email else [("user.email", AGENT_EMAIL)]
+        env["GIT_CONFIG_COUNT"] = str(len(pairs))
+        for index, (key, value) in enumerate(pairs):
+            env[f"GIT_CONFIG_KEY_{index}"] = key
+            env[f"GIT_CONFIG_VALUE_{index}"] = value
+        return env
+
+    def _repo_config(self, repo: Repo, git_dir: Path, env: dict[str, str]) -> RepoConfig:
+        common = repo.common_dir or git_dir
+        signature = _signature(common / "config", git_dir / "config.worktree")
+        with self._lock:
+            cached = self._configs.get(git_dir)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        listing = self._spawn(
+            [*self._argv, "config", "--list", "-z"], repo.cwd, env, None, self.timeout, (0,)
+        )
+        config = derive(parse_listing(listing.stdout), self.tools)
+        if not config.has_includes:  # included files could change without our noticing
+            with self._lock:
+                self._configs[git_dir] = (signature, config)
+        return config
+
+    def _spawn(
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        stdin: str | None,
+        timeout: float,
+        ok: tuple[int, ...],
+    ) -> GitOutput:
+        if any("\x00" in part for part in argv):
+            raise ToolError("an argument contains a NUL byte")
+        subcommand = next((a for a in argv[len(self._argv) :] if not a.startswith("-")), "?")
+        with (
+            tempfile.TemporaryFile(dir=self._scratch) as out,
+            tempfile.TemporaryFile(dir=self._scratch) as err,
+            tempfile.TemporaryFile(dir=self._scratch) as feed,
+        ):
+            if stdin is not None:
+                feed.write(stdin.encode())
+                feed.seek(0)
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    env=env,
+                    stdin=feed,
+                    stdout=out,
+                    stderr=err,
+                    shell=False,
+                    close_fds=True,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise ToolError(f"could not run git in {cwd}: {exc.strerror}") from exc
+            try:
+                code = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise ToolError(f"git {subcommand} timed out after {timeout:g} s") from None
+            stdout, truncated = _read_capped(out, self.max_output)
+            stderr, _ = _read_capped(err, _STDERR_CAP)
+        output = GitOutput(code, stdout, stderr, truncated)
+        if code not in ok:
+            raise GitFailed(subcommand, output)
+        return output
+
+
+def _signature(*paths: Path) -> tuple[object, ...]:
+    # ctime is in the key because a process can set mtime back but not ctime.
+    parts: list[object] = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            parts.append(None)
+            continue
+        parts.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(parts)
+
+
+def _read_capped(handle: IO[bytes], cap: int) -> tuple[str, bool]:
+    handle.seek(0)
+    data = handle.read(cap + 1)
+    truncated = len(data) > cap
+    text = data[:cap].decode("utf-8", "replace")
+    if truncated:
+        text += f"\n[... output truncated at {cap} bytes ...]"
+    return text, truncated

@@ -1,0 +1,142 @@
+"""Which directories the git server may touch, and which repository a path belongs to.
+
+With ``--base-dir`` every directory a tool works in, every repository's git directory (through a
+``.git`` file or symlink, a worktree's ``commondir``, object ``alternates``) and every local
+remote stays inside it, compared by path components after resolving symlinks. The repository is
+found here rather than by git's own discovery, so git never walks up out of the base directory
+and always gets an explicit ``GIT_DIR`` and ``GIT_WORK_TREE``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from servers.git.checks import shown
+from servers.git.runner import Repo
+from servers.mcpio import ToolError
+
+__all__ = ["Workspace", "within"]
+
+_MAX_GITFILE = 4096
+
+
+def within(path: Path, root: Path) -> bool:
+    """True when ``path`` is ``root`` or below it, by components (``/a/bc`` is not in ``/a/b``)."""
+    return path == root or root in path.parents
+
+
+class Workspace:
+    """The base directory (if any) and the session's working directory."""
+
+    def __init__(self, base_dir: Path | None) -> None:
+        self.base = Path(os.path.realpath(base_dir)) if base_dir is not None else None
+        self._working: Path | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def working_dir(self) -> Path | None:
+        with self._lock:
+            return self._working
+
+    def set_working_dir(self, directory: Path | None) -> None:
+        with self._lock:
+            self._working = directory
+
+    def resolve(self, raw: str | None, field: str = "path") -> Path:
+        """The real, contained path an argument names (it need not exist yet)."""
+        if raw is not None and "\x00" in raw:
+            raise ToolError(f"{field}: contains a NUL byte")
+        start = self.working_dir or self.base
+        if raw is None or raw == ".":
+            if start is None:
+                raise ToolError(
+                    f"{field}: no path given and no working directory set "
+                    "(call git_set_working_dir first)"
+                )
+            return start
+        candidate = Path(os.path.expanduser(raw))
+        if not candidate.is_absolute():
+            if start is None:
+                raise ToolError(
+                    f"{field}: {shown(raw)} is relative and no working directory "
+                    "is set (give an absolute path)"
+                )
+            candidate = start / candidate
+        resolved = Path(os.path.realpath(candidate))
+        self.contain(resolved, field, raw)
+        return resolved
+
+    def contain(self, resolved: Path, field: str, raw: str | None = None) -> None:
+        if self.base is not None and not within(resolved, self.base):
+            named = shown(raw) if raw is not None else str(resolved)
+            raise ToolError(f"{field}: {named} is outside the allowed directory {self.base}")
+
+    def existing_dir(self, raw: str | None, field: str = "path") -> Path:
+        directory = self.resolve(raw, field)
+        if not directory.is_dir():
+            raise ToolError(f"{field}: {directory} is not an existing directory")
+        return directory
+
+    def repo(self, raw: str | None, field: str = "path") -> Repo:
+        """The repository ``raw`` lies in, with git and work directories checked."""
+        directory = self.existing_dir(raw, field)
+        for candidate in (directory, *directory.parents):
+            if self.base is not None and not within(candidate, self.base):
+                break
+            dotgit = candidate / ".git"
+            if os.path.lexists(dotgit):
+                git_dir = self._git_dir_of(dotgit, field)
+                return self._checked(Repo(directory, git_dir, candidate), field)
+            if candidate == directory and _looks_bare(candidate):
+                return self._checked(Repo(directory, candidate, None), field)
+        raise ToolError(f"{field}: {directory} is not inside a git repository")
+
+    def _git_dir_of(self, dotgit: Path, field: str) -> Path:
+        if dotgit.is_dir():
+            return Path(os.path.realpath(dotgit))
+        try:
+            with open(dotgit, encoding="utf-8", errors="replace") as handle:
+                text = handle.read(_MAX_GITFILE).strip()
+        except OSError as exc:
+            raise ToolError(f"{field}: cannot read {dotgit}: {exc.strerror}") from None
+        if not text.startswith("gitdir:"):
+            raise ToolError(f"{field}: {dotgit} is neither a directory nor a 'gitdir:' file")
+        target = Path(text.removeprefix("gitdir:").strip())
+        return Path(os.path.realpath(dotgit.parent / target))
+
+    def _checked(self, repo: Repo, field: str) -> Repo:
+        git_dir = repo.git_dir
+        if git_dir is None or not git_dir.is_dir():
+            raise ToolError(f"{field}: {git_dir} is not a git directory")
+        self.contain(git_dir, field, None)
+        common = git_dir
+        commondir_file = git_dir / "commondir"
+        if commondir_file.is_file():
+            text = commondir_file.read_text(errors="replace")[:_MAX_GITFILE].strip()
+            common = Path(os.path.realpath(git_dir / text))
+            self.contain(common, field, None)
+        self._check_alternates(common, field)
+        return Repo(repo.cwd, git_dir, repo.work_tree, common)
+
+    def _check_alternates(self, common: Path, field: str) -> None:
+        if self.base is None:
+            return
+        objects = common / "objects"
+        try:
+            lines = (objects / "info" / "alternates").read_text(errors="replace").splitlines()
+        except OSError:
+            return
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                self.contain(Path(os.path.realpath(objects / line)), f"{field} (alternates)")
+
+
+def _looks_bare(directory: Path) -> bool:
+    return (
+        (directory / "HEAD").is_file()
+        and (directory / "objects").is_dir()
+        and (directory / "refs").is_dir()
+    )
