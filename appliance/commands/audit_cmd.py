@@ -141,7 +141,7 @@ def _show_record(record: dict[str, Any], columns: tuple[tuple[str, int], ...]) -
         "rule": record.get("rule"),
         "escalation": _escalation(record),
         "status": record.get("status"),
-        "ms": record.get("duration_ms"),
+        "ms": record.get("durationMs", record.get("duration_ms")),
     }
     print("  ".join(_cell(values[name], width).ljust(width) for name, width in columns).rstrip())
     if "arguments" in record:

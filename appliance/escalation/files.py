@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import stat
 import tempfile
@@ -27,6 +28,8 @@ from appliance.escalation.models import EscalationRequest, Verdict
 from appliance.escalation.registry import listener_pid
 
 __all__ = ["FileChannel", "parse_response", "request_path", "response_path", "write_atomic"]
+
+log = logging.getLogger(__name__)
 
 _MAX_RESPONSE = 64 * 1024
 _RESPONSE_KEYS = {"id", "decision", "callDigest", "scope"}
@@ -131,9 +134,11 @@ class FileChannel:
             self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             _remove(resp_file)  # only an answer written after the question counts
             write_atomic(req_file, request.to_file_json())
-        except OSError as exc:
+        except OSError:
+            # The path and errno are for the operator; the note may reach the agent.
+            log.warning("cannot write escalation request in %s", self._dir, exc_info=True)
             _remove(req_file)
-            return Verdict.deny("listener", f"could not write the escalation request: {exc}")
+            return Verdict.deny("listener", "could not write the escalation request")
         try:
             with anyio.move_on_after(self._timeout):
                 return await self._wait(request, resp_file)
@@ -147,8 +152,10 @@ class FileChannel:
         while True:
             try:
                 data = _read_response(resp_file)
-            except (OSError, ValueError) as exc:
+            except ValueError as exc:
                 return Verdict.deny("listener", f"unusable response: {exc}")
+            except OSError as exc:
+                return Verdict.deny("listener", f"unusable response: {exc.strerror}")
             if data is not None:
                 approved, scope, problem = parse_response(data, request)
                 if problem:

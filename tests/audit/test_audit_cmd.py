@@ -19,7 +19,7 @@ CALL = {
     "rule": "escalate-write-home",
     "reason": "asks first\x1b[1A\rallowed by policy",
     "escalation": {"outcome": "approved", "by": "listener"},
-    "duration_ms": 2.25,
+    "durationMs": 2.25,
     "status": "ok",
     "policyDigest": "p" * 64,
 }
