@@ -49,6 +49,7 @@ __all__ = [
     "read_raw_config",
     "save_config",
     "setting_paths",
+    "to_snake",
     "weakening_settings",
 ]
 

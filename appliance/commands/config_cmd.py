@@ -13,6 +13,7 @@ import difflib
 import getpass
 import json
 import os
+import stat
 import sys
 from typing import Any
 
@@ -85,7 +86,7 @@ class _UsageError(Exception):
 def _show(paths: AppPaths, *, as_json: bool) -> int:
     config = load_config(paths)
     rows = [(p, _display(p, _value_at(config, p)), config.sources[p]) for p in setting_paths()]
-    warnings = weakening_settings(config)
+    warnings = weakening_settings(config) + _file_mode_warnings(paths)
     if as_json:
         document = {
             "file": str(paths.config_file),
@@ -108,6 +109,19 @@ def _show(paths: AppPaths, *, as_json: bool) -> int:
     for line in warnings:
         print(f"warning: {line}")
     return 0
+
+
+def _file_mode_warnings(paths: AppPaths) -> list[str]:
+    try:
+        mode = stat.S_IMODE(paths.config_file.stat().st_mode)
+    except OSError:
+        return []
+    if mode & 0o077 == 0:
+        return []
+    return [
+        f"{paths.config_file} is readable by other users (mode {mode:04o}) and may hold API "
+        f"keys: run `chmod 600 {paths.config_file}`."
+    ]
 
 
 def _get(paths: AppPaths, field: str) -> int:

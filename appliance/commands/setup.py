@@ -37,7 +37,7 @@ DEFAULT_MODELS = {
     "openai": "openai:gpt-5",
     "google": "google:gemini-2.5-pro",
 }
-_KEY_PREFIX = {"anthropic": "sk-ant-", "openai": "sk-"}
+_KEY_PREFIX = {"anthropic": "sk-ant-", "openai": "sk-", "google": "AIza"}
 _SEARCH = ("none", "brave", "tavily", "serpapi")
 
 

@@ -149,3 +149,14 @@ def test_a_key_can_be_typed_without_putting_it_on_the_command_line(capsys, monke
     code, _, err = cli(capsys, "set", "agentModelId")
     assert code == 2
     assert "a value is required" in err
+
+
+def test_show_warns_about_a_config_file_others_can_read(capsys):
+    paths = app_paths()
+    paths.home.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("{}")
+    paths.config_file.chmod(0o644)
+    out = cli(capsys)[1]
+    assert "is readable by other users (mode 0644)" in out
+    assert cli(capsys, "set", "auditRedaction", "true")[0] == 0  # saving repairs the mode
+    assert "readable by other users" not in cli(capsys)[1]
