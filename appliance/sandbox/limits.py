@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 __all__ = ["Limits", "RunError", "RunResult", "SandboxError"]
 
 MiB = 1024 * 1024
-# Measured here: CPU-bound guest Python burns about 0.8e9 fuel units per second
+# Measured here: CPU-bound guest Python burns about 5e9 fuel units per second
 # (tests/bench/bench_sandbox.py prints the figure), so this is roughly 30 s of work.
-DEFAULT_FUEL = 25_000_000_000
+DEFAULT_FUEL = 150_000_000_000
 _MIN_MEMORY = 48 * MiB  # below this the pre-initialised guest cannot even instantiate
 
 
