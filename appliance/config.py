@@ -165,7 +165,7 @@ class Config(_Section):
 
     def api_key_for(self, provider: str) -> str | None:
         """The plain key for ``provider`` (``anthropic``, ``openai``, ``google``), or None."""
-        field = _KEY_FIELD.get(provider)
+        field = _KEY_FIELD.get("google" if provider == "gemini" else provider)  # litellm's name
         secret = getattr(self, to_snake(field), None) if field else None
         return secret.get_secret_value() if secret is not None else None
 

@@ -100,16 +100,30 @@ def run_wizard(
     env = os.environ if environ is None else environ
     io = prompts or Prompts()
     data = read_raw_config(paths)  # a malformed file stops here, untouched
+    before = _contents(paths)
     try:
         answers = _interview(io, dict(data), env, paths)
     except (KeyboardInterrupt, EOFError):
         raise SetupCancelled from None
+    if _contents(paths) != before:
+        # Someone ran `config set` while we asked; writing now would silently undo it.
+        raise ConfigError(
+            f"{paths.config_file}: changed by another process while setup ran; nothing written",
+            file=paths.config_file,
+        )
     save_config(config_from_data(answers, paths.config_file), paths)
     effective = load_config(paths, env)
     io.say(f"saved {paths.config_file}")
     for sentence in weakening_settings(effective):
         io.say(f"warning: {sentence}")
     return effective
+
+
+def _contents(paths: AppPaths) -> bytes | None:
+    try:
+        return paths.config_file.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def _interview(io: Prompts, data: dict[str, Any], env: Mapping[str, str], paths: AppPaths) -> dict:

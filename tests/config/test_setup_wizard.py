@@ -141,6 +141,25 @@ def test_a_malformed_config_stops_the_wizard_before_any_question():
     assert paths.config_file.read_text() == '{"auditRedaction": "off"}'
 
 
+def test_a_config_changed_during_the_interview_is_not_clobbered():
+    paths = app_paths()
+
+    def edit_meanwhile(prompt: str) -> str:
+        paths.home.mkdir(parents=True, exist_ok=True)
+        paths.config_file.write_text('{"auditRedaction": false}')
+        return "n"
+
+    script = Script(*FIRST_RUN[:-1])
+    prompts = Prompts(
+        ask=lambda p: script._next(p) if script.answers else edit_meanwhile(p),
+        ask_secret=script._next,
+        say=script.transcript.append,
+    )
+    with pytest.raises(ConfigError, match="changed by another process"):
+        run_wizard(environ={}, prompts=prompts)
+    assert paths.config_file.read_text() == '{"auditRedaction": false}'
+
+
 def test_needs_setup_only_without_file_and_without_env_key():
     paths = app_paths()
     assert needs_setup(paths, environ={}) is True
