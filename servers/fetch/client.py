@@ -154,7 +154,10 @@ def _exchange(
     try:
         with (
             httpcore.ConnectionPool(
-                ssl_context=tls_context(), network_backend=backend, max_connections=1, retries=0
+                ssl_context=(settings.tls or tls_context()) if target.scheme == "https" else None,
+                network_backend=backend,
+                max_connections=1,
+                retries=0,
             ) as pool,
             pool.stream(method, url, headers=wire, content=body) as raw,
         ):

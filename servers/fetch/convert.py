@@ -39,6 +39,7 @@ class Rendered:
     text: str
     media_type: str
     title: str | None
+    html_cut: bool = False  # only the first max_html bytes of the HTML were converted
 
 
 def media_type(content_type: str | None) -> tuple[str, str | None]:
@@ -54,15 +55,23 @@ def media_type(content_type: str | None) -> tuple[str, str | None]:
     return kind.strip().lower(), charset
 
 
-def render(body: bytes, content_type: str | None, fmt: str, base_url: str = "") -> Rendered:
-    """The body as ``fmt`` (markdown|text|html); relative links made absolute to ``base_url``."""
+def render(
+    body: bytes, content_type: str | None, fmt: str, base_url: str = "", max_html: int = 1 << 21
+) -> Rendered:
+    """The body as ``fmt`` (markdown|text|html); relative links made absolute to ``base_url``.
+
+    Converting HTML costs ~2 ms per KiB here (parser and markdownify are pure Python), so only
+    the first ``max_html`` bytes are converted: the fetch's time cap does not cover this step.
+    """
     kind, charset = media_type(content_type)
     kind = kind or _sniff(body)
     if kind in _HTML_TYPES:
-        text = _decode(body, charset or _meta_charset(body))
+        cut = fmt != "html" and len(body) > max_html
+        text = _decode(body[:max_html] if cut else body, charset or _meta_charset(body))
         if fmt == "html":
             return Rendered(text, kind, None)
-        return _from_html(text, kind, fmt, base_url)
+        rendered = _from_html(text, kind, fmt, base_url)
+        return Rendered(rendered.text, kind, rendered.title, cut)
     if kind.startswith("text/") or kind in _TEXT_TYPES or kind.endswith(("+json", "+xml")):
         return Rendered(_decode(body, charset), kind, None)
     raise ToolError(

@@ -47,6 +47,8 @@ class FetchSettings:
     allow_private: bool = False  # tests only: loopback and private networks become reachable
     resolver: Resolver = system_resolver
     network: Any = None  # an httpcore.NetworkBackend doing the raw connects (a test seam)
+    tls: Any = None  # an ssl.SSLContext trusting a test CA; None: certifi's public roots
     max_body_bytes: int = 5 * 1024 * 1024  # decoded bytes read from one response
+    max_html_converted: int = 2 * 1024 * 1024  # HTML bytes turned into markdown/text per call
     max_redirects: int = 5
     search: SearchConfig = field(default_factory=SearchConfig)

@@ -74,7 +74,8 @@ def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
         args["url"], settings, timeout=float(args.get("timeout", 30)), headers=args.get("headers")
     )
     content_type = response.header("content-type")
-    rendered = render(response.body, content_type, args.get("format", "markdown"), response.url)
+    fmt = args.get("format", "markdown")
+    rendered = render(response.body, content_type, fmt, response.url, settings.max_html_converted)
     start = args.get("start_index", 0)
     part, following = _window(rendered.text, start, args.get("max_length", DEFAULT_MAX_LENGTH))
     total = len(rendered.text)
@@ -88,10 +89,16 @@ def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
         "start_index": start,
         "next_start_index": following,
         "body_truncated": response.truncated,
+        "html_cut": rendered.html_cut,
         "redirects": list(response.redirects),
         "dropped_headers": list(response.dropped_headers),
     }
     notes = _notes(response, following, start, len(part), total, settings.max_body_bytes)
+    if rendered.html_cut:
+        notes.append(
+            f"[http_fetch: only the first {settings.max_html_converted} bytes of HTML were "
+            "converted; format=html returns all of it, paged the same way.]"
+        )
     text = part + ("\n\n" + "\n".join(notes) if notes else "")
     if response.status >= 400:
         text = f"HTTP {response.status} {response.reason} from {response.url}\n\n{text}"

@@ -7,7 +7,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from test_fetch_support import answer, local_site, page, redirect, table_resolver
+from test_fetch_support import answer, local_site, page, redirect, table_resolver, tls_pair
 
 from servers.fetch import build_server
 from servers.fetch.settings import FetchSettings
@@ -250,3 +250,34 @@ def test_unknown_arguments_and_bad_formats_are_refused() -> None:
     assert fetch({"url": "http://x.test/", "follow": True}).is_error
     assert fetch({"url": "http://x.test/", "format": "pdf"}).is_error
     assert fetch({"url": "http://x.test/", "max_length": 0}).is_error
+
+
+def test_html_conversion_is_capped_and_raw_html_is_not() -> None:
+    body = b"<p>" + b"word " * 2000 + b"</p><p>TAIL</p>"
+    settings = FetchSettings(allow_private=True, max_html_converted=1000)
+    with local_site({"/big": page(body)}) as site:
+        converted = fetch({"url": site.url("/big")}, settings)
+        raw = fetch({"url": site.url("/big"), "format": "html"}, settings)
+    assert converted.structured["html_cut"] is True and "TAIL" not in converted.text
+    assert "only the first 1000 bytes of HTML were converted" in converted.text
+    assert raw.structured["html_cut"] is False and raw.text.endswith("<p>TAIL</p>")
+
+
+def test_https_is_pinned_yet_verified_against_the_name(tmp_path) -> None:
+    """The connection goes to the checked IP, while SNI and the certificate check use the name."""
+    server_tls, client_tls, sni = tls_pair(tmp_path, "secure.test")
+    resolver = table_resolver({"secure.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+    settings = FetchSettings(allow_private=True, resolver=resolver, tls=client_tls)
+    with local_site({"/": page(b"<p>over tls</p>")}, tls=server_tls) as site:
+        good = fetch({"url": f"https://secure.test:{site.port}/"}, settings)
+        wrong_name = fetch({"url": f"https://other.test:{site.port}/"}, settings)
+        untrusted = fetch(
+            {"url": f"https://secure.test:{site.port}/"},
+            FetchSettings(allow_private=True, resolver=resolver),
+        )
+    assert not good.is_error and good.text == "over tls"
+    assert sni[0] == "secure.test"
+    assert site.seen[0].headers["Host"] == f"secure.test:{site.port}"
+    assert wrong_name.is_error and "certificate" in wrong_name.text.lower()
+    assert untrusted.is_error and "certificate" in untrusted.text.lower()
+    assert len(site.seen) == 1

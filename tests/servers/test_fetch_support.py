@@ -11,6 +11,8 @@ test can play a *public* address (the private-address block fully on) against a 
 
 from __future__ import annotations
 
+import datetime
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,7 +48,10 @@ class LocalSite:
 
 @contextmanager
 def local_site(
-    routes: dict[str, Route], host: str = "127.0.0.1", port: int = 0
+    routes: dict[str, Route],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[LocalSite]:
     site = LocalSite(routes, host)
 
@@ -70,6 +75,8 @@ def local_site(
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     site.port = server.server_address[1]
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -151,3 +158,43 @@ class RoutedNetwork(httpcore.NetworkBackend):
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):
         raise AssertionError("the fetch must never open a unix socket")
+
+
+def tls_pair(tmp_path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext, list[str]]:
+    """A server context with a certificate for ``name``, a client context trusting only its
+    CA, and a list the server fills with the SNI names it was asked for."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_file, key_file)
+    sni: list[str] = []
+    server.sni_callback = lambda sock, server_name, ctx: sni.append(server_name)
+    client = ssl.create_default_context(cafile=str(cert_file))
+    return server, client, sni
