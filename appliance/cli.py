@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -32,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "setup": ("appliance.commands.setup", "interactive first-run set-up"),
     "doctor": ("appliance.commands.doctor", "check the installation and explain each problem"),
     "sessions": ("appliance.commands.sessions", "list or clean up sessions"),
+    "completion": (
+        "appliance.commands.completion",
+        "print a shell completion script (bash, zsh, fish)",
+    ),
     "annotate-tools": ("appliance.commands.compile_cmd", "LLM: assign argument roles to tools"),
     "compile-policy": ("appliance.commands.compile_cmd", "LLM: compile the constitution to rules"),
     "refresh-lists": ("appliance.commands.compile_cmd", "LLM: refresh the dynamic lists"),
