@@ -18,6 +18,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     return make_test_pki(tmp_path_factory.mktemp("upstream-pki"))
 
 
+@pytest.fixture(scope="session")
+def ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One proxy CA for the run: making an RSA key per test would only cost time."""
+    return tmp_path_factory.mktemp("proxy-ca") / "ca"
+
+
 @pytest.fixture
 def upstream(pki: tuple[Path, Path, Path]) -> Iterator[FakeUpstream]:
     state, server = serve_upstream(pki[1], pki[2])
@@ -49,14 +55,14 @@ class Running:
 
 
 def start_proxy(
-    upstream: FakeUpstream, pki: tuple[Path, Path, Path], tmp_path: Path, **overrides: object
+    upstream: FakeUpstream, pki: tuple[Path, Path, Path], ca_dir: Path, **overrides: object
 ) -> Running:
     settings: dict = {
         "real_keys": REAL_KEYS,
         "providers": ("anthropic", "openai", "google"),
         "upstream_overrides": {h: ("127.0.0.1", upstream.port) for h in HOSTS},
         "extra_upstream_ca": pki[0],
-        "confdir": tmp_path / "ca",
+        "confdir": ca_dir,
     }
     settings.update(overrides)
     events: list[ProxyEvent] = []
@@ -73,8 +79,8 @@ def start_proxy(
 
 @pytest.fixture
 def running(
-    upstream: FakeUpstream, pki: tuple[Path, Path, Path], tmp_path: Path
+    upstream: FakeUpstream, pki: tuple[Path, Path, Path], ca_dir: Path
 ) -> Iterator[Running]:
-    r = start_proxy(upstream, pki, tmp_path)
+    r = start_proxy(upstream, pki, ca_dir)
     yield r
     r.proxy.stop()

@@ -167,5 +167,75 @@ def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPSe
     context.sni_callback = remember_sni
     server.socket = context.wrap_socket(server.socket, server_side=True)
     state.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return state, server
+
+
+@dataclass
+class RawAnswer:
+    status: int | None  # None: the proxy cut the connection
+    body: bytes = b""
+    stage: str = "request"  # "connect" when the CONNECT itself was answered
+
+
+def raw_request(
+    proxy_port: int,
+    ca_pem: Path,
+    connect: str | None,
+    head: bytes,
+    body: bytes = b"{}",
+    sni: str | None = None,
+    unix_path: Path | None = None,
+) -> RawAnswer:
+    """Send exactly these bytes through the proxy (CONNECT + TLS when `connect` is set).
+
+    A raw client because httpx would normalise the adversarial parts away (dot segments,
+    header case, duplicate headers) before the proxy ever saw them.
+    """
+    import socket
+
+    if unix_path is None:
+        sock = socket.create_connection(("127.0.0.1", proxy_port), timeout=10)
+    else:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        sock.connect(str(unix_path))
+    try:
+        stream: socket.socket = sock
+        if connect is not None:
+            sock.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % ((connect.encode(),) * 2))
+            status, _, rest = _read_response(sock)
+            if status != 200:
+                return RawAnswer(status, rest, stage="connect")
+            context = ssl.create_default_context(cafile=str(ca_pem))
+            stream = context.wrap_socket(sock, server_hostname=sni or connect.rsplit(":", 1)[0])
+        message = head + b"content-length: %d\r\n\r\n" % len(body) + body
+        stream.sendall(message)
+        status, _, rest = _read_response(stream)
+        return RawAnswer(status, rest)
+    finally:
+        sock.close()
+
+
+def _read_response(sock: object) -> tuple[int | None, dict[str, str], bytes]:
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        try:
+            chunk = sock.recv(65536)  # type: ignore[attr-defined]
+        except (ConnectionError, ssl.SSLError, OSError):
+            chunk = b""
+        if not chunk:
+            return None, {}, buffer
+        buffer += chunk
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(
+        (k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])
+    )
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = sock.recv(65536)  # type: ignore[attr-defined]
+        if not chunk:
+            break
+        rest += chunk
+    return int(lines[0].split()[1]), headers, rest

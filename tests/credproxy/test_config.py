@@ -1,0 +1,75 @@
+"""ProxyConfig: bad settings are refused with the field and value named; keys never printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from appliance.credproxy import ProxyConfig
+from appliance.credproxy.providers import PROVIDERS, make_fake_key
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"providers": ("anthropic",)}, r"no key for allowed provider\(s\) \['anthropic'\]"),
+        ({"real_keys": {"anthropic": " k "}}, "real_keys.anthropic"),
+        ({"real_keys": {"anthropic": ""}}, "real_keys.anthropic"),
+        ({"real_keys": {"mistral": "k"}, "providers": ()}, "real_keys.mistral"),
+        ({"real_keys": {"anthropic": "k"}, "providers": ("anthropic", "anthropic")}, "duplicates"),
+        (
+            {
+                "real_keys": {"anthropic": "k"},
+                "upstream_overrides": {"evil.example": ("127.0.0.1", 1)},
+            },
+            "'evil.example' is not a provider host",
+        ),
+        (
+            {
+                "real_keys": {"anthropic": "k"},
+                "upstream_overrides": {"api.anthropic.com": ("10.0.0.1", 443)},
+            },
+            "'10.0.0.1' is not a loopback address",
+        ),
+        ({"real_keys": {"anthropic": "k"}, "socket_mode": 0o666}, "0o666"),
+        ({"real_keys": {"anthropic": "k"}, "listen": "0.0.0.0"}, "listen"),
+    ],
+)
+def test_bad_settings_are_named(settings: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ProxyConfig(**settings)
+
+
+def test_empty_allowlist_allows_nothing() -> None:
+    config = ProxyConfig(providers=())
+    assert config.providers == ()
+
+
+def test_keys_do_not_leak_in_repr() -> None:
+    config = ProxyConfig(real_keys={"anthropic": "sk-ant-secret"})
+    assert "sk-ant-secret" not in repr(config) and "sk-ant-secret" not in str(config.model_dump())
+
+
+def test_frozen() -> None:
+    config = ProxyConfig(real_keys={"anthropic": "k"})
+    with pytest.raises(ValidationError):
+        config.providers = ("openai",)
+
+
+def test_loosening_settings_are_listed() -> None:
+    config = ProxyConfig(
+        real_keys={"anthropic": "k"},
+        upstream_overrides={"api.anthropic.com": ("127.0.0.1", 8443)},
+        extra_upstream_ca=Path("/tmp/ca.pem"),
+        socket_mode=0o660,
+    )
+    notes = config.loosening()
+    assert len(notes) == 3 and "127.0.0.1:8443" in notes[0]
+    assert ProxyConfig(real_keys={"anthropic": "k"}).loosening() == []
+
+
+def test_fake_keys_are_fresh_each_time() -> None:
+    keys = {make_fake_key(PROVIDERS["anthropic"]) for _ in range(50)}
+    assert len(keys) == 50

@@ -1,0 +1,62 @@
+"""The Unix-socket front the container gets: direct, and through the shipped container relay."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from credproxy_fakes import REAL_KEYS, raw_request
+
+import appliance.credproxy
+
+RELAY = Path(appliance.credproxy.__file__).parent / "container_relay.mjs"
+
+
+def test_request_through_the_unix_socket(running, upstream) -> None:
+    endpoints = running.endpoints
+    fake = running.proxy.fake_keys["anthropic"].encode()
+    answers = [
+        raw_request(
+            0,
+            endpoints.ca_cert_pem_path,
+            "api.anthropic.com:443",
+            b"POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: %s\r\n" % key,
+            unix_path=endpoints.unix_socket_path,
+        )
+        for key in (fake, b"sk-ant-api03-wrong")
+    ]
+    assert [a.status for a in answers] == [200, 403]
+    assert json.loads(answers[0].body)["type"] == "message"
+    assert len(upstream.seen) == 1
+    assert upstream.seen[0].headers["x-api-key"] == [REAL_KEYS["anthropic"]]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_container_relay_script(running, upstream) -> None:
+    """What runs in the container: node relay on loopback TCP -> the proxy's Unix socket."""
+    relay = subprocess.Popen(
+        ["node", str(RELAY), str(running.endpoints.unix_socket_path), "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(relay.stdout.readline())
+        context = ssl.create_default_context(cafile=str(running.endpoints.ca_cert_pem_path))
+        with httpx.Client(proxy=f"http://127.0.0.1:{port}", verify=context, trust_env=False) as c:
+            fake = running.proxy.fake_keys["anthropic"]
+            for _ in range(3):  # kept alive through both relays
+                response = c.post(
+                    "https://api.anthropic.com/v1/messages", headers={"x-api-key": fake}, json={}
+                )
+                assert response.status_code == 200
+            with pytest.raises(httpx.ProxyError, match="403"):
+                c.get("https://example.com/")
+    finally:
+        relay.terminate()
+        relay.wait(5)
+    assert len(upstream.seen) == 3
