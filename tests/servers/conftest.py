@@ -29,12 +29,14 @@ async def stdio_session(
     argv: Sequence[str],
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    prefix: Sequence[str] = (),
     **session_kwargs: Any,
 ) -> AsyncIterator[Any]:
     """Run ``ironcurtain serve *argv`` over stdio and yield an initialized ClientSession.
 
     ``env`` is added to the current environment (the SDK would otherwise pass only a minimal
-    one, dropping the test's ``IRONCURTAIN_HOME``); extra keyword arguments go to ClientSession.
+    one, dropping the test's ``IRONCURTAIN_HOME``); ``prefix`` is a command the server is run
+    under (e.g. ``setpriv ...``); extra keyword arguments go to ClientSession.
     """
     from mcp.client.session import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -44,9 +46,10 @@ async def stdio_session(
         p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH", "")) if p
     )
     full_env.update(env or {})
+    command = [*prefix, sys.executable, "-m", "appliance.cli", "serve", *argv]
     params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "appliance.cli", "serve", *argv],
+        command=command[0],
+        args=command[1:],
         env=full_env,
         cwd=str(cwd or REPO_ROOT),
     )
