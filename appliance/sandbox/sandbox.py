@@ -18,17 +18,15 @@ import time
 from pathlib import Path
 
 import wasmtime  # noqa: TID251 - this package is the one place that may import wasmtime
-from wasmtime.component import Linker, Variant  # noqa: TID251 - see above
 
 from appliance.sandbox import engine as _engine
 from appliance.sandbox.bridge import CallTool, ToolBridge, clean_catalog
 from appliance.sandbox.limits import Limits, RunError, RunResult, SandboxError
+from appliance.sandbox.linking import REFUSAL_MARK, current, make_linker
 
 __all__ = ["Sandbox", "default_guest_path"]
 
-TOOLS_IMPORT = "ironcurtain:sandbox/tools@0.1.0"
 _TICK_SECONDS = 0.02
-_current = threading.local()  # the running execution's ToolBridge, for the import callback
 _ticker_lock = threading.Lock()
 _ticker: threading.Thread | None = None
 
@@ -68,14 +66,6 @@ def _start_ticker() -> None:
         _ticker.start()
 
 
-def _tools_call(_store: object, name: str, args_json: str) -> Variant:
-    bridge = getattr(_current, "bridge", None)
-    if bridge is None:  # a call outside any execution: refuse rather than guess
-        return Variant("err", "ERROR: no execution is running")
-    ok, text = bridge(name, args_json)
-    return Variant("ok" if ok else "err", text)
-
-
 class Sandbox:
     """A loaded guest ready to run code; cheap to call ``run`` on, safe to share between threads."""
 
@@ -101,10 +91,7 @@ class Sandbox:
             self._component = _engine.load_component(self.wasm_path, Path(cache_dir))
         except wasmtime.WasmtimeError as exc:
             raise SandboxError(f"cannot load the sandbox guest {self.wasm_path}: {exc}") from exc
-        self._linker = Linker(_engine.engine())
-        self._linker.add_wasip2()
-        with self._linker.root() as root, root.add_instance(TOOLS_IMPORT) as tools:
-            tools.add_func("call", _tools_call)
+        self._linker = make_linker(_engine.engine(), self._component)
         self._instantiate_lock = threading.Lock()
         _start_ticker()
 
@@ -120,14 +107,16 @@ class Sandbox:
         bridge = ToolBridge(call_tool, catalog, limits)
         store = self._new_store(limits)
         started = time.perf_counter()
-        _current.bridge = bridge
+        current.bridge = bridge
         try:
-            answer = self._call_run(store, envelope)
+            run = self._instantiate(store)
+            answer = run(store, envelope)
+            run.post_return(store)
             outcome = _parse_answer(answer, limits)
         except wasmtime.WasmtimeError as exc:
             outcome = {"error": _trap_error(exc, limits)}
         finally:
-            _current.bridge = None
+            current.bridge = None
         fuel_used = limits.fuel - store.get_fuel()
         duration = time.perf_counter() - started
         return RunResult(
@@ -142,26 +131,37 @@ class Sandbox:
         store.set_epoch_deadline(math.ceil(limits.wall_seconds / _TICK_SECONDS) + 1)
         return store
 
-    def _call_run(self, store: wasmtime.Store, envelope: str) -> str:
-        with self._instantiate_lock:
-            instance = self._linker.instantiate(store, self._component)
+    def _instantiate(self, store: wasmtime.Store) -> wasmtime.component.Func:
+        """A fresh instance's ``run``; failing here is the installation's fault, not the agent's."""
+        try:
+            with self._instantiate_lock:
+                instance = self._linker.instantiate(store, self._component)
+        except wasmtime.WasmtimeError as exc:
+            raise SandboxError(
+                f"cannot instantiate the sandbox guest {self.wasm_path}: {exc}"
+            ) from exc
         run = instance.get_func(store, "run")
         if run is None:
             raise SandboxError(f"{self.wasm_path} does not export 'run': not an IronCurtain guest")
-        answer = run(store, envelope)
-        run.post_return(store)
-        return answer
+        return run
 
 
 def _trap_error(exc: wasmtime.WasmtimeError, limits: Limits) -> RunError:
+    """What the agent is told about a trap: the cause, never the guest's internal backtrace."""
+    if isinstance(exc, wasmtime.ExitTrap):
+        return RunError(kind="exit", type="exit", message=f"the code exited with status {exc.code}")
     text = str(exc)
+    if REFUSAL_MARK in text:
+        what = text.split(REFUSAL_MARK, 1)[1].strip().splitlines()[0]
+        return RunError(kind="forbidden", type="forbidden", message=f"not allowed here: {what}")
     for needle, kind, message in _TRAPS:
         if needle in text:
             if kind == "deadline":
                 message += f" ({limits.wall_seconds:g} s)"
             return RunError(kind=kind, type=kind, message=message)
-    first_line = text.strip().splitlines()[0] if text.strip() else "unknown trap"
-    return RunError(kind="trap", type="trap", message=f"the sandbox stopped the code: {first_line}")
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    cause = lines[-1] if lines else "unknown trap"
+    return RunError(kind="trap", type="trap", message=f"the sandbox stopped the code: {cause}")
 
 
 def _parse_answer(answer: str, limits: Limits) -> dict[str, object]:
