@@ -22,6 +22,10 @@ from servers.fetch.settings import FetchSettings, SearchConfig
 __all__ = ["build_server", "main"]
 
 VERSION = "0.1.0"
+BASE_URL_WARNING = (
+    "WARNING: IRONCURTAIN_WEB_SEARCH_BASE_URL is set: web_search sends its queries and API key "
+    "to {} instead of the provider. This override is for tests only."
+)
 _WARM_UP_DELAY = 0.25  # seconds after start: the host's handshake is done by then
 PRIVATE_WARNING = (
     "WARNING: --allow-private-addresses is set: http_fetch can reach loopback and private "
@@ -54,9 +58,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.allow_private_addresses:
         print(PRIVATE_WARNING, file=sys.stderr, flush=True)
-    settings = FetchSettings(
-        allow_private=args.allow_private_addresses, search=SearchConfig.from_env()
-    )
+    search = SearchConfig.from_env()
+    if search.base_url:
+        print(BASE_URL_WARNING.format(search.base_url), file=sys.stderr, flush=True)
+    settings = FetchSettings(allow_private=args.allow_private_addresses, search=search)
     server = build_server(settings)
     # The client and converter cost ~0.6 s to import; load them just after the handshake so the
     # first call doesn't pay for it, and the 300 ms start-to-initialized budget isn't touched.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,13 @@ def test_the_test_flag_prints_a_warning() -> None:
         cmd[:-1], input=b"", capture_output=True, timeout=30, cwd=HERE.parents[1]
     )
     assert quiet.stderr == b""
+
+
+def test_the_search_base_url_override_prints_a_warning() -> None:
+    cmd = [sys.executable, "-m", "appliance.cli", "serve", "fetch"]
+    env = {**os.environ, "IRONCURTAIN_WEB_SEARCH_BASE_URL": "http://127.0.0.1:1"}
+    done = subprocess.run(
+        cmd, input=b"", capture_output=True, timeout=30, cwd=HERE.parents[1], env=env
+    )
+    assert b"WARNING: IRONCURTAIN_WEB_SEARCH_BASE_URL is set" in done.stderr
+    assert b"http://127.0.0.1:1" in done.stderr
