@@ -150,6 +150,8 @@ class AuditLog:
         clash = _RESERVED.intersection(entry)
         if clash:
             raise ValueError(f"audit entry sets reserved field(s): {', '.join(sorted(clash))}")
+        if entry.get("type") == "header":
+            raise ValueError("audit entry cannot be of type 'header'")
         with self._lock:
             if self._broken is not None:
                 raise AuditWriteError(f"audit log {self._path} is unusable: {self._broken}")

@@ -33,35 +33,41 @@ __all__ = ["redact", "redact_text"]
 _MAX_DEPTH = 200  # deeper data than any real tool call; masked whole rather than recursed
 _SECRET_KEYS = {"aws_secret_access_key": "aws-secret-key"}
 
+# Each pattern starts with a literal or a character set so the regex engine can skip ahead to
+# candidates; the left boundary is a look-behind placed just after that first part (its window
+# covers the boundary character plus what was matched), which is equivalent to one in front.
 _CARD = re.compile(
-    r"(?<![0-9])(?:"
-    r"[0-9]{13,19}"
-    r"|[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{1,4}(?:\1[0-9]{3})?"
-    r"|[0-9]{4}([ -])[0-9]{6}\2[0-9]{4,5}"
+    r"[0-9](?<![0-9][0-9])(?:"
+    r"[0-9]{12,18}"
+    r"|[0-9]{3}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{1,4}(?:\1[0-9]{3})?"
+    r"|[0-9]{3}([ -])[0-9]{6}\2[0-9]{4,5}"
     r")(?![0-9])"
 )
+# Area 000, 666 and 900-999, group 00 and serial 0000 were never issued.
 _SSN = re.compile(
-    r"(?<![0-9-])(?!000|666|9)[0-9]{3}-(?!00)[0-9]{2}-(?!0000)[0-9]{4}(?![0-9]|-[0-9])"
+    r"[0-8](?<![0-9-][0-8])[0-9]{2}(?<!000)(?<!666)-(?!00)[0-9]{2}-(?!0000)[0-9]{4}(?![0-9]|-[0-9])"
 )
 _ANY_DIGIT = re.compile(r"[0-9]")
-_KEY_CHARS = "A-Za-z0-9_-"
+_K = "[A-Za-z0-9_-]"  # the characters API keys are made of
 # (kind, a substring every match contains, pattern): the substring test skips a pass cheaply.
 _KEY_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
-    ("anthropic-key", "sk-ant-", re.compile(rf"(?<![{_KEY_CHARS}])sk-ant-[{_KEY_CHARS}]{{20,}}")),
+    ("anthropic-key", "sk-ant-", re.compile(rf"sk-ant-(?<!{_K}sk-ant-){_K}{{20,}}")),
     (
         "openai-key",
         "sk-",
-        re.compile(
-            rf"(?<![{_KEY_CHARS}])sk-(?!ant-)(?:proj-|svcacct-|admin-)?[{_KEY_CHARS}]{{20,}}"
-        ),
+        re.compile(rf"sk-(?<!{_K}sk-)(?!ant-)(?:proj-|svcacct-|admin-)?{_K}{{20,}}"),
     ),
-    ("google-key", "AIza", re.compile(rf"(?<![{_KEY_CHARS}])AIza[{_KEY_CHARS}]{{35}}")),
-    ("github-token", "gh", re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,})")),
-    ("github-token", "github_pat_", re.compile(r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{22,}")),
+    ("google-key", "AIza", re.compile(rf"AIza(?<!{_K}AIza){_K}{{35}}")),
+    ("github-token", "gh", re.compile(r"gh[pousr]_(?<![A-Za-z0-9_]gh[pousr]_)[A-Za-z0-9]{36,}")),
+    (
+        "github-token",
+        "github_pat_",
+        re.compile(r"github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{22,}"),
+    ),
     (
         "aws-access-key-id",
-        "A",
-        re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+        "IA",
+        re.compile(r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
     ),
 )
 # The name, an optional closing quote, ``=`` or ``:``, and an optional opening quote; only the
@@ -71,7 +77,11 @@ _AWS_SECRET = re.compile(
     r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
     re.IGNORECASE,
 )
-_BEARER = re.compile(r"(?<![A-Za-z0-9])(bearer[ \t]{1,8})([A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE)
+_BEARER = re.compile(
+    r"(bearer(?<![A-Za-z0-9]bearer)[ \t]{1,8})([A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE
+)
+_SEPARATORS = str.maketrans("", "", " -")
+_DOUBLED = str.maketrans("0123456789", "0246813579")  # 2*d, digits summed (Luhn)
 
 
 def _tag(kind: str) -> str:
@@ -79,18 +89,14 @@ def _tag(kind: str) -> str:
 
 
 def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    odd = sum(map(int, digits[-1::-2]))
+    even = sum(map(int, digits[-2::-2].translate(_DOUBLED)))
+    return (odd + even) % 10 == 0
 
 
 def _card(match: re.Match[str]) -> str:
     text = match.group(0)
-    digits = re.sub(r"[ -]", "", text)
+    digits = text.translate(_SEPARATORS)
     if _luhn_ok(digits):
         return _tag("card-number")
     # 4-4-4-4 followed by a 3-digit group may be a 16-digit card and its security code.

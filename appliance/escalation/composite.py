@@ -1,8 +1,10 @@
 """Several channels at once (the session's prompt and the listener): the first answer wins.
 
-Each channel is asked in its own task; the first verdict returned is the answer and the other
-asks are cancelled, which withdraws their question (the file channel removes its request file,
-the prompt drops its pending entry). An exception inside a channel is a denial.
+Each channel is asked in its own task. The first verdict a person gave (approve or deny) is the
+answer, and the other asks are cancelled, which withdraws their question (the file channel
+removes its request file, the prompt drops its pending entry). A channel that times out or
+breaks (an exception is a break) leaves the others asking; if none gets an answer, the first
+timeout or failure is returned, which denies.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import anyio
+import anyio.abc
 
 from appliance.escalation.models import EscalationRequest, Verdict
 
@@ -27,25 +30,31 @@ class FirstAnswer:
         self._channels = channels
 
     async def ask(self, request: EscalationRequest) -> Verdict:
-        answers: list[Verdict] = []
+        answered: list[Verdict] = []
+        unanswered: list[Verdict] = []
         async with anyio.create_task_group() as group:
             for channel in self._channels:
-                group.start_soon(self._one, channel, request, answers, group.cancel_scope)
-        if not answers:  # cannot happen unless every task was cancelled from outside
-            return Verdict.deny("escalation", "no channel answered")
-        return answers[0]
+                group.start_soon(self._one, channel, request, answered, unanswered, group)
+        if answered:
+            return answered[0]
+        # No person answered anywhere: report the first timeout or failure (all of them deny).
+        return unanswered[0] if unanswered else Verdict.deny("escalation", "no channel answered")
 
     @staticmethod
     async def _one(
         channel: Channel,
         request: EscalationRequest,
-        answers: list[Verdict],
-        scope: anyio.CancelScope,
+        answered: list[Verdict],
+        unanswered: list[Verdict],
+        group: anyio.abc.TaskGroup,
     ) -> None:
         try:
             verdict = await channel.ask(request)
         except Exception as exc:
-            verdict = Verdict.deny("escalation", f"channel failed: {type(exc).__name__}")
-        if not answers:
-            answers.append(verdict)
-            scope.cancel()
+            note = f"channel failed: {type(exc).__name__}"
+            verdict = Verdict.deny("escalation", note, failed=True)
+        if not verdict.answered:
+            unanswered.append(verdict)  # the other channels keep asking
+        elif not answered:
+            answered.append(verdict)
+            group.cancel_scope.cancel()

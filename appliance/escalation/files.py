@@ -138,7 +138,7 @@ class FileChannel:
             # The path and errno are for the operator; the note may reach the agent.
             log.warning("cannot write escalation request in %s", self._dir, exc_info=True)
             _remove(req_file)
-            return Verdict.deny("listener", "could not write the escalation request")
+            return Verdict.deny("listener", "could not write the escalation request", failed=True)
         try:
             with anyio.move_on_after(self._timeout):
                 return await self._wait(request, resp_file)
@@ -153,20 +153,19 @@ class FileChannel:
             try:
                 data = _read_response(resp_file)
             except ValueError as exc:
-                return Verdict.deny("listener", f"unusable response: {exc}")
+                return Verdict.deny("listener", f"unusable response: {exc}", failed=True)
             except OSError as exc:
-                return Verdict.deny("listener", f"unusable response: {exc.strerror}")
+                return Verdict.deny("listener", f"unusable response: {exc.strerror}", failed=True)
             if data is not None:
                 approved, scope, problem = parse_response(data, request)
                 if problem:
-                    return Verdict.deny("listener", problem)
+                    return Verdict.deny("listener", problem, failed=True)
                 return Verdict(approved=approved, by="listener", scope=scope)
             if self._registry is not None:
                 alive = listener_pid(self._registry) is not None
                 if listener_seen and not alive and not resp_file.exists():
                     # Checked again after the liveness test: a listener may answer and then quit.
-                    return Verdict.deny(
-                        "listener", "the escalation listener exited without answering"
-                    )
+                    note = "the escalation listener exited without answering"
+                    return Verdict.deny("listener", note, failed=True)
                 listener_seen = listener_seen or alive
             await anyio.sleep(self._poll)

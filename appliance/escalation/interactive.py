@@ -97,7 +97,7 @@ class InteractivePrompt:
             self._write(f"[{number}] no answer within {self._timeout:g} s: denied\n")
             return Verdict.deny("user", f"no answer within {self._timeout:g} s", timed_out=True)
         except Exception as exc:  # a broken writer must deny, never escape into the chokepoint
-            return Verdict.deny("user", f"the prompt failed: {type(exc).__name__}")
+            return Verdict.deny("user", f"the prompt failed: {type(exc).__name__}", failed=True)
         finally:
             with self._lock:
                 self._pending.pop(number, None)

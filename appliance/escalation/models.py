@@ -61,8 +61,10 @@ class EscalationRequest(BaseModel):
 class Verdict(BaseModel):
     """The answer to one escalation. ``by``: user, listener, auto-approver, whitelist...
 
-    ``timed_out`` separates "nobody answered in time" from an explicit denial, for the audit
-    log's escalation outcome (approved, denied, timeout).
+    A denial is one of three kinds: a person said no; nobody answered in time (``timed_out``,
+    the audit outcome ``timeout``); or the channel broke (``failed``: unwritable folder,
+    malformed response, dead listener). All three deny. The kinds matter when several channels
+    are asked at once: a broken or silent channel must not pre-empt a person answering on another.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -72,6 +74,7 @@ class Verdict(BaseModel):
     scope: Literal["once", "similar"] = "once"
     note: str = ""
     timed_out: bool = False
+    failed: bool = False
 
     @property
     def outcome(self) -> str:
@@ -79,6 +82,11 @@ class Verdict(BaseModel):
             return "approved"
         return "timeout" if self.timed_out else "denied"
 
+    @property
+    def answered(self) -> bool:
+        """True when a person (or the listener on their behalf) gave this answer."""
+        return not (self.timed_out or self.failed)
+
     @classmethod
-    def deny(cls, by: str, note: str, *, timed_out: bool = False) -> Verdict:
-        return cls(approved=False, by=by, note=note, timed_out=timed_out)
+    def deny(cls, by: str, note: str, *, timed_out: bool = False, failed: bool = False) -> Verdict:
+        return cls(approved=False, by=by, note=note, timed_out=timed_out, failed=failed)

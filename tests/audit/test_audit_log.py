@@ -100,6 +100,8 @@ def test_reserved_fields_are_refused(tmp_path: Path) -> None:
     log = AuditLog.create(tmp_path / "a.jsonl", "s", {}, [], "p")
     with pytest.raises(ValueError, match="prev"):
         log.append({**ENTRY, "prev": "0" * 64})
+    with pytest.raises(ValueError, match="header"):
+        log.append({**ENTRY, "type": "header"})
 
 
 def test_entry_that_is_not_json_data_is_a_write_error(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance.redact import redact, redact_text
 
@@ -96,3 +98,41 @@ def test_one_megabyte_adversarial_input_is_linear(name: str) -> None:
     started = time.perf_counter()
     redact_text(text)
     assert time.perf_counter() - started < 1.0
+
+
+def _with_luhn_digit(body: str) -> str:
+    for check in "0123456789":
+        candidate = body + check
+        total = 0
+        for index, char in enumerate(reversed(candidate)):
+            value = int(char) * (2 if index % 2 else 1)
+            total += value - 9 if value > 9 else value
+        if total % 10 == 0:
+            return candidate
+    raise AssertionError("unreachable: one check digit always fits")
+
+
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Nd",)), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=_TEXT,
+    suffix=_TEXT,
+    body=st.text(alphabet="0123456789", min_size=15, max_size=15),
+    layout=st.sampled_from(["plain", "4444 ", "4444-"]),
+)
+def test_any_luhn_valid_card_in_any_text_is_masked(prefix, suffix, body, layout) -> None:
+    card = _with_luhn_digit(body)
+    if layout != "plain":
+        sep = layout[-1]
+        card = sep.join(card[i : i + 4] for i in range(0, 16, 4))
+    out = redact_text(f"{prefix} {card} {suffix}")
+    assert card not in out and "[REDACTED:card-number]" in out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("0123456789 -skantpojAIzaKSghu_Bearer:"), max_size=120))
+def test_redaction_is_idempotent_on_secret_like_noise(text: str) -> None:
+    once = redact_text(text)
+    assert redact_text(once) == once

@@ -84,6 +84,7 @@ async def test_exact_approve_similar(tmp_path: Path) -> None:
 async def test_exact_deny(tmp_path: Path) -> None:
     verdict = await ask_while(tmp_path, exact("deny"))
     assert not verdict.approved and verdict.outcome == "denied" and verdict.note == ""
+    assert verdict.answered
 
 
 async def test_timeout_denies(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ BAD_ANSWERS = {
 @pytest.mark.parametrize("name", sorted(BAD_ANSWERS))
 async def test_anything_but_an_exact_answer_denies(tmp_path: Path, name: str) -> None:
     verdict = await ask_while(tmp_path, BAD_ANSWERS[name])
-    assert not verdict.approved and not verdict.timed_out
+    assert not verdict.approved and not verdict.timed_out and verdict.failed
     assert verdict.note  # says why
 
 

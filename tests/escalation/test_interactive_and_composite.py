@@ -145,13 +145,41 @@ async def test_file_answer_wins_and_the_prompt_forgets(tmp_path: Path) -> None:
     assert prompt.pending() == [] and list(tmp_path.iterdir()) == []
 
 
-async def test_a_failing_channel_denies(anyio_backend) -> None:
-    class Exploding:
-        async def ask(self, request):
-            raise RuntimeError("boom")
+class Exploding:
+    async def ask(self, request):
+        raise RuntimeError("boom")
 
+
+async def test_a_failing_channel_denies(anyio_backend) -> None:
     verdict = await FirstAnswer(Exploding()).ask(trequest())
-    assert not verdict.approved and "RuntimeError" in verdict.note
+    assert not verdict.approved and verdict.failed and "RuntimeError" in verdict.note
+
+
+async def test_a_broken_channel_does_not_preempt_the_person(tmp_path: Path) -> None:
+    prompt = InteractivePrompt(lambda _text: None, timeout_s=5)
+    (tmp_path / "file").write_text("x")
+    broken_files = FileChannel(tmp_path / "file" / "esc", timeout_s=5)
+    both = FirstAnswer(Exploding(), broken_files, prompt)
+    async with anyio.create_task_group() as group:
+
+        async def approve() -> None:
+            await wait_pending(prompt)
+            await anyio.sleep(0.05)  # the broken channels have long given up by now
+            prompt.approve(1)
+
+        group.start_soon(approve)
+        verdict = await both.ask(trequest())
+    assert verdict.approved and verdict.by == "user"
+
+
+async def test_when_nobody_answers_the_timeout_is_returned(tmp_path: Path) -> None:
+    both = FirstAnswer(
+        FileChannel(tmp_path, timeout_s=0.1, poll_s=0.01),
+        InteractivePrompt(lambda _text: None, timeout_s=0.15),
+    )
+    verdict = await both.ask(trequest())
+    assert not verdict.approved and verdict.timed_out and verdict.outcome == "timeout"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_neutralise_escapes_controls_and_bidi_but_keeps_text() -> None:
