@@ -54,8 +54,8 @@ _PROC_FD = hasattr(os, "O_PATH") and os.path.isdir("/proc/self/fd")
 def absolute(path: str, home: str, base: str) -> str:
     """Expand ``~`` and ``~/`` with ``home``; join a relative path onto ``base``.
 
-    ``~user`` is not expanded: it would need a lookup the engine does not do, so it stays a
-    relative name (and lands under ``base``, as it would for the server).
+    ``~user`` is not expanded (it would need a user lookup): the argument check refuses it
+    before it gets here, and anything else starting with ``~`` is an ordinary relative name.
     """
     if path == "~" or path.startswith("~/"):
         path = home + path[1:]

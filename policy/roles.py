@@ -49,7 +49,8 @@ class ArgumentPlan:
             self.top_level.add(steps[0][0])
             for depth in range(1, len(steps)):
                 self.described.setdefault(steps[:depth], set()).add(steps[depth][0])
-            if roles != ("none",):
+            # 'none' leaves are walked only when nested, to check the objects around them
+            if roles != ("none",) or len(steps) > 1:
                 self.specs.append(_ArgSpec(key, steps, roles))
 
     def extract(self, arguments: Mapping[str, Any]) -> list[RoleValue]:
@@ -62,7 +63,7 @@ class ArgumentPlan:
             if isinstance(spec.roles, ConditionalRoles) and arguments.get(spec.key) is None:
                 found.extend(RoleValue(r, None, spec.key) for r in spec.roles.when_absent)
             roles = tuple(r for r in roles if r != "none")
-            if roles:
+            if roles or len(spec.steps) > 1:
                 self._walk(arguments, spec.steps, 0, roles, "", found)
         return found
 
@@ -85,6 +86,8 @@ class ArgumentPlan:
         if is_array and items is None:
             raise ArgumentError(f"{where} must be an array")
         if last:
+            if not roles:
+                return
             for index, item in enumerate(items if items is not None else [value]):
                 label = f"{where}[{index}]" if items is not None else where
                 _leaf(item, label, roles, found)
@@ -105,8 +108,12 @@ def _leaf(item: object, where: str, roles: tuple[str, ...], found: list[RoleValu
         raise ArgumentError(f"{where} must be a string")
     if "\x00" in item:
         raise ArgumentError(f"{where} contains a NUL byte")
-    if not item and any(role in PATH_ROLES for role in roles):
-        raise ArgumentError(f"{where} is an empty path")
+    if any(role in PATH_ROLES for role in roles):
+        if not item:
+            raise ArgumentError(f"{where} is an empty path")
+        if item.startswith("~") and item != "~" and not item.startswith("~/"):
+            # '~user' needs a user lookup; the servers refuse it, so the policy does too
+            raise ArgumentError(f"{where}: '~user' paths are not accepted")
     found.extend(RoleValue(role, item, where) for role in roles)
 
 

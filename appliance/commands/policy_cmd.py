@@ -1,0 +1,203 @@
+"""``ironcurtain policy check|show|test``: ask the compiled policy about calls, without an agent.
+
+``check`` prints exactly ``{"decision", "rule", "reason"}`` per call; ``--batch FILE.jsonl``
+(``-`` for stdin) takes one ``{"server", "tool", "arguments"}`` object a line and prints one
+result line per input line, a bad line getting ``{"error": ...}`` while the rest still run.
+Malformed input exits 2. Only the policy package is imported: a batch starts in a blink.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from appliance.paths import AppPaths, app_paths
+
+EXIT_BAD_INPUT = 2
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
+    check = sub.add_parser("check", help="decide one call, or a batch of calls")
+    check.add_argument("server", nargs="?", help="server name, e.g. filesystem")
+    check.add_argument("tool", nargs="?", help="tool name, e.g. read_text_file")
+    check.add_argument("arguments", nargs="?", help="the call's arguments as a JSON object")
+    check.add_argument("--batch", metavar="FILE", help="JSON lines of calls ('-' for stdin)")
+    _common(check)
+    check.add_argument("--sandbox", metavar="DIR", help="the session sandbox to assume")
+    show = sub.add_parser("show", help="print the active rules readably")
+    _common(show)
+    test = sub.add_parser("test", help="replay the policy's test-scenarios.json")
+    _common(test)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy-dir",
+        metavar="DIR",
+        help="policy folder (default: your compiled policy if any, else the shipped one)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from policy.models import PolicyLoadError
+
+    paths = app_paths()
+    folder = Path(args.policy_dir) if args.policy_dir else _default_dir(paths)
+    try:
+        from policy.loader import load_policy
+
+        policy = load_policy(folder)
+        if args.policy_command == "show":
+            return _show(policy)
+        if args.policy_command == "test":
+            return _test(policy, folder)
+    except PolicyLoadError as exc:
+        print(f"ironcurtain policy: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return _check(args, policy, paths)
+
+
+def _default_dir(paths: AppPaths) -> Path:
+    from policy.loader import default_policy_dir
+
+    if (paths.generated / "compiled-policy.json").is_file():
+        return paths.generated
+    return default_policy_dir()
+
+
+# --- check ---------------------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace, policy: Any, paths: AppPaths) -> int:
+    from policy.models import EvalContext
+
+    sandbox = os.path.abspath(args.sandbox) if args.sandbox else None
+    context = EvalContext(
+        sandbox=sandbox, protected_patterns=paths.protected_patterns(), home=str(Path.home())
+    )
+    if args.batch:
+        if args.server or args.tool or args.arguments:
+            return _usage("give either --batch FILE or SERVER TOOL ARGS_JSON, not both")
+        return _batch(args.batch, policy, context)
+    if not (args.server and args.tool and args.arguments is not None):
+        return _usage("policy check needs SERVER TOOL 'ARGS_JSON' (or --batch FILE)")
+    try:
+        arguments = json.loads(args.arguments)
+    except json.JSONDecodeError as exc:
+        return _usage(f"ARGS_JSON is not valid JSON: {exc}")
+    if not isinstance(arguments, dict):
+        return _usage(f"ARGS_JSON must be a JSON object, got {type(arguments).__name__}")
+    print(_decide(args.server, args.tool, arguments, policy, context))
+    return 0
+
+
+def _batch(source: str, policy: Any, context: Any) -> int:
+    try:
+        stream = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        return _usage(f"cannot read {source}: {exc.strerror}")
+    bad = 0
+    out = sys.stdout
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            call, problem = _parse_line(line)
+            if problem:
+                bad += 1
+                out.write(json.dumps({"error": f"line {number}: {problem}"}) + "\n")
+                continue
+            out.write(_decide(*call, policy, context) + "\n")
+    return EXIT_BAD_INPUT if bad else 0
+
+
+def _parse_line(line: str) -> tuple[tuple[str, str, dict], str | None]:
+    none: tuple[str, str, dict] = ("", "", {})
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return none, f"not valid JSON ({exc.msg})"
+    if not isinstance(item, dict):
+        return none, "expected a JSON object with server, tool and arguments"
+    server, tool, arguments = item.get("server"), item.get("tool"), item.get("arguments", {})
+    if not isinstance(server, str) or not isinstance(tool, str):
+        return none, "'server' and 'tool' must be strings"
+    if not isinstance(arguments, dict):
+        return none, "'arguments' must be a JSON object"
+    extra = set(item) - {"server", "tool", "arguments"}
+    if extra:
+        return none, f"unknown key {sorted(extra)[0]!r}"
+    return (server, tool, arguments), None
+
+
+def _decide(server: str, tool: str, arguments: dict, policy: Any, context: Any) -> str:
+    from policy.engine import evaluate
+    from policy.models import ToolCall
+
+    decision = evaluate(ToolCall(server=server, tool=tool, arguments=arguments), policy, context)
+    result = {"decision": decision.decision, "rule": decision.rule, "reason": decision.reason}
+    return json.dumps(result, ensure_ascii=False)
+
+
+def _usage(message: str) -> int:
+    print(f"ironcurtain policy check: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+# --- show and test -------------------------------------------------------------------------
+
+
+def _show(policy: Any) -> int:
+    print(f"policy: {policy.source}  (digest {policy.digest[:16]})")
+    for index, rule in enumerate(policy.rules, start=1):
+        print(f"\n{index:>2}. {rule.name}  →  {rule.then.upper()}")
+        print(f"    when: {_describe(rule.when)}")
+        print(f"    why:  {rule.reason}")
+    print("\nanything no rule covers: DENY (default-deny)")
+    for name, values in sorted(policy.lists.items()):
+        print(f"list @{name}: {len(values)} entries")
+    for name in policy.missing_lists:
+        print(f"warning: list @{name} is referenced but not defined; it matches nothing")
+    return 0
+
+
+def _describe(cond: Any) -> str:
+    parts = []
+    if cond.server:
+        parts.append("server " + "|".join(cond.server))
+    if cond.tool:
+        parts.append("tool " + "|".join(cond.tool))
+    if cond.side_effects is not None:
+        parts.append(f"sideEffects={str(cond.side_effects).lower()}")
+    if cond.roles:
+        parts.append("role " + "|".join(cond.roles))
+    if cond.paths:
+        parts.append(f"{'|'.join(cond.paths.roles)} within {cond.paths.within}")
+    if cond.domains:
+        parts.append(f"{'|'.join(cond.domains.roles)} host in {', '.join(cond.domains.allowed)}")
+    for item in cond.lists or ():
+        allowed = ", ".join(item.allowed)
+        parts.append(f"{'|'.join(item.roles)} {item.match_type} in {allowed}")
+    return "; ".join(parts) or "any call"
+
+
+def _test(policy: Any, folder: Path) -> int:
+    from policy.scenarios import load_scenarios, replay
+
+    scenarios = load_scenarios(folder / "test-scenarios.json")
+    results = replay(scenarios, policy, _protected_for)
+    failed = [r for r in results if not r.passed]
+    for result in failed:
+        s, d = result.scenario, result.decision
+        expected = s.expected_decision + (f" ({s.expected_rule})" if s.expected_rule else "")
+        print(f"FAIL {s.description}: expected {expected}, got {d.decision} ({d.rule})")
+    print(f"{len(results) - len(failed)} of {len(results)} scenarios pass")
+    return 1 if failed else 0
+
+
+def _protected_for(ironcurtain_home: str) -> tuple[str, ...]:
+    home = Path(ironcurtain_home)
+    return AppPaths(home=home, cache=home / "cache").protected_patterns()
