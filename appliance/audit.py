@@ -125,9 +125,13 @@ class AuditLog:
         except OSError as exc:
             raise AuditWriteError(f"cannot create audit log {path}: {exc.strerror or exc}") from exc
         log = cls(path, fd, session_id, 0, "", clock)
-        with log._lock:
-            log._write(line, 0)
-        _fsync_dir(path.parent)
+        try:
+            with log._lock:
+                log._write(line, 0)
+            _fsync_dir(path.parent)
+        except AuditWriteError:
+            os.close(fd)
+            raise
         return log
 
     @classmethod
