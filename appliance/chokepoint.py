@@ -1,0 +1,301 @@
+"""The chokepoint: the one place a tool call becomes an effect.
+
+The trip of a call, in order: known server and tool → arguments fit the tool's own input schema →
+enrichment that needs I/O (a git remote's URL) → policy engine → on escalate: session whitelist →
+auto-approver (optional, may only approve) → human → circuit breaker → the real MCP server →
+audit (written and fsynced before the result returns) → result.
+
+Every way in (the WASM bridge, Docker mode's socket, ``ironcurtain mcp-proxy``) calls
+:meth:`Chokepoint.call`. Errors are split by audience: the agent reads ``DENIED: <reason>``,
+``ESCALATION DENIED: …`` or a short server error, never a traceback; the operator's log has the
+detail. Anything unexpected inside the trip denies, and is audited as such.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+
+from appliance.approvals import ApprovalWhitelist, CircuitBreaker, call_digest, scope_for
+from appliance.audit import AuditLog, AuditWriteError
+from appliance.escalation.models import EscalationRequest, Verdict, new_request_id
+from appliance.redact import redact
+from appliance.server_pool import ServerCallError, ServerPool
+from policy.engine import evaluate
+from policy.models import Decision, EvalContext, ToolCall
+from policy.paths import absolute
+from policy.roles import extract_roles
+from policy.schema import check_arguments
+
+__all__ = ["CallOutcome", "Chokepoint", "EscalationChannel", "SessionStopped"]
+
+log = logging.getLogger(__name__)
+
+# Remote-touching git tools whose `remote` argument names a remote that must become a URL
+# before the engine sees it (the engine does no I/O).
+_REMOTE_TOOLS = frozenset({"git_push", "git_pull", "git_fetch"})
+
+
+class EscalationChannel(Protocol):
+    async def ask(self, request: EscalationRequest) -> Verdict: ...
+
+
+class AutoApprover(Protocol):
+    async def review(self, request: EscalationRequest) -> bool: ...
+
+
+class SessionStopped(Exception):
+    """The audit log could not be written: the session must end (no unaudited effects)."""
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    ok: bool
+    text: str
+    decision: Decision
+    structured: dict[str, Any] | None = None
+    escalation: dict[str, str] | None = None
+
+
+@dataclass
+class _Trip:
+    """What one call has gathered so far, for the audit entry."""
+
+    call: ToolCall
+    digest: str
+    started: float
+    escalation: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Chokepoint:
+    def __init__(
+        self,
+        *,
+        servers: ServerPool,
+        policy: Any,
+        context: EvalContext,
+        audit: AuditLog,
+        escalation: EscalationChannel | None,
+        session_id: str,
+        auto_approver: AutoApprover | None = None,
+        redaction: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.servers = servers
+        self.policy = policy
+        self.context = context
+        self.audit = audit
+        self.escalation = escalation
+        self.session_id = session_id
+        self.auto_approver = auto_approver
+        self.redaction = redaction
+        self.whitelist = ApprovalWhitelist()
+        self.breaker = CircuitBreaker(clock)
+        self.latest_user_message = ""
+        self.stats = {"calls": 0, "denied": 0, "escalated": 0}
+
+    async def call(self, server: str, tool: str, arguments: Any) -> CallOutcome:
+        """Mediate one tool call. Never raises except :class:`SessionStopped`."""
+        self.stats["calls"] += 1
+        args = arguments if isinstance(arguments, dict) else {}
+        trip = _Trip(
+            ToolCall(server=server, tool=tool, arguments=args),
+            call_digest(server, tool, args, self.policy.digest),
+            time.perf_counter(),
+        )
+        try:
+            outcome = await self._trip(trip, arguments)
+        except SessionStopped:
+            raise
+        except Exception:
+            log.exception("chokepoint failure on %s.%s", server, tool)
+            decision = Decision(decision="deny", rule="chokepoint-error", reason="internal error")
+            outcome = CallOutcome(
+                False, "DENIED: internal error while checking this call", decision
+            )
+        self._record(trip, outcome)
+        return outcome
+
+    async def _trip(self, trip: _Trip, raw_arguments: Any) -> CallOutcome:
+        call = trip.call
+        structural = await self._check_structure(call, raw_arguments)
+        if structural is not None:
+            return self._denied(structural)
+        call = await self._enrich(call)
+        decision = evaluate(call, self.policy, self.context)
+        if decision.decision == "deny":
+            return self._denied(decision)
+        if decision.decision == "escalate":
+            self.stats["escalated"] += 1
+            refusal = await self._escalate(trip, call, decision)
+            if refusal is not None:
+                return refusal
+        if not self.breaker.allow(trip.digest):
+            return self._denied(
+                Decision(
+                    decision="deny",
+                    rule="circuit-breaker",
+                    reason="the same call was repeated more than 20 times in 60 s; try another way",
+                )
+            )
+        return await self._forward(trip, decision)
+
+    async def _check_structure(self, call: ToolCall, raw_arguments: Any) -> Decision | None:
+        if not self.servers.has_server(call.server):
+            return Decision(
+                decision="deny",
+                rule="structural-unknown-server",
+                reason=f"there is no server named {call.server!r}",
+            )
+        try:
+            tools = await self.servers.tools(call.server)
+        except ServerCallError as exc:
+            return Decision(decision="deny", rule="server-unavailable", reason=str(exc))
+        info = tools.get(call.tool)
+        if info is None:
+            return Decision(
+                decision="deny",
+                rule="structural-unknown-tool",
+                reason=f"the {call.server} server has no tool {call.tool!r}",
+            )
+        problem = check_arguments(raw_arguments, info.input_schema)
+        if problem:
+            return Decision(decision="deny", rule="invalid-arguments", reason=problem)
+        return None
+
+    async def _enrich(self, call: ToolCall) -> ToolCall:
+        """Turn a git remote name into its URL, so the engine judges where data goes."""
+        if call.server != "git" or call.tool not in _REMOTE_TOOLS:
+            return call
+        remote = call.arguments.get("remote") or "origin"
+        if not isinstance(remote, str) or "://" in remote or remote.startswith("/"):
+            return call
+        lookup = {"mode": "get-url", "name": remote}
+        if "path" in call.arguments:
+            lookup["path"] = call.arguments["path"]
+        try:
+            result = await self.servers.call("git", "git_remote", lookup)
+        except ServerCallError:
+            return call  # the engine sees the bare name, which no domain rule allows
+        url = _remote_url(result.structured, result.text)
+        if result.is_error or not url:
+            return call
+        return call.model_copy(update={"arguments": {**call.arguments, "remote": url}})
+
+    async def _escalate(
+        self, trip: _Trip, call: ToolCall, decision: Decision
+    ) -> CallOutcome | None:
+        roles = extract_roles(call, self.policy)
+        ctx = self.context
+
+        def resolve(path: str) -> str:
+            return ctx.resolve_path(absolute(path, ctx.home, ctx.sandbox or "/"))
+
+        entry = self.whitelist.match(
+            call.server, call.tool, roles, decision.escalated_roles, resolve
+        )
+        if entry is not None:
+            trip.escalation = {
+                "outcome": "whitelisted",
+                "by": "whitelist",
+                "entry": entry.describe(),
+            }
+            return None
+        request = EscalationRequest(
+            id=new_request_id(),
+            session_id=self.session_id,
+            server=call.server,
+            tool=call.tool,
+            arguments=redact(call.arguments) if self.redaction else call.arguments,
+            reason=decision.reason,
+            rule=decision.rule,
+            call_digest=trip.digest,
+            policy_digest=self.policy.digest,
+        )
+        if self.auto_approver is not None and await self._auto_approves(request):
+            trip.escalation = {"outcome": "auto-approved", "by": "auto-approver"}
+            return None
+        verdict = await self._ask_human(request)
+        trip.escalation = {"outcome": verdict.outcome, "by": verdict.by}
+        if not verdict.approved:
+            reason = verdict.note or "the user did not approve this call"
+            return CallOutcome(
+                False, f"ESCALATION DENIED: {reason}", decision, None, trip.escalation
+            )
+        if verdict.scope == "similar":
+            similar = scope_for(call.server, call.tool, roles, decision.escalated_roles, resolve)
+            if similar is not None:
+                self.whitelist.add(similar)
+                trip.escalation["whitelisted"] = similar.describe()
+        return None
+
+    async def _auto_approves(self, request: EscalationRequest) -> bool:
+        try:
+            return bool(await self.auto_approver.review(request))
+        except Exception:
+            log.warning("auto-approver failed; escalating to a human", exc_info=True)
+            return False
+
+    async def _ask_human(self, request: EscalationRequest) -> Verdict:
+        if self.escalation is None:
+            return Verdict.deny("chokepoint", "no approval channel is available")
+        try:
+            return await self.escalation.ask(request)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception:
+            log.exception("escalation channel failed")
+            return Verdict.deny("chokepoint", "the approval channel failed")
+
+    async def _forward(self, trip: _Trip, decision: Decision) -> CallOutcome:
+        call = trip.call  # the agent's own arguments, not the enriched copy
+        try:
+            result = await self.servers.call(call.server, call.tool, dict(call.arguments))
+        except ServerCallError as exc:
+            trip.extra["status"] = "server-error"
+            return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
+        trip.extra["status"] = "error" if result.is_error else "ok"
+        return CallOutcome(
+            not result.is_error, result.text, decision, result.structured, trip.escalation
+        )
+
+    def _denied(self, decision: Decision) -> CallOutcome:
+        self.stats["denied"] += 1
+        return CallOutcome(False, f"DENIED: {decision.reason}", decision)
+
+    def _record(self, trip: _Trip, outcome: CallOutcome) -> None:
+        call = trip.call
+        default_status = "ok" if outcome.ok else "denied"
+        entry = {
+            "server": call.server,
+            "tool": call.tool,
+            "arguments": redact(call.arguments) if self.redaction else call.arguments,
+            "decision": outcome.decision.decision,
+            "rule": outcome.decision.rule,
+            "reason": outcome.decision.reason,
+            "escalation": outcome.escalation,
+            "durationMs": round((time.perf_counter() - trip.started) * 1000, 3),
+            "status": trip.extra.get("status", default_status),
+            "callDigest": trip.digest,
+            "policyDigest": self.policy.digest,
+        }
+        try:
+            self.audit.append(entry)
+        except AuditWriteError as exc:
+            raise SessionStopped(f"the audit log could not be written: {exc}") from exc
+
+
+def _remote_url(structured: dict[str, Any] | None, text: str) -> str | None:
+    if isinstance(structured, dict):
+        for key in ("url", "fetchUrl", "pushUrl"):
+            value = structured.get(key)
+            if isinstance(value, str) and value:
+                return value
+    candidate = text.strip().splitlines()[0] if text.strip() else ""
+    return candidate if "://" in candidate or candidate.startswith("/") else None

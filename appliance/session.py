@@ -1,0 +1,190 @@
+"""A session: its folder, its servers, its policy, its audit log and its chokepoint, opened and
+closed as one unit so nothing (a server process, a registry entry, an open approval) outlives it.
+
+Layout, under ``sessions/<id>/``: ``sandbox/`` (the agent's working folder), ``escalations/``
+(file IPC with the escalation listener), ``audit.jsonl``, ``session.json`` (state for
+``ironcurtain sessions``), ``history.json`` (the conversation, for ``--resume``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from appliance.audit import AuditLog
+from appliance.chokepoint import Chokepoint
+from appliance.config import Config, weakening_settings
+from appliance.escalation import FileChannel, FirstAnswer, register_session
+from appliance.paths import AppPaths
+from appliance.server_pool import ServerPool, ServerSpec
+from policy.loader import Policy, default_policy_dir, load_policy
+from policy.models import EvalContext
+from policy.paths import resolve_on_disk
+
+__all__ = ["Session", "SessionOptions", "new_session_id", "open_session", "policy_dir_for"]
+
+
+def new_session_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def policy_dir_for(paths: AppPaths, override: str | Path | None = None) -> Path:
+    """The user's compiled policy when there is one, else the shipped default."""
+    if override is not None:
+        return Path(override)
+    if (paths.generated / "compiled-policy.json").is_file():
+        return paths.generated
+    return default_policy_dir()
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    task: str = ""
+    policy_dir: Path | None = None
+    sandbox: Path | None = None  # default: sessions/<id>/sandbox
+    session_id: str | None = None
+    interactive_channel: Any = None  # an InteractivePrompt, when a terminal is attached
+    mode: str = "code"
+
+
+@dataclass
+class Session:
+    id: str
+    dir: Path
+    sandbox: Path
+    config: Config
+    policy: Policy
+    chokepoint: Chokepoint
+    servers: ServerPool
+
+    @property
+    def audit_path(self) -> Path:
+        return self.dir / "audit.jsonl"
+
+    @property
+    def history_path(self) -> Path:
+        return self.dir / "history.json"
+
+    def set_state(self, state: str, **extra: Any) -> None:
+        _write_state(self.dir, state=state, **extra)
+
+
+def server_specs(config: Config, sandbox: Path) -> list[ServerSpec]:
+    roots = [str(sandbox)]
+    for entry in config.allowed_directories:
+        path = Path(entry).expanduser()
+        if path.is_dir() and str(path) not in roots:
+            roots.append(str(path))
+    fetch_env: dict[str, str] = {}
+    search = config.web_search
+    if search.provider:
+        fetch_env["IRONCURTAIN_WEB_SEARCH_PROVIDER"] = search.provider
+        if search.api_key is not None:
+            fetch_env["IRONCURTAIN_WEB_SEARCH_API_KEY"] = search.api_key.get_secret_value()
+    return [
+        ServerSpec("filesystem", tuple(roots), cwd=str(sandbox)),
+        ServerSpec("git", (), cwd=str(sandbox)),
+        ServerSpec("fetch", (), env=fetch_env, cwd=str(sandbox)),
+    ]
+
+
+def eval_context(paths: AppPaths, sandbox: Path) -> EvalContext:
+    return EvalContext(
+        sandbox=str(sandbox),
+        protected_patterns=paths.protected_patterns(),
+        allowed_domains={},
+        resolve_path=resolve_on_disk,
+        home=str(Path.home()),
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_session(
+    config: Config,
+    paths: AppPaths,
+    options: SessionOptions,
+    specs: list[ServerSpec] | None = None,
+) -> AsyncIterator[Session]:
+    session_id = options.session_id or new_session_id()
+    session_dir = paths.session_dir(session_id)
+    sandbox = (options.sandbox or session_dir / "sandbox").absolute()
+    escalations = session_dir / "escalations"
+    for folder in (session_dir, sandbox, escalations):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    policy = load_policy(policy_dir_for(paths, options.policy_dir))
+    weakening = weakening_settings(config)
+    for sentence in weakening:
+        print(f"warning: {sentence}", file=sys.stderr)
+    audit_file = session_dir / "audit.jsonl"
+    if audit_file.exists():
+        audit = AuditLog.open_existing(audit_file)
+    else:
+        audit = AuditLog.create(
+            audit_file,
+            session_id=session_id,
+            settings=_audit_settings(config, options, sandbox),
+            weakening=weakening,
+            policy_digest=policy.digest,
+        )
+    channel = _channel(escalations, paths.registry, config, options)
+    _write_state(session_dir, state="running", id=session_id, task=options.task, pid=os.getpid())
+    state = "crashed"
+    try:
+        with register_session(paths.registry, session_id, os.getpid(), escalations):
+            async with ServerPool(specs or server_specs(config, sandbox)) as servers:
+                chokepoint = Chokepoint(
+                    servers=servers,
+                    policy=policy,
+                    context=eval_context(paths, sandbox),
+                    audit=audit,
+                    escalation=channel,
+                    session_id=session_id,
+                    redaction=config.audit_redaction,
+                )
+                yield Session(session_id, session_dir, sandbox, config, policy, chokepoint, servers)
+                state = "finished"
+    finally:
+        _write_state(session_dir, state=state)
+
+
+def _channel(escalations: Path, registry: Path, config: Config, options: SessionOptions) -> Any:
+    files = FileChannel(
+        escalations, timeout_s=config.escalation_timeout_seconds, registry_dir=registry
+    )
+    if options.interactive_channel is None:
+        return files
+    return FirstAnswer(options.interactive_channel, files)
+
+
+def _audit_settings(config: Config, options: SessionOptions, sandbox: Path) -> dict[str, Any]:
+    return {
+        "mode": options.mode,
+        "sandbox": str(sandbox),
+        "agentModelId": config.agent_model_id,
+        "autoApprove": config.auto_approve.enabled,
+        "auditRedaction": config.audit_redaction,
+        "escalationTimeoutSeconds": config.escalation_timeout_seconds,
+    }
+
+
+def _write_state(session_dir: Path, **fields: Any) -> None:
+    state_file = session_dir / "session.json"
+    try:
+        current = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        current = {"started": datetime.now(UTC).isoformat(timespec="seconds")}
+    current.update(fields)
+    current["updated"] = time.time()
+    tmp = state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(current, indent=2))
+    os.replace(tmp, state_file)
