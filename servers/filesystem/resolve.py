@@ -88,7 +88,8 @@ class Location:
         try:
             return os.open(self.name, DIR_FLAGS, dir_fd=self.dir_fd)
         except OSError as exc:
-            raise ToolError(f"{shown(self.path)}: not a directory ({reason(exc)})") from None
+            why = "not a directory" if exc.errno in (errno.ENOTDIR, errno.ELOOP) else reason(exc)
+            raise ToolError(f"{shown(self.path)}: {why}") from None
 
 
 class Roots:
@@ -202,6 +203,8 @@ def _open_dir_step(fd: int, name: str, make_dirs: bool) -> int | str:
             return os.readlink(name, dir_fd=fd)
         except OSError:
             raise exc from None
+    if os.fstat(fd).st_mode & 0o222 == 0:  # checked ourselves: root would pass the kernel's
+        raise ToolError(f"cannot create {shown(name)!r}: the directory is read-only")
     with contextlib.suppress(FileExistsError):  # made concurrently: the open below decides
         os.mkdir(name, 0o777, dir_fd=fd)
     return os.open(name, DIR_FLAGS, dir_fd=fd)

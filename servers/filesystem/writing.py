@@ -31,7 +31,7 @@ _SAMPLE = 64 * 1024
 
 
 def write_file(ctx: Context, args: dict) -> ToolResult:
-    data = args["content"].encode("utf-8", "surrogatepass")
+    data = args["content"].encode("utf-8")  # a lone surrogate is refused, never written
     if len(data) > ctx.limits.max_read_bytes:
         raise ToolError(f"content is larger than the {ctx.limits.max_read_bytes}-byte limit")
     with ctx.roots.locate(args["path"]) as loc:
