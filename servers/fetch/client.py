@@ -17,7 +17,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
@@ -105,30 +105,17 @@ def request(
         response = _exchange(target, method, sent, body, deadline, settings, clock, timeout)
         location = response.header("location")
         if not follow_redirects or response.status not in REDIRECTS or not location:
-            return _finish(response, target, hops, dropped)
+            return replace(response, redirects=tuple(hops), dropped_headers=dropped)
         if len(hops) >= settings.max_redirects:
-            raise ToolError(f"more than {settings.max_redirects} redirects, stopped at {hops[-1]}")
+            raise ToolError(
+                f"more than {settings.max_redirects} redirects, stopped at {target.url}"
+            )
         next_url = urljoin(target.url, location.strip())
         target = check_url(
             next_url, settings.resolver, settings.allow_private, _left(deadline, clock, timeout)
         )
         hops.append(target.url)
         method, body = "GET", None
-
-
-def _finish(
-    response: Response, target: Target, hops: list[str], dropped: tuple[str, ...]
-) -> Response:
-    return Response(
-        target.url,
-        response.status,
-        response.reason,
-        response.headers,
-        response.body,
-        response.truncated,
-        tuple(hops),
-        dropped,
-    )
 
 
 def _exchange(

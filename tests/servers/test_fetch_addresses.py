@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_fetch_support import (
     RoutedNetwork,
     SequenceResolver,
@@ -55,6 +58,41 @@ def test_vectors_cover_every_literal_form_the_brief_names() -> None:
         assert form in urls
     for scheme in ("file:", "ftp:", "gopher:", "javascript:"):
         assert any(c["url"].startswith(scheme) for c in VECTORS)
+
+
+def _spell(value: int, parts: int, styles: list[str]) -> str:
+    """``value`` as an inet_aton string of ``parts`` parts, each in its own base."""
+    numbers = [(value >> (24 - 8 * i)) & 0xFF for i in range(parts - 1)]
+    numbers.append(value & ((1 << (8 * (5 - parts))) - 1))
+    render = {"dec": str, "hex": lambda n: hex(n), "oct": lambda n: "0" + format(n, "o")}
+    return ".".join(render[style](n) for n, style in zip(numbers, styles, strict=False))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(
+    value=st.one_of(
+        st.integers(0x7F000000, 0x7FFFFFFF),  # loopback
+        st.integers(0x0A000000, 0x0AFFFFFF),  # 10/8
+        st.sampled_from([0xA9FEA9FE, 0, 0xC0A80001, 0x5DB8D70E]),
+        st.integers(0, 0xFFFFFFFF),
+    ),
+    parts=st.integers(1, 4),
+    styles=st.lists(st.sampled_from(["dec", "hex", "oct"]), min_size=4, max_size=4),
+)
+def test_every_ipv4_spelling_means_what_the_c_library_says(value, parts, styles) -> None:
+    """Differential: our reading of a literal equals inet_aton's, and is judged by that value."""
+    spelled = _spell(value, parts, styles)
+    assert socket.inet_aton(spelled) == value.to_bytes(4, "big")
+    address = ipaddress.IPv4Address(value)
+    for allow_private in (False, True):
+        problem = address_problem(address, allow_private)
+        if problem is None:
+            target = check_url(f"http://{spelled}/", _never_resolve, allow_private, 5.0)
+            assert target.address == str(address) and target.host == str(address)
+        else:
+            with pytest.raises(UrlRefused) as refused:
+                check_url(f"http://{spelled}/", _never_resolve, allow_private, 5.0)
+            assert refused.value.code == problem[0]
 
 
 def test_refusal_message_names_the_address_and_what_it_is() -> None:

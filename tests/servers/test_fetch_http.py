@@ -281,3 +281,17 @@ def test_https_is_pinned_yet_verified_against_the_name(tmp_path) -> None:
     assert wrong_name.is_error and "certificate" in wrong_name.text.lower()
     assert untrusted.is_error and "certificate" in untrusted.text.lower()
     assert len(site.seen) == 1
+
+
+def test_ipv6_literal_is_fetched_with_a_bracketed_host_header() -> None:
+    try:
+        context = local_site({"/": page(b"<p>over v6</p>")}, host="::1")
+        site = context.__enter__()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        result = fetch({"url": f"http://[::1]:{site.port}/"})
+    finally:
+        context.__exit__(None, None, None)
+    assert result.text == "over v6"
+    assert site.seen[0].headers["Host"] == f"[::1]:{site.port}"

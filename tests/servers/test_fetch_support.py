@@ -12,6 +12,7 @@ test can play a *public* address (the private-address block fully on) against a 
 from __future__ import annotations
 
 import datetime
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -46,6 +47,10 @@ class LocalSite:
         return [s.path for s in self.seen]
 
 
+class _ThreadingHTTPServer6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 @contextmanager
 def local_site(
     routes: dict[str, Route],
@@ -73,7 +78,8 @@ def local_site(
 
         do_GET = do_POST = _any
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server_class = _ThreadingHTTPServer6 if ":" in host else ThreadingHTTPServer
+    server = server_class((host, port), Handler)
     server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
