@@ -125,7 +125,7 @@ def read_head(fd: int, lines: int, cap: int) -> tuple[bytes, bool]:
     end = _nth_newline_end(data, lines)
     if end is not None:
         return bytes(data[:end]), False
-    return bytes(data), len(data) >= cap
+    return bytes(data), len(data) >= cap and os.read(fd, 1) != b""  # cut only if more follows
 
 
 def _nth_newline_end(data: bytearray, n: int) -> int | None:
