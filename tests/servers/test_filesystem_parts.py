@@ -28,7 +28,7 @@ def _fd(tmp: Path, data: bytes) -> int:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(lines=LINES, trailing=st.booleans(), n=st.integers(0, 70))
 def test_head_and_tail_match_a_plain_reference(tmp_path: Path, lines, trailing, n) -> None:
@@ -43,7 +43,7 @@ def test_head_and_tail_match_a_plain_reference(tmp_path: Path, lines, trailing, 
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(size=st.integers(1, 300_000), cap=st.integers(1, 70_000), n=st.integers(1, 5))
 def test_head_and_tail_never_pass_the_cap(tmp_path: Path, size, cap, n) -> None:
