@@ -8,7 +8,8 @@ newline. Editing, removing or reordering any line breaks the chain at the next l
 :func:`verify_file` names where. Cutting whole lines off the end cannot be seen from the chain
 alone; :meth:`AuditLog.close` writes an ``end`` record so a log that lacks one says so.
 
-Each record is written with one ``write`` and ``fsync``-ed before :meth:`AuditLog.append`
+Each record is written with one ``write`` and made durable (``fdatasync``, which also flushes
+the file's new size; ``fsync`` where there is no ``fdatasync``) before :meth:`AuditLog.append`
 returns. Any failure raises :class:`AuditWriteError` and the log refuses further records: the
 chokepoint stops the session rather than let a call go unrecorded. A writer killed mid-write
 leaves at most one incomplete last line, which :func:`verify_file` reports as such (distinct
@@ -192,13 +193,14 @@ class AuditLog:
         self.close()
 
     def _write(self, line: bytes, seq: int) -> None:
-        """Caller holds the lock. One write() of the whole line, then fsync."""
+        """Caller holds the lock. One write() of the whole line, then a data sync."""
         data = line + b"\n"
         try:
             written = os.write(self._fd, data)
             if written != len(data):
                 raise OSError(f"short write: {written} of {len(data)} bytes")
-            os.fsync(self._fd)
+            # Looked up per call (not bound at import) so a test can make it fail.
+            getattr(os, "fdatasync", os.fsync)(self._fd)
         except OSError as exc:
             self._broken = f"write failed: {exc}"
             raise AuditWriteError(f"cannot write audit log {self._path}: {exc}") from exc

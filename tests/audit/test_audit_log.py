@@ -127,6 +127,7 @@ def test_fsync_failure_raises_and_the_log_refuses_more(tmp_path: Path, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
+    monkeypatch.setattr(os, "fdatasync", failing_fsync, raising=False)
     with pytest.raises(AuditWriteError, match="No space left"):
         log.append(ENTRY)
     monkeypatch.undo()

@@ -108,7 +108,7 @@ def main() -> None:
     print(f"audit log folder: {base} ({os.statvfs(base).f_bsize} B blocks)")
     figures("redact(arguments) typical write_file call", timed(lambda: redact(ARGS), 5000))
     log = AuditLog.create(base / "audit.jsonl", "bench", {}, [], "p" * 64)
-    figures("AuditLog.append (write + fsync)", timed(lambda: log.append(ENTRY), 1000))
+    figures("AuditLog.append (write + fdatasync)", timed(lambda: log.append(ENTRY), 1000))
     figures(
         "redact + AuditLog.append (what a call adds)",
         timed(lambda: log.append({**ENTRY, "arguments": redact(ARGS)}), 1000),
