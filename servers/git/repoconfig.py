@@ -69,8 +69,8 @@ def _for_entry(section: str, sub: str, var: str, tools: dict[str, str]) -> list[
         return [(f"{key}.driver", tools["false"])]  # a failing driver means a reported conflict
     if section == "remote" and var in ("uploadpack", "receivepack", "vcs", "mirror"):
         return [
-            (f"{key}.uploadpack", "git-upload-pack"),
-            (f"{key}.receivepack", "git-receive-pack"),
+            (f"{key}.uploadpack", tools["upload-pack"]),
+            (f"{key}.receivepack", tools["receive-pack"]),
             (f"{key}.vcs", ""),
             (f"{key}.mirror", "false"),
         ]

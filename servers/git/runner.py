@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -159,6 +160,13 @@ class GitRunner:
         for key, value in _fixed_config(self.tools):
             argv += ["-c", f"{key}={value}"]
         self._argv = tuple(argv)
+        # git clears GIT_CONFIG_PARAMETERS for the other end of a local transport, where the
+        # remote repository's own hooks would run: the commands started there carry the same
+        # overrides, and never update a checked-out branch (which would run its filters).
+        far_side = [*argv, "-c", "receive.denyCurrentBranch=refuse", "-c", "receive.autogc=false"]
+        far_side += ["-c", "receive.denyDeleteCurrent=refuse"]
+        self.tools["upload-pack"] = shlex.join([*far_side, "upload-pack"])
+        self.tools["receive-pack"] = shlex.join([*far_side, "receive-pack"])
         self._configs: dict[Path, tuple[object, RepoConfig]] = {}
         self._lock = threading.Lock()
 

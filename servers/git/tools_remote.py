@@ -70,6 +70,10 @@ def _check_local(ctx: GitContext, local: str, field: str, raw: str, cwd: Path | 
     return str(ctx.workspace.repo(str(target), field).cwd)
 
 
+def _upload_pack(ctx: GitContext) -> str:
+    return f"--upload-pack={ctx.runner.tools['upload-pack']}"
+
+
 def _remote_urls(ctx: GitContext, repo: Repo, name: str, push: bool) -> list[str]:
     out = ctx.git(repo, "remote", "get-url", "--all", *(["--push"] if push else []), name)
     urls = [url for url in out.stdout.splitlines() if url]
@@ -112,7 +116,8 @@ def git_clone(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
         raise ToolError(f"localPath: {target} already exists and is not an empty directory")
     parent = next(p for p in target.parents if p.is_dir())
     ctx.workspace.contain(parent, "localPath")
-    command = ["clone", "--no-recurse-submodules", *(["--bare"] if args.get("bare") else [])]
+    command = ["clone", "--no-recurse-submodules", _upload_pack(ctx)]
+    command += ["--bare"] if args.get("bare") else []
     command += [f"--branch={check_branch_name(args['branch'])}"] if "branch" in args else []
     command += [f"--depth={args['depth']}"] if "depth" in args else []
     timeout = ctx.runner.timeout * _NETWORK_FACTOR
@@ -127,7 +132,8 @@ def git_fetch(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     else:
         names = [check_remote_name(args.get("remote", "origin"), "remote")]
     urls = {name: _remote_urls(ctx, repo, name, push=False) for name in names}
-    command = ["fetch", "--no-recurse-submodules", *(["--prune"] if args.get("prune") else [])]
+    command = ["fetch", "--no-recurse-submodules", _upload_pack(ctx)]
+    command += ["--prune"] if args.get("prune") else []
     command += ["--tags"] if args.get("tags") else []
     command += ["--all"] if args.get("all") else names
     out = ctx.git(repo, *command, timeout=ctx.runner.timeout * _NETWORK_FACTOR)
@@ -138,7 +144,7 @@ def git_pull(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     repo = ctx.repo(args)
     name = check_remote_name(args.get("remote", "origin"), "remote")
     urls = _remote_urls(ctx, repo, name, push=False)
-    command = ["pull", "--no-edit", "--no-recurse-submodules"]
+    command = ["pull", "--no-edit", "--no-recurse-submodules", _upload_pack(ctx)]
     command += ["--rebase"] if args.get("rebase") else ["--no-rebase"]
     command += ["--ff-only"] if args.get("ffOnly") else []
     branch = [check_branch_name(args["branch"])] if "branch" in args else []
@@ -170,7 +176,12 @@ def git_push(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
         raise ToolError("git_push needs branch: HEAD is detached")
     branch = check_branch_name(branch)
     remote_branch = check_branch_name(args.get("remoteBranch", branch), "remoteBranch")
-    command = ["push", "--porcelain", "--no-verify"]
+    command = [
+        "push",
+        "--porcelain",
+        "--no-verify",
+        f"--receive-pack={ctx.runner.tools['receive-pack']}",
+    ]
     command += ["--force"] if args.get("force") else []
     command += ["--force-with-lease"] if args.get("forceWithLease") else []
     command += ["--set-upstream"] if args.get("setUpstream") else []
