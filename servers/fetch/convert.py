@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin
 
 from servers.mcpio import ToolError
@@ -25,11 +26,13 @@ _TEXT_TYPES = frozenset(
     | {"application/atom+xml", "application/ld+json", "image/svg+xml"}
 )
 _DROPPED_TAGS = ["script", "style", "noscript", "template", "head"]
-_BLOCK_TAGS = [
-    *("p", "div", "br", "li", "tr", "pre", "blockquote", "section", "article", "header"),
-    *("footer", "nav", "aside", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dt"),
-    *("dd", "hr", "form", "main", "figure", "figcaption", "td", "th"),
-]
+_BLOCK_TAGS = frozenset(
+    [
+        *("p", "div", "br", "li", "tr", "pre", "blockquote", "section", "article", "header"),
+        *("footer", "nav", "aside", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dt"),
+        *("dd", "hr", "form", "main", "figure", "figcaption", "td", "th"),
+    ]
+)
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -40,6 +43,7 @@ class Rendered:
     media_type: str
     title: str | None
     html_cut: bool = False  # only the first max_html bytes of the HTML were converted
+    notes: tuple[str, ...] = ()  # what the agent should know about how this was converted
 
 
 def media_type(content_type: str | None) -> tuple[str, str | None]:
@@ -70,8 +74,7 @@ def render(
         text = _decode(body[:max_html] if cut else body, charset or _meta_charset(body))
         if fmt == "html":
             return Rendered(text, kind, None)
-        rendered = _from_html(text, kind, fmt, base_url)
-        return Rendered(rendered.text, kind, rendered.title, cut)
+        return _from_html(text, kind, fmt, base_url, cut)
     if kind.startswith("text/") or kind in _TEXT_TYPES or kind.endswith(("+json", "+xml")):
         return Rendered(_decode(body, charset), kind, None)
     raise ToolError(
@@ -80,7 +83,7 @@ def render(
     )
 
 
-def _from_html(html: str, kind: str, fmt: str, base_url: str) -> Rendered:
+def _from_html(html: str, kind: str, fmt: str, base_url: str, cut: bool) -> Rendered:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "html.parser")
@@ -91,15 +94,40 @@ def _from_html(html: str, kind: str, fmt: str, base_url: str) -> Rendered:
         for tag, attr in (("a", "href"), ("img", "src")):
             for node in soup.find_all(tag, attrs={attr: True}):
                 node[attr] = urljoin(base_url, str(node[attr]).strip())
+    notes: tuple[str, ...] = ()
     if fmt == "text":
-        for node in soup.find_all(_BLOCK_TAGS):
-            node.insert_after("\n")  # inline text stays joined, blocks get their own lines
-        text = "\n".join(" ".join(line.split()) for line in soup.get_text().splitlines())
+        text = _plain_text(soup)
     else:
         from markdownify import MarkdownConverter
 
-        text = MarkdownConverter(heading_style="ATX", bullets="-").convert_soup(soup)
-    return Rendered(_BLANK_LINES.sub("\n\n", text).strip(), kind, title or None)
+        try:
+            text = MarkdownConverter(heading_style="ATX", bullets="-").convert_soup(soup)
+        except RecursionError:  # markdownify recurses per element; a hostile page nests deeply
+            text = _plain_text(soup)
+            notes = ("the page is nested too deeply for markdown; this is its plain text",)
+    return Rendered(_BLANK_LINES.sub("\n\n", text).strip(), kind, title or None, cut, notes)
+
+
+def _plain_text(root: Any) -> str:
+    """The visible text, one line per block element; iterative, so any nesting depth is fine
+    (bs4's insert_after and markdownify both cost per level of nesting)."""
+    from bs4 import CData, NavigableString
+
+    out: list[str] = []
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            out.append("\n")
+        elif isinstance(node, NavigableString):
+            if type(node) in (NavigableString, CData):  # not comments, doctypes, PIs
+                out.append(str(node))
+        else:
+            if node.name in _BLOCK_TAGS:
+                out.append("\n")
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.contents))
+    return "\n".join(" ".join(line.split()) for line in "".join(out).splitlines())
 
 
 def _sniff(body: bytes) -> str:
@@ -125,7 +153,6 @@ def _decode(body: bytes, charset: str | None) -> str:
     if body.startswith(codecs.BOM_UTF8):
         return body[3:].decode("utf-8", "replace")
     try:
-        codec = codecs.lookup(charset or "utf-8").name
-    except LookupError:
-        codec = "utf-8"
-    return body.decode(codec, "replace")
+        return body.decode(codecs.lookup(charset or "utf-8").name, "replace")
+    except LookupError:  # unknown, or not a text encoding at all (charset=rot13, bz2_codec)
+        return body.decode("utf-8", "replace")

@@ -94,6 +94,7 @@ def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
         "dropped_headers": list(response.dropped_headers),
     }
     notes = _notes(response, following, start, len(part), total, settings.max_body_bytes)
+    notes += [f"[http_fetch: {note}.]" for note in rendered.notes]
     if rendered.html_cut:
         notes.append(
             f"[http_fetch: only the first {settings.max_html_converted} bytes of HTML were "
