@@ -154,6 +154,7 @@ async def open_session(
                 yield Session(session_id, session_dir, sandbox, config, policy, chokepoint, servers)
                 state = "finished"
     finally:
+        audit.close()
         _write_state(session_dir, state=state)
 
 

@@ -1,0 +1,83 @@
+"""``ironcurtain mcp-proxy``: every shipped tool, over stdio, behind the policy.
+
+Any MCP client (Claude Desktop, Cursor, an agent framework) can point at this command and get the
+same policy, escalation and audit as Code Mode. Tools are exposed as ``SERVER__TOOL``. Standard
+output is the protocol channel, so escalations are answered from another terminal with
+``ironcurtain escalation-listener``; everything the operator should read goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+SEPARATOR = "__"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy-dir", type=Path, help="compiled policy folder (default: active)")
+    parser.add_argument(
+        "--sandbox",
+        type=Path,
+        help="the folder the agent may work in freely (default: a new session's sandbox)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from appliance.config import ConfigError, load_config
+    from appliance.paths import app_paths
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"ironcurtain: {exc}", file=sys.stderr)
+        return 2
+    anyio.run(_serve, args, config, app_paths())
+    return 0
+
+
+async def _serve(args: argparse.Namespace, config, paths) -> None:
+    import anyio
+    from anyio.from_thread import BlockingPortal
+
+    from appliance import __version__
+    from appliance.chokepoint import SessionStopped
+    from appliance.session import SessionOptions, open_session
+    from servers.mcpio import StdioServer, Tool, ToolResult
+
+    options = SessionOptions(
+        task="mcp-proxy", policy_dir=args.policy_dir, sandbox=args.sandbox, mode="mcp-proxy"
+    )
+    async with open_session(config, paths, options) as session, BlockingPortal() as portal:
+        print(
+            f"ironcurtain mcp-proxy: session {session.id}, sandbox {session.sandbox}",
+            file=sys.stderr,
+        )
+
+        def handler(server: str, tool: str):
+            def handle(arguments: dict) -> ToolResult:
+                try:
+                    outcome = portal.call(session.chokepoint.call, server, tool, arguments)
+                except SessionStopped as exc:
+                    # No effect may go unaudited: stop at once; children see EOF and exit.
+                    print(f"ironcurtain mcp-proxy: stopping: {exc}", file=sys.stderr, flush=True)
+                    os._exit(3)
+                return ToolResult(outcome.text, outcome.structured, is_error=not outcome.ok)
+
+            return handle
+
+        tools = [
+            Tool(
+                f"{info.server}{SEPARATOR}{info.name}",
+                info.description,
+                info.input_schema,
+                handler(info.server, info.name),
+            )
+            for info in await session.servers.all_tools()
+        ]
+        gate = StdioServer("ironcurtain", __version__, tools, validate=False, max_workers=8)
+        await anyio.to_thread.run_sync(gate.run)
