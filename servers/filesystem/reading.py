@@ -29,6 +29,7 @@ MAX_MULTIPLE_FILES = 100
 MAX_LISTING = 10_000
 MAX_SEARCH_RESULTS = 1_000
 WALK_ENTRIES = 100_000
+TREE_ENTRIES = 10_000  # a tree is returned whole as JSON: keep it readable (~1 MB at most)
 WALK_DEPTH = 64
 WALK_SECONDS = 10.0
 _MEDIA = {
@@ -182,7 +183,7 @@ def _size(n: int) -> str:
 
 def directory_tree(ctx: Context, args: dict) -> ToolResult:
     excludes = [Glob(p) for p in args.get("excludePatterns") or []]
-    budget = Budget(WALK_ENTRIES, WALK_DEPTH, WALK_SECONDS)
+    budget = Budget(min(TREE_ENTRIES, WALK_ENTRIES), WALK_DEPTH, WALK_SECONDS)
     with ctx.roots.locate(args["path"]) as loc:
         fd = loc.open_dir()
     try:

@@ -246,5 +246,6 @@ def reason(exc: OSError) -> str:
         errno.EISDIR: "is a directory",
         errno.ENOSPC: "no space left on device",
         errno.EROFS: "read-only file system",
+        errno.EINVAL: "invalid request (a directory moved into itself?)",
     }
     return messages.get(exc.errno or 0, exc.strerror or "operating system error")
