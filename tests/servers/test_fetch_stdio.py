@@ -92,3 +92,17 @@ def test_the_search_base_url_override_prints_a_warning() -> None:
     )
     assert b"WARNING: IRONCURTAIN_WEB_SEARCH_BASE_URL is set" in done.stderr
     assert b"http://127.0.0.1:1" in done.stderr
+
+
+def test_start_up_imports_no_http_client_or_html_converter() -> None:
+    """The handshake must not pay for httpcore, bs4 or markdownify (~0.6 s): handlers load them."""
+    probe = (
+        "import sys; from servers.fetch import build_server; "
+        "from servers.fetch.settings import FetchSettings; build_server(FetchSettings()); "
+        "print(sorted(m for m in ('httpcore', 'httpx', 'bs4', 'markdownify', 'mcp') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, timeout=30, cwd=HERE.parents[1]
+    )
+    assert done.stdout.strip() == b"[]", done.stderr
