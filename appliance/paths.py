@@ -3,7 +3,8 @@
 Order of precedence for the home folder: ``IRONCURTAIN_HOME``; else ``~/.ironcurtain`` when it
 exists (IronCurtain's users keep their files); else the platform's user data folder. The cache
 (compiled sandbox module, image build state) follows ``IRONCURTAIN_HOME`` when that is set, so a
-test or a second installation never shares a cache with the user's.
+test or a second installation never shares a cache with the user's; ``IRONCURTAIN_CACHE`` names
+the cache folder explicitly (everything in it is keyed by content, so sharing one is safe).
 """
 
 from __future__ import annotations
@@ -67,12 +68,14 @@ class AppPaths:
 
 def app_paths(environ: dict[str, str] | None = None) -> AppPaths:
     env = os.environ if environ is None else environ
+    cache_override = env.get("IRONCURTAIN_CACHE")
+    cache = Path(cache_override).expanduser().absolute() if cache_override else None
     override = env.get("IRONCURTAIN_HOME")
     if override:
         home = Path(override).expanduser().absolute()
-        return AppPaths(home=home, cache=home / "cache")
+        return AppPaths(home=home, cache=cache or home / "cache")
     import platformdirs  # imported here: the servers never need it
 
     legacy = Path("~/.ironcurtain").expanduser()
     home = legacy if legacy.is_dir() else Path(platformdirs.user_data_dir("ironcurtain"))
-    return AppPaths(home=home, cache=Path(platformdirs.user_cache_dir("ironcurtain")))
+    return AppPaths(home=home, cache=cache or Path(platformdirs.user_cache_dir("ironcurtain")))
