@@ -85,7 +85,9 @@ class AuditLog:
         self._seq = seq
         self._prev = prev
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards seq, prev, the write and the broken flag
+        self._sync_lock = threading.Lock()  # one data sync at a time; never taken inside _lock
+        self._synced = seq  # every line up to this seq is durable
         self._broken: str | None = None
 
     @property
@@ -125,10 +127,11 @@ class AuditLog:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
             raise AuditWriteError(f"cannot create audit log {path}: {exc.strerror or exc}") from exc
-        log = cls(path, fd, session_id, 0, "", clock)
+        log = cls(path, fd, session_id, -1, "", clock)
         try:
             with log._lock:
                 log._write(line, 0)
+            log._sync_through(0)
             _fsync_dir(path.parent)
         except AuditWriteError:
             os.close(fd)
@@ -170,7 +173,8 @@ class AuditLog:
                 "prev": self._prev,
             }
             self._write(_encode(record), record["seq"])
-            return record
+        self._sync_through(record["seq"])
+        return record
 
     def close(self) -> None:
         """Write the ``end`` record and close the file. Idempotent."""
@@ -181,8 +185,9 @@ class AuditLog:
             if self._broken is None:
                 self.append({"type": "end", "entries": self._seq})
         finally:
-            with self._lock:
-                os.close(self._fd)
+            with self._sync_lock, self._lock:
+                if self._fd >= 0:
+                    os.close(self._fd)
                 self._fd = -1
                 self._broken = self._broken or "closed"
 
@@ -193,19 +198,39 @@ class AuditLog:
         self.close()
 
     def _write(self, line: bytes, seq: int) -> None:
-        """Caller holds the lock. One write() of the whole line, then a data sync."""
+        """Caller holds ``_lock``. One write() of the whole line; durability is _sync_through."""
         data = line + b"\n"
         try:
             written = os.write(self._fd, data)
             if written != len(data):
                 raise OSError(f"short write: {written} of {len(data)} bytes")
-            # Looked up per call (not bound at import) so a test can make it fail.
-            getattr(os, "fdatasync", os.fsync)(self._fd)
         except OSError as exc:
             self._broken = f"write failed: {exc}"
             raise AuditWriteError(f"cannot write audit log {self._path}: {exc}") from exc
         self._seq = seq
         self._prev = _line_hash(line)
+
+    def _sync_through(self, seq: int) -> None:
+        """Return once line ``seq`` is on disk (group commit).
+
+        Concurrent calls share a sync: whoever gets the sync lock first syncs every line written
+        so far, and callers whose line it covered return without syncing again.
+        """
+        with self._sync_lock:
+            if self._synced >= seq:
+                return
+            with self._lock:
+                if self._broken is not None:
+                    raise AuditWriteError(f"audit log {self._path} is unusable: {self._broken}")
+                through = self._seq  # written before the sync starts, so covered by it
+            try:
+                # Looked up per call (not bound at import) so a test can make it fail.
+                getattr(os, "fdatasync", os.fsync)(self._fd)
+            except OSError as exc:
+                with self._lock:
+                    self._broken = f"sync failed: {exc}"
+                raise AuditWriteError(f"cannot sync audit log {self._path}: {exc}") from exc
+            self._synced = through
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -128,7 +128,7 @@ def test_fsync_failure_raises_and_the_log_refuses_more(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
     monkeypatch.setattr(os, "fdatasync", failing_fsync, raising=False)
-    with pytest.raises(AuditWriteError, match="No space left"):
+    with pytest.raises(AuditWriteError, match=r"cannot sync audit log .*No space left"):
         log.append(ENTRY)
     monkeypatch.undo()
     with pytest.raises(AuditWriteError, match="unusable"):
@@ -164,6 +164,30 @@ def test_concurrent_appends_from_threads_keep_one_chain(tmp_path: Path) -> None:
     assert sorted(seqs) == list(range(1, 321))
     result = verify_file(path)
     assert result.ok and result.entries == 320
+
+
+def test_concurrent_appends_share_data_syncs(tmp_path: Path, monkeypatch) -> None:
+    """Group commit: while one sync runs, others write; the next sync covers them all."""
+    log = AuditLog.create(tmp_path / "a.jsonl", "s", {}, [], "p")
+    real_sync = getattr(os, "fdatasync", os.fsync)
+    syncs: list[int] = []
+
+    def slow_sync(fd: int) -> None:
+        syncs.append(fd)
+        threading.Event().wait(0.02)
+        real_sync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", slow_sync, raising=False)
+    monkeypatch.setattr(os, "fsync", slow_sync)
+    threads = [
+        threading.Thread(target=lambda: [log.append(ENTRY) for _ in range(5)]) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert verify_file(tmp_path / "a.jsonl").entries == 40
+    assert len(syncs) < 20  # one per append would be 40
 
 
 def test_open_existing_continues_the_chain(tmp_path: Path) -> None:
