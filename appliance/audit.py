@@ -10,8 +10,9 @@ alone; :meth:`AuditLog.close` writes an ``end`` record so a log that lacks one s
 
 Each record is written with one ``write`` and made durable (``fdatasync``, which also flushes
 the file's new size; ``fsync`` where there is no ``fdatasync``) before :meth:`AuditLog.append`
-returns. Any failure raises :class:`AuditWriteError` and the log refuses further records: the
-chokepoint stops the session rather than let a call go unrecorded. A writer killed mid-write
+returns; concurrent appends share one sync (group commit). Any failure raises
+:class:`AuditWriteError` and the log refuses further records: the chokepoint stops the session
+rather than let a call go unrecorded. A writer killed mid-write
 leaves at most one incomplete last line, which :func:`verify_file` reports as such (distinct
 from tampering) while everything before it still verifies.
 
