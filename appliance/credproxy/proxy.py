@@ -98,6 +98,7 @@ class CredentialProxy:
     def _addons(self) -> list[Any]:
         from appliance.credproxy.addons.base import Reporter
         from appliance.credproxy.addons.budget import Budget
+        from appliance.credproxy.addons.echo import KeyEchoGuard
         from appliance.credproxy.addons.gate import Gate
         from appliance.credproxy.addons.keyswap import KeySwap
         from appliance.credproxy.addons.metering import Metering
@@ -111,6 +112,7 @@ class CredentialProxy:
             Budget(self._budget_check, reporter),
             KeySwap(self.fake_keys, real, reporter),
             Metering(reporter),
+            KeyEchoGuard(real, reporter),
             Seal(allowed, reporter),
         ]
 

@@ -39,6 +39,12 @@ class Running:
         self.endpoints = proxy.endpoints
         assert self.endpoints is not None
         self.budget_reason: str | None = None
+        self.budget_error: Exception | None = None
+
+    def budget(self) -> str | None:
+        if self.budget_error is not None:
+            raise self.budget_error
+        return self.budget_reason
 
     def client(self, **kwargs: object) -> httpx.Client:
         context = ssl.create_default_context(cafile=str(self.endpoints.ca_cert_pem_path))
@@ -70,7 +76,7 @@ def start_proxy(
     proxy = CredentialProxy(
         ProxyConfig(**settings),
         events.append,
-        budget_check=lambda: holder["r"].budget_reason,
+        budget_check=lambda: holder["r"].budget(),
     )
     proxy.start()
     holder["r"] = Running(proxy, events)

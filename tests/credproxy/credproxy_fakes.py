@@ -105,6 +105,7 @@ class FakeUpstream:
     sse_events: list[bytes] = field(default_factory=list)
     sse_gates: list[threading.Event] = field(default_factory=list)
     json_body: dict = field(default_factory=lambda: dict(ANTHROPIC_MESSAGE))
+    extra_headers: dict[str, str] = field(default_factory=dict)
 
 
 def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPServer]:
@@ -112,6 +113,7 @@ def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPSe
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are separate writes
 
         def log_message(self, *args: object) -> None:
             pass
@@ -140,6 +142,8 @@ def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPSe
             self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
+            for name, value in state.extra_headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 

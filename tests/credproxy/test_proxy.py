@@ -190,14 +190,12 @@ def test_mitmproxy_swallowing_an_unwrapped_hook_error_still_forwards_nothing(
     assert [e.rule for e in running.events if e.kind == "killed"] == ["unchecked"]
 
 
-def test_a_failing_budget_check_refuses(running, upstream, monkeypatch) -> None:
-    def broken() -> str | None:
-        raise OSError("budget store unreadable")
-
-    monkeypatch.setattr(running.proxy._thread._addons[1], "check", broken)
+def test_a_failing_budget_check_refuses(running, upstream) -> None:
+    running.budget_error = OSError("budget store unreadable")
     with pytest.raises(httpx.RemoteProtocolError):
         post(running)
     assert upstream.seen == []
+    assert [(e.kind, e.rule) for e in running.events] == [("killed", "hook-failed")]
 
 
 def test_an_audit_callback_failure_kills_the_request(upstream, pki, ca_dir) -> None:

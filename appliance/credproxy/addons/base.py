@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mitmproxy import http  # noqa: TID251 - this package is the one mitmproxy importer
+from mitmproxy import ctx, http  # noqa: TID251 - this package is the one mitmproxy importer
 
 from appliance.credproxy.checks import Denial, RequestFacts
 from appliance.credproxy.events import ProxyEvent
@@ -22,6 +22,7 @@ from appliance.credproxy.providers import PROVIDERS, Provider
 __all__ = [
     "REQUIRED_CHECKS",
     "Reporter",
+    "cut_connection",
     "deny",
     "fail_closed",
     "kill",
@@ -89,6 +90,19 @@ def kill(flow: Any, reporter: Reporter, rule: str, reason: str) -> None:
     else:  # already dead or not live: make sure it stays so
         flow.live = False
     reporter.emit_quietly(flow, "killed", rule=rule, reason=reason)
+
+
+def cut_connection(flow: Any) -> None:
+    """Close the client's connection now, from inside a streaming body callback.
+
+    mitmproxy cannot kill a flow in transit (its own TODO, issue 4711), and an exception raised
+    there leaves the connection hanging until a timeout. Cancelling the client's handler task is
+    what mitmproxy itself does on an idle timeout: the connection closes at once.
+    """
+    handler = ctx.master.addons.get("proxyserver").connections.get(flow.client_conn.id)
+    io = handler.transports.get(handler.client) if handler is not None else None
+    if io is not None and io.handler is not None:
+        io.handler.cancel("IronCurtain credential proxy: connection cut")
 
 
 def passed(flow: Any, check: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from appliance.credproxy.addons.base import Reporter, denied, fail_closed, logger
+from appliance.credproxy.addons.base import Reporter, cut_connection, denied, fail_closed, logger
 from appliance.credproxy.usage import SseUsageScanner, usage_from_json
 
 __all__ = ["Metering"]
@@ -46,10 +46,13 @@ class Metering:
 
     def _scanning_stream(self, flow: Any) -> Callable[[bytes], bytes]:
         scanner = SseUsageScanner()
+        state = {"cut": False}
 
         def stream(chunk: bytes) -> bytes:
-            # mitmproxy calls this from inside its protocol layer, not as a hook: an exception
-            # here tears the connection down, which is the fail-closed outcome we want.
+            # Called from inside mitmproxy's protocol layer, not as a hook: `fail_closed` does not
+            # cover it, and an exception would leave the connection hanging. So: cut it ourselves.
+            if state["cut"]:
+                return b""
             try:
                 if chunk:
                     scanner.feed(chunk)
@@ -57,8 +60,10 @@ class Metering:
                     self._report(flow, scanner.usage)
             except Exception:
                 logger.exception("credential proxy: usage metering failed mid-stream")
+                state["cut"] = True
+                cut_connection(flow)
                 self.reporter.emit_quietly(flow, "killed", rule="hook-failed", reason="metering")
-                raise
+                return b""
             return chunk
 
         return stream

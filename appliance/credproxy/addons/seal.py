@@ -49,7 +49,8 @@ class Seal:
 
     @fail_closed
     def error(self, flow: Any) -> None:
-        if flow.error is not None and not flow.error.msg.startswith("Connection killed"):
+        # Our own kills are reported where they happen; everything else is an upstream failure.
+        if flow.error is not None and flow.error.msg != flow.error.KILLED_MESSAGE:
             self.reporter.emit_quietly(flow, "error", reason=flow.error.msg[:200])
 
     # Raw TCP, UDP, DNS and WebSocket traffic carries no key to check: cut it.
