@@ -10,8 +10,10 @@ leaves them, dangles outside or loops is refused. Python has no ``openat2`` (RES
 wrapper, so the walk is done here; it costs one ``openat`` per component.
 
 Containment is by components: ``/srv/root2`` is not inside ``/srv/root``. A ``..`` in the agent's
-path is refused outright (never guessed at); inside a symlink's target it is applied to the
-already-resolved, symlink-free prefix, which is exactly what the kernel would do.
+path is refused outright (never guessed at). Inside a symlink's target it is applied lexically to
+the already-resolved, symlink-free prefix (what the kernel does too, unless the target itself
+passes through another symlink before its ``..``); either way the result is walked again from the
+roots, so no reading of ``..`` can leave them.
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ def _walk(
                 return _redirect(root, rel[:i], opened, rel[i + 1 :])
             os.close(fd)
             fd = opened
-        path = "/".join((root.display.rstrip("/"), *rel)) if rel else root.display
+        path = _display(root, rel)
         if make_dirs or not rel:
             location = Location(root, fd, None, None, path)
         else:
@@ -183,10 +185,14 @@ def _walk(
         fd = -1  # owned by the Location now
         return location
     except OSError as exc:
-        raise ToolError(f"{shown('/'.join((root.display, *rel)))}: {reason(exc)}") from None
+        raise ToolError(f"{shown(_display(root, rel))}: {reason(exc)}") from None
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def _display(root: Root, rel: tuple[str, ...]) -> str:
+    return "/".join((root.display.rstrip("/"), *rel)) if rel else root.display
 
 
 def _open_dir_step(fd: int, name: str, make_dirs: bool) -> int | str:
