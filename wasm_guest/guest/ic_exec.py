@@ -46,9 +46,13 @@ class CappedText(io.TextIOBase):
         return body
 
 
+# Agent code imports the allowed packages; C functions called from agent code (strptime, for
+# one) import their helpers through the agent frame's __import__, so those pass too.
+_IMPORTABLE = frozenset(ic_stdlib.ALLOWED + ic_stdlib.SUPPORT)
+
+
 def _guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
-    top = name.partition(".")[0]
-    if level != 0 or top not in ic_stdlib.ALLOWED:
+    if level != 0 or (name not in _IMPORTABLE and name.partition(".")[0] not in ic_stdlib.ALLOWED):
         raise ImportError(f"module {name!r} is not available in the sandbox", name=name)
     return builtins.__import__(name, globals, locals, fromlist, level)
 

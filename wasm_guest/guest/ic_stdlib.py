@@ -23,9 +23,9 @@ ALLOWED = (
     "unicodedata", "urllib", "uuid", "zlib",
 )  # fmt: skip
 
-# Loaded for the allowed modules' own lazy imports; agent code cannot import them directly.
+# Loaded for the allowed modules' own lazy imports (importable, but not advertised).
 SUPPORT = (
-    "_strptime", "ast", "encodings.ascii", "encodings.latin_1", "encodings.utf_16",
+    "_strptime", "locale", "ast", "encodings.ascii", "encodings.latin_1", "encodings.utf_16",
     "encodings.utf_32", "encodings.cp1252", "encodings.idna", "html.parser", "json.decoder",
     "json.encoder", "linecache", "posixpath", "traceback", "urllib.parse", "collections.abc",
 )  # fmt: skip
