@@ -1,0 +1,147 @@
+"""What differs between external agents: their image, their command line, their environment.
+
+An `AgentAdapter` answers four questions, and nothing else: which image (built locally), what
+to run for a task or an interactive session, which environment (the FAKE key only, never the
+real one), and which files to seed in the agent's HOME. Everything common to all agents (the
+relay to the credential proxy, the mounts, the MCP bridge, the CA) is fixed here and in
+`container.py`, so Goose or Codex is one small class.
+
+Inside every container, `/run/ironcurtain` (read-only) holds the gate socket `mcp.sock`, the
+proxy socket `proxy/proxy.sock`, the proxy's CA certificate `ca.pem` (never its key), the MCP
+client configuration `mcp.json` and `home/` (copied into the tmpfs HOME at start). An entry
+wrapper starts `socat` as a loopback relay from 127.0.0.1:8119 to the proxy socket: the agent
+gets `HTTPS_PROXY=http://127.0.0.1:8119` and trusts the CA through `NODE_EXTRA_CA_CERTS` and
+`SSL_CERT_FILE`. Nothing else leaves: the container has only `lo`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = [
+    "RUN_DIR",
+    "AgentAdapter",
+    "AgentLaunch",
+    "ClaudeCode",
+    "adapter_for",
+    "entry_command",
+    "mcp_client_config",
+]
+
+RUN_DIR = "/run/ironcurtain"
+GATE_SOCKET = f"{RUN_DIR}/mcp.sock"
+PROXY_SOCKET = f"{RUN_DIR}/proxy/proxy.sock"
+CA_CERT = f"{RUN_DIR}/ca.pem"
+MCP_CONFIG = f"{RUN_DIR}/mcp.json"
+HOME = "/home/agent"
+WORKSPACE = "/workspace"
+RELAY_PORT = 8119
+MCP_SERVER_NAME = "ironcurtain"
+
+
+@dataclass(frozen=True)
+class AgentLaunch:
+    command: list[str]
+    env: dict[str, str]
+    home_files: dict[str, str] = field(default_factory=dict)  # path under HOME -> content
+
+
+class AgentAdapter(Protocol):
+    name: str
+    provider: str  # the credential proxy's provider name: whose fake key the agent gets
+
+    def image(self, client: Any, paths: Any, progress: Callable[[str], None]) -> str:
+        """Build the image if needed; return its tag."""
+        ...
+
+    def launch(self, *, task: str | None, interactive: bool, fake_key: str) -> AgentLaunch: ...
+
+
+def base_env() -> dict[str, str]:
+    """What every agent's environment holds: the relay, the CA, a HOME on tmpfs."""
+    proxy = f"http://127.0.0.1:{RELAY_PORT}"
+    return {
+        "HOME": HOME,
+        "HTTPS_PROXY": proxy,
+        "https_proxy": proxy,
+        "NO_PROXY": "",
+        "NODE_EXTRA_CA_CERTS": CA_CERT,
+        "SSL_CERT_FILE": CA_CERT,
+        "IRONCURTAIN_MCP_SOCKET": GATE_SOCKET,
+    }
+
+
+def entry_command(agent_command: list[str]) -> list[str]:
+    """Wrap the agent's command: start the proxy relay, seed HOME, then exec the agent."""
+    script = (
+        f"socat TCP-LISTEN:{RELAY_PORT},bind=127.0.0.1,fork,reuseaddr "
+        f"UNIX-CONNECT:{PROXY_SOCKET} 2>/dev/null & "
+        f'if [ -d {RUN_DIR}/home ]; then cp -R {RUN_DIR}/home/. "$HOME"/; fi; exec "$@"'
+    )
+    return ["/bin/sh", "-c", script, "ironcurtain-entry", *agent_command]
+
+
+def mcp_client_config() -> str:
+    """The MCP client configuration: our gate, reached through a stdio-to-socket bridge."""
+    server = {"type": "stdio", "command": "socat", "args": ["STDIO", f"UNIX-CONNECT:{GATE_SOCKET}"]}
+    return json.dumps({"mcpServers": {MCP_SERVER_NAME: server}}, indent=2)
+
+
+class ClaudeCode:
+    """Claude Code, from npm at a pinned version, in a debootstrapped Debian with Debian's Node.
+
+    `ANTHROPIC_API_KEY` is the session's fake key; Claude Code honours `HTTPS_PROXY` and
+    `NODE_EXTRA_CA_CERTS`, so it talks to the real `api.anthropic.com` name through our relay and
+    the proxy swaps the key. `--strict-mcp-config` makes our gate its only MCP server;
+    `--dangerously-skip-permissions` turns off its own prompts because the container is the
+    boundary and every tool beyond the workspace is decided by the chokepoint (`IS_SANDBOX=1`
+    lets it run so when the host user is root).
+    """
+
+    name = "claude-code"
+    provider = "anthropic"
+
+    def image(self, client: Any, paths: Any, progress: Callable[[str], None]) -> str:
+        from appliance.docker.agent_image import CLAUDE_CODE_RECIPE, ensure_agent_image
+
+        return ensure_agent_image(client, CLAUDE_CODE_RECIPE, paths.cache / "docker", progress)
+
+    def launch(self, *, task: str | None, interactive: bool, fake_key: str) -> AgentLaunch:
+        command = ["claude", "--mcp-config", MCP_CONFIG, "--strict-mcp-config",
+                   "--dangerously-skip-permissions"]  # fmt: skip
+        if not interactive:
+            if not task:
+                raise ValueError("a non-interactive Claude Code session needs a task")
+            command += ["--print", "--output-format", "text", task]
+        elif task:
+            command.append(task)
+        env = base_env() | {
+            "ANTHROPIC_API_KEY": fake_key,
+            "IS_SANDBOX": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_ERROR_REPORTING": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        }
+        state = {
+            "hasCompletedOnboarding": True,
+            "bypassPermissionsModeAccepted": True,
+            # Claude Code asks once whether to use an environment key; the answer is keyed by
+            # the key's last 20 characters. The fake key is per session, so this is too.
+            "customApiKeyResponses": {"approved": [fake_key[-20:]], "rejected": []},
+        }
+        return AgentLaunch(entry_command(command), env, {".claude.json": json.dumps(state)})
+
+
+_ADAPTERS: dict[str, Callable[[], AgentAdapter]] = {"claude-code": ClaudeCode}
+
+
+def adapter_for(name: str) -> AgentAdapter:
+    try:
+        return _ADAPTERS[name]()
+    except KeyError:
+        known = ", ".join(sorted(_ADAPTERS))
+        raise ValueError(f"unknown agent {name!r}: known agents are {known}") from None

@@ -1,0 +1,186 @@
+"""One agent container, locked down, and everything it leaves behind cleaned up.
+
+The container gets no network (`network_mode="none"`: only `lo`), the host user's uid and gid
+(files in the workspace stay the user's, whatever the uid), no capabilities, `no-new-privileges`,
+a read-only root filesystem with tmpfs for /tmp and HOME, memory and pids limits, the session
+sandbox as `/workspace` (read-write) and the runtime folder as `/run/ironcurtain` (read-only:
+the two sockets, the CA certificate, the MCP configuration).
+
+Labels `ironcurtain.session` and `ironcurtain.pid` let the next start find a container whose
+session process died (crash, SIGKILL) and remove it; runtime folders are named with the owning
+pid for the same reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.docker.adapters import HOME, RUN_DIR, WORKSPACE, AgentLaunch, mcp_client_config
+
+__all__ = [
+    "ContainerSpec",
+    "DockerUnavailable",
+    "RuntimeDir",
+    "create_container",
+    "docker_client",
+    "remove_container",
+    "remove_stale",
+]
+
+LABEL_SESSION = "ironcurtain.session"
+LABEL_PID = "ironcurtain.pid"
+_RUNTIME_PREFIX = "ironcurtain-run-"
+
+
+class DockerUnavailable(Exception):
+    """No Docker engine answers (operator error; the message says how to start one)."""
+
+
+def docker_client() -> Any:
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise DockerUnavailable(
+            f"no Docker engine answers ({exc}); start dockerd (see .ci/system-deps) and retry"
+        ) from exc
+    return client
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    launch: AgentLaunch
+    workspace: Path
+    runtime: Path
+    session_id: str
+    user: str = field(default_factory=lambda: f"{os.getuid()}:{os.getgid()}")
+    memory: str = "2g"
+    pids_limit: int = 512
+    tty: bool = False
+    tmpfs_size: str = "512m"
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for `containers.create`: every restriction in one place."""
+        tmpfs_opts = f"rw,nosuid,nodev,size={self.tmpfs_size},mode=1777"
+        return {
+            "image": self.image,
+            "command": self.launch.command,
+            "environment": dict(self.launch.env),
+            "user": self.user,
+            "network_mode": "none",
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "read_only": True,
+            "tmpfs": {"/tmp": tmpfs_opts, HOME: tmpfs_opts},  # noqa: S108 - in the container
+            "mem_limit": self.memory,
+            "memswap_limit": self.memory,
+            "pids_limit": self.pids_limit,
+            "ipc_mode": "private",
+            "volumes": {
+                str(self.workspace): {"bind": WORKSPACE, "mode": "rw"},
+                str(self.runtime): {"bind": RUN_DIR, "mode": "ro"},
+            },
+            "working_dir": WORKSPACE,
+            "labels": {LABEL_SESSION: self.session_id, LABEL_PID: str(os.getpid())},
+            "name": f"ironcurtain-{self.session_id}",
+            "tty": self.tty,
+            "stdin_open": self.tty,
+            "detach": True,
+        }
+
+
+def create_container(client: Any, spec: ContainerSpec) -> Any:
+    return client.containers.create(**spec.run_kwargs())
+
+
+def remove_container(container: Any) -> None:
+    """Kill and remove; a container already gone is fine."""
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+        container.remove(force=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by someone else
+    return True
+
+
+def remove_stale(client: Any) -> list[str]:
+    """Remove containers and runtime folders whose session process is gone; return their names."""
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": LABEL_PID}):
+        owner = container.labels.get(LABEL_PID, "")
+        if not owner.isdigit() or not pid_alive(int(owner)):
+            removed.append(container.name)
+            remove_container(container)
+    for folder in Path(tempfile.gettempdir()).glob(f"{_RUNTIME_PREFIX}*-*"):
+        owner = folder.name[len(_RUNTIME_PREFIX) :].split("-")[0]
+        if owner.isdigit() and not pid_alive(int(owner)) and folder.owner() == _me():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    return removed
+
+
+def _me() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+class RuntimeDir:
+    """The host side of `/run/ironcurtain`: a private (0700) temporary folder, short enough for
+    Unix socket paths (108 bytes), named with our pid so a crashed session's folder is found."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=f"{_RUNTIME_PREFIX}{os.getpid()}-"))
+        os.chmod(self.path, 0o700)
+        self.gate_socket = self.path / "mcp.sock"
+        self.proxy_dir = self.path / "proxy"
+
+    def write_files(self, launch: AgentLaunch, ca_cert: Path | None) -> None:
+        """The MCP configuration, the CA certificate (a copy: never the CA's folder or key) and
+        the HOME seed. All readable by the container user, who owns them when uids match."""
+        (self.path / "mcp.json").write_text(mcp_client_config())
+        if ca_cert is not None:
+            shutil.copyfile(ca_cert, self.path / "ca.pem")
+        home = self.path / "home"
+        home.mkdir(mode=0o700, exist_ok=True)
+        for name, content in launch.home_files.items():
+            target = home / name
+            if target.resolve().parent != home.resolve():
+                raise ValueError(f"home file {name!r} must be a plain file name")
+            target.write_text(content)
+            target.chmod(0o600)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> RuntimeDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def describe(spec: ContainerSpec) -> str:
+    """A one-line summary for the operator and the session log (never the environment)."""
+    kwargs = spec.run_kwargs()
+    shown = {k: kwargs[k] for k in ("image", "user", "network_mode", "read_only", "mem_limit")}
+    return json.dumps(shown)

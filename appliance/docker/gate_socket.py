@@ -1,0 +1,156 @@
+"""The chokepoint's MCP endpoint on a Unix socket: the container's only way to a tool.
+
+Each connection gets its own `servers.mcpio.StdioServer(validate=False)` reading and writing the
+socket as newline-delimited JSON-RPC; every `tools/call` goes to `session.chokepoint.call` on the
+session's event loop (through an anyio `BlockingPortal`), so a call from the container is checked,
+escalated and audited exactly like one from Code Mode. Tools are named `SERVER__TOOL`.
+
+The socket file is 0600 in a 0700 folder the caller owns. When the chokepoint raises
+`SessionStopped` (the audit log failed), the gate refuses every later call and tells its owner
+through `on_stopped`: no effect may go unaudited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from servers.mcpio import StdioServer, Tool, ToolResult
+
+__all__ = ["SEPARATOR", "GateSocket", "gate_tools", "serve_gate"]
+
+SEPARATOR = "__"
+MAX_CONNECTIONS = 8  # one agent opens one or two; more is a misbehaving container
+_STOPPED_TEXT = "DENIED: the session has stopped; no further tool calls are possible"
+
+
+class GateSocket:
+    """Serve `tools` over MCP on the Unix socket `path`, one server per connection, in threads."""
+
+    def __init__(self, path: Path, tools: list[Tool], *, version: str) -> None:
+        self.path = path
+        self._tools = tools
+        self._version = version
+        self._listener: socket.socket | None = None
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def start(self) -> Path:
+        folder = self.path.parent
+        if folder.stat().st_mode & 0o077:
+            raise PermissionError(f"{folder}: the gate socket's folder must be private (0700)")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
+        try:
+            listener.bind(str(self.path))
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+        listener.listen(MAX_CONNECTIONS)
+        self._listener = listener
+        threading.Thread(
+            target=self._accept_loop, args=(listener,), name="gate-accept", daemon=True
+        ).start()
+        return self.path
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed
+            with self._lock:
+                if len(self._connections) >= MAX_CONNECTIONS:
+                    conn.close()
+                    continue
+                self._connections.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        reader, writer = conn.makefile("rb"), conn.makefile("wb")
+        server = StdioServer("ironcurtain", self._version, self._tools, validate=False)
+        try:
+            server.run(reader, writer)
+        except OSError:
+            pass  # the container hung up mid-write: nothing to answer
+        finally:
+            with self._lock:
+                self._connections.discard(conn)
+            for stream in (reader, writer, conn):
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    def close(self) -> None:
+        """Stop accepting, hang up every connection, remove the socket file. Safe twice."""
+        self._closed.set()
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        self.path.unlink(missing_ok=True)
+
+
+def gate_tools(
+    infos: list[Any], chokepoint: Any, portal: Any, on_stopped: Callable[[str], None]
+) -> list[Tool]:
+    """One `Tool` per server tool, each handing its call to the chokepoint."""
+    from appliance.chokepoint import SessionStopped
+
+    stopped = threading.Event()
+
+    def handler(server: str, tool: str) -> Callable[[dict], ToolResult]:
+        def handle(arguments: dict) -> ToolResult:
+            if stopped.is_set():
+                return ToolResult(_STOPPED_TEXT, is_error=True)
+            try:
+                outcome = portal.call(chokepoint.call, server, tool, arguments)
+            except SessionStopped as exc:
+                stopped.set()
+                print(f"ironcurtain: stopping the session: {exc}", file=sys.stderr, flush=True)
+                on_stopped(str(exc))
+                return ToolResult(_STOPPED_TEXT, is_error=True)
+            return ToolResult(outcome.text, outcome.structured, is_error=not outcome.ok)
+
+        return handle
+
+    return [
+        Tool(
+            f"{info.server}{SEPARATOR}{info.name}",
+            info.description,
+            info.input_schema,
+            handler(info.server, info.name),
+        )
+        for info in infos
+    ]
+
+
+@contextlib.asynccontextmanager
+async def serve_gate(
+    session: Any, path: Path, on_stopped: Callable[[str], None]
+) -> AsyncIterator[GateSocket]:
+    """Serve `session`'s tools on `path` for the duration of the block."""
+    from anyio.from_thread import BlockingPortal
+
+    from appliance import __version__
+
+    async with BlockingPortal() as portal:
+        infos = await session.servers.all_tools()
+        gate = GateSocket(path, gate_tools(infos, session.chokepoint, portal, on_stopped),
+                          version=__version__)  # fmt: skip
+        gate.start()
+        try:
+            yield gate
+        finally:
+            gate.close()

@@ -1,0 +1,161 @@
+"""`ironcurtain start --agent NAME`: one session with an external agent in a container.
+
+Order of start: remove what a crashed session left → build or find the image → open the session
+(policy, servers, audit) → credential proxy (holding the real key) → gate socket → container.
+Teardown runs in the reverse order in `finally` blocks, so a normal end, an exception, Ctrl-C
+(once: stop the agent gracefully; twice: kill it) and SIGTERM all remove the container, both
+sockets and the runtime folder. A SIGKILLed session is cleaned at the next start instead.
+
+Exit codes: the agent's own exit status; 2 for a setup problem (no engine, no key, unknown
+agent, image build failure); 3 when the session stopped itself (audit log failure, budget used
+up, or a signal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import sys
+from typing import Any, TextIO
+
+import anyio
+
+from appliance.docker.adapters import AgentAdapter, adapter_for
+from appliance.docker.container import (
+    ContainerSpec,
+    DockerUnavailable,
+    RuntimeDir,
+    create_container,
+    describe,
+    docker_client,
+    remove_container,
+    remove_stale,
+)
+from appliance.docker.gate_socket import serve_gate
+from appliance.docker.image import ImageBuildError
+from appliance.docker.metering import UsageMeter
+from appliance.docker.supervise import Stop, supervise
+
+__all__ = ["run_agent", "run_docker_session"]
+
+EXIT_SETUP = 2
+EXIT_STOPPED = 3
+
+
+async def run_docker_session(
+    config: Any, paths: Any, options: Any, *, agent: str, task: str | None, pty: bool
+) -> int:
+    """The lead's entry point for `ironcurtain start --agent AGENT [task] [--pty]`."""
+    try:
+        adapter = adapter_for(agent)
+    except ValueError as exc:
+        print(f"ironcurtain: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    return await run_agent(config, paths, options, adapter, task=task, pty=pty)
+
+
+async def run_agent(
+    config: Any,
+    paths: Any,
+    options: Any,
+    adapter: AgentAdapter,
+    *,
+    task: str | None,
+    pty: bool,
+    proxy_settings: dict[str, Any] | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Run `adapter`'s agent for one session. `proxy_settings` adds fields to the credential
+    proxy's `ProxyConfig` (tests point the provider at a fake upstream on loopback)."""
+    out = out or sys.stdout
+    real_key = config.api_key_for(adapter.provider)
+    if not real_key:
+        print(f"ironcurtain: no {adapter.provider} API key is configured; run "
+              "`ironcurtain setup` or set it in the environment", file=sys.stderr)  # fmt: skip
+        return EXIT_SETUP
+    try:
+        client = await anyio.to_thread.run_sync(docker_client)
+        for name in await anyio.to_thread.run_sync(remove_stale, client):
+            print(f"ironcurtain: removed {name} (left by a session that ended abnormally)",
+                  file=sys.stderr)  # fmt: skip
+        image = await anyio.to_thread.run_sync(adapter.image, client, paths, _progress)
+    except (DockerUnavailable, ImageBuildError) as exc:
+        print(f"ironcurtain: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    options = dataclasses.replace(options, task=task or "", mode=f"docker:{adapter.name}")
+    with RuntimeDir() as runtime:
+        proxy, meter = _proxy(config, adapter, real_key, runtime, proxy_settings or {})
+        from appliance.session import open_session
+
+        async with open_session(config, paths, options) as session:
+            try:
+                endpoints = await anyio.to_thread.run_sync(proxy.start)
+                launch = adapter.launch(task=task, interactive=pty,
+                                        fake_key=proxy.fake_keys[adapter.provider])  # fmt: skip
+                runtime.write_files(launch, endpoints.ca_cert_pem_path)
+                spec = ContainerSpec(image, launch, session.sandbox, runtime.path, session.id,
+                                     tty=pty)  # fmt: skip
+                return await _run_container(client, spec, session, meter, pty, out)
+            finally:
+                await anyio.to_thread.run_sync(proxy.stop)
+                meter.close()
+
+
+def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, extra: dict):
+    from appliance.code_session import budget_limits
+    from appliance.credproxy import CredentialProxy, ProxyConfig
+
+    meter = UsageMeter(budget_limits(config))
+    proxy_config = ProxyConfig(
+        real_keys={adapter.provider: key},
+        providers=(adapter.provider,),
+        socket_dir=runtime.proxy_dir,
+        **extra,
+    )
+    for note in proxy_config.loosening():
+        print(f"warning: credential proxy: {note}", file=sys.stderr)
+    return CredentialProxy(proxy_config, meter.on_event, budget_check=meter.refusal), meter
+
+
+async def _run_container(
+    client: Any, spec: ContainerSpec, session: Any, meter: UsageMeter, pty: bool, out: TextIO
+) -> int:
+    stop = Stop()
+    async with serve_gate(session, spec.runtime / "mcp.sock", stop.request_from_thread):
+        container = await anyio.to_thread.run_sync(create_container, client, spec)
+        print(f"ironcurtain: session {session.id}: {describe(spec)}", file=sys.stderr)
+        try:
+            with _signals_handled(stop):
+                status = await supervise(container, session, meter, stop, pty=pty, out=out)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(remove_container, container)
+    if stop.reason is not None:
+        print(f"ironcurtain: session stopped: {stop.reason}", file=sys.stderr)
+        print(f"ironcurtain: usage: {meter.describe()}", file=sys.stderr)
+        return EXIT_STOPPED
+    return status
+
+
+@contextlib.contextmanager
+def _signals_handled(stop: Stop):
+    """Ctrl-C once asks the agent to stop; twice (or SIGTERM) kills it. Handlers only set flags:
+    the supervisor acts on them and every `finally` still runs."""
+    previous = {}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.on_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            previous[signum] = signal.signal(signum, on_signal)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _progress(line: str) -> None:
+    print(f"ironcurtain: image: {line}", file=sys.stderr, flush=True)

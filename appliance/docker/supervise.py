@@ -1,0 +1,153 @@
+"""Watching a running agent container: its exit, the session's budgets, stop requests, and
+escalations waiting for a human (the terminal bell rings; the escalation listener answers).
+
+`Stop` collects every reason to end early (a signal, the audit log failing, a budget used up)
+from any thread; `supervise` acts on it from the session's event loop. Signal handlers and the
+gate's thread only set flags here, so the cleanup in the caller's `finally` always runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+
+__all__ = ["Stop", "supervise"]
+
+POLL_SECONDS = 0.2
+GRACE_SECONDS = 10  # `docker stop` waits this long after SIGTERM before SIGKILL
+
+
+class Stop:
+    """Why the session must end early, and how hard: graceful (stop) or at once (kill)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.kill = False
+        self._interrupts = 0
+        self._lock = threading.Lock()
+
+    def request(self, reason: str, *, kill: bool = True) -> None:
+        with self._lock:
+            self.reason = self.reason or reason
+            self.kill = self.kill or kill
+
+    def request_from_thread(self, reason: str) -> None:
+        self.request(f"the chokepoint stopped: {reason}")
+
+    def on_signal(self, signum: int) -> None:
+        if signum == signal.SIGINT:
+            self._interrupts += 1
+            if self._interrupts == 1:
+                print("\nironcurtain: stopping the agent (Ctrl-C again to kill it)",
+                      file=sys.stderr, flush=True)  # fmt: skip
+            self.request("interrupted (Ctrl-C)", kill=self._interrupts > 1)
+        else:
+            self.request(f"received {signal.Signals(signum).name}")
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+
+async def supervise(
+    container: Any, session: Any, meter: Any, stop: Stop, *, pty: bool, out: TextIO
+) -> int:
+    """Start `container`, wait for it to end or for a reason to end it; return its exit code."""
+    result: dict[str, int] = {}
+    done = threading.Event()
+    attached = await anyio.to_thread.run_sync(_start, container, pty, out)
+
+    def wait() -> None:
+        try:
+            result["status"] = int(container.wait().get("StatusCode", 1))
+        except Exception:  # the engine went away or the container was removed under us
+            result["status"] = 1
+        finally:
+            done.set()
+
+    threading.Thread(target=wait, name="container-wait", daemon=True).start()
+    bell = EscalationBell(Path(session.dir) / "escalations", pty=pty)
+    stopping = False
+    while not done.is_set():
+        await anyio.sleep(POLL_SECONDS)
+        bell.poll()
+        budget = meter.check()
+        if budget is not None:
+            stop.request(f"budget: {budget}")
+        if stop.requested and (stop.kill or not stopping):
+            stopping = True
+            await anyio.to_thread.run_sync(_halt, container, stop.kill)
+    await anyio.to_thread.run_sync(attached.join, 5)
+    return result.get("status", 1)
+
+
+def _start(container: Any, pty: bool, out: TextIO) -> threading.Thread:
+    """Start the container; attach the terminal (pty) or stream its output to `out`."""
+    if pty:
+        docker_cli = shutil.which("docker")
+        if docker_cli is None:
+            raise RuntimeError("PTY mode needs the `docker` command line client on PATH")
+        # The docker CLI puts the terminal in raw mode and restores it: the agent's TUI is the
+        # user's terminal, Ctrl-C included.
+        argv = [docker_cli, "start", "--attach", "--interactive", container.id]
+        process = subprocess.Popen(argv)
+        thread = threading.Thread(target=process.wait, daemon=True)
+    else:
+        container.start()
+        thread = threading.Thread(target=_stream_logs, args=(container, out), daemon=True)
+    thread.start()
+    return thread
+
+
+def _stream_logs(container: Any, out: TextIO) -> None:
+    try:
+        for chunk in container.logs(stream=True, follow=True):
+            out.write(chunk.decode("utf-8", errors="replace"))
+            out.flush()
+    except Exception:  # noqa: S110 - the container is gone; its exit status tells the rest
+        pass
+
+
+def _halt(container: Any, kill: bool) -> None:
+    try:
+        if kill:
+            container.kill()
+        else:
+            container.stop(timeout=GRACE_SECONDS)
+    except Exception:  # noqa: S110 - already stopped or removed: the wait thread reports it
+        pass
+
+
+class EscalationBell:
+    """Rings the terminal bell once per escalation request that waits for an answer."""
+
+    def __init__(self, folder: Path, *, pty: bool, stream: TextIO | None = None) -> None:
+        self.folder = folder
+        self.pty = pty
+        self.stream = stream or sys.stderr
+        self.seen: set[str] = set()
+
+    def poll(self) -> int:
+        rung = 0
+        for request in sorted(self.folder.glob("request-*.json")):
+            request_id = request.name[len("request-") : -len(".json")]
+            if request_id in self.seen:
+                continue
+            self.seen.add(request_id)
+            if (self.folder / f"response-{request_id}.json").exists():
+                continue
+            text = "\a" if self.pty else (
+                "\a\nironcurtain: a tool call waits for approval: run "
+                "`ironcurtain escalation-listener` in another terminal\n"
+            )  # fmt: skip
+            self.stream.write(text)
+            self.stream.flush()
+            rung += 1
+        return rung
