@@ -94,7 +94,10 @@ class _StoppingChokepoint:
 
 class _Info:
     server, name, description = "filesystem", "list_allowed_directories", "d"
-    input_schema = {"type": "object"}
+
+    @property
+    def input_schema(self) -> dict:
+        return {"type": "object"}
 
 
 async def test_session_stopped_refuses_every_later_call_and_tells_the_owner() -> None:
