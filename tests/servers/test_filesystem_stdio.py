@@ -80,6 +80,10 @@ async def test_read_tools_over_stdio(tree: Path) -> None:
         block = result.content[0]
         assert block.type == "image" and block.mime_type == "image/png"
         assert base64.b64decode(block.data) == PNG
+        result, _ = await _call(session, "read_media_file", path="notes.txt")
+        resource = result.content[0].resource
+        assert resource.mime_type == "application/octet-stream"
+        assert base64.b64decode(resource.blob) == b"alpha\nbeta\ngamma\n"
         _, text = await _call(session, "read_multiple_files", paths=["notes.txt", "escape"])
         assert "notes.txt:\nalpha" in text and "escape: Error - Access denied" in text
         _, text = await _call(session, "list_directory", path=".")
