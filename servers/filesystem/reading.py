@@ -28,6 +28,7 @@ from servers.mcpio import ToolError, ToolResult
 MAX_MULTIPLE_FILES = 100
 MAX_LISTING = 10_000
 MAX_SEARCH_RESULTS = 1_000
+MAX_PATTERNS = 100
 WALK_ENTRIES = 100_000
 TREE_ENTRIES = 10_000  # a tree is returned whole as JSON: keep it readable (~1 MB at most)
 WALK_DEPTH = 64
@@ -181,8 +182,14 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+def _globs(patterns: list[str]) -> list[Glob]:
+    if len(patterns) > MAX_PATTERNS:
+        raise ToolError(f"at most {MAX_PATTERNS} excludePatterns")
+    return [Glob(p) for p in patterns]
+
+
 def directory_tree(ctx: Context, args: dict) -> ToolResult:
-    excludes = [Glob(p) for p in args.get("excludePatterns") or []]
+    excludes = _globs(args.get("excludePatterns") or [])
     budget = Budget(min(TREE_ENTRIES, WALK_ENTRIES), WALK_DEPTH, WALK_SECONDS)
     with ctx.roots.locate(args["path"]) as loc:
         fd = loc.open_dir()
@@ -198,7 +205,7 @@ def directory_tree(ctx: Context, args: dict) -> ToolResult:
 
 def search_files(ctx: Context, args: dict) -> ToolResult:
     pattern = Glob(args["pattern"])
-    excludes = [Glob(p) for p in args.get("excludePatterns") or []]
+    excludes = _globs(args.get("excludePatterns") or [])
     budget = Budget(WALK_ENTRIES, WALK_DEPTH, WALK_SECONDS)
     found: list[tuple[str, ...]] = []
     with ctx.roots.locate(args["path"]) as loc:

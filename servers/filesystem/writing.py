@@ -28,6 +28,7 @@ from servers.filesystem.resolve import Location, shown
 from servers.mcpio import ToolError, ToolResult
 
 _SAMPLE = 64 * 1024
+MAX_EDITS = 200  # each edit rescans the file: bound the work one call can ask for
 
 
 def write_file(ctx: Context, args: dict) -> ToolResult:
@@ -53,6 +54,8 @@ def _existing_ending(ctx: Context, loc: Location) -> bytes | None:
 
 
 def edit_file(ctx: Context, args: dict) -> ToolResult:
+    if not 1 <= len(args["edits"]) <= MAX_EDITS:
+        raise ToolError(f"give between 1 and {MAX_EDITS} edits per call")
     with ctx.roots.locate(args["path"]) as loc:
         fd, _st = open_regular(loc, ctx.limits)
         try:
