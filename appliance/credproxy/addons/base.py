@@ -23,12 +23,14 @@ __all__ = [
     "REQUIRED_CHECKS",
     "Reporter",
     "cut_connection",
+    "denied",
     "deny",
     "fail_closed",
     "kill",
     "passed",
     "provider_of",
     "request_facts",
+    "settled",
 ]
 
 logger = logging.getLogger("appliance.credproxy")
@@ -137,6 +139,11 @@ def deny(flow: Any, reporter: Reporter, denial: Denial, provider: Provider | Non
 
 def denied(flow: Any) -> bool:
     return "ironcurtain.denied" in flow.metadata
+
+
+def settled(flow: Any) -> bool:
+    """Already answered by the proxy or killed: later addons leave such a flow alone."""
+    return denied(flow) or flow.error is not None
 
 
 def bare_path(path: str) -> str:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from appliance.credproxy.addons.base import Reporter, denied, deny, fail_closed, passed, provider_of
+from appliance.credproxy.addons.base import (
+    Reporter,
+    deny,
+    fail_closed,
+    passed,
+    provider_of,
+    settled,
+)
 from appliance.credproxy.checks import Denial
 
 __all__ = ["Budget"]
@@ -24,7 +31,7 @@ class Budget:
 
     @fail_closed
     def requestheaders(self, flow: Any) -> None:
-        if denied(flow):
+        if settled(flow):
             return
         reason = self.check() if self.check is not None else None
         if reason is not None:

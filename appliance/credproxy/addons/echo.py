@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from appliance.credproxy.addons.base import Reporter, cut_connection, denied, fail_closed, kill
+from appliance.credproxy.addons.base import Reporter, cut_connection, fail_closed, kill, settled
 
 __all__ = ["KeyEchoGuard"]
 
@@ -28,7 +28,7 @@ class KeyEchoGuard:
 
     @fail_closed
     def responseheaders(self, flow: Any) -> None:
-        if denied(flow):
+        if settled(flow):
             return
         raw = b"\n".join(k + b": " + v for k, v in flow.response.headers.fields)
         if self._found(raw):
@@ -39,7 +39,7 @@ class KeyEchoGuard:
 
     @fail_closed
     def response(self, flow: Any) -> None:
-        if denied(flow) or flow.response.stream:
+        if settled(flow) or flow.response.stream:
             return
         if self._found(flow.response.raw_content or b"") or self._found(
             flow.response.content or b""

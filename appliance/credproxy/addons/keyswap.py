@@ -8,12 +8,12 @@ from pydantic import SecretStr
 
 from appliance.credproxy.addons.base import (
     Reporter,
-    denied,
     deny,
     fail_closed,
     passed,
     provider_of,
     request_facts,
+    settled,
 )
 from appliance.credproxy.checks import check_key
 from appliance.credproxy.providers import CREDENTIAL_HEADERS
@@ -31,7 +31,7 @@ class KeySwap:
 
     @fail_closed
     def requestheaders(self, flow: Any) -> None:
-        if denied(flow):
+        if settled(flow):
             return
         provider = provider_of(flow)
         if provider is None:  # the gate did not run or did not pass: the seal will kill it

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from appliance.credproxy.addons.base import Reporter, cut_connection, denied, fail_closed, logger
+from appliance.credproxy.addons.base import Reporter, cut_connection, fail_closed, logger, settled
 from appliance.credproxy.usage import SseUsageScanner, usage_from_json
 
 __all__ = ["Metering"]
@@ -24,12 +24,12 @@ class Metering:
 
     @fail_closed
     def requestheaders(self, flow: Any) -> None:
-        if not denied(flow):
+        if not settled(flow):
             flow.request.headers["accept-encoding"] = "identity"
 
     @fail_closed
     def responseheaders(self, flow: Any) -> None:
-        if denied(flow):
+        if settled(flow):
             return
         media = flow.response.headers.get("content-type", "").split(";")[0].strip().lower()
         if media == "text/event-stream":
@@ -38,7 +38,7 @@ class Metering:
 
     @fail_closed
     def response(self, flow: Any) -> None:
-        if denied(flow) or flow.metadata.get(_STREAMED):
+        if settled(flow) or flow.metadata.get(_STREAMED):
             return
         if flow.response.status_code // 100 != 2:
             return  # provider errors carry no usage and cost nothing

@@ -39,6 +39,8 @@ class Seal:
             self.reporter.emit(flow, "forwarded")
 
     def _require_checks(self, flow: Any) -> bool:
+        if flow.error is not None:
+            return False  # killed already, and reported by whoever killed it
         if denied(flow) and flow.response is not None:
             return False  # answered by the proxy itself
         missing = REQUIRED_CHECKS - ledger(flow)
