@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import time
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
@@ -196,3 +198,31 @@ def test_system_resolver_answers_localhost_and_fails_cleanly() -> None:
 
 def test_refusal_is_a_tool_error_for_the_agent() -> None:
     assert issubclass(UrlRefused, ToolError)
+
+
+def test_a_hanging_lookup_is_abandoned_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: time.sleep(3) or [])
+    started = time.monotonic()
+    with pytest.raises(UrlRefused) as refused:
+        check_url("http://slow-dns.test/", system_resolver, False, 0.3)
+    assert refused.value.code == "unresolvable-host"
+    assert time.monotonic() - started < 1.5
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    st.text(
+        alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Z", "Cc"]),
+        max_size=60,
+    )
+)
+def test_arbitrary_input_is_refused_cleanly_or_pinned_to_a_public_address(tail: str) -> None:
+    """No input makes the checker crash, or pass an address the block list would refuse."""
+    for url in (tail, f"http://{tail}", f"https://{tail}/x", f"http://[{tail}]/"):
+        try:
+            target = check_url(url, lambda h, p, t: [PUBLIC], False, 1.0)
+        except UrlRefused:
+            continue
+        assert address_problem(ipaddress.ip_address(target.address), False) is None
+        assert urlsplit(target.url).hostname == target.host.strip("[]")
+        assert target.scheme in ("http", "https") and "@" not in urlsplit(target.url).netloc
