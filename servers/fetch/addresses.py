@@ -163,17 +163,30 @@ def _ascii_host(host: str) -> str:
         if "%" in host:
             raise UrlRefused("bad-host", "IPv6 zone ids (%...) are not fetched")
         return host
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise UrlRefused("bad-host", f"the host {host!r} is not a valid name") from None
-    ascii_host = ascii_host.removesuffix(".")
+    ascii_host = _idna(host).lower().removesuffix(".")
     labels = ascii_host.split(".")
     if _NUMERIC_LABEL.match(labels[-1]):
         return ascii_host  # an IPv4 literal in some form: _ip_literal decides
     if len(ascii_host) > 253 or not all(_NAME_LABEL.match(label) for label in labels):
         raise UrlRefused("bad-host", f"the host {host!r} is not a valid name")
     return ascii_host
+
+
+def _idna(host: str) -> str:
+    """The ASCII form a browser would look up (UTS 46, non-transitional: faß.de is not fass.de),
+    so the host fetched is the host the URL names on the web, and 127。0。0。1 is 127.0.0.1."""
+    if host.isascii():
+        return host
+    try:
+        import idna  # with httpx; Python's own codec is IDNA 2003, which maps names differently
+    except ImportError:
+        idna = None
+    try:
+        if idna is None:
+            return host.encode("idna").decode("ascii")
+        return idna.encode(host, uts46=True, transitional=False).decode("ascii")
+    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        raise UrlRefused("bad-host", f"the host {host!r} is not a valid name") from None
 
 
 def _ip_literal(host: str) -> IPAddress | None:

@@ -45,6 +45,8 @@ def test_address_vector(case: dict) -> None:
     if case["expect"] == "allow":
         target = check_url(case["url"], resolver, allow_private, 5.0)
         assert target.address == case["address"]
+        if "host" in case:
+            assert target.host == case["host"] and resolver.asked == [case["host"]]
         assert "#" not in target.url and "@" not in target.url
     else:
         with pytest.raises(UrlRefused) as refused:
