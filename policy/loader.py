@@ -132,7 +132,9 @@ def _read[M: BaseModel](path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
+        # With a union (roles as a list or as a conditional object) pydantic reports each
+        # alternative; the deepest location is the one that got furthest, so the likeliest intent.
+        error = max(exc.errors(include_url=False), key=lambda e: len(e["loc"]))
         where = _json_path(error["loc"])
         raise PolicyLoadError(str(path), where, error.get("input"), error["msg"]) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -84,10 +85,24 @@ def make_policy(
     server: str = "srv",
 ) -> Policy:
     """A policy from plain JSON-shaped data, as the files would hold it."""
-    from policy.models import CompiledPolicyFile, DynamicListsFile, ToolAnnotationsFile
+    from policy.models import CompiledPolicyFile, DynamicListsFile
 
     tools = tools if tools is not None else {"read": {"path": ["read-path"]}}
-    annotations = ToolAnnotationsFile.model_validate(
+    annotations = _annotations(json.dumps(tools), server)  # argument order matters
+    compiled = CompiledPolicyFile.model_validate(
+        {"rules": [_rule(i, r) for i, r in enumerate(rules)]}
+    )
+    dynamic = DynamicListsFile.model_validate({"lists": lists or {}})
+    return Policy.build(compiled.rules, annotations, dynamic)
+
+
+@functools.cache
+def _annotations(tools_json: str, server: str) -> Any:
+    """Annotations are frozen models: built once per shape, shared by property examples."""
+    from policy.models import ToolAnnotationsFile
+
+    tools = json.loads(tools_json)
+    return ToolAnnotationsFile.model_validate(
         {
             "servers": {
                 server: {
@@ -104,11 +119,6 @@ def make_policy(
             }
         }
     )
-    compiled = CompiledPolicyFile.model_validate(
-        {"rules": [_rule(i, r) for i, r in enumerate(rules)]}
-    )
-    dynamic = DynamicListsFile.model_validate({"lists": lists or {}})
-    return Policy.build(compiled.rules, annotations, dynamic)
 
 
 def _rule(index: int, rule: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,84 @@
+"""Host extraction and domain, e-mail and identifier matching."""
+
+from __future__ import annotations
+
+import pytest
+
+from policy.domains import DomainSet, Host, IdentifierSet, host_of, parse_host
+
+
+@pytest.mark.parametrize(
+    ("value", "host"),
+    [
+        ("https://Docs.Python.org/3/", Host("docs.python.org", False)),
+        ("https://good.com@evil.com/", Host("evil.com", False)),
+        ("https://u:p@evil.com:8443/x", Host("evil.com", False)),
+        ("http://evil.com./", Host("evil.com", False)),
+        ("git@github.com:acme/app.git", Host("github.com", False)),
+        ("ssh://git@github.com/acme/app.git", Host("github.com", False)),
+        ("github.com", Host("github.com", False)),
+        ("http://2130706433/", Host("127.0.0.1", True)),
+        ("http://0x7f000001/", Host("127.0.0.1", True)),
+        ("http://017700000001/", Host("127.0.0.1", True)),
+        ("http://0177.0.0.1/", Host("127.0.0.1", True)),
+        ("http://127.1/", Host("127.0.0.1", True)),
+        ("http://0x7f.1/", Host("127.0.0.1", True)),
+        ("http://[::1]/", Host("::1", True)),
+        ("http://[::ffff:127.0.0.1]:80/", Host("::ffff:127.0.0.1", True)),
+    ],
+)
+def test_host_of_reads_what_a_client_would_connect_to(value: str, host: Host) -> None:
+    assert host_of(value) == host
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "origin",
+        "upstream",
+        "/srv/git/repo.git",
+        "file:///srv/repo",
+        "https://evil.com\\@good.com/",
+        "https://good .com/",
+        "https://go\tod.com/",
+        "https://%67ood.com/",
+        "https://gооgle.com/",  # Cyrillic o
+        "https://[::1/",
+        "https://good.com:80:90/",
+        "http://256.1.1.1/",
+        "http://09.1.1.1/",  # 09 is not octal: invalid, not a name
+        "",
+    ],
+)
+def test_ambiguous_or_hostless_values_have_no_host(value: str) -> None:
+    assert host_of(value) is None
+
+
+def test_domain_patterns() -> None:
+    patterns = DomainSet(["example.com", "*.docs.rs", "10.0.0.1", "[::1]"])
+    assert patterns.matches(parse_host("example.com"))
+    assert not patterns.matches(parse_host("www.example.com"))
+    assert patterns.matches(parse_host("a.b.docs.rs"))
+    assert not patterns.matches(parse_host("docs.rs"))  # '*.' means a subdomain
+    assert not patterns.matches(parse_host("evildocs.rs"))
+    assert patterns.matches(host_of("http://10.0.0.1/"))
+    assert patterns.matches(host_of("http://012.0.0.1/"))  # the same address, octal
+    assert patterns.matches(host_of("http://[0:0::1]/"))
+    assert not patterns.matches(None)
+
+
+def test_star_matches_every_name_but_no_ip_literal() -> None:
+    anything = DomainSet(["*"])
+    assert anything.matches(parse_host("localhost"))
+    for url in ("http://127.0.0.1/", "http://2130706433/", "http://[::1]/", "http://1.1/"):
+        assert not anything.matches(host_of(url)), url
+    assert not DomainSet(["*.0.1"]).matches(host_of("http://127.0.0.1/"))
+
+
+def test_identifier_and_email_lists() -> None:
+    owners = IdentifierSet(["Acme", "provos"])
+    assert owners.matches("acme") and owners.matches("PROVOS")
+    assert not owners.matches("acme-evil") and not owners.matches(None) and not owners.matches("")
+    emails = IdentifierSet(["boss@corp.com", "*@team.org"], emails=True)
+    assert emails.matches("Boss@Corp.com") and emails.matches("a@team.org")
+    assert not emails.matches("a@evilteam.org") and not emails.matches("a@x@team.org")
