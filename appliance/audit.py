@@ -6,7 +6,7 @@ later line is one record: the caller's fields plus ``v``, ``type``, ``seq``, ``t
 ``sessionId`` and ``prev``, the SHA-256 (hex) of the previous line's exact bytes without its
 newline. Editing, removing or reordering any line breaks the chain at the next line, and
 :func:`verify_file` names where. Cutting whole lines off the end cannot be seen from the chain
-alone; :meth:`AuditLog.close` writes an ``end`` record so a log that lacks one says so.
+alone; ``close(mark_end=True)`` writes an ``end`` record so that a log lacking one says so.
 
 Each record is written with one ``write`` and made durable (``fdatasync``, which also flushes
 the file's new size; ``fsync`` where there is no ``fdatasync``) before :meth:`AuditLog.append`
@@ -53,7 +53,7 @@ class VerifyResult:
     first_bad_line: int | None = None
     problem: str | None = None
     truncated: bool = False  # the only problem is an incomplete last line (a killed writer)
-    ended: bool = False  # the last record is the ``end`` record written by ``close()``
+    ended: bool = False  # the last record is the ``end`` record of ``close(mark_end=True)``
 
 
 def _utc_now() -> datetime:
@@ -177,13 +177,17 @@ class AuditLog:
         self._sync_through(record["seq"])
         return record
 
-    def close(self) -> None:
-        """Write the ``end`` record and close the file. Idempotent."""
+    def close(self, *, mark_end: bool = False) -> None:
+        """Close the file (idempotent); with ``mark_end``, first write an ``end`` record.
+
+        The end record makes a log whose tail was cut off at a line boundary recognisable.
+        It is opt-in because readers that count records expect only calls.
+        """
         with self._lock:
             if self._fd < 0:
                 return
         try:
-            if self._broken is None:
+            if mark_end and self._broken is None:
                 self.append({"type": "end", "entries": self._seq})
         finally:
             with self._sync_lock, self._lock:

@@ -68,8 +68,8 @@ def _verify(path: Path) -> int:
     result = verify_file(path)
     if result.ok:
         print(f"intact: {result.entries} entries, hash chain verified")
-        if not result.ended:
-            print("no end record: the session is running, was killed, or its end was cut off")
+        if result.ended:
+            print("the log ends with the session's end record")
         return EXIT_OK
     label = "INCOMPLETE" if result.truncated else "BROKEN"
     print(f"{label}: {neutralise(result.problem or 'unknown problem')}")

@@ -31,7 +31,7 @@ def make_session_log(session_id: str = "s-42", close: bool = True) -> Path:
     log.append(CALL)
     log.append({**CALL, "decision": "deny", "escalation": None, "status": "denied"})
     if close:
-        log.close()
+        log.close(mark_end=True)
     return path
 
 
@@ -39,14 +39,14 @@ def test_verify_by_session_id_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
     make_session_log()
     assert main(["audit", "verify", "s-42"]) == 0
     out = capsys.readouterr().out
-    assert "intact: 3 entries, hash chain verified" in out and "no end record" not in out
+    assert "intact: 3 entries, hash chain verified" in out and "end record" in out
 
 
 def test_verify_by_folder_and_by_file(capsys: pytest.CaptureFixture[str]) -> None:
     path = make_session_log(close=False)
     assert main(["audit", "verify", str(path.parent)]) == 0
     assert main(["audit", "verify", str(path)]) == 0
-    assert "no end record" in capsys.readouterr().out
+    assert "end record" not in capsys.readouterr().out
 
 
 def test_verify_names_the_first_broken_entry(capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,7 +82,7 @@ def test_show_is_a_readable_table_with_escapes_neutralised(capsys) -> None:
     assert "escalate-write-home" in out and "2.25" in out
     assert "\\u001b]0;pwned\\u0007" in out  # JSON's own escapes, shown as text
     assert "asks first\\x1b[1A\\rallowed by policy" in out
-    assert "(end)" in out and out.rstrip().endswith("hash chain verified")
+    assert "(end)" in out and out.rstrip().endswith("the log ends with the session's end record")
 
 
 def test_show_survives_raw_escapes_and_garbage_planted_in_the_file(capsys) -> None:

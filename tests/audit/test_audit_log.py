@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.audit import AuditLog, AuditWriteError, verify_file
+from appliance.audit import AuditLog, AuditWriteError, VerifyResult, verify_file
 
 ENTRY = {
     "server": "filesystem",
@@ -44,7 +44,7 @@ def make_log(path: Path, entries: int = 3, close: bool = True) -> list[bytes]:
     for n in range(entries):
         log.append({**ENTRY, "tool": f"tool_{n}"})
     if close:
-        log.close()
+        log.close(mark_end=True)
     return path.read_bytes().split(b"\n")[:-1]
 
 
@@ -75,9 +75,21 @@ def test_header_and_records_carry_the_chain(tmp_path: Path) -> None:
     assert verify_file(path) == verify_file(path)
     assert verify_file(path).ok and verify_file(path).entries == 2
     assert not verify_file(path).ended
-    log.close()
+    log.close(mark_end=True)
     result = verify_file(path)
     assert result.ok and result.ended and result.entries == 3
+    log.close(mark_end=True)  # idempotent: nothing more is written
+    assert verify_file(path).entries == 3
+
+
+def test_plain_close_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog.create(path, "s", {}, [], "p")
+    log.append(ENTRY)
+    log.close()
+    assert verify_file(path) == VerifyResult(ok=True, entries=1)
+    with pytest.raises(AuditWriteError, match="unusable: closed"):
+        log.append(ENTRY)
 
 
 def test_terminal_escapes_are_stored_escaped(tmp_path: Path) -> None:
@@ -197,7 +209,7 @@ def test_open_existing_continues_the_chain(tmp_path: Path) -> None:
     assert log.session_id == "s-1"
     record = log.append(ENTRY)
     assert record["seq"] == 4  # header 0, two calls, the end record, then this one
-    log.close()
+    log.close(mark_end=True)
     result = verify_file(path)
     assert result.ok and result.entries == 5 and result.ended
 
