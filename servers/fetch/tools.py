@@ -100,7 +100,7 @@ def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
             f"[http_fetch: only the first {settings.max_html_converted} bytes of HTML were "
             "converted; format=html returns all of it, paged the same way.]"
         )
-    text = part + ("\n\n" + "\n".join(notes) if notes else "")
+    text = "\n\n".join(block for block in (part, "\n".join(notes)) if block)
     if response.status >= 400:
         text = f"HTTP {response.status} {response.reason} from {response.url}\n\n{text}"
     return ToolResult(text, structured, is_error=response.status >= 400)
@@ -121,6 +121,8 @@ def _notes(
     response: Any, following: int | None, start: int, shown: int, total: int, cap: int
 ) -> list[str]:
     notes = []
+    if total == 0:
+        notes.append("[http_fetch: the page has no text content.]")
     if following is not None:
         notes.append(
             f"[http_fetch: showing characters {start}-{start + shown} of {total}. To continue, "

@@ -320,3 +320,10 @@ def test_ipv6_literal_is_fetched_with_a_bracketed_host_header() -> None:
         context.__exit__(None, None, None)
     assert result.text == "over v6"
     assert site.seen[0].headers["Host"] == f"[::1]:{site.port}"
+
+
+def test_an_empty_page_says_so() -> None:
+    with local_site({"/empty": page(b"<html><body><script>x()</script></body></html>")}) as site:
+        result = fetch({"url": site.url("/empty")})
+    assert not result.is_error and result.text == "[http_fetch: the page has no text content.]"
+    assert result.structured["total_length"] == 0
