@@ -71,10 +71,14 @@ class Listener:
                 if key in known or path in self._bad:
                     continue
                 self._pick_up(path, session)
+        live_dirs = {session.escalations_dir for session in self.sessions}
         for number, item in list(self._pending.items()):
-            if not request_path(item.directory, item.request.id).exists():
+            if item.directory not in live_dirs:
                 del self._pending[number]
-                self._write(f"[{number}] withdrawn (answered, timed out or session ended)\n")
+                self._write(f"[{number}] withdrawn: its session is no longer running\n")
+            elif not request_path(item.directory, item.request.id).exists():
+                del self._pending[number]
+                self._write(f"[{number}] withdrawn (answered elsewhere or timed out)\n")
 
     def _pick_up(self, path: Path, session: SessionEntry) -> None:
         try:

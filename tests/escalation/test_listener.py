@@ -67,12 +67,32 @@ def test_approve_all_and_withdrawn_requests(tmp_path: Path) -> None:
     listener.refresh()
     request_path(esc, "r2").unlink()  # that session timed out meanwhile
     listener.refresh()
-    assert "[3] withdrawn" in "".join(shown)
+    assert "[3] withdrawn (answered elsewhere or timed out)" in "".join(shown)
     listener.handle("/approve all")
     assert sorted(p.name for p in esc.glob("response-*")) == [
         "response-r0.json",
         "response-r1.json",
     ]
+
+
+def test_requests_of_a_session_that_died_are_withdrawn(tmp_path: Path) -> None:
+    registry, esc = tmp_path / "running", tmp_path / "dying" / "escalations"
+    esc.mkdir(parents=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    register_session(registry, "dying", child.pid, esc)
+    put_request(esc, "left-behind", session_id="dying")
+    shown: list[str] = []
+    listener = Listener(registry, shown.append)
+    listener.refresh()
+    assert "[1] filesystem/write_file [session dying]" in shown[-1]
+    child.stdin.close()
+    child.wait(timeout=10)
+    listener.refresh()
+    assert shown[-1] == "[1] withdrawn: its session is no longer running\n"
+    listener.handle("/approve 1")
+    assert not response_path(esc, "left-behind").exists()
 
 
 def test_bad_requests_are_ignored_with_a_note(tmp_path: Path) -> None:
