@@ -106,7 +106,7 @@ def _build(root: Path) -> Fixture:
     (repo / "b.txt").write_text("bee\nbuzz\n")
     git(repo, "commit", "-q", "-am", "third")
     bare = base / "origin.git"
-    git(base, "init", "-q", "--bare", str(bare))
+    git(base, "init", "-q", "--bare", "--initial-branch=main", str(bare))
     git(repo, "remote", "add", "origin", "../origin.git")  # relative: copies stay self-contained
     git(repo, "push", "-q", "origin", "main", "side")
     (repo / "a.txt").write_text("main\nlocal\n")
