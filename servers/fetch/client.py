@@ -36,7 +36,8 @@ _CLIENT_OWNED = frozenset(
     {"host", "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"}
     | {"content-length", "accept-encoding", "expect", "http2-settings"}
 )
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # RFC 9110 token, used with fullmatch
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # controls other than tab
 _MAX_HEADERS = 32
 _MAX_HEADER_VALUE = 8192
 
@@ -65,10 +66,10 @@ def clean_headers(headers: Mapping[str, str] | None) -> tuple[dict[str, str], tu
     if len(items) > _MAX_HEADERS:
         raise ToolError(f"at most {_MAX_HEADERS} headers, got {len(items)}")
     for name, value in items.items():
-        if not _TOKEN.match(name):
+        if not _TOKEN.fullmatch(name):
             raise ToolError(f"header name {name[:60]!r} is not a valid HTTP header name")
-        if any(c in value for c in "\r\n\0") or len(value) > _MAX_HEADER_VALUE:
-            raise ToolError(f"header {name} has a line break, a NUL or is over 8 KiB")
+        if _BAD_VALUE.search(value) or len(value) > _MAX_HEADER_VALUE:
+            raise ToolError(f"header {name} has a control character or is over 8 KiB")
         try:
             value.encode("latin-1")
         except UnicodeEncodeError:
