@@ -113,6 +113,19 @@ def main() -> None:
         "redact + AuditLog.append (what a call adds)",
         timed(lambda: log.append({**ENTRY, "arguments": redact(ARGS)}), 1000),
     )
+    started = time.perf_counter()
+    workers = [
+        threading.Thread(target=lambda: [log.append(ENTRY) for _ in range(100)]) for _ in range(8)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    per_call = (time.perf_counter() - started) / 800
+    print(
+        f"{'8 threads x 100 appends (group commit)':<44} "
+        f"wall time per append {per_call * 1e6:8.1f} us"
+    )
     log.close()
     started = time.perf_counter()
     result = verify_file(base / "audit.jsonl")
