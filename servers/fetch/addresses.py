@@ -36,9 +36,9 @@ METADATA_ADDRESSES = frozenset(
 )
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
-_NUMERIC_LABEL = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
+_NUMERIC_LABEL = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")  # used with fullmatch, as below
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
-_NAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_NAME_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
 class UrlRefused(ToolError):
@@ -165,9 +165,9 @@ def _ascii_host(host: str) -> str:
         return host
     ascii_host = _idna(host).lower().removesuffix(".")
     labels = ascii_host.split(".")
-    if _NUMERIC_LABEL.match(labels[-1]):
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
         return ascii_host  # an IPv4 literal in some form: _ip_literal decides
-    if len(ascii_host) > 253 or not all(_NAME_LABEL.match(label) for label in labels):
+    if len(ascii_host) > 253 or not all(_NAME_LABEL.fullmatch(label) for label in labels):
         raise UrlRefused("bad-host", f"the host {host!r} is not a valid name")
     return ascii_host
 
@@ -196,10 +196,10 @@ def _ip_literal(host: str) -> IPAddress | None:
         except ValueError:
             raise UrlRefused("bad-host", f"{host!r} is not a valid IPv6 address") from None
     labels = host.split(".")
-    if not _NUMERIC_LABEL.match(labels[-1]):
+    if not _NUMERIC_LABEL.fullmatch(labels[-1]):
         return None
     # Read it as inet_aton does (what getaddrinfo and browsers do), so no spelling slips past.
-    if len(labels) > 4 or not all(_NUMERIC_LABEL.match(label) for label in labels):
+    if len(labels) > 4 or not all(_NUMERIC_LABEL.fullmatch(label) for label in labels):
         raise UrlRefused("bad-host", f"{host!r} is neither a name nor an IPv4 address")
     try:
         values = [_number(label) for label in labels]
