@@ -11,9 +11,11 @@ from pathlib import Path
 import anyio
 import pytest
 from esc_factories import trequest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance.escalation import FileChannel, Verdict
-from appliance.escalation.files import request_path, response_path
+from appliance.escalation.files import parse_response, request_path, response_path
 from appliance.escalation.registry import LOCK_NAME
 
 pytestmark = pytest.mark.anyio
@@ -170,3 +172,31 @@ async def test_a_listener_that_dies_while_asked_means_deny(tmp_path: Path) -> No
             verdict = await channel.ask(trequest())
     assert not verdict.approved and not verdict.timed_out
     assert "exited without answering" in verdict.note
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    extra=st.dictionaries(
+        st.sampled_from(["id", "decision", "callDigest", "scope", "by", "note"]),
+        _JSON | st.sampled_from(["approve", "deny", "req1", "once", "similar"]),
+    )
+)
+def test_only_an_exact_answer_ever_approves(extra: dict) -> None:
+    request = trequest()
+    approved, _scope, problem = parse_response(json.dumps(extra).encode(), request)
+    exact_approval = (
+        extra.keys() <= {"id", "decision", "callDigest", "scope"}
+        and extra.get("id") == request.id
+        and extra.get("decision") == "approve"
+        and extra.get("callDigest") == request.call_digest
+        and extra.get("scope", "once") in ("once", "similar")
+    )
+    assert approved == exact_approval
+    assert not (approved and problem)
