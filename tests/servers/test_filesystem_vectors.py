@@ -5,6 +5,10 @@ Each case builds a small tree under a temp dir (always ``root/``, the allowed di
 error substring or result. After every case, whatever it expects, nothing under ``outside/`` may
 have changed (names, content, inode, mode) and no result may contain the secret.
 
+``client_messages`` (optional) are sent before the call through ``StdioServer.run`` on byte
+streams, after an ``initialize`` that offers the roots capability: what a client says there must
+never widen the roots, and the server must never send a request (it never asks for roots).
+
 Setup ops: file (content | content_hex | size+fill, mode), dir (mode), symlink (target),
 hardlink (target), fifo, socket, device, chmod (mode). ``path_hex`` names a path by its bytes.
 ``{tmp}`` and ``{root}`` in arguments and targets are replaced by the real directories.
@@ -12,6 +16,7 @@ hardlink (target), fifo, socket, device, chmod (mode). ``path_hex`` names a path
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -109,6 +114,24 @@ def _check_after(tmp: Path, check: dict) -> None:
         assert kinds[check["type"]](path.lstat().st_mode), check
 
 
+def _over_the_wire(server: Any, messages: list[dict], call: dict) -> dict:
+    """Run ``messages`` then the call through ``StdioServer.run`` on byte streams; the result."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": "init",
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {"roots": {}}},
+    }
+    request = {"jsonrpc": "2.0", "id": "call", "method": "tools/call"}
+    request["params"] = {"name": call["tool"], "arguments": call.get("arguments", {})}
+    lines = [json.dumps(m).encode() for m in (initialize, *messages, request)]
+    out = io.BytesIO()
+    server.run(stdin=io.BytesIO(b"\n".join(lines) + b"\n"), stdout=out)
+    answers = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert all(a.get("method") is None for a in answers), "the server sent a request"
+    return next(a["result"] for a in answers if a.get("id") == "call")
+
+
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("case", _cases())
 def test_vector(case: dict, tmp_path: Path) -> None:
@@ -124,21 +147,25 @@ def test_vector(case: dict, tmp_path: Path) -> None:
     roots = [tmp_path / r for r in options.get("roots", ["root"])]
     server = filesystem_server(*roots, **options.get("options", {}))
     call = _fill(case["call"], tmp_path)
-    result = invoke(server, call["tool"], **call.get("arguments", {}))
+    if "client_messages" in case:
+        wire = _over_the_wire(server, _fill(case["client_messages"], tmp_path), call)
+    else:
+        wire = invoke(server, call["tool"], **call.get("arguments", {})).to_wire()
     expected = _fill(case["expected"], tmp_path)
-    text = result.text
+    texts = [block["text"] for block in wire["content"] if block["type"] == "text"]
+    text = "".join(texts) if texts else json.dumps(wire["content"])  # media: the blocks
     if "error" in expected:
-        assert result.is_error, f"expected an error, got: {text[:300]}"
+        assert wire["isError"], f"expected an error, got: {text[:300]}"
         assert expected["error"] in text, text
     else:
-        assert not result.is_error, text
+        assert not wire["isError"], text
         for piece in expected.get("contains", []):
             assert piece in text, text
         if "equals" in expected:
             assert text == expected["equals"], text
     for piece in expected.get("not_contains", []):
         assert piece not in text, text
-    assert SECRET not in text and SECRET not in json.dumps(result.to_wire())
+    assert SECRET not in text and SECRET not in json.dumps(wire)
     assert _snapshot(tmp_path / "outside") == outside, "something outside the root changed"
     for check in case.get("after", []):
         _check_after(tmp_path, check)
