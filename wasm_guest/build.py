@@ -44,17 +44,17 @@ class BuildError(RuntimeError):
     """The guest could not be built; the message says which step and why."""
 
 
-def _sources() -> list[Path]:
-    files = sorted(WIT_DIR.glob("*.wit")) + sorted(GUEST_DIR.glob("*.py"))
-    return [*files, Path(__file__).resolve()]
+def _sources(wit_dir: Path, guest_dir: Path) -> list[tuple[str, Path]]:
+    files = [(f"wit/{p.name}", p) for p in sorted(wit_dir.glob("*.wit"))]
+    files += [(f"guest/{p.name}", p) for p in sorted(guest_dir.glob("*.py"))]
+    return [*files, ("build.py", Path(__file__).resolve())]
 
 
-def source_digest() -> str:
+def source_digest(wit_dir: Path = WIT_DIR, guest_dir: Path = GUEST_DIR) -> str:
     """SHA-256 over the guest sources, the WIT world, this build script and the tool version."""
     digest = hashlib.sha256(f"componentize-py {COMPONENTIZE_PY_VERSION}\n".encode())
-    for path in _sources():
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    for name, path in _sources(wit_dir, guest_dir):
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -61,19 +61,22 @@ def _verified(entry: Path) -> bool:
     try:
         expected = digest_file.read_text(encoding="ascii").strip()
         actual = hashlib.sha256(entry.read_bytes()).hexdigest()
-    except (FileNotFoundError, UnicodeDecodeError):
-        expected, actual = "", "missing"
+    except (OSError, UnicodeDecodeError):
+        expected, actual = "", "unreadable"
     if expected == actual:
         return True
-    if entry.exists() or digest_file.exists():
+    if os.path.lexists(entry) or os.path.lexists(digest_file):
         log.warning("sandbox cache entry %s is corrupt or incomplete: recompiling", entry)
     _remove(entry)
     return False
 
 
 def _remove(entry: Path) -> None:
-    entry.unlink(missing_ok=True)
-    entry.with_suffix(".sha256").unlink(missing_ok=True)
+    for path in (entry, entry.with_suffix(".sha256")):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:  # the caller recompiles either way
+            log.warning("cannot remove sandbox cache file %s: %s", path, exc)
 
 
 def _write_read_only(path: Path, data: bytes) -> None:
@@ -93,7 +96,9 @@ def _write_read_only(path: Path, data: bytes) -> None:
 
 def _store(entry: Path, payload: bytes) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
-    _remove(entry)
+    # Entries of other guests or wasmtime versions are dead weight (~40 MB each): drop them.
+    for stale in entry.parent.glob("guest-*.cwasm"):
+        _remove(stale)
     # The entry first, its digest last: a crash in between leaves an entry that fails the check.
     _write_read_only(entry, payload)
     _write_read_only(entry.with_suffix(".sha256"), hashlib.sha256(payload).hexdigest().encode())

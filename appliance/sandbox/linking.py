@@ -1,0 +1,60 @@
+"""What the guest's imports are bound to: WASI with nothing granted, minus sleeping, plus tools.
+
+``add_wasip2`` with an empty ``WasiConfig`` gives no directories, environment, arguments or stdin,
+and refuses every socket address. One gap is left: a WASI sleep (``time.sleep``, ``select`` with
+a timeout) blocks inside the host, where neither fuel nor the epoch deadline can stop it. So the
+monotonic clock is re-bound here with its two subscription functions refused: a guest that tries
+to wait traps at once instead of holding the host thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import wasmtime  # noqa: TID251 - this package is the one place that may import wasmtime
+from wasmtime.component import Component, Linker, Variant  # noqa: TID251 - see above
+
+__all__ = ["REFUSAL_MARK", "TOOLS_IMPORT", "current", "make_linker"]
+
+TOOLS_IMPORT = "ironcurtain:sandbox/tools@0.1.0"
+MONOTONIC_CLOCK = "wasi:clocks/monotonic-clock@"
+REFUSAL_MARK = "ironcurtain sandbox refused: "
+_CLOCK_RESOLUTION_NS = 1_000
+
+current = threading.local()  # ``current.bridge``: the running execution's ToolBridge
+
+
+def _refuse(what: str) -> Callable[..., object]:
+    def refused(_store: object, *_args: object) -> object:
+        # A WasmtimeError (not another exception) becomes the trap's cause, thread-safely.
+        raise wasmtime.WasmtimeError(f"{REFUSAL_MARK}{what}")
+
+    return refused
+
+
+def _tools_call(_store: object, name: str, args_json: str) -> Variant:
+    bridge = getattr(current, "bridge", None)
+    if bridge is None:  # a call outside any execution: refuse rather than guess
+        return Variant("err", "ERROR: no execution is running")
+    ok, text = bridge(name, args_json)
+    return Variant("ok" if ok else "err", text)
+
+
+def make_linker(engine: wasmtime.Engine, component: Component) -> Linker:
+    linker = Linker(engine)
+    linker.allow_shadowing = True
+    linker.add_wasip2()
+    clocks = [n for n in component.type.imports(engine) if n.startswith(MONOTONIC_CLOCK)]
+    with linker.root() as root:
+        for name in clocks:
+            # Re-binding an instance replaces it whole, so all four functions are defined.
+            with root.add_instance(name) as clock:
+                clock.add_func("now", lambda _store: time.monotonic_ns())
+                clock.add_func("resolution", lambda _store: _CLOCK_RESOLUTION_NS)
+                clock.add_func("subscribe-duration", _refuse("waiting (time.sleep, select)"))
+                clock.add_func("subscribe-instant", _refuse("waiting (time.sleep, select)"))
+        with root.add_instance(TOOLS_IMPORT) as tools:
+            tools.add_func("call", _tools_call)
+    return linker
