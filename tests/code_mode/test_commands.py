@@ -1,0 +1,62 @@
+"""`exec` and `demo` as a user runs them: a subprocess of the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "appliance.cli"]
+
+
+def _run(args, env, stdin=None, timeout=240):
+    return subprocess.run(
+        [*CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_exec_runs_a_snippet_with_real_tools_and_policy(cli_env, tmp_path: Path):
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    (sandbox / "in.txt").write_text("from the host")
+    snippet = tmp_path / "snippet.py"
+    snippet.write_text(
+        "text = filesystem.read_text_file(path='in.txt')\n"
+        "filesystem.write_file(path='out.txt', content=text.upper())\n"
+        "try:\n"
+        "    filesystem.move_file(source='/etc/hostname', destination='stolen')\n"
+        "except ToolError as exc:\n"
+        "    print(exc)\n"
+        "result = text\n"
+    )
+    done = _run(["exec", str(snippet), "--sandbox", str(sandbox)], cli_env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["error"] is None
+    assert json.loads(result["result"]) == "from the host"
+    assert "DENIED:" in result["stdout"]
+    assert (sandbox / "out.txt").read_text() == "FROM THE HOST"
+    assert not (sandbox / "stolen").exists()
+
+
+def test_exec_reports_guest_errors_with_exit_1(cli_env, tmp_path: Path):
+    done = _run(["exec", "-", "--sandbox", str(tmp_path)], cli_env, stdin="1/0\n")
+    assert done.returncode == 1
+    assert "ZeroDivisionError" in json.loads(done.stdout)["error"]["type"]
+
+
+def test_exec_missing_file_is_a_clear_error(cli_env, tmp_path: Path):
+    done = _run(["exec", str(tmp_path / "nope.py")], cli_env)
+    assert done.returncode == 2
+    assert "cannot read" in done.stderr and "nope.py" in done.stderr
+
+
+def test_demo_runs_end_to_end_without_a_key(cli_env):
+    done = _run(["demo"], cli_env)
+    out = done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "DENIED: " in out and ".env" in out  # the secrets file was refused
+    assert "[escalation] git.git_push" in out  # the push escalated, answered by the demo
+    assert "audit verify: intact" in out
+    assert "demo-secret-that-must-stay-put" not in out
