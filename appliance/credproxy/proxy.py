@@ -39,6 +39,7 @@ class CredentialProxy:
     `on_event` receives every decision (and token usage); if it raises while a request is being
     forwarded, the request is killed instead. `budget_check` is asked before each request: None
     admits, a string is the reason to refuse (403). `fake_keys` are what the container is given.
+    Both callbacks run on the proxy's own thread; keep them quick and thread-safe.
     """
 
     def __init__(

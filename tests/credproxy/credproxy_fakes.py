@@ -151,6 +151,8 @@ def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPSe
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.send_header("transfer-encoding", "chunked")
+            for name, value in state.extra_headers.items():
+                self.send_header(name, value)
             self.end_headers()
             for i, event in enumerate(state.sse_events):
                 if i > 0 and i - 1 < len(state.sse_gates):

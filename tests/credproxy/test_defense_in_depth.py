@@ -89,3 +89,12 @@ def test_upstream_connection_to_another_host_is_refused_even_if_the_gate_errs(
     assert upstream.seen == []
     errors = [e for e in running.events if e.kind == "error"]
     assert errors and "upstream not allowed" in errors[0].reason
+
+
+def test_compressed_event_stream_is_cut(running, upstream) -> None:
+    """The proxy asks for identity; a gzip stream it cannot search for the key is not delivered."""
+    upstream.sse_events = [b"data: {}\n\n"]
+    upstream.extra_headers = {"content-encoding": "gzip"}
+    with pytest.raises(httpx.HTTPError):
+        post(running)
+    assert [e.reason for e in running.events if e.kind == "killed"] == ["unsearchable gzip stream"]

@@ -35,6 +35,11 @@ class KeyEchoGuard:
             kill(flow, self.reporter, "key-echo", "the response carried the real key")
             return
         if flow.response.stream:
+            encoding = flow.response.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                # We asked for identity; a compressed stream could hide the key from the search.
+                kill(flow, self.reporter, "key-echo", f"unsearchable {encoding} stream")
+                return
             flow.response.stream = self._guard(flow, flow.response.stream)
 
     @fail_closed
