@@ -25,6 +25,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _SCP = re.compile(r"(?:[^@/:]+@)?([^@/:]+):")  # git's scp-like form: user@host:owner/repo.git
 _LABELS = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _NUMBER = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
+_AUTHORITY_END = re.compile(r"[/?#]")
 
 
 class Host(NamedTuple):
@@ -38,7 +39,7 @@ def host_of(value: str) -> Host | None:
         return None
     scheme = _SCHEME.match(value)
     if scheme:
-        authority = re.split(r"[/?#]", value[scheme.end() :], maxsplit=1)[0]
+        authority = _AUTHORITY_END.split(value[scheme.end() :], maxsplit=1)[0]
         return _authority_host(authority.rpartition("@")[2])
     scp = _SCP.match(value)
     if scp and not value.startswith("/"):

@@ -24,28 +24,54 @@ def resolve_on_disk(path: str, home: str | None = None) -> str:
 
     For a path that does not exist yet, the deepest existing ancestor is resolved and the rest
     re-attached (``os.path.realpath`` without ``strict`` does exactly that, and it follows a
-    dangling symlink to where a write would land).
+    dangling symlink to where a write would land). Two common cases take a shorter road with
+    the same answer: an existing path, and a missing file in an existing folder.
     """
     if home is not None and (path == "~" or path.startswith("~/")):
         path = home + path[1:]
     path = os.path.expanduser(path)
-    if _PROC_FD and path.startswith("/"):
-        # An existing path: let the kernel resolve it in one open, then read its name back.
-        # Three system calls instead of one lstat per component.
-        try:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        except OSError:
-            pass  # missing (or dangling): realpath resolves the existing part
-        else:
-            try:
-                real = os.readlink(f"/proc/self/fd/{fd}")
-            except OSError:
-                real = ""
-            finally:
-                os.close(fd)
-            if real.startswith("/") and not real.endswith(" (deleted)"):
-                return real
+    if not path.startswith("/"):
+        path = os.getcwd() + "/" + path  # joined, never normalised: '..' must meet the disk
+    if _PROC_FD:
+        real = _kernel_real(path)
+        if real is not None:
+            return real
+        parent, name = path.rsplit("/", 1)
+        if name not in ("", ".", "..") and _missing_entry(path):
+            # A plain missing name (not '..', not a dangling link) under an existing folder:
+            # nothing after the folder can be a link, so the folder's real path + the name.
+            folder = _kernel_real(parent or "/")
+            if folder is not None:
+                return folder.rstrip("/") + "/" + name
     return posixpath.realpath(path)
+
+
+def _kernel_real(path: str) -> str | None:
+    """The kernel's own resolution of an existing path: one open, one readlink."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if real.startswith("/") and not real.endswith(" (deleted)"):
+        return real
+    return None
+
+
+def _missing_entry(path: str) -> bool:
+    """True when nothing at all, not even a dangling symlink, has this name."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 _PROC_FD = hasattr(os, "O_PATH") and os.path.isdir("/proc/self/fd")

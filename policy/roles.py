@@ -32,6 +32,8 @@ class _ArgSpec(NamedTuple):
     key: str
     steps: tuple[tuple[str, bool], ...]  # (name, is_array)
     roles: tuple[str, ...] | ConditionalRoles
+    fixed: tuple[str, ...] | None  # the roles minus 'none' when not conditional
+    plain: bool  # a top-level argument: no nesting to walk
 
 
 class ArgumentPlan:
@@ -51,19 +53,29 @@ class ArgumentPlan:
                 self.described.setdefault(steps[:depth], set()).add(steps[depth][0])
             # 'none' leaves are walked only when nested, to check the objects around them
             if roles != ("none",) or len(steps) > 1:
-                self.specs.append(_ArgSpec(key, steps, roles))
+                fixed = None
+                if not isinstance(roles, ConditionalRoles):
+                    fixed = tuple(role for role in roles if role != "none")
+                self.specs.append(_ArgSpec(key, steps, roles, fixed, len(steps) == 1))
 
     def extract(self, arguments: Mapping[str, Any]) -> list[RoleValue]:
-        unknown = [key for key in arguments if key not in self.top_level]
-        if unknown:
-            raise ArgumentError(f"{self.tool} has no argument {unknown[0]!r}")
+        if not self.top_level.issuperset(arguments):
+            unknown = next(key for key in arguments if key not in self.top_level)
+            raise ArgumentError(f"{self.tool} has no argument {unknown!r}")
         found: list[RoleValue] = []
         for spec in self.specs:
-            roles = _roles_for(spec.roles, arguments)
-            if isinstance(spec.roles, ConditionalRoles) and arguments.get(spec.key) is None:
-                found.extend(RoleValue(r, None, spec.key) for r in spec.roles.when_absent)
-            roles = tuple(r for r in roles if r != "none")
-            if roles or len(spec.steps) > 1:
+            roles = spec.fixed
+            if roles is None:
+                conditional: ConditionalRoles = spec.roles  # type: ignore[assignment]
+                if arguments.get(spec.key) is None:
+                    found.extend(RoleValue(r, None, spec.key) for r in conditional.when_absent)
+                roles = tuple(r for r in _roles_for(conditional, arguments) if r != "none")
+            if spec.plain:
+                value = arguments.get(spec.key)
+                if isinstance(value, str):  # the common case, without the general walk
+                    _leaf(value, spec.key, roles, found)
+                    continue
+            if roles or not spec.plain:
                 self._walk(arguments, spec.steps, 0, roles, "", found)
         return found
 
@@ -104,6 +116,8 @@ class ArgumentPlan:
 
 
 def _leaf(item: object, where: str, roles: tuple[str, ...], found: list[RoleValue]) -> None:
+    if not roles:
+        return
     if not isinstance(item, str):
         raise ArgumentError(f"{where} must be a string")
     if "\x00" in item:
@@ -117,9 +131,7 @@ def _leaf(item: object, where: str, roles: tuple[str, ...], found: list[RoleValu
     found.extend(RoleValue(role, item, where) for role in roles)
 
 
-def _roles_for(spec: tuple[str, ...] | ConditionalRoles, arguments: Mapping[str, Any]):
-    if not isinstance(spec, ConditionalRoles):
-        return spec
+def _roles_for(spec: ConditionalRoles, arguments: Mapping[str, Any]) -> tuple[str, ...]:
     for clause in spec.when:
         actual = arguments.get(clause.arg, _MISSING)
         if actual is _MISSING:

@@ -44,6 +44,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    call: tuple[str, str, dict] | None = None
+    if args.policy_command == "check":
+        call, problem = _command_line_call(args)
+        if problem:
+            return _usage(problem)  # before any policy import: a typo costs nothing
     from policy.models import PolicyLoadError
 
     paths = app_paths()
@@ -59,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     except PolicyLoadError as exc:
         print(f"ironcurtain policy: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return _check(args, policy, paths)
+    return _check(args, call, policy, paths)
 
 
 def _default_dir(paths: AppPaths) -> Path:
@@ -73,26 +78,32 @@ def _default_dir(paths: AppPaths) -> Path:
 # --- check ---------------------------------------------------------------------------------
 
 
-def _check(args: argparse.Namespace, policy: Any, paths: AppPaths) -> int:
+def _command_line_call(args: argparse.Namespace) -> tuple[tuple[str, str, dict] | None, str]:
+    if args.batch:
+        if args.server or args.tool or args.arguments:
+            return None, "give either --batch FILE or SERVER TOOL ARGS_JSON, not both"
+        return None, ""
+    if not (args.server and args.tool and args.arguments is not None):
+        return None, "policy check needs SERVER TOOL 'ARGS_JSON' (or --batch FILE)"
+    try:
+        arguments = json.loads(args.arguments)
+    except json.JSONDecodeError as exc:
+        return None, f"ARGS_JSON is not valid JSON: {exc}"
+    if not isinstance(arguments, dict):
+        return None, f"ARGS_JSON must be a JSON object, got {type(arguments).__name__}"
+    return (args.server, args.tool, arguments), ""
+
+
+def _check(args: argparse.Namespace, call: Any, policy: Any, paths: AppPaths) -> int:
     from policy.models import EvalContext
 
     sandbox = os.path.abspath(args.sandbox) if args.sandbox else None
     context = EvalContext(
         sandbox=sandbox, protected_patterns=paths.protected_patterns(), home=str(Path.home())
     )
-    if args.batch:
-        if args.server or args.tool or args.arguments:
-            return _usage("give either --batch FILE or SERVER TOOL ARGS_JSON, not both")
+    if call is None:
         return _batch(args.batch, policy, context)
-    if not (args.server and args.tool and args.arguments is not None):
-        return _usage("policy check needs SERVER TOOL 'ARGS_JSON' (or --batch FILE)")
-    try:
-        arguments = json.loads(args.arguments)
-    except json.JSONDecodeError as exc:
-        return _usage(f"ARGS_JSON is not valid JSON: {exc}")
-    if not isinstance(arguments, dict):
-        return _usage(f"ARGS_JSON must be a JSON object, got {type(arguments).__name__}")
-    print(_decide(args.server, args.tool, arguments, policy, context))
+    print(_decide(*call, policy, context))
     return 0
 
 
