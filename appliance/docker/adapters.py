@@ -37,7 +37,6 @@ PROXY_SOCKET = f"{RUN_DIR}/proxy/proxy.sock"
 CA_CERT = f"{RUN_DIR}/ca.pem"
 MCP_CONFIG = f"{RUN_DIR}/mcp.json"
 HOME = "/home/agent"
-WORKSPACE = "/workspace"
 RELAY_PORT = 8119
 MCP_SERVER_NAME = "ironcurtain"
 
@@ -75,10 +74,15 @@ def base_env() -> dict[str, str]:
 
 
 def entry_command(agent_command: list[str]) -> list[str]:
-    """Wrap the agent's command: start the proxy relay, seed HOME, then exec the agent."""
+    """Wrap the agent's command: start the proxy relay and wait (up to ~2 s) until it listens,
+    seed HOME, then exec the agent. Readiness is read from /proc/net/tcp (state 0A = LISTEN),
+    which needs no tool beyond grep and opens no connection."""
+    listening = f":{RELAY_PORT:04X} 00000000:0000 0A"
     script = (
         f"socat TCP-LISTEN:{RELAY_PORT},bind=127.0.0.1,fork,reuseaddr "
         f"UNIX-CONNECT:{PROXY_SOCKET} 2>/dev/null & "
+        f"i=0; until grep -q '{listening}' /proc/net/tcp || [ $i -ge 100 ]; do "
+        "sleep 0.02; i=$((i+1)); done; "
         f'if [ -d {RUN_DIR}/home ]; then cp -R {RUN_DIR}/home/. "$HOME"/; fi; exec "$@"'
     )
     return ["/bin/sh", "-c", script, "ironcurtain-entry", *agent_command]

@@ -3,8 +3,8 @@
 The container gets no network (`network_mode="none"`: only `lo`), the host user's uid and gid
 (files in the workspace stay the user's, whatever the uid), no capabilities, `no-new-privileges`,
 a read-only root filesystem with tmpfs for /tmp and HOME, memory and pids limits, the session
-sandbox as `/workspace` (read-write) and the runtime folder as `/run/ironcurtain` (read-only:
-the two sockets, the CA certificate, the MCP configuration).
+sandbox at its own host path (read-write; the working directory) and the runtime folder as
+`/run/ironcurtain` (read-only: the two sockets, the CA certificate, the MCP configuration).
 
 Labels `ironcurtain.session` and `ironcurtain.pid` let the next start find a container whose
 session process died (crash, SIGKILL) and remove it; runtime folders are named with the owning
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.docker.adapters import HOME, RUN_DIR, WORKSPACE, AgentLaunch, mcp_client_config
+from appliance.docker.adapters import HOME, RUN_DIR, AgentLaunch, mcp_client_config
 
 __all__ = [
     "ContainerSpec",
@@ -88,10 +88,12 @@ class ContainerSpec:
             "pids_limit": self.pids_limit,
             "ipc_mode": "private",
             "volumes": {
-                str(self.workspace): {"bind": WORKSPACE, "mode": "rw"},
+                # Same path inside as outside: a path the agent passes to a tool (served on the
+                # host) names the same file it sees in its own shell.
+                str(self.workspace): {"bind": str(self.workspace), "mode": "rw"},
                 str(self.runtime): {"bind": RUN_DIR, "mode": "ro"},
             },
-            "working_dir": WORKSPACE,
+            "working_dir": str(self.workspace),
             "labels": {LABEL_SESSION: self.session_id, LABEL_PID: str(os.getpid())},
             "name": f"ironcurtain-{self.session_id}",
             "tty": self.tty,
