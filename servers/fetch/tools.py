@@ -68,24 +68,20 @@ def build_tools(settings: FetchSettings) -> list[Tool]:
 
 def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
     from servers.fetch.client import request
-    from servers.fetch.convert import render
 
     response = request(
         args["url"], settings, timeout=float(args.get("timeout", 30)), headers=args.get("headers")
     )
-    content_type = response.header("content-type")
-    fmt = args.get("format", "markdown")
-    rendered = render(response.body, content_type, fmt, response.url, settings.max_html_converted)
+    rendered = _render(response, args.get("format", "markdown"), settings)
     start = args.get("start_index", 0)
     part, following = _window(rendered.text, start, args.get("max_length", DEFAULT_MAX_LENGTH))
-    total = len(rendered.text)
     structured = {
         "url": args["url"],
         "final_url": response.url,
         "status": response.status,
         "content_type": rendered.media_type,
         "title": rendered.title,
-        "total_length": total,
+        "total_length": len(rendered.text),
         "start_index": start,
         "next_start_index": following,
         "body_truncated": response.truncated,
@@ -93,17 +89,27 @@ def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
         "redirects": list(response.redirects),
         "dropped_headers": list(response.dropped_headers),
     }
-    notes = _notes(response, following, start, len(part), total, settings.max_body_bytes)
-    notes += [f"[http_fetch: {note}.]" for note in rendered.notes]
-    if rendered.html_cut:
-        notes.append(
-            f"[http_fetch: only the first {settings.max_html_converted} bytes of HTML were "
-            "converted; format=html returns all of it, paged the same way.]"
-        )
+    notes = _notes(response, rendered, start, len(part), following, settings)
     text = "\n\n".join(block for block in (part, "\n".join(notes)) if block)
     if response.status >= 400:
-        text = f"HTTP {response.status} {response.reason} from {response.url}\n\n{text}"
+        text = f"{_status_line(response)}\n\n{text}"
     return ToolResult(text, structured, is_error=response.status >= 400)
+
+
+def _render(response: Any, fmt: str, settings: FetchSettings) -> Any:
+    from servers.fetch.convert import render
+
+    content_type = response.header("content-type")
+    try:
+        return render(response.body, content_type, fmt, response.url, settings.max_html_converted)
+    except ToolError:
+        if response.status >= 400:  # the status is the news, not the error page's format
+            raise ToolError(_status_line(response)) from None
+        raise
+
+
+def _status_line(response: Any) -> str:
+    return f"HTTP {response.status} {response.reason} from {response.url}"
 
 
 def _window(text: str, start: int, length: int) -> tuple[str, int | None]:
@@ -118,23 +124,37 @@ def _window(text: str, start: int, length: int) -> tuple[str, int | None]:
 
 
 def _notes(
-    response: Any, following: int | None, start: int, shown: int, total: int, cap: int
+    response: Any,
+    rendered: Any,
+    start: int,
+    shown: int,
+    following: int | None,
+    settings: FetchSettings,
 ) -> list[str]:
-    notes = []
+    """What the agent needs to know besides the content, one bracketed line each."""
+    total = len(rendered.text)
+    notes = [f"{note}." for note in rendered.notes]
     if total == 0:
-        notes.append("[http_fetch: the page has no text content.]")
+        notes.append("the page has no text content.")
     if following is not None:
         notes.append(
-            f"[http_fetch: showing characters {start}-{start + shown} of {total}. To continue, "
-            f"call http_fetch again with start_index={following}.]"
+            f"showing characters {start}-{start + shown} of {total}. To continue, "
+            f"call http_fetch again with start_index={following}."
         )
     if response.truncated:
-        notes.append(f"[http_fetch: the response was longer than {cap} bytes and was cut there.]")
+        notes.append(
+            f"the response was longer than {settings.max_body_bytes} bytes and was cut there."
+        )
+    if rendered.html_cut:
+        notes.append(
+            f"only the first {settings.max_html_converted} bytes of HTML were converted; "
+            "format=html returns all of it, paged the same way."
+        )
     if response.redirects:
-        notes.append(f"[http_fetch: redirected; the content is from {response.url}]")
+        notes.append(f"redirected; the content is from {response.url}")
     if response.dropped_headers:
-        notes.append(f"[http_fetch: not sent: {', '.join(response.dropped_headers)}]")
-    return notes
+        notes.append(f"not sent: {', '.join(response.dropped_headers)}")
+    return [f"[http_fetch: {note}]" for note in notes]
 
 
 def web_search(args: dict[str, Any], settings: FetchSettings) -> ToolResult:

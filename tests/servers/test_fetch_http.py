@@ -327,3 +327,9 @@ def test_an_empty_page_says_so() -> None:
         result = fetch({"url": site.url("/empty")})
     assert not result.is_error and result.text == "[http_fetch: the page has no text content.]"
     assert result.structured["total_length"] == 0
+
+
+def test_an_error_status_with_a_binary_body_reports_the_status() -> None:
+    with local_site({"/img": answer(404, b"\x89PNG\r\n\x1a\n\0\0", "image/png")}) as site:
+        result = fetch({"url": site.url("/img")})
+    assert result.is_error and result.text == f"HTTP 404 Not Found from {site.url('/img')}"
