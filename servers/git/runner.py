@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -169,6 +170,7 @@ class GitRunner:
         self.tools["receive-pack"] = shlex.join([*far_side, "receive-pack"])
         self._configs: dict[Path, tuple[object, RepoConfig]] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     def run(
         self,
@@ -223,6 +225,19 @@ class GitRunner:
                 self._configs[git_dir] = (signature, config)
         return config
 
+    def _buffers(self) -> tuple[IO[bytes], IO[bytes], IO[bytes]]:
+        # stdout, stderr and stdin as files (bounded memory, no pipe deadlocks), opened once
+        # per worker thread: opening three temporary files per call cost more than git did.
+        files = getattr(self._local, "files", None)
+        if files is None:
+            # Kept open for the thread's life on purpose; closed when the thread's state goes.
+            files = tuple(tempfile.TemporaryFile(dir=self._scratch) for _ in range(3))  # noqa: SIM115
+            self._local.files = files
+        for handle in files:
+            handle.seek(0)
+            handle.truncate()
+        return files
+
     def _spawn(
         self,
         argv: list[str],
@@ -235,40 +250,55 @@ class GitRunner:
         if any("\x00" in part for part in argv):
             raise ToolError("an argument contains a NUL byte")
         subcommand = next((a for a in argv[len(self._argv) :] if not a.startswith("-")), "?")
-        with (
-            tempfile.TemporaryFile(dir=self._scratch) as out,
-            tempfile.TemporaryFile(dir=self._scratch) as err,
-            tempfile.TemporaryFile(dir=self._scratch) as feed,
-        ):
-            if stdin is not None:
-                feed.write(stdin.encode())
-                feed.seek(0)
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    cwd=cwd,
-                    env=env,
-                    stdin=feed,
-                    stdout=out,
-                    stderr=err,
-                    shell=False,
-                    close_fds=True,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise ToolError(f"could not run git in {cwd}: {exc.strerror}") from exc
-            try:
-                code = proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                raise ToolError(f"git {subcommand} timed out after {timeout:g} s") from None
-            stdout, truncated = _read_capped(out, self.max_output)
-            stderr, _ = _read_capped(err, _STDERR_CAP)
+        out, err, feed = self._buffers()
+        if stdin is not None:
+            feed.write(stdin.encode())
+            feed.seek(0)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=feed if stdin is not None else subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                shell=False,
+                close_fds=True,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ToolError(f"could not run git in {cwd}: {exc.strerror}") from exc
+        code = _wait(proc, timeout)
+        if code is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the group: git's own children die with it
+            proc.wait()
+            raise ToolError(f"git {subcommand} timed out after {timeout:g} s")
+        stdout, truncated = _read_capped(out, self.max_output)
+        stderr, _ = _read_capped(err, _STDERR_CAP)
         output = GitOutput(code, stdout, stderr, truncated)
         if code not in ok:
             raise GitFailed(subcommand, output)
         return output
+
+
+def _wait(proc: subprocess.Popen, timeout: float) -> int | None:
+    """The exit code, or None at the deadline. A pidfd wakes us the moment git exits, where
+    ``Popen.wait(timeout)`` polls with growing sleeps that add milliseconds to every call."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(max(1, int(timeout * 1000))):
+            return None
+    finally:
+        os.close(pidfd)
+    return proc.wait()
 
 
 def _signature(*paths: Path) -> tuple[object, ...]:
