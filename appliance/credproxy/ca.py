@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +114,7 @@ def _create(files: CaFiles) -> None:
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     """Write next to `path`, then link into place: two sessions racing keep the first CA."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -141,6 +141,9 @@ class ProxyThread:
             if not runner.done():
                 master.should_exit.set()
                 await runner
+            # mitmproxy's shutdown leaves its listening socket open (the kernel would go on
+            # accepting into the backlog after our loop is gone): close the servers explicitly.
+            await master.addons.get("proxyserver").servers.update([])
 
 
 async def _wait_for_port(master: Master, runner: asyncio.Future) -> int:

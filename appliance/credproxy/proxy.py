@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Callable
@@ -76,6 +78,9 @@ class CredentialProxy:
         from appliance.paths import app_paths
 
         ca = ensure_ca(self.config.confdir or app_paths().home / "ca")
+        extra_ca = self.config.extra_upstream_ca
+        if extra_ca is not None and not extra_ca.is_file():
+            raise ProxyStartError(f"extra_upstream_ca {extra_ca}: no such file")
         socket_path = self._socket_dir() / "proxy.sock"
         # Imported here: mitmproxy costs ~1.6 s, paid only by a session that starts a proxy.
         from appliance.credproxy.engine import ProxyThread
@@ -121,8 +126,7 @@ class CredentialProxy:
         if self.config.socket_dir is not None:
             folder = self.config.socket_dir
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if (folder.stat().st_mode & 0o077) and self.config.socket_mode == 0o600:
-                raise ProxyStartError(f"socket_dir {folder}: must not be open to other users")
+            _check_socket_dir(folder, group_ok=self.config.socket_mode == 0o660)
             (folder / "proxy.sock").unlink(missing_ok=True)
             return folder
         self._own_socket_dir = Path(tempfile.mkdtemp(prefix="ironcurtain-proxy-"))
@@ -149,3 +153,14 @@ class CredentialProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _check_socket_dir(folder: Path, *, group_ok: bool) -> None:
+    """The folder is what keeps other users off the socket in the instant before its chmod."""
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise ProxyStartError(f"socket_dir {folder}: not a folder owned by this user")
+    open_bits = 0o007 if group_ok else 0o077
+    if info.st_mode & open_bits:
+        mode = oct(stat.S_IMODE(info.st_mode))
+        raise ProxyStartError(f"socket_dir {folder}: mode {mode} lets other users in")

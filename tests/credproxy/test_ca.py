@@ -86,3 +86,18 @@ def test_garbage_key_file_is_refused(tmp_path: Path) -> None:
     key.chmod(0o600)
     with pytest.raises(CaError, match="not a PEM"):
         ensure_ca(tmp_path / "ca")
+
+
+def test_concurrent_first_use_keeps_one_ca(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: ensure_ca(tmp_path / "ca"), range(4)))
+    certs = {r.cert_pem.read_bytes() for r in results}
+    assert len(certs) == 1
+    key_and_cert = (tmp_path / "ca" / "mitmproxy-ca.pem").read_bytes()
+    assert certs.pop() in key_and_cert
+    assert sorted(p.name for p in (tmp_path / "ca").iterdir()) == [
+        "mitmproxy-ca-cert.pem",
+        "mitmproxy-ca.pem",
+    ]

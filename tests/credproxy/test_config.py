@@ -73,3 +73,12 @@ def test_loosening_settings_are_listed() -> None:
 def test_fake_keys_are_fresh_each_time() -> None:
     keys = {make_fake_key(PROVIDERS["anthropic"]) for _ in range(50)}
     assert len(keys) == 50
+
+
+def test_importing_the_package_does_not_load_mitmproxy() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, appliance.credproxy; print('mitmproxy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

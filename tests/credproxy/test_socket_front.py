@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import ssl
+import stat
 import subprocess
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from credproxy_fakes import REAL_KEYS, raw_request
 
 import appliance.credproxy
+from appliance.credproxy import CredentialProxy, ProxyConfig, ProxyStartError
 
 RELAY = Path(appliance.credproxy.__file__).parent / "container_relay.mjs"
 
@@ -60,3 +63,45 @@ def test_container_relay_script(running, upstream) -> None:
         relay.terminate()
         relay.wait(5)
     assert len(upstream.seen) == 3
+
+
+@pytest.mark.parametrize(("mode", "socket_mode"), [(0o755, 0o600), (0o750, 0o600), (0o705, 0o660)])
+def test_open_socket_dir_is_refused(tmp_path: Path, mode: int, socket_mode: int) -> None:
+    folder = tmp_path / "sock"
+    folder.mkdir()
+    folder.chmod(mode)
+    config = ProxyConfig(
+        real_keys=REAL_KEYS, confdir=tmp_path / "ca", socket_dir=folder, socket_mode=socket_mode
+    )
+    with pytest.raises(ProxyStartError, match=f"mode {oct(mode)}"):
+        CredentialProxy(config, lambda e: None).start()
+
+
+def test_group_socket_mode(upstream, pki, ca_dir, tmp_path: Path) -> None:
+    from conftest import start_proxy
+
+    folder = tmp_path / "sock"
+    folder.mkdir(mode=0o750)
+    folder.chmod(0o750)
+    r = start_proxy(upstream, pki, ca_dir, socket_dir=folder, socket_mode=0o660)
+    try:
+        assert r.endpoints.unix_socket_path == folder / "proxy.sock"
+        assert stat.S_IMODE(r.endpoints.unix_socket_path.stat().st_mode) == 0o660
+    finally:
+        r.proxy.stop()
+    assert folder.is_dir() and not (folder / "proxy.sock").exists()  # not ours to remove
+
+
+def test_stopped_proxy_listens_nowhere(running) -> None:
+    port = running.endpoints.tcp_port
+    running.proxy.stop()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_missing_upstream_ca_file_is_named(tmp_path: Path) -> None:
+    config = ProxyConfig(
+        real_keys=REAL_KEYS, confdir=tmp_path / "ca", extra_upstream_ca=tmp_path / "nope.pem"
+    )
+    with pytest.raises(ProxyStartError, match=r"nope\.pem: no such file"):
+        CredentialProxy(config, lambda e: None).start()
