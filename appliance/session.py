@@ -154,7 +154,7 @@ async def open_session(
                 yield Session(session_id, session_dir, sandbox, config, policy, chokepoint, servers)
                 state = "finished"
     finally:
-        audit.close()
+        audit.close(mark_end=True)
         _write_state(session_dir, state=state)
 
 
