@@ -70,9 +70,27 @@ def _arm(case: dict[str, Any], root: Path) -> tuple[Fixture, Path, dict[str, str
     if case.get("git_dir_hooks"):
         write_hooks(fx.repo / ".git" / "hooks", mark)
         write_hooks(fx.bare / "hooks", mark)
+    if case.get("alternates"):
+        info = fx.repo / ".git" / "objects" / "info"
+        info.mkdir(exist_ok=True)
+        (info / "alternates").write_text(f"{fx.bare / 'objects'}\n")
+    if case.get("far_side"):
+        _far_side(case, fx, names)
     if case.get("signed_commit"):
         _make_signed_head(fx.repo)
     return fx, mark, names
+
+
+def _far_side(case: dict[str, Any], fx: Fixture, names: dict[str, str]) -> None:
+    far = fx.base / "far"
+    git(fx.base, "clone", "-q", str(fx.bare), str(far))
+    git(far, "checkout", "-q", "-b", "elsewhere", "origin/side")
+    git(far, "checkout", "-q", "main")  # main checked out: a push to it updates the files
+    for key, value in _fill(case["far_config"], names):
+        git(far, "config", key, value)
+    (far / ".gitattributes").write_text(case["far_attributes"] + "\n")
+    git(fx.repo, "remote", "add", "far", "../far")
+    git(fx.repo, "commit", "-q", "--allow-empty", "-m", "something to push")
 
 
 def _make_signed_head(repo: Path) -> None:
