@@ -43,6 +43,9 @@ def engine() -> wasmtime.Engine:
             config.consume_fuel = ENGINE_SETTINGS["consume_fuel"]
             config.epoch_interruption = ENGINE_SETTINGS["epoch_interruption"]
             config.cranelift_opt_level = ENGINE_SETTINGS["cranelift_opt_level"]
+            if not ENGINE_SETTINGS["consume_fuel"]:
+                # Only the benchmark turns this off, to measure what fuel costs.
+                log.warning("sandbox fuel metering is OFF: only the deadline stops runaway code")
             _engine = wasmtime.Engine(config)
         return _engine
 

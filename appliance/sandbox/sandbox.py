@@ -117,7 +117,7 @@ class Sandbox:
             outcome = {"error": _trap_error(exc, limits)}
         finally:
             current.bridge = None
-        fuel_used = limits.fuel - store.get_fuel()
+        fuel_used = limits.fuel - store.get_fuel() if _engine.ENGINE_SETTINGS["consume_fuel"] else 0
         duration = time.perf_counter() - started
         return RunResult(
             **outcome, tool_calls=bridge.calls, fuel_used=fuel_used, duration_s=duration
@@ -127,7 +127,8 @@ class Sandbox:
         store = wasmtime.Store(_engine.engine())
         store.set_wasi(wasmtime.WasiConfig())  # nothing granted: no dirs, env, args, stdin
         store.set_limits(memory_size=limits.memory_bytes)
-        store.set_fuel(limits.fuel)
+        if _engine.ENGINE_SETTINGS["consume_fuel"]:
+            store.set_fuel(limits.fuel)
         store.set_epoch_deadline(math.ceil(limits.wall_seconds / _TICK_SECONDS) + 1)
         return store
 
