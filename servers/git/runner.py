@@ -247,8 +247,8 @@ class GitRunner:
         timeout: float,
         ok: tuple[int, ...],
     ) -> GitOutput:
-        if any("\x00" in part for part in argv):
-            raise ToolError("an argument contains a NUL byte")
+        for part in (*argv, stdin or ""):
+            _check_text(part)
         subcommand = next((a for a in argv[len(self._argv) :] if not a.startswith("-")), "?")
         out, err, feed = self._buffers()
         if stdin is not None:
@@ -279,6 +279,16 @@ class GitRunner:
         if code not in ok:
             raise GitFailed(subcommand, output)
         return output
+
+
+def _check_text(value: str) -> None:
+    # A NUL would truncate the argument; a lone surrogate can't be encoded for the OS at all.
+    if "\x00" in value:
+        raise ToolError("an argument contains a NUL byte")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ToolError("an argument is not valid text (lone surrogate)") from None
 
 
 def _wait(proc: subprocess.Popen, timeout: float) -> int | None:

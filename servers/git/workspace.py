@@ -46,8 +46,8 @@ class Workspace:
 
     def resolve(self, raw: str | None, field: str = "path") -> Path:
         """The real, contained path an argument names (it need not exist yet)."""
-        if raw is not None and "\x00" in raw:
-            raise ToolError(f"{field}: contains a NUL byte")
+        if raw is not None and ("\x00" in raw or _unencodable(raw)):
+            raise ToolError(f"{field}: {shown(raw)} contains a NUL byte or invalid text")
         start = self.working_dir or self.base
         if raw is None or raw == ".":
             if start is None:
@@ -132,6 +132,14 @@ class Workspace:
             line = line.strip()
             if line and not line.startswith("#"):
                 self.contain(Path(os.path.realpath(objects / line)), f"{field} (alternates)")
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _looks_bare(directory: Path) -> bool:
