@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 
 __all__ = [
     "ProtectedPaths",
@@ -113,37 +114,61 @@ def is_env_file(parts: tuple[str, ...]) -> bool:
 
 
 class ProtectedPaths:
-    """A trie of protected patterns, where ``*`` stands for exactly one component.
-
-    ``check(parts)`` says whether a path is protected (equal to or under a pattern) and whether
-    it is an ancestor of a protected location (moving or deleting it would take one along).
+    """Protected patterns, where ``*`` stands for exactly one component, compiled to two
+    anchored regular expressions over the normalised path: "equal to or under a pattern" and
+    "a folder above a pattern" (moving or deleting it takes one along). The expressions follow
+    the patterns' shared folders as a tree, so a path is scanned once, and component
+    boundaries are explicit (``/`` or the end): ``/a/b2`` never matches ``/a/b``.
     """
 
-    _END = "\x00end"  # NUL never appears in a component
-
     def __init__(self, patterns: tuple[tuple[str, ...], ...]) -> None:
-        self._root: dict[str, dict] = {}
+        tree: dict[str, dict] = {}
         for parts in patterns:
-            node = self._root
+            node = tree
             for part in parts:
                 node = node.setdefault(part, {})
-            node[self._END] = {}
+            node[_END] = {}
+        self._everything = _END in tree  # the pattern "/" protects everything
+        self._under = re.compile(_under(tree)) if tree else None
+        self._above = re.compile(_above(tree) + "$") if tree else None
 
     def check(self, parts: tuple[str, ...]) -> tuple[bool, bool]:
         """(protected, ancestor_of_protected)."""
-        nodes = [self._root]
-        for part in parts:
-            following = []
-            for node in nodes:
-                if self._END in node:
-                    return True, False
-                for key in (part, "*"):
-                    child = node.get(key)
-                    if child is not None:
-                        following.append(child)
-            if not following:
-                return False, False
-            nodes = following
-        if any(self._END in node for node in nodes):
+        if self._under is None or self._above is None:
+            return False, False
+        if self._everything:
             return True, False
-        return False, any(nodes)  # a node with children lies above a pattern
+        path = "/" + "/".join(parts) if parts else ""
+        if parts and self._under.match(path):
+            return True, False
+        return False, bool(self._above.match(path))
+
+
+_END = "\x00"  # never a component: NUL is refused in every path
+
+
+def _component(part: str) -> str:
+    return "[^/]+" if part == "*" else re.escape(part)
+
+
+def _under(node: dict[str, dict]) -> str:
+    """Matches a path that reaches a pattern's end, followed by '/' or the end of the path."""
+    options = [
+        "(?=/|$)" if key == _END else "/" + _component(key) + _under(child)
+        for key, child in node.items()
+    ]
+    return "(?:" + "|".join(options) + ")"
+
+
+def _above(node: dict[str, dict]) -> str:
+    """Matches a path that stops strictly above some pattern's end (the root included)."""
+    options = [
+        "/" + _component(key) + _above(child)
+        for key, child in node.items()
+        if key != _END and _has_below(child)
+    ]
+    return "(?:" + "|".join(["", *options]) + ")"
+
+
+def _has_below(node: dict[str, dict]) -> bool:
+    return any(key != _END for key in node)

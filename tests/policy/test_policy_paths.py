@@ -49,7 +49,7 @@ def test_components_normalise_only_what_needs_it() -> None:
     assert components("/a/.env") == ("a", ".env")
 
 
-def test_protected_trie_matches_components_and_reports_ancestors() -> None:
+def test_protected_patterns_match_components_and_report_ancestors() -> None:
     trie = ProtectedPaths((("h", "config.json"), ("h", "s", "*", "audit.jsonl")))
     assert trie.check(("h", "config.json")) == (True, False)
     assert trie.check(("h", "config.json", "x")) == (True, False)
