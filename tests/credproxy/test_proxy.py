@@ -6,6 +6,7 @@ import json
 import logging
 import stat
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -274,3 +275,42 @@ def test_one_proxy_per_process(running, pki, ca_dir) -> None:
     other = CredentialProxy(ProxyConfig(real_keys=REAL_KEYS, confdir=ca_dir), lambda e: None)
     with pytest.raises(ProxyStartError, match="another credential proxy"):
         other.start()
+
+
+def test_listens_on_loopback_only(running) -> None:
+    port = f"{running.endpoints.tcp_port:04X}"
+    listening = [
+        fields[1]
+        for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+        if table.exists()
+        for fields in (line.split() for line in table.read_text().splitlines()[1:])
+        if fields[1].endswith(f":{port}") and fields[3] == "0A"
+    ]
+    assert listening == ["0100007F:" + port]
+
+
+def test_untrusted_upstream_certificate_is_refused(upstream, pki, ca_dir) -> None:
+    """Without the test CA the fake upstream is an impostor: no request may reach it."""
+    from conftest import start_proxy
+
+    r = start_proxy(upstream, pki, ca_dir, extra_upstream_ca=None)
+    try:
+        assert post(r).status_code == 502
+        assert upstream.seen == []
+        assert "error" in r.kinds()
+    finally:
+        r.proxy.stop()
+
+
+def test_oversized_request_body_is_refused(upstream, pki, ca_dir) -> None:
+    from conftest import start_proxy
+
+    r = start_proxy(upstream, pki, ca_dir, max_body_bytes=1000)
+    try:
+        fake = r.proxy.fake_keys["anthropic"]
+        with r.client() as client:
+            response = client.post(MESSAGES, headers={"x-api-key": fake}, content=b"x" * 5000)
+        assert response.status_code == 413
+        assert upstream.seen == []
+    finally:
+        r.proxy.stop()
