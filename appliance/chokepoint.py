@@ -119,7 +119,7 @@ class Chokepoint:
             outcome = CallOutcome(
                 False, "DENIED: internal error while checking this call", decision
             )
-        self._record(trip, outcome)
+        await self._record(trip, outcome)
         return outcome
 
     async def _trip(self, trip: _Trip, raw_arguments: Any) -> CallOutcome:
@@ -269,7 +269,7 @@ class Chokepoint:
         self.stats["denied"] += 1
         return CallOutcome(False, f"DENIED: {decision.reason}", decision)
 
-    def _record(self, trip: _Trip, outcome: CallOutcome) -> None:
+    async def _record(self, trip: _Trip, outcome: CallOutcome) -> None:
         call = trip.call
         default_status = "ok" if outcome.ok else "denied"
         entry = {
@@ -286,7 +286,9 @@ class Chokepoint:
             "policyDigest": self.policy.digest,
         }
         try:
-            self.audit.append(entry)
+            # On a worker thread: the fsync must not stall other calls on the event loop, and
+            # concurrent appends can then share one sync (the log groups them).
+            await anyio.to_thread.run_sync(self.audit.append, entry)
         except AuditWriteError as exc:
             raise SessionStopped(f"the audit log could not be written: {exc}") from exc
 
