@@ -138,15 +138,16 @@ def gate_tools(
 
 @contextlib.asynccontextmanager
 async def serve_gate(
-    session: Any, path: Path, on_stopped: Callable[[str], None]
+    session: Any, path: Path, on_stopped: Callable[[str], None], infos: list[Any] | None = None
 ) -> AsyncIterator[GateSocket]:
-    """Serve `session`'s tools on `path` for the duration of the block."""
+    """Serve `session`'s tools (`infos`, if already listed) on `path` during the block."""
     from anyio.from_thread import BlockingPortal
 
     from appliance import __version__
 
     async with BlockingPortal() as portal:
-        infos = await session.servers.all_tools()
+        if infos is None:
+            infos = await session.servers.all_tools()
         gate = GateSocket(path, gate_tools(infos, session.chokepoint, portal, on_stopped),
                           version=__version__)  # fmt: skip
         gate.start()

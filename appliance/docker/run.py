@@ -90,16 +90,25 @@ async def run_agent(
 
         async with open_session(config, paths, options) as session:
             try:
-                endpoints = await anyio.to_thread.run_sync(proxy.start)
+                # The two slow starts overlap: mitmproxy's import (seconds, in a thread) and
+                # the MCP servers' start (child processes) behind the tool listing.
+                started: dict[str, Any] = {}
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_start_proxy, proxy, started)
+                    infos = await session.servers.all_tools()
                 launch = adapter.launch(task=task, interactive=pty,
                                         fake_key=proxy.fake_keys[adapter.provider])  # fmt: skip
-                runtime.write_files(launch, endpoints.ca_cert_pem_path)
+                runtime.write_files(launch, started["endpoints"].ca_cert_pem_path)
                 spec = ContainerSpec(image, launch, session.sandbox, runtime.path, session.id,
                                      tty=pty)  # fmt: skip
-                return await _run_container(client, spec, session, meter, pty, out)
+                return await _run_container(client, spec, session, infos, meter, pty, out)
             finally:
                 await anyio.to_thread.run_sync(proxy.stop)
                 meter.close()
+
+
+async def _start_proxy(proxy: Any, started: dict[str, Any]) -> None:
+    started["endpoints"] = await anyio.to_thread.run_sync(proxy.start)
 
 
 def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, extra: dict):
@@ -119,10 +128,16 @@ def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, ex
 
 
 async def _run_container(
-    client: Any, spec: ContainerSpec, session: Any, meter: UsageMeter, pty: bool, out: TextIO
+    client: Any,
+    spec: ContainerSpec,
+    session: Any,
+    infos: list[Any],
+    meter: UsageMeter,
+    pty: bool,
+    out: TextIO,
 ) -> int:
     stop = Stop()
-    async with serve_gate(session, spec.runtime / "mcp.sock", stop.request_from_thread):
+    async with serve_gate(session, spec.runtime / "mcp.sock", stop.request_from_thread, infos):
         container = await anyio.to_thread.run_sync(create_container, client, spec)
         print(f"ironcurtain: session {session.id}: {describe(spec)}", file=sys.stderr)
         try:

@@ -1,0 +1,26 @@
+"""A Docker-mode session in its own process, so tests can SIGTERM or SIGKILL it.
+
+Usage: python -m tests.docker.session_main IMAGE SESSION_ID SANDBOX SCRIPT
+Prints the agent's output, then `exit=<code>`; the process exits with the session's code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anyio
+
+from tests.docker.conftest import run_script
+
+
+def main() -> int:
+    image, session_id, sandbox, script = sys.argv[1:5]
+    code, output = anyio.run(run_script, image, script, Path(sandbox), session_id)
+    print(output, end="")
+    print(f"exit={code}", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

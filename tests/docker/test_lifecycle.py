@@ -1,0 +1,133 @@
+"""Containers, sockets and runtime folders never outlive their session: removed on SIGTERM, and
+found and removed at the next start after a SIGKILL. Sessions run in child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.docker.adapters import AgentLaunch
+from appliance.docker.container import (
+    LABEL_PID,
+    LABEL_SESSION,
+    ContainerSpec,
+    create_container,
+    remove_container,
+    remove_stale,
+)
+from tests.docker.conftest import real_key_env
+
+pytestmark = pytest.mark.docker
+ROOT = Path(__file__).parents[2]
+
+
+def start_session(image: str, session_id: str, sandbox: Path, script: str) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "tests.docker.session_main", image, session_id, str(sandbox),
+            script]  # fmt: skip
+    return subprocess.Popen(argv, cwd=ROOT, env=real_key_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait_for_container(engine: Any, session_id: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = engine.containers.list(filters={"label": f"{LABEL_SESSION}={session_id}"})
+        if found and found[0].status == "running":
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no running container for session {session_id}")
+
+
+def runtime_dirs(pid: int) -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob(f"ironcurtain-run-{pid}-*"))
+
+
+def session_containers(engine: Any, session_id: str) -> list[Any]:
+    return engine.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={session_id}"})
+
+
+@pytest.fixture(scope="module")
+def children(test_image: str, tmp_path_factory: pytest.TempPathFactory):
+    """Both child sessions start together: each costs seconds of imports and set-up."""
+    home = tmp_path_factory.mktemp("lifecycle-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IRONCURTAIN_HOME", str(home))
+        started = {
+            name: start_session(test_image, name, tmp_path_factory.mktemp(name), "sleep 120")
+            for name in ("lifecycle-term", "lifecycle-kill")
+        }
+    yield started
+    for child in started.values():
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+
+
+def test_sigterm_removes_container_sockets_and_runtime_folder(engine: Any, children: dict) -> None:
+    child = children["lifecycle-term"]
+    container = wait_for_container(engine, "lifecycle-term")
+    [runtime] = runtime_dirs(child.pid)
+    assert (runtime / "mcp.sock").exists() and (runtime / "proxy" / "proxy.sock").exists()
+    assert container.labels[LABEL_PID] == str(child.pid)
+    child.send_signal(signal.SIGTERM)
+    _out, err = child.communicate(timeout=60)
+    assert child.returncode == 3, err
+    assert "received SIGTERM" in err
+    assert session_containers(engine, "lifecycle-term") == []
+    assert not runtime.exists()
+
+
+def test_a_killed_session_is_cleaned_at_the_next_start(engine: Any, children: dict) -> None:
+    child = children["lifecycle-kill"]
+    wait_for_container(engine, "lifecycle-kill")
+    [runtime] = runtime_dirs(child.pid)
+    child.kill()  # SIGKILL: no finally block runs
+    child.communicate(timeout=30)
+    assert len(session_containers(engine, "lifecycle-kill")) == 1, "left behind, as expected"
+    removed = remove_stale(engine)  # what the next session does first
+    assert "ironcurtain-lifecycle-kill" in removed and str(runtime) in removed
+    assert session_containers(engine, "lifecycle-kill") == []
+    assert not runtime.exists()
+
+
+def test_the_next_start_leaves_a_live_sessions_container_alone(
+    engine: Any, test_image: str, tmp_path: Path
+) -> None:
+    launch = AgentLaunch(["sleep", "60"], {})
+    spec = ContainerSpec(test_image, launch, tmp_path, tmp_path, "lifecycle-live")
+    container = create_container(engine, spec)  # labelled with this (live) test process's pid
+    try:
+        assert "ironcurtain-lifecycle-live" not in remove_stale(engine)
+        assert len(session_containers(engine, "lifecycle-live")) == 1
+    finally:
+        remove_container(container)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to hand the workspace to another uid")
+def test_any_host_uid_owns_what_the_agent_writes(
+    engine: Any, test_image: str, tmp_path: Path
+) -> None:
+    """The original breaks when the host uid is not 1000: here the container runs as the host
+    user's uid:gid, whatever they are (4321 here), and the workspace's files stay theirs."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    os.chown(workspace, 4321, 4321)
+    launch = AgentLaunch(["/bin/sh", "-c", "id -u; id -g; echo hi > made.txt"], {})
+    spec = ContainerSpec(test_image, launch, workspace, tmp_path, "lifecycle-uid", user="4321:4321")
+    container = create_container(engine, spec)
+    try:
+        container.start()
+        assert container.wait(timeout=60)["StatusCode"] == 0
+        assert container.logs().decode().split() == ["4321", "4321"]
+    finally:
+        remove_container(container)
+    made = workspace / "made.txt"
+    assert (made.stat().st_uid, made.stat().st_gid) == (4321, 4321)
