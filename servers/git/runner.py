@@ -19,7 +19,6 @@ from __future__ import annotations
 import atexit
 import os
 import select
-import shlex
 import shutil
 import signal
 import subprocess
@@ -166,8 +165,8 @@ class GitRunner:
         # overrides, and never update a checked-out branch (which would run its filters).
         far_side = [*argv, "-c", "receive.denyCurrentBranch=refuse", "-c", "receive.autogc=false"]
         far_side += ["-c", "receive.denyDeleteCurrent=refuse"]
-        self.tools["upload-pack"] = shlex.join([*far_side, "upload-pack"])
-        self.tools["receive-pack"] = shlex.join([*far_side, "receive-pack"])
+        self.tools["upload-pack"] = _shell_join([*far_side, "upload-pack"])
+        self.tools["receive-pack"] = _shell_join([*far_side, "receive-pack"])
         self._configs: dict[Path, tuple[object, RepoConfig]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -279,6 +278,11 @@ class GitRunner:
         if code not in ok:
             raise GitFailed(subcommand, output)
         return output
+
+
+def _shell_join(words: list[str]) -> str:
+    # shlex.join's quoting, without its import: every word single-quoted.
+    return " ".join("'" + word.replace("'", "'\"'\"'") + "'" for word in words)
 
 
 def _check_text(value: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from servers.git.checks import check_branch_name, check_remote_name, shown
 from servers.git.context import GitContext, reply, tool
@@ -41,7 +40,7 @@ def check_remote_url(ctx: GitContext, value: str, field: str, cwd: Path | None) 
         if scheme == "https" and rest and not rest.startswith(("-", "/")):
             return value
         if scheme == "file" and rest.startswith("/"):
-            _check_local(ctx, unquote(rest), field, value, cwd)
+            _check_local(ctx, _unquote(rest), field, value, cwd)
             return value
         raise ToolError(
             f"{field}: {shown(value)} is not allowed: remotes are https:// URLs or "
@@ -58,6 +57,12 @@ def check_remote_url(ctx: GitContext, value: str, field: str, cwd: Path | None) 
             f"{field}: {shown(value)} is an ssh address (host:path); ssh is not allowed, use https"
         )
     return _check_local(ctx, value, field, value, cwd)
+
+
+def _unquote(text: str) -> str:
+    # urllib.parse would do, but importing it (and ipaddress with it) costs the server's start.
+    decoded = re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m[1], 16)]), text.encode())
+    return decoded.decode("utf-8", "replace")
 
 
 def _check_local(ctx: GitContext, local: str, field: str, raw: str, cwd: Path | None) -> str:
