@@ -62,7 +62,7 @@ def test_every_tool_of_our_servers_is_annotated() -> None:
     assert set(annotations["fetch"]) == {"http_fetch", "web_search"}
 
 
-@pytest.mark.parametrize("server", ["filesystem", "fetch"])
+@pytest.mark.parametrize("server", ["filesystem", "fetch", "git"])
 def test_annotations_know_exactly_the_arguments_the_server_accepts(server: str) -> None:
     schemas = _server_schemas(server)
     annotations = shipped_policy().annotations[server]
@@ -76,6 +76,9 @@ def _server_schemas(server: str) -> dict[str, dict]:
     if server == "filesystem":
         module = pytest.importorskip("servers.filesystem.server")
         return {name: entry[2] for name, entry in module._TABLE.items()}
+    if server == "git":
+        module = pytest.importorskip("servers.git")
+        return {name: tool.input_schema for name, tool in module.build_server([]).tools.items()}
     module = pytest.importorskip("servers.fetch.tools")
     return {"http_fetch": module.HTTP_FETCH_SCHEMA, "web_search": module.WEB_SEARCH_SCHEMA}
 
