@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from test_git_support import Fixture, GitServer, git, make_repo
 
+from servers.git.enrich import remote_urls
 from servers.git.repoconfig import derive, parse_listing
+from servers.mcpio import ToolError
 
 NAMES = sorted(
     [
@@ -369,3 +371,15 @@ def test_derive_overrides_every_named_driver() -> None:
     assert overrides["credential.https://h.helper"] == ""
     assert overrides["protocol.ext.allow"] == "never" and "protocol.file.allow" not in overrides
     assert config.has_includes and config.has_name and not config.has_email
+
+
+def test_remote_urls_for_the_chokepoint(fx: Fixture) -> None:
+    assert remote_urls(str(fx.repo), base_dir=fx.base) == ["../origin.git"]
+    git(fx.repo, "config", "remote.origin.pushurl", "https://example.invalid/push.git")
+    git(fx.repo, "config", "url.https://rewritten.invalid/.insteadOf", "https://example.invalid/")
+    pushed = remote_urls("repo", push=True, base_dir=fx.base)
+    assert pushed == ["https://rewritten.invalid/push.git"]  # as git will contact it
+    with pytest.raises(ToolError, match="outside the allowed directory"):
+        remote_urls(str(fx.root), base_dir=fx.base)
+    with pytest.raises(ToolError, match="starts with '-'"):
+        remote_urls(str(fx.repo), "--upload-pack=x", base_dir=fx.base)
