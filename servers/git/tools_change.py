@@ -54,8 +54,8 @@ def git_commit(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     command += ["--allow-empty"] if args.get("allowEmpty") else []
     command += [_author(args["author"])] if "author" in args else []
     ctx.git(repo, *command, stdin=message)
-    commit = ctx.git(repo, "log", "-1", "--format=%H%x1f%an <%ae>%x1f%ct").stdout.strip()
-    commit_hash, author, stamp = commit.split("\x1f")
+    commit = ctx.git(repo, "log", "-1", "--format=%H%x1f%ct%x1f%an <%ae>").stdout.strip()
+    commit_hash, stamp, author = commit.split("\x1f", 2)  # the author goes last: any text
     changed = ctx.git(
         repo,
         "diff-tree",
