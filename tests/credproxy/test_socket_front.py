@@ -105,3 +105,50 @@ def test_missing_upstream_ca_file_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(ProxyStartError, match=r"nope\.pem: no such file"):
         CredentialProxy(config, lambda e: None).start()
+
+
+NODE_CLIENT = r"""
+// A node TLS client, as Claude Code is one: CONNECT through the relay, then TLS trusting only
+// the proxy's CA (like NODE_EXTRA_CA_CERTS), then one request with the fake key.
+import http from "node:http";
+import tls from "node:tls";
+import fs from "node:fs";
+const [port, caPath, key] = process.argv.slice(2);
+const target = "api.anthropic.com:443";
+const req = http.request({ host: "127.0.0.1", port, method: "CONNECT", path: target });
+req.on("connect", (res, socket) => {
+  const ca = fs.readFileSync(caPath);
+  const s = tls.connect({ socket, servername: "api.anthropic.com", ca }, () => {
+    s.write("POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: " + key +
+            "\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+  });
+  let out = "";
+  s.on("data", (d) => { out += d; });
+  s.on("end", () => { console.log(out.split("\r\n")[0]); });
+  s.on("error", (e) => { console.log("TLS ERROR " + e.message); });
+});
+req.end();
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_node_tls_client_trusts_the_proxy_ca(running, upstream, tmp_path: Path) -> None:
+    script = tmp_path / "client.mjs"
+    script.write_text(NODE_CLIENT)
+    relay = subprocess.Popen(
+        ["node", str(RELAY), str(running.endpoints.unix_socket_path), "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = relay.stdout.readline().strip()
+        fake = running.proxy.fake_keys["anthropic"]
+        ca = str(running.endpoints.ca_cert_pem_path)
+        out = subprocess.run(
+            ["node", str(script), port, ca, fake], capture_output=True, text=True, timeout=30
+        )
+    finally:
+        relay.terminate()
+        relay.wait(5)
+    assert out.stdout.strip() == "HTTP/1.1 200 OK", out.stdout + out.stderr
+    assert upstream.seen[0].headers["x-api-key"] == [REAL_KEYS["anthropic"]]
