@@ -54,16 +54,35 @@ def session_containers(engine: Any, session_id: str) -> list[Any]:
     return engine.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={session_id}"})
 
 
+# A process that dies by SIGKILL while it owns a running, labelled container and a runtime
+# folder: what a crashed session leaves. (The full session costs seconds of imports; the SIGTERM
+# test below runs a full one.)
+_DOOMED = """
+import sys, time
+from pathlib import Path
+from appliance.docker.adapters import AgentLaunch
+from appliance.docker.container import ContainerSpec, RuntimeDir, create_container, docker_client
+runtime = RuntimeDir()
+spec = ContainerSpec(sys.argv[1], AgentLaunch(["sleep", "120"], {}), Path(sys.argv[2]),
+                     runtime.path, "lifecycle-kill")
+create_container(docker_client(), spec).start()
+print(runtime.path, flush=True)
+time.sleep(120)
+"""
+
+
 @pytest.fixture(scope="module")
 def children(test_image: str, tmp_path_factory: pytest.TempPathFactory):
-    """Both child sessions start together: each costs seconds of imports and set-up."""
+    """Both children start together: each costs seconds of imports and set-up."""
     home = tmp_path_factory.mktemp("lifecycle-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("IRONCURTAIN_HOME", str(home))
-        started = {
-            name: start_session(test_image, name, tmp_path_factory.mktemp(name), "sleep 120")
-            for name in ("lifecycle-term", "lifecycle-kill")
-        }
+        term = start_session(test_image, "lifecycle-term", home / "sb", "sleep 120")
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", _DOOMED, test_image, str(home)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    started = {"lifecycle-term": term, "lifecycle-kill": doomed}
     yield started
     for child in started.values():
         if child.poll() is None:
@@ -87,8 +106,9 @@ def test_sigterm_removes_container_sockets_and_runtime_folder(engine: Any, child
 
 def test_a_killed_session_is_cleaned_at_the_next_start(engine: Any, children: dict) -> None:
     child = children["lifecycle-kill"]
+    runtime = Path(child.stdout.readline().strip())
+    assert runtime in runtime_dirs(child.pid)
     wait_for_container(engine, "lifecycle-kill")
-    [runtime] = runtime_dirs(child.pid)
     child.kill()  # SIGKILL: no finally block runs
     child.communicate(timeout=30)
     assert len(session_containers(engine, "lifecycle-kill")) == 1, "left behind, as expected"
