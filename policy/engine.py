@@ -73,7 +73,12 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
         values = plan.arguments.extract(call.arguments)
     except ArgumentError as exc:
         return _deny("invalid-arguments", str(exc))
-    view = _CallView(context)
+    view = _CallView(context, call.server)
+    if view.base is None:
+        for item in values:
+            if item.role in PATH_ROLES and item.value is not None and _relative(item.value):
+                reason = f"{item.where}: give an absolute path (relative to what is unknown here)"
+                return _deny("invalid-arguments", reason)
     for item in values:
         if item.value is not None and item.role in PATH_ROLES:
             problem = view.protection(item.value, item.role)
@@ -160,8 +165,10 @@ def _show(value: str | None) -> str:
 class _CallView:
     """One call's resolved values (each path resolved once), over the context's lasting memo."""
 
-    def __init__(self, context: EvalContext) -> None:
+    def __init__(self, context: EvalContext, server: str) -> None:
         self.context = context
+        default = context.sandbox or context.home
+        self.base = context.path_bases.get(server, default) if context.path_bases else default
         # Straight to pydantic's private storage: the attribute hook costs more than the lookup.
         self.memo = context.__pydantic_private__["_memo"]
         self._paths: dict[str, _Resolved] = {}
@@ -171,7 +178,7 @@ class _CallView:
         found = self._paths.get(raw)
         if found is None:
             ctx = self.context
-            full = absolute(raw, ctx.home, ctx.sandbox or ctx.home)
+            full = absolute(raw, ctx.home, self.base or ctx.home)
             lexical_parts = components(full)
             real = _real(ctx, full)
             found = _Resolved(lexical_parts, real)
@@ -231,6 +238,10 @@ class _CallView:
                 forms += [parts, prefix + parts[fixed:]]
             trie = self.memo["protected"] = ProtectedPaths(tuple(forms))
         return trie
+
+
+def _relative(path: str) -> bool:
+    return not (path.startswith("/") or path == "~" or path.startswith("~/"))
 
 
 def _real(context: EvalContext, full: str) -> tuple[str, ...]:

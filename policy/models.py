@@ -128,6 +128,9 @@ class EvalContext(_Frozen):
     sandbox: str | None = None
     protected_patterns: tuple[str, ...] = ()
     allowed_domains: Mapping[str, tuple[str, ...]] = Field(default_factory=dict)
+    # server -> the folder its relative paths start from (git: its working directory); None:
+    # unknown, so relative paths are refused. A server not listed: the sandbox, else home.
+    path_bases: Mapping[str, str | None] = Field(default_factory=dict)
     resolve_path: Callable[[str], str] = resolve_on_disk
     home: str
     # Rule roots, the sandbox and protected patterns, resolved once per context (never per call).
@@ -138,6 +141,14 @@ class EvalContext(_Frozen):
     def _absolute(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("/"):
             raise ValueError(f"must be an absolute path, got {value!r}")
+        return value
+
+    @field_validator("path_bases")
+    @classmethod
+    def _absolute_bases(cls, value: Mapping[str, str | None]) -> Mapping[str, str | None]:
+        for server, base in value.items():
+            if base is not None and not base.startswith("/"):
+                raise ValueError(f"path base of {server!r} must be absolute, got {base!r}")
         return value
 
     @field_validator("protected_patterns")

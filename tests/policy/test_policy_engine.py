@@ -342,3 +342,18 @@ def test_extract_roles_reports_every_value_nested_included() -> None:
     push = tcall("git", "git_push", path="/r")
     assert extract_roles(push, policy) == {"read-path": ("/r",), "git-remote-url": ("",)}
     assert extract_roles(tcall("git", "nope"), policy) == {}
+
+
+def test_relative_paths_start_from_the_servers_base() -> None:
+    policy = make_policy(
+        [{"name": "tmp", "if": {"paths": {"roles": ["read-path"], "within": "/tmp"}}}]
+    )
+    call = tcall("srv", "read", path="notes.txt")
+    assert decide(policy, call) == ("allow", "structural-sandbox-allow")
+    assert decide(policy, call, path_bases={"srv": "/tmp/work"}) == ("allow", "tmp")
+    assert decide(policy, call, path_bases={"other": None}) == ("allow", "structural-sandbox-allow")
+    assert decide(policy, call, path_bases={"srv": None}) == ("deny", "invalid-arguments")
+    absolute = tcall("srv", "read", path="/tmp/a")
+    assert decide(policy, absolute, path_bases={"srv": None}) == ("allow", "tmp")
+    with pytest.raises(ValueError, match="absolute"):
+        tcontext(path_bases={"srv": "relative"})
