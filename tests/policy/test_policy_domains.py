@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policy.domains import DomainSet, Host, IdentifierSet, host_of, parse_host
 
@@ -82,3 +84,29 @@ def test_identifier_and_email_lists() -> None:
     emails = IdentifierSet(["boss@corp.com", "*@team.org"], emails=True)
     assert emails.matches("Boss@Corp.com") and emails.matches("a@team.org")
     assert not emails.matches("a@evilteam.org") and not emails.matches("a@x@team.org")
+
+
+labels = st.sampled_from(["a", "b", "ex", "com", "0x1", "1", "x-y"])
+names = st.lists(labels, min_size=1, max_size=4).map(".".join)
+
+
+def naive(host: str, pattern: str) -> bool:
+    """The documented meaning, written the slow way (only for names that are not IPs)."""
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        suffix = pattern[2:].split(".")
+        labels_ = host.split(".")
+        return len(labels_) > len(suffix) and labels_[-len(suffix) :] == suffix
+    return host == pattern
+
+
+@settings(max_examples=300, deadline=None)
+@given(host=names, patterns=st.lists(st.one_of(names, names.map("*.".__add__), st.just("*"))))
+def test_domain_set_agrees_with_the_naive_reading(host: str, patterns: list[str]) -> None:
+    parsed = parse_host(host)
+    if parsed is not None and parsed.is_ip:  # an IP literal: only an equal IP pattern
+        expected = any(parse_host(p) == parsed for p in patterns)
+    else:
+        expected = parsed is not None and any(naive(host, p) for p in patterns)
+    assert DomainSet(patterns).matches(parsed) == expected
