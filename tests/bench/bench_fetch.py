@@ -8,6 +8,7 @@ served by a local http.server on 127.0.0.1, so the server runs with --allow-priv
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -73,6 +74,19 @@ def start_to_initialized(runs: int) -> list[float]:
     return times
 
 
+def start_cpu_ms(runs: int) -> list[float]:
+    """CPU (user+sys) a start-and-exit costs: steadier than wall time on a shared machine."""
+    times = []
+    for _ in range(runs):
+        proc = _spawn(False)
+        _ask(proc, INIT)
+        proc.stdin.close()
+        _pid, _status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = 0
+        times.append((usage.ru_utime + usage.ru_stime) * 1000)
+    return times
+
+
 def calls(url: str, runs: int) -> tuple[float, list[float], list[float]]:
     proc = _spawn(True)
     _ask(proc, INIT)
@@ -122,11 +136,16 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/page"
     start = start_to_initialized(15)
+    cpu = start_cpu_ms(10)
     first, lists, fetches = calls(url, 50)
     size, convert = convert_ms(5)
     print(
         f"fetch server start-to-initialized: median {statistics.median(start):.0f} ms "
         f"(min {min(start):.0f}, max {max(start):.0f}, n={len(start)}; target <= 300 ms)"
+    )
+    print(
+        f"  (CPU per start-to-initialized-and-exit: median {statistics.median(cpu):.0f} ms; "
+        f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
     print(
         f"tools/list round trip:            median {statistics.median(lists):.2f} ms "
