@@ -10,6 +10,7 @@ and always gets an explicit ``GIT_DIR`` and ``GIT_WORK_TREE``.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from servers.mcpio import ToolError
 __all__ = ["Workspace", "within"]
 
 _MAX_GITFILE = 4096
+_ALTERNATES_DEPTH = 5
 
 
 def within(path: Path, root: Path) -> bool:
@@ -96,12 +98,8 @@ class Workspace:
     def _git_dir_of(self, dotgit: Path, field: str) -> Path:
         if dotgit.is_dir():
             return Path(os.path.realpath(dotgit))
-        try:
-            with open(dotgit, encoding="utf-8", errors="replace") as handle:
-                text = handle.read(_MAX_GITFILE).strip()
-        except OSError as exc:
-            raise ToolError(f"{field}: cannot read {dotgit}: {exc.strerror}") from None
-        if not text.startswith("gitdir:"):
+        text = _small_file(dotgit)  # only a regular file: a FIFO named .git would block us
+        if text is None or not text.startswith("gitdir:"):
             raise ToolError(f"{field}: {dotgit} is neither a directory nor a 'gitdir:' file")
         target = Path(text.removeprefix("gitdir:").strip())
         return Path(os.path.realpath(dotgit.parent / target))
@@ -112,26 +110,39 @@ class Workspace:
             raise ToolError(f"{field}: {git_dir} is not a git directory")
         self.contain(git_dir, field, None)
         common = git_dir
-        commondir_file = git_dir / "commondir"
-        if commondir_file.is_file():
-            text = commondir_file.read_text(errors="replace")[:_MAX_GITFILE].strip()
+        text = _small_file(git_dir / "commondir")
+        if text:
             common = Path(os.path.realpath(git_dir / text))
             self.contain(common, field, None)
-        self._check_alternates(common, field)
+        if self.base is not None:
+            self._check_alternates(common / "objects", field, _ALTERNATES_DEPTH)
         return Repo(repo.cwd, git_dir, repo.work_tree, common)
 
-    def _check_alternates(self, common: Path, field: str) -> None:
-        if self.base is None:
-            return
-        objects = common / "objects"
-        try:
-            lines = (objects / "info" / "alternates").read_text(errors="replace").splitlines()
-        except OSError:
-            return
-        for line in lines:
+    def _check_alternates(self, objects: Path, field: str, depth: int) -> None:
+        # git follows an alternate's own alternates too (to a depth of 5): so do we.
+        text = _small_file(objects / "info" / "alternates")
+        for line in (text or "").splitlines():
             line = line.strip()
-            if line and not line.startswith("#"):
-                self.contain(Path(os.path.realpath(objects / line)), f"{field} (alternates)")
+            if not line or line.startswith("#"):
+                continue
+            if depth == 0:
+                raise ToolError(f"{field}: object alternates nest too deeply")
+            target = Path(os.path.realpath(objects / line))
+            self.contain(target, f"{field} (alternates)")
+            self._check_alternates(target, field, depth - 1)
+
+
+def _small_file(path: Path) -> str | None:
+    """The start of a regular file's text, or None (missing, a directory, a FIFO, ...)."""
+    try:
+        # O_NONBLOCK: opening a FIFO swapped in after any check must not block a worker.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read(_MAX_GITFILE).decode("utf-8", "replace").strip()
 
 
 def _unencodable(text: str) -> bool:

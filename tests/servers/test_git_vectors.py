@@ -10,6 +10,7 @@ so git's own discovery would find it from any directory of the base that is not 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ def _layout(root: Path) -> dict[str, str]:
     git(fx.base, "init", "-q", "--bare", "wt.git")
     git(fx.base / "wt.git", "config", "core.worktree", str(root))
     (fx.base / "plain").mkdir()
+    (fx.base / "fifo").mkdir()
+    os.mkfifo(fx.base / "fifo" / ".git")
+    git(fx.base, "clone", "-q", "--shared", str(fx.base / "altrepo"), "altchain")
     return {"root": str(root), "base": str(fx.base), "repo": str(fx.repo), "outside": str(outside)}
 
 
