@@ -55,6 +55,7 @@ class SessionOptions:
     session_id: str | None = None
     interactive_channel: Any = None  # an InteractivePrompt, when a terminal is attached
     mode: str = "code"
+    auto_approver: Any = None  # overrides the one built from config (tests, the demo)
 
 
 @dataclass
@@ -151,6 +152,9 @@ async def open_session(
                     session_id=session_id,
                     redaction=config.audit_redaction,
                 )
+                chokepoint.auto_approver = options.auto_approver or _auto_approver(
+                    config, chokepoint
+                )
                 yield Session(session_id, session_dir, sandbox, config, policy, chokepoint, servers)
                 state = "finished"
     finally:
@@ -165,6 +169,19 @@ def _channel(escalations: Path, registry: Path, config: Config, options: Session
     if options.interactive_channel is None:
         return files
     return FirstAnswer(options.interactive_channel, files)
+
+
+def _auto_approver(config: Config, chokepoint: Chokepoint) -> Any:
+    if not config.auto_approve.enabled:
+        return None
+    from appliance.agent import ModelSettings
+    from appliance.auto_approver import AutoApprover
+
+    model_id = config.auto_approve.model_id
+    provider = model_id.partition(":")[0]
+    base = config.openai_base_url if provider == "openai" else None
+    model = ModelSettings(model_id, api_key=config.api_key_for(provider), api_base=base)
+    return AutoApprover(model, lambda: chokepoint.latest_user_message)
 
 
 def _audit_settings(config: Config, options: SessionOptions, sandbox: Path) -> dict[str, Any]:
