@@ -200,6 +200,20 @@ def _command(line: str, session: Session, agent: Agent, terminal: Terminal) -> b
 
 
 def _default_sandbox() -> Any:
+    return make_sandbox()
+
+
+def make_sandbox(err: TextIO = sys.stderr) -> Any:
+    """The sandbox with the guest this installation ships; in a source checkout the guest is
+    built first when it is missing or older than its sources (a fresh clone's first run)."""
+    import os
+
     from appliance.sandbox import Sandbox
 
+    if not getattr(sys, "frozen", False) and not os.environ.get("IRONCURTAIN_GUEST_WASM"):
+        from wasm_guest import build
+
+        if not build.is_current():
+            print("building the sandbox guest (once; about a minute)…", file=err, flush=True)
+            build.ensure_built()
     return Sandbox()

@@ -42,13 +42,13 @@ def run(args: argparse.Namespace) -> int:
 
 async def _execute(code: str, args: argparse.Namespace, config, paths):
     from appliance.code_mode import CodeExecutor
-    from appliance.sandbox import Sandbox
+    from appliance.code_session import make_sandbox
     from appliance.session import SessionOptions, open_session
 
     options = SessionOptions(
         task=f"exec {args.file}", policy_dir=args.policy_dir, sandbox=args.sandbox, mode="exec"
     )
-    sandbox = Sandbox(cache_dir=paths.cache / "sandbox")
+    sandbox = make_sandbox()
     async with open_session(config, paths, options) as session:
         catalog = [t.catalog_entry() for t in await session.servers.all_tools()]
         print(f"session {session.id} · sandbox {session.sandbox}", file=sys.stderr)
