@@ -25,8 +25,10 @@ def resolve_on_disk(path: str, home: str | None = None) -> str:
 
     For a path that does not exist yet, the deepest existing ancestor is resolved and the rest
     re-attached (``os.path.realpath`` without ``strict`` does exactly that, and it follows a
-    dangling symlink to where a write would land). Two common cases take a shorter road with
-    the same answer: an existing path, and a missing file in an existing folder.
+    dangling symlink to where a write would land). The common cases take a shorter road with the
+    same answer, letting the kernel resolve: an existing path, and plain missing names under an
+    existing folder. Anything else (a '..' after a missing name, a dangling link) goes through
+    realpath.
     """
     if home is not None and (path == "~" or path.startswith("~/")):
         path = home + path[1:]
@@ -35,16 +37,33 @@ def resolve_on_disk(path: str, home: str | None = None) -> str:
         path = os.getcwd() + "/" + path  # joined, never normalised: '..' must meet the disk
     if _PROC_FD:
         real = _kernel_real(path)
+        if real is None:
+            real = _deepest_existing(path)
         if real is not None:
             return real
-        parent, name = path.rsplit("/", 1)
-        if name not in ("", ".", "..") and _missing_entry(path):
-            # A plain missing name (not '..', not a dangling link) under an existing folder:
-            # nothing after the folder can be a link, so the folder's real path + the name.
-            folder = _kernel_real(parent or "/")
-            if folder is not None:
-                return folder.rstrip("/") + "/" + name
     return posixpath.realpath(path)
+
+
+def _deepest_existing(path: str) -> str | None:
+    """The kernel's resolution of the deepest existing folder, plus the missing rest.
+
+    Only when the rest is plain names (no '.', no '..') and its first name is truly absent (not
+    a dangling link): then nothing in the rest can be a link. Otherwise None (use realpath).
+    """
+    parts = path.split("/")
+    for cut in range(len(parts) - 1, 0, -1):
+        folder = _kernel_real("/".join(parts[:cut]) or "/")
+        if folder is None:
+            continue
+        rest = [part for part in parts[cut:] if part]
+        if not rest:
+            return folder
+        if "." in rest or ".." in rest:
+            return None
+        if not _missing_entry("/".join(parts[:cut]) + "/" + rest[0]):
+            return None
+        return folder.rstrip("/") + "/" + "/".join(rest)
+    return None
 
 
 def _kernel_real(path: str) -> str | None:

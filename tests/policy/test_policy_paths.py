@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from policy.paths import ProtectedPaths, components, is_env_file, resolve_on_disk
 
-NAMES = ["d", "f", "to_d", "to_f", "dangling", "loop", "up", "missing", "..", ".", ""]
+NAMES = ["d", "f", "to_d", "to_f", "dangling", "loop", "up", "missing", "new", "..", ".", ""]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(parts=st.lists(st.sampled_from(NAMES), max_size=6))
+@given(parts=st.lists(st.sampled_from(NAMES), max_size=7))
 def test_resolver_matches_realpath(tree: Path, parts: list[str]) -> None:
     path = str(tree) + "/" + "/".join(parts)
     assert resolve_on_disk(path) == posixpath.realpath(path)
