@@ -23,6 +23,18 @@ __all__ = ["ALLOWED_PROTOCOLS", "RepoConfig", "derive", "parse_listing"]
 ALLOWED_PROTOCOLS = ("file", "https")
 
 
+# http settings (also per URL as http.<url>.<name>) and the values that keep them harmless:
+# certificates checked, no proxy or pinned address the policy never saw, no cookie file read
+# or written.
+_HTTP_SAFE = {
+    "sslverify": "true",
+    "proxy": "",
+    "curloptresolve": "",
+    "cookiefile": "",
+    "savecookies": "false",
+}
+
+
 @dataclass(frozen=True)
 class RepoConfig:
     overrides: tuple[tuple[str, str], ...]
@@ -67,19 +79,21 @@ def _for_entry(section: str, sub: str, var: str, tools: dict[str, str]) -> list[
         return [(f"{key}.textconv", tools["cat"]), (f"{key}.command", "")]
     if section == "merge" and var == "driver":
         return [(f"{key}.driver", tools["false"])]  # a failing driver means a reported conflict
-    if section == "remote" and var in ("uploadpack", "receivepack", "vcs", "mirror"):
+    if section == "remote" and var in ("uploadpack", "receivepack", "vcs", "mirror", "proxy"):
         return [
             (f"{key}.uploadpack", tools["upload-pack"]),
             (f"{key}.receivepack", tools["receive-pack"]),
             (f"{key}.vcs", ""),
             (f"{key}.mirror", "false"),
+            (f"{key}.proxy", ""),
         ]
     if section == "credential" and var == "helper":
         return [(f"{key}.helper", "")]
     if section == "protocol" and var == "allow" and sub.lower() not in ALLOWED_PROTOCOLS:
         return [(f"{key}.allow", "never")]
-    if section == "http" and var == "savecookies":
-        return [(f"{key}.savecookies", "false")]
+    if section == "http" and var in _HTTP_SAFE:
+        # Per-URL http settings that would widen what the server reaches or trusts.
+        return [(f"{key}.{name}", value) for name, value in _HTTP_SAFE.items()]
     if section == "gpg" and var in ("program", "defaultkeycommand"):
         return [(f"{key}.{var}", tools["false"])]
     if section == "hook" and var == "command":  # config-defined hooks (newer git)

@@ -119,6 +119,10 @@ def _fixed_config(tools: dict[str, str]) -> list[tuple[str, str]]:
         ("maintenance.auto", "false"),
         ("color.ui", "false"),
         ("http.saveCookies", "false"),
+        ("http.cookieFile", ""),
+        ("http.sslVerify", "true"),
+        ("http.proxy", ""),  # empty: no proxy at all, whatever the repository says
+        ("http.curloptResolve", ""),  # empty: clears any pinned addresses
         ("advice.detachedHead", "false"),
     ]
     pairs += [(f"protocol.{name}.allow", "always") for name in ALLOWED_PROTOCOLS]

@@ -371,6 +371,9 @@ def test_derive_overrides_every_named_driver() -> None:
     assert overrides["credential.https://h.helper"] == ""
     assert overrides["protocol.ext.allow"] == "never" and "protocol.file.allow" not in overrides
     assert config.has_includes and config.has_name and not config.has_email
+    http = derive(parse_listing("http.https://h/.proxy\nhttp://evil:3128\x00"), tools)
+    assert dict(http.overrides)["http.https://h/.sslverify"] == "true"
+    assert dict(http.overrides)["http.https://h/.proxy"] == ""
 
 
 def test_remote_urls_for_the_chokepoint(fx: Fixture) -> None:
