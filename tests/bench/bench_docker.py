@@ -1,0 +1,89 @@
+"""Docker mode: container start to agent ready, with the image already built (target <= 2 s).
+
+    python tests/bench/bench_docker.py [--runs N]
+
+"Ready" for the TEST image: the entry wrapper has the proxy relay listening and the agent
+command has printed its first line. For the Claude Code image (measured only if it is built):
+the same, with the agent being `claude --version` (Node has loaded and run Claude Code's CLI).
+Every container is created with the full lockdown of `ContainerSpec`. Prints medians, not
+asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[2]))
+
+from appliance.credproxy.ca import ensure_ca
+from appliance.docker.adapters import AgentLaunch, base_env, entry_command
+from appliance.docker.agent_image import CLAUDE_CODE_RECIPE
+from appliance.docker.container import (
+    ContainerSpec,
+    RuntimeDir,
+    create_container,
+    docker_client,
+    remove_container,
+)
+from appliance.docker.image import ensure_test_image, image_exists
+
+
+def start_to_ready(
+    client, image: str, agent: list[str], marker: str, workspace: Path, ca_cert: Path
+) -> float:
+    """Seconds from `create` to the agent printing `marker`, with the runtime folder written as
+    a session writes it (MCP config, the proxy's CA certificate)."""
+    with RuntimeDir() as runtime:
+        launch = AgentLaunch(entry_command(agent), base_env())
+        runtime.write_files(launch, ca_cert)
+        spec = ContainerSpec(image, launch, workspace, runtime.path, f"bench-{time.time_ns()}")
+        started = time.perf_counter()
+        container = create_container(client, spec)
+        try:
+            container.start()
+            seen = ""
+            for chunk in container.logs(stream=True, follow=True):
+                seen += chunk.decode(errors="replace")
+                if marker in seen:
+                    return time.perf_counter() - started
+            raise RuntimeError(f"{image}: the agent never printed {marker!r}: {seen[-500:]}")
+        finally:
+            remove_container(container)
+
+
+def measure(client, label: str, image: str, agent: list[str], marker: str, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        workspace, ca = Path(scratch), ensure_ca(Path(scratch) / "ca").cert_pem
+        start_to_ready(client, image, agent, marker, workspace, ca)  # warm the engine's caches
+        times = [start_to_ready(client, image, agent, marker, workspace, ca) for _ in range(runs)]
+    print(f"{label:<44} median {statistics.median(times):6.3f} s   "
+          f"min {min(times):6.3f}   max {max(times):6.3f}   (n={runs})")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    runs = parser.parse_args().runs
+    client = docker_client()
+    started = time.perf_counter()
+    test_image = ensure_test_image(client)
+    how = "built" if test_image.built else "found"
+    print(f"test image {test_image.tag}: {how} in {time.perf_counter() - started:.2f} s")
+    measure(client, "test image: start -> agent ready", test_image.tag,
+            ["/bin/sh", "-c", "echo ready"], "ready", runs)  # fmt: skip
+    claude = CLAUDE_CODE_RECIPE.tag()
+    if image_exists(client, claude):
+        measure(client, "claude-code image: start -> claude --version", claude,
+                ["claude", "--version"], "(Claude Code)", runs)  # fmt: skip
+    else:
+        print(f"claude-code image {claude} not built: skipped (ironcurtain start --agent "
+              "claude-code builds it)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
