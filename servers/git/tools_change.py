@@ -54,21 +54,20 @@ def git_commit(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     command += ["--allow-empty"] if args.get("allowEmpty") else []
     command += [_author(args["author"])] if "author" in args else []
     ctx.git(repo, *command, stdin=message)
-    commit = ctx.git(repo, "log", "-1", "--format=%H%x1f%ct%x1f%an <%ae>").stdout.strip()
-    commit_hash, stamp, author = commit.split("\x1f", 2)  # the author goes last: any text
-    changed = ctx.git(
+    # One call for the commit and its files: the header, NUL, then NUL-separated names.
+    shown = ctx.git(
         repo,
-        "diff-tree",
-        "--root",
-        "--no-commit-id",
-        "--name-only",
-        "-r",
+        "log",
+        "-1",
         "-z",
+        "--name-only",
         "--no-ext-diff",
         "--no-textconv",
-        "HEAD",
+        "--format=%H%x1f%ct%x1f%an <%ae>%x00",
     )
-    files = [name for name in changed.stdout.split("\x00") if name]
+    header, _, names = shown.stdout.partition("\x00")
+    commit_hash, stamp, author = header.split("\x1f", 2)  # the author goes last: any text
+    files = [name.strip("\n") for name in names.split("\x00") if name.strip("\n")]
     return reply(
         {
             "commitHash": commit_hash,
@@ -86,15 +85,20 @@ def git_reset(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     mode = args["mode"]
     target = check_revision(args.get("target", "HEAD"), "target")
     before = ctx.status(repo)
-    previous = ctx.head(repo)
     ctx.git(repo, "reset", "--quiet", f"--{mode}", target, "--")
-    result = {"mode": mode, "target": target, "previousHead": previous, "head": ctx.head(repo)}
+    after = ctx.status(repo)
+    result = {
+        "mode": mode,
+        "target": target,
+        "previousHead": before["commit"],
+        "head": after["commit"],
+    }
     if mode == "hard":
         lost = before["stagedChanges"], before["unstagedChanges"]
         result["discardedChanges"] = sorted(
             {p for group in lost for ps in group.values() for p in ps}
         )
-    return reply({**result, "status": ctx.status(repo)})
+    return reply({**result, "status": after})
 
 
 def git_clean(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
@@ -123,12 +127,13 @@ def git_checkout(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
         ctx.git(repo, "checkout", *force, "-b", check_branch_name(target, "target"), "--")
     else:
         ctx.git(repo, "checkout", "--quiet", *force, check_revision(target, "target"), "--")
+    status = ctx.status(repo)
     return reply(
         {
             "target": target,
             "branchCreated": created,
-            "currentBranch": ctx.current_branch(repo),
-            "head": ctx.head(repo),
+            "currentBranch": status["currentBranch"],
+            "head": status["commit"],
         }
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 from servers.git.checks import check_pathspec, check_revision
 from servers.git.context import GitContext, reply, tool
 from servers.git.parse import LOG_FORMAT, parse_log
-from servers.git.runner import Repo
+from servers.git.runner import GitFailed, Repo
 from servers.git.schema import PATH, boolean, closed, enum, integer, string
 from servers.mcpio import Tool, ToolResult
 
@@ -52,10 +52,12 @@ def _log_filters(args: dict[str, Any]) -> list[str]:
 
 def git_log(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     repo = ctx.repo(args)
-    if "branch" not in args and ctx.head(repo) is None:
-        return reply({"commits": [], "totalCount": 0, "note": "the repository has no commits"})
     filters = _log_filters(args)
-    out = ctx.git(repo, "log", "-z", f"--format={LOG_FORMAT}", *filters)
+    out = ctx.git(repo, "log", "-z", f"--format={LOG_FORMAT}", *filters, ok=(0, 128))
+    if out.code != 0:
+        if "branch" not in args and ctx.head(repo) is None:  # only now: the rare case
+            return reply({"commits": [], "totalCount": 0, "note": "the repository has no commits"})
+        raise GitFailed("log", out)
     commits = parse_log(out.stdout)
     if args.get("oneline"):
         commits = [{k: c[k] for k in ("hash", "shortHash", "subject")} for c in commits]

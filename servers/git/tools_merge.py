@@ -27,7 +27,7 @@ def _outcome(ctx: GitContext, repo: Repo, out: GitOutput, **extra: Any) -> ToolR
             "success": out.code == 0,
             "conflicts": bool(conflicted),
             "conflictedFiles": conflicted,
-            "head": ctx.head(repo),
+            "head": status["commit"],
             "output": (out.stdout + out.stderr).strip()[-4000:],
             **extra,
             "status": status,

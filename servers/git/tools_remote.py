@@ -165,7 +165,7 @@ def git_pull(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
             "urls": urls,
             "success": out.code == 0,
             "conflicts": bool(status["conflictedFiles"]),
-            "head": ctx.head(repo),
+            "head": status["commit"],
             "output": (out.stdout + out.stderr).strip()[-4000:],
             "status": status,
         }
