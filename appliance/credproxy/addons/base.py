@@ -38,6 +38,7 @@ logger = logging.getLogger("appliance.credproxy")
 REQUIRED_CHECKS = frozenset({"gate", "budget", "key"})
 _PASSED = "ironcurtain.passed"
 _PROVIDER = "ironcurtain.provider"
+_FACTS = "ironcurtain.facts"
 
 
 class Reporter:
@@ -152,8 +153,19 @@ def bare_path(path: str) -> str:
 
 
 def request_facts(flow: Any) -> RequestFacts:
+    """The request as the checks see it, built once per flow (the gate and the key check share it;
+    nothing changes the request between them)."""
+    cached = flow.metadata.get(_FACTS)
+    if cached is not None:
+        return cached
     request = flow.request
-    return RequestFacts(
+    # Straight from the raw fields, decoded as mitmproxy decodes them: the multidict views cost
+    # more than every check together.
+    headers = tuple(
+        (k.decode("latin-1").lower(), v.decode("utf-8", "surrogateescape"))
+        for k, v in request.headers.fields
+    )
+    facts = RequestFacts(
         method=request.method,
         scheme=request.scheme,
         host=request.host,
@@ -161,6 +173,8 @@ def request_facts(flow: Any) -> RequestFacts:
         path=bare_path(request.path),
         host_header=request.host_header,
         sni=flow.client_conn.sni,
-        headers=tuple((k.lower(), v) for k, v in request.headers.items(multi=True)),
-        query=tuple(request.query.items(multi=True)),
+        headers=headers,
+        query=tuple(request.query.items(multi=True)) if "?" in request.path else (),
     )
+    flow.metadata[_FACTS] = facts
+    return facts

@@ -41,8 +41,12 @@ class KeySwap:
             deny(flow, self.reporter, denial, provider)
             return
         headers = flow.request.headers
-        for name in CREDENTIAL_HEADERS:
-            headers.pop(name, None)
+        # One pass over the raw fields: every credential header goes, whatever its case or count.
+        headers.fields = tuple(
+            (k, v)
+            for k, v in headers.fields
+            if k.decode("latin-1").lower() not in CREDENTIAL_HEADERS
+        )
         if provider.key_query_param is not None:
             flow.request.query.pop(provider.key_query_param, None)
         real = self.real_keys[provider.name].get_secret_value()
