@@ -115,7 +115,7 @@ def git_remote(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
 
 
 def git_clone(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
-    url = check_remote_url(ctx, args["url"], "url", ctx.workspace.working_dir)
+    url = check_remote_url(ctx, args["url"], "url", ctx.workspace.working_dir or ctx.workspace.base)
     target = ctx.workspace.resolve(args["localPath"], "localPath")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ToolError(f"localPath: {target} already exists and is not an empty directory")
