@@ -1,7 +1,8 @@
 """A Docker-mode session in its own process, so tests can SIGTERM or SIGKILL it.
 
-Usage: python -m tests.docker.session_main IMAGE SESSION_ID SANDBOX SCRIPT
-Prints the agent's output, then `exit=<code>`; the process exits with the session's code.
+Usage: python -m tests.docker.session_main IMAGE SESSION_ID SANDBOX SCRIPT [pty]
+Prints the agent's output (with `pty`, the agent owns this process's terminal instead), then
+`exit=<code>`; the process exits with the session's code.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from tests.docker.conftest import run_script
 
 def main() -> int:
     image, session_id, sandbox, script = sys.argv[1:5]
-    code, output = anyio.run(run_script, image, script, Path(sandbox), session_id)
+    pty = sys.argv[5:] == ["pty"]
+    code, output = anyio.run(lambda: run_script(image, script, Path(sandbox), session_id, pty=pty))
     print(output, end="")
     print(f"exit={code}", flush=True)
     return code

@@ -4,6 +4,8 @@ found and removed at the next start after a SIGKILL. Sessions run in child proce
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -34,6 +36,31 @@ def start_session(image: str, session_id: str, sandbox: Path, script: str) -> su
             script]  # fmt: skip
     return subprocess.Popen(argv, cwd=ROOT, env=real_key_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def start_in_terminal(image: str, session_id: str, sandbox: Path) -> subprocess.Popen:
+    """A session in --pty mode, its standard streams on a real pseudo-terminal."""
+    primary, secondary = pty.openpty()
+    script = "echo PTY-AGENT; tty; read line; echo GOT-$line"
+    argv = [sys.executable, "-m", "tests.docker.session_main", image, session_id, str(sandbox),
+            script, "pty"]  # fmt: skip
+    streams = {"stdin": secondary, "stdout": secondary, "stderr": secondary}
+    child = subprocess.Popen(argv, cwd=ROOT, env=real_key_env(), start_new_session=True, **streams)
+    os.close(secondary)
+    child.terminal = primary  # type: ignore[attr-defined]
+    return child
+
+
+def read_terminal(fd: int, until: bytes, timeout: float = 60) -> bytes:
+    seen, deadline = b"", time.monotonic() + timeout
+    while until not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the terminal closed: the child is gone
+                break
+    return seen
 
 
 def wait_for_container(engine: Any, session_id: str, timeout: float = 60) -> Any:
@@ -83,6 +110,9 @@ def children(test_image: str, tmp_path_factory: pytest.TempPathFactory):
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     started = {"lifecycle-term": term, "lifecycle-kill": doomed}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IRONCURTAIN_HOME", str(home))
+        started["lifecycle-pty"] = start_in_terminal(test_image, "lifecycle-pty", home / "pty")
     yield started
     for child in started.values():
         if child.poll() is None:
@@ -151,3 +181,15 @@ def test_any_host_uid_owns_what_the_agent_writes(
         remove_container(container)
     made = workspace / "made.txt"
     assert (made.stat().st_uid, made.stat().st_gid) == (4321, 4321)
+
+
+def test_pty_mode_gives_the_agent_the_terminal(engine: Any, children: dict) -> None:
+    child = children["lifecycle-pty"]
+    seen = read_terminal(child.terminal, b"/dev/pts/")
+    assert b"PTY-AGENT" in seen, seen.decode(errors="replace")
+    os.write(child.terminal, b"typed-by-the-user\r")
+    seen += read_terminal(child.terminal, b"exit=")
+    text = seen.decode(errors="replace")
+    assert "GOT-typed-by-the-user" in text, text
+    assert child.wait(timeout=60) == 0 and "exit=0" in text
+    assert session_containers(engine, "lifecycle-pty") == []
