@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import stat
@@ -18,6 +19,8 @@ from appliance.credproxy.events import ProxyEvent
 from appliance.credproxy.providers import PROVIDERS, make_fake_key
 
 __all__ = ["CredentialProxy", "ProxyEndpoints", "ProxyStartError"]
+
+logger = logging.getLogger("appliance.credproxy")
 
 # mitmproxy keeps its master and options in module globals (mitmproxy.ctx): two proxies in one
 # process would read each other's settings. So: one at a time, enforced.
@@ -68,6 +71,8 @@ class CredentialProxy:
         if not _RUNNING.acquire(blocking=False):
             raise ProxyStartError("another credential proxy is running in this process")
         self._holds_lock = True
+        for note in self.config.loosening():
+            logger.warning("credential proxy: boundary loosened: %s", note)
         try:
             return self._start()
         except BaseException:

@@ -192,6 +192,7 @@ def raw_request(
     body: bytes = b"{}",
     sni: str | None = None,
     unix_path: Path | None = None,
+    tls: bool = True,
 ) -> RawAnswer:
     """Send exactly these bytes through the proxy (CONNECT + TLS when `connect` is set).
 
@@ -213,6 +214,7 @@ def raw_request(
             status, _, rest = _read_response(sock)
             if status != 200:
                 return RawAnswer(status, rest, stage="connect")
+        if connect is not None and tls:
             context = ssl.create_default_context(cafile=str(ca_pem))
             stream = context.wrap_socket(sock, server_hostname=sni or connect.rsplit(":", 1)[0])
         message = head + b"content-length: %d\r\n\r\n" % len(body) + body

@@ -314,3 +314,24 @@ def test_oversized_request_body_is_refused(upstream, pki, ca_dir) -> None:
         assert upstream.seen == []
     finally:
         r.proxy.stop()
+
+
+def test_each_request_on_a_kept_alive_tunnel_is_checked(running, upstream) -> None:
+    fake = running.proxy.fake_keys["anthropic"]
+    with running.client() as client:
+        statuses = [
+            client.post(MESSAGES, headers={"x-api-key": key}, json={}).status_code
+            for key in (fake, "sk-ant-api03-guess", fake)
+        ]
+    assert statuses == [200, 403, 200]
+    assert len(upstream.seen) == 2
+    assert all(s.headers["x-api-key"] == [REAL_KEYS["anthropic"]] for s in upstream.seen)
+
+
+def test_loosening_settings_are_warned_at_start(running, caplog) -> None:
+    running.proxy.stop()
+    caplog.set_level(logging.WARNING, logger="appliance.credproxy")
+    running.proxy.start()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "appliance.credproxy"]
+    assert any("redirected to 127.0.0.1" in w for w in warnings)
+    assert any("upstream TLS trusts only" in w for w in warnings)

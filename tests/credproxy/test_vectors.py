@@ -52,12 +52,12 @@ def pure_decision(case: dict) -> str | None:
     headers = tuple((k.lower(), fill(v, FAKES)) for k, v in case["headers"])
     facts = RequestFacts(
         method=method,
-        scheme="https" if case["connect"] else "http",
+        scheme="https" if case["connect"] and case.get("tls", True) else "http",
         host=host,
         port=int(port),
         path=path,
         host_header=next((v for k, v in headers if k == "host"), None),
-        sni=case.get("sni", host) if case["connect"] else None,
+        sni=case.get("sni", host) if case["connect"] and case.get("tls", True) else None,
         headers=headers,
         query=tuple(parse_qsl(query)),
     )
@@ -93,6 +93,7 @@ def test_live_vectors(running, upstream) -> None:
             case["connect"],
             head,
             sni=case.get("sni"),
+            tls=case.get("tls", True),
         )
         events = running.events[before_events:]
         rules = [e.rule for e in events if e.kind == "denied"]
