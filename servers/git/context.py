@@ -31,7 +31,10 @@ class GitContext:
 
     def status(self, repo: Repo) -> dict[str, Any]:
         out = self.git(repo, "status", "--porcelain=v2", "--branch", "-z")
-        return parse_status(out.stdout)
+        status = parse_status(out.stdout)
+        if out.truncated:  # the last record may be cut: say so rather than look complete
+            status["truncated"] = True
+        return status
 
     def current_branch(self, repo: Repo) -> str | None:
         out = self.git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1, 128))

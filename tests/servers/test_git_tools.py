@@ -322,6 +322,9 @@ def test_output_cap(fx: Fixture) -> None:
     capped = small.ok("git_diff", path=str(fx.repo), staged=True)
     assert capped["truncated"] is True
     assert capped["diff"].endswith("[... output truncated at 1000 bytes ...]")
+    for n in range(100):
+        (fx.repo / f"untracked-{n:03}.txt").write_text("x")
+    assert small.ok("git_status", path=str(fx.repo))["truncated"] is True
 
 
 def test_timeout_kills_the_whole_process_group(
