@@ -13,6 +13,7 @@ from typing import Any
 from appliance.credproxy.addons.base import (
     REQUIRED_CHECKS,
     Reporter,
+    cut_connection,
     denied,
     fail_closed,
     kill,
@@ -59,6 +60,9 @@ class Seal:
     @fail_closed
     def tcp_start(self, flow: Any) -> None:
         kill(flow, self.reporter, "not-http", "raw TCP is not allowed")
+        # mitmproxy's TCP layer does not look at the kill before it dials: cut the client too.
+        # (Unreachable with rawtcp off and no tcp_hosts; kept so a future option cannot open it.)
+        cut_connection(flow)
 
     @fail_closed
     def udp_start(self, flow: Any) -> None:
