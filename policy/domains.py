@@ -21,7 +21,10 @@ __all__ = ["DomainSet", "Host", "IdentifierSet", "host_of", "parse_host"]
 
 _CONTROL = re.compile(r"[\x00-\x20\x7f\\]")  # a browser strips or re-reads these; we refuse
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\%]")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# Schemes that name a network host our servers would contact; file://, ftp:// and the rest have
+# no host here, so no domain rule can allow them.
+_NETWORK_SCHEMES = frozenset({"http", "https", "ssh", "git", "git+ssh", "ssh+git"})
 _SCP = re.compile(r"(?:[^@/:]+@)?([^@/:]+):")  # git's scp-like form: user@host:owner/repo.git
 _LABELS = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _NUMBER = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
@@ -39,6 +42,8 @@ def host_of(value: str) -> Host | None:
         return None
     scheme = _SCHEME.match(value)
     if scheme:
+        if scheme.group(1).lower() not in _NETWORK_SCHEMES:
+            return None
         authority = _AUTHORITY_END.split(value[scheme.end() :], maxsplit=1)[0]
         return _authority_host(authority.rpartition("@")[2])
     scp = _SCP.match(value)
