@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -389,3 +390,13 @@ def test_remote_urls_for_the_chokepoint(fx: Fixture) -> None:
         remote_urls(str(fx.root), base_dir=fx.base)
     with pytest.raises(ToolError, match="starts with '-'"):
         remote_urls(str(fx.repo), "--upload-pack=x", base_dir=fx.base)
+
+
+def test_concurrent_calls_keep_their_outputs_apart(server: GitServer) -> None:
+    # The stdio core runs calls on worker threads; each thread has its own output files.
+    calls = [("git_status", {}), ("git_log", {"maxCount": 3}), ("git_diff", {})] * 8
+    expected = {name: server.ok(name, **args) for name, args in calls[:3]}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda call: server.ok(call[0], **call[1]), calls))
+    for (name, _), answer in zip(calls, answers, strict=True):
+        assert answer == expected[name], name
