@@ -264,6 +264,11 @@ class ToolAnnotation(_Frozen):
             nested = "." in key or "[" in key
             if nested and isinstance(roles, ConditionalRoles) and roles.when_absent:
                 raise ValueError(f"{key!r}: whenAbsent applies only to top-level arguments")
+        top_level = {key.split(".")[0].removesuffix("[]") for key in value}
+        for key, roles in value.items():
+            for clause in roles.when if isinstance(roles, ConditionalRoles) else ():
+                if clause.arg not in top_level:
+                    raise ValueError(f"{key!r}: when.arg {clause.arg!r} is not an argument here")
         return value
 
 

@@ -206,6 +206,13 @@ def _mutated(data: dict, path: list[Any], value: Any) -> dict:
             "$.servers.filesystem.tools[1].toolName",
             "unique",
         ),
+        (
+            "annotations",
+            ["servers", "filesystem", "tools", 0, "args", "paths"],
+            {"default": ["read-path"], "when": [{"arg": "nope", "equals": 1, "roles": ["none"]}]},
+            "$.servers.filesystem.tools[0].args",
+            "'nope' is not an argument",
+        ),
         ("lists", ["lists", "news", "values"], "bbc.com", "$.lists.news.values", "tuple"),
     ],
 )
