@@ -11,7 +11,7 @@ operator; the agent only ever sees a 403 with a short reason, or a cut connectio
 """
 
 from appliance.credproxy.ca import CaError, CaFiles, ensure_ca
-from appliance.credproxy.config import ProxyConfig
+from appliance.credproxy.config import ProxyConfig, proxy_config_from
 from appliance.credproxy.events import ProxyEvent, TokenUsage
 from appliance.credproxy.proxy import CredentialProxy, ProxyEndpoints, ProxyStartError
 
@@ -25,4 +25,5 @@ __all__ = [
     "ProxyStartError",
     "TokenUsage",
     "ensure_ca",
+    "proxy_config_from",
 ]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from appliance.credproxy.providers import PROVIDERS, ProviderName
 
-__all__ = ["ProxyConfig"]
+__all__ = ["ProxyConfig", "proxy_config_from"]
 
 _HOSTS = {p.host for p in PROVIDERS.values()}
 
@@ -86,3 +87,22 @@ class ProxyConfig(BaseModel):
         if self.socket_mode != 0o600:
             notes.append(f"proxy socket is group-accessible ({oct(self.socket_mode)})")
         return notes
+
+
+def proxy_config_from(app_config: Any, **settings: Any) -> ProxyConfig:
+    """The proxy's settings from the appliance's `appliance.config.Config` (duck-typed: it needs
+    ``credential_proxy.allowed_providers`` and ``api_key_for(provider)``); `settings` add the
+    per-session parts (socket_dir, ...). A provider allowed without a key is an operator error
+    that names the setting and the environment variable that fix it."""
+    from appliance.config import PROVIDER_ENV
+
+    allowed = tuple(app_config.credential_proxy.allowed_providers)
+    keys = {name: app_config.api_key_for(name) for name in allowed}
+    missing = [name for name, key in keys.items() if not key]
+    if missing:
+        name = missing[0]
+        raise ValueError(
+            f"credentialProxy.allowedProviders lists {name!r} but no {name} API key is set "
+            f"(config.json {name}ApiKey, or {PROVIDER_ENV[name]} in the environment)"
+        )
+    return ProxyConfig(real_keys=keys, providers=allowed, **settings)

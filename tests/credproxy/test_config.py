@@ -82,3 +82,39 @@ def test_importing_the_package_does_not_load_mitmproxy() -> None:
     code = "import sys, appliance.credproxy; print('mitmproxy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def load_app_config(data: dict, environ: dict):
+    import json
+
+    from appliance.config import load_config
+    from appliance.paths import app_paths
+
+    paths = app_paths()
+    paths.home.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text(json.dumps(data))
+    return load_config(paths, environ)
+
+
+def test_built_from_the_appliance_config() -> None:
+    from appliance.credproxy import proxy_config_from
+
+    app = load_app_config(
+        {"credentialProxy": {"allowedProviders": ["anthropic"]}},
+        {"ANTHROPIC_API_KEY": "sk-ant-from-env"},
+    )
+    config = proxy_config_from(app, socket_mode=0o660)
+    assert config.providers == ("anthropic",)
+    assert config.real_keys["anthropic"].get_secret_value() == "sk-ant-from-env"
+    assert config.socket_mode == 0o660
+
+
+def test_allowed_provider_without_a_key_names_the_fix() -> None:
+    from appliance.credproxy import proxy_config_from
+
+    app = load_app_config(
+        {"credentialProxy": {"allowedProviders": ["anthropic", "openai"]}},
+        {"ANTHROPIC_API_KEY": "sk-ant-from-env"},
+    )
+    with pytest.raises(ValueError, match=r"'openai'.*openaiApiKey.*OPENAI_API_KEY"):
+        proxy_config_from(app)
