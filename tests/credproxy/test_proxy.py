@@ -335,3 +335,23 @@ def test_loosening_settings_are_warned_at_start(running, caplog) -> None:
     warnings = [r.getMessage() for r in caplog.records if r.name == "appliance.credproxy"]
     assert any("redirected to 127.0.0.1" in w for w in warnings)
     assert any("upstream TLS trusts only" in w for w in warnings)
+
+
+def test_openai_streams_are_asked_to_report_usage(running, upstream) -> None:
+    fake = running.proxy.fake_keys["openai"]
+    upstream.sse_events = [
+        b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n',
+        b'data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":1}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    with running.client() as client:
+        response = client.post(
+            "https://api.openai.com/v1/chat/completions",
+            headers={"authorization": f"Bearer {fake}"},
+            json={"model": "gpt-5", "stream": True, "stream_options": {"x": 1}},
+        )
+    assert response.status_code == 200
+    sent = json.loads(upstream.seen[0].body)
+    assert sent["stream_options"] == {"x": 1, "include_usage": True}
+    (usage,) = [e.usage for e in running.events if e.kind == "usage"]
+    assert (usage.input_tokens, usage.output_tokens) == (4, 1)

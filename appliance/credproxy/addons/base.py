@@ -22,6 +22,7 @@ from appliance.credproxy.providers import PROVIDERS, Provider
 __all__ = [
     "REQUIRED_CHECKS",
     "Reporter",
+    "bare_path",
     "cut_connection",
     "denied",
     "deny",

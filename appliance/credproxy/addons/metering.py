@@ -7,10 +7,19 @@ with ``accept-encoding: identity`` so the scanner sees plain text, never gzip.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from appliance.credproxy.addons.base import Reporter, cut_connection, fail_closed, logger, settled
+from appliance.credproxy.addons.base import (
+    Reporter,
+    bare_path,
+    cut_connection,
+    fail_closed,
+    logger,
+    provider_of,
+    settled,
+)
 from appliance.credproxy.usage import SseUsageScanner, usage_from_json
 
 __all__ = ["Metering"]
@@ -26,6 +35,26 @@ class Metering:
     def requestheaders(self, flow: Any) -> None:
         if not settled(flow):
             flow.request.headers["accept-encoding"] = "identity"
+
+    @fail_closed
+    def request(self, flow: Any) -> None:
+        """OpenAI streams report usage only when asked: ask, or the budget would be blind."""
+        provider = provider_of(flow)
+        if settled(flow) or provider is None or provider.name != "openai":
+            return
+        if bare_path(flow.request.path) != "/v1/chat/completions":
+            return  # the responses API always reports usage
+        try:
+            body = json.loads(flow.request.content or b"")
+        except ValueError:
+            return  # not ours to judge: the provider will refuse it
+        if not isinstance(body, dict) or body.get("stream") is not True:
+            return
+        options = body.get("stream_options")
+        options = options if isinstance(options, dict) else {}
+        if options.get("include_usage") is not True:
+            body["stream_options"] = {**options, "include_usage": True}
+            flow.request.content = json.dumps(body).encode()
 
     @fail_closed
     def responseheaders(self, flow: Any) -> None:
