@@ -15,7 +15,8 @@ __all__ = ["EventKind", "ProxyEvent", "TokenUsage"]
 
 # forwarded: a request passed every check and went upstream.
 # denied:    the proxy answered itself (403); nothing went upstream.
-# usage:     token counts read from a provider response (usage is None if none could be read).
+# usage:     the provider's response is complete: its status and the token counts read from it
+#            (usage is None for an error status or when none could be read; reason says which).
 # killed:    a hook failed or a flow skipped a check; the connection was cut, nothing forwarded.
 # error:     the upstream exchange failed (connection refused, reset, TLS error).
 EventKind = Literal["forwarded", "denied", "usage", "killed", "error"]

@@ -106,6 +106,7 @@ class FakeUpstream:
     sse_gates: list[threading.Event] = field(default_factory=list)
     json_body: dict = field(default_factory=lambda: dict(ANTHROPIC_MESSAGE))
     extra_headers: dict[str, str] = field(default_factory=dict)
+    json_status: int = 200
 
 
 def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPServer]:
@@ -123,7 +124,7 @@ def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPSe
             if state.sse_events:
                 self._stream()
             else:
-                self._json(200, state.json_body)
+                self._json(state.json_status, state.json_body)
 
         def do_GET(self) -> None:
             self._record()

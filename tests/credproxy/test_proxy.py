@@ -355,3 +355,11 @@ def test_openai_streams_are_asked_to_report_usage(running, upstream) -> None:
     assert sent["stream_options"] == {"x": 1, "include_usage": True}
     (usage,) = [e.usage for e in running.events if e.kind == "usage"]
     assert (usage.input_tokens, usage.output_tokens) == (4, 1)
+
+
+def test_provider_errors_are_reported_with_their_status(running, upstream) -> None:
+    upstream.json_status = 401
+    upstream.json_body = {"type": "error", "error": {"type": "authentication_error"}}
+    assert post(running).status_code == 401
+    (event,) = [e for e in running.events if e.kind == "usage"]
+    assert (event.status, event.usage, event.reason) == (401, None, "provider answered 401")

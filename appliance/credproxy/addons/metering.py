@@ -70,7 +70,10 @@ class Metering:
         if settled(flow) or flow.metadata.get(_STREAMED):
             return
         if flow.response.status_code // 100 != 2:
-            return  # provider errors carry no usage and cost nothing
+            # Provider errors cost nothing, but the operator needs them: a 401 here means the
+            # real key is wrong, a 429 that the account is rate limited.
+            self._report(flow, None, f"provider answered {flow.response.status_code}")
+            return
         self._report(flow, usage_from_json(flow.response.content or b""))
 
     def _scanning_stream(self, flow: Any) -> Callable[[bytes], bytes]:
@@ -97,8 +100,9 @@ class Metering:
 
         return stream
 
-    def _report(self, flow: Any, usage: Any) -> None:
-        reason = "" if usage is not None else "no usage in the response"
+    def _report(self, flow: Any, usage: Any, reason: str = "") -> None:
+        if usage is None and not reason:
+            reason = "no usage in the response"
         self.reporter.emit(
             flow, "usage", status=flow.response.status_code, usage=usage, reason=reason
         )
