@@ -170,23 +170,30 @@ class Chokepoint:
         return None
 
     async def _enrich(self, call: ToolCall) -> ToolCall:
-        """Turn a git remote name into its URL, so the engine judges where data goes."""
+        """Turn a git remote name into the URL git would contact (``insteadOf`` applied), so the
+        engine judges where data goes. If that cannot be found the engine sees the bare name,
+        which no domain rule allows."""
         if call.server != "git" or call.tool not in _REMOTE_TOOLS:
             return call
         remote = call.arguments.get("remote") or "origin"
         if not isinstance(remote, str) or "://" in remote or remote.startswith("/"):
             return call
-        lookup = {"mode": "get-url", "name": remote}
-        if "path" in call.arguments:
-            lookup["path"] = call.arguments["path"]
+        from servers.git.enrich import remote_urls
+        from servers.mcpio import ToolError
+
+        path = call.arguments.get("path") or self.context.sandbox or "."
         try:
-            result = await self.servers.call("git", "git_remote", lookup)
-        except ServerCallError:
-            return call  # the engine sees the bare name, which no domain rule allows
-        url = _remote_url(result.structured, result.text)
-        if result.is_error or not url:
+            urls = await anyio.to_thread.run_sync(
+                lambda: remote_urls(
+                    path, remote, push=call.tool == "git_push", base_dir=self.context.sandbox
+                )
+            )
+        except (ToolError, OSError, ValueError):
             return call
-        return call.model_copy(update={"arguments": {**call.arguments, "remote": url}})
+        if not urls:
+            return call
+        value: str | list[str] = urls[0] if len(urls) == 1 else urls
+        return call.model_copy(update={"arguments": {**call.arguments, "remote": value}})
 
     async def _escalate(
         self, trip: _Trip, call: ToolCall, decision: Decision
@@ -291,13 +298,3 @@ class Chokepoint:
             await anyio.to_thread.run_sync(self.audit.append, entry)
         except AuditWriteError as exc:
             raise SessionStopped(f"the audit log could not be written: {exc}") from exc
-
-
-def _remote_url(structured: dict[str, Any] | None, text: str) -> str | None:
-    if isinstance(structured, dict):
-        for key in ("url", "fetchUrl", "pushUrl"):
-            value = structured.get(key)
-            if isinstance(value, str) and value:
-                return value
-    candidate = text.strip().splitlines()[0] if text.strip() else ""
-    return candidate if "://" in candidate or candidate.startswith("/") else None

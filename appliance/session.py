@@ -94,7 +94,8 @@ def server_specs(config: Config, sandbox: Path) -> list[ServerSpec]:
             fetch_env["IRONCURTAIN_WEB_SEARCH_API_KEY"] = search.api_key.get_secret_value()
     return [
         ServerSpec("filesystem", tuple(roots), cwd=str(sandbox)),
-        ServerSpec("git", (), cwd=str(sandbox)),
+        # git works inside the sandbox only: the server's own containment, whatever the policy.
+        ServerSpec("git", ("--base-dir", str(sandbox)), cwd=str(sandbox)),
         ServerSpec("fetch", (), env=fetch_env, cwd=str(sandbox)),
     ]
 

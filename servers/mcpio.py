@@ -161,7 +161,11 @@ class StdioServer:
         except Exception:  # never let a worker die silently; the operator sees the traceback
             traceback.print_exc(file=sys.stderr)
             result = ToolResult("internal error in the tool", is_error=True)
-        self._send_result(request_id, result.to_wire())
+        try:
+            self._send_result(request_id, result.to_wire())
+        except Exception:  # an unencodable result must still answer the request
+            traceback.print_exc(file=sys.stderr)
+            self._send_error(request_id, INVALID_PARAMS, "the tool's result could not be encoded")
 
     def invoke(self, params: object) -> ToolResult:
         """Check and run one ``tools/call``; usable in memory by tests."""
@@ -188,7 +192,9 @@ class StdioServer:
         )
 
     def _write(self, message: dict[str, Any]) -> None:
-        data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        # A lone surrogate echoed from a request would make a strict encode raise.
+        data = text.encode("utf-8", "replace") + b"\n"
         with self._write_lock:
             self._out.write(data)
             self._out.flush()
