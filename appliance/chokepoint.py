@@ -14,6 +14,7 @@ detail. Anything unexpected inside the trip denies, and is audited as such.
 from __future__ import annotations
 
 import logging
+import posixpath
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class Chokepoint:
         self.whitelist = ApprovalWhitelist()
         self.breaker = CircuitBreaker(clock)
         self.latest_user_message = ""
+        self.git_workdir: str | None = None  # what git_set_working_dir set, as the server has it
         self.stats = {"calls": 0, "denied": 0, "escalated": 0}
 
     async def call(self, server: str, tool: str, arguments: Any) -> CallOutcome:
@@ -127,6 +129,7 @@ class Chokepoint:
         structural = await self._check_structure(call, raw_arguments)
         if structural is not None:
             return self._denied(structural)
+        call = trip.call = await self._anchor_git_paths(call)
         call = await self._enrich(call)
         decision = evaluate(call, self.policy, self.context)
         if decision.decision == "deny":
@@ -168,6 +171,39 @@ class Chokepoint:
         if problem:
             return Decision(decision="deny", rule="invalid-arguments", reason=problem)
         return None
+
+    async def _anchor_git_paths(self, call: ToolCall) -> ToolCall:
+        """Make git's repository paths absolute, as the git server will read them.
+
+        The git server resolves a relative or missing ``path`` against its working directory
+        (``git_set_working_dir``), which the engine cannot see; the chokepoint tracks it and
+        hands both the engine and the server the same absolute path."""
+        if call.server != "git":
+            return call
+        base = self.git_workdir or self.context.sandbox
+        if base is None:
+            return call
+        schema = (await self.servers.tools("git"))[call.tool].input_schema
+        arguments = dict(call.arguments)
+        for key in ("path", "localPath"):
+            value = arguments.get(key)
+            if value is None and key == "path" and key in schema.get("properties", {}):
+                arguments[key] = base
+            elif isinstance(value, str) and not value.startswith(("/", "~")):
+                arguments[key] = posixpath.normpath(posixpath.join(base, value))
+        if arguments == call.arguments:
+            return call
+        return call.model_copy(update={"arguments": arguments})
+
+    def _after_git_call(self, call: ToolCall, ok: bool) -> None:
+        if call.server != "git" or not ok:
+            return
+        if call.tool == "git_set_working_dir":
+            path = call.arguments.get("path")
+            if isinstance(path, str):
+                self.git_workdir = absolute(path, self.context.home, self.context.sandbox or "/")
+        elif call.tool == "git_clear_working_dir":
+            self.git_workdir = None
 
     async def _enrich(self, call: ToolCall) -> ToolCall:
         """Turn a git remote name into the URL git would contact (``insteadOf`` applied), so the
@@ -268,6 +304,7 @@ class Chokepoint:
             trip.extra["status"] = "server-error"
             return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
         trip.extra["status"] = "error" if result.is_error else "ok"
+        self._after_git_call(call, not result.is_error)
         return CallOutcome(
             not result.is_error, result.text, decision, result.structured, trip.escalation
         )

@@ -225,3 +225,20 @@ async def test_git_remote_name_is_enriched_to_its_url_before_the_engine(home, tm
     assert outcome.decision.decision == "escalate"
     assert outcome.text.startswith("ESCALATION DENIED")
     assert human.asked and human.asked[0].rule == "escalate-git-remote"
+
+
+async def test_git_paths_are_anchored_where_the_git_server_reads_them(home, tmp_path):
+    sandbox = tmp_path / "sandbox"
+    repo = sandbox / "repo"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    async with session_for(home, sandbox) as session:
+        missing = await session.chokepoint.call("git", "git_status", {})
+        moved = await session.chokepoint.call("git", "git_set_working_dir", {"path": "repo"})
+        relative = await session.chokepoint.call("git", "git_status", {"path": "."})
+    records = _records(session.audit_path)
+    assert records[0]["arguments"]["path"] == str(sandbox)
+    assert moved.ok, moved.text
+    assert records[2]["arguments"]["path"] == str(repo)
+    assert relative.ok and relative.decision.decision == "allow"
+    assert missing.decision.decision != "deny"
