@@ -122,8 +122,6 @@ def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, ex
         socket_dir=runtime.proxy_dir,
         **extra,
     )
-    for note in proxy_config.loosening():
-        print(f"warning: credential proxy: {note}", file=sys.stderr)
     return CredentialProxy(proxy_config, meter.on_event, budget_check=meter.refusal), meter
 
 

@@ -73,7 +73,14 @@ def session_config(**fields: Any) -> Config:
 
 
 async def run_script(
-    image: str, script: str, sandbox: Path, session_id: str, *, pty: bool = False, **config: Any
+    image: str,
+    script: str,
+    sandbox: Path,
+    session_id: str,
+    *,
+    pty: bool = False,
+    proxy_settings: dict[str, Any] | None = None,
+    **config: Any,
 ) -> tuple[int, str]:
     """One whole Docker-mode session with a scripted agent; returns (exit code, its output)."""
     from appliance.docker.run import run_agent
@@ -83,7 +90,7 @@ async def run_script(
     options = SessionOptions(session_id=session_id, sandbox=sandbox)
     code = await run_agent(
         session_config(**config), app_paths(), options, ScriptAgent(image, script),
-        task=None, pty=pty, out=out,
+        task=None, pty=pty, proxy_settings=proxy_settings, out=out,
     )  # fmt: skip
     return code, out.getvalue()
 

@@ -17,6 +17,7 @@ import pytest
 
 from appliance.docker.adapters import GATE_SOCKET, RELAY_PORT
 from appliance.paths import app_paths
+from tests.credproxy.credproxy_fakes import make_test_pki, serve_upstream
 from tests.docker.conftest import REAL_KEY, run_script
 
 pytestmark = pytest.mark.docker
@@ -92,6 +93,17 @@ def probe_script(listener: Listener, config_file: Path) -> str:
         f"printf '%s\\n' {shlex.quote(mcp_lines(config_file))} "
         f"| socat -t 30 STDIO UNIX-CONNECT:{GATE_SOCKET} > mcp-out.jsonl",
         "echo PROBES-DONE",
+        # Last: LLM requests through the relay and the proxy (TLS with the proxy's CA) until the
+        # session's 40-token budget stops the agent; each fake answer reports 21 tokens.
+        "socat TCP-LISTEN:9443,bind=127.0.0.1,fork,reuseaddr "
+        f"PROXY:127.0.0.1:api.anthropic.com:443,proxyport={RELAY_PORT} & sleep 0.3",
+        "for i in 1 2 3 4; do (printf 'POST /v1/messages HTTP/1.1\\r\\nHost: api.anthropic.com"
+        "\\r\\nx-api-key: %s\\r\\ncontent-type: application/json\\r\\ncontent-length: 2"
+        '\\r\\nconnection: close\\r\\n\\r\\n{}\' "$ANTHROPIC_API_KEY"; sleep 1) | socat -t 3 - '
+        "OPENSSL:127.0.0.1:9443,cafile=/run/ironcurtain/ca.pem,snihost=api.anthropic.com,"
+        "commonname=api.anthropic.com > answer.txt 2>&1; cat answer.txt >> leak-traffic.txt; "
+        'echo "LLM $i $(head -1 answer.txt)"; done',
+        "sleep 60; echo NOT-STOPPED",
     ]
     return "\n".join(lines)
 
@@ -101,21 +113,41 @@ def boundary_run(test_image: str, tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("boundary-home")
     sandbox = tmp_path_factory.mktemp("boundary-sandbox")
     listener = Listener()
+    upstream, server = serve_upstream(*make_test_pki(home)[1:])
+    settings = {"upstream_overrides": {"api.anthropic.com": ("127.0.0.1", upstream.port)},
+                "extra_upstream_ca": home / "ca.pem"}  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("IRONCURTAIN_HOME", str(home))
         patch.delenv("ANTHROPIC_API_KEY", raising=False)
         paths = app_paths()
         script = probe_script(listener, paths.config_file)
-        code, output = anyio.run(run_script, test_image, script, sandbox, SESSION)
+        code, output = anyio.run(lambda: run_script(
+            test_image, script, sandbox, SESSION, proxy_settings=settings,
+            resource_budget={"max_total_tokens": 40},
+        ))  # fmt: skip
     listener.sock.close()
+    server.shutdown()
     results = dict(line.split()[1:3] for line in output.splitlines() if line.startswith("PROBE "))
     return {"code": code, "output": output, "results": results, "sandbox": sandbox,
-            "paths": paths, "listener": listener}  # fmt: skip
+            "paths": paths, "listener": listener, "upstream": upstream}  # fmt: skip
 
 
-def test_the_session_ran_to_the_end(boundary_run: dict) -> None:
-    assert boundary_run["code"] == 0, boundary_run["output"]
+def test_every_probe_ran_and_the_budget_ended_the_session(boundary_run: dict) -> None:
     assert "PROBES-DONE" in boundary_run["output"]
+    assert boundary_run["code"] == 3, boundary_run["output"]  # stopped by the session
+    assert "NOT-STOPPED" not in boundary_run["output"]
+
+
+def test_token_budget_refuses_llm_requests_once_used_up(boundary_run: dict) -> None:
+    """21 tokens an answer, 40 allowed: the second answer uses the budget up; nothing after it
+    reaches the provider, and the agent is stopped."""
+    upstream = boundary_run["upstream"]
+    assert len(upstream.seen) == 2
+    assert all(seen.headers["x-api-key"] == [REAL_KEY] for seen in upstream.seen)
+    answers = [line for line in boundary_run["output"].splitlines() if line.startswith("LLM ")]
+    # The agent may be killed before its shell prints the second answer: only the first is sure.
+    assert answers[0] == "LLM 1 HTTP/1.1 200 OK"
+    assert all(" 200 " not in line for line in answers[2:]), answers
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
@@ -138,7 +170,8 @@ def test_the_real_key_appears_nowhere_the_agent_can_look(boundary_run: dict) -> 
     for name in (b"/etc/passwd", b"/run/ironcurtain/ca.pem", b"/home/agent/seeded.txt"):
         assert b"== " + name + b"\n" in dump, f"the dump lacks {name!r}: it is incomplete"
     needles = (REAL_KEY.encode(), REAL_KEY[-40:].encode())
-    for name in ("leak-env.txt", "leak-ps.txt", "leak-proc.txt", "leak-fs.txt"):
+    assert b"HTTP/1.1 200 OK" in (sandbox / "leak-traffic.txt").read_bytes()
+    for name in ("leak-env.txt", "leak-ps.txt", "leak-proc.txt", "leak-fs.txt", "leak-traffic.txt"):
         data = (sandbox / name).read_bytes()
         assert not any(needle in data for needle in needles), f"real key found in {name}"
     assert REAL_KEY not in boundary_run["output"]

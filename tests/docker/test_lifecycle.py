@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import secrets
 import select
 import signal
 import subprocess
@@ -51,7 +52,7 @@ def start_in_terminal(image: str, session_id: str, sandbox: Path) -> subprocess.
     return child
 
 
-def read_terminal(fd: int, until: bytes, timeout: float = 60) -> bytes:
+def read_terminal(fd: int, until: bytes, timeout: float = 120) -> bytes:
     seen, deadline = b"", time.monotonic() + timeout
     while until not in seen and time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.5)
@@ -91,38 +92,45 @@ from appliance.docker.adapters import AgentLaunch
 from appliance.docker.container import ContainerSpec, RuntimeDir, create_container, docker_client
 runtime = RuntimeDir()
 spec = ContainerSpec(sys.argv[1], AgentLaunch(["sleep", "120"], {}), Path(sys.argv[2]),
-                     runtime.path, "lifecycle-kill")
+                     runtime.path, sys.argv[3])
 create_container(docker_client(), spec).start()
 print(runtime.path, flush=True)
 time.sleep(120)
 """
 
 
+# Session ids are unique per run, as real ones are: a container left by an aborted test run must
+# not collide with this run's names (the next test run's remove_stale clears it).
+IDS = {role: f"lifecycle-{role}-{secrets.token_hex(3)}" for role in ("term", "kill", "pty")}
+
+
 @pytest.fixture(scope="module")
-def children(test_image: str, tmp_path_factory: pytest.TempPathFactory):
-    """Both children start together: each costs seconds of imports and set-up."""
+def children(engine: Any, test_image: str, tmp_path_factory: pytest.TempPathFactory):
+    """The children start together: each costs seconds of imports and set-up."""
     home = tmp_path_factory.mktemp("lifecycle-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("IRONCURTAIN_HOME", str(home))
-        term = start_session(test_image, "lifecycle-term", home / "sb", "sleep 120")
-    doomed = subprocess.Popen(
-        [sys.executable, "-c", _DOOMED, test_image, str(home)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    started = {"lifecycle-term": term, "lifecycle-kill": doomed}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("IRONCURTAIN_HOME", str(home))
-        started["lifecycle-pty"] = start_in_terminal(test_image, "lifecycle-pty", home / "pty")
+        started = {
+            "term": start_session(test_image, IDS["term"], home / "sb", "sleep 120"),
+            "kill": subprocess.Popen(
+                [sys.executable, "-c", _DOOMED, test_image, str(home), IDS["kill"]],
+                cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            ),
+            "pty": start_in_terminal(test_image, IDS["pty"], home / "pty"),
+        }  # fmt: skip
     yield started
     for child in started.values():
         if child.poll() is None:
             child.kill()
             child.communicate()
+    for session_id in IDS.values():
+        for container in session_containers(engine, session_id):
+            remove_container(container)
 
 
 def test_sigterm_removes_container_sockets_and_runtime_folder(engine: Any, children: dict) -> None:
-    child = children["lifecycle-term"]
-    container = wait_for_container(engine, "lifecycle-term")
+    child = children["term"]
+    container = wait_for_container(engine, IDS["term"])
     [runtime] = runtime_dirs(child.pid)
     assert (runtime / "mcp.sock").exists() and (runtime / "proxy" / "proxy.sock").exists()
     assert container.labels[LABEL_PID] == str(child.pid)
@@ -130,21 +138,21 @@ def test_sigterm_removes_container_sockets_and_runtime_folder(engine: Any, child
     _out, err = child.communicate(timeout=60)
     assert child.returncode == 3, err
     assert "received SIGTERM" in err
-    assert session_containers(engine, "lifecycle-term") == []
+    assert session_containers(engine, IDS["term"]) == []
     assert not runtime.exists()
 
 
 def test_a_killed_session_is_cleaned_at_the_next_start(engine: Any, children: dict) -> None:
-    child = children["lifecycle-kill"]
+    child = children["kill"]
     runtime = Path(child.stdout.readline().strip())
     assert runtime in runtime_dirs(child.pid)
-    wait_for_container(engine, "lifecycle-kill")
+    wait_for_container(engine, IDS["kill"])
     child.kill()  # SIGKILL: no finally block runs
     child.communicate(timeout=30)
-    assert len(session_containers(engine, "lifecycle-kill")) == 1, "left behind, as expected"
+    assert len(session_containers(engine, IDS["kill"])) == 1, "left behind, as expected"
     removed = remove_stale(engine)  # what the next session does first
-    assert "ironcurtain-lifecycle-kill" in removed and str(runtime) in removed
-    assert session_containers(engine, "lifecycle-kill") == []
+    assert f"ironcurtain-{IDS['kill']}" in removed and str(runtime) in removed
+    assert session_containers(engine, IDS["kill"]) == []
     assert not runtime.exists()
 
 
@@ -184,7 +192,7 @@ def test_any_host_uid_owns_what_the_agent_writes(
 
 
 def test_pty_mode_gives_the_agent_the_terminal(engine: Any, children: dict) -> None:
-    child = children["lifecycle-pty"]
+    child = children["pty"]
     seen = read_terminal(child.terminal, b"/dev/pts/")
     assert b"PTY-AGENT" in seen, seen.decode(errors="replace")
     os.write(child.terminal, b"typed-by-the-user\r")
@@ -192,4 +200,4 @@ def test_pty_mode_gives_the_agent_the_terminal(engine: Any, children: dict) -> N
     text = seen.decode(errors="replace")
     assert "GOT-typed-by-the-user" in text, text
     assert child.wait(timeout=60) == 0 and "exit=0" in text
-    assert session_containers(engine, "lifecycle-pty") == []
+    assert session_containers(engine, IDS["pty"]) == []
