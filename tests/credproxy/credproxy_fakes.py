@@ -14,10 +14,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+# What a client sees when the proxy cuts its connection: a close mid-exchange or a reset,
+# depending on timing.
+CUT = (httpx.RemoteProtocolError, httpx.ReadError)
 
 REAL_KEYS = {
     "anthropic": "sk-ant-api03-REAL-anthropic-key-never-in-the-container-AA",

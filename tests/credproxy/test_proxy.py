@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from credproxy_fakes import REAL_KEYS, raw_request
+from credproxy_fakes import CUT, REAL_KEYS, raw_request
 
 from appliance.credproxy import CredentialProxy, ProxyConfig, ProxyStartError
 from appliance.credproxy.addons import gate as gate_module
@@ -166,7 +166,7 @@ def test_a_raising_hook_kills_the_flow_and_nothing_is_forwarded(
         raise RuntimeError("bug in a check")
 
     monkeypatch.setattr(keyswap_module, "check_key", broken)
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(CUT):
         post(running)
     assert upstream.seen == []
     killed = [e for e in running.events if e.kind == "killed"]
@@ -184,7 +184,7 @@ def test_mitmproxy_swallowing_an_unwrapped_hook_error_still_forwards_nothing(
 
     monkeypatch.setattr(gate_module.Gate, "requestheaders", unwrapped)
     caplog.set_level(logging.ERROR)
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(CUT):
         post(running)
     assert "Addon error: escaped the wrapper" in caplog.text  # mitmproxy swallowed it...
     assert upstream.seen == []  # ...and the seal refused the unchecked flow
@@ -193,7 +193,7 @@ def test_mitmproxy_swallowing_an_unwrapped_hook_error_still_forwards_nothing(
 
 def test_a_failing_budget_check_refuses(running, upstream) -> None:
     running.budget_error = OSError("budget store unreadable")
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(CUT):
         post(running)
     assert upstream.seen == []
     assert [(e.kind, e.rule) for e in running.events] == [("killed", "hook-failed")]
