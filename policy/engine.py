@@ -89,7 +89,7 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
     gate = view.gate(call.server)
     outcomes: list[_Outcome] = []
     for item in values:
-        if item.role in SANDBOX_ROLES and view.in_sandbox(item.value):
+        if item.role in SANDBOX_ROLES and view.in_sandbox(item.value, item.role):
             reason = f"{item.where} is inside the session sandbox"
             outcomes.append(_Outcome("allow", "structural-sandbox-allow", reason, item.role))
             continue
@@ -162,6 +162,9 @@ def _show(value: str | None) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+_GIT_INTERNAL_ROLES = frozenset({"write-path", "delete-path"})
+
+
 class _CallView:
     """One call's resolved values (each path resolved once), over the context's lasting memo."""
 
@@ -203,11 +206,16 @@ class _CallView:
                 return f"{_show('/' + '/'.join(parts))} holds protected files ({role})"
         return None
 
-    def in_sandbox(self, raw: str | None) -> bool:
+    def in_sandbox(self, raw: str | None, role: str = "read-path") -> bool:
         if raw is None or self.context.sandbox is None:
             return False
         root = self.root(self.context.sandbox)
-        return self.path(raw).real[: len(root)] == root
+        real = self.path(raw).real
+        if real[: len(root)] != root:
+            return False
+        # A repository's own files (config, hooks, info/attributes) decide what git runs: writing
+        # them is not discharged by the sandbox, even inside it; the rules judge it instead.
+        return not (role in _GIT_INTERNAL_ROLES and ".git" in real[len(root) :])
 
     def root(self, folder: str) -> tuple[str, ...]:
         key = ("root", folder)
