@@ -1,0 +1,454 @@
+"""``ironcurtain doctor [--json] [--online] [--skip GROUP]``: check the installation, explain each
+problem and say how to fix it.
+
+Every check answers ok, warn or fail with a one-line fix. A check is *required* (a failure means a
+session would not run, or would run less safely than the user believes) or *optional* (Docker
+mode, the first-use caches). Optional checks only ever warn. Exit code 0 only when no required
+check failed. A check that crashes fails: the doctor never reports ok for what it could not see.
+
+Doctor only looks: it never compiles the guest, creates the CA or builds an image, and it talks
+to a model only with ``--online`` (one tiny completion). Independent groups run concurrently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Literal
+
+from appliance.paths import AppPaths, app_paths
+
+__all__ = ["GROUPS", "Check", "Facts", "configure", "run", "run_checks"]
+
+Status = Literal["ok", "warn", "fail", "skip"]
+GROUP_TIMEOUT_S = 20.0
+SERVER_START_TIMEOUT_S = 10.0
+MIN_FREE_BYTES = (
+    200 * 2**20
+)  # below this a session's audit log may fail to write: the session stops
+LOW_FREE_BYTES = 2 * 2**30
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    required: bool
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What every check may read: gathered once, before the checks run."""
+
+    paths: AppPaths
+    config: Any  # appliance.config.Config, the defaults when the file does not load
+    config_error: str | None
+    online: bool
+
+
+def ok(name: str, detail: str, *, required: bool = True) -> Check:
+    return Check(name, required, "ok", detail)
+
+
+def warn(name: str, detail: str, fix: str, *, required: bool = False) -> Check:
+    return Check(name, required, "warn", detail, fix)
+
+
+def fail(name: str, detail: str, fix: str) -> Check:
+    return Check(name, True, "fail", detail, fix)
+
+
+# --- runtime and sandbox ------------------------------------------------------------------------
+
+
+def check_runtime(facts: Facts) -> list[Check]:
+    found = ".".join(map(str, sys.version_info[:3]))
+    checks = [
+        ok("python", f"Python {found}")
+        if sys.version_info >= (3, 13)
+        else fail("python", f"Python {found}; the appliance needs 3.13", "install Python 3.13")
+    ]
+    try:
+        checks.append(ok("wasmtime", f"wasmtime {version('wasmtime')}"))
+    except PackageNotFoundError:
+        checks.append(fail("wasmtime", "wasmtime is not installed", "reinstall ironcurtain"))
+    return checks
+
+
+def check_guest(facts: Facts) -> list[Check]:
+    from appliance.sandbox.sandbox import default_guest_path
+
+    wasm = default_guest_path()
+    overridden = "IRONCURTAIN_GUEST_WASM" in os.environ
+    build_fix = "python -m wasm_guest.build" + ("" if not overridden else " (or fix the variable)")
+    if not wasm.is_file():
+        where = "IRONCURTAIN_GUEST_WASM names" if overridden else "expected at"
+        return [fail("guest", f"sandbox guest missing: {where} {wasm}", build_fix)]
+    if not overridden and not getattr(sys, "frozen", False):
+        from wasm_guest.build import is_current
+
+        if not is_current(wasm.parent):
+            return [fail("guest", f"{wasm} is older than its sources", build_fix)]
+    data = wasm.read_bytes()
+    return [ok("guest", f"{wasm} ({len(data) / 2**20:.1f} MiB)"), _guest_cache(facts, data)]
+
+
+def _guest_cache(facts: Facts, wasm: bytes) -> Check:
+    from appliance.sandbox.engine import cache_key
+
+    key = cache_key(hashlib.sha256(wasm).hexdigest())
+    entry = facts.paths.cache / "sandbox" / f"guest-{key}.cwasm"
+    fix = "run `ironcurtain exec 'print(1)'` once to compile it (~10 s)"
+    try:
+        expected = entry.with_suffix(".sha256").read_text(encoding="ascii").strip()
+        actual = hashlib.sha256(entry.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return warn("guest-cache", f"no compiled guest at {entry}: the first run compiles", fix)
+    except (OSError, UnicodeDecodeError) as exc:
+        return warn("guest-cache", f"cannot read {entry}: {exc}", fix)
+    if expected != actual:
+        return warn("guest-cache", f"{entry} does not match its digest: it will be rebuilt", fix)
+    return ok("guest-cache", f"compiled guest cached at {entry}", required=False)
+
+
+# --- configuration and provider key -------------------------------------------------------------
+
+
+def check_config(facts: Facts) -> list[Check]:
+    file = facts.paths.config_file
+    fix = f"edit {file} or run `ironcurtain config set FIELD VALUE`"
+    if facts.config_error:
+        return [fail("config", facts.config_error.replace("\n", "; "), fix)]
+    checks = [ok("config", f"{file}" if file.exists() else "no config.json: the defaults apply")]
+    if file.exists() and file.stat().st_mode & 0o077:
+        mode = oct(file.stat().st_mode & 0o777)
+        checks.append(fail("config-mode", f"{file} has mode {mode}", f"chmod 600 {file}"))
+    checks.append(_provider_key(facts))
+    if facts.online and checks[-1].status == "ok":
+        checks.append(_online(facts))
+    return checks
+
+
+def _provider_key(facts: Facts) -> Check:
+    from appliance.code_session import MissingKey, model_settings
+
+    config = facts.config
+    try:
+        settings = model_settings(config)
+    except MissingKey as exc:
+        return fail("provider-key", str(exc).split(". ")[0], "ironcurtain setup (or export it)")
+    provider = config.agent_provider
+    source = config.sources.get(f"{provider}ApiKey", "default")
+    where = f"key from {source}" if settings.api_key else f"no key, base URL {settings.api_base}"
+    return ok("provider-key", f"{config.agent_model_id}: {where}")
+
+
+def _online(facts: Facts) -> Check:
+    """One tiny completion; only with --online. The error text is litellm's, never the key."""
+    from appliance.agent import litellm_model
+    from appliance.code_session import model_settings
+
+    settings = model_settings(facts.config)
+    started = time.perf_counter()
+    try:
+        import litellm
+
+        litellm.completion(
+            model=litellm_model(settings.model_id),
+            messages=[{"role": "user", "content": "Reply with: ok"}],
+            max_tokens=1,
+            api_key=settings.api_key,
+            api_base=settings.api_base,
+            timeout=15,
+        )
+    except Exception as exc:  # any failure of the call is the finding
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return fail("provider-online", first, "check the key, the model id and the network")
+    elapsed = time.perf_counter() - started
+    return ok("provider-online", f"{settings.model_id} answered in {elapsed:.1f} s")
+
+
+# --- policy -------------------------------------------------------------------------------------
+
+
+def check_policy(facts: Facts) -> list[Check]:
+    from appliance.session import policy_dir_for
+    from policy.loader import load_policy
+    from policy.models import PolicyLoadError
+
+    folder = policy_dir_for(facts.paths)
+    user = folder == facts.paths.generated
+    try:
+        policy = load_policy(folder)
+    except PolicyLoadError as exc:
+        fix = f"fix or delete {folder} (the shipped policy then applies)" if user else "reinstall"
+        return [fail("policy", str(exc), fix)]
+    which = "your compiled policy" if user else "the shipped policy"
+    return [
+        ok("policy", f"{which} in {folder}: {len(policy.rules)} rules"),
+        _freshness(facts, folder, user),
+        _scenarios(policy, folder),
+        _git_guard(policy),
+    ]
+
+
+def _constitution_for(facts: Facts, user: bool) -> Path:
+    from appliance.bundle import resource_path
+
+    mine = facts.paths.constitution
+    return mine if user and mine.is_file() else resource_path("policy/constitution.md")
+
+
+def _freshness(facts: Facts, folder: Path, user: bool) -> Check:
+    constitution = _constitution_for(facts, user)
+    compiled = json.loads((folder / "compiled-policy.json").read_text(encoding="utf-8"))
+    recorded = compiled.get("constitutionHash")
+    fix = "ironcurtain compile-policy"
+    if not recorded:
+        return warn("policy-fresh", "compiled-policy.json records no constitutionHash", fix)
+    actual = hashlib.sha256(constitution.read_bytes()).hexdigest()
+    if recorded != actual:
+        detail = f"compiled from another constitution than {constitution} (hash {recorded[:12]})"
+        return fail("policy-fresh", detail, fix)
+    return ok("policy-fresh", f"matches {constitution}")
+
+
+def _scenarios(policy: Any, folder: Path) -> Check:
+    from appliance.commands.policy_cmd import _protected_for
+    from policy.scenarios import load_scenarios, replay
+
+    file = folder / "test-scenarios.json"
+    if not file.is_file():
+        return warn("policy-scenarios", f"no {file.name} in {folder}", "ironcurtain compile-policy")
+    results = replay(load_scenarios(file), policy, _protected_for)
+    failed = [r.scenario.description for r in results if not r.passed]
+    if failed:
+        detail = f"{len(failed)} of {len(results)} scenarios fail, first: {failed[0]}"
+        return fail("policy-scenarios", detail, f"ironcurtain policy test --policy-dir {folder}")
+    return ok("policy-scenarios", f"{len(results)} scenarios pass")
+
+
+def _git_guard(policy: Any) -> Check:
+    """Writing a repository's hooks or config decides what git runs: never allowed unasked."""
+    from policy.engine import evaluate
+    from policy.models import EvalContext, ToolCall
+    from policy.paths import lexical
+
+    if policy.plan_for("filesystem", "write_file") is None:
+        return ok("policy-git-guard", "the policy has no filesystem write_file tool")
+    sandbox = "/home/user/.ironcurtain/sessions/doctor/sandbox"
+    context = EvalContext(sandbox=sandbox, home="/home/user", resolve_path=lexical)
+    target = f"{sandbox}/repo/.git/hooks/pre-commit"
+    arguments = {"path": target, "content": "#!/bin/sh\n"}
+    call = ToolCall(server="filesystem", tool="write_file", arguments=arguments)
+    decision = evaluate(call, policy, context)
+    if decision.decision == "allow":
+        detail = f"write_file into a sandbox repository's .git/hooks is allowed ({decision.rule})"
+        return fail("policy-git-guard", detail, "remove that allow rule and recompile")
+    return ok("policy-git-guard", f"writes into .git/ are not allowed unasked ({decision.rule})")
+
+
+# --- MCP servers --------------------------------------------------------------------------------
+
+
+def check_servers(facts: Facts) -> list[Check]:
+    import anyio
+
+    with tempfile.TemporaryDirectory(prefix="ironcurtain-doctor-") as sandbox:
+        return anyio.run(_list_tools, facts, Path(sandbox))
+
+
+async def _list_tools(facts: Facts, sandbox: Path) -> list[Check]:
+    import anyio
+
+    from appliance.server_pool import ServerPool
+    from appliance.session import server_specs
+
+    specs = server_specs(facts.config, sandbox)
+    found: dict[str, Check] = {}
+
+    async def probe(pool: ServerPool, name: str) -> None:
+        name_of = f"server:{name}"
+        try:
+            tools = await pool.tools(name)
+        except Exception as exc:  # the finding: this server does not start
+            cause = exc.__cause__ or exc
+            detail = f"does not start or list its tools: {type(cause).__name__}: {cause}"[:240]
+            fix = f"run `ironcurtain serve {name}` by hand and read its error output"
+            found[name] = fail(name_of, detail, fix)
+            return
+        found[name] = ok(name_of, f"{len(tools)} tools")
+
+    pool = ServerPool(specs, start_timeout_s=SERVER_START_TIMEOUT_S)
+    async with pool, anyio.create_task_group() as group:
+        for spec in specs:
+            group.start_soon(probe, pool, spec.name)
+    return [found[spec.name] for spec in specs]
+
+
+# --- Docker mode, credential proxy CA, disk -----------------------------------------------------
+
+
+def check_docker(facts: Facts) -> list[Check]:
+    fix = "only Docker Agent Mode needs it: install and start the Docker engine"
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+    except Exception as exc:  # unreachable for whatever reason: Code Mode does not care
+        return [warn("docker", f"Docker engine not reachable ({type(exc).__name__})", fix)]
+    checks = [ok("docker", f"engine {client.version().get('Version', '?')}", required=False)]
+    return [*checks, _agent_image(client)]
+
+
+def _agent_image(client: Any) -> Check:
+    from appliance.docker.agent_image import CLAUDE_CODE_RECIPE
+
+    tag = CLAUDE_CODE_RECIPE.tag()
+    fix = "built on the first `ironcurtain start --agent claude-code` (as root, ~3 min)"
+    repository = tag.partition(":")[0]
+    names = [t for image in client.images.list(name=repository) for t in image.tags]
+    if tag in names:
+        return ok("agent-image", tag, required=False)
+    if names:
+        return warn("agent-image", f"only older builds ({', '.join(sorted(names)[:2])})", fix)
+    return warn("agent-image", f"{tag} is not built", fix)
+
+
+def check_ca(facts: Facts) -> list[Check]:
+    folder = facts.paths.home / "ca"
+    key = folder / "mitmproxy-ca.pem"
+    if not key.exists():
+        detail = f"no proxy CA in {folder}: created on the first Docker session"
+        return [warn("proxy-ca", detail, "nothing to do", required=True)]
+    info = key.lstat()
+    if not key.is_file() or key.is_symlink():
+        return [fail("proxy-ca", f"{key} is not a regular file", f"delete {folder} to renew it")]
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        detail = (
+            f"{key} (the CA's private key) has mode {oct(info.st_mode & 0o777)}, uid {info.st_uid}"
+        )
+        return [fail("proxy-ca", detail, f"chmod 600 {key} (or delete {folder} to renew it)")]
+    return [ok("proxy-ca", f"{key}, mode 0600")]
+
+
+def check_disk(facts: Facts) -> list[Check]:
+    folder = facts.paths.sessions
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    detail = f"{free / 2**30:.1f} GiB free in {folder}"
+    fix = "free space, or `ironcurtain sessions clean --older-than 30d`"
+    if free < MIN_FREE_BYTES:
+        return [fail("disk", detail + " (a session's audit log needs room)", fix)]
+    if free < LOW_FREE_BYTES:
+        return [warn("disk", detail, fix, required=True)]
+    return [ok("disk", detail)]
+
+
+# --- running and reporting ----------------------------------------------------------------------
+
+GROUPS: dict[str, Callable[[Facts], list[Check]]] = {
+    "runtime": check_runtime,
+    "guest": check_guest,
+    "config": check_config,
+    "policy": check_policy,
+    "servers": check_servers,
+    "docker": check_docker,
+    "ca": check_ca,
+    "disk": check_disk,
+}
+_REQUIRED = {"runtime", "guest", "config", "policy", "servers", "ca", "disk"}
+
+
+def gather_facts(paths: AppPaths | None = None, *, online: bool = False) -> Facts:
+    from appliance.config import Config, ConfigError, load_config
+
+    paths = paths or app_paths()
+    try:
+        return Facts(paths, load_config(paths), None, online)
+    except ConfigError as exc:
+        return Facts(paths, Config(), str(exc), online)
+
+
+def run_checks(facts: Facts, skip: frozenset[str] = frozenset()) -> list[Check]:
+    """Every group not skipped, concurrently; the results in the order of ``GROUPS``."""
+    chosen = [name for name in GROUPS if name not in skip]
+    pool = ThreadPoolExecutor(max_workers=len(chosen) or 1, thread_name_prefix="doctor")
+    futures = {name: pool.submit(GROUPS[name], facts) for name in chosen}
+    wait(futures.values(), timeout=GROUP_TIMEOUT_S)
+    pool.shutdown(wait=False, cancel_futures=True)  # a hung probe must not hang the doctor
+    results: list[Check] = []
+    for name in GROUPS:
+        if name in skip:
+            results.append(Check(name, name in _REQUIRED, "skip", "skipped (--skip)"))
+        else:
+            results.extend(_outcome(name, futures[name]))
+    return results
+
+
+def _outcome(name: str, future: Any) -> list[Check]:
+    fix = "run `ironcurtain doctor` again; report a bug if it persists"
+    if not future.done():
+        return [fail(name, f"no answer within {GROUP_TIMEOUT_S:g} s", fix)]
+    exc = future.exception()
+    if exc is not None:  # fail closed: a check that could not look has not seen ok
+        return [fail(name, f"the check itself failed: {type(exc).__name__}: {exc}"[:300], fix)]
+    return future.result()
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--online", action="store_true", help="also make one tiny call to the agent's model"
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=sorted(GROUPS),
+        metavar="GROUP",
+        help=f"leave out a group of checks (repeatable): {', '.join(GROUPS)}",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    checks = run_checks(gather_facts(online=args.online), frozenset(args.skip))
+    healthy = not any(c.required and c.status == "fail" for c in checks)
+    if args.json:
+        payload = {
+            "ok": healthy,
+            "seconds": round(time.perf_counter() - started, 2),
+            "checks": [asdict(c) for c in checks],
+        }
+        print(json.dumps(payload, indent=2))
+    else:
+        _print_human(checks, healthy, time.perf_counter() - started)
+    return 0 if healthy else 1
+
+
+def _print_human(checks: list[Check], healthy: bool, seconds: float) -> None:
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        label = {"ok": "ok", "warn": "warn", "fail": "FAIL", "skip": "skip"}[c.status]
+        kind = "required" if c.required else "optional"
+        fix = f"  -> fix: {c.fix}" if c.fix and c.status in ("warn", "fail") else ""
+        print(f"{label:<4}  {c.name:<{width}}  ({kind})  {c.detail}{fix}")
+    failed = sum(c.required and c.status == "fail" for c in checks)
+    verdict = "all required checks pass" if healthy else f"{failed} required check(s) FAILED"
+    print(f"\n{verdict} ({seconds:.1f} s)")
