@@ -8,6 +8,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 from credproxy_fakes import REAL_KEYS, raw_request
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance.credproxy.checks import (
     Denial,
@@ -107,3 +109,32 @@ def test_live_vectors(running, upstream) -> None:
                 assert not any(fake in value for fake in fakes.values()), case["description"]
             assert not any(fake in seen.path for fake in fakes.values()), case["description"]
     assert not failures, "\n".join(failures)
+
+
+HEADER_NAMES = st.sampled_from(
+    ["x-api-key", "authorization", "x-goog-api-key", "cookie", "x-other", "anthropic-version"]
+)
+FAKE_A = FAKES["anthropic"]
+VALUES = st.one_of(
+    st.just(FAKE_A),
+    st.just("Bearer " + FAKE_A),
+    st.just(FAKE_A + " "),
+    st.just(FAKE_A[:-1]),
+    st.just(FAKE_A.upper()),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(HEADER_NAMES, VALUES), max_size=5))
+def test_key_check_admits_exactly_one_exact_fake(headers: list[tuple[str, str]]) -> None:
+    """Whatever headers arrive, the key check passes only for one credential that is the fake."""
+    from appliance.credproxy.providers import PROVIDERS
+
+    provider = PROVIDERS["anthropic"]
+    facts = RequestFacts(
+        "POST", "https", provider.host, 443, "/v1/messages", headers=tuple(headers)
+    )
+    credentials = [(k, v) for k, v in headers if k in provider.key_headers]
+    exact = credentials in ([("x-api-key", FAKE_A)], [("authorization", "Bearer " + FAKE_A)])
+    assert (check_key(provider, facts, FAKE_A) is None) == exact
