@@ -17,10 +17,13 @@ import contextlib
 import dataclasses
 import signal
 import sys
+import threading
 from typing import Any, TextIO
 
 import anyio
+from docker.errors import DockerException
 
+from appliance.credproxy import ProxyStartError
 from appliance.docker.adapters import AgentAdapter, adapter_for
 from appliance.docker.container import (
     ContainerSpec,
@@ -52,6 +55,9 @@ async def run_docker_session(
     except ValueError as exc:
         print(f"ironcurtain: {exc}", file=sys.stderr)
         return EXIT_SETUP
+    if not task and not pty:
+        print("ironcurtain: give the agent a task, or attach to it with --pty", file=sys.stderr)
+        return EXIT_SETUP
     return await run_agent(config, paths, options, adapter, task=task, pty=pty)
 
 
@@ -69,11 +75,58 @@ async def run_agent(
     """Run `adapter`'s agent for one session. `proxy_settings` adds fields to the credential
     proxy's `ProxyConfig` (tests point the provider at a fake upstream on loopback)."""
     out = out or sys.stdout
+    prepared = await _prepare(config, paths, adapter)
+    if prepared is None:
+        return EXIT_SETUP
+    client, image, real_key = prepared
+    options = dataclasses.replace(options, task=task or "", mode=f"docker:{adapter.name}")
+    stop = Stop()
+    # From here every signal only sets `stop`: the cleanup below always runs. (During the image
+    # build, Ctrl-C interrupts as usual: nothing of the session exists yet.)
+    with _signals_handled(stop), RuntimeDir() as runtime:
+        proxy, meter = _proxy(config, adapter, real_key, runtime, proxy_settings or {})
+        try:
+            fake_key = proxy.fake_keys[adapter.provider]
+            launch = adapter.launch(task=task, interactive=pty, fake_key=fake_key)
+            return await _session(config, paths, options, proxy, runtime, launch,
+                                  _Run(client, image, meter, stop, pty, out))  # fmt: skip
+        except (ValueError, ProxyStartError, DockerException, BaseExceptionGroup) as exc:
+            problem = _setup_problem(exc)
+            if problem is None:
+                raise
+            print(f"ironcurtain: {problem}", file=sys.stderr)
+            return EXIT_SETUP
+        finally:
+            meter.close()
+
+
+def _setup_problem(exc: BaseException) -> BaseException | None:
+    """The operator's problem inside `exc` (task groups wrap it), or None for anything else:
+    a bug keeps its traceback."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [_setup_problem(inner) for inner in exc.exceptions]
+        return leaves[0] if leaves and all(leaves) else None
+    setup = (ProxyStartError, DockerException)
+    return exc if isinstance(exc, setup) or type(exc) is ValueError else None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    client: Any
+    image: str
+    meter: UsageMeter
+    stop: Stop
+    pty: bool
+    out: TextIO
+
+
+async def _prepare(config: Any, paths: Any, adapter: AgentAdapter) -> tuple | None:
+    """The real key, an engine, the image; None (after saying why) when one is missing."""
     real_key = config.api_key_for(adapter.provider)
     if not real_key:
         print(f"ironcurtain: no {adapter.provider} API key is configured; run "
               "`ironcurtain setup` or set it in the environment", file=sys.stderr)  # fmt: skip
-        return EXIT_SETUP
+        return None
     try:
         client = await anyio.to_thread.run_sync(docker_client)
         for name in await anyio.to_thread.run_sync(remove_stale, client):
@@ -82,33 +135,49 @@ async def run_agent(
         image = await anyio.to_thread.run_sync(adapter.image, client, paths, _progress)
     except (DockerUnavailable, ImageBuildError) as exc:
         print(f"ironcurtain: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    options = dataclasses.replace(options, task=task or "", mode=f"docker:{adapter.name}")
-    with RuntimeDir() as runtime:
-        proxy, meter = _proxy(config, adapter, real_key, runtime, proxy_settings or {})
-        from appliance.session import open_session
-
-        async with open_session(config, paths, options) as session:
-            try:
-                # The two slow starts overlap: mitmproxy's import (seconds, in a thread) and
-                # the MCP servers' start (child processes) behind the tool listing.
-                started: dict[str, Any] = {}
-                async with anyio.create_task_group() as group:
-                    group.start_soon(_start_proxy, proxy, started)
-                    infos = await session.servers.all_tools()
-                launch = adapter.launch(task=task, interactive=pty,
-                                        fake_key=proxy.fake_keys[adapter.provider])  # fmt: skip
-                runtime.write_files(launch, started["endpoints"].ca_cert_pem_path)
-                spec = ContainerSpec(image, launch, session.sandbox, runtime.path, session.id,
-                                     tty=pty)  # fmt: skip
-                return await _run_container(client, spec, session, infos, meter, pty, out)
-            finally:
-                await anyio.to_thread.run_sync(proxy.stop)
-                meter.close()
+        return None
+    return client, image, real_key
 
 
-async def _start_proxy(proxy: Any, started: dict[str, Any]) -> None:
-    started["endpoints"] = await anyio.to_thread.run_sync(proxy.start)
+async def _session(
+    config: Any, paths: Any, options: Any, proxy: Any, runtime: RuntimeDir, launch: Any, run: _Run
+) -> int:
+    from appliance.session import open_session
+
+    async with open_session(config, paths, options) as session:
+        try:
+            # The two slow starts overlap: mitmproxy's import and start (seconds, in a thread)
+            # and the MCP servers' start (child processes) behind the tool listing.
+            proxy_start = _InThread(proxy.start)
+            infos = await session.servers.all_tools()
+            endpoints = await proxy_start.result()
+            runtime.write_files(launch, endpoints.ca_cert_pem_path)
+            spec = ContainerSpec(run.image, launch, session.sandbox, runtime.path, session.id,
+                                 tty=run.pty)  # fmt: skip
+            return await _run_container(spec, session, infos, run)
+        finally:
+            await anyio.to_thread.run_sync(proxy.stop)
+
+
+class _InThread:
+    """Run `function` in a thread now; `await result()` later returns its value or raises."""
+
+    def __init__(self, function: Any) -> None:
+        self._outcome: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, args=(function,), daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Any) -> None:
+        try:
+            self._outcome["value"] = function()
+        except BaseException as exc:  # handed to the awaiting task, re-raised there
+            self._outcome["error"] = exc
+
+    async def result(self) -> Any:
+        await anyio.to_thread.run_sync(self._thread.join)
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome["value"]
 
 
 def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, extra: dict):
@@ -125,28 +194,19 @@ def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, ex
     return CredentialProxy(proxy_config, meter.on_event, budget_check=meter.refusal), meter
 
 
-async def _run_container(
-    client: Any,
-    spec: ContainerSpec,
-    session: Any,
-    infos: list[Any],
-    meter: UsageMeter,
-    pty: bool,
-    out: TextIO,
-) -> int:
-    stop = Stop()
+async def _run_container(spec: ContainerSpec, session: Any, infos: list[Any], run: _Run) -> int:
+    stop = run.stop
     async with serve_gate(session, spec.runtime / "mcp.sock", stop.request_from_thread, infos):
-        container = await anyio.to_thread.run_sync(create_container, client, spec)
+        container = await anyio.to_thread.run_sync(create_container, run.client, spec)
         print(f"ironcurtain: session {session.id}: {describe(spec)}", file=sys.stderr)
         try:
-            with _signals_handled(stop):
-                status = await supervise(container, session, meter, stop, pty=pty, out=out)
+            status = await supervise(container, session, run.meter, stop, pty=run.pty, out=run.out)
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(remove_container, container)
     if stop.reason is not None:
         print(f"ironcurtain: session stopped: {stop.reason}", file=sys.stderr)
-        print(f"ironcurtain: usage: {meter.describe()}", file=sys.stderr)
+        print(f"ironcurtain: usage: {run.meter.describe()}", file=sys.stderr)
         return EXIT_STOPPED
     return status
 
