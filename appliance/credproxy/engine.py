@@ -100,6 +100,10 @@ class ProxyThread:
         assert self._port is not None
         return self._port
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self._failure is None
+
     def stop(self) -> None:
         loop, master = self._loop, self._master
         if loop is not None and master is not None and not loop.is_closed():

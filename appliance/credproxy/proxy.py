@@ -137,6 +137,12 @@ class CredentialProxy:
         self._own_socket_dir = Path(tempfile.mkdtemp(prefix="ironcurtain-proxy-"))
         return self._own_socket_dir
 
+    @property
+    def alive(self) -> bool:
+        """True while the proxy serves. A supervisor polls this: a proxy that died leaves the
+        agent without its API (fail closed), and the session should say so and end."""
+        return self._thread is not None and self._thread.alive
+
     def stop(self) -> None:
         """Stop serving, remove the socket (and its folder if we made it). Safe to call twice."""
         if self._thread is not None:

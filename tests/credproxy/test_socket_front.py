@@ -94,7 +94,9 @@ def test_group_socket_mode(upstream, pki, ca_dir, tmp_path: Path) -> None:
 
 def test_stopped_proxy_listens_nowhere(running) -> None:
     port = running.endpoints.tcp_port
+    assert running.proxy.alive
     running.proxy.stop()
+    assert not running.proxy.alive
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
