@@ -1,0 +1,188 @@
+"""Build the appliance: ``python packaging/build.py [--onedir] [--onefile] [--out DIR]
+[--check-reproducible]``.
+
+Builds (or reuses an up-to-date) sandbox guest, then runs PyInstaller once on the committed spec,
+which produces the one-folder layout and the one-file executable from the same analysis. The
+one-folder build ships as a reproducible tarball with ``ironcurtain/ironcurtain`` at its top;
+``SHA256SUMS`` lists every artifact. The environment is pinned: ``SOURCE_DATE_EPOCH`` from the
+last commit, ``PYTHONHASHSEED=0``, UTC, C locale, litellm's local cost map (the spec imports
+litellm to list its modules, and litellm reaches the internet at import without it).
+
+``--check-reproducible`` builds a second time in other folders and compares checksums; on a
+mismatch it names the tarball members that differ. The guest is an input to both builds, not
+rebuilt between them: componentize-py's output is not reproducible (see DESIGN.md), so its digest
+is pinned by ``wasm_guest/build_out/guest.lock.json`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGING = Path(__file__).resolve().parent
+REPO = PACKAGING.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(PACKAGING))
+
+from archive import diff_tarballs, read_sums, reproducible_tarball, write_sums  # noqa: E402
+
+__all__ = ["Artifacts", "BuildError", "build", "build_environment", "source_date_epoch"]
+
+SPEC = PACKAGING / "ironcurtain.spec"
+DEFAULT_OUT = PACKAGING / "build_out" / "dist"
+SUMS_NAME = "SHA256SUMS"
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message names the step and the cause."""
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    out: Path
+    folder: Path | None  # the unpacked one-folder build (for the smoke test)
+    tarball: Path | None
+    onefile: Path | None
+    sums: Path
+
+
+def version() -> str:
+    from appliance import __version__
+
+    return __version__
+
+
+def platform_tag() -> str:
+    return f"{sys.platform}-{platform.machine().lower()}"
+
+
+def source_date_epoch(repo: Path = REPO, environ: dict[str, str] | None = None) -> int:
+    """``SOURCE_DATE_EPOCH`` if set, else the last commit's time; a clear error otherwise."""
+    env = os.environ if environ is None else environ
+    if env.get("SOURCE_DATE_EPOCH"):
+        value = env["SOURCE_DATE_EPOCH"]
+        if not value.isdigit():
+            raise BuildError(f"SOURCE_DATE_EPOCH must be whole seconds, not {value!r}")
+        return int(value)
+    done = subprocess.run(
+        ["git", "-C", str(repo), "log", "-1", "--format=%ct"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    stamp = done.stdout.strip()
+    if done.returncode != 0 or not stamp.isdigit():
+        raise BuildError(
+            f"cannot read the last commit's time in {repo} ({done.stderr.strip() or stamp!r}); "
+            "build from a git checkout or set SOURCE_DATE_EPOCH"
+        )
+    return int(stamp)
+
+
+def build_environment(epoch: int, modes: tuple[str, ...]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+    env.update(
+        SOURCE_DATE_EPOCH=str(epoch),
+        PYTHONHASHSEED="0",
+        TZ="UTC",
+        LC_ALL="C.UTF-8",
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        IRONCURTAIN_BUILD_MODES=",".join(modes),
+    )
+    return env
+
+
+def _guest() -> Path:
+    from wasm_guest.build import BuildError as GuestError
+    from wasm_guest.build import ensure_built
+
+    try:
+        return ensure_built()
+    except GuestError as exc:
+        raise BuildError(f"sandbox guest: {exc}") from exc
+
+
+def _pyinstaller(work: Path, dist: Path, env: dict[str, str]) -> None:
+    command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean"]
+    command += ["--log-level", "WARN", "--workpath", str(work), "--distpath", str(dist), str(SPEC)]
+    done = subprocess.run(command, cwd=work.parent, env=env, check=False)
+    if done.returncode != 0:
+        raise BuildError(f"PyInstaller failed (exit {done.returncode}); its log is above")
+
+
+def build(out: Path, modes: tuple[str, ...], *, scratch: Path | None = None) -> Artifacts:
+    """Build ``modes`` into ``out`` (replacing earlier artifacts there) and write SHA256SUMS."""
+    if not modes:
+        raise BuildError("nothing to build: choose --onedir and/or --onefile")
+    _guest()
+    epoch = source_date_epoch()
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"ironcurtain-{version()}-{platform_tag()}"
+    with tempfile.TemporaryDirectory(prefix="ic-pyi-", dir=scratch) as tmp:
+        work, dist = Path(tmp) / "work", Path(tmp) / "dist"
+        work.mkdir()
+        started = time.monotonic()
+        _pyinstaller(work, dist, build_environment(epoch, modes))
+        print(f"PyInstaller took {time.monotonic() - started:.0f} s", file=sys.stderr)
+        folder = tarball = onefile = None
+        if "onedir" in modes:
+            folder = out / "ironcurtain"
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(dist / "ironcurtain", folder, symlinks=True)
+            tarball = reproducible_tarball(folder, out / f"{stem}.tar.gz", "ironcurtain", epoch)
+        if "onefile" in modes:
+            onefile = out / stem
+            shutil.copy2(dist / "ironcurtain-onefile", onefile)
+    artifacts = [p for p in (tarball, onefile) if p is not None]
+    sums = write_sums(artifacts, out / SUMS_NAME)
+    return Artifacts(out=out, folder=folder, tarball=tarball, onefile=onefile, sums=sums)
+
+
+def check_reproducible(first: Artifacts, modes: tuple[str, ...]) -> list[str]:
+    """Build again in other folders; return the differences (empty when bit-for-bit equal)."""
+    with tempfile.TemporaryDirectory(prefix="ic-repro-") as tmp:
+        second = build(Path(tmp) / "dist", modes, scratch=Path(tmp))
+        a, b = read_sums(first.sums), read_sums(second.sums)
+        problems = [f"{n}: {a[n]} != {b.get(n)}" for n in sorted(a) if a[n] != b.get(n)]
+        tarball = first.tarball.name if first.tarball else None
+        if tarball and second.tarball and a.get(tarball) != b.get(tarball):
+            problems += diff_tarballs(first.tarball, second.tarball)
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="packaging/build.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--onedir", action="store_true", help="the one-folder tarball")
+    parser.add_argument("--onefile", action="store_true", help="the one-file executable")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
+    parser.add_argument(
+        "--check-reproducible", action="store_true", help="build twice and compare SHA-256"
+    )
+    args = parser.parse_args(argv)
+    chosen = tuple(m for m in ("onedir", "onefile") if getattr(args, m))
+    modes = chosen or ("onedir", "onefile")
+    try:
+        artifacts = build(args.out.absolute(), modes)
+        print(artifacts.sums.read_text(), end="")
+        if args.check_reproducible:
+            problems = check_reproducible(artifacts, modes)
+            if problems:
+                print("NOT reproducible:\n  " + "\n  ".join(problems), file=sys.stderr)
+                return 1
+            print("reproducible: a second build in other folders gave the same SHA-256")
+    except BuildError as exc:
+        print(f"build error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

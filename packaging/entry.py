@@ -1,0 +1,8 @@
+"""The frozen executable's entry point: the same ``main`` as the ``ironcurtain`` console script."""
+
+import sys
+
+from appliance.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

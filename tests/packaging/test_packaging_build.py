@@ -1,0 +1,60 @@
+"""The build script's own logic (time stamp, environment), without running PyInstaller."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import build
+import pytest
+
+
+def test_source_date_epoch_is_taken_from_the_environment_first() -> None:
+    assert build.source_date_epoch(environ={"SOURCE_DATE_EPOCH": "1234"}) == 1234
+
+
+def test_a_bad_source_date_epoch_is_an_error_naming_it() -> None:
+    with pytest.raises(build.BuildError, match="'yesterday'"):
+        build.source_date_epoch(environ={"SOURCE_DATE_EPOCH": "yesterday"})
+
+
+def test_source_date_epoch_is_the_last_commit_time(tmp_path: Path) -> None:
+    def git(*args: str, **env: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, env=env)
+
+    git("init", "-q")
+    (tmp_path / "f").write_text("x")
+    git("add", "f")
+    stamp = {"GIT_COMMITTER_DATE": "@1600000000 +0000", "GIT_AUTHOR_DATE": "@1500000000 +0000"}
+    ident = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+    git("commit", "-qm", "one", **stamp, **ident, GIT_COMMITTER_EMAIL="t@t", HOME=str(tmp_path))
+    assert build.source_date_epoch(tmp_path, environ={}) == 1600000000
+
+
+def test_no_commit_and_no_variable_is_an_error_saying_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(build.BuildError, match="set SOURCE_DATE_EPOCH"):
+        build.source_date_epoch(tmp_path, environ={})
+
+
+def test_the_build_environment_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/somewhere")
+    monkeypatch.setenv("PYTHONHASHSEED", "random")
+    env = build.build_environment(42, ("onedir",))
+    assert env["SOURCE_DATE_EPOCH"] == "42" and env["PYTHONHASHSEED"] == "0"
+    assert env["TZ"] == "UTC" and env["IRONCURTAIN_BUILD_MODES"] == "onedir"
+    # the spec imports litellm to list its modules: it must not reach for the internet
+    assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+    assert "PYTHONPATH" not in env
+
+
+def test_building_nothing_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(build.BuildError, match="nothing to build"):
+        build.build(tmp_path, ())
+
+
+def test_the_spec_reads_every_input_from_the_manifest() -> None:
+    spec = (build.PACKAGING / "ironcurtain.spec").read_text()
+    for used in ("manifest.app_datas()", "manifest.third_party_datas()",
+                 "manifest.wasmtime_binaries()", "manifest.EXCLUDED_MODULES",
+                 "manifest.EXCLUDED_BINARIES", "rthook_offline.py"):  # fmt: skip
+        assert used in spec
