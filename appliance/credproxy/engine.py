@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 # This module is the one place mitmproxy is loaded; see the ruff banned-api rule.
-from mitmproxy import options  # noqa: TID251
-from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig  # noqa: TID251
-from mitmproxy.master import Master  # noqa: TID251
+from mitmproxy import options
+from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
+from mitmproxy.master import Master
 
 from appliance.credproxy.relay import start_unix_relay
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 # The addons' unit tests use mitmproxy's test factories, as mitmproxy's own tests do.
-from mitmproxy import connection, http  # noqa: TID251
-from mitmproxy.proxy import server_hooks  # noqa: TID251
-from mitmproxy.test import tflow, tutils  # noqa: TID251
+from mitmproxy import connection, http
+from mitmproxy.proxy import server_hooks
+from mitmproxy.test import tflow, tutils
 from pydantic import SecretStr
 
 from appliance.credproxy.addons.base import REQUIRED_CHECKS, Reporter, ledger

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mitmproxy import ctx, http  # noqa: TID251 - this package is the one mitmproxy importer
+from mitmproxy import ctx, http
 
 from appliance.credproxy.checks import Denial, RequestFacts
 from appliance.credproxy.events import ProxyEvent
