@@ -16,6 +16,15 @@ echo "flake.nix and the stubs parse"
 # The flake is read from git (tracked files only), so the check sees what a user would fetch.
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
+# flake.lock must lock every input and follows of flake.nix as it stands: nix would otherwise want to
+# rewrite it (and, offline, fail trying to fetch the new input).
+if ! "${nx[@]}" flake metadata --no-write-lock-file "git+file://$repo" >"$log" 2>&1 \
+    || grep -q "not writing modified lock file" "$log"; then
+    cat "$log" >&2
+    echo "flake.lock does not match flake.nix: run 'nix flake lock' on a connected machine" >&2
+    exit 1
+fi
+echo "flake.lock locks every input of flake.nix"
 if ! "${nx[@]}" flake check --no-build --no-write-lock-file \
     --override-input nixpkgs "path:$stubs/nixpkgs" \
     --override-input pyproject-nix "path:$stubs/pyproject-nix" \
