@@ -13,6 +13,7 @@ to a model only with ``--online`` (one tiny completion). Independent groups run 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -144,13 +145,16 @@ def check_config(facts: Facts) -> list[Check]:
 
 def _provider_key(facts: Facts) -> Check:
     from appliance.code_session import MissingKey, model_settings
+    from appliance.config import PROVIDER_ENV
 
     config = facts.config
+    provider = config.agent_provider
     try:
         settings = model_settings(config)
-    except MissingKey as exc:
-        return fail("provider-key", str(exc).split(". ")[0], "ironcurtain setup (or export it)")
-    provider = config.agent_provider
+    except MissingKey:
+        variable = PROVIDER_ENV.get(provider, "the provider's key variable")
+        detail = f"no API key for {provider} ({variable} unset, none in config.json)"
+        return fail("provider-key", detail, f"export {variable}, or run `ironcurtain setup`")
     source = config.sources.get(f"{provider}ApiKey", "default")
     where = f"key from {source}" if settings.api_key else f"no key, base URL {settings.api_base}"
     return ok("provider-key", f"{config.agent_model_id}: {where}")
@@ -166,14 +170,17 @@ def _online(facts: Facts) -> Check:
     try:
         import litellm
 
-        litellm.completion(
-            model=litellm_model(settings.model_id),
-            messages=[{"role": "user", "content": "Reply with: ok"}],
-            max_tokens=1,
-            api_key=settings.api_key,
-            api_base=settings.api_base,
-            timeout=15,
-        )
+        litellm.suppress_debug_info = True  # else it prints help banners into --json output
+        with contextlib.redirect_stdout(sys.stderr):
+            litellm.completion(
+                model=litellm_model(settings.model_id),
+                messages=[{"role": "user", "content": "Reply with: ok"}],
+                max_tokens=1,
+                api_key=settings.api_key,
+                api_base=settings.api_base,
+                timeout=15,
+                num_retries=0,
+            )
     except Exception as exc:  # any failure of the call is the finding
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         return fail("provider-online", first, "check the key, the model id and the network")

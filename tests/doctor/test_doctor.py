@@ -1,0 +1,289 @@
+"""``ironcurtain doctor`` against temporary homes (the autouse fixture sets IRONCURTAIN_HOME).
+
+Only one test starts the real MCP servers (a few seconds); the others skip that group. Docker is
+pointed at a socket that does not exist, so its checks are the same warning on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.cli import main
+from appliance.commands import doctor
+from appliance.paths import app_paths
+from policy.loader import default_policy_dir
+
+CASES = json.loads((Path(__file__).with_name("config_cases.json")).read_text())["cases"]
+KEY = "sk-ant-api03-doctor-test-key-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _installation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A guest file that exists, an unreachable Docker engine, no key unless a test sets one."""
+    guest = tmp_path / "guest.wasm"
+    guest.write_bytes(b"\0asm" + b"\x0d\0\x01\0")
+    monkeypatch.setenv("IRONCURTAIN_GUEST_WASM", str(guest))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    return guest
+
+
+def run_doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code = main(["doctor", "--json", *args])
+    payload = json.loads(capsys.readouterr().out)
+    return code, payload
+
+
+def by_name(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {check["name"]: check for check in payload["checks"]}
+
+
+def write_config(data: dict[str, Any] | str | bytes) -> Path:
+    file = app_paths().config_file
+    file.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, bytes):
+        file.write_bytes(data)
+    else:
+        file.write_text(data if isinstance(data, str) else json.dumps(data))
+    file.chmod(0o600)
+    return file
+
+
+def user_policy() -> Path:
+    """A copy of the shipped policy as the user's compiled policy."""
+    target = app_paths().generated
+    shutil.copytree(default_policy_dir(), target)
+    return target
+
+
+FAST = ("--skip", "servers")
+
+
+def test_a_healthy_installation_passes_with_every_group_reported(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    code, payload = run_doctor(capsys)
+    checks = by_name(payload)
+    failed = {n: c["detail"] for n, c in checks.items() if c["status"] == "fail"}
+    assert failed == {}
+    assert code == 0 and payload["ok"] is True
+    assert checks["provider-key"]["detail"].endswith("key from file")
+    for server, at_least in (("filesystem", 14), ("git", 28), ("fetch", 2)):
+        check = checks[f"server:{server}"]
+        assert check["status"] == "ok" and int(check["detail"].split()[0]) >= at_least
+    assert checks["policy-scenarios"]["status"] == "ok"
+    assert checks["policy-git-guard"]["status"] == "ok"
+    # Optional and first-use things warn but never fail the run.
+    assert checks["docker"]["status"] == "warn" and checks["docker"]["required"] is False
+    assert checks["guest-cache"]["status"] == "warn"
+    assert checks["proxy-ca"]["status"] == "warn"
+    assert payload["seconds"] < 30
+
+
+def test_json_shape_is_stable_for_scripts(capsys) -> None:
+    code, payload = run_doctor(capsys, *FAST)
+    assert set(payload) == {"ok", "seconds", "checks"}
+    for check in payload["checks"]:
+        assert set(check) == {"name", "required", "status", "detail", "fix"}
+        assert check["status"] in {"ok", "warn", "fail", "skip"}
+        assert isinstance(check["required"], bool)
+        if check["status"] in ("warn", "fail"):
+            assert check["fix"], check
+    assert by_name(payload)["servers"]["status"] == "skip"
+    assert code == (0 if payload["ok"] else 1)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["description"] for c in CASES])
+def test_a_malformed_config_fails_naming_file_and_field(capsys, case: dict[str, Any]) -> None:
+    file = write_config(bytes.fromhex(case["hex"]) if "hex" in case else case["text"])
+    code, payload = run_doctor(capsys, *FAST)
+    check = by_name(payload)["config"]
+    assert code == 1 and payload["ok"] is False
+    assert check["status"] == "fail" and check["required"] is True
+    assert str(file) in check["detail"] or "config.json" in check["detail"]
+    for words in case["mentions"]:
+        assert words in check["detail"], (words, check["detail"])
+    for secret in case.get("never", []):
+        assert secret not in json.dumps(payload)
+
+
+def test_a_config_readable_by_others_fails(capsys) -> None:
+    file = write_config({"anthropicApiKey": KEY})
+    file.chmod(0o644)
+    code, payload = run_doctor(capsys, *FAST)
+    assert code == 1
+    assert by_name(payload)["config-mode"]["fix"] == f"chmod 600 {file}"
+
+
+def test_a_missing_key_fails_and_names_the_variable(capsys) -> None:
+    code, payload = run_doctor(capsys, *FAST)
+    check = by_name(payload)["provider-key"]
+    assert code == 1
+    assert check["status"] == "fail" and "ANTHROPIC_API_KEY" in check["detail"]
+    assert "ANTHROPIC_API_KEY" in check["fix"] and "setup" in check["fix"]
+
+
+def test_a_key_from_the_environment_counts_and_is_never_printed(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    code, payload = run_doctor(capsys, *FAST)
+    assert by_name(payload)["provider-key"]["detail"].endswith("key from environment")
+    assert KEY not in json.dumps(payload)
+    assert code == 0
+
+
+def test_a_missing_guest_fails_with_its_path(capsys, monkeypatch, tmp_path: Path) -> None:
+    write_config({"anthropicApiKey": KEY})
+    missing = tmp_path / "nowhere" / "guest.wasm"
+    monkeypatch.setenv("IRONCURTAIN_GUEST_WASM", str(missing))
+    code, payload = run_doctor(capsys, *FAST)
+    check = by_name(payload)["guest"]
+    assert code == 1
+    assert check["status"] == "fail" and str(missing) in check["detail"]
+    assert "wasm_guest.build" in check["fix"]
+
+
+def test_a_broken_user_policy_fails_naming_the_file(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    folder = user_policy()
+    (folder / "compiled-policy.json").write_text('{"rules": [')
+    code, payload = run_doctor(capsys, *FAST)
+    check = by_name(payload)["policy"]
+    assert code == 1
+    assert check["status"] == "fail"
+    assert str(folder / "compiled-policy.json") in check["detail"]
+    assert str(folder) in check["fix"]
+
+
+def test_a_policy_older_than_the_users_constitution_fails(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    user_policy()
+    app_paths().constitution.write_text("Never touch my photos.\n")
+    code, payload = run_doctor(capsys, *FAST)
+    check = by_name(payload)["policy-fresh"]
+    assert code == 1
+    assert check["status"] == "fail" and "compile-policy" in check["fix"]
+
+
+def test_a_failing_scenario_fails_and_is_named(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    folder = user_policy()
+    scenarios_file = folder / "test-scenarios.json"
+    data = json.loads(scenarios_file.read_text())
+    first = data["scenarios"][0]
+    first["expectedDecision"] = "deny" if first["expectedDecision"] != "deny" else "allow"
+    scenarios_file.write_text(json.dumps(data))
+    code, payload = run_doctor(capsys, *FAST)
+    check = by_name(payload)["policy-scenarios"]
+    assert code == 1
+    assert check["status"] == "fail" and first["description"] in check["detail"]
+
+
+def test_a_policy_allowing_writes_into_git_hooks_fails_the_git_guard(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    folder = user_policy()
+    compiled_file = folder / "compiled-policy.json"
+    compiled = json.loads(compiled_file.read_text())
+    compiled["rules"].insert(
+        0,
+        {
+            "name": "allow-all-writes",
+            "description": "a careless rule",
+            "principle": "none",
+            "if": {"server": ["filesystem"], "tool": ["write_file"]},
+            "then": "allow",
+            "reason": "anything goes",
+        },
+    )
+    compiled_file.write_text(json.dumps(compiled))
+    code, payload = run_doctor(capsys, *FAST)
+    checks = by_name(payload)
+    assert checks["policy"]["status"] == "ok"
+    assert checks["policy-git-guard"]["status"] == "fail"
+    assert "allow-all-writes" in checks["policy-git-guard"]["detail"]
+    assert code == 1
+
+
+def test_a_ca_key_readable_by_others_fails_and_a_good_one_passes(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    folder = app_paths().home / "ca"
+    folder.mkdir(mode=0o700)
+    key = folder / "mitmproxy-ca.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    key.chmod(0o644)
+    code, payload = run_doctor(capsys, *FAST)
+    assert code == 1 and by_name(payload)["proxy-ca"]["status"] == "fail"
+    key.chmod(0o600)
+    code, payload = run_doctor(capsys, *FAST)
+    assert code == 0 and by_name(payload)["proxy-ca"]["status"] == "ok"
+
+
+def test_a_check_that_crashes_fails_closed(monkeypatch) -> None:
+    def broken(facts: doctor.Facts) -> list[doctor.Check]:
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setitem(doctor.GROUPS, "disk", broken)
+    keep = frozenset(doctor.GROUPS) - {"disk"}
+    checks = doctor.run_checks(doctor.gather_facts(), skip=keep)
+    disk = next(c for c in checks if c.name == "disk")
+    assert disk.status == "fail" and disk.required and "probe exploded" in disk.detail
+
+
+def test_human_output_has_one_line_per_check_with_fixes(capsys) -> None:
+    code = main(["doctor", *FAST])
+    out = capsys.readouterr().out
+    assert code == 1  # no key
+    lines = [line for line in out.splitlines() if line.strip()]
+    key_line = next(line for line in lines if " provider-key " in line)
+    assert key_line.startswith("FAIL") and "(required)" in key_line and "-> fix:" in key_line
+    docker_line = next(line for line in lines if " docker " in line)
+    assert docker_line.startswith("warn") and "(optional)" in docker_line
+    assert lines[-1].startswith("1 required check(s) FAILED")
+
+
+def test_online_makes_one_tiny_call_to_the_scripted_model(capsys) -> None:
+    from appliance.scripted_llm import ScriptedLLM
+
+    with ScriptedLLM([{"text": "ok"}]) as llm:
+        write_config(
+            {
+                "agentModelId": "openai:gpt-4o-mini",
+                "openaiApiKey": "sk-doctor-online-0123456789",
+                "openaiBaseUrl": llm.openai_base,
+            }
+        )
+        code, payload = run_doctor(capsys, "--online", *FAST)
+        assert len(llm.requests) == 1
+        assert llm.requests[0]["max_tokens"] == 1
+    assert by_name(payload)["provider-online"]["status"] == "ok"
+    assert code == 0
+
+
+def test_online_reports_an_unreachable_model_as_a_failure(capsys, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    write_config(
+        {
+            "agentModelId": "openai:gpt-4o-mini",
+            "openaiApiKey": "sk-doctor-online-0123456789",
+            "openaiBaseUrl": f"http://127.0.0.1:{port}/v1",
+        }
+    )
+    code, payload = run_doctor(capsys, "--online", *FAST)
+    check = by_name(payload)["provider-online"]
+    assert code == 1 and check["status"] == "fail"
+    assert "sk-doctor-online" not in json.dumps(payload)
+
+
+def test_without_online_no_model_is_called(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    code, payload = run_doctor(capsys, *FAST)
+    assert "provider-online" not in by_name(payload)
+    assert code == 0
+    assert os.environ.get("ANTHROPIC_API_KEY") is None
