@@ -1,5 +1,5 @@
 """Build the appliance: ``python packaging/build.py [--onedir] [--onefile] [--out DIR]
-[--check-reproducible]``.
+[--check-reproducible] [--guest guest.wasm]``.
 
 Builds (or reuses an up-to-date) sandbox guest, then runs PyInstaller once on the committed spec,
 which produces the one-folder layout and the one-file executable from the same analysis. The
@@ -32,7 +32,7 @@ REPO = PACKAGING.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(PACKAGING))
 
-from archive import diff_tarballs, read_sums, reproducible_tarball, write_sums  # noqa: E402
+from archive import diff_tarballs, read_sums, reproducible_tarball, sha256_file, write_sums  # noqa: E402
 
 __all__ = ["Artifacts", "BuildError", "build", "build_environment", "source_date_epoch"]
 
@@ -100,14 +100,22 @@ def build_environment(epoch: int, modes: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
-def _guest() -> Path:
-    from wasm_guest.build import BuildError as GuestError
-    from wasm_guest.build import ensure_built
+def _guest(given: Path | None, staging: Path) -> Path:
+    """The guest to bundle: ``given`` (copied under its bundled name), else an up-to-date build."""
+    if given is None:
+        from wasm_guest.build import BuildError as GuestError
+        from wasm_guest.build import ensure_built
 
-    try:
-        return ensure_built()
-    except GuestError as exc:
-        raise BuildError(f"sandbox guest: {exc}") from exc
+        try:
+            given = ensure_built()
+        except GuestError as exc:
+            raise BuildError(f"sandbox guest: {exc}") from exc
+    if not given.is_file():
+        raise BuildError(f"--guest {given}: no such file")
+    # A private copy: a rebuild of the shared build_out during the build cannot change it.
+    staged = staging / "guest.wasm"
+    shutil.copyfile(given, staged)
+    return staged
 
 
 def _pyinstaller(work: Path, dist: Path, env: dict[str, str]) -> None:
@@ -118,19 +126,24 @@ def _pyinstaller(work: Path, dist: Path, env: dict[str, str]) -> None:
         raise BuildError(f"PyInstaller failed (exit {done.returncode}); its log is above")
 
 
-def build(out: Path, modes: tuple[str, ...], *, scratch: Path | None = None) -> Artifacts:
+def build(
+    out: Path, modes: tuple[str, ...], *, scratch: Path | None = None, guest: Path | None = None
+) -> Artifacts:
     """Build ``modes`` into ``out`` (replacing earlier artifacts there) and write SHA256SUMS."""
     if not modes:
         raise BuildError("nothing to build: choose --onedir and/or --onefile")
-    _guest()
     epoch = source_date_epoch()
     out.mkdir(parents=True, exist_ok=True)
     stem = f"ironcurtain-{version()}-{platform_tag()}"
     with tempfile.TemporaryDirectory(prefix="ic-pyi-", dir=scratch) as tmp:
         work, dist = Path(tmp) / "work", Path(tmp) / "dist"
         work.mkdir()
+        bundled = _guest(guest, Path(tmp))
+        print(f"sandbox guest: {bundled} sha256 {sha256_file(bundled)}", file=sys.stderr)
+        env = build_environment(epoch, modes)
+        env["IRONCURTAIN_BUILD_GUEST"] = str(bundled)
         started = time.monotonic()
-        _pyinstaller(work, dist, build_environment(epoch, modes))
+        _pyinstaller(work, dist, env)
         print(f"PyInstaller took {time.monotonic() - started:.0f} s", file=sys.stderr)
         folder = tarball = onefile = None
         if "onedir" in modes:
@@ -146,10 +159,12 @@ def build(out: Path, modes: tuple[str, ...], *, scratch: Path | None = None) -> 
     return Artifacts(out=out, folder=folder, tarball=tarball, onefile=onefile, sums=sums)
 
 
-def check_reproducible(first: Artifacts, modes: tuple[str, ...]) -> list[str]:
+def check_reproducible(
+    first: Artifacts, modes: tuple[str, ...], guest: Path | None = None
+) -> list[str]:
     """Build again in other folders; return the differences (empty when bit-for-bit equal)."""
     with tempfile.TemporaryDirectory(prefix="ic-repro-") as tmp:
-        second = build(Path(tmp) / "dist", modes, scratch=Path(tmp))
+        second = build(Path(tmp) / "dist", modes, scratch=Path(tmp), guest=guest)
         a, b = read_sums(first.sums), read_sums(second.sums)
         problems = [f"{n}: {a[n]} != {b.get(n)}" for n in sorted(a) if a[n] != b.get(n)]
         tarball = first.tarball.name if first.tarball else None
@@ -166,18 +181,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check-reproducible", action="store_true", help="build twice and compare SHA-256"
     )
+    parser.add_argument(
+        "--guest", type=Path, help="bundle this guest.wasm (e.g. a release's) instead of building"
+    )
     args = parser.parse_args(argv)
     chosen = tuple(m for m in ("onedir", "onefile") if getattr(args, m))
     modes = chosen or ("onedir", "onefile")
     try:
-        artifacts = build(args.out.absolute(), modes)
-        print(artifacts.sums.read_text(), end="")
-        if args.check_reproducible:
-            problems = check_reproducible(artifacts, modes)
-            if problems:
-                print("NOT reproducible:\n  " + "\n  ".join(problems), file=sys.stderr)
-                return 1
-            print("reproducible: a second build in other folders gave the same SHA-256")
+        with tempfile.TemporaryDirectory(prefix="ic-guest-") as tmp:
+            # Both builds of --check-reproducible bundle this one copy of the guest.
+            guest = _guest(args.guest.absolute() if args.guest else None, Path(tmp))
+            artifacts = build(args.out.absolute(), modes, guest=guest)
+            print(artifacts.sums.read_text(), end="")
+            if args.check_reproducible:
+                problems = check_reproducible(artifacts, modes, guest)
+                if problems:
+                    print("NOT reproducible:\n  " + "\n  ".join(problems), file=sys.stderr)
+                    return 1
+                print("reproducible: a second build in other folders gave the same SHA-256")
     except BuildError as exc:
         print(f"build error: {exc}", file=sys.stderr)
         return 1

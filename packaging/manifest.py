@@ -130,10 +130,17 @@ def package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def app_datas(root: Path = REPO) -> list[tuple[str, str]]:
-    """Our data files as (source, bundle folder): the guest and the shipped policy."""
+def app_datas(root: Path = REPO, guest: Path | None = None) -> list[tuple[str, str]]:
+    """Our data files as (source, bundle folder): the guest and the shipped policy.
+
+    ``guest`` replaces the tree's own build output (a rebuild that must match a release uses the
+    release's guest, since componentize-py's output is not reproducible).
+    """
     policy = root / "policy"
-    pairs = [(str(root / "wasm_guest" / "build_out" / "guest.wasm"), "wasm_guest")]
+    guest = guest or root / "wasm_guest" / "build_out" / "guest.wasm"
+    if not guest.is_file():
+        raise FileNotFoundError(f"sandbox guest not found: {guest}")
+    pairs = [(str(guest), "wasm_guest")]
     pairs.append((str(policy / "constitution.md"), "policy"))
     pairs += [(str(p), "policy/generated") for p in sorted((policy / "generated").glob("*.json"))]
     return pairs

@@ -54,7 +54,21 @@ def test_building_nothing_is_refused(tmp_path: Path) -> None:
 
 def test_the_spec_reads_every_input_from_the_manifest() -> None:
     spec = (build.PACKAGING / "ironcurtain.spec").read_text()
-    for used in ("manifest.app_datas()", "manifest.third_party_datas()",
+    for used in ("manifest.app_datas(", "manifest.third_party_datas()",
                  "manifest.wasmtime_binaries()", "manifest.EXCLUDED_MODULES",
                  "manifest.EXCLUDED_BINARIES", "rthook_offline.py"):  # fmt: skip
         assert used in spec
+
+
+def test_a_given_guest_is_staged_under_its_bundled_name(tmp_path: Path) -> None:
+    given = tmp_path / "release-guest.bin"
+    given.write_bytes(b"\0asm fake")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    staged = build._guest(given, staging)
+    assert staged == staging / "guest.wasm" and staged.read_bytes() == b"\0asm fake"
+
+
+def test_a_missing_given_guest_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(build.BuildError, match=r"nope\.wasm: no such file"):
+        build._guest(tmp_path / "nope.wasm", tmp_path)

@@ -87,3 +87,11 @@ def test_no_excluded_module_is_imported_by_our_code_or_litellm() -> None:
     excluded = set(manifest.EXCLUDED_MODULES)
     clash = sorted(m for m in loaded if m in excluded or m.split(".")[0] in excluded)
     assert clash == []
+
+
+def test_a_given_guest_replaces_the_tree_build_and_must_exist(tmp_path: Path) -> None:
+    guest = tmp_path / "guest.wasm"
+    guest.write_bytes(b"\0asm")
+    assert dict(manifest.app_datas(guest=guest))[str(guest)] == "wasm_guest"
+    with pytest.raises(FileNotFoundError, match="sandbox guest not found"):
+        manifest.app_datas(guest=tmp_path / "missing.wasm")
