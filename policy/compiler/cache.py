@@ -1,0 +1,51 @@
+"""Stage results stored by the SHA-256 of their inputs: a second run with the same inputs asks
+no LLM, and a change to one server's tools invalidates only that server's entries.
+
+Entries are plain JSON files named ``<stage>-<digest>.json``; a corrupt entry is a miss (it will
+be recomputed and validated again), never an error and never trusted unvalidated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["StageCache", "digest_of"]
+
+# Bumped whenever a prompt or an output schema changes: old answers must not be reused.
+PROMPT_VERSION = "1"
+
+
+def digest_of(*parts: Any) -> str:
+    text = json.dumps([PROMPT_VERSION, *parts], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class StageCache:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.hits = 0
+        self.misses = 0
+
+    def _file(self, stage: str, key: str) -> Path:
+        return self.folder / f"{stage}-{key}.json"
+
+    def get(self, stage: str, key: str) -> Any | None:
+        try:
+            value = json.loads(self._file(stage, key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return value
+
+    def put(self, stage: str, key: str, value: Any) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(value, out, indent=1, sort_keys=True)
+        os.replace(tmp, self._file(stage, key))
