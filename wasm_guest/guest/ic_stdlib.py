@@ -76,4 +76,14 @@ def freeze():
     """Called last at build time: everything loaded lives for the whole run, so move it out of
     the collector's sight; the first collection in a run then does not walk the stdlib."""
     gc.collect()
+    _scrub_free_memory()
     gc.freeze()
+
+
+def _scrub_free_memory():
+    """Overwrite memory freed during the build: values that died there (file mtimes from the
+    build machine, stat buffers) would otherwise be captured in the snapshot."""
+    junk = [[bytes(size) for _ in range(64)] for size in range(0, 512, 8)]
+    junk += [bytearray(size) for size in range(1024, 1 << 16, 1024)]
+    junk += [float(i) for i in range(5000)] + [i + 2**40 for i in range(5000)]
+    del junk
