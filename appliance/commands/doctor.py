@@ -20,9 +20,9 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -39,6 +39,8 @@ MIN_FREE_BYTES = (
     200 * 2**20
 )  # below this a session's audit log may fail to write: the session stops
 LOW_FREE_BYTES = 2 * 2**30
+# "\0asm", then the component model's layer and version (a core module has 01 00 00 00).
+_COMPONENT_HEADER = b"\0asm\x0d\x00\x01\x00"
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,12 @@ def check_runtime(facts: Facts) -> list[Check]:
         else fail("python", f"Python {found}; the appliance needs 3.13", "install Python 3.13")
     ]
     try:
+        import appliance.sandbox.engine  # noqa: F401 - loads wasmtime's native library, the test
+
         checks.append(ok("wasmtime", f"wasmtime {version('wasmtime')}"))
-    except PackageNotFoundError:
-        checks.append(fail("wasmtime", "wasmtime is not installed", "reinstall ironcurtain"))
+    except (ImportError, OSError, PackageNotFoundError) as exc:
+        detail = f"wasmtime does not load: {type(exc).__name__}: {exc}"[:240]
+        checks.append(fail("wasmtime", detail, "reinstall ironcurtain (wasmtime 50)"))
     return checks
 
 
@@ -104,6 +109,9 @@ def check_guest(facts: Facts) -> list[Check]:
         if not is_current(wasm.parent):
             return [fail("guest", f"{wasm} is older than its sources", build_fix)]
     data = wasm.read_bytes()
+    if data[:8] != _COMPONENT_HEADER:
+        detail = f"{wasm} is not a WebAssembly component (header {data[:8].hex()})"
+        return [fail("guest", detail, build_fix)]
     return [ok("guest", f"{wasm} ({len(data) / 2**20:.1f} MiB)"), _guest_cache(facts, data)]
 
 
@@ -140,6 +148,30 @@ def check_config(facts: Facts) -> list[Check]:
     checks.append(_provider_key(facts))
     if facts.online and checks[-1].status == "ok":
         checks.append(_online(facts))
+    return checks + _side_settings(facts.config)
+
+
+def _side_settings(config: Any) -> list[Check]:
+    """Settings that work but not as the user may think: each is a warning."""
+    from appliance.config import PROVIDER_ENV, weakening_settings
+
+    checks = []
+    approver = config.auto_approve
+    provider = approver.model_id.partition(":")[0]
+    local = provider == "openai" and config.openai_base_url
+    if approver.enabled and not (config.api_key_for(provider) or local):
+        detail = f"autoApprove is on but there is no {provider} key: every escalation asks you"
+        variable = PROVIDER_ENV.get(provider, "its key")
+        fix = f"export {variable}, or `ironcurtain config set autoApprove.enabled false`"
+        checks.append(warn("auto-approve-key", detail, fix))
+    search = config.web_search
+    if search.provider and search.api_key is None:
+        detail = f"webSearch.provider is {search.provider} but webSearch.apiKey is not set"
+        checks.append(warn("web-search-key", detail, "ironcurtain config set webSearch.apiKey"))
+    loosened = weakening_settings(config)
+    if loosened:
+        detail = f"{len(loosened)} setting(s) loosen the defaults: " + " ".join(loosened)
+        checks.append(warn("loosened", detail, "ironcurtain config unset FIELD (if unintended)"))
     return checks
 
 
@@ -292,7 +324,7 @@ async def _list_tools(facts: Facts, sandbox: Path) -> list[Check]:
         try:
             tools = await pool.tools(name)
         except Exception as exc:  # the finding: this server does not start
-            cause = exc.__cause__ or exc
+            cause = _innermost(exc.__cause__ or exc)
             detail = f"does not start or list its tools: {type(cause).__name__}: {cause}"[:240]
             fix = f"run `ironcurtain serve {name}` by hand and read its error output"
             found[name] = fail(name_of, detail, fix)
@@ -304,6 +336,13 @@ async def _list_tools(facts: Facts, sandbox: Path) -> list[Check]:
         for spec in specs:
             group.start_soon(probe, pool, spec.name)
     return [found[spec.name] for spec in specs]
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The first leaf of nested task-group errors: the one that says what happened."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 # --- Docker mode, credential proxy CA, disk -----------------------------------------------------
@@ -392,30 +431,48 @@ def gather_facts(paths: AppPaths | None = None, *, online: bool = False) -> Fact
         return Facts(paths, Config(), str(exc), online)
 
 
-def run_checks(facts: Facts, skip: frozenset[str] = frozenset()) -> list[Check]:
+def run_checks(
+    facts: Facts, skip: frozenset[str] = frozenset(), timeout_s: float = GROUP_TIMEOUT_S
+) -> list[Check]:
     """Every group not skipped, concurrently; the results in the order of ``GROUPS``."""
-    chosen = [name for name in GROUPS if name not in skip]
-    pool = ThreadPoolExecutor(max_workers=len(chosen) or 1, thread_name_prefix="doctor")
-    futures = {name: pool.submit(GROUPS[name], facts) for name in chosen}
-    wait(futures.values(), timeout=GROUP_TIMEOUT_S)
-    pool.shutdown(wait=False, cancel_futures=True)  # a hung probe must not hang the doctor
+    probes = {name: _Probe(GROUPS[name], facts) for name in GROUPS if name not in skip}
+    deadline = time.monotonic() + timeout_s
+    for probe in probes.values():
+        probe.join(max(0.0, deadline - time.monotonic()))
     results: list[Check] = []
     for name in GROUPS:
         if name in skip:
             results.append(Check(name, name in _REQUIRED, "skip", "skipped (--skip)"))
         else:
-            results.extend(_outcome(name, futures[name]))
+            results.extend(probes[name].outcome(name, timeout_s))
     return results
 
 
-def _outcome(name: str, future: Any) -> list[Check]:
-    fix = "run `ironcurtain doctor` again; report a bug if it persists"
-    if not future.done():
-        return [fail(name, f"no answer within {GROUP_TIMEOUT_S:g} s", fix)]
-    exc = future.exception()
-    if exc is not None:  # fail closed: a check that could not look has not seen ok
-        return [fail(name, f"the check itself failed: {type(exc).__name__}: {exc}"[:300], fix)]
-    return future.result()
+class _Probe(threading.Thread):
+    """One group in a daemon thread: a probe that hangs can neither hang nor outlive the doctor."""
+
+    def __init__(self, group: Callable[[Facts], list[Check]], facts: Facts) -> None:
+        super().__init__(name=f"doctor-{group.__name__}", daemon=True)
+        self._group, self._facts = group, facts
+        self.checks: list[Check] | None = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.checks = self._group(self._facts)
+        except BaseException as exc:  # reported by outcome(): a crashed check fails
+            self.error = exc
+
+    def outcome(self, name: str, timeout_s: float) -> list[Check]:
+        fix = "run `ironcurtain doctor` again; report a bug if it persists"
+        if self.is_alive():
+            return [fail(name, f"no answer within {timeout_s:g} s", fix)]
+        if self.error is not None or self.checks is None:
+            # Fail closed: a check that could not look has not seen ok.
+            detail = f"the check itself failed: {type(self.error).__name__}: {self.error}"
+            return [fail(name, detail[:300], fix)]
+        return self.checks
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -259,7 +259,7 @@ def test_online_makes_one_tiny_call_to_the_scripted_model(capsys) -> None:
         assert len(llm.requests) == 1
         assert llm.requests[0]["max_tokens"] == 1
     assert by_name(payload)["provider-online"]["status"] == "ok"
-    assert code == 0
+    assert code == 0, [c for c in payload["checks"] if c["status"] == "fail"]
 
 
 def test_online_reports_an_unreachable_model_as_a_failure(capsys, tmp_path: Path) -> None:
@@ -287,3 +287,76 @@ def test_without_online_no_model_is_called(capsys) -> None:
     assert "provider-online" not in by_name(payload)
     assert code == 0
     assert os.environ.get("ANTHROPIC_API_KEY") is None
+
+
+def test_a_file_that_is_not_a_component_fails_as_guest(capsys, tmp_path: Path, monkeypatch) -> None:
+    write_config({"anthropicApiKey": KEY})
+    core_module = tmp_path / "core.wasm"
+    core_module.write_bytes(b"\0asm\x01\0\0\0")  # a core module, not a component
+    monkeypatch.setenv("IRONCURTAIN_GUEST_WASM", str(core_module))
+    code, payload = run_doctor(capsys, *FAST)
+    check = by_name(payload)["guest"]
+    assert (
+        code == 1 and check["status"] == "fail" and "not a WebAssembly component" in check["detail"]
+    )
+
+
+def test_a_server_that_does_not_start_fails_naming_it(monkeypatch) -> None:
+    import sys
+
+    from appliance import session
+    from appliance.server_pool import ServerSpec
+
+    def specs(config, sandbox):
+        crash = (sys.executable, "-c", "import sys; sys.exit('no such server')")
+        return [
+            ServerSpec("filesystem", (str(sandbox),), cwd=str(sandbox)),
+            ServerSpec("broken", argv=crash),
+        ]
+
+    monkeypatch.setattr(session, "server_specs", specs)
+    checks = {c.name: c for c in doctor.check_servers(doctor.gather_facts())}
+    assert checks["server:filesystem"].status == "ok"
+    broken = checks["server:broken"]
+    assert broken.status == "fail" and broken.required
+    assert "ironcurtain serve broken" in broken.fix
+
+
+def test_a_hung_check_fails_after_the_timeout_and_does_not_hold_the_doctor(monkeypatch) -> None:
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def hung(facts: doctor.Facts) -> list[doctor.Check]:
+        release.wait(30)
+        return [doctor.ok("disk", "too late")]
+
+    monkeypatch.setitem(doctor.GROUPS, "disk", hung)
+    keep = frozenset(doctor.GROUPS) - {"disk"}
+    started = time.monotonic()
+    checks = doctor.run_checks(doctor.gather_facts(), skip=keep, timeout_s=0.3)
+    release.set()
+    disk = next(c for c in checks if c.name == "disk")
+    assert disk.status == "fail" and "no answer within 0.3 s" in disk.detail
+    assert time.monotonic() - started < 5
+
+
+def test_settings_that_work_but_surprise_are_warnings_not_failures(capsys) -> None:
+    write_config(
+        {
+            "anthropicApiKey": KEY,
+            "autoApprove": {"enabled": True, "modelId": "openai:gpt-4o-mini"},
+            "webSearch": {"provider": "brave"},
+            "resourceBudget": {"maxSteps": None},
+        }
+    )
+    code, payload = run_doctor(capsys, *FAST)
+    checks = by_name(payload)
+    assert checks["auto-approve-key"]["status"] == "warn"
+    assert "OPENAI_API_KEY" in checks["auto-approve-key"]["fix"]
+    assert checks["web-search-key"]["status"] == "warn"
+    loosened = checks["loosened"]
+    assert loosened["status"] == "warn" and "resourceBudget.maxSteps" in loosened["detail"]
+    assert "autoApprove is on" in loosened["detail"]
+    assert code == 0
