@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from appliance.scripted_llm import ScriptedLLM
 from policy.compiler.annotate import ToolSpec
 from policy.compiler.errors import CompileError
 from policy.compiler.pipeline import compile_policy
 from policy.loader import load_policy
 from tests.compiler.support import (
     client,
-    dispatcher,
     inputs,
     recorded,
     request_key,
@@ -32,16 +30,6 @@ FILES = (
     "dynamic-lists.json",
     "test-scenarios.json",
 )
-
-
-@pytest.fixture
-def script():
-    """One scripted LLM per test (a restarted server could inherit a pooled connection's port);
-    ``script.overrides`` changes its answers, ``script.requests`` is cleared by each run."""
-    overrides: dict = {}
-    with ScriptedLLM([dispatcher(overrides)] * 200) as llm:
-        llm.overrides = overrides
-        yield llm
 
 
 def run(llm, tmp_path, overrides=None, tools=None, timeout=10.0, **kwargs):
