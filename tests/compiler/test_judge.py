@@ -14,6 +14,7 @@ from policy.scenarios import load_scenarios
 from tests.compiler.support import client, inputs, recorded, request_key, snapshot
 
 WRITE_ESCALATE = "escalate-documents-write"
+SYSTEM_WRITE = "invariant: a system file outside the sandbox is never written without asking"
 
 
 def _compile(llm, tmp_path, overrides, **kwargs):
@@ -74,7 +75,7 @@ def test_the_judge_cannot_talk_its_way_past_an_invariant(script, tmp_path):
         "repairs": [{"server": "filesystem", "rules": loose["rules"]}],
         "proposals": [
             {
-                "description": "invariant: a system file outside the sandbox is never written without asking",
+                "description": SYSTEM_WRITE,
                 "expectedDecision": "allow",
             },
             {"description": "write outside", "expectedDecision": "allow"},
