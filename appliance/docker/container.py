@@ -87,6 +87,9 @@ class ContainerSpec:
             "memswap_limit": self.memory,
             "pids_limit": self.pids_limit,
             "ipc_mode": "private",
+            # An init (the engine's docker-init, tini) as PID 1 reaps orphans: agents spawn
+            # shells all day, and zombies would pile up against the pids limit.
+            "init": True,
             "volumes": {
                 # Same path inside as outside: a path the agent passes to a tool (served on the
                 # host) names the same file it sees in its own shell.

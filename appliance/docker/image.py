@@ -34,7 +34,7 @@ SOCAT = Path("/usr/bin/socat")
 _APPLETS = (
     "sh", "ls", "cat", "id", "ps", "env", "nc", "wget", "nslookup", "touch", "sleep", "find",
     "grep", "echo", "stat", "ip", "mkdir", "printf", "head", "true", "timeout", "kill", "test",
-    "tar", "mount", "rm", "cp", "wc",
+    "tar", "mount", "rm", "cp", "wc", "mknod", "unshare", "dmesg", "chroot", "nsenter", "ping",
 )  # fmt: skip
 # What every container of ours expects to find (mount points, a writable HOME on tmpfs).
 _DIRS = ("bin", "usr/bin", "tmp", "home/agent", "workspace", "run/ironcurtain", "proc", "dev",

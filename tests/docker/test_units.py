@@ -66,6 +66,7 @@ def test_container_spec_locks_everything_down(tmp_path: Path) -> None:
     assert kwargs["network_mode"] == "none" and kwargs["read_only"] is True
     assert kwargs["cap_drop"] == ["ALL"] and kwargs["security_opt"] == ["no-new-privileges"]
     assert kwargs["pids_limit"] > 0 and kwargs["mem_limit"] == kwargs["memswap_limit"]
+    assert kwargs["init"] is True
     assert "privileged" not in kwargs and "cap_add" not in kwargs and "devices" not in kwargs
     assert kwargs["volumes"] == {
         str(tmp_path / "ws"): {"bind": str(tmp_path / "ws"), "mode": "rw"},
