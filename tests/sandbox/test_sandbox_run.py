@@ -185,3 +185,10 @@ def test_runs_from_several_threads_do_not_mix_their_tools(sandbox, catalog):
     for thread in threads:
         thread.join()
     assert seen == {i: [i] * 20 for i in range(4)}
+
+
+def test_random_is_not_the_same_in_every_execution(sandbox, tools, catalog):
+    code = "import random, os\n[random.random(), os.urandom(8).hex()]"
+    first = json.loads(sandbox.run(code, tools, catalog).result)
+    second = json.loads(sandbox.run(code, tools, catalog).result)
+    assert first[0] != second[0] and first[1] != second[1]

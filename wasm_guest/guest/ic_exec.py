@@ -9,6 +9,7 @@ import ast
 import builtins
 import io
 import json
+import random
 import sys
 
 import ic_stdlib
@@ -147,6 +148,9 @@ def describe_error(exc, code):
 
 def execute(code, extra, max_output):
     """Execute ``code``; never raises: every failure becomes the ``error`` entry."""
+    # random's state was seeded at build time and lives in the snapshot: without this, every
+    # execution would draw the same "random" numbers.
+    random.seed()
     stdout, stderr = CappedText(max_output), CappedText(max_output)
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = stdout, stderr
