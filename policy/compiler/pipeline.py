@@ -233,9 +233,15 @@ def _scenario_file(scenarios: Sequence[Scenario], invariants: Any) -> dict[str, 
     return {"context": context, "scenarios": items}
 
 
-def annotate_tools(inputs: CompileInputs, llm: LLM, progress: Progress) -> list[str]:
+def annotate_tools(
+    inputs: CompileInputs,
+    llm: LLM,
+    progress: Progress,
+    show: Callable[[str, Any, Any], None] = lambda name, old, new: None,
+) -> list[str]:
     """Stage 1 alone for the servers in ``inputs.tools``; other servers' annotations are kept.
-    Returns the changed ``server/tool`` names. With an active policy the new annotations must
+    Each changed tool goes to ``show(name, old, new)`` before anything is written; returns the
+    changed ``server/tool`` names. With an active policy the new annotations must
     still pass its scenarios and the invariants before they replace the old file."""
     cache = StageCache(inputs.cache_dir)
     servers = sorted(inputs.tools)
@@ -247,23 +253,30 @@ def annotate_tools(inputs: CompileInputs, llm: LLM, progress: Progress) -> list[
         old = {}
     merged = {**old, **fresh}
     changed = _changed_tools(old, merged)
+    for name, before, after in changed:
+        show(name, before, after)
     content = _annotations_file(merged, inputs.now())
     if (inputs.policy_dir / "compiled-policy.json").is_file():
         _recheck(inputs, content)
     install_files(inputs.policy_dir, {"tool-annotations.json": content})
-    return changed
+    return [name for name, _, _ in changed]
 
 
 def _changed_tools(
     old: Mapping[str, ServerAnnotations], new: Mapping[str, ServerAnnotations]
-) -> list[str]:
+) -> list[tuple[str, Any, Any]]:
+    """``(server/tool, old annotation JSON or None, new annotation JSON or None)``."""
+
     def tools(entry: ServerAnnotations | None) -> dict[str, Any]:
-        return {t.tool_name: t for t in entry.tools} if entry else {}
+        items = entry.tools if entry else ()
+        return {t.tool_name: t.model_dump(mode="json", by_alias=True) for t in items}
 
     out = []
     for server in sorted(set(old) | set(new)):
         a, b = tools(old.get(server)), tools(new.get(server))
-        out += [f"{server}/{t}" for t in sorted(set(a) | set(b)) if a.get(t) != b.get(t)]
+        for name in sorted(set(a) | set(b)):
+            if a.get(name) != b.get(name):
+                out.append((f"{server}/{name}", a.get(name), b.get(name)))
     return out
 
 

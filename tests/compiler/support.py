@@ -32,6 +32,8 @@ def request_key(messages: list[dict[str, Any]]) -> str:
     system, prompt = messages[0]["content"], messages[-1]["content"]
     if "judge" in system:
         return "judge"
+    if "adjust the security constitution" in system:
+        return "customize"
     if found := _LIST.search(prompt):
         return f"lists-{found.group(1)}"
     stage = (

@@ -1,0 +1,109 @@
+"""The four LLM commands through the real CLI entry point, with the scripted LLM as the model."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+
+from appliance.cli import main
+from appliance.paths import app_paths
+from policy.loader import load_policy
+from tests.compiler.support import request_key, snapshot, tool_specs
+
+
+@pytest.fixture
+def configured(script, monkeypatch):
+    paths = app_paths()
+    paths.home.mkdir(parents=True, exist_ok=True)
+    config = {"policyModelId": "openai:scripted", "openaiBaseUrl": script.openai_base}
+    paths.config_file.write_text(json.dumps(config))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-compiler")
+    return paths
+
+
+def _annotate_live(messages):
+    """Roles for whatever tools the real fetch server lists: URLs fetch, the rest nothing."""
+    prompt = messages[-1]["content"]
+    tools = json.loads(prompt.split("Tools:\n", 1)[1])
+    out = []
+    for tool in tools:
+        props = tool["input_schema"].get("properties", {})
+        args = {a: ["fetch-url"] if a == "url" else ["none"] for a in props}
+        out.append({"toolName": tool["name"], "serverName": "fetch", "args": args})
+    return {"tools": out}
+
+
+def test_annotate_tools_lists_the_real_server_and_shows_changes_first(configured, script, capsys):
+    script.overrides["annotate-fetch"] = _annotate_live
+    assert main(["annotate-tools", "--server", "fetch", "--timeout", "20"]) == 0
+    out, err = capsys.readouterr()
+    assert "~ annotation fetch/http_fetch" in out and "  - (none)" in out
+    assert "annotate  fetch: asking the LLM" in err
+    assert re.search(
+        r"LLM: 1 request\(s\), 120 prompt \+ 40 completion tokens, cost \$0\.0000", err
+    )
+    written = json.loads((configured.generated / "tool-annotations.json").read_text())
+    assert [t["toolName"] for t in written["servers"]["fetch"]["tools"]] == [
+        "http_fetch",
+        "web_search",
+    ]
+    script.requests.clear()
+    assert main(["annotate-tools", "--server", "fetch"]) == 0
+    assert script.requests == [] and "0 tool annotation(s) changed" in capsys.readouterr().out
+
+
+def test_compile_policy_prints_the_summary_against_the_shipped_policy(
+    configured, script, capsys, monkeypatch
+):
+    from appliance.commands import compile_cmd
+
+    monkeypatch.setattr(compile_cmd, "_live_tools", lambda only: tool_specs())
+    constitution = configured.home / "constitution.md"
+    from tests.compiler.support import CONSTITUTION
+
+    constitution.write_text(CONSTITUTION)
+    assert main(["compile-policy"]) == 0
+    out, err = capsys.readouterr()
+    assert "compiled 5 rules" in out
+    assert "+ rule escalate-documents-write" in out and "- rule allow-web-search" in out
+    assert "rules     fetch: asking the LLM" in err and "LLM: 7 request(s)" in err
+    assert load_policy(configured.generated).rules[0].name == "allow-news-fetch"
+    before = snapshot(configured.generated)
+    script.overrides["rules-fetch"] = "I cannot do that."
+    (configured.cache / "compiler").rename(configured.cache / "compiler-old")
+    assert main(["compile-policy"]) == 1
+    err = capsys.readouterr().err
+    assert "rules (fetch): the LLM's answer is not JSON" in err
+    assert "the previous policy is unchanged" in err
+    assert snapshot(configured.generated) == before
+    assert main(["policy", "test", "--policy-dir", str(configured.generated)]) == 0
+
+
+def test_a_missing_key_names_the_variable(monkeypatch, capsys):
+    paths = app_paths()
+    paths.home.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text(json.dumps({"policyModelId": "openai:gpt-4o"}))
+    assert main(["compile-policy"]) == 2
+    assert "set OPENAI_API_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("answers", "saved"), [("y\nn\n", True), ("n\n", False)])
+def test_customize_policy_saves_only_what_the_user_accepted(
+    configured, script, monkeypatch, capsys, answers, saved
+):
+    draft = {"constitution": "# My additions\n\n- Reading ~/Notes is allowed.", "summary": "Notes."}
+    script.overrides["customize"] = draft
+    monkeypatch.setattr("sys.stdin", io.StringIO("Let it read my notes in ~/Notes\n" + answers))
+    assert main(["customize-policy"]) == 0
+    out = capsys.readouterr().out
+    assert "--- proposed constitution-user.md ---\n# My additions" in out
+    target = configured.user_constitution
+    assert target.is_file() == saved
+    if saved:
+        assert target.read_text() == draft["constitution"] + "\n"
+    wish = script.requests[0]["messages"][-1]["content"]
+    assert "Let it read my notes in ~/Notes" in wish
+    assert [request_key(r["messages"]) for r in script.requests] == ["customize"]
