@@ -1,9 +1,11 @@
-"""``ironcurtain policy check|show|test``: ask the compiled policy about calls, without an agent.
+"""``ironcurtain policy check|show|test|diff|replay``: ask the compiled policy about calls,
+compare two policies, and re-decide a recorded session, all without an agent or an LLM.
 
 ``check`` prints exactly ``{"decision", "rule", "reason"}`` per call; ``--batch FILE.jsonl``
 (``-`` for stdin) takes one ``{"server", "tool", "arguments"}`` object a line and prints one
 result line per input line, a bad line getting ``{"error": ...}`` while the rest still run.
 Malformed input exits 2. Only the policy package is imported: a batch starts in a blink.
+``test``, ``diff`` and ``replay`` exit 1 when they find a failure or a difference, 0 when not.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _common(show)
     test = sub.add_parser("test", help="replay the policy's test-scenarios.json")
     _common(test)
+    diff = sub.add_parser("diff", help="rules and scenario decisions that differ between two")
+    diff.add_argument("old_dir", metavar="OLD_DIR")
+    diff.add_argument("new_dir", metavar="NEW_DIR")
+    replay = sub.add_parser("replay", help="re-decide a recorded session's calls under a policy")
+    replay.add_argument("audit", metavar="AUDIT.jsonl")
+    _common(replay)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from policy.models import PolicyLoadError
 
     paths = app_paths()
+    if args.policy_command == "diff":
+        return _guarded(lambda: _diff(Path(args.old_dir), Path(args.new_dir)))
     folder = Path(args.policy_dir) if args.policy_dir else _default_dir(paths)
+    if args.policy_command == "replay":
+        return _guarded(lambda: _replay(Path(args.audit), folder, paths))
     try:
         from policy.loader import load_policy
 
@@ -212,3 +224,73 @@ def _test(policy: Any, folder: Path) -> int:
 def _protected_for(ironcurtain_home: str) -> tuple[str, ...]:
     home = Path(ironcurtain_home)
     return AppPaths(home=home, cache=home / "cache").protected_patterns()
+
+
+# --- diff and replay -----------------------------------------------------------------------
+
+
+def _guarded(action: Any) -> int:
+    from policy.models import PolicyLoadError
+
+    try:
+        return action()
+    except PolicyLoadError as exc:
+        print(f"ironcurtain policy: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _diff(old_dir: Path, new_dir: Path) -> int:
+    from policy.compiler.diff import decision_changes, diff_policies
+    from policy.loader import load_policy
+    from policy.models import EvalContext
+    from policy.paths import lexical
+    from policy.scenarios import load_scenarios
+
+    old, new = load_policy(old_dir), load_policy(new_dir)
+    result = diff_policies(old, new)
+    cases: dict[str, tuple[Any, Any]] = {}  # the union, first file wins on equal descriptions
+    for folder in (old_dir, new_dir):
+        if (folder / "test-scenarios.json").is_file():
+            loaded = load_scenarios(folder / "test-scenarios.json")
+            ctx = loaded.context
+            context = EvalContext(
+                sandbox=ctx.sandbox,
+                protected_patterns=_protected_for(ctx.ironcurtain_home),
+                home=ctx.home,
+                resolve_path=lexical,
+            )
+            for scenario in loaded.scenarios:
+                cases.setdefault(scenario.description, (scenario, context))
+    result.decisions = decision_changes(old, new, list(cases.values()))
+    print(f"old: {old_dir}  (digest {old.digest[:16]})\nnew: {new_dir}  (digest {new.digest[:16]})")
+    for line in result.lines():
+        print(line)
+    print(f"{len(result.decisions)} of {len(cases)} scenarios decided differently")
+    return 0 if result.empty else 1
+
+
+def _replay(audit: Path, folder: Path, paths: AppPaths) -> int:
+    from policy.compiler.replay import replay_audit
+    from policy.loader import load_policy
+    from policy.models import EvalContext, PolicyLoadError
+
+    policy = load_policy(folder)
+
+    def context_for(sandbox: str | None) -> EvalContext:
+        return EvalContext(
+            sandbox=sandbox, protected_patterns=paths.protected_patterns(), home=str(Path.home())
+        )
+
+    try:
+        with audit.open(encoding="utf-8") as lines:
+            changes, total = replay_audit(lines, policy, context_for, source=str(audit))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyLoadError(str(audit), "$", None, f"a readable audit log ({exc})") from None
+    print(f"policy: {policy.source}  (digest {policy.digest[:16]})")
+    for c in changes:
+        note = "  [arguments were redacted in the log: judged as redacted]" if c.redacted else ""
+        print(f"line {c.line}: {c.server}/{c.tool}: {c.old} -> {c.new}{note}")
+    print(f"{len(changes)} of {total} calls would be decided differently")
+    if any(c.server == "git" for c in changes):
+        print("note: git calls are judged on the agent's own arguments (remote URLs not re-read)")
+    return 1 if changes else 0
