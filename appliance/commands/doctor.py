@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -418,6 +419,15 @@ GROUPS: dict[str, Callable[[Facts], list[Check]]] = {
     "ca": check_ca,
     "disk": check_disk,
 }
+_SHARED_MODULES = (
+    "appliance.sandbox.sandbox",
+    "appliance.session",
+    "appliance.code_session",
+    "appliance.commands.policy_cmd",
+    "policy.scenarios",
+    "httpx",
+    "requests",
+)
 _REQUIRED = {"runtime", "guest", "config", "policy", "servers", "ca", "disk"}
 
 
@@ -435,6 +445,7 @@ def run_checks(
     facts: Facts, skip: frozenset[str] = frozenset(), timeout_s: float = GROUP_TIMEOUT_S
 ) -> list[Check]:
     """Every group not skipped, concurrently; the results in the order of ``GROUPS``."""
+    _preload()
     probes = {name: _Probe(GROUPS[name], facts) for name in GROUPS if name not in skip}
     deadline = time.monotonic() + timeout_s
     for probe in probes.values():
@@ -446,6 +457,20 @@ def run_checks(
         else:
             results.extend(probes[name].outcome(name, timeout_s))
     return results
+
+
+def _preload() -> None:
+    """Import what several groups share before the threads start.
+
+    Two threads importing one package whose modules import each other can deadlock (Python
+    then raises ``_DeadlockError`` in one of them), and a failed import reads as a broken
+    installation. Each group's own heavy import (mcp, docker, litellm) stays in its thread.
+    """
+    for module in _SHARED_MODULES:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: S112 - the group that needs it imports it again and reports
+            continue
 
 
 class _Probe(threading.Thread):

@@ -360,3 +360,16 @@ def test_settings_that_work_but_surprise_are_warnings_not_failures(capsys) -> No
     assert loosened["status"] == "warn" and "resourceBudget.maxSteps" in loosened["detail"]
     assert "autoApprove is on" in loosened["detail"]
     assert code == 0
+
+
+def test_the_command_in_a_fresh_process_imports_cleanly_and_exits_by_its_findings() -> None:
+    """Fresh imports from concurrent groups once deadlocked (``_DeadlockError``): not again."""
+    import subprocess
+    import sys
+
+    write_config({"anthropicApiKey": KEY})
+    command = [sys.executable, "-m", "appliance.cli", "doctor", "--json", "--skip", "servers"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    payload = json.loads(done.stdout)
+    failed = [c for c in payload["checks"] if c["status"] == "fail"]
+    assert failed == [] and done.returncode == 0, (failed, done.stderr[-2000:])
