@@ -12,7 +12,7 @@ from pathlib import Path
 
 import anyio
 
-from tests.docker.conftest import run_script
+from tests.docker.docker_helpers import run_script
 
 
 def main() -> int:

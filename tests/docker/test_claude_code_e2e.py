@@ -23,7 +23,7 @@ from appliance.docker.run import run_agent
 from appliance.paths import app_paths
 from appliance.session import SessionOptions
 from tests.credproxy.credproxy_fakes import make_test_pki
-from tests.docker.conftest import REAL_KEY, session_config
+from tests.docker.docker_helpers import REAL_KEY, session_config
 from tests.docker.fake_anthropic import DONE, Conversation, serve
 
 pytestmark = [

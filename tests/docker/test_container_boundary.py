@@ -18,7 +18,7 @@ import pytest
 from appliance.docker.adapters import GATE_SOCKET, RELAY_PORT
 from appliance.paths import app_paths
 from tests.credproxy.credproxy_fakes import make_test_pki, serve_upstream
-from tests.docker.conftest import REAL_KEY, run_script
+from tests.docker.docker_helpers import REAL_KEY, run_script
 
 pytestmark = pytest.mark.docker
 

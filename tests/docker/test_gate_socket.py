@@ -22,7 +22,7 @@ from appliance.chokepoint import SessionStopped
 from appliance.docker.gate_socket import GateSocket, gate_tools, serve_gate
 from appliance.paths import app_paths
 from appliance.session import SessionOptions, open_session
-from tests.docker.conftest import session_config
+from tests.docker.docker_helpers import session_config
 
 pytestmark = [
     pytest.mark.anyio,

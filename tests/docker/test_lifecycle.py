@@ -26,7 +26,7 @@ from appliance.docker.container import (
     remove_container,
     remove_stale,
 )
-from tests.docker.conftest import real_key_env
+from tests.docker.docker_helpers import real_key_env
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).parents[2]

@@ -13,7 +13,7 @@ from appliance.config import Config
 from appliance.docker.run import EXIT_SETUP, run_agent, run_docker_session
 from appliance.paths import app_paths
 from appliance.session import SessionOptions
-from tests.docker.conftest import ScriptAgent, session_config
+from tests.docker.docker_helpers import ScriptAgent, session_config
 
 pytestmark = pytest.mark.anyio
 
