@@ -245,25 +245,37 @@ def check_policy(facts: Facts) -> list[Check]:
     ]
 
 
-def _constitution_for(facts: Facts, user: bool) -> Path:
-    from appliance.bundle import resource_path
-
-    mine = facts.paths.constitution
-    return mine if user and mine.is_file() else resource_path("policy/constitution.md")
-
-
 def _freshness(facts: Facts, folder: Path, user: bool) -> Check:
-    constitution = _constitution_for(facts, user)
+    """The policy was compiled from the constitution in force today (``compile-policy`` records
+    ``digest_of`` the full text; a handwritten policy may record the file's plain SHA-256)."""
+    from appliance.bundle import resource_path
+    from appliance.commands.compile_cmd import constitution_text
+    from policy.compiler.cache import digest_of
+
+    paths, fix = facts.paths, "ironcurtain compile-policy"
+    mine = [p for p in (paths.constitution, paths.user_constitution) if p.is_file()]
+    if not user and mine:
+        names = " and ".join(p.name for p in mine)
+        return fail(
+            "policy-fresh", f"your {names} is not compiled: the shipped policy applies", fix
+        )
+    base = paths.constitution if user and paths.constitution.is_file() else None
+    base = base or resource_path("policy/constitution.md")
+    additions = user and paths.user_constitution.is_file()
+    sources = [base, *([paths.user_constitution] if additions else [])]
+    text = constitution_text(paths) if user else base.read_text(encoding="utf-8")
+    accepted = {digest_of(text)}
+    if not additions:
+        accepted.add(hashlib.sha256(base.read_bytes()).hexdigest())
     compiled = json.loads((folder / "compiled-policy.json").read_text(encoding="utf-8"))
     recorded = compiled.get("constitutionHash")
-    fix = "ironcurtain compile-policy"
+    described = " + ".join(str(p) for p in sources)
     if not recorded:
         return warn("policy-fresh", "compiled-policy.json records no constitutionHash", fix)
-    actual = hashlib.sha256(constitution.read_bytes()).hexdigest()
-    if recorded != actual:
-        detail = f"compiled from another constitution than {constitution} (hash {recorded[:12]})"
+    if recorded not in accepted:
+        detail = f"compiled from another constitution than {described} (hash {recorded[:12]})"
         return fail("policy-fresh", detail, fix)
-    return ok("policy-fresh", f"matches {constitution}")
+    return ok("policy-fresh", f"matches {described}")
 
 
 def _scenarios(policy: Any, folder: Path) -> Check:

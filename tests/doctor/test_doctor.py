@@ -373,3 +373,50 @@ def test_the_command_in_a_fresh_process_imports_cleanly_and_exits_by_its_finding
     payload = json.loads(done.stdout)
     failed = [c for c in payload["checks"] if c["status"] == "fail"]
     assert failed == [] and done.returncode == 0, (failed, done.stderr[-2000:])
+
+
+def _record_hash(folder: Path, digest: str) -> None:
+    file = folder / "compiled-policy.json"
+    compiled = json.loads(file.read_text())
+    compiled["constitutionHash"] = digest
+    file.write_text(json.dumps(compiled))
+
+
+def test_a_policy_compiled_from_today_s_constitution_is_fresh(capsys) -> None:
+    from appliance.commands.compile_cmd import constitution_text
+    from policy.compiler.cache import digest_of
+
+    write_config({"anthropicApiKey": KEY})
+    folder = user_policy()
+    paths = app_paths()
+    paths.constitution.write_text("Never touch my photos.\n")
+    paths.user_constitution.write_text("Pushing to my own forks is fine.\n")
+    _record_hash(folder, digest_of(constitution_text(paths)))  # what compile-policy records
+    code, payload = run_doctor(capsys, *FAST)
+    check = by_name(payload)["policy-fresh"]
+    assert check["status"] == "ok" and "constitution-user.md" in check["detail"]
+    assert code == 0
+    # An addition made after compiling is not in force until the policy is compiled again.
+    paths.user_constitution.write_text("Pushing anywhere is fine.\n")
+    code, payload = run_doctor(capsys, *FAST)
+    assert code == 1 and by_name(payload)["policy-fresh"]["status"] == "fail"
+
+
+def test_a_constitution_never_compiled_fails_because_the_shipped_policy_applies(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    app_paths().user_constitution.parent.mkdir(parents=True, exist_ok=True)
+    app_paths().user_constitution.write_text("Only ask me about pushes.\n")
+    code, payload = run_doctor(capsys, *FAST)
+    check = by_name(payload)["policy-fresh"]
+    assert code == 1 and check["status"] == "fail"
+    assert "constitution-user.md is not compiled" in check["detail"]
+    assert check["fix"] == "ironcurtain compile-policy"
+
+
+def test_a_policy_without_a_constitution_hash_warns(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    folder = user_policy()
+    _record_hash(folder, "")
+    code, payload = run_doctor(capsys, *FAST)
+    assert by_name(payload)["policy-fresh"]["status"] == "warn"
+    assert code == 0
