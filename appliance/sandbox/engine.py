@@ -18,8 +18,8 @@ import threading
 from importlib.metadata import version
 from pathlib import Path
 
-import wasmtime  # noqa: TID251 - this package is the one place that may import wasmtime
-from wasmtime.component import Component  # noqa: TID251 - see above
+import wasmtime
+from wasmtime.component import Component
 
 __all__ = ["ENGINE_SETTINGS", "engine", "load_component"]
 

@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 
-import wasmtime  # noqa: TID251 - this package is the one place that may import wasmtime
-from wasmtime.component import Component, Linker, Variant  # noqa: TID251 - see above
+import wasmtime
+from wasmtime.component import Component, Linker, Variant
 
 __all__ = ["REFUSAL_MARK", "TOOLS_IMPORT", "current", "make_linker"]
 

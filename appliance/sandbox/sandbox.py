@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-import wasmtime  # noqa: TID251 - this package is the one place that may import wasmtime
+import wasmtime
 
 from appliance.sandbox import engine as _engine
 from appliance.sandbox.bridge import CallTool, ToolBridge, clean_catalog
@@ -99,6 +99,8 @@ class Sandbox:
         self, code: str, call_tool: CallTool, catalog: list[dict], limits: Limits | None = None
     ) -> RunResult:
         """Execute ``code`` with the tools of ``catalog``; every failure is in the result."""
+        if not isinstance(code, str):
+            raise TypeError(f"Sandbox.run: code must be str, got {type(code).__name__}")
         limits = limits or self.limits
         catalog = clean_catalog(catalog)
         envelope = json.dumps(

@@ -192,3 +192,16 @@ def test_random_is_not_the_same_in_every_execution(sandbox, tools, catalog):
     first = json.loads(sandbox.run(code, tools, catalog).result)
     second = json.loads(sandbox.run(code, tools, catalog).result)
     assert first[0] != second[0] and first[1] != second[1]
+
+
+def test_stderr_is_captured_and_sys_exit_is_an_error(sandbox, tools, catalog):
+    result = sandbox.run(
+        "import sys\nprint('careful', file=sys.stderr)\nsys.exit(2)", tools, catalog
+    )
+    assert result.stderr == "careful\n"
+    assert result.error.type == "SystemExit"
+
+
+def test_code_must_be_text(sandbox, tools, catalog):
+    with pytest.raises(TypeError, match="code must be str"):
+        sandbox.run(b"1 + 1", tools, catalog)

@@ -19,7 +19,7 @@ ALLOWED = (
     "contextlib", "copy", "csv", "dataclasses", "datetime", "decimal", "difflib", "enum",
     "fnmatch", "fractions", "functools", "hashlib", "heapq", "hmac", "html", "io", "itertools",
     "json", "keyword", "math", "numbers", "operator", "os", "pprint", "random", "re", "secrets",
-    "shlex", "statistics", "string", "struct", "textwrap", "time", "types", "typing",
+    "shlex", "statistics", "string", "struct", "sys", "textwrap", "time", "types", "typing",
     "unicodedata", "urllib", "uuid", "zlib",
 )  # fmt: skip
 
