@@ -101,7 +101,8 @@ def _progress(line: str) -> None:
 
 
 def _build(args: argparse.Namespace, paths: AppPaths, llm: Any) -> int:
-    from policy.compiler.pipeline import CompileInputs, annotate_tools, compile_policy
+    from policy.compiler.pipeline import CompileInputs, compile_policy
+    from policy.compiler.reannotate import annotate_tools
     from policy.loader import default_policy_dir
 
     servers = getattr(args, "server", None)

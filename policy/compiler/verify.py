@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,6 +79,30 @@ class Outcome:
     rounds: int = 0
     proposals: list[Proposal] = field(default_factory=list)
     refused: list[Proposal] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """What a verified repair leaves for the cache (failures are recomputed, never stored)."""
+        return {
+            "rules": {
+                s: [r.model_dump(mode="json", by_alias=True) for r in rs]
+                for s, rs in self.rules.items()
+            },
+            "scenarios": [s.model_dump(mode="json", by_alias=True) for s in self.scenarios],
+            "rounds": self.rounds,
+            "proposals": [p.model_dump(mode="json", by_alias=True) for p in self.proposals],
+            "refused": [p.model_dump(mode="json", by_alias=True) for p in self.refused],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outcome:
+        return cls(
+            rules={s: tuple(Rule.model_validate(r) for r in rs) for s, rs in data["rules"].items()},
+            scenarios=tuple(Scenario.model_validate(s) for s in data["scenarios"]),
+            failures=[],
+            rounds=data["rounds"],
+            proposals=[Proposal.model_validate(p) for p in data["proposals"]],
+            refused=[Proposal.model_validate(p) for p in data["refused"]],
+        )
 
 
 def _context(ctx: ScenarioContext, protected: Protected) -> EvalContext:

@@ -115,3 +115,13 @@ def test_a_wrong_llm_scenario_needs_the_users_consent(script, tmp_path, accept):
     assert {s.description: s.expected_decision for s in written.scenarios}[
         "fetch another site"
     ] == "escalate"
+
+
+def test_a_verified_repair_is_cached_so_the_next_run_asks_nothing(script, tmp_path):
+    verdict = {
+        "repairs": [{"server": "filesystem", "rules": recorded("rules-filesystem.json")["rules"]}]
+    }
+    overrides = {"rules-filesystem": _rules_without(WRITE_ESCALATE), "judge": verdict}
+    assert _compile(script, tmp_path, overrides).rounds == 1
+    report = _compile(script, tmp_path, overrides)
+    assert script.requests == [] and report.rounds == 1
