@@ -293,24 +293,50 @@ def _scenarios(policy: Any, folder: Path) -> Check:
     return ok("policy-scenarios", f"{len(results)} scenarios pass")
 
 
+# Writes into a sandbox repository's own files (hooks, config, attributes decide what git runs).
+_GUARD_SANDBOX = "/home/user/.ironcurtain/sessions/doctor/sandbox"
+_GIT_GUARD_PROBES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("write_file", {"path": f"{_GUARD_SANDBOX}/repo/.git/hooks/pre-commit", "content": "x"}),
+    ("write_file", {"path": f"{_GUARD_SANDBOX}/repo/.git/config", "content": "x"}),
+    ("write_file", {"path": f"{_GUARD_SANDBOX}/.git/info/attributes", "content": "x"}),
+    (
+        "edit_file",
+        {
+            "path": f"{_GUARD_SANDBOX}/repo/.git/config",
+            "edits": [{"oldText": "[core]", "newText": "[core]\n\tfsmonitor = ./run"}],
+        },
+    ),
+    (
+        "move_file",
+        {
+            "source": f"{_GUARD_SANDBOX}/payload.sh",
+            "destination": f"{_GUARD_SANDBOX}/repo/.git/hooks/post-checkout",
+        },
+    ),
+)
+
+
 def _git_guard(policy: Any) -> Check:
-    """Writing a repository's hooks or config decides what git runs: never allowed unasked."""
+    """No filesystem write into a repository's ``.git`` is allowed without asking."""
     from policy.engine import evaluate
     from policy.models import EvalContext, ToolCall
     from policy.paths import lexical
 
-    if policy.plan_for("filesystem", "write_file") is None:
-        return ok("policy-git-guard", "the policy has no filesystem write_file tool")
-    sandbox = "/home/user/.ironcurtain/sessions/doctor/sandbox"
-    context = EvalContext(sandbox=sandbox, home="/home/user", resolve_path=lexical)
-    target = f"{sandbox}/repo/.git/hooks/pre-commit"
-    arguments = {"path": target, "content": "#!/bin/sh\n"}
-    call = ToolCall(server="filesystem", tool="write_file", arguments=arguments)
-    decision = evaluate(call, policy, context)
-    if decision.decision == "allow":
-        detail = f"write_file into a sandbox repository's .git/hooks is allowed ({decision.rule})"
-        return fail("policy-git-guard", detail, "remove that allow rule and recompile")
-    return ok("policy-git-guard", f"writes into .git/ are not allowed unasked ({decision.rule})")
+    context = EvalContext(sandbox=_GUARD_SANDBOX, home="/home/user", resolve_path=lexical)
+    probed, allowed = 0, []
+    for tool, arguments in _GIT_GUARD_PROBES:
+        if policy.plan_for("filesystem", tool) is None:
+            continue
+        probed += 1
+        call = ToolCall(server="filesystem", tool=tool, arguments=arguments)
+        decision = evaluate(call, policy, context)
+        if decision.decision == "allow":
+            target = arguments.get("destination", arguments.get("path"))
+            allowed.append(f"{tool} {target.removeprefix(_GUARD_SANDBOX + '/')} ({decision.rule})")
+    if allowed:
+        detail = "allowed without asking: " + "; ".join(allowed)
+        return fail("policy-git-guard", detail, "remove the allowing rule and recompile")
+    return ok("policy-git-guard", f"{probed} writes into a repository's .git/ are not allowed")
 
 
 # --- MCP servers --------------------------------------------------------------------------------

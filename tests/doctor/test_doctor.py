@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,8 @@ def test_a_failing_scenario_fails_and_is_named(capsys) -> None:
     assert check["status"] == "fail" and first["description"] in check["detail"]
 
 
-def test_a_policy_allowing_writes_into_git_hooks_fails_the_git_guard(capsys) -> None:
+@pytest.mark.parametrize("tool", ["write_file", "edit_file", "move_file"])
+def test_a_policy_allowing_writes_into_git_fails_the_git_guard(capsys, tool: str) -> None:
     write_config({"anthropicApiKey": KEY})
     folder = user_policy()
     compiled_file = folder / "compiled-policy.json"
@@ -193,7 +195,7 @@ def test_a_policy_allowing_writes_into_git_hooks_fails_the_git_guard(capsys) -> 
             "name": "allow-all-writes",
             "description": "a careless rule",
             "principle": "none",
-            "if": {"server": ["filesystem"], "tool": ["write_file"]},
+            "if": {"server": ["filesystem"], "tool": [tool]},
             "then": "allow",
             "reason": "anything goes",
         },
@@ -203,7 +205,11 @@ def test_a_policy_allowing_writes_into_git_hooks_fails_the_git_guard(capsys) -> 
     checks = by_name(payload)
     assert checks["policy"]["status"] == "ok"
     assert checks["policy-git-guard"]["status"] == "fail"
-    assert "allow-all-writes" in checks["policy-git-guard"]["detail"]
+    detail = checks["policy-git-guard"]["detail"]
+    # (The rule named is the engine's deciding rule; for edit_file and move_file it names the
+    # sandbox containment of the read-path source, so only the tool is asserted here.)
+    assert f"{tool} " in detail and "allowed without asking" in detail
+    assert all(name == tool for name in re.findall(r"(\w+_file) ", detail))
     assert code == 1
 
 
