@@ -231,18 +231,24 @@ def check_policy(facts: Facts) -> list[Check]:
 
     folder = policy_dir_for(facts.paths)
     user = folder == facts.paths.generated
+    if not user and facts.paths.generated.is_dir() and any(facts.paths.generated.iterdir()):
+        detail = f"{facts.paths.generated} has no compiled-policy.json: it is ignored"
+        ignored = warn("policy-user-dir", detail, "ironcurtain compile-policy", required=True)
+    else:
+        ignored = None
     try:
         policy = load_policy(folder)
     except PolicyLoadError as exc:
         fix = f"fix or delete {folder} (the shipped policy then applies)" if user else "reinstall"
         return [fail("policy", str(exc), fix)]
     which = "your compiled policy" if user else "the shipped policy"
-    return [
+    checks = [
         ok("policy", f"{which} in {folder}: {len(policy.rules)} rules"),
         _freshness(facts, folder, user),
         _scenarios(policy, folder),
         _git_guard(policy),
     ]
+    return checks if ignored is None else [ignored, *checks]
 
 
 def _freshness(facts: Facts, folder: Path, user: bool) -> Check:
@@ -395,7 +401,8 @@ def check_docker(facts: Facts) -> list[Check]:
         client = docker.from_env(timeout=3)
         client.ping()
     except Exception as exc:  # unreachable for whatever reason: Code Mode does not care
-        return [warn("docker", f"Docker engine not reachable ({type(exc).__name__})", fix)]
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        return [warn("docker", f"Docker engine not reachable: {reason}", fix)]
     checks = [ok("docker", f"engine {client.version().get('Version', '?')}", required=False)]
     return [*checks, _agent_image(client)]
 

@@ -426,3 +426,14 @@ def test_a_policy_without_a_constitution_hash_warns(capsys) -> None:
     code, payload = run_doctor(capsys, *FAST)
     assert by_name(payload)["policy-fresh"]["status"] == "warn"
     assert code == 0
+
+
+def test_a_user_policy_folder_without_compiled_policy_is_flagged_as_ignored(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    folder = user_policy()
+    (folder / "compiled-policy.json").unlink()
+    code, payload = run_doctor(capsys, *FAST)
+    checks = by_name(payload)
+    assert checks["policy-user-dir"]["status"] == "warn"
+    assert "the shipped policy" in checks["policy"]["detail"]
+    assert code == 0
