@@ -167,6 +167,8 @@ def _run_stages(
     references: dict[str, str] = {}
     for server in servers:
         references.update(list_references(rules[server]))
+    if unknown := sorted(set(refresh_lists) - set(references)):
+        raise CompileError("lists", f"no rule refers to @{unknown[0]}; nothing to refresh")
     previous_lists = old_lists(inputs.policy_dir)
     lists = resolve_lists(references, text, previous_lists, llm, cache, progress, refresh_lists)
     # A list the rules no longer name keeps the user's own edits (it matches nothing meanwhile).

@@ -198,3 +198,9 @@ def test_manual_list_edits_survive_and_refresh_asks_again(script, tmp_path):
     assert keys(llm) == ["lists-news-sites"]
     policy = load_policy(tmp_path / "generated")
     assert policy.lists["news-sites"] == ("*.bbc.com", "apnews.com", "lwn.net")
+
+
+def test_refreshing_a_list_no_rule_names_is_an_error(script, tmp_path):
+    with pytest.raises(CompileError, match="no rule refers to @weather-sites"):
+        run(script, tmp_path, refresh_lists=["weather-sites"])
+    assert not (tmp_path / "generated").exists()
