@@ -23,7 +23,7 @@ from typing import Any
 
 from servers.mcpio import StdioServer, Tool, ToolResult
 
-__all__ = ["SEPARATOR", "GateSocket", "gate_tools", "serve_gate"]
+__all__ = ["SEPARATOR", "ChokepointCalls", "GateSocket", "gate_tools", "serve_gate"]
 
 SEPARATOR = "__"
 MAX_CONNECTIONS = 8  # one agent opens one or two; more is a misbehaving container
@@ -33,10 +33,18 @@ _STOPPED_TEXT = "DENIED: the session has stopped; no further tool calls are poss
 class GateSocket:
     """Serve `tools` over MCP on the Unix socket `path`, one server per connection, in threads."""
 
-    def __init__(self, path: Path, tools: list[Tool], *, version: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        tools: list[Tool],
+        *,
+        version: str,
+        unknown: Callable[[str, Any], ToolResult] | None = None,
+    ) -> None:
         self.path = path
         self._tools = tools
         self._version = version
+        self._unknown = unknown
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -75,7 +83,9 @@ class GateSocket:
 
     def _serve(self, conn: socket.socket) -> None:
         reader, writer = conn.makefile("rb"), conn.makefile("wb")
-        server = StdioServer("ironcurtain", self._version, self._tools, validate=False)
+        server = _GateServer(
+            "ironcurtain", self._version, self._tools, validate=False, unknown=self._unknown
+        )
         try:
             server.run(reader, writer)
         except OSError:
@@ -102,38 +112,70 @@ class GateSocket:
         self.path.unlink(missing_ok=True)
 
 
+class ChokepointCalls:
+    """Hands the gate's tool calls (from its threads) to the chokepoint on the session's loop.
+    After `SessionStopped` every later call is refused without reaching the chokepoint."""
+
+    def __init__(self, chokepoint: Any, portal: Any, on_stopped: Callable[[str], None]) -> None:
+        self._chokepoint = chokepoint
+        self._portal = portal
+        self._on_stopped = on_stopped
+        self._stopped = threading.Event()
+
+    def call(self, server: str, tool: str, arguments: Any) -> ToolResult:
+        from appliance.chokepoint import SessionStopped
+
+        if self._stopped.is_set():
+            return ToolResult(_STOPPED_TEXT, is_error=True)
+        try:
+            outcome = self._portal.call(self._chokepoint.call, server, tool, arguments)
+        except SessionStopped as exc:
+            self._stopped.set()
+            print(f"ironcurtain: stopping the session: {exc}", file=sys.stderr, flush=True)
+            self._on_stopped(str(exc))
+            return ToolResult(_STOPPED_TEXT, is_error=True)
+        return ToolResult(outcome.text, outcome.structured, is_error=not outcome.ok)
+
+    def unknown(self, name: str, arguments: Any) -> ToolResult:
+        """A name no server offers: the chokepoint denies it and, unlike a bare MCP server,
+        audits it (a hostile agent probing for tools leaves a trace)."""
+        server, _, tool = name.partition(SEPARATOR)
+        return self.call(server, tool, arguments)
+
+    def tools(self, infos: list[Any]) -> list[Tool]:
+        def handler(server: str, tool: str) -> Callable[[dict], ToolResult]:
+            return lambda arguments: self.call(server, tool, arguments)
+
+        return [
+            Tool(
+                f"{info.server}{SEPARATOR}{info.name}",
+                info.description,
+                info.input_schema,
+                handler(info.server, info.name),
+            )
+            for info in infos
+        ]
+
+
 def gate_tools(
     infos: list[Any], chokepoint: Any, portal: Any, on_stopped: Callable[[str], None]
 ) -> list[Tool]:
     """One `Tool` per server tool, each handing its call to the chokepoint."""
-    from appliance.chokepoint import SessionStopped
+    return ChokepointCalls(chokepoint, portal, on_stopped).tools(infos)
 
-    stopped = threading.Event()
 
-    def handler(server: str, tool: str) -> Callable[[dict], ToolResult]:
-        def handle(arguments: dict) -> ToolResult:
-            if stopped.is_set():
-                return ToolResult(_STOPPED_TEXT, is_error=True)
-            try:
-                outcome = portal.call(chokepoint.call, server, tool, arguments)
-            except SessionStopped as exc:
-                stopped.set()
-                print(f"ironcurtain: stopping the session: {exc}", file=sys.stderr, flush=True)
-                on_stopped(str(exc))
-                return ToolResult(_STOPPED_TEXT, is_error=True)
-            return ToolResult(outcome.text, outcome.structured, is_error=not outcome.ok)
+class _GateServer(StdioServer):
+    """The MCP core, with unknown tool names sent to the chokepoint instead of answered here."""
 
-        return handle
+    def __init__(self, *args: Any, unknown: Callable[[str, Any], ToolResult] | None, **kw: Any):
+        super().__init__(*args, **kw)
+        self._unknown = unknown
 
-    return [
-        Tool(
-            f"{info.server}{SEPARATOR}{info.name}",
-            info.description,
-            info.input_schema,
-            handler(info.server, info.name),
-        )
-        for info in infos
-    ]
+    def invoke(self, params: object) -> ToolResult:
+        name = params.get("name") if isinstance(params, dict) else None
+        if self._unknown is not None and isinstance(name, str) and name not in self.tools:
+            return self._unknown(name, params.get("arguments") or {})  # type: ignore[union-attr]
+        return super().invoke(params)
 
 
 @contextlib.asynccontextmanager
@@ -148,8 +190,8 @@ async def serve_gate(
     async with BlockingPortal() as portal:
         if infos is None:
             infos = await session.servers.all_tools()
-        gate = GateSocket(path, gate_tools(infos, session.chokepoint, portal, on_stopped),
-                          version=__version__)  # fmt: skip
+        calls = ChokepointCalls(session.chokepoint, portal, on_stopped)
+        gate = GateSocket(path, calls.tools(infos), version=__version__, unknown=calls.unknown)
         gate.start()
         try:
             yield gate

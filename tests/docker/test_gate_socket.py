@@ -60,16 +60,18 @@ async def test_sdk_client_through_socat_reaches_the_chokepoint_and_is_audited(
                 denied = await client.call_tool(
                     "filesystem__read_text_file", {"path": str(paths.config_file)}
                 )
+                probe = await client.call_tool("shell__exec", {"command": "id"})
         assert not gate.path.exists(), "the socket file must be removed with the gate"
     assert {"filesystem__read_text_file", "git__git_status", "fetch__http_fetch"} <= names
     assert not allowed.is_error and str(tmp_path / "sandbox") in allowed.content[0].text
     assert denied.is_error and denied.content[0].text.startswith("DENIED")
+    assert probe.is_error and probe.content[0].text.startswith("DENIED")
     entries = audit_entries(paths.session_dir("gate-sdk"))
-    assert [(e["tool"], e["decision"]) for e in entries] == [
-        ("list_allowed_directories", "allow"),
-        ("read_text_file", "deny"),
+    assert [(e["tool"], e["decision"], e["rule"]) for e in entries][1:] == [
+        ("read_text_file", "deny", "structural-protected-path"),
+        ("exec", "deny", "structural-unknown-server"),  # a probe for tools is audited too
     ]
-    assert entries[1]["rule"] == "structural-protected-path"
+    assert (entries[0]["tool"], entries[0]["decision"]) == ("list_allowed_directories", "allow")
 
 
 async def test_gate_refuses_a_folder_open_to_others(tmp_path: Path) -> None:
