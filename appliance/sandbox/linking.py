@@ -23,7 +23,7 @@ MONOTONIC_CLOCK = "wasi:clocks/monotonic-clock@"
 REFUSAL_MARK = "ironcurtain sandbox refused: "
 _CLOCK_RESOLUTION_NS = 1_000
 
-current = threading.local()  # ``current.bridge``: the running execution's ToolBridge
+current = threading.local()  # ``.bridge`` and ``.deadline`` of the running execution
 
 
 def _refuse(what: str) -> Callable[..., object]:
@@ -34,11 +34,16 @@ def _refuse(what: str) -> Callable[..., object]:
     return refused
 
 
-def _tools_call(_store: object, name: str, args_json: str) -> Variant:
+def _tools_call(store: object, name: str, args_json: str) -> Variant:
     bridge = getattr(current, "bridge", None)
-    if bridge is None:  # a call outside any execution: refuse rather than guess
+    deadline = getattr(current, "deadline", None)
+    if bridge is None or deadline is None:  # a call outside any execution: refuse, never guess
         return Variant("err", "ERROR: no execution is running")
-    ok, text = bridge(name, args_json)
+    deadline.pause()
+    try:
+        ok, text = bridge(name, args_json)
+    finally:
+        deadline.resume(store)
     return Variant("ok" if ok else "err", text)
 
 

@@ -2,15 +2,14 @@
 
 Each execution gets an empty WASI context (no directories, environment, arguments, stdin or
 sockets; the guest captures its own stdout/stderr), a memory cap, a fuel budget and an epoch
-deadline. Whatever stops the guest (fuel, deadline, memory, a trap, an exception in the agent's
-code) becomes a ``RunResult`` error; the Store is dropped afterwards, so a trapped instance is
-never reused.
+deadline for guest code (paused during tool calls, see ``deadline.py``). Whatever stops the
+guest (fuel, deadline, memory, a trap, an exception in the agent's code) becomes a ``RunResult``
+error; the Store is dropped afterwards, so a trapped instance is never reused.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import threading
@@ -21,14 +20,12 @@ import wasmtime
 
 from appliance.sandbox import engine as _engine
 from appliance.sandbox.bridge import CallTool, ToolBridge, clean_catalog
+from appliance.sandbox.deadline import GuestDeadline, start_ticker
 from appliance.sandbox.limits import Limits, RunError, RunResult, SandboxError
 from appliance.sandbox.linking import REFUSAL_MARK, current, make_linker
 
 __all__ = ["Sandbox", "default_guest_path"]
 
-_TICK_SECONDS = 0.02
-_ticker_lock = threading.Lock()
-_ticker: threading.Thread | None = None
 
 # wasmtime's trap messages, mapped to what the agent is told.
 _TRAPS = (
@@ -47,23 +44,6 @@ def default_guest_path() -> Path:
     if bundle:
         return Path(bundle) / "wasm_guest" / "guest.wasm"
     return Path(__file__).resolve().parents[2] / "wasm_guest" / "build_out" / "guest.wasm"
-
-
-def _start_ticker() -> None:
-    """One daemon thread advances the engine's epoch; deadlines are counted in its ticks."""
-    global _ticker
-    with _ticker_lock:
-        if _ticker is not None:
-            return
-        engine = _engine.engine()
-
-        def tick() -> None:
-            while True:
-                time.sleep(_TICK_SECONDS)
-                engine.increment_epoch()
-
-        _ticker = threading.Thread(target=tick, name="sandbox-epoch", daemon=True)
-        _ticker.start()
 
 
 class Sandbox:
@@ -93,7 +73,7 @@ class Sandbox:
             raise SandboxError(f"cannot load the sandbox guest {self.wasm_path}: {exc}") from exc
         self._linker = make_linker(_engine.engine(), self._component)
         self._instantiate_lock = threading.Lock()
-        _start_ticker()
+        start_ticker(_engine.engine())
 
     def run(
         self, code: str, call_tool: CallTool, catalog: list[dict], limits: Limits | None = None
@@ -107,9 +87,11 @@ class Sandbox:
             {"code": code, "catalog": catalog, "max_output_chars": limits.max_output_chars}
         )
         bridge = ToolBridge(call_tool, catalog, limits)
+        deadline = GuestDeadline(limits.wall_seconds)
         store = self._new_store(limits)
+        deadline.arm(store)
         started = time.perf_counter()
-        current.bridge = bridge
+        current.bridge, current.deadline = bridge, deadline
         try:
             run = self._instantiate(store)
             answer = run(store, envelope)
@@ -118,7 +100,7 @@ class Sandbox:
         except wasmtime.WasmtimeError as exc:
             outcome = {"error": _trap_error(exc, limits)}
         finally:
-            current.bridge = None
+            current.bridge = current.deadline = None
         fuel_used = limits.fuel - store.get_fuel() if _engine.ENGINE_SETTINGS["consume_fuel"] else 0
         duration = time.perf_counter() - started
         return RunResult(
@@ -131,7 +113,6 @@ class Sandbox:
         store.set_limits(memory_size=limits.memory_bytes)
         if _engine.ENGINE_SETTINGS["consume_fuel"]:
             store.set_fuel(limits.fuel)
-        store.set_epoch_deadline(math.ceil(limits.wall_seconds / _TICK_SECONDS) + 1)
         return store
 
     def _instantiate(self, store: wasmtime.Store) -> wasmtime.component.Func:

@@ -205,3 +205,29 @@ def test_stderr_is_captured_and_sys_exit_is_an_error(sandbox, tools, catalog):
 def test_code_must_be_text(sandbox, tools, catalog):
     with pytest.raises(TypeError, match="code must be str"):
         sandbox.run(b"1 + 1", tools, catalog)
+
+
+def _slow_tool(seconds: float):
+    import time
+
+    def call_tool(name: str, args_json: str) -> tuple[bool, str]:
+        time.sleep(seconds)  # an escalation waiting for a human, say
+        return True, "approved"
+
+    return call_tool
+
+
+def test_time_inside_a_tool_call_is_not_charged_to_the_deadline(sandbox, catalog):
+    limits = Limits(wall_seconds=0.3, fuel=10**12)
+    result = sandbox.run("filesystem.read_text_file(path='x')", _slow_tool(0.8), catalog, limits)
+    assert result.ok, result
+    assert result.result == '"approved"'
+    assert result.duration_s >= 0.8
+
+
+def test_the_deadline_still_stops_guest_code_after_a_slow_tool_call(sandbox, catalog):
+    limits = Limits(wall_seconds=0.3, fuel=10**13)
+    code = "filesystem.read_text_file(path='x')\nwhile True:\n    pass"
+    result = sandbox.run(code, _slow_tool(0.5), catalog, limits)
+    assert result.error.kind == "deadline"
+    assert 0.7 < result.duration_s < 5
