@@ -36,9 +36,8 @@ __all__ = ["GROUPS", "Check", "Facts", "configure", "run", "run_checks"]
 Status = Literal["ok", "warn", "fail", "skip"]
 GROUP_TIMEOUT_S = 20.0
 SERVER_START_TIMEOUT_S = 10.0
-MIN_FREE_BYTES = (
-    200 * 2**20
-)  # below this a session's audit log may fail to write: the session stops
+# Below this a session's audit log may fail to write, and a failed audit write stops the session.
+MIN_FREE_BYTES = 200 * 2**20
 LOW_FREE_BYTES = 2 * 2**30
 # "\0asm", then the component model's layer and version (a core module has 01 00 00 00).
 _COMPONENT_HEADER = b"\0asm\x0d\x00\x01\x00"
@@ -100,7 +99,7 @@ def check_guest(facts: Facts) -> list[Check]:
 
     wasm = default_guest_path()
     overridden = "IRONCURTAIN_GUEST_WASM" in os.environ
-    build_fix = "python -m wasm_guest.build" + ("" if not overridden else " (or fix the variable)")
+    build_fix = "python -m wasm_guest.build" + (" (or fix the variable)" if overridden else "")
     if not wasm.is_file():
         where = "IRONCURTAIN_GUEST_WASM names" if overridden else "expected at"
         return [fail("guest", f"sandbox guest missing: {where} {wasm}", build_fix)]
@@ -121,7 +120,7 @@ def _guest_cache(facts: Facts, wasm: bytes) -> Check:
 
     key = cache_key(hashlib.sha256(wasm).hexdigest())
     entry = facts.paths.cache / "sandbox" / f"guest-{key}.cwasm"
-    fix = "run `ironcurtain exec 'print(1)'` once to compile it (~10 s)"
+    fix = "run `echo 'print(1)' | ironcurtain exec -` once to compile it (~10 s)"
     try:
         expected = entry.with_suffix(".sha256").read_text(encoding="ascii").strip()
         actual = hashlib.sha256(entry.read_bytes()).hexdigest()
@@ -144,12 +143,22 @@ def check_config(facts: Facts) -> list[Check]:
         return [fail("config", facts.config_error.replace("\n", "; "), fix)]
     checks = [ok("config", f"{file}" if file.exists() else "no config.json: the defaults apply")]
     if file.exists() and file.stat().st_mode & 0o077:
-        mode = oct(file.stat().st_mode & 0o777)
-        checks.append(fail("config-mode", f"{file} has mode {mode}", f"chmod 600 {file}"))
+        checks.append(_loose_mode(facts.config, file))
     checks.append(_provider_key(facts))
     if facts.online and checks[-1].status == "ok":
         checks.append(_online(facts))
     return checks + _side_settings(facts.config)
+
+
+def _loose_mode(config: Any, file: Path) -> Check:
+    """Others can read config.json: a failure when it holds a key, else a warning."""
+    from appliance.config import is_secret_path
+
+    mode, fix = oct(file.stat().st_mode & 0o777), f"chmod 600 {file}"
+    keys = [p for p, source in config.sources.items() if source == "file" and is_secret_path(p)]
+    if keys:
+        return fail("config-mode", f"{file} has mode {mode} and holds {', '.join(keys)}", fix)
+    return warn("config-mode", f"{file} has mode {mode} (no keys in it yet)", fix, required=True)
 
 
 def _side_settings(config: Any) -> list[Check]:

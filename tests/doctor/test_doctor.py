@@ -117,7 +117,9 @@ def test_a_config_readable_by_others_fails(capsys) -> None:
     file.chmod(0o644)
     code, payload = run_doctor(capsys, *FAST)
     assert code == 1
-    assert by_name(payload)["config-mode"]["fix"] == f"chmod 600 {file}"
+    check = by_name(payload)["config-mode"]
+    assert check["status"] == "fail" and "anthropicApiKey" in check["detail"]
+    assert check["fix"] == f"chmod 600 {file}" and KEY not in json.dumps(payload)
 
 
 def test_a_missing_key_fails_and_names_the_variable(capsys) -> None:
@@ -436,4 +438,13 @@ def test_a_user_policy_folder_without_compiled_policy_is_flagged_as_ignored(caps
     checks = by_name(payload)
     assert checks["policy-user-dir"]["status"] == "warn"
     assert "the shipped policy" in checks["policy"]["detail"]
+    assert code == 0
+
+
+def test_a_readable_config_without_keys_only_warns(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)  # the key lives in the environment, not the file
+    file = write_config({"resourceBudget": {"maxSteps": 100}})
+    file.chmod(0o644)
+    code, payload = run_doctor(capsys, *FAST)
+    assert by_name(payload)["config-mode"]["status"] == "warn"
     assert code == 0
