@@ -73,8 +73,9 @@ class LiteLLM:
             )
         except Exception as exc:  # litellm's error classes are many; all mean "no answer"
             kind = "timed out" if "timeout" in type(exc).__name__.lower() else "failed"
+            detail = " ".join(str(exc).split())[:160]  # provider messages carry no key
             raise CompileError(
-                "llm", f"request to {self.model} {kind}: {type(exc).__name__}"
+                "llm", f"request to {self.model} {kind}: {type(exc).__name__}: {detail}"
             ) from exc
         self._count(litellm, response)
         return response.choices[0].message.content or ""
