@@ -447,6 +447,33 @@ def check_ca(facts: Facts) -> list[Check]:
     return [ok("proxy-ca", f"{key}, mode 0600")]
 
 
+def check_permissions(facts: Facts) -> list[Check]:
+    """Whoever can write the home's policy files decides what the agent may do."""
+    from policy.loader import POLICY_FILES
+
+    paths = facts.paths
+    watched = (
+        paths.home,
+        paths.generated,
+        *(paths.generated / name for name in (*POLICY_FILES, "test-scenarios.json")),
+        paths.constitution,
+        paths.user_constitution,
+        paths.sessions,
+    )
+    loose = []
+    for path in watched:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            loose.append(f"{path} (mode {oct(info.st_mode & 0o777)}, uid {info.st_uid})")
+    if loose:
+        detail = "writable by others or not yours: " + "; ".join(loose)
+        return [fail("permissions", detail, "chmod go-w (and chown) each path named")]
+    return [ok("permissions", f"{paths.home} and its policy files are yours alone to write")]
+
+
 def check_disk(facts: Facts) -> list[Check]:
     folder = facts.paths.sessions
     while not folder.exists() and folder != folder.parent:
@@ -471,6 +498,7 @@ GROUPS: dict[str, Callable[[Facts], list[Check]]] = {
     "servers": check_servers,
     "docker": check_docker,
     "ca": check_ca,
+    "permissions": check_permissions,
     "disk": check_disk,
 }
 _SHARED_MODULES = (
@@ -482,7 +510,7 @@ _SHARED_MODULES = (
     "httpx",
     "requests",
 )
-_REQUIRED = {"runtime", "guest", "config", "policy", "servers", "ca", "disk"}
+_REQUIRED = {"runtime", "guest", "config", "policy", "servers", "ca", "permissions", "disk"}
 
 
 def gather_facts(paths: AppPaths | None = None, *, online: bool = False) -> Facts:

@@ -448,3 +448,13 @@ def test_a_readable_config_without_keys_only_warns(capsys, monkeypatch) -> None:
     code, payload = run_doctor(capsys, *FAST)
     assert by_name(payload)["config-mode"]["status"] == "warn"
     assert code == 0
+
+
+def test_a_policy_file_others_can_write_fails(capsys) -> None:
+    write_config({"anthropicApiKey": KEY})
+    folder = user_policy()
+    (folder / "compiled-policy.json").chmod(0o666)
+    code, payload = run_doctor(capsys, *FAST)
+    check = by_name(payload)["permissions"]
+    assert code == 1 and check["status"] == "fail"
+    assert str(folder / "compiled-policy.json") in check["detail"] and "0o666" in check["detail"]
