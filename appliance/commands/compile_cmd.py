@@ -167,8 +167,15 @@ def _live_tools(only: list[str] | None) -> dict[str, list[Any]]:
             out[info.server].append(tool)
         return out
 
+    from policy.compiler.errors import CompileError
+
     with tempfile.TemporaryDirectory(prefix="ironcurtain-tools-") as scratch:
-        return anyio.run(collect, scratch)
+        try:
+            return anyio.run(collect, scratch)
+        except _ConfigProblem:
+            raise
+        except Exception as exc:  # a server that does not start or answer: no tool list
+            raise CompileError("tools", f"cannot list the servers' tools: {exc}") from exc
 
 
 def _all_list_names(folder: Path) -> tuple[str, ...]:

@@ -61,7 +61,11 @@ def _swap(staging: Path, target: Path) -> None:
         return
     old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
     os.rename(target, old)
-    os.rename(staging, target)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        os.rename(old, target)  # put the previous policy back before reporting
+        raise
     os.rename(old, staging)
 
 

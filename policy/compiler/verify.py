@@ -137,8 +137,8 @@ def find_failures(
             )
     inv_ctx = _context(invariants.context, protected)
     for inv in invariants.invariants:
-        if inv.request.server_name not in policy.annotations:
-            continue  # a server this policy does not cover: every call to it is denied anyway
+        if policy.plan_for(inv.request.server_name, inv.request.tool_name) is None:
+            continue  # a tool this policy does not know: every call to it is denied anyway
         got, rule = _decide(inv.request, policy, inv_ctx)
         if inv.never is not None:
             ok, expected = got != inv.never, f"anything but {inv.never}"
