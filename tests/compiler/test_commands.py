@@ -107,3 +107,20 @@ def test_customize_policy_saves_only_what_the_user_accepted(
     wish = script.requests[0]["messages"][-1]["content"]
     assert "Let it read my notes in ~/Notes" in wish
     assert [request_key(r["messages"]) for r in script.requests] == ["customize"]
+
+
+def test_the_shipped_annotations_pass_the_compilers_checks_against_the_live_servers():
+    """The servers' real tool lists, the shipped annotations and the roles the compiler allows
+    each server agree: a tool or argument added to a server without roles shows up here."""
+    from appliance.commands.compile_cmd import _live_tools
+    from policy.compiler.annotate import check_annotations
+    from policy.loader import default_policy_dir
+    from policy.models import ToolAnnotationsFile
+
+    shipped = ToolAnnotationsFile.model_validate_json(
+        (default_policy_dir() / "tool-annotations.json").read_bytes()
+    )
+    live = _live_tools(None)
+    assert sorted(live) == ["fetch", "filesystem", "git"]
+    for server, tools in live.items():
+        check_annotations(server, tools, shipped.servers[server].tools)
