@@ -38,7 +38,7 @@ from appliance.docker.container import (
 from appliance.docker.gate_socket import serve_gate
 from appliance.docker.image import ImageBuildError
 from appliance.docker.metering import UsageMeter
-from appliance.docker.supervise import Stop, supervise
+from appliance.docker.supervise import AttachError, Stop, supervise
 
 __all__ = ["run_agent", "run_docker_session"]
 
@@ -106,7 +106,7 @@ def _setup_problem(exc: BaseException) -> BaseException | None:
     if isinstance(exc, BaseExceptionGroup):
         leaves = [_setup_problem(inner) for inner in exc.exceptions]
         return leaves[0] if leaves and all(leaves) else None
-    setup = (ProxyStartError, DockerException)
+    setup = (ProxyStartError, DockerException, AttachError)
     return exc if isinstance(exc, setup) or type(exc) is ValueError else None
 
 

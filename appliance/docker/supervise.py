@@ -13,15 +13,20 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
 
-__all__ = ["Stop", "supervise"]
+__all__ = ["AttachError", "Stop", "supervise"]
 
 POLL_SECONDS = 0.2
 GRACE_SECONDS = 10  # `docker stop` waits this long after SIGTERM before SIGKILL
+
+
+class AttachError(Exception):
+    """PTY mode could not attach the terminal (operator error: the message says why)."""
 
 
 class Stop:
@@ -93,17 +98,34 @@ def _start(container: Any, pty: bool, out: TextIO) -> threading.Thread:
     if pty:
         docker_cli = shutil.which("docker")
         if docker_cli is None:
-            raise RuntimeError("PTY mode needs the `docker` command line client on PATH")
+            raise AttachError("PTY mode needs the `docker` command line client on PATH")
         # The docker CLI puts the terminal in raw mode and restores it: the agent's TUI is the
         # user's terminal, Ctrl-C included.
         argv = [docker_cli, "start", "--attach", "--interactive", container.id]
         process = subprocess.Popen(argv)
+        _wait_until_started(container, process)
         thread = threading.Thread(target=process.wait, daemon=True)
     else:
         container.start()
         thread = threading.Thread(target=_stream_logs, args=(container, out), daemon=True)
     thread.start()
     return thread
+
+
+def _wait_until_started(container: Any, process: subprocess.Popen, timeout: float = 60) -> None:
+    """The CLI starts the container asynchronously, and the engine's `wait` on a container that
+    has not started yet returns at once (exit 0): so wait until it has left "created"."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status != "created":
+            return
+        if process.poll() is not None:
+            raise AttachError(f"`docker start --attach` exited ({process.returncode}) "
+                               "before the container started")  # fmt: skip
+        time.sleep(0.05)
+    process.kill()
+    raise AttachError(f"the container did not start within {timeout:.0f} s")
 
 
 def _stream_logs(container: Any, out: TextIO) -> None:

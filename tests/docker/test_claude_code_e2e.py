@@ -8,10 +8,19 @@ takes ~20-40 s on these machines.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +79,68 @@ def test_claude_code_makes_one_allowed_and_one_denied_call(engine: Any, tmp_path
     assert decided == {("list_allowed_directories", "allow"), ("read_text_file", "deny")}
     results = " ".join(conversation.tool_results)
     assert str(tmp_path / "sandbox") in results and "DENIED" in results
+
+
+# The child: a `--pty` session whose terminal is the test's pseudo-terminal.
+_PTY_CHILD = """
+import json, sys
+from pathlib import Path
+import anyio
+from appliance.docker.adapters import ClaudeCode
+from appliance.docker.run import run_agent
+from appliance.paths import app_paths
+from appliance.session import SessionOptions
+from tests.docker.docker_helpers import session_config
+port, ca, sandbox = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+settings = {"upstream_overrides": {"api.anthropic.com": ("127.0.0.1", port)},
+            "extra_upstream_ca": ca}
+options = SessionOptions(session_id="e2e-claude-pty", sandbox=sandbox)
+sys.exit(anyio.run(lambda: run_agent(
+    session_config(), app_paths(), options, ClaudeCode(),
+    task="List the allowed directories, then read the config file.",
+    pty=True, proxy_settings=settings)))
+"""
+
+
+def test_claude_code_tui_in_pty_mode(engine: Any, tmp_path: Path) -> None:
+    """The user's terminal is Claude Code's own TUI; the session ends on SIGTERM (exit 3)."""
+    if os.geteuid() != 0:
+        pytest.skip("building the Claude Code image needs root (debootstrap)")
+    paths = app_paths()
+    conversation = Conversation(denied_path=str(paths.config_file))
+    ca, cert, key = make_test_pki(tmp_path)
+    server = serve(conversation, cert, key)
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    argv = [sys.executable, "-c", _PTY_CHILD, str(conversation.port), str(ca),
+            str(tmp_path / "sandbox")]  # fmt: skip
+    streams = {"stdin": secondary, "stdout": secondary, "stderr": secondary}
+    child = subprocess.Popen(argv, cwd=Path(__file__).parents[2], start_new_session=True,
+                             **streams)  # fmt: skip
+    os.close(secondary)
+    try:
+        screen = _read_until(primary, DONE.encode(), timeout=300)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 3
+    finally:
+        server.shutdown()
+        if child.poll() is None:
+            child.kill()
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.decode(errors="replace"))
+    assert DONE in text and "bypass permissions on" in text, text[-2000:]
+    assert "DENIED" in text  # the denial, as the TUI shows it to the user
+    audit = paths.session_dir("e2e-claude-pty") / "audit.jsonl"
+    entries = [e for e in map(json.loads, audit.read_text().splitlines()) if "tool" in e]
+    decided = {(e["tool"], e["decision"]) for e in entries}
+    assert decided == {("list_allowed_directories", "allow"), ("read_text_file", "deny")}
+
+
+def _read_until(fd: int, marker: bytes, timeout: float) -> bytes:
+    seen, deadline = b"", time.monotonic() + timeout
+    while marker not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+    return seen
