@@ -36,7 +36,8 @@ class AgentRecipe:
     npm_bin: tuple[str, str]  # (command name, script inside the package)
     suite: str = "bookworm"
     mirror: str = "http://deb.debian.org/debian"
-    packages: tuple[str, ...] = ("nodejs", "ca-certificates", "socat")
+    # git: agents work in git repositories (their own commits, diffs); it has no network here.
+    packages: tuple[str, ...] = ("nodejs", "ca-certificates", "socat", "git")
 
     @property
     def tarball_url(self) -> str:
