@@ -110,8 +110,12 @@ class ClaudeCode:
 
     def image(self, client: Any, paths: Any, progress: Callable[[str], None]) -> str:
         from appliance.docker.agent_image import CLAUDE_CODE_RECIPE, ensure_agent_image
+        from appliance.docker.image import prune_other_tags
 
-        return ensure_agent_image(client, CLAUDE_CODE_RECIPE, paths.cache / "docker", progress)
+        tag = ensure_agent_image(client, CLAUDE_CODE_RECIPE, paths.cache / "docker", progress)
+        for old in prune_other_tags(client, tag):
+            progress(f"removed the older image {old}")
+        return tag
 
     def launch(self, *, task: str | None, interactive: bool, fake_key: str) -> AgentLaunch:
         command = ["claude", "--mcp-config", MCP_CONFIG, "--strict-mcp-config",

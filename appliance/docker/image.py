@@ -25,6 +25,7 @@ __all__ = [
     "ensure_test_image",
     "image_exists",
     "import_rootfs",
+    "prune_other_tags",
 ]
 
 TEST_IMAGE_REPO = "ironcurtain-test"
@@ -111,6 +112,24 @@ def import_rootfs(client: Any, tar_path_or_bytes: Path | bytes, tag: str, digest
         raise ImageBuildError(f"docker import of {tag} failed: {exc}") from exc
     if not image_exists(client, tag):
         raise ImageBuildError(f"docker import of {tag} reported success but the image is missing")
+
+
+def prune_other_tags(client: Any, keep: str) -> list[str]:
+    """Remove the other tags of `keep`'s repository (older builds: hundreds of MB each). An image
+    a container still uses is left alone. Returns the tags removed."""
+    import docker.errors
+
+    repository = keep.partition(":")[0]
+    removed = []
+    for image in client.images.list(name=repository):
+        for tag in image.tags:
+            if tag != keep and tag.partition(":")[0] == repository:
+                try:
+                    client.images.remove(tag)
+                except docker.errors.APIError:
+                    continue  # in use (a container of a running session): keep it
+                removed.append(tag)
+    return removed
 
 
 def shared_libraries(binary: Path) -> list[Path]:

@@ -201,3 +201,17 @@ def test_pty_mode_gives_the_agent_the_terminal(engine: Any, children: dict) -> N
     assert "GOT-typed-by-the-user" in text, text
     assert child.wait(timeout=60) == 0 and "exit=0" in text
     assert session_containers(engine, IDS["pty"]) == []
+
+
+def test_older_image_tags_are_pruned_but_the_current_one_stays(
+    engine: Any, test_image: str
+) -> None:
+    from appliance.docker.image import prune_other_tags
+
+    repository = test_image.partition(":")[0]
+    old = f"{repository}:old-{secrets.token_hex(4)}"
+    engine.images.get(test_image).tag(old)
+    removed = prune_other_tags(engine, test_image)
+    assert old in removed and test_image not in removed
+    assert old not in {t for image in engine.images.list(name=repository) for t in image.tags}
+    engine.images.get(test_image)  # still there
