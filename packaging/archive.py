@@ -110,5 +110,9 @@ def diff_tarballs(first: Path, second: Path) -> list[str]:
     a, b = _members(first), _members(second)
     lines = [f"only in {first.name}: {name}" for name in sorted(a.keys() - b.keys())]
     lines += [f"only in {second.name}: {name}" for name in sorted(b.keys() - a.keys())]
-    lines += [f"differs: {name}" for name in sorted(a.keys() & b.keys()) if a[name] != b[name]]
+    for name in sorted(a.keys() & b.keys()):
+        pairs = zip(("content", "mode", "mtime"), a[name], b[name], strict=True)
+        what = [field for field, x, y in pairs if x != y]
+        if what:
+            lines.append(f"differs: {name} ({', '.join(what)})")
     return lines

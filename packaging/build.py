@@ -8,10 +8,11 @@ one-folder build ships as a reproducible tarball with ``ironcurtain/ironcurtain`
 last commit, ``PYTHONHASHSEED=0``, UTC, C locale, litellm's local cost map (the spec imports
 litellm to list its modules, and litellm reaches the internet at import without it).
 
-``--check-reproducible`` builds a second time in other folders and compares checksums; on a
-mismatch it names the tarball members that differ. The guest is an input to both builds, not
-rebuilt between them: componentize-py's output is not reproducible (see DESIGN.md), so its digest
-is pinned by ``wasm_guest/build_out/guest.lock.json`` instead.
+``--check-reproducible`` builds the last commit twice, from two ``git archive`` snapshots in
+different folders with one time stamp, and compares checksums; on a mismatch it names the tarball
+members that differ and how. Without it the working tree is built, as it is. The guest is an
+input to both builds, not rebuilt between them: componentize-py's output is not reproducible (see
+DESIGN.md); the build prints its SHA-256, and ``--guest`` rebuilds with a given (release's) guest.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -118,32 +120,57 @@ def _guest(given: Path | None, staging: Path) -> Path:
     return staged
 
 
-def _pyinstaller(work: Path, dist: Path, env: dict[str, str]) -> None:
+def _pyinstaller(source: Path, work: Path, dist: Path, env: dict[str, str]) -> None:
+    spec = source / "packaging" / SPEC.name
     command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean"]
-    command += ["--log-level", "WARN", "--workpath", str(work), "--distpath", str(dist), str(SPEC)]
+    command += ["--log-level", "WARN", "--workpath", str(work), "--distpath", str(dist), str(spec)]
     done = subprocess.run(command, cwd=work.parent, env=env, check=False)
     if done.returncode != 0:
         raise BuildError(f"PyInstaller failed (exit {done.returncode}); its log is above")
 
 
+def snapshot(target: Path, repo: Path = REPO) -> Path:
+    """The committed tree (``git archive HEAD``) extracted into ``target``, as a release builds."""
+    target.mkdir(parents=True)
+    archive = target.with_suffix(".tar")
+    done = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", "-o", str(archive), "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BuildError(f"git archive HEAD failed in {repo}: {done.stderr.strip()}")
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+    archive.unlink()
+    return target
+
+
 def build(
-    out: Path, modes: tuple[str, ...], *, scratch: Path | None = None, guest: Path | None = None
+    out: Path,
+    modes: tuple[str, ...],
+    *,
+    source: Path = REPO,
+    epoch: int | None = None,
+    scratch: Path | None = None,
+    guest: Path | None = None,
 ) -> Artifacts:
-    """Build ``modes`` into ``out`` (replacing earlier artifacts there) and write SHA256SUMS."""
+    """Build ``modes`` from ``source`` into ``out`` (replacing earlier artifacts there)."""
     if not modes:
         raise BuildError("nothing to build: choose --onedir and/or --onefile")
-    epoch = source_date_epoch()
+    epoch = source_date_epoch() if epoch is None else epoch
     out.mkdir(parents=True, exist_ok=True)
     stem = f"ironcurtain-{version()}-{platform_tag()}"
     with tempfile.TemporaryDirectory(prefix="ic-pyi-", dir=scratch) as tmp:
         work, dist = Path(tmp) / "work", Path(tmp) / "dist"
         work.mkdir()
         bundled = _guest(guest, Path(tmp))
-        print(f"sandbox guest: {bundled} sha256 {sha256_file(bundled)}", file=sys.stderr)
+        print(f"sandbox guest: sha256 {sha256_file(bundled)}", file=sys.stderr)
         env = build_environment(epoch, modes)
         env["IRONCURTAIN_BUILD_GUEST"] = str(bundled)
         started = time.monotonic()
-        _pyinstaller(work, dist, env)
+        _pyinstaller(source, work, dist, env)
         print(f"PyInstaller took {time.monotonic() - started:.0f} s", file=sys.stderr)
         folder = tarball = onefile = None
         if "onedir" in modes:
@@ -159,18 +186,30 @@ def build(
     return Artifacts(out=out, folder=folder, tarball=tarball, onefile=onefile, sums=sums)
 
 
-def check_reproducible(
-    first: Artifacts, modes: tuple[str, ...], guest: Path | None = None
-) -> list[str]:
-    """Build again in other folders; return the differences (empty when bit-for-bit equal)."""
-    with tempfile.TemporaryDirectory(prefix="ic-repro-") as tmp:
-        second = build(Path(tmp) / "dist", modes, scratch=Path(tmp), guest=guest)
-        a, b = read_sums(first.sums), read_sums(second.sums)
-        problems = [f"{n}: {a[n]} != {b.get(n)}" for n in sorted(a) if a[n] != b.get(n)]
-        tarball = first.tarball.name if first.tarball else None
-        if tarball and second.tarball and a.get(tarball) != b.get(tarball):
-            problems += diff_tarballs(first.tarball, second.tarball)
+def compare(first: Artifacts, second: Artifacts) -> list[str]:
+    """The differences between two builds' artifacts (empty when bit-for-bit equal)."""
+    a, b = read_sums(first.sums), read_sums(second.sums)
+    problems = [f"{n}: {a[n]} != {b.get(n)}" for n in sorted(a) if a[n] != b.get(n)]
+    tarball = first.tarball.name if first.tarball else None
+    if tarball and second.tarball and a.get(tarball) != b.get(tarball):
+        problems += diff_tarballs(first.tarball, second.tarball)
     return problems
+
+
+def build_twice(out: Path, modes: tuple[str, ...], guest: Path) -> tuple[Artifacts, list[str]]:
+    """Build HEAD from two snapshots in different folders with one time stamp and one guest.
+
+    The artifacts of the first build land in ``out``; the second is compared with it. Building
+    snapshots (not the working tree) keeps edits made during the ~10 minutes out of the result.
+    """
+    epoch = source_date_epoch()
+    with tempfile.TemporaryDirectory(prefix="ic-repro-") as tmp:
+        root = Path(tmp)
+        first = build(out, modes, source=snapshot(root / "a" / "src"), epoch=epoch, guest=guest)
+        second_out = root / "b" / "dist"
+        source_b = snapshot(root / "b" / "elsewhere" / "src")
+        second = build(second_out, modes, source=source_b, epoch=epoch, guest=guest)
+        return first, compare(first, second)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,14 +230,15 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="ic-guest-") as tmp:
             # Both builds of --check-reproducible bundle this one copy of the guest.
             guest = _guest(args.guest.absolute() if args.guest else None, Path(tmp))
-            artifacts = build(args.out.absolute(), modes, guest=guest)
+            if not args.check_reproducible:
+                print(build(args.out.absolute(), modes, guest=guest).sums.read_text(), end="")
+                return 0
+            artifacts, problems = build_twice(args.out.absolute(), modes, guest)
             print(artifacts.sums.read_text(), end="")
-            if args.check_reproducible:
-                problems = check_reproducible(artifacts, modes, guest)
-                if problems:
-                    print("NOT reproducible:\n  " + "\n  ".join(problems), file=sys.stderr)
-                    return 1
-                print("reproducible: a second build in other folders gave the same SHA-256")
+            if problems:
+                print("NOT reproducible:\n  " + "\n  ".join(problems), file=sys.stderr)
+                return 1
+            print("reproducible: two builds of HEAD in different folders gave the same SHA-256")
     except BuildError as exc:
         print(f"build error: {exc}", file=sys.stderr)
         return 1

@@ -81,7 +81,7 @@ def test_a_changed_file_is_named_by_the_comparison(tmp_path: Path) -> None:
     two = reproducible_tarball(second, tmp_path / "two.tar.gz", "ic", EPOCH)
     assert diff_tarballs(one, two) == [
         "only in two.tar.gz: ic/_internal/extra",
-        "differs: ic/_internal/pkg/data.json",
+        "differs: ic/_internal/pkg/data.json (content)",
     ]
 
 

@@ -72,3 +72,11 @@ def test_a_given_guest_is_staged_under_its_bundled_name(tmp_path: Path) -> None:
 def test_a_missing_given_guest_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(build.BuildError, match=r"nope\.wasm: no such file"):
         build._guest(tmp_path / "nope.wasm", tmp_path)
+
+
+def test_a_snapshot_holds_the_committed_tree_and_nothing_else(tmp_path: Path) -> None:
+    tree = build.snapshot(tmp_path / "src")
+    assert (tree / "packaging" / "ironcurtain.spec").is_file()
+    assert (tree / "policy" / "generated" / "compiled-policy.json").is_file()
+    assert not (tree / ".venv").exists() and not (tree / ".git").exists()
+    assert not (tree / "wasm_guest" / "build_out").exists()  # ignored: the guest is passed in
