@@ -120,10 +120,15 @@ def _build(args: argparse.Namespace, paths: AppPaths, llm: Any) -> int:
         print(f"{len(changed)} tool annotation(s) changed; wrote {paths.generated}")
         return 0
     accept = getattr(args, "accept_proposals", False)
-    refresh = getattr(args, "lists", None) or ()
-    if args._command == "refresh-lists" and not refresh:
-        refresh = _all_list_names(paths.generated)
-    report = compile_policy(inputs, llm, _progress, accept_proposals=accept, refresh_lists=refresh)
+    named = getattr(args, "lists", None) or ()
+    report = compile_policy(
+        inputs,
+        llm,
+        _progress,
+        accept_proposals=accept,
+        refresh_lists=named,
+        refresh_all_lists=args._command == "refresh-lists" and not named,
+    )
     print(f"compiled {report.rules} rules; {report.scenarios} scenarios and the invariants pass")
     print(f"repair rounds: {report.rounds}; wrote {paths.generated}")
     print("changes against the previous policy:")
@@ -176,15 +181,6 @@ def _live_tools(only: list[str] | None) -> dict[str, list[Any]]:
             raise
         except Exception as exc:  # a server that does not start or answer: no tool list
             raise CompileError("tools", f"cannot list the servers' tools: {exc}") from exc
-
-
-def _all_list_names(folder: Path) -> tuple[str, ...]:
-    import json
-
-    try:
-        return tuple(json.loads((folder / "dynamic-lists.json").read_text())["lists"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return ()
 
 
 def _print_proposals(report: Any) -> None:

@@ -112,10 +112,12 @@ def compile_policy(
     *,
     accept_proposals: bool = False,
     refresh_lists: Collection[str] = (),
+    refresh_all_lists: bool = False,
 ) -> CompileReport:
-    """Build, verify and install; ``refresh_lists`` names lists to resolve again."""
+    """Build, verify and install; ``refresh_lists`` names lists to resolve again (an error if
+    no rule refers to one), ``refresh_all_lists`` resolves every referenced list again."""
     cache = StageCache(inputs.cache_dir)
-    draft = _run_stages(inputs, llm, cache, progress, refresh_lists)
+    draft = _run_stages(inputs, llm, cache, progress, refresh_lists, refresh_all_lists)
     outcome = _verify(inputs, draft, llm, cache, progress, accept_proposals)
     report = CompileReport(
         rounds=outcome.rounds,
@@ -148,6 +150,7 @@ def _run_stages(
     cache: StageCache,
     progress: Progress,
     refresh_lists: Collection[str],
+    refresh_all_lists: bool,
 ) -> _Draft:
     servers, text = sorted(inputs.tools), inputs.constitution
     if not servers:
@@ -169,8 +172,9 @@ def _run_stages(
         references.update(list_references(rules[server]))
     if unknown := sorted(set(refresh_lists) - set(references)):
         raise CompileError("lists", f"no rule refers to @{unknown[0]}; nothing to refresh")
+    refresh = set(references) if refresh_all_lists else set(refresh_lists)
     previous_lists = old_lists(inputs.policy_dir)
-    lists = resolve_lists(references, text, previous_lists, llm, cache, progress, refresh_lists)
+    lists = resolve_lists(references, text, previous_lists, llm, cache, progress, refresh)
     # A list the rules no longer name keeps the user's own edits (it matches nothing meanwhile).
     for name, item in previous_lists.items():
         if name not in lists and (item.manual_additions or item.manual_removals):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 
 import pytest
 
@@ -80,6 +81,16 @@ def test_compile_policy_prints_the_summary_against_the_shipped_policy(
     assert "the previous policy is unchanged" in err
     assert snapshot(configured.generated) == before
     assert main(["policy", "test", "--policy-dir", str(configured.generated)]) == 0
+
+    script.overrides.clear()
+    script.requests.clear()
+    shutil.rmtree(configured.cache / "compiler")  # the failed run's partial cache
+    (configured.cache / "compiler-old").rename(configured.cache / "compiler")
+    assert main(["refresh-lists"]) == 0
+    assert [request_key(r["messages"]) for r in script.requests] == ["lists-news-sites"]
+    assert "lists     @news-sites: asking the LLM" in capsys.readouterr().err
+    assert main(["refresh-lists", "--list", "weather"]) == 1
+    assert "no rule refers to @weather" in capsys.readouterr().err
 
 
 def test_a_missing_key_names_the_variable(monkeypatch, capsys):
