@@ -129,18 +129,30 @@ def _pyinstaller(source: Path, work: Path, dist: Path, env: dict[str, str]) -> N
         raise BuildError(f"PyInstaller failed (exit {done.returncode}); its log is above")
 
 
-def snapshot(target: Path, repo: Path = REPO) -> Path:
-    """The committed tree (``git archive HEAD``) extracted into ``target``, as a release builds."""
-    target.mkdir(parents=True)
-    archive = target.with_suffix(".tar")
+def head_commit(repo: Path = REPO) -> str:
     done = subprocess.run(
-        ["git", "-C", str(repo), "archive", "--format=tar", "-o", str(archive), "HEAD"],
+        ["git", "-C", str(repo), "rev-parse", "--verify", "HEAD^{commit}"],
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
-        raise BuildError(f"git archive HEAD failed in {repo}: {done.stderr.strip()}")
+        raise BuildError(f"no commit to build in {repo}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def snapshot(target: Path, commit: str, repo: Path = REPO) -> Path:
+    """``commit``'s tree (``git archive``) extracted into ``target``, as a release builds it."""
+    target.mkdir(parents=True)
+    archive = target.with_suffix(".tar")
+    done = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", "-o", str(archive), commit],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BuildError(f"git archive {commit} failed in {repo}: {done.stderr.strip()}")
     with tarfile.open(archive) as tar:
         tar.extractall(target, filter="data")
     archive.unlink()
@@ -202,14 +214,26 @@ def build_twice(out: Path, modes: tuple[str, ...], guest: Path) -> tuple[Artifac
     The artifacts of the first build land in ``out``; the second is compared with it. Building
     snapshots (not the working tree) keeps edits made during the ~10 minutes out of the result.
     """
-    epoch = source_date_epoch()
+    commit = head_commit()  # resolved once: others may commit while the first build runs
+    epoch = source_date_epoch(environ={"SOURCE_DATE_EPOCH": _commit_time(commit)})
+    print(f"building {commit} twice (SOURCE_DATE_EPOCH={epoch})", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="ic-repro-") as tmp:
         root = Path(tmp)
-        first = build(out, modes, source=snapshot(root / "a" / "src"), epoch=epoch, guest=guest)
-        second_out = root / "b" / "dist"
-        source_b = snapshot(root / "b" / "elsewhere" / "src")
-        second = build(second_out, modes, source=source_b, epoch=epoch, guest=guest)
+        source_a = snapshot(root / "a" / "src", commit)
+        source_b = snapshot(root / "b" / "elsewhere" / "src", commit)
+        first = build(out, modes, source=source_a, epoch=epoch, guest=guest)
+        second = build(root / "b" / "dist", modes, source=source_b, epoch=epoch, guest=guest)
         return first, compare(first, second)
+
+
+def _commit_time(commit: str, repo: Path = REPO) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), "show", "-s", "--format=%ct", commit],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,7 +75,7 @@ def test_a_missing_given_guest_is_an_error_naming_it(tmp_path: Path) -> None:
 
 
 def test_a_snapshot_holds_the_committed_tree_and_nothing_else(tmp_path: Path) -> None:
-    tree = build.snapshot(tmp_path / "src")
+    tree = build.snapshot(tmp_path / "src", build.head_commit())
     assert (tree / "packaging" / "ironcurtain.spec").is_file()
     assert (tree / "policy" / "generated" / "compiled-policy.json").is_file()
     assert not (tree / ".venv").exists() and not (tree / ".git").exists()
