@@ -60,8 +60,9 @@ def check_branch_name(value: str, field: str = "branch") -> str:
         raise _refuse(field, value, "starts with '+' (a forced refspec)")
     if value == "@" or "@{" in value or ".." in value or "//" in value:
         raise _refuse(field, value, "is not a valid ref name ('@', '@{', '..' or '//')")
-    if value.endswith(("/", ".", ".lock")):
-        raise _refuse(field, value, "is not a valid ref name (ends with '/', '.' or '.lock')")
+    if value.startswith("/") or value.endswith(("/", ".", ".lock")):
+        why = "is not a valid ref name (starts with '/', or ends with '/', '.' or '.lock')"
+        raise _refuse(field, value, why)
     for part in value.split("/"):
         if part.startswith(".") or part.endswith(".lock"):
             raise _refuse(field, value, "has a component starting with '.' or ending '.lock'")

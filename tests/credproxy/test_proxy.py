@@ -89,7 +89,7 @@ def test_other_path_and_method_get_403(running, upstream) -> None:
 
 
 def test_unconfigured_provider_is_refused(upstream, pki, ca_dir) -> None:
-    from conftest import start_proxy
+    from proxy_harness import start_proxy
 
     r = start_proxy(upstream, pki, ca_dir, providers=("anthropic",))
     try:
@@ -238,7 +238,7 @@ def test_budget_stop_refuses_further_requests(running, upstream) -> None:
 
 
 def test_upstream_failure_is_a_502_and_an_error_event(upstream, pki, ca_dir) -> None:
-    from conftest import start_proxy
+    from proxy_harness import start_proxy
 
     r = start_proxy(
         upstream, pki, ca_dir, upstream_overrides={"api.anthropic.com": ("127.0.0.1", 1)}
@@ -291,7 +291,7 @@ def test_listens_on_loopback_only(running) -> None:
 
 def test_untrusted_upstream_certificate_is_refused(upstream, pki, ca_dir) -> None:
     """Without the test CA the fake upstream is an impostor: no request may reach it."""
-    from conftest import start_proxy
+    from proxy_harness import start_proxy
 
     r = start_proxy(upstream, pki, ca_dir, extra_upstream_ca=None)
     try:
@@ -303,7 +303,7 @@ def test_untrusted_upstream_certificate_is_refused(upstream, pki, ca_dir) -> Non
 
 
 def test_oversized_request_body_is_refused(upstream, pki, ca_dir) -> None:
-    from conftest import start_proxy
+    from proxy_harness import start_proxy
 
     r = start_proxy(upstream, pki, ca_dir, max_body_bytes=1000)
     try:

@@ -78,7 +78,7 @@ def test_open_socket_dir_is_refused(tmp_path: Path, mode: int, socket_mode: int)
 
 
 def test_group_socket_mode(upstream, pki, ca_dir, tmp_path: Path) -> None:
-    from conftest import start_proxy
+    from proxy_harness import start_proxy
 
     folder = tmp_path / "sock"
     folder.mkdir(mode=0o750)

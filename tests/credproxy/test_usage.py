@@ -88,7 +88,8 @@ def test_openai_responses_stream_completed_event() -> None:
 def test_google_usage_metadata_is_cumulative() -> None:
     chunks = [
         b'data: {"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":2}}\r\n\r\n',
-        b'data: {"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":9},"modelVersion":"gemini-2.5-pro"}\r\n\r\n',
+        b'data: {"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":9},'
+        b'"modelVersion":"gemini-2.5-pro"}\r\n\r\n',
     ]
     usage = scan(chunks)
     assert (usage.input_tokens, usage.output_tokens, usage.model) == (10, 9, "gemini-2.5-pro")
