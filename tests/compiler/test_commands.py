@@ -11,7 +11,7 @@ import pytest
 
 from appliance.cli import main
 from appliance.paths import app_paths
-from policy.loader import load_policy
+from policy.loader import default_policy_dir, load_policy
 from tests.compiler.support import request_key, snapshot, tool_specs
 
 
@@ -135,3 +135,60 @@ def test_the_shipped_annotations_pass_the_compilers_checks_against_the_live_serv
     assert sorted(live) == ["fetch", "filesystem", "git"]
     for server, tools in live.items():
         check_annotations(server, tools, shipped.servers[server].tools)
+
+
+def _shipped_answers() -> dict:
+    """Answers that restate the shipped policy per server, in the compiler's stricter form:
+    a cross-server rule becomes one rule per server (where its roles fit), deny rules go (deny
+    is the default), and scenarios keep their decision but drop rule ids that were renamed."""
+    from policy.compiler.annotate import roles_for
+
+    folder = default_policy_dir()
+    annotations = json.loads((folder / "tool-annotations.json").read_text())["servers"]
+    rules = json.loads((folder / "compiled-policy.json").read_text())["rules"]
+    lists = json.loads((folder / "dynamic-lists.json").read_text())["lists"]
+    scenarios = json.loads((folder / "test-scenarios.json").read_text())["scenarios"]
+    answers: dict = {f"lists-{n}": {"values": item["values"]} for n, item in lists.items()}
+    for server, entry in annotations.items():
+        answers[f"annotate-{server}"] = {"tools": entry["tools"]}
+        own = []
+        for rule in rules:
+            cond = dict(rule["if"])
+            roles = set(cond.get("roles", ())) | set(cond.get("paths", {}).get("roles", ()))
+            if rule["then"] == "deny" or cond.get("server", [server]) != [server]:
+                continue
+            if not roles <= roles_for(server):
+                continue
+            name = rule["name"] if "server" in cond else f"{rule['name']}-{server}"
+            own.append({**rule, "name": name, "if": {**cond, "server": [server]}})
+        answers[f"rules-{server}"] = {"rules": own}
+        names = {t["toolName"] for t in entry["tools"]}
+        mine = [
+            s
+            for s in scenarios
+            if s["request"]["serverName"] == server and s["request"]["toolName"] in names
+        ]
+        answers[f"scenarios-{server}"] = {
+            "scenarios": [{k: v for k, v in s.items() if k != "expectedRule"} for s in mine]
+        }
+    return answers
+
+
+def test_compiling_the_shipped_constitution_with_the_live_servers_keeps_its_decisions(
+    configured, script, capsys
+):
+    script.overrides.update(_shipped_answers())
+    assert main(["compile-policy", "--timeout", "20"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(r"verify    5\d scenarios, 17 invariants: 0 failing", err)
+    for server in ("filesystem", "git", "fetch"):
+        assert f"annotate  {server}: asking the LLM" in err
+    assert "- rule deny-delete-elsewhere" in out and "+ rule allow-documents-read-filesystem" in out
+    assert main(["policy", "test", "--policy-dir", str(configured.generated)]) == 0
+    assert main(["policy", "diff", str(default_policy_dir()), str(configured.generated)]) == 1
+    changed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("! ")]
+    assert changed  # only rule ids moved: every decision itself is the same
+    assert all(
+        line.split(": ")[-1].split(" ")[0] == line.split(" -> ")[-1].split(" ")[0]
+        for line in changed
+    )
