@@ -58,6 +58,15 @@ def _script(sandbox: Path, remote: Path) -> list:
             }
         return {"text": "Reading .env was not refused; stopping here."}
 
+    def report(messages: list[dict]) -> dict:
+        last = str(messages[-1].get("content", ""))
+        pushed = "error" not in last.lower() and "denied" not in last.lower()
+        ending = "pushed after your approval" if pushed else f"could not push: {last[:200]}"
+        return {
+            "text": "Done: I summarised the notes into summary.md, committed them, noted that "
+            f".env is off limits (notes/blocked.md), and {ending}."
+        }
+
     steps: list[Step] = [
         {
             "code": "listing = filesystem.list_directory(path='notes')\n"
@@ -88,10 +97,7 @@ def _script(sandbox: Path, remote: Path) -> list:
             f"url={str(remote)!r})\n"
             f"git.git_push(path={str(sandbox)!r}, remote='origin', branch='main')"
         },
-        {
-            "text": "Done: I summarised the notes into summary.md, committed them, noted that "
-            ".env is off limits (notes/blocked.md), and pushed after your approval."
-        },
+        report,
     ]
     return steps
 
@@ -127,7 +133,8 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
     from appliance.session import SessionOptions
 
     sandbox = workdir / "sandbox"
-    remote = workdir / "remote.git"
+    # The git server works inside the sandbox only, so the stand-in "remote" lives there too.
+    remote = sandbox / "remote.git"
     for name, text in NOTES.items():
         (sandbox / name).parent.mkdir(parents=True, exist_ok=True)
         (sandbox / name).write_text(text)
