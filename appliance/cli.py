@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("appliance.commands.demo", "run a complete scripted session: no API key needed"),
     "start": ("appliance.commands.start", "start an agent session (interactive or one task)"),
     "exec": ("appliance.commands.exec_code", "run a Python snippet in the WebAssembly sandbox"),
-    "policy": ("appliance.commands.policy_cmd", "check, show and test the compiled policy"),
+    "policy": ("appliance.commands.policy_cmd", "check, show, test, diff and replay policies"),
     "serve": ("appliance.commands.serve", "run a shipped MCP server over stdio"),
     "mcp-proxy": ("appliance.commands.mcp_proxy", "serve all tools over stdio behind the policy"),
     "audit": ("appliance.commands.audit_cmd", "show or verify a session's audit log"),
