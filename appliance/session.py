@@ -56,6 +56,7 @@ class SessionOptions:
     interactive_channel: Any = None  # an InteractivePrompt, when a terminal is attached
     mode: str = "code"
     auto_approver: Any = None  # overrides the one built from config (tests, the demo)
+    extra_weakening: tuple[str, ...] = ()  # e.g. the credential proxy's loosened settings
 
 
 @dataclass
@@ -124,7 +125,7 @@ async def open_session(
     for folder in (session_dir, sandbox, escalations):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     policy = load_policy(policy_dir_for(paths, options.policy_dir))
-    weakening = weakening_settings(config)
+    weakening = [*weakening_settings(config), *options.extra_weakening]
     for sentence in weakening:
         print(f"warning: {sentence}", file=sys.stderr)
     audit_file = session_dir / "audit.jsonl"

@@ -85,6 +85,10 @@ async def run_agent(
     # build, Ctrl-C interrupts as usual: nothing of the session exists yet.)
     with _signals_handled(stop), RuntimeDir() as runtime:
         proxy, meter = _proxy(config, adapter, real_key, runtime, proxy_settings or {})
+        # The proxy's loosened settings (test upstreams, extra CAs) go into the audit header too.
+        options = dataclasses.replace(
+            options, extra_weakening=(*options.extra_weakening, *proxy.config.loosening())
+        )
         try:
             fake_key = proxy.fake_keys[adapter.provider]
             launch = adapter.launch(task=task, interactive=pty, fake_key=fake_key)
