@@ -51,6 +51,11 @@ class ServerSpec:
     def environment(self) -> dict[str, str]:
         base = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
         base["PYTHONUNBUFFERED"] = "1"
+        if self.argv is None:  # our own executable only; another program must not see these
+            from appliance.bundle import child_environment
+
+            # A one-file build's servers reuse the parent's unpacked folder (0.12 s, not 0.76 s).
+            base.update(child_environment())
         base.update(self.env)
         return base
 
