@@ -60,3 +60,40 @@ def test_demo_runs_end_to_end_without_a_key(cli_env):
     assert "[escalation] git.git_push" in out  # the push escalated, answered by the demo
     assert "audit verify: intact" in out
     assert "demo-secret-that-must-stay-put" not in out
+
+
+def test_start_without_a_key_says_which_variable_and_command(cli_env, tmp_path: Path):
+    home = Path(cli_env["IRONCURTAIN_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.json").write_text("{}")  # configured, but no key anywhere
+    done = _run(["start", "summarise my notes"], cli_env, timeout=60)
+    assert done.returncode == 2
+    assert "ANTHROPIC_API_KEY" in done.stderr and "ironcurtain setup" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_start_runs_one_task_against_an_openai_compatible_endpoint(cli_env, tmp_path: Path):
+    from appliance.scripted_llm import ScriptedLLM
+
+    home = Path(cli_env["IRONCURTAIN_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    sandbox = tmp_path / "work"
+    sandbox.mkdir()
+    steps = [
+        {"code": "filesystem.write_file(path='hello.txt', content='hi from the agent')"},
+        {"text": "I wrote hello.txt."},
+    ]
+    with ScriptedLLM(steps) as llm:
+        config = {
+            "agentModelId": "openai:scripted",
+            "openaiApiKey": "sk-test-not-real",
+            "openaiBaseUrl": llm.openai_base,
+        }
+        (home / "config.json").write_text(json.dumps(config))
+        done = _run(["start", "write hello.txt", "--sandbox", str(sandbox)], cli_env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (sandbox / "hello.txt").read_text() == "hi from the agent"
+    assert "I wrote hello.txt." in done.stdout
+    (session,) = (home / "sessions").iterdir()
+    history = json.loads((session / "history.json").read_text())
+    assert history[-1]["content"] == "I wrote hello.txt."
