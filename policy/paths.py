@@ -32,23 +32,34 @@ def resolve_on_disk(path: str, home: str | None = None) -> str:
     """
     if home is not None and (path == "~" or path.startswith("~/")):
         path = home + path[1:]
-    path = os.path.expanduser(path)
+    if path.startswith("~"):
+        path = os.path.expanduser(path)
     if not path.startswith("/"):
         path = os.getcwd() + "/" + path  # joined, never normalised: '..' must meet the disk
     if _PROC_FD:
-        real = _kernel_real(path)
-        if real is None:
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except FileNotFoundError:
+            real = _deepest_existing(path, absent=True)
+        except OSError:
             real = _deepest_existing(path)
+        else:
+            real = _fd_real(fd)
+            if real is None:
+                real = _deepest_existing(path)
         if real is not None:
             return real
     return posixpath.realpath(path)
 
 
-def _deepest_existing(path: str) -> str | None:
+def _deepest_existing(path: str, absent: bool = False) -> str | None:
     """The kernel's resolution of the deepest existing folder, plus the missing rest.
 
     Only when the rest is plain names (no '.', no '..') and its first name is truly absent (not
     a dangling link): then nothing in the rest can be a link. Otherwise None (use realpath).
+    ``absent``: opening the whole path failed with ENOENT, so the lookup stopped at the first
+    missing name below the deepest existing folder, and only ENOENT (or a dangling link, which
+    exists) can meet that name: a plain existence test tells the two apart.
     """
     parts = path.split("/")
     for cut in range(len(parts) - 1, 0, -1):
@@ -60,7 +71,8 @@ def _deepest_existing(path: str) -> str | None:
             return folder
         if "." in rest or ".." in rest:
             return None
-        if not _missing_entry("/".join(parts[:cut]) + "/" + rest[0]):
+        first = "/".join(parts[:cut]) + "/" + rest[0]
+        if not (_no_entry(first) if absent else _missing_entry(first)):
             return None
         return folder.rstrip("/") + "/" + "/".join(rest)
     return None
@@ -69,9 +81,14 @@ def _deepest_existing(path: str) -> str | None:
 def _kernel_real(path: str) -> str | None:
     """The kernel's own resolution of an existing path: one open, one readlink."""
     try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError:
         return None
+    return _fd_real(fd)
+
+
+def _fd_real(fd: int) -> str | None:
+    """Where an open O_PATH descriptor points, as the kernel names it; closes the descriptor."""
     try:
         real = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
@@ -94,7 +111,13 @@ def _missing_entry(path: str) -> bool:
     return False
 
 
+def _no_entry(path: str) -> bool:
+    """``_missing_entry`` without the exception, once the lookup is known to end in ENOENT."""
+    return not os.access(path, os.F_OK, effective_ids=True, follow_symlinks=False)
+
+
 _PROC_FD = hasattr(os, "O_PATH") and os.path.isdir("/proc/self/fd")
+_OPEN_FLAGS = getattr(os, "O_PATH", 0) | os.O_CLOEXEC
 
 
 def absolute(path: str, home: str, base: str) -> str:
@@ -118,11 +141,15 @@ def lexical(path: str) -> str:
 
 def components(path: str) -> tuple[str, ...]:
     """The components of an absolute path, normalised on the way; ``/`` has none."""
-    if "//" in path or "/." in path or path.endswith("/"):
-        path = lexical(path)  # only when needed: normpath is the costliest step of a lookup
+    parts = path.split("/")[1:]
+    # normpath (the costliest step of a lookup) only when it would change something: an empty
+    # name ('//', a trailing '/', or '/' itself), '.' or '..'.
+    if "" in parts or "." in parts or ".." in parts:
+        path = lexical(path)
         if path == "/":
             return ()
-    return tuple(path.split("/")[1:])
+        parts = path.split("/")[1:]
+    return tuple(parts)
 
 
 def is_env_file(parts: tuple[str, ...]) -> bool:
