@@ -122,13 +122,16 @@ def _leaf(item: object, where: str, roles: tuple[str, ...], found: list[RoleValu
         raise ArgumentError(f"{where} must be a string")
     if "\x00" in item:
         raise ArgumentError(f"{where} contains a NUL byte")
-    if any(role in PATH_ROLES for role in roles):
+    if not PATH_ROLES.isdisjoint(roles):
         if not item:
             raise ArgumentError(f"{where} is an empty path")
         if item.startswith("~") and item != "~" and not item.startswith("~/"):
             # '~user' needs a user lookup; the servers refuse it, so the policy does too
             raise ArgumentError(f"{where}: '~user' paths are not accepted")
-    found.extend(RoleValue(role, item, where) for role in roles)
+    if len(roles) == 1:
+        found.append(RoleValue(roles[0], item, where))
+    else:
+        found.extend([RoleValue(role, item, where) for role in roles])
 
 
 def _roles_for(spec: ConditionalRoles, arguments: Mapping[str, Any]) -> tuple[str, ...]:
