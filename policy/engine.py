@@ -148,7 +148,22 @@ def _combine(outcomes: list[_Outcome]) -> Decision:
 
 
 def _decision(effect: str, rule: str, reason: str, escalated: tuple[str, ...] = ()) -> Decision:
-    return Decision(decision=effect, rule=rule, reason=reason, escalated_roles=escalated)
+    # Every field is built here from validated parts (a rule's effect, ids, str reasons, a tuple
+    # of role names), so validating again only costs: what ``model_construct`` stores, directly.
+    decision = _new(Decision)
+    _set(
+        decision,
+        "__dict__",
+        {"decision": effect, "rule": rule, "reason": reason, "escalated_roles": escalated},
+    )
+    _set(decision, "__pydantic_fields_set__", set(_DECISION_FIELDS))
+    _set(decision, "__pydantic_extra__", None)
+    _set(decision, "__pydantic_private__", None)
+    return decision
+
+
+_new, _set = object.__new__, object.__setattr__
+_DECISION_FIELDS = frozenset(Decision.model_fields)
 
 
 def _deny(rule: str, reason: str) -> Decision:
