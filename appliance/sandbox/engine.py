@@ -13,9 +13,7 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
-from importlib.metadata import version
 from pathlib import Path
 
 import wasmtime
@@ -52,10 +50,35 @@ def engine() -> wasmtime.Engine:
 
 def cache_key(wasm_sha256: str) -> str:
     material = json.dumps(
-        {"wasmtime": version("wasmtime"), "settings": ENGINE_SETTINGS, "wasm": wasm_sha256},
+        {"wasmtime": _wasmtime_version(), "settings": ENGINE_SETTINGS, "wasm": wasm_sha256},
         sort_keys=True,
     )
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _wasmtime_version() -> str:
+    """wasmtime-py's version, from its dist-info folder when it sits beside the package.
+
+    ``importlib.metadata`` costs ~30 ms of imports (email, zipfile) on every start; it remains
+    the fallback. wasmtime also refuses to deserialize another version's output on its own.
+    """
+    prefix = "wasmtime-"
+    found = [
+        entry.name[len(prefix) : -len(".dist-info")]
+        for entry in os.scandir(Path(wasmtime.__file__).parents[1])
+        if entry.name.startswith(prefix) and entry.name.endswith(".dist-info")
+    ]
+    if len(found) == 1:
+        return found[0]
+    from importlib.metadata import version
+
+    return version("wasmtime")
+
+
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, read in chunks (no 40 MB buffer to allocate and page in)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _verified(entry: Path) -> bool:
@@ -63,7 +86,7 @@ def _verified(entry: Path) -> bool:
     digest_file = entry.with_suffix(".sha256")
     try:
         expected = digest_file.read_text(encoding="ascii").strip()
-        actual = hashlib.sha256(entry.read_bytes()).hexdigest()
+        actual = file_sha256(entry)
     except (OSError, UnicodeDecodeError):
         expected, actual = "", "unreadable"
     if expected == actual:
@@ -84,6 +107,8 @@ def _remove(entry: Path) -> None:
 
 def _write_read_only(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename) as a read-only file."""
+    import tempfile  # only when compiling: not on the start-up path
+
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -107,10 +132,13 @@ def _store(entry: Path, payload: bytes) -> None:
     _write_read_only(entry.with_suffix(".sha256"), hashlib.sha256(payload).hexdigest().encode())
 
 
+def _entry(cache_dir: Path, wasm_sha256: str) -> Path:
+    return cache_dir / f"guest-{cache_key(wasm_sha256)}.cwasm"
+
+
 def load_component(wasm_path: Path, cache_dir: Path) -> Component:
     """The compiled guest: from the cache when a verified entry exists, else compiled and cached."""
-    wasm = wasm_path.read_bytes()
-    entry = cache_dir / f"guest-{cache_key(hashlib.sha256(wasm).hexdigest())}.cwasm"
+    entry = _entry(cache_dir, file_sha256(wasm_path))
     if _verified(entry):
         try:
             # From the file, not from bytes: wasmtime maps it instead of copying 40 MB twice.
@@ -118,6 +146,9 @@ def load_component(wasm_path: Path, cache_dir: Path) -> Component:
         except wasmtime.WasmtimeError as exc:
             log.warning("sandbox cache entry %s rejected by wasmtime (%s): recompiling", entry, exc)
             _remove(entry)
+    wasm = wasm_path.read_bytes()
+    # Keyed by the bytes compiled, which may differ from those hashed above if the file changed.
+    entry = _entry(cache_dir, hashlib.sha256(wasm).hexdigest())
     component = Component(engine(), wasm)
     try:
         _store(entry, bytes(component.serialize()))
