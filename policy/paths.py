@@ -62,7 +62,16 @@ def _deepest_existing(path: str, absent: bool = False) -> str | None:
     exists) can meet that name: a plain existence test tells the two apart.
     """
     parts = path.split("/")
-    for cut in range(len(parts) - 1, 0, -1):
+    start = len(parts) - 1
+    parent, _, name = path.rpartition("/")
+    if name and name != "." and name != "..":  # the first round of the loop below, unrolled
+        folder = _kernel_real(parent or "/")
+        if folder is not None:
+            if not (_no_entry(path) if absent else _missing_entry(path)):
+                return None
+            return folder.rstrip("/") + "/" + name
+        start -= 1
+    for cut in range(start, 0, -1):
         folder = _kernel_real("/".join(parts[:cut]) or "/")
         if folder is None:
             continue
