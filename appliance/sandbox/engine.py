@@ -4,7 +4,9 @@ Compiling the guest takes ~10 s and loading a compiled copy milliseconds, so the
 component is cached in the user cache directory, keyed by the wasmtime version, the engine
 settings and the ``.wasm`` SHA-256. wasmtime executes whatever machine code a cached file holds,
 so a cache entry is never trusted blindly: a digest file beside it holds its SHA-256, both are
-written atomically and read-only, and anything that fails to check out is deleted and recompiled.
+written atomically and read-only, the whole entry is hashed before every load, and anything that
+fails to check out is deleted and recompiled. This guards against corruption and mismatch, not
+against someone who can write the cache directory (they can rewrite the digest too).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ ENGINE_SETTINGS: dict[str, object] = {
     "epoch_interruption": True,  # a cheap wall-clock deadline
     "cranelift_opt_level": "speed",
 }
+# Written beside the guest by wasm_guest.build (not imported from there: it is build tooling).
+GUEST_LOCK_NAME = "guest.lock.json"
 _engine: wasmtime.Engine | None = None
 _engine_lock = threading.Lock()
 
@@ -73,6 +77,31 @@ def _wasmtime_version() -> str:
     from importlib.metadata import version
 
     return version("wasmtime")
+
+
+def guest_sha256(wasm_path: Path) -> str:
+    """The guest's SHA-256: as recorded by the build's lock file beside it, else hashed.
+
+    The lock (``guest.lock.json``, written by ``wasm_guest.build`` just after the guest) sits in
+    the same directory and is exactly as trustworthy as the guest. It is believed only while it
+    still describes this file: same size, and written after the guest's inode last changed (its
+    ctime, which no one but root can set back). Any other case hashes the file (~15 ms).
+    """
+    lock_path = wasm_path.with_name(GUEST_LOCK_NAME)
+    try:
+        lock = json.loads(lock_path.read_text(encoding="utf-8"))
+        wasm_stat, lock_stat = wasm_path.stat(), lock_path.stat()
+        recorded = lock["wasm_sha256"]
+        if (
+            isinstance(recorded, str)
+            and len(recorded) == 64
+            and lock["wasm_bytes"] == wasm_stat.st_size
+            and lock_stat.st_mtime_ns > wasm_stat.st_ctime_ns
+        ):
+            return recorded
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no usable lock: hash the file
+    return file_sha256(wasm_path)
 
 
 def file_sha256(path: Path) -> str:
@@ -138,7 +167,7 @@ def _entry(cache_dir: Path, wasm_sha256: str) -> Path:
 
 def load_component(wasm_path: Path, cache_dir: Path) -> Component:
     """The compiled guest: from the cache when a verified entry exists, else compiled and cached."""
-    entry = _entry(cache_dir, file_sha256(wasm_path))
+    entry = _entry(cache_dir, guest_sha256(wasm_path))
     if _verified(entry):
         try:
             # From the file, not from bytes: wasmtime maps it instead of copying 40 MB twice.
