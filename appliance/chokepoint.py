@@ -16,13 +16,19 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
 
-from appliance.approvals import ApprovalWhitelist, CircuitBreaker, call_digest, scope_for
+from appliance.approvals import (
+    PATH_ROLES,
+    ApprovalWhitelist,
+    CircuitBreaker,
+    call_digest,
+    scope_for,
+)
 from appliance.audit import AuditLog, AuditWriteError
 from appliance.escalation.models import EscalationRequest, Verdict, new_request_id
 from appliance.redact import redact
@@ -87,6 +93,7 @@ class Chokepoint:
         auto_approver: AutoApprover | None = None,
         redaction: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        server_roots: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.servers = servers
         self.policy = policy
@@ -97,6 +104,9 @@ class Chokepoint:
         self.auto_approver = auto_approver
         self.redaction = redaction
         self.whitelist = ApprovalWhitelist()
+        # Servers confined to folders (filesystem): an escalated path outside them is refused
+        # at once rather than put to a human whose approval the server would not honour.
+        self.server_roots = dict(server_roots or {})
         self.breaker = CircuitBreaker(clock)
         self.latest_user_message = ""
         self.git_workdir: str | None = None  # what git_set_working_dir set, as the server has it
@@ -240,6 +250,16 @@ class Chokepoint:
         def resolve(path: str) -> str:
             return ctx.resolve_path(absolute(path, ctx.home, ctx.sandbox or "/"))
 
+        unreachable = self._outside_server_roots(call.server, roles, resolve)
+        if unreachable is not None:
+            # Asking a human is pointless: the server itself would refuse the path.
+            trip.escalation = {"outcome": "denied", "by": "chokepoint"}
+            text = (
+                f"ESCALATION DENIED: {unreachable} is outside the folders the {call.server} "
+                "server may use (the sandbox and allowedDirectories); the user can add a folder "
+                "with `ironcurtain config set allowedDirectories '[...]'`"
+            )
+            return CallOutcome(False, text, decision, None, trip.escalation)
         entry = self.whitelist.match(
             call.server, call.tool, roles, decision.escalated_roles, resolve
         )
@@ -276,6 +296,18 @@ class Chokepoint:
             if similar is not None:
                 self.whitelist.add(similar)
                 trip.escalation["whitelisted"] = similar.describe()
+        return None
+
+    def _outside_server_roots(self, server: str, roles, resolve) -> str | None:
+        roots = self.server_roots.get(server)
+        if not roots:
+            return None
+        real_roots = [resolve(root).rstrip("/").split("/") for root in roots]
+        for role in PATH_ROLES:
+            for value in roles.get(role, ()):
+                parts = resolve(value).split("/")
+                if not any(parts[: len(root)] == root for root in real_roots):
+                    return value
         return None
 
     async def _auto_approves(self, request: EscalationRequest) -> bool:

@@ -140,11 +140,12 @@ async def open_session(
             policy_digest=policy.digest,
         )
     channel = _channel(escalations, paths.registry, config, options)
+    specs = specs or server_specs(config, sandbox)
     _write_state(session_dir, state="running", id=session_id, task=options.task, pid=os.getpid())
     state = "crashed"
     try:
         with register_session(paths.registry, session_id, os.getpid(), escalations):
-            async with ServerPool(specs or server_specs(config, sandbox)) as servers:
+            async with ServerPool(specs) as servers:
                 chokepoint = Chokepoint(
                     servers=servers,
                     policy=policy,
@@ -153,6 +154,7 @@ async def open_session(
                     escalation=channel,
                     session_id=session_id,
                     redaction=config.audit_redaction,
+                    server_roots=_server_roots(specs),
                 )
                 chokepoint.auto_approver = options.auto_approver or _auto_approver(
                     config, chokepoint
@@ -171,6 +173,12 @@ def _channel(escalations: Path, registry: Path, config: Config, options: Session
     if options.interactive_channel is None:
         return files
     return FirstAnswer(options.interactive_channel, files)
+
+
+def _server_roots(specs: list[ServerSpec]) -> dict[str, tuple[str, ...]]:
+    """The folders each folder-confined server was started with (the filesystem server's
+    positional arguments are its roots)."""
+    return {s.name: s.args for s in specs if s.name == "filesystem" and s.argv is None}
 
 
 def _auto_approver(config: Config, chokepoint: Chokepoint) -> Any:

@@ -136,9 +136,8 @@ async def test_similar_approval_is_scoped_to_the_directory(home, tmp_path):
 
 
 async def test_escalation_timeout_denies_and_leaves_no_request_file(home, tmp_path):
-    async with session_for(
-        home, tmp_path / "sandbox", config=Config(escalation_timeout_seconds=5)
-    ) as session:
+    config = Config(escalation_timeout_seconds=5, allowed_directories=(str(tmp_path),))
+    async with session_for(home, tmp_path / "sandbox", config=config) as session:
         session.chokepoint.escalation._timeout = 0.3  # the file channel alone, answered by no one
         outcome = await session.chokepoint.call(
             "filesystem", "write_file", {"path": str(tmp_path / "o.txt"), "content": "x"}
@@ -154,7 +153,8 @@ async def test_a_failing_approval_channel_denies(home, tmp_path):
         async def ask(self, request):
             raise RuntimeError("terminal went away")
 
-    async with session_for(home, tmp_path / "sandbox", channel=Broken()) as session:
+    config = Config(escalation_timeout_seconds=5, allowed_directories=(str(tmp_path),))
+    async with session_for(home, tmp_path / "sandbox", channel=Broken(), config=config) as session:
         outcome = await session.chokepoint.call(
             "filesystem", "write_file", {"path": str(tmp_path / "o.txt"), "content": "x"}
         )
@@ -174,7 +174,8 @@ async def test_concurrent_calls_and_a_slow_escalation_does_not_block_others(home
             await gate.wait()
             return Verdict(approved=False, by="user")
 
-    async with session_for(home, sandbox, channel=SlowHuman()) as session:
+    config = Config(escalation_timeout_seconds=5, allowed_directories=(str(tmp_path),))
+    async with session_for(home, sandbox, channel=SlowHuman(), config=config) as session:
         results: dict[int, str] = {}
 
         async def read(i: int) -> None:
@@ -242,3 +243,17 @@ async def test_git_paths_are_anchored_where_the_git_server_reads_them(home, tmp_
     assert records[2]["arguments"]["path"] == str(repo)
     assert relative.ok and relative.decision.decision == "allow"
     assert missing.decision.decision != "deny"
+
+
+async def test_an_escalated_path_the_server_cannot_reach_is_refused_without_asking(home, tmp_path):
+    human = ScriptedHuman(Verdict(approved=True, by="user"))
+    async with session_for(home, tmp_path / "sandbox", channel=human) as session:
+        outcome = await session.chokepoint.call(
+            "filesystem", "write_file", {"path": str(tmp_path / "elsewhere.txt"), "content": "x"}
+        )
+    assert human.asked == []
+    assert outcome.text.startswith("ESCALATION DENIED: ")
+    assert "allowedDirectories" in outcome.text
+    assert not (tmp_path / "elsewhere.txt").exists()
+    (record,) = _records(session.audit_path)
+    assert record["escalation"] == {"outcome": "denied", "by": "chokepoint"}
