@@ -197,9 +197,10 @@ class _CallView:
         if found is None:
             ctx = self.context
             full = absolute(raw, ctx.home, self.base or ctx.home)
-            lexical_parts = components(full)
-            real = _real(ctx, full)
-            found = _Resolved(lexical_parts, real)
+            resolved = _resolve(ctx, full)
+            real = components(resolved)
+            # The common answer, a path with no link on the way, is the path itself: split once.
+            found = _Resolved(real if resolved == full else components(full), real)
             self._paths[raw] = found
         return found
 
@@ -268,7 +269,11 @@ def _relative(path: str) -> bool:
 
 
 def _real(context: EvalContext, full: str) -> tuple[str, ...]:
+    return components(_resolve(context, full))
+
+
+def _resolve(context: EvalContext, full: str) -> str:
     resolved = context.resolve_path(full)
     if not isinstance(resolved, str) or not resolved.startswith("/"):
         raise ValueError("the path resolver must return an absolute path")
-    return components(resolved)
+    return resolved

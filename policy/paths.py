@@ -150,15 +150,16 @@ def lexical(path: str) -> str:
 
 def components(path: str) -> tuple[str, ...]:
     """The components of an absolute path, normalised on the way; ``/`` has none."""
-    parts = path.split("/")[1:]
-    # normpath (the costliest step of a lookup) only when it would change something: an empty
-    # name ('//', a trailing '/', or '/' itself), '.' or '..'.
-    if "" in parts or "." in parts or ".." in parts:
+    if path.startswith("/") and not path.startswith("//"):
+        # normpath (in C) costs less than finding out whether it would change anything, and
+        # leaves a path starting with one '/' as lexical() would
+        path = posixpath.normpath(path)
+        return tuple(path.split("/")[1:]) if path != "/" else ()
+    if "//" in path or "/." in path or path.endswith("/"):
         path = lexical(path)
         if path == "/":
             return ()
-        parts = path.split("/")[1:]
-    return tuple(parts)
+    return tuple(path.split("/")[1:])
 
 
 def is_env_file(parts: tuple[str, ...]) -> bool:
