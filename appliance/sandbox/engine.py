@@ -66,11 +66,13 @@ def _wasmtime_version() -> str:
     ``importlib.metadata`` costs ~30 ms of imports (email, zipfile) on every start; it remains
     the fallback. wasmtime also refuses to deserialize another version's output on its own.
     """
-    prefix = "wasmtime-"
+    prefix, suffix = "wasmtime-", ".dist-info"
+    try:
+        names = os.listdir(Path(wasmtime.__file__).parents[1])
+    except OSError:
+        names = []
     found = [
-        entry.name[len(prefix) : -len(".dist-info")]
-        for entry in os.scandir(Path(wasmtime.__file__).parents[1])
-        if entry.name.startswith(prefix) and entry.name.endswith(".dist-info")
+        n[len(prefix) : -len(suffix)] for n in names if n.startswith(prefix) and n.endswith(suffix)
     ]
     if len(found) == 1:
         return found[0]

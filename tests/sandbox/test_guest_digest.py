@@ -58,3 +58,9 @@ def test_a_lock_that_does_not_describe_the_guest_is_ignored(guest, lock):
 def test_an_unreadable_lock_is_ignored(guest):
     guest.with_name(engine.GUEST_LOCK_NAME).write_text("not json")
     assert engine.guest_sha256(guest) == _real(guest)
+
+
+def test_the_key_names_the_installed_wasmtime():
+    from importlib.metadata import version
+
+    assert engine._wasmtime_version() == version("wasmtime")
