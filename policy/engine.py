@@ -191,6 +191,7 @@ class _CallView:
         self.memo = context.__pydantic_private__["_memo"]
         self._paths: dict[str, _Resolved] = {}
         self._hosts: dict[str, Host | None] = {}
+        self._checks: dict[str, list[tuple[tuple[str, ...], bool, bool]]] = {}
 
     def path(self, raw: str) -> _Resolved:
         found = self._paths.get(raw)
@@ -212,15 +213,25 @@ class _CallView:
         return self._hosts[value]
 
     def protection(self, raw: str, role: str) -> str | None:
-        resolved = self.path(raw)
-        forms = (resolved.real,) if resolved.real == resolved.lexical else resolved
-        for parts in forms:
-            hit, holds_protected = self._protected().check(parts)
-            if hit or is_env_file(parts):
+        for parts, hit, holds_protected in self._checked(raw):
+            if hit:
                 return f"{_show('/' + '/'.join(parts))} is protected and never accessible"
             if holds_protected and role in _DESTRUCTIVE:
                 return f"{_show('/' + '/'.join(parts))} holds protected files ({role})"
         return None
+
+    def _checked(self, raw: str) -> list[tuple[tuple[str, ...], bool, bool]]:
+        """(form, protected, holds protected) of each form of a path, once for all its roles."""
+        found = self._checks.get(raw)
+        if found is None:
+            resolved = self.path(raw)
+            forms = (resolved.real,) if resolved.real == resolved.lexical else resolved
+            trie, found = self._protected(), []
+            for parts in forms:
+                hit, holds_protected = trie.check(parts)
+                found.append((parts, hit or is_env_file(parts), holds_protected))
+            self._checks[raw] = found
+        return found
 
     def in_sandbox(self, raw: str | None, role: str = "read-path") -> bool:
         if raw is None or self.context.sandbox is None:
