@@ -65,11 +65,9 @@ def _deepest_existing(path: str, absent: bool = False) -> str | None:
     start = len(parts) - 1
     parent, _, name = path.rpartition("/")
     if name and name != "." and name != "..":  # the first round of the loop below, unrolled
-        folder = _kernel_real(parent or "/")
-        if folder is not None:
-            if not (_no_entry(path) if absent else _missing_entry(path)):
-                return None
-            return folder.rstrip("/") + "/" + name
+        found, real = _in_parent(parent or "/", name, path, absent)
+        if found:
+            return real
         start -= 1
     for cut in range(start, 0, -1):
         folder = _kernel_real("/".join(parts[:cut]) or "/")
@@ -87,6 +85,28 @@ def _deepest_existing(path: str, absent: bool = False) -> str | None:
     return None
 
 
+def _in_parent(parent: str, name: str, path: str, absent: bool) -> tuple[bool, str | None]:
+    """The first round of ``_deepest_existing``: (the parent resolved, the answer then).
+
+    With ``absent``, the name is tested in the very folder just resolved (no second lookup).
+    """
+    try:
+        fd = os.open(parent, _OPEN_FLAGS)
+    except OSError:
+        return False, None
+    try:
+        folder = _link_of(fd)
+        if folder is None:
+            return False, None
+        if absent:
+            missing = not os.access(name, os.F_OK, dir_fd=fd, **_NO_FOLLOW)
+        else:
+            missing = _missing_entry(path)
+    finally:
+        os.close(fd)
+    return True, (folder.rstrip("/") + "/" + name if missing else None)
+
+
 def _kernel_real(path: str) -> str | None:
     """The kernel's own resolution of an existing path: one open, one readlink."""
     try:
@@ -99,11 +119,16 @@ def _kernel_real(path: str) -> str | None:
 def _fd_real(fd: int) -> str | None:
     """Where an open O_PATH descriptor points, as the kernel names it; closes the descriptor."""
     try:
+        return _link_of(fd)
+    finally:
+        os.close(fd)
+
+
+def _link_of(fd: int) -> str | None:
+    try:
         real = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return None
-    finally:
-        os.close(fd)
     if real.startswith("/") and not real.endswith(" (deleted)"):
         return real
     return None
@@ -122,7 +147,10 @@ def _missing_entry(path: str) -> bool:
 
 def _no_entry(path: str) -> bool:
     """``_missing_entry`` without the exception, once the lookup is known to end in ENOENT."""
-    return not os.access(path, os.F_OK, effective_ids=True, follow_symlinks=False)
+    return not os.access(path, os.F_OK, **_NO_FOLLOW)
+
+
+_NO_FOLLOW = {"effective_ids": True, "follow_symlinks": False}  # as lstat() sees the name
 
 
 _PROC_FD = hasattr(os, "O_PATH") and os.path.isdir("/proc/self/fd")
