@@ -204,8 +204,8 @@ def test_concurrent_appends_share_data_syncs(tmp_path: Path, monkeypatch) -> Non
     for thread in threads:
         thread.join()
     assert verify_file(tmp_path / "a.jsonl").entries == 40
-    # One sync per append would be 40; how many are shared depends on the scheduler (a loaded CI
-    # machine shared 19 of 40 once), so the test asks only that sharing happened at all.
+    # One sync per append would be 40; how many get shared depends on the scheduler (a loaded CI
+    # machine made 21 syncs for 40 appends once), so the test asks only that some were shared.
     assert len(syncs) < 40
 
 
