@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 
+from appliance.atomic import write_text_atomic
 from appliance.budget import Budget, BudgetExceeded
 
 __all__ = ["Agent", "ModelSettings", "litellm_model", "system_prompt", "truncate"]
@@ -215,6 +216,5 @@ class Agent:
     def _save(self) -> None:
         if self.history_path is None:
             return
-        tmp = self.history_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.messages, indent=1))
-        os.replace(tmp, self.history_path)
+        # The conversation can hold anything the agent read: private to the user, like the rest.
+        write_text_atomic(self.history_path, json.dumps(self.messages, indent=1))

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from appliance.atomic import write_text_atomic
 from appliance.audit import AuditLog
 from appliance.chokepoint import Chokepoint
 from appliance.config import Config, weakening_settings
@@ -213,6 +214,4 @@ def _write_state(session_dir: Path, **fields: Any) -> None:
         current = {"started": datetime.now(UTC).isoformat(timespec="seconds")}
     current.update(fields)
     current["updated"] = time.time()
-    tmp = state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(current, indent=2))
-    os.replace(tmp, state_file)
+    write_text_atomic(state_file, json.dumps(current, indent=2))

@@ -260,10 +260,8 @@ def _ask(prompt: str) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    import os
+    from appliance.atomic import write_text_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".constitution-")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text if text.endswith("\n") else text + "\n")
-    os.replace(tmp, path)
+    text = text if text.endswith("\n") else text + "\n"
+    write_text_atomic(path, text, mode=0o600, durable_rename=True)

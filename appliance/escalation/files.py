@@ -18,12 +18,12 @@ import json
 import logging
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from appliance.atomic import write_text_atomic
 from appliance.escalation.models import EscalationRequest, Verdict
 from appliance.escalation.registry import listener_pid
 
@@ -45,16 +45,7 @@ def response_path(directory: Path, request_id: str) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so a reader sees all of it or nothing (mode 0600)."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text, mode=0o600)
 
 
 def _remove(path: Path) -> None:

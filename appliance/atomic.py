@@ -1,0 +1,39 @@
+"""Replacing a file so that a reader, or a crash, sees the old text or the new, never a mix.
+
+The text goes to a private temporary file beside the target (created 0600, then given ``mode``),
+is flushed and fsynced, and is renamed over the target; on any failure the temporary file is
+removed and the target is untouched. The temporary name starts with a dot and ends in ``.tmp``,
+so no glob for the real files (``request-*.json``, ``session-*.json``) ever matches it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["write_text_atomic"]
+
+
+def write_text_atomic(
+    path: Path, text: str, *, mode: int = 0o600, durable_rename: bool = False
+) -> None:
+    """Write ``text`` to ``path`` atomically; ``durable_rename`` also fsyncs the folder, so the
+    rename itself survives a power cut (for files whose loss would cost the user work)."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    if durable_rename:
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
