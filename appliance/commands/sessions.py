@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.paths import app_paths
+from appliance.processes import pid_alive
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 
@@ -80,18 +80,6 @@ def list_sessions(folder: Path, now: float | None = None) -> list[SessionSummary
         if entry.is_dir() and not entry.is_symlink()
     ]
     return sorted(found, key=lambda s: (-s.age_seconds, s.id))
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive, and certainly not ours to judge dead
-    return True
 
 
 def _summarise(folder: Path, now: float) -> SessionSummary:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.docker.adapters import HOME, RUN_DIR, AgentLaunch, mcp_client_config
+from appliance.processes import pid_alive
 
 __all__ = [
     "ContainerSpec",
@@ -115,16 +116,6 @@ def remove_container(container: Any) -> None:
 
     with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
         container.remove(force=True)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, owned by someone else
-    return True
 
 
 def remove_stale(client: Any) -> list[str]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from appliance.processes import pid_alive
+
 __all__ = [
     "ListenerLock",
     "Registration",
@@ -36,23 +38,6 @@ class SessionEntry(BaseModel):
     pid: int
     escalations_dir: Path
     started: datetime
-
-
-def pid_alive(pid: int) -> bool:
-    """True for a running process (a zombie, killed but not yet reaped, counts as dead)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs (macOS): kill(0) is all we know
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _entry_path(registry_dir: Path, session_id: str) -> Path:
