@@ -10,30 +10,17 @@ every value of every escalated role falls inside its entry.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import posixpath
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["ApprovalWhitelist", "CircuitBreaker", "WhitelistEntry", "call_digest", "scope_for"]
+__all__ = ["ApprovalWhitelist", "CircuitBreaker", "WhitelistEntry", "scope_for"]
 
 PATH_ROLES = frozenset({"read-path", "write-path", "delete-path"})
 URL_ROLES = frozenset({"fetch-url", "git-remote-url"})
-
-
-def call_digest(server: str, tool: str, arguments: Mapping[str, Any], policy_digest: str) -> str:
-    canonical = json.dumps(
-        {"server": server, "tool": tool, "arguments": arguments, "policy": policy_digest},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _host(url: str) -> str | None:

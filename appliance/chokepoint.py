@@ -26,11 +26,10 @@ from appliance.approvals import (
     PATH_ROLES,
     ApprovalWhitelist,
     CircuitBreaker,
-    call_digest,
     scope_for,
 )
 from appliance.audit import AuditLog, AuditWriteError
-from appliance.escalation.models import EscalationRequest, Verdict, new_request_id
+from appliance.escalation.models import EscalationRequest, Verdict, call_digest, new_request_id
 from appliance.redact import redact
 from appliance.server_pool import ServerCallError, ServerPool
 from policy.engine import evaluate

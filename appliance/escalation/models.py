@@ -21,10 +21,14 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def call_digest(server: str, tool: str, arguments: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of (server, tool, arguments): what an approval is bound to."""
+def call_digest(server: str, tool: str, arguments: dict[str, Any], policy_digest: str) -> str:
+    """SHA-256 of the canonical JSON of (server, tool, arguments, policy): what an approval is
+    bound to, so it can be replayed neither onto another call nor onto a changed policy."""
     canonical = json.dumps(
-        [server, tool, arguments], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        {"server": server, "tool": tool, "arguments": arguments, "policy": policy_digest},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -90,7 +90,7 @@ def bench_channel(directory: Path, n: int) -> list[float]:
             request = EscalationRequest(
                 id=f"b{i}", session_id="bench", server="filesystem", tool="write_file",
                 arguments=ARGS, reason="bench", rule="bench",
-                call_digest=call_digest("filesystem", "write_file", ARGS), policy_digest="p",
+                call_digest=call_digest("filesystem", "write_file", ARGS, "p"), policy_digest="p",
             )  # fmt: skip
             started = time.perf_counter()
             verdict = await channel.ask(request)

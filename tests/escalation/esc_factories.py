@@ -20,7 +20,7 @@ def trequest(
         "arguments": arguments,
         "reason": "writes outside the sandbox need approval",
         "rule": "escalate-write-home",
-        "call_digest": call_digest("filesystem", "write_file", arguments),
+        "call_digest": call_digest("filesystem", "write_file", arguments, "p" * 64),
         "policy_digest": "p" * 64,
         "created": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     }
