@@ -10,6 +10,7 @@ every value of every escalated role falls inside its entry.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import threading
 from collections import deque
@@ -40,9 +41,11 @@ def _scope_value(role: str, value: str, resolve: Callable[[str], str]) -> tuple[
     return ("exact", value)
 
 
-def _covers(kind: str, scope: str, role: str, value: str, resolve: Callable[[str], str]) -> bool:
+def _covers(kind: str, scope: str, value: str, real: Callable[[], str]) -> bool:
+    """Does ``scope`` cover ``value``? ``real()`` gives the value's resolved path (asked only
+    for a directory scope)."""
     if kind == "dir":
-        parts = resolve(value).split("/")
+        parts = real().split("/")
         base = scope.split("/")
         return len(parts) > len(base) and parts[: len(base)] == base
     if kind == "host":
@@ -118,7 +121,8 @@ class ApprovalWhitelist:
                 return False
             scopes = [(kind, scope) for r, kind, scope in entry.scopes if r == role]
             for value in values:
-                if not any(_covers(kind, scope, role, value, resolve) for kind, scope in scopes):
+                real = functools.cache(lambda value=value: resolve(value))  # one lookup a value
+                if not any(_covers(kind, scope, value, real) for kind, scope in scopes):
                     return False
         return True
 

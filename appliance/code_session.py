@@ -141,7 +141,7 @@ async def run_code_session(
         lines = InputLines(read_line, options.interactive_channel, terminal)
     async with open_session(config, paths, options) as session:
         catalog = [t.catalog_entry() for t in await session.servers.all_tools()]
-        sandbox = sandbox_factory() if sandbox_factory else _default_sandbox()
+        sandbox = sandbox_factory() if sandbox_factory else make_sandbox(terminal.err)
         executor = CodeExecutor(session.chokepoint, sandbox, catalog)
         agent = Agent(
             model=model,
@@ -197,10 +197,6 @@ def _command(line: str, session: Session, agent: Agent, terminal: Terminal) -> b
     else:
         print("commands: /approve N [similar], /deny N, /budget, /logs, /quit", file=terminal.out)
     return False
-
-
-def _default_sandbox() -> Any:
-    return make_sandbox()
 
 
 def make_sandbox(err: TextIO = sys.stderr) -> Any:
