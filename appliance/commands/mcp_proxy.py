@@ -13,8 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-SEPARATOR = "__"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy-dir", type=Path, help="compiled policy folder (default: active)")
@@ -45,9 +43,9 @@ async def _serve(args: argparse.Namespace, config, paths) -> None:
     from anyio.from_thread import BlockingPortal
 
     from appliance import __version__
-    from appliance.chokepoint import SessionStopped
+    from appliance.gate import ChokepointCalls
     from appliance.session import SessionOptions, open_session
-    from servers.mcpio import StdioServer, Tool, ToolResult
+    from servers.mcpio import StdioServer
 
     options = SessionOptions(
         task="mcp-proxy", policy_dir=args.policy_dir, sandbox=args.sandbox, mode="mcp-proxy"
@@ -58,26 +56,10 @@ async def _serve(args: argparse.Namespace, config, paths) -> None:
             file=sys.stderr,
         )
 
-        def handler(server: str, tool: str):
-            def handle(arguments: dict) -> ToolResult:
-                try:
-                    outcome = portal.call(session.chokepoint.call, server, tool, arguments)
-                except SessionStopped as exc:
-                    # No effect may go unaudited: stop at once; children see EOF and exit.
-                    print(f"ironcurtain mcp-proxy: stopping: {exc}", file=sys.stderr, flush=True)
-                    os._exit(3)
-                return ToolResult(outcome.text, outcome.structured, is_error=not outcome.ok)
+        def stop(_reason: str) -> None:
+            os._exit(3)  # no effect may go unaudited: stop at once; children see EOF and exit
 
-            return handle
-
-        tools = [
-            Tool(
-                f"{info.server}{SEPARATOR}{info.name}",
-                info.description,
-                info.input_schema,
-                handler(info.server, info.name),
-            )
-            for info in await session.servers.all_tools()
-        ]
+        calls = ChokepointCalls(session.chokepoint, portal, stop)
+        tools = calls.tools(await session.servers.all_tools())
         gate = StdioServer("ironcurtain", __version__, tools, validate=False, max_workers=8)
         await anyio.to_thread.run_sync(gate.run)

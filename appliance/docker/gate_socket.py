@@ -15,19 +15,17 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from appliance.gate import SEPARATOR, ChokepointCalls
 from servers.mcpio import StdioServer, Tool, ToolResult
 
 __all__ = ["SEPARATOR", "ChokepointCalls", "GateSocket", "gate_tools", "serve_gate"]
 
-SEPARATOR = "__"
 MAX_CONNECTIONS = 8  # one agent opens one or two; more is a misbehaving container
-_STOPPED_TEXT = "DENIED: the session has stopped; no further tool calls are possible"
 
 
 class GateSocket:
@@ -110,51 +108,6 @@ class GateSocket:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
         self.path.unlink(missing_ok=True)
-
-
-class ChokepointCalls:
-    """Hands the gate's tool calls (from its threads) to the chokepoint on the session's loop.
-    After `SessionStopped` every later call is refused without reaching the chokepoint."""
-
-    def __init__(self, chokepoint: Any, portal: Any, on_stopped: Callable[[str], None]) -> None:
-        self._chokepoint = chokepoint
-        self._portal = portal
-        self._on_stopped = on_stopped
-        self._stopped = threading.Event()
-
-    def call(self, server: str, tool: str, arguments: Any) -> ToolResult:
-        from appliance.chokepoint import SessionStopped
-
-        if self._stopped.is_set():
-            return ToolResult(_STOPPED_TEXT, is_error=True)
-        try:
-            outcome = self._portal.call(self._chokepoint.call, server, tool, arguments)
-        except SessionStopped as exc:
-            self._stopped.set()
-            print(f"ironcurtain: stopping the session: {exc}", file=sys.stderr, flush=True)
-            self._on_stopped(str(exc))
-            return ToolResult(_STOPPED_TEXT, is_error=True)
-        return ToolResult(outcome.text, outcome.structured, is_error=not outcome.ok)
-
-    def unknown(self, name: str, arguments: Any) -> ToolResult:
-        """A name no server offers: the chokepoint denies it and, unlike a bare MCP server,
-        audits it (a hostile agent probing for tools leaves a trace)."""
-        server, _, tool = name.partition(SEPARATOR)
-        return self.call(server, tool, arguments)
-
-    def tools(self, infos: list[Any]) -> list[Tool]:
-        def handler(server: str, tool: str) -> Callable[[dict], ToolResult]:
-            return lambda arguments: self.call(server, tool, arguments)
-
-        return [
-            Tool(
-                f"{info.server}{SEPARATOR}{info.name}",
-                info.description,
-                info.input_schema,
-                handler(info.server, info.name),
-            )
-            for info in infos
-        ]
 
 
 def gate_tools(
