@@ -59,6 +59,14 @@ class ModelSettings:
     api_base: str | None = None
     timeout_s: float = 600.0
 
+    @classmethod
+    def for_model(cls, config: Any, model_id: str) -> ModelSettings:
+        """The key and endpoint ``config`` holds for ``model_id``'s provider (an OpenAI-compatible
+        base URL applies to ``openai:`` models only)."""
+        provider = model_id.partition(":")[0]
+        base = config.openai_base_url if provider == "openai" else None
+        return cls(model_id, api_key=config.api_key_for(provider), api_base=base)
+
 
 def system_prompt(catalog: Sequence[dict[str, Any]], sandbox: str) -> str:
     lines = [

@@ -21,18 +21,11 @@ import anyio
 from appliance.agent import Agent, ModelSettings, system_prompt
 from appliance.budget import Budget, BudgetLimits
 from appliance.code_mode import CodeExecutor
-from appliance.config import Config
+from appliance.config import PROVIDER_ENV, Config
 from appliance.paths import AppPaths
 from appliance.session import Session, SessionOptions, open_session
 
 __all__ = ["Terminal", "budget_limits", "model_settings", "run_code_session"]
-
-PROVIDER_ENV = {
-    "anthropic": "ANTHROPIC_API_KEY",
-    "openai": "OPENAI_API_KEY",
-    "gemini": "GOOGLE_GENERATIVE_AI_API_KEY",
-    "google": "GOOGLE_GENERATIVE_AI_API_KEY",
-}
 
 
 class MissingKey(Exception):
@@ -40,17 +33,18 @@ class MissingKey(Exception):
 
 
 def model_settings(config: Config) -> ModelSettings:
-    provider = config.agent_model_id.partition(":")[0]
-    secret = config.api_key_for(provider)
-    base = config.openai_base_url if provider == "openai" else None
-    if not secret and not base:
-        variable = PROVIDER_ENV.get(provider, "the provider's API key variable")
+    settings = ModelSettings.for_model(config, config.agent_model_id)
+    if not settings.api_key and not settings.api_base:
+        provider = config.agent_model_id.partition(":")[0]
+        variable = PROVIDER_ENV.get(
+            "google" if provider == "gemini" else provider, "the provider's API key variable"
+        )
         raise MissingKey(
             f"no API key for {provider!r} (model {config.agent_model_id}). Set {variable}, or "
             "run `ironcurtain setup` / `ironcurtain config set` to store one. "
             "To try the appliance without a key, run `ironcurtain demo`."
         )
-    return ModelSettings(config.agent_model_id, api_key=secret, api_base=base)
+    return settings
 
 
 def budget_limits(config: Config) -> BudgetLimits:

@@ -188,10 +188,7 @@ def _auto_approver(config: Config, chokepoint: Chokepoint) -> Any:
     from appliance.agent import ModelSettings
     from appliance.auto_approver import AutoApprover
 
-    model_id = config.auto_approve.model_id
-    provider = model_id.partition(":")[0]
-    base = config.openai_base_url if provider == "openai" else None
-    model = ModelSettings(model_id, api_key=config.api_key_for(provider), api_base=base)
+    model = ModelSettings.for_model(config, config.auto_approve.model_id)
     return AutoApprover(model, lambda: chokepoint.latest_user_message)
 
 

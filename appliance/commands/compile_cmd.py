@@ -63,6 +63,7 @@ class _ConfigProblem(Exception):
 
 
 def _llm(paths: AppPaths, timeout: float) -> Any:
+    from appliance.agent import ModelSettings
     from appliance.config import PROVIDER_ENV, ConfigError, load_config
     from policy.compiler.llm import LiteLLM
 
@@ -70,13 +71,14 @@ def _llm(paths: AppPaths, timeout: float) -> Any:
         config = load_config(paths)
     except ConfigError as exc:
         raise _ConfigProblem(str(exc)) from None
-    provider = config.policy_model_id.partition(":")[0]
-    key = config.api_key_for(provider)
-    if key is None:
+    model = ModelSettings.for_model(config, config.policy_model_id)
+    if model.api_key is None:
+        provider = config.policy_model_id.partition(":")[0]
         env = PROVIDER_ENV.get(provider, f"{provider.upper()}_API_KEY")
         raise _ConfigProblem(f"policyModelId {config.policy_model_id!r} needs a key: set {env}")
-    base_url = config.openai_base_url if provider == "openai" else None
-    return LiteLLM(config.policy_model_id, api_key=key, base_url=base_url, timeout_s=timeout)
+    return LiteLLM(
+        model.model_id, api_key=model.api_key, base_url=model.api_base, timeout_s=timeout
+    )
 
 
 def base_constitution(paths: AppPaths) -> str:
