@@ -76,6 +76,18 @@ def _encode(record: dict[str, Any]) -> bytes:
     return text.encode("ascii")
 
 
+def json_problem(value: Any) -> str | None:
+    """Why ``value`` could not be written to the audit log (or sent as standard JSON), or None.
+    The chokepoint asks this before a call can reach a server: audit before effect."""
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except RecursionError:
+        return "nested too deeply"
+    except (TypeError, ValueError) as exc:  # NaN/Infinity, non-JSON types, lone surrogates
+        return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return None
+
+
 class AuditLog:
     """One session's audit log, open for appending. Safe to use from several threads."""
 

@@ -28,7 +28,7 @@ from appliance.approvals import (
     CircuitBreaker,
     scope_for,
 )
-from appliance.audit import AuditLog, AuditWriteError
+from appliance.audit import AuditLog, AuditWriteError, json_problem
 from appliance.escalation.models import EscalationRequest, Verdict, call_digest, new_request_id
 from appliance.redact import redact
 from appliance.server_pool import ServerCallError, ServerPool
@@ -114,6 +114,11 @@ class Chokepoint:
     async def call(self, server: str, tool: str, arguments: Any) -> CallOutcome:
         """Mediate one tool call. Never raises except :class:`SessionStopped`."""
         self.stats["calls"] += 1
+        # Audit before effect: arguments the log cannot hold (NaN, Infinity, too deep, not
+        # JSON data) are refused here, on every front, and recorded without them.
+        unrecordable = json_problem(arguments)
+        if unrecordable is not None:
+            arguments = {}
         args = arguments if isinstance(arguments, dict) else {}
         trip = _Trip(
             ToolCall(server=server, tool=tool, arguments=args),
@@ -121,7 +126,16 @@ class Chokepoint:
             time.perf_counter(),
         )
         try:
-            outcome = await self._trip(trip, arguments)
+            if unrecordable is not None:
+                outcome = self._denied(
+                    Decision(
+                        decision="deny",
+                        rule="invalid-json",
+                        reason=f"arguments are not plain JSON data ({unrecordable})",
+                    )
+                )
+            else:
+                outcome = await self._trip(trip, arguments)
         except SessionStopped:
             raise
         except Exception:

@@ -17,6 +17,8 @@ import anyio
 import anyio.from_thread
 
 from appliance.chokepoint import Chokepoint, SessionStopped
+from policy.safe_json import JSONRefused
+from policy.safe_json import loads as safe_loads
 
 __all__ = ["MAX_ARGUMENT_BYTES", "CodeExecutor"]
 
@@ -49,12 +51,12 @@ class CodeExecutor:
         server, dot, tool = name.partition(".")
         if not dot or not server or not tool:
             return False, f"ERROR: tool names look like server.tool, not {name[:80]!r}"
-        if len(args_json) > MAX_ARGUMENT_BYTES:
-            return False, "ERROR: tool arguments are larger than 4 MiB"
         try:
-            arguments = json.loads(args_json)
-        except ValueError:
-            return False, "ERROR: tool arguments are not valid JSON"
+            # The bridge checked this already (with its own, lower cap); a caller that is not
+            # the bridge gets the same rule.
+            arguments = safe_loads(args_json, max_bytes=MAX_ARGUMENT_BYTES)
+        except JSONRefused as exc:
+            return False, f"ERROR: tool arguments {exc}"
         try:
             outcome = anyio.from_thread.run(self.chokepoint.call, server, tool, arguments)
         except SessionStopped as exc:

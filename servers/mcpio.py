@@ -10,6 +10,11 @@ A server is a list of :class:`Tool` objects, each a handler taking the checked a
 returning a :class:`ToolResult`. A handler raising :class:`ToolError` becomes a tool result with
 ``isError: true`` and the message; any other exception becomes a generic error result (the
 traceback goes to stderr for the operator, never to the agent).
+
+Every line is parsed by :func:`policy.safe_json.loads` (size, depth, NaN refused) and the server
+holds bounded work per connection: at most ``max_pending`` tools/calls and ``max_inflight_bytes``
+of their request lines at once; a line over ``max_message_bytes`` is discarded as it is read
+(never buffered whole). A client over a bound gets a JSON-RPC error, never an unbounded queue.
 """
 
 from __future__ import annotations
@@ -17,23 +22,31 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from policy.safe_json import JSONRefused
+from policy.safe_json import loads as safe_loads
 from policy.schema import check_arguments
 
 __all__ = ["HANDSHAKE_VERSIONS", "StdioServer", "Tool", "ToolError", "ToolResult"]
 
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
-_MAX_LINE = 64 * 1024 * 1024
+MiB = 1024 * 1024
+MAX_MESSAGE_BYTES = 16 * MiB  # one JSON-RPC line
+MAX_PENDING_CALLS = 32  # tools/calls queued or running, per connection
+MAX_INFLIGHT_BYTES = 48 * MiB  # the request lines of those calls, per connection
+_READ_CHUNK = 1 * MiB
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
+SERVER_BUSY = -32000
 
 
 class ToolError(Exception):
@@ -90,6 +103,10 @@ class StdioServer:
         instructions: str | None = None,
         max_workers: int = 4,
         validate: bool = True,
+        unknown: Callable[[str, Any], ToolResult] | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_pending: int = MAX_PENDING_CALLS,
+        max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
     ) -> None:
         self.name = name
         self.version = version
@@ -97,6 +114,15 @@ class StdioServer:
         self.tools = {tool.name: tool for tool in tools}
         # A gate in front of other servers turns this off: it audits every call, bad ones included.
         self.validate = validate
+        # A gate sends names no server offers to the chokepoint (denied and audited there).
+        self.unknown = unknown
+        self.max_message_bytes = max_message_bytes
+        self.max_pending = max_pending
+        self.max_inflight_bytes = max_inflight_bytes
+        self._load_lock = threading.Lock()
+        self.pending = 0
+        self.inflight_bytes = 0
+        self.last_activity = time.monotonic()
         self._write_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
         self._out: BinaryIO = sys.stdout.buffer
@@ -106,19 +132,35 @@ class StdioServer:
         self._out = stdout or sys.stdout.buffer
         try:
             while True:
-                line = reader.readline(_MAX_LINE)
+                line = reader.readline(self.max_message_bytes + 1)
                 if not line:
                     break
-                if line.strip():
+                self.last_activity = time.monotonic()
+                if len(line) > self.max_message_bytes and not line.endswith(b"\n"):
+                    self._skip_rest(reader)
+                    self._send_error(
+                        None,
+                        INVALID_REQUEST,
+                        f"Request too large (limit {self.max_message_bytes} bytes per message)",
+                    )
+                elif line.strip():
                     self._dispatch(line)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=False)
 
+    @staticmethod
+    def _skip_rest(reader: BinaryIO) -> None:
+        """Discard the rest of an overlong line a chunk at a time: memory stays bounded."""
+        while True:
+            chunk = reader.readline(_READ_CHUNK)
+            if not chunk or chunk.endswith(b"\n"):
+                return
+
     def _dispatch(self, line: bytes) -> None:
         try:
-            message = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            self._send_error(None, PARSE_ERROR, "Parse error")
+            message = safe_loads(line, max_bytes=self.max_message_bytes)
+        except JSONRefused as exc:
+            self._send_error(None, PARSE_ERROR, f"Parse error: message {exc}")
             return
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
             self._send_error(None, INVALID_REQUEST, "Invalid request")
@@ -131,7 +173,7 @@ class StdioServer:
         if request_id is None:
             return  # notifications (initialized, cancelled, roots/list_changed) need no answer
         if method == "tools/call":
-            self._pool.submit(self._call_tool, request_id, params)
+            self._submit_call(request_id, params, len(line))
             return
         handler = {
             "initialize": self._initialize,
@@ -155,7 +197,40 @@ class StdioServer:
             result["instructions"] = self.instructions
         return result
 
-    def _call_tool(self, request_id: object, params: object) -> None:
+    def _submit_call(self, request_id: object, params: object, size: int) -> None:
+        with self._load_lock:
+            busy = (
+                self.pending >= self.max_pending
+                or self.inflight_bytes + size > self.max_inflight_bytes
+            )
+            if not busy:
+                self.pending += 1
+                self.inflight_bytes += size
+        if busy:
+            self._send_error(
+                request_id,
+                SERVER_BUSY,
+                f"Server busy: at most {self.max_pending} calls and {self.max_inflight_bytes} "
+                "bytes of requests in flight per connection; retry when earlier calls answer",
+            )
+            return
+        self._pool.submit(self._call_tool, request_id, params, size)
+
+    def busy(self) -> bool:
+        """Whether a call is queued or running (an idle timeout must not cut one off)."""
+        with self._load_lock:
+            return self.pending > 0
+
+    def _call_tool(self, request_id: object, params: object, size: int = 0) -> None:
+        try:
+            self._answer_call(request_id, params)
+        finally:
+            with self._load_lock:
+                self.pending -= 1
+                self.inflight_bytes -= size
+            self.last_activity = time.monotonic()
+
+    def _answer_call(self, request_id: object, params: object) -> None:
         try:
             result = self.invoke(params)
         except Exception:  # never let a worker die silently; the operator sees the traceback
@@ -170,8 +245,13 @@ class StdioServer:
     def invoke(self, params: object) -> ToolResult:
         """Check and run one ``tools/call``; usable in memory by tests."""
         if not isinstance(params, dict) or not isinstance(params.get("name"), str):
+            if self.unknown is not None:  # still the chokepoint's to refuse and audit
+                name = params.get("name") if isinstance(params, dict) else None
+                return self.unknown(str(name)[:200], {})
             return ToolResult("tools/call needs a tool name", is_error=True)
         tool = self.tools.get(params["name"])
+        if tool is None and self.unknown is not None:
+            return self.unknown(params["name"], params.get("arguments") or {})
         if tool is None:
             return ToolResult(f"Unknown tool: {params['name']}", is_error=True)
         arguments = params.get("arguments") or {}

@@ -61,5 +61,8 @@ async def _serve(args: argparse.Namespace, config, paths) -> None:
 
         calls = ChokepointCalls(session.chokepoint, portal, stop)
         tools = calls.tools(await session.servers.all_tools())
-        gate = StdioServer("ironcurtain", __version__, tools, validate=False, max_workers=8)
+        # Names no server offers still go to the chokepoint: denied there, and audited.
+        gate = StdioServer(
+            "ironcurtain", __version__, tools, validate=False, max_workers=8, unknown=calls.unknown
+        )
         await anyio.to_thread.run_sync(gate.run)

@@ -5,6 +5,10 @@ socket as newline-delimited JSON-RPC; every `tools/call` goes to `session.chokep
 session's event loop (through an anyio `BlockingPortal`), so a call from the container is checked,
 escalated and audited exactly like one from Code Mode. Tools are named `SERVER__TOOL`.
 
+Bounds: at most `MAX_CONNECTIONS` connections; each connection has StdioServer's bounds
+(message size, queued calls, bytes in flight) and is hung up after `IDLE_SECONDS` without a
+message while no call of it is pending. Unknown tool names go to the chokepoint (denied, audited).
+
 The socket file is 0600 in a 0700 folder the caller owns. When the chokepoint raises
 `SessionStopped` (the audit log failed), the gate refuses every later call and tells its owner
 through `on_stopped`: no effect may go unaudited.
@@ -16,6 +20,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,7 @@ from servers.mcpio import StdioServer, Tool, ToolResult
 __all__ = ["SEPARATOR", "ChokepointCalls", "GateSocket", "gate_tools", "serve_gate"]
 
 MAX_CONNECTIONS = 8  # one agent opens one or two; more is a misbehaving container
+IDLE_SECONDS = 600.0  # no message and no call pending this long: the connection is hung up
 
 
 class GateSocket:
@@ -38,8 +44,10 @@ class GateSocket:
         *,
         version: str,
         unknown: Callable[[str, Any], ToolResult] | None = None,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self.path = path
+        self.idle_seconds = idle_seconds
         self._tools = tools
         self._version = version
         self._unknown = unknown
@@ -81,19 +89,35 @@ class GateSocket:
 
     def _serve(self, conn: socket.socket) -> None:
         reader, writer = conn.makefile("rb"), conn.makefile("wb")
-        server = _GateServer(
+        server = StdioServer(
             "ironcurtain", self._version, self._tools, validate=False, unknown=self._unknown
         )
+        done = threading.Event()
+        threading.Thread(
+            target=self._hang_up_when_idle, args=(conn, server, done), daemon=True
+        ).start()
         try:
             server.run(reader, writer)
         except OSError:
             pass  # the container hung up mid-write: nothing to answer
         finally:
+            done.set()
             with self._lock:
                 self._connections.discard(conn)
             for stream in (reader, writer, conn):
                 with contextlib.suppress(OSError):
                     stream.close()
+
+    def _hang_up_when_idle(self, conn: socket.socket, server: StdioServer, done: threading.Event):
+        """Shut the connection down once it sent nothing for `idle_seconds` and waits for no
+        answer (a call waiting on a human keeps it open); the read loop then ends normally."""
+        tick = min(5.0, self.idle_seconds / 4)
+        while not done.wait(tick):
+            quiet = time.monotonic() - server.last_activity
+            if quiet >= self.idle_seconds and not server.busy():
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                return
 
     def close(self) -> None:
         """Stop accepting, hang up every connection, remove the socket file. Safe twice."""
@@ -115,20 +139,6 @@ def gate_tools(
 ) -> list[Tool]:
     """One `Tool` per server tool, each handing its call to the chokepoint."""
     return ChokepointCalls(chokepoint, portal, on_stopped).tools(infos)
-
-
-class _GateServer(StdioServer):
-    """The MCP core, with unknown tool names sent to the chokepoint instead of answered here."""
-
-    def __init__(self, *args: Any, unknown: Callable[[str, Any], ToolResult] | None, **kw: Any):
-        super().__init__(*args, **kw)
-        self._unknown = unknown
-
-    def invoke(self, params: object) -> ToolResult:
-        name = params.get("name") if isinstance(params, dict) else None
-        if self._unknown is not None and isinstance(name, str) and name not in self.tools:
-            return self._unknown(name, params.get("arguments") or {})  # type: ignore[union-attr]
-        return super().invoke(params)
 
 
 @contextlib.asynccontextmanager

@@ -2,17 +2,19 @@
 
 Everything that arrives here was produced by untrusted code, so it is checked before the
 caller's ``call_tool`` (the chokepoint) sees it: the tool must be in this run's catalogue, the
-arguments must be a JSON object under the size cap, and the number of calls is bounded. Errors
+arguments must be a JSON object within `policy.safe_json`'s limits (size cap, depth cap, no
+NaN/Infinity, no duplicate keys), and the number of calls is bounded. Errors
 are answered to the agent as short messages; exceptions of ``call_tool`` never reach the guest.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 
 from appliance.sandbox.limits import Limits
+from policy.safe_json import JSONRefused
+from policy.safe_json import loads as safe_loads
 
 __all__ = ["CallTool", "ToolBridge", "clean_catalog"]
 
@@ -90,13 +92,10 @@ class ToolBridge:
             )
         if name not in self._known:
             return f"unknown tool {name[:200]!r}; help() lists the available tools"
-        size = len(args_json.encode("utf-8", "surrogatepass"))
-        if size > limits.max_args_bytes:
-            return f"arguments too large ({size} bytes; the limit is {limits.max_args_bytes})"
         try:
-            args = json.loads(args_json)
-        except ValueError:
-            return "arguments are not valid JSON"
+            args = safe_loads(args_json, max_bytes=limits.max_args_bytes)
+        except JSONRefused as exc:
+            return f"arguments {exc}"
         if not isinstance(args, dict):
             return "arguments must be a JSON object"
         return None

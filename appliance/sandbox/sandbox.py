@@ -23,6 +23,8 @@ from appliance.sandbox.bridge import CallTool, ToolBridge, clean_catalog
 from appliance.sandbox.deadline import GuestDeadline, start_ticker
 from appliance.sandbox.limits import Limits, RunError, RunResult, SandboxError
 from appliance.sandbox.linking import REFUSAL_MARK, current, make_linker
+from policy.safe_json import JSONRefused
+from policy.safe_json import loads as safe_loads
 
 __all__ = ["Sandbox", "default_guest_path"]
 
@@ -148,11 +150,18 @@ def _trap_error(exc: wasmtime.WasmtimeError, limits: Limits) -> RunError:
     return RunError(kind="trap", type="trap", message=f"the sandbox stopped the code: {cause}")
 
 
+def _answer_limit(limits: Limits) -> int:
+    """Bytes a well-behaved guest's answer can take: five capped text fields, each character
+    at most 12 bytes once JSON-escaped (a surrogate pair), plus the envelope."""
+    return 5 * 12 * (limits.max_output_chars + 200) + 64 * 1024
+
+
 def _parse_answer(answer: str, limits: Limits) -> dict[str, object]:
     """The guest's JSON answer, checked field by field: the guest is not trusted either."""
     try:
-        data = json.loads(answer)
-    except ValueError:
+        # The guest's own json module is the agent's to replace: its answer is untrusted text.
+        data = safe_loads(answer, max_bytes=_answer_limit(limits))
+    except JSONRefused:
         data = None
     if not isinstance(data, dict):
         return {"error": RunError(kind="trap", type="protocol", message="malformed guest answer")}

@@ -26,11 +26,13 @@ def _call(request_id: int, name: str, arguments: dict) -> bytes:
     return json.dumps(message).encode()
 
 
-def test_lone_surrogates_still_get_an_answer():
+def test_lone_surrogates_are_refused_with_an_answer():
+    # A lone surrogate cannot be audited nor re-sent as UTF-8: the whole message is refused.
     replies = _serve(_call(1, "\ud800x", {}), _call(2, "echo", {"text": "a\udfffb"}))
-    by_id = {r["id"]: r for r in replies}
-    assert by_id[1]["result"]["isError"] is True
-    assert by_id[2]["result"]["isError"] is False
+    assert len(replies) == 2
+    for reply in replies:
+        assert reply["error"]["code"] == -32700
+        assert "lone surrogate" in reply["error"]["message"]
 
 
 def test_junk_and_unknown_methods_get_errors_not_silence():
