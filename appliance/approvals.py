@@ -3,9 +3,10 @@
 An approval is bound to the digest of (server, tool, canonical arguments) and to the policy's
 digest, so an answer can never be replayed onto a different call or a changed policy. A
 "similar" approval becomes a session whitelist entry scoped to exactly what escalated: the
-directory that holds an escalated path (never a parent of it), the host of an escalated URL, the
-exact value of any other role. A later call matches only if it is the same server and tool and
-every value of every escalated role falls inside its entry.
+directory that holds an escalated path (its direct entries only, never its subtree nor a parent),
+the host of an escalated URL, the exact value of any other role. A later call matches only if it
+is the same server and tool and every value of every escalated role falls inside its entry. The
+approver is shown the entry's description (``WhitelistEntry.describe``) before answering.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ def _scope_value(role: str, value: str, resolve: Callable[[str], str]) -> tuple[
 def _covers(kind: str, scope: str, value: str, real: Callable[[], str]) -> bool:
     """Does ``scope`` cover ``value``? ``real()`` gives the value's resolved path (asked only
     for a directory scope)."""
-    if kind == "dir":
+    if kind == "dir":  # one folder: its direct entries, never its subtree
         parts = real().split("/")
-        base = scope.split("/")
-        return len(parts) > len(base) and parts[: len(base)] == base
+        base = [""] if scope == "/" else scope.split("/")
+        return len(parts) == len(base) + 1 and parts[:-1] == base
     if kind == "host":
         return _host(value) == scope
     return value == scope
@@ -60,8 +61,11 @@ class WhitelistEntry:
     scopes: tuple[tuple[str, str, str], ...]  # (role, kind, scope)
 
     def describe(self) -> str:
-        parts = [f"{role} {kind} {scope}" for role, kind, scope in self.scopes]
+        parts = [f"{role} {_KIND_WORDS[kind]} {scope}" for role, kind, scope in self.scopes]
         return f"{self.server}.{self.tool} where " + "; ".join(parts)
+
+
+_KIND_WORDS = {"dir": "directly in folder", "host": "on host", "exact": "exactly"}
 
 
 def scope_for(

@@ -24,6 +24,7 @@ import anyio
 
 from appliance.approvals import (
     PATH_ROLES,
+    URL_ROLES,
     ApprovalWhitelist,
     CircuitBreaker,
     scope_for,
@@ -283,6 +284,7 @@ class Chokepoint:
                 "entry": entry.describe(),
             }
             return None
+        similar = scope_for(call.server, call.tool, roles, decision.escalated_roles, resolve)
         request = EscalationRequest(
             id=new_request_id(),
             session_id=self.session_id,
@@ -293,6 +295,8 @@ class Chokepoint:
             rule=decision.rule,
             call_digest=trip.digest,
             policy_digest=self.policy.digest,
+            targets=_targets(roles),
+            similar=similar.describe() if similar is not None else "",
         )
         if self.auto_approver is not None and await self._auto_approves(request):
             trip.escalation = {"outcome": "auto-approved", "by": "auto-approver"}
@@ -304,11 +308,9 @@ class Chokepoint:
             return CallOutcome(
                 False, f"ESCALATION DENIED: {reason}", decision, None, trip.escalation
             )
-        if verdict.scope == "similar":
-            similar = scope_for(call.server, call.tool, roles, decision.escalated_roles, resolve)
-            if similar is not None:
-                self.whitelist.add(similar)
-                trip.escalation["whitelisted"] = similar.describe()
+        if verdict.scope == "similar" and similar is not None:
+            self.whitelist.add(similar)  # the very entry the approver was shown
+            trip.escalation["whitelisted"] = similar.describe()
         return None
 
     def _outside_server_roots(self, server: str, roles, resolve) -> str | None:
@@ -380,3 +382,12 @@ class Chokepoint:
             await anyio.to_thread.run_sync(self.audit.append, entry)
         except AuditWriteError as exc:
             raise SessionStopped(f"the audit log could not be written: {exc}") from exc
+
+
+def _targets(roles: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    """The call's paths and URLs by role: what an approver must see in full."""
+    return {
+        role: [str(value) for value in values]
+        for role, values in sorted(roles.items())
+        if role in PATH_ROLES or role in URL_ROLES
+    }

@@ -56,12 +56,36 @@ def _arguments(arguments: dict[str, Any], limit: int = 2000) -> str:
     return neutralise(text, json_text=True)
 
 
+def _target_lines(request: EscalationRequest) -> list[str]:
+    """Every path/URL in full, one a line, before any free text. Requests without ``targets``
+    (older files) show their short top-level string arguments in full instead."""
+    if request.targets:
+        pairs = [(role, value) for role, values in request.targets.items() for value in values]
+    else:
+        pairs = [
+            (key, value)
+            for key, value in sorted(request.arguments.items())
+            if isinstance(value, str) and len(value) <= _FULL_LIMIT
+        ]
+    width = max((len(label) for label, _ in pairs), default=0)
+    return [f"    {neutralise(label):<{width}}  {neutralise(value)}" for label, value in pairs]
+
+
+_FULL_LIMIT = 4096
+
+
 def format_request(number: int, request: EscalationRequest, *, session: bool = False) -> str:
-    """A few lines describing one escalation, safe to print."""
+    """A few lines describing one escalation, safe to print: server and tool, then every path
+    and URL in full, then the (cut) arguments and the reason, then what "similar" would cover."""
     where = f" [session {neutralise(request.session_id)}]" if session else ""
-    return (
-        f"[{number}] {neutralise(request.server)}/{neutralise(request.tool)}{where}\n"
-        f"    arguments: {_arguments(request.arguments)}\n"
-        f"    reason:    {neutralise(request.reason)} (rule {neutralise(request.rule)})\n"
-        f"    answer:    /approve {number}  |  /approve {number} similar  |  /deny {number}"
+    lines = [f"[{number}] {neutralise(request.server)}/{neutralise(request.tool)}{where}"]
+    lines += _target_lines(request)
+    lines.append(f"    arguments: {_arguments(request.arguments)}")
+    lines.append(f"    reason:    {neutralise(request.reason)} (rule {neutralise(request.rule)})")
+    similar = (
+        f"/approve {number} similar (covers {neutralise(request.similar)})"
+        if request.similar
+        else f"/approve {number} similar"
     )
+    lines.append(f"    answer:    /approve {number}  |  {similar}  |  /deny {number}")
+    return "\n".join(lines)

@@ -14,7 +14,6 @@ when ``ask`` returns or is cancelled, so no open approval is left behind to be a
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import stat
@@ -26,6 +25,8 @@ import anyio
 from appliance.atomic import write_text_atomic
 from appliance.escalation.models import EscalationRequest, Verdict
 from appliance.escalation.registry import listener_pid
+from policy.safe_json import JSONRefused
+from policy.safe_json import loads as safe_loads
 
 __all__ = ["FileChannel", "parse_response", "request_path", "response_path", "write_atomic"]
 
@@ -77,9 +78,9 @@ def _read_response(path: Path) -> bytes | None:
 def parse_response(data: bytes, request: EscalationRequest) -> tuple[bool, str, str]:
     """(approved, scope, problem). ``problem`` is empty for an exact, matching answer."""
     try:
-        answer: Any = json.loads(data)
-    except ValueError:
-        return False, "once", "response is not valid JSON"
+        answer: Any = safe_loads(data, max_bytes=_MAX_RESPONSE)
+    except JSONRefused as exc:
+        return False, "once", f"response {exc}"
     if not isinstance(answer, dict) or not {"id", "decision", "callDigest"} <= answer.keys():
         return False, "once", "response lacks id, decision or callDigest"
     if not answer.keys() <= _RESPONSE_KEYS:

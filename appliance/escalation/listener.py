@@ -21,6 +21,8 @@ from appliance.escalation.display import format_request, neutralise
 from appliance.escalation.files import request_path, response_path, write_atomic
 from appliance.escalation.models import EscalationRequest
 from appliance.escalation.registry import SessionEntry, live_sessions
+from policy.safe_json import JSONRefused
+from policy.safe_json import loads as safe_loads
 
 __all__ = ["HELP", "Listener"]
 
@@ -44,7 +46,9 @@ def _read_request(path: Path) -> EscalationRequest:
     if len(data) > _MAX_REQUEST:
         raise ValueError("request file too large")
     try:
-        request = EscalationRequest.model_validate_json(data)
+        request = EscalationRequest.model_validate(safe_loads(data, max_bytes=_MAX_REQUEST))
+    except JSONRefused as exc:
+        raise ValueError(f"malformed request: {exc}") from exc
     except ValidationError as exc:
         raise ValueError(f"malformed request ({exc.error_count()} problems)") from exc
     if path.name != f"request-{request.id}.json":
