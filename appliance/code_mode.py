@@ -70,7 +70,7 @@ class CodeExecutor:
 def _value_for_guest(text: str, structured: dict[str, Any] | None) -> str:
     """What the guest decodes: JSON text for structured content (it parses text that opens with
     ``{`` or ``[``), the plain text otherwise, and the bare text of ``{"content": "..."}``."""
-    if structured is None:
+    if structured is None or structured == {"inText": True}:  # large text is sent once
         return text
     if set(structured) == {"content"} and isinstance(structured["content"], str):
         return structured["content"]

@@ -13,10 +13,25 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AppPaths", "app_paths"]
+__all__ = ["PROTECTED_IN_HOME", "AppPaths", "app_paths"]
 
-# Files inside a session folder that the agent must never touch, whatever the policy says.
-_SESSION_PRIVATE = ("audit.jsonl", "escalations", "session.log", "history.json", "session.json")
+# THE list of protected paths (docs/policy-format.md, "Protected paths", shows the same list):
+# the policy engine denies any call naming one of them, whatever the rules say. Relative to the
+# appliance home; `*` is exactly one component. The cache folder is protected too (it may live
+# outside the home: see `protected_patterns`).
+PROTECTED_IN_HOME = (
+    "config.json",  # configuration (API keys)
+    "constitution.md",  # the user's constitution ...
+    "constitution-user.md",
+    "generated",  # ... and the policy compiled from it
+    "running",  # the registry of running sessions (escalation routing)
+    "ca",  # the credential proxy's CA: its private key signs any TLS certificate
+    "sessions/*/audit.jsonl",
+    "sessions/*/escalations",
+    "sessions/*/session.log",
+    "sessions/*/history.json",
+    "sessions/*/session.json",
+)
 
 
 @dataclass(frozen=True)
@@ -52,18 +67,14 @@ class AppPaths:
     def session_dir(self, session_id: str) -> Path:
         return self.sessions / session_id
 
+    @property
+    def ca_dir(self) -> Path:
+        """The credential proxy's CA (``mitmproxy-ca.pem`` holds its private key)."""
+        return self.home / "ca"
+
     def protected_patterns(self) -> tuple[str, ...]:
         """Absolute path patterns the policy engine denies always (``*`` = one component)."""
-        sessions = self.sessions / "*"
-        return (
-            str(self.config_file),
-            str(self.constitution),
-            str(self.user_constitution),
-            str(self.generated),
-            str(self.registry),
-            str(self.cache),
-            *(str(sessions / name) for name in _SESSION_PRIVATE),
-        )
+        return (*(str(self.home / name) for name in PROTECTED_IN_HOME), str(self.cache))
 
 
 def app_paths(environ: dict[str, str] | None = None) -> AppPaths:

@@ -7,7 +7,8 @@ with no host matches no domain pattern, not even ``*``. The host is the part aft
 *last* ``@`` of the authority, so ``https://good.com@evil.com/`` is ``evil.com``.
 IP literals, including the integer forms a URL parser accepts (``2130706433``,
 ``0x7f.1``, ``0177.0.0.1``), match only an equal IP literal in a pattern, never ``*``
-or ``*.example.com``.
+or ``*.example.com``. A scheme-less value with a path (``docs.python.org/3/``) has the host a
+browser would give it (``http://`` assumed).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def host_of(value: str) -> Host | None:
     scp = _SCP.match(value)
     if scp and not value.startswith("/"):
         return parse_host(scp.group(1))
+    authority = _AUTHORITY_END.split(value, maxsplit=1)[0]
+    if authority != value and "." in authority and not value.startswith((".", "/")):
+        # `docs.python.org/3/`: a browser reads a scheme-less URL with a path as http://...
+        return _authority_host(authority.rpartition("@")[2])
     if "/" in value or ":" in value or "@" in value:
         return None
     return parse_host(value) if "." in value else None  # 'origin' is a remote name, not a host
@@ -159,14 +164,16 @@ class DomainSet:
 
 class IdentifierSet:
     """Exact, case-insensitive identifiers (GitHub owners and repos are case-insensitive, so a
-    deny list must not be dodged by case). For e-mail lists, ``*@example.com`` matches a domain."""
+    deny list must not be dodged by case). For e-mail lists, ``*@example.com`` matches a domain.
+    With ``exact`` (a list's ``"match": "exact"``) nothing is trimmed or folded."""
 
-    def __init__(self, patterns: Iterable[str], emails: bool = False) -> None:
+    def __init__(self, patterns: Iterable[str], emails: bool = False, exact: bool = False) -> None:
         self.any = False
         self._exact: set[str] = set()
         self._domains: list[str] = []
+        self._fold = (lambda text: text) if exact else (lambda text: text.strip().casefold())
         for pattern in patterns:
-            folded = pattern.strip().casefold()
+            folded = self._fold(pattern)
             if folded == "*":
                 self.any = True
             elif emails and folded.startswith("*@"):
@@ -177,7 +184,7 @@ class IdentifierSet:
     def matches(self, value: str | None) -> bool:
         if value is None:
             return False
-        folded = value.strip().casefold()
+        folded = self._fold(value)
         if not folded:
             return False
         if self.any or folded in self._exact:

@@ -186,6 +186,10 @@ class ListCondition(_Frozen):
     roles: tuple[Role, ...] = Field(min_length=1)
     allowed: tuple[str, ...]
     match_type: Literal["domains", "emails", "identifiers"] = Field(alias="matchType")
+    # identifiers/emails: "folded" (the default) trims and case-folds both sides, so a deny list
+    # is not dodged by case (GitHub names are case-insensitive); "exact" compares the strings as
+    # they are, as IronCurtain does. Domains are always compared as hosts (lower case).
+    match: Literal["folded", "exact"] = "folded"
 
 
 class RuleCondition(_Frozen):

@@ -68,7 +68,7 @@ class CompiledRule:
             (
                 frozenset(lc.roles),
                 lc.match_type,
-                _matcher(lc.match_type, lc.allowed, lists, missing),
+                _matcher(lc.match_type, lc.allowed, lists, missing, exact=lc.match == "exact"),
             )
             for lc in cond.lists or ()
         )
@@ -91,12 +91,16 @@ class CompiledRule:
 
 
 def _matcher(
-    match_type: str, allowed: Iterable[str], lists: Mapping[str, tuple[str, ...]], missing: set
+    match_type: str,
+    allowed: Iterable[str],
+    lists: Mapping[str, tuple[str, ...]],
+    missing: set,
+    exact: bool = False,
 ) -> Matcher:
     patterns = expand_lists(allowed, lists, missing)
     if match_type == "domains":
         return DomainSet(patterns)
-    return IdentifierSet(patterns, emails=match_type == "emails")
+    return IdentifierSet(patterns, emails=match_type == "emails", exact=exact)
 
 
 class ToolPlan:

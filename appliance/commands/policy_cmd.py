@@ -11,6 +11,7 @@ Malformed input exits 2. Only the policy package is imported: a batch starts in 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -97,10 +98,13 @@ def _command_line_call(args: argparse.Namespace) -> tuple[tuple[str, str, dict] 
         return None, ""
     if not (args.server and args.tool and args.arguments is not None):
         return None, "policy check needs SERVER TOOL 'ARGS_JSON' (or --batch FILE)"
+    from policy.safe_json import JSONRefused
+    from policy.safe_json import loads as safe_loads
+
     try:
-        arguments = json.loads(args.arguments)
-    except json.JSONDecodeError as exc:
-        return None, f"ARGS_JSON is not valid JSON: {exc}"
+        arguments = safe_loads(args.arguments, max_bytes=_MAX_LINE_BYTES)
+    except JSONRefused as exc:
+        return None, f"ARGS_JSON refused: {exc}"
     if not isinstance(arguments, dict):
         return None, f"ARGS_JSON must be a JSON object, got {type(arguments).__name__}"
     return (args.server, args.tool, arguments), ""
@@ -128,41 +132,104 @@ def _batch(source: str, policy: Any, context: Any) -> int:
     out = sys.stdout
     with stream:
         for number, line in enumerate(stream, start=1):
-            call, problem = _parse_line(line)
+            call, line_id, problem = _parse_line(line)
+            echo = {} if line_id is None else {"id": line_id}
             if problem:
                 bad += 1
-                out.write(json.dumps({"error": f"line {number}: {problem}"}) + "\n")
+                out.write(json.dumps({**echo, "error": f"line {number}: {problem}"}) + "\n")
                 continue
-            out.write(_decide(*call, policy, context) + "\n")
+            out.write(_decide(*call, policy, context, echo=echo) + "\n")
     return EXIT_BAD_INPUT if bad else 0
 
 
-def _parse_line(line: str) -> tuple[tuple[str, str, dict], str | None]:
+_MAX_LINE_BYTES = 16 * 1024 * 1024  # as a JSON-RPC message to mcp-proxy
+
+
+def _parse_line(line: str) -> tuple[tuple[str, str, dict], Any, str | None]:
+    """(call, id to echo or None, problem). A line may carry ``id`` (string or number), echoed
+    back so results can be matched without counting lines."""
+    from policy.safe_json import JSONRefused
+    from policy.safe_json import loads as safe_loads
+
     none: tuple[str, str, dict] = ("", "", {})
     try:
-        item = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return none, f"not valid JSON ({exc.msg})"
+        item = safe_loads(line, max_bytes=_MAX_LINE_BYTES)
+    except JSONRefused as exc:
+        return none, None, str(exc)
     if not isinstance(item, dict):
-        return none, "expected a JSON object with server, tool and arguments"
+        return none, None, "expected a JSON object with server, tool and arguments"
+    line_id = item.get("id")
+    if line_id is not None and (isinstance(line_id, bool) or not isinstance(line_id, str | int)):
+        return none, None, "'id' must be a string or an integer"
+    call, problem = _line_call(item)
+    return call, line_id, problem
+
+
+def _line_call(item: dict) -> tuple[tuple[str, str, dict], str | None]:
+    none: tuple[str, str, dict] = ("", "", {})
     server, tool, arguments = item.get("server"), item.get("tool"), item.get("arguments", {})
     if not isinstance(server, str) or not isinstance(tool, str):
         return none, "'server' and 'tool' must be strings"
     if not isinstance(arguments, dict):
         return none, "'arguments' must be a JSON object"
-    extra = set(item) - {"server", "tool", "arguments"}
+    extra = set(item) - {"id", "server", "tool", "arguments"}
     if extra:
         return none, f"unknown key {sorted(extra)[0]!r}"
     return (server, tool, arguments), None
 
 
-def _decide(server: str, tool: str, arguments: dict, policy: Any, context: Any) -> str:
-    from policy.engine import evaluate
-    from policy.models import ToolCall
-
-    decision = evaluate(ToolCall(server=server, tool=tool, arguments=arguments), policy, context)
+def _decide(
+    server: str, tool: str, arguments: dict, policy: Any, context: Any, echo: dict | None = None
+) -> str:
+    decision = offline_decision(server, tool, arguments, policy, context)
     result = {"decision": decision.decision, "rule": decision.rule, "reason": decision.reason}
-    return json.dumps(result, ensure_ascii=False)
+    return json.dumps({**(echo or {}), **result}, ensure_ascii=False)
+
+
+def offline_decision(server: str, tool: str, arguments: Any, policy: Any, context: Any) -> Any:
+    """What the chokepoint decides for this call, without starting a server: the same checks in
+    the same order (plain JSON, known tool, the server's own input schema, then the engine).
+    Schemas are known for the built-in servers; others are judged by the engine alone."""
+    from appliance.audit import json_problem
+    from policy.engine import evaluate
+    from policy.models import Decision, ToolCall
+    from policy.schema import check_arguments
+
+    def deny(rule: str, reason: str) -> Decision:
+        return Decision(decision="deny", rule=rule, reason=reason)
+
+    unrecordable = json_problem(arguments)
+    if unrecordable is not None:
+        return deny("invalid-json", f"arguments are not plain JSON data ({unrecordable})")
+    schemas = builtin_schemas().get(server)
+    if schemas is not None:
+        if tool not in schemas:
+            return deny("structural-unknown-tool", f"the {server} server has no tool {tool!r}")
+        problem = check_arguments(arguments, schemas[tool])
+        if problem:
+            return deny("invalid-arguments", problem)
+    args = arguments if isinstance(arguments, dict) else {}
+    return evaluate(ToolCall(server=server, tool=tool, arguments=args), policy, context)
+
+
+@functools.cache
+def builtin_schemas() -> dict[str, dict[str, dict]]:
+    """server -> tool -> input schema of the shipped servers, built in memory (no process)."""
+    from servers.fetch import build_server as fetch_server
+    from servers.fetch.settings import FetchSettings
+    from servers.filesystem.fileio import Limits
+    from servers.filesystem.reading import Context
+    from servers.filesystem.resolve import Roots
+    from servers.filesystem.server import tools as filesystem_tools
+    from servers.git import build_server as git_server
+
+    filesystem = filesystem_tools(Context(Roots(["/"]), Limits(1, False, 0o022)))
+    built = {
+        "filesystem": filesystem,
+        "git": list(git_server([]).tools.values()),
+        "fetch": list(fetch_server(FetchSettings()).tools.values()),
+    }
+    return {name: {t.name: t.input_schema for t in tools} for name, tools in built.items()}
 
 
 def _usage(message: str) -> int:

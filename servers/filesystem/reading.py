@@ -1,7 +1,9 @@
 """The read-only tools: read files, list and walk directories, search, describe, list roots.
 
 Each handler takes the checked arguments and returns a ToolResult; refusals raise ToolError.
-Text results carry ``structuredContent: {"content": text}`` like the reference server.
+Text results carry ``structuredContent: {"content": text}`` like the reference server, except text
+over STRUCTURED_TEXT_LIMIT, sent once (``{"inText": true}``); head/tail read at most
+HEAD_TAIL_LINE_BYTES a line asked for, so ``head: 1`` of a newline-free file stays small.
 """
 
 from __future__ import annotations
@@ -54,7 +56,13 @@ class Context:
     limits: Limits
 
 
+STRUCTURED_TEXT_LIMIT = 64 * 1024  # characters; larger text is not sent twice
+HEAD_TAIL_LINE_BYTES = 64 * 1024  # what one line of head/tail may take (newline-free files)
+
+
 def text_result(text: str) -> ToolResult:
+    if len(text) > STRUCTURED_TEXT_LIMIT:
+        return ToolResult(text, structured={"inText": True})
     return ToolResult(text, structured={"content": text})
 
 
@@ -66,6 +74,8 @@ def _read_text(ctx: Context, path: str, head: int | None, tail: int | None) -> s
     if head is not None and tail is not None:
         raise ToolError("give either head or tail, not both")
     cap = ctx.limits.max_read_bytes
+    if head is not None or tail is not None:  # a line count asks for lines, not the whole cap
+        cap = min(cap, max(1, head if head is not None else tail) * HEAD_TAIL_LINE_BYTES)
     with ctx.roots.locate(path) as loc:
         fd, st = open_regular(loc, ctx.limits)
         shown_path = loc.path

@@ -19,10 +19,11 @@ from servers.mcpio import StdioServer, Tool, ToolError, ToolResult
 __all__ = ["build_server", "tools"]
 
 _PATH = {"type": "string"}
+# `content` repeats the text block for clients that read structured content; a text over
+# STRUCTURED_TEXT_LIMIT is sent once (in the text block) with `{"inText": true}` here instead.
 _TEXT_OUTPUT = {
     "type": "object",
-    "properties": {"content": {"type": "string"}},
-    "required": ["content"],
+    "properties": {"content": {"type": "string"}, "inText": {"type": "boolean"}},
 }
 _READ = {"readOnlyHint": True}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
