@@ -51,7 +51,7 @@ def test_size_is_counted_in_utf8_bytes() -> None:
 
 
 def test_brackets_inside_strings_do_not_count_and_good_json_passes() -> None:
-    value = {"a": "[[[[{{{{" * 1000, "b": [[1, 2.5], {"c": "\\\"]"}], "d": "\U0001f600"}
+    value = {"a": "[[[[{{{{" * 1000, "b": [[1, 2.5], {"c": '\\"]'}], "d": "\U0001f600"}
     text = json.dumps(value)
     assert nesting_depth(text) == 3
     assert loads(text, max_bytes=MiB, max_depth=3) == value
@@ -83,7 +83,7 @@ def test_fuzz_never_raises_anything_but_a_refusal(data) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(1, 300_000), st.sampled_from(["[", "{\"a\":", "[{\"b\":"]))
+@given(st.integers(1, 300_000), st.sampled_from(["[", '{"a":', '[{"b":']))
 def test_fuzz_deep_nesting_is_refused_without_recursion(depth: int, opener: str) -> None:
     closer = {"[": "]", '{"a":': "}", '[{"b":': "}]"}[opener]
     text = opener * depth + "0" + closer * depth
