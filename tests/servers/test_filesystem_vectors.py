@@ -165,6 +165,11 @@ def test_vector(case: dict, tmp_path: Path) -> None:
             assert text == expected["equals"], text
     for piece in expected.get("not_contains", []):
         assert piece not in text, text
+    if "max_wire_bytes" in expected:
+        size = len(json.dumps(wire))
+        assert size <= expected["max_wire_bytes"], f"{size} bytes on the wire"
+    if "structured" in expected:
+        assert wire.get("structuredContent") == expected["structured"]
     assert SECRET not in text and SECRET not in json.dumps(wire)
     assert _snapshot(tmp_path / "outside") == outside, "something outside the root changed"
     for check in case.get("after", []):
