@@ -48,7 +48,8 @@ def call(mode: str, request: dict, out, calls: list[int]) -> None:
         answers = [json.loads(sys.stdin.readline()) for _ in range(2)]
         text["content"][0]["text"] = json.dumps(answers)
     elif mode == "deep":
-        send(out, '{"jsonrpc":"2.0","id":%d,"result":%s%s}' % (rid, "[" * 100000, "]" * 100000))
+        depth = 100_000
+        send(out, f'{{"jsonrpc":"2.0","id":{rid},"result":{"[" * depth}{"]" * depth}}}')
         return
     elif mode == "deep-structured":
         nested: object = 1
@@ -56,7 +57,8 @@ def call(mode: str, request: dict, out, calls: list[int]) -> None:
             nested = {"a": nested}
         text["structuredContent"] = {"x": nested}
     elif mode == "long":
-        send(out, '{"jsonrpc":"2.0","id":%d,"result":{"pad":"%s"}}' % (rid, "x" * 10_000_000))
+        pad = "x" * 10_000_000
+        send(out, f'{{"jsonrpc":"2.0","id":{rid},"result":{{"pad":"{pad}"}}}}')
         return
     elif mode == "garbage":
         send(out, "this is not json")
