@@ -181,6 +181,9 @@ def build(
         print(f"sandbox guest: sha256 {sha256_file(bundled)}", file=sys.stderr)
         env = build_environment(epoch, modes)
         env["IRONCURTAIN_BUILD_GUEST"] = str(bundled)
+        # PyInstaller's cache of processed binaries is private to this build: a shared one is an
+        # input from outside the checkout, and a concurrent build's --clean deletes it mid-run.
+        env["PYINSTALLER_CONFIG_DIR"] = str(Path(tmp) / "pyinstaller-config")
         started = time.monotonic()
         _pyinstaller(source, work, dist, env)
         print(f"PyInstaller took {time.monotonic() - started:.0f} s", file=sys.stderr)
