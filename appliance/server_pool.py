@@ -103,6 +103,9 @@ class _Connection:
         self.stop = anyio.Event()
         self.failure: BaseException | None = None
 
+    def usable(self) -> bool:
+        return self.client is not None and self.client.broken is None
+
     async def serve(self) -> None:
         try:
             with open(os.devnull, "w") as quiet:
@@ -165,10 +168,15 @@ class ServerPool:
         return name in self.specs
 
     async def _connection(self, name: str) -> _Connection:
+        current = self._connections.get(name)
+        if current is not None and current.usable():  # the common case: no lock on the hot path
+            return current
         async with self._locks[name]:
             current = self._connections.get(name)
-            if current is not None and current.client is not None and current.client.broken is None:
-                return current
+            if current is not None:
+                if current.usable():
+                    return current
+                current.stop.set()  # its server died or broke the protocol: let its task end
             connection = _Connection(self.specs[name])
             self._connections[name] = connection
             assert self._group is not None
