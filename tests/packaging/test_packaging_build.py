@@ -80,3 +80,21 @@ def test_a_snapshot_holds_the_committed_tree_and_nothing_else(tmp_path: Path) ->
     assert (tree / "policy" / "generated" / "compiled-policy.json").is_file()
     assert not (tree / ".venv").exists() and not (tree / ".git").exists()
     assert not (tree / "wasm_guest" / "build_out").exists()  # ignored: the guest is passed in
+
+
+def test_compare_names_what_differs_between_two_build_folders(tmp_path: Path, capsys) -> None:
+    from archive import reproducible_tarball, write_sums
+
+    outs = []
+    for label, text in (("a", "same"), ("b", "same"), ("c", "other")):
+        tree = tmp_path / label / "tree"
+        tree.mkdir(parents=True)
+        (tree / "file.txt").write_text(text)
+        out = tmp_path / label / "out"
+        out.mkdir()
+        tarball = reproducible_tarball(tree, out / "ironcurtain-0-test.tar.gz", "ironcurtain", 1)
+        write_sums([tarball], out / build.SUMS_NAME)
+        outs.append(out)
+    assert build.main(["--compare", str(outs[0]), str(outs[1])]) == 0
+    assert build.main(["--compare", str(outs[0]), str(outs[2])]) == 1
+    assert "ironcurtain/file.txt" in capsys.readouterr().err
