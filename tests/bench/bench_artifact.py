@@ -150,6 +150,10 @@ def main() -> int:
     print(f"one-file size:        {onefile.stat().st_size / mb:.1f} MB")
     print(f"tarball size:         {tarball.stat().st_size / mb:.1f} MB")
     print(f"unpacked size:        {folder_bytes(onedir.parent) / mb:.1f} MB (one-folder layout)")
+    from figures import figure
+
+    figure("artifact one-folder --version, median", one["median"], "s")
+    figure("artifact one-file --version, median", single["median"], "s")
     serve = serve_figures(onedir, onefile, max(3, args.runs // 2))
     print(
         "serve filesystem to initialized (median): "
