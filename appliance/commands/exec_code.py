@@ -9,6 +9,7 @@ agent's code would (WebAssembly sandbox, chokepoint, audit), and the JSON result
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     result = anyio.run(_execute, code, args, config, app_paths())
     print(result.to_json())
+    # The process ends next: spare the interpreter's shutdown a collection over every object
+    # the imports made (pydantic's models, wasmtime's bindings: 40-90 ms of a 0.4 s command).
+    gc.freeze()
     return 0 if result.ok else 1
 
 

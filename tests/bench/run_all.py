@@ -69,7 +69,7 @@ def run_one(name: str, script: Path, args: list[str], log_dir: Path) -> tuple[li
 
 
 def table(rows: list[tuple[str, dict | None, str]]) -> str:
-    lines = [f"{'bench':<12} {'figure':<52} {'value':>12} {'target':>13}  result"]
+    lines = [f"{'bench':<12} {'figure':<60} {'value':>12} {'target':>13}  result"]
     for bench, fig, note in rows:
         if fig is None:
             lines.append(f"{bench:<12} {note}")
@@ -79,7 +79,7 @@ def table(rows: list[tuple[str, dict | None, str]]) -> str:
         bound = ">=" if fig.get("at_least") else "<="
         goal = f"{bound} {target:g} {fig['unit']}" if target is not None else "-"
         result = verdict(fig["value"], target, fig.get("at_least", False))
-        lines.append(f"{bench:<12} {fig['name'][:52]:<52} {value:>12} {goal:>13}  {result}")
+        lines.append(f"{bench:<12} {fig['name'][:60]:<60} {value:>12} {goal:>13}  {result}")
     return "\n".join(lines)
 
 
