@@ -98,3 +98,18 @@ def test_compare_names_what_differs_between_two_build_folders(tmp_path: Path, ca
     assert build.main(["--compare", str(outs[0]), str(outs[1])]) == 0
     assert build.main(["--compare", str(outs[0]), str(outs[2])]) == 1
     assert "ironcurtain/file.txt" in capsys.readouterr().err
+
+
+def test_sort_zip_orders_members_and_keeps_their_bytes(tmp_path: Path) -> None:
+    import zipfile
+
+    from archive import sort_zip
+
+    path = tmp_path / "lib.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in ("b.pyc", "a/__init__.pyc", "c.pyc"):
+            zf.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), name.encode())
+    sort_zip(path)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.namelist() == ["a/__init__.pyc", "b.pyc", "c.pyc"]
+        assert [zf.read(n) for n in zf.namelist()] == [b"a/__init__.pyc", b"b.pyc", b"c.pyc"]
