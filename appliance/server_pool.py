@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from appliance import __version__
 from servers.mcpio_client import ClientError, ProtocolError, RemoteError, StdioClient
 
 __all__ = ["ServerCallError", "ServerPool", "ServerSpec", "ToolInfo", "self_command"]
@@ -117,7 +118,7 @@ class _Connection:
                     stderr=errlog,
                 )
                 async with client:
-                    await client.initialize()
+                    await client.initialize("ironcurtain", __version__)
                     self.tools = {
                         t["name"]: _tool_info(self.spec.name, t) for t in await client.list_tools()
                     }

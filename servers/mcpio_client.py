@@ -142,7 +142,8 @@ class StdioClient:
     @staticmethod
     async def _stop_process(process: Process) -> None:
         if process.stdin is not None:
-            await process.stdin.aclose()
+            with contextlib.suppress(OSError, anyio.BrokenResourceError):  # it may be gone
+                await process.stdin.aclose()
         with anyio.move_on_after(_EXIT_GRACE_S):
             await process.wait()
             return
