@@ -39,9 +39,12 @@ _INIT = {
 }
 
 
+_HOMES = tempfile.TemporaryDirectory(prefix="ic-bench-homes-")  # removed when the bench ends
+
+
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": tempfile.gettempdir(), "LANG": "C.UTF-8"}
-    env["IRONCURTAIN_HOME"] = tempfile.mkdtemp(prefix="ic-bench-home-")
+    env["IRONCURTAIN_HOME"] = tempfile.mkdtemp(prefix="home-", dir=_HOMES.name)
     return {**env, **(extra or {})}
 
 
