@@ -111,10 +111,18 @@ class Chokepoint:
         self.latest_user_message = ""
         self.git_workdir: str | None = None  # what git_set_working_dir set, as the server has it
         self.stats = {"calls": 0, "denied": 0, "escalated": 0}
+        self._in_flight = 0  # calls between entry and their audit record
 
     async def call(self, server: str, tool: str, arguments: Any) -> CallOutcome:
         """Mediate one tool call. Never raises except :class:`SessionStopped`."""
         self.stats["calls"] += 1
+        self._in_flight += 1
+        try:
+            return await self._mediate(server, tool, arguments)
+        finally:
+            self._in_flight -= 1
+
+    async def _mediate(self, server: str, tool: str, arguments: Any) -> CallOutcome:
         # Audit before effect: arguments the log cannot hold (NaN, Infinity, too deep, not
         # JSON data) are refused here, on every front, and recorded without them.
         unrecordable = json_problem(arguments)
@@ -377,9 +385,14 @@ class Chokepoint:
             "policyDigest": self.policy.digest,
         }
         try:
-            # On a worker thread: the fsync must not stall other calls on the event loop, and
-            # concurrent appends can then share one sync (the log groups them).
-            await anyio.to_thread.run_sync(self.audit.append, entry)
+            if self._in_flight == 1:
+                # The only call in flight: sync here, since the hop to a worker thread and back
+                # costs more than the fdatasync itself (~0.25 vs ~0.2 ms) and nothing waits.
+                self.audit.append(entry)
+            else:
+                # Calls overlap: on a worker thread, so the fsync does not stall the others on
+                # the event loop and concurrent appends share one sync (the log groups them).
+                await anyio.to_thread.run_sync(self.audit.append, entry)
         except AuditWriteError as exc:
             raise SessionStopped(f"the audit log could not be written: {exc}") from exc
 

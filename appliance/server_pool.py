@@ -2,8 +2,10 @@
 
 Only the chokepoint talks to this module. Each server runs as a child process of the host
 (``ironcurtain serve NAME`` from the same executable), with a minimal environment: provider API
-keys never reach a server. A server's connection lives in its own task (the SDK's stdio client
-must be entered and left by one task); calls from any task use the session it publishes.
+keys never reach a server. The wire is MCP over stdio through ``servers.mcpio_client`` (the
+project's light core, not the SDK: see that module for why). A server's connection lives in its
+own task (the client's reader belongs to the task that opened it); calls from any task use the
+client it publishes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
+
+from appliance import __version__
+from servers.mcpio_client import ClientError, ProtocolError, RemoteError, StdioClient
 
 __all__ = ["ServerCallError", "ServerPool", "ServerSpec", "ToolInfo", "self_command"]
 
@@ -93,46 +98,50 @@ class ServerCallError(Exception):
 class _Connection:
     def __init__(self, spec: ServerSpec) -> None:
         self.spec = spec
-        self.session: Any = None
+        self.client: StdioClient | None = None
         self.tools: dict[str, ToolInfo] = {}
         self.ready = anyio.Event()
         self.stop = anyio.Event()
         self.failure: BaseException | None = None
 
-    async def serve(self) -> None:
-        from mcp.client.session import ClientSession
-        from mcp.client.stdio import StdioServerParameters, stdio_client
+    def usable(self) -> bool:
+        return self.client is not None and self.client.broken is None
 
-        params = StdioServerParameters(
-            command=self.spec.command()[0],
-            args=self.spec.command()[1:],
-            env=self.spec.environment(),
-            cwd=self.spec.cwd,
-        )
+    async def serve(self) -> None:
         try:
             with open(os.devnull, "w") as quiet:
                 errlog = sys.stderr if os.environ.get("IRONCURTAIN_SERVER_STDERR") else quiet
-                async with (
-                    stdio_client(params, errlog=errlog) as (read, write),
-                    ClientSession(read, write) as session,
-                ):
-                    await session.initialize()
-                    listing = await session.list_tools()
+                client = StdioClient(
+                    self.spec.command(),
+                    env=self.spec.environment(),
+                    cwd=self.spec.cwd,
+                    stderr=errlog,
+                )
+                async with client:
+                    await client.initialize("ironcurtain", __version__)
                     self.tools = {
-                        t.name: ToolInfo(
-                            self.spec.name, t.name, t.description or "", dict(t.input_schema)
-                        )
-                        for t in listing.tools
+                        t["name"]: _tool_info(self.spec.name, t) for t in await client.list_tools()
                     }
-                    self.session = session
+                    self.client = client
                     self.ready.set()
                     await self.stop.wait()
         except Exception as exc:  # reported to callers through .failure
             self.failure = exc
             log.warning("server %s stopped: %r", self.spec.name, exc)
         finally:
-            self.session = None
+            self.client = None
             self.ready.set()
+
+
+def _tool_info(server: str, tool: dict[str, Any]) -> ToolInfo:
+    schema = tool.get("inputSchema")
+    description = tool.get("description")
+    return ToolInfo(
+        server,
+        tool["name"],
+        description if isinstance(description, str) else "",
+        dict(schema) if isinstance(schema, dict) else {"type": "object"},
+    )
 
 
 class ServerPool:
@@ -160,17 +169,22 @@ class ServerPool:
         return name in self.specs
 
     async def _connection(self, name: str) -> _Connection:
+        current = self._connections.get(name)
+        if current is not None and current.usable():  # the common case: no lock on the hot path
+            return current
         async with self._locks[name]:
             current = self._connections.get(name)
-            if current is not None and current.session is not None:
-                return current
+            if current is not None:
+                if current.usable():
+                    return current
+                current.stop.set()  # its server died or broke the protocol: let its task end
             connection = _Connection(self.specs[name])
             self._connections[name] = connection
             assert self._group is not None
             self._group.start_soon(connection.serve, name=f"mcp-{name}")
             with anyio.move_on_after(self._start_timeout_s):
                 await connection.ready.wait()
-            if connection.session is None:
+            if connection.client is None:
                 connection.stop.set()
                 raise ServerCallError(f"the {name} server did not start") from connection.failure
             return connection
@@ -191,34 +205,41 @@ class ServerPool:
 
     async def call(self, server: str, tool: str, arguments: dict[str, Any]) -> ServerResult:
         connection = await self._connection(server)
+        client = connection.client
         timeout = connection.spec.call_timeout_s
         try:
+            if client is None:
+                raise ProtocolError("the connection closed before the call")
             with anyio.fail_after(timeout):
-                result = await connection.session.call_tool(tool, arguments)
+                result = await client.call_tool(tool, arguments)
         except TimeoutError as exc:
             raise ServerCallError(f"{server}.{tool} timed out after {timeout:g} s") from exc
-        except Exception as exc:
+        except RemoteError as exc:
+            # The server refused the request itself (not the tool): it is still healthy.
+            raise ServerCallError(f"the {server} server refused {tool}: {exc.message}") from exc
+        except ClientError as exc:
             # A dead pipe or protocol failure: drop the connection so the next call restarts it.
             connection.stop.set()
-            connection.session = None
+            connection.client = None
             raise ServerCallError(f"the {server} server failed during {tool}") from exc
+        structured = result.get("structuredContent")
         return ServerResult(
-            text=_content_text(result.content),
-            structured=result.structured_content,
-            is_error=bool(result.is_error),
+            text=_content_text(result.get("content") or []),
+            structured=structured if isinstance(structured, dict) else None,
+            is_error=bool(result.get("isError")),
         )
 
 
 def _content_text(content: Sequence[Any]) -> str:
     parts = []
     for block in content:
-        kind = getattr(block, "type", None)
+        kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
-            parts.append(block.text)
-        elif kind == "image":
-            parts.append(
-                f"[image {getattr(block, 'mime_type', '')}, {len(block.data)} base64 chars]"
-            )
+            parts.append(str(block.get("text", "")))
+        elif kind in ("image", "audio"):
+            data = block.get("data")
+            size = len(data) if isinstance(data, str) else 0
+            parts.append(f"[{kind} {block.get('mimeType', '')}, {size} base64 chars]")
         else:
             parts.append(f"[{kind} content]")
     return "\n".join(parts)

@@ -12,10 +12,18 @@ import gzip
 import hashlib
 import os
 import tarfile
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["diff_tarballs", "read_sums", "reproducible_tarball", "sha256_file", "write_sums"]
+__all__ = [
+    "diff_tarballs",
+    "read_sums",
+    "reproducible_tarball",
+    "sha256_file",
+    "sort_zip",
+    "write_sums",
+]
 
 _CHUNK = 1 << 20
 
@@ -58,6 +66,24 @@ def reproducible_tarball(folder: Path, target: Path, top: str, mtime: int) -> Pa
                 tar.addfile(info)
     os.replace(partial, target)
     return target
+
+
+def sort_zip(path: Path) -> Path:
+    """Rewrite a zip archive with its members in name order, each member kept as it was.
+
+    PyInstaller writes ``base_library.zip`` in the order its module graph was walked, which two
+    environments of one commit do not always share (seen: same members, same bytes, another
+    order), and that archive is inside both artifacts.
+    """
+    with zipfile.ZipFile(path) as original:
+        members = sorted(
+            ((info, original.read(info)) for info in original.infolist()),
+            key=lambda pair: pair[0].filename,
+        )
+    with zipfile.ZipFile(path, "w") as rewritten:
+        for info, data in members:
+            rewritten.writestr(info, data)
+    return path
 
 
 def sha256_file(path: Path) -> str:

@@ -1,5 +1,5 @@
 """Build the appliance: ``python packaging/build.py [--onedir] [--onefile] [--out DIR]
-[--check-reproducible] [--guest guest.wasm]``.
+[--check-reproducible] [--guest guest.wasm]``, or ``--compare OUT_A OUT_B``.
 
 Builds (or reuses an up-to-date) sandbox guest, then runs PyInstaller once on the committed spec,
 which produces the one-folder layout and the one-file executable from the same analysis. The
@@ -181,6 +181,9 @@ def build(
         print(f"sandbox guest: sha256 {sha256_file(bundled)}", file=sys.stderr)
         env = build_environment(epoch, modes)
         env["IRONCURTAIN_BUILD_GUEST"] = str(bundled)
+        # PyInstaller's cache of processed binaries is private to this build: a shared one is an
+        # input from outside the checkout, and a concurrent build's --clean deletes it mid-run.
+        env["PYINSTALLER_CONFIG_DIR"] = str(Path(tmp) / "pyinstaller-config")
         started = time.monotonic()
         _pyinstaller(source, work, dist, env)
         print(f"PyInstaller took {time.monotonic() - started:.0f} s", file=sys.stderr)
@@ -236,6 +239,24 @@ def _commit_time(commit: str, repo: Path = REPO) -> str:
     return done.stdout.strip()
 
 
+def _outputs(out: Path) -> Artifacts:
+    tarballs = sorted(out.glob("ironcurtain-*.tar.gz"))
+    return Artifacts(out, None, tarballs[0] if tarballs else None, None, out / SUMS_NAME)
+
+
+def _compare_outputs(first: Path, second: Path) -> int:
+    for out in (first, second):
+        if not (out / SUMS_NAME).is_file():
+            print(f"build error: {out / SUMS_NAME}: no such file", file=sys.stderr)
+            return 1
+    problems = compare(_outputs(first), _outputs(second))
+    if problems:
+        print("NOT reproducible:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    print(f"reproducible: {first} and {second} have the same SHA-256 for every artifact")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="packaging/build.py", description=__doc__.split("\n")[0])
     parser.add_argument("--onedir", action="store_true", help="the one-folder tarball")
@@ -247,7 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--guest", type=Path, help="bundle this guest.wasm (e.g. a release's) instead of building"
     )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("OUT_A", "OUT_B"),
+        help="build nothing: compare two builds' --out folders, naming differing tarball members",
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        return _compare_outputs(*args.compare)
     chosen = tuple(m for m in ("onedir", "onefile") if getattr(args, m))
     modes = chosen or ("onedir", "onefile")
     try:

@@ -8,17 +8,20 @@ runs the smoke scenarios unfrozen and records the modules and package data files
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 from pathlib import Path
 
 __all__ = [
     "EXCLUDED_BINARIES",
+    "EXCLUDED_DATAS",
     "EXCLUDED_MODULES",
     "FIRST_PARTY",
     "LITELLM_DATA",
     "METADATA_DISTS",
     "LitellmFilter",
     "app_datas",
+    "keeps_data",
     "package_dir",
     "third_party_datas",
     "wasmtime_binaries",
@@ -86,6 +89,18 @@ EXCLUDED_MODULES = (
 # Binary files dropped after analysis (glob on the bundle-relative name): the cffi twin of
 # zstandard's C backend is never loaded (zstandard picks the C backend first).
 EXCLUDED_BINARIES = ("zstandard/_cffi.*.so",)
+
+# Bundled data that would carry the build machine into the artifact. A dist-info ``RECORD`` lists
+# the hashes of the console scripts the venv installed, whose shebang names the venv's path: two
+# checkouts in different folders then give different bytes. Nothing reads RECORD at run time
+# (``importlib.metadata.version`` and entry points use METADATA and entry_points.txt).
+EXCLUDED_DATAS = ("*.dist-info/RECORD",)
+
+
+def keeps_data(dest: str) -> bool:
+    """Whether a bundled data file (by its path in the bundle) ships."""
+    return not any(fnmatch.fnmatch(dest, pattern) for pattern in EXCLUDED_DATAS)
+
 
 # litellm's proxy *server* (admin endpoints, UI, database, guardrails: ~650 modules) is not used;
 # its client imports only these proxy modules (measured with trace_imports.py). Every other

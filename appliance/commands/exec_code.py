@@ -9,8 +9,12 @@ agent's code would (WebAssembly sandbox, chokepoint, audit), and the JSON result
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
+from typing import Any
+
+import anyio
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,8 +24,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import anyio
-
     from appliance.config import ConfigError, load_config
     from appliance.paths import app_paths
 
@@ -37,19 +39,37 @@ def run(args: argparse.Namespace) -> int:
         return 2
     result = anyio.run(_execute, code, args, config, app_paths())
     print(result.to_json())
+    # The process ends next: spare the interpreter's shutdown a collection over every object
+    # the imports made (pydantic's models, wasmtime's bindings: 40-90 ms of a 0.4 s command).
+    gc.freeze()
     return 0 if result.ok else 1
 
 
 async def _execute(code: str, args: argparse.Namespace, config, paths):
-    from appliance.code_mode import CodeExecutor
-    from appliance.code_session import make_sandbox
     from appliance.session import SessionOptions, open_session
 
     options = SessionOptions(
         task=f"exec {args.file}", policy_dir=args.policy_dir, sandbox=args.sandbox, mode="exec"
     )
-    sandbox = make_sandbox()
     async with open_session(config, paths, options) as session:
-        catalog = [t.catalog_entry() for t in await session.servers.all_tools()]
+        # The two slow parts of a start, side by side: the servers start in their own processes
+        # while a thread loads the sandbox (wasmtime's import, the guest's hash and module).
+        found: dict[str, Any] = {}
+
+        async def tools() -> None:
+            found["tools"] = await session.servers.all_tools()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(tools)
+            sandbox = await anyio.to_thread.run_sync(_load_sandbox)
+        catalog = [t.catalog_entry() for t in found["tools"]]
         print(f"session {session.id} · sandbox {session.sandbox}", file=sys.stderr)
+        from appliance.code_mode import CodeExecutor
+
         return await CodeExecutor(session.chokepoint, sandbox, catalog).run(code)
+
+
+def _load_sandbox() -> Any:
+    from appliance.code_session import make_sandbox
+
+    return make_sandbox()

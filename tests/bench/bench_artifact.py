@@ -39,9 +39,12 @@ _INIT = {
 }
 
 
+_HOMES = tempfile.TemporaryDirectory(prefix="ic-bench-homes-")  # removed when the bench ends
+
+
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": tempfile.gettempdir(), "LANG": "C.UTF-8"}
-    env["IRONCURTAIN_HOME"] = tempfile.mkdtemp(prefix="ic-bench-home-")
+    env["IRONCURTAIN_HOME"] = tempfile.mkdtemp(prefix="home-", dir=_HOMES.name)
     return {**env, **(extra or {})}
 
 
@@ -150,6 +153,10 @@ def main() -> int:
     print(f"one-file size:        {onefile.stat().st_size / mb:.1f} MB")
     print(f"tarball size:         {tarball.stat().st_size / mb:.1f} MB")
     print(f"unpacked size:        {folder_bytes(onedir.parent) / mb:.1f} MB (one-folder layout)")
+    from figures import figure
+
+    figure("artifact one-folder --version, median", one["median"], "s")
+    figure("artifact one-file --version, median", single["median"], "s")
     serve = serve_figures(onedir, onefile, max(3, args.runs // 2))
     print(
         "serve filesystem to initialized (median): "

@@ -42,12 +42,15 @@ ENTRY = {
 
 
 def figures(name: str, samples_s: list[float]) -> None:
+    from figures import figure
+
     ordered = sorted(samples_s)
     p99 = ordered[int(len(ordered) * 0.99) - 1]
     print(
         f"{name:<44} n={len(ordered):<5} median {statistics.median(ordered) * 1e6:8.1f} us"
         f"   p99 {p99 * 1e6:8.1f} us"
     )
+    figure(f"audit: {name}, median", statistics.median(ordered) * 1e6, "us")
 
 
 def timed(fn, n: int) -> list[float]:

@@ -63,6 +63,9 @@ def measure(client, label: str, image: str, agent: list[str], marker: str, runs:
         times = [start_to_ready(client, image, agent, marker, workspace, ca) for _ in range(runs)]
     print(f"{label:<44} median {statistics.median(times):6.3f} s   "
           f"min {min(times):6.3f}   max {max(times):6.3f}   (n={runs})")  # fmt: skip
+    from figures import figure
+
+    figure(f"docker start to ready, {label}", statistics.median(times), "s", 2)
 
 
 def main() -> None:

@@ -158,6 +158,10 @@ def main() -> None:
     )
     print(f"check_url (parse + resolve stub + address checks): {check_url_us(2000):.1f} us")
     print(f"HTML -> markdown of {size // 1024} KiB: median {convert:.1f} ms")
+    from figures import figure
+
+    figure("fetch start-to-initialized, median", statistics.median(start), "ms", 300)
+    figure("fetch http_fetch of a local page, median", statistics.median(fetches), "ms")
     server.shutdown()
 
 

@@ -19,7 +19,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from stdio_bench import load_average, ms, python_pass, raw_calls, sdk_calls, serve_argv
+from figures import figure
+from stdio_bench import (
+    host_calls,
+    load_average,
+    median_ms,
+    ms,
+    python_pass,
+    raw_calls,
+    sdk_calls,
+    serve_argv,
+)
 from stdio_bench import start_to_initialized as started
 
 STARTS = 20
@@ -34,9 +44,10 @@ def main() -> None:
             f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, n={STARTS} starts, "
             f"{CALLS} calls each"
         )
+        starts = started(argv, STARTS)
         for label, (times, cpu) in (
             ("python -c pass", python_pass(STARTS)),
-            ("start-to-initialized (serve fs)", started(argv, STARTS)),
+            ("start-to-initialized (serve fs)", starts),
         ):
             print(f"{label:<36} {ms(times)}")
             print(f"{'  its CPU time (user+sys)':<36} {ms(cpu)}")
@@ -49,6 +60,10 @@ def main() -> None:
             ),
             ("raw pipe  read_text_file small", raw_calls(argv, "read_text_file", small, CALLS)),
             (
+                "host client read_text_file small",
+                asyncio.run(host_calls(server, "read_text_file", small, CALLS, warmup=20)),
+            ),
+            (
                 "SDK client list_allowed_directories",
                 asyncio.run(sdk_calls(server, "list_allowed_directories", {}, CALLS, warmup=20)),
             ),
@@ -60,6 +75,9 @@ def main() -> None:
         for label, times in rows:
             print(f"{label:<36} {ms(times)}")
         print(load_average())
+        figure("filesystem start-to-initialized, median", median_ms(starts[0]), "ms", 300)
+        host = dict(rows)["host client read_text_file small"]
+        figure("filesystem read_text_file, host client, median", median_ms(host), "ms", 1)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from stdio_bench import load_average, ms, python_pass, raw_calls, sdk_calls, serve_argv
+from figures import figure
+from stdio_bench import (
+    host_calls,
+    load_average,
+    median_ms,
+    ms,
+    python_pass,
+    raw_calls,
+    sdk_calls,
+    serve_argv,
+)
 from stdio_bench import start_to_initialized as started
 
 STARTS = 20
@@ -67,7 +77,8 @@ def main() -> None:
         )
         print(load_average())
         print(f"python -c pass                       {ms(python_pass(STARTS)[0])}")
-        print(f"start-to-initialized (serve git)     {ms(started(argv, STARTS)[0])}")
+        starts = started(argv, STARTS)[0]
+        print(f"start-to-initialized (serve git)     {ms(starts)}")
         print(f"plain git status (subprocess)        {ms(plain_git_status(repo))}")
         # The first calls pay for the config scan and the lazy imports: warm up first.
         raw = raw_calls(argv, "git_status", arguments, CALLS, warmup=10)
@@ -75,7 +86,11 @@ def main() -> None:
         server = ["git", "--base-dir", base]
         sdk = asyncio.run(sdk_calls(server, "git_status", arguments, CALLS, warmup=10))
         print(f"SDK client git_status                {ms(sdk)}")
+        host = asyncio.run(host_calls(server, "git_status", arguments, CALLS, warmup=10))
+        print(f"host client git_status               {ms(host)}")
         print(load_average())
+        figure("git start-to-initialized, median", median_ms(starts), "ms", 300)
+        figure("git_status, host client, median", median_ms(host), "ms", 10)
 
 
 if __name__ == "__main__":

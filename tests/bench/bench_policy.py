@@ -114,6 +114,10 @@ def in_process(workdir: Path, rounds: int = 2000) -> None:
     print(f"  wall  p50 {wall_p50:6.1f} µs   p99 {wall_p99:7.1f} µs")
     print(f"  cpu   p50 {statistics.median(cpu):6.1f} µs   p99 {percentile(cpu, 0.99):7.1f} µs")
     print("  (cpu = this thread's CPU time: what the decision costs when the machine is shared)")
+    from figures import figure
+
+    figure("policy decision, wall p50", wall_p50, "us")
+    figure("policy decision, wall p99", wall_p99, "us")
     for label, values in per_label.items():
         median, p99 = statistics.median(values), percentile(values, 0.99)
         print(f"    {label:<20} wall p50 {median:6.1f} µs   p99 {p99:7.1f} µs")

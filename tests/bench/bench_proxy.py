@@ -144,6 +144,9 @@ def main() -> None:
         for name, values in list(samples.items())[1:]:
             added = statistics.median(v - d for v, d in zip(values, direct, strict=True))
             print(f"  added latency, {name}: {added:.2f} ms (paired median; target <= 3 ms)")
+            from figures import figure
+
+            figure(f"credential proxy added latency, {name}", added, "ms", 3)
         # CPU is what the proxy costs whatever the load: the proxy thread's own CPU time (from
         # /proc, in clock ticks) over a run of requests on the TCP port alone.
         name = "through proxy (TCP port)"

@@ -24,6 +24,9 @@ sys.path.insert(0, str(ROOT))
 from appliance.sandbox import Limits, Sandbox  # noqa: E402 - after the path set-up
 from wasm_guest.build import DEFAULT_OUT, ensure_built  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from figures import figure  # noqa: E402
+
 CACHE = DEFAULT_OUT / "bench-cache"
 CPU_BOUND = (
     "def f(n):\n    s = 0\n    for i in range(n):\n        s += i * i % 7\n    return s\nf(300000)"
@@ -154,6 +157,7 @@ def main() -> None:
     print(
         f"trivial snippet, warm Sandbox (median of 200): {_ms(wall)} wall, {_ms(cpu)} CPU [<= 5 ms]"
     )
+    figure("sandbox trivial snippet, warm, median", wall * 1000, "ms", 5)
     for cached in (True, False):
         wall, cpu = first_result(wasm, bytecode_cache=cached)
         label = "bytecode cached" if cached else "no bytecode cache"
@@ -161,16 +165,20 @@ def main() -> None:
             f"first result, new process, warm cache, {label}: {_ms(wall)} wall, "
             f"{_ms(cpu)} CPU (user+sys){'  [<= 250 ms]' if cached else ''}"
         )
+        if cached:
+            figure("sandbox first result, new process", wall * 1000, "ms", 250)
     with_read, no_op = tool_round_trip(sandbox)
     print(
         f"tool call round trip with a real file read (median of 500): {_ms(with_read)}  [<= 2 ms]"
     )
     print(f"tool call round trip, no-op call_tool (median of 500):      {_ms(no_op)}")
+    figure("sandbox tool call round trip with a read", with_read * 1000, "ms", 2)
     on, off, rate = fuel_overhead(wasm)
     print(
         f"CPU-bound snippet (CPU time): fuel on {_ms(on)}, fuel off {_ms(off)}, overhead "
         f"{(on / off - 1) * 100:.0f} %  [<= 40 %]"
     )
+    figure("sandbox fuel overhead, CPU-bound", (on / off - 1) * 100, "%", 40)
     print(f"fuel rate: {rate / 1e9:.2f}e9 units per second of CPU-bound guest Python")
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

@@ -1,7 +1,7 @@
 """What the server benchmarks share: start a shipped server as the host does, time its start
-to the ``initialize`` answer, and time tool calls over a bare JSON-RPC pipe and with the real SDK
-client. Imported by ``bench_filesystem.py`` and ``bench_git.py`` (run as scripts, this folder is
-on their path)."""
+to the ``initialize`` answer, and time tool calls over a bare JSON-RPC pipe, with the real SDK
+client and with the host's own. Imported by ``bench_filesystem.py`` and ``bench_git.py`` (run as
+scripts, this folder is on their path)."""
 
 from __future__ import annotations
 
@@ -114,6 +114,31 @@ async def sdk_calls(
             times.append(time.perf_counter() - began)
             assert not result.is_error
     return times
+
+
+async def host_calls(
+    server_args: list[str], tool: str, arguments: dict, calls: int, warmup: int
+) -> list[float]:
+    """The same with the host's own client (``servers.mcpio_client``), as the chokepoint calls."""
+    sys.path.insert(0, str(REPO))
+    from servers.mcpio_client import StdioClient
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    times = []
+    async with StdioClient(serve_argv(*server_args), env=env, cwd=str(REPO)) as client:
+        await client.initialize()
+        for _ in range(warmup):
+            await client.call_tool(tool, arguments)
+        for _ in range(calls):
+            began = time.perf_counter()
+            result = await client.call_tool(tool, arguments)
+            times.append(time.perf_counter() - began)
+            assert not result.get("isError"), result
+    return times
+
+
+def median_ms(times: list[float]) -> float:
+    return statistics.median(times) * 1000
 
 
 def ms(times: list[float]) -> str:

@@ -80,3 +80,36 @@ def test_a_snapshot_holds_the_committed_tree_and_nothing_else(tmp_path: Path) ->
     assert (tree / "policy" / "generated" / "compiled-policy.json").is_file()
     assert not (tree / ".venv").exists() and not (tree / ".git").exists()
     assert not (tree / "wasm_guest" / "build_out").exists()  # ignored: the guest is passed in
+
+
+def test_compare_names_what_differs_between_two_build_folders(tmp_path: Path, capsys) -> None:
+    from archive import reproducible_tarball, write_sums
+
+    outs = []
+    for label, text in (("a", "same"), ("b", "same"), ("c", "other")):
+        tree = tmp_path / label / "tree"
+        tree.mkdir(parents=True)
+        (tree / "file.txt").write_text(text)
+        out = tmp_path / label / "out"
+        out.mkdir()
+        tarball = reproducible_tarball(tree, out / "ironcurtain-0-test.tar.gz", "ironcurtain", 1)
+        write_sums([tarball], out / build.SUMS_NAME)
+        outs.append(out)
+    assert build.main(["--compare", str(outs[0]), str(outs[1])]) == 0
+    assert build.main(["--compare", str(outs[0]), str(outs[2])]) == 1
+    assert "ironcurtain/file.txt" in capsys.readouterr().err
+
+
+def test_sort_zip_orders_members_and_keeps_their_bytes(tmp_path: Path) -> None:
+    import zipfile
+
+    from archive import sort_zip
+
+    path = tmp_path / "lib.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in ("b.pyc", "a/__init__.pyc", "c.pyc"):
+            zf.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), name.encode())
+    sort_zip(path)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.namelist() == ["a/__init__.pyc", "b.pyc", "c.pyc"]
+        assert [zf.read(n) for n in zf.namelist()] == [b"a/__init__.pyc", b"b.pyc", b"c.pyc"]

@@ -95,3 +95,9 @@ def test_a_given_guest_replaces_the_tree_build_and_must_exist(tmp_path: Path) ->
     assert dict(manifest.app_datas(guest=guest))[str(guest)] == "wasm_guest"
     with pytest.raises(FileNotFoundError, match="sandbox guest not found"):
         manifest.app_datas(guest=tmp_path / "missing.wasm")
+
+
+def test_dist_info_records_are_left_out_because_they_name_the_build_venv():
+    assert not manifest.keeps_data("mcp-2.3.0.dist-info/RECORD")
+    assert manifest.keeps_data("mcp-2.3.0.dist-info/METADATA")
+    assert manifest.keeps_data("mcp-2.3.0.dist-info/entry_points.txt")

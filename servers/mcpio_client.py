@@ -1,0 +1,355 @@
+"""The client side of MCP over stdio, on the same light core as the shipped servers.
+
+Why not the SDK's ``ClientSession``: importing ``mcp`` costs over a second on these machines and
+its per-call machinery (pydantic validation of every message, memory streams between tasks)
+about 1 ms, which the chokepoint paid on every tool call and every ``exec`` paid at start.
+
+The wire is MCP's stdio transport exactly: newline-delimited JSON-RPC 2.0, the
+``initialize`` / ``notifications/initialized`` handshake, ``tools/list`` followed through its
+``nextCursor`` pages, ``tools/call``, ``notifications/cancelled`` for a call given up on. Any MCP
+stdio server works behind it (the tests run our servers and third-party ones). Requests the
+server sends us are answered (``ping``) or refused with ``Method not found``; notifications
+(progress, logging, list changes) are read and dropped.
+
+Limits, because a server is only semi-trusted: a line longer than ``max_line`` bytes, a line that
+is not JSON (or nests deeper than the parser's recursion budget), or an answer with no request
+waiting for it ends the connection with :class:`ProtocolError`; every call waiting on it fails
+with that error, and the caller starts a new server. ``structuredContent`` nested deeper than
+:data:`MAX_RESULT_DEPTH` is refused the same way.
+
+Exceptions::
+
+    ClientError
+    ├── ProtocolError   the connection is unusable (died, closed, broke the protocol)
+    └── RemoteError     the server answered a request with a JSON-RPC error (connection fine)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+import anyio
+from anyio.abc import Process, TaskGroup
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+__all__ = [
+    "CLIENT_PROTOCOL_VERSION",
+    "MAX_RESULT_DEPTH",
+    "ClientError",
+    "ProtocolError",
+    "RemoteError",
+    "StdioClient",
+]
+
+CLIENT_PROTOCOL_VERSION = "2025-11-25"
+MAX_RESULT_DEPTH = 64
+DEFAULT_MAX_LINE = 64 * 1024 * 1024
+_MAX_PAGES = 1000  # a server whose cursor never ends is broken, not large
+_EXIT_GRACE_S = 2.0
+METHOD_NOT_FOUND = -32601
+
+
+class ClientError(Exception):
+    """Base of the client's errors."""
+
+
+class ProtocolError(ClientError):
+    """The connection can no longer be used: the server died, closed its output or broke MCP."""
+
+
+class RemoteError(ClientError):
+    """The server answered with a JSON-RPC error; the connection stays usable."""
+
+    def __init__(self, code: object, message: str) -> None:
+        super().__init__(f"{message} (JSON-RPC error {code})")
+        self.code = code
+        self.message = message
+
+
+class _Pending:
+    """One request waiting for its answer (an Event is cheaper than a memory stream)."""
+
+    __slots__ = ("answer", "done", "error")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.answer: dict[str, Any] | None = None
+        self.error: ClientError | None = None
+
+
+class StdioClient:
+    """An MCP client over a child process's stdin/stdout.
+
+    ``async with StdioClient(argv, ...) as client:`` starts the process and its reader; leaving
+    closes stdin, gives the server ``_EXIT_GRACE_S`` to exit, then kills it. Enter and leave in
+    one task (the reader lives in a task group of that task); requests may come from any task.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stderr: IO[Any] | int | None = subprocess.DEVNULL,
+        max_line: int = DEFAULT_MAX_LINE,
+    ) -> None:
+        if not argv:
+            raise ValueError("an MCP server needs a command")
+        self.argv = list(argv)
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.stderr = stderr
+        self.max_line = max_line
+        self.server_info: dict[str, Any] = {}
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._process: Process | None = None
+        self._group: TaskGroup | None = None
+        self._broken: ProtocolError | None = None
+
+    @property
+    def broken(self) -> ProtocolError | None:
+        """Why the connection ended, or None while it is usable."""
+        return self._broken
+
+    async def __aenter__(self) -> StdioClient:
+        try:
+            self._process = await anyio.open_process(
+                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                env=self.env, cwd=self.cwd,
+            )  # fmt: skip
+        except OSError as exc:
+            raise ProtocolError(f"cannot start {self.argv[0]}: {exc.strerror or exc}") from exc
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        self._group.start_soon(self._read_loop, name=f"mcp-read {self.argv[0]}")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._process is not None and self._group is not None
+        self._fail(ProtocolError("the client closed the connection"))
+        with anyio.CancelScope(shield=True):
+            await self._stop_process(self._process)
+        self._group.cancel_scope.cancel()
+        await self._group.__aexit__(None, None, None)
+
+    @staticmethod
+    async def _stop_process(process: Process) -> None:
+        if process.stdin is not None:
+            with contextlib.suppress(OSError, anyio.BrokenResourceError):  # it may be gone
+                await process.stdin.aclose()
+        with anyio.move_on_after(_EXIT_GRACE_S):
+            await process.wait()
+            return
+        for stop in (process.terminate, process.kill):
+            try:
+                stop()
+            except ProcessLookupError:
+                return
+            with anyio.move_on_after(_EXIT_GRACE_S):
+                await process.wait()
+                return
+
+    # -- the protocol --------------------------------------------------------------------------
+
+    async def initialize(self, name: str = "ironcurtain", version: str = "0") -> dict[str, Any]:
+        """The handshake: ``initialize``, then the ``initialized`` notification."""
+        result = await self.request(
+            "initialize",
+            {
+                "protocolVersion": CLIENT_PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": name, "version": version},
+            },
+        )
+        if not isinstance(result.get("protocolVersion"), str):
+            raise ProtocolError("the server's initialize answer names no protocol version")
+        self.server_info = result
+        await self.notify("notifications/initialized")
+        return result
+
+    async def list_tools(self) -> list[dict[str, Any]]:
+        """Every tool, following ``nextCursor`` through the pages."""
+        tools: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(_MAX_PAGES):
+            page = await self.request("tools/list", {"cursor": cursor} if cursor else {})
+            listed = page.get("tools")
+            if not isinstance(listed, list):
+                raise ProtocolError("tools/list answered without a list of tools")
+            tools.extend(
+                t for t in listed if isinstance(t, dict) and isinstance(t.get("name"), str)
+            )
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return tools
+            if not isinstance(cursor, str):
+                raise ProtocolError("tools/list gave a cursor that is not a string")
+        raise ProtocolError(f"tools/list did not end after {_MAX_PAGES} pages")
+
+    async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """One ``tools/call``; the result as the server sent it (``content``, ``isError``...)."""
+        result = await self.request("tools/call", {"name": name, "arguments": dict(arguments)})
+        if not isinstance(result.get("content", []), list):
+            raise ProtocolError("tools/call answered with content that is not a list")
+        structured = result.get("structuredContent")
+        if structured is not None and _too_deep(structured, MAX_RESULT_DEPTH):
+            raise ProtocolError(f"structuredContent nested deeper than {MAX_RESULT_DEPTH}")
+        return result
+
+    async def request(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Send a request and wait for its answer. If the caller is cancelled (a timeout), the
+        server is told with ``notifications/cancelled``."""
+        if self._broken is not None:
+            raise self._broken
+        request_id = next(self._ids)
+        pending = self._pending[request_id] = _Pending()
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = dict(params)
+        try:
+            await self._send(message)
+            await pending.done.wait()
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                cancel = {"requestId": request_id, "reason": "the client stopped waiting"}
+                await self._send_quietly("notifications/cancelled", cancel)
+            raise
+        finally:
+            self._pending.pop(request_id, None)
+        if pending.error is not None:
+            raise pending.error
+        assert pending.answer is not None
+        return pending.answer
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None = None) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = dict(params)
+        await self._send(message)
+
+    # -- the transport -------------------------------------------------------------------------
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self._broken is not None:
+            raise self._broken
+        assert self._process is not None and self._process.stdin is not None
+        data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "replace"
+        )
+        try:
+            # One send per line: the transport buffers it whole, so concurrent requests from
+            # several tasks never interleave inside a line.
+            await self._process.stdin.send(data + b"\n")
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            self._fail(ProtocolError(f"cannot write to the server: {exc!r}"))
+            raise self._broken from exc  # type: ignore[misc]
+
+    async def _send_quietly(self, method: str, params: dict[str, Any]) -> None:
+        with contextlib.suppress(ClientError):  # the connection is gone; nothing waits on this
+            await self.notify(method, params)
+
+    async def _read_loop(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        reader = BufferedByteReceiveStream(self._process.stdout)
+        try:
+            while self._broken is None:
+                line = await reader.receive_until(b"\n", self.max_line)
+                if line.strip():
+                    await self._handle(_parse(line))
+        except anyio.DelimiterNotFound:
+            self._fail(ProtocolError(f"the server sent a line longer than {self.max_line} bytes"))
+        except (anyio.IncompleteRead, anyio.EndOfStream, anyio.ClosedResourceError):
+            self._fail(ProtocolError("the server closed its output (it exited or crashed)"))
+        except anyio.BrokenResourceError as exc:
+            self._fail(ProtocolError(f"the server's output broke: {exc!r}"))
+        except ProtocolError as exc:
+            self._fail(exc)
+        finally:
+            if self._broken is not None:
+                await self._kill()
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        if "method" in message:
+            if "id" in message:  # a request to us: we offer no capabilities but ping
+                await self._answer_server(message)
+            return  # notifications: progress, logging, list changes; nothing to do
+        request_id = message.get("id")
+        pending = self._pending.get(request_id) if type(request_id) is int else None
+        if pending is None:
+            return  # the answer to a request given up on (timed out, cancelled): nobody waits
+        if isinstance(message.get("result"), dict):
+            pending.answer = message["result"]
+        elif isinstance(message.get("error"), dict):
+            error = message["error"]
+            text = error.get("message")
+            pending.error = RemoteError(error.get("code"), str(text)[:500] if text else "error")
+        else:
+            pending.error = ProtocolError("the server sent an answer with no result or error")
+        pending.done.set()
+
+    async def _answer_server(self, message: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"]}
+        if message["method"] == "ping":
+            reply["result"] = {}
+        else:
+            method = str(message["method"])[:100]
+            reply["error"] = {"code": METHOD_NOT_FOUND, "message": f"Method not found: {method}"}
+        with contextlib.suppress(ProtocolError):  # the read loop sees the end by itself
+            await self._send(reply)
+
+    def _fail(self, error: ProtocolError) -> None:
+        if self._broken is None:
+            self._broken = error
+        for pending in self._pending.values():
+            if not pending.done.is_set():
+                pending.error = self._broken
+                pending.done.set()
+
+    async def _kill(self) -> None:
+        """A server that broke the protocol may still be running: it gets no second chance."""
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(line, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ProtocolError("the server sent JSON nested too deeply to parse") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"the server sent a line that is not JSON: {exc}") from None
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        raise ProtocolError("the server sent a message that is not JSON-RPC 2.0")
+    return message
+
+
+def _is_tool(item: object) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("name"), str)
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    """Whether ``value`` nests lists/objects deeper than ``limit`` (iteratively: no recursion)."""
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children and depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

@@ -1,0 +1,117 @@
+"""The host's light MCP client (``servers.mcpio_client``) against real servers: ours, one written
+with the SDK's own ``MCPServer``, and a scripted one that breaks the protocol in each way a
+semi-trusted server could. Every failure is a short ``ClientError``, never a hang or a
+RecursionError, and a broken server is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from appliance.server_pool import ServerPool, ServerSpec
+from servers.mcpio_client import ProtocolError, RemoteError, StdioClient
+
+pytestmark = pytest.mark.anyio
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+
+
+def scripted(mode: str, **options) -> StdioClient:
+    return StdioClient([sys.executable, str(HERE / "scripted_mcp_server.py"), mode], **options)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+async def test_our_filesystem_server_over_the_light_client(tmp_path):
+    (tmp_path / "a.txt").write_text("hello")
+    argv = [sys.executable, "-m", "appliance.cli", "serve", "filesystem", str(tmp_path)]
+    async with StdioClient(argv, env=_env(), cwd=str(REPO)) as client:
+        info = await client.initialize()
+        tools = {t["name"] for t in await client.list_tools()}
+        result = await client.call_tool("read_text_file", {"path": str(tmp_path / "a.txt")})
+    assert info["serverInfo"]["name"] and info["protocolVersion"] == "2025-11-25"
+    assert "read_text_file" in tools and len(tools) == 14
+    assert result["content"] == [{"type": "text", "text": "hello"}]
+    assert result["isError"] is False
+
+
+async def test_a_server_written_with_the_sdk_works_through_the_pool():
+    spec = ServerSpec("sdk", argv=(sys.executable, str(HERE / "sdk_example_server.py")))
+    async with ServerPool([spec]) as pool:
+        tools = await pool.tools("sdk")
+        added = await pool.call("sdk", "add", {"a": 2, "b": 40})
+        failed = await pool.call("sdk", "fail", {"reason": "on purpose"})
+        again = await pool.call("sdk", "add", {"a": 1, "b": 1})
+    assert set(tools) == {"add", "fail"}
+    assert tools["add"].input_schema["required"] == ["a", "b"]
+    assert (added.text, added.is_error, added.structured) == ("42", False, {"result": 42})
+    assert failed.is_error and failed.text == "Error executing tool fail"
+    assert again.text == "2"
+
+
+async def test_pages_notifications_and_requests_from_the_server():
+    async with scripted("chatty") as client:
+        await client.initialize()
+        names = [t["name"] for t in await client.list_tools()]
+        result = await client.call_tool("one", {})
+    assert names == ["one", "two", "three"]
+    ping, roots = json.loads(result["content"][0]["text"])
+    assert ping == {"jsonrpc": "2.0", "id": "srv-1", "result": {}}
+    assert roots["id"] == "srv-2" and roots["error"]["code"] == -32601
+
+
+async def test_an_error_answer_leaves_the_connection_usable():
+    async with scripted("error") as client:
+        await client.initialize()
+        with pytest.raises(RemoteError) as caught:
+            await client.call_tool("one", {})
+        second = await client.call_tool("one", {})
+    assert (caught.value.code, caught.value.message) == (-32602, "bad")
+    assert second["content"][0]["text"] == "called one"
+
+
+async def test_an_answer_to_no_request_is_ignored():
+    async with scripted("stranger") as client:
+        await client.initialize()
+        result = await client.call_tool("two", {})
+    assert result["content"][0]["text"] == "called two"
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("deep", "nested too deeply"),
+        ("deep-structured", "structuredContent nested deeper than 64"),
+        ("long", "longer than 1048576 bytes"),
+        ("garbage", "not JSON"),
+    ],
+)
+async def test_a_server_breaking_the_protocol_ends_the_connection(mode, message):
+    async with scripted(mode, max_line=1024 * 1024) as client:
+        await client.initialize()
+        with anyio.fail_after(10), pytest.raises(ProtocolError, match=message):
+            await client.call_tool("one", {})
+        with pytest.raises(ProtocolError):
+            await client.call_tool("one", {})  # the connection stays closed
+        if mode != "deep-structured":  # a bad line kills the server; a bad result does not
+            with anyio.fail_after(5):
+                await client._process.wait()
+
+
+async def test_a_server_that_dies_fails_the_waiting_call():
+    async with StdioClient([sys.executable, "-c", "import sys; sys.stdin.readline()"]) as client:
+        with anyio.fail_after(10), pytest.raises(ProtocolError, match="closed its output"):
+            await client.initialize()
+
+
+async def test_a_command_that_cannot_start_is_a_clear_error(tmp_path):
+    with pytest.raises(ProtocolError, match="cannot start"):
+        async with StdioClient([str(tmp_path / "missing")]):
+            pass
