@@ -95,3 +95,20 @@ def test_a_given_guest_replaces_the_tree_build_and_must_exist(tmp_path: Path) ->
     assert dict(manifest.app_datas(guest=guest))[str(guest)] == "wasm_guest"
     with pytest.raises(FileNotFoundError, match="sandbox guest not found"):
         manifest.app_datas(guest=tmp_path / "missing.wasm")
+
+
+def test_tiktoken_plugins_and_their_encodings_ship() -> None:
+    """The Anthropic route counts tokens with tiktoken: its plugin package must be collected and
+    every encoding it may load must be in litellm's tokenizer folder under tiktoken's cache name."""
+    import hashlib
+
+    spec_text = (REPO / "packaging" / "ironcurtain.spec").read_text()
+    assert "manifest.PLUGIN_PACKAGES" in spec_text
+    assert "tiktoken_ext" in manifest.PLUGIN_PACKAGES
+    plugins = manifest.package_dir("tiktoken_ext")
+    assert (plugins / "openai_public.py").is_file()
+    placed = {Path(source).name for source, _ in manifest.third_party_datas()}
+    for name, cached in manifest.TIKTOKEN_ENCODINGS.items():
+        url = f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+        assert hashlib.sha1(url.encode()).hexdigest() == cached
+        assert cached in placed, f"{name} ({cached}) is not bundled"
