@@ -9,38 +9,54 @@ answered while the agent waits for it.
 
 from __future__ import annotations
 
-import queue
+import os
+import signal
 import sys
 import threading
-from collections.abc import Callable
+import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 
-from appliance.agent import Agent, ModelSettings, system_prompt
+from appliance.agent import (
+    Agent,
+    ModelError,
+    ModelSettings,
+    import_litellm,
+    litellm_model,
+    system_prompt,
+)
 from appliance.budget import Budget, BudgetLimits
 from appliance.code_mode import CodeExecutor
 from appliance.config import PROVIDER_ENV, Config
 from appliance.paths import AppPaths
 from appliance.session import Session, SessionOptions, open_session
+from appliance.terminal import InputLines, Terminal
 
-__all__ = ["Terminal", "budget_limits", "model_settings", "run_code_session"]
+__all__ = ["Outcome", "Terminal", "budget_limits", "model_settings", "run_code_session"]
 
 
 class MissingKey(Exception):
     pass
 
 
-def model_settings(config: Config) -> ModelSettings:
-    settings = ModelSettings.for_model(config, config.agent_model_id)
+def model_settings(config: Config, model_id: str | None = None) -> ModelSettings:
+    """The agent model's settings (or ``model_id``'s); MissingKey when it has neither a key nor
+    a base URL (a gateway may need no key)."""
+    model_id = model_id or config.agent_model_id
+    litellm_model(model_id)  # ValueError: not provider:model
+    settings = ModelSettings.for_model(config, model_id)
     if not settings.api_key and not settings.api_base:
-        provider = config.agent_model_id.partition(":")[0]
+        provider = model_id.partition(":")[0]
         variable = PROVIDER_ENV.get(
             "google" if provider == "gemini" else provider, "the provider's API key variable"
         )
         raise MissingKey(
-            f"no API key for {provider!r} (model {config.agent_model_id}). Set {variable}, or "
+            f"no API key for {provider!r} (model {model_id}). Set {variable}, or "
             "run `ironcurtain setup` / `ironcurtain config set` to store one. "
             "To try the appliance without a key, run `ironcurtain demo`."
         )
@@ -57,60 +73,118 @@ def budget_limits(config: Config) -> BudgetLimits:
     )
 
 
+# How a session ended -> the process's exit status (a budget stop is not a success).
+EXIT_CODES = {"finished": 0, "interrupted": 130, "terminated": 143}
+STOP_CODES = {"budget": 3, "model": 1}
+HELP = (
+    "commands: /approve N [similar], /deny N, /budget, /logs, /retry, /model PROVIDER:MODEL, "
+    "/quit  (Ctrl-C cancels the agent's work; Ctrl-C again leaves)"
+)
+
+
 @dataclass
-class Terminal:
-    """Where the session talks to the user. Tests and the demo pass their own streams."""
+class Outcome:
+    """How a Code Mode session ended, for the exit summary and the exit status."""
 
-    out: TextIO = sys.stdout
-    err: TextIO = sys.stderr
-    verbose: bool = True
+    session: Session
+    ending: str  # finished | interrupted | terminated | stopped
+    reason: str = ""  # for "stopped": budget | model
+    usage: str = ""
 
-    def report(self, kind: str, text: str) -> None:
-        if kind == "thinking":
-            print("· thinking…", file=self.err, flush=True)
-        elif kind == "code":
-            print(_indent("▶ code", text), file=self.out, flush=True)
-        elif kind == "result":
-            shown = text if self.verbose or len(text) < 2000 else text[:2000] + "\n[…]"
-            print(_indent("◀ result", shown), file=self.out, flush=True)
-        elif kind == "assistant":
-            print(f"\nagent: {text}\n", file=self.out, flush=True)
-        else:
-            print(f"[{kind}] {text}", file=self.err, flush=True)
+    @property
+    def exit_code(self) -> int:
+        if self.ending == "stopped":
+            return STOP_CODES.get(self.reason, 1)
+        return EXIT_CODES.get(self.ending, 1)
 
 
-def _indent(title: str, text: str) -> str:
-    return title + "\n" + "\n".join("    " + line for line in text.splitlines())
+class _Run:
+    """One session's control: the turn in progress, and the ending once one is decided.
 
+    Ctrl-C cancels the turn (the model request at once; a sandbox run after its pending
+    escalations are denied); a second Ctrl-C, or one with no turn running, ends the session.
+    SIGTERM ends it as ``terminated``. Either way the session closes normally (servers stopped,
+    audit closed, state recorded), so it can be resumed.
+    """
 
-class InputLines:
-    """Reads the terminal on a daemon thread so that ``/approve`` and ``/deny`` work while the
-    agent is busy (an escalation waits for them); every other line is queued for the session."""
+    def __init__(self, terminal: Terminal, prompt: Any, converse: bool) -> None:
+        self.terminal = terminal
+        self.prompt = prompt
+        self.converse = converse
+        self.ending: str | None = None
+        self.reason = ""
+        self.session: Session | None = None
+        self.agent: Agent | None = None
+        self.token: Any = None
+        self.titled = False  # the first message became the session's task text
+        self._turn: anyio.CancelScope | None = None
+        self._waiting: anyio.CancelScope | None = None
 
-    def __init__(self, read_line: Callable[[], str | None], prompt: Any, terminal: Terminal):
-        self._read_line = read_line
-        self._prompt = prompt
-        self._terminal = terminal
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, name="terminal-input", daemon=True).start()
+    def end(self, ending: str, reason: str = "") -> None:
+        """Decide the ending (the first one stands) and stop whatever is running."""
+        if self.ending is None:
+            self.ending, self.reason = ending, reason
+        self._deny_pending(f"the session is ending ({ending})")
+        for scope in (self._turn, self._waiting):
+            if scope is not None:
+                scope.cancel()
 
-    def _pump(self) -> None:
-        while True:
-            try:
-                line = self._read_line()
-            except (EOFError, OSError):
-                line = None
-            if line is None:
-                self._queue.put(None)
-                return
-            answer = self._prompt.command(line.strip()) if self._prompt is not None else None
-            if answer is not None:
-                print(answer, file=self._terminal.out, flush=True)
-            else:
-                self._queue.put(line)
+    def interrupt(self) -> None:
+        turn = self._turn
+        if turn is None or turn.cancel_called or not self.converse:
+            self.end("interrupted")
+            return
+        self._deny_pending("interrupted by the user")
+        turn.cancel()  # _turn says so once the turn has unwound (its progress line cleared)
 
-    async def next(self) -> str | None:
-        return await anyio.to_thread.run_sync(self._queue.get, abandon_on_cancel=True)
+    async def turn(self, work: Callable[[], Awaitable[str]]) -> str | None:
+        """Run one agent turn in a scope Ctrl-C can cancel; None when it was cancelled."""
+        if self.ending is not None:
+            return None
+        try:
+            with anyio.CancelScope() as self._turn:
+                return await work()
+            return None
+        finally:
+            self._turn = None
+
+    async def wait(self, work: Callable[[], Awaitable[Any]]) -> Any:
+        """Wait for input (or the sandbox's start) in a scope an ending cancels."""
+        if self.ending is not None:
+            return None
+        try:
+            with anyio.CancelScope() as self._waiting:
+                return await work()
+            return None
+        finally:
+            self._waiting = None
+
+    async def watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if signum == signal.SIGTERM:
+                    self.end("terminated")
+                else:
+                    self.interrupt()
+
+    def immediate(self, line: str) -> str | None:
+        """A command typed while the agent works (called on the input thread); None: queue it."""
+        word = line.split()[0] if line.split() else ""
+        if word in ("/approve", "/deny") and self.prompt is not None:
+            return self.prompt.command(line)
+        if word == "/budget":
+            return self.agent.budget.describe() if self.agent else "the session is starting"
+        if word == "/logs":
+            return f"audit log: {self.session.audit_path}" if self.session else "starting"
+        if word == "/quit":
+            anyio.from_thread.run_sync(self.end, "finished", token=self.token)
+            return "leaving: the session is being closed…"
+        return None
+
+    def _deny_pending(self, note: str) -> None:
+        deny = getattr(self.prompt, "deny_pending", None)
+        if deny is not None:
+            deny(note)
 
 
 async def run_code_session(
@@ -124,73 +198,199 @@ async def run_code_session(
     read_line: Callable[[], str | None] | None = None,
     sandbox_factory: Callable[[], Any] | None = None,
     converse: bool = True,
-) -> Session:
-    """Run a Code Mode session; returns the (closed) session for the caller's summary.
+) -> Outcome:
+    """Run a Code Mode session to its end; returns how it ended (the session is closed).
 
-    With ``read_line`` the terminal is read for ``/approve`` and ``/deny``; with ``converse`` too,
-    the session goes on after the first message until ``/quit`` or end of input.
+    With ``read_line`` the terminal is read for commands (``/approve``, ``/deny``, ``/quit`` …,
+    answered at once); with ``converse`` too, the session goes on after the first message until
+    ``/quit``, end of input or a second Ctrl-C.
     """
-    lines = None
-    if read_line is not None:
-        lines = InputLines(read_line, options.interactive_channel, terminal)
-    async with open_session(config, paths, options) as session:
+    run = _Run(terminal, options.interactive_channel, converse and read_line is not None)
+    run.token = anyio.lowlevel.current_token()
+    lines = InputLines(read_line, run.immediate, terminal) if read_line is not None else None
+    async with anyio.create_task_group() as signals:
+        signals.start_soon(run.watch_signals)
+        try:
+            session = await _run_session(
+                run, config, paths, options, model, terminal, first_message, lines, sandbox_factory
+            )
+        finally:
+            signals.cancel_scope.cancel()
+    outcome = Outcome(session, run.ending or "finished", run.reason, _usage(run))
+    _print_summary(outcome, terminal)
+    return outcome
+
+
+async def _run_session(
+    run: _Run,
+    config: Config,
+    paths: AppPaths,
+    options: SessionOptions,
+    model: ModelSettings,
+    terminal: Terminal,
+    first_message: str | None,
+    lines: InputLines | None,
+    sandbox_factory: Callable[[], Any] | None,
+) -> Session:
+    starting = terminal.progress("starting the tool servers")
+    try:
+        async with open_session(config, paths, options) as session:
+            starting.stop()
+            run.session = session
+            await _in_session(
+                run, session, config, options, model, first_message, lines, sandbox_factory
+            )
+            session.ending, session.reason = run.ending or "finished", run.reason
+    finally:
+        starting.stop()
+    return session
+
+
+async def _in_session(run, session, config, options, model, first_message, lines, factory):
+    terminal = run.terminal
+    with terminal.progress("loading the sandbox (the first time compiles it: ~10 s)"):
         catalog = [t.catalog_entry() for t in await session.servers.all_tools()]
-        sandbox = sandbox_factory() if sandbox_factory else make_sandbox(terminal.err)
-        executor = CodeExecutor(session.chokepoint, sandbox, catalog)
-        agent = Agent(
-            model=model,
-            execute=executor,
-            budget=Budget(budget_limits(config)),
-            system=system_prompt(catalog, str(session.sandbox)),
-            history_path=session.history_path,
-            report=terminal.report,
-        )
-        print(
-            f"session {session.id} · sandbox {session.sandbox} · "
-            f"policy {session.policy.digest[:12]}",
-            file=terminal.err,
-        )
-        if first_message is not None:
-            session.chokepoint.latest_user_message = first_message
-            answer = await agent.send(first_message)
-            if not terminal.verbose:
-                print(answer, file=terminal.out)
-        if lines is not None and converse:
-            await _conversation(session, agent, terminal, lines)
-        return session
+        make = factory or (lambda: make_sandbox(terminal.err))
+        sandbox = await run.wait(lambda: anyio.to_thread.run_sync(make))
+    if sandbox is None:  # Ctrl-C or SIGTERM while it loaded
+        return
+    resumed = options.session_id is not None and session.history_path.exists()
+    run.agent = agent = Agent(
+        model=model,
+        execute=_uncancellable(CodeExecutor(session.chokepoint, sandbox, catalog)),
+        budget=Budget(budget_limits(config)),
+        system=system_prompt(catalog, str(session.sandbox)),
+        history_path=session.history_path,
+        report=terminal.report,
+    )
+    # litellm takes seconds to import: start now, while the user reads the header and types.
+    threading.Thread(target=import_litellm, name="import-litellm", daemon=True).start()
+    terminal.say(
+        f"session {session.id} · sandbox {session.sandbox} · policy {session.policy.digest[:12]}"
+    )
+    if resumed:
+        _show_transcript(agent, terminal)
+    if first_message is not None:
+        await _message(run, session, agent, first_message, options)
+        if not run.converse:
+            run.end("finished")
+    if lines is not None and run.converse:
+        await _conversation(run, session, agent, terminal, lines, config, options)
 
 
-async def _conversation(session: Session, agent: Agent, terminal: Terminal, lines) -> None:
-    while True:
+def _uncancellable(executor: CodeExecutor) -> Callable[[str], Awaitable[str]]:
+    """A sandbox run is never cancelled half-way: a cancellation reaching a tool call made from
+    inside wasmtime would unwind through its native frames. Ctrl-C denies the run's pending
+    escalations instead, so it ends soon, and the turn stops at the next step."""
+
+    async def execute(code: str) -> str:
+        with anyio.CancelScope(shield=True):
+            return await executor(code)
+
+    return execute
+
+
+async def _message(run: _Run, session: Session, agent: Agent, text: str, options) -> None:
+    session.chokepoint.latest_user_message = text
+    if options.task == "(interactive)" and not run.titled:
+        run.titled = True
+        session.set_state(task=text[:200])  # `ironcurtain sessions` shows what it was about
+    await _turn(run, agent, lambda: agent.send(text))
+
+
+async def _turn(run: _Run, agent: Agent, work: Callable[[], Awaitable[str]]) -> None:
+    try:
+        answer = await run.turn(work)
+    except ModelError as exc:
+        run.terminal.say(f"model error: {exc}")
+        if os.environ.get("IRONCURTAIN_DEBUG"):
+            traceback.print_exception(exc.__cause__ or exc, file=run.terminal.err)
+        if run.converse:
+            run.terminal.say(
+                "  /retry sends it again, /model PROVIDER:MODEL switches model, /quit leaves."
+            )
+        else:
+            run.end("stopped", "model")
+        return
+    if answer is None and run.ending is None:
+        run.terminal.say(
+            "interrupted: the agent's work was cancelled. Type a message, /retry, "
+            "or press Ctrl-C again (or /quit) to leave."
+        )
+    elif agent.stopped_by_budget:
+        run.end("stopped", "budget")
+    elif answer is not None and not run.terminal.verbose:
+        print(answer, file=run.terminal.out, flush=True)
+
+
+async def _conversation(run, session, agent, terminal, lines, config, options) -> None:
+    while run.ending is None:
         print("> ", end="", file=terminal.out, flush=True)
-        line = await lines.next()
+        line = await run.wait(lines.next)
         if line is None:
+            run.end("finished")
             return
         line = line.strip()
         if not line:
             continue
         if line.startswith("/"):
-            if _command(line, session, agent, terminal):
-                return
+            await _command(line, run, session, agent, config)
             continue
-        session.chokepoint.latest_user_message = line
-        await agent.send(line)
+        await _message(run, session, agent, line, options)
 
 
-def _command(line: str, session: Session, agent: Agent, terminal: Terminal) -> bool:
-    """Handle a slash command between turns; True means quit."""
-    word = line.split()[0]
-    if word == "/quit":
-        return True
-    if word == "/budget":
-        print(agent.budget.describe(), file=terminal.out)
-    elif word == "/logs":
-        print(f"audit log: {session.audit_path}", file=terminal.out)
-    elif word in ("/approve", "/deny"):
-        print("no escalation is waiting", file=terminal.out)
+async def _command(line: str, run: _Run, session: Session, agent: Agent, config: Config) -> None:
+    """A slash command between turns (the immediate ones were answered on the input thread)."""
+    words = line.split()
+    out = run.terminal.out
+    if words[0] == "/retry":
+        last = next((m for m in reversed(agent.messages) if m.get("role") != "system"), None)
+        if last is None or (last.get("role") == "assistant" and not last.get("tool_calls")):
+            print("nothing to retry: the last turn ended with the agent's answer", file=out)
+            return
+        await _turn(run, agent, agent.resume)
+    elif words[0] == "/model":
+        if len(words) != 2:
+            print(f"model: {agent.model.model_id}  (switch with /model PROVIDER:MODEL)", file=out)
+            return
+        try:
+            agent.model = model_settings(config, words[1])
+        except (MissingKey, ValueError) as exc:
+            print(f"not switched: {exc}", file=out)
+            return
+        print(f"model: {words[1]} (/retry to send the last message to it)", file=out)
+    elif words[0] in ("/approve", "/deny"):
+        print("no escalation is waiting", file=out)
     else:
-        print("commands: /approve N [similar], /deny N, /budget, /logs, /quit", file=terminal.out)
-    return False
+        print(HELP, file=out)
+
+
+def _show_transcript(agent: Agent, terminal: Terminal) -> None:
+    shown = agent.transcript()
+    if not shown:
+        return
+    print("earlier in this session:", file=terminal.out)
+    for who, text in shown:
+        flat = " ".join(text.split())
+        flat = flat if len(flat) <= 300 else flat[:297] + "..."
+        print(f"  {who}: {flat}", file=terminal.out)
+    print("", file=terminal.out, flush=True)
+
+
+def _usage(run: _Run) -> str:
+    return run.agent.budget.describe() if run.agent is not None else ""
+
+
+def _print_summary(outcome: Outcome, terminal: Terminal) -> None:
+    session = outcome.session
+    what = outcome.ending if outcome.ending != "stopped" else f"stopped ({outcome.reason})"
+    lines = [f"── session {session.id} {what}"]
+    if outcome.usage:
+        lines.append(f"   usage:  {outcome.usage}")
+    lines.append(f"   audit:  {session.audit_path}")
+    if session.history_path.exists():
+        lines.append(f"   resume: ironcurtain start --resume {session.id}")
+    terminal.say("\n" + "\n".join(lines))
 
 
 def make_sandbox(err: TextIO = sys.stderr) -> Any:

@@ -148,7 +148,7 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
         model = ModelSettings(
             "openai:scripted-demo", api_key="sk-demo-no-power", api_base=llm.openai_base
         )
-        session = await run_code_session(
+        outcome = await run_code_session(
             Config(),
             paths,
             options,
@@ -156,6 +156,7 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
             terminal=terminal,
             first_message="Summarise my notes into summary.md, commit them, and push to origin.",
         )
+    session = outcome.session
     print("\n== audit trail", flush=True)
     cli_main(["audit", "show", str(session.audit_path)])
     result = verify_file(session.audit_path)
