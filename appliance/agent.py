@@ -14,7 +14,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -22,13 +22,19 @@ from appliance.atomic import write_text_atomic
 from appliance.budget import Budget, BudgetExceeded
 from appliance.model_errors import ModelError, describe_model_error
 
+if TYPE_CHECKING:
+    from appliance.config import Config
+
 __all__ = [
     "Agent",
+    "MissingKey",
     "ModelError",
     "ModelSettings",
     "import_litellm",
     "litellm_model",
+    "model_settings",
     "system_prompt",
+    "transcript",
     "truncate",
 ]
 
@@ -89,6 +95,43 @@ class ModelSettings:
         return cls(
             model_id, api_key=config.api_key_for(provider), api_base=config.base_url_for(provider)
         )
+
+
+class MissingKey(Exception):
+    """The model has neither a key nor a base URL; the message says what to set."""
+
+
+def model_settings(config: Config, model_id: str | None = None) -> ModelSettings:
+    """The agent model's settings (or ``model_id``'s); MissingKey when it has neither a key nor
+    a base URL (a gateway may need no key)."""
+    model_id = model_id or config.agent_model_id
+    litellm_model(model_id)  # ValueError: not provider:model
+    settings = ModelSettings.for_model(config, model_id)
+    if not settings.api_key and not settings.api_base:
+        provider = model_id.partition(":")[0]
+        from appliance.config import PROVIDER_ENV
+
+        variable = PROVIDER_ENV.get(
+            "google" if provider == "gemini" else provider, "the provider's API key variable"
+        )
+        raise MissingKey(
+            f"no API key for {provider!r} (model {model_id}). Set {variable}, or "
+            "run `ironcurtain setup` / `ironcurtain config set` to store one. "
+            "To try the appliance without a key, run `ironcurtain demo`."
+        )
+    return settings
+
+
+def transcript(messages: Sequence[dict[str, Any]], last: int = 10) -> list[tuple[str, str]]:
+    """A conversation as the user saw it: (``you``/``agent``, text), the last few entries."""
+    shown = [
+        ("you" if m["role"] == "user" else "agent", m["content"])
+        for m in messages
+        if m.get("role") in ("user", "assistant")
+        and isinstance(m.get("content"), str)
+        and m["content"].strip()
+    ]
+    return shown[-last:]
 
 
 def system_prompt(catalog: Sequence[dict[str, Any]], sandbox: str) -> str:
@@ -170,17 +213,6 @@ class Agent:
             # Cancelled (Ctrl-C) between a tool call and its result: answer the call, or every
             # later request would be refused for a tool call without a result.
             self._close_open_calls()
-
-    def transcript(self, last: int = 10) -> list[tuple[str, str]]:
-        """The conversation as the user saw it: (``you``/``agent``, text), the last few turns."""
-        shown = [
-            ("you" if m["role"] == "user" else "agent", m["content"])
-            for m in self.messages
-            if m.get("role") in ("user", "assistant")
-            and isinstance(m.get("content"), str)
-            and m["content"].strip()
-        ]
-        return shown[-last:]
 
     async def _turn(self) -> str:
         while True:

@@ -24,43 +24,29 @@ import anyio.lowlevel
 
 from appliance.agent import (
     Agent,
+    MissingKey,
     ModelError,
     ModelSettings,
     import_litellm,
-    litellm_model,
+    model_settings,
     system_prompt,
+    transcript,
 )
 from appliance.budget import Budget, BudgetLimits
 from appliance.code_mode import CodeExecutor
-from appliance.config import PROVIDER_ENV, Config
+from appliance.config import Config
 from appliance.paths import AppPaths
 from appliance.session import Session, SessionOptions, open_session
 from appliance.terminal import InputLines, Terminal
 
-__all__ = ["Outcome", "Terminal", "budget_limits", "model_settings", "run_code_session"]
-
-
-class MissingKey(Exception):
-    pass
-
-
-def model_settings(config: Config, model_id: str | None = None) -> ModelSettings:
-    """The agent model's settings (or ``model_id``'s); MissingKey when it has neither a key nor
-    a base URL (a gateway may need no key)."""
-    model_id = model_id or config.agent_model_id
-    litellm_model(model_id)  # ValueError: not provider:model
-    settings = ModelSettings.for_model(config, model_id)
-    if not settings.api_key and not settings.api_base:
-        provider = model_id.partition(":")[0]
-        variable = PROVIDER_ENV.get(
-            "google" if provider == "gemini" else provider, "the provider's API key variable"
-        )
-        raise MissingKey(
-            f"no API key for {provider!r} (model {model_id}). Set {variable}, or "
-            "run `ironcurtain setup` / `ironcurtain config set` to store one. "
-            "To try the appliance without a key, run `ironcurtain demo`."
-        )
-    return settings
+__all__ = [
+    "MissingKey",
+    "Outcome",
+    "Terminal",
+    "budget_limits",
+    "model_settings",
+    "run_code_session",
+]
 
 
 def budget_limits(config: Config) -> BudgetLimits:
@@ -198,27 +184,46 @@ async def run_code_session(
     read_line: Callable[[], str | None] | None = None,
     sandbox_factory: Callable[[], Any] | None = None,
     converse: bool = True,
+    lines: InputLines | None = None,
 ) -> Outcome:
     """Run a Code Mode session to its end; returns how it ended (the session is closed).
 
     With ``read_line`` the terminal is read for commands (``/approve``, ``/deny``, ``/quit`` …,
     answered at once); with ``converse`` too, the session goes on after the first message until
-    ``/quit``, end of input or a second Ctrl-C.
+    ``/quit``, end of input or a second Ctrl-C. ``lines`` is an input reader whose ``> `` prompt
+    the caller has already shown (``start`` does, before importing any of this): the session
+    then opens while the user types, and says so only if the user has to wait for it.
     """
-    run = _Run(terminal, options.interactive_channel, converse and read_line is not None)
+    early = lines is not None
+    if lines is None and read_line is not None:
+        lines = InputLines(read_line, None, terminal)
+    run = _Run(terminal, options.interactive_channel, converse and lines is not None)
     run.token = anyio.lowlevel.current_token()
-    lines = InputLines(read_line, run.immediate, terminal) if read_line is not None else None
-    async with anyio.create_task_group() as signals:
-        signals.start_soon(run.watch_signals)
+    if lines is not None:
+        lines.handle = run.immediate
+    ready = anyio.Event()
+    async with anyio.create_task_group() as background:
+        background.start_soon(run.watch_signals)
+        if early:
+            background.start_soon(_progress_if_waited, terminal, lines, ready)
         try:
             session = await _run_session(
-                run, config, paths, options, model, terminal, first_message, lines, sandbox_factory
+                run, config, paths, options, model, first_message, lines, sandbox_factory, ready
             )
         finally:
-            signals.cancel_scope.cancel()
+            background.cancel_scope.cancel()
     outcome = Outcome(session, run.ending or "finished", run.reason, _usage(run))
     _print_summary(outcome, terminal)
     return outcome
+
+
+async def _progress_if_waited(terminal: Terminal, lines: InputLines, ready: anyio.Event) -> None:
+    """The prompt came before the session was open: show progress once the user waits for it."""
+    while not ready.is_set() and not lines.pending():
+        await anyio.sleep(0.03)
+    if not ready.is_set():
+        with terminal.progress("starting the session (a first run compiles the sandbox)", after=0):
+            await ready.wait()
 
 
 async def _run_session(
@@ -227,35 +232,47 @@ async def _run_session(
     paths: AppPaths,
     options: SessionOptions,
     model: ModelSettings,
-    terminal: Terminal,
     first_message: str | None,
     lines: InputLines | None,
     sandbox_factory: Callable[[], Any] | None,
+    ready: anyio.Event,
 ) -> Session:
-    starting = terminal.progress("starting the tool servers")
+    quiet = lines is not None and lines.prompt_shown
+    starting = None if quiet else run.terminal.progress("starting the tool servers")
     try:
         async with open_session(config, paths, options) as session:
-            starting.stop()
+            if starting is not None:
+                starting.stop()
             run.session = session
-            await _in_session(
-                run, session, config, options, model, first_message, lines, sandbox_factory
-            )
+            agent = await _make_agent(run, session, config, model, sandbox_factory, quiet)
+            ready.set()
+            if agent is not None:
+                if not quiet:
+                    _header(session, run.terminal)
+                    if options.session_id is not None:
+                        run.terminal.transcript(transcript(agent.messages))
+                await _drive(run, session, agent, config, options, first_message, lines)
             session.ending, session.reason = run.ending or "finished", run.reason
     finally:
-        starting.stop()
+        if starting is not None:
+            starting.stop()
     return session
 
 
-async def _in_session(run, session, config, options, model, first_message, lines, factory):
+async def _make_agent(run, session, config, model, factory, quiet) -> Agent | None:
     terminal = run.terminal
-    with terminal.progress("loading the sandbox (the first time compiles it: ~10 s)"):
+    label = "loading the sandbox (a first run compiles it: ~10 s)"
+    loading = None if quiet else terminal.progress(label)
+    try:
         catalog = [t.catalog_entry() for t in await session.servers.all_tools()]
         make = factory or (lambda: make_sandbox(terminal.err))
         sandbox = await run.wait(lambda: anyio.to_thread.run_sync(make))
+    finally:
+        if loading is not None:
+            loading.stop()
     if sandbox is None:  # Ctrl-C or SIGTERM while it loaded
-        return
-    resumed = options.session_id is not None and session.history_path.exists()
-    run.agent = agent = Agent(
+        return None
+    run.agent = Agent(
         model=model,
         execute=_uncancellable(CodeExecutor(session.chokepoint, sandbox, catalog)),
         budget=Budget(budget_limits(config)),
@@ -263,19 +280,24 @@ async def _in_session(run, session, config, options, model, first_message, lines
         history_path=session.history_path,
         report=terminal.report,
     )
-    # litellm takes seconds to import: start now, while the user reads the header and types.
+    # litellm takes seconds to import: start now, while the user reads and types.
     threading.Thread(target=import_litellm, name="import-litellm", daemon=True).start()
+    return run.agent
+
+
+def _header(session: Session, terminal: Terminal) -> None:
     terminal.say(
         f"session {session.id} · sandbox {session.sandbox} · policy {session.policy.digest[:12]}"
     )
-    if resumed:
-        _show_transcript(agent, terminal)
+
+
+async def _drive(run, session, agent, config, options, first_message, lines) -> None:
     if first_message is not None:
         await _message(run, session, agent, first_message, options)
         if not run.converse:
             run.end("finished")
     if lines is not None and run.converse:
-        await _conversation(run, session, agent, terminal, lines, config, options)
+        await _conversation(run, session, agent, lines, config, options)
 
 
 def _uncancellable(executor: CodeExecutor) -> Callable[[str], Awaitable[str]]:
@@ -323,10 +345,17 @@ async def _turn(run: _Run, agent: Agent, work: Callable[[], Awaitable[str]]) -> 
         print(answer, file=run.terminal.out, flush=True)
 
 
-async def _conversation(run, session, agent, terminal, lines, config, options) -> None:
+async def _conversation(run, session, agent, lines, config, options) -> None:
+    terminal = run.terminal
+    header_due = lines.prompt_shown  # said once the user has typed, never across their typing
     while run.ending is None:
-        print("> ", end="", file=terminal.out, flush=True)
+        if not lines.prompt_shown:
+            print("> ", end="", file=terminal.out, flush=True)
+        lines.prompt_shown = False
         line = await run.wait(lines.next)
+        if header_due and line is not None:
+            header_due = False
+            _header(session, terminal)
         if line is None:
             run.end("finished")
             return
@@ -343,7 +372,9 @@ async def _command(line: str, run: _Run, session: Session, agent: Agent, config:
     """A slash command between turns (the immediate ones were answered on the input thread)."""
     words = line.split()
     out = run.terminal.out
-    if words[0] == "/retry":
+    if words[0] == "/quit":  # typed before the session was open: queued, not answered at once
+        run.end("finished")
+    elif words[0] == "/retry":
         last = next((m for m in reversed(agent.messages) if m.get("role") != "system"), None)
         if last is None or (last.get("role") == "assistant" and not last.get("tool_calls")):
             print("nothing to retry: the last turn ended with the agent's answer", file=out)
@@ -363,18 +394,6 @@ async def _command(line: str, run: _Run, session: Session, agent: Agent, config:
         print("no escalation is waiting", file=out)
     else:
         print(HELP, file=out)
-
-
-def _show_transcript(agent: Agent, terminal: Terminal) -> None:
-    shown = agent.transcript()
-    if not shown:
-        return
-    print("earlier in this session:", file=terminal.out)
-    for who, text in shown:
-        flat = " ".join(text.split())
-        flat = flat if len(flat) <= 300 else flat[:297] + "..."
-        print(f"  {who}: {flat}", file=terminal.out)
-    print("", file=terminal.out, flush=True)
 
 
 def _usage(run: _Run) -> str:

@@ -60,6 +60,7 @@ class SessionOptions:
     mode: str = "code"
     auto_approver: Any = None  # overrides the one built from config (tests, the demo)
     extra_weakening: tuple[str, ...] = ()  # e.g. the credential proxy's loosened settings
+    warned: bool = False  # the caller printed the weakening warnings already (before a prompt)
 
 
 @dataclass
@@ -134,7 +135,7 @@ async def open_session(
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     policy = load_policy(policy_dir_for(paths, options.policy_dir))
     weakening = [*weakening_settings(config), *options.extra_weakening]
-    for sentence in weakening:
+    for sentence in weakening if not options.warned else ():
         print(f"warning: {sentence}", file=sys.stderr)
     audit_file = session_dir / "audit.jsonl"
     if audit_file.exists():

@@ -124,6 +124,17 @@ class Terminal:
     def say(self, text: str) -> None:
         print(text, file=self.err, flush=True)
 
+    def transcript(self, entries: list[tuple[str, str]]) -> None:
+        """The end of an earlier conversation (on resume), one line per entry."""
+        if not entries:
+            return
+        print("earlier in this session:", file=self.out)
+        for who, text in entries:
+            flat = " ".join(text.split())
+            flat = flat if len(flat) <= 300 else flat[:297] + "..."
+            print(f"  {who}: {flat}", file=self.out)
+        print("", file=self.out, flush=True)
+
     def _stop_thinking(self) -> None:
         if self._thinking is not None:
             self._thinking.stop()
@@ -142,14 +153,21 @@ class InputLines:
     def __init__(
         self,
         read_line: Callable[[], str | None],
-        handle: Callable[[str], str | None],
+        handle: Callable[[str], str | None] | None,
         terminal: Terminal,
+        *,
+        prompt_shown: bool = False,
     ) -> None:
         self._read_line = read_line
-        self._handle = handle
+        self.handle = handle  # None until the session is up: every line is queued meanwhile
         self._terminal = terminal
+        self.prompt_shown = prompt_shown  # the caller printed the first "> " already
         self._queue: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, name="terminal-input", daemon=True).start()
+
+    def pending(self) -> bool:
+        """Has the user entered a line (or closed input) that nobody has taken yet?"""
+        return not self._queue.empty()
 
     def _pump(self) -> None:
         while True:
@@ -161,7 +179,7 @@ class InputLines:
                 self._queue.put(None)
                 return
             try:
-                answer = self._handle(line.strip())
+                answer = self.handle(line.strip()) if self.handle is not None else None
             except Exception as exc:  # the input thread must survive a failing command
                 answer = f"that command failed: {type(exc).__name__}: {exc}"
             if answer is not None:
@@ -169,8 +187,7 @@ class InputLines:
             else:
                 self._queue.put(line)
             if line.strip().split()[:1] == ["/quit"]:
-                self._queue.put(None)
-                return
+                return  # nothing more to read; a queued /quit is handled by the session
 
     async def next(self) -> str | None:
         # Polled, not a blocking get in a worker thread: anyio's workers are not daemons, so

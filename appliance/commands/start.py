@@ -12,6 +12,7 @@ error, 3 budget used up, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -77,26 +78,51 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_session(args: argparse.Namespace, config, paths) -> int:
-    import anyio
+    from appliance.agent import MissingKey, model_settings
 
-    from appliance.code_session import MissingKey, Terminal, model_settings, run_code_session
-    from appliance.escalation import InteractivePrompt
-    from appliance.session import SessionOptions
-
-    if args.resume and not (paths.session_dir(args.resume) / "history.json").is_file():
-        print(f"ironcurtain: no session {args.resume!r} to resume", file=sys.stderr)
-        return 2
-    if args.agent != "builtin":
-        return _docker(args, config, paths)
     try:
         model = model_settings(config)
     except MissingKey as exc:
         print(f"ironcurtain: {exc}", file=sys.stderr)
         return 2
+    from appliance.terminal import InputLines, Terminal
+
     terminal = Terminal()
     interactive = args.task is None
+    lines = None
+    if interactive:
+        # The prompt comes first: the session (servers, sandbox, litellm) opens while the user
+        # types, instead of seconds of imports and start-up sitting in front of it.
+        _before_prompt(args, config, paths, terminal)
+        print("> ", end="", flush=True)
+        lines = InputLines(_read_line, None, terminal, prompt_shown=True)
+    return _run(args, config, paths, model, terminal, lines)
+
+
+def _before_prompt(args: argparse.Namespace, config, paths, terminal) -> None:
+    """What must be read before typing: warnings about loosened settings, the resumed talk."""
+    from appliance.agent import transcript
+    from appliance.config import weakening_settings
+
+    for sentence in weakening_settings(config):
+        print(f"warning: {sentence}", file=sys.stderr)
+    if args.resume:
+        history = paths.session_dir(args.resume) / "history.json"
+        try:
+            terminal.transcript(transcript(json.loads(history.read_text())))
+        except (OSError, ValueError) as exc:
+            print(f"(the earlier conversation cannot be shown: {exc})", file=sys.stderr)
+
+
+def _run(args, config, paths, model, terminal, lines) -> int:
+    import anyio
+
+    from appliance.code_session import run_code_session
+    from appliance.escalation import InteractivePrompt
+    from appliance.session import SessionOptions
+
     prompt = None
-    if interactive or sys.stdin.isatty():
+    if lines is not None or sys.stdin.isatty():
         prompt = InteractivePrompt(sys.stdout, timeout_s=config.escalation_timeout_seconds)
     options = SessionOptions(
         task=args.task or "(interactive)",
@@ -104,6 +130,7 @@ def _run_session(args: argparse.Namespace, config, paths) -> int:
         sandbox=args.sandbox,
         session_id=args.resume,
         interactive_channel=prompt,
+        warned=lines is not None,
     )
     outcome = anyio.run(
         lambda: run_code_session(
@@ -113,8 +140,9 @@ def _run_session(args: argparse.Namespace, config, paths) -> int:
             model=model,
             terminal=terminal,
             first_message=args.task,
-            read_line=_read_line if prompt is not None else None,
-            converse=interactive,
+            read_line=_read_line if prompt is not None and lines is None else None,
+            converse=lines is not None,
+            lines=lines,
         )
     )
     return outcome.exit_code
