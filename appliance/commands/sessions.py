@@ -43,6 +43,9 @@ class SessionSummary:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    parser.add_argument(
+        "--ids", action="store_true", help="print only the ids, newest first (shell completion)"
+    )
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     clean = sub.add_parser("clean", help="remove old sessions (never a running one)")
     clean.add_argument(
@@ -60,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
     folder = app_paths().sessions
     if args.action == "clean":
         return _clean(folder, args.older_than, dry_run=args.dry_run, as_json=args.json)
+    if args.ids:
+        for session in reversed(list_sessions(folder)):
+            print(session.id)
+        return 0
     return _list(folder, as_json=args.json)
 
 
