@@ -97,3 +97,14 @@ def test_start_runs_one_task_against_an_openai_compatible_endpoint(cli_env, tmp_
     (session,) = (home / "sessions").iterdir()
     history = json.loads((session / "history.json").read_text())
     assert history[-1]["content"] == "I wrote hello.txt."
+
+
+def test_exec_text_prints_for_people(cli_env, tmp_path: Path):
+    snippet = "filesystem.write_file(path='a.txt', content='hi')\nprint('wrote it')\n40 + 2\n"
+    done = _run(["exec", "-", "--sandbox", str(tmp_path), "--text"], cli_env, stdin=snippet)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "wrote it\n=> 42\n"
+    assert "(1 tool call, " in done.stderr
+    failed = _run(["exec", "-", "--sandbox", str(tmp_path), "--text"], cli_env, stdin="1/0\n")
+    assert failed.returncode == 1
+    assert "error: ZeroDivisionError: division by zero" in failed.stderr
