@@ -108,12 +108,18 @@ class Terminal:
             self._thinking = Progress(self.err, "thinking", after=0.0)
         elif kind == "thinking-done":
             self._stop_thinking()
-        elif kind == "code":
+        elif kind == "code" and self.verbose:
             print(_indent("▶ code", text), file=self.out, flush=True)
+        elif kind == "code":  # quiet: one line a step, the session's shape without its detail
+            lines = text.strip().splitlines() or [""]
+            print(f"▶ code ({len(lines)} lines): {lines[0][:80]}", file=self.out, flush=True)
+        elif kind == "result" and self.verbose:
+            print(_indent("◀ result", text), file=self.out, flush=True)
         elif kind == "result":
-            shown = text if self.verbose or len(text) < 2000 else text[:2000] + "\n[…]"
-            print(_indent("◀ result", shown), file=self.out, flush=True)
-        elif kind == "assistant":
+            refused = [line.strip() for line in text.splitlines() if "DENIED:" in line]
+            for line in refused[:3]:
+                print(f"◀ {line[:160]}", file=self.out, flush=True)
+        elif kind == "assistant" and self.verbose:  # quiet: the final answer is printed once
             print(f"\nagent: {text}\n", file=self.out, flush=True)
         else:
             print(f"[{kind}] {text}", file=self.err, flush=True)

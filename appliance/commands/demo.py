@@ -28,7 +28,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the demo's temporary folder for inspection"
     )
-    parser.add_argument("--quiet", action="store_true", help="show only the summary and audit")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="one line per step, refusals, the answer and the audit verdict (no code or trail)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,8 +161,11 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
             first_message="Summarise my notes into summary.md, commit them, and push to origin.",
         )
     session = outcome.session
-    print("\n== audit trail", flush=True)
-    cli_main(["audit", "show", str(session.audit_path)])
+    if not args.quiet:
+        print("\n== audit trail", flush=True)
+        cli_main(["audit", "show", str(session.audit_path)])
+    else:
+        cli_main(["audit", "verify", str(session.audit_path)])
     result = verify_file(session.audit_path)
     print(f"\n== audit verify: {'intact' if result.ok else 'BROKEN'} ({result.entries} entries)")
     return 0 if result.ok else 1

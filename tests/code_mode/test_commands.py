@@ -108,3 +108,13 @@ def test_exec_text_prints_for_people(cli_env, tmp_path: Path):
     failed = _run(["exec", "-", "--sandbox", str(tmp_path), "--text"], cli_env, stdin="1/0\n")
     assert failed.returncode == 1
     assert "error: ZeroDivisionError: division by zero" in failed.stderr
+
+
+def test_demo_quiet_shows_steps_refusals_and_the_verdict_but_no_code_or_trail(cli_env):
+    done = _run(["demo", "--quiet"], cli_env)
+    out = done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "▶ code (" in out and "◀ DENIED:" in out
+    assert "hash chain verified" in out and "Done:" in out
+    assert "    listing = " not in out  # no code listings
+    assert "== audit trail" not in out
