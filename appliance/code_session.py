@@ -10,12 +10,10 @@ answered while the agent waits for it.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 import anyio
@@ -37,6 +35,7 @@ from appliance.code_mode import CodeExecutor
 from appliance.config import Config
 from appliance.paths import AppPaths
 from appliance.session import Session, SessionOptions, open_session
+from appliance.session_control import HELP, Outcome, SessionControl
 from appliance.terminal import InputLines, Terminal
 
 __all__ = [
@@ -57,120 +56,6 @@ def budget_limits(config: Config) -> BudgetLimits:
         max_session_seconds=b.max_session_seconds,
         max_estimated_cost_usd=b.max_estimated_cost_usd,
     )
-
-
-# How a session ended -> the process's exit status (a budget stop is not a success).
-EXIT_CODES = {"finished": 0, "interrupted": 130, "terminated": 143}
-STOP_CODES = {"budget": 3, "model": 1}
-HELP = (
-    "commands: /approve N [similar], /deny N, /budget, /logs, /retry, /model PROVIDER:MODEL, "
-    "/quit  (Ctrl-C cancels the agent's work; Ctrl-C again leaves)"
-)
-
-
-@dataclass
-class Outcome:
-    """How a Code Mode session ended, for the exit summary and the exit status."""
-
-    session: Session
-    ending: str  # finished | interrupted | terminated | stopped
-    reason: str = ""  # for "stopped": budget | model
-    usage: str = ""
-
-    @property
-    def exit_code(self) -> int:
-        if self.ending == "stopped":
-            return STOP_CODES.get(self.reason, 1)
-        return EXIT_CODES.get(self.ending, 1)
-
-
-class _Run:
-    """One session's control: the turn in progress, and the ending once one is decided.
-
-    Ctrl-C cancels the turn (the model request at once; a sandbox run after its pending
-    escalations are denied); a second Ctrl-C, or one with no turn running, ends the session.
-    SIGTERM ends it as ``terminated``. Either way the session closes normally (servers stopped,
-    audit closed, state recorded), so it can be resumed.
-    """
-
-    def __init__(self, terminal: Terminal, prompt: Any, converse: bool) -> None:
-        self.terminal = terminal
-        self.prompt = prompt
-        self.converse = converse
-        self.ending: str | None = None
-        self.reason = ""
-        self.session: Session | None = None
-        self.agent: Agent | None = None
-        self.token: Any = None
-        self.titled = False  # the first message became the session's task text
-        self._turn: anyio.CancelScope | None = None
-        self._waiting: anyio.CancelScope | None = None
-
-    def end(self, ending: str, reason: str = "") -> None:
-        """Decide the ending (the first one stands) and stop whatever is running."""
-        if self.ending is None:
-            self.ending, self.reason = ending, reason
-        self._deny_pending(f"the session is ending ({ending})")
-        for scope in (self._turn, self._waiting):
-            if scope is not None:
-                scope.cancel()
-
-    def interrupt(self) -> None:
-        turn = self._turn
-        if turn is None or turn.cancel_called or not self.converse:
-            self.end("interrupted")
-            return
-        self._deny_pending("interrupted by the user")
-        turn.cancel()  # _turn says so once the turn has unwound (its progress line cleared)
-
-    async def turn(self, work: Callable[[], Awaitable[str]]) -> str | None:
-        """Run one agent turn in a scope Ctrl-C can cancel; None when it was cancelled."""
-        if self.ending is not None:
-            return None
-        try:
-            with anyio.CancelScope() as self._turn:
-                return await work()
-            return None
-        finally:
-            self._turn = None
-
-    async def wait(self, work: Callable[[], Awaitable[Any]]) -> Any:
-        """Wait for input (or the sandbox's start) in a scope an ending cancels."""
-        if self.ending is not None:
-            return None
-        try:
-            with anyio.CancelScope() as self._waiting:
-                return await work()
-            return None
-        finally:
-            self._waiting = None
-
-    async def watch_signals(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                if signum == signal.SIGTERM:
-                    self.end("terminated")
-                else:
-                    self.interrupt()
-
-    def immediate(self, line: str) -> str | None:
-        """A command typed while the agent works (called on the input thread); None: queue it."""
-        word = line.split()[0] if line.split() else ""
-        if word in ("/approve", "/deny") and self.prompt is not None:
-            return self.prompt.command(line)
-        if word == "/budget":
-            return self.agent.budget.describe() if self.agent else "the session is starting"
-        if word == "/logs":
-            return f"audit log: {self.session.audit_path}" if self.session else "starting"
-        if word == "/quit":
-            anyio.from_thread.run_sync(self.end, "finished", token=self.token)
-            return "leaving: the session is being closed…"
-        return None
-
-    def _deny_pending(self, note: str) -> None:
-        deny = getattr(self.prompt, "deny_pending", None)
-        if deny is not None:
-            deny(note)
 
 
 async def run_code_session(
@@ -197,7 +82,7 @@ async def run_code_session(
     early = lines is not None
     if lines is None and read_line is not None:
         lines = InputLines(read_line, None, terminal)
-    run = _Run(terminal, options.interactive_channel, converse and lines is not None)
+    run = SessionControl(terminal, options.interactive_channel, converse and lines is not None)
     run.token = anyio.lowlevel.current_token()
     if lines is not None:
         lines.handle = run.immediate
@@ -227,7 +112,7 @@ async def _progress_if_waited(terminal: Terminal, lines: InputLines, ready: anyi
 
 
 async def _run_session(
-    run: _Run,
+    run: SessionControl,
     config: Config,
     paths: AppPaths,
     options: SessionOptions,
@@ -312,7 +197,7 @@ def _uncancellable(executor: CodeExecutor) -> Callable[[str], Awaitable[str]]:
     return execute
 
 
-async def _message(run: _Run, session: Session, agent: Agent, text: str, options) -> None:
+async def _message(run: SessionControl, session: Session, agent: Agent, text: str, options) -> None:
     session.chokepoint.latest_user_message = text
     if options.task == "(interactive)" and not run.titled:
         run.titled = True
@@ -320,7 +205,7 @@ async def _message(run: _Run, session: Session, agent: Agent, text: str, options
     await _turn(run, agent, lambda: agent.send(text))
 
 
-async def _turn(run: _Run, agent: Agent, work: Callable[[], Awaitable[str]]) -> None:
+async def _turn(run: SessionControl, agent: Agent, work: Callable[[], Awaitable[str]]) -> None:
     try:
         answer = await run.turn(work)
     except ModelError as exc:
@@ -368,7 +253,9 @@ async def _conversation(run, session, agent, lines, config, options) -> None:
         await _message(run, session, agent, line, options)
 
 
-async def _command(line: str, run: _Run, session: Session, agent: Agent, config: Config) -> None:
+async def _command(
+    line: str, run: SessionControl, session: Session, agent: Agent, config: Config
+) -> None:
     """A slash command between turns (the immediate ones were answered on the input thread)."""
     words = line.split()
     out = run.terminal.out
@@ -396,7 +283,7 @@ async def _command(line: str, run: _Run, session: Session, agent: Agent, config:
         print(HELP, file=out)
 
 
-def _usage(run: _Run) -> str:
+def _usage(run: SessionControl) -> str:
     return run.agent.budget.describe() if run.agent is not None else ""
 
 
