@@ -36,7 +36,7 @@ from appliance.config import Config
 from appliance.paths import AppPaths
 from appliance.session import Session, SessionOptions, open_session
 from appliance.session_control import HELP, Outcome, SessionControl
-from appliance.terminal import InputLines, Terminal
+from appliance.terminal import InputLines, Progress, Terminal
 
 __all__ = [
     "MissingKey",
@@ -86,7 +86,7 @@ async def run_code_session(
     run.token = anyio.lowlevel.current_token()
     if lines is not None:
         lines.handle = run.immediate
-    ready = anyio.Event()
+    ready = _Readiness()
     async with anyio.create_task_group() as background:
         background.start_soon(run.watch_signals)
         if early:
@@ -102,13 +102,28 @@ async def run_code_session(
     return outcome
 
 
-async def _progress_if_waited(terminal: Terminal, lines: InputLines, ready: anyio.Event) -> None:
+class _Readiness:
+    """The session is open and the agent built. Whoever sets it first clears the progress line
+    (synchronously, so nothing printed next can land on that line)."""
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.progress: Progress | None = None
+
+    def set(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        self.event.set()
+
+
+async def _progress_if_waited(terminal: Terminal, lines: InputLines, ready: _Readiness) -> None:
     """The prompt came before the session was open: show progress once the user waits for it."""
-    while not ready.is_set() and not lines.pending():
+    while not ready.event.is_set() and not lines.pending():
         await anyio.sleep(0.03)
-    if not ready.is_set():
-        with terminal.progress("starting the session (a first run compiles the sandbox)", after=0):
-            await ready.wait()
+    if not ready.event.is_set():
+        label = "starting the session (a first run compiles the sandbox)"
+        ready.progress = terminal.progress(label, after=0)
+        await ready.event.wait()
 
 
 async def _run_session(
@@ -120,7 +135,7 @@ async def _run_session(
     first_message: str | None,
     lines: InputLines | None,
     sandbox_factory: Callable[[], Any] | None,
-    ready: anyio.Event,
+    ready: _Readiness,
 ) -> Session:
     quiet = lines is not None and lines.prompt_shown
     starting = None if quiet else run.terminal.progress("starting the tool servers")

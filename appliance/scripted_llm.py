@@ -36,7 +36,7 @@ _USAGE = {"prompt_tokens": 120, "completion_tokens": 40}
 class ScriptedLLM:
     """``with ScriptedLLM(steps) as llm: llm.openai_base`` / ``llm.anthropic_base``."""
 
-    def __init__(self, steps: Sequence[Step], *, fallback: Reply | None = None) -> None:
+    def __init__(self, steps: Sequence[Step], *, fallback: Step | None = None) -> None:
         self._steps = list(steps)
         self._fallback = fallback or {"text": "(the script has no more steps)"}
         self._lock = threading.Lock()

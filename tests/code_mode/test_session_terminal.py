@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -211,3 +212,30 @@ def test_a_model_error_is_one_line_and_a_traceback_only_with_debug(cli_env, debu
     assert ("Traceback" in err) is debug
     state = _state(home)
     assert state["state"] == "stopped" and state["reason"] == "model"
+
+
+@needs_tmux
+def test_a_model_error_leaves_the_session_open_for_retry_and_another_model(tmux, cli_env):
+    healthy = threading.Event()  # 503 (however often the client retries) until set
+
+    def answer(messages):
+        return {"text": "back on my feet"} if healthy.is_set() else {"status": 503}
+
+    with ScriptedLLM([], fallback=answer) as llm:
+        home = _configure(cli_env, llm)
+        tmux.start([*CLI, "start"])
+        tmux.wait_for("> ")
+        tmux.type("hello")
+        tmux.wait_for("failed on its side (503): retry in a moment.")
+        tmux.wait_for("/retry sends it again")
+        healthy.set()
+        tmux.type("/model openai:another-model")
+        tmux.wait_for("model: openai:another-model")
+        tmux.type("/retry")
+        tmux.wait_for("agent: back on my feet")
+        tmux.type("/quit")
+        tmux.wait_for("EXIT=0")
+        models = [r.get("model") for r in llm.requests]
+    assert set(models[:-1]) == {"scripted"} and models[-1] == "another-model"
+    assert "Traceback" not in tmux.screen()
+    assert _state(home)["state"] == "finished"
