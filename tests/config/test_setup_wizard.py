@@ -264,3 +264,18 @@ def test_a_bad_sandbox_is_a_clear_error_and_nothing_is_created(tmp_path, kind):
     assert f"--sandbox {target}: {expected}" in done.stderr
     assert (kind == "file") == target.exists()  # a missing folder was not created
     assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_in_the_wizard_launched_by_start_says_so_and_exits_130():
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "start"],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    _read_until(proc, b"LLM provider")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert b"No configuration yet" in err and b"setup cancelled: config.json unchanged" in err
+    assert not app_paths().config_file.exists()
