@@ -78,6 +78,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_session(args: argparse.Namespace, config, paths) -> int:
+    if args.resume and not (paths.session_dir(args.resume) / "history.json").is_file():
+        print(
+            f"ironcurtain: no session {args.resume!r} to resume "
+            "(`ironcurtain sessions` lists them)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.agent != "builtin":
+        return _docker(args, config, paths)
     from appliance.agent import MissingKey, model_settings
 
     try:

@@ -118,3 +118,25 @@ def test_demo_quiet_shows_steps_refusals_and_the_verdict_but_no_code_or_trail(cl
     assert "hash chain verified" in out and "Done:" in out
     assert "    listing = " not in out  # no code listings
     assert "== audit trail" not in out
+
+
+def test_start_resume_of_an_unknown_session_is_a_clear_error(cli_env):
+    home = Path(cli_env["IRONCURTAIN_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.json").write_text('{"openaiApiKey": "sk-test-not-real"}')
+    done = _run(["start", "--resume", "20990101-000000-000000"], cli_env, stdin="", timeout=60)
+    assert done.returncode == 2
+    assert "no session '20990101-000000-000000' to resume" in done.stderr
+    assert not (home / "sessions").exists()  # nothing was started
+
+
+def test_start_agent_claude_code_goes_to_docker_mode(cli_env, monkeypatch):
+    from appliance.commands import start
+
+    calls = []
+    monkeypatch.setattr(start, "_docker", lambda args, config, paths: calls.append(args) or 7)
+    args = start.argparse.Namespace(
+        task="t", resume=None, agent="claude-code", pty=False, policy_dir=None, sandbox=None
+    )
+    assert start._run_session(args, object(), object()) == 7
+    assert calls == [args]
