@@ -14,14 +14,29 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from appliance.atomic import write_text_atomic
 from appliance.budget import Budget, BudgetExceeded
+from appliance.model_errors import ModelError, describe_model_error
 
-__all__ = ["Agent", "ModelSettings", "litellm_model", "system_prompt", "truncate"]
+if TYPE_CHECKING:
+    from appliance.config import Config
+
+__all__ = [
+    "Agent",
+    "MissingKey",
+    "ModelError",
+    "ModelSettings",
+    "import_litellm",
+    "litellm_model",
+    "model_settings",
+    "system_prompt",
+    "transcript",
+    "truncate",
+]
 
 RESULT_CAP_BYTES = 100_000
 LOOP_REPEATS = 3
@@ -44,12 +59,25 @@ EXECUTE_CODE_TOOL = {
 }
 
 
+# IronCurtain's provider names where litellm's differ (Google AI Studio is litellm's "gemini").
+_LITELLM_PROVIDER = {"google": "gemini"}
+
+
 def litellm_model(model_id: str) -> str:
     """``provider:model`` (IronCurtain's naming) to litellm's ``provider/model``."""
     provider, sep, name = model_id.partition(":")
     if not sep or not provider or not name:
         raise ValueError(f"model id {model_id!r} must look like provider:model")
-    return f"{provider}/{name}"
+    return f"{_LITELLM_PROVIDER.get(provider, provider)}/{name}"
+
+
+def import_litellm() -> Any:
+    """litellm, imported offline (no cost-map download) and quiet (no banners on stdout)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
 
 
 @dataclass(frozen=True)
@@ -61,11 +89,49 @@ class ModelSettings:
 
     @classmethod
     def for_model(cls, config: Any, model_id: str) -> ModelSettings:
-        """The key and endpoint ``config`` holds for ``model_id``'s provider (an OpenAI-compatible
-        base URL applies to ``openai:`` models only)."""
+        """The key and endpoint ``config`` holds for ``model_id``'s provider (``anthropicBaseUrl``,
+        ``openaiBaseUrl``, ``googleBaseUrl``: each applies to its own provider's models only)."""
         provider = model_id.partition(":")[0]
-        base = config.openai_base_url if provider == "openai" else None
-        return cls(model_id, api_key=config.api_key_for(provider), api_base=base)
+        return cls(
+            model_id, api_key=config.api_key_for(provider), api_base=config.base_url_for(provider)
+        )
+
+
+class MissingKey(Exception):
+    """The model has neither a key nor a base URL; the message says what to set."""
+
+
+def model_settings(config: Config, model_id: str | None = None) -> ModelSettings:
+    """The agent model's settings (or ``model_id``'s); MissingKey when it has neither a key nor
+    a base URL (a gateway may need no key)."""
+    model_id = model_id or config.agent_model_id
+    litellm_model(model_id)  # ValueError: not provider:model
+    settings = ModelSettings.for_model(config, model_id)
+    if not settings.api_key and not settings.api_base:
+        provider = model_id.partition(":")[0]
+        from appliance.config import PROVIDER_ENV
+
+        variable = PROVIDER_ENV.get(
+            "google" if provider == "gemini" else provider, "the provider's API key variable"
+        )
+        raise MissingKey(
+            f"no API key for {provider!r} (model {model_id}). Set {variable}, or "
+            "run `ironcurtain setup` / `ironcurtain config set` to store one. "
+            "To try the appliance without a key, run `ironcurtain demo`."
+        )
+    return settings
+
+
+def transcript(messages: Sequence[dict[str, Any]], last: int = 10) -> list[tuple[str, str]]:
+    """A conversation as the user saw it: (``you``/``agent``, text), the last few entries."""
+    shown = [
+        ("you" if m["role"] == "user" else "agent", m["content"])
+        for m in messages
+        if m.get("role") in ("user", "assistant")
+        and isinstance(m.get("content"), str)
+        and m["content"].strip()
+    ]
+    return shown[-last:]
 
 
 def system_prompt(catalog: Sequence[dict[str, Any]], sandbox: str) -> str:
@@ -119,20 +185,34 @@ class Agent:
         self.history_path = history_path
         self.report = report
         self.messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+        self.stopped_by_budget = False
         self._recent: list[str] = []
         if history_path is not None and history_path.exists():
             self.messages = json.loads(history_path.read_text())
 
     async def send(self, user_message: str) -> str:
-        """Run one user turn to its end; return the model's final text."""
+        """Run one user turn to its end; return the model's final text.
+
+        A failed model call raises :class:`ModelError` with the user's message kept in the
+        history, so :meth:`resume` (``/retry``) sends it again, to the same model or another.
+        """
         self.messages.append({"role": "user", "content": user_message})
         self._save()
+        return await self.resume()
+
+    async def resume(self) -> str:
+        """Go on from the conversation as it stands (after a failed or interrupted model call)."""
         try:
             return await self._turn()
         except BudgetExceeded as exc:
+            self.stopped_by_budget = True
             text = f"Stopped: {exc}."
             self.report("budget", text)
             return text
+        finally:
+            # Cancelled (Ctrl-C) between a tool call and its result: answer the call, or every
+            # later request would be refused for a tool call without a result.
+            self._close_open_calls()
 
     async def _turn(self) -> str:
         while True:
@@ -155,11 +235,18 @@ class Agent:
                     return text
 
     async def _complete(self) -> dict[str, Any]:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
         self.report("thinking", "")
-        response = await anyio.to_thread.run_sync(self._call_model, litellm)
+        try:
+            # The first import takes seconds: in a thread, so the event loop (Ctrl-C, the
+            # escalation prompt, the elapsed-time display) stays live meanwhile.
+            litellm = await anyio.to_thread.run_sync(import_litellm)
+            try:
+                response = await litellm.acompletion(**self._request())
+            except Exception as exc:  # every failure of the call: one sentence for the user
+                message = describe_model_error(exc, self.model.model_id, self.model.api_base)
+                raise ModelError(message) from exc
+        finally:
+            self.report("thinking-done", "")
         self.budget.add_step()
         usage = getattr(response, "usage", None)
         tokens = int(getattr(usage, "total_tokens", 0) or 0)
@@ -183,15 +270,28 @@ class Agent:
             self.report("assistant", message.content)
         return out
 
-    def _call_model(self, litellm: Any) -> Any:
-        return litellm.completion(
-            model=litellm_model(self.model.model_id),
-            messages=self.messages,
-            tools=[EXECUTE_CODE_TOOL],
-            api_key=self.model.api_key,
-            api_base=self.model.api_base,
-            timeout=self.model.timeout_s,
-        )
+    def _request(self) -> dict[str, Any]:
+        return {
+            "model": litellm_model(self.model.model_id),
+            "messages": self.messages,
+            "tools": [EXECUTE_CODE_TOOL],
+            "api_key": self.model.api_key,
+            "api_base": self.model.api_base,
+            "timeout": self.model.timeout_s,
+        }
+
+    def _close_open_calls(self) -> None:
+        last = next((m for m in reversed(self.messages) if m.get("role") == "assistant"), None)
+        if last is None or not last.get("tool_calls"):
+            return
+        answered = {m.get("tool_call_id") for m in self.messages if m.get("role") == "tool"}
+        missing = [c["id"] for c in last["tool_calls"] if c["id"] not in answered]
+        for call_id in missing:
+            self.messages.append(
+                {"role": "tool", "tool_call_id": call_id, "content": "ERROR: not run: interrupted"}
+            )
+        if missing:
+            self._save()
 
     async def _run_tool(self, call: dict[str, Any]) -> str:
         function = call.get("function", {})

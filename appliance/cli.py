@@ -54,6 +54,9 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         description="A secure runtime for AI agents: every tool call goes through one policy gate.",
     )
     parser.add_argument("--version", action="version", version=f"ironcurtain {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks (internal errors, model errors)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module_name, help_text) in COMMANDS.items():
@@ -75,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
+    if args.debug:
+        os.environ["IRONCURTAIN_DEBUG"] = "1"  # read where errors are worded (sessions, models)
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
@@ -83,6 +88,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _closed_pipe()
+    except Exception as exc:
+        if args.debug:
+            raise
+        # A traceback is for whoever debugs the appliance, not for its user: one line, and how
+        # to see more.
+        while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]  # a task group's wrapper says nothing: name what failed
+        print(
+            f"ironcurtain {args._command}: internal error: {type(exc).__name__}: {exc}\n"
+            "run again with `ironcurtain --debug ...` to see the traceback",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _closed_pipe() -> int:

@@ -65,6 +65,11 @@ PROVIDER_ENV: Mapping[str, str] = MappingProxyType(
     }
 )
 _KEY_FIELD = {"anthropic": "anthropicApiKey", "openai": "openaiApiKey", "google": "googleApiKey"}
+_BASE_URL_FIELD = {
+    "anthropic": "anthropic_base_url",
+    "openai": "openai_base_url",
+    "google": "google_base_url",
+}
 
 
 def _model_id(value: str) -> str:
@@ -98,6 +103,7 @@ def _base_url(value: str) -> str:
 ModelId = Annotated[str, AfterValidator(_model_id)]
 Directory = Annotated[str, AfterValidator(_directory)]
 ApiKey = Annotated[SecretStr, AfterValidator(_api_key)]
+BaseUrl = Annotated[str, AfterValidator(_base_url)]
 
 
 class _Section(BaseModel):
@@ -143,7 +149,11 @@ class Config(_Section):
     anthropic_api_key: ApiKey | None = None
     openai_api_key: ApiKey | None = None
     google_api_key: ApiKey | None = None
-    openai_base_url: Annotated[str, AfterValidator(_base_url)] | None = None
+    # Where each provider's API is reached: a gateway (LiteLLM proxy, OpenRouter, Ollama), a
+    # regional endpoint, or a scripted server in a test. None: the provider's own endpoint.
+    anthropic_base_url: BaseUrl | None = None
+    openai_base_url: BaseUrl | None = None
+    google_base_url: BaseUrl | None = None
     resource_budget: ResourceBudget = ResourceBudget()
     auto_approve: AutoApprove = AutoApprove()
     escalation_timeout_seconds: int = Field(300, ge=5, le=86_400)
@@ -162,6 +172,11 @@ class Config(_Section):
     @property
     def agent_provider(self) -> str:
         return self.agent_model_id.partition(":")[0]
+
+    def base_url_for(self, provider: str) -> str | None:
+        """The configured endpoint for ``provider`` (``gemini`` is litellm's name for google)."""
+        field = _BASE_URL_FIELD.get("google" if provider == "gemini" else provider)
+        return getattr(self, field) if field else None
 
     def api_key_for(self, provider: str) -> str | None:
         """The plain key for ``provider`` (``anthropic``, ``openai``, ``google``), or None."""
@@ -417,11 +432,13 @@ def weakening_settings(config: Config) -> list[str]:
             f"credentialProxy.allowedProviders adds {', '.join(extra)}: the Docker agent may reach "
             "those APIs with your real keys."
         )
-    url = config.openai_base_url
-    if url and url.startswith("http://") and not _is_loopback_url(url):
-        out.append(
-            f"openaiBaseUrl {url} is plain http: your OpenAI key crosses the network unencrypted."
-        )
+    for provider, field in _BASE_URL_FIELD.items():
+        url = getattr(config, field)
+        if url and url.startswith("http://") and not _is_loopback_url(url):
+            out.append(
+                f"{provider}BaseUrl {url} is plain http: your {provider} key crosses the network "
+                "unencrypted."
+            )
     return out
 
 

@@ -1,4 +1,4 @@
-"""A scripted LLM on loopback that speaks the OpenAI and Anthropic chat APIs.
+"""A scripted LLM on loopback that speaks the OpenAI, Anthropic and Gemini chat APIs.
 
 The demo and the tests never call a real model: they point litellm's normal client at this
 server (a real HTTP round trip on 127.0.0.1), which answers from a script. A step of the script is
@@ -6,7 +6,13 @@ either a fixed reply or a function of the conversation so far, so a scripted age
 what the sandbox and the policy told it (a denial, a file's content).
 
 Reply shapes: ``{"text": "..."}`` for a final answer, ``{"code": "..."}`` for an
-``execute_code`` tool call, ``{"tool": NAME, "arguments": {...}}`` for any other tool call.
+``execute_code`` tool call, ``{"tool": NAME, "arguments": {...}}`` for any other tool call,
+``{"status": 401}`` for an HTTP error in the provider's own error shape. ``"delay": SECONDS`` in
+any reply holds the answer back that long (a slow model, for Ctrl-C and progress tests).
+
+Routes, as litellm's normal clients call them: ``…/chat/completions`` (OpenAI), ``…/messages``
+(Anthropic), ``…/models/MODEL:generateContent`` (Gemini; its ``contents`` are handed to a step
+as OpenAI-like messages, so one script serves every route).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,12 +36,13 @@ _USAGE = {"prompt_tokens": 120, "completion_tokens": 40}
 class ScriptedLLM:
     """``with ScriptedLLM(steps) as llm: llm.openai_base`` / ``llm.anthropic_base``."""
 
-    def __init__(self, steps: Sequence[Step], *, fallback: Reply | None = None) -> None:
+    def __init__(self, steps: Sequence[Step], *, fallback: Step | None = None) -> None:
         self._steps = list(steps)
         self._fallback = fallback or {"text": "(the script has no more steps)"}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.requests: list[dict[str, Any]] = []
+        self.routes: list[str] = []  # which API each request used: openai, anthropic, gemini
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -49,6 +57,10 @@ class ScriptedLLM:
     @property
     def anthropic_base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def google_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1beta"
 
     def __enter__(self) -> ScriptedLLM:
         self._thread.start()
@@ -126,6 +138,55 @@ def anthropic_response(llm: ScriptedLLM, reply: Reply, model: str) -> dict[str, 
     }
 
 
+def gemini_response(llm: ScriptedLLM, reply: Reply, model: str) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
+    if reply.get("text"):
+        parts.append({"text": reply["text"]})
+    call = _tool_call(reply)
+    if call is not None:
+        name, arguments = call
+        parts.append({"functionCall": {"name": name, "args": arguments}})
+    return {
+        "candidates": [
+            {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+        ],
+        "usageMetadata": {
+            "promptTokenCount": _USAGE["prompt_tokens"],
+            "candidatesTokenCount": _USAGE["completion_tokens"],
+            "totalTokenCount": sum(_USAGE.values()),
+        },
+        "modelVersion": model,
+        "responseId": llm.new_id("resp_"),
+    }
+
+
+def gemini_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Gemini ``contents`` as OpenAI-like messages: what a step function reads."""
+    out: list[dict[str, Any]] = []
+    for entry in contents:
+        for part in entry.get("parts", []):
+            if "text" in part:
+                role = "assistant" if entry.get("role") == "model" else "user"
+                out.append({"role": role, "content": part["text"]})
+            elif "functionResponse" in part:
+                response = part["functionResponse"].get("response", {})
+                out.append({"role": "tool", "content": json.dumps(response)})
+            elif "functionCall" in part:
+                out.append({"role": "assistant", "content": None, "tool_calls": [part]})
+    return out
+
+
+def error_body(route: str, status: int) -> dict[str, Any]:
+    message = {401: "invalid x-api-key", 404: "model not found", 429: "rate limited"}.get(
+        status, "scripted server error"
+    )
+    if route == "anthropic":
+        return {"type": "error", "error": {"type": "api_error", "message": message}}
+    if route == "gemini":
+        return {"error": {"code": status, "message": message, "status": "UNAVAILABLE"}}
+    return {"error": {"message": message, "type": "server_error", "code": str(status)}}
+
+
 def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -137,24 +198,37 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 self._send(400, {"error": {"message": "request body is not JSON"}})
                 return
-            messages = body.get("messages", [])
+            path = self.path.split("?", 1)[0].rstrip("/")
             model = body.get("model", "scripted")
-            if self.path.rstrip("/").endswith("/chat/completions"):
-                reply = llm.next_reply(messages, body)
-                self._send(200, openai_response(llm, reply, model))
-            elif self.path.rstrip("/").endswith("/messages"):
-                reply = llm.next_reply(messages, body)
-                self._send(200, anthropic_response(llm, reply, model))
+            if path.endswith("/chat/completions"):
+                route, messages, shape = "openai", body.get("messages", []), openai_response
+            elif path.endswith("/messages"):
+                route, messages, shape = "anthropic", body.get("messages", []), anthropic_response
+            elif path.endswith(":generateContent"):
+                model = path.rsplit("/", 1)[-1].removesuffix(":generateContent")
+                route, messages = "gemini", gemini_messages(body.get("contents", []))
+                shape = gemini_response
             else:
                 self._send(404, {"error": {"message": f"no such endpoint {self.path}"}})
+                return
+            llm.routes.append(route)
+            reply = llm.next_reply(messages, body)
+            time.sleep(float(reply.get("delay", 0)))
+            if "status" in reply:
+                self._send(int(reply["status"]), error_body(route, int(reply["status"])))
+            else:
+                self._send(200, shape(llm, reply, model))
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client gave up (a cancelled request): nothing to tell it
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # quiet: the demo's output is the session, not HTTP logs

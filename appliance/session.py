@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from appliance.atomic import write_text_atomic
 from appliance.audit import AuditLog
 from appliance.chokepoint import Chokepoint
@@ -58,6 +60,7 @@ class SessionOptions:
     mode: str = "code"
     auto_approver: Any = None  # overrides the one built from config (tests, the demo)
     extra_weakening: tuple[str, ...] = ()  # e.g. the credential proxy's loosened settings
+    warned: bool = False  # the caller printed the weakening warnings already (before a prompt)
 
 
 @dataclass
@@ -69,6 +72,10 @@ class Session:
     policy: Policy
     chokepoint: Chokepoint
     servers: ServerPool
+    # Set by whoever runs the session before it closes: finished, interrupted (Ctrl-C),
+    # terminated (SIGTERM) or stopped (with a reason: budget, model). All can be resumed.
+    ending: str | None = None
+    reason: str = ""
 
     @property
     def audit_path(self) -> Path:
@@ -78,8 +85,9 @@ class Session:
     def history_path(self) -> Path:
         return self.dir / "history.json"
 
-    def set_state(self, state: str, **extra: Any) -> None:
-        _write_state(self.dir, state=state, **extra)
+    def set_state(self, **fields: Any) -> None:
+        """Update ``session.json`` (``state``, ``task``, …) for ``ironcurtain sessions``."""
+        _write_state(self.dir, **fields)
 
 
 def server_specs(config: Config, sandbox: Path) -> list[ServerSpec]:
@@ -127,7 +135,7 @@ async def open_session(
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     policy = load_policy(policy_dir_for(paths, options.policy_dir))
     weakening = [*weakening_settings(config), *options.extra_weakening]
-    for sentence in weakening:
+    for sentence in weakening if not options.warned else ():
         print(f"warning: {sentence}", file=sys.stderr)
     audit_file = session_dir / "audit.jsonl"
     if audit_file.exists():
@@ -143,7 +151,8 @@ async def open_session(
     channel = _channel(escalations, paths.registry, config, options)
     specs = specs or server_specs(config, sandbox)
     _write_state(session_dir, state="running", id=session_id, task=options.task, pid=os.getpid())
-    state = "crashed"
+    state, reason = "crashed", ""
+    session: Session | None = None
     try:
         with register_session(paths.registry, session_id, os.getpid(), escalations):
             async with ServerPool(specs) as servers:
@@ -160,11 +169,18 @@ async def open_session(
                 chokepoint.auto_approver = options.auto_approver or _auto_approver(
                     config, chokepoint
                 )
-                yield Session(session_id, session_dir, sandbox, config, policy, chokepoint, servers)
-                state = "finished"
+                session = Session(
+                    session_id, session_dir, sandbox, config, policy, chokepoint, servers
+                )
+                yield session
+                state, reason = session.ending or "finished", session.reason
+    except (KeyboardInterrupt, anyio.get_cancelled_exc_class()):
+        # Ctrl-C or a cancelled task is the user's doing, not a crash: resumable as such.
+        state = (session.ending if session is not None else None) or "interrupted"
+        raise
     finally:
         audit.close(mark_end=True)
-        _write_state(session_dir, state=state)
+        _write_state(session_dir, state=state, reason=reason)
 
 
 def _channel(escalations: Path, registry: Path, config: Config, options: SessionOptions) -> Any:

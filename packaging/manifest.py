@@ -19,6 +19,8 @@ __all__ = [
     "FIRST_PARTY",
     "LITELLM_DATA",
     "METADATA_DISTS",
+    "PLUGIN_PACKAGES",
+    "TIKTOKEN_ENCODINGS",
     "LitellmFilter",
     "app_datas",
     "keeps_data",
@@ -41,6 +43,19 @@ LITELLM_DATA = (
     "llms/openai_like/providers.json",
     "litellm_core_utils/tokenizers",
 )
+
+# Plugin packages found by iterating a namespace package at run time, which analysis cannot see:
+# tiktoken lists ``tiktoken_ext``'s modules to learn its encodings ("Unknown encoding cl100k_base.
+# Plugins found: []" on the Anthropic route's first call without it).
+PLUGIN_PACKAGES = ("tiktoken_ext",)
+
+# The tiktoken encodings the appliance may load, and the file each is cached under in litellm's
+# ``tokenizers`` folder (tiktoken names its cache files by the SHA-1 of the download URL; litellm
+# points TIKTOKEN_CACHE_DIR there), so no encoding is ever downloaded.
+TIKTOKEN_ENCODINGS = {
+    "cl100k_base": "9b5ad71b2ce5302211f9c61530b329a4922fc6a4",
+    "o200k_base": "fb374d419588a4632f3f557e76b4b70aebbca790",
+}
 
 # Distributions whose metadata is read at run time (importlib.metadata.version / entry points).
 METADATA_DISTS = ("litellm", "httpx2", "wasmtime", "mcp", "pydantic", "openai")

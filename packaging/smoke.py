@@ -6,7 +6,11 @@ only loopback up: the frozen app must need neither a Python nor the internet. Ch
 ``--version``; ``policy check`` of a protected path (denied by the shipped policy); ``exec`` of a
 snippet that writes and reads a file through the filesystem tool; ``serve filesystem`` answering
 ``tools/list`` to raw JSON-RPC on stdin; ``demo`` end to end (scripted model on 127.0.0.1, real
-sandbox, servers, git and audit). Exit status 0 when every check passed.
+sandbox, servers, git and audit); then ``start TASK`` through each provider route litellm takes —
+Anthropic, OpenAI, Google (Gemini) — each against a scripted server of that API's shape on
+loopback, reached through the provider's base-URL setting (``anthropicBaseUrl``, …). The scripted
+server runs in a helper (this file, ``--route``) inside the same network namespace as the binary,
+so loopback is shared and nothing else is reachable. Exit status 0 when every check passed.
 """
 
 from __future__ import annotations
@@ -23,7 +27,16 @@ from pathlib import Path
 
 __all__ = ["SmokeFailure", "clean_environment", "main", "python_free_path"]
 
+REPO = Path(__file__).resolve().parents[1]
 _SYSTEM_BIN = ("/usr/local/bin", "/usr/bin", "/bin")
+# provider -> (model id, key variable, base-URL setting, ScriptedLLM attribute, litellm's route)
+ROUTES = {
+    "anthropic": ("anthropic:claude-sonnet-4-6", "ANTHROPIC_API_KEY", "anthropicBaseUrl",
+                  "anthropic_base", "anthropic"),
+    "openai": ("openai:gpt-5", "OPENAI_API_KEY", "openaiBaseUrl", "openai_base", "openai"),
+    "google": ("google:gemini-2.5-flash", "GOOGLE_GENERATIVE_AI_API_KEY", "googleBaseUrl",
+               "google_base", "gemini"),
+}  # fmt: skip
 _NETNS = ("unshare", "--net", "--")
 _LO_UP = '/usr/sbin/ip link set lo up && exec "$0" "$@"'
 
@@ -143,12 +156,80 @@ def check_demo(runner: Runner, root: Path) -> str:
     return "audit verified"
 
 
+def check_route(provider: str) -> Callable[[Runner, Path], str]:
+    """``start TASK`` through ``provider``'s route: the helper serves the scripted API inside the
+    binary's network namespace and checks what the session did."""
+
+    def check(runner: Runner, root: Path) -> str:
+        plan = root / "plan.json"
+        plan.write_text(json.dumps({"binary": str(runner.binary), "env": runner.env}))
+        helper = [*runner.isolation, sys.executable, str(Path(__file__).resolve())]
+        done = subprocess.run(
+            [*helper, "--route", provider, str(plan)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"},
+        )
+        if done.returncode != 0:
+            raise SmokeFailure(f"{provider} route:\n{done.stdout[-2500:]}{done.stderr[-2500:]}")
+        return done.stdout.strip().splitlines()[-1]
+
+    return check
+
+
+def run_route(provider: str, plan_file: Path) -> int:
+    """The helper's side of :func:`check_route` (run as ``smoke.py --route PROVIDER PLAN``)."""
+    sys.path.insert(0, str(REPO))
+    from appliance.scripted_llm import ScriptedLLM
+
+    plan = json.loads(plan_file.read_text())
+    model_id, key_var, setting, attribute, route = ROUTES[provider]
+    root = plan_file.parent
+    sandbox = root / "sandbox"
+    sandbox.mkdir()
+    steps = [
+        {"code": f"filesystem.write_file(path='route.txt', content='written via {provider}')"},
+        {"text": f"done via {provider}"},
+    ]
+    env = {**plan["env"], key_var: "smoke-key-with-no-power-0123"}
+    with ScriptedLLM(steps) as llm:
+        home = Path(env["IRONCURTAIN_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        config = {"agentModelId": model_id, setting: getattr(llm, attribute)}
+        (home / "config.json").write_text(json.dumps(config))
+        command = [plan["binary"], "start", "write route.txt", "--sandbox", str(sandbox)]
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=240, stdin=subprocess.DEVNULL
+        )
+        routes = list(llm.routes)
+    problems = []
+    if done.returncode != 0:
+        problems.append(f"`ironcurtain start` exited {done.returncode}")
+    if f"done via {provider}" not in done.stdout:
+        problems.append("the model's final answer was not shown")
+    target = sandbox / "route.txt"
+    if not target.is_file() or target.read_text() != f"written via {provider}":
+        problems.append("the tool call did not write route.txt in the sandbox")
+    if routes != [route, route]:
+        problems.append(f"expected two {route} requests, the scripted server saw {routes}")
+    if "Traceback" in done.stderr:
+        problems.append("a traceback reached the user")
+    if problems:
+        print("; ".join(problems))
+        print(f"stdout: {done.stdout[-1500:]}\nstderr: {done.stderr[-2500:]}")
+        return 1
+    print(f"{model_id}: 2 {route} requests, tool call written")
+    return 0
+
+
 CHECKS: tuple[tuple[str, Callable[[Runner, Path], str]], ...] = (
     ("--version", check_version),
     ("policy check", check_policy),
     ("exec", check_exec),
     ("serve filesystem", check_serve),
     ("demo", check_demo),
+    *((f"start via {provider}", check_route(provider)) for provider in ROUTES),
 )
 
 
@@ -170,12 +251,15 @@ def smoke(binary: Path) -> list[str]:
                 failures.append(f"{name}: {exc}")
                 print(f"  FAIL {name}: {exc}")
                 continue
-            print(f"  ok   {name:17} {time.monotonic() - started:6.2f} s  {detail}")
+            print(f"  ok   {name:20} {time.monotonic() - started:6.2f} s  {detail}")
     return failures
 
 
 def main(argv: list[str] | None = None) -> int:
-    binaries = [Path(a) for a in (sys.argv[1:] if argv is None else argv)]
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--route"] and len(args) == 3:
+        return run_route(args[1], Path(args[2]))
+    binaries = [Path(a) for a in args]
     if not binaries:
         print("usage: python packaging/smoke.py BINARY [BINARY ...]", file=sys.stderr)
         return 2

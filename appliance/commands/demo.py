@@ -29,7 +29,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the demo's temporary folder for inspection"
     )
-    parser.add_argument("--quiet", action="store_true", help="show only the summary and audit")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="one line per step, refusals, the answer and the audit verdict (no code or trail)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,7 +172,7 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
         model = ModelSettings(
             "openai:scripted-demo", api_key="sk-demo-no-power", api_base=llm.openai_base
         )
-        session = await run_code_session(
+        outcome = await run_code_session(
             Config(),
             paths,
             options,
@@ -176,8 +180,12 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
             terminal=terminal,
             first_message="Summarise my notes into summary.md, commit them, and push to origin.",
         )
-    print("\n== audit trail", flush=True)
-    cli_main(["audit", "show", str(session.audit_path)])
+    session = outcome.session
+    if not args.quiet:
+        print("\n== audit trail", flush=True)
+        cli_main(["audit", "show", str(session.audit_path)])
+    else:
+        cli_main(["audit", "verify", str(session.audit_path)])
     result = verify_file(session.audit_path)
     print(f"\n== audit verify: {'intact' if result.ok else 'BROKEN'} ({result.entries} entries)")
     return 0 if result.ok else 1

@@ -1,7 +1,9 @@
 """``ironcurtain exec FILE.py``: run a snippet in the sandbox with the real tools and policy.
 
 For users testing what a policy lets code do, and for tests: the snippet runs exactly as the
-agent's code would (WebAssembly sandbox, chokepoint, audit), and the JSON result is printed.
+agent's code would (WebAssembly sandbox, chokepoint, audit), and the JSON result is printed —
+or, with ``--text``, what a person wants to read: the snippet's own output on stdout, its
+errors on stderr, the value of its last expression, and one line with the tool calls and time.
 ``-`` reads the snippet from standard input. Escalations wait for an answer from
 ``ironcurtain escalation-listener`` in another terminal (or time out, which denies).
 """
@@ -21,6 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="Python file to run in the sandbox (- for standard input)")
     parser.add_argument("--policy-dir", type=Path, help="compiled policy folder (default: active)")
     parser.add_argument("--sandbox", type=Path, help="the agent's working folder (default: new)")
+    parser.add_argument(
+        "--text", action="store_true", help="print output for people instead of a JSON object"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,11 +43,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"ironcurtain: {exc}", file=sys.stderr)
         return 2
     result = anyio.run(_execute, code, args, config, app_paths())
-    print(result.to_json())
+    if args.text:
+        print_text(result)
+    else:
+        print(result.to_json())
     # The process ends next: spare the interpreter's shutdown a collection over every object
     # the imports made (pydantic's models, wasmtime's bindings: 40-90 ms of a 0.4 s command).
     gc.freeze()
     return 0 if result.ok else 1
+
+
+def print_text(result, out=None, err=None) -> None:
+    """A run as a person reads it; the JSON form keeps every field for programs."""
+    out, err = out or sys.stdout, err or sys.stderr
+    if result.stdout:
+        print(result.stdout, end="" if result.stdout.endswith("\n") else "\n", file=out)
+    if result.stderr:
+        print(result.stderr, end="" if result.stderr.endswith("\n") else "\n", file=err)
+    if result.result is not None:
+        print(f"=> {result.result}", file=out)
+    if result.error is not None:
+        print(f"error: {result.error.type}: {result.error.message}", file=err)
+        if result.error.traceback:
+            print(result.error.traceback.rstrip(), file=err)
+    if result.output_truncated:
+        print("(output was cut at the sandbox's output cap)", file=err)
+    calls = "1 tool call" if result.tool_calls == 1 else f"{result.tool_calls} tool calls"
+    print(f"({calls}, {result.duration_s:.2f} s)", file=err)
 
 
 async def _execute(code: str, args: argparse.Namespace, config, paths):

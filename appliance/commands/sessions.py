@@ -22,6 +22,8 @@ from typing import Any
 from appliance.paths import app_paths
 from appliance.processes import pid_alive
 
+# States a session records when it ends; each can be resumed (`start --resume ID`).
+ENDED = frozenset({"finished", "interrupted", "terminated", "stopped"})
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 
 
@@ -41,6 +43,9 @@ class SessionSummary:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    parser.add_argument(
+        "--ids", action="store_true", help="print only the ids, newest first (shell completion)"
+    )
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     clean = sub.add_parser("clean", help="remove old sessions (never a running one)")
     clean.add_argument(
@@ -58,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
     folder = app_paths().sessions
     if args.action == "clean":
         return _clean(folder, args.older_than, dry_run=args.dry_run, as_json=args.json)
+    if args.ids:
+        for session in reversed(list_sessions(folder)):
+            print(session.id)
+        return 0
     return _list(folder, as_json=args.json)
 
 
@@ -88,6 +97,8 @@ def _summarise(folder: Path, now: float) -> SessionSummary:
     state = str(meta.get("state") or "unknown")
     if state == "running" and not pid_alive(pid):
         state = "crashed"
+    if state == "stopped" and meta.get("reason"):
+        state = f"stopped:{meta['reason']}"  # budget or model: what stopped it
     started_at = _timestamp(meta.get("started")) or folder.stat().st_mtime
     calls, denials, escalations = _count_audit(folder / "audit.jsonl")
     return SessionSummary(
@@ -161,6 +172,8 @@ def _list(folder: Path, *, as_json: bool) -> int:
     for row in [header, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, _one_line(row[6])]).rstrip())
+    if any(s.state.partition(":")[0] in ENDED | {"crashed"} for s in sessions):
+        print("\ncontinue one with: ironcurtain start --resume ID")
     return 0
 
 
@@ -175,7 +188,8 @@ def _clean(folder: Path, older_than: float, *, dry_run: bool, as_json: bool) -> 
         if session.age_seconds < older_than:
             continue
         # "crashed" with a live pid is a session still writing its end: leave it too.
-        if pid_alive(session.pid) and session.state != "finished":
+        ended = session.state.partition(":")[0] in ENDED
+        if pid_alive(session.pid) and not ended:
             kept_running.append(session.id)
             continue
         target = folder / session.folder

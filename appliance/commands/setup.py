@@ -29,7 +29,7 @@ from appliance.config import (
 )
 from appliance.paths import AppPaths, app_paths
 
-__all__ = ["Prompts", "SetupCancelled", "needs_setup", "run_wizard"]
+__all__ = ["Prompts", "SetupCancelled", "first_run_setup", "needs_setup", "run_wizard"]
 
 PROVIDERS = ("anthropic", "openai", "google")
 DEFAULT_MODELS = {
@@ -42,7 +42,55 @@ _SEARCH = ("none", "brave", "tavily", "serpapi")
 
 
 class SetupCancelled(Exception):
-    """The user pressed Ctrl-C or closed input; nothing was written."""
+    """The user pressed Ctrl-C or input ended (``end_of_input``); nothing was written."""
+
+    def __init__(self, *, end_of_input: bool = False) -> None:
+        super().__init__("end of input" if end_of_input else "interrupted")
+        self.end_of_input = end_of_input
+
+
+NEXT_STEPS = (
+    'next: `ironcurtain start` for a session (or `ironcurtain start "a task"`), '
+    "`ironcurtain demo` to watch one with a scripted model, `ironcurtain doctor` to check "
+    "the installation."
+)
+NO_TERMINAL = (
+    "setup needs answers, and its input ended before the last one (stdin is not a terminal, so "
+    "nobody can type them). Nothing was written. "
+    "Run `ironcurtain setup` in a terminal, or configure without it: export ANTHROPIC_API_KEY "
+    "(or OPENAI_API_KEY, GOOGLE_GENERATIVE_AI_API_KEY), or `ironcurtain config set "
+    "agentModelId PROVIDER:MODEL`."
+)
+
+
+def _cancelled_message(exc: SetupCancelled) -> tuple[str, int]:
+    """What to tell the user when the wizard stopped, and the exit status."""
+    if exc.end_of_input and not _stdin_is_terminal():
+        return NO_TERMINAL, 2
+    return "setup cancelled: config.json unchanged. Run `ironcurtain setup` when ready.", 130
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def first_run_setup(paths: AppPaths) -> int | None:
+    """For ``start``: run the wizard when nothing is configured. None to go on, else the exit
+    status (the wizard was cancelled, or cannot run without answers)."""
+    if not needs_setup(paths):
+        return None
+    print("No configuration yet: running `ironcurtain setup` first.\n", file=sys.stderr)
+    try:
+        run_wizard(paths, next_steps=False)
+    except SetupCancelled as exc:
+        message, status = _cancelled_message(exc)
+        print(f"\nironcurtain: {message}", file=sys.stderr)
+        return status
+    print("set-up done: starting the session.\n", file=sys.stderr)
+    return None
 
 
 def _read_secret(prompt: str) -> str:
@@ -84,9 +132,10 @@ def run(args: argparse.Namespace) -> int:
             f"ironcurtain setup: {exc}\nfix or move the file, then run setup again", file=sys.stderr
         )
         return 2
-    except SetupCancelled:
-        print("\nsetup cancelled: config.json unchanged", file=sys.stderr)
-        return 130
+    except SetupCancelled as exc:
+        message, status = _cancelled_message(exc)
+        print(f"\nironcurtain setup: {message}", file=sys.stderr)
+        return status
     return 0
 
 
@@ -94,6 +143,8 @@ def run_wizard(
     paths: AppPaths | None = None,
     environ: Mapping[str, str] | None = None,
     prompts: Prompts | None = None,
+    *,
+    next_steps: bool = True,
 ) -> Config:
     """Ask, validate, then write ``config.json`` (0600) once; returns the effective config."""
     paths = paths or app_paths()
@@ -103,8 +154,10 @@ def run_wizard(
     before = _contents(paths)
     try:
         answers = _interview(io, dict(data), env, paths)
-    except (KeyboardInterrupt, EOFError):
+    except KeyboardInterrupt:
         raise SetupCancelled from None
+    except EOFError:
+        raise SetupCancelled(end_of_input=True) from None
     if _contents(paths) != before:
         # Someone ran `config set` while we asked; writing now would silently undo it.
         raise ConfigError(
@@ -116,6 +169,8 @@ def run_wizard(
     io.say(f"saved {paths.config_file}")
     for sentence in weakening_settings(effective):
         io.say(f"warning: {sentence}")
+    if next_steps:
+        io.say(NEXT_STEPS)
     return effective
 
 
@@ -133,11 +188,11 @@ def _interview(io: Prompts, data: dict[str, Any], env: Mapping[str, str], paths:
     provider = _choose(io, "LLM provider", PROVIDERS, default_provider or "anthropic")
     _ask_provider_key(io, data, provider, env, paths)
     if provider == "openai":
-        url = io.ask(
-            f"OpenAI-compatible base URL [{current.openai_base_url or 'api.openai.com'}]: "
-        )
-        if url.strip():
-            _set_valid(io, data, ("openaiBaseUrl",), url.strip(), paths)
+        shown = current.openai_base_url or "api.openai.com"
+        while True:  # a refused URL is asked again; Enter keeps what is there
+            url = io.ask(f"OpenAI-compatible base URL [{shown}]: ").strip()
+            if not url or _set_valid(io, data, ("openaiBaseUrl",), url, paths):
+                break
     _ask_model(io, data, provider, current, paths)
     _ask_web_search(io, data, current, paths)
     enabled = _yes_no(

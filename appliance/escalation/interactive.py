@@ -55,6 +55,14 @@ class InteractivePrompt:
         """Deny escalation ``number``; False when no such escalation is waiting."""
         return self._answer(number, Verdict.deny("user", note))
 
+    def deny_pending(self, note: str) -> int:
+        """Deny every escalation still waiting (the user quit or interrupted); how many."""
+        with self._lock:
+            waiting = [n for n in self._pending if n not in self._answers]
+            for number in waiting:
+                self._answers[number] = Verdict.deny("user", note)
+        return len(waiting)
+
     def command(self, line: str) -> str | None:
         """Run ``/approve N [similar]`` or ``/deny N``; a message for the user, or None when
         ``line`` is not an escalation command (the session handles it)."""

@@ -97,3 +97,46 @@ def test_start_runs_one_task_against_an_openai_compatible_endpoint(cli_env, tmp_
     (session,) = (home / "sessions").iterdir()
     history = json.loads((session / "history.json").read_text())
     assert history[-1]["content"] == "I wrote hello.txt."
+
+
+def test_exec_text_prints_for_people(cli_env, tmp_path: Path):
+    snippet = "filesystem.write_file(path='a.txt', content='hi')\nprint('wrote it')\n40 + 2\n"
+    done = _run(["exec", "-", "--sandbox", str(tmp_path), "--text"], cli_env, stdin=snippet)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "wrote it\n=> 42\n"
+    assert "(1 tool call, " in done.stderr
+    failed = _run(["exec", "-", "--sandbox", str(tmp_path), "--text"], cli_env, stdin="1/0\n")
+    assert failed.returncode == 1
+    assert "error: ZeroDivisionError: division by zero" in failed.stderr
+
+
+def test_demo_quiet_shows_steps_refusals_and_the_verdict_but_no_code_or_trail(cli_env):
+    done = _run(["demo", "--quiet"], cli_env)
+    out = done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "▶ code (" in out and "◀ DENIED:" in out
+    assert "hash chain verified" in out and "Done:" in out
+    assert "    listing = " not in out  # no code listings
+    assert "== audit trail" not in out
+
+
+def test_start_resume_of_an_unknown_session_is_a_clear_error(cli_env):
+    home = Path(cli_env["IRONCURTAIN_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.json").write_text('{"openaiApiKey": "sk-test-not-real"}')
+    done = _run(["start", "--resume", "20990101-000000-000000"], cli_env, stdin="", timeout=60)
+    assert done.returncode == 2
+    assert "no session '20990101-000000-000000' to resume" in done.stderr
+    assert not (home / "sessions").exists()  # nothing was started
+
+
+def test_start_agent_claude_code_goes_to_docker_mode(cli_env, monkeypatch):
+    from appliance.commands import start
+
+    calls = []
+    monkeypatch.setattr(start, "_docker", lambda args, config, paths: calls.append(args) or 7)
+    args = start.argparse.Namespace(
+        task="t", resume=None, agent="claude-code", pty=False, policy_dir=None, sandbox=None
+    )
+    assert start._run_session(args, object(), object()) == 7
+    assert calls == [args]

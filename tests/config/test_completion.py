@@ -23,7 +23,7 @@ def bash_script(tree: Node) -> str:
     return script_for("bash", tree)
 
 
-def bash_complete(script: str, line: str) -> list[str]:
+def bash_complete(script: str, line: str, path: str = "/usr/bin:/bin", cwd=None) -> list[str]:
     program = (
         f"{script}\n"
         'read -ra COMP_WORDS <<<"$LINE"; [[ "$LINE" == *" " ]] && COMP_WORDS+=("")\n'
@@ -31,7 +31,8 @@ def bash_complete(script: str, line: str) -> list[str]:
     )
     done = subprocess.run(
         ["bash", "--norc", "-c", program],
-        env={"LINE": line, "PATH": "/usr/bin:/bin"},
+        env={"LINE": line, "PATH": path},
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=True,
@@ -99,3 +100,42 @@ def test_fish_script_completes(tree, tmp_path):
         timeout=30,
     )
     assert done.stdout.splitlines() == ["clean\tremove old sessions (never a running one)"]
+
+
+def test_option_values_complete_session_ids_agents_and_folders(bash_script, tmp_path):
+    # The session ids come from `ironcurtain sessions --ids`: a stand-in prints two.
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "ironcurtain").write_text("#!/bin/sh\necho 20261204-100000-aaaaaa\necho 20261203-0\n")
+    (fake / "ironcurtain").chmod(0o755)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    path = f"{fake}:/usr/bin:/bin"
+
+    def complete(line: str) -> list[str]:
+        return bash_complete(bash_script, line, path=path, cwd=tmp_path)
+
+    assert complete("ironcurtain start --resume 2026120") == [
+        "20261204-100000-aaaaaa",
+        "20261203-0",
+    ]
+    assert complete("ironcurtain start --agent ") == ["builtin", "claude-code"]
+    assert sorted(complete("ironcurtain start --sandbox ")) == ["bin", "work"]  # no notes.txt
+    assert "20261203-0" in complete("ironcurtain audit show ")
+    assert "notes.txt" in complete("ironcurtain exec no")
+
+
+def test_sessions_ids_lists_newest_first(capsys):
+    from appliance.commands import sessions
+    from appliance.paths import app_paths
+
+    for name in ("20260101-000000-aaaaaa", "20260102-000000-bbbbbb"):
+        folder = app_paths().sessions / name
+        folder.mkdir(parents=True)
+        (folder / "session.json").write_text(f'{{"id": "{name}", "started": "{name[:8]}"}}')
+    args = argparse.Namespace(action=None, json=False, ids=True)
+    assert sessions.run(args) == 0
+    assert capsys.readouterr().out.split() == [
+        "20260102-000000-bbbbbb",
+        "20260101-000000-aaaaaa",
+    ]

@@ -173,3 +173,16 @@ def test_pid_alive(dead_pid, live_pid):
     assert pid_alive(0) is False  # 0 would signal our own process group
     assert pid_alive(-1) is False  # -1 would signal every process we may
     assert pid_alive(True) is False
+
+
+def test_ended_sessions_show_how_they_ended_and_how_to_resume(capsys, live_pid):
+    # live_pid stands for a pid number reused by another process after the session ended.
+    make_session("a", started=OLD, task="t", state="stopped", reason="budget", pid=live_pid)
+    make_session("b", started=OLD, task="t", state="interrupted", pid=live_pid)
+    states = {s.id: s.state for s in list_sessions(app_paths().sessions)}
+    assert states == {"a": "stopped:budget", "b": "interrupted"}
+    code, out, _ = run_cli(capsys)
+    assert code == 0 and "continue one with: ironcurtain start --resume ID" in out
+    code, out, _ = run_cli(capsys, "clean", "--older-than", "1d")
+    assert code == 0
+    assert not (app_paths().sessions / "a").exists() and not (app_paths().sessions / "b").exists()

@@ -217,3 +217,65 @@ def test_ctrl_c_in_the_real_command_exits_130_and_changes_nothing():
     assert proc.returncode == 130
     assert b"setup cancelled: config.json unchanged" in err
     assert paths.config_file.read_bytes() == before
+
+
+def test_a_refused_base_url_is_asked_again_and_the_wizard_ends_with_next_steps():
+    script = Script("openai", "sk-wizard-0123456789", "ftp://nope", "http://127.0.0.1:4000/v1",
+                    "", "none", "n")  # fmt: skip
+    config = run_wizard(environ={}, prompts=script.prompts())
+    assert "not accepted: openaiBaseUrl" in script.text
+    assert config.openai_base_url == "http://127.0.0.1:4000/v1"
+    assert script.transcript[-1].startswith("next: `ironcurtain start`")
+
+
+def test_without_a_terminal_setup_explains_itself_and_exits_2():
+    done = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "setup"],
+        cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "stdin is not a terminal" in done.stderr and "ANTHROPIC_API_KEY" in done.stderr
+    assert not app_paths().config_file.exists()
+
+
+def test_start_without_configuration_or_terminal_says_why_not_130(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    done = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "start", "a task"],
+        cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "No configuration yet" in done.stderr and "stdin is not a terminal" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["file", "missing"])
+def test_a_bad_sandbox_is_a_clear_error_and_nothing_is_created(tmp_path, kind):
+    target = tmp_path / ("notes.txt" if kind == "file" else "no-such-folder")
+    if kind == "file":
+        target.write_text("x")
+    done = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "start", "a task", "--sandbox", str(target)],
+        cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    expected = "this is a file, not a folder" if kind == "file" else "no such folder"
+    assert f"--sandbox {target}: {expected}" in done.stderr
+    assert (kind == "file") == target.exists()  # a missing folder was not created
+    assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_in_the_wizard_launched_by_start_says_so_and_exits_130():
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "start"],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    _read_until(proc, b"LLM provider")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert b"No configuration yet" in err and b"setup cancelled: config.json unchanged" in err
+    assert not app_paths().config_file.exists()

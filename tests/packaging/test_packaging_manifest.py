@@ -101,3 +101,20 @@ def test_dist_info_records_are_left_out_because_they_name_the_build_venv():
     assert not manifest.keeps_data("mcp-2.3.0.dist-info/RECORD")
     assert manifest.keeps_data("mcp-2.3.0.dist-info/METADATA")
     assert manifest.keeps_data("mcp-2.3.0.dist-info/entry_points.txt")
+
+
+def test_tiktoken_plugins_and_their_encodings_ship() -> None:
+    """The Anthropic route counts tokens with tiktoken: its plugin package must be collected and
+    every encoding it may load must be in litellm's tokenizer folder under tiktoken's cache name."""
+    import hashlib
+
+    spec_text = (REPO / "packaging" / "ironcurtain.spec").read_text()
+    assert "manifest.PLUGIN_PACKAGES" in spec_text
+    assert "tiktoken_ext" in manifest.PLUGIN_PACKAGES
+    plugins = manifest.package_dir("tiktoken_ext")
+    assert (plugins / "openai_public.py").is_file()
+    placed = {Path(source).name for source, _ in manifest.third_party_datas()}
+    for name, cached in manifest.TIKTOKEN_ENCODINGS.items():
+        url = f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+        assert hashlib.sha1(url.encode()).hexdigest() == cached
+        assert cached in placed, f"{name} ({cached}) is not bundled"
