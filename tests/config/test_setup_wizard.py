@@ -203,6 +203,18 @@ def _read_until(proc: subprocess.Popen[bytes], marker: bytes, timeout: float = 3
     return seen
 
 
+def _interrupt(proc: subprocess.Popen[bytes]) -> bytes:
+    """Ctrl-C, then the process's stderr once it has ended. stdin stays open until then:
+    communicate() would close it at once, and a wizard that sees the end of its input before
+    the signal rightly answers "no terminal" (exit 2) instead of "cancelled"."""
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    err = proc.stderr.read()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        stream.close()
+    return err
+
+
 def test_ctrl_c_in_the_real_command_exits_130_and_changes_nothing():
     paths = app_paths()
     paths.home.mkdir(parents=True, exist_ok=True)
@@ -212,8 +224,7 @@ def test_ctrl_c_in_the_real_command_exits_130_and_changes_nothing():
     proc.stdin.write(b"openai\nsk-typed-openai-000000000000\n")
     proc.stdin.flush()
     _read_until(proc, b"OpenAI-compatible base URL")
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    err = _interrupt(proc)
     assert proc.returncode == 130
     assert b"setup cancelled: config.json unchanged" in err
     assert paths.config_file.read_bytes() == before
@@ -274,8 +285,7 @@ def test_ctrl_c_in_the_wizard_launched_by_start_says_so_and_exits_130():
         env={**env, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     _read_until(proc, b"LLM provider")
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    err = _interrupt(proc)
     assert proc.returncode == 130
     assert b"No configuration yet" in err and b"setup cancelled: config.json unchanged" in err
     assert not app_paths().config_file.exists()
