@@ -16,6 +16,7 @@ from pathlib import Path
 
 from servers.git.checks import shown
 from servers.git.runner import Repo
+from servers.git.trust import RepositoryRefused
 from servers.mcpio import ToolError
 
 __all__ = ["Workspace", "within"]
@@ -125,6 +126,8 @@ class Workspace:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
+            if line.startswith('"'):
+                raise RepositoryRefused(f"{field}: refused: a C-quoted object alternate in {objects}")
             if depth == 0:
                 raise ToolError(f"{field}: object alternates nest too deeply")
             target = Path(os.path.realpath(objects / line))
@@ -133,7 +136,11 @@ class Workspace:
 
 
 def _small_file(path: Path) -> str | None:
-    """The start of a regular file's text, or None (missing, a directory, a FIFO, ...)."""
+    """A regular file's whole text, or None (missing, a directory, a FIFO, ...).
+
+    Read whole, never its start: git reads all of it, so a check of the first bytes could be
+    shown one target while git follows another (a ``commondir`` padded with ``./``). A file
+    over the cap is refused rather than cut."""
     try:
         # O_NONBLOCK: opening a FIFO swapped in after any check must not block a worker.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -142,7 +149,17 @@ def _small_file(path: Path) -> str | None:
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        return handle.read(_MAX_GITFILE).decode("utf-8", "replace").strip()
+        data = handle.read(_MAX_GITFILE + 1)
+    if len(data) > _MAX_GITFILE:
+        raise RepositoryRefused(
+            f"refused: {path} is longer than {_MAX_GITFILE} bytes; git would follow all of it, "
+            "so the server will not work with this repository (a human can inspect and "
+            "shorten the file)"
+        )
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise RepositoryRefused(f"refused: {path} is not UTF-8 text") from None
 
 
 def _unencodable(text: str) -> bool:
