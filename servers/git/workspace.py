@@ -127,7 +127,9 @@ class Workspace:
             if not line or line.startswith("#"):
                 continue
             if line.startswith('"'):
-                raise RepositoryRefused(f"{field}: refused: a C-quoted object alternate in {objects}")
+                raise RepositoryRefused(
+                    f"{field}: refused: a C-quoted object alternate in {objects}"
+                )
             if depth == 0:
                 raise ToolError(f"{field}: object alternates nest too deeply")
             target = Path(os.path.realpath(objects / line))
