@@ -22,6 +22,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import threading
@@ -368,9 +369,14 @@ def child_limits(prlimit: str, timeout: float) -> list[str]:
 
 def _check_size(path: Path) -> None:
     try:
-        size = path.stat().st_size
+        info = path.lstat()
     except OSError:
         return
+    if not stat.S_ISREG(info.st_mode):
+        # A symlinked config (a cloned tree can hold a bare-repository-shaped folder whose
+        # config links to another repository's) would be read from wherever it points.
+        raise RepositoryRefused(f"refused: {path} is not a regular file (a link or special file)")
+    size = info.st_size
     if size > MAX_CONFIG_BYTES:
         raise RepositoryRefused(
             f"refused: {path} is {size} bytes, over the {MAX_CONFIG_BYTES}-byte cap for a "

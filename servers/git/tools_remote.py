@@ -71,8 +71,12 @@ def _check_local(ctx: GitContext, local: str, field: str, raw: str, cwd: Path | 
         if cwd is None:
             raise ToolError(f"{field}: {shown(raw)} is a relative path; give an absolute one")
         target = cwd / target
-    # The local repository's own git directory must be inside the base too (.git files etc.).
-    return str(ctx.workspace.repo(str(target), field).cwd)
+    # The local repository's own git directory must be inside the base too (.git files etc.),
+    # and its content passes the same checks as any repository the server works in: the
+    # far side of a local transport is git reading that repository's config.
+    repo = ctx.workspace.repo(str(target), field)
+    ctx.git(repo, "rev-parse", "--git-dir")
+    return str(repo.cwd)
 
 
 def _upload_pack(ctx: GitContext) -> str:

@@ -23,6 +23,8 @@ __all__ = ["Workspace", "within"]
 
 _MAX_GITFILE = 4096
 _ALTERNATES_DEPTH = 5
+_PARTS = ("config", "config.worktree", "objects", "refs", "packed-refs", "HEAD", "info", "logs")
+_PARTS += ("index", "shallow", "worktrees", "modules", "hooks", "commondir", "gitdir")
 
 
 def within(path: Path, root: Path) -> bool:
@@ -116,8 +118,18 @@ class Workspace:
             common = Path(os.path.realpath(git_dir / text))
             self.contain(common, field, None)
         if self.base is not None:
+            self._check_parts(git_dir, common, field)
             self._check_alternates(common / "objects", field, _ALTERNATES_DEPTH)
         return Repo(repo.cwd, git_dir, repo.work_tree, common)
+
+    def _check_parts(self, git_dir: Path, common: Path, field: str) -> None:
+        # A git directory's parts may be symlinks (a cloned tree can carry a folder shaped like a
+        # bare repository whose objects/ or refs/ link elsewhere): each must resolve inside too.
+        for folder in dict.fromkeys((git_dir, common)):
+            for name in _PARTS:
+                part = folder / name
+                if os.path.islink(part):
+                    self.contain(Path(os.path.realpath(part)), f"{field} ({name})")
 
     def _check_alternates(self, objects: Path, field: str, depth: int) -> None:
         # git follows an alternate's own alternates too (to a depth of 5): so do we.

@@ -102,6 +102,19 @@ def _setup(names: list[str], sandbox: Path, fill: dict[str, str]) -> None:
         (sandbox / "proj").mkdir()
         (sandbox / "proj" / ".env").write_text(secret)
         (sandbox / "proj" / "readme.md").write_text("a project\n")
+    if "symlinked_bare" in names:
+        # As a cloned tree could carry it: a bare-repository-shaped folder whose parts link out.
+        outside_git = Path(fill["@OUT@"]) / ".git"
+        bare = sandbox / "cl" / "b"
+        bare.mkdir(parents=True)
+        (bare / "HEAD").write_text("ref: refs/heads/master\n")
+        for name in ("objects", "refs", "config"):
+            (bare / name).symlink_to(outside_git / name)
+        only_config = sandbox / "cl" / "c"
+        (only_config / "objects").mkdir(parents=True)
+        (only_config / "refs").mkdir()
+        (only_config / "HEAD").write_text("ref: refs/heads/master\n")
+        (only_config / "config").symlink_to(outside_git / "config")
     if "tracked_env" in names:
         tracked = sandbox / "tracked"
         tracked.mkdir()

@@ -401,3 +401,15 @@ def test_concurrent_calls_keep_their_outputs_apart(server: GitServer) -> None:
         answers = list(pool.map(lambda call: server.ok(call[0], **call[1]), calls))
     for (name, _), answer in zip(calls, answers, strict=True):
         assert answer == expected[name], name
+
+
+def test_a_symlinked_config_inside_the_base_is_refused(server: GitServer, fx: Fixture) -> None:
+    # Inside the base, containment passes; the config itself must still be a regular file,
+    # so one repository can't borrow another's config (remote URLs with tokens) by a link.
+    other = fx.base / "other-config"
+    other.write_text('[remote "origin"]\n\turl = https://u:ghp_TOKEN@example.com/r\n')
+    config = fx.repo / ".git" / "config"
+    config.unlink()
+    config.symlink_to(other)
+    message = server.error("git_remote", mode="list")
+    assert "is not a regular file" in message and "ghp_TOKEN" not in message
