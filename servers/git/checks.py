@@ -84,6 +84,7 @@ def check_revision(value: str, field: str = "ref") -> str:
     _common(field, value, _MAX_REVISION)
     if _CONTROL.search(value):
         raise _refuse(field, value, "contains a space or control character")
+    check_not_secret(value, field)  # 'HEAD:.env' names a file: diffed, tagged or shown
     return value
 
 

@@ -35,6 +35,8 @@ _REMOTE_TOOLS = frozenset({"git_push", "git_pull", "git_fetch"})
 # Arguments holding paths relative to the directory the call names (git's pathspecs).
 _PATHSPEC_ARGS = ("files", "paths", "filePath")
 # Pathspec magic: ':(top,icase)x', ':/x', ':!x', ':^x'. Judged as the path it names.
+# Revisions that may be written REV:path, naming a file whose content the tool shows.
+_REVISION_ARGS = {"git_show": ("object",), "git_diff": ("source", "target")}
 _MAGIC = re.compile(r"^:(?:\([^)]*\)|[/!^]+)")
 UNKNOWN_REMOTES = "unknown-remotes"  # not a URL: no domain rule allows it
 
@@ -87,8 +89,9 @@ def judged_arguments(
             judged[key] = _under(folder, value)
         elif isinstance(value, list):
             judged[key] = [_under(folder, v) if isinstance(v, str) else v for v in value]
-    if tool == "git_show" and isinstance(arguments.get("object"), str):
-        judged["object"] = _object_path(arguments["object"], folder, base_dir)
+    for key in _REVISION_ARGS.get(tool, ()):
+        if isinstance(arguments.get(key), str):
+            judged[key] = _object_path(arguments[key], folder, base_dir)
     return judged
 
 

@@ -95,6 +95,10 @@ def git_show(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     if "filePath" in args:
         target = f"{target}:{check_pathspec(args['filePath'], 'filePath')}"
     kind = ctx.git(repo, "cat-file", "-t", target).stdout.strip()
+    if kind == "tag":  # a tag of a file shows the file: judge what it points at
+        kind_peeled = ctx.git(repo, "cat-file", "-t", f"{target}^{{}}").stdout.strip()
+        if kind_peeled == "blob":
+            raise ToolError(f"object: {shown(target)} tags a file; use REV:path instead")
     if kind == "blob" and ":" not in target:
         # A file is shown by REV:path, so its name is checked; an id alone names no path.
         raise ToolError(f"object: {shown(target)} is a file named by id; use REV:path instead")
