@@ -207,3 +207,25 @@ def _check(expect, out, fill, approver, listener, before, elapsed) -> None:
         assert _refs(fill["@OUT@"]) == before, "refs changed in the outside repository"
     if "max_seconds" in expect:
         assert elapsed < expect["max_seconds"]
+
+
+def test_f9_policy_check_escalates_a_bare_repository_config(tmp_path: Path) -> None:
+    # F9 as the report ran it: `policy check` (the shipped policy, the real resolver and probe).
+    sandbox = tmp_path / "sb"
+    sandbox.mkdir()
+    git(sandbox, "init", "-q", "--bare", "b")
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "IRONCURTAIN_HOME": str(tmp_path / "ic")}
+    arguments = json.dumps({"path": str(sandbox / "b" / "config"), "content": "x"})
+    command = [sys.executable, "-m", "appliance.cli", "policy", "check", "filesystem"]
+    done = subprocess.run(
+        [*command, "write_file", arguments, "--sandbox", str(sandbox)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    decision = json.loads(done.stdout.strip().splitlines()[-1])
+    assert decision["decision"] == "escalate", decision
+    assert decision["rule"] == "structural-git-internals-escalate", decision
+    assert "git directory" in decision["reason"]
