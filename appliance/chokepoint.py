@@ -43,10 +43,6 @@ __all__ = ["CallOutcome", "Chokepoint", "EscalationChannel", "SessionStopped"]
 
 log = logging.getLogger(__name__)
 
-# Remote-touching git tools whose `remote` argument names a remote that must become a URL
-# before the engine sees it (the engine does no I/O).
-_REMOTE_TOOLS = frozenset({"git_push", "git_pull", "git_fetch"})
-
 
 class EscalationChannel(Protocol):
     async def ask(self, request: EscalationRequest) -> Verdict: ...
@@ -238,30 +234,20 @@ class Chokepoint:
             self.git_workdir = None
 
     async def _enrich(self, call: ToolCall) -> ToolCall:
-        """Turn a git remote name into the URL git would contact (``insteadOf`` applied), so the
-        engine judges where data goes. If that cannot be found the engine sees the bare name,
-        which no domain rule allows."""
-        if call.server != "git" or call.tool not in _REMOTE_TOOLS:
+        """The copy of a git call the engine judges: remote names as the URLs git would contact
+        (every remote's for ``fetch --all``), pathspecs and ``REV:path`` as paths under the
+        repository (``servers.git.enrich``). If a URL cannot be found the engine sees a value
+        that no domain rule allows."""
+        if call.server != "git":
             return call
-        remote = call.arguments.get("remote") or "origin"
-        if not isinstance(remote, str) or "://" in remote or remote.startswith("/"):
-            return call
-        from servers.git.enrich import remote_urls
-        from servers.mcpio import ToolError
+        from servers.git.enrich import judged_arguments
 
-        path = call.arguments.get("path") or self.context.sandbox or "."
-        try:
-            urls = await anyio.to_thread.run_sync(
-                lambda: remote_urls(
-                    path, remote, push=call.tool == "git_push", base_dir=self.context.sandbox
-                )
-            )
-        except (ToolError, OSError, ValueError):
+        arguments = await anyio.to_thread.run_sync(
+            lambda: judged_arguments(call.tool, call.arguments, base_dir=self.context.sandbox)
+        )
+        if arguments == call.arguments:
             return call
-        if not urls:
-            return call
-        value: str | list[str] = urls[0] if len(urls) == 1 else urls
-        return call.model_copy(update={"arguments": {**call.arguments, "remote": value}})
+        return call.model_copy(update={"arguments": arguments})
 
     async def _escalate(
         self, trip: _Trip, call: ToolCall, decision: Decision

@@ -7,6 +7,9 @@ Order, each step able to end the evaluation:
 3. a path value that is protected (or, for a writing or deleting role, that holds protected
    files) → deny ``structural-protected-path``, whatever the rules say
 4. read/write/delete-path values inside the sandbox → discharged, ``structural-sandbox-allow``
+   except a write or delete into a git directory (named ``.git``, or shaped like one:
+   ``HEAD``/``commondir``/``gitdir``, or ``objects`` and ``refs``) →
+   ``structural-git-internals-escalate`` (rules still run: a rule's deny beats it)
 5. URL values outside the server's domain gate → ``structural-domain-escalate`` (rules still
    run for them: a rule's deny beats the gate's escalate, a rule's allow does not)
 6. every other value: the first rule covering its role and value decides it; none →
@@ -89,10 +92,18 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
     gate = view.gate(call.server)
     outcomes: list[_Outcome] = []
     for item in values:
-        if item.role in SANDBOX_ROLES and view.in_sandbox(item.value, item.role):
-            reason = f"{item.where} is inside the session sandbox"
-            outcomes.append(_Outcome("allow", "structural-sandbox-allow", reason, item.role))
-            continue
+        if item.role in SANDBOX_ROLES and view.in_sandbox(item.value):
+            internals = view.git_internals(item.value, item.role)
+            if internals is None:
+                reason = f"{item.where} is inside the session sandbox"
+                outcomes.append(_Outcome("allow", "structural-sandbox-allow", reason, item.role))
+                continue
+            reason = (
+                f"{item.where}: {_show(item.value)} is inside {_show(internals)}, which is a git "
+                "directory (by its name or its shape: HEAD, commondir, gitdir, or objects and "
+                "refs); its files decide what git runs and reads, so a human must approve"
+            )
+            outcomes.append(_Outcome("escalate", GIT_INTERNALS_RULE, reason, item.role))
         if gate is not None and item.role in URL_ROLES and not gate.matches(view.host(item.value)):
             reason = f"{item.where}: {_show(item.value)} is outside this server's allowed domains"
             outcomes.append(_Outcome("escalate", "structural-domain-escalate", reason, item.role))
@@ -178,6 +189,7 @@ def _show(value: str | None) -> str:
 
 
 _GIT_INTERNAL_ROLES = frozenset({"write-path", "delete-path"})
+GIT_INTERNALS_RULE = "structural-git-internals-escalate"
 
 
 class _CallView:
@@ -233,16 +245,27 @@ class _CallView:
             self._checks[raw] = found
         return found
 
-    def in_sandbox(self, raw: str | None, role: str = "read-path") -> bool:
+    def in_sandbox(self, raw: str | None) -> bool:
         if raw is None or self.context.sandbox is None:
             return False
         root = self.root(self.context.sandbox)
+        return self.path(raw).real[: len(root)] == root
+
+    def git_internals(self, raw: str, role: str) -> str | None:
+        """The git directory a sandbox write or delete lands in, else None.
+
+        A repository's own files (config, hooks, alternates, commondir) decide what git runs and
+        reads: writing them is not discharged by the sandbox. Recognised by shape, not only by
+        the name ``.git`` (a bare repository, a worktree's admin folder): the shape is probed
+        on disk by the injected ``context.git_dir_probe`` (``policy.paths.git_dir_of``), so
+        the engine itself stays free of I/O."""
+        if role not in _GIT_INTERNAL_ROLES:
+            return None
         real = self.path(raw).real
-        if real[: len(root)] != root:
-            return False
-        # A repository's own files (config, hooks, info/attributes) decide what git runs: writing
-        # them is not discharged by the sandbox, even inside it; the rules judge it instead.
-        return not (role in _GIT_INTERNAL_ROLES and ".git" in real[len(root) :])
+        root = self.root(self.context.sandbox or "/")
+        if ".git" in real[len(root) :]:
+            return "/" + "/".join(real[: real.index(".git", len(root)) + 1])
+        return self.context.git_dir_probe("/" + "/".join(real), "/" + "/".join(root))
 
     def root(self, folder: str) -> tuple[str, ...]:
         key = ("root", folder)

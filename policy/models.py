@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from policy.paths import resolve_on_disk
+from policy.paths import git_dir_of, resolve_on_disk
 
 __all__ = [
     "PATH_ROLES",
@@ -132,6 +132,8 @@ class EvalContext(_Frozen):
     # unknown, so relative paths are refused. A server not listed: the sandbox, else home.
     path_bases: Mapping[str, str | None] = Field(default_factory=dict)
     resolve_path: Callable[[str], str] = resolve_on_disk
+    # (resolved path, sandbox root) -> the git-dir-shaped folder holding the path, or None.
+    git_dir_probe: Callable[[str, str], str | None] = git_dir_of
     home: str
     # Rule roots, the sandbox and protected patterns, resolved once per context (never per call).
     _memo: dict[str, Any] = PrivateAttr(default_factory=dict)

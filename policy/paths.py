@@ -1,7 +1,8 @@
 """Paths as the engine sees them: expanded, absolute, symlinks resolved, compared by components.
 
-``resolve_on_disk`` is the one function here that touches the filesystem; the engine receives it
-(or a test's stand-in) through ``EvalContext.resolve_path``. Everything else is string work.
+``resolve_on_disk`` and ``git_dir_of`` are the functions here that touch the filesystem; the
+engine receives them (or a test's stand-ins) through ``EvalContext.resolve_path`` and
+``EvalContext.git_dir_probe``. Everything else is string work.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ __all__ = [
     "ProtectedPaths",
     "absolute",
     "components",
+    "git_dir_of",
     "is_env_file",
     "lexical",
     "resolve_on_disk",
@@ -50,6 +52,39 @@ def resolve_on_disk(path: str, home: str | None = None) -> str:
         if real is not None:
             return real
     return posixpath.realpath(path)
+
+
+# What makes a folder a git directory, whatever its name: git itself accepts a folder with
+# HEAD, objects/ and refs/ (a bare repository), and a linked worktree's admin folder holds
+# HEAD, commondir and gitdir. One marker is enough here, so that assembling a git directory
+# file by file in the sandbox always needs at least one write into a folder already marked.
+_GIT_DIR_FILES = ("HEAD", "commondir", "gitdir")
+
+
+def git_dir_of(path: str, stop: str) -> str | None:
+    """The first folder from ``path`` up to ``stop`` (both resolved, absolute; ``stop`` an
+    ancestor of ``path``) that is shaped like a git directory, else None.
+
+    A folder is one when it is named ``.git``, holds a regular file ``HEAD``, ``commondir``
+    or ``gitdir``, or holds both an ``objects`` and a ``refs`` folder. Writing inside such a
+    folder writes what git reads as configuration (config, hooks, alternates): the engine
+    escalates it rather than discharge it as a sandbox write. This is disk probing, so it
+    lives here, injected into the engine as ``EvalContext.git_dir_probe``."""
+    stop = stop.rstrip("/") or "/"
+    folder = path.rstrip("/") or "/"
+    while True:
+        if posixpath.basename(folder) == ".git" or _shaped(folder):
+            return folder
+        if folder == stop or folder == "/":
+            return None
+        folder = posixpath.dirname(folder)
+
+
+def _shaped(folder: str) -> bool:
+    # isfile/isdir follow symlinks, as git does; a missing or unreadable folder is no git dir.
+    if any(os.path.isfile(folder + "/" + name) for name in _GIT_DIR_FILES):
+        return True
+    return os.path.isdir(folder + "/objects") and os.path.isdir(folder + "/refs")
 
 
 def _deepest_existing(path: str, absent: bool = False) -> str | None:

@@ -30,6 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-output", type=int, default=512 * 1024, help="bytes of git output kept per command"
     )
+    parser.add_argument(
+        "--allow-private-addresses",
+        action="store_true",
+        help="let https remotes reach loopback, private and link-local addresses",
+    )
+    parser.add_argument(
+        "--test-only-trust-repository",
+        action="store_true",
+        help="TEST ONLY: skip the checks of repository content (config allowlist, submodules)",
+    )
     return parser
 
 
@@ -52,7 +62,17 @@ def build_server(argv: list[str]):
         raise SystemExit(f"ironcurtain serve git: --base-dir {args.base_dir} is not a directory")
     if args.timeout <= 0 or args.max_output <= 0:
         raise SystemExit("ironcurtain serve git: --timeout and --max-output must be positive")
-    ctx = GitContext(GitRunner(args.timeout, args.max_output), Workspace(args.base_dir))
+    if args.test_only_trust_repository:
+        print(
+            "ironcurtain serve git: WARNING: --test-only-trust-repository is set: repository "
+            "config and submodules are NOT checked; a repository's content can run programs. "
+            "Never use this outside a test of the kernel confinement.",
+            file=sys.stderr,
+        )
+    runner = GitRunner(
+        args.timeout, args.max_output, trust_repository=args.test_only_trust_repository
+    )
+    ctx = GitContext(runner, Workspace(args.base_dir), args.allow_private_addresses)
     tools = []
     for group in (
         read_tools,

@@ -13,8 +13,10 @@ import re
 from servers.mcpio import ToolError
 
 __all__ = [
+    "SECRET_EXCLUDES",
     "check_branch_name",
     "check_message",
+    "check_not_secret",
     "check_pathspec",
     "check_remote_name",
     "check_revision",
@@ -82,15 +84,33 @@ def check_revision(value: str, field: str = "ref") -> str:
     _common(field, value, _MAX_REVISION)
     if _CONTROL.search(value):
         raise _refuse(field, value, "contains a space or control character")
+    check_not_secret(value, field)  # 'HEAD:.env' names a file: diffed, tagged or shown
     return value
 
 
 def check_pathspec(value: str, field: str = "file") -> str:
-    """A file path or pathspec inside the repository (git itself refuses ones outside it)."""
+    """A file path or pathspec inside the repository (git itself refuses ones outside it),
+    never naming a ``.env`` file."""
     _common(field, value, _MAX_PATHSPEC)
     if any(ord(c) < 0x20 and c != "\t" for c in value):
         raise _refuse(field, value, "contains a control character")
+    check_not_secret(value, field)
     return value
+
+
+# Appended to every pathspec list whose files' content git would stage, show or restore, so
+# that a wildcard ('.', '*', all: true) never takes a .env file along. The same names the
+# policy's protected-path check calls .env files (policy.paths.is_env_file).
+SECRET_EXCLUDES = (":(exclude,glob,icase)**/.env", ":(exclude,glob,icase)**/.env.*")
+_PARTS = re.compile(r"[/:)\\]")
+
+
+def check_not_secret(value: str, field: str) -> None:
+    """Refuse a path, pathspec or ``REV:path`` with a ``.env`` component (any case)."""
+    for part in _PARTS.split(value):
+        name = part.lower()
+        if name == ".env" or name.startswith(".env."):
+            raise _refuse(field, value, "names a .env file, which is never accessible")
 
 
 def check_message(value: str, field: str = "message") -> str:

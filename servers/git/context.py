@@ -22,6 +22,7 @@ Handler = Callable[["GitContext", dict[str, Any]], ToolResult]
 class GitContext:
     runner: GitRunner
     workspace: Workspace
+    allow_private_addresses: bool = False  # https remotes may be loopback/private hosts
 
     def repo(self, args: dict[str, Any]) -> Repo:
         return self.workspace.repo(args.get("path"))

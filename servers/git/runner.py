@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import threading
@@ -29,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from servers.git.repoconfig import ALLOWED_PROTOCOLS, RepoConfig, derive, parse_listing
+from servers.git.repoconfig import ALLOWED_PROTOCOLS, RepoConfig, derive
+from servers.git.trust import MAX_CONFIG_BYTES, RepositoryRefused, check_listing, parse_scoped
 from servers.mcpio import ToolError
 
 __all__ = ["GitFailed", "GitOutput", "GitRunner", "Repo"]
@@ -59,12 +62,33 @@ class GitOutput:
 
 
 class GitFailed(ToolError):
-    """git answered with an exit code the tool did not expect; the message is git's own."""
+    """git answered with an exit code the tool did not expect.
 
-    def __init__(self, subcommand: str, output: GitOutput) -> None:
-        detail = (output.stderr.strip() or output.stdout.strip())[-2000:]
+    The agent sees git's message only after :func:`sanitized`: a value git quotes that the call
+    did not itself supply (a line of a file git read, say) is withheld."""
+
+    def __init__(self, subcommand: str, output: GitOutput, argv: Sequence[str] = ()) -> None:
+        detail = sanitized(output.stderr.strip() or output.stdout.strip(), argv)
         super().__init__(f"git {subcommand} failed (exit {output.code}): {detail}")
         self.output = output
+
+
+_QUOTED = re.compile(r"'([^'\n]*)'")
+_WITHHELD = "[withheld: not from this call's arguments]"
+
+
+def sanitized(text: str, argv: Sequence[str]) -> str:
+    """git's message with every quoted value and every trailing ``: value`` that is not part of
+    the call's own arguments replaced by a marker; at most 20 lines of 300 characters."""
+    known = "\n".join(argv)
+    lines = []
+    for line in text.splitlines()[-20:]:
+        line = _QUOTED.sub(lambda m: m.group(0) if m.group(1) in known else f"'{_WITHHELD}'", line)
+        head, sep, tail = line.rpartition(": ")
+        if sep and tail and " " not in tail.strip() and tail.strip() not in known:
+            line = f"{head}: {_WITHHELD}"
+        lines.append(line[:300])
+    return "\n".join(lines)
 
 
 def _program(name: str) -> str:
@@ -112,6 +136,10 @@ def _fixed_config(tools: dict[str, str]) -> list[tuple[str, str]]:
         ("gpg.ssh.defaultKeyCommand", refuse),
         ("log.showSignature", "false"),
         ("submodule.recurse", "false"),
+        ("core.packedGitLimit", "256m"),  # stays far inside the child's address-space cap
+        ("core.packedGitWindowSize", "32m"),
+        ("core.deltaBaseCacheLimit", "64m"),
+        ("pack.threads", "2"),
         ("fetch.recurseSubmodules", "false"),
         ("push.recurseSubmodules", "no"),
         ("push.followTags", "false"),
@@ -129,12 +157,29 @@ def _fixed_config(tools: dict[str, str]) -> list[tuple[str, str]]:
     return pairs
 
 
+# Never look into a submodule: git would start a child git there, which reads that
+# repository's own config (its filters, its fsmonitor) before any check of ours.
+_NO_SUBMODULES = [
+    ("diff.ignoreSubmodules", "all"),
+    ("status.submoduleSummary", "false"),
+    ("fetch.recurseSubmodules", "false"),
+]
+
+
 class GitRunner:
     """Runs git for the tools; one instance per server process."""
 
-    def __init__(self, timeout: float = 30.0, max_output: int = 512 * 1024) -> None:
+    def __init__(
+        self,
+        timeout: float = 30.0,
+        max_output: int = 512 * 1024,
+        *,
+        trust_repository: bool = False,
+    ) -> None:
         self.timeout = timeout
         self.max_output = max_output
+        # Test-only (``--test-only-trust-repository``): skip the repository-content checks.
+        self.trust_repository = trust_repository
         self.tools = {name: _program(name) for name in ("cat", "false", "true")}
         self._scratch = Path(tempfile.mkdtemp(prefix="ironcurtain-git-"))
         atexit.register(shutil.rmtree, self._scratch, True)
@@ -159,9 +204,11 @@ class GitRunner:
             "GIT_SEQUENCE_EDITOR": self.tools["true"],
             "GIT_OPTIONAL_LOCKS": "0",
             "GIT_PROTOCOL_FROM_USER": "0",
+            "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MiB of address space per arena
         }
-        argv = [_program("git"), "--no-pager"]
-        for key, value in _fixed_config(self.tools):
+        argv = [*child_limits(_program("prlimit"), timeout), _program("git"), "--no-pager"]
+        fixed = _fixed_config(self.tools) + ([] if trust_repository else _NO_SUBMODULES)
+        for key, value in fixed:
             argv += ["-c", f"{key}={value}"]
         self._argv = tuple(argv)
         # git clears GIT_CONFIG_PARAMETERS for the other end of a local transport, where the
@@ -219,10 +266,20 @@ class GitRunner:
             cached = self._configs.get(git_dir)
         if cached is not None and cached[0] == signature:
             return cached[1]
+        if not self.trust_repository:
+            for path in (common / "config", git_dir / "config.worktree"):
+                _check_size(path)
+        # --no-includes: git opens no file an include names (the include key is refused). Only
+        # the test-only trust switch follows includes, so that line two still sees them.
+        includes = [] if self.trust_repository else ["--no-includes"]
+        command = ["config", "--list", *includes, "--show-scope", "-z"]
         listing = self._spawn(
-            [*self._argv, "config", "--list", "-z"], repo.cwd, env, None, self.timeout, (0,)
+            [*self._argv, *command], repo.cwd, env, None, self.timeout, (0,), 4 * MAX_CONFIG_BYTES
         )
-        config = derive(parse_listing(listing.stdout), self.tools)
+        entries = parse_scoped(listing.stdout)
+        if not self.trust_repository:
+            check_listing(entries, str(git_dir))
+        config = derive([(key, value) for _, key, value in entries], self.tools)
         if not config.has_includes:  # included files could change without our noticing
             with self._lock:
                 self._configs[git_dir] = (signature, config)
@@ -249,6 +306,7 @@ class GitRunner:
         stdin: str | None,
         timeout: float,
         ok: tuple[int, ...],
+        cap: int | None = None,
     ) -> GitOutput:
         for part in (*argv, stdin or ""):
             _check_text(part)
@@ -276,12 +334,54 @@ class GitRunner:
             os.killpg(proc.pid, signal.SIGKILL)  # the group: git's own children die with it
             proc.wait()
             raise ToolError(f"git {subcommand} timed out after {timeout:g} s")
-        stdout, truncated = _read_capped(out, self.max_output)
+        stdout, truncated = _read_capped(out, cap or self.max_output)
         stderr, _ = _read_capped(err, _STDERR_CAP)
         output = GitOutput(code, stdout, stderr, truncated)
         if code not in ok:
-            raise GitFailed(subcommand, output)
+            raise GitFailed(subcommand, output, argv[len(self._argv) :])
         return output
+
+
+# Caps every git child carries (docs/servers-git.md states them): address space, CPU seconds,
+# open files, and the size of any file it writes (its captured stdout and stderr included).
+MEMORY_CAP = 512 * 1024 * 1024
+OPEN_FILES_CAP = 256
+FILE_SIZE_CAP = 1024 * 1024 * 1024
+
+
+def child_limits(prlimit: str, timeout: float) -> list[str]:
+    """``prlimit`` options putting the caps on the git child before git's first instruction.
+
+    A wrapper rather than ``preexec_fn``: the server is threaded, and Python code between fork
+    and exec in a threaded process can deadlock. CPU seconds: the longest deadline (remote
+    commands get four times the timeout) plus a margin; the timeout still kills the group."""
+    cpu = int(timeout * 4) + 5
+    return [
+        prlimit,
+        f"--as={MEMORY_CAP}",
+        f"--cpu={cpu}",
+        f"--nofile={OPEN_FILES_CAP}",
+        f"--fsize={FILE_SIZE_CAP}",
+        "--core=0",
+        "--",
+    ]
+
+
+def _check_size(path: Path) -> None:
+    try:
+        info = path.lstat()
+    except OSError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        # A symlinked config (a cloned tree can hold a bare-repository-shaped folder whose
+        # config links to another repository's) would be read from wherever it points.
+        raise RepositoryRefused(f"refused: {path} is not a regular file (a link or special file)")
+    size = info.st_size
+    if size > MAX_CONFIG_BYTES:
+        raise RepositoryRefused(
+            f"refused: {path} is {size} bytes, over the {MAX_CONFIG_BYTES}-byte cap for a "
+            "repository config"
+        )
 
 
 def _shell_join(words: list[str]) -> str:

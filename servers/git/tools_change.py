@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from servers.git.checks import check_branch_name, check_message, check_pathspec, check_revision
+from servers.git.checks import (
+    SECRET_EXCLUDES,
+    check_branch_name,
+    check_message,
+    check_pathspec,
+    check_revision,
+)
 from servers.git.context import GitContext, reply, tool
 from servers.git.runner import Repo
 from servers.git.schema import PATH, boolean, closed, enum, string, strings
@@ -30,7 +36,7 @@ def git_add(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     command = ["add", *(["--all"] if args.get("all") else [])]
     command += ["--update"] if args.get("update") else []
     command += ["--force"] if args.get("force") else []
-    ctx.git(repo, *command, "--", *files)
+    ctx.git(repo, *command, "--", *files, *SECRET_EXCLUDES)
     status = ctx.status(repo)
     staged = [path for paths in status["stagedChanges"].values() for path in paths]
     return reply({"stagedFiles": staged, "totalFiles": len(staged), "status": status})
@@ -48,7 +54,7 @@ def git_commit(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     repo = ctx.repo(args)
     message = check_message(args["message"])
     if args.get("files"):
-        ctx.git(repo, "add", "--", *_pathspecs(args["files"], "files"))
+        ctx.git(repo, "add", "--", *_pathspecs(args["files"], "files"), *SECRET_EXCLUDES)
     command = ["commit", "--file=-", "--no-verify"]
     command += ["--amend"] if args.get("amend") else []
     command += ["--allow-empty"] if args.get("allowEmpty") else []
@@ -121,7 +127,8 @@ def git_checkout(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     created = bool(args.get("createBranch"))
     if args.get("paths"):
         paths = _pathspecs(args["paths"], "paths")
-        ctx.git(repo, "checkout", *force, check_revision(target, "target"), "--", *paths)
+        revision = check_revision(target, "target")
+        ctx.git(repo, "checkout", *force, revision, "--", *paths, *SECRET_EXCLUDES)
         return reply({"target": target, "restoredPaths": paths, "status": ctx.status(repo)})
     if created:
         ctx.git(repo, "checkout", *force, "-b", check_branch_name(target, "target"), "--")

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from servers.git.checks import check_pathspec, check_revision
+from servers.git.checks import (
+    SECRET_EXCLUDES,
+    check_not_secret,
+    check_pathspec,
+    check_revision,
+    shown,
+)
 from servers.git.context import GitContext, reply, tool
 from servers.git.parse import LOG_FORMAT, parse_log
 from servers.git.runner import GitFailed, Repo
 from servers.git.schema import PATH, boolean, closed, enum, integer, string
-from servers.mcpio import Tool, ToolResult
+from servers.mcpio import Tool, ToolError, ToolResult
 
 __all__ = ["history_tools"]
 
@@ -73,7 +79,8 @@ def git_log(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
 
 def _per_commit(ctx: GitContext, repo: Repo, option: str, filters: list[str]):
     # A line starting with 0x1e can't be diff content (those start with ' ', '+', '-', ...).
-    out = ctx.git(repo, "log", *_NO_PROGRAMS, "--format=%x1e%H", option, *filters)
+    command = ["log", *_NO_PROGRAMS, "--format=%x1e%H", option, *filters, *SECRET_EXCLUDES]
+    out = ctx.git(repo, *command)
     texts: dict[str, str] = {}
     for chunk in out.stdout.split("\x1e")[1:]:
         commit, _, text = chunk.partition("\n")
@@ -84,11 +91,20 @@ def _per_commit(ctx: GitContext, repo: Repo, option: str, filters: list[str]):
 def git_show(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     repo = ctx.repo(args)
     target = check_revision(args["object"], "object")
+    check_not_secret(target, "object")
     if "filePath" in args:
         target = f"{target}:{check_pathspec(args['filePath'], 'filePath')}"
     kind = ctx.git(repo, "cat-file", "-t", target).stdout.strip()
+    if kind == "tag":  # a tag of a file shows the file: judge what it points at
+        kind_peeled = ctx.git(repo, "cat-file", "-t", f"{target}^{{}}").stdout.strip()
+        if kind_peeled == "blob":
+            raise ToolError(f"object: {shown(target)} tags a file; use REV:path instead")
+    if kind == "blob" and ":" not in target:
+        # A file is shown by REV:path, so its name is checked; an id alone names no path.
+        raise ToolError(f"object: {shown(target)} is a file named by id; use REV:path instead")
     command = ["show", *_NO_PROGRAMS, *(["--stat"] if args.get("stat") else [])]
-    out = ctx.git(repo, *command, "--end-of-options", target, "--")
+    command += ["--end-of-options", target, "--"]
+    out = ctx.git(repo, *command, *(SECRET_EXCLUDES if kind == "commit" else ()))
     return reply({"object": target, "type": kind, "content": out.stdout}, out.truncated)
 
 

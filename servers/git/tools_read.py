@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from servers.git.checks import check_pathspec, check_revision
+from servers.git.checks import SECRET_EXCLUDES, check_pathspec, check_revision
 from servers.git.context import GitContext, reply, tool
 from servers.git.schema import PATH, boolean, closed, integer, string, strings
 from servers.mcpio import Tool, ToolError, ToolResult
@@ -39,7 +39,7 @@ def git_diff(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
             command.append(check_revision(args[field], field))
     command.append("--")
     command += [check_pathspec(p, "paths[]") for p in args.get("paths", [])]
-    out = ctx.git(repo, *command)
+    out = ctx.git(repo, *command, *SECRET_EXCLUDES)
     return reply({"diff": out.stdout, **_diff_counts(out.stdout, args)}, out.truncated)
 
 

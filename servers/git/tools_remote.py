@@ -71,8 +71,12 @@ def _check_local(ctx: GitContext, local: str, field: str, raw: str, cwd: Path | 
         if cwd is None:
             raise ToolError(f"{field}: {shown(raw)} is a relative path; give an absolute one")
         target = cwd / target
-    # The local repository's own git directory must be inside the base too (.git files etc.).
-    return str(ctx.workspace.repo(str(target), field).cwd)
+    # The local repository's own git directory must be inside the base too (.git files etc.),
+    # and its content passes the same checks as any repository the server works in: the
+    # far side of a local transport is git reading that repository's config.
+    repo = ctx.workspace.repo(str(target), field)
+    ctx.git(repo, "rev-parse", "--git-dir")
+    return str(repo.cwd)
 
 
 def _upload_pack(ctx: GitContext) -> str:
@@ -83,8 +87,29 @@ def _remote_urls(ctx: GitContext, repo: Repo, name: str, push: bool) -> list[str
     out = ctx.git(repo, "remote", "get-url", "--all", *(["--push"] if push else []), name)
     urls = [url for url in out.stdout.splitlines() if url]
     for url in urls:
-        check_remote_url(ctx, url, f"remote {name!r} url", repo.cwd)
+        field = f"remote {name!r} url"
+        check_reachable(ctx, check_remote_url(ctx, url, field, repo.cwd), field)
     return urls
+
+
+def check_reachable(ctx: GitContext, url: str, field: str) -> None:
+    """An https remote must pass the fetch server's address checks before git contacts it:
+    no loopback, private, link-local or metadata address (unless the operator started the
+    server with ``--allow-private-addresses``; metadata stays refused even then). git resolves
+    the name again when it connects: the check is made on the answer we got (see the docs)."""
+    if not url.lower().startswith("https://"):
+        return  # a local repository, already contained by check_remote_url
+    from servers.fetch.addresses import check_url, system_resolver
+
+    scheme, _, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    host = authority.rpartition("@")[2]  # credentials in the URL are not the check's business
+    try:
+        check_url(
+            f"{scheme}://{host}{slash}{path}", system_resolver, ctx.allow_private_addresses, 5.0
+        )
+    except ToolError as exc:
+        raise ToolError(f"{field}: {shown(url)}: {exc}") from None
 
 
 def git_remote(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
@@ -116,6 +141,7 @@ def git_remote(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
 
 def git_clone(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     url = check_remote_url(ctx, args["url"], "url", ctx.workspace.working_dir or ctx.workspace.base)
+    check_reachable(ctx, url, "url")
     target = ctx.workspace.resolve(args["localPath"], "localPath")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ToolError(f"localPath: {target} already exists and is not an empty directory")

@@ -16,12 +16,15 @@ from pathlib import Path
 
 from servers.git.checks import shown
 from servers.git.runner import Repo
+from servers.git.trust import RepositoryRefused
 from servers.mcpio import ToolError
 
 __all__ = ["Workspace", "within"]
 
 _MAX_GITFILE = 4096
 _ALTERNATES_DEPTH = 5
+_PARTS = ("config", "config.worktree", "objects", "refs", "packed-refs", "HEAD", "info", "logs")
+_PARTS += ("index", "shallow", "worktrees", "modules", "hooks", "commondir", "gitdir")
 
 
 def within(path: Path, root: Path) -> bool:
@@ -115,8 +118,18 @@ class Workspace:
             common = Path(os.path.realpath(git_dir / text))
             self.contain(common, field, None)
         if self.base is not None:
+            self._check_parts(git_dir, common, field)
             self._check_alternates(common / "objects", field, _ALTERNATES_DEPTH)
         return Repo(repo.cwd, git_dir, repo.work_tree, common)
+
+    def _check_parts(self, git_dir: Path, common: Path, field: str) -> None:
+        # A git directory's parts may be symlinks (a cloned tree can carry a folder shaped like a
+        # bare repository whose objects/ or refs/ link elsewhere): each must resolve inside too.
+        for folder in dict.fromkeys((git_dir, common)):
+            for name in _PARTS:
+                part = folder / name
+                if os.path.islink(part):
+                    self.contain(Path(os.path.realpath(part)), f"{field} ({name})")
 
     def _check_alternates(self, objects: Path, field: str, depth: int) -> None:
         # git follows an alternate's own alternates too (to a depth of 5): so do we.
@@ -125,6 +138,10 @@ class Workspace:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
+            if line.startswith('"'):
+                raise RepositoryRefused(
+                    f"{field}: refused: a C-quoted object alternate in {objects}"
+                )
             if depth == 0:
                 raise ToolError(f"{field}: object alternates nest too deeply")
             target = Path(os.path.realpath(objects / line))
@@ -133,7 +150,11 @@ class Workspace:
 
 
 def _small_file(path: Path) -> str | None:
-    """The start of a regular file's text, or None (missing, a directory, a FIFO, ...)."""
+    """A regular file's whole text, or None (missing, a directory, a FIFO, ...).
+
+    Read whole, never its start: git reads all of it, so a check of the first bytes could be
+    shown one target while git follows another (a ``commondir`` padded with ``./``). A file
+    over the cap is refused rather than cut."""
     try:
         # O_NONBLOCK: opening a FIFO swapped in after any check must not block a worker.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -142,7 +163,17 @@ def _small_file(path: Path) -> str | None:
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        return handle.read(_MAX_GITFILE).decode("utf-8", "replace").strip()
+        data = handle.read(_MAX_GITFILE + 1)
+    if len(data) > _MAX_GITFILE:
+        raise RepositoryRefused(
+            f"refused: {path} is longer than {_MAX_GITFILE} bytes; git would follow all of it, "
+            "so the server will not work with this repository (a human can inspect and "
+            "shorten the file)"
+        )
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise RepositoryRefused(f"refused: {path} is not UTF-8 text") from None
 
 
 def _unencodable(text: str) -> bool:

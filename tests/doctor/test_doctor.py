@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -186,7 +185,7 @@ def test_a_failing_scenario_fails_and_is_named(capsys) -> None:
 
 
 @pytest.mark.parametrize("tool", ["write_file", "edit_file", "move_file"])
-def test_a_policy_allowing_writes_into_git_fails_the_git_guard(capsys, tool: str) -> None:
+def test_a_rule_allowing_writes_cannot_open_git_internals(capsys, tool: str) -> None:
     write_config({"anthropicApiKey": KEY})
     folder = user_policy()
     compiled_file = folder / "compiled-policy.json"
@@ -203,16 +202,12 @@ def test_a_policy_allowing_writes_into_git_fails_the_git_guard(capsys, tool: str
         },
     )
     compiled_file.write_text(json.dumps(compiled))
-    code, payload = run_doctor(capsys, *FAST)
+    _, payload = run_doctor(capsys, *FAST)
     checks = by_name(payload)
     assert checks["policy"]["status"] == "ok"
-    assert checks["policy-git-guard"]["status"] == "fail"
-    detail = checks["policy-git-guard"]["detail"]
-    # (The rule named is the engine's deciding rule; for edit_file and move_file it names the
-    # sandbox containment of the read-path source, so only the tool is asserted here.)
-    assert f"{tool} " in detail and "allowed without asking" in detail
-    assert all(name == tool for name in re.findall(r"(\w+_file) ", detail))
-    assert code == 1
+    # Writes into a git directory escalate structurally (structural-git-internals-escalate),
+    # which a rule's allow cannot lower: the careless rule no longer opens them (issue 12).
+    assert checks["policy-git-guard"]["status"] == "ok", checks["policy-git-guard"]
 
 
 def test_a_ca_key_readable_by_others_fails_and_a_good_one_passes(capsys) -> None:

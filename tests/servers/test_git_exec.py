@@ -128,13 +128,27 @@ def test_repository_config_runs_nothing(case: dict[str, Any], tmp_path: Path) ->
         git(fx.repo, *case["control"], check=False)
         assert any(mark.iterdir()), f"control `git {' '.join(case['control'])}` ran nothing"
 
+    # Line one: a repository whose config holds a key outside the allowlist is refused,
+    # naming the key; nothing runs.
     fx, mark, names = _arm(case, tmp_path / "served")
     server = GitServer("--base-dir", fx.base)
+    answers = {}
+    for name, args in _battery(case, names):
+        answers.setdefault(name, server.call(name, **{"path": str(fx.repo), **args}))
+    assert sorted(p.name for p in mark.iterdir()) == []
+    if case["config"]:
+        for name in ("git_status", "git_commit"):
+            assert answers[name][0], f"{name} should be refused: {answers[name][1]}"
+            assert "does not accept" in answers[name][1], answers[name][1]
+
+    # Line two, with line one switched off (test-only): the runner's overrides still
+    # neutralise the repository's drivers, and the basic tools work on it.
+    fx, mark, names = _arm(case, tmp_path / "trusted")
+    server = GitServer("--base-dir", fx.base, "--test-only-trust-repository")
     server.ok("git_set_working_dir", path=str(fx.repo))
     answers = {}
     for name, args in _battery(case, names):
         answers.setdefault(name, server.call(name, **args))
     assert sorted(p.name for p in mark.iterdir()) == []
-    # Neutralised, not refused: the basic tools still worked on the armed repository.
     for name in ("git_status", "git_commit"):
         assert not answers[name][0], f"{name} failed: {answers[name][1]}"

@@ -346,9 +346,7 @@ def test_timeout_kills_the_whole_process_group(
     assert not marker.exists()
 
 
-def test_config_written_after_first_call_is_still_neutralised(
-    server: GitServer, fx: Fixture
-) -> None:
+def test_config_written_after_first_call_is_refused(server: GitServer, fx: Fixture) -> None:
     server.ok("git_status")  # the repository's config listing is now cached
     mark = fx.root / "mark"
     mark.mkdir()
@@ -356,8 +354,8 @@ def test_config_written_after_first_call_is_still_neutralised(
     git(fx.repo, "config", "--file", config, "filter.late.clean", f"touch {mark}/late; cat")
     git(fx.repo, "config", "--file", config, "core.fsmonitor", f"touch {mark}/late-fsmonitor")
     (fx.repo / ".gitattributes").write_text("* filter=late\n")
-    server.ok("git_add", files=["a.txt"])
-    server.ok("git_status")
+    assert "'core.fsmonitor'" in server.error("git_add", files=["a.txt"])
+    assert "git config --unset" in server.error("git_status")
     assert list(mark.iterdir()) == []
 
 
@@ -383,9 +381,12 @@ def test_derive_overrides_every_named_driver() -> None:
 def test_remote_urls_for_the_chokepoint(fx: Fixture) -> None:
     assert remote_urls(str(fx.repo), base_dir=fx.base) == ["../origin.git"]
     git(fx.repo, "config", "remote.origin.pushurl", "https://example.invalid/push.git")
-    git(fx.repo, "config", "url.https://rewritten.invalid/.insteadOf", "https://example.invalid/")
     pushed = remote_urls("repo", push=True, base_dir=fx.base)
-    assert pushed == ["https://rewritten.invalid/push.git"]  # as git will contact it
+    assert pushed == ["https://example.invalid/push.git"]
+    # A rewrite rule is repository config outside the allowlist: the repository is refused.
+    git(fx.repo, "config", "url.https://rewritten.invalid/.insteadOf", "https://example.invalid/")
+    with pytest.raises(ToolError, match=r"url\.https://rewritten\.invalid/\.insteadof"):
+        remote_urls("repo", push=True, base_dir=fx.base)
     with pytest.raises(ToolError, match="outside the allowed directory"):
         remote_urls(str(fx.root), base_dir=fx.base)
     with pytest.raises(ToolError, match="starts with '-'"):
@@ -400,3 +401,15 @@ def test_concurrent_calls_keep_their_outputs_apart(server: GitServer) -> None:
         answers = list(pool.map(lambda call: server.ok(call[0], **call[1]), calls))
     for (name, _), answer in zip(calls, answers, strict=True):
         assert answer == expected[name], name
+
+
+def test_a_symlinked_config_inside_the_base_is_refused(server: GitServer, fx: Fixture) -> None:
+    # Inside the base, containment passes; the config itself must still be a regular file,
+    # so one repository can't borrow another's config (remote URLs with tokens) by a link.
+    other = fx.base / "other-config"
+    other.write_text('[remote "origin"]\n\turl = https://u:ghp_TOKEN@example.com/r\n')
+    config = fx.repo / ".git" / "config"
+    config.unlink()
+    config.symlink_to(other)
+    message = server.error("git_remote", mode="list")
+    assert "is not a regular file" in message and "ghp_TOKEN" not in message
