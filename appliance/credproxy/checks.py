@@ -33,6 +33,7 @@ class RequestFacts:
     sni: str | None = None
     headers: tuple[tuple[str, str], ...] = ()  # (lower-case name, value), repeats kept
     query: tuple[tuple[str, str], ...] = ()
+    authority: str = ""  # the request target's authority (absolute form, or HTTP/2 :authority)
 
     def header_values(self, name: str) -> list[str]:
         return [v for k, v in self.headers if k == name]
@@ -53,6 +54,8 @@ def check_route(provider: Provider, facts: RequestFacts) -> Denial | None:
         return Denial("scheme-not-https", "only HTTPS requests are allowed")
     if facts.host_header is None or _strip_port(facts.host_header) != provider.host:
         return Denial("host-header-mismatch", "the Host header does not match the connection")
+    if facts.authority and _authority_host(facts.authority) != provider.host:
+        return Denial("authority-mismatch", "the request target names another host")
     if facts.sni is not None and facts.sni.lower().rstrip(".") != provider.host:
         return Denial("sni-mismatch", "the TLS server name does not match the connection")
     if facts.header_values("upgrade"):
@@ -86,6 +89,17 @@ def _credential(header: str, value: str) -> str:
         return value
     scheme, _, token = value.partition(" ")
     return token if scheme.lower() == "bearer" else ""
+
+
+def _authority_host(authority: str) -> str | None:
+    """The host an absolute-form target or :authority names, if it is a plain host[:443]; no
+    userinfo, no other port, no whitespace (None: never equal to a provider's host)."""
+    if "@" in authority or any(c.isspace() for c in authority):
+        return None
+    host = authority.lower()
+    if host.endswith(":443"):
+        host = host[:-4]
+    return None if ":" in host else host.rstrip(".")
 
 
 def _strip_port(host_header: str) -> str:
