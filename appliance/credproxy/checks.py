@@ -8,11 +8,15 @@ vectors run both against these functions and through the live proxy.
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 
 from appliance.credproxy.providers import Provider, provider_for_host
 
 __all__ = ["Denial", "RequestFacts", "check_destination", "check_key", "check_route"]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but TAB
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ def check_route(provider: Provider, facts: RequestFacts) -> Denial | None:
         return Denial("scheme-not-https", "only HTTPS requests are allowed")
     if facts.host_header is None or _strip_port(facts.host_header) != provider.host:
         return Denial("host-header-mismatch", "the Host header does not match the connection")
+    if any(_CONTROL.search(name) or _CONTROL.search(value) for name, value in facts.headers):
+        # A bare CR or a NUL passes mitmproxy's parser; a lenient upstream may end a header line
+        # there, and what follows becomes a header (or a request) we never checked.
+        return Denial("header-control-character", "a header holds a control character")
     if facts.authority and _authority_host(facts.authority) != provider.host:
         return Denial("authority-mismatch", "the request target names another host")
     if facts.sni is not None and facts.sni.lower().rstrip(".") != provider.host:

@@ -175,3 +175,22 @@ def wait_for(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+# Found by the fuzz: control characters in header values.
+def header_cases() -> list[dict]:
+    path = VECTORS.parent / "header_controls.json"
+    return json.loads(path.read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", header_cases(), ids=lambda c: c["id"])
+def test_headers_with_control_characters_are_refused(metered, upstream, case) -> None:
+    request = head("/v1/messages", metered.fake) + case["header"].encode("latin-1") + b"\r\n"
+    answer = raw_request(metered.endpoints.tcp_port, metered.endpoints.ca_cert_pem_path,
+                         CONNECT, request, body(10))  # fmt: skip
+    assert answer.status == case["expect_status"]
+    if case["expect_rule"]:
+        assert upstream.seen == []
+        assert [r["rule"] for r in metered.records()] == [case["expect_rule"]]
+    else:
+        assert upstream.seen[0].headers["x-api-key"] == [REAL_KEYS["anthropic"]]
