@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from appliance.escalation import InteractivePrompt
     from appliance.paths import app_paths
     from appliance.session import SessionOptions
+    from appliance.workspace import require_workspace
 
     paths = app_paths()
     try:
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.agent != "builtin":
         return _docker(args, config, paths)
+    args.sandbox = require_workspace(args.sandbox, paths)  # issue 15: the one workspace check
     try:
         model = model_settings(config)
     except MissingKey as exc:
