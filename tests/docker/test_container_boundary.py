@@ -202,3 +202,17 @@ def test_files_the_agent_creates_belong_to_the_host_user(boundary_run: dict) -> 
     made = boundary_run["sandbox"] / "made-in-container.txt"
     assert made.read_text() == "made-in-container\n"
     assert (made.stat().st_uid, made.stat().st_gid) == (os.getuid(), os.getgid())
+
+
+def test_proxy_refusals_are_audited_with_a_summary(boundary_run: dict) -> None:
+    """F4: the probes' refused CONNECT and the budget's 403s are records in the session's audit
+    log (never a key), and the session ends with the proxy's totals."""
+    audit = boundary_run["paths"].session_dir(SESSION) / "audit.jsonl"
+    text = audit.read_text()
+    records = [json.loads(line) for line in text.splitlines()]
+    proxy = [(r["event"], r["rule"]) for r in records if r.get("type") == "proxy"]
+    assert ("denied", "host-not-allowed") in proxy
+    assert ("denied", "budget-exhausted") in proxy
+    [summary] = [r for r in records if r.get("type") == "proxy-summary"]
+    assert summary["events"]["denied:budget-exhausted"] >= 1 and "tokens: " in summary["usage"]
+    assert REAL_KEY not in text
