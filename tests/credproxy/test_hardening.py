@@ -194,3 +194,14 @@ def test_headers_with_control_characters_are_refused(metered, upstream, case) ->
         assert [r["rule"] for r in metered.records()] == [case["expect_rule"]]
     else:
         assert upstream.seen[0].headers["x-api-key"] == [REAL_KEYS["anthropic"]]
+
+
+def test_a_tunnel_named_in_capitals_with_a_trailing_dot_reaches_the_same_upstream(
+    metered, upstream
+) -> None:
+    """F11: such a CONNECT passed the gate but missed the upstream override (a real DNS lookup)."""
+    answer = raw_request(
+        metered.endpoints.tcp_port, metered.endpoints.ca_cert_pem_path, "API.Anthropic.COM.:443",
+        head("/v1/messages", metered.fake), body(10), sni="api.anthropic.com",
+    )  # fmt: skip
+    assert answer.status == 200 and len(upstream.seen) == 1
