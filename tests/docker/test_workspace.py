@@ -94,3 +94,17 @@ async def test_docker_mode_refuses_before_anything_is_mounted(sandbox: Path, cap
     err = capsys.readouterr().err
     assert "ironcurtain: the workspace" in err and "dedicated folder" in err
     assert "removed" not in err and "image" not in err
+
+
+@pytest.mark.parametrize("command", [["exec", "-"], ["mcp-proxy"]], ids=lambda c: c[0])
+def test_every_mode_with_a_sandbox_uses_the_same_check(command: list[str], tmp_path: Path) -> None:
+    """Code Mode's `exec` and the standalone `mcp-proxy` refuse `--sandbox /var/run` too."""
+    import sys
+
+    env = {**os.environ, "IRONCURTAIN_HOME": str(tmp_path / "home"),
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # fmt: skip
+    argv = [sys.executable, "-m", "appliance.cli", *command, "--sandbox", "/var/run"]
+    done = subprocess.run(argv, input="print(1)\n", capture_output=True, text=True, env=env,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "the workspace /var/run" in done.stderr and "dedicated folder" in done.stderr
