@@ -92,9 +92,12 @@ def check_workspace(
         raise _refuse(given, "is the shared temporary folder (every program's files and sockets)")
     if resolved == Path("/") or _within(user_home, resolved):
         raise _refuse(given, f"is or contains your home folder {user_home}")
-    if _is_own_sandbox(resolved, own_sandboxes):
-        return resolved
+    # A session's own `sandbox` folder sits inside the appliance's home by design; every other
+    # check still applies to it (a resumed session's folder holds what its agent left).
+    own = _is_own_sandbox(resolved, own_sandboxes)
     for folder, why in refused_folders(appliance_home, user_home):
+        if own and folder == _resolved(appliance_home) and _within(resolved, folder):
+            continue
         if _within(resolved, folder) or _within(folder, resolved):
             raise _refuse(given, f"is, contains or is inside {folder} ({why})")
     for pattern in protected:

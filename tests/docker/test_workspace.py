@@ -108,3 +108,16 @@ def test_every_mode_with_a_sandbox_uses_the_same_check(command: list[str], tmp_p
                           timeout=120, check=False)  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "the workspace /var/run" in done.stderr and "dedicated folder" in done.stderr
+
+
+def test_a_sessions_own_sandbox_is_allowed_but_still_checked(layout: dict[str, Path]) -> None:
+    sessions = layout["appliance"] / "sessions"
+    own = sessions / "s1" / "sandbox"
+    own.mkdir(parents=True)
+    assert check_workspace(own, layout["appliance"], home=layout["home"], own_sandboxes=sessions)
+    (own / "keys").symlink_to(layout["home"] / ".ssh")  # left by an earlier agent
+    with pytest.raises(WorkspaceRefused, match="a link to"):
+        check_workspace(own, layout["appliance"], home=layout["home"], own_sandboxes=sessions)
+    with pytest.raises(WorkspaceRefused, match="appliance's home"):  # only <id>/sandbox itself
+        check_workspace(sessions / "s1", layout["appliance"], home=layout["home"],
+                        own_sandboxes=sessions)  # fmt: skip
