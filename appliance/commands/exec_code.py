@@ -74,7 +74,9 @@ def print_text(result, out=None, err=None) -> None:
 
 async def _execute(code: str, args: argparse.Namespace, config, paths):
     from appliance.session import SessionOptions, open_session
+    from appliance.workspace import require_workspace
 
+    args.sandbox = require_workspace(args.sandbox, paths)  # issue 15: the one workspace check
     options = SessionOptions(
         task=f"exec {args.file}", policy_dir=args.policy_dir, sandbox=args.sandbox, mode="exec"
     )

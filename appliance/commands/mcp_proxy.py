@@ -45,8 +45,10 @@ async def _serve(args: argparse.Namespace, config, paths) -> None:
     from appliance import __version__
     from appliance.gate import ChokepointCalls
     from appliance.session import SessionOptions, open_session
+    from appliance.workspace import require_workspace
     from servers.mcpio import StdioServer
 
+    args.sandbox = require_workspace(args.sandbox, paths)  # issue 15: the one workspace check
     options = SessionOptions(
         task="mcp-proxy", policy_dir=args.policy_dir, sandbox=args.sandbox, mode="mcp-proxy"
     )

@@ -88,6 +88,9 @@ def _run_session(args: argparse.Namespace, config, paths) -> int:
     if args.agent != "builtin":
         return _docker(args, config, paths)
     from appliance.agent import MissingKey, model_settings
+    from appliance.workspace import require_workspace
+
+    args.sandbox = require_workspace(args.sandbox, paths)  # the one workspace check (issue 15)
 
     try:
         model = model_settings(config)

@@ -8,11 +8,15 @@ vectors run both against these functions and through the live proxy.
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 
 from appliance.credproxy.providers import Provider, provider_for_host
 
 __all__ = ["Denial", "RequestFacts", "check_destination", "check_key", "check_route"]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but TAB
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class RequestFacts:
     sni: str | None = None
     headers: tuple[tuple[str, str], ...] = ()  # (lower-case name, value), repeats kept
     query: tuple[tuple[str, str], ...] = ()
+    authority: str = ""  # the request target's authority (absolute form, or HTTP/2 :authority)
 
     def header_values(self, name: str) -> list[str]:
         return [v for k, v in self.headers if k == name]
@@ -53,6 +58,12 @@ def check_route(provider: Provider, facts: RequestFacts) -> Denial | None:
         return Denial("scheme-not-https", "only HTTPS requests are allowed")
     if facts.host_header is None or _strip_port(facts.host_header) != provider.host:
         return Denial("host-header-mismatch", "the Host header does not match the connection")
+    if any(_CONTROL.search(name) or _CONTROL.search(value) for name, value in facts.headers):
+        # A bare CR or a NUL passes mitmproxy's parser; a lenient upstream may end a header line
+        # there, and what follows becomes a header (or a request) we never checked.
+        return Denial("header-control-character", "a header holds a control character")
+    if facts.authority and _authority_host(facts.authority) != provider.host:
+        return Denial("authority-mismatch", "the request target names another host")
     if facts.sni is not None and facts.sni.lower().rstrip(".") != provider.host:
         return Denial("sni-mismatch", "the TLS server name does not match the connection")
     if facts.header_values("upgrade"):
@@ -86,6 +97,17 @@ def _credential(header: str, value: str) -> str:
         return value
     scheme, _, token = value.partition(" ")
     return token if scheme.lower() == "bearer" else ""
+
+
+def _authority_host(authority: str) -> str | None:
+    """The host an absolute-form target or :authority names, if it is a plain host[:443]; no
+    userinfo, no other port, no whitespace (None: never equal to a provider's host)."""
+    if "@" in authority or any(c.isspace() for c in authority):
+        return None
+    host = authority.lower()
+    if host.endswith(":443"):
+        host = host[:-4]
+    return None if ":" in host else host.rstrip(".")
 
 
 def _strip_port(host_header: str) -> str:

@@ -37,7 +37,7 @@ class _ResolvingLoop(asyncio.SelectorEventLoop):
 
     async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> list:
         name = host.decode() if isinstance(host, bytes) else host
-        target = self._overrides.get(str(name).lower()) if str(port) == "443" else None
+        target = self._overrides.get(str(name).lower().rstrip(".")) if str(port) == "443" else None
         if target is None:
             return await super().getaddrinfo(host, port, *args, **kwargs)
         address, real_port = target

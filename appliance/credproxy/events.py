@@ -17,9 +17,11 @@ __all__ = ["EventKind", "ProxyEvent", "TokenUsage"]
 # denied:    the proxy answered itself (403); nothing went upstream.
 # usage:     the provider's response is complete: its status and the token counts read from it
 #            (usage is None for an error status or when none could be read; reason says which).
+# cut:       a forwarded exchange ended before its response did (the client hung up, the upstream
+#            failed mid-stream); usage holds what was read by then (None if nothing was).
 # killed:    a hook failed or a flow skipped a check; the connection was cut, nothing forwarded.
 # error:     the upstream exchange failed (connection refused, reset, TLS error).
-EventKind = Literal["forwarded", "denied", "usage", "killed", "error"]
+EventKind = Literal["forwarded", "denied", "usage", "cut", "killed", "error"]
 
 
 class TokenUsage(BaseModel):

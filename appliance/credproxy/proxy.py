@@ -43,7 +43,9 @@ class CredentialProxy:
 
     `on_event` receives every decision (and token usage); if it raises while a request is being
     forwarded, the request is killed instead. `budget_check` is asked before each request: None
-    admits, a string is the reason to refuse (403). `fake_keys` are what the container is given.
+    admits, a string is the reason to refuse (403); `budget_admit(flow_id, body)` is asked once the
+    body is read and reserves what the request may cost (settled by its `usage` or `cut` event).
+    `fake_keys` are what the container is given.
     Both callbacks run on the proxy's own thread; keep them quick and thread-safe.
     """
 
@@ -53,6 +55,7 @@ class CredentialProxy:
         on_event: Callable[[ProxyEvent], None],
         *,
         budget_check: Callable[[], str | None] | None = None,
+        budget_admit: Callable[[str, bytes], str | None] | None = None,
     ) -> None:
         self.config = config
         self.fake_keys: dict[str, str] = {
@@ -60,6 +63,7 @@ class CredentialProxy:
         }
         self._on_event = on_event
         self._budget_check = budget_check
+        self._budget_admit = budget_admit
         self._thread: Any = None
         self._own_socket_dir: Path | None = None
         self._holds_lock = False
@@ -120,7 +124,7 @@ class CredentialProxy:
         real = {name: self.config.real_keys[name] for name in allowed}
         return [
             Gate(allowed, reporter),
-            Budget(self._budget_check, reporter),
+            Budget(self._budget_check, reporter, self._budget_admit),
             KeySwap(self.fake_keys, real, reporter),
             Metering(reporter),
             KeyEchoGuard(real, reporter),

@@ -13,10 +13,45 @@ from typing import Any
 
 from appliance.credproxy.events import TokenUsage
 
-__all__ = ["SseUsageScanner", "usage_from_json"]
+__all__ = [
+    "BYTES_PER_TOKEN",
+    "DEFAULT_MAX_OUTPUT",
+    "SseUsageScanner",
+    "estimate_request",
+    "usage_from_json",
+]
 
 # A line longer than this is not parsed (still passed through); usage lines are short.
 _MAX_LINE = 4 * 1024 * 1024
+
+
+# A request's input is reserved at this many bytes per token: tokenizers give 3-4 bytes per token
+# for prose and code, fewer for unusual text; counting JSON syntax as text keeps this above what a
+# provider bills for text (images are over-counted, which only reserves too much).
+BYTES_PER_TOKEN = 2
+# Reserved for the output when a request names no limit of its own (Anthropic requires one).
+DEFAULT_MAX_OUTPUT = 8192
+_MAX_OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def estimate_request(body: bytes) -> tuple[int, int]:
+    """(input tokens, output tokens) a request may cost at most, from its bytes and its own
+    output limit; for a reservation made before the provider answers."""
+    input_tokens = -(-len(body) // BYTES_PER_TOKEN)
+    try:
+        message = json.loads(body) if len(body) <= 64 * 1024 * 1024 else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        message = None
+    limit = DEFAULT_MAX_OUTPUT
+    if isinstance(message, dict):
+        config = message.get("generationConfig")
+        holders = [message, config] if isinstance(config, dict) else [message]
+        for holder in holders:
+            for name in (*_MAX_OUTPUT_FIELDS, "maxOutputTokens"):
+                value = holder.get(name)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    limit = value
+    return input_tokens, limit
 
 
 def usage_from_json(body: bytes) -> TokenUsage | None:

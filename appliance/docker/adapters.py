@@ -8,7 +8,8 @@ relay to the credential proxy, the mounts, the MCP bridge, the CA) is fixed here
 
 Inside every container, `/run/ironcurtain` (read-only) holds the gate socket `mcp.sock`, the
 proxy socket `proxy/proxy.sock`, the proxy's CA certificate `ca.pem` (never its key), the MCP
-client configuration `mcp.json` and `home/` (copied into the tmpfs HOME at start). An entry
+client configuration `mcp.json`, the host's `lifeline.sock` (see `lifeline.py`) and `home/`
+(copied into the tmpfs HOME at start). An entry
 wrapper starts `socat` as a loopback relay from 127.0.0.1:8119 to the proxy socket: the agent
 gets `HTTPS_PROXY=http://127.0.0.1:8119` and trusts the CA through `NODE_EXTRA_CA_CERTS` and
 `SSL_CERT_FILE`. Nothing else leaves: the container has only `lo`.
@@ -20,6 +21,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from appliance.docker.lifeline import LIFELINE_NAME, watchdog_script
 
 __all__ = [
     "RUN_DIR",
@@ -36,6 +39,7 @@ GATE_SOCKET = f"{RUN_DIR}/mcp.sock"
 PROXY_SOCKET = f"{RUN_DIR}/proxy/proxy.sock"
 CA_CERT = f"{RUN_DIR}/ca.pem"
 MCP_CONFIG = f"{RUN_DIR}/mcp.json"
+LIFELINE = f"{RUN_DIR}/{LIFELINE_NAME}"
 HOME = "/home/agent"
 RELAY_PORT = 8119
 MCP_SERVER_NAME = "ironcurtain"
@@ -74,12 +78,13 @@ def base_env() -> dict[str, str]:
 
 
 def entry_command(agent_command: list[str]) -> list[str]:
-    """Wrap the agent's command: start the proxy relay and wait (up to ~2 s) until it listens,
-    seed HOME, then exec the agent. Readiness is read from /proc/net/tcp (state 0A = LISTEN),
+    """Wrap the agent's command: start the lifeline watchdog (the container dies with the host
+    process) and the proxy relay, wait (up to ~2 s) until the relay listens, seed HOME, then exec
+    the agent. Readiness is read from /proc/net/tcp (state 0A = LISTEN),
     which needs no tool beyond grep and opens no connection."""
     listening = f":{RELAY_PORT:04X} 00000000:0000 0A"
     script = (
-        f"socat TCP-LISTEN:{RELAY_PORT},bind=127.0.0.1,fork,reuseaddr "
+        watchdog_script(LIFELINE) + f"socat TCP-LISTEN:{RELAY_PORT},bind=127.0.0.1,fork,reuseaddr "
         f"UNIX-CONNECT:{PROXY_SOCKET} 2>/dev/null & "
         f"i=0; until grep -q '{listening}' /proc/net/tcp || [ $i -ge 100 ]; do "
         "sleep 0.02; i=$((i+1)); done; "

@@ -1,8 +1,9 @@
 """One agent container, locked down, and everything it leaves behind cleaned up.
 
 The container gets no network (`network_mode="none"`: only `lo`), the host user's uid and gid
-(files in the workspace stay the user's, whatever the uid), no capabilities, `no-new-privileges`,
-a read-only root filesystem with tmpfs for /tmp and HOME, memory and pids limits, the session
+(files in the workspace stay the user's), or a fixed unprivileged uid when the host user is root
+(see `ownership.py`), no capabilities, `no-new-privileges`,
+a read-only root filesystem with tmpfs for /tmp and HOME, memory, pids and CPU limits, the session
 sandbox at its own host path (read-write; the working directory) and the runtime folder as
 `/run/ironcurtain` (read-only: the two sockets, the CA certificate, the MCP configuration).
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.docker.adapters import HOME, RUN_DIR, AgentLaunch, mcp_client_config
+from appliance.docker.ownership import agent_user
 from appliance.processes import pid_alive
 
 __all__ = [
@@ -53,9 +55,22 @@ def docker_client() -> Any:
         client.ping()
     except docker.errors.DockerException as exc:
         raise DockerUnavailable(
-            f"no Docker engine answers ({exc}); start dockerd (see .ci/system-deps) and retry"
+            f"no Docker engine answers: {_how_to_start()}\n  (the engine client said: {exc})"
         ) from exc
     return client
+
+
+def _how_to_start() -> str:
+    import platform
+
+    if platform.system() == "Darwin":
+        return "start Docker Desktop (or `colima start`) and retry"
+    if platform.system() == "Windows":
+        return "start Docker Desktop and retry"
+    return (
+        "start the engine (`sudo systemctl start docker`, or `sudo dockerd &` without systemd) "
+        "and check that you may use it (`docker info`; the `docker` group), then retry"
+    )
 
 
 @dataclass(frozen=True)
@@ -65,15 +80,18 @@ class ContainerSpec:
     workspace: Path
     runtime: Path
     session_id: str
-    user: str = field(default_factory=lambda: f"{os.getuid()}:{os.getgid()}")
+    user: str = field(default_factory=lambda: "{}:{}".format(*agent_user()))
     memory: str = "2g"
     pids_limit: int = 512
+    cpus: float = 2.0
     tty: bool = False
     tmpfs_size: str = "512m"
 
     def run_kwargs(self) -> dict[str, Any]:
         """The keyword arguments for `containers.create`: every restriction in one place."""
         tmpfs_opts = f"rw,nosuid,nodev,size={self.tmpfs_size},mode=1777"
+        uid, _, gid = self.user.partition(":")
+        home_opts = f"rw,nosuid,nodev,size={self.tmpfs_size},mode=0700,uid={uid},gid={gid or uid}"
         return {
             "image": self.image,
             "command": self.launch.command,
@@ -83,10 +101,12 @@ class ContainerSpec:
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
             "read_only": True,
-            "tmpfs": {"/tmp": tmpfs_opts, HOME: tmpfs_opts},  # noqa: S108 - in the container
+            # HOME is the agent user's (/tmp is shared, sticky): the image's folder is root's.
+            "tmpfs": {"/tmp": tmpfs_opts, HOME: home_opts},  # noqa: S108 - in the container
             "mem_limit": self.memory,
             "memswap_limit": self.memory,
             "pids_limit": self.pids_limit,
+            "nano_cpus": int(self.cpus * 1e9),
             "ipc_mode": "private",
             # An init (the engine's docker-init, tini) as PID 1 reaps orphans: agents spawn
             # shells all day, and zombies would pile up against the pids limit.
@@ -128,16 +148,19 @@ def remove_stale(client: Any) -> list[str]:
             remove_container(container)
     for folder in Path(tempfile.gettempdir()).glob(f"{_RUNTIME_PREFIX}*-*"):
         owner = folder.name[len(_RUNTIME_PREFIX) :].split("-")[0]
-        if owner.isdigit() and not pid_alive(int(owner)) and folder.owner() == _me():
+        if owner.isdigit() and not pid_alive(int(owner)) and _mine(folder):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(str(folder))
     return removed
 
 
-def _me() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.getuid()).pw_name
+def _mine(folder: Path) -> bool:
+    """Ours, or lent by us to the agent's uid (a root host; see `ownership.py`)."""
+    owners = {os.getuid(), agent_user()[0]}
+    try:
+        return folder.lstat().st_uid in owners
+    except OSError:
+        return False
 
 
 class RuntimeDir:
@@ -165,6 +188,17 @@ class RuntimeDir:
             target.write_text(content)
             target.chmod(0o600)
 
+    @staticmethod
+    def lend_path(path: Path) -> None:
+        """Make everything in the folder the agent's (a root host runs the agent unprivileged:
+        it must still reach its sockets, certificate and HOME seed). Call once the sockets exist."""
+        uid, gid = agent_user()
+        if uid == os.getuid():
+            return
+        for folder, subfolders, files in os.walk(path):
+            for name in [".", *subfolders, *files]:
+                os.lchown(Path(folder) / name, uid, gid)
+
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
@@ -178,5 +212,6 @@ class RuntimeDir:
 def describe(spec: ContainerSpec) -> str:
     """A one-line summary for the operator and the session log (never the environment)."""
     kwargs = spec.run_kwargs()
-    shown = {k: kwargs[k] for k in ("image", "user", "network_mode", "read_only", "mem_limit")}
+    keys = ("image", "user", "network_mode", "read_only", "mem_limit", "nano_cpus")
+    shown = {k: kwargs[k] for k in keys}
     return json.dumps(shown)

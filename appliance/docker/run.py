@@ -1,23 +1,29 @@
 """`ironcurtain start --agent NAME`: one session with an external agent in a container.
 
-Order of start: remove what a crashed session left → build or find the image → open the session
-(policy, servers, audit) → credential proxy (holding the real key) → gate socket → container.
+Order of start: check the workspace (before anything is mounted: `appliance.workspace`) → remove
+what a crashed session left → the key → build or find the image → open the session (policy,
+servers, audit) → credential proxy (holding the real key) → gate socket and lifeline → container.
 Teardown runs in the reverse order in `finally` blocks, so a normal end, an exception, Ctrl-C
 (once: stop the agent gracefully; twice: kill it) and SIGTERM all remove the container, both
-sockets and the runtime folder. A SIGKILLed session is cleaned at the next start instead.
+sockets and the runtime folder. A SIGKILLed session's container stops by itself (its watchdog
+reads the end of the host's lifeline); its folder is cleaned at the next start.
 
 Exit codes: the agent's own exit status; 2 for a setup problem (no engine, no key, unknown
-agent, image build failure); 3 when the session stopped itself (audit log failure, budget used
-up, or a signal).
+agent, image build failure, a refused workspace, --pty without a terminal); 3 when the session
+stopped itself (audit log failure, budget used up, a dead credential proxy or gate, the disk
+limit, or a signal).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import signal
+import stat
 import sys
 import threading
+from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
@@ -37,13 +43,18 @@ from appliance.docker.container import (
 )
 from appliance.docker.gate_socket import serve_gate
 from appliance.docker.image import ImageBuildError
+from appliance.docker.lifeline import Lifeline
 from appliance.docker.metering import UsageMeter
-from appliance.docker.supervise import AttachError, Stop, supervise
+from appliance.docker.ownership import AGENT_UID, lent_workspace
+from appliance.docker.supervise import AttachError, DiskWatch, Stop, alive_check, supervise
+from appliance.workspace import WorkspaceRefused, check_workspace
 
 __all__ = ["run_agent", "run_docker_session"]
 
 EXIT_SETUP = 2
 EXIT_STOPPED = 3
+DISK_MAX_GROWTH = 10 * 2**30  # bytes the workspace's filesystem may grow by in one session
+DISK_MIN_FREE = 1 * 2**30  # bytes that must stay free on it
 
 
 async def run_docker_session(
@@ -57,6 +68,10 @@ async def run_docker_session(
         return EXIT_SETUP
     if not task and not pty:
         print("ironcurtain: give the agent a task, or attach to it with --pty", file=sys.stderr)
+        return EXIT_SETUP
+    if pty and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("ironcurtain: --pty needs a terminal (standard input and output are not one); "
+              "give the agent a task instead", file=sys.stderr)  # fmt: skip
         return EXIT_SETUP
     return await run_agent(config, paths, options, adapter, task=task, pty=pty)
 
@@ -75,6 +90,13 @@ async def run_agent(
     """Run `adapter`'s agent for one session. `proxy_settings` adds fields to the credential
     proxy's `ProxyConfig` (tests point the provider at a fake upstream on loopback)."""
     out = out or sys.stdout
+    if options.sandbox is not None:
+        try:
+            workspace = checked_workspace(options.sandbox, paths)
+        except WorkspaceRefused as exc:
+            print(f"ironcurtain: {exc}", file=sys.stderr)
+            return EXIT_SETUP
+        options = dataclasses.replace(options, sandbox=workspace)
     prepared = await _prepare(config, paths, adapter)
     if prepared is None:
         return EXIT_SETUP
@@ -125,17 +147,18 @@ class _Run:
 
 
 async def _prepare(config: Any, paths: Any, adapter: AgentAdapter) -> tuple | None:
-    """The real key, an engine, the image; None (after saying why) when one is missing."""
-    real_key = config.api_key_for(adapter.provider)
-    if not real_key:
-        print(f"ironcurtain: no {adapter.provider} API key is configured; run "
-              "`ironcurtain setup` or set it in the environment", file=sys.stderr)  # fmt: skip
-        return None
+    """An engine (crashed sessions' leftovers removed first, whatever fails next), the real key,
+    the image; None (after saying why) when one is missing."""
     try:
         client = await anyio.to_thread.run_sync(docker_client)
         for name in await anyio.to_thread.run_sync(remove_stale, client):
             print(f"ironcurtain: removed {name} (left by a session that ended abnormally)",
                   file=sys.stderr)  # fmt: skip
+        real_key = config.api_key_for(adapter.provider)
+        if not real_key:
+            print(f"ironcurtain: no {adapter.provider} API key is configured; run "
+                  "`ironcurtain setup` or set it in the environment", file=sys.stderr)  # fmt: skip
+            return None
         image = await anyio.to_thread.run_sync(adapter.image, client, paths, _progress)
     except (DockerUnavailable, ImageBuildError) as exc:
         print(f"ironcurtain: {exc}", file=sys.stderr)
@@ -149,6 +172,7 @@ async def _session(
     from appliance.session import open_session
 
     async with open_session(config, paths, options) as session:
+        run.meter.attach_audit(session.chokepoint.audit)
         try:
             # The two slow starts overlap: mitmproxy's import and start (seconds, in a thread)
             # and the MCP servers' start (child processes) behind the tool listing.
@@ -158,9 +182,30 @@ async def _session(
             runtime.write_files(launch, endpoints.ca_cert_pem_path)
             spec = ContainerSpec(run.image, launch, session.sandbox, runtime.path, session.id,
                                  tty=run.pty)  # fmt: skip
-            return await _run_container(spec, session, infos, run)
+            health = [alive_check("the credential proxy", lambda: proxy.alive)]
+            return await _run_container(spec, session, infos, run, health)
         finally:
             await anyio.to_thread.run_sync(proxy.stop)
+            _end_of_session(session, run.meter)
+
+
+def _end_of_session(session: Any, meter: UsageMeter) -> None:
+    """The proxy's totals into the audit log and, in one line, to the operator."""
+    summary = meter.summary()
+    with contextlib.suppress(Exception):  # a broken log already stopped the session, loudly
+        session.chokepoint.audit.append(summary)
+    events = ", ".join(f"{k} {v}" for k, v in summary["events"].items()) or "none"
+    print(f"ironcurtain: usage: {summary['usage']}; proxy events: {events}", file=sys.stderr)
+
+
+def checked_workspace(sandbox: Path, paths: Any) -> Path:
+    """The workspace a user named, resolved, or `WorkspaceRefused` (see `appliance.workspace`).
+    As root, a workspace lent to the agent's uid by a session that was killed is still accepted."""
+    owners = (0, AGENT_UID) if os.getuid() == 0 else (os.getuid(),)
+    return check_workspace(
+        sandbox, paths.home, protected=paths.protected_patterns(), owners=owners,
+        own_sandboxes=paths.sessions,
+    )  # fmt: skip
 
 
 class _InThread:
@@ -195,24 +240,38 @@ def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, ex
         socket_dir=runtime.proxy_dir,
         **extra,
     )
-    return CredentialProxy(proxy_config, meter.on_event, budget_check=meter.refusal), meter
+    proxy = CredentialProxy(
+        proxy_config, meter.on_event, budget_check=meter.refusal, budget_admit=meter.admit
+    )
+    return proxy, meter
 
 
-async def _run_container(spec: ContainerSpec, session: Any, infos: list[Any], run: _Run) -> int:
+async def _run_container(
+    spec: ContainerSpec, session: Any, infos: list[Any], run: _Run, health: list[Any]
+) -> int:
     stop = run.stop
-    async with serve_gate(session, spec.runtime / "mcp.sock", stop.request_from_thread, infos):
-        container = await anyio.to_thread.run_sync(create_container, run.client, spec)
-        print(f"ironcurtain: session {session.id}: {describe(spec)}", file=sys.stderr)
-        try:
-            status = await supervise(container, session, run.meter, stop, pty=run.pty, out=run.out)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(remove_container, container)
+    gate_path = spec.runtime / "mcp.sock"
+    disk = DiskWatch(spec.workspace, max_growth=DISK_MAX_GROWTH, min_free=DISK_MIN_FREE)
+    health = [*health, alive_check("the gate socket", lambda: _is_socket(gate_path)), disk]
+    async with serve_gate(session, gate_path, stop.request_from_thread, infos):
+        with Lifeline(spec.runtime), lent_workspace(spec.workspace):
+            RuntimeDir.lend_path(spec.runtime)
+            container = await anyio.to_thread.run_sync(create_container, run.client, spec)
+            print(f"ironcurtain: session {session.id}: {describe(spec)}", file=sys.stderr)
+            try:
+                status = await supervise(container, session, run.meter, stop, pty=run.pty,
+                                         out=run.out, health=health)  # fmt: skip
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(remove_container, container)
     if stop.reason is not None:
         print(f"ironcurtain: session stopped: {stop.reason}", file=sys.stderr)
-        print(f"ironcurtain: usage: {run.meter.describe()}", file=sys.stderr)
         return EXIT_STOPPED
     return status
+
+
+def _is_socket(path: Path) -> bool:
+    return stat.S_ISSOCK(path.lstat().st_mode)
 
 
 @contextlib.contextmanager

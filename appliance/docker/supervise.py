@@ -8,18 +8,20 @@ gate's thread only set flags here, so the cleanup in the caller's `finally` alwa
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
 
-__all__ = ["AttachError", "Stop", "supervise"]
+__all__ = ["AttachError", "DiskWatch", "Stop", "alive_check", "supervise"]
 
 POLL_SECONDS = 0.2
 GRACE_SECONDS = 10  # `docker stop` waits this long after SIGTERM before SIGKILL
@@ -62,9 +64,18 @@ class Stop:
 
 
 async def supervise(
-    container: Any, session: Any, meter: Any, stop: Stop, *, pty: bool, out: TextIO
+    container: Any,
+    session: Any,
+    meter: Any,
+    stop: Stop,
+    *,
+    pty: bool,
+    out: TextIO,
+    health: Sequence[Callable[[], str | None]] = (),
 ) -> int:
-    """Start `container`, wait for it to end or for a reason to end it; return its exit code."""
+    """Start `container`, wait for it to end or for a reason to end it; return its exit code.
+    Every `health` check runs at each poll (5 a second): a reason from one kills the container
+    (a dead credential proxy or gate, a disk filling up)."""
     result: dict[str, int] = {}
     done = threading.Event()
     attached = await anyio.to_thread.run_sync(_start, container, pty, out)
@@ -86,6 +97,9 @@ async def supervise(
         budget = meter.check()
         if budget is not None:
             stop.request(f"budget: {budget}")
+        for check in health:
+            if (problem := check()) is not None:
+                stop.request(problem)
         if stop.requested and (stop.kill or not stopping):
             stopping = True
             await anyio.to_thread.run_sync(_halt, container, stop.kill)
@@ -145,6 +159,47 @@ def _halt(container: Any, kill: bool) -> None:
             container.stop(timeout=GRACE_SECONDS)
     except Exception:  # noqa: S110 - already stopped or removed: the wait thread reports it
         pass
+
+
+def alive_check(name: str, alive: Callable[[], bool]) -> Callable[[], str | None]:
+    """A health check: `alive()` false (or raising) means `name` died."""
+
+    def check() -> str | None:
+        try:
+            ok = alive()
+        except Exception:
+            ok = False
+        return None if ok else f"{name} died; the agent cannot go on without it"
+
+    return check
+
+
+class DiskWatch:
+    """A watched disk limit for the workspace's filesystem (a bind mount has no quota of its
+    own): the session stops once that filesystem's used space grew by more than `max_growth`
+    bytes since the start, or its free space fell under `min_free` bytes. Cheap (one statvfs);
+    it counts every writer on that filesystem, so it errs towards stopping."""
+
+    def __init__(self, path: Path, *, max_growth: int, min_free: int) -> None:
+        self.path, self.max_growth, self.min_free = path, max_growth, min_free
+        self.start_used = self._used_free()[0]
+
+    def _used_free(self) -> tuple[int, int]:
+        info = os.statvfs(self.path)
+        return (info.f_blocks - info.f_bfree) * info.f_frsize, info.f_bavail * info.f_frsize
+
+    def __call__(self) -> str | None:
+        try:
+            used, free = self._used_free()
+        except OSError as exc:
+            return f"the workspace's disk cannot be read ({exc.strerror})"
+        grown = used - self.start_used
+        if grown > self.max_growth:
+            return (f"disk limit: {grown // 2**20} MiB written to the workspace's filesystem "
+                    f"(limit {self.max_growth // 2**20} MiB)")  # fmt: skip
+        if free < self.min_free:
+            return f"disk limit: only {free // 2**20} MiB left on the workspace's filesystem"
+        return None
 
 
 class EscalationBell:

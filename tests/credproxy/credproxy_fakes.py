@@ -10,6 +10,7 @@ import datetime
 import json
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -112,6 +113,7 @@ class FakeUpstream:
     json_body: dict = field(default_factory=lambda: dict(ANTHROPIC_MESSAGE))
     extra_headers: dict[str, str] = field(default_factory=dict)
     json_status: int = 200
+    delay: float = 0.0  # seconds before answering (a provider thinking)
 
 
 def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPServer]:
@@ -126,6 +128,7 @@ def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPSe
 
         def do_POST(self) -> None:
             self._record()
+            time.sleep(state.delay)
             if state.sse_events:
                 self._stream()
             else:

@@ -94,12 +94,14 @@ def probe_script(listener: Listener, config_file: Path) -> str:
         f"| socat -t 30 STDIO UNIX-CONNECT:{GATE_SOCKET} > mcp-out.jsonl",
         "echo PROBES-DONE",
         # Last: LLM requests through the relay and the proxy (TLS with the proxy's CA) until the
-        # session's 40-token budget stops the agent; each fake answer reports 21 tokens.
+        # session's 40-token budget stops the agent; each fake answer reports 21 tokens. Each
+        # request reserves 13 (16 bytes / 2 + max_tokens 5) before it goes upstream.
         "socat TCP-LISTEN:9443,bind=127.0.0.1,fork,reuseaddr "
         f"PROXY:127.0.0.1:api.anthropic.com:443,proxyport={RELAY_PORT} & sleep 0.3",
         "for i in 1 2 3 4; do (printf 'POST /v1/messages HTTP/1.1\\r\\nHost: api.anthropic.com"
-        "\\r\\nx-api-key: %s\\r\\ncontent-type: application/json\\r\\ncontent-length: 2"
-        '\\r\\nconnection: close\\r\\n\\r\\n{}\' "$ANTHROPIC_API_KEY"; sleep 1) | socat -t 3 - '
+        "\\r\\nx-api-key: %s\\r\\ncontent-type: application/json\\r\\ncontent-length: 16"
+        '\\r\\nconnection: close\\r\\n\\r\\n{"max_tokens":5}\' "$ANTHROPIC_API_KEY"; '
+        "sleep 1) | socat -t 3 - "
         "OPENSSL:127.0.0.1:9443,cafile=/run/ironcurtain/ca.pem,snihost=api.anthropic.com,"
         "commonname=api.anthropic.com > answer.txt 2>&1; cat answer.txt >> leak-traffic.txt; "
         'echo "LLM $i $(head -1 answer.txt)"; done',
@@ -200,3 +202,18 @@ def test_files_the_agent_creates_belong_to_the_host_user(boundary_run: dict) -> 
     made = boundary_run["sandbox"] / "made-in-container.txt"
     assert made.read_text() == "made-in-container\n"
     assert (made.stat().st_uid, made.stat().st_gid) == (os.getuid(), os.getgid())
+
+
+def test_proxy_refusals_are_audited_with_a_summary(boundary_run: dict) -> None:
+    """F4: the probe's refused CONNECT is a record in the session's audit log (never a key), and
+    the session ends with the proxy's totals."""
+    audit = boundary_run["paths"].session_dir(SESSION) / "audit.jsonl"
+    text = audit.read_text()
+    records = [json.loads(line) for line in text.splitlines()]
+    proxy = [(r["event"], r["rule"]) for r in records if r.get("type") == "proxy"]
+    assert ("denied", "host-not-allowed") in proxy  # the probe's CONNECT to example.com
+    [summary] = [r for r in records if r.get("type") == "proxy-summary"]
+    events = summary["events"]
+    assert events["denied:host-not-allowed"] >= 1 and events["usage"] == 2
+    assert "tokens: 42 / 40" in summary["usage"]
+    assert REAL_KEY not in text

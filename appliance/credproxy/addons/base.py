@@ -27,7 +27,9 @@ __all__ = [
     "denied",
     "deny",
     "fail_closed",
+    "forwarded",
     "kill",
+    "mark_forwarded",
     "passed",
     "provider_of",
     "request_facts",
@@ -113,6 +115,15 @@ def cut_connection(flow: Any) -> None:
         logger.debug("credential proxy: no live connection to cut for flow %s", flow.id)
 
 
+def mark_forwarded(flow: Any) -> None:
+    flow.metadata["ironcurtain.forwarded"] = True
+
+
+def forwarded(flow: Any) -> bool:
+    """The request passed the seal and went (or was about to go) upstream."""
+    return bool(flow.metadata.get("ironcurtain.forwarded"))
+
+
 def passed(flow: Any, check: str) -> None:
     flow.metadata.setdefault(_PASSED, set()).add(check)
 
@@ -180,6 +191,7 @@ def request_facts(flow: Any) -> RequestFacts:
         sni=flow.client_conn.sni,
         headers=headers,
         query=tuple(request.query.items(multi=True)) if "?" in request.path else (),
+        authority=request.authority,
     )
     flow.metadata[_FACTS] = facts
     return facts

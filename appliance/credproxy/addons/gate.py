@@ -40,4 +40,7 @@ class Gate:
         if denial is not None:
             deny(flow, self.reporter, denial, verdict)
             return
+        # The authority was checked equal to the tunnel's host: send origin form upstream, so the
+        # provider's edge reads the target from one place only.
+        flow.request.authority = ""
         passed(flow, "gate")

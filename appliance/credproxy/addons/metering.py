@@ -15,7 +15,9 @@ from appliance.credproxy.addons.base import (
     Reporter,
     bare_path,
     cut_connection,
+    denied,
     fail_closed,
+    forwarded,
     logger,
     provider_of,
     settled,
@@ -25,6 +27,8 @@ from appliance.credproxy.usage import SseUsageScanner, usage_from_json
 __all__ = ["Metering"]
 
 _STREAMED = "ironcurtain.streamed"
+_REPORTED = "ironcurtain.usage-reported"
+_SCANNER = "ironcurtain.scanner"
 
 
 class Metering:
@@ -76,8 +80,22 @@ class Metering:
             return
         self._report(flow, usage_from_json(flow.response.content or b""))
 
+    @fail_closed
+    def error(self, flow: Any) -> None:
+        """A forwarded exchange that ends without its response's end still cost something: say
+        what was read, so the host charges it (budgets must not be dodged by hanging up)."""
+        if denied(flow) or flow.metadata.get(_REPORTED) or not forwarded(flow):
+            return
+        flow.metadata[_REPORTED] = True
+        scanner = flow.metadata.get(_SCANNER)
+        usage = scanner.usage if scanner is not None else None
+        status = flow.response.status_code if flow.response is not None else None
+        reason = (flow.error.msg if flow.error is not None else "ended early")[:200]
+        self.reporter.emit(flow, "cut", status=status, usage=usage, reason=reason)
+
     def _scanning_stream(self, flow: Any) -> Callable[[bytes], bytes]:
         scanner = SseUsageScanner()
+        flow.metadata[_SCANNER] = scanner
         state = {"cut": False}
 
         def stream(chunk: bytes) -> bytes:
@@ -101,6 +119,7 @@ class Metering:
         return stream
 
     def _report(self, flow: Any, usage: Any, reason: str = "") -> None:
+        flow.metadata[_REPORTED] = True
         if usage is None and not reason:
             reason = "no usage in the response"
         self.reporter.emit(

@@ -19,6 +19,7 @@ from appliance.credproxy.addons.base import (
     kill,
     ledger,
     logger,
+    mark_forwarded,
 )
 from appliance.credproxy.providers import PROVIDERS
 
@@ -36,15 +37,16 @@ class Seal:
 
     @fail_closed
     def request(self, flow: Any) -> None:
-        if self._require_checks(flow):
+        if self._require_checks(flow, REQUIRED_CHECKS | {"reserved"}):
+            mark_forwarded(flow)
             self.reporter.emit(flow, "forwarded")
 
-    def _require_checks(self, flow: Any) -> bool:
+    def _require_checks(self, flow: Any, required: frozenset[str] = REQUIRED_CHECKS) -> bool:
         if flow.error is not None:
             return False  # killed already, and reported by whoever killed it
         if denied(flow) and flow.response is not None:
             return False  # answered by the proxy itself
-        missing = REQUIRED_CHECKS - ledger(flow)
+        missing = required - ledger(flow)
         if missing or flow.response is not None:
             kill(flow, self.reporter, "unchecked", f"checks not passed: {sorted(missing)}")
             return False
