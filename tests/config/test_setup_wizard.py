@@ -170,6 +170,13 @@ def test_needs_setup_only_without_file_and_without_env_key():
     assert needs_setup(paths, environ={}) is False
 
 
+def _default_sigint() -> None:
+    """Ctrl-C must reach the child as a user's would: a test run started in the background
+    (`pytest &`, nohup) ignores SIGINT, and a child inherits that, so Python would never raise
+    KeyboardInterrupt in it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn() -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "appliance.cli", "setup"],
@@ -178,6 +185,7 @@ def _spawn() -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_default_sigint,
     )
 
 
@@ -282,7 +290,7 @@ def test_ctrl_c_in_the_wizard_launched_by_start_says_so_and_exits_130():
     proc = subprocess.Popen(
         [sys.executable, "-m", "appliance.cli", "start"],
         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**env, "PYTHONUNBUFFERED": "1"},
+        env={**env, "PYTHONUNBUFFERED": "1"}, preexec_fn=_default_sigint,
     )  # fmt: skip
     _read_until(proc, b"LLM provider")
     err = _interrupt(proc)
