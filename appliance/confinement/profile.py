@@ -166,7 +166,7 @@ def expand(server: str, profile: Profile, server_args: list[str], tmp: str | Non
                 out.append(entry)
             else:
                 raise ProfileError(f"{server}: {field}: {entry!r} is neither a symbol nor absolute")
-        return tuple(dict.fromkeys(p for p in out if os.path.exists(p)))
+        return tuple(dict.fromkeys(p for p in out if p == tmp or os.path.exists(p)))
 
     return Plan(
         server=server,

@@ -76,12 +76,13 @@ def check_grants(grants: Iterable[str], protected: list[str], app_homes: list[st
     """Raise :class:`ConfinementRefused` naming the first grant that reaches a protected folder."""
     for grant in grants:
         real = os.path.realpath(grant)
+        contained = [folder for folder in protected if _inside(folder, real)]
+        if contained:
+            raise ConfinementRefused(
+                f"{grant} contains {', '.join(contained)}, which no server may reach; "
+                "give the server a narrower folder"
+            )
         for folder in protected:
-            if _inside(folder, real):
-                raise ConfinementRefused(
-                    f"{grant} contains {folder}, which no server may reach; "
-                    "give the server a narrower folder"
-                )
             if _inside(real, folder) and not _is_session_sandbox(real, app_homes):
                 raise ConfinementRefused(
                     f"{grant} is inside {folder}, which no server may reach "

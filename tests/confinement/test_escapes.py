@@ -57,7 +57,9 @@ def test_secrets_and_appliance_home_are_out_of_reach(server: str, world: World) 
 def test_no_shell_and_no_foreign_network(
     server: str, world: World, listeners: dict[str, str]
 ) -> None:
-    found = run_double(world, server, ["exec_shell", "connect_loopback", "connect_unix"], **listeners)
+    found = run_double(
+        world, server, ["exec_shell", "connect_loopback", "connect_unix"], **listeners
+    )
     assert found["exec_shell"] == "EACCES"
     assert found["connect_loopback"] == LOOPBACK[server]
     assert found["connect_unix"] == "EPERM"
