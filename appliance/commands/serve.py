@@ -53,13 +53,6 @@ def _mode(args: argparse.Namespace) -> str:
 
 
 def _confine(server: str, server_args: list[str], mode: str) -> int | None:
-    from appliance.confinement import (
-        ConfinementRefused,
-        ConfinementUnavailable,
-        ProfileError,
-        confine,
-    )
-
     if mode == "off":
         print(
             f"ironcurtain serve {server}: WARNING --no-confine: the server runs with all of your "
@@ -68,6 +61,13 @@ def _confine(server: str, server_args: list[str], mode: str) -> int | None:
             flush=True,
         )
         return None
+    from appliance.confinement import (
+        ConfinementRefused,
+        ConfinementUnavailable,
+        ProfileError,
+        confine,
+    )
+
     try:
         report = confine(server, server_args, mode)
     except (ConfinementRefused, ConfinementUnavailable, ProfileError, OSError) as exc:

@@ -13,9 +13,10 @@ debugging only and says so.
 from __future__ import annotations
 
 import os
-import tempfile
+import sys
 import threading
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
 
 from appliance.confinement import landlock, process, seccomp
 from appliance.confinement.kernel import Features, probe
@@ -33,13 +34,14 @@ class ConfinementUnavailable(Exception):
     """The kernel lacks a mechanism the profile needs, and the mode is ``enforce``."""
 
 
-@dataclass
 class Report:
-    plan: Plan
-    features: Features
-    missing: list[str]
-    applied: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    """What one start confined: the plan, the kernel, what it lacked, what was applied."""
+
+    def __init__(self, plan: Plan, features: Features, missing: list[str]) -> None:
+        self.plan, self.features, self.missing = plan, features, missing
+        self.applied: list[str] = []
+        self.warnings: list[str] = []  # weakenings that do not stop the start
+        self.timings_ms: dict[str, float] = {}
 
 
 def app_homes(environ=None) -> list[str]:
@@ -62,8 +64,12 @@ def plan_for(server: str, server_args: list[str], tmp: str | None = None) -> Pla
 
 
 def _private_tmp() -> str:
-    process.remove_stale(tempfile.gettempdir(), _TMP_PREFIX)
-    return tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-")
+    # mkdir with a random name and mode 0700, failing if it exists: safe in a shared /tmp.
+    base = os.environ.get("TMPDIR") or "/tmp"  # noqa: S108 - see above
+    process.remove_stale(base, _TMP_PREFIX)
+    folder = os.path.join(base, f"{_TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
+    os.mkdir(folder, 0o700)  # fails if it exists: never a folder someone else prepared
+    return folder
 
 
 def confine(server: str, server_args: list[str], mode: str = "enforce") -> Report:
@@ -90,34 +96,37 @@ def confine(server: str, server_args: list[str], mode: str = "enforce") -> Repor
         report.warnings.append("a test-only flag lets this server connect to any TCP port")
     if tmp:
         os.environ["TMPDIR"] = tmp
-        tempfile.tempdir = tmp
+        if "tempfile" in sys.modules:  # it caches its folder at first use
+            sys.modules["tempfile"].tempdir = tmp
     _apply(report)
     return report
 
 
 def _apply(report: Report) -> None:
-    plan, features, done = report.plan, report.features, report.applied
+    plan, features = report.plan, report.features
+
+    def step(name: str, action: Callable[[], object]) -> None:
+        began = time.perf_counter()
+        action()
+        report.applied.append(name)
+        report.timings_ms[name] = (time.perf_counter() - began) * 1000
+
     if features.user_namespaces:
-        done += [
-            f"{name} namespace" for name in process.enter_namespaces(network=bool(plan.connect_tcp))
-        ]
+        step("namespaces", lambda: process.enter_namespaces(network=bool(plan.connect_tcp)))
     if features.running_as_root and features.root_process_cap:
-        process.cap_processes_as_root(plan.limits.processes)
-        done.append("pids cgroup")
+        step("pids cgroup", lambda: process.cap_processes_as_root(plan.limits.processes))
     elif warning := features.root_process_cap_warning():
         # Resource exhaustion, not a way out: warned about, not a reason to refuse the start.
         report.warnings.append(warning)
-    process.set_limits(plan.limits.rlimits())
-    done.append("rlimits")
-    process.drop_capabilities()
-    process.set_no_new_privs()
-    done += ["capabilities dropped", "no_new_privs"]
+    step("rlimits", lambda: process.set_limits(plan.limits.rlimits()))
+    step("capabilities dropped", process.drop_capabilities)
+    step("no_new_privs", process.set_no_new_privs)
     if features.landlock_abi >= 1:
-        _landlock(plan, features.landlock_abi)
-        done.append(f"landlock (ABI {features.landlock_abi})")
+        step(
+            f"landlock ABI {features.landlock_abi}", lambda: _landlock(plan, features.landlock_abi)
+        )
     if features.seccomp_filter and features.seccomp_arch:
-        seccomp.install(seccomp.build_filter(_socket_domains(plan)))
-        done.append("seccomp")
+        step("seccomp", lambda: seccomp.install(seccomp.build_filter(_socket_domains(plan))))
 
 
 def _landlock(plan: Plan, abi: int) -> None:

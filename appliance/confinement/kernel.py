@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from appliance.confinement import landlock, process, seccomp
 
@@ -16,8 +16,7 @@ LANDLOCK_ABI_REQUIRED = 6
 _PR_GET_SECCOMP = 21
 
 
-@dataclass(frozen=True)
-class Features:
+class Features(NamedTuple):
     landlock_abi: int
     seccomp_filter: bool
     seccomp_arch: bool

@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import os
 import stat
-from dataclasses import dataclass
 
 __all__ = ["FS", "LandlockError", "Ruleset", "abi_version", "fs_rights_for_abi"]
 
@@ -121,14 +120,11 @@ def fs_rights_for_abi(abi: int) -> int:
     return rights
 
 
-@dataclass
 class Ruleset:
     """One ruleset under construction: handle everything the ABI knows, grant only what's added."""
 
-    abi: int
-    handle_net: bool = True
-
-    def __post_init__(self) -> None:
+    def __init__(self, abi: int, handle_net: bool = True) -> None:
+        self.abi, self.handle_net = abi, handle_net
         if self.abi < 1:
             raise LandlockError(0, "Landlock is not available in this kernel")
         self.fs_handled = fs_rights_for_abi(self.abi)

@@ -22,10 +22,7 @@ from __future__ import annotations
 import json
 import os
 import resource
-from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any, NamedTuple
 
 from appliance.confinement import symbols
 
@@ -38,30 +35,31 @@ class ProfileError(ValueError):
     """A profile file is missing or wrong; the message names the file, field and value."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+# Named tuples checked by hand, not pydantic models or dataclasses: ``serve`` confines before
+# anything else runs, and those would cost every server start ~70 ms (pydantic's import) or a
+# millisecond per class.
 
 
-class Roots(_Model):
-    from_: str | None = Field(None, alias="from")  # "positional", "--base-dir", or absent
-    default: Literal["cwd", "none"] = "none"
+class Roots(NamedTuple):
+    from_: str | None = None  # "positional", "--base-dir", or None
+    default: str = "none"  # "cwd": no root in the arguments means the working folder
     # The server's options that take a separate value, so "positional" skips their values.
     value_options: tuple[str, ...] = ()
 
 
-class Network(_Model):
+class Network(NamedTuple):
     connect_tcp: tuple[int, ...] = ()
     # A test-only server flag under which any TCP port may be connected to (fetch's
     # --allow-private-addresses, for local test sites on ephemeral ports). Warned about.
     any_port_with: str | None = None
 
 
-class Limits(_Model):
-    address_space_mib: int = Field(2048, ge=64)
-    cpu_seconds: int = Field(3600, ge=1)
-    processes: int = Field(64, ge=1)
-    file_size_mib: int = Field(1024, ge=1)
-    open_files: int = Field(1024, ge=16)
+class Limits(NamedTuple):
+    address_space_mib: int = 2048
+    cpu_seconds: int = 3600
+    processes: int = 64
+    file_size_mib: int = 1024
+    open_files: int = 1024
 
     def rlimits(self) -> dict[int, int]:
         return {
@@ -74,7 +72,16 @@ class Limits(_Model):
         }
 
 
-class Profile(_Model):
+_LIMIT_MINIMUM = {
+    "address_space_mib": 64,
+    "cpu_seconds": 1,
+    "processes": 1,
+    "file_size_mib": 1,
+    "open_files": 16,
+}
+
+
+class Profile(NamedTuple):
     roots: Roots = Roots()
     read: tuple[str, ...] = ()
     write: tuple[str, ...] = ()
@@ -84,7 +91,7 @@ class Profile(_Model):
     limits: Limits = Limits()
 
 
-class Plan(_Model):
+class Plan(NamedTuple):
     """A profile expanded for one start: concrete, absolute, existing paths."""
 
     server: str
@@ -98,26 +105,96 @@ class Plan(_Model):
     limits: Limits
 
 
-def profile_path(server: str) -> Path:
-    from appliance.bundle import resource_path
+class _Invalid(Exception):
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"field {where}: {message}")
 
-    return resource_path(f"servers/{server}/confinement.json")
+
+def _object(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Invalid(where or "(top)", f"expected an object, got {value!r}")
+    for key in value:
+        if key not in keys:
+            raise _Invalid(f"{where}.{key}".lstrip("."), "unknown field")
+    return value
 
 
-def load_profile(server: str, path: Path | None = None) -> Profile:
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Invalid(where, f"expected a list of strings, got {value!r}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _Invalid(f"{where}.{i}", f"expected a string, got {item!r}")
+    return tuple(value)
+
+
+def _integer(value: Any, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _Invalid(where, f"expected an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def _optional_string(value: Any, where: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _Invalid(where, f"expected a string, got {value!r}")
+    return value
+
+
+def _parse(data: Any) -> Profile:
+    top = _object(data, "", Profile._fields)
+    roots = _object(top.get("roots", {}), "roots", ("from", "default", "value_options"))
+    if roots.get("default", "none") not in ("cwd", "none"):
+        raise _Invalid("roots.default", f"expected 'cwd' or 'none', got {roots['default']!r}")
+    network = _object(top.get("network", {}), "network", ("connect_tcp", "any_port_with"))
+    ports = network.get("connect_tcp", [])
+    if not isinstance(ports, list):
+        raise _Invalid("network.connect_tcp", f"expected a list of ports, got {ports!r}")
+    limits = _object(top.get("limits", {}), "limits", tuple(_LIMIT_MINIMUM))
+    if not isinstance(top.get("private_tmp", False), bool):
+        raise _Invalid("private_tmp", f"expected true or false, got {top['private_tmp']!r}")
+    return Profile(
+        roots=Roots(
+            _optional_string(roots.get("from"), "roots.from"),
+            roots.get("default", "none"),
+            _strings(roots.get("value_options", []), "roots.value_options"),
+        ),
+        read=_strings(top.get("read", []), "read"),
+        write=_strings(top.get("write", []), "write"),
+        execute=_strings(top.get("execute", []), "execute"),
+        network=Network(
+            tuple(_integer(p, f"network.connect_tcp.{i}", 1, 65535) for i, p in enumerate(ports)),
+            _optional_string(network.get("any_port_with"), "network.any_port_with"),
+        ),
+        private_tmp=top.get("private_tmp", False),
+        limits=Limits(
+            **{
+                name: _integer(limits[name], f"limits.{name}", low, 2**40)
+                for name, low in _LIMIT_MINIMUM.items()
+                if name in limits
+            }
+        ),
+    )
+
+
+def profile_path(server: str) -> str:
+    if not server.isidentifier():
+        raise ProfileError(f"{server!r} is not a server name")
+    return os.path.join(symbols.bundle_root(), "servers", server, "confinement.json")
+
+
+def load_profile(server: str, path: str | os.PathLike[str] | None = None) -> Profile:
     path = path or profile_path(server)
     try:
-        data = json.loads(path.read_text())
+        with open(path, encoding="utf-8") as f:
+            data = json.loads(f.read())
     except FileNotFoundError as exc:
         raise ProfileError(f"{path}: no confinement profile for server {server!r}") from exc
     except (OSError, ValueError) as exc:
         raise ProfileError(f"{path}: not readable JSON: {exc}") from exc
     try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ProfileError(f"{path}: field {where}: {first['msg']}") from exc
+        return _parse(data)
+    except _Invalid as exc:
+        raise ProfileError(f"{path}: {exc}") from None
 
 
 def roots_from_args(profile: Profile, server_args: list[str], cwd: str) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 import struct
 
 __all__ = ["SeccompError", "build_filter", "install", "supported_arch"]
@@ -72,7 +72,7 @@ class SeccompError(OSError):
 
 
 def supported_arch() -> bool:
-    return platform.machine() in _AUDIT_ARCH
+    return os.uname().machine in _AUDIT_ARCH
 
 
 def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
@@ -98,7 +98,7 @@ def _arg_low(index: int) -> int:
 
 def build_filter(socket_domains: frozenset[int], machine: str | None = None) -> bytes:
     """The filter program's bytes for this machine, ``socket`` limited to ``socket_domains``."""
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine
     if machine not in _AUDIT_ARCH:
         raise SeccompError(0, f"no system call table for architecture {machine!r}")
     arch, numbers = _AUDIT_ARCH[machine], _numbers(machine)

@@ -19,9 +19,7 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import sys
 
 __all__ = ["table"]
@@ -50,6 +48,13 @@ _DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 _OUR_PACKAGES = ("appliance", "servers", "policy")
 
 
+def bundle_root() -> str:
+    """``appliance.bundle.bundle_root`` without its pathlib import: the unpacked bundle or the
+    source tree."""
+    meipass = getattr(sys, "_MEIPASS", None)
+    return meipass or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def table(roots: list[str], tmp: str | None) -> dict[str, list[str]]:
     return {
         "$ROOTS": list(roots),
@@ -61,7 +66,7 @@ def table(roots: list[str], tmp: str | None) -> dict[str, list[str]]:
         "$CA_CERTS": _real(_CA_CERTS),
         "$DEVICES": list(_DEVICES),
         "$GIT": git_paths(),
-        "$ELF_LOADER": _real(glob.glob("/lib64/ld-linux*.so*") + glob.glob("/lib/ld-linux*.so*")),
+        "$ELF_LOADER": _real(_starting("/lib64", "ld-linux") + _starting("/lib", "ld-linux")),
     }
 
 
@@ -69,16 +74,33 @@ def _real(paths) -> list[str]:
     return [os.path.realpath(p) for p in paths if os.path.exists(p)]
 
 
-def interpreter_paths() -> list[str]:
-    from appliance.bundle import bundle_root, is_frozen
+# The standard library's glob, shutil and tempfile are not used here: ``serve`` imports this
+# before the server, and those imports would add milliseconds to every start.
+def _starting(folder: str, prefix: str) -> list[str]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in sorted(names) if n.startswith(prefix)]
 
-    if is_frozen():
+
+def _which(name: str) -> str | None:
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder, name)
+        if os.path.isabs(folder) and os.access(candidate, os.X_OK) and os.path.isfile(candidate):
+            return os.path.realpath(candidate)
+    return None
+
+
+def interpreter_paths() -> list[str]:
+    root = bundle_root()
+    if getattr(sys, "frozen", False):
         # One-folder: the folder next to the executable; one-file: the unpacked folder (shared
         # with the parent, read-only here) and the executable, whose archive holds the modules.
-        return _real([str(bundle_root()), sys.executable, os.path.dirname(sys.executable)])
-    found = [os.path.join(str(bundle_root()), name) for name in _OUR_PACKAGES]
+        return _real([root, sys.executable, os.path.dirname(sys.executable)])
+    found = [os.path.join(root, name) for name in _OUR_PACKAGES]
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
-        found += glob.glob(os.path.join(prefix, "lib*"))
+        found += _starting(prefix, "lib")
         found.append(os.path.join(prefix, "pyvenv.cfg"))
     cwd = os.getcwd()
     for entry in sys.path:
@@ -90,10 +112,9 @@ def interpreter_paths() -> list[str]:
 
 def git_paths() -> list[str]:
     """``git``, its helpers and templates, found without running it (a start costs no process)."""
-    found = shutil.which("git")
-    if not found:
+    program = _which("git")
+    if not program:
         return []
-    program = os.path.realpath(found)
     prefix = os.path.dirname(os.path.dirname(program))
     candidates = [program]
     for sub in ("lib/git-core", "libexec/git-core", "share/git-core"):

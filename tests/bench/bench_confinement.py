@@ -1,0 +1,147 @@
+"""Figures for kernel confinement: what it adds to a server's start and to a call, on vs off.
+
+Run: ``python tests/bench/bench_confinement.py``. Not collected by pytest; it prints
+figure / target / met. Targets (issue 13): confinement adds <= 5 ms to a server's start and
+nothing measurable per call.
+
+- ``confine() in the child``: the time ``serve`` spends confining (loading the profile,
+  expanding and checking it, namespaces, rlimits, caps, Landlock, seccomp), measured inside the
+  child with its own clock — the load on this shared machine does not blur it.
+- start-to-initialized: spawn ``serve NAME`` and ``serve --no-confine NAME`` alternately, send
+  ``initialize``, stop at the answer; the difference of medians, and the child's CPU time.
+- per call: raw JSON-RPC round trips on one server confined and one not, alternating batches.
+  "Nothing measurable" is read as: the difference of medians is within the run-to-run noise
+  (the spread between two unconfined runs), or below 2 %.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from stdio_bench import REPO, load_average, raw_calls, serve_argv, spawn
+from stdio_bench import start_to_initialized as started
+
+STARTS = 20
+CALLS = 300
+START_TARGET_MS = 5.0
+
+_CONFINE_TIMER = """
+import sys, time
+began = time.perf_counter()
+from appliance.confinement import confine
+report = confine(sys.argv[1], sys.argv[2:])
+print((time.perf_counter() - began) * 1000, report.timings_ms.get("pids cgroup", 0.0))
+"""
+
+
+def _median_ms(times: list[float]) -> float:
+    return statistics.median(times) * 1000
+
+
+def confine_cost_ms(server: str, args: list[str], runs: int) -> tuple[float, float]:
+    """Median of confine() in a fresh child, and of its root-only pids cgroup step."""
+    found, cgroup = [], []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", _CONFINE_TIMER, server, *args],
+            cwd=args[-1] if args else REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        total, root_only = out.split()
+        found.append(float(total))
+        cgroup.append(float(root_only))
+    return statistics.median(found), statistics.median(cgroup)
+
+
+def start_pair(server_args: list[str], starts: int) -> tuple[float, float, float, float]:
+    """Median start (ms) and CPU (ms), confined then unconfined, runs interleaved."""
+    on_t, on_c, off_t, off_c = [], [], [], []
+    for _ in range(starts):
+        t, c = started(serve_argv(*server_args), 1)
+        on_t += t
+        on_c += c
+        t, c = started(serve_argv("--no-confine", *server_args), 1)
+        off_t += t
+        off_c += c
+    return _median_ms(on_t), _median_ms(on_c), _median_ms(off_t), _median_ms(off_c)
+
+
+def call_pair(server_args: list[str], tool: str, arguments: dict) -> tuple[float, float, float]:
+    """Median call (ms) confined, unconfined, and a second unconfined run (the noise)."""
+    on, off, off2 = [], [], []
+    for _ in range(3):
+        on += raw_calls(serve_argv(*server_args), tool, arguments, CALLS // 3, warmup=10)
+        off += raw_calls(serve_argv("--no-confine", *server_args), tool, arguments, CALLS // 3, 10)
+        off2 += raw_calls(serve_argv("--no-confine", *server_args), tool, arguments, CALLS // 3, 10)
+    return _median_ms(on), _median_ms(off), _median_ms(off2)
+
+
+def _row(figure: str, value: str, target: str, met: bool) -> None:
+    print(f"{figure:<44} {value:<34} {target:<22} {'met' if met else 'NOT MET'}")
+
+
+def _git_repo(root: Path) -> None:
+    proc = spawn(serve_argv("--no-confine", "git", "--base-dir", str(root)))
+    proc.stdin.close()
+    proc.wait(10)
+    subprocess.run(["git", "init", "-q", str(root / "repo")], check=True)
+    (root / "repo" / "a.txt").write_text("a\n")
+
+
+def main() -> None:
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {load_average()}")
+    print(f"{'figure':<44} {'confined vs --no-confine':<34} {'target':<22} met")
+    with tempfile.TemporaryDirectory() as root:
+        Path(root, "small.txt").write_text("hello\n")
+        _git_repo(Path(root))
+        servers = {
+            "filesystem": ["filesystem", root],
+            "git": ["git", "--base-dir", root],
+            "fetch": ["fetch"],
+        }
+        for name, argv in servers.items():
+            cost, cgroup = confine_cost_ms(name, argv[1:], STARTS)
+            target = f"<= {START_TARGET_MS:g} ms added"
+            _row(f"{name}: confine() in the child", f"{cost:.2f} ms", target, cost <= 5.0)
+            if cgroup:
+                user = cost - cgroup
+                _row(f"{name}:   of which pids cgroup (root only)", f"{cgroup:.2f} ms", "", True)
+                _row(f"{name}:   as an ordinary user (without it)", f"{user:.2f} ms", target,
+                     user <= 5.0)  # fmt: skip
+            on, on_cpu, off, off_cpu = start_pair(argv, STARTS)
+            _row(
+                f"{name}: start-to-initialized",
+                f"{on:.1f} vs {off:.1f} ms ({on - off:+.1f})",
+                target,
+                on - off <= START_TARGET_MS,
+            )
+            _row(f"{name}:   its CPU time", f"{on_cpu:.1f} vs {off_cpu:.1f} ms", "(context)", True)
+        calls = [
+            ("filesystem: read_text_file", servers["filesystem"], "read_text_file",
+             {"path": "small.txt"}),
+            ("git: git_status", servers["git"], "git_status", {"path": f"{root}/repo"}),
+        ]  # fmt: skip
+        for label, argv, tool, arguments in calls:
+            on, off, off2 = call_pair(argv, tool, arguments)
+            noise = abs(off - off2)
+            added = on - off
+            _row(
+                f"{label} per call",
+                f"{on:.3f} vs {off:.3f} ms ({added:+.3f})",
+                f"within noise {noise:.3f} ms",
+                added <= max(noise, 0.02 * off),
+            )
+    print(json.dumps({"starts": STARTS, "calls": CALLS}))
+
+
+if __name__ == "__main__":
+    main()
