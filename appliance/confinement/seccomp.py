@@ -3,7 +3,9 @@
 Landlock decides *what* a server may touch; this filter removes kernel interfaces a compromised
 server could use to get around it or to attack the kernel: debugging other processes, mounts and
 namespaces, modules, kexec, BPF, perf, keyrings, io_uring (whose operations seccomp cannot see),
-handle-based opens that skip path checks, clocks, and ``TIOCSTI`` terminal injection. ``socket``
+handle-based opens that skip path checks, clocks, ``TIOCSTI`` terminal injection, and changing
+owners or extended attributes by path (Landlock does not mediate those; ``fchown`` on a file the
+server has opened stays, the filesystem server keeps an edited file's owner with it). ``socket``
 is allowed only for the address families the profile's network needs (none: no socket at all,
 so no pathname Unix socket such as ``/var/run/docker.sock`` either, which Landlock does not
 mediate). ``clone`` with a namespace flag is refused; ``clone3``, whose flags live in memory the
@@ -52,7 +54,10 @@ syslog 103 116          vhangup 153 58             io_uring_setup 425 425
 io_uring_enter 426 426  io_uring_register 427 427  kcmp 312 272
 pidfd_getfd 438 438     move_pages 279 239         migrate_pages 256 238
 lookup_dcookie 212 18   socket 41 198              clone 56 220
-clone3 435 435          ioctl 16 29
+clone3 435 435          ioctl 16 29                chown 92 -
+lchown 94 -             fchownat 260 54            setxattr 188 5
+lsetxattr 189 6         fsetxattr 190 7            removexattr 197 14
+lremovexattr 198 15     fremovexattr 199 16
 """
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 

@@ -39,6 +39,10 @@ def _write_config() -> None:
         f.write("{}")
 
 
+def _chown_config() -> None:
+    os.chown(os.path.join(os.environ["IRONCURTAIN_HOME"], "config.json"), os.getuid(), os.getgid())
+
+
 def _read_other_session() -> None:
     home = os.environ["IRONCURTAIN_HOME"]
     with open(os.path.join(home, "sessions", "other", "sandbox", "secret.txt")) as f:
@@ -91,6 +95,7 @@ ATTEMPTS = {
     "read_ssh_key": _read_ssh_key,
     "write_config": _write_config,
     "read_other_session": _read_other_session,
+    "chown_config": _chown_config,
     "exec_shell": _exec_shell,
     "connect_loopback": _connect_loopback,
     "connect_unix": _connect_unix,

@@ -42,12 +42,13 @@ def test_secrets_and_appliance_home_are_out_of_reach(server: str, world: World) 
     found = run_double(
         world,
         server,
-        ["read_ssh_key", "write_config", "read_other_session", "write_inside"],
+        ["read_ssh_key", "write_config", "read_other_session", "chown_config", "write_inside"],
         DOUBLE_INSIDE=str(inside),
     )
     assert found["read_ssh_key"] == "EACCES"
     assert found["write_config"] == "EACCES"
     assert found["read_other_session"] == "EACCES"
+    assert found["chown_config"] == "EPERM"  # seccomp: Landlock does not mediate owners
     assert found["write_inside"] == WRITES_INSIDE[server]
     assert inside.exists() == (WRITES_INSIDE[server] == "ok")
     assert (world.app_home / "config.json").read_text().startswith('{"agentModelId"')
