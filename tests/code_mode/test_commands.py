@@ -41,7 +41,8 @@ def test_exec_runs_a_snippet_with_real_tools_and_policy(cli_env, tmp_path: Path)
 
 
 def test_exec_reports_guest_errors_with_exit_1(cli_env, tmp_path: Path):
-    done = _run(["exec", "-", "--sandbox", str(tmp_path)], cli_env, stdin="1/0\n")
+    # (not tmp_path itself: it holds the appliance's home, which no server may be granted)
+    done = _run(["exec", "-", "--sandbox", str(tmp_path / "sb")], cli_env, stdin="1/0\n")
     assert done.returncode == 1
     assert "ZeroDivisionError" in json.loads(done.stdout)["error"]["type"]
 

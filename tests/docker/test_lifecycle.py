@@ -108,15 +108,17 @@ IDS = {role: f"lifecycle-{role}-{secrets.token_hex(3)}" for role in ("term", "ki
 def children(engine: Any, test_image: str, tmp_path_factory: pytest.TempPathFactory):
     """The children start together: each costs seconds of imports and set-up."""
     home = tmp_path_factory.mktemp("lifecycle-home")
+    # Sandboxes where sessions keep theirs: a server is never granted another folder of the home.
+    sandbox = {role: home / "sessions" / IDS[role] / "sandbox" for role in IDS}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("IRONCURTAIN_HOME", str(home))
         started = {
-            "term": start_session(test_image, IDS["term"], home / "sb", "sleep 120"),
+            "term": start_session(test_image, IDS["term"], sandbox["term"], "sleep 120"),
             "kill": subprocess.Popen(
                 [sys.executable, "-c", _DOOMED, test_image, str(home), IDS["kill"]],
                 cwd=ROOT, stdout=subprocess.PIPE, text=True,
             ),
-            "pty": start_in_terminal(test_image, IDS["pty"], home / "pty"),
+            "pty": start_in_terminal(test_image, IDS["pty"], sandbox["pty"]),
         }  # fmt: skip
     yield started
     for child in started.values():
