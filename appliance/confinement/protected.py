@@ -78,8 +78,9 @@ def check_grants(grants: Iterable[str], protected: list[str], app_homes: list[st
         real = os.path.realpath(grant)
         contained = [folder for folder in protected if _inside(folder, real)]
         if contained:
+            more = f" and {len(contained) - 3} more" if len(contained) > 3 else ""
             raise ConfinementRefused(
-                f"{grant} contains {', '.join(contained)}, which no server may reach; "
+                f"{grant} contains {', '.join(contained[:3])}{more}, which no server may reach; "
                 "give the server a narrower folder"
             )
         for folder in protected:
