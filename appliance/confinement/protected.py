@@ -76,7 +76,11 @@ def check_grants(grants: Iterable[str], protected: list[str], app_homes: list[st
     """Raise :class:`ConfinementRefused` naming the first grant that reaches a protected folder."""
     for grant in grants:
         real = os.path.realpath(grant)
-        contained = [folder for folder in protected if _inside(folder, real)]
+        # The ones that exist first: they are what the grant would expose today.
+        contained = sorted(
+            (folder for folder in protected if _inside(folder, real)),
+            key=lambda folder: not os.path.lexists(folder),
+        )
         if contained:
             more = f" and {len(contained) - 3} more" if len(contained) > 3 else ""
             raise ConfinementRefused(
