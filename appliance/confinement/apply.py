@@ -66,7 +66,7 @@ def plan_for(server: str, server_args: list[str], tmp: str | None = None) -> Pla
 def _private_tmp() -> str:
     # mkdir with a random name and mode 0700, failing if it exists: safe in a shared /tmp.
     base = os.environ.get("TMPDIR") or "/tmp"  # noqa: S108 - see above
-    process.remove_stale(base, _TMP_PREFIX)
+    process.remove_stale(base, _TMP_PREFIX, trees=True)
     folder = os.path.join(base, f"{_TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
     os.mkdir(folder, 0o700)  # fails if it exists: never a folder someone else prepared
     return folder

@@ -134,13 +134,21 @@ def _pids_cgroup_dir() -> str | None:
     return None
 
 
-def remove_stale(parent: str, prefix: str) -> None:
-    """Remove ``<prefix><pid>...`` folders a dead server left (empty ones only: rmdir)."""
+def remove_stale(parent: str, prefix: str, *, trees: bool = False) -> None:
+    """Remove ``<prefix><pid>...`` folders a dead server left. Empty ones only (cgroups), or with
+    ``trees`` whole folders of ours (a killed git server leaves its scratch home behind)."""
     for name in os.listdir(parent):
         pid = name[len(prefix) :].split("-")[0]
-        if name.startswith(prefix) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            with contextlib.suppress(OSError):
-                os.rmdir(os.path.join(parent, name))
+        if not (name.startswith(prefix) and pid.isdigit()) or os.path.exists(f"/proc/{pid}"):
+            continue
+        folder = os.path.join(parent, name)
+        with contextlib.suppress(OSError):
+            if not trees:
+                os.rmdir(folder)
+            elif os.lstat(folder).st_uid == os.getuid() and not os.path.islink(folder):
+                import shutil  # rarely needed: not on every start's import path
+
+                shutil.rmtree(folder)
 
 
 def can_cap_processes_as_root() -> bool:

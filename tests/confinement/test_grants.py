@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,17 @@ def test_missing_mechanisms_are_named_with_what_to_do() -> None:
     assert "user namespaces are disabled" in text
     full = Features(7, True, True, True, True, True)
     assert full.missing(needs_network_namespace=True) == []
+
+
+def test_a_dead_servers_private_tmp_is_swept_and_a_live_ones_kept(tmp_path: Path) -> None:
+    from appliance.confinement.process import remove_stale
+
+    dead = tmp_path / "ironcurtain-confined-999999-abc"  # above pid_max here: never alive
+    (dead / "home").mkdir(parents=True)
+    (dead / "home" / "x").write_text("left by a killed git server")
+    live = tmp_path / f"ironcurtain-confined-{os.getpid()}-def"
+    live.mkdir()
+    other = tmp_path / "someone-else-999999"
+    other.mkdir()
+    remove_stale(str(tmp_path), "ironcurtain-confined-", trees=True)
+    assert not dead.exists() and live.exists() and other.exists()
