@@ -134,21 +134,20 @@ def _pids_cgroup_dir() -> str | None:
     return None
 
 
-def remove_stale(parent: str, prefix: str, *, trees: bool = False) -> None:
-    """Remove ``<prefix><pid>...`` folders a dead server left. Empty ones only (cgroups), or with
-    ``trees`` whole folders of ours (a killed git server leaves its scratch home behind)."""
+def stale_folders(parent: str, prefix: str) -> list[str]:
+    """``<prefix><pid>...`` folders in ``parent`` whose process is gone."""
+    found = []
     for name in os.listdir(parent):
         pid = name[len(prefix) :].split("-")[0]
-        if not (name.startswith(prefix) and pid.isdigit()) or os.path.exists(f"/proc/{pid}"):
-            continue
-        folder = os.path.join(parent, name)
-        with contextlib.suppress(OSError):
-            if not trees:
-                os.rmdir(folder)
-            elif os.lstat(folder).st_uid == os.getuid() and not os.path.islink(folder):
-                import shutil  # rarely needed: not on every start's import path
+        if name.startswith(prefix) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            found.append(os.path.join(parent, name))
+    return found
 
-                shutil.rmtree(folder)
+
+def remove_tree(folder: str) -> None:
+    import shutil  # rarely needed: kept off every start's import path
+
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def can_cap_processes_as_root() -> bool:
@@ -161,7 +160,9 @@ def cap_processes_as_root(limit: int) -> str:
     parent = _pids_cgroup_dir()
     if parent is None:
         raise OSError(0, "no writable pids cgroup controller to cap a root server's processes")
-    remove_stale(parent, _CGROUP_PREFIX)
+    for stale in stale_folders(parent, _CGROUP_PREFIX):
+        with contextlib.suppress(OSError):
+            os.rmdir(stale)  # fails while the cgroup still has processes
     folder = os.path.join(parent, f"{_CGROUP_PREFIX}{os.getpid()}")
     os.mkdir(folder)
     _write(os.path.join(folder, "pids.max"), str(limit))

@@ -92,15 +92,27 @@ def test_missing_mechanisms_are_named_with_what_to_do() -> None:
     assert full.missing(needs_network_namespace=True) == []
 
 
-def test_a_dead_servers_private_tmp_is_swept_and_a_live_ones_kept(tmp_path: Path) -> None:
-    from appliance.confinement.process import remove_stale
+def test_a_dead_servers_private_tmp_is_adopted_or_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.confinement.apply import _private_tmp
 
-    dead = tmp_path / "ironcurtain-confined-999999-abc"  # above pid_max here: never alive
-    (dead / "home").mkdir(parents=True)
-    (dead / "home" / "x").write_text("left by a killed git server")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    empty = tmp_path / "ironcurtain-confined-999999-abc"  # above pid_max here: never alive
+    empty.mkdir(mode=0o700)
+    left = tmp_path / "ironcurtain-confined-999998-abc"
+    (left / "home").mkdir(parents=True, mode=0o700)
+    left.chmod(0o700)
+    (left / "home" / "x").write_text("left by a killed git server")
     live = tmp_path / f"ironcurtain-confined-{os.getpid()}-def"
-    live.mkdir()
-    other = tmp_path / "someone-else-999999"
-    other.mkdir()
-    remove_stale(str(tmp_path), "ironcurtain-confined-", trees=True)
-    assert not dead.exists() and live.exists() and other.exists()
+    live.mkdir(mode=0o700)
+    loose = tmp_path / "ironcurtain-confined-999997-abc"
+    loose.mkdir(mode=0o755)  # not private: never adopted
+    loose.chmod(0o755)
+    first = _private_tmp()
+    second = _private_tmp()
+    assert not empty.exists() and not left.exists()
+    assert live.exists() and loose.exists()
+    for made in (first, second):
+        assert Path(made).name.startswith(f"ironcurtain-confined-{os.getpid()}-")
+        assert os.stat(made).st_mode & 0o777 == 0o700 and not os.listdir(made)
