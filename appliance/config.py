@@ -161,6 +161,9 @@ class Config(_Section):
     web_search: WebSearch = WebSearch()
     allowed_directories: tuple[Directory, ...] = ("~/Downloads", "~/Documents")
     credential_proxy: CredentialProxy = CredentialProxy()
+    # Kernel confinement of the servers: "enforce" refuses to start a server the kernel cannot
+    # confine; "best-effort" starts it with what the kernel has (a weakening, audited).
+    confinement: Literal["enforce", "best-effort"] = "enforce"
 
     _sources: Mapping[str, Source] = PrivateAttr(default_factory=dict)
 
@@ -432,6 +435,8 @@ def weakening_settings(config: Config) -> list[str]:
             f"credentialProxy.allowedProviders adds {', '.join(extra)}: the Docker agent may reach "
             "those APIs with your real keys."
         )
+    if config.confinement == "best-effort":
+        out.append(_confinement_warning())
     for provider, field in _BASE_URL_FIELD.items():
         url = getattr(config, field)
         if url and url.startswith("http://") and not _is_loopback_url(url):
@@ -440,6 +445,17 @@ def weakening_settings(config: Config) -> list[str]:
                 "unencrypted."
             )
     return out
+
+
+def _confinement_warning() -> str:
+    from appliance.confinement import probe  # the kernel's features, read when it matters
+
+    missing = probe().missing(needs_network_namespace=True)
+    lacking = "; ".join(missing) if missing else "nothing on this kernel today"
+    return (
+        'confinement is "best-effort": a server starts even when the kernel cannot confine it '
+        f"(missing: {lacking})."
+    )
 
 
 def _budget_warnings(budget: ResourceBudget) -> list[str]:

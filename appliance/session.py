@@ -102,12 +102,23 @@ def server_specs(config: Config, sandbox: Path) -> list[ServerSpec]:
         fetch_env["IRONCURTAIN_WEB_SEARCH_PROVIDER"] = search.provider
         if search.api_key is not None:
             fetch_env["IRONCURTAIN_WEB_SEARCH_API_KEY"] = search.api_key.get_secret_value()
+    confined = _confinement_env(config)
     return [
-        ServerSpec("filesystem", tuple(roots), cwd=str(sandbox)),
+        ServerSpec("filesystem", tuple(roots), env=confined, cwd=str(sandbox)),
         # git works inside the sandbox only: the server's own containment, whatever the policy.
-        ServerSpec("git", ("--base-dir", str(sandbox)), cwd=str(sandbox)),
-        ServerSpec("fetch", (), env=fetch_env, cwd=str(sandbox)),
+        ServerSpec("git", ("--base-dir", str(sandbox)), env=confined, cwd=str(sandbox)),
+        ServerSpec("fetch", (), env={**confined, **fetch_env}, cwd=str(sandbox)),
     ]
+
+
+def _confinement_env(config: Config) -> dict[str, str]:
+    """What ``serve`` needs to confine a server: the mode, and where the appliance's home is
+    (a folder no server may reach; only a server that knows it can refuse a root around it)."""
+    env = {"IRONCURTAIN_CONFINEMENT": config.confinement}
+    for name in ("IRONCURTAIN_HOME", "IRONCURTAIN_CACHE"):
+        if name in os.environ:
+            env[name] = str(Path(os.environ[name]).expanduser().absolute())
+    return env
 
 
 def eval_context(paths: AppPaths, sandbox: Path) -> EvalContext:
@@ -215,6 +226,7 @@ def _audit_settings(config: Config, options: SessionOptions, sandbox: Path) -> d
         "agentModelId": config.agent_model_id,
         "autoApprove": config.auto_approve.enabled,
         "auditRedaction": config.audit_redaction,
+        "confinement": config.confinement,
         "escalationTimeoutSeconds": config.escalation_timeout_seconds,
     }
 

@@ -161,7 +161,8 @@ def package_dir(name: str) -> Path:
 
 
 def app_datas(root: Path = REPO, guest: Path | None = None) -> list[tuple[str, str]]:
-    """Our data files as (source, bundle folder): the guest and the shipped policy.
+    """Our data files as (source, bundle folder): the guest, the shipped policy, the servers'
+    confinement profiles.
 
     ``guest`` replaces the tree's own build output (a rebuild that must match a release uses the
     release's guest, since componentize-py's output is not reproducible).
@@ -173,6 +174,9 @@ def app_datas(root: Path = REPO, guest: Path | None = None) -> list[tuple[str, s
     pairs = [(str(guest), "wasm_guest")]
     pairs.append((str(policy / "constitution.md"), "policy"))
     pairs += [(str(p), "policy/generated") for p in sorted((policy / "generated").glob("*.json"))]
+    # Each server's kernel confinement profile, read by `serve` before the server starts.
+    profiles = sorted((root / "servers").glob("*/confinement.json"))
+    pairs += [(str(p), f"servers/{p.parent.name}") for p in profiles]
     return pairs
 
 

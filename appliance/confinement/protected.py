@@ -1,0 +1,95 @@
+"""Folders no server may reach, whatever its profile says, and the check that keeps them out.
+
+Landlock only grants; it cannot carve a hole in a granted folder. So a grant that *contains* a
+protected folder (a root of ``$HOME`` contains ``~/.ssh`` and usually the appliance's home) is
+refused outright, and the server does not start: a carve-out by listing the other entries of the
+folder would be a snapshot that misses files created later, and ``$HOME`` itself holds secrets
+as plain files (``~/.netrc``, ``~/.git-credentials``). A grant *inside* a protected folder is
+refused too, with one exception: a session's own sandbox, ``<appliance home>/sessions/<id>/sandbox``
+(granted alone; never its parent, which holds the session's audit log and escalations).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+__all__ = ["ConfinementRefused", "check_grants", "protected_folders"]
+
+# Relative to the user's home: keys, credentials and tokens of common tools.
+_HOME_SECRETS = (
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".azure",
+    ".kube",
+    ".docker",
+    ".config/gcloud",
+    ".config/gh",
+    ".config/hub",
+    ".password-store",
+    ".local/share/keyrings",
+    ".netrc",
+    ".git-credentials",
+    ".pgpass",
+    ".npmrc",
+    ".pypirc",
+    ".terraform.d",
+    ".vault-token",
+)
+
+
+class ConfinementRefused(Exception):
+    """A grant would expose a protected folder: the server must not start."""
+
+
+def protected_folders(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The appliance's home and cache (wherever they are set), and the user's credential folders."""
+    env = os.environ if environ is None else environ
+    home = env.get("HOME") or os.path.expanduser("~")
+    data_home = env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
+    cache_home = env.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+    found = [
+        env.get("IRONCURTAIN_HOME", ""),
+        env.get("IRONCURTAIN_CACHE", ""),
+        os.path.join(home, ".ironcurtain"),
+        os.path.join(data_home, "ironcurtain"),
+        os.path.join(cache_home, "ironcurtain"),
+        *(os.path.join(home, name) for name in _HOME_SECRETS),
+    ]
+    return list(dict.fromkeys(os.path.realpath(p) for p in found if p))
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _is_session_sandbox(path: str, app_homes: Iterable[str]) -> bool:
+    for home in app_homes:
+        rel = os.path.relpath(path, home).split("/")
+        if len(rel) >= 3 and rel[0] == "sessions" and rel[2] == "sandbox" and ".." not in rel:
+            return True
+    return False
+
+
+def check_grants(grants: Iterable[str], protected: list[str], app_homes: list[str]) -> None:
+    """Raise :class:`ConfinementRefused` naming the first grant that reaches a protected folder."""
+    for grant in grants:
+        real = os.path.realpath(grant)
+        # The ones that exist first: they are what the grant would expose today.
+        contained = sorted(
+            (folder for folder in protected if _inside(folder, real)),
+            key=lambda folder: not os.path.lexists(folder),
+        )
+        if contained:
+            more = f" and {len(contained) - 3} more" if len(contained) > 3 else ""
+            raise ConfinementRefused(
+                f"{grant} contains {', '.join(contained[:3])}{more}, which no server may reach; "
+                "give the server a narrower folder"
+            )
+        for folder in protected:
+            if _inside(real, folder) and not _is_session_sandbox(real, app_homes):
+                raise ConfinementRefused(
+                    f"{grant} is inside {folder}, which no server may reach "
+                    "(only a session's own sandbox folder is)"
+                )
