@@ -184,3 +184,23 @@ def test_start_from_home_gets_a_new_session_folder_and_says_why(cli_env, tmp_pat
     assert not (user_home / "hello.txt").exists()
     (session,) = (Path(cli_env["IRONCURTAIN_HOME"]) / "sessions").iterdir()
     assert (session / "sandbox" / "hello.txt").read_text() == "hi from the agent"
+
+
+def test_resume_goes_back_to_the_recorded_folder_unless_it_is_gone(tmp_path: Path, capsys):
+    from appliance.audit import AuditLog
+    from appliance.commands.start import _recorded_workspace
+    from appliance.paths import AppPaths
+
+    paths = AppPaths(home=tmp_path / "home", cache=tmp_path / "cache")
+    project = tmp_path / "project"
+    project.mkdir()
+    session = paths.session_dir("s1")
+    session.mkdir(parents=True)
+    log = AuditLog.create(session / "audit.jsonl", "s1", {"sandbox": str(project)}, [], "d")
+    log.close()
+    assert _recorded_workspace(paths, "s1") == project
+    project.rmdir()
+    assert _recorded_workspace(paths, "s1") is None  # never re-created empty
+    assert f"the folder session s1 worked in, {project}, is gone" in capsys.readouterr().err
+    assert not project.exists()
+    assert _recorded_workspace(paths, "no-such-session") is None
