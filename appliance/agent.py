@@ -143,7 +143,8 @@ def system_prompt(catalog: Sequence[dict[str, Any]], sandbox: str) -> str:
         "Every tool call goes through a security policy. A call may be allowed, denied "
         "(it raises ToolError('DENIED: reason')) or sent to the user for approval. Never retry a "
         "denied call or try to get around it: read the reason and choose another way, or explain "
-        "to the user what you could not do.",
+        "to the user what you could not do. A call whose arguments do not fit the tool's "
+        "parameters raises ToolError('INVALID ARGUMENTS: reason'): fix them and call again.",
         "Batch work: one execute_code can make many tool calls. Print only what you need; large "
         "results are cut in the middle.",
         "help() lists the tools; help('git') describes one server's tools and their arguments.",

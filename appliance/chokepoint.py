@@ -6,7 +6,8 @@ auto-approver (optional, may only approve) → human → circuit breaker → the
 audit (written and fsynced before the result returns) → result.
 
 Every way in (the WASM bridge, Docker mode's socket, ``ironcurtain mcp-proxy``) calls
-:meth:`Chokepoint.call`. Errors are split by audience: the agent reads ``DENIED: <reason>``,
+:meth:`Chokepoint.call`. Errors are split by audience: the agent reads ``DENIED: <reason>``
+(``INVALID ARGUMENTS: <reason>`` when the call does not fit the tool's schema),
 ``ESCALATION DENIED: …`` or a short server error, never a traceback; the operator's log has the
 detail. Anything unexpected inside the trip denies, and is audited as such.
 """
@@ -352,7 +353,9 @@ class Chokepoint:
 
     def _denied(self, decision: Decision) -> CallOutcome:
         self.stats["denied"] += 1
-        return CallOutcome(False, f"DENIED: {decision.reason}", decision)
+        # a call that does not fit the tool's schema is a mistake to correct, not a refusal
+        label = "INVALID ARGUMENTS" if decision.rule == "invalid-arguments" else "DENIED"
+        return CallOutcome(False, f"{label}: {decision.reason}", decision)
 
     async def _record(self, trip: _Trip, outcome: CallOutcome) -> None:
         call = trip.call

@@ -116,7 +116,11 @@ class Terminal:
         elif kind == "result" and self.verbose:
             print(_indent("◀ result", text), file=self.out, flush=True)
         elif kind == "result":
-            refused = [line.strip() for line in text.splitlines() if "DENIED:" in line]
+            refused = [
+                line.strip()
+                for line in text.splitlines()
+                if "DENIED:" in line or "INVALID ARGUMENTS:" in line
+            ]
             for line in refused[:3]:
                 print(f"◀ {line[:160]}", file=self.out, flush=True)
         elif kind == "assistant" and self.verbose:  # quiet: the final answer is printed once

@@ -53,7 +53,12 @@ _ADVICE = (
 
 
 class WorkspaceRefused(ValueError):
-    """The folder may not be a workspace (operator error: the message says why and what to do)."""
+    """The folder may not be a workspace (operator error: the message says why and what to do).
+    `why` is the reason alone, for callers that choose another folder instead of stopping."""
+
+    def __init__(self, message: str, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why or message
 
 
 def refused_folders(appliance_home: Path, home: Path | None = None) -> list[tuple[Path, str]]:
@@ -193,4 +198,4 @@ def _resolved(path: Path) -> Path:
 
 
 def _refuse(given: Path, why: str) -> WorkspaceRefused:
-    return WorkspaceRefused(f"the workspace {given} {why}; {_ADVICE}")
+    return WorkspaceRefused(f"the workspace {given} {why}; {_ADVICE}", f"{given} {why}")

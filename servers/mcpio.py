@@ -15,6 +15,12 @@ Every line is parsed by :func:`policy.safe_json.loads` (size, depth, NaN refused
 holds bounded work per connection: at most ``max_pending`` tools/calls and ``max_inflight_bytes``
 of their request lines at once; a line over ``max_message_bytes`` is discarded as it is read
 (never buffered whole). A client over a bound gets a JSON-RPC error, never an unbounded queue.
+
+A gate may also talk back while a call runs: :meth:`StdioServer.notify` sends a notification
+(progress, logging) and :meth:`StdioServer.request` sends a request (``elicitation/create``)
+whose answer comes back as a :class:`concurrent.futures.Future`. Only a response whose id is
+one this server sent and still waits for is delivered; any other response is dropped.
+:data:`CURRENT_CALL` tells a tool handler which ``tools/call`` it is serving (its progress token).
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -33,7 +41,15 @@ from policy.safe_json import JSONRefused
 from policy.safe_json import loads as safe_loads
 from policy.schema import check_arguments
 
-__all__ = ["HANDSHAKE_VERSIONS", "StdioServer", "Tool", "ToolError", "ToolResult"]
+__all__ = [
+    "CURRENT_CALL",
+    "HANDSHAKE_VERSIONS",
+    "CallContext",
+    "StdioServer",
+    "Tool",
+    "ToolError",
+    "ToolResult",
+]
 
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 MiB = 1024 * 1024
@@ -47,6 +63,17 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 SERVER_BUSY = -32000
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """The ``tools/call`` a worker thread is serving: its request id and progress token."""
+
+    request_id: object
+    progress_token: str | int | None = None
+
+
+CURRENT_CALL: ContextVar[CallContext | None] = ContextVar("mcpio_current_call", default=None)
 
 
 class ToolError(Exception):
@@ -107,6 +134,7 @@ class StdioServer:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         max_pending: int = MAX_PENDING_CALLS,
         max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
+        logging: bool = False,
     ) -> None:
         self.name = name
         self.version = version
@@ -126,6 +154,9 @@ class StdioServer:
         self._write_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
         self._out: BinaryIO = sys.stdout.buffer
+        self.logging = logging  # declare the logging capability (a gate's warnings)
+        self.client_capabilities: dict[str, Any] = {}
+        self._requests: dict[str, Future[dict[str, Any]]] = {}
 
     def run(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         reader = stdin or sys.stdin.buffer
@@ -167,7 +198,8 @@ class StdioServer:
             return
         method = message.get("method")
         if not isinstance(method, str):
-            return  # a response to us (we send no requests) or junk: ignore
+            self._deliver(message)  # a response to a request of ours, or junk (dropped)
+            return
         request_id = message.get("id")
         params = message.get("params") or {}
         if request_id is None:
@@ -178,6 +210,7 @@ class StdioServer:
         handler = {
             "initialize": self._initialize,
             "ping": lambda _params: {},
+            "logging/setLevel": lambda _params: {},
             "tools/list": lambda _params: {"tools": [t.to_wire() for t in self.tools.values()]},
         }.get(method)
         if handler is None:
@@ -188,9 +221,14 @@ class StdioServer:
     def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
         asked = params.get("protocolVersion") if isinstance(params, dict) else None
         version = asked if asked in HANDSHAKE_VERSIONS else HANDSHAKE_VERSIONS[-1]
+        declared = params.get("capabilities") if isinstance(params, dict) else None
+        self.client_capabilities = declared if isinstance(declared, dict) else {}
+        capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
+        if self.logging:
+            capabilities["logging"] = {}
         result: dict[str, Any] = {
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": False}},
+            "capabilities": capabilities,
             "serverInfo": {"name": self.name, "version": self.version},
         }
         if self.instructions:
@@ -231,11 +269,18 @@ class StdioServer:
             self.last_activity = time.monotonic()
 
     def _answer_call(self, request_id: object, params: object) -> None:
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        if isinstance(token, bool) or not isinstance(token, (str, int)):
+            token = None
+        current = CURRENT_CALL.set(CallContext(request_id, token))
         try:
             result = self.invoke(params)
         except Exception:  # never let a worker die silently; the operator sees the traceback
             traceback.print_exc(file=sys.stderr)
             result = ToolResult("internal error in the tool", is_error=True)
+        finally:
+            CURRENT_CALL.reset(current)
         try:
             self._send_result(request_id, result.to_wire())
         except Exception:  # an unencodable result must still answer the request
@@ -262,6 +307,33 @@ class StdioServer:
             return tool.handler(arguments)
         except ToolError as exc:
             return ToolResult(str(exc), is_error=True)
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        """Send a notification to the client (progress, a log message)."""
+        self._write({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def request(self, method: str, params: dict[str, Any]) -> tuple[str, Future[dict[str, Any]]]:
+        """Send a request to the client: (its id, a future for the response message).
+        The caller must :meth:`forget` the id when it stops waiting, so a late answer is dropped."""
+        request_id = f"ic-{uuid.uuid4().hex}"
+        future: Future[dict[str, Any]] = Future()
+        with self._load_lock:
+            self._requests[request_id] = future
+        self._write({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        return request_id, future
+
+    def forget(self, request_id: str) -> None:
+        with self._load_lock:
+            self._requests.pop(request_id, None)
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        request_id = message.get("id")
+        if not isinstance(request_id, str):
+            return
+        with self._load_lock:
+            future = self._requests.pop(request_id, None)
+        if future is not None and not future.done():
+            future.set_result(message)
 
     def _send_result(self, request_id: object, result: dict[str, Any]) -> None:
         self._write({"jsonrpc": "2.0", "id": request_id, "result": result})

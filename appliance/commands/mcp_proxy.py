@@ -3,7 +3,10 @@
 Any MCP client (Claude Desktop, Cursor, an agent framework) can point at this command and get the
 same policy, escalation and audit as Code Mode. Tools are exposed as ``SERVER__TOOL``. Standard
 output is the protocol channel, so escalations are answered from another terminal with
-``ironcurtain escalation-listener``; everything the operator should read goes to stderr.
+``ironcurtain escalation-listener`` or, when the client supports MCP elicitation, in the client
+itself (:mod:`appliance.escalation.client`: first answer wins); while one waits the client gets
+a warning and, if it sent a progress token, progress every 5 s. Everything the operator should
+read goes to stderr.
 """
 
 from __future__ import annotations
@@ -43,14 +46,20 @@ async def _serve(args: argparse.Namespace, config, paths) -> None:
     from anyio.from_thread import BlockingPortal
 
     from appliance import __version__
+    from appliance.escalation.client import ClientChannel
     from appliance.gate import ChokepointCalls
     from appliance.session import SessionOptions, open_session
     from appliance.workspace import require_workspace
     from servers.mcpio import StdioServer
 
     args.sandbox = require_workspace(args.sandbox, paths)  # issue 15: the one workspace check
+    client = ClientChannel(config.escalation_timeout_seconds)
     options = SessionOptions(
-        task="mcp-proxy", policy_dir=args.policy_dir, sandbox=args.sandbox, mode="mcp-proxy"
+        task="mcp-proxy",
+        policy_dir=args.policy_dir,
+        sandbox=args.sandbox,
+        mode="mcp-proxy",
+        interactive_channel=client,  # asked beside the listener's files: first answer wins
     )
     async with open_session(config, paths, options) as session, BlockingPortal() as portal:
         print(
@@ -65,6 +74,13 @@ async def _serve(args: argparse.Namespace, config, paths) -> None:
         tools = calls.tools(await session.servers.all_tools())
         # Names no server offers still go to the chokepoint: denied there, and audited.
         gate = StdioServer(
-            "ironcurtain", __version__, tools, validate=False, max_workers=8, unknown=calls.unknown
+            "ironcurtain",
+            __version__,
+            tools,
+            validate=False,
+            max_workers=8,
+            unknown=calls.unknown,
+            logging=True,
         )
+        client.attach(gate, session.id)
         await anyio.to_thread.run_sync(gate.run)

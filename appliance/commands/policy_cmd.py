@@ -40,7 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     diff.add_argument("old_dir", metavar="OLD_DIR")
     diff.add_argument("new_dir", metavar="NEW_DIR")
     replay = sub.add_parser("replay", help="re-decide a recorded session's calls under a policy")
-    replay.add_argument("audit", metavar="AUDIT.jsonl")
+    replay.add_argument(
+        "audit", metavar="SESSION|AUDIT.jsonl", help="a session id, its folder, or an audit log"
+    )
     _common(replay)
 
 
@@ -65,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
         return _guarded(lambda: _diff(Path(args.old_dir), Path(args.new_dir)))
     folder = Path(args.policy_dir) if args.policy_dir else _default_dir(paths)
     if args.policy_command == "replay":
-        return _guarded(lambda: _replay(Path(args.audit), folder, paths))
+        audit = _audit_log(args.audit)
+        if audit is None:
+            return EXIT_BAD_INPUT
+        return _guarded(lambda: _replay(audit, folder, paths))
     try:
         from policy.loader import load_policy
 
@@ -336,6 +341,19 @@ def _diff(old_dir: Path, new_dir: Path) -> int:
     return 0 if result.empty else 1
 
 
+def _audit_log(target: str) -> Path | None:
+    """The log ``replay`` reads: a file as given, a session folder's, or a session id's."""
+    from appliance.commands.audit_cmd import resolve_log
+
+    path = resolve_log(target)
+    if path.is_file():
+        return path
+    looks_like_id = "/" not in target and not target.endswith(".jsonl")
+    hint = "; `ironcurtain sessions` lists the sessions" if looks_like_id else ""
+    print(f"ironcurtain policy replay: no audit log at {path}{hint}", file=sys.stderr)
+    return None
+
+
 def _replay(audit: Path, folder: Path, paths: AppPaths) -> int:
     from policy.compiler.replay import replay_audit
     from policy.loader import load_policy
@@ -351,8 +369,10 @@ def _replay(audit: Path, folder: Path, paths: AppPaths) -> int:
     try:
         with audit.open(encoding="utf-8") as lines:
             changes, total = replay_audit(lines, policy, context_for, source=str(audit))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyLoadError(str(audit), "$", None, f"a readable audit log ({exc})") from None
+    except OSError as exc:
+        raise PolicyLoadError(str(audit), "$", None, f"a readable file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise PolicyLoadError(str(audit), "$", None, "UTF-8 text") from None
     print(f"policy: {policy.source}  (digest {policy.digest[:16]})")
     for c in changes:
         note = "  [arguments were redacted in the log: judged as redacted]" if c.redacted else ""

@@ -1,5 +1,11 @@
 """``ironcurtain start ["task"]``: a Code Mode session (or Docker Agent Mode with ``--agent``).
 
+The agent works in the current folder when it is a reasonable workspace (``check_workspace``:
+not home, ``/``, a system, credential or appliance folder…) and the command says so; otherwise in
+a new ``sessions/ID/sandbox``, saying why. ``--sandbox`` names another folder; ``--resume`` goes
+back to the folder the session worked in; Docker mode keeps a fresh folder unless ``--sandbox``
+names one, since its agent's own shell works there with no policy in between.
+
 With a task, the session runs it and exits when the agent is done; without one it is an
 interactive conversation. ``--resume ID`` continues a session's conversation from its history.
 On the first run (no config file and no provider key in the environment) ``setup`` runs first.
@@ -17,7 +23,10 @@ import sys
 from pathlib import Path
 
 EPILOG = """\
-The agent works in a new folder per session (sessions/ID/sandbox) unless --sandbox names one.
+The agent works in the current folder when it is a reasonable workspace (not your home, /, a
+system or credential folder), and says so; otherwise in a new folder (sessions/ID/sandbox), and
+says why. --sandbox FOLDER names another; --resume goes back to the session's folder; Docker
+mode (--agent claude-code) uses a new folder unless --sandbox names one.
 In a session: /approve N, /deny N, /budget, /logs, /retry, /model PROVIDER:MODEL, /quit.
 Ctrl-C cancels the agent's current work; Ctrl-C again leaves. Every ending prints the session
 id, the audit log and how to resume. Exit status: 0 finished, 1 model error (with a task),
@@ -36,7 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--sandbox",
         type=Path,
         metavar="FOLDER",
-        help="an existing folder for the agent to work in (default: a new sessions/ID/sandbox)",
+        help="an existing folder for the agent to work in (default: the current folder when it "
+        "is a reasonable workspace, else a new sessions/ID/sandbox)",
     )
 
 
@@ -57,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"ironcurtain start: {problem}", file=sys.stderr)
         return 2
-    where = args.sandbox.resolve() if args.sandbox else "a new session folder"
     verb = f"resuming session {args.resume}" if args.resume else "starting a session"
-    print(f"ironcurtain: {verb} (agent works in {where})…", file=sys.stderr, flush=True)
+    where = f" (agent works in {args.sandbox.resolve()})" if args.sandbox else ""
+    print(f"ironcurtain: {verb}{where}…", file=sys.stderr, flush=True)
 
     from appliance.commands.setup import first_run_setup
     from appliance.config import ConfigError, load_config
@@ -90,7 +100,12 @@ def _run_session(args: argparse.Namespace, config, paths) -> int:
     from appliance.agent import MissingKey, model_settings
     from appliance.workspace import require_workspace
 
-    args.sandbox = require_workspace(args.sandbox, paths)  # the one workspace check (issue 15)
+    if args.sandbox is None and args.resume:
+        args.sandbox = _recorded_workspace(paths, args.resume)
+    if args.sandbox is None and not args.resume:
+        args.sandbox = _current_folder(paths)
+    else:
+        args.sandbox = require_workspace(args.sandbox, paths)  # the one workspace check (issue 15)
 
     try:
         model = model_settings(config)
@@ -109,6 +124,51 @@ def _run_session(args: argparse.Namespace, config, paths) -> int:
         print("> ", end="", flush=True)
         lines = InputLines(_read_line, None, terminal, prompt_shown=True)
     return _run(args, config, paths, model, terminal, lines)
+
+
+def _current_folder(paths) -> Path | None:
+    """The current folder when it passes the workspace check, else None (a new session folder);
+    either way one sentence says where the agent works and, if not here, why."""
+    from appliance.workspace import WorkspaceRefused, check_workspace
+
+    try:
+        here = check_workspace(
+            Path.cwd(), paths.home, protected=paths.protected_patterns(),
+            own_sandboxes=paths.sessions,
+        )  # fmt: skip
+    except (WorkspaceRefused, OSError) as exc:
+        why = exc.why if isinstance(exc, WorkspaceRefused) else f"cannot be read ({exc.strerror})"
+        print(
+            f"ironcurtain: the agent works in a new session folder, not the current folder: {why} "
+            "(--sandbox FOLDER names one to use)",
+            file=sys.stderr,
+        )
+        return None
+    print(
+        f"ironcurtain: the agent works in the current folder {here} (--sandbox FOLDER for another)",
+        file=sys.stderr,
+    )
+    return here
+
+
+def _recorded_workspace(paths, session_id: str) -> Path | None:
+    """The folder a session worked in, from its audit header; None for its own sandbox."""
+    try:
+        with (paths.session_dir(session_id) / "audit.jsonl").open(encoding="utf-8") as log:
+            header = json.loads(log.readline())
+        recorded = header["settings"]["sandbox"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(recorded, str):
+        return None
+    if not Path(recorded).is_dir():  # moved or removed: never silently re-created empty
+        print(
+            f"ironcurtain: the folder session {session_id} worked in, {recorded}, is gone; "
+            "the agent works in the session's own folder (--sandbox FOLDER names another)",
+            file=sys.stderr,
+        )
+        return None
+    return Path(recorded)
 
 
 def _before_prompt(args: argparse.Namespace, config, paths, terminal) -> None:

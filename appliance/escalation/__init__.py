@@ -3,7 +3,8 @@
 A channel takes an :class:`EscalationRequest` and returns a :class:`Verdict`. Channels: the
 in-process prompt (``/approve``, ``/deny``), file IPC with the ``escalation-listener`` command
 (atomic ``request-<id>.json`` / ``response-<id>.json`` in the session's ``escalations/``
-folder), and a composite where the first answer wins. The registry lets the listener find the
+folder), the MCP client of ``mcp-proxy`` (elicitation, in ``client.py``), and a composite
+where the first answer wins. The registry lets the listener find the
 running sessions.
 
 Every channel fails closed: a timeout, a malformed or mismatched response, a listener that died,

@@ -46,7 +46,7 @@ async def test_mcp_proxy_gates_any_mcp_client(tmp_path: Path):
     assert {"filesystem__read_text_file", "git__git_status", "fetch__http_fetch"} <= names
     assert not allowed.is_error and allowed.content[0].text == "alpha"
     assert denied.is_error and denied.content[0].text.startswith("DENIED: ")
-    assert bad.is_error and bad.content[0].text.startswith("DENIED: ")
+    assert bad.is_error and bad.content[0].text.startswith("INVALID ARGUMENTS: ")
     (log,) = (tmp_path / "home" / "sessions").glob("*/audit.jsonl")
     records = [json.loads(line) for line in log.read_text().splitlines()]
     rules = [r.get("rule") for r in records if "rule" in r]

@@ -10,10 +10,11 @@ from pathlib import Path
 CLI = [sys.executable, "-m", "appliance.cli"]
 
 
-def _run(args, env, stdin=None, timeout=240):
+def _run(args, env, stdin=None, timeout=240, cwd=None):
     return subprocess.run(
-        [*CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout
-    )
+        [*CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+    )  # fmt: skip
 
 
 def test_exec_runs_a_snippet_with_real_tools_and_policy(cli_env, tmp_path: Path):
@@ -101,11 +102,13 @@ def test_start_runs_one_task_against_an_openai_compatible_endpoint(cli_env, tmp_
 
 def test_exec_text_prints_for_people(cli_env, tmp_path: Path):
     snippet = "filesystem.write_file(path='a.txt', content='hi')\nprint('wrote it')\n40 + 2\n"
-    done = _run(["exec", "-", "--sandbox", str(tmp_path), "--text"], cli_env, stdin=snippet)
+    work = tmp_path / "work"  # not tmp_path itself: it holds the appliance's home
+    work.mkdir()
+    done = _run(["exec", "-", "--sandbox", str(work), "--text"], cli_env, stdin=snippet)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "wrote it\n=> 42\n"
     assert "(1 tool call, " in done.stderr
-    failed = _run(["exec", "-", "--sandbox", str(tmp_path), "--text"], cli_env, stdin="1/0\n")
+    failed = _run(["exec", "-", "--sandbox", str(work), "--text"], cli_env, stdin="1/0\n")
     assert failed.returncode == 1
     assert "error: ZeroDivisionError: division by zero" in failed.stderr
 
@@ -140,3 +143,64 @@ def test_start_agent_claude_code_goes_to_docker_mode(cli_env, monkeypatch):
     )
     assert start._run_session(args, object(), object()) == 7
     assert calls == [args]
+
+
+def _write_hello(cli_env, cwd: Path, env: dict[str, str] | None = None):
+    from appliance.scripted_llm import ScriptedLLM
+
+    home = Path(cli_env["IRONCURTAIN_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    steps = [
+        {"code": "filesystem.write_file(path='hello.txt', content='hi from the agent')"},
+        {"text": "I wrote hello.txt."},
+    ]
+    with ScriptedLLM(steps) as llm:
+        config = {"agentModelId": "openai:scripted", "openaiApiKey": "sk-test-not-real",
+                  "openaiBaseUrl": llm.openai_base}  # fmt: skip
+        (home / "config.json").write_text(json.dumps(config))
+        return _run(["start", "write hello.txt"], env or cli_env, cwd=cwd)
+
+
+def test_start_works_in_the_current_folder_when_it_is_a_workspace(cli_env, tmp_path: Path):
+    project = tmp_path / "project"
+    project.mkdir()
+    done = _write_hello(cli_env, project)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"the agent works in the current folder {project.resolve()}" in done.stderr
+    assert (project / "hello.txt").read_text() == "hi from the agent"
+    (session,) = (Path(cli_env["IRONCURTAIN_HOME"]) / "sessions").iterdir()
+    assert not (session / "sandbox" / "hello.txt").exists()
+
+
+def test_start_from_home_gets_a_new_session_folder_and_says_why(cli_env, tmp_path: Path):
+    user_home = tmp_path / "user"
+    user_home.mkdir()
+    (user_home / ".bashrc").write_text("# must never be the agent's\n")
+    env = {**cli_env, "HOME": str(user_home)}
+    done = _write_hello(cli_env, user_home, env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the agent works in a new session folder, not the current folder:" in done.stderr
+    assert "is or contains your home folder" in done.stderr
+    assert not (user_home / "hello.txt").exists()
+    (session,) = (Path(cli_env["IRONCURTAIN_HOME"]) / "sessions").iterdir()
+    assert (session / "sandbox" / "hello.txt").read_text() == "hi from the agent"
+
+
+def test_resume_goes_back_to_the_recorded_folder_unless_it_is_gone(tmp_path: Path, capsys):
+    from appliance.audit import AuditLog
+    from appliance.commands.start import _recorded_workspace
+    from appliance.paths import AppPaths
+
+    paths = AppPaths(home=tmp_path / "home", cache=tmp_path / "cache")
+    project = tmp_path / "project"
+    project.mkdir()
+    session = paths.session_dir("s1")
+    session.mkdir(parents=True)
+    log = AuditLog.create(session / "audit.jsonl", "s1", {"sandbox": str(project)}, [], "d")
+    log.close()
+    assert _recorded_workspace(paths, "s1") == project
+    project.rmdir()
+    assert _recorded_workspace(paths, "s1") is None  # never re-created empty
+    assert f"the folder session s1 worked in, {project}, is gone" in capsys.readouterr().err
+    assert not project.exists()
+    assert _recorded_workspace(paths, "no-such-session") is None

@@ -18,10 +18,16 @@ import pytest
 
 from appliance.scripted_llm import ScriptedLLM
 
-REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "appliance.cli"]
 
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+
+
+def _work(env: dict[str, str]) -> Path:
+    """A scratch project folder beside the test's appliance home: `start` works in it."""
+    work = Path(env["IRONCURTAIN_HOME"]).parent / "work"
+    work.mkdir(exist_ok=True)
+    return work
 
 
 class Tmux:
@@ -38,7 +44,8 @@ class Tmux:
 
     def start(self, argv: list[str]) -> None:
         shell = " ".join(f"'{a}'" for a in argv) + "; echo EXIT=$?; sleep 60"
-        self._tmux("new-session", "-d", "-x", "200", "-y", "50", "-s", "t", "-c", str(REPO), shell)
+        work = _work(self.env)  # the agent works in the current folder: a scratch one, not the repo
+        self._tmux("new-session", "-d", "-x", "200", "-y", "50", "-s", "t", "-c", str(work), shell)
 
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", "-t", "t", *keys)
@@ -155,7 +162,7 @@ def test_resume_shows_the_earlier_conversation(tmux, cli_env):
         home = _configure(cli_env, llm)
         done = subprocess.run(
             [*CLI, "start", "remember the plan"],
-            env=cli_env, capture_output=True, text=True, timeout=120, cwd=REPO,
+            env=cli_env, capture_output=True, text=True, timeout=120, cwd=_work(cli_env),
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         session_id = _state(home)["id"]
@@ -170,7 +177,7 @@ def test_resume_shows_the_earlier_conversation(tmux, cli_env):
 def _start_task(cli_env, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*CLI, *extra, "start", "do the task"],
-        env=cli_env, cwd=REPO, text=True, stdin=subprocess.DEVNULL,
+        env=cli_env, cwd=_work(cli_env), text=True, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
 

@@ -42,3 +42,15 @@ def test_on_a_terminal_the_seconds_count_in_place_and_the_line_is_cleared():
     assert "· thinking… 1 s" in text
     assert text.endswith("\r\x1b[K")  # nothing left behind for the next line to land on
     assert "\n" not in text
+
+
+def test_quiet_mode_shows_refusals_and_invalid_arguments_but_not_plain_results():
+    out = io.StringIO()
+    screen = terminal.Terminal(out=out, err=io.StringIO(), verbose=False)
+    screen.report("result", "ok: 3 files\nDENIED: outside the sandbox")
+    screen.report("result", "INVALID ARGUMENTS: 'path' is a required property")
+    screen.report("result", "everything fine")
+    assert out.getvalue().splitlines() == [
+        "◀ DENIED: outside the sandbox",
+        "◀ INVALID ARGUMENTS: 'path' is a required property",
+    ]

@@ -104,3 +104,22 @@ def test_policy_test_exits_1_on_a_failing_scenario(tmp_path, capsys):
     tight = _tightened(tmp_path)
     assert main(["policy", "test", "--policy-dir", str(tight)]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_replay_takes_a_session_id_or_its_folder(audit_log, capsys):
+    from appliance.paths import app_paths
+
+    session = app_paths().session_dir("20261204-abc123")
+    session.mkdir(parents=True)
+    shutil.copy(audit_log, session / "audit.jsonl")
+    for target in ("20261204-abc123", str(session)):
+        assert main(["policy", "replay", target, "--policy-dir", str(SHIPPED)]) == 0
+        assert "0 of 4 calls would be decided differently" in capsys.readouterr().out
+
+
+def test_replay_of_an_unknown_session_is_one_clean_line(capsys):
+    assert main(["policy", "replay", "no-such-session", "--policy-dir", str(SHIPPED)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ironcurtain policy replay: no audit log at ")
+    assert "no-such-session" in err and "`ironcurtain sessions` lists" in err
+    assert "Traceback" not in err and "got None" not in err and len(err.splitlines()) == 1
