@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import importlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -67,11 +69,41 @@ def ok(name: str, detail: str, *, required: bool = True) -> Check:
 
 
 def warn(name: str, detail: str, fix: str, *, required: bool = False) -> Check:
-    return Check(name, required, "warn", detail, fix)
+    return Check(name, required, "warn", detail, as_installed(fix))
 
 
 def fail(name: str, detail: str, fix: str) -> Check:
-    return Check(name, True, "fail", detail, fix)
+    return Check(name, True, "fail", detail, as_installed(fix))
+
+
+# A command in a fix: `ironcurtain SUBCOMMAND` or `python -m MODULE`, where a word starts.
+_OUR_COMMAND = re.compile(r"(?<![\w/.-])(?:ironcurtain(?= [a-z])|python(?= -m ))")
+
+
+def as_installed(fix: str) -> str:
+    """A fix the user can paste as it is: its commands spelled the way this copy is run."""
+    ironcurtain, python = invocation()
+    return _OUR_COMMAND.sub(lambda m: ironcurtain if m[0] == "ironcurtain" else python, fix)
+
+
+@functools.cache
+def invocation() -> tuple[str, str]:
+    """How this copy of the appliance is run, and how its Python is: a frozen build by its own
+    path unless that is what PATH finds; a source checkout through uv (`uv run ironcurtain`, as
+    the README says) unless its venv is active; an installed package as `ironcurtain`."""
+    on_path = shutil.which("ironcurtain")
+    found = Path(on_path).resolve() if on_path else None
+    if getattr(sys, "frozen", False):
+        me = Path(sys.executable).resolve()
+        return ("ironcurtain" if found == me else str(me)), "python3"
+    checkout = Path(__file__).resolve().parents[2]
+    in_checkout = (checkout / "pyproject.toml").is_file() and (checkout / "uv.lock").is_file()
+    # Started by `uv run` (which puts the venv on PATH for this process only), or the checkout's
+    # command is not what PATH finds: the user's shell needs uv to reach it.
+    through_uv = "UV_RUN_RECURSION_DEPTH" in os.environ
+    if in_checkout and (through_uv or not (found and found.is_relative_to(checkout))):
+        return "uv run ironcurtain", "uv run python"
+    return "ironcurtain", "python"
 
 
 # --- runtime and sandbox ------------------------------------------------------------------------
@@ -138,8 +170,10 @@ def _guest_cache(facts: Facts, wasm: bytes) -> Check:
 
 def check_config(facts: Facts) -> list[Check]:
     file = facts.paths.config_file
-    fix = f"edit {file} or run `ironcurtain config set FIELD VALUE`"
     if facts.config_error:
+        # `config set` and `setup` refuse to touch a file they cannot read (nothing is lost), so
+        # the only fixes are the file itself, or moving it away.
+        fix = f"edit {file} where the error points, or move it away and run `ironcurtain setup`"
         return [fail("config", facts.config_error.replace("\n", "; "), fix)]
     checks = [ok("config", f"{file}" if file.exists() else "no config.json: the defaults apply")]
     if file.exists() and file.stat().st_mode & 0o077:

@@ -413,7 +413,7 @@ def test_a_constitution_never_compiled_fails_because_the_shipped_policy_applies(
     check = by_name(payload)["policy-fresh"]
     assert code == 1 and check["status"] == "fail"
     assert "constitution-user.md is not compiled" in check["detail"]
-    assert check["fix"] == "ironcurtain compile-policy"
+    assert check["fix"] == doctor.as_installed("ironcurtain compile-policy")  # uv run: prefixed
 
 
 def test_a_policy_without_a_constitution_hash_warns(capsys) -> None:
@@ -453,3 +453,42 @@ def test_a_policy_file_others_can_write_fails(capsys) -> None:
     check = by_name(payload)["permissions"]
     assert code == 1 and check["status"] == "fail"
     assert str(folder / "compiled-policy.json") in check["detail"] and "0o666" in check["detail"]
+
+
+def test_fixes_are_spelled_the_way_this_copy_is_run(monkeypatch):
+    """In a uv checkout the user's shell reaches the command through uv; an invalid config.json
+    is fixed in the file (config set and setup refuse to write over what they cannot read)."""
+    from appliance.commands import doctor
+
+    doctor.invocation.cache_clear()
+    monkeypatch.setenv("UV_RUN_RECURSION_DEPTH", "1")
+    try:
+        assert doctor.as_installed("run `ironcurtain compile-policy`") == (
+            "run `uv run ironcurtain compile-policy`"
+        )
+        assert doctor.as_installed("python -m wasm_guest.build") == (
+            "uv run python -m wasm_guest.build"
+        )
+        assert doctor.as_installed("reinstall ironcurtain (wasmtime 50)") == (
+            "reinstall ironcurtain (wasmtime 50)"
+        )
+        doctor.invocation.cache_clear()
+        monkeypatch.delenv("UV_RUN_RECURSION_DEPTH")
+        monkeypatch.setenv("PATH", "/nonexistent")
+        assert doctor.as_installed("`ironcurtain setup`") == "`uv run ironcurtain setup`"
+    finally:
+        doctor.invocation.cache_clear()
+
+
+def test_an_invalid_config_gets_a_fix_that_works(tmp_path, monkeypatch):
+    from appliance.commands import doctor
+    from appliance.paths import app_paths
+
+    paths = app_paths()
+    paths.home.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("{bad")
+    facts = doctor.Facts(paths=paths, config=None, config_error="not valid JSON", online=False)
+    (check,) = doctor.check_config(facts)
+    assert check.status == "fail"
+    assert "config set" not in check.fix
+    assert str(paths.config_file) in check.fix and "setup" in check.fix
