@@ -12,6 +12,9 @@
 ``$CA_CERTS``     the system's certificate authorities
 ``$DEVICES``      ``/dev/null``, ``/dev/zero``, ``/dev/urandom``
 ``$GIT``          the ``git`` program, its exec-path (helpers) and its templates
+``$PRLIMIT``      util-linux's ``prlimit``, through which the git server starts every git child
+                  with that child's own caps (docs/servers-git.md); it can only start what the
+                  profile lets it execute, and lowers limits only (no capability is left to raise one)
 ``$ELF_LOADER``   the dynamic loader, which the kernel opens *for execution* with every dynamic
                   program; whoever may run it can run any *readable* ELF file with it, which is why
                   no profile grants read on ``/bin`` or ``/usr/bin``
@@ -66,6 +69,7 @@ def table(roots: list[str], tmp: str | None) -> dict[str, list[str]]:
         "$CA_CERTS": _real(_CA_CERTS),
         "$DEVICES": list(_DEVICES),
         "$GIT": git_paths(),
+        "$PRLIMIT": [found] if (found := _which("prlimit")) else [],
         "$ELF_LOADER": _real(_starting("/lib64", "ld-linux") + _starting("/lib", "ld-linux")),
     }
 
