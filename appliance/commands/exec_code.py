@@ -95,6 +95,6 @@ async def _execute(code: str, args: argparse.Namespace, config, paths):
 
 
 def _load_sandbox() -> Any:
-    from appliance.code_session import make_sandbox
+    from appliance.sandbox.guest import make_sandbox
 
     return make_sandbox()
