@@ -163,15 +163,31 @@ async def _make_agent(run, session, config, model, factory, quiet) -> Agent | No
     terminal = run.terminal
     label = "loading the sandbox (a first run compiles it: ~10 s)"
     loading = None if quiet else terminal.progress(label)
+    make = factory or (lambda: make_sandbox(terminal.err))
+    found: dict[str, list] = {}
+
+    async def tools() -> None:
+        try:
+            found["catalog"] = [t.catalog_entry() for t in await session.servers.all_tools()]
+        except Exception as exc:  # raised as itself below, not wrapped in the group's
+            found["failure"] = exc
+
     try:
-        catalog = [t.catalog_entry() for t in await session.servers.all_tools()]
-        make = factory or (lambda: make_sandbox(terminal.err))
-        sandbox = await run.wait(lambda: anyio.to_thread.run_sync(make))
+        # The two slow parts of a start, side by side (as `exec` does): the servers start in
+        # their own processes while a thread loads the sandbox (wasmtime's import, the guest).
+        async with anyio.create_task_group() as group:
+            group.start_soon(tools)
+            sandbox = await run.wait(lambda: anyio.to_thread.run_sync(make))
+            if sandbox is None:  # Ctrl-C or SIGTERM while it loaded: the servers need not list
+                group.cancel_scope.cancel()
     finally:
         if loading is not None:
             loading.stop()
-    if sandbox is None:  # Ctrl-C or SIGTERM while it loaded
+    if "failure" in found:
+        raise found["failure"]
+    if sandbox is None:
         return None
+    catalog = found["catalog"]
     run.agent = Agent(
         model=model,
         execute=_uncancellable(CodeExecutor(session.chokepoint, sandbox, catalog)),
@@ -315,16 +331,8 @@ def _print_summary(outcome: Outcome, terminal: Terminal) -> None:
 
 
 def make_sandbox(err: TextIO = sys.stderr) -> Any:
-    """The sandbox with the guest this installation ships; in a source checkout the guest is
-    built first when it is missing or older than its sources (a fresh clone's first run)."""
-    import os
+    """The installation's sandbox (``appliance.sandbox.guest.make_sandbox``), imported when
+    called: wasmtime's import belongs on the thread that loads the sandbox."""
+    from appliance.sandbox.guest import make_sandbox as make
 
-    from appliance.sandbox import Sandbox
-
-    if not getattr(sys, "frozen", False) and not os.environ.get("IRONCURTAIN_GUEST_WASM"):
-        from wasm_guest import build
-
-        if not build.is_current():
-            print("building the sandbox guest (once; about a minute)…", file=err, flush=True)
-            build.ensure_built()
-    return Sandbox()
+    return make(err)

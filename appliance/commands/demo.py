@@ -11,7 +11,6 @@ verified at the end.
 from __future__ import annotations
 
 import argparse
-import gc
 import shutil
 import subprocess
 import sys
@@ -48,9 +47,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"\ndemo files kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-        # The process ends next: after litellm's import, the interpreter's shutdown would walk
-        # millions of objects in a last collection (~1.5-2.5 s here); frozen, they are skipped.
-        gc.freeze()
 
 
 def _import_litellm_meanwhile() -> None:
