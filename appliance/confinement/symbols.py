@@ -14,7 +14,8 @@
 ``$GIT``          the ``git`` program, its exec-path (helpers) and its templates
 ``$PRLIMIT``      util-linux's ``prlimit``, through which the git server starts every git child
                   with that child's own caps (docs/servers-git.md); it can only start what the
-                  profile lets it execute, and lowers limits only (no capability is left to raise one)
+                  profile lets it execute, and only lower limits (no capability is left to raise
+                  one)
 ``$ELF_LOADER``   the dynamic loader, which the kernel opens *for execution* with every dynamic
                   program; whoever may run it can run any *readable* ELF file with it, which is why
                   no profile grants read on ``/bin`` or ``/usr/bin``
