@@ -19,19 +19,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+from stdio_bench import INIT  # noqa: E402 - the one initialize request every bench sends
 
 PAGE = "<html><body>" + "".join(f"<p>para {n} <a href='/x{n}'>l</a></p>" for n in range(40))
 PAGE = (PAGE + "</body></html>").encode()
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "b", "version": "0"},
-    },
-}
 
 
 class _Handler(BaseHTTPRequestHandler):

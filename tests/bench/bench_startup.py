@@ -29,18 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from figures import figure, load_average
+from stdio_bench import INIT  # the one initialize request every bench sends
 
 ROOT = Path(__file__).resolve().parents[2]
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "bench", "version": "0"},
-    },
-}
 TARGETS = {"exec": 0.35, "mcp-proxy initialize": 0.3, "demo": 3.0}
 
 
