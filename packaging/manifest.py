@@ -31,7 +31,8 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Our packages: commands are imported lazily by name (appliance/cli.py), so analysis cannot follow.
+# Our packages: commands are imported lazily by name (appliance/cli/main.py), so analysis
+# cannot follow.
 # wasm_guest is build tooling plus the guest's own sources: only its .wasm output ships.
 FIRST_PARTY = ("appliance", "policy", "servers")
 

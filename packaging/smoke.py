@@ -181,7 +181,7 @@ def check_route(provider: str) -> Callable[[Runner, Path], str]:
 def run_route(provider: str, plan_file: Path) -> int:
     """The helper's side of :func:`check_route` (run as ``smoke.py --route PROVIDER PLAN``)."""
     sys.path.insert(0, str(REPO))
-    from appliance.scripted_llm import ScriptedLLM
+    from appliance.agent.scripted_llm import ScriptedLLM
 
     plan = json.loads(plan_file.read_text())
     model_id, key_var, setting, attribute, route = ROUTES[provider]

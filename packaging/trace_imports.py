@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
     atexit.register(dump)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     sys.path.insert(0, str(REPO))
-    from appliance.cli import main as ironcurtain
+    from appliance.cli.main import main as ironcurtain
 
     return ironcurtain(args)
 

@@ -1,6 +1,6 @@
 """The MCP servers shipped inside the appliance: filesystem, git, fetch.
 
 Each is started by the host as ``ironcurtain serve NAME`` and speaks MCP over stdio
-(``servers.mcpio``). They are the last line of defence if a policy is wrong, so each is safe on
-its own against arguments an attacker chose. This package never imports ``appliance``.
+(``servers.wire.server``). They are the last line of defence if a policy is wrong, so each is
+safe on its own against arguments an attacker chose. This package never imports ``appliance``.
 """

@@ -53,7 +53,7 @@ _OUR_PACKAGES = ("appliance", "servers", "policy")
 
 
 def bundle_root() -> str:
-    """``appliance.bundle.bundle_root`` without its pathlib import: the unpacked bundle or the
+    """``appliance.host.bundle.bundle_root`` without its pathlib import: the unpacked bundle or the
     source tree."""
     meipass = getattr(sys, "_MEIPASS", None)
     return meipass or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

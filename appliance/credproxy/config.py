@@ -90,11 +90,12 @@ class ProxyConfig(BaseModel):
 
 
 def proxy_config_from(app_config: Any, **settings: Any) -> ProxyConfig:
-    """The proxy's settings from the appliance's `appliance.config.Config` (duck-typed: it needs
+    """The proxy's settings from the appliance's `appliance.config.settings.Config`
+    (duck-typed: it needs
     ``credential_proxy.allowed_providers`` and ``api_key_for(provider)``); `settings` add the
     per-session parts (socket_dir, ...). A provider allowed without a key is an operator error
     that names the setting and the environment variable that fix it."""
-    from appliance.config import PROVIDER_ENV
+    from appliance.config.settings import PROVIDER_ENV
 
     allowed = tuple(app_config.credential_proxy.allowed_providers)
     keys = {name: app_config.api_key_for(name) for name in allowed}

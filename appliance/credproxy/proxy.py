@@ -84,7 +84,7 @@ class CredentialProxy:
             raise
 
     def _start(self) -> ProxyEndpoints:
-        from appliance.paths import app_paths
+        from appliance.config.paths import app_paths
 
         ca = ensure_ca(self.config.confdir or app_paths().home / "ca")
         extra_ca = self.config.extra_upstream_ca

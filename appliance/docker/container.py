@@ -25,7 +25,7 @@ from typing import Any
 
 from appliance.docker.adapters import HOME, RUN_DIR, AgentLaunch, mcp_client_config
 from appliance.docker.ownership import agent_user
-from appliance.processes import pid_alive
+from appliance.host.processes import pid_alive
 
 __all__ = [
     "ContainerSpec",

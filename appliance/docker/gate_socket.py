@@ -1,9 +1,10 @@
 """The chokepoint's MCP endpoint on a Unix socket: the container's only way to a tool.
 
-Each connection gets its own `servers.mcpio.StdioServer(validate=False)` reading and writing the
-socket as newline-delimited JSON-RPC; every `tools/call` goes to `session.chokepoint.call` on the
-session's event loop (through an anyio `BlockingPortal`), so a call from the container is checked,
-escalated and audited exactly like one from Code Mode. Tools are named `SERVER__TOOL`.
+Each connection gets its own `servers.wire.server.StdioServer(validate=False)` reading and
+writing the socket as newline-delimited JSON-RPC; every `tools/call` goes to
+`session.chokepoint.call` on the session's event loop (through an anyio `BlockingPortal`), so a call
+from the container is checked, escalated and audited exactly like one from Code Mode. Tools are
+named `SERVER__TOOL`.
 
 Bounds: at most `MAX_CONNECTIONS` connections; each connection has StdioServer's bounds
 (message size, queued calls, bytes in flight) and is hung up after `IDLE_SECONDS` without a
@@ -25,8 +26,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.gate import SEPARATOR, ChokepointCalls
-from servers.mcpio import StdioServer, Tool, ToolResult
+from appliance.chokepoint.gate import SEPARATOR, ChokepointCalls
+from servers.wire.server import StdioServer, Tool, ToolResult
 
 __all__ = ["SEPARATOR", "ChokepointCalls", "GateSocket", "gate_tools", "serve_gate"]
 

@@ -24,10 +24,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from appliance.budget import Budget, BudgetExceeded, BudgetLimits
+from appliance.chokepoint.redact import redact_text
 from appliance.credproxy.events import TokenUsage
 from appliance.credproxy.usage import estimate_request
-from appliance.redact import redact_text
+from appliance.session.budget import Budget, BudgetExceeded, BudgetLimits
 
 __all__ = ["UsageMeter"]
 

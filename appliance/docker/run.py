@@ -1,12 +1,12 @@
 """`ironcurtain start --agent NAME`: one session with an external agent in a container.
 
-Order of start: check the workspace (before anything is mounted: `appliance.workspace`) → remove
-what a crashed session left → the key → build or find the image → open the session (policy,
-servers, audit) → credential proxy (holding the real key) → gate socket and lifeline → container.
-Teardown runs in the reverse order in `finally` blocks, so a normal end, an exception, Ctrl-C
-(once: stop the agent gracefully; twice: kill it) and SIGTERM all remove the container, both
-sockets and the runtime folder. A SIGKILLed session's container stops by itself (its watchdog
-reads the end of the host's lifeline); its folder is cleaned at the next start.
+Order of start: check the workspace (before anything is mounted:
+`appliance.host.workspace`) → remove what a crashed session left → the key → build or find the image
+→ open the session (policy, servers, audit) → credential proxy (holding the real key) → gate socket
+and lifeline → container. Teardown runs in the reverse order in `finally` blocks, so a normal end,
+an exception, Ctrl-C (once: stop the agent gracefully; twice: kill it) and SIGTERM all remove the
+container, both sockets and the runtime folder. A SIGKILLed session's container stops by itself (its
+watchdog reads the end of the host's lifeline); its folder is cleaned at the next start.
 
 Exit codes: the agent's own exit status; 2 for a setup problem (no engine, no key, unknown
 agent, image build failure, a refused workspace, --pty without a terminal); 3 when the session
@@ -47,7 +47,7 @@ from appliance.docker.lifeline import Lifeline
 from appliance.docker.metering import UsageMeter
 from appliance.docker.ownership import AGENT_UID, lent_workspace
 from appliance.docker.supervise import AttachError, DiskWatch, Stop, alive_check, supervise
-from appliance.workspace import WorkspaceRefused, check_workspace
+from appliance.host.workspace import WorkspaceRefused, check_workspace
 
 __all__ = ["run_agent", "run_docker_session"]
 
@@ -169,7 +169,7 @@ async def _prepare(config: Any, paths: Any, adapter: AgentAdapter) -> tuple | No
 async def _session(
     config: Any, paths: Any, options: Any, proxy: Any, runtime: RuntimeDir, launch: Any, run: _Run
 ) -> int:
-    from appliance.session import open_session
+    from appliance.session.core import open_session
 
     async with open_session(config, paths, options) as session:
         run.meter.attach_audit(session.chokepoint.audit)
@@ -199,7 +199,7 @@ def _end_of_session(session: Any, meter: UsageMeter) -> None:
 
 
 def checked_workspace(sandbox: Path, paths: Any) -> Path:
-    """The workspace a user named, resolved, or `WorkspaceRefused` (see `appliance.workspace`).
+    """The workspace a user named, resolved, or `WorkspaceRefused` (see `appliance.host.workspace`).
     As root, a workspace lent to the agent's uid by a session that was killed is still accepted."""
     owners = (0, AGENT_UID) if os.getuid() == 0 else (os.getuid(),)
     return check_workspace(
@@ -230,7 +230,7 @@ class _InThread:
 
 
 def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, extra: dict):
-    from appliance.code_session import budget_limits
+    from appliance.agent.code_session import budget_limits
     from appliance.credproxy import CredentialProxy, ProxyConfig
 
     meter = UsageMeter(budget_limits(config))

@@ -1,8 +1,9 @@
 """The installation's sandbox, ready to run: the guest checked (and, in a source checkout,
 built first when missing or older than its sources), then loaded.
 
-Apart from ``appliance.code_session`` (which imports it only when a session loads its sandbox),
-so that ``ironcurtain exec`` loads the sandbox without the agent, budget and terminal modules.
+Apart from ``appliance.agent.code_session`` (which imports it only when a session loads its
+sandbox), so that ``ironcurtain exec`` loads the sandbox without the agent, budget and terminal
+modules.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class Sandbox:
                 "`python -m wasm_guest.build` (or set IRONCURTAIN_GUEST_WASM)"
             )
         if cache_dir is None:
-            from appliance.paths import app_paths
+            from appliance.config.paths import app_paths
 
             cache_dir = app_paths().cache / "sandbox"
         self.limits = limits

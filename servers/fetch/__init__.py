@@ -35,7 +35,7 @@ PRIVATE_WARNING = (
 
 def build_server(settings: FetchSettings):  # -> StdioServer (imported here to keep start-up lean)
     from servers.fetch.tools import build_tools
-    from servers.mcpio import StdioServer
+    from servers.wire.server import StdioServer
 
     return StdioServer(
         "ironcurtain-fetch",

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = ["Resolver", "Target", "UrlRefused", "address_problem", "check_url", "system_resolver"]
 

@@ -7,7 +7,7 @@ sent only while the chain stays on the origin it asked for. The body is read up 
 (after decompression, so a gzip bomb stops at the cap too) and the whole chain, DNS included,
 ends by one deadline.
 
-Errors for the agent are :class:`~servers.mcpio.ToolError` (refusals are the subclass
+Errors for the agent are :class:`~servers.wire.server.ToolError` (refusals are the subclass
 ``UrlRefused``); nothing from httpcore escapes this module. Imports httpcore: import lazily.
 """
 
@@ -25,7 +25,7 @@ import httpcore
 from servers.fetch.addresses import Target, check_url
 from servers.fetch.pinned import PinnedBackend, tls_context
 from servers.fetch.settings import FetchSettings
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = ["USER_AGENT", "Response", "clean_headers", "request"]
 

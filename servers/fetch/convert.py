@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = ["Rendered", "media_type", "render"]
 

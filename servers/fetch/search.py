@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from servers.fetch.settings import PROVIDERS, FetchSettings, SearchConfig
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = ["SETUP_HINT", "Hit", "search"]
 

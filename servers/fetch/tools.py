@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from servers.fetch.settings import FetchSettings
-from servers.mcpio import Tool, ToolError, ToolResult
+from servers.wire.server import Tool, ToolError, ToolResult
 
 if TYPE_CHECKING:  # for annotations only: importing them costs ~0.6 s, the handlers do it
     from servers.fetch.client import Response

@@ -5,8 +5,8 @@ It may touch only the ROOT directories given on the command line, resolved race-
 opened at start (``resolve``); it never asks the client for roots and ignores any the client
 offers, so nothing at run time widens them. It must never read or change anything outside the
 roots, never open a FIFO, socket or device, never follow a hard link out unless told to, and
-never answer with a traceback. It imports only the standard library and ``servers.mcpio`` so it
-starts fast.
+never answer with a traceback. It imports only the standard library and ``servers.wire.server``
+so it starts fast.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import stat
 from dataclasses import dataclass
 
 from servers.filesystem.resolve import Location, shown
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = [
     "Limits",

@@ -25,7 +25,7 @@ from servers.filesystem.fileio import (
 )
 from servers.filesystem.resolve import Roots, shown
 from servers.filesystem.walk import Budget, Glob, list_entries, search, tree
-from servers.mcpio import ToolError, ToolResult
+from servers.wire.server import ToolError, ToolResult
 
 MAX_MULTIPLE_FILES = 100
 MAX_LISTING = 10_000

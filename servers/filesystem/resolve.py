@@ -25,7 +25,7 @@ import re
 import stat
 from dataclasses import dataclass
 
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = ["DIR_FLAGS", "Location", "Root", "Roots", "reason", "shown"]
 

@@ -14,7 +14,7 @@ from functools import partial
 from servers.filesystem import reading, writing
 from servers.filesystem.reading import Context
 from servers.filesystem.resolve import reason, shown
-from servers.mcpio import StdioServer, Tool, ToolError, ToolResult
+from servers.wire.server import StdioServer, Tool, ToolError, ToolResult
 
 __all__ = ["build_server", "tools"]
 

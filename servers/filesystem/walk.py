@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from servers.filesystem.resolve import DIR_FLAGS, reason, shown
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = ["Budget", "Glob", "list_entries", "search", "tree"]
 

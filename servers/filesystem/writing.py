@@ -25,7 +25,7 @@ from servers.filesystem.fileio import (
 )
 from servers.filesystem.reading import Context, text_result
 from servers.filesystem.resolve import Location, shown
-from servers.mcpio import ToolError, ToolResult
+from servers.wire.server import ToolError, ToolResult
 
 _SAMPLE = 64 * 1024
 MAX_EDITS = 200  # each edit rescans the file: bound the work one call can ask for

@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def build_server(argv: list[str]):
-    """The configured :class:`servers.mcpio.StdioServer` (tests drive it in memory)."""
+    """The configured :class:`servers.wire.server.StdioServer` (tests drive it in memory)."""
     from servers.git.context import GitContext
     from servers.git.runner import GitRunner
     from servers.git.tools_change import change_tools
@@ -55,7 +55,7 @@ def build_server(argv: list[str]):
     from servers.git.tools_remote import remote_tools
     from servers.git.tools_session import session_tools
     from servers.git.workspace import Workspace
-    from servers.mcpio import StdioServer
+    from servers.wire.server import StdioServer
 
     args = _parser().parse_args(argv)
     if args.base_dir is not None and not args.base_dir.is_dir():

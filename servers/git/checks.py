@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = [
     "SECRET_EXCLUDES",

@@ -11,7 +11,7 @@ from typing import Any
 from servers.git.parse import parse_status
 from servers.git.runner import GitOutput, GitRunner, Repo
 from servers.git.workspace import Workspace
-from servers.mcpio import Tool, ToolResult
+from servers.wire.server import Tool, ToolResult
 
 __all__ = ["GitContext", "reply", "tool"]
 

@@ -27,7 +27,7 @@ from typing import Any
 from servers.git.checks import check_remote_name
 from servers.git.runner import GitRunner
 from servers.git.workspace import Workspace
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = ["judged_arguments", "remote_urls"]
 

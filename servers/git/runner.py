@@ -33,7 +33,7 @@ from typing import IO
 
 from servers.git.repoconfig import ALLOWED_PROTOCOLS, RepoConfig, derive
 from servers.git.trust import MAX_CONFIG_BYTES, RepositoryRefused, check_listing, parse_scoped
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = ["GitFailed", "GitOutput", "GitRunner", "Repo"]
 

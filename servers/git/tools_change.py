@@ -19,7 +19,7 @@ from servers.git.checks import (
 from servers.git.context import GitContext, reply, tool
 from servers.git.runner import Repo
 from servers.git.schema import PATH, boolean, closed, enum, string, strings
-from servers.mcpio import Tool, ToolError, ToolResult
+from servers.wire.server import Tool, ToolError, ToolResult
 
 __all__ = ["change_tools"]
 

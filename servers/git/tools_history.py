@@ -15,7 +15,7 @@ from servers.git.context import GitContext, reply, tool
 from servers.git.parse import LOG_FORMAT, parse_log
 from servers.git.runner import GitFailed, Repo
 from servers.git.schema import PATH, boolean, closed, enum, integer, string
-from servers.mcpio import Tool, ToolError, ToolResult
+from servers.wire.server import Tool, ToolError, ToolResult
 
 __all__ = ["history_tools"]
 

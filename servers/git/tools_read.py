@@ -11,7 +11,7 @@ from typing import Any
 from servers.git.checks import SECRET_EXCLUDES, check_pathspec, check_revision
 from servers.git.context import GitContext, reply, tool
 from servers.git.schema import PATH, boolean, closed, integer, string, strings
-from servers.mcpio import Tool, ToolError, ToolResult
+from servers.wire.server import Tool, ToolError, ToolResult
 
 __all__ = ["read_tools"]
 

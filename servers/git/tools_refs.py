@@ -12,7 +12,7 @@ from servers.git.checks import check_branch_name, check_message, check_revision
 from servers.git.context import GitContext, reply, tool
 from servers.git.runner import Repo
 from servers.git.schema import PATH, boolean, closed, enum, string
-from servers.mcpio import Tool, ToolError, ToolResult
+from servers.wire.server import Tool, ToolError, ToolResult
 
 __all__ = ["ref_tools"]
 

@@ -17,7 +17,7 @@ from servers.git.checks import check_branch_name, check_remote_name, shown
 from servers.git.context import GitContext, reply, tool
 from servers.git.runner import Repo
 from servers.git.schema import PATH, boolean, closed, enum, integer, string
-from servers.mcpio import Tool, ToolError, ToolResult
+from servers.wire.server import Tool, ToolError, ToolResult
 
 __all__ = ["check_remote_url", "remote_tools"]
 

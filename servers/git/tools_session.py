@@ -14,7 +14,7 @@ from servers.git.context import GitContext, reply, tool
 from servers.git.parse import LOG_FORMAT, parse_log
 from servers.git.runner import Repo
 from servers.git.schema import PATH, boolean, closed, enum, string
-from servers.mcpio import Tool, ToolError, ToolResult
+from servers.wire.server import Tool, ToolError, ToolResult
 
 __all__ = ["session_tools"]
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = ["ALLOWED", "MAX_CONFIG_BYTES", "RepositoryRefused", "check_listing", "parse_scoped"]
 

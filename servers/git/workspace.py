@@ -17,7 +17,7 @@ from pathlib import Path
 from servers.git.checks import shown
 from servers.git.runner import Repo
 from servers.git.trust import RepositoryRefused
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 __all__ = ["Workspace", "within"]
 

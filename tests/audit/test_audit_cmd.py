@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.audit import AuditLog
-from appliance.cli import main
-from appliance.paths import app_paths
+from appliance.chokepoint.audit import AuditLog
+from appliance.cli.main import main
+from appliance.config.paths import app_paths
 
 CALL = {
     "server": "filesystem",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.audit import AuditLog, AuditWriteError, VerifyResult, verify_file
+from appliance.chokepoint.audit import AuditLog, AuditWriteError, VerifyResult, verify_file
 
 ENTRY = {
     "server": "filesystem",
@@ -308,7 +308,7 @@ def test_truncation_at_a_line_boundary_loses_the_end_record(tmp_path: Path) -> N
 WRITER = """
 import sys
 from pathlib import Path
-from appliance.audit import AuditLog
+from appliance.chokepoint.audit import AuditLog
 log = AuditLog.create(Path(sys.argv[1]), "killed", {}, [], "p")
 n = 0
 while True:

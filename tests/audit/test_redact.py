@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.redact import redact, redact_text
+from appliance.chokepoint.redact import redact, redact_text
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "redaction"
 

@@ -6,7 +6,7 @@ includes waiting for a core), the one-file's first and second run, sizes (one-fi
 unpacked), and ``serve filesystem`` from start to the ``initialize`` answer: one-folder, one-file
 unpacking afresh, and one-file reusing a running parent's unpacked folder (which is what the
 frozen app's servers get once the bootloader's ``_PYI_*`` variables are passed on to them, see
-appliance/bundle.py).
+appliance/host/bundle.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from appliance.bundle import BOOTLOADER_VARIABLES  # noqa: E402
+from appliance.host.bundle import BOOTLOADER_VARIABLES  # noqa: E402
 
 _INIT = {
     "jsonrpc": "2.0",
@@ -101,7 +101,7 @@ def _bootloader_env(parent: subprocess.Popen) -> dict[str, str]:
     for pid in children or [str(parent.pid)]:
         raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         found = dict(e.decode().split("=", 1) for e in raw if e.startswith(b"_PYI_"))
-        if found:  # exactly what appliance.bundle.child_environment() passes on
+        if found:  # exactly what appliance.host.bundle.child_environment() passes on
             return {k: v for k, v in found.items() if k in BOOTLOADER_VARIABLES}
     raise RuntimeError("the one-file app's process has no _PYI_ variables")
 

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).parents[2]))
 
 import anyio
 
-from appliance.audit import AuditLog, verify_file
-from appliance.escalation import EscalationRequest, FileChannel, call_digest
-from appliance.escalation.files import response_path, write_atomic
-from appliance.redact import redact
+from appliance.chokepoint.audit import AuditLog, verify_file
+from appliance.chokepoint.escalation import EscalationRequest, FileChannel, call_digest
+from appliance.chokepoint.escalation.files import response_path, write_atomic
+from appliance.chokepoint.redact import redact
 
 ARGS = {"path": "/home/user/project/src/main.py", "content": "print('hello world')\n" * 20}
 ENTRY = {

@@ -1,6 +1,6 @@
 """Added latency of the chokepoint per allowed call, versus calling the same server directly.
 
-Both sides use the host's own MCP client (``servers.mcpio_client``) over stdio to one shipped
+Both sides use the host's own MCP client (``servers.wire.client``) over stdio to one shipped
 filesystem server each, reading small files; the gated side adds the schema check, policy engine,
 redaction and the audit append (fdatasync'd before the result returns). The calls alternate,
 direct then gated, so both sides see the same machine load, and the overhead is taken per pair
@@ -38,10 +38,10 @@ def _pct(samples: list[float], q: float) -> float:
 
 
 async def _alternate(sandbox: Path, home: Path, calls: int) -> tuple[list[float], list[float]]:
-    from appliance.config import Config
-    from appliance.paths import AppPaths
-    from appliance.session import SessionOptions, open_session
-    from servers.mcpio_client import StdioClient
+    from appliance.config.paths import AppPaths
+    from appliance.config.settings import Config
+    from appliance.session.core import SessionOptions, open_session
+    from servers.wire.client import StdioClient
 
     paths = AppPaths(home=home, cache=home / "cache")
     options = SessionOptions(task="bench", sandbox=sandbox)

@@ -39,7 +39,7 @@ START_TARGET_MS = 5.0
 # so the figure is what confinement adds, not the cost of modules the server needs regardless.
 _CONFINE_TIMER = """
 import sys, time
-import appliance.cli, appliance.commands.serve, servers.mcpio
+import appliance.cli.main, appliance.cli.serve, servers.wire.server
 began = time.perf_counter()
 from appliance.confinement import confine
 report = confine(sys.argv[1], sys.argv[2:])

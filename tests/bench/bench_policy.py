@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from appliance.paths import AppPaths  # noqa: E402 -- after the path set-up above
+from appliance.config.paths import AppPaths  # noqa: E402 -- after the path set-up above
 from policy.engine import evaluate  # noqa: E402
 from policy.loader import default_policy_dir, load_policy  # noqa: E402
 from policy.models import EvalContext, ToolCall  # noqa: E402

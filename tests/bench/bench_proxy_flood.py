@@ -97,7 +97,7 @@ def flood(gib: float) -> tuple[float, float, int, int]:
 
 
 def check_cost(rounds: int = 20_000) -> tuple[float, float]:
-    from appliance.audit import json_problem
+    from appliance.chokepoint.audit import json_problem
     from policy.safe_json import loads
 
     text = json.dumps({"path": "/home/u/project/src/main.py", "content": "x" * 200, "head": 10})

@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from appliance.scripted_llm import ScriptedLLM  # noqa: E402
+from appliance.agent.scripted_llm import ScriptedLLM  # noqa: E402
 
 TARGET_FIRST_OUTPUT_S = 0.2
 TARGET_PROMPT_S = 0.5

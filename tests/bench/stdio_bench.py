@@ -119,9 +119,9 @@ async def sdk_calls(
 async def host_calls(
     server_args: list[str], tool: str, arguments: dict, calls: int, warmup: int
 ) -> list[float]:
-    """The same with the host's own client (``servers.mcpio_client``), as the chokepoint calls."""
+    """The same with the host's own client (``servers.wire.client``), as the chokepoint calls."""
     sys.path.insert(0, str(REPO))
-    from servers.mcpio_client import StdioClient
+    from servers.wire.client import StdioClient
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     times = []

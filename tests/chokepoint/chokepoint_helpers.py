@@ -7,10 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from appliance.config import Config
-from appliance.escalation.models import EscalationRequest, Verdict
-from appliance.paths import AppPaths
-from appliance.session import Session, SessionOptions, open_session
+from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
+from appliance.config.paths import AppPaths
+from appliance.config.settings import Config
+from appliance.session.core import Session, SessionOptions, open_session
 
 
 class ScriptedHuman:

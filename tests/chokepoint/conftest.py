@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.paths import AppPaths
+from appliance.config.paths import AppPaths
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from servers.mcpio import StdioServer, Tool, ToolResult
+from servers.wire.server import StdioServer, Tool, ToolResult
 
 _TEXT = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
 _NONE = {"type": "object", "properties": {}}

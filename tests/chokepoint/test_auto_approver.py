@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from chokepoint_helpers import ScriptedHuman, session_for
 
-from appliance.agent import ModelSettings
-from appliance.auto_approver import AutoApprover, review_prompt
-from appliance.config import Config
-from appliance.escalation.models import EscalationRequest, Verdict
-from appliance.scripted_llm import ScriptedLLM
+from appliance.agent.loop import ModelSettings
+from appliance.agent.scripted_llm import ScriptedLLM
+from appliance.chokepoint.escalation.auto_approver import AutoApprover, review_prompt
+from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
+from appliance.config.settings import Config
 
 pytestmark = pytest.mark.anyio
 

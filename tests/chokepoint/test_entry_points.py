@@ -23,8 +23,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from appliance.audit import verify_file
-from servers.mcpio import SERVER_BUSY, StdioServer, Tool, ToolResult
+from appliance.chokepoint.audit import verify_file
+from servers.wire.server import SERVER_BUSY, StdioServer, Tool, ToolResult
 from tests.chokepoint.entry_lines import cases, line_bytes
 
 CLI = [sys.executable, "-m", "appliance.cli"]
@@ -229,9 +229,9 @@ def private_dir():
 async def test_gate_socket_survives_vectors_and_hangs_up_idle_connections(
     tmp_path: Path, private_dir: Path
 ) -> None:
+    from appliance.config.paths import app_paths
     from appliance.docker.gate_socket import serve_gate
-    from appliance.paths import app_paths
-    from appliance.session import SessionOptions, open_session
+    from appliance.session.core import SessionOptions, open_session
     from tests.docker.docker_helpers import session_config
 
     options = SessionOptions(session_id="gate-limits", sandbox=tmp_path / "sandbox")

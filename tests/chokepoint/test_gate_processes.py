@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from appliance.audit import verify_file
+from appliance.chokepoint.audit import verify_file
 
 pytestmark = pytest.mark.anyio
 CLI = [sys.executable, "-m", "appliance.cli"]
@@ -55,9 +55,9 @@ async def test_mcp_proxy_gates_any_mcp_client(tmp_path: Path):
 
 
 async def test_listener_in_another_process_approves_an_escalation(tmp_path: Path, monkeypatch):
-    from appliance.config import Config
-    from appliance.paths import AppPaths
-    from appliance.session import SessionOptions, open_session
+    from appliance.config.paths import AppPaths
+    from appliance.config.settings import Config
+    from appliance.session.core import SessionOptions, open_session
 
     monkeypatch.setenv("IRONCURTAIN_HOME", str(tmp_path / "home"))
     paths = AppPaths(home=tmp_path / "home", cache=tmp_path / "cache")
@@ -152,7 +152,7 @@ def test_killed_session_leaves_a_verifiable_audit_log(tmp_path: Path):
 
 
 def test_audit_verify_detects_tampering(tmp_path: Path):
-    from appliance.audit import AuditLog
+    from appliance.chokepoint.audit import AuditLog
 
     log = tmp_path / "audit.jsonl"
     audit = AuditLog.create(log, "s1", settings={}, weakening=[], policy_digest="d")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import Config
-from appliance.server_pool import ServerSpec
-from appliance.session import SessionOptions, open_session
+from appliance.chokepoint.server_pool import ServerSpec
+from appliance.config.settings import Config
+from appliance.session.core import SessionOptions, open_session
 
 pytestmark = pytest.mark.anyio
 SCRIPT = Path(__file__).with_name("crashy_server.py")

@@ -10,9 +10,9 @@ import anyio
 import pytest
 from chokepoint_helpers import ScriptedHuman, session_for
 
-from appliance.audit import verify_file
-from appliance.config import Config
-from appliance.escalation.models import Verdict
+from appliance.chokepoint.audit import verify_file
+from appliance.chokepoint.escalation.models import Verdict
+from appliance.config.settings import Config
 
 pytestmark = pytest.mark.anyio
 

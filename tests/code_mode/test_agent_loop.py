@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from appliance.agent import Agent, ModelSettings, litellm_model, system_prompt, truncate
-from appliance.budget import Budget, BudgetLimits
-from appliance.scripted_llm import ScriptedLLM
+from appliance.agent.loop import Agent, ModelSettings, litellm_model, system_prompt, truncate
+from appliance.agent.scripted_llm import ScriptedLLM
+from appliance.session.budget import Budget, BudgetLimits
 
 pytestmark = pytest.mark.anyio
 

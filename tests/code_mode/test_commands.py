@@ -74,7 +74,7 @@ def test_start_without_a_key_says_which_variable_and_command(cli_env, tmp_path: 
 
 
 def test_start_runs_one_task_against_an_openai_compatible_endpoint(cli_env, tmp_path: Path):
-    from appliance.scripted_llm import ScriptedLLM
+    from appliance.agent.scripted_llm import ScriptedLLM
 
     home = Path(cli_env["IRONCURTAIN_HOME"])
     home.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def test_start_resume_of_an_unknown_session_is_a_clear_error(cli_env):
 
 
 def test_start_agent_claude_code_goes_to_docker_mode(cli_env, monkeypatch):
-    from appliance.commands import start
+    from appliance.cli import start
 
     calls = []
     monkeypatch.setattr(start, "_docker", lambda args, config, paths: calls.append(args) or 7)
@@ -146,7 +146,7 @@ def test_start_agent_claude_code_goes_to_docker_mode(cli_env, monkeypatch):
 
 
 def _write_hello(cli_env, cwd: Path, env: dict[str, str] | None = None):
-    from appliance.scripted_llm import ScriptedLLM
+    from appliance.agent.scripted_llm import ScriptedLLM
 
     home = Path(cli_env["IRONCURTAIN_HOME"])
     home.mkdir(parents=True, exist_ok=True)
@@ -187,9 +187,9 @@ def test_start_from_home_gets_a_new_session_folder_and_says_why(cli_env, tmp_pat
 
 
 def test_resume_goes_back_to_the_recorded_folder_unless_it_is_gone(tmp_path: Path, capsys):
-    from appliance.audit import AuditLog
-    from appliance.commands.start import _recorded_workspace
-    from appliance.paths import AppPaths
+    from appliance.chokepoint.audit import AuditLog
+    from appliance.cli.start import _recorded_workspace
+    from appliance.config.paths import AppPaths
 
     paths = AppPaths(home=tmp_path / "home", cache=tmp_path / "cache")
     project = tmp_path / "project"

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from appliance.agent import Agent, ModelError, ModelSettings
-from appliance.budget import Budget, BudgetLimits
-from appliance.config import Config
-from appliance.scripted_llm import ScriptedLLM
+from appliance.agent.loop import Agent, ModelError, ModelSettings
+from appliance.agent.scripted_llm import ScriptedLLM
+from appliance.config.settings import Config
+from appliance.session.budget import Budget, BudgetLimits
 
 pytestmark = pytest.mark.anyio
 
@@ -99,7 +99,7 @@ async def test_nothing_listening_is_named_with_the_setting_to_check():
 
 
 def test_dns_failure_names_the_host():
-    from appliance.model_errors import describe_model_error
+    from appliance.agent.model_errors import describe_model_error
 
     class APIConnectionError(Exception):
         pass
@@ -117,7 +117,7 @@ def test_dns_failure_names_the_host():
 
 
 def test_a_model_error_never_shows_the_key():
-    from appliance.model_errors import describe_model_error
+    from appliance.agent.model_errors import describe_model_error
 
     class BadRequestError(Exception):
         status_code = 400

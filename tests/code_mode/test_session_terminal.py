@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.scripted_llm import ScriptedLLM
+from appliance.agent.scripted_llm import ScriptedLLM
 
 CLI = [sys.executable, "-m", "appliance.cli"]
 

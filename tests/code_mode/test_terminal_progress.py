@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 import time
 
-from appliance import terminal
-from appliance.terminal import Progress
+from appliance.agent import terminal
+from appliance.agent.terminal import Progress
 
 
 class FakeTty(io.StringIO):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.scripted_llm import ScriptedLLM
+from appliance.agent.scripted_llm import ScriptedLLM
 from tests.compiler.support import dispatcher
 
 

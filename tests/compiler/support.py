@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.paths import AppPaths
+from appliance.config.paths import AppPaths
 from policy.compiler.annotate import ToolSpec
 from policy.compiler.llm import LiteLLM
 from policy.compiler.pipeline import CompileInputs

@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from appliance.cli import main
-from appliance.paths import app_paths
+from appliance.cli.main import main
+from appliance.config.paths import app_paths
 from policy.loader import default_policy_dir, load_policy
 from tests.compiler.support import request_key, snapshot, tool_specs
 
@@ -59,7 +59,7 @@ def test_annotate_tools_lists_the_real_server_and_shows_changes_first(configured
 def test_compile_policy_prints_the_summary_against_the_shipped_policy(
     configured, script, capsys, monkeypatch
 ):
-    from appliance.commands import compile_cmd
+    from appliance.cli import compile_cmd
 
     monkeypatch.setattr(compile_cmd, "_live_tools", lambda only: tool_specs())
     constitution = configured.home / "constitution.md"
@@ -123,7 +123,7 @@ def test_customize_policy_saves_only_what_the_user_accepted(
 def test_the_shipped_annotations_pass_the_compilers_checks_against_the_live_servers():
     """The servers' real tool lists, the shipped annotations and the roles the compiler allows
     each server agree: a tool or argument added to a server without roles shows up here."""
-    from appliance.commands.compile_cmd import _live_tools
+    from appliance.cli.compile_cmd import _live_tools
     from policy.compiler.annotate import check_annotations
     from policy.loader import default_policy_dir
     from policy.models import ToolAnnotationsFile

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.scripted_llm import ScriptedLLM
+from appliance.agent.scripted_llm import ScriptedLLM
 from policy.compiler.annotate import ToolSpec
 from policy.compiler.errors import CompileError
 from policy.compiler.pipeline import compile_policy

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.audit import AuditLog
-from appliance.cli import main
+from appliance.chokepoint.audit import AuditLog
+from appliance.cli.main import main
 from policy.loader import default_policy_dir
 
 SHIPPED = default_policy_dir()
@@ -107,7 +107,7 @@ def test_policy_test_exits_1_on_a_failing_scenario(tmp_path, capsys):
 
 
 def test_replay_takes_a_session_id_or_its_folder(audit_log, capsys):
-    from appliance.paths import app_paths
+    from appliance.config.paths import app_paths
 
     session = app_paths().session_dir("20261204-abc123")
     session.mkdir(parents=True)

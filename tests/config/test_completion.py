@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from appliance import cli
-from appliance.commands import completion
-from appliance.commands.completion import Node, command_tree, script_for
+from appliance.cli import completion
+from appliance.cli import main as cli
+from appliance.cli.completion import Node, command_tree, script_for
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +126,8 @@ def test_option_values_complete_session_ids_agents_and_folders(bash_script, tmp_
 
 
 def test_sessions_ids_lists_newest_first(capsys):
-    from appliance.commands import sessions
-    from appliance.paths import app_paths
+    from appliance.cli import sessions
+    from appliance.config.paths import app_paths
 
     for name in ("20260101-000000-aaaaaa", "20260102-000000-bbbbbb"):
         folder = app_paths().sessions / name

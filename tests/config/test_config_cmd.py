@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from appliance.cli import main
-from appliance.paths import app_paths
+from appliance.cli.main import main
+from appliance.config.paths import app_paths
 
 KEY = "sk-ant-api03-CMDKEYcmdkey0000aaaa1111"
 

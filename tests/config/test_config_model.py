@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import (
+from appliance.config.paths import AppPaths, app_paths
+from appliance.config.settings import (
     Config,
     ConfigError,
     config_from_data,
@@ -20,7 +21,6 @@ from appliance.config import (
     setting_paths,
     weakening_settings,
 )
-from appliance.paths import AppPaths, app_paths
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "config" / "invalid_configs.json"
 CASES = json.loads(VECTORS.read_text())["cases"]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.cli import main
-from appliance.commands.sessions import list_sessions, parse_age, pid_alive
-from appliance.paths import app_paths
+from appliance.cli.main import main
+from appliance.cli.sessions import list_sessions, parse_age, pid_alive
+from appliance.config.paths import app_paths
 
 OLD = (datetime.now(UTC) - timedelta(days=45)).isoformat(timespec="seconds")
 NEW = (datetime.now(UTC) - timedelta(hours=2)).isoformat(timespec="seconds")

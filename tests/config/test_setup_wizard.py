@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.commands.setup import Prompts, SetupCancelled, needs_setup, run_wizard
-from appliance.config import ConfigError
-from appliance.paths import app_paths
+from appliance.cli.setup import Prompts, SetupCancelled, needs_setup, run_wizard
+from appliance.config.paths import app_paths
+from appliance.config.settings import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "sk-ant-api03-WIZARDwizard0000bbbb2222"

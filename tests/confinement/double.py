@@ -1,6 +1,6 @@
 """A test double for a confined server: ``python -m tests.confinement.double NAME ARGS...``.
 
-It goes through the real launcher — ``appliance.commands.serve.run``, which confines the process
+It goes through the real launcher — ``appliance.cli.serve.run``, which confines the process
 with NAME's profile and then imports and runs the server module — with the server module swapped
 for ``main`` below, which tries what a compromised server would try and prints, as JSON, each
 attempt's outcome: ``"ok"`` or the errno's name (``"EACCES"``, ...). What to try comes from the
@@ -112,8 +112,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    from appliance.cli import main as cli_main
-    from appliance.commands import serve
+    from appliance.cli import serve
+    from appliance.cli.main import main as cli_main
 
     # The real launcher with the server module swapped for this double (already imported, so
     # the import after confinement needs no access to the tests folder).

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import Config
-from appliance.paths import AppPaths
-from appliance.session import SessionOptions, open_session, server_specs
+from appliance.config.paths import AppPaths
+from appliance.config.settings import Config
+from appliance.session.core import SessionOptions, open_session, server_specs
 from tests.confinement.conftest import World
 
 pytestmark = pytest.mark.anyio

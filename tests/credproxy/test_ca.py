@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from appliance.config.paths import app_paths
 from appliance.credproxy import CaError, CredentialProxy, ProxyConfig, ensure_ca
-from appliance.paths import app_paths
 
 
 def mode(path: Path) -> int:

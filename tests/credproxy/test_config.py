@@ -87,8 +87,8 @@ def test_importing_the_package_does_not_load_mitmproxy() -> None:
 def load_app_config(data: dict, environ: dict):
     import json
 
-    from appliance.config import load_config
-    from appliance.paths import app_paths
+    from appliance.config.paths import app_paths
+    from appliance.config.settings import load_config
 
     paths = app_paths()
     paths.home.mkdir(parents=True, exist_ok=True)

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from credproxy_fakes import HOSTS, REAL_KEYS, raw_request
 
-from appliance.audit import AuditLog
-from appliance.budget import BudgetLimits
+from appliance.chokepoint.audit import AuditLog
 from appliance.credproxy import CredentialProxy, ProxyConfig
 from appliance.docker.metering import UsageMeter
+from appliance.session.budget import BudgetLimits
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "credproxy" / "authority.json"
 CONNECT = "api.anthropic.com:443"

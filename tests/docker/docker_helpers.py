@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.config import Config
+from appliance.config.paths import app_paths
+from appliance.config.settings import Config
 from appliance.docker.adapters import AgentLaunch, base_env, entry_command
-from appliance.paths import app_paths
 
 # Recognisable and long, so a leak of any part of it would be found by a search.
 REAL_KEY = "sk-ant-api03-REALKEY" + secrets.token_hex(36) + "AA"
@@ -57,7 +57,7 @@ async def run_script(
 ) -> tuple[int, str]:
     """One whole Docker-mode session with a scripted agent; returns (exit code, its output)."""
     from appliance.docker.run import run_agent
-    from appliance.session import SessionOptions
+    from appliance.session.core import SessionOptions
 
     out = io.StringIO()
     options = SessionOptions(session_id=session_id, sandbox=sandbox)

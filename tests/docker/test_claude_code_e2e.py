@@ -27,10 +27,10 @@ from typing import Any
 import anyio
 import pytest
 
+from appliance.config.paths import app_paths
 from appliance.docker.adapters import ClaudeCode
 from appliance.docker.run import run_agent
-from appliance.paths import app_paths
-from appliance.session import SessionOptions
+from appliance.session.core import SessionOptions
 from tests.credproxy.credproxy_fakes import make_test_pki
 from tests.docker.docker_helpers import REAL_KEY, session_config
 from tests.docker.fake_anthropic import DONE, Conversation, serve
@@ -88,8 +88,8 @@ from pathlib import Path
 import anyio
 from appliance.docker.adapters import ClaudeCode
 from appliance.docker.run import run_agent
-from appliance.paths import app_paths
-from appliance.session import SessionOptions
+from appliance.config.paths import app_paths
+from appliance.session.core import SessionOptions
 from tests.docker.docker_helpers import session_config
 port, ca, sandbox = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 settings = {"upstream_overrides": {"api.anthropic.com": ("127.0.0.1", port)},

@@ -15,8 +15,8 @@ from pathlib import Path
 import anyio
 import pytest
 
+from appliance.config.paths import app_paths
 from appliance.docker.adapters import GATE_SOCKET, RELAY_PORT
-from appliance.paths import app_paths
 from tests.credproxy.credproxy_fakes import make_test_pki, serve_upstream
 from tests.docker.docker_helpers import REAL_KEY, run_script
 

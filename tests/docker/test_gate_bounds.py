@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from appliance.docker.gate_socket import MAX_CONNECTIONS, GateSocket
-from servers.mcpio import ToolResult
+from servers.wire.server import ToolResult
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from anyio.from_thread import BlockingPortal
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from appliance.chokepoint import SessionStopped
+from appliance.chokepoint.trip import SessionStopped
+from appliance.config.paths import app_paths
 from appliance.docker.gate_socket import GateSocket, gate_tools, serve_gate
-from appliance.paths import app_paths
-from appliance.session import SessionOptions, open_session
+from appliance.session.core import SessionOptions, open_session
 from tests.docker.docker_helpers import session_config
 
 pytestmark = [

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from appliance.config import Config
+from appliance.config.paths import app_paths
+from appliance.config.settings import Config
 from appliance.docker.run import EXIT_SETUP, run_agent, run_docker_session
-from appliance.paths import app_paths
-from appliance.session import SessionOptions
+from appliance.session.core import SessionOptions
 from tests.docker.docker_helpers import ScriptAgent, session_config
 
 pytestmark = pytest.mark.anyio

@@ -172,7 +172,7 @@ async def test_a_disk_filling_up_stops_the_session(
 @pytest.mark.anyio
 async def test_pty_without_a_terminal_is_one_line_and_exit_2(capsys) -> None:
     from appliance.docker.run import run_docker_session
-    from appliance.session import SessionOptions
+    from appliance.session.core import SessionOptions
 
     code = await run_docker_session(None, None, SessionOptions(), agent="claude-code",
                                     task=None, pty=True)  # fmt: skip

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from appliance.budget import BudgetLimits
 from appliance.credproxy.events import ProxyEvent, TokenUsage
 from appliance.docker.adapters import (
     CA_CERT,
@@ -24,6 +23,7 @@ from appliance.docker.agent_image import CLAUDE_CODE_RECIPE, AgentRecipe
 from appliance.docker.container import ContainerSpec, RuntimeDir
 from appliance.docker.metering import UsageMeter
 from appliance.docker.supervise import EscalationBell, Stop
+from appliance.session.budget import BudgetLimits
 
 FAKE = "sk-ant-api03-" + "f" * 93 + "AA"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.workspace import WorkspaceRefused, check_workspace
+from appliance.host.workspace import WorkspaceRefused, check_workspace
 from tests.docker.docker_helpers import run_script
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "docker" / "workspace.json"

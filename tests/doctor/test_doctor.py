@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from appliance.cli import main
-from appliance.commands import doctor
-from appliance.paths import app_paths
+from appliance.cli import doctor
+from appliance.cli.main import main
+from appliance.config.paths import app_paths
 from policy.loader import default_policy_dir
 
 CASES = json.loads((Path(__file__).with_name("config_cases.json")).read_text())["cases"]
@@ -248,7 +248,7 @@ def test_human_output_has_one_line_per_check_with_fixes(capsys) -> None:
 
 
 def test_online_makes_one_tiny_call_to_the_scripted_model(capsys) -> None:
-    from appliance.scripted_llm import ScriptedLLM
+    from appliance.agent.scripted_llm import ScriptedLLM
 
     with ScriptedLLM([{"text": "ok"}]) as llm:
         write_config(
@@ -307,8 +307,8 @@ def test_a_file_that_is_not_a_component_fails_as_guest(capsys, tmp_path: Path, m
 def test_a_server_that_does_not_start_fails_naming_it(monkeypatch) -> None:
     import sys
 
-    from appliance import session
-    from appliance.server_pool import ServerSpec
+    from appliance.chokepoint.server_pool import ServerSpec
+    from appliance.session import core as session
 
     def specs(config, sandbox):
         crash = (sys.executable, "-c", "import sys; sys.exit('no such server')")
@@ -386,7 +386,7 @@ def _record_hash(folder: Path, digest: str) -> None:
 
 
 def test_a_policy_compiled_from_today_s_constitution_is_fresh(capsys) -> None:
-    from appliance.commands.compile_cmd import constitution_text
+    from appliance.cli.compile_cmd import constitution_text
     from policy.compiler.cache import digest_of
 
     write_config({"anthropicApiKey": KEY})
@@ -458,7 +458,7 @@ def test_a_policy_file_others_can_write_fails(capsys) -> None:
 def test_fixes_are_spelled_the_way_this_copy_is_run(monkeypatch):
     """In a uv checkout the user's shell reaches the command through uv; an invalid config.json
     is fixed in the file (config set and setup refuse to write over what they cannot read)."""
-    from appliance.commands import doctor
+    from appliance.cli import doctor
 
     doctor.invocation.cache_clear()
     monkeypatch.setenv("UV_RUN_RECURSION_DEPTH", "1")
@@ -481,8 +481,8 @@ def test_fixes_are_spelled_the_way_this_copy_is_run(monkeypatch):
 
 
 def test_an_invalid_config_gets_a_fix_that_works(tmp_path, monkeypatch):
-    from appliance.commands import doctor
-    from appliance.paths import app_paths
+    from appliance.cli import doctor
+    from appliance.config.paths import app_paths
 
     paths = app_paths()
     paths.home.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from appliance.escalation import EscalationRequest, call_digest
+from appliance.chokepoint.escalation import EscalationRequest, call_digest
 
 
 def trequest(

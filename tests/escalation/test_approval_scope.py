@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.approvals import ApprovalWhitelist, scope_for
-from appliance.escalation.display import format_request
-from appliance.escalation.models import EscalationRequest
+from appliance.chokepoint.approvals import ApprovalWhitelist, scope_for
+from appliance.chokepoint.escalation.display import format_request
+from appliance.chokepoint.escalation.models import EscalationRequest
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "escalation" / "approvals.json"
 

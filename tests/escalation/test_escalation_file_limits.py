@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from esc_factories import trequest
 
-from appliance.escalation.files import parse_response
-from appliance.escalation.listener import _read_request
+from appliance.chokepoint.escalation.files import parse_response
+from appliance.chokepoint.escalation.listener import _read_request
 
 HOSTILE = [
     (b'{"id": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "nested too deeply"),

@@ -14,9 +14,9 @@ from esc_factories import trequest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.escalation import FileChannel, Verdict
-from appliance.escalation.files import parse_response, request_path, response_path
-from appliance.escalation.registry import LOCK_NAME
+from appliance.chokepoint.escalation import FileChannel, Verdict
+from appliance.chokepoint.escalation.files import parse_response, request_path, response_path
+from appliance.chokepoint.escalation.registry import LOCK_NAME
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ import anyio
 import pytest
 from esc_factories import trequest
 
-from appliance.escalation import FileChannel, FirstAnswer, InteractivePrompt, Verdict
-from appliance.escalation.display import neutralise
+from appliance.chokepoint.escalation import FileChannel, FirstAnswer, InteractivePrompt, Verdict
+from appliance.chokepoint.escalation.display import neutralise
 
 pytestmark = pytest.mark.anyio
 

@@ -14,9 +14,9 @@ import anyio
 import pytest
 from esc_factories import trequest
 
-from appliance.escalation import FileChannel, register_session
-from appliance.escalation.files import request_path, response_path, write_atomic
-from appliance.escalation.listener import Listener
+from appliance.chokepoint.escalation import FileChannel, register_session
+from appliance.chokepoint.escalation.files import request_path, response_path, write_atomic
+from appliance.chokepoint.escalation.listener import Listener
 
 ROOT = Path(__file__).parents[2]
 LISTENER = [sys.executable, "-m", "appliance.cli", "escalation-listener", "--registry"]

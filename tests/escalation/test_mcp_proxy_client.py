@@ -14,8 +14,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from appliance.atomic import write_text_atomic
-from appliance.audit import verify_file
+from appliance.chokepoint.audit import verify_file
+from appliance.host.atomic import write_text_atomic
 
 pytestmark = pytest.mark.anyio
 CLI = [sys.executable, "-m", "appliance.cli"]

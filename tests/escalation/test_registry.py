@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from appliance.escalation import listener_pid, live_sessions, register_session
-from appliance.escalation.registry import LOCK_NAME, ListenerLock, pid_alive
+from appliance.chokepoint.escalation import listener_pid, live_sessions, register_session
+from appliance.chokepoint.escalation.registry import LOCK_NAME, ListenerLock, pid_alive
 
 
 def test_registered_session_is_live_until_closed(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""appliance.bundle: bundled resources by relative name, and what a frozen child inherits."""
+"""appliance.host.bundle: bundled resources by relative name, and what a frozen child inherits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import bundle
+from appliance.host import bundle
 
 REPO = Path(__file__).resolve().parents[2]
 

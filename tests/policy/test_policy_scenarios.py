@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from policy_factories import shipped_policy
 
-from appliance.paths import AppPaths
+from appliance.config.paths import AppPaths
 from policy.loader import Policy, default_policy_dir
 from policy.models import DynamicListsFile, ToolAnnotationsFile
 from policy.scenarios import load_scenarios, replay

@@ -1,5 +1,6 @@
-"""Protected paths are one list (appliance.paths.PROTECTED_IN_HOME), documented, and denied by
-the live engine whatever the rules say; the credential proxy's CA key is on it (issue 14, F15)."""
+"""Protected paths are one list (appliance.config.paths.PROTECTED_IN_HOME), documented, and
+denied by the live engine whatever the rules say; the credential proxy's CA key is on it (issue 14,
+F15)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.paths import PROTECTED_IN_HOME, AppPaths
+from appliance.config.paths import PROTECTED_IN_HOME, AppPaths
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "policy-format.md"

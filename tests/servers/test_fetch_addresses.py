@@ -25,7 +25,7 @@ from test_fetch_support import (
 from servers.fetch.addresses import UrlRefused, address_problem, check_url, system_resolver
 from servers.fetch.client import request
 from servers.fetch.settings import FetchSettings
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 VECTOR_DIR = Path(__file__).parents[1] / "vectors" / "fetch"
 VECTORS = json.loads((VECTOR_DIR / "addresses.json").read_text("utf-8"))["cases"]

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from servers.fetch.convert import media_type, render
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 
 def test_deeply_nested_html_converts_in_bounded_time_in_both_formats() -> None:

@@ -13,7 +13,7 @@ from test_fetch_support import answer, local_site, page, redirect, table_resolve
 
 from servers.fetch import build_server
 from servers.fetch.settings import FetchSettings
-from servers.mcpio import ToolResult
+from servers.wire.server import ToolResult
 
 ARTICLE = b"""<!doctype html><html><head><title>The Title</title>
 <style>body { color: red }</style><script>var secret = "alert";</script></head>

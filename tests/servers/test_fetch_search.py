@@ -10,7 +10,7 @@ from test_fetch_support import answer, local_site, page
 
 from servers.fetch import build_server
 from servers.fetch.settings import FetchSettings, SearchConfig
-from servers.mcpio import ToolResult
+from servers.wire.server import ToolResult
 
 KEY = "sk-test-5f1e2d3c4b5a"
 BRAVE = {

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from servers.filesystem.fileio import decode_text, line_ending, read_head, read_tail
 from servers.filesystem.walk import Glob
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 from tests.servers.conftest import REPO_ROOT, filesystem_server, invoke
 
 LINES = st.lists(st.sampled_from(["", "a", "bb", "ccc\r", "é", "x" * 70]), max_size=60)

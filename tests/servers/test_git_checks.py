@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from servers.git.checks import check_branch_name, check_remote_name, check_revision
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 _ALPHABET = "ab-+./:@{}~^?*[\\ \t\x00\x7flock"
 names = st.text(alphabet=_ALPHABET, min_size=1, max_size=12)

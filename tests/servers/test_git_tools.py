@@ -13,7 +13,7 @@ from test_git_support import Fixture, GitServer, git, make_repo
 
 from servers.git.enrich import remote_urls
 from servers.git.repoconfig import derive, parse_listing
-from servers.mcpio import ToolError
+from servers.wire.server import ToolError
 
 NAMES = sorted(
     [

@@ -1,4 +1,4 @@
-"""The host's light MCP client (``servers.mcpio_client``) against real servers: ours, one written
+"""The host's light MCP client (``servers.wire.client``) against real servers: ours, one written
 with the SDK's own ``MCPServer``, and a scripted one that breaks the protocol in each way a
 semi-trusted server could. Every failure is a short ``ClientError``, never a hang or a
 RecursionError, and a broken server is killed."""
@@ -13,8 +13,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from appliance.server_pool import ServerPool, ServerSpec
-from servers.mcpio_client import ProtocolError, RemoteError, StdioClient
+from appliance.chokepoint.server_pool import ServerPool, ServerSpec
+from servers.wire.client import ProtocolError, RemoteError, StdioClient
 
 pytestmark = pytest.mark.anyio
 HERE = Path(__file__).parent

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appliance.escalation.models import EscalationRequest
+from appliance.chokepoint.escalation.models import EscalationRequest
 
 
 def trequest_like() -> EscalationRequest:

@@ -12,10 +12,10 @@ from esc_like import trequest_like
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.escalation.files import parse_response
+from appliance.chokepoint.escalation.files import parse_response
 from appliance.sandbox.bridge import ToolBridge
 from appliance.sandbox.limits import Limits
-from servers.mcpio import StdioServer, ToolResult
+from servers.wire.server import StdioServer, ToolResult
 
 _scalar = st.one_of(
     st.none(),

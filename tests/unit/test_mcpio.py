@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from servers.mcpio import StdioServer, Tool, ToolResult
+from servers.wire.server import StdioServer, Tool, ToolResult
 
 
 def _serve(*lines: bytes) -> list[dict]:

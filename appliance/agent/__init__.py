@@ -1,0 +1,6 @@
+"""The builtin agent: the model loop (litellm), Code Mode's session assembly, its terminal and
+its controls (Ctrl-C, budgets, ``/quit``).
+
+The agent loop is untrusted-output territory: what the model writes goes to the sandbox, never to
+the host. It reaches tools only through the sandbox and the chokepoint, never a server directly.
+"""

@@ -1,0 +1,329 @@
+"""The builtin agent: a litellm chat loop with one tool, ``execute_code``.
+
+The model writes Python; :class:`CodeExecutor` runs it in the WebAssembly sandbox, where the only
+way out is a tool call through the chokepoint. This module holds the conversation, enforces the
+budgets between steps and before each execution, stops a model that repeats the same code with
+the same outcome, truncates large results, and persists the history for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from appliance.agent.model_errors import ModelError, describe_model_error
+from appliance.host.atomic import write_text_atomic
+from appliance.session.budget import Budget, BudgetExceeded
+
+if TYPE_CHECKING:
+    from appliance.config.settings import Config
+
+__all__ = [
+    "Agent",
+    "MissingKey",
+    "ModelError",
+    "ModelSettings",
+    "import_litellm",
+    "litellm_model",
+    "model_settings",
+    "system_prompt",
+    "transcript",
+    "truncate",
+]
+
+RESULT_CAP_BYTES = 100_000
+LOOP_REPEATS = 3
+
+EXECUTE_CODE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "execute_code",
+        "description": (
+            "Run Python in the sandbox. Tools are called as SERVER.TOOL(arg=value), e.g. "
+            "filesystem.read_text_file(path='notes.md'). print() what you need to see; the value "
+            "of the last expression is returned too."
+        ),
+        "parameters": {
+            "type": "object",
+            "properties": {"code": {"type": "string", "description": "Python source to run"}},
+            "required": ["code"],
+        },
+    },
+}
+
+
+# IronCurtain's provider names where litellm's differ (Google AI Studio is litellm's "gemini").
+_LITELLM_PROVIDER = {"google": "gemini"}
+
+
+def litellm_model(model_id: str) -> str:
+    """``provider:model`` (IronCurtain's naming) to litellm's ``provider/model``."""
+    provider, sep, name = model_id.partition(":")
+    if not sep or not provider or not name:
+        raise ValueError(f"model id {model_id!r} must look like provider:model")
+    return f"{_LITELLM_PROVIDER.get(provider, provider)}/{name}"
+
+
+def import_litellm() -> Any:
+    """litellm, imported offline (no cost-map download) and quiet (no banners on stdout)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    model_id: str
+    api_key: str | None = None
+    api_base: str | None = None
+    timeout_s: float = 600.0
+
+    @classmethod
+    def for_model(cls, config: Any, model_id: str) -> ModelSettings:
+        """The key and endpoint ``config`` holds for ``model_id``'s provider (``anthropicBaseUrl``,
+        ``openaiBaseUrl``, ``googleBaseUrl``: each applies to its own provider's models only)."""
+        provider = model_id.partition(":")[0]
+        return cls(
+            model_id, api_key=config.api_key_for(provider), api_base=config.base_url_for(provider)
+        )
+
+
+class MissingKey(Exception):
+    """The model has neither a key nor a base URL; the message says what to set."""
+
+
+def model_settings(config: Config, model_id: str | None = None) -> ModelSettings:
+    """The agent model's settings (or ``model_id``'s); MissingKey when it has neither a key nor
+    a base URL (a gateway may need no key)."""
+    model_id = model_id or config.agent_model_id
+    litellm_model(model_id)  # ValueError: not provider:model
+    settings = ModelSettings.for_model(config, model_id)
+    if not settings.api_key and not settings.api_base:
+        provider = model_id.partition(":")[0]
+        from appliance.config.settings import PROVIDER_ENV
+
+        variable = PROVIDER_ENV.get(
+            "google" if provider == "gemini" else provider, "the provider's API key variable"
+        )
+        raise MissingKey(
+            f"no API key for {provider!r} (model {model_id}). Set {variable}, or "
+            "run `ironcurtain setup` / `ironcurtain config set` to store one. "
+            "To try the appliance without a key, run `ironcurtain demo`."
+        )
+    return settings
+
+
+def transcript(messages: Sequence[dict[str, Any]], last: int = 10) -> list[tuple[str, str]]:
+    """A conversation as the user saw it: (``you``/``agent``, text), the last few entries."""
+    shown = [
+        ("you" if m["role"] == "user" else "agent", m["content"])
+        for m in messages
+        if m.get("role") in ("user", "assistant")
+        and isinstance(m.get("content"), str)
+        and m["content"].strip()
+    ]
+    return shown[-last:]
+
+
+def system_prompt(catalog: Sequence[dict[str, Any]], sandbox: str) -> str:
+    lines = [
+        "You are an agent that acts by writing Python, run by the execute_code tool in a "
+        "WebAssembly sandbox with no direct access to files, network or environment.",
+        f"Your working folder (the sandbox) is {sandbox}. Use paths inside it unless the task "
+        "says otherwise.",
+        "Every tool call goes through a security policy. A call may be allowed, denied "
+        "(it raises ToolError('DENIED: reason')) or sent to the user for approval. Never retry a "
+        "denied call or try to get around it: read the reason and choose another way, or explain "
+        "to the user what you could not do. A call whose arguments do not fit the tool's "
+        "parameters raises ToolError('INVALID ARGUMENTS: reason'): fix them and call again.",
+        "Batch work: one execute_code can make many tool calls. Print only what you need; large "
+        "results are cut in the middle.",
+        "help() lists the tools; help('git') describes one server's tools and their arguments.",
+        "",
+        "Tools:",
+    ]
+    for entry in catalog:
+        summary = (entry.get("description") or "").strip().split("\n")[0][:110]
+        args = ", ".join(entry.get("required") or [])
+        lines.append(f"- {entry['server']}.{entry['name']}({args}): {summary}")
+    return "\n".join(lines)
+
+
+def truncate(text: str, cap: int = RESULT_CAP_BYTES) -> str:
+    data = text.encode()
+    if len(data) <= cap:
+        return text
+    half = cap // 2
+    head = data[:half].decode(errors="ignore")
+    tail = data[-half:].decode(errors="ignore")
+    cut = len(data) - 2 * half
+    return f"{head}\n[... {cut} bytes cut: the result was {len(data)} bytes ...]\n{tail}"
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        model: ModelSettings,
+        execute: Callable[[str], Awaitable[str]],
+        budget: Budget,
+        system: str,
+        history_path: Path | None = None,
+        report: Callable[[str, str], None] = lambda kind, text: None,
+    ) -> None:
+        self.model = model
+        self.execute = execute
+        self.budget = budget
+        self.history_path = history_path
+        self.report = report
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+        self.stopped_by_budget = False
+        self._recent: list[str] = []
+        if history_path is not None and history_path.exists():
+            self.messages = json.loads(history_path.read_text())
+
+    async def send(self, user_message: str) -> str:
+        """Run one user turn to its end; return the model's final text.
+
+        A failed model call raises :class:`ModelError` with the user's message kept in the
+        history, so :meth:`resume` (``/retry``) sends it again, to the same model or another.
+        """
+        self.messages.append({"role": "user", "content": user_message})
+        self._save()
+        return await self.resume()
+
+    async def resume(self) -> str:
+        """Go on from the conversation as it stands (after a failed or interrupted model call)."""
+        try:
+            return await self._turn()
+        except BudgetExceeded as exc:
+            self.stopped_by_budget = True
+            text = f"Stopped: {exc}."
+            self.report("budget", text)
+            return text
+        finally:
+            # Cancelled (Ctrl-C) between a tool call and its result: answer the call, or every
+            # later request would be refused for a tool call without a result.
+            self._close_open_calls()
+
+    async def _turn(self) -> str:
+        while True:
+            self._check_budget()
+            message = await self._complete()
+            calls = message.get("tool_calls") or []
+            self.messages.append(message)
+            self._save()
+            if not calls:
+                return message.get("content") or ""
+            for call in calls:
+                result = await self._run_tool(call)
+                self.messages.append(
+                    {"role": "tool", "tool_call_id": call["id"], "content": result}
+                )
+                self._save()
+                if self._looping(call, result):
+                    text = "Stopped: the agent repeated the same code with the same outcome."
+                    self.report("loop", text)
+                    return text
+
+    async def _complete(self) -> dict[str, Any]:
+        self.report("thinking", "")
+        try:
+            # The first import takes seconds: in a thread, so the event loop (Ctrl-C, the
+            # escalation prompt, the elapsed-time display) stays live meanwhile.
+            litellm = await anyio.to_thread.run_sync(import_litellm)
+            try:
+                response = await litellm.acompletion(**self._request())
+            except Exception as exc:  # every failure of the call: one sentence for the user
+                message = describe_model_error(exc, self.model.model_id, self.model.api_base)
+                raise ModelError(message) from exc
+        finally:
+            self.report("thinking-done", "")
+        self.budget.add_step()
+        usage = getattr(response, "usage", None)
+        tokens = int(getattr(usage, "total_tokens", 0) or 0)
+        try:
+            cost = float(litellm.completion_cost(completion_response=response) or 0.0)
+        except Exception:  # unknown model prices: count tokens, not dollars
+            cost = 0.0
+        self.budget.add_usage(tokens, cost)
+        message = response.choices[0].message
+        out: dict[str, Any] = {"role": "assistant", "content": message.content}
+        if message.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.function.name, "arguments": c.function.arguments},
+                }
+                for c in message.tool_calls
+            ]
+        if message.content:
+            self.report("assistant", message.content)
+        return out
+
+    def _request(self) -> dict[str, Any]:
+        return {
+            "model": litellm_model(self.model.model_id),
+            "messages": self.messages,
+            "tools": [EXECUTE_CODE_TOOL],
+            "api_key": self.model.api_key,
+            "api_base": self.model.api_base,
+            "timeout": self.model.timeout_s,
+        }
+
+    def _close_open_calls(self) -> None:
+        last = next((m for m in reversed(self.messages) if m.get("role") == "assistant"), None)
+        if last is None or not last.get("tool_calls"):
+            return
+        answered = {m.get("tool_call_id") for m in self.messages if m.get("role") == "tool"}
+        missing = [c["id"] for c in last["tool_calls"] if c["id"] not in answered]
+        for call_id in missing:
+            self.messages.append(
+                {"role": "tool", "tool_call_id": call_id, "content": "ERROR: not run: interrupted"}
+            )
+        if missing:
+            self._save()
+
+    async def _run_tool(self, call: dict[str, Any]) -> str:
+        function = call.get("function", {})
+        if function.get("name") != "execute_code":
+            return f"ERROR: unknown tool {function.get('name')!r}; the only tool is execute_code"
+        try:
+            code = json.loads(function.get("arguments") or "{}").get("code")
+        except (ValueError, AttributeError):
+            code = None
+        if not isinstance(code, str):
+            return "ERROR: execute_code needs a string argument 'code'"
+        self._check_budget()
+        self.report("code", code)
+        result = truncate(await self.execute(code))
+        self.report("result", result)
+        return result
+
+    def _check_budget(self) -> None:
+        for warning in self.budget.check():
+            self.report("budget", warning)
+
+    def _looping(self, call: dict[str, Any], result: str) -> bool:
+        key = hashlib.sha256(
+            (call.get("function", {}).get("arguments", "") + "\0" + result).encode()
+        ).hexdigest()
+        self._recent.append(key)
+        self._recent = self._recent[-LOOP_REPEATS:]
+        return len(self._recent) == LOOP_REPEATS and len(set(self._recent)) == 1
+
+    def _save(self) -> None:
+        if self.history_path is None:
+            return
+        # The conversation can hold anything the agent read: private to the user, like the rest.
+        write_text_atomic(self.history_path, json.dumps(self.messages, indent=1))

@@ -1,0 +1,8 @@
+"""The chokepoint: the one place a tool call becomes an effect.
+
+``trip`` runs a call through validation, the policy engine, escalation, the real MCP server and
+the audit; ``server_pool`` holds the server processes; ``gate`` is the MCP front used by
+``mcp-proxy`` and Docker mode; ``escalation`` asks humans; ``approvals``, ``audit`` and
+``redact`` are the records. Every front (the sandbox bridge, the Docker gate socket,
+``mcp-proxy``) enters through ``trip``; nothing here may run code a server or the agent wrote.
+"""

@@ -1,0 +1,4 @@
+"""Configuration: where the appliance keeps its files (``paths``) and the settings model read
+from ``config.json`` and the environment (``settings``), validated once at the boundary and
+passed on explicitly. Nothing here starts processes or talks to the network.
+"""

@@ -1,0 +1,77 @@
+"""The bridge between the WebAssembly sandbox and the chokepoint.
+
+The guest runs on a worker thread (wasmtime is synchronous); its one import, ``tools.call``, comes
+back here and is handed to the chokepoint on the session's event loop. Whatever the guest sends
+is untrusted: a name that is not ``server.tool``, arguments that are not a JSON object, or a
+payload over the size cap are refused before the chokepoint is even asked (and the chokepoint
+audits what it is asked). If the audit log fails, the run is stopped and the session ends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import anyio.from_thread
+
+from appliance.chokepoint.trip import Chokepoint, SessionStopped
+from policy.safe_json import JSONRefused
+from policy.safe_json import loads as safe_loads
+
+__all__ = ["MAX_ARGUMENT_BYTES", "CodeExecutor"]
+
+MAX_ARGUMENT_BYTES = 4 * 1024 * 1024
+
+
+class CodeExecutor:
+    def __init__(self, chokepoint: Chokepoint, sandbox: Any, catalog: Sequence[dict[str, Any]]):
+        self.chokepoint = chokepoint
+        self.sandbox = sandbox
+        self.catalog = list(catalog)
+        self._stopped: SessionStopped | None = None
+
+    async def __call__(self, code: str) -> str:
+        return (await self.run(code)).to_agent_text()
+
+    async def run(self, code: str) -> Any:
+        result = await anyio.to_thread.run_sync(self._run_in_thread, code)
+        if self._stopped is not None:
+            raise self._stopped
+        return result
+
+    def _run_in_thread(self, code: str) -> Any:
+        return self.sandbox.run(code, self.call_tool, self.catalog)
+
+    def call_tool(self, name: str, args_json: str) -> tuple[bool, str]:
+        """The guest's ``tools.call``: (ok, text) where text is the result or the refusal."""
+        if self._stopped is not None:
+            return False, "ERROR: the session has stopped"
+        server, dot, tool = name.partition(".")
+        if not dot or not server or not tool:
+            return False, f"ERROR: tool names look like server.tool, not {name[:80]!r}"
+        try:
+            # The bridge checked this already (with its own, lower cap); a caller that is not
+            # the bridge gets the same rule.
+            arguments = safe_loads(args_json, max_bytes=MAX_ARGUMENT_BYTES)
+        except JSONRefused as exc:
+            return False, f"ERROR: tool arguments {exc}"
+        try:
+            outcome = anyio.from_thread.run(self.chokepoint.call, server, tool, arguments)
+        except SessionStopped as exc:
+            self._stopped = exc
+            return False, "ERROR: the session has stopped"
+        if not outcome.ok:
+            return False, outcome.text
+        return True, _value_for_guest(outcome.text, outcome.structured)
+
+
+def _value_for_guest(text: str, structured: dict[str, Any] | None) -> str:
+    """What the guest decodes: JSON text for structured content (it parses text that opens with
+    ``{`` or ``[``), the plain text otherwise, and the bare text of ``{"content": "..."}``."""
+    if structured is None or structured == {"inText": True}:  # large text is sent once
+        return text
+    if set(structured) == {"content"} and isinstance(structured["content"], str):
+        return structured["content"]
+    return json.dumps(structured, ensure_ascii=False)

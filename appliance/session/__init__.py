@@ -1,0 +1,3 @@
+"""A session as one unit: its folder, servers, policy, audit log and chokepoint opened and closed
+together (``core``), and its resource budgets (``budget``). Shared by Code Mode and Docker mode.
+"""

@@ -1,0 +1,242 @@
+"""A session: its folder, its servers, its policy, its audit log and its chokepoint, opened and
+closed as one unit so nothing (a server process, a registry entry, an open approval) outlives it.
+
+Layout, under ``sessions/<id>/``: ``sandbox/`` (the agent's working folder), ``escalations/``
+(file IPC with the escalation listener), ``audit.jsonl``, ``session.json`` (state for
+``ironcurtain sessions``), ``history.json`` (the conversation, for ``--resume``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from appliance.chokepoint.audit import AuditLog
+from appliance.chokepoint.escalation import FileChannel, FirstAnswer, register_session
+from appliance.chokepoint.server_pool import ServerPool, ServerSpec
+from appliance.chokepoint.trip import Chokepoint
+from appliance.config.paths import AppPaths
+from appliance.config.settings import Config, weakening_settings
+from appliance.host.atomic import write_text_atomic
+from policy.loader import Policy, default_policy_dir, load_policy
+from policy.models import EvalContext
+from policy.paths import resolve_on_disk
+
+__all__ = ["Session", "SessionOptions", "new_session_id", "open_session", "policy_dir_for"]
+
+
+def new_session_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def policy_dir_for(paths: AppPaths, override: str | Path | None = None) -> Path:
+    """The user's compiled policy when there is one, else the shipped default."""
+    if override is not None:
+        return Path(override)
+    if (paths.generated / "compiled-policy.json").is_file():
+        return paths.generated
+    return default_policy_dir()
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    task: str = ""
+    policy_dir: Path | None = None
+    sandbox: Path | None = None  # default: sessions/<id>/sandbox
+    session_id: str | None = None
+    interactive_channel: Any = None  # an InteractivePrompt, when a terminal is attached
+    mode: str = "code"
+    auto_approver: Any = None  # overrides the one built from config (tests, the demo)
+    extra_weakening: tuple[str, ...] = ()  # e.g. the credential proxy's loosened settings
+    warned: bool = False  # the caller printed the weakening warnings already (before a prompt)
+
+
+@dataclass
+class Session:
+    id: str
+    dir: Path
+    sandbox: Path
+    config: Config
+    policy: Policy
+    chokepoint: Chokepoint
+    servers: ServerPool
+    # Set by whoever runs the session before it closes: finished, interrupted (Ctrl-C),
+    # terminated (SIGTERM) or stopped (with a reason: budget, model). All can be resumed.
+    ending: str | None = None
+    reason: str = ""
+
+    @property
+    def audit_path(self) -> Path:
+        return self.dir / "audit.jsonl"
+
+    @property
+    def history_path(self) -> Path:
+        return self.dir / "history.json"
+
+    def set_state(self, **fields: Any) -> None:
+        """Update ``session.json`` (``state``, ``task``, …) for ``ironcurtain sessions``."""
+        _write_state(self.dir, **fields)
+
+
+def server_specs(config: Config, sandbox: Path) -> list[ServerSpec]:
+    roots = [str(sandbox)]
+    for entry in config.allowed_directories:
+        path = Path(entry).expanduser()
+        if path.is_dir() and str(path) not in roots:
+            roots.append(str(path))
+    fetch_env: dict[str, str] = {}
+    search = config.web_search
+    if search.provider:
+        fetch_env["IRONCURTAIN_WEB_SEARCH_PROVIDER"] = search.provider
+        if search.api_key is not None:
+            fetch_env["IRONCURTAIN_WEB_SEARCH_API_KEY"] = search.api_key.get_secret_value()
+    confined = _confinement_env(config)
+    return [
+        ServerSpec("filesystem", tuple(roots), env=confined, cwd=str(sandbox)),
+        # git works inside the sandbox only: the server's own containment, whatever the policy.
+        ServerSpec("git", ("--base-dir", str(sandbox)), env=confined, cwd=str(sandbox)),
+        ServerSpec("fetch", (), env={**confined, **fetch_env}, cwd=str(sandbox)),
+    ]
+
+
+def _confinement_env(config: Config) -> dict[str, str]:
+    """What ``serve`` needs to confine a server: the mode, and where the appliance's home is
+    (a folder no server may reach; only a server that knows it can refuse a root around it)."""
+    env = {"IRONCURTAIN_CONFINEMENT": config.confinement}
+    for name in ("IRONCURTAIN_HOME", "IRONCURTAIN_CACHE"):
+        if name in os.environ:
+            env[name] = str(Path(os.environ[name]).expanduser().absolute())
+    return env
+
+
+def eval_context(paths: AppPaths, sandbox: Path) -> EvalContext:
+    return EvalContext(
+        sandbox=str(sandbox),
+        protected_patterns=paths.protected_patterns(),
+        allowed_domains={},
+        resolve_path=resolve_on_disk,
+        home=str(Path.home()),
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_session(
+    config: Config,
+    paths: AppPaths,
+    options: SessionOptions,
+    specs: list[ServerSpec] | None = None,
+) -> AsyncIterator[Session]:
+    session_id = options.session_id or new_session_id()
+    session_dir = paths.session_dir(session_id)
+    sandbox = (options.sandbox or session_dir / "sandbox").absolute()
+    escalations = session_dir / "escalations"
+    for folder in (session_dir, sandbox, escalations):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    policy = load_policy(policy_dir_for(paths, options.policy_dir))
+    weakening = [*weakening_settings(config), *options.extra_weakening]
+    for sentence in weakening if not options.warned else ():
+        print(f"warning: {sentence}", file=sys.stderr)
+    audit_file = session_dir / "audit.jsonl"
+    if audit_file.exists():
+        audit = AuditLog.open_existing(audit_file)
+    else:
+        audit = AuditLog.create(
+            audit_file,
+            session_id=session_id,
+            settings=_audit_settings(config, options, sandbox),
+            weakening=weakening,
+            policy_digest=policy.digest,
+        )
+    channel = _channel(escalations, paths.registry, config, options)
+    specs = specs or server_specs(config, sandbox)
+    _write_state(session_dir, state="running", id=session_id, task=options.task, pid=os.getpid())
+    state, reason = "crashed", ""
+    session: Session | None = None
+    try:
+        with register_session(paths.registry, session_id, os.getpid(), escalations):
+            async with ServerPool(specs) as servers:
+                chokepoint = Chokepoint(
+                    servers=servers,
+                    policy=policy,
+                    context=eval_context(paths, sandbox),
+                    audit=audit,
+                    escalation=channel,
+                    session_id=session_id,
+                    redaction=config.audit_redaction,
+                    server_roots=_server_roots(specs),
+                )
+                chokepoint.auto_approver = options.auto_approver or _auto_approver(
+                    config, chokepoint
+                )
+                session = Session(
+                    session_id, session_dir, sandbox, config, policy, chokepoint, servers
+                )
+                yield session
+                state, reason = session.ending or "finished", session.reason
+    except (KeyboardInterrupt, anyio.get_cancelled_exc_class()):
+        # Ctrl-C or a cancelled task is the user's doing, not a crash: resumable as such.
+        state = (session.ending if session is not None else None) or "interrupted"
+        raise
+    finally:
+        audit.close(mark_end=True)
+        _write_state(session_dir, state=state, reason=reason)
+
+
+def _channel(escalations: Path, registry: Path, config: Config, options: SessionOptions) -> Any:
+    files = FileChannel(
+        escalations, timeout_s=config.escalation_timeout_seconds, registry_dir=registry
+    )
+    if options.interactive_channel is None:
+        return files
+    return FirstAnswer(options.interactive_channel, files)
+
+
+def _server_roots(specs: list[ServerSpec]) -> dict[str, tuple[str, ...]]:
+    """The folders each folder-confined server was started with (the filesystem server's
+    positional arguments are its roots)."""
+    return {s.name: s.args for s in specs if s.name == "filesystem" and s.argv is None}
+
+
+def _auto_approver(config: Config, chokepoint: Chokepoint) -> Any:
+    if not config.auto_approve.enabled:
+        return None
+    from appliance.agent.loop import ModelSettings
+    from appliance.chokepoint.escalation.auto_approver import AutoApprover
+
+    model = ModelSettings.for_model(config, config.auto_approve.model_id)
+    return AutoApprover(model, lambda: chokepoint.latest_user_message)
+
+
+def _audit_settings(config: Config, options: SessionOptions, sandbox: Path) -> dict[str, Any]:
+    return {
+        "mode": options.mode,
+        "sandbox": str(sandbox),
+        "agentModelId": config.agent_model_id,
+        "autoApprove": config.auto_approve.enabled,
+        "auditRedaction": config.audit_redaction,
+        "confinement": config.confinement,
+        "escalationTimeoutSeconds": config.escalation_timeout_seconds,
+    }
+
+
+def _write_state(session_dir: Path, **fields: Any) -> None:
+    state_file = session_dir / "session.json"
+    try:
+        current = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        current = {"started": datetime.now(UTC).isoformat(timespec="seconds")}
+    current.update(fields)
+    current["updated"] = time.time()
+    write_text_atomic(state_file, json.dumps(current, indent=2))
