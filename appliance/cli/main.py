@@ -71,9 +71,27 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
+_SHELL_PREFIX = "__shell:"
+
+
+def _run_shell(args_list: list[str]) -> int:
+    """A frozen appliance's stand-in for a confined server's ``/bin/sh``
+    (``appliance.confinement.shell``): ``__shell:MODULE /bin/sh -c COMMAND``. Only the modules
+    the confinement provides are run."""
+    from appliance.confinement.shell import SHELL_MODULES
+
+    module = args_list[0].removeprefix(_SHELL_PREFIX)
+    if module not in SHELL_MODULES:
+        print(f"ironcurtain: {module!r} is not a shell this appliance provides", file=sys.stderr)
+        return 126
+    return int(importlib.import_module(module).main(args_list[2:]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0].startswith(_SHELL_PREFIX):
+        return _run_shell(args_list)
     parser = build_parser(args_list)
     args = parser.parse_args(args_list)
     if not getattr(args, "_module", None):

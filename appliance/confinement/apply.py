@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from appliance.confinement import landlock, process, seccomp
+from appliance.confinement import landlock, process, seccomp, shell, symbols
 from appliance.confinement.kernel import Features, probe
 from appliance.confinement.landlock import FS
 from appliance.confinement.profile import Plan, expand, load_profile
@@ -43,6 +43,7 @@ class Report:
         self.applied: list[str] = []
         self.warnings: list[str] = []  # weakenings that do not stop the start
         self.timings_ms: dict[str, float] = {}
+        self.shell_executables: list[str] = []  # the launcher standing in for /bin/sh
 
 
 def app_homes(environ=None) -> list[str]:
@@ -125,7 +126,18 @@ def _apply(report: Report) -> None:
         report.timings_ms[name] = (time.perf_counter() - began) * 1000
 
     if features.user_namespaces:
-        step("namespaces", lambda: process.enter_namespaces(network=bool(plan.connect_tcp)))
+        mounts = plan.shell is not None and plan.private_tmp is not None
+        step(
+            "namespaces",
+            lambda: process.enter_namespaces(network=bool(plan.connect_tcp), mounts=mounts),
+        )
+        if mounts:
+            step(f"shell {plan.shell}", lambda: _install_shell(report))
+    elif plan.shell:
+        report.warnings.append(
+            f"no user namespaces: /bin/sh is not replaced by {plan.shell}, so what needs it "
+            "(git's local transport) fails"
+        )
     if features.running_as_root and features.root_process_cap:
         step("pids cgroup", lambda: process.cap_processes_as_root(plan.limits.processes))
     elif warning := features.root_process_cap_warning():
@@ -136,19 +148,27 @@ def _apply(report: Report) -> None:
     step("no_new_privs", process.set_no_new_privs)
     if features.landlock_abi >= 1:
         step(
-            f"landlock ABI {features.landlock_abi}", lambda: _landlock(plan, features.landlock_abi)
+            f"landlock ABI {features.landlock_abi}",
+            lambda: _landlock(plan, features.landlock_abi, report.shell_executables),
         )
     if features.seccomp_filter and features.seccomp_arch:
         step("seccomp", lambda: seccomp.install(seccomp.build_filter(_socket_domains(plan))))
 
 
-def _landlock(plan: Plan, abi: int) -> None:
+def _install_shell(report: Report) -> None:
+    plan = report.plan
+    if plan.shell is None or plan.private_tmp is None:
+        raise ConfinementUnavailable("a replacement shell needs the server's private TMP")
+    report.shell_executables = shell.install(plan.shell, plan.private_tmp, symbols.bundle_root())
+
+
+def _landlock(plan: Plan, abi: int, extra_execute: list[str]) -> None:
     ruleset = landlock.Ruleset(abi, handle_net=not plan.any_tcp_port)
     for path in plan.read:
         ruleset.allow_path(path, FS.READ)
     for path in plan.write:
         ruleset.allow_path(path, FS.WRITE)
-    for path in plan.execute:
+    for path in (*plan.execute, *extra_execute):
         ruleset.allow_path(path, FS.READ | FS.EXECUTE)
     for port in () if plan.any_tcp_port else plan.connect_tcp:
         ruleset.allow_connect(port)

@@ -22,7 +22,7 @@ __all__ = ["drop_capabilities", "enter_namespaces", "set_limits", "set_no_new_pr
 
 _PR_SET_NO_NEW_PRIVS, _PR_CAPBSET_DROP, _PR_CAP_AMBIENT = 38, 24, 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
-_CLONE_NEWUSER, _CLONE_NEWNET = 0x10000000, 0x40000000
+_CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWNS = 0x10000000, 0x40000000, 0x00020000
 _CAP_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -69,8 +69,9 @@ def drop_capabilities() -> None:
     _check(_libc.capset(ctypes.byref(header), data), "capset")
 
 
-def enter_namespaces(*, network: bool) -> list[str]:
-    """Enter new namespaces; returns their names. ``network`` False: a private, empty network."""
+def enter_namespaces(*, network: bool, mounts: bool = False) -> list[str]:
+    """Enter new namespaces; returns their names. ``network`` False: a private, empty network;
+    ``mounts``: a mount namespace of its own (for ``shell.install``)."""
     flags, names = 0, []
     if os.getuid() != 0:
         flags |= _CLONE_NEWUSER
@@ -78,6 +79,9 @@ def enter_namespaces(*, network: bool) -> list[str]:
     if not network:
         flags |= _CLONE_NEWNET
         names.append("network")
+    if mounts:
+        flags |= _CLONE_NEWNS
+        names.append("mount")
     if not flags:
         return names
     uid, gid = os.getuid(), os.getgid()

@@ -9,6 +9,7 @@
      "network": {"connect_tcp": [443],                 # [] = no network at all
                  "any_port_with": "--test-flag"},      # optional: a test-only flag widens it
      "private_tmp": true,                              # its own TMPDIR, writable
+     "shell": "servers.git.far_side",                  # optional: what /bin/sh runs (shell.py)
      "limits": {"address_space_mib": 2048, "cpu_seconds": 3600, "processes": 128,
                 "file_size_mib": 1024, "open_files": 1024}}
 
@@ -25,6 +26,7 @@ import resource
 from typing import Any, NamedTuple
 
 from appliance.confinement import symbols
+from appliance.confinement.shell import SHELL_MODULES
 
 __all__ = ["Limits", "Plan", "Profile", "ProfileError", "load_profile", "profile_path"]
 
@@ -89,6 +91,7 @@ class Profile(NamedTuple):
     network: Network = Network()
     private_tmp: bool = False
     limits: Limits = Limits()
+    shell: str | None = None
 
 
 class Plan(NamedTuple):
@@ -103,6 +106,7 @@ class Plan(NamedTuple):
     any_tcp_port: bool
     private_tmp: str | None
     limits: Limits
+    shell: str | None = None
 
 
 class _Invalid(Exception):
@@ -152,6 +156,11 @@ def _parse(data: Any) -> Profile:
     limits = _object(top.get("limits", {}), "limits", tuple(_LIMIT_MINIMUM))
     if not isinstance(top.get("private_tmp", False), bool):
         raise _Invalid("private_tmp", f"expected true or false, got {top['private_tmp']!r}")
+    shell = _optional_string(top.get("shell"), "shell")
+    if shell is not None and shell not in SHELL_MODULES:
+        raise _Invalid("shell", f"{shell!r} is not one of {', '.join(sorted(SHELL_MODULES))}")
+    if shell is not None and not top.get("private_tmp", False):
+        raise _Invalid("shell", "needs private_tmp (the launcher is written there)")
     return Profile(
         roots=Roots(
             _optional_string(roots.get("from"), "roots.from"),
@@ -173,6 +182,7 @@ def _parse(data: Any) -> Profile:
                 if name in limits
             }
         ),
+        shell=shell,
     )
 
 
@@ -256,4 +266,5 @@ def expand(server: str, profile: Profile, server_args: list[str], tmp: str | Non
         and profile.network.any_port_with in server_args,
         private_tmp=tmp,
         limits=profile.limits,
+        shell=profile.shell,
     )

@@ -24,6 +24,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -206,6 +207,11 @@ class GitRunner:
             "GIT_PROTOCOL_FROM_USER": "0",
             "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MiB of address space per arena
         }
+        if getattr(sys, "frozen", False):
+            # Confined, /bin/sh is the appliance's executable (the far side of a local
+            # transport, servers/git/far_side.py): let it run from this process's unpacked
+            # bundle instead of unpacking another copy (appliance.host.bundle).
+            self._env.update({k: v for k, v in os.environ.items() if k.startswith("_PYI_")})
         argv = [*child_limits(_program("prlimit"), timeout), _program("git"), "--no-pager"]
         fixed = _fixed_config(self.tools) + ([] if trust_repository else _NO_SUBMODULES)
         for key, value in fixed:

@@ -26,6 +26,8 @@ def _outcome(attempt) -> str:
         return "ENOMEM"
     except OSError as exc:
         return errno.errorcode.get(exc.errno or 0, str(exc))
+    except _Refused:
+        return "refused"
     return "ok"
 
 
@@ -49,8 +51,19 @@ def _read_other_session() -> None:
         f.read()
 
 
+class _Refused(Exception):
+    """The program started but ran nothing (the git server's stand-in for /bin/sh)."""
+
+
 def _exec_shell() -> None:
-    subprocess.run(["/bin/sh", "-c", "true"], check=True)
+    marker = "shell-" + "ran"
+    for shell in ("/bin/sh", "/bin/bash", "/usr/bin/dash"):
+        if not os.path.exists(shell):
+            continue
+        done = subprocess.run([shell, "-c", f"echo {marker}"], capture_output=True, text=True)
+        if marker in done.stdout:
+            continue  # a real shell ran: keep going, "ok" below
+        raise _Refused(f"{shell}: exit {done.returncode}")
 
 
 def _connect_loopback() -> None:
