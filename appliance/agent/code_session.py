@@ -35,27 +35,16 @@ from appliance.agent.terminal import InputLines, Progress, Terminal
 from appliance.config.paths import AppPaths
 from appliance.config.settings import Config
 from appliance.sandbox.code_mode import CodeExecutor
-from appliance.session.budget import Budget, BudgetLimits
+from appliance.session.budget import Budget
 from appliance.session.core import Session, SessionOptions, open_session
 
 __all__ = [
     "MissingKey",
     "Outcome",
     "Terminal",
-    "budget_limits",
     "model_settings",
     "run_code_session",
 ]
-
-
-def budget_limits(config: Config) -> BudgetLimits:
-    b = config.resource_budget
-    return BudgetLimits(
-        max_total_tokens=b.max_total_tokens,
-        max_steps=b.max_steps,
-        max_session_seconds=b.max_session_seconds,
-        max_estimated_cost_usd=b.max_estimated_cost_usd,
-    )
 
 
 async def run_code_session(
@@ -191,7 +180,7 @@ async def _make_agent(run, session, config, model, factory, quiet) -> Agent | No
     run.agent = Agent(
         model=model,
         execute=_uncancellable(CodeExecutor(session.chokepoint, sandbox, catalog)),
-        budget=Budget(budget_limits(config)),
+        budget=Budget(config.resource_budget),
         system=system_prompt(catalog, str(session.sandbox)),
         history_path=session.history_path,
         report=terminal.report,

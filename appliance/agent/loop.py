@@ -12,18 +12,15 @@ import hashlib
 import json
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
 from appliance.agent.model_errors import ModelError, describe_model_error
+from appliance.config.model import MissingKey, ModelSettings, litellm_model, model_settings
 from appliance.host.atomic import write_text_atomic
 from appliance.session.budget import Budget, BudgetExceeded
-
-if TYPE_CHECKING:
-    from appliance.config.settings import Config
 
 __all__ = [
     "Agent",
@@ -59,18 +56,6 @@ EXECUTE_CODE_TOOL = {
 }
 
 
-# IronCurtain's provider names where litellm's differ (Google AI Studio is litellm's "gemini").
-_LITELLM_PROVIDER = {"google": "gemini"}
-
-
-def litellm_model(model_id: str) -> str:
-    """``provider:model`` (IronCurtain's naming) to litellm's ``provider/model``."""
-    provider, sep, name = model_id.partition(":")
-    if not sep or not provider or not name:
-        raise ValueError(f"model id {model_id!r} must look like provider:model")
-    return f"{_LITELLM_PROVIDER.get(provider, provider)}/{name}"
-
-
 def import_litellm() -> Any:
     """litellm, imported offline (no cost-map download) and quiet (no banners on stdout)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -78,48 +63,6 @@ def import_litellm() -> Any:
 
     litellm.suppress_debug_info = True
     return litellm
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    model_id: str
-    api_key: str | None = None
-    api_base: str | None = None
-    timeout_s: float = 600.0
-
-    @classmethod
-    def for_model(cls, config: Any, model_id: str) -> ModelSettings:
-        """The key and endpoint ``config`` holds for ``model_id``'s provider (``anthropicBaseUrl``,
-        ``openaiBaseUrl``, ``googleBaseUrl``: each applies to its own provider's models only)."""
-        provider = model_id.partition(":")[0]
-        return cls(
-            model_id, api_key=config.api_key_for(provider), api_base=config.base_url_for(provider)
-        )
-
-
-class MissingKey(Exception):
-    """The model has neither a key nor a base URL; the message says what to set."""
-
-
-def model_settings(config: Config, model_id: str | None = None) -> ModelSettings:
-    """The agent model's settings (or ``model_id``'s); MissingKey when it has neither a key nor
-    a base URL (a gateway may need no key)."""
-    model_id = model_id or config.agent_model_id
-    litellm_model(model_id)  # ValueError: not provider:model
-    settings = ModelSettings.for_model(config, model_id)
-    if not settings.api_key and not settings.api_base:
-        provider = model_id.partition(":")[0]
-        from appliance.config.settings import PROVIDER_ENV
-
-        variable = PROVIDER_ENV.get(
-            "google" if provider == "gemini" else provider, "the provider's API key variable"
-        )
-        raise MissingKey(
-            f"no API key for {provider!r} (model {model_id}). Set {variable}, or "
-            "run `ironcurtain setup` / `ironcurtain config set` to store one. "
-            "To try the appliance without a key, run `ironcurtain demo`."
-        )
-    return settings
 
 
 def transcript(messages: Sequence[dict[str, Any]], last: int = 10) -> list[tuple[str, str]]:

@@ -63,7 +63,7 @@ class _ConfigProblem(Exception):
 
 
 def _llm(paths: AppPaths, timeout: float) -> Any:
-    from appliance.agent.loop import ModelSettings
+    from appliance.config.model import ModelSettings
     from appliance.config.settings import PROVIDER_ENV, ConfigError, load_config
     from policy.compiler.llm import LiteLLM
 

@@ -220,7 +220,7 @@ def _side_settings(config: Any) -> list[Check]:
 
 
 def _provider_key(facts: Facts) -> Check:
-    from appliance.agent.code_session import MissingKey, model_settings
+    from appliance.config.model import MissingKey, model_settings
     from appliance.config.settings import PROVIDER_ENV
 
     config = facts.config
@@ -238,8 +238,7 @@ def _provider_key(facts: Facts) -> Check:
 
 def _online(facts: Facts) -> Check:
     """One tiny completion; only with --online. The error text is litellm's, never the key."""
-    from appliance.agent.code_session import model_settings
-    from appliance.agent.loop import litellm_model
+    from appliance.config.model import litellm_model, model_settings
 
     settings = model_settings(facts.config)
     started = time.perf_counter()

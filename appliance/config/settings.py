@@ -106,6 +106,11 @@ ApiKey = Annotated[SecretStr, AfterValidator(_api_key)]
 BaseUrl = Annotated[str, AfterValidator(_base_url)]
 
 
+# How long an escalation waits for a human before it is denied: the one default, used by
+# every channel (terminal prompt, escalation files, MCP elicitation) through the config.
+ESCALATION_TIMEOUT_DEFAULT_S = 300
+
+
 class _Section(BaseModel):
     # strict: "300" is not a number and 1 is not true; the file says what it means.
     model_config = ConfigDict(
@@ -156,7 +161,7 @@ class Config(_Section):
     google_base_url: BaseUrl | None = None
     resource_budget: ResourceBudget = ResourceBudget()
     auto_approve: AutoApprove = AutoApprove()
-    escalation_timeout_seconds: int = Field(300, ge=5, le=86_400)
+    escalation_timeout_seconds: int = Field(ESCALATION_TIMEOUT_DEFAULT_S, ge=5, le=86_400)
     audit_redaction: bool = True
     web_search: WebSearch = WebSearch()
     allowed_directories: tuple[Directory, ...] = ("~/Downloads", "~/Documents")
@@ -424,7 +429,8 @@ def weakening_settings(config: Config) -> list[str]:
         out.append("auditRedaction is off: secrets in tool arguments are written to the audit log.")
     if config.escalation_timeout_seconds > 600:
         out.append(
-            f"escalationTimeoutSeconds is {config.escalation_timeout_seconds} (default 300): an "
+            f"escalationTimeoutSeconds is {config.escalation_timeout_seconds} "
+            f"(default {ESCALATION_TIMEOUT_DEFAULT_S}): an "
             "escalation stays approvable long after its context has scrolled away."
         )
     out.extend(_budget_warnings(config.resource_budget))

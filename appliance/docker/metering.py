@@ -27,7 +27,7 @@ from typing import Any
 from appliance.chokepoint.redact import redact_text
 from appliance.credproxy.events import TokenUsage
 from appliance.credproxy.usage import estimate_request
-from appliance.session.budget import Budget, BudgetExceeded, BudgetLimits
+from appliance.session.budget import Budget, BudgetExceeded, ResourceBudget
 
 __all__ = ["UsageMeter"]
 
@@ -52,7 +52,7 @@ def litellm_cost(model: str | None, input_tokens: int, output_tokens: int) -> fl
 class UsageMeter:
     def __init__(
         self,
-        limits: BudgetLimits,
+        limits: ResourceBudget,
         *,
         price: Callable[[str | None, int, int], float | None] = litellm_cost,
         warn: Callable[[str], None] = lambda text: print(f"warning: {text}", file=sys.stderr),

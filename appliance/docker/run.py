@@ -230,10 +230,9 @@ class _InThread:
 
 
 def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, extra: dict):
-    from appliance.agent.code_session import budget_limits
     from appliance.credproxy import CredentialProxy, ProxyConfig
 
-    meter = UsageMeter(budget_limits(config))
+    meter = UsageMeter(config.resource_budget)
     proxy_config = ProxyConfig(
         real_keys={adapter.provider: key},
         providers=(adapter.provider,),

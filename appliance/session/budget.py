@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Budget", "BudgetExceeded", "BudgetLimits"]
+from appliance.config.settings import ResourceBudget
+
+__all__ = ["Budget", "BudgetExceeded", "ResourceBudget"]
 
 WARN_FRACTION = 0.8
 
@@ -20,17 +22,9 @@ class BudgetExceeded(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class BudgetLimits:
-    max_total_tokens: int | None = 1_000_000
-    max_steps: int | None = 200
-    max_session_seconds: float | None = 1800.0
-    max_estimated_cost_usd: float | None = 5.0
-
-
 @dataclass
 class Budget:
-    limits: BudgetLimits
+    limits: ResourceBudget  # the configuration's own model: one budget model everywhere
     clock: Callable[[], float] = time.monotonic
     tokens: int = 0
     steps: int = 0

@@ -212,8 +212,8 @@ def _server_roots(specs: list[ServerSpec]) -> dict[str, tuple[str, ...]]:
 def _auto_approver(config: Config, chokepoint: Chokepoint) -> Any:
     if not config.auto_approve.enabled:
         return None
-    from appliance.agent.loop import ModelSettings
     from appliance.chokepoint.escalation.auto_approver import AutoApprover
+    from appliance.config.model import ModelSettings
 
     model = ModelSettings.for_model(config, config.auto_approve.model_id)
     return AutoApprover(model, lambda: chokepoint.latest_user_message)

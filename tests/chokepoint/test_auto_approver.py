@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from chokepoint_helpers import ScriptedHuman, session_for
 
-from appliance.agent.loop import ModelSettings
 from appliance.agent.scripted_llm import ScriptedLLM
 from appliance.chokepoint.escalation.auto_approver import AutoApprover, review_prompt
 from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
+from appliance.config.model import ModelSettings
 from appliance.config.settings import Config
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ import pytest
 
 from appliance.agent.loop import Agent, ModelSettings, litellm_model, system_prompt, truncate
 from appliance.agent.scripted_llm import ScriptedLLM
-from appliance.session.budget import Budget, BudgetLimits
+from appliance.session.budget import Budget, ResourceBudget
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +33,7 @@ def _agent(llm, execute, limits=None, provider="openai", history=None, report=No
     return Agent(
         model=model,
         execute=execute,
-        budget=Budget(limits or BudgetLimits()),
+        budget=Budget(limits or ResourceBudget()),
         system="system prompt",
         history_path=history,
         report=report or (lambda kind, text: None),
@@ -62,7 +62,7 @@ async def test_step_budget_stops_the_turn():
         agent = _agent(
             llm,
             Recorder(),
-            limits=BudgetLimits(max_steps=5),
+            limits=ResourceBudget(max_steps=5),
             report=lambda kind, text: reports.append((kind, text)),
         )
         answer = await agent.send("loop forever")
@@ -75,7 +75,7 @@ async def test_token_budget_is_checked_before_each_execution():
     steps = [{"code": "a"}, {"code": "b"}]
     execute = Recorder()
     with ScriptedLLM(steps) as llm:
-        agent = _agent(llm, execute, limits=BudgetLimits(max_total_tokens=100))
+        agent = _agent(llm, execute, limits=ResourceBudget(max_total_tokens=100))
         answer = await agent.send("go")
     assert execute.codes == []  # the first reply alone used 160 tokens
     assert "tokens budget is used up" in answer

@@ -12,7 +12,7 @@ import pytest
 from appliance.agent.loop import Agent, ModelError, ModelSettings
 from appliance.agent.scripted_llm import ScriptedLLM
 from appliance.config.settings import Config
-from appliance.session.budget import Budget, BudgetLimits
+from appliance.session.budget import Budget, ResourceBudget
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +28,7 @@ async def _echo(code: str) -> str:
 
 
 def _agent(model: ModelSettings) -> Agent:
-    return Agent(model=model, execute=_echo, budget=Budget(BudgetLimits()), system="system")
+    return Agent(model=model, execute=_echo, budget=Budget(ResourceBudget()), system="system")
 
 
 @pytest.mark.parametrize("provider", sorted(ROUTES))

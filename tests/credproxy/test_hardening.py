@@ -18,7 +18,7 @@ from credproxy_fakes import HOSTS, REAL_KEYS, raw_request
 from appliance.chokepoint.audit import AuditLog
 from appliance.credproxy import CredentialProxy, ProxyConfig
 from appliance.docker.metering import UsageMeter
-from appliance.session.budget import BudgetLimits
+from appliance.session.budget import ResourceBudget
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "credproxy" / "authority.json"
 CONNECT = "api.anthropic.com:443"
@@ -37,7 +37,7 @@ class Metered:
 
 @pytest.fixture
 def metered(request, upstream, pki, ca_dir, tmp_path):
-    limits = getattr(request, "param", BudgetLimits())
+    limits = getattr(request, "param", ResourceBudget())
     meter = UsageMeter(limits, price=lambda *_: None, warn=lambda _: None)
     audit = AuditLog.create(tmp_path / "audit.jsonl", "s1", {}, [], "digest")
     meter.attach_audit(audit)
@@ -106,7 +106,7 @@ def test_every_refusal_is_an_audit_record_without_the_keys(metered, upstream) ->
 
 
 # F3: 60 requests at once against 500 tokens: reservations keep the upstream's bill under it.
-@pytest.mark.parametrize("metered", [BudgetLimits(max_total_tokens=500)], indirect=True)
+@pytest.mark.parametrize("metered", [ResourceBudget(max_total_tokens=500)], indirect=True)
 def test_a_burst_of_parallel_requests_cannot_overshoot_the_token_budget(metered, upstream) -> None:
     upstream.delay = 1.0
     upstream.json_body = {**upstream.json_body, "usage": {"input_tokens": 70, "output_tokens": 50}}
@@ -127,7 +127,7 @@ def test_a_burst_of_parallel_requests_cannot_overshoot_the_token_budget(metered,
 
 
 # F2: hanging up before the final event does not make a stream free.
-@pytest.mark.parametrize("metered", [BudgetLimits(max_total_tokens=120_000)], indirect=True)
+@pytest.mark.parametrize("metered", [ResourceBudget(max_total_tokens=120_000)], indirect=True)
 def test_a_stream_cut_before_its_end_is_charged(metered, upstream) -> None:
     start = {"type": "message_start", "message": {"model": "m", "usage": {
         "input_tokens": 50_000, "output_tokens": 1}}}  # fmt: skip

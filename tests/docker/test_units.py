@@ -23,7 +23,7 @@ from appliance.docker.agent_image import CLAUDE_CODE_RECIPE, AgentRecipe
 from appliance.docker.container import ContainerSpec, RuntimeDir
 from appliance.docker.metering import UsageMeter
 from appliance.docker.supervise import EscalationBell, Stop
-from appliance.session.budget import BudgetLimits
+from appliance.session.budget import ResourceBudget
 
 FAKE = "sk-ant-api03-" + "f" * 93 + "AA"
 
@@ -98,11 +98,11 @@ def test_recipe_tag_changes_with_any_pinned_input() -> None:
     assert CLAUDE_CODE_RECIPE.tarball_url.endswith("/claude-code/-/claude-code-2.0.77.tgz")
 
 
-def only(**limits: float) -> BudgetLimits:
+def only(**limits: float) -> ResourceBudget:
     """Budget limits with every limit off except those given."""
     off = {"max_total_tokens": None, "max_steps": None, "max_session_seconds": None,
            "max_estimated_cost_usd": None}  # fmt: skip
-    return BudgetLimits(**(off | limits))
+    return ResourceBudget(**(off | limits))
 
 
 def event(kind: str, usage: TokenUsage | None = None) -> ProxyEvent:

@@ -15,8 +15,8 @@ from typing import Any
 
 import anyio
 
-from appliance.agent.loop import ModelSettings, litellm_model
 from appliance.chokepoint.escalation.models import EscalationRequest
+from appliance.config.model import ModelSettings, litellm_model
 
 __all__ = ["AutoApprover", "review_prompt"]
 
