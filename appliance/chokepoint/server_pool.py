@@ -47,6 +47,10 @@ class ServerSpec:
     call_timeout_s: float = 120.0
     # Any other MCP server over stdio (and test servers): the full command, used instead.
     argv: tuple[str, ...] | None = None
+    # The server's judge: a JSON-RPC method it answers with the call as it will run it and the
+    # copy the policy judges (facts that need I/O: a git remote's URL). Declared here, per
+    # server, so the chokepoint asks whichever server has one and names none.
+    judge: str | None = None
 
     def command(self) -> list[str]:
         if self.argv:
@@ -202,6 +206,34 @@ class ServerPool:
             for name in self.specs:
                 group.start_soon(collect, name)
         return sorted(found, key=lambda t: (t.server, t.name))
+
+    async def judge(
+        self, server: str, tool: str, arguments: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Ask ``server``'s declared judge for ``(arguments to run, arguments to judge)``;
+        None when the server declares no judge. :class:`ServerCallError` when it refuses."""
+        method = self.specs[server].judge
+        if method is None:
+            return None
+        connection = await self._connection(server)
+        client = connection.client
+        try:
+            if client is None:
+                raise ProtocolError("the connection closed before the request")
+            with anyio.fail_after(connection.spec.call_timeout_s):
+                answer = await client.request(method, {"tool": tool, "arguments": arguments})
+        except TimeoutError as exc:
+            raise ServerCallError(f"the {server} server did not judge {tool} in time") from exc
+        except RemoteError as exc:
+            raise ServerCallError(f"the {server} server refused {tool}: {exc.message}") from exc
+        except ClientError as exc:
+            connection.stop.set()
+            connection.client = None
+            raise ServerCallError(f"the {server} server failed judging {tool}") from exc
+        run, judged = answer.get("arguments"), answer.get("judged")
+        if not isinstance(run, dict) or not isinstance(judged, dict):
+            raise ServerCallError(f"the {server} server's judge answered without arguments")
+        return run, judged
 
     async def call(self, server: str, tool: str, arguments: dict[str, Any]) -> ServerResult:
         connection = await self._connection(server)

@@ -1,9 +1,10 @@
 """The chokepoint: the one place a tool call becomes an effect.
 
 The trip of a call, in order: known server and tool → arguments fit the tool's own input schema →
-enrichment that needs I/O (a git remote's URL) → policy engine → on escalate: session whitelist →
-auto-approver (optional, may only approve) → human → circuit breaker → the real MCP server →
-audit (written and fsynced before the result returns) → result.
+the server's judge, when its declaration names one (facts that need I/O, found in the confined
+server: a git remote's URL; this module names no server) → policy engine → on escalate:
+session whitelist → auto-approver (optional, may only approve) → human → circuit breaker → the
+real MCP server → audit (written and fsynced before the result returns) → result.
 
 Every way in (the WASM bridge, Docker mode's socket, ``ironcurtain mcp-proxy``) calls
 :meth:`Chokepoint.call`. Errors are split by audience: the agent reads ``DENIED: <reason>``
@@ -15,7 +16,6 @@ detail. Anything unexpected inside the trip denies, and is audited as such.
 from __future__ import annotations
 
 import logging
-import posixpath
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -111,7 +111,6 @@ class Chokepoint:
         self.server_roots = dict(server_roots or {})
         self.breaker = CircuitBreaker(clock)
         self.latest_user_message = ""
-        self.git_workdir: str | None = None  # what git_set_working_dir set, as the server has it
         self.stats = {"calls": 0, "denied": 0, "escalated": 0}
         self._in_flight = 0  # calls between entry and their audit record
 
@@ -163,8 +162,16 @@ class Chokepoint:
         structural = await self._check_structure(call, raw_arguments)
         if structural is not None:
             return self._denied(structural)
-        call = trip.call = await self._anchor_git_paths(call)
-        call = await self._enrich(call)
+        try:
+            judged = await self.servers.judge(call.server, call.tool, dict(call.arguments))
+        except ServerCallError as exc:
+            return self._denied(Decision(decision="deny", rule="server-judge", reason=str(exc)))
+        if judged is not None:
+            # The server's judge: the call as it will run (paths anchored where the server
+            # resolves them) and the copy the engine judges (facts found with I/O).
+            run, facts = judged
+            call = trip.call = call.model_copy(update={"arguments": run})
+            call = call.model_copy(update={"arguments": facts})
         decision = evaluate(call, self.policy, self.context)
         if decision.decision == "deny":
             return self._denied(decision)
@@ -205,55 +212,6 @@ class Chokepoint:
         if problem:
             return Decision(decision="deny", rule="invalid-arguments", reason=problem)
         return None
-
-    async def _anchor_git_paths(self, call: ToolCall) -> ToolCall:
-        """Make git's repository paths absolute, as the git server will read them.
-
-        The git server resolves a relative or missing ``path`` against its working directory
-        (``git_set_working_dir``), which the engine cannot see; the chokepoint tracks it and
-        hands both the engine and the server the same absolute path."""
-        if call.server != "git":
-            return call
-        base = self.git_workdir or self.context.sandbox
-        if base is None:
-            return call
-        schema = (await self.servers.tools("git"))[call.tool].input_schema
-        arguments = dict(call.arguments)
-        for key in ("path", "localPath"):
-            value = arguments.get(key)
-            if value is None and key == "path" and key in schema.get("properties", {}):
-                arguments[key] = base
-            elif isinstance(value, str) and not value.startswith(("/", "~")):
-                arguments[key] = posixpath.normpath(posixpath.join(base, value))
-        if arguments == call.arguments:
-            return call
-        return call.model_copy(update={"arguments": arguments})
-
-    def _after_git_call(self, call: ToolCall, ok: bool) -> None:
-        if call.server != "git" or not ok:
-            return
-        if call.tool == "git_set_working_dir":
-            path = call.arguments.get("path")
-            if isinstance(path, str):
-                self.git_workdir = absolute(path, self.context.home, self.context.sandbox or "/")
-        elif call.tool == "git_clear_working_dir":
-            self.git_workdir = None
-
-    async def _enrich(self, call: ToolCall) -> ToolCall:
-        """The copy of a git call the engine judges: remote names as the URLs git would contact
-        (every remote's for ``fetch --all``), pathspecs and ``REV:path`` as paths under the
-        repository (``servers.git.enrich``). If a URL cannot be found the engine sees a value
-        that no domain rule allows."""
-        if call.server != "git":
-            return call
-        from servers.git.enrich import judged_arguments
-
-        arguments = await anyio.to_thread.run_sync(
-            lambda: judged_arguments(call.tool, call.arguments, base_dir=self.context.sandbox)
-        )
-        if arguments == call.arguments:
-            return call
-        return call.model_copy(update={"arguments": arguments})
 
     async def _escalate(
         self, trip: _Trip, call: ToolCall, decision: Decision
@@ -351,7 +309,6 @@ class Chokepoint:
             trip.extra["status"] = "server-error"
             return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
         trip.extra["status"] = "error" if result.is_error else "ok"
-        self._after_git_call(call, not result.is_error)
         return CallOutcome(
             not result.is_error, result.text, decision, result.structured, trip.escalation
         )

@@ -158,7 +158,7 @@ def _live_tools(only: list[str] | None) -> dict[str, list[Any]]:
     async def collect(scratch: str) -> dict[str, list[Any]]:
         specs = [
             ServerSpec("filesystem", (scratch,), cwd=scratch),
-            ServerSpec("git", ("--base-dir", scratch), cwd=scratch),
+            ServerSpec("git", ("--base-dir", scratch), cwd=scratch, judge="ironcurtain/judge"),
             ServerSpec("fetch", (), cwd=scratch),
         ]
         specs = [s for s in specs if not only or s.name in only]

@@ -106,7 +106,13 @@ def server_specs(config: Config, sandbox: Path) -> list[ServerSpec]:
     return [
         ServerSpec("filesystem", tuple(roots), env=confined, cwd=str(sandbox)),
         # git works inside the sandbox only: the server's own containment, whatever the policy.
-        ServerSpec("git", ("--base-dir", str(sandbox)), env=confined, cwd=str(sandbox)),
+        ServerSpec(
+            "git",
+            ("--base-dir", str(sandbox)),
+            env=confined,
+            cwd=str(sandbox),
+            judge="ironcurtain/judge",  # remote URLs and anchored paths (servers/git/enrich.py)
+        ),
         ServerSpec("fetch", (), env={**confined, **fetch_env}, cwd=str(sandbox)),
     ]
 

@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 def build_server(argv: list[str]):
     """The configured :class:`servers.wire.server.StdioServer` (tests drive it in memory)."""
     from servers.git.context import GitContext
+    from servers.git.enrich import JUDGE_METHOD, judge
     from servers.git.runner import GitRunner
     from servers.git.tools_change import change_tools
     from servers.git.tools_history import history_tools
@@ -88,7 +89,14 @@ def build_server(argv: list[str]):
     instructions = "Git tools. Set a working directory with git_set_working_dir first."
     if ctx.workspace.base is not None:
         instructions += f" Only repositories under {ctx.workspace.base} are reachable."
-    return StdioServer("ironcurtain-git", VERSION, tools, instructions=instructions)
+    takes_path = {t.name: "path" in t.input_schema.get("properties", {}) for t in tools}
+    return StdioServer(
+        "ironcurtain-git",
+        VERSION,
+        tools,
+        instructions=instructions,
+        methods={JUDGE_METHOD: lambda params: judge(ctx, takes_path, params)},
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -1,6 +1,12 @@
-"""What the chokepoint needs to know about a git call before the policy decides.
+"""What the chokepoint needs to know about a git call before the policy decides: the git
+server's *judge* (JSON-RPC method ``ironcurtain/judge``, declared for this server in the host's
+server table), run here in the confined server, never in the host.
 
-The policy judges a copy of the call's arguments (the server still gets the agent's own):
+The judge answers ``{"arguments": …, "judged": …}``. ``arguments`` is the call the server will
+then run: the repository ``path``/``localPath`` made absolute against the server's working
+directory (``git_set_working_dir``) or its base, so what the policy judged and what runs are the
+same folder even if the working directory changes in between. ``judged`` is the copy the policy
+judges:
 
 - remote URLs: ``git_fetch``, ``git_pull`` and ``git_push`` name a remote, not a URL; the
   ``git-remote-url`` role needs every URL git will actually contact. ``git_fetch all: true``
@@ -18,18 +24,20 @@ that no rule allows (:func:`judged_arguments`): the caller denies, never guesses
 
 from __future__ import annotations
 
-import functools
 import posixpath
 import re
-from pathlib import Path
 from typing import Any
 
 from servers.git.checks import check_remote_name
-from servers.git.runner import GitRunner
+from servers.git.context import GitContext
 from servers.git.workspace import Workspace
 from servers.wire.server import ToolError
 
-__all__ = ["judged_arguments", "remote_urls"]
+__all__ = ["JUDGE_METHOD", "judge", "judged_arguments", "remote_urls"]
+
+JUDGE_METHOD = "ironcurtain/judge"
+# Arguments naming a repository folder, resolved like the server resolves them.
+_FOLDER_ARGS = ("path", "localPath")
 
 _REMOTE_TOOLS = frozenset({"git_push", "git_pull", "git_fetch"})
 # Arguments holding paths relative to the directory the call names (git's pathspecs).
@@ -41,45 +49,66 @@ _MAGIC = re.compile(r"^:(?:\([^)]*\)|[/!^]+)")
 UNKNOWN_REMOTES = "unknown-remotes"  # not a URL: no domain rule allows it
 
 
-@functools.cache
-def _runner() -> GitRunner:
-    return GitRunner(timeout=10.0, max_output=64 * 1024)
+def judge(ctx: GitContext, takes_path: dict[str, bool], params: Any) -> dict[str, Any]:
+    """The ``ironcurtain/judge`` request: ``{"tool", "arguments"}`` → ``{"arguments", "judged"}``.
+
+    ``takes_path`` says which tools have a ``path`` argument (a missing one means the working
+    directory). Unknown tools and malformed parameters are refused: the host then denies."""
+    if not isinstance(params, dict) or not isinstance(params.get("arguments"), dict):
+        raise ToolError("judge needs {tool, arguments}")
+    tool = params.get("tool")
+    if not isinstance(tool, str) or tool not in takes_path:
+        raise ToolError(f"no git tool named {tool!r}")
+    arguments = _anchored(ctx, dict(params["arguments"]), takes_path[tool])
+    base = ctx.workspace.base
+    judged = judged_arguments(tool, arguments, ctx=ctx, base_dir=str(base) if base else None)
+    return {"arguments": arguments, "judged": judged}
+
+
+def _anchored(ctx: GitContext, arguments: dict[str, Any], takes_path: bool) -> dict[str, Any]:
+    base = ctx.workspace.working_dir or ctx.workspace.base
+    if base is None:
+        return arguments
+    for key in _FOLDER_ARGS:
+        value = arguments.get(key)
+        if value is None and key == "path" and takes_path:
+            arguments[key] = str(base)
+        elif isinstance(value, str) and not value.startswith(("/", "~")):
+            arguments[key] = posixpath.normpath(posixpath.join(str(base), value))
+    return arguments
 
 
 def remote_urls(
-    path: str, remote: str = "origin", *, push: bool = False, base_dir: str | Path | None = None
+    ctx: GitContext, path: str, remote: str = "origin", *, push: bool = False
 ) -> list[str]:
     """The URLs ``git fetch`` (or, with ``push``, ``git push``) would use for ``remote``.
 
     ``path`` is the repository directory as the tool call names it (absolute, or relative to
-    ``base_dir``); it must lie inside ``base_dir`` when one is given.
+    the server's base); it must lie inside the base when there is one.
     """
-    workspace = Workspace(Path(base_dir) if base_dir is not None else None)
-    repo = workspace.repo(path)
+    repo = ctx.workspace.repo(path)
     name = check_remote_name(remote, "remote")
     command = ["remote", "get-url", "--all", *(["--push"] if push else []), name]
-    out = _runner().run(repo, command)
+    out = ctx.git(repo, *command)
     return [url for url in out.stdout.splitlines() if url]
 
 
-def all_remote_urls(path: str, *, base_dir: str | Path | None = None) -> list[str]:
+def all_remote_urls(ctx: GitContext, path: str) -> list[str]:
     """Every URL ``git fetch --all`` would contact."""
-    workspace = Workspace(Path(base_dir) if base_dir is not None else None)
-    repo = workspace.repo(path)
-    names = _runner().run(repo, ["remote"]).stdout.split()
-    return [url for name in names for url in remote_urls(path, name, base_dir=base_dir)]
+    repo = ctx.workspace.repo(path)
+    names = ctx.git(repo, "remote").stdout.split()
+    return [url for name in names for url in remote_urls(ctx, path, name)]
 
 
 def judged_arguments(
-    tool: str, arguments: dict[str, Any], *, base_dir: str | None
+    tool: str, arguments: dict[str, Any], *, ctx: GitContext, base_dir: str | None
 ) -> dict[str, Any]:
     """The arguments as the policy should judge them (see the module docstring).
 
-    ``arguments["path"]`` is the repository directory, already made absolute by the caller
-    when it can be. Does I/O (git, the disk): call it off the event loop."""
+    ``arguments["path"]`` is the repository directory, already made absolute (``judge``)."""
     judged = dict(arguments)
     if tool in _REMOTE_TOOLS:
-        judged.update(_remotes(tool, arguments, base_dir))
+        judged.update(_remotes(ctx, tool, arguments, base_dir))
     folder = arguments.get("path")
     if not isinstance(folder, str) or not folder.startswith("/"):
         return judged
@@ -91,20 +120,22 @@ def judged_arguments(
             judged[key] = [_under(folder, v) if isinstance(v, str) else v for v in value]
     for key in _REVISION_ARGS.get(tool, ()):
         if isinstance(arguments.get(key), str):
-            judged[key] = _object_path(arguments[key], folder, base_dir)
+            judged[key] = _object_path(arguments[key], folder, ctx.workspace)
     return judged
 
 
-def _remotes(tool: str, arguments: dict[str, Any], base_dir: str | None) -> dict[str, Any]:
+def _remotes(
+    ctx: GitContext, tool: str, arguments: dict[str, Any], base_dir: str | None
+) -> dict[str, Any]:
     path = arguments.get("path") or base_dir or "."
     try:
         if tool == "git_fetch" and arguments.get("all"):
-            urls = all_remote_urls(path, base_dir=base_dir)
+            urls = all_remote_urls(ctx, path)
             return {"remote": urls or UNKNOWN_REMOTES}
         remote = arguments.get("remote") or "origin"
         if not isinstance(remote, str) or "://" in remote or remote.startswith("/"):
             return {}
-        urls = remote_urls(path, remote, push=tool == "git_push", base_dir=base_dir)
+        urls = remote_urls(ctx, path, remote, push=tool == "git_push")
     except (ToolError, OSError, ValueError):
         return {"remote": UNKNOWN_REMOTES} if arguments.get("all") else {}
     if not urls:
@@ -119,7 +150,7 @@ def _under(folder: str, value: str) -> str:
     return posixpath.normpath(posixpath.join(folder, bare)) if bare else folder
 
 
-def _object_path(value: str, folder: str, base_dir: str | None) -> str:
+def _object_path(value: str, folder: str, workspace: Workspace) -> str:
     """``REV:path`` -> the file under the work tree's top; a revision alone -> ``folder``."""
     if ":" not in value:
         return folder
@@ -129,7 +160,7 @@ def _object_path(value: str, folder: str, base_dir: str | None) -> str:
     top = folder
     if not inner.startswith("./") and not inner.startswith("../"):
         try:
-            repo = Workspace(Path(base_dir) if base_dir is not None else None).repo(folder)
+            repo = workspace.repo(folder)
         except (ToolError, OSError):
             return posixpath.normpath(posixpath.join(folder, inner)) if inner else folder
         top = str(repo.work_tree or folder)

@@ -31,7 +31,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -62,7 +62,9 @@ PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
 SERVER_BUSY = -32000
+SERVER_REFUSED = -32001  # a host request (judge) the server refuses, with its reason
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class StdioServer:
         max_pending: int = MAX_PENDING_CALLS,
         max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
         logging: bool = False,
+        methods: Mapping[str, Callable[[Any], dict[str, Any]]] | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -157,6 +160,9 @@ class StdioServer:
         self.logging = logging  # declare the logging capability (a gate's warnings)
         self.client_capabilities: dict[str, Any] = {}
         self._requests: dict[str, Future[dict[str, Any]]] = {}
+        # Requests of the host's own beyond MCP (a server's judge: ``ironcurtain/judge``), run on
+        # the worker pool under the same bounds as tools/call; a ToolError answers as an error.
+        self.methods = dict(methods or {})
 
     def run(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         reader = stdin or sys.stdin.buffer
@@ -204,8 +210,8 @@ class StdioServer:
         params = message.get("params") or {}
         if request_id is None:
             return  # notifications (initialized, cancelled, roots/list_changed) need no answer
-        if method == "tools/call":
-            self._submit_call(request_id, params, len(line))
+        if method == "tools/call" or method in self.methods:
+            self._submit_call(request_id, params, len(line), method)
             return
         handler = {
             "initialize": self._initialize,
@@ -235,7 +241,9 @@ class StdioServer:
             result["instructions"] = self.instructions
         return result
 
-    def _submit_call(self, request_id: object, params: object, size: int) -> None:
+    def _submit_call(
+        self, request_id: object, params: object, size: int, method: str = "tools/call"
+    ) -> None:
         with self._load_lock:
             busy = (
                 self.pending >= self.max_pending
@@ -252,16 +260,21 @@ class StdioServer:
                 "bytes of requests in flight per connection; retry when earlier calls answer",
             )
             return
-        self._pool.submit(self._call_tool, request_id, params, size)
+        self._pool.submit(self._call_tool, request_id, params, size, method)
 
     def busy(self) -> bool:
         """Whether a call is queued or running (an idle timeout must not cut one off)."""
         with self._load_lock:
             return self.pending > 0
 
-    def _call_tool(self, request_id: object, params: object, size: int = 0) -> None:
+    def _call_tool(
+        self, request_id: object, params: object, size: int = 0, method: str = "tools/call"
+    ) -> None:
         try:
-            self._answer_call(request_id, params)
+            if method == "tools/call":
+                self._answer_call(request_id, params)
+            else:
+                self._answer_method(request_id, method, params)
         finally:
             with self._load_lock:
                 self.pending -= 1
@@ -286,6 +299,18 @@ class StdioServer:
         except Exception:  # an unencodable result must still answer the request
             traceback.print_exc(file=sys.stderr)
             self._send_error(request_id, INVALID_PARAMS, "the tool's result could not be encoded")
+
+    def _answer_method(self, request_id: object, method: str, params: object) -> None:
+        try:
+            result = self.methods[method](params)
+        except ToolError as exc:
+            self._send_error(request_id, SERVER_REFUSED, str(exc))
+            return
+        except Exception:  # the operator sees the traceback; the host gets an error, not a hang
+            traceback.print_exc(file=sys.stderr)
+            self._send_error(request_id, INTERNAL_ERROR, f"internal error in {method}")
+            return
+        self._send_result(request_id, result)
 
     def invoke(self, params: object) -> ToolResult:
         """Check and run one ``tools/call``; usable in memory by tests."""

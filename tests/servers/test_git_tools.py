@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 from test_git_support import Fixture, GitServer, git, make_repo
 
-from servers.git.enrich import remote_urls
+from servers.git.context import GitContext
+from servers.git.enrich import remote_urls as _remote_urls
 from servers.git.repoconfig import derive, parse_listing
+from servers.git.runner import GitRunner
+from servers.git.workspace import Workspace
 from servers.wire.server import ToolError
 
 NAMES = sorted(
@@ -376,6 +379,12 @@ def test_derive_overrides_every_named_driver() -> None:
     http = derive(parse_listing("http.https://h/.proxy\nhttp://evil:3128\x00"), tools)
     assert dict(http.overrides)["http.https://h/.sslverify"] == "true"
     assert dict(http.overrides)["http.https://h/.proxy"] == ""
+
+
+def remote_urls(path: str, remote: str = "origin", *, push: bool = False, base_dir) -> list[str]:
+    """The judge's remote lookup, on a context like the server's own."""
+    ctx = GitContext(GitRunner(10.0, 64 * 1024), Workspace(Path(base_dir)))
+    return _remote_urls(ctx, path, remote, push=push)
 
 
 def test_remote_urls_for_the_chokepoint(fx: Fixture) -> None:
