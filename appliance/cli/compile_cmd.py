@@ -83,7 +83,7 @@ def _llm(paths: AppPaths, timeout: float) -> Any:
 
 def base_constitution(paths: AppPaths) -> str:
     """The user's ``constitution.md`` if they have one, else the shipped default."""
-    from policy.loader import default_policy_dir
+    from policy import default_policy_dir
 
     shipped = default_policy_dir().parent / "constitution.md"
     chosen = paths.constitution if paths.constitution.is_file() else shipped
@@ -103,9 +103,9 @@ def _progress(line: str) -> None:
 
 
 def _build(args: argparse.Namespace, paths: AppPaths, llm: Any) -> int:
+    from policy import default_policy_dir
     from policy.compiler.pipeline import CompileInputs, compile_policy
     from policy.compiler.reannotate import annotate_tools
-    from policy.loader import default_policy_dir
 
     servers = getattr(args, "server", None)
     _progress("tools     listing the servers' tools")

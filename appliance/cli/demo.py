@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -142,6 +141,17 @@ class DemoApprover:
         return Verdict(approved=True, by="demo")
 
 
+def _bare_repository(folder: Path) -> None:
+    """An empty bare repository whose HEAD is ``main``: the files ``git init --bare`` writes that
+    git needs, written here so the host starts no process (only named runners do)."""
+    for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
+        (folder / sub).mkdir(parents=True)
+    (folder / "HEAD").write_text("ref: refs/heads/main\n")
+    (folder / "config").write_text(
+        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"
+    )
+
+
 async def _demo(workdir: Path, args: argparse.Namespace) -> int:
     from appliance.agent.code_session import Terminal, run_code_session
     from appliance.agent.scripted_llm import ScriptedLLM
@@ -158,7 +168,7 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
     for name, text in NOTES.items():
         (sandbox / name).parent.mkdir(parents=True, exist_ok=True)
         (sandbox / name).write_text(text)
-    subprocess.run(["git", "init", "--quiet", "--bare", "-b", "main", str(remote)], check=True)
+    _bare_repository(remote)
     paths = AppPaths(home=workdir / "home", cache=app_paths().cache)
     terminal = Terminal(verbose=not args.quiet)
     options = SessionOptions(

@@ -13,8 +13,7 @@ import logging
 from collections.abc import Callable
 
 from appliance.sandbox.limits import Limits
-from policy.safe_json import JSONRefused
-from policy.safe_json import loads as safe_loads
+from policy import JSONRefused, safe_loads
 
 __all__ = ["CallTool", "ToolBridge", "clean_catalog"]
 

@@ -26,8 +26,7 @@ from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
 from appliance.chokepoint.escalation.registry import listener_pid
 from appliance.config.settings import ESCALATION_TIMEOUT_DEFAULT_S
 from appliance.host.atomic import write_text_atomic
-from policy.safe_json import JSONRefused
-from policy.safe_json import loads as safe_loads
+from policy import JSONRefused, safe_loads
 
 __all__ = ["FileChannel", "parse_response", "request_path", "response_path", "write_atomic"]
 
