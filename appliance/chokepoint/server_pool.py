@@ -121,7 +121,9 @@ class _Connection:
                     cwd=self.spec.cwd,
                     stderr=errlog,
                 )
-                async with client:
+                async with client, anyio.create_task_group() as starting:
+                    if self.spec.argv is None and os.getuid() == 0:
+                        starting.start_soon(_place_root_server, self.spec.name, client.pid)
                     await client.initialize("ironcurtain", __version__)
                     self.tools = {
                         t["name"]: _tool_info(self.spec.name, t) for t in await client.list_tools()
@@ -135,6 +137,23 @@ class _Connection:
         finally:
             self.client = None
             self.ready.set()
+
+
+async def _place_root_server(name: str, pid: int | None) -> None:
+    """Move a server started as root into its pids cgroup while it is still importing: the
+    move costs the kernel a grace period (5-15 ms) that would otherwise delay the server's own
+    confinement step (appliance.confinement.process). Best effort: the server does it itself
+    if this has not happened by then."""
+    if pid is None:
+        return
+    from appliance.confinement.process import place_in_pids_cgroup
+    from appliance.confinement.profile import ProfileError, load_profile
+
+    try:
+        limit = load_profile(name).limits.processes
+        await anyio.to_thread.run_sync(place_in_pids_cgroup, pid, limit)
+    except (OSError, ProfileError) as exc:
+        log.debug("server %s: pids cgroup left to the server itself: %r", name, exc)
 
 
 def _tool_info(server: str, tool: dict[str, Any]) -> ToolInfo:

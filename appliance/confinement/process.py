@@ -160,15 +160,46 @@ def can_cap_processes_as_root() -> bool:
 
 def cap_processes_as_root(limit: int) -> str:
     """The kernel never applies ``RLIMIT_NPROC`` to uid 0, so a server started as root is put in
-    a pids cgroup of its own with ``pids.max``. Returns the cgroup's folder."""
+    a pids cgroup of its own with ``pids.max``. Returns the cgroup's folder.
+
+    Moving a process between cgroups costs the kernel an RCU grace period (5-15 ms here); the
+    appliance's server pool therefore moves each server it starts while the server is still
+    importing (:func:`place_in_pids_cgroup`), and this step then only checks, and sets the
+    limit it reads from its own profile."""
+    folder = place_in_pids_cgroup(os.getpid(), limit)
+    if folder is None:
+        raise OSError(0, "no writable pids cgroup controller to cap a root server's processes")
+    return folder
+
+
+def place_in_pids_cgroup(pid: int, limit: int) -> str | None:
+    """Put process ``pid`` in the pids cgroup ``ironcurtain-<pid>`` with ``pids.max = limit``
+    (made if missing); None without a writable pids controller. Callable from the parent that
+    started ``pid`` and from ``pid`` itself: whichever comes second finds it done."""
     parent = _pids_cgroup_dir()
     if parent is None:
-        raise OSError(0, "no writable pids cgroup controller to cap a root server's processes")
-    for stale in stale_folders(parent, _CGROUP_PREFIX):
-        with contextlib.suppress(OSError):
-            os.rmdir(stale)  # fails while the cgroup still has processes
-    folder = os.path.join(parent, f"{_CGROUP_PREFIX}{os.getpid()}")
-    os.mkdir(folder)
+        return None
+    name = f"{_CGROUP_PREFIX}{pid}"
+    if pid == os.getpid() and os.path.basename(parent) == name:
+        parent = os.path.dirname(parent)  # the server pool already moved this process
+    folder = os.path.join(parent, name)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    else:
+        for stale in stale_folders(parent, _CGROUP_PREFIX):
+            with contextlib.suppress(OSError):
+                os.rmdir(stale)  # fails while the cgroup still has processes
     _write(os.path.join(folder, "pids.max"), str(limit))
-    _write(os.path.join(folder, "cgroup.procs"), str(os.getpid()))
+    if not _member_of(pid, folder):
+        _write(os.path.join(folder, "cgroup.procs"), str(pid))
     return folder
+
+
+def _member_of(pid: int, folder: str) -> bool:
+    try:
+        with open(os.path.join(folder, "cgroup.procs")) as f:
+            return str(pid) in f.read().split()
+    except OSError:
+        return False

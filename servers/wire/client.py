@@ -114,6 +114,11 @@ class StdioClient:
         self._broken: ProtocolError | None = None
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id once started."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def broken(self) -> ProtocolError | None:
         """Why the connection ended, or None while it is usable."""
         return self._broken
