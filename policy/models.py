@@ -258,6 +258,9 @@ class ToolAnnotation(_Frozen):
     comment: str = ""
     side_effects: bool = Field(default=True, alias="sideEffects")
     args: dict[str, ArgRoles] = Field(default_factory=dict)
+    # The tool's input schema when it was annotated (IronCurtain >= 0.9 stores it per tool): a
+    # live tool whose schema differs is refused until annotated again (the chokepoint checks).
+    input_schema: dict[str, JsonValue] | None = Field(default=None, alias="inputSchema")
 
     @field_validator("args")
     @classmethod

@@ -172,3 +172,25 @@ def _redact(value: Any, depth: int) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(_redact(item, depth + 1) for item in value)
     return value
+
+
+def redact_literals(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
+    """``value`` with every occurrence of a known secret (a declared server's credentials)
+    replaced by ``[REDACTED:server-credential]``, whatever the ``auditRedaction`` setting."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, _tag("server-credential"))
+        return value
+    if depth >= _MAX_DEPTH and isinstance(value, dict | list | tuple):
+        return _tag("too-deep")
+    if isinstance(value, dict):
+        return {
+            redact_literals(k, secrets, depth + 1): redact_literals(v, secrets, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(redact_literals(item, secrets, depth + 1) for item in value)
+    return value

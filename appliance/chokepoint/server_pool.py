@@ -51,6 +51,8 @@ class ServerSpec:
     # copy the policy judges (facts that need I/O: a git remote's URL). Declared here, per
     # server, so the chokepoint asks whichever server has one and names none.
     judge: str | None = None
+    # Credentials in ``env`` (and the like): redacted from the audit wherever they appear.
+    secrets: tuple[str, ...] = ()
 
     def command(self) -> list[str]:
         if self.argv:

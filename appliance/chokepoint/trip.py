@@ -15,6 +15,7 @@ detail. Anything unexpected inside the trip denies, and is audited as such.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -37,7 +38,7 @@ from appliance.chokepoint.escalation.models import (
     call_digest,
     new_request_id,
 )
-from appliance.chokepoint.redact import redact
+from appliance.chokepoint.redact import redact, redact_literals
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool
 from policy import (
     Decision,
@@ -98,6 +99,7 @@ class Chokepoint:
         session_id: str,
         auto_approver: AutoApprover | None = None,
         redaction: bool = True,
+        secrets: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
         server_roots: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
@@ -109,6 +111,7 @@ class Chokepoint:
         self.session_id = session_id
         self.auto_approver = auto_approver
         self.redaction = redaction
+        self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))  # longest first
         self.whitelist = ApprovalWhitelist()
         # Servers confined to folders (filesystem): an escalated path outside them is refused
         # at once rather than put to a human whose approval the server would not honour.
@@ -212,6 +215,27 @@ class Chokepoint:
                 rule="structural-unknown-tool",
                 reason=f"the {call.server} server has no tool {call.tool!r}",
             )
+        annotation = self.policy.annotations.get(call.server, {}).get(call.tool)
+        if annotation is None:
+            return Decision(
+                decision="deny",
+                rule="structural-unannotated-tool",
+                reason=(
+                    f"{call.server}/{call.tool} has no annotations, so the policy cannot judge "
+                    f"it; the operator can run `ironcurtain servers annotate {call.server}`"
+                ),
+            )
+        if annotation.input_schema is not None and not _same_schema(
+            annotation.input_schema, info.input_schema
+        ):
+            return Decision(
+                decision="deny",
+                rule="structural-stale-annotation",
+                reason=(
+                    f"{call.server}/{call.tool} changed its input schema since it was annotated; "
+                    f"the operator can run `ironcurtain servers annotate {call.server}`"
+                ),
+            )
         problem = check_arguments(raw_arguments, info.input_schema)
         if problem:
             return Decision(decision="deny", rule="invalid-arguments", reason=problem)
@@ -252,8 +276,10 @@ class Chokepoint:
             session_id=self.session_id,
             server=call.server,
             tool=call.tool,
-            arguments=redact(call.arguments) if self.redaction else call.arguments,
-            reason=decision.reason,
+            arguments=redact_literals(
+                redact(call.arguments) if self.redaction else call.arguments, self.secrets
+            ),
+            reason=redact_literals(decision.reason, self.secrets),
             rule=decision.rule,
             call_digest=trip.digest,
             policy_digest=self.policy.digest,
@@ -339,6 +365,8 @@ class Chokepoint:
             "callDigest": trip.digest,
             "policyDigest": self.policy.digest,
         }
+        if self.secrets:  # a declared server's credentials never reach the log
+            entry = redact_literals(entry, self.secrets)
         try:
             if self._in_flight == 1:
                 # The only call in flight: sync here, since the hop to a worker thread and back
@@ -350,6 +378,11 @@ class Chokepoint:
                 await anyio.to_thread.run_sync(self.audit.append, entry)
         except AuditWriteError as exc:
             raise SessionStopped(f"the audit log could not be written: {exc}") from exc
+
+
+def _same_schema(annotated: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    """Equal as JSON data (key order aside; descriptions count: they steer the model)."""
+    return json.dumps(annotated, sort_keys=True) == json.dumps(live, sort_keys=True)
 
 
 def _targets(roles: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:

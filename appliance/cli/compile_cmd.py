@@ -152,18 +152,15 @@ def _show_annotation_change(name: str, old: Any, new: Any) -> None:
 def _live_tools(only: list[str] | None) -> dict[str, list[Any]]:
     import anyio
 
-    from appliance.chokepoint.server_pool import ServerPool, ServerSpec
+    from appliance.chokepoint.server_pool import ServerPool
     from policy.compiler.annotate import ToolSpec
 
     async def collect(scratch: str) -> dict[str, list[Any]]:
-        specs = [
-            ServerSpec("filesystem", (scratch,), cwd=scratch),
-            ServerSpec("git", ("--base-dir", scratch), cwd=scratch, judge="ironcurtain/judge"),
-            ServerSpec("fetch", (), cwd=scratch),
-        ]
+        specs = _registry_specs(Path(scratch))
+        known = ", ".join(s.name for s in specs)
         specs = [s for s in specs if not only or s.name in only]
         if not specs:
-            raise _ConfigProblem(f"no such server {only[0]!r} (filesystem, git, fetch)")
+            raise _ConfigProblem(f"no such server {only[0]!r} ({known})")
         async with ServerPool(specs) as pool:
             found = await pool.all_tools()
         out: dict[str, list[Any]] = {s.name: [] for s in specs}
@@ -183,6 +180,18 @@ def _live_tools(only: list[str] | None) -> dict[str, list[Any]]:
             raise
         except Exception as exc:  # a server that does not start or answer: no tool list
             raise CompileError("tools", f"cannot list the servers' tools: {exc}") from exc
+
+
+def _registry_specs(scratch: Path) -> list[Any]:
+    """Every server of the registry (shipped and declared), with a scratch folder as sandbox."""
+    from appliance.config.servers import ServerDeclarationError
+    from appliance.config.settings import ConfigError, load_config
+    from appliance.session.core import server_specs
+
+    try:
+        return server_specs(load_config(), scratch)
+    except (ConfigError, ServerDeclarationError) as exc:
+        raise _ConfigProblem(str(exc)) from None
 
 
 def _print_proposals(report: Any) -> None:

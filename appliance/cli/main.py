@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exec": ("appliance.cli.exec_code", "run a Python snippet in the WebAssembly sandbox"),
     "policy": ("appliance.cli.policy_cmd", "check, show, test, diff and replay policies"),
     "serve": ("appliance.cli.serve", "run a shipped MCP server over stdio"),
+    "confine": ("appliance.cli.confine", "run a declared MCP server under a confinement profile"),
+    "servers": ("appliance.cli.servers_cmd", "list, add, remove and annotate MCP servers"),
     "mcp-proxy": ("appliance.cli.mcp_proxy", "serve all tools over stdio behind the policy"),
     "audit": ("appliance.cli.audit_cmd", "show or verify a session's audit log"),
     "escalation-listener": (

@@ -26,10 +26,12 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from appliance.config.paths import AppPaths, app_paths
+from appliance.config.servers import DeclaredServer, check_name
 from appliance.host.atomic import write_text_atomic
 
 __all__ = [
@@ -169,6 +171,15 @@ class Config(_Section):
     # Kernel confinement of the servers: "enforce" refuses to start a server the kernel cannot
     # confine; "best-effort" starts it with what the kernel has (a weakening, audited).
     confinement: Literal["enforce", "best-effort"] = "enforce"
+    # MCP servers beyond (or in place of) the shipped ones: appliance/config/servers.py.
+    mcp_servers: dict[str, DeclaredServer] = Field(default_factory=dict)
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _server_names(cls, value: dict[str, DeclaredServer]) -> dict[str, DeclaredServer]:
+        for name in value:
+            check_name(name)
+        return value
 
     _sources: Mapping[str, Source] = PrivateAttr(default_factory=dict)
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from appliance.confinement import landlock, process, seccomp, shell, symbols
 from appliance.confinement.kernel import Features, probe
 from appliance.confinement.landlock import FS
-from appliance.confinement.profile import Plan, expand, load_profile
+from appliance.confinement.profile import Plan, Profile, expand, load_profile
 from appliance.confinement.protected import check_grants, protected_folders
 
 __all__ = ["MODES", "ConfinementUnavailable", "Report", "confine", "plan_for"]
@@ -86,13 +86,16 @@ def _private_tmp() -> str:
     return folder
 
 
-def confine(server: str, server_args: list[str], mode: str = "enforce") -> Report:
-    """Apply ``server``'s profile to this process. Raises before applying anything if it can't."""
+def confine(
+    server: str, server_args: list[str], mode: str = "enforce", profile: Profile | None = None
+) -> Report:
+    """Apply ``server``'s profile (or ``profile``, for a declared server) to this process.
+    Raises before applying anything if it can't."""
     if mode not in MODES or mode == "off":
         raise ValueError(f"confine() takes enforce or best-effort, not {mode!r}")
     if threading.active_count() != 1:
         raise ConfinementUnavailable("confinement must be applied before any thread starts")
-    profile = load_profile(server)
+    profile = profile or load_profile(server)
     tmp = _private_tmp() if profile.private_tmp else None
     plan = expand(server, profile, server_args, tmp)
     check_grants([*plan.read, *plan.write, *plan.execute], protected_folders(), app_homes())

@@ -28,7 +28,15 @@ from typing import Any, NamedTuple
 from appliance.confinement import symbols
 from appliance.confinement.shell import SHELL_MODULES
 
-__all__ = ["Limits", "Plan", "Profile", "ProfileError", "load_profile", "profile_path"]
+__all__ = [
+    "Limits",
+    "Plan",
+    "Profile",
+    "ProfileError",
+    "load_profile",
+    "profile_from_data",
+    "profile_path",
+]
 
 _MIB = 1024 * 1024
 
@@ -205,6 +213,14 @@ def load_profile(server: str, path: str | os.PathLike[str] | None = None) -> Pro
         return _parse(data)
     except _Invalid as exc:
         raise ProfileError(f"{path}: {exc}") from None
+
+
+def profile_from_data(data: Any, where: str) -> Profile:
+    """A profile given inline (a declared server's ``confinement`` object in config.json)."""
+    try:
+        return _parse(data)
+    except _Invalid as exc:
+        raise ProfileError(f"{where}: {exc}") from None
 
 
 def roots_from_args(profile: Profile, server_args: list[str], cwd: str) -> list[str]:

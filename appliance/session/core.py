@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,9 +24,15 @@ import anyio
 
 from appliance.chokepoint.audit import AuditLog
 from appliance.chokepoint.escalation import FileChannel, FirstAnswer, register_session
-from appliance.chokepoint.server_pool import ServerPool, ServerSpec
+from appliance.chokepoint.server_pool import ServerPool, ServerSpec, self_command
 from appliance.chokepoint.trip import Chokepoint
 from appliance.config.paths import AppPaths
+from appliance.config.servers import (
+    BUILTIN_SERVERS,
+    DeclaredServer,
+    ServerDeclarationError,
+    registry,
+)
 from appliance.config.settings import Config, weakening_settings
 from appliance.host.atomic import write_text_atomic
 from policy import EvalContext, Policy, default_policy_dir, load_policy, resolve_on_disk
@@ -89,30 +95,71 @@ class Session:
 
 
 def server_specs(config: Config, sandbox: Path) -> list[ServerSpec]:
-    roots = [str(sandbox)]
-    for entry in config.allowed_directories:
-        path = Path(entry).expanduser()
-        if path.is_dir() and str(path) not in roots:
-            roots.append(str(path))
+    """Every server of the registry (the shipped ones and ``mcpServers``), as the pool starts
+    them. A declared remote server stops the start: it is not connected to in this release."""
+    confined = _confinement_env(config)
+    specs = []
+    for name, declared in registry(config.mcp_servers).items():
+        if declared is None:
+            specs.append(_builtin_spec(name, config, sandbox, confined))
+        elif declared.remote:
+            raise ServerDeclarationError(
+                f"mcpServers.{name}: remote servers (url) are not supported yet; remove the "
+                "entry or run the server locally (command)"
+            )
+        else:
+            specs.append(declared_spec(name, declared, sandbox, confined))
+    return specs
+
+
+def declared_spec(
+    name: str, declared: DeclaredServer, sandbox: Path, confined: Mapping[str, str]
+) -> ServerSpec:
+    """A declared stdio server: its own command, or ``ironcurtain confine`` in front of it."""
+    command = (declared.command or "", *declared.args)
+    if declared.confinement is not None:
+        where = declared.confinement
+        profile = (
+            ["--profile", str(Path(where).expanduser())]
+            if isinstance(where, str)
+            else ["--profile-json", json.dumps(where)]
+        )
+        command = (*self_command(), "confine", "--name", name, *profile, "--", *command)
+    cwd = str(Path(declared.cwd).expanduser()) if declared.cwd else str(sandbox)
+    return ServerSpec(
+        name,
+        env={**declared.env, **confined},
+        cwd=cwd,
+        argv=command,
+        judge=declared.judge,
+        secrets=declared.secrets(),
+    )
+
+
+def _builtin_spec(
+    name: str, config: Config, sandbox: Path, confined: Mapping[str, str]
+) -> ServerSpec:
+    judge = BUILTIN_SERVERS[name].get("judge")
+    if name == "filesystem":
+        roots = [str(sandbox)]
+        for entry in config.allowed_directories:
+            path = Path(entry).expanduser()
+            if path.is_dir() and str(path) not in roots:
+                roots.append(str(path))
+        return ServerSpec(name, tuple(roots), env=confined, cwd=str(sandbox))
+    if name == "git":
+        # git works inside the sandbox only: the server's own containment, whatever the policy.
+        args = ("--base-dir", str(sandbox))
+        return ServerSpec(name, args, env=confined, cwd=str(sandbox), judge=judge)
     fetch_env: dict[str, str] = {}
     search = config.web_search
+    hidden: tuple[str, ...] = ()
     if search.provider:
         fetch_env["IRONCURTAIN_WEB_SEARCH_PROVIDER"] = search.provider
         if search.api_key is not None:
             fetch_env["IRONCURTAIN_WEB_SEARCH_API_KEY"] = search.api_key.get_secret_value()
-    confined = _confinement_env(config)
-    return [
-        ServerSpec("filesystem", tuple(roots), env=confined, cwd=str(sandbox)),
-        # git works inside the sandbox only: the server's own containment, whatever the policy.
-        ServerSpec(
-            "git",
-            ("--base-dir", str(sandbox)),
-            env=confined,
-            cwd=str(sandbox),
-            judge="ironcurtain/judge",  # remote URLs and anchored paths (servers/git/enrich.py)
-        ),
-        ServerSpec("fetch", (), env={**confined, **fetch_env}, cwd=str(sandbox)),
-    ]
+            hidden = (search.api_key.get_secret_value(),)
+    return ServerSpec(name, (), env={**confined, **fetch_env}, cwd=str(sandbox), secrets=hidden)
 
 
 def _confinement_env(config: Config) -> dict[str, str]:
@@ -179,6 +226,7 @@ async def open_session(
                     escalation=channel,
                     session_id=session_id,
                     redaction=config.audit_redaction,
+                    secrets=tuple(secret for spec in specs for secret in spec.secrets),
                     server_roots=_server_roots(specs),
                 )
                 chokepoint.auto_approver = options.auto_approver or _auto_approver(

@@ -77,7 +77,13 @@ def annotate_server(
     system = SYSTEM.replace("{roles}", ", ".join(roles))
     answer = ask_json(llm, system, prompt, _Answer, "annotate", server)
     check_annotations(server, tools, answer.tools)
-    result = ServerAnnotations(inputHash=key, tools=tuple(sorted(answer.tools, key=_name)))
+    # Each tool keeps the schema it was annotated against: a server whose tool changes later
+    # has that tool refused until it is annotated again (appliance/chokepoint/trip.py).
+    schemas = {t.name: t.input_schema for t in tools}
+    stamped = [
+        a.model_copy(update={"input_schema": schemas.get(a.tool_name)}) for a in answer.tools
+    ]
+    result = ServerAnnotations(inputHash=key, tools=tuple(sorted(stamped, key=_name)))
     cache.put("annotate", key, result.model_dump(mode="json", by_alias=True, exclude_none=True))
     return result
 
