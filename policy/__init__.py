@@ -32,6 +32,8 @@ _API = {
     "PolicyError": "policy.models",
     "PolicyLoadError": "policy.models",
     "ArgumentError": "policy.models",
+    "ServerAnnotations": "policy.models",
+    "ToolAnnotationsFile": "policy.models",
     "Policy": "policy.loader",
     "POLICY_FILES": "policy.loader",
     "load_policy": "policy.loader",
@@ -56,6 +58,8 @@ __all__ = [
     "Policy",
     "PolicyError",
     "PolicyLoadError",
+    "ServerAnnotations",
+    "ToolAnnotationsFile",
     "ToolCall",
     "absolute",
     "check_arguments",
@@ -81,6 +85,8 @@ if TYPE_CHECKING:
         EvalContext,
         PolicyError,
         PolicyLoadError,
+        ServerAnnotations,
+        ToolAnnotationsFile,
         ToolCall,
     )
     from policy.paths import absolute, lexical, resolve_on_disk

@@ -280,8 +280,7 @@ def _annotate_by_hand(name: str, paths: AppPaths) -> int:
     validate; merge into the user's policy folder atomically. A draft that does not validate
     is kept and named, and nothing is written."""
     from appliance.session.core import policy_dir_for
-    from policy import load_policy
-    from policy.models import ServerAnnotations
+    from policy import ServerAnnotations, load_policy
 
     tools = _live_tools(paths, only=name).get(name)
     if isinstance(tools, str) or tools is None:
@@ -334,9 +333,8 @@ def _draft_tool(server: str, tool: str, schema: dict[str, Any], existing: Any) -
 def _install_annotations(paths: AppPaths, name: str, edited: Any) -> None:
     """Merge one server's annotations into the user's policy folder (made from the shipped
     policy when the user has none yet), through the compiler's atomic, load-checked install."""
-    from policy import default_policy_dir
+    from policy import ToolAnnotationsFile, default_policy_dir
     from policy.compiler.install import install_files
-    from policy.models import ToolAnnotationsFile
 
     source = paths.generated if (paths.generated / "compiled-policy.json").is_file() else None
     base = source or default_policy_dir()

@@ -7,15 +7,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 path = sys.argv[1]
 script = json.loads(os.environ.get("EDIT_SCRIPT", "{}"))
-draft = json.load(open(path))
+file = Path(path)
+draft = json.loads(file.read_text())
 if script.get("break"):
-    open(path, "w").write('{"tools": [{"toolName": 3}]}')
+    file.write_text('{"tools": [{"toolName": 3}]}')
     raise SystemExit(0)
 for tool in draft["tools"]:
     for arg, roles in script.get("args", {}).get(tool["toolName"], {}).items():
         tool["args"][arg] = roles
     tool["comment"] = script.get("comment", "written by hand")
-json.dump(draft, open(path, "w"), indent=2)
+file.write_text(json.dumps(draft, indent=2))
