@@ -59,8 +59,11 @@ def test_server_memory_declared_annotated_and_called(
     npm_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     memory = tmp_path / "memory.jsonl"
-    _write_config({"mcpServers": {"memory": {
-        "command": str(npm_bin / "mcp-server-memory"), "env": {"MEMORY_FILE_PATH": str(memory)}}}})  # fmt: skip
+    entry = {
+        "command": str(npm_bin / "mcp-server-memory"),
+        "env": {"MEMORY_FILE_PATH": str(memory)},
+    }
+    _write_config({"mcpServers": {"memory": entry}})
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir()
     entity = {"entities": [{"name": "Ada", "entityType": "person", "observations": ["math"]}]}
@@ -71,8 +74,9 @@ def test_server_memory_declared_annotated_and_called(
     assert main(["servers", "annotate", "memory", "--edit"]) == 0
     policy = app_paths().generated / "compiled-policy.json"
     rules = json.loads(policy.read_text())
-    rules["rules"].insert(0, {"name": "memory-ok", "description": "", "principle": "",
-                              "if": {"server": ["memory"]}, "then": "allow", "reason": "notes"})  # fmt: skip
+    allow = {"name": "memory-ok", "description": "", "principle": "",
+             "if": {"server": ["memory"]}, "then": "allow", "reason": "notes"}  # fmt: skip
+    rules["rules"].insert(0, allow)
     policy.write_text(json.dumps(rules))
     created, graph = anyio.run(
         _calls, sandbox, [("memory", "create_entities", entity), ("memory", "read_graph", {})]
@@ -106,10 +110,10 @@ def test_the_reference_filesystem_server_in_place_of_ours_meets_the_shipped_poli
 
 
 def test_a_claude_desktop_block_loads_as_it_is(tmp_path: Path) -> None:
+    brave = ["-y", "@modelcontextprotocol/server-brave-search"]
     block = {"mcpServers": {
-        "brave-search": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-brave-search"],
-                         "env": {"BRAVE_API_KEY": "BSA-0123456789"}},
-        "memory": {"type": "stdio", "command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"]},
+        "brave-search": {"command": "npx", "args": brave, "env": {"BRAVE_API_KEY": "BSA-0123456789"}},
+        "memory": {"type": "stdio", "command": "npx", "args": ["-y", "@modelcontextprotocol/x"]},
     }}  # fmt: skip
     config = config_from_data(block, tmp_path / "config.json")
     assert config.mcp_servers["brave-search"].secrets() == ("BSA-0123456789",)
