@@ -112,8 +112,8 @@ def test_the_reference_filesystem_server_in_place_of_ours_meets_the_shipped_poli
 def test_a_claude_desktop_block_loads_as_it_is(tmp_path: Path) -> None:
     brave = ["-y", "@modelcontextprotocol/server-brave-search"]
     block = {"mcpServers": {
-        "brave-search": {"command": "npx", "args": brave, "env": {"BRAVE_API_KEY": "BSA-0123456789"}},
+        "brave-search": {"command": "npx", "args": brave, "env": {"BRAVE_API_KEY": "BSA-01234567"}},
         "memory": {"type": "stdio", "command": "npx", "args": ["-y", "@modelcontextprotocol/x"]},
     }}  # fmt: skip
     config = config_from_data(block, tmp_path / "config.json")
-    assert config.mcp_servers["brave-search"].secrets() == ("BSA-0123456789",)
+    assert config.mcp_servers["brave-search"].secrets() == ("BSA-01234567",)
