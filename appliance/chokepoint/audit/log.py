@@ -74,6 +74,10 @@ def json_problem(value: Any) -> str | None:
     return None
 
 
+def _schedule(signer: Signer, every: CheckpointEvery) -> dict[str, Any]:
+    return {"keyId": signer.key_id, "everyRecords": every.records, "everySeconds": every.seconds}
+
+
 def _encode(record: dict[str, Any]) -> bytes:
     try:
         return encode(record)
@@ -99,7 +103,7 @@ class AuditLog:
         clock: Clock = _utc_now,
         version: int = FORMAT_VERSION,
         signer: Signer | None = None,
-        every: CheckpointEvery = CheckpointEvery(),  # noqa: B008 - frozen, shared safely
+        every: CheckpointEvery = CheckpointEvery(),
         observer: Any = None,
     ):
         self._path = path
@@ -150,7 +154,7 @@ class AuditLog:
         *,
         clock: Clock = _utc_now,
         signer: Signer | None = None,
-        every: CheckpointEvery = CheckpointEvery(),  # noqa: B008 - frozen
+        every: CheckpointEvery = CheckpointEvery(),
         observer: Any = None,
     ) -> AuditLog:
         """Start a new log at ``path`` (which must not exist) with its header line."""
@@ -163,9 +167,7 @@ class AuditLog:
             "settings": settings,
             "weakening": list(weakening),
             "policyDigest": policy_digest,
-            "checkpoints": None
-            if signer is None
-            else {"keyId": signer.key_id, "everyRecords": every.records, "everySeconds": every.seconds},
+            "checkpoints": None if signer is None else _schedule(signer, every),
             "prev": None,
         }
         line, digest = seal(_encode(header))
@@ -193,7 +195,7 @@ class AuditLog:
         *,
         clock: Clock = _utc_now,
         signer: Signer | None = None,
-        every: CheckpointEvery = CheckpointEvery(),  # noqa: B008 - frozen
+        every: CheckpointEvery = CheckpointEvery(),
         observer: Any = None,
     ) -> AuditLog:
         """Continue a resumed session's log; refuses one that was edited or ends mid-line."""
@@ -201,7 +203,8 @@ class AuditLog:
 
         result = verify_file(path)
         if result.status in (Status.EDITED, Status.EMPTY) or result.truncated:
-            raise AuditWriteError(f"cannot continue audit log {path}: {result.problem}")
+            why = result.notes[0] if result.truncated else result.problem
+            raise AuditWriteError(f"cannot continue audit log {path}: {why}")
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:

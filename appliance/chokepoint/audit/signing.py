@@ -86,7 +86,8 @@ class Signer:
         except FileExistsError:  # another session created it first: use theirs
             return cls(_load_private(path))
         except OSError as exc:
-            raise SigningKeyError(f"cannot create audit signing key {path}: {exc.strerror}") from exc
+            why = exc.strerror or exc
+            raise SigningKeyError(f"cannot create audit signing key {path}: {why}") from exc
         try:
             os.write(fd, pem)
             os.fsync(fd)

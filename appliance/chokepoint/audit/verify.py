@@ -216,6 +216,7 @@ def _conclude(
         "version": walk.version, "session_id": walk.session_id, "ended": ended,
         "signed_through": walk.signed_through, "checkpoints": walk.checkpoints,
         "last_seq": last_seq, "head_hash": walk.hashes[-1],
+        "first_bad_line": count + 1 if tail else None,
     }  # fmt: skip
     entries = count - 1
     if tail:
