@@ -33,7 +33,8 @@ _PREV = re.compile(rb',"prev":(null|"[0-9a-f]{64}")\Z')
 
 
 def build_log(path: Path, session_id: str, closed: bool) -> list[bytes]:
-    """1 header, 2-4 calls (3 denied), 5 checkpoint, 6-7 calls (7 denied) [, 8 end, 9 checkpoint]."""
+    """By line: 1 header, 2-4 calls (3 denied), 5 checkpoint, 6-7 calls (7 denied), and when
+    closed 8 end, 9 checkpoint."""
     signer = Signer.load_or_create(app_paths().audit_key)
     log = AuditLog.create(path, session_id, {}, [], "p" * 64, signer=signer, every=NEVER)
     for n in range(3):
