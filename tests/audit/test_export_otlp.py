@@ -51,7 +51,7 @@ def test_decisions_reach_a_real_otlp_receiver_redacted(tmp_path: Path, monkeypat
         log.close(mark_end=True)
     first, second = receiver.records
     assert first["path"] == "/v1/logs" and first["content_type"] == "application/x-protobuf"
-    assert first["resource"]["service.name"] == "ironcurtain"
+    assert first["resource"]["service.name"] == "ironcurtain"  # OTEL_SERVICE_NAME would win
     assert first["resource"]["deployment.environment"] == "test"
     assert first["scope"] == "ironcurtain.audit"
     assert first["event_name"] == "ironcurtain.escalation"

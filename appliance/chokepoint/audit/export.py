@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -68,7 +69,7 @@ class OtlpExport:
 
             exporter = OTLPLogExporter()  # endpoint, headers, timeout: OTEL_EXPORTER_OTLP_*
         self._exporter = exporter
-        self._resource = Resource.create({"service.name": "ironcurtain"})
+        self._resource = Resource.create(_default_service())
         self._scope = InstrumentationScope("ironcurtain.audit")
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=queue_size)
         self._counts = {"queued": 0, "sent": 0, "dropped": 0, "failed": 0}
@@ -160,6 +161,14 @@ class OtlpExport:
             event_name="ironcurtain.escalation" if escalated else "ironcurtain.decision",
         )
         return ReadableLogRecord(log_record, self._resource, self._scope)
+
+
+def _default_service() -> dict[str, str]:
+    """``service.name`` is ironcurtain unless the operator named it (the SDK reads both)."""
+    named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    )
+    return {} if named else {"service.name": "ironcurtain"}
 
 
 def _nanoseconds(ts: Any) -> int:
