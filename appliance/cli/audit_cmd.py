@@ -92,18 +92,18 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cannot read audit log {path}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_MISSING
+    try:
+        keys = trusted_keys(args.key)
+    except SigningKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_MISSING
     if args.action == "verify":
-        try:
-            keys = trusted_keys(args.key)
-        except SigningKeyError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_MISSING
         return report(check(path, keys))
     from appliance.cli.audit_show import show
 
     show(data, args)
     if not args.json:
-        report(check(path, trusted_keys([])))
+        report(check(path, keys))
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ import json
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from appliance.chokepoint.escalation.display import neutralise
@@ -28,6 +29,10 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 def configure_show(show: argparse.ArgumentParser) -> None:
     show.add_argument("target", metavar="SESSION|FILE")
     show.add_argument("--json", action="store_true", help="print the records as JSON lines")
+    show.add_argument(
+        "--key", action="append", type=Path, default=[], metavar="FILE",
+        help="a trusted public key for the verdict (as for verify); repeatable",
+    )  # fmt: skip
     show.add_argument("--decision", choices=("allow", "deny", "escalate"), help="only these calls")
     show.add_argument("--tool", help="only calls of this tool (TOOL, SERVER/TOOL or SERVER__TOOL)")
     show.add_argument(
