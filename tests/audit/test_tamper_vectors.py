@@ -7,6 +7,7 @@ checkpoint) and checks the verdict: exit code, status, the line named, the words
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -93,6 +94,21 @@ def resign(lines: list[bytes], keep_key_id: bool) -> list[bytes]:
     return out
 
 
+def downgrade(lines: list[bytes]) -> list[bytes]:
+    """Rewrite the log as format 1 (no seals, no checkpoints, prev = hash of the line before)."""
+    out: list[bytes] = []
+    for line in lines:
+        record = json.loads(line)
+        if record["type"] == "checkpoint":
+            continue
+        record.pop("hash", None)
+        record.pop("checkpoints", None)
+        record["v"], record["seq"] = 1, len(out)
+        record["prev"] = hashlib.sha256(out[-1]).hexdigest() if out else None
+        out.append(json.dumps(record, separators=(",", ":")).encode())
+    return out
+
+
 def apply(step: dict[str, Any], lines: list[bytes], other: list[bytes]) -> list[bytes]:
     op = step["op"]
     if op == "replace":
@@ -114,6 +130,8 @@ def apply(step: dict[str, Any], lines: list[bytes], other: list[bytes]) -> list[
         lines = rehash(lines)
     elif op == "repoint":
         lines = repoint(lines)
+    elif op == "downgrade":
+        lines = downgrade(lines)
     elif op == "resign":
         lines = resign(lines, step["keep_key_id"])
     else:
