@@ -48,7 +48,13 @@ LITELLM_DATA = (
 # Plugin packages found by iterating a namespace package at run time, which analysis cannot see:
 # tiktoken lists ``tiktoken_ext``'s modules to learn its encodings ("Unknown encoding cl100k_base.
 # Plugins found: []" on the Anthropic route's first call without it).
-PLUGIN_PACKAGES = ("tiktoken_ext",)
+# The audit trail's OpenTelemetry export loads its context runtime and HTTP transport through
+# entry points (``opentelemetry_context``, ``opentelemetry_http_transport``): same problem.
+PLUGIN_PACKAGES = (
+    "tiktoken_ext",
+    "opentelemetry.context",
+    "opentelemetry.exporter.http.transport",
+)
 
 # The tiktoken encodings the appliance may load, and the file each is cached under in litellm's
 # ``tokenizers`` folder (tiktoken names its cache files by the SHA-1 of the download URL; litellm
@@ -59,7 +65,10 @@ TIKTOKEN_ENCODINGS = {
 }
 
 # Distributions whose metadata is read at run time (importlib.metadata.version / entry points).
-METADATA_DISTS = ("litellm", "httpx2", "wasmtime", "mcp", "pydantic", "openai")
+METADATA_DISTS = (
+    "litellm", "httpx2", "wasmtime", "mcp", "pydantic", "openai",
+    "opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-http-transport",
+)  # fmt: skip
 
 # Never imported by the appliance (checked by the trace): build tools, test suites, GUI toolkits,
 # AWS (litellm's Bedrock route; the appliance offers Anthropic, OpenAI and Google), Hugging Face.

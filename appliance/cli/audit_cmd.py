@@ -1,35 +1,71 @@
-"""``ironcurtain audit show|verify SESSION|FILE``: read and check a session's audit log.
+"""``ironcurtain audit show|verify|export-key``: read, check and hand over a session's audit log.
 
 SESSION is a session id (its log is ``sessions/<id>/audit.jsonl`` under the IronCurtain home),
 a session folder, or the path of a log file. Everything shown comes from the log, whose text
 the agent partly chose, so every string is passed through ``neutralise`` before it reaches the
-terminal. ``verify`` exits 0 when the chain is intact, 1 naming the first broken line and why,
-2 when there is no log to check.
+terminal. ``verify`` says its finding in words and as its exit code:
+
+    0 intact and closed     1 edited (names the record)     2 no log
+    3 cut (no signed end, session not running)     4 intact but open (session running)
+    5 unproven (format 1, no signing key, or signed by a key not trusted here)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from appliance.chokepoint.audit import verify_file
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from appliance.chokepoint.audit import Status, VerifyResult, verify_file
+from appliance.chokepoint.audit.signing import (
+    SigningKeyError,
+    load_public_keys,
+    public_pem,
+)
 from appliance.chokepoint.escalation.display import neutralise
 
-EXIT_OK, EXIT_BROKEN, EXIT_MISSING = 0, 1, 2
-_COLUMNS = (("seq", 5), ("time", 8), ("call", 30), ("decision", 8), ("rule", 22))
-_TAIL = (("escalation", 20), ("status", 7), ("ms", 7))
+EXIT_OK, EXIT_BROKEN, EXIT_MISSING, EXIT_CUT, EXIT_OPEN, EXIT_UNPROVEN = 0, 1, 2, 3, 4, 5
+EXIT_FOR = {
+    Status.CLOSED: EXIT_OK,
+    Status.EDITED: EXIT_BROKEN,
+    Status.EMPTY: EXIT_BROKEN,
+    Status.CUT: EXIT_CUT,
+    Status.OPEN: EXIT_OPEN,
+    Status.UNPROVEN: EXIT_UNPROVEN,
+}
+_LABEL = {
+    Status.CLOSED: "INTACT, CLOSED",
+    Status.EDITED: "EDITED",
+    Status.EMPTY: "EDITED",
+    Status.CUT: "CUT",
+    Status.OPEN: "INTACT, OPEN",
+    Status.UNPROVEN: "UNPROVEN",
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from appliance.cli.audit_show import configure_show
+
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    show = actions.add_parser("show", help="print the log as a readable table")
-    show.add_argument("target", metavar="SESSION|FILE")
-    show.add_argument("--json", action="store_true", help="print the records as JSON lines")
-    verify = actions.add_parser("verify", help="check the hash chain (exit 0 intact, 1 broken)")
+    configure_show(actions.add_parser("show", help="print the log as a readable table"))
+    verify = actions.add_parser(
+        "verify",
+        help="check seals, chain and signed checkpoints (exit 0 closed, 1 edited, 2 no log, "
+        "3 cut, 4 open, 5 unproven)",
+    )
     verify.add_argument("target", metavar="SESSION|FILE")
+    verify.add_argument(
+        "--key",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="a trusted public key (PEM, from `audit export-key`); repeatable. Default: this "
+        "installation's key",
+    )
+    actions.add_parser("export-key", help="print this installation's public audit key (PEM)")
 
 
 def resolve_log(target: str) -> Path:
@@ -45,6 +81,8 @@ def resolve_log(target: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "export-key":
+        return _export_key()
     path = resolve_log(args.target)
     try:
         data = path.read_bytes()
@@ -54,98 +92,77 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cannot read audit log {path}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_MISSING
+    try:
+        keys = trusted_keys(args.key)
+    except SigningKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_MISSING
     if args.action == "verify":
-        return _verify(path)
-    if args.json:
-        _show_json(data)
-        return EXIT_OK
-    _show_table(data)
-    _verify(path)
+        return report(check(path, keys))
+    from appliance.cli.audit_show import show
+
+    show(data, args)
+    if not args.json:
+        report(check(path, keys))
     return EXIT_OK
 
 
-def _verify(path: Path) -> int:
-    result = verify_file(path)
-    if result.ok:
-        print(f"intact: {result.entries} entries, hash chain verified")
-        if result.ended:
-            print("the log ends with the session's end record")
-        return EXIT_OK
-    label = "INCOMPLETE" if result.truncated else "BROKEN"
-    print(f"{label}: {neutralise(result.problem or 'unknown problem')}")
-    print(f"entries before line {result.first_bad_line} verify: {result.entries}")
-    return EXIT_BROKEN
+def trusted_keys(files: list[Path]) -> dict[str, Ed25519PublicKey]:
+    """The keys given with ``--key``; else this installation's (never created by reading)."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for file in files:
+        keys.update(load_public_keys(file))
+    if not files:
+        from appliance.config.paths import app_paths
+
+        own = app_paths().audit_key
+        if own.exists():
+            keys.update(load_public_keys(own))
+    return keys
 
 
-def _show_json(data: bytes) -> None:
-    for raw in data.splitlines():
-        print(neutralise(raw.decode("utf-8", errors="replace"), json_text=True))
+def check(path: Path, keys: dict[str, Ed25519PublicKey]) -> VerifyResult:
+    from appliance.chokepoint.escalation.registry import live_sessions
+    from appliance.config.paths import app_paths
+
+    registry = app_paths().registry
+
+    def running(session_id: str) -> bool:
+        return any(entry.session_id == session_id for entry in live_sessions(registry))
+
+    return verify_file(path, keys, running)
 
 
-def _cell(value: Any, width: int) -> str:
-    text = value if isinstance(value, str) else "-" if value is None else str(value)
-    return _fit(neutralise(text), width)
+def report(result: VerifyResult) -> int:
+    """Say the finding in words (neutralised: the log's text is the agent's) and exit by it."""
+    label = _LABEL[result.status]
+    what = {
+        Status.CLOSED: f"{result.entries} records; every record sealed and chained, the end "
+        f"record covered by a checkpoint signed with a trusted key "
+        f"({result.checkpoints} checkpoints)",
+        Status.OPEN: "the session is still running; the records so far are sealed and chained",
+    }.get(result.status, result.problem or "unknown problem")
+    print(f"{label}: {neutralise(what)}")
+    print(f"format {result.version}, session {neutralise(result.session_id or '?')}")
+    for note in result.notes:
+        print(f"note: {neutralise(note)}")
+    if result.status in (Status.EDITED, Status.EMPTY):
+        print(f"records before line {result.first_bad_line} verify: {result.entries}")
+    return EXIT_FOR[result.status]
 
 
-def _fit(safe_text: str, width: int) -> str:
-    return safe_text if len(safe_text) <= width else safe_text[: width - 1] + "…"
+def _export_key() -> int:
+    from appliance.config.paths import app_paths
 
-
-def _escalation(record: dict[str, Any]) -> str:
-    escalation = record.get("escalation")
-    if not isinstance(escalation, dict):
-        return "-"
-    return f"{escalation.get('outcome', '?')} by {escalation.get('by', '?')}"
-
-
-def _show_table(data: bytes) -> None:
-    columns = (*_COLUMNS, *_TAIL)
-    titles = "  ".join(name.ljust(width) for name, width in columns).rstrip()
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict):
-            text = neutralise(raw[:200].decode("utf-8", errors="replace"))
-            print(f"line {number}: not a JSON record: {text}")
-            continue
-        if record.get("type") == "header":
-            _show_header(record)
-            continue
-        if titles:  # after the header, before the first record
-            print(titles)
-            titles = ""
-        _show_record(record, columns)
-
-
-def _show_header(record: dict[str, Any]) -> None:
-    print(
-        f"# session {_cell(record.get('sessionId'), 80)}  started {_cell(record.get('ts'), 40)}"
-        f"  policy {_cell(record.get('policyDigest'), 16)}"
-    )
-    weakening = record.get("weakening") or []
-    for item in weakening if isinstance(weakening, list) else [weakening]:
-        print(f"# WARNING: weakened setting: {_cell(item, 200)}")
-
-
-def _show_record(record: dict[str, Any], columns: tuple[tuple[str, int], ...]) -> None:
-    ts = record.get("ts")
-    values = {
-        "seq": record.get("seq"),
-        "time": ts[11:19] if isinstance(ts, str) else ts,
-        "call": f"{record.get('server', '-')}/{record.get('tool', '-')}"
-        if record.get("type", "call") == "call"
-        else f"({record.get('type')})",
-        "decision": record.get("decision"),
-        "rule": record.get("rule"),
-        "escalation": _escalation(record),
-        "status": record.get("status"),
-        "ms": record.get("durationMs", record.get("duration_ms")),
-    }
-    print("  ".join(_cell(values[name], width).ljust(width) for name, width in columns).rstrip())
-    if "arguments" in record:
-        arguments = json.dumps(record["arguments"], ensure_ascii=False, sort_keys=True)
-        print(f"        args: {_fit(neutralise(arguments, json_text=True), 300)}")
-    if record.get("reason"):
-        print(f"        reason: {_cell(record['reason'], 300)}")
+    path = app_paths().audit_key
+    if not path.exists():
+        print(f"no audit signing key at {path} yet: the first session makes it", file=sys.stderr)
+        return EXIT_MISSING
+    try:
+        (key_id, public), *_ = load_public_keys(path).items()
+    except SigningKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_MISSING
+    print(f"# IronCurtain audit signing key {key_id}")
+    print(public_pem(public), end="")
+    return EXIT_OK

@@ -189,9 +189,13 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
     session = outcome.session
     if not args.quiet:
         print("\n== audit trail", flush=True)
-        cli_main(["audit", "show", str(session.audit_path)])
+        cli_main(["audit", "show", str(session.audit_path), "--key", str(paths.audit_key)])
     else:
-        cli_main(["audit", "verify", str(session.audit_path)])
-    result = verify_file(session.audit_path)
-    print(f"\n== audit verify: {'intact' if result.ok else 'BROKEN'} ({result.entries} entries)")
-    return 0 if result.ok else 1
+        cli_main(["audit", "verify", str(session.audit_path), "--key", str(paths.audit_key)])
+    from appliance.cli.audit_cmd import trusted_keys
+
+    result = verify_file(session.audit_path, trusted_keys([paths.audit_key]))
+    closed = result.status == "closed"
+    verdict = "intact, closed and signed" if closed else str(result.status).upper()
+    print(f"\n== audit verify: {verdict} ({result.entries} records)")
+    return 0 if closed else 1

@@ -26,6 +26,7 @@ PROTECTED_IN_HOME = (
     "generated",  # ... and the policy compiled from it
     "running",  # the registry of running sessions (escalation routing)
     "ca",  # the credential proxy's CA: its private key signs any TLS certificate
+    "audit-signing-key.pem",  # signs audit checkpoints: whoever holds it can sign a rewrite
     "sessions/*/audit.jsonl",
     "sessions/*/escalations",
     "sessions/*/session.log",
@@ -71,6 +72,11 @@ class AppPaths:
     def ca_dir(self) -> Path:
         """The credential proxy's CA (``mitmproxy-ca.pem`` holds its private key)."""
         return self.home / "ca"
+
+    @property
+    def audit_key(self) -> Path:
+        """The installation's Ed25519 key that signs audit checkpoints (0600)."""
+        return self.home / "audit-signing-key.pem"
 
     def protected_patterns(self) -> tuple[str, ...]:
         """Absolute path patterns the policy engine denies always (``*`` = one component)."""

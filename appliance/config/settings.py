@@ -146,6 +146,15 @@ class WebSearch(_Section):
     api_key: ApiKey | None = None
 
 
+class AuditTrail(_Section):
+    """The audit log's signed checkpoints and its OpenTelemetry export (see
+    docs/audit-and-escalation.md)."""
+
+    export: Literal["off", "otlp"] = "off"  # "otlp": endpoint etc. from OTEL_EXPORTER_OTLP_*
+    checkpoint_every_records: int = Field(100, ge=1, le=1_000_000)
+    checkpoint_every_seconds: float = Field(60.0, ge=1, le=86_400)
+
+
 class CredentialProxy(_Section):
     allowed_providers: tuple[Provider, ...] = ("anthropic",)
 
@@ -165,6 +174,7 @@ class Config(_Section):
     auto_approve: AutoApprove = AutoApprove()
     escalation_timeout_seconds: int = Field(ESCALATION_TIMEOUT_DEFAULT_S, ge=5, le=86_400)
     audit_redaction: bool = True
+    audit: AuditTrail = AuditTrail()
     web_search: WebSearch = WebSearch()
     allowed_directories: tuple[Directory, ...] = ("~/Downloads", "~/Documents")
     credential_proxy: CredentialProxy = CredentialProxy()

@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 
 from appliance.chokepoint.audit import AuditLog
+from appliance.chokepoint.audit.options import audit_options
 from appliance.chokepoint.escalation import FileChannel, FirstAnswer, register_session
 from appliance.chokepoint.server_pool import ServerPool, ServerSpec, self_command
 from appliance.chokepoint.trip import Chokepoint
@@ -200,8 +201,9 @@ async def open_session(
     for sentence in weakening if not options.warned else ():
         print(f"warning: {sentence}", file=sys.stderr)
     audit_file = session_dir / "audit.jsonl"
+    trail = audit_options(config, paths)
     if audit_file.exists():
-        audit = AuditLog.open_existing(audit_file)
+        audit = AuditLog.open_existing(audit_file, **trail)
     else:
         audit = AuditLog.create(
             audit_file,
@@ -209,6 +211,7 @@ async def open_session(
             settings=_audit_settings(config, options, sandbox),
             weakening=weakening,
             policy_digest=policy.digest,
+            **trail,
         )
     channel = _channel(escalations, paths.registry, config, options)
     specs = specs or server_specs(config, sandbox)
@@ -278,6 +281,7 @@ def _audit_settings(config: Config, options: SessionOptions, sandbox: Path) -> d
         "agentModelId": config.agent_model_id,
         "autoApprove": config.auto_approve.enabled,
         "auditRedaction": config.audit_redaction,
+        "auditExport": config.audit.export,
         "confinement": config.confinement,
         "escalationTimeoutSeconds": config.escalation_timeout_seconds,
     }

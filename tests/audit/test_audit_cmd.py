@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.chokepoint.audit import AuditLog
+from appliance.chokepoint.audit import AuditLog, Signer
 from appliance.cli.main import main
 from appliance.config.paths import app_paths
 
@@ -27,7 +27,10 @@ CALL = {
 
 def make_session_log(session_id: str = "s-42", close: bool = True) -> Path:
     path = app_paths().session_dir(session_id) / "audit.jsonl"
-    log = AuditLog.create(path, session_id, {"redaction": False}, ["redaction off"], "p" * 64)
+    signer = Signer.load_or_create(app_paths().audit_key)  # the installation's key
+    log = AuditLog.create(
+        path, session_id, {"redaction": False}, ["redaction off"], "p" * 64, signer=signer
+    )
     log.append(CALL)
     log.append({**CALL, "decision": "deny", "escalation": None, "status": "denied"})
     if close:
@@ -39,14 +42,15 @@ def test_verify_by_session_id_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
     make_session_log()
     assert main(["audit", "verify", "s-42"]) == 0
     out = capsys.readouterr().out
-    assert "intact: 3 entries, hash chain verified" in out and "end record" in out
+    assert "INTACT, CLOSED: 4 records" in out and "end record covered by a checkpoint" in out
 
 
 def test_verify_by_folder_and_by_file(capsys: pytest.CaptureFixture[str]) -> None:
     path = make_session_log(close=False)
-    assert main(["audit", "verify", str(path.parent)]) == 0
-    assert main(["audit", "verify", str(path)]) == 0
-    assert "end record" not in capsys.readouterr().out
+    assert main(["audit", "verify", str(path.parent)]) == 3  # no end, session not running
+    assert main(["audit", "verify", str(path)]) == 3
+    out = capsys.readouterr().out
+    assert "CUT: the log was cut: there is no end record and the session is not running" in out
 
 
 def test_verify_names_the_first_broken_entry(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,14 +60,15 @@ def test_verify_names_the_first_broken_entry(capsys: pytest.CaptureFixture[str])
     path.write_bytes(b"\n".join(lines))
     assert main(["audit", "verify", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "BROKEN: line 3: hash chain broken" in out and "line 2 was edited" in out
+    assert "EDITED: line 2 (record 1): its hash does not match its content" in out
 
 
 def test_verify_reports_an_incomplete_last_line(capsys: pytest.CaptureFixture[str]) -> None:
     path = make_session_log(close=False)
     path.write_bytes(path.read_bytes()[:-10])
-    assert main(["audit", "verify", "s-42"]) == 1
-    assert "INCOMPLETE: line 3: incomplete last line" in capsys.readouterr().out
+    assert main(["audit", "verify", "s-42"]) == 3  # cut, not edited: the writer was killed
+    out = capsys.readouterr().out
+    assert "CUT:" in out and "note: line 3: incomplete last line" in out
 
 
 def test_verify_missing_log_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,7 +87,7 @@ def test_show_is_a_readable_table_with_escapes_neutralised(capsys) -> None:
     assert "escalate-write-home" in out and "2.25" in out
     assert "\\u001b]0;pwned\\u0007" in out  # JSON's own escapes, shown as text
     assert "asks first\\x1b[1A\\rallowed by policy" in out
-    assert "(end)" in out and out.rstrip().endswith("the log ends with the session's end record")
+    assert "(end)" in out and "INTACT, CLOSED" in out
 
 
 def test_show_survives_raw_escapes_and_garbage_planted_in_the_file(capsys) -> None:
@@ -93,7 +98,7 @@ def test_show_survives_raw_escapes_and_garbage_planted_in_the_file(capsys) -> No
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b[31mred" in out and "not a JSON record: \\x1b]2;title\\x07" in out
-    assert "BROKEN: line 5" in out
+    assert "EDITED: line 6: not valid JSON" in out
     assert main(["audit", "show", str(path), "--json"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out

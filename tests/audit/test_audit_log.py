@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -14,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.chokepoint.audit import AuditLog, AuditWriteError, VerifyResult, verify_file
+from appliance.chokepoint.audit import AuditLog, AuditWriteError, Status, verify_file
+from appliance.chokepoint.audit.seal import encode, seal
 
 ENTRY = {
     "server": "filesystem",
@@ -61,15 +61,15 @@ def test_header_and_records_carry_the_chain(tmp_path: Path) -> None:
     second = log.append({**ENTRY, "decision": "deny", "status": "denied"})
     raw = path.read_bytes().split(b"\n")
     header = json.loads(raw[0])
+    assert header.pop("hash") == first["prev"]
     assert header == {
-        "type": "header", "v": 1, "seq": 0, "ts": "2026-01-02T03:04:06.000000Z", "sessionId": "s-1",
+        "type": "header", "v": 2, "seq": 0, "ts": "2026-01-02T03:04:06.000000Z", "sessionId": "s-1",
         "settings": {"timeout": 300}, "weakening": ["auto-approve on"], "policyDigest": "p" * 64,
-        "prev": None,
+        "checkpoints": None, "prev": None,
     }  # fmt: skip
     assert first["seq"] == 1 and first["type"] == "call" and first["sessionId"] == "s-1"
     assert first["ts"] == "2026-01-02T03:04:07.000000Z"
-    assert first["prev"] == hashlib.sha256(raw[0]).hexdigest()
-    assert second["prev"] == hashlib.sha256(raw[1]).hexdigest()
+    assert second["prev"] == first["hash"] and len(first["hash"]) == 64
     assert json.loads(raw[1]) == first
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert verify_file(path) == verify_file(path)
@@ -87,7 +87,9 @@ def test_plain_close_writes_nothing(tmp_path: Path) -> None:
     log = AuditLog.create(path, "s", {}, [], "p")
     log.append(ENTRY)
     log.close()
-    assert verify_file(path) == VerifyResult(ok=True, entries=1)
+    result = verify_file(path)
+    assert result.ok and result.entries == 1 and not result.ended
+    assert result.status is Status.UNPROVEN  # no signing key: cannot prove it was not rewritten
     with pytest.raises(AuditWriteError, match="unusable: closed"):
         log.append(ENTRY)
 
@@ -225,18 +227,18 @@ def test_open_existing_refuses_a_broken_chain(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     lines = make_log(path)
     write_lines(path, [lines[0], lines[2], lines[1], *lines[3:]])
-    with pytest.raises(AuditWriteError, match="hash chain broken"):
+    with pytest.raises(AuditWriteError, match="prev does not match record 0"):
         AuditLog.open_existing(path)
 
 
-def test_edited_entry_breaks_the_chain_at_the_next_line(tmp_path: Path) -> None:
+def test_edited_entry_is_named_by_its_own_seal(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     lines = make_log(path)
     lines[2] = lines[2].replace(b'"decision":"allow"', b'"decision":"deny"')
     write_lines(path, lines)
     result = verify_file(path)
-    assert not result.ok and result.first_bad_line == 4
-    assert "line 3 was edited" in result.problem and not result.truncated
+    assert not result.ok and result.first_bad_line == 3 and result.bad_record == 2
+    assert "hash does not match its content" in result.problem and not result.truncated
 
 
 def test_deleted_entry_is_detected(tmp_path: Path) -> None:
@@ -255,12 +257,13 @@ def test_reordered_entries_are_detected(tmp_path: Path) -> None:
 
 
 def test_rehashed_forgery_still_fails_on_seq(tmp_path: Path) -> None:
-    """Dropping a line and fixing the next prev by hand still leaves a seq gap."""
+    """Dropping a line and resealing the next one by hand still leaves a seq gap."""
     path = tmp_path / "a.jsonl"
     lines = make_log(path)
     record = json.loads(lines[3])
-    record["prev"] = hashlib.sha256(lines[1]).hexdigest()
-    write_lines(path, [lines[0], lines[1], json.dumps(record).encode()])
+    del record["hash"]
+    record["prev"] = json.loads(lines[1])["hash"]
+    write_lines(path, [lines[0], lines[1], seal(encode(record))[0]])
     result = verify_file(path)
     assert result.first_bad_line == 3 and "seq is 3, expected 2" in result.problem
 
@@ -270,7 +273,7 @@ def test_changed_header_is_detected(tmp_path: Path) -> None:
     lines = make_log(path)
     lines[0] = lines[0].replace(b'["redaction off"]', b"[]")
     write_lines(path, lines)
-    assert verify_file(path).first_bad_line == 2
+    assert verify_file(path).first_bad_line == 1
 
 
 def test_garbage_and_missing_header(tmp_path: Path) -> None:
@@ -291,7 +294,7 @@ def test_truncation_mid_line_is_reported_as_a_killed_writer(tmp_path: Path) -> N
     path.write_bytes(data[:-20])
     result = verify_file(path)
     assert not result.ok and result.truncated and result.first_bad_line == 4
-    assert result.entries == 2 and "killed mid-write" in result.problem
+    assert result.entries == 2 and any("killed mid-write" in n for n in result.notes)
     with pytest.raises(AuditWriteError, match="incomplete last line"):
         AuditLog.open_existing(path)
 

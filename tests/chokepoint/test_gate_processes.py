@@ -146,9 +146,11 @@ def test_killed_session_leaves_a_verifiable_audit_log(tmp_path: Path):
     (log,) = (tmp_path / "home" / "sessions").glob("*/audit.jsonl")
     result = verify_file(log)
     assert result.ok and result.entries == 5
-    # No end record was written: `audit verify` says so, and still exits 0.
-    done = subprocess.run([*CLI, "audit", "verify", str(log)], capture_output=True, text=True)
-    assert done.returncode == 0
+    # No end record and the proxy is dead: `audit verify` calls it cut (exit 3), not intact.
+    done = subprocess.run(
+        [*CLI, "audit", "verify", str(log)], capture_output=True, text=True, env=_env(tmp_path)
+    )
+    assert done.returncode == 3 and done.stdout.startswith("CUT: the log was cut")
 
 
 def test_audit_verify_detects_tampering(tmp_path: Path):

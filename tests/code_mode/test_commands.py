@@ -118,7 +118,7 @@ def test_demo_quiet_shows_steps_refusals_and_the_verdict_but_no_code_or_trail(cl
     out = done.stdout
     assert done.returncode == 0, done.stderr[-2000:]
     assert "▶ code (" in out and "◀ DENIED:" in out
-    assert "hash chain verified" in out and "Done:" in out
+    assert "INTACT, CLOSED" in out and "Done:" in out
     assert "    listing = " not in out  # no code listings
     assert "== audit trail" not in out
 
