@@ -448,6 +448,12 @@ def weakening_settings(config: Config) -> list[str]:
         )
     if not config.audit_redaction:
         out.append("auditRedaction is off: secrets in tool arguments are written to the audit log.")
+    for name, server in sorted(config.mcp_servers.items()):
+        if server.command is not None and not server.disabled and server.confinement is None:
+            out.append(
+                f"mcpServers.{name} has no confinement profile: the server runs with your rights "
+                "(docs/servers.md, 'Confine it')."
+            )
     if config.escalation_timeout_seconds > 600:
         out.append(
             f"escalationTimeoutSeconds is {config.escalation_timeout_seconds} "
