@@ -39,11 +39,15 @@ from appliance.chokepoint.escalation.models import (
 )
 from appliance.chokepoint.redact import redact
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool
-from policy.engine import evaluate
-from policy.models import Decision, EvalContext, ToolCall
-from policy.paths import absolute
-from policy.roles import extract_roles
-from policy.schema import check_arguments
+from policy.api import (
+    Decision,
+    EvalContext,
+    ToolCall,
+    absolute,
+    check_arguments,
+    evaluate,
+    extract_roles,
+)
 
 __all__ = ["CallOutcome", "Chokepoint", "EscalationChannel", "SessionStopped"]
 

@@ -34,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from policy.compiler.errors import CompileError
+    from policy.compiler.api import CompileError
 
     paths = app_paths()
     try:
@@ -65,7 +65,7 @@ class _ConfigProblem(Exception):
 def _llm(paths: AppPaths, timeout: float) -> Any:
     from appliance.agent.loop import ModelSettings
     from appliance.config.settings import PROVIDER_ENV, ConfigError, load_config
-    from policy.compiler.llm import LiteLLM
+    from policy.compiler.api import LiteLLM
 
     try:
         config = load_config(paths)
@@ -83,7 +83,7 @@ def _llm(paths: AppPaths, timeout: float) -> Any:
 
 def base_constitution(paths: AppPaths) -> str:
     """The user's ``constitution.md`` if they have one, else the shipped default."""
-    from policy.loader import default_policy_dir
+    from policy.api import default_policy_dir
 
     shipped = default_policy_dir().parent / "constitution.md"
     chosen = paths.constitution if paths.constitution.is_file() else shipped
@@ -103,9 +103,8 @@ def _progress(line: str) -> None:
 
 
 def _build(args: argparse.Namespace, paths: AppPaths, llm: Any) -> int:
-    from policy.compiler.pipeline import CompileInputs, compile_policy
-    from policy.compiler.reannotate import annotate_tools
-    from policy.loader import default_policy_dir
+    from policy.api import default_policy_dir
+    from policy.compiler.api import CompileInputs, annotate_tools, compile_policy
 
     servers = getattr(args, "server", None)
     _progress("tools     listing the servers' tools")
@@ -153,7 +152,7 @@ def _live_tools(only: list[str] | None) -> dict[str, list[Any]]:
     import anyio
 
     from appliance.chokepoint.server_pool import ServerPool, ServerSpec
-    from policy.compiler.annotate import ToolSpec
+    from policy.compiler.api import ToolSpec
 
     async def collect(scratch: str) -> dict[str, list[Any]]:
         specs = [
@@ -174,7 +173,7 @@ def _live_tools(only: list[str] | None) -> dict[str, list[Any]]:
             out[info.server].append(tool)
         return out
 
-    from policy.compiler.errors import CompileError
+    from policy.compiler.api import CompileError
 
     with tempfile.TemporaryDirectory(prefix="ironcurtain-tools-") as scratch:
         try:
@@ -225,7 +224,7 @@ def _protected_for(ironcurtain_home: str) -> tuple[str, ...]:
 
 
 def _customize(args: argparse.Namespace, paths: AppPaths, llm: Any) -> int:
-    from policy.compiler.customize import draft_user_constitution
+    from policy.compiler.api import draft_user_constitution
 
     base = base_constitution(paths)
     target = paths.user_constitution

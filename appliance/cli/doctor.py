@@ -269,8 +269,7 @@ def _online(facts: Facts) -> Check:
 
 def check_policy(facts: Facts) -> list[Check]:
     from appliance.session.core import policy_dir_for
-    from policy.loader import load_policy
-    from policy.models import PolicyLoadError
+    from policy.api import PolicyLoadError, load_policy
 
     folder = policy_dir_for(facts.paths)
     user = folder == facts.paths.generated
@@ -299,7 +298,7 @@ def _freshness(facts: Facts, folder: Path, user: bool) -> Check:
     ``digest_of`` the full text; a handwritten policy may record the file's plain SHA-256)."""
     from appliance.cli.compile_cmd import constitution_text
     from appliance.host.bundle import resource_path
-    from policy.compiler.cache import digest_of
+    from policy.compiler.api import digest_of
 
     paths, fix = facts.paths, "ironcurtain compile-policy"
     mine = [p for p in (paths.constitution, paths.user_constitution) if p.is_file()]
@@ -329,7 +328,7 @@ def _freshness(facts: Facts, folder: Path, user: bool) -> Check:
 
 def _scenarios(policy: Any, folder: Path) -> Check:
     from appliance.cli.policy_cmd import _protected_for
-    from policy.scenarios import load_scenarios, replay
+    from policy.api import load_scenarios, replay
 
     file = folder / "test-scenarios.json"
     if not file.is_file():
@@ -367,9 +366,7 @@ _GIT_GUARD_PROBES: tuple[tuple[str, dict[str, Any]], ...] = (
 
 def _git_guard(policy: Any) -> Check:
     """No filesystem write into a repository's ``.git`` is allowed without asking."""
-    from policy.engine import evaluate
-    from policy.models import EvalContext, ToolCall
-    from policy.paths import lexical
+    from policy.api import EvalContext, ToolCall, evaluate, lexical
 
     context = EvalContext(sandbox=_GUARD_SANDBOX, home="/home/user", resolve_path=lexical)
     probed, allowed = 0, []
@@ -522,7 +519,7 @@ def check_ca(facts: Facts) -> list[Check]:
 
 def check_permissions(facts: Facts) -> list[Check]:
     """Whoever can write the home's policy files decides what the agent may do."""
-    from policy.loader import POLICY_FILES
+    from policy.api import POLICY_FILES
 
     paths = facts.paths
     watched = (

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         call, problem = _command_line_call(args)
         if problem:
             return _usage(problem)  # before any policy import: a typo costs nothing
-    from policy.models import PolicyLoadError
+    from policy.api import PolicyLoadError
 
     paths = app_paths()
     if args.policy_command == "diff":
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         return _guarded(lambda: _replay(audit, folder, paths))
     try:
-        from policy.loader import load_policy
+        from policy.api import load_policy
 
         policy = load_policy(folder)
         if args.policy_command == "show":
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _default_dir(paths: AppPaths) -> Path:
-    from policy.loader import default_policy_dir
+    from policy.api import default_policy_dir
 
     if (paths.generated / "compiled-policy.json").is_file():
         return paths.generated
@@ -103,8 +103,8 @@ def _command_line_call(args: argparse.Namespace) -> tuple[tuple[str, str, dict] 
         return None, ""
     if not (args.server and args.tool and args.arguments is not None):
         return None, "policy check needs SERVER TOOL 'ARGS_JSON' (or --batch FILE)"
-    from policy.safe_json import JSONRefused
-    from policy.safe_json import loads as safe_loads
+    from policy.api import JSONRefused
+    from policy.api import loads as safe_loads
 
     try:
         arguments = safe_loads(args.arguments, max_bytes=_MAX_LINE_BYTES)
@@ -116,7 +116,7 @@ def _command_line_call(args: argparse.Namespace) -> tuple[tuple[str, str, dict] 
 
 
 def _check(args: argparse.Namespace, call: Any, policy: Any, paths: AppPaths) -> int:
-    from policy.models import EvalContext
+    from policy.api import EvalContext
 
     sandbox = os.path.abspath(args.sandbox) if args.sandbox else None
     context = EvalContext(
@@ -153,8 +153,8 @@ _MAX_LINE_BYTES = 16 * 1024 * 1024  # as a JSON-RPC message to mcp-proxy
 def _parse_line(line: str) -> tuple[tuple[str, str, dict], Any, str | None]:
     """(call, id to echo or None, problem). A line may carry ``id`` (string or number), echoed
     back so results can be matched without counting lines."""
-    from policy.safe_json import JSONRefused
-    from policy.safe_json import loads as safe_loads
+    from policy.api import JSONRefused
+    from policy.api import loads as safe_loads
 
     none: tuple[str, str, dict] = ("", "", {})
     try:
@@ -196,9 +196,7 @@ def offline_decision(server: str, tool: str, arguments: Any, policy: Any, contex
     the same order (plain JSON, known tool, the server's own input schema, then the engine).
     Schemas are known for the built-in servers; others are judged by the engine alone."""
     from appliance.chokepoint.audit import json_problem
-    from policy.engine import evaluate
-    from policy.models import Decision, ToolCall
-    from policy.schema import check_arguments
+    from policy.api import Decision, ToolCall, check_arguments, evaluate
 
     def deny(rule: str, reason: str) -> Decision:
         return Decision(decision="deny", rule=rule, reason=reason)
@@ -280,7 +278,7 @@ def _describe(cond: Any) -> str:
 
 
 def _test(policy: Any, folder: Path) -> int:
-    from policy.scenarios import load_scenarios, replay
+    from policy.api import load_scenarios, replay
 
     scenarios = load_scenarios(folder / "test-scenarios.json")
     results = replay(scenarios, policy, _protected_for)
@@ -302,7 +300,7 @@ def _protected_for(ironcurtain_home: str) -> tuple[str, ...]:
 
 
 def _guarded(action: Any) -> int:
-    from policy.models import PolicyLoadError
+    from policy.api import PolicyLoadError
 
     try:
         return action()
@@ -312,11 +310,8 @@ def _guarded(action: Any) -> int:
 
 
 def _diff(old_dir: Path, new_dir: Path) -> int:
-    from policy.compiler.diff import decision_changes, diff_policies
-    from policy.loader import load_policy
-    from policy.models import EvalContext
-    from policy.paths import lexical
-    from policy.scenarios import load_scenarios
+    from policy.api import EvalContext, lexical, load_policy, load_scenarios
+    from policy.compiler.api import decision_changes, diff_policies
 
     old, new = load_policy(old_dir), load_policy(new_dir)
     result = diff_policies(old, new)
@@ -355,9 +350,8 @@ def _audit_log(target: str) -> Path | None:
 
 
 def _replay(audit: Path, folder: Path, paths: AppPaths) -> int:
-    from policy.compiler.replay import replay_audit
-    from policy.loader import load_policy
-    from policy.models import EvalContext, PolicyLoadError
+    from policy.api import EvalContext, PolicyLoadError, load_policy
+    from policy.compiler.api import replay_audit
 
     policy = load_policy(folder)
 

@@ -17,8 +17,8 @@ import anyio
 import anyio.from_thread
 
 from appliance.chokepoint.trip import Chokepoint, SessionStopped
-from policy.safe_json import JSONRefused
-from policy.safe_json import loads as safe_loads
+from policy.api import JSONRefused
+from policy.api import loads as safe_loads
 
 __all__ = ["MAX_ARGUMENT_BYTES", "CodeExecutor"]
 

@@ -29,9 +29,7 @@ from appliance.chokepoint.trip import Chokepoint
 from appliance.config.paths import AppPaths
 from appliance.config.settings import Config, weakening_settings
 from appliance.host.atomic import write_text_atomic
-from policy.loader import Policy, default_policy_dir, load_policy
-from policy.models import EvalContext
-from policy.paths import resolve_on_disk
+from policy.api import EvalContext, Policy, default_policy_dir, load_policy, resolve_on_disk
 
 __all__ = ["Session", "SessionOptions", "new_session_id", "open_session", "policy_dir_for"]
 

@@ -25,8 +25,8 @@ import anyio
 from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
 from appliance.chokepoint.escalation.registry import listener_pid
 from appliance.host.atomic import write_text_atomic
-from policy.safe_json import JSONRefused
-from policy.safe_json import loads as safe_loads
+from policy.api import JSONRefused
+from policy.api import loads as safe_loads
 
 __all__ = ["FileChannel", "parse_response", "request_path", "response_path", "write_atomic"]
 
