@@ -59,6 +59,21 @@ EXECUTE_CODE_TOOL = {
 }
 
 
+def preload_litellm() -> None:
+    """Start importing litellm on a daemon thread now (~2 s of CPU), so that it runs while the
+    servers and the sandbox start instead of after them; the first model call's own
+    ``import litellm`` then waits on the import lock for this one instead of starting again.
+    Lives here because only the model loop, the auto-approver and the compiler import litellm."""
+    import threading
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
+    threading.Thread(target=_import_litellm, name="import-litellm", daemon=True).start()
+
+
+def _import_litellm() -> None:
+    import litellm  # noqa: F401 - imported for its side effect: loaded before it is needed
+
+
 # IronCurtain's provider names where litellm's differ (Google AI Studio is litellm's "gemini").
 _LITELLM_PROVIDER = {"google": "gemini"}
 

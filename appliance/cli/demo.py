@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -38,7 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import anyio
 
-    _import_litellm_meanwhile()
+    from appliance.agent.loop import preload_litellm
+
+    preload_litellm()
     workdir = Path(tempfile.mkdtemp(prefix="ironcurtain-demo-"))
     try:
         return anyio.run(_demo, workdir, args)
@@ -47,21 +48,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"\ndemo files kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _import_litellm_meanwhile() -> None:
-    """litellm's import (~2 s of CPU) would otherwise start at the first model call, after the
-    servers and the sandbox are up; on a thread it runs while they start. The agent's own
-    ``import litellm`` then waits for this one (the import lock) instead of starting again."""
-    import os
-    import threading
-
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
-    threading.Thread(target=_import_litellm, name="import-litellm", daemon=True).start()
-
-
-def _import_litellm() -> None:
-    import litellm  # noqa: F401 - imported for its side effect: loaded before it is needed
 
 
 def _script(sandbox: Path, remote: Path) -> list:
@@ -150,6 +136,7 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
     from appliance.cli.main import main as cli_main
     from appliance.config.paths import AppPaths, app_paths
     from appliance.config.settings import Config
+    from appliance.host.runner import run_tool
     from appliance.session.core import SessionOptions
 
     sandbox = workdir / "sandbox"
@@ -158,7 +145,7 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
     for name, text in NOTES.items():
         (sandbox / name).parent.mkdir(parents=True, exist_ok=True)
         (sandbox / name).write_text(text)
-    subprocess.run(["git", "init", "--quiet", "--bare", "-b", "main", str(remote)], check=True)
+    run_tool(["git", "init", "--quiet", "--bare", "-b", "main", str(remote)])
     paths = AppPaths(home=workdir / "home", cache=app_paths().cache)
     terminal = Terminal(verbose=not args.quiet)
     options = SessionOptions(

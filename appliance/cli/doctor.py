@@ -136,9 +136,9 @@ def check_guest(facts: Facts) -> list[Check]:
         where = "IRONCURTAIN_GUEST_WASM names" if overridden else "expected at"
         return [fail("guest", f"sandbox guest missing: {where} {wasm}", build_fix)]
     if not overridden and not getattr(sys, "frozen", False):
-        from wasm_guest.build import is_current
+        from appliance.sandbox.guest import guest_sources_current
 
-        if not is_current(wasm.parent):
+        if not guest_sources_current(wasm.parent):
             return [fail("guest", f"{wasm} is older than its sources", build_fix)]
     data = wasm.read_bytes()
     if data[:8] != _COMPONENT_HEADER:

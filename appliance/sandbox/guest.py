@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-__all__ = ["make_sandbox"]
+__all__ = ["guest_sources_current", "make_sandbox"]
 
 
 def make_sandbox(err: TextIO = sys.stderr) -> Any:
@@ -53,3 +53,13 @@ def _guest_current(build: Any) -> bool:
         )
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def guest_sources_current(folder: Any) -> bool:
+    """Whether the guest in ``folder`` was built from the current sources (a source checkout).
+
+    The host's one door to ``wasm_guest.build`` at run time: the guest package itself is never
+    imported by the host except through this module (tests/architecture/boundary_rules.py)."""
+    from wasm_guest.build import is_current
+
+    return is_current(folder)
