@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from appliance.agent.model_errors import ModelError, describe_model_error
+from appliance.errors import ApplianceError
 from appliance.host.atomic import write_text_atomic
 from appliance.session.budget import Budget, BudgetExceeded
 
@@ -112,7 +113,7 @@ class ModelSettings:
         )
 
 
-class MissingKey(Exception):
+class MissingKey(ApplianceError):
     """The model has neither a key nor a base URL; the message says what to set."""
 
 

@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from appliance.config.paths import AppPaths, app_paths
+from appliance.errors import ApplianceError
 from appliance.host.atomic import write_text_atomic
 
 __all__ = [
@@ -188,7 +189,7 @@ class Config(_Section):
         return secret.get_secret_value() if secret is not None else None
 
 
-class ConfigError(Exception):
+class ConfigError(ApplianceError):
     """A config file (or key from the environment) that does not validate; safe to print."""
 
     def __init__(self, message: str, *, file: Path, field: str = "", value: str = "") -> None:

@@ -25,13 +25,14 @@ import resource
 from typing import Any, NamedTuple
 
 from appliance.confinement import symbols
+from appliance.errors import ConfinementError
 
 __all__ = ["Limits", "Plan", "Profile", "ProfileError", "load_profile", "profile_path"]
 
 _MIB = 1024 * 1024
 
 
-class ProfileError(ValueError):
+class ProfileError(ConfinementError, ValueError):
     """A profile file is missing or wrong; the message names the file, field and value."""
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Sequence
 
+from appliance.errors import ApplianceError
+
 __all__ = ["ToolFailed", "run_tool"]
 
 
-class ToolFailed(RuntimeError):
+class ToolFailed(ApplianceError, RuntimeError):
     """A one-shot tool exited non-zero or could not start; the message names the command."""
 
 

@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from appliance.errors import ApplianceError
+
 __all__ = ["Budget", "BudgetExceeded", "BudgetLimits"]
 
 WARN_FRACTION = 0.8
 
 
-class BudgetExceeded(Exception):
+class BudgetExceeded(ApplianceError):
     pass
 
 
