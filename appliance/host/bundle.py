@@ -24,7 +24,7 @@ BOOTLOADER_VARIABLES = (
     "_PYI_PARENT_PROCESS_LEVEL",
 )
 
-_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def is_frozen() -> bool:
