@@ -146,7 +146,7 @@ RULES: tuple[Rule, ...] = (
             "appliance.docker.metering": "prices tokens with litellm's local cost map"
             " (cost_per_token, no network call); Docker mode's model calls go through the"
             " agent's own client, never through litellm",
-            "appliance.cli.doctor": "`doctor --online` makes one tiny completion with the"
+            "appliance.cli.doctor.config": "`doctor --online` makes one tiny completion with the"
             " configured model, the same client call the agent loop makes",
         },
     ),
