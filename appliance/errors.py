@@ -6,7 +6,7 @@ are unchanged for callers) and keeps the builtin base it had (``ValueError``, ``
 ``RuntimeError``), so an ``except`` written for that base still catches it.
 
     ApplianceError                   (module under appliance/; builtin base kept)
-    ├── ConfigError             config.settings      a config file or key does not validate
+    ├── ConfigError             config.loading       a config file or key does not validate
     ├── WorkspaceRefused        host.workspace       a folder may not be a workspace (ValueError)
     ├── SetupCancelled          cli.setup            setup interrupted; nothing written
     ├── ToolFailed              host.runner          a one-shot host tool failed (RuntimeError)

@@ -35,7 +35,7 @@ from appliance.agent.terminal import InputLines, Progress, Terminal
 from appliance.config.paths import AppPaths
 from appliance.config.settings import Config
 from appliance.sandbox.code_mode import CodeExecutor
-from appliance.session.budget import Budget, BudgetLimits
+from appliance.session.budget import Budget, budget_limits
 from appliance.session.core import Session, SessionOptions, open_session
 
 __all__ = [
@@ -46,16 +46,6 @@ __all__ = [
     "model_settings",
     "run_code_session",
 ]
-
-
-def budget_limits(config: Config) -> BudgetLimits:
-    b = config.resource_budget
-    return BudgetLimits(
-        max_total_tokens=b.max_total_tokens,
-        max_steps=b.max_steps,
-        max_session_seconds=b.max_session_seconds,
-        max_estimated_cost_usd=b.max_estimated_cost_usd,
-    )
 
 
 async def run_code_session(

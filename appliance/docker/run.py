@@ -230,8 +230,8 @@ class _InThread:
 
 
 def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, extra: dict):
-    from appliance.agent.code_session import budget_limits
     from appliance.credproxy import CredentialProxy, ProxyConfig
+    from appliance.session.budget import budget_limits
 
     meter = UsageMeter(budget_limits(config))
     proxy_config = ProxyConfig(

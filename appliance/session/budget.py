@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from appliance.config.models import Config, ResourceBudget
 from appliance.errors import ApplianceError
 
-__all__ = ["Budget", "BudgetExceeded", "BudgetLimits"]
+__all__ = ["Budget", "BudgetExceeded", "BudgetLimits", "budget_limits"]
 
 WARN_FRACTION = 0.8
 
@@ -22,12 +23,14 @@ class BudgetExceeded(ApplianceError):
     pass
 
 
-@dataclass(frozen=True)
-class BudgetLimits:
-    max_total_tokens: int | None = 1_000_000
-    max_steps: int | None = 200
-    max_session_seconds: float | None = 1800.0
-    max_estimated_cost_usd: float | None = 5.0
+# One budget model: the config's own section. The session, Code Mode and Docker mode's meter all
+# take it as it was validated (``config.resource_budget``); the name stays for callers.
+BudgetLimits = ResourceBudget
+
+
+def budget_limits(config: Config) -> BudgetLimits:
+    """The session's limits: the config's ``resourceBudget`` section, as validated."""
+    return config.resource_budget
 
 
 @dataclass

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: "module:Class" -> (parent in the tree, builtin base it kept or None)
 TREE: dict[str, tuple[type[BaseException], type[BaseException] | None]] = {
-    "appliance.config.settings:ConfigError": (ApplianceError, None),
+    "appliance.config.loading:ConfigError": (ApplianceError, None),
     "appliance.host.workspace:WorkspaceRefused": (ApplianceError, ValueError),
     "appliance.cli.setup:SetupCancelled": (ApplianceError, None),
     "appliance.host.runner:ToolFailed": (ApplianceError, RuntimeError),

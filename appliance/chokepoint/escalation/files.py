@@ -24,6 +24,7 @@ import anyio
 
 from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
 from appliance.chokepoint.escalation.registry import listener_pid
+from appliance.config.models import DEFAULT_ESCALATION_TIMEOUT_S
 from appliance.host.atomic import write_text_atomic
 from policy.api import JSONRefused
 from policy.api import loads as safe_loads
@@ -109,7 +110,7 @@ class FileChannel:
     def __init__(
         self,
         escalations_dir: Path,
-        timeout_s: float = 300.0,
+        timeout_s: float = DEFAULT_ESCALATION_TIMEOUT_S,
         *,
         registry_dir: Path | None = None,
         poll_s: float = 0.05,

@@ -18,6 +18,7 @@ import anyio
 
 from appliance.chokepoint.escalation.display import format_request
 from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
+from appliance.config.models import DEFAULT_ESCALATION_TIMEOUT_S
 
 __all__ = ["InteractivePrompt", "PendingEscalation"]
 
@@ -33,7 +34,11 @@ class PendingEscalation:
 class InteractivePrompt:
     """Asks the user at the session's own terminal. ``write`` receives whole lines."""
 
-    def __init__(self, write: Callable[[str], object] | TextIO, timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        write: Callable[[str], object] | TextIO,
+        timeout_s: float = DEFAULT_ESCALATION_TIMEOUT_S,
+    ) -> None:
         self._write = _line_writer(write)
         self._timeout = timeout_s
         self._numbers = itertools.count(1)
