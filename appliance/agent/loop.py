@@ -12,13 +12,13 @@ import hashlib
 import json
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from appliance.agent.model_errors import ModelError, describe_model_error
+from appliance.config.model_settings import ModelSettings
 from appliance.errors import ApplianceError
 from appliance.host.atomic import write_text_atomic
 from appliance.session.budget import Budget, BudgetExceeded
@@ -94,23 +94,6 @@ def import_litellm() -> Any:
 
     litellm.suppress_debug_info = True
     return litellm
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    model_id: str
-    api_key: str | None = None
-    api_base: str | None = None
-    timeout_s: float = 600.0
-
-    @classmethod
-    def for_model(cls, config: Any, model_id: str) -> ModelSettings:
-        """The key and endpoint ``config`` holds for ``model_id``'s provider (``anthropicBaseUrl``,
-        ``openaiBaseUrl``, ``googleBaseUrl``: each applies to its own provider's models only)."""
-        provider = model_id.partition(":")[0]
-        return cls(
-            model_id, api_key=config.api_key_for(provider), api_base=config.base_url_for(provider)
-        )
 
 
 class MissingKey(ApplianceError):

@@ -11,9 +11,12 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.config.paths import AppPaths, app_paths
+
+if TYPE_CHECKING:
+    from policy.compiler.api import LLM, LiteLLM
 
 EXIT_FAILED, EXIT_CONFIG = 1, 2
 
@@ -62,8 +65,8 @@ class _ConfigProblem(Exception):
     pass
 
 
-def _llm(paths: AppPaths, timeout: float) -> Any:
-    from appliance.agent.loop import ModelSettings
+def _llm(paths: AppPaths, timeout: float) -> LiteLLM:
+    from appliance.config.model_settings import ModelSettings
     from appliance.config.settings import PROVIDER_ENV, ConfigError, load_config
     from policy.compiler.api import LiteLLM
 
@@ -102,7 +105,7 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _build(args: argparse.Namespace, paths: AppPaths, llm: Any) -> int:
+def _build(args: argparse.Namespace, paths: AppPaths, llm: LLM) -> int:
     from policy.api import default_policy_dir
     from policy.compiler.api import CompileInputs, annotate_tools, compile_policy
 
@@ -206,7 +209,7 @@ def _print_proposals(report: Any) -> None:
         )
 
 
-def _print_usage(llm: Any) -> None:
+def _print_usage(llm: LLM) -> None:
     u = llm.usage
     print(
         f"LLM: {u.calls} request(s), {u.prompt_tokens} prompt + {u.completion_tokens} "
@@ -223,7 +226,7 @@ def _protected_for(ironcurtain_home: str) -> tuple[str, ...]:
 # --- customize-policy ----------------------------------------------------------------------
 
 
-def _customize(args: argparse.Namespace, paths: AppPaths, llm: Any) -> int:
+def _customize(args: argparse.Namespace, paths: AppPaths, llm: LLM) -> int:
     from policy.compiler.api import draft_user_constitution
 
     base = base_constitution(paths)

@@ -130,10 +130,10 @@ class DemoApprover:
 
 async def _demo(workdir: Path, args: argparse.Namespace) -> int:
     from appliance.agent.code_session import Terminal, run_code_session
-    from appliance.agent.loop import ModelSettings
     from appliance.agent.scripted_llm import ScriptedLLM
     from appliance.chokepoint.audit import verify_file
     from appliance.cli.main import main as cli_main
+    from appliance.config.model_settings import ModelSettings
     from appliance.config.paths import AppPaths, app_paths
     from appliance.config.settings import Config
     from appliance.host.runner import run_tool

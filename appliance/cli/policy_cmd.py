@@ -16,9 +16,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.config.paths import AppPaths, app_paths
+
+if TYPE_CHECKING:
+    from policy.api import Decision, EvalContext, Policy
 
 EXIT_BAD_INPUT = 2
 
@@ -115,7 +118,9 @@ def _command_line_call(args: argparse.Namespace) -> tuple[tuple[str, str, dict] 
     return (args.server, args.tool, arguments), ""
 
 
-def _check(args: argparse.Namespace, call: Any, policy: Any, paths: AppPaths) -> int:
+def _check(
+    args: argparse.Namespace, call: tuple[str, str, dict] | None, policy: Policy, paths: AppPaths
+) -> int:
     from policy.api import EvalContext
 
     sandbox = os.path.abspath(args.sandbox) if args.sandbox else None
@@ -128,7 +133,7 @@ def _check(args: argparse.Namespace, call: Any, policy: Any, paths: AppPaths) ->
     return 0
 
 
-def _batch(source: str, policy: Any, context: Any) -> int:
+def _batch(source: str, policy: Policy, context: EvalContext) -> int:
     try:
         stream = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
@@ -184,14 +189,21 @@ def _line_call(item: dict) -> tuple[tuple[str, str, dict], str | None]:
 
 
 def _decide(
-    server: str, tool: str, arguments: dict, policy: Any, context: Any, echo: dict | None = None
+    server: str,
+    tool: str,
+    arguments: dict,
+    policy: Policy,
+    context: EvalContext,
+    echo: dict | None = None,
 ) -> str:
     decision = offline_decision(server, tool, arguments, policy, context)
     result = {"decision": decision.decision, "rule": decision.rule, "reason": decision.reason}
     return json.dumps({**(echo or {}), **result}, ensure_ascii=False)
 
 
-def offline_decision(server: str, tool: str, arguments: Any, policy: Any, context: Any) -> Any:
+def offline_decision(
+    server: str, tool: str, arguments: Any, policy: Policy, context: EvalContext
+) -> Decision:
     """What the chokepoint decides for this call, without starting a server: the same checks in
     the same order (plain JSON, known tool, the server's own input schema, then the engine).
     Schemas are known for the built-in servers; others are judged by the engine alone."""
@@ -243,7 +255,7 @@ def _usage(message: str) -> int:
 # --- show and test -------------------------------------------------------------------------
 
 
-def _show(policy: Any) -> int:
+def _show(policy: Policy) -> int:
     print(f"policy: {policy.source}  (digest {policy.digest[:16]})")
     for index, rule in enumerate(policy.rules, start=1):
         print(f"\n{index:>2}. {rule.name}  →  {rule.then.upper()}")
@@ -277,7 +289,7 @@ def _describe(cond: Any) -> str:
     return "; ".join(parts) or "any call"
 
 
-def _test(policy: Any, folder: Path) -> int:
+def _test(policy: Policy, folder: Path) -> int:
     from policy.api import load_scenarios, replay
 
     scenarios = load_scenarios(folder / "test-scenarios.json")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.from_thread
@@ -21,11 +21,14 @@ from appliance.sandbox.limits import Limits
 from policy.api import JSONRefused
 from policy.api import loads as safe_loads
 
+if TYPE_CHECKING:
+    from appliance.sandbox.sandbox import RunResult, Sandbox
+
 __all__ = ["CodeExecutor"]
 
 
 class CodeExecutor:
-    def __init__(self, chokepoint: Chokepoint, sandbox: Any, catalog: Sequence[dict[str, Any]]):
+    def __init__(self, chokepoint: Chokepoint, sandbox: Sandbox, catalog: Sequence[dict[str, Any]]):
         self.chokepoint = chokepoint
         self.sandbox = sandbox
         self.catalog = list(catalog)
@@ -37,13 +40,13 @@ class CodeExecutor:
     async def __call__(self, code: str) -> str:
         return (await self.run(code)).to_agent_text()
 
-    async def run(self, code: str) -> Any:
+    async def run(self, code: str) -> RunResult:
         result = await anyio.to_thread.run_sync(self._run_in_thread, code)
         if self._stopped is not None:
             raise self._stopped
         return result
 
-    def _run_in_thread(self, code: str) -> Any:
+    def _run_in_thread(self, code: str) -> RunResult:
         return self.sandbox.run(code, self.call_tool, self.catalog)
 
     def call_tool(self, name: str, args_json: str) -> tuple[bool, str]:

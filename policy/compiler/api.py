@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from policy.compiler.customize import draft_user_constitution
     from policy.compiler.diff import decision_changes, diff_policies
     from policy.compiler.errors import CompileError
-    from policy.compiler.llm import LiteLLM
+    from policy.compiler.llm import LLM, LiteLLM
     from policy.compiler.pipeline import CompileInputs, compile_policy
     from policy.compiler.reannotate import annotate_tools
     from policy.compiler.replay import replay_audit
@@ -28,6 +28,7 @@ _HOME: dict[str, str] = {
     "decision_changes": "policy.compiler.diff",
     "diff_policies": "policy.compiler.diff",
     "CompileError": "policy.compiler.errors",
+    "LLM": "policy.compiler.llm",
     "LiteLLM": "policy.compiler.llm",
     "CompileInputs": "policy.compiler.pipeline",
     "compile_policy": "policy.compiler.pipeline",
@@ -36,6 +37,7 @@ _HOME: dict[str, str] = {
 }
 
 __all__ = [
+    "LLM",
     "CompileError",
     "CompileInputs",
     "LiteLLM",

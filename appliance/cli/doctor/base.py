@@ -11,9 +11,12 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from appliance.config.paths import AppPaths
+
+if TYPE_CHECKING:
+    from appliance.config.models import Config
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -45,7 +48,7 @@ class Facts:
     """What every check may read: gathered once, before the checks run."""
 
     paths: AppPaths
-    config: Any  # appliance.config.settings.Config, the defaults when the file does not load
+    config: Config  # the defaults when the file does not load
     config_error: str | None
     online: bool
 

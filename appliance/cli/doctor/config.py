@@ -8,9 +8,12 @@ import contextlib
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from appliance.cli.doctor.base import Check, Facts, fail, ok, warn
+
+if TYPE_CHECKING:
+    from appliance.config.models import Config
 
 
 def check_config(facts: Facts) -> list[Check]:
@@ -29,7 +32,7 @@ def check_config(facts: Facts) -> list[Check]:
     return checks + _side_settings(facts.config)
 
 
-def _loose_mode(config: Any, file: Path) -> Check:
+def _loose_mode(config: Config, file: Path) -> Check:
     """Others can read config.json: a failure when it holds a key, else a warning."""
     from appliance.config.settings import is_secret_path
 
@@ -40,7 +43,7 @@ def _loose_mode(config: Any, file: Path) -> Check:
     return warn("config-mode", f"{file} has mode {mode} (no keys in it yet)", fix, required=True)
 
 
-def _side_settings(config: Any) -> list[Check]:
+def _side_settings(config: Config) -> list[Check]:
     """Settings that work but not as the user may think: each is a warning."""
     from appliance.config.settings import PROVIDER_ENV, weakening_settings
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.cli.doctor.base import Check, Facts, fail, ok, warn
+
+if TYPE_CHECKING:
+    from policy.api import Policy
 
 
 def check_policy(facts: Facts) -> list[Check]:
@@ -71,7 +74,7 @@ def _freshness(facts: Facts, folder: Path, user: bool) -> Check:
     return ok("policy-fresh", f"matches {described}")
 
 
-def _scenarios(policy: Any, folder: Path) -> Check:
+def _scenarios(policy: Policy, folder: Path) -> Check:
     from appliance.cli.policy_cmd import _protected_for
     from policy.api import load_scenarios, replay
 
@@ -111,7 +114,7 @@ _GIT_GUARD_PROBES: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
-def _git_guard(policy: Any) -> Check:
+def _git_guard(policy: Policy) -> Check:
     """No filesystem write into a repository's ``.git`` is allowed without asking."""
     from policy.api import EvalContext, ToolCall, evaluate, lexical
 
