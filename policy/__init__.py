@@ -2,11 +2,16 @@
 
 ``evaluate(call, policy, context) -> Decision`` decides allow, deny or escalate for one tool
 call. This package does no I/O beyond the path resolver injected through the context, reads no
-environment and keeps no global state. It never imports ``appliance`` or ``servers``.
+environment and keeps no global state. It never imports ``appliance`` or ``servers``. The
+constitution compiler (``policy.compiler``) is apart from this pure core: it reads and writes
+files and calls an LLM, and the core never imports it.
 
 Modules: ``models`` (files, call, context, decision, errors), ``loader`` (``load_policy``,
 ``Policy``), ``engine`` (``evaluate``), ``roles`` (arguments → role values, ``extract_roles``),
 ``rules`` (rules compiled per tool and role), ``paths`` (resolution, protected patterns),
 ``domains`` (hosts and patterns), ``scenarios`` (test-scenarios.json replay), ``schema``
 (argument schemas). Formats and semantics: docs/policy-format.md.
+
+May import: the standard library and pydantic only; the core never imports ``policy.compiler``.
+Outsiders import ``policy.api`` (the façade), never these modules.
 """

@@ -176,6 +176,63 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
+#: The host's own layering, as an allowlist: each appliance package may import only the packages
+#: named here (besides itself, ``appliance`` and ``appliance.errors``, which import nothing).
+#: The CLI is the top and may import every part; nothing imports the CLI.
+APPLIANCE_PACKAGES = (
+    "appliance.agent", "appliance.chokepoint", "appliance.cli", "appliance.config",
+    "appliance.confinement", "appliance.credproxy", "appliance.docker", "appliance.host",
+    "appliance.sandbox", "appliance.session",
+)  # fmt: skip
+APPLIANCE_LAYERS: dict[str, tuple[str, ...]] = {
+    "appliance.host": (),
+    "appliance.confinement": (),
+    "appliance.config": ("appliance.host", "appliance.confinement"),
+    "appliance.chokepoint": ("appliance.config", "appliance.host"),
+    "appliance.session": ("appliance.chokepoint", "appliance.config", "appliance.host"),
+    "appliance.sandbox": ("appliance.chokepoint", "appliance.config", "appliance.host"),
+    "appliance.agent": (
+        "appliance.chokepoint",
+        "appliance.config",
+        "appliance.host",
+        "appliance.sandbox",
+        "appliance.session",
+    ),
+    "appliance.credproxy": ("appliance.config", "appliance.host"),
+    "appliance.docker": (
+        "appliance.chokepoint",
+        "appliance.config",
+        "appliance.credproxy",
+        "appliance.host",
+        "appliance.session",
+    ),
+    "appliance.cli": APPLIANCE_PACKAGES,
+}
+LAYER_EXCEPTIONS: dict[str, dict[str, str]] = {
+    "appliance.chokepoint": {
+        "appliance.chokepoint.escalation.auto_approver": "names its model the way the agent loop"
+        " does (appliance.agent.loop.litellm_model), so both call litellm with one spelling",
+    },
+}
+
+
+def _layer_rules() -> tuple[Rule, ...]:
+    return tuple(
+        Rule(
+            f"layer-{package.removeprefix('appliance.')}",
+            f"{package} may import only "
+            + (", ".join(allowed) if allowed else "appliance.errors")
+            + " of the appliance's packages",
+            where=(package,),
+            forbidden=tuple(p for p in APPLIANCE_PACKAGES if p != package and p not in allowed),
+            exceptions=LAYER_EXCEPTIONS.get(package, {}),
+        )
+        for package, allowed in APPLIANCE_LAYERS.items()
+    )
+
+
+RULES = RULES + _layer_rules()
+
 #: modules that must import nothing outside the standard library and themselves
 STDLIB_LEAVES = ("policy.safe_json", "policy.schema")
 
