@@ -22,6 +22,10 @@ ROOTS = ("appliance", "policy", "servers", "wasm_guest", "packaging")
 #: run_process (see test_boundaries.process_uses)
 PROCESS = "<starts a process>"
 
+#: marker for ``importlib.import_module(name)`` / ``__import__(name)`` with a name computed at run
+#: time (a literal name is checked like any import)
+DYNAMIC = "<dynamic import>"
+
 HOST = "appliance"
 SERVER_IMPLEMENTATIONS = ("servers.filesystem", "servers.git", "servers.fetch")
 POLICY_PRIVATE = (
@@ -156,6 +160,25 @@ RULES: tuple[Rule, ...] = (
         where=ROOTS,
         except_where=("servers",),
         forbidden=("mcp",),
+    ),
+    Rule(
+        "named-dynamic-imports",
+        "only named modules import a module whose name is computed at run time",
+        where=ROOTS,
+        forbidden=(DYNAMIC,),
+        exceptions={
+            "policy.api": "the façade's lazy names: its _HOME table names policy modules only",
+            "policy.compiler.api": "the compiler façade's lazy names (policy.compiler modules)",
+            "appliance.cli.main": "dispatch: the command table names appliance.cli modules",
+            "appliance.cli.completion": "the same command table, for shell completion",
+            "appliance.cli.doctor.groups": "imports _SHARED_MODULES before its threads start",
+            "wasm_guest.guest": "runs only inside the WebAssembly sandbox: these are the agent's"
+            " own imports, answered by the guest's stdlib allowlist (ic_stdlib), with no host"
+            " module to reach",
+            "appliance.cli.serve": "`ironcurtain serve NAME` *becomes* that server's process: the"
+            " one place a server implementation is imported, in the server's own confined"
+            " process, never in the host's",
+        },
     ),
     Rule(
         "named-process-runners",

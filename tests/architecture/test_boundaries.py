@@ -9,6 +9,7 @@ holds only at run time is not one a reader can see.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from boundary_rules import (
+    DYNAMIC,
     PENDING,
     PROCESS,
     ROOTS,
@@ -79,10 +81,27 @@ def _starts_process(node: ast.AST) -> bool:
     return node.attr in _OS_ONLY and isinstance(node.value, ast.Name) and node.value.id == "os"
 
 
+def _dynamic_import(node: ast.AST) -> str | None:
+    """``importlib.import_module(X)`` or ``__import__(X)``: X when a literal, else DYNAMIC."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name not in ("import_module", "__import__"):
+        return None
+    first = node.args[0]
+    literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
+    return first.value if literal else DYNAMIC
+
+
 def uses_of(module: str, path: Path) -> list[Use]:
-    """Every import (as a dotted name: ``a.b.c`` for ``from a.b import c``) and process start."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    is_package = path.name == "__init__.py"
+    """Every import (as a dotted name: ``a.b.c`` for ``from a.b import c``), dynamic import and
+    process start."""
+    return uses_in(module, path.read_text(), is_package=path.name == "__init__.py")
+
+
+def uses_in(module: str, source: str, *, is_package: bool = False) -> list[Use]:
+    tree = ast.parse(source)
     found: list[Use] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -95,6 +114,10 @@ def uses_of(module: str, path: Path) -> list[Use]:
                 found.append(Use(module, node.lineno, PROCESS))
         elif _starts_process(node):
             found.append(Use(module, node.lineno, PROCESS))
+        elif (target := _dynamic_import(node)) is not None:
+            found.append(Use(module, node.lineno, target))
+            if target.split(".")[0] in _PROCESS_MODULES:
+                found.append(Use(module, node.lineno, PROCESS))
         if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
             u.target.split(".")[0] in _PROCESS_MODULES for u in found[-len(node.names) :]
         ):
@@ -117,7 +140,7 @@ def breaks(rule: Rule, use: Use) -> bool:
     if not under(use.module, rule.where) or under(use.module, rule.except_where):
         return False
     return any(
-        use.target == PROCESS if f == PROCESS else under(use.target, [f])
+        use.target == f if f.startswith("<") else under(use.target, [f])
         for f in forbidden_for(rule, use.module)
     )
 
@@ -139,7 +162,9 @@ def uses() -> list[Use]:
 
 
 def sentence(rule: Rule, use: Use) -> str:
-    what = "starts a process" if use.target == PROCESS else f"imports {use.target}"
+    what = {PROCESS: "starts a process", DYNAMIC: "imports a module named at run time"}.get(
+        use.target, f"imports {use.target}"
+    )
     return f"{use.module} (line {use.line}) {what}, but {rule.sentence} [rule {rule.id}]"
 
 
@@ -185,7 +210,7 @@ def test_wire_leaves_import_only_the_standard_library(uses: list[Use]) -> None:
         " servers and may import only the standard library [rule wire-leaves-are-stdlib]"
         for use in uses
         if use.module in STDLIB_LEAVES
-        and use.target != PROCESS
+        and not use.target.startswith("<")
         and use.target.split(".")[0] not in sys.stdlib_module_names
         and not use.target.startswith("__future__")
     ]
@@ -215,3 +240,24 @@ def test_the_walker_sees_what_it_must(tmp_path: Path) -> None:
         "appliance.agent.loop (line 3) imports wasmtime, but only appliance.sandbox imports"
         " wasmtime [rule only-sandbox-wasmtime]"
     )
+
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "architecture" / "hidden_imports.json"
+
+
+@pytest.mark.parametrize(
+    "case", json.loads(VECTORS.read_text())["cases"], ids=lambda c: c["description"][:60]
+)
+def test_hidden_crossings_are_found(case: dict) -> None:
+    """Ways to hide a crossing (lazy, aliased, relative, dynamic, type-only imports; each way to
+    start a process) are each caught by the rule the vector names, and allowed uses are not."""
+    found = uses_in(case["module"], case["source"], is_package=case.get("is_package", False))
+    broken = sorted(
+        {
+            rule.id
+            for rule in RULES
+            for use in found
+            if breaks(rule, use) and not _excused(rule, use)
+        }
+    )
+    assert broken == sorted(case["expected_rules"]), case["description"]
