@@ -2,6 +2,7 @@
 
 ``wit/world.wit`` is the whole interface (one import ``tools.call``, one export ``run``);
 ``guest/`` holds the modules compiled into the component; ``build.py`` builds it with the pinned
-componentize-py. Nothing here is imported by the host at run time: host and guest meet only at
-the WIT interface, and ``guest/`` never runs outside the sandbox.
+componentize-py. The host imports nothing here at run time except ``build`` (to build a source
+checkout's stale guest), and only through ``appliance.sandbox.guest``: host and guest meet only
+at the WIT interface, and ``guest/`` never runs outside the sandbox.
 """

@@ -14,7 +14,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import anyio.from_thread
@@ -35,13 +35,17 @@ from appliance.agent.terminal import InputLines, Progress, Terminal
 from appliance.config.paths import AppPaths
 from appliance.config.settings import Config
 from appliance.sandbox.code_mode import CodeExecutor
-from appliance.session.budget import Budget
+from appliance.session.budget import Budget, budget_limits
 from appliance.session.core import Session, SessionOptions, open_session
+
+if TYPE_CHECKING:
+    from appliance.sandbox.sandbox import Sandbox
 
 __all__ = [
     "MissingKey",
     "Outcome",
     "Terminal",
+    "budget_limits",
     "model_settings",
     "run_code_session",
 ]
@@ -180,7 +184,7 @@ async def _make_agent(run, session, config, model, factory, quiet) -> Agent | No
     run.agent = Agent(
         model=model,
         execute=_uncancellable(CodeExecutor(session.chokepoint, sandbox, catalog)),
-        budget=Budget(config.resource_budget),
+        budget=Budget(budget_limits(config)),
         system=system_prompt(catalog, str(session.sandbox)),
         history_path=session.history_path,
         report=terminal.report,
@@ -319,7 +323,7 @@ def _print_summary(outcome: Outcome, terminal: Terminal) -> None:
     terminal.say("\n" + "\n".join(lines))
 
 
-def make_sandbox(err: TextIO = sys.stderr) -> Any:
+def make_sandbox(err: TextIO = sys.stderr) -> Sandbox:
     """The installation's sandbox (``appliance.sandbox.guest.make_sandbox``), imported when
     called: wasmtime's import belongs on the thread that loads the sandbox."""
     from appliance.sandbox.guest import make_sandbox as make

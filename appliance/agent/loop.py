@@ -13,14 +13,18 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from appliance.agent.model_errors import ModelError, describe_model_error
-from appliance.config.model import MissingKey, ModelSettings, litellm_model, model_settings
+from appliance.config.model_settings import ModelSettings
+from appliance.errors import ApplianceError
 from appliance.host.atomic import write_text_atomic
 from appliance.session.budget import Budget, BudgetExceeded
+
+if TYPE_CHECKING:
+    from appliance.config.settings import Config
 
 __all__ = [
     "Agent",
@@ -56,6 +60,33 @@ EXECUTE_CODE_TOOL = {
 }
 
 
+def preload_litellm() -> None:
+    """Start importing litellm on a daemon thread now (~2 s of CPU), so that it runs while the
+    servers and the sandbox start instead of after them; the first model call's own
+    ``import litellm`` then waits on the import lock for this one instead of starting again.
+    Lives here because only the model loop, the auto-approver and the compiler import litellm."""
+    import threading
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
+    threading.Thread(target=_import_litellm, name="import-litellm", daemon=True).start()
+
+
+def _import_litellm() -> None:
+    import litellm  # noqa: F401 - imported for its side effect: loaded before it is needed
+
+
+# IronCurtain's provider names where litellm's differ (Google AI Studio is litellm's "gemini").
+_LITELLM_PROVIDER = {"google": "gemini"}
+
+
+def litellm_model(model_id: str) -> str:
+    """``provider:model`` (IronCurtain's naming) to litellm's ``provider/model``."""
+    provider, sep, name = model_id.partition(":")
+    if not sep or not provider or not name:
+        raise ValueError(f"model id {model_id!r} must look like provider:model")
+    return f"{_LITELLM_PROVIDER.get(provider, provider)}/{name}"
+
+
 def import_litellm() -> Any:
     """litellm, imported offline (no cost-map download) and quiet (no banners on stdout)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -63,6 +94,31 @@ def import_litellm() -> Any:
 
     litellm.suppress_debug_info = True
     return litellm
+
+
+class MissingKey(ApplianceError):
+    """The model has neither a key nor a base URL; the message says what to set."""
+
+
+def model_settings(config: Config, model_id: str | None = None) -> ModelSettings:
+    """The agent model's settings (or ``model_id``'s); MissingKey when it has neither a key nor
+    a base URL (a gateway may need no key)."""
+    model_id = model_id or config.agent_model_id
+    litellm_model(model_id)  # ValueError: not provider:model
+    settings = ModelSettings.for_model(config, model_id)
+    if not settings.api_key and not settings.api_base:
+        provider = model_id.partition(":")[0]
+        from appliance.config.settings import PROVIDER_ENV
+
+        variable = PROVIDER_ENV.get(
+            "google" if provider == "gemini" else provider, "the provider's API key variable"
+        )
+        raise MissingKey(
+            f"no API key for {provider!r} (model {model_id}). Set {variable}, or "
+            "run `ironcurtain setup` / `ironcurtain config set` to store one. "
+            "To try the appliance without a key, run `ironcurtain demo`."
+        )
+    return settings
 
 
 def transcript(messages: Sequence[dict[str, Any]], last: int = 10) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from appliance.config.settings import PROVIDER_ENV
+from appliance.errors import ApplianceError
 
 __all__ = ["ModelError", "describe_model_error"]
 
@@ -24,7 +25,7 @@ _DNS = re.compile(
 _REFUSED = re.compile(r"Connection refused|ConnectError|All connection attempts failed", re.I)
 
 
-class ModelError(Exception):
+class ModelError(ApplianceError):
     """A model call failed; ``str(exc)`` is one sentence for the user, ``__cause__`` the detail."""
 
 

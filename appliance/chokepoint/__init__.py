@@ -5,4 +5,8 @@ the audit; ``server_pool`` holds the server processes; ``gate`` is the MCP front
 ``mcp-proxy`` and Docker mode; ``escalation`` asks humans; ``approvals``, ``audit`` and
 ``redact`` are the records. Every front (the sandbox bridge, the Docker gate socket,
 ``mcp-proxy``) enters through ``trip``; nothing here may run code a server or the agent wrote.
+
+May import: ``policy.api``, ``servers.wire``, config, host, ``appliance.errors``; never a server
+implementation (``servers.git.enrich`` in ``trip`` is pending removal, issue 16), never the
+sandbox; the agent only in ``escalation.auto_approver`` (the model's litellm name).
 """

@@ -21,6 +21,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from appliance import __version__
+from appliance.errors import ApplianceError
 from servers.wire.client import ClientError, ProtocolError, RemoteError, StdioClient
 
 __all__ = ["ServerCallError", "ServerPool", "ServerSpec", "ToolInfo", "self_command"]
@@ -96,7 +97,7 @@ class ServerResult:
     is_error: bool
 
 
-class ServerCallError(Exception):
+class ServerCallError(ApplianceError):
     """The server could not answer (died, timed out, refused to start). The agent sees a short
     message; the operator's log has the detail."""
 

@@ -40,7 +40,8 @@ from appliance.chokepoint.escalation.models import (
 )
 from appliance.chokepoint.redact import redact, redact_literals
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool
-from policy import (
+from appliance.errors import ApplianceError
+from policy.api import (
     Decision,
     EvalContext,
     ToolCall,
@@ -63,7 +64,7 @@ class AutoApprover(Protocol):
     async def review(self, request: EscalationRequest) -> bool: ...
 
 
-class SessionStopped(Exception):
+class SessionStopped(ApplianceError):
     """The audit log could not be written: the session must end (no unaudited effects)."""
 
 

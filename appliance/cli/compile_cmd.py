@@ -11,9 +11,12 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.config.paths import AppPaths, app_paths
+
+if TYPE_CHECKING:
+    from policy.compiler.api import LLM, LiteLLM
 
 EXIT_FAILED, EXIT_CONFIG = 1, 2
 
@@ -34,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from policy.compiler.errors import CompileError
+    from policy.compiler.api import CompileError
 
     paths = app_paths()
     try:
@@ -62,10 +65,10 @@ class _ConfigProblem(Exception):
     pass
 
 
-def _llm(paths: AppPaths, timeout: float) -> Any:
-    from appliance.config.model import ModelSettings
+def _llm(paths: AppPaths, timeout: float) -> LiteLLM:
+    from appliance.config.model_settings import ModelSettings
     from appliance.config.settings import PROVIDER_ENV, ConfigError, load_config
-    from policy.compiler.llm import LiteLLM
+    from policy.compiler.api import LiteLLM
 
     try:
         config = load_config(paths)
@@ -83,7 +86,7 @@ def _llm(paths: AppPaths, timeout: float) -> Any:
 
 def base_constitution(paths: AppPaths) -> str:
     """The user's ``constitution.md`` if they have one, else the shipped default."""
-    from policy import default_policy_dir
+    from policy.api import default_policy_dir
 
     shipped = default_policy_dir().parent / "constitution.md"
     chosen = paths.constitution if paths.constitution.is_file() else shipped
@@ -102,10 +105,9 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _build(args: argparse.Namespace, paths: AppPaths, llm: Any) -> int:
-    from policy import default_policy_dir
-    from policy.compiler.pipeline import CompileInputs, compile_policy
-    from policy.compiler.reannotate import annotate_tools
+def _build(args: argparse.Namespace, paths: AppPaths, llm: LLM) -> int:
+    from policy.api import default_policy_dir
+    from policy.compiler.api import CompileInputs, annotate_tools, compile_policy
 
     servers = getattr(args, "server", None)
     _progress("tools     listing the servers' tools")
@@ -153,7 +155,7 @@ def _live_tools(only: list[str] | None) -> dict[str, list[Any]]:
     import anyio
 
     from appliance.chokepoint.server_pool import ServerPool
-    from policy.compiler.annotate import ToolSpec
+    from policy.compiler.api import ToolSpec
 
     async def collect(scratch: str) -> dict[str, list[Any]]:
         specs = _registry_specs(Path(scratch))
@@ -171,7 +173,7 @@ def _live_tools(only: list[str] | None) -> dict[str, list[Any]]:
             out[info.server].append(tool)
         return out
 
-    from policy.compiler.errors import CompileError
+    from policy.compiler.api import CompileError
 
     with tempfile.TemporaryDirectory(prefix="ironcurtain-tools-") as scratch:
         try:
@@ -216,7 +218,7 @@ def _print_proposals(report: Any) -> None:
         )
 
 
-def _print_usage(llm: Any) -> None:
+def _print_usage(llm: LLM) -> None:
     u = llm.usage
     print(
         f"LLM: {u.calls} request(s), {u.prompt_tokens} prompt + {u.completion_tokens} "
@@ -233,8 +235,8 @@ def _protected_for(ironcurtain_home: str) -> tuple[str, ...]:
 # --- customize-policy ----------------------------------------------------------------------
 
 
-def _customize(args: argparse.Namespace, paths: AppPaths, llm: Any) -> int:
-    from policy.compiler.customize import draft_user_constitution
+def _customize(args: argparse.Namespace, paths: AppPaths, llm: LLM) -> int:
+    from policy.compiler.api import draft_user_constitution
 
     base = base_constitution(paths)
     target = paths.user_constitution

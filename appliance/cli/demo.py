@@ -37,7 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import anyio
 
-    _import_litellm_meanwhile()
+    from appliance.agent.loop import preload_litellm
+
+    preload_litellm()
     workdir = Path(tempfile.mkdtemp(prefix="ironcurtain-demo-"))
     try:
         return anyio.run(_demo, workdir, args)
@@ -46,21 +48,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"\ndemo files kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _import_litellm_meanwhile() -> None:
-    """litellm's import (~2 s of CPU) would otherwise start at the first model call, after the
-    servers and the sandbox are up; on a thread it runs while they start. The agent's own
-    ``import litellm`` then waits for this one (the import lock) instead of starting again."""
-    import os
-    import threading
-
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
-    threading.Thread(target=_import_litellm, name="import-litellm", daemon=True).start()
-
-
-def _import_litellm() -> None:
-    import litellm  # noqa: F401 - imported for its side effect: loaded before it is needed
 
 
 def _script(sandbox: Path, remote: Path) -> list:
@@ -157,7 +144,7 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
     from appliance.agent.scripted_llm import ScriptedLLM
     from appliance.chokepoint.audit import verify_file
     from appliance.cli.main import main as cli_main
-    from appliance.config.model import ModelSettings
+    from appliance.config.model_settings import ModelSettings
     from appliance.config.paths import AppPaths, app_paths
     from appliance.config.settings import Config
     from appliance.session.core import SessionOptions

@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+
+if TYPE_CHECKING:
+    from appliance.sandbox.sandbox import Sandbox
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -94,7 +97,7 @@ async def _execute(code: str, args: argparse.Namespace, config, paths):
         return await CodeExecutor(session.chokepoint, sandbox, catalog).run(code)
 
 
-def _load_sandbox() -> Any:
+def _load_sandbox() -> Sandbox:
     from appliance.sandbox.guest import make_sandbox
 
     return make_sandbox()

@@ -16,9 +16,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.config.paths import AppPaths, app_paths
+
+if TYPE_CHECKING:
+    from policy.api import Decision, EvalContext, Policy
 
 EXIT_BAD_INPUT = 2
 
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         call, problem = _command_line_call(args)
         if problem:
             return _usage(problem)  # before any policy import: a typo costs nothing
-    from policy import PolicyLoadError
+    from policy.api import PolicyLoadError
 
     paths = app_paths()
     if args.policy_command == "diff":
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         return _guarded(lambda: _replay(audit, folder, paths))
     try:
-        from policy import load_policy
+        from policy.api import load_policy
 
         policy = load_policy(folder)
         if args.policy_command == "show":
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _default_dir(paths: AppPaths) -> Path:
-    from policy import default_policy_dir
+    from policy.api import default_policy_dir
 
     if (paths.generated / "compiled-policy.json").is_file():
         return paths.generated
@@ -103,7 +106,8 @@ def _command_line_call(args: argparse.Namespace) -> tuple[tuple[str, str, dict] 
         return None, ""
     if not (args.server and args.tool and args.arguments is not None):
         return None, "policy check needs SERVER TOOL 'ARGS_JSON' (or --batch FILE)"
-    from policy import JSONRefused, safe_loads
+    from policy.api import JSONRefused
+    from policy.api import loads as safe_loads
 
     try:
         arguments = safe_loads(args.arguments, max_bytes=_MAX_LINE_BYTES)
@@ -114,8 +118,10 @@ def _command_line_call(args: argparse.Namespace) -> tuple[tuple[str, str, dict] 
     return (args.server, args.tool, arguments), ""
 
 
-def _check(args: argparse.Namespace, call: Any, policy: Any, paths: AppPaths) -> int:
-    from policy import EvalContext
+def _check(
+    args: argparse.Namespace, call: tuple[str, str, dict] | None, policy: Policy, paths: AppPaths
+) -> int:
+    from policy.api import EvalContext
 
     sandbox = os.path.abspath(args.sandbox) if args.sandbox else None
     context = EvalContext(
@@ -127,7 +133,7 @@ def _check(args: argparse.Namespace, call: Any, policy: Any, paths: AppPaths) ->
     return 0
 
 
-def _batch(source: str, policy: Any, context: Any) -> int:
+def _batch(source: str, policy: Policy, context: EvalContext) -> int:
     try:
         stream = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
@@ -152,7 +158,8 @@ _MAX_LINE_BYTES = 16 * 1024 * 1024  # as a JSON-RPC message to mcp-proxy
 def _parse_line(line: str) -> tuple[tuple[str, str, dict], Any, str | None]:
     """(call, id to echo or None, problem). A line may carry ``id`` (string or number), echoed
     back so results can be matched without counting lines."""
-    from policy import JSONRefused, safe_loads
+    from policy.api import JSONRefused
+    from policy.api import loads as safe_loads
 
     none: tuple[str, str, dict] = ("", "", {})
     try:
@@ -182,19 +189,26 @@ def _line_call(item: dict) -> tuple[tuple[str, str, dict], str | None]:
 
 
 def _decide(
-    server: str, tool: str, arguments: dict, policy: Any, context: Any, echo: dict | None = None
+    server: str,
+    tool: str,
+    arguments: dict,
+    policy: Policy,
+    context: EvalContext,
+    echo: dict | None = None,
 ) -> str:
     decision = offline_decision(server, tool, arguments, policy, context)
     result = {"decision": decision.decision, "rule": decision.rule, "reason": decision.reason}
     return json.dumps({**(echo or {}), **result}, ensure_ascii=False)
 
 
-def offline_decision(server: str, tool: str, arguments: Any, policy: Any, context: Any) -> Any:
+def offline_decision(
+    server: str, tool: str, arguments: Any, policy: Policy, context: EvalContext
+) -> Decision:
     """What the chokepoint decides for this call, without starting a server: the same checks in
     the same order (plain JSON, known tool, the server's own input schema, then the engine).
     Schemas are known for the built-in servers; others are judged by the engine alone."""
     from appliance.chokepoint.audit import json_problem
-    from policy import Decision, ToolCall, check_arguments, evaluate
+    from policy.api import Decision, ToolCall, check_arguments, evaluate
 
     def deny(rule: str, reason: str) -> Decision:
         return Decision(decision="deny", rule=rule, reason=reason)
@@ -241,7 +255,7 @@ def _usage(message: str) -> int:
 # --- show and test -------------------------------------------------------------------------
 
 
-def _show(policy: Any) -> int:
+def _show(policy: Policy) -> int:
     print(f"policy: {policy.source}  (digest {policy.digest[:16]})")
     for index, rule in enumerate(policy.rules, start=1):
         print(f"\n{index:>2}. {rule.name}  →  {rule.then.upper()}")
@@ -275,8 +289,8 @@ def _describe(cond: Any) -> str:
     return "; ".join(parts) or "any call"
 
 
-def _test(policy: Any, folder: Path) -> int:
-    from policy import load_scenarios, replay
+def _test(policy: Policy, folder: Path) -> int:
+    from policy.api import load_scenarios, replay
 
     scenarios = load_scenarios(folder / "test-scenarios.json")
     results = replay(scenarios, policy, _protected_for)
@@ -298,7 +312,7 @@ def _protected_for(ironcurtain_home: str) -> tuple[str, ...]:
 
 
 def _guarded(action: Any) -> int:
-    from policy import PolicyLoadError
+    from policy.api import PolicyLoadError
 
     try:
         return action()
@@ -308,8 +322,8 @@ def _guarded(action: Any) -> int:
 
 
 def _diff(old_dir: Path, new_dir: Path) -> int:
-    from policy import EvalContext, lexical, load_policy, load_scenarios
-    from policy.compiler.diff import decision_changes, diff_policies
+    from policy.api import EvalContext, lexical, load_policy, load_scenarios
+    from policy.compiler.api import decision_changes, diff_policies
 
     old, new = load_policy(old_dir), load_policy(new_dir)
     result = diff_policies(old, new)
@@ -348,8 +362,8 @@ def _audit_log(target: str) -> Path | None:
 
 
 def _replay(audit: Path, folder: Path, paths: AppPaths) -> int:
-    from policy import EvalContext, PolicyLoadError, load_policy
-    from policy.compiler.replay import replay_audit
+    from policy.api import EvalContext, PolicyLoadError, load_policy
+    from policy.compiler.api import replay_audit
 
     policy = load_policy(folder)
 

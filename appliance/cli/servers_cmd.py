@@ -168,7 +168,7 @@ def _list(args: argparse.Namespace, paths: AppPaths) -> int:
     from appliance.config.servers import registry
     from appliance.config.settings import load_config
     from appliance.session.core import policy_dir_for
-    from policy import load_policy
+    from policy.api import load_policy
 
     config = load_config(paths)
     policy = load_policy(policy_dir_for(paths))
@@ -280,7 +280,7 @@ def _annotate_by_hand(name: str, paths: AppPaths) -> int:
     validate; merge into the user's policy folder atomically. A draft that does not validate
     is kept and named, and nothing is written."""
     from appliance.session.core import policy_dir_for
-    from policy import ServerAnnotations, load_policy
+    from policy.api import ServerAnnotations, load_policy
 
     tools = _live_tools(paths, only=name).get(name)
     if isinstance(tools, str) or tools is None:
@@ -333,8 +333,8 @@ def _draft_tool(server: str, tool: str, schema: dict[str, Any], existing: Any) -
 def _install_annotations(paths: AppPaths, name: str, edited: Any) -> None:
     """Merge one server's annotations into the user's policy folder (made from the shipped
     policy when the user has none yet), through the compiler's atomic, load-checked install."""
-    from policy import ToolAnnotationsFile, default_policy_dir
-    from policy.compiler.install import install_files
+    from policy.api import ToolAnnotationsFile, default_policy_dir
+    from policy.compiler.api import install_files
 
     source = paths.generated if (paths.generated / "compiled-policy.json").is_file() else None
     base = source or default_policy_dir()

@@ -28,6 +28,7 @@ from appliance.config.settings import (
     save_config,
     weakening_settings,
 )
+from appliance.errors import ApplianceError
 
 __all__ = ["Prompts", "SetupCancelled", "first_run_setup", "needs_setup", "run_wizard"]
 
@@ -41,7 +42,7 @@ _KEY_PREFIX = {"anthropic": "sk-ant-", "openai": "sk-", "google": "AIza"}
 _SEARCH = ("none", "brave", "tavily", "serpapi")
 
 
-class SetupCancelled(Exception):
+class SetupCancelled(ApplianceError):
     """The user pressed Ctrl-C or input ended (``end_of_input``); nothing was written."""
 
     def __init__(self, *, end_of_input: bool = False) -> None:

@@ -97,7 +97,7 @@ def _run_session(args: argparse.Namespace, config, paths) -> int:
         return 2
     if args.agent != "builtin":
         return _docker(args, config, paths)
-    from appliance.config.model import MissingKey, model_settings
+    from appliance.agent.loop import MissingKey, model_settings
     from appliance.host.workspace import require_workspace
 
     if args.sandbox is None and args.resume:

@@ -40,6 +40,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from appliance.errors import ApplianceError
+
 __all__ = [
     "BUILTIN_SERVERS",
     "DeclaredServer",
@@ -56,7 +58,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED_ENV = frozenset({"IRONCURTAIN_CONFINEMENT", "IRONCURTAIN_HOME", "IRONCURTAIN_CACHE"})
 
 
-class ServerDeclarationError(ValueError):
+class ServerDeclarationError(ApplianceError, ValueError):
     """A declaration that cannot be used; the message names the server and the field."""
 
 

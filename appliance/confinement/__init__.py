@@ -8,6 +8,8 @@ capabilities and ``no_new_privs``. Every child inherits it. It must never grant 
 reaches the appliance's home or the user's credentials (``protected``), never weaken silently
 (a missing mechanism stops the start unless the mode is ``best-effort``), and it is the only
 package that makes these system calls (plain ctypes: ``landlock``, ``seccomp``, ``process``).
+
+May import: the standard library and ``appliance.errors``; starts no process.
 """
 
 from appliance.confinement.apply import MODES, ConfinementUnavailable, Report, confine, plan_for

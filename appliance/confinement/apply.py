@@ -24,6 +24,7 @@ from appliance.confinement.kernel import Features, probe
 from appliance.confinement.landlock import FS
 from appliance.confinement.profile import Plan, Profile, expand, load_profile
 from appliance.confinement.protected import check_grants, protected_folders
+from appliance.errors import ConfinementError
 
 __all__ = ["MODES", "ConfinementUnavailable", "Report", "confine", "plan_for"]
 
@@ -31,7 +32,7 @@ MODES = ("enforce", "best-effort", "off")
 _TMP_PREFIX = "ironcurtain-confined-"
 
 
-class ConfinementUnavailable(Exception):
+class ConfinementUnavailable(ConfinementError):
     """The kernel lacks a mechanism the profile needs, and the mode is ``enforce``."""
 
 

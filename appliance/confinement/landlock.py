@@ -20,6 +20,8 @@ import ctypes
 import os
 import stat
 
+from appliance.errors import ConfinementError
+
 __all__ = ["FS", "LandlockError", "Ruleset", "abi_version", "fs_rights_for_abi"]
 
 _SYS_CREATE, _SYS_ADD, _SYS_RESTRICT = 444, 445, 446
@@ -71,7 +73,7 @@ SCOPE_ABSTRACT_UNIX = 1 << 0  # ABI 6
 SCOPE_SIGNAL = 1 << 1  # ABI 6
 
 
-class LandlockError(OSError):
+class LandlockError(ConfinementError, OSError):
     """The kernel refused a Landlock call (the message names the call and the path)."""
 
 

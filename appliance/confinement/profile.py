@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from appliance.confinement import symbols
 from appliance.confinement.shell import SHELL_MODULES
+from appliance.errors import ConfinementError
 
 __all__ = [
     "Limits",
@@ -41,7 +42,7 @@ __all__ = [
 _MIB = 1024 * 1024
 
 
-class ProfileError(ValueError):
+class ProfileError(ConfinementError, ValueError):
     """A profile file is missing or wrong; the message names the file, field and value."""
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+from appliance.errors import ConfinementError
+
 __all__ = ["ConfinementRefused", "check_grants", "protected_folders"]
 
 # Relative to the user's home: keys, credentials and tokens of common tools.
@@ -39,7 +41,7 @@ _HOME_SECRETS = (
 )
 
 
-class ConfinementRefused(Exception):
+class ConfinementRefused(ConfinementError):
     """A grant would expose a protected folder: the server must not start."""
 
 

@@ -22,6 +22,8 @@ import errno
 import os
 import struct
 
+from appliance.errors import ConfinementError
+
 __all__ = ["SeccompError", "build_filter", "install", "supported_arch"]
 
 _LD_W_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
@@ -72,7 +74,7 @@ def _numbers(machine: str) -> dict[str, int]:
 _SPECIAL = ("socket", "clone", "clone3", "ioctl")
 
 
-class SeccompError(OSError):
+class SeccompError(ConfinementError, OSError):
     """The kernel refused the filter, or this architecture has no syscall table here."""
 
 

@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from appliance.errors import ApplianceError
+
 __all__ = ["WorkspaceRefused", "check_workspace", "refused_folders", "require_workspace"]
 
 # The system's own folders: a workspace may be none of these, contain one, or sit inside one.
@@ -52,7 +54,7 @@ _ADVICE = (
 )
 
 
-class WorkspaceRefused(ValueError):
+class WorkspaceRefused(ApplianceError, ValueError):
     """The folder may not be a workspace (operator error: the message says why and what to do).
     `why` is the reason alone, for callers that choose another folder instead of stopping."""
 

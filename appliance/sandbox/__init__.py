@@ -8,6 +8,9 @@ instance, and never execute a cached compiled guest whose digest does not check 
     sandbox = Sandbox()                    # loads (or compiles and caches) the guest
     result = sandbox.run(code, call_tool, catalog)
     print(result.to_agent_text())
+
+May import: wasmtime (only here), chokepoint (``code_mode``), ``policy.api``, config,
+``appliance.errors``; ``wasm_guest.build`` only through ``guest``.
 """
 
 from appliance.sandbox.limits import Limits, RunError, RunResult, SandboxError

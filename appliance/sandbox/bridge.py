@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable
 
 from appliance.sandbox.limits import Limits
-from policy import JSONRefused, safe_loads
+from policy.api import JSONRefused
+from policy.api import loads as safe_loads
 
 __all__ = ["CallTool", "ToolBridge", "clean_catalog"]
 

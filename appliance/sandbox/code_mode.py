@@ -11,36 +11,42 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.from_thread
 
 from appliance.chokepoint.trip import Chokepoint, SessionStopped
-from policy import JSONRefused, safe_loads
+from appliance.sandbox.limits import Limits
+from policy.api import JSONRefused
+from policy.api import loads as safe_loads
 
-__all__ = ["MAX_ARGUMENT_BYTES", "CodeExecutor"]
+if TYPE_CHECKING:
+    from appliance.sandbox.sandbox import RunResult, Sandbox
 
-MAX_ARGUMENT_BYTES = 4 * 1024 * 1024
+__all__ = ["CodeExecutor"]
 
 
 class CodeExecutor:
-    def __init__(self, chokepoint: Chokepoint, sandbox: Any, catalog: Sequence[dict[str, Any]]):
+    def __init__(self, chokepoint: Chokepoint, sandbox: Sandbox, catalog: Sequence[dict[str, Any]]):
         self.chokepoint = chokepoint
         self.sandbox = sandbox
         self.catalog = list(catalog)
         self._stopped: SessionStopped | None = None
+        # One size limit per entry point: the one the sandbox's bridge enforces (it used to be
+        # 4 MiB here behind the bridge's 1 MiB, so this check could never fire on its own).
+        self._max_args_bytes = getattr(sandbox, "limits", Limits()).max_args_bytes
 
     async def __call__(self, code: str) -> str:
         return (await self.run(code)).to_agent_text()
 
-    async def run(self, code: str) -> Any:
+    async def run(self, code: str) -> RunResult:
         result = await anyio.to_thread.run_sync(self._run_in_thread, code)
         if self._stopped is not None:
             raise self._stopped
         return result
 
-    def _run_in_thread(self, code: str) -> Any:
+    def _run_in_thread(self, code: str) -> RunResult:
         return self.sandbox.run(code, self.call_tool, self.catalog)
 
     def call_tool(self, name: str, args_json: str) -> tuple[bool, str]:
@@ -51,9 +57,9 @@ class CodeExecutor:
         if not dot or not server or not tool:
             return False, f"ERROR: tool names look like server.tool, not {name[:80]!r}"
         try:
-            # The bridge checked this already (with its own, lower cap); a caller that is not
-            # the bridge gets the same rule.
-            arguments = safe_loads(args_json, max_bytes=MAX_ARGUMENT_BYTES)
+            # The bridge checked this already, with the same cap; a caller that is not the
+            # bridge gets the same rule.
+            arguments = safe_loads(args_json, max_bytes=self._max_args_bytes)
         except JSONRefused as exc:
             return False, f"ERROR: tool arguments {exc}"
         try:

@@ -11,12 +11,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-__all__ = ["make_sandbox"]
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import ModuleType
+
+    from appliance.sandbox.sandbox import Sandbox
+
+__all__ = ["guest_sources_current", "make_sandbox"]
 
 
-def make_sandbox(err: TextIO = sys.stderr) -> Any:
+def make_sandbox(err: TextIO = sys.stderr) -> Sandbox:
     """The sandbox with the guest this installation ships; in a source checkout the guest is
     built first when it is missing or older than its sources (a fresh clone's first run)."""
     from appliance.sandbox import Sandbox
@@ -30,7 +36,7 @@ def make_sandbox(err: TextIO = sys.stderr) -> Any:
     return Sandbox()
 
 
-def _guest_current(build: Any) -> bool:
+def _guest_current(build: ModuleType) -> bool:
     """``build.is_current()`` without re-reading the 17 MB guest on every start (~25 ms).
 
     The sources are still hashed (small); the guest's digest comes from the sandbox's
@@ -53,3 +59,13 @@ def _guest_current(build: Any) -> bool:
         )
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def guest_sources_current(folder: Path) -> bool:
+    """Whether the guest in ``folder`` was built from the current sources (a source checkout).
+
+    The host's one door to ``wasm_guest.build`` at run time: the guest package itself is never
+    imported by the host except through this module (tests/architecture/boundary_rules.py)."""
+    from wasm_guest.build import is_current
+
+    return is_current(folder)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from appliance.errors import ApplianceError
+
 __all__ = ["Limits", "RunError", "RunResult", "SandboxError"]
 
 MiB = 1024 * 1024
@@ -43,7 +45,7 @@ class Limits:
                 raise ValueError(f"sandbox Limits.{name}: invalid value {getattr(self, name)!r}")
 
 
-class SandboxError(RuntimeError):
+class SandboxError(ApplianceError, RuntimeError):
     """The sandbox cannot run at all (guest missing or unloadable): the operator's problem."""
 
 

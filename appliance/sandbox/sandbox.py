@@ -23,7 +23,8 @@ from appliance.sandbox.bridge import CallTool, ToolBridge, clean_catalog
 from appliance.sandbox.deadline import GuestDeadline, start_ticker
 from appliance.sandbox.limits import Limits, RunError, RunResult, SandboxError
 from appliance.sandbox.linking import REFUSAL_MARK, current, make_linker
-from policy import JSONRefused, safe_loads
+from policy.api import JSONRefused
+from policy.api import loads as safe_loads
 
 __all__ = ["Sandbox", "default_guest_path"]
 

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -36,7 +36,11 @@ from appliance.config.servers import (
 )
 from appliance.config.settings import Config, weakening_settings
 from appliance.host.atomic import write_text_atomic
-from policy import EvalContext, Policy, default_policy_dir, load_policy, resolve_on_disk
+from policy.api import EvalContext, Policy, default_policy_dir, load_policy, resolve_on_disk
+
+if TYPE_CHECKING:
+    from appliance.chokepoint.escalation.auto_approver import AutoApprover
+    from appliance.chokepoint.trip import EscalationChannel
 
 __all__ = ["Session", "SessionOptions", "new_session_id", "open_session", "policy_dir_for"]
 
@@ -249,7 +253,9 @@ async def open_session(
         _write_state(session_dir, state=state, reason=reason)
 
 
-def _channel(escalations: Path, registry: Path, config: Config, options: SessionOptions) -> Any:
+def _channel(
+    escalations: Path, registry: Path, config: Config, options: SessionOptions
+) -> EscalationChannel:
     files = FileChannel(
         escalations, timeout_s=config.escalation_timeout_seconds, registry_dir=registry
     )
@@ -264,11 +270,11 @@ def _server_roots(specs: list[ServerSpec]) -> dict[str, tuple[str, ...]]:
     return {s.name: s.args for s in specs if s.name == "filesystem" and s.argv is None}
 
 
-def _auto_approver(config: Config, chokepoint: Chokepoint) -> Any:
+def _auto_approver(config: Config, chokepoint: Chokepoint) -> AutoApprover | None:
     if not config.auto_approve.enabled:
         return None
     from appliance.chokepoint.escalation.auto_approver import AutoApprover
-    from appliance.config.model import ModelSettings
+    from appliance.config.model_settings import ModelSettings
 
     model = ModelSettings.for_model(config, config.auto_approve.model_id)
     return AutoApprover(model, lambda: chokepoint.latest_user_message)

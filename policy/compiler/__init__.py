@@ -8,4 +8,7 @@ alone, ``customize`` drafts ``constitution-user.md``. LLM-free tools: ``diff`` a
 The LLM is passed in (``llm.LLM``). This package never imports ``appliance``, never lets an LLM
 answer reach the policy folder unvalidated and unverified, and never edits ``invariants.json``.
 Every failure is a ``CompileError`` (stage, server, message).
+
+May import: the pure core (``policy``), the standard library, pydantic, and litellm in ``llm``
+only. Outsiders import ``policy.compiler.api``.
 """

@@ -9,6 +9,8 @@ bodies and time capped. It must never reach the machine's own network on the age
 Modules: ``addresses`` (URL and address checks), ``pinned`` (the only socket opener),
 ``client`` (redirects, headers, caps), ``convert`` (HTML to markdown/text), ``search``
 (Brave/Tavily/SerpAPI), ``tools`` (schemas and handlers), ``settings``.
+
+May import: ``servers.wire``, httpx and the standard library.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ offers, so nothing at run time widens them. It must never read or change anythin
 roots, never open a FIFO, socket or device, never follow a hard link out unless told to, and
 never answer with a traceback. It imports only the standard library and ``servers.wire.server``
 so it starts fast.
+
+May import: ``servers.wire`` and the standard library only.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ credential helpers, signing programs: see ``runner`` and ``repoconfig``), never 
 directory outside ``--base-dir`` when one is given (``workspace``), and never pass an agent's
 value to git where it could be read as an option or a refspec (``checks``). It starts no
 process except through ``runner``.
+
+May import: ``servers.wire``, ``servers.fetch.addresses`` (one URL allowlist) and the standard
+library.
 """
 
 from __future__ import annotations

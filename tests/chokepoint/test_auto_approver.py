@@ -8,7 +8,7 @@ from chokepoint_helpers import ScriptedHuman, session_for
 from appliance.agent.scripted_llm import ScriptedLLM
 from appliance.chokepoint.escalation.auto_approver import AutoApprover, review_prompt
 from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
-from appliance.config.model import ModelSettings
+from appliance.config.model_settings import ModelSettings
 from appliance.config.settings import Config
 
 pytestmark = pytest.mark.anyio

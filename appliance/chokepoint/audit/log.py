@@ -31,6 +31,7 @@ from typing import Any
 
 from appliance.chokepoint.audit.seal import SealError, encode, seal
 from appliance.chokepoint.audit.signing import Signer, checkpoint_message
+from appliance.errors import ApplianceError
 
 __all__ = ["FORMAT_VERSION", "AuditLog", "AuditWriteError", "CheckpointEvery", "json_problem"]
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-class AuditWriteError(Exception):
+class AuditWriteError(ApplianceError):
     """The audit log could not record an entry; the session must stop."""
 
 

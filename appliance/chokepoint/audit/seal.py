@@ -18,13 +18,15 @@ import json
 import re
 from typing import Any
 
+from appliance.errors import ApplianceError
+
 __all__ = ["SealError", "encode", "seal", "unseal"]
 
 _DOMAIN = b"ironcurtain-audit-record-v2\x00"
 _SEAL = re.compile(rb',"hash":"([0-9a-f]{64})"}\Z')
 
 
-class SealError(Exception):
+class SealError(ApplianceError):
     """A record that is not plain JSON data (NaN, a set, a lone surrogate...)."""
 
 

@@ -27,6 +27,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from appliance.errors import ApplianceError
+
 __all__ = [
     "KEY_FILE",
     "Signer",
@@ -41,7 +43,7 @@ KEY_FILE = "audit-signing-key.pem"
 _DOMAIN = b"ironcurtain-audit-checkpoint-v1\x00"
 
 
-class SigningKeyError(Exception):
+class SigningKeyError(ApplianceError):
     """The signing key or a public key file cannot be read or made; names the file."""
 
 

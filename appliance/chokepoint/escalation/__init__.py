@@ -10,6 +10,9 @@ running sessions.
 Every channel fails closed: a timeout, a malformed or mismatched response, a listener that died,
 or any error inside the channel is a denial, never an approval and never an exception the
 chokepoint has to interpret. An approval names the exact call digest it approves.
+
+May import: chokepoint models, config, host, ``policy.api``, ``servers.wire``; litellm only in
+``auto_approver``.
 """
 
 from appliance.chokepoint.escalation.composite import FirstAnswer

@@ -15,8 +15,9 @@ from typing import Any
 
 import anyio
 
+from appliance.agent.loop import litellm_model
 from appliance.chokepoint.escalation.models import EscalationRequest
-from appliance.config.model import ModelSettings, litellm_model
+from appliance.config.model_settings import ModelSettings
 
 __all__ = ["AutoApprover", "review_prompt"]
 

@@ -24,9 +24,10 @@ import anyio
 
 from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
 from appliance.chokepoint.escalation.registry import listener_pid
-from appliance.config.settings import ESCALATION_TIMEOUT_DEFAULT_S
+from appliance.config.models import DEFAULT_ESCALATION_TIMEOUT_S
 from appliance.host.atomic import write_text_atomic
-from policy import JSONRefused, safe_loads
+from policy.api import JSONRefused
+from policy.api import loads as safe_loads
 
 __all__ = ["FileChannel", "parse_response", "request_path", "response_path", "write_atomic"]
 
@@ -109,7 +110,7 @@ class FileChannel:
     def __init__(
         self,
         escalations_dir: Path,
-        timeout_s: float = ESCALATION_TIMEOUT_DEFAULT_S,
+        timeout_s: float = DEFAULT_ESCALATION_TIMEOUT_S,
         *,
         registry_dir: Path | None = None,
         poll_s: float = 0.05,

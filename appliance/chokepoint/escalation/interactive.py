@@ -18,7 +18,7 @@ import anyio
 
 from appliance.chokepoint.escalation.display import format_request
 from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
-from appliance.config.settings import ESCALATION_TIMEOUT_DEFAULT_S
+from appliance.config.models import DEFAULT_ESCALATION_TIMEOUT_S
 
 __all__ = ["InteractivePrompt", "PendingEscalation"]
 
@@ -37,7 +37,7 @@ class InteractivePrompt:
     def __init__(
         self,
         write: Callable[[str], object] | TextIO,
-        timeout_s: float = ESCALATION_TIMEOUT_DEFAULT_S,
+        timeout_s: float = DEFAULT_ESCALATION_TIMEOUT_S,
     ) -> None:
         self._write = _line_writer(write)
         self._timeout = timeout_s

@@ -21,7 +21,8 @@ from appliance.chokepoint.escalation.display import format_request, neutralise
 from appliance.chokepoint.escalation.files import request_path, response_path, write_atomic
 from appliance.chokepoint.escalation.models import EscalationRequest
 from appliance.chokepoint.escalation.registry import SessionEntry, live_sessions
-from policy import JSONRefused, safe_loads
+from policy.api import JSONRefused
+from policy.api import loads as safe_loads
 
 __all__ = ["HELP", "Listener"]
 

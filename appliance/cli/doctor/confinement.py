@@ -1,0 +1,56 @@
+"""Kernel confinement (Landlock, seccomp, namespaces) for each server's profile."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from appliance.cli.doctor.base import Check, Facts, fail, ok, warn
+
+
+def check_confinement(facts: Facts) -> list[Check]:
+    """The kernel's confinement features, and each server's effective profile for a session."""
+    from appliance.confinement import ConfinementRefused, ProfileError, plan_for, probe
+    from appliance.confinement.describe import describe_features, describe_plan
+    from appliance.session.core import server_specs
+
+    features = probe()
+    missing = features.missing(needs_network_namespace=True)
+    summary = describe_features(features)
+    best_effort = facts.config.confinement == "best-effort"
+    if not missing:
+        checks = [ok("confinement:kernel", summary)]
+    elif best_effort:
+        detail = f"{summary}; missing: {'; '.join(missing)}"
+        checks = [warn("confinement:kernel", detail, _KERNEL_FIX, required=True)]
+    else:
+        detail = f"servers will not start: {'; '.join(missing)}"
+        checks = [fail("confinement:kernel", detail, f"{_KERNEL_FIX}; or {_BEST_EFFORT}")]
+    if root_warning := features.root_process_cap_warning():
+        checks.append(warn("confinement:processes", root_warning, "run as an ordinary user"))
+    with tempfile.TemporaryDirectory(prefix="ironcurtain-doctor-") as sandbox:
+        for spec in server_specs(facts.config, Path(sandbox)):
+            name = f"confinement:{spec.name}"
+            try:
+                plan = plan_for(spec.name, list(spec.args))
+            except (ConfinementRefused, ProfileError) as exc:
+                fix = "narrow allowedDirectories (no home folder, no credential folder)"
+                checks.append(fail(name, str(exc), fix))
+                continue
+            checks.append(ok(name, describe_plan(plan).replace(sandbox, "$SANDBOX")))
+    return checks
+
+
+_KERNEL_FIX = (
+    "use Linux 6.12+ with Landlock enabled (lsm=...,landlock), seccomp and user namespaces"
+)
+
+
+_BEST_EFFORT = 'set "confinement": "best-effort" in config.json to run with less (audited)'
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The first leaf of nested task-group errors: the one that says what happened."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

@@ -1,0 +1,94 @@
+"""The public face of the policy engine: the one module code outside ``policy`` imports.
+
+Everything a host, a command or a server needs from the pure core is named here; the modules
+behind it (``engine``, ``loader``, ``models``, ``paths``, ``roles``, ``scenarios``, ``schema``,
+``safe_json``) are private to ``policy`` and may be reorganised without touching a caller.
+``tests/architecture/test_boundaries.py`` fails when code outside ``policy`` imports them.
+
+Names load on first use (PEP 562 ``__getattr__``), not when this module is imported: a command
+that only parses JSON (``ironcurtain exec``) must not pay for pydantic models of the whole
+engine at start, and the façade must not make it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from policy.engine import evaluate
+    from policy.loader import POLICY_FILES, Policy, default_policy_dir, load_policy
+    from policy.models import (
+        Decision,
+        EvalContext,
+        PolicyLoadError,
+        ServerAnnotations,
+        ToolAnnotationsFile,
+        ToolCall,
+    )
+    from policy.paths import absolute, lexical, resolve_on_disk
+    from policy.roles import extract_roles
+    from policy.safe_json import JSONRefused, loads
+    from policy.scenarios import load_scenarios, replay
+    from policy.schema import check_arguments
+
+# public name -> the private module that defines it
+_HOME: dict[str, str] = {
+    "evaluate": "policy.engine",
+    "POLICY_FILES": "policy.loader",
+    "Policy": "policy.loader",
+    "default_policy_dir": "policy.loader",
+    "load_policy": "policy.loader",
+    "Decision": "policy.models",
+    "EvalContext": "policy.models",
+    "PolicyLoadError": "policy.models",
+    "ToolCall": "policy.models",
+    "ServerAnnotations": "policy.models",
+    "ToolAnnotationsFile": "policy.models",
+    "absolute": "policy.paths",
+    "lexical": "policy.paths",
+    "resolve_on_disk": "policy.paths",
+    "extract_roles": "policy.roles",
+    "JSONRefused": "policy.safe_json",
+    "loads": "policy.safe_json",
+    "load_scenarios": "policy.scenarios",
+    "replay": "policy.scenarios",
+    "check_arguments": "policy.schema",
+}
+
+__all__ = [
+    "POLICY_FILES",
+    "Decision",
+    "EvalContext",
+    "JSONRefused",
+    "Policy",
+    "PolicyLoadError",
+    "ServerAnnotations",
+    "ToolAnnotationsFile",
+    "ToolCall",
+    "absolute",
+    "check_arguments",
+    "default_policy_dir",
+    "evaluate",
+    "extract_roles",
+    "lexical",
+    "load_policy",
+    "load_scenarios",
+    "loads",
+    "replay",
+    "resolve_on_disk",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Load ``name`` from its module the first time it is asked for, then keep it here."""
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'policy.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
