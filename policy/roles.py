@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from policy.models import PATH_ROLES, ArgumentError, ConditionalRoles, ToolAnnotation, ToolCall
+from policy.models import (
+    OPAQUE_ROLES,
+    PATH_ROLES,
+    ArgumentError,
+    ConditionalRoles,
+    ToolAnnotation,
+    ToolCall,
+    WhenClause,
+)
 
 if TYPE_CHECKING:
     from policy.loader import Policy
@@ -51,11 +59,13 @@ class ArgumentPlan:
             self.top_level.add(steps[0][0])
             for depth in range(1, len(steps)):
                 self.described.setdefault(steps[:depth], set()).add(steps[depth][0])
-            # 'none' leaves are walked only when nested, to check the objects around them
-            if roles != ("none",) or len(steps) > 1:
+            # Opaque leaves ('none', branch names...: nothing judges them) are walked only when
+            # nested, to check the objects around them.
+            opaque = not isinstance(roles, ConditionalRoles) and OPAQUE_ROLES.issuperset(roles)
+            if not opaque or len(steps) > 1:
                 fixed = None
                 if not isinstance(roles, ConditionalRoles):
-                    fixed = tuple(role for role in roles if role != "none")
+                    fixed = tuple(role for role in roles if role not in OPAQUE_ROLES)
                 self.specs.append(_ArgSpec(key, steps, roles, fixed, len(steps) == 1))
 
     def extract(self, arguments: Mapping[str, Any]) -> list[RoleValue]:
@@ -68,8 +78,11 @@ class ArgumentPlan:
             if roles is None:
                 conditional: ConditionalRoles = spec.roles  # type: ignore[assignment]
                 if arguments.get(spec.key) is None:
-                    found.extend(RoleValue(r, None, spec.key) for r in conditional.when_absent)
-                roles = tuple(r for r in _roles_for(conditional, arguments) if r != "none")
+                    absent = (r for r in conditional.when_absent if r not in OPAQUE_ROLES)
+                    found.extend(RoleValue(r, None, spec.key) for r in absent)
+                roles = tuple(
+                    r for r in _roles_for(conditional, arguments) if r not in OPAQUE_ROLES
+                )
             if spec.plain:
                 value = arguments.get(spec.key)
                 if isinstance(value, str):  # the common case, without the general walk
@@ -137,12 +150,29 @@ def _leaf(item: object, where: str, roles: tuple[str, ...], found: list[RoleValu
 def _roles_for(spec: ConditionalRoles, arguments: Mapping[str, Any]) -> tuple[str, ...]:
     for clause in spec.when:
         actual = arguments.get(clause.arg, _MISSING)
+        if clause.is_ is not None:
+            if _is(clause, actual):
+                return clause.roles
+            continue
         if actual is _MISSING:
             continue
         options = clause.in_ if clause.in_ is not None else (clause.equals,)
         if any(_same(actual, option) for option in options):
             return clause.roles
     return spec.default
+
+
+def _is(clause: WhenClause, actual: object) -> bool:
+    """IronCurtain's ``is`` tests; truthiness as JavaScript has it (``[]`` and ``{}`` are true)."""
+    given = actual is not _MISSING and actual is not None
+    if clause.is_ == "present":
+        return given
+    if clause.is_ == "absent":
+        return not given
+    truthy = given and actual is not False and actual != 0 and actual != ""
+    if isinstance(actual, float) and actual != actual:  # NaN is falsy
+        truthy = False
+    return truthy if clause.is_ == "truthy" else not truthy
 
 
 def _same(a: object, b: object) -> bool:

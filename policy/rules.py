@@ -68,7 +68,7 @@ class CompiledRule:
             (
                 frozenset(lc.roles),
                 lc.match_type,
-                _matcher(lc.match_type, lc.allowed, lists, missing, exact=lc.match == "exact"),
+                _matcher(lc.match_type, lc.allowed, lists, missing, exact=lc.exact),
             )
             for lc in cond.lists or ()
         )
@@ -86,7 +86,8 @@ class CompiledRule:
 
     def may_cover(self, role: str) -> bool:
         groups = [self.roles, self.path_roles, self.domain_roles]
-        groups.extend(roles for roles, _, _ in self.list_conditions)
+        if self.list_conditions and not any(role in roles for roles, _, _ in self.list_conditions):
+            return False  # list entries on other roles (owner AND repo) are checked on the call
         return all(group is None or role in group for group in groups)
 
 

@@ -2,7 +2,8 @@
 through the real engine.
 
 IronCurtain's format (``scenarios: [{description, request: {serverName, toolName, arguments},
-expectedDecision, reasoning, source}]``) plus two additions: an optional ``expectedRule``, and a
+expectedDecision, reasoning, source}]``, ``expectedDecision`` one of allow, deny, escalate or
+``not-allow``: deny or escalate) plus two additions: an optional ``expectedRule``, and a
 top-level ``context`` (``home``, ``sandbox``, ``ironcurtainHome``) naming the folders the
 scenarios' paths assume. Replay resolves paths lexically (no disk), so a scenario means the
 same on every machine.
@@ -38,7 +39,10 @@ class ScenarioRequest(_Frozen):
 class Scenario(_Frozen):
     description: str
     request: ScenarioRequest
-    expected_decision: Literal["allow", "deny", "escalate"] = Field(alias="expectedDecision")
+    # IronCurtain's "not-allow": deny or escalate, either passes (v0.3.1 on)
+    expected_decision: Literal["allow", "deny", "escalate", "not-allow"] = Field(
+        alias="expectedDecision"
+    )
     expected_rule: str | None = Field(default=None, alias="expectedRule")
     reasoning: str = ""
     source: str = "handwritten"
@@ -65,7 +69,9 @@ class ScenarioResult(_Frozen):
     def passed(self) -> bool:
         expected = self.scenario
         rule_ok = expected.expected_rule is None or expected.expected_rule == self.decision.rule
-        return expected.expected_decision == self.decision.decision and rule_ok
+        want, got = expected.expected_decision, self.decision.decision
+        decision_ok = got != "allow" if want == "not-allow" else want == got
+        return decision_ok and rule_ok
 
 
 def load_scenarios(path: str | Path) -> ScenarioFile:
