@@ -34,6 +34,7 @@ from typing import NamedTuple
 from policy.domains import DomainSet, Host, host_of, repo_key
 from policy.loader import Policy
 from policy.models import (
+    OPAQUE_ROLES,
     PATH_ROLES,
     SANDBOX_ROLES,
     URL_ROLES,
@@ -96,11 +97,12 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
             problem = view.protection(item.value, item.role)
             if problem:
                 return _deny("structural-protected-path", f"{item.where}: {problem}")
-    if not values:
-        return _call_level(plan, call.tool)
+    judged = [item for item in values if item.role not in OPAQUE_ROLES]
+    if not judged:
+        return _call_level(plan, call.tool, values, view)
     gate = view.gate(call.server)
     outcomes: list[_Outcome] = []
-    for item in values:
+    for item in judged:
         discharged = item.role in SANDBOX_ROLES or (
             item.role in _HISTORY_ROLES and view.context.sandbox_history == "allow"
         )
@@ -129,10 +131,31 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
     return _combine(outcomes)
 
 
-def _call_level(plan: ToolPlan, tool: str) -> Decision:
-    for rule in plan.call_rules:
-        return _decision(rule.effect, rule.name, rule.reason)
+def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallView) -> Decision:
+    """A call with no judged value: the first applicable rule whose conditions hold for the
+    call as a whole (a ``roles`` condition: the tool has such an argument; ``paths``,
+    ``domains``, ``lists``: the call has values of those roles and every one matches)."""
+    for rule in plan.unscoped:
+        if not rule.role_bearing or _whole_call(rule, plan, values, view):
+            return _decision(rule.effect, rule.name, rule.reason)
     return _deny("default-deny", f"no rule permits {tool}; denied by default")
+
+
+def _whole_call(
+    rule: CompiledRule, plan: ToolPlan, values: list[RoleValue], view: _CallView
+) -> bool:
+    if rule.roles is not None and rule.roles.isdisjoint(plan.annotated_roles):
+        return False
+    for roles in (rule.path_roles, rule.domain_roles):
+        if roles is not None:
+            found = [v for v in values if v.role in roles]
+            if not found or not all(_covers(rule, v, view, values) for v in found):
+                return False
+    for roles, match_type, matcher in rule.list_conditions:
+        found = [v for v in values if v.role in roles]
+        if not found or not all(_listed(matcher, match_type, v, view) for v in found):
+            return False
+    return True
 
 
 def _sandbox_history(item: RoleValue) -> _Outcome:

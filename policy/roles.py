@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from policy.models import (
-    OPAQUE_ROLES,
     PATH_ROLES,
     ArgumentError,
     ConditionalRoles,
@@ -59,13 +58,11 @@ class ArgumentPlan:
             self.top_level.add(steps[0][0])
             for depth in range(1, len(steps)):
                 self.described.setdefault(steps[:depth], set()).add(steps[depth][0])
-            # Opaque leaves ('none', branch names...: nothing judges them) are walked only when
-            # nested, to check the objects around them.
-            opaque = not isinstance(roles, ConditionalRoles) and OPAQUE_ROLES.issuperset(roles)
-            if not opaque or len(steps) > 1:
+            # 'none' leaves are walked only when nested, to check the objects around them
+            if roles != ("none",) or len(steps) > 1:
                 fixed = None
                 if not isinstance(roles, ConditionalRoles):
-                    fixed = tuple(role for role in roles if role not in OPAQUE_ROLES)
+                    fixed = tuple(role for role in roles if role != "none")
                 self.specs.append(_ArgSpec(key, steps, roles, fixed, len(steps) == 1))
 
     def extract(self, arguments: Mapping[str, Any]) -> list[RoleValue]:
@@ -78,11 +75,8 @@ class ArgumentPlan:
             if roles is None:
                 conditional: ConditionalRoles = spec.roles  # type: ignore[assignment]
                 if arguments.get(spec.key) is None:
-                    absent = (r for r in conditional.when_absent if r not in OPAQUE_ROLES)
-                    found.extend(RoleValue(r, None, spec.key) for r in absent)
-                roles = tuple(
-                    r for r in _roles_for(conditional, arguments) if r not in OPAQUE_ROLES
-                )
+                    found.extend(RoleValue(r, None, spec.key) for r in conditional.when_absent)
+                roles = tuple(r for r in _roles_for(conditional, arguments) if r != "none")
             if spec.plain:
                 value = arguments.get(spec.key)
                 if isinstance(value, str):  # the common case, without the general walk
