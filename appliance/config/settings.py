@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from appliance.config import ironcurtain
 from appliance.config.paths import AppPaths, app_paths
 from appliance.host.atomic import write_text_atomic
 
@@ -281,6 +282,7 @@ def config_from_data(data: Mapping[str, Any], file: Path) -> Config:
 
 
 def _validate(data: dict[str, Any], file: Path, env_keys: Mapping[str, str]) -> Config:
+    data = ironcurtain.adapt(data, file)  # IronCurtain's config.json keys (issue 19)
     try:
         # JSON mode: arrays become tuples while strictness still refuses "300" for a number.
         config = Config.model_validate_json(json.dumps(data))
