@@ -116,12 +116,10 @@ def _command_line_call(args: argparse.Namespace) -> tuple[tuple[str, str, dict] 
 
 
 def _check(args: argparse.Namespace, call: Any, policy: Any, paths: AppPaths) -> int:
-    from policy.models import EvalContext
+    from appliance.chokepoint.policy_context import policy_context
 
     sandbox = os.path.abspath(args.sandbox) if args.sandbox else None
-    context = EvalContext(
-        sandbox=sandbox, protected_patterns=paths.protected_patterns(), home=str(Path.home())
-    )
+    context = policy_context(paths, sandbox)  # the live chokepoint's context, same builder
     if call is None:
         return _batch(args.batch, policy, context)
     print(_decide(*call, policy, context))
@@ -355,6 +353,7 @@ def _audit_log(target: str) -> Path | None:
 
 
 def _replay(audit: Path, folder: Path, paths: AppPaths) -> int:
+    from appliance.chokepoint.policy_context import policy_context
     from policy.compiler.replay import replay_audit
     from policy.loader import load_policy
     from policy.models import EvalContext, PolicyLoadError
@@ -362,9 +361,7 @@ def _replay(audit: Path, folder: Path, paths: AppPaths) -> int:
     policy = load_policy(folder)
 
     def context_for(sandbox: str | None) -> EvalContext:
-        return EvalContext(
-            sandbox=sandbox, protected_patterns=paths.protected_patterns(), home=str(Path.home())
-        )
+        return policy_context(paths, sandbox)
 
     try:
         with audit.open(encoding="utf-8") as lines:

@@ -24,6 +24,7 @@ import anyio
 
 from appliance.chokepoint.audit import AuditLog
 from appliance.chokepoint.escalation import FileChannel, FirstAnswer, register_session
+from appliance.chokepoint.policy_context import policy_context
 from appliance.chokepoint.server_pool import ServerPool, ServerSpec
 from appliance.chokepoint.trip import Chokepoint
 from appliance.config.paths import AppPaths
@@ -31,7 +32,6 @@ from appliance.config.settings import Config, weakening_settings
 from appliance.host.atomic import write_text_atomic
 from policy.loader import Policy, default_policy_dir, load_policy
 from policy.models import EvalContext
-from policy.paths import resolve_on_disk
 
 __all__ = ["Session", "SessionOptions", "new_session_id", "open_session", "policy_dir_for"]
 
@@ -122,13 +122,7 @@ def _confinement_env(config: Config) -> dict[str, str]:
 
 
 def eval_context(paths: AppPaths, sandbox: Path) -> EvalContext:
-    return EvalContext(
-        sandbox=str(sandbox),
-        protected_patterns=paths.protected_patterns(),
-        allowed_domains={},
-        resolve_path=resolve_on_disk,
-        home=str(Path.home()),
-    )
+    return policy_context(paths, sandbox)  # the same builder as `policy check`
 
 
 @contextlib.asynccontextmanager
