@@ -131,6 +131,8 @@ def judge(tool: str, role: str, value: str, rule_set: list[dict], sandbox: str |
         if "paths" in cond and not under(value, cond["paths"]["within"]):
             continue
         return (rule["then"], rule["name"])
+    if sandbox and role == "write-history" and under(value, sandbox):
+        return ("escalate", "structural-sandbox-history-escalate")  # a human, never a silent deny
     return ("deny", "default-deny")
 
 
