@@ -198,9 +198,20 @@ def repo_key(value: str | None) -> str | None:
 
 
 def _repo_path(path: str) -> str:
-    path = path.strip("/")
-    path = path.removesuffix(".git").rstrip("/")
-    return path
+    """``owner/repo`` of a URL path as a URL parser (and git's HTTP client) reads it: ``.`` and
+    ``..`` segments resolved, slashes and a ``.git`` suffix trimmed. A percent-encoded dot
+    segment gives no repository ("" matches nothing): clients differ on decoding it."""
+    kept: list[str] = []
+    for segment in path.split("/"):
+        if "%2e" in segment.lower() and not segment.lower().replace("%2e", "").strip("."):
+            return ""
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    path = "/".join(kept).strip("/")
+    return path.removesuffix(".git").rstrip("/")
 
 
 def _repo_pattern(pattern: str) -> str | None:
