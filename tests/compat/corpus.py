@@ -62,8 +62,15 @@ def context_for(data: dict[str, Any], case: dict[str, Any]) -> EvalContext:
         home=ctx["home"],
         protected_patterns=AppPaths(home=home, cache=home / "cache").protected_patterns(),
         resolve_path=lexical,
+        # The corpus's folders do not exist here: no disk probing (a '.git' name still counts,
+        # in the engine), so a case means the same on every machine, as scenario replay does.
+        git_dir_probe=_no_disk,
         sandbox_history=case.get("context", {}).get("sandboxHistory", "escalate"),
     )
+
+
+def _no_disk(path: str, stop: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
