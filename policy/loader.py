@@ -189,28 +189,46 @@ def _json_path(loc: tuple[Any, ...]) -> str:
 
 
 def _check_rules(path: Path, compiled: CompiledPolicyFile) -> None:
+    problems: list[PolicyLoadError] = []
     seen: set[str] = set()
     for index, rule in enumerate(compiled.rules):
+        where = f"$.rules[{index}].name"
         if rule.name in STRUCTURAL_RULES:
-            raise PolicyLoadError(
-                str(path), f"$.rules[{index}].name", rule.name, "a name no structural check uses"
+            problems.append(
+                PolicyLoadError(str(path), where, rule.name, "a name no structural check uses")
             )
-        if rule.name in seen:
-            raise PolicyLoadError(str(path), f"$.rules[{index}].name", rule.name, "a unique name")
+        elif rule.name in seen:
+            problems.append(PolicyLoadError(str(path), where, rule.name, "a unique name"))
         seen.add(rule.name)
+    _raise_all(problems)
 
 
 def _check_annotations(path: Path, annotations: ToolAnnotationsFile) -> None:
+    problems: list[PolicyLoadError] = []
     for server, entry in annotations.servers.items():
         seen: set[str] = set()
         for index, tool in enumerate(entry.tools):
             where = f"$.servers.{server}.tools[{index}]"
             if tool.server_name != server:
-                raise PolicyLoadError(
-                    str(path), f"{where}.serverName", tool.server_name, f"{server!r}"
-                )
+                field, expected = f"{where}.serverName", repr(server)
+                problems.append(PolicyLoadError(str(path), field, tool.server_name, expected))
             if tool.tool_name in seen:
-                raise PolicyLoadError(
-                    str(path), f"{where}.toolName", tool.tool_name, "a unique tool name"
+                problems.append(
+                    PolicyLoadError(
+                        str(path), f"{where}.toolName", tool.tool_name, "a unique tool name"
+                    )
                 )
             seen.add(tool.tool_name)
+    _raise_all(problems)
+
+
+def _raise_all(problems: list[PolicyLoadError]) -> None:
+    """The first problem, carrying every problem of the file in its message and ``problems``."""
+    if not problems:
+        return
+    first = problems[0]
+    if len(problems) > 1:
+        lines = "\n".join(str(problem) for problem in problems)
+        first.args = (f"{len(problems)} problems:\n{lines}",)
+        first.problems = tuple(problem.where for problem in problems)
+    raise first

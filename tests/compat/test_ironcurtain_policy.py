@@ -141,3 +141,18 @@ def test_a_loader_error_lists_every_problem_in_the_file(tmp_path: Path) -> None:
     ):
         assert where in message and value in message, (where, message)
     assert len(info.value.problems) == 3
+
+
+def test_duplicate_names_are_all_reported_too(tmp_path: Path) -> None:
+    rule = {"if": {}, "then": "allow", "reason": "r"}
+    rules = [
+        {**rule, "name": "a"},
+        {**rule, "name": "a"},
+        {**rule, "name": "default-deny"},
+    ]
+    (tmp_path / "compiled-policy.json").write_text(json.dumps({"rules": rules}))
+    (tmp_path / "tool-annotations.json").write_text('{"servers": {}}')
+    with pytest.raises(PolicyLoadError) as info:
+        load_policy(tmp_path)
+    assert info.value.problems == ("$.rules[1].name", "$.rules[2].name")
+    assert str(info.value).startswith("2 problems:")
