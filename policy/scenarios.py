@@ -4,9 +4,9 @@ through the real engine.
 IronCurtain's format (``scenarios: [{description, request: {serverName, toolName, arguments},
 expectedDecision, reasoning, source}]``, ``expectedDecision`` one of allow, deny, escalate or
 ``not-allow``: deny or escalate) plus two additions: an optional ``expectedRule``, and a
-top-level ``context`` (``home``, ``sandbox``, ``ironcurtainHome``) naming the folders the
-scenarios' paths assume. Replay resolves paths lexically (no disk), so a scenario means the
-same on every machine.
+top-level ``context``: ``home``, ``sandbox``, ``ironcurtainHome`` (the folders the scenarios'
+paths assume) and ``sandboxHistory`` (the setting the decisions assume). Replay resolves paths
+lexically (no disk), so a scenario means the same on every machine.
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ class ScenarioContext(_Frozen):
     home: str = "/home/user"
     sandbox: str | None = None
     ironcurtain_home: str = Field(default="/home/user/.ironcurtain", alias="ironcurtainHome")
+    # the config's sandboxHistory the scenarios assume ("allow": IronCurtain's decisions)
+    sandbox_history: Literal["escalate", "allow"] = Field(
+        default="escalate", alias="sandboxHistory"
+    )
 
 
 class ScenarioFile(BaseModel):
@@ -98,6 +102,7 @@ def replay(
         protected_patterns=protected_patterns(ctx.ironcurtain_home),
         home=ctx.home,
         resolve_path=lexical,
+        sandbox_history=ctx.sandbox_history,
     )
     results = []
     for scenario in scenarios.scenarios:

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from appliance.config.paths import AppPaths
 from policy.models import EvalContext
 from policy.paths import resolve_on_disk
+
+if TYPE_CHECKING:
+    from appliance.config.settings import Config
 
 __all__ = ["SERVER_DOMAIN_GATES", "policy_context"]
 
@@ -30,14 +33,15 @@ def policy_context(
     paths: AppPaths,
     sandbox: str | Path | None,
     *,
+    config: Config | None = None,
     resolve_path: Callable[[str], str] = resolve_on_disk,
-    sandbox_history: Literal["escalate", "allow"] = "escalate",
 ) -> EvalContext:
+    """``config``: the settings the engine reads (``sandboxHistory``); None: the defaults."""
     return EvalContext(
         sandbox=None if sandbox is None else str(sandbox),
         protected_patterns=paths.protected_patterns(),
         allowed_domains=dict(SERVER_DOMAIN_GATES),
         resolve_path=resolve_path,
         home=str(Path.home()),
-        sandbox_history=sandbox_history,
+        sandbox_history=config.sandbox_history if config is not None else "escalate",
     )

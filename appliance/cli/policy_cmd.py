@@ -119,11 +119,22 @@ def _check(args: argparse.Namespace, call: Any, policy: Any, paths: AppPaths) ->
     from appliance.chokepoint.policy_context import policy_context
 
     sandbox = os.path.abspath(args.sandbox) if args.sandbox else None
-    context = policy_context(paths, sandbox)  # the live chokepoint's context, same builder
+    context = policy_context(paths, sandbox, config=_settings(paths))  # as the live chokepoint
     if call is None:
         return _batch(args.batch, policy, context)
     print(_decide(*call, policy, context))
     return 0
+
+
+def _settings(paths: AppPaths) -> Any:
+    """The settings the engine reads, as a session would load them; a config that does not
+    load (a session would not start) gives the defaults, the stricter answer."""
+    from appliance.config.settings import ConfigError, load_config
+
+    try:
+        return load_config(paths)
+    except ConfigError:
+        return None
 
 
 def _batch(source: str, policy: Any, context: Any) -> int:
@@ -360,8 +371,10 @@ def _replay(audit: Path, folder: Path, paths: AppPaths) -> int:
 
     policy = load_policy(folder)
 
+    config = _settings(paths)
+
     def context_for(sandbox: str | None) -> EvalContext:
-        return policy_context(paths, sandbox)
+        return policy_context(paths, sandbox, config=config)
 
     try:
         with audit.open(encoding="utf-8") as lines:

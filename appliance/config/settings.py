@@ -165,6 +165,9 @@ class Config(_Section):
     # Kernel confinement of the servers: "enforce" refuses to start a server the kernel cannot
     # confine; "best-effort" starts it with what the kernel has (a weakening, audited).
     confinement: Literal["enforce", "best-effort"] = "enforce"
+    # git history changes (commit, branch, merge, rebase, tag) inside the session sandbox that no
+    # rule covers: "escalate" asks a human; "allow" discharges them as IronCurtain does.
+    sandbox_history: Literal["escalate", "allow"] = "escalate"
 
     _sources: Mapping[str, Source] = PrivateAttr(default_factory=dict)
 
@@ -439,6 +442,11 @@ def weakening_settings(config: Config) -> list[str]:
         )
     if config.confinement == "best-effort":
         out.append(_confinement_warning())
+    if config.sandbox_history == "allow":
+        out.append(
+            "sandboxHistory is allow: git history changes inside the sandbox (commit, merge, "
+            "rebase, tag) are allowed without a rule or a human, as IronCurtain does."
+        )
     for provider, field in _BASE_URL_FIELD.items():
         url = getattr(config, field)
         if url and url.startswith("http://") and not _is_loopback_url(url):

@@ -121,8 +121,8 @@ def _confinement_env(config: Config) -> dict[str, str]:
     return env
 
 
-def eval_context(paths: AppPaths, sandbox: Path) -> EvalContext:
-    return policy_context(paths, sandbox)  # the same builder as `policy check`
+def eval_context(paths: AppPaths, sandbox: Path, config: Config | None = None) -> EvalContext:
+    return policy_context(paths, sandbox, config=config)  # the same builder as `policy check`
 
 
 @contextlib.asynccontextmanager
@@ -164,7 +164,7 @@ async def open_session(
                 chokepoint = Chokepoint(
                     servers=servers,
                     policy=policy,
-                    context=eval_context(paths, sandbox),
+                    context=eval_context(paths, sandbox, config),
                     audit=audit,
                     escalation=channel,
                     session_id=session_id,
