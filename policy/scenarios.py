@@ -54,7 +54,9 @@ class ScenarioContext(_Frozen):
     ironcurtain_home: str = Field(default="/home/user/.ironcurtain", alias="ironcurtainHome")
     # the config's sandboxHistory the scenarios assume ("allow": IronCurtain's decisions)
     sandbox_history: Literal["escalate", "allow"] = Field(
-        default="escalate", alias="sandboxHistory"
+        default="escalate",
+        alias="sandboxHistory",
+        exclude_if=lambda value: value == "escalate",  # files written before it stay as they are
     )
 
 
