@@ -183,6 +183,7 @@ def app_datas(root: Path = REPO, guest: Path | None = None) -> list[tuple[str, s
         raise FileNotFoundError(f"sandbox guest not found: {guest}")
     pairs = [(str(guest), "wasm_guest")]
     pairs.append((str(policy / "constitution.md"), "policy"))
+    pairs.append((str(policy / "declared_roles.json"), "policy"))  # role defaults, read at import
     pairs += [(str(p), "policy/generated") for p in sorted((policy / "generated").glob("*.json"))]
     # Each server's kernel confinement profile, read by `serve` before the server starts.
     profiles = sorted((root / "servers").glob("*/confinement.json"))

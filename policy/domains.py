@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
-__all__ = ["DomainSet", "Host", "IdentifierSet", "host_of", "parse_host"]
+__all__ = ["DomainSet", "Host", "IdentifierSet", "host_of", "parse_host", "repo_key"]
 
 _CONTROL = re.compile(r"[\x00-\x20\x7f\\]")  # a browser strips or re-reads these; we refuse
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\%]")
@@ -131,8 +131,18 @@ class DomainSet:
         self._exact: set[str] = set()
         self._suffixes: set[str] = set()
         self._ips: set[str] = set()
-        for pattern in patterns:
-            self._add(pattern.strip().lower())
+        # 'github.com/owner/repo': one repository, matched only by git remotes (repo_key)
+        self.repos: frozenset[str] = frozenset()
+        repos = set()
+        for raw in patterns:
+            pattern = raw.strip()
+            if "/" in pattern and not pattern.startswith("*"):
+                key = _repo_pattern(pattern)
+                if key is not None:
+                    repos.add(key)
+                continue
+            self._add(pattern.lower())
+        self.repos = frozenset(repos)
 
     def _add(self, pattern: str) -> None:
         if pattern == "*":
@@ -140,7 +150,9 @@ class DomainSet:
         elif pattern.startswith("*."):
             host = parse_host(pattern[2:])
             if host is not None and not host.is_ip:
+                # IronCurtain's semantics: '*.github.com' covers github.com itself too
                 self._suffixes.add("." + host.name)
+                self._exact.add(host.name)
         else:
             host = parse_host(pattern)
             if host is not None:
@@ -160,6 +172,55 @@ class DomainSet:
                 return True
             dot = name.find(".", dot + 1)
         return False
+
+
+def repo_key(value: str | None) -> str | None:
+    """``host/owner/repo`` of a git remote URL (``https://github.com/o/r.git``, ``git@github.com:
+    o/r``), the form IronCurtain matches repository-level domain patterns against; None when the
+    value has no host or no repository path."""
+    if value is None:
+        return None
+    host = host_of(value)
+    if host is None or host.is_ip:
+        return None
+    scheme = _SCHEME.match(value)
+    if scheme:
+        rest = value[scheme.end() :]
+        slash = rest.find("/")
+        path = rest[slash:] if slash >= 0 else ""
+    elif _SCP.match(value):
+        path = value[_SCP.match(value).end() :]  # type: ignore[union-attr]
+    else:
+        return None
+    path = re.split(r"[?#]", path, maxsplit=1)[0]
+    repo = _repo_path(path)
+    return f"{host.name}/{repo}" if repo else None
+
+
+def _repo_path(path: str) -> str:
+    """``owner/repo`` of a URL path as a URL parser (and git's HTTP client) reads it: ``.`` and
+    ``..`` segments resolved, slashes and a ``.git`` suffix trimmed. A percent-encoded dot
+    segment gives no repository ("" matches nothing): clients differ on decoding it."""
+    kept: list[str] = []
+    for segment in path.split("/"):
+        if "%2e" in segment.lower() and not segment.lower().replace("%2e", "").strip("."):
+            return ""
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    path = "/".join(kept).strip("/")
+    return path.removesuffix(".git").rstrip("/")
+
+
+def _repo_pattern(pattern: str) -> str | None:
+    host_text, _, path = pattern.partition("/")
+    host = parse_host(host_text)
+    if host is None or host.is_ip:
+        return None
+    repo = _repo_path(path)
+    return f"{host.name}/{repo}" if repo else None
 
 
 class IdentifierSet:

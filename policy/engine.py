@@ -2,7 +2,8 @@
 
 Order, each step able to end the evaluation:
 
-1. unknown tool → deny ``structural-unknown-tool``
+1. unknown tool → deny ``structural-unknown-tool``; ``filesystem/list_allowed_directories``
+   with no arguments → allow ``structural-introspection-allow`` (IronCurtain's)
 2. arguments not fitting the annotation → deny ``invalid-arguments``
 3. a path value that is protected (or, for a writing or deleting role, that holds protected
    files) → deny ``structural-protected-path``, whatever the rules say
@@ -10,12 +11,17 @@ Order, each step able to end the evaluation:
    except a write or delete into a git directory (named ``.git``, or shaped like one:
    ``HEAD``/``commondir``/``gitdir``, or ``objects`` and ``refs``) →
    ``structural-git-internals-escalate`` (rules still run: a rule's deny beats it)
+   history values inside the sandbox that no rule covers → ``structural-sandbox-history-
+   escalate`` (or, with ``context.sandbox_history == "allow"``, discharged as IronCurtain does)
 5. URL values outside the server's domain gate → ``structural-domain-escalate`` (rules still
    run for them: a rule's deny beats the gate's escalate, a rule's allow does not)
 6. every other value: the first rule covering its role and value decides it; none →
    ``default-deny``. The strictest outcome wins (deny > escalate > allow); among equals, the first
    in argument order names the rule. A call with no role values is decided by the first rule
-   without role conditions that applies to the tool, else ``default-deny``.
+   without role conditions that applies to the tool, else ``default-deny``. Opaque roles
+   (``none``, ``branch-name``, ``commit-message``, declared opaque roles) are never judged. A
+   ``lists`` entry on roles other than the judged value's must hold for every value of those
+   roles in the call (owner AND repo).
 
 The function is total: an unexpected failure (a resolver that raises, say) denies as
 ``engine-error`` and never escapes.
@@ -25,9 +31,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from policy.domains import DomainSet, Host, host_of
+from policy.domains import DomainSet, Host, host_of, repo_key
 from policy.loader import Policy
 from policy.models import (
+    OPAQUE_ROLES,
     PATH_ROLES,
     SANDBOX_ROLES,
     URL_ROLES,
@@ -72,6 +79,9 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
     plan = policy.plan_for(call.server, call.tool)
     if plan is None:
         return _deny("structural-unknown-tool", f"{call.server}/{call.tool} is not a known tool")
+    if call.tool == _INTROSPECTION and call.server == "filesystem" and not call.arguments:
+        # it reveals only what the user configured: always allowed (IronCurtain's rule)
+        return _decision("allow", INTROSPECTION_RULE, "introspection tool is always allowed")
     try:
         values = plan.arguments.extract(call.arguments)
     except ArgumentError as exc:
@@ -87,12 +97,16 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
             problem = view.protection(item.value, item.role)
             if problem:
                 return _deny("structural-protected-path", f"{item.where}: {problem}")
-    if not values:
-        return _call_level(plan, call.tool)
+    judged = [item for item in values if item.role not in OPAQUE_ROLES]
+    if not judged:
+        return _call_level(plan, call.tool, values, view)
     gate = view.gate(call.server)
     outcomes: list[_Outcome] = []
-    for item in values:
-        if item.role in SANDBOX_ROLES and view.in_sandbox(item.value):
+    for item in judged:
+        discharged = item.role in SANDBOX_ROLES or (
+            item.role in _HISTORY_ROLES and view.context.sandbox_history == "allow"
+        )
+        if discharged and view.in_sandbox(item.value):
             internals = view.git_internals(item.value, item.role)
             if internals is None:
                 reason = f"{item.where} is inside the session sandbox"
@@ -104,45 +118,94 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
                 "refs); its files decide what git runs and reads, so a human must approve"
             )
             outcomes.append(_Outcome("escalate", GIT_INTERNALS_RULE, reason, item.role))
-        if gate is not None and item.role in URL_ROLES and not gate.matches(view.host(item.value)):
+        if gate is not None and item.role in URL_ROLES and not view.domain_ok(gate, item):
             reason = f"{item.where}: {_show(item.value)} is outside this server's allowed domains"
             outcomes.append(_Outcome("escalate", "structural-domain-escalate", reason, item.role))
-        outcome = _judge(plan, item, view)
+        outcome = _judge(plan, item, view, values)
+        history = outcome.rule == "default-deny" and item.role in _HISTORY_ROLES
+        if history and view.in_sandbox(item.value):
+            outcome = _sandbox_history(item)
         if outcome.effect == "deny":
             return _deny(outcome.rule, outcome.reason)
         outcomes.append(outcome)
     return _combine(outcomes)
 
 
-def _call_level(plan: ToolPlan, tool: str) -> Decision:
-    for rule in plan.call_rules:
-        return _decision(rule.effect, rule.name, rule.reason)
+def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallView) -> Decision:
+    """A call with no judged value: the first applicable rule whose conditions hold for the
+    call as a whole (a ``roles`` condition: the tool has such an argument; ``paths``,
+    ``domains``, ``lists``: the call has values of those roles and every one matches)."""
+    for rule in plan.unscoped:
+        if not rule.role_bearing or _whole_call(rule, plan, values, view):
+            return _decision(rule.effect, rule.name, rule.reason)
     return _deny("default-deny", f"no rule permits {tool}; denied by default")
 
 
-def _judge(plan: ToolPlan, item: RoleValue, view: _CallView) -> _Outcome:
+def _whole_call(
+    rule: CompiledRule, plan: ToolPlan, values: list[RoleValue], view: _CallView
+) -> bool:
+    if rule.roles is not None and rule.roles.isdisjoint(plan.annotated_roles):
+        return False
+    for roles in (rule.path_roles, rule.domain_roles):
+        if roles is not None:
+            found = [v for v in values if v.role in roles]
+            if not found or not all(_covers(rule, v, view, values) for v in found):
+                return False
+    for roles, match_type, matcher in rule.list_conditions:
+        found = [v for v in values if v.role in roles]
+        if not found or not all(_listed(matcher, match_type, v, view) for v in found):
+            return False
+    return True
+
+
+def _sandbox_history(item: RoleValue) -> _Outcome:
+    """A history role inside the sandbox that no rule covers: never a silent default deny.
+
+    Not discharged like the other sandbox roles (the agent cannot rewrite a repository's
+    ``.git`` here without approval: ``structural-git-internals-escalate``), so a human decides;
+    ``EvalContext.sandbox_history="allow"`` discharges them first, as IronCurtain does."""
+    reason = (
+        f"{item.where}: {item.role} inside the session sandbox and no rule covers it; "
+        "history changes need a human (setting: sandboxHistory 'allow' discharges them)"
+    )
+    return _Outcome("escalate", SANDBOX_HISTORY_RULE, reason, item.role)
+
+
+def _judge(plan: ToolPlan, item: RoleValue, view: _CallView, values: list[RoleValue]) -> _Outcome:
     for rule in plan.by_role[item.role]:
-        if _covers(rule, item, view):
+        if _covers(rule, item, view, values):
             reason = f"{rule.reason} ({item.where}: {_show(item.value)})"
             return _Outcome(rule.effect, rule.name, reason, item.role)
     reason = f"no rule permits {item.role} {_show(item.value)} ({item.where}); denied by default"
     return _Outcome("deny", "default-deny", reason, item.role)
 
 
-def _covers(rule: CompiledRule, item: RoleValue, view: _CallView) -> bool:
+def _covers(rule: CompiledRule, item: RoleValue, view: _CallView, values: list[RoleValue]) -> bool:
     if rule.within is not None:
         if item.value is None or item.role not in PATH_ROLES:
             return False
         root = view.root(rule.within)
         if view.path(item.value).real[: len(root)] != root:
             return False
-    if rule.domains is not None and not rule.domains.matches(view.host(item.value)):
+    if rule.domains is not None and not view.domain_ok(rule.domains, item):
         return False
-    for _, match_type, matcher in rule.list_conditions:
-        subject = view.host(item.value) if match_type == "domains" else item.value
-        if not matcher.matches(subject):
+    for roles, match_type, matcher in rule.list_conditions:
+        if item.role in roles:
+            if not _listed(matcher, match_type, item, view):
+                return False
+            continue
+        # An entry on other roles (owner AND repo): every value the call has for them must
+        # match, and it must have one (IronCurtain's multi-identifier rules).
+        others = [other for other in values if other.role in roles]
+        if not others or not all(_listed(matcher, match_type, o, view) for o in others):
             return False
     return True
+
+
+def _listed(matcher: object, match_type: str, item: RoleValue, view: _CallView) -> bool:
+    if match_type == "domains":
+        return view.domain_ok(matcher, item)  # type: ignore[arg-type]
+    return matcher.matches(item.value)  # type: ignore[attr-defined]
 
 
 def _combine(outcomes: list[_Outcome]) -> Decision:
@@ -189,7 +252,11 @@ def _show(value: str | None) -> str:
 
 
 _GIT_INTERNAL_ROLES = frozenset({"write-path", "delete-path"})
+_HISTORY_ROLES = frozenset({"write-history", "delete-history"})
 GIT_INTERNALS_RULE = "structural-git-internals-escalate"
+SANDBOX_HISTORY_RULE = "structural-sandbox-history-escalate"
+INTROSPECTION_RULE = "structural-introspection-allow"
+_INTROSPECTION = "list_allowed_directories"
 
 
 class _CallView:
@@ -223,6 +290,15 @@ class _CallView:
         if value not in self._hosts:
             self._hosts[value] = host_of(value)
         return self._hosts[value]
+
+    def domain_ok(self, domains: DomainSet, item: RoleValue) -> bool:
+        """The value's host is allowed, or (a git remote) its repository: ``host/owner/repo``
+        patterns match only git remotes, as IronCurtain's do."""
+        if domains.matches(self.host(item.value)):
+            return True
+        if not domains.repos or item.role != "git-remote-url":
+            return False
+        return repo_key(item.value) in domains.repos
 
     def protection(self, raw: str, role: str) -> str | None:
         for parts, hit, holds_protected in self._checked(raw):

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
+from policy.ironcurtain_formats import normalise_annotations
 from policy.models import (
     CompiledPolicyFile,
     DynamicListsFile,
@@ -33,6 +35,9 @@ STRUCTURAL_RULES = frozenset(
         "structural-protected-path",
         "structural-sandbox-allow",
         "structural-domain-escalate",
+        "structural-git-internals-escalate",
+        "structural-sandbox-history-escalate",
+        "structural-introspection-allow",
         "structural-unknown-tool",
         "invalid-arguments",
         "default-deny",
@@ -107,7 +112,7 @@ class Policy(BaseModel):
 def load_policy(directory: str | Path) -> Policy:
     folder = Path(directory)
     compiled = _read(folder / POLICY_FILES[0], CompiledPolicyFile)
-    annotations = _read(folder / POLICY_FILES[1], ToolAnnotationsFile)
+    annotations = _read(folder / POLICY_FILES[1], ToolAnnotationsFile, normalise_annotations)
     lists_file = folder / POLICY_FILES[2]
     lists = _read(lists_file, DynamicListsFile) if lists_file.exists() else DynamicListsFile()
     _check_rules(folder / POLICY_FILES[0], compiled)
@@ -115,7 +120,9 @@ def load_policy(directory: str | Path) -> Policy:
     return Policy.build(compiled.rules, annotations, lists, source=str(folder))
 
 
-def _read[M: BaseModel](path: Path, model: type[M]) -> M:
+def _read[M: BaseModel](
+    path: Path, model: type[M], normalise: Callable[[Any], Any] | None = None
+) -> M:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -129,14 +136,44 @@ def _read[M: BaseModel](path: Path, model: type[M]) -> M:
         raise PolicyLoadError(
             str(path), where, text[exc.pos : exc.pos + 20], "valid JSON"
         ) from None
+    if normalise is not None:
+        data = normalise(data)  # IronCurtain's shapes (policy.ironcurtain_formats)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        # With a union (roles as a list or as a conditional object) pydantic reports each
-        # alternative; the deepest location is the one that got furthest, so the likeliest intent.
-        error = max(exc.errors(include_url=False), key=lambda e: len(e["loc"]))
-        where = _json_path(error["loc"])
-        raise PolicyLoadError(str(path), where, error.get("input"), error["msg"]) from None
+        raise load_error(str(path), exc) from None
+
+
+def load_error(file: str, exc: ValidationError) -> PolicyLoadError:
+    """One error for the whole file, listing every problem in it (the first one also in the
+    error's fields). With a union (roles as a list or as a conditional object) pydantic reports
+    each alternative; only the deepest report under a path is kept, the likeliest intent."""
+    errors = exc.errors(include_url=False)
+    found = [(_json_path(e["loc"]), e.get("input"), e["msg"]) for e in errors]
+    problems: dict[str, tuple[object, str]] = {}
+    for where, value, message in sorted(found, key=lambda p: -len(p[0])):
+        deeper = any(other.startswith((where + ".", where + "[")) for other in problems)
+        if not deeper and where not in problems:
+            problems[where] = (value, message)
+    ordered = [(where, *problems[where]) for where, _, _ in found if where in problems]
+    ordered = _unique(ordered)
+    where, value, message = ordered[0]
+    error = PolicyLoadError(file, where, value, message)
+    if len(ordered) > 1:
+        lines = [str(error)] + [str(PolicyLoadError(file, w, v, m)) for w, v, m in ordered[1:]]
+        error.args = (f"{len(ordered)} problems:\n" + "\n".join(lines),)
+    error.problems = tuple(where for where, _, _ in ordered)
+    return error
+
+
+def _unique(items: list[tuple[str, object, str]]) -> list[tuple[str, object, str]]:
+    seen: set[str] = set()
+    kept = []
+    for item in items:
+        if item[0] not in seen:
+            seen.add(item[0])
+            kept.append(item)
+    return kept
 
 
 def _json_path(loc: tuple[Any, ...]) -> str:
@@ -152,28 +189,46 @@ def _json_path(loc: tuple[Any, ...]) -> str:
 
 
 def _check_rules(path: Path, compiled: CompiledPolicyFile) -> None:
+    problems: list[PolicyLoadError] = []
     seen: set[str] = set()
     for index, rule in enumerate(compiled.rules):
+        where = f"$.rules[{index}].name"
         if rule.name in STRUCTURAL_RULES:
-            raise PolicyLoadError(
-                str(path), f"$.rules[{index}].name", rule.name, "a name no structural check uses"
+            problems.append(
+                PolicyLoadError(str(path), where, rule.name, "a name no structural check uses")
             )
-        if rule.name in seen:
-            raise PolicyLoadError(str(path), f"$.rules[{index}].name", rule.name, "a unique name")
+        elif rule.name in seen:
+            problems.append(PolicyLoadError(str(path), where, rule.name, "a unique name"))
         seen.add(rule.name)
+    _raise_all(problems)
 
 
 def _check_annotations(path: Path, annotations: ToolAnnotationsFile) -> None:
+    problems: list[PolicyLoadError] = []
     for server, entry in annotations.servers.items():
         seen: set[str] = set()
         for index, tool in enumerate(entry.tools):
             where = f"$.servers.{server}.tools[{index}]"
             if tool.server_name != server:
-                raise PolicyLoadError(
-                    str(path), f"{where}.serverName", tool.server_name, f"{server!r}"
-                )
+                field, expected = f"{where}.serverName", repr(server)
+                problems.append(PolicyLoadError(str(path), field, tool.server_name, expected))
             if tool.tool_name in seen:
-                raise PolicyLoadError(
-                    str(path), f"{where}.toolName", tool.tool_name, "a unique tool name"
+                problems.append(
+                    PolicyLoadError(
+                        str(path), f"{where}.toolName", tool.tool_name, "a unique tool name"
+                    )
                 )
             seen.add(tool.tool_name)
+    _raise_all(problems)
+
+
+def _raise_all(problems: list[PolicyLoadError]) -> None:
+    """The first problem, carrying every problem of the file in its message and ``problems``."""
+    if not problems:
+        return
+    first = problems[0]
+    if len(problems) > 1:
+        lines = "\n".join(str(problem) for problem in problems)
+        first.args = (f"{len(problems)} problems:\n{lines}",)
+        first.problems = tuple(problem.where for problem in problems)
+    raise first

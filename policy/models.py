@@ -28,9 +28,12 @@ from pydantic import (
 )
 
 from policy.paths import git_dir_of, resolve_on_disk
+from policy.role_defaults import default_declared_roles
 
 __all__ = [
+    "OPAQUE_ROLES",
     "PATH_ROLES",
+    "ROLE_NAMES",
     "SANDBOX_ROLES",
     "URL_ROLES",
     "ArgumentError",
@@ -55,7 +58,7 @@ __all__ = [
     "WhenClause",
 ]
 
-Role = Literal[
+_BUILTIN_ROLES = (
     "read-path",
     "write-path",
     "delete-path",
@@ -68,7 +71,22 @@ Role = Literal[
     "branch-name",
     "commit-message",
     "none",
-]
+)
+# Built-in roles plus the declared defaults (policy/declared_roles.json: IronCurtain's extra
+# roles), so its annotation files load as they are. Issue 16 turns this into a registry.
+_DECLARED = default_declared_roles()
+ROLE_NAMES = (*_BUILTIN_ROLES, *(name for name in _DECLARED if name not in _BUILTIN_ROLES))
+Role = Literal[ROLE_NAMES]  # type: ignore[valid-type]  # Literal over a tuple: the names above
+# Roles whose values nothing judges (IronCurtain: not resource identifiers): 'none' and the
+# declared roles of kind opaque (or text without extraction).
+OPAQUE_ROLES = frozenset(
+    {"none"}
+    | {
+        name
+        for name, spec in _DECLARED.items()
+        if spec["kind"] == "opaque" or (spec["kind"] == "text" and not spec.get("extract"))
+    }
+)
 Effect = Literal["allow", "deny", "escalate"]
 # Values of these roles are filesystem paths: resolved, checked against protected paths.
 PATH_ROLES = frozenset(
@@ -89,6 +107,7 @@ class PolicyLoadError(PolicyError):
 
     def __init__(self, file: str, where: str, value: object, expected: str) -> None:
         self.file, self.where, self.value, self.expected = file, where, value, expected
+        self.problems: tuple[str, ...] = (where,)  # every problem's JSON path, when several
         shown = repr(value)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         super().__init__(f"{file}: {where}: {expected} (got {shown})")
@@ -135,6 +154,9 @@ class EvalContext(_Frozen):
     # (resolved path, sandbox root) -> the git-dir-shaped folder holding the path, or None.
     git_dir_probe: Callable[[str, str], str | None] = git_dir_of
     home: str
+    # History roles (write-history, delete-history) inside the sandbox that no rule covers:
+    # "escalate" (this appliance) or "allow" (IronCurtain discharges them like other paths).
+    sandbox_history: Literal["escalate", "allow"] = "escalate"
     # Rule roots, the sandbox and protected patterns, resolved once per context (never per call).
     _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -188,10 +210,19 @@ class ListCondition(_Frozen):
     roles: tuple[Role, ...] = Field(min_length=1)
     allowed: tuple[str, ...]
     match_type: Literal["domains", "emails", "identifiers"] = Field(alias="matchType")
-    # identifiers/emails: "folded" (the default) trims and case-folds both sides, so a deny list
-    # is not dodged by case (GitHub names are case-insensitive); "exact" compares the strings as
-    # they are, as IronCurtain does. Domains are always compared as hosts (lower case).
-    match: Literal["folded", "exact"] = "folded"
+    # identifiers/emails: "folded" trims and case-folds both sides, so a deny list is not dodged
+    # by case (GitHub names are case-insensitive); "exact" compares the strings as they are.
+    # Unset: IronCurtain's choice, exact for identifiers and folded for e-mails. Domains are
+    # always compared as hosts (lower case).
+    match: Literal["folded", "exact"] | None = None
+
+    @property
+    def exact(self) -> bool:
+        """IronCurtain's comparison unless the rule says otherwise: identifiers exactly as
+        written, e-mail addresses case-insensitively."""
+        if self.match is None:
+            return self.match_type == "identifiers"
+        return self.match == "exact"
 
 
 class RuleCondition(_Frozen):
@@ -226,18 +257,22 @@ class CompiledPolicyFile(BaseModel):
 
 
 class WhenClause(_Frozen):
-    """Roles that replace the default when another top-level argument has a given value."""
+    """Roles that replace the default when another top-level argument has a given value.
+
+    ``is`` (IronCurtain's operator): ``present``/``absent`` (given and not null, or not),
+    ``truthy``/``falsy`` (JavaScript truthiness, as IronCurtain evaluates it)."""
 
     arg: str
     equals: JsonValue = None
     in_: tuple[JsonValue, ...] | None = Field(default=None, alias="in")
+    is_: Literal["present", "absent", "truthy", "falsy"] | None = Field(default=None, alias="is")
     roles: tuple[Role, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _one_test(self) -> WhenClause:
-        has_equals = "equals" in self.model_fields_set
-        if has_equals == (self.in_ is not None):
-            raise ValueError("a when clause needs exactly one of 'equals' or 'in'")
+        given = ("equals" in self.model_fields_set, self.in_ is not None, self.is_ is not None)
+        if sum(given) != 1:
+            raise ValueError("a when clause needs exactly one of 'equals', 'in' or 'is'")
         return self
 
 

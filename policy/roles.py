@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from policy.models import PATH_ROLES, ArgumentError, ConditionalRoles, ToolAnnotation, ToolCall
+from policy.models import (
+    PATH_ROLES,
+    ArgumentError,
+    ConditionalRoles,
+    ToolAnnotation,
+    ToolCall,
+    WhenClause,
+)
 
 if TYPE_CHECKING:
     from policy.loader import Policy
@@ -137,12 +144,29 @@ def _leaf(item: object, where: str, roles: tuple[str, ...], found: list[RoleValu
 def _roles_for(spec: ConditionalRoles, arguments: Mapping[str, Any]) -> tuple[str, ...]:
     for clause in spec.when:
         actual = arguments.get(clause.arg, _MISSING)
+        if clause.is_ is not None:
+            if _is(clause, actual):
+                return clause.roles
+            continue
         if actual is _MISSING:
             continue
         options = clause.in_ if clause.in_ is not None else (clause.equals,)
         if any(_same(actual, option) for option in options):
             return clause.roles
     return spec.default
+
+
+def _is(clause: WhenClause, actual: object) -> bool:
+    """IronCurtain's ``is`` tests; truthiness as JavaScript has it (``[]`` and ``{}`` are true)."""
+    given = actual is not _MISSING and actual is not None
+    if clause.is_ == "present":
+        return given
+    if clause.is_ == "absent":
+        return not given
+    truthy = given and actual is not False and actual != 0 and actual != ""
+    if isinstance(actual, float) and actual != actual:  # NaN is falsy
+        truthy = False
+    return truthy if clause.is_ == "truthy" else not truthy
 
 
 def _same(a: object, b: object) -> bool:

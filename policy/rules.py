@@ -68,7 +68,7 @@ class CompiledRule:
             (
                 frozenset(lc.roles),
                 lc.match_type,
-                _matcher(lc.match_type, lc.allowed, lists, missing, exact=lc.match == "exact"),
+                _matcher(lc.match_type, lc.allowed, lists, missing, exact=lc.exact),
             )
             for lc in cond.lists or ()
         )
@@ -86,7 +86,8 @@ class CompiledRule:
 
     def may_cover(self, role: str) -> bool:
         groups = [self.roles, self.path_roles, self.domain_roles]
-        groups.extend(roles for roles, _, _ in self.list_conditions)
+        if self.list_conditions and not any(role in roles for roles, _, _ in self.list_conditions):
+            return False  # list entries on other roles (owner AND repo) are checked on the call
         return all(group is None or role in group for group in groups)
 
 
@@ -103,6 +104,17 @@ def _matcher(
     return IdentifierSet(patterns, emails=match_type == "emails", exact=exact)
 
 
+def _annotated_roles(annotation: ToolAnnotation) -> set[str]:
+    roles: set[str] = set()
+    for spec in annotation.args.values():
+        if isinstance(spec, tuple):
+            roles.update(spec)
+        else:
+            roles.update(spec.default)
+            roles.update(spec.when_absent)
+    return roles
+
+
 class ToolPlan:
     """Everything the engine needs about one tool, precomputed."""
 
@@ -113,6 +125,10 @@ class ToolPlan:
             r for r in rules if r.applies(server, annotation.tool_name, self.side_effects)
         ]
         self.call_rules = tuple(r for r in applicable if not r.role_bearing)
+        # A call with no judged value (only opaque ones, or none) meets every applicable rule in
+        # order, as IronCurtain's unscoped scan does; its role conditions read the annotation.
+        self.unscoped = tuple(applicable)
+        self.annotated_roles = frozenset(_annotated_roles(annotation))
         self.by_role: dict[str, tuple[CompiledRule, ...]] = {
             role: tuple(r for r in applicable if r.may_cover(role)) for role in get_args(Role)
         }

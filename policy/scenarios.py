@@ -2,10 +2,11 @@
 through the real engine.
 
 IronCurtain's format (``scenarios: [{description, request: {serverName, toolName, arguments},
-expectedDecision, reasoning, source}]``) plus two additions: an optional ``expectedRule``, and a
-top-level ``context`` (``home``, ``sandbox``, ``ironcurtainHome``) naming the folders the
-scenarios' paths assume. Replay resolves paths lexically (no disk), so a scenario means the
-same on every machine.
+expectedDecision, reasoning, source}]``, ``expectedDecision`` one of allow, deny, escalate or
+``not-allow``: deny or escalate) plus two additions: an optional ``expectedRule``, and a
+top-level ``context``: ``home``, ``sandbox``, ``ironcurtainHome`` (the folders the scenarios'
+paths assume) and ``sandboxHistory`` (the setting the decisions assume). Replay resolves paths
+lexically (no disk), so a scenario means the same on every machine.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ class ScenarioRequest(_Frozen):
 class Scenario(_Frozen):
     description: str
     request: ScenarioRequest
-    expected_decision: Literal["allow", "deny", "escalate"] = Field(alias="expectedDecision")
+    # IronCurtain's "not-allow": deny or escalate, either passes (v0.3.1 on)
+    expected_decision: Literal["allow", "deny", "escalate", "not-allow"] = Field(
+        alias="expectedDecision"
+    )
     expected_rule: str | None = Field(default=None, alias="expectedRule")
     reasoning: str = ""
     source: str = "handwritten"
@@ -48,6 +52,12 @@ class ScenarioContext(_Frozen):
     home: str = "/home/user"
     sandbox: str | None = None
     ironcurtain_home: str = Field(default="/home/user/.ironcurtain", alias="ironcurtainHome")
+    # the config's sandboxHistory the scenarios assume ("allow": IronCurtain's decisions)
+    sandbox_history: Literal["escalate", "allow"] = Field(
+        default="escalate",
+        alias="sandboxHistory",
+        exclude_if=lambda value: value == "escalate",  # files written before it stay as they are
+    )
 
 
 class ScenarioFile(BaseModel):
@@ -65,7 +75,9 @@ class ScenarioResult(_Frozen):
     def passed(self) -> bool:
         expected = self.scenario
         rule_ok = expected.expected_rule is None or expected.expected_rule == self.decision.rule
-        return expected.expected_decision == self.decision.decision and rule_ok
+        want, got = expected.expected_decision, self.decision.decision
+        decision_ok = got != "allow" if want == "not-allow" else want == got
+        return decision_ok and rule_ok
 
 
 def load_scenarios(path: str | Path) -> ScenarioFile:
@@ -92,6 +104,7 @@ def replay(
         protected_patterns=protected_patterns(ctx.ironcurtain_home),
         home=ctx.home,
         resolve_path=lexical,
+        sandbox_history=ctx.sandbox_history,
     )
     results = []
     for scenario in scenarios.scenarios:

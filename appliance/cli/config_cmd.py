@@ -46,6 +46,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     get = sub.add_parser("get", help="print one effective value (keys masked)")
     put = sub.add_parser("set", help="validate and store one value in config.json")
     unset = sub.add_parser("unset", help="remove a value from config.json (back to default)")
+    sub.add_parser(
+        "migrate",
+        help="rewrite an IronCurtain config.json in this appliance's shape (backup kept beside it)",
+    )
     for command in (get, put, unset):
         field = command.add_argument(
             "field", help="dotted camelCase name, e.g. resourceBudget.maxSteps"
@@ -69,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
                 return _set(paths, args.field, args.value)
             case "unset":
                 return _unset(paths, args.field)
+            case "migrate":
+                return _migrate(paths)
             case _:
                 return _show(paths, as_json=args.json)
     except ConfigError as exc:
@@ -108,6 +114,25 @@ def _show(paths: AppPaths, *, as_json: bool) -> int:
         print(f"  {path:<{width}}  {shown}  ({where})")
     for line in warnings:
         print(f"warning: {line}")
+    return 0
+
+
+def _migrate(paths: AppPaths) -> int:
+    from appliance.config.ironcurtain import migrate
+
+    if not paths.config_file.exists():
+        print(f"no {paths.config_file}: nothing to migrate")
+        return 0
+    try:
+        result = migrate(paths.config_file, config_from_data)
+    except (OSError, ValueError) as exc:  # unreadable, or not JSON (ConfigError passes through)
+        raise ConfigError(f"{paths.config_file}: {exc}", file=paths.config_file) from None
+    if result.backup is None:
+        print(f"{paths.config_file} already has this appliance's shape; unchanged")
+        return 0
+    print(f"migrated {paths.config_file} (the original is {result.backup})")
+    for key in result.dropped:
+        print(f"  dropped {key}: not supported here")
     return 0
 
 

@@ -121,16 +121,25 @@ def _command_line_call(args: argparse.Namespace) -> tuple[tuple[str, str, dict] 
 def _check(
     args: argparse.Namespace, call: tuple[str, str, dict] | None, policy: Policy, paths: AppPaths
 ) -> int:
-    from policy.api import EvalContext
+    from appliance.chokepoint.policy_context import policy_context
 
     sandbox = os.path.abspath(args.sandbox) if args.sandbox else None
-    context = EvalContext(
-        sandbox=sandbox, protected_patterns=paths.protected_patterns(), home=str(Path.home())
-    )
+    context = policy_context(paths, sandbox, config=_settings(paths))  # as the live chokepoint
     if call is None:
         return _batch(args.batch, policy, context)
     print(_decide(*call, policy, context))
     return 0
+
+
+def _settings(paths: AppPaths) -> Any:
+    """The settings the engine reads, as a session would load them; a config that does not
+    load (a session would not start) gives the defaults, the stricter answer."""
+    from appliance.config.settings import ConfigError, load_config
+
+    try:
+        return load_config(paths)
+    except ConfigError:
+        return None
 
 
 def _batch(source: str, policy: Policy, context: EvalContext) -> int:
@@ -362,15 +371,16 @@ def _audit_log(target: str) -> Path | None:
 
 
 def _replay(audit: Path, folder: Path, paths: AppPaths) -> int:
-    from policy.api import EvalContext, PolicyLoadError, load_policy
+    from appliance.chokepoint.policy_context import policy_context
+    from policy.api import PolicyLoadError, load_policy
     from policy.compiler.api import replay_audit
 
     policy = load_policy(folder)
 
+    config = _settings(paths)
+
     def context_for(sandbox: str | None) -> EvalContext:
-        return EvalContext(
-            sandbox=sandbox, protected_patterns=paths.protected_patterns(), home=str(Path.home())
-        )
+        return policy_context(paths, sandbox, config=config)
 
     try:
         with audit.open(encoding="utf-8") as lines:

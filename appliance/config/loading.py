@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
 )
 
+from appliance.config import ironcurtain
 from appliance.config.models import (
     _KEY_FIELD,
     PROVIDER_ENV,
@@ -97,9 +98,8 @@ def config_from_data(data: Mapping[str, Any], file: Path) -> Config:
 
 #: Functions ``(data, file) -> data`` applied, in order, to every raw config object before it is
 #: validated (file, edits and environment overrides alike). The single hook for translating other
-#: spellings of the settings (IronCurtain's config keys, appliance/config/ironcurtain.py); empty
-#: here, so the file is read exactly as written.
-KEY_TRANSLATORS: list[Callable[[dict[str, Any], Path], dict[str, Any]]] = []
+#: spellings of the settings: IronCurtain's config keys (appliance/config/ironcurtain.py, issue 19).
+KEY_TRANSLATORS: list[Callable[[dict[str, Any], Path], dict[str, Any]]] = [ironcurtain.adapt]
 
 
 def _validate(data: dict[str, Any], file: Path, env_keys: Mapping[str, str]) -> Config:

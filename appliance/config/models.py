@@ -164,6 +164,9 @@ class Config(_Section):
     # Kernel confinement of the servers: "enforce" refuses to start a server the kernel cannot
     # confine; "best-effort" starts it with what the kernel has (a weakening, audited).
     confinement: Literal["enforce", "best-effort"] = "enforce"
+    # git history changes (commit, branch, merge, rebase, tag) inside the session sandbox that no
+    # rule covers: "escalate" asks a human; "allow" discharges them as IronCurtain does.
+    sandbox_history: Literal["escalate", "allow"] = "escalate"
     # MCP servers beyond (or in place of) the shipped ones: appliance/config/servers.py.
     mcp_servers: dict[str, DeclaredServer] = Field(default_factory=dict)
 

@@ -25,6 +25,7 @@ import anyio
 from appliance.chokepoint.audit import AuditLog
 from appliance.chokepoint.audit.options import audit_options
 from appliance.chokepoint.escalation import FileChannel, FirstAnswer, register_session
+from appliance.chokepoint.policy_context import policy_context
 from appliance.chokepoint.server_pool import ServerPool, ServerSpec, self_command
 from appliance.chokepoint.trip import Chokepoint
 from appliance.config.paths import AppPaths
@@ -36,7 +37,7 @@ from appliance.config.servers import (
 )
 from appliance.config.settings import Config, weakening_settings
 from appliance.host.atomic import write_text_atomic
-from policy.api import EvalContext, Policy, default_policy_dir, load_policy, resolve_on_disk
+from policy.api import EvalContext, Policy, default_policy_dir, load_policy
 
 if TYPE_CHECKING:
     from appliance.chokepoint.escalation.auto_approver import AutoApprover
@@ -177,14 +178,8 @@ def _confinement_env(config: Config) -> dict[str, str]:
     return env
 
 
-def eval_context(paths: AppPaths, sandbox: Path) -> EvalContext:
-    return EvalContext(
-        sandbox=str(sandbox),
-        protected_patterns=paths.protected_patterns(),
-        allowed_domains={},
-        resolve_path=resolve_on_disk,
-        home=str(Path.home()),
-    )
+def eval_context(paths: AppPaths, sandbox: Path, config: Config | None = None) -> EvalContext:
+    return policy_context(paths, sandbox, config=config)  # the same builder as `policy check`
 
 
 @contextlib.asynccontextmanager
@@ -228,7 +223,7 @@ async def open_session(
                 chokepoint = Chokepoint(
                     servers=servers,
                     policy=policy,
-                    context=eval_context(paths, sandbox),
+                    context=eval_context(paths, sandbox, config),
                     audit=audit,
                     escalation=channel,
                     session_id=session_id,

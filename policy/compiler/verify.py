@@ -108,7 +108,11 @@ class Outcome:
 def _context(ctx: ScenarioContext, protected: Protected) -> EvalContext:
     patterns = protected(ctx.ironcurtain_home)
     return EvalContext(
-        sandbox=ctx.sandbox, protected_patterns=patterns, home=ctx.home, resolve_path=lexical
+        sandbox=ctx.sandbox,
+        protected_patterns=patterns,
+        home=ctx.home,
+        resolve_path=lexical,
+        sandbox_history=ctx.sandbox_history,
     )
 
 

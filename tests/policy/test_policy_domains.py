@@ -61,7 +61,7 @@ def test_domain_patterns() -> None:
     assert patterns.matches(parse_host("example.com"))
     assert not patterns.matches(parse_host("www.example.com"))
     assert patterns.matches(parse_host("a.b.docs.rs"))
-    assert not patterns.matches(parse_host("docs.rs"))  # '*.' means a subdomain
+    assert patterns.matches(parse_host("docs.rs"))  # '*.' covers the domain itself (IronCurtain)
     assert not patterns.matches(parse_host("evildocs.rs"))
     assert patterns.matches(host_of("http://10.0.0.1/"))
     assert patterns.matches(host_of("http://012.0.0.1/"))  # the same address, octal
@@ -97,7 +97,7 @@ def naive(host: str, pattern: str) -> bool:
     if pattern.startswith("*."):
         suffix = pattern[2:].split(".")
         labels_ = host.split(".")
-        return len(labels_) > len(suffix) and labels_[-len(suffix) :] == suffix
+        return len(labels_) >= len(suffix) and labels_[-len(suffix) :] == suffix
     return host == pattern
 
 

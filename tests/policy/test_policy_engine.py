@@ -91,7 +91,18 @@ def test_sandbox_discharges_path_roles_but_not_history_roles() -> None:
         "allow",
         "structural-sandbox-allow",
     )
-    assert decide(policy, tcall("srv", "commit", path=inside)) == ("deny", "default-deny")
+    # no rule covers the history role: a human decides (never a silent default deny)
+    assert decide(policy, tcall("srv", "commit", path=inside)) == (
+        "escalate",
+        "structural-sandbox-history-escalate",
+    )
+    # IronCurtain's behaviour on request: history roles discharged like the others
+    assert decide(policy, tcall("srv", "commit", path=inside), sandbox_history="allow") == (
+        "allow",
+        "structural-sandbox-allow",
+    )
+    outside = "/elsewhere/repo"
+    assert decide(policy, tcall("srv", "commit", path=outside)) == ("deny", "default-deny")
     allow_history = {"name": "history", "if": {"roles": ["write-history"]}}
     policy = make_policy([allow_history], tools)
     assert decide(policy, tcall("srv", "commit", path=inside)) == (
@@ -281,8 +292,13 @@ def test_lists_expand_with_manual_changes_and_a_missing_list_matches_nothing() -
     assert decide(policy, tcall("srv", "get", url="https://a.com/")) == ("allow", "sites")
     assert decide(policy, tcall("srv", "get", url="https://c.com/")) == ("allow", "sites")
     assert decide(policy, tcall("srv", "get", url="https://b.com/")) == ("deny", "default-deny")
-    assert decide(policy, tcall("srv", "repo", owner="acme")) == ("allow", "owners")
+    # identifiers compare exactly unless the rule says "match": "folded" (IronCurtain's default)
+    assert decide(policy, tcall("srv", "repo", owner="Acme")) == ("allow", "owners")
+    assert decide(policy, tcall("srv", "repo", owner="acme")) == ("deny", "default-deny")
     assert decide(policy, tcall("srv", "repo", owner="acme2")) == ("deny", "default-deny")
+    rules[1]["if"]["lists"][0]["match"] = "folded"
+    policy = make_policy(rules, tools, lists)
+    assert decide(policy, tcall("srv", "repo", owner=" acme")) == ("allow", "owners")
 
 
 # --- totality and resolution ---------------------------------------------------------------

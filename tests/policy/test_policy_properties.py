@@ -131,6 +131,8 @@ def judge(tool: str, role: str, value: str, rule_set: list[dict], sandbox: str |
         if "paths" in cond and not under(value, cond["paths"]["within"]):
             continue
         return (rule["then"], rule["name"])
+    if sandbox and role == "write-history" and under(value, sandbox):
+        return ("escalate", "structural-sandbox-history-escalate")  # a human, never a silent deny
     return ("deny", "default-deny")
 
 
@@ -170,6 +172,8 @@ def test_no_rule_set_makes_a_protected_path_allowed(rule_set, folder, rest, sand
 @given(call=calls(), sandbox=st.sampled_from([None, "/sb"]))
 def test_a_call_no_rule_covers_is_denied(call, sandbox) -> None:
     effect, rule = run(call, [], sandbox)
-    if rule != "structural-sandbox-allow":
+    if rule == "structural-sandbox-history-escalate":  # history inside the sandbox: a human
+        assert sandbox is not None and effect == "escalate"
+    elif rule != "structural-sandbox-allow":
         assert effect == "deny"
         assert rule in ("default-deny", "structural-protected-path")
