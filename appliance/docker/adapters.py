@@ -74,6 +74,8 @@ def base_env() -> dict[str, str]:
         "NODE_EXTRA_CA_CERTS": CA_CERT,
         "SSL_CERT_FILE": CA_CERT,
         "IRONCURTAIN_MCP_SOCKET": GATE_SOCKET,
+        # filled at image build (agent_image.py); read-only at run time, read by every node start
+        "NODE_COMPILE_CACHE": "/opt/node-compile-cache",
     }
 
 
@@ -100,7 +102,8 @@ def mcp_client_config() -> str:
 
 
 class ClaudeCode:
-    """Claude Code, from npm at a pinned version, in a debootstrapped Debian with Debian's Node.
+    """Claude Code, from npm at a pinned version (its native executable), in a debootstrapped
+    Debian with Node 24 for the agent's own work.
 
     `ANTHROPIC_API_KEY` is the session's fake key; Claude Code honours `HTTPS_PROXY` and
     `NODE_EXTRA_CA_CERTS`, so it talks to the real `api.anthropic.com` name through our relay and
