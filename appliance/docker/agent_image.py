@@ -226,7 +226,7 @@ def _warm_compile_cache(rootfs: Path) -> None:
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root",
            "NODE_COMPILE_CACHE": NODE_COMPILE_CACHE}  # fmt: skip
     for tool in ("npm", "npx", "corepack"):
-        if not (rootfs / "usr/local/bin" / tool).exists():
+        if not (rootfs / "usr/local/bin" / tool).is_symlink():
             continue
         argv = ["chroot", str(rootfs), f"/usr/local/bin/{tool}", "--version"]
         done = subprocess.run(

@@ -27,6 +27,7 @@ from typing import Any
 from appliance.chokepoint.redact import redact_text
 from appliance.credproxy.events import TokenUsage
 from appliance.credproxy.usage import estimate_request
+from appliance.docker.reachability import Reachability
 from appliance.session.budget import Budget, BudgetExceeded, BudgetLimits
 
 __all__ = ["UsageMeter"]
@@ -72,6 +73,7 @@ class UsageMeter:
         self._worker = threading.Thread(target=self._cost_loop, name="usage-cost", daemon=True)
         self._worker.start()
         self.exhausted = threading.Event()
+        self.reachability = Reachability()
 
     def attach_audit(self, audit: Any) -> None:
         """Where proxy records go from now on (anything with `append(dict)`); earlier ones too."""
@@ -120,6 +122,11 @@ class UsageMeter:
                 self._reserved.pop(event.flow_id, None)
         if event.kind in _AUDITED:
             self._record(event)
+        unreachable = self.reachability.on_event(event)
+        if unreachable is not None:
+            with self._lock:
+                self._exhausted = self._exhausted or unreachable
+                self.exhausted.set()
         self.check()
 
     def _settle(self, flow_id: str, usage: TokenUsage | None, *, complete: bool) -> None:
