@@ -223,7 +223,7 @@ def _warm_compile_cache(rootfs: Path) -> None:
     would silently cost every session's start."""
     cache = rootfs / NODE_COMPILE_CACHE.lstrip("/")
     cache.mkdir(parents=True, exist_ok=True)
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root",
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/root",
            "NODE_COMPILE_CACHE": NODE_COMPILE_CACHE}  # fmt: skip
     for tool in ("npm", "npx", "corepack"):
         if not (rootfs / "usr/local/bin" / tool).is_symlink():

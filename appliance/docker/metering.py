@@ -122,11 +122,7 @@ class UsageMeter:
                 self._reserved.pop(event.flow_id, None)
         if event.kind in _AUDITED:
             self._record(event)
-        unreachable = self.reachability.on_event(event)
-        if unreachable is not None:
-            with self._lock:
-                self._exhausted = self._exhausted or unreachable
-                self.exhausted.set()
+        self.reachability.on_event(event)  # the supervisor polls `reachability.failed`
         self.check()
 
     def _settle(self, flow_id: str, usage: TokenUsage | None, *, complete: bool) -> None:

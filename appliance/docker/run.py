@@ -182,7 +182,8 @@ async def _session(
             runtime.write_files(launch, endpoints.ca_cert_pem_path)
             spec = ContainerSpec(run.image, launch, session.sandbox, runtime.path, session.id,
                                  tty=run.pty)  # fmt: skip
-            health = [alive_check("the credential proxy", lambda: proxy.alive)]
+            health = [alive_check("the credential proxy", lambda: proxy.alive),
+                      lambda: run.meter.reachability.failed]  # fmt: skip
             return await _run_container(spec, session, infos, run, health)
         finally:
             await anyio.to_thread.run_sync(proxy.stop)

@@ -133,8 +133,7 @@ def test_the_meter_stops_the_session_when_the_provider_is_unreachable() -> None:
         for number in range(3):
             assert meter.admit(f"f{number}", b"{}") is None
             meter.on_event(_error("[Errno -2] Name or service not known", flow=f"f{number}"))
-        assert meter.exhausted.is_set()
-        assert "unreachable" in (meter.refusal() or "")
+        assert "unreachable" in (meter.reachability.failed or "")
         assert meter.summary()["events"]["error"] == 3
     finally:
         meter.close()
