@@ -148,6 +148,10 @@ class ClaudeCode:
             "DISABLE_TELEMETRY": "1",
             "DISABLE_ERROR_REPORTING": "1",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            # 2.1 defers MCP tools behind its ToolSearch tool by default: the gate's tools (the
+            # agent's only way beyond its workspace, every call decided by the policy) are then
+            # invisible until the model searches, and it reaches for its own shell instead.
+            "ENABLE_TOOL_SEARCH": "false",
         }
         state = {
             "hasCompletedOnboarding": True,
