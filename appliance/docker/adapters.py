@@ -152,6 +152,12 @@ class ClaudeCode:
             # agent's only way beyond its workspace, every call decided by the policy) are then
             # invisible until the model searches, and it reaches for its own shell instead.
             "ENABLE_TOOL_SEARCH": "false",
+            # The container is the sandbox: 2.1 then skips its "do you trust this folder" dialog
+            # (the workspace path differs per session, so it cannot be pre-answered in HOME).
+            "CLAUDE_CODE_SANDBOXED": "1",
+            # The TUI otherwise sends the first prompt before our MCP server has connected, and
+            # the model never sees the gate's tools in that turn.
+            "CLAUDE_CODE_MCP_STARTUP_WAIT_MS": "30000",
         }
         state = {
             "hasCompletedOnboarding": True,
