@@ -10,8 +10,8 @@ watchdog reads the end of the host's lifeline); its folder is cleaned at the nex
 
 Exit codes: the agent's own exit status; 2 for a setup problem (no engine, no key, unknown
 agent, image build failure, a refused workspace, --pty without a terminal); 3 when the session
-stopped itself (audit log failure, budget used up, a dead credential proxy or gate, the disk
-limit, or a signal).
+stopped itself (audit log failure, budget used up, a dead credential proxy or gate, an
+unreachable provider, the disk limit, or a signal).
 """
 
 from __future__ import annotations
