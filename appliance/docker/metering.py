@@ -27,7 +27,8 @@ from typing import Any
 from appliance.chokepoint.redact import redact_text
 from appliance.credproxy.events import TokenUsage
 from appliance.credproxy.usage import estimate_request
-from appliance.session.budget import Budget, BudgetExceeded, ResourceBudget
+from appliance.docker.reachability import Reachability
+from appliance.session.budget import Budget, BudgetExceeded, BudgetLimits
 
 __all__ = ["UsageMeter"]
 
@@ -52,7 +53,7 @@ def litellm_cost(model: str | None, input_tokens: int, output_tokens: int) -> fl
 class UsageMeter:
     def __init__(
         self,
-        limits: ResourceBudget,
+        limits: BudgetLimits,
         *,
         price: Callable[[str | None, int, int], float | None] = litellm_cost,
         warn: Callable[[str], None] = lambda text: print(f"warning: {text}", file=sys.stderr),
@@ -72,6 +73,7 @@ class UsageMeter:
         self._worker = threading.Thread(target=self._cost_loop, name="usage-cost", daemon=True)
         self._worker.start()
         self.exhausted = threading.Event()
+        self.reachability = Reachability()
 
     def attach_audit(self, audit: Any) -> None:
         """Where proxy records go from now on (anything with `append(dict)`); earlier ones too."""
@@ -120,6 +122,7 @@ class UsageMeter:
                 self._reserved.pop(event.flow_id, None)
         if event.kind in _AUDITED:
             self._record(event)
+        self.reachability.on_event(event)  # the supervisor polls `reachability.failed`
         self.check()
 
     def _settle(self, flow_id: str, usage: TokenUsage | None, *, complete: bool) -> None:

@@ -10,8 +10,8 @@ watchdog reads the end of the host's lifeline); its folder is cleaned at the nex
 
 Exit codes: the agent's own exit status; 2 for a setup problem (no engine, no key, unknown
 agent, image build failure, a refused workspace, --pty without a terminal); 3 when the session
-stopped itself (audit log failure, budget used up, a dead credential proxy or gate, the disk
-limit, or a signal).
+stopped itself (audit log failure, budget used up, a dead credential proxy or gate, an
+unreachable provider, the disk limit, or a signal).
 """
 
 from __future__ import annotations
@@ -182,7 +182,8 @@ async def _session(
             runtime.write_files(launch, endpoints.ca_cert_pem_path)
             spec = ContainerSpec(run.image, launch, session.sandbox, runtime.path, session.id,
                                  tty=run.pty)  # fmt: skip
-            health = [alive_check("the credential proxy", lambda: proxy.alive)]
+            health = [alive_check("the credential proxy", lambda: proxy.alive),
+                      lambda: run.meter.reachability.failed]  # fmt: skip
             return await _run_container(spec, session, infos, run, health)
         finally:
             await anyio.to_thread.run_sync(proxy.stop)

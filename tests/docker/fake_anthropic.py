@@ -28,18 +28,24 @@ class Conversation:
     port: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)  # path, api_key, body
     tool_results: list[str] = field(default_factory=list)
+    waited: bool = False
 
     def reply(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         """Content blocks and stop reason for one request."""
         tools = {t.get("name") for t in body.get("tools") or []}
         if f"{TOOL_PREFIX}filesystem__read_text_file" not in tools:
+            if "WaitForMcpServers" in tools and not self.waited:
+                # Claude Code 2.1's TUI may send the first turn before MCP servers connect; a
+                # model then asks to wait for them, as this does once.
+                self.waited = True
+                return [_tool_use("t0", "WaitForMcpServers", {}, prefix="")], "tool_use"
             return [{"type": "text", "text": "ok"}], "end_turn"
         results = [
             block
             for message in body.get("messages", [])
             if isinstance(message.get("content"), list)
             for block in message["content"]
-            if block.get("type") == "tool_result"
+            if block.get("type") == "tool_result" and block.get("tool_use_id") != "t0"
         ]
         self.tool_results = [json.dumps(r.get("content")) for r in results]
         step = len(results)
@@ -51,8 +57,8 @@ class Conversation:
         return [{"type": "text", "text": DONE}], "end_turn"
 
 
-def _tool_use(ident: str, tool: str, arguments: dict) -> dict[str, Any]:
-    return {"type": "tool_use", "id": ident, "name": TOOL_PREFIX + tool, "input": arguments}
+def _tool_use(ident: str, tool: str, arguments: dict, prefix: str = TOOL_PREFIX) -> dict[str, Any]:
+    return {"type": "tool_use", "id": ident, "name": prefix + tool, "input": arguments}
 
 
 def sse(blocks: list[dict[str, Any]], stop: str, model: str) -> bytes:

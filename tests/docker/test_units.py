@@ -92,10 +92,13 @@ def test_runtime_dir_is_private_holds_no_ca_key_and_is_removed(tmp_path: Path) -
 
 
 def test_recipe_tag_changes_with_any_pinned_input() -> None:
-    bumped = AgentRecipe(**{**CLAUDE_CODE_RECIPE.__dict__, "npm_version": "2.0.76"})
-    assert bumped.tag() != CLAUDE_CODE_RECIPE.tag()
+    for field, value in [("npm_version", "2.0.76"), ("npm_integrity", "sha512-x"),
+                         ("node_wheel", ("https://example/n.whl", "sha256:00"))]:  # fmt: skip
+        bumped = AgentRecipe(**{**CLAUDE_CODE_RECIPE.__dict__, field: value})
+        assert bumped.tag() != CLAUDE_CODE_RECIPE.tag(), field
     assert CLAUDE_CODE_RECIPE.tag() == CLAUDE_CODE_RECIPE.tag()
-    assert CLAUDE_CODE_RECIPE.tarball_url.endswith("/claude-code/-/claude-code-2.0.77.tgz")
+    version = CLAUDE_CODE_RECIPE.npm_version
+    assert CLAUDE_CODE_RECIPE.tarball_url.endswith(f"-{version}.tgz")
 
 
 def only(**limits: float) -> ResourceBudget:

@@ -56,7 +56,10 @@ class Seal:
     def error(self, flow: Any) -> None:
         # Our own kills are reported where they happen; everything else is an upstream failure.
         if flow.error is not None and flow.error.msg != flow.error.KILLED_MESSAGE:
-            self.reporter.emit_quietly(flow, "error", reason=flow.error.msg[:200])
+            # status None: no response ever came (connection refused, DNS, TLS): the host tells
+            # the operator at once that the provider is unreachable.
+            status = flow.response.status_code if flow.response is not None else None
+            self.reporter.emit_quietly(flow, "error", status=status, reason=flow.error.msg[:200])
 
     # Raw TCP, UDP, DNS and WebSocket traffic carries no key to check: cut it.
     @fail_closed
