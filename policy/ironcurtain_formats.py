@@ -5,8 +5,8 @@ annotation files differ from ours in two ways that are pure spelling, so they ar
 as JSON and the one validated model stays the only place that says what a file means:
 
 - C1: each tool carries the ``inputSchema`` its server reported at annotation time (IronCurtain
-  0.9 on). It describes arguments, never decides anything: dropped. (The chokepoint checks a
-  call against the live server's own schema.)
+  0.9 on). Our model keeps it too (``ToolAnnotation.input_schema``): the chokepoint refuses a
+  tool whose live schema differs from the one it was annotated against (a stale annotation).
 - C2: a conditional role's clause is ``{"condition": {"arg", "equals"|"in"|"is"}, "roles"}``
   (0.7 on); ours is flat, ``{"arg", "equals"|"in"|"is", "roles"}``.
 
@@ -38,7 +38,7 @@ def normalise_annotations(data: Any) -> Any:
 def _tool(tool: Any) -> Any:
     if not isinstance(tool, dict):
         return tool
-    tool = {key: value for key, value in tool.items() if key != "inputSchema"}
+    tool = dict(tool)
     if isinstance(tool.get("args"), dict):
         tool["args"] = {key: _roles(spec) for key, spec in tool["args"].items()}
     return tool

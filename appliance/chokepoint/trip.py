@@ -15,7 +15,6 @@ detail. Anything unexpected inside the trip denies, and is audited as such.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -226,7 +225,7 @@ class Chokepoint:
                     f"it; the operator can run `ironcurtain servers annotate {call.server}`"
                 ),
             )
-        if annotation.input_schema is not None and not _same_schema(
+        if annotation.input_schema is not None and not same_schema(
             annotation.input_schema, info.input_schema
         ):
             return Decision(
@@ -381,9 +380,23 @@ class Chokepoint:
             raise SessionStopped(f"the audit log could not be written: {exc}") from exc
 
 
-def _same_schema(annotated: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
-    """Equal as JSON data (key order aside; descriptions count: they steer the model)."""
-    return json.dumps(annotated, sort_keys=True) == json.dumps(live, sort_keys=True)
+def same_schema(annotated: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    """The same arguments: the names a tool takes and the ones it requires. A new argument is
+    one the annotation gives no role (so the policy could not judge it); wording, types and
+    bounds are the schema check's business, and an IronCurtain file annotated against the
+    reference servers must still fit ours, whose schemas say the same in other words."""
+    return _arguments(annotated) == _arguments(live)
+
+
+def _arguments(schema: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
+    properties = schema.get("properties")
+    required = schema.get("required")
+    return (
+        frozenset(properties) if isinstance(properties, dict) else frozenset(),
+        frozenset(r for r in required if isinstance(r, str))
+        if isinstance(required, list)
+        else frozenset(),
+    )
 
 
 def _targets(roles: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:

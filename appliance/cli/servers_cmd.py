@@ -165,6 +165,7 @@ def _remove(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def _list(args: argparse.Namespace, paths: AppPaths) -> int:
+    from appliance.chokepoint.trip import same_schema
     from appliance.config.servers import registry
     from appliance.config.settings import load_config
     from appliance.session.core import policy_dir_for
@@ -195,8 +196,7 @@ def _list(args: argparse.Namespace, paths: AppPaths) -> int:
                     if not isinstance(tools, str)
                     and t in annotated
                     and annotated[t].input_schema is not None
-                    and json.dumps(annotated[t].input_schema, sort_keys=True)
-                    != json.dumps(schema, sort_keys=True)
+                    and not same_schema(annotated[t].input_schema, schema)
                 ),
             }
         )
