@@ -47,7 +47,7 @@ async def test_approve_by_clicking_in_chromium(rig: Rig, tmp_path: Path) -> None
             except BaseException:
                 shot = await browser.screenshot(tmp_path / "console-failure.png")
                 print(f"screenshot of the console at failure: {shot}")
-                print(await browser.evaluate("location.href + \"\\n\" + document.body.innerText"))
+                print(await browser.evaluate('location.href + "\\n" + document.body.innerText'))
                 raise
     finally:
         daemon.stop()
