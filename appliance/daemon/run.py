@@ -8,6 +8,7 @@ files; with no daemon, ``escalation-listener`` and the session's own prompt answ
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import secrets
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from appliance.chokepoint.escalation.registry import ListenerLock
 from appliance.daemon.console import Console
 from appliance.daemon.hub import Hub
+from appliance.daemon.signal import SignalBridge, SignalConfig
 from appliance.host.atomic import write_text_atomic
 
 __all__ = ["Daemon", "DaemonFiles", "check_host"]
@@ -36,6 +38,10 @@ class DaemonFiles:
     def answers(self) -> Path:
         return self.directory / "answers.jsonl"
 
+    @property
+    def signal(self) -> Path:
+        return self.directory / "signal.json"
+
 
 def check_host(host: str) -> str:
     """Only loopback addresses: the console is plain HTTP and approves tool calls."""
@@ -51,8 +57,17 @@ def check_host(host: str) -> str:
 class Daemon:
     """The hub, its refresh thread and the console; ``start`` then ``stop``."""
 
-    def __init__(self, registry: Path, files: DaemonFiles, host: str, port: int) -> None:
+    def __init__(
+        self,
+        registry: Path,
+        files: DaemonFiles,
+        host: str,
+        port: int,
+        signal: SignalConfig | None = None,
+    ) -> None:
         self.files = files
+        self._signal_config = signal
+        self.signal: SignalBridge | None = None
         self.hub = Hub(registry_dir=registry, audit_path=files.answers)
         self._lock = ListenerLock(registry)
         self._host, self._port = check_host(host), port
@@ -70,6 +85,8 @@ class Daemon:
         self.hub.refresh()
         self.console = Console(self.hub, token, self._host, self._port)
         self.console.start()
+        if self._signal_config is not None:
+            self.signal = SignalBridge(self.hub, self._signal_config)
         self._thread = threading.Thread(target=self._refresh, daemon=True)
         self._thread.start()
         return self.console.url()
@@ -77,11 +94,17 @@ class Daemon:
     def _refresh(self) -> None:
         while not self._stop.wait(REFRESH_S):
             self.hub.refresh()
+            if self.signal is not None:
+                # signal-cli went away: the console and the listener still answer
+                with contextlib.suppress(OSError, RuntimeError, TimeoutError):
+                    self.signal.announce()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
+        if self.signal is not None:
+            self.signal.close()
         if self.console is not None:
             self.console.close()
         self.files.token.unlink(missing_ok=True)
