@@ -43,10 +43,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}\nenable it: systemctl --user enable --now {UNIT_NAME}")
         return 0
     registry = args.registry or paths.registry
-    daemon = Daemon(registry, DaemonFiles(paths.home / "daemon"), host, args.port)
+    files = DaemonFiles(paths.home / "daemon")
+    signal_config = None
+    if files.signal.exists():
+        from pydantic import ValidationError
+
+        from appliance.daemon.signal import SignalConfig
+
+        try:
+            signal_config = SignalConfig.model_validate_json(files.signal.read_bytes())
+        except (OSError, ValidationError) as exc:
+            print(f"ironcurtain daemon: {files.signal}: {exc}", file=sys.stderr)
+            return 2
+    daemon = Daemon(registry, files, host, args.port, signal_config)
     try:
         url = daemon.start()
     except (RuntimeError, OSError) as exc:
+        daemon.stop()
         print(f"ironcurtain daemon: {exc}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())

@@ -74,6 +74,7 @@ class Daemon:
         self._stop = threading.Event()
         self.console: Console | None = None
         self._thread: threading.Thread | None = None
+        self._wrote_token = False
 
     def start(self) -> str:
         """Start everything; return the console URL (with its fresh token)."""
@@ -82,6 +83,7 @@ class Daemon:
         token = secrets.token_urlsafe(32)
         self.files.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_text_atomic(self.files.token, token + "\n", mode=0o600)
+        self._wrote_token = True
         self.hub.refresh()
         self.console = Console(self.hub, token, self._host, self._port)
         self.console.start()
@@ -107,7 +109,8 @@ class Daemon:
             self.signal.close()
         if self.console is not None:
             self.console.close()
-        self.files.token.unlink(missing_ok=True)
+        if self._wrote_token:  # never another daemon's token
+            self.files.token.unlink(missing_ok=True)
         self._lock.release()
 
     def request_stop(self) -> None:

@@ -22,11 +22,19 @@ class SignalPeer:
             {"number": RECIPIENT, "safetyNumber": SAFETY, "trustLevel": "TRUSTED_VERIFIED"}
         ]
         self._conn: socket.socket | None = None
+        self.linked: dict[str, Any] = {}
         self._connected = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        conn, _ = self._server.accept()
+        while True:  # one client at a time (setup, then the daemon)
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self._talk(conn)
+
+    def _talk(self, conn: socket.socket) -> None:
         self._conn = conn
         self._connected.set()
         for raw in conn.makefile("rb"):
@@ -34,6 +42,11 @@ class SignalPeer:
             if request["method"] == "send":
                 self.sent.append(request["params"])
                 result: Any = {"timestamp": int(time.time() * 1000)}
+            elif request["method"] == "startLink":
+                result = {"deviceLinkUri": "sgnl://linkdevice?uuid=test&pub_key=test"}
+            elif request["method"] == "finishLink":
+                self.linked = request["params"]
+                result = {}
             elif request["method"] == "listIdentities":
                 result = [i for i in self.identities if i["number"] == request["params"]["number"]]
             else:

@@ -100,3 +100,46 @@ async def test_status_and_sessions(rig: Rig, peer: SignalPeer, daemon: Daemon) -
     await _until(lambda: "no pending escalations" in peer.messages())
     peer.push("hello")
     await _until(lambda: any(m.startswith("commands:") for m in peer.messages()))
+
+
+def test_setup_links_trusts_on_confirmation_and_writes_0600(
+    peer: SignalPeer, tmp_path: Path
+) -> None:
+    import stat
+
+    from appliance.daemon.signal_setup import SetupError, setup_signal
+
+    target = tmp_path / "daemon" / "signal.json"
+    said: list[str] = []
+    common = {"host": "127.0.0.1", "port": peer.port, "account": "+15559990000"}
+    with pytest.raises(SetupError, match="not trusted"):
+        setup_signal(
+            target,
+            **common,
+            recipient=RECIPIENT,
+            link_name=None,
+            ask=lambda _: "no",
+            say=said.append,
+        )
+    assert not target.exists()
+    with pytest.raises(SetupError, match="0 identity keys"):
+        setup_signal(
+            target,
+            **common,
+            recipient="+15550009999",
+            link_name=None,
+            ask=lambda _: "yes",
+            say=said.append,
+        )
+    config = setup_signal(
+        target,
+        **common,
+        recipient=RECIPIENT,
+        link_name="ironcurtain",
+        ask=lambda _: "yes",
+        say=said.append,
+    )
+    assert peer.linked["deviceName"] == "ironcurtain" and any("sgnl://" in s for s in said)
+    assert config.safety_number == SAFETY and SAFETY in said[-1]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert SignalConfig.model_validate_json(target.read_bytes()) == config
