@@ -1,7 +1,7 @@
 """The systemd user unit that runs ``ironcurtain daemon`` at login.
 
 The unit runs the same executable that wrote it (the frozen appliance, or this interpreter with
-``-m appliance.cli.main``), so no PATH lookup decides what runs. It passes no secret: the daemon
+``-m appliance.cli``), so no PATH lookup decides what runs. It passes no secret: the daemon
 holds none (no provider key; the console token is in its own 0600 file).
 """
 
@@ -21,7 +21,7 @@ UNIT_NAME = "ironcurtain-daemon.service"
 def _command(port: int, host: str) -> list[str]:
     head = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m"]
     if not getattr(sys, "frozen", False):
-        head.append("appliance.cli.main")
+        head.append("appliance.cli")
     return [*head, "daemon", "--port", str(port), "--host", host]
 
 
