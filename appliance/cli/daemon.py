@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValidationError) as exc:
             print(f"ironcurtain daemon: {files.signal}: {exc}", file=sys.stderr)
             return 2
-    daemon = Daemon(registry, files, host, args.port, signal_config)
+    daemon = Daemon(registry, files, host, args.port, signal_config, paths)
     try:
         url = daemon.start()
     except (RuntimeError, OSError) as exc:

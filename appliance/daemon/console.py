@@ -19,9 +19,11 @@ import threading
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from appliance.config.paths import AppPaths
 from appliance.daemon.hub import Hub, Pending
+from appliance.daemon.pages import render_policy, render_session
 
 __all__ = ["Console", "render_index"]
 
@@ -68,7 +70,8 @@ def _escalation(item: Pending, token: str) -> str:
 def render_index(hub: Hub, token: str, notice: str = "") -> str:
     pending = hub.pending()
     sessions = "".join(
-        f"<tr><td>{_e(s.session_id)}</td><td>{s.pid}</td><td>{s.started:%Y-%m-%d %H:%M:%S}</td>"
+        f'<tr><td><a href="/session/{quote(s.session_id, safe="")}">{_e(s.session_id)}</a></td>'
+        f"<td>{s.pid}</td><td>{s.started:%Y-%m-%d %H:%M:%S}</td>"
         f"<td>{sum(p.request.session_id == s.session_id for p in pending)}</td></tr>"
         for s in hub.sessions
     )
@@ -80,23 +83,38 @@ def render_index(hub: Hub, token: str, notice: str = "") -> str:
     )
     body = "".join(_escalation(p, token) for p in pending) or "<p>No pending escalations.</p>"
     flash = f'<p id="notice"><strong>{_e(notice)}</strong></p>' if notice else ""
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta http-equiv="refresh" content="2"><title>IronCurtain console</title>'
-        f"<style>{_CSS}</style></head><body><h1>IronCurtain</h1>{flash}"
-        f"<h2>Pending escalations ({len(pending)})</h2>{body}"
+    return _layout(
+        f"{flash}<h2>Pending escalations ({len(pending)})</h2>{body}"
         f"<h2>Running sessions ({len(hub.sessions)})</h2><table><tr><th>session</th><th>pid</th>"
         f"<th>started (UTC)</th><th>pending</th></tr>{sessions}</table>"
         "<h2>Recent answers</h2><table><tr><th>time</th><th>channel</th><th>id</th>"
-        f"<th>outcome</th><th>why</th></tr>{answers}</table></body></html>"
+        f"<th>outcome</th><th>why</th></tr>{answers}</table>",
+        refresh=True,
+    )
+
+
+def _layout(body: str, *, refresh: bool = False) -> str:
+    reload = '<meta http-equiv="refresh" content="2">' if refresh else ""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{reload}'
+        f"<title>IronCurtain console</title><style>{_CSS}</style></head><body>"
+        '<h1>IronCurtain</h1><p><a href="/">escalations and sessions</a> | '
+        f'<a href="/policy">policy and budgets</a></p>{body}</body></html>'
     )
 
 
 class Console:
     """Serve the console on ``host:port`` (port 0 picks one) in a background thread."""
 
-    def __init__(self, hub: Hub, token: str, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.hub, self.token = hub, token
+    def __init__(
+        self,
+        hub: Hub,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        paths: AppPaths | None = None,
+    ) -> None:
+        self.hub, self.token, self.paths = hub, token, paths
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
         self.host, self.port = host, self._server.server_address[1]
@@ -185,9 +203,19 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
             if not console.token_ok(self._cookie_token()):
                 return self._deny("missing or bad token")
             if url.path != "/":
-                return self._send(HTTPStatus.NOT_FOUND, "<h1>404</h1>")
+                return self._page(url.path)
             notice = query.get("notice", [""])[0][:200]
             self._send(HTTPStatus.OK, render_index(console.hub, console.token, notice))
+
+        def _page(self, path: str) -> None:
+            body = None
+            if console.paths is not None and path == "/policy":
+                body = render_policy(console.paths)
+            elif console.paths is not None and path.startswith("/session/"):
+                body = render_session(console.paths, unquote(path.removeprefix("/session/")))
+            if body is None:
+                return self._send(HTTPStatus.NOT_FOUND, _layout("<h2>not found</h2>"))
+            self._send(HTTPStatus.OK, _layout(body))
 
         def do_POST(self) -> None:
             if not self._same_origin():

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.chokepoint.escalation.registry import ListenerLock
+from appliance.config.paths import AppPaths
 from appliance.daemon.console import Console
 from appliance.daemon.hub import Hub
 from appliance.daemon.signal import SignalBridge, SignalConfig
@@ -64,8 +65,10 @@ class Daemon:
         host: str,
         port: int,
         signal: SignalConfig | None = None,
+        paths: AppPaths | None = None,
     ) -> None:
         self.files = files
+        self._paths = paths
         self._signal_config = signal
         self.signal: SignalBridge | None = None
         self.hub = Hub(registry_dir=registry, audit_path=files.answers)
@@ -85,7 +88,7 @@ class Daemon:
         write_text_atomic(self.files.token, token + "\n", mode=0o600)
         self._wrote_token = True
         self.hub.refresh()
-        self.console = Console(self.hub, token, self._host, self._port)
+        self.console = Console(self.hub, token, self._host, self._port, self._paths)
         self.console.start()
         if self._signal_config is not None:
             self.signal = SignalBridge(self.hub, self._signal_config)

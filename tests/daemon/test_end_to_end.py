@@ -46,7 +46,9 @@ async def test_two_sessions_console_signal_and_timeout(tmp_path: Path) -> None:
     signal = SignalConfig(
         port=peer.port, account="+1555999", recipient=RECIPIENT, safety_number=SAFETY
     )
-    daemon = Daemon(paths.registry, DaemonFiles(paths.home / "daemon"), "127.0.0.1", 0, signal)
+    daemon = Daemon(
+        paths.registry, DaemonFiles(paths.home / "daemon"), "127.0.0.1", 0, signal, paths
+    )
     results: dict[str, object] = {}
     async with contextlib.AsyncExitStack() as stack:
         sessions = {}
@@ -90,6 +92,19 @@ async def test_two_sessions_console_signal_and_timeout(tmp_path: Path) -> None:
         await _until(lambda: any(f"escalation {late_id}:" in m for m in peer.messages()))
         peer.push(f"approve {late_id}")
         await _until(lambda: any(m.startswith("refused: replayed") for m in peer.messages()))
+        # The session's audit trail, verified, and the active policy with its budgets.
+        origin = url.split("/?")[0]
+        await browser.navigate(f"{origin}/session/s-phone")
+        await browser.wait_for("!!document.getElementById('verify')")
+        text = await browser.evaluate("document.body.innerText")
+        assert "verified: " in text and "hash chain intact" in text
+        assert "timeout by listener" in text and "approved by listener" in text
+        await browser.navigate(f"{origin}/policy")
+        await browser.wait_for("document.body.innerText.includes('escalate-write-elsewhere')")
+        text = await browser.evaluate("document.body.innerText")
+        assert "maxSteps\t200" in text and "anything no rule covers is denied" in text
+        await browser.navigate(f"{origin}/session/..%2f..%2fetc")
+        await browser.wait_for("document.body.innerText.includes('not found')")
 
     assert results["web.txt"].ok and (outside / "web.txt").read_text() == "web"  # type: ignore[attr-defined]
     assert results["phone.txt"].ok and (outside / "phone.txt").read_text() == "phone"  # type: ignore[attr-defined]
