@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,7 @@ class Daemon:
                 # signal-cli went away: the console and the listener still answer
                 with contextlib.suppress(OSError, RuntimeError, TimeoutError):
                     self.signal.announce()
+                    self.signal.watch_sessions(time.monotonic())
 
     def stop(self) -> None:
         self._stop.set()

@@ -5,7 +5,8 @@ signal-cli speaks JSON-RPC 2.0, one JSON object per line: we send ``send`` (``re
 whose ``params.envelope`` carries ``sourceNumber``/``sourceUuid`` and ``dataMessage.message``.
 
 Each new pending escalation is sent to the one paired recipient with its short id. Replies:
-``approve N``, ``deny N``, ``status``, ``sessions``. Only messages from the paired recipient are
+``approve N``, ``deny N``, ``status``, ``sessions``. When a session ends the recipient is told
+how (finished, or stopped and why: a budget, the model). Only messages from the paired recipient are
 read, and an approval or denial is acted on only while that recipient's identity key is the one
 trusted at ``ironcurtain signal setup`` (its safety number, checked with ``listIdentities`` before
 every answer): a changed key stops answers until re-trusted. The answer goes through the hub with
@@ -20,6 +21,7 @@ import json
 import socket
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -120,6 +122,8 @@ class SignalBridge:
     def __init__(self, hub: Hub, config: SignalConfig) -> None:
         self.hub, self.config = hub, config
         self._announced: dict[str, str] = {}  # short id -> call digest shown
+        self._known: dict[str, Path] = {}  # live session id -> its folder
+        self._gone: dict[str, float] = {}  # session id -> when it left the registry
         self._lock = threading.Lock()
         self.rpc = SignalRpc(config.host, config.port, self._on_receive)
 
@@ -199,5 +203,44 @@ class SignalBridge:
         result = self.hub.answer(short_id, decision, digest, CHANNEL, who=self.config.recipient)
         self.send(result.message if result.ok else f"refused: {result.message}")
 
+    def watch_sessions(self, now: float) -> None:
+        """Tell the recipient when a session ends, with why (finished, or stopped: budget...).
+
+        The registry entry goes before the session writes its final state, so an ended session
+        is watched until ``session.json`` leaves ``running`` (or for ``_END_WAIT_S``).
+        """
+        live = {entry.session_id: entry.escalations_dir.parent for entry in self.hub.sessions}
+        for session_id, folder in live.items():
+            self._known.setdefault(session_id, folder)
+        for session_id in list(self._known):
+            if session_id in live:
+                continue
+            folder = self._known[session_id]
+            since = self._gone.setdefault(session_id, now)
+            state, reason = _final_state(folder)
+            if state == "running" and now - since < _END_WAIT_S:
+                continue
+            del self._known[session_id], self._gone[session_id]
+            why = f": {reason}" if reason else ""
+            self.send(f"IronCurtain session {session_id} ended, {state}{why}")
+
     def close(self) -> None:
         self.rpc.close()
+
+
+_END_WAIT_S = 10.0
+
+
+def _final_state(session_dir: Path) -> tuple[str, str]:
+    """(state, reason) from ``session.json``; ("unknown", "") when it cannot be read."""
+    try:
+        data = json.loads((session_dir / "session.json").read_bytes()[:65536])
+    except (OSError, ValueError):
+        return "unknown", ""
+    if not isinstance(data, dict):
+        return "unknown", ""
+    state, reason = data.get("state"), data.get("reason", "")
+    return (
+        state if isinstance(state, str) else "unknown",
+        reason[:300] if isinstance(reason, str) else "",
+    )

@@ -143,3 +143,22 @@ def test_setup_links_trusts_on_confirmation_and_writes_0600(
     assert config.safety_number == SAFETY and SAFETY in said[-1]
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert SignalConfig.model_validate_json(target.read_bytes()) == config
+
+
+async def test_session_end_is_notified_with_its_reason(
+    rig: Rig, peer: SignalPeer, daemon: Daemon
+) -> None:
+    import json
+
+    folder = rig.registrations[0].entry.escalations_dir.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "session.json").write_text(json.dumps({"state": "running"}))
+    await _until(lambda: len(daemon.hub.sessions) == 2)
+    await anyio.sleep(0.2)  # the bridge has seen both sessions alive
+    rig.registrations[0].close()  # the registry entry goes first, as in open_session ...
+    await anyio.sleep(0.3)
+    assert not any("ended" in m for m in peer.messages()), "still 'running': no notice yet"
+    reason = "budget: 200 steps reached"  # ... then the final state is written
+    (folder / "session.json").write_text(json.dumps({"state": "stopped", "reason": reason}))
+    await _until(lambda: f"IronCurtain session sess-a ended, stopped: {reason}" in peer.messages())
+    assert not any("sess-b ended" in m for m in peer.messages())
