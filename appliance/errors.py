@@ -20,6 +20,7 @@ are unchanged for callers) and keeps the builtin base it had (``ValueError``, ``
     ├── SealError               chokepoint.audit.seal   a record's seal cannot be made or read
     ├── SigningKeyError         chokepoint.audit.signing  the installation's signing key is unusable
     ├── ServerDeclarationError  config.servers       an mcpServers entry cannot be used (ValueError)
+    ├── SetupError              daemon.signal_setup  Signal pairing cannot be completed
     └── ConfinementError        errors               kernel confinement cannot be applied
         ├── ConfinementUnavailable  confinement.apply      a mechanism is missing (enforce)
         ├── ConfinementRefused      confinement.protected  a grant exposes a protected folder

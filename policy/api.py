@@ -16,6 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from policy.describe import describe_condition
     from policy.engine import evaluate
     from policy.loader import POLICY_FILES, Policy, default_policy_dir, load_policy
     from policy.models import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 # public name -> the private module that defines it
 _HOME: dict[str, str] = {
     "evaluate": "policy.engine",
+    "describe_condition": "policy.describe",
     "POLICY_FILES": "policy.loader",
     "Policy": "policy.loader",
     "default_policy_dir": "policy.loader",
@@ -69,6 +71,7 @@ __all__ = [
     "absolute",
     "check_arguments",
     "default_policy_dir",
+    "describe_condition",
     "evaluate",
     "extract_roles",
     "lexical",

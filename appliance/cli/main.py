@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "appliance.cli.listener",
         "approve or deny escalations of running sessions",
     ),
+    "daemon": ("appliance.cli.daemon", "web console answering escalations of all sessions"),
+    "signal": ("appliance.cli.signal_cmd", "pair the daemon with a Signal recipient"),
     "config": ("appliance.cli.config_cmd", "show or change the configuration"),
     "setup": ("appliance.cli.setup", "interactive first-run set-up"),
     "doctor": ("appliance.cli.doctor", "check the installation and explain each problem"),

@@ -265,10 +265,12 @@ def _usage(message: str) -> int:
 
 
 def _show(policy: Policy) -> int:
+    from policy.api import describe_condition
+
     print(f"policy: {policy.source}  (digest {policy.digest[:16]})")
     for index, rule in enumerate(policy.rules, start=1):
         print(f"\n{index:>2}. {rule.name}  →  {rule.then.upper()}")
-        print(f"    when: {_describe(rule.when)}")
+        print(f"    when: {describe_condition(rule.when)}")
         print(f"    why:  {rule.reason}")
     print("\nanything no rule covers: DENY (default-deny)")
     for name, values in sorted(policy.lists.items()):
@@ -276,26 +278,6 @@ def _show(policy: Policy) -> int:
     for name in policy.missing_lists:
         print(f"warning: list @{name} is referenced but not defined; it matches nothing")
     return 0
-
-
-def _describe(cond: Any) -> str:
-    parts = []
-    if cond.server:
-        parts.append("server " + "|".join(cond.server))
-    if cond.tool:
-        parts.append("tool " + "|".join(cond.tool))
-    if cond.side_effects is not None:
-        parts.append(f"sideEffects={str(cond.side_effects).lower()}")
-    if cond.roles:
-        parts.append("role " + "|".join(cond.roles))
-    if cond.paths:
-        parts.append(f"{'|'.join(cond.paths.roles)} within {cond.paths.within}")
-    if cond.domains:
-        parts.append(f"{'|'.join(cond.domains.roles)} host in {', '.join(cond.domains.allowed)}")
-    for item in cond.lists or ():
-        allowed = ", ".join(item.allowed)
-        parts.append(f"{'|'.join(item.roles)} {item.match_type} in {allowed}")
-    return "; ".join(parts) or "any call"
 
 
 def _test(policy: Policy, folder: Path) -> int:

@@ -216,8 +216,8 @@ RULES: tuple[Rule, ...] = (
 #: The CLI is the top and may import every part; nothing imports the CLI.
 APPLIANCE_PACKAGES = (
     "appliance.agent", "appliance.chokepoint", "appliance.cli", "appliance.config",
-    "appliance.confinement", "appliance.credproxy", "appliance.docker", "appliance.host",
-    "appliance.sandbox", "appliance.session",
+    "appliance.confinement", "appliance.credproxy", "appliance.daemon", "appliance.docker",
+    "appliance.host", "appliance.sandbox", "appliance.session",
 )  # fmt: skip
 APPLIANCE_LAYERS: dict[str, tuple[str, ...]] = {
     "appliance.host": (),
@@ -239,6 +239,13 @@ APPLIANCE_LAYERS: dict[str, tuple[str, ...]] = {
         "appliance.chokepoint",
         "appliance.config",
         "appliance.credproxy",
+        "appliance.host",
+        "appliance.session",
+    ),
+    # the daemon answers escalations through the chokepoint's files and reads sessions' audit
+    "appliance.daemon": (
+        "appliance.chokepoint",
+        "appliance.config",
         "appliance.host",
         "appliance.session",
     ),

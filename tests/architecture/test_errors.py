@@ -36,6 +36,7 @@ TREE: dict[str, tuple[type[BaseException], type[BaseException] | None]] = {
     "appliance.chokepoint.audit.seal:SealError": (ApplianceError, None),
     "appliance.chokepoint.audit.signing:SigningKeyError": (ApplianceError, None),
     "appliance.config.servers:ServerDeclarationError": (ApplianceError, ValueError),
+    "appliance.daemon.signal_setup:SetupError": (ApplianceError, None),
 }
 
 #: "module:Class" -> issue whose module this is (only its base needs changing)

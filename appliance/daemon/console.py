@@ -1,0 +1,238 @@
+"""The daemon's web console: pending escalations with approve/deny, sessions, recent answers.
+
+Loopback by default. Every request, pages included, needs the console token (Jupyter-style: the
+daemon prints ``http://127.0.0.1:PORT/?token=...`` once and stores the token 0600). The first
+visit with ``?token=`` trades it for an ``HttpOnly; SameSite=Strict`` cookie and redirects, so the
+token leaves the address bar. Anything without a valid token is answered 401 and audited.
+
+CSRF: a form post must carry the token again as a hidden field (a page on another origin cannot
+read it), and a request whose ``Origin`` or ``Host`` is not this console's is refused, which also
+stops DNS rebinding. Pages are server-rendered HTML with inline CSS and no script, so nothing is
+fetched from anywhere else; every value shown is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import threading
+from http import HTTPStatus
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from appliance.config.paths import AppPaths
+from appliance.daemon.hub import Hub, Pending
+from appliance.daemon.pages import render_policy, render_session
+
+__all__ = ["Console", "render_index"]
+
+CHANNEL = "web-console"
+_COOKIE = "ironcurtain_console"
+_MAX_FORM = 16 * 1024
+_CSS = (
+    "body{font:15px system-ui,sans-serif;margin:2em;max-width:60em}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;"
+    "text-align:left;vertical-align:top}code{word-break:break-all}"
+    ".esc{border:2px solid #c60;padding:1em;margin:1em 0}button{font-size:1em;margin-right:1em}"
+)
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _escalation(item: Pending, token: str) -> str:
+    req = item.request
+    targets = "".join(
+        f"<tr><th>{_e(role)}</th><td><code>{_e(v)}</code></td></tr>"
+        for role, values in req.targets.items()
+        for v in values
+    )
+    hidden = (
+        f'<input type="hidden" name="csrf" value="{_e(token)}">'
+        f'<input type="hidden" name="id" value="{_e(item.short_id)}">'
+        f'<input type="hidden" name="digest" value="{_e(req.call_digest)}">'
+    )
+    return (
+        f'<div class="esc" id="esc-{_e(item.short_id)}"><h3>[{_e(item.short_id)}] '
+        f"{_e(req.server)}/{_e(req.tool)} — session {_e(req.session_id)}</h3>"
+        f"<table>{targets}<tr><th>arguments</th><td><code>{_e(req.arguments)}</code></td></tr>"
+        f"<tr><th>reason</th><td>{_e(req.reason)} (rule <code>{_e(req.rule)}</code>)</td></tr>"
+        f"<tr><th>call digest</th><td><code>{_e(req.call_digest)}</code></td></tr></table>"
+        f'<form method="post" action="/answer">{hidden}'
+        f'<button name="decision" value="approve" id="approve-{_e(item.short_id)}">Approve</button>'
+        f'<button name="decision" value="deny" id="deny-{_e(item.short_id)}">Deny</button>'
+        "</form></div>"
+    )
+
+
+def render_index(hub: Hub, token: str, notice: str = "") -> str:
+    pending = hub.pending()
+    sessions = "".join(
+        f'<tr><td><a href="/session/{quote(s.session_id, safe="")}">{_e(s.session_id)}</a></td>'
+        f"<td>{s.pid}</td><td>{s.started:%Y-%m-%d %H:%M:%S}</td>"
+        f"<td>{sum(p.request.session_id == s.session_id for p in pending)}</td></tr>"
+        for s in hub.sessions
+    )
+    answers = "".join(
+        f"<tr><td>{_e(a.get('ts', ''))}</td><td>{_e(a.get('channel', ''))}</td>"
+        f"<td>{_e(a.get('shortId', ''))}</td><td>{_e(a.get('outcome', ''))}</td>"
+        f"<td>{_e(a.get('reason', ''))}</td></tr>"
+        for a in hub.answers()[-20:][::-1]
+    )
+    body = "".join(_escalation(p, token) for p in pending) or "<p>No pending escalations.</p>"
+    flash = f'<p id="notice"><strong>{_e(notice)}</strong></p>' if notice else ""
+    return _layout(
+        f"{flash}<h2>Pending escalations ({len(pending)})</h2>{body}"
+        f"<h2>Running sessions ({len(hub.sessions)})</h2><table><tr><th>session</th><th>pid</th>"
+        f"<th>started (UTC)</th><th>pending</th></tr>{sessions}</table>"
+        "<h2>Recent answers</h2><table><tr><th>time</th><th>channel</th><th>id</th>"
+        f"<th>outcome</th><th>why</th></tr>{answers}</table>",
+        refresh=True,
+    )
+
+
+def _layout(body: str, *, refresh: bool = False) -> str:
+    reload = '<meta http-equiv="refresh" content="2">' if refresh else ""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{reload}'
+        f"<title>IronCurtain console</title><style>{_CSS}</style></head><body>"
+        '<h1>IronCurtain</h1><p><a href="/">escalations and sessions</a> | '
+        f'<a href="/policy">policy and budgets</a></p>{body}</body></html>'
+    )
+
+
+class Console:
+    """Serve the console on ``host:port`` (port 0 picks one) in a background thread."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        paths: AppPaths | None = None,
+    ) -> None:
+        self.hub, self.token, self.paths = hub, token, paths
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server.daemon_threads = True
+        self.host, self.port = host, self._server.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def url(self) -> str:
+        return f"{self.origin}/?token={self.token}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def token_ok(self, candidate: str) -> bool:
+        return bool(candidate) and hmac.compare_digest(candidate.encode(), self.token.encode())
+
+
+def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "IronCurtain"
+        sys_version = ""
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # the audit records what matters; no token-bearing URLs in logs
+
+        def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            # not no-referrer: with it Chromium sends "Origin: null" on our own form posts
+            self.send_header("Referrer-Policy", "same-origin")
+            self.send_header("X-Frame-Options", "DENY")
+            self.send_header(
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                "frame-ancestors 'none'",
+            )
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _cookie_token(self) -> str:
+            jar = SimpleCookie()
+            try:
+                jar.load(self.headers.get("Cookie", ""))
+            except Exception:
+                return ""
+            morsel = jar.get(_COOKIE)
+            return morsel.value if morsel else ""
+
+        def _same_origin(self) -> bool:
+            """Host must name this console (no DNS rebinding); Origin, when sent, too."""
+            host = self.headers.get("Host", "")
+            if host != f"{console.host}:{console.port}":
+                return False
+            origin = self.headers.get("Origin")
+            return origin is None or origin == console.origin
+
+        def _deny(self, why: str) -> None:
+            console.hub.refuse(CHANNEL, f"{why} ({self.command} {urlsplit(self.path).path})")
+            self._send(
+                HTTPStatus.UNAUTHORIZED, "<h1>401</h1><p>Open the URL the daemon printed.</p>"
+            )
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            if not self._same_origin():
+                return self._deny("foreign Host or Origin")
+            given = query.get("token", [""])[0]
+            if given:
+                if not console.token_ok(given):
+                    return self._deny("bad token")
+                cookie = f"{_COOKIE}={console.token}; HttpOnly; SameSite=Strict; Path=/"
+                return self._send(HTTPStatus.SEE_OTHER, "", {"Location": "/", "Set-Cookie": cookie})
+            if not console.token_ok(self._cookie_token()):
+                return self._deny("missing or bad token")
+            if url.path != "/":
+                return self._page(url.path)
+            notice = query.get("notice", [""])[0][:200]
+            self._send(HTTPStatus.OK, render_index(console.hub, console.token, notice))
+
+        def _page(self, path: str) -> None:
+            body = None
+            if console.paths is not None and path == "/policy":
+                body = render_policy(console.paths)
+            elif console.paths is not None and path.startswith("/session/"):
+                body = render_session(console.paths, unquote(path.removeprefix("/session/")))
+            if body is None:
+                return self._send(HTTPStatus.NOT_FOUND, _layout("<h2>not found</h2>"))
+            self._send(HTTPStatus.OK, _layout(body))
+
+        def do_POST(self) -> None:
+            if not self._same_origin():
+                return self._deny("foreign Host or Origin")
+            if not console.token_ok(self._cookie_token()):
+                return self._deny("missing or bad token")
+            length = int(self.headers.get("Content-Length", "0") or 0)
+            if urlsplit(self.path).path != "/answer" or not 0 < length <= _MAX_FORM:
+                return self._send(HTTPStatus.BAD_REQUEST, "<h1>400</h1>")
+            form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+            field = {k: v[0] for k, v in form.items() if len(v) == 1}
+            if not console.token_ok(field.get("csrf", "")):
+                return self._deny("form without the CSRF token")
+            result = console.hub.answer(
+                field.get("id", ""), field.get("decision", ""), field.get("digest", ""), CHANNEL
+            )
+            notice = quote(result.message if result.ok else f"refused: {result.message}")
+            self._send(HTTPStatus.SEE_OTHER, "", {"Location": f"/?notice={notice}"})
+
+    return Handler

@@ -1,0 +1,246 @@
+"""Signal as an escalation channel, through ``signal-cli``'s JSON-RPC daemon (``--tcp``).
+
+signal-cli speaks JSON-RPC 2.0, one JSON object per line: we send ``send`` (``recipient``,
+``message``) and ``listIdentities`` (``number``) requests; it pushes ``receive`` notifications
+whose ``params.envelope`` carries ``sourceNumber``/``sourceUuid`` and ``dataMessage.message``.
+
+Each new pending escalation is sent to the one paired recipient with its short id. Replies:
+``approve N``, ``deny N``, ``status``, ``sessions``. When a session ends the recipient is told
+how (finished, or stopped and why: a budget, the model). Only messages from the paired recipient are
+read, and an approval or denial is acted on only while that recipient's identity key is the one
+trusted at ``ironcurtain signal setup`` (its safety number, checked with ``listIdentities`` before
+every answer): a changed key stops answers until re-trusted. The answer goes through the hub with
+the call digest of the escalation announced under that short id, so it binds to what was shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import socket
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from appliance.daemon.hub import Hub, Pending
+
+__all__ = ["CHANNEL", "SignalBridge", "SignalConfig", "SignalRpc"]
+
+CHANNEL = "signal"
+_MAX_LINE = 1024 * 1024
+
+
+class SignalConfig(BaseModel):
+    """``daemon/signal.json`` (0600), written by ``ironcurtain signal setup``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=7583, ge=1, le=65535)
+    account: str = Field(min_length=2)
+    recipient: str = Field(min_length=2)
+    safety_number: str = Field(min_length=1)
+
+
+class SignalRpc:
+    """A JSON-RPC client of ``signal-cli daemon --tcp``; notifications go to ``on_notify``."""
+
+    def __init__(self, host: str, port: int, on_notify: Any) -> None:
+        self._sock = socket.create_connection((host, port), timeout=10)
+        self._sock.settimeout(None)
+        self._file = self._sock.makefile("rwb")
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, Future[Any]] = {}
+        self._write_lock = threading.Lock()
+        self._on_notify = on_notify
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def call(self, method: str, params: dict[str, Any], timeout_s: float = 10) -> Any:
+        number = next(self._ids)
+        future: Future[Any] = Future()
+        self._waiting[number] = future
+        line = json.dumps({"jsonrpc": "2.0", "id": number, "method": method, "params": params})
+        with self._write_lock:
+            self._file.write(line.encode() + b"\n")
+            self._file.flush()
+        try:
+            return future.result(timeout=timeout_s)
+        finally:
+            self._waiting.pop(number, None)
+
+    def _read(self) -> None:
+        try:
+            for raw in self._file:
+                if len(raw) > _MAX_LINE:
+                    continue
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    continue
+                if not isinstance(message, dict):
+                    continue
+                number = message.get("id")
+                if isinstance(number, int) and number in self._waiting:
+                    future = self._waiting[number]
+                    if "error" in message:
+                        future.set_exception(RuntimeError(str(message["error"])))
+                    else:
+                        future.set_result(message.get("result"))
+                elif message.get("method") == "receive":
+                    self._on_notify(message.get("params"))
+        except OSError:
+            pass
+        finally:
+            for future in list(self._waiting.values()):
+                if not future.done():
+                    future.set_exception(ConnectionError("signal-cli closed the connection"))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+
+
+def _describe(item: Pending) -> str:
+    req = item.request
+    lines = [
+        f"IronCurtain escalation {item.short_id}: {req.server}/{req.tool}",
+        f"session {req.session_id}",
+    ]
+    lines += [f"{role}: {value}" for role, values in req.targets.items() for value in values]
+    lines += [f"why: {req.reason}", f"reply: approve {item.short_id} | deny {item.short_id}"]
+    return "\n".join(lines)
+
+
+class SignalBridge:
+    """Announce the hub's pending escalations to the recipient and act on their replies."""
+
+    def __init__(self, hub: Hub, config: SignalConfig) -> None:
+        self.hub, self.config = hub, config
+        self._announced: dict[str, str] = {}  # short id -> call digest shown
+        self._known: dict[str, Path] = {}  # live session id -> its folder
+        self._gone: dict[str, float] = {}  # session id -> when it left the registry
+        self._lock = threading.Lock()
+        self.rpc = SignalRpc(config.host, config.port, self._on_receive)
+
+    def send(self, text: str) -> None:
+        params = {"account": self.config.account, "recipient": [self.config.recipient]}
+        self.rpc.call("send", {**params, "message": text})
+
+    def announce(self) -> None:
+        """Send every pending escalation not sent yet (called after each hub refresh)."""
+        for item in self.hub.pending():
+            with self._lock:
+                if item.short_id in self._announced:
+                    continue
+                self._announced[item.short_id] = item.request.call_digest
+            try:
+                self.send(_describe(item))
+            except BaseException:
+                with self._lock:  # not delivered: try again on the next refresh
+                    del self._announced[item.short_id]
+                raise
+
+    def _identity_ok(self) -> bool:
+        params = {"account": self.config.account, "number": self.config.recipient}
+        try:
+            identities = self.rpc.call("listIdentities", params)
+        except (RuntimeError, ConnectionError, TimeoutError):
+            return False
+        if not isinstance(identities, list):
+            return False
+        return any(
+            isinstance(i, dict)
+            and i.get("safetyNumber") == self.config.safety_number
+            and i.get("trustLevel") != "UNTRUSTED"
+            for i in identities
+        )
+
+    def _on_receive(self, params: Any) -> None:
+        envelope = params.get("envelope") if isinstance(params, dict) else None
+        if not isinstance(envelope, dict):
+            return
+        data = envelope.get("dataMessage")
+        text = data.get("message") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            return  # receipts, typing notices, sync messages
+        sender = {envelope.get("sourceNumber"), envelope.get("sourceUuid"), envelope.get("source")}
+        if self.config.recipient not in sender:
+            self.hub.refuse(CHANNEL, "message from a sender who is not the paired recipient")
+            return
+        threading.Thread(target=self._command, args=(text.strip(),), daemon=True).start()
+
+    def _command(self, text: str) -> None:
+        words = text.lower().split()
+        if words == ["status"]:
+            pending = self.hub.pending()
+            lines = [f"{p.short_id}: {p.request.server}/{p.request.tool}" for p in pending]
+            self.send("\n".join(lines) or "no pending escalations")
+        elif words == ["sessions"]:
+            names = [f"{s.session_id} (pid {s.pid})" for s in self.hub.sessions]
+            self.send("\n".join(names) or "no running sessions")
+        elif len(words) == 2 and words[0] in ("approve", "deny"):
+            self._answer(words[0], words[1])
+        else:
+            self.send("commands: approve N | deny N | status | sessions")
+
+    def _answer(self, decision: str, short_id: str) -> None:
+        if not self._identity_ok():
+            self.hub.refuse(
+                CHANNEL, "recipient's identity key is not the trusted one", short_id=short_id
+            )
+            self.send(
+                "refused: your identity key changed; re-trust it with "
+                "`ironcurtain signal setup` on the daemon's machine"
+            )
+            return
+        with self._lock:
+            digest = self._announced.get(short_id, "")
+        result = self.hub.answer(short_id, decision, digest, CHANNEL, who=self.config.recipient)
+        self.send(result.message if result.ok else f"refused: {result.message}")
+
+    def watch_sessions(self, now: float) -> None:
+        """Tell the recipient when a session ends, with why (finished, or stopped: budget...).
+
+        The registry entry goes before the session writes its final state, so an ended session
+        is watched until ``session.json`` leaves ``running`` (or for ``_END_WAIT_S``).
+        """
+        live = {entry.session_id: entry.escalations_dir.parent for entry in self.hub.sessions}
+        for session_id, folder in live.items():
+            self._known.setdefault(session_id, folder)
+        for session_id in list(self._known):
+            if session_id in live:
+                continue
+            folder = self._known[session_id]
+            since = self._gone.setdefault(session_id, now)
+            state, reason = _final_state(folder)
+            if state == "running" and now - since < _END_WAIT_S:
+                continue
+            del self._known[session_id], self._gone[session_id]
+            why = f": {reason}" if reason else ""
+            self.send(f"IronCurtain session {session_id} ended, {state}{why}")
+
+    def close(self) -> None:
+        self.rpc.close()
+
+
+_END_WAIT_S = 10.0
+
+
+def _final_state(session_dir: Path) -> tuple[str, str]:
+    """(state, reason) from ``session.json``; ("unknown", "") when it cannot be read."""
+    try:
+        data = json.loads((session_dir / "session.json").read_bytes()[:65536])
+    except (OSError, ValueError):
+        return "unknown", ""
+    if not isinstance(data, dict):
+        return "unknown", ""
+    state, reason = data.get("state"), data.get("reason", "")
+    return (
+        state if isinstance(state, str) else "unknown",
+        reason[:300] if isinstance(reason, str) else "",
+    )

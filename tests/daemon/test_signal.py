@@ -1,0 +1,164 @@
+"""Signal through a scripted signal-cli JSON-RPC peer on loopback: an escalation is announced
+with its short id, ``approve N`` from the paired phone lands, and a stranger, a changed identity
+key and a replay are refused and audited."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from daemon_rig import Rig, trequest
+from signal_peer import RECIPIENT, SAFETY, SignalPeer
+
+from appliance.chokepoint.escalation import Verdict
+from appliance.daemon.run import Daemon, DaemonFiles
+from appliance.daemon.signal import SignalConfig
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def peer() -> Iterator[SignalPeer]:
+    scripted = SignalPeer()
+    yield scripted
+    scripted.close()
+
+
+@pytest.fixture
+def daemon(rig: Rig, peer: SignalPeer, tmp_path: Path) -> Iterator[Daemon]:
+    config = SignalConfig(
+        port=peer.port, account="+15559990000", recipient=RECIPIENT, safety_number=SAFETY
+    )
+    running = Daemon(rig.registry, DaemonFiles(tmp_path / "daemon"), "127.0.0.1", 0, config)
+    running.hub = rig.hub
+    running.start()
+    yield running
+    running.stop()
+
+
+async def _until(predicate, timeout_s: float = 5) -> None:
+    with anyio.fail_after(timeout_s):
+        while not predicate():
+            await anyio.sleep(0.02)
+
+
+async def _ask(rig: Rig, session: str, request_id: str, out: dict[str, Verdict]) -> None:
+    request = trequest(request_id, session, path=f"/home/u/{session}.txt")
+    out[request_id] = await rig.channels[session].ask(request)
+
+
+async def test_announce_approve_and_replay(rig: Rig, peer: SignalPeer, daemon: Daemon) -> None:
+    verdicts: dict[str, Verdict] = {}
+    async with anyio.create_task_group() as group:
+        group.start_soon(_ask, rig, "sess-a", "s1", verdicts)
+        await _until(lambda: any("escalation 1:" in m for m in peer.messages()))
+        shown = next(m for m in peer.messages() if "escalation 1:" in m)
+        assert "/home/u/sess-a.txt" in shown and "approve 1" in shown
+        assert peer.sent[0]["recipient"] == [RECIPIENT]
+        peer.push("approve 1")
+        await _until(lambda: "s1" in verdicts)
+    assert verdicts["s1"].approved
+    await _until(lambda: "[1] approved" in peer.messages())
+    peer.push("approve 1")  # the same message again
+    await _until(lambda: any(m.startswith("refused: replayed") for m in peer.messages()))
+    records = daemon.hub.answers()
+    assert [(r["channel"], r["outcome"]) for r in records] == [
+        ("signal", "approved"),
+        ("signal", "refused"),
+    ]
+    assert records[0]["who"] == RECIPIENT
+
+
+async def test_stranger_and_changed_key_are_refused(
+    rig: Rig, peer: SignalPeer, daemon: Daemon
+) -> None:
+    verdicts: dict[str, Verdict] = {}
+    async with anyio.create_task_group() as group:
+        group.start_soon(_ask, rig, "sess-b", "s2", verdicts)
+        await _until(lambda: any("escalation 1:" in m for m in peer.messages()))
+        peer.push("approve 1", source="+15550002222")
+        await _until(lambda: len(daemon.hub.answers()) == 1)
+        assert "not the paired recipient" in daemon.hub.answers()[0]["reason"]
+        peer.identities[0] = {**peer.identities[0], "safetyNumber": "99999 " * 12}
+        peer.push("approve 1")
+        await _until(lambda: any("identity key changed" in m for m in peer.messages()))
+        assert daemon.hub.pending(), "the escalation still waits"
+        peer.identities[0] = {**peer.identities[0], "safetyNumber": SAFETY}
+        peer.push("deny 1")
+        await _until(lambda: "s2" in verdicts)
+    assert not verdicts["s2"].approved and verdicts["s2"].answered
+    outcomes = [(r["outcome"], r["reason"][:20]) for r in daemon.hub.answers()]
+    assert [o for o, _ in outcomes] == ["refused", "refused", "denied"]
+
+
+async def test_status_and_sessions(rig: Rig, peer: SignalPeer, daemon: Daemon) -> None:
+    peer.push("sessions")
+    await _until(lambda: any("sess-a (pid" in m for m in peer.messages()))
+    peer.push("status")
+    await _until(lambda: "no pending escalations" in peer.messages())
+    peer.push("hello")
+    await _until(lambda: any(m.startswith("commands:") for m in peer.messages()))
+
+
+def test_setup_links_trusts_on_confirmation_and_writes_0600(
+    peer: SignalPeer, tmp_path: Path
+) -> None:
+    import stat
+
+    from appliance.daemon.signal_setup import SetupError, setup_signal
+
+    target = tmp_path / "daemon" / "signal.json"
+    said: list[str] = []
+    common = {"host": "127.0.0.1", "port": peer.port, "account": "+15559990000"}
+    with pytest.raises(SetupError, match="not trusted"):
+        setup_signal(
+            target,
+            **common,
+            recipient=RECIPIENT,
+            link_name=None,
+            ask=lambda _: "no",
+            say=said.append,
+        )
+    assert not target.exists()
+    with pytest.raises(SetupError, match="0 identity keys"):
+        setup_signal(
+            target,
+            **common,
+            recipient="+15550009999",
+            link_name=None,
+            ask=lambda _: "yes",
+            say=said.append,
+        )
+    config = setup_signal(
+        target,
+        **common,
+        recipient=RECIPIENT,
+        link_name="ironcurtain",
+        ask=lambda _: "yes",
+        say=said.append,
+    )
+    assert peer.linked["deviceName"] == "ironcurtain" and any("sgnl://" in s for s in said)
+    assert config.safety_number == SAFETY and SAFETY in said[-1]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert SignalConfig.model_validate_json(target.read_bytes()) == config
+
+
+async def test_session_end_is_notified_with_its_reason(
+    rig: Rig, peer: SignalPeer, daemon: Daemon
+) -> None:
+    import json
+
+    folder = rig.registrations[0].entry.escalations_dir.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "session.json").write_text(json.dumps({"state": "running"}))
+    await _until(lambda: len(daemon.hub.sessions) == 2)
+    await anyio.sleep(0.2)  # the bridge has seen both sessions alive
+    rig.registrations[0].close()  # the registry entry goes first, as in open_session ...
+    await anyio.sleep(0.3)
+    assert not any("ended" in m for m in peer.messages()), "still 'running': no notice yet"
+    reason = "budget: 200 steps reached"  # ... then the final state is written
+    (folder / "session.json").write_text(json.dumps({"state": "stopped", "reason": reason}))
+    await _until(lambda: f"IronCurtain session sess-a ended, stopped: {reason}" in peer.messages())
+    assert not any("sess-b ended" in m for m in peer.messages())
