@@ -160,10 +160,11 @@ def _live_tools(only: list[str] | None) -> dict[str, list[Any]]:
             ServerSpec("filesystem", (scratch,), cwd=scratch),
             ServerSpec("git", ("--base-dir", scratch), cwd=scratch),
             ServerSpec("fetch", (), cwd=scratch),
+            ServerSpec("github", (), cwd=scratch),
         ]
         specs = [s for s in specs if not only or s.name in only]
         if not specs:
-            raise _ConfigProblem(f"no such server {only[0]!r} (filesystem, git, fetch)")
+            raise _ConfigProblem(f"no such server {only[0]!r} (filesystem, git, fetch, github)")
         async with ServerPool(specs) as pool:
             found = await pool.all_tools()
         out: dict[str, list[Any]] = {s.name: [] for s in specs}
