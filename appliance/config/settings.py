@@ -64,6 +64,7 @@ PROVIDER_ENV: Mapping[str, str] = MappingProxyType(
         "google": "GOOGLE_GENERATIVE_AI_API_KEY",
     }
 )
+GITHUB_TOKEN_ENV = "GITHUB_PERSONAL_ACCESS_TOKEN"  # noqa: S105 - a variable's name
 _KEY_FIELD = {"anthropic": "anthropicApiKey", "openai": "openaiApiKey", "google": "googleApiKey"}
 _BASE_URL_FIELD = {
     "anthropic": "anthropic_base_url",
@@ -159,6 +160,10 @@ class Config(_Section):
     escalation_timeout_seconds: int = Field(300, ge=5, le=86_400)
     audit_redaction: bool = True
     web_search: WebSearch = WebSearch()
+    # The GitHub server's token (else GITHUB_PERSONAL_ACCESS_TOKEN from the environment) and
+    # GitHub Enterprise host; only the github server's process ever receives the token.
+    github_token: ApiKey | None = None
+    github_host: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
     allowed_directories: tuple[Directory, ...] = ("~/Downloads", "~/Documents")
     credential_proxy: CredentialProxy = CredentialProxy()
     # Kernel confinement of the servers: "enforce" refuses to start a server the kernel cannot
@@ -222,7 +227,7 @@ def mask_secret(value: str | None) -> str:
 
 
 def is_secret_path(path: str) -> bool:
-    return path.rsplit(".", 1)[-1].lower().endswith("apikey")
+    return path.rsplit(".", 1)[-1].lower().endswith(("apikey", "token"))
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -250,6 +255,8 @@ def load_config(paths: AppPaths | None = None, environ: Mapping[str, str] | None
     overrides = {
         _KEY_FIELD[provider]: env[var] for provider, var in PROVIDER_ENV.items() if env.get(var)
     }
+    if env.get(GITHUB_TOKEN_ENV) and not data.get("githubToken"):
+        overrides["githubToken"] = env[GITHUB_TOKEN_ENV]
     return _validate(data | overrides, paths.config_file, overrides)
 
 

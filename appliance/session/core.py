@@ -103,11 +103,17 @@ def server_specs(config: Config, sandbox: Path) -> list[ServerSpec]:
         if search.api_key is not None:
             fetch_env["IRONCURTAIN_WEB_SEARCH_API_KEY"] = search.api_key.get_secret_value()
     confined = _confinement_env(config)
+    github_env: dict[str, str] = {}
+    if config.github_token is not None:  # the token goes to this one server, nowhere else
+        github_env["GITHUB_PERSONAL_ACCESS_TOKEN"] = config.github_token.get_secret_value()
+    if config.github_host:
+        github_env["GITHUB_HOST"] = config.github_host
     return [
         ServerSpec("filesystem", tuple(roots), env=confined, cwd=str(sandbox)),
         # git works inside the sandbox only: the server's own containment, whatever the policy.
         ServerSpec("git", ("--base-dir", str(sandbox)), env=confined, cwd=str(sandbox)),
         ServerSpec("fetch", (), env={**confined, **fetch_env}, cwd=str(sandbox)),
+        ServerSpec("github", (), env={**confined, **github_env}, cwd=str(sandbox)),
     ]
 
 
