@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from servers.fetch.addresses import Resolver, check_url, system_resolver
 from servers.wire.server import ToolError
+
+if TYPE_CHECKING:  # the address checks load on the first request, not at start-up
+    from servers.fetch.addresses import Resolver
 
 __all__ = ["GitHubApi", "GitHubError", "api_url_for_host"]
 
@@ -61,7 +63,7 @@ class GitHubApi:
     base_url: str  # e.g. https://api.github.com or https://ghe.example/api/v3
     token: str | None = field(repr=False)
     allow_private: bool = False  # tests only: the scripted API listens on 127.0.0.1
-    resolver: Resolver = system_resolver
+    resolver: Resolver | None = None  # None: the system resolver (tests inject one)
     max_wait: float = 10.0  # seconds of rate-limit wait worth sitting out
     timeout: float = 30.0
     sleep: Callable[[float], None] = time.sleep
@@ -87,7 +89,10 @@ class GitHubApi:
             if self._client is None:
                 import httpx
 
-                check_url(self.base_url + "/", self.resolver, self.allow_private, self.timeout)
+                from servers.fetch.addresses import check_url, system_resolver
+
+                resolver = self.resolver or system_resolver
+                check_url(self.base_url + "/", resolver, self.allow_private, self.timeout)
                 headers = {
                     "Accept": "application/vnd.github+json",
                     "User-Agent": USER_AGENT,

@@ -33,6 +33,7 @@ class Seen:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+    peer: tuple[str, int] = ("", 0)  # the client's address: one per TCP connection
 
 
 @dataclass
@@ -173,6 +174,7 @@ def _graphql(body: Any) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeGitHub
     protocol_version = "HTTP/1.1"  # keep-alive, as GitHub serves it
+    disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms ACK wait
 
     def log_message(self, *args: Any) -> None:  # keep test output quiet
         pass
@@ -183,7 +185,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         query = parse_qs(parts.query)
-        self.fake.seen.append(Seen(self.command, parts.path, query, dict(self.headers), body))
+        self.fake.seen.append(
+            Seen(self.command, parts.path, query, dict(self.headers), body, self.client_address)
+        )
         if self.fake.queued:
             status, headers, payload = self.fake.queued.pop(0)
         elif self.headers.get("authorization") != f"Bearer {TOKEN}":
