@@ -183,8 +183,8 @@ async def test_pagination_follows_link_headers_on_the_same_host() -> None:
         env["IRONCURTAIN_GITHUB_API_URL"] = fake.url
         async with stdio_session(ARGV, env=env) as session:
             one = await session.call_tool("list_branches", {**REPO, "perPage": 1})
-    # one call returns the page asked for: the Link header is followed only by ``paged`` callers
-    # asking for more pages; the client's unit test covers following it.
+    # a tool returns the page asked for (page/perPage, as the official server does); following
+    # Link headers across pages is tested on the client (test_github_api.py).
     assert one.structured_content["items"] == [{"name": "b1", "commit": {"sha": SHA}}]
 
 
