@@ -177,7 +177,7 @@ async def test_every_tool_once_without_leaking_the_token() -> None:
     assert pushed["tree"][0]["path"] == "b.txt" and pushed["base_tree"] == "d" * 40
 
 
-async def test_pagination_follows_link_headers_on_the_same_host() -> None:
+async def test_a_tool_returns_the_page_asked_for() -> None:
     env = {"GITHUB_PERSONAL_ACCESS_TOKEN": TOKEN}
     with fake_github() as fake:
         env["IRONCURTAIN_GITHUB_API_URL"] = fake.url
