@@ -221,6 +221,8 @@ def rate_limit_wait(response: Any) -> float | None:
     if response.headers.get("x-ratelimit-remaining") == "0":
         reset = response.headers.get("x-ratelimit-reset", "")
         return max(0.0, float(reset) - time.time()) if reset.isdigit() else 60.0
+    if b"secondary rate limit" in response.content[:2000].lower():
+        return 60.0  # GitHub: without retry-after, wait at least a minute
     return None
 
 

@@ -41,7 +41,7 @@ def get_me(api: GitHubApi, args: dict[str, Any]) -> Any:
 
 def get_teams(api: GitHubApi, args: dict[str, Any]) -> Any:
     if args.get("user"):
-        raise ToolError("get_teams for another user needs GraphQL org access; omit user")
+        raise ToolError("get_teams here reports the authenticated user's teams only; omit user")
     return api.paged("/user/teams", {"per_page": 100})
 
 

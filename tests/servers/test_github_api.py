@@ -55,6 +55,14 @@ def test_a_secondary_limit_with_retry_after_is_reported() -> None:
             _api(fake.url).request("GET", "/user")
 
 
+def test_a_secondary_limit_without_headers_is_reported_as_a_minute() -> None:
+    with fake_github() as fake:
+        body = {"message": "You have exceeded a secondary rate limit."}
+        fake.queued.append((403, {}, body))
+        with pytest.raises(GitHubError, match="resets in 61 s"):
+            _api(fake.url).request("GET", "/user")
+
+
 @pytest.mark.parametrize(
     ("host", "url"),
     [
