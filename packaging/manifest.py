@@ -188,6 +188,8 @@ def app_datas(root: Path = REPO, guest: Path | None = None) -> list[tuple[str, s
     # Each server's kernel confinement profile, read by `serve` before the server starts.
     profiles = sorted((root / "servers").glob("*/confinement.json"))
     pairs += [(str(p), f"servers/{p.parent.name}") for p in profiles]
+    # The GitHub server's tool names and schemas (GitHub's official ones), read at start.
+    pairs.append((str(root / "servers" / "github" / "tools.json"), "servers/github"))
     return pairs
 
 

@@ -191,7 +191,7 @@ def _registry_specs(scratch: Path) -> list[Any]:
     from appliance.session.core import server_specs
 
     try:
-        return server_specs(load_config(), scratch)
+        return server_specs(load_config(), scratch, all_shipped=True)
     except (ConfigError, ServerDeclarationError) as exc:
         raise _ConfigProblem(str(exc)) from None
 

@@ -18,6 +18,7 @@ SERVERS = {
     "filesystem": "servers.filesystem",
     "git": "servers.git",
     "fetch": "servers.fetch",
+    "github": "servers.github",
 }
 MODE_VARIABLE = "IRONCURTAIN_CONFINEMENT"
 

@@ -176,7 +176,8 @@ def _list(args: argparse.Namespace, paths: AppPaths) -> int:
     print("starting each server once to list its tools…", file=sys.stderr, flush=True)
     live = _live_tools(paths)
     rows = []
-    for name, declared in registry(config.mcp_servers).items():
+    available = {"github_token": config.github_token is not None}
+    for name, declared in registry(config.mcp_servers, available).items():
         annotated = policy.annotations.get(name, {})
         tools = live.get(name)
         rows.append(

@@ -196,6 +196,9 @@ def _interview(io: Prompts, data: dict[str, Any], env: Mapping[str, str], paths:
                 break
     _ask_model(io, data, provider, current, paths)
     _ask_web_search(io, data, current, paths)
+    from appliance.cli.github_token import ask_github_token
+
+    ask_github_token(io, data, _set_valid, paths)
     enabled = _yes_no(
         io, "Let an LLM auto-approve escalations it judges safe", current.auto_approve.enabled
     )

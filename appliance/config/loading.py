@@ -23,6 +23,7 @@ from pydantic import (
 from appliance.config import ironcurtain
 from appliance.config.models import (
     _KEY_FIELD,
+    GITHUB_TOKEN_ENV,
     PROVIDER_ENV,
     Config,
     Source,
@@ -66,6 +67,8 @@ def load_config(paths: AppPaths | None = None, environ: Mapping[str, str] | None
     overrides = {
         _KEY_FIELD[provider]: env[var] for provider, var in PROVIDER_ENV.items() if env.get(var)
     }
+    if env.get(GITHUB_TOKEN_ENV) and not data.get("githubToken"):
+        overrides["githubToken"] = env[GITHUB_TOKEN_ENV]
     return _validate(data | overrides, paths.config_file, overrides)
 
 

@@ -46,6 +46,7 @@ PROVIDER_ENV: Mapping[str, str] = MappingProxyType(
 )
 
 
+GITHUB_TOKEN_ENV = "GITHUB_PERSONAL_ACCESS_TOKEN"  # noqa: S105 - a variable's name
 _KEY_FIELD = {"anthropic": "anthropicApiKey", "openai": "openaiApiKey", "google": "googleApiKey"}
 
 
@@ -159,6 +160,11 @@ class Config(_Section):
     audit_redaction: bool = True
     audit: AuditTrail = AuditTrail()
     web_search: WebSearch = WebSearch()
+    # The GitHub server's token (else GITHUB_PERSONAL_ACCESS_TOKEN from the environment) and
+    # GitHub Enterprise host; only the github server's process ever receives the token, and
+    # without a token the github server is not started at all.
+    github_token: ApiKey | None = None
+    github_host: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
     allowed_directories: tuple[Directory, ...] = ("~/Downloads", "~/Documents")
     credential_proxy: CredentialProxy = CredentialProxy()
     # Kernel confinement of the servers: "enforce" refuses to start a server the kernel cannot
@@ -224,4 +230,4 @@ def mask_secret(value: str | None) -> str:
 
 
 def is_secret_path(path: str) -> bool:
-    return path.rsplit(".", 1)[-1].lower().endswith("apikey")
+    return path.rsplit(".", 1)[-1].lower().endswith(("apikey", "token"))

@@ -155,6 +155,8 @@ BUILTIN_SERVERS: Mapping[str, dict[str, Any]] = {
         "judge": "ironcurtain/judge",
     },
     "fetch": {"description": "web pages and web search (ironcurtain serve fetch)"},
+    # only when a GitHub token is configured (githubToken or GITHUB_PERSONAL_ACCESS_TOKEN)
+    "github": {"description": "GitHub's API (ironcurtain serve github)", "needs": "github_token"},
 }
 
 
@@ -162,11 +164,19 @@ def is_builtin(name: str, declared: Mapping[str, DeclaredServer]) -> bool:
     return name in BUILTIN_SERVERS and name not in declared
 
 
-def registry(declared: Mapping[str, DeclaredServer]) -> dict[str, DeclaredServer | None]:
+def registry(
+    declared: Mapping[str, DeclaredServer], available: Mapping[str, bool] | None = None
+) -> dict[str, DeclaredServer | None]:
     """Every server a session has, by name: ``None`` for a shipped server (started as
     ``ironcurtain serve NAME``), the declaration otherwise. Disabled entries are left out — a
-    disabled entry with a shipped server's name removes that server."""
-    found: dict[str, DeclaredServer | None] = {name: None for name in BUILTIN_SERVERS}
+    disabled entry with a shipped server's name removes that server. A shipped server that
+    ``needs`` a setting is included only when ``available`` says that setting is present."""
+    available = available or {}
+    found: dict[str, DeclaredServer | None] = {
+        name: None
+        for name, spec in BUILTIN_SERVERS.items()
+        if "needs" not in spec or available.get(spec["needs"])
+    }
     for name, entry in declared.items():
         check_name(name)
         if entry.disabled:

@@ -100,12 +100,15 @@ class Session:
         _write_state(self.dir, **fields)
 
 
-def server_specs(config: Config, sandbox: Path) -> list[ServerSpec]:
+def server_specs(config: Config, sandbox: Path, *, all_shipped: bool = False) -> list[ServerSpec]:
     """Every server of the registry (the shipped ones and ``mcpServers``), as the pool starts
     them. A declared remote server stops the start: it is not connected to in this release."""
     confined = _confinement_env(config)
     specs = []
-    for name, declared in registry(config.mcp_servers).items():
+    # all_shipped: every shipped server, even one whose setting is missing (the compiler lists
+    # their tools; the github server starts without a token, its calls then fail with 401)
+    available = {"github_token": all_shipped or config.github_token is not None}
+    for name, declared in registry(config.mcp_servers, available).items():
         if declared is None:
             specs.append(_builtin_spec(name, config, sandbox, confined))
         elif declared.remote:
@@ -157,6 +160,15 @@ def _builtin_spec(
         # git works inside the sandbox only: the server's own containment, whatever the policy.
         args = ("--base-dir", str(sandbox))
         return ServerSpec(name, args, env=confined, cwd=str(sandbox), judge=judge)
+    if name == "github":
+        token = config.github_token.get_secret_value() if config.github_token else ""
+        # the token goes to this one server, nowhere else, and never into the audit
+        env = {"GITHUB_PERSONAL_ACCESS_TOKEN": token}
+        if config.github_host:
+            env["GITHUB_HOST"] = config.github_host
+        return ServerSpec(
+            name, (), env={**confined, **env}, cwd=str(sandbox), secrets=(token,) if token else ()
+        )
     fetch_env: dict[str, str] = {}
     search = config.web_search
     hidden: tuple[str, ...] = ()

@@ -200,6 +200,7 @@ RULES: tuple[Rule, ...] = (
             "appliance.cli.confine": "`ironcurtain confine`: executes a declared server's own"
             " command after confining itself (the command comes from the user's config)",
             "appliance.cli.servers_cmd": "`servers annotate --edit` opens the user's $EDITOR",
+            "appliance.cli.github_token": "`gh auth token` at setup, only when the user says yes",
             "appliance.host.runner": "one-shot host tools (the demo's `git init --bare`)",
             "appliance.docker.image": "runs the docker CLI to build and inspect images",
             "appliance.docker.agent_image": "runs the docker CLI to build the agent image",

@@ -132,7 +132,7 @@ def test_the_shipped_annotations_pass_the_compilers_checks_against_the_live_serv
         (default_policy_dir() / "tool-annotations.json").read_bytes()
     )
     live = _live_tools(None)
-    assert sorted(live) == ["fetch", "filesystem", "git"]
+    assert sorted(live) == ["fetch", "filesystem", "git", "github"]
     for server, tools in live.items():
         check_annotations(server, tools, shipped.servers[server].tools)
 
@@ -180,8 +180,8 @@ def test_compiling_the_shipped_constitution_with_the_live_servers_keeps_its_deci
     script.overrides.update(_shipped_answers())
     assert main(["compile-policy", "--timeout", "20"]) == 0
     out, err = capsys.readouterr()
-    assert re.search(r"verify    5\d scenarios, 17 invariants: 0 failing", err)
-    for server in ("filesystem", "git", "fetch"):
+    assert re.search(r"verify    6\d scenarios, 25 invariants: 0 failing", err)
+    for server in ("filesystem", "git", "fetch", "github"):
         assert f"annotate  {server}: asking the LLM" in err
     assert "- rule deny-delete-elsewhere" in out and "+ rule allow-documents-read-filesystem" in out
     assert main(["policy", "test", "--policy-dir", str(configured.generated)]) == 0

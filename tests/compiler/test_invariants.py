@@ -37,6 +37,8 @@ def test_an_invariant_is_checked_not_merely_listed():
                         "delete-history",
                         "write-history",
                         "branch-name",
+                        "github-owner",
+                        "github-repo",
                     ),
                 }
             ),

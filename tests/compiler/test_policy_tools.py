@@ -33,7 +33,7 @@ def _tightened(tmp_path: Path) -> Path:
 def test_diff_of_a_policy_with_itself_is_empty(capsys):
     assert main(["policy", "diff", str(SHIPPED), str(SHIPPED)]) == 0
     out = capsys.readouterr().out
-    assert "no differences" in out and "0 of 56 scenarios decided differently" in out
+    assert "no differences" in out and "0 of 64 scenarios decided differently" in out
 
 
 def test_diff_names_rules_and_decisions_that_changed(tmp_path, capsys):

@@ -21,6 +21,7 @@ from appliance.config.settings import ConfigError
 REPO = Path(__file__).resolve().parents[2]
 KEY = "sk-ant-api03-WIZARDwizard0000bbbb2222"
 BRAVE = "BSA-wizard-0123456789xyz"
+GH_TOKEN = "ghp_WIZARDwizard000000000000000000000gh01"
 
 
 class Script:
@@ -47,7 +48,7 @@ class Script:
         return "\n".join(self.transcript)
 
 
-FIRST_RUN = ("anthropic", KEY, "", "brave", BRAVE, "n")
+FIRST_RUN = ("anthropic", KEY, "", "brave", BRAVE, GH_TOKEN, "n")
 
 
 def test_first_run_writes_a_0600_config_from_the_answers():
@@ -60,22 +61,27 @@ def test_first_run_writes_a_0600_config_from_the_answers():
         "anthropicApiKey": KEY,
         "autoApprove": {"enabled": False},
         "webSearch": {"provider": "brave", "apiKey": BRAVE},
+        "githubToken": GH_TOKEN,
     }
     assert config.api_key_for("anthropic") == KEY
+    assert config.github_token.get_secret_value() == GH_TOKEN
     assert KEY not in script.text
     assert BRAVE not in script.text
+    assert GH_TOKEN not in script.text
     assert not script.answers
 
 
 def test_rerun_offers_current_values_and_keeps_keys_on_enter():
     run_wizard(environ={}, prompts=Script(*FIRST_RUN).prompts())
-    script = Script("", "", "", "", "", "y")
+    script = Script("", "", "", "", "", "", "y")
     config = run_wizard(environ={}, prompts=script.prompts())
     assert "(anthropic)" in script.transcript[1]
     assert "Enter keeps the stored key ****2222" in script.text
     assert "Agent model [anthropic:claude-sonnet-4-6]" in script.text
     assert "(brave)" in script.text
     assert "Enter keeps ****9xyz" in script.text
+    assert "Enter keeps ****gh01" in script.text
+    assert config.github_token.get_secret_value() == GH_TOKEN
     assert config.api_key_for("anthropic") == KEY
     assert config.web_search.api_key.get_secret_value() == BRAVE
     assert config.auto_approve.enabled is True
@@ -84,7 +90,7 @@ def test_rerun_offers_current_values_and_keeps_keys_on_enter():
 
 def test_an_environment_key_is_named_not_asked_for():
     env = {"OPENAI_API_KEY": "sk-env-openai-000000000000"}
-    script = Script("openai", "", "gpt-4.1", "none", "n")
+    script = Script("openai", "", "gpt-4.1", "none", "", "n")
     config = run_wizard(environ=env, prompts=script.prompts())
     assert "OPENAI_API_KEY is set in your environment" in script.text
     assert "API key (hidden" not in script.text
@@ -105,6 +111,8 @@ def test_invalid_answers_are_asked_again():
         "",
         "bing",
         "none",
+        "ghp with spaces",
+        "",
         "maybe",
         "n",
     )
@@ -114,6 +122,7 @@ def test_invalid_answers_are_asked_again():
     assert "key with spaces" not in script.text
     assert "not accepted: agentModelId" in script.text
     assert "please answer y or n" in script.text
+    assert "not accepted: githubToken" in script.text and "ghp with" not in script.text
     assert config.agent_model_id == "anthropic:claude-sonnet-4-6"
 
 
@@ -122,7 +131,7 @@ def test_invalid_answers_are_asked_again():
 def test_interrupting_any_prompt_leaves_the_old_config_untouched(stop_after, how):
     run_wizard(environ={}, prompts=Script(*FIRST_RUN).prompts())
     before = app_paths().config_file.read_bytes()
-    answers = ["openai", "sk-new-openai-00000000000", "gpt-5", "tavily", "tvly-0000000000", "y"]
+    answers = ["openai", "sk-new-openai-00000000000", "gpt-5", "tavily", "tvly-0000000000", "", "y"]
     interrupted = answers[:stop_after] + ([how] if how else [])
     with pytest.raises(SetupCancelled):
         run_wizard(environ={}, prompts=Script(*interrupted).prompts())
@@ -190,7 +199,7 @@ def _spawn() -> subprocess.Popen[bytes]:
 
 
 def test_the_real_command_over_a_pipe():
-    answers = "\n".join(["google", "AIzaSy-pipe-0123456789abc", "", "none", "n"]) + "\n"
+    answers = "\n".join(["google", "AIzaSy-pipe-0123456789abc", "", "none", "", "n"]) + "\n"
     proc = _spawn()
     out, err = proc.communicate(answers.encode(), timeout=60)
     assert proc.returncode == 0, err.decode()
@@ -240,7 +249,7 @@ def test_ctrl_c_in_the_real_command_exits_130_and_changes_nothing():
 
 def test_a_refused_base_url_is_asked_again_and_the_wizard_ends_with_next_steps():
     script = Script("openai", "sk-wizard-0123456789", "ftp://nope", "http://127.0.0.1:4000/v1",
-                    "", "none", "n")  # fmt: skip
+                    "", "none", "", "n")  # fmt: skip
     config = run_wizard(environ={}, prompts=script.prompts())
     assert "not accepted: openaiBaseUrl" in script.text
     assert config.openai_base_url == "http://127.0.0.1:4000/v1"
@@ -297,3 +306,16 @@ def test_ctrl_c_in_the_wizard_launched_by_start_says_so_and_exits_130():
     assert proc.returncode == 130
     assert b"No configuration yet" in err and b"setup cancelled: config.json unchanged" in err
     assert not app_paths().config_file.exists()
+
+
+def test_the_github_token_can_come_from_gh_when_the_user_types_gh():
+    from appliance.cli.github_token import ask_github_token
+    from appliance.cli.setup import _set_valid
+
+    script = Script("gh", "gh")
+    data: dict = {}
+    tokens = iter([None, GH_TOKEN])  # gh logged out, then logged in
+    ask_github_token(script.prompts(), data, _set_valid, app_paths(), gh=lambda: next(tokens))
+    assert data["githubToken"] == GH_TOKEN
+    assert "gh gave no token" in script.text and "githubToken set from gh (****gh01)" in script.text
+    assert GH_TOKEN not in script.text

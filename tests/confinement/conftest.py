@@ -54,6 +54,7 @@ SERVER_ARGS = {
     "filesystem": lambda w: [str(w.sandbox)],
     "git": lambda w: ["--base-dir", str(w.sandbox)],
     "fetch": lambda w: [],
+    "github": lambda w: [],
     "--no-confine": lambda w: ["filesystem", str(w.sandbox)],
 }
 

@@ -15,11 +15,11 @@ import pytest
 
 from tests.confinement.conftest import World, run_double
 
-SERVERS = ("filesystem", "git", "fetch")
-# fetch has no folder to write to; the others write into the session's sandbox only.
-WRITES_INSIDE = {"filesystem": "ok", "git": "ok", "fetch": "EACCES"}
+SERVERS = ("filesystem", "git", "fetch", "github")
+# fetch and github have no folder to write to; the others write into the session's sandbox only.
+WRITES_INSIDE = {"filesystem": "ok", "git": "ok", "fetch": "EACCES", "github": "EACCES"}
 # No network at all (no socket can be made) vs TCP rules (ports other than theirs refused).
-LOOPBACK = {"filesystem": "EPERM", "git": "EACCES", "fetch": "EACCES"}
+LOOPBACK = {"filesystem": "EPERM", "git": "EACCES", "fetch": "EACCES", "github": "EACCES"}
 
 
 @pytest.fixture

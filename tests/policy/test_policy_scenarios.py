@@ -60,9 +60,10 @@ def test_every_tool_of_our_servers_is_annotated() -> None:
     assert len(annotations["filesystem"]) == 14
     assert len(annotations["git"]) == 28
     assert set(annotations["fetch"]) == {"http_fetch", "web_search"}
+    assert len(annotations["github"]) == 41
 
 
-@pytest.mark.parametrize("server", ["filesystem", "fetch", "git"])
+@pytest.mark.parametrize("server", ["filesystem", "fetch", "git", "github"])
 def test_annotations_know_exactly_the_arguments_the_server_accepts(server: str) -> None:
     schemas = _server_schemas(server)
     annotations = shipped_policy().annotations[server]
@@ -79,6 +80,9 @@ def _server_schemas(server: str) -> dict[str, dict]:
     if server == "git":
         module = pytest.importorskip("servers.git")
         return {name: tool.input_schema for name, tool in module.build_server([]).tools.items()}
+    if server == "github":
+        module = pytest.importorskip("servers.github")
+        return {entry["name"]: entry["inputSchema"] for entry in module.load_catalog()}
     module = pytest.importorskip("servers.fetch.tools")
     return {"http_fetch": module.HTTP_FETCH_SCHEMA, "web_search": module.WEB_SEARCH_SCHEMA}
 

@@ -29,6 +29,9 @@ def check_config(facts: Facts) -> list[Check]:
     checks.append(_provider_key(facts))
     if facts.online and checks[-1].status == "ok":
         checks.append(_online(facts))
+    from appliance.cli.github_token import check_github
+
+    checks += check_github(facts.config, facts.online, {"ok": ok, "warn": warn, "fail": fail})
     return checks + _side_settings(facts.config)
 
 
