@@ -33,19 +33,10 @@ from typing import NamedTuple
 
 from policy.domains import DomainSet, Host, host_of, repo_key
 from policy.loader import Policy
-from policy.models import (
-    OPAQUE_ROLES,
-    PATH_ROLES,
-    SANDBOX_ROLES,
-    URL_ROLES,
-    ArgumentError,
-    Decision,
-    EvalContext,
-    ToolCall,
-)
+from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.paths import ProtectedPaths, absolute, components, is_env_file
 from policy.roles import RoleValue
-from policy.rules import CompiledRule, ToolPlan
+from policy.rules import CompiledRule, ToolPlan, number_in_range
 
 __all__ = ["evaluate"]
 
@@ -69,41 +60,52 @@ class _Resolved(NamedTuple):
 def evaluate(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
     try:
         return _decide(call, policy, context)
-    except Exception:
+    except Exception as exc:
+        # ``error`` is for the audit; the agent reads only the reason.
         return Decision(
-            decision="deny", rule="engine-error", reason="the policy engine failed on this call"
+            decision="deny",
+            rule="engine-error",
+            reason="the policy engine failed on this call",
+            error=f"{type(exc).__name__}: {exc}"[:500],
         )
 
 
 def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
     plan = policy.plan_for(call.server, call.tool)
     if plan is None:
-        return _deny("structural-unknown-tool", f"{call.server}/{call.tool} is not a known tool")
+        reason = (
+            f"{call.server}/{call.tool} has no annotation, so the policy cannot judge it; the "
+            f"user can annotate it with `ironcurtain servers annotate {call.server}`"
+        )
+        return _deny("structural-unknown-tool", reason)
     if call.tool == _INTROSPECTION and call.server == "filesystem" and not call.arguments:
         # it reveals only what the user configured: always allowed (IronCurtain's rule)
         return _decision("allow", INTROSPECTION_RULE, "introspection tool is always allowed")
+    table = policy.roles
+    path_roles, sandbox_roles, url_roles = table.path_roles, table.sandbox_roles, table.url_roles
     try:
         values = plan.arguments.extract(call.arguments)
     except ArgumentError as exc:
         return _deny("invalid-arguments", str(exc))
     view = _CallView(context, call.server)
+    view.path_roles = path_roles
     if view.base is None:
         for item in values:
-            if item.role in PATH_ROLES and item.value is not None and _relative(item.value):
+            if item.role in path_roles and item.value is not None and _relative(item.value):
                 reason = f"{item.where}: give an absolute path (relative to what is unknown here)"
                 return _deny("invalid-arguments", reason)
     for item in values:
-        if item.value is not None and item.role in PATH_ROLES:
+        if item.value is not None and item.role in path_roles:
             problem = view.protection(item.value, item.role)
             if problem:
                 return _deny("structural-protected-path", f"{item.where}: {problem}")
-    judged = [item for item in values if item.role not in OPAQUE_ROLES]
+    judged = [item for item in values if item.role not in table.opaque_roles]
     if not judged:
         return _call_level(plan, call.tool, values, view)
     gate = view.gate(call.server)
     outcomes: list[_Outcome] = []
     for item in judged:
-        discharged = item.role in SANDBOX_ROLES or (
+        discharged = item.role in sandbox_roles or (
             item.role in _HISTORY_ROLES and view.context.sandbox_history == "allow"
         )
         if discharged and view.in_sandbox(item.value):
@@ -118,7 +120,7 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
                 "refs); its files decide what git runs and reads, so a human must approve"
             )
             outcomes.append(_Outcome("escalate", GIT_INTERNALS_RULE, reason, item.role))
-        if gate is not None and item.role in URL_ROLES and not view.domain_ok(gate, item):
+        if gate is not None and item.role in url_roles and not view.domain_ok(gate, item):
             reason = f"{item.where}: {_show(item.value)} is outside this server's allowed domains"
             outcomes.append(_Outcome("escalate", "structural-domain-escalate", reason, item.role))
         outcome = _judge(plan, item, view, values)
@@ -182,7 +184,7 @@ def _judge(plan: ToolPlan, item: RoleValue, view: _CallView, values: list[RoleVa
 
 def _covers(rule: CompiledRule, item: RoleValue, view: _CallView, values: list[RoleValue]) -> bool:
     if rule.within is not None:
-        if item.value is None or item.role not in PATH_ROLES:
+        if item.value is None or item.role not in view.path_roles:
             return False
         root = view.root(rule.within)
         if view.path(item.value).real[: len(root)] != root:
@@ -199,7 +201,7 @@ def _covers(rule: CompiledRule, item: RoleValue, view: _CallView, values: list[R
         others = [other for other in values if other.role in roles]
         if not others or not all(_listed(matcher, match_type, o, view) for o in others):
             return False
-    return True
+    return all(number_in_range(item.value, cond) for _, cond in rule.number_conditions)
 
 
 def _listed(matcher: object, match_type: str, item: RoleValue, view: _CallView) -> bool:
@@ -223,21 +225,10 @@ def _combine(outcomes: list[_Outcome]) -> Decision:
 
 def _decision(effect: str, rule: str, reason: str, escalated: tuple[str, ...] = ()) -> Decision:
     # Every field is built here from validated parts (a rule's effect, ids, str reasons, a tuple
-    # of role names), so validating again only costs: what ``model_construct`` stores, directly.
-    decision = _new(Decision)
-    _set(
-        decision,
-        "__dict__",
-        {"decision": effect, "rule": rule, "reason": reason, "escalated_roles": escalated},
+    # of role names), so validating again only costs: pydantic's own unvalidated constructor.
+    return Decision.model_construct(
+        decision=effect, rule=rule, reason=reason, escalated_roles=escalated
     )
-    _set(decision, "__pydantic_fields_set__", set(_DECISION_FIELDS))
-    _set(decision, "__pydantic_extra__", None)
-    _set(decision, "__pydantic_private__", None)
-    return decision
-
-
-_new, _set = object.__new__, object.__setattr__
-_DECISION_FIELDS = frozenset(Decision.model_fields)
 
 
 def _deny(rule: str, reason: str) -> Decision:
@@ -264,6 +255,7 @@ class _CallView:
 
     def __init__(self, context: EvalContext, server: str) -> None:
         self.context = context
+        self.path_roles: frozenset[str] = frozenset()  # the policy's path roles (its role table)
         default = context.sandbox or context.home
         self.base = context.path_bases.get(server, default) if context.path_bases else default
         # Straight to pydantic's private storage: the attribute hook costs more than the lookup.

@@ -19,12 +19,14 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 from policy.ironcurtain_formats import normalise_annotations
 from policy.models import (
     CompiledPolicyFile,
+    ConditionalRoles,
     DynamicListsFile,
     PolicyLoadError,
     Rule,
     ToolAnnotation,
     ToolAnnotationsFile,
 )
+from policy.role_specs import ROLE_NAME, RoleSpec, RoleTable
 from policy.rules import CompiledRule, ToolPlan
 
 __all__ = ["POLICY_FILES", "Policy", "default_policy_dir", "load_policy"]
@@ -46,6 +48,9 @@ STRUCTURAL_RULES = frozenset(
 )
 
 
+_ROLE_EXPECTED = 'a built-in role or one declared in tool-annotations.json\'s "roles"'
+
+
 def default_policy_dir() -> Path:
     """The policy shipped with the appliance."""
     return Path(__file__).resolve().parent / "generated"
@@ -59,16 +64,30 @@ class Policy(BaseModel):
     lists: dict[str, tuple[str, ...]]  # list name -> effective values
     digest: str
     source: str | None = None
+    declared_roles: dict[str, RoleSpec] = {}  # the annotations file's "roles"
     _plans: dict[tuple[str, str], ToolPlan] = PrivateAttr(default_factory=dict)
     _missing: tuple[str, ...] = PrivateAttr(default=())
+    _table: RoleTable = PrivateAttr(default_factory=RoleTable)
 
     def model_post_init(self, context: Any, /) -> None:
+        table = self._table = RoleTable(self.declared_roles)
+        unknown = _unknown_role(self.rules, self.annotations, table)
+        if unknown is not None:
+            file, where, role = unknown
+            source = f"{self.source}/{file}" if self.source else file
+            known = ", ".join(repr(name) for name in table.names())
+            raise PolicyLoadError(source, where, role, f"{_ROLE_EXPECTED}: {known}")
         missing: set[str] = set()
-        compiled = [CompiledRule(rule, self.lists, missing) for rule in self.rules]
+        compiled = [CompiledRule(rule, self.lists, missing, table) for rule in self.rules]
         for server, tools in self.annotations.items():
             for name, annotation in tools.items():
-                self._plans[(server, name)] = ToolPlan(annotation, server, compiled)
+                self._plans[(server, name)] = ToolPlan(annotation, server, compiled, table)
         self._missing = tuple(sorted(missing))
+
+    @property
+    def roles(self) -> RoleTable:
+        """Built-in and declared roles: what each is, and the sets the engine asks about."""
+        return self.__pydantic_private__["_table"]
 
     @property
     def missing_lists(self) -> tuple[str, ...]:
@@ -101,11 +120,20 @@ class Policy(BaseModel):
                 for s, tools in by_server.items()
             },
             "lists": effective,
+            "roles": {
+                name: spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+                for name, spec in annotations.roles.items()
+            },
         }
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hashlib.sha256(text.encode()).hexdigest()
         return cls(
-            rules=tuple(rules), annotations=by_server, lists=effective, digest=digest, source=source
+            rules=tuple(rules),
+            annotations=by_server,
+            lists=effective,
+            digest=digest,
+            source=source,
+            declared_roles=dict(annotations.roles),
         )
 
 
@@ -203,8 +231,54 @@ def _check_rules(path: Path, compiled: CompiledPolicyFile) -> None:
     _raise_all(problems)
 
 
+def _unknown_role(
+    rules: tuple[Rule, ...],
+    annotations: dict[str, dict[str, ToolAnnotation]],
+    table: RoleTable,
+) -> tuple[str, str, str] | None:
+    """(file, where, role) of the first role name that is neither built in nor declared."""
+    for index, rule in enumerate(rules):
+        cond = rule.when
+        groups = [("roles", cond.roles or ())]
+        groups += [("paths.roles", cond.paths.roles)] if cond.paths else []
+        groups += [("domains.roles", cond.domains.roles)] if cond.domains else []
+        groups += [(f"lists[{i}].roles", lc.roles) for i, lc in enumerate(cond.lists or ())]
+        groups += [(f"numbers[{i}].roles", nc.roles) for i, nc in enumerate(cond.numbers or ())]
+        for field, roles in groups:
+            for at, role in enumerate(roles):
+                if role not in table:
+                    return f"{POLICY_FILES[0]}", f"$.rules[{index}].if.{field}[{at}]", role
+    for server, tools in annotations.items():
+        for index, annotation in enumerate(tools.values()):
+            for key, roles in annotation.args.items():
+                where = f"$.servers.{server}.tools[{index}].args.{key}"
+                named: list[tuple[str, str]] = []
+                if isinstance(roles, ConditionalRoles):
+                    named += [(f".default[{i}]", r) for i, r in enumerate(roles.default)]
+                    named += [(f".whenAbsent[{i}]", r) for i, r in enumerate(roles.when_absent)]
+                    for c, clause in enumerate(roles.when):
+                        named += [(f".when[{c}].roles[{i}]", r) for i, r in enumerate(clause.roles)]
+                else:
+                    named += [(f"[{i}]", r) for i, r in enumerate(roles)]
+                for suffix, role in named:
+                    if role not in table:
+                        return POLICY_FILES[1], where + suffix, role
+    return None
+
+
 def _check_annotations(path: Path, annotations: ToolAnnotationsFile) -> None:
     problems: list[PolicyLoadError] = []
+    for name in annotations.roles:
+        if not ROLE_NAME.fullmatch(name):
+            problems.append(
+                PolicyLoadError(
+                    str(path), f"$.roles.{name}", name, "a lower-case role name like 'recipient'"
+                )
+            )
+    try:
+        RoleTable(annotations.roles)
+    except ValueError as exc:
+        problems.append(PolicyLoadError(str(path), "$.roles", list(annotations.roles), str(exc)))
     for server, entry in annotations.servers.items():
         seen: set[str] = set()
         for index, tool in enumerate(entry.tools):

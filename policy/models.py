@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from policy.paths import git_dir_of, resolve_on_disk
-from policy.role_defaults import default_declared_roles
+from policy.role_specs import BUILTIN_TABLE, RoleSpec
 
 __all__ = [
     "OPAQUE_ROLES",
@@ -45,6 +45,7 @@ __all__ = [
     "DynamicListsFile",
     "EvalContext",
     "ListCondition",
+    "NumberCondition",
     "PathCondition",
     "PolicyError",
     "PolicyLoadError",
@@ -58,35 +59,14 @@ __all__ = [
     "WhenClause",
 ]
 
-_BUILTIN_ROLES = (
-    "read-path",
-    "write-path",
-    "delete-path",
-    "write-history",
-    "delete-history",
-    "fetch-url",
-    "git-remote-url",
-    "github-owner",
-    "github-repo",
-    "branch-name",
-    "commit-message",
-    "none",
-)
-# Built-in roles plus the declared defaults (policy/declared_roles.json: IronCurtain's extra
-# roles), so its annotation files load as they are. Issue 16 turns this into a registry.
-_DECLARED = default_declared_roles()
-ROLE_NAMES = (*_BUILTIN_ROLES, *(name for name in _DECLARED if name not in _BUILTIN_ROLES))
-Role = Literal[ROLE_NAMES]  # type: ignore[valid-type]  # Literal over a tuple: the names above
-# Roles whose values nothing judges (IronCurtain: not resource identifiers): 'none' and the
-# declared roles of kind opaque (or text without extraction).
-OPAQUE_ROLES = frozenset(
-    {"none"}
-    | {
-        name
-        for name, spec in _DECLARED.items()
-        if spec["kind"] == "opaque" or (spec["kind"] == "text" and not spec.get("extract"))
-    }
-)
+# A role name: built in (policy.role_specs.BUILTIN_ROLES), a shipped declared default
+# (policy/declared_roles.json: IronCurtain's extra roles) or declared in the annotations file's
+# "roles"; the loader refuses a name that is none of these.
+Role = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+ROLE_NAMES = BUILTIN_TABLE.names()
+# Roles whose values nothing judges (IronCurtain: not resource identifiers), by default; a
+# policy's own table (Policy.roles.opaque_roles) adds its declared opaque roles.
+OPAQUE_ROLES = BUILTIN_TABLE.opaque_roles
 Effect = Literal["allow", "deny", "escalate"]
 # Values of these roles are filesystem paths: resolved, checked against protected paths.
 PATH_ROLES = frozenset(
@@ -137,6 +117,8 @@ class Decision(_Frozen):
     rule: str
     reason: str
     escalated_roles: tuple[str, ...] = ()
+    # For the audit only, never shown to the agent: what failed inside the engine.
+    error: str | None = None
 
 
 class EvalContext(_Frozen):
@@ -225,6 +207,23 @@ class ListCondition(_Frozen):
         return self.match == "exact"
 
 
+class NumberCondition(_Frozen):
+    """Every value of these roles is a number within all the bounds given; a value that is not
+    a number never matches (so an ``allow`` below a threshold cannot be met by ``"1e9 EUR"``)."""
+
+    roles: tuple[Role, ...] = Field(min_length=1)
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> NumberCondition:
+        if self.gt is None and self.gte is None and self.lt is None and self.lte is None:
+            raise ValueError("a numbers condition needs at least one of gt, gte, lt, lte")
+        return self
+
+
 class RuleCondition(_Frozen):
     roles: tuple[Role, ...] | None = None
     server: tuple[str, ...] | None = None
@@ -232,6 +231,7 @@ class RuleCondition(_Frozen):
     paths: PathCondition | None = None
     domains: DomainCondition | None = None
     lists: tuple[ListCondition, ...] | None = None
+    numbers: tuple[NumberCondition, ...] | None = None
     side_effects: bool | None = Field(default=None, alias="sideEffects")
 
 
@@ -325,6 +325,8 @@ class ToolAnnotationsFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", validate_by_alias=True)
 
     generated_at: str | None = Field(default=None, alias="generatedAt")
+    # Declared roles (beside the built-in ones): name -> what its values are.
+    roles: dict[str, RoleSpec] = Field(default_factory=dict)
     servers: dict[str, ServerAnnotations]
 
 

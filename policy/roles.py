@@ -12,14 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from policy.models import (
-    PATH_ROLES,
-    ArgumentError,
-    ConditionalRoles,
-    ToolAnnotation,
-    ToolCall,
-    WhenClause,
-)
+from policy.models import ArgumentError, ConditionalRoles, ToolAnnotation, ToolCall, WhenClause
+from policy.role_specs import BUILTIN_TABLE, RoleTable, extract_emails, extract_urls
 
 if TYPE_CHECKING:
     from policy.loader import Policy
@@ -46,7 +40,8 @@ class _ArgSpec(NamedTuple):
 class ArgumentPlan:
     """One tool's annotation, compiled for fast extraction."""
 
-    def __init__(self, annotation: ToolAnnotation) -> None:
+    def __init__(self, annotation: ToolAnnotation, table: RoleTable = BUILTIN_TABLE) -> None:
+        self.table = table
         self.tool = annotation.tool_name
         self.side_effects = annotation.side_effects
         self.specs: list[_ArgSpec] = []
@@ -80,7 +75,7 @@ class ArgumentPlan:
             if spec.plain:
                 value = arguments.get(spec.key)
                 if isinstance(value, str):  # the common case, without the general walk
-                    _leaf(value, spec.key, roles, found)
+                    _leaf(value, spec.key, roles, found, self.table)
                     continue
             if roles or not spec.plain:
                 self._walk(arguments, spec.steps, 0, roles, "", found)
@@ -109,7 +104,7 @@ class ArgumentPlan:
                 return
             for index, item in enumerate(items if items is not None else [value]):
                 label = f"{where}[{index}]" if items is not None else where
-                _leaf(item, label, roles, found)
+                _leaf(item, label, roles, found, self.table)
             return
         described = self.described.get(steps[: depth + 1], set())
         for index, item in enumerate(items if items is not None else [value]):
@@ -122,14 +117,19 @@ class ArgumentPlan:
             self._walk(item, steps, depth + 1, roles, label, found)
 
 
-def _leaf(item: object, where: str, roles: tuple[str, ...], found: list[RoleValue]) -> None:
+def _leaf(
+    item: object, where: str, roles: tuple[str, ...], found: list[RoleValue], table: RoleTable
+) -> None:
     if not roles:
+        return
+    if not table.number_roles.isdisjoint(roles) or not table.extracting.keys().isdisjoint(roles):
+        _typed_leaf(item, where, roles, found, table)
         return
     if not isinstance(item, str):
         raise ArgumentError(f"{where} must be a string")
     if "\x00" in item:
         raise ArgumentError(f"{where} contains a NUL byte")
-    if not PATH_ROLES.isdisjoint(roles):
+    if not table.path_roles.isdisjoint(roles):
         if not item:
             raise ArgumentError(f"{where} is an empty path")
         if item.startswith("~") and item != "~" and not item.startswith("~/"):
@@ -139,6 +139,32 @@ def _leaf(item: object, where: str, roles: tuple[str, ...], found: list[RoleValu
         found.append(RoleValue(roles[0], item, where))
     else:
         found.extend([RoleValue(role, item, where) for role in roles])
+
+
+def _typed_leaf(
+    item: object, where: str, roles: tuple[str, ...], found: list[RoleValue], table: RoleTable
+) -> None:
+    """A leaf some of whose roles are numbers or extract from text: each role its own values.
+
+    A number role takes a JSON number (kept as its text, ``repr`` of a float) or a string, which
+    the numeric conditions then try to read; ``true`` is not a number. A text role extracting
+    URLs or e-mail addresses contributes each one found (none found: nothing to judge)."""
+    for role in roles:
+        if role in table.number_roles:
+            if isinstance(item, bool) or not isinstance(item, int | float | str):
+                raise ArgumentError(f"{where} must be a number")
+            found.append(RoleValue(role, item if isinstance(item, str) else repr(item), where))
+            continue
+        if not isinstance(item, str):
+            raise ArgumentError(f"{where} must be a string")
+        if "\x00" in item:
+            raise ArgumentError(f"{where} contains a NUL byte")
+        kind = table.extracting.get(role)
+        if kind is None:
+            _leaf(item, where, (role,), found, table)
+            continue
+        values = extract_urls(item) if kind == "urls" else extract_emails(item)
+        found.extend(RoleValue(role, value, where) for value in values)
 
 
 def _roles_for(spec: ConditionalRoles, arguments: Mapping[str, Any]) -> tuple[str, ...]:

@@ -9,11 +9,12 @@ does the host match) is checked by the engine against the call's resolved values
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from typing import get_args
 
 from policy.domains import DomainSet, IdentifierSet
-from policy.models import Role, Rule, ToolAnnotation
+from policy.models import NumberCondition, Rule, ToolAnnotation
+from policy.role_specs import BUILTIN_TABLE, RoleTable
 from policy.roles import ArgumentPlan
 
 __all__ = ["CompiledRule", "ToolPlan", "expand_lists"]
@@ -45,6 +46,7 @@ class CompiledRule:
         "effect",
         "list_conditions",
         "name",
+        "number_conditions",
         "path_roles",
         "reason",
         "role_bearing",
@@ -53,7 +55,13 @@ class CompiledRule:
         "within",
     )
 
-    def __init__(self, rule: Rule, lists: Mapping[str, tuple[str, ...]], missing: set[str]):
+    def __init__(
+        self,
+        rule: Rule,
+        lists: Mapping[str, tuple[str, ...]],
+        missing: set[str],
+        table: RoleTable = BUILTIN_TABLE,
+    ):
         cond = rule.when
         self.rule = rule
         self.name, self.effect, self.reason = rule.name, rule.then, rule.reason
@@ -68,13 +76,18 @@ class CompiledRule:
             (
                 frozenset(lc.roles),
                 lc.match_type,
-                _matcher(lc.match_type, lc.allowed, lists, missing, exact=lc.exact),
+                _matcher(lc.match_type, lc.allowed, lists, missing, exact=_exact(lc, table)),
             )
             for lc in cond.lists or ()
         )
-        self.role_bearing = any(
-            x is not None for x in (self.roles, self.path_roles, self.domain_roles)
-        ) or bool(self.list_conditions)
+        self.number_conditions: tuple[tuple[frozenset[str], NumberCondition], ...] = tuple(
+            (frozenset(nc.roles), nc) for nc in cond.numbers or ()
+        )
+        self.role_bearing = (
+            any(x is not None for x in (self.roles, self.path_roles, self.domain_roles))
+            or bool(self.list_conditions)
+            or bool(self.number_conditions)
+        )
 
     def applies(self, server: str, tool: str, side_effects: bool) -> bool:
         cond = self.rule.when
@@ -88,7 +101,41 @@ class CompiledRule:
         groups = [self.roles, self.path_roles, self.domain_roles]
         if self.list_conditions and not any(role in roles for roles, _, _ in self.list_conditions):
             return False  # list entries on other roles (owner AND repo) are checked on the call
+        groups.extend(roles for roles, _ in self.number_conditions)
         return all(group is None or role in group for group in groups)
+
+
+def _exact(condition, table: RoleTable) -> bool:
+    """A list condition compares exactly when it says so; when it does not, as its roles are
+    declared (``"match": "exact"`` or ``"case-insensitive"``), else IronCurtain's choice
+    (identifiers exactly, e-mail addresses case-insensitively: ``ListCondition.exact``)."""
+    if condition.match is not None:
+        return condition.match == "exact"
+    matches = {table.specs[role].match for role in condition.roles if role in table}
+    if matches == {"exact"}:
+        return True
+    if matches == {"case-insensitive"}:
+        return False
+    return condition.exact
+
+
+def number_in_range(value: str | None, condition: NumberCondition) -> bool:
+    """Whether ``value`` reads as a finite number within every bound of ``condition``."""
+    if value is None:
+        return False
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return False
+    if not math.isfinite(number):
+        return False
+    c = condition
+    return (
+        (c.gt is None or number > c.gt)
+        and (c.gte is None or number >= c.gte)
+        and (c.lt is None or number < c.lt)
+        and (c.lte is None or number <= c.lte)
+    )
 
 
 def _matcher(
@@ -118,8 +165,14 @@ def _annotated_roles(annotation: ToolAnnotation) -> set[str]:
 class ToolPlan:
     """Everything the engine needs about one tool, precomputed."""
 
-    def __init__(self, annotation: ToolAnnotation, server: str, rules: list[CompiledRule]):
-        self.arguments = ArgumentPlan(annotation)
+    def __init__(
+        self,
+        annotation: ToolAnnotation,
+        server: str,
+        rules: list[CompiledRule],
+        table: RoleTable = BUILTIN_TABLE,
+    ):
+        self.arguments = ArgumentPlan(annotation, table)
         self.side_effects = annotation.side_effects
         applicable = [
             r for r in rules if r.applies(server, annotation.tool_name, self.side_effects)
@@ -130,5 +183,5 @@ class ToolPlan:
         self.unscoped = tuple(applicable)
         self.annotated_roles = frozenset(_annotated_roles(annotation))
         self.by_role: dict[str, tuple[CompiledRule, ...]] = {
-            role: tuple(r for r in applicable if r.may_cover(role)) for role in get_args(Role)
+            role: tuple(r for r in applicable if r.may_cover(role)) for role in table.names()
         }
