@@ -169,15 +169,48 @@ def _read[M: BaseModel](
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise load_error(str(path), exc) from None
+        extra = _unknown_roles_in(data) if model is ToolAnnotationsFile else []
+        raise load_error(str(path), exc, extra) from None
 
 
-def load_error(file: str, exc: ValidationError) -> PolicyLoadError:
+def _unknown_roles_in(data: Any) -> list[tuple[str, object, str]]:
+    """Role names in a raw annotations file that are neither built in nor declared: reported
+    with the file's other problems (a valid file has them reported by the role table)."""
+    if not isinstance(data, dict) or not isinstance(data.get("servers"), dict):
+        return []
+    declared = data.get("roles") if isinstance(data.get("roles"), dict) else {}
+    known = set(RoleTable().specs) | set(declared)
+    found: list[tuple[str, object, str]] = []
+    for server, entry in data["servers"].items():
+        tools = entry.get("tools") if isinstance(entry, dict) else None
+        for index, tool in enumerate(tools if isinstance(tools, list) else []):
+            args = tool.get("args") if isinstance(tool, dict) else None
+            for key, spec in (args or {}).items() if isinstance(args, dict) else ():
+                base = f"$.servers.{server}.tools[{index}].args.{key}"
+                named = (
+                    [(f"{base}[{i}]", n) for i, n in enumerate(spec)]
+                    if isinstance(spec, list)
+                    else []
+                )
+                if isinstance(spec, dict):
+                    for part in ("default", "whenAbsent"):
+                        values = spec.get(part) if isinstance(spec.get(part), list) else []
+                        named += [(f"{base}.{part}[{i}]", n) for i, n in enumerate(values)]
+                for where, name in named:
+                    if isinstance(name, str) and name not in known:
+                        found.append((where, name, "a built-in or declared role"))
+    return found
+
+
+def load_error(
+    file: str, exc: ValidationError, extra: list[tuple[str, object, str]] | None = None
+) -> PolicyLoadError:
     """One error for the whole file, listing every problem in it (the first one also in the
     error's fields). With a union (roles as a list or as a conditional object) pydantic reports
     each alternative; only the deepest report under a path is kept, the likeliest intent."""
     errors = exc.errors(include_url=False)
     found = [(_json_path(e["loc"]), e.get("input"), e["msg"]) for e in errors]
+    found = sorted([*found, *(extra or [])], key=lambda problem: problem[0])
     problems: dict[str, tuple[object, str]] = {}
     for where, value, message in sorted(found, key=lambda p: -len(p[0])):
         deeper = any(other.startswith((where + ".", where + "[")) for other in problems)
