@@ -157,6 +157,10 @@ def _whole_call(
         found = [v for v in values if v.role in roles]
         if not found or not all(_listed(matcher, match_type, v, view) for v in found):
             return False
+    for roles, condition in rule.number_conditions:
+        found = [v for v in values if v.role in roles]
+        if not found or not all(number_in_range(v.value, condition) for v in found):
+            return False
     return True
 
 
