@@ -151,7 +151,7 @@ def check_serve(runner: Runner, root: Path) -> str:
 
 def check_demo(runner: Runner, root: Path) -> str:
     out = runner.run("demo", "--quiet", timeout=300)
-    if "hash chain verified" not in out:
+    if "audit verify: intact, closed and signed" not in out:
         raise SmokeFailure(f"demo ended without a verified audit log:\n{out[-2000:]}")
     return "audit verified"
 
