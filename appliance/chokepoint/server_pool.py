@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,35 +237,39 @@ class ServerPool:
         method = self.specs[server].judge
         if method is None:
             return None
-        connection = await self._connection(server)
-        client = connection.client
-        try:
-            if client is None:
-                raise ProtocolError("the connection closed before the request")
-            with anyio.fail_after(connection.spec.call_timeout_s):
-                answer = await client.request(method, {"tool": tool, "arguments": arguments})
-        except TimeoutError as exc:
-            raise ServerCallError(f"the {server} server did not judge {tool} in time") from exc
-        except RemoteError as exc:
-            raise ServerCallError(f"the {server} server refused {tool}: {exc.message}") from exc
-        except ClientError as exc:
-            connection.stop.set()
-            connection.client = None
-            raise ServerCallError(f"the {server} server failed judging {tool}") from exc
+        params = {"tool": tool, "arguments": arguments}
+        answer = await self._ask(server, tool, "judging", lambda c: c.request(method, params))
         run, judged = answer.get("arguments"), answer.get("judged")
         if not isinstance(run, dict) or not isinstance(judged, dict):
             raise ServerCallError(f"the {server} server's judge answered without arguments")
         return run, judged
 
     async def call(self, server: str, tool: str, arguments: dict[str, Any]) -> ServerResult:
+        result = await self._ask(server, tool, "during", lambda c: c.call_tool(tool, arguments))
+        structured = result.get("structuredContent")
+        return ServerResult(
+            text=_content_text(result.get("content") or []),
+            structured=structured if isinstance(structured, dict) else None,
+            is_error=bool(result.get("isError")),
+        )
+
+    async def _ask(
+        self,
+        server: str,
+        tool: str,
+        doing: str,
+        send: Callable[[StdioClient], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """One request to ``server`` about ``tool`` under its call timeout, every failure turned
+        into :class:`ServerCallError` (``doing`` words the broken-connection message)."""
         connection = await self._connection(server)
         client = connection.client
         timeout = connection.spec.call_timeout_s
         try:
             if client is None:
-                raise ProtocolError("the connection closed before the call")
+                raise ProtocolError("the connection closed before the request")
             with anyio.fail_after(timeout):
-                result = await client.call_tool(tool, arguments)
+                return await send(client)
         except TimeoutError as exc:
             raise ServerCallError(f"{server}.{tool} timed out after {timeout:g} s") from exc
         except RemoteError as exc:
@@ -275,13 +279,7 @@ class ServerPool:
             # A dead pipe or protocol failure: drop the connection so the next call restarts it.
             connection.stop.set()
             connection.client = None
-            raise ServerCallError(f"the {server} server failed during {tool}") from exc
-        structured = result.get("structuredContent")
-        return ServerResult(
-            text=_content_text(result.get("content") or []),
-            structured=structured if isinstance(structured, dict) else None,
-            is_error=bool(result.get("isError")),
-        )
+            raise ServerCallError(f"the {server} server failed {doing} {tool}") from exc
 
 
 def _content_text(content: Sequence[Any]) -> str:
