@@ -16,8 +16,6 @@ import os
 import shutil
 import sys
 
-MODE_VARIABLE = "IRONCURTAIN_CONFINEMENT"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="declared", help="the server's name, for messages")
@@ -29,21 +27,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from appliance.confinement import (
-        ConfinementRefused,
-        ConfinementUnavailable,
-        ProfileError,
-        confine,
-    )
+    from appliance.cli.serve import MODE_VARIABLE, apply_confinement, confinement_mode
+    from appliance.confinement import ProfileError
     from appliance.confinement.profile import load_profile, profile_from_data
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         print("ironcurtain confine: give the server's command after --", file=sys.stderr)
         return 2
-    mode = args.confinement or os.environ.get(MODE_VARIABLE) or "enforce"
-    if mode not in ("enforce", "best-effort"):
-        print(f"ironcurtain confine: {MODE_VARIABLE}={mode!r}: use enforce or best-effort")
+    mode = confinement_mode(args.confinement)
+    if mode is None:
+        value = os.environ.get(MODE_VARIABLE)
+        print(f"ironcurtain confine: {MODE_VARIABLE}={value!r}: use enforce or best-effort",
+              file=sys.stderr)  # fmt: skip
         return 2
     program = shutil.which(command[0])
     if program is None:
@@ -54,12 +50,11 @@ def run(args: argparse.Namespace) -> int:
             profile = load_profile(args.name, args.profile)
         else:
             profile = profile_from_data(json.loads(args.profile_json), "--profile-json")
-        report = confine(args.name, command[1:], mode, profile=profile)
-    except (ConfinementRefused, ConfinementUnavailable, ProfileError, OSError, ValueError) as exc:
+    except (ProfileError, ValueError) as exc:
         print(f"ironcurtain confine {args.name}: not started: {exc}", file=sys.stderr)
         return 3
-    for sentence in [*report.missing, *report.warnings]:
-        print(f"ironcurtain confine {args.name}: WARNING {sentence}", file=sys.stderr)
-    sys.stderr.flush()
+    failed = apply_confinement(f"confine {args.name}", args.name, command[1:], mode, profile)
+    if failed is not None:
+        return failed
     os.execv(program, command)  # noqa: S606 - the declared server's own command, confined
     return 127  # not reached

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import Any
 
 SERVERS = {
     "filesystem": "servers.filesystem",
@@ -44,12 +45,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def confinement_mode(option: str | None) -> str | None:
+    """The mode from ``--confinement`` or ``IRONCURTAIN_CONFINEMENT`` (default enforce); None
+    when the variable holds something else. Shared with ``ironcurtain confine``."""
+    mode = option or os.environ.get(MODE_VARIABLE) or "enforce"
+    return mode if mode in ("enforce", "best-effort") else None
+
+
 def _mode(args: argparse.Namespace) -> str:
     if args.no_confine:
         return "off"
-    mode = args.confinement or os.environ.get(MODE_VARIABLE) or "enforce"
-    if mode not in ("enforce", "best-effort"):
-        raise SystemExit(f"ironcurtain serve: {MODE_VARIABLE}={mode!r}: use enforce or best-effort")
+    mode = confinement_mode(args.confinement)
+    if mode is None:
+        value = os.environ.get(MODE_VARIABLE)
+        raise SystemExit(
+            f"ironcurtain serve: {MODE_VARIABLE}={value!r}: use enforce or best-effort"
+        )
     return mode
 
 
@@ -62,6 +73,14 @@ def _confine(server: str, server_args: list[str], mode: str) -> int | None:
             flush=True,
         )
         return None
+    return apply_confinement(f"serve {server}", server, server_args, mode)
+
+
+def apply_confinement(
+    label: str, server: str, server_args: list[str], mode: str, profile: Any = None
+) -> int | None:
+    """Confine this process (``server``'s shipped profile, or ``profile``); None when done,
+    else the exit status after saying why on stderr. Warnings are printed as ``label``'s."""
     from appliance.confinement import (
         ConfinementRefused,
         ConfinementUnavailable,
@@ -70,19 +89,19 @@ def _confine(server: str, server_args: list[str], mode: str) -> int | None:
     )
 
     try:
-        report = confine(server, server_args, mode)
+        report = confine(server, server_args, mode, profile=profile)
     except (ConfinementRefused, ConfinementUnavailable, ProfileError, OSError) as exc:
-        print(f"ironcurtain serve {server}: not started: {exc}", file=sys.stderr, flush=True)
+        print(f"ironcurtain {label}: not started: {exc}", file=sys.stderr, flush=True)
         return 3
     for sentence in report.missing:
-        _warn(server, f"confinement is best-effort: {sentence}")
+        _warn(label, f"confinement is best-effort: {sentence}")
     for sentence in report.warnings:
-        _warn(server, sentence)
+        _warn(label, sentence)
     return None
 
 
-def _warn(server: str, sentence: str) -> None:
-    print(f"ironcurtain serve {server}: WARNING {sentence}", file=sys.stderr, flush=True)
+def _warn(label: str, sentence: str) -> None:
+    print(f"ironcurtain {label}: WARNING {sentence}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
