@@ -165,7 +165,6 @@ def _remove(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def _list(args: argparse.Namespace, paths: AppPaths) -> int:
-    from appliance.chokepoint.trip import same_schema
     from appliance.config.servers import registry
     from appliance.config.settings import load_config
     from appliance.session.core import policy_dir_for
@@ -174,33 +173,12 @@ def _list(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths)
     policy = load_policy(policy_dir_for(paths))
     print("starting each server once to list its tools…", file=sys.stderr, flush=True)
-    live = _live_tools(paths)
-    rows = []
+    live = _live_tools(config)
     available = {"github_token": config.github_token is not None}
-    for name, declared in registry(config.mcp_servers, available).items():
-        annotated = policy.annotations.get(name, {})
-        tools = live.get(name)
-        rows.append(
-            {
-                "name": name,
-                "kind": "shipped" if declared is None else "remote" if declared.remote else "stdio",
-                "command": _command(name, declared),
-                "confinement": _confinement(declared),
-                "tools": None if isinstance(tools, str) else len(tools or {}),
-                "error": tools if isinstance(tools, str) else None,
-                "unannotated": sorted(set(tools or {}) - set(annotated))
-                if not isinstance(tools, str)
-                else [],
-                "stale": sorted(
-                    t
-                    for t, schema in (tools or {}).items()
-                    if not isinstance(tools, str)
-                    and t in annotated
-                    and annotated[t].input_schema is not None
-                    and not same_schema(annotated[t].input_schema, schema)
-                ),
-            }
-        )
+    rows = [
+        _row(name, declared, live.get(name), policy.annotations.get(name, {}))
+        for name, declared in registry(config.mcp_servers, available).items()
+    ]
     if args.json:
         print(json.dumps({"servers": rows}, indent=2))
         return 0
@@ -210,6 +188,30 @@ def _list(args: argparse.Namespace, paths: AppPaths) -> int:
         print(f"{'':<14} command: {row['command']}")
         print(f"{'':<14} confinement: {row['confinement']}")
     return 0
+
+
+def _row(name: str, declared: Any, tools: Any, annotated: dict[str, Any]) -> dict[str, Any]:
+    """One server's line: ``tools`` is {tool: live input schema}, or why it did not start."""
+    from appliance.chokepoint.trip import same_schema
+
+    started = isinstance(tools, dict)
+    live: dict[str, Any] = tools if started else {}
+    return {
+        "name": name,
+        "kind": "shipped" if declared is None else "remote" if declared.remote else "stdio",
+        "command": _command(name, declared),
+        "confinement": _confinement(declared),
+        "tools": len(live) if started else None,
+        "error": None if started else tools,
+        "unannotated": sorted(set(live) - set(annotated)),
+        "stale": sorted(
+            tool
+            for tool, schema in live.items()
+            if tool in annotated
+            and annotated[tool].input_schema is not None
+            and not same_schema(annotated[tool].input_schema, schema)
+        ),
+    }
 
 
 def _state(row: dict[str, Any]) -> str:
@@ -242,16 +244,15 @@ def _confinement(declared: Any) -> str:
     return declared.confinement if isinstance(declared.confinement, str) else "inline profile"
 
 
-def _live_tools(paths: AppPaths, only: str | None = None) -> dict[str, Any]:
+def _live_tools(config: Any, only: str | None = None) -> dict[str, Any]:
     """name → {tool: input schema}, or an error string for a server that did not start."""
     import anyio
 
     from appliance.chokepoint.server_pool import ServerCallError, ServerPool
-    from appliance.config.settings import load_config
     from appliance.session.core import server_specs
 
     async def collect(scratch: Path) -> dict[str, Any]:
-        specs = [s for s in server_specs(load_config(paths), scratch) if not only or s.name == only]
+        specs = [s for s in server_specs(config, scratch) if not only or s.name == only]
         if only and not specs:
             raise _Refused(f"no server named {only!r}")
         out: dict[str, Any] = {}
@@ -280,10 +281,11 @@ def _annotate_by_hand(name: str, paths: AppPaths) -> int:
     """Open the server's annotations (existing, or a draft from its live tools) in $EDITOR;
     validate; merge into the user's policy folder atomically. A draft that does not validate
     is kept and named, and nothing is written."""
+    from appliance.config.settings import load_config
     from appliance.session.core import policy_dir_for
     from policy.api import ServerAnnotations, load_policy
 
-    tools = _live_tools(paths, only=name).get(name)
+    tools = _live_tools(load_config(paths), only=name).get(name)
     if isinstance(tools, str) or tools is None:
         raise _Refused(f"{name}: {tools or 'no tools'}")
     current = load_policy(policy_dir_for(paths)).annotations.get(name, {})
