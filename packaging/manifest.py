@@ -190,6 +190,8 @@ def app_datas(root: Path = REPO, guest: Path | None = None) -> list[tuple[str, s
     pairs += [(str(p), f"servers/{p.parent.name}") for p in profiles]
     # The GitHub server's tool names and schemas (GitHub's official ones), read at start.
     pairs.append((str(root / "servers" / "github" / "tools.json"), "servers/github"))
+    # What every shipped server lists, so listing tools starts none (appliance/session/catalog.py).
+    pairs.append((str(root / "servers" / "catalog.json"), "servers"))
     return pairs
 
 

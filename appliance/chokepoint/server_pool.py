@@ -24,7 +24,7 @@ from appliance import __version__
 from appliance.errors import ApplianceError
 from servers.wire.client import ClientError, ProtocolError, RemoteError, StdioClient
 
-__all__ = ["ServerCallError", "ServerPool", "ServerSpec", "ToolInfo", "self_command"]
+__all__ = ["ServerCallError", "ServerPool", "ServerSpec", "ToolInfo", "self_command", "tool_info"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,9 @@ class ServerSpec:
     judge: str | None = None
     # Credentials in ``env`` (and the like): redacted from the audit wherever they appear.
     secrets: tuple[str, ...] = ()
+    # The tools this server lists, known without starting it (a shipped server: see
+    # appliance.session.catalog). Only the catalogue uses it; calls check the live list.
+    catalog: tuple[ToolInfo, ...] | None = None
 
     def command(self) -> list[str]:
         if self.argv:
@@ -129,7 +132,7 @@ class _Connection:
                         starting.start_soon(_place_root_server, self.spec.name, client.pid)
                     await client.initialize("ironcurtain", __version__)
                     self.tools = {
-                        t["name"]: _tool_info(self.spec.name, t) for t in await client.list_tools()
+                        t["name"]: tool_info(self.spec.name, t) for t in await client.list_tools()
                     }
                     self.client = client
                     self.ready.set()
@@ -159,7 +162,8 @@ async def _place_root_server(name: str, pid: int | None) -> None:
         log.debug("server %s: pids cgroup left to the server itself: %r", name, exc)
 
 
-def _tool_info(server: str, tool: dict[str, Any]) -> ToolInfo:
+def tool_info(server: str, tool: dict[str, Any]) -> ToolInfo:
+    """One entry of a ``tools/list`` answer (or of the shipped catalogue) as the host keeps it."""
     schema = tool.get("inputSchema")
     description = tool.get("description")
     return ToolInfo(
@@ -219,14 +223,20 @@ class ServerPool:
         return (await self._connection(name)).tools
 
     async def all_tools(self) -> list[ToolInfo]:
+        """Every server's tools, for the agent's catalogue. A server whose list is known
+        (``ServerSpec.catalog``) and not yet running is not started for it."""
         found: list[ToolInfo] = []
 
         async def collect(name: str) -> None:
             found.extend((await self.tools(name)).values())
 
         async with anyio.create_task_group() as group:
-            for name in self.specs:
-                group.start_soon(collect, name)
+            for name, spec in self.specs.items():
+                running = self._connections.get(name)
+                if spec.catalog is not None and (running is None or not running.usable()):
+                    found.extend(spec.catalog)
+                else:
+                    group.start_soon(collect, name)
         return sorted(found, key=lambda t: (t.server, t.name))
 
     async def judge(

@@ -9,6 +9,7 @@ Layout, under ``sessions/<id>/``: ``sandbox/`` (the agent's working folder), ``e
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -37,6 +38,7 @@ from appliance.config.servers import (
 )
 from appliance.config.settings import Config, weakening_settings
 from appliance.host.atomic import write_text_atomic
+from appliance.session.catalog import shipped_catalog
 from policy.api import EvalContext, Policy, default_policy_dir, load_policy
 
 if TYPE_CHECKING:
@@ -100,17 +102,23 @@ class Session:
         _write_state(self.dir, **fields)
 
 
-def server_specs(config: Config, sandbox: Path, *, all_shipped: bool = False) -> list[ServerSpec]:
+def server_specs(
+    config: Config, sandbox: Path, *, all_shipped: bool = False, use_catalog: bool = True
+) -> list[ServerSpec]:
     """Every server of the registry (the shipped ones and ``mcpServers``), as the pool starts
-    them. A declared remote server stops the start: it is not connected to in this release."""
+    them. A declared remote server stops the start: it is not connected to in this release.
+    A shipped server carries its known tool list (``use_catalog``), so listing tools starts
+    nothing; ``use_catalog=False`` is for the command that writes that list."""
     confined = _confinement_env(config)
+    known = shipped_catalog() if use_catalog else {}
     specs = []
     # all_shipped: every shipped server, even one whose setting is missing (the compiler lists
     # their tools; the github server starts without a token, its calls then fail with 401)
     available = {"github_token": all_shipped or config.github_token is not None}
     for name, declared in registry(config.mcp_servers, available).items():
         if declared is None:
-            specs.append(_builtin_spec(name, config, sandbox, confined))
+            spec = _builtin_spec(name, config, sandbox, confined)
+            specs.append(dataclasses.replace(spec, catalog=known.get(name)))
         elif declared.remote:
             raise ServerDeclarationError(
                 f"mcpServers.{name}: remote servers (url) are not supported yet; remove the "
