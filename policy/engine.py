@@ -178,7 +178,7 @@ def _sandbox_history(item: RoleValue) -> _Outcome:
 
 
 def _judge(plan: ToolPlan, item: RoleValue, view: _CallView, values: list[RoleValue]) -> _Outcome:
-    for rule in plan.by_role[item.role]:
+    for rule in plan.rules_for(item.role):
         if _covers(rule, item, view, values):
             reason = f"{rule.reason} ({item.where}: {_show(item.value)})"
             return _Outcome(rule.effect, rule.name, reason, item.role)

@@ -182,6 +182,15 @@ class ToolPlan:
         # order, as IronCurtain's unscoped scan does; its role conditions read the annotation.
         self.unscoped = tuple(applicable)
         self.annotated_roles = frozenset(_annotated_roles(annotation))
-        self.by_role: dict[str, tuple[CompiledRule, ...]] = {
-            role: tuple(r for r in applicable if r.may_cover(role)) for role in table.names()
-        }
+        # Per role, the rules that may cover it, worked out the first time a call brings that
+        # role: a policy loads in every process that starts (exec, each server's judge), and
+        # filling this for every role of the table and every tool cost ~25 ms of a 300 ms start.
+        self._by_role: dict[str, tuple[CompiledRule, ...]] = {}
+
+    def rules_for(self, role: str) -> tuple[CompiledRule, ...]:
+        """The applicable rules, in order, that may cover a value of ``role``."""
+        found = self._by_role.get(role)
+        if found is None:
+            found = tuple(r for r in self.unscoped if r.may_cover(role))
+            self._by_role[role] = found
+        return found
