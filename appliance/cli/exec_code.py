@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -31,20 +32,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from appliance.config.paths import app_paths
-    from appliance.config.settings import ConfigError, load_config
-
     try:
         code = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         print(f"ironcurtain: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
+    # The sandbox (wasmtime's import, the compiled guest's hash and mapping) loads in a thread
+    # from the first moment, beside the config's and the session's imports: most of its time
+    # is spent outside the interpreter lock.
+    sandbox = _Loading()
+    from appliance.config.paths import app_paths
+    from appliance.config.settings import ConfigError, load_config
+
     try:
         config = load_config()
     except ConfigError as exc:
         print(f"ironcurtain: {exc}", file=sys.stderr)
         return 2
-    result = anyio.run(_execute, code, args, config, app_paths())
+    result = anyio.run(_execute, code, args, config, app_paths(), sandbox)
     if args.text:
         print_text(result)
     else:
@@ -71,7 +76,7 @@ def print_text(result, out=None, err=None) -> None:
     print(f"({calls}, {result.duration_s:.2f} s)", file=err)
 
 
-async def _execute(code: str, args: argparse.Namespace, config, paths):
+async def _execute(code: str, args: argparse.Namespace, config, paths, loading: _Loading):
     from appliance.host.workspace import require_workspace
     from appliance.session.core import SessionOptions, open_session
 
@@ -80,24 +85,37 @@ async def _execute(code: str, args: argparse.Namespace, config, paths):
         task=f"exec {args.file}", policy_dir=args.policy_dir, sandbox=args.sandbox, mode="exec"
     )
     async with open_session(config, paths, options) as session:
-        # The two slow parts of a start, side by side: the servers start in their own processes
-        # while a thread loads the sandbox (wasmtime's import, the guest's hash and module).
-        found: dict[str, Any] = {}
-
-        async def tools() -> None:
-            found["tools"] = await session.servers.all_tools()
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(tools)
-            sandbox = await anyio.to_thread.run_sync(_load_sandbox)
-        catalog = [t.catalog_entry() for t in found["tools"]]
+        # A shipped server's tools are known without starting it; a declared one starts here,
+        # while the sandbox finishes loading.
+        catalog = [t.catalog_entry() for t in await session.servers.all_tools()]
+        sandbox = await anyio.to_thread.run_sync(loading.result)
         print(f"session {session.id} · sandbox {session.sandbox}", file=sys.stderr)
         from appliance.sandbox.code_mode import CodeExecutor
 
         return await CodeExecutor(session.chokepoint, sandbox, catalog).run(code)
 
 
-def _load_sandbox() -> Sandbox:
-    from appliance.sandbox.guest import make_sandbox
+class _Loading:
+    """``make_sandbox()`` running in a thread of its own; ``result()`` waits for it and returns
+    the sandbox or raises what it raised."""
 
-    return make_sandbox()
+    def __init__(self) -> None:
+        self._sandbox: Sandbox | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, name="sandbox-load", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            from appliance.sandbox.guest import make_sandbox
+
+            self._sandbox = make_sandbox()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> Sandbox:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._sandbox is not None
+        return self._sandbox
