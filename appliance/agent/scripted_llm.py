@@ -44,7 +44,10 @@ class ScriptedLLM:
         self.requests: list[dict[str, Any]] = []
         self.routes: list[str] = []  # which API each request used: openai, anthropic, gemini
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits up to one interval, and the demo ends through it.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def port(self) -> int:

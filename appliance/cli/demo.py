@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+DEMO_MODEL = "openai:scripted-demo"  # served by ScriptedLLM on 127.0.0.1
+
 NOTES = {
     "notes/meeting.md": "# Planning meeting\n- Ship the policy engine first\n- Then the sandbox\n",
     "notes/todo.md": "# To do\n- write the README\n- measure start-up\n",
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     from appliance.agent.loop import preload_litellm
 
-    preload_litellm()
+    preload_litellm(DEMO_MODEL)
     workdir = Path(tempfile.mkdtemp(prefix="ironcurtain-demo-"))
     try:
         return anyio.run(_demo, workdir, args)
@@ -162,9 +164,7 @@ async def _demo(workdir: Path, args: argparse.Namespace) -> int:
         task="demo", sandbox=sandbox, interactive_channel=DemoApprover(sys.stdout), mode="demo"
     )
     with ScriptedLLM(_script(sandbox, remote)) as llm:
-        model = ModelSettings(
-            "openai:scripted-demo", api_key="sk-demo-no-power", api_base=llm.openai_base
-        )
+        model = ModelSettings(DEMO_MODEL, api_key="sk-demo-no-power", api_base=llm.openai_base)
         outcome = await run_code_session(
             Config(),
             paths,
