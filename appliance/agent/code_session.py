@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TextIO
@@ -26,8 +25,8 @@ from appliance.agent.loop import (
     MissingKey,
     ModelError,
     ModelSettings,
-    import_litellm,
     model_settings,
+    preload_litellm,
     system_prompt,
     transcript,
 )
@@ -190,7 +189,7 @@ async def _make_agent(run, session, config, model, factory, quiet) -> Agent | No
         report=terminal.report,
     )
     # litellm takes seconds to import: start now, while the user reads and types.
-    threading.Thread(target=import_litellm, name="import-litellm", daemon=True).start()
+    preload_litellm(model.model_id)
     return run.agent
 
 

@@ -69,7 +69,6 @@ def preload_litellm(model_id: str | None = None) -> None:
     Lives here because only the model loop, the auto-approver and the compiler import litellm."""
     import threading
 
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
     openai_sdk = (model_id or "").partition(":")[0] in _THROUGH_OPENAI_SDK
     threading.Thread(
         target=_import_litellm, args=(openai_sdk,), name="import-litellm", daemon=True
@@ -80,8 +79,7 @@ _THROUGH_OPENAI_SDK = frozenset({"openai", "azure"})
 
 
 def _import_litellm(openai_sdk: bool) -> None:
-    import litellm  # noqa: F401 - imported for its side effect: loaded before it is needed
-
+    import_litellm()
     if openai_sdk:
         import openai.resources  # noqa: F401 - what litellm's first OpenAI request imports
 
