@@ -21,6 +21,7 @@ are unchanged for callers) and keeps the builtin base it had (``ValueError``, ``
     ├── SigningKeyError         chokepoint.audit.signing  the installation's signing key is unusable
     ├── ServerDeclarationError  config.servers       an mcpServers entry cannot be used (ValueError)
     ├── SetupError              daemon.signal_setup  Signal pairing cannot be completed
+    ├── JobError                daemon.jobs          a job is unknown or unreadable (ValueError)
     └── ConfinementError        errors               kernel confinement cannot be applied
         ├── ConfinementUnavailable  confinement.apply      a mechanism is missing (enforce)
         ├── ConfinementRefused      confinement.protected  a grant exposes a protected folder

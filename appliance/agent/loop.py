@@ -69,13 +69,21 @@ def preload_litellm(model_id: str | None = None) -> None:
     Lives here because only the model loop, the auto-approver and the compiler import litellm."""
     import threading
 
+    global _preload
+    if _preload is not None:
+        return
     openai_sdk = (model_id or "").partition(":")[0] in _THROUGH_OPENAI_SDK
-    threading.Thread(
+    _preload = threading.Thread(
         target=_import_litellm, args=(openai_sdk,), name="import-litellm", daemon=True
-    ).start()
+    )
+    _preload.start()
 
 
 _THROUGH_OPENAI_SDK = frozenset({"openai", "azure"})
+# The preload thread, once started: every other import of litellm waits for it to end rather
+# than import the same packages beside it (two threads importing litellm and the OpenAI SDK's
+# resources at once deadlocked on CPython's module locks: a job run hung with one thread left).
+_preload: Any = None
 
 
 def _import_litellm(openai_sdk: bool) -> None:
@@ -98,6 +106,10 @@ def litellm_model(model_id: str) -> str:
 
 def import_litellm() -> Any:
     """litellm, imported offline (no cost-map download) and quiet (no banners on stdout)."""
+    import threading
+
+    if _preload is not None and _preload is not threading.current_thread():
+        _preload.join()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 

@@ -101,6 +101,40 @@ def constitution_text(paths: AppPaths) -> str:
     return text
 
 
+def compile_constitution(
+    paths: AppPaths, constitution: str, policy_dir: Path, timeout: float = 120.0
+) -> int:
+    """Compile ``constitution`` into ``policy_dir`` (a scheduled job's own policy) with the same
+    pipeline, model and checks as ``compile-policy``; exit status as that command's."""
+    from policy.api import default_policy_dir
+    from policy.compiler.api import CompileError, CompileInputs, compile_policy
+
+    try:
+        llm = _llm(paths, timeout)
+    except _ConfigProblem as exc:
+        print(f"ironcurtain: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        _progress("tools     listing the servers' tools")
+        inputs = CompileInputs(
+            constitution=constitution,
+            tools=_live_tools(None),
+            policy_dir=policy_dir,
+            cache_dir=paths.cache / "compiler",
+            protected=_protected_for,
+            baseline_dir=default_policy_dir(),
+        )
+        report = compile_policy(inputs, llm, _progress)
+    except CompileError as exc:
+        print(f"ironcurtain: {exc}", file=sys.stderr)
+        _print_proposals(getattr(exc, "report", None))
+        return EXIT_FAILED
+    finally:
+        _print_usage(llm)
+    print(f"compiled {report.rules} rules; {report.scenarios} scenarios and the invariants pass")
+    return 0
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 

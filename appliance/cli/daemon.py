@@ -1,4 +1,5 @@
-"""``ironcurtain daemon``: answer escalations of every running session from the web console.
+"""``ironcurtain daemon``: answer escalations of every running session from the web console,
+and run scheduled jobs (``ironcurtain job``) on their schedules.
 
 Foreground; Ctrl-C or SIGTERM stops it. ``--install-service`` writes a systemd user unit instead
 of running (enable it with ``systemctl --user enable --now ironcurtain-daemon``).
@@ -55,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValidationError) as exc:
             print(f"ironcurtain daemon: {files.signal}: {exc}", file=sys.stderr)
             return 2
-    daemon = Daemon(registry, files, host, args.port, signal_config, paths)
+    from appliance.daemon.jobs import JobStore
+    from appliance.daemon.scheduler import Scheduler
+
+    say = lambda line: print(line, flush=True)  # noqa: E731 - the daemon's own output
+    scheduler = Scheduler(JobStore(paths), say=say)
+    daemon = Daemon(registry, files, host, args.port, signal_config, paths, scheduler)
     try:
         url = daemon.start()
     except (RuntimeError, OSError) as exc:

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "daemon": ("appliance.cli.daemon", "web console answering escalations of all sessions"),
     "signal": ("appliance.cli.signal_cmd", "pair the daemon with a Signal recipient"),
+    "job": ("appliance.cli.job_cmd", "scheduled jobs the daemon runs (add, list, run, logs)"),
     "config": ("appliance.cli.config_cmd", "show or change the configuration"),
     "setup": ("appliance.cli.setup", "interactive first-run set-up"),
     "doctor": ("appliance.cli.doctor", "check the installation and explain each problem"),

@@ -48,6 +48,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="an existing folder for the agent to work in (default: the current folder when it "
         "is a reasonable workspace, else a new sessions/ID/sandbox)",
     )
+    parser.add_argument(
+        "--job",
+        metavar="NAME",
+        help="run scheduled job NAME now, as its schedule would (its task, workspace, policy, "
+        "budgets and escalation rule; `ironcurtain job run NAME` records the run)",
+    )
+    parser.add_argument("--session-id", help=argparse.SUPPRESS)  # a job run's id, chosen first
 
 
 def sandbox_problem(folder: Path | None) -> str | None:
@@ -63,7 +70,7 @@ def sandbox_problem(folder: Path | None) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    problem = sandbox_problem(args.sandbox)
+    problem = _job_problem(args) or sandbox_problem(args.sandbox)
     if problem is not None:
         print(f"ironcurtain start: {problem}", file=sys.stderr)
         return 2
@@ -84,7 +91,44 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ironcurtain: {exc}", file=sys.stderr)
         return 2
+    if args.job:
+        from appliance.daemon.jobs import JobError
+
+        try:
+            config = _as_job(args, config, paths)
+        except JobError as exc:
+            print(f"ironcurtain start: {exc}", file=sys.stderr)
+            return 2
     return _run_session(args, config, paths)
+
+
+def _job_problem(args: argparse.Namespace) -> str | None:
+    if args.session_id and not args.job:
+        return "--session-id is for job runs (--job NAME)"
+    if not args.job:
+        return None
+    clash = [f for f, v in (("a task", args.task), ("--resume", args.resume),
+             ("--sandbox", args.sandbox), ("--policy-dir", args.policy_dir)) if v]  # fmt: skip
+    if args.agent != "builtin":
+        clash.append("--agent")
+    if clash:
+        return f"--job runs the job's own task, workspace and policy: drop {', '.join(clash)}"
+    return None
+
+
+def _as_job(args: argparse.Namespace, config, paths):
+    """Point ``args`` at job ``args.job`` and return the config with its budgets and deadline."""
+    from appliance.daemon.jobs import JobStore
+
+    store = JobStore(paths)
+    job = store.get(args.job)
+    args.task = job.task
+    args.sandbox = store.workspace(job)
+    args.policy_dir = store.policy_dir(job)
+    update = {"escalation_timeout_seconds": job.timeout_seconds()}
+    if job.budget is not None:
+        update["resource_budget"] = job.budget
+    return config.model_copy(update=update)
 
 
 def _run_session(args: argparse.Namespace, config, paths) -> int:
@@ -200,7 +244,7 @@ def _run(args, config, paths, model, terminal, lines) -> int:
         task=args.task or "(interactive)",
         policy_dir=args.policy_dir,
         sandbox=args.sandbox,
-        session_id=args.resume,
+        session_id=args.resume or args.session_id,
         interactive_channel=prompt,
         warned=lines is not None,
     )

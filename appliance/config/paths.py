@@ -26,6 +26,7 @@ PROTECTED_IN_HOME = (
     "generated",  # ... and the policy compiled from it
     "running",  # the registry of running sessions (escalation routing)
     "daemon",  # the daemon's console token and its audit of answers (appliance/daemon)
+    "jobs",  # scheduled jobs: their tasks, constitutions, compiled policies and run logs
     "ca",  # the credential proxy's CA: its private key signs any TLS certificate
     "audit-signing-key.pem",  # signs audit checkpoints: whoever holds it can sign a rewrite
     "sessions/*/audit.jsonl",

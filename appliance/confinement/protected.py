@@ -5,8 +5,11 @@ protected folder (a root of ``$HOME`` contains ``~/.ssh`` and usually the applia
 refused outright, and the server does not start: a carve-out by listing the other entries of the
 folder would be a snapshot that misses files created later, and ``$HOME`` itself holds secrets
 as plain files (``~/.netrc``, ``~/.git-credentials``). A grant *inside* a protected folder is
-refused too, with one exception: a session's own sandbox, ``<appliance home>/sessions/<id>/sandbox``
-(granted alone; never its parent, which holds the session's audit log and escalations).
+refused too, with two exceptions: a session's own sandbox,
+``<appliance home>/sessions/<id>/sandbox`` (granted alone; never its parent, which holds the
+session's audit log and escalations), and a scheduled job's own workspace,
+``<appliance home>/job-workspaces/<name>`` (never the folder above it, nor ``jobs/``, which
+holds the job's policy).
 """
 
 from __future__ import annotations
@@ -69,7 +72,12 @@ def _inside(path: str, folder: str) -> bool:
 def _is_session_sandbox(path: str, app_homes: Iterable[str]) -> bool:
     for home in app_homes:
         rel = os.path.relpath(path, home).split("/")
-        if len(rel) >= 3 and rel[0] == "sessions" and rel[2] == "sandbox" and ".." not in rel:
+        if ".." in rel:
+            continue
+        if len(rel) >= 3 and rel[0] == "sessions" and rel[2] == "sandbox":
+            return True
+        # appliance.host.workspace.JOB_WORKSPACES (this package imports nothing of the host)
+        if len(rel) >= 2 and rel[0] == "job-workspaces":
             return True
     return False
 
@@ -93,5 +101,5 @@ def check_grants(grants: Iterable[str], protected: list[str], app_homes: list[st
             if _inside(real, folder) and not _is_session_sandbox(real, app_homes):
                 raise ConfinementRefused(
                     f"{grant} is inside {folder}, which no server may reach "
-                    "(only a session's own sandbox folder is)"
+                    "(only a session's own sandbox folder or a job's own workspace is)"
                 )

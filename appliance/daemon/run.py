@@ -20,12 +20,14 @@ from appliance.chokepoint.escalation.registry import ListenerLock
 from appliance.config.paths import AppPaths
 from appliance.daemon.console import Console
 from appliance.daemon.hub import Hub
+from appliance.daemon.scheduler import Scheduler
 from appliance.daemon.signal import SignalBridge, SignalConfig
 from appliance.host.atomic import write_text_atomic
 
 __all__ = ["Daemon", "DaemonFiles", "check_host"]
 
 REFRESH_S = 0.05
+TICK_S = 1.0  # how often scheduled jobs are checked (cron's resolution is a minute)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Daemon:
         port: int,
         signal: SignalConfig | None = None,
         paths: AppPaths | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.files = files
         self._paths = paths
@@ -79,6 +82,9 @@ class Daemon:
         self.console: Console | None = None
         self._thread: threading.Thread | None = None
         self._wrote_token = False
+        # Scheduled jobs (appliance/daemon/jobs.py): fired from the refresh loop, once a second.
+        self.scheduler = scheduler
+        self._next_tick = 0.0
 
     def start(self) -> str:
         """Start everything; return the console URL (with its fresh token)."""
@@ -100,6 +106,9 @@ class Daemon:
     def _refresh(self) -> None:
         while not self._stop.wait(REFRESH_S):
             self.hub.refresh()
+            if self.scheduler is not None and time.monotonic() >= self._next_tick:
+                self._next_tick = time.monotonic() + TICK_S
+                self.scheduler.tick()
             if self.signal is not None:
                 # signal-cli went away: the console and the listener still answer
                 with contextlib.suppress(OSError, RuntimeError, TimeoutError):
@@ -110,6 +119,8 @@ class Daemon:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
+        if self.scheduler is not None:
+            self.scheduler.stop()  # runs in progress end as terminated (resumable), recorded
         if self.signal is not None:
             self.signal.close()
         if self.console is not None:

@@ -28,7 +28,13 @@ from typing import Any
 
 from appliance.errors import ApplianceError
 
-__all__ = ["WorkspaceRefused", "check_workspace", "refused_folders", "require_workspace"]
+__all__ = [
+    "JOB_WORKSPACES",
+    "WorkspaceRefused",
+    "check_workspace",
+    "refused_folders",
+    "require_workspace",
+]
 
 # The system's own folders: a workspace may be none of these, contain one, or sit inside one.
 SYSTEM_FOLDERS = (
@@ -101,7 +107,7 @@ def check_workspace(
         raise _refuse(given, f"is or contains your home folder {user_home}")
     # A session's own `sandbox` folder sits inside the appliance's home by design; every other
     # check still applies to it (a resumed session's folder holds what its agent left).
-    own = _is_own_sandbox(resolved, own_sandboxes)
+    own = _is_own_sandbox(resolved, own_sandboxes) or _is_job_workspace(resolved, appliance_home)
     for folder, why in refused_folders(appliance_home, user_home):
         if own and folder == _resolved(appliance_home) and _within(resolved, folder):
             continue
@@ -133,8 +139,9 @@ def require_workspace(path: Path | None, paths: Any) -> Path | None:
 def _create(given: Path, resolved: Path, appliance: Path, home: Path) -> None:
     """A folder that does not exist yet is made (0700), unless it would sit inside a refused one;
     the full check then runs on what was made."""
+    own = _is_job_workspace(resolved, appliance)
     for folder, why in refused_folders(appliance, home):
-        if _within(resolved, folder):
+        if _within(resolved, folder) and not (own and folder == _resolved(appliance)):
             raise _refuse(given, f"would be inside {folder} ({why})")
     try:
         resolved.mkdir(mode=0o700, parents=True)
@@ -180,6 +187,17 @@ def _mount_points() -> list[Path]:
 
 def _special(mode: int) -> bool:
     return any(test(mode) for test in (stat.S_ISSOCK, stat.S_ISCHR, stat.S_ISBLK, stat.S_ISFIFO))
+
+
+# A scheduled job's own workspace: ``<appliance home>/job-workspaces/<job name>``, made by
+# ``ironcurtain job add`` (appliance/daemon/jobs.py); like a session's sandbox, inside the home by
+# design, and every other check still applies to it.
+JOB_WORKSPACES = "job-workspaces"
+
+
+def _is_job_workspace(resolved: Path, appliance_home: Path) -> bool:
+    parts, base = resolved.parts, (_resolved(appliance_home) / JOB_WORKSPACES).parts
+    return len(parts) == len(base) + 1 and parts[: len(base)] == base
 
 
 def _is_own_sandbox(resolved: Path, sessions: Path | None) -> bool:

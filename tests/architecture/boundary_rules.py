@@ -202,6 +202,8 @@ RULES: tuple[Rule, ...] = (
             "appliance.cli.servers_cmd": "`servers annotate --edit` opens the user's $EDITOR",
             "appliance.cli.github_token": "`gh auth token` at setup, only when the user says yes",
             "appliance.host.runner": "one-shot host tools (the demo's `git init --bare`)",
+            "appliance.daemon.job_runs": "a scheduled job's run: `ironcurtain start --job NAME`"
+            " from this same executable, fixed argv, no shell, stdin closed",
             "appliance.docker.image": "runs the docker CLI to build and inspect images",
             "appliance.docker.agent_image": "runs the docker CLI to build the agent image",
             "appliance.docker.supervise": "runs `docker start --attach` for --pty sessions",

@@ -37,6 +37,7 @@ TREE: dict[str, tuple[type[BaseException], type[BaseException] | None]] = {
     "appliance.chokepoint.audit.signing:SigningKeyError": (ApplianceError, None),
     "appliance.config.servers:ServerDeclarationError": (ApplianceError, ValueError),
     "appliance.daemon.signal_setup:SetupError": (ApplianceError, None),
+    "appliance.daemon.jobs:JobError": (ApplianceError, ValueError),
 }
 
 #: "module:Class" -> issue whose module this is (only its base needs changing)

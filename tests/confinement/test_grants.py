@@ -116,3 +116,27 @@ def test_a_dead_servers_private_tmp_is_adopted_or_removed(
     for made in (first, second):
         assert Path(made).name.startswith(f"ironcurtain-confined-{os.getpid()}-")
         assert os.stat(made).st_mode & 0o777 == 0o700 and not os.listdir(made)
+
+
+@pytest.mark.parametrize(
+    ("inside", "granted"),
+    [
+        ("job-workspaces/report", True),  # a scheduled job's own workspace
+        ("job-workspaces/report/sub", True),
+        ("job-workspaces", False),  # the folder above every job's workspace
+        ("jobs/report/policy", False),  # the job's compiled policy
+        ("jobs/report", False),
+        ("job-workspaces/../generated", False),  # resolved before it is judged
+        ("sessions/x/sandbox/../audit-dir", False),
+    ],
+)
+def test_a_jobs_workspace_is_granted_and_nothing_else_of_the_home(
+    world: World, inside: str, granted: bool
+) -> None:
+    folder = world.app_home / inside
+    folder.mkdir(parents=True, exist_ok=True)
+    if granted:
+        assert plan_for("filesystem", [str(folder)]).roots == (str(folder.resolve()),)
+    else:
+        with pytest.raises(ConfinementRefused, match="is inside"):
+            plan_for("filesystem", [str(folder)])

@@ -1,0 +1,105 @@
+"""Fire jobs on their schedules while the daemon runs.
+
+``tick(now)`` is called from the daemon's refresh loop (about once a second): each enabled job
+whose next fire time has come is started on a thread of its own (``job_runs.run_job``), unless
+its previous run is still going (then this fire is skipped and said in the daemon's output). The
+next fire time is counted from when the daemon started (or the job was first seen), so runs
+missed while no daemon was running are not made up at start: a 07:00 job whose machine was off
+at 07:00 runs at the next 07:00. The clock is a parameter, so tests fire schedules at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from appliance.daemon.job_runs import RunResult, run_job
+from appliance.daemon.jobs import Job, JobError, JobStore, next_run
+
+__all__ = ["Scheduler"]
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[JobStore, Job], RunResult]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: JobStore,
+        clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+        runner: Runner | None = None,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.store, self.clock, self.say = store, clock, say
+        self.stopping = threading.Event()
+        self.runner = runner or (
+            lambda store, job: run_job(store, job, trigger="schedule", stop=self.stopping)
+        )
+        self._due: dict[str, tuple[str, datetime]] = {}  # name -> (schedule, next fire)
+        self._running: dict[str, threading.Thread] = {}
+        self._problem: str | None = None
+
+    def tick(self) -> list[str]:
+        """Start every job that is due now; return the names started."""
+        now = self.clock()
+        try:
+            jobs = self.store.load()
+        except JobError as exc:
+            if str(exc) != self._problem:  # said once, not every second
+                self.say(f"ironcurtain daemon: jobs not run: {exc}")
+                self._problem = str(exc)
+            return []
+        self._problem = None
+        started = []
+        for name in list(self._due):
+            if name not in jobs:
+                del self._due[name]  # removed
+        for name, job in jobs.items():
+            if not job.enabled:
+                self._due.pop(name, None)
+                continue
+            schedule, due = self._due.get(name, (None, None))
+            if schedule != job.schedule or due is None:
+                self._due[name] = (job.schedule, next_run(job, now))  # new or re-scheduled
+                continue
+            if now < due:
+                continue
+            self._due[name] = (job.schedule, next_run(job, now))
+            running = self._running.get(name)
+            if running is not None and running.is_alive():
+                self.say(f"ironcurtain daemon: job {name}: still running; skipped the {due} run")
+                continue
+            thread = threading.Thread(target=self._run, args=(job,), name=f"job-{name}")
+            self._running[name] = thread
+            thread.start()
+            started.append(name)
+        return started
+
+    def _run(self, job: Job) -> None:
+        self.say(f"ironcurtain daemon: job {job.name}: started")
+        try:
+            result = self.runner(self.store, job)
+        except Exception as exc:  # a run that cannot start must not stop the scheduler
+            log.exception("job %s failed to run", job.name)
+            self.say(f"ironcurtain daemon: job {job.name}: could not run: {exc}")
+            return
+        self.say(
+            f"ironcurtain daemon: job {job.name}: {result.outcome} (session {result.session_id})"
+        )
+
+    def running(self) -> list[str]:
+        return [name for name, thread in self._running.items() if thread.is_alive()]
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """End runs in progress (each session is terminated, closes its audit and can be
+        resumed) and wait for their records."""
+        self.stopping.set()
+        self.join(timeout_s)
+
+    def join(self, timeout_s: float | None = None) -> None:
+        """Wait for runs in progress."""
+        for thread in list(self._running.values()):
+            thread.join(timeout_s)
