@@ -236,7 +236,7 @@ class ServerPool:
                 await connection.ready.wait()
             if connection.client is None:
                 connection.stop.set()
-                raise _not_started(connection) from connection.failure
+                raise _not_started(connection) from _innermost(connection.failure)
             return connection
 
     async def tools(self, name: str) -> dict[str, ToolInfo]:
@@ -337,9 +337,16 @@ class ServerPool:
 def _not_started(connection: _Connection) -> ServerCallError:
     name = connection.spec.name
     if connection.spec.remote:  # the operator needs the reason (DNS, TLS, 401, garbage…)
-        why = connection.failure or "no answer in time"
+        why = _innermost(connection.failure) or "no answer in time"
         return ServerCallError(f"the {name} server is unreachable: {why}")
     return ServerCallError(f"the {name} server did not start")
+
+
+def _innermost(error: BaseException | None) -> BaseException | None:
+    """The error itself, not the task groups it came through."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
 
 
 def _tools_change(

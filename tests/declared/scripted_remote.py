@@ -1,0 +1,99 @@
+"""A scripted remote MCP endpoint on loopback, for answers no honest server gives: redirects,
+oversized bodies, garbage, a broken session id. It speaks just enough Streamable HTTP (initialize,
+tools/list, notifications) to get a client to ``tools/call``, whose answer is the script's.
+
+``answer`` (one vector's ``input.answer``): ``status``, ``headers``, and ``body`` (text where
+``{id}`` is the request id) or ``bodyBytes`` (a valid JSON-RPC answer padded to that size);
+``sse`` sends that body as one SSE event; ``on`` names the method the answer replaces (default
+``tools/call``). Every request's headers are
+kept in ``seen`` so a test can check what reached the server.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TOOL = {"name": "probe", "description": "answers as scripted", "inputSchema": {"type": "object"}}
+
+
+class ScriptedRemote:
+    def __init__(self, answer: dict[str, Any] | None = None) -> None:
+        self.answer = answer or {}
+        self.seen: list[dict[str, str]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:  # the stdlib's names
+                owner.seen.append(dict(self.headers.items()))
+                size = int(self.headers.get("content-length", "0"))
+                message = json.loads(self.rfile.read(size))
+                if "id" not in message:
+                    self._send(202, {}, b"")
+                    return
+                scripted = owner.answer.get("on", "tools/call") == message["method"]
+                if scripted and owner.answer:
+                    self._scripted(message["id"])
+                else:
+                    self._normal(message)
+
+            def do_GET(self) -> None:
+                owner.seen.append(dict(self.headers.items()))
+                self._send(405, {}, b"")
+
+            def do_DELETE(self) -> None:
+                owner.seen.append(dict(self.headers.items()))
+                self._send(200, {}, b"")
+
+            def _normal(self, message: dict[str, Any]) -> None:
+                method = message["method"]
+                result: dict[str, Any] = {}
+                if method == "initialize":
+                    result = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                              "serverInfo": {"name": "scripted", "version": "0"}}  # fmt: skip
+                elif method == "tools/list":
+                    result = {"tools": [TOOL]}
+                elif method == "tools/call":
+                    result = {"content": [{"type": "text", "text": "plain answer"}]}
+                body = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result})
+                headers = {"Content-Type": "application/json", "Mcp-Session-Id": "s-1"}
+                self._send(200, headers, body.encode())
+
+            def _scripted(self, request_id: int) -> None:
+                answer = owner.answer
+                if "bodyBytes" in answer:
+                    head = f'{{"jsonrpc":"2.0","id":{request_id},'
+                    head += '"result":{"content":[{"type":"text","text":"'
+                    tail = '"}]}}'
+                    pad = answer["bodyBytes"] - len(head) - len(tail)
+                    body = (head + "x" * pad + tail).encode()
+                else:
+                    body = str(answer.get("body", "")).replace("{id}", str(request_id)).encode()
+                if answer.get("sse"):
+                    body = b"data: " + body + b"\n\n"
+                self._send(answer.get("status", 200), answer.get("headers", {}), body)
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mcp"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ScriptedRemote:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
