@@ -149,8 +149,7 @@ class HttpClient(McpClient):
     async def initialize(self, name: str = "ironcurtain", version: str = "0") -> dict[str, Any]:
         self._hello = (name, version)
         result = await super().initialize(name, version)
-        assert self._group is not None
-        self._group.start_soon(self._listen, name=f"mcp-listen {self.url}")
+        self._start_listening()
         return result
 
     async def request(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -197,6 +196,11 @@ class HttpClient(McpClient):
     async def _new_session(self) -> None:
         self._session_id = self._protocol = None
         await super().initialize(*self._hello)
+        self._start_listening()  # the old session's stream ended with it
+
+    def _start_listening(self) -> None:
+        assert self._group is not None
+        self._group.start_soon(self._listen, name=f"mcp-listen {self.url}")
 
     # -- the transport -------------------------------------------------------------------------
 
