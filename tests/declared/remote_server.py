@@ -2,7 +2,8 @@
 
 ``python remote_server.py PORT HEADERS_LOG [--json]``: serves ``/mcp`` on 127.0.0.1:PORT (SSE
 answers by default, one JSON object per answer with ``--json``), and appends every tool call's
-``Authorization`` header to HEADERS_LOG, so a test sees what reached the server.
+``Authorization`` header to HEADERS_LOG, so a test sees what reached the server. With ``stdio``
+in place of PORT the same tools are served over stdio (``tools/list_changed`` on that transport).
 
 Tools: ``echo`` (text back), ``whoami`` (the Authorization header it received, echoed back as a
 careless server might), ``grow`` (adds the tool ``extra`` and changes ``echo``'s input schema, then
@@ -18,7 +19,8 @@ from pathlib import Path
 from mcp import types
 from mcp.server.mcpserver import Context, MCPServer
 
-PORT = int(sys.argv[1])
+STDIO = sys.argv[1] == "stdio"
+PORT = 0 if STDIO else int(sys.argv[1])
 HEADERS_LOG = Path(sys.argv[2])
 JSON_ANSWERS = "--json" in sys.argv[3:]
 
@@ -67,5 +69,7 @@ async def grow(ctx: Context, via: str = "post") -> str:
     return "grown"
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and STDIO:
+    server.run("stdio")
+elif __name__ == "__main__":
     server.run("streamable-http", host="127.0.0.1", port=PORT, json_response=JSON_ANSWERS)

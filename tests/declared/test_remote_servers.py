@@ -6,17 +6,19 @@ a reachable and an unreachable remote server; the weakening said at start."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import anyio
 import pytest
 
+from appliance.chokepoint.server_pool import ServerSpec
 from appliance.cli.main import main
 from appliance.config.paths import AppPaths
 from appliance.config.servers import DeclaredServer
 from appliance.config.settings import Config, weakening_settings
 from appliance.session.core import SessionOptions, open_session, remote_spec
-from tests.declared.remote_helpers import free_port, sdk_remote
+from tests.declared.remote_helpers import SERVER, free_port, sdk_remote
 
 pytestmark = pytest.mark.anyio
 POLICY = Path(__file__).parents[1] / "vectors" / "declared" / "remote-policy"
@@ -90,6 +92,19 @@ async def test_list_changed_on_the_calls_stream_refuses_new_and_changed_tools(
     assert changes == [
         {**changes[0], "server": "remote", "added": ["extra"], "removed": [], "changed": ["echo"]}
     ]  # once, not once per refused call
+
+
+async def test_list_changed_over_stdio(home: AppPaths, tmp_path: Path) -> None:
+    """The same server over stdio: the notification arrives on the pipe, with the same effect."""
+    argv = (sys.executable, str(SERVER), "stdio", str(tmp_path / "log"))
+    spec = ServerSpec("remote", argv=argv, call_timeout_s=30)
+    async with open_session(Config(), home, _options(tmp_path), specs=[spec]) as s:
+        assert (await s.chokepoint.call("remote", "grow", {"via": "post"})).ok
+        extra = await s.chokepoint.call("remote", "extra", {"n": 2})
+        echo = await s.chokepoint.call("remote", "echo", {"text": "x"})
+    assert extra.decision.rule == "structural-unannotated-tool"
+    assert echo.decision.rule == "structural-stale-annotation"
+    assert len(_records(s.audit_path, "tools-changed")) == 1
 
 
 async def test_list_changed_on_the_sessions_own_stream(home: AppPaths, tmp_path: Path) -> None:
