@@ -159,3 +159,20 @@ def test_plain_http_to_the_network_stops_the_config_load_naming_the_field(
     assert main(["servers", "add", "far", "--url", "http://mcp.example.com/mcp"]) == 2
     err = capsys.readouterr().err
     assert "mcpServers.far" in err and "url" in err and "plain http to mcp.example.com" in err
+
+
+def test_doctor_names_a_remote_server_unreachable_and_unconfined(home: AppPaths) -> None:
+    from appliance.cli.doctor.base import Facts
+    from appliance.cli.doctor.confinement import check_confinement
+    from appliance.cli.doctor.servers import check_servers
+
+    dead = DeclaredServer(url=f"http://127.0.0.1:{free_port()}/mcp")
+    config = Config(mcp_servers={"gone": dead})
+    facts = Facts(paths=home, config=config, config_error=None, online=False)
+    reached = {c.name: c for c in check_servers(facts)}
+    confined = {c.name: c for c in check_confinement(facts)}
+    assert reached["server:gone"].status == "fail"
+    assert reached["server:gone"].detail.startswith("unreachable: ")
+    assert "mcpServers.gone.url" in reached["server:gone"].fix
+    assert confined["confinement:gone"].status == "warn"
+    assert "remote server" in confined["confinement:gone"].detail
