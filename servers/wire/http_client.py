@@ -113,6 +113,7 @@ class HttpClient(McpClient):
         self._http: httpx.AsyncClient | None = None
         self._group: TaskGroup | None = None
         self._broken: ProtocolError | None = None
+        self._renewing = anyio.Lock()
 
     @property
     def broken(self) -> ProtocolError | None:
@@ -160,12 +161,13 @@ class HttpClient(McpClient):
             message["params"] = dict(params)
         try:
             with anyio.fail_after(self.timeout_s):
+                session = self._session_id
                 try:
                     return await self._exchange(message)
                 except _SessionExpired:
                     if method == "initialize":
                         raise ProtocolError("the server refused to start a session (404)") from None
-                    await self._new_session()
+                    await self._renew(session)
                     return await self._exchange(message)
         except _SessionExpired:
             raise self._failed(ProtocolError("the server forgot the new session at once")) from None
@@ -193,10 +195,15 @@ class HttpClient(McpClient):
             failure = exc if isinstance(exc, ProtocolError) else ProtocolError(f"{method}: {exc!r}")
             raise self._failed(failure) from None
 
-    async def _new_session(self) -> None:
-        self._session_id = self._protocol = None
-        await super().initialize(*self._hello)
-        self._start_listening()  # the old session's stream ended with it
+    async def _renew(self, expired: str | None) -> None:
+        """A new session in place of ``expired``, once: requests that met the same 404
+        together wait for one ``initialize`` rather than each starting a session."""
+        async with self._renewing:
+            if self._session_id != expired:
+                return  # another request renewed it meanwhile
+            self._session_id = self._protocol = None
+            await super().initialize(*self._hello)
+            self._start_listening()  # the old session's stream ended with it
 
     def _start_listening(self) -> None:
         assert self._group is not None

@@ -6,7 +6,7 @@ tools/list, notifications) to get a client to ``tools/call``, whose answer is th
 ``{id}`` is the request id) or ``bodyBytes`` (a valid JSON-RPC answer padded to that size);
 ``sse`` sends that body as one SSE event; ``on`` names the method the answer replaces (default
 ``tools/call``). Every request's headers are
-kept in ``seen`` so a test can check what reached the server.
+kept in ``seen`` and every POSTed message in ``bodies``, so a test can check what reached it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class ScriptedRemote:
     def __init__(self, answer: dict[str, Any] | None = None) -> None:
         self.answer = answer or {}
         self.seen: list[dict[str, str]] = []
+        self.bodies: list[dict[str, Any]] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,7 +34,8 @@ class ScriptedRemote:
                 owner.seen.append(dict(self.headers.items()))
                 size = int(self.headers.get("content-length", "0"))
                 message = json.loads(self.rfile.read(size))
-                if "id" not in message:
+                owner.bodies.append(message)
+                if "id" not in message or "method" not in message:  # notification, reply
                     self._send(202, {}, b"")
                     return
                 scripted = owner.answer.get("on", "tools/call") == message["method"]

@@ -1,0 +1,113 @@
+"""The Streamable HTTP client (servers/wire/http_client.py) on its own: the session headers it
+keeps, the server's requests it answers mid-stream, concurrent calls, its URL check. Against a
+scripted endpoint (tests/declared/scripted_remote.py) and the MCP SDK's own server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from servers.wire.client import RemoteError
+from servers.wire.http_client import HttpClient, url_problem
+from tests.declared.remote_helpers import sdk_remote
+from tests.declared.scripted_remote import ScriptedRemote
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_session_id_and_protocol_version_follow_initialize_and_delete_ends_it() -> None:
+    with ScriptedRemote() as remote:
+        async with HttpClient(remote.url, headers={"X-Key": "k-1"}) as client:
+            await client.initialize()
+            await client.call_tool("probe", {})
+    first, *later = remote.seen
+    assert "Mcp-Session-Id" not in first and "MCP-Protocol-Version" not in first
+    assert first["Accept"] == "application/json, text/event-stream"
+    for headers in later:
+        assert headers["Mcp-Session-Id"] == "s-1"
+        assert headers["MCP-Protocol-Version"] == "2025-06-18"
+        assert headers["X-Key"] == "k-1"
+    methods = [b.get("method") for b in remote.bodies]
+    assert methods == ["initialize", "notifications/initialized", "tools/call"]
+    assert len(remote.seen) == 5  # the three POSTs, the GET (405 here) and the DELETE
+
+
+async def test_a_request_from_the_server_mid_stream_is_answered_and_the_call_completes() -> None:
+    events = [
+        {"jsonrpc": "2.0", "id": "srv-1", "method": "ping"},
+        {"jsonrpc": "2.0", "id": "srv-2", "method": "sampling/createMessage", "params": {}},
+        {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}},
+        {"jsonrpc": "2.0", "id": 999999, "result": {"content": []}},  # not ours: passed over
+    ]
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
+    body += (
+        'data: {"jsonrpc":"2.0","id":{id},"result":{"content":[{"type":"text","text":"ok"}]}}\n\n'
+    )
+    answer = {"headers": {"Content-Type": "text/event-stream"}, "body": body}
+    heard: list[str] = []
+    with ScriptedRemote(answer) as remote:
+        async with HttpClient(remote.url) as client:
+            client.on_notification = lambda method, params: heard.append(method)
+            await client.initialize()
+            result = await client.call_tool("probe", {})
+    assert result["content"][0]["text"] == "ok"
+    replies = {b["id"]: b for b in remote.bodies if "method" not in b}
+    assert replies["srv-1"]["result"] == {}
+    assert replies["srv-2"]["error"]["code"] == -32601  # we offer no sampling
+    assert heard == ["notifications/progress"]
+
+
+async def test_a_json_rpc_error_leaves_the_connection_usable() -> None:
+    error = '{"jsonrpc":"2.0","id":{id},"error":{"code":-32602,"message":"bad"}}'
+    answer = {"headers": {"Content-Type": "application/json"}, "body": error}
+    with ScriptedRemote(answer) as remote:
+        async with HttpClient(remote.url) as client:
+            await client.initialize()
+            with pytest.raises(RemoteError, match="bad"):
+                await client.call_tool("probe", {})
+            assert client.broken is None
+            assert (await client.list_tools())[0]["name"] == "probe"
+
+
+async def test_concurrent_calls_over_one_session(tmp_path: Path) -> None:
+    with sdk_remote(tmp_path) as server:
+        async with HttpClient(server.url) as client:
+            await client.initialize()
+            results: dict[int, str] = {}
+
+            async def one(n: int) -> None:
+                answer = await client.call_tool("echo", {"text": f"n{n}"})
+                results[n] = answer["content"][0]["text"]
+
+            async with anyio.create_task_group() as group:
+                for n in range(20):
+                    group.start_soon(one, n)
+    assert results == {n: f"n{n}" for n in range(20)}
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://example.com/mcp", "plain http to example.com is refused"),
+        ("http://127.0.0.1.example.com/mcp", "plain http"),
+        ("https://u:p@example.com/mcp", "user info"),
+        ("ftp://example.com/mcp", "http(s)"),
+        ("http://127.0.0.2:9/mcp", None),
+        ("http://[::1]:9/mcp", None),
+        ("https://example.com/mcp", None),
+    ],
+)
+def test_the_transport_checks_the_url_again(url: str, problem: str | None) -> None:
+    found = url_problem(url)
+    assert (found is None) if problem is None else (problem in (found or "")), found
+    if problem is not None:
+        with pytest.raises(ValueError, match="url"):
+            HttpClient(url)
