@@ -56,7 +56,7 @@ class ServerSpec:
     # Credentials in ``env`` (and the like): redacted from the audit wherever they appear.
     secrets: tuple[str, ...] = ()
     # A remote server (Streamable HTTP): its endpoint and the headers sent with its requests
-    # only (its credentials). No process, no confinement: see remote_client.
+    # only (its credentials). No process, no confinement: see open_client.
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -255,16 +255,28 @@ class ServerPool:
             if not connection.tools_changed:
                 return  # another task read it meanwhile
             connection.tools_changed = False
-            try:
-                listed = await self._ask(name, "tools/list", "listing", lambda c: c.list_tools())
-            except ServerCallError:
-                connection.tools_changed = True
-                raise
+            listed = await self._list_again(connection)
             before = connection.tools
             connection.tools = {t["name"]: _tool_info(name, t) for t in listed}
             change = _tools_change(before, connection.tools)
             if any(change.values()) and self.on_tools_changed is not None:
                 self.on_tools_changed(name, change)
+
+    async def _list_again(self, connection: _Connection) -> list[dict[str, Any]]:
+        """``tools/list`` on the open connection (not through ``_ask``, which may take the
+        server's lock this runs under); a failure leaves the list marked changed."""
+        client, spec = connection.client, connection.spec
+        try:
+            if client is None:
+                raise ProtocolError("the connection closed before the request")
+            with anyio.fail_after(spec.call_timeout_s):
+                return await client.list_tools()
+        except (TimeoutError, ClientError) as exc:
+            connection.tools_changed = True
+            if not isinstance(exc, RemoteError | TimeoutError):
+                connection.stop.set()  # broken: the next call starts it afresh
+                connection.client = None
+            raise ServerCallError(f"the {spec.name} server's new tool list is unreadable") from exc
 
     async def all_tools(self) -> list[ToolInfo]:
         found: list[ToolInfo] = []

@@ -5,7 +5,8 @@ tools/list, notifications) to get a client to ``tools/call``, whose answer is th
 ``answer`` (one vector's ``input.answer``): ``status``, ``headers``, and ``body`` (text where
 ``{id}`` is the request id) or ``bodyBytes`` (a valid JSON-RPC answer padded to that size);
 ``sse`` sends that body as one SSE event; ``on`` names the method the answer replaces (default
-``tools/call``). Every request's headers are
+``tools/call``), ``from`` the first occurrence of that method it replaces (default 1); several
+answers may be given. Every request's headers are
 kept in ``seen`` and every POSTed message in ``bodies``, so a test can check what reached it.
 """
 
@@ -20,8 +21,9 @@ TOOL = {"name": "probe", "description": "answers as scripted", "inputSchema": {"
 
 
 class ScriptedRemote:
-    def __init__(self, answer: dict[str, Any] | None = None) -> None:
-        self.answer = answer or {}
+    def __init__(self, answer: dict[str, Any] | None = None, *later: dict[str, Any]) -> None:
+        self.answers = [a for a in (answer, *later) if a]
+        self.counts: dict[str, int] = {}
         self.seen: list[dict[str, str]] = []
         self.bodies: list[dict[str, Any]] = []
         owner = self
@@ -38,9 +40,9 @@ class ScriptedRemote:
                 if "id" not in message or "method" not in message:  # notification, reply
                     self._send(202, {}, b"")
                     return
-                scripted = owner.answer.get("on", "tools/call") == message["method"]
-                if scripted and owner.answer:
-                    self._scripted(message["id"])
+                scripted = owner.script_for(message["method"])
+                if scripted is not None:
+                    self._scripted(scripted, message["id"])
                 else:
                     self._normal(message)
 
@@ -66,8 +68,7 @@ class ScriptedRemote:
                 headers = {"Content-Type": "application/json", "Mcp-Session-Id": "s-1"}
                 self._send(200, headers, body.encode())
 
-            def _scripted(self, request_id: int) -> None:
-                answer = owner.answer
+            def _scripted(self, answer: dict[str, Any], request_id: int) -> None:
                 if "bodyBytes" in answer:
                     head = f'{{"jsonrpc":"2.0","id":{request_id},'
                     head += '"result":{"content":[{"type":"text","text":"'
@@ -91,6 +92,15 @@ class ScriptedRemote:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mcp"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def script_for(self, method: str) -> dict[str, Any] | None:
+        """The scripted answer for this request: the first whose ``on`` is the method and
+        whose ``from`` (default 1) is at most this method's count so far."""
+        count = self.counts[method] = self.counts.get(method, 0) + 1
+        for answer in self.answers:
+            if answer.get("on", "tools/call") == method and count >= answer.get("from", 1):
+                return answer
+        return None
 
     def __enter__(self) -> ScriptedRemote:
         self._thread.start()

@@ -111,3 +111,27 @@ def test_the_transport_checks_the_url_again(url: str, problem: str | None) -> No
     if problem is not None:
         with pytest.raises(ValueError, match="url"):
             HttpClient(url)
+
+
+async def test_a_tool_list_that_cannot_be_read_again_refuses_the_servers_calls() -> None:
+    """After ``tools/list_changed`` the pool reads the list again; a server that answers that
+    with garbage gets no call through (fail closed), and is started afresh afterwards."""
+    from appliance.chokepoint.server_pool import ServerCallError, ServerPool, ServerSpec
+
+    changed = '{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}'
+    done = '{"jsonrpc":"2.0","id":{id},"result":{"content":[{"type":"text","text":"done"}]}}'
+    call = {"headers": {"Content-Type": "text/event-stream"},
+            "body": f"data: {changed}\n\ndata: {done}\n\n"}  # fmt: skip
+    garbage = {"on": "tools/list", "from": 2, "headers": {"Content-Type": "application/json"},
+               "body": "<html>"}  # fmt: skip
+    with ScriptedRemote(call, garbage) as remote:
+        spec = ServerSpec("remote", url=remote.url)
+        async with ServerPool([spec], start_timeout_s=20) as pool:
+            heard: list = []
+            pool.on_tools_changed = lambda server, change: heard.append(change)
+            assert (await pool.call("remote", "probe", {})).text == "done"
+            with pytest.raises(ServerCallError, match="new tool list is unreadable"):
+                await pool.tools("remote")
+            with pytest.raises(ServerCallError):  # a new connection: its tools/list is garbage too
+                await pool.tools("remote")
+    assert heard == []
