@@ -7,8 +7,9 @@ requests before the answer; a notification or a response is accepted with 202. T
 ``Mcp-Session-Id`` the server gives with its ``initialize`` answer goes with every later message,
 with ``MCP-Protocol-Version``; a 404 to a message carrying it means the session expired, so the
 client initializes again and resends once (the server processed nothing). A GET on the endpoint
-opens the server's own stream (``tools/list_changed`` and the like; 405 means it has none).
-Leaving sends DELETE, ending the session.
+opens the server's own stream (``tools/list_changed`` and the like; 405 means it has none). A
+request's stream that the server closes before the answer is resumed (GET with
+``Last-Event-ID`` after the ``retry`` it asked for). Leaving sends DELETE, ending the session.
 
 A remote server is semi-trusted like a local one, and further away:
 
@@ -50,6 +51,8 @@ RESERVED_HEADERS = frozenset(
      "transfer-encoding", "connection", "last-event-id"}
 )  # fmt: skip
 _MAX_SESSION_ID = 1000
+_MAX_RESUMPTIONS = 5  # a server that closes every stream early is broken, not slow
+_MAX_RETRY_MS = 10_000  # the wait a server may ask for between them
 _GOODBYE_S = 2.0
 
 
@@ -244,13 +247,42 @@ class HttpClient(McpClient):
     async def _answer_from_stream(
         self, message: dict[str, Any], response: httpx.Response
     ) -> dict[str, Any]:
-        async for data in _events(response, self.max_bytes, whole=True):
+        """The answer from the request's SSE stream. A server may close that stream early
+        (2025-11-25, "polling") after giving its events ids: the client then waits the
+        ``retry`` it named and resumes with a GET carrying ``Last-Event-ID``, a bounded
+        number of times."""
+        stream = _Stream()
+        answer = await self._answer_in(message, response, stream)
+        for _ in range(_MAX_RESUMPTIONS):
+            if answer is not None or stream.last_id is None:
+                break
+            await anyio.sleep(min(stream.retry_ms or 1000, _MAX_RETRY_MS) / 1000)
+            answer = await self._resume(message, stream)
+        if answer is None:
+            raise ProtocolError("the server's event stream ended without the answer")
+        return answer
+
+    async def _answer_in(
+        self, message: dict[str, Any], response: httpx.Response, stream: _Stream
+    ) -> dict[str, Any] | None:
+        async for data in _events(response, self.max_bytes, whole=True, stream=stream):
             event = _parse(data)
             if "method" in event:
                 await self._from_server(event)
             elif event.get("id") == message["id"]:
                 return self._answer(message, event)
-        raise ProtocolError("the server's event stream ended without the answer")
+        return None
+
+    async def _resume(self, message: dict[str, Any], stream: _Stream) -> dict[str, Any] | None:
+        assert self._http is not None and stream.last_id is not None
+        headers = self._headers(accept="text/event-stream", body=False)
+        headers["Last-Event-ID"] = stream.last_id
+        async with self._http.stream("GET", self.url, headers=headers) as response:
+            self._check_status(response, expect=(200,))
+            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind != "text/event-stream":
+                raise ProtocolError(f"the server resumed with Content-Type {kind[:80]!r}")
+            return await self._answer_in(message, response, stream)
 
     def _answer(self, message: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
         if answer.get("id") != message["id"]:
@@ -305,23 +337,41 @@ class HttpClient(McpClient):
 
     async def _listen(self) -> None:
         """The server's own stream (GET): notifications outside any request. Optional on the
-        server's side; losing it loses only those notifications, never a call."""
+        server's side; losing it loses only those notifications, never a call. A stream the
+        server closes is opened again after its ``retry`` (with ``Last-Event-ID``), until it
+        fails :data:`_MAX_RESUMPTIONS` times in a row or the session ends."""
+        stream, session, failures = _Stream(), self._session_id, 0
+        while self._broken is None and self._session_id == session:
+            try:
+                heard = await self._listen_once(stream)
+            except (httpx.HTTPError, ProtocolError) as exc:
+                log.debug("the server stream of %s ended: %r", self.url, exc)
+                heard = False
+            if heard is None:
+                return  # 405: the server offers no stream of its own
+            failures = 0 if heard else failures + 1
+            if failures >= _MAX_RESUMPTIONS:
+                return
+            await anyio.sleep(min(stream.retry_ms or 1000, _MAX_RETRY_MS) / 1000)
+
+    async def _listen_once(self, stream: _Stream) -> bool | None:
+        """One GET stream to its end: whether it carried a message (None: no stream here)."""
         assert self._http is not None
+        headers = self._headers(accept="text/event-stream", body=False)
+        if stream.last_id is not None:
+            headers["Last-Event-ID"] = stream.last_id
         timeout = httpx.Timeout(None, connect=self.connect_timeout_s)
-        try:
-            async with self._http.stream(
-                "GET", self.url, headers=self._headers(accept="text/event-stream", body=False),
-                timeout=timeout,
-            ) as response:  # fmt: skip
-                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                if response.status_code != 200 or kind != "text/event-stream":
-                    return  # 405: the server offers no stream of its own
-                async for data in _events(response, self.max_bytes, whole=False):
-                    event = _parse(data)
-                    if "method" in event:
-                        await self._from_server(event)
-        except (httpx.HTTPError, ProtocolError) as exc:
-            log.debug("the server stream of %s ended: %r", self.url, exc)
+        heard = False
+        async with self._http.stream("GET", self.url, headers=headers, timeout=timeout) as response:
+            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if response.status_code != 200 or kind != "text/event-stream":
+                return None
+            async for data in _events(response, self.max_bytes, whole=False, stream=stream):
+                event = _parse(data)
+                heard = True
+                if "method" in event:
+                    await self._from_server(event)
+        return heard
 
     def _failed(self, error: ProtocolError) -> ProtocolError:
         self._fail(error)
@@ -358,7 +408,25 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _events(response: httpx.Response, limit: int, *, whole: bool) -> AsyncIterator[bytes]:
+class _Stream:
+    """What an SSE stream said about resuming it: its last event id, its ``retry``."""
+
+    __slots__ = ("last_id", "retry_ms")
+
+    def __init__(self) -> None:
+        self.last_id: str | None = None
+        self.retry_ms: int | None = None
+
+    def field(self, name: bytes, value: bytes) -> None:
+        if name == b"id" and b"\x00" not in value and len(value) <= _MAX_SESSION_ID:
+            self.last_id = value.decode("utf-8", "replace")
+        elif name == b"retry" and value.isdigit():
+            self.retry_ms = int(value)
+
+
+async def _events(
+    response: httpx.Response, limit: int, *, whole: bool, stream: _Stream | None = None
+) -> AsyncIterator[bytes]:
     """The ``data`` of each SSE event (lines joined by newlines; empty events skipped: a
     2025-11-25 server primes its stream with one). ``whole``: ``limit`` bounds the whole stream
     (an answer); otherwise each event (the long-lived GET stream)."""
@@ -380,9 +448,12 @@ async def _events(response: httpx.Response, limit: int, *, whole: bool) -> Async
                 data, size = [], 0
                 continue
             field, _, value = line.partition(b":")
+            value = value[1:] if value.startswith(b" ") else value
             if field == b"data":
-                data.append(value[1:] if value.startswith(b" ") else value)
+                data.append(value)
                 size += len(value)
                 if size > limit:
                     raise ProtocolError(f"the server sent an event larger than {limit} bytes")
+            elif stream is not None:
+                stream.field(field, value)
         del buffer[:start]

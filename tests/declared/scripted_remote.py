@@ -6,7 +6,8 @@ tools/list, notifications) to get a client to ``tools/call``, whose answer is th
 ``{id}`` is the request id) or ``bodyBytes`` (a valid JSON-RPC answer padded to that size);
 ``sse`` sends that body as one SSE event; ``on`` names the method the answer replaces (default
 ``tools/call``), ``from`` the first occurrence of that method it replaces (default 1); several
-answers may be given. Every request's headers are
+answers may be given. ``resume`` is the body a GET with ``Last-Event-ID`` then gets (the
+answer of a stream the server closed early). Every request's headers are
 kept in ``seen`` and every POSTed message in ``bodies``, so a test can check what reached it.
 """
 
@@ -26,6 +27,7 @@ class ScriptedRemote:
         self.counts: dict[str, int] = {}
         self.seen: list[dict[str, str]] = []
         self.bodies: list[dict[str, Any]] = []
+        self.resume: tuple[int, str] | None = None
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,7 +50,12 @@ class ScriptedRemote:
 
             def do_GET(self) -> None:
                 owner.seen.append(dict(self.headers.items()))
-                self._send(405, {}, b"")
+                resume = owner.resume
+                if resume is None or "Last-Event-ID" not in self.headers:
+                    self._send(405, {}, b"")
+                    return
+                body = resume[1].replace("{id}", str(resume[0])).encode()
+                self._send(200, {"Content-Type": "text/event-stream"}, body)
 
             def do_DELETE(self) -> None:
                 owner.seen.append(dict(self.headers.items()))
@@ -69,6 +76,8 @@ class ScriptedRemote:
                 self._send(200, headers, body.encode())
 
             def _scripted(self, answer: dict[str, Any], request_id: int) -> None:
+                if "resume" in answer:  # the answer comes on the GET that resumes
+                    owner.resume = (request_id, answer["resume"])
                 if "bodyBytes" in answer:
                     head = f'{{"jsonrpc":"2.0","id":{request_id},'
                     head += '"result":{"content":[{"type":"text","text":"'

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from servers.wire.client import RemoteError
+from servers.wire.client import ProtocolError, RemoteError
 from servers.wire.http_client import HttpClient, url_problem
 from tests.declared.remote_helpers import sdk_remote
 from tests.declared.scripted_remote import ScriptedRemote
@@ -135,3 +135,34 @@ async def test_a_tool_list_that_cannot_be_read_again_refuses_the_servers_calls()
             with pytest.raises(ServerCallError):  # a new connection: its tools/list is garbage too
                 await pool.tools("remote")
     assert heard == []
+
+
+async def test_a_stream_closed_before_the_answer_is_resumed_after_its_retry() -> None:
+    """2025-11-25 polling: the server primes the call's stream with an event id and a retry,
+    closes it, and answers on the GET that resumes from that id."""
+    done = 'data: {"jsonrpc":"2.0","id":{id},"result":{"content":[{"type":"text","text":"later"}]}}'
+    sse = {"Content-Type": "text/event-stream"}
+    primed = "id: ev-1\nretry: 200\ndata: \n\n"
+    call = {"headers": sse, "body": primed, "resume": f"id: ev-2\n{done}\n\n"}
+    with ScriptedRemote(call) as remote:
+        async with HttpClient(remote.url) as client:
+            await client.initialize()
+            began = anyio.current_time()
+            result = await client.call_tool("probe", {})
+            waited = anyio.current_time() - began
+    assert result["content"][0]["text"] == "later"
+    assert waited >= 0.2  # the retry the server asked for
+    resumed = [h for h in remote.seen if "Last-Event-ID" in h]
+    assert resumed and resumed[0]["Last-Event-ID"] == "ev-1"
+    assert resumed[0]["Mcp-Session-Id"] == "s-1"
+
+
+async def test_a_stream_that_never_answers_is_given_up_after_bounded_resumptions() -> None:
+    primed = "id: ev-1\nretry: 10\ndata: \n\n"
+    call = {"headers": {"Content-Type": "text/event-stream"}, "body": primed, "resume": primed}
+    with ScriptedRemote(call) as remote:
+        async with HttpClient(remote.url) as client:
+            await client.initialize()
+            with pytest.raises(ProtocolError, match="ended without the answer"):
+                await client.call_tool("probe", {})
+    assert len([h for h in remote.seen if "Last-Event-ID" in h]) == 5
