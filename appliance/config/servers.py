@@ -115,7 +115,7 @@ class DeclaredServer(BaseModel):
             return value
         problem = remote_url_problem(value)
         if problem:
-            raise ValueError(f"url {value!r}: {problem}")
+            raise ValueError(problem)  # the loader names the field and the value
         return value
 
     @field_validator("headers")
@@ -167,14 +167,14 @@ def remote_url_problem(url: str) -> str | None:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as exc:
-        return f"not a URL ({exc})"
+        return f"expected a URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "expected an http(s) URL with a host"
     if parts.username is not None or parts.password is not None:
-        return "user info in the URL is refused; put credentials in 'headers'"
+        return "expected no user info in the URL (credentials go in 'headers')"
     if parts.scheme == "http" and not _loopback(parts.hostname):
         host = parts.hostname
-        return f"plain http to {host} is refused (headers would cross in clear); use https"
+        return f"expected https: plain http to {host} would send the headers in clear"
     return None
 
 

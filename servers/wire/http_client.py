@@ -62,15 +62,13 @@ def url_problem(url: str) -> str | None:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        return f"not a URL ({exc})"
+        return f"expected a URL ({exc})"
     if parsed.scheme not in ("http", "https") or not parsed.host:
         return "expected an http(s) URL with a host"
     if parsed.userinfo:
-        return "user info in the URL is refused; put credentials in 'headers'"
+        return "expected no user info in the URL (credentials go in 'headers')"
     if parsed.scheme == "http" and not is_loopback(parsed.host):
-        return (
-            f"plain http to {parsed.host} is refused (credentials would cross in clear); use https"
-        )
+        return f"expected https: plain http to {parsed.host} would send the headers in clear"
     return None
 
 

@@ -96,7 +96,7 @@ async def test_concurrent_calls_over_one_session(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
-        ("http://example.com/mcp", "plain http to example.com is refused"),
+        ("http://example.com/mcp", "plain http to example.com would send the headers"),
         ("http://127.0.0.1.example.com/mcp", "plain http"),
         ("https://u:p@example.com/mcp", "user info"),
         ("ftp://example.com/mcp", "http(s)"),
