@@ -30,7 +30,7 @@ import ipaddress
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -38,6 +38,7 @@ import httpx
 from anyio.abc import TaskGroup
 
 from servers.wire.client import METHOD_NOT_FOUND, McpClient, ProtocolError, RemoteError, _parse
+from servers.wire.sse import StreamPosition, events, read_bounded
 
 __all__ = ["DEFAULT_MAX_BYTES", "RESERVED_HEADERS", "HttpClient", "url_problem"]
 
@@ -234,7 +235,7 @@ class HttpClient(McpClient):
                     self._session_id = _session_id(response)
                 kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
                 if kind == "application/json":
-                    body = await _read_bounded(response, self.max_bytes)
+                    body = await read_bounded(response, self.max_bytes)
                     return self._answer(message, _parse(body))
                 if kind == "text/event-stream":
                     return await self._answer_from_stream(message, response)
@@ -249,7 +250,7 @@ class HttpClient(McpClient):
         (2025-11-25, "polling") after giving its events ids: the client then waits the
         ``retry`` it named and resumes with a GET carrying ``Last-Event-ID``, a bounded
         number of times."""
-        stream = _Stream()
+        stream = StreamPosition()
         answer = await self._answer_in(message, response, stream)
         for _ in range(_MAX_RESUMPTIONS):
             if answer is not None or stream.last_id is None:
@@ -261,9 +262,9 @@ class HttpClient(McpClient):
         return answer
 
     async def _answer_in(
-        self, message: dict[str, Any], response: httpx.Response, stream: _Stream
+        self, message: dict[str, Any], response: httpx.Response, stream: StreamPosition
     ) -> dict[str, Any] | None:
-        async for data in _events(response, self.max_bytes, whole=True, stream=stream):
+        async for data in events(response, self.max_bytes, whole=True, stream=stream):
             event = _parse(data)
             if "method" in event:
                 await self._from_server(event)
@@ -271,7 +272,9 @@ class HttpClient(McpClient):
                 return self._answer(message, event)
         return None
 
-    async def _resume(self, message: dict[str, Any], stream: _Stream) -> dict[str, Any] | None:
+    async def _resume(
+        self, message: dict[str, Any], stream: StreamPosition
+    ) -> dict[str, Any] | None:
         assert self._http is not None and stream.last_id is not None
         headers = self._headers(accept="text/event-stream", body=False)
         headers["Last-Event-ID"] = stream.last_id
@@ -338,7 +341,7 @@ class HttpClient(McpClient):
         server's side; losing it loses only those notifications, never a call. A stream the
         server closes is opened again after its ``retry`` (with ``Last-Event-ID``), until it
         fails :data:`_MAX_RESUMPTIONS` times in a row or the session ends."""
-        stream, session, failures = _Stream(), self._session_id, 0
+        stream, session, failures = StreamPosition(), self._session_id, 0
         while self._broken is None and self._session_id == session:
             try:
                 heard = await self._listen_once(stream)
@@ -352,7 +355,7 @@ class HttpClient(McpClient):
                 return
             await anyio.sleep(min(stream.retry_ms or 1000, _MAX_RETRY_MS) / 1000)
 
-    async def _listen_once(self, stream: _Stream) -> bool | None:
+    async def _listen_once(self, stream: StreamPosition) -> bool | None:
         """One GET stream to its end: whether it carried a message (None: no stream here)."""
         assert self._http is not None
         headers = self._headers(accept="text/event-stream", body=False)
@@ -364,7 +367,7 @@ class HttpClient(McpClient):
             kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if response.status_code != 200 or kind != "text/event-stream":
                 return None
-            async for data in _events(response, self.max_bytes, whole=False, stream=stream):
+            async for data in events(response, self.max_bytes, whole=False, stream=stream):
                 event = _parse(data)
                 heard = True
                 if "method" in event:
@@ -392,66 +395,3 @@ def _session_id(response: httpx.Response) -> str | None:
     if not value or len(value) > _MAX_SESSION_ID or any(not 0x21 <= ord(c) <= 0x7E for c in value):
         raise ProtocolError("the server gave a session id that is not visible ASCII")
     return value
-
-
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ProtocolError(f"the server's answer is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise ProtocolError(f"the server's answer is larger than {limit} bytes")
-    return bytes(body)
-
-
-class _Stream:
-    """What an SSE stream said about resuming it: its last event id, its ``retry``."""
-
-    __slots__ = ("last_id", "retry_ms")
-
-    def __init__(self) -> None:
-        self.last_id: str | None = None
-        self.retry_ms: int | None = None
-
-    def field(self, name: bytes, value: bytes) -> None:
-        if name == b"id" and b"\x00" not in value and len(value) <= _MAX_SESSION_ID:
-            self.last_id = value.decode("utf-8", "replace")
-        elif name == b"retry" and value.isdigit():
-            self.retry_ms = int(value)
-
-
-async def _events(
-    response: httpx.Response, limit: int, *, whole: bool, stream: _Stream | None = None
-) -> AsyncIterator[bytes]:
-    """The ``data`` of each SSE event (lines joined by newlines; empty events skipped: a
-    2025-11-25 server primes its stream with one). ``whole``: ``limit`` bounds the whole stream
-    (an answer); otherwise each event (the long-lived GET stream)."""
-    buffer = bytearray()
-    data: list[bytes] = []
-    size = seen = 0
-    async for chunk in response.aiter_bytes():
-        seen += len(chunk)
-        buffer += chunk
-        if (whole and seen > limit) or len(buffer) > limit:
-            raise ProtocolError(f"the server's answer is larger than {limit} bytes")
-        start = 0
-        while (cut := buffer.find(b"\n", start)) >= 0:
-            line = bytes(buffer[start:cut]).rstrip(b"\r")
-            start = cut + 1
-            if not line:
-                if data and any(data):
-                    yield b"\n".join(data)
-                data, size = [], 0
-                continue
-            field, _, value = line.partition(b":")
-            value = value[1:] if value.startswith(b" ") else value
-            if field == b"data":
-                data.append(value)
-                size += len(value)
-                if size > limit:
-                    raise ProtocolError(f"the server sent an event larger than {limit} bytes")
-            elif stream is not None:
-                stream.field(field, value)
-        del buffer[:start]
