@@ -21,8 +21,9 @@ import anyio
 from anyio.abc import TaskGroup
 
 from appliance import __version__
+from appliance.chokepoint.redact import redact_literals
 from appliance.errors import ApplianceError
-from servers.wire.client import ClientError, ProtocolError, RemoteError, StdioClient
+from servers.wire.client import ClientError, McpClient, ProtocolError, RemoteError, StdioClient
 
 __all__ = ["ServerCallError", "ServerPool", "ServerSpec", "ToolInfo", "self_command", "tool_info"]
 
@@ -57,6 +58,14 @@ class ServerSpec:
     # The tools this server lists, known without starting it (a shipped server: see
     # appliance.session.catalog). Only the catalogue uses it; calls check the live list.
     catalog: tuple[ToolInfo, ...] | None = None
+    # A remote server (Streamable HTTP): its endpoint and the headers sent with its requests
+    # only (its credentials). No process, no confinement: see open_client.
+    url: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def remote(self) -> bool:
+        return self.url is not None
 
     def command(self) -> list[str]:
         if self.argv:
@@ -108,11 +117,18 @@ class ServerCallError(ApplianceError):
 class _Connection:
     def __init__(self, spec: ServerSpec) -> None:
         self.spec = spec
-        self.client: StdioClient | None = None
+        self.client: McpClient | None = None
         self.tools: dict[str, ToolInfo] = {}
         self.ready = anyio.Event()
         self.stop = anyio.Event()
         self.failure: BaseException | None = None
+        # set by the server's notifications/tools/list_changed: the list is read again before
+        # the chokepoint next looks at it (ServerPool.tools)
+        self.tools_changed = False
+
+    def heard(self, method: str, params: dict[str, Any]) -> None:
+        if method == "notifications/tools/list_changed":
+            self.tools_changed = True
 
     def usable(self) -> bool:
         return self.client is not None and self.client.broken is None
@@ -121,14 +137,10 @@ class _Connection:
         try:
             with open(os.devnull, "w") as quiet:
                 errlog = sys.stderr if os.environ.get("IRONCURTAIN_SERVER_STDERR") else quiet
-                client = StdioClient(
-                    self.spec.command(),
-                    env=self.spec.environment(),
-                    cwd=self.spec.cwd,
-                    stderr=errlog,
-                )
+                client = open_client(self.spec, errlog)
+                client.on_notification = self.heard
                 async with client, anyio.create_task_group() as starting:
-                    if self.spec.argv is None and os.getuid() == 0:
+                    if self.spec.argv is None and not self.spec.remote and os.getuid() == 0:
                         starting.start_soon(_place_root_server, self.spec.name, client.pid)
                     await client.initialize("ironcurtain", __version__)
                     self.tools = {
@@ -143,6 +155,16 @@ class _Connection:
         finally:
             self.client = None
             self.ready.set()
+
+
+def open_client(spec: ServerSpec, errlog: Any) -> McpClient:
+    """The transport the declaration names: Streamable HTTP for a ``url``, else a child
+    process over stdio."""
+    if spec.remote:
+        from servers.wire.http_client import HttpClient
+
+        return HttpClient(spec.url or "", headers=spec.headers, timeout_s=spec.call_timeout_s)
+    return StdioClient(spec.command(), env=spec.environment(), cwd=spec.cwd, stderr=errlog)
 
 
 async def _place_root_server(name: str, pid: int | None) -> None:
@@ -183,6 +205,8 @@ class ServerPool:
         self._locks = {name: anyio.Lock() for name in self.specs}
         self._group: TaskGroup | None = None
         self._start_timeout_s = start_timeout_s
+        # hears (server, {"added", "removed", "changed"}) after a tools/list_changed re-read
+        self.on_tools_changed: Callable[[str, dict[str, list[str]]], None] | None = None
 
     async def __aenter__(self) -> ServerPool:
         self._group = anyio.create_task_group()
@@ -216,11 +240,47 @@ class ServerPool:
                 await connection.ready.wait()
             if connection.client is None:
                 connection.stop.set()
-                raise ServerCallError(f"the {name} server did not start") from connection.failure
+                raise _not_started(connection) from _innermost(connection.failure)
             return connection
 
     async def tools(self, name: str) -> dict[str, ToolInfo]:
-        return (await self._connection(name)).tools
+        connection = await self._connection(name)
+        if connection.tools_changed:
+            await self._reread_tools(connection)
+        return connection.tools
+
+    async def _reread_tools(self, connection: _Connection) -> None:
+        """After ``tools/list_changed``: the new list replaces the old one (new tools are then
+        unannotated, changed schemas stale, for the chokepoint's structural checks) and
+        ``on_tools_changed`` hears the difference once. A list that cannot be read refuses
+        the server's calls until it can."""
+        name = connection.spec.name
+        async with self._locks[name]:
+            if not connection.tools_changed:
+                return  # another task read it meanwhile
+            connection.tools_changed = False
+            listed = await self._list_again(connection)
+            before = connection.tools
+            connection.tools = {t["name"]: tool_info(name, t) for t in listed}
+            change = _tools_change(before, connection.tools)
+            if any(change.values()) and self.on_tools_changed is not None:
+                self.on_tools_changed(name, change)
+
+    async def _list_again(self, connection: _Connection) -> list[dict[str, Any]]:
+        """``tools/list`` on the open connection (not through ``_ask``, which may take the
+        server's lock this runs under); a failure leaves the list marked changed."""
+        client, spec = connection.client, connection.spec
+        try:
+            if client is None:
+                raise ProtocolError("the connection closed before the request")
+            with anyio.fail_after(spec.call_timeout_s):
+                return await client.list_tools()
+        except (TimeoutError, ClientError) as exc:
+            connection.tools_changed = True
+            if not isinstance(exc, RemoteError | TimeoutError):
+                connection.stop.set()  # broken: the next call starts it afresh
+                connection.client = None
+            raise ServerCallError(f"the {spec.name} server's new tool list is unreadable") from exc
 
     async def all_tools(self) -> list[ToolInfo]:
         """Every server's tools, for the agent's catalogue. A server whose list is known
@@ -257,9 +317,13 @@ class ServerPool:
     async def call(self, server: str, tool: str, arguments: dict[str, Any]) -> ServerResult:
         result = await self._ask(server, tool, "during", lambda c: c.call_tool(tool, arguments))
         structured = result.get("structuredContent")
+        # The server's own credentials never travel on to the agent, even if it echoes them.
+        hidden = self.specs[server].secrets
         return ServerResult(
-            text=_content_text(result.get("content") or []),
-            structured=structured if isinstance(structured, dict) else None,
+            text=redact_literals(_content_text(result.get("content") or []), hidden),
+            structured=redact_literals(structured, hidden)
+            if isinstance(structured, dict)
+            else None,
             is_error=bool(result.get("isError")),
         )
 
@@ -268,8 +332,8 @@ class ServerPool:
         server: str,
         tool: str,
         doing: str,
-        send: Callable[[StdioClient], Awaitable[dict[str, Any]]],
-    ) -> dict[str, Any]:
+        send: Callable[[McpClient], Awaitable[Any]],
+    ) -> Any:
         """One request to ``server`` about ``tool`` under its call timeout, every failure turned
         into :class:`ServerCallError` (``doing`` words the broken-connection message)."""
         connection = await self._connection(server)
@@ -290,6 +354,33 @@ class ServerPool:
             connection.stop.set()
             connection.client = None
             raise ServerCallError(f"the {server} server failed {doing} {tool}") from exc
+
+
+def _not_started(connection: _Connection) -> ServerCallError:
+    name = connection.spec.name
+    if connection.spec.remote:  # the operator needs the reason (DNS, TLS, 401, garbage…)
+        why = _innermost(connection.failure) or "no answer in time"
+        return ServerCallError(f"the {name} server is unreachable: {why}")
+    return ServerCallError(f"the {name} server did not start")
+
+
+def _innermost(error: BaseException | None) -> BaseException | None:
+    """The error itself, not the task groups it came through."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+def _tools_change(
+    before: Mapping[str, ToolInfo], after: Mapping[str, ToolInfo]
+) -> dict[str, list[str]]:
+    return {
+        "added": sorted(set(after) - set(before)),
+        "removed": sorted(set(before) - set(after)),
+        "changed": sorted(
+            n for n in set(before) & set(after) if before[n].input_schema != after[n].input_schema
+        ),
+    }
 
 
 def _content_text(content: Sequence[Any]) -> str:

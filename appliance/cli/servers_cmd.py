@@ -129,7 +129,7 @@ def _add(args: argparse.Namespace, paths: AppPaths) -> int:
     save_config(config.model_copy(update={"mcp_servers": servers}), paths)
     print(f"declared {name} in {paths.config_file}")
     if declared.remote:
-        print("note: remote servers are declared but not connected to in this release")
+        print("note: a remote server is not a process here: kernel confinement does not apply")
     if declared.confinement is None and not declared.remote:
         print("note: no confinement profile: it will run with your rights (docs/confinement.md)")
     print(f"next: `ironcurtain servers annotate {name}` so the policy can judge its tools")
@@ -216,7 +216,7 @@ def _row(name: str, declared: Any, tools: Any, annotated: dict[str, Any]) -> dic
 
 def _state(row: dict[str, Any]) -> str:
     if row["error"]:
-        return f"did not start: {row['error']}"
+        return f"{'unreachable' if row['kind'] == 'remote' else 'did not start'}: {row['error']}"
     problems = []
     if row["unannotated"]:
         problems.append(f"{len(row['unannotated'])} unannotated ({', '.join(row['unannotated'])})")
@@ -238,7 +238,7 @@ def _confinement(declared: Any) -> str:
     if declared is None:
         return "shipped profile (servers/NAME/confinement.json)"
     if declared.remote:
-        return "n/a (remote)"
+        return "NONE: a remote server; kernel confinement does not apply, only the policy"
     if declared.confinement is None:
         return "NONE: runs with your rights"
     return declared.confinement if isinstance(declared.confinement, str) else "inline profile"
@@ -261,8 +261,9 @@ def _live_tools(config: Any, only: str | None = None) -> dict[str, Any]:
                 try:
                     tools = await pool.tools(spec.name)
                     out[spec.name] = {t.name: t.input_schema for t in tools.values()}
-                except ServerCallError as exc:
-                    out[spec.name] = str(exc)
+                except ServerCallError as exc:  # one bad server never fails the listing
+                    cause = exc.__cause__ if spec.remote else None
+                    out[spec.name] = str(cause or exc)
         return out
 
     with tempfile.TemporaryDirectory(prefix="ironcurtain-servers-") as scratch:

@@ -23,9 +23,10 @@ govern it like any other.
   server runs unconfined, and the session says so at start (a weakening, audited).
 - ``judge``: a JSON-RPC method the server answers before the policy decides (the facts of a call
   that need I/O); only servers that implement one name it.
-- ``url`` + ``headers``: a remote server over Streamable HTTP. Declared and validated here; this
-  release does not connect to remote servers yet, and a session refuses to start with one
-  declared rather than ignore it.
+- ``url`` + ``headers``: a remote server over Streamable HTTP (servers/wire/http_client.py).
+  The headers are that server's credentials: sent with its requests only, redacted like ``env``
+  values. https, or plain http to a loopback address only; redirects are never followed. No
+  kernel confinement applies to a server that is not a process here (a weakening, said at start).
 
 Names become the server's namespace in Code Mode (``memory.read_graph()``; ``-`` becomes ``_``) and
 the prefix of its tools in ``mcp-proxy`` (``memory__read_graph``), hence :func:`check_name`.
@@ -33,10 +34,12 @@ the prefix of its tools in ``mcp-proxy`` (``memory__read_graph``), hence :func:`
 
 from __future__ import annotations
 
+import ipaddress
 import keyword
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -53,6 +56,12 @@ __all__ = [
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")  # RFC 9110 token
+# headers the Streamable HTTP transport sets itself (servers.wire.http_client.RESERVED_HEADERS)
+_TRANSPORT_HEADERS = frozenset(
+    {"accept", "content-type", "content-length", "host", "mcp-session-id", "mcp-protocol-version",
+     "transfer-encoding", "connection", "last-event-id"}
+)  # fmt: skip
 # Environment variables the appliance itself sets for a server; a declaration may not override
 # them (they carry the confinement mode and the appliance's home).
 _RESERVED_ENV = frozenset({"IRONCURTAIN_CONFINEMENT", "IRONCURTAIN_HOME", "IRONCURTAIN_CACHE"})
@@ -104,10 +113,21 @@ class DeclaredServer(BaseModel):
     def _url(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        scheme, sep, rest = value.partition("://")
-        host = rest.split("/", 1)[0]
-        if scheme not in ("http", "https") or not sep or not host or "@" in host:
-            raise ValueError("url: expected an http(s) URL without user info")
+        problem = remote_url_problem(value)
+        if problem:
+            raise ValueError(problem)  # the loader names the field and the value
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"headers: {name!r} is not an HTTP header name")
+            if name.lower() in _TRANSPORT_HEADERS:
+                raise ValueError(f"headers: {name} is set by the transport itself")
+            if any(c in text for c in "\r\n\x00"):
+                raise ValueError(f"headers: {name} holds a line break or NUL byte")
         return value
 
     @model_validator(mode="after")
@@ -130,9 +150,41 @@ class DeclaredServer(BaseModel):
 
     def secrets(self) -> tuple[str, ...]:
         """Values to redact from the audit: the server's env values and header values that
-        look like credentials (8+ characters; short values would redact ordinary words)."""
-        values = [*self.env.values(), *self.headers.values()]
-        return tuple(v for v in values if len(v) >= 8)
+        look like credentials (8+ characters; short values would redact ordinary words). A
+        header's words count on their own too: the token of ``Bearer TOKEN`` leaks as well
+        without its scheme."""
+        words = [w for v in self.headers.values() for w in v.split() if w != v]
+        values = [*self.env.values(), *self.headers.values(), *words]
+        return tuple(dict.fromkeys(v for v in values if len(v) >= 8))
+
+
+def remote_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a remote server's endpoint, or None: http(s), a host, no user
+    info (credentials belong in ``headers``), and plain http only to a loopback address, since
+    the headers would otherwise cross the network in clear. (The transport checks the same
+    again: servers/wire/http_client.py.)"""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"expected a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "expected an http(s) URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "expected no user info in the URL (credentials go in 'headers')"
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        host = parts.hostname
+        return f"expected https: plain http to {host} would send the headers in clear"
+    return None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_name(name: str) -> str:

@@ -33,6 +33,12 @@ def weakening_settings(config: Config) -> list[str]:
                 f"mcpServers.{name} has no confinement profile: the server runs with your rights "
                 "(docs/servers.md, 'Confine it')."
             )
+        if server.url is not None and not server.disabled:
+            out.append(
+                f"mcpServers.{name} is a remote server ({server.url}): kernel confinement does "
+                "not apply to it; only the policy stands between the agent and it "
+                "(docs/servers.md, 'Remote servers')."
+            )
     if config.escalation_timeout_seconds > 600:
         out.append(
             f"escalationTimeoutSeconds is {config.escalation_timeout_seconds} "

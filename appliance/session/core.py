@@ -15,7 +15,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,17 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from appliance.chokepoint.audit import AuditLog
+from appliance.chokepoint.audit import AuditLog, AuditWriteError
 from appliance.chokepoint.audit.options import audit_options
 from appliance.chokepoint.escalation import FileChannel, FirstAnswer, register_session
 from appliance.chokepoint.policy_context import policy_context
 from appliance.chokepoint.server_pool import ServerPool, ServerSpec, self_command
-from appliance.chokepoint.trip import Chokepoint
+from appliance.chokepoint.trip import Chokepoint, SessionStopped
 from appliance.config.paths import AppPaths
 from appliance.config.servers import (
     BUILTIN_SERVERS,
     DeclaredServer,
-    ServerDeclarationError,
     registry,
 )
 from appliance.config.settings import Config, weakening_settings
@@ -106,9 +105,9 @@ def server_specs(
     config: Config, sandbox: Path, *, all_shipped: bool = False, use_catalog: bool = True
 ) -> list[ServerSpec]:
     """Every server of the registry (the shipped ones and ``mcpServers``), as the pool starts
-    them. A declared remote server stops the start: it is not connected to in this release.
-    A shipped server carries its known tool list (``use_catalog``), so listing tools starts
-    nothing; ``use_catalog=False`` is for the command that writes that list."""
+    them (a declared ``url`` is a remote server over Streamable HTTP). A shipped server carries
+    its known tool list (``use_catalog``), so listing tools starts nothing; ``use_catalog=False``
+    is for the command that writes that list."""
     confined = _confinement_env(config)
     known = shipped_catalog() if use_catalog else {}
     specs = []
@@ -120,10 +119,7 @@ def server_specs(
             spec = _builtin_spec(name, config, sandbox, confined)
             specs.append(dataclasses.replace(spec, catalog=known.get(name)))
         elif declared.remote:
-            raise ServerDeclarationError(
-                f"mcpServers.{name}: remote servers (url) are not supported yet; remove the "
-                "entry or run the server locally (command)"
-            )
+            specs.append(remote_spec(name, declared))
         else:
             specs.append(declared_spec(name, declared, sandbox, confined))
     return specs
@@ -148,6 +144,18 @@ def declared_spec(
         env={**declared.env, **confined},
         cwd=cwd,
         argv=command,
+        judge=declared.judge,
+        secrets=declared.secrets(),
+    )
+
+
+def remote_spec(name: str, declared: DeclaredServer) -> ServerSpec:
+    """A declared remote server: its headers go with its own requests only, and every value
+    in them is a secret the audit and the agent's results never show."""
+    return ServerSpec(
+        name,
+        url=declared.url,
+        headers=dict(declared.headers),
         judge=declared.judge,
         secrets=declared.secrets(),
     )
@@ -251,6 +259,7 @@ async def open_session(
                     secrets=tuple(secret for spec in specs for secret in spec.secrets),
                     server_roots=_server_roots(specs),
                 )
+                servers.on_tools_changed = _audit_tools_changed(audit)
                 chokepoint.auto_approver = options.auto_approver or _auto_approver(
                     config, chokepoint
                 )
@@ -266,6 +275,19 @@ async def open_session(
     finally:
         audit.close(mark_end=True)
         _write_state(session_dir, state=state, reason=reason)
+
+
+def _audit_tools_changed(audit: AuditLog) -> Callable[[str, dict[str, list[str]]], None]:
+    """One audit record per ``tools/list_changed`` that changed something: which tools came,
+    went or changed their schema (those are refused until annotated again)."""
+
+    def record(server: str, change: dict[str, list[str]]) -> None:
+        try:
+            audit.append({"type": "tools-changed", "server": server, **change})
+        except AuditWriteError as exc:  # as for a call: no audit, no session
+            raise SessionStopped(f"the audit log could not be written: {exc}") from exc
+
+    return record
 
 
 def _channel(

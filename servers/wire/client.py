@@ -9,7 +9,8 @@ The wire is MCP's stdio transport exactly: newline-delimited JSON-RPC 2.0, the
 ``nextCursor`` pages, ``tools/call``, ``notifications/cancelled`` for a call given up on. Any MCP
 stdio server works behind it (the tests run our servers and third-party ones). Requests the
 server sends us are answered (``ping``) or refused with ``Method not found``; notifications
-(progress, logging, list changes) are read and dropped.
+(progress, logging, list changes) go to ``on_notification`` when one is set, else are dropped.
+:class:`McpClient` is what both transports share (``http_client.HttpClient`` is the other).
 
 Limits, because a server is only semi-trusted: a line longer than ``max_line`` bytes, a line that
 is not JSON (or nests deeper than the parser's recursion budget), or an answer with no request
@@ -29,8 +30,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 import anyio
@@ -41,6 +43,7 @@ __all__ = [
     "CLIENT_PROTOCOL_VERSION",
     "MAX_RESULT_DEPTH",
     "ClientError",
+    "McpClient",
     "ProtocolError",
     "RemoteError",
     "StdioClient",
@@ -82,7 +85,90 @@ class _Pending:
         self.error: ClientError | None = None
 
 
-class StdioClient:
+class McpClient:
+    """What the server pool uses of a client, whatever the transport: the handshake, the tool
+    list, a tool call. Subclasses provide ``request`` and ``notify``; ``on_notification`` (set
+    before ``initialize``) hears the server's notifications, e.g. ``tools/list_changed``."""
+
+    server_info: dict[str, Any]
+    on_notification: Callable[[str, dict[str, Any]], None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None
+
+    @property
+    def broken(self) -> ClientError | None:
+        raise NotImplementedError
+
+    async def request(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None = None) -> None:
+        raise NotImplementedError
+
+    def _heard(self, message: dict[str, Any]) -> None:
+        """A notification from the server: handed to ``on_notification``, whose failure must
+        not end the connection (it is the host's own code, logged by the caller's logger)."""
+        params = message.get("params")
+        if self.on_notification is None:
+            return
+        try:
+            self.on_notification(
+                str(message["method"])[:200], params if isinstance(params, dict) else {}
+            )
+        except Exception:
+            logging.getLogger(__name__).exception("a notification handler failed")
+
+    # -- the protocol --------------------------------------------------------------------------
+
+    async def initialize(self, name: str = "ironcurtain", version: str = "0") -> dict[str, Any]:
+        """The handshake: ``initialize``, then the ``initialized`` notification."""
+        result = await self.request(
+            "initialize",
+            {
+                "protocolVersion": CLIENT_PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": name, "version": version},
+            },
+        )
+        if not isinstance(result.get("protocolVersion"), str):
+            raise ProtocolError("the server's initialize answer names no protocol version")
+        self.server_info = result
+        await self.notify("notifications/initialized")
+        return result
+
+    async def list_tools(self) -> list[dict[str, Any]]:
+        """Every tool, following ``nextCursor`` through the pages."""
+        tools: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(_MAX_PAGES):
+            page = await self.request("tools/list", {"cursor": cursor} if cursor else {})
+            listed = page.get("tools")
+            if not isinstance(listed, list):
+                raise ProtocolError("tools/list answered without a list of tools")
+            tools.extend(
+                t for t in listed if isinstance(t, dict) and isinstance(t.get("name"), str)
+            )
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return tools
+            if not isinstance(cursor, str):
+                raise ProtocolError("tools/list gave a cursor that is not a string")
+        raise ProtocolError(f"tools/list did not end after {_MAX_PAGES} pages")
+
+    async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """One ``tools/call``; the result as the server sent it (``content``, ``isError``...)."""
+        result = await self.request("tools/call", {"name": name, "arguments": dict(arguments)})
+        if not isinstance(result.get("content", []), list):
+            raise ProtocolError("tools/call answered with content that is not a list")
+        structured = result.get("structuredContent")
+        if structured is not None and _too_deep(structured, MAX_RESULT_DEPTH):
+            raise ProtocolError(f"structuredContent nested deeper than {MAX_RESULT_DEPTH}")
+        return result
+
+
+class StdioClient(McpClient):
     """An MCP client over a child process's stdin/stdout.
 
     ``async with StdioClient(argv, ...) as client:`` starts the process and its reader; leaving
@@ -161,53 +247,6 @@ class StdioClient:
                 await process.wait()
                 return
 
-    # -- the protocol --------------------------------------------------------------------------
-
-    async def initialize(self, name: str = "ironcurtain", version: str = "0") -> dict[str, Any]:
-        """The handshake: ``initialize``, then the ``initialized`` notification."""
-        result = await self.request(
-            "initialize",
-            {
-                "protocolVersion": CLIENT_PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": name, "version": version},
-            },
-        )
-        if not isinstance(result.get("protocolVersion"), str):
-            raise ProtocolError("the server's initialize answer names no protocol version")
-        self.server_info = result
-        await self.notify("notifications/initialized")
-        return result
-
-    async def list_tools(self) -> list[dict[str, Any]]:
-        """Every tool, following ``nextCursor`` through the pages."""
-        tools: list[dict[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(_MAX_PAGES):
-            page = await self.request("tools/list", {"cursor": cursor} if cursor else {})
-            listed = page.get("tools")
-            if not isinstance(listed, list):
-                raise ProtocolError("tools/list answered without a list of tools")
-            tools.extend(
-                t for t in listed if isinstance(t, dict) and isinstance(t.get("name"), str)
-            )
-            cursor = page.get("nextCursor")
-            if not cursor:
-                return tools
-            if not isinstance(cursor, str):
-                raise ProtocolError("tools/list gave a cursor that is not a string")
-        raise ProtocolError(f"tools/list did not end after {_MAX_PAGES} pages")
-
-    async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """One ``tools/call``; the result as the server sent it (``content``, ``isError``...)."""
-        result = await self.request("tools/call", {"name": name, "arguments": dict(arguments)})
-        if not isinstance(result.get("content", []), list):
-            raise ProtocolError("tools/call answered with content that is not a list")
-        structured = result.get("structuredContent")
-        if structured is not None and _too_deep(structured, MAX_RESULT_DEPTH):
-            raise ProtocolError(f"structuredContent nested deeper than {MAX_RESULT_DEPTH}")
-        return result
-
     async def request(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Send a request and wait for its answer. If the caller is cancelled (a timeout), the
         server is told with ``notifications/cancelled``."""
@@ -284,7 +323,8 @@ class StdioClient:
         if "method" in message:
             if "id" in message:  # a request to us: we offer no capabilities but ping
                 await self._answer_server(message)
-            return  # notifications: progress, logging, list changes; nothing to do
+            self._heard(message)  # notifications: progress, logging, list changes
+            return
         request_id = message.get("id")
         pending = self._pending.get(request_id) if type(request_id) is int else None
         if pending is None:

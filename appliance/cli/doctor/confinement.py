@@ -31,6 +31,10 @@ def check_confinement(facts: Facts) -> list[Check]:
     with tempfile.TemporaryDirectory(prefix="ironcurtain-doctor-") as sandbox:
         for spec in server_specs(facts.config, Path(sandbox)):
             name = f"confinement:{spec.name}"
+            if spec.remote:  # not a process here: nothing for the kernel to confine
+                detail = "a remote server: kernel confinement does not apply, only the policy"
+                checks.append(warn(name, detail, "run the server locally (command) to confine it"))
+                continue
             try:
                 plan = plan_for(spec.name, list(spec.args))
             except (ConfinementRefused, ProfileError) as exc:

@@ -33,6 +33,9 @@ async def _list_tools(facts: Facts, sandbox: Path) -> list[Check]:
             cause = _innermost(exc.__cause__ or exc)
             detail = f"does not start or list its tools: {type(cause).__name__}: {cause}"[:240]
             fix = f"run `ironcurtain serve {name}` by hand and read its error output"
+            if pool.specs[name].remote:
+                detail = f"unreachable: {cause}"[:240]
+                fix = f"check mcpServers.{name}.url and its headers (`ironcurtain servers list`)"
             found[name] = fail(name_of, detail, fix)
             return
         found[name] = ok(name_of, f"{len(tools)} tools")
