@@ -21,6 +21,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from appliance import __version__
+from appliance.chokepoint.content import content_text
 from appliance.errors import ApplianceError
 from servers.wire.client import ClientError, ProtocolError, RemoteError, StdioClient
 
@@ -248,7 +249,7 @@ class ServerPool:
         result = await self._ask(server, tool, "during", lambda c: c.call_tool(tool, arguments))
         structured = result.get("structuredContent")
         return ServerResult(
-            text=_content_text(result.get("content") or []),
+            text=content_text(result.get("content") or []),
             structured=structured if isinstance(structured, dict) else None,
             is_error=bool(result.get("isError")),
         )
@@ -280,18 +281,3 @@ class ServerPool:
             connection.stop.set()
             connection.client = None
             raise ServerCallError(f"the {server} server failed {doing} {tool}") from exc
-
-
-def _content_text(content: Sequence[Any]) -> str:
-    parts = []
-    for block in content:
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text":
-            parts.append(str(block.get("text", "")))
-        elif kind in ("image", "audio"):
-            data = block.get("data")
-            size = len(data) if isinstance(data, str) else 0
-            parts.append(f"[{kind} {block.get('mimeType', '')}, {size} base64 chars]")
-        else:
-            parts.append(f"[{kind} content]")
-    return "\n".join(parts)
