@@ -115,9 +115,12 @@ def _entry(file: Path, name: str, entry: Any) -> DeclaredServer:
         )  # fmt: skip
     fields = {k: v for k, v in entry.items() if not k.startswith("_") and k != "sandbox"}
     if entry.get("sandbox", True) is not False and "confinement" not in fields:
-        _say_once(file, f"sandbox:{name}", f"{name}: IronCurtain's 'sandbox' setting is not "
-                  "translated; the server runs unconfined unless the entry names a "
-                  "'confinement' profile (docs/confinement.md)")  # fmt: skip
+        message = (
+            f"{name}: IronCurtain sandboxes it (its 'sandbox' is not false); that setting is "
+            "not translated, so the server runs unconfined unless the entry names a "
+            "'confinement' profile (docs/confinement.md)"
+        )
+        _say_once(file, f"sandbox:{name}", message)
     try:
         return DeclaredServer.model_validate_json(json.dumps(fields))
     except ValidationError as exc:

@@ -48,7 +48,9 @@ def test_ironcurtains_own_file_loads(caplog: pytest.LogCaptureFixture) -> None:
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 2, said  # once each, though loaded twice
     assert any("fetch, filesystem, git, github: IronCurtain's own servers" in s for s in said)
-    assert any("google-workspace: IronCurtain's 'sandbox' setting is not" in s for s in said)
+    assert any(
+        "google-workspace: IronCurtain sandboxes it (its 'sandbox' is not false)" in s for s in said
+    )
 
 
 def test_config_json_wins_a_clash_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:

@@ -148,11 +148,13 @@ def test_reference_git_server_in_place_of_ours(pypi_bin: Path, tmp_path: Path) -
     (ok, away, protected, commit, reset, push), refuse, _ = anyio.run(calls, sandbox, policy, todo)
     assert ok.ok and ok.decision.rule == "structural-sandbox-allow", ok.text
     assert "a.txt" in ok.text  # the untracked file, as the reference server reports it
-    assert not away.ok and "elsewhere" not in away.text.split("DENIED", 1)[0]
+    # a repository outside the sandbox: the shipped rule asks a human, who says no here
+    assert not away.ok and away.decision.rule == "escalate-read-elsewhere"
     assert not protected.ok and protected.decision.rule == "structural-protected-path"
     # the shipped rules: adding local history is allowed (the server then finds nothing
     # staged), discarding it asks a human, who says no here
     assert commit.decision.decision == "allow" and "No changes staged" in commit.text
     assert not reset.ok and reset.decision.rule == "escalate-git-history-rewrite"
     assert not push.ok and push.decision.rule == "structural-unknown-tool"  # it has no push
-    assert refuse.asked and all(r.server == "git" for r in refuse.asked)
+    asked = [(r.server, r.rule) for r in refuse.asked]
+    assert asked == [("git", "escalate-read-elsewhere"), ("git", "escalate-git-history-rewrite")]
