@@ -26,6 +26,7 @@ from appliance.session.core import SessionOptions, open_session
 from tests.declared.third_party import Refuse, cache_dir, npm_install, policy_with, pypi_install
 
 TOKEN = "everything-only-3f9c1d7e"
+VECTORS = Path(__file__).parents[1] / "vectors" / "declared" / "reference_git.json"
 
 
 @pytest.fixture(scope="session")
@@ -127,34 +128,43 @@ def _repo(path: Path) -> Path:
     return path
 
 
+def _filled(value: object, places: dict[str, str]) -> object:
+    text = json.dumps(value)
+    for mark, path in places.items():
+        text = text.replace(mark, path)
+    return json.loads(text)
+
+
 def test_reference_git_server_in_place_of_ours(pypi_bin: Path, tmp_path: Path) -> None:
+    """The vectors (tests/vectors/declared/reference_git.json) against the real server."""
     declare({"git": {"command": str(pypi_bin / "mcp-server-git")}})
     sandbox = tmp_path / "sb"
     inside = _repo(sandbox / "repo")
     outside = _repo(tmp_path / "elsewhere")
+    (sandbox / "link").symlink_to(outside)
     status = ("git", "git_status", {"repo_path": str(inside)})
     # the shipped annotations describe our git server's `path`, not its `repo_path`: refused
     (shipped_only,), _, _ = anyio.run(calls, sandbox, None, [status])
-    assert not shipped_only.ok, shipped_only.text
-    policy = policy_with(tmp_path / "policy", "git")
-    todo = [
-        status,
-        ("git", "git_status", {"repo_path": str(outside)}),
-        ("git", "git_log", {"repo_path": str(app_paths().generated)}),
-        ("git", "git_commit", {"repo_path": str(inside), "message": "m"}),
-        ("git", "git_reset", {"repo_path": str(inside)}),
-        ("git", "git_push", {"repo_path": str(inside)}),
-    ]
-    (ok, away, protected, commit, reset, push), refuse, _ = anyio.run(calls, sandbox, policy, todo)
-    assert ok.ok and ok.decision.rule == "structural-sandbox-allow", ok.text
-    assert "a.txt" in ok.text  # the untracked file, as the reference server reports it
-    # a repository outside the sandbox: the shipped rule asks a human, who says no here
-    assert not away.ok and away.decision.rule == "escalate-read-elsewhere"
-    assert not protected.ok and protected.decision.rule == "structural-protected-path"
-    # the shipped rules: adding local history is allowed (the server then finds nothing
-    # staged), discarding it asks a human, who says no here
-    assert commit.decision.decision == "allow" and "No changes staged" in commit.text
-    assert not reset.ok and reset.decision.rule == "escalate-git-history-rewrite"
-    assert not push.ok and push.decision.rule == "structural-unknown-tool"  # it has no push
-    asked = [(r.server, r.rule) for r in refuse.asked]
-    assert asked == [("git", "escalate-read-elsewhere"), ("git", "escalate-git-history-rewrite")]
+    assert not shipped_only.ok and shipped_only.decision.decision == "deny", shipped_only.text
+    places = {"$SANDBOX": str(sandbox), "$OUTSIDE": str(outside), "$HOME": str(app_paths().home)}
+    cases = json.loads(VECTORS.read_text())["cases"]
+    todo = [("git", c["call"]["tool"], _filled(c["call"]["arguments"], places)) for c in cases]
+    found, refuse, _ = anyio.run(calls, sandbox, policy_with(tmp_path / "policy", "git"), todo)
+    for case, outcome in zip(cases, found, strict=True):
+        got = {"decision": outcome.decision.decision, "rule": outcome.decision.rule}
+        assert got == case["expect"], f"{case['description']}: {outcome.text}"
+    assert "a.txt" in found[0].text  # the untracked file, as the reference server reports it
+    # every escalation reached the approval channel (which said no) and nothing else did
+    asked = [r.rule for r in refuse.asked]
+    assert asked == [c["expect"]["rule"] for c in cases if c["expect"]["decision"] == "escalate"]
+    assert all(
+        not o.ok for o, c in zip(found, cases, strict=True) if c["expect"]["decision"] != "allow"
+    )
+
+
+def test_the_vector_file_has_the_shared_shape() -> None:
+    data = json.loads(VECTORS.read_text())
+    for case in data["cases"]:
+        assert set(case) == {"description", "call", "expect"}, case
+        assert set(case["expect"]) == {"decision", "rule"}, case
+    assert {c["expect"]["decision"] for c in data["cases"]} == {"allow", "escalate", "deny"}
