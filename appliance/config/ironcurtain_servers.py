@@ -88,6 +88,8 @@ def _read_object(file: Path) -> dict[str, Any]:
         data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"{file}: not valid JSON: {exc}", file=file) from None
+    except RecursionError:
+        raise ConfigError(f"{file}: nested too deeply; not a servers file", file=file) from None
     if not isinstance(data, dict):
         found = type(data).__name__
         raise ConfigError(f"{file}: expected an object of servers, found {found}", file=file)
@@ -131,8 +133,8 @@ def _explain(file: Path, name: str, exc: ValidationError) -> ConfigError:
     first = exc.errors(include_url=False)[0]
     field = ".".join(str(part) for part in (name, *first["loc"]))
     value = json.dumps(first.get("input"), default=str)[:80]
-    if any(word in field.lower() for word in ("env", "header")):
-        value = "****"  # credentials are never echoed
+    if any(word in field.lower() for word in ("env", "header")) or "@" in value:
+        value = "****"  # credentials (env, headers, a URL's user info) are never echoed
     unknown = "unknown field " if first["type"] == "extra_forbidden" else ""
     message = f"{file}: {unknown}{field} = {value}: {first['msg']}"
     return ConfigError(message, file=file, field=field, value=value)

@@ -20,6 +20,8 @@ from appliance.session.core import SessionOptions, open_session
 
 HERE = Path(__file__).parent
 SHAPE = HERE / "data" / "ironcurtain-mcp-servers.json"
+VECTORS = HERE.parent / "vectors" / "ironcurtain" / "mcp_servers.json"
+REFUSED = json.loads(VECTORS.read_text())["cases"]
 
 
 @pytest.fixture(autouse=True)
@@ -72,40 +74,26 @@ def test_a_disabled_config_entry_switches_one_off() -> None:
     assert "notes" not in registry(load_config().mcp_servers)
 
 
-@pytest.mark.parametrize(
-    ("data", "field", "words"),
-    [
-        ({"tracker": {"command": "t", "args": "--flag"}}, "tracker.args", "--flag"),
-        ({"tracker": {"cmd": "t"}}, "tracker.cmd", "unknown field"),
-        ({"tracker": {"command": "t", "env": {"BAD-NAME": "v"}}}, "tracker.env", "****"),
-        ({"tracker": {"args": ["x"]}}, "tracker", "exactly one of 'command'"),
-        ({"tracker": ["npx", "tracker"]}, "tracker", "expected an object"),
-        ({"bad__name": {"command": "t"}}, "bad__name", "not a usable server name"),
-        ({"tracker": {"command": "t", "cwd": "relative"}}, "tracker.cwd", "relative"),
-    ],
-)
-def test_a_bad_entry_names_file_field_and_value(data: dict, field: str, words: str) -> None:
-    file = _write("mcp-servers.json", data)
-    with pytest.raises(ConfigError) as caught:
-        load_config()
-    assert caught.value.file == file and caught.value.field == field
-    assert str(file) in str(caught.value) and words in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("text", "words"),
-    [
-        ('{"tracker": {"command": "t"}', "not valid JSON"),
-        ('{"tracker": {"command": "t", "timeout": NaN}}', "NaN is not a JSON number"),
-        ('["tracker"]', "expected an object of servers, found list"),
-        ("\udcff", "not valid JSON"),
-    ],
-)
-def test_a_file_that_is_not_a_servers_object_is_refused(text: str, words: str) -> None:
+@pytest.mark.parametrize("case", REFUSED, ids=lambda case: case["description"][:50])
+def test_a_bad_file_is_refused_naming_file_and_field(case: dict) -> None:
+    """tests/vectors/ironcurtain/mcp_servers.json: each refused, nothing secret echoed."""
     file = app_paths().home / "mcp-servers.json"
     file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_bytes(text.encode("utf-8", "surrogateescape"))
-    with pytest.raises(ConfigError, match=words) as caught:
+    text = case.get("text", json.dumps(case.get("servers")))
+    file.write_text("[" * 100_000 + "]" * 100_000 if text == "DEEP" else text)
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    message = str(caught.value)
+    assert caught.value.file == file and message.startswith(f"{file}: ")
+    assert caught.value.field == case["field"] and case["words"] in message, message
+    assert not any(secret in message for secret in case["never"]), message
+
+
+def test_bytes_that_are_not_utf8_are_refused() -> None:
+    file = app_paths().home / "mcp-servers.json"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_bytes(b'{"tracker": {"command": "\xff"}}')
+    with pytest.raises(ConfigError, match="not valid JSON") as caught:
         load_config()
     assert caught.value.file == file
 
