@@ -21,6 +21,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from appliance import __version__
+from appliance.chokepoint.content import content_text
 from appliance.chokepoint.redact import redact_literals
 from appliance.errors import ApplianceError
 from servers.wire.client import ClientError, McpClient, ProtocolError, RemoteError, StdioClient
@@ -320,7 +321,7 @@ class ServerPool:
         # The server's own credentials never travel on to the agent, even if it echoes them.
         hidden = self.specs[server].secrets
         return ServerResult(
-            text=redact_literals(_content_text(result.get("content") or []), hidden),
+            text=redact_literals(content_text(result.get("content") or []), hidden),
             structured=redact_literals(structured, hidden)
             if isinstance(structured, dict)
             else None,
@@ -381,18 +382,3 @@ def _tools_change(
             n for n in set(before) & set(after) if before[n].input_schema != after[n].input_schema
         ),
     }
-
-
-def _content_text(content: Sequence[Any]) -> str:
-    parts = []
-    for block in content:
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text":
-            parts.append(str(block.get("text", "")))
-        elif kind in ("image", "audio"):
-            data = block.get("data")
-            size = len(data) if isinstance(data, str) else 0
-            parts.append(f"[{kind} {block.get('mimeType', '')}, {size} base64 chars]")
-        else:
-            parts.append(f"[{kind} content]")
-    return "\n".join(parts)

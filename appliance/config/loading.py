@@ -60,7 +60,8 @@ def read_raw_config(paths: AppPaths | None = None) -> dict[str, Any]:
 
 
 def load_config(paths: AppPaths | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """The effective settings: defaults, then ``config.json``, then provider keys from the env."""
+    """The effective settings: defaults, then ``config.json``, then provider keys from the env,
+    and the servers of IronCurtain's ``mcp-servers.json`` (config/ironcurtain_servers.py)."""
     paths = paths or app_paths()
     env = os.environ if environ is None else environ
     data = _read_raw(paths.config_file)
@@ -69,7 +70,11 @@ def load_config(paths: AppPaths | None = None, environ: Mapping[str, str] | None
     }
     if env.get(GITHUB_TOKEN_ENV) and not data.get("githubToken"):
         overrides["githubToken"] = env[GITHUB_TOKEN_ENV]
-    return _validate(data | overrides, paths.config_file, overrides)
+    config = _validate(data | overrides, paths.config_file, overrides)
+    # IronCurtain's mcp-servers.json, when the user brought one (config.json's entries win).
+    from appliance.config.ironcurtain_servers import with_ironcurtain_servers
+
+    return with_ironcurtain_servers(config, paths.home)
 
 
 def _read_raw(file: Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ __all__ = ["PROTECTED_IN_HOME", "AppPaths", "app_paths"]
 # outside the home: see `protected_patterns`).
 PROTECTED_IN_HOME = (
     "config.json",  # configuration (API keys)
+    "mcp-servers.json",  # IronCurtain's server declarations (their credentials)
     "constitution.md",  # the user's constitution ...
     "constitution-user.md",
     "generated",  # ... and the policy compiled from it

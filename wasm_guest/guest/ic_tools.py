@@ -157,9 +157,10 @@ def describe_tool(entry):
     if entry.get("description"):
         lines.append("    " + str(entry["description"]).strip().replace("\n", "\n    "))
     for prop, schema in (entry.get("properties") or {}).items():
-        schema = schema if isinstance(schema, dict) else {}
+        # the host's catalogue gives each argument's JSON type as a string; a schema also works
+        schema = schema if isinstance(schema, dict) else {"type": schema}
         mark = "required" if prop in (entry.get("required") or []) else "optional"
-        kind = schema.get("type", "any")
+        kind = schema.get("type") if isinstance(schema.get("type"), str) else "any"
         text = str(schema.get("description", "")).strip()
         lines.append(f"    {prop} ({kind}, {mark}){': ' + text if text else ''}")
     return "\n".join(lines)
@@ -184,6 +185,8 @@ def help_text(bridge, topic=None):
         return "\n".join(lines)
     if isinstance(topic, ToolFunction):
         return topic.__doc__
+    if isinstance(topic, ServerNamespace):  # help(filesystem): the object, not its name
+        topic = topic._server
     topic = str(topic)
     if topic in bridge.tools:
         return describe_tool(bridge.tools[topic])

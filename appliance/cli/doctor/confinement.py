@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from appliance.cli.doctor.base import Check, Facts, fail, ok, warn
 
@@ -35,6 +36,9 @@ def check_confinement(facts: Facts) -> list[Check]:
                 detail = "a remote server: kernel confinement does not apply, only the policy"
                 checks.append(warn(name, detail, "run the server locally (command) to confine it"))
                 continue
+            if spec.argv is not None:  # a declared server: its own profile, or none
+                checks.append(_declared(name, facts.config.mcp_servers.get(spec.name)))
+                continue
             try:
                 plan = plan_for(spec.name, list(spec.args))
             except (ConfinementRefused, ProfileError) as exc:
@@ -43,6 +47,27 @@ def check_confinement(facts: Facts) -> list[Check]:
                 continue
             checks.append(ok(name, describe_plan(plan).replace(sandbox, "$SANDBOX")))
     return checks
+
+
+def _declared(name: str, declared: Any) -> Check:
+    """A declared server is confined only by the profile its entry names (if it names one)."""
+    from appliance.confinement.profile import ProfileError, load_profile, profile_from_data
+
+    server = name.removeprefix("confinement:")
+    where = getattr(declared, "confinement", None)
+    if where is None:
+        detail = "a declared server without a confinement profile: it runs with your rights"
+        fix = f"give mcpServers.{server} a 'confinement' profile (docs/confinement.md)"
+        return warn(name, detail, fix)
+    try:
+        if isinstance(where, str):
+            load_profile(server, Path(where).expanduser())
+        else:
+            profile_from_data(where, f"mcpServers.{server}.confinement")
+    except ProfileError as exc:
+        return fail(name, f"the server will not start: {exc}", "correct the profile")
+    shown = where if isinstance(where, str) else "inline"
+    return ok(name, f"confined by its declared profile ({shown}); applied at its start")
 
 
 _KERNEL_FIX = (

@@ -1,10 +1,12 @@
-"""The shipped MCP servers start and list their tools, as a session would start them."""
+"""Every server of the registry (shipped and declared) starts and lists its tools, as a session
+would start them; then whether the policy can judge those tools (``annotations.py``)."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
+from appliance.cli.doctor.annotations import annotation_checks
 from appliance.cli.doctor.base import SERVER_START_TIMEOUT_S, Check, Facts, fail, ok
 from appliance.cli.doctor.confinement import _innermost
 
@@ -24,6 +26,7 @@ async def _list_tools(facts: Facts, sandbox: Path) -> list[Check]:
 
     specs = server_specs(facts.config, sandbox)
     found: dict[str, Check] = {}
+    listed: dict[str, dict] = {}
 
     async def probe(pool: ServerPool, name: str) -> None:
         name_of = f"server:{name}"
@@ -39,9 +42,13 @@ async def _list_tools(facts: Facts, sandbox: Path) -> list[Check]:
             found[name] = fail(name_of, detail, fix)
             return
         found[name] = ok(name_of, f"{len(tools)} tools")
+        listed[name] = {tool: info.input_schema for tool, info in tools.items()}
 
     pool = ServerPool(specs, start_timeout_s=SERVER_START_TIMEOUT_S)
     async with pool, anyio.create_task_group() as group:
         for spec in specs:
             group.start_soon(probe, pool, spec.name)
-    return [found[spec.name] for spec in specs]
+    started = [found[spec.name] for spec in specs]
+    return started + annotation_checks(
+        facts, {s.name: listed[s.name] for s in specs if s.name in listed}
+    )
