@@ -20,6 +20,7 @@ import itertools
 import json
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,15 @@ def _describe(item: Pending) -> str:
 class SignalBridge:
     """Announce the hub's pending escalations to the recipient and act on their replies."""
 
-    def __init__(self, hub: Hub, config: SignalConfig) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        config: SignalConfig,
+        start_task: Callable[[str, str], str] | None = None,
+    ) -> None:
         self.hub, self.config = hub, config
+        # `new NAME TASK`: run job NAME with TASK (the daemon's scheduler); None: not offered
+        self._start_task = start_task
         self._announced: dict[str, str] = {}  # short id -> call digest shown
         self._known: dict[str, Path] = {}  # live session id -> its folder
         self._gone: dict[str, float] = {}  # session id -> when it left the registry
@@ -185,8 +193,27 @@ class SignalBridge:
             self.send("\n".join(names) or "no running sessions")
         elif len(words) == 2 and words[0] in ("approve", "deny"):
             self._answer(words[0], words[1])
+        elif words[:1] == ["new"] and self._start_task is not None:
+            self._new_task(text)
         else:
-            self.send("commands: approve N | deny N | status | sessions")
+            extra = " | new JOB TASK" if self._start_task is not None else ""
+            self.send(f"commands: approve N | deny N | status | sessions{extra}")
+
+    def _new_task(self, text: str) -> None:
+        """``new NAME TASK``: job NAME runs with TASK. Like an answer, only from the paired
+        recipient whose identity key is still the trusted one, and only for a job that opted in
+        (``--signal-tasks``): its workspace, policy, budgets and escalation rule apply."""
+        parts = text.split(None, 2)
+        if len(parts) < 3 or not parts[2].strip():
+            self.send("usage: new JOB TASK (a job added with --signal-tasks)")
+            return
+        if not self._identity_ok():
+            self.hub.refuse(CHANNEL, "recipient's identity key is not the trusted one")
+            self.send("refused: your identity key changed; re-trust it with "
+                      "`ironcurtain signal setup` on the daemon's machine")  # fmt: skip
+            return
+        assert self._start_task is not None
+        self.send(self._start_task(parts[1].lower(), parts[2].strip()))
 
     def _answer(self, decision: str, short_id: str) -> None:
         if not self._identity_ok():
