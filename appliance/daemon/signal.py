@@ -28,6 +28,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.daemon.hub import Hub, Pending
+from appliance.daemon.pages import budget_use
+from appliance.session.budget import WARN_FRACTION
 
 __all__ = ["CHANNEL", "SignalBridge", "SignalConfig", "SignalRpc"]
 
@@ -132,6 +134,7 @@ class SignalBridge:
         self._announced: dict[str, str] = {}  # short id -> call digest shown
         self._known: dict[str, Path] = {}  # live session id -> its folder
         self._gone: dict[str, float] = {}  # session id -> when it left the registry
+        self._budget_told: dict[str, set[str]] = {}  # session id -> budgets noticed at 80 %
         self._lock = threading.Lock()
         self.rpc = SignalRpc(config.host, config.port, self._on_receive)
 
@@ -239,6 +242,7 @@ class SignalBridge:
         live = {entry.session_id: entry.escalations_dir.parent for entry in self.hub.sessions}
         for session_id, folder in live.items():
             self._known.setdefault(session_id, folder)
+            self._budget_notice(session_id, folder)
         for session_id in list(self._known):
             if session_id in live:
                 continue
@@ -248,8 +252,20 @@ class SignalBridge:
             if state == "running" and now - since < _END_WAIT_S:
                 continue
             del self._known[session_id], self._gone[session_id]
+            self._budget_told.pop(session_id, None)
             why = f": {reason}" if reason else ""
             self.send(f"IronCurtain session {session_id} ended, {state}{why}")
+
+    def _budget_notice(self, session_id: str, folder: Path) -> None:
+        """Once per budget of a live session, when its use reaches 80 % of the limit."""
+        told = self._budget_told.setdefault(session_id, set())
+        for name, (used, limit) in budget_use(folder).items():
+            if limit and used >= WARN_FRACTION * limit and name not in told:
+                told.add(name)
+                self.send(
+                    f"IronCurtain session {session_id}: {name} budget at {used} of {limit} "
+                    f"({round(100 * used / limit)} %); it stops at the limit"
+                )
 
     def close(self) -> None:
         self.rpc.close()

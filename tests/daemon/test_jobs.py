@@ -168,6 +168,7 @@ def test_a_job_fires_on_its_schedule_and_runs_as_a_real_session(home) -> None:
     session = home.sessions / run["session"]
     state = json.loads((session / "session.json").read_text())
     assert state["task"] == "write the report" and state["state"] == "finished"
+    assert state["budget"]["steps"] == [2, 200]  # written live, after each model step
     calls = [json.loads(line) for line in (session / "audit.jsonl").read_text().splitlines()]
     assert [c["tool"] for c in calls if "tool" in c] == ["write_file"]
     assert "Wrote report.md." in Path(run["log"]).read_text()
