@@ -187,6 +187,7 @@ async def _make_agent(run, session, config, model, factory, quiet) -> Agent | No
         system=system_prompt(catalog, str(session.sandbox)),
         history_path=session.history_path,
         report=terminal.report,
+        on_usage=lambda budget: session.set_state(budget=budget.snapshot()),
     )
     # litellm takes seconds to import: start now, while the user reads and types.
     preload_litellm(model.model_id)

@@ -199,12 +199,14 @@ class Agent:
         system: str,
         history_path: Path | None = None,
         report: Callable[[str, str], None] = lambda kind, text: None,
+        on_usage: Callable[[Budget], None] | None = None,
     ) -> None:
         self.model = model
         self.execute = execute
         self.budget = budget
         self.history_path = history_path
         self.report = report
+        self.on_usage = on_usage  # after each model step: the session publishes its use
         self.messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
         self.stopped_by_budget = False
         self._recent: list[str] = []
@@ -276,6 +278,8 @@ class Agent:
         except Exception:  # unknown model prices: count tokens, not dollars
             cost = 0.0
         self.budget.add_usage(tokens, cost)
+        if self.on_usage is not None:
+            self.on_usage(self.budget)
         message = response.choices[0].message
         out: dict[str, Any] = {"role": "assistant", "content": message.content}
         if message.tool_calls:

@@ -37,6 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--budget", action="append", default=[], metavar="NAME=VALUE",
                      help="a resourceBudget limit, e.g. maxSteps=50 (repeatable)")  # fmt: skip
     add.add_argument("--disabled", action="store_true", help="add it switched off")
+    add.add_argument("--signal-tasks", action="store_true",
+                     help="let the paired Signal recipient run it with a task of their own "
+                     "(`new NAME TASK`)")  # fmt: skip
     listing = sub.add_parser("list", help="jobs, their schedules, next and last runs")
     listing.add_argument("--json", action="store_true", help="one JSON object")
     for name, text in (
@@ -109,7 +112,7 @@ def _add(args: argparse.Namespace, store, paths: AppPaths) -> int:
     fields: dict = {
         "name": args.name, "schedule": args.schedule, "task": args.task,
         "enabled": not args.disabled, "onEscalation": args.on_escalation,
-        "ownPolicy": args.constitution is not None,
+        "ownPolicy": args.constitution is not None, "signalTasks": args.signal_tasks,
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
     }  # fmt: skip
     if args.escalation_timeout is not None:

@@ -51,8 +51,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--job",
         metavar="NAME",
-        help="run scheduled job NAME now, as its schedule would (its task, workspace, policy, "
-        "budgets and escalation rule; `ironcurtain job run NAME` records the run)",
+        help="run scheduled job NAME now, as its schedule would (its task unless one is given, "
+        "its workspace, policy, budgets and escalation rule; `ironcurtain job run NAME` records "
+        "the run)",
     )
     parser.add_argument("--session-id", help=argparse.SUPPRESS)  # a job run's id, chosen first
 
@@ -107,12 +108,12 @@ def _job_problem(args: argparse.Namespace) -> str | None:
         return "--session-id is for job runs (--job NAME)"
     if not args.job:
         return None
-    clash = [f for f, v in (("a task", args.task), ("--resume", args.resume),
+    clash = [f for f, v in (("--resume", args.resume),
              ("--sandbox", args.sandbox), ("--policy-dir", args.policy_dir)) if v]  # fmt: skip
     if args.agent != "builtin":
         clash.append("--agent")
     if clash:
-        return f"--job runs the job's own task, workspace and policy: drop {', '.join(clash)}"
+        return f"--job runs in the job's own workspace and policy: drop {', '.join(clash)}"
     return None
 
 
@@ -122,7 +123,7 @@ def _as_job(args: argparse.Namespace, config, paths):
 
     store = JobStore(paths)
     job = store.get(args.job)
-    args.task = job.task
+    args.task = args.task or job.task  # a task given (from Signal: `new NAME TASK`) replaces it
     args.sandbox = store.workspace(job)
     args.policy_dir = store.policy_dir(job)
     update = {"escalation_timeout_seconds": job.timeout_seconds()}

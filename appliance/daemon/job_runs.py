@@ -60,15 +60,20 @@ def run_job(
     output: IO[str] | None = None,
     timeout_s: float | None = None,
     stop: threading.Event | None = None,
+    task: str | None = None,
+    session_id: str | None = None,
 ) -> RunResult:
     """Run ``job`` now and wait for it. Its output goes to ``output`` (a terminal) when given,
     else to ``logs/<session>.log``. ``stop`` set (the daemon stopping) or ``timeout_s`` passed
     ends the run as Ctrl-C would: SIGTERM, so the session closes its audit and can be resumed,
-    then SIGKILL after 15 s. The run is recorded whatever happens."""
-    session_id = new_session_id()
+    then SIGKILL after 15 s. ``task`` replaces the job's own (a Signal `new NAME TASK`). The
+    run is recorded whatever happens."""
+    session_id = session_id or new_session_id()
     # The run inherits this environment and reads its provider key from the config (or those
     # variables) itself, exactly as a `start` typed by the user would.
     argv = [*self_command(), "start", "--job", job.name, "--session-id", session_id]
+    if task is not None:
+        argv += ["--", task]  # one argument, never an option
     started = _now()
     log = None
     if output is None:
@@ -90,7 +95,7 @@ def run_job(
             log.write_text(f"could not start the run: {exc}\n", encoding="utf-8")
         code = 127
     result = RunResult(session_id, code, log)
-    _record(store, job, result, started, trigger)
+    _record(store, job, result, started, trigger, task)
     return result
 
 
@@ -131,7 +136,9 @@ def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _record(store: JobStore, job: Job, result: RunResult, started: str, trigger: str) -> None:
+def _record(
+    store: JobStore, job: Job, result: RunResult, started: str, trigger: str, task: str | None
+) -> None:
     entry = {
         "session": result.session_id,
         "started": started,
@@ -141,6 +148,8 @@ def _record(store: JobStore, job: Job, result: RunResult, started: str, trigger:
         "trigger": trigger,
         "log": str(result.log) if result.log else None,
     }
+    if task is not None:
+        entry["task"] = task[:2000]  # the one asked for (Signal), not the job's own
     store.folder(job.name).mkdir(parents=True, exist_ok=True, mode=0o700)
     line = (json.dumps(entry) + "\n").encode()
     fd = os.open(store.runs_file(job.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -68,6 +68,8 @@ class Job(BaseModel):
     budget: ResourceBudget | None = None  # None: the config's resourceBudget
     workspace: str | None = None  # None: <home>/job-workspaces/<name>
     own_policy: bool = False  # compiled from the job's constitution into jobs/<name>/policy
+    # The paired Signal recipient may run this job with a task of their own: `new NAME TASK`.
+    signal_tasks: bool = False
     created: str = ""
 
     @field_validator("name")

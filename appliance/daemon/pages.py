@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from appliance.chokepoint.audit import verify_file
@@ -67,9 +68,44 @@ def render_session(paths: AppPaths, session_id: str) -> str | None:
     kind = "ok" if result.ok else "bad"
     return (
         f'<h2>Session {_e(session_id)}</h2><p id="verify" class="{kind}">{_e(status)}</p>'
-        "<table><tr><th>time</th><th>call</th><th>decision</th><th>rule</th>"
+        f"{_usage(paths.session_dir(session_id))}<table><tr><th>time</th><th>call</th><th>decision</th><th>rule</th>"
         f"<th>escalation</th><th>status</th></tr>{''.join(rows)}</table>"
     )
+
+
+def budget_use(session_dir: Path) -> dict[str, tuple[float, float | None]]:
+    """A session's budget use as it last wrote it in ``session.json`` (after each model step):
+    ``{name: (used, limit)}``; {} when it has written none or the file is unreadable."""
+    try:
+        data = json.loads((session_dir / "session.json").read_bytes()[:65536])
+    except (OSError, ValueError):
+        return {}
+    budget = data.get("budget") if isinstance(data, dict) else None
+    if not isinstance(budget, dict):
+        return {}
+    found = {}
+    for name, pair in budget.items():
+        if (
+            isinstance(name, str)
+            and isinstance(pair, list)
+            and len(pair) == 2
+            and isinstance(pair[0], int | float)
+            and (pair[1] is None or isinstance(pair[1], int | float))
+        ):
+            found[name] = (pair[0], pair[1])
+    return found
+
+
+def _usage(session_dir: Path) -> str:
+    use = budget_use(session_dir)
+    if not use:
+        return '<p id="budget">budget use: not reported yet</p>'
+    cells = "".join(
+        f"<tr><td>{_e(name)}</td><td>{_e(used)}</td><td>"
+        f"{_e(limit) if limit is not None else 'no limit'}</td></tr>"
+        for name, (used, limit) in use.items()
+    )
+    return f'<table id="budget"><tr><th>budget</th><th>used</th><th>limit</th></tr>{cells}</table>'
 
 
 def _budget(paths: AppPaths) -> ResourceBudget | str:

@@ -98,7 +98,11 @@ class Daemon:
         self.console = Console(self.hub, token, self._host, self._port, self._paths)
         self.console.start()
         if self._signal_config is not None:
-            self.signal = SignalBridge(self.hub, self._signal_config)
+            tasks = None
+            if self.scheduler is not None:
+                scheduler = self.scheduler
+                tasks = lambda name, task: scheduler.start_now(name, task, "signal")  # noqa: E731
+            self.signal = SignalBridge(self.hub, self._signal_config, tasks)
         self._thread = threading.Thread(target=self._refresh, daemon=True)
         self._thread.start()
         return self.console.url()

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from appliance.daemon.job_runs import RunResult, run_job
 from appliance.daemon.jobs import Job, JobError, JobStore, next_run
+from appliance.session.core import new_session_id
 
 __all__ = ["Scheduler"]
 
@@ -78,10 +79,39 @@ class Scheduler:
             started.append(name)
         return started
 
-    def _run(self, job: Job) -> None:
+    def start_now(self, name: str, task: str, trigger: str) -> str:
+        """Run job ``name`` now with ``task`` instead of its own, on a thread; the reply for the
+        one who asked (a Signal message): the session id, or why not. Refused: an unknown or
+        disabled job, one that does not take tasks from Signal, one whose run still goes."""
+        try:
+            job = self.store.get(name)
+        except JobError as exc:
+            return f"refused: {exc}"
+        if not job.signal_tasks:
+            return (
+                f"refused: job {name} does not take tasks from Signal "
+                f"(on the daemon's machine: `ironcurtain job add {name} ... --signal-tasks`)"
+            )
+        if not job.enabled:
+            return f"refused: job {name} is disabled"
+        running = self._running.get(name)
+        if running is not None and running.is_alive():
+            return f"refused: job {name} is still running"
+        session_id = new_session_id()
+
+        def run(store: JobStore, job: Job) -> RunResult:
+            return run_job(store, job, trigger=trigger, stop=self.stopping, task=task,
+                           session_id=session_id)  # fmt: skip
+
+        thread = threading.Thread(target=self._run, args=(job, run), name=f"job-{name}")
+        self._running[name] = thread
+        thread.start()
+        return f"started job {name}: session {session_id}"
+
+    def _run(self, job: Job, runner: Runner | None = None) -> None:
         self.say(f"ironcurtain daemon: job {job.name}: started")
         try:
-            result = self.runner(self.store, job)
+            result = (runner or self.runner)(self.store, job)
         except Exception as exc:  # a run that cannot start must not stop the scheduler
             log.exception("job %s failed to run", job.name)
             self.say(f"ironcurtain daemon: job {job.name}: could not run: {exc}")

@@ -20,6 +20,7 @@ import itertools
 import json
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.daemon.hub import Hub, Pending
+from appliance.daemon.pages import budget_use
+from appliance.session.budget import WARN_FRACTION
 
 __all__ = ["CHANNEL", "SignalBridge", "SignalConfig", "SignalRpc"]
 
@@ -119,11 +122,19 @@ def _describe(item: Pending) -> str:
 class SignalBridge:
     """Announce the hub's pending escalations to the recipient and act on their replies."""
 
-    def __init__(self, hub: Hub, config: SignalConfig) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        config: SignalConfig,
+        start_task: Callable[[str, str], str] | None = None,
+    ) -> None:
         self.hub, self.config = hub, config
+        # `new NAME TASK`: run job NAME with TASK (the daemon's scheduler); None: not offered
+        self._start_task = start_task
         self._announced: dict[str, str] = {}  # short id -> call digest shown
         self._known: dict[str, Path] = {}  # live session id -> its folder
         self._gone: dict[str, float] = {}  # session id -> when it left the registry
+        self._budget_told: dict[str, set[str]] = {}  # session id -> budgets noticed at 80 %
         self._lock = threading.Lock()
         self.rpc = SignalRpc(config.host, config.port, self._on_receive)
 
@@ -185,8 +196,27 @@ class SignalBridge:
             self.send("\n".join(names) or "no running sessions")
         elif len(words) == 2 and words[0] in ("approve", "deny"):
             self._answer(words[0], words[1])
+        elif words[:1] == ["new"] and self._start_task is not None:
+            self._new_task(text)
         else:
-            self.send("commands: approve N | deny N | status | sessions")
+            extra = " | new JOB TASK" if self._start_task is not None else ""
+            self.send(f"commands: approve N | deny N | status | sessions{extra}")
+
+    def _new_task(self, text: str) -> None:
+        """``new NAME TASK``: job NAME runs with TASK. Like an answer, only from the paired
+        recipient whose identity key is still the trusted one, and only for a job that opted in
+        (``--signal-tasks``): its workspace, policy, budgets and escalation rule apply."""
+        parts = text.split(None, 2)
+        if len(parts) < 3 or not parts[2].strip():
+            self.send("usage: new JOB TASK (a job added with --signal-tasks)")
+            return
+        if not self._identity_ok():
+            self.hub.refuse(CHANNEL, "recipient's identity key is not the trusted one")
+            self.send("refused: your identity key changed; re-trust it with "
+                      "`ironcurtain signal setup` on the daemon's machine")  # fmt: skip
+            return
+        assert self._start_task is not None
+        self.send(self._start_task(parts[1].lower(), parts[2].strip()))
 
     def _answer(self, decision: str, short_id: str) -> None:
         if not self._identity_ok():
@@ -212,6 +242,7 @@ class SignalBridge:
         live = {entry.session_id: entry.escalations_dir.parent for entry in self.hub.sessions}
         for session_id, folder in live.items():
             self._known.setdefault(session_id, folder)
+            self._budget_notice(session_id, folder)
         for session_id in list(self._known):
             if session_id in live:
                 continue
@@ -221,8 +252,20 @@ class SignalBridge:
             if state == "running" and now - since < _END_WAIT_S:
                 continue
             del self._known[session_id], self._gone[session_id]
+            self._budget_told.pop(session_id, None)
             why = f": {reason}" if reason else ""
             self.send(f"IronCurtain session {session_id} ended, {state}{why}")
+
+    def _budget_notice(self, session_id: str, folder: Path) -> None:
+        """Once per budget of a live session, when its use reaches 80 % of the limit."""
+        told = self._budget_told.setdefault(session_id, set())
+        for name, (used, limit) in budget_use(folder).items():
+            if limit and used >= WARN_FRACTION * limit and name not in told:
+                told.add(name)
+                self.send(
+                    f"IronCurtain session {session_id}: {name} budget at {used} of {limit} "
+                    f"({round(100 * used / limit)} %); it stops at the limit"
+                )
 
     def close(self) -> None:
         self.rpc.close()

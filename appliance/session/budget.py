@@ -76,6 +76,11 @@ class Budget:
                 warnings.append(f"{name} budget at {used} of {limit} (80 % reached)")
         return warnings
 
+    def snapshot(self) -> dict[str, list[float | None]]:
+        """``{name: [used, limit]}``, for ``session.json`` (the daemon's console and its Signal
+        notices read a running session's use from there)."""
+        return {name: [used, limit] for name, (used, limit) in self.usage().items()}
+
     def describe(self) -> str:
         parts = []
         for name, (used, limit) in self.usage().items():

@@ -168,6 +168,7 @@ def test_a_job_fires_on_its_schedule_and_runs_as_a_real_session(home) -> None:
     session = home.sessions / run["session"]
     state = json.loads((session / "session.json").read_text())
     assert state["task"] == "write the report" and state["state"] == "finished"
+    assert state["budget"]["steps"] == [2, 200]  # written live, after each model step
     calls = [json.loads(line) for line in (session / "audit.jsonl").read_text().splitlines()]
     assert [c["tool"] for c in calls if "tool" in c] == ["write_file"]
     assert "Wrote report.md." in Path(run["log"]).read_text()
@@ -245,9 +246,66 @@ def test_an_unanswered_escalation_in_a_deny_job_is_denied_at_its_timeout(home, t
 
 
 def test_job_runs_refuse_extra_arguments(home) -> None:
-    done = subprocess.run([*CLI, "start", "--job", "x", "a task"], capture_output=True,
+    done = subprocess.run([*CLI, "start", "--job", "x", "--sandbox", "/tmp"], capture_output=True,
                           text=True, timeout=60)  # fmt: skip
-    assert done.returncode == 2 and "--job runs the job's own task" in done.stderr
+    assert done.returncode == 2 and "--job runs in the job's own workspace" in done.stderr
     done = subprocess.run([*CLI, "start", "--session-id", "abc", "t"], capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2 and "--session-id is for job runs" in done.stderr
+
+
+def test_a_task_from_signal_runs_as_a_job_that_opted_in_and_nothing_else(home, tmp_path):
+    steps = [
+        {"code": "filesystem.write_file(path='from-phone.txt', content='asked by phone')"},
+        {"text": "Done."},
+    ]
+    peer = SignalPeer()
+    signal = SignalConfig(port=peer.port, account="+1555999", recipient=RECIPIENT,
+                          safety_number=SAFETY)  # fmt: skip
+    said: list[str] = []
+    scheduler = Scheduler(JobStore(home), say=said.append)
+    daemon = Daemon(home.registry, DaemonFiles(home.home / "daemon"), "127.0.0.1", 0, signal,
+                    home, scheduler)  # fmt: skip
+    replies = lambda: [m for m in peer.messages() if m.startswith(("started", "refused", "usage"))]  # noqa: E731
+    with ScriptedLLM(steps) as llm:
+        _model(home, llm)
+        _job("add", "phone", "--schedule", "0 7 * * *", "--task", "the job's own task",
+             "--signal-tasks", check=True)  # fmt: skip
+        _job("add", "closed", "--schedule", "0 7 * * *", "--task", "t", check=True)
+        daemon.start()
+        try:
+            peer.push("new closed do something")
+            _wait(lambda: len(replies()) == 1, what=peer.messages)
+            assert "does not take tasks from Signal" in replies()[0]
+            peer.push("new phone")
+            _wait(lambda: len(replies()) == 2, what=peer.messages)
+            assert replies()[1].startswith("usage: new JOB TASK")
+            peer.push("new nosuch write things")
+            _wait(lambda: len(replies()) == 3, what=peer.messages)
+            assert "no job named 'nosuch'" in replies()[2]
+            peer.push("new phone write from-phone.txt", source="+15550000000")  # not paired
+            peer.push("new phone write from-phone.txt")
+            _wait(lambda: len(replies()) == 4, what=peer.messages)
+            assert replies()[3].startswith("started job phone: session ")
+            session_id = replies()[3].rsplit(" ", 1)[1]
+            _wait(lambda: list(JobStore(home).runs("phone")), timeout_s=120)
+            _wait(lambda: any(f"session {session_id} ended" in m for m in peer.messages()))
+            # the paired phone's key changes: no more tasks until it is trusted again
+            peer.identities[0]["safetyNumber"] = "0" * 60
+            peer.push("new phone write again.txt")
+            _wait(lambda: len(replies()) == 5, what=peer.messages)
+            assert "identity key changed" in replies()[4]
+        finally:
+            daemon.stop()
+            peer.close()
+    workspace = home.home / "job-workspaces" / "phone"
+    assert (workspace / "from-phone.txt").read_text() == "asked by phone"
+    assert not (workspace / "again.txt").exists()
+    (run,) = JobStore(home).runs("phone")
+    assert run["trigger"] == "signal" and run["task"] == "write from-phone.txt"
+    assert run["session"] == session_id and run["outcome"] == "finished"
+    state = json.loads((home.sessions / session_id / "session.json").read_text())
+    assert state["task"] == "write from-phone.txt"
+    refused = [(a["channel"], a["outcome"]) for a in daemon.hub.answers()]
+    assert refused.count(("signal", "refused")) == 2  # the stranger, the changed key
+    assert not (home.home / "job-workspaces" / "closed" / "from-phone.txt").exists()

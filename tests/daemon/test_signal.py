@@ -162,3 +162,43 @@ async def test_session_end_is_notified_with_its_reason(
     (folder / "session.json").write_text(json.dumps({"state": "stopped", "reason": reason}))
     await _until(lambda: f"IronCurtain session sess-a ended, stopped: {reason}" in peer.messages())
     assert not any("sess-b ended" in m for m in peer.messages())
+
+
+async def test_a_budget_nearly_used_is_told_once_and_shown_live_in_the_console(
+    rig: Rig, peer: SignalPeer, daemon: Daemon, tmp_path: Path
+) -> None:
+    import json
+
+    from appliance.chokepoint.audit import AuditLog
+    from appliance.config.paths import AppPaths
+    from appliance.daemon.pages import render_session
+
+    folder = rig.registrations[0].entry.escalations_dir.parent
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def use(steps: int, tokens: int) -> None:  # as the session writes it after each model step
+        budget = {"tokens": [tokens, 1000], "steps": [steps, 200], "seconds": [3.0, None]}
+        (folder / "session.json").write_text(json.dumps({"state": "running", "budget": budget}))
+
+    use(10, 100)
+    await _until(lambda: len(daemon.hub.sessions) == 2)
+    await anyio.sleep(0.3)
+    assert not any("budget at" in m for m in peer.messages())
+    use(170, 100)
+    await _until(lambda: any("steps budget at 170 of 200 (85 %)" in m for m in peer.messages()))
+    use(190, 950)
+    await _until(lambda: any("tokens budget at 950 of 1000 (95 %)" in m for m in peer.messages()))
+    await anyio.sleep(0.3)
+    told = [m for m in peer.messages() if "budget at" in m]
+    assert len(told) == 2 and all(m.startswith("IronCurtain session sess-a:") for m in told)
+    # the console's session page reads the same live figures
+    paths = AppPaths(home=tmp_path, cache=tmp_path / "cache")
+    AuditLog.create(folder / "audit.jsonl", "sess-a", {}, [], "p" * 64).close()
+    page = render_session(paths, "sess-a")
+    assert page is not None and '<table id="budget">' in page
+    assert "<td>steps</td><td>190</td><td>200</td>" in page
+    assert "<td>seconds</td><td>3.0</td><td>no limit</td>" in page
+    # garbage in session.json is no figure at all, never an error page
+    (folder / "session.json").write_text('{"budget": {"steps": ["x", 2], "tokens": 5}}')
+    page = render_session(paths, "sess-a")
+    assert page is not None and "budget use: not reported yet" in page
