@@ -39,6 +39,7 @@ from appliance.chokepoint.escalation.models import (
 )
 from appliance.chokepoint.redact import redact, redact_literals
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool
+from appliance.chokepoint.session_guard import SessionGuard
 from appliance.errors import ApplianceError
 from policy.api import (
     Decision,
@@ -46,7 +47,6 @@ from policy.api import (
     ToolCall,
     absolute,
     check_arguments,
-    evaluate,
     extract_roles,
 )
 
@@ -113,6 +113,8 @@ class Chokepoint:
         self.redaction = redaction
         self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))  # longest first
         self.whitelist = ApprovalWhitelist()
+        # Task grants, session lists, counters, sums and provenance (issue 24).
+        self.session_state = SessionGuard(policy)
         # Servers confined to folders (filesystem): an escalated path outside them is refused
         # at once rather than put to a human whose approval the server would not honour.
         self.server_roots = dict(server_roots or {})
@@ -179,7 +181,9 @@ class Chokepoint:
             run, facts = judged
             call = trip.call = call.model_copy(update={"arguments": run})
             call = call.model_copy(update={"arguments": facts})
-        decision = evaluate(call, self.policy, self.context)
+        judged = self.session_state.judge(call, self.context)
+        trip.extra["judged"] = judged
+        decision = judged.decision
         if decision.decision == "deny":
             return self._denied(decision)
         if decision.decision == "escalate":
@@ -195,6 +199,7 @@ class Chokepoint:
                     reason="the same call was repeated more than 20 times in 60 s; try another way",
                 )
             )
+        self.session_state.went_ahead(judged)  # allowed or approved: the session records it
         return await self._forward(trip, decision)
 
     async def _check_structure(self, call: ToolCall, raw_arguments: Any) -> Decision | None:
@@ -339,6 +344,7 @@ class Chokepoint:
             trip.extra["status"] = "server-error"
             return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
         trip.extra["status"] = "error" if result.is_error else "ok"
+        self.session_state.observe(call.server, call.tool, [result.text])
         return CallOutcome(
             not result.is_error, result.text, decision, result.structured, trip.escalation
         )
@@ -365,6 +371,9 @@ class Chokepoint:
             "callDigest": trip.digest,
             "policyDigest": self.policy.digest,
         }
+        judged = trip.extra.get("judged")
+        if judged is not None:
+            entry.update(judged.audit_fields())
         if self.secrets:  # a declared server's credentials never reach the log
             entry = redact_literals(entry, self.secrets)
         try:
