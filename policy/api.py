@@ -28,11 +28,13 @@ if TYPE_CHECKING:
         ToolCall,
     )
     from policy.paths import absolute, lexical, resolve_on_disk
+    from policy.provenance import ProvenanceMemory
     from policy.roles import extract_roles
     from policy.safe_json import JSONRefused, loads
     from policy.scenarios import load_scenarios, replay
     from policy.schema import check_arguments
     from policy.session_policy import SessionPolicies, evaluate_in_session
+    from policy.session_run import Judged, SessionRun
     from policy.session_state import SECRET_MARK, SessionState, StateUpdate, apply_updates
     from policy.task_grants import describe_grants, task_grants
 
@@ -59,6 +61,9 @@ _HOME: dict[str, str] = {
     "load_scenarios": "policy.scenarios",
     "replay": "policy.scenarios",
     "check_arguments": "policy.schema",
+    "ProvenanceMemory": "policy.provenance",
+    "Judged": "policy.session_run",
+    "SessionRun": "policy.session_run",
     "SessionPolicies": "policy.session_policy",
     "evaluate_in_session": "policy.session_policy",
     "SECRET_MARK": "policy.session_state",
@@ -75,10 +80,13 @@ __all__ = [
     "Decision",
     "EvalContext",
     "JSONRefused",
+    "Judged",
     "Policy",
     "PolicyLoadError",
+    "ProvenanceMemory",
     "ServerAnnotations",
     "SessionPolicies",
+    "SessionRun",
     "SessionState",
     "StateUpdate",
     "ToolAnnotationsFile",

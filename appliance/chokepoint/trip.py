@@ -39,7 +39,7 @@ from appliance.chokepoint.escalation.models import (
 )
 from appliance.chokepoint.redact import redact, redact_literals
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool
-from appliance.chokepoint.session_guard import SessionGuard
+from appliance.chokepoint.session_guard import SessionGuard, audit_fields
 from appliance.errors import ApplianceError
 from policy.api import (
     Decision,
@@ -122,6 +122,17 @@ class Chokepoint:
         self.latest_user_message = ""
         self.stats = {"calls": 0, "denied": 0, "escalated": 0}
         self._in_flight = 0  # calls between entry and their audit record
+
+    def grant_task(self, text: str) -> str:
+        """The user's own message starts (or continues) a task: the values it names become
+        ``task:*`` session lists, written to the audit; returns the line to show the user."""
+        grants, line = self.session_state.grant_task(text)
+        entry = {"type": "task-grants", "grants": {k: list(v) for k, v in grants.items()}}
+        try:
+            self.audit.append(redact_literals(entry, self.secrets) if self.secrets else entry)
+        except AuditWriteError as exc:
+            raise SessionStopped(f"the audit log could not be written: {exc}") from exc
+        return line
 
     async def call(self, server: str, tool: str, arguments: Any) -> CallOutcome:
         """Mediate one tool call. Never raises except :class:`SessionStopped`."""
@@ -344,7 +355,7 @@ class Chokepoint:
             trip.extra["status"] = "server-error"
             return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
         trip.extra["status"] = "error" if result.is_error else "ok"
-        self.session_state.observe(call.server, call.tool, [result.text])
+        self.session_state.observe(call.server, call.tool, result.text)
         return CallOutcome(
             not result.is_error, result.text, decision, result.structured, trip.escalation
         )
@@ -373,7 +384,7 @@ class Chokepoint:
         }
         judged = trip.extra.get("judged")
         if judged is not None:
-            entry.update(judged.audit_fields())
+            entry.update(audit_fields(judged))
         if self.secrets:  # a declared server's credentials never reach the log
             entry = redact_literals(entry, self.secrets)
         try:

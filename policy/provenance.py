@@ -1,4 +1,4 @@
-"""Provenance memory: the strings that arrived in labelled tool results, found again in
+"""Provenance memory (pure, no I/O): strings that arrived in labelled tool results, found in
 outgoing arguments.
 
 A tool's annotation declares its results' label (``"result": "trusted" | "untrusted" |
