@@ -93,12 +93,14 @@ def evaluate_in_session(
 
 
 def updates_for(call: ToolCall, policy: Policy) -> StateUpdate:
-    """The ``session`` updates of every rule that applies to the call (its server, tool and
-    side-effects conditions hold), from the call's role values."""
+    """The ``session`` updates of the rules that apply to the call (their server, tool and
+    side-effects conditions hold), each distinct update once, from the call's role values."""
     plan = policy.plan_for(call.server, call.tool)
     if plan is None:
         return StateUpdate()
-    rules = [rule.rule.session for rule in plan.unscoped if rule.rule.session is not None]
+    # Each distinct update once: two rules for one tool (a granted flight, any flight) that
+    # both say "count a booking" count it once.
+    rules = list(dict.fromkeys(r.rule.session for r in plan.unscoped if r.rule.session is not None))
     if not rules:
         return StateUpdate()
     try:

@@ -233,9 +233,11 @@ def updates_from(
         for name in update.count:
             count[name] = count.get(name, 0) + 1
         for item in update.add:
+            if not any(r in item.roles for r, _ in pairs):
+                continue  # the call has no such value (another tool the rule applies to)
             total = call_total(pairs, item.roles)
-            # A value that is not a number cannot be summed: count it as infinite would break
-            # JSON; the engine denies such a value under any numbers rule, so it adds nothing.
+            # A value that is not a number cannot be summed (the engine denies it under any
+            # numbers rule, and a session sum condition never holds for it): it adds nothing.
             if total is not None:
                 add[item.sum] = add.get(item.sum, 0.0) + total
     return StateUpdate(
