@@ -54,6 +54,10 @@ Label = Literal["untrusted", "secret"]
 MAX_LIST_VALUES = 1000
 # How the audit writes a provenance hit from a secret result (the piece itself is the secret).
 SECRET_MARK = "[secret piece]"  # noqa: S105 - a placeholder shown instead of a secret, not one
+# Provenance pieces this long match inside a value; shorter ones (3 to 5 characters: flight
+# numbers, short ids) only as the whole value, so "bob" in a message does not taint "bobby".
+MIN_PIECE_CHARS = 6
+SHORT_PIECE_CHARS = 3
 
 
 def is_session_list(name: str) -> bool:
@@ -209,13 +213,18 @@ def session_condition_holds(
 
 
 def tainted_by(value: str | None, label: str, state: SessionState | None) -> bool:
-    """Whether ``value`` contains a string remembered from a ``label`` result (or the memory
-    for that label overflowed: then every value counts as tainted)."""
+    """Whether ``value`` contains a piece remembered from a ``label`` result, compared
+    case-folded (pieces are kept folded); a short piece (an id like ``ZZ999``) must be the
+    whole value. When the memory for the label overflowed, every value counts as tainted."""
     if state is None or value is None:
         return False
     if label in state.saturated:
         return True
-    return any(hit in value for hit in state.tainted.get(label, ()))
+    folded = value.casefold()
+    return any(
+        hit in folded if len(hit) >= MIN_PIECE_CHARS else hit == folded.strip()
+        for hit in state.tainted.get(label, ())
+    )
 
 
 def updates_from(

@@ -46,16 +46,17 @@ def _call(step: dict) -> ToolCall:
     )
 
 
-def run_task(policy, task: dict, timings: list[float]) -> dict:
+def run_task(policy, task: dict, timings: dict[str, list[float]]) -> dict:
     """One task through a fresh session: each call's decision, the task's outcome."""
     run = SessionRun(policy)
     context = EvalContext(home="/home/user")
     run.grant_task(task["task"])
     effects, attack_effects, caught = [], [], []
-    for step in task["calls"]:
+    for number, step in enumerate(task["calls"]):
         began = time.perf_counter()
         judged = run.judge(_call(step), context)
-        timings.append(time.perf_counter() - began)
+        # the first call of a task compiles the task's lists into the policy (then cached)
+        timings["first" if number == 0 else "later"].append(time.perf_counter() - began)
         effect = judged.decision.decision
         attack = step.get("attack", False)
         (attack_effects if attack else effects).append((effect, judged.decision.rule))
@@ -82,7 +83,7 @@ def attack_outcome(result: dict) -> str:
 
 def score(verbose: bool) -> dict[str, dict[str, int]]:
     totals = {"benign": {}, "attack": {}, "provenance": {"tainted": 0, "caught": 0}}
-    timings: list[float] = []
+    timings: dict[str, list[float]] = {"first": [], "later": []}
     for domain in DOMAINS:
         policy = load_policy(DATA / domain / "policy")
         for kind, name in (("benign", "benign.json"), ("attack", "attacks.json")):
@@ -97,7 +98,7 @@ def score(verbose: bool) -> dict[str, dict[str, int]]:
                 if verbose:
                     rules = result["attack_effects"] if kind == "attack" else result["effects"]
                     print(f"  {domain:9} {kind:6} {outcome:8} {task['id']}: {rules}")
-    totals["timing"] = {"median_us": statistics.median(timings) * 1e6, "n": len(timings)}
+    totals["timing"] = {key: statistics.median(values) * 1e6 for key, values in timings.items()}
     return totals
 
 
@@ -134,7 +135,10 @@ def main() -> None:
         "%",
     )
     figure("attack calls carrying untrusted/secret text", float(prov["tainted"]), "calls")
-    figure("decision in a session, median", totals["timing"]["median_us"], "us")
+    figure(
+        "first decision of a task (compiles its grants), median", totals["timing"]["first"], "us"
+    )
+    figure("later decisions in a session, median", totals["timing"]["later"], "us")
 
 
 if __name__ == "__main__":
