@@ -1,0 +1,37 @@
+"""The session-aware vectors (``tests/vectors/session_policy/*/sequences.json``): sequences of
+calls with results, then the call judged, in ``policy test``'s scenario format, replayed through
+the pure engine and the same ``SessionRun`` the chokepoint uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.cli.policy_cmd import _protected_for
+from policy.loader import load_policy
+from policy.scenarios import load_scenarios, replay
+
+VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
+FILES = sorted(VECTORS.glob("*/sequences.json"))
+CASES = [
+    pytest.param(path, index, id=f"{path.parent.name}:{scenario.description[:50]}")
+    for path in FILES
+    for index, scenario in enumerate(load_scenarios(path).scenarios)
+]
+
+
+def test_every_domain_has_vectors_with_rule_ids() -> None:
+    assert {p.parent.name for p in FILES} == {"banking", "messaging", "travel"}
+    for path in FILES:
+        for scenario in load_scenarios(path).scenarios:
+            assert scenario.expected_rule, scenario.description
+
+
+@pytest.mark.parametrize(("path", "index"), CASES)
+def test_vector(path: Path, index: int) -> None:
+    loaded = load_scenarios(path)
+    one = loaded.model_copy(update={"scenarios": (loaded.scenarios[index],)})
+    (result,) = replay(one, load_policy(path.parent / "policy"), _protected_for)
+    got = f"{result.decision.decision} ({result.decision.rule})"
+    assert result.passed, f"{result.scenario.description}: {got}: {result.decision.reason}"
