@@ -35,3 +35,20 @@ def test_vector(path: Path, index: int) -> None:
     (result,) = replay(one, load_policy(path.parent / "policy"), _protected_for)
     got = f"{result.decision.decision} ({result.decision.rule})"
     assert result.passed, f"{result.scenario.description}: {got}: {result.decision.reason}"
+
+
+def test_policy_test_runs_sequences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ironcurtain policy test`` on a folder whose scenarios are sequences."""
+    import shutil
+
+    from appliance.cli.main import main
+
+    folder = tmp_path / "policy"
+    shutil.copytree(VECTORS / "messaging" / "policy", folder)
+    shutil.copy(VECTORS / "messaging" / "sequences.json", folder / "test-scenarios.json")
+    assert main(["policy", "test", "--policy-dir", str(folder)]) == 0
+    total = len(load_scenarios(folder / "test-scenarios.json").scenarios)
+    assert f"{total} of {total} scenarios pass" in capsys.readouterr().out
+    data = (folder / "test-scenarios.json").read_text().replace('"allow-contacts"', '"x"', 1)
+    (folder / "test-scenarios.json").write_text(data)
+    assert main(["policy", "test", "--policy-dir", str(folder)]) == 1
