@@ -35,6 +35,10 @@ class SessionRun:
         self.policies = SessionPolicies(policy)
         self.state = SessionState()
         self.memory = ProvenanceMemory()
+        # Counters and sums of calls judged but not yet settled (waiting for a human, or for
+        # the server): counted by every decision meanwhile, so two calls in flight cannot both
+        # pass a threshold that only one of them may cross.
+        self._pending: dict[int, StateUpdate] = {}
 
     def grant_task(self, text: str) -> tuple[dict[str, tuple[str, ...]], str]:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
@@ -47,11 +51,19 @@ class SessionRun:
     def judge(self, call: ToolCall, context: EvalContext) -> Judged:
         seen = self._state_for(call)
         decision, update = evaluate_in_session(call, self.policies, context, seen)
-        return Judged(decision, seen, update)
+        judged = Judged(decision, seen, update)
+        if update.count or update.add:
+            self._pending[id(judged)] = update
+        return judged
 
     def went_ahead(self, judged: Judged) -> None:
         """The call was allowed or approved: record what its rules say to record."""
+        self._pending.pop(id(judged), None)
         self.state = apply_updates(self.state, judged.update)
+
+    def settle(self, judged: Judged) -> None:
+        """The call's trip is over: a reservation it still holds (refused) is dropped."""
+        self._pending.pop(id(judged), None)
 
     def observe(self, server: str, tool: str, text: str) -> None:
         """A result came back: remember its pieces under the tool's declared label (unset:
@@ -62,8 +74,11 @@ class SessionRun:
             self.memory.remember(label, text)
 
     def _state_for(self, call: ToolCall) -> SessionState:
+        state = self.state
+        for update in self._pending.values():
+            state = apply_updates(state, StateUpdate(count=update.count, add=update.add))
         hits = self.memory.hits(call.arguments)
         saturated = tuple(sorted(self.memory.saturated))
         if not hits and not saturated:
-            return self.state
-        return self.state.model_copy(update={"tainted": hits, "saturated": saturated})
+            return state
+        return state.model_copy(update={"tainted": hits, "saturated": saturated})

@@ -75,7 +75,8 @@ class SessionCondition(_Frozen):
     """``{"sum": "spend", "roles": ["amount"], "gt": 1000}`` or ``{"count": "sends", "gte": 20}``:
     holds when the counter (calls so far) or the sum (so far, plus this call's values of
     ``roles``) is within every bound given. A value of ``roles`` that is not a finite number
-    makes the sum unknown, and an unknown sum meets no bound."""
+    makes the sum unknown, and an unknown sum meets no bound (nor does a numbers condition: such
+    a value is denied unless a rule allows it whatever it is)."""
 
     count: _Name | None = None
     sum: _Name | None = None
@@ -178,14 +179,17 @@ def _number(value: str | None) -> float | None:
 
 
 def call_total(values: Iterable[tuple[str, str | None]], roles: Iterable[str]) -> float | None:
-    """The sum of the call's values of ``roles``; None when one of them is not a number."""
+    """The sum of the call's values of ``roles``; None when one of them is not a number.
+
+    A negative value counts as 0: a running total of spending must not be lowered by an agent
+    sending ``-5000`` (a refund is not this session's to count)."""
     wanted, total = set(roles), 0.0
     for role, value in values:
         if role in wanted:
             number = _number(value)
             if number is None:
                 return None
-            total += number
+            total += max(number, 0.0)
     return total
 
 
@@ -202,6 +206,9 @@ def session_condition_holds(
         so_far = state.sums.get(condition.sum or "", 0.0)
         measured = None if added is None else so_far + added
     if measured is None:
+        # Unknown (a value that is not a number) meets no bound, as a numbers condition: the
+        # value falls through to the rules after, and no numbers rule allows it. (Holding here
+        # would turn its default deny into an "escalate above the threshold".)
         return False
     c = condition
     return (

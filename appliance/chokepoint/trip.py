@@ -44,6 +44,7 @@ from appliance.errors import ApplianceError
 from policy.api import (
     Decision,
     EvalContext,
+    Judged,
     ToolCall,
     absolute,
     check_arguments,
@@ -192,9 +193,15 @@ class Chokepoint:
             run, facts = judged
             call = trip.call = call.model_copy(update={"arguments": run})
             call = call.model_copy(update={"arguments": facts})
-        judged = self.session_state.judge(call, self.context)
-        trip.extra["judged"] = judged
-        decision = judged.decision
+        ruling = self.session_state.judge(call, self.context)
+        trip.extra["ruling"] = ruling
+        try:
+            return await self._decided(trip, call, ruling)
+        finally:
+            self.session_state.settle(ruling)  # a refused call's reservation is dropped
+
+    async def _decided(self, trip: _Trip, call: ToolCall, ruling: Judged) -> CallOutcome:
+        decision = ruling.decision
         if decision.decision == "deny":
             return self._denied(decision)
         if decision.decision == "escalate":
@@ -210,7 +217,7 @@ class Chokepoint:
                     reason="the same call was repeated more than 20 times in 60 s; try another way",
                 )
             )
-        self.session_state.went_ahead(judged)  # allowed or approved: the session records it
+        self.session_state.went_ahead(ruling)  # allowed or approved: the session records it
         return await self._forward(trip, decision)
 
     async def _check_structure(self, call: ToolCall, raw_arguments: Any) -> Decision | None:
@@ -382,9 +389,9 @@ class Chokepoint:
             "callDigest": trip.digest,
             "policyDigest": self.policy.digest,
         }
-        judged = trip.extra.get("judged")
-        if judged is not None:
-            entry.update(audit_fields(judged))
+        ruling = trip.extra.get("ruling")
+        if ruling is not None:
+            entry.update(audit_fields(ruling))
         if self.secrets:  # a declared server's credentials never reach the log
             entry = redact_literals(entry, self.secrets)
         try:

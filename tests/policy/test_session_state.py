@@ -17,9 +17,11 @@ from policy.session_run import SessionRun
 from policy.session_state import (
     MAX_LIST_VALUES,
     SECRET_MARK,
+    SessionCondition,
     SessionState,
     StateUpdate,
     apply_updates,
+    session_condition_holds,
     tainted_by,
 )
 from policy.task_grants import describe_grants, task_grants
@@ -174,3 +176,27 @@ def _copy_with_rule(target: Path, rule: dict) -> None:
     for name in ("tool-annotations.json", "dynamic-lists.json"):
         (target / name).write_text((source / name).read_text())
     (target / "compiled-policy.json").write_text(json.dumps({"rules": [rule]}))
+
+
+def test_calls_in_flight_reserve_their_sums_and_a_refusal_releases_them() -> None:
+    run = SessionRun(load_policy(POLICIES / "banking" / "policy"))
+    run.grant_task("pay 1500 to DE44500105175407324931 twice")
+    first = run.judge(_payment("DE44500105175407324931", 1500), CTX)
+    second = run.judge(_payment("DE44500105175407324931", 1500), CTX)  # the first still pending
+    assert first.decision.decision == "allow"
+    assert second.decision.rule == "escalate-session-spend-above-2000"
+    run.settle(second)
+    run.settle(first)  # refused after all (say the breaker): its 1500 is released
+    again = run.judge(_payment("DE44500105175407324931", 1500), CTX)
+    assert again.decision.decision == "allow" and run.state.sums == {}
+
+
+def test_negative_amounts_do_not_lower_the_total_and_unknown_sums_meet_no_bound() -> None:
+    state = SessionState(sums={"spent": 1900.0})
+    over = SessionCondition(sum="spent", roles=("amount",), gt=2000)
+    within = SessionCondition(sum="spent", roles=("amount",), lte=2000)
+    assert not session_condition_holds(over, state, [("amount", "-5000"), ("amount", "50")])
+    assert session_condition_holds(over, state, [("amount", "150")])
+    # unknown: neither side holds, so the value falls through to a default deny (vectors)
+    assert not session_condition_holds(over, state, [("amount", "lots")])
+    assert not session_condition_holds(within, state, [("amount", "lots")])
