@@ -1,10 +1,10 @@
-"""The chokepoint's session state: task grants, session lists, counters and sums, provenance.
+"""The chokepoint's session state in the audit: what the engine saw and what a call recorded.
 
-One per session, owned by the :class:`~appliance.chokepoint.trip.Chokepoint`: the pure
-``policy.api.SessionRun`` (the same one ``policy test`` sequences and the benchmark run). Each
-call is judged with the state as it stands plus the provenance hits of its arguments; the update
-is applied only when the call goes ahead (allowed, or escalated and approved), never for a
-refused one. The state the engine saw and the update go into the call's audit record (below), so
+The state itself is the pure ``policy.api.SessionRun`` the :class:`~appliance.chokepoint.trip.
+Chokepoint` owns, one per session (the same one ``policy test`` sequences and the benchmark run).
+Each call is judged with the state as it stands plus the provenance hits of its arguments; the
+update is applied only when the call goes ahead (allowed, or escalated and approved), never for
+a refused one. The state the engine saw and the update go into the call's audit record (below), so
 ``policy replay`` re-decides with the same state; task grants get their own record
 (``type: "task-grants"``).
 """
@@ -13,13 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from policy.api import SECRET_MARK, Judged, SessionRun
+from policy.api import SECRET_MARK, Judged
 
-__all__ = ["SessionGuard", "audit_fields"]
-
-
-class SessionGuard(SessionRun):
-    """The session's run, fed with every result's text as the chokepoint returns it."""
+__all__ = ["audit_fields"]
 
 
 def audit_fields(judged: Judged) -> dict[str, Any]:

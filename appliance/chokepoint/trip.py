@@ -39,12 +39,13 @@ from appliance.chokepoint.escalation.models import (
 )
 from appliance.chokepoint.redact import redact, redact_literals
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool
-from appliance.chokepoint.session_guard import SessionGuard, audit_fields
+from appliance.chokepoint.session_guard import audit_fields
 from appliance.errors import ApplianceError
 from policy.api import (
     Decision,
     EvalContext,
     Judged,
+    SessionRun,
     ToolCall,
     absolute,
     check_arguments,
@@ -115,7 +116,7 @@ class Chokepoint:
         self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))  # longest first
         self.whitelist = ApprovalWhitelist()
         # Task grants, session lists, counters, sums and provenance (issue 24).
-        self.session_state = SessionGuard(policy)
+        self.session_state = SessionRun(policy)
         # Servers confined to folders (filesystem): an escalated path outside them is refused
         # at once rather than put to a human whose approval the server would not honour.
         self.server_roots = dict(server_roots or {})
