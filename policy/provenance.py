@@ -30,8 +30,8 @@ from policy.session_state import MIN_PIECE_CHARS, SHORT_PIECE_CHARS
 __all__ = ["MAX_PIECES", "MIN_CHARS", "ProvenanceMemory", "pieces_of"]
 
 MIN_CHARS = MIN_PIECE_CHARS
-MAX_PIECES = 50_000  # a few MB at most; a session that reads more is saturated
-MAX_PIECES_PER_RESULT = 5_000  # a huge page saturates its label instead of stalling the call
+MAX_PIECES = 200_000  # ~20 MB at most; a session that reads more is saturated
+MAX_PIECES_PER_RESULT = 50_000  # a bigger result saturates its label (a ~500 KB text)
 _LABELS = ("untrusted", "secret")
 _SPLIT = re.compile(r"[\s\"'`<>()\[\]{},;|]+")
 _TRIM = ".:!?*_"
