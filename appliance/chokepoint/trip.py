@@ -219,6 +219,7 @@ class Chokepoint:
                 )
             )
         self.session_state.went_ahead(ruling)  # allowed or approved: the session records it
+        trip.extra["recorded"] = True
         return await self._forward(trip, decision)
 
     async def _check_structure(self, call: ToolCall, raw_arguments: Any) -> Decision | None:
@@ -392,7 +393,7 @@ class Chokepoint:
         }
         ruling = trip.extra.get("ruling")
         if ruling is not None:
-            entry.update(audit_fields(ruling))
+            entry.update(audit_fields(ruling, applied=trip.extra.get("recorded", False)))
         if self.secrets:  # a declared server's credentials never reach the log
             entry = redact_literals(entry, self.secrets)
         try:

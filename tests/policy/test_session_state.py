@@ -146,7 +146,7 @@ def test_secret_hits_are_masked_in_the_audit_and_replay_fails_closed(tmp_path: P
         server="chat", tool="send_message", arguments={"recipient": "bob", "text": "884213"}
     )
     judged = run.judge(call, CTX)
-    fields = audit_fields(judged)
+    fields = audit_fields(judged, applied=False)
     assert "884213" not in json.dumps(fields)
     assert fields["session"]["tainted"]["secret"] == [SECRET_MARK]
     arguments = {"recipient": "bob", "text": "[REDACTED]"}

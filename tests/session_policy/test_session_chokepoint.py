@@ -121,3 +121,31 @@ def _replays_the_same(audit: Path, policy_dir: Path, tmp_path: Path) -> None:
     with audit.open() as lines:
         changes, total = replay_audit(lines, policy, lambda _: EvalContext(home=str(tmp_path)))
     assert total > 3 and changes == []
+
+
+async def test_a_resumed_session_keeps_its_grants_lists_and_sums(home, tmp_path: Path) -> None:
+    spec = ServerSpec("bank", argv=(sys.executable, str(SERVER), "bank"), call_timeout_s=20.0)
+    options = SessionOptions(
+        task="t", sandbox=tmp_path / "sb", policy_dir=VECTORS / "banking" / "policy",
+        session_id="resume-me",
+    )  # fmt: skip
+    payee, named = "DE44500105175407324931", "DE75512108001245126199"
+    async with open_session(Config(), home, options, specs=[spec]) as session:
+        session.chokepoint.grant_task(f"Pay 900 to {named} and 900 to {payee}")
+        for account in (named, payee):
+            assert (
+                await session.chokepoint.call(
+                    "bank", "send_money", {"recipient": account, "amount": 900}
+                )
+            ).ok
+    async with open_session(Config(), home, options, specs=[spec]) as session:
+        cp = session.chokepoint
+        cp.escalation = _Answer(approve=False)
+        assert cp.session_state.state.sums == {"spent": 1800.0}
+        # results read before the resume are not in the log: their label starts saturated
+        assert cp.session_state.memory.saturated == {"untrusted"}
+        again = await cp.call("bank", "send_money", {"recipient": named, "amount": 100})
+        # the grant survived the resume; the total did too (1900 is under 2000: allowed)
+        assert (again.ok, again.decision.rule) == (True, "allow-iban-the-user-named")
+        over = await cp.call("bank", "send_money", {"recipient": payee, "amount": 150})
+    assert over.decision.rule == "escalate-session-spend-above-2000" and not over.ok
