@@ -20,6 +20,7 @@ from policy.session_state import SessionState, StateUpdate, is_session_list, upd
 __all__ = ["SessionDecision", "SessionPolicies", "evaluate_in_session", "session_lists_named"]
 
 _CACHED = 8  # distinct list sets kept: a session's lists change a few times, not per call
+_NOTHING = StateUpdate()
 
 
 class SessionDecision(NamedTuple):
@@ -48,6 +49,7 @@ class SessionPolicies:
     def __init__(self, base: Policy) -> None:
         self.base = base
         self._named = frozenset(session_lists_named(base))
+        self.updating = any(rule.session is not None for rule in base.rules)
         self._cache: dict[tuple, Policy] = {}
 
     def for_state(self, state: SessionState | None) -> Policy:
@@ -85,10 +87,15 @@ def evaluate_in_session(
 ) -> SessionDecision:
     """The decision for ``call`` given the session's ``state``, and the update it would make."""
     policy = policies.for_state(state)
-    judged_in = context if state is None else context.model_copy(update={"session": state})
+    # Lists reach the engine through the policy; the context carries the rest, and only when
+    # there is some (copying the context costs more than the engine's own work on a simple call).
+    read = state is not None and (state.counters or state.sums or state.tainted or state.saturated)
+    judged_in = context.model_copy(update={"session": state}) if read else context
     decision = evaluate(call, policy, judged_in)
     if decision.decision == "deny":
-        return SessionDecision(decision, StateUpdate())
+        return SessionDecision(decision, _NOTHING)
+    if not policies.updating:
+        return SessionDecision(decision, _NOTHING)
     return SessionDecision(decision, updates_for(call, policies.base))
 
 
@@ -97,14 +104,14 @@ def updates_for(call: ToolCall, policy: Policy) -> StateUpdate:
     side-effects conditions hold), each distinct update once, from the call's role values."""
     plan = policy.plan_for(call.server, call.tool)
     if plan is None:
-        return StateUpdate()
+        return _NOTHING
     # Each distinct update once: two rules for one tool (a granted flight, any flight) that
     # both say "count a booking" count it once.
     rules = list(dict.fromkeys(r.rule.session for r in plan.unscoped if r.rule.session is not None))
     if not rules:
-        return StateUpdate()
+        return _NOTHING
     try:
         values = plan.arguments.extract(call.arguments)
     except ArgumentError:
-        return StateUpdate()
+        return _NOTHING
     return updates_from(rules, [(v.role, v.value) for v in values])

@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from figures import figure  # noqa: E402 - after the path set-up
 
-from policy.loader import load_policy  # noqa: E402
+from policy.engine import evaluate  # noqa: E402
+from policy.loader import default_policy_dir, load_policy  # noqa: E402
 from policy.models import EvalContext, ToolCall  # noqa: E402
 from policy.provenance import ProvenanceMemory  # noqa: E402
 from policy.session_run import SessionRun  # noqa: E402
@@ -122,6 +123,27 @@ def provenance_cost() -> tuple[float, float, int]:
     return remember_ms, statistics.median(runs) * 1000, memory.size("untrusted")
 
 
+def session_overhead_us() -> float:
+    """What a session adds to a plain call under the shipped policy (best of 7 rounds)."""
+    policy = load_policy(default_policy_dir())
+    context = EvalContext(home="/home/user", sandbox="/home/user/sb")
+    call = ToolCall(
+        server="filesystem", tool="read_text_file", arguments={"path": "/home/user/sb/a.txt"}
+    )
+    run = SessionRun(policy)
+    best = {"plain": float("inf"), "session": float("inf")}
+    for _ in range(7):
+        for name, decide in (
+            ("plain", lambda: evaluate(call, policy, context)),
+            ("session", lambda: run.judge(call, context)),
+        ):
+            began = time.perf_counter()
+            for _ in range(2000):
+                decide()
+            best[name] = min(best[name], (time.perf_counter() - began) / 2000 * 1e6)
+    return best["session"] - best["plain"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per task")
@@ -159,6 +181,7 @@ def main() -> None:
         "first decision of a task (compiles its grants), median", totals["timing"]["first"], "us"
     )
     figure("later decisions in a session, median", totals["timing"]["later"], "us")
+    figure("session overhead on a plain call (shipped policy)", session_overhead_us(), "us", 10.0)
     remember_ms, search_ms, pieces = provenance_cost()
     figure(f"provenance: remember a 100 KB page ({pieces} pieces)", remember_ms, "ms")
     figure("provenance: search a 10 KB argument", search_ms, "ms", target=5.0)
