@@ -4,6 +4,7 @@ the pure engine and the same ``SessionRun`` the chokepoint uses."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from appliance.cli.policy_cmd import _protected_for
 from policy.loader import load_policy
 from policy.scenarios import load_scenarios, replay
+from policy.task_grants import task_grants
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("*/sequences.json"))
@@ -52,3 +54,17 @@ def test_policy_test_runs_sequences(tmp_path: Path, capsys: pytest.CaptureFixtur
     data = (folder / "test-scenarios.json").read_text().replace('"allow-contacts"', '"x"', 1)
     (folder / "test-scenarios.json").write_text(data)
     assert main(["policy", "test", "--policy-dir", str(folder)]) == 1
+
+
+GRANTS = json.loads((VECTORS / "task_grants.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", GRANTS, ids=[c["description"][:50] for c in GRANTS])
+def test_task_grant_vector(case: dict) -> None:
+    grants = task_grants(case["input"])
+    for name, values in case["expect"].items():
+        assert set(values) <= set(grants.get(name, ())), (case["description"], grants)
+    for name, values in case.get("absent", {}).items():
+        assert not set(values) & set(grants.get(name, ())), (case["description"], grants)
+    if not case["expect"]:
+        assert grants == {}
