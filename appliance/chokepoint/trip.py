@@ -129,7 +129,12 @@ class Chokepoint:
         """The user's own message starts (or continues) a task: the values it names become
         ``task:*`` session lists, written to the audit; returns the line to show the user."""
         grants, line = self.session_state.grant_task(text)
-        entry = {"type": "task-grants", "grants": {k: list(v) for k, v in grants.items()}}
+        entry: dict[str, Any] = {
+            "type": "task-grants",
+            "grants": {k: list(v) for k, v in grants.items()},
+        }
+        if self.redaction:  # a card number the user typed is masked here as in arguments
+            entry = redact(entry)
         try:
             self.audit.append(redact_literals(entry, self.secrets) if self.secrets else entry)
         except AuditWriteError as exc:
@@ -393,7 +398,8 @@ class Chokepoint:
         }
         ruling = trip.extra.get("ruling")
         if ruling is not None:
-            entry.update(audit_fields(ruling, applied=trip.extra.get("recorded", False)))
+            fields = audit_fields(ruling, applied=trip.extra.get("recorded", False))
+            entry.update(redact(fields) if self.redaction else fields)
         if self.secrets:  # a declared server's credentials never reach the log
             entry = redact_literals(entry, self.secrets)
         try:

@@ -149,3 +149,12 @@ async def test_a_resumed_session_keeps_its_grants_lists_and_sums(home, tmp_path:
         assert (again.ok, again.decision.rule) == (True, "allow-iban-the-user-named")
         over = await cp.call("bank", "send_money", {"recipient": payee, "amount": 150})
     assert over.decision.rule == "escalate-session-spend-above-2000" and not over.ok
+
+
+async def test_a_card_number_in_the_request_is_masked_in_the_audit(home, tmp_path: Path) -> None:
+    async with _session(home, tmp_path, "chat", "messaging") as session:
+        session.chokepoint.grant_task("Tell bob my card is 4111111111111111")
+        audit = session.audit_path
+    text = audit.read_text()
+    assert "task-grants" in text and "[REDACTED:card-number]" in text
+    assert "4111 1111" not in text and "4111111111111111" not in text
