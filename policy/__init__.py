@@ -10,7 +10,9 @@ Modules: ``models`` (files, call, context, decision, errors), ``loader`` (``load
 ``Policy``), ``engine`` (``evaluate``), ``roles`` (arguments → role values, ``extract_roles``),
 ``rules`` (rules compiled per tool and role), ``paths`` (resolution, protected patterns),
 ``domains`` (hosts and patterns), ``scenarios`` (test-scenarios.json replay), ``schema``
-(argument schemas). Formats and semantics: docs/policy-format.md.
+(argument schemas); session-aware policy: ``session_state`` (state, conditions, updates),
+``session_policy`` (``evaluate_in_session``), ``session_run`` (a session's steps),
+``task_grants``, ``provenance``. Formats and semantics: docs/policy-format.md.
 
 May import: the standard library and pydantic only; the core never imports ``policy.compiler``.
 Outsiders import ``policy.api`` (the façade), never these modules.

@@ -28,10 +28,15 @@ if TYPE_CHECKING:
         ToolCall,
     )
     from policy.paths import absolute, lexical, resolve_on_disk
+    from policy.provenance import ProvenanceMemory
     from policy.roles import extract_roles
     from policy.safe_json import JSONRefused, loads
     from policy.scenarios import load_scenarios, replay
     from policy.schema import check_arguments
+    from policy.session_policy import SessionPolicies, evaluate_in_session
+    from policy.session_run import Judged, SessionRun
+    from policy.session_state import SECRET_MARK, SessionState, StateUpdate, apply_updates
+    from policy.task_grants import describe_grants, task_grants
 
 # public name -> the private module that defines it
 _HOME: dict[str, str] = {
@@ -56,23 +61,44 @@ _HOME: dict[str, str] = {
     "load_scenarios": "policy.scenarios",
     "replay": "policy.scenarios",
     "check_arguments": "policy.schema",
+    "ProvenanceMemory": "policy.provenance",
+    "Judged": "policy.session_run",
+    "SessionRun": "policy.session_run",
+    "SessionPolicies": "policy.session_policy",
+    "evaluate_in_session": "policy.session_policy",
+    "SECRET_MARK": "policy.session_state",
+    "SessionState": "policy.session_state",
+    "StateUpdate": "policy.session_state",
+    "apply_updates": "policy.session_state",
+    "describe_grants": "policy.task_grants",
+    "task_grants": "policy.task_grants",
 }
 
 __all__ = [
     "POLICY_FILES",
+    "SECRET_MARK",
     "Decision",
     "EvalContext",
     "JSONRefused",
+    "Judged",
     "Policy",
     "PolicyLoadError",
+    "ProvenanceMemory",
     "ServerAnnotations",
+    "SessionPolicies",
+    "SessionRun",
+    "SessionState",
+    "StateUpdate",
     "ToolAnnotationsFile",
     "ToolCall",
     "absolute",
+    "apply_updates",
     "check_arguments",
     "default_policy_dir",
     "describe_condition",
+    "describe_grants",
     "evaluate",
+    "evaluate_in_session",
     "extract_roles",
     "lexical",
     "load_policy",
@@ -80,6 +106,7 @@ __all__ = [
     "loads",
     "replay",
     "resolve_on_disk",
+    "task_grants",
 ]
 
 

@@ -161,6 +161,8 @@ def _whole_call(
         found = [v for v in values if v.role in roles]
         if not found or not all(number_in_range(v.value, condition) for v in found):
             return False
+    if rule.provenance is not None or rule.session_conditions:
+        return rule.session_holds(None, values, view.context.session)
     return True
 
 
@@ -205,7 +207,11 @@ def _covers(rule: CompiledRule, item: RoleValue, view: _CallView, values: list[R
         others = [other for other in values if other.role in roles]
         if not others or not all(_listed(matcher, match_type, o, view) for o in others):
             return False
-    return all(number_in_range(item.value, cond) for _, cond in rule.number_conditions)
+    if not all(number_in_range(item.value, cond) for _, cond in rule.number_conditions):
+        return False
+    if rule.provenance is not None or rule.session_conditions:
+        return rule.session_holds(item, values, view.context.session)
+    return True
 
 
 def _listed(matcher: object, match_type: str, item: RoleValue, view: _CallView) -> bool:

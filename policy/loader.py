@@ -264,6 +264,16 @@ def _check_rules(path: Path, compiled: CompiledPolicyFile) -> None:
     _raise_all(problems)
 
 
+def _update_roles(rule: Rule) -> list[tuple[str, tuple[str, ...]]]:
+    """A rule's ``session`` update names roles too (checked as if under ``if``, with a path
+    that says where: ``$.rules[N].session.extend[0].roles``)."""
+    if rule.session is None:
+        return []
+    found = [(f"../session.extend[{i}].roles", e.roles) for i, e in enumerate(rule.session.extend)]
+    found += [(f"../session.add[{i}].roles", a.roles) for i, a in enumerate(rule.session.add)]
+    return found
+
+
 def _unknown_role(
     rules: tuple[Rule, ...],
     annotations: dict[str, dict[str, ToolAnnotation]],
@@ -277,10 +287,14 @@ def _unknown_role(
         groups += [("domains.roles", cond.domains.roles)] if cond.domains else []
         groups += [(f"lists[{i}].roles", lc.roles) for i, lc in enumerate(cond.lists or ())]
         groups += [(f"numbers[{i}].roles", nc.roles) for i, nc in enumerate(cond.numbers or ())]
+        groups += [(f"session[{i}].roles", sc.roles) for i, sc in enumerate(cond.session or ())]
+        groups += [("provenance.roles", cond.provenance.roles)] if cond.provenance else []
+        groups += _update_roles(rule)
         for field, roles in groups:
             for at, role in enumerate(roles):
                 if role not in table:
-                    return f"{POLICY_FILES[0]}", f"$.rules[{index}].if.{field}[{at}]", role
+                    place = field[3:] if field.startswith("../") else f"if.{field}"
+                    return f"{POLICY_FILES[0]}", f"$.rules[{index}].{place}[{at}]", role
     for server, tools in annotations.items():
         for index, annotation in enumerate(tools.values()):
             for key, roles in annotation.args.items():

@@ -29,6 +29,12 @@ from pydantic import (
 
 from policy.paths import git_dir_of, resolve_on_disk
 from policy.role_specs import BUILTIN_TABLE, RoleSpec
+from policy.session_state import (
+    ProvenanceCondition,
+    SessionCondition,
+    SessionState,
+    SessionUpdate,
+)
 
 __all__ = [
     "OPAQUE_ROLES",
@@ -139,6 +145,10 @@ class EvalContext(_Frozen):
     # History roles (write-history, delete-history) inside the sandbox that no rule covers:
     # "escalate" (this appliance) or "allow" (IronCurtain discharges them like other paths).
     sandbox_history: Literal["escalate", "allow"] = "escalate"
+    # The session's state for this call (policy.session_state): task and session lists are
+    # folded into the policy's lists by policy.session_policy; counters, sums and provenance
+    # hits are read by the conditions. None: a call judged on its own.
+    session: SessionState | None = None
     # Rule roots, the sandbox and protected patterns, resolved once per context (never per call).
     _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -233,6 +243,14 @@ class RuleCondition(_Frozen):
     lists: tuple[ListCondition, ...] | None = None
     numbers: tuple[NumberCondition, ...] | None = None
     side_effects: bool | None = Field(default=None, alias="sideEffects")
+    # Session-aware conditions (policy.session_state); left out of the digest when unset, so
+    # a policy without them keeps the digest its approvals are bound to.
+    session: tuple[SessionCondition, ...] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
+    provenance: ProvenanceCondition | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
 
 
 class Rule(_Frozen):
@@ -242,6 +260,8 @@ class Rule(_Frozen):
     when: RuleCondition = Field(alias="if")
     then: Effect
     reason: str = Field(min_length=1)
+    # What the session records when a call this rule applies to is allowed or approved.
+    session: SessionUpdate | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class CompiledPolicyFile(BaseModel):
@@ -296,6 +316,11 @@ class ToolAnnotation(_Frozen):
     # The tool's input schema when it was annotated (IronCurtain >= 0.9 stores it per tool): a
     # live tool whose schema differs is refused until annotated again (the chokepoint checks).
     input_schema: dict[str, JsonValue] | None = Field(default=None, alias="inputSchema")
+    # The label of the tool's results (provenance): "trusted" results are not remembered;
+    # unset means "untrusted" (a result is the agent's world's text until declared otherwise).
+    result: Literal["trusted", "untrusted", "secret"] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
 
     @field_validator("args")
     @classmethod

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping
 from policy.domains import DomainSet, IdentifierSet
 from policy.models import NumberCondition, Rule, ToolAnnotation
 from policy.role_specs import BUILTIN_TABLE, RoleTable
-from policy.roles import ArgumentPlan
+from policy.roles import ArgumentPlan, RoleValue
+from policy.session_state import is_session_list, session_condition_holds, tainted_by
 
 __all__ = ["CompiledRule", "ToolPlan", "expand_lists"]
 
@@ -25,13 +26,15 @@ Matcher = DomainSet | IdentifierSet
 def expand_lists(
     allowed: Iterable[str], lists: Mapping[str, tuple[str, ...]], missing: set[str]
 ) -> list[str]:
-    """``@name`` replaced by the list's effective values; a missing list adds nothing."""
+    """``@name`` replaced by the list's effective values; a missing list adds nothing (a
+    ``task:``/``session:`` list is empty until the session fills it: not reported missing)."""
     patterns: list[str] = []
     for item in allowed:
         if item.startswith("@"):
             values = lists.get(item[1:])
             if values is None:
-                missing.add(item[1:])
+                if not is_session_list(item[1:]):
+                    missing.add(item[1:])
             else:
                 patterns.extend(values)
         else:
@@ -48,10 +51,12 @@ class CompiledRule:
         "name",
         "number_conditions",
         "path_roles",
+        "provenance",
         "reason",
         "role_bearing",
         "roles",
         "rule",
+        "session_conditions",
         "within",
     )
 
@@ -83,10 +88,13 @@ class CompiledRule:
         self.number_conditions: tuple[tuple[frozenset[str], NumberCondition], ...] = tuple(
             (frozenset(nc.roles), nc) for nc in cond.numbers or ()
         )
+        self.session_conditions = cond.session or ()
+        self.provenance = cond.provenance
         self.role_bearing = (
             any(x is not None for x in (self.roles, self.path_roles, self.domain_roles))
             or bool(self.list_conditions)
             or bool(self.number_conditions)
+            or self.provenance is not None
         )
 
     def applies(self, server: str, tool: str, side_effects: bool) -> bool:
@@ -102,7 +110,25 @@ class CompiledRule:
         if self.list_conditions and not any(role in roles for roles, _, _ in self.list_conditions):
             return False  # list entries on other roles (owner AND repo) are checked on the call
         groups.extend(roles for roles, _ in self.number_conditions)
+        if self.provenance is not None:
+            groups.append(frozenset(self.provenance.roles))
         return all(group is None or role in group for group in groups)
+
+    def session_holds(self, item: RoleValue | None, values: list[RoleValue], state) -> bool:
+        """The rule's session conditions (``policy.session_state``) for one judged value, or for
+        the call as a whole (``item`` None: a provenance condition then needs every value of
+        its roles to be tainted, and at least one)."""
+        if self.provenance is not None:
+            label, roles = self.provenance.from_, self.provenance.roles
+            if item is not None:
+                if item.role not in roles or not tainted_by(item.value, label, state):
+                    return False
+            else:
+                found = [v for v in values if v.role in roles]
+                if not found or not all(tainted_by(v.value, label, state) for v in found):
+                    return False
+        pairs = [(v.role, v.value) for v in values] if self.session_conditions else []
+        return all(session_condition_holds(c, state, pairs) for c in self.session_conditions)
 
 
 def _exact(condition, table: RoleTable) -> bool:

@@ -7,6 +7,13 @@ expectedDecision, reasoning, source}]``, ``expectedDecision`` one of allow, deny
 top-level ``context``: ``home``, ``sandbox``, ``ironcurtainHome`` (the folders the scenarios'
 paths assume) and ``sandboxHistory`` (the setting the decisions assume). Replay resolves paths
 lexically (no disk), so a scenario means the same on every machine.
+
+Sequences (session-aware policies): a scenario may carry ``task`` (the user's request: its
+values become ``task:*`` lists) and ``steps``, calls made before the one judged, each with the
+``result`` text its tool returned and ``approved`` (an escalated step the user approved). A step
+that is allowed, or escalated and approved, records its rules' session updates and its result's
+pieces (by the tool's result label); a denied or unapproved step changes nothing. Then
+``request`` is judged with the state the steps left, as the chokepoint would judge it.
 """
 
 from __future__ import annotations
@@ -22,8 +29,17 @@ from policy.engine import evaluate
 from policy.loader import Policy
 from policy.models import Decision, EvalContext, PolicyLoadError, ToolCall
 from policy.paths import lexical
+from policy.session_run import SessionRun
 
-__all__ = ["Scenario", "ScenarioFile", "ScenarioResult", "load_scenarios", "replay"]
+__all__ = [
+    "Scenario",
+    "ScenarioFile",
+    "ScenarioResult",
+    "ScenarioStep",
+    "load_scenarios",
+    "replay",
+    "run_sequence",
+]
 
 
 class _Frozen(BaseModel):
@@ -36,8 +52,17 @@ class ScenarioRequest(_Frozen):
     arguments: dict[str, JsonValue] = Field(default_factory=dict)
 
 
+class ScenarioStep(_Frozen):
+    request: ScenarioRequest
+    result: str = ""
+    approved: bool = False
+
+
 class Scenario(_Frozen):
     description: str
+    # Left out of a dump when unset: scenario files written before sequences stay as they were.
+    task: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    steps: tuple[ScenarioStep, ...] = Field(default=(), exclude_if=lambda value: not value)
     request: ScenarioRequest
     # IronCurtain's "not-allow": deny or escalate, either passes (v0.3.1 on)
     expected_decision: Literal["allow", "deny", "escalate", "not-allow"] = Field(
@@ -108,9 +133,28 @@ def replay(
     )
     results = []
     for scenario in scenarios.scenarios:
-        request = scenario.request
-        call = ToolCall(
-            server=request.server_name, tool=request.tool_name, arguments=request.arguments
-        )
-        results.append(ScenarioResult(scenario=scenario, decision=evaluate(call, policy, context)))
+        call = _call(scenario.request)
+        if scenario.task is None and not scenario.steps:
+            decision = evaluate(call, policy, context)
+        else:
+            decision = run_sequence(scenario, policy, context).decision
+        results.append(ScenarioResult(scenario=scenario, decision=decision))
     return results
+
+
+def run_sequence(scenario: Scenario, policy: Policy, context: EvalContext):
+    """The scenario's task and steps through a :class:`SessionRun`, then its request judged."""
+    run = SessionRun(policy)
+    if scenario.task:
+        run.grant_task(scenario.task)
+    for step in scenario.steps:
+        judged = run.judge(_call(step.request), context)
+        effect = judged.decision.decision
+        if effect == "allow" or (effect == "escalate" and step.approved):
+            run.went_ahead(judged)
+            run.observe(step.request.server_name, step.request.tool_name, step.result)
+    return run.judge(_call(scenario.request), context)
+
+
+def _call(request: ScenarioRequest) -> ToolCall:
+    return ToolCall(server=request.server_name, tool=request.tool_name, arguments=request.arguments)

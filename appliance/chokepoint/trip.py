@@ -39,14 +39,16 @@ from appliance.chokepoint.escalation.models import (
 )
 from appliance.chokepoint.redact import redact, redact_literals
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool
+from appliance.chokepoint.session_guard import audit_fields
 from appliance.errors import ApplianceError
 from policy.api import (
     Decision,
     EvalContext,
+    Judged,
+    SessionRun,
     ToolCall,
     absolute,
     check_arguments,
-    evaluate,
     extract_roles,
 )
 
@@ -113,6 +115,8 @@ class Chokepoint:
         self.redaction = redaction
         self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))  # longest first
         self.whitelist = ApprovalWhitelist()
+        # Task grants, session lists, counters, sums and provenance (issue 24).
+        self.session_state = SessionRun(policy)
         # Servers confined to folders (filesystem): an escalated path outside them is refused
         # at once rather than put to a human whose approval the server would not honour.
         self.server_roots = dict(server_roots or {})
@@ -120,6 +124,22 @@ class Chokepoint:
         self.latest_user_message = ""
         self.stats = {"calls": 0, "denied": 0, "escalated": 0}
         self._in_flight = 0  # calls between entry and their audit record
+
+    def grant_task(self, text: str) -> str:
+        """The user's own message starts (or continues) a task: the values it names become
+        ``task:*`` session lists, written to the audit; returns the line to show the user."""
+        grants, line = self.session_state.grant_task(text)
+        entry: dict[str, Any] = {
+            "type": "task-grants",
+            "grants": {k: list(v) for k, v in grants.items()},
+        }
+        if self.redaction:  # a card number the user typed is masked here as in arguments
+            entry = redact(entry)
+        try:
+            self.audit.append(redact_literals(entry, self.secrets) if self.secrets else entry)
+        except AuditWriteError as exc:
+            raise SessionStopped(f"the audit log could not be written: {exc}") from exc
+        return line
 
     async def call(self, server: str, tool: str, arguments: Any) -> CallOutcome:
         """Mediate one tool call. Never raises except :class:`SessionStopped`."""
@@ -179,7 +199,15 @@ class Chokepoint:
             run, facts = judged
             call = trip.call = call.model_copy(update={"arguments": run})
             call = call.model_copy(update={"arguments": facts})
-        decision = evaluate(call, self.policy, self.context)
+        ruling = self.session_state.judge(call, self.context)
+        trip.extra["ruling"] = ruling
+        try:
+            return await self._decided(trip, call, ruling)
+        finally:
+            self.session_state.settle(ruling)  # a refused call's reservation is dropped
+
+    async def _decided(self, trip: _Trip, call: ToolCall, ruling: Judged) -> CallOutcome:
+        decision = ruling.decision
         if decision.decision == "deny":
             return self._denied(decision)
         if decision.decision == "escalate":
@@ -195,6 +223,8 @@ class Chokepoint:
                     reason="the same call was repeated more than 20 times in 60 s; try another way",
                 )
             )
+        self.session_state.went_ahead(ruling)  # allowed or approved: the session records it
+        trip.extra["recorded"] = True
         return await self._forward(trip, decision)
 
     async def _check_structure(self, call: ToolCall, raw_arguments: Any) -> Decision | None:
@@ -339,6 +369,7 @@ class Chokepoint:
             trip.extra["status"] = "server-error"
             return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
         trip.extra["status"] = "error" if result.is_error else "ok"
+        self.session_state.observe(call.server, call.tool, result.text)
         return CallOutcome(
             not result.is_error, result.text, decision, result.structured, trip.escalation
         )
@@ -365,6 +396,10 @@ class Chokepoint:
             "callDigest": trip.digest,
             "policyDigest": self.policy.digest,
         }
+        ruling = trip.extra.get("ruling")
+        if ruling is not None:
+            fields = audit_fields(ruling, applied=trip.extra.get("recorded", False))
+            entry.update(redact(fields) if self.redaction else fields)
         if self.secrets:  # a declared server's credentials never reach the log
             entry = redact_literals(entry, self.secrets)
         try:

@@ -173,6 +173,8 @@ async def _session(
 
     async with open_session(config, paths, options) as session:
         run.meter.attach_audit(session.chokepoint.audit)
+        if options.task:  # the user's own request: its values are granted for the task
+            print(session.chokepoint.grant_task(options.task), file=sys.stderr)
         try:
             # The two slow starts overlap: mitmproxy's import and start (seconds, in a thread)
             # and the MCP servers' start (child processes) behind the tool listing.

@@ -28,6 +28,7 @@ from appliance.chokepoint.audit.options import audit_options
 from appliance.chokepoint.escalation import FileChannel, FirstAnswer, register_session
 from appliance.chokepoint.policy_context import policy_context
 from appliance.chokepoint.server_pool import ServerPool, ServerSpec, self_command
+from appliance.chokepoint.session_guard import restore
 from appliance.chokepoint.trip import Chokepoint, SessionStopped
 from appliance.config.paths import AppPaths
 from appliance.config.servers import (
@@ -229,7 +230,8 @@ async def open_session(
         print(f"warning: {sentence}", file=sys.stderr)
     audit_file = session_dir / "audit.jsonl"
     trail = audit_options(config, paths)
-    if audit_file.exists():
+    resumed = audit_file.exists()
+    if resumed:
         audit = AuditLog.open_existing(audit_file, **trail)
     else:
         audit = AuditLog.create(
@@ -260,6 +262,8 @@ async def open_session(
                     server_roots=_server_roots(specs),
                 )
                 servers.on_tools_changed = _audit_tools_changed(audit)
+                if resumed:  # task grants, session lists, sums: as the log left them
+                    restore(chokepoint.session_state, _log_records(audit_file))
                 chokepoint.auto_approver = options.auto_approver or _auto_approver(
                     config, chokepoint
                 )
@@ -328,6 +332,12 @@ def _audit_settings(config: Config, options: SessionOptions, sandbox: Path) -> d
         "confinement": config.confinement,
         "escalationTimeoutSeconds": config.escalation_timeout_seconds,
     }
+
+
+def _log_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a verified log (``AuditLog.open_existing`` refused an edited one)."""
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
 
 
 def _write_state(session_dir: Path, **fields: Any) -> None:

@@ -4,7 +4,10 @@ Each audit entry with ``server``, ``tool``, ``arguments`` and ``decision`` is ev
 the ones whose decision would change are returned. The header's ``settings.sandbox`` becomes the
 context's sandbox. Limits, said in the output: arguments the audit log redacted are judged as
 redacted, and the chokepoint's enrichment (a git remote's URL, git's working directory) is not
-redone, so git calls are judged on the agent's own arguments.
+redone, so git calls are judged on the agent's own arguments. A record's ``session`` (the state
+the engine saw: session lists, counters, sums, provenance hits) is given back to the engine, so
+session-aware rules decide as they did; hits from secret results are kept in the log only as a
+count, so for those the label counts as saturated (every value tainted) on replay.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from policy.engine import evaluate
+from pydantic import ValidationError
+
 from policy.loader import Policy
 from policy.models import EvalContext, PolicyLoadError, ToolCall
+from policy.session_policy import SessionPolicies, evaluate_in_session
+from policy.session_state import SECRET_MARK, SessionState
 
 __all__ = ["ReplayChange", "replay_audit"]
 
@@ -41,6 +47,7 @@ def replay_audit(
     """Returns the changed calls and how many calls were replayed; ``context_for(sandbox)``."""
     context: EvalContext | None = None
     changes: list[ReplayChange] = []
+    policies = SessionPolicies(policy)
     replayed = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -53,7 +60,7 @@ def replay_audit(
         if not {"server", "tool", "decision"} <= record.keys():
             continue  # not a tool call (session events)
         context = context or context_for(None)
-        change = _replay_one(record, number, policy, context, source)
+        change = _replay_one(record, number, policies, context, source)
         replayed += 1
         if change:
             changes.append(change)
@@ -70,15 +77,34 @@ def _parse(line: str, number: int, source: str) -> dict:
     return record
 
 
+def _session_of(record: dict, number: int, source: str) -> SessionState | None:
+    data = record.get("session")
+    if data is None:
+        return None
+    try:
+        state = SessionState.model_validate(data)
+    except ValidationError as exc:
+        where = f"line {number}: session"
+        expected = f"a session state ({exc.errors()[0]['msg']})"
+        raise PolicyLoadError(source, where, data, expected) from None
+    secret = state.tainted.get("secret", ())
+    if SECRET_MARK in secret:
+        saturated = tuple(sorted({*state.saturated, "secret"}))
+        return state.model_copy(update={"saturated": saturated})
+    return state
+
+
 def _replay_one(
-    record: dict, number: int, policy: Policy, context: EvalContext, source: str
+    record: dict, number: int, policies: SessionPolicies, context: EvalContext, source: str
 ) -> ReplayChange | None:
     server, tool, arguments = record["server"], record["tool"], record.get("arguments") or {}
     if not isinstance(server, str) or not isinstance(tool, str) or not isinstance(arguments, dict):
         raise PolicyLoadError(
             source, f"line {number}", record, "string server/tool, object arguments"
         )
-    decision = evaluate(ToolCall(server=server, tool=tool, arguments=arguments), policy, context)
+    call = ToolCall(server=server, tool=tool, arguments=arguments)
+    state = _session_of(record, number, source)
+    decision = evaluate_in_session(call, policies, context, state).decision
     old_rule = record.get("rule")
     if decision.decision == record["decision"]:
         return None

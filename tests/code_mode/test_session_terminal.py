@@ -246,3 +246,22 @@ def test_a_model_error_leaves_the_session_open_for_retry_and_another_model(tmux,
     assert set(models[:-1]) == {"scripted"} and models[-1] == "another-model"
     assert "Traceback" not in tmux.screen()
     assert _state(home)["state"] == "finished"
+
+
+def test_the_task_grants_are_shown_and_audited(cli_env):
+    """The user's own request: the values it names are granted for the task (issue 24)."""
+    with ScriptedLLM([{"text": "done"}]) as llm:
+        home = _configure(cli_env, llm)
+        proc = subprocess.Popen(
+            [*CLI, "start", "Send 40 to Bob at GB33BUKB20201555555555, cc bob@example.org"],
+            env=cli_env, cwd=_work(cli_env), text=True, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert "task grants: emails: bob@example.org" in err
+    (session,) = (home / "sessions").iterdir()
+    records = [json.loads(line) for line in (session / "audit.jsonl").read_text().splitlines()]
+    (grants,) = [r for r in records if r.get("type") == "task-grants"]
+    assert "GB33BUKB20201555555555" in grants["grants"]["task:identifiers"]
+    assert {"40", "40.0"} <= set(grants["grants"]["task:amounts"])

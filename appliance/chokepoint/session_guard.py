@@ -1,0 +1,73 @@
+"""The chokepoint's session state in the audit: what the engine saw and what a call recorded.
+
+The state itself is the pure ``policy.api.SessionRun`` the :class:`~appliance.chokepoint.trip.
+Chokepoint` owns, one per session (the same one ``policy test`` sequences and the benchmark run).
+Each call is judged with the state as it stands plus the provenance hits of its arguments; the
+update is applied only when the call goes ahead (allowed, or escalated and approved), never for
+a refused one. The state the engine saw and the update go into the call's audit record (below), so
+``policy replay`` re-decides with the same state; task grants get their own record
+(``type: "task-grants"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from policy.api import SECRET_MARK, Judged, SessionRun, StateUpdate, apply_updates
+
+__all__ = ["audit_fields", "restore"]
+
+
+def audit_fields(judged: Judged, *, applied: bool) -> dict[str, Any]:
+    """``session`` (the state the engine saw) and, when the call went ahead (``applied``),
+    ``sessionUpdate``: what it recorded."""
+    fields: dict[str, Any] = {}
+    seen = judged.seen.audit_form()
+    tainted = seen.get("tainted")
+    if isinstance(tainted, dict) and "secret" in tainted:
+        # The pieces of a secret result are the secret: the log keeps only that there were some
+        # (policy replay then treats the label as saturated for this call).
+        tainted["secret"] = [SECRET_MARK] * len(tainted["secret"])
+    if seen:
+        fields["session"] = seen
+    if applied and not judged.update.empty:
+        fields["sessionUpdate"] = judged.update.audit_form()
+    return fields
+
+
+def restore(run: SessionRun, records: Iterable[dict[str, Any]]) -> int:
+    """A resumed session's state, rebuilt from its audit log: task grants and the updates of
+    the calls that went ahead, in order. Returns how many records contributed.
+
+    The provenance memory cannot be rebuilt (results are not in the log): when an earlier call
+    read a result of a label the policy remembers, that label starts *saturated* (every value
+    counts as carrying it), so a resume never forgets where text came from."""
+    used = 0
+    for record in records:
+        update = _update_of(record)
+        if update is not None:
+            run.state = apply_updates(run.state, update)
+            used += 1
+        label = _label_read(run, record)
+        if label is not None:
+            run.memory.saturated.add(label)
+    return used
+
+
+def _update_of(record: dict[str, Any]) -> StateUpdate | None:
+    if record.get("type") == "task-grants" and isinstance(record.get("grants"), dict):
+        grants = {k: tuple(v) for k, v in record["grants"].items() if k.startswith("task:")}
+        return StateUpdate(extend=grants)
+    if isinstance(record.get("sessionUpdate"), dict):
+        return StateUpdate.model_validate(record["sessionUpdate"])
+    return None
+
+
+def _label_read(run: SessionRun, record: dict[str, Any]) -> str | None:
+    """The label of a result an earlier call returned (a call that reached its server)."""
+    if record.get("status") not in ("ok", "error") or "server" not in record:
+        return None
+    annotation = run.policy.annotations.get(record["server"], {}).get(record.get("tool"))
+    label = (annotation.result if annotation is not None else None) or "untrusted"
+    return None if label == "trusted" else label

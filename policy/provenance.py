@@ -1,0 +1,128 @@
+"""Provenance memory (pure, no I/O): pieces of text that arrived in labelled tool results,
+found again in the arguments of later calls.
+
+A tool's annotation declares its results' label (``"result": "trusted" | "untrusted" |
+"secret"``; unset is untrusted). From every untrusted or secret result the chokepoint keeps its
+*pieces*, case-folded: runs of text between white space and quoting or bracketing characters,
+trailing punctuation trimmed; for ``key:value`` runs also the value; and groups written with
+spaces (``LT60 1010 0123 4567``, ``+41 79 123 45 67``) also joined up. A piece of at least
+:data:`MIN_CHARS` characters matches anywhere inside an argument (exact substring); a short one
+(3 to 5 characters: a flight number, a short id) only an argument that is exactly that piece.
+Before a call is judged, :meth:`ProvenanceMemory.hits` finds which kept pieces occur in the
+call's arguments: those, and only those, go to the engine (``SessionState.tainted``) and into
+the audit, so ``policy replay`` sees exactly what the engine saw.
+
+What it cannot catch: a value the agent paraphrased or re-spelled (``eve`` + ``2024``, "evil at
+example dot com" unless a long piece survives), reformatted (``1,250`` for ``1250``), computed
+(a sum, a decoded string), or split across pieces; values of fewer than 3 characters. The memory
+is bounded: past :data:`MAX_PIECES` it stops adding and reports the label *saturated*, and the
+engine then treats every value as carrying that label (fail closed, never forgetting silently).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from policy.session_state import MIN_PIECE_CHARS, SHORT_PIECE_CHARS
+
+__all__ = ["MAX_PIECES", "MIN_CHARS", "ProvenanceMemory", "pieces_of"]
+
+MIN_CHARS = MIN_PIECE_CHARS
+MAX_PIECES = 200_000  # ~20 MB at most; a session that reads more is saturated
+MAX_PIECES_PER_RESULT = 50_000  # a bigger result saturates its label (a ~500 KB text)
+_LABELS = ("untrusted", "secret")
+_SPLIT = re.compile(r"[\s\"'`<>()\[\]{},;|]+")
+_TRIM = ".:!?*_"
+# Three or more space-separated groups of up to 4 letters and digits, each with a digit: IBANs
+# and phone numbers as people write them ("LT60 1010 0123", "+41 79 123 45 67").
+_GROUP = r"(?=[0-9A-Za-z]{0,3}[0-9])[0-9A-Za-z]{1,4}"
+_GROUPED = re.compile(rf"(?<!\S)\+?{_GROUP}(?: {_GROUP}){{2,}}(?![^\s.,;:!?])")
+
+
+def pieces_of(text: str) -> Iterator[str]:
+    """The pieces of a result text worth remembering, folded, in order (duplicates included)."""
+    for raw in _SPLIT.split(text):
+        piece = raw.strip(_TRIM).casefold()
+        if len(piece) >= SHORT_PIECE_CHARS:
+            yield piece
+            if ":" in piece and "://" not in piece:
+                tail = piece.rsplit(":", 1)[1].strip(_TRIM)
+                if len(tail) >= SHORT_PIECE_CHARS:
+                    yield tail
+    for group in _GROUPED.findall(text):
+        yield group.replace(" ", "").casefold()
+
+
+class ProvenanceMemory:
+    """Per label: long pieces indexed by their first :data:`MIN_CHARS` characters (a search
+    costs one dictionary lookup per character of the argument), short pieces in a set."""
+
+    def __init__(self, limit: int = MAX_PIECES) -> None:
+        self.limit = limit
+        self._index: dict[str, dict[str, set[str]]] = {label: {} for label in _LABELS}
+        self._short: dict[str, set[str]] = {label: set() for label in _LABELS}
+        self._count: dict[str, int] = dict.fromkeys(_LABELS, 0)
+        self.saturated: set[str] = set()
+
+    def remember(self, label: str, text: str) -> int:
+        """Keep the pieces of one result; returns how many were new."""
+        if label not in self._index or label in self.saturated:
+            return 0
+        added = 0
+        for seen, piece in enumerate(pieces_of(text)):
+            if seen >= MAX_PIECES_PER_RESULT or self._count[label] >= self.limit:
+                self.saturated.add(label)
+                break
+            if len(piece) < MIN_CHARS:
+                bucket = self._short[label]
+            else:
+                bucket = self._index[label].setdefault(piece[:MIN_CHARS], set())
+            if piece not in bucket:
+                bucket.add(piece)
+                self._count[label] += 1
+                added += 1
+        return added
+
+    def size(self, label: str) -> int:
+        return self._count.get(label, 0)
+
+    def hits(self, arguments: Any) -> dict[str, tuple[str, ...]]:
+        """label -> the remembered pieces found in the strings (and numbers) of ``arguments``."""
+        found: dict[str, dict[str, None]] = {}
+        texts = [text.casefold() for text in _strings(arguments)]
+        for label in _LABELS:
+            index, short = self._index[label], self._short[label]
+            for text in texts:
+                if short and text.strip() in short:
+                    found.setdefault(label, {})[text.strip()] = None
+                for piece in _found_in(text, index) if index else ():
+                    found.setdefault(label, {})[piece] = None
+        return {label: tuple(sorted(pieces)) for label, pieces in found.items()}
+
+
+def _found_in(text: str, index: dict[str, set[str]]) -> Iterator[str]:
+    for start in range(len(text) - MIN_CHARS + 1):
+        bucket = index.get(text[start : start + MIN_CHARS])
+        if bucket:
+            for piece in bucket:
+                if text.startswith(piece, start):
+                    yield piece
+
+
+def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+    if depth > 64:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int | float):
+        yield repr(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item, depth + 1)

@@ -1,0 +1,117 @@
+"""Judging a call inside a session: the policy with the session's lists folded in, the state in
+the context, and what the call would change returned as data.
+
+``@task:NAME`` and ``@session:NAME`` in a rule's ``allowed`` name session lists. They are folded
+into the policy's lists (a policy compiled once per distinct set of session lists, so every
+list condition keeps the engine's own matching: exact, folded, e-mails, domains); counters, sums
+and provenance hits reach the conditions through ``EvalContext.session``. Nothing here does I/O
+or keeps global state: :class:`SessionPolicies` is a small cache its owner holds.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from policy.engine import evaluate
+from policy.loader import Policy
+from policy.models import ArgumentError, Decision, EvalContext, ToolCall
+from policy.session_state import SessionState, StateUpdate, is_session_list, updates_from
+
+__all__ = ["SessionDecision", "SessionPolicies", "evaluate_in_session", "session_lists_named"]
+
+_CACHED = 8  # distinct list sets kept: a session's lists change a few times, not per call
+_NOTHING = StateUpdate()
+
+
+class SessionDecision(NamedTuple):
+    decision: Decision
+    # What the session records if the call goes ahead (allowed, or escalated and approved).
+    update: StateUpdate
+
+
+def session_lists_named(policy: Policy) -> tuple[str, ...]:
+    """The ``task:``/``session:`` lists the policy's rules refer to (``@name``)."""
+    names: dict[str, None] = {}
+    for rule in policy.rules:
+        cond = rule.when
+        allowed = [*(cond.domains.allowed if cond.domains else ())]
+        for entry in cond.lists or ():
+            allowed.extend(entry.allowed)
+        for item in allowed:
+            if item.startswith("@") and is_session_list(item[1:]):
+                names.setdefault(item[1:], None)
+    return tuple(names)
+
+
+class SessionPolicies:
+    """The base policy with a session's lists folded in, compiled once per distinct set."""
+
+    def __init__(self, base: Policy) -> None:
+        self.base = base
+        self._named = frozenset(session_lists_named(base))
+        self.updating = any(rule.session is not None for rule in base.rules)
+        self._cache: dict[tuple, Policy] = {}
+
+    def for_state(self, state: SessionState | None) -> Policy:
+        if state is None or not self._named:
+            return self.base
+        relevant = tuple(sorted((k, v) for k, v in state.lists.items() if k in self._named))
+        if not relevant:
+            return self.base
+        found = self._cache.get(relevant)
+        if found is None:
+            if len(self._cache) >= _CACHED:
+                self._cache.pop(next(iter(self._cache)))
+            found = self._cache[relevant] = _overlay(self.base, dict(relevant))
+        return found
+
+
+def _overlay(base: Policy, lists: dict[str, tuple[str, ...]]) -> Policy:
+    # Same rules, annotations and digest (an approval stays bound to the policy the user has);
+    # only the lists differ, and they are the session's, recorded in the audit with the call.
+    return Policy(
+        rules=base.rules,
+        annotations=base.annotations,
+        lists={**base.lists, **lists},
+        digest=base.digest,
+        source=base.source,
+        declared_roles=base.declared_roles,
+    )
+
+
+def evaluate_in_session(
+    call: ToolCall,
+    policies: SessionPolicies,
+    context: EvalContext,
+    state: SessionState | None,
+) -> SessionDecision:
+    """The decision for ``call`` given the session's ``state``, and the update it would make."""
+    policy = policies.for_state(state)
+    # Lists reach the engine through the policy; the context carries the rest, and only when
+    # there is some (copying the context costs more than the engine's own work on a simple call).
+    read = state is not None and (state.counters or state.sums or state.tainted or state.saturated)
+    judged_in = context.model_copy(update={"session": state}) if read else context
+    decision = evaluate(call, policy, judged_in)
+    if decision.decision == "deny":
+        return SessionDecision(decision, _NOTHING)
+    if not policies.updating:
+        return SessionDecision(decision, _NOTHING)
+    return SessionDecision(decision, updates_for(call, policies.base))
+
+
+def updates_for(call: ToolCall, policy: Policy) -> StateUpdate:
+    """The ``session`` updates of the rules that apply to the call (their server, tool and
+    side-effects conditions hold), each distinct update once, from the call's role values."""
+    plan = policy.plan_for(call.server, call.tool)
+    if plan is None:
+        return _NOTHING
+    # Each distinct update once: two rules for one tool (a granted flight, any flight) that
+    # both say "count a booking" count it once.
+    rules = list(dict.fromkeys(r.rule.session for r in plan.unscoped if r.rule.session is not None))
+    if not rules:
+        return _NOTHING
+    try:
+        values = plan.arguments.extract(call.arguments)
+    except ArgumentError:
+        return _NOTHING
+    return updates_from(rules, [(v.role, v.value) for v in values])

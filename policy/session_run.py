@@ -1,0 +1,84 @@
+"""One session's policy state, run forward call by call: the same steps for the live chokepoint,
+``policy test`` sequences and the session-policy benchmark.
+
+Pure (no I/O): task grants from the user's text, the session's lists, counters and sums, and the
+provenance memory of labelled results. :meth:`SessionRun.judge` decides a call with the state as
+it stands; :meth:`SessionRun.went_ahead` applies its update once the call was allowed or
+approved; :meth:`SessionRun.observe` remembers a result's pieces under the tool's label.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from policy.loader import Policy
+from policy.models import Decision, EvalContext, ToolCall
+from policy.provenance import ProvenanceMemory
+from policy.session_policy import SessionPolicies, evaluate_in_session
+from policy.session_state import SessionState, StateUpdate, apply_updates
+from policy.task_grants import describe_grants, task_grants
+
+__all__ = ["Judged", "SessionRun"]
+
+
+class Judged(NamedTuple):
+    """One call's decision, the state the engine saw, and what the session would record."""
+
+    decision: Decision
+    seen: SessionState
+    update: StateUpdate
+
+
+class SessionRun:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.policies = SessionPolicies(policy)
+        self.state = SessionState()
+        self.memory = ProvenanceMemory()
+        # Counters and sums of calls judged but not yet settled (waiting for a human, or for
+        # the server): counted by every decision meanwhile, so two calls in flight cannot both
+        # pass a threshold that only one of them may cross.
+        self._pending: dict[int, StateUpdate] = {}
+
+    def grant_task(self, text: str) -> tuple[dict[str, tuple[str, ...]], str]:
+        """Add the values the user's message names to the ``task:*`` lists (a union over the
+        session's messages); returns this message's grants and the line to show the user."""
+        grants = task_grants(text)
+        if grants:
+            self.state = apply_updates(self.state, StateUpdate(extend=grants))
+        return grants, describe_grants(grants)
+
+    def judge(self, call: ToolCall, context: EvalContext) -> Judged:
+        seen = self._state_for(call)
+        decision, update = evaluate_in_session(call, self.policies, context, seen)
+        judged = Judged(decision, seen, update)
+        if update.count or update.add:
+            self._pending[id(judged)] = update
+        return judged
+
+    def went_ahead(self, judged: Judged) -> None:
+        """The call was allowed or approved: record what its rules say to record."""
+        self._pending.pop(id(judged), None)
+        self.state = apply_updates(self.state, judged.update)
+
+    def settle(self, judged: Judged) -> None:
+        """The call's trip is over: a reservation it still holds (refused) is dropped."""
+        self._pending.pop(id(judged), None)
+
+    def observe(self, server: str, tool: str, text: str) -> None:
+        """A result came back: remember its pieces under the tool's declared label (unset:
+        untrusted; trusted results are not remembered)."""
+        annotation = self.policy.annotations.get(server, {}).get(tool)
+        label = (annotation.result if annotation is not None else None) or "untrusted"
+        if label != "trusted":
+            self.memory.remember(label, text)
+
+    def _state_for(self, call: ToolCall) -> SessionState:
+        state = self.state
+        for update in self._pending.values():
+            state = apply_updates(state, StateUpdate(count=update.count, add=update.add))
+        hits = self.memory.hits(call.arguments)
+        saturated = tuple(sorted(self.memory.saturated))
+        if not hits and not saturated:
+            return state
+        return state.model_copy(update={"tainted": hits, "saturated": saturated})

@@ -1,0 +1,267 @@
+"""Session state the engine may read: named session lists, counters, sums and provenance hits.
+
+The engine stays a pure function: the chokepoint passes a :class:`SessionState` in
+(``EvalContext.session``), the engine reads it in the conditions below, and what a call would
+change comes back as data (:func:`updates_for`), which the chokepoint applies only once the call
+is allowed or approved (:func:`apply_updates`). The state the engine saw is written to the audit
+with each decision, so ``policy replay`` decides the same call the same way.
+
+Names:
+
+- ``task:NAME`` lists hold values the user typed in their own request (``policy.task_grants``);
+  no rule can extend them.
+- ``session:NAME`` lists start empty and grow through a rule's ``session.extend`` when a call
+  the rule applies to goes ahead (an invited member is a member for the next call).
+- counters (``session.count``) and sums (``session.add``) grow the same way; a ``session``
+  condition compares them (a sum with ``roles`` first adds this call's values: the total the
+  call would make).
+- ``tainted``: per label (``untrusted``, ``secret``), the remembered strings of labelled tool
+  results that occur in this call's arguments (found by the chokepoint, so the state written to
+  the audit is small and exact); ``saturated``: labels whose memory overflowed, whose
+  provenance conditions then hold for every value (fail closed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "SECRET_MARK",
+    "SESSION_LIST_PREFIXES",
+    "ListExtension",
+    "ProvenanceCondition",
+    "SessionCondition",
+    "SessionState",
+    "SessionUpdate",
+    "StateUpdate",
+    "SumUpdate",
+    "apply_updates",
+    "is_session_list",
+    "session_condition_holds",
+    "tainted_by",
+]
+
+SESSION_LIST_PREFIXES = ("task:", "session:")
+_Role = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+_Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=64)]
+Label = Literal["untrusted", "secret"]
+# A session list may not grow past this: an agent looping on approved invitations must not
+# make every later check slower without bound.
+MAX_LIST_VALUES = 1000
+# How the audit writes a provenance hit from a secret result (the piece itself is the secret).
+SECRET_MARK = "[secret piece]"  # noqa: S105 - a placeholder shown instead of a secret, not one
+# Provenance pieces this long match inside a value; shorter ones (3 to 5 characters: flight
+# numbers, short ids) only as the whole value, so "bob" in a message does not taint "bobby".
+MIN_PIECE_CHARS = 6
+SHORT_PIECE_CHARS = 3
+
+
+def is_session_list(name: str) -> bool:
+    """``task:…`` and ``session:…`` lists come from the session, not ``dynamic-lists.json``."""
+    return name.startswith(SESSION_LIST_PREFIXES)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
+    )
+
+
+class SessionCondition(_Frozen):
+    """``{"sum": "spend", "roles": ["amount"], "gt": 1000}`` or ``{"count": "sends", "gte": 20}``:
+    holds when the counter (calls so far) or the sum (so far, plus this call's values of
+    ``roles``) is within every bound given. A value of ``roles`` that is not a finite number
+    makes the sum unknown, and an unknown sum meets no bound (nor does a numbers condition: such
+    a value is denied unless a rule allows it whatever it is)."""
+
+    count: _Name | None = None
+    sum: _Name | None = None
+    roles: tuple[_Role, ...] = ()
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> SessionCondition:
+        if (self.count is None) == (self.sum is None):
+            raise ValueError("a session condition needs exactly one of 'count' or 'sum'")
+        if self.count is not None and self.roles:
+            raise ValueError("'roles' adds this call's values to a sum; a count has none")
+        if self.gt is None and self.gte is None and self.lt is None and self.lte is None:
+            raise ValueError("a session condition needs at least one of gt, gte, lt, lte")
+        return self
+
+
+class ProvenanceCondition(_Frozen):
+    """``{"roles": ["recipient"], "from": "untrusted"}``: the judged value has one of ``roles``
+    and contains a string remembered from a result with that label (exact substring)."""
+
+    roles: tuple[_Role, ...] = Field(min_length=1)
+    from_: Label = Field(alias="from")
+
+
+class ListExtension(_Frozen):
+    list: Annotated[str, Field(pattern=r"^session:[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+    roles: tuple[_Role, ...] = Field(min_length=1)
+
+
+class SumUpdate(_Frozen):
+    sum: _Name
+    roles: tuple[_Role, ...] = Field(min_length=1)
+
+
+class SessionUpdate(_Frozen):
+    """A rule's ``session`` field: what the session records when a call the rule applies to
+    (its ``server``, ``tool`` and ``sideEffects`` conditions hold) is allowed or approved."""
+
+    extend: tuple[ListExtension, ...] = ()
+    count: tuple[_Name, ...] = ()
+    add: tuple[SumUpdate, ...] = ()
+
+
+class SessionState(_Frozen):
+    lists: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    counters: dict[str, int] = Field(default_factory=dict)
+    sums: dict[str, float] = Field(default_factory=dict)
+    tainted: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    saturated: tuple[str, ...] = ()
+
+    def audit_form(self) -> dict[str, object]:
+        """The JSON the audit keeps (and ``policy replay`` reads back), empty parts left out."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+class StateUpdate(_Frozen):
+    """What a call changes if it goes ahead: values to add to lists, counter and sum steps."""
+
+    extend: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    count: dict[str, int] = Field(default_factory=dict)
+    add: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.extend or self.count or self.add)
+
+    def audit_form(self) -> dict[str, object]:
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def apply_updates(state: SessionState, update: StateUpdate) -> SessionState:
+    """The state after a call that went ahead (a new object; the old one is unchanged)."""
+    if update.empty:
+        return state
+    lists = dict(state.lists)
+    for name, values in update.extend.items():
+        merged = tuple(dict.fromkeys((*lists.get(name, ()), *values)))
+        lists[name] = merged[:MAX_LIST_VALUES]
+    counters = dict(state.counters)
+    for name, step in update.count.items():
+        counters[name] = counters.get(name, 0) + step
+    sums = dict(state.sums)
+    for name, amount in update.add.items():
+        sums[name] = sums.get(name, 0.0) + amount
+    return state.model_copy(update={"lists": lists, "counters": counters, "sums": sums})
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def call_total(values: Iterable[tuple[str, str | None]], roles: Iterable[str]) -> float | None:
+    """The sum of the call's values of ``roles``; None when one of them is not a number.
+
+    A negative value counts as 0: a running total of spending must not be lowered by an agent
+    sending ``-5000`` (a refund is not this session's to count)."""
+    wanted, total = set(roles), 0.0
+    for role, value in values:
+        if role in wanted:
+            number = _number(value)
+            if number is None:
+                return None
+            total += max(number, 0.0)
+    return total
+
+
+def session_condition_holds(
+    condition: SessionCondition,
+    state: SessionState | None,
+    values: Iterable[tuple[str, str | None]],
+) -> bool:
+    state = state or SessionState()
+    if condition.count is not None:
+        measured: float | None = float(state.counters.get(condition.count, 0))
+    else:
+        added = call_total(values, condition.roles) if condition.roles else 0.0
+        so_far = state.sums.get(condition.sum or "", 0.0)
+        measured = None if added is None else so_far + added
+    if measured is None:
+        # Unknown (a value that is not a number) meets no bound, as a numbers condition: the
+        # value falls through to the rules after, and no numbers rule allows it. (Holding here
+        # would turn its default deny into an "escalate above the threshold".)
+        return False
+    c = condition
+    return (
+        (c.gt is None or measured > c.gt)
+        and (c.gte is None or measured >= c.gte)
+        and (c.lt is None or measured < c.lt)
+        and (c.lte is None or measured <= c.lte)
+    )
+
+
+def tainted_by(value: str | None, label: str, state: SessionState | None) -> bool:
+    """Whether ``value`` contains a piece remembered from a ``label`` result, compared
+    case-folded (pieces are kept folded); a short piece (an id like ``ZZ999``) must be the
+    whole value. When the memory for the label overflowed, every value counts as tainted."""
+    if state is None or value is None:
+        return False
+    if label in state.saturated:
+        return True
+    folded = value.casefold()
+    return any(
+        hit in folded if len(hit) >= MIN_PIECE_CHARS else hit == folded.strip()
+        for hit in state.tainted.get(label, ())
+    )
+
+
+def updates_from(
+    rules: Iterable[SessionUpdate], values: Iterable[tuple[str, str | None]]
+) -> StateUpdate:
+    """The update the rules' ``session`` fields make from this call's role values."""
+    pairs = list(values)
+    extend: dict[str, list[str]] = {}
+    count: dict[str, int] = {}
+    add: dict[str, float] = {}
+    for update in rules:
+        for ext in update.extend:
+            found = [v for r, v in pairs if r in ext.roles and v]
+            extend.setdefault(ext.list, []).extend(found)
+        for name in update.count:
+            count[name] = count.get(name, 0) + 1
+        for item in update.add:
+            if not any(r in item.roles for r, _ in pairs):
+                continue  # the call has no such value (another tool the rule applies to)
+            total = call_total(pairs, item.roles)
+            # A value that is not a number cannot be summed (the engine denies it under any
+            # numbers rule, and a session sum condition never holds for it): it adds nothing.
+            if total is not None:
+                add[item.sum] = add.get(item.sum, 0.0) + total
+    return StateUpdate(
+        extend={k: tuple(dict.fromkeys(v)) for k, v in extend.items() if v},
+        count=count,
+        add=add,
+    )
+
+
+def lists_of(state: SessionState | None) -> Mapping[str, tuple[str, ...]]:
+    return {} if state is None else state.lists

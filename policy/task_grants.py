@@ -1,0 +1,110 @@
+"""Task grants: the values the user typed in their own request, as ``task:*`` session lists.
+
+Deterministic and literal: only what appears in the user's message is granted, found by
+patterns, never guessed (no LLM). The lists:
+
+| list | holds |
+|---|---|
+| ``task:emails`` | e-mail addresses, lower-cased |
+| ``task:urls`` | URLs as written (``scheme://…``) |
+| ``task:domains`` | the hosts of those URLs, and bare domain names (``example.org``) |
+| ``task:amounts`` | numbers, in the forms a number role takes (``1250``, ``1250.0``, ``1250.00``) |
+| ``task:paths`` | absolute and ``~/`` paths |
+| ``task:identifiers`` | every word-like token as written: names, ``@handles`` (and the |
+|   | handle alone), IBANs and phone numbers (also joined up when written in groups), ids |
+
+A rule then grants by list: ``{"lists": [{"roles": ["recipient"], "allowed":
+["@task:identifiers"], "matchType": "identifiers"}]}``, and a value the user never typed falls
+through to the next rule (a deny, or a question).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+__all__ = ["MAX_TASK_CHARS", "describe_grants", "task_grants"]
+
+MAX_TASK_CHARS = 20_000  # a longer message is granted from its first part only
+_MAX_VALUES = 200  # per list
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`]+")
+_DOMAIN = re.compile(r"(?<![@\w.-])(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}(?![\w-])")
+_AMOUNT = re.compile(r"(?<![\w.])\d{1,3}(?:[,']\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])\d+(?:\.\d+)?")
+_PATH = re.compile(r"(?<![\w:/])(?:~/|/)[^\s\"'`<>,;]+")
+_TOKEN = re.compile(r"[^\s\"'`<>()\[\]{},;!?]+")
+_TRIM = ".:*_"
+_GROUPED = re.compile(r"(?:[A-Z]{2}\d{2}|\+\d{1,3})(?: \d{2,4}){2,}(?: [0-9A-Z]{1,4})?")
+
+
+def task_grants(text: str) -> dict[str, tuple[str, ...]]:
+    """``task:*`` lists from the user's message; lists with nothing found are left out."""
+    text = text[:MAX_TASK_CHARS]
+    urls = _unique(u.rstrip(".,:;!?)") for u in _URL.findall(text))
+    without_urls = _URL.sub(" ", text)
+    emails = _unique(e.lower() for e in _EMAIL.findall(without_urls))
+    without_emails = _EMAIL.sub(" ", without_urls)
+    paths = _unique(p.rstrip(".:!?") for p in _PATH.findall(without_emails))
+    bare = _PATH.sub(" ", without_emails)  # "rent.pdf" in a path is not a domain
+    domains = _unique([*(_host(u) for u in urls), *(d.lower() for d in _DOMAIN.findall(bare))])
+    amounts = _unique(form for raw in _AMOUNT.findall(without_urls) for form in _forms(raw))
+    identifiers = _unique(_identifiers(text))
+    found = {
+        "task:emails": emails,
+        "task:urls": urls,
+        "task:domains": tuple(d for d in domains if d),
+        "task:amounts": amounts,
+        "task:paths": paths,
+        "task:identifiers": identifiers,
+    }
+    return {name: values[:_MAX_VALUES] for name, values in found.items() if values}
+
+
+def describe_grants(grants: Mapping[str, tuple[str, ...]]) -> str:
+    """One line for the terminal: what the task grants, by list."""
+    if not grants:
+        return "task grants: none (nothing in the request names a value)"
+    parts = []
+    for name, values in grants.items():
+        shown = ", ".join(values[:6]) + (f", … (+{len(values) - 6})" if len(values) > 6 else "")
+        parts.append(f"{name.removeprefix('task:')}: {shown}")
+    return "task grants: " + "; ".join(parts)
+
+
+def _identifiers(text: str) -> list[str]:
+    found: list[str] = []
+    for raw in _TOKEN.findall(text):
+        token = raw.strip(_TRIM)
+        if len(token) < 2:
+            continue
+        found.append(token)
+        if token[0] in "@#" and len(token) > 2:
+            found.append(token[1:])
+        if token.endswith("'s"):
+            found.append(token[:-2])
+    # An IBAN or phone number written in groups ("DE89 3704 0044") is also granted joined up.
+    for group in _GROUPED.findall(text):
+        found.append(group.replace(" ", ""))
+    return found
+
+
+def _forms(raw: str) -> list[str]:
+    plain = raw.replace(",", "").replace("'", "")
+    try:
+        number = float(plain)
+    except ValueError:
+        return []
+    forms = [plain, repr(number), f"{number:.2f}"]
+    if number.is_integer():
+        forms.append(str(int(number)))
+    return forms
+
+
+def _host(url: str) -> str:
+    rest = url.split("://", 1)[1]
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rsplit("@", 1)[-1]
+    return host.split(":", 1)[0].lower() if not host.startswith("[") else host.lower()
+
+
+def _unique(values) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for v in values if v))

@@ -1,0 +1,160 @@
+"""Session-aware policy through a real session: the chokepoint in front of a real MCP server
+(``assistant_server.py`` over stdio), the domains' frozen policies, the audit and its replay."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance.chokepoint.escalation.models import Verdict
+from appliance.chokepoint.server_pool import ServerSpec
+from appliance.config.settings import Config
+from appliance.session.core import SessionOptions, open_session
+from policy.compiler.replay import replay_audit
+from policy.loader import load_policy
+from policy.models import EvalContext
+
+pytestmark = pytest.mark.anyio
+VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
+SERVER = Path(__file__).with_name("assistant_server.py")
+
+
+class _Answer:
+    """An approval channel that gives one answer and remembers what it was asked."""
+
+    def __init__(self, approve: bool) -> None:
+        self.approve, self.asked = approve, []
+
+    async def ask(self, request):
+        self.asked.append(request)
+        if self.approve:
+            return Verdict(approved=True, by="human")
+        return Verdict.deny("human", "not this one")
+
+
+def _session(home, tmp_path: Path, server: str, domain: str):
+    spec = ServerSpec(server, argv=(sys.executable, str(SERVER), server), call_timeout_s=20.0)
+    options = SessionOptions(
+        task="t", sandbox=tmp_path / "sb", policy_dir=VECTORS / domain / "policy"
+    )
+    return open_session(Config(), home, options, specs=[spec])
+
+
+def _records(audit: Path) -> list[dict]:
+    return [json.loads(line) for line in audit.read_text().splitlines() if line.strip()]
+
+
+async def test_grants_injection_and_approval_grow_the_session(home, tmp_path: Path) -> None:
+    async with _session(home, tmp_path, "chat", "messaging") as session:
+        cp = session.chokepoint
+        cp.escalation = _Answer(approve=True)
+        line = cp.grant_task("Invite zoe to the family group and tell her about Lisbon")
+        assert "zoe" in line and line.startswith("task grants:")
+        invited = await cp.call("chat", "invite_member", {"group": "family", "member": "zoe"})
+        read = await cp.call("chat", "read_messages", {"chat": "inbox"})
+        injected = await cp.call(
+            "chat", "invite_member", {"group": "family", "member": "mallory-99"}
+        )
+        page = await cp.call("chat", "fetch_page", {"url": "https://en.wikipedia.org/wiki/Lisbon"})
+        link = await cp.call(
+            "chat", "send_message", {"recipient": "zoe", "text": "see https://evil.example/win"}
+        )
+        first = await cp.call("chat", "send_message", {"recipient": "newfriend", "text": "hi"})
+        asked = len(cp.escalation.asked)
+        again = await cp.call("chat", "send_message", {"recipient": "newfriend", "text": "hi 2"})
+        sent = await cp.call("chat", "list_contacts", {})
+        audit = session.audit_path
+    # both values granted (the group by the contacts list, zoe by the task); the first names it
+    assert (invited.ok, invited.decision.rule) == (True, "allow-groups-named-or-created")
+    assert read.ok and page.ok
+    assert (injected.ok, injected.decision.rule) == (False, "deny-recipient-from-untrusted-text")
+    assert (link.ok, link.decision.rule) == (False, "deny-links-from-untrusted-text")
+    # a new recipient asks once; the approval adds them to session:members for the next call
+    assert (first.ok, first.decision.rule, asked) == (True, "escalate-new-recipient", 1)
+    assert (again.ok, again.decision.rule) == (True, "allow-contacts")
+    assert len(cp.escalation.asked) == 1
+    assert "mallory" not in sent.text and "evil.example" not in sent.text
+    records = _records(audit)
+    grants = [r for r in records if r.get("type") == "task-grants"]
+    assert grants and "zoe" in grants[0]["grants"]["task:identifiers"]
+    denied = next(r for r in records if r.get("rule") == "deny-recipient-from-untrusted-text")
+    assert "mallory-99" in denied["session"]["tainted"]["untrusted"]
+    approved = next(r for r in records if r.get("rule") == "escalate-new-recipient")
+    assert approved["sessionUpdate"]["extend"]["session:members"] == ["newfriend"]
+    later = [r for r in records if r.get("rule") == "allow-contacts"][-1]
+    assert "newfriend" in later["session"]["lists"]["session:members"]
+    _replays_the_same(audit, VECTORS / "messaging" / "policy", tmp_path)
+
+
+async def test_a_running_total_crossing_the_threshold_escalates(home, tmp_path: Path) -> None:
+    async with _session(home, tmp_path, "bank", "banking") as session:
+        cp = session.chokepoint
+        cp.escalation = _Answer(approve=False)
+        cp.grant_task("Pay 900 to DE44500105175407324931 three times for the deposit")
+        payee = "DE44500105175407324931"
+        outcomes = [
+            await cp.call("bank", "send_money", {"recipient": payee, "amount": 900})
+            for _ in range(3)
+        ]
+        injected = await cp.call(
+            "bank", "send_money", {"recipient": "DE12500105170648489890", "amount": 10}
+        )
+        sent = await cp.call("bank", "get_balance", {})
+        audit = session.audit_path
+    rules = [o.decision.rule for o in outcomes]
+    assert rules == ["allow-known-payees"] * 2 + ["escalate-session-spend-above-2000"]
+    assert [o.ok for o in outcomes] == [True, True, False]  # 2700 > 2000: asked, refused
+    assert sent.text.count("'amount'") == 2
+    # never typed by the user, on no list, in no document: a new account still asks a human
+    assert injected.decision.rule == "escalate-new-iban" and not injected.ok
+    spent = [r["session"].get("sums", {}).get("spent") for r in _records(audit) if "rule" in r]
+    assert spent[:3] == [None, 900.0, 1800.0]
+    _replays_the_same(audit, VECTORS / "banking" / "policy", tmp_path)
+
+
+def _replays_the_same(audit: Path, policy_dir: Path, tmp_path: Path) -> None:
+    """``policy replay`` re-decides every call with the recorded state: nothing changes."""
+    policy = load_policy(policy_dir)
+    with audit.open() as lines:
+        changes, total = replay_audit(lines, policy, lambda _: EvalContext(home=str(tmp_path)))
+    assert total > 3 and changes == []
+
+
+async def test_a_resumed_session_keeps_its_grants_lists_and_sums(home, tmp_path: Path) -> None:
+    spec = ServerSpec("bank", argv=(sys.executable, str(SERVER), "bank"), call_timeout_s=20.0)
+    options = SessionOptions(
+        task="t", sandbox=tmp_path / "sb", policy_dir=VECTORS / "banking" / "policy",
+        session_id="resume-me",
+    )  # fmt: skip
+    payee, named = "DE44500105175407324931", "DE75512108001245126199"
+    async with open_session(Config(), home, options, specs=[spec]) as session:
+        session.chokepoint.grant_task(f"Pay 900 to {named} and 900 to {payee}")
+        for account in (named, payee):
+            assert (
+                await session.chokepoint.call(
+                    "bank", "send_money", {"recipient": account, "amount": 900}
+                )
+            ).ok
+    async with open_session(Config(), home, options, specs=[spec]) as session:
+        cp = session.chokepoint
+        cp.escalation = _Answer(approve=False)
+        assert cp.session_state.state.sums == {"spent": 1800.0}
+        # results read before the resume are not in the log: their label starts saturated
+        assert cp.session_state.memory.saturated == {"untrusted"}
+        again = await cp.call("bank", "send_money", {"recipient": named, "amount": 100})
+        # the grant survived the resume; the total did too (1900 is under 2000: allowed)
+        assert (again.ok, again.decision.rule) == (True, "allow-iban-the-user-named")
+        over = await cp.call("bank", "send_money", {"recipient": payee, "amount": 150})
+    assert over.decision.rule == "escalate-session-spend-above-2000" and not over.ok
+
+
+async def test_a_card_number_in_the_request_is_masked_in_the_audit(home, tmp_path: Path) -> None:
+    async with _session(home, tmp_path, "chat", "messaging") as session:
+        session.chokepoint.grant_task("Tell bob my card is 4111111111111111")
+        audit = session.audit_path
+    text = audit.read_text()
+    assert "task-grants" in text and "[REDACTED:card-number]" in text
+    assert "4111 1111" not in text and "4111111111111111" not in text

@@ -1,0 +1,70 @@
+"""The session-aware vectors (``tests/vectors/session_policy/*/sequences.json``): sequences of
+calls with results, then the call judged, in ``policy test``'s scenario format, replayed through
+the pure engine and the same ``SessionRun`` the chokepoint uses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from appliance.cli.policy_cmd import _protected_for
+from policy.loader import load_policy
+from policy.scenarios import load_scenarios, replay
+from policy.task_grants import task_grants
+
+VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
+FILES = sorted(VECTORS.glob("*/sequences.json"))
+CASES = [
+    pytest.param(path, index, id=f"{path.parent.name}:{scenario.description[:50]}")
+    for path in FILES
+    for index, scenario in enumerate(load_scenarios(path).scenarios)
+]
+
+
+def test_every_domain_has_vectors_with_rule_ids() -> None:
+    assert {p.parent.name for p in FILES} == {"banking", "messaging", "travel"}
+    for path in FILES:
+        for scenario in load_scenarios(path).scenarios:
+            assert scenario.expected_rule, scenario.description
+
+
+@pytest.mark.parametrize(("path", "index"), CASES)
+def test_vector(path: Path, index: int) -> None:
+    loaded = load_scenarios(path)
+    one = loaded.model_copy(update={"scenarios": (loaded.scenarios[index],)})
+    (result,) = replay(one, load_policy(path.parent / "policy"), _protected_for)
+    got = f"{result.decision.decision} ({result.decision.rule})"
+    assert result.passed, f"{result.scenario.description}: {got}: {result.decision.reason}"
+
+
+def test_policy_test_runs_sequences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ironcurtain policy test`` on a folder whose scenarios are sequences."""
+    import shutil
+
+    from appliance.cli.main import main
+
+    folder = tmp_path / "policy"
+    shutil.copytree(VECTORS / "messaging" / "policy", folder)
+    shutil.copy(VECTORS / "messaging" / "sequences.json", folder / "test-scenarios.json")
+    assert main(["policy", "test", "--policy-dir", str(folder)]) == 0
+    total = len(load_scenarios(folder / "test-scenarios.json").scenarios)
+    assert f"{total} of {total} scenarios pass" in capsys.readouterr().out
+    data = (folder / "test-scenarios.json").read_text().replace('"allow-contacts"', '"x"', 1)
+    (folder / "test-scenarios.json").write_text(data)
+    assert main(["policy", "test", "--policy-dir", str(folder)]) == 1
+
+
+GRANTS = json.loads((VECTORS / "task_grants.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", GRANTS, ids=[c["description"][:50] for c in GRANTS])
+def test_task_grant_vector(case: dict) -> None:
+    grants = task_grants(case["input"])
+    for name, values in case["expect"].items():
+        assert set(values) <= set(grants.get(name, ())), (case["description"], grants)
+    for name, values in case.get("absent", {}).items():
+        assert not set(values) & set(grants.get(name, ())), (case["description"], grants)
+    if not case["expect"]:
+        assert grants == {}
