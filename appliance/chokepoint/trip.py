@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -45,6 +45,9 @@ from policy.api import (
     check_arguments,
     evaluate,
 )
+
+if TYPE_CHECKING:
+    from appliance.config.sections import ChokepointSettings
 
 __all__ = ["CallOutcome", "Chokepoint", "EscalationChannel", "SessionStopped"]
 
@@ -93,8 +96,8 @@ class Chokepoint:
         audit: AuditLog,
         escalation: EscalationChannel | None,
         session_id: str,
+        settings: ChokepointSettings,
         auto_approver: AutoApprover | None = None,
-        redaction: bool = True,
         secrets: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
         server_roots: Mapping[str, tuple[str, ...]] | None = None,
@@ -106,7 +109,8 @@ class Chokepoint:
         self.escalation = escalation
         self.session_id = session_id
         self.auto_approver = auto_approver
-        self.redaction = redaction
+        self.settings = settings
+        self.redaction = settings.redaction
         self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))  # longest first
         self.whitelist = ApprovalWhitelist()
         # Servers confined to folders (filesystem): an escalated path outside them is refused

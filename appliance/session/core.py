@@ -29,6 +29,7 @@ from appliance.chokepoint.policy_context import policy_context
 from appliance.chokepoint.server_pool import ServerPool, ServerSpec, self_command
 from appliance.chokepoint.trip import Chokepoint
 from appliance.config.paths import AppPaths
+from appliance.config.sections import ChokepointSettings
 from appliance.config.servers import (
     BUILTIN_SERVERS,
     DeclaredServer,
@@ -66,9 +67,9 @@ class SessionOptions:
     policy_dir: Path | None = None
     sandbox: Path | None = None  # default: sessions/<id>/sandbox
     session_id: str | None = None
-    interactive_channel: Any = None  # an InteractivePrompt, when a terminal is attached
+    interactive_channel: EscalationChannel | None = None  # the terminal's prompt, if attached
     mode: str = "code"
-    auto_approver: Any = None  # overrides the one built from config (tests, the demo)
+    auto_approver: AutoApprover | None = None  # overrides the one built from config (tests, demo)
     extra_weakening: tuple[str, ...] = ()  # e.g. the credential proxy's loosened settings
     warned: bool = False  # the caller printed the weakening warnings already (before a prompt)
 
@@ -190,8 +191,10 @@ def _confinement_env(config: Config) -> dict[str, str]:
     return env
 
 
-def eval_context(paths: AppPaths, sandbox: Path, config: Config | None = None) -> EvalContext:
-    return policy_context(paths, sandbox, config=config)  # the same builder as `policy check`
+def eval_context(
+    paths: AppPaths, sandbox: Path, settings: ChokepointSettings | None = None
+) -> EvalContext:
+    return policy_context(paths, sandbox, settings=settings)  # the same builder as `policy check`
 
 
 @contextlib.asynccontextmanager
@@ -212,7 +215,8 @@ async def open_session(
     for sentence in weakening if not options.warned else ():
         print(f"warning: {sentence}", file=sys.stderr)
     audit_file = session_dir / "audit.jsonl"
-    trail = audit_options(config, paths)
+    settings = ChokepointSettings.of(config)  # what the chokepoint's parts may read
+    trail = audit_options(settings.audit, paths)
     if audit_file.exists():
         audit = AuditLog.open_existing(audit_file, **trail)
     else:
@@ -224,7 +228,7 @@ async def open_session(
             policy_digest=policy.digest,
             **trail,
         )
-    channel = _channel(escalations, paths.registry, config, options)
+    channel = _channel(escalations, paths.registry, settings, options)
     specs = specs or server_specs(config, sandbox)
     _write_state(session_dir, state="running", id=session_id, task=options.task, pid=os.getpid())
     state, reason = "crashed", ""
@@ -235,11 +239,11 @@ async def open_session(
                 chokepoint = Chokepoint(
                     servers=servers,
                     policy=policy,
-                    context=eval_context(paths, sandbox, config),
+                    context=eval_context(paths, sandbox, settings),
                     audit=audit,
                     escalation=channel,
                     session_id=session_id,
-                    redaction=config.audit_redaction,
+                    settings=settings,
                     secrets=tuple(secret for spec in specs for secret in spec.secrets),
                     server_roots=_server_roots(specs),
                 )
@@ -261,10 +265,10 @@ async def open_session(
 
 
 def _channel(
-    escalations: Path, registry: Path, config: Config, options: SessionOptions
+    escalations: Path, registry: Path, settings: ChokepointSettings, options: SessionOptions
 ) -> EscalationChannel:
     files = FileChannel(
-        escalations, timeout_s=config.escalation_timeout_seconds, registry_dir=registry
+        escalations, timeout_s=settings.escalation_timeout_seconds, registry_dir=registry
     )
     if options.interactive_channel is None:
         return files
