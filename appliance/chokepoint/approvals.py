@@ -1,4 +1,5 @@
-"""What a human approval covers: one exact call, or "the same kind of call" for the session.
+"""What a human approval covers: one exact call, or "the same kind of call" for the session;
+and what the approver is shown of the call before answering (``targets``).
 
 An approval is bound to the digest of (server, tool, canonical arguments) and to the policy's
 digest, so an answer can never be replayed onto a different call or a changed policy. A
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 from policy.api import CallFacts, RoleFact
 
-__all__ = ["ApprovalWhitelist", "CircuitBreaker", "WhitelistEntry", "scope_for"]
+__all__ = ["ApprovalWhitelist", "CircuitBreaker", "WhitelistEntry", "scope_for", "targets"]
 
 # A history role's value is a repository: "similar" means that repository, never its neighbours.
 _REPOSITORY_ROLES = frozenset({"write-history", "delete-history"})
@@ -93,6 +94,32 @@ def scope_for(
     if not scopes:
         return None  # nothing to scope by: only the exact call may be approved
     return WhitelistEntry(server, tool, tuple(sorted(scopes)))
+
+
+def targets(facts: CallFacts) -> dict[str, list[str]]:
+    """Every value of every role of the call (declared roles included), as the engine judged
+    it: what an approver must see before any free text. A path shows where it resolves first,
+    then what the agent wrote when that differs; free text is cut (the arguments hold it all)."""
+    shown: dict[str, list[str]] = {}
+    for fact in sorted(facts.values, key=lambda fact: fact.role):
+        text = _target_text(fact)
+        values = shown.setdefault(fact.role, [])
+        if text not in values:
+            values.append(text)
+    return shown
+
+
+def _target_text(fact: RoleFact) -> str:
+    if fact.value is None:
+        return "(not given: unknown)"
+    if fact.kind == "path" and fact.real is not None and fact.real != fact.value:
+        return f"{fact.real} (as written: {fact.value})"
+    if fact.kind in ("text", "opaque") and len(fact.value) > _TEXT_LIMIT:
+        return fact.value[:_TEXT_LIMIT] + f"... ({len(fact.value) - _TEXT_LIMIT} more characters)"
+    return fact.value
+
+
+_TEXT_LIMIT = 500
 
 
 class ApprovalWhitelist:

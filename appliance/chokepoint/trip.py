@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from appliance.chokepoint.approvals import ApprovalWhitelist, CircuitBreaker, scope_for
+from appliance.chokepoint.approvals import ApprovalWhitelist, CircuitBreaker, scope_for, targets
 from appliance.chokepoint.audit import AuditLog, AuditWriteError, json_problem
 from appliance.chokepoint.escalation.models import (
     EscalationRequest,
@@ -39,7 +39,6 @@ from policy.api import (
     Decision,
     EvalContext,
     Policy,
-    RoleFact,
     ToolCall,
     absolute,
     check_arguments,
@@ -277,7 +276,7 @@ class Chokepoint:
             call_digest=trip.digest,
             policy_digest=self.policy.digest,
             targets=self._shown(targets(facts)),
-            similar=similar.describe() if similar is not None else "",
+            similar=self._shown(similar.describe()) if similar is not None else "",
         )
         if self.auto_approver is not None and await self._auto_approves(request):
             trip.escalation = {"outcome": "auto-approved", "by": "auto-approver"}
@@ -414,29 +413,3 @@ def _arguments(schema: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str
         if isinstance(required, list)
         else frozenset(),
     )
-
-
-def targets(facts: CallFacts) -> dict[str, list[str]]:
-    """Every value of every role of the call (declared roles included), as the engine judged
-    it: what an approver must see before any free text. A path shows where it resolves first,
-    then what the agent wrote when that differs; free text is cut (the arguments hold it all)."""
-    shown: dict[str, list[str]] = {}
-    for fact in sorted(facts.values, key=lambda fact: fact.role):
-        text = _target_text(fact)
-        values = shown.setdefault(fact.role, [])
-        if text not in values:
-            values.append(text)
-    return shown
-
-
-def _target_text(fact: RoleFact) -> str:
-    if fact.value is None:
-        return "(not given: unknown)"
-    if fact.kind == "path" and fact.real is not None and fact.real != fact.value:
-        return f"{fact.real} (as written: {fact.value})"
-    if fact.kind in ("text", "opaque") and len(fact.value) > _TEXT_LIMIT:
-        return fact.value[:_TEXT_LIMIT] + f"... ({len(fact.value) - _TEXT_LIMIT} more characters)"
-    return fact.value
-
-
-_TEXT_LIMIT = 500

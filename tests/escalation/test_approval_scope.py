@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.chokepoint.approvals import ApprovalWhitelist, scope_for
+from appliance.chokepoint.approvals import ApprovalWhitelist, scope_for, targets
 from appliance.chokepoint.escalation.display import format_request
 from appliance.chokepoint.escalation.models import EscalationRequest
-from appliance.chokepoint.trip import targets
 from policy.api import (
     CallFacts,
     EvalContext,
