@@ -29,11 +29,12 @@ The function is total: an unexpected failure (a resolver that raises, say) denie
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from policy.domains import DomainSet, Host, host_of, repo_key
-from policy.facts import CallFacts, RoleFact, ValueKind
+from policy.facts import CallFacts, ValueKind
 from policy.loader import Policy
 from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.paths import ProtectedPaths, absolute, components, is_env_file
@@ -243,7 +244,12 @@ def _decision(
     # of role names, facts built by _CallView), so validating again only costs: pydantic's own
     # unvalidated constructor.
     return Decision.model_construct(
-        decision=effect, rule=rule, reason=reason, escalated_roles=escalated, facts=facts
+        decision=effect,
+        rule=rule,
+        reason=reason,
+        escalated_roles=escalated,
+        error=None,
+        facts=facts,
     )
 
 
@@ -258,8 +264,9 @@ def _show(value: str | None) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-# NamedTuple's own constructor from a tuple, without the keyword handling of __new__
-_fact, _facts = RoleFact._make, CallFacts._make
+# CallFacts from its one field, as CallFacts._make makes it but without a Python frame
+# (tuple.__new__ is C): one per decision.
+_new_facts = functools.partial(tuple.__new__, CallFacts)
 _GIT_INTERNAL_ROLES = frozenset({"write-path", "delete-path"})
 _HISTORY_ROLES = frozenset({"write-history", "delete-history"})
 GIT_INTERNALS_RULE = "structural-git-internals-escalate"
@@ -299,19 +306,19 @@ class _CallView:
         """What this evaluation established, for the stages after the decision: every value,
         each path as it was resolved here (a path the evaluation never reached stays
         unresolved: no I/O happens for the facts alone), each URL's host."""
-        found = []
-        for item in values:
-            kind = self.value_kinds.get(item.role, "opaque")
+        kinds, paths, rows = self.value_kinds, self._paths, []
+        for role, value, where in values:  # one tight loop: this runs for every decision
+            kind = kinds.get(role, "opaque")
             real = host = None
-            if item.value is not None:
+            if value is not None:
                 if kind == "path":
-                    resolved = self._paths.get(item.value)
+                    resolved = paths.get(value)
                     real = None if resolved is None else "/" + "/".join(resolved.real)
                 elif kind == "url":
-                    parsed = self.host(item.value)
+                    parsed = self.host(value)
                     host = None if parsed is None else parsed.name
-            found.append(_fact((item.role, kind, item.value, item.where, real, host)))
-        return _facts((tuple(found),))
+            rows.append((role, kind, value, where, real, host))
+        return _new_facts((tuple(rows),))
 
     def host(self, value: str | None) -> Host | None:
         if value is None:

@@ -36,20 +36,30 @@ class RoleFact(NamedTuple):
     host: str | None = None
 
 
+# A RoleFact's fields, in order, as a plain tuple: the engine stores these (a plain tuple costs a
+# fraction of a named one to make, and it makes one per value of every decision); readers get
+# RoleFacts from ``CallFacts.values``.
+Row = tuple[str, ValueKind, "str | None", str, "str | None", "str | None"]
+
+
 class CallFacts(NamedTuple):
     """Every role value of one call, in argument order (a value with two roles appears twice).
 
-    A tuple, like each fact in it: immutable, and made in a fraction of a microsecond (the
-    engine builds one per decision)."""
+    Tuples all the way down: immutable, and cheap enough for the engine to build one for every
+    decision, since most decisions are allowed and read only by the audit."""
 
-    values: tuple[RoleFact, ...] = ()
+    rows: tuple[Row, ...] = ()
+
+    @property
+    def values(self) -> tuple[RoleFact, ...]:
+        return tuple(map(RoleFact._make, self.rows))
 
     def roles(self) -> tuple[str, ...]:
         """The call's roles, each once, in the order they first appear."""
-        return tuple(dict.fromkeys(fact.role for fact in self.values))
+        return tuple(dict.fromkeys(row[0] for row in self.rows))
 
     def of(self, role: str) -> tuple[RoleFact, ...]:
-        return tuple(fact for fact in self.values if fact.role == role)
+        return tuple(RoleFact._make(row) for row in self.rows if row[0] == role)
 
     def by_role(self) -> Mapping[str, tuple[RoleFact, ...]]:
         grouped: dict[str, list[RoleFact]] = {}
@@ -61,10 +71,10 @@ class CallFacts(NamedTuple):
         """role -> what the engine read from its values beyond the text: each path's resolved
         form, each URL's host (for the audit record; roles with neither are left out)."""
         found: dict[str, list[str]] = {}
-        for fact in self.values:
-            established = fact.real if fact.kind == "path" else fact.host
+        for role, kind, _, _, real, host in self.rows:
+            established = real if kind == "path" else host
             if established is not None:
-                values = found.setdefault(fact.role, [])
+                values = found.setdefault(role, [])
                 if established not in values:
                     values.append(established)
         return found
