@@ -39,7 +39,7 @@ class RoleFact(NamedTuple):
 # A RoleFact's fields, in order, as a plain tuple: the engine stores these (a plain tuple costs a
 # fraction of a named one to make, and it makes one per value of every decision); readers get
 # RoleFacts from ``CallFacts.values``.
-Row = tuple[str, ValueKind, "str | None", str, "str | None", "str | None"]
+Row = tuple[str, ValueKind, str | None, str, str | None, str | None]
 
 
 class CallFacts(NamedTuple):
