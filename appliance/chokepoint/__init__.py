@@ -4,9 +4,10 @@
 the audit; ``server_pool`` holds the server processes; ``gate`` is the MCP front used by
 ``mcp-proxy`` and Docker mode; ``escalation`` asks humans; ``approvals``, ``audit`` and
 ``redact`` are the records. After the engine decides, every step reads the decision's facts
-(``Decision.facts``: the paths it resolved, the hosts it read) and resolves nothing again;
-the chokepoint's settings arrive as one section (``appliance.config.sections``). Every front (the sandbox bridge, the Docker gate socket,
-``mcp-proxy``) enters through ``trip``; nothing here may run code a server or the agent wrote.
+(``Decision.facts``: the paths it resolved, the hosts it read) and resolves nothing again; the
+chokepoint's settings arrive as one section (``appliance.config.sections``). Every front (the
+sandbox bridge, the Docker gate socket, ``mcp-proxy``) enters through ``trip``; nothing here may
+run code a server or the agent wrote.
 
 May import: ``policy.api``, ``servers.wire``, config, host, ``appliance.errors``; never a server
 implementation (``servers.git.enrich`` in ``trip`` is pending removal, issue 16), never the
