@@ -10,6 +10,6 @@ sandbox bridge, the Docker gate socket, ``mcp-proxy``) enters through ``trip``; 
 run code a server or the agent wrote.
 
 May import: ``policy.api``, ``servers.wire``, config, host, ``appliance.errors``; never a server
-implementation (``servers.git.enrich`` in ``trip`` is pending removal, issue 16), never the
-sandbox; the agent only in ``escalation.auto_approver`` (the model's litellm name).
+implementation (facts that need I/O come from a server's declared judge, over the wire), never
+the sandbox; the agent only in ``escalation.auto_approver`` (the model's litellm name).
 """
