@@ -248,7 +248,7 @@ async def open_session(
                     server_roots=_server_roots(specs),
                 )
                 chokepoint.auto_approver = options.auto_approver or _auto_approver(
-                    config, chokepoint
+                    config, settings, chokepoint
                 )
                 session = Session(
                     session_id, session_dir, sandbox, config, policy, chokepoint, servers
@@ -281,13 +281,16 @@ def _server_roots(specs: list[ServerSpec]) -> dict[str, tuple[str, ...]]:
     return {s.name: s.args for s in specs if s.name == "filesystem" and s.argv is None}
 
 
-def _auto_approver(config: Config, chokepoint: Chokepoint) -> AutoApprover | None:
-    if not config.auto_approve.enabled:
+def _auto_approver(
+    config: Config, settings: ChokepointSettings, chokepoint: Chokepoint
+) -> AutoApprover | None:
+    """The chokepoint's section says whether and which model; the whole config holds its key."""
+    if not settings.auto_approve.enabled:
         return None
     from appliance.chokepoint.escalation.auto_approver import AutoApprover
     from appliance.config.model_settings import ModelSettings
 
-    model = ModelSettings.for_model(config, config.auto_approve.model_id)
+    model = ModelSettings.for_model(config, settings.auto_approve.model_id)
     return AutoApprover(model, lambda: chokepoint.latest_user_message)
 
 
