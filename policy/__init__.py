@@ -7,7 +7,8 @@ constitution compiler (``policy.compiler``) is apart from this pure core: it rea
 files and calls an LLM, and the core never imports it.
 
 Modules: ``models`` (files, call, context, decision, errors), ``loader`` (``load_policy``,
-``Policy``), ``engine`` (``evaluate``), ``roles`` (arguments → role values, ``extract_roles``),
+``Policy``), ``engine`` (``evaluate``), ``facts`` (what a decision established: role values,
+resolved paths, hosts), ``roles`` (arguments → role values, ``extract_roles``),
 ``rules`` (rules compiled per tool and role), ``paths`` (resolution, protected patterns),
 ``domains`` (hosts and patterns), ``scenarios`` (test-scenarios.json replay), ``schema``
 (argument schemas); session-aware policy: ``session_state`` (state, conditions, updates),

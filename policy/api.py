@@ -1,9 +1,9 @@
 """The public face of the policy engine: the one module code outside ``policy`` imports.
 
 Everything a host, a command or a server needs from the pure core is named here; the modules
-behind it (``engine``, ``loader``, ``models``, ``paths``, ``roles``, ``scenarios``, ``schema``,
-``safe_json``) are private to ``policy`` and may be reorganised without touching a caller.
-``tests/architecture/test_boundaries.py`` fails when code outside ``policy`` imports them.
+behind it (``engine``, ``facts``, ``loader``, ``models``, ``paths``, ``roles``, ``scenarios``,
+``schema``, ``safe_json``) are private to ``policy`` and may be reorganised without touching a
+caller. ``tests/architecture/test_boundaries.py`` fails when code outside ``policy`` imports them.
 
 Names load on first use (PEP 562 ``__getattr__``), not when this module is imported: a command
 that only parses JSON (``ironcurtain exec``) must not pay for pydantic models of the whole
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from policy.describe import describe_condition
     from policy.engine import evaluate
+    from policy.facts import CallFacts, RoleFact
     from policy.loader import POLICY_FILES, Policy, default_policy_dir, load_policy
     from policy.models import (
         Decision,
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 _HOME: dict[str, str] = {
     "evaluate": "policy.engine",
     "describe_condition": "policy.describe",
+    "CallFacts": "policy.facts",
+    "RoleFact": "policy.facts",
     "POLICY_FILES": "policy.loader",
     "Policy": "policy.loader",
     "default_policy_dir": "policy.loader",
@@ -75,15 +78,17 @@ _HOME: dict[str, str] = {
 }
 
 __all__ = [
-    "POLICY_FILES",
-    "SECRET_MARK",
+    "CallFacts",
     "Decision",
     "EvalContext",
     "JSONRefused",
     "Judged",
+    "POLICY_FILES",
     "Policy",
     "PolicyLoadError",
     "ProvenanceMemory",
+    "RoleFact",
+    "SECRET_MARK",
     "ServerAnnotations",
     "SessionPolicies",
     "SessionRun",

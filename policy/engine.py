@@ -29,9 +29,12 @@ The function is total: an unexpected failure (a resolver that raises, say) denie
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from policy.domains import DomainSet, Host, host_of, repo_key
+from policy.facts import CallFacts, ValueKind
 from policy.loader import Policy
 from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.paths import ProtectedPaths, absolute, components, is_env_file
@@ -89,16 +92,18 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
         return _deny("invalid-arguments", str(exc))
     view = _CallView(context, call.server)
     view.path_roles = path_roles
+    view.value_kinds = table.value_kinds
     if view.base is None:
         for item in values:
             if item.role in path_roles and item.value is not None and _relative(item.value):
                 reason = f"{item.where}: give an absolute path (relative to what is unknown here)"
-                return _deny("invalid-arguments", reason)
+                return _deny("invalid-arguments", reason, view.facts(values))
     for item in values:
         if item.value is not None and item.role in path_roles:
             problem = view.protection(item.value, item.role)
             if problem:
-                return _deny("structural-protected-path", f"{item.where}: {problem}")
+                reason = f"{item.where}: {problem}"
+                return _deny("structural-protected-path", reason, view.facts(values))
     judged = [item for item in values if item.role not in table.opaque_roles]
     if not judged:
         return _call_level(plan, call.tool, values, view)
@@ -128,19 +133,20 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
         if history and view.in_sandbox(item.value):
             outcome = _sandbox_history(item)
         if outcome.effect == "deny":
-            return _deny(outcome.rule, outcome.reason)
+            return _deny(outcome.rule, outcome.reason, view.facts(values))
         outcomes.append(outcome)
-    return _combine(outcomes)
+    return _combine(outcomes, view.facts(values))
 
 
 def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallView) -> Decision:
     """A call with no judged value: the first applicable rule whose conditions hold for the
     call as a whole (a ``roles`` condition: the tool has such an argument; ``paths``,
     ``domains``, ``lists``: the call has values of those roles and every one matches)."""
+    facts = view.facts(values)
     for rule in plan.unscoped:
         if not rule.role_bearing or _whole_call(rule, plan, values, view):
-            return _decision(rule.effect, rule.name, rule.reason)
-    return _deny("default-deny", f"no rule permits {tool}; denied by default")
+            return _decision(rule.effect, rule.name, rule.reason, facts=facts)
+    return _deny("default-deny", f"no rule permits {tool}; denied by default", facts)
 
 
 def _whole_call(
@@ -220,29 +226,41 @@ def _listed(matcher: object, match_type: str, item: RoleValue, view: _CallView) 
     return matcher.matches(item.value)  # type: ignore[attr-defined]
 
 
-def _combine(outcomes: list[_Outcome]) -> Decision:
+def _combine(outcomes: list[_Outcome], facts: CallFacts) -> Decision:
     if len(outcomes) == 1:
         only = outcomes[0]
         escalated = (only.role,) if only.effect == "escalate" else ()
-        return _decision(only.effect, only.rule, only.reason, escalated)
+        return _decision(only.effect, only.rule, only.reason, escalated, facts)
     worst = max(outcomes, key=lambda o: _SEVERITY[o.effect])
     first = next(o for o in outcomes if o.effect == worst.effect)
     escalated: tuple[str, ...] = ()
     if worst.effect == "escalate":
         escalated = tuple(dict.fromkeys(o.role for o in outcomes if o.effect == "escalate"))
-    return _decision(first.effect, first.rule, first.reason, escalated)
+    return _decision(first.effect, first.rule, first.reason, escalated, facts)
 
 
-def _decision(effect: str, rule: str, reason: str, escalated: tuple[str, ...] = ()) -> Decision:
+def _decision(
+    effect: str,
+    rule: str,
+    reason: str,
+    escalated: tuple[str, ...] = (),
+    facts: CallFacts | None = None,
+) -> Decision:
     # Every field is built here from validated parts (a rule's effect, ids, str reasons, a tuple
-    # of role names), so validating again only costs: pydantic's own unvalidated constructor.
+    # of role names, facts built by _CallView), so validating again only costs: pydantic's own
+    # unvalidated constructor.
     return Decision.model_construct(
-        decision=effect, rule=rule, reason=reason, escalated_roles=escalated
+        decision=effect,
+        rule=rule,
+        reason=reason,
+        escalated_roles=escalated,
+        error=None,
+        facts=facts,
     )
 
 
-def _deny(rule: str, reason: str) -> Decision:
-    return _decision("deny", rule, reason)
+def _deny(rule: str, reason: str, facts: CallFacts | None = None) -> Decision:
+    return _decision("deny", rule, reason, facts=facts)
 
 
 def _show(value: str | None) -> str:
@@ -252,6 +270,9 @@ def _show(value: str | None) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+# CallFacts from its one field, as CallFacts._make makes it but without a Python frame
+# (tuple.__new__ is C): one per decision.
+_new_facts = functools.partial(tuple.__new__, CallFacts)
 _GIT_INTERNAL_ROLES = frozenset({"write-path", "delete-path"})
 _HISTORY_ROLES = frozenset({"write-history", "delete-history"})
 GIT_INTERNALS_RULE = "structural-git-internals-escalate"
@@ -266,6 +287,7 @@ class _CallView:
     def __init__(self, context: EvalContext, server: str) -> None:
         self.context = context
         self.path_roles: frozenset[str] = frozenset()  # the policy's path roles (its role table)
+        self.value_kinds: Mapping[str, ValueKind] = {}  # role -> what its values are
         default = context.sandbox or context.home
         self.base = context.path_bases.get(server, default) if context.path_bases else default
         # Straight to pydantic's private storage: the attribute hook costs more than the lookup.
@@ -285,6 +307,24 @@ class _CallView:
             found = _Resolved(real if resolved == full else components(full), real)
             self._paths[raw] = found
         return found
+
+    def facts(self, values: list[RoleValue]) -> CallFacts:
+        """What this evaluation established, for the stages after the decision: every value,
+        each path as it was resolved here (a path the evaluation never reached stays
+        unresolved: no I/O happens for the facts alone), each URL's host."""
+        kinds, paths, rows = self.value_kinds, self._paths, []
+        for role, value, where in values:  # one tight loop: this runs for every decision
+            kind = kinds.get(role, "opaque")
+            real = host = None
+            if value is not None:
+                if kind == "path":
+                    resolved = paths.get(value)
+                    real = None if resolved is None else "/" + "/".join(resolved.real)
+                elif kind == "url":
+                    parsed = self.host(value)
+                    host = None if parsed is None else parsed.name
+            rows.append((role, kind, value, where, real, host))
+        return _new_facts((tuple(rows),))
 
     def host(self, value: str | None) -> Host | None:
         if value is None:

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from policy.facts import CallFacts
 from policy.paths import git_dir_of, resolve_on_disk
 from policy.role_specs import BUILTIN_TABLE, RoleSpec
 from policy.session_state import (
@@ -125,6 +126,9 @@ class Decision(_Frozen):
     escalated_roles: tuple[str, ...] = ()
     # For the audit only, never shown to the agent: what failed inside the engine.
     error: str | None = None
+    # What the engine established on the way (role values, resolved paths, hosts), so no later
+    # stage resolves or parses again; None when it decided before reading the arguments.
+    facts: CallFacts | None = None
 
 
 class EvalContext(_Frozen):

@@ -17,6 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from policy.facts import ValueKind
+
 __all__ = [
     "BUILTIN_ROLES",
     "ROLE_NAME",
@@ -104,6 +106,9 @@ def _shipped_defaults() -> dict[str, RoleSpec]:
     return {name: RoleSpec.model_validate(spec) for name, spec in default_declared_roles().items()}
 
 
+_VALUE_KINDS: dict[str | None, ValueKind] = {"urls": "url", "emails": "email"}
+
+
 class RoleTable:
     """The built-in roles, the shipped declared defaults and a policy's own declared roles,
     with the sets the engine asks about."""
@@ -129,6 +134,11 @@ class RoleTable:
             if s.kind == "opaque" or (s.kind == "text" and not s.extract)
         )
         self.extracting = {n: s.extract for n, s in self.specs.items() if s.extract is not None}
+        # role -> what each of its values is (policy.facts.ValueKind): the spec's kind, except
+        # that a text role extracting URLs or e-mail addresses yields one URL or address a value
+        self.value_kinds: dict[str, ValueKind] = {
+            n: _VALUE_KINDS.get(s.extract, s.kind) for n, s in self.specs.items()
+        }
 
     def __contains__(self, name: object) -> bool:
         return name in self.specs

@@ -34,7 +34,7 @@ from appliance.agent.terminal import InputLines, Progress, Terminal
 from appliance.config.paths import AppPaths
 from appliance.config.settings import Config
 from appliance.sandbox.code_mode import CodeExecutor
-from appliance.session.budget import Budget, budget_limits
+from appliance.session.budget import Budget
 from appliance.session.core import Session, SessionOptions, open_session
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ __all__ = [
     "MissingKey",
     "Outcome",
     "Terminal",
-    "budget_limits",
     "model_settings",
     "run_code_session",
 ]
@@ -183,7 +182,7 @@ async def _make_agent(run, session, config, model, factory, quiet) -> Agent | No
     run.agent = Agent(
         model=model,
         execute=_uncancellable(CodeExecutor(session.chokepoint, sandbox, catalog)),
-        budget=Budget(budget_limits(config)),
+        budget=Budget(config.resource_budget),
         system=system_prompt(catalog, str(session.sandbox)),
         history_path=session.history_path,
         report=terminal.report,

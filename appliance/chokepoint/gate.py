@@ -9,9 +9,14 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from servers.wire.server import Tool, ToolResult
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
+
+    from appliance.chokepoint.trip import CallOutcome
 
 __all__ = ["SEPARATOR", "ChokepointCalls"]
 
@@ -19,11 +24,19 @@ SEPARATOR = "__"
 _STOPPED_TEXT = "DENIED: the session has stopped; no further tool calls are possible"
 
 
+class Mediator(Protocol):
+    """What a front needs of the chokepoint: ``appliance.chokepoint.trip.Chokepoint.call``."""
+
+    async def call(self, server: str, tool: str, arguments: Any) -> CallOutcome: ...
+
+
 class ChokepointCalls:
     """Hands the gate's tool calls (from its threads) to the chokepoint on the session's loop.
     After `SessionStopped` every later call is refused without reaching the chokepoint."""
 
-    def __init__(self, chokepoint: Any, portal: Any, on_stopped: Callable[[str], None]) -> None:
+    def __init__(
+        self, chokepoint: Mediator, portal: BlockingPortal, on_stopped: Callable[[str], None]
+    ) -> None:
         self._chokepoint = chokepoint
         self._portal = portal
         self._on_stopped = on_stopped

@@ -18,7 +18,7 @@ from appliance.config.paths import AppPaths
 from policy.api import EvalContext, resolve_on_disk
 
 if TYPE_CHECKING:
-    from appliance.config.settings import Config
+    from appliance.config.sections import ChokepointSettings
 
 __all__ = ["SERVER_DOMAIN_GATES", "policy_context"]
 
@@ -32,15 +32,20 @@ def policy_context(
     paths: AppPaths,
     sandbox: str | Path | None,
     *,
-    config: Config | None = None,
+    settings: ChokepointSettings | None = None,
     resolve_path: Callable[[str], str] = resolve_on_disk,
 ) -> EvalContext:
-    """``config``: the settings the engine reads (``sandboxHistory``); None: the defaults."""
+    """``settings``: the chokepoint's section (the engine reads ``sandboxHistory``); None: the
+    defaults."""
+    if settings is None:
+        from appliance.config.sections import ChokepointSettings
+
+        settings = ChokepointSettings.defaults()
     return EvalContext(
         sandbox=None if sandbox is None else str(sandbox),
         protected_patterns=paths.protected_patterns(),
         allowed_domains=dict(SERVER_DOMAIN_GATES),
         resolve_path=resolve_path,
         home=str(Path.home()),
-        sandbox_history=config.sandbox_history if config is not None else "escalate",
+        sandbox_history=settings.sandbox_history,
     )

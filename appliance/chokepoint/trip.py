@@ -19,17 +19,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from appliance.chokepoint.approvals import (
-    PATH_ROLES,
-    URL_ROLES,
-    ApprovalWhitelist,
-    CircuitBreaker,
-    scope_for,
-)
+from appliance.chokepoint.approvals import ApprovalWhitelist, CircuitBreaker, scope_for, targets
 from appliance.chokepoint.audit import AuditLog, AuditWriteError, json_problem
 from appliance.chokepoint.escalation.models import (
     EscalationRequest,
@@ -42,15 +36,19 @@ from appliance.chokepoint.server_pool import ServerCallError, ServerPool
 from appliance.chokepoint.session_guard import audit_fields
 from appliance.errors import ApplianceError
 from policy.api import (
+    CallFacts,
     Decision,
     EvalContext,
     Judged,
+    Policy,
     SessionRun,
     ToolCall,
     absolute,
     check_arguments,
-    extract_roles,
 )
+
+if TYPE_CHECKING:
+    from appliance.config.sections import ChokepointSettings
 
 __all__ = ["CallOutcome", "Chokepoint", "EscalationChannel", "SessionStopped"]
 
@@ -94,13 +92,13 @@ class Chokepoint:
         self,
         *,
         servers: ServerPool,
-        policy: Any,
+        policy: Policy,
         context: EvalContext,
         audit: AuditLog,
         escalation: EscalationChannel | None,
         session_id: str,
+        settings: ChokepointSettings,
         auto_approver: AutoApprover | None = None,
-        redaction: bool = True,
         secrets: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
         server_roots: Mapping[str, tuple[str, ...]] | None = None,
@@ -112,7 +110,8 @@ class Chokepoint:
         self.escalation = escalation
         self.session_id = session_id
         self.auto_approver = auto_approver
-        self.redaction = redaction
+        self.settings = settings
+        self.redaction = settings.redaction
         self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))  # longest first
         self.whitelist = ApprovalWhitelist()
         # Task grants, session lists, counters, sums and provenance (issue 24).
@@ -274,13 +273,10 @@ class Chokepoint:
     async def _escalate(
         self, trip: _Trip, call: ToolCall, decision: Decision
     ) -> CallOutcome | None:
-        roles = extract_roles(call, self.policy)
-        ctx = self.context
-
-        def resolve(path: str) -> str:
-            return ctx.resolve_path(absolute(path, ctx.home, ctx.sandbox or "/"))
-
-        unreachable = self._outside_server_roots(call.server, roles, resolve)
+        # The engine's facts: every later step reads the paths it resolved and the hosts it
+        # read (a decision without them scopes nothing and whitelists nothing: a human decides).
+        facts = decision.facts or CallFacts()
+        unreachable = self._outside_server_roots(call.server, facts)
         if unreachable is not None:
             # Asking a human is pointless: the server itself would refuse the path.
             trip.escalation = {"outcome": "denied", "by": "chokepoint"}
@@ -290,9 +286,7 @@ class Chokepoint:
                 "with `ironcurtain config set allowedDirectories '[...]'`"
             )
             return CallOutcome(False, text, decision, None, trip.escalation)
-        entry = self.whitelist.match(
-            call.server, call.tool, roles, decision.escalated_roles, resolve
-        )
+        entry = self.whitelist.match(call.server, call.tool, facts, decision.escalated_roles)
         if entry is not None:
             trip.escalation = {
                 "outcome": "whitelisted",
@@ -300,21 +294,19 @@ class Chokepoint:
                 "entry": entry.describe(),
             }
             return None
-        similar = scope_for(call.server, call.tool, roles, decision.escalated_roles, resolve)
+        similar = scope_for(call.server, call.tool, facts, decision.escalated_roles)
         request = EscalationRequest(
             id=new_request_id(),
             session_id=self.session_id,
             server=call.server,
             tool=call.tool,
-            arguments=redact_literals(
-                redact(call.arguments) if self.redaction else call.arguments, self.secrets
-            ),
+            arguments=self._shown(call.arguments),
             reason=redact_literals(decision.reason, self.secrets),
             rule=decision.rule,
             call_digest=trip.digest,
             policy_digest=self.policy.digest,
-            targets=_targets(roles),
-            similar=similar.describe() if similar is not None else "",
+            targets=self._shown(targets(facts)),
+            similar=self._shown(similar.describe()) if similar is not None else "",
         )
         if self.auto_approver is not None and await self._auto_approves(request):
             trip.escalation = {"outcome": "auto-approved", "by": "auto-approver"}
@@ -331,16 +323,28 @@ class Chokepoint:
             trip.escalation["whitelisted"] = similar.describe()
         return None
 
-    def _outside_server_roots(self, server: str, roles, resolve) -> str | None:
+    def _shown(self, value: Any) -> Any:
+        """What an approver may see of the agent's data: redacted (unless turned off), and the
+        declared servers' credentials never."""
+        return redact_literals(redact(value) if self.redaction else value, self.secrets)
+
+    def _outside_server_roots(self, server: str, facts: CallFacts) -> str | None:
         roots = self.server_roots.get(server)
         if not roots:
             return None
-        real_roots = [resolve(root).rstrip("/").split("/") for root in roots]
-        for role in PATH_ROLES:
-            for value in roles.get(role, ()):
-                parts = resolve(value).split("/")
-                if not any(parts[: len(root)] == root for root in real_roots):
-                    return value
+        ctx = self.context
+        real_roots = [
+            ctx.resolve_path(absolute(root, ctx.home, ctx.home)).rstrip("/").split("/")
+            for root in roots
+        ]
+        for fact in facts.values:
+            if fact.kind != "path" or fact.value is None:
+                continue
+            if fact.real is None:  # never resolved by the engine: not known to be inside
+                return fact.value
+            parts = fact.real.split("/")
+            if not any(parts[: len(root)] == root for root in real_roots):
+                return fact.value
         return None
 
     async def _auto_approves(self, request: EscalationRequest) -> bool:
@@ -396,6 +400,7 @@ class Chokepoint:
             "callDigest": trip.digest,
             "policyDigest": self.policy.digest,
         }
+        entry.update(self._established(outcome.decision))
         ruling = trip.extra.get("ruling")
         if ruling is not None:
             fields = audit_fields(ruling, applied=trip.extra.get("recorded", False))
@@ -413,6 +418,17 @@ class Chokepoint:
                 await anyio.to_thread.run_sync(self.audit.append, entry)
         except AuditWriteError as exc:
             raise SessionStopped(f"the audit log could not be written: {exc}") from exc
+
+    def _established(self, decision: Decision) -> dict[str, Any]:
+        """The engine's share of the record: what it resolved (each path's real form, each
+        URL's host, by role) and, when it failed, why (for the operator, never the agent)."""
+        found: dict[str, Any] = {}
+        resolved = decision.facts.resolved() if decision.facts is not None else None
+        if resolved:
+            found["resolved"] = redact(resolved) if self.redaction else resolved
+        if decision.error is not None:
+            found["engineError"] = redact(decision.error) if self.redaction else decision.error
+        return found
 
 
 def same_schema(annotated: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
@@ -432,12 +448,3 @@ def _arguments(schema: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str
         if isinstance(required, list)
         else frozenset(),
     )
-
-
-def _targets(roles: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
-    """The call's paths and URLs by role: what an approver must see in full."""
-    return {
-        role: [str(value) for value in values]
-        for role, values in sorted(roles.items())
-        if role in PATH_ROLES or role in URL_ROLES
-    }

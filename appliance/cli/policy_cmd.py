@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from appliance.config.paths import AppPaths, app_paths
 
 if TYPE_CHECKING:
+    from appliance.config.sections import ChokepointSettings
     from policy.api import Decision, EvalContext, Policy
 
 EXIT_BAD_INPUT = 2
@@ -124,22 +125,24 @@ def _check(
     from appliance.chokepoint.policy_context import policy_context
 
     sandbox = os.path.abspath(args.sandbox) if args.sandbox else None
-    context = policy_context(paths, sandbox, config=_settings(paths))  # as the live chokepoint
+    context = policy_context(paths, sandbox, settings=_settings(paths))  # as the live chokepoint
     if call is None:
         return _batch(args.batch, policy, context)
     print(_decide(*call, policy, context))
     return 0
 
 
-def _settings(paths: AppPaths) -> Any:
-    """The settings the engine reads, as a session would load them; a config that does not
-    load (a session would not start) gives the defaults, the stricter answer."""
+def _settings(paths: AppPaths) -> ChokepointSettings:
+    """The chokepoint's settings (the engine reads ``sandboxHistory``), as a session would load
+    them; a config that does not load (a session would not start) gives the defaults, the
+    stricter answer."""
+    from appliance.config.sections import ChokepointSettings
     from appliance.config.settings import ConfigError, load_config
 
     try:
-        return load_config(paths)
+        return ChokepointSettings.of(load_config(paths))
     except ConfigError:
-        return None
+        return ChokepointSettings.defaults()
 
 
 def _batch(source: str, policy: Policy, context: EvalContext) -> int:
@@ -359,10 +362,10 @@ def _replay(audit: Path, folder: Path, paths: AppPaths) -> int:
 
     policy = load_policy(folder)
 
-    config = _settings(paths)
+    settings = _settings(paths)
 
     def context_for(sandbox: str | None) -> EvalContext:
-        return policy_context(paths, sandbox, config=config)
+        return policy_context(paths, sandbox, settings=settings)
 
     try:
         with audit.open(encoding="utf-8") as lines:

@@ -10,7 +10,9 @@ configuration; the work is split by concern:
   dotted field, masked value, what was expected), and ``KEY_TRANSLATORS``, the one hook for
   IronCurtain config-key compatibility (``appliance/config/ironcurtain.py``);
 - ``appliance.config.saving``: atomic 0600 writes of the explicitly set values only;
-- ``appliance.config.weakening``: one sentence per setting that loosens a secure default.
+- ``appliance.config.weakening``: one sentence per setting that loosens a secure default;
+- ``appliance.config.sections``: ``ChokepointSettings``, the chokepoint's section, cut from a
+  validated ``Config`` in one place (the chokepoint never receives the whole model).
 
 A malformed file is never overwritten.
 """
@@ -41,6 +43,7 @@ from appliance.config.models import (
     to_snake,
 )
 from appliance.config.saving import save_config
+from appliance.config.sections import ChokepointSettings
 from appliance.config.weakening import weakening_settings
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "PROVIDER_ENV",
     "AuditTrail",
     "AutoApprove",
+    "ChokepointSettings",
     "Config",
     "ConfigError",
     "CredentialProxy",

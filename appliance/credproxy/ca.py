@@ -23,12 +23,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from appliance.errors import ApplianceError
+
 __all__ = ["CaError", "CaFiles", "ensure_ca"]
 
 _VALIDITY = datetime.timedelta(days=5 * 365)
 
 
-class CaError(Exception):
+class CaError(ApplianceError):
     """The CA files are unsafe or unusable; the message names the file and the fix (operator)."""
 
 

@@ -17,6 +17,7 @@ from appliance.credproxy.ca import ensure_ca
 from appliance.credproxy.config import ProxyConfig
 from appliance.credproxy.events import ProxyEvent
 from appliance.credproxy.providers import PROVIDERS, make_fake_key
+from appliance.errors import ApplianceError
 
 __all__ = ["CredentialProxy", "ProxyEndpoints", "ProxyStartError"]
 
@@ -27,7 +28,7 @@ logger = logging.getLogger("appliance.credproxy")
 _RUNNING = threading.Lock()
 
 
-class ProxyStartError(Exception):
+class ProxyStartError(ApplianceError):
     """The proxy could not start (operator error: the message says what and where)."""
 
 

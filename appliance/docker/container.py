@@ -25,6 +25,7 @@ from typing import Any
 
 from appliance.docker.adapters import HOME, RUN_DIR, AgentLaunch, mcp_client_config
 from appliance.docker.ownership import agent_user
+from appliance.errors import ApplianceError
 from appliance.host.processes import pid_alive
 
 __all__ = [
@@ -42,7 +43,7 @@ LABEL_PID = "ironcurtain.pid"
 _RUNTIME_PREFIX = "ironcurtain-run-"
 
 
-class DockerUnavailable(Exception):
+class DockerUnavailable(ApplianceError):
     """No Docker engine answers (operator error; the message says how to start one)."""
 
 

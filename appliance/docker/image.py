@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.errors import ApplianceError
+
 __all__ = [
     "TEST_IMAGE_REPO",
     "ImageBuildError",
@@ -42,7 +44,7 @@ _DIRS = ("bin", "usr/bin", "tmp", "home/agent", "workspace", "run/ironcurtain", 
          "sys", "etc")  # fmt: skip
 
 
-class ImageBuildError(Exception):
+class ImageBuildError(ApplianceError):
     """An image could not be built (operator error: the message names the step and the cause)."""
 
 

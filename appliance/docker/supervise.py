@@ -21,13 +21,15 @@ from typing import Any, TextIO
 
 import anyio
 
+from appliance.errors import ApplianceError
+
 __all__ = ["AttachError", "DiskWatch", "Stop", "alive_check", "supervise"]
 
 POLL_SECONDS = 0.2
 GRACE_SECONDS = 10  # `docker stop` waits this long after SIGTERM before SIGKILL
 
 
-class AttachError(Exception):
+class AttachError(ApplianceError):
     """PTY mode could not attach the terminal (operator error: the message says why)."""
 
 

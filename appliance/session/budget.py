@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from appliance.config.models import Config, ResourceBudget
+from appliance.config.models import ResourceBudget
 from appliance.errors import ApplianceError
 
-__all__ = ["Budget", "BudgetExceeded", "BudgetLimits", "budget_limits"]
+__all__ = ["Budget", "BudgetExceeded", "BudgetLimits"]
 
 WARN_FRACTION = 0.8
 
@@ -26,11 +26,6 @@ class BudgetExceeded(ApplianceError):
 # One budget model: the config's own section. The session, Code Mode and Docker mode's meter all
 # take it as it was validated (``config.resource_budget``); the name stays for callers.
 BudgetLimits = ResourceBudget
-
-
-def budget_limits(config: Config) -> BudgetLimits:
-    """The session's limits: the config's ``resourceBudget`` section, as validated."""
-    return config.resource_budget
 
 
 @dataclass

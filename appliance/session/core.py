@@ -31,6 +31,7 @@ from appliance.chokepoint.server_pool import ServerPool, ServerSpec, self_comman
 from appliance.chokepoint.session_guard import restore
 from appliance.chokepoint.trip import Chokepoint, SessionStopped
 from appliance.config.paths import AppPaths
+from appliance.config.sections import ChokepointSettings
 from appliance.config.servers import (
     BUILTIN_SERVERS,
     DeclaredServer,
@@ -68,9 +69,9 @@ class SessionOptions:
     policy_dir: Path | None = None
     sandbox: Path | None = None  # default: sessions/<id>/sandbox
     session_id: str | None = None
-    interactive_channel: Any = None  # an InteractivePrompt, when a terminal is attached
+    interactive_channel: EscalationChannel | None = None  # the terminal's prompt, if attached
     mode: str = "code"
-    auto_approver: Any = None  # overrides the one built from config (tests, the demo)
+    auto_approver: AutoApprover | None = None  # overrides the one built from config (tests, demo)
     extra_weakening: tuple[str, ...] = ()  # e.g. the credential proxy's loosened settings
     warned: bool = False  # the caller printed the weakening warnings already (before a prompt)
 
@@ -207,8 +208,10 @@ def _confinement_env(config: Config) -> dict[str, str]:
     return env
 
 
-def eval_context(paths: AppPaths, sandbox: Path, config: Config | None = None) -> EvalContext:
-    return policy_context(paths, sandbox, config=config)  # the same builder as `policy check`
+def eval_context(
+    paths: AppPaths, sandbox: Path, settings: ChokepointSettings | None = None
+) -> EvalContext:
+    return policy_context(paths, sandbox, settings=settings)  # the same builder as `policy check`
 
 
 @contextlib.asynccontextmanager
@@ -229,7 +232,8 @@ async def open_session(
     for sentence in weakening if not options.warned else ():
         print(f"warning: {sentence}", file=sys.stderr)
     audit_file = session_dir / "audit.jsonl"
-    trail = audit_options(config, paths)
+    settings = ChokepointSettings.of(config)  # what the chokepoint's parts may read
+    trail = audit_options(settings.audit, paths)
     resumed = audit_file.exists()
     if resumed:
         audit = AuditLog.open_existing(audit_file, **trail)
@@ -242,7 +246,7 @@ async def open_session(
             policy_digest=policy.digest,
             **trail,
         )
-    channel = _channel(escalations, paths.registry, config, options)
+    channel = _channel(escalations, paths.registry, settings, options)
     specs = specs or server_specs(config, sandbox)
     _write_state(session_dir, state="running", id=session_id, task=options.task, pid=os.getpid())
     state, reason = "crashed", ""
@@ -253,11 +257,11 @@ async def open_session(
                 chokepoint = Chokepoint(
                     servers=servers,
                     policy=policy,
-                    context=eval_context(paths, sandbox, config),
+                    context=eval_context(paths, sandbox, settings),
                     audit=audit,
                     escalation=channel,
                     session_id=session_id,
-                    redaction=config.audit_redaction,
+                    settings=settings,
                     secrets=tuple(secret for spec in specs for secret in spec.secrets),
                     server_roots=_server_roots(specs),
                 )
@@ -265,7 +269,7 @@ async def open_session(
                 if resumed:  # task grants, session lists, sums: as the log left them
                     restore(chokepoint.session_state, _log_records(audit_file))
                 chokepoint.auto_approver = options.auto_approver or _auto_approver(
-                    config, chokepoint
+                    config, settings, chokepoint
                 )
                 session = Session(
                     session_id, session_dir, sandbox, config, policy, chokepoint, servers
@@ -295,10 +299,10 @@ def _audit_tools_changed(audit: AuditLog) -> Callable[[str, dict[str, list[str]]
 
 
 def _channel(
-    escalations: Path, registry: Path, config: Config, options: SessionOptions
+    escalations: Path, registry: Path, settings: ChokepointSettings, options: SessionOptions
 ) -> EscalationChannel:
     files = FileChannel(
-        escalations, timeout_s=config.escalation_timeout_seconds, registry_dir=registry
+        escalations, timeout_s=settings.escalation_timeout_seconds, registry_dir=registry
     )
     if options.interactive_channel is None:
         return files
@@ -311,13 +315,16 @@ def _server_roots(specs: list[ServerSpec]) -> dict[str, tuple[str, ...]]:
     return {s.name: s.args for s in specs if s.name == "filesystem" and s.argv is None}
 
 
-def _auto_approver(config: Config, chokepoint: Chokepoint) -> AutoApprover | None:
-    if not config.auto_approve.enabled:
+def _auto_approver(
+    config: Config, settings: ChokepointSettings, chokepoint: Chokepoint
+) -> AutoApprover | None:
+    """The chokepoint's section says whether and which model; the whole config holds its key."""
+    if not settings.auto_approve.enabled:
         return None
     from appliance.chokepoint.escalation.auto_approver import AutoApprover
     from appliance.config.model_settings import ModelSettings
 
-    model = ModelSettings.for_model(config, config.auto_approve.model_id)
+    model = ModelSettings.for_model(config, settings.auto_approve.model_id)
     return AutoApprover(model, lambda: chokepoint.latest_user_message)
 
 

@@ -38,16 +38,15 @@ TREE: dict[str, tuple[type[BaseException], type[BaseException] | None]] = {
     "appliance.config.servers:ServerDeclarationError": (ApplianceError, ValueError),
     "appliance.daemon.signal_setup:SetupError": (ApplianceError, None),
     "appliance.daemon.jobs:JobError": (ApplianceError, ValueError),
+    "appliance.credproxy.proxy:ProxyStartError": (ApplianceError, None),
+    "appliance.credproxy.ca:CaError": (ApplianceError, None),
+    "appliance.docker.image:ImageBuildError": (ApplianceError, None),
+    "appliance.docker.container:DockerUnavailable": (ApplianceError, None),
+    "appliance.docker.supervise:AttachError": (ApplianceError, None),
 }
 
-#: "module:Class" -> issue whose module this is (only its base needs changing)
-PENDING = {
-    "appliance.credproxy.proxy:ProxyStartError": 22,
-    "appliance.credproxy.ca:CaError": 22,
-    "appliance.docker.image:ImageBuildError": 22,
-    "appliance.docker.container:DockerUnavailable": 22,
-    "appliance.docker.supervise:AttachError": 22,
-}
+#: "module:Class" -> issue whose module this is (only its base needs changing); none left
+PENDING: dict[str, int] = {}
 
 _EXCEPTION_BASES = {"Exception", "ValueError", "OSError", "RuntimeError", "ApplianceError"}
 

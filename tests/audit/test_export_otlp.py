@@ -113,9 +113,9 @@ def test_export_is_off_by_default() -> None:
     from appliance.config.paths import app_paths
     from appliance.config.settings import Config
 
-    assert audit_options(Config(), app_paths())["observer"] is None
+    assert audit_options(Config().audit, app_paths())["observer"] is None
     on = Config.model_validate({"audit": {"export": "otlp"}})
-    observer = audit_options(on, app_paths())["observer"]
+    observer = audit_options(on.audit, app_paths())["observer"]
     assert isinstance(observer, OtlpExport)
     observer.close()
 

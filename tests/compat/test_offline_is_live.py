@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from appliance.config.paths import app_paths
+from appliance.config.sections import ChokepointSettings
 from appliance.config.settings import load_config
 from appliance.session.core import eval_context
 from policy.engine import evaluate
@@ -67,7 +68,8 @@ def test_the_sandbox_history_setting_reaches_policy_check_and_the_session(tmp_pa
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
         offline = json.loads(done.stdout)
-        context = eval_context(app_paths(), sandbox, load_config(app_paths(), environ={}))
+        config = load_config(app_paths(), environ={})
+        context = eval_context(app_paths(), sandbox, ChokepointSettings.of(config))
         policy = load_policy(default_policy_dir())
         live = evaluate(ToolCall(server="git", tool="git_commit", arguments=call), policy, context)
         assert (offline["decision"], offline["rule"]) == (live.decision, live.rule)

@@ -57,8 +57,9 @@ def _arguments(arguments: dict[str, Any], limit: int = 2000) -> str:
 
 
 def _target_lines(request: EscalationRequest) -> list[str]:
-    """Every path/URL in full, one a line, before any free text. Requests without ``targets``
-    (older files) show their short top-level string arguments in full instead."""
+    """Every role value of the call (paths, URLs, declared roles), one a line, before any free
+    text. Requests without ``targets`` (older files, calls with no role values) show their
+    short top-level string arguments in full instead."""
     if request.targets:
         pairs = [(role, value) for role, values in request.targets.items() for value in values]
     else:
@@ -75,8 +76,8 @@ _FULL_LIMIT = 4096
 
 
 def format_request(number: int, request: EscalationRequest, *, session: bool = False) -> str:
-    """A few lines describing one escalation, safe to print: server and tool, then every path
-    and URL in full, then the (cut) arguments and the reason, then what "similar" would cover."""
+    """A few lines describing one escalation, safe to print: server and tool, then every role
+    value of the call, then the (cut) arguments and the reason, then what "similar" would cover."""
     where = f" [session {neutralise(request.session_id)}]" if session else ""
     lines = [f"[{number}] {neutralise(request.server)}/{neutralise(request.tool)}{where}"]
     lines += _target_lines(request)

@@ -56,8 +56,9 @@ class EscalationRequest(BaseModel):
     rule: str
     call_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
     policy_digest: str
-    # Every path and URL the call names (role -> values), shown in full before any free text,
-    # and what "approve similar" would whitelist, named, so the approver sees the scope.
+    # Every value of every role of the call (role -> values: paths where they resolve, URLs,
+    # declared roles; approvals.targets), shown before any free text, and what "approve
+    # similar" would whitelist, named, so the approver sees the scope.
     targets: dict[str, list[str]] = Field(default_factory=dict)
     similar: str = ""
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
