@@ -78,17 +78,17 @@ _HOME: dict[str, str] = {
 }
 
 __all__ = [
+    "POLICY_FILES",
+    "SECRET_MARK",
     "CallFacts",
     "Decision",
     "EvalContext",
     "JSONRefused",
     "Judged",
-    "POLICY_FILES",
     "Policy",
     "PolicyLoadError",
     "ProvenanceMemory",
     "RoleFact",
-    "SECRET_MARK",
     "ServerAnnotations",
     "SessionPolicies",
     "SessionRun",
