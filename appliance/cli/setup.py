@@ -98,18 +98,47 @@ def _read_secret(prompt: str) -> str:
     if sys.stdin.isatty():
         return getpass.getpass(prompt)
     # Piped input is not echoed by anyone; getpass would reach for /dev/tty instead.
+    return _read_line(prompt)
+
+
+def _ask(prompt: str) -> str:
+    return input(prompt) if sys.stdin.isatty() else _read_line(prompt)
+
+
+def _read_line(prompt: str) -> str:
+    """One line of piped input, read so that Ctrl-C always ends the wait.
+
+    ``input()`` on a pipe writes the prompt, then blocks in read(): a SIGINT that lands
+    between the two (a fast or scripted answerer, a loaded machine) only marks itself pending,
+    and nothing runs the handler until the read returns, so the wizard hangs instead of
+    cancelling. Waiting in short select() rounds gives the interpreter a chance to raise
+    KeyboardInterrupt between them. Bytes are read one at a time from the descriptor, so
+    nothing past the line is taken from whoever reads standard input next."""
+    import select
+
     print(prompt, end="", flush=True)
-    line = sys.stdin.readline()
-    if not line:
-        raise EOFError
-    return line.rstrip("\n")
+    fd = sys.stdin.fileno()
+    line = bytearray()
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        byte = os.read(fd, 1)
+        if not byte:
+            if line:
+                break
+            raise EOFError
+        if byte == b"\n":
+            break
+        line += byte
+    return line.decode(errors="replace").rstrip("\r")
 
 
 @dataclass(frozen=True)
 class Prompts:
     """The wizard's terminal, injectable for tests."""
 
-    ask: Callable[[str], str] = input
+    ask: Callable[[str], str] = _ask
     ask_secret: Callable[[str], str] = _read_secret
     say: Callable[[str], None] = field(default=print)
 
