@@ -283,6 +283,14 @@ class ServerPool:
                 connection.client = None
             raise ServerCallError(f"the {spec.name} server's new tool list is unreadable") from exc
 
+    async def start_all(self) -> None:
+        """Start every server now (not at its first call). Docker mode needs this: run as root,
+        it lends the workspace to the agent's uid for the session, and a confined server (no
+        CAP_DAC_OVERRIDE) can open its root only before that."""
+        async with anyio.create_task_group() as group:
+            for name in self.specs:
+                group.start_soon(self.tools, name)
+
     async def all_tools(self) -> list[ToolInfo]:
         """Every server's tools, for the agent's catalogue. A server whose list is known
         (``ServerSpec.catalog``) and not yet running is not started for it."""

@@ -251,16 +251,25 @@ def _plain(value: Any) -> Any:
         }
     if isinstance(value, SecretStr):
         return value.get_secret_value()
-    return list(value) if isinstance(value, tuple) else value
+    if isinstance(value, dict):  # mcpServers: name -> a declared server
+        return {k: _plain(v) for k, v in value.items()}
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value
 
 
 def _display(field: str, value: Any) -> Any:
     """The value as shown to a person or a script: keys masked, also inside sections."""
     if isinstance(value, dict):
         return {k: _display(f"{field}.{k}", v) for k, v in value.items()}
-    if is_secret_path(field):
+    if is_secret_path(field) or _server_credential(field):
         return None if value is None else mask_secret(value)
     return value
+
+
+def _server_credential(field: str) -> bool:
+    """``mcpServers.NAME.env.VAR`` and ``mcpServers.NAME.headers.HEADER``: a declared server's
+    credentials, masked like API keys wherever a setting is shown."""
+    parts = field.split(".")
+    return len(parts) == 4 and parts[0] == "mcpServers" and parts[2] in ("env", "headers")
 
 
 def _note_env_override(field: str) -> None:

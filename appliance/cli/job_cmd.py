@@ -10,6 +10,7 @@ behind the job is appliance/daemon/jobs.py; a run is ``ironcurtain start --job N
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -165,6 +166,9 @@ def _compile(constitution: Path, store, job, paths: AppPaths) -> int:
         status = compile_constitution(paths, text, scratch)
         if status != 0:
             print(f"ironcurtain job add: job {job.name} not added", file=sys.stderr)
+            shutil.rmtree(scratch, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # made for this job only: nothing of it is left
             return status
         target = store.policy_dir(job)
         assert target is not None

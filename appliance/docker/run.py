@@ -179,6 +179,9 @@ async def _session(
             # The two slow starts overlap: mitmproxy's import and start (seconds, in a thread)
             # and the MCP servers' start (child processes) behind the tool listing.
             proxy_start = _InThread(proxy.start)
+            # Started now, before the workspace is lent to the agent's uid (lent_workspace):
+            # a confined server opens its root at start and could not do it afterwards.
+            await session.servers.start_all()
             infos = await session.servers.all_tools()
             endpoints = await proxy_start.result()
             runtime.write_files(launch, endpoints.ca_cert_pem_path)

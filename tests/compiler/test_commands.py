@@ -192,3 +192,30 @@ def test_compiling_the_shipped_constitution_with_the_live_servers_keeps_its_deci
         line.split(": ")[-1].split(" ")[0] == line.split(" -> ")[-1].split(" ")[0]
         for line in changed
     )
+
+
+def test_a_job_with_its_own_constitution_gets_its_own_compiled_policy(
+    configured, script, capsys, monkeypatch
+):
+    from appliance.cli import compile_cmd
+    from appliance.daemon.jobs import JobStore
+    from tests.compiler.support import CONSTITUTION
+
+    monkeypatch.setattr(compile_cmd, "_live_tools", lambda only: tool_specs())
+    own = configured.home.parent / "digest-constitution.md"
+    own.write_text(CONSTITUTION)
+    args = ["job", "add", "digest", "--schedule", "0 7 * * *", "--task", "the news digest",
+            "--constitution", str(own)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    store = JobStore(configured)
+    job = store.get("digest")
+    assert job.own_policy and store.policy_dir(job) == store.folder("digest") / "policy"
+    assert load_policy(store.policy_dir(job)).rules[0].name == "allow-news-fetch"
+    assert store.constitution("digest").read_text() == CONSTITUTION
+    assert not (configured.generated / "compiled-policy.json").exists()  # the active one untouched
+    # a compile that fails adds no job and leaves no half-written policy behind
+    script.overrides["rules-fetch"] = "I cannot do that."
+    (configured.cache / "compiler").rename(configured.cache / "compiler-old")
+    assert main([*args[:2], "broken", *args[3:]]) == 1
+    assert "broken" not in store.load()
+    assert not store.folder("broken").exists()

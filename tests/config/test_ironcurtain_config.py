@@ -99,3 +99,19 @@ def test_migrate_refuses_a_file_that_would_not_validate_and_leaves_it(capsys):
     assert "maxSteps" in capsys.readouterr().err
     assert file.read_bytes() == before
     assert not file.with_name("config.json.ironcurtain-backup").exists()
+
+
+def test_declared_servers_are_shown_with_their_credentials_masked(capsys):
+    paths = app_paths()
+    paths.home.mkdir(parents=True, exist_ok=True)
+    declared = {
+        "notes": {"command": "notes-server", "env": {"NOTES_TOKEN": "nt-secret-0123456789"}},
+        "tracker": {"url": "https://mcp.example/mcp",
+                    "headers": {"Authorization": "Bearer tt-secret-0123456789"}},
+    }  # fmt: skip
+    paths.config_file.write_text(json.dumps({"mcpServers": declared}))
+    for args in (["config", "get", "mcpServers"], ["config", "show"], ["config", "show", "--json"]):
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        assert "notes-server" in out and "https://mcp.example/mcp" in out
+        assert "nt-secret" not in out and "tt-secret" not in out, args
