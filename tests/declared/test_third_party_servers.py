@@ -86,8 +86,11 @@ def test_server_everything(npm_bin: Path, tmp_path: Path, monkeypatch: pytest.Mo
     assert small.ok and "5" in small.text and small.decision.rule == "allow-sums-up-to-100"
     assert not big.ok and big.decision.rule == "escalate-sums-above-100"
     assert [r.rule for r in refuse.asked] == ["escalate-sums-above-100"]
-    # its own credential reached it, and nothing of the host's environment did
-    assert env.ok and TOKEN in env.text and "sk-ant-host-only" not in env.text
+    # its own credential reached it (the server echoes its environment, and the value comes
+    # back redacted: a server's own secrets never travel on to the agent), and nothing of the
+    # host's environment did
+    assert env.ok and TOKEN not in env.text and "sk-ant-host-only" not in env.text
+    assert '"EVERYTHING_TOKEN": "[REDACTED:server-credential]"' in env.text, env.text
     assert TOKEN not in audit.read_text()  # redacted from the audit log
     # notifications it sends on its own (logging, resource updates, progress) break nothing
     assert logging_on.ok and updates_on.ok and progress.ok, progress.text
