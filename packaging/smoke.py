@@ -156,6 +156,15 @@ def check_demo(runner: Runner, root: Path) -> str:
     return "audit verified"
 
 
+def check_job(runner: Runner, root: Path) -> str:
+    """A scheduled job added and listed: the cron reader (cronsim) is in the build."""
+    runner.run("job", "add", "smoke", "--schedule", "0 7 * * 1-5", "--task", "say hello")
+    listed = json.loads(runner.run("job", "list", "--json"))["jobs"]
+    if [(j["name"], j["schedule"]) for j in listed] != [("smoke", "0 7 * * 1-5")]:
+        raise SmokeFailure(f"job list printed {listed!r}")
+    return f"next run {listed[0]['nextRun']}"
+
+
 def check_route(provider: str) -> Callable[[Runner, Path], str]:
     """``start TASK`` through ``provider``'s route: the helper serves the scripted API inside the
     binary's network namespace and checks what the session did."""
@@ -229,6 +238,7 @@ CHECKS: tuple[tuple[str, Callable[[Runner, Path], str]], ...] = (
     ("exec", check_exec),
     ("serve filesystem", check_serve),
     ("demo", check_demo),
+    ("job add/list", check_job),
     *((f"start via {provider}", check_route(provider)) for provider in ROUTES),
 )
 
