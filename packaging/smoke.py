@@ -238,7 +238,7 @@ CHECKS: tuple[tuple[str, Callable[[Runner, Path], str]], ...] = (
     ("exec", check_exec),
     ("serve filesystem", check_serve),
     ("demo", check_demo),
-    ("job add/list", check_job),
+    ("job add and list", check_job),
     *((f"start via {provider}", check_route(provider)) for provider in ROUTES),
 )
 
