@@ -21,6 +21,7 @@ from typing import Any
 
 from appliance.config.paths import app_paths
 from appliance.host.processes import pid_alive
+from appliance.session.state_file import read_state
 
 # States a session records when it ends; each can be resumed (`start --resume ID`).
 ENDED = frozenset({"finished", "interrupted", "terminated", "stopped"})
@@ -92,7 +93,7 @@ def list_sessions(folder: Path, now: float | None = None) -> list[SessionSummary
 
 
 def _summarise(folder: Path, now: float) -> SessionSummary:
-    meta = _read_json(folder / "session.json")
+    meta = read_state(folder)
     pid = meta.get("pid") if isinstance(meta.get("pid"), int) else None
     state = str(meta.get("state") or "unknown")
     if state == "running" and not pid_alive(pid):
@@ -113,14 +114,6 @@ def _summarise(folder: Path, now: float) -> SessionSummary:
         pid=pid,
         age_seconds=max(0.0, now - started_at),
     )
-
-
-def _read_json(file: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _timestamp(value: Any) -> float | None:

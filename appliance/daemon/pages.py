@@ -19,11 +19,14 @@ from typing import Any
 from appliance.chokepoint.audit import verify_file
 from appliance.config.paths import AppPaths
 from appliance.config.settings import ResourceBudget
+from appliance.session.state_file import read_state
 
 __all__ = ["render_policy", "render_session", "valid_session_id"]
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _MAX_ROWS = 500
+# How much of a session's session.json the daemon reads (it polls every session it watches).
+STATE_READ_LIMIT = 65536
 
 
 def _e(value: object) -> str:
@@ -76,11 +79,7 @@ def render_session(paths: AppPaths, session_id: str) -> str | None:
 def budget_use(session_dir: Path) -> dict[str, tuple[float, float | None]]:
     """A session's budget use as it last wrote it in ``session.json`` (after each model step):
     ``{name: (used, limit)}``; {} when it has written none or the file is unreadable."""
-    try:
-        data = json.loads((session_dir / "session.json").read_bytes()[:65536])
-    except (OSError, ValueError):
-        return {}
-    budget = data.get("budget") if isinstance(data, dict) else None
+    budget = read_state(session_dir, STATE_READ_LIMIT).get("budget")
     if not isinstance(budget, dict):
         return {}
     found = {}

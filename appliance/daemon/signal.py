@@ -28,8 +28,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.daemon.hub import Hub, Pending
-from appliance.daemon.pages import budget_use
+from appliance.daemon.pages import STATE_READ_LIMIT, budget_use
 from appliance.session.budget import WARN_FRACTION
+from appliance.session.state_file import read_state
 
 __all__ = ["CHANNEL", "SignalBridge", "SignalConfig", "SignalRpc"]
 
@@ -276,12 +277,7 @@ _END_WAIT_S = 10.0
 
 def _final_state(session_dir: Path) -> tuple[str, str]:
     """(state, reason) from ``session.json``; ("unknown", "") when it cannot be read."""
-    try:
-        data = json.loads((session_dir / "session.json").read_bytes()[:65536])
-    except (OSError, ValueError):
-        return "unknown", ""
-    if not isinstance(data, dict):
-        return "unknown", ""
+    data = read_state(session_dir, STATE_READ_LIMIT)
     state, reason = data.get("state"), data.get("reason", "")
     return (
         state if isinstance(state, str) else "unknown",

@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,8 +37,8 @@ from appliance.config.servers import (
     registry,
 )
 from appliance.config.settings import Config, weakening_settings
-from appliance.host.atomic import write_text_atomic
 from appliance.session.catalog import shipped_catalog
+from appliance.session.state_file import write_state
 from policy.api import EvalContext, Policy, default_policy_dir, load_policy
 
 if TYPE_CHECKING:
@@ -100,7 +99,7 @@ class Session:
 
     def set_state(self, **fields: Any) -> None:
         """Update ``session.json`` (``state``, ``task``, …) for ``ironcurtain sessions``."""
-        _write_state(self.dir, **fields)
+        write_state(self.dir, **fields)
 
 
 def server_specs(
@@ -248,7 +247,7 @@ async def open_session(
         )
     channel = _channel(escalations, paths.registry, settings, options)
     specs = specs or server_specs(config, sandbox)
-    _write_state(session_dir, state="running", id=session_id, task=options.task, pid=os.getpid())
+    write_state(session_dir, state="running", id=session_id, task=options.task, pid=os.getpid())
     state, reason = "crashed", ""
     session: Session | None = None
     try:
@@ -282,7 +281,7 @@ async def open_session(
         raise
     finally:
         audit.close(mark_end=True)
-        _write_state(session_dir, state=state, reason=reason)
+        write_state(session_dir, state=state, reason=reason)
 
 
 def _audit_tools_changed(audit: AuditLog) -> Callable[[str, dict[str, list[str]]], None]:
@@ -345,14 +344,3 @@ def _log_records(path: Path) -> list[dict[str, Any]]:
     """The records of a verified log (``AuditLog.open_existing`` refused an edited one)."""
     with path.open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
-
-
-def _write_state(session_dir: Path, **fields: Any) -> None:
-    state_file = session_dir / "session.json"
-    try:
-        current = json.loads(state_file.read_text())
-    except (OSError, ValueError):
-        current = {"started": datetime.now(UTC).isoformat(timespec="seconds")}
-    current.update(fields)
-    current["updated"] = time.time()
-    write_text_atomic(state_file, json.dumps(current, indent=2))
