@@ -136,6 +136,7 @@ class SignalBridge:
         self._known: dict[str, Path] = {}  # live session id -> its folder
         self._gone: dict[str, float] = {}  # session id -> when it left the registry
         self._budget_told: dict[str, set[str]] = {}  # session id -> budgets noticed at 80 %
+        self._budget_read: dict[str, tuple[int, int, int]] = {}  # session id -> file stamp
         self._lock = threading.Lock()
         self.rpc = SignalRpc(config.host, config.port, self._on_receive)
 
@@ -254,11 +255,24 @@ class SignalBridge:
                 continue
             del self._known[session_id], self._gone[session_id]
             self._budget_told.pop(session_id, None)
+            self._budget_read.pop(session_id, None)
             why = f": {reason}" if reason else ""
             self.send(f"IronCurtain session {session_id} ended, {state}{why}")
 
     def _budget_notice(self, session_id: str, folder: Path) -> None:
-        """Once per budget of a live session, when its use reaches 80 % of the limit."""
+        """Once per budget of a live session, when its use reaches 80 % of the limit.
+
+        Called on every refresh (20 times a second): ``session.json`` is read again only when
+        it was replaced since (the session rewrites it after each model step), not each time.
+        Use only grows, so a rewrite missed by the stamp is caught by the next one."""
+        try:
+            info = (folder / "session.json").stat()
+        except OSError:
+            return
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if self._budget_read.get(session_id) == stamp:
+            return
+        self._budget_read[session_id] = stamp
         told = self._budget_told.setdefault(session_id, set())
         for name, (used, limit) in budget_use(folder).items():
             if limit and used >= WARN_FRACTION * limit and name not in told:
