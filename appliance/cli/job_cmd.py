@@ -81,6 +81,7 @@ def _budget(items: list[str], paths: AppPaths):
 
     from appliance.config.models import ResourceBudget
     from appliance.config.settings import ConfigError, load_config
+    from appliance.daemon.jobs import first_problem
 
     if not items:
         return None
@@ -99,15 +100,14 @@ def _budget(items: list[str], paths: AppPaths):
     try:
         return ResourceBudget.model_validate_json(json.dumps(base))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise _Refused(f"--budget {field}: {first['msg']} (value: {first['input']!r})") from None
+        field, message, value = first_problem(exc)
+        raise _Refused(f"--budget {field}: {message} (value: {value!r})") from None
 
 
 def _add(args: argparse.Namespace, store, paths: AppPaths) -> int:
     from pydantic import ValidationError
 
-    from appliance.daemon.jobs import Job
+    from appliance.daemon.jobs import Job, first_problem
     from appliance.host.workspace import WorkspaceRefused, check_workspace
 
     fields: dict = {
@@ -128,9 +128,8 @@ def _add(args: argparse.Namespace, store, paths: AppPaths) -> int:
     try:
         job = Job.model_validate_json(json.dumps(fields))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise _Refused(f"{field}: {first['msg'].removeprefix('Value error, ')}") from None
+        field, message, _ = first_problem(exc)
+        raise _Refused(f"{field}: {message.removeprefix('Value error, ')}") from None
     if job.name in store.load():
         raise _Refused(f"a job named {job.name!r} exists (`ironcurtain job remove` it first)")
     try:

@@ -32,7 +32,7 @@ from appliance.errors import ApplianceError
 from appliance.host.atomic import write_text_atomic
 from appliance.host.workspace import JOB_WORKSPACES
 
-__all__ = ["Job", "JobError", "JobStore", "next_run"]
+__all__ = ["Job", "JobError", "JobStore", "first_problem", "next_run"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 PAUSE_TIMEOUT_S = 86_400  # "pause": the longest an escalation may wait (the config's bound)
@@ -91,6 +91,13 @@ class Job(BaseModel):
         return PAUSE_TIMEOUT_S if self.on_escalation == "pause" else self.escalation_timeout_seconds
 
 
+def first_problem(exc: ValidationError) -> tuple[str, str, object]:
+    """A validation error's first problem as (dotted field, message, the value given): what
+    every refusal of a job, its file or its budget names."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]), first["msg"], first.get("input")
+
+
 def next_run(job: Job, after: datetime) -> datetime:
     """The first time strictly after ``after`` (an aware datetime) the job's schedule fires."""
     return next(iter(CronSim(job.schedule, after)))
@@ -143,11 +150,9 @@ class JobStore:
             try:
                 job = Job.model_validate_json(json.dumps(entry))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first["loc"]) or "(entry)"
+                field, message, value = first_problem(exc)
                 raise JobError(
-                    f"{self.file}: jobs.{name}.{field}: {first['msg']} "
-                    f"(value: {first.get('input')!r})"
+                    f"{self.file}: jobs.{name}.{field or '(entry)'}: {message} (value: {value!r})"
                 ) from None
             if job.name != name:
                 raise JobError(f"{self.file}: jobs.{name}.name is {job.name!r}, not {name!r}")
