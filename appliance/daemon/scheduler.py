@@ -69,13 +69,10 @@ class Scheduler:
             if now < due:
                 continue
             self._due[name] = (job.schedule, next_run(job, now))
-            running = self._running.get(name)
-            if running is not None and running.is_alive():
+            if self._busy(name):
                 self.say(f"ironcurtain daemon: job {name}: still running; skipped the {due} run")
                 continue
-            thread = threading.Thread(target=self._run, args=(job,), name=f"job-{name}")
-            self._running[name] = thread
-            thread.start()
+            self._launch(job)
             started.append(name)
         return started
 
@@ -94,8 +91,7 @@ class Scheduler:
             )
         if not job.enabled:
             return f"refused: job {name} is disabled"
-        running = self._running.get(name)
-        if running is not None and running.is_alive():
+        if self._busy(name):
             return f"refused: job {name} is still running"
         session_id = new_session_id()
 
@@ -103,10 +99,18 @@ class Scheduler:
             return run_job(store, job, trigger=trigger, stop=self.stopping, task=task,
                            session_id=session_id)  # fmt: skip
 
-        thread = threading.Thread(target=self._run, args=(job, run), name=f"job-{name}")
-        self._running[name] = thread
-        thread.start()
+        self._launch(job, run)
         return f"started job {name}: session {session_id}"
+
+    def _busy(self, name: str) -> bool:
+        thread = self._running.get(name)
+        return thread is not None and thread.is_alive()
+
+    def _launch(self, job: Job, runner: Runner | None = None) -> None:
+        """One run of ``job`` on a thread of its own (``runner``: another task than its own)."""
+        thread = threading.Thread(target=self._run, args=(job, runner), name=f"job-{job.name}")
+        self._running[job.name] = thread
+        thread.start()
 
     def _run(self, job: Job, runner: Runner | None = None) -> None:
         self.say(f"ironcurtain daemon: job {job.name}: started")
@@ -119,9 +123,6 @@ class Scheduler:
         self.say(
             f"ironcurtain daemon: job {job.name}: {result.outcome} (session {result.session_id})"
         )
-
-    def running(self) -> list[str]:
-        return [name for name, thread in self._running.items() if thread.is_alive()]
 
     def stop(self, timeout_s: float = 30) -> None:
         """End runs in progress (each session is terminated, closes its audit and can be
