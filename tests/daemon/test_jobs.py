@@ -177,6 +177,16 @@ def test_a_job_fires_on_its_schedule_and_runs_as_a_real_session(home) -> None:
     assert any("job report: finished" in line for line in said)
 
 
+def _with_signal(home: AppPaths, scheduler: Scheduler | None = None) -> tuple[SignalPeer, Daemon]:
+    """A daemon (not started) paired with a scripted signal-cli peer."""
+    peer = SignalPeer()
+    signal = SignalConfig(port=peer.port, account="+1555999", recipient=RECIPIENT,
+                          safety_number=SAFETY)  # fmt: skip
+    daemon = Daemon(home.registry, DaemonFiles(home.home / "daemon"), "127.0.0.1", 0, signal,
+                    home, scheduler)  # fmt: skip
+    return peer, daemon
+
+
 def _wait(predicate, timeout_s: float = 60, what=lambda: "") -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -191,10 +201,7 @@ def test_a_jobs_escalation_reaches_signal_and_the_answer_lets_the_call_run(home,
         {"code": f"filesystem.write_file(path={str(outside / 'shared.txt')!r}, content='hi')"},
         {"text": "Done."},
     ]
-    peer = SignalPeer()
-    signal = SignalConfig(port=peer.port, account="+1555999", recipient=RECIPIENT,
-                          safety_number=SAFETY)  # fmt: skip
-    daemon = Daemon(home.registry, DaemonFiles(home.home / "daemon"), "127.0.0.1", 0, signal, home)
+    peer, daemon = _with_signal(home)
     with ScriptedLLM(steps) as llm:
         _model(home, llm, allowedDirectories=[str(outside)])
         _job("add", "share", "--schedule", "0 7 * * *", "--task", "share the file",
@@ -259,13 +266,8 @@ def test_a_task_from_signal_runs_as_a_job_that_opted_in_and_nothing_else(home, t
         {"code": "filesystem.write_file(path='from-phone.txt', content='asked by phone')"},
         {"text": "Done."},
     ]
-    peer = SignalPeer()
-    signal = SignalConfig(port=peer.port, account="+1555999", recipient=RECIPIENT,
-                          safety_number=SAFETY)  # fmt: skip
     said: list[str] = []
-    scheduler = Scheduler(JobStore(home), say=said.append)
-    daemon = Daemon(home.registry, DaemonFiles(home.home / "daemon"), "127.0.0.1", 0, signal,
-                    home, scheduler)  # fmt: skip
+    peer, daemon = _with_signal(home, Scheduler(JobStore(home), say=said.append))
     replies = lambda: [m for m in peer.messages() if m.startswith(("started", "refused", "usage"))]  # noqa: E731
     with ScriptedLLM(steps) as llm:
         _model(home, llm)
