@@ -340,14 +340,8 @@ class StdioClient(McpClient):
         pending.done.set()
 
     async def _answer_server(self, message: dict[str, Any]) -> None:
-        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"]}
-        if message["method"] == "ping":
-            reply["result"] = {}
-        else:
-            method = str(message["method"])[:100]
-            reply["error"] = {"code": METHOD_NOT_FOUND, "message": f"Method not found: {method}"}
         with contextlib.suppress(ProtocolError):  # the read loop sees the end by itself
-            await self._send(reply)
+            await self._send(reply_to_server(message))
 
     def _fail(self, error: ProtocolError) -> None:
         if self._broken is None:
@@ -398,3 +392,15 @@ def _too_deep(value: object, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
+
+
+def reply_to_server(message: dict[str, Any]) -> dict[str, Any]:
+    """Our answer to a request the server sends us (either transport): ``ping`` is answered;
+    anything else is refused, since the host offers the server no capabilities."""
+    reply: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"]}
+    if message["method"] == "ping":
+        reply["result"] = {}
+    else:
+        method = str(message["method"])[:100]
+        reply["error"] = {"code": METHOD_NOT_FOUND, "message": f"Method not found: {method}"}
+    return reply

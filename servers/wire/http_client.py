@@ -37,7 +37,7 @@ import anyio
 import httpx
 from anyio.abc import TaskGroup
 
-from servers.wire.client import METHOD_NOT_FOUND, McpClient, ProtocolError, RemoteError, _parse
+from servers.wire.client import McpClient, ProtocolError, RemoteError, _parse, reply_to_server
 from servers.wire.sse import StreamPosition, events, read_bounded
 
 __all__ = ["DEFAULT_MAX_BYTES", "RESERVED_HEADERS", "HttpClient", "url_problem"]
@@ -328,13 +328,7 @@ class HttpClient(McpClient):
         if "id" not in message:
             self._heard(message)
             return
-        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"]}
-        if message["method"] == "ping":
-            reply["result"] = {}
-        else:
-            method = str(message["method"])[:100]
-            reply["error"] = {"code": METHOD_NOT_FOUND, "message": f"Method not found: {method}"}
-        await self._post_quietly(reply)
+        await self._post_quietly(reply_to_server(message))
 
     async def _listen(self) -> None:
         """The server's own stream (GET): notifications outside any request. Optional on the
