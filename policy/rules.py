@@ -16,7 +16,12 @@ from policy.domains import DomainSet, IdentifierSet
 from policy.models import NumberCondition, Rule, ToolAnnotation
 from policy.role_specs import BUILTIN_TABLE, RoleTable
 from policy.roles import ArgumentPlan, RoleValue
-from policy.session_state import is_session_list, session_condition_holds, tainted_by
+from policy.session_state import (
+    is_session_list,
+    session_condition_holds,
+    tainted_by,
+    within_bounds,
+)
 
 __all__ = ["CompiledRule", "ToolPlan", "expand_lists"]
 
@@ -155,13 +160,7 @@ def number_in_range(value: str | None, condition: NumberCondition) -> bool:
         return False
     if not math.isfinite(number):
         return False
-    c = condition
-    return (
-        (c.gt is None or number > c.gt)
-        and (c.gte is None or number >= c.gte)
-        and (c.lt is None or number < c.lt)
-        and (c.lte is None or number <= c.lte)
-    )
+    return within_bounds(number, condition)
 
 
 def _matcher(

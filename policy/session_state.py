@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -210,12 +210,30 @@ def session_condition_holds(
         # value falls through to the rules after, and no numbers rule allows it. (Holding here
         # would turn its default deny into an "escalate above the threshold".)
         return False
-    c = condition
+    return within_bounds(measured, condition)
+
+
+class _Bounds(Protocol):
+    """What a ``numbers`` or ``session`` condition bounds a number by."""
+
+    @property
+    def gt(self) -> float | None: ...
+    @property
+    def gte(self) -> float | None: ...
+    @property
+    def lt(self) -> float | None: ...
+    @property
+    def lte(self) -> float | None: ...
+
+
+def within_bounds(number: float, bounds: _Bounds) -> bool:
+    """``number`` meets every bound given (``gt``, ``gte``, ``lt``, ``lte``; None is no
+    bound): the one comparison of the ``numbers`` and ``session`` conditions."""
     return (
-        (c.gt is None or measured > c.gt)
-        and (c.gte is None or measured >= c.gte)
-        and (c.lt is None or measured < c.lt)
-        and (c.lte is None or measured <= c.lte)
+        (bounds.gt is None or number > bounds.gt)
+        and (bounds.gte is None or number >= bounds.gte)
+        and (bounds.lt is None or number < bounds.lt)
+        and (bounds.lte is None or number <= bounds.lte)
     )
 
 
