@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from appliance.chokepoint.escalation.files import request_path, response_path, w
 from appliance.chokepoint.escalation.listener import _read_request
 from appliance.chokepoint.escalation.models import EscalationRequest
 from appliance.chokepoint.escalation.registry import SessionEntry, live_sessions
+from appliance.host.atomic import append_json_line
 
 __all__ = ["AnswerResult", "Hub", "Pending"]
 
@@ -174,13 +174,7 @@ class Hub:
 
     def _append(self, record: dict[str, str]) -> None:
         self.audit_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = (json.dumps(record, sort_keys=True) + "\n").encode()
-        fd = os.open(self.audit_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_json_line(self.audit_path, record, sort_keys=True)
 
     def answers(self) -> list[dict[str, str]]:
         """The audit of answers and refusals, oldest first."""

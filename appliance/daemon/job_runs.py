@@ -12,8 +12,6 @@ started and ended, the exit status and what it means, and what started it.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import threading
 import time
@@ -24,6 +22,7 @@ from typing import IO
 
 from appliance.chokepoint.server_pool import self_command
 from appliance.daemon.jobs import Job, JobStore
+from appliance.host.atomic import append_json_line
 from appliance.session.core import new_session_id
 
 __all__ = ["RunResult", "run_job"]
@@ -151,9 +150,4 @@ def _record(
     if task is not None:
         entry["task"] = task[:2000]  # the one asked for (Signal), not the job's own
     store.folder(job.name).mkdir(parents=True, exist_ok=True, mode=0o700)
-    line = (json.dumps(entry) + "\n").encode()
-    fd = os.open(store.runs_file(job.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, line)  # one short write on O_APPEND: lines never interleave
-    finally:
-        os.close(fd)
+    append_json_line(store.runs_file(job.name), entry)

@@ -4,15 +4,31 @@ The text goes to a private temporary file beside the target (created 0600, then 
 is flushed and fsynced, and is renamed over the target; on any failure the temporary file is
 removed and the target is untouched. The temporary name starts with a dot and ends in ``.tmp``,
 so no glob for the real files (``request-*.json``, ``session-*.json``) ever matches it.
+
+``append_json_line`` is the other durable write: one JSON record added to a log (JSON Lines) in
+one write() on an ``O_APPEND`` descriptor (lines never interleave), fsynced before it returns.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["write_text_atomic"]
+__all__ = ["append_json_line", "write_text_atomic"]
+
+
+def append_json_line(path: Path, record: dict[str, Any], *, sort_keys: bool = False) -> None:
+    """Append ``record`` as one line to ``path`` (made 0600; never through a link)."""
+    line = (json.dumps(record, sort_keys=sort_keys) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(
