@@ -292,18 +292,36 @@ def test_a_task_from_signal_runs_as_a_job_that_opted_in_and_nothing_else(home, t
             session_id = replies()[3].rsplit(" ", 1)[1]
             _wait(lambda: list(JobStore(home).runs("phone")), timeout_s=120)
             _wait(lambda: any(f"session {session_id} ended" in m for m in peer.messages()))
+            # a job name that walks out of the jobs folder names no job
+            peer.push("new ../phone write things")
+            _wait(lambda: len(replies()) == 5, what=peer.messages)
+            assert "no job named '../phone'" in replies()[4]
+            # a task that looks like options stays the task: it never reaches `start` as one
+            peer.push("new phone --sandbox / --policy-dir /tmp")
+            _wait(lambda: len(replies()) == 6, what=peer.messages)
+            second = replies()[5].rsplit(" ", 1)[1]
+            _wait(lambda: len(list(JobStore(home).runs("phone"))) == 2, timeout_s=120)
             # the paired phone's key changes: no more tasks until it is trusted again
             peer.identities[0]["safetyNumber"] = "0" * 60
             peer.push("new phone write again.txt")
-            _wait(lambda: len(replies()) == 5, what=peer.messages)
-            assert "identity key changed" in replies()[4]
+            _wait(lambda: len(replies()) == 7, what=peer.messages)
+            assert "identity key changed" in replies()[6]
         finally:
             daemon.stop()
             peer.close()
     workspace = home.home / "job-workspaces" / "phone"
     assert (workspace / "from-phone.txt").read_text() == "asked by phone"
     assert not (workspace / "again.txt").exists()
-    (run,) = JobStore(home).runs("phone")
+    run, odd = JobStore(home).runs("phone")
+    assert odd["task"] == "--sandbox / --policy-dir /tmp" and odd["session"] == second
+    odd_state = json.loads((home.sessions / second / "session.json").read_text())
+    assert odd_state["task"] == "--sandbox / --policy-dir /tmp"
+
+    def header(session: str) -> dict:
+        return json.loads((home.sessions / session / "audit.jsonl").read_text().splitlines()[0])
+
+    assert header(second)["settings"]["sandbox"] == str(workspace)  # not "/"
+    assert header(second)["policyDigest"] == header(session_id)["policyDigest"]  # not /tmp's
     assert run["trigger"] == "signal" and run["task"] == "write from-phone.txt"
     assert run["session"] == session_id and run["outcome"] == "finished"
     state = json.loads((home.sessions / session_id / "session.json").read_text())
