@@ -329,3 +329,11 @@ def test_a_task_from_signal_runs_as_a_job_that_opted_in_and_nothing_else(home, t
     refused = [(a["channel"], a["outcome"]) for a in daemon.hub.answers()]
     assert refused.count(("signal", "refused")) == 2  # the stranger, the changed key
     assert not (home.home / "job-workspaces" / "closed" / "from-phone.txt").exists()
+
+
+@pytest.mark.parametrize("inside", ["job-workspaces", "jobs/x", "sessions", "."])
+def test_a_job_workspace_elsewhere_in_the_home_is_refused(home, inside) -> None:
+    target = home.home / inside
+    done = _job("add", "x", "--schedule", "* * * * *", "--task", "t", "--workspace", str(target))
+    assert done.returncode == 2 and str(home.home) in done.stderr, done.stderr
+    assert not (home.home / "jobs" / "jobs.json").exists()
