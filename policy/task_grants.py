@@ -13,6 +13,15 @@ patterns, never guessed (no LLM). The lists:
 | ``task:identifiers`` | every word-like token as written: names, ``@handles`` (and the |
 |   | handle alone), IBANs and phone numbers (also joined up when written in groups), ids |
 
+A value the user named only to rule it out is not granted: the message is cut into clauses (at
+sentence ends, semicolons, line breaks, ", " and the words "but", "except", "instead of",
+"rather than") and a clause holding a negation ("not", "n't", "never", "no", "nor", "without",
+"except", "instead of", "rather than", "other than") grants nothing — "pay Bob, not Mallory" and
+"do not send anything to mallory@evil.example" grant no Mallory. Idioms that negate nothing
+("don't forget", "not only", "no later than", "no more than"...) do not count. A clause wrongly
+read as negated only withholds a grant (the call is then asked or refused, never allowed
+because of it), so the cut errs on the side of granting less.
+
 A rule then grants by list: ``{"lists": [{"roles": ["recipient"], "allowed":
 ["@task:identifiers"], "matchType": "identifiers"}]}``, and a value the user never typed falls
 through to the next rule (a deny, or a question).
@@ -37,9 +46,29 @@ _TRIM = ".:*_"
 _GROUPED = re.compile(r"(?:[A-Z]{2}\d{2}|\+\d{1,3})(?: \d{2,4}){2,}(?: [0-9A-Z]{1,4})?")
 
 
+# Clause boundaries: where one instruction ends and another begins. A URL, an e-mail, "1,250"
+# and "84.20" hold no whitespace after their punctuation, so they are never cut.
+_CLAUSE_END = re.compile(
+    r"(?<!\bno)(?<!\bNo)(?<!\bNO)[.!?;:](?=\s)|\n|,\s|\s(?=(?:but|except|instead\s+of|rather\s+than|other\s+than)\b)",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(
+    r"\b(?:not|never|no|nor|without|except|excluding|instead\s+of|rather\s+than|other\s+than)\b"
+    r"|n't\b|n’t\b",
+    re.IGNORECASE,
+)
+# Phrases built on a negation word that negate nothing the clause names.
+_NOT_NEGATIONS = re.compile(
+    r"\b(?:don['’]t|do\s+not|never)\s+forget\b|\bnot\s+only\b|\bno\s+(?:later|sooner|earlier)\s+than\b"
+    r"|\bno\s+more\s+than\b|\bno\s+less\s+than\b|\bno\s+problem\b|\bno\s+matter\b"
+    r"|\bno\.?\s*(?=\d)",  # "invoice no. 4711": a number, not a negation
+    re.IGNORECASE,
+)
+
+
 def task_grants(text: str) -> dict[str, tuple[str, ...]]:
     """``task:*`` lists from the user's message; lists with nothing found are left out."""
-    text = text[:MAX_TASK_CHARS]
+    text = _affirmed(text[:MAX_TASK_CHARS])
     urls = _unique(u.rstrip(".,:;!?)") for u in _URL.findall(text))
     without_urls = _URL.sub(" ", text)
     emails = _unique(e.lower() for e in _EMAIL.findall(without_urls))
@@ -86,6 +115,18 @@ def _identifiers(text: str) -> list[str]:
     for group in _GROUPED.findall(text):
         found.append(group.replace(" ", ""))
     return found
+
+
+def _affirmed(text: str) -> str:
+    """The message with every negated clause blanked out (same length, so nothing joins up)."""
+    kept: list[str] = []
+    start = 0
+    for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
+        clause = text[start:cut]
+        negated = _NEGATION.search(_NOT_NEGATIONS.sub(" ", clause)) is not None
+        kept.append(" " * len(clause) if negated else clause)
+        start = cut
+    return "".join(kept)
 
 
 def _forms(raw: str) -> list[str]:
