@@ -323,8 +323,21 @@ class ServerPool:
             raise ServerCallError(f"the {server} server's judge answered without arguments")
         return run, judged
 
-    async def call(self, server: str, tool: str, arguments: dict[str, Any]) -> ServerResult:
-        result = await self._ask(server, tool, "during", lambda c: c.call_tool(tool, arguments))
+    async def call(
+        self,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> ServerResult:
+        """Run the tool; ``while_waiting`` (must not raise) runs while the server works."""
+        result = await self._ask(
+            server,
+            tool,
+            "during",
+            lambda c: c.call_tool(tool, arguments, while_waiting=while_waiting),
+        )
         structured = result.get("structuredContent")
         # The server's own credentials never travel on to the agent, even if it echoes them.
         hidden = self.specs[server].secrets

@@ -85,6 +85,7 @@ class _Trip:
     started: float
     escalation: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] | None = None  # the audit record's body, built while the server works
 
 
 class Chokepoint:
@@ -367,8 +368,20 @@ class Chokepoint:
 
     async def _forward(self, trip: _Trip, decision: Decision) -> CallOutcome:
         call = trip.call  # the agent's own arguments, not the enriched copy
+
+        def prepare() -> None:
+            # While the server works: everything of the audit record known before the result
+            # (all but status and duration). Must not raise into the request: a failure here
+            # leaves the body to _record, which builds it again and fails loudly there.
+            try:
+                trip.body = self._body(trip, decision, trip.escalation)
+            except Exception:
+                trip.body = None
+
         try:
-            result = await self.servers.call(call.server, call.tool, dict(call.arguments))
+            result = await self.servers.call(
+                call.server, call.tool, dict(call.arguments), while_waiting=prepare
+            )
         except ServerCallError as exc:
             trip.extra["status"] = "server-error"
             return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
@@ -385,28 +398,26 @@ class Chokepoint:
         return CallOutcome(False, f"{label}: {decision.reason}", decision)
 
     async def _record(self, trip: _Trip, outcome: CallOutcome) -> None:
-        call = trip.call
         default_status = "ok" if outcome.ok else "denied"
-        entry = {
-            "server": call.server,
-            "tool": call.tool,
-            "arguments": redact(call.arguments) if self.redaction else call.arguments,
-            "decision": outcome.decision.decision,
-            "rule": outcome.decision.rule,
-            "reason": outcome.decision.reason,
-            "escalation": outcome.escalation,
-            "durationMs": round((time.perf_counter() - trip.started) * 1000, 3),
-            "status": trip.extra.get("status", default_status),
-            "callDigest": trip.digest,
-            "policyDigest": self.policy.digest,
-        }
-        entry.update(self._established(outcome.decision))
-        ruling = trip.extra.get("ruling")
-        if ruling is not None:
-            fields = audit_fields(ruling, applied=trip.extra.get("recorded", False))
-            entry.update(redact(fields) if self.redaction else fields)
-        if self.secrets:  # a declared server's credentials never reach the log
-            entry = redact_literals(entry, self.secrets)
+        # The body was built while the server worked when the call went ahead with the same
+        # decision and escalation; otherwise (refused, or a failure in between) it is built now.
+        body = trip.body
+        if (
+            body is None
+            or body["decision"] != outcome.decision.decision
+            or body["rule"] != outcome.decision.rule
+            or body["escalation"] != outcome.escalation
+        ):
+            body = self._body(trip, outcome.decision, outcome.escalation)
+        # durationMs and status (a number and a fixed word: nothing to redact) go after the
+        # escalation, where records have always had them.
+        duration = round((time.perf_counter() - trip.started) * 1000, 3)
+        status = trip.extra.get("status", default_status)
+        entry: dict[str, Any] = {}
+        for key, value in body.items():
+            entry[key] = value
+            if key == "escalation":
+                entry["durationMs"], entry["status"] = duration, status
         try:
             if self._in_flight == 1:
                 # The only call in flight: sync here, since the hop to a worker thread and back
@@ -418,6 +429,31 @@ class Chokepoint:
                 await anyio.to_thread.run_sync(self.audit.append, entry)
         except AuditWriteError as exc:
             raise SessionStopped(f"the audit log could not be written: {exc}") from exc
+
+    def _body(
+        self, trip: _Trip, decision: Decision, escalation: dict[str, str] | None
+    ) -> dict[str, Any]:
+        """The call's audit record without its status and duration, redacted."""
+        call = trip.call
+        body: dict[str, Any] = {
+            "server": call.server,
+            "tool": call.tool,
+            "arguments": redact(call.arguments) if self.redaction else call.arguments,
+            "decision": decision.decision,
+            "rule": decision.rule,
+            "reason": decision.reason,
+            "escalation": escalation,
+            "callDigest": trip.digest,
+            "policyDigest": self.policy.digest,
+        }
+        body.update(self._established(decision))
+        ruling = trip.extra.get("ruling")
+        if ruling is not None:
+            fields = audit_fields(ruling, applied=trip.extra.get("recorded", False))
+            body.update(redact(fields) if self.redaction else fields)
+        if self.secrets:  # a declared server's credentials never reach the log
+            body = redact_literals(body, self.secrets)
+        return body
 
     def _established(self, decision: Decision) -> dict[str, Any]:
         """The engine's share of the record: what it resolved (each path's real form, each

@@ -101,7 +101,15 @@ class McpClient:
     def broken(self) -> ClientError | None:
         raise NotImplementedError
 
-    async def request(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Send a request and return its answer. ``while_waiting`` (which must not raise) runs
+        once the request is on its way, so the caller's own work overlaps the server's."""
         raise NotImplementedError
 
     async def notify(self, method: str, params: Mapping[str, Any] | None = None) -> None:
@@ -157,9 +165,17 @@ class McpClient:
                 raise ProtocolError("tools/list gave a cursor that is not a string")
         raise ProtocolError(f"tools/list did not end after {_MAX_PAGES} pages")
 
-    async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        *,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
         """One ``tools/call``; the result as the server sent it (``content``, ``isError``...)."""
-        result = await self.request("tools/call", {"name": name, "arguments": dict(arguments)})
+        result = await self.request(
+            "tools/call", {"name": name, "arguments": dict(arguments)}, while_waiting=while_waiting
+        )
         if not isinstance(result.get("content", []), list):
             raise ProtocolError("tools/call answered with content that is not a list")
         structured = result.get("structuredContent")
@@ -247,7 +263,13 @@ class StdioClient(McpClient):
                 await process.wait()
                 return
 
-    async def request(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
         """Send a request and wait for its answer. If the caller is cancelled (a timeout), the
         server is told with ``notifications/cancelled``."""
         if self._broken is not None:
@@ -259,6 +281,8 @@ class StdioClient(McpClient):
             message["params"] = dict(params)
         try:
             await self._send(message)
+            if while_waiting is not None:  # the line is in the pipe: the server is working
+                while_waiting()
             await pending.done.wait()
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True), anyio.move_on_after(1):

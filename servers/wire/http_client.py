@@ -30,7 +30,7 @@ import ipaddress
 import itertools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -155,9 +155,17 @@ class HttpClient(McpClient):
         self._start_listening()
         return result
 
-    async def request(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
         if self._broken is not None:
             raise self._broken
+        if while_waiting is not None:  # no overlap over HTTP: the POST is one await
+            while_waiting()
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": next(self._ids), "method": method}
         if params is not None:
             message["params"] = dict(params)
