@@ -10,4 +10,20 @@ never a server implementation, never a private ``policy`` module
 (tests/architecture/boundary_rules.py; docs/architecture.md draws it).
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# Settings the trusted process fixes for the libraries it imports, before any of them loads.
+# Forced, not defaulted; servers do not inherit them (they get a fixed environment).
+#
+# litellm in its default "DEV" mode loads a `.env` file from the current folder (and the folders
+# above it) into this process's environment when it is imported. `ironcurtain start` runs in the
+# user's project folder, which is the agent's workspace: a `.env` the agent wrote there (Docker
+# mode writes the workspace directly) would become host configuration at the next start, e.g.
+# HTTPS_PROXY and SSL_CERT_FILE routing the model API key through the attacker.
+os.environ["LITELLM_MODE"] = "PRODUCTION"
+# No pydantic plugins: a plugin is code from whatever distribution is installed beside us, run
+# inside the chokepoint's process on every model; finding them also scans every installed
+# package's entry points (~7 ms of each start).
+os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
