@@ -208,8 +208,21 @@ def run_route(provider: str, plan_file: Path) -> int:
         config = {"agentModelId": model_id, setting: getattr(llm, attribute)}
         (home / "config.json").write_text(json.dumps(config))
         command = [plan["binary"], "start", "write route.txt", "--sandbox", str(sandbox)]
+        # Run from a project folder holding a `.env` an agent could have written: the frozen
+        # binary must not load it (it names a proxy where nothing listens, so a binary that
+        # loaded it could not reach the model and the route would fail).
+        project = root / "project"
+        project.mkdir()
+        trap = "http://127.0.0.1:9"
+        (project / ".env").write_text(f"HTTP_PROXY={trap}\nHTTPS_PROXY={trap}\nhttp_proxy={trap}\n")
         done = subprocess.run(
-            command, capture_output=True, text=True, env=env, timeout=240, stdin=subprocess.DEVNULL
+            command,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=240,
+            stdin=subprocess.DEVNULL,
+            cwd=project,
         )
         routes = list(llm.routes)
     problems = []
