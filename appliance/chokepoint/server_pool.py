@@ -35,10 +35,15 @@ _INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOG
 
 
 def self_command() -> list[str]:
-    """How to start this same program again (frozen executable or ``python -m``)."""
+    """How to start this same program again (frozen executable or ``python -P -m``).
+
+    ``-P``: ``python -m`` would put the working folder first on ``sys.path``, and a server starts
+    in the agent's workspace (the project folder ``start`` runs in, a declared server's sandbox):
+    an ``appliance/__init__.py`` or ``anyio.py`` the agent wrote there would run as the host,
+    before the server confines itself. The frozen executable never searches the working folder."""
     if getattr(sys, "frozen", False):
         return [sys.executable]
-    return [sys.executable, "-m", "appliance.cli"]
+    return [sys.executable, "-P", "-m", "appliance.cli"]
 
 
 @dataclass(frozen=True)

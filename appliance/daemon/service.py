@@ -19,7 +19,8 @@ UNIT_NAME = "ironcurtain-daemon.service"
 
 
 def _command(port: int, host: str) -> list[str]:
-    head = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m"]
+    # -P: never the working folder on sys.path (see server_pool.self_command)
+    head = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-P", "-m"]
     if not getattr(sys, "frozen", False):
         head.append("appliance.cli")
     return [*head, "daemon", "--port", str(port), "--host", host]

@@ -139,7 +139,16 @@ def declared_spec(
             else ["--profile-json", json.dumps(where)]
         )
         command = (*self_command(), "confine", "--name", name, *profile, "--", *command)
-    cwd = str(Path(declared.cwd).expanduser()) if declared.cwd else str(sandbox)
+    if declared.cwd:
+        cwd = str(Path(declared.cwd).expanduser())
+    elif declared.confinement is not None:
+        cwd = str(sandbox)  # its root when the profile says "cwd"; confined, whatever it runs
+    else:
+        # Never the agent's workspace for a server with no confinement: launchers read code and
+        # configuration from the folder they start in (npx: node_modules/.bin and .npmrc, uv:
+        # pyproject.toml, python -m: the folder itself), so the agent's files would run with the
+        # user's rights. The user's home: what a desktop client gives it, never a workspace.
+        cwd = str(Path.home())
     return ServerSpec(
         name,
         env={**declared.env, **confined},
