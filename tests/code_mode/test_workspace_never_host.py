@@ -96,3 +96,36 @@ def test_a_dotenv_in_the_workspace_is_not_loaded(case, cli_env, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert trap.hits == 0, "the model request went through the proxy the agent's .env named"
     assert reached == 1  # the scripted model itself answered
+
+
+AGENT_CODE = """
+filesystem.create_directory(path="appliance/cli")
+filesystem.write_file(path="appliance/__init__.py", content=PAYLOAD)
+filesystem.write_file(path="appliance/cli/__init__.py", content=PAYLOAD)
+try:
+    git.git_status(path=".")
+except Exception as exc:
+    print("git:", exc)
+"""
+
+
+def test_agent_code_cannot_plant_a_package_a_server_start_imports(cli_env, tmp_path):
+    """The lead's reproducer as the agent would run it: two tool calls from agent code — write
+    a package named like ours into the sandbox, then call a server not yet started (its process
+    starts in the sandbox). The host runs as the installed `ironcurtain` command."""
+    marker = tmp_path / "marker"
+    payload = f"open({str(marker)!r}, 'w').write('ran')\n"
+    sandbox = tmp_path / "project"
+    sandbox.mkdir()
+    script = tmp_path / "agent.py"
+    script.write_text(f"PAYLOAD = {payload!r}\n{AGENT_CODE}")
+    ironcurtain = Path(sys.executable).parent / "ironcurtain"
+    done = subprocess.run(
+        [str(ironcurtain), "exec", str(script), "--sandbox", str(sandbox)],
+        env={**cli_env, "HOME": str(tmp_path / "user-home")}, cwd=sandbox, text=True,
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (sandbox / "appliance" / "__init__.py").exists()  # the agent did write it
+    assert not marker.exists(), "the agent's package ran as the host when the git server started"
+    assert "did not start" not in done.stdout, done.stdout[-1000:]
