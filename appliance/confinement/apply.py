@@ -23,7 +23,7 @@ from appliance.confinement import landlock, process, seccomp, shell, symbols
 from appliance.confinement.kernel import Features, probe
 from appliance.confinement.landlock import FS
 from appliance.confinement.profile import Plan, Profile, expand, load_profile
-from appliance.confinement.protected import check_grants, protected_folders
+from appliance.confinement.protected import check_grants, check_writes, protected_folders
 from appliance.errors import ConfinementError
 
 __all__ = ["MODES", "ConfinementUnavailable", "Report", "confine", "plan_for"]
@@ -63,6 +63,7 @@ def plan_for(server: str, server_args: list[str], tmp: str | None = None) -> Pla
         tmp = "$PRIVATE_TMP"  # for display (doctor): the real folder exists only in a server
     plan = expand(server, profile, server_args, tmp)
     check_grants([*plan.read, *plan.write, *plan.execute], protected_folders(), app_homes())
+    check_writes(plan.write, symbols.interpreter_paths())
     return plan
 
 
@@ -100,6 +101,7 @@ def confine(
     tmp = _private_tmp() if profile.private_tmp else None
     plan = expand(server, profile, server_args, tmp)
     check_grants([*plan.read, *plan.write, *plan.execute], protected_folders(), app_homes())
+    check_writes(plan.write, symbols.interpreter_paths())
     features = probe()
     missing = features.missing(needs_network_namespace=not plan.connect_tcp)
     if missing and mode == "enforce":

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from appliance.errors import ConfinementError
 
-__all__ = ["ConfinementRefused", "check_grants", "protected_folders"]
+__all__ = ["ConfinementRefused", "check_grants", "check_writes", "protected_folders"]
 
 # Relative to the user's home: keys, credentials and tokens of common tools.
 _HOME_SECRETS = (
@@ -102,4 +102,20 @@ def check_grants(grants: Iterable[str], protected: list[str], app_homes: list[st
                 raise ConfinementRefused(
                     f"{grant} is inside {folder}, which no server may reach "
                     "(only a session's own sandbox folder or a job's own workspace is)"
+                )
+
+
+def check_writes(writes: Iterable[str], program: Iterable[str]) -> None:
+    """Raise :class:`ConfinementRefused` for a write grant that is, holds or sits inside the code
+    the appliance runs (its packages, the interpreter, the virtual environment): every server
+    may *read* them, none may change them — a server that did would run as the host next time
+    (an ``allowedDirectories`` entry holding the source checkout, say)."""
+    code = [os.path.realpath(p) for p in program]
+    for grant in writes:
+        real = os.path.realpath(grant)
+        for folder in code:
+            if _inside(real, folder) or _inside(folder, real):
+                raise ConfinementRefused(
+                    f"{grant} would let the server change {folder}, the appliance's own program "
+                    "files; give the server a folder outside them"
                 )

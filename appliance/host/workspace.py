@@ -76,7 +76,21 @@ def refused_folders(appliance_home: Path, home: Path | None = None) -> list[tupl
     found += [(Path(p), "a container engine's folder") for p in RUNTIME_FOLDERS]
     found += [(Path(p), "a system folder") for p in SYSTEM_FOLDERS]
     found += [(home / p, "a credential folder") for p in HOME_CREDENTIALS]
+    found += [(path, "the appliance's own program files") for path in program_folders()]
     return [(_resolved(path), why) for path, why in found]
+
+
+def program_folders() -> list[Path]:
+    """Where the code this process runs comes from: our packages (the source tree, the
+    site-packages folder or the unpacked executable), the interpreter's installation and the
+    virtual environment. A workspace there, around it or in it would let the agent edit the
+    code the host runs next."""
+    from appliance.host.bundle import bundle_root
+
+    found = [bundle_root(), Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)]
+    if getattr(sys, "frozen", False):
+        found.append(Path(sys.executable).parent)
+    return list(dict.fromkeys(found))
 
 
 def check_workspace(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,12 +48,34 @@ def test_a_symlink_to_a_protected_folder_is_judged_by_its_target(
         check_grants([str(link)], protected_folders(), app_homes())
 
 
-def test_git_without_base_dir_is_confined_to_its_working_folder(world: World) -> None:
+def test_git_without_base_dir_is_confined_to_its_working_folder(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     plan = plan_for("git", [])
-    assert plan.roots == (str(Path.cwd().resolve()),)
+    assert plan.roots == (str(work.resolve()),)
 
 
-def test_shipped_profiles_grant_no_shell_and_no_binaries_folder() -> None:
+@pytest.mark.parametrize("where", ["program", "package", "around", "venv"])
+def test_no_server_may_write_the_appliances_own_code(
+    world: World, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read, yes (every server runs it); write, never: the source tree, a package of ours, a
+    folder holding the tree, the virtual environment — the host would run the change next."""
+    root = Path(__file__).resolve().parents[2]
+    folder = {"program": root, "package": root / "appliance", "around": root.parent,
+              "venv": Path(sys.prefix)}[where]  # fmt: skip
+    monkeypatch.chdir(folder)
+    with pytest.raises(ConfinementRefused, match="program files"):
+        plan_for("git", [])
+
+
+def test_shipped_profiles_grant_no_shell_and_no_binaries_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # git's root defaults to the working folder
     for server in ("filesystem", "git", "fetch"):
         plan = plan_for(server, [])
         granted = [*plan.read, *plan.write, *plan.execute]

@@ -7,11 +7,13 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from appliance.host.bundle import bundle_root
 from appliance.host.workspace import WorkspaceRefused, check_workspace
 from tests.docker.docker_helpers import run_script
 
@@ -38,7 +40,9 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if os.getuid() == 0:
         os.chown(tmp / "not-mine", 12345, 12345)
     (tmp / "file.txt").write_text("x")
-    yield {"home": home, "appliance": appliance, "tmp": tmp}
+    # where the code the host runs lives (the agent must never get to edit it)
+    program = {"program": bundle_root(), "venv": Path(sys.prefix), "python": Path(sys.base_prefix)}
+    yield {"home": home, "appliance": appliance, "tmp": tmp, **program}
     listener.close()
 
 
