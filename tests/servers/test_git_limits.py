@@ -66,8 +66,17 @@ def _limits_when_running(pid: int) -> dict[str, str]:
 
 def test_the_test_only_switch_warns_on_stderr(tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "appliance.cli", "serve", "git", "--test-only-trust-repository"],
-        cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "appliance.cli",
+            "serve",
+            "git",
+            "--test-only-trust-repository",
+            "--base-dir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,  # never the checkout: no server may be granted our own code to write
         capture_output=True,
         text=True,
         timeout=60,
