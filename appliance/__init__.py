@@ -27,3 +27,10 @@ os.environ["LITELLM_MODE"] = "PRODUCTION"
 # inside the chokepoint's process on every model; finding them also scans every installed
 # package's entry points (~7 ms of each start).
 os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+# Programs are found by absolute PATH entries only. An empty or relative entry ("", ".", "bin")
+# names the working folder, and this process and its servers run in the agent's workspace: a
+# `docker`, `npx` or `git` the agent wrote there would be what runs.
+if "PATH" in os.environ:
+    os.environ["PATH"] = os.pathsep.join(
+        entry for entry in os.environ["PATH"].split(os.pathsep) if os.path.isabs(entry)
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -75,3 +76,29 @@ def test_the_agents_files_never_run_when_a_server_starts(case, tmp_path, monkeyp
             anyio.run(_start, case["server"], config, sandbox)
         assert failed.group_contains(ServerCallError, match="did not start")
     assert not marker.exists(), "the agent's file ran as the host"
+
+
+@pytest.mark.parametrize("path_entry", ["", ".", "bin"])
+def test_a_relative_path_entry_never_finds_the_agents_program(path_entry, tmp_path):
+    """A declared server named by a bare command (`npx`, `uvx`...) is looked up on PATH from
+    the sandbox, its working folder: with an empty or relative entry in the user's PATH, a
+    program of that name the agent wrote there would be what runs. The process drops such
+    entries when it starts."""
+    sandbox = tmp_path / "sandbox"
+    (sandbox / "bin").mkdir(parents=True)
+    marker = tmp_path / "marker"
+    for folder in (sandbox, sandbox / "bin"):
+        program = folder / "probe-server"
+        program.write_text(f"#!/bin/sh\necho ran > {marker}\n")
+        program.chmod(0o755)
+    profile = {**_confined_profile(tmp_path), "write": [str(tmp_path)]}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = path_entry + os.pathsep + os.environ["PATH"]
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "appliance.cli", "confine", "--name", "probe",
+         "--profile-json", json.dumps(profile), "--", "probe-server"],
+        cwd=sandbox, env=env, capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert not marker.exists(), "the agent's program ran in place of the declared server"
+    assert done.returncode == 127 and "'probe-server' not found" in done.stderr, done.stderr
