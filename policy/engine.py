@@ -247,16 +247,8 @@ def _decision(
     facts: CallFacts | None = None,
 ) -> Decision:
     # Every field is built here from validated parts (a rule's effect, ids, str reasons, a tuple
-    # of role names, facts built by _CallView), so validating again only costs: pydantic's own
-    # unvalidated constructor.
-    return Decision.model_construct(
-        decision=effect,
-        rule=rule,
-        reason=reason,
-        escalated_roles=escalated,
-        error=None,
-        facts=facts,
-    )
+    # of role names, facts built by _CallView): the tuple is made in C, no Python frame.
+    return _new_decision((effect, rule, reason, escalated, None, facts))
 
 
 def _deny(rule: str, reason: str, facts: CallFacts | None = None) -> Decision:
@@ -273,6 +265,7 @@ def _show(value: str | None) -> str:
 # CallFacts from its one field, as CallFacts._make makes it but without a Python frame
 # (tuple.__new__ is C): one per decision.
 _new_facts = functools.partial(tuple.__new__, CallFacts)
+_new_decision = functools.partial(tuple.__new__, Decision)
 _GIT_INTERNAL_ROLES = frozenset({"write-path", "delete-path"})
 _HISTORY_ROLES = frozenset({"write-history", "delete-history"})
 GIT_INTERNALS_RULE = "structural-git-internals-escalate"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -119,7 +119,10 @@ class ToolCall(_Frozen):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
-class Decision(_Frozen):
+class Decision(NamedTuple):
+    """What the engine decided. A named tuple, not a model: one is built for every call (the
+    engine's hottest allocation), its parts already checked where they were made; immutable."""
+
     decision: Effect
     rule: str
     reason: str
