@@ -9,6 +9,7 @@ policy never saw. Values of any role but ``none`` must be non-empty strings with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -35,6 +36,9 @@ class _ArgSpec(NamedTuple):
     roles: tuple[str, ...] | ConditionalRoles
     fixed: tuple[str, ...] | None  # the roles minus 'none' when not conditional
     plain: bool  # a top-level argument: no nesting to walk
+    # A plain string leaf of fixed roles that are neither numbers nor extracting, worked out
+    # once: None (take the general path), else whether a path role is among them.
+    simple_path: bool | None = None
 
 
 class ArgumentPlan:
@@ -58,7 +62,15 @@ class ArgumentPlan:
                 fixed = None
                 if not isinstance(roles, ConditionalRoles):
                     fixed = tuple(role for role in roles if role != "none")
-                self.specs.append(_ArgSpec(key, steps, roles, fixed, len(steps) == 1))
+                simple = None
+                if (
+                    fixed
+                    and table.number_roles.isdisjoint(fixed)
+                    and table.extracting.keys().isdisjoint(fixed)
+                ):
+                    simple = not table.path_roles.isdisjoint(fixed)
+                plain = len(steps) == 1
+                self.specs.append(_ArgSpec(key, steps, roles, fixed, plain, simple))
 
     def extract(self, arguments: Mapping[str, Any]) -> list[RoleValue]:
         if not self.top_level.issuperset(arguments):
@@ -75,7 +87,10 @@ class ArgumentPlan:
             if spec.plain:
                 value = arguments.get(spec.key)
                 if isinstance(value, str):  # the common case, without the general walk
-                    _leaf(value, spec.key, roles, found, self.table)
+                    if spec.simple_path is None:
+                        _leaf(value, spec.key, roles, found, self.table)
+                    else:
+                        _string_leaf(value, spec.key, roles, found, spec.simple_path)
                     continue
             if roles or not spec.plain:
                 self._walk(arguments, spec.steps, 0, roles, "", found)
@@ -115,6 +130,24 @@ class ArgumentPlan:
             if extra:
                 raise ArgumentError(f"{label} has no field {extra[0]!r}")
             self._walk(item, steps, depth + 1, roles, label, found)
+
+
+_new_value = functools.partial(tuple.__new__, RoleValue)
+
+
+def _string_leaf(
+    item: str, where: str, roles: tuple[str, ...], found: list[RoleValue], path: bool
+) -> None:
+    """`_leaf` for a string whose roles were classified when the plan was made."""
+    if "\x00" in item:
+        raise ArgumentError(f"{where} contains a NUL byte")
+    if path:
+        if not item:
+            raise ArgumentError(f"{where} is an empty path")
+        if item.startswith("~") and item != "~" and not item.startswith("~/"):
+            raise ArgumentError(f"{where}: '~user' paths are not accepted")
+    for role in roles:
+        found.append(_new_value((role, item, where)))
 
 
 def _leaf(
