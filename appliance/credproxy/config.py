@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from appliance.credproxy.oauth import TOKEN_URL
 from appliance.credproxy.providers import PROVIDERS, ProviderName
 
 __all__ = ["ProxyConfig", "proxy_config_from"]
@@ -36,6 +38,11 @@ class ProxyConfig(BaseModel):
     socket_mode: int = 0o600
     confdir: Path | None = None  # None: app_paths().home / "ca"
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # A Claude subscription instead of an Anthropic API key: Claude Code's credentials file,
+    # read (and refreshed, and written back) on the host only. See credproxy/oauth.py.
+    anthropic_oauth: Path | None = None
+    # Where refreshes go: Anthropic's endpoint; a test may name an https loopback one.
+    oauth_token_url: str = TOKEN_URL
 
     @field_validator("real_keys")
     @classmethod
@@ -60,6 +67,21 @@ class ProxyConfig(BaseModel):
                 raise ValueError(f"upstream_overrides.{host}: port {port} is out of range")
         return overrides
 
+    @field_validator("oauth_token_url")
+    @classmethod
+    def _token_url(cls, url: str) -> str:
+        if url == TOKEN_URL:
+            return url
+        parsed = urlsplit(url)
+        host = parsed.hostname or ""
+        loopback = host == "localhost" or _is_loopback_ip(host)
+        if parsed.scheme != "https" or not loopback or parsed.username or parsed.password:
+            raise ValueError(
+                f"oauth_token_url: {url!r}: only Anthropic's endpoint, or an https loopback one "
+                "for tests"
+            )
+        return url
+
     @field_validator("socket_mode")
     @classmethod
     def _socket_mode(cls, mode: int) -> int:
@@ -71,7 +93,10 @@ class ProxyConfig(BaseModel):
     def _keys_for_providers(self) -> ProxyConfig:
         if len(set(self.providers)) != len(self.providers):
             raise ValueError(f"providers: duplicates in {list(self.providers)}")
-        missing = [p for p in self.providers if p not in self.real_keys]
+        if self.anthropic_oauth is not None and "anthropic" in self.real_keys:
+            raise ValueError("anthropic: an API key and a subscription at once; choose one")
+        oauth = {"anthropic"} if self.anthropic_oauth is not None else set()
+        missing = [p for p in self.providers if p not in self.real_keys and p not in oauth]
         if missing:
             raise ValueError(f"real_keys: no key for allowed provider(s) {missing}")
         return self
@@ -82,6 +107,8 @@ class ProxyConfig(BaseModel):
             f"upstream for {h} redirected to {a}:{p}"
             for h, (a, p) in self.upstream_overrides.items()
         ]
+        if self.oauth_token_url != TOKEN_URL:
+            notes.append(f"subscription tokens refreshed at {self.oauth_token_url}")
         if self.extra_upstream_ca is not None:
             notes.append(f"upstream TLS trusts only {self.extra_upstream_ca}")
         if self.socket_mode != 0o600:
@@ -107,3 +134,10 @@ def proxy_config_from(app_config: Any, **settings: Any) -> ProxyConfig:
             f"(config.json {name}ApiKey, or {PROVIDER_ENV[name]} in the environment)"
         )
     return ProxyConfig(real_keys=keys, providers=allowed, **settings)
+
+
+def _is_loopback_ip(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -14,7 +14,15 @@ import string
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["PROVIDERS", "Provider", "ProviderName", "Route", "make_fake_key", "provider_for_host"]
+__all__ = [
+    "PROVIDERS",
+    "Provider",
+    "ProviderName",
+    "Route",
+    "make_fake_key",
+    "make_fake_oauth_token",
+    "provider_for_host",
+]
 
 ProviderName = Literal["anthropic", "openai", "google"]
 
@@ -123,3 +131,9 @@ def make_fake_key(provider: Provider) -> str:
     if provider.name == "anthropic":
         body = body[:-2] + "AA"  # real Anthropic keys end so; some clients check
     return provider.fake_prefix + body
+
+
+def make_fake_oauth_token() -> str:
+    """A placeholder shaped like a Claude subscription's access token (``sk-ant-oat01-``)."""
+    body = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(93))
+    return "sk-ant-oat01-" + body + "AA"

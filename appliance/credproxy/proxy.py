@@ -16,7 +16,7 @@ from typing import Any
 from appliance.credproxy.ca import ensure_ca
 from appliance.credproxy.config import ProxyConfig
 from appliance.credproxy.events import ProxyEvent
-from appliance.credproxy.providers import PROVIDERS, make_fake_key
+from appliance.credproxy.providers import PROVIDERS, make_fake_key, make_fake_oauth_token
 from appliance.errors import ApplianceError
 
 __all__ = ["CredentialProxy", "ProxyEndpoints", "ProxyStartError"]
@@ -62,6 +62,9 @@ class CredentialProxy:
         self.fake_keys: dict[str, str] = {
             name: make_fake_key(PROVIDERS[name]) for name in config.providers
         }
+        if config.anthropic_oauth is not None and "anthropic" in self.fake_keys:
+            self.fake_keys["anthropic"] = make_fake_oauth_token()
+        self.subscription: Any = None  # the ClaudeSubscription, once started
         self._on_event = on_event
         self._budget_check = budget_check
         self._budget_admit = budget_admit
@@ -94,9 +97,14 @@ class CredentialProxy:
         socket_path = self._socket_dir() / "proxy.sock"
         # Imported here: mitmproxy costs ~1.6 s, paid only by a session that starts a proxy.
         from appliance.credproxy.engine import ProxyThread
+        from appliance.credproxy.oauth import OAuthError
 
+        try:
+            addons = self._addons()
+        except OAuthError as exc:  # the subscription's file: say what to do, start nothing
+            raise ProxyStartError(str(exc)) from None
         self._thread = ProxyThread(
-            self._addons(),
+            addons,
             confdir=ca.confdir,
             overrides=dict(self.config.upstream_overrides),
             upstream_ca=self.config.extra_upstream_ca,
@@ -122,13 +130,29 @@ class CredentialProxy:
 
         reporter = Reporter(self._on_event)
         allowed = self.config.providers
-        real = {name: self.config.real_keys[name] for name in allowed}
+        real = {
+            name: self.config.real_keys[name] for name in allowed if name in self.config.real_keys
+        }
+        oauth: list[Any] = []
+        if self.config.anthropic_oauth is not None and "anthropic" in allowed:
+            from appliance.credproxy.addons.oauthswap import OAuthSwap
+            from appliance.credproxy.oauth import ClaudeSubscription
+
+            self.subscription = ClaudeSubscription(
+                self.config.anthropic_oauth,
+                token_url=self.config.oauth_token_url,
+                ca=self.config.extra_upstream_ca,
+            )
+            fake = self.fake_keys["anthropic"]
+            oauth.append(OAuthSwap("anthropic", fake, self.subscription, reporter))
+        more = self.subscription.secrets if self.subscription is not None else None
         return [
             Gate(allowed, reporter),
             Budget(self._budget_check, reporter, self._budget_admit),
             KeySwap(self.fake_keys, real, reporter),
+            *oauth,
             Metering(reporter),
-            KeyEchoGuard(real, reporter),
+            KeyEchoGuard(real, reporter, more),
             Seal(allowed, reporter),
         ]
 

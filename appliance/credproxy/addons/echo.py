@@ -19,9 +19,24 @@ __all__ = ["KeyEchoGuard"]
 
 
 class KeyEchoGuard:
-    def __init__(self, real_keys: dict[str, SecretStr], reporter: Reporter) -> None:
-        self.secrets = tuple(k.get_secret_value().encode() for k in real_keys.values())
+    """``more`` gives secrets that change during the session (a subscription's tokens, which
+    are refreshed): read at each search, so a refreshed token is guarded from its first use."""
+
+    def __init__(
+        self,
+        real_keys: dict[str, SecretStr],
+        reporter: Reporter,
+        more: Callable[[], tuple[str, ...]] | None = None,
+    ) -> None:
+        self._static = tuple(k.get_secret_value().encode() for k in real_keys.values())
+        self._more = more
         self.reporter = reporter
+
+    @property
+    def secrets(self) -> tuple[bytes, ...]:
+        if self._more is None:
+            return self._static
+        return self._static + tuple(s.encode() for s in self._more() if s)
 
     def _found(self, data: bytes) -> bool:
         return any(secret in data for secret in self.secrets)

@@ -36,6 +36,8 @@ class KeySwap:
         provider = provider_of(flow)
         if provider is None:  # the gate did not run or did not pass: the seal will kill it
             return
+        if provider.name not in self.real_keys:  # a subscription: OAuthSwap swaps (or the seal)
+            return
         denial = check_key(provider, request_facts(flow), self.fake_keys[provider.name])
         if denial is not None:
             deny(flow, self.reporter, denial, provider)
