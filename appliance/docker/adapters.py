@@ -65,7 +65,12 @@ class AgentAdapter(Protocol):
         """Build the image if needed; return its tag."""
         ...
 
-    def launch(self, *, task: str | None, interactive: bool, fake_key: str) -> AgentLaunch: ...
+    def launch(
+        self, *, task: str | None, interactive: bool, fake_key: str, auth: str = "apikey"
+    ) -> AgentLaunch:
+        """``auth``: "apikey" (``fake_key`` is a placeholder API key) or "oauth" (a
+        placeholder subscription token)."""
+        ...
 
 
 def base_env() -> dict[str, str]:
@@ -132,7 +137,9 @@ class ClaudeCode:
             progress(f"removed the older image {old}")
         return tag
 
-    def launch(self, *, task: str | None, interactive: bool, fake_key: str) -> AgentLaunch:
+    def launch(
+        self, *, task: str | None, interactive: bool, fake_key: str, auth: str = "apikey"
+    ) -> AgentLaunch:
         command = ["claude", "--mcp-config", MCP_CONFIG, "--strict-mcp-config",
                    "--dangerously-skip-permissions"]  # fmt: skip
         if not interactive:
@@ -141,8 +148,11 @@ class ClaudeCode:
             command += ["--print", "--output-format", "text", task]
         elif task:
             command.append(task)
+        # A subscription: Claude Code takes CLAUDE_CODE_OAUTH_TOKEN before any other login and
+        # sends it as `Authorization: Bearer`; the proxy swaps the placeholder for the token.
+        credential = "CLAUDE_CODE_OAUTH_TOKEN" if auth == "oauth" else "ANTHROPIC_API_KEY"
         env = base_env() | {
-            "ANTHROPIC_API_KEY": fake_key,
+            credential: fake_key,
             "IS_SANDBOX": "1",
             "DISABLE_AUTOUPDATER": "1",
             "DISABLE_TELEMETRY": "1",

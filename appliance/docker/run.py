@@ -31,6 +31,7 @@ from docker.errors import DockerException
 
 from appliance.credproxy import ProxyStartError
 from appliance.docker.adapters import AgentAdapter, adapter_for
+from appliance.docker.auth import AUTH_VARIABLE, DockerAuth, choose_auth
 from appliance.docker.container import (
     ContainerSpec,
     DockerUnavailable,
@@ -100,20 +101,20 @@ async def run_agent(
     prepared = await _prepare(config, paths, adapter)
     if prepared is None:
         return EXIT_SETUP
-    client, image, real_key = prepared
+    client, image, auth = prepared
     options = dataclasses.replace(options, task=task or "", mode=f"docker:{adapter.name}")
     stop = Stop()
     # From here every signal only sets `stop`: the cleanup below always runs. (During the image
     # build, Ctrl-C interrupts as usual: nothing of the session exists yet.)
     with _signals_handled(stop), RuntimeDir() as runtime:
-        proxy, meter = _proxy(config, adapter, real_key, runtime, proxy_settings or {})
+        proxy, meter = _proxy(config, adapter, auth, runtime, proxy_settings or {})
         # The proxy's loosened settings (test upstreams, extra CAs) go into the audit header too.
         options = dataclasses.replace(
             options, extra_weakening=(*options.extra_weakening, *proxy.config.loosening())
         )
         try:
             fake_key = proxy.fake_keys[adapter.provider]
-            launch = adapter.launch(task=task, interactive=pty, fake_key=fake_key)
+            launch = adapter.launch(task=task, interactive=pty, fake_key=fake_key, auth=auth.kind)
             return await _session(config, paths, options, proxy, runtime, launch,
                                   _Run(client, image, meter, stop, pty, out))  # fmt: skip
         except (ValueError, ProxyStartError, DockerException, BaseExceptionGroup) as exc:
@@ -154,16 +155,20 @@ async def _prepare(config: Any, paths: Any, adapter: AgentAdapter) -> tuple | No
         for name in await anyio.to_thread.run_sync(remove_stale, client):
             print(f"ironcurtain: removed {name} (left by a session that ended abnormally)",
                   file=sys.stderr)  # fmt: skip
-        real_key = config.api_key_for(adapter.provider)
-        if not real_key:
-            print(f"ironcurtain: no {adapter.provider} API key is configured; run "
-                  "`ironcurtain setup` or set it in the environment", file=sys.stderr)  # fmt: skip
+        try:
+            auth = choose_auth(adapter.provider, config.api_key_for(adapter.provider))
+        except ValueError as exc:
+            print(f"ironcurtain: {exc}", file=sys.stderr)
             return None
+        if auth.kind == "oauth":
+            print(f"ironcurtain: using the Claude subscription Claude Code is logged in with "
+                  f"({auth.credentials}); {AUTH_VARIABLE}=apikey uses an API key instead",
+                  file=sys.stderr)  # fmt: skip
         image = await anyio.to_thread.run_sync(adapter.image, client, paths, _progress)
     except (DockerUnavailable, ImageBuildError) as exc:
         print(f"ironcurtain: {exc}", file=sys.stderr)
         return None
-    return client, image, real_key
+    return client, image, auth
 
 
 async def _session(
@@ -235,14 +240,19 @@ class _InThread:
         return self._outcome["value"]
 
 
-def _proxy(config: Any, adapter: AgentAdapter, key: str, runtime: RuntimeDir, extra: dict):
+def _proxy(config: Any, adapter: AgentAdapter, auth: DockerAuth, runtime: RuntimeDir, extra: dict):
     from appliance.credproxy import CredentialProxy, ProxyConfig
 
     meter = UsageMeter(config.resource_budget)
+    secret = (
+        {"real_keys": {adapter.provider: auth.key}}
+        if auth.kind == "apikey"
+        else {"anthropic_oauth": auth.credentials}
+    )
     proxy_config = ProxyConfig(
-        real_keys={adapter.provider: key},
         providers=(adapter.provider,),
         socket_dir=runtime.proxy_dir,
+        **secret,
         **extra,
     )
     proxy = CredentialProxy(

@@ -35,7 +35,9 @@ class ScriptAgent:
     def image(self, client: Any, paths: Any, progress: Any) -> str:
         return self.image_tag
 
-    def launch(self, *, task: str | None, interactive: bool, fake_key: str) -> AgentLaunch:
+    def launch(
+        self, *, task: str | None, interactive: bool, fake_key: str, auth: str = "apikey"
+    ) -> AgentLaunch:
         env = base_env() | {"ANTHROPIC_API_KEY": fake_key}
         command = entry_command(["/bin/sh", "-c", self.script])
         return AgentLaunch(command, env, dict(self.home_files))

@@ -32,7 +32,11 @@ async def test_no_task_without_pty(capsys: pytest.CaptureFixture) -> None:
     assert "give the agent a task, or attach to it with --pty" in capsys.readouterr().err
 
 
-async def test_no_api_key(capsys: pytest.CaptureFixture) -> None:
+async def test_no_api_key(
+    capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # no Claude Code login here either
+    monkeypatch.delenv("IRONCURTAIN_DOCKER_AUTH", raising=False)
     agent = ScriptAgent("unused:tag", "true")
     code = await run_agent(Config(), app_paths(), SessionOptions(), agent, task=None, pty=False)
     assert code == EXIT_SETUP
