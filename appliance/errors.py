@@ -24,6 +24,7 @@ are unchanged for callers) and keeps the builtin base it had (``ValueError``, ``
     ├── JobError                daemon.jobs          a job is unknown or unreadable (ValueError)
     ├── ProxyStartError         credproxy.proxy      the credential proxy cannot start
     ├── CaError                 credproxy.ca         the proxy's CA files are unsafe or unusable
+    ├── OAuthError              credproxy.oauth      a Claude subscription's tokens are unusable
     ├── ImageBuildError         docker.image         a container image cannot be built
     ├── DockerUnavailable       docker.container     no container engine answers
     ├── AttachError             docker.supervise     PTY mode cannot attach the terminal

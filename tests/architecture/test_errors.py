@@ -40,6 +40,7 @@ TREE: dict[str, tuple[type[BaseException], type[BaseException] | None]] = {
     "appliance.daemon.jobs:JobError": (ApplianceError, ValueError),
     "appliance.credproxy.proxy:ProxyStartError": (ApplianceError, None),
     "appliance.credproxy.ca:CaError": (ApplianceError, None),
+    "appliance.credproxy.oauth:OAuthError": (ApplianceError, None),
     "appliance.docker.image:ImageBuildError": (ApplianceError, None),
     "appliance.docker.container:DockerUnavailable": (ApplianceError, None),
     "appliance.docker.supervise:AttachError": (ApplianceError, None),

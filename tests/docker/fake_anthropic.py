@@ -102,7 +102,12 @@ def serve(conversation: Conversation, cert: Path, key: Path) -> ThreadingHTTPSer
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             conversation.requests.append(
-                {"path": self.path, "api_key": self.headers.get("x-api-key"), "body": body}
+                {
+                    "path": self.path,
+                    "api_key": self.headers.get("x-api-key"),
+                    "authorization": self.headers.get("authorization"),
+                    "body": body,
+                }
             )
             if self.path.startswith("/v1/messages/count_tokens"):
                 return self._send(b'{"input_tokens": 100}', "application/json")

@@ -147,3 +147,47 @@ def _read_until(fd: int, marker: bytes, timeout: float) -> bytes:
             except OSError:
                 break
     return seen
+
+
+def test_claude_code_with_a_subscription_login(
+    engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same session logged in with a Claude subscription instead of an API key: Claude Code
+    gets a placeholder in CLAUDE_CODE_OAUTH_TOKEN, every request reaches the API with the real
+    access token as `Authorization: Bearer`, and no API key travels."""
+    if os.geteuid() != 0:
+        pytest.skip("building the Claude Code image needs root (debootstrap)")
+    home = tmp_path / "user-home"
+    (home / ".claude").mkdir(parents=True)
+    access = "sk-ant-oat01-REAL-subscription-token-e2e-AA"
+    credentials = {"claudeAiOauth": {"accessToken": access, "refreshToken": "sk-ant-ort01-r",
+                                     "expiresAt": int((time.time() + 7200) * 1000)}}  # fmt: skip
+    (home / ".claude" / ".credentials.json").write_text(json.dumps(credentials))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("IRONCURTAIN_DOCKER_AUTH", "oauth")
+    paths = app_paths()
+    conversation = Conversation(denied_path=str(paths.config_file))
+    ca, cert, key = make_test_pki(tmp_path)
+    server = serve(conversation, cert, key)
+    out = io.StringIO()
+    settings = {
+        "upstream_overrides": {"api.anthropic.com": ("127.0.0.1", conversation.port)},
+        "extra_upstream_ca": ca,
+    }
+    options = SessionOptions(session_id="e2e-claude-oauth", sandbox=tmp_path / "sandbox")
+    try:
+        code = anyio.run(lambda: run_agent(
+            session_config(), paths, options, ClaudeCode(),
+            task="List the allowed directories, then read the config file.",
+            pty=False, proxy_settings=settings, out=out,
+        ))  # fmt: skip
+    finally:
+        server.shutdown()
+    output = out.getvalue()
+    print(output, file=sys.stderr)
+    assert code == 0, output
+    assert DONE in output
+    messages = [r for r in conversation.requests if r["path"].startswith("/v1/messages")]
+    assert messages, "Claude Code's requests never reached the fake API"
+    assert {r["authorization"] for r in messages} == {f"Bearer {access}"}
+    assert {r["api_key"] for r in conversation.requests} == {None}  # no API key travelled
