@@ -40,6 +40,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="ID", help="continue the conversation of session ID")
     parser.add_argument("--agent", choices=["builtin", "claude-code"], default="builtin")
     parser.add_argument("--pty", action="store_true", help="Docker mode: attach to the agent's TUI")
+    parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="this session's model: PROVIDER:MODEL for the builtin agent (as agentModelId), the "
+        "agent's own name for it in Docker mode (Claude Code: opus, sonnet, claude-opus-4-1...)",
+    )
     parser.add_argument("--policy-dir", type=Path, help="compiled policy folder (default: active)")
     parser.add_argument(
         "--sandbox",
@@ -142,6 +148,12 @@ def _run_session(args: argparse.Namespace, config, paths) -> int:
         return 2
     if args.agent != "builtin":
         return _docker(args, config, paths)
+    if args.model:
+        try:  # validated as the setting is: a wrong one names the option and the value
+            config = config.model_copy(update={"agent_model_id": _model_id(args.model)})
+        except ValueError as exc:
+            print(f"ironcurtain: --model {args.model!r}: {exc}", file=sys.stderr)
+            return 2
     from appliance.agent.loop import MissingKey, model_settings
     from appliance.host.workspace import require_workspace
 
@@ -291,6 +303,13 @@ def _docker(args: argparse.Namespace, config, paths) -> int:
     )
     return anyio.run(
         lambda: run_docker_session(
-            config, paths, options, agent=args.agent, task=args.task, pty=args.pty
+            config, paths, options, agent=args.agent, task=args.task, pty=args.pty,
+            model=args.model,
         )
-    )
+    )  # fmt: skip
+
+
+def _model_id(value: str) -> str:
+    from appliance.config.models import Config
+
+    return Config.model_validate({"agentModelId": value}).agent_model_id

@@ -18,6 +18,7 @@ gets `HTTPS_PROXY=http://127.0.0.1:8119` and trusts the CA through `NODE_EXTRA_C
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -128,6 +129,9 @@ class ClaudeCode:
     name = "claude-code"
     provider = "anthropic"
 
+    def __init__(self, model: str | None = None) -> None:
+        self.model = model  # passed as `--model` (checked by adapter_for)
+
     def image(self, client: Any, paths: Any, progress: Callable[[str], None]) -> str:
         from appliance.docker.agent_image import CLAUDE_CODE_RECIPE, ensure_agent_image
         from appliance.docker.image import prune_other_tags
@@ -142,6 +146,8 @@ class ClaudeCode:
     ) -> AgentLaunch:
         command = ["claude", "--mcp-config", MCP_CONFIG, "--strict-mcp-config",
                    "--dangerously-skip-permissions"]  # fmt: skip
+        if self.model:
+            command += ["--model", self.model]
         if not interactive:
             if not task:
                 raise ValueError("a non-interactive Claude Code session needs a task")
@@ -179,12 +185,23 @@ class ClaudeCode:
         return AgentLaunch(entry_command(command), env, {".claude.json": json.dumps(state)})
 
 
-_ADAPTERS: dict[str, Callable[[], AgentAdapter]] = {"claude-code": ClaudeCode}
+_ADAPTERS: dict[str, Callable[..., AgentAdapter]] = {"claude-code": ClaudeCode}
 
 
-def adapter_for(name: str) -> AgentAdapter:
+# An agent's model name as its own command line takes it: an alias (opus), an id
+# (claude-opus-4-1-20250805), a variant (sonnet[1m]); never an option or a second argument.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/\[\]-]{0,127}")
+
+
+def adapter_for(name: str, model: str | None = None) -> AgentAdapter:
+    if model is not None and not _MODEL_NAME.fullmatch(model):
+        raise ValueError(
+            f"--model {model!r}: a model name is letters, digits and . _ : @ / [ ] - "
+            "(at most 128, not starting with '-')"
+        )
     try:
-        return _ADAPTERS[name]()
+        factory = _ADAPTERS[name]
     except KeyError:
         known = ", ".join(sorted(_ADAPTERS))
         raise ValueError(f"unknown agent {name!r}: known agents are {known}") from None
+    return factory(model) if model else factory()

@@ -59,11 +59,18 @@ DISK_MIN_FREE = 1 * 2**30  # bytes that must stay free on it
 
 
 async def run_docker_session(
-    config: Any, paths: Any, options: Any, *, agent: str, task: str | None, pty: bool
+    config: Any,
+    paths: Any,
+    options: Any,
+    *,
+    agent: str,
+    task: str | None,
+    pty: bool,
+    model: str | None = None,
 ) -> int:
-    """The lead's entry point for `ironcurtain start --agent AGENT [task] [--pty]`."""
+    """The lead's entry point for `ironcurtain start --agent AGENT [task] [--pty] [--model M]`."""
     try:
-        adapter = adapter_for(agent)
+        adapter = adapter_for(agent, model=model)
     except ValueError as exc:
         print(f"ironcurtain: {exc}", file=sys.stderr)
         return EXIT_SETUP

@@ -265,3 +265,35 @@ def test_the_task_grants_are_shown_and_audited(cli_env):
     (grants,) = [r for r in records if r.get("type") == "task-grants"]
     assert "GB33BUKB20201555555555" in grants["grants"]["task:identifiers"]
     assert {"40", "40.0"} <= set(grants["grants"]["task:amounts"])
+
+
+def test_model_option_chooses_this_sessions_model(cli_env):
+    """`start --model PROVIDER:MODEL` runs this session on that model (the config stays)."""
+    with ScriptedLLM([{"text": "done"}]) as llm:
+        home = _configure(
+            cli_env,
+            llm,
+            anthropicApiKey="sk-ant-test-not-real",
+            anthropicBaseUrl=llm.anthropic_base,
+        )
+        done = subprocess.run(
+            [*CLI, "start", "--model", "anthropic:claude-test", "say done"],
+            env=cli_env, cwd=_work(cli_env), text=True, stdin=subprocess.DEVNULL,
+            capture_output=True, timeout=120,
+        )  # fmt: skip
+        routes = list(llm.routes)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert routes == ["anthropic"]  # not the configured openai:scripted
+    assert json.loads((home / "config.json").read_text())["agentModelId"] == "openai:scripted"
+
+
+def test_a_wrong_model_option_names_itself(cli_env):
+    with ScriptedLLM([{"text": "done"}]) as llm:
+        _configure(cli_env, llm)
+        done = subprocess.run(
+            [*CLI, "start", "--model", "no-provider", "say done"],
+            env=cli_env, cwd=_work(cli_env), text=True, stdin=subprocess.DEVNULL,
+            capture_output=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert "--model 'no-provider'" in done.stderr

@@ -66,3 +66,27 @@ def test_the_container_gets_the_placeholder_where_claude_code_reads_it():
     assert "ANTHROPIC_API_KEY" not in oauth.env
     assert keyed.env["ANTHROPIC_API_KEY"] == "sk-ant-api03-x"
     assert "CLAUDE_CODE_OAUTH_TOKEN" not in keyed.env
+
+
+def test_model_reaches_claude_codes_command_line():
+    from appliance.docker.adapters import adapter_for
+
+    launch = adapter_for("claude-code", model="opus").launch(
+        task="t", interactive=False, fake_key="sk-ant-api03-x"
+    )
+    command = launch.command
+    assert command[command.index("--model") + 1] == "opus"
+    assert command.index("--model") < command.index("--print")
+    plain = adapter_for("claude-code").launch(task="t", interactive=False, fake_key="k")
+    assert "--model" not in plain.command
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["-p", "--dangerously-skip-permissions", "opus --print", "a;b", "x" * 200, "opus\n"],
+)
+def test_a_model_name_is_never_an_option_or_two_arguments(name):
+    from appliance.docker.adapters import adapter_for
+
+    with pytest.raises(ValueError, match="--model"):
+        adapter_for("claude-code", model=name)
