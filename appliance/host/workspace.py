@@ -76,7 +76,10 @@ def refused_folders(appliance_home: Path, home: Path | None = None) -> list[tupl
     found += [(Path(p), "a container engine's folder") for p in RUNTIME_FOLDERS]
     found += [(Path(p), "a system folder") for p in SYSTEM_FOLDERS]
     found += [(home / p, "a credential folder") for p in HOME_CREDENTIALS]
-    found += [(path, "the appliance's own program files") for path in program_folders()]
+    found += [
+        (path, "the appliance's own program files: the host loads code from it")
+        for path in program_folders()
+    ]
     return [(_resolved(path), why) for path, why in found]
 
 
@@ -90,6 +93,13 @@ def program_folders() -> list[Path]:
     found = [bundle_root(), Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)]
     if getattr(sys, "frozen", False):
         found.append(Path(sys.executable).parent)
+    # Every folder Python imports from: a PYTHONPATH entry (PYTHONPATH=. makes the current
+    # folder one), '' (python -m run here), a user site-packages. A module the agent wrote there
+    # would shadow one the host imports next.
+    for entry in sys.path:
+        folder = Path(os.path.abspath(entry))  # '' is the current folder
+        if folder != Path("/") and folder.is_dir():
+            found.append(folder)
     return list(dict.fromkeys(found))
 
 

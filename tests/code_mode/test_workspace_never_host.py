@@ -129,3 +129,26 @@ def test_agent_code_cannot_plant_a_package_a_server_start_imports(cli_env, tmp_p
     assert (sandbox / "appliance" / "__init__.py").exists()  # the agent did write it
     assert not marker.exists(), "the agent's package ran as the host when the git server started"
     assert "did not start" not in done.stdout, done.stdout[-1000:]
+
+
+def test_a_folder_python_imports_from_is_not_the_workspace(cli_env, tmp_path):
+    """PYTHONPATH=. (a developer's habit) puts the project folder on the host's own import
+    path: a module the agent wrote there would shadow one the host imports next. `start` then
+    works in a fresh session folder instead, and says why."""
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {**cli_env, "HOME": str(tmp_path / "user-home"), "PYTHONPATH": "."}
+    with ScriptedLLM([{"text": "done"}]) as llm:
+        home = Path(env["IRONCURTAIN_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.json").write_text(json.dumps({
+            "agentModelId": "openai:scripted", "openaiApiKey": "sk-test-not-real",
+            "openaiBaseUrl": llm.openai_base,
+        }))  # fmt: skip
+        ironcurtain = Path(sys.executable).parent / "ironcurtain"
+        done = subprocess.run(
+            [str(ironcurtain), "start", "say done"], env=env, cwd=project, text=True,
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "not the current folder" in done.stderr and "loads code from it" in done.stderr
