@@ -53,6 +53,7 @@ CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 TOKEN_URL = "https://platform.claude.com/v1/oauth/token"  # noqa: S105 - a URL, not a secret
 REFRESH_MARGIN_S = 300.0  # refresh this long before the token expires
 _REFRESH_TIMEOUT_S = 20.0
+_RETRY_PAUSE_S = 15.0  # after a network failure, before the endpoint is tried again
 _MAX_FILE_BYTES = 64 * 1024
 _MAX_ANSWER_BYTES = 64 * 1024
 _MAX_TOKEN_CHARS = 8192
@@ -60,6 +61,10 @@ _MAX_TOKEN_CHARS = 8192
 
 class OAuthError(ApplianceError):
     """The subscription's tokens cannot be read or refreshed (the message says what to do)."""
+
+
+class _Refused(OAuthError):
+    """The token endpoint refused this refresh token: it will not work again."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,11 @@ class ClaudeSubscription:
         self._tokens = read_tokens(path)
         self._stale = False
         self.refreshes = 0
+        # After a refused refresh: (the refresh token that was refused, why). Nothing more is
+        # sent with that token (no retry storm); new tokens in the file (the user logged in
+        # again on the host) clear it. After a network failure: a short pause before the next.
+        self._refused: tuple[str, str] | None = None
+        self._retry_after = 0.0
 
     def secrets(self) -> tuple[str, ...]:
         """What must never reach the container or a log: the current tokens."""
@@ -154,9 +164,21 @@ class ClaudeSubscription:
         if on_disk.refresh != self._tokens.refresh and (
             on_disk.expires_at - self._clock() >= REFRESH_MARGIN_S
         ):
+            self._refused = None
             self._report("adopted the tokens Claude Code refreshed on the host")
             return on_disk  # someone else (Claude Code on the host) refreshed: ours is spent
-        renewed = self._exchange(on_disk.refresh)
+        if self._refused is not None and self._refused[0] == on_disk.refresh:
+            raise OAuthError(self._refused[1])
+        if self._clock() < self._retry_after:
+            raise OAuthError("the token endpoint could not be reached a moment ago; retry soon")
+        try:
+            renewed = self._exchange(on_disk.refresh)
+        except _Refused as exc:
+            self._refused = (on_disk.refresh, str(exc))
+            raise OAuthError(str(exc)) from None
+        except OAuthError:
+            self._retry_after = self._clock() + _RETRY_PAUSE_S
+            raise
         self._write_back(renewed)
         self.refreshes += 1
         self._report("refreshed the subscription's access token")
@@ -181,7 +203,7 @@ class ClaudeSubscription:
                 f"({type(exc).__name__}); check the network, or log in again with `claude`"
             ) from None
         if answer.status_code != 200:
-            raise OAuthError(
+            raise _Refused(
                 f"the token endpoint refused to refresh the Claude subscription's token (HTTP "
                 f"{answer.status_code}); log in again with `claude` on this machine, or set "
                 "IRONCURTAIN_DOCKER_AUTH=apikey to use an API key"

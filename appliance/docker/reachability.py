@@ -44,6 +44,15 @@ class Reachability:
             with self._lock:
                 self._in_a_row = 0
             return None
+        if event.kind == "denied" and event.rule == "oauth-refresh-failed":
+            # The subscription's token cannot be renewed: every later request would fail the
+            # same way. Stop now, saying what to do (the reason names it; it holds no token).
+            with self._lock:
+                if self.failed is not None:
+                    return None
+                self.failed = f"the Claude subscription cannot be used: {event.reason[:300]}"
+            self._say(self.failed)
+            return self.failed
         if event.kind != "error" or event.status is not None:
             return None
         reason = redact_text(event.reason)[:200]

@@ -314,3 +314,21 @@ def test_an_unusable_credentials_file_stops_the_start(upstream, pki, ca_dir, end
         path.write_text(content)
     with pytest.raises(ProxyStartError, match=says):
         _start(upstream, pki, ca_dir, endpoint, path)
+
+
+def test_a_refused_refresh_token_is_not_sent_again(upstream, pki, ca_dir, endpoint, tmp_path):
+    """No retry storm: once the endpoint refused the refresh token, later requests are refused
+    at once; new tokens in the file (the user logged in again) are used without a restart."""
+    credentials = _credentials(tmp_path, -10)
+    endpoint.status, endpoint.answer = 400, {"error": "invalid_grant"}
+    running = _start(upstream, pki, ca_dir, endpoint, credentials)
+    try:
+        statuses = [_post(running).status_code for _ in range(3)]
+        _credentials(tmp_path, 3600, access="sk-ant-oat01-RELOGGED-AA", refresh="r-new")
+        after_login = _post(running)
+    finally:
+        running.proxy.stop()
+    assert statuses == [403, 403, 403]
+    assert len(endpoint.grants) == 1
+    assert after_login.status_code == 200
+    assert upstream.seen[0].headers["authorization"] == ["Bearer sk-ant-oat01-RELOGGED-AA"]

@@ -137,3 +137,18 @@ def test_the_meter_stops_the_session_when_the_provider_is_unreachable() -> None:
         assert meter.summary()["events"]["error"] == 3
     finally:
         meter.close()
+
+
+def test_a_subscription_that_cannot_be_refreshed_stops_the_session_at_once() -> None:
+    said: list[str] = []
+    watch = Reachability(say=said.append)
+    refused = ProxyEvent(
+        kind="denied", flow_id="d", host="api.anthropic.com", method="POST",
+        path="/v1/messages", provider="anthropic", status=403, rule="oauth-refresh-failed",
+        reason="the token endpoint refused to refresh (HTTP 400); log in again with `claude`",
+    )  # fmt: skip
+    other = refused.model_copy(update={"rule": "key-mismatch", "reason": "not the issued key"})
+    assert watch.on_event(other) is None  # an ordinary refusal stops nothing
+    stop = watch.on_event(refused)
+    assert stop is not None and "cannot be used" in stop and "log in again" in stop
+    assert watch.on_event(refused) is None and said == [stop]  # said once
