@@ -139,14 +139,13 @@ def _as_job(args: argparse.Namespace, config, paths):
 
 
 def _run_session(args: argparse.Namespace, config, paths) -> int:
-    if args.resume and not (paths.session_dir(args.resume) / "history.json").is_file():
-        print(
-            f"ironcurtain: no session {args.resume!r} to resume "
-            "(`ironcurtain sessions` lists them)",
-            file=sys.stderr,
-        )
+    problem = _resume_problem(args, paths) if args.resume else None
+    if problem is not None:
+        print(f"ironcurtain: {problem}", file=sys.stderr)
         return 2
     if args.agent != "builtin":
+        if args.resume and args.sandbox is None:  # back to the folder it worked in
+            args.sandbox = _recorded_workspace(paths, args.resume)
         return _docker(args, config, paths)
     if args.model:
         try:  # validated as the setting is: a wrong one names the option and the value
@@ -206,6 +205,34 @@ def _current_folder(paths) -> Path | None:
         file=sys.stderr,
     )
     return here
+
+
+def _resume_problem(args: argparse.Namespace, paths) -> str | None:
+    """Why session ``args.resume`` cannot be resumed as asked, or None. A session is resumed
+    in the mode it ran in (Code Mode's history, or the Docker agent's own conversation)."""
+    missing = f"no session {args.resume!r} to resume (`ironcurtain sessions` lists them)"
+    mode = _recorded_setting(paths, args.resume, "mode")
+    if not isinstance(mode, str):
+        return missing
+    if mode.startswith("docker:"):
+        agent = mode.removeprefix("docker:")
+        if args.agent != agent:
+            return f"session {args.resume} ran {agent} in Docker mode: add --agent {agent}"
+        return None
+    if args.agent != "builtin":
+        return f"session {args.resume} is a Code Mode session: resume it without --agent"
+    if not (paths.session_dir(args.resume) / "history.json").is_file():
+        return missing
+    return None
+
+
+def _recorded_setting(paths, session_id: str, name: str) -> object:
+    """One setting from a session's audit header (None when unreadable)."""
+    try:
+        with (paths.session_dir(session_id) / "audit.jsonl").open(encoding="utf-8") as log:
+            return json.loads(log.readline())["settings"][name]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _recorded_workspace(paths, session_id: str) -> Path | None:

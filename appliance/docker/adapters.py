@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -67,10 +68,18 @@ class AgentAdapter(Protocol):
         ...
 
     def launch(
-        self, *, task: str | None, interactive: bool, fake_key: str, auth: str = "apikey"
+        self,
+        *,
+        task: str | None,
+        interactive: bool,
+        fake_key: str,
+        auth: str = "apikey",
+        conversation: str | None = None,
+        resume: bool = False,
     ) -> AgentLaunch:
         """``auth``: "apikey" (``fake_key`` is a placeholder API key) or "oauth" (a
-        placeholder subscription token)."""
+        placeholder subscription token). ``conversation``: the agent's own conversation id,
+        started, or continued when ``resume`` (see agent_state.py)."""
         ...
 
 
@@ -142,12 +151,21 @@ class ClaudeCode:
         return tag
 
     def launch(
-        self, *, task: str | None, interactive: bool, fake_key: str, auth: str = "apikey"
+        self,
+        *,
+        task: str | None,
+        interactive: bool,
+        fake_key: str,
+        auth: str = "apikey",
+        conversation: str | None = None,
+        resume: bool = False,
     ) -> AgentLaunch:
         command = ["claude", "--mcp-config", MCP_CONFIG, "--strict-mcp-config",
                    "--dangerously-skip-permissions"]  # fmt: skip
         if self.model:
             command += ["--model", self.model]
+        if conversation is not None:  # a UUID we derived: never the agent's text
+            command += ["--resume" if resume else "--session-id", str(uuid.UUID(conversation))]
         if not interactive:
             if not task:
                 raise ValueError("a non-interactive Claude Code session needs a task")

@@ -87,6 +87,8 @@ class ContainerSpec:
     cpus: float = 2.0
     tty: bool = False
     tmpfs_size: str = "512m"
+    # The agent's own state kept between runs (agent_state.py), mounted at ~/.claude.
+    agent_state: Path | None = None
 
     def run_kwargs(self) -> dict[str, Any]:
         """The keyword arguments for `containers.create`: every restriction in one place."""
@@ -117,6 +119,11 @@ class ContainerSpec:
                 # host) names the same file it sees in its own shell.
                 str(self.workspace): {"bind": str(self.workspace), "mode": "rw"},
                 str(self.runtime): {"bind": RUN_DIR, "mode": "ro"},
+                **(
+                    {str(self.agent_state): {"bind": f"{HOME}/.claude", "mode": "rw"}}
+                    if self.agent_state is not None
+                    else {}
+                ),
             },
             "working_dir": str(self.workspace),
             "labels": {LABEL_SESSION: self.session_id, LABEL_PID: str(os.getpid())},

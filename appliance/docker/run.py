@@ -23,6 +23,7 @@ import signal
 import stat
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,6 +32,7 @@ from docker.errors import DockerException
 
 from appliance.credproxy import ProxyStartError
 from appliance.docker.adapters import AgentAdapter, adapter_for
+from appliance.docker.agent_state import conversation_id, has_conversation, state_dir
 from appliance.docker.auth import AUTH_VARIABLE, DockerAuth, choose_auth
 from appliance.docker.container import (
     ContainerSpec,
@@ -121,7 +123,16 @@ async def run_agent(
         )
         try:
             fake_key = proxy.fake_keys[adapter.provider]
-            launch = adapter.launch(task=task, interactive=pty, fake_key=fake_key, auth=auth.kind)
+
+            def launch(state: Path, session_id: str) -> Any:
+                # The agent's own conversation: started under an id derived from the session's,
+                # continued when its transcript is in the session's agent state (--resume).
+                conversation = conversation_id(session_id)
+                return adapter.launch(
+                    task=task, interactive=pty, fake_key=fake_key, auth=auth.kind,
+                    conversation=conversation, resume=has_conversation(state, conversation),
+                )  # fmt: skip
+
             return await _session(config, paths, options, proxy, runtime, launch,
                                   _Run(client, image, meter, stop, pty, out))  # fmt: skip
         except (ValueError, ProxyStartError, DockerException, BaseExceptionGroup) as exc:
@@ -179,7 +190,13 @@ async def _prepare(config: Any, paths: Any, adapter: AgentAdapter) -> tuple | No
 
 
 async def _session(
-    config: Any, paths: Any, options: Any, proxy: Any, runtime: RuntimeDir, launch: Any, run: _Run
+    config: Any,
+    paths: Any,
+    options: Any,
+    proxy: Any,
+    runtime: RuntimeDir,
+    make_launch: Callable[[Path, str], Any],
+    run: _Run,
 ) -> int:
     from appliance.session.core import open_session
 
@@ -196,9 +213,14 @@ async def _session(
             await session.servers.start_all()
             infos = await session.servers.all_tools()
             endpoints = await proxy_start.result()
+            state = state_dir(Path(session.dir))
+            launch = make_launch(state, session.id)
+            if "--resume" in launch.command:
+                print(f"ironcurtain: continuing the agent's conversation of session {session.id}",
+                      file=sys.stderr)  # fmt: skip
             runtime.write_files(launch, endpoints.ca_cert_pem_path)
             spec = ContainerSpec(run.image, launch, session.sandbox, runtime.path, session.id,
-                                 tty=run.pty)  # fmt: skip
+                                 tty=run.pty, agent_state=state)  # fmt: skip
             health = [alive_check("the credential proxy", lambda: proxy.alive),
                       lambda: run.meter.reachability.failed]  # fmt: skip
             return await _run_container(spec, session, infos, run, health)
@@ -275,8 +297,16 @@ async def _run_container(
     gate_path = spec.runtime / "mcp.sock"
     disk = DiskWatch(spec.workspace, max_growth=DISK_MAX_GROWTH, min_free=DISK_MIN_FREE)
     health = [*health, alive_check("the gate socket", lambda: _is_socket(gate_path)), disk]
+    lent = [spec.workspace]
+    if spec.agent_state is not None:  # written by the agent too: the same disk watch
+        health.append(
+            DiskWatch(spec.agent_state, max_growth=DISK_MAX_GROWTH, min_free=DISK_MIN_FREE)
+        )
+        lent.append(spec.agent_state)
     async with serve_gate(session, gate_path, stop.request_from_thread, infos):
-        with Lifeline(spec.runtime), lent_workspace(spec.workspace):
+        with Lifeline(spec.runtime), contextlib.ExitStack() as lending:
+            for folder in lent:
+                lending.enter_context(lent_workspace(folder))
             RuntimeDir.lend_path(spec.runtime)
             container = await anyio.to_thread.run_sync(create_container, run.client, spec)
             print(f"ironcurtain: session {session.id}: {describe(spec)}", file=sys.stderr)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 CLI = [sys.executable, "-m", "appliance.cli"]
 
@@ -204,3 +207,29 @@ def test_resume_goes_back_to_the_recorded_folder_unless_it_is_gone(tmp_path: Pat
     assert f"the folder session s1 worked in, {project}, is gone" in capsys.readouterr().err
     assert not project.exists()
     assert _recorded_workspace(paths, "no-such-session") is None
+
+
+@pytest.mark.parametrize(
+    ("recorded", "agent", "history", "says"),
+    [
+        ("docker:claude-code", "claude-code", False, None),  # resumed in Docker mode
+        ("docker:claude-code", "builtin", False, "ran claude-code in Docker mode: add --agent"),
+        ("code", "claude-code", True, "is a Code Mode session: resume it without --agent"),
+        ("code", "builtin", True, None),
+        ("code", "builtin", False, "no session 's1' to resume"),  # no conversation kept
+    ],
+)
+def test_a_session_is_resumed_in_the_mode_it_ran_in(tmp_path, recorded, agent, history, says):
+    from appliance.chokepoint.audit import AuditLog
+    from appliance.cli.start import _resume_problem
+    from appliance.config.paths import AppPaths
+
+    paths = AppPaths(home=tmp_path / "home", cache=tmp_path / "cache")
+    session = paths.session_dir("s1")
+    session.mkdir(parents=True)
+    AuditLog.create(session / "audit.jsonl", "s1", {"mode": recorded}, [], "d").close()
+    if history:
+        (session / "history.json").write_text("[]")
+    args = argparse.Namespace(resume="s1", agent=agent)
+    problem = _resume_problem(args, paths)
+    assert problem is None if says is None else says in problem

@@ -36,7 +36,14 @@ class ScriptAgent:
         return self.image_tag
 
     def launch(
-        self, *, task: str | None, interactive: bool, fake_key: str, auth: str = "apikey"
+        self,
+        *,
+        task: str | None,
+        interactive: bool,
+        fake_key: str,
+        auth: str = "apikey",
+        conversation: str | None = None,
+        resume: bool = False,
     ) -> AgentLaunch:
         env = base_env() | {"ANTHROPIC_API_KEY": fake_key}
         command = entry_command(["/bin/sh", "-c", self.script])

@@ -90,3 +90,40 @@ def test_a_model_name_is_never_an_option_or_two_arguments(name):
 
     with pytest.raises(ValueError, match="--model"):
         adapter_for("claude-code", model=name)
+
+
+def test_a_conversation_is_started_under_its_id_and_resumed_by_it(tmp_path):
+    from appliance.docker.agent_state import conversation_id, has_conversation, state_dir
+
+    conversation = conversation_id("20261205-010203-abcdef")
+    assert conversation == conversation_id("20261205-010203-abcdef")  # derived, not stored
+    new = ClaudeCode().launch(task="t", interactive=False, fake_key="k", conversation=conversation)
+    again = ClaudeCode().launch(
+        task="t", interactive=False, fake_key="k", conversation=conversation, resume=True
+    )
+    assert new.command[new.command.index("--session-id") + 1] == conversation
+    assert again.command[again.command.index("--resume") + 1] == conversation
+    state = state_dir(tmp_path)
+    assert state.name == "agent-state" and (state.stat().st_mode & 0o777) == 0o700
+    assert not has_conversation(state, conversation)
+    (state / "projects" / "-work").mkdir(parents=True)
+    (state / "projects" / "-work" / f"{conversation}.jsonl").write_text("{}\n")
+    assert has_conversation(state, conversation)
+
+
+def test_the_agents_state_is_never_followed_through_a_link(tmp_path):
+    """The folder is the agent's: a transcript name that is a link (to anything) counts as no
+    conversation, and a `projects` that is a link is not walked."""
+    from appliance.docker.agent_state import conversation_id, has_conversation, state_dir
+
+    conversation = conversation_id("s")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "-w").mkdir(parents=True)
+    (elsewhere / "-w" / f"{conversation}.jsonl").write_text("{}\n")
+    state = state_dir(tmp_path / "session") if (tmp_path / "session").mkdir() is None else None
+    (state / "projects").symlink_to(elsewhere)
+    assert not has_conversation(state, conversation)
+    (state / "projects").unlink()
+    (state / "projects" / "-w").mkdir(parents=True)
+    (state / "projects" / "-w" / f"{conversation}.jsonl").symlink_to(elsewhere / "-w" / "x")
+    assert not has_conversation(state, conversation)

@@ -191,3 +191,41 @@ def test_claude_code_with_a_subscription_login(
     assert messages, "Claude Code's requests never reached the fake API"
     assert {r["authorization"] for r in messages} == {f"Bearer {access}"}
     assert {r["api_key"] for r in conversation.requests} == {None}  # no API key travelled
+
+
+def test_a_docker_session_resumes_the_agents_conversation(engine: Any, tmp_path: Path) -> None:
+    """Run a session, then the same session again (`start --resume ID` does this): Claude Code
+    is started with `--resume` on its own conversation, kept in the session's agent-state folder,
+    so its first request of the second run carries the first run's messages."""
+    if os.geteuid() != 0:
+        pytest.skip("building the Claude Code image needs root (debootstrap)")
+    paths = app_paths()
+    conversation = Conversation(denied_path=str(paths.config_file))
+    ca, cert, key = make_test_pki(tmp_path)
+    server = serve(conversation, cert, key)
+    settings = {
+        "upstream_overrides": {"api.anthropic.com": ("127.0.0.1", conversation.port)},
+        "extra_upstream_ca": ca,
+    }
+    options = SessionOptions(session_id="e2e-claude-resume", sandbox=tmp_path / "sandbox")
+    first_task = "List the allowed directories, then read the config file."
+    outputs, codes, seen = [], [], []
+    try:
+        for task in (first_task, "What did you find? Answer in one line."):
+            out = io.StringIO()
+            before = len(conversation.requests)
+            codes.append(anyio.run(lambda t=task, o=out: run_agent(
+                session_config(), paths, options, ClaudeCode(), task=t, pty=False,
+                proxy_settings=settings, out=o,
+            )))  # fmt: skip
+            outputs.append(out.getvalue())
+            seen.append(conversation.requests[before:])
+    finally:
+        server.shutdown()
+    print(outputs, file=sys.stderr)
+    assert codes == [0, 0], outputs
+    state = paths.session_dir("e2e-claude-resume") / "agent-state"
+    assert any(state.glob("projects/*/*.jsonl")), "the conversation was not kept"
+    second = [r for r in seen[1] if r["path"].startswith("/v1/messages") and "tools" in r["body"]]
+    assert second, "the resumed run never asked the model"
+    assert first_task in json.dumps(second[0]["body"]["messages"])  # the earlier turns came back
