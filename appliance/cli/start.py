@@ -25,8 +25,10 @@ from pathlib import Path
 EPILOG = """\
 The agent works in the current folder when it is a reasonable workspace (not your home, /, a
 system or credential folder), and says so; otherwise in a new folder (sessions/ID/sandbox), and
-says why. --sandbox FOLDER names another; --resume goes back to the session's folder; Docker
-mode (--agent claude-code) uses a new folder unless --sandbox names one.
+says why. --sandbox FOLDER names another; --resume goes back to the session's folder (and, in
+Docker mode, to the agent's own conversation); Docker mode (--agent claude-code) uses a new
+folder unless --sandbox names one. Docker mode uses the configured Anthropic key, else the Claude
+subscription Claude Code is logged in with (IRONCURTAIN_DOCKER_AUTH=apikey|oauth chooses).
 In a session: /approve N, /deny N, /budget, /logs, /retry, /model PROVIDER:MODEL, /quit.
 Ctrl-C cancels the agent's current work; Ctrl-C again leaves. Every ending prints the session
 id, the audit log and how to resume. Exit status: 0 finished, 1 model error (with a task),
