@@ -161,7 +161,13 @@ def _write_hello(cli_env, cwd: Path, env: dict[str, str] | None = None):
         config = {"agentModelId": "openai:scripted", "openaiApiKey": "sk-test-not-real",
                   "openaiBaseUrl": llm.openai_base}  # fmt: skip
         (home / "config.json").write_text(json.dumps(config))
-        return _run(["start", "write hello.txt"], env or cli_env, cwd=cwd)
+        # The installed command, as a user runs it: `python -m` from the project folder would put
+        # that folder on the host's import path, and then it is refused as a workspace.
+        ironcurtain = str(Path(sys.executable).parent / "ironcurtain")
+        return subprocess.run(
+            [ironcurtain, "start", "write hello.txt"], env=env or cli_env, capture_output=True,
+            text=True, timeout=240, cwd=cwd,
+        )  # fmt: skip
 
 
 def test_start_works_in_the_current_folder_when_it_is_a_workspace(cli_env, tmp_path: Path):
