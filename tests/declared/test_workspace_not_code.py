@@ -18,22 +18,12 @@ import pytest
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool
 from appliance.config.settings import Config, config_from_data
 from appliance.session.core import server_specs
+from tests.declared.test_declared_confinement import _profile
 
 HERE = Path(__file__).parent
 VECTORS = json.loads((HERE.parent / "vectors" / "entry" / "workspace_code.json").read_text())[
     "cases"
 ]
-
-
-def _confined_profile(outbox_dir: Path) -> dict:
-    return {
-        "roots": {"default": "none"},
-        "read": ["$INTERPRETER", "$SYSTEM_LIBS", "$SYSTEM_CONFIG", "$DEVICES", str(HERE)],
-        "write": [str(outbox_dir), "/dev/null"],
-        "execute": [os.path.realpath(sys.executable), "$ELF_LOADER"],
-        "network": {"connect_tcp": []},
-        "private_tmp": True,
-    }
 
 
 def _config(kind: str, tmp_path: Path) -> Config:
@@ -44,7 +34,7 @@ def _config(kind: str, tmp_path: Path) -> Config:
     if kind == "declared-confined":
         entry = {"command": sys.executable, "args": [str(HERE / "mail_server.py")],
                  "env": {"MAIL_OUTBOX": str(outbox)},
-                 "confinement": _confined_profile(outbox.parent)}  # fmt: skip
+                 "confinement": _profile(outbox.parent)}  # fmt: skip
     else:  # an unconfined server started as a module, as `python -m some_server` would be
         entry = {"command": sys.executable, "args": ["-m", "probe"]}
     return config_from_data({"mcpServers": {"probe": entry}}, tmp_path / "config.json")
@@ -91,7 +81,7 @@ def test_a_relative_path_entry_never_finds_the_agents_program(path_entry, tmp_pa
         program = folder / "probe-server"
         program.write_text(f"#!/bin/sh\necho ran > {marker}\n")
         program.chmod(0o755)
-    profile = {**_confined_profile(tmp_path), "write": [str(tmp_path)]}
+    profile = {**_profile(tmp_path), "write": [str(tmp_path)]}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PATH"] = path_entry + os.pathsep + os.environ["PATH"]
     done = subprocess.run(

@@ -45,18 +45,24 @@ pytestmark = [
 ]
 
 
-def test_claude_code_makes_one_allowed_and_one_denied_call(engine: Any, tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("building the Claude Code image needs root (debootstrap)")
-    paths = app_paths()
+def _scripted_api(paths: Any, tmp_path: Path) -> tuple[Conversation, Any, dict[str, Any]]:
+    """The scripted Anthropic API on loopback, and the proxy settings that point at it."""
     conversation = Conversation(denied_path=str(paths.config_file))
     ca, cert, key = make_test_pki(tmp_path)
     server = serve(conversation, cert, key)
-    out = io.StringIO()
     settings = {
         "upstream_overrides": {"api.anthropic.com": ("127.0.0.1", conversation.port)},
         "extra_upstream_ca": ca,
     }
+    return conversation, server, settings
+
+
+def test_claude_code_makes_one_allowed_and_one_denied_call(engine: Any, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("building the Claude Code image needs root (debootstrap)")
+    paths = app_paths()
+    conversation, server, settings = _scripted_api(paths, tmp_path)
+    out = io.StringIO()
     options = SessionOptions(session_id="e2e-claude", sandbox=tmp_path / "sandbox")
     try:
         code = anyio.run(lambda: run_agent(
@@ -107,9 +113,8 @@ def test_claude_code_tui_in_pty_mode(engine: Any, tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("building the Claude Code image needs root (debootstrap)")
     paths = app_paths()
-    conversation = Conversation(denied_path=str(paths.config_file))
-    ca, cert, key = make_test_pki(tmp_path)
-    server = serve(conversation, cert, key)
+    conversation, server, settings = _scripted_api(paths, tmp_path)
+    ca = settings["extra_upstream_ca"]
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     argv = [sys.executable, "-c", _PTY_CHILD, str(conversation.port), str(ca),
@@ -166,14 +171,8 @@ def test_claude_code_with_a_subscription_login(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("IRONCURTAIN_DOCKER_AUTH", "oauth")
     paths = app_paths()
-    conversation = Conversation(denied_path=str(paths.config_file))
-    ca, cert, key = make_test_pki(tmp_path)
-    server = serve(conversation, cert, key)
+    conversation, server, settings = _scripted_api(paths, tmp_path)
     out = io.StringIO()
-    settings = {
-        "upstream_overrides": {"api.anthropic.com": ("127.0.0.1", conversation.port)},
-        "extra_upstream_ca": ca,
-    }
     options = SessionOptions(session_id="e2e-claude-oauth", sandbox=tmp_path / "sandbox")
     try:
         code = anyio.run(lambda: run_agent(
@@ -200,13 +199,7 @@ def test_a_docker_session_resumes_the_agents_conversation(engine: Any, tmp_path:
     if os.geteuid() != 0:
         pytest.skip("building the Claude Code image needs root (debootstrap)")
     paths = app_paths()
-    conversation = Conversation(denied_path=str(paths.config_file))
-    ca, cert, key = make_test_pki(tmp_path)
-    server = serve(conversation, cert, key)
-    settings = {
-        "upstream_overrides": {"api.anthropic.com": ("127.0.0.1", conversation.port)},
-        "extra_upstream_ca": ca,
-    }
+    conversation, server, settings = _scripted_api(paths, tmp_path)
     options = SessionOptions(session_id="e2e-claude-resume", sandbox=tmp_path / "sandbox")
     first_task = "List the allowed directories, then read the config file."
     outputs, codes, seen = [], [], []

@@ -17,7 +17,7 @@ from mitmproxy import ctx, http
 
 from appliance.credproxy.checks import Denial, RequestFacts
 from appliance.credproxy.events import ProxyEvent
-from appliance.credproxy.providers import PROVIDERS, Provider
+from appliance.credproxy.providers import CREDENTIAL_HEADERS, PROVIDERS, Provider
 
 __all__ = [
     "REQUIRED_CHECKS",
@@ -34,6 +34,7 @@ __all__ = [
     "provider_of",
     "request_facts",
     "settled",
+    "strip_credentials",
 ]
 
 logger = logging.getLogger("appliance.credproxy")
@@ -195,3 +196,12 @@ def request_facts(flow: Any) -> RequestFacts:
     )
     flow.metadata[_FACTS] = facts
     return facts
+
+
+def strip_credentials(flow: Any) -> None:
+    """Remove every credential header from the request, whatever its case or count (one pass
+    over the raw fields), before the real credential is written."""
+    headers = flow.request.headers
+    headers.fields = tuple(
+        (k, v) for k, v in headers.fields if k.decode("latin-1").lower() not in CREDENTIAL_HEADERS
+    )

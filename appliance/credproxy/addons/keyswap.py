@@ -14,9 +14,9 @@ from appliance.credproxy.addons.base import (
     provider_of,
     request_facts,
     settled,
+    strip_credentials,
 )
 from appliance.credproxy.checks import check_key
-from appliance.credproxy.providers import CREDENTIAL_HEADERS
 
 __all__ = ["KeySwap"]
 
@@ -42,15 +42,11 @@ class KeySwap:
         if denial is not None:
             deny(flow, self.reporter, denial, provider)
             return
-        headers = flow.request.headers
-        # One pass over the raw fields: every credential header goes, whatever its case or count.
-        headers.fields = tuple(
-            (k, v)
-            for k, v in headers.fields
-            if k.decode("latin-1").lower() not in CREDENTIAL_HEADERS
-        )
+        strip_credentials(flow)
         if provider.key_query_param is not None:
             flow.request.query.pop(provider.key_query_param, None)
         real = self.real_keys[provider.name].get_secret_value()
-        headers[provider.real_key_header] = f"Bearer {real}" if provider.bearer else real
+        flow.request.headers[provider.real_key_header] = (
+            f"Bearer {real}" if provider.bearer else real
+        )
         passed(flow, "key")

@@ -16,10 +16,10 @@ from appliance.credproxy.addons.base import (
     provider_of,
     request_facts,
     settled,
+    strip_credentials,
 )
 from appliance.credproxy.checks import Denial, check_key
 from appliance.credproxy.oauth import ClaudeSubscription, OAuthError
-from appliance.credproxy.providers import CREDENTIAL_HEADERS
 
 __all__ = ["OAuthSwap"]
 
@@ -60,13 +60,8 @@ class OAuthSwap:
             except OAuthError as exc:
                 deny(flow, self.reporter, Denial("oauth-refresh-failed", str(exc)), provider)
                 return
-        headers = flow.request.headers
-        headers.fields = tuple(
-            (k, v)
-            for k, v in headers.fields
-            if k.decode("latin-1").lower() not in CREDENTIAL_HEADERS
-        )
-        headers["authorization"] = f"Bearer {token}"
+        strip_credentials(flow)
+        flow.request.headers["authorization"] = f"Bearer {token}"
         flow.metadata[_SENT] = token
         passed(flow, "key")
 
