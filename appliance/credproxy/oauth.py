@@ -57,6 +57,7 @@ _RETRY_PAUSE_S = 15.0  # after a network failure, before the endpoint is tried a
 _MAX_FILE_BYTES = 64 * 1024
 _MAX_ANSWER_BYTES = 64 * 1024
 _MAX_TOKEN_CHARS = 8192
+_MIN_TOKEN_CHARS = 16
 
 
 class OAuthError(ApplianceError):
@@ -273,10 +274,12 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _token_shaped(value: object) -> bool:
-    """A token we will put in a header: printable ASCII without spaces, bounded."""
+    """A token we will put in a header: printable ASCII without spaces, bounded. At least 16
+    characters: real ones are ~100, and the echo guard searches every response for them (a
+    two-letter "token" would cut every answer)."""
     return (
         isinstance(value, str)
-        and 0 < len(value) <= _MAX_TOKEN_CHARS
+        and _MIN_TOKEN_CHARS <= len(value) <= _MAX_TOKEN_CHARS
         and value.isascii()
         and value.isprintable()
         and " " not in value

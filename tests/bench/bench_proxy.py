@@ -1,13 +1,16 @@
 """Credential proxy: added latency per request on a kept-alive connection (target <= 3 ms).
 
-Run: python tests/bench/bench_proxy.py [N]. A fake api.anthropic.com on loopback (real TLS, its
-own CA) is timed directly and through the proxy, both with one kept-alive httpx client, median
-over N (default 200) requests after a warm-up; also through the container relay (node) and the
-Unix socket when node is installed. Prints the mitmproxy import time measured in a fresh process.
+Run: python tests/bench/bench_proxy.py [N] [--oauth]. A fake api.anthropic.com on loopback
+(real TLS, its own CA) is timed directly and through the proxy, both with one kept-alive httpx
+client, median over N (default 200) requests after a warm-up; also through the container relay
+(node) and the Unix socket when node is installed. Prints the mitmproxy import time measured in
+a fresh process. ``--oauth``: the same with a Claude subscription (the placeholder token swapped
+for the real access token, which needs no refresh during the run) instead of an API key.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -78,7 +81,9 @@ def import_time() -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    oauth = "--oauth" in sys.argv
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    n = int(numbers[0]) if numbers else 200
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     os.environ["IRONCURTAIN_HOME"] = str(work / "home")
     pki = make_test_pki(work)
@@ -86,8 +91,19 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} CPUs, load average {load}")
     print(f"mitmproxy + engine import (fresh process): {import_time():.0f} ms")
+    secret: dict = {"real_keys": REAL_KEYS}
+    if oauth:
+        credentials = work / "credentials.json"
+        expires = int((time.time() + 3600) * 1000)
+        credentials.write_text(json.dumps({"claudeAiOauth": {
+            "accessToken": "sk-ant-oat01-bench-access-AA",
+            "refreshToken": "sk-ant-ort01-bench-refresh", "expiresAt": expires,
+        }}))  # fmt: skip
+        keys = {k: v for k, v in REAL_KEYS.items() if k != "anthropic"}
+        secret = {"real_keys": keys, "anthropic_oauth": credentials}
+        print("credential: a Claude subscription (OAuth token swap)")
     config = ProxyConfig(
-        real_keys=REAL_KEYS,
+        **secret,
         upstream_overrides={h: ("127.0.0.1", upstream.port) for h in HOSTS},
         extra_upstream_ca=pki[0],
         confdir=work / "ca",
@@ -103,7 +119,8 @@ def main() -> None:
         f"{(time.perf_counter() - started) * 1000:.0f} ms"
     )
     body = {"model": "claude-sonnet-4-6", "max_tokens": 16, "messages": []}
-    fake = {"x-api-key": proxy.fake_keys["anthropic"]}
+    placeholder = proxy.fake_keys["anthropic"]
+    fake = {"authorization": f"Bearer {placeholder}"} if oauth else {"x-api-key": placeholder}
     print(f"requests: {n} rounds after {WARMUP} warm-up; each round sends one request on each")
     print("kept-alive client in turn, so all paths see the same machine load (paired medians)")
     relay = None
@@ -146,7 +163,8 @@ def main() -> None:
             print(f"  added latency, {name}: {added:.2f} ms (paired median; target <= 3 ms)")
             from figures import figure
 
-            figure(f"credential proxy added latency, {name}", added, "ms", 3)
+            label = f"{name}, subscription" if oauth else name
+            figure(f"credential proxy added latency, {label}", added, "ms", 3)
         # CPU is what the proxy costs whatever the load: the proxy thread's own CPU time (from
         # /proc, in clock ticks) over a run of requests on the TCP port alone.
         name = "through proxy (TCP port)"

@@ -178,7 +178,8 @@ def test_a_refused_refresh_denies_and_changes_nothing(upstream, pki, ca_dir, end
     [
         {"refresh_token": NEW_REFRESH, "expires_in": 3600},  # no access token
         {"access_token": NEW_ACCESS, "refresh_token": NEW_REFRESH},  # no expiry
-        {"access_token": "has space", "expires_in": 3600},
+        {"access_token": "has space in the middle", "expires_in": 3600},
+        {"access_token": "short", "expires_in": 3600},
         {"access_token": NEW_ACCESS, "expires_in": -5},
         {"access_token": NEW_ACCESS, "expires_in": True},
         ["not", "an", "object"],
@@ -218,7 +219,12 @@ def test_tokens_the_host_refreshed_meanwhile_are_adopted(upstream, pki, ca_dir, 
     credentials = _credentials(tmp_path, 60)
     running = _start(upstream, pki, ca_dir, endpoint, credentials)
     try:
-        _credentials(tmp_path, 3600, access="sk-ant-oat01-HOST-refreshed-AA", refresh="r-host")
+        _credentials(
+            tmp_path,
+            3600,
+            access="sk-ant-oat01-HOST-refreshed-AA",
+            refresh="sk-ant-ort01-host-refreshed",
+        )
         response = _post(running)
     finally:
         running.proxy.stop()
@@ -303,7 +309,14 @@ def test_a_key_and_a_subscription_at_once_are_refused(tmp_path):
     [
         (None, "cannot read Claude Code's credentials"),
         ("{not json", "not JSON"),
-        ('{"claudeAiOauth": {"accessToken": "a"}}', "refreshToken is missing"),
+        (
+            '{"claudeAiOauth": {"accessToken": "sk-ant-oat01-long-enough"}}',
+            "refreshToken is missing",
+        ),
+        (
+            '{"claudeAiOauth": {"accessToken": "a", "refreshToken": "b", "expiresAt": 1}}',
+            "accessToken",
+        ),
         ('{"other": 1}', "no claudeAiOauth section"),
     ],
 )
@@ -324,7 +337,9 @@ def test_a_refused_refresh_token_is_not_sent_again(upstream, pki, ca_dir, endpoi
     running = _start(upstream, pki, ca_dir, endpoint, credentials)
     try:
         statuses = [_post(running).status_code for _ in range(3)]
-        _credentials(tmp_path, 3600, access="sk-ant-oat01-RELOGGED-AA", refresh="r-new")
+        _credentials(
+            tmp_path, 3600, access="sk-ant-oat01-RELOGGED-AA", refresh="sk-ant-ort01-after-login"
+        )
         after_login = _post(running)
     finally:
         running.proxy.stop()

@@ -165,8 +165,9 @@ def test_claude_code_with_a_subscription_login(
     home = tmp_path / "user-home"
     (home / ".claude").mkdir(parents=True)
     access = "sk-ant-oat01-REAL-subscription-token-e2e-AA"
-    credentials = {"claudeAiOauth": {"accessToken": access, "refreshToken": "sk-ant-ort01-r",
-                                     "expiresAt": int((time.time() + 7200) * 1000)}}  # fmt: skip
+    expires = int((time.time() + 7200) * 1000)
+    credentials = {"claudeAiOauth": {"accessToken": access, "expiresAt": expires,
+                                     "refreshToken": "sk-ant-ort01-refresh-e2e"}}  # fmt: skip
     (home / ".claude" / ".credentials.json").write_text(json.dumps(credentials))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("IRONCURTAIN_DOCKER_AUTH", "oauth")
