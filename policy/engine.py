@@ -11,8 +11,10 @@ Order, each step able to end the evaluation:
    except a write or delete into a git directory (named ``.git``, or shaped like one:
    ``HEAD``/``commondir``/``gitdir``, or ``objects`` and ``refs``) →
    ``structural-git-internals-escalate`` (rules still run: a rule's deny beats it)
-   history values inside the sandbox that no rule covers → ``structural-sandbox-history-
-   escalate`` (or, with ``context.sandbox_history == "allow"``, discharged as IronCurtain does)
+   ``write-history`` values inside the sandbox are discharged too (``sandbox_history``
+   "additive", the default: commit, branch, tag lose nothing); ``delete-history`` values there
+   that no rule covers → ``structural-sandbox-history-escalate`` (``"allow"`` discharges both,
+   as IronCurtain does; ``"escalate"`` neither)
 5. URL values outside the server's domain gate → ``structural-domain-escalate`` (rules still
    run for them: a rule's deny beats the gate's escalate, a rule's allow does not)
 6. every other value: the first rule covering its role and value decides it; none →
@@ -111,7 +113,7 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
     outcomes: list[_Outcome] = []
     for item in judged:
         discharged = item.role in sandbox_roles or (
-            item.role in _HISTORY_ROLES and view.context.sandbox_history == "allow"
+            item.role in _DISCHARGED_HISTORY[view.context.sandbox_history]
         )
         if discharged and view.in_sandbox(item.value):
             internals = view.git_internals(item.value, item.role)
@@ -173,14 +175,19 @@ def _whole_call(
 
 
 def _sandbox_history(item: RoleValue) -> _Outcome:
-    """A history role inside the sandbox that no rule covers: never a silent default deny.
+    """A history role inside the sandbox, not discharged, that no rule covers: never a silent
+    default deny, a human decides.
 
-    Not discharged like the other sandbox roles (the agent cannot rewrite a repository's
-    ``.git`` here without approval: ``structural-git-internals-escalate``), so a human decides;
-    ``EvalContext.sandbox_history="allow"`` discharges them first, as IronCurtain does."""
+    By default (``sandbox_history="additive"``) only ``delete-history`` gets here: a reset, a
+    forced checkout or a branch delete discards work that may be the user's own (the sandbox
+    can be their project folder), and nothing brings it back. ``write-history`` (commit,
+    branch, tag, merge) loses nothing and is discharged like the other sandbox roles; the git
+    server runs no repository-controlled code for either. ``"allow"`` discharges both, as
+    IronCurtain does; ``"escalate"`` neither."""
+    what = "discards work" if item.role == "delete-history" else "changes history"
     reason = (
-        f"{item.where}: {item.role} inside the session sandbox and no rule covers it; "
-        "history changes need a human (setting: sandboxHistory 'allow' discharges them)"
+        f"{item.where}: {item.role} inside the session sandbox ({what}) and no rule covers it; "
+        "a human decides (setting: sandboxHistory 'allow' discharges it)"
     )
     return _Outcome("escalate", SANDBOX_HISTORY_RULE, reason, item.role)
 
@@ -268,6 +275,12 @@ _new_facts = functools.partial(tuple.__new__, CallFacts)
 _new_decision = functools.partial(tuple.__new__, Decision)
 _GIT_INTERNAL_ROLES = frozenset({"write-path", "delete-path"})
 _HISTORY_ROLES = frozenset({"write-history", "delete-history"})
+# sandboxHistory -> the history roles the sandbox discharges
+_DISCHARGED_HISTORY = {
+    "additive": frozenset({"write-history"}),
+    "allow": _HISTORY_ROLES,
+    "escalate": frozenset(),
+}
 GIT_INTERNALS_RULE = "structural-git-internals-escalate"
 SANDBOX_HISTORY_RULE = "structural-sandbox-history-escalate"
 INTROSPECTION_RULE = "structural-introspection-allow"

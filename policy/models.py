@@ -149,9 +149,11 @@ class EvalContext(_Frozen):
     # (resolved path, sandbox root) -> the git-dir-shaped folder holding the path, or None.
     git_dir_probe: Callable[[str, str], str | None] = git_dir_of
     home: str
-    # History roles (write-history, delete-history) inside the sandbox that no rule covers:
-    # "escalate" (this appliance) or "allow" (IronCurtain discharges them like other paths).
-    sandbox_history: Literal["escalate", "allow"] = "escalate"
+    # History roles inside the sandbox: "additive" (the default) discharges write-history
+    # (commit, branch, tag, merge: nothing is lost) and leaves delete-history (reset, forced
+    # checkout, branch delete: work is discarded) to the rules, a human when none covers it;
+    # "allow" discharges both, as IronCurtain does; "escalate" discharges neither.
+    sandbox_history: Literal["additive", "escalate", "allow"] = "additive"
     # The session's state for this call (policy.session_state): task and session lists are
     # folded into the policy's lists by policy.session_policy; counters, sums and provenance
     # hits are read by the conditions. None: a call judged on its own.

@@ -78,10 +78,10 @@ class ScenarioContext(_Frozen):
     sandbox: str | None = None
     ironcurtain_home: str = Field(default="/home/user/.ironcurtain", alias="ironcurtainHome")
     # the config's sandboxHistory the scenarios assume ("allow": IronCurtain's decisions)
-    sandbox_history: Literal["escalate", "allow"] = Field(
-        default="escalate",
+    sandbox_history: Literal["additive", "escalate", "allow"] = Field(
+        default="additive",
         alias="sandboxHistory",
-        exclude_if=lambda value: value == "escalate",  # files written before it stay as they are
+        exclude_if=lambda value: value == "additive",  # the default is not written out
     )
 
 

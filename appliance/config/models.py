@@ -170,9 +170,11 @@ class Config(_Section):
     # Kernel confinement of the servers: "enforce" refuses to start a server the kernel cannot
     # confine; "best-effort" starts it with what the kernel has (a weakening, audited).
     confinement: Literal["enforce", "best-effort"] = "enforce"
-    # git history changes (commit, branch, merge, rebase, tag) inside the session sandbox that no
-    # rule covers: "escalate" asks a human; "allow" discharges them as IronCurtain does.
-    sandbox_history: Literal["escalate", "allow"] = "escalate"
+    # git history changes inside the session sandbox: "additive" allows the ones that lose
+    # nothing (commit, branch, tag, merge) and asks a human for the ones that discard work
+    # (reset, forced checkout, branch delete) when no rule covers them; "allow" allows both, as
+    # IronCurtain does; "escalate" asks for both.
+    sandbox_history: Literal["additive", "escalate", "allow"] = "additive"
     # MCP servers beyond (or in place of) the shipped ones: appliance/config/servers.py.
     mcp_servers: dict[str, DeclaredServer] = Field(default_factory=dict)
 

@@ -31,7 +31,7 @@ class ChokepointSettings:
     # audit: checkpoint signing cadence and the OpenTelemetry export
     audit: AuditTrail
     # sandboxHistory: how the engine treats history roles inside the sandbox
-    sandbox_history: Literal["escalate", "allow"]
+    sandbox_history: Literal["additive", "escalate", "allow"]
 
     @classmethod
     def of(cls, config: Config) -> ChokepointSettings:

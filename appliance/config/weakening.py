@@ -24,8 +24,9 @@ def weakening_settings(config: Config) -> list[str]:
         out.append("auditRedaction is off: secrets in tool arguments are written to the audit log.")
     if config.sandbox_history == "allow":
         out.append(
-            "sandboxHistory is allow: git history changes inside the sandbox (commit, merge, "
-            "rebase, tag) are allowed without a rule or a human, as IronCurtain does."
+            "sandboxHistory is allow: git history changes inside the sandbox that discard work "
+            "(reset, forced checkout, branch delete) are allowed without a rule or a human, as "
+            "IronCurtain does."
         )
     for name, server in sorted(config.mcp_servers.items()):
         if server.command is not None and not server.disabled and server.confinement is None:

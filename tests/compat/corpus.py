@@ -65,7 +65,7 @@ def context_for(data: dict[str, Any], case: dict[str, Any]) -> EvalContext:
         # The corpus's folders do not exist here: no disk probing (a '.git' name still counts,
         # in the engine), so a case means the same on every machine, as scenario replay does.
         git_dir_probe=_no_disk,
-        sandbox_history=case.get("context", {}).get("sandboxHistory", "escalate"),
+        sandbox_history=case.get("context", {}).get("sandboxHistory", "additive"),
     )
 
 

@@ -83,29 +83,50 @@ def test_protected_check_uses_the_resolved_and_the_written_path() -> None:
     assert decide(policy, call, resolve_path=resolver2) == ("deny", "structural-protected-path")
 
 
-def test_sandbox_discharges_path_roles_but_not_history_roles() -> None:
-    tools = {"commit": {"path": ["write-path", "write-history"]}, "read": {"path": ["read-path"]}}
+def test_sandbox_discharges_history_that_loses_nothing_and_asks_for_history_that_discards() -> None:
+    tools = {
+        "commit": {"path": ["write-path", "write-history"]},
+        "reset": {"path": ["delete-history"]},
+        "read": {"path": ["read-path"]},
+    }
     policy = make_policy([], tools)
     inside = f"{SANDBOX}/repo"
     assert decide(policy, tcall("srv", "read", path=inside)) == (
         "allow",
         "structural-sandbox-allow",
     )
-    # no rule covers the history role: a human decides (never a silent default deny)
+    # the default ("additive"): a commit loses nothing, discharged like the other sandbox roles
     assert decide(policy, tcall("srv", "commit", path=inside)) == (
-        "escalate",
-        "structural-sandbox-history-escalate",
-    )
-    # IronCurtain's behaviour on request: history roles discharged like the others
-    assert decide(policy, tcall("srv", "commit", path=inside), sandbox_history="allow") == (
         "allow",
         "structural-sandbox-allow",
     )
+    # discarding work with no rule covering it: a human decides (never a silent default deny)
+    assert decide(policy, tcall("srv", "reset", path=inside)) == (
+        "escalate",
+        "structural-sandbox-history-escalate",
+    )
+    # "escalate": neither is discharged
+    for tool in ("commit", "reset"):
+        assert decide(policy, tcall("srv", tool, path=inside), sandbox_history="escalate") == (
+            "escalate",
+            "structural-sandbox-history-escalate",
+        )
+    # IronCurtain's behaviour on request: both discharged like the other roles
+    for tool in ("commit", "reset"):
+        assert decide(policy, tcall("srv", tool, path=inside), sandbox_history="allow") == (
+            "allow",
+            "structural-sandbox-allow",
+        )
     outside = "/elsewhere/repo"
     assert decide(policy, tcall("srv", "commit", path=outside)) == ("deny", "default-deny")
+    assert decide(policy, tcall("srv", "reset", path=outside)) == ("deny", "default-deny")
+    # a rule covering discarded history decides it inside the sandbox (here: a deny)
+    deny_reset = {"name": "no-reset", "then": "deny", "if": {"roles": ["delete-history"]}}
+    policy = make_policy([deny_reset], tools)
+    assert decide(policy, tcall("srv", "reset", path=inside)) == ("deny", "no-reset")
     allow_history = {"name": "history", "if": {"roles": ["write-history"]}}
     policy = make_policy([allow_history], tools)
-    assert decide(policy, tcall("srv", "commit", path=inside)) == (
+    assert decide(policy, tcall("srv", "commit", path=inside), sandbox_history="escalate") == (
         "allow",
         "structural-sandbox-allow",
     )

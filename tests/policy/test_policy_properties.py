@@ -18,11 +18,12 @@ from policy.models import ToolCall
 from policy.paths import lexical
 
 NAMES = ["a", "b", "sb", "x", "..", "."]
-ROLES = ["read-path", "write-path", "delete-path", "write-history"]
+ROLES = ["read-path", "write-path", "delete-path", "write-history", "delete-history"]
 TOOLS = {
     "one": {"p": ["read-path"]},
     "two": {"src": ["read-path", "delete-path"], "dst": ["write-path"]},
     "hist": {"p": ["write-path", "write-history"]},
+    "drop": {"p": ["delete-history"]},
     "bare": {"q": ["none"]},
 }
 PROTECTED = ("/a/b", "/x/*/a")
@@ -87,7 +88,7 @@ def protected(path: str, role: str) -> bool:
     for pattern in (parts(p) for p in PROTECTED):
         if len(value) >= len(pattern) and fits(value, pattern):
             return True
-        destructive = role in ("write-path", "delete-path", "write-history")
+        destructive = role in ("write-path", "delete-path", "write-history", "delete-history")
         if destructive and len(value) < len(pattern) and fits(value, pattern):
             return True
     return False
@@ -118,7 +119,8 @@ def reference(call: ToolCall, rule_set: list[dict], sandbox: str | None) -> tupl
 
 
 def judge(tool: str, role: str, value: str, rule_set: list[dict], sandbox: str | None):
-    if sandbox and role != "write-history" and under(value, sandbox):
+    # the default sandboxHistory ("additive"): only history that discards work is not discharged
+    if sandbox and role != "delete-history" and under(value, sandbox):
         return ("allow", "structural-sandbox-allow")
     for rule in rule_set:
         cond = rule["if"]
@@ -131,7 +133,7 @@ def judge(tool: str, role: str, value: str, rule_set: list[dict], sandbox: str |
         if "paths" in cond and not under(value, cond["paths"]["within"]):
             continue
         return (rule["then"], rule["name"])
-    if sandbox and role == "write-history" and under(value, sandbox):
+    if sandbox and role == "delete-history" and under(value, sandbox):
         return ("escalate", "structural-sandbox-history-escalate")  # a human, never a silent deny
     return ("deny", "default-deny")
 
@@ -163,7 +165,7 @@ def test_no_rule_set_makes_a_protected_path_allowed(rule_set, folder, rest, sand
     everything = {"name": "allow-all", "then": "allow", "reason": "r", "if": {}}
     policy = make_policy([everything, *rule_set], TOOLS)
     for target in ("/a/b" + rest, "/x/any/a" + rest, folder + "/.env", "/sb/../a/./b" + rest):
-        for tool in ("one", "two", "hist"):  # every tool with a path argument
+        for tool in ("one", "two", "hist", "drop"):  # every tool with a path argument
             call = ToolCall(server="srv", tool=tool, arguments=dict.fromkeys(TOOLS[tool], target))
             assert run(call, policy, sandbox) == ("deny", "structural-protected-path"), target
 
