@@ -1,17 +1,29 @@
 """IronCurtain compatibility figures: the share of IronCurtain-format cases that load, the share
 of decisions identical to IronCurtain's, and engine speed on the same calls.
 
-Run: ``python tests/bench/bench_ironcurtain.py``. The cases are the corpus in
-``tests/vectors/ironcurtain/`` (file shapes re-created as data; calls with the decision
+Run: ``python tests/bench/bench_ironcurtain.py [--ironcurtain CHECKOUT]``. The cases are the
+corpus in ``tests/vectors/ironcurtain/`` (file shapes re-created as data; calls with the decision
 IronCurtain's documented semantics give). Every remaining difference is printed with the reason
 the corpus records for keeping it. Speed: decisions per second over the corpus calls, each
-evaluated again and again under its case's context (as a session keeps one), against IronCurtain's
-12,100 decisions/s (measured on its engine) times the 6.9x lead to keep. Nothing is asserted.
+evaluated again and again under its case's context (as a session keeps one).
+
+``--ironcurtain CHECKOUT`` (a clone of github.com/provos/ironcurtain; needs ``node`` and esbuild,
+fetched by ``npx`` from the npm registry unless ``--esbuild`` names one) runs IronCurtain's own
+engine beside this one: its decisions on the corpus calls (does the corpus record what IronCurtain
+really decides?) and both engines' speed on the same calls over a real folder tree (the corpus's
+folders made in a temporary directory), both resolving paths on disk as they do in a session.
+Nothing is asserted.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import shlex
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,14 +33,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from figures import figure, load_average  # noqa: E402 -- after the path set-up above
 
+from appliance.config.paths import AppPaths  # noqa: E402
 from policy.engine import evaluate  # noqa: E402
-from tests.compat.corpus import decisions, loads, replay_decisions, shapes  # noqa: E402
+from policy.loader import load_policy  # noqa: E402
+from policy.models import EvalContext, ToolCall  # noqa: E402
+from tests.compat.corpus import CORPUS, decisions, loads, replay_decisions, shapes  # noqa: E402
 
-IRONCURTAIN_RATE = 12_100  # decisions/s, IronCurtain's engine on the same kind of calls
-LEAD = 6.9
+LEAD = 6.9  # issue 19: keep at least the lead measured then (83,600 vs 12,100 decisions/s)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ironcurtain", type=Path, help="an IronCurtain checkout to run beside")
+    parser.add_argument("--esbuild", default="npx --yes esbuild@0.24.2", help="esbuild command")
+    options = parser.parse_args()
     print(f"load average: {load_average()}")
     cases = shapes()
     loaded = sum(loads(case) for case in cases)
@@ -76,20 +94,129 @@ def main() -> None:
     wall_rate = total / (time.perf_counter() - wall)
     print(f"  wall-clock rate under the current load: {wall_rate:,.0f}/s")
     print(f"  {passes} passes over {len(calls)} calls of {len(data['cases'])} cases")
-    figure(
-        "engine decisions per second on the corpus calls",
-        rate,
-        "/s",
-        IRONCURTAIN_RATE * LEAD,
-        at_least=True,
+    # The lead is measured beside IronCurtain's own engine (--ironcurtain): the same calls, both
+    # resolving paths on disk. Alone, this engine's rate with lexical paths (no I/O) is printed.
+    figure("engine decisions per second on the corpus calls (lexical paths)", rate, "/s")
+    if options.ironcurtain is None:
+        print(
+            "  the lead over IronCurtain (target >= 6.9x) is measured with --ironcurtain CHECKOUT: "
+            "its own engine on the same calls"
+        )
+    if options.ironcurtain is not None:
+        beside_ironcurtain(options.ironcurtain.resolve(), shlex.split(options.esbuild))
+
+
+def _cpu_rate(calls: list[tuple[ToolCall, EvalContext]], policy) -> float:
+    for call, ctx in calls:
+        evaluate(call, policy, ctx)
+    total, start = 0, time.process_time()
+    while time.process_time() - start < 3.0:
+        for call, ctx in calls:
+            evaluate(call, policy, ctx)
+        total += len(calls)
+    return total / (time.process_time() - start)
+
+
+def _node(script: Path, bundle: Path, cases: Path, mode: str, home: str) -> object:
+    done = subprocess.run(
+        ["node", str(script), str(bundle), str(cases), str(CORPUS / "policy"), mode],
+        env={**os.environ, "HOME": home},
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    figure(
-        "lead over IronCurtain's 12,100 decisions/s",
-        rate / IRONCURTAIN_RATE,
-        "x",
-        LEAD,
-        at_least=True,
-    )
+    if done.returncode != 0:
+        raise SystemExit(f"IronCurtain's engine failed ({mode}): {done.stderr[-800:]}")
+    return json.loads(done.stdout)
+
+
+def _materialise(data: dict, root: Path) -> dict:
+    """The corpus with its home moved under ``root`` and every folder its calls name made."""
+    home = data["context"]["home"]
+    moved = json.loads(json.dumps(data).replace(home, str(root) + home))
+    folders = {moved["context"]["sandbox"], moved["context"]["ironcurtainHome"]}
+
+    def walk(value: object) -> None:
+        if isinstance(value, str) and (value.startswith(str(root)) or value.startswith("~/")):
+            full = moved["context"]["home"] + value[1:] if value.startswith("~/") else value
+            folders.add(os.path.dirname(os.path.normpath(full)))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for case in moved["cases"]:
+        walk(case["call"]["arguments"])
+    for folder in folders:
+        os.makedirs(folder, exist_ok=True)
+    return moved
+
+
+def beside_ironcurtain(checkout: Path, esbuild: list[str]) -> None:
+    """IronCurtain's own engine on the same calls: its decisions, and both engines' speed."""
+    source = checkout / "src" / "trusted-process" / "policy-engine.ts"
+    if not source.is_file():
+        raise SystemExit(f"{checkout} is not an IronCurtain checkout (no {source})")
+    commit = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip() or "unknown commit"  # fmt: skip
+    script = Path(__file__).resolve().parent / "ironcurtain" / "engine.mjs"
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "engine.mjs"
+        built = subprocess.run(
+            [*esbuild, str(source), "--bundle", "--platform=node", "--format=esm",
+             f"--outfile={bundle}", "--log-level=error"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if built.returncode != 0:
+            raise SystemExit(f"esbuild could not bundle IronCurtain's engine: {built.stderr}")
+        print(f"IronCurtain's own engine, {checkout} at {commit}:")
+        data = decisions()
+        given = _node(
+            script, bundle, CORPUS / "decisions.json", "decisions", data["context"]["home"]
+        )
+        agree = [
+            c["ironcurtain"] == g["decision"] for c, g in zip(data["cases"], given, strict=True)
+        ]
+        for case, got, same in zip(data["cases"], given, agree, strict=True):
+            if not same:
+                print(f"  corpus says IronCurtain {case['ironcurtain']}, its engine says "
+                      f"{got['decision']} ({got['rule']}): {case['description']}")  # fmt: skip
+        figure(
+            f"corpus decisions IronCurtain's own engine confirms ({sum(agree)} of {len(agree)})",
+            100 * sum(agree) / len(agree), "%", 100, at_least=True,
+        )  # fmt: skip
+        root = Path(tmp) / "tree"
+        moved = _materialise(data, root)
+        cases = Path(tmp) / "cases.json"
+        cases.write_text(json.dumps(moved))
+        theirs = _node(script, bundle, cases, "rate", moved["context"]["home"])["rate"]
+        ctx = moved["context"]
+        ich = Path(ctx["ironcurtainHome"])
+        patterns = AppPaths(home=ich, cache=ich / "cache").protected_patterns()
+        policy = load_policy(CORPUS / "policy")
+        calls = [
+            (
+                ToolCall(**case["call"]),
+                EvalContext(  # the session's resolvers: paths resolved on disk, git dirs probed
+                    sandbox=ctx["sandbox"],
+                    home=ctx["home"],
+                    protected_patterns=patterns,
+                    sandbox_history=case.get("context", {}).get("sandboxHistory", "additive"),
+                ),
+            )
+            for case in moved["cases"]
+        ]
+        ours = _cpu_rate(calls, policy)
+        print(f"  same {len(calls)} calls over a real folder tree, paths resolved on disk by both:")
+        print(f"  IronCurtain {theirs:,.0f} decisions/s, this engine {ours:,.0f} decisions/s")
+        figure(
+            "lead over IronCurtain's own engine on the same calls", ours / theirs, "x", LEAD,
+            at_least=True,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":
