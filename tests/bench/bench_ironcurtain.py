@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,9 +118,11 @@ def _cpu_rate(calls: list[tuple[ToolCall, EvalContext]], policy) -> float:
     return total / (time.process_time() - start)
 
 
-def _node(script: Path, bundle: Path, cases: Path, mode: str, home: str) -> object:
+def _node(
+    script: Path, bundle: Path, cases: Path, mode: str, home: str, policy: Path = CORPUS / "policy"
+) -> object:
     done = subprocess.run(
-        ["node", str(script), str(bundle), str(cases), str(CORPUS / "policy"), mode],
+        ["node", str(script), str(bundle), str(cases), str(policy), mode],
         env={**os.environ, "HOME": home},
         capture_output=True,
         text=True,
@@ -217,6 +220,68 @@ def beside_ironcurtain(checkout: Path, esbuild: list[str]) -> None:
             "lead over IronCurtain's own engine on the same calls", ours / theirs, "x", LEAD,
             at_least=True,
         )  # fmt: skip
+        shipped = sorted((checkout / "src" / "config").glob("generated*"))
+        totals = [_differential(checkout, folder, script, bundle, Path(tmp)) for folder in shipped]
+        same, made = sum(s for s, _ in totals), sum(m for _, m in totals)
+        figure(
+            f"decisions identical on IronCurtain's shipped policies ({same} of {made} calls)",
+            100 * same / made, "%", 98, at_least=True,
+        )  # fmt: skip
+
+
+def _differential(
+    checkout: Path, shipped: Path, script: Path, bundle: Path, tmp: Path
+) -> tuple[int, int]:
+    """One of IronCurtain's shipped policies, loaded by this appliance as a user would bring it,
+    and calls made for every one of its tools: both engines' decisions, side by side."""
+    from ironcurtain.differential import calls_for
+
+    if not (shipped / "tool-annotations.json").is_file():
+        # A mode's policy (generated-coding, generated-readonly) ships its compiled rules only;
+        # IronCurtain pairs them with the annotations of the base folder, and so does this.
+        paired = tmp / "paired" / shipped.name
+        paired.mkdir(parents=True)
+        for name in ("compiled-policy.json", "dynamic-lists.json"):
+            if (shipped / name).is_file():
+                shutil.copy(shipped / name, paired / name)
+        shutil.copy(shipped.parent / "generated" / "tool-annotations.json", paired)
+        shipped = paired
+    policy = load_policy(shipped)
+    home = tmp / shipped.name / "home" / "alice"
+    folders = {"home": str(home), "ironcurtainHome": str(home / ".ironcurtain")}
+    folders["sandbox"] = folders["ironcurtainHome"] + "/sandbox"
+    for folder in (folders["sandbox"] + "/proj", home / "Downloads", home / "Documents"):
+        os.makedirs(folder, exist_ok=True)
+    annotations = json.loads((shipped / "tool-annotations.json").read_text())
+    cases = calls_for(annotations, folders)
+    path = tmp / "shipped-cases.json"
+    path.write_text(json.dumps({"context": folders, "cases": cases}))
+    theirs = _node(script, bundle, path, "decisions", folders["home"], shipped)
+    ich = Path(folders["ironcurtainHome"])
+    context = EvalContext(
+        sandbox=folders["sandbox"],
+        home=folders["home"],
+        protected_patterns=AppPaths(home=ich, cache=ich / "cache").protected_patterns(),
+    )
+    groups: dict[tuple[str, ...], list[str]] = {}
+    same, effects = 0, {"allow": 0, "escalate": 0, "deny": 0}
+    for case, their in zip(cases, theirs, strict=True):
+        ours = evaluate(ToolCall(**case["call"]), policy, context)
+        effects[ours.decision] += 1
+        if ours.decision == their["decision"]:
+            same += 1
+            continue
+        call = case["call"]
+        key = (f"{call['server']}/{call['tool']}", their["decision"], their["rule"],
+               ours.decision, ours.rule)  # fmt: skip
+        groups.setdefault(key, []).append(json.dumps(call["arguments"])[:150])
+    shares = ", ".join(f"{n} {effect}" for effect, n in effects.items())
+    print(f"{shipped.name}: {same} of {len(cases)} calls decided alike ({shares})")
+    for key, examples in sorted(groups.items(), key=lambda item: -len(item[1])):
+        tool, their_effect, their_rule, our_effect, our_rule = key
+        print(f"  {len(examples):3d}x {tool}: IronCurtain {their_effect} ({their_rule}), here "
+              f"{our_effect} ({our_rule}); e.g. {examples[0]}")  # fmt: skip
+    return same, len(cases)
 
 
 if __name__ == "__main__":
