@@ -236,6 +236,7 @@ def _differential(
     and calls made for every one of its tools: both engines' decisions, side by side."""
     from ironcurtain.differential import calls_for
 
+    original = shipped
     if not (shipped / "tool-annotations.json").is_file():
         # A mode's policy (generated-coding, generated-readonly) ships its compiled rules only;
         # IronCurtain pairs them with the annotations of the base folder, and so does this.
@@ -281,7 +282,65 @@ def _differential(
         tool, their_effect, their_rule, our_effect, our_rule = key
         print(f"  {len(examples):3d}x {tool}: IronCurtain {their_effect} ({their_rule}), here "
               f"{our_effect} ({our_rule}); e.g. {examples[0]}")  # fmt: skip
+    scenarios = _scenario_calls(original)
+    if scenarios:
+        alike = _compare_scenarios(script, bundle, shipped, policy, scenarios, tmp)
+        print(
+            f"{shipped.name}: its test-scenarios.json requests: {alike} of {len(scenarios)} alike"
+        )
+        same, made = same + alike, len(cases) + len(scenarios)
+        return same, made
     return same, len(cases)
+
+
+def _scenario_calls(folder: Path) -> list[dict]:
+    """The requests of the folder's own test-scenarios.json (IronCurtain's authors' calls)."""
+    path = folder / "test-scenarios.json"
+    if not path.is_file():
+        return []
+    out = []
+    for scenario in json.loads(path.read_text()).get("scenarios", []):
+        request = scenario.get("request") or {}
+        out.append(
+            {
+                "description": scenario.get("description", ""),
+                "call": {
+                    "server": request.get("serverName"),
+                    "tool": request.get("toolName"),
+                    "arguments": request.get("arguments") or {},
+                },
+            }
+        )
+    return out
+
+
+def _compare_scenarios(script, bundle, folder, policy, cases, tmp) -> int:
+    """Both engines on the scenario requests, in the folders they name (IronCurtain's shipped
+    scenarios assume its author's home; the paths do not exist here, for either engine)."""
+    sandboxes = [
+        a for c in cases for a in c["call"]["arguments"].values()
+        if isinstance(a, str) and "/.ironcurtain/sandbox" in a
+    ]  # fmt: skip
+    home = sandboxes[0].split("/.ironcurtain/sandbox")[0] if sandboxes else "/home/user"
+    ich = home + "/.ironcurtain"
+    context = {"home": home, "ironcurtainHome": ich, "sandbox": ich + "/sandbox"}
+    path = tmp / f"{folder.name}-scenarios.json"
+    path.write_text(json.dumps({"context": context, "cases": cases}))
+    theirs = _node(script, bundle, path, "decisions", home, folder)
+    ours_context = EvalContext(
+        sandbox=context["sandbox"],
+        home=home,
+        protected_patterns=AppPaths(home=Path(ich), cache=Path(ich) / "cache").protected_patterns(),
+    )
+    alike = 0
+    for case, their in zip(cases, theirs, strict=True):
+        ours = evaluate(ToolCall(**case["call"]), policy, ours_context)
+        if ours.decision == their["decision"]:
+            alike += 1
+        else:
+            print(f"    differs: {case['description'][:90]}: IronCurtain {their['decision']} "
+                  f"({their['rule']}), here {ours.decision} ({ours.rule})")  # fmt: skip
+    return alike
 
 
 if __name__ == "__main__":
