@@ -60,12 +60,14 @@ def main() -> None:
 
     policy, replayed = replay_decisions()
     same = [r for r in replayed if r.same_as_ironcurtain]
+    # The corpus is made of the cases where the two engines could part (the fixes A1-A6, the
+    # shapes C1-C4, each deliberate difference and its setting): its share is no estimate of
+    # agreement on real policies. That is measured on IronCurtain's own shipped policies and
+    # scenarios with --ironcurtain (target >= 98 %); here every difference must be deliberate.
     figure(
-        f"decisions identical to IronCurtain's ({len(same)} of {len(replayed)})",
+        f"edge-case corpus: decisions identical to IronCurtain's ({len(same)} of {len(replayed)})",
         100 * len(same) / len(replayed),
         "%",
-        98,
-        at_least=True,
     )
     for r in replayed:
         if not r.same_as_ironcurtain:
@@ -100,8 +102,8 @@ def main() -> None:
     figure("engine decisions per second on the corpus calls (lexical paths)", rate, "/s")
     if options.ironcurtain is None:
         print(
-            "  the lead over IronCurtain (target >= 6.9x) is measured with --ironcurtain CHECKOUT: "
-            "its own engine on the same calls"
+            "  IronCurtain's own engine beside this one (decisions identical on its shipped "
+            "policies, target >= 98 %; the lead, target >= 6.9x): --ironcurtain CHECKOUT"
         )
     if options.ironcurtain is not None:
         beside_ironcurtain(options.ironcurtain.resolve(), shlex.split(options.esbuild))
