@@ -19,6 +19,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
+from appliance.agent import model_worker
 from appliance.agent.control import HELP, Outcome, SessionControl
 from appliance.agent.loop import (
     Agent,
@@ -26,7 +27,6 @@ from appliance.agent.loop import (
     ModelError,
     ModelSettings,
     model_settings,
-    preload_litellm,
     system_prompt,
     transcript,
 )
@@ -129,13 +129,15 @@ async def _run_session(
     ready: _Readiness,
 ) -> Session:
     quiet = lines is not None and lines.prompt_shown
+    # The model client's process imports litellm (seconds) while the servers start.
+    worker = model_worker.take(model.model_id)
     starting = None if quiet else run.terminal.progress("starting the tool servers")
     try:
         async with open_session(config, paths, options) as session:
             if starting is not None:
                 starting.stop()
             run.session = session
-            agent = await _make_agent(run, session, config, model, sandbox_factory, quiet)
+            agent = await _make_agent(run, session, config, model, sandbox_factory, quiet, worker)
             ready.set()
             if agent is not None:
                 if not quiet:
@@ -147,10 +149,11 @@ async def _run_session(
     finally:
         if starting is not None:
             starting.stop()
+        worker.close()
     return session
 
 
-async def _make_agent(run, session, config, model, factory, quiet) -> Agent | None:
+async def _make_agent(run, session, config, model, factory, quiet, worker) -> Agent | None:
     terminal = run.terminal
     label = "loading the sandbox (a first run compiles it: ~10 s)"
     loading = None if quiet else terminal.progress(label)
@@ -187,9 +190,8 @@ async def _make_agent(run, session, config, model, factory, quiet) -> Agent | No
         history_path=session.history_path,
         report=terminal.report,
         on_usage=lambda budget: session.set_state(budget=budget.snapshot()),
+        client=worker,
     )
-    # litellm takes seconds to import: start now, while the user reads and types.
-    preload_litellm(model.model_id)
     return run.agent
 
 

@@ -13,11 +13,12 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from appliance.agent.model_errors import ModelError, describe_model_error
+from appliance.agent.model_worker import Completion, completion_from
 from appliance.config.model_settings import ModelSettings
 from appliance.errors import ApplianceError
 from appliance.host.atomic import write_text_atomic
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Agent",
+    "InProcessModel",
     "MissingKey",
+    "ModelClient",
     "ModelError",
     "ModelSettings",
     "import_litellm",
@@ -189,6 +192,28 @@ def truncate(text: str, cap: int = RESULT_CAP_BYTES) -> str:
     return f"{head}\n[... {cut} bytes cut: the result was {len(data)} bytes ...]\n{tail}"
 
 
+class ModelClient(Protocol):
+    async def complete(
+        self, request: dict[str, Any], model_id: str, api_base: str | None
+    ) -> Completion: ...
+
+
+class InProcessModel:
+    """litellm in this process (the worker's alternative: tools and tests that make a few calls)."""
+
+    async def complete(
+        self, request: dict[str, Any], model_id: str, api_base: str | None
+    ) -> Completion:
+        # The first import takes seconds: in a thread, so the event loop (Ctrl-C, the
+        # escalation prompt, the elapsed-time display) stays live meanwhile.
+        litellm = await anyio.to_thread.run_sync(import_litellm)
+        try:
+            response = await litellm.acompletion(**request)
+        except Exception as exc:  # every failure of the call: one sentence for the user
+            raise ModelError(describe_model_error(exc, model_id, api_base)) from exc
+        return completion_from(response, litellm)
+
+
 class Agent:
     def __init__(
         self,
@@ -200,8 +225,12 @@ class Agent:
         history_path: Path | None = None,
         report: Callable[[str, str], None] = lambda kind, text: None,
         on_usage: Callable[[Budget], None] | None = None,
+        client: ModelClient | None = None,
     ) -> None:
+        """``client``: where model calls run (a session passes its :class:`ModelWorker`); None:
+        litellm in this process."""
         self.model = model
+        self.client = client if client is not None else InProcessModel()
         self.execute = execute
         self.budget = budget
         self.history_path = history_path
@@ -260,40 +289,18 @@ class Agent:
     async def _complete(self) -> dict[str, Any]:
         self.report("thinking", "")
         try:
-            # The first import takes seconds: in a thread, so the event loop (Ctrl-C, the
-            # escalation prompt, the elapsed-time display) stays live meanwhile.
-            litellm = await anyio.to_thread.run_sync(import_litellm)
-            try:
-                response = await litellm.acompletion(**self._request())
-            except Exception as exc:  # every failure of the call: one sentence for the user
-                message = describe_model_error(exc, self.model.model_id, self.model.api_base)
-                raise ModelError(message) from exc
+            done = await self.client.complete(
+                self._request(), self.model.model_id, self.model.api_base
+            )
         finally:
             self.report("thinking-done", "")
         self.budget.add_step()
-        usage = getattr(response, "usage", None)
-        tokens = int(getattr(usage, "total_tokens", 0) or 0)
-        try:
-            cost = float(litellm.completion_cost(completion_response=response) or 0.0)
-        except Exception:  # unknown model prices: count tokens, not dollars
-            cost = 0.0
-        self.budget.add_usage(tokens, cost)
+        self.budget.add_usage(done.tokens, done.cost)
         if self.on_usage is not None:
             self.on_usage(self.budget)
-        message = response.choices[0].message
-        out: dict[str, Any] = {"role": "assistant", "content": message.content}
-        if message.tool_calls:
-            out["tool_calls"] = [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.function.name, "arguments": c.function.arguments},
-                }
-                for c in message.tool_calls
-            ]
-        if message.content:
-            self.report("assistant", message.content)
-        return out
+        if done.message.get("content"):
+            self.report("assistant", done.message["content"])
+        return done.message
 
     def _request(self) -> dict[str, Any]:
         return {

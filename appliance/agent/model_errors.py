@@ -10,12 +10,12 @@ litellm (seconds of import time) just to word an error.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from appliance.config.settings import PROVIDER_ENV
 from appliance.errors import ApplianceError
 
-__all__ = ["ModelError", "describe_model_error"]
+__all__ = ["Failure", "ModelError", "describe_failure", "describe_model_error", "failure_of"]
 
 _DNS = re.compile(
     r"Name or service not known|nodename nor servname|getaddrinfo failed|"
@@ -29,14 +29,39 @@ class ModelError(ApplianceError):
     """A model call failed; ``str(exc)`` is one sentence for the user, ``__cause__`` the detail."""
 
 
+class Failure(NamedTuple):
+    """What the wording needs of a failed call: its exception's class names (with bases), HTTP
+    status, first line and cause chain. Plain data, so a failure in the model worker process
+    (``model_worker.py``) is worded in the session exactly as one in this process."""
+
+    names: frozenset[str]
+    type_name: str
+    status: int | None
+    text: str
+    chain: str
+
+
+def failure_of(exc: BaseException) -> Failure:
+    status = getattr(exc, "status_code", None)
+    return Failure(
+        names=frozenset(cls.__name__ for cls in type(exc).__mro__),
+        type_name=type(exc).__name__,
+        status=status if isinstance(status, int) and not isinstance(status, bool) else None,
+        text=_first_line(exc),
+        chain=_chain_text(exc),
+    )
+
+
 def describe_model_error(exc: BaseException, model_id: str, api_base: str | None) -> str:
     """One line naming the failure, the endpoint and the fix; never the key."""
+    return describe_failure(failure_of(exc), model_id, api_base)
+
+
+def describe_failure(failure: Failure, model_id: str, api_base: str | None) -> str:
     provider = model_id.partition(":")[0]
     provider = "gemini" if provider == "google" else provider
     where = api_base or f"the {provider} API"
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    text = _first_line(exc)
-    status = getattr(exc, "status_code", None)
+    names, text, status, chain = failure.names, failure.text, failure.status, failure.chain
     setting = f"{_ours(provider)}BaseUrl"
     if "AuthenticationError" in names or status == 401:
         variable = PROVIDER_ENV.get(_ours(provider), "the provider's key")
@@ -47,19 +72,19 @@ def describe_model_error(exc: BaseException, model_id: str, api_base: str | None
         return f"{where} does not know model {model_id} (404): check agentModelId."
     if "RateLimitError" in names or status == 429:
         return f"{where} is rate limiting this key (429): wait a little and retry."
-    if "Timeout" in names or "Timeout" in type(exc).__name__:
+    if "Timeout" in names or "Timeout" in failure.type_name:
         return f"{where} did not answer in time: check the network, then retry."
-    if _DNS.search(text) or _DNS.search(_chain_text(exc)):
+    if _DNS.search(text) or _DNS.search(chain):
         host = _host(api_base) or f"the {provider} API host"
         return f"cannot resolve {host} (DNS failure): check the network or {setting}."
-    if "APIConnectionError" in names or _REFUSED.search(_chain_text(exc)):
+    if "APIConnectionError" in names or _REFUSED.search(chain):
         return f"cannot reach {where}: nothing answered. Check the network or {setting}."
     if (isinstance(status, int) and status >= 500) or "InternalServerError" in names:
         code = f" ({status})" if isinstance(status, int) else ""
         return f"{where} failed on its side{code}: retry in a moment."
     if "BadRequestError" in names or status == 400:
         return f"{where} refused the request (400): {text}"
-    return f"the model call failed ({type(exc).__name__}): {text}"
+    return f"the model call failed ({failure.type_name}): {text}"
 
 
 def _ours(provider: str) -> str:

@@ -39,9 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import anyio
 
-    from appliance.agent.loop import preload_litellm
+    from appliance.agent.model_worker import start_early
 
-    preload_litellm(DEMO_MODEL)
+    start_early(DEMO_MODEL)  # the model client's process imports litellm meanwhile
     workdir = Path(tempfile.mkdtemp(prefix="ironcurtain-demo-"))
     try:
         return anyio.run(_demo, workdir, args)

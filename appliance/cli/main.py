@@ -97,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0].startswith(_SHELL_PREFIX):
         return _run_shell(args_list)
+    if args_list and args_list[0] == "__model-worker":  # a session's model client process
+        from appliance.agent.model_worker import serve
+
+        return serve(args_list[1:])
     parser = build_parser(args_list)
     args = parser.parse_args(args_list)
     if not getattr(args, "_module", None):

@@ -170,8 +170,10 @@ def _run_session(args: argparse.Namespace, config, paths) -> int:
     except MissingKey as exc:
         print(f"ironcurtain: {exc}", file=sys.stderr)
         return 2
+    from appliance.agent.model_worker import start_early
     from appliance.agent.terminal import InputLines, Terminal
 
+    start_early(model.model_id)  # the model client's process imports litellm meanwhile
     terminal = Terminal()
     interactive = args.task is None
     lines = None

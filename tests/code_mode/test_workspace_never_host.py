@@ -21,11 +21,25 @@ from appliance.agent.scripted_llm import ScriptedLLM
 
 # As the built executable runs: PyInstaller sets sys.frozen, and python-dotenv then searches
 # from the current folder (from a source install it searches from litellm's own folder).
-CLI = [
-    sys.executable,
-    "-c",
-    "import sys; sys.frozen = True; from appliance.cli.main import main; sys.exit(main())",
-]
+
+
+@pytest.fixture(scope="module")
+def frozen_cli(tmp_path_factory) -> list[str]:
+    """The appliance as the frozen executable runs: ``sys.frozen`` set, and ``sys.executable``
+    the program itself, so the processes it starts (servers, the model worker) run as it does."""
+    launcher = tmp_path_factory.mktemp("frozen") / "ironcurtain"
+    launcher.write_text(
+        f"#!{sys.executable} -P\n"
+        "import sys\n"
+        "sys.frozen = True\n"
+        f"sys.executable = {str(launcher)!r}\n"
+        "from appliance.cli.main import main\n"
+        "sys.exit(main())\n"
+    )
+    launcher.chmod(0o755)
+    return [str(launcher)]
+
+
 VECTORS = json.loads(
     (Path(__file__).parents[1] / "vectors" / "entry" / "workspace_dotenv.json").read_text()
 )["cases"]
@@ -59,7 +73,7 @@ class _Trap:
 
 
 @pytest.mark.parametrize("case", VECTORS, ids=[c["description"][:60] for c in VECTORS])
-def test_a_dotenv_in_the_workspace_is_not_loaded(case, cli_env, tmp_path):
+def test_a_dotenv_in_the_workspace_is_not_loaded(case, cli_env, tmp_path, frozen_cli):
     env = {
         k: v for k, v in cli_env.items() if k not in ("LITELLM_MODE", "PYDANTIC_DISABLE_PLUGINS")
     }
@@ -86,7 +100,7 @@ def test_a_dotenv_in_the_workspace_is_not_loaded(case, cli_env, tmp_path):
                 )
             )
             done = subprocess.run(
-                [*CLI, "start", "say done"],
+                [*frozen_cli, "start", "say done"],
                 env=env, cwd=project, text=True, stdin=subprocess.DEVNULL,
                 capture_output=True, timeout=120,
             )  # fmt: skip

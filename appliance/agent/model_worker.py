@@ -1,0 +1,349 @@
+"""The model client in its own process: litellm runs in a worker, the session talks to it over a
+pipe, one JSON line per request and per answer.
+
+Two reasons, measured and structural:
+
+- **Start-up.** Importing litellm costs ~2 s of CPU (2,600 modules). In the session's process it
+  competed for the interpreter lock with everything the session starts meanwhile (servers, the
+  WebAssembly sandbox), so a thread could not hide it: ``demo`` took 3.4 s. The worker imports it
+  on the second core while the session starts.
+- **A boundary.** litellm is the largest dependency we have and it parses what the network sends.
+  In its own process it holds no audit log, no approval channel and no server pipe: a flaw in it
+  reaches the API key the request carries, not the chokepoint. Its answers are data here: each
+  is checked for shape before the agent loop sees it.
+
+The worker is this same program (``self_command()``, so ``python -P`` or the frozen executable)
+started with ``__model-worker``; it starts in ``/``, never in the workspace (loaders search
+their working folder: python-dotenv, ``python -m``), and the kernel keeps it from writing files
+and running programs (:func:`confine_worker`). Its standard output is the protocol only: anything
+litellm prints goes to its standard error. A request that is cancelled (Ctrl-C), times out or
+meets a dead worker ends the worker; the next request starts a new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from typing import IO, Any, NamedTuple
+
+import anyio
+
+from appliance.agent.model_errors import Failure, ModelError, describe_failure, failure_of
+
+__all__ = [
+    "WORKER_ARG",
+    "Completion",
+    "ModelWorker",
+    "completion_from",
+    "confine_worker",
+    "serve",
+    "start_early",
+    "take",
+]
+
+WORKER_ARG = "__model-worker"
+_MAX_ANSWER = 64 * 1024 * 1024  # one answer line; a model message is far smaller
+_GRACE_S = 30.0  # beyond the request's own timeout, before a silent worker is given up
+
+
+class Completion(NamedTuple):
+    """One model step: the assistant message (as the conversation keeps it), tokens, cost."""
+
+    message: dict[str, Any]
+    tokens: int
+    cost: float
+
+
+def completion_from(response: Any, litellm: Any) -> Completion:
+    """litellm's response object as the conversation keeps it."""
+    usage = getattr(response, "usage", None)
+    tokens = int(getattr(usage, "total_tokens", 0) or 0)
+    try:
+        cost = float(litellm.completion_cost(completion_response=response) or 0.0)
+    except Exception:  # unknown model prices: count tokens, not dollars
+        cost = 0.0
+    message = response.choices[0].message
+    out: dict[str, Any] = {"role": "assistant", "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.function.name, "arguments": c.function.arguments},
+            }
+            for c in message.tool_calls
+        ]
+    return Completion(out, tokens, cost)
+
+
+# -- the worker process ------------------------------------------------------------------------
+
+
+def serve(argv: list[str]) -> int:
+    """The worker's main: import litellm, then answer one request per line until stdin ends."""
+    # The protocol gets its own descriptor; fd 1 becomes stderr, so a print() anywhere (litellm
+    # has some) cannot break a line of the protocol.
+    protocol = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    private = argv[argv.index("--tmp") + 1] if "--tmp" in argv else None
+    if private is None or not os.path.isdir(private):
+        print("ironcurtain model worker: --tmp FOLDER is required", file=sys.stderr)
+        return 2
+    confine_worker(private)  # before litellm runs a line: this thread is still the only one
+    from appliance.agent.loop import import_litellm
+
+    litellm = import_litellm()
+    if "--openai-sdk" in argv:
+        import openai.resources  # noqa: F401 - what litellm's first OpenAI request imports
+    for line in sys.stdin.buffer:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            response = litellm.completion(**request)
+            answer: dict[str, Any] = {"ok": completion_from(response, litellm)._asdict()}
+        except Exception as exc:
+            failure = failure_of(exc)._asdict()
+            failure["names"] = sorted(failure["names"])
+            answer = {"error": failure, "traceback": traceback.format_exc()[-4000:]}
+        protocol.write(json.dumps(answer).encode("utf-8") + b"\n")
+    return 0
+
+
+def confine_worker(private: str) -> str:
+    """The worker may read files and reach the network (the provider, wherever its base URL
+    points), nothing else: no file written outside ``private`` (its temporary folder, made and
+    removed by the session), no program run. Landlock, applied to this process for good; where
+    the kernel has none, nothing is applied and the answer says so (the worker is a second line
+    here, the chokepoint the first)."""
+    from appliance.confinement import landlock, process
+
+    if landlock.abi_version() < 1:
+        return "not confined (no Landlock in this kernel)"
+    os.environ["TMPDIR"] = private
+    tempfile.tempdir = private
+    rules = landlock.Ruleset(landlock.abi_version(), handle_net=False)
+    rules.allow_path("/", landlock.FS.READ)
+    rules.allow_path(private, landlock.FS.WRITE)
+    process.set_no_new_privs()
+    rules.enforce()
+    return f"confined: read-only but {private}, no program runs"
+
+
+# -- the session's side ------------------------------------------------------------------------
+
+
+class ModelWorker:
+    """The session's handle on its worker: started early (:meth:`start`), then one request at a
+    time (:meth:`complete`), closed with the session (:meth:`close`)."""
+
+    def __init__(self, model_id: str, *, stderr: IO[Any] | int = subprocess.DEVNULL) -> None:
+        self.openai_sdk = model_id.partition(":")[0] in ("openai", "azure")
+        self.stderr = stderr
+        self._process: subprocess.Popen[bytes] | None = None
+        self._tmp: str | None = None  # the worker's only writable folder, removed with it
+        self._lock = threading.Lock()  # the process handle (start may come from another thread)
+        self._turn = anyio.Lock()  # one request on the pipe at a time
+
+    def start(self) -> None:
+        """Start the worker now (it imports litellm while the session does other work)."""
+        with self._lock:
+            if self._process is not None and self._process.poll() is None:
+                return
+            from appliance.chokepoint.server_pool import self_command
+
+            self._tmp = tempfile.mkdtemp(prefix="ironcurtain-model-")
+            argv = [*self_command(), WORKER_ARG, "--tmp", self._tmp]
+            if self.openai_sdk:
+                argv.append("--openai-sdk")
+            self._process = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.stderr,
+                cwd="/",  # never the workspace (see the module's docstring); HOME may not exist
+                start_new_session=True,  # Ctrl-C reaches the session, which ends the worker
+            )
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def close(self) -> None:
+        """End the worker at once: it keeps nothing worth a clean exit (litellm's interpreter
+        shutdown alone takes a second or more)."""
+        self._kill()
+
+    def _kill(self) -> None:
+        with self._lock:
+            process, self._process = self._process, None
+            tmp, self._tmp = self._tmp, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        if process is not None:
+            process.stdout.close()  # type: ignore[union-attr]
+            if process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    async def complete(
+        self, request: dict[str, Any], model_id: str, api_base: str | None
+    ) -> Completion:
+        """One model step in the worker; :class:`ModelError` (one sentence) when it fails."""
+        async with self._turn:
+            return await self._complete(request, model_id, api_base)
+
+    async def _complete(
+        self, request: dict[str, Any], model_id: str, api_base: str | None
+    ) -> Completion:
+        self.start()
+        process = self._process
+        assert process is not None and process.stdin is not None and process.stdout is not None
+        line = json.dumps(request).encode("utf-8") + b"\n"
+        limit = float(request.get("timeout") or 600) + _GRACE_S
+        try:
+            with anyio.fail_after(limit):
+                raw = await anyio.to_thread.run_sync(
+                    _exchange, process, line, abandon_on_cancel=True
+                )
+        except TimeoutError:
+            self._kill()
+            raise ModelError(
+                f"the model call did not finish in {limit:g} s; the model client was restarted"
+            ) from None
+        except BaseException:  # cancelled (Ctrl-C): the answer would come to nobody
+            self._kill()
+            raise
+        if raw is None:
+            code = process.poll()
+            self._kill()
+            raise ModelError(
+                f"the model client stopped (exit {code}); the next step starts a new one"
+            )
+        return _answer(raw, model_id, api_base)
+
+
+def _exchange(process: subprocess.Popen[bytes], line: bytes) -> bytes | None:
+    """Send one request and read its answer (a thread); None when the worker is gone."""
+    try:
+        process.stdin.write(line)  # type: ignore[union-attr]
+        process.stdin.flush()  # type: ignore[union-attr]
+        raw = process.stdout.readline(_MAX_ANSWER)  # type: ignore[union-attr]
+    except (OSError, ValueError):
+        return None
+    return raw if raw.endswith(b"\n") else None
+
+
+class _WorkerFailure(Exception):
+    """The worker's own traceback, kept as the ModelError's cause for ``--debug``."""
+
+
+def _answer(raw: bytes, model_id: str, api_base: str | None) -> Completion:
+    """The worker's line, checked for shape: it comes from the process that parses the network."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ModelError("the model client sent an answer that is not JSON") from None
+    if not isinstance(data, dict):
+        raise ModelError("the model client sent an answer that is not an object")
+    if "error" in data:
+        failure = _failure(data["error"])
+        cause = _WorkerFailure(str(data.get("traceback", ""))[-4000:])
+        raise ModelError(describe_failure(failure, model_id, api_base)) from cause
+    ok = data.get("ok")
+    if not isinstance(ok, dict):
+        raise ModelError("the model client sent an answer without a result")
+    message, tokens, cost = ok.get("message"), ok.get("tokens"), ok.get("cost")
+    if not _is_number(tokens) or not _is_number(cost) or tokens < 0 or cost < 0:
+        raise ModelError("the model client sent an answer with unusable usage figures")
+    return Completion(_message(message), int(tokens), float(cost))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _message(message: Any) -> dict[str, Any]:
+    if not isinstance(message, dict) or message.get("role") != "assistant":
+        raise ModelError("the model client sent a message that is not the assistant's")
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise ModelError("the model client sent message content that is not text")
+    out: dict[str, Any] = {"role": "assistant", "content": content}
+    calls = message.get("tool_calls")
+    if calls is None:
+        return out
+    if not isinstance(calls, list):
+        raise ModelError("the model client sent tool calls that are not a list")
+    checked = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not (
+            isinstance(function, dict)
+            and isinstance(call.get("id"), str)
+            and isinstance(function.get("name"), str)
+            and isinstance(function.get("arguments"), str)
+        ):
+            raise ModelError("the model client sent a tool call without id, name and arguments")
+        checked.append(
+            {
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": function["name"], "arguments": function["arguments"]},
+            }
+        )
+    out["tool_calls"] = checked
+    return out
+
+
+def _failure(error: Any) -> Failure:
+    if not isinstance(error, dict):
+        error = {}
+    names = error.get("names")
+    status = error.get("status")
+    return Failure(
+        names=frozenset(n for n in names if isinstance(n, str))
+        if isinstance(names, list)
+        else frozenset(),
+        type_name=str(error.get("type_name", "Exception"))[:100],
+        status=status if isinstance(status, int) and not isinstance(status, bool) else None,
+        text=str(error.get("text", ""))[:300],
+        chain=str(error.get("chain", ""))[:4000],
+    )
+
+
+# -- one worker per process, started as early as the model is known ---------------------------
+
+_early: dict[str, ModelWorker] = {}
+
+
+def start_early(model_id: str) -> None:
+    """Start the worker for ``model_id`` now (``demo``, ``start``: before the session opens),
+    for :func:`take` to hand to the session."""
+    worker = _early.get(model_id)
+    if worker is None:
+        worker = _early[model_id] = ModelWorker(model_id, stderr=_worker_stderr())
+    worker.start()
+
+
+def take(model_id: str) -> ModelWorker:
+    """The worker started early for ``model_id``, or a new one, started; the caller closes it."""
+    worker = _early.pop(model_id, None) or ModelWorker(model_id, stderr=_worker_stderr())
+    worker.start()
+    return worker
+
+
+def _worker_stderr() -> IO[Any] | int:
+    # litellm's own warnings are for debugging: shown with --debug, dropped otherwise
+    return sys.stderr if os.environ.get("IRONCURTAIN_DEBUG") else subprocess.DEVNULL

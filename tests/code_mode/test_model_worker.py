@@ -1,0 +1,170 @@
+"""The model client in its own process (``appliance/agent/model_worker.py``): the same routes and
+the same one-sentence errors as in-process litellm, a worker that dies or hangs never takes the
+session with it, its answers are checked as untrusted data, and the kernel keeps it from writing
+files or running programs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from appliance.agent.loop import Agent, ModelError, ModelSettings
+from appliance.agent.model_worker import ModelWorker, _answer
+from appliance.agent.scripted_llm import ScriptedLLM
+from appliance.confinement import landlock
+from appliance.session.budget import Budget, ResourceBudget
+
+pytestmark = pytest.mark.anyio
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "entry" / "model_worker_answers.json"
+
+
+async def _echo(code: str) -> str:
+    return f"ran: {code}"
+
+
+def _agent(model: ModelSettings, worker: ModelWorker) -> Agent:
+    return Agent(
+        model=model, execute=_echo, budget=Budget(ResourceBudget()), system="s", client=worker
+    )
+
+
+@pytest.fixture
+def worker():
+    made = ModelWorker("anthropic:claude-sonnet-4-6")
+    yield made
+    made.close()
+
+
+@pytest.mark.parametrize(
+    ("model_id", "attribute"),
+    [("anthropic:claude-sonnet-4-6", "anthropic_base"), ("openai:gpt-5", "openai_base")],
+)
+async def test_a_conversation_runs_through_the_worker(model_id, attribute):
+    worker = ModelWorker(model_id)
+    try:
+        with ScriptedLLM([{"code": "print(2)"}, {"text": "done"}]) as llm:
+            settings = ModelSettings(
+                model_id, api_key="k-test-0123", api_base=getattr(llm, attribute)
+            )
+            agent = _agent(settings, worker)
+            answer = await agent.send("go")
+            second = json.dumps(llm.requests[1])
+        assert answer == "done"
+        assert "ran: print(2)" in second  # the tool result went back through the worker
+        assert agent.budget.tokens == 320 and agent.budget.steps == 2
+        assert worker.pid is not None
+    finally:
+        worker.close()
+    assert worker.pid is None
+
+
+async def test_an_http_error_is_worded_as_in_process_and_the_turn_can_be_retried(worker):
+    with ScriptedLLM([{"status": 401}, {"text": "back"}]) as llm:
+        settings = ModelSettings(worker_model(), api_key="sk-ant-x", api_base=llm.anthropic_base)
+        agent = _agent(settings, worker)
+        with pytest.raises(ModelError) as caught:
+            await agent.send("hello")
+        assert str(caught.value) == (
+            f"{llm.anthropic_base} refused the API key (401). "
+            "Check ANTHROPIC_API_KEY or run `ironcurtain setup`."
+        )
+        assert "Traceback" in str(caught.value.__cause__)  # the worker's detail, for --debug
+        assert await agent.resume() == "back"
+
+
+def worker_model() -> str:
+    return "anthropic:claude-sonnet-4-6"
+
+
+async def test_a_worker_that_dies_fails_one_step_and_the_next_starts_a_new_one(worker):
+    with ScriptedLLM([{"text": "one", "delay": 5}, {"text": "two"}]) as llm:
+        settings = ModelSettings(worker_model(), api_key="k", api_base=llm.anthropic_base)
+        agent = _agent(settings, worker)
+        async with anyio.create_task_group() as group:
+
+            async def kill_soon() -> None:
+                while not llm.requests:  # the worker has sent the request: it is waiting
+                    await anyio.sleep(0.05)
+                os.kill(worker.pid, 9)
+
+            group.start_soon(kill_soon)
+            with pytest.raises(ModelError, match="the model client stopped"):
+                await agent.send("hello")
+        first = worker.pid
+        assert first is None  # the dead worker is gone; the next step starts another
+        assert await agent.resume() == "two"
+        assert worker.pid is not None
+
+
+async def test_a_cancelled_step_ends_the_worker_and_removes_its_folder(worker):
+    with ScriptedLLM([{"text": "late", "delay": 30}]) as llm:
+        settings = ModelSettings(worker_model(), api_key="k", api_base=llm.anthropic_base)
+        agent = _agent(settings, worker)
+        worker.start()
+        pid, tmp = worker.pid, worker._tmp
+        assert tmp is not None and Path(tmp).is_dir()
+        with anyio.move_on_after(1.5):
+            await agent.send("hello")
+    assert worker.pid is None and not Path(tmp).exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # reaped, not left running
+
+
+def test_the_worker_never_starts_in_the_workspace(tmp_path, monkeypatch):
+    """Loaders search their working folder (dotenv, .pth, python -m): the worker's is /."""
+    monkeypatch.chdir(tmp_path)
+    worker = ModelWorker(worker_model())
+    try:
+        worker.start()
+        assert os.readlink(f"/proc/{worker.pid}/cwd") == "/"
+    finally:
+        worker.close()
+
+
+@pytest.mark.parametrize("case", json.loads(VECTORS.read_text())["cases"], ids=lambda c: c["name"])
+def test_an_answer_the_worker_could_forge_is_refused_or_reduced_to_its_fields(case):
+    """The worker parses the network: what it sends back is checked for shape (vectors)."""
+    raw = (
+        case["line"].encode()
+        if isinstance(case["line"], str)
+        else json.dumps(case["line"]).encode()
+    )
+    if "refused" in case:
+        with pytest.raises(ModelError, match=case["refused"]):
+            _answer(raw, worker_model(), None)
+    else:
+        done = _answer(raw, worker_model(), None)
+        assert done.message == case["message"]
+
+
+@pytest.mark.skipif(landlock.abi_version() < 1, reason="the kernel has no Landlock")
+def test_the_kernel_keeps_the_worker_from_writing_files_or_running_programs(tmp_path):
+    private = tmp_path / "private"
+    private.mkdir()
+    outside = tmp_path / "outside.txt"
+    probe = f"""
+import subprocess, sys
+from appliance.agent.model_worker import confine_worker
+print(confine_worker({str(private)!r}))
+open({str(private / "ok.txt")!r}, "w").write("fine")
+for attempt in (lambda: open({str(outside)!r}, "w"), lambda: subprocess.run(["/bin/true"])):
+    try:
+        attempt()
+        print("ALLOWED")
+    except PermissionError:
+        print("refused")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
+    )
+    lines = done.stdout.split("\n")
+    assert lines[0].startswith("confined"), done.stderr
+    assert lines[1:3] == ["refused", "refused"], done.stdout + done.stderr
+    assert (private / "ok.txt").read_text() == "fine" and not outside.exists()
