@@ -22,6 +22,7 @@ meets a dead worker ends the worker; the next request starts a new one.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -333,8 +334,16 @@ def start_early(model_id: str) -> None:
     for :func:`take` to hand to the session."""
     worker = _early.get(model_id)
     if worker is None:
+        if not _early:
+            atexit.register(_close_early)  # a session that never took it: ended with us
         worker = _early[model_id] = ModelWorker(model_id, stderr=_worker_stderr())
     worker.start()
+
+
+def _close_early() -> None:
+    for worker in list(_early.values()):
+        worker.close()
+    _early.clear()
 
 
 def take(model_id: str) -> ModelWorker:
