@@ -43,6 +43,9 @@ class ProxyConfig(BaseModel):
     anthropic_oauth: Path | None = None
     # Where refreshes go: Anthropic's endpoint; a test may name an https loopback one.
     oauth_token_url: str = TOKEN_URL
+    # provider -> the base URL its requests go to instead of its own host (a LiteLLM proxy,
+    # OpenRouter, a local Ollama): https anywhere, plain http only on this machine (loopback).
+    gateways: dict[ProviderName, str] = Field(default_factory=dict)
 
     @field_validator("real_keys")
     @classmethod
@@ -82,6 +85,32 @@ class ProxyConfig(BaseModel):
             )
         return url
 
+    @field_validator("gateways")
+    @classmethod
+    def _gateways(cls, gateways: dict[str, str]) -> dict[str, str]:
+        for name, url in gateways.items():
+            try:
+                parsed = urlsplit(url)
+                port = parsed.port
+            except ValueError as exc:
+                raise ValueError(f"gateways.{name}: {url!r}: {exc}") from None
+            host = parsed.hostname or ""
+            if parsed.scheme not in ("http", "https") or not host:
+                raise ValueError(f"gateways.{name}: {url!r} is not an http(s) URL with a host")
+            if parsed.username or parsed.password or parsed.query or parsed.fragment:
+                raise ValueError(
+                    f"gateways.{name}: {url!r}: no user info, query or fragment (the key is "
+                    "sent the provider's way, in its header)"
+                )
+            if parsed.scheme == "http" and not (host == "localhost" or _is_loopback_ip(host)):
+                raise ValueError(
+                    f"gateways.{name}: {url!r}: plain http only to this machine (127.0.0.1, ::1, "
+                    "localhost); the real key would cross the network in clear"
+                )
+            if port == 0:
+                raise ValueError(f"gateways.{name}: {url!r}: port 0")
+        return gateways
+
     @field_validator("socket_mode")
     @classmethod
     def _socket_mode(cls, mode: int) -> int:
@@ -95,6 +124,14 @@ class ProxyConfig(BaseModel):
             raise ValueError(f"providers: duplicates in {list(self.providers)}")
         if self.anthropic_oauth is not None and "anthropic" in self.real_keys:
             raise ValueError("anthropic: an API key and a subscription at once; choose one")
+        if self.anthropic_oauth is not None and "anthropic" in self.gateways:
+            raise ValueError(
+                "gateways.anthropic: a Claude subscription's token goes to Anthropic only; use "
+                "an API key (IRONCURTAIN_DOCKER_AUTH=apikey) with a gateway"
+            )
+        stray = sorted(set(self.gateways) - set(self.providers))
+        if stray:
+            raise ValueError(f"gateways: {stray} not among the allowed providers")
         oauth = {"anthropic"} if self.anthropic_oauth is not None else set()
         missing = [p for p in self.providers if p not in self.real_keys and p not in oauth]
         if missing:
@@ -106,6 +143,10 @@ class ProxyConfig(BaseModel):
         notes = [
             f"upstream for {h} redirected to {a}:{p}"
             for h, (a, p) in self.upstream_overrides.items()
+        ]
+        notes += [
+            f"{name} requests go to the gateway {url}, not {PROVIDERS[name].host}"
+            for name, url in self.gateways.items()
         ]
         if self.oauth_token_url != TOKEN_URL:
             notes.append(f"subscription tokens refreshed at {self.oauth_token_url}")

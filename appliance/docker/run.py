@@ -278,6 +278,11 @@ def _proxy(config: Any, adapter: AgentAdapter, auth: DockerAuth, runtime: Runtim
         if auth.kind == "apikey"
         else {"anthropic_oauth": auth.credentials}
     )
+    # The same setting that points Code Mode's model calls at a gateway (anthropicBaseUrl...)
+    # sends the container's requests there, through the proxy and its key swap.
+    gateway = config.base_url_for(adapter.provider)
+    if gateway is not None and "gateways" not in extra:
+        extra = {**extra, "gateways": {adapter.provider: gateway}}
     proxy_config = ProxyConfig(
         providers=(adapter.provider,),
         socket_dir=runtime.proxy_dir,

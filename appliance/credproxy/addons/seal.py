@@ -3,7 +3,7 @@
 The seal is the final addon in the chain. It re-reads the check ledger at both request hooks, so
 a check that silently did not run (an exception mitmproxy swallowed, a hook that returned early)
 means the flow is killed, not forwarded. It also refuses any upstream connection that is not to
-an allowed provider on 443, whatever a flow says.
+an allowed provider on 443 (or to the gateway configured in its place), whatever a flow says.
 """
 
 from __future__ import annotations
@@ -27,8 +27,17 @@ __all__ = ["Seal"]
 
 
 class Seal:
-    def __init__(self, allowed: tuple[str, ...], reporter: Reporter) -> None:
-        self.hosts = frozenset(PROVIDERS[name].host for name in allowed)
+    def __init__(
+        self,
+        allowed: tuple[str, ...],
+        reporter: Reporter,
+        gateways: dict[str, tuple[str, int]] | None = None,
+    ) -> None:
+        """``gateways``: provider -> (host, port) its requests go to instead of its own host."""
+        gateways = gateways or {}
+        self.endpoints = frozenset(
+            gateways.get(name, (PROVIDERS[name].host, 443)) for name in allowed
+        )
         self.reporter = reporter
 
     @fail_closed
@@ -84,7 +93,7 @@ class Seal:
     def server_connect(self, data: Any) -> None:
         try:
             host, port = data.server.address[0], data.server.address[1]
-            allowed = str(host).lower().rstrip(".") in self.hosts and port == 443
+            allowed = (str(host).lower().rstrip("."), port) in self.endpoints
         except Exception:
             logger.exception("credential proxy: server_connect check failed")
             allowed = False
