@@ -202,6 +202,8 @@ RULES: tuple[Rule, ...] = (
             "appliance.cli.servers_cmd": "`servers annotate --edit` opens the user's $EDITOR",
             "appliance.cli.github_token": "`gh auth token` at setup, only when the user says yes",
             "appliance.host.runner": "one-shot host tools (the demo's `git init --bare`)",
+            "appliance.agent.model_worker": "the session's model client: this same executable"
+            " with `__model-worker`, fixed argv, no shell, started in /",
             "appliance.daemon.job_runs": "a scheduled job's run: `ironcurtain start --job NAME`"
             " from this same executable, fixed argv, no shell, stdin closed",
             "appliance.docker.image": "runs the docker CLI to build and inspect images",
@@ -255,6 +257,10 @@ APPLIANCE_LAYERS: dict[str, tuple[str, ...]] = {
     "appliance.cli": APPLIANCE_PACKAGES,
 }
 LAYER_EXCEPTIONS: dict[str, dict[str, str]] = {
+    "appliance.agent": {
+        "appliance.agent.model_worker": "the model worker confines itself with Landlock"
+        " (appliance.confinement), as every shipped server does, before litellm runs a line",
+    },
     "appliance.chokepoint": {
         "appliance.chokepoint.escalation.auto_approver": "names its model the way the agent loop"
         " does (appliance.agent.loop.litellm_model), so both call litellm with one spelling",
