@@ -87,6 +87,36 @@ def test_claude_code_makes_one_allowed_and_one_denied_call(engine: Any, tmp_path
     assert str(tmp_path / "sandbox") in results and "DENIED" in results
 
 
+def test_claude_code_through_a_gateway(engine: Any, tmp_path: Path) -> None:
+    """anthropicBaseUrl in Docker mode: Claude Code still addresses api.anthropic.com, the proxy
+    sends its checked requests to the gateway (here the scripted API as https://localhost:PORT,
+    a LiteLLM proxy's place) with the real key, and api.anthropic.com is never dialled."""
+    if os.geteuid() != 0:
+        pytest.skip("building the Claude Code image needs root (debootstrap)")
+    paths = app_paths()
+    conversation, server, settings = _scripted_api(paths, tmp_path)
+    settings = {
+        "gateways": {"anthropic": f"https://localhost:{conversation.port}"},
+        "extra_upstream_ca": settings["extra_upstream_ca"],  # no override: only the gateway
+    }
+    out = io.StringIO()
+    options = SessionOptions(session_id="e2e-claude-gateway", sandbox=tmp_path / "sandbox")
+    try:
+        code = anyio.run(lambda: run_agent(
+            session_config(), paths, options, ClaudeCode(),
+            task="List the allowed directories, then read the config file.",
+            pty=False, proxy_settings=settings, out=out,
+        ))  # fmt: skip
+    finally:
+        server.shutdown()
+    output = out.getvalue()
+    assert code == 0, output
+    assert DONE in output
+    assert {r["api_key"] for r in conversation.requests} == {REAL_KEY}
+    audit = (paths.session_dir("e2e-claude-gateway") / "audit.jsonl").read_text()
+    assert "requests go to the gateway https://localhost:" in audit  # the header names it
+
+
 # The child: a `--pty` session whose terminal is the test's pseudo-terminal.
 _PTY_CHILD = """
 import json, sys
