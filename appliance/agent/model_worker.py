@@ -119,12 +119,32 @@ def serve(argv: list[str]) -> int:
     return 0
 
 
+# What the worker may read besides its program (every folder on sys.path, the interpreter's
+# prefixes, a frozen executable's bundle): system libraries (libc's name-service modules are
+# loaded at the first DNS lookup), CA certificates and zone data, /etc (resolver, hosts), the
+# random device. Not the user's files: not the home (keys, ~/.ironcurtain/config.json, the
+# workspace), not /tmp, /var or /run. A flaw in litellm cannot read them and send them away.
+_SYSTEM_READS = ("/usr", "/lib", "/lib64", "/etc", "/dev/urandom", "/dev/null", "/proc/self")
+
+
+def _program_folders() -> list[str]:
+    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, *filter(None, sys.path)}
+    bundle = getattr(sys, "_MEIPASS", None)  # the frozen executable's unpacked modules
+    if bundle:
+        folders.add(bundle)
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"):
+        value = os.environ.get(name)
+        if value and os.path.isabs(value):
+            folders.add(value)
+    return sorted(f for f in folders if os.path.isabs(f))
+
+
 def confine_worker(private: str) -> str:
-    """The worker may read files and reach the network (the provider, wherever its base URL
-    points), nothing else: no file written outside ``private`` (its temporary folder, made and
-    removed by the session), no program run. Landlock, applied to this process for good; where
-    the kernel has none, nothing is applied and the answer says so (the worker is a second line
-    here, the chokepoint the first)."""
+    """The worker may read its program and the system's libraries and certificates, write only
+    ``private`` (its temporary folder, made and removed by the session), reach the network (the
+    provider, wherever its base URL points), and nothing else: no user file read, no program
+    run. Landlock, applied to this process for good; where the kernel has none, nothing is
+    applied and the answer says so (the worker is a second line here, the chokepoint the first)."""
     from appliance.confinement import landlock, process
 
     if landlock.abi_version() < 1:
@@ -132,11 +152,13 @@ def confine_worker(private: str) -> str:
     os.environ["TMPDIR"] = private
     tempfile.tempdir = private
     rules = landlock.Ruleset(landlock.abi_version(), handle_net=False)
-    rules.allow_path("/", landlock.FS.READ)
+    for folder in (*_SYSTEM_READS, *_program_folders()):
+        if os.path.exists(folder):
+            rules.allow_path(folder, landlock.FS.READ)
     rules.allow_path(private, landlock.FS.WRITE)
     process.set_no_new_privs()
     rules.enforce()
-    return f"confined: read-only but {private}, no program runs"
+    return f"confined: reads its program and the system's, writes only {private}, runs nothing"
 
 
 # -- the session's side ------------------------------------------------------------------------

@@ -149,22 +149,34 @@ def test_the_kernel_keeps_the_worker_from_writing_files_or_running_programs(tmp_
     private = tmp_path / "private"
     private.mkdir()
     outside = tmp_path / "outside.txt"
+    secret = tmp_path / "home" / ".ironcurtain" / "config.json"  # a user's file: keys
+    secret.parent.mkdir(parents=True)
+    secret.write_text('{"openaiApiKey": "sk-secret"}')
     probe = f"""
-import subprocess, sys
+import socket, ssl, subprocess, sys
 from appliance.agent.model_worker import confine_worker
 print(confine_worker({str(private)!r}))
 open({str(private / "ok.txt")!r}, "w").write("fine")
-for attempt in (lambda: open({str(outside)!r}, "w"), lambda: subprocess.run(["/bin/true"])):
+ssl.create_default_context()  # CA certificates and the resolver stay readable
+socket.getaddrinfo("localhost", 80)
+import litellm.litellm_core_utils.tokenizers  # the program's own files, imported after
+for attempt in (
+    lambda: open({str(outside)!r}, "w"),
+    lambda: subprocess.run(["/bin/true"]),
+    lambda: open({str(secret)!r}).read(),
+    lambda: open("/etc/../root/.bashrc").read(),
+):
     try:
         attempt()
         print("ALLOWED")
-    except PermissionError:
-        print("refused")
+    except (PermissionError, FileNotFoundError) as exc:
+        print("refused" if isinstance(exc, PermissionError) else "missing")
 """
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
     )
     lines = done.stdout.split("\n")
     assert lines[0].startswith("confined"), done.stderr
-    assert lines[1:3] == ["refused", "refused"], done.stdout + done.stderr
+    assert lines[1:4] == ["refused", "refused", "refused"], done.stdout + done.stderr
+    assert lines[4] in ("refused", "missing"), done.stdout  # never read
     assert (private / "ok.txt").read_text() == "fine" and not outside.exists()
