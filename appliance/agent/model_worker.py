@@ -51,6 +51,7 @@ __all__ = [
 
 WORKER_ARG = "__model-worker"
 _MAX_ANSWER = 64 * 1024 * 1024  # one answer line; a model message is far smaller
+_LOG = "worker.log"  # in the worker's folder: its standard error
 _GRACE_S = 30.0  # beyond the request's own timeout, before a silent worker is given up
 
 
@@ -181,20 +182,31 @@ class ModelWorker:
         with self._lock:
             if self._process is not None and self._process.poll() is None:
                 return
+        self._kill()  # one that died on its own: its pipes and folder go first
+        with self._lock:
             from appliance.chokepoint.server_pool import self_command
 
             self._tmp = tempfile.mkdtemp(prefix="ironcurtain-model-")
             argv = [*self_command(), WORKER_ARG, "--tmp", self._tmp]
             if self.openai_sdk:
                 argv.append("--openai-sdk")
-            self._process = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=self.stderr,
-                cwd="/",  # never the workspace (see the module's docstring); HOME may not exist
-                start_new_session=True,  # Ctrl-C reaches the session, which ends the worker
-            )
+            # Its own messages (litellm's warnings, a crash) into a file its failure is read
+            # from, unless the caller (--debug) wants them on the terminal.
+            log = None
+            if self.stderr == subprocess.DEVNULL:
+                log = open(os.path.join(self._tmp, _LOG), "wb")  # noqa: SIM115 - closed below
+            try:
+                self._process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log if log is not None else self.stderr,
+                    cwd="/",  # never the workspace (see the docstring); HOME may not exist
+                    start_new_session=True,  # Ctrl-C reaches the session, which ends the worker
+                )
+            finally:
+                if log is not None:
+                    log.close()
 
     @property
     def pid(self) -> int | None:
@@ -249,12 +261,35 @@ class ModelWorker:
             self._kill()
             raise
         if raw is None:
-            code = process.poll()
+            try:  # the answer ended because the worker is ending: its exit status
+                code = process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                code = None
+            said = self._last_words()
             self._kill()
             raise ModelError(
-                f"the model client stopped (exit {code}); the next step starts a new one"
+                f"the model client stopped (exit {code}{': ' + said if said else ''}); the next "
+                "step starts a new one"
             )
         return _answer(raw, model_id, api_base)
+
+    def _last_words(self) -> str:
+        """The last line the worker wrote to its log, as plain text (the worker is not trusted:
+        no control characters reach the terminal, 200 characters at most)."""
+        if self._tmp is None:
+            return ""
+        try:
+            with open(os.path.join(self._tmp, _LOG), "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - 4096))
+                tail = log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [line.strip() for line in tail.splitlines() if line.strip()]
+        if not lines:
+            return ""
+        shown = "".join(c for c in lines[-1] if c.isprintable())
+        return shown[:200]
 
 
 def _exchange(process: subprocess.Popen[bytes], line: bytes) -> bytes | None:

@@ -103,6 +103,27 @@ async def test_a_worker_that_dies_fails_one_step_and_the_next_starts_a_new_one(w
         assert worker.pid is not None
 
 
+async def test_a_worker_that_stopped_is_named_with_its_last_words_as_plain_text(worker):
+    with ScriptedLLM([{"text": "late", "delay": 10}]) as llm:
+        settings = ModelSettings(worker_model(), api_key="k", api_base=llm.anthropic_base)
+
+        async def crash_while_it_waits() -> None:
+            while not llm.requests:  # the worker is waiting for the model's answer
+                await anyio.sleep(0.05)
+            with (Path(worker._tmp) / "worker.log").open("ab") as out:  # a crash's (or a
+                # hostile worker's) last words, with terminal control sequences in them
+                out.write(b"\nImportError: no module named x \x1b[2J\x1b]0;owned\x07 end\n")
+            os.kill(worker.pid, 9)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(crash_while_it_waits)
+            with pytest.raises(ModelError) as caught:
+                await _agent(settings, worker).send("hello")
+    text = str(caught.value)
+    assert text.startswith("the model client stopped (exit -9: ImportError: no module named x")
+    assert "\x1b" not in text and "\x07" not in text
+
+
 async def test_a_cancelled_step_ends_the_worker_and_removes_its_folder(worker):
     with ScriptedLLM([{"text": "late", "delay": 30}]) as llm:
         settings = ModelSettings(worker_model(), api_key="k", api_base=llm.anthropic_base)
