@@ -198,6 +198,7 @@ class ModelWorker:
             try:
                 self._process = subprocess.Popen(
                     argv,
+                    env=worker_environment(),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=log if log is not None else self.stderr,
@@ -290,6 +291,28 @@ class ModelWorker:
             return ""
         shown = "".join(c for c in lines[-1] if c.isprintable())
         return shown[:200]
+
+
+# What the worker inherits, by name (an allowlist, as for the servers): the locale, where the
+# network is reached (proxies, CA bundles) and litellm's offline switch. Never the variables that
+# hold credentials (other providers' keys, GITHUB_TOKEN, AWS_*): the request carries the one key
+# the call needs, and nothing else enters the process that parses the network's answers.
+_WORKER_ENV = (
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+    "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+    "LITELLM_LOCAL_MODEL_COST_MAP", "IRONCURTAIN_DEBUG",
+)  # fmt: skip
+
+
+def worker_environment(environ: Any = None) -> dict[str, str]:
+    from appliance.host.bundle import child_environment
+
+    env = os.environ if environ is None else environ
+    out = {name: env[name] for name in _WORKER_ENV if name in env}
+    out.update(child_environment(env))  # a one-file build's worker reuses the unpacked folder
+    return out
 
 
 def _exchange(process: subprocess.Popen[bytes], line: bytes) -> bytes | None:

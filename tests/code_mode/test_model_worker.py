@@ -138,6 +138,29 @@ async def test_a_cancelled_step_ends_the_worker_and_removes_its_folder(worker):
         os.kill(pid, 0)  # reaped, not left running
 
 
+def test_the_worker_inherits_no_credentials_from_the_environment(monkeypatch):
+    for name, value in {
+        "GITHUB_TOKEN": "ghp_secret", "AWS_SECRET_ACCESS_KEY": "aws-secret",
+        "OPENAI_API_KEY": "sk-other", "ANTHROPIC_API_KEY": "sk-ant-other",
+        "HTTPS_PROXY": "http://proxy.corp.example:3128", "SSL_CERT_FILE": "/etc/ssl/certs/x.pem",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    worker = ModelWorker(worker_model())
+    try:
+        worker.start()
+        environ = Path(f"/proc/{worker.pid}/environ").read_bytes().split(b"\0")
+    finally:
+        worker.close()
+    names = {entry.split(b"=", 1)[0].decode() for entry in environ if entry}
+    assert not names & {
+        "GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+    }
+    assert {"HTTPS_PROXY", "SSL_CERT_FILE"} <= names  # how the network is reached stays
+
+
 def test_the_worker_never_starts_in_the_workspace(tmp_path, monkeypatch):
     """Loaders search their working folder (dotenv, .pth, python -m): the worker's is /."""
     monkeypatch.chdir(tmp_path)
