@@ -43,7 +43,6 @@ IGNORED: Mapping[str, str] = {
     "preferredDockerAgent": "agents other than Claude Code",
     "preferredMode": "choosing the session mode in the config",
     "containerRuntime": "container runtimes other than Docker",
-    "packageInstall": "package installation through a quarantine proxy",
     "dockerResources": "per-container memory and CPU limits",
     "capture": "session capture",
     "statistics": "usage statistics",

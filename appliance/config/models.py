@@ -143,6 +143,18 @@ class CredentialProxy(_Section):
     allowed_providers: tuple[Provider, ...] = ("anthropic",)
 
 
+class PackageInstall(_Section):
+    """Docker mode's package installs through the credential proxy (IronCurtain's keys, plus
+    ``registries`` and ``defaultAction``): see docs/credential-proxy.md, "Packages"."""
+
+    enabled: bool = True
+    quarantine_days: int = Field(2, ge=0, le=3650)
+    allowed_packages: tuple[str, ...] = ()
+    denied_packages: tuple[str, ...] = ()
+    default_action: Literal["allow", "deny"] = "allow"
+    registries: tuple[Literal["npm", "pypi"], ...] = ("npm", "pypi")
+
+
 class Config(_Section):
     agent_model_id: ModelId = "anthropic:claude-sonnet-4-6"
     policy_model_id: ModelId = "anthropic:claude-sonnet-4-6"
@@ -167,6 +179,7 @@ class Config(_Section):
     github_host: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
     allowed_directories: tuple[Directory, ...] = ("~/Downloads", "~/Documents")
     credential_proxy: CredentialProxy = CredentialProxy()
+    package_install: PackageInstall = PackageInstall()
     # Kernel confinement of the servers: "enforce" refuses to start a server the kernel cannot
     # confine; "best-effort" starts it with what the kernel has (a weakening, audited).
     confinement: Literal["enforce", "best-effort"] = "enforce"

@@ -4,17 +4,39 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from appliance.credproxy.oauth import TOKEN_URL
+from appliance.credproxy.packages import REGISTRY_HOSTS
 from appliance.credproxy.providers import PROVIDERS, ProviderName
 
-__all__ = ["ProxyConfig", "proxy_config_from"]
+__all__ = ["PackageSettings", "ProxyConfig", "proxy_config_from"]
 
 _HOSTS = {p.host for p in PROVIDERS.values()}
+
+
+class PackageSettings(BaseModel):
+    """The package gate (``addons/packages.py``): IronCurtain's ``packageInstall`` keys, plus
+    which registries and what an unlisted package gets."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    registries: tuple[Literal["npm", "pypi"], ...] = ("npm", "pypi")
+    allowed_packages: tuple[str, ...] = ()
+    denied_packages: tuple[str, ...] = ()
+    default_action: Literal["allow", "deny"] = "allow"
+    quarantine_days: int = Field(default=2, ge=0, le=3650)
+
+    @field_validator("allowed_packages", "denied_packages")
+    @classmethod
+    def _patterns(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            if not pattern or len(pattern) > 214 or any(c.isspace() for c in pattern):
+                raise ValueError(f"{pattern!r} is not a package name or glob")
+        return patterns
 
 
 class ProxyConfig(BaseModel):
@@ -46,6 +68,8 @@ class ProxyConfig(BaseModel):
     # provider -> the base URL its requests go to instead of its own host (a LiteLLM proxy,
     # OpenRouter, a local Ollama): https anywhere, plain http only on this machine (loopback).
     gateways: dict[ProviderName, str] = Field(default_factory=dict)
+    # The package gate: npm and PyPI through the proxy (None: no registry is reachable).
+    packages: PackageSettings | None = None
 
     @field_validator("real_keys")
     @classmethod
@@ -60,7 +84,7 @@ class ProxyConfig(BaseModel):
     @classmethod
     def _overrides_loopback(cls, overrides: dict[str, tuple[str, int]]) -> dict:
         for host, (address, port) in overrides.items():
-            if host not in _HOSTS:
+            if host not in _HOSTS and host not in REGISTRY_HOSTS:
                 raise ValueError(f"upstream_overrides: {host!r} is not a provider host")
             if not ipaddress.ip_address(address).is_loopback:
                 raise ValueError(
@@ -148,6 +172,13 @@ class ProxyConfig(BaseModel):
             f"{name} requests go to the gateway {url}, not {PROVIDERS[name].host}"
             for name, url in self.gateways.items()
         ]
+        if self.packages is not None:
+            p = self.packages
+            notes.append(
+                f"package registries reachable: {', '.join(p.registries)} (read-only; "
+                f"default {p.default_action}, quarantine {p.quarantine_days} days, "
+                f"{len(p.allowed_packages)} allowed and {len(p.denied_packages)} denied names)"
+            )
         if self.oauth_token_url != TOKEN_URL:
             notes.append(f"subscription tokens refreshed at {self.oauth_token_url}")
         if self.extra_upstream_ca is not None:

@@ -21,7 +21,9 @@ __all__ = ["EventKind", "ProxyEvent", "TokenUsage"]
 #            failed mid-stream); usage holds what was read by then (None if nothing was).
 # killed:    a hook failed or a flow skipped a check; the connection was cut, nothing forwarded.
 # error:     the upstream exchange failed (connection refused, reset, TLS error).
-EventKind = Literal["forwarded", "denied", "usage", "cut", "killed", "error"]
+# package:   a package-registry exchange (addons/packages.py): what passed, what the age gate
+#            took out of a listing, or an upstream failure; never charged to the budget.
+EventKind = Literal["forwarded", "denied", "usage", "cut", "killed", "error", "package"]
 
 
 class TokenUsage(BaseModel):

@@ -148,7 +148,24 @@ class CredentialProxy:
             fake = self.fake_keys["anthropic"]
             oauth.append(OAuthSwap("anthropic", fake, self.subscription, reporter))
         more = self.subscription.secrets if self.subscription is not None else None
+        packages: list[Any] = []
+        registries: frozenset[str] = frozenset()
+        settings = self.config.packages
+        if settings is not None:
+            from appliance.credproxy.addons.packages import PackageGate
+            from appliance.credproxy.packages import PackagePolicy
+
+            policy = PackagePolicy(
+                registries=settings.registries,
+                allowed=settings.allowed_packages,
+                denied=settings.denied_packages,
+                default_action=settings.default_action,
+                quarantine_days=settings.quarantine_days,
+            )
+            packages.append(PackageGate(policy, reporter))
+            registries = policy.hosts()
         return [
+            *packages,  # first: a registry flow is the package gate's alone
             Gate(allowed, reporter),
             Budget(self._budget_check, reporter, self._budget_admit),
             KeySwap(self.fake_keys, real, reporter),
@@ -156,7 +173,12 @@ class CredentialProxy:
             Metering(reporter),
             KeyEchoGuard(real, reporter, more),
             Gateway(dict(self.config.gateways)),
-            Seal(allowed, reporter, {n: (t.host, t.port) for n, t in gateways.items()}),
+            Seal(
+                allowed,
+                reporter,
+                {n: (t.host, t.port) for n, t in gateways.items()},
+                registries,
+            ),
         ]
 
     def _socket_dir(self) -> Path:

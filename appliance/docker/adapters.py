@@ -93,6 +93,10 @@ def base_env() -> dict[str, str]:
         "NO_PROXY": "",
         "NODE_EXTRA_CA_CERTS": CA_CERT,
         "SSL_CERT_FILE": CA_CERT,
+        # Package managers through the package gate (docs/credential-proxy.md, "Packages"): pip
+        # and requests read their own bundle unless told; npm reads NODE_EXTRA_CA_CERTS.
+        "PIP_CERT": CA_CERT,
+        "REQUESTS_CA_BUNDLE": CA_CERT,
         "IRONCURTAIN_MCP_SOCKET": GATE_SOCKET,
         "NODE_COMPILE_CACHE": NODE_CACHE,
     }

@@ -32,7 +32,9 @@ from appliance.session.budget import Budget, BudgetExceeded, BudgetLimits
 
 __all__ = ["UsageMeter"]
 
-_AUDITED = frozenset({"denied", "killed", "error", "cut"})
+# "package": every package-registry exchange (what passed, what the age gate took out of a
+# listing, a registry failure): audited, never charged.
+_AUDITED = frozenset({"denied", "killed", "error", "cut", "package"})
 
 
 def litellm_cost(model: str | None, input_tokens: int, output_tokens: int) -> float | None:

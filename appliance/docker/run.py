@@ -283,6 +283,15 @@ def _proxy(config: Any, adapter: AgentAdapter, auth: DockerAuth, runtime: Runtim
     gateway = config.base_url_for(adapter.provider)
     if gateway is not None and "gateways" not in extra:
         extra = {**extra, "gateways": {adapter.provider: gateway}}
+    install = config.package_install
+    if install.enabled and "packages" not in extra:  # npm and PyPI through the package gate
+        from appliance.credproxy.config import PackageSettings
+
+        extra = {**extra, "packages": PackageSettings(
+            registries=install.registries, allowed_packages=install.allowed_packages,
+            denied_packages=install.denied_packages, default_action=install.default_action,
+            quarantine_days=install.quarantine_days,
+        )}  # fmt: skip
     proxy_config = ProxyConfig(
         providers=(adapter.provider,),
         socket_dir=runtime.proxy_dir,

@@ -32,6 +32,8 @@ REAL_KEYS = {
 }
 
 HOSTS = ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com")
+# The package registries the package gate reaches (test_packages.py serves them on loopback).
+REGISTRIES = ("registry.npmjs.org", "pypi.org", "files.pythonhosted.org")
 
 ANTHROPIC_MESSAGE = {
     "id": "msg_1",
@@ -73,7 +75,10 @@ def make_test_pki(folder: Path) -> tuple[Path, Path, Path]:
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(h) for h in (*HOSTS, "localhost")]), False
+            x509.SubjectAlternativeName(
+                [x509.DNSName(h) for h in (*HOSTS, *REGISTRIES, "localhost")]
+            ),
+            False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(

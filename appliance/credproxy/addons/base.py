@@ -28,8 +28,10 @@ __all__ = [
     "deny",
     "fail_closed",
     "forwarded",
+    "is_package",
     "kill",
     "mark_forwarded",
+    "mark_package",
     "passed",
     "provider_of",
     "request_facts",
@@ -43,6 +45,7 @@ REQUIRED_CHECKS = frozenset({"gate", "budget", "key"})
 _PASSED = "ironcurtain.passed"
 _PROVIDER = "ironcurtain.provider"
 _FACTS = "ironcurtain.facts"
+_PACKAGE = "ironcurtain.package"
 
 
 class Reporter:
@@ -131,6 +134,15 @@ def passed(flow: Any, check: str) -> None:
 
 def ledger(flow: Any) -> frozenset[str]:
     return frozenset(flow.metadata.get(_PASSED, ()))
+
+
+def is_package(flow: Any) -> bool:
+    """A package-registry flow (``addons/packages.py``): the provider addons leave it alone."""
+    return _PACKAGE in flow.metadata
+
+
+def mark_package(flow: Any, what: str) -> None:
+    flow.metadata[_PACKAGE] = what
 
 
 def provider_of(flow: Any) -> Provider | None:

@@ -17,6 +17,7 @@ from appliance.credproxy.addons.base import (
     Reporter,
     deny,
     fail_closed,
+    is_package,
     passed,
     provider_of,
     settled,
@@ -46,7 +47,7 @@ class Budget:
 
     @fail_closed
     def requestheaders(self, flow: Any) -> None:
-        if settled(flow):
+        if settled(flow) or is_package(flow):  # a registry download costs no tokens
             return
         reason = self.check() if self.check is not None else None
         if reason is not None:
@@ -56,7 +57,7 @@ class Budget:
 
     @fail_closed
     def request(self, flow: Any) -> None:
-        if settled(flow):
+        if settled(flow) or is_package(flow):
             return
         encoding = flow.request.headers.get("content-encoding", "identity").strip().lower()
         if encoding != "identity":  # its size would say nothing about the tokens inside

@@ -8,6 +8,7 @@ from appliance.credproxy.addons.base import (
     Reporter,
     deny,
     fail_closed,
+    is_package,
     passed,
     request_facts,
     set_provider,
@@ -25,12 +26,16 @@ class Gate:
     @fail_closed
     def http_connect(self, flow: Any) -> None:
         """Refuse the tunnel itself: a non-allowed host never gets a TLS handshake from us."""
+        if is_package(flow):  # a registry's tunnel: the package gate's (addons/packages.py)
+            return
         verdict = check_destination(flow.request.host, flow.request.port, self.allowed)
         if isinstance(verdict, Denial):
             deny(flow, self.reporter, verdict, None)
 
     @fail_closed
     def requestheaders(self, flow: Any) -> None:
+        if is_package(flow):
+            return
         verdict = check_destination(flow.request.host, flow.request.port, self.allowed)
         if isinstance(verdict, Denial):
             deny(flow, self.reporter, verdict, None)

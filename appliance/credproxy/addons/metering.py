@@ -18,6 +18,7 @@ from appliance.credproxy.addons.base import (
     denied,
     fail_closed,
     forwarded,
+    is_package,
     logger,
     provider_of,
     settled,
@@ -37,7 +38,7 @@ class Metering:
 
     @fail_closed
     def requestheaders(self, flow: Any) -> None:
-        if not settled(flow):
+        if not settled(flow) and not is_package(flow):
             flow.request.headers["accept-encoding"] = "identity"
 
     @fail_closed
@@ -62,7 +63,7 @@ class Metering:
 
     @fail_closed
     def responseheaders(self, flow: Any) -> None:
-        if settled(flow):
+        if settled(flow) or is_package(flow):
             return
         media = flow.response.headers.get("content-type", "").split(";")[0].strip().lower()
         if media == "text/event-stream":
@@ -71,7 +72,7 @@ class Metering:
 
     @fail_closed
     def response(self, flow: Any) -> None:
-        if settled(flow) or flow.metadata.get(_STREAMED):
+        if settled(flow) or is_package(flow) or flow.metadata.get(_STREAMED):
             return
         if flow.response.status_code // 100 != 2:
             # Provider errors cost nothing, but the operator needs them: a 401 here means the
@@ -84,7 +85,7 @@ class Metering:
     def error(self, flow: Any) -> None:
         """A forwarded exchange that ends without its response's end still cost something: say
         what was read, so the host charges it (budgets must not be dodged by hanging up)."""
-        if denied(flow) or flow.metadata.get(_REPORTED) or not forwarded(flow):
+        if denied(flow) or is_package(flow) or flow.metadata.get(_REPORTED) or not forwarded(flow):
             return
         flow.metadata[_REPORTED] = True
         scanner = flow.metadata.get(_SCANNER)

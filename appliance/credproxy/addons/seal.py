@@ -16,11 +16,13 @@ from appliance.credproxy.addons.base import (
     cut_connection,
     denied,
     fail_closed,
+    is_package,
     kill,
     ledger,
     logger,
     mark_forwarded,
 )
+from appliance.credproxy.addons.packages import PACKAGE_CHECK
 from appliance.credproxy.providers import PROVIDERS
 
 __all__ = ["Seal"]
@@ -32,12 +34,14 @@ class Seal:
         allowed: tuple[str, ...],
         reporter: Reporter,
         gateways: dict[str, tuple[str, int]] | None = None,
+        registries: frozenset[str] = frozenset(),
     ) -> None:
-        """``gateways``: provider -> (host, port) its requests go to instead of its own host."""
+        """``gateways``: provider -> (host, port) its requests go to instead of its own host.
+        ``registries``: the package registries' hosts (on 443), when the package gate is on."""
         gateways = gateways or {}
         self.endpoints = frozenset(
             gateways.get(name, (PROVIDERS[name].host, 443)) for name in allowed
-        )
+        ) | frozenset((host, 443) for host in registries)
         self.reporter = reporter
 
     @fail_closed
@@ -46,11 +50,17 @@ class Seal:
 
     @fail_closed
     def request(self, flow: Any) -> None:
+        if is_package(flow):  # reported by the package gate when its answer comes, never charged
+            if self._require_checks(flow):
+                mark_forwarded(flow)
+            return
         if self._require_checks(flow, REQUIRED_CHECKS | {"reserved"}):
             mark_forwarded(flow)
             self.reporter.emit(flow, "forwarded")
 
     def _require_checks(self, flow: Any, required: frozenset[str] = REQUIRED_CHECKS) -> bool:
+        if is_package(flow):  # a registry request passes the package gate's check instead
+            required = frozenset({PACKAGE_CHECK})
         if flow.error is not None:
             return False  # killed already, and reported by whoever killed it
         if denied(flow) and flow.response is not None:
@@ -68,6 +78,12 @@ class Seal:
             # status None: no response ever came (connection refused, DNS, TLS): the host tells
             # the operator at once that the provider is unreachable.
             status = flow.response.status_code if flow.response is not None else None
+            if is_package(flow):  # a registry's failure is not the provider's: no session stop
+                self.reporter.emit_quietly(
+                    flow, "package", status=status, rule="registry-error",
+                    reason=flow.error.msg[:200],
+                )  # fmt: skip
+                return
             self.reporter.emit_quietly(flow, "error", status=status, reason=flow.error.msg[:200])
 
     # Raw TCP, UDP, DNS and WebSocket traffic carries no key to check: cut it.

@@ -1,0 +1,265 @@
+"""The package gate through the real proxy, against scripted npm and PyPI registries over real TLS
+on loopback: allowed, denied, quarantined (taken out of the listing and refused as a download),
+unlisted under defaultAction deny, routes refused, every exchange reported and none charged."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from credproxy_fakes import REGISTRIES
+from proxy_harness import start_proxy
+
+from appliance.credproxy.config import PackageSettings
+from appliance.credproxy.packages import PackageRequest, parse_request
+
+NOW = datetime.now(UTC)
+OLD = (NOW - timedelta(days=30)).isoformat().replace("+00:00", "Z")
+NEW = (NOW - timedelta(hours=3)).isoformat().replace("+00:00", "Z")
+HASH = "0" * 60
+VECTORS = json.loads(
+    (
+        Path(__file__).resolve().parents[1] / "vectors" / "credproxy" / "package_requests.json"
+    ).read_text()
+)
+
+
+def _npm_document(name: str) -> dict:
+    versions = {"1.0.0": OLD, "1.3.0": OLD, "2.0.0": NEW, "2.1.0-beta.1": NEW}
+    return {
+        "name": name,
+        "dist-tags": {"latest": "2.0.0", "next": "2.1.0-beta.1"},
+        "versions": {v: {"name": name, "version": v} for v in versions},
+        "time": {"created": OLD, "modified": NEW, **versions},
+    }
+
+
+def _pypi_page(name: str) -> dict:
+    files = [
+        ("requests-2.31.0-py3-none-any.whl", OLD),
+        ("requests-2.31.0.tar.gz", OLD),
+        ("requests-2.99.0-py3-none-any.whl", NEW),
+    ]
+    return {
+        "meta": {"api-version": "1.1"},
+        "name": name,
+        "versions": ["2.31.0", "2.99.0"],
+        "files": [
+            {"filename": f, "url": f"https://files.pythonhosted.org/packages/aa/bb/{HASH}/{f}",
+             "hashes": {}, "upload-time": when}
+            for f, when in files
+        ],
+    }  # fmt: skip
+
+
+class Registry:
+    """npm and PyPI as their clients see them; each request recorded (path, headers)."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                host = self.headers.get("host", "").split(":")[0]
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                outer.seen.append((host, self.path, headers))
+                accept = headers.get("accept", "")
+                if host == "registry.npmjs.org" and "/-/" in self.path:
+                    return self._send(200, b"TARBALL", "application/octet-stream")
+                if host == "registry.npmjs.org":
+                    name = self.path[1:].replace("%2f", "/").replace("%2F", "/")
+                    document = _npm_document(name)
+                    if "vnd.npm.install-v1" in accept:  # the abbreviated document: no times
+                        document.pop("time")
+                    return self._send(200, json.dumps(document).encode(), "application/json")
+                if host == "pypi.org":
+                    if "vnd.pypi.simple.v1+json" not in accept:
+                        return self._send(200, b"<html>no times here</html>", "text/html")
+                    page = json.dumps(_pypi_page("requests")).encode()
+                    return self._send(200, page, "application/vnd.pypi.simple.v1+json")
+                return self._send(200, b"WHEEL", "application/octet-stream")
+
+            def _send(self, status: int, body: bytes, media: str) -> None:
+                self.send_response(status)
+                self.send_header("content-type", media)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def registry(pki):
+    served = Registry(pki[1], pki[2])
+    yield served
+    served.close()
+
+
+def _proxy(upstream, registry, pki, ca_dir, **packages):
+    overrides = {h: ("127.0.0.1", registry.port) for h in REGISTRIES}
+    overrides["api.anthropic.com"] = ("127.0.0.1", upstream.port)
+    return start_proxy(
+        upstream, pki, ca_dir, upstream_overrides=overrides,
+        packages=PackageSettings(**packages),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def gated(upstream, registry, pki, ca_dir):
+    running = _proxy(upstream, registry, pki, ca_dir, denied_packages=("event-stream",))
+    yield running
+    running.proxy.stop()
+
+
+def get(running, url, **headers):
+    with running.client() as client:
+        return client.get(url, headers=headers)
+
+
+def test_an_npm_listing_loses_its_too_new_versions_and_latest_follows(gated, registry):
+    response = get(
+        gated, "https://registry.npmjs.org/left-pad",
+        accept="application/vnd.npm.install-v1+json", authorization="Bearer npm_token",
+    )  # fmt: skip
+    assert response.status_code == 200
+    document = response.json()
+    assert sorted(document["versions"]) == ["1.0.0", "1.3.0"]
+    assert document["dist-tags"] == {"latest": "1.3.0"}
+    ((host, path, headers),) = registry.seen
+    assert (host, path) == ("registry.npmjs.org", "/left-pad")
+    assert headers["accept"] == "application/json"  # the full document, with times
+    assert "authorization" not in headers
+    kinds = gated.kinds()
+    assert kinds == ["package"] and "2 too new taken out" in gated.events[0].reason
+
+
+def test_npm_downloads_pass_when_old_and_are_refused_when_new_or_unseen(gated, registry):
+    unseen = get(gated, "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz")
+    assert unseen.status_code == 403 and "not seen in a listing" in unseen.text
+    get(gated, "https://registry.npmjs.org/left-pad")
+    old = get(gated, "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz")
+    new = get(gated, "https://registry.npmjs.org/left-pad/-/left-pad-2.0.0.tgz")
+    assert old.status_code == 200 and old.content == b"TARBALL"
+    assert new.status_code == 403 and "quarantine" in new.text
+    tarballs = [p for _, p, _ in registry.seen if "/-/" in p]
+    assert tarballs == ["/left-pad/-/left-pad-1.3.0.tgz"]  # the refused ones never left
+
+
+def test_a_scoped_npm_package_as_npm_writes_it(gated, registry):
+    response = get(gated, "https://registry.npmjs.org/@types%2fnode")
+    assert response.status_code == 200 and response.json()["name"] == "@types/node"
+    tarball = get(gated, "https://registry.npmjs.org/@types/node/-/node-1.0.0.tgz")
+    assert tarball.status_code == 200
+
+
+def test_a_denied_package_never_reaches_the_registry(gated, registry):
+    for url in (
+        "https://registry.npmjs.org/event-stream",
+        "https://registry.npmjs.org/Event-Stream",
+        "https://registry.npmjs.org/event-stream/-/event-stream-3.3.6.tgz",
+    ):
+        response = get(gated, url)
+        assert response.status_code == 403 and "deniedPackages" in response.text, url
+    assert registry.seen == []
+    assert {e.rule for e in gated.events} == {"package-denied"}
+
+
+def test_pypi_listing_is_asked_as_json_and_loses_its_too_new_files(gated, registry):
+    listing = get(gated, "https://pypi.org/simple/Requests/", accept="text/html")
+    assert listing.status_code == 200
+    page = listing.json()
+    assert [f["filename"] for f in page["files"]] == [
+        "requests-2.31.0-py3-none-any.whl", "requests-2.31.0.tar.gz",
+    ]  # fmt: skip
+    assert page["versions"] == ["2.31.0"]
+    files = "https://files.pythonhosted.org/packages/aa/bb/" + HASH + "/"
+    assert get(gated, files + "requests-2.31.0-py3-none-any.whl").status_code == 200
+    assert get(gated, files + "requests-2.31.0-py3-none-any.whl.metadata").status_code == 200
+    new = get(gated, files + "requests-2.99.0-py3-none-any.whl")
+    assert new.status_code == 403 and "quarantine" in new.text
+
+
+def test_default_deny_lets_the_allowed_list_through_without_the_age_gate(
+    upstream, registry, pki, ca_dir
+):
+    running = _proxy(
+        upstream, registry, pki, ca_dir, default_action="deny", allowed_packages=("@types/*",)
+    )
+    try:
+        unlisted = get(running, "https://registry.npmjs.org/left-pad")
+        listed = get(running, "https://registry.npmjs.org/@types%2fnode")
+        new = get(running, "https://registry.npmjs.org/@types/node/-/node-2.0.0.tgz")
+    finally:
+        running.proxy.stop()
+    assert unlisted.status_code == 403 and "defaultAction is deny" in unlisted.text
+    assert listed.status_code == 200 and "2.0.0" in listed.json()["versions"]  # no age gate
+    assert new.status_code == 200
+
+
+def test_anything_but_reading_a_package_is_refused(gated, registry):
+    with gated.client() as client:
+        audit = client.post("https://registry.npmjs.org/-/npm/v1/security/audits/quick", json={})
+        publish = client.put("https://registry.npmjs.org/left-pad", json={})
+    assert audit.status_code == 403 and publish.status_code == 403
+    for url in (
+        "https://registry.npmjs.org/-/v1/search",
+        "https://registry.npmjs.org/left-pad?write=true",
+        "https://registry.npmjs.org/%2e%2e/etc",
+        "https://pypi.org/pypi/requests/json",
+        "https://pypi.org/simple/",
+        "https://files.pythonhosted.org/packages/aa/bb/" + HASH + "/evil.sh",
+    ):
+        assert get(gated, url).status_code == 403, url
+    assert registry.seen == []
+
+
+def test_without_the_package_gate_no_registry_is_reachable(upstream, registry, pki, ca_dir):
+    overrides = {h: ("127.0.0.1", registry.port) for h in REGISTRIES}
+    running = start_proxy(upstream, pki, ca_dir, upstream_overrides=overrides)
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - the tunnel itself is refused (403)
+            get(running, "https://registry.npmjs.org/left-pad")
+    finally:
+        running.proxy.stop()
+    assert registry.seen == []
+
+
+def test_the_model_api_is_unchanged_beside_the_package_gate(gated, upstream):
+    with gated.client() as client:
+        response = client.post(
+            "https://api.anthropic.com/v1/messages",
+            headers={"x-api-key": gated.proxy.fake_keys["anthropic"]}, json={"model": "m"},
+        )  # fmt: skip
+    assert response.status_code == 200
+    assert gated.kinds() == ["forwarded", "usage"]
+
+
+@pytest.mark.parametrize("case", VECTORS["cases"], ids=lambda c: f"{c['host']}{c['path']}"[:80])
+def test_registry_requests_are_understood_or_refused(case):
+    parsed = parse_request(case["host"], case.get("method", "GET"), case["path"])
+    if "refused" in case:
+        assert isinstance(parsed, str) and case["refused"] in parsed, parsed
+    else:
+        assert isinstance(parsed, PackageRequest), parsed
+        assert [parsed.registry, parsed.package, parsed.kind, parsed.version] == case["is"]
