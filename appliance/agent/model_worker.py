@@ -146,7 +146,7 @@ def confine_worker(private: str) -> str:
     provider, wherever its base URL points), and nothing else: no user file read, no program
     run. Landlock, applied to this process for good; where the kernel has none, nothing is
     applied and the answer says so (the worker is a second line here, the chokepoint the first)."""
-    from appliance.confinement import landlock, process
+    from appliance.confinement import kernel, landlock, process, seccomp
 
     if landlock.abi_version() < 1:
         return "not confined (no Landlock in this kernel)"
@@ -157,9 +157,21 @@ def confine_worker(private: str) -> str:
         if os.path.exists(folder):
             rules.allow_path(folder, landlock.FS.READ)
     rules.allow_path(private, landlock.FS.WRITE)
+    process.drop_capabilities()  # a root user's worker keeps none
     process.set_no_new_privs()
     rules.enforce()
-    return f"confined: reads its program and the system's, writes only {private}, runs nothing"
+    applied = "landlock"
+    features = kernel.probe()
+    if features.seccomp_filter and features.seccomp_arch:
+        # The servers' filter (no ptrace, mounts, namespaces, modules, BPF, keyrings, io_uring,
+        # handle-based opens), sockets for TCP and the C library's address lookup only.
+        domains = frozenset({seccomp.AF_INET, seccomp.AF_INET6, seccomp.AF_NETLINK})
+        seccomp.install(seccomp.build_filter(domains))
+        applied += " and seccomp"
+    return (
+        f"confined ({applied}): reads its program and the system's, writes only {private}, "
+        "runs nothing"
+    )
 
 
 # -- the session's side ------------------------------------------------------------------------

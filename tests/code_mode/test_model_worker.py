@@ -197,7 +197,7 @@ def test_the_kernel_keeps_the_worker_from_writing_files_or_running_programs(tmp_
     secret.parent.mkdir(parents=True)
     secret.write_text('{"openaiApiKey": "sk-secret"}')
     probe = f"""
-import socket, ssl, subprocess, sys
+import os, socket, ssl, subprocess, sys
 from appliance.agent.model_worker import confine_worker
 print(confine_worker({str(private)!r}))
 open({str(private / "ok.txt")!r}, "w").write("fine")
@@ -209,6 +209,8 @@ for attempt in (
     lambda: subprocess.run(["/bin/true"]),
     lambda: open({str(secret)!r}).read(),
     lambda: open("/etc/../root/.bashrc").read(),
+    lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM),  # seccomp: TCP and netlink only
+    lambda: os.unshare(os.CLONE_NEWUSER),
 ):
     try:
         attempt()
@@ -223,4 +225,6 @@ for attempt in (
     assert lines[0].startswith("confined"), done.stderr
     assert lines[1:4] == ["refused", "refused", "refused"], done.stdout + done.stderr
     assert lines[4] in ("refused", "missing"), done.stdout  # never read
+    if "seccomp" in lines[0]:
+        assert lines[5:7] == ["refused", "refused"], done.stdout
     assert (private / "ok.txt").read_text() == "fine" and not outside.exists()
