@@ -263,3 +263,35 @@ def test_registry_requests_are_understood_or_refused(case):
     else:
         assert isinstance(parsed, PackageRequest), parsed
         assert [parsed.registry, parsed.package, parsed.kind, parsed.version] == case["is"]
+
+
+@pytest.mark.parametrize(
+    ("connect", "sni", "host_header", "path"),
+    [
+        # a registry tunnel carrying a model request: the provider's key swap must never run
+        ("registry.npmjs.org:443", None, "api.anthropic.com", "/v1/messages"),
+        # a provider tunnel carrying a registry request: no package passes outside its tunnel
+        ("api.anthropic.com:443", None, "registry.npmjs.org", "/left-pad"),
+        # the TLS name of one, the tunnel of the other
+        ("registry.npmjs.org:443", "api.anthropic.com", "registry.npmjs.org", "/left-pad"),
+        ("api.anthropic.com:443", "registry.npmjs.org", "api.anthropic.com", "/v1/messages"),
+        # a registry tunnel on another port
+        ("registry.npmjs.org:8443", None, "registry.npmjs.org", "/left-pad"),
+    ],
+)
+def test_a_request_smuggled_between_a_registry_and_a_provider_is_refused(
+    gated, registry, upstream, connect, sni, host_header, path
+):
+    from credproxy_fakes import raw_request
+
+    fake = gated.proxy.fake_keys["anthropic"]
+    head = (
+        f"GET {path} HTTP/1.1\r\nhost: {host_header}\r\nx-api-key: {fake}\r\n".encode()
+        if "registry" in host_header
+        else f"POST {path} HTTP/1.1\r\nhost: {host_header}\r\nx-api-key: {fake}\r\n".encode()
+    )
+    answer = raw_request(
+        gated.endpoints.tcp_port, gated.endpoints.ca_cert_pem_path, connect, head, sni=sni
+    )
+    assert answer.status == 403, (answer.status, answer.stage)
+    assert registry.seen == [] and upstream.seen == []
