@@ -133,6 +133,10 @@ def _program_folders() -> list[str]:
     bundle = getattr(sys, "_MEIPASS", None)  # the frozen executable's unpacked modules
     if bundle:
         folders.add(bundle)
+    if getattr(sys, "frozen", False):
+        # A PyInstaller build reads its modules from the archive inside the executable itself,
+        # import after import: without it litellm's first lazy import fails once confined.
+        folders.update({sys.executable, os.path.realpath(sys.executable)})
     for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"):
         value = os.environ.get(name)
         if value and os.path.isabs(value):
