@@ -153,7 +153,11 @@ def check_demo(runner: Runner, root: Path) -> str:
     out = runner.run("demo", "--quiet", timeout=300)
     if "audit verify: intact, closed and signed" not in out:
         raise SmokeFailure(f"demo ended without a verified audit log:\n{out[-2000:]}")
-    return "audit verified"
+    # The scripted model's last answer: every step ran (a model client that fails still ends
+    # the session with a verified log, so the log alone proves nothing about the model path).
+    if "Done: I summarised the notes" not in out or "model error" in out:
+        raise SmokeFailure(f"demo did not reach the model's final answer:\n{out[-2000:]}")
+    return "audit verified, final answer shown"
 
 
 def check_job(runner: Runner, root: Path) -> str:
