@@ -9,14 +9,28 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from appliance.credproxy.providers import Provider, provider_for_host
 
-__all__ = ["Denial", "RequestFacts", "check_destination", "check_key", "check_route"]
+__all__ = [
+    "Denial",
+    "RequestFacts",
+    "check_destination",
+    "check_key",
+    "check_route",
+    "has_control_character",
+]
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but TAB
+
+
+def has_control_character(headers: Iterable[tuple[str, str]]) -> bool:
+    """A header name or value holds a control character other than TAB (provider and package
+    requests alike: a lenient upstream may end a header line there)."""
+    return any(_CONTROL.search(name) or _CONTROL.search(value) for name, value in headers)
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,7 @@ def check_route(provider: Provider, facts: RequestFacts) -> Denial | None:
         return Denial("scheme-not-https", "only HTTPS requests are allowed")
     if facts.host_header is None or _strip_port(facts.host_header) != provider.host:
         return Denial("host-header-mismatch", "the Host header does not match the connection")
-    if any(_CONTROL.search(name) or _CONTROL.search(value) for name, value in facts.headers):
+    if has_control_character(facts.headers):
         # A bare CR or a NUL passes mitmproxy's parser; a lenient upstream may end a header line
         # there, and what follows becomes a header (or a request) we never checked.
         return Denial("header-control-character", "a header holds a control character")

@@ -295,3 +295,18 @@ def test_a_request_smuggled_between_a_registry_and_a_provider_is_refused(
     )
     assert answer.status == 403, (answer.status, answer.stage)
     assert registry.seen == [] and upstream.seen == []
+
+
+@pytest.mark.parametrize("control", [b"\x1b", b"\x7f", b"\x0b", b"\r"])
+def test_a_registry_request_with_a_control_character_in_a_header_is_refused(
+    gated, registry, control
+):
+    """The provider routes' rule (every control character but TAB), for package requests too."""
+    from credproxy_fakes import raw_request
+
+    head = b"GET /left-pad HTTP/1.1\r\nhost: registry.npmjs.org\r\nx-note: a" + control + b"b\r\n"
+    answer = raw_request(
+        gated.endpoints.tcp_port, gated.endpoints.ca_cert_pem_path, "registry.npmjs.org:443", head
+    )
+    assert answer.status in (400, 403), answer.status
+    assert registry.seen == []

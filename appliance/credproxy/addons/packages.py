@@ -22,7 +22,7 @@ from appliance.credproxy.addons.base import (
     passed,
     settled,
 )
-from appliance.credproxy.checks import Denial
+from appliance.credproxy.checks import Denial, has_control_character
 from appliance.credproxy.packages import (
     NPM_FULL,
     PYPI_JSON,
@@ -173,7 +173,6 @@ def _transport_problem(flow: Any, host: str) -> str | None:
         return "the TLS server name does not match the connection"
     if request.headers.get("upgrade"):
         return "protocol upgrades are not allowed"
-    for name, value in request.headers.items(multi=True):
-        if any(c in name + value for c in "\r\n\0"):
-            return "a header holds a control character"
+    if has_control_character(request.headers.items(multi=True)):
+        return "a header holds a control character"
     return None
