@@ -48,7 +48,6 @@ REGISTRY_HOSTS: dict[str, Registry] = {
 PYPI_JSON = "application/vnd.pypi.simple.v1+json"
 NPM_FULL = "application/json"
 
-_NPM_NAME = r"[a-z0-9][a-z0-9._-]{0,213}"
 _NPM_LEGACY = r"[A-Za-z0-9][A-Za-z0-9._-]{0,213}"  # old packages kept capitals
 _NPM_SCOPE = r"@[a-z0-9][a-z0-9._-]{0,213}"
 _NPM_DOC = re.compile(rf"/(?:(?P<scope>{_NPM_SCOPE})/)?(?P<name>{_NPM_LEGACY})")

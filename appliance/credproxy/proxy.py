@@ -124,14 +124,14 @@ class CredentialProxy:
         from appliance.credproxy.addons.budget import Budget
         from appliance.credproxy.addons.echo import KeyEchoGuard
         from appliance.credproxy.addons.gate import Gate
-        from appliance.credproxy.addons.gateway import Gateway, target_of
+        from appliance.credproxy.addons.gateway import Gateway, Target
         from appliance.credproxy.addons.keyswap import KeySwap
         from appliance.credproxy.addons.metering import Metering
         from appliance.credproxy.addons.seal import Seal
 
         reporter = Reporter(self._on_event)
         allowed = self.config.providers
-        gateways = {name: target_of(url) for name, url in self.config.gateways.items()}
+        gateways = {name: Target(url) for name, url in self.config.gateways.items()}
         real = {
             name: self.config.real_keys[name] for name in allowed if name in self.config.real_keys
         }
@@ -172,7 +172,7 @@ class CredentialProxy:
             *oauth,
             Metering(reporter),
             KeyEchoGuard(real, reporter, more),
-            Gateway(dict(self.config.gateways)),
+            Gateway(gateways),
             Seal(
                 allowed,
                 reporter,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from appliance.credproxy.addons.base import denied, fail_closed, provider_of
 
-__all__ = ["Gateway", "Target", "target_of"]
+__all__ = ["Gateway", "Target"]
 
 
 class Target:
@@ -35,13 +35,9 @@ class Target:
         return host if self.port == default else f"{host}:{self.port}"
 
 
-def target_of(url: str) -> Target:
-    return Target(url)
-
-
 class Gateway:
-    def __init__(self, gateways: dict[str, str]) -> None:
-        self.targets = {name: Target(url) for name, url in gateways.items()}
+    def __init__(self, targets: dict[str, Target]) -> None:
+        self.targets = targets  # provider -> where its requests go (parsed once, by the proxy)
 
     @fail_closed
     def request(self, flow: Any) -> None:
