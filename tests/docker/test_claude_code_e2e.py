@@ -57,13 +57,10 @@ def _scripted_api(paths: Any, tmp_path: Path) -> tuple[Conversation, Any, dict[s
     return conversation, server, settings
 
 
-def test_claude_code_makes_one_allowed_and_one_denied_call(engine: Any, tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("building the Claude Code image needs root (debootstrap)")
-    paths = app_paths()
-    conversation, server, settings = _scripted_api(paths, tmp_path)
+def _task(paths: Any, tmp_path: Path, session_id: str, settings: dict, server: Any) -> tuple:
+    """One non-PTY session on the two-call task; the scripted API is shut down after it."""
     out = io.StringIO()
-    options = SessionOptions(session_id="e2e-claude", sandbox=tmp_path / "sandbox")
+    options = SessionOptions(session_id=session_id, sandbox=tmp_path / "sandbox")
     try:
         code = anyio.run(lambda: run_agent(
             session_config(), paths, options, ClaudeCode(),
@@ -72,7 +69,15 @@ def test_claude_code_makes_one_allowed_and_one_denied_call(engine: Any, tmp_path
         ))  # fmt: skip
     finally:
         server.shutdown()
-    output = out.getvalue()
+    return code, out.getvalue()
+
+
+def test_claude_code_makes_one_allowed_and_one_denied_call(engine: Any, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("building the Claude Code image needs root (debootstrap)")
+    paths = app_paths()
+    conversation, server, settings = _scripted_api(paths, tmp_path)
+    code, output = _task(paths, tmp_path, "e2e-claude", settings, server)
     print(output, file=sys.stderr)
     assert code == 0, output
     assert DONE in output
@@ -99,17 +104,7 @@ def test_claude_code_through_a_gateway(engine: Any, tmp_path: Path) -> None:
         "gateways": {"anthropic": f"https://localhost:{conversation.port}"},
         "extra_upstream_ca": settings["extra_upstream_ca"],  # no override: only the gateway
     }
-    out = io.StringIO()
-    options = SessionOptions(session_id="e2e-claude-gateway", sandbox=tmp_path / "sandbox")
-    try:
-        code = anyio.run(lambda: run_agent(
-            session_config(), paths, options, ClaudeCode(),
-            task="List the allowed directories, then read the config file.",
-            pty=False, proxy_settings=settings, out=out,
-        ))  # fmt: skip
-    finally:
-        server.shutdown()
-    output = out.getvalue()
+    code, output = _task(paths, tmp_path, "e2e-claude-gateway", settings, server)
     assert code == 0, output
     assert DONE in output
     assert {r["api_key"] for r in conversation.requests} == {REAL_KEY}
