@@ -202,8 +202,11 @@ async def _session(
 
     async with open_session(config, paths, options) as session:
         run.meter.attach_audit(session.chokepoint.audit)
-        if options.task:  # the user's own request: its values are granted for the task
+        if options.task:  # the user's own request: its values are granted for the task, and
+            # it is what the auto-approver weighs an escalation against (the --pty prompt's
+            # messages replace it, supervise.py)
             print(session.chokepoint.grant_task(options.task), file=sys.stderr)
+            session.chokepoint.latest_user_message = options.task
         try:
             # The two slow starts overlap: mitmproxy's import and start (seconds, in a thread)
             # and the MCP servers' start (child processes) behind the tool listing.

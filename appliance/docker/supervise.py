@@ -9,12 +9,10 @@ gate's thread only set flags here, so the cleanup in the caller's `finally` alwa
 from __future__ import annotations
 
 import os
-import shutil
+import queue
 import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -80,7 +78,11 @@ async def supervise(
     (a dead credential proxy or gate, a disk filling up)."""
     result: dict[str, int] = {}
     done = threading.Event()
-    attached = await anyio.to_thread.run_sync(_start, container, pty, out)
+    messages: queue.SimpleQueue[str] = queue.SimpleQueue()  # typed at the --pty prompt
+    escalations = Path(session.dir) / "escalations"
+    attached = await anyio.to_thread.run_sync(
+        _start, container, pty, out, escalations, session.id, messages
+    )
 
     def wait() -> None:
         try:
@@ -91,11 +93,14 @@ async def supervise(
             done.set()
 
     threading.Thread(target=wait, name="container-wait", daemon=True).start()
-    bell = EscalationBell(Path(session.dir) / "escalations", pty=pty)
+    # With --pty the terminal relay opens its prompt for a waiting call; otherwise the bell.
+    bell = None if pty else EscalationBell(escalations, pty=False)
     stopping = False
     while not done.is_set():
         await anyio.sleep(POLL_SECONDS)
-        bell.poll()
+        if bell is not None:
+            bell.poll()
+        _take_messages(session, messages)
         budget = meter.check()
         if budget is not None:
             stop.request(f"budget: {budget}")
@@ -109,39 +114,40 @@ async def supervise(
     return result.get("status", 1)
 
 
-def _start(container: Any, pty: bool, out: TextIO) -> threading.Thread:
-    """Start the container; attach the terminal (pty) or stream its output to `out`."""
+def _start(
+    container: Any,
+    pty: bool,
+    out: TextIO,
+    escalations: Path,
+    session_id: str,
+    messages: queue.SimpleQueue[str],
+) -> threading.Thread:
+    """Start the container; relay the user's terminal to its tty (pty, see terminal.py: the
+    agent's TUI, Ctrl-C included, and IronCurtain's prompt on Ctrl-]) or stream its output."""
     if pty:
-        docker_cli = shutil.which("docker")
-        if docker_cli is None:
-            raise AttachError("PTY mode needs the `docker` command line client on PATH")
-        # The docker CLI puts the terminal in raw mode and restores it: the agent's TUI is the
-        # user's terminal, Ctrl-C included.
-        argv = [docker_cli, "start", "--attach", "--interactive", container.id]
-        process = subprocess.Popen(argv)
-        _wait_until_started(container, process)
-        thread = threading.Thread(target=process.wait, daemon=True)
-    else:
-        container.start()
-        thread = threading.Thread(target=_stream_logs, args=(container, out), daemon=True)
+        from appliance.docker.terminal import start_relay
+
+        try:
+            return start_relay(container, escalations, session_id, messages,
+                               fd_in=sys.stdin.fileno(), fd_out=sys.stdout.fileno())  # fmt: skip
+        except OSError as exc:
+            raise AttachError(f"cannot attach the terminal to the container: {exc}") from exc
+    container.start()
+    thread = threading.Thread(target=_stream_logs, args=(container, out), daemon=True)
     thread.start()
     return thread
 
 
-def _wait_until_started(container: Any, process: subprocess.Popen, timeout: float = 60) -> None:
-    """The CLI starts the container asynchronously, and the engine's `wait` on a container that
-    has not started yet returns at once (exit 0): so wait until it has left "created"."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        if container.status != "created":
+def _take_messages(session: Any, messages: queue.SimpleQueue[str]) -> None:
+    """Messages the user typed at the --pty prompt: the trusted user message the auto-approver
+    weighs escalations against, its values granted for the task (as a typed task's are)."""
+    while True:
+        try:
+            text = messages.get_nowait()
+        except queue.Empty:
             return
-        if process.poll() is not None:
-            raise AttachError(f"`docker start --attach` exited ({process.returncode}) "
-                               "before the container started")  # fmt: skip
-        time.sleep(0.05)
-    process.kill()
-    raise AttachError(f"the container did not start within {timeout:.0f} s")
+        session.chokepoint.latest_user_message = text
+        session.chokepoint.grant_task(text)
 
 
 def _stream_logs(container: Any, out: TextIO) -> None:

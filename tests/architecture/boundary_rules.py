@@ -208,7 +208,6 @@ RULES: tuple[Rule, ...] = (
             " from this same executable, fixed argv, no shell, stdin closed",
             "appliance.docker.image": "runs the docker CLI to build and inspect images",
             "appliance.docker.agent_image": "runs the docker CLI to build the agent image",
-            "appliance.docker.supervise": "runs `docker start --attach` for --pty sessions",
             "wasm_guest.build": "build time: componentize-py builds the guest",
             "packaging.build": "build time: PyInstaller and the guest build",
             "packaging.smoke": "build time: runs the built executable to test it",

@@ -51,7 +51,7 @@ class ScriptAgent:
 
 
 def session_config(**fields: Any) -> Config:
-    return Config(anthropic_api_key=REAL_KEY, escalation_timeout_seconds=5, **fields)
+    return Config(**{"anthropic_api_key": REAL_KEY, "escalation_timeout_seconds": 5, **fields})
 
 
 async def run_script(
@@ -62,6 +62,7 @@ async def run_script(
     *,
     pty: bool = False,
     proxy_settings: dict[str, Any] | None = None,
+    task: str | None = None,
     **config: Any,
 ) -> tuple[int, str]:
     """One whole Docker-mode session with a scripted agent; returns (exit code, its output)."""
@@ -72,7 +73,7 @@ async def run_script(
     options = SessionOptions(session_id=session_id, sandbox=sandbox)
     code = await run_agent(
         session_config(**config), app_paths(), options, ScriptAgent(image, script),
-        task=None, pty=pty, proxy_settings=proxy_settings, out=out,
+        task=task, pty=pty, proxy_settings=proxy_settings, out=out,
     )  # fmt: skip
     return code, out.getvalue()
 

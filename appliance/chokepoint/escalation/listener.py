@@ -57,8 +57,17 @@ def _read_request(path: Path) -> EscalationRequest:
 
 
 class Listener:
-    def __init__(self, registry_dir: Path, write: Callable[[str], object]) -> None:
+    def __init__(
+        self,
+        registry_dir: Path,
+        write: Callable[[str], object],
+        *,
+        sessions: Callable[[], list[SessionEntry]] | None = None,
+    ) -> None:
+        """``sessions``: whose requests to answer (default: every live session in the registry;
+        a `--pty` session's own prompt passes its one session)."""
         self._registry = Path(registry_dir)
+        self._sessions = sessions or (lambda: live_sessions(self._registry))
         self._write = write
         self._numbers = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
@@ -67,7 +76,7 @@ class Listener:
 
     def refresh(self) -> None:
         """Pick up new requests, forget withdrawn ones; print what changed."""
-        self.sessions = live_sessions(self._registry)
+        self.sessions = self._sessions()
         known = {(p.directory, p.request.id) for p in self._pending.values()}
         for session in self.sessions:
             for path in sorted(session.escalations_dir.glob("request-*.json")):
@@ -100,6 +109,10 @@ class Listener:
         number = next(self._numbers)
         self._pending[number] = _Pending(request, session.escalations_dir)
         self._write(format_request(number, request, session=True) + "\n")
+
+    @property
+    def pending(self) -> dict[int, _Pending]:
+        return dict(self._pending)
 
     def handle(self, line: str) -> bool:
         """Run one command line; False means quit."""
