@@ -57,6 +57,7 @@ DETACH_KEYS = "ctrl-]"
 HELD_MAX = 4 * 2**20
 SETTLE_S = 0.5  # after the prompt opened by itself: keystrokes meant for the agent are dropped
 TICK_S = 0.2
+ANSWER_S = 0.3  # after input holding ESC at the prompt: the rest of a terminal's answer
 _ESC, _ENTER, _ERASE, _CTRL_C, _CTRL_U = 0x1B, (0x0D, 0x0A), (0x7F, 0x08), 0x03, 0x15
 _PROMPT = "\x1b[1mironcurtain>\x1b[0m "
 _HINT = (
@@ -128,7 +129,11 @@ class Prompt:
         if _ESC in data:
             if data == bytes([_ESC]):  # the Esc key alone
                 self.close()
-            return  # a terminal's answer (or an arrow key): never typed text
+                return
+            # A terminal's answer (or an arrow key, a paste): never typed text. A long answer
+            # may come in several reads, and only the first holds ESC: the rest is dropped too.
+            self.deaf_until = self.clock() + ANSWER_S
+            return
         for byte in data:
             if not self.is_open:
                 return
