@@ -151,7 +151,7 @@ class PackageInstall(_Section):
     quarantine_days: int = Field(2, ge=0, le=3650)
     allowed_packages: tuple[str, ...] = ()
     denied_packages: tuple[str, ...] = ()
-    default_action: Literal["allow", "deny"] = "allow"
+    default_action: Literal["allow", "deny", "escalate"] = "allow"
     registries: tuple[Literal["npm", "pypi"], ...] = ("npm", "pypi")
 
 

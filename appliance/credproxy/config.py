@@ -27,7 +27,7 @@ class PackageSettings(BaseModel):
     registries: tuple[Literal["npm", "pypi"], ...] = ("npm", "pypi")
     allowed_packages: tuple[str, ...] = ()
     denied_packages: tuple[str, ...] = ()
-    default_action: Literal["allow", "deny"] = "allow"
+    default_action: Literal["allow", "deny", "escalate"] = "allow"
     quarantine_days: int = Field(default=2, ge=0, le=3650)
 
     @field_validator("allowed_packages", "denied_packages")

@@ -9,11 +9,14 @@ The decision for a package, in order (IronCurtain's, first match wins):
 
 1. on ``deniedPackages`` → refused;
 2. on ``allowedPackages`` → allowed, every version (the age gate does not apply);
-3. otherwise ``defaultAction`` (``allow``, as IronCurtain; ``deny`` allows the list only) and,
-   when allowed, the **age gate**: versions published less than ``quarantineDays`` ago are taken
-   out of the listings the client sees (so its resolver picks an older one), and a download of
-   such a version is refused. A download whose publication time was never seen in a listing this
-   session is refused too (fail closed: a client always reads the listing first).
+3. answered by the user this session (``defaultAction: escalate``) → as answered;
+4. otherwise ``defaultAction``: ``allow`` (as IronCurtain), ``deny`` (the list only), or
+   ``escalate`` (the user is asked once per package and session, like an escalated tool call,
+   while the client's request waits; no answer within the escalation timeout is a refusal) and,
+   when allowed or approved, the **age gate**: versions published less than ``quarantineDays``
+   ago are taken out of the listings the client sees (so its resolver picks an older one), and a
+   download of such a version is refused. A download whose publication time was never seen in a
+   listing this session is refused too (fail closed: a client always reads the listing first).
 
 Names are compared normalised: npm names lowercase, PyPI names by PEP 503 (``Foo_Bar`` is
 ``foo-bar``). Patterns are ``fnmatch`` globs on the normalised name (``@types/*``, ``django-*``).
@@ -139,6 +142,7 @@ class Ruling:
     age_gate: bool  # versions are filtered and downloads checked by age
     rule: str
     reason: str
+    ask: bool = False  # not decided: the user is asked (defaultAction escalate)
 
 
 @dataclass
@@ -148,11 +152,13 @@ class PackagePolicy:
     registries: tuple[Registry, ...] = ("npm", "pypi")
     allowed: tuple[str, ...] = ()
     denied: tuple[str, ...] = ()
-    default_action: Literal["allow", "deny"] = "allow"
+    default_action: Literal["allow", "deny", "escalate"] = "allow"
     quarantine_days: int = 2
     now: Any = field(default=lambda: datetime.now(UTC))
     # (registry, package, file) -> publication time, learnt from the listings passed on
     _published: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+    # (registry, package) -> the user's answer this session (defaultAction escalate)
+    _answers: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def hosts(self) -> frozenset[str]:
         return frozenset(h for h, r in REGISTRY_HOSTS.items() if r in self.registries)
@@ -163,12 +169,27 @@ class PackagePolicy:
             return Ruling(False, False, "package-denied", f"{name} is on deniedPackages")
         if _matches(request.registry, name, self.allowed):
             return Ruling(True, False, "package-allowed", f"{name} is on allowedPackages")
+        gate = self.quarantine_days > 0
+        answer = self._answers.get((request.registry, name))
+        if answer is not None:
+            return (
+                Ruling(True, gate, "package-approved", f"{name} was approved this session")
+                if answer
+                else Ruling(False, False, "package-refused", f"{name} was refused this session")
+            )
         if self.default_action == "deny":
             return Ruling(
                 False, False, "package-not-listed",
                 f"{name} is not on allowedPackages and packageInstall.defaultAction is deny",
             )  # fmt: skip
-        return Ruling(True, self.quarantine_days > 0, "package-default", "allowed by default")
+        if self.default_action == "escalate":
+            reason = f"{name} is not on allowedPackages: the user is asked"
+            return Ruling(False, False, "package-escalate", reason, ask=True)
+        return Ruling(True, gate, "package-default", "allowed by default")
+
+    def answer(self, registry: Registry, package: str, approved: bool) -> None:
+        """The user's answer for an unlisted package: it holds for the rest of the session."""
+        self._answers[(registry, package)] = approved
 
     def cutoff(self) -> datetime:
         return self.now() - timedelta(days=self.quarantine_days)

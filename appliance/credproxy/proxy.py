@@ -68,6 +68,9 @@ class CredentialProxy:
         self._on_event = on_event
         self._budget_check = budget_check
         self._budget_admit = budget_admit
+        # How the package gate asks the user about an unlisted package (defaultAction escalate);
+        # set by the session once it is open (docker/run.py), read per question.
+        self.package_asker: Any = None
         self._thread: Any = None
         self._own_socket_dir: Path | None = None
         self._holds_lock = False
@@ -162,7 +165,7 @@ class CredentialProxy:
                 default_action=settings.default_action,
                 quarantine_days=settings.quarantine_days,
             )
-            packages.append(PackageGate(policy, reporter))
+            packages.append(PackageGate(policy, reporter, lambda: self.package_asker))
             registries = policy.hosts()
         return [
             *packages,  # first: a registry flow is the package gate's alone

@@ -49,6 +49,7 @@ from appliance.docker.image import ImageBuildError
 from appliance.docker.lifeline import Lifeline
 from appliance.docker.metering import UsageMeter
 from appliance.docker.ownership import AGENT_UID, lent_workspace
+from appliance.docker.package_questions import package_asker
 from appliance.docker.supervise import AttachError, DiskWatch, Stop, alive_check, supervise
 from appliance.host.workspace import WorkspaceRefused, check_workspace
 
@@ -202,6 +203,7 @@ async def _session(
 
     async with open_session(config, paths, options) as session:
         run.meter.attach_audit(session.chokepoint.audit)
+        proxy.package_asker = package_asker(session)  # packageInstall defaultAction escalate
         if options.task:  # the user's own request: its values are granted for the task, and
             # it is what the auto-approver weighs an escalation against (the --pty prompt's
             # messages replace it, supervise.py)

@@ -310,3 +310,96 @@ def test_a_registry_request_with_a_control_character_in_a_header_is_refused(
     )
     assert answer.status in (400, 403), answer.status
     assert registry.seen == []
+
+
+class Asker:
+    """The user, as the package gate asks them: scripted answers, each question recorded. A
+    question waits `delay` seconds (a human reading it) before the answer."""
+
+    def __init__(self, answers: dict[str, bool], delay: float = 0.0) -> None:
+        self.answers, self.delay = answers, delay
+        self.asked: list[str] = []
+
+    async def __call__(self, request: PackageRequest) -> tuple[bool, str]:
+        import asyncio
+
+        self.asked.append(f"{request.registry}:{request.package}")
+        await asyncio.sleep(self.delay)
+        if request.package not in self.answers:
+            raise RuntimeError("the channel broke")
+        return self.answers[request.package], "scripted"
+
+
+def _escalating(upstream, registry, pki, ca_dir, asker):
+    running = _proxy(
+        upstream, registry, pki, ca_dir, default_action="escalate",
+        allowed_packages=("@types/*",), denied_packages=("event-stream",),
+    )  # fmt: skip
+    running.proxy.package_asker = asker
+    return running
+
+
+def test_an_unlisted_package_is_asked_about_once_and_the_answer_holds(
+    upstream, registry, pki, ca_dir
+):
+    asker = Asker({"left-pad": True, "is-odd": False})
+    running = _escalating(upstream, registry, pki, ca_dir, asker)
+    try:
+        approved = get(running, "https://registry.npmjs.org/left-pad")
+        tarball = get(running, "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz")
+        too_new = get(running, "https://registry.npmjs.org/left-pad/-/left-pad-2.0.0.tgz")
+        refused = get(running, "https://registry.npmjs.org/is-odd")
+        again = get(running, "https://registry.npmjs.org/is-odd/-/is-odd-1.0.0.tgz")
+        listed = get(running, "https://registry.npmjs.org/@types%2fnode")
+        denied = get(running, "https://registry.npmjs.org/event-stream")
+    finally:
+        running.proxy.stop()
+    assert asker.asked == ["npm:left-pad", "npm:is-odd"]  # the lists are never asked about
+    assert approved.status_code == 200 and sorted(approved.json()["versions"]) == [
+        "1.0.0",
+        "1.3.0",
+    ]  # fmt: skip - approved, still under the age gate
+    assert tarball.status_code == 200 and too_new.status_code == 403
+    assert (
+        refused.status_code == 403 and "is-odd was refused this session (scripted)" in refused.text
+    )
+    assert again.status_code == 403 and "refused this session" in again.text
+    assert listed.status_code == 200 and denied.status_code == 403
+    paths = [p for _, p, _ in registry.seen]
+    assert "/is-odd" not in paths and not any("is-odd" in p for p in paths)
+    rules = [e.rule for e in running.events]
+    assert rules.count("package-refused") == 2
+
+
+def test_parallel_requests_for_one_package_share_one_question(upstream, registry, pki, ca_dir):
+    asker = Asker({"left-pad": True}, delay=0.5)
+    running = _escalating(upstream, registry, pki, ca_dir, asker)
+    results: list[int] = []
+
+    def fetch() -> None:
+        results.append(get(running, "https://registry.npmjs.org/left-pad").status_code)
+
+    try:
+        threads = [threading.Thread(target=fetch) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        running.proxy.stop()
+    assert results == [200] * 4
+    assert asker.asked == ["npm:left-pad"]
+
+
+def test_no_one_to_ask_or_a_broken_channel_refuses(upstream, registry, pki, ca_dir):
+    running = _escalating(upstream, registry, pki, ca_dir, None)
+    broken = Asker({})
+    try:
+        nobody = get(running, "https://registry.npmjs.org/left-pad")
+        running.proxy.package_asker = broken
+        failed = get(running, "https://pypi.org/simple/requests/")
+    finally:
+        running.proxy.stop()
+    assert nobody.status_code == 403 and "no one can be asked" in nobody.text
+    assert failed.status_code == 403 and "asking failed: RuntimeError" in failed.text
+    assert registry.seen == []

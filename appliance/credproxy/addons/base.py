@@ -8,6 +8,7 @@ before `fail_closed` could see it, still cannot let a request through.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -81,7 +82,22 @@ def _flow_fields(flow: Any) -> dict[str, Any]:
 
 
 def fail_closed(hook: Callable) -> Callable:
-    """Wrap a hook so that any exception kills the flow and is reported, never swallowed."""
+    """Wrap a hook (plain or async) so that any exception kills the flow and is reported, never
+    swallowed."""
+
+    if inspect.iscoroutinefunction(hook):
+
+        @functools.wraps(hook)
+        async def waiting(self: Any, flow: Any) -> None:
+            try:
+                await hook(self, flow)
+            except Exception:
+                logger.exception(
+                    "credential proxy: %s.%s failed", type(self).__name__, hook.__name__
+                )
+                kill(flow, self.reporter, "hook-failed", f"{type(self).__name__}.{hook.__name__}")
+
+        return waiting
 
     @functools.wraps(hook)
     def wrapper(self: Any, flow: Any) -> None:

@@ -10,7 +10,9 @@ allowed, refused or taken out of a listing.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from appliance.credproxy.addons.base import (
@@ -41,11 +43,28 @@ _REQUEST = "ironcurtain.package.request"
 _AGE_GATE = "ironcurtain.package.age-gate"
 
 
+# Asks the user about an unlisted package (defaultAction escalate): (approved, who answered).
+PackageAsker = Callable[[PackageRequest], Awaitable[tuple[bool, str]]]
+
+
 class PackageGate:
-    def __init__(self, policy: PackagePolicy, reporter: Reporter) -> None:
+    """``asker``: returns the current way to ask the user (None: nobody can be asked, and an
+    unlisted package is refused); read per question, since the session that answers starts
+    after the proxy."""
+
+    def __init__(
+        self,
+        policy: PackagePolicy,
+        reporter: Reporter,
+        asker: Callable[[], PackageAsker | None] = lambda: None,
+    ) -> None:
         self.policy = policy
         self.hosts = policy.hosts()
         self.reporter = reporter
+        self.asker = asker
+        # One question per package at a time: the listing and its downloads, or a client's
+        # parallel fetches, wait for the same answer.
+        self._asking: dict[tuple[str, str], asyncio.Future[tuple[bool, str]]] = {}
 
     def _ours(self, flow: Any) -> bool:
         return flow.request.host.lower().rstrip(".") in self.hosts
@@ -60,7 +79,7 @@ class PackageGate:
                 )
 
     @fail_closed
-    def requestheaders(self, flow: Any) -> None:
+    async def requestheaders(self, flow: Any) -> None:
         if not self._ours(flow):
             return
         mark_package(flow, "request")
@@ -74,6 +93,12 @@ class PackageGate:
             self._refuse(flow, "registry-route", parsed)
             return
         ruling = self.policy.rule_for(parsed)
+        if ruling.ask:
+            approved, by = await self._ask(parsed)
+            ruling = self.policy.rule_for(parsed)  # now answered
+            if not approved:
+                self._refuse(flow, ruling.rule, f"{ruling.reason} ({by})", parsed)
+                return
         if not ruling.allowed:
             self._refuse(flow, ruling.rule, ruling.reason, parsed)
             return
@@ -92,6 +117,32 @@ class PackageGate:
         flow.metadata[_REQUEST] = parsed
         flow.metadata[_AGE_GATE] = ruling.age_gate
         passed(flow, PACKAGE_CHECK)
+
+    async def _ask(self, parsed: PackageRequest) -> tuple[bool, str]:
+        """The user's answer for ``parsed``'s package, asked once; remembered for the session.
+        A failure to ask is a refusal (fail closed), and is remembered as one too."""
+        key = (parsed.registry, parsed.package)
+        pending = self._asking.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
+        self._asking[key] = future
+        try:
+            asker = self.asker()
+            if asker is None:
+                answer = (False, "no one can be asked in this session")
+            else:
+                try:
+                    answer = await asker(parsed)
+                except Exception as exc:
+                    answer = (False, f"asking failed: {type(exc).__name__}")
+            self.policy.answer(parsed.registry, parsed.package, answer[0])
+            future.set_result(answer)
+            return answer
+        finally:
+            if not future.done():  # cancelled while asking: the waiters are refused
+                future.set_result((False, "the question was withdrawn"))
+            del self._asking[key]
 
     @fail_closed
     def responseheaders(self, flow: Any) -> None:
