@@ -26,9 +26,10 @@ EPILOG = """\
 The agent works in the current folder when it is a reasonable workspace (not your home, /, a
 system or credential folder), and says so; otherwise in a new folder (sessions/ID/sandbox), and
 says why. --sandbox FOLDER names another; --resume goes back to the session's folder (and, in
-Docker mode, to the agent's own conversation); Docker mode (--agent claude-code) uses a new
-folder unless --sandbox names one. Docker mode uses the configured Anthropic key, else the Claude
-subscription Claude Code is logged in with (IRONCURTAIN_DOCKER_AUTH=apikey|oauth chooses).
+Claude Code's, to the agent's own conversation); Docker mode (--agent claude-code|codex) uses a
+new folder unless --sandbox names one. Claude Code uses the configured Anthropic key, else the
+Claude subscription it is logged in with (IRONCURTAIN_DOCKER_AUTH=apikey|oauth chooses); Codex
+uses the configured OpenAI key. In Docker mode with --pty, Ctrl-] opens IronCurtain's prompt.
 In a session: /approve N, /deny N, /budget, /logs, /retry, /model PROVIDER:MODEL, /quit.
 Ctrl-C cancels the agent's current work; Ctrl-C again leaves. Every ending prints the session
 id, the audit log and how to resume. Exit status: 0 finished, 1 model error (with a task),
@@ -40,13 +41,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("task", nargs="?", help="run this task and exit (default: interactive)")
     parser.add_argument("--resume", metavar="ID", help="continue the conversation of session ID")
-    parser.add_argument("--agent", choices=["builtin", "claude-code"], default="builtin")
+    parser.add_argument("--agent", choices=["builtin", "claude-code", "codex"], default="builtin")
     parser.add_argument("--pty", action="store_true", help="Docker mode: attach to the agent's TUI")
     parser.add_argument(
         "--model",
         metavar="MODEL",
         help="this session's model: PROVIDER:MODEL for the builtin agent (as agentModelId), the "
-        "agent's own name for it in Docker mode (Claude Code: opus, sonnet, claude-opus-4-1...)",
+        "agent's own name for it in Docker mode (Claude Code: opus, sonnet...; Codex: gpt-5...)",
     )
     parser.add_argument("--policy-dir", type=Path, help="compiled policy folder (default: active)")
     parser.add_argument(

@@ -31,6 +31,7 @@ __all__ = [
     "AgentAdapter",
     "AgentLaunch",
     "ClaudeCode",
+    "Codex",
     "adapter_for",
     "entry_command",
     "mcp_client_config",
@@ -207,7 +208,95 @@ class ClaudeCode:
         return AgentLaunch(entry_command(command), env, {".claude.json": json.dumps(state)})
 
 
-_ADAPTERS: dict[str, Callable[..., AgentAdapter]] = {"claude-code": ClaudeCode}
+class Codex:
+    """OpenAI's Codex CLI, from npm at a pinned version (its native executable), in the same
+    Debian with Node 24.
+
+    `OPENAI_API_KEY` is the session's fake key; Codex's HTTP client honours `HTTPS_PROXY` and
+    takes our CA from `SSL_CERT_FILE` (also `CODEX_CA_CERTIFICATE`), so it talks to the real
+    `api.openai.com` name through the relay and the proxy swaps the key. `~/.codex/config.toml`
+    makes our gate its only MCP server (a call may wait for a human: the tool timeout is an hour),
+    turns off Codex's own approvals and sandbox (the container is the boundary; every tool beyond
+    the workspace is decided by the chokepoint), its update check, analytics and feedback.
+    Codex keeps no conversation across containers here: `--resume` starts a new one.
+    """
+
+    name = "codex"
+    provider = "openai"
+
+    def __init__(self, model: str | None = None) -> None:
+        self.model = model
+
+    def image(self, client: Any, paths: Any, progress: Callable[[str], None]) -> str:
+        from appliance.docker.agent_image import codex_recipe, ensure_agent_image
+        from appliance.docker.image import prune_other_tags
+
+        tag = ensure_agent_image(client, codex_recipe(), paths.cache / "docker", progress)
+        for old in prune_other_tags(client, tag):
+            progress(f"removed the older image {old}")
+        return tag
+
+    def launch(
+        self,
+        *,
+        task: str | None,
+        interactive: bool,
+        fake_key: str,
+        auth: str = "apikey",
+        conversation: str | None = None,
+        resume: bool = False,
+    ) -> AgentLaunch:
+        if auth != "apikey":
+            raise ValueError("Codex runs with an OpenAI API key (openaiApiKey) only")
+        model = ["--model", self.model] if self.model else []
+        if interactive:
+            command = ["codex", *model, *([task] if task else [])]
+        else:
+            if not task:
+                raise ValueError("a non-interactive Codex session needs a task")
+            command = ["codex", "exec", "--skip-git-repo-check", *model, task]
+        env = base_env() | {
+            "OPENAI_API_KEY": fake_key,
+            "CODEX_CA_CERTIFICATE": CA_CERT,
+            "CODEX_HOME": f"{HOME}/.codex",
+        }
+        return AgentLaunch(entry_command(command), env, {".codex/config.toml": codex_config()})
+
+
+def codex_config() -> str:
+    """Codex's configuration (TOML): our gate as its only MCP server, its own guards off."""
+    socket_args = json.dumps(["STDIO", f"UNIX-CONNECT:{GATE_SOCKET}"])
+    return "\n".join([
+        # The API through a provider of our own naming: the key from the environment (the fake
+        # one), the Responses API over HTTPS (its WebSocket transport would be refused anyway).
+        'model_provider = "ironcurtain"',
+        'approval_policy = "never"',
+        'sandbox_mode = "danger-full-access"',
+        "check_for_update_on_startup = false",
+        "",
+        "[analytics]",
+        "enabled = false",
+        "",
+        "[feedback]",
+        "enabled = false",
+        "",
+        "[model_providers.ironcurtain]",
+        'name = "OpenAI, through the IronCurtain credential proxy"',
+        'base_url = "https://api.openai.com/v1"',
+        'env_key = "OPENAI_API_KEY"',
+        'wire_api = "responses"',
+        "",
+        f"[mcp_servers.{MCP_SERVER_NAME}]",
+        'command = "socat"',
+        f"args = {socket_args}",
+        "required = true",
+        "startup_timeout_sec = 30",
+        "tool_timeout_sec = 3600",
+        "",
+    ])  # fmt: skip
+
+
+_ADAPTERS: dict[str, Callable[..., AgentAdapter]] = {"claude-code": ClaudeCode, "codex": Codex}
 
 
 # An agent's model name as its own command line takes it: an alias (opus), an id

@@ -38,6 +38,7 @@ __all__ = [
     "NODE_COMPILE_CACHE",
     "AgentRecipe",
     "claude_code_recipe",
+    "codex_recipe",
     "ensure_agent_image",
 ]
 
@@ -65,6 +66,9 @@ class AgentRecipe:
     mirror: str = "http://deb.debian.org/debian"
     # git: agents work in git repositories (their own commits, diffs); it has no network here.
     packages: tuple[str, ...] = ("ca-certificates", "socat", "git")
+    # Folders of the npm package left out of the image (inside `package/`): parts the agent
+    # never uses here, such as Codex's voice runtime.
+    npm_skip: tuple[str, ...] = ()
 
     @property
     def tarball_url(self) -> str:
@@ -96,6 +100,25 @@ def claude_code_recipe(machine: str | None = None) -> AgentRecipe:
 
 CLAUDE_CODE_RECIPE = claude_code_recipe()
 
+_CODEX_TRIPLES = {"x86_64": "x86_64-unknown-linux-musl", "aarch64": "aarch64-unknown-linux-musl"}
+
+
+def codex_recipe(machine: str | None = None) -> AgentRecipe:
+    """Codex's native executable (and its code-mode host and ripgrep) for this host's
+    architecture; its voice runtime is left out."""
+    machine = machine or platform.machine()
+    version, integrity = pins.CODEX_PACKAGES.get(machine, (f"(none for {machine})", ""))
+    triple = _CODEX_TRIPLES.get(machine, machine)
+    return AgentRecipe(
+        name="codex",
+        npm_package="@openai/codex",
+        npm_version=version,
+        npm_integrity=integrity,
+        npm_bin=("codex", f"vendor/{triple}/bin/codex"),
+        node_wheel=pins.NODE_WHEELS.get(machine, ("", "")),
+        npm_skip=(f"vendor/{triple}/codex-resources/voice/",),
+    )
+
 
 def ensure_agent_image(
     client: Any, recipe: AgentRecipe, workdir: Path, progress: Callable[[str], None]
@@ -105,10 +128,9 @@ def ensure_agent_image(
     if image_exists(client, tag):
         return tag
     if not recipe.npm_integrity or not recipe.node_wheel[1]:
-        known = ", ".join(sorted(pins.CLAUDE_CODE_PACKAGES))
         raise ImageBuildError(
             f"no {recipe.name} image for this machine ({platform.machine()}): "
-            f"pins exist for {known}"
+            f"pins exist for x86_64 and aarch64 only"
         )
     if os.geteuid() != 0:
         raise ImageBuildError(
@@ -254,7 +276,8 @@ def _install_npm_package(recipe: AgentRecipe, rootfs: Path, build: Path) -> None
             if not member.name.startswith("package/"):
                 raise ImageBuildError(f"{recipe.tarball_url}: unexpected entry {member.name!r}")
             member.name = member.name[len("package/") :]
-            members.append(member)
+            if not (recipe.npm_skip and member.name.startswith(recipe.npm_skip)):
+                members.append(member)
         archive.extractall(target, members=members, filter="data")
     command, script = recipe.npm_bin
     (target / script).chmod(0o755)

@@ -190,9 +190,13 @@ class RuntimeDir:
         home = self.path / "home"
         home.mkdir(mode=0o700, exist_ok=True)
         for name, content in launch.home_files.items():
-            target = home / name
-            if target.resolve().parent != home.resolve():
-                raise ValueError(f"home file {name!r} must be a plain file name")
+            # A path under HOME of plain names ("a/b.toml"): nothing absolute, empty, "." or "..".
+            parts = name.split("/")
+            if not all(part and part not in (".", "..") for part in parts):
+                raise ValueError(f"home file {name!r} must be a relative path of plain names")
+            target = home.joinpath(*parts)
+            for depth in range(1, len(parts)):
+                home.joinpath(*parts[:depth]).mkdir(mode=0o700, exist_ok=True)
             target.write_text(content)
             target.chmod(0o600)
 

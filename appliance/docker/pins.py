@@ -35,3 +35,17 @@ CLAUDE_CODE_PACKAGES = {
         "sha512-BlHNEtK38KBPWU31F4lUSS9sHclCyfWbThT1CErvxxH8+XcljYLZlQwdyXBkTD62rw1TgfE1u1a+quMWS0NSJg==",
     ),
 }
+
+# Codex ships its native executables in per-platform versions of the `@openai/codex` package
+# itself (`<version>-linux-x64`), which the wrapper version lists as aliased optional dependencies.
+CODEX_VERSION = "0.171.0"
+CODEX_PACKAGES = {
+    "x86_64": (
+        "0.171.0-linux-x64",
+        "sha512-l66NZkQgdk2C3pbcfULDz42yEUB581MVA6I+Y43Wp4OIqEy73HCdmZ0GTjeAHY2ycuH4N00d9VsLrwT1jxshTw==",
+    ),
+    "aarch64": (
+        "0.171.0-linux-arm64",
+        "sha512-9z17t4bbUJ9UCIb49O4PoA+ki+45q3rd8nZ8PeH6sYnlKkBld/Xpo/OS3h3Ti954+foshX4o7k5TCU8N7zzqQA==",
+    ),
+}

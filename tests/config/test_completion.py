@@ -119,7 +119,7 @@ def test_option_values_complete_session_ids_agents_and_folders(bash_script, tmp_
         "20261204-100000-aaaaaa",
         "20261203-0",
     ]
-    assert complete("ironcurtain start --agent ") == ["builtin", "claude-code"]
+    assert complete("ironcurtain start --agent ") == ["builtin", "claude-code", "codex"]
     assert sorted(complete("ironcurtain start --sandbox ")) == ["bin", "work"]  # no notes.txt
     assert "20261203-0" in complete("ironcurtain audit show ")
     assert "notes.txt" in complete("ironcurtain exec no")

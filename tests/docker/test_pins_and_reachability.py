@@ -80,14 +80,16 @@ def test_an_unpinned_machine_is_refused_before_anything_is_fetched(tmp_path) -> 
 def test_update_pins_renders_the_current_pins_unchanged() -> None:
     node = (pins.NODE_VERSION, pins.NODE_WHEELS)
     claude = (pins.CLAUDE_CODE_VERSION, pins.CLAUDE_CODE_PACKAGES)
-    text = update_pins.render(node, claude)
+    codex = (pins.CODEX_VERSION, pins.CODEX_PACKAGES)
+    text = update_pins.render(node, claude, codex)
     assert text == update_pins.PINS.read_text()
-    bumped = update_pins.render(node, ("9.9.9", pins.CLAUDE_CODE_PACKAGES))
+    bumped = update_pins.render(node, ("9.9.9", pins.CLAUDE_CODE_PACKAGES), codex)
     spec = importlib.util.spec_from_loader("bumped_pins", loader=None)
     module = importlib.util.module_from_spec(spec)
     exec(compile(bumped, "bumped_pins", "exec"), module.__dict__)
     assert module.CLAUDE_CODE_VERSION == "9.9.9"
     assert module.NODE_WHEELS == pins.NODE_WHEELS
+    assert module.CODEX_PACKAGES == pins.CODEX_PACKAGES
 
 
 def _error(reason: str, status: int | None = None, flow: str = "f") -> ProxyEvent:

@@ -16,10 +16,11 @@ from appliance.docker.adapters import (
     GATE_SOCKET,
     MCP_CONFIG,
     ClaudeCode,
+    Codex,
     adapter_for,
     mcp_client_config,
 )
-from appliance.docker.agent_image import CLAUDE_CODE_RECIPE, AgentRecipe
+from appliance.docker.agent_image import CLAUDE_CODE_RECIPE, AgentRecipe, codex_recipe
 from appliance.docker.container import ContainerSpec, RuntimeDir
 from appliance.docker.metering import UsageMeter
 from appliance.docker.supervise import EscalationBell, Stop
@@ -50,8 +51,51 @@ def test_claude_code_interactive_launch_has_no_print_mode() -> None:
 
 
 def test_unknown_agent_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown agent 'goose': known agents are claude-code"):
+    with pytest.raises(
+        ValueError, match="unknown agent 'goose': known agents are claude-code, codex"
+    ):
         adapter_for("goose")
+
+
+def test_codex_launch_carries_only_the_fake_key_and_our_gate() -> None:
+    import tomllib
+
+    fake = "sk-proj-" + "f" * 40
+    launch = Codex("gpt-5").launch(task="fix the bug", interactive=False, fake_key=fake)
+    env = launch.env
+    assert env["OPENAI_API_KEY"] == fake and env["CODEX_CA_CERTIFICATE"] == CA_CERT
+    assert env["SSL_CERT_FILE"] == CA_CERT and env["HTTPS_PROXY"] == "http://127.0.0.1:8119"
+    assert not any(k.startswith(("ANTHROPIC", "GOOGLE", "CLAUDE")) for k in env)
+    agent = launch.command[launch.command.index("ironcurtain-entry") + 1 :]
+    assert agent == ["codex", "exec", "--skip-git-repo-check", "--model", "gpt-5", "fix the bug"]
+    config = tomllib.loads(launch.home_files[".codex/config.toml"])
+    assert list(config["mcp_servers"]) == ["ironcurtain"]  # the gate, and nothing else
+    gate = config["mcp_servers"]["ironcurtain"]
+    assert (gate["command"], gate["args"]) == ("socat", ["STDIO", f"UNIX-CONNECT:{GATE_SOCKET}"])
+    assert gate["required"] is True and gate["tool_timeout_sec"] >= 3600  # a human may answer
+    assert config["approval_policy"] == "never" and config["sandbox_mode"] == "danger-full-access"
+    assert config["analytics"] == {"enabled": False} and not config["check_for_update_on_startup"]
+    provider = config["model_providers"][config["model_provider"]]
+    assert provider["base_url"] == "https://api.openai.com/v1"  # the real name, through the proxy
+    assert provider["env_key"] == "OPENAI_API_KEY"
+    interactive = Codex().launch(task=None, interactive=True, fake_key=fake)
+    assert interactive.command[-1] == "codex"
+    with pytest.raises(ValueError, match="needs a task"):
+        Codex().launch(task=None, interactive=False, fake_key=fake)
+    with pytest.raises(ValueError, match="API key"):
+        Codex().launch(task="t", interactive=False, fake_key=fake, auth="oauth")
+
+
+def test_codex_recipe_pins_the_platform_build_and_leaves_out_its_voice_runtime() -> None:
+    recipe = codex_recipe("x86_64")
+    assert recipe.tarball_url == (
+        f"https://registry.npmjs.org/@openai/codex/-/codex-{recipe.npm_version}.tgz"
+    )
+    assert recipe.npm_version.endswith("-linux-x64") and recipe.npm_integrity.startswith("sha512-")
+    assert recipe.npm_bin == ("codex", "vendor/x86_64-unknown-linux-musl/bin/codex")
+    assert recipe.npm_skip == ("vendor/x86_64-unknown-linux-musl/codex-resources/voice/",)
+    assert codex_recipe("aarch64").npm_version.endswith("-linux-arm64")
+    assert codex_recipe("riscv64").npm_integrity == ""  # no pin: its build says so
 
 
 def test_mcp_config_points_only_at_the_gate_socket() -> None:
@@ -175,3 +219,21 @@ def test_ctrl_c_once_stops_twice_kills_and_sigterm_kills(capsys: pytest.CaptureF
     term = Stop()
     term.on_signal(signal.SIGTERM)
     assert (term.reason, term.kill) == ("received SIGTERM", True)
+
+
+@pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "a/../../b", "a//b", "./x", "a/", ""])
+def test_home_seed_paths_stay_inside_home(tmp_path: Path, name: str) -> None:
+    from appliance.docker.adapters import AgentLaunch
+
+    with RuntimeDir() as runtime, pytest.raises(ValueError, match="relative path of plain names"):
+        runtime.write_files(AgentLaunch(["x"], {}, {name: "x"}), None)
+
+
+def test_home_seed_makes_private_folders_for_nested_files() -> None:
+    from appliance.docker.adapters import AgentLaunch
+
+    with RuntimeDir() as runtime:
+        runtime.write_files(AgentLaunch(["x"], {}, {".codex/config.toml": "a = 1\n"}), None)
+        folder = runtime.path / "home" / ".codex"
+        assert (folder / "config.toml").read_text() == "a = 1\n"
+        assert folder.stat().st_mode & 0o777 == 0o700
