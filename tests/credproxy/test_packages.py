@@ -403,3 +403,31 @@ def test_no_one_to_ask_or_a_broken_channel_refuses(upstream, registry, pki, ca_d
     assert nobody.status_code == 403 and "no one can be asked" in nobody.text
     assert failed.status_code == 403 and "asking failed: RuntimeError" in failed.text
     assert registry.seen == []
+
+
+def test_too_many_open_questions_are_refused_at_once_and_not_remembered(
+    upstream, registry, pki, ca_dir
+):
+    from appliance.credproxy.addons.packages import MAX_OPEN_QUESTIONS
+
+    names = [f"pkg-{i}" for i in range(MAX_OPEN_QUESTIONS + 4)]
+    asker = Asker(dict.fromkeys(names, True), delay=1.5)
+    running = _escalating(upstream, registry, pki, ca_dir, asker)
+    results: dict[str, int] = {}
+
+    def fetch(name: str) -> None:
+        results[name] = get(running, f"https://registry.npmjs.org/{name}").status_code
+
+    try:
+        threads = [threading.Thread(target=fetch, args=(n,)) for n in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        refused = sorted(n for n, status in results.items() if status == 403)
+        again = get(running, f"https://registry.npmjs.org/{refused[0]}") if refused else None
+    finally:
+        running.proxy.stop()
+    assert len(asker.asked) == MAX_OPEN_QUESTIONS + (1 if again is not None else 0)
+    assert len(refused) == 4 and sorted(results.values()).count(200) == MAX_OPEN_QUESTIONS
+    assert again is not None and again.status_code == 200  # asked now, approved

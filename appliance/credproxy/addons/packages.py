@@ -39,6 +39,10 @@ from appliance.credproxy.providers import CREDENTIAL_HEADERS
 __all__ = ["PACKAGE_CHECK", "PackageGate"]
 
 PACKAGE_CHECK = "package"
+# Questions open at once (defaultAction escalate): an agent that asks for hundreds of unlisted
+# packages in parallel must not bury the user in questions. Beyond this, refused at once (not
+# remembered: the same package can be asked about later).
+MAX_OPEN_QUESTIONS = 16
 _REQUEST = "ironcurtain.package.request"
 _AGE_GATE = "ironcurtain.package.age-gate"
 
@@ -95,10 +99,13 @@ class PackageGate:
         ruling = self.policy.rule_for(parsed)
         if ruling.ask:
             approved, by = await self._ask(parsed)
-            ruling = self.policy.rule_for(parsed)  # now answered
+            answered = self.policy.rule_for(parsed)
             if not approved:
-                self._refuse(flow, ruling.rule, f"{ruling.reason} ({by})", parsed)
+                rule, reason = (ruling.rule, ruling.reason) if answered.ask else (
+                    answered.rule, answered.reason)  # fmt: skip
+                self._refuse(flow, rule, f"{reason} ({by})", parsed)
                 return
+            ruling = answered
         if not ruling.allowed:
             self._refuse(flow, ruling.rule, ruling.reason, parsed)
             return
@@ -125,6 +132,8 @@ class PackageGate:
         pending = self._asking.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
+        if len(self._asking) >= MAX_OPEN_QUESTIONS:
+            return False, f"{MAX_OPEN_QUESTIONS} package questions are already open; ask later"
         future: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
         self._asking[key] = future
         try:
