@@ -1,5 +1,5 @@
 """Docker mode: container start to agent ready, with the image already built (target <= 2 s for
-the container, <= 1 s for Claude Code).
+the container, <= 1 s for Claude Code and for Codex).
 
     python tests/bench/bench_docker.py [--runs N]
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parents[2]))
 
 from appliance.credproxy.ca import ensure_ca
 from appliance.docker.adapters import AgentLaunch, base_env, entry_command
-from appliance.docker.agent_image import CLAUDE_CODE_RECIPE
+from appliance.docker.agent_image import CLAUDE_CODE_RECIPE, codex_recipe
 from appliance.docker.container import (
     ContainerSpec,
     RuntimeDir,
@@ -102,6 +102,12 @@ def main() -> None:
     else:
         print(f"claude-code image {claude} not built: skipped (ironcurtain start --agent "
               "claude-code builds it)")  # fmt: skip
+    codex = codex_recipe().tag()
+    if image_exists(client, codex):
+        measure(client, "codex image: start -> codex --version", codex,
+                ["codex", "--version"], "codex-cli", runs, target=1)  # fmt: skip
+    else:
+        print(f"codex image {codex} not built: skipped (ironcurtain start --agent codex builds it)")
 
 
 if __name__ == "__main__":
