@@ -26,6 +26,7 @@ import atexit
 import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,13 @@ def serve(argv: list[str]) -> int:
 _SYSTEM_READS = ("/usr", "/lib", "/lib64", "/etc", "/dev/urandom", "/dev/null", "/proc/self")
 
 
+_WORKER_LIMITS = {
+    resource.RLIMIT_CORE: 0,
+    resource.RLIMIT_FSIZE: 1 << 30,  # its private folder holds litellm's scratch files, no more
+    resource.RLIMIT_NOFILE: 4096,
+}
+
+
 def _program_folders() -> list[str]:
     folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, *filter(None, sys.path)}
     bundle = getattr(sys, "_MEIPASS", None)  # the frozen executable's unpacked modules
@@ -163,6 +171,10 @@ def confine_worker(private: str) -> str:
     rules.allow_path(private, landlock.FS.WRITE)
     process.drop_capabilities()  # a root user's worker keeps none
     process.set_no_new_privs()
+    # It holds the provider's key: never in a core file, never readable by another process of
+    # the user through /proc (an MCP server, a program the agent got run), bounded writes and fds.
+    process.set_not_dumpable()
+    process.set_limits(_WORKER_LIMITS)
     rules.enforce()
     applied = "landlock"
     features = kernel.probe()

@@ -22,6 +22,7 @@ __all__ = ["drop_capabilities", "enter_namespaces", "set_limits", "set_no_new_pr
 
 _PR_SET_NO_NEW_PRIVS, _PR_CAPBSET_DROP, _PR_CAP_AMBIENT = 38, 24, 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
+_PR_SET_DUMPABLE = 4
 _CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWNS = 0x10000000, 0x40000000, 0x00020000
 _CAP_VERSION_3 = 0x20080522
 
@@ -36,6 +37,12 @@ def _check(result: int, what: str) -> None:
 
 def set_no_new_privs() -> None:
     _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def set_not_dumpable() -> None:
+    """No core dump, and no other process of the same user may attach to this one or read its
+    memory and environment through /proc (they become root's): for a process holding keys."""
+    _check(_libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
 
 
 def _last_capability() -> int:

@@ -204,6 +204,9 @@ open({str(private / "ok.txt")!r}, "w").write("fine")
 ssl.create_default_context()  # CA certificates and the resolver stay readable
 socket.getaddrinfo("localhost", 80)
 import litellm.litellm_core_utils.tokenizers  # the program's own files, imported after
+import ctypes, resource
+core = resource.getrlimit(resource.RLIMIT_CORE)
+print("dumpable", ctypes.CDLL(None).prctl(3, 0, 0, 0, 0), "core", core)  # 3: PR_GET_DUMPABLE
 for attempt in (
     lambda: open({str(outside)!r}, "w"),
     lambda: subprocess.run(["/bin/true"]),
@@ -223,6 +226,8 @@ for attempt in (
     )
     lines = done.stdout.split("\n")
     assert lines[0].startswith("confined"), done.stderr
+    # It holds keys: no core file, and not readable through /proc by the user's other processes.
+    assert lines.pop(1) == "dumpable 0 core (0, 0)", done.stdout
     assert lines[1:4] == ["refused", "refused", "refused"], done.stdout + done.stderr
     assert lines[4] in ("refused", "missing"), done.stdout  # never read
     if "seccomp" in lines[0]:
