@@ -24,4 +24,21 @@ def describe_condition(cond: RuleCondition) -> str:
     for item in cond.lists or ():
         allowed = ", ".join(item.allowed)
         parts.append(f"{'|'.join(item.roles)} {item.match_type} in {allowed}")
+    for number in cond.numbers or ():
+        bounds = [f"{op} {getattr(number, op):g}" for op in ("gt", "gte", "lt", "lte")
+                  if getattr(number, op) is not None]  # fmt: skip
+        parts.append(f"{'|'.join(number.roles)} {' and '.join(bounds)}")
+    for session in cond.session or ():
+        bounds = [f"{op} {getattr(session, op):g}" for op in ("gt", "gte", "lt", "lte")
+                  if getattr(session, op) is not None]  # fmt: skip
+        what = f"count {session.count}" if session.count else f"sum {session.sum}"
+        parts.append(f"session {what} {' and '.join(bounds)}")
+    if cond.provenance:
+        roles = "|".join(cond.provenance.roles)
+        parts.append(f"{roles} holds text from {cond.provenance.from_} results")
+    if cond.task:
+        if cond.task.mentions is not None:
+            parts.append(f"the task mentions {' or '.join(cond.task.mentions)}")
+        else:
+            parts.append(f"the task mentions none of {', '.join(cond.task.mentions_none or ())}")
     return "; ".join(parts) or "any call"

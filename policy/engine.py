@@ -169,7 +169,7 @@ def _whole_call(
         found = [v for v in values if v.role in roles]
         if not found or not all(number_in_range(v.value, condition) for v in found):
             return False
-    if rule.provenance is not None or rule.session_conditions:
+    if rule.provenance is not None or rule.session_conditions or rule.task_condition:
         return rule.session_holds(None, values, view.context.session)
     return True
 
@@ -222,7 +222,7 @@ def _covers(rule: CompiledRule, item: RoleValue, view: _CallView, values: list[R
             return False
     if not all(number_in_range(item.value, cond) for _, cond in rule.number_conditions):
         return False
-    if rule.provenance is not None or rule.session_conditions:
+    if rule.provenance is not None or rule.session_conditions or rule.task_condition:
         return rule.session_holds(item, values, view.context.session)
     return True
 

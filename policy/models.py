@@ -35,6 +35,7 @@ from policy.session_state import (
     SessionCondition,
     SessionState,
     SessionUpdate,
+    TaskCondition,
 )
 
 __all__ = [
@@ -260,6 +261,7 @@ class RuleCondition(_Frozen):
     provenance: ProvenanceCondition | None = Field(
         default=None, exclude_if=lambda value: value is None
     )
+    task: TaskCondition | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class Rule(_Frozen):

@@ -20,6 +20,7 @@ from policy.session_state import (
     is_session_list,
     session_condition_holds,
     tainted_by,
+    task_condition_holds,
     within_bounds,
 )
 
@@ -62,6 +63,7 @@ class CompiledRule:
         "roles",
         "rule",
         "session_conditions",
+        "task_condition",
         "within",
     )
 
@@ -95,6 +97,7 @@ class CompiledRule:
         )
         self.session_conditions = cond.session or ()
         self.provenance = cond.provenance
+        self.task_condition = cond.task
         self.role_bearing = (
             any(x is not None for x in (self.roles, self.path_roles, self.domain_roles))
             or bool(self.list_conditions)
@@ -132,6 +135,8 @@ class CompiledRule:
                 found = [v for v in values if v.role in roles]
                 if not found or not all(tainted_by(v.value, label, state) for v in found):
                     return False
+        if self.task_condition is not None and not task_condition_holds(self.task_condition, state):
+            return False
         pairs = [(v.role, v.value) for v in values] if self.session_conditions else []
         return all(session_condition_holds(c, state, pairs) for c in self.session_conditions)
 

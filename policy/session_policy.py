@@ -50,6 +50,8 @@ class SessionPolicies:
         self.base = base
         self._named = frozenset(session_lists_named(base))
         self.updating = any(rule.session is not None for rule in base.rules)
+        # Rules that read the task's words: the state (its lists) reaches the engine.
+        self.reads_task = any(rule.when.task is not None for rule in base.rules)
         self._cache: dict[tuple, Policy] = {}
 
     def for_state(self, state: SessionState | None) -> Policy:
@@ -89,7 +91,9 @@ def evaluate_in_session(
     policy = policies.for_state(state)
     # Lists reach the engine through the policy; the context carries the rest, and only when
     # there is some (copying the context costs more than the engine's own work on a simple call).
-    read = state is not None and (state.counters or state.sums or state.tainted or state.saturated)
+    read = state is not None and (
+        state.counters or state.sums or state.tainted or state.saturated or policies.reads_task
+    )
     judged_in = context.model_copy(update={"session": state}) if read else context
     decision = evaluate(call, policy, judged_in)
     if decision.decision == "deny":

@@ -97,6 +97,44 @@ class SessionCondition(_Frozen):
         return self
 
 
+_Word = Annotated[str, Field(pattern=r"^[^\s*?\[\]]+\*?$", max_length=64)]
+TASK_WORDS = "task:identifiers"  # the words of the user's request (policy.task_grants)
+
+
+class TaskCondition(_Frozen):
+    """What the user asked for, by the words of their request: ``{"mentions": ["share*",
+    "give"]}`` holds when the task's words (``task:identifiers``: as typed, negated clauses left
+    out) hold one of these, compared case-insensitively (a trailing ``*``: any word starting so);
+    ``{"mentionsNone": [...]}`` when they hold none of them. So a side effect can be allowed, or
+    refused, by whether the user asked for that kind of action ("share", "buy", "delete") in
+    this task. No session, no words: ``mentions`` never holds, ``mentionsNone`` always does."""
+
+    mentions: tuple[_Word, ...] | None = Field(default=None, min_length=1)
+    mentions_none: tuple[_Word, ...] | None = Field(
+        default=None, alias="mentionsNone", min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> TaskCondition:
+        if (self.mentions is None) == (self.mentions_none is None):
+            raise ValueError("a task condition needs exactly one of 'mentions' or 'mentionsNone'")
+        return self
+
+
+def task_condition_holds(condition: TaskCondition, state: SessionState | None) -> bool:
+    words = {w.casefold() for w in (state.lists.get(TASK_WORDS, ()) if state else ())}
+    wanted = condition.mentions if condition.mentions is not None else condition.mentions_none
+    found = any(_word_in(pattern.casefold(), words) for pattern in wanted or ())
+    return found if condition.mentions is not None else not found
+
+
+def _word_in(pattern: str, words: set[str]) -> bool:
+    if pattern.endswith("*"):
+        stem = pattern[:-1]
+        return any(word.startswith(stem) for word in words)
+    return pattern in words
+
+
 class ProvenanceCondition(_Frozen):
     """``{"roles": ["recipient"], "from": "untrusted"}``: the judged value has one of ``roles``
     and contains a string remembered from a result with that label (exact substring)."""
