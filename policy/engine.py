@@ -146,7 +146,15 @@ def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallV
     ``domains``, ``lists``: the call has values of those roles and every one matches)."""
     facts = view.facts(values)
     for rule in plan.unscoped:
-        if not rule.role_bearing or _whole_call(rule, plan, values, view):
+        if rule.role_bearing:
+            holds = _whole_call(rule, plan, values, view)
+        elif rule.session_conditions or rule.task_condition:
+            # Not role-bearing, yet conditional: its counters, sums or task words must hold
+            # (a tool with no judged argument used to take such a rule as holding).
+            holds = rule.session_holds(None, values, view.context.session)
+        else:
+            holds = True
+        if holds:
             return _decision(rule.effect, rule.name, rule.reason, facts=facts)
     return _deny("default-deny", f"no rule permits {tool}; denied by default", facts)
 
