@@ -44,6 +44,9 @@ DATA = ROOT / "tests" / "vectors" / "session_policy"
 ROUNDS = {
     "round 1": ("banking", "messaging", "travel"),
     "round 2": ("round2/calendar", "round2/drive", "round2/shop"),
+    # Round 3 came after round 2 was scored and the task condition (mentions/mentionsNone) was
+    # added: its policies gate every side effect on the user having asked for that action.
+    "round 3": ("round3/repo", "round3/home", "round3/social"),
 }
 
 
