@@ -47,6 +47,9 @@ ROUNDS = {
     # Round 3 came after round 2 was scored and the task condition (mentions/mentionsNone) was
     # added: its policies gate every side effect on the user having asked for that action.
     "round 3": ("round3/repo", "round3/home", "round3/social"),
+    # Round 4 came after round 3 was scored: every object argument a role, one action per
+    # request unless the user asked for several, links and contacts bound to the request.
+    "round 4": ("round4/mail", "round4/cloud", "round4/notes"),
 }
 
 
