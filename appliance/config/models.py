@@ -152,7 +152,7 @@ class PackageInstall(_Section):
     allowed_packages: tuple[str, ...] = ()
     denied_packages: tuple[str, ...] = ()
     default_action: Literal["allow", "deny", "escalate"] = "allow"
-    registries: tuple[Literal["npm", "pypi"], ...] = ("npm", "pypi")
+    registries: tuple[Literal["npm", "pypi", "debian"], ...] = ("npm", "pypi", "debian")
 
 
 class Config(_Section):

@@ -24,7 +24,7 @@ class PackageSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    registries: tuple[Literal["npm", "pypi"], ...] = ("npm", "pypi")
+    registries: tuple[Literal["npm", "pypi", "debian"], ...] = ("npm", "pypi", "debian")
     allowed_packages: tuple[str, ...] = ()
     denied_packages: tuple[str, ...] = ()
     default_action: Literal["allow", "deny", "escalate"] = "allow"

@@ -1,9 +1,11 @@
 """What the package gate knows: registry routes, package names, the decision, the age gate.
 
-Pure logic, no mitmproxy (the addon is ``addons/packages.py``). Two registries, each by its
-public host only: npm (``registry.npmjs.org``: a package's document, its tarballs) and PyPI
-(``pypi.org``: the simple index; ``files.pythonhosted.org``: the files it lists). Read-only
-(``GET``/``HEAD``) and only these routes: anything else is refused, as the provider routes are.
+Pure logic, no mitmproxy (the addon is ``addons/packages.py``). Three registries, each by its
+public host only: npm (``registry.npmjs.org``: a package's document, its tarballs), PyPI
+(``pypi.org``: the simple index; ``files.pythonhosted.org``: the files it lists) and Debian
+(``deb.debian.org``: the signed archive index under ``dists/``, and ``.deb`` files under
+``pool/``, of ``debian`` and ``debian-security``). Read-only (``GET``/``HEAD``) and only these
+routes: anything else is refused, as the provider routes are.
 
 The decision for a package, in order (IronCurtain's, first match wins):
 
@@ -42,12 +44,24 @@ __all__ = [
     "parse_request",
 ]
 
-Registry = Literal["npm", "pypi"]
+Registry = Literal["npm", "pypi", "debian"]
 REGISTRY_HOSTS: dict[str, Registry] = {
     "registry.npmjs.org": "npm",
     "pypi.org": "pypi",
     "files.pythonhosted.org": "pypi",
+    "deb.debian.org": "debian",
 }
+# Debian: the archive's signed index (apt checks its signatures) and the pool's .deb files, of
+# the main archive and its security updates. No other path.
+_DEB_ARCHIVE = r"/(?:debian|debian-security)"
+_DEB_INDEX = re.compile(
+    rf"{_DEB_ARCHIVE}/dists/[a-z][a-z0-9-]{{1,40}}(?:/[A-Za-z0-9][A-Za-z0-9._+-]{{0,100}}){{1,6}}"
+)
+_DEB_FILE = re.compile(
+    rf"{_DEB_ARCHIVE}/pool/(?:updates/)?(?:main|contrib|non-free|non-free-firmware)/[a-z0-9+]{{1,5}}"
+    r"/[a-z0-9][a-z0-9+.-]{0,100}/(?P<name>[a-z0-9][a-z0-9+.-]{0,100})_(?P<version>[A-Za-z0-9.+~-]"
+    r"{1,100})_(?P<arch>[a-z0-9]{1,20})\.deb"
+)
 PYPI_JSON = "application/vnd.pypi.simple.v1+json"
 NPM_FULL = "application/json"
 
@@ -71,6 +85,8 @@ _SDIST = re.compile(
 
 
 def normalise(registry: Registry, name: str) -> str:
+    if registry == "debian":
+        return name.lower()
     if registry == "pypi":
         return re.sub(r"[-_.]+", "-", name).lower()
     return name.lower()
@@ -81,8 +97,8 @@ class PackageRequest:
     """One registry request, understood: which package, a listing or one file of it."""
 
     registry: Registry
-    package: str  # normalised
-    kind: Literal["listing", "file"]
+    package: str  # normalised; "" for an archive index (Debian), which names no package
+    kind: Literal["listing", "file", "index"]
     file: str | None = None  # the file's name (a download)
     version: str | None = None  # a download's version, from its name
 
@@ -98,6 +114,8 @@ def parse_request(host: str, method: str, path: str) -> PackageRequest | str:
         return "a registry request carries no query"
     if host == "registry.npmjs.org":
         return _npm(path)
+    if registry == "debian":
+        return _debian(path)
     if host == "pypi.org":
         simple = _PYPI_SIMPLE.fullmatch(path)
         if simple is None:
@@ -114,6 +132,19 @@ def parse_request(host: str, method: str, path: str) -> PackageRequest | str:
     return PackageRequest(
         "pypi", normalise("pypi", parsed["name"]), "file", file=base, version=parsed["version"]
     )
+
+
+def _debian(path: str) -> PackageRequest | str:
+    if "%" in path or "/../" in path or "/./" in path:
+        return "percent-encoding and dot segments are not allowed in a Debian archive path"
+    found = _DEB_FILE.fullmatch(path)
+    if found is not None:
+        name = normalise("debian", found["name"])
+        file = path.rsplit("/", 1)[1]
+        return PackageRequest("debian", name, "file", file=file, version=found["version"])
+    if _DEB_INDEX.fullmatch(path):
+        return PackageRequest("debian", "", "index")
+    return f"{path[:120]!r} is not a Debian archive index (dists/) or package (pool/.../*.deb)"
 
 
 def _npm(path: str) -> PackageRequest | str:
@@ -149,7 +180,7 @@ class Ruling:
 class PackagePolicy:
     """The settings (``packageInstall``) and what this session has seen of publication times."""
 
-    registries: tuple[Registry, ...] = ("npm", "pypi")
+    registries: tuple[Registry, ...] = ("npm", "pypi", "debian")
     allowed: tuple[str, ...] = ()
     denied: tuple[str, ...] = ()
     default_action: Literal["allow", "deny", "escalate"] = "allow"
@@ -164,12 +195,16 @@ class PackagePolicy:
         return frozenset(h for h, r in REGISTRY_HOSTS.items() if r in self.registries)
 
     def rule_for(self, request: PackageRequest) -> Ruling:
+        if request.kind == "index":  # the archive's signed index names no package
+            return Ruling(True, False, "package-index", "the archive's index (apt checks it)")
         name = request.package
         if _matches(request.registry, name, self.denied):
             return Ruling(False, False, "package-denied", f"{name} is on deniedPackages")
         if _matches(request.registry, name, self.allowed):
             return Ruling(True, False, "package-allowed", f"{name} is on allowedPackages")
-        gate = self.quarantine_days > 0
+        # Debian's pool dates nothing per package (and the archive is Debian's, signed): no
+        # age gate there; the lists and the default action decide.
+        gate = self.quarantine_days > 0 and request.registry != "debian"
         answer = self._answers.get((request.registry, name))
         if answer is not None:
             return (

@@ -115,6 +115,8 @@ def entry_command(agent_command: list[str]) -> list[str]:
         f"i=0; until grep -q '{listening}' /proc/net/tcp || [ $i -ge 100 ]; do "
         "sleep 0.02; i=$((i+1)); done; "
         f'if [ -d {RUN_DIR}/home ]; then cp -R {RUN_DIR}/home/. "$HOME"/; fi; '
+        'mkdir -p "$HOME/.cache/apt/lists/partial" "$HOME/.cache/apt/archives/partial" '
+        "2>/dev/null; "
         f'if [ -d {IMAGE_NODE_CACHE} ]; then mkdir -p "$NODE_COMPILE_CACHE" && '
         f"for d in {IMAGE_NODE_CACHE}/*-0; do b=${{d##*/}}; "
         'ln -sfn "$d" "$NODE_COMPILE_CACHE/${b%-0}-$(id -u)"; done; fi; exec "$@"'

@@ -150,7 +150,7 @@ def ensure_agent_image(
         _install_node(recipe, rootfs)
         progress(f"fetching {recipe.npm_package}@{recipe.npm_version}")
         _install_npm_package(recipe, rootfs, build)
-        _finish_rootfs(rootfs)
+        _finish_rootfs(rootfs, recipe)
         progress("warming Node's compile cache")
         _warm_compile_cache(rootfs)
         progress("packing the root filesystem")
@@ -284,10 +284,37 @@ def _install_npm_package(recipe: AgentRecipe, rootfs: Path, build: Path) -> None
     (rootfs / "usr/local/bin" / command).symlink_to(f"/opt/{recipe.name}/{script}")
 
 
-def _finish_rootfs(rootfs: Path) -> None:
-    """Mount points our containers use; no package caches (size, and nothing to reinstall)."""
+# apt inside the container: the agent is not root and the root filesystem is read-only, so apt
+# cannot install; it can read the archive (through the credential proxy's package gate, over
+# https with the proxy's CA) into HOME, for `apt-get download PKG` and `dpkg -x PKG.deb DIR`.
+APT_CONFIG = """\
+// IronCurtain: apt reads the Debian archive through the credential proxy (its package gate)
+// into HOME; nothing is installed (the root is read-only): apt-get download, dpkg -x.
+Acquire::https::Proxy "http://127.0.0.1:8119";
+Acquire::http::Proxy "http://127.0.0.1:8119";
+Acquire::https::CaInfo "/run/ironcurtain/ca.pem";
+Dir::State::Lists "/home/agent/.cache/apt/lists";
+Dir::Cache "/home/agent/.cache/apt";
+"""
+
+
+def _apt_sources(recipe: AgentRecipe) -> str:
+    archive = "https://deb.debian.org/debian"
+    return (
+        f"deb {archive} {recipe.suite} main\n"
+        f"deb {archive} {recipe.suite}-updates main\n"
+        f"deb https://deb.debian.org/debian-security {recipe.suite}-security main\n"
+    )
+
+
+def _finish_rootfs(rootfs: Path, recipe: AgentRecipe | None = None) -> None:
+    """Mount points our containers use; no package caches (size, and nothing to reinstall);
+    apt pointed at the archive through the proxy (APT_CONFIG)."""
     for folder in ("workspace", "run/ironcurtain", "home/agent"):
         (rootfs / folder).mkdir(parents=True, exist_ok=True)
+    if recipe is not None:
+        (rootfs / "etc/apt/sources.list").write_text(_apt_sources(recipe))
+        (rootfs / "etc/apt/apt.conf.d/90ironcurtain").write_text(APT_CONFIG)
     for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for entry in (rootfs / cache).glob("*"):
             if entry.is_file():

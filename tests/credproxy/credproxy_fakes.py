@@ -33,7 +33,7 @@ REAL_KEYS = {
 
 HOSTS = ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com")
 # The package registries the package gate reaches (test_packages.py serves them on loopback).
-REGISTRIES = ("registry.npmjs.org", "pypi.org", "files.pythonhosted.org")
+REGISTRIES = ("registry.npmjs.org", "pypi.org", "files.pythonhosted.org", "deb.debian.org")
 
 ANTHROPIC_MESSAGE = {
     "id": "msg_1",

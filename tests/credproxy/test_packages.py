@@ -75,6 +75,10 @@ class Registry:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 outer.seen.append((host, self.path, headers))
                 accept = headers.get("accept", "")
+                if host == "deb.debian.org" and self.path.endswith(".deb"):
+                    return self._send(200, b"!<arch>\ndebian-binary", "application/octet-stream")
+                if host == "deb.debian.org":
+                    return self._send(200, b"Origin: Debian\nSuite: stable\n", "text/plain")
                 if host == "registry.npmjs.org" and "/-/" in self.path:
                     return self._send(200, b"TARBALL", "application/octet-stream")
                 if host == "registry.npmjs.org":
@@ -431,3 +435,32 @@ def test_too_many_open_questions_are_refused_at_once_and_not_remembered(
     assert len(asker.asked) == MAX_OPEN_QUESTIONS + (1 if again is not None else 0)
     assert len(refused) == 4 and sorted(results.values()).count(200) == MAX_OPEN_QUESTIONS
     assert again is not None and again.status_code == 200  # asked now, approved
+
+
+def test_debian_index_and_packages_pass_under_the_lists_without_an_age_gate(
+    upstream, registry, pki, ca_dir
+):
+    asker = Asker({"curl": True})
+    running = _proxy(
+        upstream, registry, pki, ca_dir, denied_packages=("netcat-*",), default_action="escalate",
+        allowed_packages=("hello",),
+    )  # fmt: skip
+    running.proxy.package_asker = asker
+    pool = "https://deb.debian.org/debian/pool/main"
+    try:
+        index = get(running, "https://deb.debian.org/debian/dists/bookworm/InRelease")
+        listed = get(running, f"{pool}/h/hello/hello_2.10-3_amd64.deb")
+        asked = get(running, f"{pool}/c/curl/curl_7.88.1-10_amd64.deb")
+        denied = get(running, f"{pool}/n/netcat-openbsd/netcat-openbsd_1.219-1_amd64.deb")
+        other = get(running, "https://deb.debian.org/debian/project/trace/master")
+    finally:
+        running.proxy.stop()
+    assert index.status_code == 200 and index.content.startswith(b"Origin: Debian")  # unfiltered
+    assert listed.status_code == 200 and asked.status_code == 200  # no age gate in Debian
+    assert asker.asked == ["debian:curl"]  # the index names no package: never asked about
+    assert denied.status_code == 403 and "deniedPackages" in denied.text
+    assert other.status_code == 403
+    seen = [p for _, p, _ in registry.seen]
+    assert not any("netcat" in p or "trace" in p for p in seen)
+    reasons = [e.reason for e in running.events if e.rule == "package-passed"]
+    assert any("debian archive index" in r for r in reasons), reasons

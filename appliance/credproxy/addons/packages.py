@@ -215,9 +215,10 @@ class PackageGate:
 
     def _report(self, flow: Any, parsed: PackageRequest, note: str) -> None:
         version = f" {parsed.version}" if parsed.version else ""
+        what = f"{parsed.package}{version}" if parsed.package else "archive index"
         self.reporter.emit(
             flow, "package", status=flow.response.status_code, rule="package-passed",
-            reason=f"{parsed.registry} {parsed.package}{version}: {note}",
+            reason=f"{parsed.registry} {what}: {note}",
         )  # fmt: skip
 
 
