@@ -144,6 +144,12 @@ class ClaudeCode:
 
     name = "claude-code"
     provider = "anthropic"
+    state_folder = ".claude"  # where its state (the conversation) lives under HOME
+
+    def has_conversation(self, state: Any, conversation: str) -> bool:
+        from appliance.docker.agent_state import has_conversation
+
+        return has_conversation(state, conversation)
 
     def __init__(self, model: str | None = None) -> None:
         self.model = model  # passed as `--model` (checked by adapter_for)
@@ -220,11 +226,20 @@ class Codex:
     makes our gate its only MCP server (a call may wait for a human: the tool timeout is an hour),
     turns off Codex's own approvals and sandbox (the container is the boundary; every tool beyond
     the workspace is decided by the chokepoint), its update check, analytics and feedback.
-    Codex keeps no conversation across containers here: `--resume` starts a new one.
+    Its CODEX_HOME (~/.codex) is the session's agent-state folder, so `--resume` continues its
+    newest session there (`resume --last`).
     """
 
     name = "codex"
     provider = "openai"
+    state_folder = ".codex"  # CODEX_HOME: its sessions and their index; config.toml seeded in
+
+    def has_conversation(self, state: Any, conversation: str) -> bool:
+        """Codex names its own sessions; one of this session's state folder is resumed with
+        `--last` (Codex picks the newest for the workspace folder, which a session keeps)."""
+        from appliance.docker.agent_state import has_codex_session
+
+        return has_codex_session(state)
 
     def __init__(self, model: str | None = None) -> None:
         self.model = model
@@ -251,12 +266,13 @@ class Codex:
         if auth != "apikey":
             raise ValueError("Codex runs with an OpenAI API key (openaiApiKey) only")
         model = ["--model", self.model] if self.model else []
+        again = ["resume", "--last"] if resume else []
         if interactive:
-            command = ["codex", *model, *([task] if task else [])]
+            command = ["codex", *again, *model, *([task] if task else [])]
         else:
             if not task:
                 raise ValueError("a non-interactive Codex session needs a task")
-            command = ["codex", "exec", "--skip-git-repo-check", *model, task]
+            command = ["codex", "exec", *again, "--skip-git-repo-check", *model, task]
         env = base_env() | {
             "OPENAI_API_KEY": fake_key,
             "CODEX_CA_CERTIFICATE": CA_CERT,

@@ -19,7 +19,7 @@ import stat
 import uuid
 from pathlib import Path
 
-__all__ = ["STATE_FOLDER", "conversation_id", "has_conversation", "state_dir"]
+__all__ = ["STATE_FOLDER", "conversation_id", "has_codex_session", "has_conversation", "state_dir"]
 
 STATE_FOLDER = "agent-state"
 _NAMESPACE = uuid.UUID("6f1c8c5e-3a7d-4d0e-9a51-2b8f1f0c7e41")  # this appliance's, fixed
@@ -40,6 +40,38 @@ def state_dir(session_dir: Path) -> Path:
 
 def conversation_id(session_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, session_id))
+
+
+def has_codex_session(state: Path) -> bool:
+    """Whether Codex recorded a session: `sessions/YYYY/MM/DD/rollout-*.jsonl` as a regular
+    file (links not followed, at most a few thousand entries looked at)."""
+    budget = [_MAX_PROJECTS * 4]
+
+    def entries(folder: Path) -> list[os.DirEntry]:
+        try:
+            if not stat.S_ISDIR(folder.lstat().st_mode):
+                return []
+            with os.scandir(folder) as found:
+                out = []
+                for entry in found:
+                    budget[0] -= 1
+                    if budget[0] < 0:
+                        return out
+                    out.append(entry)
+                return out
+        except OSError:
+            return []
+
+    level = [state / "sessions"]
+    for _ in range(3):  # year, month, day
+        level = [Path(e.path) for f in level for e in entries(f) if e.is_dir(follow_symlinks=False)]
+    return any(
+        e.name.startswith("rollout-")
+        and e.name.endswith(".jsonl")
+        and e.is_file(follow_symlinks=False)
+        for day in level
+        for e in entries(day)
+    )
 
 
 def has_conversation(state: Path, conversation: str) -> bool:

@@ -87,8 +87,10 @@ class ContainerSpec:
     cpus: float = 2.0
     tty: bool = False
     tmpfs_size: str = "512m"
-    # The agent's own state kept between runs (agent_state.py), mounted at ~/.claude.
+    # The agent's own state kept between runs (agent_state.py), mounted at ~/<state_mount>
+    # (the adapter's `state_folder`: Claude Code's ~/.claude, Codex's ~/.codex).
     agent_state: Path | None = None
+    state_mount: str = ".claude"
 
     def run_kwargs(self) -> dict[str, Any]:
         """The keyword arguments for `containers.create`: every restriction in one place."""
@@ -120,7 +122,7 @@ class ContainerSpec:
                 str(self.workspace): {"bind": str(self.workspace), "mode": "rw"},
                 str(self.runtime): {"bind": RUN_DIR, "mode": "ro"},
                 **(
-                    {str(self.agent_state): {"bind": f"{HOME}/.claude", "mode": "rw"}}
+                    {str(self.agent_state): {"bind": f"{HOME}/{self.state_mount}", "mode": "rw"}}
                     if self.agent_state is not None
                     else {}
                 ),

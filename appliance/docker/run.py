@@ -131,11 +131,12 @@ async def run_agent(
                 conversation = conversation_id(session_id)
                 return adapter.launch(
                     task=task, interactive=pty, fake_key=fake_key, auth=auth.kind,
-                    conversation=conversation, resume=has_conversation(state, conversation),
+                    conversation=conversation,
+                    resume=_has_conversation(adapter, state, conversation),
                 )  # fmt: skip
 
             return await _session(config, paths, options, proxy, runtime, launch,
-                                  _Run(client, image, meter, stop, pty, out))  # fmt: skip
+                                  _Run(client, image, meter, stop, pty, out, adapter))  # fmt: skip
         except (ValueError, ProxyStartError, DockerException, BaseExceptionGroup) as exc:
             problem = _setup_problem(exc)
             if problem is None:
@@ -144,6 +145,12 @@ async def run_agent(
             return EXIT_SETUP
         finally:
             meter.close()
+
+
+def _has_conversation(adapter: AgentAdapter, state: Path, conversation: str) -> bool:
+    """The agent's own conversation of this session exists in its state folder (resume it)."""
+    check = getattr(adapter, "has_conversation", None)
+    return bool(check(state, conversation)) if check else has_conversation(state, conversation)
 
 
 def _setup_problem(exc: BaseException) -> BaseException | None:
@@ -164,6 +171,7 @@ class _Run:
     stop: Stop
     pty: bool
     out: TextIO
+    adapter: Any = None
 
 
 async def _prepare(config: Any, paths: Any, adapter: AgentAdapter) -> tuple | None:
@@ -220,12 +228,13 @@ async def _session(
             endpoints = await proxy_start.result()
             state = state_dir(Path(session.dir))
             launch = make_launch(state, session.id)
-            if "--resume" in launch.command:
+            if _has_conversation(run.adapter, state, conversation_id(session.id)):
                 print(f"ironcurtain: continuing the agent's conversation of session {session.id}",
                       file=sys.stderr)  # fmt: skip
             runtime.write_files(launch, endpoints.ca_cert_pem_path)
+            mount = getattr(run.adapter, "state_folder", ".claude")
             spec = ContainerSpec(run.image, launch, session.sandbox, runtime.path, session.id,
-                                 tty=run.pty, agent_state=state)  # fmt: skip
+                                 tty=run.pty, agent_state=state, state_mount=mount)  # fmt: skip
             health = [alive_check("the credential proxy", lambda: proxy.alive),
                       lambda: run.meter.reachability.failed]  # fmt: skip
             return await _run_container(spec, session, infos, run, health)

@@ -71,3 +71,37 @@ def test_codex_makes_one_allowed_and_one_denied_call(engine: object, tmp_path: P
     assert decided == {("list_allowed_directories", "allow"), ("read_text_file", "deny")}
     usage = [r for r in records if r.get("type") == "proxy-usage" or "usage" in r]
     assert usage, "the proxy's usage summary is in the audit log"
+
+
+def test_a_codex_session_resumes_its_conversation(engine: object, tmp_path: Path) -> None:
+    """The same session twice (`start --resume ID` does this): Codex's home is the session's
+    agent-state folder, so the second run continues the first (`resume --last`) and its first
+    request carries the first run's task."""
+    if os.geteuid() != 0:
+        pytest.skip("building the Codex image needs root (debootstrap)")
+    paths = app_paths()
+    conversation = Conversation(denied_path=str(paths.config_file))
+    ca, cert, key = make_test_pki(tmp_path)
+    server = serve(conversation, cert, key)
+    settings = {
+        "upstream_overrides": {"api.openai.com": ("127.0.0.1", conversation.port)},
+        "extra_upstream_ca": ca,
+    }
+    options = SessionOptions(session_id="e2e-codex-resume", sandbox=tmp_path / "sandbox")
+    first = "List the allowed directories, then read the config file."
+    codes, seen = [], []
+    try:
+        for task in (first, "What did you find? Answer in one line."):
+            before = len(conversation.requests)
+            codes.append(anyio.run(lambda t=task: run_agent(
+                session_config(openai_api_key=REAL_KEY), paths, options, Codex("gpt-5"),
+                task=t, pty=False, proxy_settings=settings, out=io.StringIO(),
+            )))  # fmt: skip
+            seen.append(conversation.requests[before:])
+    finally:
+        server.shutdown()
+    assert codes == [0, 0]
+    state = paths.session_dir("e2e-codex-resume") / "agent-state"
+    assert any(state.glob("sessions/*/*/*/rollout-*.jsonl")), "Codex's session was not kept"
+    second = [r for r in seen[1] if r["path"] == "/v1/responses"]
+    assert second and first in json.dumps(second[0]["body"].get("input"))

@@ -237,3 +237,25 @@ def test_home_seed_makes_private_folders_for_nested_files() -> None:
         folder = runtime.path / "home" / ".codex"
         assert (folder / "config.toml").read_text() == "a = 1\n"
         assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_codex_resumes_its_newest_session_of_the_state_folder(tmp_path: Path) -> None:
+    from appliance.docker.agent_state import has_codex_session
+
+    fake = "sk-proj-" + "f" * 40
+    again = Codex().launch(task="go on", interactive=False, fake_key=fake, resume=True)
+    agent = again.command[again.command.index("ironcurtain-entry") + 1 :]
+    assert agent == ["codex", "exec", "resume", "--last", "--skip-git-repo-check", "go on"]
+    assert Codex.state_folder == ".codex" and ClaudeCode.state_folder == ".claude"
+    state = tmp_path / "state"
+    day = state / "sessions/2026/12/05"
+    day.mkdir(parents=True)
+    assert not Codex().has_conversation(state, "any")
+    (day / "notes.txt").write_text("x")
+    assert not has_codex_session(state)
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.write_text("{}")
+    (day / "rollout-1.jsonl").symlink_to(elsewhere)  # a link the agent planted: not followed
+    assert not has_codex_session(state)
+    (day / "rollout-2.jsonl").write_text("{}")
+    assert Codex().has_conversation(state, "any")
