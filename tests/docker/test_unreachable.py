@@ -4,6 +4,7 @@ failure, and the session ends (exit 3) after three in a row instead of retrying 
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import time
 
@@ -13,6 +14,10 @@ from appliance.docker.adapters import RELAY_PORT
 from tests.docker.docker_helpers import run_script
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio]
+
+# Unique per run, as real session ids are: a container an aborted run left behind under a fixed
+# name would otherwise refuse this one's (the next start's remove_stale clears it).
+SESSION = f"unreachable-{secrets.token_hex(3)}"
 
 
 def closed_port() -> int:
@@ -50,7 +55,7 @@ async def test_an_unreachable_provider_is_said_at_once_and_ends_the_session(
     settings = {"upstream_overrides": {"api.anthropic.com": ("127.0.0.1", closed_port())}}
     started = time.monotonic()
     code, output = await run_script(
-        test_image, retrying_agent(), sandbox, "unreachable", proxy_settings=settings
+        test_image, retrying_agent(), sandbox, SESSION, proxy_settings=settings
     )
     took = time.monotonic() - started
     err = capsys.readouterr().err
@@ -61,7 +66,7 @@ async def test_an_unreachable_provider_is_said_at_once_and_ends_the_session(
     assert "connect call failed" in lines[0].lower()
     assert "session stopped: the provider api.anthropic.com is unreachable (3 attempts" in err
     assert took < 45, f"{took:.1f} s"
-    audit = tmp_path / "home" / "sessions" / "unreachable" / "audit.jsonl"
+    audit = tmp_path / "home" / "sessions" / SESSION / "audit.jsonl"
     records = [json.loads(line) for line in audit.read_text().splitlines()]
     errors = [r for r in records if r.get("type") == "proxy" and r.get("event") == "error"]
     assert len(errors) >= 3 and all(r["status"] is None for r in errors)
