@@ -24,6 +24,7 @@ from appliance.session.core import SessionOptions
 from tests.credproxy.credproxy_fakes import make_test_pki
 from tests.docker.docker_helpers import session_config
 from tests.docker.fake_openai import DONE, LISTED, READ, Conversation, serve
+from tests.docker.test_lifecycle import runtime_dirs, session_containers
 
 REAL_KEY = "sk-proj-REALKEY" + "9" * 40
 
@@ -71,6 +72,7 @@ def test_codex_makes_one_allowed_and_one_denied_call(engine: object, tmp_path: P
     assert decided == {("list_allowed_directories", "allow"), ("read_text_file", "deny")}
     usage = [r for r in records if r.get("type") == "proxy-usage" or "usage" in r]
     assert usage, "the proxy's usage summary is in the audit log"
+    _ended_cleanly(engine, "e2e-codex", records)
 
 
 def test_a_codex_session_resumes_its_conversation(engine: object, tmp_path: Path) -> None:
@@ -101,7 +103,20 @@ def test_a_codex_session_resumes_its_conversation(engine: object, tmp_path: Path
     finally:
         server.shutdown()
     assert codes == [0, 0]
+    audit = paths.session_dir("e2e-codex-resume") / "audit.jsonl"
+    _ended_cleanly(
+        engine, "e2e-codex-resume", [json.loads(x) for x in audit.read_text().splitlines()]
+    )
     state = paths.session_dir("e2e-codex-resume") / "agent-state"
     assert any(state.glob("sessions/*/*/*/rollout-*.jsonl")), "Codex's session was not kept"
     second = [r for r in seen[1] if r["path"] == "/v1/responses"]
     assert second and first in json.dumps(second[0]["body"].get("input"))
+
+
+def _ended_cleanly(engine: object, session_id: str, records: list[dict]) -> None:
+    """The session ended as a session should: its log closed with an end record, no container
+    of it left in the engine (running or stopped), no runtime folder of this process left."""
+    assert records[-1]["type"] in ("end", "checkpoint"), records[-1]
+    assert any(r.get("type") == "end" for r in records), "the audit log has no end record"
+    assert session_containers(engine, session_id) == []
+    assert runtime_dirs(os.getpid()) == []
