@@ -124,10 +124,26 @@ def entry_command(agent_command: list[str]) -> list[str]:
     return ["/bin/sh", "-c", script, "ironcurtain-entry", *agent_command]
 
 
+# How an agent reaches our gate: a stdio MCP server that is a bridge to the gate's socket.
+GATE_BRIDGE = ("socat", ["STDIO", f"UNIX-CONNECT:{GATE_SOCKET}"])
+
+
 def mcp_client_config() -> str:
     """The MCP client configuration: our gate, reached through a stdio-to-socket bridge."""
-    server = {"type": "stdio", "command": "socat", "args": ["STDIO", f"UNIX-CONNECT:{GATE_SOCKET}"]}
+    command, args = GATE_BRIDGE
+    server = {"type": "stdio", "command": command, "args": args}
     return json.dumps({"mcpServers": {MCP_SERVER_NAME: server}}, indent=2)
+
+
+def _built_image(client: Any, recipe: Any, paths: Any, progress: Callable[[str], None]) -> str:
+    """The recipe's image (built the first time), older tags of it removed."""
+    from appliance.docker.agent_image import ensure_agent_image
+    from appliance.docker.image import prune_other_tags
+
+    tag = ensure_agent_image(client, recipe, paths.cache / "docker", progress)
+    for old in prune_other_tags(client, tag):
+        progress(f"removed the older image {old}")
+    return tag
 
 
 class ClaudeCode:
@@ -155,13 +171,9 @@ class ClaudeCode:
         self.model = model  # passed as `--model` (checked by adapter_for)
 
     def image(self, client: Any, paths: Any, progress: Callable[[str], None]) -> str:
-        from appliance.docker.agent_image import CLAUDE_CODE_RECIPE, ensure_agent_image
-        from appliance.docker.image import prune_other_tags
+        from appliance.docker.agent_image import CLAUDE_CODE_RECIPE
 
-        tag = ensure_agent_image(client, CLAUDE_CODE_RECIPE, paths.cache / "docker", progress)
-        for old in prune_other_tags(client, tag):
-            progress(f"removed the older image {old}")
-        return tag
+        return _built_image(client, CLAUDE_CODE_RECIPE, paths, progress)
 
     def launch(
         self,
@@ -245,13 +257,9 @@ class Codex:
         self.model = model
 
     def image(self, client: Any, paths: Any, progress: Callable[[str], None]) -> str:
-        from appliance.docker.agent_image import codex_recipe, ensure_agent_image
-        from appliance.docker.image import prune_other_tags
+        from appliance.docker.agent_image import codex_recipe
 
-        tag = ensure_agent_image(client, codex_recipe(), paths.cache / "docker", progress)
-        for old in prune_other_tags(client, tag):
-            progress(f"removed the older image {old}")
-        return tag
+        return _built_image(client, codex_recipe(), paths, progress)
 
     def launch(
         self,
@@ -283,7 +291,7 @@ class Codex:
 
 def codex_config() -> str:
     """Codex's configuration (TOML): our gate as its only MCP server, its own guards off."""
-    socket_args = json.dumps(["STDIO", f"UNIX-CONNECT:{GATE_SOCKET}"])
+    command, args = GATE_BRIDGE
     return "\n".join([
         # The API through a provider of our own naming: the key from the environment (the fake
         # one), the Responses API over HTTPS (its WebSocket transport would be refused anyway).
@@ -305,8 +313,8 @@ def codex_config() -> str:
         'wire_api = "responses"',
         "",
         f"[mcp_servers.{MCP_SERVER_NAME}]",
-        'command = "socat"',
-        f"args = {socket_args}",
+        f"command = {json.dumps(command)}",
+        f"args = {json.dumps(args)}",
         "required = true",
         "startup_timeout_sec = 30",
         "tool_timeout_sec = 3600",
