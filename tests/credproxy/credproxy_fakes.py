@@ -193,6 +193,18 @@ def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPSe
     return state, server
 
 
+def serve_tls(handler: type[BaseHTTPRequestHandler], cert: Path, key: Path) -> ThreadingHTTPServer:
+    """``handler`` served over real TLS (``cert``, ``key``) on an ephemeral 127.0.0.1 port, in a
+    daemon thread: the scripted upstream of a test (``server.server_address[1]`` is its port)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server
+
+
 @dataclass
 class RawAnswer:
     status: int | None  # None: the proxy cut the connection

@@ -7,17 +7,16 @@ client, the events or the file's other fields."""
 from __future__ import annotations
 
 import json
-import ssl
 import stat
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from credproxy_fakes import REAL_KEYS
+from credproxy_fakes import REAL_KEYS, serve_tls
 from proxy_harness import start_proxy
 
 from appliance.credproxy import ProxyConfig, ProxyStartError
@@ -69,13 +68,8 @@ def endpoint(pki):
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki[1], pki[2])
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server = serve_tls(Handler, pki[1], pki[2])
     state.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield state
     server.shutdown()
     server.server_close()

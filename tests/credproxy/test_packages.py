@@ -5,14 +5,13 @@ unlisted under defaultAction deny, routes refused, every exchange reported and n
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from credproxy_fakes import REGISTRIES
+from credproxy_fakes import REGISTRIES, serve_tls
 from proxy_harness import start_proxy
 
 from appliance.credproxy.config import PackageSettings
@@ -101,12 +100,8 @@ class Registry:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.server = serve_tls(Handler, cert, key)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()

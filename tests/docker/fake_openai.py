@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import ssl
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.credproxy.credproxy_fakes import serve_tls
 
 DONE = "E2E-DONE"
 NAMESPACE = "mcp__ironcurtain"
@@ -128,11 +128,6 @@ def serve(conversation: Conversation, cert: Path, key: Path) -> ThreadingHTTPSer
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server = serve_tls(Handler, cert, key)
     conversation.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server

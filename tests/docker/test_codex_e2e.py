@@ -13,6 +13,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -38,10 +39,9 @@ pytestmark = [
 ]
 
 
-def test_codex_makes_one_allowed_and_one_denied_call(engine: object, tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("building the Codex image needs root (debootstrap)")
-    paths = app_paths()
+def _scripted_api(paths: Any, tmp_path: Path) -> tuple[Conversation, Any, dict[str, Any]]:
+    """The scripted Responses API on loopback (real TLS), and the proxy settings that point
+    api.openai.com at it."""
     conversation = Conversation(denied_path=str(paths.config_file))
     ca, cert, key = make_test_pki(tmp_path)
     server = serve(conversation, cert, key)
@@ -49,6 +49,14 @@ def test_codex_makes_one_allowed_and_one_denied_call(engine: object, tmp_path: P
         "upstream_overrides": {"api.openai.com": ("127.0.0.1", conversation.port)},
         "extra_upstream_ca": ca,
     }
+    return conversation, server, settings
+
+
+def test_codex_makes_one_allowed_and_one_denied_call(engine: object, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("building the Codex image needs root (debootstrap)")
+    paths = app_paths()
+    conversation, server, settings = _scripted_api(paths, tmp_path)
     out = io.StringIO()
     options = SessionOptions(session_id="e2e-codex", sandbox=tmp_path / "sandbox")
     try:
@@ -82,13 +90,7 @@ def test_a_codex_session_resumes_its_conversation(engine: object, tmp_path: Path
     if os.geteuid() != 0:
         pytest.skip("building the Codex image needs root (debootstrap)")
     paths = app_paths()
-    conversation = Conversation(denied_path=str(paths.config_file))
-    ca, cert, key = make_test_pki(tmp_path)
-    server = serve(conversation, cert, key)
-    settings = {
-        "upstream_overrides": {"api.openai.com": ("127.0.0.1", conversation.port)},
-        "extra_upstream_ca": ca,
-    }
+    conversation, server, settings = _scripted_api(paths, tmp_path)
     options = SessionOptions(session_id="e2e-codex-resume", sandbox=tmp_path / "sandbox")
     first = "List the allowed directories, then read the config file."
     codes, seen = [], []

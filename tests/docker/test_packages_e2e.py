@@ -14,9 +14,7 @@ import hashlib
 import io
 import json
 import os
-import ssl
 import tarfile
-import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +26,7 @@ import pytest
 from appliance.config.paths import app_paths
 from appliance.credproxy.config import PackageSettings
 from appliance.docker.adapters import ClaudeCode
-from tests.credproxy.credproxy_fakes import REGISTRIES, make_test_pki
+from tests.credproxy.credproxy_fakes import REGISTRIES, make_test_pki, serve_tls
 from tests.docker.docker_helpers import run_script
 
 pytestmark = [
@@ -111,12 +109,7 @@ def _serve(cert: Path, key: Path) -> tuple[ThreadingHTTPServer, list[str]]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, seen
+    return serve_tls(Handler, cert, key), seen
 
 
 SCRIPT = r"""
@@ -235,12 +228,7 @@ def _serve_files(root: Path, cert: Path, key: Path) -> tuple[ThreadingHTTPServer
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, seen
+    return serve_tls(Handler, cert, key), seen
 
 
 APT_SCRIPT = r"""
