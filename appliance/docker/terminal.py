@@ -10,7 +10,9 @@ While the prompt is open, the agent's output is held back (the newest 4 MiB; old
 dropped, and the prompt says so) and nothing typed reaches the agent. The agent cannot type into
 the prompt: what it writes goes to the screen, never to the host's input. What could — a
 terminal's answer to a query the agent printed just before (cursor position, colours, a title
-report) — is an escape sequence, and any input holding ESC is dropped while the prompt is open.
+report) — is an escape sequence (a 7-bit ESC, an 8-bit C1 control, or bytes that are not UTF-8):
+such input is dropped while the prompt is open, and so is what follows it within 0.3 s (the rest
+of a long answer, split across reads).
 Input typed in the first half second after the prompt opened by itself is dropped too: those
 keystrokes were meant for the agent.
 
@@ -126,10 +128,10 @@ class Prompt:
         """Keystrokes for the open prompt (a chunk as one read returned it)."""
         if self.clock() < self.deaf_until:
             return  # typed for the agent before the prompt appeared
-        if _ESC in data:
-            if data == bytes([_ESC]):  # the Esc key alone
-                self.close()
-                return
+        if data == bytes([_ESC]):  # the Esc key alone
+            self.close()
+            return
+        if _terminal_answer(data):
             # A terminal's answer (or an arrow key, a paste): never typed text. A long answer
             # may come in several reads, and only the first holds ESC: the rest is dropped too.
             self.deaf_until = self.clock() + ANSWER_S
@@ -180,6 +182,19 @@ class Prompt:
             self.close()
             return
         self.show(_PROMPT)
+
+
+def _terminal_answer(data: bytes) -> bool:
+    """Input no keyboard types: ESC (a 7-bit answer to a query, an arrow key, a bracketed
+    paste), bytes that are not UTF-8, or a C1 control (a terminal set to 8-bit controls answers
+    with CSI 0x9b, OSC 0x9d, DCS 0x90, no ESC at all)."""
+    if _ESC in data:
+        return True
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return any("\x80" <= char <= "\x9f" for char in text)
 
 
 def _complete_utf8(data: bytearray) -> bool:

@@ -86,6 +86,14 @@ class Terminal:
         os.close(self.tty_side)
 
 
+def _bytes(chunk: str) -> bytes:
+    """A vector's chunk as the terminal sends it: text as UTF-8, or raw bytes written in hex
+    after "__8BIT__" (8-bit controls that are not JSON text)."""
+    if chunk.startswith("__8BIT__"):
+        return bytes.fromhex(chunk[len("__8BIT__") :])
+    return chunk.encode()
+
+
 def _ask(folder: Path) -> Any:
     request = trequest("req1", SESSION)
     write_atomic(request_path(folder, request.id), request.to_file_json())
@@ -116,7 +124,7 @@ def test_the_prompt_answers_only_what_the_user_typed(tmp_path: Path, case: dict)
         if case["settled"]:
             time.sleep(SETTLE_S + 0.1)
         for chunk in case["chunks"]:
-            terminal.type(chunk.encode())
+            terminal.type(_bytes(chunk))
         time.sleep(0.3)
         assert _answer(folder) == case["answer"]
         messages = []
