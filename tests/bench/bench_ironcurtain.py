@@ -224,18 +224,26 @@ def beside_ironcurtain(checkout: Path, esbuild: list[str]) -> None:
         )  # fmt: skip
         shipped = sorted((checkout / "src" / "config").glob("generated*"))
         totals = [_differential(checkout, folder, script, bundle, Path(tmp)) for folder in shipped]
-        same, made = sum(s for s, _ in totals), sum(m for _, m in totals)
+        same, made = sum(t[0] for t in totals), sum(t[1] for t in totals)
         figure(
             f"decisions identical on IronCurtain's shipped policies ({same} of {made} calls)",
             100 * same / made, "%", 98, at_least=True,
+        )  # fmt: skip
+        alike = sum(t[2] for t in totals)
+        figure(
+            f"the same, with the setting that gives IronCurtain's behaviour for sandbox history "
+            f"(sandboxHistory: allow; {alike} of {made} calls)",
+            100 * alike / made, "%",
         )  # fmt: skip
 
 
 def _differential(
     checkout: Path, shipped: Path, script: Path, bundle: Path, tmp: Path
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """One of IronCurtain's shipped policies, loaded by this appliance as a user would bring it,
-    and calls made for every one of its tools: both engines' decisions, side by side."""
+    and calls made for every one of its tools: both engines' decisions, side by side. Returns
+    the decisions alike, the calls made, and the decisions alike with ``sandboxHistory: allow``
+    (IronCurtain's behaviour for history operations inside the sandbox)."""
     from ironcurtain.differential import calls_for
 
     original = shipped
@@ -266,11 +274,15 @@ def _differential(
         home=folders["home"],
         protected_patterns=AppPaths(home=ich, cache=ich / "cache").protected_patterns(),
     )
+    like_theirs = context.model_copy(update={"sandbox_history": "allow"})
     groups: dict[tuple[str, ...], list[str]] = {}
-    same, effects = 0, {"allow": 0, "escalate": 0, "deny": 0}
+    same, same_allow, effects = 0, 0, {"allow": 0, "escalate": 0, "deny": 0}
     for case, their in zip(cases, theirs, strict=True):
         ours = evaluate(ToolCall(**case["call"]), policy, context)
         effects[ours.decision] += 1
+        same_allow += (
+            evaluate(ToolCall(**case["call"]), policy, like_theirs).decision == their["decision"]
+        )
         if ours.decision == their["decision"]:
             same += 1
             continue
@@ -286,13 +298,13 @@ def _differential(
               f"{our_effect} ({our_rule}); e.g. {examples[0]}")  # fmt: skip
     scenarios = _scenario_calls(original)
     if scenarios:
-        alike = _compare_scenarios(script, bundle, shipped, policy, scenarios, tmp)
+        alike, alike_allow = _compare_scenarios(script, bundle, shipped, policy, scenarios, tmp)
         print(
             f"{shipped.name}: its test-scenarios.json requests: {alike} of {len(scenarios)} alike"
         )
         same, made = same + alike, len(cases) + len(scenarios)
-        return same, made
-    return same, len(cases)
+        return same, made, same_allow + alike_allow
+    return same, len(cases), same_allow
 
 
 def _scenario_calls(folder: Path) -> list[dict]:
@@ -316,9 +328,10 @@ def _scenario_calls(folder: Path) -> list[dict]:
     return out
 
 
-def _compare_scenarios(script, bundle, folder, policy, cases, tmp) -> int:
+def _compare_scenarios(script, bundle, folder, policy, cases, tmp) -> tuple[int, int]:
     """Both engines on the scenario requests, in the folders they name (IronCurtain's shipped
-    scenarios assume its author's home; the paths do not exist here, for either engine)."""
+    scenarios assume its author's home; the paths do not exist here, for either engine).
+    Returns the decisions alike, and alike with ``sandboxHistory: allow``."""
     sandboxes = [
         a for c in cases for a in c["call"]["arguments"].values()
         if isinstance(a, str) and "/.ironcurtain/sandbox" in a
@@ -334,15 +347,19 @@ def _compare_scenarios(script, bundle, folder, policy, cases, tmp) -> int:
         home=home,
         protected_patterns=AppPaths(home=Path(ich), cache=Path(ich) / "cache").protected_patterns(),
     )
-    alike = 0
+    like_theirs = ours_context.model_copy(update={"sandbox_history": "allow"})
+    alike = alike_allow = 0
     for case, their in zip(cases, theirs, strict=True):
         ours = evaluate(ToolCall(**case["call"]), policy, ours_context)
+        alike_allow += (
+            evaluate(ToolCall(**case["call"]), policy, like_theirs).decision == their["decision"]
+        )
         if ours.decision == their["decision"]:
             alike += 1
         else:
             print(f"    differs: {case['description'][:90]}: IronCurtain {their['decision']} "
                   f"({their['rule']}), here {ours.decision} ({ours.rule})")  # fmt: skip
-    return alike
+    return alike, alike_allow
 
 
 if __name__ == "__main__":
