@@ -37,6 +37,7 @@ from policy.session_state import (
     SessionUpdate,
     TaskCondition,
 )
+from policy.task_binding import RecordsSpec
 
 __all__ = [
     "OPAQUE_ROLES",
@@ -332,6 +333,9 @@ class ToolAnnotation(_Frozen):
     result: Literal["trusted", "untrusted", "secret"] | None = Field(
         default=None, exclude_if=lambda value: value is None
     )
+    # A listing tool's record shape: the records its results list that the user's request
+    # describes are bound to the task (``policy.task_binding``).
+    records: RecordsSpec | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @field_validator("args")
     @classmethod

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
@@ -54,8 +54,21 @@ class ScenarioRequest(_Frozen):
 
 class ScenarioStep(_Frozen):
     request: ScenarioRequest
-    result: str = ""
+    # the tool's result: its text, or JSON data (a listing's structured content)
+    result: str | list[JsonValue] | dict[str, JsonValue] = ""
     approved: bool = False
+
+    def observed(self, run: SessionRun) -> None:
+        """Hand the step's result to the session as the chokepoint hands a server's."""
+        text, data = result_parts(self.result)
+        run.observe(self.request.server_name, self.request.tool_name, text, data)
+
+
+def result_parts(result: Any) -> tuple[str, Any]:
+    """A recorded result as the chokepoint sees one: text, and structured content if any."""
+    if isinstance(result, str):
+        return result, None
+    return json.dumps(result, ensure_ascii=False), result
 
 
 class Scenario(_Frozen):
@@ -152,7 +165,7 @@ def run_sequence(scenario: Scenario, policy: Policy, context: EvalContext):
         effect = judged.decision.decision
         if effect == "allow" or (effect == "escalate" and step.approved):
             run.went_ahead(judged)
-            run.observe(step.request.server_name, step.request.tool_name, step.result)
+            step.observed(run)
     return run.judge(_call(scenario.request), context)
 
 

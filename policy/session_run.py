@@ -9,13 +9,14 @@ approved; :meth:`SessionRun.observe` remembers a result's pieces under the tool'
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from policy.loader import Policy
 from policy.models import Decision, EvalContext, ToolCall
 from policy.provenance import ProvenanceMemory
 from policy.session_policy import SessionPolicies, evaluate_in_session
-from policy.session_state import SessionState, StateUpdate, apply_updates
+from policy.session_state import TASK_WORDS, SessionState, StateUpdate, apply_updates
+from policy.task_binding import RecordsSpec, bind_records, result_json
 from policy.task_grants import describe_grants, task_grants
 
 __all__ = ["Judged", "SessionRun"]
@@ -68,15 +69,35 @@ class SessionRun:
         """The call's trip is over: a reservation it still holds (refused) is dropped."""
         self._pending.pop(id(judged), None)
 
-    def observe(self, server: str, tool: str, text: str) -> None:
+    def observe(
+        self, server: str, tool: str, text: str, structured: Any = None, *, listing: bool = True
+    ) -> dict[str, tuple[str, ...]]:
         """A result came back: remember its pieces under the tool's declared label (unset:
-        untrusted; trusted results are not remembered)."""
-        if not self.tracks_provenance:
-            return
+        untrusted; trusted results are not remembered), and, for a listing tool with
+        ``records``, bind the records the user's request describes to the task. Returns the
+        ids newly bound, by list (for the audit: a resumed session binds them again). An error
+        result (``listing=False``) binds nothing."""
         annotation = self.policy.annotations.get(server, {}).get(tool)
+        bound: dict[str, tuple[str, ...]] = {}
+        if listing and annotation is not None and annotation.records is not None:
+            bound = self._bind(annotation.records, result_json(text, structured))
+        if not self.tracks_provenance:
+            return bound
         label = (annotation.result if annotation is not None else None) or "untrusted"
         if label != "trusted":
             self.memory.remember(label, text)
+        return bound
+
+    def _bind(self, spec: RecordsSpec, data: Any) -> dict[str, tuple[str, ...]]:
+        words = self.state.lists.get(TASK_WORDS, ())
+        ids = bind_records(spec, data, words, self.policy.lists)
+        known = set(self.state.lists.get(spec.grants, ()))
+        new = tuple(i for i in ids if i not in known)
+        if not new:
+            return {}
+        bound = {spec.grants: new}
+        self.state = apply_updates(self.state, StateUpdate(extend=bound))
+        return bound
 
     def _state_for(self, call: ToolCall) -> SessionState:
         state = self.state

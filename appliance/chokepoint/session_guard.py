@@ -6,7 +6,8 @@ Each call is judged with the state as it stands plus the provenance hits of its 
 update is applied only when the call goes ahead (allowed, or escalated and approved), never for
 a refused one. The state the engine saw and the update go into the call's audit record (below), so
 ``policy replay`` re-decides with the same state; task grants get their own record
-(``type: "task-grants"``).
+(``type: "task-grants"``), and the ids a listing's result bound to the task
+(``policy.task_binding``) are the call record's ``taskBindings``.
 """
 
 from __future__ import annotations
@@ -45,23 +46,33 @@ def restore(run: SessionRun, records: Iterable[dict[str, Any]]) -> int:
     counts as carrying it), so a resume never forgets where text came from."""
     used = 0
     for record in records:
-        update = _update_of(record)
-        if update is not None:
+        updates = _updates_of(record)
+        for update in updates:
             run.state = apply_updates(run.state, update)
-            used += 1
+        used += bool(updates)
         label = _label_read(run, record)
         if label is not None:
             run.memory.saturated.add(label)
     return used
 
 
-def _update_of(record: dict[str, Any]) -> StateUpdate | None:
+def _updates_of(record: dict[str, Any]) -> list[StateUpdate]:
     if record.get("type") == "task-grants" and isinstance(record.get("grants"), dict):
-        grants = {k: tuple(v) for k, v in record["grants"].items() if k.startswith("task:")}
-        return StateUpdate(extend=grants)
+        return [StateUpdate(extend=_task_lists(record["grants"]))]
+    updates = []
     if isinstance(record.get("sessionUpdate"), dict):
-        return StateUpdate.model_validate(record["sessionUpdate"])
-    return None
+        updates.append(StateUpdate.model_validate(record["sessionUpdate"]))
+    if isinstance(record.get("taskBindings"), dict):  # ids a listing bound to the task
+        updates.append(StateUpdate(extend=_task_lists(record["taskBindings"])))
+    return updates
+
+
+def _task_lists(lists: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    return {
+        name: tuple(str(v) for v in values)
+        for name, values in lists.items()
+        if name.startswith("task:") and isinstance(values, list)
+    }
 
 
 def _label_read(run: SessionRun, record: dict[str, Any]) -> str | None:

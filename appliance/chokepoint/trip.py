@@ -386,7 +386,11 @@ class Chokepoint:
             trip.extra["status"] = "server-error"
             return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
         trip.extra["status"] = "error" if result.is_error else "ok"
-        self.session_state.observe(call.server, call.tool, result.text)
+        bound = self.session_state.observe(
+            call.server, call.tool, result.text, result.structured, listing=not result.is_error
+        )
+        if bound:
+            trip.extra["bound"] = {name: list(ids) for name, ids in bound.items()}
         return CallOutcome(
             not result.is_error, result.text, decision, result.structured, trip.escalation
         )
@@ -418,6 +422,10 @@ class Chokepoint:
             entry[key] = value
             if key == "escalation":
                 entry["durationMs"], entry["status"] = duration, status
+        bound = trip.extra.get("bound")
+        if bound:  # ids the result bound to the task (a resumed session binds them again)
+            bound = redact(bound) if self.redaction else bound
+            entry["taskBindings"] = redact_literals(bound, self.secrets) if self.secrets else bound
         try:
             if self._in_flight == 1:
                 # The only call in flight: sync here, since the hop to a worker thread and back

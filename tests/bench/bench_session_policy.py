@@ -35,6 +35,7 @@ from policy.engine import evaluate  # noqa: E402
 from policy.loader import default_policy_dir, load_policy  # noqa: E402
 from policy.models import EvalContext, ToolCall  # noqa: E402
 from policy.provenance import ProvenanceMemory  # noqa: E402
+from policy.scenarios import result_parts  # noqa: E402
 from policy.session_run import SessionRun  # noqa: E402
 
 DATA = ROOT / "tests" / "vectors" / "session_policy"
@@ -81,7 +82,8 @@ def run_task(policy, task: dict, timings: dict[str, list[float]]) -> dict:
         if effect == "allow" or (effect == "escalate" and not attack):
             run.went_ahead(judged)
             request = step["request"]
-            run.observe(request["serverName"], request["toolName"], step.get("result", ""))
+            text, data = result_parts(step.get("result", ""))
+            run.observe(request["serverName"], request["toolName"], text, data)
     return {"effects": effects, "attack_effects": attack_effects, "caught": caught}
 
 

@@ -158,3 +158,41 @@ async def test_a_card_number_in_the_request_is_masked_in_the_audit(home, tmp_pat
     text = audit.read_text()
     assert "task-grants" in text and "[REDACTED:card-number]" in text
     assert "4111 1111" not in text and "4111111111111111" not in text
+
+
+async def test_a_listing_binds_the_note_the_request_describes(home, tmp_path: Path) -> None:
+    """``records`` on a real server's listing: the note the user's words describe is bound to
+    the task (in the audit as ``taskBindings``, bound again on resume); the note an injected
+    record names is refused, and so is the injector's own note."""
+    spec = ServerSpec("notes", argv=(sys.executable, str(SERVER), "notes"), call_timeout_s=20.0)
+    options = SessionOptions(
+        task="t", sandbox=tmp_path / "sb", policy_dir=VECTORS / "binding" / "policy",
+        session_id="bind-notes",
+    )  # fmt: skip
+    async with open_session(Config(), home, options, specs=[spec]) as session:
+        cp = session.chokepoint
+        cp.grant_task("Share my grocery list with sam@home.example")
+        before = await cp.call("notes", "share_note", {"id": "n-3", "to": "sam@home.example"})
+        listed = await cp.call("notes", "list_notes", {})
+        shared = await cp.call("notes", "share_note", {"id": "n-3", "to": "sam@home.example"})
+        injected = await cp.call("notes", "share_note", {"id": "n-9", "to": "sam@home.example"})
+        theirs = await cp.call("notes", "share_note", {"id": "n-21", "to": "sam@home.example"})
+        sent = await cp.call("notes", "list_shared", {})
+        audit = session.audit_path
+    assert (before.ok, before.decision.rule) == (False, "deny-other-notes")  # nothing listed yet
+    assert listed.ok and (shared.ok, shared.decision.rule) == (True, "allow-notes-the-user-named")
+    assert (injected.ok, injected.decision.rule) == (False, "deny-other-notes")
+    assert (theirs.ok, theirs.decision.rule) == (False, "deny-other-notes")
+    assert "n-9" not in sent.text and "n-21" not in sent.text and "n-3" in sent.text
+    records = _records(audit)
+    listing = next(r for r in records if r.get("tool") == "list_notes")
+    assert listing["taskBindings"] == {"task:notes": ["n-3"]}
+    allowed = next(r for r in records if r.get("rule") == "allow-notes-the-user-named")
+    assert allowed["session"]["lists"]["task:notes"] == ["n-3"]
+    _replays_the_same(audit, VECTORS / "binding" / "policy", tmp_path)
+    async with open_session(Config(), home, options, specs=[spec]) as session:
+        assert session.chokepoint.session_state.state.lists["task:notes"] == ("n-3",)
+        again = await session.chokepoint.call(
+            "notes", "share_note", {"id": "n-3", "to": "sam@home.example"}
+        )
+    assert (again.ok, again.decision.rule) == (True, "allow-notes-the-user-named")

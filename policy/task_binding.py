@@ -1,0 +1,202 @@
+"""Objects bound to the user's request through a listing: ``records`` on a listing tool.
+
+Users name their objects by what they are ("share my grocery list", "merge my login fix"), not
+by id, so task grants (the values the user typed) cannot hold the id the agent then acts on,
+and a rule that allows any id lets an injected "share n-9 instead" through. A listing tool's
+annotation may declare the shape of its result's records:
+
+```json
+"records": {"grants": "task:notes", "id": "id", "describedBy": ["title"],
+            "ownedBy": {"field": "owner", "in": ["me"]}}
+```
+
+When such a tool's result comes back, the records whose description matches the user's request
+best have their ids added to the ``task:`` list named by ``grants``, and a rule can then allow
+only those (``"allowed": ["@task:notes"]``) and refuse the rest. Deterministic, and the agent
+cannot widen it:
+
+- the result must be JSON (its structured content, or its text parsed as JSON) made by the
+  server, so a record's boundaries and its id are the server's: text inside a field cannot
+  forge another record, as it could in a text listing ("x | n-9 Grocery list");
+- a record is described by its ``describedBy`` fields only; its score is how many of the
+  request's words (``task:identifiers``: negated clauses left out; three letters or more, not
+  one of a few function words; case-insensitive) are words of that description. The records
+  with the best score (at least one word) are bound, all of them on a tie; the rest are not;
+- with ``ownedBy``, only records whose field holds one of the values (``@list`` names a dynamic
+  list) take part: an object someone else made, whose description they wrote, is never bound
+  (a pull request titled like the user's words, a note shared with the user), however well it
+  matches;
+- a record whose id appears twice in one result, with different descriptions, is not bound.
+
+What it cannot catch: a request that names no word of the object's description (bind nothing:
+the rule's next line decides, a question or a refusal), and, without ``ownedBy``, an object of
+someone else described in the user's words better than the user's own (its id is bound instead).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "MAX_RESULT_CHARS",
+    "OwnedBy",
+    "RecordsSpec",
+    "bind_records",
+    "content_words",
+    "result_json",
+]
+
+# the lists policy.task_grants fills from the user's message
+TASK_GRANT_LISTS = frozenset(
+    f"task:{name}" for name in ("emails", "urls", "domains", "amounts", "paths", "identifiers")
+)
+MAX_RESULT_CHARS = 4 * 1024 * 1024  # a longer text result is not parsed for records
+_MAX_RECORDS = 10_000
+_Field = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")]
+_WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+# Words too common to tell one object from another.
+_FUNCTION_WORDS = frozenset((
+    "the", "and", "for", "with", "from", "into", "onto", "that", "this", "these", "those",
+    "then", "than", "them", "they", "their", "there", "you", "your", "yours", "our", "ours",
+    "his", "her", "hers", "its", "are", "was", "were", "been", "have", "has", "had", "will",
+    "would", "can", "could", "should", "please", "about", "all", "any", "some", "one", "two",
+    "also", "just", "only", "very", "what", "which", "who", "whom", "whose", "when", "where",
+    "why", "how", "not", "but", "nor", "yet",
+))  # fmt: skip
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
+    )
+
+
+class OwnedBy(_Frozen):
+    field: _Field
+    in_: tuple[str, ...] = Field(alias="in", min_length=1)
+
+
+class RecordsSpec(_Frozen):
+    """A listing tool's result shape (``records`` in its annotation)."""
+
+    grants: Annotated[str, Field(pattern=r"^task:[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+    id: _Field
+    described_by: tuple[_Field, ...] = Field(alias="describedBy", min_length=1)
+    # where the records are, when the result is an object ("items", "data.notes"); unset: the
+    # result itself is the array of records
+    at: _Field | None = None
+    owned_by: OwnedBy | None = Field(default=None, alias="ownedBy")
+
+    @field_validator("grants")
+    @classmethod
+    def _own_list(cls, value: str) -> str:
+        if value in TASK_GRANT_LISTS:
+            raise ValueError(
+                f"{value} holds what the user typed; bound records need a list of their own"
+            )
+        return value
+
+
+def result_json(text: str, structured: Any = None) -> tuple[Any, ...]:
+    """The result's JSON forms, in order: its structured content, and its text when that is
+    JSON (a server may return its records either way; both are the server's output)."""
+    forms = [] if structured is None else [structured]
+    stripped = text.strip()
+    if stripped and stripped[0] in "[{" and len(stripped) <= MAX_RESULT_CHARS:
+        try:
+            forms.append(json.loads(stripped))
+        except (ValueError, RecursionError):
+            pass
+    return tuple(forms)
+
+
+def _get(record: Any, path: str) -> Any:
+    value: Any = record
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (str, int)):
+        return str(value)
+    return None
+
+
+def content_words(text: str) -> set[str]:
+    """The words that can tell objects apart: three letters or more, not a function word,
+    case-folded, a plural's ``s`` dropped (``notes`` is ``note``; ``class`` stays)."""
+    words = set()
+    for match in _WORD.finditer(text):
+        word = match.group().casefold()
+        if len(word) < 3 or word in _FUNCTION_WORDS:
+            continue
+        if len(word) >= 5 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        words.add(word)
+    return words
+
+
+def bind_records(
+    spec: RecordsSpec,
+    data: Any,
+    task_words: Iterable[str],
+    lists: Mapping[str, tuple[str, ...]],
+) -> tuple[str, ...]:
+    """The ids of ``data``'s records that the request's words describe best (see above);
+    ``data`` is one JSON form of the result or several (the first holding records is read)."""
+    records = next(filter(None, (_records(spec, form) for form in _forms(data))), None)
+    if records is None:
+        return ()
+    wanted = content_words(" ".join(task_words))
+    if not wanted:
+        return ()
+    owners = _owners(spec.owned_by, lists) if spec.owned_by is not None else None
+    described: dict[str, set[str]] = {}
+    ambiguous: set[str] = set()
+    for record in records[:_MAX_RECORDS]:
+        if not isinstance(record, Mapping):
+            continue
+        ident = _scalar(_get(record, spec.id))
+        if ident is None or not ident.strip():
+            continue
+        if owners is not None and _scalar(_get(record, spec.owned_by.field)) not in owners:
+            continue
+        parts = (_get(record, name) for name in spec.described_by)
+        words = content_words(" ".join(p for p in parts if isinstance(p, str)))
+        if ident in described and described[ident] != words:
+            ambiguous.add(ident)
+        described[ident] = words
+    scores = {ident: len(words & wanted) for ident, words in described.items()}
+    best = max(scores.values(), default=0)
+    if best < 1:
+        return ()
+    return tuple(i for i, score in scores.items() if score == best and i not in ambiguous)
+
+
+def _forms(data: Any) -> tuple[Any, ...]:
+    return data if isinstance(data, tuple) else (data,)
+
+
+def _records(spec: RecordsSpec, data: Any) -> list[Any] | None:
+    found = _get(data, spec.at) if spec.at is not None else data
+    return found if isinstance(found, list) else None
+
+
+def _owners(owned_by: OwnedBy, lists: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
+    values: set[str] = set()
+    for item in owned_by.in_:
+        if item.startswith("@"):
+            values.update(lists.get(item[1:], ()))
+        else:
+            values.add(item)
+    return frozenset(values)
