@@ -51,6 +51,9 @@ ROUNDS = {
     # Round 4 came after round 3 was scored: every object argument a role, one action per
     # request unless the user asked for several, links and contacts bound to the request.
     "round 4": ("round4/mail", "round4/cloud", "round4/notes"),
+    # Round 5 came after round 4 was scored and records on listing tools (task:NAME lists of
+    # the objects the request describes) were built: object ids bound through JSON listings.
+    "round 5": ("round5/tracker", "round5/photos", "round5/bills"),
 }
 
 
