@@ -280,7 +280,29 @@ def _show(policy: Policy) -> int:
         print(f"list @{name}: {len(values)} entries")
     for name in policy.missing_lists:
         print(f"warning: list @{name} is referenced but not defined; it matches nothing")
+    _show_listings(policy)
     return 0
+
+
+def _show_listings(policy: Policy) -> None:
+    """The listing tools that bind objects to the task (``records``), and which of them let an
+    outsider's record be bound (no ``ownedBy``)."""
+    for server, tools in sorted(policy.annotations.items()):
+        for name, annotation in sorted(tools.items()):
+            spec = annotation.records
+            if spec is None:
+                continue
+            described = ", ".join(spec.described_by)
+            print(f"listing {server}/{name}: binds @{spec.grants} by id {spec.id!r}, "
+                  f"described by {described}")  # fmt: skip
+            if spec.owned_by is None:
+                print(
+                    f"warning: {server}/{name} has no ownedBy: a record someone else made, "
+                    f"described in the user's words, can be bound to @{spec.grants}"
+                )
+            else:
+                owners = ", ".join(spec.owned_by.in_)
+                print(f"    only records whose {spec.owned_by.field!r} is one of: {owners}")
 
 
 def _test(policy: Policy, folder: Path) -> int:

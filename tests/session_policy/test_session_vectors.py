@@ -68,3 +68,19 @@ def test_task_grant_vector(case: dict) -> None:
         assert not set(values) & set(grants.get(name, ())), (case["description"], grants)
     if not case["expect"]:
         assert grants == {}
+
+
+def test_policy_show_names_listings_and_warns_without_owned_by(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from appliance.cli.main import main
+
+    assert main(["policy", "show", "--policy-dir", str(VECTORS / "binding" / "policy")]) == 0
+    out = capsys.readouterr().out
+    assert "listing notes/list_notes: binds @task:notes by id 'id', described by title" in out
+    assert "only records whose 'owner' is one of: @me" in out
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: mail/list_messages has no ownedBy: a record someone else made, described in "
+        "the user's words, can be bound to @task:messages"
+    ]
