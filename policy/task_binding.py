@@ -35,6 +35,7 @@ someone else described in the user's words better than the user's own (its id is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -108,10 +109,8 @@ def result_json(text: str, structured: Any = None) -> tuple[Any, ...]:
     forms = [] if structured is None else [structured]
     stripped = text.strip()
     if stripped and stripped[0] in "[{" and len(stripped) <= MAX_RESULT_CHARS:
-        try:
+        with contextlib.suppress(ValueError, RecursionError):  # not JSON: no records
             forms.append(json.loads(stripped))
-        except (ValueError, RecursionError):
-            pass
     return tuple(forms)
 
 

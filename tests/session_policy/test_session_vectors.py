@@ -24,7 +24,8 @@ CASES = [
 
 
 def test_every_domain_has_vectors_with_rule_ids() -> None:
-    assert {p.parent.name for p in FILES} == {"actions", "banking", "binding", "messaging", "travel"}
+    domains = {"actions", "banking", "binding", "messaging", "travel"}
+    assert {p.parent.name for p in FILES} == domains
     for path in FILES:
         for scenario in load_scenarios(path).scenarios:
             assert scenario.expected_rule, scenario.description
