@@ -80,7 +80,7 @@ class SessionRun:
         annotation = self.policy.annotations.get(server, {}).get(tool)
         bound: dict[str, tuple[str, ...]] = {}
         if listing and annotation is not None and annotation.records is not None:
-            bound = self._bind(annotation.records, result_json(text, structured))
+            bound = self._bind(annotation.records, result_json(text, structured), tool)
         if not self.tracks_provenance:
             return bound
         label = (annotation.result if annotation is not None else None) or "untrusted"
@@ -88,9 +88,9 @@ class SessionRun:
             self.memory.remember(label, text)
         return bound
 
-    def _bind(self, spec: RecordsSpec, data: Any) -> dict[str, tuple[str, ...]]:
+    def _bind(self, spec: RecordsSpec, data: Any, tool: str) -> dict[str, tuple[str, ...]]:
         words = self.state.lists.get(TASK_WORDS, ())
-        ids = bind_records(spec, data, words, self.policy.lists)
+        ids = bind_records(spec, data, words, self.policy.lists, tool)
         known = set(self.state.lists.get(spec.grants, ()))
         new = tuple(i for i in ids if i not in known)
         if not new:

@@ -19,9 +19,10 @@ cannot widen it:
   server, so a record's boundaries and its id are the server's: text inside a field cannot
   forge another record, as it could in a text listing ("x | n-9 Grocery list");
 - a record is described by its ``describedBy`` fields only; its score is how many of the
-  request's words (``task:identifiers``: negated clauses left out; three letters or more, not
-  one of a few function words; case-insensitive) are words of that description. The records
-  with the best score (at least one word) are bound, all of them on a tie; the rest are not;
+  request's words (``task:identifiers``: negated clauses and questions left out; three letters
+  or more, not one of a few function words, not a word of the tool's name — ``list_photos``
+  lists photos, so "photo" tells none apart; case-insensitive) are words of that description.
+  The records with the best score (at least one word) are bound, all of them on a tie;
 - with ``ownedBy``, only records whose field holds one of the values (``@list`` names a dynamic
   list) take part: an object someone else made, whose description they wrote, is never bound
   (a pull request titled like the user's words, a note shared with the user), however well it
@@ -150,13 +151,16 @@ def bind_records(
     data: Any,
     task_words: Iterable[str],
     lists: Mapping[str, tuple[str, ...]],
+    tool: str = "",
 ) -> tuple[str, ...]:
     """The ids of ``data``'s records that the request's words describe best (see above);
     ``data`` is one JSON form of the result or several (the first holding records is read)."""
     records = next(filter(None, (_records(spec, form) for form in _forms(data))), None)
     if records is None:
         return ()
-    wanted = content_words(" ".join(task_words))
+    # The words of the tool's name name the kind of object it lists ("photo" for list_photos):
+    # they tell no record apart, so "the blurry photo" does not bind every photo of any album.
+    wanted = content_words(" ".join(task_words)) - content_words(re.sub(r"[_\W]+", " ", tool))
     if not wanted:
         return ()
     owners = _owners(spec.owned_by, lists) if spec.owned_by is not None else None

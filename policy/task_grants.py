@@ -16,11 +16,14 @@ patterns, never guessed (no LLM). The lists:
 A value the user named only to rule it out is not granted: the message is cut into clauses (at
 sentence ends, semicolons, line breaks, ", " and the words "but", "except", "instead of",
 "rather than") and a clause holding a negation ("not", "n't", "never", "no", "nor", "without",
-"except", "instead of", "rather than", "other than") grants nothing — "pay Bob, not Mallory" and
-"do not send anything to mallory@evil.example" grant no Mallory. Idioms that negate nothing
-("don't forget", "not only", "no later than", "no more than"...) do not count. A clause wrongly
-read as negated only withholds a grant (the call is then asked or refused, never allowed
-because of it), so the cut errs on the side of granting less.
+"except", "instead of", "rather than", "other than") or an exclusion ("leave" — not "leave a
+…" —, "keep", "skip", "spare", "ignore", "exclude", "hold off", "apart from") grants nothing —
+"pay Bob, not Mallory", "do not send anything to mallory@evil.example" and "close the CI issue,
+leave the SSO one open" grant no Mallory and no SSO. A question ("did I pay the internet
+bill?") grants nothing either, unless it is a polite request ("could you pay it?"). Idioms
+that negate nothing ("don't forget", "not only", "no later than", "no more than"...) do not
+count. A clause wrongly read as negated only withholds a grant (the call is then asked or
+refused, never allowed because of it), so the cut errs on the side of granting less.
 
 A rule then grants by list: ``{"lists": [{"roles": ["recipient"], "allowed":
 ["@task:identifiers"], "matchType": "identifiers"}]}``, and a value the user never typed falls
@@ -54,9 +57,16 @@ _CLAUSE_END = re.compile(
 )
 _NEGATION = re.compile(
     r"\b(?:not|never|no|nor|without|except|excluding|instead\s+of|rather\s+than|other\s+than)\b"
-    r"|n't\b|n’t\b",
+    r"|n't\b|n’t\b"
+    # exclusions written without a negation word: "leave the SSO one open", "keep the album",
+    # "hold off on the disputed bill" ("leave a comment" leaves nothing out)
+    r"|\bleave\b(?!\s+(?:a|an)\b)|\b(?:keep|skip|spare|ignore|exclude)\b|\bhold\s+off\b"
+    r"|\bapart\s+from\b",
     re.IGNORECASE,
 )
+# A question asks for information, not for an action ("did I pay the internet bill?", "is the
+# issue resolved?"): it grants nothing, unless it is a polite request ("could you pay it?").
+_POLITE = re.compile(r"^\W*(?:please\b|(?:can|could|would|will)\s+(?:you|u)\b)", re.IGNORECASE)
 # Phrases built on a negation word that negate nothing the clause names.
 _NOT_NEGATIONS = re.compile(
     r"\b(?:don['’]t|do\s+not|never)\s+forget\b|\bnot\s+only\b|\bno\s+(?:later|sooner|earlier)\s+than\b"
@@ -124,7 +134,8 @@ def _affirmed(text: str) -> str:
     for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
         clause = text[start:cut]
         negated = _NEGATION.search(_NOT_NEGATIONS.sub(" ", clause)) is not None
-        kept.append(" " * len(clause) if negated else clause)
+        question = clause.rstrip().endswith("?") and not _POLITE.match(clause)
+        kept.append(" " * len(clause) if negated or question else clause)
         start = cut
     return "".join(kept)
 
