@@ -9,6 +9,7 @@ approved; :meth:`SessionRun.observe` remembers a result's pieces under the tool'
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from policy.loader import Policy
@@ -88,9 +89,11 @@ class SessionRun:
             self.memory.remember(label, text)
         return bound
 
-    def _bind(self, spec: RecordsSpec, data: Any, tool: str) -> dict[str, tuple[str, ...]]:
+    def _bind(
+        self, spec: RecordsSpec, forms: Iterable[Any], tool: str
+    ) -> dict[str, tuple[str, ...]]:
         words = self.state.lists.get(TASK_WORDS, ())
-        ids = bind_records(spec, data, words, self.policy.lists, tool)
+        ids = bind_records(spec, forms, words, self.policy.lists, tool)
         known = set(self.state.lists.get(spec.grants, ()))
         new = tuple(i for i in ids if i not in known)
         if not new:

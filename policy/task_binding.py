@@ -39,10 +39,12 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from policy.task_grants import GRANT_LISTS
 
 __all__ = [
     "MAX_RESULT_CHARS",
@@ -53,10 +55,6 @@ __all__ = [
     "result_json",
 ]
 
-# the lists policy.task_grants fills from the user's message
-TASK_GRANT_LISTS = frozenset(
-    f"task:{name}" for name in ("emails", "urls", "domains", "amounts", "paths", "identifiers")
-)
 MAX_RESULT_CHARS = 4 * 1024 * 1024  # a longer text result is not parsed for records
 _MAX_RECORDS = 10_000
 _Field = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")]
@@ -97,22 +95,23 @@ class RecordsSpec(_Frozen):
     @field_validator("grants")
     @classmethod
     def _own_list(cls, value: str) -> str:
-        if value in TASK_GRANT_LISTS:
+        if value in GRANT_LISTS:
             raise ValueError(
                 f"{value} holds what the user typed; bound records need a list of their own"
             )
         return value
 
 
-def result_json(text: str, structured: Any = None) -> tuple[Any, ...]:
+def result_json(text: str, structured: Any = None) -> Iterator[Any]:
     """The result's JSON forms, in order: its structured content, and its text when that is
-    JSON (a server may return its records either way; both are the server's output)."""
-    forms = [] if structured is None else [structured]
+    JSON (a server may return its records either way; both are the server's output). Lazy:
+    the text is parsed only if the structured content held no records."""
+    if structured is not None:
+        yield structured
     stripped = text.strip()
     if stripped and stripped[0] in "[{" and len(stripped) <= MAX_RESULT_CHARS:
         with contextlib.suppress(ValueError, RecursionError):  # not JSON: no records
-            forms.append(json.loads(stripped))
-    return tuple(forms)
+            yield json.loads(stripped)
 
 
 def _get(record: Any, path: str) -> Any:
@@ -148,14 +147,14 @@ def content_words(text: str) -> set[str]:
 
 def bind_records(
     spec: RecordsSpec,
-    data: Any,
+    forms: Iterable[Any],
     task_words: Iterable[str],
     lists: Mapping[str, tuple[str, ...]],
     tool: str = "",
 ) -> tuple[str, ...]:
-    """The ids of ``data``'s records that the request's words describe best (see above);
-    ``data`` is one JSON form of the result or several (the first holding records is read)."""
-    records = next(filter(None, (_records(spec, form) for form in _forms(data))), None)
+    """The ids of the result's records that the request's words describe best (see above);
+    ``forms`` are the result's JSON forms (:func:`result_json`), the first holding records read."""
+    records = next(filter(None, (_records(spec, form) for form in forms)), None)
     if records is None:
         return ()
     # The words of the tool's name name the kind of object it lists ("photo" for list_photos):
@@ -184,10 +183,6 @@ def bind_records(
     if best < 1:
         return ()
     return tuple(i for i, score in scores.items() if score == best and i not in ambiguous)
-
-
-def _forms(data: Any) -> tuple[Any, ...]:
-    return data if isinstance(data, tuple) else (data,)
 
 
 def _records(spec: RecordsSpec, data: Any) -> list[Any] | None:

@@ -35,8 +35,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["MAX_TASK_CHARS", "describe_grants", "task_grants"]
+__all__ = ["GRANT_LISTS", "MAX_TASK_CHARS", "describe_grants", "task_grants"]
 
+# the lists a message fills, in the order task_grants() returns them
+GRANT_LISTS = tuple(
+    f"task:{name}" for name in ("emails", "urls", "domains", "amounts", "paths", "identifiers")
+)
 MAX_TASK_CHARS = 20_000  # a longer message is granted from its first part only
 _MAX_VALUES = 200  # per list
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -88,15 +92,9 @@ def task_grants(text: str) -> dict[str, tuple[str, ...]]:
     domains = _unique([*(_host(u) for u in urls), *(d.lower() for d in _DOMAIN.findall(bare))])
     amounts = _unique(form for raw in _AMOUNT.findall(without_urls) for form in _forms(raw))
     identifiers = _unique(_identifiers(text))
-    found = {
-        "task:emails": emails,
-        "task:urls": urls,
-        "task:domains": tuple(d for d in domains if d),
-        "task:amounts": amounts,
-        "task:paths": paths,
-        "task:identifiers": identifiers,
-    }
-    return {name: values[:_MAX_VALUES] for name, values in found.items() if values}
+    found = (emails, urls, tuple(d for d in domains if d), amounts, paths, identifiers)
+    named = zip(GRANT_LISTS, found, strict=True)
+    return {name: values[:_MAX_VALUES] for name, values in named if values}
 
 
 def describe_grants(grants: Mapping[str, tuple[str, ...]]) -> str:

@@ -325,8 +325,8 @@ class Chokepoint:
         return None
 
     def _shown(self, value: Any) -> Any:
-        """What an approver may see of the agent's data: redacted (unless turned off), and the
-        declared servers' credentials never."""
+        """What an approver, or the audit, may see of the agent's data: redacted (unless turned
+        off), and the declared servers' credentials never."""
         return redact_literals(redact(value) if self.redaction else value, self.secrets)
 
     def _outside_server_roots(self, server: str, facts: CallFacts) -> str | None:
@@ -422,10 +422,8 @@ class Chokepoint:
             entry[key] = value
             if key == "escalation":
                 entry["durationMs"], entry["status"] = duration, status
-        bound = trip.extra.get("bound")
-        if bound:  # ids the result bound to the task (a resumed session binds them again)
-            bound = redact(bound) if self.redaction else bound
-            entry["taskBindings"] = redact_literals(bound, self.secrets) if self.secrets else bound
+        if trip.extra.get("bound"):  # ids the result bound to the task (bound again on resume)
+            entry["taskBindings"] = self._shown(trip.extra["bound"])
         try:
             if self._in_flight == 1:
                 # The only call in flight: sync here, since the hop to a worker thread and back

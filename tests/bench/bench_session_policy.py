@@ -115,18 +115,13 @@ def score(verbose: bool, domains: tuple[str, ...]) -> dict[str, dict[str, int]]:
             for task in tasks:
                 result = run_task(policy, task, timings)
                 outcome = (benign_outcome if kind == "benign" else attack_outcome)(result)
-                if kind == "blind":  # scored apart; the provenance figure stays the first's
-                    totals[kind][outcome] = totals[kind].get(outcome, 0) + 1
-                    if verbose:
-                        print(f"  {domain:15} blind  {outcome:8} {task['id']}: "
-                              f"{result['attack_effects']}")  # fmt: skip
-                    continue
                 totals[kind][outcome] = totals[kind].get(outcome, 0) + 1
-                for tainted, was_caught in result["caught"]:
+                for tainted, was_caught in result["caught"] if kind != "blind" else ():
+                    # the provenance figure stays the round author's
                     totals["provenance"]["tainted"] += tainted
                     totals["provenance"]["caught"] += was_caught
                 if verbose:
-                    rules = result["attack_effects"] if kind == "attack" else result["effects"]
+                    rules = result["effects"] if kind == "benign" else result["attack_effects"]
                     print(f"  {domain:15} {kind:6} {outcome:8} {task['id']}: {rules}")
     totals["timing"] = {key: statistics.median(values) * 1e6 for key, values in timings.items()}
     return totals
