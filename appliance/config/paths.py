@@ -31,6 +31,7 @@ PROTECTED_IN_HOME = (
     "ca",  # the credential proxy's CA: its private key signs any TLS certificate
     "audit-signing-key.pem",  # signs audit checkpoints: whoever holds it can sign a rewrite
     "sessions/*/audit.jsonl",
+    "sessions/*/audit.journal",  # the log's write-ahead copy (chokepoint/audit/journal.py)
     "sessions/*/escalations",
     "sessions/*/session.log",
     "sessions/*/history.json",

@@ -133,15 +133,30 @@ def test_path_under_a_file_is_a_write_error(tmp_path: Path) -> None:
         AuditLog.create(blocker / "audit.jsonl", "s", {}, [], "p")
 
 
-def test_fsync_failure_raises_and_the_log_refuses_more(tmp_path: Path, monkeypatch) -> None:
+@pytest.fixture(params=["journal", "fdatasync"])
+def durability(request, monkeypatch) -> str:
+    """Both ways a record is made durable: the journal's direct write, and fdatasync where
+    the platform has no O_DIRECT (macOS; simulated by taking the flag away)."""
+    if request.param == "fdatasync":
+        monkeypatch.delattr(os, "O_DIRECT", raising=False)
+    elif not hasattr(os, "O_DIRECT"):
+        pytest.skip("no O_DIRECT on this platform")
+    return request.param
+
+
+def test_fsync_failure_raises_and_the_log_refuses_more(
+    tmp_path: Path, monkeypatch, durability: str
+) -> None:
     log = AuditLog.create(tmp_path / "a.jsonl", "s", {}, [], "p")
     log.append(ENTRY)
+    assert (tmp_path / "a.journal").exists() == (durability == "journal")
 
-    def failing_fsync(fd: int) -> None:
+    def failing_fsync(fd: int, *args: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
     monkeypatch.setattr(os, "fdatasync", failing_fsync, raising=False)
+    monkeypatch.setattr(os, "pwritev", failing_fsync)
     with pytest.raises(AuditWriteError, match=r"cannot sync audit log .*No space left"):
         log.append(ENTRY)
     monkeypatch.undo()
@@ -180,19 +195,24 @@ def test_concurrent_appends_from_threads_keep_one_chain(tmp_path: Path) -> None:
     assert result.ok and result.entries == 320
 
 
-def test_concurrent_appends_share_data_syncs(tmp_path: Path, monkeypatch) -> None:
+def test_concurrent_appends_share_data_syncs(tmp_path: Path, monkeypatch, durability: str) -> None:
     """Group commit: while one sync runs, others write; the next sync covers them all."""
     log = AuditLog.create(tmp_path / "a.jsonl", "s", {}, [], "p")
-    real_sync = getattr(os, "fdatasync", os.fsync)
     syncs: list[int] = []
 
-    def slow_sync(fd: int) -> None:
-        syncs.append(fd)
-        threading.Event().wait(0.05)
-        real_sync(fd)
+    def slowed(real):
+        def slow(fd: int, *args: object):
+            syncs.append(fd)
+            threading.Event().wait(0.05)
+            return real(fd, *args)
 
-    monkeypatch.setattr(os, "fdatasync", slow_sync, raising=False)
-    monkeypatch.setattr(os, "fsync", slow_sync)
+        return slow
+
+    if durability == "journal":
+        monkeypatch.setattr(os, "pwritev", slowed(os.pwritev))
+    else:
+        monkeypatch.setattr(os, "fdatasync", slowed(getattr(os, "fdatasync", os.fsync)))
+        monkeypatch.setattr(os, "fsync", slowed(os.fsync))
     start = threading.Barrier(8)
 
     def writer() -> None:
@@ -295,8 +315,16 @@ def test_truncation_mid_line_is_reported_as_a_killed_writer(tmp_path: Path) -> N
     result = verify_file(path)
     assert not result.ok and result.truncated and result.first_bad_line == 4
     assert result.entries == 2 and any("killed mid-write" in n for n in result.notes)
+    # The writer's journal holds the whole line (a write the log lost to a power cut):
+    # a resume puts it back. Without it, the log cannot be continued.
+    journal = path.with_name("a.journal")
+    kept = journal.read_bytes()
+    journal.unlink()
     with pytest.raises(AuditWriteError, match="incomplete last line"):
         AuditLog.open_existing(path)
+    journal.write_bytes(kept)
+    AuditLog.open_existing(path).close()
+    assert verify_file(path).entries == 3 and not journal.exists()
 
 
 def test_truncation_at_a_line_boundary_loses_the_end_record(tmp_path: Path) -> None:

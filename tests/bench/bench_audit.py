@@ -1,7 +1,8 @@
 """Audit log and redaction figures: ``python tests/bench/bench_audit.py``.
 
 Prints the cost the chokepoint pays per call for these parts: redacting the arguments, and one
-durable (fsynced) audit append; then verify throughput and a file-channel escalation round trip.
+durable audit append (through the log's journal, and with fdatasync as where there is none);
+then verify throughput and a file-channel escalation round trip.
 Not collected by pytest, not asserted anywhere.
 """
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parents[2]))
 import anyio
 
 from appliance.chokepoint.audit import AuditLog, verify_file
+from appliance.chokepoint.audit.journal import journal_path
 from appliance.chokepoint.escalation import EscalationRequest, FileChannel, call_digest
 from appliance.chokepoint.escalation.files import response_path, write_atomic
 from appliance.chokepoint.redact import redact
@@ -110,8 +112,19 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-audit-", dir=os.environ.get("BENCH_DIR")))
     print(f"audit log folder: {base} ({os.statvfs(base).f_bsize} B blocks)")
     figures("redact(arguments) typical write_file call", timed(lambda: redact(ARGS), 5000))
+    # Where the filesystem takes direct I/O a record is durable by one write to the log's
+    # journal; elsewhere by fdatasync. Both are shown: the second as on macOS or a network
+    # filesystem (the journal turned off by taking the O_DIRECT flag away).
+    direct = getattr(os, "O_DIRECT", None)
+    if direct is not None:
+        del os.O_DIRECT
+        plain = AuditLog.create(base / "plain" / "audit.jsonl", "bench", {}, [], "p" * 64)
+        os.O_DIRECT = direct
+        figures("AuditLog.append (write + fdatasync)", timed(lambda: plain.append(ENTRY), 1000))
+        plain.close()
     log = AuditLog.create(base / "audit.jsonl", "bench", {}, [], "p" * 64)
-    figures("AuditLog.append (write + fdatasync)", timed(lambda: log.append(ENTRY), 1000))
+    how = "write + journal" if journal_path(log.path).exists() else "write + fdatasync"
+    figures(f"AuditLog.append ({how})", timed(lambda: log.append(ENTRY), 1000))
     figures(
         "redact + AuditLog.append (what a call adds)",
         timed(lambda: log.append({**ENTRY, "arguments": redact(ARGS)}), 1000),

@@ -87,7 +87,7 @@ async def main(calls: int) -> None:
     r50, r99 = statistics.median(raw) * 1e3, _pct(raw, 0.99) * 1e3
     print(f"raw pipe median {r50:7.3f} ms   p99 {r99:7.3f} ms   (bare JSON-RPC, blocking reads)")
     print(f"direct   median {d50:7.3f} ms   p99 {d99:7.3f} ms   (host's MCP client, no gate)")
-    print(f"gated    median {g50:7.3f} ms   p99 {g99:7.3f} ms   (chokepoint + audit fdatasync)")
+    print(f"gated    median {g50:7.3f} ms   p99 {g99:7.3f} ms   (chokepoint + audit on disk)")
     # Paired: call i of each side ran back to back, so each difference saw one machine state.
     paired = [(g - d) * 1e3 for g, d in zip(gated, direct, strict=True)]
     figure("chokepoint overhead, median", statistics.median(paired), "ms", target=0.35)

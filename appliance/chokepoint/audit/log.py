@@ -8,11 +8,13 @@ content and ``prev``: ``seal.py``). A signed ``checkpoint`` record (``signing.py
 every N records or T seconds, on a background thread so signing never delays a call, and at
 ``close(mark_end=True)`` after the ``end`` record, so a closed log is signed to its last byte.
 
-Each record is written with one ``write`` and made durable (``fdatasync``; ``fsync`` where
-there is none) before :meth:`AuditLog.append` returns; concurrent appends share one sync (group
-commit). Any failure raises :class:`AuditWriteError` and the log refuses further records: the
-chokepoint stops the session rather than let a call go unrecorded. Logs of format 1 (before
-seals) are continued in format 1 when a session is resumed, so one file never mixes formats.
+Each record is written with one ``write`` and made durable before :meth:`AuditLog.append`
+returns: by one direct write to the log's journal where the filesystem takes direct I/O
+(``journal.py``: ~0.1 ms instead of a ~0.25 ms metadata commit), else by ``fdatasync`` (``fsync``
+where there is none); concurrent appends share one sync (group commit). Any failure raises
+:class:`AuditWriteError` and the log refuses further records: the chokepoint stops the session
+rather than let a call go unrecorded. Logs of format 1 (before seals) are continued in format 1
+when a session is resumed, so one file never mixes formats.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from appliance.chokepoint.audit.journal import Journal, journal_path, recover
 from appliance.chokepoint.audit.seal import SealError, encode, seal
 from appliance.chokepoint.audit.signing import Signer, checkpoint_message
 from appliance.errors import ApplianceError
@@ -106,9 +109,11 @@ class AuditLog:
         signer: Signer | None = None,
         every: CheckpointEvery = CheckpointEvery(),
         observer: Any = None,
+        journal: Journal | None = None,
     ):
         self._path = path
         self._fd = fd
+        self._journal = journal
         self._session_id = session_id
         self._seq = seq
         self._prev = prev
@@ -184,9 +189,10 @@ class AuditLog:
         except (AuditWriteError, OSError) as exc:
             os.close(fd)
             raise AuditWriteError(f"cannot write audit log {path}: {exc}") from exc
+        journal = _open_journal(path, fd)
         return cls(
             path, fd, session_id, seq=0, prev=digest, clock=clock, signer=signer, every=every,
-            observer=observer,
+            observer=observer, journal=journal,
         )  # fmt: skip
 
     @classmethod
@@ -202,6 +208,12 @@ class AuditLog:
         """Continue a resumed session's log; refuses one that was edited or ends mid-line."""
         from appliance.chokepoint.audit.verify import Status, verify_file
 
+        try:
+            recovered = recover(path)
+        except OSError as exc:
+            raise AuditWriteError(f"cannot recover audit log {path}: {exc}") from exc
+        if recovered:
+            log.warning("audit log %s: %d record(s) recovered from its journal", path, recovered)
         result = verify_file(path)
         if result.status in (Status.EDITED, Status.EMPTY) or result.truncated:
             why = result.notes[0] if result.truncated else result.problem
@@ -210,9 +222,11 @@ class AuditLog:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
             raise AuditWriteError(f"cannot open audit log {path}: {exc.strerror or exc}") from exc
+        journal = _open_journal(path, fd)
         return cls(
             path, fd, result.session_id, seq=result.last_seq, prev=result.head_hash, clock=clock,
             version=result.version, signer=signer, every=every, observer=observer,
+            journal=journal,
         )  # fmt: skip
 
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
@@ -317,9 +331,25 @@ class AuditLog:
         finally:
             with self._sync_lock, self._lock:
                 if self._fd >= 0:
-                    os.close(self._fd)
+                    self._close_files()
                 self._fd = -1
                 self._broken = self._broken or "closed"
+
+    def _close_files(self) -> None:
+        """Caller holds both locks. The journal goes only once the log itself is durable: a
+        log that could not be synced keeps it, for :func:`recover`."""
+        journal, self._journal = self._journal, None
+        try:
+            if journal is not None and self._broken is None:
+                getattr(os, "fdatasync", os.fsync)(self._fd)
+                journal.close(remove=True)
+                journal = None
+        except OSError as exc:
+            log.warning("audit log %s: final sync failed (%s); journal kept", self._path, exc)
+        finally:
+            if journal is not None:
+                journal.close(remove=False)
+            os.close(self._fd)
 
     def _stop_checkpoints(self) -> None:
         if self._thread is None:
@@ -343,6 +373,8 @@ class AuditLog:
         except AuditWriteError as exc:
             self._broken = str(exc)
             raise
+        if self._journal is not None:
+            self._journal.add(line + b"\n")
         self._seq = seq
         self._prev = digest
 
@@ -359,14 +391,34 @@ class AuditLog:
                 if self._broken is not None:
                     raise AuditWriteError(f"audit log {self._path} is unusable: {self._broken}")
                 through = self._seq  # written before the sync starts, so covered by it
+                journal = self._journal
+                pending = journal.take() if journal is not None else None
+                if journal is not None and pending is None:
+                    journal.restart()  # full: the log is synced below, then it starts again
             try:
-                # Looked up per call (not bound at import) so a test can make it fail.
-                getattr(os, "fdatasync", os.fsync)(self._fd)
+                if journal is not None and pending is not None:
+                    journal.write(*pending)
+                else:
+                    # Looked up per call (not bound at import) so a test can make it fail.
+                    getattr(os, "fdatasync", os.fsync)(self._fd)
             except OSError as exc:
                 with self._lock:
                     self._broken = f"sync failed: {exc}"
                 raise AuditWriteError(f"cannot sync audit log {self._path}: {exc}") from exc
+            if journal is not None and pending is not None:
+                with self._lock:
+                    journal.written(pending[0], len(pending[1]))
             self._synced = through
+
+
+def _open_journal(path: Path, fd: int) -> Journal | None:
+    """The log's journal, or None where direct I/O is refused (then every append is
+    fdatasync'd). Any other failure closes ``fd`` and raises: the session does not start."""
+    try:
+        return Journal.create(journal_path(path))
+    except OSError as exc:
+        os.close(fd)
+        raise AuditWriteError(f"cannot create the journal of audit log {path}: {exc}") from exc
 
 
 def _write_all(fd: int, line: bytes, path: Path) -> None:

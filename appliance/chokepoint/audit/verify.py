@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from appliance.chokepoint.audit.journal import journal_path
 from appliance.chokepoint.audit.seal import parse_strict, unseal
 from appliance.chokepoint.audit.signing import checkpoint_message, verify_checkpoint
 
@@ -107,7 +108,18 @@ def verify_file(
             _check(walk, number, line)
     except _Edited as bad:
         return _edited(walk, bad)
-    return _conclude(walk, len(lines), tail, running)
+    result = _conclude(walk, len(lines), tail, running)
+    if (
+        not result.ended
+        and result.status in (Status.CUT, Status.UNPROVEN)
+        and journal_path(Path(path)).exists()
+    ):
+        note = (
+            f"its journal {journal_path(Path(path)).name} is beside it (the writer did not close"
+            " the log): resuming the session appends the records it holds that the log lost"
+        )
+        result = replace(result, notes=(*result.notes, note))
+    return result
 
 
 def _edited(walk: _Walk, bad: _Edited) -> VerifyResult:
@@ -231,7 +243,7 @@ def _conclude(
             "complete lines verifies, but an edit of the last record, lines cut off the end, "
             "or a rewrite of the whole file cannot be detected",
         )  # fmt: skip
-    if walk.signed_through < content_seq:
+    if walk.signed_through < content_seq and content_seq >= 1:
         first = max(1, walk.signed_through + 1)
         notes.append(f"records {first}..{content_seq} are sealed but not covered by a "
                      "signed checkpoint")  # fmt: skip
