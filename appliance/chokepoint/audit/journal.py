@@ -58,7 +58,7 @@ class Journal:
         direct = getattr(os, "O_DIRECT", 0)
         if not direct or size % BLOCK:
             return None
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
             zeros = bytes(BLOCK * 64)
             for offset in range(0, size, len(zeros)):
@@ -68,7 +68,7 @@ class Journal:
             os.close(fd)
         _fsync_dir(path.parent)
         try:
-            fd = os.open(path, os.O_WRONLY | direct | os.O_DSYNC)
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | direct | os.O_DSYNC)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
