@@ -37,8 +37,15 @@ def describe_condition(cond: RuleCondition) -> str:
         roles = "|".join(cond.provenance.roles)
         parts.append(f"{roles} holds text from {cond.provenance.from_} results")
     if cond.task:
-        if cond.task.mentions is not None:
-            parts.append(f"the task mentions {' or '.join(cond.task.mentions)}")
+        task = cond.task
+        if task.mentions is not None:
+            parts.append(f"the task mentions {' or '.join(task.mentions)}")
+        elif task.mentions_none is not None:
+            parts.append(f"the task mentions none of {', '.join(task.mentions_none)}")
+        elif task.asks is not None:
+            asked = " or ".join(f"'{a}'" for a in task.asks)
+            parts.append(f"the user asks to {asked} (task lists: from those instructions)")
         else:
-            parts.append(f"the task mentions none of {', '.join(cond.task.mentions_none or ())}")
+            asked = ", ".join(f"'{a}'" for a in task.asks_none or ())
+            parts.append(f"the user asks for none of {asked}")
     return "; ".join(parts) or "any call"

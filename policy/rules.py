@@ -18,6 +18,7 @@ from policy.role_specs import BUILTIN_TABLE, RoleTable
 from policy.roles import ArgumentPlan, RoleValue
 from policy.session_state import (
     is_session_list,
+    scoped_list,
     session_condition_holds,
     tainted_by,
     task_condition_holds,
@@ -30,14 +31,19 @@ Matcher = DomainSet | IdentifierSet
 
 
 def expand_lists(
-    allowed: Iterable[str], lists: Mapping[str, tuple[str, ...]], missing: set[str]
+    allowed: Iterable[str],
+    lists: Mapping[str, tuple[str, ...]],
+    missing: set[str],
+    scope: tuple[str, ...] | None = None,
 ) -> list[str]:
     """``@name`` replaced by the list's effective values; a missing list adds nothing (a
-    ``task:``/``session:`` list is empty until the session fills it: not reported missing)."""
+    ``task:``/``session:`` list is empty until the session fills it: not reported missing).
+    With a ``scope`` (the rule's ``task.asks``), a list of the request's values is read as the
+    values of the instructions the rule accepts (``scoped_list``)."""
     patterns: list[str] = []
     for item in allowed:
         if item.startswith("@"):
-            values = lists.get(item[1:])
+            values = lists.get(scoped_name(item[1:], scope))
             if values is None:
                 if not is_session_list(item[1:]):
                     missing.add(item[1:])
@@ -46,6 +52,13 @@ def expand_lists(
         else:
             patterns.append(item)
     return patterns
+
+
+def scoped_name(name: str, scope: tuple[str, ...] | None) -> str:
+    """The list a rule with ``scope`` reads for ``@name``: scoped for the request's own lists."""
+    from policy.task_grants import GRANT_LISTS
+
+    return scoped_list(name, scope) if scope is not None and name in GRANT_LISTS else name
 
 
 class CompiledRule:
@@ -81,14 +94,19 @@ class CompiledRule:
         self.path_roles = frozenset(cond.paths.roles) if cond.paths else None
         self.within = cond.paths.within if cond.paths else None
         self.domain_roles = frozenset(cond.domains.roles) if cond.domains else None
+        scope = cond.task.scope if cond.task is not None else None
         self.domains = (
-            DomainSet(expand_lists(cond.domains.allowed, lists, missing)) if cond.domains else None
+            DomainSet(expand_lists(cond.domains.allowed, lists, missing, scope))
+            if cond.domains
+            else None
         )
         self.list_conditions: tuple[tuple[frozenset[str], str, Matcher], ...] = tuple(
             (
                 frozenset(lc.roles),
                 lc.match_type,
-                _matcher(lc.match_type, lc.allowed, lists, missing, exact=_exact(lc, table)),
+                _matcher(
+                    lc.match_type, lc.allowed, lists, missing, exact=_exact(lc, table), scope=scope
+                ),
             )
             for lc in cond.lists or ()
         )
@@ -174,8 +192,9 @@ def _matcher(
     lists: Mapping[str, tuple[str, ...]],
     missing: set,
     exact: bool = False,
+    scope: tuple[str, ...] | None = None,
 ) -> Matcher:
-    patterns = expand_lists(allowed, lists, missing)
+    patterns = expand_lists(allowed, lists, missing, scope)
     if match_type == "domains":
         return DomainSet(patterns)
     return IdentifierSet(patterns, emails=match_type == "emails", exact=exact)

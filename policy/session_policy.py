@@ -15,9 +15,17 @@ from typing import NamedTuple
 from policy.engine import evaluate
 from policy.loader import Policy
 from policy.models import ArgumentError, Decision, EvalContext, ToolCall
+from policy.rules import scoped_name
 from policy.session_state import SessionState, StateUpdate, is_session_list, updates_from
 
-__all__ = ["SessionDecision", "SessionPolicies", "evaluate_in_session", "session_lists_named"]
+__all__ = [
+    "SessionDecision",
+    "SessionPolicies",
+    "asks_verbs",
+    "evaluate_in_session",
+    "scoped_lists_named",
+    "session_lists_named",
+]
 
 _CACHED = 8  # distinct list sets kept: a session's lists change a few times, not per call
 _NOTHING = StateUpdate()
@@ -30,17 +38,38 @@ class SessionDecision(NamedTuple):
 
 
 def session_lists_named(policy: Policy) -> tuple[str, ...]:
-    """The ``task:``/``session:`` lists the policy's rules refer to (``@name``)."""
-    names: dict[str, None] = {}
+    """The ``task:``/``session:`` lists the policy's rules refer to (``@name``; in a rule with
+    ``task.asks``, the request's lists by their scoped names)."""
+    return tuple(scoped_lists_named(policy))
+
+
+def scoped_lists_named(policy: Policy) -> dict[str, tuple[str, tuple[str, ...] | None]]:
+    """Each session list a rule reads, by the name it is kept under: (the ``@name`` written,
+    the ``asks`` scope or None)."""
+    names: dict[str, tuple[str, tuple[str, ...] | None]] = {}
     for rule in policy.rules:
         cond = rule.when
+        scope = cond.task.scope if cond.task is not None else None
         allowed = [*(cond.domains.allowed if cond.domains else ())]
         for entry in cond.lists or ():
             allowed.extend(entry.allowed)
         for item in allowed:
             if item.startswith("@") and is_session_list(item[1:]):
-                names.setdefault(item[1:], None)
-    return tuple(names)
+                name = scoped_name(item[1:], scope)
+                names.setdefault(name, (item[1:], scope if name != item[1:] else None))
+    return names
+
+
+def asks_verbs(policy: Policy) -> tuple[str, ...]:
+    """The verbs of every ``asks``/``asksNone`` entry: each starts an instruction."""
+    verbs: dict[str, None] = {}
+    for rule in policy.rules:
+        task = rule.when.task
+        if task is None:
+            continue
+        for entry in (task.asks or ()) + (task.asks_none or ()):
+            verbs.setdefault(entry.split()[0], None)
+    return tuple(verbs)
 
 
 class SessionPolicies:

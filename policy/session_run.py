@@ -15,10 +15,15 @@ from typing import Any, NamedTuple
 from policy.loader import Policy
 from policy.models import Decision, EvalContext, ToolCall
 from policy.provenance import ProvenanceMemory
-from policy.session_policy import SessionPolicies, evaluate_in_session
+from policy.session_policy import (
+    SessionPolicies,
+    asks_verbs,
+    evaluate_in_session,
+    scoped_lists_named,
+)
 from policy.session_state import TASK_WORDS, SessionState, StateUpdate, apply_updates
 from policy.task_binding import RecordsSpec, bind_records, result_json
-from policy.task_grants import describe_grants, task_grants
+from policy.task_grants import ASKED, describe_grants, instructions, scoped_grants, task_grants
 
 __all__ = ["Judged", "SessionRun"]
 
@@ -40,6 +45,7 @@ class SessionRun:
         # Results are remembered, and arguments searched, only for a policy that asks where a
         # value came from: for the others it is work no decision reads (~20 us a call).
         self.tracks_provenance = any(rule.when.provenance is not None for rule in policy.rules)
+        self._reads_asked = bool(asks_verbs(policy))
         # Counters and sums of calls judged but not yet settled (waiting for a human, or for
         # the server): counted by every decision meanwhile, so two calls in flight cannot both
         # pass a threshold that only one of them may cross.
@@ -49,6 +55,18 @@ class SessionRun:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
         session's messages); returns this message's grants and the line to show the user."""
         grants = task_grants(text)
+        if self._reads_asked:
+            # The request's instructions (for ``asks``), and each scoped list a rule reads:
+            # the values of the instructions that rule accepts.
+            verbs = asks_verbs(self.policy)
+            asked = tuple(i.asked() for i in instructions(text, verbs))
+            if asked:
+                grants[ASKED] = asked
+            for name, (base, scope) in scoped_lists_named(self.policy).items():
+                if scope is not None:
+                    values = scoped_grants(text, scope, verbs).get(base)
+                    if values:
+                        grants[name] = values
         if grants:
             self.state = apply_updates(self.state, StateUpdate(extend=grants))
         return grants, describe_grants(grants)

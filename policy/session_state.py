@@ -41,6 +41,7 @@ __all__ = [
     "SumUpdate",
     "apply_updates",
     "is_session_list",
+    "scoped_list",
     "session_condition_holds",
     "tainted_by",
 ]
@@ -101,31 +102,65 @@ _Word = Annotated[str, Field(pattern=r"^[^\s*?\[\]]+\*?$", max_length=64)]
 TASK_WORDS = "task:identifiers"  # the words of the user's request (policy.task_grants)
 
 
+_Ask = Annotated[str, Field(pattern=r"^[^\s*?\[\]]+\*?( [^\s*?\[\]]+\*?){0,2}$", max_length=100)]
+
+
 class TaskCondition(_Frozen):
     """What the user asked for, by the words of their request: ``{"mentions": ["share*",
     "give"]}`` holds when the task's words (``task:identifiers``: as typed, negated clauses left
     out) hold one of these, compared case-insensitively (a trailing ``*``: any word starting so);
     ``{"mentionsNone": [...]}`` when they hold none of them. So a side effect can be allowed, or
     refused, by whether the user asked for that kind of action ("share", "buy", "delete") in
-    this task. No session, no words: ``mentions`` never holds, ``mentionsNone`` always does."""
+    this task. No session, no words: ``mentions`` never holds, ``mentionsNone`` always does.
+
+    ``{"asks": ["delete album", "remove album"]}`` is stricter: it holds when one of the
+    request's *instructions* (``policy.task_grants.instructions``: an imperative piece, its
+    verb first) has that verb and, when a second word is given, that word in its object ("delete
+    the birthday album", not "delete the photo from the album"); ``asksNone`` when none has.
+    In a rule with ``asks``, ``@task:…`` lists hold only the values typed in the instructions
+    it accepts (``scoped_list``)."""
 
     mentions: tuple[_Word, ...] | None = Field(default=None, min_length=1)
     mentions_none: tuple[_Word, ...] | None = Field(
         default=None, alias="mentionsNone", min_length=1
     )
+    asks: tuple[_Ask, ...] | None = Field(default=None, min_length=1)
+    asks_none: tuple[_Ask, ...] | None = Field(default=None, alias="asksNone", min_length=1)
 
     @model_validator(mode="after")
     def _one(self) -> TaskCondition:
-        if (self.mentions is None) == (self.mentions_none is None):
-            raise ValueError("a task condition needs exactly one of 'mentions' or 'mentionsNone'")
+        given = [self.mentions, self.mentions_none, self.asks, self.asks_none]
+        if sum(g is not None for g in given) != 1:
+            raise ValueError(
+                "a task condition needs exactly one of 'mentions', 'mentionsNone', 'asks' "
+                "or 'asksNone'"
+            )
         return self
+
+    @property
+    def scope(self) -> tuple[str, ...] | None:
+        """The ``asks`` entries that scope the rule's ``@task:`` lists, or None."""
+        return self.asks
 
 
 def task_condition_holds(condition: TaskCondition, state: SessionState | None) -> bool:
+    from policy.task_grants import ASKED, ask_matches, parse_asked
+
+    if condition.asks is not None or condition.asks_none is not None:
+        wanted = condition.asks if condition.asks is not None else condition.asks_none
+        asked = parse_asked(state.lists.get(ASKED, ()) if state else ())
+        found = any(ask_matches(a, verb, obj) for a in wanted or () for verb, obj in asked)
+        return found if condition.asks is not None else not found
     words = {w.casefold() for w in (state.lists.get(TASK_WORDS, ()) if state else ())}
     wanted = condition.mentions if condition.mentions is not None else condition.mentions_none
     found = any(_word_in(pattern.casefold(), words) for pattern in wanted or ())
     return found if condition.mentions is not None else not found
+
+
+def scoped_list(name: str, asks: tuple[str, ...]) -> str:
+    """The name under which a ``task:`` list's values for one ``asks`` condition are kept:
+    ``task:identifiers/asks:assign|give``."""
+    return f"{name}/asks:{'|'.join(asks)}"
 
 
 def _word_in(pattern: str, words: set[str]) -> bool:

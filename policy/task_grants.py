@@ -25,6 +25,20 @@ that negate nothing ("don't forget", "not only", "no later than", "no more than"
 count. A clause wrongly read as negated only withholds a grant (the call is then asked or
 refused, never allowed because of it), so the cut errs on the side of granting less.
 
+**Instructions** (``instructions``): the same affirmed text, cut finer (also at "and", "then",
+"so", "also"), read as the imperative sentences a request is made of. A piece whose first word
+(after "please", "could you", "and then"...) is a verb — one of the policy's ``asks`` verbs or a
+common English verb (``_VERBS``) — starts an instruction: that verb, its *object* (the words
+after it up to the first preposition: "delete the blurry photo from the album" has the object
+"the blurry photo") and the values in it. A piece starting with a subject ("it duplicates #101",
+"I'm disputing it", "DE75… is the scam account": a pronoun, or one word and then a form of "be"
+or "have") is a statement: it grants nothing, and ends the instruction before it. Any other
+piece continues the instruction before it ("pay Bob 50, his IBAN is DE89…": the IBAN is part of
+the payment). ``task:asked`` lists them as ``"verb: object words"``; a rule's ``task.asks``
+condition reads it, and in such a rule ``@task:…`` lists hold only the values of the
+instructions that ask for it (``scoped_grants``): "thank jsmith99 and assign the issue to dana"
+grants jsmith99 to nothing an ``assign`` rule allows.
+
 A rule then grants by list: ``{"lists": [{"roles": ["recipient"], "allowed":
 ["@task:identifiers"], "matchType": "identifiers"}]}``, and a value the user never typed falls
 through to the next rule (a deny, or a question).
@@ -33,9 +47,21 @@ through to the next rule (a deny, or a question).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
-__all__ = ["GRANT_LISTS", "MAX_TASK_CHARS", "describe_grants", "task_grants"]
+__all__ = [
+    "ASKED",
+    "GRANT_LISTS",
+    "MAX_TASK_CHARS",
+    "Instruction",
+    "ask_matches",
+    "describe_grants",
+    "instructions",
+    "parse_asked",
+    "scoped_grants",
+    "task_grants",
+]
 
 # the lists a message fills, in the order task_grants() returns them
 GRANT_LISTS = tuple(
@@ -51,6 +77,10 @@ _PATH = re.compile(r"(?<![\w:/])(?:~/|/)[^\s\"'`<>,;]+")
 _TOKEN = re.compile(r"[^\s\"'`<>()\[\]{},;!?]+")
 _TRIM = ".:*_"
 _GROUPED = re.compile(r"(?:[A-Z]{2}\d{2}|\+\d{1,3})(?: \d{2,4}){2,}(?: [0-9A-Z]{1,4})?")
+_REFERENCE = re.compile(
+    r"(?:\b(?:no|nr|num|number|id)\.?\s*|#)\d+",
+    re.IGNORECASE,
+)
 
 
 # Clause boundaries: where one instruction ends and another begins. A URL, an e-mail, "1,250"
@@ -82,7 +112,11 @@ _NOT_NEGATIONS = re.compile(
 
 def task_grants(text: str) -> dict[str, tuple[str, ...]]:
     """``task:*`` lists from the user's message; lists with nothing found are left out."""
-    text = _affirmed(text[:MAX_TASK_CHARS])
+    return _grants(_affirmed(text[:MAX_TASK_CHARS]))
+
+
+def _grants(text: str) -> dict[str, tuple[str, ...]]:
+    """The lists of text whose negated clauses and questions are already blanked out."""
     urls = _unique(u.rstrip(".,:;!?)") for u in _URL.findall(text))
     without_urls = _URL.sub(" ", text)
     emails = _unique(e.lower() for e in _EMAIL.findall(without_urls))
@@ -90,7 +124,10 @@ def task_grants(text: str) -> dict[str, tuple[str, ...]]:
     paths = _unique(p.rstrip(".:!?") for p in _PATH.findall(without_emails))
     bare = _PATH.sub(" ", without_emails)  # "rent.pdf" in a path is not a domain
     domains = _unique([*(_host(u) for u in urls), *(d.lower() for d in _DOMAIN.findall(bare))])
-    amounts = _unique(form for raw in _AMOUNT.findall(without_urls) for form in _forms(raw))
+    # A number is an amount unless it is part of an IBAN or phone number written in groups, or
+    # names something ("invoice no. 4711", "#12", "order number 55", "id 7").
+    numbers = _REFERENCE.sub(" ", _GROUPED.sub(" ", without_urls))
+    amounts = _unique(form for raw in _AMOUNT.findall(numbers) for form in _forms(raw))
     identifiers = _unique(_identifiers(text))
     found = (emails, urls, tuple(d for d in domains if d), amounts, paths, identifiers)
     named = zip(GRANT_LISTS, found, strict=True)
@@ -103,6 +140,10 @@ def describe_grants(grants: Mapping[str, tuple[str, ...]]) -> str:
         return "task grants: none (nothing in the request names a value)"
     parts = []
     for name, values in grants.items():
+        if "/asks:" in name:
+            continue  # a rule's share of the lists below: shown once, unscoped
+        if name == ASKED:
+            values = tuple(f"{v.partition(':')[0]} ({v.partition(':')[2].strip()})" for v in values)
         shown = ", ".join(values[:6]) + (f", … (+{len(values) - 6})" if len(values) > 6 else "")
         parts.append(f"{name.removeprefix('task:')}: {shown}")
     return "task grants: " + "; ".join(parts)
@@ -158,3 +199,404 @@ def _host(url: str) -> str:
 
 def _unique(values) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in values if v))
+
+
+# --- instructions: which action each part of the request asks for, and on what -------------
+
+ASKED = "task:asked"  # the request's instructions, as "verb: object words"
+
+# Finer cuts inside an affirmed clause: where a second instruction can start.
+_PIECE_END = re.compile(r"\s(?=(?:and|then|so|also|plus)\b)", re.IGNORECASE)
+# Words a piece may start with before its verb: politeness, sequence, "I want you to".
+_FILLER = re.compile(
+    r"^(?:\W|and\b|then\b|so\b|also\b|plus\b|please\b|pls\b|kindly\b|just\b|now\b|first\b"
+    r"|next\b|finally\b|afterwards\b|after\s+that\b|go\s+ahead\s+and\b|help\s+me\b"
+    r"|(?:can|could|would|will)\s+(?:you|u)\b|you\s+(?:should|can|may|must)\b"
+    r"|i(?:['’]d|\s+would)\s+like\s+(?:you\s+)?to\b|i\s+(?:want|need)\s+(?:you\s+)?to\b"
+    r"|let['’]?s\b)\s*",
+    re.IGNORECASE,
+)
+# A piece that starts with a subject states something; it asks for nothing.
+_SUBJECTS = frozenset(
+    [
+        "i",
+        "i'm",
+        "i’m",
+        "i've",
+        "i’ve",
+        "i'll",
+        "i’ll",
+        "i'd",
+        "i’d",
+        "we",
+        "we're",
+        "we’re",
+        "you",
+        "you're",
+        "you’re",
+        "he",
+        "he's",
+        "he’s",
+        "she",
+        "she's",
+        "she’s",
+        "it",
+        "it's",
+        "it’s",
+        "they",
+        "they're",
+        "they’re",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "there's",
+        "there’s",
+        "which",
+        "who",
+        "what",
+    ]
+)
+# "DE75… is the scam account", "Bob was paid already": a one-word subject, then a form of
+# "to be" or "to have", states something.
+_COPULAS = frozenset(
+    [
+        "is",
+        "isn't",
+        "isn’t",
+        "are",
+        "aren't",
+        "aren’t",
+        "was",
+        "wasn't",
+        "wasn’t",
+        "were",
+        "weren't",
+        "weren’t",
+        "has",
+        "hasn't",
+        "hasn’t",
+        "have",
+        "haven't",
+        "haven’t",
+    ]
+)
+# Where an instruction's object ends: the first preposition or subordinating word after it.
+_OBJECT_END = frozenset(
+    [
+        "from",
+        "in",
+        "on",
+        "into",
+        "onto",
+        "to",
+        "with",
+        "for",
+        "at",
+        "by",
+        "about",
+        "via",
+        "under",
+        "over",
+        "within",
+        "without",
+        "that",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "so",
+        "because",
+        "as",
+        "until",
+        "before",
+        "after",
+        "since",
+        "if",
+        "whether",
+        "when",
+        "where",
+        "while",
+        "than",
+        "like",
+        "per",
+    ]
+)
+# Common English verbs a request starts with, besides the policy's own ``asks`` verbs: a piece
+# starting with one is an instruction of its own (it does not continue the one before). Words
+# that are more often nouns at the start of a piece ("water", "mail", "book") are left out.
+_VERBS = frozenset(
+    [
+        "accept",
+        "add",
+        "answer",
+        "apply",
+        "approve",
+        "archive",
+        "arrange",
+        "ask",
+        "assign",
+        "attach",
+        "block",
+        "book",
+        "buy",
+        "call",
+        "cancel",
+        "change",
+        "check",
+        "choose",
+        "clean",
+        "clear",
+        "close",
+        "comment",
+        "compare",
+        "confirm",
+        "copy",
+        "count",
+        "create",
+        "decline",
+        "delete",
+        "describe",
+        "disable",
+        "do",
+        "download",
+        "draft",
+        "drop",
+        "edit",
+        "email",
+        "enable",
+        "explain",
+        "export",
+        "fetch",
+        "file",
+        "fill",
+        "find",
+        "finish",
+        "fix",
+        "follow",
+        "forward",
+        "get",
+        "give",
+        "go",
+        "grant",
+        "help",
+        "hide",
+        "import",
+        "invite",
+        "join",
+        "keep",
+        "label",
+        "leave",
+        "let",
+        "list",
+        "load",
+        "lock",
+        "look",
+        "make",
+        "mark",
+        "merge",
+        "message",
+        "move",
+        "mute",
+        "note",
+        "notify",
+        "open",
+        "order",
+        "organize",
+        "pay",
+        "pick",
+        "pin",
+        "plan",
+        "post",
+        "prepare",
+        "print",
+        "publish",
+        "pull",
+        "push",
+        "put",
+        "read",
+        "rebase",
+        "receive",
+        "record",
+        "refund",
+        "reject",
+        "release",
+        "reload",
+        "remind",
+        "remove",
+        "rename",
+        "renew",
+        "reopen",
+        "reply",
+        "report",
+        "request",
+        "reschedule",
+        "reset",
+        "resolve",
+        "restore",
+        "retry",
+        "return",
+        "review",
+        "revoke",
+        "run",
+        "save",
+        "schedule",
+        "search",
+        "see",
+        "select",
+        "sell",
+        "send",
+        "set",
+        "settle",
+        "share",
+        "show",
+        "sign",
+        "skip",
+        "snooze",
+        "sort",
+        "star",
+        "start",
+        "stop",
+        "submit",
+        "subscribe",
+        "summarize",
+        "summarise",
+        "suggest",
+        "switch",
+        "sync",
+        "tag",
+        "take",
+        "tell",
+        "test",
+        "thank",
+        "track",
+        "transfer",
+        "translate",
+        "trash",
+        "try",
+        "turn",
+        "unarchive",
+        "unblock",
+        "undo",
+        "unfollow",
+        "unlock",
+        "unmute",
+        "unpin",
+        "unshare",
+        "unstar",
+        "unsubscribe",
+        "update",
+        "upload",
+        "use",
+        "verify",
+        "view",
+        "wait",
+        "watch",
+        "withdraw",
+        "write",
+    ]
+)
+_WORD = re.compile(r"[^\s\"'`<>()\[\]{},;!?:]+")
+
+
+class Instruction(NamedTuple):
+    """One instruction of the request: its verb, its object's words and its whole text."""
+
+    verb: str
+    object: tuple[str, ...]
+    text: str
+
+    def asked(self) -> str:
+        return f"{self.verb}: {' '.join(self.object)}".rstrip()
+
+
+def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...]:
+    """The request's instructions, in order (negated clauses and questions left out, as for
+    the grants). ``verbs``: the policy's ``asks`` verb patterns (``delet*``), which also start
+    an instruction."""
+    patterns = tuple(v.casefold() for v in verbs)
+    found: list[Instruction] = []
+    current: list[str] | None = None  # [verb, text] of the instruction being read
+    for clause in _clauses(_affirmed(text[:MAX_TASK_CHARS])):
+        for piece in _PIECE_END.split(clause):
+            piece = _FILLER.sub("", piece.strip())
+            while (shorter := _FILLER.sub("", piece)) != piece:
+                piece = shorter
+            words = _WORD.findall(piece)
+            if not words:
+                continue
+            first = words[0].strip(_TRIM).casefold()
+            second = words[1].casefold() if len(words) > 1 else ""
+            if first in _SUBJECTS or second in _COPULAS:
+                if current is not None:  # a statement ends the instruction before it
+                    found.append(_instruction(*current))
+                current = None
+                continue
+            if first in _VERBS or any(_matches(p, first) for p in patterns):
+                if current is not None:
+                    found.append(_instruction(*current))
+                current = [first, piece]
+            elif current is not None:
+                current[1] += " " + piece
+    if current is not None:
+        found.append(_instruction(*current))
+    return tuple(found)
+
+
+def _clauses(text: str) -> list[str]:
+    pieces, start = [], 0
+    for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
+        if text[start:cut].strip():
+            pieces.append(text[start:cut])
+        start = cut
+    return pieces
+
+
+def _instruction(verb: str, text: str) -> Instruction:
+    words = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)][1:]
+    obj: list[str] = []
+    for word in words:
+        if word in _OBJECT_END:
+            break
+        if word:
+            obj.append(word)
+    return Instruction(verb, tuple(obj), text)
+
+
+def parse_asked(values: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """``task:asked`` values back as (verb, object words)."""
+    out = []
+    for value in values:
+        verb, _, rest = value.partition(":")
+        out.append((verb.strip(), tuple(rest.split())))
+    return out
+
+
+def ask_matches(ask: str, verb: str, obj: tuple[str, ...]) -> bool:
+    """Whether an ``asks`` entry ("delete" or "delete album", each word a pattern with an
+    optional trailing ``*``; an object word also matches its plural) fits an instruction."""
+    parts = ask.casefold().split()
+    if not parts or not _matches(parts[0], verb):
+        return False
+    return all(any(_matches(p, w) for w in obj) for p in parts[1:])
+
+
+def _matches(pattern: str, word: str) -> bool:
+    if pattern.endswith("*"):
+        return word.startswith(pattern[:-1])
+    return word == pattern or word == pattern + "s" or word == pattern + "es"
+
+
+def scoped_grants(
+    text: str, asks: Iterable[str], verbs: Iterable[str] = ()
+) -> dict[str, tuple[str, ...]]:
+    """The ``task:*`` values of the instructions an ``asks`` condition accepts: what a rule
+    with that condition may allow (values the user typed for another action are not in it)."""
+    wanted = tuple(asks)
+    merged: dict[str, list[str]] = {}
+    for item in instructions(text, verbs):
+        if any(ask_matches(a, item.verb, item.object) for a in wanted):
+            for name, values in _grants(item.text).items():
+                merged.setdefault(name, []).extend(values)
+    return {name: _unique(values)[:_MAX_VALUES] for name, values in merged.items()}

@@ -12,7 +12,7 @@ import pytest
 from appliance.cli.policy_cmd import _protected_for
 from policy.loader import load_policy
 from policy.scenarios import load_scenarios, replay
-from policy.task_grants import task_grants
+from policy.task_grants import instructions, task_grants
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("*/sequences.json"))
@@ -24,7 +24,7 @@ CASES = [
 
 
 def test_every_domain_has_vectors_with_rule_ids() -> None:
-    domains = {"actions", "banking", "binding", "messaging", "travel"}
+    domains = {"actions", "asks", "banking", "binding", "messaging", "travel"}
     assert {p.parent.name for p in FILES} == domains
     for path in FILES:
         for scenario in load_scenarios(path).scenarios:
@@ -85,3 +85,12 @@ def test_policy_show_names_listings_and_warns_without_owned_by(
         "warning: mail/list_messages has no ownedBy: a record someone else made, described in "
         "the user's words, can be bound to @task:messages"
     ]
+
+
+ASKED = json.loads((VECTORS / "instructions.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", ASKED, ids=[c["description"][:50] for c in ASKED])
+def test_instruction_vector(case: dict) -> None:
+    found = [i.asked() for i in instructions(case["input"], case.get("verbs", ()))]
+    assert found == case["asked"], case["description"]
