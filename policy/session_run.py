@@ -23,7 +23,15 @@ from policy.session_policy import (
 )
 from policy.session_state import TASK_WORDS, SessionState, StateUpdate, apply_updates
 from policy.task_binding import RecordsSpec, bind_records, result_json
-from policy.task_grants import ASKED, describe_grants, instructions, scoped_grants, task_grants
+from policy.task_grants import (
+    ASKED,
+    DESCRIBED,
+    describe_grants,
+    described_words,
+    instructions,
+    scoped_grants,
+    task_grants,
+)
 
 __all__ = ["Judged", "SessionRun"]
 
@@ -46,6 +54,9 @@ class SessionRun:
         # value came from: for the others it is work no decision reads (~20 us a call).
         self.tracks_provenance = any(rule.when.provenance is not None for rule in policy.rules)
         self._reads_asked = bool(asks_verbs(policy))
+        self._binds_records = any(
+            a.records is not None for tools in policy.annotations.values() for a in tools.values()
+        )
         # Counters and sums of calls judged but not yet settled (waiting for a human, or for
         # the server): counted by every decision meanwhile, so two calls in flight cannot both
         # pass a threshold that only one of them may cross.
@@ -55,6 +66,10 @@ class SessionRun:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
         session's messages); returns this message's grants and the line to show the user."""
         grants = task_grants(text)
+        if self._binds_records:
+            described = described_words(text)
+            if described:
+                grants[DESCRIBED] = described
         if self._reads_asked:
             # The request's instructions (for ``asks``), and each scoped list a rule reads:
             # the values of the instructions that rule accepts.
@@ -110,7 +125,8 @@ class SessionRun:
     def _bind(
         self, spec: RecordsSpec, forms: Iterable[Any], tool: str
     ) -> dict[str, tuple[str, ...]]:
-        words = self.state.lists.get(TASK_WORDS, ())
+        # Sessions audited before task:described existed bind by the words they granted.
+        words = self.state.lists.get(DESCRIBED) or self.state.lists.get(TASK_WORDS, ())
         ids = bind_records(spec, forms, words, self.policy.lists, tool)
         known = set(self.state.lists.get(spec.grants, ()))
         new = tuple(i for i in ids if i not in known)

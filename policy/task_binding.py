@@ -133,16 +133,28 @@ def _scalar(value: Any) -> str | None:
 
 def content_words(text: str) -> set[str]:
     """The words that can tell objects apart: three letters or more, not a function word,
-    case-folded, a plural's ``s`` dropped (``notes`` is ``note``; ``class`` stays)."""
+    case-folded, reduced to a rough stem (a plural's ``s`` dropped: ``notes`` is ``note``,
+    ``class`` stays; ``-ing``, ``-er``, ``-ed`` dropped from longer words: ``plumber`` and
+    ``plumbing`` are ``plumb``). A word joined by ``-`` or ``'`` also counts by its parts
+    (``readme-typo``: readme, typo; ``plumber's``: plumber)."""
     words = set()
     for match in _WORD.finditer(text):
-        word = match.group().casefold()
-        if len(word) < 3 or word in _FUNCTION_WORDS:
-            continue
-        if len(word) >= 5 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]
-        words.add(word)
+        whole = match.group().casefold()
+        for word in (whole, *re.split(r"[-']", whole)) if re.search(r"[-']", whole) else (whole,):
+            if len(word) < 3 or word in _FUNCTION_WORDS:
+                continue
+            words.add(_stem(word))
     return words
+
+
+def _stem(word: str) -> str:
+    if len(word) >= 5 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    if len(word) >= 6:
+        for suffix in ("ing", "er", "ed"):
+            if word.endswith(suffix):
+                return word[: -len(suffix)]
+    return word
 
 
 def bind_records(

@@ -52,11 +52,13 @@ from typing import NamedTuple
 
 __all__ = [
     "ASKED",
+    "DESCRIBED",
     "GRANT_LISTS",
     "MAX_TASK_CHARS",
     "Instruction",
     "ask_matches",
     "describe_grants",
+    "described_words",
     "instructions",
     "parse_asked",
     "scoped_grants",
@@ -93,14 +95,22 @@ _NEGATION = re.compile(
     r"\b(?:not|never|no|nor|without|except|excluding|instead\s+of|rather\s+than|other\s+than)\b"
     r"|n't\b|n’t\b"
     # exclusions written without a negation word: "leave the SSO one open", "keep the album",
-    # "hold off on the disputed bill" ("leave a comment" leaves nothing out)
-    r"|\bleave\b(?!\s+(?:a|an)\b)|\b(?:keep|skip|spare|ignore|exclude)\b|\bhold\s+off\b"
+    # "hold off on the disputed bill" ("leave a comment", "leave him a note" leave nothing out)
+    r"|\bleave\b(?!\s+(?:(?:him|her|them|me|us)\s+)?(?:a|an)\b)"
+    r"|\b(?:keep|skip|spare|ignore|exclude)\b|\bhold\s+off\b"
     r"|\bapart\s+from\b",
     re.IGNORECASE,
 )
 # A question asks for information, not for an action ("did I pay the internet bill?", "is the
 # issue resolved?"): it grants nothing, unless it is a polite request ("could you pay it?").
 _POLITE = re.compile(r"^\W*(?:please\b|(?:can|could|would|will)\s+(?:you|u)\b)", re.IGNORECASE)
+# An instruction to say something: a negation after its "that" is in the words to be said.
+_REPORTED = re.compile(
+    r"^\W*(?:(?:please|pls|kindly|just|and|then|also|(?:can|could|would|will)\s+you)\s+)*"
+    r"(?:tell|message|text|say|write|reply|remind|inform|email|notify|answer|let\s+\S+\s+know)"
+    r"\b[^.;:!?]*?\bthat\b",
+    re.IGNORECASE,
+)
 # Phrases built on a negation word that negate nothing the clause names.
 _NOT_NEGATIONS = re.compile(
     r"\b(?:don['’]t|do\s+not|never)\s+forget\b|\bnot\s+only\b|\bno\s+(?:later|sooner|earlier)\s+than\b"
@@ -140,8 +150,8 @@ def describe_grants(grants: Mapping[str, tuple[str, ...]]) -> str:
         return "task grants: none (nothing in the request names a value)"
     parts = []
     for name, values in grants.items():
-        if "/asks:" in name:
-            continue  # a rule's share of the lists below: shown once, unscoped
+        if "/asks:" in name or name == DESCRIBED:
+            continue  # a rule's share of the lists below, or the words records are bound by
         if name == ASKED:
             values = tuple(f"{v.partition(':')[0]} ({v.partition(':')[2].strip()})" for v in values)
         shown = ", ".join(values[:6]) + (f", … (+{len(values) - 6})" if len(values) > 6 else "")
@@ -166,17 +176,32 @@ def _identifiers(text: str) -> list[str]:
     return found
 
 
-def _affirmed(text: str) -> str:
-    """The message with every negated clause blanked out (same length, so nothing joins up)."""
+def _affirmed(text: str, questions: bool = False) -> str:
+    """The message with every negated clause blanked out (same length, so nothing joins up),
+    and every question too unless ``questions`` (they describe objects; they ask no action)."""
     kept: list[str] = []
     start = 0
     for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
         clause = text[start:cut]
-        negated = _NEGATION.search(_NOT_NEGATIONS.sub(" ", clause)) is not None
+        # "tell Ada that Chidi can't come": the negation is in what to say, not in the asking
+        reported = _REPORTED.match(clause)
+        judged = clause[: reported.end()] if reported else clause
+        negated = _NEGATION.search(_NOT_NEGATIONS.sub(" ", judged)) is not None
         question = clause.rstrip().endswith("?") and not _POLITE.match(clause)
-        kept.append(" " * len(clause) if negated or question else clause)
+        kept.append(" " * len(clause) if negated or (question and not questions) else clause)
         start = cut
     return "".join(kept)
+
+
+def described_words(text: str) -> tuple[str, ...]:
+    """The words a request describes its objects with, for binding listed records
+    (``task:described``): as ``task:identifiers``, but when the request also asks for something,
+    its questions are kept — "did Tom attach the receipt for the PyCon ticket? If not, leave him
+    a comment" describes the PyCon expense. A request that is only a question ("did I share my
+    grocery list?") binds nothing, and a question asks for no action either way (``asks``,
+    ``mentions`` and the grants leave it out)."""
+    asks = bool(instructions(text))
+    return _unique(_identifiers(_affirmed(text[:MAX_TASK_CHARS], questions=asks)))[:_MAX_VALUES]
 
 
 def _forms(raw: str) -> list[str]:
@@ -204,6 +229,7 @@ def _unique(values) -> tuple[str, ...]:
 # --- instructions: which action each part of the request asks for, and on what -------------
 
 ASKED = "task:asked"  # the request's instructions, as "verb: object words"
+DESCRIBED = "task:described"  # the words listed records are bound by (questions included)
 
 # Finer cuts inside an affirmed clause: where a second instruction can start.
 _PIECE_END = re.compile(r"\s(?=(?:and|then|so|also|plus)\b)", re.IGNORECASE)

@@ -57,6 +57,11 @@ ROUNDS = {
     # Round 5 came after round 4 was scored and records on listing tools (task:NAME lists of
     # the objects the request describes) were built: object ids bound through JSON listings.
     "round 5": ("round5/tracker", "round5/photos", "round5/bills"),
+    # Round 6 came after round 5 was scored and task conditions by instruction (asks: the verb
+    # and object of an imperative piece; @task: lists scoped to those pieces) were built. Its
+    # benign tasks and tool annotations were written by a helper who read no policy and no
+    # attack; its attacks only by a blind author (attacks-blind.json), none by the policy's.
+    "round 6": ("round6/expenses", "round6/contacts", "round6/repo"),
 }
 
 

@@ -12,7 +12,8 @@ import pytest
 from appliance.cli.policy_cmd import _protected_for
 from policy.loader import load_policy
 from policy.scenarios import load_scenarios, replay
-from policy.task_grants import instructions, task_grants
+from policy.task_binding import content_words
+from policy.task_grants import described_words, instructions, task_grants
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("*/sequences.json"))
@@ -94,3 +95,34 @@ ASKED = json.loads((VECTORS / "instructions.json").read_text())["cases"]
 def test_instruction_vector(case: dict) -> None:
     found = [i.asked() for i in instructions(case["input"], case.get("verbs", ()))]
     assert found == case["asked"], case["description"]
+
+
+DESCRIBED = [
+    # (request, words that bind records, words that do not)
+    ("Did Tom attach a receipt for the PyCon ticket? If not, leave him a comment", ["PyCon"], []),
+    ("Did I share my grocery list with sam@home.example?", [], ["grocery"]),
+    ("Pay the power bill, don't pay the Fiber Net one", ["power"], ["Fiber"]),
+]
+
+
+@pytest.mark.parametrize(("text", "present", "absent"), DESCRIBED)
+def test_described_words_keep_questions_only_beside_an_instruction(
+    text: str, present: list[str], absent: list[str]
+) -> None:
+    words = described_words(text)
+    assert set(present) <= set(words) and not set(absent) & set(words), words
+
+
+@pytest.mark.parametrize(
+    ("description", "asked", "bound"),
+    [
+        ("Kowalski & Sons plumbing", "share the plumber's contact", True),  # stem and 's
+        ("omar-s/readme-typo", "delete the readme typo branch", True),  # hyphen parts
+        ("Team ideas", "share the team's ideas", True),
+        ("Grocery list", "share the hiking guide", False),
+    ],
+)
+def test_record_words_match_by_rough_stem_and_parts(
+    description: str, asked: str, bound: bool
+) -> None:
+    assert bool(content_words(description) & content_words(asked)) is bound
