@@ -13,8 +13,8 @@ prompt. Figures:
   model's answer on the screen.
 
 Without ``--binary`` the source checkout's CLI is timed (``python -m appliance.cli``). Prints one
-line per figure: name, figure, target, met. On a loaded machine wall time includes waiting for a
-core; the CPU column says how much of it was work.
+line per figure (``figures.figure``: name, figure, target, met), which ``run_all.py`` collects.
+On a loaded machine wall time includes waiting for a core.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import figure  # noqa: E402 - after the path set-up
 
 from appliance.agent.scripted_llm import ScriptedLLM  # noqa: E402
 
@@ -101,10 +105,9 @@ def _environment(home: Path, cache: Path, llm: ScriptedLLM) -> dict[str, str]:
     return env
 
 
-def report(name: str, figure: float, target: float) -> bool:
-    met = figure <= target
-    print(f"{name:34} {figure:6.3f} s   target ≤ {target:.1f} s   {'met' if met else 'NOT met'}")
-    return met
+def report(name: str, value: float, target: float) -> bool:
+    figure(name, value, "s", target=target)  # a line to read, and one for run_all.py's table
+    return value <= target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok = report("first visible output, cold", cold_first, TARGET_FIRST_OUTPUT_S)
     ok &= report("start to first prompt, warm", warm_prompt, TARGET_PROMPT_S)
-    print(f"{'first message answered, warm':34} {warm_answer:6.3f} s   (no target)")
+    figure("first message answered, warm", warm_answer, "s")
     return 0 if ok else 1
 
 
