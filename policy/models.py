@@ -31,6 +31,7 @@ from policy.facts import CallFacts
 from policy.paths import git_dir_of, resolve_on_disk
 from policy.role_specs import BUILTIN_TABLE, RoleSpec
 from policy.session_state import (
+    AskEntry,
     ProvenanceCondition,
     SessionCondition,
     SessionState,
@@ -336,6 +337,13 @@ class ToolAnnotation(_Frozen):
     # A listing tool's record shape: the records its results list that the user's request
     # describes are bound to the task (``policy.task_binding``).
     records: RecordsSpec | None = Field(default=None, exclude_if=lambda value: value is None)
+    # The instructions that ask for this tool (``"askedBy": ["approv*", "ok"]``, each entry as
+    # in a task condition's ``asks``): a call is refused when the request holds none, and the
+    # request's values and bound records it may use are those of those instructions only
+    # (``policy.session_policy``).
+    asked_by: tuple[AskEntry, ...] | None = Field(
+        default=None, alias="askedBy", min_length=1, exclude_if=lambda value: value is None
+    )
 
     @field_validator("args")
     @classmethod

@@ -16,15 +16,24 @@ from policy.engine import evaluate
 from policy.loader import Policy
 from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.rules import scoped_name
-from policy.session_state import SessionState, StateUpdate, is_session_list, updates_from
+from policy.session_state import (
+    SessionState,
+    StateUpdate,
+    is_session_list,
+    scoped_list,
+    updates_from,
+)
+from policy.task_grants import ASKED, ask_matches, parse_asked
 
 __all__ = [
     "SessionDecision",
     "SessionPolicies",
     "asks_verbs",
     "evaluate_in_session",
+    "for_tool",
     "scoped_lists_named",
     "session_lists_named",
+    "tool_scopes",
 ]
 
 _CACHED = 8  # distinct list sets kept: a session's lists change a few times, not per call
@@ -61,15 +70,46 @@ def scoped_lists_named(policy: Policy) -> dict[str, tuple[str, tuple[str, ...] |
 
 
 def asks_verbs(policy: Policy) -> tuple[str, ...]:
-    """The verbs of every ``asks``/``asksNone`` entry: each starts an instruction."""
+    """The verbs of every ``asks``/``asksNone`` entry and tool ``askedBy``: each starts an
+    instruction."""
     verbs: dict[str, None] = {}
+    entries: list[str] = []
     for rule in policy.rules:
         task = rule.when.task
-        if task is None:
-            continue
-        for entry in (task.asks or ()) + (task.asks_none or ()):
-            verbs.setdefault(entry.split()[0], None)
+        if task is not None:
+            entries.extend((task.asks or ()) + (task.asks_none or ()))
+    for scope in tool_scopes(policy):
+        entries.extend(scope)
+    for entry in entries:
+        verbs.setdefault(entry.split()[0], None)
     return tuple(verbs)
+
+
+def tool_scopes(policy: Policy) -> tuple[tuple[str, ...], ...]:
+    """The distinct ``askedBy`` of the policy's tools."""
+    found: dict[tuple[str, ...], None] = {}
+    for tools in policy.annotations.values():
+        for annotation in tools.values():
+            if annotation.asked_by is not None:
+                found.setdefault(annotation.asked_by, None)
+    return tuple(found)
+
+
+def for_tool(state: SessionState, asked_by: tuple[str, ...]) -> SessionState:
+    """The state a call to a tool with ``askedBy`` is judged with: every list of the request
+    (its values, the records bound to it, its words) replaced by the share of the instructions
+    that ask for the tool; a rule's own ``asks`` share keeps only values in both."""
+    lists = dict(state.lists)
+    for name, values in state.lists.items():
+        if not name.startswith("task:") or name == ASKED:
+            continue
+        base, scoped, _ = name.partition("/asks:")
+        share = state.lists.get(scoped_list(base, asked_by), ())
+        if not scoped:
+            lists[name] = share
+        elif name != scoped_list(base, asked_by):
+            lists[name] = tuple(v for v in values if v in set(share))
+    return state.model_copy(update={"lists": lists})
 
 
 class SessionPolicies:
@@ -117,6 +157,19 @@ def evaluate_in_session(
     state: SessionState | None,
 ) -> SessionDecision:
     """The decision for ``call`` given the session's ``state``, and the update it would make."""
+    annotation = policies.base.annotations.get(call.server, {}).get(call.tool)
+    asked_by = annotation.asked_by if annotation is not None else None
+    if asked_by is not None:
+        asked = parse_asked(state.lists.get(ASKED, ()) if state is not None else ())
+        if not any(ask_matches(a, verb, obj) for a in asked_by for verb, obj in asked):
+            reason = (
+                f"the user's request asks for none of {', '.join(repr(a) for a in asked_by)} "
+                f"(what asks for {call.server}/{call.tool}: its annotation's askedBy)"
+            )
+            return SessionDecision(
+                Decision(decision="deny", rule="task-not-asked", reason=reason), _NOTHING
+            )
+        state = for_tool(state, asked_by) if state is not None else None
     policy = policies.for_state(state)
     # Lists reach the engine through the policy; the context carries the rest, and only when
     # there is some (copying the context costs more than the engine's own work on a simple call).

@@ -20,8 +20,15 @@ from policy.session_policy import (
     asks_verbs,
     evaluate_in_session,
     scoped_lists_named,
+    tool_scopes,
 )
-from policy.session_state import TASK_WORDS, SessionState, StateUpdate, apply_updates
+from policy.session_state import (
+    TASK_WORDS,
+    SessionState,
+    StateUpdate,
+    apply_updates,
+    scoped_list,
+)
 from policy.task_binding import RecordsSpec, bind_records, result_json
 from policy.task_grants import (
     ASKED,
@@ -29,6 +36,7 @@ from policy.task_grants import (
     describe_grants,
     described_words,
     instructions,
+    scoped_described,
     scoped_grants,
     task_grants,
 )
@@ -82,6 +90,13 @@ class SessionRun:
                     values = scoped_grants(text, scope, verbs).get(base)
                     if values:
                         grants[name] = values
+            # Each tool's askedBy: its share of every list, and the words its records bind by.
+            for scope in tool_scopes(self.policy):
+                for base, values in scoped_grants(text, scope, verbs).items():
+                    grants[scoped_list(base, scope)] = values
+                words = scoped_described(text, scope, verbs)
+                if words:
+                    grants[scoped_list(DESCRIBED, scope)] = words
         if grants:
             self.state = apply_updates(self.state, StateUpdate(extend=grants))
         return grants, describe_grants(grants)
@@ -127,13 +142,22 @@ class SessionRun:
     ) -> dict[str, tuple[str, ...]]:
         # Sessions audited before task:described existed bind by the words they granted.
         words = self.state.lists.get(DESCRIBED) or self.state.lists.get(TASK_WORDS, ())
-        ids = bind_records(spec, forms, words, self.policy.lists, tool)
-        known = set(self.state.lists.get(spec.grants, ()))
-        new = tuple(i for i in ids if i not in known)
-        if not new:
-            return {}
-        bound = {spec.grants: new}
-        self.state = apply_updates(self.state, StateUpdate(extend=bound))
+        forms = _Replay(forms)  # read by several bindings, parsed once and only as needed
+        targets = [(spec.grants, words)]
+        for scope in tool_scopes(self.policy):  # what each tool's own instructions describe
+            scoped = self.state.lists.get(scoped_list(DESCRIBED, scope), ())
+            targets.append((scoped_list(spec.grants, scope), scoped))
+        bound: dict[str, tuple[str, ...]] = {}
+        for name, by in targets:
+            if not by:
+                continue
+            ids = bind_records(spec, forms, by, self.policy.lists, tool)
+            known = set(self.state.lists.get(name, ()))
+            new = tuple(i for i in ids if i not in known)
+            if new:
+                bound[name] = new
+        if bound:
+            self.state = apply_updates(self.state, StateUpdate(extend=bound))
         return bound
 
     def _state_for(self, call: ToolCall) -> SessionState:
@@ -147,3 +171,23 @@ class SessionRun:
         if not hits and not saturated:
             return state
         return state.model_copy(update={"tainted": hits, "saturated": saturated})
+
+
+class _Replay:
+    """An iterable over a generator's items that can be iterated again: each item is produced
+    once, when first reached (so a result's text is parsed only if some binding needs it)."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._items = iter(items)
+        self._seen: list[Any] = []
+
+    def __iter__(self):
+        index = 0
+        while True:
+            if index == len(self._seen):
+                try:
+                    self._seen.append(next(self._items))
+                except StopIteration:
+                    return
+            yield self._seen[index]
+            index += 1

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "SECRET_MARK",
     "SESSION_LIST_PREFIXES",
+    "AskEntry",
     "ListExtension",
     "ProvenanceCondition",
     "SessionCondition",
@@ -102,7 +103,9 @@ _Word = Annotated[str, Field(pattern=r"^[^\s*?\[\]]+\*?$", max_length=64)]
 TASK_WORDS = "task:identifiers"  # the words of the user's request (policy.task_grants)
 
 
-_Ask = Annotated[str, Field(pattern=r"^[^\s*?\[\]]+\*?( [^\s*?\[\]]+\*?){0,2}$", max_length=100)]
+AskEntry = Annotated[
+    str, Field(pattern=r"^[^\s*?\[\]]+\*?( [^\s*?\[\]]+\*?){0,2}$", max_length=100)
+]
 
 
 class TaskCondition(_Frozen):
@@ -124,8 +127,8 @@ class TaskCondition(_Frozen):
     mentions_none: tuple[_Word, ...] | None = Field(
         default=None, alias="mentionsNone", min_length=1
     )
-    asks: tuple[_Ask, ...] | None = Field(default=None, min_length=1)
-    asks_none: tuple[_Ask, ...] | None = Field(default=None, alias="asksNone", min_length=1)
+    asks: tuple[AskEntry, ...] | None = Field(default=None, min_length=1)
+    asks_none: tuple[AskEntry, ...] | None = Field(default=None, alias="asksNone", min_length=1)
 
     @model_validator(mode="after")
     def _one(self) -> TaskCondition:

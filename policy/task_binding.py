@@ -22,7 +22,8 @@ cannot widen it:
   request's words (``task:identifiers``: negated clauses and questions left out; three letters
   or more, not one of a few function words, not a word of the tool's name — ``list_photos``
   lists photos, so "photo" tells none apart; case-insensitive) are words of that description.
-  The records with the best score (at least one word) are bound, all of them on a tie;
+  The records with the best score (at least one word) are bound, all of them on a tie, except
+  tied records described by the very same words (lookalikes: neither is bound);
 - with ``ownedBy``, only records whose field holds one of the values (``@list`` names a dynamic
   list) take part: an object someone else made, whose description they wrote, is never bound
   (a pull request titled like the user's words, a note shared with the user), however well it
@@ -194,7 +195,13 @@ def bind_records(
     best = max(scores.values(), default=0)
     if best < 1:
         return ()
-    return tuple(i for i, score in scores.items() if score == best and i not in ambiguous)
+    tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
+    # Tied records described by the very same words are lookalikes ("City Power" issued twice,
+    # a copy of an issue): the request tells them apart no better than an injection does, so
+    # neither is bound. Tied but described differently ("Hiking guide", "Hiking photos"), each
+    # is one the request describes.
+    shapes = [frozenset(described[i]) for i in tied]
+    return tuple(i for i, shape in zip(tied, shapes, strict=True) if shapes.count(shape) == 1)
 
 
 def _records(spec: RecordsSpec, data: Any) -> list[Any] | None:

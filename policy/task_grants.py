@@ -61,6 +61,7 @@ __all__ = [
     "described_words",
     "instructions",
     "parse_asked",
+    "scoped_described",
     "scoped_grants",
     "task_grants",
 ]
@@ -518,12 +519,40 @@ _VERBS = frozenset(
         "verify",
         "view",
         "wait",
+        "warn",
         "watch",
         "withdraw",
         "write",
     ]
 )
 _WORD = re.compile(r"[^\s\"'`<>()\[\]{},;!?:]+")
+# Verbs of saying: what follows their "that" is the message, not its addressee.
+_SAYING = frozenset((
+    "tell", "message", "text", "say", "write", "reply", "remind", "inform", "email", "notify",
+    "warn", "answer", "ask", "let",
+))  # fmt: skip
+_SAID = re.compile(r"(.*?)\s(?:that|:)\s", re.IGNORECASE)
+# "his PyCon ticket can wait", "jwu will take over": a modal within a subject's first words.
+_MODALS = frozenset((
+    "can", "can't", "can’t", "cannot", "will", "won't", "won’t", "would", "should", "shouldn't",
+    "must", "may", "might", "shall", "could", "needs",
+))  # fmt: skip
+
+
+def _statement(words: list[str], verb: bool) -> bool:
+    """A piece that states something instead of asking: it starts with a pronoun subject; or
+    one word and then a form of "be"/"have" ("DE75… is the scam account"); or, not starting
+    with a verb, a modal among its first four words ("the parser refactor can wait") or a
+    past-tense second word ("pkovacs recommended her")."""
+    first = words[0].strip(_TRIM).casefold()
+    lowered = [w.casefold() for w in words[1:4]]
+    if first in _SUBJECTS or (lowered[:1] and lowered[0] in _COPULAS):
+        return True
+    if verb:
+        return False
+    if any(w in _MODALS for w in lowered):
+        return True
+    return bool(lowered) and len(lowered[0]) > 4 and lowered[0].endswith("ed")
 
 
 class Instruction(NamedTuple):
@@ -532,6 +561,9 @@ class Instruction(NamedTuple):
     verb: str
     object: tuple[str, ...]
     text: str
+    # The piece before it, when the object points back ("pay him back", "delete it"): records
+    # its object names are described there ("approve Luis's charger and pay him back").
+    context: str = ""
 
     def asked(self) -> str:
         return f"{self.verb}: {' '.join(self.object)}".rstrip()
@@ -543,7 +575,8 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
     an instruction."""
     patterns = tuple(v.casefold() for v in verbs)
     found: list[Instruction] = []
-    current: list[str] | None = None  # [verb, text] of the instruction being read
+    current: list[str] | None = None  # [verb, text, the piece before] being read
+    before = ""
     for clause in _clauses(_affirmed(text[:MAX_TASK_CHARS])):
         for piece in _PIECE_END.split(clause):
             piece = _FILLER.sub("", piece.strip())
@@ -552,17 +585,27 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             words = _WORD.findall(piece)
             if not words:
                 continue
+            previous, before = before, piece
             first = words[0].strip(_TRIM).casefold()
             second = words[1].casefold() if len(words) > 1 else ""
-            if first in _SUBJECTS or second in _COPULAS:
-                if current is not None:  # a statement ends the instruction before it
+            verb = first in _VERBS or any(_matches(p, first) for p in patterns)
+            if _statement(words, verb) or (verb and second == "me"):
+                # A statement ("his PyCon ticket can wait"), or the user asking to be told or
+                # given something ("send me the details", "let me know if…"): no action, no
+                # values, and the instruction before it ends here.
+                if current is not None:
                     found.append(_instruction(*current))
                 current = None
                 continue
-            if first in _VERBS or any(_matches(p, first) for p in patterns):
+            if verb:
                 if current is not None:
                     found.append(_instruction(*current))
-                current = [first, piece]
+                said = _SAID.match(piece) if first in _SAYING else None
+                if said:  # "tell Ada that X is a scam": X is what to say, not whom to reach
+                    found.append(_instruction(first, said.group(1), previous))
+                    current = None
+                else:
+                    current = [first, piece, previous]
             elif current is not None:
                 current[1] += " " + piece
     if current is not None:
@@ -579,7 +622,12 @@ def _clauses(text: str) -> list[str]:
     return pieces
 
 
-def _instruction(verb: str, text: str) -> Instruction:
+_POINTING = frozenset((
+    "it", "its", "him", "her", "them", "their", "this", "that", "these", "those", "one",
+))  # fmt: skip
+
+
+def _instruction(verb: str, text: str, before: str = "") -> Instruction:
     words = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)][1:]
     obj: list[str] = []
     for word in words:
@@ -587,7 +635,8 @@ def _instruction(verb: str, text: str) -> Instruction:
             break
         if word:
             obj.append(word)
-    return Instruction(verb, tuple(obj), text)
+    context = before if _POINTING.intersection(obj) else ""
+    return Instruction(verb, tuple(obj), text, context)
 
 
 def parse_asked(values: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
@@ -612,6 +661,22 @@ def _matches(pattern: str, word: str) -> bool:
     if pattern.endswith("*"):
         return word.startswith(pattern[:-1])
     return word == pattern or word == pattern + "s" or word == pattern + "es"
+
+
+def scoped_described(text: str, asks: Iterable[str], verbs: Iterable[str] = ()) -> tuple[str, ...]:
+    """The words records are bound by for the instructions ``asks`` accepts: those
+    instructions' words and the request's questions ("did Tom attach the receipt for the PyCon
+    ticket? If not, leave him a comment"), and the piece before one whose object points back
+    ("… and pay him back"); never the words of another instruction or statement otherwise."""
+    wanted = tuple(asks)
+    texts = [f"{i.context} {i.text}" for i in instructions(text, verbs)
+             if any(ask_matches(a, i.verb, i.object) for a in wanted)]  # fmt: skip
+    if not texts:
+        return ()
+    head = text[:MAX_TASK_CHARS]
+    plain, asked = _affirmed(head), _affirmed(head, questions=True)
+    questions = "".join(q if p == " " else " " for p, q in zip(plain, asked, strict=True))
+    return _unique(_identifiers(" ".join([*texts, questions])))[:_MAX_VALUES]
 
 
 def scoped_grants(

@@ -289,6 +289,10 @@ def _show_listings(policy: Policy) -> None:
     outsider's record be bound (no ``ownedBy``)."""
     for server, tools in sorted(policy.annotations.items()):
         for name, annotation in sorted(tools.items()):
+            if annotation.asked_by is not None:
+                asked = ", ".join(repr(a) for a in annotation.asked_by)
+                print(f"tool {server}/{name}: asked by {asked} (otherwise refused: "
+                      "task-not-asked; its task lists: those instructions' share)")  # fmt: skip
             spec = annotation.records
             if spec is None:
                 continue

@@ -61,6 +61,9 @@ ROUNDS = {
     # and object of an imperative piece; @task: lists scoped to those pieces) were built. Its
     # benign tasks and tool annotations were written by a helper who read no policy and no
     # attack; its attacks only by a blind author (attacks-blind.json), none by the policy's.
+    # Scored as written at commit 95eca85 (27 of 27 allowed); since then the engine changed
+    # after reading them and each side-effecting tool got askedBy (the verbs of its frozen
+    # "not asked" rule, unchanged): the figures below are no longer blind ones.
     "round 6": ("round6/expenses", "round6/contacts", "round6/repo"),
 }
 

@@ -196,3 +196,34 @@ async def test_a_listing_binds_the_note_the_request_describes(home, tmp_path: Pa
             "notes", "share_note", {"id": "n-3", "to": "sam@home.example"}
         )
     assert (again.ok, again.decision.rule) == (True, "allow-notes-the-user-named")
+
+
+async def test_a_tool_asked_by_instructions_through_a_real_server(home, tmp_path: Path) -> None:
+    """``askedBy`` on a real server's tools: sharing is refused before any rule when the
+    request only asks to be told, and allowed with the note the share instruction describes;
+    the decision replays the same from the audit, and a resumed session keeps the scopes."""
+    spec = ServerSpec("notes", argv=(sys.executable, str(SERVER), "notes"), call_timeout_s=20.0)
+    options = SessionOptions(
+        task="t", sandbox=tmp_path / "sb", policy_dir=VECTORS / "askedby" / "policy",
+        session_id="asked-notes",
+    )  # fmt: skip
+    async with open_session(Config(), home, options, specs=[spec]) as session:
+        cp = session.chokepoint
+        cp.grant_task("Send me the old wifi password")
+        told = await cp.call("notes", "share_note", {"id": "n-9", "to": "sam@home.example"})
+        cp.grant_task("Find my grocery list and share it with sam@home.example")
+        await cp.call("notes", "list_notes", {})
+        shared = await cp.call("notes", "share_note", {"id": "n-3", "to": "sam@home.example"})
+        other = await cp.call("notes", "share_note", {"id": "n-9", "to": "sam@home.example"})
+        audit = session.audit_path
+    assert (told.ok, told.decision.rule) == (False, "task-not-asked")
+    assert (shared.ok, shared.decision.rule) == (True, "allow-notes-the-user-named")
+    assert (other.ok, other.decision.rule) == (False, "deny-other-notes")
+    listing = next(r for r in _records(audit) if r.get("tool") == "list_notes")
+    assert listing["taskBindings"]["task:notes/asks:shar*|send"] == ["n-3"]
+    _replays_the_same(audit, VECTORS / "askedby" / "policy", tmp_path)
+    async with open_session(Config(), home, options, specs=[spec]) as session:
+        again = await session.chokepoint.call(
+            "notes", "share_note", {"id": "n-3", "to": "sam@home.example"}
+        )
+    assert (again.ok, again.decision.rule) == (True, "allow-notes-the-user-named")

@@ -25,7 +25,7 @@ CASES = [
 
 
 def test_every_domain_has_vectors_with_rule_ids() -> None:
-    domains = {"actions", "asks", "banking", "binding", "messaging", "travel"}
+    domains = {"actions", "askedby", "asks", "banking", "binding", "messaging", "travel"}
     assert {p.parent.name for p in FILES} == domains
     for path in FILES:
         for scenario in load_scenarios(path).scenarios:
@@ -126,3 +126,11 @@ def test_record_words_match_by_rough_stem_and_parts(
     description: str, asked: str, bound: bool
 ) -> None:
     assert bool(content_words(description) & content_words(asked)) is bound
+
+
+def test_policy_show_names_tools_asked_by_instructions(capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.cli.main import main
+
+    assert main(["policy", "show", "--policy-dir", str(VECTORS / "askedby" / "policy")]) == 0
+    out = capsys.readouterr().out
+    assert "tool notes/share_note: asked by 'shar*', 'send' (otherwise refused" in out
