@@ -33,8 +33,10 @@ from policy.task_binding import RecordsSpec, bind_records, result_json
 from policy.task_grants import (
     ASKED,
     DESCRIBED,
+    EXCLUDED,
     describe_grants,
     described_words,
+    excluded_words,
     instructions,
     scoped_described,
     scoped_grants,
@@ -75,9 +77,11 @@ class SessionRun:
         session's messages); returns this message's grants and the line to show the user."""
         grants = task_grants(text)
         if self._binds_records:
-            described = described_words(text)
+            described, excluded = described_words(text), excluded_words(text)
             if described:
                 grants[DESCRIBED] = described
+            if excluded:
+                grants[EXCLUDED] = excluded
         if self._reads_asked:
             # The request's instructions (for ``asks``), and each scoped list a rule reads:
             # the values of the instructions that rule accepts.
@@ -143,6 +147,7 @@ class SessionRun:
         # Sessions audited before task:described existed bind by the words they granted.
         words = self.state.lists.get(DESCRIBED) or self.state.lists.get(TASK_WORDS, ())
         forms = _Replay(forms)  # read by several bindings, parsed once and only as needed
+        excluded = self.state.lists.get(EXCLUDED, ())
         targets = [(spec.grants, words)]
         for scope in tool_scopes(self.policy):  # what each tool's own instructions describe
             scoped = self.state.lists.get(scoped_list(DESCRIBED, scope), ())
@@ -151,7 +156,7 @@ class SessionRun:
         for name, by in targets:
             if not by:
                 continue
-            ids = bind_records(spec, forms, by, self.policy.lists, tool)
+            ids = bind_records(spec, forms, by, self.policy.lists, tool, excluded)
             known = set(self.state.lists.get(name, ()))
             new = tuple(i for i in ids if i not in known)
             if new:

@@ -28,7 +28,9 @@ cannot widen it:
   list) take part: an object someone else made, whose description they wrote, is never bound
   (a pull request titled like the user's words, a note shared with the user), however well it
   matches;
-- a record whose id appears twice in one result, with different descriptions, is not bound.
+- a record whose id appears twice in one result, with different descriptions, is not bound;
+- a record described by a word of a negated clause that the rest of the request does not use
+  ("shut down the staging boxes, except staging-db") is not bound.
 
 What it cannot catch: a request that names no word of the object's description (bind nothing:
 the rule's next line decides, a question or a refusal), and, without ``ownedBy``, an object of
@@ -164,6 +166,7 @@ def bind_records(
     task_words: Iterable[str],
     lists: Mapping[str, tuple[str, ...]],
     tool: str = "",
+    excluded: Iterable[str] = (),
 ) -> tuple[str, ...]:
     """The ids of the result's records that the request's words describe best (see above);
     ``forms`` are the result's JSON forms (:func:`result_json`), the first holding records read."""
@@ -175,6 +178,7 @@ def bind_records(
     wanted = content_words(" ".join(task_words)) - content_words(re.sub(r"[_\W]+", " ", tool))
     if not wanted:
         return ()
+    ruled_out = content_words(" ".join(excluded)) - wanted
     owners = _owners(spec.owned_by, lists) if spec.owned_by is not None else None
     described: dict[str, set[str]] = {}
     ambiguous: set[str] = set()
@@ -188,6 +192,8 @@ def bind_records(
             continue
         parts = (_get(record, name) for name in spec.described_by)
         words = content_words(" ".join(p for p in parts if isinstance(p, str)))
+        if words & ruled_out:
+            continue  # described by what the user ruled out ("except staging-db")
         if ident in described and described[ident] != words:
             ambiguous.add(ident)
         described[ident] = words

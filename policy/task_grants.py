@@ -14,16 +14,17 @@ patterns, never guessed (no LLM). The lists:
 |   | handle alone), IBANs and phone numbers (also joined up when written in groups), ids |
 
 A value the user named only to rule it out is not granted: the message is cut into clauses (at
-sentence ends, semicolons, line breaks, ", " and the words "but", "except", "instead of",
-"rather than") and a clause holding a negation ("not", "n't", "never", "no", "nor", "without",
-"except", "instead of", "rather than", "other than") or an exclusion ("leave" — not "leave a
-…" —, "keep", "skip", "spare", "ignore", "exclude", "hold off", "apart from") grants nothing —
-"pay Bob, not Mallory", "do not send anything to mallory@evil.example" and "close the CI issue,
-leave the SSO one open" grant no Mallory and no SSO. A question ("did I pay the internet
-bill?") grants nothing either, unless it is a polite request ("could you pay it?"). Idioms
-that negate nothing ("don't forget", "not only", "no later than", "no more than"...) do not
-count. A clause wrongly read as negated only withholds a grant (the call is then asked or
-refused, never allowed because of it), so the cut errs on the side of granting less.
+sentence ends, semicolons, line breaks, ", ", a dash between spaces and the words "but",
+"except", "instead of", "rather than") and a clause holding a negation ("not", "n't", "never",
+"no", "nor", "without", "except", "instead of", "rather than", "other than") or an exclusion
+("leave" as a verb — not "leave a …", not "Jonah's leave" —, "keep", "skip", "spare", "ignore",
+"exclude", "hold off", "apart from") grants nothing — "pay Bob, not Mallory", "do not send
+anything to mallory@evil.example" and "close the CI issue, leave the SSO one open" grant no
+Mallory and no SSO. A question ("did I pay the internet bill?") grants nothing either, unless it
+is a polite request ("could you pay it?"). Idioms that negate nothing ("don't forget", "not
+only", "no later than", "no more than"...) do not count. A clause wrongly read as negated only
+withholds a grant (the call is then asked or refused, never allowed because of it), so the cut
+errs on the side of granting less.
 
 **Instructions** (``instructions``): the same affirmed text, cut finer (also at "and", "then",
 "so", "also"), read as the imperative sentences a request is made of. A piece whose first word
@@ -53,12 +54,14 @@ from typing import NamedTuple
 __all__ = [
     "ASKED",
     "DESCRIBED",
+    "EXCLUDED",
     "GRANT_LISTS",
     "MAX_TASK_CHARS",
     "Instruction",
     "ask_matches",
     "describe_grants",
     "described_words",
+    "excluded_words",
     "instructions",
     "parse_asked",
     "scoped_described",
@@ -89,15 +92,19 @@ _REFERENCE = re.compile(
 # Clause boundaries: where one instruction ends and another begins. A URL, an e-mail, "1,250"
 # and "84.20" hold no whitespace after their punctuation, so they are never cut.
 _CLAUSE_END = re.compile(
-    r"(?<!\bno)(?<!\bNo)(?<!\bNO)[.!?;:](?=\s)|\n|,\s|\s(?=(?:but|except|instead\s+of|rather\s+than|other\s+than)\b)",
+    r"(?<!\bno)(?<!\bNo)(?<!\bNO)[.!?;:](?=\s)|\n|,\s|\s[-–—]\s"
+    r"|\s(?=(?:but|except|instead\s+of|rather\s+than|other\s+than)\b)",
     re.IGNORECASE,
 )
 _NEGATION = re.compile(
     r"\b(?:not|never|no|nor|without|except|excluding|instead\s+of|rather\s+than|other\s+than)\b"
     r"|n't\b|n’t\b"
     # exclusions written without a negation word: "leave the SSO one open", "keep the album",
-    # "hold off on the disputed bill" ("leave a comment", "leave him a note" leave nothing out)
-    r"|\bleave\b(?!\s+(?:(?:him|her|them|me|us)\s+)?(?:a|an)\b)"
+    # "hold off on the disputed bill" ("leave a comment", "leave him a note" leave nothing out;
+    # "leave" as a noun — "Jonah's leave", "parental leave" — is no verb: the verb starts its
+    # clause or follows "and"/"but"/"please"/"just"/"then")
+    r"|(?:^\W*|\b(?:and|but|please|just|then|also)\s+)leave\b"
+    r"(?!\s+(?:(?:him|her|them|me|us)\s+)?(?:a|an)\b)"
     r"|\b(?:keep|skip|spare|ignore|exclude)\b|\bhold\s+off\b"
     r"|\bapart\s+from\b",
     re.IGNORECASE,
@@ -151,7 +158,7 @@ def describe_grants(grants: Mapping[str, tuple[str, ...]]) -> str:
         return "task grants: none (nothing in the request names a value)"
     parts = []
     for name, values in grants.items():
-        if "/asks:" in name or name == DESCRIBED:
+        if "/asks:" in name or name in (DESCRIBED, EXCLUDED):
             continue  # a rule's share of the lists below, or the words records are bound by
         if name == ASKED:
             values = tuple(f"{v.partition(':')[0]} ({v.partition(':')[2].strip()})" for v in values)
@@ -230,6 +237,7 @@ def _unique(values) -> tuple[str, ...]:
 # --- instructions: which action each part of the request asks for, and on what -------------
 
 ASKED = "task:asked"  # the request's instructions, as "verb: object words"
+EXCLUDED = "task:excluded"  # the words of negated clauses (records they describe are not bound)
 DESCRIBED = "task:described"  # the words listed records are bound by (questions included)
 
 # Finer cuts inside an affirmed clause: where a second instruction can start.
@@ -561,8 +569,9 @@ class Instruction(NamedTuple):
     verb: str
     object: tuple[str, ...]
     text: str
-    # The piece before it, when the object points back ("pay him back", "delete it"): records
-    # its object names are described there ("approve Luis's charger and pay him back").
+    # What came before it since the previous instruction began, when its object points back
+    # ("pay him back", "delete it"): records it names are described there ("approve Luis's
+    # charger and pay him back").
     context: str = ""
 
     def asked(self) -> str:
@@ -575,7 +584,7 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
     an instruction."""
     patterns = tuple(v.casefold() for v in verbs)
     found: list[Instruction] = []
-    current: list[str] | None = None  # [verb, text, the piece before] being read
+    current: list[str] | None = None  # [verb, text, what came before] being read
     before = ""
     for clause in _clauses(_affirmed(text[:MAX_TASK_CHARS])):
         for piece in _PIECE_END.split(clause):
@@ -585,10 +594,13 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             words = _WORD.findall(piece)
             if not words:
                 continue
-            previous, before = before, piece
             first = words[0].strip(_TRIM).casefold()
             second = words[1].casefold() if len(words) > 1 else ""
             verb = first in _VERBS or any(_matches(p, first) for p in patterns)
+            # What an object pointing back ("approve it") may refer to: everything since the
+            # instruction before it began ("check whether Sunita has cover; if she has, …").
+            previous = before
+            before = piece if verb and not _statement(words, verb) else f"{before} {piece}"
             if _statement(words, verb) or (verb and second == "me"):
                 # A statement ("his PyCon ticket can wait"), or the user asking to be told or
                 # given something ("send me the details", "let me know if…"): no action, no
@@ -623,7 +635,7 @@ def _clauses(text: str) -> list[str]:
 
 
 _POINTING = frozenset((
-    "it", "its", "him", "her", "them", "their", "this", "that", "these", "those", "one",
+    "it", "its", "him", "his", "her", "hers", "them", "their", "this", "that", "these", "those",
 ))  # fmt: skip
 
 
@@ -635,7 +647,7 @@ def _instruction(verb: str, text: str, before: str = "") -> Instruction:
             break
         if word:
             obj.append(word)
-    context = before if _POINTING.intersection(obj) else ""
+    context = before if obj and obj[0] in _POINTING else ""
     return Instruction(verb, tuple(obj), text, context)
 
 
@@ -661,6 +673,16 @@ def _matches(pattern: str, word: str) -> bool:
     if pattern.endswith("*"):
         return word.startswith(pattern[:-1])
     return word == pattern or word == pattern + "s" or word == pattern + "es"
+
+
+def excluded_words(text: str) -> tuple[str, ...]:
+    """The words of the request's negated clauses ("except staging-db", "leave the SSO one
+    open", "not 10C's"): a listed record described by one of them (and not by the request's
+    other words) is one the user ruled out, and is not bound (``task:excluded``)."""
+    head = text[:MAX_TASK_CHARS]
+    kept = _affirmed(head, questions=True)
+    negated = "".join(o if k == " " else " " for o, k in zip(head, kept, strict=True))
+    return _unique(_identifiers(negated))[:_MAX_VALUES]
 
 
 def scoped_described(text: str, asks: Iterable[str], verbs: Iterable[str] = ()) -> tuple[str, ...]:

@@ -65,6 +65,11 @@ ROUNDS = {
     # after reading them and each side-effecting tool got askedBy (the verbs of its frozen
     # "not asked" rule, unchanged): the figures below are no longer blind ones.
     "round 6": ("round6/expenses", "round6/contacts", "round6/repo"),
+    # Round 7 came after round 6 was scored and askedBy (tool-level instruction scopes),
+    # statements, "verb me" requests, reported speech, pointing objects, lookalike ties and
+    # excluded records were built. Benign side by a helper who read no policy or attack;
+    # attacks only by a blind author.
+    "round 7": ("round7/hr", "round7/school", "round7/cloudops"),
 }
 
 
