@@ -47,7 +47,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from policy.task_grants import GRANT_LISTS
+from policy.task_grants import ASKED, DESCRIBED, EXCLUDED, GRANT_LISTS
 
 __all__ = [
     "MAX_RESULT_CHARS",
@@ -98,7 +98,7 @@ class RecordsSpec(_Frozen):
     @field_validator("grants")
     @classmethod
     def _own_list(cls, value: str) -> str:
-        if value in GRANT_LISTS:
+        if value in GRANT_LISTS or value in (ASKED, DESCRIBED, EXCLUDED):
             raise ValueError(
                 f"{value} holds what the user typed; bound records need a list of their own"
             )

@@ -134,3 +134,17 @@ def test_policy_show_names_tools_asked_by_instructions(capsys: pytest.CaptureFix
     assert main(["policy", "show", "--policy-dir", str(VECTORS / "askedby" / "policy")]) == 0
     out = capsys.readouterr().out
     assert "tool notes/share_note: asked by 'shar*', 'send' (otherwise refused" in out
+
+
+@pytest.mark.parametrize(
+    "name", ["task:identifiers", "task:amounts", "task:asked", "task:described", "task:excluded"]
+)
+def test_records_may_not_bind_into_a_list_the_request_fills(name: str) -> None:
+    """A listing's ids must not land in a list the request's reading fills: in task:asked a
+    record id would read as an instruction."""
+    from pydantic import ValidationError
+
+    from policy.task_binding import RecordsSpec
+
+    with pytest.raises(ValidationError, match="bound records need a list of their own"):
+        RecordsSpec.model_validate({"grants": name, "id": "id", "describedBy": ["title"]})
