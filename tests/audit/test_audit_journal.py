@@ -222,3 +222,19 @@ def test_every_acknowledged_record_survives_a_power_cut_under_concurrent_wraps(
     recover(path)
     assert path.read_bytes() == whole
     assert verify_file(path).entries == 400
+
+
+def test_a_journal_that_is_a_symlink_is_refused_not_followed(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog.create(path, "s", {}, [], "p")
+    log.close()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"not a journal")
+    (tmp_path / "audit.journal").symlink_to(elsewhere)
+    with pytest.raises(OSError):
+        recover(path)
+    assert elsewhere.read_bytes() == b"not a journal"
+    from appliance.chokepoint.audit import AuditWriteError
+
+    with pytest.raises(AuditWriteError, match="cannot recover audit log"):
+        AuditLog.open_existing(path)

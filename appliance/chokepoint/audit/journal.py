@@ -141,9 +141,11 @@ def recover(log: Path) -> int:
     last whole line only when the journal holds the line that follows it. Raises ``OSError``."""
     path = journal_path(log)
     try:
-        journal = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # a planted symlink is not followed
     except FileNotFoundError:
         return 0
+    with os.fdopen(fd, "rb") as handle:
+        journal = handle.read(SIZE * 4)  # never more than a journal holds
     data = log.read_bytes()
     whole = data[: data.rfind(b"\n") + 1]
     head = _head(whole)
