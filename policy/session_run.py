@@ -20,6 +20,7 @@ from policy.session_policy import (
     asks_verbs,
     evaluate_in_session,
     scoped_lists_named,
+    session_lists_named,
     tool_scopes,
 )
 from policy.session_state import (
@@ -64,6 +65,7 @@ class SessionRun:
         # value came from: for the others it is work no decision reads (~20 us a call).
         self.tracks_provenance = any(rule.when.provenance is not None for rule in policy.rules)
         self._reads_asked = bool(asks_verbs(policy))
+        self._read: dict[tuple[str, str], frozenset[str]] = {}
         self._binds_records = any(
             a.records is not None for tools in policy.annotations.values() for a in tools.values()
         )
@@ -165,8 +167,24 @@ class SessionRun:
             self.state = apply_updates(self.state, StateUpdate(extend=bound))
         return bound
 
+    def _lists_read(self, call: ToolCall) -> frozenset[str]:
+        key = (call.server, call.tool)
+        found = self._read.get(key)
+        if found is None:
+            annotation = self.policy.annotations.get(call.server, {}).get(call.tool)
+            found = self._read[key] = _lists_read(self.policy, annotation)
+        return found
+
     def _state_for(self, call: ToolCall) -> SessionState:
         state = self.state
+        read = self._lists_read(call)
+        if any(name not in read for name in state.lists):
+            # Judged with (and written to the call's audit record with) only the lists this
+            # call's decision can read: the rules' lists, the request's words and instructions,
+            # and, for a tool with askedBy, its own shares of them. Other tools' shares and the
+            # words records are bound by would only make every record bigger.
+            kept = {name: values for name, values in state.lists.items() if name in read}
+            state = state.model_copy(update={"lists": kept})
         for update in self._pending.values():
             state = apply_updates(state, StateUpdate(count=update.count, add=update.add))
         if not self.tracks_provenance:
@@ -176,6 +194,15 @@ class SessionRun:
         if not hits and not saturated:
             return state
         return state.model_copy(update={"tainted": hits, "saturated": saturated})
+
+
+def _lists_read(policy: Policy, annotation: Any) -> frozenset[str]:
+    named = {*session_lists_named(policy), TASK_WORDS, ASKED}
+    asked_by = annotation.asked_by if annotation is not None else None
+    if asked_by is not None:
+        bases = {name.partition("/asks:")[0] for name in named if name.startswith("task:")}
+        named |= {scoped_list(base, asked_by) for base in bases}
+    return frozenset(named)
 
 
 class _Replay:

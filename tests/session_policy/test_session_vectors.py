@@ -148,3 +148,20 @@ def test_records_may_not_bind_into_a_list_the_request_fills(name: str) -> None:
 
     with pytest.raises(ValidationError, match="bound records need a list of their own"):
         RecordsSpec.model_validate({"grants": name, "id": "id", "describedBy": ["title"]})
+
+
+def test_a_call_is_judged_and_audited_with_only_the_lists_it_can_read() -> None:
+    """Other tools' shares and the words records are bound by stay out of the state a call is
+    judged with (and so out of its audit record); its own share is in."""
+    from policy.models import EvalContext, ToolCall
+    from policy.session_run import SessionRun
+
+    run = SessionRun(load_policy(VECTORS / "askedby" / "policy"))
+    run.grant_task("Share the grocery list with sam@home.example and delete the hiking guide")
+    assert any("delet" in name for name in run.state.lists)
+    call = ToolCall(
+        server="notes", tool="share_note", arguments={"id": "n-3", "to": "sam@home.example"}
+    )
+    seen = run.judge(call, EvalContext(home="/h")).seen.lists
+    assert "task:emails/asks:shar*|send" in seen and "task:asked" in seen
+    assert not [n for n in seen if "delet" in n or n.startswith(("task:described", "task:exc"))]
