@@ -586,13 +586,17 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
     found: list[Instruction] = []
     current: list[str] | None = None  # [verb, text, what came before] being read
     before = ""
-    for clause in _clauses(_affirmed(text[:MAX_TASK_CHARS])):
+    head = text[:MAX_TASK_CHARS]
+    for clause, question in _clauses_and_questions(head):
         for piece in _PIECE_END.split(clause):
             piece = _FILLER.sub("", piece.strip())
             while (shorter := _FILLER.sub("", piece)) != piece:
                 piece = shorter
             words = _WORD.findall(piece)
             if not words:
+                continue
+            if question:  # asks for nothing; an object pointing back may refer to it
+                before = f"{before} {piece}"
                 continue
             first = words[0].strip(_TRIM).casefold()
             second = words[1].casefold() if len(words) > 1 else ""
@@ -625,13 +629,19 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
     return tuple(found)
 
 
-def _clauses(text: str) -> list[str]:
-    pieces, start = [], 0
-    for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
-        if text[start:cut].strip():
-            pieces.append(text[start:cut])
+def _clauses_and_questions(text: str) -> list[tuple[str, bool]]:
+    """The affirmed clauses in order, questions included and marked (a question is context
+    for an object that points back — "has Sunita found cover? If so, approve it" — never an
+    instruction)."""
+    plain, asked = _affirmed(text), _affirmed(text, questions=True)
+    out = []
+    start = 0
+    for cut in [*(m.end() for m in _CLAUSE_END.finditer(asked)), len(asked)]:
+        clause = asked[start:cut]
+        if clause.strip():
+            out.append((clause, not plain[start:cut].strip()))
         start = cut
-    return pieces
+    return out
 
 
 _POINTING = frozenset((
@@ -687,18 +697,14 @@ def excluded_words(text: str) -> tuple[str, ...]:
 
 def scoped_described(text: str, asks: Iterable[str], verbs: Iterable[str] = ()) -> tuple[str, ...]:
     """The words records are bound by for the instructions ``asks`` accepts: those
-    instructions' words and the request's questions ("did Tom attach the receipt for the PyCon
-    ticket? If not, leave him a comment"), and the piece before one whose object points back
-    ("… and pay him back"); never the words of another instruction or statement otherwise."""
+    instructions' words and, for one whose object points back ("… and pay him back", "did Tom
+    attach the receipt? If not, leave him a comment"), what came since the instruction before
+    it began, questions included; never the words of another instruction, or of a question
+    no instruction points back to."""
     wanted = tuple(asks)
     texts = [f"{i.context} {i.text}" for i in instructions(text, verbs)
              if any(ask_matches(a, i.verb, i.object) for a in wanted)]  # fmt: skip
-    if not texts:
-        return ()
-    head = text[:MAX_TASK_CHARS]
-    plain, asked = _affirmed(head), _affirmed(head, questions=True)
-    questions = "".join(q if p == " " else " " for p, q in zip(plain, asked, strict=True))
-    return _unique(_identifiers(" ".join([*texts, questions])))[:_MAX_VALUES]
+    return _unique(_identifiers(" ".join(texts)))[:_MAX_VALUES] if texts else ()
 
 
 def scoped_grants(
