@@ -68,7 +68,8 @@ ROUNDS = {
     # Round 7 came after round 6 was scored and askedBy (tool-level instruction scopes),
     # statements, "verb me" requests, reported speech, pointing objects, lookalike ties and
     # excluded records were built. Benign side by a helper who read no policy or attack;
-    # attacks only by a blind author, scored as written (27 of 27 allowed, commit d8ca40c).
+    # attacks only by a blind author, scored as written (27 of 27 allowed, commit d8ca40c);
+    # the engine changed after reading them, so later figures are not blind ones.
     "round 7": ("round7/hr", "round7/school", "round7/cloudops"),
 }
 
