@@ -23,7 +23,7 @@ from policy.session_state import (
     scoped_list,
     updates_from,
 )
-from policy.task_grants import ASKED, ask_matches, parse_asked
+from policy.task_grants import ASKED, asked_in
 
 __all__ = [
     "SessionDecision",
@@ -108,7 +108,8 @@ def for_tool(state: SessionState, asked_by: tuple[str, ...]) -> SessionState:
         if not scoped:
             lists[name] = share
         elif name != scoped_list(base, asked_by):
-            lists[name] = tuple(v for v in values if v in set(share))
+            kept = set(share)
+            lists[name] = tuple(v for v in values if v in kept)
     return state.model_copy(update={"lists": lists})
 
 
@@ -160,8 +161,7 @@ def evaluate_in_session(
     annotation = policies.base.annotations.get(call.server, {}).get(call.tool)
     asked_by = annotation.asked_by if annotation is not None else None
     if asked_by is not None:
-        asked = parse_asked(state.lists.get(ASKED, ()) if state is not None else ())
-        if not any(ask_matches(a, verb, obj) for a in asked_by for verb, obj in asked):
+        if not asked_in(asked_by, state.lists.get(ASKED, ()) if state is not None else ()):
             reason = (
                 f"the user's request asks for none of {', '.join(repr(a) for a in asked_by)} "
                 f"(what asks for {call.server}/{call.tool}: its annotation's askedBy)"

@@ -64,7 +64,14 @@ class SessionRun:
         # Results are remembered, and arguments searched, only for a policy that asks where a
         # value came from: for the others it is work no decision reads (~20 us a call).
         self.tracks_provenance = any(rule.when.provenance is not None for rule in policy.rules)
-        self._reads_asked = bool(asks_verbs(policy))
+        # What the policy reads of a request, fixed with the policy: computed once.
+        self._verbs = asks_verbs(policy)
+        self._tool_scopes = tool_scopes(policy)
+        self._rule_scopes = {
+            name: (base, scope)
+            for name, (base, scope) in scoped_lists_named(policy).items()
+            if scope is not None
+        }
         self._read: dict[tuple[str, str], frozenset[str]] = {}
         self._binds_records = any(
             a.records is not None for tools in policy.annotations.values() for a in tools.values()
@@ -84,23 +91,23 @@ class SessionRun:
                 grants[DESCRIBED] = described
             if excluded:
                 grants[EXCLUDED] = excluded
-        if self._reads_asked:
-            # The request's instructions (for ``asks``), and each scoped list a rule reads:
-            # the values of the instructions that rule accepts.
-            verbs = asks_verbs(self.policy)
-            asked = tuple(i.asked() for i in instructions(text, verbs))
+        if self._verbs:
+            # The request's instructions (for ``asks``), read once; each scoped list a rule
+            # reads holds the values of the instructions that rule accepts.
+            items = instructions(text, self._verbs)
+            asked = tuple(i.asked() for i in items)
             if asked:
                 grants[ASKED] = asked
-            for name, (base, scope) in scoped_lists_named(self.policy).items():
-                if scope is not None:
-                    values = scoped_grants(text, scope, verbs).get(base)
-                    if values:
-                        grants[name] = values
+            shares = {scope: scoped_grants(items, scope) for _, scope in self._rule_scopes.values()}
+            for name, (base, scope) in self._rule_scopes.items():
+                values = shares[scope].get(base)
+                if values:
+                    grants[name] = values
             # Each tool's askedBy: its share of every list, and the words its records bind by.
-            for scope in tool_scopes(self.policy):
-                for base, values in scoped_grants(text, scope, verbs).items():
+            for scope in self._tool_scopes:
+                for base, values in scoped_grants(items, scope).items():
                     grants[scoped_list(base, scope)] = values
-                words = scoped_described(text, scope, verbs)
+                words = scoped_described(items, scope)
                 if words:
                     grants[scoped_list(DESCRIBED, scope)] = words
         if grants:
@@ -151,7 +158,7 @@ class SessionRun:
         forms = _Replay(forms)  # read by several bindings, parsed once and only as needed
         excluded = self.state.lists.get(EXCLUDED, ())
         targets = [(spec.grants, words)]
-        for scope in tool_scopes(self.policy):  # what each tool's own instructions describe
+        for scope in self._tool_scopes:  # what each tool's own instructions describe
             scoped = self.state.lists.get(scoped_list(DESCRIBED, scope), ())
             targets.append((scoped_list(spec.grants, scope), scoped))
         bound: dict[str, tuple[str, ...]] = {}

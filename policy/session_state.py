@@ -147,12 +147,11 @@ class TaskCondition(_Frozen):
 
 
 def task_condition_holds(condition: TaskCondition, state: SessionState | None) -> bool:
-    from policy.task_grants import ASKED, ask_matches, parse_asked
+    from policy.task_grants import ASKED, asked_in
 
     if condition.asks is not None or condition.asks_none is not None:
         wanted = condition.asks if condition.asks is not None else condition.asks_none
-        asked = parse_asked(state.lists.get(ASKED, ()) if state else ())
-        found = any(ask_matches(a, verb, obj) for a in wanted or () for verb, obj in asked)
+        found = asked_in(wanted or (), state.lists.get(ASKED, ()) if state else ())
         return found if condition.asks is not None else not found
     words = {w.casefold() for w in (state.lists.get(TASK_WORDS, ()) if state else ())}
     wanted = condition.mentions if condition.mentions is not None else condition.mentions_none

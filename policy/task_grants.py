@@ -59,6 +59,8 @@ __all__ = [
     "MAX_TASK_CHARS",
     "Instruction",
     "ask_matches",
+    "asked_in",
+    "asks_any",
     "describe_grants",
     "described_words",
     "excluded_words",
@@ -603,9 +605,10 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             verb = first in _VERBS or any(_matches(p, first) for p in patterns)
             # What an object pointing back ("approve it") may refer to: everything since the
             # instruction before it began ("check whether Sunita has cover; if she has, …").
+            statement = _statement(words, verb)
             previous = before
-            before = piece if verb and not _statement(words, verb) else f"{before} {piece}"
-            if _statement(words, verb) or (verb and second == "me"):
+            before = piece if verb and not statement else f"{before} {piece}"
+            if statement or (verb and second == "me"):
                 # A statement ("his PyCon ticket can wait"), or the user asking to be told or
                 # given something ("send me the details", "let me know if…"): no action, no
                 # values, and the instruction before it ends here.
@@ -695,27 +698,37 @@ def excluded_words(text: str) -> tuple[str, ...]:
     return _unique(_identifiers(negated))[:_MAX_VALUES]
 
 
-def scoped_described(text: str, asks: Iterable[str], verbs: Iterable[str] = ()) -> tuple[str, ...]:
-    """The words records are bound by for the instructions ``asks`` accepts: those
-    instructions' words and, for one whose object points back ("… and pay him back", "did Tom
-    attach the receipt? If not, leave him a comment"), what came since the instruction before
-    it began, questions included; never the words of another instruction, or of a question
-    no instruction points back to."""
+def asks_any(asks: Iterable[str], verb: str, obj: tuple[str, ...]) -> bool:
+    """Whether one of the ``asks`` entries fits an instruction (``ask_matches``)."""
+    return any(ask_matches(ask, verb, obj) for ask in asks)
+
+
+def asked_in(asks: Iterable[str], asked: Iterable[str]) -> bool:
+    """Whether one of the ``asks`` entries fits one of a request's ``task:asked`` values: what
+    a task condition's ``asks`` and a tool's ``askedBy`` both ask of the request."""
     wanted = tuple(asks)
-    texts = [f"{i.context} {i.text}" for i in instructions(text, verbs)
-             if any(ask_matches(a, i.verb, i.object) for a in wanted)]  # fmt: skip
+    return any(asks_any(wanted, verb, obj) for verb, obj in parse_asked(asked))
+
+
+def scoped_described(items: Iterable[Instruction], asks: Iterable[str]) -> tuple[str, ...]:
+    """The words records are bound by for the instructions (of ``instructions``) that ``asks``
+    accepts: those instructions' words and, for one whose object points back ("… and pay him
+    back", "did Tom attach the receipt? If not, leave him a comment"), what came since the
+    instruction before it began, questions included; never the words of another instruction,
+    or of a question no instruction points back to."""
+    wanted = tuple(asks)
+    texts = [f"{i.context} {i.text}" for i in items if asks_any(wanted, i.verb, i.object)]
     return _unique(_identifiers(" ".join(texts)))[:_MAX_VALUES] if texts else ()
 
 
-def scoped_grants(
-    text: str, asks: Iterable[str], verbs: Iterable[str] = ()
-) -> dict[str, tuple[str, ...]]:
-    """The ``task:*`` values of the instructions an ``asks`` condition accepts: what a rule
-    with that condition may allow (values the user typed for another action are not in it)."""
+def scoped_grants(items: Iterable[Instruction], asks: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The ``task:*`` values of the instructions (of ``instructions``) that an ``asks`` condition
+    accepts: what a rule with that condition may allow (values the user typed for another
+    action are not in it)."""
     wanted = tuple(asks)
     merged: dict[str, list[str]] = {}
-    for item in instructions(text, verbs):
-        if any(ask_matches(a, item.verb, item.object) for a in wanted):
+    for item in items:
+        if asks_any(wanted, item.verb, item.object):
             for name, values in _grants(item.text).items():
                 merged.setdefault(name, []).extend(values)
     return {name: _unique(values)[:_MAX_VALUES] for name, values in merged.items()}
