@@ -285,8 +285,9 @@ def _show(policy: Policy) -> int:
 
 
 def _show_listings(policy: Policy) -> None:
-    """The listing tools that bind objects to the task (``records``), and which of them let an
-    outsider's record be bound (no ``ownedBy``)."""
+    """The tools only an instruction of the request may ask for (``askedBy``), the listing
+    tools that bind objects to the task (``records``), and which of them let an outsider's
+    record be bound (no ``ownedBy``)."""
     for server, tools in sorted(policy.annotations.items()):
         for name, annotation in sorted(tools.items()):
             if annotation.asked_by is not None:

@@ -35,11 +35,14 @@ class _Answer:
         return Verdict.deny("human", "not this one")
 
 
-def _session(home, tmp_path: Path, server: str, domain: str):
+def _session(home, tmp_path: Path, server: str, domain: str, session_id: str | None = None):
+    """A session in front of one of the test servers with a domain's policy; the same
+    ``session_id`` again resumes it."""
     spec = ServerSpec(server, argv=(sys.executable, str(SERVER), server), call_timeout_s=20.0)
     options = SessionOptions(
-        task="t", sandbox=tmp_path / "sb", policy_dir=VECTORS / domain / "policy"
-    )
+        task="t", sandbox=tmp_path / "sb", policy_dir=VECTORS / domain / "policy",
+        session_id=session_id,
+    )  # fmt: skip
     return open_session(Config(), home, options, specs=[spec])
 
 
@@ -124,13 +127,8 @@ def _replays_the_same(audit: Path, policy_dir: Path, tmp_path: Path) -> None:
 
 
 async def test_a_resumed_session_keeps_its_grants_lists_and_sums(home, tmp_path: Path) -> None:
-    spec = ServerSpec("bank", argv=(sys.executable, str(SERVER), "bank"), call_timeout_s=20.0)
-    options = SessionOptions(
-        task="t", sandbox=tmp_path / "sb", policy_dir=VECTORS / "banking" / "policy",
-        session_id="resume-me",
-    )  # fmt: skip
     payee, named = "DE44500105175407324931", "DE75512108001245126199"
-    async with open_session(Config(), home, options, specs=[spec]) as session:
+    async with _session(home, tmp_path, "bank", "banking", "resume-me") as session:
         session.chokepoint.grant_task(f"Pay 900 to {named} and 900 to {payee}")
         for account in (named, payee):
             assert (
@@ -138,7 +136,7 @@ async def test_a_resumed_session_keeps_its_grants_lists_and_sums(home, tmp_path:
                     "bank", "send_money", {"recipient": account, "amount": 900}
                 )
             ).ok
-    async with open_session(Config(), home, options, specs=[spec]) as session:
+    async with _session(home, tmp_path, "bank", "banking", "resume-me") as session:
         cp = session.chokepoint
         cp.escalation = _Answer(approve=False)
         assert cp.session_state.state.sums == {"spent": 1800.0}
@@ -164,12 +162,7 @@ async def test_a_listing_binds_the_note_the_request_describes(home, tmp_path: Pa
     """``records`` on a real server's listing: the note the user's words describe is bound to
     the task (in the audit as ``taskBindings``, bound again on resume); the note an injected
     record names is refused, and so is the injector's own note."""
-    spec = ServerSpec("notes", argv=(sys.executable, str(SERVER), "notes"), call_timeout_s=20.0)
-    options = SessionOptions(
-        task="t", sandbox=tmp_path / "sb", policy_dir=VECTORS / "binding" / "policy",
-        session_id="bind-notes",
-    )  # fmt: skip
-    async with open_session(Config(), home, options, specs=[spec]) as session:
+    async with _session(home, tmp_path, "notes", "binding", "bind-notes") as session:
         cp = session.chokepoint
         cp.grant_task("Share my grocery list with sam@home.example")
         before = await cp.call("notes", "share_note", {"id": "n-3", "to": "sam@home.example"})
@@ -190,7 +183,7 @@ async def test_a_listing_binds_the_note_the_request_describes(home, tmp_path: Pa
     allowed = next(r for r in records if r.get("rule") == "allow-notes-the-user-named")
     assert allowed["session"]["lists"]["task:notes"] == ["n-3"]
     _replays_the_same(audit, VECTORS / "binding" / "policy", tmp_path)
-    async with open_session(Config(), home, options, specs=[spec]) as session:
+    async with _session(home, tmp_path, "notes", "binding", "bind-notes") as session:
         assert session.chokepoint.session_state.state.lists["task:notes"] == ("n-3",)
         again = await session.chokepoint.call(
             "notes", "share_note", {"id": "n-3", "to": "sam@home.example"}
@@ -202,12 +195,7 @@ async def test_a_tool_asked_by_instructions_through_a_real_server(home, tmp_path
     """``askedBy`` on a real server's tools: sharing is refused before any rule when the
     request only asks to be told, and allowed with the note the share instruction describes;
     the decision replays the same from the audit, and a resumed session keeps the scopes."""
-    spec = ServerSpec("notes", argv=(sys.executable, str(SERVER), "notes"), call_timeout_s=20.0)
-    options = SessionOptions(
-        task="t", sandbox=tmp_path / "sb", policy_dir=VECTORS / "askedby" / "policy",
-        session_id="asked-notes",
-    )  # fmt: skip
-    async with open_session(Config(), home, options, specs=[spec]) as session:
+    async with _session(home, tmp_path, "notes", "askedby", "asked-notes") as session:
         cp = session.chokepoint
         cp.grant_task("Send me the old wifi password")
         told = await cp.call("notes", "share_note", {"id": "n-9", "to": "sam@home.example"})
@@ -222,7 +210,7 @@ async def test_a_tool_asked_by_instructions_through_a_real_server(home, tmp_path
     listing = next(r for r in _records(audit) if r.get("tool") == "list_notes")
     assert listing["taskBindings"]["task:notes/asks:shar*|send"] == ["n-3"]
     _replays_the_same(audit, VECTORS / "askedby" / "policy", tmp_path)
-    async with open_session(Config(), home, options, specs=[spec]) as session:
+    async with _session(home, tmp_path, "notes", "askedby", "asked-notes") as session:
         again = await session.chokepoint.call(
             "notes", "share_note", {"id": "n-3", "to": "sam@home.example"}
         )

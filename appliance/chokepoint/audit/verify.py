@@ -109,14 +109,11 @@ def verify_file(
     except _Edited as bad:
         return _edited(walk, bad)
     result = _conclude(walk, len(lines), tail, running)
-    if (
-        not result.ended
-        and result.status in (Status.CUT, Status.UNPROVEN)
-        and journal_path(Path(path)).exists()
-    ):
+    journal = journal_path(Path(path))
+    if not result.ended and result.status in (Status.CUT, Status.UNPROVEN) and journal.exists():
         note = (
-            f"its journal {journal_path(Path(path)).name} is beside it (the writer did not close"
-            " the log): resuming the session appends the records it holds that the log lost"
+            f"its journal {journal.name} is beside it (the writer did not close the log): "
+            "resuming the session appends the records it holds that the log lost"
         )
         result = replace(result, notes=(*result.notes, note))
     return result
