@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["append_json_line", "write_text_atomic"]
+__all__ = ["append_json_line", "fsync_dir", "write_text_atomic"]
 
 
 def append_json_line(path: Path, record: dict[str, Any], *, sort_keys: bool = False) -> None:
@@ -48,8 +48,13 @@ def write_text_atomic(
         Path(temp).unlink(missing_ok=True)
         raise
     if durable_rename:
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the folder's entries (a file created, renamed or removed in it) durable."""
+    folder = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

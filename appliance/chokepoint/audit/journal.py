@@ -24,8 +24,10 @@ import hashlib
 import mmap
 import os
 from pathlib import Path
+from typing import Any
 
 from appliance.chokepoint.audit.seal import parse_strict, unseal
+from appliance.host.atomic import fsync_dir
 
 __all__ = ["BLOCK", "SIZE", "Journal", "journal_path", "recover"]
 
@@ -66,7 +68,7 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | direct | os.O_DSYNC)
         except OSError as exc:
@@ -132,7 +134,7 @@ class Journal:
         self._staging.close()
         if remove:
             self.path.unlink(missing_ok=True)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
 
 
 def recover(log: Path) -> int:
@@ -169,50 +171,38 @@ def recover(log: Path) -> int:
             out.flush()
             os.fsync(out.fileno())
     path.unlink()
-    _fsync_dir(log.parent)
+    fsync_dir(log.parent)
     return len(added)
 
 
 def _head(whole: bytes) -> tuple[int, str] | None:
     """(seq, hash) of the log's last whole line; None when it has none that parses."""
     lines = whole.split(b"\n")[:-1]
-    if not lines:
-        return None
-    last = lines[-1]
-    try:
-        record = parse_strict(last)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("seq"), int):
-        return None
-    if record.get("v") == 1:  # format 1: the next record's prev is the hash of this line
-        return record["seq"], hashlib.sha256(last).hexdigest()
-    digest, problem = unseal(last)
-    return None if problem else (record["seq"], digest)
+    sealed = _sealed(lines[-1]) if lines else None
+    return None if sealed is None else (sealed[0]["seq"], sealed[1])
 
 
 def _link(line: bytes) -> tuple[int, str, str] | None:
     """(seq, prev, own hash) of a journal line that is a whole, intact record, else None."""
+    sealed = _sealed(line)
+    if sealed is None or not isinstance(sealed[0].get("prev"), str):
+        return None
+    return sealed[0]["seq"], sealed[0]["prev"], sealed[1]
+
+
+def _sealed(line: bytes) -> tuple[dict[str, Any], str] | None:
+    """A whole, intact record line: (the record, its hash — its seal, or in format 1 the hash
+    of its bytes, which the next record's ``prev`` names), else None."""
     if not line.startswith(b"{"):
         return None
     try:
         record = parse_strict(line)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(record, dict):
-        return None
-    seq, prev = record.get("seq"), record.get("prev")
-    if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(prev, str):
+    seq = record.get("seq") if isinstance(record, dict) else None
+    if not isinstance(seq, int) or isinstance(seq, bool):
         return None
     if record.get("v") == 1:
-        return seq, prev, hashlib.sha256(line).hexdigest()
+        return record, hashlib.sha256(line).hexdigest()
     digest, problem = unseal(line)
-    return None if problem else (seq, prev, digest)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return None if problem else (record, digest)

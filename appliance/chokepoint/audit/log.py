@@ -35,6 +35,7 @@ from appliance.chokepoint.audit.journal import Journal, journal_path, recover
 from appliance.chokepoint.audit.seal import SealError, encode, seal
 from appliance.chokepoint.audit.signing import Signer, checkpoint_message
 from appliance.errors import ApplianceError
+from appliance.host.atomic import fsync_dir
 
 __all__ = ["FORMAT_VERSION", "AuditLog", "AuditWriteError", "CheckpointEvery", "json_problem"]
 
@@ -185,7 +186,7 @@ class AuditLog:
         try:
             _write_all(fd, line, path)
             getattr(os, "fdatasync", os.fsync)(fd)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         except (AuditWriteError, OSError) as exc:
             os.close(fd)
             raise AuditWriteError(f"cannot write audit log {path}: {exc}") from exc
@@ -429,17 +430,3 @@ def _write_all(fd: int, line: bytes, path: Path) -> None:
             raise OSError(f"short write: {written} of {len(data)} bytes")
     except OSError as exc:
         raise AuditWriteError(f"cannot write audit log {path}: write failed: {exc}") from exc
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the new file's directory entry durable too."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError as exc:
-        raise AuditWriteError(f"cannot open {directory}: {exc.strerror or exc}") from exc
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        raise AuditWriteError(f"cannot sync {directory}: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
