@@ -238,3 +238,37 @@ def test_a_journal_that_is_a_symlink_is_refused_not_followed(tmp_path: Path) -> 
 
     with pytest.raises(AuditWriteError, match="cannot recover audit log"):
         AuditLog.open_existing(path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_journal_that_is_no_regular_file_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    """Variants of the planted journal: a FIFO (opening one would block the session forever)
+    and a folder; resuming refuses both with a clear error, and a new log will not start."""
+    import threading
+
+    from appliance.chokepoint.audit import AuditWriteError
+
+    path = tmp_path / "audit.jsonl"
+    AuditLog.create(path, "s", {}, [], "p").close()
+    planted = tmp_path / "audit.journal"
+    os.mkfifo(planted) if kind == "fifo" else planted.mkdir()
+    outcome: list[BaseException] = []
+
+    def resume() -> None:
+        try:
+            AuditLog.open_existing(path)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=resume, daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive(), "resuming blocked on the planted journal"
+    assert isinstance(outcome[0], AuditWriteError), outcome
+    assert "cannot recover audit log" in str(outcome[0])
+    assert planted.exists()  # nothing planted is removed or followed
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    os.mkfifo(fresh / "audit.journal") if kind == "fifo" else (fresh / "audit.journal").mkdir()
+    with pytest.raises(AuditWriteError, match="cannot create the journal of audit log"):
+        AuditLog.create(fresh / "audit.jsonl", "s", {}, [], "p")

@@ -23,6 +23,7 @@ import errno
 import hashlib
 import mmap
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ class Journal:
         direct = getattr(os, "O_DIRECT", 0)
         if not direct or size % BLOCK:
             return None
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        fd = _open_file(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
             zeros = bytes(BLOCK * 64)
             for offset in range(0, size, len(zeros)):
@@ -70,7 +71,7 @@ class Journal:
             os.close(fd)
         fsync_dir(path.parent)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | direct | os.O_DSYNC)
+            fd = _open_file(path, os.O_WRONLY | direct | os.O_DSYNC)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
@@ -137,13 +138,23 @@ class Journal:
             fsync_dir(self.path.parent)
 
 
+def _open_file(path: Path, flags: int) -> int:
+    """``path`` opened as a regular file only: never through a symlink, never blocking on a
+    FIFO, refused (``OSError``) when it is anything else."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{path} is not a regular file")
+    return fd
+
+
 def recover(log: Path) -> int:
     """Append to ``log`` the journal's lines that continue its hash chain (after a power loss)
     and remove the journal; the number appended. A log that ends mid-line is cut back to its
     last whole line only when the journal holds the line that follows it. Raises ``OSError``."""
     path = journal_path(log)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # a planted symlink is not followed
+        fd = _open_file(path, os.O_RDONLY)  # a planted symlink or FIFO is refused
     except FileNotFoundError:
         return 0
     with os.fdopen(fd, "rb") as handle:
