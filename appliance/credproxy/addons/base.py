@@ -135,6 +135,25 @@ def cut_connection(flow: Any) -> None:
         logger.debug("credential proxy: no live connection to cut for flow %s", flow.id)
 
 
+def close_client_socket(client: Any) -> None:
+    """Close a finished client connection's socket if mitmproxy left it open.
+
+    mitmproxy closes a connection a hook killed by cancelling its handler; when the cancel lands
+    while the handler is still inside the event it was processing (not at its next read), the
+    handler ends without closing the socket, and the client waits for an answer that never comes
+    (seen about once in 50 fresh proxies: a killed request hung until the client's timeout).
+    Called when mitmproxy reports the client gone: whatever is still open is closed now.
+    """
+    master = getattr(ctx, "master", None)
+    server = master.addons.get("proxyserver") if master is not None else None
+    handler = server.connections.get(client.id) if server is not None else None
+    io = handler.transports.get(handler.client) if handler is not None else None
+    writer = io.writer if io is not None else None
+    if writer is not None and not writer.is_closing():
+        logger.debug("credential proxy: closing a client socket left open (%s)", client.id)
+        writer.close()
+
+
 def mark_forwarded(flow: Any) -> None:
     flow.metadata["ironcurtain.forwarded"] = True
 

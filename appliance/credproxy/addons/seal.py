@@ -13,6 +13,7 @@ from typing import Any
 from appliance.credproxy.addons.base import (
     REQUIRED_CHECKS,
     Reporter,
+    close_client_socket,
     cut_connection,
     denied,
     fail_closed,
@@ -85,6 +86,12 @@ class Seal:
                 )  # fmt: skip
                 return
             self.reporter.emit_quietly(flow, "error", status=status, reason=flow.error.msg[:200])
+
+    def client_disconnected(self, client: Any) -> None:
+        try:
+            close_client_socket(client)
+        except Exception:  # never let the clean-up fail the hook chain
+            logger.exception("credential proxy: closing a client socket failed")
 
     # Raw TCP, UDP, DNS and WebSocket traffic carries no key to check: cut it.
     @fail_closed
