@@ -23,7 +23,7 @@ from policy.session_state import (
     scoped_list,
     updates_from,
 )
-from policy.task_grants import ASKED, asked_in
+from policy.task_grants import ASKED, asked_in, shown_asked
 
 __all__ = [
     "SessionDecision",
@@ -161,10 +161,18 @@ def evaluate_in_session(
     annotation = policies.base.annotations.get(call.server, {}).get(call.tool)
     asked_by = annotation.asked_by if annotation is not None else None
     if asked_by is not None:
-        if not asked_in(asked_by, state.lists.get(ASKED, ()) if state is not None else ()):
+        asked = state.lists.get(ASKED, ()) if state is not None else ()
+        if not asked_in(asked_by, asked):
+            read = (
+                f"it was read as: {'; '.join(shown_asked(asked[:8]))}"
+                if asked
+                else "nothing in it was read as an instruction to act (one is an English "
+                "sentence that starts with a verb, like 'approve Marta's leave'; 'send me…' "
+                "and 'tell me…' ask only to be told)"
+            )
             reason = (
                 f"the user's request asks for none of {', '.join(repr(a) for a in asked_by)} "
-                f"(what asks for {call.server}/{call.tool}: its annotation's askedBy)"
+                f"(what asks for {call.server}/{call.tool}: its annotation's askedBy); {read}"
             )
             return SessionDecision(
                 Decision(decision="deny", rule="task-not-asked", reason=reason), _NOTHING

@@ -68,6 +68,7 @@ __all__ = [
     "parse_asked",
     "scoped_described",
     "scoped_grants",
+    "shown_asked",
     "task_grants",
 ]
 
@@ -163,10 +164,19 @@ def describe_grants(grants: Mapping[str, tuple[str, ...]]) -> str:
         if "/asks:" in name or name in (DESCRIBED, EXCLUDED):
             continue  # a rule's share of the lists below, or the words records are bound by
         if name == ASKED:
-            values = tuple(f"{v.partition(':')[0]} ({v.partition(':')[2].strip()})" for v in values)
+            values = shown_asked(values)
         shown = ", ".join(values[:6]) + (f", … (+{len(values) - 6})" if len(values) > 6 else "")
         parts.append(f"{name.removeprefix('task:')}: {shown}")
     return "task grants: " + "; ".join(parts)
+
+
+def shown_asked(asked: Iterable[str]) -> tuple[str, ...]:
+    """``task:asked`` values ("verb: object") as a person reads them: "verb (object)"."""
+    shown = []
+    for value in asked:
+        verb, _, obj = value.partition(":")
+        shown.append(f"{verb} ({obj.strip()})" if obj.strip() else verb)
+    return tuple(shown)
 
 
 def _identifiers(text: str) -> list[str]:

@@ -205,6 +205,7 @@ async def test_a_tool_asked_by_instructions_through_a_real_server(home, tmp_path
         other = await cp.call("notes", "share_note", {"id": "n-9", "to": "sam@home.example"})
         audit = session.audit_path
     assert (told.ok, told.decision.rule) == (False, "task-not-asked")
+    assert "ask only to be told" in told.text  # why, so the user can rephrase
     assert (shared.ok, shared.decision.rule) == (True, "allow-notes-the-user-named")
     assert (other.ok, other.decision.rule) == (False, "deny-other-notes")
     listing = next(r for r in _records(audit) if r.get("tool") == "list_notes")

@@ -11,7 +11,9 @@ import pytest
 
 from appliance.cli.policy_cmd import _protected_for
 from policy.loader import load_policy
+from policy.models import EvalContext, ToolCall
 from policy.scenarios import load_scenarios, replay
+from policy.session_run import SessionRun
 from policy.task_binding import content_words
 from policy.task_grants import described_words, instructions, task_grants
 
@@ -153,9 +155,6 @@ def test_records_may_not_bind_into_a_list_the_request_fills(name: str) -> None:
 def test_a_call_is_judged_and_audited_with_only_the_lists_it_can_read() -> None:
     """Other tools' shares and the words records are bound by stay out of the state a call is
     judged with (and so out of its audit record); its own share is in."""
-    from policy.models import EvalContext, ToolCall
-    from policy.session_run import SessionRun
-
     run = SessionRun(load_policy(VECTORS / "askedby" / "policy"))
     run.grant_task("Share the grocery list with sam@home.example and delete the hiking guide")
     assert any("delet" in name for name in run.state.lists)
@@ -165,3 +164,19 @@ def test_a_call_is_judged_and_audited_with_only_the_lists_it_can_read() -> None:
     seen = run.judge(call, EvalContext(home="/h")).seen.lists
     assert "task:emails/asks:shar*|send" in seen and "task:asked" in seen
     assert not [n for n in seen if "delet" in n or n.startswith(("task:described", "task:exc"))]
+
+
+def test_a_request_read_as_no_instruction_says_so() -> None:
+    """A request in which no instruction was read (not English, or no verb first) refuses every
+    askedBy tool; the refusal says that nothing was read and what an instruction looks like."""
+    run = SessionRun(load_policy(VECTORS / "askedby" / "policy"))
+    run.grant_task("Bitte die Einkaufsliste mit sam@home.example teilen")
+    call = ToolCall(
+        server="notes", tool="share_note", arguments={"id": "n-3", "to": "sam@home.example"}
+    )
+    judged = run.judge(call, EvalContext(home="/home/user"))
+    assert judged.decision.rule == "task-not-asked"
+    assert "nothing in it was read as an instruction to act" in judged.decision.reason
+    run.grant_task("Delete the hiking guide")  # read, but not as sharing: what was read is said
+    judged = run.judge(call, EvalContext(home="/home/user"))
+    assert "it was read as: delete (the hiking guide)" in judged.decision.reason
