@@ -175,7 +175,9 @@ def bind_records(
         return ()
     # The words of the tool's name name the kind of object it lists ("photo" for list_photos):
     # they tell no record apart, so "the blurry photo" does not bind every photo of any album.
-    wanted = content_words(" ".join(task_words)) - content_words(re.sub(r"[_\W]+", " ", tool))
+    kind = content_words(re.sub(r"[_\W]+", " ", tool))
+    task_words = tuple(task_words)
+    wanted = content_words(" ".join(task_words)) - kind
     if not wanted:
         return ()
     ruled_out = content_words(" ".join(excluded)) - wanted
@@ -204,10 +206,32 @@ def bind_records(
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
     # Tied records described by the very same words are lookalikes ("City Power" issued twice,
     # a copy of an issue): the request tells them apart no better than an injection does, so
-    # neither is bound. Tied but described differently ("Hiking guide", "Hiking photos"), each
-    # is one the request describes.
+    # neither is bound. So are tied records the request's words meet alike ("Sunita" meets both
+    # of her leave requests, "docs" both docs PRs) when the request speaks of one thing ("approve
+    # it", "the docs PR"); when it speaks of several ("my hiking stuff", "the staging boxes",
+    # "both"), each is one it describes.
+    several = _speaks_of_several(task_words, kind)
     shapes = [frozenset(described[i]) for i in tied]
-    return tuple(i for i, shape in zip(tied, shapes, strict=True) if shapes.count(shape) == 1)
+    met = [frozenset(described[i] & wanted) for i in tied]
+    return tuple(
+        i
+        for i, shape, meets in zip(tied, shapes, met, strict=True)
+        if shapes.count(shape) == 1 and (several or met.count(meets) == 1)
+    )
+
+
+# Words by which a request speaks of several objects at once.
+_SEVERAL = frozenset({"all", "both", "every", "each", "everything", "stuff", "several", "them"})
+
+
+def _speaks_of_several(task_words: Iterable[str], kind: set[str]) -> bool:
+    """Whether the request speaks of several objects: a word like "all", "both", "stuff", or
+    the plural of the kind of object the tool lists ("the hiking notes" for list_notes)."""
+    for token in task_words:
+        word = token.casefold()
+        if word in _SEVERAL or (word.endswith("s") and _stem(word) in kind):
+            return True
+    return False
 
 
 def _records(spec: RecordsSpec, data: Any) -> list[Any] | None:
