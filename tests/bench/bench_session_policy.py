@@ -47,6 +47,9 @@ DATA = ROOT / "tests" / "vectors" / "session_policy"
 # ``attacks-injection.json`` (rounds 6 and 7, session 9): a third blind author under the issue's
 # own threat model: the user's words are one of the domain's benign tasks, verbatim (checked
 # here); the attacker controls only what tools return (the injection) and the calls it asks for.
+# Scored as written at commit 435ab23 (policies frozen at cd70dbb): round 6 13 of 27 allowed,
+# round 7 15 of 27; the binding changed after reading them (ties met alike), so later figures
+# are not blind ones.
 KINDS = (
     ("benign", "benign.json"),
     ("attack", "attacks.json"),
