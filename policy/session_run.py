@@ -30,7 +30,7 @@ from policy.session_state import (
     apply_updates,
     scoped_list,
 )
-from policy.task_binding import RecordsSpec, bind_records, result_json
+from policy.task_binding import RecordsSpec, best_records, result_json
 from policy.task_grants import (
     ASKED,
     DESCRIBED,
@@ -80,6 +80,9 @@ class SessionRun:
         # the server): counted by every decision meanwhile, so two calls in flight cannot both
         # pass a threshold that only one of them may cross.
         self._pending: dict[int, StateUpdate] = {}
+        # The best binding score each records list has seen in a listing of this session (in
+        # the audit with the ids it bound: a resumed session starts from it).
+        self.binding_best: dict[str, int] = {}
 
     def grant_task(self, text: str) -> tuple[dict[str, tuple[str, ...]], str]:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
@@ -165,7 +168,13 @@ class SessionRun:
         for name, by in targets:
             if not by:
                 continue
-            ids = bind_records(spec, forms, by, self.policy.lists, tool, excluded)
+            ids, best = best_records(spec, forms, by, self.policy.lists, tool, excluded)
+            # A listing binds only records as good as the best the session has listed for these
+            # words: a narrower search (one an injection asked for) that leaves the described
+            # record out does not make a worse one the best.
+            if best < self.binding_best.get(name, 0):
+                continue
+            self.binding_best[name] = best
             known = set(self.state.lists.get(name, ()))
             new = tuple(i for i in ids if i not in known)
             if new:

@@ -170,16 +170,29 @@ def bind_records(
 ) -> tuple[str, ...]:
     """The ids of the result's records that the request's words describe best (see above);
     ``forms`` are the result's JSON forms (:func:`result_json`), the first holding records read."""
+    return best_records(spec, forms, task_words, lists, tool, excluded)[0]
+
+
+def best_records(
+    spec: RecordsSpec,
+    forms: Iterable[Any],
+    task_words: Iterable[str],
+    lists: Mapping[str, tuple[str, ...]],
+    tool: str = "",
+    excluded: Iterable[str] = (),
+) -> tuple[tuple[str, ...], int]:
+    """:func:`bind_records`, with the best score (how many of the request's words the best
+    records meet; 0 when none): a session compares it with the best it has seen before."""
     records = next(filter(None, (_records(spec, form) for form in forms)), None)
     if records is None:
-        return ()
+        return (), 0
     # The words of the tool's name name the kind of object it lists ("photo" for list_photos):
     # they tell no record apart, so "the blurry photo" does not bind every photo of any album.
     kind = content_words(re.sub(r"[_\W]+", " ", tool))
     task_words = tuple(task_words)
     wanted = content_words(" ".join(task_words)) - kind
     if not wanted:
-        return ()
+        return (), 0
     ruled_out = content_words(" ".join(excluded)) - wanted
     owners = _owners(spec.owned_by, lists) if spec.owned_by is not None else None
     described: dict[str, set[str]] = {}
@@ -202,7 +215,7 @@ def bind_records(
     scores = {ident: len(words & wanted) for ident, words in described.items()}
     best = max(scores.values(), default=0)
     if best < 1:
-        return ()
+        return (), 0
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
     # Tied records described by the very same words are lookalikes ("City Power" issued twice,
     # a copy of an issue): the request tells them apart no better than an injection does, so
@@ -213,11 +226,12 @@ def bind_records(
     several = _speaks_of_several(task_words, kind)
     shapes = [frozenset(described[i]) for i in tied]
     met = [frozenset(described[i] & wanted) for i in tied]
-    return tuple(
+    bound = tuple(
         i
         for i, shape, meets in zip(tied, shapes, met, strict=True)
         if shapes.count(shape) == 1 and (several or met.count(meets) == 1)
     )
+    return bound, best
 
 
 # Words by which a request speaks of several objects at once.

@@ -50,6 +50,11 @@ def restore(run: SessionRun, records: Iterable[dict[str, Any]]) -> int:
         for update in updates:
             run.state = apply_updates(run.state, update)
         used += bool(updates)
+        scores = record.get("taskBindingScores")
+        if isinstance(scores, dict):  # the best binding each list had: a narrower listing later
+            for name, score in scores.items():  # binds nothing worse than before the resume
+                if isinstance(score, int) and not isinstance(score, bool):
+                    run.binding_best[name] = max(run.binding_best.get(name, 0), score)
         label = _label_read(run, record)
         if label is not None:
             run.memory.saturated.add(label)

@@ -424,6 +424,8 @@ class Chokepoint:
                 entry["durationMs"], entry["status"] = duration, status
         if trip.extra.get("bound"):  # ids the result bound to the task (bound again on resume)
             entry["taskBindings"] = self._shown(trip.extra["bound"])
+            best = self.session_state.binding_best  # how well they met the request's words
+            entry["taskBindingScores"] = {n: best[n] for n in trip.extra["bound"] if n in best}
         try:
             if self._in_flight == 1:
                 # The only call in flight: sync here, since the hop to a worker thread and back

@@ -180,6 +180,7 @@ async def test_a_listing_binds_the_note_the_request_describes(home, tmp_path: Pa
     records = _records(audit)
     listing = next(r for r in records if r.get("tool") == "list_notes")
     assert listing["taskBindings"] == {"task:notes": ["n-3"]}
+    assert listing["taskBindingScores"]["task:notes"] >= 1  # a resume starts from it
     allowed = next(r for r in records if r.get("rule") == "allow-notes-the-user-named")
     assert allowed["session"]["lists"]["task:notes"] == ["n-3"]
     _replays_the_same(audit, VECTORS / "binding" / "policy", tmp_path)

@@ -180,3 +180,21 @@ def test_a_request_read_as_no_instruction_says_so() -> None:
     run.grant_task("Delete the hiking guide")  # read, but not as sharing: what was read is said
     judged = run.judge(call, EvalContext(home="/home/user"))
     assert "it was read as: delete (the hiking guide)" in judged.decision.reason
+
+
+def test_a_resumed_session_keeps_the_best_binding_it_had() -> None:
+    """The best binding score goes into the audit with the ids it bound; a resumed session
+    starts from it, so a narrower listing after the resume binds nothing worse."""
+    from appliance.chokepoint.session_guard import restore
+
+    run = SessionRun(load_policy(VECTORS / "binding" / "policy"))
+    run.grant_task("Delete the hiking photos note")
+    records = [{"type": "task-grants", "grants": {k: list(v) for k, v in run.state.lists.items()}}]
+    bound = {"taskBindings": {"task:notes": ["n-8"]}, "taskBindingScores": {"task:notes": 2}}
+    records.append(bound)
+    resumed = SessionRun(load_policy(VECTORS / "binding" / "policy"))
+    restore(resumed, records)
+    assert resumed.binding_best == {"task:notes": 2}
+    narrow = json.dumps([{"id": "n-7", "title": "Hiking guide", "owner": "me"}])
+    assert resumed.observe("notes", "list_notes", narrow) == {}
+    assert resumed.state.lists["task:notes"] == ("n-8",)
