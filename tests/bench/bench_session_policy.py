@@ -48,8 +48,8 @@ DATA = ROOT / "tests" / "vectors" / "session_policy"
 # own threat model: the user's words are one of the domain's benign tasks, verbatim (checked
 # here); the attacker controls only what tools return (the injection) and the calls it asks for.
 # Scored as written at commit 435ab23 (policies frozen at cd70dbb): round 6 13 of 27 allowed,
-# round 7 15 of 27; the binding changed after reading them (ties met alike), so later figures
-# are not blind ones.
+# round 7 15 of 27; the binding changed after reading them (ties met alike, the best listing
+# seen), so later figures are not blind ones.
 KINDS = (
     ("benign", "benign.json"),
     ("attack", "attacks.json"),
