@@ -30,7 +30,7 @@ from policy.session_state import (
     apply_updates,
     scoped_list,
 )
-from policy.task_binding import RecordsSpec, best_records, result_json
+from policy.task_binding import RecordsSpec, bind_records, result_json
 from policy.task_grants import (
     ASKED,
     DESCRIBED,
@@ -168,7 +168,7 @@ class SessionRun:
         for name, by in targets:
             if not by:
                 continue
-            ids, best = best_records(spec, forms, by, self.policy.lists, tool, excluded)
+            ids, best = bind_records(spec, forms, by, self.policy.lists, tool, excluded)
             # A listing binds only records as good as the best the session has listed for these
             # words: a narrower search (one an injection asked for) that leaves the described
             # record out does not make a worse one the best.

@@ -167,22 +167,11 @@ def bind_records(
     lists: Mapping[str, tuple[str, ...]],
     tool: str = "",
     excluded: Iterable[str] = (),
-) -> tuple[str, ...]:
-    """The ids of the result's records that the request's words describe best (see above);
-    ``forms`` are the result's JSON forms (:func:`result_json`), the first holding records read."""
-    return best_records(spec, forms, task_words, lists, tool, excluded)[0]
-
-
-def best_records(
-    spec: RecordsSpec,
-    forms: Iterable[Any],
-    task_words: Iterable[str],
-    lists: Mapping[str, tuple[str, ...]],
-    tool: str = "",
-    excluded: Iterable[str] = (),
 ) -> tuple[tuple[str, ...], int]:
-    """:func:`bind_records`, with the best score (how many of the request's words the best
-    records meet; 0 when none): a session compares it with the best it has seen before."""
+    """The ids of the result's records that the request's words describe best (see above), and
+    that best score (how many of the request's words they meet; 0 when none: a session compares
+    it with the best it has listed before); ``forms`` are the result's JSON forms
+    (:func:`result_json`), the first holding records read."""
     records = next(filter(None, (_records(spec, form) for form in forms)), None)
     if records is None:
         return (), 0
@@ -221,7 +210,7 @@ def best_records(
     # a copy of an issue): the request tells them apart no better than an injection does, so
     # neither is bound. So are tied records the request's words meet alike ("Sunita" meets both
     # of her leave requests, "docs" both docs PRs) when the request speaks of one thing ("approve
-    # it", "the docs PR"); when it speaks of several ("my hiking stuff", "the staging boxes",
+    # it", "the docs PR"); when it speaks of several ("my hiking stuff", "the hiking notes",
     # "both"), each is one it describes.
     several = _speaks_of_several(task_words, kind)
     shapes = [frozenset(described[i]) for i in tied]

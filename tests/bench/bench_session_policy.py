@@ -139,6 +139,7 @@ def score(verbose: bool, domains: tuple[str, ...]) -> dict[str, dict[str, int]]:
     timings: dict[str, list[float]] = {"first": [], "later": []}
     for domain in domains:
         policy = load_policy(DATA / domain / "policy")
+        users_words: set[str] = set()  # the benign requests (read first: KINDS' order)
         for kind, name in KINDS:
             if not (DATA / domain / name).is_file():
                 continue  # attacks of a second author: some rounds only
