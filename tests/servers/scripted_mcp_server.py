@@ -10,12 +10,14 @@ correctly; what it does on ``tools/call`` depends on MODE:
 - ``garbage``: a line that is not JSON
 - ``error``: a JSON-RPC error answer (the next call works)
 - ``stranger``: an answer to a request never sent, then the real answer
+- ``slow``: the result after ``arguments["ms"]`` milliseconds
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 
 PAGES = [["one", "two"], ["three"]]
 
@@ -66,6 +68,8 @@ def call(mode: str, request: dict, out, calls: list[int]) -> None:
     elif mode == "error" and len(calls) == 1:
         send(out, {"jsonrpc": "2.0", "id": rid, "error": {"code": -32602, "message": "bad"}})
         return
+    elif mode == "slow":
+        time.sleep(request["params"]["arguments"]["ms"] / 1000)
     elif mode == "stranger":
         send(out, {"jsonrpc": "2.0", "id": 9999, "result": {}})
     send(out, {"jsonrpc": "2.0", "id": rid, "result": text})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -103,6 +104,36 @@ async def test_a_server_breaking_the_protocol_ends_the_connection(mode, message)
         if mode != "deep-structured":  # a bad line kills the server; a bad result does not
             with anyio.fail_after(5):
                 await client._process.wait()
+
+
+@pytest.mark.parametrize("poll_s", [0.0, 0.005, 5.0])
+async def test_polling_for_an_answer_leaves_the_loop_free_and_stops_at_its_budget(poll_s):
+    # The client polls (turns the event loop without sleeping) for up to poll_s while the
+    # server works, then sleeps on the answer: other tasks run meanwhile, a slow answer still
+    # arrives, and a short budget does not burn the CPU for the whole wait.
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0.01)
+
+    async with scripted("slow", poll_s=poll_s) as client:
+        await client.initialize()
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            cpu = time.thread_time()
+            with anyio.fail_after(10):
+                result = await client.call_tool("one", {"ms": 300})
+            cpu = time.thread_time() - cpu
+            group.cancel_scope.cancel()
+    assert result["content"][0]["text"] == "called one"
+    assert ticks >= 10  # the loop kept running other tasks during the 300 ms
+    if poll_s < 1:
+        assert cpu < 0.15  # polling stopped long before the answer came
+    else:
+        assert cpu > 0.15  # the budget covered the whole wait: the loop never slept
 
 
 async def test_a_server_that_dies_fails_the_waiting_call():
