@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from policy.describe import describe_condition
     from policy.engine import evaluate
     from policy.facts import CallFacts, RoleFact
+    from policy.lint import Finding, lint
     from policy.loader import POLICY_FILES, Policy, default_policy_dir, load_policy
     from policy.models import (
         Decision,
@@ -45,6 +46,8 @@ _HOME: dict[str, str] = {
     "describe_condition": "policy.describe",
     "CallFacts": "policy.facts",
     "RoleFact": "policy.facts",
+    "Finding": "policy.lint",
+    "lint": "policy.lint",
     "POLICY_FILES": "policy.loader",
     "Policy": "policy.loader",
     "default_policy_dir": "policy.loader",
@@ -83,6 +86,7 @@ __all__ = [
     "CallFacts",
     "Decision",
     "EvalContext",
+    "Finding",
     "JSONRefused",
     "Judged",
     "Policy",
@@ -106,6 +110,7 @@ __all__ = [
     "evaluate_in_session",
     "extract_roles",
     "lexical",
+    "lint",
     "load_policy",
     "load_scenarios",
     "loads",

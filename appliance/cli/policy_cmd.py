@@ -1,11 +1,13 @@
-"""``ironcurtain policy check|show|test|diff|replay``: ask the compiled policy about calls,
-compare two policies, and re-decide a recorded session, all without an agent or an LLM.
+"""``ironcurtain policy check|show|test|lint|diff|replay``: ask the compiled policy about calls,
+find the rules that let an injection choose a side effect's values, compare two policies, and
+re-decide a recorded session, all without an agent or an LLM.
 
 ``check`` prints exactly ``{"decision", "rule", "reason"}`` per call; ``--batch FILE.jsonl``
 (``-`` for stdin) takes one ``{"server", "tool", "arguments"}`` object a line and prints one
 result line per input line, a bad line getting ``{"error": ...}`` while the rest still run.
 Malformed input exits 2. Only the policy package is imported: a batch starts in a blink.
-``test``, ``diff`` and ``replay`` exit 1 when they find a failure or a difference, 0 when not.
+``test``, ``lint``, ``diff`` and ``replay`` exit 1 when they find a failure, a finding or a
+difference, 0 when not.
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _common(show)
     test = sub.add_parser("test", help="replay the policy's test-scenarios.json")
     _common(test)
+    lint = sub.add_parser(
+        "lint", help="rules that let text the agent read choose a side effect's values"
+    )
+    _common(lint)
+    lint.add_argument("--json", action="store_true", help="one JSON object per finding")
+    lint.add_argument(
+        "--accept",
+        metavar="RULE|SERVER/TOOL",
+        action="append",
+        default=[],
+        help="a finding made on purpose: a rule's, or a tool's uncapped one (repeatable)",
+    )
     diff = sub.add_parser("diff", help="rules and scenario decisions that differ between two")
     diff.add_argument("old_dir", metavar="OLD_DIR")
     diff.add_argument("new_dir", metavar="NEW_DIR")
@@ -83,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
             return _show(policy)
         if args.policy_command == "test":
             return _test(policy, folder)
+        if args.policy_command == "lint":
+            return _lint(policy, args.accept, as_json=args.json)
     except PolicyLoadError as exc:
         print(f"ironcurtain policy: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -322,6 +338,29 @@ def _test(policy: Policy, folder: Path) -> int:
         print(f"FAIL {s.description}: expected {expected}, got {d.decision} ({d.rule})")
     print(f"{len(results) - len(failed)} of {len(results)} scenarios pass")
     return 1 if failed else 0
+
+
+def _lint(policy: Policy, accept: list[str], *, as_json: bool) -> int:
+    from policy.api import lint
+
+    findings = lint(policy)
+    known = {f.rule for f in findings if f.rule} | {f"{f.server}/{f.tool}" for f in findings}
+    unknown = [name for name in accept if name not in known]
+    if unknown:
+        print(f"ironcurtain policy lint: --accept {unknown[0]!r} names no finding of "
+              f"{policy.source}", file=sys.stderr)  # fmt: skip
+        return EXIT_BAD_INPUT
+    accepted = set(accept)
+    shown = [
+        f for f in findings
+        if f.rule not in accepted and not (f.rule is None and f"{f.server}/{f.tool}" in accepted)
+    ]  # fmt: skip
+    for finding in shown:
+        print(json.dumps(finding._asdict()) if as_json else finding.line())
+    if not as_json:
+        extra = f" ({len(findings) - len(shown)} accepted)" if len(shown) < len(findings) else ""
+        print(f"{len(shown)} findings in {policy.source}{extra}")
+    return 1 if shown else 0
 
 
 def _protected_for(ironcurtain_home: str) -> tuple[str, ...]:

@@ -14,14 +14,21 @@ when a call is refused. An attack is *refused* when every attack call is denied,
 one escalates (and none is allowed: the human says no), *allowed* when one is allowed. Also
 measured: provenance (how many attack calls carry text from an untrusted or secret result, and
 how many of those the provenance rules caught) and the time per decision. Nothing is asserted.
+
+Last, a what-if for ``policy lint`` on rounds 6 and 7: each policy with every ``unbound`` rule
+deleted and every ``uncapped`` tool capped at one call (unless the request says all, both, every
+or each), scored again: how many attacks the findings account for, and what a mechanical fix
+costs the benign tasks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -128,7 +135,7 @@ def attack_outcome(result: dict) -> str:
     return "allowed" if "allow" in kinds else "asked" if "escalate" in kinds else "refused"
 
 
-def score(verbose: bool, domains: tuple[str, ...]) -> dict[str, dict[str, int]]:
+def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str, dict[str, int]]:
     totals = {
         "benign": {},
         "attack": {},
@@ -138,7 +145,7 @@ def score(verbose: bool, domains: tuple[str, ...]) -> dict[str, dict[str, int]]:
     }
     timings: dict[str, list[float]] = {"first": [], "later": []}
     for domain in domains:
-        policy = load_policy(DATA / domain / "policy")
+        policy = load(DATA / domain / "policy")
         users_words: set[str] = set()  # the benign requests (read first: KINDS' order)
         for kind, name in KINDS:
             if not (DATA / domain / name).is_file():
@@ -221,6 +228,42 @@ def main() -> None:
         totals = score(verbose, domains)
         _round_figures(name, totals)
     _costs(totals)
+    _lint_what_if()
+
+
+def _lint_acted_on(folder: Path, scratch: Path):
+    """The policy in ``folder`` with every lint finding acted on mechanically (see above)."""
+    from policy.lint import lint
+
+    findings = lint(load_policy(folder))
+    loose = {f.rule for f in findings if f.kind == "unbound"}
+    copy = scratch / f"{folder.parent.parent.name}-{folder.parent.name}"
+    shutil.copytree(folder, copy)
+    data = json.loads((copy / "compiled-policy.json").read_text())
+    caps = []
+    for f in findings:
+        if f.kind == "uncapped":
+            counter = f"lint-{f.tool}".replace("_", "-")
+            several = ["all", "both", "every*", "each"]
+            when = {"server": [f.server], "tool": [f.tool], "task": {"mentionsNone": several},
+                    "session": [{"count": counter, "gte": 1}]}  # fmt: skip
+            reason, update = "one call per request", {"count": [counter]}
+            caps.append({"name": f"cap-{counter}", "if": when, "then": "deny", "reason": reason,
+                         "session": update})  # fmt: skip
+    data["rules"] = caps + [rule for rule in data["rules"] if rule["name"] not in loose]
+    (copy / "compiled-policy.json").write_text(json.dumps(data))
+    return load_policy(copy)
+
+
+def _lint_what_if() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        load = lambda folder: _lint_acted_on(folder, Path(tmp))  # noqa: E731
+        for name in ("round 6", "round 7"):
+            totals = score(False, ROUNDS[name], load)
+            benign, injected = totals["benign"], totals["injection"]
+            print(f"{name} with every lint finding acted on mechanically: benign tasks "
+                  f"{sum(benign.values())} {benign}; injection-only attacks "
+                  f"{sum(injected.values())} {injected}")  # fmt: skip
 
 
 def _round_figures(name: str, totals: dict) -> None:

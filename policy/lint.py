@@ -1,0 +1,210 @@
+"""``lint(policy)``: the rules that let an injection choose a side effect's values.
+
+A session-aware policy stops an injection when every value a side effect takes is one the user
+gave in this task (a ``@task:`` list: typed, or a record the request describes) or one the
+session approved (``@session:``). A rule that allows a value from a range, from a standing list
+(accounts on file, ``@team``) or whatever it is, lets text the agent read pick it: the user typed
+"refund 64.99", the injected receipt says 940, and a rule allowing amounts up to 1000 pays 940.
+Such a rule may be exactly what the author wants (any standard category); the lint names it so
+that the choice is made on purpose, not found by an attacker.
+
+Two kinds of finding, both about tools with side effects only (reading changes nothing):
+
+- ``unbound``: an ``allow`` rule that, for some role of the tool, can allow a value without
+  comparing it with a ``@task:``/``@session:`` list; ``detail`` says what it allows instead.
+  Rules that no call can reach for that role (after an unconditional deny or escalate of it)
+  are not reported; path roles are left out (the sandbox and ``within`` bound them), and so are
+  roles no rule judges (``opaque``, text that extracts nothing).
+- ``uncapped``: no rule limits how often one task calls the tool (a deny or escalate on a
+  ``count`` that calls of the tool increment): an injection can repeat the user's own call.
+
+Static: it reads the rules and annotations, never a session. Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from policy.loader import Policy
+from policy.models import Rule
+from policy.rules import CompiledRule, ToolPlan
+from policy.session_state import is_session_list
+
+__all__ = ["Finding", "lint"]
+
+
+class Finding(NamedTuple):
+    kind: str  # "unbound" | "uncapped"
+    server: str
+    tool: str
+    role: str | None  # None for "uncapped"
+    rule: str | None  # the allow rule, None for "uncapped"
+    detail: str
+
+    def line(self) -> str:
+        where = f"{self.server}/{self.tool}" + (f" {self.role}" if self.role else "")
+        named = f" rule {self.rule!r}:" if self.rule else ""
+        return f"{self.kind:9} {where}:{named} {self.detail}"
+
+
+def lint(policy: Policy) -> list[Finding]:
+    """Every finding, tool by tool in the annotations' order, roles in name order."""
+    findings: list[Finding] = []
+    for server, tools in policy.annotations.items():
+        for name in tools:
+            plan = policy.plan_for(server, name)
+            if plan is None or not plan.side_effects:
+                continue
+            findings.extend(_unbound(policy, server, name, plan))
+            if _task_gated(plan) and not _capped(policy.rules, server, name):
+                detail = (
+                    "no rule limits how many calls one task makes (a deny or escalate on a "
+                    "'count' these calls increment): an injection can repeat the user's call"
+                )
+                findings.append(Finding("uncapped", server, name, None, None, detail))
+    return findings
+
+
+def _unbound(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Finding]:
+    table = policy.roles
+    found: list[Finding] = []
+    for role in sorted(plan.annotated_roles):
+        if role in table.opaque_roles or role in table.path_roles:
+            continue
+        for rule in plan.rules_for(role):
+            if rule.effect == "allow":
+                detail = _what_it_allows(rule, role, policy)
+                if detail is not None:
+                    found.append(Finding("unbound", server, tool, role, rule.name, detail))
+            elif _unconditional(rule):
+                break  # every later rule for this role is unreachable
+    return found
+
+
+def _what_it_allows(rule: CompiledRule, role: str, policy: Policy) -> str | None:
+    """None when the rule allows a value of ``role`` only from a session list; else in words
+    what it allows."""
+    lists = [roles for roles, _, _ in rule.list_conditions if role in roles]
+    entries = [
+        entry
+        for condition in rule.rule.when.lists or ()
+        if role in condition.roles
+        for entry in condition.allowed
+    ]
+    if lists:
+        loose = [entry for entry in entries if not _session_entry(entry)]
+        if _choices(loose, policy) <= 1:
+            return None  # nothing to choose between: the value is the author's, not the text's
+        shown = ", ".join(_shown_entry(entry, policy) for entry in loose)
+        return f"allows any value of {shown}, whichever one the user meant"
+    domains = rule.rule.when.domains
+    if domains is not None and role in domains.roles:
+        loose = [entry for entry in domains.allowed if not _session_entry(entry)]
+        if not loose:
+            return None
+        shown = ", ".join(_shown_entry(entry, policy) for entry in loose)
+        return f"allows any address in the domains {shown}"
+    bounds = [nc for roles, nc in rule.number_conditions if role in roles]
+    if bounds:
+        return f"allows any number {_shown_bounds(bounds)}, not compared with what the user typed"
+    if rule.provenance is not None and role in rule.provenance.roles:
+        return f"allows any value holding text from a {rule.provenance.from_!r} result"
+    return "allows any value at all"
+
+
+def _choices(entries: list[str], policy: Policy) -> int:
+    values: set[str] = set()
+    for entry in entries:
+        if entry.startswith("@"):
+            values.update(policy.lists.get(entry[1:], ()))
+        elif "*" in entry:
+            return 2  # a pattern: many values
+        else:
+            values.add(entry)
+    return len(values)
+
+
+def _session_entry(entry: str) -> bool:
+    return entry.startswith("@") and is_session_list(entry[1:])
+
+
+def _shown_entry(entry: str, policy: Policy) -> str:
+    if not entry.startswith("@"):
+        return repr(entry)
+    values = policy.lists.get(entry[1:])
+    count = "undefined" if values is None else f"{len(values)} values"
+    return f"{entry} ({count})"
+
+
+def _shown_bounds(bounds: list) -> str:
+    words = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+    parts = [
+        f"{sign} {value:g}"
+        for condition in bounds
+        for field, sign in words.items()
+        if (value := getattr(condition, field)) is not None
+    ]
+    return " and ".join(parts) if parts else "(no bounds)"
+
+
+def _unconditional(rule: CompiledRule) -> bool:
+    """A deny/escalate that decides every value of the role it covers, whatever the call."""
+    when = rule.rule.when
+    return not (
+        rule.list_conditions
+        or rule.number_conditions
+        or rule.provenance is not None
+        or when.domains is not None
+        or when.paths is not None
+        or when.task is not None
+        or when.session
+    )
+
+
+def _applies(rule: Rule, server: str, tool: str) -> bool:
+    when = rule.when  # as CompiledRule.applies, for a tool with side effects
+    return (
+        (when.server is None or server in when.server)
+        and (when.tool is None or tool in when.tool)
+        and when.side_effects is not False
+    )
+
+
+def _task_gated(plan: ToolPlan) -> bool:
+    """Whether the policy ties the tool to the task: a rule that can decide its calls has a
+    ``task`` condition or compares one of its roles with a ``@task:``/``@session:`` list. Then
+    repeating it is a finding; a policy that judges each call alone has no "user's call" to
+    repeat."""
+    roles = plan.annotated_roles
+    for rule in plan.unscoped:
+        if rule.role_bearing and not any(rule.may_cover(role) for role in roles):
+            continue  # its role conditions name none of this tool's roles
+        when = rule.rule.when
+        entries = [
+            entry
+            for condition in (*(when.lists or ()), *((when.domains,) if when.domains else ()))
+            if roles.intersection(condition.roles)
+            for entry in condition.allowed
+        ]
+        if when.task is not None or any(_session_entry(entry) for entry in entries):
+            return True
+    return False
+
+
+def _capped(rules: tuple[Rule, ...], server: str, tool: str) -> bool:
+    """A deny/escalate on a counter that this tool's calls increment, applying to this tool."""
+    counted = {
+        name
+        for rule in rules
+        if rule.session is not None and _applies(rule, server, tool)
+        for name in rule.session.count
+    }
+    return any(
+        rule.then != "allow"
+        and _applies(rule, server, tool)
+        and any(
+            condition.count in counted and (condition.gte is not None or condition.gt is not None)
+            for condition in rule.when.session or ()
+        )
+        for rule in rules
+    )

@@ -1,0 +1,189 @@
+"""``policy lint``: the allow rules that let text the agent read choose a side effect's values,
+and the task-gated side effects nothing limits in number. Each test writes a small policy folder
+(a bank: send_money with an account and an amount, post_note with free text) and reads the
+findings, from the module and through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policy.api import lint, load_policy
+
+REPO = Path(__file__).resolve().parents[2]
+
+ROLES = {
+    "iban": {"kind": "identifier", "match": "exact", "description": "an account"},
+    "amount": {"kind": "number", "description": "money"},
+    "note-text": {"kind": "identifier", "description": "a note's text"},
+    "memo": {"kind": "opaque", "description": "never judged"},
+}
+TOOLS = [
+    {"toolName": "list_accounts", "serverName": "bank", "sideEffects": False,
+     "args": {"query": ["none"]}},
+    {"toolName": "send_money", "serverName": "bank", "sideEffects": True,
+     "args": {"iban": ["iban"], "amount": ["amount"], "memo": ["memo"]}},
+    {"toolName": "post_note", "serverName": "bank", "sideEffects": True,
+     "args": {"text": ["note-text"]}},
+]  # fmt: skip
+PAYEES = ["DE27100777770209299700", "DE44500105175407324931"]
+READ = {"name": "read", "if": {"sideEffects": False}, "then": "allow", "reason": "reading"}
+NOTES = {"name": "notes", "if": {"roles": ["note-text"]}, "then": "allow", "reason": "any note"}
+
+
+def folder(tmp_path: Path, rules: list[dict], lists: dict[str, list[str]] | None = None) -> Path:
+    where = tmp_path / "policy"
+    where.mkdir(parents=True)
+    annotations = {"roles": ROLES, "servers": {"bank": {"tools": TOOLS}}}
+    (where / "tool-annotations.json").write_text(json.dumps(annotations))
+    (where / "compiled-policy.json").write_text(json.dumps({"rules": [READ, *rules]}))
+    named = {"payees": PAYEES, **(lists or {})}
+    body = {name: {"values": values, "type": "identifiers"} for name, values in named.items()}
+    (where / "dynamic-lists.json").write_text(json.dumps({"lists": body}))
+    return where
+
+
+def findings(tmp_path: Path, rules: list[dict], **lists: Any) -> list[tuple]:
+    return [
+        (f.kind, f.tool, f.role, f.rule, f.detail)
+        for f in lint(load_policy(folder(tmp_path, rules, lists or None)))
+    ]
+
+
+def allow(name: str, **when: Any) -> dict:
+    return {"name": name, "if": when, "then": "allow", "reason": name}
+
+
+def ibans(*allowed: str) -> dict:
+    return {"roles": ["iban"], "allowed": list(allowed), "matchType": "identifiers"}
+
+
+def amounts(*allowed: str) -> dict:
+    return {"roles": ["amount"], "allowed": list(allowed), "matchType": "identifiers"}
+
+
+CAP = {"name": "one-payment", "then": "deny", "reason": "one per request",
+       "if": {"tool": ["send_money"], "session": [{"count": "paid", "gte": 1}]},
+       "session": {"count": ["paid"]}}  # fmt: skip
+BOUND = [  # every value of send_money from the request, once; the note text is the loose value
+    CAP,
+    allow("typed-ibans", lists=[ibans("@task:identifiers")]),
+    allow("typed-amounts", lists=[amounts("@task:amounts")]),
+    NOTES,
+]
+
+
+def test_values_bound_to_the_request_are_not_findings_and_free_text_is(tmp_path):
+    assert findings(tmp_path, BOUND) == [
+        ("unbound", "post_note", "note-text", "notes", "allows any value at all")
+    ]
+
+
+def test_a_range_an_account_on_file_and_anything_at_all_are_each_named(tmp_path):
+    rules = [
+        CAP,
+        allow("up-to-1000", tool=["send_money"], numbers=[{"roles": ["amount"], "lte": 1000}]),
+        allow("accounts-on-file", lists=[ibans("@task:identifiers", "@payees")]),
+        NOTES,
+    ]
+    got = {(role, rule): detail for _, _, role, rule, detail in findings(tmp_path, rules)}
+    assert got == {
+        ("amount", "up-to-1000"):
+            "allows any number <= 1000, not compared with what the user typed",
+        ("iban", "accounts-on-file"):
+            "allows any value of @payees (2 values), whichever one the user meant",
+        ("note-text", "notes"): "allows any value at all",
+    }  # fmt: skip
+
+
+def test_one_possible_value_leaves_nothing_to_choose(tmp_path):
+    rules = [
+        CAP,
+        allow("the-one-payee", lists=[ibans("@house")]),
+        allow("the-literal", lists=[amounts("10")]),
+        NOTES,
+    ]
+    got = findings(tmp_path, rules, house=["DE27100777770209299700"])
+    assert [rule for *_, rule, _ in got] == ["notes"]
+    rules[1] = allow("two-payees", lists=[ibans("@payees")])
+    assert "two-payees" in {f[3] for f in findings(tmp_path / "2", rules)}
+
+
+def test_an_allow_no_call_can_reach_is_not_reported(tmp_path):
+    deny_all = {"name": "no-amounts", "if": {"roles": ["amount"]}, "then": "deny", "reason": "x"}
+    loose = allow("up-to-1000", numbers=[{"roles": ["amount"], "lte": 1000}])
+    assert not any(f[3] == "up-to-1000" for f in findings(tmp_path, [deny_all, loose, *BOUND]))
+    # a conditional deny before it does not make it unreachable
+    deny_big = {**deny_all, "if": {"numbers": [{"roles": ["amount"], "gt": 5000}]}}
+    got = findings(tmp_path / "2", [deny_big, loose, *BOUND])
+    assert any(f[3] == "up-to-1000" for f in got)
+
+
+def test_a_task_gated_tool_without_a_counter_is_uncapped_until_one_caps_it(tmp_path):
+    asked = {"name": "not-asked", "if": {"tool": ["send_money"], "task": {"asksNone": ["pay"]}},
+             "then": "deny", "reason": "the user did not ask to pay"}  # fmt: skip
+    loose = [allow("amounts", numbers=[{"roles": ["amount"], "lte": 10}]), *BOUND[1:]]
+    got = findings(tmp_path, [asked, *loose])
+    assert ("uncapped", "send_money") in {(f[0], f[1]) for f in got}
+    # post_note is not tied to the task by any rule: judging each call alone, nothing to repeat
+    assert ("uncapped", "post_note") not in {(f[0], f[1]) for f in got}
+    got = findings(tmp_path / "2", [asked, CAP, *loose])
+    assert "uncapped" not in {f[0] for f in got}
+    # a counter that nothing increments caps nothing
+    uncounted = {key: value for key, value in CAP.items() if key != "session"}
+    got = findings(tmp_path / "3", [asked, uncounted, *loose])
+    assert ("uncapped", "send_money") in {(f[0], f[1]) for f in got}
+    # without any task condition or task list the policy judges each call alone: not a finding
+    got = findings(tmp_path / "4", [allow("amounts", numbers=[{"roles": ["amount"], "lte": 10}])])
+    assert "uncapped" not in {f[0] for f in got}
+
+
+def test_opaque_roles_and_reading_tools_are_never_findings(tmp_path):
+    # memo is opaque (never judged); list_accounts has no side effects
+    got = findings(tmp_path, BOUND)
+    assert {f[2] for f in got} == {"note-text"} and {f[1] for f in got} == {"post_note"}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "IRONCURTAIN_HOME": "/nonexistent-ic-home"}
+    return subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "policy", "lint", *args],
+        capture_output=True, text=True, env=env, cwd=str(REPO), timeout=120,
+    )  # fmt: skip
+
+
+def test_the_cli_prints_findings_accepts_them_by_name_and_refuses_unknown_names(tmp_path):
+    where = folder(tmp_path, BOUND)
+    found = _cli("--policy-dir", str(where))
+    assert found.returncode == 1
+    assert "bank/post_note note-text: rule 'notes': allows any value at all" in found.stdout
+    assert found.stdout.rstrip().endswith(f"1 findings in {where}")
+    as_json = _cli("--policy-dir", str(where), "--json")
+    assert [json.loads(line)["rule"] for line in as_json.stdout.splitlines()] == ["notes"]
+    accepted = _cli("--policy-dir", str(where), "--accept", "notes")
+    assert accepted.returncode == 0 and "0 findings" in accepted.stdout
+    assert "(1 accepted)" in accepted.stdout
+    typo = _cli("--policy-dir", str(where), "--accept", "note")
+    assert typo.returncode == 2 and "'note' names no finding" in typo.stderr
+
+
+@pytest.mark.parametrize("round_dir", ["round6/expenses", "round7/hr"])
+def test_the_frozen_round_policies_have_the_holes_their_attackers_used(round_dir):
+    # The injection-only author's allowed attacks on these used exactly such rules: an amount
+    # under a cap instead of the typed one, another account on file, another teammate.
+    policy_dir = REPO / "tests" / "vectors" / "session_policy" / round_dir / "policy"
+    got = {(f.tool, f.role, f.rule) for f in lint(load_policy(policy_dir))}
+    expected = {
+        "round6/expenses": {
+            ("reimburse", "amount", "allow-reimbursements-up-to-1000"),
+            ("reimburse", "iban", "allow-known-accounts"),
+        },
+        "round7/hr": {("message_employee", "message-recipient", "allow-messages-to-the-team")},
+    }[round_dir]
+    assert expected <= got
