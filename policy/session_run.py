@@ -30,7 +30,13 @@ from policy.session_state import (
     apply_updates,
     scoped_list,
 )
-from policy.task_binding import RecordsSpec, bind_records, result_json
+from policy.task_binding import (
+    RecordsSpec,
+    bind_records,
+    content_words,
+    listing_kind,
+    result_json,
+)
 from policy.task_grants import (
     ASKED,
     DESCRIBED,
@@ -76,6 +82,15 @@ class SessionRun:
         self._binds_records = any(
             a.records is not None for tools in policy.annotations.values() for a in tools.values()
         )
+        # The kind of object each listing lists, by the words of its name ("bucket" for
+        # list_buckets): an instruction that names one kind and not another's describes no
+        # object of the other.
+        self._kinds = {
+            tool: listing_kind(tool)
+            for tools in policy.annotations.values()
+            for tool, annotation in tools.items()
+            if annotation.records is not None
+        }
         # Counters and sums of calls judged but not yet settled (waiting for a human, or for
         # the server): counted by every decision meanwhile, so two calls in flight cannot both
         # pass a threshold that only one of them may cross.
@@ -161,8 +176,15 @@ class SessionRun:
         forms = _Replay(forms)  # read by several bindings, parsed once and only as needed
         excluded = self.state.lists.get(EXCLUDED, ())
         targets = [(spec.grants, words)]
+        mine = self._kinds.get(tool, frozenset())
+        others = frozenset().union(*self._kinds.values()) - mine
         for scope in self._tool_scopes:  # what each tool's own instructions describe
             scoped = self.state.lists.get(scoped_list(DESCRIBED, scope), ())
+            said = content_words(" ".join(scoped))
+            if said & others and not said & mine:
+                # "delete the old exports bucket" asks delete_vm too (askedBy "delet*"), but
+                # it speaks of a bucket: its "old" describes no VM.
+                continue
             targets.append((scoped_list(spec.grants, scope), scoped))
         bound: dict[str, tuple[str, ...]] = {}
         for name, by in targets:

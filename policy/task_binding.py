@@ -55,6 +55,7 @@ __all__ = [
     "RecordsSpec",
     "bind_records",
     "content_words",
+    "listing_kind",
     "result_json",
 ]
 
@@ -177,7 +178,7 @@ def bind_records(
         return (), 0
     # The words of the tool's name name the kind of object it lists ("photo" for list_photos):
     # they tell no record apart, so "the blurry photo" does not bind every photo of any album.
-    kind = content_words(re.sub(r"[_\W]+", " ", tool))
+    kind = listing_kind(tool)
     task_words = tuple(task_words)
     wanted = content_words(" ".join(task_words)) - kind
     if not wanted:
@@ -221,6 +222,12 @@ def bind_records(
         if shapes.count(shape) == 1 and (several or met.count(meets) == 1)
     )
     return bound, best
+
+
+def listing_kind(tool: str) -> frozenset[str]:
+    """The words of a listing tool's name, as :func:`content_words` (``list_photos``: list,
+    photo): the kind of object it lists."""
+    return frozenset(content_words(re.sub(r"[_\W]+", " ", tool)))
 
 
 # Words by which a request speaks of several objects at once.
