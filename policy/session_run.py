@@ -40,11 +40,14 @@ from policy.task_binding import (
 from policy.task_grants import (
     ASKED,
     DESCRIBED,
+    DESCRIBED_OBJECT,
+    DESCRIBED_OWNER,
     EXCLUDED,
     describe_grants,
     described_words,
     excluded_words,
     instructions,
+    object_words,
     scoped_described,
     scoped_grants,
     task_grants,
@@ -59,6 +62,25 @@ class Judged(NamedTuple):
     decision: Decision
     seen: SessionState
     update: StateUpdate
+
+
+def _object(described: str) -> str:
+    """The list of a ``task:described`` list's object words (scoped alike)."""
+    return described.replace(DESCRIBED, DESCRIBED_OBJECT, 1)
+
+
+def _owner(described: str) -> str:
+    return described.replace(DESCRIBED, DESCRIBED_OWNER, 1)
+
+
+def _tiers(
+    grants: dict[str, tuple[str, ...]], described: str, words: tuple[tuple[str, ...], ...]
+) -> None:
+    owners, objects = words
+    if owners:
+        grants[_owner(described)] = owners
+    if objects:
+        grants[_object(described)] = objects
 
 
 class SessionRun:
@@ -109,6 +131,7 @@ class SessionRun:
                 grants[DESCRIBED] = described
             if excluded:
                 grants[EXCLUDED] = excluded
+            _tiers(grants, DESCRIBED, object_words(instructions(text, self._verbs)))
         if self._verbs:
             # The request's instructions (for ``asks``), read once; each scoped list a rule
             # reads holds the values of the instructions that rule accepts.
@@ -128,6 +151,7 @@ class SessionRun:
                 words = scoped_described(items, scope)
                 if words:
                     grants[scoped_list(DESCRIBED, scope)] = words
+                    _tiers(grants, scoped_list(DESCRIBED, scope), object_words(items, scope))
         if grants:
             self.state = apply_updates(self.state, StateUpdate(extend=grants))
         return grants, describe_grants(grants)
@@ -175,7 +199,7 @@ class SessionRun:
         words = self.state.lists.get(DESCRIBED) or self.state.lists.get(TASK_WORDS, ())
         forms = _Replay(forms)  # read by several bindings, parsed once and only as needed
         excluded = self.state.lists.get(EXCLUDED, ())
-        targets = [(spec.grants, words)]
+        targets = [(spec.grants, words, DESCRIBED)]
         mine = self._kinds.get(tool, frozenset())
         others = frozenset().union(*self._kinds.values()) - mine
         for scope in self._tool_scopes:  # what each tool's own instructions describe
@@ -185,12 +209,16 @@ class SessionRun:
                 # "delete the old exports bucket" asks delete_vm too (askedBy "delet*"), but
                 # it speaks of a bucket: its "old" describes no VM.
                 continue
-            targets.append((scoped_list(spec.grants, scope), scoped))
+            targets.append((scoped_list(spec.grants, scope), scoped, scoped_list(DESCRIBED, scope)))
         bound: dict[str, tuple[str, ...]] = {}
-        for name, by in targets:
+        for name, by, described in targets:
             if not by:
                 continue
-            ids, best = bind_records(spec, forms, by, self.policy.lists, tool, excluded)
+            lists = self.state.lists
+            owners, objects = lists.get(_owner(described), ()), lists.get(_object(described), ())
+            ids, best = bind_records(
+                spec, forms, by, self.policy.lists, tool, excluded, objects, owners
+            )
             # A listing binds only records as good as the best the session has listed for these
             # words: a narrower search (one an injection asked for) that leaves the described
             # record out does not make a worse one the best.

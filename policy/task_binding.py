@@ -21,9 +21,11 @@ cannot widen it:
 - a record is described by its ``describedBy`` fields only; its score is how many of the
   request's words (``task:identifiers``: negated clauses and questions left out; three letters
   or more, not one of a few function words, not a word of the tool's name — ``list_photos``
-  lists photos, so "photo" tells none apart; case-insensitive) are words of that description.
-  The records with the best score (at least one word) are bound, all of them on a tie, except
-  tied records described by the very same words (lookalikes: neither is bound);
+  lists photos, so "photo" tells none apart; case-insensitive) are words of that description,
+  ranked first by the words of the instructions' objects and last by their possessors (see
+  :func:`bind_records`). The records with the best score (at least one word) are bound, all of
+  them on a tie, except tied records described by the very same words (lookalikes: neither is
+  bound);
 - with ``ownedBy``, only records whose field holds one of the values (``@list`` names a dynamic
   list) take part: an object someone else made, whose description they wrote, is never bound
   (a pull request titled like the user's words, a note shared with the user), however well it
@@ -168,11 +170,20 @@ def bind_records(
     lists: Mapping[str, tuple[str, ...]],
     tool: str = "",
     excluded: Iterable[str] = (),
+    object_words: Iterable[str] = (),
+    owner_words: Iterable[str] = (),
 ) -> tuple[tuple[str, ...], int]:
     """The ids of the result's records that the request's words describe best (see above), and
-    that best score (how many of the request's words they meet; 0 when none: a session compares
-    it with the best it has listed before); ``forms`` are the result's JSON forms
-    (:func:`result_json`), the first holding records read."""
+    that best score (0 when none: a session compares it with the best it has listed before);
+    ``forms`` are the result's JSON forms (:func:`result_json`), the first holding records
+    read. Records are ranked by how many of the instructions' object words they meet
+    (``object_words``), then how many of all the words, then how many possessors
+    (``owner_words``): a record only the rest of the request describes ("His email is …"
+    meets "Jenny Hart (old work email)") does not tie with the object ("the plumber's
+    contact": "Kowalski & Sons plumbing"), and of two records the object meets alike ("noah
+    fischer's peasants revolt analysis" meets student Noah Fischer and student "Emma Schulz
+    (Peasants Revolt group)"), the possessor's is meant. The score is the three counts as one
+    number (``object·10⁴ + all·10² + possessors``, each at most 99)."""
     records = next(filter(None, (_records(spec, form) for form in forms)), None)
     if records is None:
         return (), 0
@@ -202,9 +213,22 @@ def bind_records(
         if ident in described and described[ident] != words:
             ambiguous.add(ident)
         described[ident] = words
-    scores = {ident: len(words & wanted) for ident, words in described.items()}
+    objects = content_words(" ".join(object_words)) & wanted
+    # A possessor counts where what it possesses is not what this tool lists ("Noah's
+    # analysis" for a list of students; not "Mia's note" for a list of notes).
+    possessors = wanted & content_words(
+        " ".join(
+            w
+            for w, _, head in (o.partition(">") for o in owner_words)
+            if not content_words(head) & kind
+        )
+    )
+    scores = {
+        ident: _score(len(words & objects), len(words & wanted), len(words & possessors))
+        for ident, words in described.items()
+    }
     best = max(scores.values(), default=0)
-    if best < 1:
+    if best // 100 % 100 < 1:  # no word of the request at all
         return (), 0
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
     # Tied records described by the very same words are lookalikes ("City Power" issued twice,
@@ -228,6 +252,10 @@ def listing_kind(tool: str) -> frozenset[str]:
     """The words of a listing tool's name, as :func:`content_words` (``list_photos``: list,
     photo): the kind of object it lists."""
     return frozenset(content_words(re.sub(r"[_\W]+", " ", tool)))
+
+
+def _score(objects: int, words: int, possessors: int) -> int:
+    return min(objects, 99) * 10_000 + min(words, 99) * 100 + min(possessors, 99)
 
 
 # Words by which a request speaks of several objects at once.

@@ -54,6 +54,8 @@ from typing import NamedTuple
 __all__ = [
     "ASKED",
     "DESCRIBED",
+    "DESCRIBED_OBJECT",
+    "DESCRIBED_OWNER",
     "EXCLUDED",
     "GRANT_LISTS",
     "MAX_TASK_CHARS",
@@ -65,6 +67,7 @@ __all__ = [
     "described_words",
     "excluded_words",
     "instructions",
+    "object_words",
     "parse_asked",
     "scoped_described",
     "scoped_grants",
@@ -161,7 +164,7 @@ def describe_grants(grants: Mapping[str, tuple[str, ...]]) -> str:
         return "task grants: none (nothing in the request names a value)"
     parts = []
     for name, values in grants.items():
-        if "/asks:" in name or name in (DESCRIBED, EXCLUDED):
+        if "/asks:" in name or name in (DESCRIBED, DESCRIBED_OBJECT, DESCRIBED_OWNER, EXCLUDED):
             continue  # a rule's share of the lists below, or the words records are bound by
         if name == ASKED:
             values = shown_asked(values)
@@ -251,6 +254,11 @@ def _unique(values) -> tuple[str, ...]:
 ASKED = "task:asked"  # the request's instructions, as "verb: object words"
 EXCLUDED = "task:excluded"  # the words of negated clauses (records they describe are not bound)
 DESCRIBED = "task:described"  # the words listed records are bound by (questions included)
+# Of those, the words of the instructions' objects ("the plumber's contact"), and of the
+# possessors in them ("plumber"): a record they describe is what the user meant before one
+# only the rest of the request describes (``policy.task_binding``).
+DESCRIBED_OBJECT = "task:described-object"
+DESCRIBED_OWNER = "task:described-owner"
 
 # Finer cuts inside an affirmed clause: where a second instruction can start.
 _PIECE_END = re.compile(r"\s(?=(?:and|then|so|also|plus)\b)", re.IGNORECASE)
@@ -729,6 +737,104 @@ def scoped_described(items: Iterable[Instruction], asks: Iterable[str]) -> tuple
     wanted = tuple(asks)
     texts = [f"{i.context} {i.text}" for i in items if asks_any(wanted, i.verb, i.object)]
     return _unique(_identifiers(" ".join(texts)))[:_MAX_VALUES] if texts else ()
+
+
+# Where the words describing an instruction's object end, for binding records: as
+# ``_OBJECT_END``, but a phrase that says which one ("the note about the party", "the receipt
+# for the PyCon ticket", "the invoice from Acme") still describes it; one that says to whom,
+# as what, when or why ("with Grace", "to say …", "as a C") does not.
+_DESCRIPTION_END = _OBJECT_END - {
+    "from",
+    "in",
+    "on",
+    "for",
+    "at",
+    "about",
+    "under",
+    "over",
+    "within",
+}
+# Words before a possessor in an object ("the plumber's", "my sister's"): not the possessor.
+_DETERMINERS = frozenset(("the", "a", "an", "my", "our", "your", "this", "that", "and", "or"))
+
+
+def object_words(
+    items: Iterable[Instruction], asks: Iterable[str] | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The possessors and the object words of the instructions ``asks`` accepts (all of them
+    when None). A possessor is kept with the last word of its object, as ``"noah>analysis"``
+    and ``"fischer>analysis"`` for "mark noah fischer's peasants revolt analysis": it names
+    the record only when the listing does not list that kind of thing ("Mia's birthday note"
+    names a note, not Mia). An instruction whose object points back ("tell his parents",
+    "delete it") takes the object of the instruction before it as well, when its context is
+    that instruction, else its context's words (a question: "has Sunita found cover? If so,
+    approve it")."""
+    wanted = None if asks is None else tuple(asks)
+    listed = list(items)
+    owners: list[str] = []
+    objects: list[str] = []
+    for index, item in enumerate(listed):
+        if wanted is not None and not asks_any(wanted, item.verb, item.object):
+            continue
+        parts = [_described_object(item.text)]
+        if item.context:
+            before = listed[index - 1] if index else None
+            if before is not None and before.text.strip() in item.context:
+                parts.insert(0, _described_object(before.text))
+            else:
+                parts.insert(0, tuple(w.casefold() for w in _WORD.findall(item.context)))
+        for obj in parts:
+            objects.extend(obj)
+            owners.extend(_possessors(obj))
+    return _unique(owners)[:_MAX_VALUES], _unique(objects)[:_MAX_VALUES]
+
+
+def _described_object(text: str) -> tuple[str, ...]:
+    """An instruction's object words as far as they describe it (``_DESCRIPTION_END``), within
+    its first sentence (what follows it, "His email is …", says something else)."""
+    first = re.split(r"[.?!;](?:\s|$)", text, maxsplit=1)[0]
+    found: list[str] = []
+    for word in (w.strip(_TRIM).casefold() for w in _WORD.findall(first)[1:]):
+        if word in _DESCRIPTION_END:
+            break
+        if word:
+            found.append(word)
+    return tuple(found)
+
+
+def _possessors(obj: tuple[str, ...]) -> list[str]:
+    """Each possessor of an object with what it possesses, as ``"possessor>head"``: the words
+    before an "'s" back to a determiner or the one before, and the last word of the noun after
+    it (up to a preposition): ``noah>analysis`` and ``fischer>analysis`` for "noah fischer's
+    peasants revolt analysis as a C", ``mia>note`` for "Mia's note about the party",
+    ``marta>leave`` and ``jonah>leave`` for "Marta's and Jonah's leave"."""
+    # (possessors, the noun after their 's, or None when another possessor follows: "Marta's
+    # and Jonah's leave", read with or without its "and")
+    groups: list[tuple[list[str], list[str] | None]] = []
+    run: list[str] = []
+    for index, word in enumerate(obj):
+        if word == "s" and run:
+            noun: list[str] | None = []
+            for after in obj[index + 1 :]:
+                if after == "s":
+                    noun = None
+                    break
+                if after in _OBJECT_END:
+                    break
+                noun.append(after)
+            groups.append((run, noun))
+            run = []
+        elif word in _DETERMINERS:
+            run = []
+        else:
+            run.append(word)
+    found: list[str] = []
+    head = ""
+    for possessors, noun in reversed(groups):
+        if noun is not None:
+            head = noun[-1] if noun else ""
+        found[:0] = [f"{possessor}>{head}" for possessor in possessors]
+    return found
 
 
 def scoped_grants(items: Iterable[Instruction], asks: Iterable[str]) -> dict[str, tuple[str, ...]]:

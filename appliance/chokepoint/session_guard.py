@@ -54,6 +54,7 @@ def restore(run: SessionRun, records: Iterable[dict[str, Any]]) -> int:
         if isinstance(scores, dict):  # the best binding each list had: a narrower listing later
             for name, score in scores.items():  # binds nothing worse than before the resume
                 if isinstance(score, int) and not isinstance(score, bool):
+                    score = _current_score(score)
                     run.binding_best[name] = max(run.binding_best.get(name, 0), score)
         label = _label_read(run, record)
         if label is not None:
@@ -78,6 +79,14 @@ def _task_lists(lists: dict[str, Any]) -> dict[str, tuple[str, ...]]:
         for name, values in lists.items()
         if name.startswith("task:") and isinstance(values, list)
     }
+
+
+def _current_score(score: int) -> int:
+    """A score as ``bind_records`` writes it now (object words, all words, possessors: see
+    there). A log from before the object words held a count of all words only, below 100: it
+    is read as if the object had met every one of them, the strictest reading (a later listing
+    must meet as many), never a looser one."""
+    return score * 10_100 if 0 < score < 100 else score
 
 
 def _label_read(run: SessionRun, record: dict[str, Any]) -> str | None:

@@ -190,11 +190,23 @@ def test_a_resumed_session_keeps_the_best_binding_it_had() -> None:
     run = SessionRun(load_policy(VECTORS / "binding" / "policy"))
     run.grant_task("Delete the hiking photos note")
     records = [{"type": "task-grants", "grants": {k: list(v) for k, v in run.state.lists.items()}}]
-    bound = {"taskBindings": {"task:notes": ["n-8"]}, "taskBindingScores": {"task:notes": 2}}
+    full = [{"id": "n-7", "title": "Hiking guide", "owner": "me"},
+            {"id": "n-8", "title": "Hiking photos", "owner": "me"}]  # fmt: skip
+    assert run.observe("notes", "list_notes", json.dumps(full)) == {"task:notes": ("n-8",)}
+    # two object words met ("hiking photos" of "the hiking photos note"), two words in all, no
+    # possessor: 2·10⁴ + 2·10² + 0
+    assert run.binding_best == {"task:notes": 20200}
+    bound = {"taskBindings": {"task:notes": ["n-8"]}, "taskBindingScores": run.binding_best}
     records.append(bound)
     resumed = SessionRun(load_policy(VECTORS / "binding" / "policy"))
     restore(resumed, records)
-    assert resumed.binding_best == {"task:notes": 2}
+    assert resumed.binding_best == {"task:notes": 20200}
     narrow = json.dumps([{"id": "n-7", "title": "Hiking guide", "owner": "me"}])
     assert resumed.observe("notes", "list_notes", narrow) == {}
     assert resumed.state.lists["task:notes"] == ("n-8",)
+    # A log written before object words held the count of all words (2): read strictly, as if
+    # the object had met both, so the narrower listing still binds nothing.
+    older = SessionRun(load_policy(VECTORS / "binding" / "policy"))
+    restore(older, [records[0], {**bound, "taskBindingScores": {"task:notes": 2}}])
+    assert older.binding_best == {"task:notes": 20200}
+    assert older.observe("notes", "list_notes", narrow) == {}
