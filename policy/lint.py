@@ -84,17 +84,13 @@ def _unbound(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Fin
 def _what_it_allows(rule: CompiledRule, role: str, policy: Policy) -> str | None:
     """None when the rule allows a value of ``role`` only from a session list; else in words
     what it allows."""
-    lists = [roles for roles, _, _ in rule.list_conditions if role in roles]
-    entries = [
-        entry
-        for condition in rule.rule.when.lists or ()
-        if role in condition.roles
-        for entry in condition.allowed
-    ]
-    if lists:
-        loose = [entry for entry in entries if not _session_entry(entry)]
-        if _choices(loose, policy) <= 1:
-            return None  # nothing to choose between: the value is the author's, not the text's
+    conditions = [c for c in rule.rule.when.lists or () if role in c.roles]
+    if conditions:
+        # Every list condition must hold: one that reads only session lists binds the value.
+        looses = [[e for e in c.allowed if not _session_entry(e)] for c in conditions]
+        if any(not loose or _choices(loose, policy) <= 1 for loose in looses):
+            return None  # bound, or nothing to choose between: the value is the author's
+        loose = min(looses, key=lambda entries: _choices(entries, policy))
         shown = ", ".join(_shown_entry(entry, policy) for entry in loose)
         return f"allows any value of {shown}, whichever one the user meant"
     domains = rule.rule.when.domains

@@ -89,6 +89,19 @@ ROUNDS = {
     # attacks only by a blind author, scored as written (27 of 27 allowed, commit d8ca40c);
     # the engine changed after reading them, so later figures are not blind ones.
     "round 7": ("round7/hr", "round7/school", "round7/cloudops"),
+    # Round 8 (session 10): the same six domains, their benign tasks and (nearly) their
+    # annotations, with the frozen round 6 and 7 policies revised by two authors guided only by
+    # ``policy lint`` and the benign tasks (no attack read; each folder's NOTES.md says what
+    # changed and which findings were accepted). Frozen at the commit that added them; then
+    # attacked only under the threat model (attacks-injection.json) by blind authors.
+    "round 8": (
+        "round8/expenses",
+        "round8/contacts",
+        "round8/repo",
+        "round8/hr",
+        "round8/school",
+        "round8/cloudops",
+    ),
 }
 
 

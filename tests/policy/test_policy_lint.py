@@ -102,6 +102,13 @@ def test_a_range_an_account_on_file_and_anything_at_all_are_each_named(tmp_path)
     }  # fmt: skip
 
 
+def test_a_standing_list_beside_a_task_list_in_one_rule_is_bound(tmp_path):
+    # Every list condition of a rule must hold: "typed AND on file" binds the value.
+    both = allow("typed-and-on-file", lists=[ibans("@task:identifiers"), ibans("@payees")])
+    rules = [CAP, both, allow("typed-amounts", lists=[amounts("@task:amounts")]), NOTES]
+    assert [f[3] for f in findings(tmp_path, rules)] == ["notes"]
+
+
 def test_one_possible_value_leaves_nothing_to_choose(tmp_path):
     rules = [
         CAP,
