@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,6 +97,9 @@ class ScenarioContext(_Frozen):
         alias="sandboxHistory",
         exclude_if=lambda value: value == "additive",  # the default is not written out
     )
+    # the day the sequences' requests were typed: places a date typed without a year
+    # (task:dates); unset, the machine's date
+    today: date | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ScenarioFile(BaseModel):
@@ -150,14 +154,16 @@ def replay(
         if scenario.task is None and not scenario.steps:
             decision = evaluate(call, policy, context)
         else:
-            decision = run_sequence(scenario, policy, context).decision
+            decision = run_sequence(scenario, policy, context, ctx.today).decision
         results.append(ScenarioResult(scenario=scenario, decision=decision))
     return results
 
 
-def run_sequence(scenario: Scenario, policy: Policy, context: EvalContext):
+def run_sequence(
+    scenario: Scenario, policy: Policy, context: EvalContext, today: date | None = None
+):
     """The scenario's task and steps through a :class:`SessionRun`, then its request judged."""
-    run = SessionRun(policy)
+    run = SessionRun(policy, today)
     if scenario.task:
         run.grant_task(scenario.task)
     for step in scenario.steps:

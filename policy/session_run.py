@@ -10,6 +10,7 @@ approved; :meth:`SessionRun.observe` remembers a result's pieces under the tool'
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any, NamedTuple
 
 from policy.loader import Policy
@@ -84,8 +85,10 @@ def _tiers(
 
 
 class SessionRun:
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, today: date | None = None) -> None:
         self.policy = policy
+        # places a date typed without a year (task:dates); None: the machine's date
+        self.today = today
         self.policies = SessionPolicies(policy)
         self.state = SessionState()
         self.memory = ProvenanceMemory()
@@ -124,7 +127,7 @@ class SessionRun:
     def grant_task(self, text: str) -> tuple[dict[str, tuple[str, ...]], str]:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
         session's messages); returns this message's grants and the line to show the user."""
-        grants = task_grants(text)
+        grants = task_grants(text, self.today)
         if self._binds_records:
             described, excluded = described_words(text), excluded_words(text)
             if described:
@@ -139,14 +142,17 @@ class SessionRun:
             asked = tuple(i.asked() for i in items)
             if asked:
                 grants[ASKED] = asked
-            shares = {scope: scoped_grants(items, scope) for _, scope in self._rule_scopes.values()}
+            shares = {
+                scope: scoped_grants(items, scope, self.today)
+                for _, scope in self._rule_scopes.values()
+            }
             for name, (base, scope) in self._rule_scopes.items():
                 values = shares[scope].get(base)
                 if values:
                     grants[name] = values
             # Each tool's askedBy: its share of every list, and the words its records bind by.
             for scope in self._tool_scopes:
-                for base, values in scoped_grants(items, scope).items():
+                for base, values in scoped_grants(items, scope, self.today).items():
                     grants[scoped_list(base, scope)] = values
                 words = scoped_described(items, scope)
                 if words:

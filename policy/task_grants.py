@@ -47,8 +47,10 @@ through to the next rule (a deny, or a question).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import NamedTuple
 
 __all__ = [
@@ -77,7 +79,8 @@ __all__ = [
 
 # the lists a message fills, in the order task_grants() returns them
 GRANT_LISTS = tuple(
-    f"task:{name}" for name in ("emails", "urls", "domains", "amounts", "paths", "identifiers")
+    f"task:{name}"
+    for name in ("emails", "urls", "domains", "amounts", "paths", "identifiers", "dates")
 )
 MAX_TASK_CHARS = 20_000  # a longer message is granted from its first part only
 _MAX_VALUES = 200  # per list
@@ -89,6 +92,30 @@ _PATH = re.compile(r"(?<![\w:/])(?:~/|/)[^\s\"'`<>,;]+")
 _TOKEN = re.compile(r"[^\s\"'`<>()\[\]{},;!?]+")
 _TRIM = ".:*_"
 _GROUPED = re.compile(r"(?:[A-Z]{2}\d{2}|\+\d{1,3})(?: \d{2,4}){2,}(?: [0-9A-Z]{1,4})?")
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
+            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
+            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+            ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}  # fmt: skip
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_ORDINAL = r"(?:st|nd|rd|th)?"
+# Dates as people type them: 2026-03-16, "16 March", "16th of March 2026", "March 16, 2026".
+# Numbers with slashes (03/04) are left out: day and month cannot be told apart.
+_DATE = re.compile(
+    r"(?<![\w-])(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2})(?![\w-])"
+    rf"|(?<![\w.])(?P<d1>\d{{1,2}}){_ORDINAL}\s+(?:of\s+)?(?P<m1>{_MONTH})\.?"
+    r"(?:,?\s+(?P<y1>\d{4}))?(?![\w])"
+    rf"|\b(?P<m2>{_MONTH})\.?\s+(?P<d2>\d{{1,2}}){_ORDINAL}(?:,?\s+(?P<y2>\d{{4}}))?(?![\w])",
+    re.IGNORECASE,
+)
 _REFERENCE = re.compile(
     r"(?:\b(?:no|nr|num|number|id)\.?\s*|#)\d+",
     re.IGNORECASE,
@@ -134,12 +161,36 @@ _NOT_NEGATIONS = re.compile(
 )
 
 
-def task_grants(text: str) -> dict[str, tuple[str, ...]]:
-    """``task:*`` lists from the user's message; lists with nothing found are left out."""
-    return _grants(_affirmed(text[:MAX_TASK_CHARS]))
+def task_grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
+    """``task:*`` lists from the user's message; lists with nothing found are left out.
+    ``today`` (default: the machine's date) places a date typed without a year
+    (:func:`_dates`)."""
+    return _grants(_affirmed(text[:MAX_TASK_CHARS]), today)
 
 
-def _grants(text: str) -> dict[str, tuple[str, ...]]:
+def _dates(text: str, today: date | None = None) -> list[str]:
+    """Each date typed, as ``YYYY-MM-DD``; one typed without a year in the year before
+    ``today``'s, that year and the next ("16 March" said in December may be next March; one
+    said in January, last March). An impossible date (30 February) is none."""
+    year = (today or date.today()).year
+    found: list[str] = []
+    for match in _DATE.finditer(text):
+        parts = match.groupdict()
+        if parts["iy"]:
+            years, month, day = [int(parts["iy"])], int(parts["im"]), int(parts["id"])
+        else:
+            named = parts["m1"] or parts["m2"]
+            month = _MONTHS[named.casefold()]
+            day = int(parts["d1"] or parts["d2"])
+            typed = parts["y1"] or parts["y2"]
+            years = [int(typed)] if typed else [year - 1, year, year + 1]
+        for each in years:
+            with contextlib.suppress(ValueError):
+                found.append(date(each, month, day).isoformat())
+    return found
+
+
+def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
     """The lists of text whose negated clauses and questions are already blanked out."""
     urls = _unique(u.rstrip(".,:;!?)") for u in _URL.findall(text))
     without_urls = _URL.sub(" ", text)
@@ -153,7 +204,8 @@ def _grants(text: str) -> dict[str, tuple[str, ...]]:
     numbers = _REFERENCE.sub(" ", _GROUPED.sub(" ", without_urls))
     amounts = _unique(form for raw in _AMOUNT.findall(numbers) for form in _forms(raw))
     identifiers = _unique(_identifiers(text))
-    found = (emails, urls, tuple(d for d in domains if d), amounts, paths, identifiers)
+    dates = _unique(_dates(text, today))
+    found = (emails, urls, tuple(d for d in domains if d), amounts, paths, identifiers, dates)
     named = zip(GRANT_LISTS, found, strict=True)
     return {name: values[:_MAX_VALUES] for name, values in named if values}
 
@@ -837,7 +889,9 @@ def _possessors(obj: tuple[str, ...]) -> list[str]:
     return found
 
 
-def scoped_grants(items: Iterable[Instruction], asks: Iterable[str]) -> dict[str, tuple[str, ...]]:
+def scoped_grants(
+    items: Iterable[Instruction], asks: Iterable[str], today: date | None = None
+) -> dict[str, tuple[str, ...]]:
     """The ``task:*`` values of the instructions (of ``instructions``) that an ``asks`` condition
     accepts: what a rule with that condition may allow (values the user typed for another
     action are not in it)."""
@@ -845,6 +899,6 @@ def scoped_grants(items: Iterable[Instruction], asks: Iterable[str]) -> dict[str
     merged: dict[str, list[str]] = {}
     for item in items:
         if asks_any(wanted, item.verb, item.object):
-            for name, values in _grants(item.text).items():
+            for name, values in _grants(item.text, today).items():
                 merged.setdefault(name, []).extend(values)
     return {name: _unique(values)[:_MAX_VALUES] for name, values in merged.items()}

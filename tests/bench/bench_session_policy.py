@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,9 +113,14 @@ def _call(step: dict) -> ToolCall:
     )
 
 
+# The day the vectors' requests are typed (their listings are of March 2026): it places a date
+# typed without a year ("16 March") in task:dates.
+TODAY = date(2026, 3, 9)
+
+
 def run_task(policy, task: dict, timings: dict[str, list[float]]) -> dict:
     """One task through a fresh session: each call's decision, the task's outcome."""
-    run = SessionRun(policy)
+    run = SessionRun(policy, TODAY)
     context = EvalContext(home="/home/user")
     run.grant_task(task["task"])
     effects, attack_effects, caught = [], [], []

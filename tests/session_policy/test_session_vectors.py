@@ -5,6 +5,7 @@ the pure engine and the same ``SessionRun`` the chokepoint uses."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ CASES = [
 
 
 def test_every_domain_has_vectors_with_rule_ids() -> None:
-    domains = {"actions", "askedby", "asks", "banking", "binding", "messaging", "travel"}
+    domains = {"actions", "askedby", "asks", "banking", "binding", "dates", "messaging", "travel"}
     assert {p.parent.name for p in FILES} == domains
     for path in FILES:
         for scenario in load_scenarios(path).scenarios:
@@ -65,7 +66,8 @@ GRANTS = json.loads((VECTORS / "task_grants.json").read_text())["cases"]
 
 @pytest.mark.parametrize("case", GRANTS, ids=[c["description"][:50] for c in GRANTS])
 def test_task_grant_vector(case: dict) -> None:
-    grants = task_grants(case["input"])
+    today = date.fromisoformat(case["today"]) if "today" in case else None
+    grants = task_grants(case["input"], today)
     for name, values in case["expect"].items():
         assert set(values) <= set(grants.get(name, ())), (case["description"], grants)
     for name, values in case.get("absent", {}).items():
