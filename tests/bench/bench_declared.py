@@ -172,7 +172,8 @@ async def main(calls: int) -> None:
         figure("chokepoint overhead, declared messaging server, median", d50, "ms", target=0.35)
         figure("chokepoint overhead, shipped server, p99", _pct(shipped, 0.99) * 1e3, "ms", 1.0)
         figure("chokepoint overhead, declared server, p99", _pct(declared, 0.99) * 1e3, "ms", 1.0)
-        figure("declared minus shipped overhead, medians", abs(d50 - s50), "ms", target=0.1)
+        apart = abs(d50 - s50)  # either may be the cheaper one
+        figure("declared and shipped overheads apart (|difference|), medians", apart, "ms", 0.1)
         own = await server_start()
         total = await anyio.to_thread.run_sync(add_to_first_call, tmp)
         print(f"declared server's own start (spawn, initialize, tools/list): {own * 1e3:.0f} ms")
