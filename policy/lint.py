@@ -17,6 +17,10 @@ Two kinds of finding, both about tools with side effects only (reading changes n
   roles no rule judges (``opaque``, text that extracts nothing).
 - ``uncapped``: no rule limits how often one task calls the tool (a deny or escalate on a
   ``count`` that calls of the tool increment): an injection can repeat the user's own call.
+- ``absent``: a top-level argument whose role a rule binds to the request, with no
+  ``whenAbsent`` and not required by the tool's ``inputSchema`` (when the annotation has one):
+  a call that leaves it out is judged without it, so the binding never runs and the server's
+  default applies (an account on file, the last amount).
 
 Static: it reads the rules and annotations, never a session. Pure; no I/O.
 """
@@ -26,7 +30,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from policy.loader import Policy
-from policy.models import Rule
+from policy.models import ConditionalRoles, Rule
 from policy.rules import CompiledRule, ToolPlan
 from policy.session_state import is_session_list
 
@@ -34,10 +38,10 @@ __all__ = ["Finding", "lint"]
 
 
 class Finding(NamedTuple):
-    kind: str  # "unbound" | "uncapped"
+    kind: str  # "unbound" | "uncapped" | "absent"
     server: str
     tool: str
-    role: str | None  # None for "uncapped"
+    role: str | None  # None for "uncapped"; for "absent", the argument's role
     rule: str | None  # the allow rule, None for "uncapped"
     detail: str
 
@@ -56,6 +60,7 @@ def lint(policy: Policy) -> list[Finding]:
             if plan is None or not plan.side_effects:
                 continue
             findings.extend(_unbound(policy, server, name, plan))
+            findings.extend(_absent(policy, server, name, plan))
             if _task_gated(plan) and not _capped(policy.rules, server, name):
                 detail = (
                     "no rule limits how many calls one task makes (a deny or escalate on a "
@@ -79,6 +84,43 @@ def _unbound(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Fin
             elif _unconditional(rule):
                 break  # every later rule for this role is unreachable
     return found
+
+
+def _absent(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Finding]:
+    table = policy.roles
+    found: list[Finding] = []
+    annotation = policy.annotations[server][tool]
+    schema = annotation.input_schema or {}
+    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    for key, spec in annotation.args.items():
+        if "." in key or "[]" in key or key in required:
+            continue  # whenAbsent is for top-level arguments; the schema makes a call carry it
+        if isinstance(spec, ConditionalRoles):
+            if spec.when_absent:
+                continue
+            roles = spec.default
+        else:
+            roles = spec
+        for role in roles:
+            if role in table.opaque_roles or role in table.path_roles or role in table.extracting:
+                continue  # text left out carries no link
+            if any(_binds(rule, role) for rule in plan.rules_for(role) if rule.effect == "allow"):
+                detail = (
+                    f"a call without {key!r} is judged without it (the rules binding {role} to "
+                    f"the request never run): give {key!r} whenAbsent roles, so that leaving it "
+                    "out is an unknown value your rules by role refuse or ask about"
+                )
+                found.append(Finding("absent", server, tool, role, None, detail))
+                break
+    return found
+
+
+def _binds(rule: CompiledRule, role: str) -> bool:
+    """Whether the rule allows a value of ``role`` only from a session list."""
+    return any(
+        role in condition.roles and all(_session_entry(e) for e in condition.allowed)
+        for condition in rule.rule.when.lists or ()
+    )
 
 
 def _what_it_allows(rule: CompiledRule, role: str, policy: Policy) -> str | None:

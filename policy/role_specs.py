@@ -150,13 +150,17 @@ class RoleTable:
 BUILTIN_TABLE = RoleTable()
 
 # A URL with any scheme, or a bare host name a client would make clickable (``evil.com/x``):
-# more is taken than a strict parser would, since a value no rule allows fails closed.
+# more is taken than a strict parser would, since a value no rule allows fails closed. Host
+# labels and e-mail addresses may hold any letter, not only ASCII: a look-alike host written
+# with a Cyrillic "і" (``rіverside-fc.com``) is a link too (mail clients and chat apps show it
+# as one), and its unreadable host then matches no domain rule.
 _URL = re.compile(
     r"""(?i)\b[a-z][a-z0-9+.-]*://[^\s<>"'`()\[\]{}]+"""
-    r"""|(?<![@\w.-])(?:[a-z0-9-]+\.)+[a-z]{2,}(?::\d+)?(?:/[^\s<>"'`()\[\]{}]*)?"""
+    r"""|(?<![@\w.-])(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,}(?::\d+)?"""
+    r"""(?:/[^\s<>"'`()\[\]{}]*)?"""
     r"""|(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?:/[^\s<>"'`()\[\]{}]*)?"""
 )
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[^\W_](?:[\w-]*[^\W_])?(?:\.[\w-]+)+")
 
 
 def extract_urls(text: str) -> list[str]:

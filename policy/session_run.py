@@ -35,7 +35,7 @@ from policy.task_binding import (
     RecordsSpec,
     bind_records,
     content_words,
-    listing_kind,
+    listing_nouns,
     result_json,
 )
 from policy.task_grants import (
@@ -107,11 +107,11 @@ class SessionRun:
         self._binds_records = any(
             a.records is not None for tools in policy.annotations.values() for a in tools.values()
         )
-        # The kind of object each listing lists, by the words of its name ("bucket" for
-        # list_buckets): an instruction that names one kind and not another's describes no
-        # object of the other.
+        # The kind of object each listing lists, by the nouns of its name ("bucket" for
+        # list_buckets; "search" in search_notes names none): an instruction that names one
+        # kind and not another's describes no object of the other.
         self._kinds = {
-            tool: listing_kind(tool)
+            tool: listing_nouns(tool)
             for tools in policy.annotations.values()
             for tool, annotation in tools.items()
             if annotation.records is not None

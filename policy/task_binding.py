@@ -58,6 +58,7 @@ __all__ = [
     "bind_records",
     "content_words",
     "listing_kind",
+    "listing_nouns",
     "result_json",
 ]
 
@@ -256,6 +257,18 @@ def listing_kind(tool: str) -> frozenset[str]:
 
 def _score(objects: int, words: int, possessors: int) -> int:
     return min(objects, 99) * 10_000 + min(words, 99) * 100 + min(possessors, 99)
+
+
+# The verbs a listing tool's name starts with: they name no kind of object.
+_LISTING_VERBS = frozenset(
+    ("list", "search", "get", "find", "read", "fetch", "show", "query", "lookup", "browse")
+)
+
+
+def listing_nouns(tool: str) -> frozenset[str]:
+    """The words of :func:`listing_kind` but its verbs (``search_notes``: note): what a
+    request names when it names that kind of object."""
+    return listing_kind(tool) - _LISTING_VERBS
 
 
 # Words by which a request speaks of several objects at once.

@@ -234,11 +234,22 @@ def shown_asked(asked: Iterable[str]) -> tuple[str, ...]:
     return tuple(shown)
 
 
+def _single(char: str, before: str) -> bool:
+    """Whether a one-character token is a value ("mark it as a C", "give it a 2"): a digit, or
+    a capital letter other than the pronoun "I" and a sentence's opening article "A"."""
+    if char.isdigit():
+        return True
+    if not (char.isalpha() and char.isupper()) or char in "I":
+        return False
+    opening = not before.strip() or before.rstrip()[-1] in ".!?:;\n"
+    return not (char == "A" and opening)
+
+
 def _identifiers(text: str) -> list[str]:
     found: list[str] = []
-    for raw in _TOKEN.findall(text):
-        token = raw.strip(_TRIM)
-        if len(token) < 2:
+    for match in _TOKEN.finditer(text):
+        token = match.group().strip(_TRIM)
+        if len(token) < 2 and not _single(token, text[: match.start()]):
             continue
         found.append(token)
         if token[0] in "@#" and len(token) > 2:

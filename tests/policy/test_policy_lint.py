@@ -28,7 +28,10 @@ TOOLS = [
     {"toolName": "list_accounts", "serverName": "bank", "sideEffects": False,
      "args": {"query": ["none"]}},
     {"toolName": "send_money", "serverName": "bank", "sideEffects": True,
-     "args": {"iban": ["iban"], "amount": ["amount"], "memo": ["memo"]}},
+     "args": {"iban": ["iban"], "amount": ["amount"], "memo": ["memo"]},
+     "inputSchema": {"type": "object", "required": ["iban", "amount"],
+                     "properties": {"iban": {"type": "string"}, "amount": {"type": "string"},
+                                    "memo": {"type": "string"}}}},
     {"toolName": "post_note", "serverName": "bank", "sideEffects": True,
      "args": {"text": ["note-text"]}},
 ]  # fmt: skip
@@ -37,10 +40,15 @@ READ = {"name": "read", "if": {"sideEffects": False}, "then": "allow", "reason":
 NOTES = {"name": "notes", "if": {"roles": ["note-text"]}, "then": "allow", "reason": "any note"}
 
 
-def folder(tmp_path: Path, rules: list[dict], lists: dict[str, list[str]] | None = None) -> Path:
+def folder(
+    tmp_path: Path,
+    rules: list[dict],
+    lists: dict[str, list[str]] | None = None,
+    tools: list[dict] = TOOLS,
+) -> Path:
     where = tmp_path / "policy"
     where.mkdir(parents=True)
-    annotations = {"roles": ROLES, "servers": {"bank": {"tools": TOOLS}}}
+    annotations = {"roles": ROLES, "servers": {"bank": {"tools": tools}}}
     (where / "tool-annotations.json").write_text(json.dumps(annotations))
     (where / "compiled-policy.json").write_text(json.dumps({"rules": [READ, *rules]}))
     named = {"payees": PAYEES, **(lists or {})}
@@ -149,6 +157,26 @@ def test_a_task_gated_tool_without_a_counter_is_uncapped_until_one_caps_it(tmp_p
     # without any task condition or task list the policy judges each call alone: not a finding
     got = findings(tmp_path / "4", [allow("amounts", numbers=[{"roles": ["amount"], "lte": 10}])])
     assert "uncapped" not in {f[0] for f in got}
+
+
+def test_a_bound_argument_a_call_may_leave_out_is_absent_until_whenabsent_covers_it(tmp_path):
+    # Without the schema's "required", a call may leave out the account: the rule binding it
+    # never runs and the server pays whatever it defaults to.
+    optional = [dict(TOOLS[1], inputSchema=None), TOOLS[2]]
+    optional[0].pop("inputSchema")
+    got = lint(load_policy(folder(tmp_path, BOUND, tools=[TOOLS[0], *optional])))
+    assert {(f.kind, f.role) for f in got if f.kind == "absent"} == {
+        ("absent", "iban"),
+        ("absent", "amount"),
+    }
+    assert "a call without 'iban' is judged without it" in next(
+        f.detail for f in got if f.role == "iban"
+    )
+    # whenAbsent on the account: leaving it out is an unknown value the rules by role judge
+    iban = {"default": ["iban"], "whenAbsent": ["iban"]}
+    covered = dict(optional[0], args={**optional[0]["args"], "iban": iban})
+    got = lint(load_policy(folder(tmp_path / "2", BOUND, tools=[TOOLS[0], covered, TOOLS[2]])))
+    assert {f.role for f in got if f.kind == "absent"} == {"amount"}
 
 
 def test_opaque_roles_and_reading_tools_are_never_findings(tmp_path):
