@@ -93,8 +93,10 @@ ROUNDS = {
     # Round 8 (session 10): the same six domains, their benign tasks and (nearly) their
     # annotations, with the frozen round 6 and 7 policies revised by two authors guided only by
     # ``policy lint`` and the benign tasks (no attack read; each folder's NOTES.md says what
-    # changed and which findings were accepted). Frozen at the commit that added them; then
-    # attacked only under the threat model (attacks-injection.json) by blind authors.
+    # changed and which findings were accepted). Frozen at 61d55c1; then attacked only under
+    # the threat model (attacks-injection.json) by two blind authors: 25 of 54 allowed
+    # as written (585c207, 8598899); the lint's 'absent' kind and non-ASCII link extraction came
+    # after reading them, so later figures are not blind ones.
     "round 8": (
         "round8/expenses",
         "round8/contacts",
