@@ -47,7 +47,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from policy.task_grants import ASKED, DESCRIBED, EXCLUDED, GRANT_LISTS
 
@@ -98,6 +98,20 @@ class RecordsSpec(_Frozen):
     # result itself is the array of records
     at: _Field | None = None
     owned_by: OwnedBy | None = Field(default=None, alias="ownedBy")
+    # describedBy fields whose text someone other than the user writes (a leave reason, a
+    # student's preferred name, a colleague's expense description): they rank only records the
+    # other fields tie on, so an insider who writes the user's words there does not outrank the
+    # record the user meant.
+    written_by_others: tuple[_Field, ...] = Field(
+        default=(), alias="writtenByOthers", exclude_if=lambda value: not value
+    )
+
+    @model_validator(mode="after")
+    def _others_described(self) -> RecordsSpec:
+        extra = [f for f in self.written_by_others if f not in self.described_by]
+        if extra:
+            raise ValueError(f"writtenByOthers names fields that are not describedBy: {extra}")
+        return self
 
     @field_validator("grants")
     @classmethod
@@ -198,6 +212,7 @@ def bind_records(
     ruled_out = content_words(" ".join(excluded)) - wanted
     owners = _owners(spec.owned_by, lists) if spec.owned_by is not None else None
     described: dict[str, set[str]] = {}
+    trusted: dict[str, set[str]] = {}  # the words of fields the user's side writes
     ambiguous: set[str] = set()
     for record in records[:_MAX_RECORDS]:
         if not isinstance(record, Mapping):
@@ -214,6 +229,9 @@ def bind_records(
         if ident in described and described[ident] != words:
             ambiguous.add(ident)
         described[ident] = words
+        if spec.written_by_others:
+            own = (_get(record, n) for n in spec.described_by if n not in spec.written_by_others)
+            trusted[ident] = content_words(" ".join(p for p in own if isinstance(p, str)))
     objects = content_words(" ".join(object_words)) & wanted
     # A possessor counts where what it possesses is not what this tool lists ("Noah's
     # analysis" for a list of students; not "Mia's note" for a list of notes).
@@ -224,12 +242,17 @@ def bind_records(
             if not content_words(head) & kind
         )
     )
-    scores = {
-        ident: _score(len(words & objects), len(words & wanted), len(words & possessors))
-        for ident, words in described.items()
-    }
+
+    def score(ident: str, words: set[str]) -> int:
+        own = trusted.get(ident, set())  # empty without writtenByOthers: the first part is 0
+        first = _score(0, len(own & objects), len(own & wanted))
+        return _TRUSTED * first + _score(
+            len(words & objects), len(words & wanted), len(words & possessors)
+        )
+
+    scores = {ident: score(ident, words) for ident, words in described.items()}
     best = max(scores.values(), default=0)
-    if best // 100 % 100 < 1:  # no word of the request at all
+    if best % _TRUSTED // 100 % 100 < 1:  # no word of the request at all
         return (), 0
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
     # Tied records described by the very same words are lookalikes ("City Power" issued twice,
@@ -253,6 +276,11 @@ def listing_kind(tool: str) -> frozenset[str]:
     """The words of a listing tool's name, as :func:`content_words` (``list_photos``: list,
     photo): the kind of object it lists."""
     return frozenset(content_words(re.sub(r"[_\W]+", " ", tool)))
+
+
+# With ``writtenByOthers``, the words of the other fields rank first: (object, all) met there,
+# above the three counts of all fields.
+_TRUSTED = 1_000_000
 
 
 def _score(objects: int, words: int, possessors: int) -> int:

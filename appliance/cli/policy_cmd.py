@@ -324,6 +324,9 @@ def _show_listings(policy: Policy) -> None:
             else:
                 owners = ", ".join(spec.owned_by.in_)
                 print(f"    only records whose {spec.owned_by.field!r} is one of: {owners}")
+            if spec.written_by_others:
+                others = ", ".join(repr(f) for f in spec.written_by_others)
+                print(f"    written by others, ranking only what the other fields tie on: {others}")
 
 
 def _test(policy: Policy, folder: Path) -> int:

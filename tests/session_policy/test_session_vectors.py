@@ -212,3 +212,20 @@ def test_a_resumed_session_keeps_the_best_binding_it_had() -> None:
     restore(older, [records[0], {**bound, "taskBindingScores": {"task:notes": 2}}])
     assert older.binding_best == {"task:notes": 20200}
     assert older.observe("notes", "list_notes", narrow) == {}
+
+
+def test_written_by_others_must_name_described_fields(tmp_path: Path) -> None:
+    import shutil
+
+    from policy.api import PolicyLoadError
+
+    folder = tmp_path / "policy"
+    shutil.copytree(VECTORS / "binding" / "policy", folder)
+    path = folder / "tool-annotations.json"
+    path.write_text(
+        path.read_text().replace('"writtenByOthers": ["reason"]', '"writtenByOthers": ["notes"]')
+    )
+    with pytest.raises(
+        PolicyLoadError, match="writtenByOthers names fields that are not describedBy"
+    ):
+        load_policy(folder)
