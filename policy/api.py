@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from policy.session_policy import SessionPolicies, evaluate_in_session
     from policy.session_run import Judged, SessionRun
     from policy.session_state import SECRET_MARK, SessionState, StateUpdate, apply_updates
+    from policy.task_binding import score_of_count
     from policy.task_grants import describe_grants, task_grants
 
 # public name -> the private module that defines it
@@ -76,6 +77,7 @@ _HOME: dict[str, str] = {
     "SessionState": "policy.session_state",
     "StateUpdate": "policy.session_state",
     "apply_updates": "policy.session_state",
+    "score_of_count": "policy.task_binding",
     "describe_grants": "policy.task_grants",
     "task_grants": "policy.task_grants",
 }
@@ -116,6 +118,7 @@ __all__ = [
     "loads",
     "replay",
     "resolve_on_disk",
+    "score_of_count",
     "task_grants",
 ]
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from policy.loader import Policy
-from policy.models import ConditionalRoles, Rule
+from policy.models import ConditionalRoles
 from policy.rules import CompiledRule, ToolPlan
 from policy.session_state import is_session_list
 
@@ -61,7 +61,7 @@ def lint(policy: Policy) -> list[Finding]:
                 continue
             findings.extend(_unbound(policy, server, name, plan))
             findings.extend(_absent(policy, server, name, plan))
-            if _task_gated(plan) and not _capped(policy.rules, server, name):
+            if _task_gated(plan) and not _capped(plan):
                 detail = (
                     "no rule limits how many calls one task makes (a deny or escalate on a "
                     "'count' these calls increment): an injection can repeat the user's call"
@@ -129,9 +129,11 @@ def _what_it_allows(rule: CompiledRule, role: str, policy: Policy) -> str | None
     conditions = [c for c in rule.rule.when.lists or () if role in c.roles]
     if conditions:
         # Every list condition must hold: one that reads only session lists binds the value.
+        if _binds(rule, role):
+            return None
         looses = [[e for e in c.allowed if not _session_entry(e)] for c in conditions]
-        if any(not loose or _choices(loose, policy) <= 1 for loose in looses):
-            return None  # bound, or nothing to choose between: the value is the author's
+        if any(_choices(loose, policy) <= 1 for loose in looses):
+            return None  # nothing to choose between: the value is the author's
         loose = min(looses, key=lambda entries: _choices(entries, policy))
         shown = ", ".join(_shown_entry(entry, policy) for entry in loose)
         return f"allows any value of {shown}, whichever one the user meant"
@@ -199,15 +201,6 @@ def _unconditional(rule: CompiledRule) -> bool:
     )
 
 
-def _applies(rule: Rule, server: str, tool: str) -> bool:
-    when = rule.when  # as CompiledRule.applies, for a tool with side effects
-    return (
-        (when.server is None or server in when.server)
-        and (when.tool is None or tool in when.tool)
-        and when.side_effects is not False
-    )
-
-
 def _task_gated(plan: ToolPlan) -> bool:
     """Whether the policy ties the tool to the task: a rule that can decide its calls has a
     ``task`` condition or compares one of its roles with a ``@task:``/``@session:`` list. Then
@@ -229,20 +222,17 @@ def _task_gated(plan: ToolPlan) -> bool:
     return False
 
 
-def _capped(rules: tuple[Rule, ...], server: str, tool: str) -> bool:
-    """A deny/escalate on a counter that this tool's calls increment, applying to this tool."""
+def _capped(plan: ToolPlan) -> bool:
+    """A deny/escalate applying to the tool, on a counter that its calls increment (a rule's
+    ``session`` update counts for every call the rule applies to)."""
     counted = {
-        name
-        for rule in rules
-        if rule.session is not None and _applies(rule, server, tool)
-        for name in rule.session.count
+        name for rule in plan.unscoped if rule.rule.session for name in rule.rule.session.count
     }
     return any(
-        rule.then != "allow"
-        and _applies(rule, server, tool)
+        rule.effect != "allow"
         and any(
             condition.count in counted and (condition.gte is not None or condition.gt is not None)
-            for condition in rule.when.session or ()
+            for condition in rule.session_conditions
         )
-        for rule in rules
+        for rule in plan.unscoped
     )

@@ -110,12 +110,15 @@ class SessionRun:
         # The kind of object each listing lists, by the nouns of its name ("bucket" for
         # list_buckets; "search" in search_notes names none): an instruction that names one
         # kind and not another's describes no object of the other.
-        self._kinds = {
+        kinds = {
             tool: listing_nouns(tool)
             for tools in policy.annotations.values()
             for tool, annotation in tools.items()
             if annotation.records is not None
         }
+        every = frozenset().union(*kinds.values())
+        # per listing tool: (its kind, the other listings' kinds but its own)
+        self._kinds = {tool: (mine, every - mine) for tool, mine in kinds.items()}
         # Counters and sums of calls judged but not yet settled (waiting for a human, or for
         # the server): counted by every decision meanwhile, so two calls in flight cannot both
         # pass a threshold that only one of them may cross.
@@ -128,17 +131,18 @@ class SessionRun:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
         session's messages); returns this message's grants and the line to show the user."""
         grants = task_grants(text, self.today)
+        # The request's instructions (for ``asks`` and for the objects records are bound by),
+        # read once.
+        items = instructions(text, self._verbs) if self._binds_records or self._verbs else ()
         if self._binds_records:
             described, excluded = described_words(text), excluded_words(text)
             if described:
                 grants[DESCRIBED] = described
             if excluded:
                 grants[EXCLUDED] = excluded
-            _tiers(grants, DESCRIBED, object_words(instructions(text, self._verbs)))
+            _tiers(grants, DESCRIBED, object_words(items))
         if self._verbs:
-            # The request's instructions (for ``asks``), read once; each scoped list a rule
-            # reads holds the values of the instructions that rule accepts.
-            items = instructions(text, self._verbs)
+            # Each scoped list a rule reads holds the values of the instructions it accepts.
             asked = tuple(i.asked() for i in items)
             if asked:
                 grants[ASKED] = asked
@@ -206,8 +210,7 @@ class SessionRun:
         forms = _Replay(forms)  # read by several bindings, parsed once and only as needed
         excluded = self.state.lists.get(EXCLUDED, ())
         targets = [(spec.grants, words, DESCRIBED)]
-        mine = self._kinds.get(tool, frozenset())
-        others = frozenset().union(*self._kinds.values()) - mine
+        mine, others = self._kinds.get(tool, (frozenset(), frozenset()))
         for scope in self._tool_scopes:  # what each tool's own instructions describe
             scoped = self.state.lists.get(scoped_list(DESCRIBED, scope), ())
             said = content_words(" ".join(scoped))

@@ -60,6 +60,7 @@ __all__ = [
     "listing_kind",
     "listing_nouns",
     "result_json",
+    "score_of_count",
 ]
 
 MAX_RESULT_CHARS = 4 * 1024 * 1024  # a longer text result is not parsed for records
@@ -285,6 +286,12 @@ _TRUSTED = 1_000_000
 
 def _score(objects: int, words: int, possessors: int) -> int:
     return min(objects, 99) * 10_000 + min(words, 99) * 100 + min(possessors, 99)
+
+
+def score_of_count(count: int) -> int:
+    """A score written before object words ranked first (a count of all the words met) as
+    one now, read strictly: as if the object had met each of those words."""
+    return _score(count, count, 0)
 
 
 # The verbs a listing tool's name starts with: they name no kind of object.

@@ -234,22 +234,27 @@ def shown_asked(asked: Iterable[str]) -> tuple[str, ...]:
     return tuple(shown)
 
 
-def _single(char: str, before: str) -> bool:
-    """Whether a one-character token is a value ("mark it as a C", "give it a 2"): a digit, or
-    a capital letter other than the pronoun "I" and a sentence's opening article "A"."""
+def _single(char: str, text: str, start: int) -> bool:
+    """Whether a one-character token (at ``start`` in ``text``) is a value ("mark it as a C",
+    "give it a 2"): a digit, or a capital letter other than the pronoun "I" and a sentence's
+    opening article "A"."""
     if char.isdigit():
         return True
     if not (char.isalpha() and char.isupper()) or char in "I":
         return False
-    opening = not before.strip() or before.rstrip()[-1] in ".!?:;\n"
-    return not (char == "A" and opening)
+    if char != "A":
+        return True
+    at = start - 1  # the last character before it that is not white space
+    while at >= 0 and text[at].isspace():
+        at -= 1
+    return at >= 0 and text[at] not in ".!?:;"
 
 
 def _identifiers(text: str) -> list[str]:
     found: list[str] = []
     for match in _TOKEN.finditer(text):
         token = match.group().strip(_TRIM)
-        if len(token) < 2 and not _single(token, text[: match.start()]):
+        if len(token) < 2 and not _single(token, text, match.start()):
             continue
         found.append(token)
         if token[0] in "@#" and len(token) > 2:
@@ -734,15 +739,20 @@ _POINTING = frozenset((
 
 
 def _instruction(verb: str, text: str, before: str = "") -> Instruction:
-    words = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)][1:]
-    obj: list[str] = []
-    for word in words:
-        if word in _OBJECT_END:
+    obj = _object_of(text, _OBJECT_END)
+    context = before if obj and obj[0] in _POINTING else ""
+    return Instruction(verb, obj, text, context)
+
+
+def _object_of(text: str, ends: frozenset[str]) -> tuple[str, ...]:
+    """The words after an instruction's verb up to the first of ``ends``, case-folded."""
+    found: list[str] = []
+    for word in (w.strip(_TRIM).casefold() for w in _WORD.findall(text)[1:]):
+        if word in ends:
             break
         if word:
-            obj.append(word)
-    context = before if obj and obj[0] in _POINTING else ""
-    return Instruction(verb, tuple(obj), text, context)
+            found.append(word)
+    return tuple(found)
 
 
 def parse_asked(values: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
@@ -855,14 +865,7 @@ def object_words(
 def _described_object(text: str) -> tuple[str, ...]:
     """An instruction's object words as far as they describe it (``_DESCRIPTION_END``), within
     its first sentence (what follows it, "His email is …", says something else)."""
-    first = re.split(r"[.?!;](?:\s|$)", text, maxsplit=1)[0]
-    found: list[str] = []
-    for word in (w.strip(_TRIM).casefold() for w in _WORD.findall(first)[1:]):
-        if word in _DESCRIPTION_END:
-            break
-        if word:
-            found.append(word)
-    return tuple(found)
+    return _object_of(re.split(r"[.?!;](?:\s|$)", text, maxsplit=1)[0], _DESCRIPTION_END)
 
 
 def _possessors(obj: tuple[str, ...]) -> list[str]:

@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from policy.api import SECRET_MARK, Judged, SessionRun, StateUpdate, apply_updates
+from policy.api import (
+    SECRET_MARK,
+    Judged,
+    SessionRun,
+    StateUpdate,
+    apply_updates,
+    score_of_count,
+)
 
 __all__ = ["audit_fields", "restore"]
 
@@ -84,9 +91,9 @@ def _task_lists(lists: dict[str, Any]) -> dict[str, tuple[str, ...]]:
 def _current_score(score: int) -> int:
     """A score as ``bind_records`` writes it now (object words, all words, possessors: see
     there). A log from before the object words held a count of all words only, below 100: it
-    is read as if the object had met every one of them, the strictest reading (a later listing
-    must meet as many), never a looser one."""
-    return score * 10_100 if 0 < score < 100 else score
+    is read as if the object had met every one of them (``score_of_count``), the strictest
+    reading (a later listing must meet as many), never a looser one."""
+    return score_of_count(score) if 0 < score < 100 else score
 
 
 def _label_read(run: SessionRun, record: dict[str, Any]) -> str | None:
