@@ -153,14 +153,17 @@ BUILTIN_TABLE = RoleTable()
 # more is taken than a strict parser would, since a value no rule allows fails closed. Host
 # labels and e-mail addresses may hold any letter, not only ASCII: a look-alike host written
 # with a Cyrillic "і" (``rіverside-fc.com``) is a link too (mail clients and chat apps show it
-# as one), and its unreadable host then matches no domain rule.
+# as one), and its unreadable host then matches no domain rule. So is one whose dots are
+# ideographic or full-width (``evil。com``).
+# The dots IDNA reads as a label separator: a browser opens "evil。com" as evil.com.
+_DOT = "[.\u3002\uff0e\uff61]"
 _URL = re.compile(
     r"""(?i)\b[a-z][a-z0-9+.-]*://[^\s<>"'`()\[\]{}]+"""
-    r"""|(?<![@\w.-])(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,}(?::\d+)?"""
-    r"""(?:/[^\s<>"'`()\[\]{}]*)?"""
+    rf"""|(?<![@\w.\u3002\uff0e\uff61-])(?:[^\W_](?:[\w-]*[^\W_])?{_DOT})+[^\W\d_]{{2,}}"""
+    r"""(?::\d+)?(?:/[^\s<>"'`()\[\]{}]*)?"""
     r"""|(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?:/[^\s<>"'`()\[\]{}]*)?"""
 )
-_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[^\W_](?:[\w-]*[^\W_])?(?:\.[\w-]+)+")
+_EMAIL = re.compile(rf"[\w.!#$%&'*+/=?^`{{|}}~-]+@[^\W_](?:[\w-]*[^\W_])?(?:{_DOT}[\w-]+)+")
 
 
 def extract_urls(text: str) -> list[str]:
