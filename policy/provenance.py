@@ -5,7 +5,10 @@ A tool's annotation declares its results' label (``"result": "trusted" | "untrus
 "secret"``; unset is untrusted). From every untrusted or secret result the chokepoint keeps its
 *pieces*, case-folded: runs of text between white space and quoting or bracketing characters,
 trailing punctuation trimmed; for ``key:value`` runs also the value; and groups written with
-spaces (``LT60 1010 0123 4567``, ``+41 79 123 45 67``) also joined up. A piece of at least
+spaces (``LT60 1010 0123 4567``, ``+41 79 123 45 67``) also joined up; and the phone numbers and
+IBANs found in it in the canonical form the ``text-phones`` and ``text-ibans`` roles give their
+values (a phone number also by its last 7 digits), which an argument's numbers are also searched
+in, however they are spaced or dashed there. A piece of at least
 :data:`MIN_CHARS` characters matches anywhere inside an argument (exact substring); a short one
 (3 to 5 characters: a flight number, a short id) only an argument that is exactly that piece.
 Before a call is judged, :meth:`ProvenanceMemory.hits` finds which kept pieces occur in the
@@ -25,6 +28,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from policy.role_specs import extract_ibans, extract_phones
 from policy.session_state import MIN_PIECE_CHARS, SHORT_PIECE_CHARS
 
 __all__ = ["MAX_PIECES", "MIN_CHARS", "ProvenanceMemory", "pieces_of"]
@@ -53,6 +57,21 @@ def pieces_of(text: str) -> Iterator[str]:
                     yield tail
     for group in _GROUPED.findall(text):
         yield group.replace(" ", "").casefold()
+    yield from _numbers(text)
+
+
+def _numbers(text: str) -> Iterator[str]:
+    """The phone numbers and IBANs in ``text`` in the canonical forms ``text-phones`` and
+    ``text-ibans`` values take (``+447700900183``), folded; for a phone number also its last 7
+    digits, so the same number written the national way ("07700 900183") is still found; for an
+    IBAN also the account after its country and check digits, found however it is regrouped."""
+    for phone in extract_phones(text):
+        yield phone
+        if len(phone.lstrip("+")) >= 9:
+            yield phone[-7:]
+    for iban in extract_ibans(text):
+        yield iban.casefold()
+        yield iban[4:].casefold()  # the account without country and check digits
 
 
 class ProvenanceMemory:
@@ -92,6 +111,9 @@ class ProvenanceMemory:
         """label -> the remembered pieces found in the strings (and numbers) of ``arguments``."""
         found: dict[str, dict[str, None]] = {}
         texts = [text.casefold() for text in _strings(arguments)]
+        # and the phone numbers and IBANs in them, written the canonical way (re-spacing or
+        # re-dashing a number copied from a result does not hide it)
+        texts += [" ".join(nums) for text in texts if (nums := list(_numbers(text)))]
         for label in _LABELS:
             index, short = self._index[label], self._short[label]
             for text in texts:

@@ -3,15 +3,18 @@
 A role is named in ``tool-annotations.json``'s top-level ``"roles"`` object (beside
 ``"servers"``) with a ``kind`` (``path`` | ``url`` | ``identifier`` | ``number`` | ``text`` |
 ``opaque``), how its values ``match``, whether the sandbox discharges it (``sandboxSafe``, paths
-only) and, for ``text`` roles, what to ``extract`` (``urls`` | ``emails``): the URLs or e-mail
-addresses found in the text become the values the rules judge, so a domain rule sees where a
-message body links to. The built-in roles are entries of the same table (:data:`BUILTIN_ROLES`),
-so the engine asks the table, never a hard-coded list, what a role is.
+only) and, for ``text`` roles, what to ``extract`` (``urls`` | ``emails`` | ``phones`` |
+``ibans``): the URLs, e-mail addresses, phone numbers or IBANs found in the text become the values
+the rules judge, so a domain rule sees where a message body links to, and a provenance rule sees
+a number to call or an account to pay that came from someone else's text. The built-in roles are
+entries of the same table (:data:`BUILTIN_ROLES`), so the engine asks the table, never a
+hard-coded list, what a role is.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Literal
 
@@ -25,6 +28,8 @@ __all__ = [
     "RoleSpec",
     "RoleTable",
     "extract_emails",
+    "extract_ibans",
+    "extract_phones",
     "extract_urls",
 ]
 
@@ -56,7 +61,7 @@ class RoleSpec(BaseModel):
     match: Match | None = None
     description: str = ""
     sandbox_safe: bool = Field(default=False, alias="sandboxSafe")
-    extract: Literal["urls", "emails"] | None = None
+    extract: Literal["urls", "emails", "phones", "ibans"] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> RoleSpec:
@@ -94,6 +99,8 @@ BUILTIN_ROLES: Mapping[str, RoleSpec] = {
     "commit-message": _spec("opaque", "a commit message"),
     "text-urls": _spec("text", "the URLs found in a free text", extract="urls"),
     "text-emails": _spec("text", "the e-mail addresses found in a free text", extract="emails"),
+    "text-phones": _spec("text", "the phone numbers found in a free text", extract="phones"),
+    "text-ibans": _spec("text", "the IBANs (bank accounts) found in a free text", extract="ibans"),
     "none": _spec("opaque", "no security meaning"),
 }
 
@@ -106,7 +113,12 @@ def _shipped_defaults() -> dict[str, RoleSpec]:
     return {name: RoleSpec.model_validate(spec) for name, spec in default_declared_roles().items()}
 
 
-_VALUE_KINDS: dict[str | None, ValueKind] = {"urls": "url", "emails": "email"}
+_VALUE_KINDS: dict[str | None, ValueKind] = {
+    "urls": "url",
+    "emails": "email",
+    "phones": "identifier",
+    "ibans": "identifier",
+}
 
 
 class RoleTable:
@@ -135,7 +147,8 @@ class RoleTable:
         )
         self.extracting = {n: s.extract for n, s in self.specs.items() if s.extract is not None}
         # role -> what each of its values is (policy.facts.ValueKind): the spec's kind, except
-        # that a text role extracting URLs or e-mail addresses yields one URL or address a value
+        # that a text role that extracts yields one URL, address, or (as an identifier) phone
+        # number or IBAN a value
         self.value_kinds: dict[str, ValueKind] = {
             n: _VALUE_KINDS.get(s.extract, s.kind) for n, s in self.specs.items()
         }
@@ -172,7 +185,7 @@ def extract_urls(text: str) -> list[str]:
     Trailing sentence punctuation is not part of a URL. A URL the domain parser cannot read
     still counts: it then matches no domain rule, which is the safe answer for a link."""
     found: list[str] = []
-    for match in _URL.finditer(text):
+    for match in _URL.finditer(_visible(text)):
         url = match.group(0).rstrip(".,;:!?")
         if url and url not in found:
             found.append(url)
@@ -182,8 +195,102 @@ def extract_urls(text: str) -> list[str]:
 def extract_emails(text: str) -> list[str]:
     """The e-mail addresses in ``text``, in order, without repeats."""
     found: list[str] = []
-    for match in _EMAIL.finditer(text):
+    for match in _EMAIL.finditer(_visible(text)):
         address = match.group(0).rstrip(".")
         if address not in found:
             found.append(address)
     return found
+
+
+# Characters a reader does not see (zero-width spaces and joiners, soft hyphens: Unicode's format
+# characters): left out before anything is extracted, so "+44 77\u200b00 900183" is the number a
+# reader dials and "ev\u200bil.com" the host they open.
+def _visible(text: str) -> str:
+    if text.isascii():
+        return text
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+# What joins the groups of a phone number or IBAN: one white-space character of any width (a line
+# break too: "+44 7700" at a line's end and "900183" on the next is one number to a reader), a
+# hyphen or dash, a dot or a slash.
+_JOIN = "[\\s.\\-/\u2010-\u2015\u2212]"
+# A phone number as people write it: an optional international prefix (``+`` or ``00``), then
+# digits in groups, an area code perhaps in brackets (possessive: a run of digits is never split
+# again, so a long one costs linear time). The candidates are checked by :func:`_phone` (how many
+# digits, not a date or an address).
+_PHONE = re.compile(
+    rf"(?<![\w+.,/\-\u2010-\u2015\u2212])(?:\+|\b00)?\(?\d++\)?(?:{_JOIN}?\(?\d++\)?)*+(?!\w)"
+)
+_ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
+_DOTTED = re.compile(r"\d{1,3}(?:\.\d{1,3}){2,}")
+# an amount grouped in thousands, up to billions ("1 250 000"); a longer run is a number to dial
+_THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:([ \u00a0\u2009\u202f.,])\d{3})(?:\1\d{3}){0,2}")
+
+
+def _phone(raw: str) -> str | None:
+    """The number's canonical form (``+`` and ASCII digits, a leading ``00`` read as ``+``), or
+    None when the run is no phone number: fewer than 7 digits, a date, a dotted version or
+    address, a number grouped in thousands up to billions, or a bare run of more than E.164's
+    15 digits. A bare run of 7 to 15 digits is taken (an order number too: "5551234567" is
+    dialled as written), and so is a grouped run longer than 15 digits: a number glued to
+    other groups ("ref 1234 5678 9 07700 900183") is judged whole rather than lost."""
+    digits = "".join(str(unicodedata.decimal(c)) for c in raw if c.isdecimal())
+    international = raw.startswith(("+", "00"))
+    if raw.startswith("00"):
+        digits = digits[2:]
+    if len(digits) < 7:
+        return None
+    if not international:
+        if _ISO_DATE.fullmatch(raw) or _DOTTED.fullmatch(raw) or _THOUSANDS.fullmatch(raw):
+            return None
+        if len(digits) > 15 and raw.isdecimal():
+            return None  # a bare run no phone has (a hash, a long id)
+    return ("+" if international else "") + digits
+
+
+def extract_phones(text: str) -> list[str]:
+    """The phone numbers in ``text``, each in its canonical form (``+447700900183`` for
+    "+44 7700 900183", ``02075551234`` for "(020) 7555 1234"), in order, without repeats."""
+    found: list[str] = []
+    # an IBAN's digits are its own, not a phone number's
+    for match in _PHONE.finditer(_IBAN.sub(" ", _visible(text))):
+        number = _phone(match.group(0))
+        if number is not None and number not in found:
+            found.append(number)
+    return found
+
+
+# An IBAN: a country's two letters, two check digits, then letters and digits joined up or in
+# groups of four as banks print them (the last group shorter), 11 to 30 in all. The check digits
+# are not verified: a value taken for an IBAN that is none is only judged more, never less. One
+# grouped some other way ("DE02 100 100 100 987 654 321") is a phone number to the extraction
+# (its digits are still judged, by ``text-phones``).
+_IBAN = re.compile(
+    rf"(?<!\w)[A-Za-z]{{2}}\d{{2}}(?:{_JOIN}?[A-Za-z0-9]{{4}}){{2,8}}+(?:{_JOIN}?[A-Za-z0-9]{{1,3}})?(?!\w)"
+)
+
+
+def extract_ibans(text: str) -> list[str]:
+    """The IBANs in ``text``, upper case, ASCII, without separators (``DE02100100100987654321``),
+    in order, without repeats."""
+    found: list[str] = []
+    for match in _IBAN.finditer(_visible(text)):
+        if not 15 <= sum(c.isalnum() for c in match.group(0)) <= 34:
+            continue
+        iban = "".join(
+            str(unicodedata.decimal(c)) if c.isdecimal() else c.upper()
+            for c in match.group(0)
+            if c.isalnum()
+        )
+        if iban not in found:
+            found.append(iban)
+    return found
+
+
+EXTRACTORS = {
+    "urls": extract_urls,
+    "emails": extract_emails,
+    "phones": extract_phones,
+    "ibans": extract_ibans,
+}

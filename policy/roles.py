@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from policy.models import ArgumentError, ConditionalRoles, ToolAnnotation, ToolCall, WhenClause
-from policy.role_specs import BUILTIN_TABLE, RoleTable, extract_emails, extract_urls
+from policy.role_specs import BUILTIN_TABLE, EXTRACTORS, RoleTable
 
 if TYPE_CHECKING:
     from policy.loader import Policy
@@ -181,7 +181,8 @@ def _typed_leaf(
 
     A number role takes a JSON number (kept as its text, ``repr`` of a float) or a string, which
     the numeric conditions then try to read; ``true`` is not a number. A text role extracting
-    URLs or e-mail addresses contributes each one found (none found: nothing to judge)."""
+    URLs, e-mail addresses, phone numbers or IBANs contributes each one found (none found: nothing
+    to judge)."""
     for role in roles:
         if role in table.number_roles:
             if isinstance(item, bool) or not isinstance(item, int | float | str):
@@ -196,7 +197,7 @@ def _typed_leaf(
         if kind is None:
             _leaf(item, where, (role,), found, table)
             continue
-        values = extract_urls(item) if kind == "urls" else extract_emails(item)
+        values = EXTRACTORS[kind](item)
         found.extend(RoleValue(role, value, where) for value in values)
 
 

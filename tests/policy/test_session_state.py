@@ -12,6 +12,7 @@ from policy.compiler.replay import replay_audit
 from policy.loader import load_policy
 from policy.models import EvalContext, PolicyLoadError, Rule, ToolCall
 from policy.provenance import ProvenanceMemory, pieces_of
+from policy.role_specs import extract_ibans, extract_phones
 from policy.session_policy import SessionPolicies, evaluate_in_session
 from policy.session_run import SessionRun
 from policy.session_state import (
@@ -123,8 +124,32 @@ def test_provenance_memory_pieces_and_hits() -> None:
         "untrusted", "Please pay DE12500105170648489890 (urgent) or visit evil.example/pay"
     )
     hits = memory.hits({"recipient": "DE12500105170648489890", "note": ["see evil.example/pay?x"]})
-    assert hits == {"untrusted": ("de12500105170648489890", "evil.example/pay")}
+    # the IBAN, and its account without country and check digits (found however regrouped)
+    assert hits == {
+        "untrusted": ("500105170648489890", "de12500105170648489890", "evil.example/pay")
+    }
     assert memory.hits({"amount": 12.5, "flag": True}) == {}
+
+
+def test_provenance_finds_a_phone_number_or_iban_however_it_is_rewritten() -> None:
+    """A number copied from an untrusted result and re-spaced, re-dashed, written the national
+    way or regrouped is still found (the canonical forms the text-phones/-ibans values take)."""
+    memory = ProvenanceMemory()
+    memory.remember(
+        "untrusted", "text PICKUP to +44 7700 900183; deposit DE02 1001 0010 0987 6543 21"
+    )
+    for text in (
+        "+44-7700-900183",
+        "07700 900183",
+        "+447700900183",
+        "DE02 100 100 100 987 654 321",
+    ):
+        hit = memory.hits({"text": f"please: {text}"})["untrusted"]
+        numbers = extract_phones(text) + extract_ibans(text)
+        assert numbers and all(
+            tainted_by(n, "untrusted", SessionState(tainted={"untrusted": hit})) for n in numbers
+        ), text
+    assert memory.hits({"text": "call 030 1234567 on 2026-04-14"}) == {}
 
 
 def test_a_full_memory_saturates_and_then_everything_is_tainted() -> None:

@@ -1,4 +1,4 @@
-"""Links and addresses found in free text (``extract_urls`` / ``extract_emails``): the values a
+"""Links, addresses, phone numbers and IBANs found in free text (``extract_*``): the values a
 text role with ``extract`` is judged by, kept as data in ``tests/vectors/policy/extraction``.
 A link the extractor misses is a link no rule judges, so every case is a way to hide one."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.role_specs import extract_emails, extract_urls
+from policy.role_specs import extract_emails, extract_ibans, extract_phones, extract_urls
 
 DATA = Path(__file__).resolve().parents[1] / "vectors" / "policy" / "extraction"
 CASES = json.loads((DATA / "links_in_text.json").read_text())["cases"]
@@ -21,3 +21,25 @@ def test_links_and_addresses_in_text(case: dict) -> None:
         assert extract_urls(case["text"]) == case["urls"]
     if "emails" in case:
         assert extract_emails(case["text"]) == case["emails"]
+
+
+NUMBERS = json.loads((DATA / "numbers_in_text.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", NUMBERS, ids=[c["description"][:50] for c in NUMBERS])
+def test_phone_numbers_and_ibans_in_text(case: dict) -> None:
+    assert extract_phones(case["text"]) == case["phones"]
+    if "ibans" in case:
+        assert extract_ibans(case["text"]) == case["ibans"]
+
+
+def test_a_long_run_of_digits_or_groups_costs_linear_time() -> None:
+    """The number patterns are possessive: a megabyte of digits, of one-digit groups or of
+    IBAN-like groups is read in well under a second (backtracking would never finish)."""
+    import time
+
+    for text in ("1234567890" * 100_000 + "a", "1 " * 500_000 + "a", "DE12 " * 200_000 + "x"):
+        began = time.perf_counter()
+        extract_phones(text)
+        extract_ibans(text)
+        assert time.perf_counter() - began < 2.0
