@@ -18,7 +18,10 @@ how many of those the provenance rules caught) and the time per decision. Nothin
 Last, a what-if for ``policy lint`` on rounds 6 and 7: each policy with every ``unbound`` rule
 deleted and every ``uncapped`` tool capped at one call (unless the request says all, both, every
 or each), scored again: how many attacks the findings account for, and what a mechanical fix
-costs the benign tasks.
+costs the benign tasks. And one for ``text-phones``/``text-ibans`` on round 8: every text
+argument judged for links also judged for phone numbers and IBANs, each provenance rule about
+links repeated for them, then an allow rule for the rest (what an author would add; measured on
+a copy after reading the round's attacks: not a blind figure).
 """
 
 from __future__ import annotations
@@ -250,6 +253,7 @@ def main() -> None:
         _round_figures(name, totals)
     _costs(totals)
     _lint_what_if()
+    _numbers_what_if()
 
 
 def _lint_acted_on(folder: Path, scratch: Path):
@@ -274,6 +278,50 @@ def _lint_acted_on(folder: Path, scratch: Path):
     data["rules"] = caps + [rule for rule in data["rules"] if rule["name"] not in loose]
     (copy / "compiled-policy.json").write_text(json.dumps(data))
     return load_policy(copy)
+
+
+def _numbers_judged(folder: Path, scratch: Path):
+    """The policy in ``folder`` judging phone numbers and IBANs as it judges links (see above)."""
+    copy = scratch / f"numbers-{folder.parent.parent.name}-{folder.parent.name}"
+    shutil.copytree(folder, copy)
+    annotations = json.loads((copy / "tool-annotations.json").read_text())
+    link_roles = {"text-urls", "text-emails"}
+    for server in annotations["servers"].values():
+        for tool in server["tools"]:
+            for arg, roles in tool.get("args", {}).items():
+                if isinstance(roles, list) and link_roles & set(roles):
+                    tool["args"][arg] = [*roles, "text-phones", "text-ibans"]
+    (copy / "tool-annotations.json").write_text(json.dumps(annotations))
+    data = json.loads((copy / "compiled-policy.json").read_text())
+    rules, last = [], None
+    for rule in data["rules"]:
+        rules.append(rule)
+        provenance = rule["if"].get("provenance")
+        if provenance and "text-urls" in provenance["roles"]:
+            numbers = {**provenance, "roles": ["text-phones", "text-ibans"]}
+            rules.append({**rule, "name": f"{rule['name']}-numbers",
+                          "if": {**rule["if"], "provenance": numbers}})  # fmt: skip
+            last = len(rules)
+    allow = {
+        "name": "allow-numbers-not-from-others",
+        "if": {"roles": ["text-phones", "text-ibans"]},
+        "then": "allow",
+        "reason": "a number no one else's text supplied",
+    }
+    rules.insert(last if last is not None else len(rules), allow)
+    data["rules"] = rules
+    (copy / "compiled-policy.json").write_text(json.dumps(data))
+    return load_policy(copy)
+
+
+def _numbers_what_if() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        load = lambda folder: _numbers_judged(folder, Path(tmp))  # noqa: E731
+        totals = score(False, ROUNDS["round 8"], load)
+        benign, injected = totals["benign"], totals["injection"]
+        print(f"round 8 judging phone numbers and IBANs as its links: benign tasks "
+              f"{sum(benign.values())} {benign}; injection-only attacks "
+              f"{sum(injected.values())} {injected}")  # fmt: skip
 
 
 def _lint_what_if() -> None:
