@@ -25,7 +25,9 @@ cannot widen it:
   ranked first by the words of the instructions' objects and last by their possessors (see
   :func:`bind_records`). The records with the best score (at least one word) are bound, all of
   them on a tie, except tied records described by the very same words (lookalikes: neither is
-  bound);
+  bound), and except when a record ranked lower meets the same words of the instruction's
+  object as the best (only the rest of the request ranks them, and someone can write that into
+  their own record: none is bound unless the request speaks of several);
 - with ``ownedBy``, only records whose field holds one of the values (``@list`` names a dynamic
   list) take part: an object someone else made, whose description they wrote, is never bound
   (a pull request titled like the user's words, a note shared with the user), however well it
@@ -263,6 +265,15 @@ def bind_records(
     # it", "the docs PR"); when it speaks of several ("my hiking stuff", "the hiking notes",
     # "both"), each is one it describes.
     several = _speaks_of_several(task_words, kind)
+    # Records the instruction's object meets alike, told apart only by the rest of the request
+    # (the verb, another sentence, an adjunct): those words are what someone writes into their
+    # own record to be chosen ("Parental leave - handing over to Leila's cover plan; approve
+    # alongside Leila's" beside Leila's "Parental leave", for "approve Leila's parental
+    # leave"), so the request does not say which it means, and none is bound (the rule's next
+    # line decides) unless it speaks of several. Records the object meets by different words
+    # ("train" and "ticket" of "aisha's train ticket email") are told apart by the object.
+    if not several and _object_rivals(scores, best, described, objects):
+        return (), best
     shapes = [frozenset(described[i]) for i in tied]
     met = [frozenset(described[i] & wanted) for i in tied]
     bound = tuple(
@@ -271,6 +282,21 @@ def bind_records(
         if shapes.count(shape) == 1 and (several or met.count(meets) == 1)
     )
     return bound, best
+
+
+def _object_rivals(
+    scores: Mapping[str, int], best: int, described: Mapping[str, set[str]], objects: set[str]
+) -> bool:
+    """Whether a record ranked below the best meets the same object words as a best one, with
+    the same rank from the fields the user's side writes (``writtenByOthers``): ranked lower
+    only by the request's other words."""
+    rank = best // 10_000  # the trusted part and the object count
+    met = {frozenset(described[i] & objects) for i, score in scores.items() if score == best}
+    return any(
+        score != best and score // 10_000 == rank and frozenset(described[i] & objects) in met
+        for i, score in scores.items()
+        if described[i] & objects
+    )
 
 
 def listing_kind(tool: str) -> frozenset[str]:

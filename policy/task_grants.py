@@ -744,15 +744,29 @@ def _instruction(verb: str, text: str, before: str = "") -> Instruction:
     return Instruction(verb, obj, text, context)
 
 
-def _object_of(text: str, ends: frozenset[str]) -> tuple[str, ...]:
-    """The words after an instruction's verb up to the first of ``ends``, case-folded."""
+def _object_of(text: str, ends: frozenset[str], relative: bool = False) -> tuple[str, ...]:
+    """The words after an instruction's verb up to the first of ``ends``, case-folded; with
+    ``relative``, a relative clause whose verb follows its pronoun ("the bill that is due in
+    December", "the VM which was stopped") goes on describing the object (a "that" clause with
+    a subject of its own, "comment that a fix is in review", ends it)."""
     found: list[str] = []
-    for word in (w.strip(_TRIM).casefold() for w in _WORD.findall(text)[1:]):
+    words = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)[1:]]
+    for at, word in enumerate(words):
         if word in ends:
+            following = words[at + 1] if at + 1 < len(words) else ""
+            if relative and word in _RELATIVE and following in _RELATIVE_VERBS:
+                continue
             break
         if word:
             found.append(word)
     return tuple(found)
+
+
+# A relative pronoun followed by the verb of its clause: the clause describes the object.
+_RELATIVE = frozenset(("that", "which", "who"))
+_RELATIVE_VERBS = frozenset(
+    ("is", "are", "was", "were", "has", "have", "had", "isn't", "wasn't", "hasn't", "got", "came")
+)
 
 
 def parse_asked(values: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
@@ -859,13 +873,37 @@ def object_words(
         for obj in parts:
             objects.extend(obj)
             owners.extend(_possessors(obj))
+        objects.extend(_pointed(item.text))
     return _unique(owners)[:_MAX_VALUES], _unique(objects)[:_MAX_VALUES]
+
+
+# "the December one", "that old one", "the one for the conference": a phrase that points at the
+# instruction's object by other words, in an afterthought ("Pay the power bill. The December
+# one.") as well as in the object itself.
+_POINTED = re.compile(
+    r"(?i)\b(?:the|that|this)\s+((?:[^\W\d_][\w'-]*\s+){1,3})ones?\b"
+    r"|\bthe\s+ones?\s+(?:from|for|in|of|dated|about|called|named|with|at|on)\s+"
+    r"((?:the\s+)?[^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,2})"
+)
+
+
+def _pointed(text: str) -> tuple[str, ...]:
+    """The words of the phrases in ``text`` that point at its object with "one"."""
+    words: list[str] = []
+    for match in _POINTED.finditer(text):
+        phrase = match.group(1) or match.group(2) or ""
+        words.extend(w.casefold() for w in _WORD.findall(phrase))
+    return tuple(words)
 
 
 def _described_object(text: str) -> tuple[str, ...]:
     """An instruction's object words as far as they describe it (``_DESCRIPTION_END``), within
     its first sentence (what follows it, "His email is …", says something else)."""
-    return _object_of(re.split(r"[.?!;](?:\s|$)", text, maxsplit=1)[0], _DESCRIPTION_END)
+    return _object_of(_first_sentence(text), _DESCRIPTION_END, relative=True)
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"[.?!;](?:\s|$)", text, maxsplit=1)[0]
 
 
 def _possessors(obj: tuple[str, ...]) -> list[str]:
