@@ -21,6 +21,13 @@ Two kinds of finding, both about tools with side effects only (reading changes n
   ``whenAbsent`` and not required by the tool's ``inputSchema`` (when the annotation has one):
   a call that leaves it out is judged without it, so the binding never runs and the server's
   default applies (an account on file, the last amount).
+- ``numbers``: a text argument whose links or addresses the policy judges (``text-urls``,
+  ``text-emails``) but not the phone numbers and IBANs in it (``text-phones``, ``text-ibans``):
+  a message that may not link to an outsider can still tell its reader to call one or pay one.
+- ``others``: a listing whose records are described by several fields, none declared
+  ``writtenByOthers``: if someone other than the user writes one of them (a reason, a display
+  name, a note), an insider who writes the user's words there outranks the record the user
+  meant. Declaring them, or accepting the finding, records the decision.
 
 Static: it reads the rules and annotations, never a session. Pure; no I/O.
 """
@@ -38,10 +45,10 @@ __all__ = ["Finding", "lint"]
 
 
 class Finding(NamedTuple):
-    kind: str  # "unbound" | "uncapped" | "absent"
+    kind: str  # "unbound" | "uncapped" | "absent" | "numbers" | "others"
     server: str
     tool: str
-    role: str | None  # None for "uncapped"; for "absent", the argument's role
+    role: str | None  # None for "uncapped" and "others"; for "absent", the argument's role
     rule: str | None  # the allow rule, None for "uncapped"
     detail: str
 
@@ -56,11 +63,13 @@ def lint(policy: Policy) -> list[Finding]:
     findings: list[Finding] = []
     for server, tools in policy.annotations.items():
         for name in tools:
+            findings.extend(_others(policy, server, name))
             plan = policy.plan_for(server, name)
             if plan is None or not plan.side_effects:
                 continue
             findings.extend(_unbound(policy, server, name, plan))
             findings.extend(_absent(policy, server, name, plan))
+            findings.extend(_numbers(policy, server, name))
             if _task_gated(plan) and not _capped(plan):
                 detail = (
                     "no rule limits how many calls one task makes (a deny or escalate on a "
@@ -113,6 +122,35 @@ def _absent(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Find
                 found.append(Finding("absent", server, tool, role, None, detail))
                 break
     return found
+
+
+def _numbers(policy: Policy, server: str, tool: str) -> list[Finding]:
+    kinds = policy.roles.extracting
+    found: list[Finding] = []
+    for key, spec in policy.annotations[server][tool].args.items():
+        roles = spec.default if isinstance(spec, ConditionalRoles) else spec
+        extracted = {kinds[role] for role in roles if role in kinds}
+        if extracted & {"urls", "emails"} and not extracted & {"phones", "ibans"}:
+            detail = (
+                f"the links or addresses in {key!r} are judged, not a phone number or IBAN in "
+                "it: add the text-phones and text-ibans roles (and provenance rules for them) "
+                "so a message cannot tell its reader to call or pay someone an injection named"
+            )
+            found.append(Finding("numbers", server, tool, key, None, detail))
+    return found
+
+
+def _others(policy: Policy, server: str, tool: str) -> list[Finding]:
+    records = policy.annotations[server][tool].records
+    if records is None or len(records.described_by) < 2 or records.written_by_others:
+        return []
+    fields = ", ".join(records.described_by)
+    detail = (
+        f"its records are described by {fields}: if someone other than the user writes one of "
+        "them, declare it in writtenByOthers (else accept this finding), so that an insider who "
+        "writes the user's words there does not outrank the record the user meant"
+    )
+    return [Finding("others", server, tool, None, None, detail)]
 
 
 def _binds(rule: CompiledRule, role: str) -> bool:

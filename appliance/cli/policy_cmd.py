@@ -52,7 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="RULE|SERVER/TOOL",
         action="append",
         default=[],
-        help="a finding made on purpose: a rule's, or a tool's uncapped one (repeatable)",
+        help="a finding made on purpose: a rule's, or a tool's (its uncapped, absent, numbers or "
+        "others finding); repeatable",
     )
     diff = sub.add_parser("diff", help="rules and scenario decisions that differ between two")
     diff.add_argument("old_dir", metavar="OLD_DIR")

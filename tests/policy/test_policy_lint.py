@@ -222,3 +222,34 @@ def test_the_frozen_round_policies_have_the_holes_their_attackers_used(round_dir
         "round7/hr": {("message_employee", "message-recipient", "allow-messages-to-the-team")},
     }[round_dir]
     assert expected <= got
+
+
+MESSAGE = {"toolName": "send_message", "serverName": "bank", "sideEffects": True,
+           "args": {"body": ["text-urls", "text-emails"]}}  # fmt: skip
+LINKS = allow("links", roles=["text-urls", "text-emails", "text-phones", "text-ibans"])
+
+
+def test_text_judged_for_links_but_not_numbers_is_a_finding_until_it_is(tmp_path):
+    def kinds(tools: list[dict], where: Path) -> list[tuple]:
+        policy = load_policy(folder(where, [LINKS], tools=tools))
+        return [(f.kind, f.tool, f.role) for f in lint(policy) if f.kind == "numbers"]
+
+    assert kinds([MESSAGE], tmp_path / "a") == [("numbers", "send_message", "body")]
+    judged = {**MESSAGE, "args": {"body": ["text-urls", "text-phones", "text-ibans"]}}
+    assert kinds([judged], tmp_path / "b") == []
+    unjudged = {**MESSAGE, "args": {"body": ["none"]}}  # text nothing judges: not this finding
+    assert kinds([unjudged], tmp_path / "c") == []
+
+
+def test_records_described_by_several_fields_ask_who_writes_them(tmp_path):
+    def others(records: dict, where: Path) -> list[tuple]:
+        listing = {**TOOLS[0], "records": records}
+        policy = load_policy(folder(where, [], tools=[listing]))
+        return [(f.kind, f.tool) for f in lint(policy) if f.kind == "others"]
+
+    base = {"grants": "task:accounts", "id": "id", "describedBy": ["name", "note"]}
+    assert others(base, tmp_path / "a") == [("others", "list_accounts")]
+    declared = {**base, "writtenByOthers": ["note"]}
+    assert others(declared, tmp_path / "b") == []
+    one_field = {**base, "describedBy": ["name"]}  # nothing to rank apart: not this finding
+    assert others(one_field, tmp_path / "c") == []
