@@ -211,6 +211,13 @@ def _visible(text: str) -> str:
     return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
+def _readable(text: str) -> str:
+    """The text as a reader reads a number in it: invisible characters left out, full-width
+    and other compatibility forms as their plain letters and digits (``ＤＥ０２`` is DE02)."""
+    visible = _visible(text)
+    return visible if visible.isascii() else unicodedata.normalize("NFKC", visible)
+
+
 # What joins the groups of a phone number or IBAN: one white-space character of any width (a line
 # break too: "+44 7700" at a line's end and "900183" on the next is one number to a reader), a
 # hyphen or dash, a dot or a slash.
@@ -254,7 +261,7 @@ def extract_phones(text: str) -> list[str]:
     "+44 7700 900183", ``02075551234`` for "(020) 7555 1234"), in order, without repeats."""
     found: list[str] = []
     # an IBAN's digits are its own, not a phone number's
-    for match in _PHONE.finditer(_IBAN.sub(" ", _visible(text))):
+    for match in _PHONE.finditer(_IBAN.sub(" ", _readable(text))):
         number = _phone(match.group(0))
         if number is not None and number not in found:
             found.append(number)
@@ -275,7 +282,7 @@ def extract_ibans(text: str) -> list[str]:
     """The IBANs in ``text``, upper case, ASCII, without separators (``DE02100100100987654321``),
     in order, without repeats."""
     found: list[str] = []
-    for match in _IBAN.finditer(_visible(text)):
+    for match in _IBAN.finditer(_readable(text)):
         if not 15 <= sum(c.isalnum() for c in match.group(0)) <= 34:
             continue
         iban = "".join(
