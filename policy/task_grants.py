@@ -699,6 +699,10 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                 # given something ("send me the details", "let me know if…"): no action, no
                 # values, and the instruction before it ends here.
                 if current is not None:
+                    # "Pay the power bill; I mean the December one": what the statement points
+                    # at with "one" still describes the instruction's object
+                    for pointing in _POINTED.finditer(piece):
+                        current[1] += " " + pointing.group(0)
                     found.append(_instruction(*current))
                 current = None
                 continue
