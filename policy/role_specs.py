@@ -31,6 +31,7 @@ __all__ = [
     "extract_ibans",
     "extract_phones",
     "extract_urls",
+    "without_numbers",
 ]
 
 Kind = Literal["path", "url", "identifier", "number", "text", "opaque"]
@@ -293,6 +294,19 @@ def extract_ibans(text: str) -> list[str]:
         if iban not in found:
             found.append(iban)
     return found
+
+
+def without_numbers(text: str) -> str:
+    """``text`` with its IBANs and the phone numbers written as phone numbers (in groups, or
+    after ``+`` or ``00``) blanked out, the same length: their digits are no amounts. A bare
+    run of digits stays (it may be an amount as well as a number to dial)."""
+
+    def blank(match: re.Match[str]) -> str:
+        raw = match.group(0)
+        written_as_phone = raw.startswith(("+", "00")) or not raw.isdecimal()
+        return " " * len(raw) if written_as_phone and _phone(raw) is not None else raw
+
+    return _PHONE.sub(blank, _IBAN.sub(lambda m: " " * len(m.group(0)), text))
 
 
 EXTRACTORS = {

@@ -53,6 +53,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import NamedTuple
 
+from policy.role_specs import extract_ibans, extract_phones, without_numbers
+
 __all__ = [
     "ASKED",
     "DESCRIBED",
@@ -201,7 +203,7 @@ def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
     domains = _unique([*(_host(u) for u in urls), *(d.lower() for d in _DOMAIN.findall(bare))])
     # A number is an amount unless it is part of an IBAN or phone number written in groups, or
     # names something ("invoice no. 4711", "#12", "order number 55", "id 7").
-    numbers = _REFERENCE.sub(" ", _GROUPED.sub(" ", without_urls))
+    numbers = _REFERENCE.sub(" ", _GROUPED.sub(" ", without_numbers(without_urls)))
     amounts = _unique(form for raw in _AMOUNT.findall(numbers) for form in _forms(raw))
     identifiers = _unique(_identifiers(text))
     dates = _unique(_dates(text, today))
@@ -261,9 +263,12 @@ def _identifiers(text: str) -> list[str]:
             found.append(token[1:])
         if token.endswith("'s"):
             found.append(token[:-2])
-    # An IBAN or phone number written in groups ("DE89 3704 0044") is also granted joined up.
+    # An IBAN or phone number written in groups ("DE89 3704 0044") is also granted joined up,
+    # and every one also in the form text-phones and text-ibans values take ("+447700900183").
     for group in _GROUPED.findall(text):
         found.append(group.replace(" ", ""))
+    found.extend(extract_phones(text))
+    found.extend(extract_ibans(text))
     return found
 
 
