@@ -108,6 +108,19 @@ ROUNDS = {
         "round8/school",
         "round8/cloudops",
     ),
+    # Round 9 (session 11): the round 8 policies revised by two authors who read no attack,
+    # guided by the lint's new kinds (numbers: phone numbers and IBANs in text; others:
+    # writtenByOthers) and by absent; frozen at 36760b5; then attacked under the issue's
+    # threat model by two blind authors who read the policies, docs and engine and could score
+    # their attacks (attacks-injection.json).
+    "round 9": (
+        "round9/expenses",
+        "round9/contacts",
+        "round9/repo",
+        "round9/hr",
+        "round9/school",
+        "round9/cloudops",
+    ),
 }
 
 
