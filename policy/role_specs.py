@@ -186,7 +186,7 @@ def extract_urls(text: str) -> list[str]:
     Trailing sentence punctuation is not part of a URL. A URL the domain parser cannot read
     still counts: it then matches no domain rule, which is the safe answer for a link."""
     found: list[str] = []
-    for match in _URL.finditer(_visible(text)):
+    for match in _URL.finditer(_unspelled(_visible(text))):
         url = match.group(0).rstrip(".,;:!?")
         if url and url not in found:
             found.append(url)
@@ -196,11 +196,23 @@ def extract_urls(text: str) -> list[str]:
 def extract_emails(text: str) -> list[str]:
     """The e-mail addresses in ``text``, in order, without repeats."""
     found: list[str] = []
-    for match in _EMAIL.finditer(_visible(text)):
+    for match in _EMAIL.finditer(_unspelled(_visible(text))):
         address = match.group(0).rstrip(".")
         if address not in found:
             found.append(address)
     return found
+
+
+# An address or host written so that filters miss it and readers do not: "receipts (at) shop
+# (dot) eu", "evil[.]com". A bracketed "at" or "dot" (any case, any brackets) is read as "@" or
+# ".", as a reader types it.
+_SPELLED = re.compile(r"\s*[(\[{<]\s*(at|dot|\.|@)\s*[)\]}>]\s*", re.IGNORECASE)
+
+
+def _unspelled(text: str) -> str:
+    if "(" not in text and "[" not in text and "{" not in text and "<" not in text:
+        return text
+    return _SPELLED.sub(lambda m: "@" if m.group(1).lower() in ("at", "@") else ".", text)
 
 
 # Characters a reader does not see (zero-width spaces and joiners, soft hyphens: Unicode's format
@@ -219,30 +231,37 @@ def _readable(text: str) -> str:
     return visible if visible.isascii() else unicodedata.normalize("NFKC", visible)
 
 
-# What joins the groups of a phone number or IBAN: one white-space character of any width (a line
-# break too: "+44 7700" at a line's end and "900183" on the next is one number to a reader), a
-# hyphen or dash, a dot or a slash.
-_JOIN = "[\\s.\\-/\u2010-\u2015\u2212]"
-# A phone number as people write it: an optional international prefix (``+`` or ``00``), then
-# digits in groups, an area code perhaps in brackets (possessive: a run of digits is never split
-# again, so a long one costs linear time). The candidates are checked by :func:`_phone` (how many
-# digits, not a date or an address).
+# What joins the groups of a phone number or IBAN: up to three white-space characters of any
+# width (a line break too: "+44 7700" at a line's end and "900183" on the next is one number to a
+# reader), or one hyphen, dash, dot, middle dot, bullet or slash with a space either side or not
+# ("0151 – 2345", "+49 · 30").
+_MARK = "[.\\-/\u00b7\u2022\u2027\u30fb\uff65\u2010-\u2015\u2212]"
+_JOIN = rf"(?:\s{{1,3}}|\s?{_MARK}\s?)"
+# A phone number as people write it: an optional international prefix (``+``, glued to a label
+# or not: "Tel.+49…"; or ``00``), then digits in groups, an area code perhaps in brackets
+# (possessive: a run of digits is never split again, so a long one costs linear time). The
+# candidates are checked by :func:`_phone` (how many digits, not a date or an address).
 _PHONE = re.compile(
-    rf"(?<![\w+.,/\-\u2010-\u2015\u2212])(?:\+|\b00)?\(?\d++\)?(?:{_JOIN}?\(?\d++\)?)*+(?!\w)"
+    rf"(?:(?<![\w+])\+|(?<![\w+,/\-\u2010-\u2015\u2212])(?<!\d\.))"
+    rf"\(?\d++\)?(?:{_JOIN}?\(?\d++\)?)*+(?!\w)"
 )
 _ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
-_DOTTED = re.compile(r"\d{1,3}(?:\.\d{1,3}){2,}")
-# an amount grouped in thousands, up to billions ("1 250 000"); a longer run is a number to dial
-_THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:([ \u00a0\u2009\u202f.,])\d{3})(?:\1\d{3}){0,2}")
+# an IPv4 address (a dotted run of three-digit groups otherwise is a number: "912.604.318")
+_DOTTED = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)")
+_DECIMAL = re.compile(r"\d+[.,]\d{1,2}")  # an amount with cents: 1250000.00
+# an amount grouped in thousands, up to billions, led by a group of one or two digits ("1 250
+# 000", "12.500.000"); "912.604.318" reads as a number to dial, and a longer run is one too
+_THOUSANDS = re.compile(r"[1-9]\d?(?:([ \u00a0\u2009\u202f.,])\d{3})(?:\1\d{3}){0,2}")
 
 
 def _phone(raw: str) -> str | None:
     """The number's canonical form (``+`` and ASCII digits, a leading ``00`` read as ``+``), or
-    None when the run is no phone number: fewer than 7 digits, a date, a dotted version or
-    address, a number grouped in thousands up to billions, or a bare run of more than E.164's
-    15 digits. A bare run of 7 to 15 digits is taken (an order number too: "5551234567" is
-    dialled as written), and so is a grouped run longer than 15 digits: a number glued to
-    other groups ("ref 1234 5678 9 07700 900183") is judged whole rather than lost."""
+    None when the run is no phone number: fewer than 7 digits, a date, an IPv4 address, a
+    number grouped in thousands up to billions, an amount with cents, or a bare run of more
+    than E.164's 15 digits. A bare run of 7 to 15 digits is taken (an order number too:
+    "5551234567" is dialled as written), and so is a grouped run longer than 15 digits: a
+    number glued to other groups ("ref 1234 5678 9 07700 900183") is judged whole rather than
+    lost."""
     digits = "".join(str(unicodedata.decimal(c)) for c in raw if c.isdecimal())
     international = raw.startswith(("+", "00"))
     if raw.startswith("00"):
@@ -250,7 +269,7 @@ def _phone(raw: str) -> str | None:
     if len(digits) < 7:
         return None
     if not international:
-        if _ISO_DATE.fullmatch(raw) or _DOTTED.fullmatch(raw) or _THOUSANDS.fullmatch(raw):
+        if any(p.fullmatch(raw) for p in (_ISO_DATE, _DOTTED, _THOUSANDS, _DECIMAL)):
             return None
         if len(digits) > 15 and raw.isdecimal():
             return None  # a bare run no phone has (a hash, a long id)
@@ -270,12 +289,14 @@ def extract_phones(text: str) -> list[str]:
 
 
 # An IBAN: a country's two letters, two check digits, then letters and digits joined up or in
-# groups of four as banks print them (the last group shorter), 11 to 30 in all. The check digits
-# are not verified: a value taken for an IBAN that is none is only judged more, never less. One
-# grouped some other way ("DE02 100 100 100 987 654 321") is a phone number to the extraction
-# (its digits are still judged, by ``text-phones``).
+# groups of four as banks print them, or of three ("DE89.370.400.440…"), the last one shorter,
+# 11 to 30 in all; every group after the first (a bank code may be letters: "GB82 WEST") holds a
+# digit, so the words after an IBAN are not read into it. The check digits are not verified: a
+# value taken for an IBAN that is none is only judged more, never less.
 _IBAN = re.compile(
-    rf"(?<!\w)[A-Za-z]{{2}}\d{{2}}(?:{_JOIN}?[A-Za-z0-9]{{4}}){{2,8}}+(?:{_JOIN}?[A-Za-z0-9]{{1,3}})?(?!\w)"
+    rf"(?<!\w)[A-Za-z]{{2}}\d{{2}}{_JOIN}?[A-Za-z0-9]{{3,4}}+"
+    rf"(?:{_JOIN}?(?=[A-Za-z]{{0,3}}\d)[A-Za-z0-9]{{3,4}}+){{2,9}}+"
+    rf"(?:{_JOIN}?(?=[A-Za-z]{{0,2}}\d)[A-Za-z0-9]{{1,3}})?(?!\w)"
 )
 
 
