@@ -246,8 +246,12 @@ _PHONE = re.compile(
     rf"\(?\d++\)?(?:{_JOIN}?\(?\d++\)?)*+(?!\w)"
 )
 _ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
-# an IPv4 address (a dotted run of three-digit groups otherwise is a number: "912.604.318")
-_DOTTED = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)")
+# an IPv4 address, perhaps with a prefix length or a port (a dotted run of three-digit groups
+# otherwise is a number: "912.604.318")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1?\d?\d)"
+_IPV4 = rf"(?:{_OCTET}\.){{3}}{_OCTET}(?:/\d{{1,2}}|:\d{{1,5}})?"
+_DOTTED = re.compile(_IPV4)
+_IPV4_RUN = re.compile(rf"(?<![\w.]){_IPV4}(?![\w.])")
 _DECIMAL = re.compile(r"\d+[.,]\d{1,2}")  # an amount with cents: 1250000.00
 # an amount grouped in thousands, up to billions, led by a group of one or two digits ("1 250
 # 000", "12.500.000"); "912.604.318" reads as a number to dial, and a longer run is one too
@@ -318,16 +322,18 @@ def extract_ibans(text: str) -> list[str]:
 
 
 def without_numbers(text: str) -> str:
-    """``text`` with its IBANs and the phone numbers written as phone numbers (in groups, or
-    after ``+`` or ``00``) blanked out, the same length: their digits are no amounts. A bare
-    run of digits stays (it may be an amount as well as a number to dial)."""
+    """``text`` with its IPv4 addresses (a CIDR's ``/32`` too), IBANs and the phone numbers
+    written as phone numbers (in groups, or after ``+`` or ``00``) blanked out, the same
+    length: their digits are no amounts. A bare run of digits stays (it may be an amount as
+    well as a number to dial)."""
 
     def blank(match: re.Match[str]) -> str:
         raw = match.group(0)
         written_as_phone = raw.startswith(("+", "00")) or not raw.isdecimal()
         return " " * len(raw) if written_as_phone and _phone(raw) is not None else raw
 
-    return _PHONE.sub(blank, _IBAN.sub(lambda m: " " * len(m.group(0)), text))
+    spaced = lambda m: " " * len(m.group(0))  # noqa: E731
+    return _PHONE.sub(blank, _IBAN.sub(spaced, _IPV4_RUN.sub(spaced, text)))
 
 
 EXTRACTORS = {
