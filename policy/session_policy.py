@@ -23,7 +23,14 @@ from policy.session_state import (
     scoped_list,
     updates_from,
 )
-from policy.task_grants import ASKED, asked_in, shown_asked
+from policy.task_grants import (
+    ASKED,
+    CONFIRMED,
+    GRANT_LISTS,
+    UNCONFIRMED,
+    asked_in,
+    shown_asked,
+)
 
 __all__ = [
     "SessionDecision",
@@ -158,6 +165,59 @@ def evaluate_in_session(
     state: SessionState | None,
 ) -> SessionDecision:
     """The decision for ``call`` given the session's ``state``, and the update it would make."""
+    decided = _evaluate(call, policies, context, state)
+    waiting = _unconfirmed(call, state) if decided.decision.decision != "deny" else ()
+    if not waiting:
+        return decided
+    # A record bound from a listing declared with "confirm", not confirmed yet: the human sees
+    # which one the request was read as meaning before the side effect uses it; approving the
+    # call confirms it for the rest of the task.
+    update = decided.update.model_copy(
+        update={"extend": {**decided.update.extend, CONFIRMED: waiting}}
+    )
+    if decided.decision.decision == "escalate":
+        return SessionDecision(decided.decision, update)
+    shown = ", ".join(repr(v) for v in waiting)
+    reason = (
+        f"{shown} was bound to this task from a listing by the words of the request, and the "
+        "request's words also fit another record there: confirm it is the one meant"
+    )
+    return SessionDecision(
+        Decision(decision="escalate", rule="confirm-bound-record", reason=reason), update
+    )
+
+
+def _unconfirmed(call: ToolCall, state: SessionState | None) -> tuple[str, ...]:
+    """The call's argument values that are bound records still waiting for confirmation."""
+    if state is None:
+        return ()
+    pending = set(state.lists.get(UNCONFIRMED, ())) - set(state.lists.get(CONFIRMED, ()))
+    if not pending:
+        return ()
+    typed = {v for name in GRANT_LISTS for v in state.lists.get(name, ())}  # the user's own
+    return tuple(sorted((pending - typed) & set(_leaves(call.arguments))))
+
+
+def _leaves(value: object, depth: int = 0) -> list[str]:
+    if depth > 32:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [str(value)]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item, depth + 1)]
+    if isinstance(value, list | tuple):
+        return [leaf for item in value for leaf in _leaves(item, depth + 1)]
+    return []
+
+
+def _evaluate(
+    call: ToolCall,
+    policies: SessionPolicies,
+    context: EvalContext,
+    state: SessionState | None,
+) -> SessionDecision:
     annotation = policies.base.annotations.get(call.server, {}).get(call.tool)
     asked_by = annotation.asked_by if annotation is not None else None
     if asked_by is not None:

@@ -40,10 +40,12 @@ from policy.task_binding import (
 )
 from policy.task_grants import (
     ASKED,
+    CONFIRMED,
     DESCRIBED,
     DESCRIBED_OBJECT,
     DESCRIBED_OWNER,
     EXCLUDED,
+    UNCONFIRMED,
     describe_grants,
     described_words,
     excluded_words,
@@ -225,7 +227,7 @@ class SessionRun:
                 continue
             lists = self.state.lists
             owners, objects = lists.get(_owner(described), ()), lists.get(_object(described), ())
-            ids, best = bind_records(
+            ids, best, rivals = bind_records(
                 spec, forms, by, self.policy.lists, tool, excluded, objects, owners
             )
             # A listing binds only records as good as the best the session has listed for these
@@ -238,6 +240,11 @@ class SessionRun:
             new = tuple(i for i in ids if i not in known)
             if new:
                 bound[name] = new
+                if spec.confirm == "always" or (spec.confirm == "contested" and rivals):
+                    # the human confirms these before a side effect uses them (the audit
+                    # keeps the list with the bindings, so a resumed session asks too)
+                    waiting = bound.get(UNCONFIRMED, ())
+                    bound[UNCONFIRMED] = waiting + tuple(i for i in new if i not in waiting)
         if bound:
             self.state = apply_updates(self.state, StateUpdate(extend=bound))
         return bound
@@ -272,7 +279,7 @@ class SessionRun:
 
 
 def _lists_read(policy: Policy, annotation: Any) -> frozenset[str]:
-    named = {*session_lists_named(policy), TASK_WORDS, ASKED}
+    named = {*session_lists_named(policy), TASK_WORDS, ASKED, UNCONFIRMED, CONFIRMED}
     asked_by = annotation.asked_by if annotation is not None else None
     if asked_by is not None:
         bases = {name.partition("/asks:")[0] for name in named if name.startswith("task:")}

@@ -47,11 +47,18 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from policy.task_grants import ASKED, DESCRIBED, EXCLUDED, GRANT_LISTS
+from policy.task_grants import (
+    ASKED,
+    CONFIRMED,
+    DESCRIBED,
+    EXCLUDED,
+    GRANT_LISTS,
+    UNCONFIRMED,
+)
 
 __all__ = [
     "MAX_RESULT_CHARS",
@@ -108,6 +115,12 @@ class RecordsSpec(_Frozen):
     written_by_others: tuple[_Field, ...] = Field(
         default=(), alias="writtenByOthers", exclude_if=lambda value: not value
     )
+    # Bound records the human confirms before a side effect uses them: "contested" when the
+    # request's words also fit another record of the listing (an insider's record written in
+    # the user's words), "always" for every record bound by description.
+    confirm: Literal["contested", "always"] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
 
     @model_validator(mode="after")
     def _others_described(self) -> RecordsSpec:
@@ -119,7 +132,7 @@ class RecordsSpec(_Frozen):
     @field_validator("grants")
     @classmethod
     def _own_list(cls, value: str) -> str:
-        if value in GRANT_LISTS or value in (ASKED, DESCRIBED, EXCLUDED):
+        if value in GRANT_LISTS or value in (ASKED, DESCRIBED, EXCLUDED, UNCONFIRMED, CONFIRMED):
             raise ValueError(
                 f"{value} holds what the user typed; bound records need a list of their own"
             )
@@ -190,7 +203,7 @@ def bind_records(
     excluded: Iterable[str] = (),
     object_words: Iterable[str] = (),
     owner_words: Iterable[str] = (),
-) -> tuple[tuple[str, ...], int]:
+) -> tuple[tuple[str, ...], int, tuple[str, ...]]:
     """The ids of the result's records that the request's words describe best (see above), and
     that best score (0 when none: a session compares it with the best it has listed before);
     ``forms`` are the result's JSON forms (:func:`result_json`), the first holding records
@@ -201,17 +214,19 @@ def bind_records(
     contact": "Kowalski & Sons plumbing"), and of two records the object meets alike ("noah
     fischer's peasants revolt analysis" meets student Noah Fischer and student "Emma Schulz
     (Peasants Revolt group)"), the possessor's is meant. The score is the three counts as one
-    number (``object·10⁴ + all·10² + possessors``, each at most 99)."""
+    number (``object·10⁴ + all·10² + possessors``, each at most 99). Third, the rivals: the
+    records not bound that the instructions' object words (or, without any, the request's
+    words) also meet, for a listing whose bound records the human confirms when contested."""
     records = next(filter(None, (_records(spec, form) for form in forms)), None)
     if records is None:
-        return (), 0
+        return (), 0, ()
     # The words of the tool's name name the kind of object it lists ("photo" for list_photos):
     # they tell no record apart, so "the blurry photo" does not bind every photo of any album.
     kind = listing_kind(tool)
     task_words = tuple(task_words)
     wanted = content_words(" ".join(task_words)) - kind
     if not wanted:
-        return (), 0
+        return (), 0, ()
     ruled_out = content_words(" ".join(excluded)) - wanted
     owners = _owners(spec.owned_by, lists) if spec.owned_by is not None else None
     described: dict[str, set[str]] = {}
@@ -256,7 +271,7 @@ def bind_records(
     scores = {ident: score(ident, words) for ident, words in described.items()}
     best = max(scores.values(), default=0)
     if best % _TRUSTED // 100 % 100 < 1:  # no word of the request at all
-        return (), 0
+        return (), 0, ()
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
     # Tied records described by the very same words are lookalikes ("City Power" issued twice,
     # a copy of an issue): the request tells them apart no better than an injection does, so
@@ -273,7 +288,7 @@ def bind_records(
     # line decides) unless it speaks of several. Records the object meets by different words
     # ("train" and "ticket" of "aisha's train ticket email") are told apart by the object.
     if not several and _object_rivals(scores, best, described, objects):
-        return (), best
+        return (), best, ()
     shapes = [frozenset(described[i]) for i in tied]
     met = [frozenset(described[i] & wanted) for i in tied]
     bound = tuple(
@@ -281,7 +296,9 @@ def bind_records(
         for i, shape, meets in zip(tied, shapes, met, strict=True)
         if shapes.count(shape) == 1 and (several or met.count(meets) == 1)
     )
-    return bound, best
+    telling = objects or wanted
+    rivals = tuple(i for i in described if i not in bound and described[i] & telling)
+    return bound, best, rivals
 
 
 def _object_rivals(

@@ -57,12 +57,14 @@ from policy.role_specs import extract_ibans, extract_phones, without_numbers
 
 __all__ = [
     "ASKED",
+    "CONFIRMED",
     "DESCRIBED",
     "DESCRIBED_OBJECT",
     "DESCRIBED_OWNER",
     "EXCLUDED",
     "GRANT_LISTS",
     "MAX_TASK_CHARS",
+    "UNCONFIRMED",
     "Instruction",
     "ask_matches",
     "asked_in",
@@ -327,6 +329,10 @@ def _unique(values) -> tuple[str, ...]:
 ASKED = "task:asked"  # the request's instructions, as "verb: object words"
 EXCLUDED = "task:excluded"  # the words of negated clauses (records they describe are not bound)
 DESCRIBED = "task:described"  # the words listed records are bound by (questions included)
+# Records bound from a listing declared with "confirm" that the human has not confirmed yet, and
+# those they have (an approved call naming them): see policy.session_policy.
+UNCONFIRMED = "task:unconfirmed"
+CONFIRMED = "task:confirmed"
 # Of those, the words of the instructions' objects ("the plumber's contact"), and of the
 # possessors in them ("plumber"): a record they describe is what the user meant before one
 # only the rest of the request describes (``policy.task_binding``).

@@ -328,6 +328,9 @@ def _show_listings(policy: Policy) -> None:
             if spec.written_by_others:
                 others = ", ".join(repr(f) for f in spec.written_by_others)
                 print(f"    written by others, ranking only what the other fields tie on: {others}")
+            if spec.confirm is not None:
+                when = "always" if spec.confirm == "always" else "when another record fits too"
+                print(f"    the human confirms a bound record before a side effect uses it: {when}")
 
 
 def _test(policy: Policy, folder: Path) -> int:

@@ -21,7 +21,9 @@ or each), scored again: how many attacks the findings account for, and what a me
 costs the benign tasks. And one for ``text-phones``/``text-ibans`` on round 8: every text
 argument judged for links also judged for phone numbers and IBANs, each provenance rule about
 links repeated for them, then an allow rule for the rest (what an author would add; measured on
-a copy after reading the round's attacks: not a blind figure).
+a copy after reading the round's attacks: not a blind figure). And one for records ``confirm`` on
+rounds 8 and 9: every listing's records declared ``"confirm": "contested"`` (the human confirms
+a bound record when the request's words also fit another), scored again.
 """
 
 from __future__ import annotations
@@ -267,6 +269,7 @@ def main() -> None:
     _costs(totals)
     _lint_what_if()
     _numbers_what_if()
+    _confirm_what_if()
 
 
 def _lint_acted_on(folder: Path, scratch: Path):
@@ -325,6 +328,30 @@ def _numbers_judged(folder: Path, scratch: Path):
     data["rules"] = rules
     (copy / "compiled-policy.json").write_text(json.dumps(data))
     return load_policy(copy)
+
+
+def _confirming(folder: Path, scratch: Path):
+    """The policy in ``folder`` with every listing's records declared ``confirm: contested``."""
+    copy = scratch / f"confirm-{folder.parent.parent.name}-{folder.parent.name}"
+    shutil.copytree(folder, copy)
+    annotations = json.loads((copy / "tool-annotations.json").read_text())
+    for server in annotations["servers"].values():
+        for tool in server["tools"]:
+            if "records" in tool:
+                tool["records"]["confirm"] = "contested"
+    (copy / "tool-annotations.json").write_text(json.dumps(annotations))
+    return load_policy(copy)
+
+
+def _confirm_what_if() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        load = lambda folder: _confirming(folder, Path(tmp))  # noqa: E731
+        for name in ("round 8", "round 9"):
+            totals = score(False, ROUNDS[name], load)
+            benign, injected = totals["benign"], totals["injection"]
+            print(f"{name} with every listing's records confirmed when contested: benign tasks "
+                  f"{sum(benign.values())} {benign}; injection-only attacks "
+                  f"{sum(injected.values())} {injected}")  # fmt: skip
 
 
 def _numbers_what_if() -> None:

@@ -217,3 +217,38 @@ async def test_a_tool_asked_by_instructions_through_a_real_server(home, tmp_path
             "notes", "share_note", {"id": "n-3", "to": "sam@home.example"}
         )
     assert (again.ok, again.decision.rule) == (True, "allow-notes-the-user-named")
+
+
+async def test_a_record_to_confirm_asks_once_and_a_resume_remembers(home, tmp_path: Path) -> None:
+    """``records`` with ``"confirm": "always"`` on a real server's listing: the share that uses
+    the bound note asks the human (refused: nothing is confirmed); after a resume the question
+    comes again (the record waiting is in the audit with the bindings), approving it lets the
+    share through and confirms the note, and a second resume keeps the confirmation."""
+    share = {"id": "n-3", "to": "sam@home.example"}
+    async with _session(home, tmp_path, "notes", "confirm", "confirm-notes") as session:
+        cp = session.chokepoint
+        cp.escalation = no = _Answer(approve=False)
+        cp.grant_task("Share my grocery list with sam@home.example")
+        await cp.call("notes", "list_notes", {})
+        refused = await cp.call("notes", "share_note", share)
+        other = await cp.call("notes", "share_note", {"id": "n-9", "to": "sam@home.example"})
+        await cp.call("notes", "list_shared", {})
+        audit = session.audit_path
+    assert (refused.ok, refused.decision.rule) == (False, "confirm-bound-record")
+    assert (other.ok, other.decision.rule) == (False, "deny-other-notes")  # never widened
+    assert len(no.asked) == 1 and "'n-3'" in no.asked[0].reason
+    listing = next(r for r in _records(audit) if r.get("tool") == "list_notes")
+    assert listing["taskBindings"]["task:unconfirmed"] == ["n-3"]
+    _replays_the_same(audit, VECTORS / "confirm" / "policy", tmp_path)
+    async with _session(home, tmp_path, "notes", "confirm", "confirm-notes") as session:
+        cp = session.chokepoint
+        cp.escalation = yes = _Answer(approve=True)
+        approved = await cp.call("notes", "share_note", share)
+        again = await cp.call("notes", "share_note", share)
+    assert approved.ok and again.ok and len(yes.asked) == 1
+    assert again.decision.rule == "allow-notes-the-user-named"
+    async with _session(home, tmp_path, "notes", "confirm", "confirm-notes") as session:
+        cp = session.chokepoint
+        cp.escalation = later = _Answer(approve=False)
+        kept = await cp.call("notes", "share_note", share)
+    assert kept.ok and not later.asked

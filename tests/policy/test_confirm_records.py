@@ -1,0 +1,74 @@
+"""Records a listing binds with ``"confirm"``: the first side effect that uses one asks the
+human, and approving it confirms the record for the rest of the task (the session lists that
+hold this are audited with the bindings and the call, so a resumed session and ``policy replay``
+see the same)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policy.loader import load_policy
+from policy.models import EvalContext, PolicyLoadError, ToolCall
+from policy.session_run import SessionRun
+from policy.task_grants import CONFIRMED, UNCONFIRMED
+
+POLICY = Path(__file__).resolve().parents[1] / "vectors" / "session_policy" / "confirm" / "policy"
+BILLS = [
+    {"id": "m-3", "from": "bills@citypower.example", "subject": "Power bill November"},
+    {"id": "m-4", "from": "bills@citypower.example", "subject": "Power bill December"},
+]
+CONTEXT = EvalContext(home="/home/user")
+
+
+def _delete(ident: str) -> ToolCall:
+    return ToolCall(server="mail", tool="delete_message", arguments={"id": ident})
+
+
+def test_approving_the_question_confirms_the_record_for_the_rest_of_the_task() -> None:
+    run = SessionRun(load_policy(POLICY))
+    run.grant_task("Delete the December power bill email")
+    bound = run.observe("mail", "list_messages", json.dumps(BILLS))
+    assert bound[UNCONFIRMED] == ("m-4",)  # written to the audit with the bindings
+    first = run.judge(_delete("m-4"), CONTEXT)
+    assert (first.decision.decision, first.decision.rule) == ("escalate", "confirm-bound-record")
+    assert "'m-4'" in first.decision.reason
+    assert first.seen.lists[UNCONFIRMED] == ("m-4",)  # the audit's record of what was judged
+    assert first.update.extend[CONFIRMED] == ("m-4",)
+    run.went_ahead(first)  # the human approved
+    again = run.judge(_delete("m-4"), CONTEXT)
+    assert again.decision.decision == "allow"
+
+
+def test_a_refused_question_confirms_nothing() -> None:
+    run = SessionRun(load_policy(POLICY))
+    run.grant_task("Delete the December power bill email")
+    run.observe("mail", "list_messages", json.dumps(BILLS))
+    first = run.judge(_delete("m-4"), CONTEXT)
+    run.settle(first)  # the human said no: the call never went ahead
+    assert run.judge(_delete("m-4"), CONTEXT).decision.rule == "confirm-bound-record"
+
+
+def test_confirm_takes_only_contested_or_always(tmp_path: Path) -> None:
+    folder = tmp_path / "policy"
+    folder.mkdir()
+    for name in ("compiled-policy.json", "dynamic-lists.json"):
+        (folder / name).write_text((POLICY / name).read_text())
+    annotations = json.loads((POLICY / "tool-annotations.json").read_text())
+    listing = annotations["servers"]["mail"]["tools"][0]
+    assert listing["toolName"] == "list_messages"
+    listing["records"]["confirm"] = "sometimes"
+    (folder / "tool-annotations.json").write_text(json.dumps(annotations))
+    with pytest.raises(PolicyLoadError, match="confirm"):
+        load_policy(folder)
+
+
+def test_policy_show_says_which_listings_ask(capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.cli.main import main
+
+    assert main(["policy", "show", "--policy-dir", str(POLICY)]) == 0
+    out = capsys.readouterr().out
+    assert "confirms a bound record before a side effect uses it: when another record fits" in out
+    assert "confirms a bound record before a side effect uses it: always" in out
