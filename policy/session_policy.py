@@ -191,11 +191,14 @@ def _unconfirmed(call: ToolCall, state: SessionState | None) -> tuple[str, ...]:
     """The call's argument values that are bound records still waiting for confirmation."""
     if state is None:
         return ()
-    pending = set(state.lists.get(UNCONFIRMED, ())) - set(state.lists.get(CONFIRMED, ()))
+    folded = lambda values: {str(v).strip().casefold() for v in values}  # noqa: E731
+    pending = folded(state.lists.get(UNCONFIRMED, ())) - folded(state.lists.get(CONFIRMED, ()))
     if not pending:
         return ()
-    typed = {v for name in GRANT_LISTS for v in state.lists.get(name, ())}  # the user's own
-    return tuple(sorted((pending - typed) & set(_leaves(call.arguments))))
+    # compared as a case-insensitive rule would (an id written "M-4" is still m-4)
+    typed = folded(v for name in GRANT_LISTS for v in state.lists.get(name, ()))  # the user's
+    waiting = pending - typed
+    return tuple(sorted({v for v in _leaves(call.arguments) if folded((v,)) & waiting}))
 
 
 def _leaves(value: object, depth: int = 0) -> list[str]:
