@@ -242,7 +242,9 @@ _JOIN = rf"(?:\s{{1,3}}|\s?{_MARK}\s?)"
 # (possessive: a run of digits is never split again, so a long one costs linear time). The
 # candidates are checked by :func:`_phone` (how many digits, not a date or an address).
 _PHONE = re.compile(
+    r"(?=[+(\d])"  # fast: most characters start nothing
     rf"(?:(?<![\w+])\+|(?<![\w+,/\-\u2010-\u2015\u2212])(?<!\d\.))"
+    r"(?=(?:\D{0,5}\d){7})"  # and a run of fewer than seven digits is none
     rf"\(?\d++\)?(?:{_JOIN}?\(?\d++\)?)*+(?!\w)"
 )
 _ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")

@@ -189,7 +189,7 @@ def evaluate_in_session(
 
 def _unconfirmed(call: ToolCall, state: SessionState | None) -> tuple[str, ...]:
     """The call's argument values that are bound records still waiting for confirmation."""
-    if state is None:
+    if state is None or UNCONFIRMED not in state.lists:
         return ()
     folded = lambda values: {str(v).strip().casefold() for v in values}  # noqa: E731
     pending = folded(state.lists.get(UNCONFIRMED, ())) - folded(state.lists.get(CONFIRMED, ()))
