@@ -179,8 +179,8 @@ def evaluate_in_session(
         return SessionDecision(decided.decision, update)
     shown = ", ".join(repr(v) for v in waiting)
     reason = (
-        f"{shown} was bound to this task from a listing by the words of the request, and the "
-        "request's words also fit another record there: confirm it is the one meant"
+        f"{shown} was bound to this task from a listing by the words of the request (the user "
+        "did not type it), and the listing asks for it to be confirmed: is it the one meant?"
     )
     return SessionDecision(
         Decision(decision="escalate", rule="confirm-bound-record", reason=reason), update

@@ -35,6 +35,7 @@ from policy.task_binding import (
     RecordsSpec,
     bind_records,
     content_words,
+    descriptions,
     listing_nouns,
     result_json,
 )
@@ -45,6 +46,7 @@ from policy.task_grants import (
     DESCRIBED_OBJECT,
     DESCRIBED_OWNER,
     EXCLUDED,
+    GRANT_LISTS,
     UNCONFIRMED,
     describe_grants,
     described_words,
@@ -128,6 +130,10 @@ class SessionRun:
         # The best binding score each records list has seen in a listing of this session (in
         # the audit with the ids it bound: a resumed session starts from it).
         self.binding_best: dict[str, int] = {}
+        # records waiting for the human's confirmation as their listing described them, and
+        # the others the request's words fit (for the question; results are not logged)
+        self.described_as: dict[str, str] = {}
+        self.rivals_of: dict[str, dict[str, str]] = {}
 
     def grant_task(self, text: str) -> tuple[dict[str, tuple[str, ...]], str]:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
@@ -171,10 +177,23 @@ class SessionRun:
     def judge(self, call: ToolCall, context: EvalContext) -> Judged:
         seen = self._state_for(call)
         decision, update = evaluate_in_session(call, self.policies, context, seen)
+        if decision.rule == "confirm-bound-record":
+            decision = self._shown_to_confirm(decision, update.extend.get(CONFIRMED, ()))
         judged = Judged(decision, seen, update)
         if update.count or update.add:
             self._pending[id(judged)] = update
         return judged
+
+    def _shown_to_confirm(self, decision: Decision, ids: Iterable[str]) -> Decision:
+        """The question with what the human is asked to confirm: each record as its listing
+        described it, and the others the request's words also fit."""
+        shown = "; ".join(f"{i!r}: {self.described_as[i]}" for i in ids if self.described_as.get(i))
+        if not shown:
+            return decision  # a resumed session knows the ids only (results are not logged)
+        rivals = {r: t for i in ids for r, t in self.rivals_of.get(i, {}).items()}
+        others = "; ".join(f"{r!r}: {t}" for r, t in list(rivals.items())[:3])
+        also = f" (the request's words also fit {others})" if others else ""
+        return decision._replace(reason=f"{decision.reason} — {shown}{also}")
 
     def went_ahead(self, judged: Judged) -> None:
         """The call was allowed or approved: record what its rules say to record."""
@@ -242,9 +261,17 @@ class SessionRun:
                 bound[name] = new
                 if spec.confirm == "always" or (spec.confirm == "contested" and rivals):
                     # the human confirms these before a side effect uses them (the audit
-                    # keeps the list with the bindings, so a resumed session asks too)
+                    # keeps the list with the bindings, so a resumed session asks too); an id
+                    # the user typed is theirs already
+                    typed = {v for g in GRANT_LISTS for v in self.state.lists.get(g, ())}
                     waiting = bound.get(UNCONFIRMED, ())
-                    bound[UNCONFIRMED] = waiting + tuple(i for i in new if i not in waiting)
+                    asked = tuple(i for i in new if i not in waiting and i not in typed)
+                    if asked:
+                        bound[UNCONFIRMED] = waiting + asked
+                        self.described_as.update(descriptions(spec, forms, asked))
+                        others = descriptions(spec, forms, rivals[:3])
+                        for i in asked:
+                            self.rivals_of[i] = others
         if bound:
             self.state = apply_updates(self.state, StateUpdate(extend=bound))
         return bound

@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Annotated, Any, Literal
 
@@ -66,6 +67,7 @@ __all__ = [
     "RecordsSpec",
     "bind_records",
     "content_words",
+    "descriptions",
     "listing_kind",
     "listing_nouns",
     "result_json",
@@ -314,6 +316,30 @@ def _object_rivals(
         for i, score in scores.items()
         if described[i] & objects
     )
+
+
+def descriptions(spec: RecordsSpec, forms: Iterable[Any], ids: Iterable[str]) -> dict[str, str]:
+    """The ``describedBy`` text of the records with these ids, as a person reads it ("Leila
+    Haddad · Parental leave"), each at most 160 characters: what the human confirms."""
+    wanted = set(ids)
+    records = next(filter(None, (_records(spec, form) for form in forms)), None) or []
+    found: dict[str, str] = {}
+    for record in records[:_MAX_RECORDS]:
+        if not isinstance(record, Mapping):
+            continue
+        ident = _scalar(_get(record, spec.id))
+        if ident in wanted and ident not in found:
+            parts = (_get(record, name) for name in spec.described_by)
+            text = " · ".join(_printable(p) for p in parts if isinstance(p, str) and p)
+            found[ident] = text[:157] + "..." if len(text) > 160 else text
+    return found
+
+
+def _printable(text: str) -> str:
+    """Others' text as one line a terminal shows as written: control and format characters
+    (an escape sequence, a right-to-left override) left out, white space collapsed."""
+    kept = "".join(c for c in text if unicodedata.category(c)[0] != "C" or c.isspace())
+    return " ".join(kept.split())
 
 
 def listing_kind(tool: str) -> frozenset[str]:

@@ -34,7 +34,9 @@ def test_approving_the_question_confirms_the_record_for_the_rest_of_the_task() -
     assert bound[UNCONFIRMED] == ("m-4",)  # written to the audit with the bindings
     first = run.judge(_delete("m-4"), CONTEXT)
     assert (first.decision.decision, first.decision.rule) == ("escalate", "confirm-bound-record")
-    assert "'m-4'" in first.decision.reason
+    # the human sees the record as its listing described it, and the other one that fits
+    assert "'m-4': bills@citypower.example · Power bill December" in first.decision.reason
+    assert "also fit 'm-3': bills@citypower.example · Power bill November" in first.decision.reason
     assert first.seen.lists[UNCONFIRMED] == ("m-4",)  # the audit's record of what was judged
     assert first.update.extend[CONFIRMED] == ("m-4",)
     run.went_ahead(first)  # the human approved
@@ -72,3 +74,18 @@ def test_policy_show_says_which_listings_ask(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "confirms a bound record before a side effect uses it: when another record fits" in out
     assert "confirms a bound record before a side effect uses it: always" in out
+
+
+def test_the_question_shows_others_text_without_control_characters() -> None:
+    """A record's description is someone else's text: an escape sequence or a right-to-left
+    override in it must not reach the human's terminal through the question."""
+    planted = [
+        {"id": "m-3", "from": "bills@citypower.example", "subject": "Power bill November"},
+        {"id": "m-4", "from": "x@evil.example", "subject": "Power bill \x1b[2K\u202eDecember\n"},
+    ]
+    run = SessionRun(load_policy(POLICY))
+    run.grant_task("Delete the December power bill email")
+    run.observe("mail", "list_messages", json.dumps(planted))
+    reason = run.judge(_delete("m-4"), CONTEXT).decision.reason
+    assert "'m-4': x@evil.example · Power bill [2KDecember" in reason
+    assert "\x1b" not in reason and "\u202e" not in reason and "\n" not in reason
