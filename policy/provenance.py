@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from policy.role_specs import extract_ibans, extract_phones
+from policy.role_specs import extract_numbers
 from policy.session_state import MIN_PIECE_CHARS, SHORT_PIECE_CHARS
 
 __all__ = ["MAX_PIECES", "MIN_CHARS", "ProvenanceMemory", "pieces_of"]
@@ -65,11 +65,12 @@ def _numbers(text: str) -> Iterator[str]:
     ``text-ibans`` values take (``+447700900183``), folded; for a phone number also its last 7
     digits, so the same number written the national way ("07700 900183") is still found; for an
     IBAN also the account after its country and check digits, found however it is regrouped."""
-    for phone in extract_phones(text):
+    phones, ibans = extract_numbers(text)
+    for phone in phones:
         yield phone
         if len(phone.lstrip("+")) >= 9:
             yield phone[-7:]
-    for iban in extract_ibans(text):
+    for iban in ibans:
         yield iban.casefold()
         yield iban[4:].casefold()  # the account without country and check digits
 

@@ -29,6 +29,7 @@ __all__ = [
     "RoleTable",
     "extract_emails",
     "extract_ibans",
+    "extract_numbers",
     "extract_phones",
     "extract_urls",
     "without_numbers",
@@ -282,18 +283,6 @@ def _phone(raw: str) -> str | None:
     return ("+" if international else "") + digits
 
 
-def extract_phones(text: str) -> list[str]:
-    """The phone numbers in ``text``, each in its canonical form (``+447700900183`` for
-    "+44 7700 900183", ``02075551234`` for "(020) 7555 1234"), in order, without repeats."""
-    found: list[str] = []
-    # an IBAN's digits are its own, not a phone number's
-    for match in _PHONE.finditer(_IBAN.sub(" ", _readable(text))):
-        number = _phone(match.group(0))
-        if number is not None and number not in found:
-            found.append(number)
-    return found
-
-
 # An IBAN: a country's two letters, two check digits, then letters and digits joined up or in
 # groups of four as banks print them, or of three ("DE89.370.400.440…"), the last one shorter,
 # 11 to 30 in all; every group after the first (a bank code may be letters: "GB82 WEST") holds a
@@ -306,21 +295,47 @@ _IBAN = re.compile(
 )
 
 
+def _iban(raw: str) -> str | None:
+    """The IBAN's canonical form (upper case, ASCII, no separators: ``DE02100100100987654321``),
+    or None when the run has fewer than 15 or more than 34 letters and digits."""
+    kept = [c for c in raw if c.isalnum()]
+    if not 15 <= len(kept) <= 34:
+        return None
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c.upper() for c in kept)
+
+
+def extract_numbers(text: str) -> tuple[list[str], list[str]]:
+    """The phone numbers and the IBANs in ``text``, each in its canonical form, in order,
+    without repeats: one reading of the text for both (an IBAN's digits are its own, not a
+    phone number's; a run too short or long for an IBAN is read for phone numbers)."""
+    ibans: list[str] = []
+
+    def take(match: re.Match[str]) -> str:
+        iban = _iban(match.group(0))
+        if iban is None:
+            return match.group(0)
+        if iban not in ibans:
+            ibans.append(iban)
+        return " "
+
+    phones: list[str] = []
+    for match in _PHONE.finditer(_IBAN.sub(take, _readable(text))):
+        number = _phone(match.group(0))
+        if number is not None and number not in phones:
+            phones.append(number)
+    return phones, ibans
+
+
+def extract_phones(text: str) -> list[str]:
+    """The phone numbers in ``text``, each in its canonical form (``+447700900183`` for
+    "+44 7700 900183", ``02075551234`` for "(020) 7555 1234"), in order, without repeats."""
+    return extract_numbers(text)[0]
+
+
 def extract_ibans(text: str) -> list[str]:
     """The IBANs in ``text``, upper case, ASCII, without separators (``DE02100100100987654321``),
     in order, without repeats."""
-    found: list[str] = []
-    for match in _IBAN.finditer(_readable(text)):
-        if not 15 <= sum(c.isalnum() for c in match.group(0)) <= 34:
-            continue
-        iban = "".join(
-            str(unicodedata.decimal(c)) if c.isdecimal() else c.upper()
-            for c in match.group(0)
-            if c.isalnum()
-        )
-        if iban not in found:
-            found.append(iban)
-    return found
+    return extract_numbers(text)[1]
 
 
 def without_numbers(text: str) -> str:
