@@ -31,7 +31,7 @@ from typing import Any
 from policy.role_specs import extract_numbers
 from policy.session_state import MIN_PIECE_CHARS, SHORT_PIECE_CHARS
 
-__all__ = ["MAX_PIECES", "MIN_CHARS", "ProvenanceMemory", "pieces_of"]
+__all__ = ["MAX_PIECES", "MIN_CHARS", "ProvenanceMemory", "argument_strings", "pieces_of"]
 
 MIN_CHARS = MIN_PIECE_CHARS
 MAX_PIECES = 200_000  # ~20 MB at most; a session that reads more is saturated
@@ -111,7 +111,7 @@ class ProvenanceMemory:
     def hits(self, arguments: Any) -> dict[str, tuple[str, ...]]:
         """label -> the remembered pieces found in the strings (and numbers) of ``arguments``."""
         found: dict[str, dict[str, None]] = {}
-        texts = [text.casefold() for text in _strings(arguments)]
+        texts = [text.casefold() for text in argument_strings(arguments)]
         # and the phone numbers and IBANs in them, written the canonical way (re-spacing or
         # re-dashing a number copied from a result does not hide it)
         texts += [" ".join(nums) for text in texts if (nums := list(_numbers(text)))]
@@ -134,7 +134,9 @@ def _found_in(text: str, index: dict[str, set[str]]) -> Iterator[str]:
                     yield piece
 
 
-def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+def argument_strings(value: Any, depth: int = 0) -> Iterator[str]:
+    """The strings of a call's arguments, numbers as their text (``12.5``), at any depth up to
+    64; booleans and nulls are none."""
     if depth > 64:
         return
     if isinstance(value, str):
@@ -145,7 +147,7 @@ def _strings(value: Any, depth: int = 0) -> Iterator[str]:
         yield repr(value)
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _strings(item, depth + 1)
+            yield from argument_strings(item, depth + 1)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _strings(item, depth + 1)
+            yield from argument_strings(item, depth + 1)

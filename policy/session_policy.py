@@ -15,6 +15,7 @@ from typing import NamedTuple
 from policy.engine import evaluate
 from policy.loader import Policy
 from policy.models import ArgumentError, Decision, EvalContext, ToolCall
+from policy.provenance import argument_strings
 from policy.rules import scoped_name
 from policy.session_state import (
     SessionState,
@@ -198,21 +199,7 @@ def _unconfirmed(call: ToolCall, state: SessionState | None) -> tuple[str, ...]:
     # compared as a case-insensitive rule would (an id written "M-4" is still m-4)
     typed = folded(v for name in GRANT_LISTS for v in state.lists.get(name, ()))  # the user's
     waiting = pending - typed
-    return tuple(sorted({v for v in _leaves(call.arguments) if folded((v,)) & waiting}))
-
-
-def _leaves(value: object, depth: int = 0) -> list[str]:
-    if depth > 32:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return [str(value)]
-    if isinstance(value, dict):
-        return [leaf for item in value.values() for leaf in _leaves(item, depth + 1)]
-    if isinstance(value, list | tuple):
-        return [leaf for item in value for leaf in _leaves(item, depth + 1)]
-    return []
+    return tuple(sorted({v for v in argument_strings(call.arguments) if folded((v,)) & waiting}))
 
 
 def _evaluate(
