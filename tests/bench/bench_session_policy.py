@@ -267,20 +267,45 @@ def main() -> None:
         totals = score(verbose, domains)
         _round_figures(name, totals)
     _costs(totals)
-    _lint_what_if()
-    _numbers_what_if()
-    _confirm_what_if()
+    _what_if(
+        "with every lint finding acted on mechanically", ("round 6", "round 7"), _lint_acted_on
+    )
+    _what_if("judging phone numbers and IBANs as its links", ("round 8",), _numbers_judged)
+    _what_if(
+        "with every listing's records confirmed when contested", ("round 8", "round 9"), _confirming
+    )
 
 
-def _lint_acted_on(folder: Path, scratch: Path):
-    """The policy in ``folder`` with every lint finding acted on mechanically (see above)."""
+def _what_if(label: str, rounds: tuple[str, ...], rewrite) -> None:
+    """Each round scored again with every policy rewritten by ``rewrite`` (given a scratch copy
+    of the policy folder, which it edits in place): benign and injection-only outcomes."""
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def load(folder: Path):
+            copy = Path(tmp) / f"{folder.parent.parent.name}-{folder.parent.name}"
+            shutil.copytree(folder, copy)
+            rewrite(copy)
+            return load_policy(copy)
+
+        for name in rounds:
+            totals = score(False, ROUNDS[name], load)
+            benign, injected = totals["benign"], totals["injection"]
+            print(f"{name} {label}: benign tasks {sum(benign.values())} {benign}; "
+                  f"injection-only attacks {sum(injected.values())} {injected}")  # fmt: skip
+
+
+def _edit(copy: Path, name: str, change) -> None:
+    data = json.loads((copy / name).read_text())
+    change(data)
+    (copy / name).write_text(json.dumps(data))
+
+
+def _lint_acted_on(copy: Path) -> None:
+    """Every lint finding acted on mechanically (see above)."""
     from policy.lint import lint
 
-    findings = lint(load_policy(folder))
+    findings = lint(load_policy(copy))
     loose = {f.rule for f in findings if f.kind == "unbound"}
-    copy = scratch / f"{folder.parent.parent.name}-{folder.parent.name}"
-    shutil.copytree(folder, copy)
-    data = json.loads((copy / "compiled-policy.json").read_text())
     caps = []
     for f in findings:
         if f.kind == "uncapped":
@@ -291,88 +316,58 @@ def _lint_acted_on(folder: Path, scratch: Path):
             reason, update = "one call per request", {"count": [counter]}
             caps.append({"name": f"cap-{counter}", "if": when, "then": "deny", "reason": reason,
                          "session": update})  # fmt: skip
-    data["rules"] = caps + [rule for rule in data["rules"] if rule["name"] not in loose]
-    (copy / "compiled-policy.json").write_text(json.dumps(data))
-    return load_policy(copy)
+
+    def rules(data: dict) -> None:
+        data["rules"] = caps + [rule for rule in data["rules"] if rule["name"] not in loose]
+
+    _edit(copy, "compiled-policy.json", rules)
 
 
-def _numbers_judged(folder: Path, scratch: Path):
-    """The policy in ``folder`` judging phone numbers and IBANs as it judges links (see above)."""
-    copy = scratch / f"numbers-{folder.parent.parent.name}-{folder.parent.name}"
-    shutil.copytree(folder, copy)
-    annotations = json.loads((copy / "tool-annotations.json").read_text())
-    link_roles = {"text-urls", "text-emails"}
-    for server in annotations["servers"].values():
-        for tool in server["tools"]:
-            for arg, roles in tool.get("args", {}).items():
-                if isinstance(roles, list) and link_roles & set(roles):
-                    tool["args"][arg] = [*roles, "text-phones", "text-ibans"]
-    (copy / "tool-annotations.json").write_text(json.dumps(annotations))
-    data = json.loads((copy / "compiled-policy.json").read_text())
-    rules, last = [], None
-    for rule in data["rules"]:
-        rules.append(rule)
-        provenance = rule["if"].get("provenance")
-        if provenance and "text-urls" in provenance["roles"]:
-            numbers = {**provenance, "roles": ["text-phones", "text-ibans"]}
-            rules.append({**rule, "name": f"{rule['name']}-numbers",
-                          "if": {**rule["if"], "provenance": numbers}})  # fmt: skip
-            last = len(rules)
-    allow = {
-        "name": "allow-numbers-not-from-others",
-        "if": {"roles": ["text-phones", "text-ibans"]},
-        "then": "allow",
-        "reason": "a number no one else's text supplied",
-    }
-    rules.insert(last if last is not None else len(rules), allow)
-    data["rules"] = rules
-    (copy / "compiled-policy.json").write_text(json.dumps(data))
-    return load_policy(copy)
+def _tools(annotations: dict):
+    return (tool for server in annotations["servers"].values() for tool in server["tools"])
 
 
-def _confirming(folder: Path, scratch: Path):
-    """The policy in ``folder`` with every listing's records declared ``confirm: contested``."""
-    copy = scratch / f"confirm-{folder.parent.parent.name}-{folder.parent.name}"
-    shutil.copytree(folder, copy)
-    annotations = json.loads((copy / "tool-annotations.json").read_text())
-    for server in annotations["servers"].values():
-        for tool in server["tools"]:
+def _numbers_judged(copy: Path) -> None:
+    """Phone numbers and IBANs judged as the policy judges links (see above)."""
+
+    def roles(annotations: dict) -> None:
+        for tool in _tools(annotations):
+            for arg, named in tool.get("args", {}).items():
+                if isinstance(named, list) and {"text-urls", "text-emails"} & set(named):
+                    tool["args"][arg] = [*named, "text-phones", "text-ibans"]
+
+    def rules(data: dict) -> None:
+        kept, last = [], None
+        for rule in data["rules"]:
+            kept.append(rule)
+            provenance = rule["if"].get("provenance")
+            if provenance and "text-urls" in provenance["roles"]:
+                numbers = {**provenance, "roles": ["text-phones", "text-ibans"]}
+                kept.append({**rule, "name": f"{rule['name']}-numbers",
+                             "if": {**rule["if"], "provenance": numbers}})  # fmt: skip
+                last = len(kept)
+        allow = {
+            "name": "allow-numbers-not-from-others",
+            "if": {"roles": ["text-phones", "text-ibans"]},
+            "then": "allow",
+            "reason": "a number no one else's text supplied",
+        }
+        kept.insert(last if last is not None else len(kept), allow)
+        data["rules"] = kept
+
+    _edit(copy, "tool-annotations.json", roles)
+    _edit(copy, "compiled-policy.json", rules)
+
+
+def _confirming(copy: Path) -> None:
+    """Every listing's records declared ``confirm: contested``."""
+
+    def confirm(annotations: dict) -> None:
+        for tool in _tools(annotations):
             if "records" in tool:
                 tool["records"]["confirm"] = "contested"
-    (copy / "tool-annotations.json").write_text(json.dumps(annotations))
-    return load_policy(copy)
 
-
-def _confirm_what_if() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        load = lambda folder: _confirming(folder, Path(tmp))  # noqa: E731
-        for name in ("round 8", "round 9"):
-            totals = score(False, ROUNDS[name], load)
-            benign, injected = totals["benign"], totals["injection"]
-            print(f"{name} with every listing's records confirmed when contested: benign tasks "
-                  f"{sum(benign.values())} {benign}; injection-only attacks "
-                  f"{sum(injected.values())} {injected}")  # fmt: skip
-
-
-def _numbers_what_if() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        load = lambda folder: _numbers_judged(folder, Path(tmp))  # noqa: E731
-        totals = score(False, ROUNDS["round 8"], load)
-        benign, injected = totals["benign"], totals["injection"]
-        print(f"round 8 judging phone numbers and IBANs as its links: benign tasks "
-              f"{sum(benign.values())} {benign}; injection-only attacks "
-              f"{sum(injected.values())} {injected}")  # fmt: skip
-
-
-def _lint_what_if() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        load = lambda folder: _lint_acted_on(folder, Path(tmp))  # noqa: E731
-        for name in ("round 6", "round 7"):
-            totals = score(False, ROUNDS[name], load)
-            benign, injected = totals["benign"], totals["injection"]
-            print(f"{name} with every lint finding acted on mechanically: benign tasks "
-                  f"{sum(benign.values())} {benign}; injection-only attacks "
-                  f"{sum(injected.values())} {injected}")  # fmt: skip
+    _edit(copy, "tool-annotations.json", confirm)
 
 
 def _round_figures(name: str, totals: dict) -> None:
