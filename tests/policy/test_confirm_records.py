@@ -89,3 +89,11 @@ def test_the_question_shows_others_text_without_control_characters() -> None:
     reason = run.judge(_delete("m-4"), CONTEXT).decision.reason
     assert "'m-4': x@evil.example · Power bill [2KDecember" in reason
     assert "\x1b" not in reason and "\u202e" not in reason and "\n" not in reason
+
+
+@pytest.mark.parametrize("written", [" m-4", "M-4 ", "m-4\t"])
+def test_a_waiting_record_written_another_way_is_never_allowed_unasked(written: str) -> None:
+    run = SessionRun(load_policy(POLICY))
+    run.grant_task("Delete the December power bill email")
+    run.observe("mail", "list_messages", json.dumps(BILLS))
+    assert run.judge(_delete(written), CONTEXT).decision.decision != "allow"
