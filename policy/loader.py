@@ -57,7 +57,7 @@ def default_policy_dir() -> Path:
 
 
 class Policy(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     rules: tuple[Rule, ...]
     annotations: dict[str, dict[str, ToolAnnotation]]  # server -> tool -> annotation

@@ -109,7 +109,7 @@ class ArgumentError(PolicyError):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
+        defer_build=True, frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
     )
 
 
@@ -140,7 +140,9 @@ class Decision(NamedTuple):
 class EvalContext(_Frozen):
     """What the engine knows besides the policy. ``resolve_path`` is its only I/O."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        defer_build=True, frozen=True, extra="forbid", arbitrary_types_allowed=True
+    )
 
     sandbox: str | None = None
     protected_patterns: tuple[str, ...] = ()
@@ -278,7 +280,7 @@ class Rule(_Frozen):
 
 
 class CompiledPolicyFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", validate_by_alias=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", validate_by_alias=True)
 
     generated_at: str | None = Field(default=None, alias="generatedAt")
     constitution_hash: str | None = Field(default=None, alias="constitutionHash")
@@ -370,7 +372,7 @@ class ServerAnnotations(_Frozen):
 
 
 class ToolAnnotationsFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", validate_by_alias=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", validate_by_alias=True)
 
     generated_at: str | None = Field(default=None, alias="generatedAt")
     # Declared roles (beside the built-in ones): name -> what its values are.
@@ -400,7 +402,7 @@ class DynamicList(_Frozen):
 
 
 class DynamicListsFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", validate_by_alias=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", validate_by_alias=True)
 
     generated_at: str | None = Field(default=None, alias="generatedAt")
     lists: dict[str, DynamicList] = Field(default_factory=dict)

@@ -57,7 +57,7 @@ _ALLOWED_MATCH: dict[str, frozenset[str]] = {
 
 
 class RoleSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_alias=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", validate_by_alias=True)
 
     kind: Kind
     match: Match | None = None

@@ -44,7 +44,7 @@ __all__ = [
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", validate_by_name=True)
 
 
 class ScenarioRequest(_Frozen):
@@ -103,7 +103,7 @@ class ScenarioContext(_Frozen):
 
 
 class ScenarioFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     context: ScenarioContext = Field(default_factory=ScenarioContext)
     scenarios: tuple[Scenario, ...]

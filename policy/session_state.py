@@ -69,7 +69,7 @@ def is_session_list(name: str) -> bool:
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
+        defer_build=True, frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
     )
 
 

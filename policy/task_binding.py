@@ -91,7 +91,7 @@ _FUNCTION_WORDS = frozenset((
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
+        defer_build=True, frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
     )
 
 

@@ -100,6 +100,7 @@ BaseUrl = Annotated[str, AfterValidator(_base_url)]
 class _Section(BaseModel):
     # strict: "300" is not a number and 1 is not true; the file says what it means.
     model_config = ConfigDict(
+        defer_build=True,
         frozen=True,
         extra="forbid",
         strict=True,

@@ -74,7 +74,9 @@ class ServerDeclarationError(ApplianceError, ValueError):
 class DeclaredServer(BaseModel):
     """One ``mcpServers`` entry (stdio: ``command``; remote: ``url``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        defer_build=True, frozen=True, extra="forbid", strict=True, populate_by_name=True
+    )
 
     command: str | None = None
     args: tuple[str, ...] = ()

@@ -22,7 +22,7 @@ class PackageSettings(BaseModel):
     """The package gate (``addons/packages.py``): IronCurtain's ``packageInstall`` keys, plus
     which registries and what an unlisted package gets."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     registries: tuple[Literal["npm", "pypi", "debian"], ...] = ("npm", "pypi", "debian")
     allowed_packages: tuple[str, ...] = ()
@@ -48,7 +48,7 @@ class ProxyConfig(BaseModel):
     header.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     real_keys: dict[ProviderName, SecretStr] = Field(default_factory=dict)
     providers: tuple[ProviderName, ...] = ("anthropic",)

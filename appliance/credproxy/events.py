@@ -27,7 +27,7 @@ EventKind = Literal["forwarded", "denied", "usage", "cut", "killed", "error", "p
 
 
 class TokenUsage(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -46,7 +46,7 @@ class TokenUsage(BaseModel):
 
 
 class ProxyEvent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     kind: EventKind
     flow_id: str

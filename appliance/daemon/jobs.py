@@ -55,7 +55,12 @@ def check_schedule(expression: str) -> str:
 
 class Job(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", strict=True, alias_generator=to_camel, validate_by_name=True
+        defer_build=True,
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
     )
 
     name: str

@@ -41,7 +41,7 @@ _MAX_LINE = 1024 * 1024
 class SignalConfig(BaseModel):
     """``daemon/signal.json`` (0600), written by ``ironcurtain signal setup``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = Field(default=7583, ge=1, le=65535)

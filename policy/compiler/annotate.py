@@ -41,7 +41,7 @@ Use only these roles: {roles}."""
 
 
 class ToolSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str
     description: str = ""
@@ -49,7 +49,7 @@ class ToolSpec(BaseModel):
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     tools: tuple[ToolAnnotation, ...]
 

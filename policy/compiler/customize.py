@@ -17,7 +17,7 @@ Markdown text of the user's file, "summary": one sentence on what changed}."""
 
 
 class Draft(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     constitution: str = Field(min_length=1, max_length=20_000)
     summary: str = ""

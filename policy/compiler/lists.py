@@ -33,7 +33,7 @@ _CHECKS = {
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     values: tuple[str, ...]
 

@@ -33,13 +33,13 @@ is handled before the rules. Paths start with "/" or "~/"."""
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     rules: tuple[Rule, ...]
 
 
 class ServerRules(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     server: str
     input_hash: str

@@ -38,7 +38,7 @@ class Invariant(BaseModel):
     """A call whose decision no compiled policy may change: exactly ``expectedDecision``, or
     never ``never`` (``"allow"``: deny or escalate are both fine)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", validate_by_name=True)
 
     description: str
     request: ScenarioRequest
@@ -50,14 +50,14 @@ class Invariant(BaseModel):
 
 
 class InvariantFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     context: ScenarioContext
     invariants: tuple[Invariant, ...]
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     scenarios: tuple[Scenario, ...]
 

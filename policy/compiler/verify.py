@@ -50,7 +50,7 @@ class Failure:
 
 
 class Proposal(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", validate_by_name=True)
 
     description: str
     expected_decision: Literal["allow", "deny", "escalate"] = Field(alias="expectedDecision")
@@ -58,14 +58,14 @@ class Proposal(BaseModel):
 
 
 class _Repair(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     server: str
     rules: tuple[Rule, ...]
 
 
 class _Verdict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     repairs: tuple[_Repair, ...] = ()
     proposals: tuple[Proposal, ...] = ()

@@ -40,6 +40,7 @@ class EscalationRequest(BaseModel):
     """
 
     model_config = ConfigDict(
+        defer_build=True,
         frozen=True,
         extra="forbid",
         alias_generator=to_camel,
@@ -76,7 +77,7 @@ class Verdict(BaseModel):
     are asked at once: a broken or silent channel must not pre-empt a person answering on another.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     approved: bool
     by: str

@@ -32,7 +32,7 @@ LOCK_NAME = "listener.lock"
 
 
 class SessionEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     session_id: str
     pid: int
