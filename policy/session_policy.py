@@ -170,7 +170,8 @@ def evaluate_in_session(
     waiting = _unconfirmed(call, state) if decided.decision.decision != "deny" else ()
     if not waiting:
         return decided
-    # A record bound from a listing declared with "confirm", not confirmed yet: the human sees
+    # A record bound from a listing declared with "confirm", or contested by another owner's
+    # record (task_binding's _outscored), not confirmed yet: the human sees
     # which one the request was read as meaning before the side effect uses it; approving the
     # call confirms it for the rest of the task.
     update = decided.update.model_copy(
@@ -181,7 +182,9 @@ def evaluate_in_session(
     shown = ", ".join(repr(v) for v in waiting)
     reason = (
         f"{shown} was bound to this task from a listing by the words of the request (the user "
-        "did not type it), and the listing asks for it to be confirmed: is it the one meant?"
+        "did not type it), and a record bound so is confirmed before it is used when its "
+        "listing asks for that or when a record of another owner fits fewer of the same "
+        "words: is it the one meant?"
     )
     return SessionDecision(
         Decision(decision="escalate", rule="confirm-bound-record", reason=reason), update

@@ -246,7 +246,7 @@ class SessionRun:
                 continue
             lists = self.state.lists
             owners, objects = lists.get(_owner(described), ()), lists.get(_object(described), ())
-            ids, best, rivals = bind_records(
+            ids, best, rivals, contested = bind_records(
                 spec, forms, by, self.policy.lists, tool, excluded, objects, owners
             )
             # A listing binds only records as good as the best the session has listed for these
@@ -259,10 +259,12 @@ class SessionRun:
             new = tuple(i for i in ids if i not in known)
             if new:
                 bound[name] = new
-                if spec.confirm == "always" or (spec.confirm == "contested" and rivals):
+                if spec.confirm == "always" or contested or (spec.confirm and rivals):
                     # the human confirms these before a side effect uses them (the audit
                     # keeps the list with the bindings, so a resumed session asks too); an id
-                    # the user typed is theirs already
+                    # the user typed is theirs already. Whatever the listing declares, a
+                    # record bound only for meeting more of the request's words than a rival
+                    # is confirmed (see _outscored in task_binding).
                     typed = {v for g in GRANT_LISTS for v in self.state.lists.get(g, ())}
                     waiting = bound.get(UNCONFIRMED, ())
                     asked = tuple(i for i in new if i not in waiting and i not in typed)

@@ -32,13 +32,21 @@ cannot widen it:
   list) take part: an object someone else made, whose description they wrote, is never bound
   (a pull request titled like the user's words, a note shared with the user), however well it
   matches;
+- a bound record that only meets *more* of the object's words than a record of another owner
+  (or of any, when the listing declares no ``ownedBy``) is bound but *contested*: the human
+  confirms it before a side effect uses it, whatever the listing's ``confirm`` says. Whoever
+  makes a record can name it in more of the user's words than the record the user meant
+  ("ci-runner (old CI runner config, snapshot taken)" beside "ci-runner-old" for "take a
+  snapshot of the old CI runner"); two records of one owner are told apart by the words;
 - a record whose id appears twice in one result, with different descriptions, is not bound;
 - a record described by a word of a negated clause that the rest of the request does not use
   ("shut down the staging boxes, except staging-db") is not bound.
 
 What it cannot catch: a request that names no word of the object's description (bind nothing:
-the rule's next line decides, a question or a refusal), and, without ``ownedBy``, an object of
-someone else described in the user's words better than the user's own (its id is bound instead).
+the rule's next line decides, a question or a refusal); an object of the *same* owner as the one
+meant, described in more of the user's words (a colleague's second, inflated claim when the
+user approves "Aisha's train ticket"): the words choose it; and a listing the agent narrowed
+(a search whose query leaves the meant record out): the records it does not return rival none.
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -63,6 +71,7 @@ from policy.task_grants import (
 
 __all__ = [
     "MAX_RESULT_CHARS",
+    "Binding",
     "OwnedBy",
     "RecordsSpec",
     "bind_records",
@@ -196,6 +205,21 @@ def _stem(word: str) -> str:
     return word
 
 
+class Binding(NamedTuple):
+    """What :func:`bind_records` found in one result."""
+
+    ids: tuple[str, ...]  # the records bound
+    best: int  # their score (0: none met a word of the request)
+    rivals: tuple[str, ...]  # records not bound that the request's telling words also meet
+    # Another owner's record (or any, with no owner declared) meets only some of the object
+    # words a bound one meets: the bound one may be a copy written in more of the user's
+    # words; the human confirms it before it is used (:func:`_outscored`).
+    contested: bool = False
+
+
+_NONE = Binding((), 0, ())
+
+
 def bind_records(
     spec: RecordsSpec,
     forms: Iterable[Any],
@@ -205,7 +229,7 @@ def bind_records(
     excluded: Iterable[str] = (),
     object_words: Iterable[str] = (),
     owner_words: Iterable[str] = (),
-) -> tuple[tuple[str, ...], int, tuple[str, ...]]:
+) -> Binding:
     """The ids of the result's records that the request's words describe best (see above), and
     that best score (0 when none: a session compares it with the best it has listed before);
     ``forms`` are the result's JSON forms (:func:`result_json`), the first holding records
@@ -221,26 +245,28 @@ def bind_records(
     words) also meet, for a listing whose bound records the human confirms when contested."""
     records = next(filter(None, (_records(spec, form) for form in forms)), None)
     if records is None:
-        return (), 0, ()
+        return _NONE
     # The words of the tool's name name the kind of object it lists ("photo" for list_photos):
     # they tell no record apart, so "the blurry photo" does not bind every photo of any album.
     kind = listing_kind(tool)
     task_words = tuple(task_words)
     wanted = content_words(" ".join(task_words)) - kind
     if not wanted:
-        return (), 0, ()
+        return _NONE
     ruled_out = content_words(" ".join(excluded)) - wanted
     owners = _owners(spec.owned_by, lists) if spec.owned_by is not None else None
     described: dict[str, set[str]] = {}
     trusted: dict[str, set[str]] = {}  # the words of fields the user's side writes
     ambiguous: set[str] = set()
+    owner_of: dict[str, str | None] = {}  # the ownedBy field's value (None: not declared)
     for record in records[:_MAX_RECORDS]:
         if not isinstance(record, Mapping):
             continue
         ident = _scalar(_get(record, spec.id))
         if ident is None or not ident.strip():
             continue
-        if owners is not None and _scalar(_get(record, spec.owned_by.field)) not in owners:
+        owner = _scalar(_get(record, spec.owned_by.field)) if spec.owned_by else None
+        if owners is not None and owner not in owners:
             continue
         parts = (_get(record, name) for name in spec.described_by)
         words = content_words(" ".join(p for p in parts if isinstance(p, str)))
@@ -249,6 +275,7 @@ def bind_records(
         if ident in described and described[ident] != words:
             ambiguous.add(ident)
         described[ident] = words
+        owner_of[ident] = owner
         if spec.written_by_others:
             own = (_get(record, n) for n in spec.described_by if n not in spec.written_by_others)
             trusted[ident] = content_words(" ".join(p for p in own if isinstance(p, str)))
@@ -273,7 +300,7 @@ def bind_records(
     scores = {ident: score(ident, words) for ident, words in described.items()}
     best = max(scores.values(), default=0)
     if best % _TRUSTED // 100 % 100 < 1:  # no word of the request at all
-        return (), 0, ()
+        return _NONE
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
     # Tied records described by the very same words are lookalikes ("City Power" issued twice,
     # a copy of an issue): the request tells them apart no better than an injection does, so
@@ -290,7 +317,7 @@ def bind_records(
     # line decides) unless it speaks of several. Records the object meets by different words
     # ("train" and "ticket" of "aisha's train ticket email") are told apart by the object.
     if not several and _object_rivals(scores, best, described, objects):
-        return (), best, ()
+        return Binding((), best, ())
     shapes = [frozenset(described[i]) for i in tied]
     met = [frozenset(described[i] & wanted) for i in tied]
     bound = tuple(
@@ -300,7 +327,8 @@ def bind_records(
     )
     telling = objects or wanted
     rivals = tuple(i for i in described if i not in bound and described[i] & telling)
-    return bound, best, rivals
+    contested = not several and _outscored(bound, described, objects, owner_of)
+    return Binding(bound, best, rivals, contested)
 
 
 def _object_rivals(
@@ -316,6 +344,42 @@ def _object_rivals(
         for i, score in scores.items()
         if described[i] & objects
     )
+
+
+def _outscored(
+    bound: Iterable[str],
+    described: Mapping[str, set[str]],
+    objects: set[str],
+    owner_of: Mapping[str, str | None],
+) -> bool:
+    """Whether a record not bound, owned by someone else than a bound one (or with no owner
+    declared), meets object words that bound record meets too, and none it does not: the
+    bound one only meets more of them. "ci-runner-old" for "take a snapshot of the old CI runner"
+    beside a teammate's new "ci-runner (old CI runner config, snapshot taken)": whoever makes a
+    record can write more of the user's words into it than the record the user meant holds,
+    so the words do not say which is meant, and the human is asked (not refused: "the old
+    runner" beside another owner's "ci-runner" is this shape too). Two records of one owner
+    ("Hiking guide" and "Hiking photos" for "my hiking guide") are told apart by the words:
+    an insider cannot add a record to someone else's. Records of different owners bound
+    together on a tie (each meets as many words, different ones) are contested too."""
+    bound = tuple(bound)
+    owners = {owner_of.get(b) for b in bound}
+    if len(bound) > 1 and (len(owners) > 1 or None in owners):
+        # tied records of different owners for a request that speaks of one ("big gpu box"
+        # beside "gpu-training-box" for "the big GPU training box"), unless the request's
+        # words for each are its own ("approve Marta's and Jonah's leave": two objects)
+        met_by = [described[b] & objects for b in bound]
+        if any(a & b for n, a in enumerate(met_by) for b in met_by[n + 1 :]):
+            return True
+    met = [(b, frozenset(described[b] & objects)) for b in bound]
+    for rival, words in described.items():
+        meets = words & objects
+        if rival in bound or not meets:
+            continue
+        owner = owner_of.get(rival)
+        if any(meets <= m and (owner is None or owner != owner_of.get(b)) for b, m in met):
+            return True
+    return False
 
 
 def descriptions(spec: RecordsSpec, forms: Iterable[Any], ids: Iterable[str]) -> dict[str, str]:
