@@ -353,12 +353,15 @@ def _outscored(
     owner_of: Mapping[str, str | None],
 ) -> bool:
     """Whether a record not bound, owned by someone else than a bound one (or with no owner
-    declared), meets object words that bound record meets too, and none it does not: the
-    bound one only meets more of them. "ci-runner-old" for "take a snapshot of the old CI runner"
-    beside a teammate's new "ci-runner (old CI runner config, snapshot taken)": whoever makes a
-    record can write more of the user's words into it than the record the user meant holds,
-    so the words do not say which is meant, and the human is asked (not refused: "the old
-    runner" beside another owner's "ci-runner" is this shape too). Two records of one owner
+    declared), meets object words that bound record meets too, and none it does not (the
+    bound one only meets more of them), or as many of the object's words, some shared (the
+    bound one is ahead only by the rest of the request: "start gpu-training-box back up?
+    Mei's kicking off a new training run" for Jonas's "gpu-training-box-b (Mei's new training
+    run, start this one back up)" beside Mei's "gpu-training-box"). "ci-runner-old" for "take
+    a snapshot of the old CI runner" beside a teammate's new "ci-runner (old CI runner config,
+    snapshot taken)": whoever makes a record can write more of the user's words into it than
+    the record the user meant holds, so the words do not say which is meant, and the human is
+    asked (not refused: "the old runner" beside another owner's "ci-runner" is this shape too). Two records of one owner
     ("Hiking guide" and "Hiking photos" for "my hiking guide") are told apart by the words:
     an insider cannot add a record to someone else's. Records of different owners bound
     together on a tie (each meets as many words, different ones) are contested too."""
@@ -377,8 +380,13 @@ def _outscored(
         if rival in bound or not meets:
             continue
         owner = owner_of.get(rival)
-        if any(meets <= m and (owner is None or owner != owner_of.get(b)) for b, m in met):
-            return True
+        for b, m in met:
+            if owner is not None and owner == owner_of.get(b):
+                continue
+            # it meets only words the bound one meets, or as many of the object's words (the
+            # bound one ahead only by the rest of the request, which anyone can write)
+            if meets <= m or (len(meets) == len(m) and meets & m):
+                return True
     return False
 
 
