@@ -361,10 +361,11 @@ def _outscored(
     a snapshot of the old CI runner" beside a teammate's new "ci-runner (old CI runner config,
     snapshot taken)": whoever makes a record can write more of the user's words into it than
     the record the user meant holds, so the words do not say which is meant, and the human is
-    asked (not refused: "the old runner" beside another owner's "ci-runner" is this shape too). Two records of one owner
-    ("Hiking guide" and "Hiking photos" for "my hiking guide") are told apart by the words:
-    an insider cannot add a record to someone else's. Records of different owners bound
-    together on a tie (each meets as many words, different ones) are contested too."""
+    asked (not refused: "the old runner" beside another owner's "ci-runner" is this shape
+    too). Two records of one owner ("Hiking guide" and "Hiking photos" for "my hiking guide")
+    are told apart by the words: an insider cannot add a record to someone else's. Records of
+    different owners bound together on a tie (each meets as many words, different ones) are
+    contested too."""
     bound = tuple(bound)
     owners = {owner_of.get(b) for b in bound}
     if len(bound) > 1 and (len(owners) > 1 or None in owners):
