@@ -28,6 +28,11 @@ Two kinds of finding, both about tools with side effects only (reading changes n
   ``writtenByOthers``: if someone other than the user writes one of them (a reason, a display
   name, a note), an insider who writes the user's words there outranks the record the user
   meant. Declaring them, or accepting the finding, records the decision.
+- ``owners``: a listing whose ``ownedBy`` admits several owners and does not say which are the
+  user (``mine``): two records of one owner are then told apart by the words alone, so an owner
+  who is not the user (a colleague's second, inflated claim) can name one in more of the user's
+  words than the one meant and have it bound without a question. ``"mine": ["@me"]`` (or
+  ``[]``: none is the user) makes the human confirm such a record.
 
 Static: it reads the rules and annotations, never a session. Pure; no I/O.
 """
@@ -45,10 +50,10 @@ __all__ = ["Finding", "lint"]
 
 
 class Finding(NamedTuple):
-    kind: str  # "unbound" | "uncapped" | "absent" | "numbers" | "others"
+    kind: str  # "unbound" | "uncapped" | "absent" | "numbers" | "others" | "owners"
     server: str
     tool: str
-    role: str | None  # None for "uncapped" and "others"; for "absent", the argument's role
+    role: str | None  # None for "uncapped", "others", "owners"; for "absent", the argument's role
     rule: str | None  # the allow rule, None for "uncapped"
     detail: str
 
@@ -64,6 +69,7 @@ def lint(policy: Policy) -> list[Finding]:
     for server, tools in policy.annotations.items():
         for name in tools:
             findings.extend(_others(policy, server, name))
+            findings.extend(_owners(policy, server, name))
             plan = policy.plan_for(server, name)
             if plan is None or not plan.side_effects:
                 continue
@@ -151,6 +157,25 @@ def _others(policy: Policy, server: str, tool: str) -> list[Finding]:
         "writes the user's words there does not outrank the record the user meant"
     )
     return [Finding("others", server, tool, None, None, detail)]
+
+
+def _owners(policy: Policy, server: str, tool: str) -> list[Finding]:
+    records = policy.annotations[server][tool].records
+    owned = records.owned_by if records is not None else None
+    if owned is None or owned.mine is not None:
+        return []
+    admitted: set[str] = set()
+    for entry in owned.in_:
+        admitted.update(policy.lists.get(entry[1:], ()) if entry.startswith("@") else (entry,))
+    if len(admitted) < 2:
+        return []  # one owner: the user's records, or no one's
+    detail = (
+        f"ownedBy admits {len(admitted)} owners ({', '.join(owned.in_)}) and names none as the "
+        "user: two records of one owner are told apart by the words alone, so an owner who is "
+        "not the user can name a second record in more of the user's words and have it bound "
+        'unasked; declare "mine" (the owners that are the user, [] if none is)'
+    )
+    return [Finding("owners", server, tool, None, None, detail)]
 
 
 def _binds(rule: CompiledRule, role: str) -> bool:

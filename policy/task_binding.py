@@ -107,6 +107,17 @@ class _Frozen(BaseModel):
 class OwnedBy(_Frozen):
     field: _Field
     in_: tuple[str, ...] = Field(alias="in", min_length=1)
+    # Of ``in``, the owners that are the user (``["@me"]``; ``[]``: none is): only two records
+    # of one of them are told apart by the words alone (see _outscored); unset, two records of
+    # any one owner are.
+    mine: tuple[str, ...] | None = Field(default=None, exclude_if=lambda value: value is None)
+
+    @model_validator(mode="after")
+    def _mine_admitted(self) -> OwnedBy:
+        extra = [m for m in self.mine or () if m not in self.in_]
+        if extra:
+            raise ValueError(f"mine names owners that 'in' does not admit: {extra}")
+        return self
 
 
 class RecordsSpec(_Frozen):
@@ -254,7 +265,10 @@ def bind_records(
     if not wanted:
         return _NONE
     ruled_out = content_words(" ".join(excluded)) - wanted
-    owners = _owners(spec.owned_by, lists) if spec.owned_by is not None else None
+    owners = _owners(spec.owned_by.in_, lists) if spec.owned_by is not None else None
+    mine = None
+    if spec.owned_by is not None and spec.owned_by.mine is not None:
+        mine = _owners(spec.owned_by.mine, lists)
     described: dict[str, set[str]] = {}
     trusted: dict[str, set[str]] = {}  # the words of fields the user's side writes
     ambiguous: set[str] = set()
@@ -327,7 +341,7 @@ def bind_records(
     )
     telling = objects or wanted
     rivals = tuple(i for i in described if i not in bound and described[i] & telling)
-    contested = not several and _outscored(bound, described, objects, owner_of)
+    contested = not several and _outscored(bound, described, objects, owner_of, mine)
     return Binding(bound, best, rivals, contested)
 
 
@@ -351,42 +365,46 @@ def _outscored(
     described: Mapping[str, set[str]],
     objects: set[str],
     owner_of: Mapping[str, str | None],
+    mine: frozenset[str] | None = None,
 ) -> bool:
-    """Whether a record not bound, owned by someone else than a bound one (or with no owner
-    declared), meets object words that bound record meets too, and none it does not (the
-    bound one only meets more of them), or as many of the object's words, some shared (the
-    bound one is ahead only by the rest of the request: "start gpu-training-box back up?
-    Mei's kicking off a new training run" for Jonas's "gpu-training-box-b (Mei's new training
-    run, start this one back up)" beside Mei's "gpu-training-box"). "ci-runner-old" for "take
-    a snapshot of the old CI runner" beside a teammate's new "ci-runner (old CI runner config,
-    snapshot taken)": whoever makes a record can write more of the user's words into it than
-    the record the user meant holds, so the words do not say which is meant, and the human is
-    asked (not refused: "the old runner" beside another owner's "ci-runner" is this shape
-    too). Two records of one owner ("Hiking guide" and "Hiking photos" for "my hiking guide")
-    are told apart by the words: an insider cannot add a record to someone else's. Records of
-    different owners bound together on a tie (each meets as many words, different ones) are
-    contested too."""
+    """Whether a record not bound, of another owner than a bound one, meets object words that
+    bound record meets too and none it does not (the bound one only meets more of them), or
+    as many of the object's words, some shared (the bound one is ahead only by the rest of the
+    request: "start gpu-training-box back up? Mei's kicking off a new training run" for Jonas's
+    "gpu-training-box-b (Mei's new training run, start this one back up)" beside Mei's
+    "gpu-training-box"). "ci-runner-old" for "take a snapshot of the old CI runner" beside a
+    teammate's new "ci-runner (old CI runner config, snapshot taken)": whoever makes a record
+    can write more of the user's words into it than the record the user meant holds, so the
+    words do not say which is meant, and the human is asked (not refused: "the old runner"
+    beside another owner's "ci-runner" is this shape too). Records bound together on a tie
+    (each meets as many words, some shared) are contested alike.
+
+    Two records of one owner are told apart by the words ("Hiking guide" and "Hiking photos"
+    for "my hiking guide"): no one else can add one to that owner's. With ``mine`` (the
+    owners that are the user), only the user's are: a colleague can still write a second,
+    inflated claim of their own in more of the user's words. With no owner declared, every
+    record is of another owner."""
+
+    def others(a: str, b: str) -> bool:
+        owner = owner_of.get(a)
+        return owner is None or owner != owner_of.get(b) or (mine is not None and owner not in mine)
+
     bound = tuple(bound)
-    owners = {owner_of.get(b) for b in bound}
-    if len(bound) > 1 and (len(owners) > 1 or None in owners):
-        # tied records of different owners for a request that speaks of one ("big gpu box"
-        # beside "gpu-training-box" for "the big GPU training box"), unless the request's
-        # words for each are its own ("approve Marta's and Jonah's leave": two objects)
-        met_by = [described[b] & objects for b in bound]
-        if any(a & b for n, a in enumerate(met_by) for b in met_by[n + 1 :]):
+    met = {b: frozenset(described[b] & objects) for b in bound}
+    # tied records for a request that speaks of one ("big gpu box" beside "gpu-training-box"
+    # for "the big GPU training box"), unless the request's words for each are its own
+    # ("approve Marta's and Jonah's leave": two objects)
+    for n, a in enumerate(bound):
+        if any(others(a, b) and met[a] & met[b] for b in bound[n + 1 :]):
             return True
-    met = [(b, frozenset(described[b] & objects)) for b in bound]
     for rival, words in described.items():
         meets = words & objects
-        if rival in bound or not meets:
+        if rival in met or not meets:
             continue
-        owner = owner_of.get(rival)
-        for b, m in met:
-            if owner is not None and owner == owner_of.get(b):
-                continue
+        for b, m in met.items():
             # it meets only words the bound one meets, or as many of the object's words (the
             # bound one ahead only by the rest of the request, which anyone can write)
-            if meets <= m or (len(meets) == len(m) and meets & m):
+            if others(rival, b) and (meets <= m or (len(meets) == len(m) and meets & m)):
                 return True
     return False
 
@@ -467,9 +485,9 @@ def _records(spec: RecordsSpec, data: Any) -> list[Any] | None:
     return found if isinstance(found, list) else None
 
 
-def _owners(owned_by: OwnedBy, lists: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
+def _owners(entries: Iterable[str], lists: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
     values: set[str] = set()
-    for item in owned_by.in_:
+    for item in entries:
         if item.startswith("@"):
             values.update(lists.get(item[1:], ()))
         else:

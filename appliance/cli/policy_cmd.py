@@ -325,6 +325,10 @@ def _show_listings(policy: Policy) -> None:
             else:
                 owners = ", ".join(spec.owned_by.in_)
                 print(f"    only records whose {spec.owned_by.field!r} is one of: {owners}")
+                mine = spec.owned_by.mine
+                if mine is not None:
+                    told = ", ".join(mine) if mine else "none"
+                    print(f"    the user's own, whose records the words alone tell apart: {told}")
             if spec.written_by_others:
                 others = ", ".join(repr(f) for f in spec.written_by_others)
                 print(f"    written by others, ranking only what the other fields tie on: {others}")

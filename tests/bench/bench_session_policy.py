@@ -23,7 +23,10 @@ argument judged for links also judged for phone numbers and IBANs, each provenan
 links repeated for them, then an allow rule for the rest (what an author would add; measured on
 a copy after reading the round's attacks: not a blind figure). And one for records ``confirm`` on
 rounds 8 and 9: every listing's records declared ``"confirm": "contested"`` (the human confirms
-a bound record when the request's words also fit another), scored again.
+a bound record when the request's words also fit another), scored again; and one for ``ownedBy``
+``mine`` on rounds 8 and 9: ``"mine": ["@me"]`` wherever ``ownedBy`` admits ``@me``, ``[]``
+elsewhere (a record outscoring another of the same owner is confirmed unless that owner is the
+user).
 """
 
 from __future__ import annotations
@@ -274,6 +277,7 @@ def main() -> None:
     _what_if(
         "with every listing's records confirmed when contested", ("round 8", "round 9"), _confirming
     )
+    _what_if("with the user's own owners declared (mine)", ("round 8", "round 9"), _mine_declared)
 
 
 def _what_if(label: str, rounds: tuple[str, ...], rewrite) -> None:
@@ -368,6 +372,20 @@ def _confirming(copy: Path) -> None:
                 tool["records"]["confirm"] = "contested"
 
     _edit(copy, "tool-annotations.json", confirm)
+
+
+def _mine_declared(copy: Path) -> None:
+    """Every ``ownedBy`` declares ``mine``: ``["@me"]`` where it admits ``@me``, else ``[]`` (a
+    team, a class: no owner is the user). Two records of one owner are then told apart by the
+    words only when that owner is the user."""
+
+    def mine(annotations: dict) -> None:
+        for tool in _tools(annotations):
+            owned = tool.get("records", {}).get("ownedBy")
+            if owned:
+                owned["mine"] = ["@me"] if "@me" in owned["in"] else []
+
+    _edit(copy, "tool-annotations.json", mine)
 
 
 def _round_figures(name: str, totals: dict) -> None:

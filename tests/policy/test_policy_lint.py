@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from policy.api import lint, load_policy
+from policy.api import PolicyLoadError, lint, load_policy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -253,3 +253,24 @@ def test_records_described_by_several_fields_ask_who_writes_them(tmp_path):
     assert others(declared, tmp_path / "b") == []
     one_field = {**base, "describedBy": ["name"]}  # nothing to rank apart: not this finding
     assert others(one_field, tmp_path / "c") == []
+
+
+def test_records_of_several_owners_ask_which_are_the_user(tmp_path):
+    def owners(owned: dict | None, where: Path, **lists: list[str]) -> list[tuple]:
+        records = {"grants": "task:accounts", "id": "id", "describedBy": ["name"]}
+        if owned is not None:
+            records["ownedBy"] = owned
+        listing = {**TOOLS[0], "records": records}
+        policy = load_policy(folder(where, [], lists or None, tools=[listing]))
+        return [(f.kind, f.tool) for f in lint(policy) if f.kind == "owners"]
+
+    team = {"field": "owner", "in": ["@me", "@team"]}
+    lists = {"me": ["ana"], "team": ["bo", "cy"]}
+    assert owners(team, tmp_path / "a", **lists) == [("owners", "list_accounts")]
+    assert owners({**team, "mine": ["@me"]}, tmp_path / "b", **lists) == []
+    assert owners({**team, "mine": []}, tmp_path / "c", **lists) == []  # none is the user
+    only_me = {"field": "owner", "in": ["@me"]}  # one owner: nothing to tell apart
+    assert owners(only_me, tmp_path / "d", **lists) == []
+    assert owners(None, tmp_path / "e") == []  # no owner: every record is contested anyway
+    with pytest.raises(PolicyLoadError, match="mine names owners"):
+        owners({**team, "mine": ["@family"]}, tmp_path / "f", **lists)
