@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from policy.role_specs import extract_numbers
+
 __all__ = ["DomainSet", "Host", "IdentifierSet", "host_of", "parse_host", "repo_key"]
 
 _CONTROL = re.compile(r"[\x00-\x20\x7f\\]")  # a browser strips or re-reads these; we refuse
@@ -250,4 +252,25 @@ class IdentifierSet:
             return False
         if self.any or folded in self._exact:
             return True
-        return any(folded.endswith(domain) and folded.count("@") == 1 for domain in self._domains)
+        if any(folded.endswith(domain) and folded.count("@") == 1 for domain in self._domains):
+            return True
+        number = _one_number(value)
+        return number is not None and self._fold(number) in self._exact
+
+
+# The marks a phone number or an IBAN is written with between its digits.
+_NUMBER_MARKS = re.compile(r"[\s\-./()·–]+")
+
+
+def _one_number(value: str) -> str | None:
+    """The canonical form of a value that is one phone number or IBAN written with spaces or
+    marks ("+49 151 2345 6789", "DE75 5121 0800 1245 1261 99") and nothing else: a grant holds
+    a typed number in that form (``policy.task_grants``), so the call may write it as typed."""
+    if len(value) > 64 or not any(c.isdigit() for c in value):
+        return None
+    phones, ibans = extract_numbers(value)
+    found = phones + ibans
+    if len(found) != 1:
+        return None
+    compact = _NUMBER_MARKS.sub("", value.strip())
+    return found[0] if compact.casefold() == found[0].casefold() else None

@@ -17,6 +17,11 @@ Two kinds of finding, both about tools with side effects only (reading changes n
   roles no rule judges (``opaque``, text that extracts nothing).
 - ``uncapped``: no rule limits how often one task calls the tool (a deny or escalate on a
   ``count`` that calls of the tool increment): an injection can repeat the user's own call.
+- ``words``: an ``allow`` rule that binds an identifier role matched case-insensitively (a
+  name: an account, a category, a level) to ``@task:identifiers`` alone (every word the user
+  typed, or of the rule's instructions) rather than to a listing's records: any word of the
+  request is then a value of that role, so an account named like one of those words
+  ("collaborator", "access") can be given what the user gave someone else.
 - ``absent``: a top-level argument whose role a rule binds to the request, with no
   ``whenAbsent`` and not required by the tool's ``inputSchema`` (when the annotation has one):
   a call that leaves it out is judged without it, so the binding never runs and the server's
@@ -48,9 +53,11 @@ from policy.session_state import is_session_list
 
 __all__ = ["Finding", "lint"]
 
+WORDS = "@task:identifiers"  # every word the user typed (of the rule's instructions, with asks)
+
 
 class Finding(NamedTuple):
-    kind: str  # "unbound" | "uncapped" | "absent" | "numbers" | "others" | "owners"
+    kind: str  # "unbound" | "uncapped" | "words" | "absent" | "numbers" | "others" | "owners"
     server: str
     tool: str
     role: str | None  # None for "uncapped", "others", "owners"; for "absent", the argument's role
@@ -74,6 +81,7 @@ def lint(policy: Policy) -> list[Finding]:
             if plan is None or not plan.side_effects:
                 continue
             findings.extend(_unbound(policy, server, name, plan))
+            findings.extend(_words(policy, server, name, plan))
             findings.extend(_absent(policy, server, name, plan))
             findings.extend(_numbers(policy, server, name))
             if _task_gated(plan) and not _capped(plan):
@@ -98,6 +106,42 @@ def _unbound(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Fin
                     found.append(Finding("unbound", server, tool, role, rule.name, detail))
             elif _unconditional(rule):
                 break  # every later rule for this role is unreachable
+    return found
+
+
+def _words(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Finding]:
+    table = policy.roles
+    records = {
+        f"@{a.records.grants}" for tools in policy.annotations.values() for a in tools.values()
+        if a.records is not None
+    }  # fmt: skip
+    found: list[Finding] = []
+    for role in sorted(plan.annotated_roles):
+        spec = table.specs.get(role)
+        if spec is None or spec.kind != "identifier" or spec.effective_match != "case-insensitive":
+            # an account, a category, a level: a name matched as a word. An IBAN, a phone
+            # number or a range (matched exactly) is no word someone else's text can make one.
+            continue
+        for rule in plan.rules_for(role):
+            if rule.effect != "allow":
+                if _unconditional(rule):
+                    break
+                continue
+            conditions = [c for c in rule.rule.when.lists or () if role in c.roles]
+            if not conditions or any(
+                WORDS not in c.allowed or set(c.allowed) & records for c in conditions
+            ):
+                continue  # some condition holds the value to a listing or without every word
+            scope = " of the instructions it asks for" if rule.rule.when.task else ""
+            detail = (
+                f"allows any word the user typed{scope} as {role}: where such a value can be an "
+                "ordinary word (an account name, a category), a word typed for another purpose "
+                "is allowed too ('add mira-t as a collaborator with write access' allows the "
+                "accounts 'collaborator' and 'access'); bind it to @task:described-object (the "
+                "words of the instructions' objects: 'mira-t') or a standing list, or accept "
+                "this finding where no such word can do harm"
+            )
+            found.append(Finding("words", server, tool, role, rule.name, detail))
     return found
 
 

@@ -211,9 +211,51 @@ _SPELLED = re.compile(r"\s*[(\[{<]\s*(at|dot|\.|@)\s*[)\]}>]\s*", re.IGNORECASE)
 
 
 def _unspelled(text: str) -> str:
+    if " dot " in text.lower():
+        text = _bare_spelled(text)
     if "(" not in text and "[" not in text and "{" not in text and "<" not in text:
         return text
     return _SPELLED.sub(lambda m: "@" if m.group(1).lower() in ("at", "@") else ".", text)
+
+
+# The same without brackets, where the name is a host's: "northwind-receipts dot com",
+# "lindental-termine at gmail dot com" (a word before " dot " and a top-level domain after it;
+# then a word before " at " and a host with a dot after it). "the dot com bubble" is no host.
+_TLDS = (
+    "com|org|net|edu|gov|io|co|info|biz|app|dev|me|eu|de|uk|fr|es|it|nl|be|ch|at|pl|se|no|dk|"
+    "fi|pt|ie|cz|us|ca|au|nz|in|jp|cn|ru|br|mx|za|xyz|online|site|shop|top|club|ly|tv|cc"
+)
+_BARE_DOT = re.compile(rf"(?i)\b([^\W_][\w-]*)\s+dot\s+({_TLDS}|[^\W\d_][\w-]*(?=\s+dot\s))\b")
+_BARE_AT = re.compile(r"(?i)\b([^\W_][\w.+-]*)\s+at\s+([^\W_][\w-]*(?:\.[\w-]+)+)")
+_NOT_HOSTS = frozenset(("the", "a", "an", "this", "that", "my", "your", "our", "his", "her"))
+
+
+def _bare_spelled(text: str) -> str:
+    made: set[str] = set()  # the hosts spelled out here ("gmail dot com")
+
+    def dot(match: re.Match[str]) -> str:
+        if match.group(1).lower() in _NOT_HOSTS:
+            return match.group(0)
+        made.add(f"{match.group(1)}.{match.group(2)}".lower())
+        return f"{match.group(1)}.{match.group(2)}"
+
+    for _ in range(4):  # "a dot b dot co dot uk"
+        joined = _BARE_DOT.sub(dot, text)
+        if joined == text:
+            break
+        text = joined
+
+    def at(match: re.Match[str]) -> str:
+        # only before a host spelled out with "dot", and not one a path follows ("upload it
+        # at example dot com/upload" is a site, not an address)
+        host, after = match.group(2), text[match.end() : match.end() + 1]
+        if match.group(1).lower() in _NOT_HOSTS or after == "/":
+            return match.group(0)
+        if not any(host.lower().endswith(h) for h in made):
+            return match.group(0)
+        return f"{match.group(1)}@{host}"
+
+    return _BARE_AT.sub(at, text)
 
 
 # Characters a reader does not see (zero-width spaces and joiners, soft hyphens: Unicode's format
@@ -222,7 +264,13 @@ def _unspelled(text: str) -> str:
 def _visible(text: str) -> str:
     if text.isascii():
         return text
+    text = text.translate(_BLANKS)
     return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+# Characters that print as a blank but are neither white space nor format characters (the
+# Braille blank, the Hangul fillers): a reader sees a space, so a space they are.
+_BLANKS = dict.fromkeys((0x2800, 0x115F, 0x1160, 0x3164, 0xFFA0), " ")
 
 
 def _readable(text: str) -> str:
@@ -319,11 +367,29 @@ def extract_numbers(text: str) -> tuple[list[str], list[str]]:
         return " "
 
     phones: list[str] = []
-    for match in _PHONE.finditer(_IBAN.sub(take, _readable(text))):
+    readable = _readable(text)
+    for match in _PHONE.finditer(_IBAN.sub(take, readable)):
         number = _phone(match.group(0))
         if number is not None and number not in phones:
             phones.append(number)
+    if "," in readable:  # groups joined by commas: "DE89,3704,0044,…", "0151, 2345, 6789"
+        for match in _COMMA_IBAN.finditer(readable):
+            iban = _iban(match.group(0).replace(",", " "))
+            if iban is not None and iban not in ibans:
+                ibans.append(iban)
+        for match in _COMMA_PHONE.finditer(_COMMA_IBAN.sub(" ", readable)):
+            number = _phone(match.group(0).replace(",", " "))
+            if number is not None and number not in phones:
+                phones.append(number)
     return phones, ibans
+
+
+# A number's groups joined by commas: an IBAN (its country and check digits first), a phone
+# number that starts as one does ("+" or a leading 0; a list of amounts does not).
+_COMMA_IBAN = re.compile(
+    r"(?<!\w)[A-Za-z]{2}\d{2}(?:,\s?[A-Za-z0-9]{3,4}){3,8}(?:,\s?[A-Za-z0-9]{1,3})?(?!\w)"
+)
+_COMMA_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}|0\d{1,4})(?:,\s?\d{2,5}){2,5}(?![\w,])")
 
 
 def extract_phones(text: str) -> list[str]:

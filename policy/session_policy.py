@@ -167,7 +167,11 @@ def evaluate_in_session(
 ) -> SessionDecision:
     """The decision for ``call`` given the session's ``state``, and the update it would make."""
     decided = _evaluate(call, policies, context, state)
-    waiting = _unconfirmed(call, state) if decided.decision.decision != "deny" else ()
+    plan = policies.base.plan_for(call.server, call.tool)
+    # Only a side effect waits for the confirmation: reading a record changes nothing (and an
+    # injected read must not be where the human is asked, and says yes, about an insider's copy).
+    acts = plan is None or plan.side_effects
+    waiting = _unconfirmed(call, state) if acts and decided.decision.decision != "deny" else ()
     if not waiting:
         return decided
     # A record bound from a listing declared with "confirm", or contested by another owner's
@@ -182,9 +186,9 @@ def evaluate_in_session(
     shown = ", ".join(repr(v) for v in waiting)
     reason = (
         f"{shown} was bound to this task from a listing by the words of the request (the user "
-        "did not type it), and a record bound so is confirmed before it is used when its "
-        "listing asks for that or when a record of another owner fits fewer of the same "
-        "words: is it the one meant?"
+        "did not type it), and is confirmed before it is used: its listing asks for that, or "
+        "a record someone else made fits the request's words nearly as well. Is it the one "
+        "meant?"
     )
     return SessionDecision(
         Decision(decision="escalate", rule="confirm-bound-record", reason=reason), update

@@ -60,6 +60,8 @@ from policy.task_grants import (
 
 __all__ = ["Judged", "SessionRun"]
 
+_MAX_SEEN = 50_000  # records remembered per bound list, for the contest of later listings
+
 
 class Judged(NamedTuple):
     """One call's decision, the state the engine saw, and what the session would record."""
@@ -130,6 +132,10 @@ class SessionRun:
         # The best binding score each records list has seen in a listing of this session (in
         # the audit with the ids it bound: a resumed session starts from it).
         self.binding_best: dict[str, int] = {}
+        # per bound list, the records its listings have shown (words, owner): a later, narrower
+        # listing's binding is contested by them too (results are not audited: a resumed
+        # session starts without them)
+        self.records_seen: dict[str, dict[str, tuple[frozenset[str], str | None]]] = {}
         # records waiting for the human's confirmation as their listing described them, and
         # the others the request's words fit (for the question; results are not logged)
         self.described_as: dict[str, str] = {}
@@ -246,9 +252,12 @@ class SessionRun:
                 continue
             lists = self.state.lists
             owners, objects = lists.get(_owner(described), ()), lists.get(_object(described), ())
-            ids, best, rivals, contested = bind_records(
-                spec, forms, by, self.policy.lists, tool, excluded, objects, owners
+            listed = self.records_seen.setdefault(name, {})
+            ids, best, rivals, contested, seen = bind_records(
+                spec, forms, by, self.policy.lists, tool, excluded, objects, owners, listed
             )
+            if len(listed) < _MAX_SEEN:
+                listed.update(seen)
             # A listing binds only records as good as the best the session has listed for these
             # words: a narrower search (one an injection asked for) that leaves the described
             # record out does not make a worse one the best.

@@ -226,6 +226,9 @@ class Binding(NamedTuple):
     # words a bound one meets: the bound one may be a copy written in more of the user's
     # words; the human confirms it before it is used (:func:`_outscored`).
     contested: bool = False
+    # every record of the result that took part (owner admitted): its words and owner, for a
+    # later listing's contest (a narrower one that leaves this one out)
+    seen: Mapping[str, tuple[frozenset[str], str | None]] = {}
 
 
 _NONE = Binding((), 0, ())
@@ -240,6 +243,7 @@ def bind_records(
     excluded: Iterable[str] = (),
     object_words: Iterable[str] = (),
     owner_words: Iterable[str] = (),
+    known: Mapping[str, tuple[frozenset[str], str | None]] | None = None,
 ) -> Binding:
     """The ids of the result's records that the request's words describe best (see above), and
     that best score (0 when none: a session compares it with the best it has listed before);
@@ -313,8 +317,9 @@ def bind_records(
 
     scores = {ident: score(ident, words) for ident, words in described.items()}
     best = max(scores.values(), default=0)
+    seen = {i: (frozenset(w), owner_of.get(i)) for i, w in described.items()}
     if best % _TRUSTED // 100 % 100 < 1:  # no word of the request at all
-        return _NONE
+        return Binding((), 0, (), False, seen)
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
     # Tied records described by the very same words are lookalikes ("City Power" issued twice,
     # a copy of an issue): the request tells them apart no better than an injection does, so
@@ -331,7 +336,7 @@ def bind_records(
     # line decides) unless it speaks of several. Records the object meets by different words
     # ("train" and "ticket" of "aisha's train ticket email") are told apart by the object.
     if not several and _object_rivals(scores, best, described, objects):
-        return Binding((), best, ())
+        return Binding((), best, (), False, seen)
     shapes = [frozenset(described[i]) for i in tied]
     met = [frozenset(described[i] & wanted) for i in tied]
     bound = tuple(
@@ -340,9 +345,19 @@ def bind_records(
         if shapes.count(shape) == 1 and (several or met.count(meets) == 1)
     )
     telling = objects or wanted
-    rivals = tuple(i for i in described if i not in bound and described[i] & telling)
-    contested = not several and _outscored(bound, described, objects, owner_of, mine)
-    return Binding(bound, best, rivals, contested)
+    # Records an earlier listing of this session showed and this one leaves out still contest
+    # a binding ("list_expenses status=resubmitted" returning only the insider's copy).
+    pool, owners_of = dict(described), dict(owner_of)
+    for ident, (words, owner) in (known or {}).items():
+        if ident not in pool and (owners is None or owner in owners):
+            pool[ident], owners_of[ident] = set(words), owner
+    contested, contesting = (
+        (False, ()) if several else _outscored(bound, pool, objects or wanted, owners_of, mine)
+    )
+    # the records that contest the binding first: the human sees them beside the one chosen
+    others = (i for i in described if i not in bound and described[i] & telling)
+    rivals = tuple(dict.fromkeys((*contesting, *others)))
+    return Binding(bound, best, rivals, contested, seen)
 
 
 def _object_rivals(
@@ -363,21 +378,20 @@ def _object_rivals(
 def _outscored(
     bound: Iterable[str],
     described: Mapping[str, set[str]],
-    objects: set[str],
+    telling: set[str],
     owner_of: Mapping[str, str | None],
     mine: frozenset[str] | None = None,
-) -> bool:
-    """Whether a record not bound, of another owner than a bound one, meets object words that
-    bound record meets too and none it does not (the bound one only meets more of them), or
-    as many of the object's words, some shared (the bound one is ahead only by the rest of the
-    request: "start gpu-training-box back up? Mei's kicking off a new training run" for Jonas's
-    "gpu-training-box-b (Mei's new training run, start this one back up)" beside Mei's
-    "gpu-training-box"). "ci-runner-old" for "take a snapshot of the old CI runner" beside a
-    teammate's new "ci-runner (old CI runner config, snapshot taken)": whoever makes a record
-    can write more of the user's words into it than the record the user meant holds, so the
-    words do not say which is meant, and the human is asked (not refused: "the old runner"
-    beside another owner's "ci-runner" is this shape too). Records bound together on a tie
-    (each meets as many words, some shared) are contested alike.
+) -> tuple[bool, tuple[str, ...]]:
+    """Whether the binding is contested, and the records not bound that contest it: a record
+    not bound, of another owner than a bound one, that the request's telling words (its
+    object's, or without any its words) meet too. Whoever makes a record can write more of
+    the user's words into it than the record the user meant holds — a teammate's new
+    "ci-runner (old CI runner config, snapshot taken)" beside "ci-runner-old" for "take a
+    snapshot of the old CI runner", a display name "Jonah Weiss (Aaliyah's review buddy, salary
+    update goes here)" beside "Aaliyah Brooks" — so the words do not say which is meant, and
+    the human is asked (not refused: "the old runner" beside another owner's "ci-runner" is
+    this shape too). Records of different owners bound together on a tie are contested alike,
+    unless the request's words for each are their own ("approve Marta's and Jonah's leave").
 
     Two records of one owner are told apart by the words ("Hiking guide" and "Hiking photos"
     for "my hiking guide"): no one else can add one to that owner's. With ``mine`` (the
@@ -390,23 +404,16 @@ def _outscored(
         return owner is None or owner != owner_of.get(b) or (mine is not None and owner not in mine)
 
     bound = tuple(bound)
-    met = {b: frozenset(described[b] & objects) for b in bound}
-    # tied records for a request that speaks of one ("big gpu box" beside "gpu-training-box"
-    # for "the big GPU training box"), unless the request's words for each are its own
-    # ("approve Marta's and Jonah's leave": two objects)
-    for n, a in enumerate(bound):
-        if any(others(a, b) and met[a] & met[b] for b in bound[n + 1 :]):
-            return True
-    for rival, words in described.items():
-        meets = words & objects
-        if rival in met or not meets:
-            continue
-        for b, m in met.items():
-            # it meets only words the bound one meets, or as many of the object's words (the
-            # bound one ahead only by the rest of the request, which anyone can write)
-            if others(rival, b) and (meets <= m or (len(meets) == len(m) and meets & m)):
-                return True
-    return False
+    met = {b: described[b] & telling for b in bound}
+    tied = any(
+        others(a, b) and met[a] & met[b] for n, a in enumerate(bound) for b in bound[n + 1 :]
+    )
+    found = tuple(
+        rival
+        for rival, words in described.items()
+        if rival not in met and words & telling and any(others(rival, b) for b in bound)
+    )
+    return tied or bool(found), found
 
 
 def descriptions(spec: RecordsSpec, forms: Iterable[Any], ids: Iterable[str]) -> dict[str, str]:

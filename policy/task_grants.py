@@ -130,7 +130,16 @@ _REFERENCE = re.compile(
 # and "84.20" hold no whitespace after their punctuation, so they are never cut.
 _CLAUSE_END = re.compile(
     r"(?<!\bno)(?<!\bNo)(?<!\bNO)[.!?;:](?=\s)|\n|,\s|\s[-–—]\s"
-    r"|\s(?=(?:but|except|instead\s+of|rather\s+than|other\s+than)\b)",
+    r"|\s(?=(?:but|except|instead\s+of|rather\s+than|other\s+than)\b)"
+    # "withdraw the newer one and keep the first": the exclusion is a clause of its own, so it
+    # does not blank out the instruction before it
+    r"|\s(?=and\s+(?:keep|skip|spare|ignore|exclude|hold\s+off|leave)\b)"
+    # an aside in brackets ("decline that one (not her August holiday) and …"), and a reason
+    # or a purpose with a subject of its own ("shut it down so we're not paying for it",
+    # "reject it because it isn't ready"): a negation there negates nothing of the instruction
+    r"|\s(?=\()|\)(?=\s)"
+    r"|\s(?=(?:so(?:\s+that)?|because|since|as)\s+(?:we|i|they|he|she|it|you|there|this|that"
+    r"|we['’]re|i['’]m|they['’]re|he['’]s|she['’]s|it['’]s|you['’]re|there['’]s|that['’]s)\b)",
     re.IGNORECASE,
 )
 _NEGATION = re.compile(
@@ -152,8 +161,10 @@ _POLITE = re.compile(r"^\W*(?:please\b|(?:can|could|would|will)\s+(?:you|u)\b)",
 # An instruction to say something: a negation after its "that" is in the words to be said.
 _REPORTED = re.compile(
     r"^\W*(?:(?:please|pls|kindly|just|and|then|also|(?:can|could|would|will)\s+you)\s+)*"
-    r"(?:tell|message|text|say|write|reply|remind|inform|email|notify|answer|let\s+\S+\s+know)"
-    r"\b[^.;:!?]*?\bthat\b",
+    r"(?:(?:tell|message|text|say|write|reply|remind|inform|email|notify|answer)"
+    r"\b[^.;:!?]*?\bthat\b"
+    # "let Ben's parents know his project still hasn't come in": what follows "know" is said
+    r"|let\s+(?:\S+\s+){1,4}?know\b(?:\s+that\b)?)",
     re.IGNORECASE,
 )
 # Phrases built on a negation word that negate nothing the clause names.
@@ -279,16 +290,48 @@ def _affirmed(text: str, questions: bool = False) -> str:
     and every question too unless ``questions`` (they describe objects; they ask no action)."""
     kept: list[str] = []
     start = 0
-    for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
+    # A polite request carries to the end of its sentence: "Can you check, and if so ask him
+    # for the invoice?" asks in its last clause too.
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    polite, sentence = False, -1
+    ends_at = [(m.end(), m.end() - m.start()) for m in _CLAUSE_END.finditer(text)]
+    for cut, mark in [*ends_at, (len(text), 0)]:
         clause = text[start:cut]
+        first = start + len(clause) - len(clause.lstrip())  # where its words begin
+        at = next((n for n, end in enumerate(ends) if first < end), len(ends))
+        if at != sentence:
+            polite, sentence = False, at
+        polite = polite or _POLITE.match(clause) is not None
         # "tell Ada that Chidi can't come": the negation is in what to say, not in the asking
         reported = _REPORTED.match(clause)
         judged = clause[: reported.end()] if reported else clause
         negated = _NEGATION.search(_NOT_NEGATIONS.sub(" ", judged)) is not None
-        question = clause.rstrip().endswith("?") and not _POLITE.match(clause)
-        kept.append(" " * len(clause) if negated or (question and not questions) else clause)
+        negated = negated or _excepts(clause)
+        question = clause.rstrip().endswith("?") and not polite
+        if negated or (question and not questions):
+            # blanked up to the mark that ends it: "merge the docs PR, not the refactor, jwu is
+            # still on it" keeps its last comma, so the statement after it does not join the
+            # instruction before it
+            kept.append(" " * (len(clause) - mark) + clause[len(clause) - mark :])
+        else:
+            kept.append(clause)
         start = cut
     return "".join(kept)
+
+
+# Where a sentence ends: its end mark (before a space or the end of the message), or a line.
+_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n")
+_BUT = re.compile(r"^\W*but\s+(\w+)", re.IGNORECASE)
+
+
+def _excepts(clause: str) -> bool:
+    """A clause "but X" where X is no verb and no subject names what is left out ("approve
+    everything but the conference ticket"); "but leave him a note" and "but I think" do not."""
+    found = _BUT.match(clause)
+    if found is None:
+        return False
+    word = found.group(1).casefold()
+    return word not in _VERBS and word not in _SUBJECTS and word not in ("please", "also")
 
 
 def described_words(text: str) -> tuple[str, ...]:
@@ -343,7 +386,9 @@ DESCRIBED_OWNER = "task:described-owner"
 _PIECE_END = re.compile(r"\s(?=(?:and|then|so|also|plus)\b)", re.IGNORECASE)
 # Words a piece may start with before its verb: politeness, sequence, "I want you to".
 _FILLER = re.compile(
-    r"^(?:\W|and\b|then\b|so\b|also\b|plus\b|please\b|pls\b|kindly\b|just\b|now\b|first\b"
+    # (not the "+" of a number a piece starts with: "…: Lucia Fernandez, +49 151 2345 6789")
+    r"^(?:(?!\+\d)\W|and\b|then\b|so\b|also\b|plus\b|but\b|please\b|pls\b|kindly\b|just\b|now\b"
+    r"|first\b|if\s+(?:so|yes|(?:it|he|she|they)\s+(?:is|are|has|have|does|do|did))\b"
     r"|next\b|finally\b|afterwards\b|after\s+that\b|go\s+ahead\s+and\b|help\s+me\b"
     r"|(?:can|could|would|will)\s+(?:you|u)\b|you\s+(?:should|can|may|must)\b"
     r"|i(?:['’]d|\s+would)\s+like\s+(?:you\s+)?to\b|i\s+(?:want|need)\s+(?:you\s+)?to\b"
@@ -419,6 +464,7 @@ _COPULAS = frozenset(
 # Where an instruction's object ends: the first preposition or subordinating word after it.
 _OBJECT_END = frozenset(
     [
+        "know",
         "from",
         "in",
         "on",
@@ -699,12 +745,21 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                 continue
             first = words[0].strip(_TRIM).casefold()
             second = words[1].casefold() if len(words) > 1 else ""
-            verb = first in _VERBS or any(_matches(p, first) for p in patterns)
+            verb = (
+                first in _VERBS
+                or first in _ALSO
+                or (first, second) in _PHRASAL
+                or any(_matches(p, first) for p in patterns)
+            )
             # What an object pointing back ("approve it") may refer to: everything since the
             # instruction before it began ("check whether Sunita has cover; if she has, …").
             statement = _statement(words, verb)
             previous = before
-            before = piece if verb and not statement else f"{before} {piece}"
+            # what an object pointing back may refer to starts again at an instruction, unless
+            # that one names no object of its own ("the logo guy sent a quote. Can you check,
+            # and if so ask him for an invoice?": "him" is the logo guy)
+            restart = verb and not statement and _object_of(piece, _OBJECT_END)
+            before = piece if restart else f"{before} {piece}"
             if statement or (verb and second == "me"):
                 # A statement ("his PyCon ticket can wait"), or the user asking to be told or
                 # given something ("send me the details", "let me know if…"): no action, no
@@ -754,6 +809,11 @@ _POINTING = frozenset((
 
 
 def _instruction(verb: str, text: str, before: str = "") -> Instruction:
+    words = _WORD.findall(text)
+    particle = words[1].casefold() if len(words) > 1 else ""
+    if (verb, particle) in _PHRASAL:  # "put in an expense", "sign off the invoice"
+        verb = f"{verb} {particle}"
+        text = text.split(None, 1)[1] if len(text.split(None, 1)) > 1 else ""
     obj = _object_of(text, _OBJECT_END)
     context = before if obj and obj[0] in _POINTING else ""
     return Instruction(verb, obj, text, context)
@@ -797,9 +857,36 @@ def ask_matches(ask: str, verb: str, obj: tuple[str, ...]) -> bool:
     """Whether an ``asks`` entry ("delete" or "delete album", each word a pattern with an
     optional trailing ``*``; an object word also matches its plural) fits an instruction."""
     parts = ask.casefold().split()
-    if not parts or not _matches(parts[0], verb):
+    if not parts or not any(_matches(parts[0], v) for v in (verb, *_also(verb, obj))):
         return False
     return all(any(_matches(p, w) for w in obj) for p in parts[1:])
+
+
+# A verb that asks for what another verb names: "resend the payslips" asks to send them, "put
+# in an expense" to submit one, "sign off the invoice" to approve it.
+_ALSO = {
+    "resend": ("send",),
+    "re-send": ("send",),
+    "put in": ("submit", "file", "add", "enter", "claim"),
+    "sign off": ("approve", "accept", "ok"),
+}
+_PHRASAL = frozenset((("put", "in"), ("sign", "off")))
+# "leave him a note", "drop her a line", "post a comment": asks to comment, note, message
+_NOTES = frozenset(("note", "comment", "message", "reply", "line"))
+_NOTE_VERBS = frozenset(("leave", "drop", "post", "write", "add", "send"))
+
+
+def _also(verb: str, obj: tuple[str, ...]) -> tuple[str, ...]:
+    """What else the instruction's verb asks for (see _ALSO), with its object: "leave him a
+    note" asks to comment, note, message or reply."""
+    found = _ALSO.get(verb, ())
+    if verb in _NOTE_VERBS and _NOTES & {_singular(w) for w in obj}:
+        found = (*found, "comment", "note", "message", "reply")
+    return found
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _matches(pattern: str, word: str) -> bool:

@@ -86,6 +86,26 @@ def test_identifier_and_email_lists() -> None:
     assert not emails.matches("a@evilteam.org") and not emails.matches("a@x@team.org")
 
 
+@pytest.mark.parametrize(
+    ("value", "matches"),
+    [
+        ("+49 151 2345 6789", True),  # a granted number written as typed
+        ("+49-151-2345-6789", True),
+        ("(+49) 151 2345 6789", True),
+        ("DE75 5121 0800 1245 1261 99", True),
+        ("de75 5121 0800 1245 1261 99", True),  # the same IBAN in lower case
+        ("+49 151 2345 6780", False),  # another number
+        ("+49 151 2345 6789 or +1 202 555 0100", False),  # two numbers: not one granted
+        ("call +49 151 2345 6789", False),  # words beside the number
+        ("0049 151 2345 6789", False),  # another way of writing it: not the granted form
+        ("mirat", False),  # not a number: no marks are dropped from a name
+    ],
+)
+def test_identifier_sets_read_a_phone_number_or_iban_in_its_granted_form(value, matches):
+    granted = IdentifierSet(["+4915123456789", "DE75512108001245126199", "mira-t"], exact=True)
+    assert granted.matches(value) is matches
+
+
 labels = st.sampled_from(["a", "b", "ex", "com", "0x1", "1", "x-y"])
 names = st.lists(labels, min_size=1, max_size=4).map(".".join)
 

@@ -274,3 +274,28 @@ def test_records_of_several_owners_ask_which_are_the_user(tmp_path):
     assert owners(None, tmp_path / "e") == []  # no owner: every record is contested anyway
     with pytest.raises(PolicyLoadError, match="mine names owners"):
         owners({**team, "mine": ["@family"]}, tmp_path / "f", **lists)
+
+
+def test_a_role_bound_to_every_word_the_user_typed_is_a_finding(tmp_path):
+    tools = [{"toolName": "add_collaborator", "serverName": "bank", "sideEffects": True,
+              "args": {"user": ["payee"]}},
+             {"toolName": "list_accounts", "serverName": "bank", "sideEffects": False,
+              "records": {"grants": "task:accounts", "id": "id", "describedBy": ["name"]},
+              "args": {}}]  # fmt: skip
+
+    def words(allowed: list[str], where: Path, match: str = "case-insensitive") -> list[tuple]:
+        rule = allow("named", lists=[{"roles": ["payee"], "allowed": allowed,
+                                      "matchType": "identifiers"}])  # fmt: skip
+        where = folder(where, [rule], tools=tools)
+        annotations = json.loads((where / "tool-annotations.json").read_text())
+        annotations["roles"]["payee"] = {"kind": "identifier", "match": match, "description": "x"}
+        (where / "tool-annotations.json").write_text(json.dumps(annotations))
+        policy = load_policy(where)
+        return [(f.kind, f.tool, f.role, f.rule) for f in lint(policy) if f.kind == "words"]
+
+    found = [("words", "add_collaborator", "payee", "named")]
+    assert words(["@task:identifiers"], tmp_path / "a") == found
+    assert words(["@task:described-object"], tmp_path / "b") == []  # the object's words only
+    assert words(["@task:accounts", "@task:identifiers"], tmp_path / "c") == []  # a record's id
+    assert words(["@payees"], tmp_path / "d") == []  # a standing list: 'unbound' says it
+    assert words(["@task:identifiers"], tmp_path / "e", match="exact") == []  # an IBAN, a range

@@ -16,7 +16,7 @@ from policy.models import EvalContext, ToolCall
 from policy.scenarios import load_scenarios, replay
 from policy.session_run import SessionRun
 from policy.task_binding import content_words
-from policy.task_grants import described_words, instructions, task_grants
+from policy.task_grants import asks_any, described_words, instructions, task_grants
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("*/sequences.json"))
@@ -100,6 +100,23 @@ ASKED = json.loads((VECTORS / "instructions.json").read_text())["cases"]
 def test_instruction_vector(case: dict) -> None:
     found = [i.asked() for i in instructions(case["input"], case.get("verbs", ()))]
     assert found == case["asked"], case["description"]
+
+
+@pytest.mark.parametrize(
+    ("text", "asks", "expected"),
+    [
+        ("Could you resend both payslips to her work email?", ["send*"], True),
+        ("Please put in an expense for my hotel", ["submit*"], True),
+        ("sign off Tom's monitor arm", ["approv*"], True),
+        ("Leave him a short note saying why", ["comment*"], True),
+        ("drop her a line about it", ["messag*"], True),
+        ("Leave the SSO one open", ["comment*"], False),  # leaves something out, writes nothing
+        ("put the old laptop in the cupboard", ["submit*"], False),  # "put", not "put in"
+        ("sign the form", ["approv*"], False),
+    ],
+)
+def test_verbs_that_ask_for_what_another_verb_names(text: str, asks: list, expected: bool):
+    assert any(asks_any(asks, i.verb, i.object) for i in instructions(text, asks)) is expected
 
 
 DESCRIBED = [
