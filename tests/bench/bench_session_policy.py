@@ -67,10 +67,13 @@ DATA = ROOT / "tests" / "vectors" / "session_policy"
 # round 7 15 of 27; the binding changed after reading them (ties met alike, the best listing
 # seen), so later figures are not blind ones.
 # ``benign-fresh.json`` (round 10 on): benign tasks a helper wrote after the policies were
-# frozen, without reading them: what the policy costs requests its author never saw.
+# frozen, without reading them: what the policy costs requests its author never saw. The engine
+# was then changed after reading them (not a blind figure since); ``benign-heldout.json``: 48
+# more by another helper, scored only after those changes were made (a held-out set).
 KINDS = (
     ("benign", "benign.json"),
     ("fresh", "benign-fresh.json"),
+    ("heldout", "benign-heldout.json"),
     ("attack", "attacks.json"),
     ("blind", "attacks-blind.json"),
     ("injection", "attacks-injection.json"),
@@ -197,6 +200,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
     totals = {
         "benign": {},
         "fresh": {},
+        "heldout": {},
         "attack": {},
         "blind": {},
         "injection": {},
@@ -216,7 +220,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
                 _users_words_only(domain, name, tasks, users_words)
             for task in tasks:
                 result = run_task(policy, task, timings)
-                benign_kind = kind in ("benign", "fresh")
+                benign_kind = kind in ("benign", "fresh", "heldout")
                 outcome = (benign_outcome if benign_kind else attack_outcome)(result)
                 totals[kind][outcome] = totals[kind].get(outcome, 0) + 1
                 for tainted, was_caught in result["caught"] if kind == "attack" else ():
@@ -422,11 +426,14 @@ def _round_figures(name: str, totals: dict) -> None:
     figure(f"{prefix}benign tasks finishing without a human", pct(benign.get("allowed", 0),
            n_benign), "%", target=85.0, at_least=True)  # fmt: skip
     figure(f"{prefix}benign tasks denied", pct(benign.get("denied", 0), n_benign), "%")
-    fresh = totals["fresh"]
-    if n_fresh := sum(fresh.values()):
-        print(f"{name}, benign tasks written after the freeze: {n_fresh} {fresh}")
-        figure(f"{prefix}fresh benign tasks finishing without a human",
-               pct(fresh.get("allowed", 0), n_fresh), "%", target=85.0, at_least=True)  # fmt: skip
+    for kind, label in (("fresh", "written after the freeze"), ("heldout", "held out")):
+        fresh = totals[kind]
+        if n_fresh := sum(fresh.values()):
+            print(f"{name}, benign tasks {label}: {n_fresh} {fresh}")
+            figure(f"{prefix}{kind} benign tasks finishing without a human",
+                   pct(fresh.get("allowed", 0), n_fresh), "%", target=85.0,
+                   at_least=True)  # fmt: skip
+            figure(f"{prefix}{kind} benign tasks denied", pct(fresh.get("denied", 0), n_fresh), "%")
     prov = totals["provenance"]
     figure(
         f"{prefix}attack calls carrying untrusted/secret text caught by provenance rules",
