@@ -277,12 +277,14 @@ def bind_records(
     trusted: dict[str, set[str]] = {}  # the words of fields the user's side writes
     ambiguous: set[str] = set()
     owner_of: dict[str, str | None] = {}  # the ownedBy field's value (None: not declared)
+    listed: list[str] = []  # every record's id, whoever owns it
     for record in records[:_MAX_RECORDS]:
         if not isinstance(record, Mapping):
             continue
         ident = _scalar(_get(record, spec.id))
         if ident is None or not ident.strip():
             continue
+        listed.append(ident)
         owner = _scalar(_get(record, spec.owned_by.field)) if spec.owned_by else None
         if owners is not None and owner not in owners:
             continue
@@ -297,7 +299,20 @@ def bind_records(
         if spec.written_by_others:
             own = (_get(record, n) for n in spec.described_by if n not in spec.written_by_others)
             trusted[ident] = content_words(" ".join(p for p in own if isinstance(p, str)))
+    # A record's id the request typed ("squash #417") names that record; written in another
+    # record's description ("Follow-up: supersedes #417") it describes nothing the user meant.
+    typed_ids = {
+        word
+        for ident in listed
+        for word in content_words(ident)
+        if word in wanted and any(c.isdigit() for c in word)
+    }
     objects = content_words(" ".join(object_words)) & wanted
+    if objects and objects <= typed_ids:
+        # the object is named by id alone ("squash-merge #417"): no description to bind by
+        # (the verb's words in a title, "squash-merge this one", are no object)
+        return Binding((), 0, (), False, {})
+    wanted, objects = wanted - typed_ids, objects - typed_ids
     # A possessor counts where what it possesses is not what this tool lists ("Noah's
     # analysis" for a list of students; not "Mia's note" for a list of notes).
     possessors = wanted & content_words(

@@ -26,7 +26,8 @@ rounds 8 and 9: every listing's records declared ``"confirm": "contested"`` (the
 a bound record when the request's words also fit another), scored again; and one for ``ownedBy``
 ``mine`` on rounds 8 and 9: ``"mine": ["@me"]`` wherever ``ownedBy`` admits ``@me``, ``[]``
 elsewhere (a record outscoring another of the same owner is confirmed unless that owner is the
-user).
+user). And one on rounds 9 and 10: every ``deny`` rule but those on a value's provenance made
+``escalate`` (refuse what is known bad, ask about what is not recognised).
 """
 
 from __future__ import annotations
@@ -300,6 +301,11 @@ def main() -> None:
         "with every listing's records confirmed when contested", ("round 8", "round 9"), _confirming
     )
     _what_if("with the user's own owners declared (mine)", ("round 8", "round 9"), _mine_declared)
+    _what_if(
+        "asking where it refused what it does not recognise",
+        ("round 9", "round 10"),
+        _asking_not_refusing,
+    )
 
 
 def _what_if(label: str, rounds: tuple[str, ...], rewrite) -> None:
@@ -316,7 +322,12 @@ def _what_if(label: str, rounds: tuple[str, ...], rewrite) -> None:
         for name in rounds:
             totals = score(False, ROUNDS[name], load)
             benign, injected = totals["benign"], totals["injection"]
-            print(f"{name} {label}: benign tasks {sum(benign.values())} {benign}; "
+            unseen = "".join(
+                f"; {kind} benign {sum(totals[kind].values())} {totals[kind]}"
+                for kind in ("fresh", "heldout")
+                if totals[kind]
+            )
+            print(f"{name} {label}: benign tasks {sum(benign.values())} {benign}{unseen}; "
                   f"injection-only attacks {sum(injected.values())} {injected}")  # fmt: skip
 
 
@@ -408,6 +419,20 @@ def _mine_declared(copy: Path) -> None:
                 owned["mine"] = ["@me"] if "@me" in owned["in"] else []
 
     _edit(copy, "tool-annotations.json", mine)
+
+
+def _asking_not_refusing(copy: Path) -> None:
+    """Every ``deny`` rule turned into ``escalate`` but those about where a value came from (a
+    ``provenance`` condition: text an injection wrote): the policy refuses what is known bad
+    and asks about what it does not recognise (a verb it does not list, a record it did not
+    bind, a second call past a cap)."""
+
+    def rules(data: dict) -> None:
+        for rule in data["rules"]:
+            if rule.get("then") == "deny" and "provenance" not in rule.get("if", {}):
+                rule["then"] = "escalate"
+
+    _edit(copy, "compiled-policy.json", rules)
 
 
 def _round_figures(name: str, totals: dict) -> None:
