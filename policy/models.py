@@ -346,6 +346,18 @@ class ToolAnnotation(_Frozen):
     asked_by: tuple[AskEntry, ...] | None = Field(
         default=None, alias="askedBy", min_length=1, exclude_if=lambda value: value is None
     )
+    # What a call the request did not ask for gets: refused (the default), or put to the human
+    # with how the request was read ("escalate": a phrasing the askedBy words did not foresee
+    # is a question, not a dead end; an injected call is one too).
+    when_not_asked: Literal["deny", "escalate"] = Field(
+        default="deny", alias="whenNotAsked", exclude_if=lambda value: value == "deny"
+    )
+
+    @model_validator(mode="after")
+    def _not_asked_needs_asked_by(self) -> ToolAnnotation:
+        if self.when_not_asked != "deny" and self.asked_by is None:
+            raise ValueError("whenNotAsked applies to a tool with askedBy")
+        return self
 
     @field_validator("args")
     @classmethod

@@ -231,10 +231,26 @@ def _evaluate(
                 f"the user's request asks for none of {', '.join(repr(a) for a in asked_by)} "
                 f"(what asks for {call.server}/{call.tool}: its annotation's askedBy); {read}"
             )
-            return SessionDecision(
-                Decision(decision="deny", rule="task-not-asked", reason=reason), _NOTHING
-            )
+            not_asked = Decision(decision="deny", rule="task-not-asked", reason=reason)
+            if annotation.when_not_asked == "deny":
+                return SessionDecision(not_asked, _NOTHING)
+            # "escalate": the rules judge it with the whole request's lists first, so what they
+            # refuse (a value from untrusted text, one no instruction typed) stays refused; the
+            # rest is put to the human with how the request was read
+            judged = _judge(call, policies, context, state)
+            if judged.decision.decision == "deny":
+                return judged
+            return SessionDecision(not_asked._replace(decision="escalate"), judged.update)
         state = for_tool(state, asked_by) if state is not None else None
+    return _judge(call, policies, context, state)
+
+
+def _judge(
+    call: ToolCall,
+    policies: SessionPolicies,
+    context: EvalContext,
+    state: SessionState | None,
+) -> SessionDecision:
     policy = policies.for_state(state)
     # Lists reach the engine through the policy; the context carries the rest, and only when
     # there is some (copying the context costs more than the engine's own work on a simple call).

@@ -309,7 +309,8 @@ def _show_listings(policy: Policy) -> None:
         for name, annotation in sorted(tools.items()):
             if annotation.asked_by is not None:
                 asked = ", ".join(repr(a) for a in annotation.asked_by)
-                print(f"tool {server}/{name}: asked by {asked} (otherwise refused: "
+                otherwise = "asked" if annotation.when_not_asked == "escalate" else "refused"
+                print(f"tool {server}/{name}: asked by {asked} (otherwise {otherwise}: "
                       "task-not-asked; its task lists: those instructions' share)")  # fmt: skip
             spec = annotation.records
             if spec is None:

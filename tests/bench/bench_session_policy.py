@@ -423,16 +423,23 @@ def _mine_declared(copy: Path) -> None:
 
 def _asking_not_refusing(copy: Path) -> None:
     """Every ``deny`` rule turned into ``escalate`` but those about where a value came from (a
-    ``provenance`` condition: text an injection wrote): the policy refuses what is known bad
-    and asks about what it does not recognise (a verb it does not list, a record it did not
-    bind, a second call past a cap)."""
+    ``provenance`` condition: text an injection wrote), and every ``askedBy`` tool declared
+    ``whenNotAsked: escalate``: the policy refuses what is known bad and asks about what it
+    does not recognise (a verb it does not list, a record it did not bind, a second call past
+    a cap)."""
 
     def rules(data: dict) -> None:
         for rule in data["rules"]:
             if rule.get("then") == "deny" and "provenance" not in rule.get("if", {}):
                 rule["then"] = "escalate"
 
+    def not_asked(annotations: dict) -> None:
+        for tool in _tools(annotations):
+            if tool.get("askedBy"):
+                tool["whenNotAsked"] = "escalate"
+
     _edit(copy, "compiled-policy.json", rules)
+    _edit(copy, "tool-annotations.json", not_asked)
 
 
 def _round_figures(name: str, totals: dict) -> None:

@@ -247,3 +247,18 @@ def test_written_by_others_must_name_described_fields(tmp_path: Path) -> None:
         PolicyLoadError, match="writtenByOthers names fields that are not describedBy"
     ):
         load_policy(folder)
+
+
+def test_when_not_asked_needs_asked_by(tmp_path: Path) -> None:
+    import shutil
+
+    from policy.models import PolicyLoadError
+
+    folder = tmp_path / "policy"
+    shutil.copytree(VECTORS / "outscored" / "policy", folder)
+    annotations = json.loads((folder / "tool-annotations.json").read_text())
+    tool = annotations["servers"]["repo"]["tools"][-1]
+    del tool["askedBy"]
+    (folder / "tool-annotations.json").write_text(json.dumps(annotations))
+    with pytest.raises(PolicyLoadError, match="whenNotAsked applies to a tool with askedBy"):
+        load_policy(folder)
