@@ -142,6 +142,40 @@ def _words(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Findi
                 "this finding where no such word can do harm"
             )
             found.append(Finding("words", server, tool, role, rule.name, detail))
+    found += _named_ids(policy, server, tool, plan)
+    return found
+
+
+def _named_ids(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Finding]:
+    """An allow rule that takes a role from a listing's records and from @task:identifiers,
+    where the records' id is one of their describedBy fields: a name their maker chose (a
+    bucket's), so any word the user typed ("press", "exports") is an id someone can create."""
+    chosen = {
+        f"@{a.records.grants}": name
+        for tools in policy.annotations.values()
+        for name, a in tools.items()
+        if a.records is not None and a.records.id in a.records.described_by
+    }
+    found: list[Finding] = []
+    if not chosen:
+        return found
+    for role in sorted(plan.annotated_roles):
+        for rule in plan.rules_for(role):
+            if rule.effect != "allow":
+                continue
+            for condition in rule.rule.when.lists or ():
+                listing = next((chosen[e] for e in condition.allowed if e in chosen), None)
+                if role not in condition.roles or WORDS not in condition.allowed or not listing:
+                    continue
+                detail = (
+                    f"allows any word the user typed as {role}, and {listing}'s ids are names "
+                    "their makers choose: someone can create one named like a word of the "
+                    "request ('make the press kit one public' allows a bucket named 'press'); "
+                    "leave @task:identifiers out (a record the request describes is bound "
+                    "through the listing) or accept this finding"
+                )
+                found.append(Finding("words", server, tool, role, rule.name, detail))
+                break
     return found
 
 

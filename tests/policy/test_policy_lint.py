@@ -299,3 +299,21 @@ def test_a_role_bound_to_every_word_the_user_typed_is_a_finding(tmp_path):
     assert words(["@task:accounts", "@task:identifiers"], tmp_path / "c") == []  # a record's id
     assert words(["@payees"], tmp_path / "d") == []  # a standing list: 'unbound' says it
     assert words(["@task:identifiers"], tmp_path / "e", match="exact") == []  # an IBAN, a range
+
+
+def test_a_listing_whose_ids_are_chosen_names_reads_no_typed_word_as_one(tmp_path):
+    def words(records: dict, allowed: list[str], where: Path) -> list[tuple]:
+        tools = [{"toolName": "list_buckets", "serverName": "bank", "sideEffects": False,
+                  "records": records, "args": {}},
+                 {"toolName": "publish", "serverName": "bank", "sideEffects": True,
+                  "args": {"bucket": ["iban"]}}]  # fmt: skip
+        rule = allow("described", lists=[ibans(*allowed)])
+        policy = load_policy(folder(where, [rule], tools=tools))
+        return [(f.kind, f.tool, f.rule) for f in lint(policy) if f.kind == "words"]
+
+    named = {"grants": "task:buckets", "id": "name", "describedBy": ["name"]}
+    both = ["@task:buckets", "@task:identifiers"]
+    assert words(named, both, tmp_path / "a") == [("words", "publish", "described")]
+    assert words(named, ["@task:buckets"], tmp_path / "b") == []  # bound through the listing
+    numbered = {**named, "id": "id"}  # an id the server gives: no word of the request is one
+    assert words(numbered, both, tmp_path / "c") == []
