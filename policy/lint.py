@@ -50,6 +50,7 @@ from policy.loader import Policy
 from policy.models import ConditionalRoles
 from policy.rules import CompiledRule, ToolPlan
 from policy.session_state import is_session_list
+from policy.task_binding import owner_values
 
 __all__ = ["Finding", "lint"]
 
@@ -242,9 +243,7 @@ def _owners(policy: Policy, server: str, tool: str) -> list[Finding]:
     owned = records.owned_by if records is not None else None
     if owned is None or owned.mine is not None:
         return []
-    admitted: set[str] = set()
-    for entry in owned.in_:
-        admitted.update(policy.lists.get(entry[1:], ()) if entry.startswith("@") else (entry,))
+    admitted = owner_values(owned.in_, policy.lists)
     if len(admitted) < 2:
         return []  # one owner: the user's records, or no one's
     detail = (

@@ -167,12 +167,13 @@ def evaluate_in_session(
 ) -> SessionDecision:
     """The decision for ``call`` given the session's ``state``, and the update it would make."""
     decided = _evaluate(call, policies, context, state)
-    plan = policies.base.plan_for(call.server, call.tool)
-    # Only a side effect waits for the confirmation: reading a record changes nothing (and an
-    # injected read must not be where the human is asked, and says yes, about an insider's copy).
-    acts = plan is None or plan.side_effects
-    waiting = _unconfirmed(call, state) if acts and decided.decision.decision != "deny" else ()
+    waiting = _unconfirmed(call, state) if decided.decision.decision != "deny" else ()
     if not waiting:
+        return decided
+    plan = policies.base.plan_for(call.server, call.tool)
+    if plan is not None and not plan.side_effects:
+        # Only a side effect waits for the confirmation: reading a record changes nothing (and
+        # an injected read must not be where the human is asked, and says yes, about a copy).
         return decided
     # A record bound from a listing declared with "confirm", or contested by another owner's
     # record (task_binding's _outscored), not confirmed yet: the human sees

@@ -272,8 +272,8 @@ class SessionRun:
                     # the human confirms these before a side effect uses them (the audit
                     # keeps the list with the bindings, so a resumed session asks too); an id
                     # the user typed is theirs already. Whatever the listing declares, a
-                    # record bound only for meeting more of the request's words than a rival
-                    # is confirmed (see _outscored in task_binding).
+                    # record another owner's record contests is confirmed (see _outscored in
+                    # task_binding).
                     typed = {v for g in GRANT_LISTS for v in self.state.lists.get(g, ())}
                     waiting = bound.get(UNCONFIRMED, ())
                     asked = tuple(i for i in new if i not in waiting and i not in typed)

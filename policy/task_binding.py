@@ -79,6 +79,7 @@ __all__ = [
     "descriptions",
     "listing_kind",
     "listing_nouns",
+    "owner_values",
     "result_json",
     "score_of_count",
 ]
@@ -222,9 +223,9 @@ class Binding(NamedTuple):
     ids: tuple[str, ...]  # the records bound
     best: int  # their score (0: none met a word of the request)
     rivals: tuple[str, ...]  # records not bound that the request's telling words also meet
-    # Another owner's record (or any, with no owner declared) meets only some of the object
-    # words a bound one meets: the bound one may be a copy written in more of the user's
-    # words; the human confirms it before it is used (:func:`_outscored`).
+    # Another owner's record (or any, with no owner declared) meets the request's telling
+    # words too: the bound one may be a copy written in more of the user's words; the human
+    # confirms it before it is used (:func:`_outscored`).
     contested: bool = False
     # every record of the result that took part (owner admitted): its words and owner, for a
     # later listing's contest (a narrower one that leaves this one out)
@@ -269,10 +270,10 @@ def bind_records(
     if not wanted:
         return _NONE
     ruled_out = content_words(" ".join(excluded)) - wanted
-    owners = _owners(spec.owned_by.in_, lists) if spec.owned_by is not None else None
+    owners = owner_values(spec.owned_by.in_, lists) if spec.owned_by is not None else None
     mine = None
     if spec.owned_by is not None and spec.owned_by.mine is not None:
-        mine = _owners(spec.owned_by.mine, lists)
+        mine = owner_values(spec.owned_by.mine, lists)
     described: dict[str, set[str]] = {}
     trusted: dict[str, set[str]] = {}  # the words of fields the user's side writes
     ambiguous: set[str] = set()
@@ -367,7 +368,7 @@ def bind_records(
         if ident not in pool and (owners is None or owner in owners):
             pool[ident], owners_of[ident] = set(words), owner
     contested, contesting = (
-        (False, ()) if several else _outscored(bound, pool, objects or wanted, owners_of, mine)
+        (False, ()) if several else _outscored(bound, pool, telling, owners_of, mine)
     )
     # the records that contest the binding first: the human sees them beside the one chosen
     others = (i for i in described if i not in bound and described[i] & telling)
@@ -507,7 +508,8 @@ def _records(spec: RecordsSpec, data: Any) -> list[Any] | None:
     return found if isinstance(found, list) else None
 
 
-def _owners(entries: Iterable[str], lists: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
+def owner_values(entries: Iterable[str], lists: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
+    """The values an ``ownedBy`` entry list names: each value, or a ``@list``'s values."""
     values: set[str] = set()
     for item in entries:
         if item.startswith("@"):

@@ -880,13 +880,9 @@ def _also(verb: str, obj: tuple[str, ...]) -> tuple[str, ...]:
     """What else the instruction's verb asks for (see _ALSO), with its object: "leave him a
     note" asks to comment, note, message or reply."""
     found = _ALSO.get(verb, ())
-    if verb in _NOTE_VERBS and _NOTES & {_singular(w) for w in obj}:
+    if verb in _NOTE_VERBS and any(_matches(n, w) for n in _NOTES for w in obj):
         found = (*found, "comment", "note", "message", "reply")
     return found
-
-
-def _singular(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _matches(pattern: str, word: str) -> bool:
