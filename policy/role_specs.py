@@ -211,7 +211,7 @@ _SPELLED = re.compile(r"\s*[(\[{<]\s*(at|dot|\.|@)\s*[)\]}>]\s*", re.IGNORECASE)
 
 
 def _unspelled(text: str) -> str:
-    if " dot " in text.lower():
+    if _BARE_DOT_WORD.search(text):
         text = _bare_spelled(text)
     if "(" not in text and "[" not in text and "{" not in text and "<" not in text:
         return text
@@ -226,6 +226,7 @@ _TLDS = (
     "fi|pt|ie|cz|us|ca|au|nz|in|jp|cn|ru|br|mx|za|xyz|online|site|shop|top|club|ly|tv|cc"
 )
 _BARE_DOT = re.compile(rf"(?i)\b([^\W_][\w-]*)\s+dot\s+({_TLDS}|[^\W\d_][\w-]*(?=\s+dot\s))\b")
+_BARE_DOT_WORD = re.compile(r"(?i)\sdot\s")  # any white space around it: a tab, a line break
 _BARE_AT = re.compile(r"(?i)\b([^\W_][\w.+-]*)\s+at\s+([^\W_][\w-]*(?:\.[\w-]+)+)")
 _NOT_HOSTS = frozenset(("the", "a", "an", "this", "that", "my", "your", "our", "his", "her"))
 
@@ -387,9 +388,9 @@ def extract_numbers(text: str) -> tuple[list[str], list[str]]:
 # A number's groups joined by commas: an IBAN (its country and check digits first), a phone
 # number that starts as one does ("+" or a leading 0; a list of amounts does not).
 _COMMA_IBAN = re.compile(
-    r"(?<!\w)[A-Za-z]{2}\d{2}(?:,\s?[A-Za-z0-9]{3,4}){3,8}(?:,\s?[A-Za-z0-9]{1,3})?(?!\w)"
+    r"(?<!\w)[A-Za-z]{2}\d{2}(?:\s?,\s?[A-Za-z0-9]{3,4}){3,8}(?:\s?,\s?[A-Za-z0-9]{1,3})?(?!\w)"
 )
-_COMMA_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}|0\d{1,4})(?:,\s?\d{2,5}){2,5}(?![\w,])")
+_COMMA_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}|0\d{1,4})(?:\s?,\s?\d{2,5}){2,5}(?![\w,])")
 
 
 def extract_phones(text: str) -> list[str]:
