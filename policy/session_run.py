@@ -253,11 +253,13 @@ class SessionRun:
             lists = self.state.lists
             owners, objects = lists.get(_owner(described), ()), lists.get(_object(described), ())
             listed = self.records_seen.setdefault(name, {})
-            ids, best, rivals, contested, seen = bind_records(
-                spec, forms, by, self.policy.lists, tool, excluded, objects, owners, listed
+            earlier = self.state.lists.get(name, ())
+            ids, best, rivals, contested, seen, recontested = bind_records(
+                spec, forms, by, self.policy.lists, tool, excluded, objects, owners, listed, earlier
             )
             if len(listed) < _MAX_SEEN:
                 listed.update(seen)
+            self._await_confirmation(bound, recontested)
             # A listing binds only records as good as the best the session has listed for these
             # words: a narrower search (one an injection asked for) that leaves the described
             # record out does not make a worse one the best.
@@ -274,11 +276,8 @@ class SessionRun:
                     # the user typed is theirs already. Whatever the listing declares, a
                     # record another owner's record contests is confirmed (see _outscored in
                     # task_binding).
-                    typed = {v for g in GRANT_LISTS for v in self.state.lists.get(g, ())}
-                    waiting = bound.get(UNCONFIRMED, ())
-                    asked = tuple(i for i in new if i not in waiting and i not in typed)
+                    asked = self._await_confirmation(bound, new)
                     if asked:
-                        bound[UNCONFIRMED] = waiting + asked
                         self.described_as.update(descriptions(spec, forms, asked))
                         others = descriptions(spec, forms, rivals[:3])
                         for i in asked:
@@ -286,6 +285,21 @@ class SessionRun:
         if bound:
             self.state = apply_updates(self.state, StateUpdate(extend=bound))
         return bound
+
+    def _await_confirmation(
+        self, bound: dict[str, tuple[str, ...]], ids: Iterable[str]
+    ) -> tuple[str, ...]:
+        """Add ``ids`` to the records waiting for the human's confirmation (``bound``: the
+        lists this listing extends), but those the user typed, already waiting or confirmed;
+        the ids added."""
+        lists = self.state.lists
+        typed = {v for g in GRANT_LISTS for v in lists.get(g, ())}
+        waiting = bound.get(UNCONFIRMED, ())
+        settled = {*typed, *waiting, *lists.get(UNCONFIRMED, ()), *lists.get(CONFIRMED, ())}
+        asked = tuple(dict.fromkeys(i for i in ids if i not in settled))
+        if asked:
+            bound[UNCONFIRMED] = waiting + asked
+        return asked
 
     def _lists_read(self, call: ToolCall) -> frozenset[str]:
         key = (call.server, call.tool)

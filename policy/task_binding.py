@@ -230,6 +230,9 @@ class Binding(NamedTuple):
     # every record of the result that took part (owner admitted): its words and owner, for a
     # later listing's contest (a narrower one that leaves this one out)
     seen: Mapping[str, tuple[frozenset[str], str | None]] = {}
+    # records bound by an earlier listing (``earlier``) that this one's records contest: a
+    # narrow search first bound an insider's copy, the full listing after shows the rival
+    recontested: tuple[str, ...] = ()
 
 
 _NONE = Binding((), 0, ())
@@ -245,6 +248,7 @@ def bind_records(
     object_words: Iterable[str] = (),
     owner_words: Iterable[str] = (),
     known: Mapping[str, tuple[frozenset[str], str | None]] | None = None,
+    earlier: Iterable[str] = (),
 ) -> Binding:
     """The ids of the result's records that the request's words describe best (see above), and
     that best score (0 when none: a session compares it with the best it has listed before);
@@ -336,6 +340,21 @@ def bind_records(
     seen = {i: (frozenset(w), owner_of.get(i)) for i, w in described.items()}
     if best % _TRUSTED // 100 % 100 < 1:  # no word of the request at all
         return Binding((), 0, (), False, seen)
+    telling = objects or wanted
+    # Records an earlier listing of this session showed and this one leaves out still contest
+    # a binding ("list_expenses status=resubmitted" returning only the insider's copy).
+    pool, owners_of = dict(described), dict(owner_of)
+    for ident, (words, owner) in (known or {}).items():
+        if ident not in pool and (owners is None or owner in owners):
+            pool[ident], owners_of[ident] = set(words), owner
+
+    def again(bound: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(
+            b
+            for b in earlier
+            if b in pool and b not in bound and _outscored((b,), pool, telling, owners_of, mine)[0]
+        )
+
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
     # Tied records described by the very same words are lookalikes ("City Power" issued twice,
     # a copy of an issue): the request tells them apart no better than an injection does, so
@@ -352,7 +371,7 @@ def bind_records(
     # line decides) unless it speaks of several. Records the object meets by different words
     # ("train" and "ticket" of "aisha's train ticket email") are told apart by the object.
     if not several and _object_rivals(scores, best, described, objects):
-        return Binding((), best, (), False, seen)
+        return Binding((), best, (), False, seen, again(()))
     shapes = [frozenset(described[i]) for i in tied]
     met = [frozenset(described[i] & wanted) for i in tied]
     bound = tuple(
@@ -360,20 +379,13 @@ def bind_records(
         for i, shape, meets in zip(tied, shapes, met, strict=True)
         if shapes.count(shape) == 1 and (several or met.count(meets) == 1)
     )
-    telling = objects or wanted
-    # Records an earlier listing of this session showed and this one leaves out still contest
-    # a binding ("list_expenses status=resubmitted" returning only the insider's copy).
-    pool, owners_of = dict(described), dict(owner_of)
-    for ident, (words, owner) in (known or {}).items():
-        if ident not in pool and (owners is None or owner in owners):
-            pool[ident], owners_of[ident] = set(words), owner
     contested, contesting = (
         (False, ()) if several else _outscored(bound, pool, telling, owners_of, mine)
     )
     # the records that contest the binding first: the human sees them beside the one chosen
     others = (i for i in described if i not in bound and described[i] & telling)
     rivals = tuple(dict.fromkeys((*contesting, *others)))
-    return Binding(bound, best, rivals, contested, seen)
+    return Binding(bound, best, rivals, contested, seen, () if several else again(bound))
 
 
 def _object_rivals(
