@@ -173,12 +173,14 @@ BUILTIN_TABLE = RoleTable()
 # The dots IDNA reads as a label separator: a browser opens "evil。com" as evil.com.
 _DOT = "[.\u3002\uff0e\uff61]"
 _URL = re.compile(
-    r"""(?i)\b[a-z][a-z0-9+.-]*://[^\s<>"'`()\[\]{}]+"""
+    r"""(?i)\b[a-z][a-z0-9+.-]{0,31}://[^\s<>"'`()\[\]{}]+"""
     rf"""|(?<![@\w.\u3002\uff0e\uff61-])(?:[^\W_](?:[\w-]*[^\W_])?{_DOT})+[^\W\d_]{{2,}}"""
     r"""(?::\d+)?(?:/[^\s<>"'`()\[\]{}]*)?"""
     r"""|(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?:/[^\s<>"'`()\[\]{}]*)?"""
 )
-_EMAIL = re.compile(rf"[\w.!#$%&'*+/=?^`{{|}}~-]+@[^\W_](?:[\w-]*[^\W_])?(?:{_DOT}[\w-]+)+")
+_EMAIL = re.compile(
+    rf"(?<![\w.!#$%&'*+/=?^`{{|}}~-])[\w.!#$%&'*+/=?^`{{|}}~-]+@[^\W_](?:[\w-]*[^\W_])?(?:{_DOT}[\w-]+)+"
+)
 
 
 def extract_urls(text: str) -> list[str]:
@@ -225,9 +227,11 @@ _TLDS = (
     "com|org|net|edu|gov|io|co|info|biz|app|dev|me|eu|de|uk|fr|es|it|nl|be|ch|at|pl|se|no|dk|"
     "fi|pt|ie|cz|us|ca|au|nz|in|jp|cn|ru|br|mx|za|xyz|online|site|shop|top|club|ly|tv|cc"
 )
-_BARE_DOT = re.compile(rf"(?i)\b([^\W_][\w-]*)\s+dot\s+({_TLDS}|[^\W\d_][\w-]*(?=\s+dot\s))\b")
+_BARE_DOT = re.compile(
+    rf"(?i)\b([^\W_][\w-]{{0,62}})\s+dot\s+({_TLDS}|[^\W\d_][\w-]{{0,62}}(?=\s+dot\s))\b"
+)
 _BARE_DOT_WORD = re.compile(r"(?i)\sdot\s")  # any white space around it: a tab, a line break
-_BARE_AT = re.compile(r"(?i)\b([^\W_][\w.+-]*)\s+at\s+([^\W_][\w-]*(?:\.[\w-]+)+)")
+_BARE_AT = re.compile(r"(?i)\b([^\W_][\w.+-]{0,63})\s+at\s+([^\W_][\w-]*(?:\.[\w-]+)+)")
 _NOT_HOSTS = frozenset(("the", "a", "an", "this", "that", "my", "your", "our", "his", "her"))
 
 
