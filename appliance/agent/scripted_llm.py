@@ -193,6 +193,9 @@ def error_body(route: str, status: int) -> dict[str, Any]:
 def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body are two writes: with Nagle's algorithm the body waits for the
+        # client's delayed ACK, 40 ms on every model step of a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from appliance.host import startup
+
 if TYPE_CHECKING:
     from appliance.sandbox.sandbox import Sandbox
 
@@ -32,6 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    startup.loading()  # the session's and the sandbox's imports follow; loaded() before the code
     try:
         code = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     except (OSError, UnicodeDecodeError) as exc:
@@ -89,9 +92,10 @@ async def _execute(code: str, args: argparse.Namespace, config, paths, loading: 
         # while the sandbox finishes loading.
         catalog = [t.catalog_entry() for t in await session.servers.all_tools()]
         sandbox = await anyio.to_thread.run_sync(loading.result)
-        print(f"session {session.id} · sandbox {session.sandbox}", file=sys.stderr)
         from appliance.sandbox.code_mode import CodeExecutor
 
+        startup.loaded()
+        print(f"session {session.id} · sandbox {session.sandbox}", file=sys.stderr)
         return await CodeExecutor(session.chokepoint, sandbox, catalog).run(code)
 
 

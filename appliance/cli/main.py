@@ -8,7 +8,6 @@ server started as ``ironcurtain serve filesystem`` pays for nothing it does not 
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import importlib.util
 import os
@@ -16,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from appliance import __version__
+from appliance.host import startup
 
 # name -> (module, one-line help). Nested groups (policy, audit, ...) are handled by their module.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -101,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from appliance.agent.model_worker import serve
 
         return serve(args_list[1:])
+    if argv is None:  # a new process: the ironcurtain command itself
+        startup.entered()
     parser = build_parser(args_list)
     args = parser.parse_args(args_list)
     if not getattr(args, "_module", None):
@@ -109,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.debug:
         os.environ["IRONCURTAIN_DEBUG"] = "1"  # read where errors are worded (sessions, models)
     module = importlib.import_module(args._module)
+    startup.loaded()
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
@@ -130,12 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     finally:
-        # The process ends next: spare the interpreter's shutdown a last collection over every
-        # object the imports made (pydantic's models, wasmtime's bindings: 40-90 ms of a 0.4 s
-        # `exec`; after litellm's import, millions of objects and 1.5-2.5 s). Frozen, they are
-        # skipped; nothing here relies on a collection at exit (files and pipes are closed by
-        # their own context managers, the audit log is synced before each result returns).
-        gc.freeze()
+        startup.ending()
 
 
 def _closed_pipe() -> int:
