@@ -35,7 +35,13 @@ def describe_condition(cond: RuleCondition) -> str:
         parts.append(f"session {what} {' and '.join(bounds)}")
     if cond.provenance:
         roles = "|".join(cond.provenance.roles)
-        parts.append(f"{roles} holds text from {cond.provenance.from_} results")
+        if cond.provenance.words is None:
+            parts.append(f"{roles} holds text from {cond.provenance.from_} results")
+        else:
+            parts.append(
+                f"{roles} repeats {cond.provenance.words}+ words a {cond.provenance.from_} "
+                "result wrote (not the user's)"
+            )
     if cond.task:
         task = cond.task
         if task.mentions is not None:

@@ -42,6 +42,7 @@ from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.paths import ProtectedPaths, absolute, components, is_env_file
 from policy.roles import RoleValue
 from policy.rules import CompiledRule, ToolPlan, number_in_range
+from policy.session_state import text_words
 
 __all__ = ["evaluate"]
 
@@ -110,7 +111,10 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
     if not judged:
         return _call_level(plan, call.tool, values, view)
     gate = view.gate(call.server)
-    outcomes: list[_Outcome] = []
+    outcomes = _copied_texts(plan, values, view, table.opaque_roles)
+    for outcome in outcomes:
+        if outcome.effect == "deny":
+            return _deny(outcome.rule, outcome.reason, view.facts(values))
     for item in judged:
         discharged = item.role in sandbox_roles or (
             item.role in _DISCHARGED_HISTORY[view.context.sandbox_history]
@@ -138,6 +142,38 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
             return _deny(outcome.rule, outcome.reason, view.facts(values))
         outcomes.append(outcome)
     return _combine(outcomes, view.facts(values))
+
+
+def _copied_texts(
+    plan: ToolPlan, values: list[RoleValue], view: _CallView, opaque: frozenset[str]
+) -> list[_Outcome]:
+    """An opaque value (a message's text) no other rule reads is judged by the rules that ask
+    whether it copies a result (``provenance`` with ``words``): the first that holds decides
+    it; when none does, it is not judged, as before. (A call with only opaque values meets
+    those rules in :func:`_call_level`, in order with the rest.)"""
+    found: list[_Outcome] = []
+    for item in values:
+        if item.role not in opaque or item.value is None:
+            continue
+        for rule in plan.rules_for(item.role):
+            copy_rule = rule.provenance is not None and rule.provenance.words is not None
+            if copy_rule and _covers(rule, item, view, values):
+                shown = _copied_run(item, view, rule.provenance.from_)
+                reason = f"{rule.reason} ({item.where} repeats {shown})"
+                found.append(_Outcome(rule.effect, rule.name, reason, item.role))
+                break
+    return found
+
+
+def _copied_run(item: RoleValue, view: _CallView, label: str) -> str:
+    """The longest copied run in the value, for the reason; never a secret result's words (the
+    reason is audited, and what a secret result wrote is kept out of the log)."""
+    session = view.context.session
+    if label != "untrusted" or session is None:
+        return f"words of a {label} result"
+    have = f" {' '.join(text_words(item.value or ''))} "
+    shown = [run for run in session.copied.get(label, ()) if f" {run} " in have]
+    return _show(max(shown, key=len)) if shown else f"words of an {label} result"
 
 
 def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallView) -> Decision:

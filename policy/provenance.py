@@ -29,13 +29,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from policy.role_specs import extract_numbers
-from policy.session_state import MIN_PIECE_CHARS, SHORT_PIECE_CHARS
+from policy.session_state import COPY_WORDS, MIN_PIECE_CHARS, SHORT_PIECE_CHARS, text_words
 
 __all__ = ["MAX_PIECES", "MIN_CHARS", "ProvenanceMemory", "argument_strings", "pieces_of"]
 
 MIN_CHARS = MIN_PIECE_CHARS
 MAX_PIECES = 200_000  # ~20 MB at most; a session that reads more is saturated
 MAX_PIECES_PER_RESULT = 50_000  # a bigger result saturates its label (a ~500 KB text)
+MAX_RUNS = 400_000  # runs of words kept per label (~25 MB); past it the label is saturated
 _LABELS = ("untrusted", "secret")
 _SPLIT = re.compile(r"[\s\"'`<>()\[\]{},;|]+")
 _TRIM = ".:!?*_"
@@ -79,12 +80,16 @@ class ProvenanceMemory:
     """Per label: long pieces indexed by their first :data:`MIN_CHARS` characters (a search
     costs one dictionary lookup per character of the argument), short pieces in a set."""
 
-    def __init__(self, limit: int = MAX_PIECES) -> None:
+    def __init__(self, limit: int = MAX_PIECES, *, runs: bool = False) -> None:
         self.limit = limit
         self._index: dict[str, dict[str, set[str]]] = {label: {} for label in _LABELS}
         self._short: dict[str, set[str]] = {label: set() for label in _LABELS}
         self._count: dict[str, int] = dict.fromkeys(_LABELS, 0)
         self.saturated: set[str] = set()
+        # With ``runs`` (a policy with a provenance condition on ``words``): every run of
+        # COPY_WORDS words of each result, as a hash (~60 bytes each), for :meth:`copies`.
+        self.runs = runs
+        self._runs: dict[str, set[int]] = {label: set() for label in _LABELS}
 
     def remember(self, label: str, text: str) -> int:
         """Keep the pieces of one result; returns how many were new."""
@@ -103,7 +108,47 @@ class ProvenanceMemory:
                 bucket.add(piece)
                 self._count[label] += 1
                 added += 1
+        if self.runs and label not in self.saturated:
+            added += self._remember_runs(label, text_words(text))
         return added
+
+    def _remember_runs(self, label: str, words: list[str]) -> int:
+        runs, added = self._runs[label], 0
+        for start in range(len(words) - COPY_WORDS + 1):
+            if start >= MAX_PIECES_PER_RESULT or len(runs) >= MAX_RUNS:
+                self.saturated.add(label)
+                break
+            key = hash(tuple(words[start : start + COPY_WORDS]))
+            if key not in runs:
+                runs.add(key)
+                added += 1
+        return added
+
+    def copies(self, arguments: Any) -> dict[str, tuple[str, ...]]:
+        """label -> the longest runs of at least COPY_WORDS words of the strings of
+        ``arguments`` that a result of that label also wrote, word for word (as
+        :func:`text_words` gives them, joined by one space)."""
+        found: dict[str, dict[str, None]] = {}
+        if not self.runs:
+            return {}
+        texts = [text_words(text) for text in argument_strings(arguments)]
+        for label in _LABELS:
+            runs = self._runs[label]
+            if not runs:
+                continue
+            for words in texts:
+                covered = [False] * len(words)
+                for start in range(len(words) - COPY_WORDS + 1):
+                    if hash(tuple(words[start : start + COPY_WORDS])) in runs:
+                        covered[start : start + COPY_WORDS] = [True] * COPY_WORDS
+                start = None
+                for at, inside in enumerate([*covered, False]):
+                    if inside and start is None:
+                        start = at
+                    elif not inside and start is not None:
+                        found.setdefault(label, {})[" ".join(words[start:at])] = None
+                        start = None
+        return {label: tuple(sorted(runs)) for label, runs in found.items()}
 
     def size(self, label: str) -> int:
         return self._count.get(label, 0)

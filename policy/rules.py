@@ -17,6 +17,9 @@ from policy.models import NumberCondition, Rule, ToolAnnotation
 from policy.role_specs import BUILTIN_TABLE, RoleTable
 from policy.roles import ArgumentPlan, RoleValue
 from policy.session_state import (
+    REQUEST_WORDS,
+    TASK_WORDS,
+    copied_in,
     is_session_list,
     scoped_list,
     session_condition_holds,
@@ -145,18 +148,31 @@ class CompiledRule:
         the call as a whole (``item`` None: a provenance condition then needs every value of
         its roles to be tainted, and at least one)."""
         if self.provenance is not None:
-            label, roles = self.provenance.from_, self.provenance.roles
+            roles = self.provenance.roles
+            holds = _provenance_test(self.provenance, state)
             if item is not None:
-                if item.role not in roles or not tainted_by(item.value, label, state):
+                if item.role not in roles or not holds(item.value):
                     return False
             else:
                 found = [v for v in values if v.role in roles]
-                if not found or not all(tainted_by(v.value, label, state) for v in found):
+                if not found or not all(holds(v.value) for v in found):
                     return False
         if self.task_condition is not None and not task_condition_holds(self.task_condition, state):
             return False
         pairs = [(v.role, v.value) for v in values] if self.session_conditions else []
         return all(session_condition_holds(c, state, pairs) for c in self.session_conditions)
+
+
+def _provenance_test(condition, state):
+    """The test a provenance condition puts to one value: it contains a remembered piece, or
+    (``words``) it repeats a run of that many words a result wrote that the user did not."""
+    label, words = condition.from_, condition.words
+    if words is None:
+        return lambda value: tainted_by(value, label, state)
+    # the whole request is the user's, not only the instruction asking for this tool
+    lists = state.lists if state is not None else {}
+    typed = lists.get(REQUEST_WORDS) or lists.get(TASK_WORDS, ())
+    return lambda value: copied_in(value, label, state, words, typed)
 
 
 def _exact(condition, table: RoleTable) -> bool:

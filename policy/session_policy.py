@@ -18,6 +18,8 @@ from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.provenance import argument_strings
 from policy.rules import scoped_name
 from policy.session_state import (
+    REQUEST_WORDS,
+    TASK_WORDS,
     SessionState,
     StateUpdate,
     is_session_list,
@@ -109,7 +111,7 @@ def for_tool(state: SessionState, asked_by: tuple[str, ...]) -> SessionState:
     that ask for the tool; a rule's own ``asks`` share keeps only values in both."""
     lists = dict(state.lists)
     for name, values in state.lists.items():
-        if not name.startswith("task:") or name == ASKED:
+        if not name.startswith("task:") or name in (ASKED, REQUEST_WORDS):
             continue
         base, scoped, _ = name.partition("/asks:")
         share = state.lists.get(scoped_list(base, asked_by), ())
@@ -118,6 +120,8 @@ def for_tool(state: SessionState, asked_by: tuple[str, ...]) -> SessionState:
         elif name != scoped_list(base, asked_by):
             kept = set(share)
             lists[name] = tuple(v for v in values if v in kept)
+    if TASK_WORDS in state.lists and REQUEST_WORDS not in state.lists:
+        lists[REQUEST_WORDS] = state.lists[TASK_WORDS]
     return state.model_copy(update={"lists": lists})
 
 
@@ -256,7 +260,12 @@ def _judge(
     # Lists reach the engine through the policy; the context carries the rest, and only when
     # there is some (copying the context costs more than the engine's own work on a simple call).
     read = state is not None and (
-        state.counters or state.sums or state.tainted or state.saturated or policies.reads_task
+        state.counters
+        or state.sums
+        or state.tainted
+        or state.copied
+        or state.saturated
+        or policies.reads_task
     )
     judged_in = context.model_copy(update={"session": state}) if read else context
     decision = evaluate(call, policy, judged_in)

@@ -97,10 +97,12 @@ class SessionRun:
         self.today = today
         self.policies = SessionPolicies(policy)
         self.state = SessionState()
-        self.memory = ProvenanceMemory()
         # Results are remembered, and arguments searched, only for a policy that asks where a
-        # value came from: for the others it is work no decision reads (~20 us a call).
-        self.tracks_provenance = any(rule.when.provenance is not None for rule in policy.rules)
+        # value came from: for the others it is work no decision reads (~20 us a call). Runs
+        # of words only for one that asks whether a text copies a result (``words``).
+        conditions = [rule.when.provenance for rule in policy.rules if rule.when.provenance]
+        self.tracks_provenance = bool(conditions)
+        self.memory = ProvenanceMemory(runs=any(c.words is not None for c in conditions))
         # What the policy reads of a request, fixed with the policy: computed once.
         self._verbs = asks_verbs(policy)
         self._tool_scopes = tool_scopes(policy)
@@ -324,10 +326,11 @@ class SessionRun:
         if not self.tracks_provenance:
             return state
         hits = self.memory.hits(call.arguments)
+        copies = self.memory.copies(call.arguments)
         saturated = tuple(sorted(self.memory.saturated))
-        if not hits and not saturated:
+        if not hits and not copies and not saturated:
             return state
-        return state.model_copy(update={"tainted": hits, "saturated": saturated})
+        return state.model_copy(update={"tainted": hits, "copied": copies, "saturated": saturated})
 
 
 def _lists_read(policy: Policy, annotation: Any) -> frozenset[str]:

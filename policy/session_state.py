@@ -19,17 +19,23 @@ Names:
   results that occur in this call's arguments (found by the chokepoint, so the state written to
   the audit is small and exact); ``saturated``: labels whose memory overflowed, whose
   provenance conditions then hold for every value (fail closed).
+- ``copied``: per label, the runs of at least :data:`COPY_WORDS` words of this call's arguments
+  that a labelled result also wrote, word for word (a provenance condition with ``words``).
 """
 
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "COPY_WORDS",
+    "REQUEST_WORDS",
     "SECRET_MARK",
     "SESSION_LIST_PREFIXES",
     "AskEntry",
@@ -41,10 +47,12 @@ __all__ = [
     "StateUpdate",
     "SumUpdate",
     "apply_updates",
+    "copied_in",
     "is_session_list",
     "scoped_list",
     "session_condition_holds",
     "tainted_by",
+    "text_words",
 ]
 
 SESSION_LIST_PREFIXES = ("task:", "session:")
@@ -59,6 +67,11 @@ SECRET_MARK = "[secret piece]"  # noqa: S105 - a placeholder shown instead of a 
 # Provenance pieces this long match inside a value; shorter ones (3 to 5 characters: flight
 # numbers, short ids) only as the whole value, so "bob" in a message does not taint "bobby".
 MIN_PIECE_CHARS = 6
+# The shortest run of words a result wrote that counts as copied from it (a provenance
+# condition's ``words`` is at least this); runs are kept and found as runs of this many.
+COPY_WORDS = 3
+_WORD = re.compile(r"[^\W_]+")
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
 SHORT_PIECE_CHARS = 3
 
 
@@ -101,6 +114,9 @@ class SessionCondition(_Frozen):
 
 _Word = Annotated[str, Field(pattern=r"^[^\s*?\[\]]+\*?$", max_length=64)]
 TASK_WORDS = "task:identifiers"  # the words of the user's request (policy.task_grants)
+# The whole request's words while a tool with askedBy is judged (TASK_WORDS is then the share
+# of the instructions asking for it): set by session_policy.for_tool, never audited.
+REQUEST_WORDS = "task:identifiers/request"
 
 
 AskEntry = Annotated[
@@ -178,6 +194,10 @@ class ProvenanceCondition(_Frozen):
 
     roles: tuple[_Role, ...] = Field(min_length=1)
     from_: Label = Field(alias="from")
+    # Set: the value holds a run of at least this many words, in order, that such a result
+    # wrote and that is not the user's own (a word of the run the request does not have). For
+    # a message's text, opaque to every other rule: it repeats what a listing's author wrote.
+    words: int | None = Field(default=None, ge=COPY_WORDS, le=12)
 
 
 class ListExtension(_Frozen):
@@ -204,6 +224,7 @@ class SessionState(_Frozen):
     counters: dict[str, int] = Field(default_factory=dict)
     sums: dict[str, float] = Field(default_factory=dict)
     tainted: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    copied: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     saturated: tuple[str, ...] = ()
 
     def audit_form(self) -> dict[str, object]:
@@ -325,6 +346,40 @@ def tainted_by(value: str | None, label: str, state: SessionState | None) -> boo
         hit in folded if len(hit) >= MIN_PIECE_CHARS else hit == folded.strip()
         for hit in state.tainted.get(label, ())
     )
+
+
+def text_words(text: str) -> list[str]:
+    """The words of ``text`` as copies are compared: runs of letters and digits (an underscore
+    or a hyphen separates), compatibility-folded (full-width and styled letters as plain ones),
+    accents dropped and case-folded, with invisible format characters (zero-width spaces,
+    joiners, soft hyphens, direction marks) removed: neither punctuation, spacing, line breaks
+    and accents nor a character no reader sees hide a run."""
+    plain = unicodedata.normalize("NFKD", _INVISIBLE.sub("", text))
+    if not plain.isascii():
+        plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
+    return _WORD.findall(plain.casefold())
+
+
+def copied_in(
+    value: str | None, label: str, state: SessionState | None, words: int, typed: Iterable[str]
+) -> bool:
+    """Whether ``value`` holds a run of at least ``words`` words that a ``label`` result wrote
+    (``state.copied``, found by the chokepoint) with a word the user's request (``typed``) does
+    not have. Every value counts when the label's memory overflowed."""
+    if state is None or value is None:
+        return False
+    if label in state.saturated:
+        return True
+    runs = [run.split() for run in state.copied.get(label, ()) if run.count(" ") + 1 >= words]
+    if not runs:
+        return False
+    mine = {word for text in typed for word in text_words(text)}
+    have = f" {' '.join(text_words(value))} "
+    for run in runs:
+        # a letter alone ("s" of "friend's", which the request's words drop) tells nothing
+        if f" {' '.join(run)} " in have and any(w not in mine and len(w) > 1 for w in run):
+            return True
+    return False
 
 
 def updates_from(

@@ -32,11 +32,12 @@ def audit_fields(judged: Judged, *, applied: bool) -> dict[str, Any]:
     ``sessionUpdate``: what it recorded."""
     fields: dict[str, Any] = {}
     seen = judged.seen.audit_form()
-    tainted = seen.get("tainted")
-    if isinstance(tainted, dict) and "secret" in tainted:
-        # The pieces of a secret result are the secret: the log keeps only that there were some
-        # (policy replay then treats the label as saturated for this call).
-        tainted["secret"] = [SECRET_MARK] * len(tainted["secret"])
+    for key in ("tainted", "copied"):
+        found = seen.get(key)
+        if isinstance(found, dict) and "secret" in found:
+            # The pieces (and copied runs) of a secret result are the secret: the log keeps
+            # only that there were some (policy replay then treats the label as saturated).
+            found["secret"] = [SECRET_MARK] * len(found["secret"])
     if seen:
         fields["session"] = seen
     if applied and not judged.update.empty:

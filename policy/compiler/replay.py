@@ -87,7 +87,7 @@ def _session_of(record: dict, number: int, source: str) -> SessionState | None:
         where = f"line {number}: session"
         expected = f"a session state ({exc.errors()[0]['msg']})"
         raise PolicyLoadError(source, where, data, expected) from None
-    secret = state.tainted.get("secret", ())
+    secret = (*state.tainted.get("secret", ()), *state.copied.get("secret", ()))
     if SECRET_MARK in secret:
         saturated = tuple(sorted({*state.saturated, "secret"}))
         return state.model_copy(update={"saturated": saturated})

@@ -245,11 +245,12 @@ def _users_words_only(domain: str, name: str, tasks: list[dict], benign: set[str
             )
 
 
-def provenance_cost() -> tuple[float, float, int]:
-    """(ms to remember a 100 KB page, ms to search a 10 KB argument, pieces kept)."""
+def provenance_cost(runs_of_words: bool = False) -> tuple[float, float, int]:
+    """(ms to remember a 100 KB page, ms to search a 10 KB argument, pieces kept); with
+    ``runs_of_words``, as for a policy asking whether a text copies a result (``words``)."""
     words = [f"w{i:05d}x{i * 7919 % 100000:05d}" for i in range(8000)]
     page = " ".join(words)[:100_000]
-    memory = ProvenanceMemory()
+    memory = ProvenanceMemory(runs=runs_of_words)
     began = time.perf_counter()
     memory.remember("untrusted", page)
     remember_ms = (time.perf_counter() - began) * 1000
@@ -258,6 +259,7 @@ def provenance_cost() -> tuple[float, float, int]:
     for _ in range(20):
         began = time.perf_counter()
         memory.hits(argument)
+        memory.copies(argument)
         runs.append(time.perf_counter() - began)
     if memory.saturated:
         print("note: the page saturated the provenance memory (every value now tainted)")
@@ -301,6 +303,12 @@ def main() -> None:
         "with every listing's records confirmed when contested", ("round 8", "round 9"), _confirming
     )
     _what_if("with the user's own owners declared (mine)", ("round 8", "round 9"), _mine_declared)
+    for words in (3, 4, 5):
+        _what_if(
+            f"asking when a message repeats {words}+ words a result wrote",
+            ("round 8", "round 9", "round 10"),
+            _copies_asked(words),
+        )
     _what_if(
         "asking where it refused what it does not recognise",
         ("round 9", "round 10"),
@@ -442,6 +450,40 @@ def _asking_not_refusing(copy: Path) -> None:
     _edit(copy, "tool-annotations.json", not_asked)
 
 
+def _copies_asked(words: int):
+    """A rule, first in each policy, asking about a message whose text repeats a run of
+    ``words`` words an untrusted result wrote and the user did not (``provenance.words``), on
+    every opaque text role an argument shares with the links judged in it (``text-urls``)."""
+
+    def rewrite(copy: Path) -> None:
+        annotations = json.loads((copy / "tool-annotations.json").read_text())
+        declared = annotations.get("roles", {})
+        texts = sorted(
+            {
+                role
+                for tool in _tools(annotations)
+                for named in tool.get("args", {}).values()
+                if isinstance(named, list) and "text-urls" in named
+                for role in named
+                if declared.get(role, {}).get("kind") == "opaque"
+            }
+        )
+
+        def rules(data: dict) -> None:
+            if texts:
+                ask = {
+                    "name": "escalate-copied-text",
+                    "if": {"provenance": {"roles": texts, "from": "untrusted", "words": words}},
+                    "then": "escalate",
+                    "reason": "the text repeats what someone else wrote in a result",
+                }
+                data["rules"] = [ask, *data["rules"]]
+
+        _edit(copy, "compiled-policy.json", rules)
+
+    return rewrite
+
+
 def _round_figures(name: str, totals: dict) -> None:
     """One round's figures; round 1's keep their names (and their history)."""
     prefix = "" if name == "round 1" else f"{name}: "
@@ -506,6 +548,9 @@ def _costs(totals: dict) -> None:
     remember_ms, search_ms, pieces = provenance_cost()
     figure(f"provenance: remember a 100 KB page ({pieces} pieces)", remember_ms, "ms")
     figure("provenance: search a 10 KB argument", search_ms, "ms", target=5.0)
+    remember_ms, search_ms, _ = provenance_cost(runs_of_words=True)
+    figure("provenance with runs of words: remember a 100 KB page", remember_ms, "ms")
+    figure("provenance with runs of words: search a 10 KB argument", search_ms, "ms", target=5.0)
 
 
 if __name__ == "__main__":
