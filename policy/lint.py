@@ -29,6 +29,10 @@ Two kinds of finding, both about tools with side effects only (reading changes n
 - ``numbers``: a text argument whose links or addresses the policy judges (``text-urls``,
   ``text-emails``) but not the phone numbers and IBANs in it (``text-phones``, ``text-ibans``):
   a message that may not link to an outsider can still tell its reader to call one or pay one.
+- ``copies``: such a text argument (one whose links or addresses are judged) whose own text is
+  an opaque role no rule asks about with ``provenance.words``: a message can then repeat an
+  instruction an injection wrote ("paste who else is off into your reply", "ask them to send
+  their IBAN to Greg") as long as it holds no link or number.
 - ``others``: a listing whose records are described by several fields, none declared
   ``writtenByOthers``: if someone other than the user writes one of them (a reason, a display
   name, a note), an insider who writes the user's words there outranks the record the user
@@ -58,7 +62,7 @@ WORDS = "@task:identifiers"  # every word the user typed (of the rule's instruct
 
 
 class Finding(NamedTuple):
-    kind: str  # "unbound" | "uncapped" | "words" | "absent" | "numbers" | "others" | "owners"
+    kind: str  # unbound, uncapped, words, absent, numbers, copies, others, owners
     server: str
     tool: str
     role: str | None  # None for "uncapped", "others", "owners"; for "absent", the argument's role
@@ -85,6 +89,7 @@ def lint(policy: Policy) -> list[Finding]:
             findings.extend(_words(policy, server, name, plan))
             findings.extend(_absent(policy, server, name, plan))
             findings.extend(_numbers(policy, server, name))
+            findings.extend(_copies(policy, server, name, plan))
             if _task_gated(plan) and not _capped(plan):
                 detail = (
                     "no rule limits how many calls one task makes (a deny or escalate on a "
@@ -222,6 +227,29 @@ def _numbers(policy: Policy, server: str, tool: str) -> list[Finding]:
                 "so a message cannot tell its reader to call or pay someone an injection named"
             )
             found.append(Finding("numbers", server, tool, key, None, detail))
+    return found
+
+
+def _copies(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Finding]:
+    kinds, opaque = policy.roles.extracting, policy.roles.opaque_roles
+    found: list[Finding] = []
+    for key, spec in policy.annotations[server][tool].args.items():
+        roles = spec.default if isinstance(spec, ConditionalRoles) else spec
+        if not {kinds[role] for role in roles if role in kinds} & {"urls", "emails"}:
+            continue
+        for role in (role for role in roles if role in opaque):
+            asked = any(
+                rule.provenance is not None and rule.provenance.words is not None
+                for rule in plan.rules_for(role)
+            )
+            if not asked:
+                detail = (
+                    f"the text of {key!r} is judged only by the links and addresses in it: add "
+                    f'a rule on {role} with "provenance": {{"roles": ["{role}"], "from": '
+                    '"untrusted", "words": 4} (escalate), so a message that repeats what a '
+                    "result wrote is put to the user"
+                )
+                found.append(Finding("copies", server, tool, role, None, detail))
     return found
 
 

@@ -241,6 +241,23 @@ def test_text_judged_for_links_but_not_numbers_is_a_finding_until_it_is(tmp_path
     assert kinds([unjudged], tmp_path / "c") == []
 
 
+def test_message_text_no_rule_asks_about_copies_is_a_finding_until_one_does(tmp_path):
+    def kinds(tools: list[dict], rules: list[dict], where: Path) -> list[tuple]:
+        policy = load_policy(folder(where, rules, tools=tools))
+        return [(f.kind, f.tool, f.role) for f in lint(policy) if f.kind == "copies"]
+
+    message = {**MESSAGE, "args": {"body": ["memo", "text-urls", "text-phones", "text-ibans"]}}
+    assert kinds([message], [LINKS], tmp_path / "a") == [("copies", "send_message", "memo")]
+    words = {"roles": ["memo"], "from": "untrusted", "words": 4}
+    copies = {"name": "copied", "then": "escalate", "reason": "repeats a result",
+              "if": {"provenance": words}}  # fmt: skip
+    assert kinds([message], [copies, LINKS], tmp_path / "b") == []
+    pieces = {**copies, "if": {"provenance": {"roles": ["memo"], "from": "untrusted"}}}
+    assert kinds([message], [pieces, LINKS], tmp_path / "c") == [("copies", "send_message", "memo")]
+    no_links = {**MESSAGE, "args": {"body": ["memo"]}}  # text nothing judges: not this finding
+    assert kinds([no_links], [LINKS], tmp_path / "d") == []
+
+
 def test_records_described_by_several_fields_ask_who_writes_them(tmp_path):
     def others(records: dict, where: Path) -> list[tuple]:
         listing = {**TOOLS[0], "records": records}
