@@ -296,7 +296,9 @@ def main() -> None:
         _round_figures(name, totals)
     _costs(totals)
     _what_if(
-        "with every lint finding acted on mechanically", ("round 6", "round 7"), _lint_acted_on
+        "with every lint finding acted on mechanically",
+        ("round 6", "round 7", "round 8", "round 9", "round 10"),
+        _lint_acted_on,
     )
     _what_if("judging phone numbers and IBANs as its links", ("round 8",), _numbers_judged)
     _what_if(
@@ -309,6 +311,11 @@ def main() -> None:
             ("round 8", "round 9", "round 10"),
             _copies_asked(words),
         )
+    _what_if(
+        "with every lint finding acted on, asking where it refused what it does not recognise",
+        ("round 8", "round 9", "round 10"),
+        _lint_then_asking,
+    )
     _what_if(
         "asking where it refused what it does not recognise",
         ("round 9", "round 10"),
@@ -362,8 +369,33 @@ def _lint_acted_on(copy: Path) -> None:
             caps.append({"name": f"cap-{counter}", "if": when, "then": "deny", "reason": reason,
                          "session": update})  # fmt: skip
 
+    words = {(f.rule, f.role) for f in findings if f.kind == "words"}
+    copied = sorted({f.role for f in findings if f.kind == "copies"})
+    annotations = json.loads((copy / "tool-annotations.json").read_text())
+    tools = _tools(annotations)
+    listings = {f"@{tool['records']['grants']}" for tool in tools if "records" in tool}
+
+    def bound(rule: dict) -> None:
+        # a word finding: the role from the objects of the instructions, not every word typed;
+        # beside a listing's records (ids someone chose), from the records alone
+        for condition in rule["if"].get("lists", ()):
+            named = [r for r in condition["roles"] if (rule["name"], r) in words]
+            if named and "@task:identifiers" in condition["allowed"]:
+                kept = [a for a in condition["allowed"] if a != "@task:identifiers"]
+                if not set(kept) & listings:
+                    kept.append("@task:described-object")
+                condition["allowed"] = kept
+
     def rules(data: dict) -> None:
-        data["rules"] = caps + [rule for rule in data["rules"] if rule["name"] not in loose]
+        for rule in data["rules"]:
+            bound(rule)
+        asks = []
+        if copied:
+            when = {"provenance": {"roles": copied, "from": "untrusted", "words": 4}}
+            asks.append({"name": "lint-copies", "if": when, "then": "escalate",
+                         "reason": "the text repeats what a result wrote"})  # fmt: skip
+        kept = [rule for rule in data["rules"] if rule["name"] not in loose]
+        data["rules"] = caps + asks + kept
 
     _edit(copy, "compiled-policy.json", rules)
 
@@ -427,6 +459,13 @@ def _mine_declared(copy: Path) -> None:
                 owned["mine"] = ["@me"] if "@me" in owned["in"] else []
 
     _edit(copy, "tool-annotations.json", mine)
+
+
+def _lint_then_asking(copy: Path) -> None:
+    """The two what-ifs above, one after the other: the shape a policy author (or the policy
+    compiler) would write if it followed the lint and asked about what it does not recognise."""
+    _lint_acted_on(copy)
+    _asking_not_refusing(copy)
 
 
 def _asking_not_refusing(copy: Path) -> None:
