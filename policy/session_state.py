@@ -364,8 +364,9 @@ def copied_in(
     value: str | None, label: str, state: SessionState | None, words: int, typed: Iterable[str]
 ) -> bool:
     """Whether ``value`` holds a run of at least ``words`` words that a ``label`` result wrote
-    (``state.copied``, found by the chokepoint) with a word the user's request (``typed``) does
-    not have. Every value counts when the label's memory overflowed."""
+    (``state.copied``, found by the chokepoint) with two telling words (:func:`_telling`) the
+    user's request (``typed``) does not have. Every value counts when the label's memory
+    overflowed."""
     if state is None or value is None:
         return False
     if label in state.saturated:
@@ -375,11 +376,15 @@ def copied_in(
         return False
     mine = {word for text in typed for word in text_words(text)}
     have = f" {' '.join(text_words(value))} "
-    for run in runs:
-        # a letter alone ("s" of "friend's", which the request's words drop) tells nothing
-        if f" {' '.join(run)} " in have and any(w not in mine and len(w) > 1 for w in run):
-            return True
-    return False
+    return any(f" {' '.join(run)} " in have and len(_telling(run, mine)) >= 2 for run in runs)
+
+
+def _telling(run: list[str], mine: set[str]) -> set[str]:
+    """The words of a copied run that say something the user did not: not typed by the user,
+    and of at least four letters or digits. "let me know if", a phrase any long page and any
+    message share, has one ("know"); "medical appointment and recovery" and "iban and sort code"
+    have three."""
+    return {word for word in run if len(word) >= 4 and word not in mine}
 
 
 def updates_from(

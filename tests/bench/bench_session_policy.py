@@ -266,6 +266,30 @@ def provenance_cost(runs_of_words: bool = False) -> tuple[float, float, int]:
     return remember_ms, statistics.median(runs) * 1000, memory.size("untrusted")
 
 
+def copies_on_long_pages(words: int = 4) -> tuple[int, int]:
+    """(benign texts asked, texts): every argument of six words or more in the benign tasks of
+    every round, judged by a copy rule (``provenance.words``) in a session that has also read
+    this repository's own English documentation (~330 KB) as untrusted results: the common
+    phrases a long page shares with any message ("let me know if")."""
+    from policy.session_state import TASK_WORDS, SessionState, copied_in
+    from policy.task_grants import task_grants
+
+    memory = ProvenanceMemory(runs=True)
+    for page in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
+        memory.remember("untrusted", page.read_text())
+    texts = asked = 0
+    for path in sorted(DATA.glob("round*/*/benign*.json")):
+        for task in json.loads(path.read_text())["tasks"]:
+            typed = task_grants(task["task"]).get(TASK_WORDS, ())
+            for step in task["calls"]:
+                for value in step["request"]["arguments"].values():
+                    if isinstance(value, str) and len(value.split()) >= 6:
+                        texts += 1
+                        state = SessionState(copied=memory.copies({"text": value}))
+                        asked += copied_in(value, "untrusted", state, words, typed)
+    return asked, texts
+
+
 def session_overhead_us() -> float:
     """What a session adds to a plain call under the shipped policy (best of 7 rounds)."""
     policy = load_policy(default_policy_dir())
@@ -587,6 +611,9 @@ def _costs(totals: dict) -> None:
     remember_ms, search_ms, pieces = provenance_cost()
     figure(f"provenance: remember a 100 KB page ({pieces} pieces)", remember_ms, "ms")
     figure("provenance: search a 10 KB argument", search_ms, "ms", target=5.0)
+    asked, texts = copies_on_long_pages()
+    print(f"copy rule (words 4) after reading ~330 KB of English: {asked} of {texts} benign "
+          "texts of every round asked")  # fmt: skip
     remember_ms, search_ms, _ = provenance_cost(runs_of_words=True)
     figure("provenance with runs of words: remember a 100 KB page", remember_ms, "ms")
     figure("provenance with runs of words: search a 10 KB argument", search_ms, "ms", target=5.0)
