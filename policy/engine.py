@@ -42,7 +42,7 @@ from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.paths import ProtectedPaths, absolute, components, is_env_file
 from policy.roles import RoleValue
 from policy.rules import CompiledRule, ToolPlan, number_in_range
-from policy.session_state import text_words
+from policy.session_state import REQUEST_WORDS, TASK_WORDS, copied_run
 
 __all__ = ["evaluate"]
 
@@ -108,13 +108,18 @@ def _decide(call: ToolCall, policy: Policy, context: EvalContext) -> Decision:
                 reason = f"{item.where}: {problem}"
                 return _deny("structural-protected-path", reason, view.facts(values))
     judged = [item for item in values if item.role not in table.opaque_roles]
-    if not judged:
-        return _call_level(plan, call.tool, values, view)
-    gate = view.gate(call.server)
     outcomes = _copied_texts(plan, values, view, table.opaque_roles)
     for outcome in outcomes:
         if outcome.effect == "deny":
             return _deny(outcome.rule, outcome.reason, view.facts(values))
+    if not judged:
+        decision = _call_level(plan, call.tool, values, view)
+        asked = next((o for o in outcomes if o.effect == "escalate"), None)
+        if asked is not None and decision.decision == "allow":
+            # an earlier rule that allows the call does not excuse a text that copies
+            return _decision("escalate", asked.rule, asked.reason, facts=view.facts(values))
+        return decision
+    gate = view.gate(call.server)
     for item in judged:
         discharged = item.role in sandbox_roles or (
             item.role in _DISCHARGED_HISTORY[view.context.sandbox_history]
@@ -149,31 +154,40 @@ def _copied_texts(
 ) -> list[_Outcome]:
     """An opaque value (a message's text) no other rule reads is judged by the rules that ask
     whether it copies a result (``provenance`` with ``words``): the first that holds decides
-    it; when none does, it is not judged, as before. (A call with only opaque values meets
-    those rules in :func:`_call_level`, in order with the rest.)"""
+    it; when none does, it is not judged, as before. Each value on its own, whatever other
+    values of its role the call has, and whatever rule allows the call."""
     found: list[_Outcome] = []
     for item in values:
         if item.role not in opaque or item.value is None:
             continue
         for rule in plan.rules_for(item.role):
-            copy_rule = rule.provenance is not None and rule.provenance.words is not None
-            if copy_rule and _covers(rule, item, view, values):
-                shown = _copied_run(item, view, rule.provenance.from_)
-                reason = f"{rule.reason} ({item.where} repeats {shown})"
-                found.append(_Outcome(rule.effect, rule.name, reason, item.role))
-                break
+            condition = rule.provenance
+            if (
+                condition is None
+                or condition.words is None
+                or not _covers(rule, item, view, values)
+            ):
+                continue
+            typed = _typed(view.context.session)
+            size = copied_run(
+                item.value, condition.from_, view.context.session, condition.words, typed
+            )
+            label = f"{'an' if condition.from_[0] in 'aeiou' else 'a'} {condition.from_}"
+            what = (
+                f"repeats {size} words in a row that {label} result wrote"
+                if size > 0
+                else f"may repeat {label} result: more of them were read than are kept"
+            )
+            found.append(
+                _Outcome(rule.effect, rule.name, f"{rule.reason} ({item.where} {what})", item.role)
+            )
+            break
     return found
 
 
-def _copied_run(item: RoleValue, view: _CallView, label: str) -> str:
-    """The longest copied run in the value, for the reason; never a secret result's words (the
-    reason is audited, and what a secret result wrote is kept out of the log)."""
-    session = view.context.session
-    if label != "untrusted" or session is None:
-        return f"words of a {label} result"
-    have = f" {' '.join(text_words(item.value or ''))} "
-    shown = [run for run in session.copied.get(label, ()) if f" {run} " in have]
-    return _show(max(shown, key=len)) if shown else f"words of an {label} result"
+def _typed(session) -> tuple[str, ...]:
+    lists = session.lists if session is not None else {}
+    return lists.get(REQUEST_WORDS) or lists.get(TASK_WORDS, ())
 
 
 def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallView) -> Decision:

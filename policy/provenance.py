@@ -15,6 +15,12 @@ Before a call is judged, :meth:`ProvenanceMemory.hits` finds which kept pieces o
 call's arguments: those, and only those, go to the engine (``SessionState.tainted``) and into
 the audit, so ``policy replay`` sees exactly what the engine saw.
 
+For a policy with a ``provenance`` condition on ``words`` (copied text), the results of the
+labels those conditions read are also kept as *runs*: every three words in a row (as
+:func:`~policy.session_state.text_words` gives them, from a JSON result's decoded strings), as
+in-process hashes; :meth:`ProvenanceMemory.copies` finds an argument's longest chains of them
+and records each as a length and a digest, never the words.
+
 What it cannot catch: a value the agent paraphrased or re-spelled (``eve`` + ``2024``, "evil at
 example dot com" unless a long piece survives), reformatted (``1,250`` for ``1250``), computed
 (a sum, a decoded string), or split across pieces; values of fewer than 3 characters. The memory
@@ -24,19 +30,36 @@ engine then treats every value as carrying that label (fail closed, never forget
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from policy.role_specs import extract_numbers
-from policy.session_state import COPY_WORDS, MIN_PIECE_CHARS, SHORT_PIECE_CHARS, text_words
+from policy.session_state import (
+    COPY_WORDS,
+    MIN_PIECE_CHARS,
+    RUNS_SATURATED,
+    SHORT_PIECE_CHARS,
+    run_digest,
+    telling,
+    text_words,
+)
 
-__all__ = ["MAX_PIECES", "MIN_CHARS", "ProvenanceMemory", "argument_strings", "pieces_of"]
+__all__ = [
+    "MAX_PIECES",
+    "MIN_CHARS",
+    "ProvenanceMemory",
+    "argument_strings",
+    "pieces_of",
+    "result_strings",
+]
 
 MIN_CHARS = MIN_PIECE_CHARS
 MAX_PIECES = 200_000  # ~20 MB at most; a session that reads more is saturated
 MAX_PIECES_PER_RESULT = 50_000  # a bigger result saturates its label (a ~500 KB text)
-MAX_RUNS = 400_000  # runs of words kept per label (~25 MB); past it the label is saturated
+MAX_RUNS = 400_000  # runs of words kept per label (~25 MB); past it its runs are saturated
+MAX_RUNS_PER_CALL = 64  # copied runs one call records per label; more: saturated for the call
 _LABELS = ("untrusted", "secret")
 _SPLIT = re.compile(r"[\s\"'`<>()\[\]{},;|]+")
 _TRIM = ".:!?*_"
@@ -80,21 +103,30 @@ class ProvenanceMemory:
     """Per label: long pieces indexed by their first :data:`MIN_CHARS` characters (a search
     costs one dictionary lookup per character of the argument), short pieces in a set."""
 
-    def __init__(self, limit: int = MAX_PIECES, *, runs: bool = False) -> None:
+    def __init__(self, limit: int = MAX_PIECES, *, runs: Iterable[str] = ()) -> None:
         self.limit = limit
         self._index: dict[str, dict[str, set[str]]] = {label: {} for label in _LABELS}
         self._short: dict[str, set[str]] = {label: set() for label in _LABELS}
         self._count: dict[str, int] = dict.fromkeys(_LABELS, 0)
         self.saturated: set[str] = set()
-        # With ``runs`` (a policy with a provenance condition on ``words``): every run of
-        # COPY_WORDS words of each result, as a hash (~60 bytes each), for :meth:`copies`.
-        self.runs = runs
-        self._runs: dict[str, set[int]] = {label: set() for label in _LABELS}
+        # ``runs``: the labels a provenance condition on ``words`` reads. For those, every run
+        # of COPY_WORDS words of each result, as an in-process hash (~60 bytes), for copies().
+        self.runs = frozenset(runs) & set(_LABELS)
+        self._runs: dict[str, set[int]] = {label: set() for label in self.runs}
 
     def remember(self, label: str, text: str) -> int:
         """Keep the pieces of one result; returns how many were new."""
-        if label not in self._index or label in self.saturated:
+        if label not in self._index:
             return 0
+        added = 0
+        if label not in self.saturated:
+            added += self._remember_pieces(label, text)
+        if label in self.runs and f"{label}{RUNS_SATURATED}" not in self.saturated:
+            for string in result_strings(text):
+                added += self._remember_runs(label, text_words(string))
+        return added
+
+    def _remember_pieces(self, label: str, text: str) -> int:
         added = 0
         for seen, piece in enumerate(pieces_of(text)):
             if seen >= MAX_PIECES_PER_RESULT or self._count[label] >= self.limit:
@@ -108,47 +140,52 @@ class ProvenanceMemory:
                 bucket.add(piece)
                 self._count[label] += 1
                 added += 1
-        if self.runs and label not in self.saturated:
-            added += self._remember_runs(label, text_words(text))
         return added
 
     def _remember_runs(self, label: str, words: list[str]) -> int:
         runs, added = self._runs[label], 0
         for start in range(len(words) - COPY_WORDS + 1):
-            if start >= MAX_PIECES_PER_RESULT or len(runs) >= MAX_RUNS:
-                self.saturated.add(label)
-                break
             key = hash(tuple(words[start : start + COPY_WORDS]))
             if key not in runs:
+                if len(runs) >= MAX_RUNS:
+                    self.saturated.add(f"{label}{RUNS_SATURATED}")
+                    break
                 runs.add(key)
                 added += 1
         return added
 
-    def copies(self, arguments: Any) -> dict[str, tuple[str, ...]]:
-        """label -> the longest runs of at least COPY_WORDS words of the strings of
-        ``arguments`` that a result of that label also wrote, word for word (as
-        :func:`text_words` gives them, joined by one space)."""
+    def copies(self, arguments: Any) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+        """(label -> the runs of the strings of ``arguments`` that a result of that label also
+        wrote, word for word, as :func:`run_digest` records them; the labels whose runs are too
+        many to record for this call, which then count as saturated for it). A run is a longest
+        chain of COPY_WORDS-word windows the results wrote, each starting one word after the
+        last, with at least two words of four letters or more (:func:`telling`). Linear in the
+        arguments' words."""
         found: dict[str, dict[str, None]] = {}
-        if not self.runs:
-            return {}
-        texts = [text_words(text) for text in argument_strings(arguments)]
-        for label in _LABELS:
+        over: list[str] = []
+        texts = [text_words(text) for text in argument_strings(arguments)] if self.runs else []
+        for label in sorted(self.runs):
             runs = self._runs[label]
             if not runs:
                 continue
+            kept = found.setdefault(label, {})
             for words in texts:
-                covered = [False] * len(words)
-                for start in range(len(words) - COPY_WORDS + 1):
-                    if hash(tuple(words[start : start + COPY_WORDS])) in runs:
-                        covered[start : start + COPY_WORDS] = [True] * COPY_WORDS
-                start = None
-                for at, inside in enumerate([*covered, False]):
-                    if inside and start is None:
+                start = None  # the first window of the chain being followed
+                for at in range(len(words) - COPY_WORDS + 2):
+                    hit = at <= len(words) - COPY_WORDS and (
+                        hash(tuple(words[at : at + COPY_WORDS])) in runs
+                    )
+                    if hit and start is None:
                         start = at
-                    elif not inside and start is not None:
-                        found.setdefault(label, {})[" ".join(words[start:at])] = None
+                    elif not hit and start is not None:
+                        run = words[start : at - 1 + COPY_WORDS]
+                        if telling(run) >= 2:
+                            kept[run_digest(run)] = None
                         start = None
-        return {label: tuple(sorted(runs)) for label, runs in found.items()}
+            if len(kept) > MAX_RUNS_PER_CALL:
+                over.append(f"{label}{RUNS_SATURATED}")
+                kept.clear()
+        return {label: tuple(sorted(r)) for label, r in found.items() if r}, tuple(over)
 
     def size(self, label: str) -> int:
         return self._count.get(label, 0)
@@ -177,6 +214,30 @@ def _found_in(text: str, index: dict[str, set[str]]) -> Iterator[str]:
             for piece in bucket:
                 if text.startswith(piece, start):
                     yield piece
+
+
+def result_strings(text: str) -> Iterator[str]:
+    """A result as its reader sees it, for runs of words: a JSON result's strings (keys and
+    values, at any depth, escapes decoded: a line break written ``\\n`` in the JSON separates
+    words as the reader sees it), else the text itself."""
+    if text.lstrip()[:1] not in ("{", "[", '"'):
+        yield text
+        return
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        yield text
+        return
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+            stack.extend(value.keys())
+        elif isinstance(value, list):
+            stack.extend(reversed(value))
 
 
 def argument_strings(value: Any, depth: int = 0) -> Iterator[str]:

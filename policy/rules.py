@@ -155,7 +155,10 @@ class CompiledRule:
                     return False
             else:
                 found = [v for v in values if v.role in roles]
-                if not found or not all(holds(v.value) for v in found):
+                # copied text: one text that copies is enough (a subject beside the body
+                # must not excuse it); a value's origin: every value must carry it
+                every = any if self.provenance.words is not None else all
+                if not found or not every(holds(v.value) for v in found):
                     return False
         if self.task_condition is not None and not task_condition_holds(self.task_condition, state):
             return False

@@ -102,7 +102,7 @@ class SessionRun:
         # of words only for one that asks whether a text copies a result (``words``).
         conditions = [rule.when.provenance for rule in policy.rules if rule.when.provenance]
         self.tracks_provenance = bool(conditions)
-        self.memory = ProvenanceMemory(runs=any(c.words is not None for c in conditions))
+        self.memory = ProvenanceMemory(runs={c.from_ for c in conditions if c.words is not None})
         # What the policy reads of a request, fixed with the policy: computed once.
         self._verbs = asks_verbs(policy)
         self._tool_scopes = tool_scopes(policy)
@@ -326,8 +326,8 @@ class SessionRun:
         if not self.tracks_provenance:
             return state
         hits = self.memory.hits(call.arguments)
-        copies = self.memory.copies(call.arguments)
-        saturated = tuple(sorted(self.memory.saturated))
+        copies, too_many = self.memory.copies(call.arguments)
+        saturated = tuple(sorted({*self.memory.saturated, *too_many}))
         if not hits and not copies and not saturated:
             return state
         return state.model_copy(update={"tainted": hits, "copied": copies, "saturated": saturated})

@@ -20,15 +20,18 @@ Names:
   the audit is small and exact); ``saturated``: labels whose memory overflowed, whose
   provenance conditions then hold for every value (fail closed).
 - ``copied``: per label, the runs of at least :data:`COPY_WORDS` words of this call's arguments
-  that a labelled result also wrote, word for word (a provenance condition with ``words``).
+  that a labelled result also wrote, word for word, each as ``LENGTH:DIGEST``
+  (:func:`run_digest`; a provenance condition with ``words``); ``LABEL/words`` in ``saturated``:
+  that label's runs overflowed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -71,7 +74,10 @@ MIN_PIECE_CHARS = 6
 # condition's ``words`` is at least this); runs are kept and found as runs of this many.
 COPY_WORDS = 3
 _WORD = re.compile(r"[^\W_]+")
-_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+# Letters that show as blank (the Hangul fillers): removed like the invisible marks.
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+# Appended to a label in ``saturated``: its runs of words overflowed (not its pieces).
+RUNS_SATURATED = "/words"
 SHORT_PIECE_CHARS = 3
 
 
@@ -351,40 +357,71 @@ def tainted_by(value: str | None, label: str, state: SessionState | None) -> boo
 def text_words(text: str) -> list[str]:
     """The words of ``text`` as copies are compared: runs of letters and digits (an underscore
     or a hyphen separates), compatibility-folded (full-width and styled letters as plain ones),
-    accents dropped and case-folded, with invisible format characters (zero-width spaces,
-    joiners, soft hyphens, direction marks) removed: neither punctuation, spacing, line breaks
-    and accents nor a character no reader sees hide a run."""
-    plain = unicodedata.normalize("NFKD", _INVISIBLE.sub("", text))
+    accents dropped and case-folded, with every character no reader sees removed (format
+    characters such as zero-width spaces, joiners, soft hyphens and direction marks; variation
+    selectors and other non-spacing marks; the Hangul fillers): neither punctuation, spacing,
+    line breaks and accents nor an invisible character hide a run."""
+    plain = unicodedata.normalize("NFKD", text)
     if not plain.isascii():
-        plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
+        plain = "".join(ch for ch in plain if not _invisible(ch))
     return _WORD.findall(plain.casefold())
+
+
+def _invisible(ch: str) -> bool:
+    return ch in _FILLERS or unicodedata.category(ch) in ("Cf", "Mn", "Me")
+
+
+def run_digest(words: Sequence[str]) -> str:
+    """How a copied run is recorded (in the state, so in the audit): its length and a digest of
+    its words, not the words (they are the argument's, which the audit redacts by pattern, and
+    a secret result's)."""
+    digest = hashlib.blake2b(" ".join(words).encode(), digest_size=8).hexdigest()
+    return f"{len(words)}:{digest}"
+
+
+def telling(words: Iterable[str], mine: Iterable[str] = ()) -> int:
+    """How many words of a run say something the user did not: words of at least four letters
+    or digits not among ``mine`` (the request's words). "let me know if", which any long page
+    shares with any message, has one ("know"); "medical appointment and recovery" and "iban and
+    sort code" have three. A run counts as copied with two or more."""
+    kept = set(mine)
+    return len({word for word in words if len(word) >= 4 and word not in kept})
+
+
+def copied_run(
+    value: str | None, label: str, state: SessionState | None, words: int, typed: Iterable[str]
+) -> int:
+    """The length of the longest run of at least ``words`` words in ``value`` that a ``label``
+    result wrote (``state.copied``, found by the chokepoint) with two telling words the user's
+    request (``typed``) does not have; 0 when there is none; -1 when the label's runs
+    overflowed (every value counts: fail closed)."""
+    if state is None or value is None:
+        return 0
+    if f"{label}{RUNS_SATURATED}" in state.saturated:
+        return -1
+    lengths: dict[int, set[str]] = {}
+    for entry in state.copied.get(label, ()):
+        size, _, _ = entry.partition(":")
+        if size.isdigit() and int(size) >= words:
+            lengths.setdefault(int(size), set()).add(entry)
+    if not lengths:
+        return 0
+    have = text_words(value)
+    mine = {word for text in typed for word in text_words(text)}
+    for size in sorted(lengths, reverse=True):
+        wanted = lengths[size]
+        for start in range(len(have) - size + 1):
+            window = have[start : start + size]
+            if run_digest(window) in wanted and telling(window, mine) >= 2:
+                return size
+    return 0
 
 
 def copied_in(
     value: str | None, label: str, state: SessionState | None, words: int, typed: Iterable[str]
 ) -> bool:
-    """Whether ``value`` holds a run of at least ``words`` words that a ``label`` result wrote
-    (``state.copied``, found by the chokepoint) with two telling words (:func:`_telling`) the
-    user's request (``typed``) does not have. Every value counts when the label's memory
-    overflowed."""
-    if state is None or value is None:
-        return False
-    if label in state.saturated:
-        return True
-    runs = [run.split() for run in state.copied.get(label, ()) if run.count(" ") + 1 >= words]
-    if not runs:
-        return False
-    mine = {word for text in typed for word in text_words(text)}
-    have = f" {' '.join(text_words(value))} "
-    return any(f" {' '.join(run)} " in have and len(_telling(run, mine)) >= 2 for run in runs)
-
-
-def _telling(run: list[str], mine: set[str]) -> set[str]:
-    """The words of a copied run that say something the user did not: not typed by the user,
-    and of at least four letters or digits. "let me know if", a phrase any long page and any
-    message share, has one ("know"); "medical appointment and recovery" and "iban and sort code"
-    have three."""
-    return {word for word in run if len(word) >= 4 and word not in mine}
+    """Whether :func:`copied_run` finds a run (or the label's runs overflowed)."""
+    return copied_run(value, label, state, words, typed) != 0
 
 
 def updates_from(

@@ -101,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from appliance.agent.model_worker import serve
 
         return serve(args_list[1:])
-    if argv is None:  # a new process: the ironcurtain command itself
+    fresh = argv is None  # a new process: the ironcurtain command itself (not a nested call)
+    if fresh:
         startup.entered()
     parser = build_parser(args_list)
     args = parser.parse_args(args_list)
@@ -111,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.debug:
         os.environ["IRONCURTAIN_DEBUG"] = "1"  # read where errors are worded (sessions, models)
     module = importlib.import_module(args._module)
-    startup.loaded()
+    if fresh:
+        startup.loaded()
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
@@ -133,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     finally:
-        startup.ending()
+        if fresh:
+            startup.ending()
 
 
 def _closed_pipe() -> int:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from policy.loader import Policy
 from policy.models import EvalContext, PolicyLoadError, ToolCall
 from policy.session_policy import SessionPolicies, evaluate_in_session
-from policy.session_state import SECRET_MARK, SessionState
+from policy.session_state import RUNS_SATURATED, SECRET_MARK, SessionState
 
 __all__ = ["ReplayChange", "replay_audit"]
 
@@ -87,9 +87,15 @@ def _session_of(record: dict, number: int, source: str) -> SessionState | None:
         where = f"line {number}: session"
         expected = f"a session state ({exc.errors()[0]['msg']})"
         raise PolicyLoadError(source, where, data, expected) from None
-    secret = (*state.tainted.get("secret", ()), *state.copied.get("secret", ()))
-    if SECRET_MARK in secret:
-        saturated = tuple(sorted({*state.saturated, "secret"}))
+    # A secret result's pieces (or copied runs) are masked in the log: replay counts the label
+    # (or its runs) as saturated, so its rules hold for every value (fail closed).
+    masked = set()
+    if SECRET_MARK in state.tainted.get("secret", ()):
+        masked.add("secret")
+    if SECRET_MARK in state.copied.get("secret", ()):
+        masked.add(f"secret{RUNS_SATURATED}")
+    if masked:
+        saturated = tuple(sorted({*state.saturated, *masked}))
         return state.model_copy(update={"saturated": saturated})
     return state
 

@@ -250,7 +250,7 @@ def provenance_cost(runs_of_words: bool = False) -> tuple[float, float, int]:
     ``runs_of_words``, as for a policy asking whether a text copies a result (``words``)."""
     words = [f"w{i:05d}x{i * 7919 % 100000:05d}" for i in range(8000)]
     page = " ".join(words)[:100_000]
-    memory = ProvenanceMemory(runs=runs_of_words)
+    memory = ProvenanceMemory(runs={"untrusted"} if runs_of_words else ())
     began = time.perf_counter()
     memory.remember("untrusted", page)
     remember_ms = (time.perf_counter() - began) * 1000
@@ -274,7 +274,7 @@ def copies_on_long_pages(words: int = 4) -> tuple[int, int]:
     from policy.session_state import TASK_WORDS, SessionState, copied_in
     from policy.task_grants import task_grants
 
-    memory = ProvenanceMemory(runs=True)
+    memory = ProvenanceMemory(runs={"untrusted"})
     for page in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
         memory.remember("untrusted", page.read_text())
     texts = asked = 0
@@ -285,7 +285,8 @@ def copies_on_long_pages(words: int = 4) -> tuple[int, int]:
                 for value in step["request"]["arguments"].values():
                     if isinstance(value, str) and len(value.split()) >= 6:
                         texts += 1
-                        state = SessionState(copied=memory.copies({"text": value}))
+                        copied, over = memory.copies({"text": value})
+                        state = SessionState(copied=copied, saturated=over)
                         asked += copied_in(value, "untrusted", state, words, typed)
     return asked, texts
 
