@@ -132,7 +132,34 @@ def compile_constitution(
     finally:
         _print_usage(llm)
     print(f"compiled {report.rules} rules; {report.scenarios} scenarios and the invariants pass")
+    _print_lint(policy_dir)
     return 0
+
+
+def _print_lint(policy_dir: Path) -> None:
+    """What ``policy lint`` finds in the policy just installed, counted by kind, with the command
+    that shows it: a rule that lets text the agent reads choose a side effect's value is
+    compiled as the constitution says, so it is named here rather than found by an attacker."""
+    from collections import Counter
+
+    from policy.api import PolicyLoadError, lint, load_policy
+
+    try:
+        findings = lint(load_policy(policy_dir))
+    except PolicyLoadError as exc:  # installed and verified a moment ago: say so, do not hide it
+        print(f"policy lint could not read {policy_dir}: {exc}", file=sys.stderr)
+        return
+    if not findings:
+        print("policy lint: no findings")
+        return
+    kinds = ", ".join(
+        f"{n} {kind}" for kind, n in sorted(Counter(f.kind for f in findings).items())
+    )
+    print(
+        f"policy lint: {len(findings)} finding(s) ({kinds}): rules that let text the agent "
+        f"reads choose a side effect's values; see `ironcurtain policy lint --policy-dir "
+        f"{policy_dir}`"
+    )
 
 
 def _progress(line: str) -> None:
@@ -173,6 +200,7 @@ def _build(args: argparse.Namespace, paths: AppPaths, llm: LLM) -> int:
     for line in report.diff.lines() if report.diff else ["(no previous policy)"]:
         print(f"  {line}")
     _print_proposals(report)
+    _print_lint(paths.generated)
     return 0
 
 

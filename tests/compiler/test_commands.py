@@ -6,11 +6,13 @@ import io
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
 from appliance.cli.main import main
 from appliance.config.paths import app_paths
+from policy.lint import lint
 from policy.loader import default_policy_dir, load_policy
 from tests.compiler.support import request_key, snapshot, tool_specs
 
@@ -70,6 +72,9 @@ def test_compile_policy_prints_the_summary_against_the_shipped_policy(
     out, err = capsys.readouterr()
     assert "compiled 5 rules" in out
     assert "+ rule escalate-documents-write" in out and "- rule allow-web-search" in out
+    # what the lint finds in the installed policy is named (this one: nothing)
+    assert lint(load_policy(configured.generated)) == []
+    assert "policy lint: no findings" in out
     assert "rules     fetch: asking the LLM" in err and "LLM: 7 request(s)" in err
     assert load_policy(configured.generated).rules[0].name == "allow-news-fetch"
     before = snapshot(configured.generated)
@@ -219,3 +224,14 @@ def test_a_job_with_its_own_constitution_gets_its_own_compiled_policy(
     assert main([*args[:2], "broken", *args[3:]]) == 1
     assert "broken" not in store.load()
     assert not store.folder("broken").exists()
+
+
+def test_a_compiled_policy_with_loose_rules_names_them_and_the_command(capsys):
+    from appliance.cli.compile_cmd import _print_lint
+
+    repo = Path(__file__).resolve().parents[2]
+    folder = repo / "tests" / "vectors" / "session_policy" / "round10" / "repo" / "policy"
+    _print_lint(folder)
+    out = capsys.readouterr().out
+    assert out.startswith("policy lint: 5 finding(s) (1 unbound, 4 words): rules that let text")
+    assert f"ironcurtain policy lint --policy-dir {folder}" in out
