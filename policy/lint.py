@@ -65,7 +65,9 @@ class Finding(NamedTuple):
     kind: str  # unbound, uncapped, words, absent, numbers, copies, others, owners
     server: str
     tool: str
-    role: str | None  # None for "uncapped", "others", "owners"; for "absent", the argument's role
+    # None for "uncapped", "others", "owners" and a "copies" text with no role of its own; for
+    # "absent", the argument's role
+    role: str | None
     rule: str | None  # the allow rule, None for "uncapped"
     detail: str
 
@@ -237,7 +239,17 @@ def _copies(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Find
         roles = spec.default if isinstance(spec, ConditionalRoles) else spec
         if not {kinds[role] for role in roles if role in kinds} & {"urls", "emails"}:
             continue
-        for role in (role for role in roles if role in opaque):
+        texts = [role for role in roles if role in opaque]
+        if not texts:
+            detail = (
+                f"the text of {key!r} is judged only by the links and addresses in it, and no "
+                "role names the text itself: declare one (kind opaque, e.g. message-text), give "
+                f'{key!r} it, and add a rule on it with "provenance": {{"roles": [it], '
+                '"from": "untrusted", "words": 4} (escalate), so a message that repeats what a '
+                "result wrote is put to the user"
+            )
+            found.append(Finding("copies", server, tool, None, None, detail))
+        for role in texts:
             asked = any(
                 rule.provenance is not None and rule.provenance.words is not None
                 for rule in plan.rules_for(role)

@@ -146,6 +146,19 @@ ROUNDS = {
         "round10/school",
         "round10/cloudops",
     ),
+    # Round 11 (session 13): the round 10 policies with every lint finding acted on mechanically
+    # (_lint_acted_on below: a loose 'unbound' rule removed, a 'words' rule bound to the
+    # instructions' objects or to its listing alone, the copy rule on every message text,
+    # declaring an opaque role where a text had none); 'absent' on contacts left. Frozen before
+    # any attack on them was written; the benign sets are round 10's three.
+    "round 11": (
+        "round11/expenses",
+        "round11/contacts",
+        "round11/repo",
+        "round11/hr",
+        "round11/school",
+        "round11/cloudops",
+    ),
 }
 
 
@@ -395,7 +408,9 @@ def _lint_acted_on(copy: Path) -> None:
                          "session": update})  # fmt: skip
 
     words = {(f.rule, f.role) for f in findings if f.kind == "words"}
-    copied = sorted({f.role for f in findings if f.kind == "copies"})
+    copied = sorted({f.role for f in findings if f.kind == "copies" and f.role is not None})
+    if any(f.kind == "copies" and f.role is None for f in findings):
+        copied.append(_text_role(copy))
     annotations = json.loads((copy / "tool-annotations.json").read_text())
     tools = _tools(annotations)
     listings = {f"@{tool['records']['grants']}" for tool in tools if "records" in tool}
@@ -484,6 +499,28 @@ def _mine_declared(copy: Path) -> None:
                 owned["mine"] = ["@me"] if "@me" in owned["in"] else []
 
     _edit(copy, "tool-annotations.json", mine)
+
+
+def _text_role(copy: Path) -> str:
+    """Declare an opaque role for every text argument judged only by the links in it (the
+    lint's ``copies`` finding with no role): ``copied-text``, returned for the copy rule."""
+    role = "copied-text"
+
+    def declare(annotations: dict) -> None:
+        annotations.setdefault("roles", {})[role] = {
+            "kind": "opaque",
+            "description": "a message's whole text, for the rule on text copied from a result",
+        }
+        declared = annotations["roles"]
+        for tool in _tools(annotations):
+            for named in tool.get("args", {}).values():
+                roles = named["default"] if isinstance(named, dict) else named
+                opaque = [r for r in roles if declared.get(r, {}).get("kind") == "opaque"]
+                if "text-urls" in roles and not opaque:
+                    roles.insert(0, role)
+
+    _edit(copy, "tool-annotations.json", declare)
+    return role
 
 
 def _lint_then_asking(copy: Path) -> None:

@@ -334,3 +334,9 @@ def test_a_listing_whose_ids_are_chosen_names_reads_no_typed_word_as_one(tmp_pat
     assert words(named, ["@task:buckets"], tmp_path / "b") == []  # bound through the listing
     numbered = {**named, "id": "id"}  # an id the server gives: no word of the request is one
     assert words(numbered, both, tmp_path / "c") == []
+
+
+def test_message_text_with_no_role_of_its_own_is_a_copies_finding(tmp_path):
+    policy = load_policy(folder(tmp_path, [LINKS], tools=[MESSAGE]))
+    found = [(f.kind, f.tool, f.role) for f in lint(policy) if f.kind == "copies"]
+    assert found == [("copies", "send_message", None)]
