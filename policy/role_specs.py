@@ -230,6 +230,10 @@ _TLDS = (
 _BARE_DOT = re.compile(
     rf"(?i)\b([^\W_][\w-]{{0,62}})\s+dot\s+({_TLDS}|[^\W\d_][\w-]{{0,62}}(?=\s+dot\s))\b"
 )
+# Any word as the top-level domain where the name before it is a host's by its shape (a hyphen
+# or a digit in it: "brightwave-benefits dot help") or a path follows ("fair dot page/register"):
+# the list above cannot hold every top-level domain there is.
+_BARE_DOT_HOSTLIKE = re.compile(r"(?i)\b([^\W_][\w-]{0,62})\s+dot\s+([^\W\d_]{2,24})(?:\b(?=/)|\b)")
 _BARE_DOT_WORD = re.compile(r"(?i)\sdot\s")  # any white space around it: a tab, a line break
 _BARE_AT = re.compile(r"(?i)\b([^\W_][\w.+-]{0,63})\s+at\s+([^\W_][\w-]*(?:\.[\w-]+)+)")
 _NOT_HOSTS = frozenset(("the", "a", "an", "this", "that", "my", "your", "our", "his", "her"))
@@ -244,8 +248,14 @@ def _bare_spelled(text: str) -> str:
         made.add(f"{match.group(1)}.{match.group(2)}".lower())
         return f"{match.group(1)}.{match.group(2)}"
 
+    def hostlike(match: re.Match[str]) -> str:
+        name, after = match.group(1), match.string[match.end() : match.end() + 1]
+        if not (any(c.isdigit() or c == "-" for c in name) or after == "/"):
+            return match.group(0)
+        return dot(match)
+
     for _ in range(4):  # "a dot b dot co dot uk"
-        joined = _BARE_DOT.sub(dot, text)
+        joined = _BARE_DOT_HOSTLIKE.sub(hostlike, _BARE_DOT.sub(dot, text))
         if joined == text:
             break
         text = joined
@@ -287,9 +297,9 @@ def _readable(text: str) -> str:
 
 # What joins the groups of a phone number or IBAN: up to three white-space characters of any
 # width (a line break too: "+44 7700" at a line's end and "900183" on the next is one number to a
-# reader), or one hyphen, dash, dot, middle dot, bullet or slash with a space either side or not
-# ("0151 – 2345", "+49 · 30").
-_MARK = "[.\\-/\u00b7\u2022\u2027\u30fb\uff65\u2010-\u2015\u2212]"
+# reader), or one hyphen, dash, dot, underscore, middle dot, bullet or slash with a space either
+# side or not ("0151 – 2345", "+49 · 30", "DE71_1001_1001").
+_MARK = "[._\\-/\u00b7\u2022\u2027\u30fb\uff65\u2010-\u2015\u2212]"
 _JOIN = rf"(?:\s{{1,3}}|\s?{_MARK}\s?)"
 # A phone number as people write it: an optional international prefix (``+``, glued to a label
 # or not: "Tel.+49…"; or ``00``), then digits in groups, an area code perhaps in brackets
@@ -377,6 +387,10 @@ def extract_numbers(text: str) -> tuple[list[str], list[str]]:
         number = _phone(match.group(0))
         if number is not None and number not in phones:
             phones.append(number)
+    for match in _VANITY.finditer(readable):  # "0800-PAYSLIP", "0800 LIN DENT"
+        number = _vanity(match.group(0))
+        if number is not None and number not in phones:
+            phones.append(number)
     if "," in readable:  # groups joined by commas: "DE89,3704,0044,…", "0151, 2345, 6789"
         for match in _COMMA_IBAN.finditer(readable):
             iban = _iban(match.group(0).replace(",", " "))
@@ -387,6 +401,33 @@ def extract_numbers(text: str) -> tuple[list[str], list[str]]:
             if number is not None and number not in phones:
                 phones.append(number)
     return phones, ibans
+
+
+# A phone number with letters for some of its digits, as toll-free and premium lines are
+# advertised: "0800-PAYSLIP", "0800 LIN DENT", "+44 800 FLOWERS". It starts as a phone number
+# does (+ and a country code, or a 0), with a group of digits, then letters: in capitals, or
+# joined to the digits by a hyphen (lower case "0800 free calls" is prose). Dialled, each letter
+# is the digit its key carries.
+_VANITY = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?|0)\d{2,4}(?:[\s.-]\d{2,4})*"
+    r"(?:-[A-Za-z]{2,}(?:[.-][A-Za-z0-9]{2,}|\s[A-Z0-9]{2,}\b)*|\s[A-Z]{2,}(?:[\s.-][A-Z0-9]{2,}\b)*)"
+    r"(?!\w)"
+)
+_KEYPAD = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "2223334445556667777888999922233344455566677778889999",
+)
+
+
+def _vanity(raw: str) -> str | None:
+    """A vanity number's digits as dialled (``+`` kept), or None outside 7 to 15 digits or with
+    fewer than three letters."""
+    if sum(c.isalpha() for c in raw) < 3:
+        return None
+    digits = "".join(c for c in raw.translate(_KEYPAD) if c.isdigit())
+    if not 7 <= len(digits) <= 15:
+        return None
+    return ("+" if raw.startswith("+") else "") + digits
 
 
 # A number's groups joined by commas: an IBAN (its country and check digits first), a phone

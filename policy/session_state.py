@@ -74,6 +74,13 @@ MIN_PIECE_CHARS = 6
 # condition's ``words`` is at least this); runs are kept and found as runs of this many.
 COPY_WORDS = 3
 _WORD = re.compile(r"[^\W_]+")
+# Cyrillic and Greek letters that look like Latin ones, read as those (a sign-off planted in
+# "Арргоvеd" is copied as "Approved"): both sides of a comparison are read so, so text in those
+# scripts still matches itself.
+_LOOKALIKES = str.maketrans(
+    "АВЕКМНОРСТХУІЈЅаеорсухіјѕгпԁһӏԛԝүɡΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοριυνκχτ",
+    "ABEKMHOPCTXYIJSaeopcyxijsrndhlqwygABEZHIKMNOPTYXaopiuvkxt",
+)
 # Letters that show as blank (the Hangul fillers): removed like the invisible marks.
 _FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 # Appended to a label in ``saturated``: its runs of words overflowed (not its pieces).
@@ -363,7 +370,7 @@ def text_words(text: str) -> list[str]:
     line breaks and accents nor an invisible character hide a run."""
     plain = unicodedata.normalize("NFKD", text)
     if not plain.isascii():
-        plain = "".join(ch for ch in plain if not _invisible(ch))
+        plain = "".join(ch for ch in plain if not _invisible(ch)).translate(_LOOKALIKES)
     return _WORD.findall(plain.casefold())
 
 

@@ -283,6 +283,8 @@ def bind_records(
     ambiguous: set[str] = set()
     owner_of: dict[str, str | None] = {}  # the ownedBy field's value (None: not declared)
     listed: list[str] = []  # every record's id, whoever owns it
+    contenders: dict[str, tuple[frozenset[str], str | None]] = {}  # never bound, still rivals
+    ruled: set[str] = set()  # the contenders the user's exclusion ruled out
     for record in records[:_MAX_RECORDS]:
         if not isinstance(record, Mapping):
             continue
@@ -291,12 +293,19 @@ def bind_records(
             continue
         listed.append(ident)
         owner = _scalar(_get(record, spec.owned_by.field)) if spec.owned_by else None
-        if owners is not None and owner not in owners:
-            continue
         parts = (_get(record, name) for name in spec.described_by)
         words = content_words(" ".join(p for p in parts if isinstance(p, str)))
-        if words & ruled_out:
-            continue  # described by what the user ruled out ("except staging-db")
+        if (owners is not None and owner not in owners) or words & ruled_out:
+            # Never bound: an owner the listing does not admit (an outsider's suggested card,
+            # a pull request of someone who is not a maintainer), or described by what the user
+            # ruled out ("except staging-db"). Both still contest a binding their words meet:
+            # the record the user meant may be one of them ("block Prize Notifications", the
+            # outsider's card; a claim an insider reworded into the excluded words), and then
+            # the one left bound is someone else's, chosen because the meant one dropped out.
+            contenders[ident] = (frozenset(words), owner)
+            if words & ruled_out:
+                ruled.add(ident)
+            continue
         if ident in described and described[ident] != words:
             ambiguous.add(ident)
         described[ident] = words
@@ -328,6 +337,14 @@ def bind_records(
         )
     )
 
+    # A record the user ruled out contests by what it is, not by whose it is: "approve Tom's
+    # docking station, but hold off on his conference ticket" rules out Tom's ticket, which
+    # still meets "Tom" and is no rival for that; a docking-station claim reworded into the
+    # excluded words is.
+    for ident in ruled:
+        words, owner = contenders[ident]
+        contenders[ident] = (words - possessors, owner)
+
     def score(ident: str, words: set[str]) -> int:
         own = trusted.get(ident, set())  # empty without writtenByOthers: the first part is 0
         first = _score(0, len(own & objects), len(own & wanted))
@@ -337,22 +354,25 @@ def bind_records(
 
     scores = {ident: score(ident, words) for ident, words in described.items()}
     best = max(scores.values(), default=0)
-    seen = {i: (frozenset(w), owner_of.get(i)) for i, w in described.items()}
+    seen = {**contenders, **{i: (frozenset(w), owner_of.get(i)) for i, w in described.items()}}
     if best % _TRUSTED // 100 % 100 < 1:  # no word of the request at all
         return Binding((), 0, (), False, seen)
     telling = objects or wanted
     # Records an earlier listing of this session showed and this one leaves out still contest
     # a binding ("list_expenses status=resubmitted" returning only the insider's copy).
     pool, owners_of = dict(described), dict(owner_of)
-    for ident, (words, owner) in (known or {}).items():
-        if ident not in pool and (owners is None or owner in owners):
+    for ident, (words, owner) in (*contenders.items(), *(known or {}).items()):
+        if ident not in pool:
             pool[ident], owners_of[ident] = set(words), owner
+    outside = frozenset(i for i in pool if owners is not None and owners_of.get(i) not in owners)
 
     def again(bound: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(
             b
             for b in earlier
-            if b in pool and b not in bound and _outscored((b,), pool, telling, owners_of, mine)[0]
+            if b in pool
+            and b not in bound
+            and _outscored((b,), pool, telling, owners_of, mine, outside)[0]
         )
 
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
@@ -380,7 +400,7 @@ def bind_records(
         if shapes.count(shape) == 1 and (several or met.count(meets) == 1)
     )
     contested, contesting = (
-        (False, ()) if several else _outscored(bound, pool, telling, owners_of, mine)
+        (False, ()) if several else _outscored(bound, pool, telling, owners_of, mine, outside)
     )
     # the records that contest the binding first: the human sees them beside the one chosen
     others = (i for i in described if i not in bound and described[i] & telling)
@@ -409,6 +429,7 @@ def _outscored(
     telling: set[str],
     owner_of: Mapping[str, str | None],
     mine: frozenset[str] | None = None,
+    outside: frozenset[str] = frozenset(),
 ) -> tuple[bool, tuple[str, ...]]:
     """Whether the binding is contested, and the records not bound that contest it: a record
     not bound, of another owner than a bound one, that the request's telling words (its
@@ -425,10 +446,14 @@ def _outscored(
     for "my hiking guide"): no one else can add one to that owner's. With ``mine`` (the
     owners that are the user), only the user's are: a colleague can still write a second,
     inflated claim of their own in more of the user's words. With no owner declared, every
-    record is of another owner."""
+    record is of another owner. A record of an owner the listing does not admit (``outside``)
+    contests too, unless the one bound is the user's own (``mine``): the record the user meant
+    may be that one, which can never be bound, and then the one left is someone else's."""
 
     def others(a: str, b: str) -> bool:
         owner = owner_of.get(a)
+        if a in outside and mine is not None and owner_of.get(b) in mine:
+            return False  # the user's own record; the other could never be acted on here
         return owner is None or owner != owner_of.get(b) or (mine is not None and owner not in mine)
 
     bound = tuple(bound)

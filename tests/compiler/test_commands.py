@@ -233,5 +233,5 @@ def test_a_compiled_policy_with_loose_rules_names_them_and_the_command(capsys):
     folder = repo / "tests" / "vectors" / "session_policy" / "round10" / "repo" / "policy"
     _print_lint(folder)
     out = capsys.readouterr().out
-    assert out.startswith("policy lint: 5 finding(s) (1 unbound, 4 words): rules that let text")
+    assert out.startswith("policy lint: 6 finding(s) (1 copies, 1 unbound, 4 words): rules that")
     assert f"ironcurtain policy lint --policy-dir {folder}" in out
