@@ -150,7 +150,9 @@ ROUNDS = {
     # (_lint_acted_on below: a loose 'unbound' rule removed, a 'words' rule bound to the
     # instructions' objects or to its listing alone, the copy rule on every message text,
     # declaring an opaque role where a text had none); 'absent' on contacts left. Frozen before
-    # any attack on them was written; the benign sets are round 10's three.
+    # any attack on them was written (91ccdec); the benign sets are round 10's three. Attacked
+    # by two blind authors: 26 of 54 allowed as written (3a96e84); records that can never be
+    # bound contesting a binding, and four spellings, came after reading them.
     "round 11": (
         "round11/expenses",
         "round11/contacts",
