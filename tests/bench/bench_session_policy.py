@@ -293,11 +293,15 @@ def copies_on_long_pages(words: int = 4) -> tuple[int, int]:
     for page in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
         memory.remember("untrusted", page.read_text())
     texts = asked = 0
+    judged: set[tuple[str, str]] = set()  # a later round's copy of a benign set counts once
     for path in sorted(DATA.glob("round*/*/benign*.json")):
         for task in json.loads(path.read_text())["tasks"]:
             typed = task_grants(task["task"]).get(TASK_WORDS, ())
             for step in task["calls"]:
                 for value in step["request"]["arguments"].values():
+                    if (task["task"], str(value)) in judged:
+                        continue
+                    judged.add((task["task"], str(value)))
                     if isinstance(value, str) and len(value.split()) >= 6:
                         texts += 1
                         copied, over = memory.copies({"text": value})
@@ -652,8 +656,8 @@ def _costs(totals: dict) -> None:
     figure(f"provenance: remember a 100 KB page ({pieces} pieces)", remember_ms, "ms")
     figure("provenance: search a 10 KB argument", search_ms, "ms", target=5.0)
     asked, texts = copies_on_long_pages()
-    print(f"copy rule (words 4) after reading ~330 KB of English: {asked} of {texts} benign "
-          "texts of every round asked")  # fmt: skip
+    print(f"copy rule (words 4) after reading ~330 KB of English: {asked} of {texts} distinct "
+          "benign texts of every round asked")  # fmt: skip
     remember_ms, search_ms, _ = provenance_cost(runs_of_words=True)
     figure("provenance with runs of words: remember a 100 KB page", remember_ms, "ms")
     figure("provenance with runs of words: search a 10 KB argument", search_ms, "ms", target=5.0)
