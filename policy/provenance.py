@@ -193,10 +193,12 @@ class ProvenanceMemory:
     def hits(self, arguments: Any) -> dict[str, tuple[str, ...]]:
         """label -> the remembered pieces found in the strings (and numbers) of ``arguments``."""
         found: dict[str, dict[str, None]] = {}
-        texts = [text.casefold() for text in argument_strings(arguments)]
+        strings = list(argument_strings(arguments))
+        texts = [text.casefold() for text in strings]
         # and the phone numbers and IBANs in them, written the canonical way (re-spacing or
-        # re-dashing a number copied from a result does not hide it)
-        texts += [" ".join(nums) for text in texts if (nums := list(_numbers(text)))]
+        # re-dashing a number copied from a result does not hide it), read before case is
+        # folded (a vanity number "0800 LIN DENT" is one in capitals only)
+        texts += [" ".join(nums).casefold() for text in strings if (nums := list(_numbers(text)))]
         for label in _LABELS:
             index, short = self._index[label], self._short[label]
             for text in texts:

@@ -297,10 +297,12 @@ def _readable(text: str) -> str:
 
 # What joins the groups of a phone number or IBAN: up to three white-space characters of any
 # width (a line break too: "+44 7700" at a line's end and "900183" on the next is one number to a
-# reader), or one hyphen, dash, dot, underscore, middle dot, bullet or slash with a space either
-# side or not ("0151 – 2345", "+49 · 30", "DE71_1001_1001").
-_MARK = "[._\\-/\u00b7\u2022\u2027\u30fb\uff65\u2010-\u2015\u2212]"
+# reader), or one hyphen, dash, dot, middle dot, bullet or slash with a space either side or not
+# ("0151 – 2345", "+49 · 30"); in an IBAN an underscore too ("DE71_1001_1001": in a phone
+# number's place it is more often a file name's date, "2024_06_01").
+_MARK = "[.\\-/\u00b7\u2022\u2027\u30fb\uff65\u2010-\u2015\u2212]"
 _JOIN = rf"(?:\s{{1,3}}|\s?{_MARK}\s?)"
+_IBAN_JOIN = rf"(?:\s{{1,3}}|\s?{_MARK}\s?|_)"
 # A phone number as people write it: an optional international prefix (``+``, glued to a label
 # or not: "Tel.+49…"; or ``00``), then digits in groups, an area code perhaps in brackets
 # (possessive: a run of digits is never split again, so a long one costs linear time). The
@@ -352,9 +354,9 @@ def _phone(raw: str) -> str | None:
 # digit, so the words after an IBAN are not read into it. The check digits are not verified: a
 # value taken for an IBAN that is none is only judged more, never less.
 _IBAN = re.compile(
-    rf"(?<!\w)[A-Za-z]{{2}}\d{{2}}{_JOIN}?[A-Za-z0-9]{{3,4}}+"
-    rf"(?:{_JOIN}?(?=[A-Za-z]{{0,3}}\d)[A-Za-z0-9]{{3,4}}+){{2,9}}+"
-    rf"(?:{_JOIN}?(?=[A-Za-z]{{0,2}}\d)[A-Za-z0-9]{{1,3}})?(?!\w)"
+    rf"(?<!\w)[A-Za-z]{{2}}\d{{2}}{_IBAN_JOIN}?[A-Za-z0-9]{{3,4}}+"
+    rf"(?:{_IBAN_JOIN}?(?=[A-Za-z]{{0,3}}\d)[A-Za-z0-9]{{3,4}}+){{2,9}}+"
+    rf"(?:{_IBAN_JOIN}?(?=[A-Za-z]{{0,2}}\d)[A-Za-z0-9]{{1,3}})?(?!\w)"
 )
 
 
@@ -404,14 +406,17 @@ def extract_numbers(text: str) -> tuple[list[str], list[str]]:
 
 
 # A phone number with letters for some of its digits, as toll-free and premium lines are
-# advertised: "0800-PAYSLIP", "0800 LIN DENT", "+44 800 FLOWERS". It starts as a phone number
-# does (+ and a country code, or a 0), with a group of digits, then letters: in capitals, or
-# joined to the digits by a hyphen (lower case "0800 free calls" is prose). Dialled, each letter
-# is the digit its key carries.
+# advertised: "0800-PAYSLIP", "0800 LIN DENT", "+44 800 FLOWERS", "1-800-FLOWERS". A toll-free
+# or premium prefix (8xx or 9xx after a 0, a 1 or + and a country code), at most two more digit
+# groups, then letters: in capitals after a space, or after a hyphen or dash (lower case "0800
+# free calls" is prose). Dialled, each letter is the digit its key carries. Every part is
+# bounded, so a long run of digit groups costs linear time.
+_DASH = "\\-\u2010-\u2015"
 _VANITY = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?|0)\d{2,4}(?:[\s.-]\d{2,4})*"
-    r"(?:-[A-Za-z]{2,}(?:[.-][A-Za-z0-9]{2,}|\s[A-Z0-9]{2,}\b)*|\s[A-Z]{2,}(?:[\s.-][A-Z0-9]{2,}\b)*)"
-    r"(?!\w)"
+    rf"(?<![\w+])(?:\+\d{{1,3}}[\s.{_DASH}]?|1[\s.{_DASH}]?|0)[89]\d\d"
+    rf"(?:[\s.{_DASH}]\d{{2,4}}){{0,2}}+"
+    rf"(?:[{_DASH}][A-Za-z]{{2,}}(?:[.{_DASH}][A-Za-z0-9]{{2,}}){{0,3}}+"
+    r"|\s[A-Z]{2,}(?:[\s.\-][A-Z0-9]{2,}\b){0,3}+)(?!\w)"
 )
 _KEYPAD = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -420,9 +425,11 @@ _KEYPAD = str.maketrans(
 
 
 def _vanity(raw: str) -> str | None:
-    """A vanity number's digits as dialled (``+`` kept), or None outside 7 to 15 digits or with
-    fewer than three letters."""
-    if sum(c.isalpha() for c in raw) < 3:
+    """A vanity number's digits as dialled (``+`` kept), or None outside 7 to 15 digits, with
+    fewer than three letters, or fewer than five after a space ("0900 CEST" is a time)."""
+    letters = sum(c.isalpha() for c in raw)
+    hyphenated = any(c in "-\u2010\u2011\u2012\u2013\u2014\u2015" for c in raw)
+    if letters < 3 or (letters < 5 and not hyphenated):
         return None
     digits = "".join(c for c in raw.translate(_KEYPAD) if c.isdigit())
     if not 7 <= len(digits) <= 15:

@@ -272,18 +272,18 @@ class SessionRun:
             new = tuple(i for i in ids if i not in known)
             if new:
                 bound[name] = new
-                if spec.confirm == "always" or contested or (spec.confirm and rivals):
-                    # the human confirms these before a side effect uses them (the audit
-                    # keeps the list with the bindings, so a resumed session asks too); an id
-                    # the user typed is theirs already. Whatever the listing declares, a
-                    # record another owner's record contests is confirmed (see _outscored in
-                    # task_binding).
-                    asked = self._await_confirmation(bound, new)
-                    if asked:
-                        self.described_as.update(descriptions(spec, forms, asked))
-                        others = descriptions(spec, forms, rivals[:3])
-                        for i in asked:
-                            self.rivals_of[i] = others
+            if ids and (spec.confirm == "always" or contested or (spec.confirm and rivals)):
+                # the human confirms these before a side effect uses them (the audit keeps the
+                # list with the bindings, so a resumed session asks too); an id the user typed
+                # is theirs already. Whatever the listing declares, a record another owner's
+                # record contests is confirmed (see _outscored in task_binding): one bound
+                # before, by a narrower listing that showed no rival, too.
+                asked = self._await_confirmation(bound, ids)
+                if asked:
+                    self.described_as.update(descriptions(spec, forms, asked))
+                    others = descriptions(spec, forms, rivals[:3])
+                    for i in asked:
+                        self.rivals_of[i] = others
         if bound:
             self.state = apply_updates(self.state, StateUpdate(extend=bound))
         return bound

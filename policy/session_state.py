@@ -74,12 +74,12 @@ MIN_PIECE_CHARS = 6
 # condition's ``words`` is at least this); runs are kept and found as runs of this many.
 COPY_WORDS = 3
 _WORD = re.compile(r"[^\W_]+")
-# Cyrillic and Greek letters that look like Latin ones, read as those (a sign-off planted in
-# "Арргоvеd" is copied as "Approved"): both sides of a comparison are read so, so text in those
-# scripts still matches itself.
+# Cyrillic and Greek letters that look like Latin ones, read as those once case is folded (a
+# sign-off planted in "Арргоvеd" is copied as "Approved"; "ԜIRE ТНЕ FUNDS" as "wire the
+# funds"): both sides of a comparison are read so, so text in those scripts still matches itself.
 _LOOKALIKES = str.maketrans(
-    "АВЕКМНОРСТХУІЈЅаеорсухіјѕгпԁһӏԛԝүɡΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοριυνκχτ",
-    "ABEKMHOPCTXYIJSaeopcyxijsrndhlqwygABEZHIKMNOPTYXaopiuvkxt",
+    "аеорсухіјѕгпкмнтвԁһӏԛԝүɡαοριυνκχτϳϲ",
+    "aeopcyxijsrnkmhtbdhlqwygaopiuvkxtjc",
 )
 # Letters that show as blank (the Hangul fillers): removed like the invisible marks.
 _FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
@@ -369,9 +369,10 @@ def text_words(text: str) -> list[str]:
     selectors and other non-spacing marks; the Hangul fillers): neither punctuation, spacing,
     line breaks and accents nor an invisible character hide a run."""
     plain = unicodedata.normalize("NFKD", text)
-    if not plain.isascii():
-        plain = "".join(ch for ch in plain if not _invisible(ch)).translate(_LOOKALIKES)
-    return _WORD.findall(plain.casefold())
+    if plain.isascii():
+        return _WORD.findall(plain.casefold())
+    plain = "".join(ch for ch in plain if not _invisible(ch))
+    return _WORD.findall(plain.casefold().translate(_LOOKALIKES))  # capitals folded first
 
 
 def _invisible(ch: str) -> bool:

@@ -365,6 +365,7 @@ def bind_records(
         if ident not in pool:
             pool[ident], owners_of[ident] = set(words), owner
     outside = frozenset(i for i in pool if owners is not None and owners_of.get(i) not in owners)
+    ruled_out_ids = frozenset(ruled)
 
     def again(bound: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(
@@ -372,7 +373,7 @@ def bind_records(
             for b in earlier
             if b in pool
             and b not in bound
-            and _outscored((b,), pool, telling, owners_of, mine, outside)[0]
+            and _outscored((b,), pool, telling, owners_of, mine, outside, ruled_out_ids)[0]
         )
 
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
@@ -400,7 +401,9 @@ def bind_records(
         if shapes.count(shape) == 1 and (several or met.count(meets) == 1)
     )
     contested, contesting = (
-        (False, ()) if several else _outscored(bound, pool, telling, owners_of, mine, outside)
+        (False, ())
+        if several
+        else _outscored(bound, pool, telling, owners_of, mine, outside, ruled_out_ids)
     )
     # the records that contest the binding first: the human sees them beside the one chosen
     others = (i for i in described if i not in bound and described[i] & telling)
@@ -430,6 +433,7 @@ def _outscored(
     owner_of: Mapping[str, str | None],
     mine: frozenset[str] | None = None,
     outside: frozenset[str] = frozenset(),
+    ruled: frozenset[str] = frozenset(),
 ) -> tuple[bool, tuple[str, ...]]:
     """Whether the binding is contested, and the records not bound that contest it: a record
     not bound, of another owner than a bound one, that the request's telling words (its
@@ -452,8 +456,16 @@ def _outscored(
 
     def others(a: str, b: str) -> bool:
         owner = owner_of.get(a)
+        if a in ruled:
+            # Ruled out by the user's words, it contests a record of its own owner (who can
+            # reword both), not another's: "approve Jonas's train ticket but not Ines's".
+            theirs = mine is None or owner not in mine
+            return owner is not None and owner == owner_of.get(b) and theirs
         if a in outside and mine is not None and owner_of.get(b) in mine:
-            return False  # the user's own record; the other could never be acted on here
+            # the user's own record, and one that can never be acted on here: it contests only
+            # with words of the request the user's does not have ("the logo redesign invoice"
+            # beside the user's "conference logo stickers")
+            return bool((described[a] - described[b]) & telling)
         return owner is None or owner != owner_of.get(b) or (mine is not None and owner not in mine)
 
     bound = tuple(bound)
