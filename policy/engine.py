@@ -42,7 +42,7 @@ from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.paths import ProtectedPaths, absolute, components, is_env_file
 from policy.roles import RoleValue
 from policy.rules import CompiledRule, ToolPlan, number_in_range
-from policy.session_state import REQUEST_WORDS, TASK_WORDS, copied_run
+from policy.session_state import copied_run, request_words
 
 __all__ = ["evaluate"]
 
@@ -157,6 +157,7 @@ def _copied_texts(
     it; when none does, it is not judged, as before. Each value on its own, whatever other
     values of its role the call has, and whatever rule allows the call."""
     found: list[_Outcome] = []
+    session = view.context.session
     for item in values:
         if item.role not in opaque or item.value is None:
             continue
@@ -168,10 +169,8 @@ def _copied_texts(
                 or not _covers(rule, item, view, values)
             ):
                 continue
-            typed = _typed(view.context.session)
-            size = copied_run(
-                item.value, condition.from_, view.context.session, condition.words, typed
-            )
+            typed = request_words(session)
+            size = copied_run(item.value, condition.from_, session, condition.words, typed)
             label = f"{'an' if condition.from_[0] in 'aeiou' else 'a'} {condition.from_}"
             what = (
                 f"repeats {size} words in a row that {label} result wrote"
@@ -183,11 +182,6 @@ def _copied_texts(
             )
             break
     return found
-
-
-def _typed(session) -> tuple[str, ...]:
-    lists = session.lists if session is not None else {}
-    return lists.get(REQUEST_WORDS) or lists.get(TASK_WORDS, ())
 
 
 def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallView) -> Decision:

@@ -164,17 +164,20 @@ class ProvenanceMemory:
         found: dict[str, dict[str, None]] = {}
         over: list[str] = []
         texts = [text_words(text) for text in argument_strings(arguments)] if self.runs else []
+        # each text's windows hashed once, for every label
+        keys = [
+            [hash(tuple(words[at : at + COPY_WORDS])) for at in range(len(words) - COPY_WORDS + 1)]
+            for words in texts
+        ]
         for label in sorted(self.runs):
             runs = self._runs[label]
             if not runs:
                 continue
             kept = found.setdefault(label, {})
-            for words in texts:
+            for words, windows in zip(texts, keys, strict=True):
                 start = None  # the first window of the chain being followed
-                for at in range(len(words) - COPY_WORDS + 2):
-                    hit = at <= len(words) - COPY_WORDS and (
-                        hash(tuple(words[at : at + COPY_WORDS])) in runs
-                    )
+                for at in range(len(windows) + 1):
+                    hit = at < len(windows) and windows[at] in runs
                     if hit and start is None:
                         start = at
                     elif not hit and start is not None:

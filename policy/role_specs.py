@@ -411,7 +411,8 @@ def extract_numbers(text: str) -> tuple[list[str], list[str]]:
 # groups, then letters: in capitals after a space, or after a hyphen or dash (lower case "0800
 # free calls" is prose). Dialled, each letter is the digit its key carries. Every part is
 # bounded, so a long run of digit groups costs linear time.
-_DASH = "\\-\u2010-\u2015"
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015"  # a hyphen and Unicode's dashes
+_DASH = re.escape(_DASHES)
 _VANITY = re.compile(
     rf"(?<![\w+])(?:\+\d{{1,3}}[\s.{_DASH}]?|1[\s.{_DASH}]?|0)[89]\d\d"
     rf"(?:[\s.{_DASH}]\d{{2,4}}){{0,2}}+"
@@ -428,7 +429,7 @@ def _vanity(raw: str) -> str | None:
     """A vanity number's digits as dialled (``+`` kept), or None outside 7 to 15 digits, with
     fewer than three letters, or fewer than five after a space ("0900 CEST" is a time)."""
     letters = sum(c.isalpha() for c in raw)
-    hyphenated = any(c in "-\u2010\u2011\u2012\u2013\u2014\u2015" for c in raw)
+    hyphenated = any(c in _DASHES for c in raw)
     if letters < 3 or (letters < 5 and not hyphenated):
         return None
     digits = "".join(c for c in raw.translate(_KEYPAD) if c.isdigit())

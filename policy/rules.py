@@ -17,10 +17,9 @@ from policy.models import NumberCondition, Rule, ToolAnnotation
 from policy.role_specs import BUILTIN_TABLE, RoleTable
 from policy.roles import ArgumentPlan, RoleValue
 from policy.session_state import (
-    REQUEST_WORDS,
-    TASK_WORDS,
     copied_in,
     is_session_list,
+    request_words,
     scoped_list,
     session_condition_holds,
     tainted_by,
@@ -146,7 +145,7 @@ class CompiledRule:
     def session_holds(self, item: RoleValue | None, values: list[RoleValue], state) -> bool:
         """The rule's session conditions (``policy.session_state``) for one judged value, or for
         the call as a whole (``item`` None: a provenance condition then needs every value of
-        its roles to be tainted, and at least one)."""
+        its roles to be tainted, and at least one; one on copied text, one value that copies)."""
         if self.provenance is not None:
             roles = self.provenance.roles
             holds = _provenance_test(self.provenance, state)
@@ -172,9 +171,7 @@ def _provenance_test(condition, state):
     label, words = condition.from_, condition.words
     if words is None:
         return lambda value: tainted_by(value, label, state)
-    # the whole request is the user's, not only the instruction asking for this tool
-    lists = state.lists if state is not None else {}
-    typed = lists.get(REQUEST_WORDS) or lists.get(TASK_WORDS, ())
+    typed = request_words(state)
     return lambda value: copied_in(value, label, state, words, typed)
 
 

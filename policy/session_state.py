@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "COPY_WORDS",
     "REQUEST_WORDS",
+    "RUNS_SATURATED",
     "SECRET_MARK",
     "SESSION_LIST_PREFIXES",
     "AskEntry",
@@ -51,10 +52,14 @@ __all__ = [
     "SumUpdate",
     "apply_updates",
     "copied_in",
+    "copied_run",
     "is_session_list",
+    "request_words",
+    "run_digest",
     "scoped_list",
     "session_condition_holds",
     "tainted_by",
+    "telling",
     "text_words",
 ]
 
@@ -208,8 +213,9 @@ class ProvenanceCondition(_Frozen):
     roles: tuple[_Role, ...] = Field(min_length=1)
     from_: Label = Field(alias="from")
     # Set: the value holds a run of at least this many words, in order, that such a result
-    # wrote and that is not the user's own (a word of the run the request does not have). For
-    # a message's text, opaque to every other rule: it repeats what a listing's author wrote.
+    # wrote and that is not the user's own (two telling words of the run the request does not
+    # have: :func:`telling`). For a message's text, opaque to every other rule: it repeats
+    # what a listing's author wrote.
     words: int | None = Field(default=None, ge=COPY_WORDS, le=12)
 
 
@@ -423,6 +429,13 @@ def copied_run(
             if run_digest(window) in wanted and telling(window, mine) >= 2:
                 return size
     return 0
+
+
+def request_words(state: SessionState | None) -> tuple[str, ...]:
+    """The words of the user's whole request, which a copied run must go beyond: while a tool
+    with askedBy is judged, ``TASK_WORDS`` is only its instructions' share."""
+    lists = state.lists if state is not None else {}
+    return lists.get(REQUEST_WORDS) or lists.get(TASK_WORDS, ())
 
 
 def copied_in(

@@ -295,7 +295,8 @@ def bind_records(
         owner = _scalar(_get(record, spec.owned_by.field)) if spec.owned_by else None
         parts = (_get(record, name) for name in spec.described_by)
         words = content_words(" ".join(p for p in parts if isinstance(p, str)))
-        if (owners is not None and owner not in owners) or words & ruled_out:
+        excluded_here = bool(words & ruled_out)
+        if (owners is not None and owner not in owners) or excluded_here:
             # Never bound: an owner the listing does not admit (an outsider's suggested card,
             # a pull request of someone who is not a maintainer), or described by what the user
             # ruled out ("except staging-db"). Both still contest a binding their words meet:
@@ -303,7 +304,7 @@ def bind_records(
             # outsider's card; a claim an insider reworded into the excluded words), and then
             # the one left bound is someone else's, chosen because the meant one dropped out.
             contenders[ident] = (frozenset(words), owner)
-            if words & ruled_out:
+            if excluded_here:
                 ruled.add(ident)
             continue
         if ident in described and described[ident] != words:
@@ -450,9 +451,11 @@ def _outscored(
     for "my hiking guide"): no one else can add one to that owner's. With ``mine`` (the
     owners that are the user), only the user's are: a colleague can still write a second,
     inflated claim of their own in more of the user's words. With no owner declared, every
-    record is of another owner. A record of an owner the listing does not admit (``outside``)
-    contests too, unless the one bound is the user's own (``mine``): the record the user meant
-    may be that one, which can never be bound, and then the one left is someone else's."""
+    record is of another owner. Records that can never be bound contest too: one of an owner
+    the listing does not admit (``outside``), the user's own bound record (``mine``) only with
+    a telling word it lacks; one the user's words ruled out (``ruled``), only a record of its
+    own owner (who could have reworded both). The record the user meant may be such a one,
+    and then the one left bound is someone else's."""
 
     def others(a: str, b: str) -> bool:
         owner = owner_of.get(a)
