@@ -3,22 +3,31 @@
 Checked: every tool annotated exactly once and no other; every argument of the tool's input
 schema has roles and no invented argument does; only roles valid for that server (a fetch tool
 cannot claim a ``write-path``). Cached per server by the digest of its tool list.
+
+A shipped server's roles are fixed (``SERVER_ROLES``). For a declared one (payments, mail,
+tickets) the annotator may also declare the server's own roles, as a policy author does in
+``tool-annotations.json``'s ``"roles"`` (``{"payee": {"kind": "identifier"}}``), and say which
+tools return text the user did not write (``"result": "untrusted"``, the default) or a secret
+(``"secret"``): the session-aware rules of stage 2 read both. A declared role is checked as the
+loader checks one (name, kind, match, extract), may not reuse a built-in name, and must be used
+by some argument of the server.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from policy.compiler.cache import StageCache, digest_of
 from policy.compiler.errors import CompileError
 from policy.compiler.llm import LLM, ask_json
 from policy.models import ConditionalRoles, ServerAnnotations, ToolAnnotation
+from policy.role_specs import BUILTIN_TABLE, ROLE_NAME, RoleSpec, RoleTable
 
-__all__ = ["SERVER_ROLES", "ToolSpec", "annotate_server"]
+__all__ = ["SERVER_ROLES", "AnnotatedServer", "ToolSpec", "annotate_server", "roles_for"]
 
 _PATHS = ("read-path", "write-path", "delete-path")
 SERVER_ROLES: dict[str, frozenset[str]] = {
@@ -30,7 +39,6 @@ SERVER_ROLES: dict[str, frozenset[str]] = {
     "fetch": frozenset({"fetch-url", "none"}),
     "github": frozenset({"github-owner", "github-repo", "branch-name", "fetch-url", "none"}),
 }
-_ALL_ROLES = frozenset().union(*SERVER_ROLES.values())
 
 SYSTEM = """You assign argument roles to the tools of one MCP server for a security policy.
 Answer with one JSON object only: {"tools": [{"toolName", "serverName", "comment",
@@ -38,6 +46,19 @@ Answer with one JSON object only: {"tools": [{"toolName", "serverName", "comment
 "in", "roles"}], "whenAbsent": [ROLES]}}}]}. Annotate every tool and every argument of its input
 schema (use ["none"] for arguments without a role); nested keys like "files[].path" are allowed.
 Use only these roles: {roles}."""
+
+# For a server that is not shipped: the annotator may declare the server's own roles.
+DECLARING = """
+This server is not one of the shipped ones: you may also declare its own roles in a top-level
+"roles": {NAME: {"kind", "description", "match"?, "extract"?}} (NAME lower-case with hyphens,
+not one of the roles above). kind: "identifier" (an account, recipient, ticket id, username:
+judged against lists of allowed values; "match": "exact" | "case-insensitive"), "number" (an
+amount, a quantity), "url", "path", "text" with "extract": "urls" | "emails" | "phones" | "ibans"
+(the links, addresses or numbers found in a free text are judged), or "opaque" (never judged:
+a subject, a message's whole text). Give a free text argument that can carry links or numbers
+both kinds of role: ["text-urls", "text-phones", "message-text"] with "message-text" opaque.
+Per tool you may add "result": "untrusted" (the default: its results carry text others wrote,
+such as mail, web pages, comments), "trusted" (only the user's own data) or "secret"."""
 
 
 class ToolSpec(BaseModel):
@@ -51,11 +72,28 @@ class ToolSpec(BaseModel):
 class _Answer(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
+    roles: dict[str, RoleSpec] = Field(default_factory=dict)
     tools: tuple[ToolAnnotation, ...]
 
 
-def roles_for(server: str) -> frozenset[str]:
-    return SERVER_ROLES.get(server, _ALL_ROLES)
+class AnnotatedServer(ServerAnnotations):
+    """A server's annotations with the roles the annotator declared for it (a declared server
+    only). ``artifacts.annotations_file`` lifts them to the file's top-level ``"roles"``."""
+
+    roles: dict[str, RoleSpec] = Field(default_factory=dict)
+
+
+def roles_for(server: str, declared: Mapping[str, RoleSpec] | None = None) -> frozenset[str]:
+    """The roles ``server``'s tools may carry: a shipped server's fixed set; a declared server's
+    every built-in and shipped role and the roles declared for it."""
+    if server in SERVER_ROLES:
+        return SERVER_ROLES[server]
+    return frozenset(BUILTIN_TABLE.names()) | frozenset(declared or ())
+
+
+def declared_of(annotations: ServerAnnotations) -> dict[str, RoleSpec]:
+    """The roles declared for a server by its annotator (none for a shipped server)."""
+    return dict(annotations.roles) if isinstance(annotations, AnnotatedServer) else {}
 
 
 def annotate_server(
@@ -64,26 +102,32 @@ def annotate_server(
     llm: LLM,
     cache: StageCache,
     progress: Callable[[str], None],
-) -> ServerAnnotations:
+) -> AnnotatedServer:
     specs = sorted((t.model_dump() for t in tools), key=lambda t: t["name"])
     roles = sorted(roles_for(server))
     key = digest_of("annotate", server, specs, roles)
     cached = cache.get("annotate", key)
     if cached is not None:
         progress(f"annotate  {server}: cached ({len(specs)} tools)")
-        return ServerAnnotations.model_validate(cached)
+        return AnnotatedServer.model_validate(cached)
     progress(f"annotate  {server}: asking the LLM about {len(specs)} tools")
     prompt = f"Server: {server}\nTools:\n{json.dumps(specs, indent=1)}"
     system = SYSTEM.replace("{roles}", ", ".join(roles))
+    if server not in SERVER_ROLES:
+        system += DECLARING
     answer = ask_json(llm, system, prompt, _Answer, "annotate", server)
-    check_annotations(server, tools, answer.tools)
+    check_declared_roles(server, answer.roles)
+    check_annotations(server, tools, answer.tools, answer.roles)
+    check_roles_used(server, answer.roles, answer.tools)
     # Each tool keeps the schema it was annotated against: a server whose tool changes later
     # has that tool refused until it is annotated again (appliance/chokepoint/trip.py).
     schemas = {t.name: t.input_schema for t in tools}
     stamped = [
         a.model_copy(update={"input_schema": schemas.get(a.tool_name)}) for a in answer.tools
     ]
-    result = ServerAnnotations(inputHash=key, tools=tuple(sorted(stamped, key=_name)))
+    result = AnnotatedServer(
+        inputHash=key, tools=tuple(sorted(stamped, key=_name)), roles=answer.roles
+    )
     cache.put("annotate", key, result.model_dump(mode="json", by_alias=True, exclude_none=True))
     return result
 
@@ -92,8 +136,56 @@ def _name(tool: ToolAnnotation) -> str:
     return tool.tool_name
 
 
+def check_declared_roles(server: str, declared: Mapping[str, RoleSpec]) -> None:
+    """Raise ``CompileError`` for a role a shipped server declares, or a name the loader would
+    refuse or that is built in."""
+    if not declared:
+        return
+    if server in SERVER_ROLES:
+        first = sorted(declared)[0]
+        raise CompileError(
+            "annotate", f"declares role {first!r}: {server}'s roles are fixed", server
+        )
+    for name in sorted(declared):
+        if not ROLE_NAME.fullmatch(name):
+            raise CompileError(
+                "annotate", f"declared role {name!r} is not a lower-case name like 'payee'", server
+            )
+    try:
+        RoleTable(declared)
+    except ValueError as exc:
+        raise CompileError("annotate", f"declared roles: {exc}", server) from None
+
+
+def check_roles_used(
+    server: str, declared: Mapping[str, RoleSpec], annotations: Sequence[ToolAnnotation]
+) -> None:
+    """Raise ``CompileError`` for a declared role no argument of the server carries."""
+    used = {role for item in annotations for role in _roles_of(item)}
+    if unused := sorted(set(declared) - used):
+        raise CompileError(
+            "annotate", f"declared role {unused[0]!r} is carried by no argument", server
+        )
+
+
+def _roles_of(item: ToolAnnotation) -> set[str]:
+    return {role for value in item.args.values() for role in _arg_roles(value)}
+
+
+def _arg_roles(value: ConditionalRoles | tuple[str, ...]) -> set[str]:
+    if not isinstance(value, ConditionalRoles):
+        return set(value)
+    used = set(value.default) | set(value.when_absent)
+    for clause in value.when:
+        used |= set(clause.roles)
+    return used
+
+
 def check_annotations(
-    server: str, tools: Sequence[ToolSpec], annotations: Sequence[ToolAnnotation]
+    server: str,
+    tools: Sequence[ToolSpec],
+    annotations: Sequence[ToolAnnotation],
+    declared: Mapping[str, RoleSpec] | None = None,
 ) -> None:
     """Raise ``CompileError`` naming the first tool, argument or role that does not fit."""
     specs = {t.name: t for t in tools}
@@ -107,29 +199,21 @@ def check_annotations(
         if item.server_name != server:
             raise CompileError("annotate", f"{name}: serverName {item.server_name!r}", server)
         seen.add(name)
-        _check_args(server, specs[name], item)
+        _check_args(server, specs[name], item, roles_for(server, declared))
     missing = sorted(set(specs) - seen)
     if missing:
         raise CompileError("annotate", f"no annotation for tool(s) {', '.join(missing)}", server)
 
 
-def _check_args(server: str, spec: ToolSpec, item: ToolAnnotation) -> None:
+def _check_args(server: str, spec: ToolSpec, item: ToolAnnotation, allowed: frozenset[str]) -> None:
     declared = set((spec.input_schema or {}).get("properties", {}))
     top = {key.split(".")[0].removesuffix("[]") for key in item.args}
     if extra := sorted(top - declared):
         raise CompileError("annotate", f"{spec.name}: argument {extra[0]!r} does not exist", server)
     if missing := sorted(declared - top):
         raise CompileError("annotate", f"{spec.name}: argument {missing[0]!r} has no roles", server)
-    allowed = roles_for(server)
     for key, value in item.args.items():
-        used = (
-            set(value.default) | set(value.when_absent)
-            if isinstance(value, ConditionalRoles)
-            else set(value)
-        )
-        for clause in value.when if isinstance(value, ConditionalRoles) else ():
-            used |= set(clause.roles)
-        if bad := sorted(used - allowed):
+        if bad := sorted(_arg_roles(value) - allowed):
             raise CompileError(
                 "annotate", f"{spec.name}.{key}: role {bad[0]!r} is not valid for {server}", server
             )

@@ -7,19 +7,46 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from policy.compiler.annotate import declared_of
 from policy.compiler.cache import digest_of
+from policy.compiler.errors import CompileError
 from policy.compiler.scenarios import CONTEXT, InvariantFile
 from policy.models import DynamicList, DynamicListsFile, Rule, ServerAnnotations
+from policy.role_specs import RoleSpec
 from policy.scenarios import Scenario
 
 __all__ = ["annotations_file", "old_lists", "policy_files"]
 
 
-def annotations_file(by_server: Mapping[str, ServerAnnotations], now: str) -> dict[str, Any]:
+def annotations_file(
+    by_server: Mapping[str, ServerAnnotations],
+    now: str,
+    kept_roles: Mapping[str, RoleSpec] | None = None,
+) -> dict[str, Any]:
+    """The file's JSON: every server's tools, and at the top level the roles declared for the
+    servers (``AnnotatedServer.roles``) beside ``kept_roles`` (an older file's, for the servers
+    not annotated again). One name declared two ways is a ``CompileError`` naming both."""
+    roles = dict(kept_roles or {})
+    declared_by: dict[str, str] = {}  # role -> the server annotated now that declared it
+    for server in sorted(by_server):
+        for name, spec in declared_of(by_server[server]).items():
+            first = declared_by.setdefault(name, server)
+            if first != server and roles[name] != spec:
+                message = f"role {name!r} is declared by {first} and {server} differently"
+                raise CompileError("annotate", message)
+            roles[name] = spec
     servers = {
-        s: a.model_dump(mode="json", by_alias=True, exclude_none=True) for s, a in by_server.items()
+        s: a.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"roles"})
+        for s, a in by_server.items()
     }
-    return {"generatedAt": now, "servers": dict(sorted(servers.items()))}
+    content: dict[str, Any] = {"generatedAt": now}
+    if roles:
+        content["roles"] = {
+            name: spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            for name, spec in sorted(roles.items())
+        }
+    content["servers"] = dict(sorted(servers.items()))
+    return content
 
 
 def policy_files(
@@ -45,17 +72,26 @@ def policy_files(
         },
         "tool-annotations.json": annotations_file(annotations, now),
         "dynamic-lists.json": {"generatedAt": now, "lists": dumped_lists},
-        "test-scenarios.json": _scenario_file(scenarios, invariants),
+        "test-scenarios.json": _scenario_file(scenarios, invariants, annotations),
     }
 
 
-def _scenario_file(scenarios: Sequence[Scenario], invariants: InvariantFile) -> dict[str, Any]:
-    """The LLM's scenarios plus every exact invariant, so ``policy test`` replays both (an
-    invariant that only forbids a decision has no place in this format and stays in its file)."""
+def _scenario_file(
+    scenarios: Sequence[Scenario],
+    invariants: InvariantFile,
+    annotations: Mapping[str, ServerAnnotations],
+) -> dict[str, Any]:
+    """The LLM's scenarios plus every exact invariant about a tool this policy has, so ``policy
+    test`` replays both (an invariant that only forbids a decision has no place in this format
+    and stays in its file; one about a server the policy was not compiled for is skipped, as
+    the verify stage skips it)."""
     items = [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in scenarios]
+    tools = {(server, t.tool_name) for server, entry in annotations.items() for t in entry.tools}
     if invariants.context == CONTEXT:
         for inv in invariants.invariants:
             if inv.expected_decision is None:
+                continue
+            if (inv.request.server_name, inv.request.tool_name) not in tools:
                 continue
             item = {
                 "description": inv.description,

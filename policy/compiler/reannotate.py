@@ -38,14 +38,15 @@ def annotate_tools(
     fresh = parallel(servers, lambda s: annotate_server(s, inputs.tools[s], llm, cache, progress))
     try:
         data = (inputs.policy_dir / "tool-annotations.json").read_bytes()
-        old = dict(ToolAnnotationsFile.model_validate_json(data).servers)
+        current = ToolAnnotationsFile.model_validate_json(data)
+        old, old_roles = dict(current.servers), dict(current.roles)
     except (OSError, ValueError):
-        old = {}
+        old, old_roles = {}, {}
     merged = {**old, **fresh}
     changed = changed_tools(old, merged)
     for name, before, after in changed:
         show(name, before, after)
-    content = annotations_file(merged, inputs.now())
+    content = annotations_file(merged, inputs.now(), kept_roles=old_roles)
     if (inputs.policy_dir / "compiled-policy.json").is_file():
         _recheck(inputs, content)
     install_files(inputs.policy_dir, {"tool-annotations.json": content})

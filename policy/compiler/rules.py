@@ -4,6 +4,14 @@ A rule must name its server (exactly that one), have a condition beyond the serv
 ``allow`` or ``escalate`` (deny is what happens to anything no rule covers), and name only tools
 and roles that server has. ``@list`` references are collected for stage 3. Cached per server by
 the digest of the constitution and that server's annotations.
+
+The rules may be session-aware (``docs/policy-format.md``, *Session-aware policy*): values the
+user typed in the task's request (``@task:emails``…), counters and sums a rule's ``session``
+update keeps, values or runs of words a result of a given label wrote (``provenance``), what the
+request asks for (``task``). Such a rule is checked as the loader checks it (built into a
+policy with the server's annotations), and beyond that: a ``@task:`` list must be one the
+request fills, and a ``session`` counter or sum a rule reads must be one a rule of the server
+keeps (else it never moves, and the rule reads a constant).
 """
 
 from __future__ import annotations
@@ -13,12 +21,15 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from policy.compiler.annotate import roles_for
+from policy.compiler.annotate import declared_of, roles_for
+from policy.compiler.artifacts import annotations_file
 from policy.compiler.cache import StageCache, digest_of
 from policy.compiler.errors import CompileError
 from policy.compiler.llm import LLM, ask_json
-from policy.loader import STRUCTURAL_RULES
-from policy.models import Rule, ServerAnnotations
+from policy.loader import STRUCTURAL_RULES, Policy
+from policy.models import PolicyError, Rule, ServerAnnotations, ToolAnnotationsFile
+from policy.session_state import is_session_list
+from policy.task_grants import GRANT_LISTS
 
 __all__ = ["ServerRules", "compile_server", "list_references"]
 
@@ -29,7 +40,26 @@ one more condition: "tool": [names], "sideEffects": bool, "roles": [roles], "pat
 "within"}, "domains": {"roles", "allowed"}, "lists": [{"roles", "allowed", "matchType"}].
 Never write "deny": whatever no rule allows or escalates is denied. Name sets of hosts or values
 the constitution describes but does not list as "@list-name" in "allowed". The session sandbox
-is handled before the rules. Paths start with "/" or "~/"."""
+is handled before the rules. Paths start with "/" or "~/".
+
+Rules may also use the session (the user's task and what happened in it):
+- In a "lists" or "domains" condition's "allowed", "@task:emails", "@task:urls", "@task:domains",
+  "@task:amounts", "@task:paths", "@task:identifiers" (every word typed) or "@task:dates" are
+  the values the user typed in this task's request. Allow a side effect's recipient, account,
+  amount or target from them where the constitution says "only what I ask for"; a value the
+  user never typed then falls through to a later rule, or is denied.
+- "numbers": [{"roles", "gt"/"gte"/"lt"/"lte"}] bounds a number role.
+- A rule's top-level "session": {"count": [NAME], "add": [{"sum": NAME, "roles"}], "extend":
+  [{"list": "session:NAME", "roles"}]} records a call it allows (or a human approves); a later
+  condition "session": [{"count": NAME, "lt": N}] or [{"sum": NAME, "roles", "lte": N}] reads
+  it (a sum adds this call's values), and "@session:NAME" in "allowed" lists what was recorded.
+- "provenance": {"roles", "from": "untrusted" | "secret"} holds when the value contains text a
+  result of that label returned (a link, account or address read in a mail or a web page);
+  with "words": N (4 to 12) when a message's text repeats N words such a result wrote. Put an
+  escalate rule on provenance before the allow rules it guards.
+- "task": {"mentions": [WORDS]} / {"mentionsNone": [WORDS]}: the request holds one of these
+  words, or none ("pay*": a word starting so).
+The first rule covering a value decides it."""
 
 
 class _Answer(BaseModel):
@@ -55,7 +85,11 @@ def compile_server(
     progress: Callable[[str], None],
 ) -> ServerRules:
     tools = [t.model_dump(mode="json", by_alias=True) for t in annotations.tools]
-    key = digest_of("rules", server, constitution, tools)
+    declared = {
+        name: spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        for name, spec in sorted(declared_of(annotations).items())
+    }
+    key = digest_of("rules", server, constitution, tools, *([declared] if declared else []))
     cached = cache.get("rules", key)
     if cached is not None:
         progress(f"rules     {server}: cached")
@@ -65,6 +99,8 @@ def compile_server(
         f"Server: {server}\nConstitution:\n{constitution}\n\n"
         f"Tool annotations:\n{json.dumps(tools, indent=1)}"
     )
+    if declared:
+        prompt += f"\n\nThe server's own roles:\n{json.dumps(declared, indent=1)}"
     system = SYSTEM.replace("SERVER", server)
     answer = ask_json(llm, system, prompt, _Answer, "rules", server)
     check_rules(server, annotations, answer.rules)
@@ -76,16 +112,61 @@ def compile_server(
 def check_rules(server: str, annotations: ServerAnnotations, rules: tuple[Rule, ...]) -> None:
     """Raise ``CompileError`` naming the first rule that breaks a compiler rule."""
     tools = {t.tool_name for t in annotations.tools}
-    allowed_roles = roles_for(server)
+    allowed_roles = roles_for(server, declared_of(annotations))
+    kept = _kept(rules)
     seen: set[str] = set()
     for rule in rules:
         name = rule.name
-        problem = _rule_problem(server, rule, tools, allowed_roles)
+        problem = _rule_problem(server, rule, tools, allowed_roles) or _session_problem(rule, kept)
         if name in seen:
             problem = "the name is used twice"
         if problem:
             raise CompileError("rules", f"rule {name!r}: {problem}", server)
         seen.add(name)
+    _built(server, annotations, rules)
+
+
+def _kept(rules: tuple[Rule, ...]) -> set[tuple[str, str]]:
+    """The counters, sums and session lists the rules' ``session`` updates keep."""
+    kept: set[tuple[str, str]] = set()
+    for rule in rules:
+        update = rule.session
+        if update is not None:
+            kept |= {("count", name) for name in update.count}
+            kept |= {("sum", item.sum) for item in update.add}
+            kept |= {("list", item.list) for item in update.extend}
+    return kept
+
+
+def _session_problem(rule: Rule, kept: set[tuple[str, str]]) -> str | None:
+    cond = rule.when
+    allowed = [value for item in cond.lists or () for value in item.allowed]
+    allowed += list(cond.domains.allowed) if cond.domains else []
+    for value in allowed:
+        name = value.removeprefix("@")
+        if not value.startswith("@") or not is_session_list(name):
+            continue
+        if name.startswith("task:") and name not in GRANT_LISTS:
+            known = ", ".join(f"@{n}" for n in GRANT_LISTS)
+            return f"names {value}, which no request fills (the task's lists: {known})"
+        if name.startswith("session:") and ("list", name) not in kept:
+            return f"names {value}, which no rule's session update extends"
+    for item in cond.session or ():
+        kind, name = ("count", item.count) if item.count is not None else ("sum", item.sum)
+        if (kind, name) not in kept:
+            return f"reads the {kind} {name!r}, which no rule's session update keeps"
+    return None
+
+
+def _built(server: str, annotations: ServerAnnotations, rules: tuple[Rule, ...]) -> None:
+    """The rules built into a policy with the server's annotations, as the loader builds one:
+    what it refuses (a role no tool carries in a provenance condition, a malformed bound) is
+    refused here, named, instead of when the policy is installed."""
+    content = annotations_file({server: annotations}, "")
+    try:
+        Policy.build(rules, ToolAnnotationsFile.model_validate(content))
+    except (PolicyError, ValueError) as exc:
+        raise CompileError("rules", f"the rules do not load: {exc}", server) from None
 
 
 def _rule_problem(
@@ -104,8 +185,11 @@ def _rule_problem(
     if unknown := sorted(set(cond.tool or ()) - tools):
         return f"names tool {unknown[0]!r}, which {server} does not have"
     used = set(cond.roles or ())
-    for part in (cond.paths, cond.domains, *(cond.lists or ())):
+    parts = (cond.paths, cond.domains, cond.provenance, *(cond.lists or ()))
+    for part in (*parts, *(cond.numbers or ()), *(cond.session or ())):
         used |= set(part.roles) if part else set()
+    if rule.session is not None:
+        used |= {r for item in (*rule.session.extend, *rule.session.add) for r in item.roles}
     if bad := sorted(used - allowed_roles):
         return f"names role {bad[0]!r}, which {server} tools never carry"
     return None
@@ -120,6 +204,7 @@ def list_references(rules: tuple[Rule, ...]) -> dict[str, str]:
         pairs += [(item.allowed, item.match_type) for item in cond.lists or ()]
         for allowed, kind in pairs:
             for value in allowed:
-                if value.startswith("@"):
+                # @task: and @session: lists are the session's, never resolved by an LLM
+                if value.startswith("@") and not is_session_list(value[1:]):
                     found.setdefault(value[1:], kind)
     return found

@@ -31,7 +31,10 @@ SYSTEM = """You write test scenarios for a security policy of ONE MCP server, fr
 Answer with one JSON object only: {"scenarios": [{"description", "request": {"serverName",
 "toolName", "arguments"}, "expectedDecision": "allow" | "deny" | "escalate", "reasoning"}]}.
 Assume home /home/user and the session sandbox /home/user/.ironcurtain/sessions/s1/sandbox.
-Cover what the constitution allows, escalates and forbids for this server's tools."""
+Cover what the constitution allows, escalates and forbids for this server's tools.
+Where the decision depends on what the user asked for in the task, or on earlier calls, add
+"task": the user's request as they would type it, and "steps": [{"request", "result"}], the
+calls made before the one tested, with what each returned (a mail, a web page, a listing)."""
 
 
 class Invariant(BaseModel):
@@ -89,10 +92,11 @@ def write_scenarios(
     names = {t.tool_name for t in annotations.tools}
     written = []
     for item in answer.scenarios:
-        request = item.request
-        if request.server_name != server or request.tool_name not in names:
-            where = f"{request.server_name}/{request.tool_name}"
-            raise CompileError("scenarios", f"{item.description!r} calls unknown {where}", server)
+        for request in (*(step.request for step in item.steps), item.request):
+            if request.server_name != server or request.tool_name not in names:
+                where = f"{request.server_name}/{request.tool_name}"
+                message = f"{item.description!r} calls unknown {where}"
+                raise CompileError("scenarios", message, server)
         written.append(item.model_copy(update={"source": "llm"}))
     result = _Answer(scenarios=tuple(written))
     cache.put("scenarios", key, result.model_dump(mode="json", by_alias=True, exclude_none=True))

@@ -25,7 +25,7 @@ from policy.engine import evaluate
 from policy.loader import Policy
 from policy.models import EvalContext, Rule, ToolCall
 from policy.paths import lexical
-from policy.scenarios import Scenario, ScenarioContext, ScenarioRequest
+from policy.scenarios import Scenario, ScenarioContext, ScenarioRequest, run_sequence
 
 __all__ = ["MAX_ROUNDS", "Failure", "Proposal", "find_failures", "repair_loop"]
 
@@ -36,7 +36,8 @@ SYSTEM = """You are the judge of a policy compiler. Some test scenarios fail aga
 Answer with one JSON object only: {"repairs": [{"server", "rules": [the server's complete new
 rule list]}], "proposals": [{"description": scenario description, "expectedDecision", "why"}]}.
 Repair rules where they disagree with the constitution. Propose an expectation change only when
-the scenario itself contradicts the constitution. Rules may only allow or escalate."""
+the scenario itself contradicts the constitution. Rules may only allow or escalate, and may use
+the same conditions as the rules you are given (session-aware ones included)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,17 @@ def _decide(request: ScenarioRequest, policy: Policy, context: EvalContext) -> t
     return decision.decision, decision.rule
 
 
+def _single(scenario: Scenario) -> bool:
+    return scenario.task is None and not scenario.steps
+
+
+def _sequence(scenario: Scenario, policy: Policy, context: EvalContext) -> tuple[str, str]:
+    """A scenario with a task or steps, decided as ``policy test`` decides one: its task's
+    values granted, its steps judged and their results seen, then its request."""
+    decision = run_sequence(scenario, policy, context).decision
+    return decision.decision, decision.rule
+
+
 def find_failures(
     policy: Policy,
     scenarios: Sequence[Scenario],
@@ -132,7 +144,7 @@ def find_failures(
     failures = []
     ctx = _context(context, protected)
     for s in scenarios:
-        got, rule = _decide(s.request, policy, ctx)
+        got, rule = _decide(s.request, policy, ctx) if _single(s) else _sequence(s, policy, ctx)
         ok = got == s.expected_decision and s.expected_rule in (None, rule)
         if not ok:
             expected = s.expected_decision + (f" ({s.expected_rule})" if s.expected_rule else "")

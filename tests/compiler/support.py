@@ -30,7 +30,7 @@ def tool_specs() -> dict[str, list[ToolSpec]]:
 def request_key(messages: list[dict[str, Any]]) -> str:
     """Which recorded answer a request wants: ``rules-fetch``, ``lists-news-sites``, ``judge``."""
     system, prompt = messages[0]["content"], messages[-1]["content"]
-    if "judge" in system:
+    if system.startswith("You are the judge"):
         return "judge"
     if "adjust the security constitution" in system:
         return "customize"
