@@ -128,8 +128,24 @@ def annotate_server(
     result = AnnotatedServer(
         inputHash=key, tools=tuple(sorted(stamped, key=_name)), roles=answer.roles
     )
+    for line in _declared_summary(result):
+        progress(f"annotate  {server}: {line}")
     cache.put("annotate", key, result.model_dump(mode="json", by_alias=True, exclude_none=True))
     return result
+
+
+def _declared_summary(annotations: AnnotatedServer) -> list[str]:
+    """What the annotator decided that weakens or shapes the policy, for the user to see: the
+    roles it declared, and the tools whose results it said are not others' text."""
+    lines = []
+    if annotations.roles:
+        shown = ", ".join(f"{n} ({spec.kind})" for n, spec in sorted(annotations.roles.items()))
+        lines.append(f"declared roles {shown}")
+    said = {"trusted": "results trusted (not others' text)", "secret": "results secret"}
+    for label, shown in said.items():
+        if tools := [t.tool_name for t in annotations.tools if t.result == label]:
+            lines.append(f"{shown}: {', '.join(tools)}")
+    return lines
 
 
 def _name(tool: ToolAnnotation) -> str:
@@ -155,6 +171,10 @@ def check_declared_roles(server: str, declared: Mapping[str, RoleSpec]) -> None:
         RoleTable(declared)
     except ValueError as exc:
         raise CompileError("annotate", f"declared roles: {exc}", server) from None
+    # a shipped default (IronCurtain's email-address, …) keeps its meaning for every server
+    if shipped := sorted(set(declared) & set(BUILTIN_TABLE.names())):
+        message = f"declared role {shipped[0]!r} is shipped and cannot be declared again"
+        raise CompileError("annotate", message, server)
 
 
 def check_roles_used(

@@ -194,7 +194,11 @@ def run(llm, tmp_path, answers, tools=None):
 
 
 def test_a_declared_server_compiles_with_its_roles_labels_and_session_rules(script, tmp_path):
-    report, _ = run(script, tmp_path, _answers())
+    report, lines = run(script, tmp_path, _answers())
+    assert (
+        "annotate  bank: declared roles amount (number), memo-text (opaque), payee (identifier)"
+        in lines
+    )
     out = tmp_path / "generated"
     annotations = json.loads((out / "tool-annotations.json").read_text())
     assert annotations["roles"]["payee"] == {
@@ -318,6 +322,10 @@ def _annotate_with(roles=None, memo=None):
         (
             _annotate_with(roles={**ANNOTATE["roles"], "read-path": {"kind": "path"}}),
             "declared roles: role 'read-path' is built in and cannot be declared again",
+        ),
+        (
+            _annotate_with(roles={**ANNOTATE["roles"], "email-address": {"kind": "opaque"}}),
+            "declared role 'email-address' is shipped and cannot be declared again",
         ),
         (
             _annotate_with(roles={**ANNOTATE["roles"], "Payee": {"kind": "identifier"}}),
