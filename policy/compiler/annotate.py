@@ -27,7 +27,15 @@ from policy.compiler.llm import LLM, ask_json
 from policy.models import ConditionalRoles, ServerAnnotations, ToolAnnotation
 from policy.role_specs import BUILTIN_TABLE, ROLE_NAME, RoleSpec, RoleTable
 
-__all__ = ["SERVER_ROLES", "AnnotatedServer", "ToolSpec", "annotate_server", "roles_for"]
+__all__ = [
+    "SERVER_ROLES",
+    "AnnotatedServer",
+    "ToolSpec",
+    "annotate_server",
+    "declared_of",
+    "roles_for",
+    "roles_of",
+]
 
 _PATHS = ("read-path", "write-path", "delete-path")
 SERVER_ROLES: dict[str, frozenset[str]] = {
@@ -181,14 +189,15 @@ def check_roles_used(
     server: str, declared: Mapping[str, RoleSpec], annotations: Sequence[ToolAnnotation]
 ) -> None:
     """Raise ``CompileError`` for a declared role no argument of the server carries."""
-    used = {role for item in annotations for role in _roles_of(item)}
+    used = {role for item in annotations for role in roles_of(item)}
     if unused := sorted(set(declared) - used):
         raise CompileError(
             "annotate", f"declared role {unused[0]!r} is carried by no argument", server
         )
 
 
-def _roles_of(item: ToolAnnotation) -> set[str]:
+def roles_of(item: ToolAnnotation) -> set[str]:
+    """Every role an argument of the tool can carry (a conditional's every branch)."""
     return {role for value in item.args.values() for role in _arg_roles(value)}
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from policy.compiler.annotate import declared_of, roles_for
+from policy.compiler.annotate import declared_of, roles_for, roles_of
 from policy.compiler.artifacts import annotations_file
 from policy.compiler.cache import StageCache, digest_of
 from policy.compiler.errors import CompileError
@@ -112,7 +112,9 @@ def compile_server(
 def check_rules(server: str, annotations: ServerAnnotations, rules: tuple[Rule, ...]) -> None:
     """Raise ``CompileError`` naming the first rule that breaks a compiler rule."""
     tools = {t.tool_name for t in annotations.tools}
-    allowed_roles = roles_for(server, declared_of(annotations))
+    # a role no tool of the server carries: a rule on it never holds (an escalate guard on
+    # provenance that never fires); the server's vocabulary alone is not enough
+    allowed_roles = roles_for(server, declared_of(annotations)) & _carried(annotations)
     kept = _kept(rules)
     seen: set[str] = set()
     for rule in rules:
@@ -124,6 +126,10 @@ def check_rules(server: str, annotations: ServerAnnotations, rules: tuple[Rule, 
             raise CompileError("rules", f"rule {name!r}: {problem}", server)
         seen.add(name)
     _built(server, annotations, rules)
+
+
+def _carried(annotations: ServerAnnotations) -> frozenset[str]:
+    return frozenset(role for tool in annotations.tools for role in roles_of(tool))
 
 
 def _kept(rules: tuple[Rule, ...]) -> set[tuple[str, str]]:

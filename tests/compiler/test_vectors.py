@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.compiler.annotate import annotate_server
+from policy.compiler.annotate import AnnotatedServer, ToolSpec, annotate_server
 from policy.compiler.cache import StageCache
 from policy.compiler.errors import CompileError
 from policy.compiler.lists import resolve_lists
@@ -18,9 +18,12 @@ from policy.compiler.scenarios import write_scenarios
 from policy.models import ServerAnnotations
 from tests.compiler.support import CONSTITUTION, recorded, tool_specs
 
-VECTORS = json.loads(
+DATA = json.loads(
     (Path(__file__).parents[1] / "vectors" / "compiler" / "bad-answers.json").read_text()
-)["cases"]
+)
+VECTORS = DATA["cases"]
+# a declared server's tools and annotations (its own roles), for the cases about one
+DECLARED = DATA["declared"]
 
 
 class FixedAnswer:
@@ -35,15 +38,26 @@ class FixedAnswer:
 
 def _run(case: dict, cache: StageCache) -> None:
     llm, server, quiet = FixedAnswer(case["answer"]), case["server"], lambda _: None
-    fetch = ServerAnnotations.model_validate(recorded("annotate-fetch.json"))
     if case["stage"] == "annotate":
-        annotate_server(server, tool_specs()[server], llm, cache, quiet)
+        annotate_server(server, _tools(server), llm, cache, quiet)
     elif case["stage"] == "rules":
-        compile_server(server, CONSTITUTION, fetch, llm, cache, quiet)
+        compile_server(server, CONSTITUTION, _annotations(server), llm, cache, quiet)
     elif case["stage"] == "scenarios":
-        write_scenarios(server, CONSTITUTION, fetch, llm, cache, quiet)
+        write_scenarios(server, CONSTITUTION, _annotations(server), llm, cache, quiet)
     else:
         resolve_lists({server: "domains"}, CONSTITUTION, {}, llm, cache, quiet)
+
+
+def _tools(server: str) -> list[ToolSpec]:
+    if server in DECLARED:
+        return [ToolSpec(**t) for t in DECLARED[server]["tools"]]
+    return tool_specs()[server]
+
+
+def _annotations(server: str) -> ServerAnnotations:
+    if server in DECLARED:
+        return AnnotatedServer.model_validate(DECLARED[server]["annotations"])
+    return ServerAnnotations.model_validate(recorded(f"annotate-{server}.json"))
 
 
 @pytest.mark.parametrize("case", VECTORS, ids=[c["description"] for c in VECTORS])
