@@ -1,4 +1,4 @@
-"""The whole build: annotate → rules → scenarios → lists → verify/repair → install.
+"""The whole build: annotate → rules → scenarios → lists → verify/repair → harden → install.
 
 Servers run in parallel within a stage. Nothing reaches ``policy_dir`` until every stage passed
 and every scenario and invariant holds against the real engine; any failure raises
@@ -20,6 +20,7 @@ from policy.compiler.artifacts import annotations_file, old_lists, policy_files
 from policy.compiler.cache import StageCache, digest_of
 from policy.compiler.diff import PolicyDiff, diff_policies
 from policy.compiler.errors import CompileError
+from policy.compiler.harden import Hardening, harden_rules
 from policy.compiler.install import install_files
 from policy.compiler.lists import resolve_lists
 from policy.compiler.llm import LLM
@@ -72,6 +73,7 @@ class CompileReport:
     rounds: int = 0
     proposals: list[verify.Proposal] = field(default_factory=list)
     refused: list[verify.Proposal] = field(default_factory=list)
+    hardened: list[Hardening] = field(default_factory=list)  # stage 6, per server with findings
 
 
 class UnverifiedError(CompileError):
@@ -127,6 +129,17 @@ def compile_policy(
     )
     if outcome.failures:
         raise _unverified(outcome.failures, report)
+    check = _checker(inputs, draft)
+    outcome.rules, report.hardened = harden_rules(
+        inputs.constitution,
+        outcome.rules,
+        draft.annotations,
+        draft.build,
+        lambda policy: check(policy, outcome.scenarios),
+        llm,
+        cache,
+        progress,
+    )
     previous = _previous(inputs)
     new = draft.build(outcome.rules)
     files = policy_files(
@@ -191,9 +204,7 @@ def _verify(
     progress: Progress,
     accept_proposals: bool,
 ) -> verify.Outcome:
-    def check(policy: Policy, scenarios: Sequence[Scenario]) -> list[verify.Failure]:
-        return verify.find_failures(policy, scenarios, CONTEXT, draft.invariants, inputs.protected)
-
+    check = _checker(inputs, draft)
     outcome = verify.Outcome(rules=dict(draft.rules), scenarios=draft.scenarios, failures=[])
     outcome.failures = check(draft.build(outcome.rules), outcome.scenarios)
     progress(
@@ -223,6 +234,17 @@ def _verify(
     if not outcome.failures:
         cache.put("repair", key, outcome.to_json())
     return outcome
+
+
+def _checker(
+    inputs: CompileInputs, draft: _Draft
+) -> Callable[[Policy, Sequence[Scenario]], list[verify.Failure]]:
+    """The verification: every scenario and invariant against a candidate policy."""
+
+    def check(policy: Policy, scenarios: Sequence[Scenario]) -> list[verify.Failure]:
+        return verify.find_failures(policy, scenarios, CONTEXT, draft.invariants, inputs.protected)
+
+    return check
 
 
 def _repair_key(inputs: CompileInputs, draft: _Draft, accept_proposals: bool) -> str:

@@ -30,6 +30,9 @@ def tool_specs() -> dict[str, list[ToolSpec]]:
 def request_key(messages: list[dict[str, Any]]) -> str:
     """Which recorded answer a request wants: ``rules-fetch``, ``lists-news-sites``, ``judge``."""
     system, prompt = messages[0]["content"], messages[-1]["content"]
+    if system.startswith("You harden"):
+        server = _SERVER.search(prompt)
+        return f"harden-{server.group(1) if server else '?'}"
     if system.startswith("You are the judge"):
         return "judge"
     if "adjust the security constitution" in system:

@@ -90,6 +90,25 @@ RULES = {
             "reason": "the IBAN was read in a transaction someone else wrote",
         },
         {
+            "name": "ask-copied-memo",
+            "if": {
+                "server": ["bank"],
+                "provenance": {"roles": ["memo-text"], "from": "untrusted", "words": 4},
+            },
+            "then": "escalate",
+            "reason": "the memo repeats what a transaction's note said",
+        },
+        {
+            "name": "ask-after-three-payments",
+            "if": {
+                "server": ["bank"],
+                "tool": ["send_money"],
+                "session": [{"count": "payments", "gte": 3}],
+            },
+            "then": "escalate",
+            "reason": "three payments in one task already",
+        },
+        {
             "name": "pay-whom-the-user-named",
             "if": {
                 "server": ["bank"],
@@ -101,7 +120,6 @@ RULES = {
                         "matchType": "identifiers",
                     }
                 ],
-                "session": [{"count": "payments", "lt": 3}],
             },
             "then": "allow",
             "reason": "the user named this IBAN",
@@ -211,7 +229,8 @@ def test_a_declared_server_compiles_with_its_roles_labels_and_session_rules(scri
     assert "roles" not in annotations["servers"]["bank"]
     # the session's lists are never handed to the list stage (no "lists-task:…" request)
     assert json.loads((out / "dynamic-lists.json").read_text())["lists"] == {}
-    assert len(script.requests) == 3 and report.rounds == 0 and report.rules == 4
+    assert len(script.requests) == 3 and report.rounds == 0 and report.rules == 6
+    assert report.hardened == []  # no lint finding: nothing to harden
 
     # the installed policy decides the sequences as the compiler verified them
     policy = load_policy(out)
@@ -240,7 +259,7 @@ def test_a_sequence_that_fails_is_a_verification_failure(script, tmp_path):
 
 def _rules_with(**changes):
     rules = copy.deepcopy(RULES)
-    target = rules["rules"][2]
+    target = rules["rules"][4]
     for key, value in changes.items():
         if key == "allowed":
             target["if"]["lists"][0]["allowed"] = value
@@ -262,7 +281,7 @@ def _rules_with(**changes):
         ),
         (
             _rules_with(session={"count": ["transfers"]}),
-            "reads the count 'payments', which no rule's session update keeps",
+            "rule 'ask-after-three-payments': reads the count 'payments', which no rule's",
         ),
         (
             {
@@ -418,3 +437,84 @@ def test_annotating_one_server_again_keeps_the_roles_the_others_declared(script,
     assert set(annotations["roles"]) == {"payee", "amount", "memo-text", "recipient"}
     assert set(annotations["servers"]) == {"bank", "mail"}
     load_policy(tmp_path / "generated")  # and it loads
+
+
+LOOSE = {
+    "rules": [
+        *RULES["rules"][:3],
+        {
+            "name": "pay-whom-the-user-named",
+            "if": {
+                "server": ["bank"],
+                "tool": ["send_money"],
+                "lists": [
+                    {
+                        "roles": ["payee"],
+                        "allowed": ["@task:identifiers"],
+                        "matchType": "identifiers",
+                    }
+                ],
+            },
+            "then": "allow",
+            "reason": "the user named this IBAN",
+        },
+        {
+            "name": "pay-up-to-a-thousand",
+            "if": {
+                "server": ["bank"],
+                "tool": ["send_money"],
+                "numbers": [{"roles": ["amount"], "lte": 1000}],
+            },
+            "then": "allow",
+            "reason": "small payments",
+        },
+    ]
+}
+
+
+def test_the_lints_findings_are_handed_back_and_a_bound_revision_is_kept(script, tmp_path):
+    # the constitution's rules verified, but an injected invoice could choose the amount
+    # (any up to 1000) and repeat the payment: the revision binds and caps them
+    answers = {**_answers(), "rules-bank": LOOSE, "harden-bank": RULES}
+    report, lines = run(script, tmp_path, answers)
+    hardening = "harden    bank: 2 lint finding(s) -> 0"
+    assert hardening in lines, lines
+    [done] = report.hardened
+    assert (done.before, done.after, done.kept) == (2, 0, True)
+    harden_prompt = script.requests[-1]["messages"][-1]["content"]
+    assert "unbound   bank/send_money amount: rule 'pay-up-to-a-thousand'" in harden_prompt
+    assert "uncapped  bank/send_money" in harden_prompt
+    installed = load_policy(tmp_path / "generated")
+    assert [r.name for r in installed.rules] == [r["name"] for r in RULES["rules"]]
+    # a second compile asks nothing and keeps the revision
+    _, again = run(script, tmp_path, answers)
+    assert script.requests == [] and hardening in again
+
+
+@pytest.mark.parametrize(
+    ("revision", "why"),
+    [
+        (
+            _rules_with(allowed=["@task:emails"]),  # binds the IBAN to nothing the user typed
+            "'the IBAN and amount the user typed' expects allow, gets deny (default-deny)",
+        ),
+        (LOOSE, "2 finding(s) left, not fewer"),
+        ("I would rather not.", "harden (bank): the LLM's answer is not JSON"),
+        (
+            {"rules": [{**RULES["rules"][0], "then": "deny"}]},
+            "'then' must be allow or escalate",
+        ),
+    ],
+)
+def test_a_revision_that_breaks_a_scenario_or_binds_nothing_is_refused(
+    script, tmp_path, revision, why
+):
+    report, lines = run(
+        script, tmp_path, {**_answers(), "rules-bank": LOOSE, "harden-bank": revision}
+    )
+    [done] = report.hardened
+    assert not done.kept and why in done.refused
+    assert any(line.startswith("harden    bank: 2 lint finding(s) kept; the revision was refused")
+               for line in lines)  # fmt: skip
+    installed = load_policy(tmp_path / "generated")
+    assert [r.name for r in installed.rules] == [r["name"] for r in LOOSE["rules"]]

@@ -1,0 +1,201 @@
+"""Stage 6, after verification: the lint's findings handed back to the LLM, once per server.
+
+Verified rules can still let text the agent reads choose a side effect's value
+(``policy.lint``): an allow that compares a payee with a standing list or a range instead of the
+task's values (``unbound``), an identifier bound to every word typed (``words``), a side effect
+no count limits (``uncapped``), a message's text no copy rule reads (``copies``). Such a rule is
+what the constitution said, so it verifies; it is also what an injection uses. This stage shows
+the server's findings to the LLM and asks for the server's rules again with each bound to the
+task's values, capped, or guarded, where the constitution allows it.
+
+The revision is kept only when it passes every check a first answer passes, every scenario
+and invariant still holds, and the server has fewer findings than before. Otherwise the verified
+rules stay and the progress line says why. Nothing here is fatal, and nothing can loosen a
+policy past its verification. A kept or refused revision is cached by the digest of what it
+revised, so a second compile asks nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from policy.compiler.annotate import declared_of
+from policy.compiler.cache import StageCache, digest_of
+from policy.compiler.errors import CompileError
+from policy.compiler.llm import LLM, ask_json
+from policy.compiler.rules import SYSTEM as RULES_SYSTEM
+from policy.compiler.rules import check_rules
+from policy.lint import Finding, lint
+from policy.loader import Policy
+from policy.models import PolicyError, Rule, ServerAnnotations
+
+__all__ = ["HARDENED", "Hardening", "harden_rules"]
+
+# The kinds a server's rules alone can answer (the others need annotations: records, whenAbsent).
+HARDENED = frozenset({"unbound", "uncapped", "words", "copies"})
+
+SYSTEM = """You harden the rules of ONE MCP server, compiled from a security constitution and
+verified. A lint found where text the agent reads (a mail, a web page, a listing someone else
+wrote) could choose what a side effect does. Answer with one JSON object only: {"rules": [the
+server's complete new rule list]}, rules in the same form as before. Keep every decision the
+constitution requires for what the user asks for; change only what the findings name:
+- "unbound"/"words": allow the value only from the task's lists ("@task:identifiers",
+  "@task:emails", "@task:amounts", …) or a "@session:" list, where the constitution says the
+  user names it, or escalate instead of allow;
+- "uncapped": give the allow rule a top-level "session": {"count": [NAME]} that counts the
+  calls it allows, and add before it an escalate rule on the same tool with "session":
+  [{"count": NAME, "gte": N}] (N the most calls one task needs);
+- "copies": add, before the allow rules, an escalate rule with "provenance": {"roles":
+  [the text's role], "from": "untrusted", "words": 4}.
+A finding the constitution wants as it is may stay. The rules' vocabulary:
+""" + RULES_SYSTEM.split("\n", 1)[1]
+
+Check = Callable[[Policy], list]  # the verification's failures for a candidate policy
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """What the stage did for one server: findings before and after, and whether the revision
+    was kept (``refused`` says why not)."""
+
+    server: str
+    before: int
+    after: int
+    kept: bool
+    refused: str = ""
+
+    def line(self) -> str:
+        if self.kept:
+            return f"harden    {self.server}: {self.before} lint finding(s) -> {self.after}"
+        return (
+            f"harden    {self.server}: {self.before} lint finding(s) kept; the revision was "
+            f"refused ({self.refused})"
+        )
+
+
+def harden_rules(
+    constitution: str,
+    rules: Mapping[str, tuple[Rule, ...]],
+    annotations: Mapping[str, ServerAnnotations],
+    build: Callable[[Mapping[str, tuple[Rule, ...]]], Policy],
+    check: Check,
+    llm: LLM,
+    cache: StageCache,
+    progress: Callable[[str], None],
+) -> tuple[dict[str, tuple[Rule, ...]], list[Hardening]]:
+    """The rules with every server's accepted revision, and what happened per server."""
+    current = dict(rules)
+    done: list[Hardening] = []
+    found = _by_server(lint(build(current)))
+    for server in sorted(found):
+        findings = found[server]
+        key = _key(constitution, server, current[server], annotations[server], findings)
+        revised = _revision(server, constitution, current[server], annotations[server],
+                            findings, llm, cache, key)  # fmt: skip
+        if isinstance(revised, str):  # no usable answer: asked again by the next compile
+            outcome = Hardening(server, len(findings), len(findings), False, revised)
+        else:
+            candidate = {**current, server: revised}
+            outcome = _judged(server, findings, candidate, build, check)
+            if outcome.kept:
+                current = candidate
+            kept = _dumped(revised) if outcome.kept else None
+            cache.put("harden", key, {"rules": kept, "refused": outcome.refused})
+        progress(outcome.line())
+        done.append(outcome)
+    return current, done
+
+
+def _by_server(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
+    out: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if finding.kind in HARDENED:
+            out.setdefault(finding.server, []).append(finding)
+    return out
+
+
+def _key(
+    constitution: str,
+    server: str,
+    rules: tuple[Rule, ...],
+    annotations: ServerAnnotations,
+    findings: Sequence[Finding],
+) -> str:
+    tools = [t.model_dump(mode="json", by_alias=True) for t in annotations.tools]
+    declared = {n: s.model_dump(mode="json") for n, s in sorted(declared_of(annotations).items())}
+    lines = [f.line() for f in findings]
+    return digest_of("harden", server, constitution, _dumped(rules), tools, declared, lines)
+
+
+def _dumped(rules: tuple[Rule, ...]) -> list:
+    return [r.model_dump(mode="json", by_alias=True) for r in rules]
+
+
+def _revision(
+    server: str,
+    constitution: str,
+    rules: tuple[Rule, ...],
+    annotations: ServerAnnotations,
+    findings: Sequence[Finding],
+    llm: LLM,
+    cache: StageCache,
+    key: str,
+) -> tuple[Rule, ...] | str:
+    """The LLM's revised rules, checked as a first answer is; or why there are none."""
+    cached = cache.get("harden", key)
+    if cached is not None:
+        if cached.get("rules") is None:  # judged and refused: the same rules are refused again
+            return f"{cached.get('refused') or 'refused'}; cached"
+        return _Answer.model_validate({"rules": cached["rules"]}).rules
+    tools = [t.model_dump(mode="json", by_alias=True) for t in annotations.tools]
+    declared = {
+        n: s.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        for n, s in sorted(declared_of(annotations).items())
+    }
+    prompt = (
+        f"Server: {server}\nConstitution:\n{constitution}\n\n"
+        f"Tool annotations:\n{json.dumps(tools, indent=1)}\n\n"
+        + (f"The server's own roles:\n{json.dumps(declared, indent=1)}\n\n" if declared else "")
+        + f"Rules:\n{json.dumps(_dumped(rules), indent=1)}\n\n"
+        + "Lint findings:\n"
+        + "\n".join(f.line() for f in findings)
+    )
+    try:
+        answer = ask_json(llm, SYSTEM, prompt, _Answer, "harden", server)
+        check_rules(server, annotations, answer.rules)
+    except CompileError as exc:
+        return str(exc)
+    return answer.rules
+
+
+def _judged(
+    server: str,
+    findings: Sequence[Finding],
+    candidate: Mapping[str, tuple[Rule, ...]],
+    build: Callable[[Mapping[str, tuple[Rule, ...]]], Policy],
+    check: Check,
+) -> Hardening:
+    before = len(findings)
+    try:
+        policy = build(candidate)
+    except (CompileError, PolicyError, ValueError) as exc:
+        return Hardening(server, before, before, False, f"the rules do not load: {exc}")
+    failures = check(policy)
+    if failures:
+        first = failures[0]
+        why = f"{first.description!r} expects {first.expected}, gets {first.got} ({first.rule})"
+        return Hardening(server, before, before, False, why)
+    after = len(_by_server(lint(policy)).get(server, ()))
+    if after >= before:
+        return Hardening(server, before, before, False, f"{after} finding(s) left, not fewer")
+    return Hardening(server, before, after, True)
