@@ -8,11 +8,20 @@ what the constitution said, so it verifies; it is also what an injection uses. T
 the server's findings to the LLM and asks for the server's rules again with each bound to the
 task's values, capped, or guarded, where the constitution allows it.
 
-The revision is kept only when it passes every check a first answer passes, every scenario
-and invariant still holds, and the server has fewer findings than before. Otherwise the verified
-rules stay and the progress line says why. Nothing here is fatal, and nothing can loosen a
-policy past its verification. A kept or refused revision is cached by the digest of what it
-revised, so a second compile asks nothing.
+The revision is kept only when it only narrows (:func:`narrowing`), passes every check a first
+answer passes, every scenario and invariant still holds, and the server has fewer findings than
+before. Otherwise the verified rules stay and the progress line says why. Nothing here is fatal.
+A kept or refused revision is cached by the digest of what it revised, so a second compile asks
+nothing.
+
+Only narrowing, checked on the rules' text, not trusted to the scenarios: every verified rule is
+kept, by name and in the same order; an escalate rule is kept exactly (narrowing it would let
+values fall through to a later allow); an allow rule may become an escalate, and may gain
+conditions (a new condition, or a new entry in ``lists``, ``numbers`` or ``session``: the rule
+then matches fewer values, which fall to the rules after it, as strict as they were) and
+``session`` updates; a new rule may only escalate. So a value the verified rules allowed may
+now be refused or asked about, never the reverse; the one change to a refusal is that a new
+escalate rule (a cap, a copy guard) may ask about a value no rule covered.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from policy.lint import Finding, lint
 from policy.loader import Policy
 from policy.models import PolicyError, Rule, ServerAnnotations
 
-__all__ = ["HARDENED", "Hardening", "harden_rules"]
+__all__ = ["HARDENED", "Hardening", "harden_rules", "narrowing"]
 
 # The kinds a server's rules alone can answer (the others need annotations: records, whenAbsent).
 HARDENED = frozenset({"unbound", "uncapped", "words", "copies"})
@@ -51,7 +60,9 @@ constitution requires for what the user asks for; change only what the findings 
   [{"count": NAME, "gte": N}] (N the most calls one task needs);
 - "copies": add, before the allow rules, an escalate rule with "provenance": {"roles":
   [the text's role], "from": "untrusted", "words": 4}.
-A finding the constitution wants as it is may stay. The rules' vocabulary:
+Only narrow: keep every rule, by name and in order; keep escalate rules exactly; an allow rule
+may become escalate or gain conditions and "session" updates (never lose or change one); new
+rules may only escalate. A finding the constitution wants as it is may stay. The vocabulary:
 """ + RULES_SYSTEM.split("\n", 1)[1]
 
 Check = Callable[[Policy], list]  # the verification's failures for a candidate policy
@@ -102,8 +113,12 @@ def harden_rules(
         key = _key(constitution, server, current[server], annotations[server], findings)
         revised = _revision(server, constitution, current[server], annotations[server],
                             findings, llm, cache, key)  # fmt: skip
+        widens = None if isinstance(revised, str) else narrowing(current[server], revised)
         if isinstance(revised, str):  # no usable answer: asked again by the next compile
             outcome = Hardening(server, len(findings), len(findings), False, revised)
+        elif widens is not None:
+            outcome = Hardening(server, len(findings), len(findings), False, widens)
+            cache.put("harden", key, {"rules": None, "refused": widens})
         else:
             candidate = {**current, server: revised}
             outcome = _judged(server, findings, candidate, build, check)
@@ -176,6 +191,55 @@ def _revision(
     except CompileError as exc:
         return str(exc)
     return answer.rules
+
+
+def narrowing(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
+    """None when ``revised`` only narrows ``original`` (module docstring), else what widens."""
+    by_name = {rule.name: rule for rule in revised}
+    if len(by_name) != len(revised):
+        return "a rule name is used twice"
+    order = [rule.name for rule in revised if rule.name in {r.name for r in original}]
+    if missing := [r.name for r in original if r.name not in by_name]:
+        return f"it drops rule {missing[0]!r}"
+    if order != [r.name for r in original]:
+        return "it reorders the verified rules"
+    for rule in revised:
+        old = next((r for r in original if r.name == rule.name), None)
+        if old is None:
+            if rule.then != "escalate":
+                return f"its new rule {rule.name!r} does not escalate"
+            continue
+        if old.then == "escalate":
+            if _dumped((rule,)) != _dumped((old,)):
+                return f"it changes escalate rule {rule.name!r}"
+            continue
+        if rule.then not in ("allow", "escalate"):
+            return f"rule {rule.name!r} decides {rule.then!r}"
+        if why := _widened(old, rule):
+            return f"rule {rule.name!r}: {why}"
+    return None
+
+
+_ENTRIES = ("lists", "numbers", "session")  # conditions whose entries all must hold
+
+
+def _widened(old: Rule, new: Rule) -> str | None:
+    """Why ``new``'s condition or update does not contain ``old``'s, or None."""
+    was = old.when.model_dump(mode="json", by_alias=True, exclude_none=True)
+    now = new.when.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for key, value in was.items():
+        if key in _ENTRIES:
+            if any(entry not in (now.get(key) or []) for entry in value):
+                return f"it drops or changes a {key!r} entry"
+        elif now.get(key) != value:
+            return f"it changes its {key!r} condition"
+    if old.session is not None:
+        before = old.session.model_dump(mode="json", by_alias=True)
+        after = new.session.model_dump(mode="json", by_alias=True) if new.session else {}
+        for key, value in before.items():
+            if any(entry not in (after.get(key) or []) for entry in value):
+                return f"it drops a session {key!r} update"
+    return None
 
 
 def _judged(

@@ -472,10 +472,42 @@ LOOSE = {
 }
 
 
+def _hardened(narrowed_payee=None):
+    """LOOSE, narrowed as the lint asks: the amount bound to what the user said as well, the
+    payments counted and capped by a new escalate rule."""
+    rules = copy.deepcopy(LOOSE["rules"])
+    cap = {
+        "name": "ask-after-three-payments",
+        "if": {
+            "server": ["bank"],
+            "tool": ["send_money"],
+            "session": [{"count": "payments", "gte": 3}],
+        },
+        "then": "escalate",
+        "reason": "three payments in one task already",
+    }
+    payee, amount = rules[3], rules[4]
+    payee["session"] = {"count": ["payments"]}
+    if narrowed_payee:
+        payee["if"]["lists"].append(
+            {"roles": ["payee"], "allowed": [narrowed_payee], "matchType": "identifiers"}
+        )
+    amount["if"]["lists"] = [
+        {"roles": ["amount"], "allowed": ["@task:amounts"], "matchType": "identifiers"}
+    ]
+    return {"rules": [*rules[:3], cap, *rules[3:]]}
+
+
+def _widened(change):
+    revision = _hardened()
+    change(revision["rules"])
+    return revision
+
+
 def test_the_lints_findings_are_handed_back_and_a_bound_revision_is_kept(script, tmp_path):
     # the constitution's rules verified, but an injected invoice could choose the amount
     # (any up to 1000) and repeat the payment: the revision binds and caps them
-    answers = {**_answers(), "rules-bank": LOOSE, "harden-bank": RULES}
+    answers = {**_answers(), "rules-bank": LOOSE, "harden-bank": _hardened()}
     report, lines = run(script, tmp_path, answers)
     hardening = "harden    bank: 2 lint finding(s) -> 0"
     assert hardening in lines, lines
@@ -485,7 +517,7 @@ def test_the_lints_findings_are_handed_back_and_a_bound_revision_is_kept(script,
     assert "unbound   bank/send_money amount: rule 'pay-up-to-a-thousand'" in harden_prompt
     assert "uncapped  bank/send_money" in harden_prompt
     installed = load_policy(tmp_path / "generated")
-    assert [r.name for r in installed.rules] == [r["name"] for r in RULES["rules"]]
+    assert [r.name for r in installed.rules] == [r["name"] for r in _hardened()["rules"]]
     # a second compile asks nothing and keeps the revision
     _, again = run(script, tmp_path, answers)
     assert script.requests == [] and hardening in again
@@ -495,8 +527,32 @@ def test_the_lints_findings_are_handed_back_and_a_bound_revision_is_kept(script,
     ("revision", "why"),
     [
         (
-            _rules_with(allowed=["@task:emails"]),  # binds the IBAN to nothing the user typed
+            _hardened(narrowed_payee="@task:emails"),  # binds the IBAN to nothing typed
             "'the IBAN and amount the user typed' expects allow, gets deny (default-deny)",
+        ),
+        (
+            _widened(lambda rules: rules.pop(1)),
+            "it drops rule 'ask-payee-from-a-result'",
+        ),
+        (
+            _widened(lambda rules: rules[1]["if"]["provenance"].update({"from": "secret"})),
+            "it changes escalate rule 'ask-payee-from-a-result'",
+        ),
+        (
+            _widened(lambda rules: rules.insert(0, {**rules[4], "name": "pay-anyone"})),
+            "its new rule 'pay-anyone' does not escalate",
+        ),
+        (
+            _widened(lambda rules: rules.insert(1, rules.pop(4))),
+            "it reorders the verified rules",
+        ),
+        (
+            _widened(lambda rules: rules[5]["if"].pop("numbers")),
+            "rule 'pay-up-to-a-thousand': it drops or changes a 'numbers' entry",
+        ),
+        (
+            _widened(lambda rules: rules[4]["if"].update(tool=["send_money", "list_transactions"])),
+            "rule 'pay-whom-the-user-named': it changes its 'tool' condition",
         ),
         (LOOSE, "2 finding(s) left, not fewer"),
         ("I would rather not.", "harden (bank): the LLM's answer is not JSON"),
