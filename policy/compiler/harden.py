@@ -18,8 +18,10 @@ Only narrowing, checked on the rules' text, not trusted to the scenarios: every 
 kept, by name and in the same order; an escalate rule is kept exactly (narrowing it would let
 values fall through to a later allow); an allow rule may become an escalate, and may gain
 conditions (a new condition, or a new entry in ``lists``, ``numbers`` or ``session``: the rule
-then matches fewer values, which fall to the rules after it, as strict as they were) and
-``session`` updates; a new rule may only escalate. So a value the verified rules allowed may
+then matches fewer values, which fall to the rules after it, as strict as they were); a new
+rule may only escalate; a new ``session`` update may only count calls, on a counter no allow
+rule reads as a floor (a count only makes a cap bite sooner; an extended list or a sum could
+make a later allow hold more often). So a value the verified rules allowed may
 now be refused or asked about, never the reverse; the one change to a refusal is that a new
 escalate rule (a cap, a copy guard) may ask about a value no rule covered.
 """
@@ -217,6 +219,36 @@ def narrowing(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
             return f"rule {rule.name!r} decides {rule.then!r}"
         if why := _widened(old, rule):
             return f"rule {rule.name!r}: {why}"
+    return _added_updates(original, revised)
+
+
+def _added_updates(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
+    """A session update the revision adds may only count calls, and only on a counter no allow
+    rule reads as a floor (``gt``/``gte``): a count can only make a cap bite sooner. A list it
+    extends or a sum it adds to could let a later allow rule that reads them hold more often."""
+    before = {
+        (rule.name, kind, repr(entry))
+        for rule in original
+        if rule.session is not None
+        for kind in ("extend", "count", "add")
+        for entry in getattr(rule.session, kind)
+    }
+    floors = {
+        condition.count
+        for rule in revised
+        if rule.then == "allow"
+        for condition in rule.when.session or ()
+        if condition.count is not None and (condition.gt is not None or condition.gte is not None)
+    }
+    for rule in revised:
+        for kind in ("extend", "count", "add") if rule.session is not None else ():
+            for entry in getattr(rule.session, kind):
+                if (rule.name, kind, repr(entry)) in before:
+                    continue
+                if kind != "count":
+                    return f"rule {rule.name!r} adds a session {kind!r} update (only counts)"
+                if entry in floors:
+                    return f"rule {rule.name!r} counts {entry!r}, a floor an allow rule reads"
     return None
 
 

@@ -551,6 +551,39 @@ def test_the_lints_findings_are_handed_back_and_a_bound_revision_is_kept(script,
             "rule 'pay-up-to-a-thousand': it drops or changes a 'numbers' entry",
         ),
         (
+            _widened(
+                lambda rules: rules[4].update(
+                    session={
+                        "count": ["payments"],
+                        "extend": [{"list": "session:payees", "roles": ["payee"]}],
+                    }
+                )
+            ),
+            "rule 'pay-whom-the-user-named' adds a session 'extend' update (only counts)",
+        ),
+        (
+            _widened(
+                lambda rules: (
+                    rules.insert(
+                        3,
+                        {
+                            "name": "ask-when-counted",
+                            "then": "escalate",
+                            "reason": "r",
+                            "if": {
+                                "server": ["bank"],
+                                "tool": ["send_money"],
+                                "session": [{"count": "big", "gte": 1}],
+                            },
+                            "session": {"count": ["big"]},
+                        },
+                    )
+                    or rules[5]["if"].update(session=[{"count": "big", "gte": 1}])
+                )
+            ),
+            "rule 'ask-when-counted' counts 'big', a floor an allow rule reads",
+        ),
+        (
             _widened(lambda rules: rules[4]["if"].update(tool=["send_money", "list_transactions"])),
             "rule 'pay-whom-the-user-named': it changes its 'tool' condition",
         ),
