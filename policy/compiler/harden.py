@@ -14,9 +14,9 @@ before. Otherwise the verified rules stay and the progress line says why. Nothin
 A kept or refused revision is cached by the digest of what it revised, so a second compile asks
 nothing.
 
-Only narrowing, checked on the rules' text, not trusted to the scenarios: every verified rule is
-kept, by name and in the same order; an escalate rule is kept exactly (narrowing it would let
-values fall through to a later allow); an allow rule may become an escalate, and may gain
+Only narrowing, checked on the rules' text, not trusted to the scenarios: the verified rules
+kept stay in their order; an escalate rule is kept exactly (dropping or narrowing it would let
+values fall through to a later allow); an allow rule may be dropped or become an escalate, or gain
 conditions (a new condition, or a new entry in ``lists``, ``numbers`` or ``session``: the rule
 then matches fewer values, which fall to the rules after it, as strict as they were); a new
 rule may only escalate; a new ``session`` update may only count calls, on a counter no allow
@@ -62,9 +62,9 @@ constitution requires for what the user asks for; change only what the findings 
   [{"count": NAME, "gte": N}] (N the most calls one task needs);
 - "copies": add, before the allow rules, an escalate rule with "provenance": {"roles":
   [the text's role], "from": "untrusted", "words": 4}.
-Only narrow: keep every rule, by name and in order; keep escalate rules exactly; an allow rule
-may become escalate or gain conditions and "session" updates (never lose or change one); new
-rules may only escalate. A finding the constitution wants as it is may stay. The vocabulary:
+Only narrow: keep the rules' order and names; keep escalate rules exactly; an allow rule may be
+dropped, become escalate, or gain conditions (never lose or change one) and "session" counts;
+new rules may only escalate. A finding the constitution wants as it is may stay. The vocabulary:
 """ + RULES_SYSTEM.split("\n", 1)[1]
 
 Check = Callable[[Policy], list]  # the verification's failures for a candidate policy
@@ -201,9 +201,10 @@ def narrowing(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
     if len(by_name) != len(revised):
         return "a rule name is used twice"
     order = [rule.name for rule in revised if rule.name in {r.name for r in original}]
-    if missing := [r.name for r in original if r.name not in by_name]:
+    # dropping an allow rule narrows (its values fall to the rules after it); an escalate, no
+    if missing := [r.name for r in original if r.name not in by_name and r.then != "allow"]:
         return f"it drops rule {missing[0]!r}"
-    if order != [r.name for r in original]:
+    if order != [r.name for r in original if r.name in by_name]:
         return "it reorders the verified rules"
     for rule in revised:
         old = next((r for r in original if r.name == rule.name), None)

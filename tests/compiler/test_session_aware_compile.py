@@ -607,3 +607,14 @@ def test_a_revision_that_breaks_a_scenario_or_binds_nothing_is_refused(
                for line in lines)  # fmt: skip
     installed = load_policy(tmp_path / "generated")
     assert [r.name for r in installed.rules] == [r["name"] for r in LOOSE["rules"]]
+
+
+def test_dropping_an_allow_rule_narrows_and_dropping_an_escalate_does_not():
+    from policy.compiler.harden import narrowing
+    from policy.models import Rule
+
+    loose = tuple(Rule.model_validate(r) for r in LOOSE["rules"])
+    without = lambda name: tuple(r for r in loose if r.name != name)  # noqa: E731
+    assert narrowing(loose, without("pay-up-to-a-thousand")) is None
+    assert narrowing(loose, without("ask-copied-memo")) == "it drops rule 'ask-copied-memo'"
+    assert narrowing(loose, loose) is None
