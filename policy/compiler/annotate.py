@@ -127,6 +127,7 @@ def annotate_server(
     check_declared_roles(server, answer.roles)
     check_annotations(server, tools, answer.tools, answer.roles)
     check_roles_used(server, answer.roles, answer.tools)
+    check_hand_written(server, answer.tools)
     # Each tool keeps the schema it was annotated against: a server whose tool changes later
     # has that tool refused until it is annotated again (appliance/chokepoint/trip.py).
     schemas = {t.name: t.input_schema for t in tools}
@@ -142,13 +143,27 @@ def annotate_server(
     return result
 
 
+_SANDBOX_ROLES = BUILTIN_TABLE.sandbox_roles
+
+
 def _declared_summary(annotations: AnnotatedServer) -> list[str]:
     """What the annotator decided that weakens or shapes the policy, for the user to see: the
     roles it declared, and the tools whose results it said are not others' text."""
     lines = []
     if annotations.roles:
-        shown = ", ".join(f"{n} ({spec.kind})" for n, spec in sorted(annotations.roles.items()))
+        shown = ", ".join(
+            f"{n} ({spec.kind if spec.kind != 'text' or spec.extract else 'text, never judged'})"
+            for n, spec in sorted(annotations.roles.items())
+        )
         lines.append(f"declared roles {shown}")
+    sandboxed = [
+        f"{t.tool_name}.{arg} ({', '.join(sorted(_arg_roles(value) & _SANDBOX_ROLES))})"
+        for t in annotations.tools
+        for arg, value in t.args.items()
+        if _arg_roles(value) & _SANDBOX_ROLES
+    ]
+    if sandboxed and annotations.roles:  # a declared server's arguments read as paths
+        lines.append(f"allowed inside the session sandbox before any rule: {', '.join(sandboxed)}")
     said = {"trusted": "results trusted (not others' text)", "secret": "results secret"}
     for label, shown in said.items():
         if tools := [t.tool_name for t in annotations.tools if t.result == label]:
@@ -179,10 +194,39 @@ def check_declared_roles(server: str, declared: Mapping[str, RoleSpec]) -> None:
         RoleTable(declared)
     except ValueError as exc:
         raise CompileError("annotate", f"declared roles: {exc}", server) from None
+    # values inside the session sandbox are discharged before any rule: for a path role a
+    # person declares, never the annotator (an IBAN read as a relative path is "in the sandbox")
+    if safe := sorted(n for n, spec in declared.items() if spec.sandbox_safe):
+        message = f"declared role {safe[0]!r}: sandboxSafe is written by hand, not by the annotator"
+        raise CompileError("annotate", message, server)
     # a shipped default (IronCurtain's email-address, …) keeps its meaning for every server
     if shipped := sorted(set(declared) & set(BUILTIN_TABLE.names())):
         message = f"declared role {shipped[0]!r} is shipped and cannot be declared again"
         raise CompileError("annotate", message, server)
+
+
+def check_hand_written(server: str, annotations: Sequence[ToolAnnotation]) -> None:
+    """Raise ``CompileError`` for what only a person writes in annotations: a listing's
+    ``records``, ``askedBy``/``whenNotAsked`` (which records and instructions bind a task's
+    values: the annotator would be choosing what the user meant), and, for a shipped server, a
+    result label other than the default (``trusted`` on fetch would take every page out of
+    provenance for every server's rules)."""
+    for item in annotations:
+        written = [
+            field
+            for field, value in (
+                ("records", item.records),
+                ("askedBy", item.asked_by),
+                ("whenNotAsked", None if item.when_not_asked == "deny" else item.when_not_asked),
+            )
+            if value is not None
+        ]
+        if written:
+            message = f"{item.tool_name}: {written[0]} is written by hand, not by the annotator"
+            raise CompileError("annotate", message, server)
+        if server in SERVER_ROLES and item.result not in (None, "untrusted"):
+            message = f"{item.tool_name}: result {item.result!r}: {server}'s labels are fixed"
+            raise CompileError("annotate", message, server)
 
 
 def check_roles_used(

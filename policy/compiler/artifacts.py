@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from policy.compiler.annotate import declared_of
+from policy.compiler.annotate import AnnotatedServer, declared_of, roles_of
 from policy.compiler.cache import digest_of
 from policy.compiler.errors import CompileError
 from policy.compiler.scenarios import CONTEXT, InvariantFile
@@ -24,9 +24,11 @@ def annotations_file(
     kept_roles: Mapping[str, RoleSpec] | None = None,
 ) -> dict[str, Any]:
     """The file's JSON: every server's tools, and at the top level the roles declared for the
-    servers (``AnnotatedServer.roles``) beside ``kept_roles`` (an older file's, for the servers
-    not annotated again). One name declared two ways is a ``CompileError`` naming both."""
-    roles = dict(kept_roles or {})
+    servers (``AnnotatedServer.roles``) beside those of ``kept_roles`` (an older file's) that a
+    server still carries. One name declared two ways, by two servers annotated now or by one
+    of them and the older file for a server that uses it, is a ``CompileError`` naming both."""
+    kept = dict(kept_roles or {})
+    roles: dict[str, RoleSpec] = {}
     declared_by: dict[str, str] = {}  # role -> the server annotated now that declared it
     for server in sorted(by_server):
         for name, spec in declared_of(by_server[server]).items():
@@ -35,6 +37,23 @@ def annotations_file(
                 message = f"role {name!r} is declared by {first} and {server} differently"
                 raise CompileError("annotate", message)
             roles[name] = spec
+    carried = {
+        server: {role for tool in entry.tools for role in roles_of(tool)}
+        for server, entry in by_server.items()
+    }
+    for name, spec in kept.items():
+        # the servers not annotated now (read back from the older file) that carry it
+        users = sorted(
+            s for s, names in carried.items() if name in names and not _fresh(by_server[s])
+        )
+        if name in roles and roles[name] != spec and users:
+            message = (
+                f"role {name!r} is declared by {declared_by[name]} differently from the "
+                f"current annotations, which {users[0]} uses"
+            )
+            raise CompileError("annotate", message)
+        if name not in roles and users:
+            roles[name] = spec  # still carried by a server not annotated now; else dropped
     servers = {
         s: a.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"roles"})
         for s, a in by_server.items()
@@ -47,6 +66,10 @@ def annotations_file(
         }
     content["servers"] = dict(sorted(servers.items()))
     return content
+
+
+def _fresh(annotations: ServerAnnotations) -> bool:
+    return isinstance(annotations, AnnotatedServer)
 
 
 def policy_files(

@@ -107,8 +107,14 @@ def ask_json[M: BaseModel](
         raise CompileError(
             stage, f"the LLM's answer is not JSON ({exc.msg}); it began: {shown!r}", server
         ) from None
+    except RecursionError:
+        raise CompileError(stage, "the LLM's answer is nested too deeply to read", server) from None
     try:
         return model.model_validate(data)
+    except RecursionError:
+        raise CompileError(
+            stage, "the LLM's answer is nested too deeply to check", server
+        ) from None
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])

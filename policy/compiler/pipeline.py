@@ -24,7 +24,7 @@ from policy.compiler.harden import Hardening, harden_rules
 from policy.compiler.install import install_files
 from policy.compiler.lists import resolve_lists
 from policy.compiler.llm import LLM
-from policy.compiler.rules import compile_server, list_references
+from policy.compiler.rules import check_rules, compile_server, list_references
 from policy.compiler.scenarios import (
     CONTEXT,
     INVARIANTS_FILE,
@@ -217,7 +217,12 @@ def _verify(
     cached = cache.get("repair", key)
     if cached is not None:
         repaired = verify.Outcome.from_json(cached)
-        repaired.failures = check(draft.build(repaired.rules), repaired.scenarios)
+        try:  # checked again as a fresh repair is: a cache entry is never trusted more
+            for server, rules in repaired.rules.items():
+                check_rules(server, draft.annotations[server], rules)
+            repaired.failures = check(draft.build(repaired.rules), repaired.scenarios)
+        except (CompileError, PolicyError, KeyError, ValueError):
+            repaired.failures = [None]  # type: ignore[list-item]  # a miss: repair again
         if not repaired.failures:
             progress("verify    repaired rules: cached")
             return repaired
@@ -251,10 +256,12 @@ def _repair_key(inputs: CompileInputs, draft: _Draft, accept_proposals: bool) ->
     rules = {
         s: [r.model_dump(mode="json", by_alias=True) for r in rs] for s, rs in draft.rules.items()
     }
+    annotations = annotations_file(draft.annotations, "")  # tools and declared roles
     return digest_of(
         "repair",
         inputs.constitution,
         rules,
+        annotations,
         [s.model_dump(mode="json", by_alias=True) for s in draft.scenarios],
         draft.invariants.model_dump(mode="json", by_alias=True),
         {n: list(item.effective()) for n, item in draft.lists.items()},

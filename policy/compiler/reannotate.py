@@ -20,7 +20,13 @@ from policy.compiler.llm import LLM
 from policy.compiler.pipeline import CompileInputs, Progress, parallel
 from policy.compiler.scenarios import CONTEXT, load_invariants
 from policy.loader import Policy, load_policy
-from policy.models import DynamicList, DynamicListsFile, ServerAnnotations, ToolAnnotationsFile
+from policy.models import (
+    DynamicList,
+    DynamicListsFile,
+    PolicyError,
+    ServerAnnotations,
+    ToolAnnotationsFile,
+)
 from policy.scenarios import load_scenarios
 
 __all__ = ["annotate_tools"]
@@ -72,13 +78,20 @@ def changed_tools(
 
 
 def _recheck(inputs: CompileInputs, annotations: dict[str, Any]) -> None:
-    current = load_policy(inputs.policy_dir)
-    lists = {n: DynamicList(values=v) for n, v in current.lists.items()}
-    candidate = Policy.build(
-        current.rules,
-        ToolAnnotationsFile.model_validate(annotations),
-        DynamicListsFile(lists=lists),
-    )
+    try:
+        current = load_policy(inputs.policy_dir)
+        lists = {n: DynamicList(values=v) for n, v in current.lists.items()}
+        candidate = Policy.build(
+            current.rules,
+            ToolAnnotationsFile.model_validate(annotations),
+            DynamicListsFile(lists=lists),
+        )
+    except (PolicyError, ValueError) as exc:  # a rule reads a role the new file lacks, …
+        raise CompileError(
+            "annotate",
+            f"the current rules do not load with the new annotations ({exc}); run "
+            "compile-policy to rebuild the rules",
+        ) from None
     scenarios, context = (), CONTEXT
     path = inputs.policy_dir / "test-scenarios.json"
     if path.is_file():

@@ -115,7 +115,7 @@ def check_rules(server: str, annotations: ServerAnnotations, rules: tuple[Rule, 
     # a role no tool of the server carries: a rule on it never holds (an escalate guard on
     # provenance that never fires); the server's vocabulary alone is not enough
     allowed_roles = roles_for(server, declared_of(annotations)) & _carried(annotations)
-    kept = _kept(rules)
+    kept = _kept(rules, annotations)
     seen: set[str] = set()
     for rule in rules:
         name = rule.name
@@ -132,12 +132,20 @@ def _carried(annotations: ServerAnnotations) -> frozenset[str]:
     return frozenset(role for tool in annotations.tools for role in roles_of(tool))
 
 
-def _kept(rules: tuple[Rule, ...]) -> set[tuple[str, str]]:
-    """The counters, sums and session lists the rules' ``session`` updates keep."""
+def _kept(rules: tuple[Rule, ...], annotations: ServerAnnotations) -> set[tuple[str, str]]:
+    """The counters, sums and session lists the rules' ``session`` updates keep: a rule's
+    update counts only when the rule can apply to some tool of the server (its ``tool`` and
+    ``sideEffects`` conditions; a keeper on ``sideEffects: false`` of a side effect never runs)."""
     kept: set[tuple[str, str]] = set()
     for rule in rules:
         update = rule.session
-        if update is not None:
+        cond = rule.when
+        applies = any(
+            (cond.tool is None or tool.tool_name in cond.tool)
+            and (cond.side_effects is None or cond.side_effects == tool.side_effects)
+            for tool in annotations.tools
+        )
+        if update is not None and applies:
             kept |= {("count", name) for name in update.count}
             kept |= {("sum", item.sum) for item in update.add}
             kept |= {("list", item.list) for item in update.extend}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -127,10 +128,13 @@ def _single(scenario: Scenario) -> bool:
     return scenario.task is None and not scenario.steps
 
 
-def _sequence(scenario: Scenario, policy: Policy, context: EvalContext) -> tuple[str, str]:
+def _sequence(
+    scenario: Scenario, policy: Policy, context: EvalContext, today: date | None
+) -> tuple[str, str]:
     """A scenario with a task or steps, decided as ``policy test`` decides one: its task's
-    values granted, its steps judged and their results seen, then its request."""
-    decision = run_sequence(scenario, policy, context).decision
+    values granted (dates placed by the scenarios' ``today``), its steps judged and their
+    results seen, then its request."""
+    decision = run_sequence(scenario, policy, context, today).decision
     return decision.decision, decision.rule
 
 
@@ -144,8 +148,15 @@ def find_failures(
     failures = []
     ctx = _context(context, protected)
     for s in scenarios:
-        got, rule = _decide(s.request, policy, ctx) if _single(s) else _sequence(s, policy, ctx)
-        ok = got == s.expected_decision and s.expected_rule in (None, rule)
+        if _single(s):
+            got, rule = _decide(s.request, policy, ctx)
+        else:
+            got, rule = _sequence(s, policy, ctx, context.today)
+        # as policy test passes one (ScenarioResult.passed): "not-allow" is deny or escalate
+        decided = (
+            got != "allow" if s.expected_decision == "not-allow" else got == s.expected_decision
+        )
+        ok = decided and s.expected_rule in (None, rule)
         if not ok:
             expected = s.expected_decision + (f" ({s.expected_rule})" if s.expected_rule else "")
             failures.append(
