@@ -196,37 +196,65 @@ def _revision(
 
 
 def narrowing(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
-    """None when ``revised`` only narrows ``original`` (module docstring), else what widens."""
+    """None when ``revised`` only narrows ``original`` (module docstring), else what widens.
+
+    An allow-list of edits, each one that can only take values away from an allow: anything
+    else is refused, since the engine reads rules in more ways than one (first covering rule
+    per value, the call as a whole, the first copy rule for a text, ``asks`` verbs splitting the
+    request for every rule, every applicable rule's session update)."""
     by_name = {rule.name: rule for rule in revised}
     if len(by_name) != len(revised):
         return "a rule name is used twice"
-    order = [rule.name for rule in revised if rule.name in {r.name for r in original}]
-    # dropping an allow rule narrows (its values fall to the rules after it); an escalate, no
-    if missing := [r.name for r in original if r.name not in by_name and r.then != "allow"]:
-        return f"it drops rule {missing[0]!r}"
-    if order != [r.name for r in original if r.name in by_name]:
+    kept = [r for r in original if r.name in by_name]
+    for rule in original:
+        if rule.name in by_name:
+            continue
+        if rule.then != "allow":
+            return f"it drops rule {rule.name!r}"
+        if rule.session is not None:  # every applicable rule's update runs: a cap's count
+            return f"it drops rule {rule.name!r}, whose session update a cap may read"
+    if [r.name for r in revised if r.name in {k.name for k in kept}] != [r.name for r in kept]:
         return "it reorders the verified rules"
+    copies = any(r.when.provenance and r.when.provenance.words for r in original)
     for rule in revised:
         old = next((r for r in original if r.name == rule.name), None)
-        if old is None:
-            if rule.then != "escalate":
-                return f"its new rule {rule.name!r} does not escalate"
-            continue
-        if old.then == "escalate":
-            if _dumped((rule,)) != _dumped((old,)):
-                return f"it changes escalate rule {rule.name!r}"
-            continue
-        if rule.then not in ("allow", "escalate"):
-            return f"rule {rule.name!r} decides {rule.then!r}"
-        if why := _widened(old, rule):
-            return f"rule {rule.name!r}: {why}"
-    return _added_updates(original, revised)
+        why = _new_rule(rule, copies) if old is None else _changed(old, rule)
+        if why:
+            return why
+    return _added_counts(original, revised)
 
 
-def _added_updates(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
-    """A session update the revision adds may only count calls, and only on a counter no allow
-    rule reads as a floor (``gt``/``gte``): a count can only make a cap bite sooner. A list it
-    extends or a sum it adds to could let a later allow rule that reads them hold more often."""
+def _new_rule(rule: Rule, copies: bool) -> str | None:
+    if rule.then != "escalate":
+        return f"its new rule {rule.name!r} does not escalate"
+    task = rule.when.task
+    if task is not None and (task.asks or task.asks_none):
+        return f"its new rule {rule.name!r} names instructions (asks), which splits the request"
+    provenance = rule.when.provenance
+    if copies and provenance is not None and provenance.words is not None:
+        # the first copy rule covering a text decides it: a new one could pre-empt the guard
+        return f"its new rule {rule.name!r} is a second copy rule"
+    return None
+
+
+def _changed(old: Rule, new: Rule) -> str | None:
+    if old.then != "allow":  # escalate and deny rules are kept exactly
+        if _dumped((new,)) != _dumped((old,)):
+            return f"it changes {old.then} rule {old.name!r}"
+        return None
+    if new.then not in ("allow", "escalate"):
+        return f"rule {new.name!r} decides {new.then!r}"
+    if why := _widened(old, new):
+        return f"rule {new.name!r}: {why}"
+    return None
+
+
+def _added_counts(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
+    """A session update the revision adds may only count calls, and only on a counter every
+    rule reads as a cap (an escalate from ``gt``/``gte``, an allow up to ``lt``/``lte``): a
+    count then can only make a cap bite sooner. Any other reading (an escalate while a count is
+    low, an allow from a floor) would hold more or less often the wrong way; a list extended or
+    a sum added to could make a later allow hold."""
     before = {
         (rule.name, kind, repr(entry))
         for rule in original
@@ -234,12 +262,11 @@ def _added_updates(original: Sequence[Rule], revised: Sequence[Rule]) -> str | N
         for kind in ("extend", "count", "add")
         for entry in getattr(rule.session, kind)
     }
-    floors = {
+    not_caps = {
         condition.count
         for rule in revised
-        if rule.then == "allow"
         for condition in rule.when.session or ()
-        if condition.count is not None and (condition.gt is not None or condition.gte is not None)
+        if condition.count is not None and not _caps(rule, condition)
     }
     for rule in revised:
         for kind in ("extend", "count", "add") if rule.session is not None else ():
@@ -248,24 +275,47 @@ def _added_updates(original: Sequence[Rule], revised: Sequence[Rule]) -> str | N
                     continue
                 if kind != "count":
                     return f"rule {rule.name!r} adds a session {kind!r} update (only counts)"
-                if entry in floors:
-                    return f"rule {rule.name!r} counts {entry!r}, a floor an allow rule reads"
+                if entry in not_caps:
+                    return f"rule {rule.name!r} counts {entry!r}, which a rule reads as no cap"
     return None
 
 
-_ENTRIES = ("lists", "numbers", "session")  # conditions whose entries all must hold
+def _caps(rule: Rule, condition) -> bool:
+    floor = condition.gt is not None or condition.gte is not None
+    ceiling = condition.lt is not None or condition.lte is not None
+    if rule.then == "allow":
+        return ceiling and not floor
+    return floor and not ceiling
+
+
+# New conditions an allow rule may gain: each a conjunct that only narrows what it covers or
+# matches. Not ``task`` (``asks`` rescopes its @task: lists, and its verbs split the request
+# for every rule) nor ``provenance`` (on a text, the first copy rule decides it, whatever its
+# effect: an allow one placed before the guard would pre-empt it).
+_NARROWING = frozenset(
+    {"roles", "tool", "sideEffects", "paths", "domains", "lists", "numbers", "session"}
+)
 
 
 def _widened(old: Rule, new: Rule) -> str | None:
     """Why ``new``'s condition or update does not contain ``old``'s, or None."""
     was = old.when.model_dump(mode="json", by_alias=True, exclude_none=True)
     now = new.when.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for key in now.keys() - was.keys():
+        if key not in _NARROWING:
+            return f"it gains a {key!r} condition"
     for key, value in was.items():
-        if key in _ENTRIES:
+        if key in ("lists", "numbers", "session"):
             if any(entry not in (now.get(key) or []) for entry in value):
                 return f"it drops or changes a {key!r} entry"
         elif now.get(key) != value:
             return f"it changes its {key!r} condition"
+    # a list entry on a role the rule's list entries did not name makes it cover that role
+    # (``CompiledRule.may_cover``): only when it had none does a new entry only filter
+    listed = {role for entry in was.get("lists", ()) for role in entry["roles"]}
+    for entry in now.get("lists", ()):
+        if listed and entry not in was["lists"] and not set(entry["roles"]) <= listed:
+            return "it gains a 'lists' entry on a role it did not cover"
     if old.session is not None:
         before = old.session.model_dump(mode="json", by_alias=True)
         after = new.session.model_dump(mode="json", by_alias=True) if new.session else {}

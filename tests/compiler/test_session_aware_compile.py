@@ -581,7 +581,7 @@ def test_the_lints_findings_are_handed_back_and_a_bound_revision_is_kept(script,
                     or rules[5]["if"].update(session=[{"count": "big", "gte": 1}])
                 )
             ),
-            "rule 'ask-when-counted' counts 'big', a floor an allow rule reads",
+            "rule 'ask-when-counted' counts 'big', which a rule reads as no cap",
         ),
         (
             _widened(lambda rules: rules[4]["if"].update(tool=["send_money", "list_transactions"])),
