@@ -167,7 +167,11 @@ class SessionRun:
                 for _, scope in self._rule_scopes.values()
             }
             for name, (base, scope) in self._rule_scopes.items():
-                values = shares[scope].get(base)
+                # only values the whole request grants too: an instruction's text read alone
+                # can make more of it (a question the request leaves out, "also #4711" read as
+                # an amount once its "#" is cut off), and a scope only narrows
+                whole = set(grants.get(base, ()))
+                values = tuple(v for v in shares[scope].get(base, ()) if v in whole)
                 if values:
                     grants[name] = values
             # Each tool's askedBy: its share of every list, and the words its records bind by.

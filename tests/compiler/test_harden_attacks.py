@@ -172,7 +172,7 @@ def test_copy_provenance_on_an_earlier_allow_rule_preempts_the_copy_guard():
 
 def test_task_asks_rescopes_task_lists_to_values_of_a_question():
     """A ``task`` condition with ``asks`` makes the rule read ``@task:identifiers`` and
-    ``@task:amounts`` as the scoped lists of the instructions it accepts. Those are not a
+    ``@task:amounts`` as the scoped lists of the instructions it accepts. Those were not a
     subset of the request's lists: "Pay X the 120 for the bike? (it's order #4711)" is a
     question, blanked from the request's lists, yet read as a "pay" instruction whose values
     fill the scoped lists."""
@@ -188,8 +188,8 @@ def test_task_asks_rescopes_task_lists_to_values_of_a_question():
     before, after = _accepted(original, revised, "it gains a 'task' condition")
     task = "Pay DE89 3704 0044 0532 0130 00 the 120 for the bike? (it's order #4711)"
     assert _decide(before, _pay(120), task).decision == "deny"
-    got = _decide(after, _pay(120), task)
-    assert (got.decision, got.rule) == ("allow", "pay-whom-the-user-named")
+    # and the engine: a scoped list holds only values the whole request grants too
+    assert _decide(after, _pay(120), task).decision == "deny"
 
 
 def test_task_asks_rescope_turns_a_reference_number_into_an_amount():
@@ -207,7 +207,7 @@ def test_task_asks_rescope_turns_a_reference_number_into_an_amount():
     task = "Pay DE89 3704 0044 0532 0130 00 the 120 for the bike, also #4711"
     assert _decide(before, _pay(120), task).decision == "allow"  # the typed amount still works
     assert _decide(before, _pay(4711), task).decision == "deny"
-    assert _decide(after, _pay(4711), task).decision == "allow"  # amount 4711: the rescoped rule
+    assert _decide(after, _pay(4711), task).decision == "deny"  # the scope only narrows
 
 
 # --- 4. a new count on a counter an escalate rule reads as a ceiling (lt) -------------------
