@@ -411,8 +411,17 @@ def _capped(plan: ToolPlan) -> bool:
     return any(
         rule.effect != "allow"
         and any(
-            condition.count in counted and (condition.gte is not None or condition.gt is not None)
+            condition.count in counted and _bites(condition)
             for condition in rule.session_conditions
         )
         for rule in plan.unscoped
     )
+
+
+MAX_CAP = 1000  # calls in one task: a larger bound limits nothing an injection needs
+
+
+def _bites(condition) -> bool:
+    """A floor (gt/gte) a counter can reach within MAX_CAP calls."""
+    floor = condition.gte if condition.gte is not None else condition.gt
+    return floor is not None and floor <= MAX_CAP

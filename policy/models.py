@@ -32,6 +32,7 @@ from policy.paths import git_dir_of, resolve_on_disk
 from policy.role_specs import BUILTIN_TABLE, RoleSpec
 from policy.session_state import (
     AskEntry,
+    Bound,
     ProvenanceCondition,
     SessionCondition,
     SessionState,
@@ -236,10 +237,10 @@ class NumberCondition(_Frozen):
     a number never matches (so an ``allow`` below a threshold cannot be met by ``"1e9 EUR"``)."""
 
     roles: tuple[Role, ...] = Field(min_length=1)
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
+    gt: Bound | None = None
+    gte: Bound | None = None
+    lt: Bound | None = None
+    lte: Bound | None = None
 
     @model_validator(mode="after")
     def _some_bound(self) -> NumberCondition:

@@ -177,7 +177,9 @@ class SessionRun:
             # Each tool's askedBy: its share of every list, and the words its records bind by.
             for scope in self._tool_scopes:
                 for base, values in scoped_grants(items, scope, self.today).items():
-                    grants[scoped_list(base, scope)] = values
+                    whole = set(grants.get(base, ()))  # a share only narrows, as above
+                    if shared := tuple(v for v in values if v in whole):
+                        grants[scoped_list(base, scope)] = shared
                 words = scoped_described(items, scope)
                 if words:
                     grants[scoped_list(DESCRIBED, scope)] = words

@@ -98,6 +98,11 @@ def is_session_list(name: str) -> bool:
     return name.startswith(SESSION_LIST_PREFIXES)
 
 
+# A bound is a finite number: NaN meets no comparison and an infinite one bounds nothing (a
+# cap written 'gte: NaN' would never bite, and the lint would count it as a cap).
+Bound = Annotated[float, Field(allow_inf_nan=False)]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(
         defer_build=True, frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
@@ -114,10 +119,10 @@ class SessionCondition(_Frozen):
     count: _Name | None = None
     sum: _Name | None = None
     roles: tuple[_Role, ...] = ()
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
+    gt: Bound | None = None
+    gte: Bound | None = None
+    lt: Bound | None = None
+    lte: Bound | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> SessionCondition:

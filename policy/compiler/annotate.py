@@ -116,18 +116,21 @@ def annotate_server(
     key = digest_of("annotate", server, specs, roles)
     cached = cache.get("annotate", key)
     if cached is not None:
-        progress(f"annotate  {server}: cached ({len(specs)} tools)")
-        return AnnotatedServer.model_validate(cached)
+        try:  # checked again as a fresh answer is: an entry is never trusted more
+            hit = AnnotatedServer.model_validate(cached)
+            _check_answer(server, tools, hit.roles, hit.tools)
+        except (CompileError, ValueError):
+            hit = None  # a miss: asked again
+        if hit is not None:
+            progress(f"annotate  {server}: cached ({len(specs)} tools)")
+            return hit
     progress(f"annotate  {server}: asking the LLM about {len(specs)} tools")
     prompt = f"Server: {server}\nTools:\n{json.dumps(specs, indent=1)}"
     system = SYSTEM.replace("{roles}", ", ".join(roles))
     if server not in SERVER_ROLES:
         system += DECLARING
     answer = ask_json(llm, system, prompt, _Answer, "annotate", server)
-    check_declared_roles(server, answer.roles)
-    check_annotations(server, tools, answer.tools, answer.roles)
-    check_roles_used(server, answer.roles, answer.tools)
-    check_hand_written(server, answer.tools)
+    _check_answer(server, tools, answer.roles, answer.tools)
     # Each tool keeps the schema it was annotated against: a server whose tool changes later
     # has that tool refused until it is annotated again (appliance/chokepoint/trip.py).
     schemas = {t.name: t.input_schema for t in tools}
@@ -137,7 +140,7 @@ def annotate_server(
     result = AnnotatedServer(
         inputHash=key, tools=tuple(sorted(stamped, key=_name)), roles=answer.roles
     )
-    for line in _declared_summary(result):
+    for line in _declared_summary(result, server not in SERVER_ROLES):
         progress(f"annotate  {server}: {line}")
     cache.put("annotate", key, result.model_dump(mode="json", by_alias=True, exclude_none=True))
     return result
@@ -146,9 +149,11 @@ def annotate_server(
 _SANDBOX_ROLES = BUILTIN_TABLE.sandbox_roles
 
 
-def _declared_summary(annotations: AnnotatedServer) -> list[str]:
+def _declared_summary(annotations: AnnotatedServer, declared_server: bool) -> list[str]:
     """What the annotator decided that weakens or shapes the policy, for the user to see: the
-    roles it declared, and the tools whose results it said are not others' text."""
+    roles it declared; for a declared server, the arguments it read as sandbox paths (allowed
+    inside the sandbox before any rule), the tools it said have no side effects, and those whose
+    results it said are not others' text."""
     lines = []
     if annotations.roles:
         shown = ", ".join(
@@ -156,14 +161,20 @@ def _declared_summary(annotations: AnnotatedServer) -> list[str]:
             for n, spec in sorted(annotations.roles.items())
         )
         lines.append(f"declared roles {shown}")
+    if not declared_server:
+        return lines
     sandboxed = [
         f"{t.tool_name}.{arg} ({', '.join(sorted(_arg_roles(value) & _SANDBOX_ROLES))})"
         for t in annotations.tools
         for arg, value in t.args.items()
         if _arg_roles(value) & _SANDBOX_ROLES
     ]
-    if sandboxed and annotations.roles:  # a declared server's arguments read as paths
+    if sandboxed:  # a declared server's arguments read as paths: discharged in the sandbox
         lines.append(f"allowed inside the session sandbox before any rule: {', '.join(sandboxed)}")
+    if reads := [t.tool_name for t in annotations.tools if not t.side_effects]:
+        lines.append(
+            f"no side effects (read rules cover them, the lint skips them): {', '.join(reads)}"
+        )
     said = {"trusted": "results trusted (not others' text)", "secret": "results secret"}
     for label, shown in said.items():
         if tools := [t.tool_name for t in annotations.tools if t.result == label]:
@@ -203,6 +214,18 @@ def check_declared_roles(server: str, declared: Mapping[str, RoleSpec]) -> None:
     if shipped := sorted(set(declared) & set(BUILTIN_TABLE.names())):
         message = f"declared role {shipped[0]!r} is shipped and cannot be declared again"
         raise CompileError("annotate", message, server)
+
+
+def _check_answer(
+    server: str,
+    tools: Sequence[ToolSpec],
+    declared: Mapping[str, RoleSpec],
+    annotations: Sequence[ToolAnnotation],
+) -> None:
+    check_declared_roles(server, declared)
+    check_annotations(server, tools, annotations, declared)
+    check_roles_used(server, declared, annotations)
+    check_hand_written(server, annotations)
 
 
 def check_hand_written(server: str, annotations: Sequence[ToolAnnotation]) -> None:

@@ -1,8 +1,9 @@
 """The public face of the constitution compiler: the one module code outside ``policy`` imports.
 
 The stages behind it stay private to ``policy.compiler``. Names load on first use (PEP 562), so
-``ironcurtain doctor`` asking for ``digest_of`` does not import the pipeline, and nothing here
-imports litellm until a real model is called (``policy.compiler.llm`` imports it lazily).
+``ironcurtain doctor`` asking for ``constitution_digest`` does not import the pipeline, and
+nothing here imports litellm until a real model is called (``policy.compiler.llm`` imports it
+lazily).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from policy.compiler.annotate import ToolSpec
-    from policy.compiler.cache import digest_of
+    from policy.compiler.cache import constitution_digest, digest_of
     from policy.compiler.customize import draft_user_constitution
     from policy.compiler.diff import decision_changes, diff_policies
     from policy.compiler.errors import CompileError
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 _HOME: dict[str, str] = {
     "ToolSpec": "policy.compiler.annotate",
+    "constitution_digest": "policy.compiler.cache",
     "digest_of": "policy.compiler.cache",
     "draft_user_constitution": "policy.compiler.customize",
     "decision_changes": "policy.compiler.diff",
@@ -46,6 +48,7 @@ __all__ = [
     "ToolSpec",
     "annotate_tools",
     "compile_policy",
+    "constitution_digest",
     "decision_changes",
     "diff_policies",
     "digest_of",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from policy.compiler.annotate import AnnotatedServer, declared_of, roles_of
-from policy.compiler.cache import digest_of
+from policy.compiler.cache import constitution_digest
 from policy.compiler.errors import CompileError
 from policy.compiler.scenarios import CONTEXT, InvariantFile
 from policy.models import DynamicList, DynamicListsFile, Rule, ServerAnnotations
@@ -90,7 +90,7 @@ def policy_files(
     return {
         "compiled-policy.json": {
             "generatedAt": now,
-            "constitutionHash": digest_of(constitution),
+            "constitutionHash": constitution_digest(constitution),
             "rules": dumped_rules,
         },
         "tool-annotations.json": annotations_file(annotations, now),

@@ -14,15 +14,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StageCache", "digest_of"]
+__all__ = ["StageCache", "constitution_digest", "digest_of"]
 
 # Bumped whenever a prompt or an output schema changes: old answers must not be reused.
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"  # 2: declared roles, session-aware rules, sequences, hardening
 
 
 def digest_of(*parts: Any) -> str:
     text = json.dumps([PROMPT_VERSION, *parts], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def constitution_digest(text: str) -> str:
+    """What ``compiled-policy.json`` records as ``constitutionHash``: the constitution's text
+    alone, in the form the first prompt version wrote (a new prompt version does not make a
+    policy compiled from the same constitution look stale to ``doctor``)."""
+    data = json.dumps(["1", text], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(data.encode()).hexdigest()
 
 
 class StageCache:

@@ -170,10 +170,15 @@ def _revision(
 ) -> tuple[Rule, ...] | str:
     """The LLM's revised rules, checked as a first answer is; or why there are none."""
     cached = cache.get("harden", key)
-    if cached is not None:
+    if isinstance(cached, dict):
         if cached.get("rules") is None:  # judged and refused: the same rules are refused again
             return f"{cached.get('refused') or 'refused'}; cached"
-        return _Answer.model_validate({"rules": cached["rules"]}).rules
+        try:  # checked again as a fresh answer is; a corrupt entry is a miss
+            hit = _Answer.model_validate({"rules": cached["rules"]}).rules
+            check_rules(server, annotations, hit)
+            return hit
+        except (CompileError, ValueError, TypeError):
+            pass
     tools = [t.model_dump(mode="json", by_alias=True) for t in annotations.tools]
     declared = {
         n: s.model_dump(mode="json", by_alias=True, exclude_defaults=True)
@@ -213,6 +218,9 @@ def narrowing(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
             return f"it drops rule {rule.name!r}"
         if rule.session is not None:  # every applicable rule's update runs: a cap's count
             return f"it drops rule {rule.name!r}, whose session update a cap may read"
+        task = rule.when.task
+        if task is not None and (task.asks or task.asks_none):  # its verbs split the request
+            return f"it drops rule {rule.name!r}, whose asks split the request for every rule"
     if [r.name for r in revised if r.name in {k.name for k in kept}] != [r.name for r in kept]:
         return "it reorders the verified rules"
     copies = any(r.when.provenance and r.when.provenance.words for r in original)
@@ -251,10 +259,12 @@ def _changed(old: Rule, new: Rule) -> str | None:
 
 def _added_counts(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
     """A session update the revision adds may only count calls, and only on a counter every
-    rule reads as a cap (an escalate from ``gt``/``gte``, an allow up to ``lt``/``lte``): a
-    count then can only make a cap bite sooner. Any other reading (an escalate while a count is
-    low, an allow from a floor) would hold more or less often the wrong way; a list extended or
-    a sum added to could make a later allow hold."""
+        rule reads as a cap (an escalate from ``gt``/``gte``, an allow up to ``lt``/``lte``): a
+        count then can only make a cap bite sooner. Any other reading (an escalate while a count is
+        low, an allow from a floor) would hold more or less often the wrong way; a list extended or
+        a sum added to could make a later allow hold. The counter must be a new one: the session
+    counts equal updates once, so a count added to a verified counter could make two rules'
+    updates equal and halve it."""
     before = {
         (rule.name, kind, repr(entry))
         for rule in original
@@ -268,6 +278,7 @@ def _added_counts(original: Sequence[Rule], revised: Sequence[Rule]) -> str | No
         for condition in rule.when.session or ()
         if condition.count is not None and not _caps(rule, condition)
     }
+    counted = {entry for rule in original if rule.session for entry in rule.session.count}
     for rule in revised:
         for kind in ("extend", "count", "add") if rule.session is not None else ():
             for entry in getattr(rule.session, kind):
@@ -277,6 +288,8 @@ def _added_counts(original: Sequence[Rule], revised: Sequence[Rule]) -> str | No
                     return f"rule {rule.name!r} adds a session {kind!r} update (only counts)"
                 if entry in not_caps:
                     return f"rule {rule.name!r} counts {entry!r}, which a rule reads as no cap"
+                if entry in counted:  # equal updates count once: it could halve the counter
+                    return f"rule {rule.name!r} counts {entry!r}, which a verified rule counts"
     return None
 
 
@@ -304,6 +317,9 @@ def _widened(old: Rule, new: Rule) -> str | None:
     for key in now.keys() - was.keys():
         if key not in _NARROWING:
             return f"it gains a {key!r} condition"
+        if key in ("tool", "sideEffects") and old.session is not None:
+            # its update runs for every call the rule applies to: fewer tools, fewer counts
+            return f"it gains a {key!r} condition, and its session update would count less"
     for key, value in was.items():
         if key in ("lists", "numbers", "session"):
             if any(entry not in (now.get(key) or []) for entry in value):

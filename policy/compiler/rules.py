@@ -92,8 +92,14 @@ def compile_server(
     key = digest_of("rules", server, constitution, tools, *([declared] if declared else []))
     cached = cache.get("rules", key)
     if cached is not None:
-        progress(f"rules     {server}: cached")
-        return ServerRules.model_validate(cached)
+        try:  # checked again as a fresh answer is: an entry is never trusted more
+            hit = ServerRules.model_validate(cached)
+            check_rules(server, annotations, hit.rules)
+        except (CompileError, ValueError):
+            hit = None  # a miss: asked again
+        if hit is not None:
+            progress(f"rules     {server}: cached")
+            return hit
     progress(f"rules     {server}: asking the LLM")
     prompt = (
         f"Server: {server}\nConstitution:\n{constitution}\n\n"

@@ -387,14 +387,14 @@ def _record_hash(folder: Path, digest: str) -> None:
 
 def test_a_policy_compiled_from_today_s_constitution_is_fresh(capsys) -> None:
     from appliance.cli.compile_cmd import constitution_text
-    from policy.compiler.cache import digest_of
+    from policy.compiler.cache import constitution_digest
 
     write_config({"anthropicApiKey": KEY})
     folder = user_policy()
     paths = app_paths()
     paths.constitution.write_text("Never touch my photos.\n")
     paths.user_constitution.write_text("Pushing to my own forks is fine.\n")
-    _record_hash(folder, digest_of(constitution_text(paths)))  # what compile-policy records
+    _record_hash(folder, constitution_digest(constitution_text(paths)))  # compile-policy's
     code, payload = run_doctor(capsys, *FAST)
     check = by_name(payload)["policy-fresh"]
     assert check["status"] == "ok" and "constitution-user.md" in check["detail"]

@@ -43,10 +43,11 @@ def check_policy(facts: Facts) -> list[Check]:
 
 def _freshness(facts: Facts, folder: Path, user: bool) -> Check:
     """The policy was compiled from the constitution in force today (``compile-policy`` records
-    ``digest_of`` the full text; a handwritten policy may record the file's plain SHA-256)."""
+    ``constitution_digest`` of the full text; a handwritten policy may record the file's plain
+    SHA-256)."""
     from appliance.cli.compile_cmd import constitution_text
     from appliance.host.bundle import resource_path
-    from policy.compiler.api import digest_of
+    from policy.compiler.api import constitution_digest
 
     paths, fix = facts.paths, "ironcurtain compile-policy"
     mine = [p for p in (paths.constitution, paths.user_constitution) if p.is_file()]
@@ -60,7 +61,7 @@ def _freshness(facts: Facts, folder: Path, user: bool) -> Check:
     additions = user and paths.user_constitution.is_file()
     sources = [base, *([paths.user_constitution] if additions else [])]
     text = constitution_text(paths) if user else base.read_text(encoding="utf-8")
-    accepted = {digest_of(text)}
+    accepted = {constitution_digest(text)}
     if not additions:
         accepted.add(hashlib.sha256(base.read_bytes()).hexdigest())
     compiled = json.loads((folder / "compiled-policy.json").read_text(encoding="utf-8"))
