@@ -344,6 +344,11 @@ def main() -> None:
         ("round 6", "round 7", "round 8", "round 9", "round 10"),
         _lint_acted_on,
     )
+    _what_if(
+        "with the lint's findings answered as the compiler's harden stage accepts",
+        ("round 8", "round 9", "round 10"),
+        _as_harden_accepts,
+    )
     _what_if("judging phone numbers and IBANs as its links", ("round 8",), _numbers_judged)
     _what_if(
         "with every listing's records confirmed when contested", ("round 8", "round 9"), _confirming
@@ -527,6 +532,69 @@ def _text_role(copy: Path) -> str:
 
     _edit(copy, "tool-annotations.json", declare)
     return role
+
+
+def _as_harden_accepts(copy: Path) -> None:
+    """The lint's findings its rules alone can answer (``policy.compiler.harden.HARDENED``),
+    answered only with edits the compiler's harden stage accepts, and checked by its
+    ``narrowing``: what that stage can reach with an LLM that writes the best revision it may.
+    A loose allow is dropped (escalated when it keeps a session update or ``asks`` verbs); a
+    ``words`` rule gains a second entry on the same role, bound to the listing's records or the
+    instructions' objects; an uncapped tool gets a new escalate cap that counts itself; a text
+    with its own role gets a copy rule. A copy finding with no role needs an annotation: left."""
+    from policy.compiler.harden import HARDENED, narrowing
+    from policy.lint import lint
+    from policy.models import Rule
+
+    findings = [f for f in lint(load_policy(copy)) if f.kind in HARDENED]
+    annotations = json.loads((copy / "tool-annotations.json").read_text())
+    listings = {
+        f"@{tool['records']['grants']}" for tool in _tools(annotations) if "records" in tool
+    }
+
+    def revise(data: dict) -> None:
+        original = [Rule.model_validate(r) for r in data["rules"]]
+        rules = {r["name"]: r for r in data["rules"]}
+        dropped: set[str] = set()
+        for f in findings:
+            rule = rules.get(f.rule or "")
+            if f.kind == "unbound" and rule is not None and rule["then"] == "allow":
+                task = rule["if"].get("task") or {}
+                if rule.get("session") or task.get("asks") or task.get("asksNone"):
+                    rule["then"] = "escalate"
+                else:
+                    dropped.add(rule["name"])
+            elif f.kind == "words" and rule is not None and rule["then"] == "allow":
+                entries = rule["if"].get("lists", [])
+                bound = [a for e in entries if f.role in e["roles"] for a in e["allowed"]]
+                kept = [a for a in bound if a != "@task:identifiers"]
+                if not set(kept) & listings:
+                    kept.append("@task:described-object")
+                entry = {"roles": [f.role], "allowed": kept, "matchType": "identifiers"}
+                if entry not in entries:
+                    entries.append(entry)
+        new = []
+        for f in findings:
+            if f.kind == "uncapped":
+                counter = f"harden-{f.tool}".replace("_", "-")
+                several = ["all", "both", "every*", "each"]
+                when = {"server": [f.server], "tool": [f.tool], "task": {"mentionsNone": several},
+                        "session": [{"count": counter, "gte": 1}]}  # fmt: skip
+                new.append({"name": f"cap-{counter}", "if": when, "then": "escalate",
+                            "reason": "one call per request", "session": {"count": [counter]}})  # fmt: skip
+        copied = sorted({f.role for f in findings if f.kind == "copies" and f.role is not None})
+        has_copy = any((r.when.provenance and r.when.provenance.words) for r in original)
+        if copied and not has_copy:
+            when = {"provenance": {"roles": copied, "from": "untrusted", "words": 4}}
+            new.append({"name": "harden-copies", "if": when, "then": "escalate",
+                        "reason": "the text repeats what a result wrote"})  # fmt: skip
+        data["rules"] = new + [r for r in data["rules"] if r["name"] not in dropped]
+        revised = [Rule.model_validate(r) for r in data["rules"]]
+        why = narrowing(original, revised)
+        if why is not None:  # the what-if claims only what the stage would keep
+            raise SystemExit(f"{copy.name}: the harden stage would refuse this revision: {why}")
+
+    _edit(copy, "compiled-policy.json", revise)
 
 
 def _lint_then_asking(copy: Path) -> None:
