@@ -580,8 +580,9 @@ def _as_harden_accepts(copy: Path) -> None:
                 several = ["all", "both", "every*", "each"]
                 when = {"server": [f.server], "tool": [f.tool], "task": {"mentionsNone": several},
                         "session": [{"count": counter, "gte": 1}]}  # fmt: skip
+                counts = {"count": [counter]}
                 new.append({"name": f"cap-{counter}", "if": when, "then": "escalate",
-                            "reason": "one call per request", "session": {"count": [counter]}})  # fmt: skip
+                            "reason": "one call per request", "session": counts})  # fmt: skip
         copied = sorted({f.role for f in findings if f.kind == "copies" and f.role is not None})
         has_copy = any((r.when.provenance and r.when.provenance.words) for r in original)
         if copied and not has_copy:
