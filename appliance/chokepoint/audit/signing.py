@@ -20,11 +20,11 @@ import base64
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from appliance.errors import ApplianceError
@@ -49,8 +49,15 @@ class SigningKeyError(ApplianceError):
 
 def key_id(public: Ed25519PublicKey) -> str:
     """A short, stable name for a public key: the first 16 hex digits of its SHA-256."""
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return hashlib.sha256(public.public_bytes_raw()).hexdigest()[:16]
+
+
+def _serialization():
+    """cryptography's PEM and DER codecs, imported when a key is written or an unusual one read
+    (their import, SSH and RSA included, is ~15 ms of every session's start otherwise)."""
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization
 
 
 def checkpoint_message(session_id: str, seq: int, head_hash: str, ts: str) -> bytes:
@@ -77,6 +84,7 @@ class Signer:
         except FileNotFoundError:
             pass
         signer = cls.generate()
+        serialization = _serialization()
         pem = signer.private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -113,15 +121,42 @@ class Signer:
 
 
 def public_pem(public: Ed25519PublicKey) -> str:
+    serialization = _serialization()
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode("ascii")
 
 
+# The PKCS #8 DER of an Ed25519 private key with no attributes (RFC 8410, section 7): this
+# prefix, then the 32-byte seed. It is what load_or_create writes.
+_PKCS8_ED25519 = bytes.fromhex("302e020100300506032b657004220420")
+_PEM_PRIVATE = re.compile(
+    rb"-----BEGIN PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END PRIVATE KEY-----\r?\n?"
+)
+
+
+def _canonical_private(data: bytes) -> Ed25519PrivateKey | None:
+    """The key of exactly the file load_or_create writes, read without the PEM codec; None for
+    anything else (the full parser then reads it, or says what is wrong)."""
+    found = _PEM_PRIVATE.fullmatch(data)
+    if found is None:
+        return None
+    try:
+        der = base64.b64decode(b"".join(found.group(1).split()), validate=True)
+    except ValueError:
+        return None
+    if len(der) != len(_PKCS8_ED25519) + 32 or not der.startswith(_PKCS8_ED25519):
+        return None
+    return Ed25519PrivateKey.from_private_bytes(der[len(_PKCS8_ED25519) :])
+
+
 def _load_private(path: Path) -> Ed25519PrivateKey:
     data = path.read_bytes()  # FileNotFoundError propagates: the caller creates the key
+    canonical = _canonical_private(data)
+    if canonical is not None:
+        return canonical
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        key = _serialization().load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise SigningKeyError(f"{path}: not a PEM private key ({exc})") from exc
     if not isinstance(key, Ed25519PrivateKey):
@@ -138,6 +173,7 @@ def load_public_keys(path: Path) -> dict[str, Ed25519PublicKey]:
     keys: dict[str, Ed25519PublicKey] = {}
     for block in data.split(b"-----END ")[:-1]:
         pem = block[block.find(b"-----BEGIN ") :] + b"-----END " + _label(block) + b"-----\n"
+        serialization = _serialization()
         try:
             if b"PRIVATE KEY" in pem:
                 loaded = serialization.load_pem_private_key(pem, password=None).public_key()
