@@ -191,6 +191,15 @@ class SessionRun:
     def judge(self, call: ToolCall, context: EvalContext) -> Judged:
         seen = self._state_for(call)
         decision, update = evaluate_in_session(call, self.policies, context, seen)
+        if self._pending and decision.decision != "deny":
+            # Counts of calls still waiting for the human are reserved, so two calls in flight
+            # cannot both pass a cap; but a rule that asks while a count is low ("confirm the
+            # first payment") must not be ended by a call the human may yet refuse. Judged
+            # also as settled, the stricter decision stands.
+            settled = self._state_for(call, reserved=False)
+            other, other_update = evaluate_in_session(call, self.policies, context, settled)
+            if _STRICTNESS[other.decision] > _STRICTNESS[decision.decision]:
+                seen, decision, update = settled, other, other_update
         if decision.rule == "confirm-bound-record":
             decision = self._shown_to_confirm(decision, update.extend.get(CONFIRMED, ()))
         judged = Judged(decision, seen, update)
@@ -317,7 +326,7 @@ class SessionRun:
             found = self._read[key] = _lists_read(self.policy, annotation)
         return found
 
-    def _state_for(self, call: ToolCall) -> SessionState:
+    def _state_for(self, call: ToolCall, reserved: bool = True) -> SessionState:
         state = self.state
         read = self._lists_read(call)
         if any(name not in read for name in state.lists):
@@ -327,7 +336,7 @@ class SessionRun:
             # words records are bound by would only make every record bigger.
             kept = {name: values for name, values in state.lists.items() if name in read}
             state = state.model_copy(update={"lists": kept})
-        for update in self._pending.values():
+        for update in self._pending.values() if reserved else ():
             state = apply_updates(state, StateUpdate(count=update.count, add=update.add))
         if not self.tracks_provenance:
             return state
@@ -337,6 +346,9 @@ class SessionRun:
         if not hits and not copies and not saturated:
             return state
         return state.model_copy(update={"tainted": hits, "copied": copies, "saturated": saturated})
+
+
+_STRICTNESS = {"allow": 0, "escalate": 1, "deny": 2}
 
 
 def _lists_read(policy: Policy, annotation: Any) -> frozenset[str]:

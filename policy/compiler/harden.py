@@ -14,16 +14,14 @@ before. Otherwise the verified rules stay and the progress line says why. Nothin
 A kept or refused revision is cached by the digest of what it revised, so a second compile asks
 nothing.
 
-Only narrowing, checked on the rules' text, not trusted to the scenarios: the verified rules
-kept stay in their order; an escalate rule is kept exactly (dropping or narrowing it would let
-values fall through to a later allow); an allow rule may be dropped or become an escalate, or gain
-conditions (a new condition, or a new entry in ``lists``, ``numbers`` or ``session``: the rule
-then matches fewer values, which fall to the rules after it, as strict as they were); a new
-rule may only escalate; a new ``session`` update may only count calls, on a counter no allow
-rule reads as a floor (a count only makes a cap bite sooner; an extended list or a sum could
-make a later allow hold more often). So a value the verified rules allowed may
-now be refused or asked about, never the reverse; the one change to a refusal is that a new
-escalate rule (a cap, a copy guard) may ask about a value no rule covered.
+Only narrowing, checked on the rules' text, not trusted to the scenarios (``narrowing``: an
+allow-list of edits). A verified allow rule may be dropped, become an escalate, or gain
+conditions that only narrow what it covers; its ``session`` update never changes (the session
+counts every entry, and equal updates of several rules once, so any edit could double or halve
+a counter). Escalate and deny rules are kept exactly. A new rule may only escalate; its update
+may only count a new counter that every rule reads as a cap. So a value the verified rules
+allowed may now be refused or asked about, never the reverse; the one change to a refusal is
+that a new escalate rule (a cap, a copy guard) may ask about a value no rule covered.
 """
 
 from __future__ import annotations
@@ -57,14 +55,15 @@ constitution requires for what the user asks for; change only what the findings 
 - "unbound"/"words": allow the value only from the task's lists ("@task:identifiers",
   "@task:emails", "@task:amounts", …) or a "@session:" list, where the constitution says the
   user names it, or escalate instead of allow;
-- "uncapped": give the allow rule a top-level "session": {"count": [NAME]} that counts the
-  calls it allows, and add before it an escalate rule on the same tool with "session":
-  [{"count": NAME, "gte": N}] (N the most calls one task needs);
+- "uncapped": add, before the allow rules, an escalate rule on the tool with "session":
+  [{"count": NAME, "gte": N}] (N the most calls one task needs) and a top-level "session":
+  {"count": [NAME]}: it counts the tool's calls itself, NAME a new counter;
 - "copies": add, before the allow rules, an escalate rule with "provenance": {"roles":
   [the text's role], "from": "untrusted", "words": 4}.
 Only narrow: keep the rules' order and names; keep escalate rules exactly; an allow rule may be
-dropped, become escalate, or gain conditions (never lose or change one) and "session" counts;
-new rules may only escalate. A finding the constitution wants as it is may stay. The vocabulary:
+dropped, become escalate, or gain conditions (never lose or change one, never change its
+"session" update); new rules may only escalate. A finding the constitution wants as it is
+may stay. The vocabulary:
 """ + RULES_SYSTEM.split("\n", 1)[1]
 
 Check = Callable[[Policy], list]  # the verification's failures for a candidate policy
@@ -280,6 +279,8 @@ def _added_counts(original: Sequence[Rule], revised: Sequence[Rule]) -> str | No
     }
     counted = {entry for rule in original if rule.session for entry in rule.session.count}
     for rule in revised:
+        if rule.session is not None and len(set(rule.session.count)) != len(rule.session.count):
+            return f"rule {rule.name!r} counts one counter twice in its update"
         for kind in ("extend", "count", "add") if rule.session is not None else ():
             for entry in getattr(rule.session, kind):
                 if (rule.name, kind, repr(entry)) in before:
@@ -332,12 +333,11 @@ def _widened(old: Rule, new: Rule) -> str | None:
     for entry in now.get("lists", ()):
         if listed and entry not in was["lists"] and not set(entry["roles"]) <= listed:
             return "it gains a 'lists' entry on a role it did not cover"
-    if old.session is not None:
-        before = old.session.model_dump(mode="json", by_alias=True)
-        after = new.session.model_dump(mode="json", by_alias=True) if new.session else {}
-        for key, value in before.items():
-            if any(entry not in (after.get(key) or []) for entry in value):
-                return f"it drops a session {key!r} update"
+    # The session counts every entry of an update (a repeated one twice) and equal updates of
+    # several rules once: adding, repeating, reordering or dropping an entry of a verified
+    # rule's update can double or halve a counter. A cap counts its own calls (a new rule).
+    if new.session != old.session:
+        return "it changes its session update (a new cap rule counts its own calls)"
     return None
 
 

@@ -237,7 +237,9 @@ def test_new_count_on_a_counter_an_escalate_rule_reads_with_lt():
     ]
     revised = copy.deepcopy(original)
     revised[0]["session"] = {"count": ["payments"]}  # a read now counts as a payment
-    before, after = _accepted(original, revised, "counts 'payments', which a rule reads as no cap")
+    before, after = _accepted(
+        original, revised, "rule 'read-transactions': it changes its session update"
+    )
     steps = [{"request": READ, "result": "2026-11-01 landlord -950 rent"}]
     assert _decide(before, _pay(120), TYPED, steps).decision == "escalate"
     got = _decide(after, _pay(120), TYPED, steps)

@@ -474,7 +474,7 @@ LOOSE = {
 
 def _hardened(narrowed_payee=None):
     """LOOSE, narrowed as the lint asks: the amount bound to what the user said as well, the
-    payments counted and capped by a new escalate rule."""
+    payments capped by a new escalate rule that counts them itself."""
     rules = copy.deepcopy(LOOSE["rules"])
     cap = {
         "name": "ask-after-three-payments",
@@ -485,9 +485,9 @@ def _hardened(narrowed_payee=None):
         },
         "then": "escalate",
         "reason": "three payments in one task already",
+        "session": {"count": ["payments"]},
     }
     payee, amount = rules[3], rules[4]
-    payee["session"] = {"count": ["payments"]}
     if narrowed_payee:
         payee["if"]["lists"].append(
             {"roles": ["payee"], "allowed": [narrowed_payee], "matchType": "identifiers"}
@@ -559,7 +559,7 @@ def test_the_lints_findings_are_handed_back_and_a_bound_revision_is_kept(script,
                     }
                 )
             ),
-            "rule 'pay-whom-the-user-named' adds a session 'extend' update (only counts)",
+            "rule 'pay-whom-the-user-named': it changes its session update",
         ),
         (
             _widened(
