@@ -114,7 +114,8 @@ def harden_rules(
         key = _key(constitution, server, current[server], annotations[server], findings)
         revised = _revision(server, constitution, current[server], annotations[server],
                             findings, llm, cache, key)  # fmt: skip
-        widens = None if isinstance(revised, str) else narrowing(current[server], revised)
+        others = [r for name, rs in current.items() if name != server for r in rs]
+        widens = None if isinstance(revised, str) else narrowing(current[server], revised, others)
         if isinstance(revised, str):  # no usable answer: asked again by the next compile
             outcome = Hardening(server, len(findings), len(findings), False, revised)
         elif widens is not None:
@@ -199,7 +200,9 @@ def _revision(
     return answer.rules
 
 
-def narrowing(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
+def narrowing(
+    original: Sequence[Rule], revised: Sequence[Rule], others: Sequence[Rule] = ()
+) -> str | None:
     """None when ``revised`` only narrows ``original`` (module docstring), else what widens.
 
     An allow-list of edits, each one that can only take values away from an allow: anything
@@ -228,7 +231,7 @@ def narrowing(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
         why = _new_rule(rule, copies) if old is None else _changed(old, rule)
         if why:
             return why
-    return _added_counts(original, revised)
+    return _added_counts(original, revised, others)
 
 
 def _new_rule(rule: Rule, copies: bool) -> str | None:
@@ -256,7 +259,9 @@ def _changed(old: Rule, new: Rule) -> str | None:
     return None
 
 
-def _added_counts(original: Sequence[Rule], revised: Sequence[Rule]) -> str | None:
+def _added_counts(
+    original: Sequence[Rule], revised: Sequence[Rule], others: Sequence[Rule] = ()
+) -> str | None:
     """A session update the revision adds may only count calls, and only on a counter every
         rule reads as a cap (an escalate from ``gt``/``gte``, an allow up to ``lt``/``lte``): a
         count then can only make a cap bite sooner. Any other reading (an escalate while a count is
@@ -278,6 +283,10 @@ def _added_counts(original: Sequence[Rule], revised: Sequence[Rule]) -> str | No
         if condition.count is not None and not _caps(rule, condition)
     }
     counted = {entry for rule in original if rule.session for entry in rule.session.count}
+    # counters are the session's, not a server's: one any other server's rule counts or reads
+    # is never new (a shop's cap counting "payments" would end the bank's "confirm the first")
+    elsewhere = {entry for rule in others if rule.session for entry in rule.session.count}
+    elsewhere |= {c.count for rule in others for c in rule.when.session or () if c.count}
     for rule in revised:
         if rule.session is not None and len(set(rule.session.count)) != len(rule.session.count):
             return f"rule {rule.name!r} counts one counter twice in its update"
@@ -291,6 +300,8 @@ def _added_counts(original: Sequence[Rule], revised: Sequence[Rule]) -> str | No
                     return f"rule {rule.name!r} counts {entry!r}, which a rule reads as no cap"
                 if entry in counted:  # equal updates count once: it could halve the counter
                     return f"rule {rule.name!r} counts {entry!r}, which a verified rule counts"
+                if entry in elsewhere:
+                    return f"rule {rule.name!r} counts {entry!r}, another server's counter"
     return None
 
 
