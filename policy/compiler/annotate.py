@@ -114,16 +114,15 @@ def annotate_server(
     specs = sorted((t.model_dump() for t in tools), key=lambda t: t["name"])
     roles = sorted(roles_for(server))
     key = digest_of("annotate", server, specs, roles)
-    cached = cache.get("annotate", key)
-    if cached is not None:
-        try:  # checked again as a fresh answer is: an entry is never trusted more
-            hit = AnnotatedServer.model_validate(cached)
-            _check_answer(server, tools, hit.roles, hit.tools)
-        except (CompileError, ValueError):
-            hit = None  # a miss: asked again
-        if hit is not None:
-            progress(f"annotate  {server}: cached ({len(specs)} tools)")
-            return hit
+
+    def checked(entry: Any) -> AnnotatedServer:
+        hit = AnnotatedServer.model_validate(entry)
+        _check_answer(server, tools, hit.roles, hit.tools)
+        return hit
+
+    if (hit := cache.get_checked("annotate", key, checked)) is not None:
+        progress(f"annotate  {server}: cached ({len(specs)} tools)")
+        return hit
     progress(f"annotate  {server}: asking the LLM about {len(specs)} tools")
     prompt = f"Server: {server}\nTools:\n{json.dumps(specs, indent=1)}"
     system = SYSTEM.replace("{roles}", ", ".join(roles))

@@ -11,8 +11,14 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from policy.compiler.errors import CompileError
+from policy.models import PolicyError
+
+T = TypeVar("T")
 
 __all__ = ["StageCache", "constitution_digest", "digest_of"]
 
@@ -50,6 +56,20 @@ class StageCache:
             return None
         self.hits += 1
         return value
+
+    def get_checked(self, stage: str, key: str, check: Callable[[Any], T]) -> T | None:
+        """The entry as ``check`` reads it, or None. ``check`` parses and checks the entry as a
+        fresh answer is checked (an entry is never trusted more); an entry it refuses is a miss,
+        asked again."""
+        cached = self.get(stage, key)
+        if cached is None:
+            return None
+        try:
+            return check(cached)
+        except (CompileError, PolicyError, ValueError, TypeError, KeyError):
+            self.hits -= 1
+            self.misses += 1
+            return None
 
     def put(self, stage: str, key: str, value: Any) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -169,16 +170,16 @@ def _revision(
     key: str,
 ) -> tuple[Rule, ...] | str:
     """The LLM's revised rules, checked as a first answer is; or why there are none."""
-    cached = cache.get("harden", key)
-    if isinstance(cached, dict):
-        if cached.get("rules") is None:  # judged and refused: the same rules are refused again
-            return f"{cached.get('refused') or 'refused'}; cached"
-        try:  # checked again as a fresh answer is; a corrupt entry is a miss
-            hit = _Answer.model_validate({"rules": cached["rules"]}).rules
-            check_rules(server, annotations, hit)
-            return hit
-        except (CompileError, ValueError, TypeError):
-            pass
+
+    def checked(entry: Any) -> tuple[Rule, ...] | str:
+        if entry["rules"] is None:  # judged and refused: the same rules are refused again
+            return f"{entry.get('refused') or 'refused'}; cached"
+        hit = _Answer.model_validate({"rules": entry["rules"]}).rules
+        check_rules(server, annotations, hit)
+        return hit
+
+    if (hit := cache.get_checked("harden", key, checked)) is not None:
+        return hit
     tools = [t.model_dump(mode="json", by_alias=True) for t in annotations.tools]
     declared = {
         n: s.model_dump(mode="json", by_alias=True, exclude_defaults=True)

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from policy.compiler import verify
 from policy.compiler.annotate import ToolSpec, annotate_server
@@ -214,18 +215,19 @@ def _verify(
     if not outcome.failures:
         return outcome
     key = _repair_key(inputs, draft, accept_proposals)
-    cached = cache.get("repair", key)
-    if cached is not None:
-        repaired = verify.Outcome.from_json(cached)
-        try:  # checked again as a fresh repair is: a cache entry is never trusted more
-            for server, rules in repaired.rules.items():
-                check_rules(server, draft.annotations[server], rules)
-            repaired.failures = check(draft.build(repaired.rules), repaired.scenarios)
-        except (CompileError, PolicyError, KeyError, ValueError):
-            repaired.failures = [None]  # type: ignore[list-item]  # a miss: repair again
-        if not repaired.failures:
-            progress("verify    repaired rules: cached")
-            return repaired
+
+    def checked(entry: Any) -> verify.Outcome:
+        repaired = verify.Outcome.from_json(entry)
+        for server, rules in repaired.rules.items():
+            check_rules(server, draft.annotations[server], rules)
+        repaired.failures = check(draft.build(repaired.rules), repaired.scenarios)
+        if repaired.failures:
+            raise ValueError("the cached repair fails its scenarios")
+        return repaired
+
+    if (repaired := cache.get_checked("repair", key, checked)) is not None:
+        progress("verify    repaired rules: cached")
+        return repaired
     outcome = verify.repair_loop(
         outcome,
         draft.build,

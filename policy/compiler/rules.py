@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -90,16 +91,15 @@ def compile_server(
         for name, spec in sorted(declared_of(annotations).items())
     }
     key = digest_of("rules", server, constitution, tools, *([declared] if declared else []))
-    cached = cache.get("rules", key)
-    if cached is not None:
-        try:  # checked again as a fresh answer is: an entry is never trusted more
-            hit = ServerRules.model_validate(cached)
-            check_rules(server, annotations, hit.rules)
-        except (CompileError, ValueError):
-            hit = None  # a miss: asked again
-        if hit is not None:
-            progress(f"rules     {server}: cached")
-            return hit
+
+    def checked(entry: Any) -> ServerRules:
+        hit = ServerRules.model_validate(entry)
+        check_rules(server, annotations, hit.rules)
+        return hit
+
+    if (hit := cache.get_checked("rules", key, checked)) is not None:
+        progress(f"rules     {server}: cached")
+        return hit
     progress(f"rules     {server}: asking the LLM")
     prompt = (
         f"Server: {server}\nConstitution:\n{constitution}\n\n"
