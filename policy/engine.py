@@ -206,7 +206,14 @@ def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallV
 def _whole_call(
     rule: CompiledRule, plan: ToolPlan, values: list[RoleValue], view: _CallView
 ) -> bool:
-    if rule.roles is not None and rule.roles.isdisjoint(plan.annotated_roles):
+    # A roles condition holds for a tool annotated with one of the roles, or for a call whose
+    # arguments carry one: a role a ``when`` clause gives (``text`` is a public post when
+    # ``mode`` is "public") is the call's, not the annotation's.
+    if (
+        rule.roles is not None
+        and rule.roles.isdisjoint(plan.annotated_roles)
+        and not any(v.role in rule.roles for v in values)
+    ):
         return False
     for roles in (rule.path_roles, rule.domain_roles):
         if roles is not None:
