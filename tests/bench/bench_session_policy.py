@@ -407,24 +407,13 @@ def _lint_acted_on(copy: Path) -> None:
 
     findings = lint(load_policy(copy))
     loose = {f.rule for f in findings if f.kind == "unbound"}
-    caps = []
-    for f in findings:
-        if f.kind == "uncapped":
-            counter = f"lint-{f.tool}".replace("_", "-")
-            several = ["all", "both", "every*", "each"]
-            when = {"server": [f.server], "tool": [f.tool], "task": {"mentionsNone": several},
-                    "session": [{"count": counter, "gte": 1}]}  # fmt: skip
-            reason, update = "one call per request", {"count": [counter]}
-            caps.append({"name": f"cap-{counter}", "if": when, "then": "deny", "reason": reason,
-                         "session": update})  # fmt: skip
+    caps = [_cap_rule(f, "lint", "deny") for f in findings if f.kind == "uncapped"]
 
     words = {(f.rule, f.role) for f in findings if f.kind == "words"}
     copied = sorted({f.role for f in findings if f.kind == "copies" and f.role is not None})
     if any(f.kind == "copies" and f.role is None for f in findings):
         copied.append(_text_role(copy))
-    annotations = json.loads((copy / "tool-annotations.json").read_text())
-    tools = _tools(annotations)
-    listings = {f"@{tool['records']['grants']}" for tool in tools if "records" in tool}
+    listings = _listings(copy)
 
     def bound(rule: dict) -> None:
         # a word finding: the role from the objects of the instructions, not every word typed;
@@ -440,11 +429,7 @@ def _lint_acted_on(copy: Path) -> None:
     def rules(data: dict) -> None:
         for rule in data["rules"]:
             bound(rule)
-        asks = []
-        if copied:
-            when = {"provenance": {"roles": copied, "from": "untrusted", "words": 4}}
-            asks.append({"name": "lint-copies", "if": when, "then": "escalate",
-                         "reason": "the text repeats what a result wrote"})  # fmt: skip
+        asks = [_copy_rule("lint-copies", copied)] if copied else []
         kept = [rule for rule in data["rules"] if rule["name"] not in loose]
         data["rules"] = caps + asks + kept
 
@@ -453,6 +438,34 @@ def _lint_acted_on(copy: Path) -> None:
 
 def _tools(annotations: dict):
     return (tool for server in annotations["servers"].values() for tool in server["tools"])
+
+
+def _listings(copy: Path) -> set[str]:
+    """The ``@task:`` lists the policy's listing tools fill with the records a request binds."""
+    annotations = json.loads((copy / "tool-annotations.json").read_text())
+    return {f"@{tool['records']['grants']}" for tool in _tools(annotations) if "records" in tool}
+
+
+def _cap_rule(finding, prefix: str, effect: str) -> dict:
+    """An uncapped tool's cap: one call per request unless the request says all, both, every or
+    each (the rule counts its own calls: ``effect`` from the second)."""
+    counter = f"{prefix}-{finding.tool}".replace("_", "-")
+    several = ["all", "both", "every*", "each"]
+    when = {
+        "server": [finding.server],
+        "tool": [finding.tool],
+        "task": {"mentionsNone": several},
+        "session": [{"count": counter, "gte": 1}],
+    }
+    return {"name": f"cap-{counter}", "if": when, "then": effect,
+            "reason": "one call per request", "session": {"count": [counter]}}  # fmt: skip
+
+
+def _copy_rule(name: str, roles: list[str]) -> dict:
+    """Ask when a text of ``roles`` repeats a run of 4 words an untrusted result wrote."""
+    when = {"provenance": {"roles": roles, "from": "untrusted", "words": 4}}
+    return {"name": name, "if": when, "then": "escalate",
+            "reason": "the text repeats what a result wrote"}  # fmt: skip
 
 
 def _numbers_judged(copy: Path) -> None:
@@ -547,10 +560,7 @@ def _as_harden_accepts(copy: Path) -> None:
     from policy.models import Rule
 
     findings = [f for f in lint(load_policy(copy)) if f.kind in HARDENED]
-    annotations = json.loads((copy / "tool-annotations.json").read_text())
-    listings = {
-        f"@{tool['records']['grants']}" for tool in _tools(annotations) if "records" in tool
-    }
+    listings = _listings(copy)
 
     def revise(data: dict) -> None:
         original = [Rule.model_validate(r) for r in data["rules"]]
@@ -573,22 +583,11 @@ def _as_harden_accepts(copy: Path) -> None:
                 entry = {"roles": [f.role], "allowed": kept, "matchType": "identifiers"}
                 if entry not in entries:
                     entries.append(entry)
-        new = []
-        for f in findings:
-            if f.kind == "uncapped":
-                counter = f"harden-{f.tool}".replace("_", "-")
-                several = ["all", "both", "every*", "each"]
-                when = {"server": [f.server], "tool": [f.tool], "task": {"mentionsNone": several},
-                        "session": [{"count": counter, "gte": 1}]}  # fmt: skip
-                counts = {"count": [counter]}
-                new.append({"name": f"cap-{counter}", "if": when, "then": "escalate",
-                            "reason": "one call per request", "session": counts})  # fmt: skip
+        new = [_cap_rule(f, "harden", "escalate") for f in findings if f.kind == "uncapped"]
         copied = sorted({f.role for f in findings if f.kind == "copies" and f.role is not None})
         has_copy = any((r.when.provenance and r.when.provenance.words) for r in original)
         if copied and not has_copy:
-            when = {"provenance": {"roles": copied, "from": "untrusted", "words": 4}}
-            new.append({"name": "harden-copies", "if": when, "then": "escalate",
-                        "reason": "the text repeats what a result wrote"})  # fmt: skip
+            new.append(_copy_rule("harden-copies", copied))
         data["rules"] = new + [r for r in data["rules"] if r["name"] not in dropped]
         revised = [Rule.model_validate(r) for r in data["rules"]]
         why = narrowing(original, revised)
