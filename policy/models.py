@@ -323,6 +323,18 @@ class ConditionalRoles(_Frozen):
 ArgRoles = Annotated[tuple[Role, ...], Field(min_length=1)] | ConditionalRoles
 
 
+def arg_roles(value: ArgRoles, *, clauses: bool = True) -> set[str]:
+    """The roles an argument can carry: fixed ones, or a conditional's default and
+    ``whenAbsent`` roles and (``clauses``) every ``when`` clause's."""
+    if not isinstance(value, ConditionalRoles):
+        return set(value)
+    roles = set(value.default) | set(value.when_absent)
+    if clauses:
+        for clause in value.when:
+            roles.update(clause.roles)
+    return roles
+
+
 class ToolAnnotation(_Frozen):
     tool_name: str = Field(alias="toolName")
     server_name: str = Field(alias="serverName")

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 from policy.domains import DomainSet, IdentifierSet
-from policy.models import NumberCondition, Rule, ToolAnnotation
+from policy.models import NumberCondition, Rule, ToolAnnotation, arg_roles
 from policy.role_specs import BUILTIN_TABLE, RoleTable
 from policy.roles import ArgumentPlan, RoleValue
 from policy.session_state import (
@@ -216,17 +216,6 @@ def _matcher(
     return IdentifierSet(patterns, emails=match_type == "emails", exact=exact)
 
 
-def _annotated_roles(annotation: ToolAnnotation) -> set[str]:
-    roles: set[str] = set()
-    for spec in annotation.args.values():
-        if isinstance(spec, tuple):
-            roles.update(spec)
-        else:
-            roles.update(spec.default)
-            roles.update(spec.when_absent)
-    return roles
-
-
 class ToolPlan:
     """Everything the engine needs about one tool, precomputed."""
 
@@ -246,7 +235,10 @@ class ToolPlan:
         # A call with no judged value (only opaque ones, or none) meets every applicable rule in
         # order, as IronCurtain's unscoped scan does; its role conditions read the annotation.
         self.unscoped = tuple(applicable)
-        self.annotated_roles = frozenset(_annotated_roles(annotation))
+        # the roles the annotation gives whatever the call (a when clause's are the call's)
+        self.annotated_roles = frozenset(
+            role for spec in annotation.args.values() for role in arg_roles(spec, clauses=False)
+        )
         # Per role, the rules that may cover it, worked out the first time a call brings that
         # role: a policy loads in every process that starts (exec, each server's judge), and
         # filling this for every role of the table and every tool cost ~25 ms of a 300 ms start.

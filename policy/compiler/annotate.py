@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from policy.compiler.cache import StageCache, digest_of
 from policy.compiler.errors import CompileError
 from policy.compiler.llm import LLM, ask_json
-from policy.models import ConditionalRoles, ServerAnnotations, ToolAnnotation
+from policy.models import ServerAnnotations, ToolAnnotation, arg_roles
 from policy.role_specs import BUILTIN_TABLE, ROLE_NAME, RoleSpec, RoleTable
 
 __all__ = [
@@ -163,10 +163,10 @@ def _declared_summary(annotations: AnnotatedServer, declared_server: bool) -> li
     if not declared_server:
         return lines
     sandboxed = [
-        f"{t.tool_name}.{arg} ({', '.join(sorted(_arg_roles(value) & _SANDBOX_ROLES))})"
+        f"{t.tool_name}.{arg} ({', '.join(sorted(arg_roles(value) & _SANDBOX_ROLES))})"
         for t in annotations.tools
         for arg, value in t.args.items()
-        if _arg_roles(value) & _SANDBOX_ROLES
+        if arg_roles(value) & _SANDBOX_ROLES
     ]
     if sandboxed:  # a declared server's arguments read as paths: discharged in the sandbox
         lines.append(f"allowed inside the session sandbox before any rule: {', '.join(sandboxed)}")
@@ -264,16 +264,7 @@ def check_roles_used(
 
 def roles_of(item: ToolAnnotation) -> set[str]:
     """Every role an argument of the tool can carry (a conditional's every branch)."""
-    return {role for value in item.args.values() for role in _arg_roles(value)}
-
-
-def _arg_roles(value: ConditionalRoles | tuple[str, ...]) -> set[str]:
-    if not isinstance(value, ConditionalRoles):
-        return set(value)
-    used = set(value.default) | set(value.when_absent)
-    for clause in value.when:
-        used |= set(clause.roles)
-    return used
+    return {role for value in item.args.values() for role in arg_roles(value)}
 
 
 def check_annotations(
@@ -308,7 +299,7 @@ def _check_args(server: str, spec: ToolSpec, item: ToolAnnotation, allowed: froz
     if missing := sorted(declared - top):
         raise CompileError("annotate", f"{spec.name}: argument {missing[0]!r} has no roles", server)
     for key, value in item.args.items():
-        if bad := sorted(_arg_roles(value) - allowed):
+        if bad := sorted(arg_roles(value) - allowed):
             raise CompileError(
                 "annotate", f"{spec.name}.{key}: role {bad[0]!r} is not valid for {server}", server
             )
