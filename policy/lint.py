@@ -104,7 +104,7 @@ def lint(policy: Policy) -> list[Finding]:
 def _unbound(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Finding]:
     table = policy.roles
     found: list[Finding] = []
-    for role in sorted(plan.annotated_roles):
+    for role in sorted(plan.possible_roles):
         if role in table.opaque_roles or role in table.path_roles:
             continue
         for rule in plan.rules_for(role):
@@ -124,7 +124,7 @@ def _words(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Findi
         if a.records is not None
     }  # fmt: skip
     found: list[Finding] = []
-    for role in sorted(plan.annotated_roles):
+    for role in sorted(plan.possible_roles):
         spec = table.specs.get(role)
         if spec is None or spec.kind != "identifier" or spec.effective_match != "case-insensitive":
             # an account, a category, a level: a name matched as a word. An IBAN, a phone
@@ -167,7 +167,7 @@ def _named_ids(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[F
     found: list[Finding] = []
     if not chosen:
         return found
-    for role in sorted(plan.annotated_roles):
+    for role in sorted(plan.possible_roles):
         for rule in plan.rules_for(role):
             if rule.effect != "allow":
                 continue
@@ -386,7 +386,7 @@ def _task_gated(plan: ToolPlan) -> bool:
     ``task`` condition or compares one of its roles with a ``@task:``/``@session:`` list. Then
     repeating it is a finding; a policy that judges each call alone has no "user's call" to
     repeat."""
-    roles = plan.annotated_roles
+    roles = plan.possible_roles
     for rule in plan.unscoped:
         if rule.role_bearing and not any(rule.may_cover(role) for role in roles):
             continue  # its role conditions name none of this tool's roles

@@ -239,6 +239,10 @@ class ToolPlan:
         self.annotated_roles = frozenset(
             role for spec in annotation.args.values() for role in arg_roles(spec, clauses=False)
         )
+        # and every role a call can carry (what the lint reads)
+        self.possible_roles = frozenset(
+            role for spec in annotation.args.values() for role in arg_roles(spec)
+        )
         # Per role, the rules that may cover it, worked out the first time a call brings that
         # role: a policy loads in every process that starts (exec, each server's judge), and
         # filling this for every role of the table and every tool cost ~25 ms of a 300 ms start.

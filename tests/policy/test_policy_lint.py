@@ -340,3 +340,15 @@ def test_message_text_with_no_role_of_its_own_is_a_copies_finding(tmp_path):
     policy = load_policy(folder(tmp_path, [LINKS], tools=[MESSAGE]))
     found = [(f.kind, f.tool, f.role) for f in lint(policy) if f.kind == "copies"]
     assert found == [("copies", "send_message", None)]
+
+
+def test_a_role_a_when_clause_gives_is_read_as_the_tools(tmp_path):
+    """A note is free text only when it is public: the role a ``when`` clause gives is one a
+    call can carry, so an allow rule that takes any value of it is a finding all the same."""
+    public = {"arg": "public", "equals": True, "roles": ["note-text"]}
+    text = {"default": ["none"], "when": [public]}
+    tools = [*TOOLS[:2], {**TOOLS[2], "args": {"public": ["none"], "text": text}}]
+    policy = load_policy(folder(tmp_path, BOUND, tools=tools))
+    assert [(f.kind, f.tool, f.role, f.rule) for f in lint(policy)] == [
+        ("unbound", "post_note", "note-text", "notes")
+    ]
