@@ -393,6 +393,10 @@ def extract_numbers(text: str) -> tuple[list[str], list[str]]:
         number = _vanity(match.group(0))
         if number is not None and number not in phones:
             phones.append(number)
+    for match in _SPOKEN.finditer(_spoken_text(readable)):  # "zero three zero, five five …"
+        number = _spoken(match.group(0))
+        if number is not None and number not in phones:
+            phones.append(number)
     if "," in readable:  # groups joined by commas: "DE89,3704,0044,…", "0151, 2345, 6789"
         for match in _COMMA_IBAN.finditer(readable):
             iban = _iban(match.group(0).replace(",", " "))
@@ -436,6 +440,94 @@ def _vanity(raw: str) -> str | None:
     if not 7 <= len(digits) <= 15:
         return None
     return ("+" if raw.startswith("+") else "") + digits
+
+
+# A number said in words, as it is read out or written to slip past a reader of digits: "zero
+# three zero, five five five zero, nine nine one two", "forty-seven eleven, oh-eight
+# twenty-two", "oh eight hundred", "double five". A run of number words (digits may stand among
+# them: "030 five five five zero") joined by spaces, commas, hyphens or dots, at least two of
+# them words; "hundred" only after a digit's word ("eight hundred": a line's "800"), never
+# "thousand" or "and" (an amount: "one hundred and twenty"). Its digits, read in order, are
+# taken for a phone number when they are 7 to 15 (a number the user spells is granted as its
+# digits too, and a result's is remembered so: one reading everywhere).
+_UNIT_WORDS = {
+    "zero": "0", "oh": "0", "nought": "0", "nil": "0", "one": "1", "two": "2", "three": "3",
+    "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+_TEEN_WORDS = {
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
+}  # fmt: skip
+_TENS_WORDS = {
+    "twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6",
+    "seventy": "7", "eighty": "8", "ninety": "9",
+}  # fmt: skip
+_REPEAT_WORDS = {"double": 2, "triple": 3}
+_NUMBER_WORD = "|".join(
+    sorted((*_UNIT_WORDS, *_TEEN_WORDS, *_TENS_WORDS, *_REPEAT_WORDS, "hundred"), key=len)[::-1]
+)
+_SPOKEN_TOKEN = rf"(?:{_NUMBER_WORD}|\d{{1,4}})(?!\w)"
+_SPOKEN = re.compile(  # read in the folded text (lower case, lookalikes as Latin letters)
+    rf"(?<![\w+])(?:plus[\s,.{_DASH}]{{1,3}})?{_SPOKEN_TOKEN}"
+    rf"(?:[\s,.{_DASH}]{{1,3}}+{_SPOKEN_TOKEN}){{2,40}}+"
+)
+
+
+# Cyrillic and Greek letters that look like Latin ones ("zеro" with a Cyrillic е), and the
+# combining marks of Unicode's combining blocks (accents: "zéro" is read "zero").
+_LATIN_LOOKALIKES = str.maketrans(
+    "аеорсухіјѕгпкмнтвԁһӏԛԝүɡαοριυνκχτϳϲ",
+    "aeopcyxijsrnkmhtbdhlqwygaopiuvkxtjc",
+)
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
+def _spoken_text(readable: str) -> str:
+    """The readable text as number words are found in it: lower case, lookalike letters as
+    Latin ones, accents dropped, and any other character not ASCII a blank."""
+    folded = readable.casefold()
+    if folded.isascii():
+        return folded
+    plain = _COMBINING.sub("", unicodedata.normalize("NFKD", folded.translate(_LATIN_LOOKALIKES)))
+    return plain.encode("ascii", "replace").decode("ascii").replace("?", " ")
+
+
+def _spoken(raw: str) -> str | None:
+    """The digits of a number said in words (``+`` kept for a leading "plus"), or None when the
+    run has fewer than two number words or its digits are not 7 to 15."""
+    tokens = re.findall(rf"{_NUMBER_WORD}|\d+", raw)
+    words = [t for t in tokens if not t.isdigit()]
+    if len(words) < 2:
+        return None
+    digits: list[str] = []
+    previous = ""
+    repeat = 1
+    for word in tokens:
+        if word.isdigit():
+            part = word
+        elif word in _REPEAT_WORDS:
+            repeat = _REPEAT_WORDS[word]
+            previous = word
+            continue
+        elif word == "hundred":
+            if previous not in _UNIT_WORDS or previous in ("zero", "oh", "nought", "nil"):
+                return None
+            part = "00"
+        elif word in _UNIT_WORDS:
+            part = _UNIT_WORDS[word]
+            if previous in _TENS_WORDS and digits and digits[-1].endswith("0"):
+                digits[-1] = digits[-1][:-1]  # "forty-seven": 47, not 407
+        elif word in _TEEN_WORDS:
+            part = _TEEN_WORDS[word]
+        else:
+            part = _TENS_WORDS[word] + "0"
+        digits.append(part * repeat)
+        repeat = 1
+        previous = word
+    number = "".join(digits)
+    if not 7 <= len(number) <= 15:
+        return None
+    return ("+" if raw.startswith("plus") else "") + number
 
 
 # A number's groups joined by commas: an IBAN (its country and check digits first), a phone
