@@ -14,22 +14,10 @@ import pytest
 
 from policy.compiler.errors import CompileError
 from policy.compiler.harden import narrowing
-from tests.compiler.test_harden_attacks import READ, R, _decide, _pay, _policy, _rules
+from tests.compiler.test_harden_attacks import READ, R, _checked, _decide, _pay, _policy, _rules
 from tests.compiler.test_session_aware_compile import LOOSE, TYPED, _answers, _hardened, run
 
 INJECTED = "GB33BUKB20201555555555"
-
-
-def _checked(original: list, revised: list) -> tuple:
-    from policy.compiler.annotate import AnnotatedServer
-    from policy.compiler.rules import check_rules
-    from tests.compiler.test_session_aware_compile import ANNOTATE
-
-    server = AnnotatedServer.model_validate(ANNOTATE)
-    before, after = _rules(original), _rules(revised)
-    check_rules("bank", server, before)
-    check_rules("bank", server, after)
-    return before, after
 
 
 # --- 1. an allow rule gaining ``tool`` / ``sideEffects`` stops counting for other tools ------

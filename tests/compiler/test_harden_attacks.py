@@ -44,13 +44,19 @@ def _policy(rules: tuple[Rule, ...]) -> Policy:
     )
 
 
-def _accepted(original: list, revised: list, refused: str) -> tuple[Policy, Policy]:
-    """Both rule sets pass check_rules, and narrowing refuses the revision with ``refused`` in
-    its reason; both policies, for the caller to show the widening with the engine."""
+def _checked(original: list, revised: list) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
+    """Both rule sets, each passing check_rules for the bank (as a first answer must)."""
     server = AnnotatedServer.model_validate(ANNOTATE)
     before, after = _rules(original), _rules(revised)
     check_rules("bank", server, before)
     check_rules("bank", server, after)
+    return before, after
+
+
+def _accepted(original: list, revised: list, refused: str) -> tuple[Policy, Policy]:
+    """Both rule sets pass check_rules, and narrowing refuses the revision with ``refused`` in
+    its reason; both policies, for the caller to show the widening with the engine."""
+    before, after = _checked(original, revised)
     why = narrowing(before, after)
     assert why is not None and refused in why, why
     return _policy(before), _policy(after)

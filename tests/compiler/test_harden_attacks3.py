@@ -10,21 +10,11 @@ from __future__ import annotations
 
 import copy
 
-from policy.compiler.annotate import AnnotatedServer
 from policy.compiler.harden import narrowing
-from policy.compiler.rules import check_rules
-from tests.compiler.test_harden_attacks import R, _decide, _pay, _policy, _rules
-from tests.compiler.test_session_aware_compile import ANNOTATE, TYPED
+from tests.compiler.test_harden_attacks import R, _checked, _decide, _pay, _policy, _rules
+from tests.compiler.test_session_aware_compile import TYPED
 
 CHANGED = "rule {!r}: it changes its session update (a new cap rule counts its own calls)"
-
-
-def _checked(original: list, revised: list) -> tuple:
-    server = AnnotatedServer.model_validate(ANNOTATE)
-    before, after = _rules(original), _rules(revised)
-    check_rules("bank", server, before)
-    check_rules("bank", server, after)
-    return before, after
 
 
 # --- 1. a new count makes two equal updates distinct: a verified counter now counts twice ---
