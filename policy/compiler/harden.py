@@ -18,10 +18,11 @@ Only narrowing, checked on the rules' text, not trusted to the scenarios (``narr
 allow-list of edits). A verified allow rule may be dropped, become an escalate, or gain
 conditions that only narrow what it covers; its ``session`` update never changes (the session
 counts every entry, and equal updates of several rules once, so any edit could double or halve
-a counter). Escalate and deny rules are kept exactly. A new rule may only escalate; its update
-may only count a new counter that every rule reads as a cap. So a value the verified rules
-allowed may now be refused or asked about, never the reverse; the one change to a refusal is
-that a new escalate rule (a cap, a copy guard) may ask about a value no rule covered.
+a counter). Escalate and deny rules are kept exactly. A new rule may only escalate, as a cap (a
+count read as a floor that no count of zero meets) or a copy guard; its update may only count a
+new counter that every rule reads as a cap. So a value the verified rules allowed may now be
+refused or asked about, never the reverse; the one change to a refusal is that a new cap, once
+it bites, or a copy guard, on a text that copies, may ask about a value no rule covered.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ constitution requires for what the user asks for; change only what the findings 
   [the text's role], "from": "untrusted", "words": 4}.
 Only narrow: keep the rules' order and names; keep escalate rules exactly; an allow rule may be
 dropped, become escalate, or gain conditions (never lose or change one, never change its
-"session" update); new rules may only escalate. A finding the constitution wants as it is
-may stay. The vocabulary:
+"session" update); new rules may only be the caps and copy guards above. A finding the
+constitution wants as it is may stay. The vocabulary:
 """ + RULES_SYSTEM.split("\n", 1)[1]
 
 Check = Callable[[Policy], list]  # the verification's failures for a candidate policy
@@ -245,7 +246,26 @@ def _new_rule(rule: Rule, copies: bool) -> str | None:
     if copies and provenance is not None and provenance.words is not None:
         # the first copy rule covering a text decides it: a new one could pre-empt the guard
         return f"its new rule {rule.name!r} is a second copy rule"
-    return None
+    # Only the two new rules the findings ask for: any other escalate rule (on a role, asking
+    # while a count is low, a "cap" from zero) turns what no rule covered, a default deny, into
+    # a question from the first call. A cap asks only once a count has reached one call or more.
+    if provenance is not None and provenance.words is not None:
+        return None
+    if any(_bites_late(condition) for condition in rule.when.session or ()):
+        return None
+    return (
+        f"its new rule {rule.name!r} is neither a cap (an escalate from a count of at least one "
+        "call) nor a copy guard (provenance words): it would ask about what no rule covered"
+    )
+
+
+def _bites_late(condition) -> bool:
+    """A count read as a floor only, holding at no count of zero: a cap."""
+    if condition.count is None or condition.lt is not None or condition.lte is not None:
+        return False
+    return (condition.gte is not None and condition.gte > 0) or (
+        condition.gt is not None and condition.gt >= 0
+    )
 
 
 def _changed(old: Rule, new: Rule) -> str | None:

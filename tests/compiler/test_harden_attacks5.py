@@ -1,0 +1,89 @@
+"""A fifth attack on ``policy.compiler.harden.narrowing``: new escalate rules that turn the
+verified rules' refusals into questions.
+
+``narrowing`` let a new rule be any escalate rule. The module's promise for refusals is narrower:
+a new escalate rule is a cap or a copy guard, which may ask about a value no rule covered only
+once the cap bites or the text copies. Any other new escalate rule (on a role, or a cap that
+bites from the first call) turns the verified rules' default deny into a question from the first
+call: an IBAN read in an injected note, which the verified rules refuse, is now put to the human
+(or to the auto-approver, which approves what the user's message seems to ask for) and goes
+ahead when approved. Each test shows the refusal turned into a question with the engine, then
+that ``narrowing`` refuses the revision.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from policy.compiler.annotate import AnnotatedServer
+from policy.compiler.harden import narrowing
+from policy.compiler.rules import check_rules
+from tests.compiler.test_harden_attacks import R, _decide, _pay, _policy, _rules
+from tests.compiler.test_session_aware_compile import ANNOTATE, TYPED
+
+ELSEWHERE = "DE44500105175407324931"  # an IBAN the user never typed
+VERIFIED = [R["read-transactions"], R["ask-payee-from-a-result"], R["pay-whom-the-user-named"],
+            R["pay-what-the-user-said"]]  # fmt: skip
+
+NOT_A_CAP = "is neither a cap"
+
+ASK_ANY_PAYEE = {
+    "name": "ask-other-payees",
+    "if": {"server": ["bank"], "tool": ["send_money"], "roles": ["payee"]},
+    "then": "escalate",
+    "reason": "a payee the user did not name",
+}
+CAP_FROM_ZERO = {
+    "name": "ask-after-no-payments",
+    "if": {"server": ["bank"], "tool": ["send_money"], "session": [{"count": "sends", "gte": 0}]},
+    "then": "escalate",
+    "reason": "a cap",
+    "session": {"count": ["sends"]},
+}
+ASK_WHILE_LOW = {
+    "name": "ask-first-send",
+    "if": {"server": ["bank"], "tool": ["send_money"],
+           "session": [{"count": "payments", "lt": 1}]},
+    "then": "escalate",
+    "reason": "the first payment is confirmed",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("new", "at"),
+    [(ASK_ANY_PAYEE, len(VERIFIED)), (CAP_FROM_ZERO, 2), (ASK_WHILE_LOW, 2)],
+    ids=["escalate-on-a-role", "cap-that-always-bites", "escalate-while-low"],
+)
+def test_a_new_escalate_rule_that_is_no_cap_asks_about_what_the_rules_refuse(new, at):
+    """The verified rules refuse a payment to an IBAN the user never typed (default deny). A
+    new escalate rule on the payee role (after every allow rule: it narrows nothing, it only
+    covers what no rule covered), a "cap" that bites at zero calls, or an "ask while low" rule
+    turns that refusal into a question on the very first call."""
+    revised = copy.deepcopy(VERIFIED)
+    revised.insert(at, copy.deepcopy(new))
+    server = AnnotatedServer.model_validate(ANNOTATE)
+    before, after = _rules(VERIFIED), _rules(revised)
+    check_rules("bank", server, before)
+    check_rules("bank", server, after)
+    assert _decide(_policy(before), _pay(120, ELSEWHERE), TYPED).decision == "deny"
+    got = _decide(_policy(after), _pay(120, ELSEWHERE), TYPED)
+    assert (got.decision, got.rule) == ("escalate", new["name"])
+    why = narrowing(before, after)
+    assert why is not None and NOT_A_CAP in why, why
+
+
+def test_a_cap_and_a_copy_guard_are_still_new_rules_a_revision_may_add():
+    """What the lint asks for stays possible: a cap that counts its own calls from a floor of
+    at least one, and a copy guard."""
+    cap = {
+        "name": "ask-after-three-payments",
+        "if": {"server": ["bank"], "tool": ["send_money"],
+               "session": [{"count": "sends", "gte": 3}]},
+        "then": "escalate",
+        "reason": "three payments in one task already",
+        "session": {"count": ["sends"]},
+    }  # fmt: skip
+    revised = [*copy.deepcopy(VERIFIED[:2]), cap, R["ask-copied-memo"], *VERIFIED[2:]]
+    assert narrowing(_rules(VERIFIED), _rules(revised)) is None
