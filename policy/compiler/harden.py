@@ -43,6 +43,7 @@ from policy.compiler.rules import check_rules
 from policy.lint import Finding, lint
 from policy.loader import Policy
 from policy.models import PolicyError, Rule, ServerAnnotations
+from policy.role_specs import BUILTIN_TABLE
 
 __all__ = ["HARDENED", "Hardening", "harden_rules", "narrowing"]
 
@@ -110,14 +111,20 @@ def harden_rules(
     """The rules with every server's accepted revision, and what happened per server."""
     current = dict(rules)
     done: list[Hardening] = []
-    found = _by_server(lint(build(current)))
+    built = build(current)
+    found = _by_server(lint(built))
+    opaque = built.roles.opaque_roles  # the values nothing but a copy rule reads: a text
     for server in sorted(found):
         findings = found[server]
         key = _key(constitution, server, current[server], annotations[server], findings)
         revised = _revision(server, constitution, current[server], annotations[server],
                             findings, llm, cache, key)  # fmt: skip
         others = [r for name, rs in current.items() if name != server for r in rs]
-        widens = None if isinstance(revised, str) else narrowing(current[server], revised, others)
+        widens = (
+            None
+            if isinstance(revised, str)
+            else narrowing(current[server], revised, others, opaque)
+        )
         if isinstance(revised, str):  # no usable answer: asked again by the next compile
             outcome = Hardening(server, len(findings), len(findings), False, revised)
         elif widens is not None:
@@ -203,14 +210,18 @@ def _revision(
 
 
 def narrowing(
-    original: Sequence[Rule], revised: Sequence[Rule], others: Sequence[Rule] = ()
+    original: Sequence[Rule],
+    revised: Sequence[Rule],
+    others: Sequence[Rule] = (),
+    opaque: frozenset[str] = BUILTIN_TABLE.opaque_roles,
 ) -> str | None:
     """None when ``revised`` only narrows ``original`` (module docstring), else what widens.
 
     An allow-list of edits, each one that can only take values away from an allow: anything
     else is refused, since the engine reads rules in more ways than one (first covering rule
     per value, the call as a whole, the first copy rule for a text, ``asks`` verbs splitting the
-    request for every rule, every applicable rule's session update)."""
+    request for every rule, every applicable rule's session update). ``opaque``: the roles
+    nothing judges (the policy's role table), the only ones a new copy guard may read."""
     by_name = {rule.name: rule for rule in revised}
     if len(by_name) != len(revised):
         return "a rule name is used twice"
@@ -230,13 +241,13 @@ def narrowing(
     copies = any(r.when.provenance and r.when.provenance.words for r in original)
     for rule in revised:
         old = next((r for r in original if r.name == rule.name), None)
-        why = _new_rule(rule, copies) if old is None else _changed(old, rule)
+        why = _new_rule(rule, copies, opaque) if old is None else _changed(old, rule)
         if why:
             return why
     return _added_counts(original, revised, others)
 
 
-def _new_rule(rule: Rule, copies: bool) -> str | None:
+def _new_rule(rule: Rule, copies: bool, opaque: frozenset[str]) -> str | None:
     if rule.then != "escalate":
         return f"its new rule {rule.name!r} does not escalate"
     task = rule.when.task
@@ -250,6 +261,11 @@ def _new_rule(rule: Rule, copies: bool) -> str | None:
     # while a count is low, a "cap" from zero) turns what no rule covered, a default deny, into
     # a question from the first call. A cap asks only once a count has reached one call or more.
     if provenance is not None and provenance.words is not None:
+        # on a judged role (a payee) it would cover the value whenever the call's text copies
+        # (a long copied memo saturates the runs: every value "copies"), asking about a value
+        # no rule allowed under the memo's question
+        if judged := sorted(set(provenance.roles) - opaque):
+            return f"its new copy rule {rule.name!r} reads {judged[0]!r}, a role the rules judge"
         return None
     if any(_bites_late(condition) for condition in rule.when.session or ()):
         return None

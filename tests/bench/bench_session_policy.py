@@ -559,7 +559,9 @@ def _as_harden_accepts(copy: Path) -> None:
     from policy.lint import lint
     from policy.models import Rule
 
-    findings = [f for f in lint(load_policy(copy)) if f.kind in HARDENED]
+    loaded = load_policy(copy)
+    findings = [f for f in lint(loaded) if f.kind in HARDENED]
+    opaque = loaded.roles.opaque_roles  # the roles a new copy rule may read, as the stage's
     listings = _listings(copy)
 
     def revise(data: dict) -> None:
@@ -590,7 +592,7 @@ def _as_harden_accepts(copy: Path) -> None:
             new.append(_copy_rule("harden-copies", copied))
         data["rules"] = new + [r for r in data["rules"] if r["name"] not in dropped]
         revised = [Rule.model_validate(r) for r in data["rules"]]
-        why = narrowing(original, revised)
+        why = narrowing(original, revised, (), opaque)
         if why is not None:  # the what-if claims only what the stage would keep
             raise SystemExit(f"{copy.name}: the harden stage would refuse this revision: {why}")
 

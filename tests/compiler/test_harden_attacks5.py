@@ -20,7 +20,7 @@ import pytest
 from policy.compiler.annotate import AnnotatedServer
 from policy.compiler.harden import narrowing
 from policy.compiler.rules import check_rules
-from tests.compiler.test_harden_attacks import R, _decide, _pay, _policy, _rules
+from tests.compiler.test_harden_attacks import READ, R, _decide, _pay, _policy, _rules
 from tests.compiler.test_session_aware_compile import ANNOTATE, TYPED
 
 ELSEWHERE = "DE44500105175407324931"  # an IBAN the user never typed
@@ -86,4 +86,36 @@ def test_a_cap_and_a_copy_guard_are_still_new_rules_a_revision_may_add():
         "session": {"count": ["sends"]},
     }  # fmt: skip
     revised = [*copy.deepcopy(VERIFIED[:2]), cap, R["ask-copied-memo"], *VERIFIED[2:]]
-    assert narrowing(_rules(VERIFIED), _rules(revised)) is None
+    opaque = _policy(_rules(VERIFIED)).roles.opaque_roles  # memo-text: declared opaque
+    assert narrowing(_rules(VERIFIED), _rules(revised), (), opaque) is None
+
+
+def test_a_new_copy_guard_on_a_judged_role_asks_about_a_payee_no_rule_allows():
+    """A copy guard (``provenance`` with ``words``) is meant for a message's text, which no
+    other rule reads. One that also names the payee covers the payee whenever the call's text
+    copies: a memo that repeats more runs of a result than a call records (64) counts as
+    copying for every value of the call. An injected note the agent copies into the memo then
+    turns the verified rules' refusal of an IBAN the user never typed into a question about
+    the memo, approved with the payment."""
+    guard = {
+        "name": "ask-copied-text",
+        "if": {"server": ["bank"],
+               "provenance": {"roles": ["payee", "memo-text"], "from": "untrusted", "words": 4}},
+        "then": "escalate",
+        "reason": "the payment repeats what a transaction's note said",
+    }  # fmt: skip
+    revised = [*copy.deepcopy(VERIFIED[:2]), guard, *copy.deepcopy(VERIFIED[2:])]
+    server = AnnotatedServer.model_validate(ANNOTATE)
+    before, after = _rules(VERIFIED), _rules(revised)
+    check_rules("bank", server, before)
+    check_rules("bank", server, after)
+    words = [f"{a}{b}{c}word" for a in "abcdefghij" for b in "klmnopq" for c in "rstuv"]
+    chains = [" ".join(words[at : at + 3]) for at in range(0, 600, 3)]  # 200 runs of 3 words
+    steps = [{"request": READ, "result": " ".join(chains)}]
+    request = _pay(120, ELSEWHERE, memo=" zz ".join(chains))
+    assert _decide(_policy(before), request, TYPED, steps).decision == "deny"
+    got = _decide(_policy(after), request, TYPED, steps)
+    assert (got.decision, got.rule) == ("escalate", "ask-copied-text")
+    opaque = _policy(before).roles.opaque_roles
+    why = narrowing(before, after, (), opaque)
+    assert why == "its new copy rule 'ask-copied-text' reads 'payee', a role the rules judge"
