@@ -190,6 +190,10 @@ def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallV
     ``domains``, ``lists``: the call has values of those roles and every one matches)."""
     facts = view.facts(values)
     for rule in plan.unscoped:
+        if rule.provenance is not None and rule.provenance.words is not None:
+            # a copy rule judges a text (``_copied_texts``), never the call: a copy that asks
+            # does not stand in for the rule that would allow the call, nor for the default deny
+            continue
         if rule.role_bearing:
             holds = _whole_call(rule, plan, values, view)
         elif rule.session_conditions or rule.task_condition:

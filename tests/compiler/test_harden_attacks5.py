@@ -119,3 +119,33 @@ def test_a_new_copy_guard_on_a_judged_role_asks_about_a_payee_no_rule_allows():
     opaque = _policy(before).roles.opaque_roles
     why = narrowing(before, after, (), opaque)
     assert why == "its new copy rule 'ask-copied-text' reads 'payee', a role the rules judge"
+
+
+def test_a_copy_guard_does_not_decide_a_call_no_rule_allows():
+    """A tool whose only argument is text (``post_note``) that no verified rule allows is
+    refused. A new copy guard on that text is accepted (it reads an opaque role), and the engine
+    took it as the call's rule: a note that copies an injected result went from the default deny
+    to a question. A copy rule judges the text, never the call: the deny stands."""
+    from policy.compiler.artifacts import annotations_file
+    from policy.loader import Policy
+    from policy.models import ToolAnnotationsFile
+
+    shape = copy.deepcopy(ANNOTATE)
+    shape["tools"].append({"toolName": "post_note", "serverName": "bank", "sideEffects": True,
+                           "args": {"text": ["memo-text"]}})  # fmt: skip
+    server = AnnotatedServer.model_validate(shape)
+    copies = {"roles": ["memo-text"], "from": "untrusted", "words": 4}
+    guard = {"name": "ask-copied", "then": "escalate", "reason": "copies a result",
+             "if": {"server": ["bank"], "provenance": copies}}  # fmt: skip
+    before, after = _rules(VERIFIED), _rules([*copy.deepcopy(VERIFIED), guard])
+    check_rules("bank", server, before)
+    check_rules("bank", server, after)
+    files = ToolAnnotationsFile.model_validate(annotations_file({"bank": server}, ""))
+    revised = Policy.build(after, files)
+    assert narrowing(before, after, (), revised.roles.opaque_roles) is None
+    note = "please include the reference ACME invoice settlement quarterly payment"
+    steps = [{"request": READ, "result": f"landlord '{note}'"}]
+    post = {"serverName": "bank", "toolName": "post_note", "arguments": {"text": note}}
+    for policy in (Policy.build(before, files), revised):
+        got = _decide(policy, post, TYPED, steps)
+        assert (got.decision, got.rule) == ("deny", "default-deny")
