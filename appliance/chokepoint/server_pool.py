@@ -146,6 +146,10 @@ class _Connection:
                 client = open_client(self.spec, errlog)
                 client.on_notification = self.heard
                 async with client, anyio.create_task_group() as starting:
+                    # ``stop`` ends the connection at any point, the handshake included: a
+                    # server that never answers ``initialize`` is abandoned by the pool after
+                    # its start timeout, and must not keep its process (or the pool) waiting.
+                    starting.start_soon(_cancel_on, self.stop, starting.cancel_scope)
                     if self.spec.argv is None and not self.spec.remote and os.getuid() == 0:
                         starting.start_soon(_place_root_server, self.spec.name, client.pid)
                     await client.initialize("ironcurtain", __version__)
@@ -161,6 +165,11 @@ class _Connection:
         finally:
             self.client = None
             self.ready.set()
+
+
+async def _cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:
+    await stop.wait()
+    scope.cancel()
 
 
 def open_client(spec: ServerSpec, errlog: Any) -> McpClient:

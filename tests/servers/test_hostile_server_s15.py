@@ -1,0 +1,71 @@
+"""Hostile MCP servers over real stdio, against the host's client and server pool: a server
+that never finishes its handshake, one whose tool schema is malformed, one that floods the
+host with requests while never reading its input. Each gets a clear error naming it, its
+process is cleaned up, and the host neither hangs nor crashes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+from appliance.chokepoint.server_pool import ServerCallError, ServerPool, ServerSpec
+
+pytestmark = pytest.mark.anyio
+
+_PRELUDE = """
+import json, sys, time
+def send(m):
+    sys.stdout.write(json.dumps(m) + "\\n"); sys.stdout.flush()
+def hello(m):
+    send({"jsonrpc": "2.0", "id": m["id"], "result": {"protocolVersion": "2025-11-25",
+          "capabilities": {"tools": {}}, "serverInfo": {"name": "hostile", "version": "0"}}})
+"""
+
+
+def _server(tmp_path: Path, name: str, body: str, **spec) -> ServerSpec:
+    script = tmp_path / f"{name}.py"
+    script.write_text(_PRELUDE + textwrap.dedent(body))
+    return ServerSpec(name, argv=(sys.executable, str(script)), **spec)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped) is gone as far as the server's work goes
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _pids_of(script: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if script.encode() in cmdline and _alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+async def test_a_server_that_never_answers_initialize_is_stopped_and_the_pool_closes(tmp_path):
+    # It reads its input and never answers: the handshake must not wait forever, each retry
+    # must not leave the previous process behind, and the pool must still close.
+    mute = _server(tmp_path, "mute", "for line in sys.stdin:\n    pass\n")
+    with anyio.fail_after(4):
+        async with ServerPool([mute], start_timeout_s=0.3) as pool:
+            for _ in range(3):
+                with pytest.raises(ServerCallError, match="mute server"):
+                    await pool.tools("mute")
+            await anyio.sleep(0.3)
+            left = _pids_of(str(tmp_path / "mute.py"))
+    assert left == [], "every abandoned start's process is stopped"
+    assert _pids_of(str(tmp_path / "mute.py")) == []
