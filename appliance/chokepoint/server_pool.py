@@ -98,13 +98,22 @@ class ToolInfo:
     input_schema: dict[str, Any]
 
     def catalog_entry(self) -> dict[str, Any]:
-        props = self.input_schema.get("properties", {}) if self.input_schema else {}
+        # The schema is the server's word: any shape of it gives an entry (a declared server's
+        # malformed schema must not end the session's start for every server).
+        props = self.input_schema.get("properties")
+        required = self.input_schema.get("required")
         return {
             "server": self.server,
             "name": self.name,
             "description": self.description,
-            "required": list(self.input_schema.get("required", [])),
-            "properties": {k: v.get("type", "any") for k, v in props.items()},
+            "required": [r for r in required if isinstance(r, str)]
+            if isinstance(required, list)
+            else [],
+            "properties": {
+                k: v.get("type", "any") if isinstance(v, dict) else "any" for k, v in props.items()
+            }
+            if isinstance(props, dict)
+            else {},
         }
 
 

@@ -69,3 +69,35 @@ async def test_a_server_that_never_answers_initialize_is_stopped_and_the_pool_cl
             left = _pids_of(str(tmp_path / "mute.py"))
     assert left == [], "every abandoned start's process is stopped"
     assert _pids_of(str(tmp_path / "mute.py")) == []
+
+
+_MALFORMED_SCHEMAS = """
+SCHEMAS = [
+    {"type": "object", "properties": {"a": 1, "b": {"type": "string"}}, "required": 5},
+    {"type": "object", "properties": ["a"], "required": ["a", 7]},
+    {"type": "object", "properties": {"a": {"type": ["string", "null"]}}, "required": "a"},
+]
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("method") == "initialize":
+        hello(m)
+    elif m.get("method") == "tools/list":
+        tools = [{"name": f"t{i}", "inputSchema": s} for i, s in enumerate(SCHEMAS)]
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": tools}})
+"""
+
+
+async def test_malformed_input_schemas_do_not_break_the_agents_catalogue(tmp_path):
+    # The catalogue Code Mode gives the agent (exec, the code session) is built from every
+    # server's list: one server's malformed schema must not end the session's start.
+    odd = _server(tmp_path, "odd", _MALFORMED_SCHEMAS)
+    with anyio.fail_after(4):
+        async with ServerPool([odd]) as pool:
+            entries = [t.catalog_entry() for t in await pool.all_tools()]
+    assert entries == [
+        {"server": "odd", "name": "t0", "description": "", "required": [],
+         "properties": {"a": "any", "b": "string"}},
+        {"server": "odd", "name": "t1", "description": "", "required": ["a"], "properties": {}},
+        {"server": "odd", "name": "t2", "description": "", "required": [],
+         "properties": {"a": ["string", "null"]}},
+    ]  # fmt: skip
