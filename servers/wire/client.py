@@ -55,6 +55,7 @@ MAX_RESULT_DEPTH = 64
 DEFAULT_MAX_LINE = 64 * 1024 * 1024
 _MAX_PAGES = 1000  # a server whose cursor never ends is broken, not large
 _EXIT_GRACE_S = 2.0
+_REPLY_GRACE_S = 2.0  # how long the reader waits to write an answer to a server's request
 # How long a request keeps the event loop turning (polling, not sleeping) for its answer before
 # it sleeps on it. Most tool calls answer within a millisecond or two; a thread that sleeps in
 # epoll for that long wakes on cold caches (and, in a VM, after a halted vCPU is woken), which
@@ -382,8 +383,14 @@ class StdioClient(McpClient):
         pending.done.set()
 
     async def _answer_server(self, message: dict[str, Any]) -> None:
+        # The reader writes this answer itself: a server that sends requests and never reads
+        # the answers fills the pipe to it, and the reader must not wait on it for ever (every
+        # call waiting its whole timeout, the server never restarted).
         with contextlib.suppress(ProtocolError):  # the read loop sees the end by itself
-            await self._send(reply_to_server(message))
+            with anyio.move_on_after(_REPLY_GRACE_S) as waited:
+                await self._send(reply_to_server(message))
+            if waited.cancelled_caught:
+                self._fail(ProtocolError("the server does not read the answers to its requests"))
 
     def _fail(self, error: ProtocolError) -> None:
         if self._broken is None:

@@ -101,3 +101,33 @@ async def test_malformed_input_schemas_do_not_break_the_agents_catalogue(tmp_pat
         {"server": "odd", "name": "t2", "description": "", "required": [],
          "properties": {"a": ["string", "null"]}},
     ]  # fmt: skip
+
+
+_DEAF_FLOOD = """
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("method") == "initialize":
+        hello(m)
+    elif m.get("method") == "tools/list":
+        tool = {"name": "t", "inputSchema": {"type": "object"}}
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": [tool]}})
+    elif m.get("method") == "tools/call":
+        # requests to the host, whose answers it never reads: the pipe back fills up
+        for i in range(100_000):
+            send({"jsonrpc": "2.0", "id": f"p{i}", "method": "ping"})
+        time.sleep(60)
+"""
+
+
+async def test_a_server_flooding_requests_it_never_reads_answers_to_is_ended(tmp_path):
+    # Answering its pings blocks once the pipe to it is full; the host's reader must not stay
+    # stuck there (the call waiting its whole timeout, every later call too, the process kept).
+    deaf = _server(tmp_path, "deaf", _DEAF_FLOOD, call_timeout_s=60)
+    with anyio.fail_after(4.5):
+        async with ServerPool([deaf]) as pool:
+            await pool.tools("deaf")
+            pid = pool._connections["deaf"].client.pid
+            with pytest.raises(ServerCallError, match="deaf server failed"):
+                await pool.call("deaf", "t", {})
+            await anyio.sleep(0.2)
+            assert not _alive(pid)
