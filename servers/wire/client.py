@@ -43,6 +43,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 __all__ = [
     "CLIENT_PROTOCOL_VERSION",
     "MAX_RESULT_DEPTH",
+    "MAX_TOOLS",
     "ClientError",
     "McpClient",
     "ProtocolError",
@@ -52,6 +53,7 @@ __all__ = [
 
 CLIENT_PROTOCOL_VERSION = "2025-11-25"
 MAX_RESULT_DEPTH = 64
+MAX_TOOLS = 10_000  # across a listing's pages: more is a server filling the host's memory
 DEFAULT_MAX_LINE = 64 * 1024 * 1024
 _MAX_PAGES = 1000  # a server whose cursor never ends is broken, not large
 _EXIT_GRACE_S = 2.0
@@ -166,6 +168,8 @@ class McpClient:
             tools.extend(
                 t for t in listed if isinstance(t, dict) and isinstance(t.get("name"), str)
             )
+            if len(tools) > MAX_TOOLS:
+                raise ProtocolError(f"tools/list listed more than {MAX_TOOLS} tools")
             cursor = page.get("nextCursor")
             if not cursor:
                 return tools

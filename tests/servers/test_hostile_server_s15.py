@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool, ServerSpec
+from servers.wire.client import MAX_TOOLS, ProtocolError, StdioClient
 
 pytestmark = pytest.mark.anyio
 
@@ -131,3 +132,28 @@ async def test_a_server_flooding_requests_it_never_reads_answers_to_is_ended(tmp
                 await pool.call("deaf", "t", {})
             await anyio.sleep(0.2)
             assert not _alive(pid)
+
+
+_ENDLESS_PAGES = """
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("method") == "initialize":
+        hello(m)
+    elif m.get("method") == "tools/list":
+        page = int((m.get("params") or {}).get("cursor") or 0)
+        tools = [{"name": f"t{page}_{i}", "inputSchema": {"type": "object"}} for i in range(2000)]
+        send({"jsonrpc": "2.0", "id": m["id"],
+              "result": {"tools": tools, "nextCursor": str(page + 1)}})
+"""
+
+
+async def test_a_tool_list_without_end_is_refused_before_it_fills_the_memory(tmp_path):
+    # Pages of 2,000 tools, then another page: the host must not gather them all (1,000 pages
+    # of lines up to 64 MB each) before it gives up.
+    script = tmp_path / "pages.py"
+    script.write_text(_PRELUDE + textwrap.dedent(_ENDLESS_PAGES))
+    with anyio.fail_after(4):
+        async with StdioClient([sys.executable, str(script)]) as client:
+            await client.initialize()
+            with pytest.raises(ProtocolError, match=f"more than {MAX_TOOLS} tools"):
+                await client.list_tools()
