@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
@@ -288,19 +289,29 @@ class StdioClient(McpClient):
         server is told with ``notifications/cancelled``."""
         if self._broken is not None:
             raise self._broken
+        # A caller cancelled already is not the server's fault (see ``sent`` below).
+        await anyio.lowlevel.checkpoint_if_cancelled()
         request_id = next(self._ids)
         pending = self._pending[request_id] = _Pending()
         message = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             message["params"] = dict(params)
+        sent = False
         try:
             await self._send(message)
+            sent = True
             if while_waiting is not None:  # the line is in the pipe: the server is working
                 while_waiting()
             if self.poll_s > 0 and not pending.done.is_set():
                 await self._poll(pending.done, time.perf_counter() + self.poll_s)
             await pending.done.wait()
         except anyio.get_cancelled_exc_class():
+            if not sent:
+                # The server stopped reading its input: the line stays queued in the host (one
+                # more per request) and the connection cannot be used again.
+                self._fail(ProtocolError("the server does not read its input"))
+                await self._kill()
+                raise
             with anyio.CancelScope(shield=True), anyio.move_on_after(1):
                 cancel = {"requestId": request_id, "reason": "the client stopped waiting"}
                 await self._send_quietly("notifications/cancelled", cancel)

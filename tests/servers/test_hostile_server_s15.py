@@ -157,3 +157,32 @@ async def test_a_tool_list_without_end_is_refused_before_it_fills_the_memory(tmp
             await client.initialize()
             with pytest.raises(ProtocolError, match=f"more than {MAX_TOOLS} tools"):
                 await client.list_tools()
+
+
+_STOPS_READING = """
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("method") == "initialize":
+        hello(m)
+    elif m.get("method") == "tools/list":
+        tool = {"name": "t", "inputSchema": {"type": "object"}}
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": [tool]}})
+        time.sleep(60)  # and never reads again
+"""
+
+
+async def test_a_request_the_server_never_read_ends_the_connection(tmp_path):
+    # The agent's 1 MB argument does not fit the pipe of a server that stopped reading: after
+    # the timeout the line would stay queued in the host (one more per call, for ever) and
+    # every later call would wait its whole timeout on the same wedged server.
+    deaf = _server(tmp_path, "stuck", _STOPS_READING, call_timeout_s=0.5)
+    with anyio.fail_after(4.5):
+        async with ServerPool([deaf]) as pool:
+            await pool.tools("stuck")
+            first = pool._connections["stuck"].client.pid
+            with pytest.raises(ServerCallError, match="stuck"):
+                await pool.call("stuck", "t", {"x": "a" * 1_000_000})
+            await anyio.sleep(0.2)
+            assert not _alive(first)
+            await pool.tools("stuck")  # started afresh
+            assert pool._connections["stuck"].client.pid != first
