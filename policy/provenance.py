@@ -84,6 +84,17 @@ def pieces_of(text: str) -> Iterator[str]:
     yield from _numbers(text)
 
 
+def _result_pieces(text: str) -> Iterator[str]:
+    """The pieces of a result: of its text as sent, and, for a JSON result, of its strings
+    decoded as the reader sees them (an address after an escaped line break, ``\\n``, or
+    between escaped quotes, ``\\"``, is a piece of its own only once decoded)."""
+    yield from pieces_of(text)
+    if text.lstrip()[:1] in ("{", "[", '"'):
+        for string in result_strings(text):
+            if string is not text:  # the text itself when it is not JSON: done above
+                yield from pieces_of(string)
+
+
 def _numbers(text: str) -> Iterator[str]:
     """The phone numbers and IBANs in ``text`` in the canonical forms ``text-phones`` and
     ``text-ibans`` values take (``+447700900183``), folded; for a phone number also its last 7
@@ -128,7 +139,7 @@ class ProvenanceMemory:
 
     def _remember_pieces(self, label: str, text: str) -> int:
         added = 0
-        for seen, piece in enumerate(pieces_of(text)):
+        for seen, piece in enumerate(_result_pieces(text)):
             if seen >= MAX_PIECES_PER_RESULT or self._count[label] >= self.limit:
                 self.saturated.add(label)
                 break
