@@ -9,6 +9,7 @@ approved; :meth:`SessionRun.observe` remembers a result's pieces under the tool'
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import date
 from typing import Any, NamedTuple
@@ -244,6 +245,16 @@ class SessionRun:
         label = (annotation.result if annotation is not None else None) or "untrusted"
         if label != "trusted":
             self.memory.remember(label, text)
+            if structured is not None:
+                # Code Mode hands the agent the structured content, not the text, when there is
+                # some: what it reads is what must be remembered (the two may differ).
+                try:
+                    read = json.dumps(structured, ensure_ascii=False)
+                except (TypeError, ValueError, RecursionError):
+                    self.memory.saturated.add(label)  # cannot be read: every value carries it
+                else:
+                    if read != text:
+                        self.memory.remember(label, read)
         return bound
 
     def _bind(
