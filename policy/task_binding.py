@@ -55,6 +55,7 @@ import contextlib
 import json
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -396,10 +397,12 @@ def bind_records(
         return Binding((), best, (), False, seen, again(()))
     shapes = [frozenset(described[i]) for i in tied]
     met = [frozenset(described[i] & wanted) for i in tied]
+    # counted once (linear): a listing of thousands of tied records must not cost their square
+    shape_count, met_count = Counter(shapes), Counter(met)
     bound = tuple(
         i
         for i, shape, meets in zip(tied, shapes, met, strict=True)
-        if shapes.count(shape) == 1 and (several or met.count(meets) == 1)
+        if shape_count[shape] == 1 and (several or met_count[meets] == 1)
     )
     contested, contesting = (
         (False, ())
@@ -407,7 +410,8 @@ def bind_records(
         else _outscored(bound, pool, telling, owners_of, mine, outside, ruled_out_ids)
     )
     # the records that contest the binding first: the human sees them beside the one chosen
-    others = (i for i in described if i not in bound and described[i] & telling)
+    chosen = set(bound)
+    others = (i for i in described if i not in chosen and described[i] & telling)
     rivals = tuple(dict.fromkeys((*contesting, *others)))
     return Binding(bound, best, rivals, contested, seen, () if several else again(bound))
 

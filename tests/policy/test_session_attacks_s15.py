@@ -37,3 +37,21 @@ def test_the_same_text_without_the_recipient_leaves_it_to_the_human() -> None:
     run.grant_task("Read my messages")
     run.observe("chat", "read_messages", "1 message", {"messages": [{"text": "hi"}]})
     assert run.judge(INVITE, CONTEXT).decision.rule == "escalate-new-recipient"
+
+
+def test_a_listing_of_thousands_of_tied_records_binds_in_linear_time() -> None:
+    # An untrusted listing the agent asks for holds 10,000 records the request's words meet
+    # alike ("all my hiking notes"): telling lookalikes apart and finding the rivals counted
+    # each record against all the others (~6 s a listing, blocking the session's calls).
+    import json
+    import time
+
+    run = SessionRun(load_policy(VECTORS / "binding" / "policy"))
+    run.grant_task("Share all my hiking notes with ana@corp.example")
+    records = [
+        {"id": f"n-{i}", "title": f"hiking guide w{i:05d}x", "owner": "me"} for i in range(10_000)
+    ]
+    started = time.perf_counter()
+    bound = run.observe("notes", "list_notes", json.dumps(records))
+    assert len(bound["task:notes"]) == 10_000
+    assert time.perf_counter() - started < 3.0
