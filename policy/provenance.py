@@ -59,6 +59,7 @@ MIN_CHARS = MIN_PIECE_CHARS
 MAX_PIECES = 200_000  # ~20 MB at most; a session that reads more is saturated
 MAX_PIECES_PER_RESULT = 50_000  # a bigger result saturates its label (a ~500 KB text)
 MAX_RUNS = 400_000  # runs of words kept per label (~25 MB); past it its runs are saturated
+MAX_COMPARISONS = 2_000_000  # piece comparisons one call's search may make per label (~0.2 s)
 MAX_RUNS_PER_CALL = 64  # copied runs one call records per label; more: saturated for the call
 _LABELS = ("untrusted", "secret")
 _SPLIT = re.compile(r"[\s\"'`<>()\[\]{},;|]+")
@@ -206,7 +207,15 @@ class ProvenanceMemory:
 
     def hits(self, arguments: Any) -> dict[str, tuple[str, ...]]:
         """label -> the remembered pieces found in the strings (and numbers) of ``arguments``."""
+        return self.search(arguments)[0]
+
+    def search(self, arguments: Any) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+        """(:meth:`hits`; the labels whose search took more than :data:`MAX_COMPARISONS`, which
+        then count as saturated for this call: a result can hold tens of thousands of pieces
+        that share their first characters, and an argument that repeats them would cost each
+        position a comparison with every one of them)."""
         found: dict[str, dict[str, None]] = {}
+        over: list[str] = []
         strings = list(argument_strings(arguments))
         texts = [text.casefold() for text in strings]
         # and the phone numbers and IBANs in them, written the canonical way (re-spacing or
@@ -215,18 +224,24 @@ class ProvenanceMemory:
         texts += [" ".join(nums).casefold() for text in strings if (nums := list(_numbers(text)))]
         for label in _LABELS:
             index, short = self._index[label], self._short[label]
+            budget = [MAX_COMPARISONS]
             for text in texts:
                 if short and text.strip() in short:
                     found.setdefault(label, {})[text.strip()] = None
-                for piece in _found_in(text, index) if index else ():
+                for piece in _found_in(text, index, budget) if index else ():
                     found.setdefault(label, {})[piece] = None
-        return {label: tuple(sorted(pieces)) for label, pieces in found.items()}
+            if budget[0] < 0:
+                over.append(label)
+        return {label: tuple(sorted(pieces)) for label, pieces in found.items()}, tuple(over)
 
 
-def _found_in(text: str, index: dict[str, set[str]]) -> Iterator[str]:
+def _found_in(text: str, index: dict[str, set[str]], budget: list[int]) -> Iterator[str]:
     for start in range(len(text) - MIN_CHARS + 1):
         bucket = index.get(text[start : start + MIN_CHARS])
         if bucket:
+            budget[0] -= len(bucket)
+            if budget[0] < 0:
+                return  # the caller counts the label as saturated for this call
             for piece in bucket:
                 if text.startswith(piece, start):
                     yield piece

@@ -351,9 +351,9 @@ class SessionRun:
             state = apply_updates(state, StateUpdate(count=update.count, add=update.add))
         if not self.tracks_provenance:
             return state
-        hits = self.memory.hits(call.arguments)
+        hits, too_long = self.memory.search(call.arguments)
         copies, too_many = self.memory.copies(call.arguments)
-        saturated = tuple(sorted({*self.memory.saturated, *too_many}))
+        saturated = tuple(sorted({*self.memory.saturated, *too_long, *too_many}))
         if not hits and not copies and not saturated:
             return state
         return state.model_copy(update={"tainted": hits, "copied": copies, "saturated": saturated})

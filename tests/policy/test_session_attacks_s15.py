@@ -55,3 +55,23 @@ def test_a_listing_of_thousands_of_tied_records_binds_in_linear_time() -> None:
     bound = run.observe("notes", "list_notes", json.dumps(records))
     assert len(bound["task:notes"]) == 10_000
     assert time.perf_counter() - started < 3.0
+
+
+def test_an_argument_searched_against_pieces_that_share_a_prefix_fails_closed_in_time() -> None:
+    # A page of 40,000 words sharing their first six characters fills one bucket of the
+    # provenance index; an argument repeating those characters compared every position with
+    # every piece (~3 s for 1,000 characters, ~33 s for 10,000). Past the search's budget the
+    # label counts as saturated for the call: every value carries it.
+    import time
+
+    run = SessionRun(load_policy(VECTORS / "messaging" / "policy"))
+    run.grant_task("Read my messages")
+    run.observe("chat", "read_messages", " ".join(f"aaaaaa{i}" for i in range(40_000)))
+    call = ToolCall(
+        server="chat", tool="invite_member", arguments={"group": "family", "member": "a" * 3000}
+    )
+    started = time.perf_counter()
+    judged = run.judge(call, CONTEXT)
+    assert time.perf_counter() - started < 3.0
+    assert "untrusted" in judged.seen.saturated
+    assert judged.decision.rule == "deny-recipient-from-untrusted-text"
