@@ -36,6 +36,8 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from policy.role_specs import extract_numbers
+
 __all__ = [
     "COPY_WORDS",
     "REQUEST_WORDS",
@@ -365,11 +367,33 @@ def tainted_by(value: str | None, label: str, state: SessionState | None) -> boo
         return False
     if label in state.saturated:
         return True
+    hits = state.tainted.get(label, ())
+    if not hits:
+        return False
     folded = value.casefold()
+    # and its phone numbers and IBANs as the memory searched them (ProvenanceMemory.hits):
+    # an account copied from a result and re-spaced or dashed ("DE12 5001 …") still carries it
+    numbers = " ".join(number_forms(value)).casefold()
     return any(
-        hit in folded if len(hit) >= MIN_PIECE_CHARS else hit == folded.strip()
-        for hit in state.tainted.get(label, ())
+        (hit in folded or hit in numbers) if len(hit) >= MIN_PIECE_CHARS else hit == folded.strip()
+        for hit in hits
     )
+
+
+def number_forms(text: str) -> list[str]:
+    """The phone numbers and IBANs in ``text`` in the canonical forms ``text-phones`` and
+    ``text-ibans`` values take (``+447700900183``); for a phone number also its last 7 digits,
+    so the same number written the national way ("07700 900183") is still found; for an IBAN
+    also the account after its country and check digits, found however it is regrouped."""
+    phones, ibans = extract_numbers(text)
+    forms: list[str] = []
+    for phone in phones:
+        forms.append(phone)
+        if len(phone.lstrip("+")) >= 9:
+            forms.append(phone[-7:])
+    for iban in ibans:
+        forms += [iban.casefold(), iban[4:].casefold()]
+    return forms
 
 
 def text_words(text: str) -> list[str]:
