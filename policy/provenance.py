@@ -90,10 +90,18 @@ def _result_pieces(text: str) -> Iterator[str]:
     decoded as the reader sees them (an address after an escaped line break, ``\\n``, or
     between escaped quotes, ``\\"``, is a piece of its own only once decoded)."""
     yield from pieces_of(text)
-    if text.lstrip()[:1] in ("{", "[", '"'):
-        for string in result_strings(text):
-            if string is not text:  # the text itself when it is not JSON: done above
-                yield from pieces_of(string)
+    yield from _decoded_pieces(text, 0)
+
+
+def _decoded_pieces(text: str, depth: int) -> Iterator[str]:
+    # a string of a JSON result that is JSON itself (a field holding an encoded object) is read
+    # decoded too, a few levels down
+    if depth >= 4 or text.lstrip()[:1] not in ("{", "[", '"'):
+        return
+    for string in result_strings(text):
+        if string is not text:  # the text itself when it is not JSON: done by the caller
+            yield from pieces_of(string)
+            yield from _decoded_pieces(string, depth + 1)
 
 
 def _numbers(text: str) -> Iterator[str]:
