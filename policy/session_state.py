@@ -90,6 +90,9 @@ _LOOKALIKES = str.maketrans(
 )
 # Letters that show as blank (the Hangul fillers): removed like the invisible marks.
 _FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+# Control characters that are not white space (NUL, backspace, escape, DEL, the C1 controls):
+# no reader sees them, so they are removed as well (white space ones still separate words).
+_CONTROLS = dict.fromkeys(c for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace())
 # Appended to a label in ``saturated``: its runs of words overflowed (not its pieces).
 RUNS_SATURATED = "/words"
 SHORT_PIECE_CHARS = 3
@@ -401,9 +404,10 @@ def text_words(text: str) -> list[str]:
     or a hyphen separates), compatibility-folded (full-width and styled letters as plain ones),
     accents dropped and case-folded, with every character no reader sees removed (format
     characters such as zero-width spaces, joiners, soft hyphens and direction marks; variation
-    selectors and other non-spacing marks; the Hangul fillers): neither punctuation, spacing,
+    selectors and other non-spacing marks; the Hangul fillers; control characters that are not
+    white space, such as NUL and DEL): neither punctuation, spacing,
     line breaks and accents nor an invisible character hide a run."""
-    plain = unicodedata.normalize("NFKD", text)
+    plain = unicodedata.normalize("NFKD", text).translate(_CONTROLS)
     if plain.isascii():
         return _WORD.findall(plain.casefold())
     plain = "".join(ch for ch in plain if not _invisible(ch))
