@@ -277,10 +277,16 @@ def _bare_spelled(text: str) -> str:
 # characters): left out before anything is extracted, so "+44 77\u200b00 900183" is the number a
 # reader dials and "ev\u200bil.com" the host they open.
 def _visible(text: str) -> str:
+    text = text.translate(_CONTROLS)
     if text.isascii():
         return text
     text = text.translate(_BLANKS)
     return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+# Control characters that are not white space (backspace, escape, DEL, the C1 controls): no
+# reader sees them either ("DE02\x7f1001…" is the account a reader copies).
+_CONTROLS = dict.fromkeys(c for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace())
 
 
 # Characters that print as a blank but are neither white space nor format characters (the
