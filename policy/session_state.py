@@ -93,6 +93,10 @@ _FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 # Control characters that are not white space (NUL, backspace, escape, DEL, the C1 controls):
 # no reader sees them, so they are removed as well (white space ones still separate words).
 _CONTROLS = dict.fromkeys(c for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace())
+# The words :func:`copied_run` may hash for one value (each window of a run's length at each
+# position: a long run searched in a long text would cost their product); past it, the value
+# counts as copying, as when the label's runs overflowed.
+MAX_COPY_WORK = 2_000_000
 # Appended to a label in ``saturated``: its runs of words overflowed (not its pieces).
 RUNS_SATURATED = "/words"
 SHORT_PIECE_CHARS = 3
@@ -441,7 +445,8 @@ def copied_run(
     """The length of the longest run of at least ``words`` words in ``value`` that a ``label``
     result wrote (``state.copied``, found by the chokepoint) with two telling words the user's
     request (``typed``) does not have; 0 when there is none; -1 when the label's runs
-    overflowed (every value counts: fail closed)."""
+    overflowed, or searching them here would take more than :data:`MAX_COPY_WORK` (every
+    value counts: fail closed)."""
     if state is None or value is None:
         return 0
     if f"{label}{RUNS_SATURATED}" in state.saturated:
@@ -455,9 +460,13 @@ def copied_run(
         return 0
     have = text_words(value)
     mine = {word for text in typed for word in text_words(text)}
+    work = 0
     for size in sorted(lengths, reverse=True):
         wanted = lengths[size]
         for start in range(len(have) - size + 1):
+            work += size
+            if work > MAX_COPY_WORK:
+                return -1  # a long run searched at every position of a long text: fail closed
             window = have[start : start + size]
             if run_digest(window) in wanted and telling(window, mine) >= 2:
                 return size

@@ -75,3 +75,25 @@ def test_an_argument_searched_against_pieces_that_share_a_prefix_fails_closed_in
     assert time.perf_counter() - started < 3.0
     assert "untrusted" in judged.seen.saturated
     assert judged.decision.rule == "deny-recipient-from-untrusted-text"
+
+
+def test_a_long_copied_run_at_the_end_of_a_long_text_is_judged_in_time() -> None:
+    # The memory records a copied run of 12,000 words (as length and digest); the engine looked
+    # for it by hashing a window of that length at every position of the text: 24,000 words
+    # cost ~7 s (a 1 MiB argument: hours). Past the budget the text counts as copying.
+    import random
+    import time
+
+    from policy.provenance import ProvenanceMemory
+    from policy.session_state import SessionState, copied_run
+
+    rng = random.Random(1)
+    words = [f"w{rng.randrange(10**9)}x" for _ in range(12_000)]
+    memory = ProvenanceMemory(runs=["untrusted"])
+    memory.remember("untrusted", " ".join(words))
+    text = " ".join(f"z{i}q" for i in range(12_000)) + " " + " ".join(words)
+    copies, _ = memory.copies({"text": text})
+    started = time.perf_counter()
+    found = copied_run(text, "untrusted", SessionState(copied=copies), 4, ())
+    assert time.perf_counter() - started < 2.0
+    assert found != 0  # fail closed: counts as copying
