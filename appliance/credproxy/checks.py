@@ -8,15 +8,18 @@ vectors run both against these functions and through the live proxy.
 from __future__ import annotations
 
 import hmac
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from appliance.credproxy.providers import Provider, provider_for_host
 
 __all__ = [
     "Denial",
     "RequestFacts",
+    "check_body",
     "check_destination",
     "check_key",
     "check_route",
@@ -129,3 +132,71 @@ def _strip_port(host_header: str) -> str:
     if host.endswith(":443"):
         host = host[:-4]
     return host.rstrip(".")
+
+
+# Tools the provider runs on its own side can reach any host the agent names (Anthropic's
+# web_fetch / web_search and MCP connector, OpenAI's web_search and mcp, Gemini's url_context and
+# google_search), and so can content the provider fetches by URL (an image or document source).
+# Only tools the client itself executes pass (an allowlist: a new server tool is refused until
+# listed); a source must carry its data, never a URL to fetch.
+_CLIENT_TOOLS = {
+    "anthropic": re.compile(r"custom|(bash|text_editor|computer|memory)_\d{8}"),
+    "openai": re.compile(r"function|custom|local_shell|shell|apply_patch|computer_use_preview"),
+}
+_GOOGLE_TOOL_KEYS = frozenset({"functionDeclarations", "function_declarations"})
+# (key naming the provider's fetching feature, refused whatever its value)
+_REMOTE_KEYS = frozenset({"mcp_servers", "web_search_options", "fileData", "file_data"})
+_URL_FIELDS = ("url", "image_url", "file_url")
+_REMOTE_URL = re.compile(r"\s*[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def check_body(provider: Provider, body: bytes) -> Denial | None:
+    """The request body asks the provider to contact nothing but itself: a JSON object, each key
+    once, no server-side tool that fetches, no content given as a URL for the provider to fetch.
+    An empty body asks for nothing (the provider answers it 400)."""
+    if not body.strip():
+        return None
+    try:
+        document = json.loads(body, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError):  # also duplicate keys: parsers differ on which wins
+        return Denial("body-refused", "the request body is not one JSON object with unique keys")
+    if not isinstance(document, dict):
+        return Denial("body-refused", "the request body is not one JSON object with unique keys")
+    tools = document.get("tools") or []
+    for tool in tools if isinstance(tools, list) else [tools]:
+        if not _client_tool(provider, tool):
+            return Denial("server-tool-refused", "tools the provider runs itself are not allowed")
+    stack: list[Any] = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            if _REMOTE_KEYS & value.keys() or any(_is_remote(value.get(f)) for f in _URL_FIELDS):
+                return Denial("remote-content-refused", "content the provider fetches by URL")
+            # a tool call's arguments (the model's, for a client tool) are never fetched
+            tool_use = value.get("type") == "tool_use"
+            stack.extend(v for k, v in value.items() if not (tool_use and k == "input"))
+    return None
+
+
+def _client_tool(provider: Provider, tool: Any) -> bool:
+    if not isinstance(tool, dict):
+        return False
+    if provider.name == "google":
+        return bool(tool) and tool.keys() <= _GOOGLE_TOOL_KEYS
+    kind = tool.get("type", "custom")
+    return isinstance(kind, str) and _CLIENT_TOOLS[provider.name].fullmatch(kind) is not None
+
+
+def _is_remote(value: Any) -> bool:
+    if isinstance(value, dict):
+        value = value.get("url")
+    return isinstance(value, str) and _REMOTE_URL.match(value) is not None  # data: passes
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("duplicate key")
+    return document

@@ -64,7 +64,7 @@ def test_full_chain_swaps_and_seals() -> None:
     assert flow.request.headers["x-api-key"] == REAL.get_secret_value()
     assert "cookie" not in flow.request.headers
     assert flow.request.headers["accept-encoding"] == "identity"
-    assert ledger(flow) == REQUIRED_CHECKS | {"reserved"}  # reserved: once the body is read
+    assert ledger(flow) == REQUIRED_CHECKS | {"reserved", "body"}  # once the body is read
     assert [e.kind for e in events] == ["forwarded"]
 
 

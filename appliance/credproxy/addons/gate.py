@@ -10,10 +10,12 @@ from appliance.credproxy.addons.base import (
     fail_closed,
     is_package,
     passed,
+    provider_of,
     request_facts,
     set_provider,
+    settled,
 )
-from appliance.credproxy.checks import Denial, check_destination, check_route
+from appliance.credproxy.checks import Denial, check_body, check_destination, check_route
 
 __all__ = ["Gate"]
 
@@ -49,3 +51,18 @@ class Gate:
         # provider's edge reads the target from one place only.
         flow.request.authority = ""
         passed(flow, "gate")
+
+    @fail_closed
+    def request(self, flow: Any) -> None:
+        """The body asks the provider to contact no other host (no server-side fetching tools,
+        no content by URL). A compressed body is left unpassed: the budget refuses it."""
+        provider = provider_of(flow)
+        if settled(flow) or is_package(flow) or provider is None:
+            return
+        if flow.request.headers.get("content-encoding", "identity").strip().lower() != "identity":
+            return
+        denial = check_body(provider, flow.request.raw_content or b"")
+        if denial is not None:
+            deny(flow, self.reporter, denial, provider)
+            return
+        passed(flow, "body")

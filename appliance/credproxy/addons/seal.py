@@ -55,7 +55,7 @@ class Seal:
             if self._require_checks(flow):
                 mark_forwarded(flow)
             return
-        if self._require_checks(flow, REQUIRED_CHECKS | {"reserved"}):
+        if self._require_checks(flow, REQUIRED_CHECKS | {"reserved", "body"}):
             mark_forwarded(flow)
             self.reporter.emit(flow, "forwarded")
 
