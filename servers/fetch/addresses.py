@@ -23,7 +23,15 @@ from urllib.parse import quote, urlsplit
 
 from servers.wire.server import ToolError
 
-__all__ = ["Resolver", "Target", "UrlRefused", "address_problem", "check_url", "system_resolver"]
+__all__ = [
+    "Resolver",
+    "Target",
+    "UrlRefused",
+    "address_problem",
+    "check_url",
+    "host_of_url",
+    "system_resolver",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port, timeout seconds) -> addresses as strings, in the resolver's order
@@ -84,6 +92,14 @@ def check_url(url: str, resolver: Resolver, allow_private: bool, timeout: float)
                 "reaches public internet addresses",
             )
     return Target(normalised, scheme, host, port, str(addresses[0]))
+
+
+def host_of_url(url: str) -> str:
+    """The host ``check_url`` would give ``url`` (IP literals canonical), without resolving it,
+    or raise :class:`UrlRefused`."""
+    host = _parse(url)[1]
+    literal = _ip_literal(host)
+    return literal.compressed if literal is not None else host
 
 
 def address_problem(address: IPAddress, allow_private: bool) -> tuple[str, str] | None:

@@ -91,6 +91,7 @@ def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
         "body_truncated": response.truncated,
         "html_cut": rendered.html_cut,
         "redirects": list(response.redirects),
+        "redirect_to": response.redirect_to,
         "dropped_headers": list(response.dropped_headers),
     }
     notes = _notes(response, rendered, start, len(part), following, settings)
@@ -156,6 +157,11 @@ def _notes(
         )
     if response.redirects:
         notes.append(f"redirected; the content is from {response.url}")
+    if response.redirect_to:
+        notes.append(
+            f"{response.url} redirects to another host, not followed: {response.redirect_to} "
+            "(call http_fetch with that URL to read it)"
+        )
     if response.dropped_headers:
         notes.append(f"not sent: {', '.join(response.dropped_headers)}")
     return [f"[http_fetch: {note}]" for note in notes]

@@ -119,28 +119,48 @@ def test_every_global_unicast_sample_is_allowed_and_specials_are_not() -> None:
         assert address_problem(ipaddress.ip_address(text), True) is None
 
 
-def test_redirect_to_private_address_is_refused_with_flag_off() -> None:
-    """A public site (played by a loopback server) redirects to 127.0.0.1: the hop is refused."""
+def test_redirect_to_private_address_is_not_followed_and_refused_when_asked() -> None:
+    """A public site (played by a loopback server) redirects to 127.0.0.1: another host, so the
+    redirect comes back unfollowed, and fetching its URL is refused."""
     with local_site({"/": redirect("/hop"), "/hop": redirect("http://127.0.0.1:9/secret")}) as site:
         network = RoutedNetwork(site.port)
         settings = FetchSettings(
             resolver=table_resolver({"public.test": [PUBLIC]}), network=network
         )
+        response = request("http://public.test/", settings, timeout=5)
+        assert response.redirect_to == "http://127.0.0.1:9/secret"
         with pytest.raises(UrlRefused) as refused:
-            request("http://public.test/", settings, timeout=5)
+            request(response.redirect_to, settings, timeout=5)
         assert refused.value.code == "private-address"
         assert site.paths() == ["/", "/hop"]
         assert network.connects == [(PUBLIC, 80), (PUBLIC, 80)]  # nothing ever went to 127.0.0.1:9
 
 
+def test_same_host_redirect_is_rechecked() -> None:
+    """The same name answers public, then loopback for the next hop: that hop is refused."""
+    with local_site({"/": redirect("/hop"), "/hop": page(b"<p>private</p>")}) as site:
+        network = RoutedNetwork(site.port)
+        settings = FetchSettings(
+            resolver=SequenceResolver([PUBLIC], ["127.0.0.1"]), network=network
+        )
+        with pytest.raises(UrlRefused) as refused:
+            request("http://public.test/", settings, timeout=5)
+        assert refused.value.code == "private-address"
+        assert network.connects == [(PUBLIC, 80)]
+
+
 @pytest.mark.parametrize("case", REDIRECTS, ids=[c["description"] for c in REDIRECTS])
 def test_every_redirect_hop_is_rechecked(case: dict) -> None:
+    """No hop to these locations connects: one the URL parser refuses fails the call; one to
+    another host comes back unfollowed, and fetching it is refused with the vector's code."""
     resolver = table_resolver({"public.test": [PUBLIC], **case.get("resolves", {})})
     with local_site({"/": redirect(case["location"], 301)}) as site:
         network = RoutedNetwork(site.port)
         settings = FetchSettings(resolver=resolver, network=network)
         with pytest.raises(UrlRefused) as refused:
-            request("http://public.test/", settings, timeout=5)
+            response = request("http://public.test/", settings, timeout=5)
+            assert response.redirect_to is not None
+            request(response.redirect_to, settings, timeout=5)
         assert refused.value.code == case["code"], str(refused.value)
         assert network.connects == [(PUBLIC, 80)]  # only the first, checked, hop connected
 

@@ -169,17 +169,17 @@ def test_redirects_are_followed_up_to_five() -> None:
 
 def test_agent_headers_stay_on_the_origin_they_were_meant_for() -> None:
     secret = {"Authorization": "Bearer agent-token", "X-Custom": "1"}
-    resolver = table_resolver({"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"]})
+    resolver = table_resolver({"a.test": ["127.0.0.1"]})
     settings = FetchSettings(allow_private=True, resolver=resolver)
-    with local_site({"/b": page(b"<p>b</p>")}) as other:
-        routes = {"/": redirect("/same"), "/same": redirect(other.url("/b", host="b.test"))}
+    with local_site({"/b": page(b"<p>b</p>")}) as other:  # same host, another port: another origin
+        routes = {"/": redirect("/same"), "/same": redirect(other.url("/b", host="a.test"))}
         with local_site(routes) as first:
             result = fetch({"url": first.url("/", host="a.test"), "headers": secret}, settings)
     assert result.text.startswith("b")
     assert [s.headers.get("Authorization") for s in first.seen] == ["Bearer agent-token"] * 2
     assert "Authorization" not in other.seen[0].headers
     assert "X-Custom" not in other.seen[0].headers
-    assert other.seen[0].headers["Host"] == f"b.test:{other.port}"
+    assert other.seen[0].headers["Host"] == f"a.test:{other.port}"
     assert set(result.structured["dropped_headers"]) == {"Authorization", "X-Custom"}
 
 
