@@ -125,6 +125,9 @@ def _local_kind(address: IPAddress) -> tuple[str, str] | None:
         return ("private-address", "a loopback address")
     if address.is_link_local:
         return ("private-address", "a link-local address")
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        # fec0::/10: deprecated, but Python counts it global and internal networks still use it
+        return ("private-address", "a site-local address")
     if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
         return ("private-address", "a carrier-grade NAT address")
     if address.is_private:
