@@ -143,9 +143,11 @@ _CLIENT_TOOLS = {
     "anthropic": re.compile(r"custom|(bash|text_editor|computer|memory)_\d{8}"),
     "openai": re.compile(r"function|custom|local_shell|shell|apply_patch|computer_use_preview"),
 }
-_GOOGLE_TOOL_KEYS = frozenset({"functionDeclarations", "function_declarations"})
-# (key naming the provider's fetching feature, refused whatever its value)
-_REMOTE_KEYS = frozenset({"mcp_servers", "web_search_options", "fileData", "file_data"})
+_GOOGLE_TOOL_KEYS = frozenset({"functiondeclarations", "function_declarations"})
+# keys naming a provider's fetching feature, refused whatever their value. Keys compare without
+# case everywhere here (and two keys equal but for case are refused): some JSON decoders (Go's)
+# match field names case-insensitively.
+_REMOTE_KEYS = frozenset({"mcp_servers", "web_search_options", "filedata", "file_data"})
 _URL_FIELDS = ("url", "image_url", "file_url")
 _REMOTE_URL = re.compile(r"\s*[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
@@ -162,7 +164,7 @@ def check_body(provider: Provider, body: bytes) -> Denial | None:
         return Denial("body-refused", "the request body is not one JSON object with unique keys")
     if not isinstance(document, dict):
         return Denial("body-refused", "the request body is not one JSON object with unique keys")
-    tools = document.get("tools") or []
+    tools = next((v for k, v in document.items() if k.lower() == "tools"), None) or []
     for tool in tools if isinstance(tools, list) else [tools]:
         if not _client_tool(provider, tool):
             return Denial("server-tool-refused", "tools the provider runs itself are not allowed")
@@ -172,11 +174,14 @@ def check_body(provider: Provider, body: bytes) -> Denial | None:
         if isinstance(value, list):
             stack.extend(value)
         elif isinstance(value, dict):
-            if _REMOTE_KEYS & value.keys() or any(_is_remote(value.get(f)) for f in _URL_FIELDS):
+            lowered = {k.lower(): v for k, v in value.items()}
+            if _REMOTE_KEYS & lowered.keys() or any(
+                _is_remote(lowered.get(f)) for f in _URL_FIELDS
+            ):
                 return Denial("remote-content-refused", "content the provider fetches by URL")
             # a tool call's arguments (the model's, for a client tool) are never fetched
-            tool_use = value.get("type") == "tool_use"
-            stack.extend(v for k, v in value.items() if not (tool_use and k == "input"))
+            tool_use = lowered.get("type") == "tool_use"
+            stack.extend(v for k, v in lowered.items() if not (tool_use and k == "input"))
     return None
 
 
@@ -184,19 +189,18 @@ def _client_tool(provider: Provider, tool: Any) -> bool:
     if not isinstance(tool, dict):
         return False
     if provider.name == "google":
-        return bool(tool) and tool.keys() <= _GOOGLE_TOOL_KEYS
-    kind = tool.get("type", "custom")
+        return bool(tool) and {k.lower() for k in tool} <= _GOOGLE_TOOL_KEYS
+    kind = next((v for k, v in tool.items() if k.lower() == "type"), "custom")
     return isinstance(kind, str) and _CLIENT_TOOLS[provider.name].fullmatch(kind) is not None
 
 
 def _is_remote(value: Any) -> bool:
     if isinstance(value, dict):
-        value = value.get("url")
+        value = next((v for k, v in value.items() if k.lower() == "url"), None)
     return isinstance(value, str) and _REMOTE_URL.match(value) is not None  # data: passes
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
+    if len({key.lower() for key, _ in pairs}) != len(pairs):
         raise ValueError("duplicate key")
-    return document
+    return dict(pairs)
