@@ -19,6 +19,7 @@ from appliance.credproxy.providers import Provider, provider_for_host
 __all__ = [
     "Denial",
     "RequestFacts",
+    "authority_host",
     "check_body",
     "check_destination",
     "check_key",
@@ -79,7 +80,7 @@ def check_route(provider: Provider, facts: RequestFacts) -> Denial | None:
         # A bare CR or a NUL passes mitmproxy's parser; a lenient upstream may end a header line
         # there, and what follows becomes a header (or a request) we never checked.
         return Denial("header-control-character", "a header holds a control character")
-    if facts.authority and _authority_host(facts.authority) != provider.host:
+    if facts.authority and authority_host(facts.authority) != provider.host:
         return Denial("authority-mismatch", "the request target names another host")
     if facts.sni is not None and facts.sni.lower().rstrip(".") != provider.host:
         return Denial("sni-mismatch", "the TLS server name does not match the connection")
@@ -116,7 +117,7 @@ def _credential(header: str, value: str) -> str:
     return token if scheme.lower() == "bearer" else ""
 
 
-def _authority_host(authority: str) -> str | None:
+def authority_host(authority: str) -> str | None:
     """The host an absolute-form target or :authority names, if it is a plain host[:443]; no
     userinfo, no other port, no whitespace (None: never equal to a provider's host)."""
     if "@" in authority or any(c.isspace() for c in authority):

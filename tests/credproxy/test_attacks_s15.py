@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+import test_packages
 
 from appliance.credproxy.providers import PROVIDERS
 
 VECTORS = json.loads(
     (Path(__file__).parents[1] / "vectors" / "credproxy" / "bodies.json").read_text()
 )["cases"]
+gated, registry = test_packages.gated, test_packages.registry  # the package gate's fixtures
 HOSTS = {name: provider.host for name, provider in PROVIDERS.items()}
 
 
@@ -51,3 +53,33 @@ def test_live_bodies(running, upstream) -> None:
             if got != want:
                 failures.append(f"{case['description']}: got {got}, want {want}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    ("target", "refused"),
+    [
+        ("https://evil.example/left-pad", True),
+        ("https://registry.npmjs.org:8443/left-pad", True),
+        ("https://REGISTRY.npmjs.org./left-pad", False),
+    ],
+)
+def test_a_registry_request_target_naming_another_host_is_refused(
+    gated, registry, target, refused
+) -> None:
+    """Inside the registry's tunnel, an absolute-form target for another host: the registry's
+    CDN must read the target's host, not Host, so it was a way to any site that CDN serves."""
+    from credproxy_fakes import raw_request
+
+    head = f"GET {target} HTTP/1.1\r\nhost: registry.npmjs.org\r\n".encode()
+    answer = raw_request(
+        gated.endpoints.tcp_port,
+        gated.endpoints.ca_cert_pem_path,
+        "registry.npmjs.org:443",
+        head,
+        b"",
+    )
+    if refused:
+        assert (answer.status, registry.seen) == (403, [])
+    else:  # the same host in another spelling passes, in origin form
+        assert answer.status == 200
+        assert [path for _, path, _ in registry.seen] == ["/left-pad"]

@@ -24,7 +24,7 @@ from appliance.credproxy.addons.base import (
     passed,
     settled,
 )
-from appliance.credproxy.checks import Denial, has_control_character
+from appliance.credproxy.checks import Denial, authority_host, has_control_character
 from appliance.credproxy.packages import (
     NPM_FULL,
     PYPI_JSON,
@@ -121,6 +121,7 @@ class PackageGate:
             # has none), PyPI's JSON simple page (the HTML one has none). Uncompressed, whole.
             request.headers["accept"] = NPM_FULL if parsed.registry == "npm" else PYPI_JSON
             request.headers["accept-encoding"] = "identity"
+        request.authority = ""  # checked equal to the tunnel's host: origin form upstream
         flow.metadata[_REQUEST] = parsed
         flow.metadata[_AGE_GATE] = ruling.age_gate
         passed(flow, PACKAGE_CHECK)
@@ -232,6 +233,10 @@ def _transport_problem(flow: Any, host: str) -> str | None:
     sni = getattr(getattr(flow, "client_conn", None), "sni", None)
     if sni is not None and sni.lower().rstrip(".") != host:
         return "the TLS server name does not match the connection"
+    if request.authority and authority_host(request.authority) != host:
+        # An absolute-form target naming another host: a server must read the target, not Host
+        # (RFC 9112 3.2.2), and a CDN serving the registry may serve that host too.
+        return "the request target names another host"
     if request.headers.get("upgrade"):
         return "protocol upgrades are not allowed"
     if has_control_character(request.headers.items(multi=True)):
