@@ -169,7 +169,9 @@ def check_body(provider: Provider, body: bytes) -> Denial | None:
     for tool in tools if isinstance(tools, list) else [tools]:
         if not _client_tool(provider, tool):
             return Denial("server-tool-refused", "tools the provider runs itself are not allowed")
-    stack: list[Any] = [document]
+    # The client tools' definitions were read above (a parameter may be named "url" or
+    # "file_data": a schema, never fetched); the rest of the body is read through.
+    stack: list[Any] = [{k: v for k, v in document.items() if k.lower() != "tools"}]
     while stack:
         value = stack.pop()
         if isinstance(value, list):
@@ -180,10 +182,21 @@ def check_body(provider: Provider, body: bytes) -> Denial | None:
                 _is_remote(lowered.get(f)) for f in _URL_FIELDS
             ):
                 return Denial("remote-content-refused", "content the provider fetches by URL")
-            # a tool call's arguments (the model's, for a client tool) are never fetched
-            tool_use = lowered.get("type") == "tool_use"
-            stack.extend(v for k, v in lowered.items() if not (tool_use and k == "input"))
+            stack.extend(v for k, v in lowered.items() if not _client_data(lowered, k))
     return None
+
+
+def _client_data(block: dict[str, Any], key: str) -> bool:
+    """Whether ``block[key]`` is data of a client tool's call, which the provider never fetches:
+    the model's arguments to it (Anthropic's ``tool_use`` input, Gemini's ``functionCall``
+    args) and what the client's tool answered (Gemini's ``functionResponse`` response)."""
+    if key == "input":
+        return block.get("type") == "tool_use"
+    if key == "args":
+        return isinstance(block.get("name"), str) and not ({"response"} & block.keys())
+    if key == "response":
+        return isinstance(block.get("name"), str) and "args" not in block
+    return False
 
 
 def _client_tool(provider: Provider, tool: Any) -> bool:
