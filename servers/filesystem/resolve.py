@@ -10,10 +10,11 @@ leaves them, dangles outside or loops is refused. Python has no ``openat2`` (RES
 wrapper, so the walk is done here; it costs one ``openat`` per component.
 
 Containment is by components: ``/srv/root2`` is not inside ``/srv/root``. A ``..`` in the agent's
-path is refused outright (never guessed at). Inside a symlink's target it is applied lexically to
-the already-resolved, symlink-free prefix (what the kernel does too, unless the target itself
-passes through another symlink before its ``..``); either way the result is walked again from the
-roots, so no reading of ``..`` can leave them.
+path is refused outright (never guessed at). Inside a symlink's target it is applied only at the
+start of the target, to the already-resolved, symlink-free prefix (what the kernel does too); a
+``..`` after one of the target's own names is refused, since that name may be another symlink and
+the kernel (and the policy, which resolves paths with the kernel) would go up from where it
+leads, not from its folder. The result is walked again from the roots, so nothing leaves them.
 """
 
 from __future__ import annotations
@@ -221,12 +222,19 @@ def _redirect(root: Root, prefix: tuple[str, ...], target: str, rest: tuple[str,
     if not target:
         raise ToolError("empty symbolic link")
     base = [] if target.startswith("/") else [*_components(root.display), *prefix]
+    named = False  # a name of the target's own came before: it may itself be a symlink
     for part in (*target.split("/"), *rest):
         if part == "..":
+            if named:  # the kernel goes up from where that name leads, not from its folder
+                raise ToolError(
+                    "refused, a symbolic link's target has '..' after a name (a '..' is "
+                    "only followed at the start of a target)"
+                )
             if base:
                 base.pop()
         elif part and part != ".":
             base.append(part)
+            named = True
     return tuple(base)
 
 
