@@ -108,13 +108,12 @@ class Roots:
         self, raw: object, *, follow_final: bool = True, make_dirs: bool = False
     ) -> Location:
         """Resolve an agent's path; raise ToolError if it is malformed or leaves the roots."""
-        parts = self._parse(raw)
-        for hop in range(MAX_SYMLINK_HOPS):
-            root, rel = self._find_root(parts, raw, hop > 0)
+        root, rel = self._find_root(self._parse(raw), raw, False)
+        for _hop in range(MAX_SYMLINK_HOPS):
             found = _walk(root, rel, follow_final, make_dirs)
             if isinstance(found, Location):
                 return found
-            parts = found
+            rel = self._same_root(root, found, raw)
         raise ToolError(f"{shown(str(raw))}: too many levels of symbolic links (a loop?)")
 
     def _parse(self, raw: object) -> tuple[str, ...]:
@@ -139,6 +138,22 @@ class Roots:
         if ".." in parts:
             raise ToolError(f"{shown(raw)}: '..' is not allowed in paths")
         return parts
+
+    def _same_root(self, root: Root, parts: tuple[str, ...], raw: object) -> tuple[str, ...]:
+        """``parts`` (where a symlink under ``root`` leads) relative to that same root.
+
+        A symlink never leads from one allowed directory into another: the policy judged the
+        path where it led when the policy looked, and a link swapped in since (a folder renamed
+        over another by a concurrent call) must not carry the call into a directory the policy
+        treats differently (the sandbox's writes are allowed, another root's are asked)."""
+        for alias in root.aliases:
+            if parts[: len(alias)] == alias:
+                return parts[len(alias) :]
+        self._find_root(parts, raw, True)  # outside every root: that refusal
+        raise ToolError(
+            f"Access denied: {shown(str(raw))} leads through a symbolic link from "
+            f"{shown(root.display)} into another allowed directory; name the target directly"
+        )
 
     def _find_root(
         self, parts: tuple[str, ...], raw: object, via_link: bool

@@ -20,20 +20,22 @@ def _calls(path) -> list[dict]:
 
 
 async def test_the_approver_sees_where_a_symlink_really_leads(home, tmp_path):
+    # The link stays in its root: the filesystem server refuses one from a root into another
+    # (the sandbox into here, say), whatever the policy judged (s15, a swap after the judgement).
     outside = tmp_path / "outside"
-    outside.mkdir()
+    (outside / "real").mkdir(parents=True)
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir()
-    (sandbox / "link").symlink_to(outside)
+    (outside / "link").symlink_to(outside / "real")
     human = ScriptedHuman(Verdict(approved=True, by="user"))
     config = Config(allowed_directories=(str(outside),), escalation_timeout_seconds=5)
     async with session_for(home, sandbox, channel=human, config=config) as session:
-        written = str(sandbox / "link" / "a.txt")
+        written = str(outside / "link" / "a.txt")
         outcome = await session.chokepoint.call(
             "filesystem", "write_file", {"path": written, "content": "x"}
         )
-    real = str(outside.resolve() / "a.txt")
-    assert outcome.ok and (outside / "a.txt").read_text() == "x"
+    real = str(outside.resolve() / "real" / "a.txt")
+    assert outcome.ok and (outside / "real" / "a.txt").read_text() == "x"
     assert human.asked[0].targets == {"write-path": [f"{real} (as written: {written})"]}
     record = _calls(session.audit_path)[0]
     assert record["resolved"] == {"write-path": [real]}
