@@ -112,6 +112,7 @@ class Roots:
         for _hop in range(MAX_SYMLINK_HOPS):
             found = _walk(root, rel, follow_final, make_dirs)
             if isinstance(found, Location):
+                _refuse_env_file(found, raw)
                 return found
             rel = self._same_root(root, found, raw)
         raise ToolError(f"{shown(str(raw))}: too many levels of symbolic links (a loop?)")
@@ -171,6 +172,17 @@ class Roots:
                 f"({allowed})"
             )
         return best[0], parts[len(best[1]) :]
+
+
+def _refuse_env_file(loc: Location, raw: object) -> None:
+    """Refuse a path that lands on a ``.env`` file (``.env``, ``.env.*``, any case), however it
+    got there: the policy denies them by name, but judges a path where it led when it looked,
+    and a symlink swapped in since can end on one. The same names as the policy's
+    ``is_env_file``; a second line, like the git server's pathspec check."""
+    name = (loc.name if loc.name is not None else loc.path.rsplit("/", 1)[-1]).lower()
+    if name == ".env" or name.startswith(".env."):
+        os.close(loc.dir_fd)
+        raise ToolError(f"{shown(str(raw))}: leads to a .env file, which is never accessible")
 
 
 def _components(path: str) -> tuple[str, ...]:

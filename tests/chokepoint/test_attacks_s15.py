@@ -1,7 +1,10 @@
 """Attack round 15 (filesystem server behind the real chokepoint): the policy judges a path, the
 server must act on the very place judged, or refuse.
 
-Driven through ``mcp-proxy`` with real, confined servers and the shipped policy."""
+Driven through ``mcp-proxy`` with real, confined servers and the shipped policy. The race: four
+slow searches keep the server's workers busy; two moves rename ``S/z`` over ``S/a`` and are
+judged at once (plain sandbox folders); the victim call is judged while ``S/a`` is still the
+old folder, and runs after the moves, when ``S/a`` holds what ``S/z`` held."""
 
 from __future__ import annotations
 
@@ -27,20 +30,9 @@ def _audit(ic_home: Path) -> list[dict]:
     return [r for r in map(json.loads, log.read_text().splitlines()) if "tool" in r]
 
 
-@pytest.mark.timeout(90)
-def test_a_folder_renamed_over_another_never_carries_a_sandbox_write_into_documents(
-    tmp_path: Path,
-) -> None:
-    """The policy judged ``S/a/p/pwn.txt`` (a real folder then: a sandbox write, allowed); two
-    moves queued before it behind busy workers rename ``S/z`` (whose ``p`` links to ``~/Documents``)
-    over ``S/a``. The server then wrote ``~/Documents/pwn.txt``, a write the shipped policy asks a
-    human for, with the audit saying ``structural-sandbox-allow``."""
-    home, ic_home = tmp_path / "home", tmp_path / "home" / ".ic"
-    sandbox, documents = home / "sb", home / "Documents"
-    (sandbox / "a" / "p").mkdir(parents=True)
-    (sandbox / "z").mkdir()
-    documents.mkdir()
-    os.symlink(documents, sandbox / "z" / "p")
+def _swap_race(home: Path, sandbox: Path, victim: tuple[str, dict]) -> tuple[dict, dict]:
+    """Run the race (S/a and S/z already laid out); the victim's answer and its audit record."""
+    ic_home = home / ".ic"
     deep = sandbox / "deep" / "/".join(["d"] * 60)
     deep.mkdir(parents=True)  # a tree the busy searches walk slowly
     ic_home.mkdir()
@@ -50,7 +42,7 @@ def test_a_folder_renamed_over_another_never_carries_a_sandbox_write_into_docume
     calls = [("search_files", slow)] * 4 + [
         ("move_file", {"source": str(sandbox / "a"), "destination": str(sandbox / "b")}),
         ("move_file", {"source": str(sandbox / "z"), "destination": str(sandbox / "a")}),
-        ("write_file", {"path": str(sandbox / "a" / "p" / "pwn.txt"), "content": "raced"}),
+        victim,
     ]
     proxy = subprocess.Popen(
         [*CLI, "mcp-proxy", "--sandbox", str(sandbox)],
@@ -64,12 +56,8 @@ def test_a_folder_renamed_over_another_never_carries_a_sandbox_write_into_docume
         proxy.stdout.readline()
         for number, (tool, arguments) in enumerate(calls, start=1):
             params = {"name": f"filesystem__{tool}", "arguments": arguments}
-            send(
-                json.dumps(
-                    {"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": params}
-                )
-                + "\n"
-            )
+            message = {"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": params}
+            send(json.dumps(message) + "\n")
             time.sleep(0.4 if number in (4, 6) else 0)  # the blockers busy; the moves judged
         answers = {}
         while len(answers) < len(calls):
@@ -78,10 +66,47 @@ def test_a_folder_renamed_over_another_never_carries_a_sandbox_write_into_docume
     finally:
         proxy.kill()
         proxy.wait(timeout=30)
-    write = answers[len(calls)]
-    assert not (documents / "pwn.txt").exists(), write
-    assert write["isError"], write
     assert not answers[5]["isError"] and not answers[6]["isError"], answers  # the swap happened
-    # ... after the write was judged (else the policy saw ~/Documents and asked, the race missed)
-    (judged,) = [r for r in _audit(ic_home) if r["tool"] == "write_file"]
+    # ... after the victim was judged (else the policy saw the new layout: the race missed)
+    (judged,) = [r for r in _audit(ic_home) if r["tool"] == victim[0]]
     assert judged["decision"] == "allow", judged
+    return answers[len(calls)], judged
+
+
+@pytest.mark.timeout(90)
+def test_a_folder_renamed_over_another_never_carries_a_sandbox_write_into_documents(
+    tmp_path: Path,
+) -> None:
+    """Judged: ``S/a/p/pwn.txt``, a sandbox write (allowed). Run: ``S/a/p`` links to
+    ``~/Documents``, and the server wrote ``~/Documents/pwn.txt``, a write the shipped policy asks
+    a human for, with the audit saying ``structural-sandbox-allow``."""
+    home = tmp_path / "home"
+    sandbox, documents = home / "sb", home / "Documents"
+    (sandbox / "a" / "p").mkdir(parents=True)
+    (sandbox / "z").mkdir()
+    documents.mkdir()
+    os.symlink(documents, sandbox / "z" / "p")
+    victim = ("write_file", {"path": str(sandbox / "a" / "p" / "pwn.txt"), "content": "raced"})
+    answer, _ = _swap_race(home, sandbox, victim)
+    assert not (documents / "pwn.txt").exists(), answer
+    assert answer["isError"], answer
+
+
+@pytest.mark.timeout(90)
+def test_a_folder_renamed_over_another_never_turns_a_judged_read_into_a_dotenv_read(
+    tmp_path: Path,
+) -> None:
+    """Judged: ``S/a/x.txt``, a plain sandbox file (allowed). Run: ``S/a/x.txt`` links to
+    ``S/.env``, which the policy denies whatever the rules say, and the server returned it."""
+    home = tmp_path / "home"
+    sandbox = home / "sb"
+    (sandbox / "a").mkdir(parents=True)
+    (sandbox / "z").mkdir()
+    (sandbox / "a" / "x.txt").write_text("plain\n")
+    (sandbox / ".env").write_text("API_KEY=sk-SECRET-ENV-VALUE\n")
+    os.symlink("../.env", sandbox / "z" / "x.txt")
+    answer, _ = _swap_race(
+        home, sandbox, ("read_text_file", {"path": str(sandbox / "a" / "x.txt")})
+    )
+    assert "SECRET-ENV-VALUE" not in json.dumps(answer), answer
+    assert answer["isError"], answer
