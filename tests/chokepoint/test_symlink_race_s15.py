@@ -66,47 +66,77 @@ def _swap_race(home: Path, sandbox: Path, victim: tuple[str, dict]) -> tuple[dic
     finally:
         proxy.kill()
         proxy.wait(timeout=30)
-    assert not answers[5]["isError"] and not answers[6]["isError"], answers  # the swap happened
-    # ... after the victim was judged (else the policy saw the new layout: the race missed)
+    # the swap happened after the victim was judged (else the policy saw the new layout)
     (judged,) = [r for r in _audit(ic_home) if r["tool"] == victim[0]]
-    assert judged["decision"] == "allow", judged
+    if answers[5]["isError"] or answers[6]["isError"] or judged["decision"] != "allow":
+        raise _Missed(f"moves {answers[5]}, {answers[6]}; victim judged {judged['decision']}")
     return answers[len(calls)], judged
 
 
-@pytest.mark.timeout(90)
+class _Missed(Exception):
+    """The race's window was not hit: the moves did not both run after the victim was judged."""
+
+
+def _raced(layout, victim_of) -> tuple[dict, dict]:
+    """The race run in fresh folders until its window is hit (three tries). A machine too busy
+    to hit it skips, saying so: the server's refusals themselves are the deterministic vectors
+    ``link-into-another-root-*`` and ``link-onto-env-file`` (tests/vectors/filesystem)."""
+    missed = []
+    for attempt in range(3):
+        home = layout(attempt)
+        try:
+            return _swap_race(home, home / "sb", victim_of(home))
+        except _Missed as exc:
+            missed.append(str(exc)[:200])
+    pytest.skip(f"the race window was not hit in 3 tries on this machine: {missed[-1]}")
+
+
+@pytest.mark.timeout(240)
 def test_a_folder_renamed_over_another_never_carries_a_sandbox_write_into_documents(
     tmp_path: Path,
 ) -> None:
     """Judged: ``S/a/p/pwn.txt``, a sandbox write (allowed). Run: ``S/a/p`` links to
     ``~/Documents``, and the server wrote ``~/Documents/pwn.txt``, a write the shipped policy asks
     a human for, with the audit saying ``structural-sandbox-allow``."""
-    home = tmp_path / "home"
-    sandbox, documents = home / "sb", home / "Documents"
-    (sandbox / "a" / "p").mkdir(parents=True)
-    (sandbox / "z").mkdir()
-    documents.mkdir()
-    os.symlink(documents, sandbox / "z" / "p")
-    victim = ("write_file", {"path": str(sandbox / "a" / "p" / "pwn.txt"), "content": "raced"})
-    answer, _ = _swap_race(home, sandbox, victim)
-    assert not (documents / "pwn.txt").exists(), answer
+
+    def layout(attempt: int) -> Path:
+        home = tmp_path / f"home{attempt}"
+        sandbox, documents = home / "sb", home / "Documents"
+        (sandbox / "a" / "p").mkdir(parents=True)
+        (sandbox / "z").mkdir()
+        documents.mkdir()
+        os.symlink(documents, sandbox / "z" / "p")
+        return home
+
+    def victim(home: Path) -> tuple[str, dict]:
+        return ("write_file", {"path": str(home / "sb" / "a" / "p" / "pwn.txt"), "content": "x"})
+
+    answer, judged = _raced(layout, victim)
+    home = Path(judged["arguments"]["path"]).parents[3]
+    assert not (home / "Documents" / "pwn.txt").exists(), answer
     assert answer["isError"], answer
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(240)
 def test_a_folder_renamed_over_another_never_turns_a_judged_read_into_a_dotenv_read(
     tmp_path: Path,
 ) -> None:
     """Judged: ``S/a/x.txt``, a plain sandbox file (allowed). Run: ``S/a/x.txt`` links to
     ``S/.env``, which the policy denies whatever the rules say, and the server returned it."""
-    home = tmp_path / "home"
-    sandbox = home / "sb"
-    (sandbox / "a").mkdir(parents=True)
-    (sandbox / "z").mkdir()
-    (sandbox / "a" / "x.txt").write_text("plain\n")
-    (sandbox / ".env").write_text("API_KEY=sk-SECRET-ENV-VALUE\n")
-    os.symlink("../.env", sandbox / "z" / "x.txt")
-    answer, _ = _swap_race(
-        home, sandbox, ("read_text_file", {"path": str(sandbox / "a" / "x.txt")})
-    )
+
+    def layout(attempt: int) -> Path:
+        home = tmp_path / f"home{attempt}"
+        sandbox = home / "sb"
+        (sandbox / "a").mkdir(parents=True)
+        (sandbox / "z").mkdir()
+        (sandbox / "a" / "x.txt").write_text("plain\n")
+        (sandbox / ".env").write_text("API_KEY=sk-SECRET-ENV-VALUE\n")
+        os.symlink("../.env", sandbox / "z" / "x.txt")
+        return home
+
+    def victim(home: Path) -> tuple[str, dict]:
+        return ("read_text_file", {"path": str(home / "sb" / "a" / "x.txt")})
+
+    answer, _ = _raced(layout, victim)
     assert "SECRET-ENV-VALUE" not in json.dumps(answer), answer
     assert answer["isError"], answer
