@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ServerAnnotations,
         ToolAnnotationsFile,
         ToolCall,
+        arg_roles,
     )
     from policy.paths import absolute, lexical, resolve_on_disk
     from policy.provenance import ProvenanceMemory
@@ -59,6 +60,7 @@ _HOME: dict[str, str] = {
     "ToolCall": "policy.models",
     "ServerAnnotations": "policy.models",
     "ToolAnnotationsFile": "policy.models",
+    "arg_roles": "policy.models",
     "absolute": "policy.paths",
     "lexical": "policy.paths",
     "resolve_on_disk": "policy.paths",
@@ -104,6 +106,7 @@ __all__ = [
     "ToolCall",
     "absolute",
     "apply_updates",
+    "arg_roles",
     "check_arguments",
     "default_policy_dir",
     "describe_condition",

@@ -34,6 +34,7 @@ from appliance.chokepoint.escalation.models import (
 from appliance.chokepoint.redact import redact, redact_literals
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool
 from appliance.chokepoint.session_guard import audit_fields
+from appliance.chokepoint.turns import Held, Turn, Turns
 from appliance.errors import ApplianceError
 from policy.api import (
     CallFacts,
@@ -44,7 +45,9 @@ from policy.api import (
     SessionRun,
     ToolCall,
     absolute,
+    arg_roles,
     check_arguments,
+    evaluate,
 )
 
 if TYPE_CHECKING:
@@ -124,6 +127,8 @@ class Chokepoint:
         self.latest_user_message = ""
         self.stats = {"calls": 0, "denied": 0, "escalated": 0}
         self._in_flight = 0  # calls between entry and their audit record
+        self.turns = Turns()
+        self._turn_of: dict[tuple[str, str], Turn] = {}
 
     def grant_task(self, text: str) -> str:
         """The user's own message starts (or continues) a task: the values it names become
@@ -185,36 +190,73 @@ class Chokepoint:
         return outcome
 
     async def _trip(self, trip: _Trip, raw_arguments: Any) -> CallOutcome:
-        call = trip.call
-        structural = await self._check_structure(call, raw_arguments)
+        # judged and run in one turn on the file system (``turns``): no other call changes what
+        # its paths lead to between the two
+        async with self.turns.hold(self._turn(trip.call)) as held:
+            return await self._judged_and_run(trip, raw_arguments, held)
+
+    def _turn(self, call: ToolCall) -> Turn:
+        """``alone`` for a call with side effects whose arguments can name a path (or one the
+        policy does not know: it is refused, alone), ``shared`` for one that only reads paths,
+        None for one that names none."""
+        key = (call.server, call.tool)
+        if key not in self._turn_of:
+            annotation = self.policy.annotations.get(call.server, {}).get(call.tool)
+            if annotation is None:
+                turn: Turn = "alone"
+            elif self.policy.roles.path_roles.isdisjoint(
+                role for spec in annotation.args.values() for role in arg_roles(spec)
+            ):
+                turn = None
+            else:
+                turn = "alone" if annotation.side_effects else "shared"
+            self._turn_of[key] = turn
+        return self._turn_of[key]
+
+    async def _judged_and_run(self, trip: _Trip, raw_arguments: Any, held: Held) -> CallOutcome:
+        asked = trip.call
+        structural = await self._check_structure(asked, raw_arguments)
         if structural is not None:
             return self._denied(structural)
         try:
-            judged = await self.servers.judge(call.server, call.tool, dict(call.arguments))
+            call = await self._as_judged(trip, asked)
         except ServerCallError as exc:
             return self._denied(Decision(decision="deny", rule="server-judge", reason=str(exc)))
-        if judged is not None:
-            # The server's judge: the call as it will run (paths anchored where the server
-            # resolves them) and the copy the engine judges (facts found with I/O).
-            run, facts = judged
-            call = trip.call = call.model_copy(update={"arguments": run})
-            call = call.model_copy(update={"arguments": facts})
         ruling = self.session_state.judge(call, self.context)
         trip.extra["ruling"] = ruling
         try:
-            return await self._decided(trip, call, ruling)
+            return await self._decided(trip, asked, call, ruling, held)
         finally:
             self.session_state.settle(ruling)  # a refused call's reservation is dropped
 
-    async def _decided(self, trip: _Trip, call: ToolCall, ruling: Judged) -> CallOutcome:
+    async def _as_judged(self, trip: _Trip, asked: ToolCall) -> ToolCall:
+        """The call as the engine judges it; ``trip.call`` becomes the call as it will run."""
+        judged = await self.servers.judge(asked.server, asked.tool, dict(asked.arguments))
+        if judged is None:
+            trip.call = asked
+            return asked
+        # The server's judge: the call as it will run (paths anchored where the server
+        # resolves them) and the copy the engine judges (facts found with I/O).
+        run, facts = judged
+        trip.call = asked.model_copy(update={"arguments": run})
+        return asked.model_copy(update={"arguments": facts})
+
+    async def _decided(
+        self, trip: _Trip, asked: ToolCall, call: ToolCall, ruling: Judged, held: Held
+    ) -> CallOutcome:
         decision = ruling.decision
         if decision.decision == "deny":
             return self._denied(decision)
         if decision.decision == "escalate":
             self.stats["escalated"] += 1
-            refusal = await self._escalate(trip, call, decision)
+            async with self.turns.released(held):  # the other calls go on while a human is asked
+                refusal = await self._escalate(trip, call, decision)
             if refusal is not None:
                 return refusal
+            if held.turn is not None:
+                moved = await self._moved_since(trip, asked, decision)
+                if moved is not None:
+                    return moved
         if not self.breaker.allow(trip.digest):
             return self._denied(
                 Decision(
@@ -226,6 +268,30 @@ class Chokepoint:
         self.session_state.went_ahead(ruling)  # allowed or approved: the session records it
         trip.extra["recorded"] = True
         return await self._forward(trip, decision)
+
+    async def _moved_since(
+        self, trip: _Trip, asked: ToolCall, approved: Decision
+    ) -> CallOutcome | None:
+        """A refusal when the approved call's paths lead elsewhere now than when it was judged
+        (other calls ran while the human was asked): what runs is what was approved, or
+        nothing. Judged again here, the turn taken again, by the same engine and judge."""
+        try:
+            again = evaluate(await self._as_judged(trip, asked), self.policy, self.context)
+        except ServerCallError as exc:
+            again = Decision(decision="deny", rule="server-judge", reason=str(exc))
+        if approved.facts is None or again.facts == approved.facts:
+            return None  # (a decision without facts named no path: nothing to lead elsewhere)
+        return self._denied(
+            Decision(
+                decision="deny",
+                rule="structural-changed-since-approved",
+                reason=(
+                    "what this call's paths lead to changed while it waited for approval "
+                    "(another call changed the files); ask again"
+                ),
+                facts=again.facts,
+            )
+        )
 
     async def _check_structure(self, call: ToolCall, raw_arguments: Any) -> Decision | None:
         if not self.servers.has_server(call.server):

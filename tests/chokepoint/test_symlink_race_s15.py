@@ -58,85 +58,86 @@ def _swap_race(home: Path, sandbox: Path, victim: tuple[str, dict]) -> tuple[dic
             params = {"name": f"filesystem__{tool}", "arguments": arguments}
             message = {"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": params}
             send(json.dumps(message) + "\n")
-            time.sleep(0.4 if number in (4, 6) else 0)  # the blockers busy; the moves judged
+            # the blockers busy; the moves sent in order (an MCP client's calls in flight at
+            # once reach the gate's workers in any order), then judged
+            time.sleep({4: 0.4, 5: 0.1, 6: 0.4}.get(number, 0))
         answers = {}
         while len(answers) < len(calls):
             answer = json.loads(proxy.stdout.readline())
-            answers[answer.get("id")] = answer["result"]
+            if "id" in answer:  # not a notification ("waiting for approval of …")
+                answers[answer["id"]] = answer["result"]
     finally:
         proxy.kill()
         proxy.wait(timeout=30)
-    # the swap happened after the victim was judged (else the policy saw the new layout)
+    assert not answers[5]["isError"] and not answers[6]["isError"], (answers[5], answers[6])
+    # (the swap happened)
     (judged,) = [r for r in _audit(ic_home) if r["tool"] == victim[0]]
-    if answers[5]["isError"] or answers[6]["isError"] or judged["decision"] != "allow":
-        raise _Missed(f"moves {answers[5]}, {answers[6]}; victim judged {judged['decision']}")
     return answers[len(calls)], judged
 
 
-class _Missed(Exception):
-    """The race's window was not hit: the moves did not both run after the victim was judged."""
-
-
-def _raced(layout, victim_of) -> tuple[dict, dict]:
-    """The race run in fresh folders until its window is hit (three tries). A machine too busy
-    to hit it skips, saying so: the server's refusals themselves are the deterministic vectors
-    ``link-into-another-root-*`` and ``link-onto-env-file`` (tests/vectors/filesystem)."""
-    missed = []
-    for attempt in range(3):
-        home = layout(attempt)
-        try:
-            return _swap_race(home, home / "sb", victim_of(home))
-        except _Missed as exc:
-            missed.append(str(exc)[:200])
-    pytest.skip(f"the race window was not hit in 3 tries on this machine: {missed[-1]}")
-
-
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(90)
 def test_a_folder_renamed_over_another_never_carries_a_sandbox_write_into_documents(
     tmp_path: Path,
 ) -> None:
     """Judged: ``S/a/p/pwn.txt``, a sandbox write (allowed). Run: ``S/a/p`` links to
     ``~/Documents``, and the server wrote ``~/Documents/pwn.txt``, a write the shipped policy asks
-    a human for, with the audit saying ``structural-sandbox-allow``."""
-
-    def layout(attempt: int) -> Path:
-        home = tmp_path / f"home{attempt}"
-        sandbox, documents = home / "sb", home / "Documents"
-        (sandbox / "a" / "p").mkdir(parents=True)
-        (sandbox / "z").mkdir()
-        documents.mkdir()
-        os.symlink(documents, sandbox / "z" / "p")
-        return home
-
-    def victim(home: Path) -> tuple[str, dict]:
-        return ("write_file", {"path": str(home / "sb" / "a" / "p" / "pwn.txt"), "content": "x"})
-
-    answer, judged = _raced(layout, victim)
-    home = Path(judged["arguments"]["path"]).parents[3]
-    assert not (home / "Documents" / "pwn.txt").exists(), answer
+    a human for, with the audit saying ``structural-sandbox-allow``. Now the write is judged on
+    the layout it runs on (a write through a link into Documents: asked, unanswered, refused),
+    and the server refuses a link from one allowed folder into another anyway."""
+    home = tmp_path / "home"
+    sandbox, documents = home / "sb", home / "Documents"
+    (sandbox / "a" / "p").mkdir(parents=True)
+    (sandbox / "z").mkdir()
+    documents.mkdir()
+    os.symlink(documents, sandbox / "z" / "p")
+    victim = ("write_file", {"path": str(sandbox / "a" / "p" / "pwn.txt"), "content": "raced"})
+    answer, judged = _swap_race(home, sandbox, victim)
+    assert not (documents / "pwn.txt").exists(), answer
     assert answer["isError"], answer
+    assert judged["decision"] != "allow", judged
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(90)
 def test_a_folder_renamed_over_another_never_turns_a_judged_read_into_a_dotenv_read(
     tmp_path: Path,
 ) -> None:
     """Judged: ``S/a/x.txt``, a plain sandbox file (allowed). Run: ``S/a/x.txt`` links to
     ``S/.env``, which the policy denies whatever the rules say, and the server returned it."""
-
-    def layout(attempt: int) -> Path:
-        home = tmp_path / f"home{attempt}"
-        sandbox = home / "sb"
-        (sandbox / "a").mkdir(parents=True)
-        (sandbox / "z").mkdir()
-        (sandbox / "a" / "x.txt").write_text("plain\n")
-        (sandbox / ".env").write_text("API_KEY=sk-SECRET-ENV-VALUE\n")
-        os.symlink("../.env", sandbox / "z" / "x.txt")
-        return home
-
-    def victim(home: Path) -> tuple[str, dict]:
-        return ("read_text_file", {"path": str(home / "sb" / "a" / "x.txt")})
-
-    answer, _ = _raced(layout, victim)
+    home = tmp_path / "home"
+    sandbox = home / "sb"
+    (sandbox / "a").mkdir(parents=True)
+    (sandbox / "z").mkdir()
+    (sandbox / "a" / "x.txt").write_text("plain\n")
+    (sandbox / ".env").write_text("API_KEY=sk-SECRET-ENV-VALUE\n")
+    os.symlink("../.env", sandbox / "z" / "x.txt")
+    answer, judged = _swap_race(
+        home, sandbox, ("read_text_file", {"path": str(sandbox / "a" / "x.txt")})
+    )
     assert "SECRET-ENV-VALUE" not in json.dumps(answer), answer
     assert answer["isError"], answer
+    assert judged["decision"] == "deny", judged  # judged where it leads: a .env file
+
+
+@pytest.mark.timeout(90)
+def test_a_folder_renamed_over_another_never_carries_a_write_into_git_metadata(
+    tmp_path: Path,
+) -> None:
+    """Inside one folder the server cannot tell: ``S/a/p/config`` judged a plain sandbox write
+    (allowed), run after ``S/a/p`` became a link to ``S/repo/.git``, wrote the repository's
+    config (a write there is asked: git reads its config to decide what it runs). A call that
+    changes the file system is judged and run in one turn, no other path call between: the write
+    waits for the moves, is judged where it leads, asked, unanswered, refused."""
+    home = tmp_path / "home"
+    sandbox = home / "sb"
+    (sandbox / "a" / "p").mkdir(parents=True)
+    (sandbox / "z").mkdir()
+    git = sandbox / "repo" / ".git"
+    for folder in ("objects", "refs"):
+        (git / folder).mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n")
+    os.symlink("../repo/.git", sandbox / "z" / "p")
+    config = "[core]\n\trepositoryformatversion = 0\n"
+    victim = ("write_file", {"path": str(sandbox / "a" / "p" / "config"), "content": config})
+    answer, judged = _swap_race(home, sandbox, victim)
+    assert not (git / "config").exists(), answer
+    assert judged["rule"] == "structural-git-internals-escalate", judged
