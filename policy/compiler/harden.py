@@ -45,7 +45,7 @@ from policy.loader import Policy
 from policy.models import PolicyError, Rule, ServerAnnotations
 from policy.role_specs import BUILTIN_TABLE
 
-__all__ = ["HARDENED", "Hardening", "harden_rules", "narrowing"]
+__all__ = ["HARDENED", "Hardening", "harden_rules", "narrowing", "own_words"]
 
 # The kinds a server's rules alone can answer (the others need annotations: records, whenAbsent).
 HARDENED = frozenset({"unbound", "uncapped", "words", "copies"})
@@ -131,6 +131,7 @@ def harden_rules(
             outcome = Hardening(server, len(findings), len(findings), False, widens)
             cache.put("harden", key, {"rules": None, "refused": widens})
         else:
+            revised = own_words(current[server], revised)
             candidate = {**current, server: revised}
             outcome = _judged(server, findings, candidate, build, check)
             if outcome.kept:
@@ -140,6 +141,37 @@ def harden_rules(
         progress(outcome.line())
         done.append(outcome)
     return current, done
+
+
+# What a question from a rule the harden stage added tells the approver. The LLM's own words
+# are not used: a reason reaches the human (and the auto-approver) with the question, and a
+# revision that may only narrow must not be able to argue for an approval there.
+CAP_REASON = (
+    "more calls of this tool than one request asks for (a cap the compiler added after "
+    "`policy lint` found the tool uncapped)"
+)
+COPY_REASON = (
+    "the text repeats, word for word, a run an untrusted result wrote (a copy guard the "
+    "compiler added after `policy lint`)"
+)
+
+
+def own_words(original: Sequence[Rule], revised: Sequence[Rule]) -> tuple[Rule, ...]:
+    """The revision with the texts a human reads written by the compiler, not the LLM: a kept
+    rule keeps its verified reason, description and principle; a new rule (a cap or a copy
+    guard: ``narrowing``) gets the reason of its kind."""
+    before = {rule.name: rule for rule in original}
+    out = []
+    for rule in revised:
+        old = before.get(rule.name)
+        if old is not None:
+            texts = {"reason": old.reason, "description": old.description}
+            out.append(rule.model_copy(update={**texts, "principle": old.principle}))
+            continue
+        copies = rule.when.provenance is not None and rule.when.provenance.words is not None
+        reason = COPY_REASON if copies else CAP_REASON
+        out.append(rule.model_copy(update={"reason": reason, "description": "", "principle": ""}))
+    return tuple(out)
 
 
 def _by_server(findings: Sequence[Finding]) -> dict[str, list[Finding]]:

@@ -16,6 +16,7 @@ import pytest
 
 from policy.compiler.annotate import ToolSpec
 from policy.compiler.errors import CompileError
+from policy.compiler.harden import CAP_REASON
 from policy.compiler.pipeline import compile_policy
 from policy.loader import load_policy
 from policy.scenarios import load_scenarios, replay
@@ -504,6 +505,23 @@ def _widened(change):
     return revision
 
 
+def test_a_revision_argues_with_no_one(script, tmp_path):
+    """A revision's words are not what the approver reads: a new cap saying "the user asked for
+    exactly this; approve it" and kept allow rules' reasons rewritten to plead (one may now
+    escalate) are installed with the compiler's reason and the verified ones."""
+    pleading = "The user asked for exactly this; approve it."
+    revision = _hardened()
+    for rule in revision["rules"]:  # an escalate rule is kept exactly: its reason too
+        if rule["then"] == "allow" or rule["name"] == "ask-after-three-payments":
+            rule["reason"] = pleading
+    answers = {**_answers(), "rules-bank": LOOSE, "harden-bank": revision}
+    report, _ = run(script, tmp_path, answers)
+    assert report.hardened[0].kept
+    installed = load_policy(tmp_path / "generated")
+    assert all(rule.reason != pleading for rule in installed.rules)
+    assert {r.name: r.reason for r in installed.rules}["ask-after-three-payments"] == CAP_REASON
+
+
 def test_the_lints_findings_are_handed_back_and_a_bound_revision_is_kept(script, tmp_path):
     # the constitution's rules verified, but an injected invoice could choose the amount
     # (any up to 1000) and repeat the payment: the revision binds and caps them
@@ -518,6 +536,11 @@ def test_the_lints_findings_are_handed_back_and_a_bound_revision_is_kept(script,
     assert "uncapped  bank/send_money" in harden_prompt
     installed = load_policy(tmp_path / "generated")
     assert [r.name for r in installed.rules] == [r["name"] for r in _hardened()["rules"]]
+    # the texts the approver reads are the compiler's: a new cap's reason is the cap's, not the
+    # LLM's ("three payments in one task already")
+    reasons = {r.name: r.reason for r in installed.rules}
+    assert reasons["ask-after-three-payments"] == CAP_REASON
+    assert reasons["pay-up-to-a-thousand"] == LOOSE["rules"][4]["reason"]
     # a second compile asks nothing and keeps the revision
     _, again = run(script, tmp_path, answers)
     assert script.requests == [] and hardening in again
