@@ -13,9 +13,10 @@ server sends us are answered (``ping``) or refused with ``Method not found``; no
 :class:`McpClient` is what both transports share (``http_client.HttpClient`` is the other).
 
 Limits, because a server is only semi-trusted: a line longer than ``max_line`` bytes, a line that
-is not JSON (or nests deeper than the parser's recursion budget), or an answer with no request
-waiting for it ends the connection with :class:`ProtocolError`; every call waiting on it fails
-with that error, and the caller starts a new server. ``structuredContent`` nested deeper than
+is not JSON (or nests deeper than the parser's recursion budget) ends the connection with
+:class:`ProtocolError`; every call waiting on it fails with that error, and the caller starts a
+new server. An answer no request waits for (one given up on, or a second answer to one
+request: the first stands) is dropped. ``structuredContent`` nested deeper than
 :data:`MAX_RESULT_DEPTH` is refused the same way.
 
 Exceptions::
@@ -385,8 +386,10 @@ class StdioClient(McpClient):
             return
         request_id = message.get("id")
         pending = self._pending.get(request_id) if type(request_id) is int else None
-        if pending is None:
-            return  # the answer to a request given up on (timed out, cancelled): nobody waits
+        if pending is None or pending.done.is_set():
+            # the answer to a request given up on (timed out, cancelled), or a second answer to
+            # one already answered: the first stands, nobody waits for this one
+            return
         if isinstance(message.get("result"), dict):
             pending.answer = message["result"]
         elif isinstance(message.get("error"), dict):

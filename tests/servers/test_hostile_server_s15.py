@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool, ServerSpec
-from servers.wire.client import MAX_TOOLS, ProtocolError, StdioClient
+from servers.wire.client import MAX_TOOLS, ProtocolError, RemoteError, StdioClient
 
 pytestmark = pytest.mark.anyio
 
@@ -186,3 +186,33 @@ async def test_a_request_the_server_never_read_ends_the_connection(tmp_path):
             assert not _alive(first)
             await pool.tools("stuck")  # started afresh
             assert pool._connections["stuck"].client.pid != first
+
+
+_TWO_ANSWERS = """
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("method") == "initialize":
+        hello(m)
+    elif m.get("method") == "tools/call":
+        # two answers to one request in one burst: a result, then an error (or the reverse)
+        ok = {"jsonrpc": "2.0", "id": m["id"],
+              "result": {"content": [{"type": "text", "text": "the result"}]}}
+        bad = {"jsonrpc": "2.0", "id": m["id"], "error": {"code": -1, "message": "the error"}}
+        first, second = (ok, bad) if m["params"]["name"] == "ok" else (bad, ok)
+        sys.stdout.write(json.dumps(first) + "\\n" + json.dumps(second) + "\\n")
+        sys.stdout.flush()
+"""
+
+
+async def test_the_first_answer_to_a_request_stands(tmp_path):
+    # A second answer written in the same burst used to overwrite the first before the caller
+    # read it (the error won): one request, one answer, the first.
+    script = tmp_path / "twice.py"
+    script.write_text(_PRELUDE + textwrap.dedent(_TWO_ANSWERS))
+    with anyio.fail_after(4):
+        async with StdioClient([sys.executable, str(script)]) as client:
+            await client.initialize()
+            result = await client.call_tool("ok", {})
+            assert result["content"][0]["text"] == "the result"
+            with pytest.raises(RemoteError, match="the error"):
+                await client.call_tool("bad", {})
