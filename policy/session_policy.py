@@ -187,7 +187,14 @@ def evaluate_in_session(
         update={"extend": {**decided.update.extend, CONFIRMED: waiting}}
     )
     if decided.decision.decision == "escalate":
-        return SessionDecision(decided.decision, update)
+        # Asked for another reason (a cap, a rule): approving confirms the records too, so the
+        # question says so, and shows them (SessionRun adds how their listing described them).
+        shown = ", ".join(repr(v) for v in waiting)
+        reason = (
+            f"{decided.decision.reason}. Approving also confirms {shown} as the record the "
+            "request means (bound from a listing by the request's words, not typed by the user)"
+        )
+        return SessionDecision(decided.decision._replace(reason=reason), update)
     shown = ", ".join(repr(v) for v in waiting)
     reason = (
         f"{shown} was bound to this task from a listing by the words of the request (the user "

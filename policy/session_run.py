@@ -201,8 +201,9 @@ class SessionRun:
             other, other_update = evaluate_in_session(call, self.policies, context, settled)
             if _STRICTNESS[other.decision] > _STRICTNESS[decision.decision]:
                 seen, decision, update = settled, other, other_update
-        if decision.rule == "confirm-bound-record":
-            decision = self._shown_to_confirm(decision, update.extend.get(CONFIRMED, ()))
+        if decision.decision == "escalate" and update.extend.get(CONFIRMED):
+            # asked to confirm a record, or asked for another reason and confirming one too
+            decision = self._shown_to_confirm(decision, update.extend[CONFIRMED])
         judged = Judged(decision, seen, update)
         if update.count or update.add:
             self._pending[id(judged)] = update

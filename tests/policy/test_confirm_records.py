@@ -97,3 +97,31 @@ def test_a_waiting_record_written_another_way_is_never_allowed_unasked(written: 
     run.grant_task("Delete the December power bill email")
     run.observe("mail", "list_messages", json.dumps(BILLS))
     assert run.judge(_delete(written), CONTEXT).decision.decision != "allow"
+
+
+def test_a_question_asked_for_another_reason_says_it_confirms_the_record_too(
+    tmp_path: Path,
+) -> None:
+    """A call asked about by another rule (here: every deletion is asked) that uses a record
+    waiting for confirmation confirms it when approved: the question says so, and shows the
+    record as its listing described it and the other one that fits. It used to show only the
+    other rule's reason, and the approval confirmed a record the human was never shown."""
+    folder = tmp_path / "policy"
+    folder.mkdir()
+    for name in ("tool-annotations.json", "dynamic-lists.json"):
+        (folder / name).write_text((POLICY / name).read_text())
+    compiled = json.loads((POLICY / "compiled-policy.json").read_text())
+    ask = {"name": "ask-deletions", "if": {"tool": ["delete_message"]}, "then": "escalate",
+           "reason": "deletions are asked"}  # fmt: skip
+    compiled["rules"].insert(1, ask)
+    (folder / "compiled-policy.json").write_text(json.dumps(compiled))
+    run = SessionRun(load_policy(folder))
+    run.grant_task("Delete the December power bill email")
+    run.observe("mail", "list_messages", json.dumps(BILLS))
+    first = run.judge(_delete("m-4"), CONTEXT)
+    assert (first.decision.decision, first.decision.rule) == ("escalate", "ask-deletions")
+    reason = first.decision.reason
+    assert reason.startswith("deletions are asked (id: 'm-4'). Approving also confirms 'm-4'")
+    assert "'m-4': bills@citypower.example · Power bill December" in reason
+    assert "also fit 'm-3'" in reason
+    assert first.update.extend[CONFIRMED] == ("m-4",)
