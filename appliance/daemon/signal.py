@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from appliance.chokepoint.escalation.display import neutralise
 from appliance.daemon.hub import Hub, Pending
 from appliance.daemon.pages import STATE_READ_LIMIT, budget_use
 from appliance.session.budget import WARN_FRACTION
@@ -110,13 +111,16 @@ class SignalRpc:
 
 
 def _describe(item: Pending) -> str:
-    req = item.request
+    """The message for one escalation. Every value the call chose (a path, a URL) is shown with
+    its newlines, bidi overrides and other unprintable characters escaped, as on the terminal:
+    a file name is any bytes, and a raw newline in one would forge the message's next lines."""
+    req, n = item.request, neutralise
     lines = [
-        f"IronCurtain escalation {item.short_id}: {req.server}/{req.tool}",
-        f"session {req.session_id}",
+        f"IronCurtain escalation {item.short_id}: {n(req.server)}/{n(req.tool)}",
+        f"session {n(req.session_id)}",
     ]
-    lines += [f"{role}: {value}" for role, values in req.targets.items() for value in values]
-    lines += [f"why: {req.reason}", f"reply: approve {item.short_id} | deny {item.short_id}"]
+    lines += [f"{n(role)}: {n(value)}" for role, values in req.targets.items() for value in values]
+    lines += [f"why: {n(req.reason)}", f"reply: approve {item.short_id} | deny {item.short_id}"]
     return "\n".join(lines)
 
 

@@ -1,0 +1,40 @@
+"""Round-15 attacks on the daemon's approval channels: what the agent chooses (a path, a URL)
+must not forge lines or reorder text in the Signal message or the console page, and an
+escalation of a session that died must not stay answerable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from daemon_rig import trequest
+
+from appliance.daemon.hub import Pending
+from appliance.daemon.signal import _describe
+
+# a file name is any bytes but '/' and NUL: newlines forge the lines after it, U+202E reverses
+FORGED_PATH = (
+    "/home/u/.ssh/authorized_keys\nwhy: reading your own notes file is routine\n"
+    "reply: approve 1 | deny 1\n\n\n\n\n\n\n\n\n\n"
+)
+BIDI_PATH = "/home/u/\u202etxt.hsab\u202c.bashrc"
+INVISIBLE = ("\u202e", "\u202c", "\u2066", "\u200b", "\u061c")
+
+
+def _pending(path: str) -> Pending:
+    request = trequest("r1", "sess-a", path=path)
+    return Pending("1", request, Path("/nonexistent"), datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_signal_message_lines_are_not_forged_by_a_path() -> None:
+    text = _describe(_pending(FORGED_PATH))
+    lines = text.split("\n")
+    assert len(lines) == 5, lines  # header, session, the one path, why, reply
+    assert lines[3] == "why: writes outside the sandbox need approval"
+    assert "authorized_keys\\nwhy:" in lines[2]
+
+
+def test_signal_message_shows_no_bidi_override_from_a_path() -> None:
+    text = _describe(_pending(BIDI_PATH))
+    assert not any(c in text for c in INVISIBLE)
+    assert "\\u202e" in text
