@@ -21,6 +21,7 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from appliance.chokepoint.escalation.display import neutralise
 from appliance.config.paths import AppPaths
 from appliance.daemon.hub import Hub, Pending
 from appliance.daemon.pages import render_policy, render_session
@@ -42,10 +43,17 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _n(value: str) -> str:
+    """A value the call chose, HTML-escaped after its bidi overrides, zero-width and other
+    unprintable characters are shown as escapes (as on the terminal): HTML escaping alone
+    leaves U+202E free to reorder the path the approver reads."""
+    return _e(neutralise(value))
+
+
 def _escalation(item: Pending, token: str) -> str:
     req = item.request
     targets = "".join(
-        f"<tr><th>{_e(role)}</th><td><code>{_e(v)}</code></td></tr>"
+        f"<tr><th>{_n(role)}</th><td><code>{_n(v)}</code></td></tr>"
         for role, values in req.targets.items()
         for v in values
     )
@@ -56,9 +64,9 @@ def _escalation(item: Pending, token: str) -> str:
     )
     return (
         f'<div class="esc" id="esc-{_e(item.short_id)}"><h3>[{_e(item.short_id)}] '
-        f"{_e(req.server)}/{_e(req.tool)} — session {_e(req.session_id)}</h3>"
+        f"{_n(req.server)}/{_n(req.tool)} — session {_n(req.session_id)}</h3>"
         f"<table>{targets}<tr><th>arguments</th><td><code>{_e(req.arguments)}</code></td></tr>"
-        f"<tr><th>reason</th><td>{_e(req.reason)} (rule <code>{_e(req.rule)}</code>)</td></tr>"
+        f"<tr><th>reason</th><td>{_n(req.reason)} (rule <code>{_n(req.rule)}</code>)</td></tr>"
         f"<tr><th>call digest</th><td><code>{_e(req.call_digest)}</code></td></tr></table>"
         f'<form method="post" action="/answer">{hidden}'
         f'<button name="decision" value="approve" id="approve-{_e(item.short_id)}">Approve</button>'

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from daemon_rig import trequest
 
-from appliance.daemon.hub import Pending
+from appliance.daemon.console import render_index
+from appliance.daemon.hub import Hub, Pending
 from appliance.daemon.signal import _describe
 
 # a file name is any bytes but '/' and NUL: newlines forge the lines after it, U+202E reverses
@@ -38,3 +39,11 @@ def test_signal_message_shows_no_bidi_override_from_a_path() -> None:
     text = _describe(_pending(BIDI_PATH))
     assert not any(c in text for c in INVISIBLE)
     assert "\\u202e" in text
+
+
+def test_console_shows_no_bidi_override_from_a_path(tmp_path: Path) -> None:
+    hub = Hub(registry_dir=tmp_path / "running", audit_path=tmp_path / "answers.jsonl")
+    hub._pending["1"] = _pending(BIDI_PATH)
+    page = render_index(hub, "t" * 32)
+    assert not any(c in page for c in INVISIBLE)
+    assert "\\u202e" in page
