@@ -71,8 +71,16 @@ class Hub:
                     key = (session.escalations_dir, path.name[len("request-") : -len(".json")])
                     if key not in known and path not in self._bad:
                         self._pick_up(path, session)
+            live = {session.escalations_dir for session in sessions}
             for short_id, item in list(self._pending.items()):
-                if not request_path(item.directory, item.request.id).exists():
+                path = request_path(item.directory, item.request.id)
+                if item.directory not in live:
+                    # a killed session leaves its request file: nobody waits for an answer,
+                    # and a resumed session must not be offered the old call again
+                    del self._pending[short_id]
+                    self._closed[short_id] = "withdrawn (its session ended)"
+                    self._bad.add(path)
+                elif not path.exists():
                     del self._pending[short_id]
                     self._closed[short_id] = "withdrawn (answered elsewhere or timed out)"
 

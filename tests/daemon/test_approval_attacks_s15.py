@@ -4,11 +4,16 @@ escalation of a session that died must not stay answerable."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from daemon_rig import trequest
 
+from appliance.chokepoint.escalation import register_session
+from appliance.chokepoint.escalation.files import request_path, response_path, write_atomic
 from appliance.daemon.console import render_index
 from appliance.daemon.hub import Hub, Pending
 from appliance.daemon.signal import _describe
@@ -47,3 +52,29 @@ def test_console_shows_no_bidi_override_from_a_path(tmp_path: Path) -> None:
     page = render_index(hub, "t" * 32)
     assert not any(c in page for c in INVISIBLE)
     assert "\\u202e" in page
+
+
+def test_an_escalation_of_a_session_that_died_is_withdrawn(tmp_path: Path) -> None:
+    registry = tmp_path / "running"
+    folder = tmp_path / "sessions" / "sess-a" / "escalations"
+    folder.mkdir(parents=True)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        register_session(registry, "sess-a", child.pid, folder)
+        request = trequest("r1", "sess-a")
+        write_atomic(request_path(folder, "r1"), request.to_file_json())
+        hub = Hub(registry_dir=registry, audit_path=tmp_path / "daemon" / "answers.jsonl")
+        hub.refresh()
+        assert [p.short_id for p in hub.pending()] == ["1"]
+    finally:
+        child.kill()  # the session is killed: its request file stays behind
+        child.wait(timeout=10)
+    hub.refresh()
+    assert hub.pending() == [], "a dead session's escalation is still offered"
+    result = hub.answer("1", "approve", request.call_digest, "test")
+    assert not result.ok
+    assert not response_path(folder, "r1").exists()
+    # resumed in the same folder: the old call is not offered again under a new number
+    register_session(registry, "sess-a", os.getpid(), folder)
+    hub.refresh()
+    assert len(hub.sessions) == 1 and hub.pending() == []
