@@ -20,6 +20,7 @@ import itertools
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -137,6 +138,7 @@ class SignalBridge:
         # `new NAME TASK`: run job NAME with TASK (the daemon's scheduler); None: not offered
         self._start_task = start_task
         self._announced: dict[str, str] = {}  # short id -> call digest shown
+        self._announced_at: dict[str, float] = {}  # short id -> when it was sent (epoch s)
         self._known: dict[str, Path] = {}  # live session id -> its folder
         self._gone: dict[str, float] = {}  # session id -> when it left the registry
         self._budget_told: dict[str, set[str]] = {}  # session id -> budgets noticed at 80 %
@@ -155,6 +157,7 @@ class SignalBridge:
                 if item.short_id in self._announced:
                     continue
                 self._announced[item.short_id] = item.request.call_digest
+                self._announced_at[item.short_id] = time.time()
             try:
                 self.send(_describe(item))
             except BaseException:
@@ -189,9 +192,11 @@ class SignalBridge:
         if self.config.recipient not in sender:
             self.hub.refuse(CHANNEL, "message from a sender who is not the paired recipient")
             return
-        threading.Thread(target=self._command, args=(text.strip(),), daemon=True).start()
+        written = envelope.get("timestamp")
+        written_s = written / 1000 if isinstance(written, int) else 0.0
+        threading.Thread(target=self._command, args=(text.strip(), written_s), daemon=True).start()
 
-    def _command(self, text: str) -> None:
+    def _command(self, text: str, written_s: float = 0.0) -> None:
         words = text.lower().split()
         if words == ["status"]:
             pending = self.hub.pending()
@@ -201,7 +206,7 @@ class SignalBridge:
             names = [f"{s.session_id} (pid {s.pid})" for s in self.hub.sessions]
             self.send("\n".join(names) or "no running sessions")
         elif len(words) == 2 and words[0] in ("approve", "deny"):
-            self._answer(words[0], words[1])
+            self._answer(words[0], words[1], written_s)
         elif words[:1] == ["new"] and self._start_task is not None:
             self._new_task(text)
         else:
@@ -224,7 +229,7 @@ class SignalBridge:
         assert self._start_task is not None
         self.send(self._start_task(parts[1].lower(), parts[2].strip()))
 
-    def _answer(self, decision: str, short_id: str) -> None:
+    def _answer(self, decision: str, short_id: str, written_s: float = 0.0) -> None:
         if not self._identity_ok():
             self.hub.refuse(
                 CHANNEL, "recipient's identity key is not the trusted one", short_id=short_id
@@ -236,6 +241,14 @@ class SignalBridge:
             return
         with self._lock:
             digest = self._announced.get(short_id, "")
+            announced_at = self._announced_at.get(short_id)
+        if announced_at is not None and written_s < announced_at - _CLOCK_SKEW_S:
+            # short ids start at 1 again with each daemon: a reply written before this
+            # escalation was sent (delivered late) was meant for another one
+            why = f"written before escalation {short_id} was sent; answer it again"
+            self.hub.refuse(CHANNEL, why, short_id=short_id, digest=digest)
+            self.send(f"refused: {why}")
+            return
         result = self.hub.answer(short_id, decision, digest, CHANNEL, who=self.config.recipient)
         self.send(result.message if result.ok else f"refused: {result.message}")
 
@@ -291,6 +304,7 @@ class SignalBridge:
 
 
 _END_WAIT_S = 10.0
+_CLOCK_SKEW_S = 1.0  # the phone's clock may run this far behind the daemon's
 
 
 def _final_state(session_dir: Path) -> tuple[str, str]:
