@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from appliance.chokepoint.escalation.display import neutralise
+from appliance.chokepoint.escalation.display import _arguments, neutralise
 from appliance.daemon.hub import Hub, Pending
 from appliance.daemon.pages import STATE_READ_LIMIT, budget_use
 from appliance.session.budget import WARN_FRACTION
@@ -111,18 +111,31 @@ class SignalRpc:
         self._sock.close()
 
 
-def _describe(item: Pending) -> str:
-    """The message for one escalation. Every value the call chose (a path, a URL) is shown with
-    its newlines, bidi overrides and other unprintable characters escaped, as on the terminal:
-    a file name is any bytes, and a raw newline in one would forge the message's next lines."""
+def _describe(item: Pending) -> tuple[str, bool]:
+    """The message for one escalation, and whether it shows the whole call. Every value the call
+    chose (a path, a URL) is shown with its newlines, bidi overrides and other unprintable
+    characters escaped, as on the terminal: a file name is any bytes, and a raw newline in one
+    would forge the message's next lines. The arguments follow (the role values cut free text at
+    500 characters); arguments too long for one message are cut, and such a call can only be
+    denied here."""
     req, n = item.request, neutralise
     lines = [
         f"IronCurtain escalation {item.short_id}: {n(req.server)}/{n(req.tool)}",
         f"session {n(req.session_id)}",
     ]
     lines += [f"{n(role)}: {n(value)}" for role, values in req.targets.items() for value in values]
-    lines += [f"why: {n(req.reason)}", f"reply: approve {item.short_id} | deny {item.short_id}"]
-    return "\n".join(lines)
+    whole = len(json.dumps(req.arguments, ensure_ascii=False, sort_keys=True, default=str))
+    whole_shown = whole <= _ARGUMENTS_LIMIT
+    lines.append(f"arguments: {_arguments(req.arguments, _ARGUMENTS_LIMIT)}")
+    lines.append(f"why: {n(req.reason)}")
+    if whole_shown:
+        lines.append(f"reply: approve {item.short_id} | deny {item.short_id}")
+    else:
+        lines.append(f"too long to show here: approve on the console; reply: deny {item.short_id}")
+    return "\n".join(lines), whole_shown
+
+
+_ARGUMENTS_LIMIT = 3000
 
 
 class SignalBridge:
@@ -139,6 +152,7 @@ class SignalBridge:
         self._start_task = start_task
         self._announced: dict[str, str] = {}  # short id -> call digest shown
         self._announced_at: dict[str, float] = {}  # short id -> when it was sent (epoch s)
+        self._cut: set[str] = set()  # short ids whose call did not fit a message: deny only
         self._known: dict[str, Path] = {}  # live session id -> its folder
         self._gone: dict[str, float] = {}  # session id -> when it left the registry
         self._budget_told: dict[str, set[str]] = {}  # session id -> budgets noticed at 80 %
@@ -158,8 +172,11 @@ class SignalBridge:
                     continue
                 self._announced[item.short_id] = item.request.call_digest
                 self._announced_at[item.short_id] = time.time()
+                text, whole = _describe(item)
+                if not whole:
+                    self._cut.add(item.short_id)
             try:
-                self.send(_describe(item))
+                self.send(text)
             except BaseException:
                 with self._lock:  # not delivered: try again on the next refresh
                     del self._announced[item.short_id]
@@ -242,6 +259,12 @@ class SignalBridge:
         with self._lock:
             digest = self._announced.get(short_id, "")
             announced_at = self._announced_at.get(short_id)
+            cut = short_id in self._cut
+        if cut and decision == "approve":
+            why = f"escalation {short_id} was too long to show here; approve it on the console"
+            self.hub.refuse(CHANNEL, why, short_id=short_id, digest=digest)
+            self.send(f"refused: {why}")
+            return
         if announced_at is not None and written_s < announced_at - _CLOCK_SKEW_S:
             # short ids start at 1 again with each daemon: a reply written before this
             # escalation was sent (delivered late) was meant for another one
