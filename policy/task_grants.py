@@ -88,6 +88,7 @@ GRANT_LISTS = tuple(
 )
 MAX_TASK_CHARS = 20_000  # a longer message is granted from its first part only
 _MAX_VALUES = 200  # per list
+_MAX_POINTED_WORDS = 40  # what an instruction's object points back to, in task:asked
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`]+")
 _DOMAIN = re.compile(r"(?<![@\w.-])(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}(?![\w-])")
@@ -171,6 +172,8 @@ _REPORTED = re.compile(
 _NOT_NEGATIONS = re.compile(
     r"\b(?:don['’]t|do\s+not|never)\s+forget\b|\bnot\s+only\b|\bno\s+(?:later|sooner|earlier)\s+than\b"
     r"|\bno\s+more\s+than\b|\bno\s+less\s+than\b|\bno\s+problem\b|\bno\s+matter\b"
+    # "tell him there's no rush on the write-up": reassurance, nothing left out
+    r"|\bno\s+(?:rush|hurry|pressure|worries)\b"
     r"|\bno\.?\s*(?=\d)",  # "invoice no. 4711": a number, not a negation
     re.IGNORECASE,
 )
@@ -245,7 +248,8 @@ def shown_asked(asked: Iterable[str]) -> tuple[str, ...]:
     shown = []
     for value in asked:
         verb, _, obj = value.partition(":")
-        shown.append(f"{verb} ({obj.strip()})" if obj.strip() else verb)
+        obj = obj.partition(" | ")[0].strip()  # not what the object points back to
+        shown.append(f"{verb} ({obj})" if obj else verb)
     return tuple(shown)
 
 
@@ -388,6 +392,7 @@ _PIECE_END = re.compile(r"\s(?=(?:and|then|so|also|plus)\b)", re.IGNORECASE)
 _FILLER = re.compile(
     # (not the "+" of a number a piece starts with: "…: Lucia Fernandez, +49 151 2345 6789")
     r"^(?:(?!\+\d)\W|and\b|then\b|so\b|also\b|plus\b|but\b|please\b|pls\b|kindly\b|just\b|now\b"
+    r"|only\b|simply\b|quickly\b"
     r"|first\b|if\s+(?:so|yes|(?:it|he|she|they)\s+(?:is|are|has|have|does|do|did))\b"
     r"|next\b|finally\b|afterwards\b|after\s+that\b|go\s+ahead\s+and\b|help\s+me\b"
     r"|(?:can|could|would|will)\s+(?:you|u)\b|you\s+(?:should|can|may|must)\b"
@@ -719,8 +724,26 @@ class Instruction(NamedTuple):
     # charger and pay him back").
     context: str = ""
 
+    def pointed(self) -> tuple[str, ...]:
+        """When the object points back ("remove it", "pay him back"), the words of what it
+        points back to (its context), else none."""
+        if not self.context:
+            return ()
+        words = _unique(w.strip(_TRIM).casefold() for w in _WORD.findall(self.context))
+        return words[:_MAX_POINTED_WORDS]
+
     def asked(self) -> str:
-        return f"{self.verb}: {' '.join(self.object)}".rstrip()
+        """``"verb: object words"``, and after a ``|`` the words an object pointing back points
+        to: an ``asks`` entry naming a thing ("remov* rule*") fits "the SSH rule for his home
+        IP is stale. Can you remove it?" (``fits``)."""
+        pointed = self.pointed()
+        tail = f" | {' '.join(pointed)}" if pointed else ""
+        return f"{self.verb}: {' '.join(self.object)}".rstrip() + tail
+
+    def fits(self, asks: Iterable[str]) -> bool:
+        """Whether one of the ``asks`` entries fits this instruction, its object read with
+        what it points back to."""
+        return asks_any(asks, self.verb, (*self.object, *self.pointed()))
 
 
 def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...]:
@@ -743,12 +766,14 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             if question:  # asks for nothing; an object pointing back may refer to it
                 before = f"{before} {piece}"
                 continue
+            if reworded := _reworded(piece, patterns):
+                piece, words = reworded, _WORD.findall(reworded)
             first = words[0].strip(_TRIM).casefold()
             second = words[1].casefold() if len(words) > 1 else ""
             verb = (
                 first in _VERBS
                 or first in _ALSO
-                or (first, second) in _PHRASAL
+                or _phrase([w.strip(_TRIM).casefold() for w in words[:4]]) > 1
                 or any(_matches(p, first) for p in patterns)
             )
             # What an object pointing back ("approve it") may refer to: everything since the
@@ -788,6 +813,42 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
     return tuple(found)
 
 
+# "Sofia's Weimar essay gets an A-", "Lukas gets full marks": the user says what someone is to
+# get, an instruction to give it (read as "give Sofia's Weimar essay an A-"). Only with a value
+# after it (an article, a grade, a number): "Tomás gets back tomorrow" states something.
+_GETS = re.compile(
+    r"^(?P<who>[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,5}?)\s+gets?\s+"
+    r"(?P<what>(?:(?:an?|the|full|top)\s|[A-F][+-]?(?![\w+-])|\d).*)$",
+    re.DOTALL,
+)
+# "I've got two receipts from Lisbon to claim", "we have three invoices to pay": the user says
+# what they have to do, an instruction (read as "claim two receipts from Lisbon").
+_HAVE_TO = re.compile(
+    r"^(?:i|we)(?:['’]ve|\s+have)?\s+(?:got|have)\s+(?P<what>\S.*?)\s+to\s+"
+    r"(?P<verb>[^\W\d_]+)\b(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _reworded(piece: str, patterns: tuple[str, ...]) -> str | None:
+    """An instruction a piece makes without starting with its verb, as the imperative it
+    means (``_GETS``, ``_HAVE_TO``); None for any other piece."""
+    if found := _GETS.match(piece):
+        who = [w.casefold() for w in found["who"].split()]
+        if who[0] not in _SUBJECTS and not any(
+            w in _OBJECT_END or w in _MODALS or w in _COPULAS for w in who
+        ):
+            return f"give {found['who']} {found['what']}"
+        return None
+    if found := _HAVE_TO.match(piece):
+        verb = found["verb"].casefold()
+        if found["what"].split()[0].casefold() in ("nothing", "no", "none"):
+            return None  # "I have nothing to hide"
+        if verb in _VERBS or verb in _ALSO or any(_matches(p, verb) for p in patterns):
+            return f"{found['verb']} {found['what']}{found['rest']}"
+    return None
+
+
 def _clauses_and_questions(text: str) -> list[tuple[str, bool]]:
     """The affirmed clauses in order, questions included and marked (a question is context
     for an object that points back — "has Sunita found cover? If so, approve it" — never an
@@ -809,11 +870,12 @@ _POINTING = frozenset((
 
 
 def _instruction(verb: str, text: str, before: str = "") -> Instruction:
-    words = _WORD.findall(text)
-    particle = words[1].casefold() if len(words) > 1 else ""
-    if (verb, particle) in _PHRASAL:  # "put in an expense", "sign off the invoice"
-        verb = f"{verb} {particle}"
-        text = text.split(None, 1)[1] if len(text.split(None, 1)) > 1 else ""
+    words = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)]
+    size = _phrase(words)
+    if size > 1:  # "put in an expense", "sign off the invoice", "get rid of the entry"
+        verb = " ".join(words[:size])
+        rest = text.split(None, size - 1)
+        text = rest[-1] if len(rest) == size else ""
     obj = _object_of(text, _OBJECT_END)
     context = before if obj and obj[0] in _POINTING else ""
     return Instruction(verb, obj, text, context)
@@ -845,11 +907,11 @@ _RELATIVE_VERBS = frozenset(
 
 
 def parse_asked(values: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """``task:asked`` values back as (verb, object words)."""
+    """``task:asked`` values back as (verb, object words and what the object points to)."""
     out = []
     for value in values:
         verb, _, rest = value.partition(":")
-        out.append((verb.strip(), tuple(rest.split())))
+        out.append((verb.strip(), tuple(w for w in rest.split() if w != "|")))
     return out
 
 
@@ -863,14 +925,67 @@ def ask_matches(ask: str, verb: str, obj: tuple[str, ...]) -> bool:
 
 
 # A verb that asks for what another verb names: "resend the payslips" asks to send them, "put
-# in an expense" to submit one, "sign off the invoice" to approve it.
+# in an expense" to submit one, "sign off the invoice" to approve it, "scrap my draft" to delete
+# it, "get in touch with Sofia's parents" to message them. Only senses a request leaves no doubt
+# about: "drop" (a table, or a line?), "clear" (empty, or approve?), "kill" (stop, or delete?)
+# and "bump" (raise what?) ask only for themselves. The user's words alone are read this way;
+# a policy's own ``asks`` entries are matched as written.
+_DELETE = ("delete", "remove", "discard", "trash")
+_MESSAGE = ("message", "tell", "contact", "write", "email", "notify")
+_POSTPONE = ("extend", "postpone", "delay", "reschedule")
 _ALSO = {
     "resend": ("send",),
     "re-send": ("send",),
     "put in": ("submit", "file", "add", "enter", "claim"),
     "sign off": ("approve", "accept", "ok"),
+    "greenlight": ("approve", "accept", "ok"),
+    "scrap": _DELETE,
+    "bin": _DELETE,
+    "ditch": _DELETE,
+    "erase": _DELETE,
+    "nuke": _DELETE,
+    "discard": _DELETE,
+    "trash": _DELETE,
+    "get rid of": _DELETE,
+    "throw away": _DELETE,
+    "throw out": _DELETE,
+    "get in touch": _MESSAGE,
+    "get in touch with": _MESSAGE,
+    "reach out": _MESSAGE,
+    "reach out to": _MESSAGE,
+    "contact": _MESSAGE,
+    "ping": _MESSAGE,
+    "postpone": _POSTPONE,
+    "delay": _POSTPONE,
 }
-_PHRASAL = frozenset((("put", "in"), ("sign", "off")))
+# Verbs of more than one word: the instruction's verb is the whole phrase, its object what
+# follows ("get rid of the entry": "get rid of", the entry).
+_PHRASAL = frozenset(
+    (
+        ("put", "in"),
+        ("sign", "off"),
+        ("get", "rid", "of"),
+        ("throw", "away"),
+        ("throw", "out"),
+        ("get", "in", "touch", "with"),
+        ("get", "in", "touch"),
+        ("reach", "out", "to"),
+        ("reach", "out"),
+    )
+)
+# A verb whose object starts with a particle that gives it another sense: "push back the
+# deadline", "move the deadline back" ask to postpone it.
+_ALSO_WITH = {("push", "back"): _POSTPONE, ("move", "back"): _POSTPONE}
+
+
+def _phrase(words: list[str]) -> int:
+    """How many of ``words`` (case-folded) make one verb of ``_PHRASAL``; 1 when none does."""
+    for size in (4, 3, 2):
+        if tuple(words[:size]) in _PHRASAL:
+            return size
+    return 1
+
+
 # "leave him a note", "drop her a line", "post a comment": asks to comment, note, message
 _NOTES = frozenset(("note", "comment", "message", "reply", "line"))
 _NOTE_VERBS = frozenset(("leave", "drop", "post", "write", "add", "send"))
@@ -880,6 +995,9 @@ def _also(verb: str, obj: tuple[str, ...]) -> tuple[str, ...]:
     """What else the instruction's verb asks for (see _ALSO), with its object: "leave him a
     note" asks to comment, note, message or reply."""
     found = _ALSO.get(verb, ())
+    for (head, particle), senses in _ALSO_WITH.items():
+        if verb == head and particle in obj[:4]:
+            found = (*found, *senses)
     if verb in _NOTE_VERBS and any(_matches(n, w) for n in _NOTES for w in obj):
         found = (*found, "comment", "note", "message", "reply")
     return found
@@ -920,7 +1038,7 @@ def scoped_described(items: Iterable[Instruction], asks: Iterable[str]) -> tuple
     instruction before it began, questions included; never the words of another instruction,
     or of a question no instruction points back to."""
     wanted = tuple(asks)
-    texts = [f"{i.context} {i.text}" for i in items if asks_any(wanted, i.verb, i.object)]
+    texts = [f"{i.context} {i.text}" for i in items if i.fits(wanted)]
     return _unique(_identifiers(" ".join(texts)))[:_MAX_VALUES] if texts else ()
 
 
@@ -959,7 +1077,7 @@ def object_words(
     owners: list[str] = []
     objects: list[str] = []
     for index, item in enumerate(listed):
-        if wanted is not None and not asks_any(wanted, item.verb, item.object):
+        if wanted is not None and not item.fits(wanted):
             continue
         parts = [_described_object(item.text)]
         if item.context:
@@ -1048,7 +1166,7 @@ def scoped_grants(
     wanted = tuple(asks)
     merged: dict[str, list[str]] = {}
     for item in items:
-        if asks_any(wanted, item.verb, item.object):
+        if item.fits(wanted):
             for name, values in _grants(item.text, today).items():
                 merged.setdefault(name, []).extend(values)
     return {name: _unique(values)[:_MAX_VALUES] for name, values in merged.items()}

@@ -16,7 +16,7 @@ from policy.models import EvalContext, ToolCall
 from policy.scenarios import load_scenarios, replay
 from policy.session_run import SessionRun
 from policy.task_binding import content_words
-from policy.task_grants import asks_any, described_words, instructions, task_grants
+from policy.task_grants import described_words, instructions, task_grants
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("*/sequences.json"))
@@ -113,10 +113,29 @@ def test_instruction_vector(case: dict) -> None:
         ("Leave the SSO one open", ["comment*"], False),  # leaves something out, writes nothing
         ("put the old laptop in the cupboard", ["submit*"], False),  # "put", not "put in"
         ("sign the form", ["approv*"], False),
+        ("Scrap my draft for the co-working pass", ["delet*"], True),
+        ("get rid of the entry too", ["remov*"], True),
+        ("throw away the old exports", ["delet*"], True),
+        ("Please get in touch with Sofia Rossi's parents", ["messag*"], True),
+        ("reach out to Jonas about the invoice", ["contact"], True),
+        ("push back the deadline on the map exercise", ["extend*"], True),
+        ("postpone the quiz to Friday", ["extend*"], True),
+        ("Sofia Rossi's Weimar essay gets an A-", ["giv*"], True),
+        ("The SSH rule for his home IP is stale. Can you remove it?", ["remov* rule*"], True),
+        # a sense is the user's verb's, never the other way round, and only one left in no
+        # doubt: "drop" (a table, or a line?), "clear" and "bump" ask for themselves only
+        ("delete the draft", ["scrap*"], False),
+        ("drop the staging table", ["delet*"], False),
+        ("clear the queue", ["delet*"], False),
+        ("bump him to maintain", ["grant*"], False),
+        ("get the invoice from Acme", ["delet*", "messag*"], False),
+        ("push the branch to origin", ["extend*"], False),
+        ("Tomás gets back tomorrow", ["giv*"], False),
+        ("I have nothing to hide", ["hid*"], False),
     ],
 )
 def test_verbs_that_ask_for_what_another_verb_names(text: str, asks: list, expected: bool):
-    assert any(asks_any(asks, i.verb, i.object) for i in instructions(text, asks)) is expected
+    assert any(i.fits(asks) for i in instructions(text, asks)) is expected
 
 
 DESCRIBED = [
