@@ -690,10 +690,11 @@ _SAYING = frozenset((
     "warn", "answer", "ask", "let",
 ))  # fmt: skip
 _SAID = re.compile(r"(.*?)\s(?:that|:)\s", re.IGNORECASE)
-# "his PyCon ticket can wait", "jwu will take over": a modal within a subject's first words.
+# "his PyCon ticket can wait", "jwu will take over", "journalists need to download from it": a
+# modal (or "need", "want") within a subject's first words.
 _MODALS = frozenset((
     "can", "can't", "can’t", "cannot", "will", "won't", "won’t", "would", "should", "shouldn't",
-    "must", "may", "might", "shall", "could", "needs",
+    "must", "may", "might", "shall", "could", "needs", "need", "want", "wants",
 ))  # fmt: skip
 
 
