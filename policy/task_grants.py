@@ -878,7 +878,11 @@ def _instruction(verb: str, text: str, before: str = "") -> Instruction:
         rest = text.split(None, size - 1)
         text = rest[-1] if len(rest) == size else ""
     obj = _object_of(text, _OBJECT_END)
-    context = before if obj and obj[0] in _POINTING else ""
+    # "decline that one (not her August holiday)": "that" ends an object, but "that one" points
+    # back as "it" does
+    after = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)[1:3]]
+    that_one = len(after) == 2 and after[0] in ("that", "this") and after[1] in ("one", "ones")
+    context = before if (obj and obj[0] in _POINTING) or that_one else ""
     return Instruction(verb, obj, text, context)
 
 
