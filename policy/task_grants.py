@@ -784,7 +784,11 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             # what an object pointing back may refer to starts again at an instruction, unless
             # that one names no object of its own ("the logo guy sent a quote. Can you check,
             # and if so ask him for an invoice?": "him" is the logo guy)
+            # or it points back itself ("Tom says he claimed a monitor arm. Check there's a
+            # receipt on it and OK it if so": the second "it" is the monitor arm too)
             restart = verb and not statement and _object_of(piece, _OBJECT_END)
+            if restart and any(w.casefold() in _POINTING_BACK for w in words[1:]):
+                restart = False
             before = piece if restart else f"{before} {piece}"
             if statement or (verb and second == "me"):
                 # A statement ("his PyCon ticket can wait"), or the user asking to be told or
@@ -868,6 +872,10 @@ def _clauses_and_questions(text: str) -> list[tuple[str, bool]]:
 _POINTING = frozenset((
     "it", "its", "him", "his", "her", "hers", "them", "their", "this", "that", "these", "those",
 ))  # fmt: skip
+
+
+# The pronouns by which an instruction speaks of something named before it.
+_POINTING_BACK = frozenset(("it", "its", "him", "his", "her", "hers", "them", "their"))
 
 
 def _instruction(verb: str, text: str, before: str = "") -> Instruction:
