@@ -45,8 +45,11 @@ cannot widen it:
 What it cannot catch: a request that names no word of the object's description (bind nothing:
 the rule's next line decides, a question or a refusal); an object of the *same* owner as the one
 meant, described in more of the user's words (a colleague's second, inflated claim when the
-user approves "Aisha's train ticket"): the words choose it; and a listing the agent narrowed
-(a search whose query leaves the meant record out): the records it does not return rival none.
+user approves "Aisha's train ticket"): the words choose it; a listing the agent narrowed
+(a search whose query leaves the meant record out): the records it does not return rival none;
+and, with ``mine``, a record a team member names exactly as the user typed a name of several
+parts ("staging-db") when the one meant is called something else ("staging-database"): the
+typed name chooses it, and the meant one, not holding that name, is no rival.
 """
 
 from __future__ import annotations
@@ -286,6 +289,7 @@ def bind_records(
     listed: list[str] = []  # every record's id, whoever owns it
     contenders: dict[str, tuple[frozenset[str], str | None]] = {}  # never bound, still rivals
     ruled: set[str] = set()  # the contenders the user's exclusion ruled out
+    texts: dict[str, str] = {}  # each record's description as written, case-folded
     for record in records[:_MAX_RECORDS]:
         if not isinstance(record, Mapping):
             continue
@@ -294,8 +298,10 @@ def bind_records(
             continue
         listed.append(ident)
         owner = _scalar(_get(record, spec.owned_by.field)) if spec.owned_by else None
-        parts = (_get(record, name) for name in spec.described_by)
-        words = content_words(" ".join(p for p in parts if isinstance(p, str)))
+        parts = [_get(record, name) for name in spec.described_by]
+        text = " ".join(p for p in parts if isinstance(p, str))
+        words = content_words(text)
+        texts[ident] = text.casefold()
         excluded_here = bool(words & ruled_out)
         if (owners is not None and owner not in owners) or excluded_here:
             # Never bound: an owner the listing does not admit (an outsider's suggested card,
@@ -360,6 +366,8 @@ def bind_records(
     if best % _TRUSTED // 100 % 100 < 1:  # no word of the request at all
         return Binding((), 0, (), False, seen)
     telling = objects or wanted
+    # Names typed whole, of more than one part ("staging-db", "ci-runner-arm"): see _outscored.
+    names = frozenset(w for w in telling if len(w) >= 4 and _JOINED.search(w))
     # Records an earlier listing of this session showed and this one leaves out still contest
     # a binding ("list_expenses status=resubmitted" returning only the insider's copy).
     pool, owners_of = dict(described), dict(owner_of)
@@ -375,7 +383,9 @@ def bind_records(
             for b in earlier
             if b in pool
             and b not in bound
-            and _outscored((b,), pool, telling, owners_of, mine, outside, ruled_out_ids)[0]
+            and _outscored(
+                (b,), pool, telling, owners_of, mine, outside, ruled_out_ids, (names, texts)
+            )[0]
         )
 
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
@@ -407,7 +417,9 @@ def bind_records(
     contested, contesting = (
         (False, ())
         if several
-        else _outscored(bound, pool, telling, owners_of, mine, outside, ruled_out_ids)
+        else _outscored(
+            bound, pool, telling, owners_of, mine, outside, ruled_out_ids, (names, texts)
+        )
     )
     # the records that contest the binding first: the human sees them beside the one chosen
     chosen = set(bound)
@@ -439,6 +451,7 @@ def _outscored(
     mine: frozenset[str] | None = None,
     outside: frozenset[str] = frozenset(),
     ruled: frozenset[str] = frozenset(),
+    named: tuple[frozenset[str], Mapping[str, str]] = (frozenset(), {}),
 ) -> tuple[bool, tuple[str, ...]]:
     """Whether the binding is contested, and the records not bound that contest it: a record
     not bound, of another owner than a bound one, that the request's telling words (its
@@ -459,7 +472,15 @@ def _outscored(
     the listing does not admit (``outside``), the user's own bound record (``mine``) only with
     a telling word it lacks; one the user's words ruled out (``ruled``), only a record of its
     own owner (who could have reworded both). The record the user meant may be such a one,
-    and then the one left bound is someone else's."""
+    and then the one left bound is someone else's.
+
+    A bound record whose description holds a name of several parts the request typed whole
+    (``named``: those names, and each record's description as written) is contested only by
+    a record whose description holds that name too: "snapshot staging-db" binds staging-db,
+    and staging-api, meeting "staging", is no rival; a staging-db-primary is (whoever names a
+    record "staging-db" beside it chose the user's name for it). Only with ``mine``: without
+    it, a second record of the bound one's owner is no rival, and another owner's is all that
+    catches an insider's decoy."""
 
     def others(a: str, b: str) -> bool:
         owner = owner_of.get(a)
@@ -480,10 +501,25 @@ def _outscored(
     tied = any(
         others(a, b) and met[a] & met[b] for n, a in enumerate(bound) for b in bound[n + 1 :]
     )
+    names, texts = named
+
+    def apart(rival: str, b: str) -> bool:
+        # a rival of no description read here (an earlier listing's) is never told apart
+        if mine is None:
+            # Without ``mine``, two records of one owner are told apart by the words, so an
+            # insider's second record in more of the user's words is bound: a rival of
+            # another owner that meets a telling word is all that asks the human then.
+            return False
+        typed = names & described[b]
+        text = texts.get(rival)
+        return bool(typed) and text is not None and not any(n in text for n in typed)
+
     found = tuple(
         rival
         for rival, words in described.items()
-        if rival not in met and words & telling and any(others(rival, b) for b in bound)
+        if rival not in met
+        and words & telling
+        and any(others(rival, b) and not apart(rival, b) for b in bound)
     )
     return tied or bool(found), found
 
@@ -517,6 +553,8 @@ def listing_kind(tool: str) -> frozenset[str]:
     photo): the kind of object it lists."""
     return frozenset(content_words(re.sub(r"[_\W]+", " ", tool)))
 
+
+_JOINED = re.compile(r"\w[-_.]\w")
 
 # With ``writtenByOthers``, the words of the other fields rank first: (object, all) met there,
 # above the three counts of all fields.
