@@ -290,6 +290,10 @@ def bind_records(
     contenders: dict[str, tuple[frozenset[str], str | None]] = {}  # never bound, still rivals
     ruled: set[str] = set()  # the contenders the user's exclusion ruled out
     texts: dict[str, str] = {}  # each record's description as written, case-folded
+    # the names of several parts ("staging-db", "Sofia Rossi") a record is described by that
+    # the request typed whole: see _outscored
+    named_in: dict[str, frozenset[str]] = {}
+    typed_text = " ".join(task_words)
     for record in records[:_MAX_RECORDS]:
         if not isinstance(record, Mapping):
             continue
@@ -298,10 +302,14 @@ def bind_records(
             continue
         listed.append(ident)
         owner = _scalar(_get(record, spec.owned_by.field)) if spec.owned_by else None
-        parts = [_get(record, name) for name in spec.described_by]
-        text = " ".join(p for p in parts if isinstance(p, str))
+        parts = [
+            p for p in (_get(record, name) for name in spec.described_by) if isinstance(p, str)
+        ]
+        text = " ".join(parts)
         words = content_words(text)
         texts[ident] = text.casefold()
+        if typed := frozenset(n for n in map(_name, parts) if n and _typed(n, typed_text)):
+            named_in[ident] = typed
         excluded_here = bool(words & ruled_out)
         if (owners is not None and owner not in owners) or excluded_here:
             # Never bound: an owner the listing does not admit (an outsider's suggested card,
@@ -366,8 +374,6 @@ def bind_records(
     if best % _TRUSTED // 100 % 100 < 1:  # no word of the request at all
         return Binding((), 0, (), False, seen)
     telling = objects or wanted
-    # Names typed whole, of more than one part ("staging-db", "ci-runner-arm"): see _outscored.
-    names = frozenset(w for w in telling if len(w) >= 4 and _JOINED.search(w))
     # Records an earlier listing of this session showed and this one leaves out still contest
     # a binding ("list_expenses status=resubmitted" returning only the insider's copy).
     pool, owners_of = dict(described), dict(owner_of)
@@ -384,7 +390,7 @@ def bind_records(
             if b in pool
             and b not in bound
             and _outscored(
-                (b,), pool, telling, owners_of, mine, outside, ruled_out_ids, (names, texts)
+                (b,), pool, telling, owners_of, mine, outside, ruled_out_ids, (named_in, texts)
             )[0]
         )
 
@@ -418,7 +424,7 @@ def bind_records(
         (False, ())
         if several
         else _outscored(
-            bound, pool, telling, owners_of, mine, outside, ruled_out_ids, (names, texts)
+            bound, pool, telling, owners_of, mine, outside, ruled_out_ids, (named_in, texts)
         )
     )
     # the records that contest the binding first: the human sees them beside the one chosen
@@ -451,7 +457,7 @@ def _outscored(
     mine: frozenset[str] | None = None,
     outside: frozenset[str] = frozenset(),
     ruled: frozenset[str] = frozenset(),
-    named: tuple[frozenset[str], Mapping[str, str]] = (frozenset(), {}),
+    named: tuple[Mapping[str, frozenset[str]], Mapping[str, str]] = ({}, {}),
 ) -> tuple[bool, tuple[str, ...]]:
     """Whether the binding is contested, and the records not bound that contest it: a record
     not bound, of another owner than a bound one, that the request's telling words (its
@@ -474,13 +480,14 @@ def _outscored(
     own owner (who could have reworded both). The record the user meant may be such a one,
     and then the one left bound is someone else's.
 
-    A bound record whose description holds a name of several parts the request typed whole
-    (``named``: those names, and each record's description as written) is contested only by
-    a record whose description holds that name too: "snapshot staging-db" binds staging-db,
-    and staging-api, meeting "staging", is no rival; a staging-db-primary is (whoever names a
-    record "staging-db" beside it chose the user's name for it). Only with ``mine``: without
-    it, a second record of the bound one's owner is no rival, and another owner's is all that
-    catches an insider's decoy."""
+    A bound record one of whose description fields is a name of several parts that the
+    request typed whole (``named``: those names by record, and each record's description as
+    written) is contested only by a record whose description holds that name too: "snapshot
+    staging-db" binds staging-db, and staging-api, meeting "staging", is no rival; a
+    staging-db-primary is (whoever names a record "staging-db" beside it chose the user's name
+    for it); "write to Sofia Rossi's parents": Sofia Rossini is no rival. Only with ``mine``:
+    without it, a second record of the bound one's owner is no rival, and another owner's is
+    all that catches an insider's decoy."""
 
     def others(a: str, b: str) -> bool:
         owner = owner_of.get(a)
@@ -501,7 +508,7 @@ def _outscored(
     tied = any(
         others(a, b) and met[a] & met[b] for n, a in enumerate(bound) for b in bound[n + 1 :]
     )
-    names, texts = named
+    named_in, texts = named
 
     def apart(rival: str, b: str) -> bool:
         # a rival of no description read here (an earlier listing's) is never told apart
@@ -510,9 +517,9 @@ def _outscored(
             # insider's second record in more of the user's words is bound: a rival of
             # another owner that meets a telling word is all that asks the human then.
             return False
-        typed = names & described[b]
+        typed = named_in.get(b, frozenset())
         text = texts.get(rival)
-        return bool(typed) and text is not None and not any(n in text for n in typed)
+        return bool(typed) and text is not None and not any(_occurs(n, text) for n in typed)
 
     found = tuple(
         rival
@@ -555,6 +562,50 @@ def listing_kind(tool: str) -> frozenset[str]:
 
 
 _JOINED = re.compile(r"\w[-_.]\w")
+
+
+def _name(value: str) -> str:
+    """A description field's value as a name of several parts, case-folded, its spaces made
+    one ("Sofia  Rossi": "sofia rossi"; "staging-db"); "" for a value of one plain word."""
+    name = " ".join(value.casefold().split())
+    several = " " in name or _JOINED.search(name) is not None
+    return name if several and len(name) <= _MAX_NAME else ""
+
+
+_MAX_NAME = 200  # longer field values are descriptions, not names
+
+
+def _typed(name: str, text: str) -> bool:
+    """Whether the request (``text``, as typed) holds ``name`` (:func:`_name`) whole: a joined
+    name in any case ("staging-db", "Staging-DB"); one of several words only written as a
+    proper name, each word capitalised ("Sofia Rossi", not "staging box": a phrase, whose
+    words a record named "staging box" may take from the user's own description of another)."""
+    folded = text.casefold()
+    if len(folded) != len(text):  # a case fold that changes lengths: no position to check
+        return False
+    at = folded.find(name)
+    while at != -1:
+        if _occurs(name, folded[max(at - 1, 0) : at + len(name) + 1]):
+            words = text[at : at + len(name)].split()
+            if " " not in name or all(w[:1].isupper() for w in words):
+                return True
+        at = folded.find(name, at + 1)
+    return False
+
+
+def _occurs(name: str, text: str) -> bool:
+    """Whether ``name`` is in ``text`` as a whole: "sofia rossi" is in "sofia rossi's parents"
+    and in "staging-db-primary"'s "staging-db", not in "sofia rossini"."""
+    at = text.find(name)
+    while at != -1:
+        end = at + len(name)
+        if (at == 0 or not text[at - 1].isalnum()) and (
+            end == len(text) or not text[end].isalnum()
+        ):
+            return True
+        at = text.find(name, at + 1)
+    return False
+
 
 # With ``writtenByOthers``, the words of the other fields rank first: (object, all) met there,
 # above the three counts of all fields.
