@@ -32,7 +32,7 @@ The function is total: an unexpected failure (a resolver that raises, say) denie
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from policy.domains import DomainSet, Host, host_of, repo_key
@@ -189,6 +189,7 @@ def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallV
     call as a whole (a ``roles`` condition: the tool has such an argument; ``paths``,
     ``domains``, ``lists``: the call has values of those roles and every one matches)."""
     facts = view.facts(values)
+    limit: CompiledRule | None = None  # the first session limit that holds (see _first)
     for rule in plan.unscoped:
         if rule.provenance is not None and rule.provenance.words is not None:
             # a copy rule judges a text (``_copied_texts``), never the call: a copy that asks
@@ -203,6 +204,11 @@ def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallV
         else:
             holds = True
         if holds:
+            if _limit(rule):
+                limit = limit or rule
+                continue
+            if rule.effect != "deny" and limit is not None:
+                rule = limit
             return _decision(rule.effect, rule.name, rule.reason, facts=facts)
     return _deny("default-deny", f"no rule permits {tool}; denied by default", facts)
 
@@ -256,12 +262,39 @@ def _sandbox_history(item: RoleValue) -> _Outcome:
 
 
 def _judge(plan: ToolPlan, item: RoleValue, view: _CallView, values: list[RoleValue]) -> _Outcome:
-    for rule in plan.rules_for(item.role):
+    return _first(plan.rules_for(item.role), item, view, values)
+
+
+def _first(
+    rules: Sequence[CompiledRule], item: RoleValue, view: _CallView, values: list[RoleValue]
+) -> _Outcome:
+    """The first rule that covers the value decides it; a session limit (``_limit``) only
+    when the rules after it do not refuse the value."""
+    limit: _Outcome | None = None  # the first session limit that covers it
+    for rule in rules:
         if _covers(rule, item, view, values):
             reason = f"{rule.reason} ({item.where}: {_show(item.value)})"
-            return _Outcome(rule.effect, rule.name, reason, item.role)
+            found = _Outcome(rule.effect, rule.name, reason, item.role)
+            if _limit(rule):
+                limit = limit or found
+                continue
+            return found if found.effect == "deny" or limit is None else limit
+    return _default_deny(item)
+
+
+def _default_deny(item: RoleValue) -> _Outcome:
     reason = f"no rule permits {item.role} {_show(item.value)} ({item.where}); denied by default"
     return _Outcome("deny", "default-deny", reason, item.role)
+
+
+def _limit(rule: CompiledRule) -> bool:
+    """An escalate rule on the session's counters or sums (a cap: "ask before a second
+    message"; a budget: "ask past 1,000 spent"; "confirm the first payment"). It asks about
+    what the rules after it would allow, never about what they refuse: a value no rule allows
+    is refused once the cap is reached, as before it, and the human is not asked to approve
+    it (first match alone made every value of a capped tool a question, the refused ones
+    too)."""
+    return rule.effect == "escalate" and bool(rule.session_conditions)
 
 
 def _covers(rule: CompiledRule, item: RoleValue, view: _CallView, values: list[RoleValue]) -> bool:

@@ -52,15 +52,21 @@ ASK_WHILE_LOW = {
 
 
 @pytest.mark.parametrize(
-    ("new", "at"),
-    [(ASK_ANY_PAYEE, len(VERIFIED)), (CAP_FROM_ZERO, 2), (ASK_WHILE_LOW, 2)],
+    ("new", "at", "engine"),
+    [
+        (ASK_ANY_PAYEE, len(VERIFIED), ("escalate", ASK_ANY_PAYEE["name"])),
+        (CAP_FROM_ZERO, 2, ("deny", "default-deny")),
+        (ASK_WHILE_LOW, 2, ("deny", "default-deny")),
+    ],
     ids=["escalate-on-a-role", "cap-that-always-bites", "escalate-while-low"],
 )
-def test_a_new_escalate_rule_that_is_no_cap_asks_about_what_the_rules_refuse(new, at):
+def test_a_new_escalate_rule_that_is_no_cap_asks_about_what_the_rules_refuse(new, at, engine):
     """The verified rules refuse a payment to an IBAN the user never typed (default deny). A
     new escalate rule on the payee role (after every allow rule: it narrows nothing, it only
-    covers what no rule covered), a "cap" that bites at zero calls, or an "ask while low" rule
-    turns that refusal into a question on the very first call."""
+    covers what no rule covered) turns that refusal into a question on the very first call.
+    A "cap" that bites at zero calls, or an "ask while low" rule, did too; the engine now asks
+    by a session limit only about what the rules after it allow (session 16), so those stay
+    refused there as well: ``narrowing`` refuses all three revisions all the same."""
     revised = copy.deepcopy(VERIFIED)
     revised.insert(at, copy.deepcopy(new))
     server = AnnotatedServer.model_validate(ANNOTATE)
@@ -69,7 +75,7 @@ def test_a_new_escalate_rule_that_is_no_cap_asks_about_what_the_rules_refuse(new
     check_rules("bank", server, after)
     assert _decide(_policy(before), _pay(120, ELSEWHERE), TYPED).decision == "deny"
     got = _decide(_policy(after), _pay(120, ELSEWHERE), TYPED)
-    assert (got.decision, got.rule) == ("escalate", new["name"])
+    assert (got.decision, got.rule) == engine
     why = narrowing(before, after)
     assert why is not None and NOT_A_CAP in why, why
 
