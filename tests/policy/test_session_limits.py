@@ -1,4 +1,4 @@
-"""Session limits (tests/vectors/policy/session_limits.json): an escalate rule on the session's
+"""Session limits (tests/vectors/policy/session/limits.json): an escalate rule on the session's
 counters or sums asks only about what the rules after it would not refuse."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from policy.models import EvalContext, Rule, ToolAnnotationsFile, ToolCall
 from policy.session_state import SessionState
 
 DATA = json.loads(
-    (Path(__file__).parents[1] / "vectors" / "policy" / "session_limits.json").read_text()
+    (Path(__file__).parents[1] / "vectors" / "policy" / "session" / "limits.json").read_text()
 )
 POLICY = Policy.build(
     tuple(Rule.model_validate(r) for r in DATA["rules"]),
