@@ -32,6 +32,7 @@ import contextlib
 import itertools
 import json
 import logging
+import re
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +47,7 @@ __all__ = [
     "CLIENT_PROTOCOL_VERSION",
     "MAX_RESULT_DEPTH",
     "MAX_TOOLS",
+    "MAX_VALUES",
     "ClientError",
     "McpClient",
     "ProtocolError",
@@ -425,7 +427,35 @@ class StdioClient(McpClient):
                 self._process.kill()
 
 
-def _parse(line: bytes) -> dict[str, Any]:
+# A server's message holds at most this many values (each array or object, and each element
+# or member after the first: its commas), counted outside strings before parsing. Python makes
+# an object of each (~100 bytes for the smallest): a 64 MB line of "{}," was ~1.5 GB of them;
+# this is at most ~200 MB. A listing of 100,000 records of ten fields is about 1,100,000.
+MAX_VALUES = 2_000_000
+_UNCOUNTED = 1024 * 1024  # a shorter line cannot hold more values than the limit allows
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def _values(line: bytes) -> int:
+    """How many values ``line`` holds at most, by its brackets and commas outside strings (those
+    inside them are counted first, as a fast upper bound: the strings are taken out only when
+    it is over the limit)."""
+
+    def count(text: bytes) -> int:
+        return text.count(b",") + text.count(b"[") + text.count(b"{")
+
+    found = count(line)
+    return found if found <= MAX_VALUES else count(_STRING.sub(b"", line))
+
+
+def _parse(line: bytes | str) -> dict[str, Any]:
+    if len(line) > _UNCOUNTED:
+        raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
+        if (count := _values(raw)) > MAX_VALUES:
+            raise ProtocolError(
+                f"the server sent a message of {count} values or more (the limit is "
+                f"{MAX_VALUES}): it would fill the host's memory"
+            )
     try:
         message = json.loads(line, parse_constant=_refuse_constant)
     except RecursionError:
