@@ -9,7 +9,9 @@ Docker gate socket, escalation files) parses with :func:`loads`, so one rule hol
 - numbers: ``NaN``, ``Infinity``, ``-Infinity`` and floats that overflow (``1e999``) are refused,
   so whatever is accepted can be written to the audit log (which refuses them) and re-sent as
   standard JSON;
-- objects: a key given twice is refused (two parsers could keep different copies).
+- objects: a key given twice is refused (two parsers could keep different copies);
+- values: at most ``MAX_VALUES`` arrays, objects, elements and members, counted on the text
+  before parsing (a line of millions of tiny objects is gigabytes of Python objects).
 
 Every failure raises :class:`JSONRefused` (a ``ValueError``) whose message names the limit and
 the value; it never contains the input itself. Pure: no I/O, no globals written.
@@ -24,13 +26,20 @@ from array import array
 from itertools import accumulate
 from typing import Any
 
-__all__ = ["DEFAULT_MAX_DEPTH", "JSONRefused", "loads"]
+__all__ = ["DEFAULT_MAX_DEPTH", "MAX_VALUES", "JSONRefused", "loads", "value_count"]
 
 DEFAULT_MAX_DEPTH = 64
+# At most this many values in one message (``value_count``), whatever its size: Python makes an
+# object of each, ~100 bytes for the smallest, so a 16 MB line of "{}," was ~500 MB of them and
+# a 64 MB one ~1.5 GB; this is at most ~200 MB. A listing of 100,000 records of ten fields is
+# about 1,100,000. Counted only in a text over 1 MiB (a shorter one cannot hold more).
+MAX_VALUES = 2_000_000
+_UNCOUNTED = 1024 * 1024
 
 # A JSON string literal (unrolled loop: linear, no backtracking), and what survives of the text
 # once strings are gone: only brackets matter for depth.
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_STRING_BYTES = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _OPEN_CLOSE = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -49,6 +58,8 @@ def loads(data: str | bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEP
     depth = nesting_depth(text)
     if depth > max_depth:
         raise JSONRefused(f"nested too deeply (depth {depth}; the limit is {max_depth})")
+    if size > _UNCOUNTED and (count := value_count(text)) > MAX_VALUES:
+        raise JSONRefused(f"too many values ({count} or more; the limit is {MAX_VALUES})")
     try:
         value = json.loads(
             text,
@@ -63,6 +74,23 @@ def loads(data: str | bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEP
     if _SURROGATE_ESCAPE.search(text):
         _refuse_lone_surrogates(value)
     return value
+
+
+def value_count(text: str | bytes) -> int:
+    """How many values ``text`` holds at most: each array or object, and each element or member
+    after the first (its comma), outside string literals. Those inside strings are counted
+    first, as a fast upper bound; the strings are taken out only when it is over the limit."""
+    if isinstance(text, str):
+        found = text.count(",") + text.count("[") + text.count("{")
+        if found <= MAX_VALUES:
+            return found
+        bare = _STRING.sub("", text)
+        return bare.count(",") + bare.count("[") + bare.count("{")
+    found = text.count(b",") + text.count(b"[") + text.count(b"{")
+    if found <= MAX_VALUES:
+        return found
+    bare_bytes = _STRING_BYTES.sub(b"", text)
+    return bare_bytes.count(b",") + bare_bytes.count(b"[") + bare_bytes.count(b"{")
 
 
 def nesting_depth(text: str) -> int:

@@ -32,7 +32,6 @@ import contextlib
 import itertools
 import json
 import logging
-import re
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +41,8 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
+
+from policy.safe_json import MAX_VALUES, value_count
 
 __all__ = [
     "CLIENT_PROTOCOL_VERSION",
@@ -427,35 +428,17 @@ class StdioClient(McpClient):
                 self._process.kill()
 
 
-# A server's message holds at most this many values (each array or object, and each element
-# or member after the first: its commas), counted outside strings before parsing. Python makes
-# an object of each (~100 bytes for the smallest): a 64 MB line of "{}," was ~1.5 GB of them;
-# this is at most ~200 MB. A listing of 100,000 records of ten fields is about 1,100,000.
-MAX_VALUES = 2_000_000
-_UNCOUNTED = 1024 * 1024  # a shorter line cannot hold more values than the limit allows
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-
-
-def _values(line: bytes) -> int:
-    """How many values ``line`` holds at most, by its brackets and commas outside strings (those
-    inside them are counted first, as a fast upper bound: the strings are taken out only when
-    it is over the limit)."""
-
-    def count(text: bytes) -> int:
-        return text.count(b",") + text.count(b"[") + text.count(b"{")
-
-    found = count(line)
-    return found if found <= MAX_VALUES else count(_STRING.sub(b"", line))
+_UNCOUNTED = 1024 * 1024  # a shorter line cannot hold more than MAX_VALUES values
 
 
 def _parse(line: bytes | str) -> dict[str, Any]:
-    if len(line) > _UNCOUNTED:
-        raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
-        if (count := _values(raw)) > MAX_VALUES:
-            raise ProtocolError(
-                f"the server sent a message of {count} values or more (the limit is "
-                f"{MAX_VALUES}): it would fill the host's memory"
-            )
+    # (stdlib json.loads: a server's results are not held to safe_json's depth and key rules,
+    # but their count of values is bounded as everywhere)
+    if len(line) > _UNCOUNTED and (count := value_count(line)) > MAX_VALUES:
+        raise ProtocolError(
+            f"the server sent a message of {count} values or more (the limit is "
+            f"{MAX_VALUES}): it would fill the host's memory"
+        )
     try:
         message = json.loads(line, parse_constant=_refuse_constant)
     except RecursionError:

@@ -77,6 +77,8 @@ RULES: tuple[Rule, ...] = (
             " wire-leaves-are-stdlib holds them so), so a server parses exactly as the engine"
             " does without loading the engine; policy.api would load it lazily but the"
             " direct import keeps a server's start free of pydantic",
+            "servers.wire.client": "bounds a server's message by policy.safe_json's value count"
+            " (value_count, MAX_VALUES), the one every entry point uses: a stdlib-only leaf",
         },
     ),
     Rule(
@@ -86,6 +88,7 @@ RULES: tuple[Rule, ...] = (
         forbidden=("appliance", "policy", "wasm_guest", "packaging"),
         exceptions={
             "servers.wire.server": "policy.safe_json and policy.schema only (see policy-facade)",
+            "servers.wire.client": "policy.safe_json only (see policy-facade)",
         },
     ),
     Rule(

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy.safe_json import JSONRefused, loads, nesting_depth
+from policy.safe_json import MAX_VALUES, JSONRefused, loads, nesting_depth, value_count
 
 MiB = 1024 * 1024
 
@@ -97,3 +97,20 @@ def test_fuzz_deep_nesting_is_refused_without_recursion(depth: int, opener: str)
 
 def test_accepted_floats_are_finite() -> None:
     assert math.isfinite(loads("1e308", max_bytes=100))
+
+
+def test_a_message_of_millions_of_tiny_values_is_refused_before_it_is_parsed() -> None:
+    # 16 MB of "{}," were ~500 MB of Python dicts: refused by count, whatever the size limit
+    line = "[" + "{}," * (MAX_VALUES + 1) + "{}]"
+    with pytest.raises(JSONRefused, match=f"too many values .*the limit is {MAX_VALUES}"):
+        loads(line, max_bytes=64 * 1024 * 1024)
+    numbers = ("[" + "0," * (MAX_VALUES + 1) + "0]").encode()
+    with pytest.raises(JSONRefused, match="too many values"):
+        loads(numbers, max_bytes=64 * 1024 * 1024)
+
+
+def test_commas_and_brackets_inside_strings_are_not_values() -> None:
+    text = '{"text": "' + "a,[{" * (MAX_VALUES // 2) + '"}'
+    assert value_count(text) == 1
+    assert value_count(text.encode()) == 1
+    assert loads(text, max_bytes=64 * 1024 * 1024)["text"].startswith("a,[{")
