@@ -290,8 +290,8 @@ def bind_records(
     contenders: dict[str, tuple[frozenset[str], str | None]] = {}  # never bound, still rivals
     ruled: set[str] = set()  # the contenders the user's exclusion ruled out
     texts: dict[str, str] = {}  # each record's description as written, case-folded
-    # the names of several parts ("staging-db", "Sofia Rossi") a record is described by that
-    # the request typed whole: see _outscored
+    # the joined names ("staging-db") a record is described by that the request typed whole:
+    # see _outscored
     named_in: dict[str, frozenset[str]] = {}
     typed_text = " ".join(task_words)
     for record in records[:_MAX_RECORDS]:
@@ -480,12 +480,12 @@ def _outscored(
     own owner (who could have reworded both). The record the user meant may be such a one,
     and then the one left bound is someone else's.
 
-    A bound record one of whose description fields is a name of several parts that the
+    A bound record one of whose description fields is a joined name ("staging-db") that the
     request typed whole (``named``: those names by record, and each record's description as
     written) is contested only by a record whose description holds that name too: "snapshot
     staging-db" binds staging-db, and staging-api, meeting "staging", is no rival; a
     staging-db-primary is (whoever names a record "staging-db" beside it chose the user's name
-    for it); "write to Sofia Rossi's parents": Sofia Rossini is no rival. Only with ``mine``:
+    for it). A name of several words is no such name (see ``_name``). Only with ``mine``:
     without it, a second record of the bound one's owner is no rival, and another owner's is
     all that catches an insider's decoy."""
 
@@ -565,30 +565,27 @@ _JOINED = re.compile(r"\w[-_.]\w")
 
 
 def _name(value: str) -> str:
-    """A description field's value as a name of several parts, case-folded, its spaces made
-    one ("Sofia  Rossi": "sofia rossi"; "staging-db"); "" for a value of one plain word."""
-    name = " ".join(value.casefold().split())
-    several = " " in name or _JOINED.search(name) is not None
-    return name if several and len(name) <= _MAX_NAME else ""
+    """A description field's value as a joined name ("staging-db", "ci-runner-arm"),
+    case-folded; "" for any other value. A name of several words is none: people choose their
+    own display names (a pupil's preferred name, a colleague's directory name), and one named
+    exactly as the user typed a person's name, when the person meant goes by a short form
+    ("Marta S."), was bound with no question (session 16's attacks)."""
+    name = value.strip().casefold()
+    if not name or len(name) > _MAX_NAME or any(c.isspace() for c in name):
+        return ""
+    return name if _JOINED.search(name) else ""
 
 
 _MAX_NAME = 200  # longer field values are descriptions, not names
 
 
 def _typed(name: str, text: str) -> bool:
-    """Whether the request (``text``, as typed) holds ``name`` (:func:`_name`) whole: a joined
-    name in any case ("staging-db", "Staging-DB"); one of several words only written as a
-    proper name, each word capitalised ("Sofia Rossi", not "staging box": a phrase, whose
-    words a record named "staging box" may take from the user's own description of another)."""
+    """Whether the request (``text``) holds the joined name ``name`` whole, in any case."""
     folded = text.casefold()
-    if len(folded) != len(text):  # a case fold that changes lengths: no position to check
-        return False
     at = folded.find(name)
     while at != -1:
         if _occurs(name, folded[max(at - 1, 0) : at + len(name) + 1]):
-            words = text[at : at + len(name)].split()
-            if " " not in name or all(w[:1].isupper() for w in words):
-                return True
+            return True
         at = folded.find(name, at + 1)
     return False
 
