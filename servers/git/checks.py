@@ -101,7 +101,7 @@ def check_pathspec(value: str, field: str = "file") -> str:
 # Appended to every pathspec list whose files' content git would stage, show or restore, so
 # that a wildcard ('.', '*', all: true) never takes a .env file along. The same names the
 # policy's protected-path check calls .env files (policy.paths.is_env_file).
-SECRET_EXCLUDES = (":(exclude,glob,icase)**/.env", ":(exclude,glob,icase)**/.env.*")
+SECRET_EXCLUDES = (":(top,exclude,glob,icase)**/.env", ":(top,exclude,glob,icase)**/.env.*")
 _PARTS = re.compile(r"[/:)\\]")
 
 
