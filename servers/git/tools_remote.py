@@ -75,6 +75,14 @@ def _check_local(ctx: GitContext, local: str, field: str, raw: str, cwd: Path | 
     # and its content passes the same checks as any repository the server works in: the
     # far side of a local transport is git reading that repository's config.
     repo = ctx.workspace.repo(str(target), field)
+    if repo.cwd != (repo.work_tree or repo.git_dir):
+        # git's far side does not look up for a repository as we do: for a folder that is not
+        # itself one it tries '<path>.git' (and '<path>.git/.git'), a repository we never
+        # checked (its commondir or alternates could lead out of the base directory).
+        raise ToolError(
+            f"{field}: {shown(raw)} is not the top of a repository (a folder holding .git, or "
+            f"a bare repository); {repo.cwd} lies inside the repository {repo.work_tree}"
+        )
     ctx.git(repo, "rev-parse", "--git-dir")
     return str(repo.cwd)
 

@@ -56,3 +56,49 @@ def test_checkout_from_a_subdirectory_never_restores_the_top_level_env(tmp_path)
     server, work = _repo_with_subdir(tmp_path, tracked=True)
     server.call("git_checkout", path=str(work / "sub"), target="HEAD", paths=[":/"], force=True)
     assert (work / ".env").read_text() == SECRET + "-changed\n"
+
+
+def _outside_repository(root: Path) -> Path:
+    outside = root / "outside"
+    outside.mkdir()
+    git(outside, "init", "-q")
+    (outside / "secret.txt").write_text("SECRET-OUTSIDE-42\n")
+    git(outside, "add", ".")
+    git(outside, "commit", "-qm", "private work")
+    return outside
+
+
+def _decoy(base: Path, outside: Path) -> None:
+    # base/p is an honest repository; base/p/x an ordinary folder of it; base/p/x.git a
+    # repository-shaped folder whose commondir is the outside repository's git directory.
+    git(base / "p", "init", "-q")
+    (base / "p" / "x").mkdir()
+    fake = base / "p" / "x.git"
+    (fake / "objects").mkdir(parents=True)
+    (fake / "refs").mkdir()
+    (fake / "HEAD").write_text("ref: refs/heads/master\n")
+    (fake / "commondir").write_text(f"{outside / '.git'}\n")
+
+
+@pytest.mark.parametrize("url", ["{p}/x", "file://{p}/x"])
+def test_a_local_remote_inside_a_repository_never_reaches_a_sibling_dot_git(tmp_path, url) -> None:
+    # The server checked the repository the folder lies in (base/p); git's far side tried
+    # 'x', then 'x.git', and cloned the unchecked x.git, whose commondir led outside the base.
+    base = tmp_path / "base"
+    (base / "p").mkdir(parents=True)
+    outside = _outside_repository(tmp_path)
+    _decoy(base, outside)
+    server = GitServer("--base-dir", base)
+    url = url.format(p=base / "p")
+    message = server.error("git_clone", url=url, localPath=str(base / "c"))
+    assert "not the top of a repository" in message
+    assert not (base / "c" / "secret.txt").exists()
+    message = server.error("git_remote", path=str(base / "p"), mode="add", name="ev", url=url)
+    assert "not the top of a repository" in message
+    git(base / "p", "remote", "add", "ev", url)
+    message = server.error("git_fetch", path=str(base / "p"), remote="ev")
+    assert "not the top of a repository" in message
+    # The folder a repository's top, bare or not, is still a remote.
+    git(base, "init", "-q", "--bare", "b.git")
+    server.ok("git_clone", url=str(base / "b.git"), localPath=str(base / "c2"))
+    server.ok("git_clone", url=str(base / "c2"), localPath=str(base / "c3"))
