@@ -14,6 +14,7 @@ from servers.wire.server import ToolError
 
 __all__ = [
     "SECRET_EXCLUDES",
+    "SECRET_IGNORES",
     "check_branch_name",
     "check_message",
     "check_not_secret",
@@ -102,6 +103,9 @@ def check_pathspec(value: str, field: str = "file") -> str:
 # that a wildcard ('.', '*', all: true) never takes a .env file along. The same names the
 # policy's protected-path check calls .env files (policy.paths.is_env_file).
 SECRET_EXCLUDES = (":(top,exclude,glob,icase)**/.env", ":(top,exclude,glob,icase)**/.env.*")
+# The same names as ignore patterns (``git clean -e``), for commands whose pathspecs do not
+# reach into what they remove; case spelled out, as ignore patterns follow core.ignoreCase.
+SECRET_IGNORES = ("-e", ".[eE][nN][vV]", "-e", ".[eE][nN][vV].*")
 _PARTS = re.compile(r"[/:)\\]")
 
 

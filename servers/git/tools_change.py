@@ -11,6 +11,7 @@ from typing import Any
 
 from servers.git.checks import (
     SECRET_EXCLUDES,
+    SECRET_IGNORES,
     check_branch_name,
     check_message,
     check_pathspec,
@@ -113,7 +114,10 @@ def git_clean(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     if not dry_run and args.get("force") is not True:
         raise ToolError("git_clean deletes untracked files: pass force: true (or dryRun: true)")
     command = ["clean", "-n" if dry_run else "-f", *(["-d"] if args.get("directories") else [])]
-    out = ctx.git(repo, *command, "--")
+    # Ignore patterns, not pathspec excludes: with -d, git removes a whole untracked folder
+    # whatever exclude pathspecs say about the .env files inside it; an ignored file (and the
+    # folder holding it) is kept.
+    out = ctx.git(repo, *command, *SECRET_IGNORES, "--")
     prefix = "Would remove " if dry_run else "Removing "
     files = [line[len(prefix) :] for line in out.stdout.splitlines() if line.startswith(prefix)]
     key = "wouldRemove" if dry_run else "removed"

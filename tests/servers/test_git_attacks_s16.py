@@ -102,3 +102,22 @@ def test_a_local_remote_inside_a_repository_never_reaches_a_sibling_dot_git(tmp_
     git(base, "init", "-q", "--bare", "b.git")
     server.ok("git_clone", url=str(base / "b.git"), localPath=str(base / "c2"))
     server.ok("git_clone", url=str(base / "c2"), localPath=str(base / "c3"))
+
+
+@pytest.mark.parametrize("directories", [False, True])
+def test_clean_never_removes_an_env_file(tmp_path, directories) -> None:
+    # git clean -d removed a whole untracked folder with the .env files in it: exclude
+    # pathspecs do not reach inside a folder clean removes.
+    server, work = _repo_with_subdir(tmp_path, tracked=False)
+    (work / "d" / "e").mkdir(parents=True)
+    for name in ("d/.ENV", "d/e/.env.local", "sub/.env"):
+        (work / name).write_text(SECRET + "\n")
+    (work / "d" / "f.txt").write_text("junk\n")
+    (work / "u.txt").write_text("junk\n")
+    dry = server.ok("git_clean", path=str(work), dryRun=True, force=False, directories=directories)
+    assert not any(".env" in name.lower() for name in dry["wouldRemove"])
+    server.ok("git_clean", path=str(work), force=True, directories=directories)
+    for name in (".env", "d/.ENV", "d/e/.env.local", "sub/.env"):
+        assert (work / name).read_text() == SECRET + "\n", name
+    assert not (work / "u.txt").exists()
+    assert not (work / "d" / "f.txt").exists() if directories else (work / "d" / "f.txt").exists()
