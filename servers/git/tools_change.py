@@ -191,6 +191,9 @@ def _stash_push(ctx: GitContext, repo: Repo, args: dict[str, Any]) -> dict[str, 
     command += ["--keep-index"] if args.get("keepIndex") else []
     if "message" in args:
         command.append(f"--message={check_message(args['message'])}")
+    # A stash is a commit: a .env in it could be branched from and pushed. The whole tree
+    # but .env files, from the top whatever folder the call names.
+    command += ["--", ":/", *SECRET_EXCLUDES]
     before = ctx.git(repo, "rev-parse", "--verify", "--quiet", "refs/stash", ok=(0, 1))
     ctx.git(repo, *command)
     after = ctx.git(repo, "rev-parse", "--verify", "--quiet", "refs/stash", ok=(0, 1))

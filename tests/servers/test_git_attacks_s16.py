@@ -121,3 +121,23 @@ def test_clean_never_removes_an_env_file(tmp_path, directories) -> None:
         assert (work / name).read_text() == SECRET + "\n", name
     assert not (work / "u.txt").exists()
     assert not (work / "d" / "f.txt").exists() if directories else (work / "d" / "f.txt").exists()
+
+
+@pytest.mark.parametrize("where", ["", "sub"])
+def test_stash_never_takes_an_env_file(tmp_path, where) -> None:
+    # A stash is a commit: with a .env in it, git_branch startPoint=stash@{0} then git_push
+    # sent the .env to a remote; with includeUntracked the .env also left the work tree.
+    server, work = _repo_with_subdir(tmp_path, tracked=True)
+    (work / "cfg").mkdir()
+    (work / "cfg" / ".env.local").write_text(SECRET + "\n")
+    (work / "sub" / "a.txt").write_text("a changed\n")
+    server.ok("git_stash", path=str(work / where), mode="push", includeUntracked=True)
+    assert (work / ".env").read_text() == SECRET + "-changed\n"
+    assert (work / "cfg" / ".env.local").read_text() == SECRET + "\n"
+    assert (work / "sub" / "a.txt").read_text() == "a\n"
+    stashed = git(work, "diff", "stash@{0}^1", "stash@{0}")
+    stashed += git(work, "show", "--format=", "stash@{0}^3")
+    assert "-changed" not in stashed
+    assert ".env" not in stashed
+    server.ok("git_stash", path=str(work), mode="pop")
+    assert (work / "sub" / "a.txt").read_text() == "a changed\n"
