@@ -12,11 +12,12 @@ from servers.git.checks import check_message, check_revision
 from servers.git.context import GitContext, reply, tool
 from servers.git.runner import GitOutput, Repo
 from servers.git.schema import PATH, boolean, closed, enum, integer, string
+from servers.git.sequencer import STRATEGIES, check_resumable
 from servers.wire.server import Tool, ToolError, ToolResult
 
 __all__ = ["merge_tools"]
 
-_STRATEGIES = ["ort", "recursive", "resolve", "octopus", "ours", "subtree"]
+_STRATEGIES = list(STRATEGIES)
 
 
 def _outcome(ctx: GitContext, repo: Repo, out: GitOutput, **extra: Any) -> ToolResult:
@@ -58,6 +59,8 @@ def git_rebase(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     repo = ctx.repo(args)
     mode = args.get("mode", "start")
     if mode != "start":
+        if mode in ("continue", "skip"):
+            check_resumable(ctx, repo)
         return _outcome(ctx, repo, ctx.git(repo, "rebase", f"--{mode}", ok=(0, 1)))
     if "upstream" not in args:
         raise ToolError("git_rebase mode start needs upstream")
@@ -78,6 +81,7 @@ def git_cherry_pick(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     if args.get("abort"):
         return _outcome(ctx, repo, ctx.git(repo, "cherry-pick", "--abort"), aborted=True)
     if args.get("continueOperation"):
+        check_resumable(ctx, repo)
         return _outcome(ctx, repo, ctx.git(repo, "cherry-pick", "--continue", ok=(0, 1)))
     commits = [check_revision(c, "commits[]") for c in args.get("commits", [])]
     if not commits:

@@ -141,3 +141,65 @@ def test_stash_never_takes_an_env_file(tmp_path, where) -> None:
     assert ".env" not in stashed
     server.ok("git_stash", path=str(work), mode="pop")
     assert (work / "sub" / "a.txt").read_text() == "a changed\n"
+
+
+def _rebase_state(tmp_path: Path, files: dict[str, str]) -> tuple[GitServer, Path]:
+    base = tmp_path / "base"
+    work = base / "w"
+    work.mkdir(parents=True)
+    git(work, "init", "-q")
+    (work / "a.txt").write_text("a\n")
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "one")
+    head = git(work, "rev-parse", "HEAD").strip()
+    state = work / ".git" / "rebase-merge"
+    state.mkdir()
+    defaults = {"head-name": "refs/heads/master", "onto": head, "orig-head": head}
+    defaults |= {"interactive": "", "done": "", "end": "1", "msgnum": "0"}
+    for name, text in (defaults | files).items():
+        (state / name).write_text(text if not text or text.endswith("\n") else text + "\n")
+    return GitServer("--base-dir", base), work
+
+
+@pytest.mark.parametrize("line", ["exec {cmd}", "x {cmd}", " \tx {cmd}", "pick HEAD\nexec {cmd}"])
+@pytest.mark.parametrize("mode", ["continue", "skip"])
+def test_resuming_a_rebase_never_runs_an_exec_line_the_agent_wrote(tmp_path, line, mode) -> None:
+    # rebase-merge/git-rebase-todo is an ordinary file in the git directory: an 'exec' line
+    # written there ran a shell command on git_rebase mode=continue (unconfined: as the user).
+    proof = tmp_path / "PROOF"
+    server, work = _rebase_state(tmp_path, {"git-rebase-todo": line.format(cmd=f"id > {proof}")})
+    message = server.error("git_rebase", path=str(work), mode=mode)
+    assert "git-rebase-todo line" in message
+    assert not proof.exists()
+    # abort still works and runs nothing
+    server.ok("git_rebase", path=str(work), mode="abort")
+    assert not proof.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "needle"),
+    [
+        ("strategy", "../evil", "merge strategy"),
+        ("gpg_sign_opt", "-Skey", "signing"),
+    ],
+)
+def test_resuming_a_rebase_refuses_program_naming_state(tmp_path, name, text, needle) -> None:
+    server, work = _rebase_state(tmp_path, {"git-rebase-todo": "noop", name: text})
+    assert needle in server.error("git_rebase", path=str(work), mode="continue")
+
+
+def test_resuming_a_cherry_pick_checks_the_sequencer_state(tmp_path) -> None:
+    server, work = _rebase_state(tmp_path, {})
+    (work / ".git" / "rebase-merge").rename(work / ".git" / "unused")
+    sequencer = work / ".git" / "sequencer"
+    sequencer.mkdir()
+    (sequencer / "todo").write_text(f"pick HEAD\nexec id > {tmp_path / 'PROOF'}\n")
+    assert "todo line 2" in server.error("git_cherry_pick", path=str(work), continueOperation=True)
+    (sequencer / "todo").write_text("pick HEAD\n")
+    (sequencer / "opts").write_text("[options]\n\tstrategy = ../evil\n")
+    assert "merge strategy" in server.error(
+        "git_cherry_pick", path=str(work), continueOperation=True
+    )
+    (sequencer / "opts").write_text("[alias]\n\tx = !id\n")
+    assert "alias.x" in server.error("git_cherry_pick", path=str(work), continueOperation=True)
+    assert not (tmp_path / "PROOF").exists()
