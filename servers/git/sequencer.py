@@ -97,6 +97,14 @@ def check_resumable(ctx: GitContext, repo: Repo) -> None:
     if git_dir is None:
         return
     merge_dir, sequencer = git_dir / "rebase-merge", git_dir / "sequencer"
+    apply_dir = git_dir / "rebase-apply"
+    if os.path.lexists(apply_dir):
+        # The apply backend (git am): its state carries options for git apply and patches to
+        # apply. The server never starts one (its rebases use the merge backend).
+        raise RepositoryRefused(
+            f"refused: {apply_dir} is an apply-backend rebase or git am in progress, which the "
+            "git server never starts; a human can finish it (or remove the folder)"
+        )
     if _check_folder(merge_dir):
         _check_todo(merge_dir / "git-rebase-todo")
         strategy = _read(merge_dir / "strategy")

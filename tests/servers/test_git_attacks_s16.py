@@ -203,3 +203,12 @@ def test_resuming_a_cherry_pick_checks_the_sequencer_state(tmp_path) -> None:
     (sequencer / "opts").write_text("[alias]\n\tx = !id\n")
     assert "alias.x" in server.error("git_cherry_pick", path=str(work), continueOperation=True)
     assert not (tmp_path / "PROOF").exists()
+
+
+def test_resuming_refuses_an_apply_backend_state(tmp_path) -> None:
+    # rebase-apply/ (git am's state: apply-opt options for git apply, patch files) is never
+    # made by the server; resuming from one the agent wrote is refused.
+    server, work = _rebase_state(tmp_path, {})
+    (work / ".git" / "rebase-merge").rename(work / ".git" / "rebase-apply")
+    (work / ".git" / "rebase-apply" / "apply-opt").write_text("'--unsafe-paths'\n")
+    assert "apply-backend" in server.error("git_rebase", path=str(work), mode="continue")
