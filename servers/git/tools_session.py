@@ -36,6 +36,13 @@ _TAG = "\n- [ ] Tag the release (annotated, message summarising the real changes
 
 
 def _init(ctx: GitContext, target: Path, bare: bool, branch: str | None) -> None:
+    if bare and target.is_dir() and any(target.iterdir()):
+        # A bare repository's files are the folder itself: what is already there is read by
+        # git init as the repository's own (a 'commondir' made it write another repository's
+        # config, objects and refs, a 'config' is applied as it creates the rest).
+        raise ToolError(
+            f"path: {target} is not empty; a bare repository is made only in a new or empty folder"
+        )
     command = ["init", "--quiet", *(["--bare"] if bare else [])]
     command += [f"--initial-branch={check_branch_name(branch, 'initialBranch')}"] if branch else []
     ctx.git(Repo(target), *command, "--", str(target))

@@ -212,3 +212,30 @@ def test_resuming_refuses_an_apply_backend_state(tmp_path) -> None:
     (work / ".git" / "rebase-merge").rename(work / ".git" / "rebase-apply")
     (work / ".git" / "rebase-apply" / "apply-opt").write_text("'--unsafe-paths'\n")
     assert "apply-backend" in server.error("git_rebase", path=str(work), mode="continue")
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("commondir", "{outside}/.git\n"), ("config", "[include]\n\tpath = {outside}/.git/config\n")],
+)
+def test_a_bare_repository_is_made_only_in_an_empty_folder(tmp_path, name, text) -> None:
+    # git init --bare read what the folder already held as the repository's own files: a
+    # 'commondir' made it rewrite another repository's config (core.bare = true, breaking it)
+    # and create its objects and refs there.
+    base = tmp_path / "base"
+    base.mkdir()
+    outside = _outside_repository(tmp_path)
+    before = (outside / ".git" / "config").read_text()
+    server = GitServer("--base-dir", base)
+    prepared = base / "x"
+    prepared.mkdir()
+    (prepared / name).write_text(text.format(outside=outside))
+    message = server.error("git_init", path=str(prepared), bare=True)
+    assert "not empty" in message
+    assert (outside / ".git" / "config").read_text() == before
+    assert not (prepared / "HEAD").exists()
+    # new and empty folders, and a plain repository in a folder with files, are still made
+    (base / "empty").mkdir()
+    server.ok("git_init", path=str(base / "empty"), bare=True)
+    server.ok("git_init", path=str(base / "new"), bare=True)
+    server.ok("git_init", path=str(prepared))
