@@ -6,6 +6,7 @@ resolved and contained like any path, and tools given no ``path`` use it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from servers.git.context import GitContext, reply, tool
 from servers.git.parse import LOG_FORMAT, parse_log
 from servers.git.runner import Repo
 from servers.git.schema import PATH, boolean, closed, enum, string
+from servers.git.workspace import NotARepository
 from servers.wire.server import Tool, ToolError, ToolResult
 
 __all__ = ["session_tools"]
@@ -36,6 +38,10 @@ _TAG = "\n- [ ] Tag the release (annotated, message summarising the real changes
 
 
 def _init(ctx: GitContext, target: Path, bare: bool, branch: str | None) -> None:
+    if os.path.lexists(target / ".git") or (target / "HEAD").is_file():
+        # git init over an existing .git (a file or link naming another git directory) would
+        # reinitialise that repository, wherever it is.
+        raise ToolError(f"path: {target} is already a git repository (or holds a .git)")
     if bare and target.is_dir() and any(target.iterdir()):
         # A bare repository's files are the folder itself: what is already there is read by
         # git init as the repository's own (a 'commondir' made it write another repository's
@@ -52,8 +58,6 @@ def git_init(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     target = ctx.workspace.resolve(args.get("path"))
     if target.exists() and not target.is_dir():
         raise ToolError(f"path: {target} exists and is not a directory")
-    if (target / ".git").exists() or (target / "HEAD").is_file():
-        raise ToolError(f"path: {target} is already a git repository")
     _init(ctx, target, bool(args.get("bare")), args.get("initialBranch"))
     return reply(
         {
@@ -70,7 +74,9 @@ def git_set_working_dir(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     if args.get("validateGitRepo", True):
         try:
             repo = ctx.workspace.repo(str(directory))
-        except ToolError:
+        except NotARepository:
+            # Only for a folder in no repository: one the checks refused (a .git file naming a
+            # git directory outside the base, say) is never initialised over.
             if not args.get("initializeIfNotPresent"):
                 raise
             _init(ctx, directory, False, None)

@@ -19,12 +19,16 @@ from servers.git.runner import Repo
 from servers.git.trust import RepositoryRefused
 from servers.wire.server import ToolError
 
-__all__ = ["Workspace", "within"]
+__all__ = ["NotARepository", "Workspace", "within"]
 
 _MAX_GITFILE = 4096
 _ALTERNATES_DEPTH = 5
 _PARTS = ("config", "config.worktree", "objects", "refs", "packed-refs", "HEAD", "info", "logs")
 _PARTS += ("index", "shallow", "worktrees", "modules", "hooks", "commondir", "gitdir")
+
+
+class NotARepository(ToolError):
+    """The directory lies in no repository (as opposed to one the checks refused)."""
 
 
 def within(path: Path, root: Path) -> bool:
@@ -96,7 +100,7 @@ class Workspace:
                 return self._checked(Repo(directory, git_dir, candidate), field)
             if candidate == directory and _looks_bare(candidate):
                 return self._checked(Repo(directory, candidate, None), field)
-        raise ToolError(f"{field}: {directory} is not inside a git repository")
+        raise NotARepository(f"{field}: {directory} is not inside a git repository")
 
     def _git_dir_of(self, dotgit: Path, field: str) -> Path:
         if dotgit.is_dir():

@@ -239,3 +239,34 @@ def test_a_bare_repository_is_made_only_in_an_empty_folder(tmp_path, name, text)
     server.ok("git_init", path=str(base / "empty"), bare=True)
     server.ok("git_init", path=str(base / "new"), bare=True)
     server.ok("git_init", path=str(prepared))
+
+
+@pytest.mark.parametrize("kind", ["gitfile", "symlink", "gitfile-commondir"])
+def test_set_working_dir_never_initialises_over_a_refused_repository(tmp_path, kind) -> None:
+    # git_set_working_dir initializeIfNotPresent ran 'git init' on any folder the checks
+    # refused: over a .git file (or link) naming a git directory outside the base, git init
+    # reinitialised that repository (its config rewritten: core.bare flipped).
+    base = tmp_path / "base"
+    folder = base / "d"
+    folder.mkdir(parents=True)
+    outside = _outside_repository(tmp_path)
+    git(outside, "config", "core.bare", "true")
+    before = (outside / ".git" / "config").read_text()
+    if kind == "gitfile":
+        (folder / ".git").write_text(f"gitdir: {outside / '.git'}\n")
+    elif kind == "symlink":
+        (folder / ".git").symlink_to(outside / ".git")
+    else:
+        inner = base / "inner"
+        inner.mkdir()
+        (inner / "HEAD").write_text("ref: refs/heads/master\n")
+        (inner / "commondir").write_text(f"{outside / '.git'}\n")
+        (folder / ".git").write_text(f"gitdir: {inner}\n")
+    server = GitServer("--base-dir", base)
+    server.error("git_set_working_dir", path=str(folder), initializeIfNotPresent=True)
+    assert "already a git repository" in server.error("git_init", path=str(folder))
+    assert (outside / ".git" / "config").read_text() == before
+    # a folder in no repository is still initialised
+    (base / "plain").mkdir()
+    server.ok("git_set_working_dir", path=str(base / "plain"), initializeIfNotPresent=True)
+    assert (base / "plain" / ".git" / "HEAD").is_file()
