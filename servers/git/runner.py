@@ -152,6 +152,9 @@ def _fixed_config(tools: dict[str, str]) -> list[tuple[str, str]]:
         ("http.sslVerify", "true"),
         ("http.proxy", ""),  # empty: no proxy at all, whatever the repository says
         ("http.curloptResolve", ""),  # empty: clears any pinned addresses
+        # never follow a redirect: the remote judged (and its address checked) is the one
+        # reached; git's default follows the first request's redirect to any host
+        ("http.followRedirects", "false"),
         ("advice.detachedHead", "false"),
     ]
     pairs += [(f"protocol.{name}.allow", "always") for name in ALLOWED_PROTOCOLS]
