@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from appliance.chokepoint.escalation.display import _arguments, neutralise
+from appliance.chokepoint.escalation.display import neutralise, shown_arguments
 from appliance.daemon.hub import Hub, Pending
 from appliance.daemon.pages import STATE_READ_LIMIT, budget_use
 from appliance.session.budget import WARN_FRACTION
@@ -124,9 +124,8 @@ def _describe(item: Pending) -> tuple[str, bool]:
         f"session {n(req.session_id)}",
     ]
     lines += [f"{n(role)}: {n(value)}" for role, values in req.targets.items() for value in values]
-    whole = len(json.dumps(req.arguments, ensure_ascii=False, sort_keys=True, default=str))
-    whole_shown = whole <= _ARGUMENTS_LIMIT
-    lines.append(f"arguments: {_arguments(req.arguments, _ARGUMENTS_LIMIT)}")
+    arguments, whole_shown = shown_arguments(req.arguments, _ARGUMENTS_LIMIT)
+    lines.append(f"arguments: {arguments}")
     lines.append(f"why: {n(req.reason)}")
     if whole_shown:
         lines.append(f"reply: approve {item.short_id} | deny {item.short_id}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from appliance.chokepoint.escalation.models import EscalationRequest
 
-__all__ = ["format_request", "neutralise"]
+__all__ = ["format_request", "neutralise", "shown_arguments"]
 
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
@@ -49,11 +49,14 @@ def _unsafe(char: str, json_text: bool) -> bool:
     return char in _SHORT or (char != " " and unicodedata.category(char)[0] in "CZ")
 
 
-def _arguments(arguments: dict[str, Any], limit: int = 2000) -> str:
+def shown_arguments(arguments: dict[str, Any], limit: int) -> tuple[str, bool]:
+    """A call's arguments as JSON cut at ``limit`` characters and neutralised, and whether the
+    whole of it fits (a channel that cut it must not let the cut call be approved)."""
     text = json.dumps(arguments, ensure_ascii=False, sort_keys=True, default=str)
-    if len(text) > limit:
+    whole = len(text) <= limit
+    if not whole:
         text = text[:limit] + f"... ({len(text) - limit} more characters)"
-    return neutralise(text, json_text=True)
+    return neutralise(text, json_text=True), whole
 
 
 def _target_lines(request: EscalationRequest) -> list[str]:
@@ -73,6 +76,7 @@ def _target_lines(request: EscalationRequest) -> list[str]:
 
 
 _FULL_LIMIT = 4096
+_TERMINAL_LIMIT = 2000  # the arguments are cut here; the role values above are shown whole
 
 
 def format_request(number: int, request: EscalationRequest, *, session: bool = False) -> str:
@@ -81,7 +85,7 @@ def format_request(number: int, request: EscalationRequest, *, session: bool = F
     where = f" [session {neutralise(request.session_id)}]" if session else ""
     lines = [f"[{number}] {neutralise(request.server)}/{neutralise(request.tool)}{where}"]
     lines += _target_lines(request)
-    lines.append(f"    arguments: {_arguments(request.arguments)}")
+    lines.append(f"    arguments: {shown_arguments(request.arguments, _TERMINAL_LIMIT)[0]}")
     lines.append(f"    reason:    {neutralise(request.reason)} (rule {neutralise(request.rule)})")
     similar = (
         f"/approve {number} similar (covers {neutralise(request.similar)})"
