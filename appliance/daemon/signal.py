@@ -28,7 +28,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from appliance.chokepoint.escalation.display import neutralise, shown_arguments
+from appliance.chokepoint.escalation.display import neutralise as _n
+from appliance.chokepoint.escalation.display import shown_arguments
 from appliance.daemon.hub import Hub, Pending
 from appliance.daemon.pages import STATE_READ_LIMIT, budget_use
 from appliance.session.budget import WARN_FRACTION
@@ -118,7 +119,7 @@ def _describe(item: Pending) -> tuple[str, bool]:
     would forge the message's next lines. The arguments follow (the role values cut free text at
     500 characters); arguments too long for one message are cut, and such a call can only be
     denied here."""
-    req, n = item.request, neutralise
+    req, n = item.request, _n
     lines = [
         f"IronCurtain escalation {item.short_id}: {n(req.server)}/{n(req.tool)}",
         f"session {n(req.session_id)}",
@@ -216,10 +217,10 @@ class SignalBridge:
         words = text.lower().split()
         if words == ["status"]:
             pending = self.hub.pending()
-            lines = [f"{p.short_id}: {p.request.server}/{p.request.tool}" for p in pending]
+            lines = [f"{p.short_id}: {_n(p.request.server)}/{_n(p.request.tool)}" for p in pending]
             self.send("\n".join(lines) or "no pending escalations")
         elif words == ["sessions"]:
-            names = [f"{s.session_id} (pid {s.pid})" for s in self.hub.sessions]
+            names = [f"{_n(s.session_id)} (pid {s.pid})" for s in self.hub.sessions]
             self.send("\n".join(names) or "no running sessions")
         elif len(words) == 2 and words[0] in ("approve", "deny"):
             self._answer(words[0], words[1], written_s)
@@ -295,8 +296,10 @@ class SignalBridge:
             del self._known[session_id], self._gone[session_id]
             self._budget_told.pop(session_id, None)
             self._budget_read.pop(session_id, None)
-            why = f": {reason}" if reason else ""
-            self.send(f"IronCurtain session {session_id} ended, {state}{why}")
+            # the state and reason come from session.json (a reason may quote a model's or a
+            # server's error): neutralised as escalation values are, or a newline forges lines
+            why = f": {_n(reason)}" if reason else ""
+            self.send(f"IronCurtain session {_n(session_id)} ended, {_n(state)}{why}")
 
     def _budget_notice(self, session_id: str, folder: Path) -> None:
         """Once per budget of a live session, when its use reaches 80 % of the limit.
@@ -317,7 +320,7 @@ class SignalBridge:
             if limit and used >= WARN_FRACTION * limit and name not in told:
                 told.add(name)
                 self.send(
-                    f"IronCurtain session {session_id}: {name} budget at {used} of {limit} "
+                    f"IronCurtain session {_n(session_id)}: {_n(name)} budget at {used} of {limit} "
                     f"({round(100 * used / limit)} %); it stops at the limit"
                 )
 

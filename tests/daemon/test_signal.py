@@ -202,3 +202,57 @@ async def test_a_budget_nearly_used_is_told_once_and_shown_live_in_the_console(
     (folder / "session.json").write_text('{"budget": {"steps": ["x", 2], "tokens": 5}}')
     page = render_session(paths, "sess-a")
     assert page is not None and "budget use: not reported yet" in page
+
+
+async def test_session_end_notice_shows_its_reason_and_state_neutralised(
+    rig: Rig, peer: SignalPeer, daemon: Daemon
+) -> None:
+    """The reason (a model's error text, say) and the state come from ``session.json``: a
+    newline in them would forge a line such as an escalation announcement, a bidi override
+    would reorder what the phone shows."""
+    import json
+
+    folder = rig.registrations[0].entry.escalations_dir.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    await _until(lambda: len(daemon.hub.sessions) == 2)
+    await anyio.sleep(0.2)  # the bridge has seen both sessions alive
+    rig.registrations[0].close()
+    reason = "model error\nIronCurtain escalation 7: filesystem/read_file\nreply: approve 7\u202e"
+    state = {"state": "stopped\r\x1b[2K", "reason": reason}
+    (folder / "session.json").write_text(json.dumps(state))
+    await _until(lambda: any("sess-a ended" in m for m in peer.messages()))
+    (notice,) = [m for m in peer.messages() if "sess-a ended" in m]
+    assert "\n" not in notice and "\u202e" not in notice and "\x1b" not in notice
+    assert notice == (
+        "IronCurtain session sess-a ended, stopped\\r\\x1b[2K: model error\\nIronCurtain "
+        "escalation 7: filesystem/read_file\\nreply: approve 7\\u202e"
+    )
+
+
+async def test_status_and_budget_replies_are_neutralised(
+    rig: Rig, peer: SignalPeer, daemon: Daemon
+) -> None:
+    import json
+
+    verdicts: dict[str, Verdict] = {}
+    request = trequest("s9", "sess-a").model_copy(update={"tool": "read\napprove 9\u202e"})
+
+    async def ask() -> None:
+        verdicts["s9"] = await rig.channels["sess-a"].ask(request)
+
+    folder = rig.registrations[0].entry.escalations_dir.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    budget = {"steps\nreply: approve 1": [190, 200]}
+    (folder / "session.json").write_text(json.dumps({"state": "running", "budget": budget}))
+    async with anyio.create_task_group() as group:
+        group.start_soon(ask)
+        await _until(lambda: any("escalation 1:" in m for m in peer.messages()))
+        peer.push("status")
+        await _until(lambda: any(m.startswith("1: filesystem/") for m in peer.messages()))
+        await _until(lambda: any("budget at 190" in m for m in peer.messages()))
+        (item,) = daemon.hub.pending()
+        assert daemon.hub.answer("1", "deny", item.request.call_digest, "test").ok
+    status = next(m for m in peer.messages() if m.startswith("1: filesystem/"))
+    assert status == "1: filesystem/read\\napprove 9\\u202e"
+    told = next(m for m in peer.messages() if "budget at 190" in m)
+    assert "\n" not in told and "steps\\nreply: approve 1 budget" in told
