@@ -31,12 +31,40 @@ __all__ = ["Console", "render_index"]
 CHANNEL = "web-console"
 _COOKIE = "ironcurtain_console"
 _MAX_FORM = 16 * 1024
+_READ_TIMEOUT_S = 10.0
 _CSS = (
     "body{font:15px system-ui,sans-serif;margin:2em;max-width:60em}"
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;"
     "text-align:left;vertical-align:top}code{word-break:break-all}"
     ".esc{border:2px solid #c60;padding:1em;margin:1em 0}button{font-size:1em;margin-right:1em}"
 )
+
+
+class _FormRefused(Exception):
+    def __init__(self, status: HTTPStatus, why: str) -> None:
+        super().__init__(why)
+        self.status, self.why = status, why
+
+    def page(self) -> str:
+        return _layout(f"<h2>{self.status.value} {self.status.phrase}</h2><p>{_e(self.why)}</p>")
+
+
+def _form_length(values: list[str]) -> int:
+    """The length of a form from its ``Content-Length`` headers: exactly one, of ASCII digits,
+    1 to ``_MAX_FORM``; else :class:`_FormRefused` (400 or 413). ``int()`` alone takes ``-5``,
+    ``+5``, ``1_0`` and Arabic-Indic digits, and raises on 5000 digits."""
+    if len(values) != 1:
+        raise _FormRefused(HTTPStatus.BAD_REQUEST, "a form needs one Content-Length header")
+    value = values[0].strip()
+    if not (value.isascii() and value.isdigit()):
+        raise _FormRefused(HTTPStatus.BAD_REQUEST, "Content-Length must be a number of bytes")
+    if len(value) > len(str(_MAX_FORM)) or int(value) > _MAX_FORM:
+        raise _FormRefused(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a form is at most {_MAX_FORM} bytes"
+        )
+    if int(value) == 0:
+        raise _FormRefused(HTTPStatus.BAD_REQUEST, "the form is empty")
+    return int(value)
 
 
 def _e(value: object) -> str:
@@ -151,6 +179,7 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "IronCurtain"
         sys_version = ""
+        timeout = _READ_TIMEOUT_S  # a body shorter than its Content-Length holds no thread
 
         def log_message(self, format: str, *args: object) -> None:
             return  # the audit records what matters; no token-bearing URLs in logs
@@ -197,6 +226,13 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
                 HTTPStatus.UNAUTHORIZED, "<h1>401</h1><p>Open the URL the daemon printed.</p>"
             )
 
+        def _form(self) -> bytes:
+            length = _form_length(self.headers.get_all("Content-Length") or [])
+            try:
+                return self.rfile.read(length)
+            except TimeoutError:
+                raise _FormRefused(HTTPStatus.REQUEST_TIMEOUT, "the form did not arrive") from None
+
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             query = parse_qs(url.query)
@@ -230,10 +266,14 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
                 return self._deny("foreign Host or Origin")
             if not console.token_ok(self._cookie_token()):
                 return self._deny("missing or bad token")
-            length = int(self.headers.get("Content-Length", "0") or 0)
-            if urlsplit(self.path).path != "/answer" or not 0 < length <= _MAX_FORM:
-                return self._send(HTTPStatus.BAD_REQUEST, "<h1>400</h1>")
-            form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+            if urlsplit(self.path).path != "/answer":
+                return self._send(HTTPStatus.NOT_FOUND, _layout("<h2>not found</h2>"))
+            try:
+                raw = self._form()
+            except _FormRefused as refused:
+                self.close_connection = True  # the rest of the stream is not a request
+                return self._send(refused.status, refused.page())
+            form = parse_qs(raw.decode("utf-8", "replace"))
             field = {k: v[0] for k, v in form.items() if len(v) == 1}
             if not console.token_ok(field.get("csrf", "")):
                 return self._deny("form without the CSRF token")
