@@ -6,10 +6,11 @@ whose ``params.envelope`` carries ``sourceNumber``/``sourceUuid`` and ``dataMess
 
 Each new pending escalation is sent to the one paired recipient with its short id. Replies:
 ``approve N``, ``deny N``, ``status``, ``sessions``. When a session ends the recipient is told
-how (finished, or stopped and why: a budget, the model). Only messages from the paired recipient are
-read, and an approval or denial is acted on only while that recipient's identity key is the one
-trusted at ``ironcurtain signal setup`` (its safety number, checked with ``listIdentities`` before
-every answer): a changed key stops answers until re-trusted. The answer goes through the hub with
+how (finished, or stopped and why: a budget, the model). Only messages from the paired recipient
+are read (others are counted, and recorded at the 1st, 10th, 100th ...), and an approval or
+denial is acted on only while that recipient's identity key is the one trusted at ``ironcurtain
+signal setup`` (its safety number, checked with ``listIdentities`` before every answer): a
+changed key stops answers until re-trusted. The answer goes through the hub with
 the call digest of the escalation announced under that short id, so it binds to what was shown.
 """
 
@@ -157,6 +158,7 @@ class SignalBridge:
         self._gone: dict[str, float] = {}  # session id -> when it left the registry
         self._budget_told: dict[str, set[str]] = {}  # session id -> budgets noticed at 80 %
         self._budget_read: dict[str, tuple[int, int, int]] = {}  # session id -> file stamp
+        self.strangers = 0  # messages from senders who are not the recipient, ignored
         self._lock = threading.Lock()
         self.rpc = SignalRpc(config.host, config.port, self._on_receive)
 
@@ -207,11 +209,22 @@ class SignalBridge:
             return  # receipts, typing notices, sync messages
         sender = {envelope.get("sourceNumber"), envelope.get("sourceUuid"), envelope.get("source")}
         if self.config.recipient not in sender:
-            self.hub.refuse(CHANNEL, "message from a sender who is not the paired recipient")
+            self._ignore_stranger()
             return
         written = envelope.get("timestamp")
         written_s = written / 1000 if isinstance(written, int) else 0.0
         threading.Thread(target=self._command, args=(text.strip(), written_s), daemon=True).start()
+
+    def _ignore_stranger(self) -> None:
+        """Count a message from anyone but the paired recipient, unread and unanswered. Anyone
+        who knows the account's number can send one: each used to be a line in answers.jsonl
+        (fsynced, under the hub's lock), so only the 1st, 10th, 100th ... are recorded."""
+        with self._lock:
+            self.strangers += 1
+            count = self.strangers
+        if str(count).strip("0") == "1":  # a power of ten: a few lines however many come
+            reason = f"message from a sender who is not the paired recipient ({count} this run)"
+            self.hub.refuse(CHANNEL, reason)
 
     def _command(self, text: str, written_s: float = 0.0) -> None:
         words = text.lower().split()

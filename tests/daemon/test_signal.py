@@ -256,3 +256,22 @@ async def test_status_and_budget_replies_are_neutralised(
     assert status == "1: filesystem/read\\napprove 9\\u202e"
     told = next(m for m in peer.messages() if "budget at 190" in m)
     assert "\n" not in told and "steps\\nreply: approve 1 budget" in told
+
+
+async def test_strangers_cannot_grow_the_answers_file(peer: SignalPeer, daemon: Daemon) -> None:
+    """Anyone who knows the account's number can message it: only the paired recipient's
+    messages are read; a stranger's are ignored and counted, and recorded in answers.jsonl
+    only at the 1st, 10th, 100th ... (each record was a line, an fsync under the hub's lock)."""
+    for n in range(150):
+        peer.push(f"approve {n}", source=f"+1555000{n:04d}")
+    peer.push("status")  # handled after every stranger's message: one connection, in order
+    await _until(lambda: "no pending escalations" in peer.messages())
+    assert peer.messages() == ["no pending escalations"], "a stranger got a reply"
+    assert daemon.signal is not None and daemon.signal.strangers == 150
+    records = daemon.hub.answers()
+    assert [r["reason"] for r in records] == [
+        "message from a sender who is not the paired recipient (1 this run)",
+        "message from a sender who is not the paired recipient (10 this run)",
+        "message from a sender who is not the paired recipient (100 this run)",
+    ]
+    assert all(r["outcome"] == "refused" and r["channel"] == "signal" for r in records)
