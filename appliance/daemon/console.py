@@ -21,7 +21,7 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from appliance.chokepoint.escalation.display import neutralise
+from appliance.chokepoint.escalation.display import shown_arguments, shown_value
 from appliance.config.paths import AppPaths
 from appliance.daemon.hub import Hub, Pending
 from appliance.daemon.pages import render_policy, render_session
@@ -73,9 +73,9 @@ def _e(value: object) -> str:
 
 def _n(value: str) -> str:
     """A value the call chose, HTML-escaped after its bidi overrides, zero-width and other
-    unprintable characters are shown as escapes (as on the terminal): HTML escaping alone
-    leaves U+202E free to reorder the path the approver reads."""
-    return _e(neutralise(value))
+    unprintable characters are shown as escapes and mixed scripts flagged (as on the terminal
+    and Signal): HTML escaping alone leaves U+202E free to reorder the path the approver reads."""
+    return _e(shown_value(value))
 
 
 def _escalation(item: Pending, token: str) -> str:
@@ -85,6 +85,7 @@ def _escalation(item: Pending, token: str) -> str:
         for role, values in req.targets.items()
         for v in values
     )
+    arguments, _ = shown_arguments(req.arguments, None)  # whole: the console approves any call
     hidden = (
         f'<input type="hidden" name="csrf" value="{_e(token)}">'
         f'<input type="hidden" name="id" value="{_e(item.short_id)}">'
@@ -93,7 +94,7 @@ def _escalation(item: Pending, token: str) -> str:
     return (
         f'<div class="esc" id="esc-{_e(item.short_id)}"><h3>[{_e(item.short_id)}] '
         f"{_n(req.server)}/{_n(req.tool)} — session {_n(req.session_id)}</h3>"
-        f"<table>{targets}<tr><th>arguments</th><td><code>{_e(req.arguments)}</code></td></tr>"
+        f"<table>{targets}<tr><th>arguments</th><td><code>{_e(arguments)}</code></td></tr>"
         f"<tr><th>reason</th><td>{_n(req.reason)} (rule <code>{_n(req.rule)}</code>)</td></tr>"
         f"<tr><th>call digest</th><td><code>{_e(req.call_digest)}</code></td></tr></table>"
         f'<form method="post" action="/answer">{hidden}'

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.chokepoint.escalation.display import neutralise as _n
-from appliance.chokepoint.escalation.display import shown_arguments
+from appliance.chokepoint.escalation.display import shown_arguments, shown_value
 from appliance.daemon.hub import Hub, Pending
 from appliance.daemon.pages import STATE_READ_LIMIT, budget_use
 from appliance.session.budget import WARN_FRACTION
@@ -120,7 +120,7 @@ def _describe(item: Pending) -> tuple[str, bool]:
     would forge the message's next lines. The arguments follow (the role values cut free text at
     500 characters); arguments too long for one message are cut, and such a call can only be
     denied here."""
-    req, n = item.request, _n
+    req, n = item.request, shown_value
     lines = [
         f"IronCurtain escalation {item.short_id}: {n(req.server)}/{n(req.tool)}",
         f"session {n(req.session_id)}",

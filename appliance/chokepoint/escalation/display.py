@@ -4,17 +4,22 @@ A tool call's arguments, a tool name or a logged reason may carry escape sequenc
 the cursor, rewrite lines already shown or retitle the window, so an approver could be shown
 one call and approve another. Every character that is not printable is shown as an escape
 (``\\x1b``, ``\\n``, ``\\u202e``) instead.
+
+An escalation's values are shown with :func:`shown_value` (the terminal, the console and Signal
+alike): neutralised, and flagged when a word mixes Latin with a script of lookalike letters
+(``pаypal`` with a Cyrillic ``а``), which no escaping makes visible.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any
 
 from appliance.chokepoint.escalation.models import EscalationRequest
 
-__all__ = ["format_request", "neutralise", "shown_arguments"]
+__all__ = ["format_request", "mixed_scripts", "neutralise", "shown_arguments", "shown_value"]
 
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
@@ -49,14 +54,49 @@ def _unsafe(char: str, json_text: bool) -> bool:
     return char in _SHORT or (char != " " and unicodedata.category(char)[0] in "CZ")
 
 
-def shown_arguments(arguments: dict[str, Any], limit: int) -> tuple[str, bool]:
-    """A call's arguments as JSON cut at ``limit`` characters and neutralised, and whether the
-    whole of it fits (a channel that cut it must not let the cut call be approved)."""
+# scripts with letters that pass for Latin ones (the first word of a letter's Unicode name)
+_LOOKALIKE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE"})
+# a word ends only at whitespace or ASCII punctuation: a zero-width or other invisible
+# character between a Cyrillic "pа" and a Latin "ypal" does not make them two words
+_WORD = re.compile(r"[^\s!-/:-@\[-`{-~]+")
+
+
+def mixed_scripts(text: str) -> list[str]:
+    """The scripts (title case, Latin first) of the words of ``text`` that mix letters of two
+    or more of Latin, Cyrillic, Greek, Armenian and Cherokee; [] when none does. A word wholly
+    in one script (a Cyrillic name) is not flagged."""
+    found: set[str] = set()
+    for word in _WORD.findall(text):
+        scripts = {_script(c) for c in word if c.isalpha()} & _LOOKALIKE_SCRIPTS
+        if len(scripts) > 1:
+            found |= scripts
+    return sorted((s.title() for s in found), key=lambda s: (s != "Latin", s))
+
+
+def _script(letter: str) -> str:
+    return unicodedata.name(letter, "").partition(" ")[0]
+
+
+def _flag(text: str) -> str:
+    scripts = [s for s in mixed_scripts(text) if s != "Latin"]  # a mix has one at least
+    return f" [mixed scripts: {', '.join(scripts)}]" if scripts else ""
+
+
+def shown_value(text: str) -> str:
+    """A value of an escalation (a path, a URL, a recipient), safe to show an approver:
+    neutralised, and flagged `` [mixed scripts: Cyrillic]`` when a word in it mixes scripts."""
+    return neutralise(text) + _flag(text)
+
+
+def shown_arguments(arguments: dict[str, Any], limit: int | None) -> tuple[str, bool]:
+    """A call's arguments as JSON cut at ``limit`` characters (None: never) and neutralised,
+    flagged as :func:`shown_value` flags, and whether the whole of it fits (a channel that
+    cut it must not let the cut call be approved). The flag covers the part cut too."""
     text = json.dumps(arguments, ensure_ascii=False, sort_keys=True, default=str)
-    whole = len(text) <= limit
-    if not whole:
-        text = text[:limit] + f"... ({len(text) - limit} more characters)"
-    return neutralise(text, json_text=True), whole
+    whole = limit is None or len(text) <= limit
+    shown = text if limit is None or whole else text[:limit]
+    more = "" if whole else f"... ({len(text) - len(shown)} more characters)"
+    return neutralise(shown, json_text=True) + more + _flag(text), whole
 
 
 def _target_lines(request: EscalationRequest) -> list[str]:
@@ -72,7 +112,7 @@ def _target_lines(request: EscalationRequest) -> list[str]:
             if isinstance(value, str) and len(value) <= _FULL_LIMIT
         ]
     width = max((len(label) for label, _ in pairs), default=0)
-    return [f"    {neutralise(label):<{width}}  {neutralise(value)}" for label, value in pairs]
+    return [f"    {shown_value(label):<{width}}  {shown_value(value)}" for label, value in pairs]
 
 
 _FULL_LIMIT = 4096
@@ -82,13 +122,14 @@ _TERMINAL_LIMIT = 2000  # the arguments are cut here; the role values above are 
 def format_request(number: int, request: EscalationRequest, *, session: bool = False) -> str:
     """A few lines describing one escalation, safe to print: server and tool, then every role
     value of the call, then the (cut) arguments and the reason, then what "similar" would cover."""
-    where = f" [session {neutralise(request.session_id)}]" if session else ""
-    lines = [f"[{number}] {neutralise(request.server)}/{neutralise(request.tool)}{where}"]
+    n = shown_value
+    where = f" [session {n(request.session_id)}]" if session else ""
+    lines = [f"[{number}] {n(request.server)}/{n(request.tool)}{where}"]
     lines += _target_lines(request)
     lines.append(f"    arguments: {shown_arguments(request.arguments, _TERMINAL_LIMIT)[0]}")
-    lines.append(f"    reason:    {neutralise(request.reason)} (rule {neutralise(request.rule)})")
+    lines.append(f"    reason:    {n(request.reason)} (rule {n(request.rule)})")
     similar = (
-        f"/approve {number} similar (covers {neutralise(request.similar)})"
+        f"/approve {number} similar (covers {n(request.similar)})"
         if request.similar
         else f"/approve {number} similar"
     )
