@@ -214,6 +214,7 @@ async def test_session_end_notice_shows_its_reason_and_state_neutralised(
 
     folder = rig.registrations[0].entry.escalations_dir.parent
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "session.json").write_text(json.dumps({"state": "running"}))
     await _until(lambda: len(daemon.hub.sessions) == 2)
     await anyio.sleep(0.2)  # the bridge has seen both sessions alive
     rig.registrations[0].close()
