@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from appliance.chokepoint.escalation import (
     EscalationRequest,
@@ -47,3 +50,10 @@ def trequest(
         targets={"write-path": [path]},
         created=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     )
+
+
+async def until(predicate: Callable[[], object], timeout_s: float = 5) -> None:
+    """Wait for ``predicate()`` to hold (checked every 20 ms); fail after ``timeout_s``."""
+    with anyio.fail_after(timeout_s):
+        while not predicate():
+            await anyio.sleep(0.02)

@@ -9,21 +9,18 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import anyio
 import pytest
-from daemon_rig import Rig, trequest
-from signal_peer import RECIPIENT, SAFETY, SignalPeer
+from daemon_rig import trequest, until
+from signal_peer import RECIPIENT, SignalPeer
 
-from appliance.chokepoint.escalation import Verdict, register_session
+from appliance.chokepoint.escalation import register_session
 from appliance.chokepoint.escalation.files import request_path, response_path, write_atomic
 from appliance.daemon.console import render_index
 from appliance.daemon.hub import Hub, Pending
-from appliance.daemon.run import Daemon, DaemonFiles
-from appliance.daemon.signal import SignalConfig, _describe
+from appliance.daemon.signal import _describe
 
 # a file name is any bytes but '/' and NUL: newlines forge the lines after it, U+202E reverses
 FORGED_PATH = (
@@ -102,55 +99,23 @@ def test_an_escalation_of_a_session_that_died_is_withdrawn(tmp_path: Path) -> No
     assert len(hub.sessions) == 1 and hub.pending() == []
 
 
-@pytest.fixture
-def peer() -> Iterator[SignalPeer]:
-    scripted = SignalPeer()
-    yield scripted
-    scripted.close()
-
-
-async def _until(predicate, timeout_s: float = 5) -> None:
-    with anyio.fail_after(timeout_s):
-        while not predicate():
-            await anyio.sleep(0.02)
-
-
 @pytest.mark.anyio
 async def test_an_answer_written_before_the_escalation_was_announced_is_refused(
-    rig: Rig, peer: SignalPeer, tmp_path: Path
+    signal_escalation, peer: SignalPeer
 ) -> None:
     """Short ids start at 1 again when the daemon restarts: an 'approve 1' the human wrote for
     the last run's escalation 1, delivered late (phone offline, daemon restarting), must not
     approve this run's escalation 1, a different call the human has not seen."""
-    config = SignalConfig(
-        port=peer.port, account="+15559990000", recipient=RECIPIENT, safety_number=SAFETY
-    )
-    daemon = Daemon(rig.registry, DaemonFiles(tmp_path / "daemon"), "127.0.0.1", 0, config)
-    daemon.hub = rig.hub
-    daemon.start()
-    verdicts: dict[str, Verdict] = {}
-
-    async def ask() -> None:
-        verdicts["v"] = await rig.channels["sess-a"].ask(trequest("v1", "sess-a"))
-
-    try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(ask)
-            await _until(lambda: any("escalation 1:" in m for m in peer.messages()))
-            written = int(time.time() * 1000) - 60_000  # a minute before the announcement
-            envelope = {
-                "source": RECIPIENT,
-                "sourceNumber": RECIPIENT,
-                "timestamp": written,
-                "dataMessage": {"timestamp": written, "message": "approve 1"},
-            }
-            note = {"jsonrpc": "2.0", "method": "receive", "params": {"envelope": envelope}}
-            assert peer._conn is not None
-            peer._conn.sendall(json.dumps(note).encode() + b"\n")
-            await _until(lambda: any(m.startswith("refused") for m in peer.messages()))
-            (item,) = daemon.hub.pending()  # still waiting
-            assert daemon.hub.answer("1", "deny", item.request.call_digest, "test").ok
-    finally:
-        daemon.stop()
-    assert not verdicts["v"].approved
+    async with signal_escalation() as daemon:
+        written = int(time.time() * 1000) - 60_000  # a minute before the announcement
+        envelope = {
+            "source": RECIPIENT,
+            "sourceNumber": RECIPIENT,
+            "timestamp": written,
+            "dataMessage": {"timestamp": written, "message": "approve 1"},
+        }
+        note = {"jsonrpc": "2.0", "method": "receive", "params": {"envelope": envelope}}
+        assert peer._conn is not None
+        peer._conn.sendall(json.dumps(note).encode() + b"\n")
+        await until(lambda: any(m.startswith("refused") for m in peer.messages()))
     assert [r["outcome"] for r in daemon.hub.answers()][:1] == ["refused"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 from cdp import Browser, chromium_path
+from daemon_rig import until
 from signal_peer import RECIPIENT, SAFETY, SignalPeer
 
 from appliance.chokepoint.audit import verify_file
@@ -29,12 +30,6 @@ pytestmark = [
 
 def _calls(audit: Path) -> list[dict]:
     return [r for r in map(json.loads, audit.read_text().splitlines()) if "tool" in r]
-
-
-async def _until(predicate, timeout_s: float = 10) -> None:
-    with anyio.fail_after(timeout_s):
-        while not predicate():
-            await anyio.sleep(0.02)
 
 
 async def test_two_sessions_console_signal_and_timeout(tmp_path: Path) -> None:
@@ -70,7 +65,7 @@ async def test_two_sessions_console_signal_and_timeout(tmp_path: Path) -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(write, "web", "web.txt")
             group.start_soon(write, "phone", "phone.txt")
-            await _until(lambda: len(daemon.hub.pending()) == 2)
+            await until(lambda: len(daemon.hub.pending()) == 2, 10)
             by_session = {p.request.session_id: p.short_id for p in daemon.hub.pending()}
             web_id, phone_id = by_session["s-web"], by_session["s-phone"]
             try:
@@ -83,15 +78,15 @@ async def test_two_sessions_console_signal_and_timeout(tmp_path: Path) -> None:
             except BaseException:
                 print(f"screenshot: {await browser.screenshot(tmp_path / 'e2e-failure.png')}")
                 raise
-            await _until(lambda: any(f"escalation {phone_id}:" in m for m in peer.messages()))
+            await until(lambda: any(f"escalation {phone_id}:" in m for m in peer.messages()), 10)
             peer.push(f"approve {phone_id}")
         # The third one nobody answers in time; the late answer from the phone is refused.
         sessions["phone"].chokepoint.escalation._timeout = 0.5
         await write("phone", "late.txt")
         late_id = str(int(max(web_id, phone_id, key=int)) + 1)
-        await _until(lambda: any(f"escalation {late_id}:" in m for m in peer.messages()))
+        await until(lambda: any(f"escalation {late_id}:" in m for m in peer.messages()), 10)
         peer.push(f"approve {late_id}")
-        await _until(lambda: any(m.startswith("refused: replayed") for m in peer.messages()))
+        await until(lambda: any(m.startswith("refused: replayed") for m in peer.messages()), 10)
         # The session's audit trail, verified, and the active policy with its budgets.
         origin = url.split("/?")[0]
         await browser.navigate(f"{origin}/session/s-phone")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from daemon_rig import Rig, trequest
+from daemon_rig import Rig, trequest, until
 from signal_peer import RECIPIENT, SAFETY, SignalPeer
 
 from appliance.chokepoint.escalation import Verdict
@@ -17,13 +17,6 @@ from appliance.daemon.run import Daemon, DaemonFiles
 from appliance.daemon.signal import SignalConfig
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def peer() -> Iterator[SignalPeer]:
-    scripted = SignalPeer()
-    yield scripted
-    scripted.close()
 
 
 @pytest.fixture
@@ -38,12 +31,6 @@ def daemon(rig: Rig, peer: SignalPeer, tmp_path: Path) -> Iterator[Daemon]:
     running.stop()
 
 
-async def _until(predicate, timeout_s: float = 5) -> None:
-    with anyio.fail_after(timeout_s):
-        while not predicate():
-            await anyio.sleep(0.02)
-
-
 async def _ask(rig: Rig, session: str, request_id: str, out: dict[str, Verdict]) -> None:
     request = trequest(request_id, session, path=f"/home/u/{session}.txt")
     out[request_id] = await rig.channels[session].ask(request)
@@ -53,16 +40,16 @@ async def test_announce_approve_and_replay(rig: Rig, peer: SignalPeer, daemon: D
     verdicts: dict[str, Verdict] = {}
     async with anyio.create_task_group() as group:
         group.start_soon(_ask, rig, "sess-a", "s1", verdicts)
-        await _until(lambda: any("escalation 1:" in m for m in peer.messages()))
+        await until(lambda: any("escalation 1:" in m for m in peer.messages()))
         shown = next(m for m in peer.messages() if "escalation 1:" in m)
         assert "/home/u/sess-a.txt" in shown and "approve 1" in shown
         assert peer.sent[0]["recipient"] == [RECIPIENT]
         peer.push("approve 1")
-        await _until(lambda: "s1" in verdicts)
+        await until(lambda: "s1" in verdicts)
     assert verdicts["s1"].approved
-    await _until(lambda: "[1] approved" in peer.messages())
+    await until(lambda: "[1] approved" in peer.messages())
     peer.push("approve 1")  # the same message again
-    await _until(lambda: any(m.startswith("refused: replayed") for m in peer.messages()))
+    await until(lambda: any(m.startswith("refused: replayed") for m in peer.messages()))
     records = daemon.hub.answers()
     assert [(r["channel"], r["outcome"]) for r in records] == [
         ("signal", "approved"),
@@ -77,17 +64,17 @@ async def test_stranger_and_changed_key_are_refused(
     verdicts: dict[str, Verdict] = {}
     async with anyio.create_task_group() as group:
         group.start_soon(_ask, rig, "sess-b", "s2", verdicts)
-        await _until(lambda: any("escalation 1:" in m for m in peer.messages()))
+        await until(lambda: any("escalation 1:" in m for m in peer.messages()))
         peer.push("approve 1", source="+15550002222")
-        await _until(lambda: len(daemon.hub.answers()) == 1)
+        await until(lambda: len(daemon.hub.answers()) == 1)
         assert "not the paired recipient" in daemon.hub.answers()[0]["reason"]
         peer.identities[0] = {**peer.identities[0], "safetyNumber": "99999 " * 12}
         peer.push("approve 1")
-        await _until(lambda: any("identity key changed" in m for m in peer.messages()))
+        await until(lambda: any("identity key changed" in m for m in peer.messages()))
         assert daemon.hub.pending(), "the escalation still waits"
         peer.identities[0] = {**peer.identities[0], "safetyNumber": SAFETY}
         peer.push("deny 1")
-        await _until(lambda: "s2" in verdicts)
+        await until(lambda: "s2" in verdicts)
     assert not verdicts["s2"].approved and verdicts["s2"].answered
     outcomes = [(r["outcome"], r["reason"][:20]) for r in daemon.hub.answers()]
     assert [o for o, _ in outcomes] == ["refused", "refused", "denied"]
@@ -95,11 +82,11 @@ async def test_stranger_and_changed_key_are_refused(
 
 async def test_status_and_sessions(rig: Rig, peer: SignalPeer, daemon: Daemon) -> None:
     peer.push("sessions")
-    await _until(lambda: any("sess-a (pid" in m for m in peer.messages()))
+    await until(lambda: any("sess-a (pid" in m for m in peer.messages()))
     peer.push("status")
-    await _until(lambda: "no pending escalations" in peer.messages())
+    await until(lambda: "no pending escalations" in peer.messages())
     peer.push("hello")
-    await _until(lambda: any(m.startswith("commands:") for m in peer.messages()))
+    await until(lambda: any(m.startswith("commands:") for m in peer.messages()))
 
 
 def test_setup_links_trusts_on_confirmation_and_writes_0600(
@@ -153,14 +140,14 @@ async def test_session_end_is_notified_with_its_reason(
     folder = rig.registrations[0].entry.escalations_dir.parent
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "session.json").write_text(json.dumps({"state": "running"}))
-    await _until(lambda: len(daemon.hub.sessions) == 2)
+    await until(lambda: len(daemon.hub.sessions) == 2)
     await anyio.sleep(0.2)  # the bridge has seen both sessions alive
     rig.registrations[0].close()  # the registry entry goes first, as in open_session ...
     await anyio.sleep(0.3)
     assert not any("ended" in m for m in peer.messages()), "still 'running': no notice yet"
     reason = "budget: 200 steps reached"  # ... then the final state is written
     (folder / "session.json").write_text(json.dumps({"state": "stopped", "reason": reason}))
-    await _until(lambda: f"IronCurtain session sess-a ended, stopped: {reason}" in peer.messages())
+    await until(lambda: f"IronCurtain session sess-a ended, stopped: {reason}" in peer.messages())
     assert not any("sess-b ended" in m for m in peer.messages())
 
 
@@ -181,13 +168,13 @@ async def test_a_budget_nearly_used_is_told_once_and_shown_live_in_the_console(
         (folder / "session.json").write_text(json.dumps({"state": "running", "budget": budget}))
 
     use(10, 100)
-    await _until(lambda: len(daemon.hub.sessions) == 2)
+    await until(lambda: len(daemon.hub.sessions) == 2)
     await anyio.sleep(0.3)
     assert not any("budget at" in m for m in peer.messages())
     use(170, 100)
-    await _until(lambda: any("steps budget at 170 of 200 (85 %)" in m for m in peer.messages()))
+    await until(lambda: any("steps budget at 170 of 200 (85 %)" in m for m in peer.messages()))
     use(190, 950)
-    await _until(lambda: any("tokens budget at 950 of 1000 (95 %)" in m for m in peer.messages()))
+    await until(lambda: any("tokens budget at 950 of 1000 (95 %)" in m for m in peer.messages()))
     await anyio.sleep(0.3)
     told = [m for m in peer.messages() if "budget at" in m]
     assert len(told) == 2 and all(m.startswith("IronCurtain session sess-a:") for m in told)
@@ -215,13 +202,13 @@ async def test_session_end_notice_shows_its_reason_and_state_neutralised(
     folder = rig.registrations[0].entry.escalations_dir.parent
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "session.json").write_text(json.dumps({"state": "running"}))
-    await _until(lambda: len(daemon.hub.sessions) == 2)
+    await until(lambda: len(daemon.hub.sessions) == 2)
     await anyio.sleep(0.2)  # the bridge has seen both sessions alive
     rig.registrations[0].close()
     reason = "model error\nIronCurtain escalation 7: filesystem/read_file\nreply: approve 7\u202e"
     state = {"state": "stopped\r\x1b[2K", "reason": reason}
     (folder / "session.json").write_text(json.dumps(state))
-    await _until(lambda: any("sess-a ended" in m for m in peer.messages()))
+    await until(lambda: any("sess-a ended" in m for m in peer.messages()))
     (notice,) = [m for m in peer.messages() if "sess-a ended" in m]
     assert "\n" not in notice and "\u202e" not in notice and "\x1b" not in notice
     assert notice == (
@@ -247,10 +234,10 @@ async def test_status_and_budget_replies_are_neutralised(
     (folder / "session.json").write_text(json.dumps({"state": "running", "budget": budget}))
     async with anyio.create_task_group() as group:
         group.start_soon(ask)
-        await _until(lambda: any("escalation 1:" in m for m in peer.messages()))
+        await until(lambda: any("escalation 1:" in m for m in peer.messages()))
         peer.push("status")
-        await _until(lambda: any(m.startswith("1: filesystem/") for m in peer.messages()))
-        await _until(lambda: any("budget at 190" in m for m in peer.messages()))
+        await until(lambda: any(m.startswith("1: filesystem/") for m in peer.messages()))
+        await until(lambda: any("budget at 190" in m for m in peer.messages()))
         (item,) = daemon.hub.pending()
         assert daemon.hub.answer("1", "deny", item.request.call_digest, "test").ok
     status = next(m for m in peer.messages() if m.startswith("1: filesystem/"))
@@ -266,7 +253,7 @@ async def test_strangers_cannot_grow_the_answers_file(peer: SignalPeer, daemon: 
     for n in range(150):
         peer.push(f"approve {n}", source=f"+1555000{n:04d}")
     peer.push("status")  # handled after every stranger's message: one connection, in order
-    await _until(lambda: "no pending escalations" in peer.messages())
+    await until(lambda: "no pending escalations" in peer.messages())
     assert peer.messages() == ["no pending escalations"], "a stranger got a reply"
     assert daemon.signal is not None and daemon.signal.strangers == 150
     records = daemon.hub.answers()
