@@ -58,13 +58,14 @@ def _form_length(values: list[str]) -> int:
     value = values[0].strip()
     if not (value.isascii() and value.isdigit()):
         raise _FormRefused(HTTPStatus.BAD_REQUEST, "Content-Length must be a number of bytes")
-    if len(value) > len(str(_MAX_FORM)) or int(value) > _MAX_FORM:
+    digits = value.lstrip("0") or "0"  # int() refuses more than 4300 digits, zeros too
+    if len(digits) > len(str(_MAX_FORM)) or int(digits) > _MAX_FORM:
         raise _FormRefused(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a form is at most {_MAX_FORM} bytes"
         )
-    if int(value) == 0:
+    if digits == "0":
         raise _FormRefused(HTTPStatus.BAD_REQUEST, "the form is empty")
-    return int(value)
+    return int(digits)
 
 
 def _e(value: object) -> str:

@@ -27,7 +27,9 @@ BAD = [
     ("16385", 413, "at most 16384 bytes"),
     ("99999999999999999999", 413, "at most 16384 bytes"),
     ("9" * 5000, 413, "at most 16384 bytes"),  # int() refuses more than 4300 digits
+    ("0" * 5000, 400, "the form is empty"),
 ]
+GOOD = ["16384", "0" * 5000 + "6"]  # past the length check: refused for want of a CSRF token
 
 
 @pytest.fixture
@@ -98,3 +100,9 @@ def test_a_body_shorter_than_announced_times_out_cleanly(console: Console) -> No
         )
         status = conn.makefile("rb").readline()  # the connection stays open meanwhile
     assert status.startswith(b"HTTP/1.0 408 ")
+
+
+@pytest.mark.parametrize("length", GOOD, ids=["16384", "leading zeros"])
+def test_a_good_content_length_is_read(console: Console, length: str) -> None:
+    size = int(length.lstrip("0"))
+    assert _post(console, [length], b"csrf=x" + b" " * (size - 6))[0] == 401
