@@ -3,7 +3,8 @@
 Loopback by default. Every request, pages included, needs the console token (Jupyter-style: the
 daemon prints ``http://127.0.0.1:PORT/?token=...`` once and stores the token 0600). The first
 visit with ``?token=`` trades it for an ``HttpOnly; SameSite=Strict`` cookie and redirects, so the
-token leaves the address bar. Anything without a valid token is answered 401 and audited.
+token leaves the address bar. Anything without a valid token is answered 401 and counted (any
+web page can send such requests to loopback; the 1st, 10th, 100th ... are audited).
 
 CSRF: a form post must carry the token again as a hidden field (a page on another origin cannot
 read it), and a request whose ``Origin`` or ``Host`` is not this console's is refused, which also
@@ -222,8 +223,14 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
             origin = self.headers.get("Origin")
             return origin is None or origin == console.origin
 
-        def _deny(self, why: str) -> None:
-            console.hub.refuse(CHANNEL, f"{why} ({self.command} {urlsplit(self.path).path})")
+        def _deny(self, why: str, *, counted: bool = True) -> None:
+            """401. Before the token is checked any web page can cause one (an ``<img>`` to
+            loopback): counted, not each audited; a form without its CSRF token always is."""
+            where = f"{self.command} {urlsplit(self.path).path}"
+            if counted:
+                console.hub.refuse_counted(CHANNEL, why, where)
+            else:
+                console.hub.refuse(CHANNEL, f"{why} ({where})")
             self._send(
                 HTTPStatus.UNAUTHORIZED, "<h1>401</h1><p>Open the URL the daemon printed.</p>"
             )
@@ -278,7 +285,7 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
             form = parse_qs(raw.decode("utf-8", "replace"))
             field = {k: v[0] for k, v in form.items() if len(v) == 1}
             if not console.token_ok(field.get("csrf", "")):
-                return self._deny("form without the CSRF token")
+                return self._deny("form without the CSRF token", counted=False)
             result = console.hub.answer(
                 field.get("id", ""), field.get("decision", ""), field.get("digest", ""), CHANNEL
             )

@@ -8,8 +8,10 @@ one. The session's file channel reads the first response and removes both files:
 wins across channels, because every channel goes through :meth:`Hub.answer`.
 
 Every answer and every refusal (unknown or replayed id, digest mismatch, bad token at a channel)
-is appended to ``answers.jsonl`` (0600) with the channel it came from. The hub never reads or
-holds a provider key: it sees only the request files sessions write for approvers.
+is appended to ``answers.jsonl`` (0600) with the channel it came from; refusals anyone may cause
+at will (no token, a stranger's message) are counted and appended at the 1st, 10th, 100th ...
+The hub never reads or holds a provider key: it sees only the request files sessions write for
+approvers.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Hub:
     _pending: dict[str, Pending] = field(default_factory=dict)
     _closed: dict[str, str] = field(default_factory=dict)  # short id -> how it ended
     _bad: set[Path] = field(default_factory=set)
+    _counted: dict[tuple[str, str], int] = field(default_factory=dict)
     sessions: list[SessionEntry] = field(default_factory=list)
 
     def refresh(self) -> None:
@@ -139,6 +142,19 @@ class Hub:
         """Audit a refusal a channel made before reaching the hub (a bad token, say)."""
         with self._lock:
             self._refuse(channel, short_id, digest, reason)
+
+    def refuse_counted(self, channel: str, reason: str, detail: str = "") -> int:
+        """Count a refusal anyone may cause at will (a console request without the token, from
+        any web page; a Signal message from any number) and audit only its 1st, 10th, 100th ...
+        in this run, with the count and this one's ``detail``: each was a line in the audit,
+        fsynced under the lock, so a flood grew the file without bound, slowed every answer and
+        pushed real answers off the console. Returns the count."""
+        with self._lock:
+            count = self._counted[channel, reason] = self._counted.get((channel, reason), 0) + 1
+            if str(count).strip("0") == "1":  # a power of ten: a few lines however many come
+                where = f"{detail}; " if detail else ""
+                self._refuse(channel, "", "", f"{reason} ({where}{count} this run)")
+        return count
 
     def _refuse(self, channel: str, short_id: str, digest: str, reason: str) -> AnswerResult:
         item = self._pending.get(short_id)

@@ -216,15 +216,10 @@ class SignalBridge:
         threading.Thread(target=self._command, args=(text.strip(), written_s), daemon=True).start()
 
     def _ignore_stranger(self) -> None:
-        """Count a message from anyone but the paired recipient, unread and unanswered. Anyone
-        who knows the account's number can send one: each used to be a line in answers.jsonl
-        (fsynced, under the hub's lock), so only the 1st, 10th, 100th ... are recorded."""
-        with self._lock:
-            self.strangers += 1
-            count = self.strangers
-        if str(count).strip("0") == "1":  # a power of ten: a few lines however many come
-            reason = f"message from a sender who is not the paired recipient ({count} this run)"
-            self.hub.refuse(CHANNEL, reason)
+        """A message from anyone but the paired recipient: unread, unanswered, and counted
+        (anyone who knows the account's number can send one)."""
+        reason = "message from a sender who is not the paired recipient"
+        self.strangers = self.hub.refuse_counted(CHANNEL, reason)
 
     def _command(self, text: str, written_s: float = 0.0) -> None:
         words = text.lower().split()
