@@ -12,6 +12,7 @@ alike): neutralised, and flagged when a word mixes Latin with a script of lookal
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -65,14 +66,22 @@ def mixed_scripts(text: str) -> list[str]:
     """The scripts (title case, Latin first) of the words of ``text`` that mix letters of two
     or more of Latin, Cyrillic, Greek, Armenian and Cherokee; [] when none does. A word wholly
     in one script (a Cyrillic name) is not flagged."""
+    # most text has one such script at most: a 1 MB call is shown on every console refresh
+    if text.isascii() or len(_scripts(set(text))) < 2:
+        return []
     found: set[str] = set()
     for word in _WORD.findall(text):
-        scripts = {_script(c) for c in word if c.isalpha()} & _LOOKALIKE_SCRIPTS
+        scripts = _scripts(set(word))
         if len(scripts) > 1:
             found |= scripts
     return sorted((s.title() for s in found), key=lambda s: (s != "Latin", s))
 
 
+def _scripts(chars: set[str]) -> set[str]:
+    return {_script(c) for c in chars if c.isalpha()} & _LOOKALIKE_SCRIPTS
+
+
+@functools.lru_cache(maxsize=4096)
 def _script(letter: str) -> str:
     return unicodedata.name(letter, "").partition(" ")[0]
 
