@@ -247,23 +247,21 @@ class SignalBridge:
             self.send("usage: new JOB TASK (a job added with --signal-tasks)")
             return
         if not self._identity_ok():
-            self.hub.refuse(CHANNEL, "recipient's identity key is not the trusted one")
-            self.send("refused: your identity key changed; re-trust it with "
-                      "`ironcurtain signal setup` on the daemon's machine")  # fmt: skip
-            return
+            return self._untrusted(f"new {parts[1]}")
         assert self._start_task is not None
         self.send(self._start_task(parts[1].lower(), parts[2].strip()))
 
+    def _untrusted(self, command: str) -> None:
+        """The recipient's number with another identity key (a new phone, or whoever holds the
+        number now): refused, told, and counted like a stranger (it may send without end)."""
+        why = "recipient's identity key is not the trusted one"
+        self.hub.refuse_counted(CHANNEL, why, _n(command[:40]))
+        self.send("refused: your identity key changed; re-trust it with "
+                  "`ironcurtain signal setup` on the daemon's machine")  # fmt: skip
+
     def _answer(self, decision: str, short_id: str, written_s: float = 0.0) -> None:
         if not self._identity_ok():
-            self.hub.refuse(
-                CHANNEL, "recipient's identity key is not the trusted one", short_id=short_id
-            )
-            self.send(
-                "refused: your identity key changed; re-trust it with "
-                "`ironcurtain signal setup` on the daemon's machine"
-            )
-            return
+            return self._untrusted(f"{decision} {short_id}")
         with self._lock:
             digest = self._announced.get(short_id, "")
             announced_at = self._announced_at.get(short_id)

@@ -263,3 +263,20 @@ async def test_strangers_cannot_grow_the_answers_file(peer: SignalPeer, daemon: 
         "message from a sender who is not the paired recipient (100 this run)",
     ]
     assert all(r["outcome"] == "refused" and r["channel"] == "signal" for r in records)
+
+
+async def test_a_changed_identity_key_cannot_grow_the_answers_file(
+    signal_escalation, peer: SignalPeer
+) -> None:
+    """Whoever holds the recipient's number with another key is refused each time, and
+    recorded like a stranger: at the 1st, 10th, 100th ..."""
+    async with signal_escalation() as daemon:
+        peer.identities[0] = {**peer.identities[0], "safetyNumber": "99999 " * 12}
+        for _ in range(12):
+            peer.push("approve 1")
+        await until(lambda: sum("identity key changed" in m for m in peer.messages()) == 12)
+        reasons = [r["reason"] for r in daemon.hub.answers()]
+        assert reasons == [
+            "recipient's identity key is not the trusted one (approve 1; 1 this run)",
+            "recipient's identity key is not the trusted one (approve 1; 10 this run)",
+        ]
