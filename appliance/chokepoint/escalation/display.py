@@ -57,9 +57,10 @@ def _unsafe(char: str, json_text: bool) -> bool:
 
 # scripts with letters that pass for Latin ones (the first word of a letter's Unicode name)
 _LOOKALIKE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE"})
-# a word ends only at whitespace or ASCII punctuation: a zero-width or other invisible
-# character between a Cyrillic "pа" and a Latin "ypal" does not make them two words
-_WORD = re.compile(r"[^\s!-/:-@\[-`{-~]+")
+# a word ends only at ASCII whitespace or punctuation: a zero-width, a thin or no-break space
+# or a control between a Cyrillic "pа" and a Latin "ypal" (all shown escaped, "pа\u2009ypal")
+# does not make them two words
+_WORD = re.compile(r"[^\t\n\v\f\r !-/:-@\[-`{-~]+")
 
 
 def mixed_scripts(text: str) -> list[str]:
