@@ -55,8 +55,21 @@ def _unsafe(char: str, json_text: bool) -> bool:
     return char in _SHORT or (char != " " and unicodedata.category(char)[0] in "CZ")
 
 
-# scripts with letters that pass for Latin ones (the first word of a letter's Unicode name)
-_LOOKALIKE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE"})
+# scripts with letters that pass for Latin ones (Unicode's confusables), by the first word of
+# a letter's Unicode name; no more: "µs", "1ª" or "Tシャツ" are ordinary mixes
+_LOOKALIKE_SCRIPTS = {
+    "LATIN": "Latin",
+    "CYRILLIC": "Cyrillic",
+    "GREEK": "Greek",
+    "ARMENIAN": "Armenian",  # օ ս հ
+    "CHEROKEE": "Cherokee",  # Ꭺ Ꮯ Ꮪ
+    "COPTIC": "Coptic",  # ⲟ ⲣ ⲥ
+    "LISU": "Lisu",  # ꓮ ꓑ ꓔ: Latin capitals to the pixel
+    "CANADIAN": "Canadian Syllabics",  # ᐯ ᑭ ᗅ
+    "TIFINAGH": "Tifinagh",  # ⵔ ⵏ
+    "GEORGIAN": "Georgian",  # ყ ი
+    "MYANMAR": "Myanmar",  # ဝ
+}
 # a word ends only at ASCII whitespace or punctuation: a zero-width, a thin or no-break space
 # or a control between a Cyrillic "pа" and a Latin "ypal" (all shown escaped, "pа\u2009ypal")
 # does not make them two words
@@ -64,9 +77,9 @@ _WORD = re.compile(r"[^\t\n\v\f\r !-/:-@\[-`{-~]+")
 
 
 def mixed_scripts(text: str) -> list[str]:
-    """The scripts (title case, Latin first) of the words of ``text`` that mix letters of two
-    or more of Latin, Cyrillic, Greek, Armenian and Cherokee; [] when none does. A word wholly
-    in one script (a Cyrillic name) is not flagged."""
+    """The scripts (Latin first) of the words of ``text`` that mix letters of two or more of
+    Latin and the scripts with Latin lookalikes (Cyrillic, Greek ...); [] when none does. A word
+    wholly in one script (a Cyrillic name) is not flagged."""
     # most text has one such script at most: a 1 MB call is shown on every console refresh
     if text.isascii() or len(_scripts(set(text))) < 2:
         return []
@@ -75,11 +88,11 @@ def mixed_scripts(text: str) -> list[str]:
         scripts = _scripts(set(word))
         if len(scripts) > 1:
             found |= scripts
-    return sorted((s.title() for s in found), key=lambda s: (s != "Latin", s))
+    return sorted((_LOOKALIKE_SCRIPTS[s] for s in found), key=lambda s: (s != "Latin", s))
 
 
 def _scripts(chars: set[str]) -> set[str]:
-    return {_script(c) for c in chars if c.isalpha()} & _LOOKALIKE_SCRIPTS
+    return {_script(c) for c in chars if c.isalpha()} & _LOOKALIKE_SCRIPTS.keys()
 
 
 @functools.lru_cache(maxsize=4096)
