@@ -225,7 +225,8 @@ class SignalBridge:
         words = text.lower().split()
         if words == ["status"]:
             pending = self.hub.pending()
-            lines = [f"{p.short_id}: {_n(p.request.server)}/{_n(p.request.tool)}" for p in pending]
+            n = shown_value
+            lines = [f"{p.short_id}: {n(p.request.server)}/{n(p.request.tool)}" for p in pending]
             self.send("\n".join(lines) or "no pending escalations")
         elif words == ["sessions"]:
             names = [f"{_n(s.session_id)} (pid {s.pid})" for s in self.hub.sessions]
