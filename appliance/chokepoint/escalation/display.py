@@ -139,17 +139,17 @@ def _target_lines(request: EscalationRequest) -> list[str]:
 
 
 _FULL_LIMIT = 4096
-_TERMINAL_LIMIT = 2000  # the arguments are cut here; the role values above are shown whole
 
 
 def format_request(number: int, request: EscalationRequest, *, session: bool = False) -> str:
     """A few lines describing one escalation, safe to print: server and tool, then every role
-    value of the call, then the (cut) arguments and the reason, then what "similar" would cover."""
+    value of the call, then the whole arguments and the reason, then what "similar" would cover."""
     n = shown_value
     where = f" [session {n(request.session_id)}]" if session else ""
     lines = [f"[{number}] {n(request.server)}/{n(request.tool)}{where}"]
     lines += _target_lines(request)
-    lines.append(f"    arguments: {shown_arguments(request.arguments, _TERMINAL_LIMIT)[0]}")
+    # whole: a terminal can approve what it shows, and the role values cut free text at 500
+    lines.append(f"    arguments: {shown_arguments(request.arguments, None)[0]}")
     lines.append(f"    reason:    {n(request.reason)} (rule {n(request.rule)})")
     similar = (
         f"/approve {number} similar (covers {n(request.similar)})"
