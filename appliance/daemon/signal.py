@@ -213,7 +213,14 @@ class SignalBridge:
             return
         written = envelope.get("timestamp")
         written_s = written / 1000 if isinstance(written, int) else 0.0
-        threading.Thread(target=self._command, args=(text.strip(), written_s), daemon=True).start()
+        args = (text.strip(), written_s)
+        threading.Thread(target=self._command_or_quiet, args=args, daemon=True).start()
+
+    def _command_or_quiet(self, text: str, written_s: float) -> None:
+        # signal-cli went away (or the daemon stops) while the reply was sent: as in the
+        # refresh loop, nothing to tell anyone, and the console and the listener still answer
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError):
+            self._command(text, written_s)
 
     def _ignore_stranger(self) -> None:
         """A message from anyone but the paired recipient: unread, unanswered, and counted

@@ -281,3 +281,26 @@ async def test_a_changed_identity_key_cannot_grow_the_answers_file(
             "recipient's identity key is not the trusted one (approve 1; 1 this run)",
             "recipient's identity key is not the trusted one (approve 1; 10 this run)",
         ]
+
+
+async def test_a_reply_that_cannot_be_sent_raises_nothing_in_its_thread(
+    peer: SignalPeer, daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """signal-cli going away (or the daemon stopping) while a reply is sent: as in the refresh
+    loop, nothing to tell anyone; an exception escaping a command's thread was a traceback."""
+    import threading
+
+    escaped: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda info: escaped.append(info.exc_value))
+    tried: list[str] = []
+
+    def gone(text: str) -> None:
+        tried.append(text)
+        raise ConnectionError("signal-cli closed the connection")
+
+    assert daemon.signal is not None
+    monkeypatch.setattr(daemon.signal, "send", gone)
+    peer.push("status")
+    await until(lambda: bool(tried))
+    await anyio.sleep(0.1)
+    assert escaped == []
