@@ -31,6 +31,7 @@ from appliance.agent.loop import (
     transcript,
 )
 from appliance.agent.terminal import InputLines, Progress, Terminal
+from appliance.chokepoint.escalation.display import neutralise_lines
 from appliance.config.paths import AppPaths
 from appliance.config.settings import Config
 from appliance.sandbox.code_mode import CodeExecutor
@@ -254,7 +255,7 @@ async def _turn(run: SessionControl, agent: Agent, work: Callable[[], Awaitable[
     elif agent.stopped_by_budget:
         run.end("stopped", "budget")
     elif answer is not None and not run.terminal.verbose:
-        print(answer, file=run.terminal.out, flush=True)
+        print(neutralise_lines(answer), file=run.terminal.out, flush=True)
 
 
 async def _conversation(run, session, agent, lines, config, options) -> None:

@@ -24,6 +24,8 @@ from typing import TextIO
 
 import anyio
 
+from appliance.chokepoint.escalation.display import neutralise_lines
+
 __all__ = ["InputLines", "Progress", "Terminal"]
 
 _PIPE_REPEAT_S = 15.0
@@ -103,6 +105,9 @@ class Terminal:
     _thinking: Progress | None = None
 
     def report(self, kind: str, text: str) -> None:
+        # The agent wrote this text (its code, what the code printed, its answer): escape
+        # sequences, carriage returns and bidi overrides are shown, never obeyed.
+        text = neutralise_lines(text)
         if kind == "thinking":
             self._stop_thinking()
             self._thinking = Progress(self.err, "thinking", after=0.0)
@@ -132,7 +137,7 @@ class Terminal:
         return Progress(self.err, label, after=after)
 
     def say(self, text: str) -> None:
-        print(text, file=self.err, flush=True)
+        print(neutralise_lines(text), file=self.err, flush=True)
 
     def transcript(self, entries: list[tuple[str, str]]) -> None:
         """The end of an earlier conversation (on resume), one line per entry."""
@@ -140,7 +145,7 @@ class Terminal:
             return
         print("earlier in this session:", file=self.out)
         for who, text in entries:
-            flat = " ".join(text.split())
+            flat = " ".join(neutralise_lines(text).split())
             flat = flat if len(flat) <= 300 else flat[:297] + "..."
             print(f"  {who}: {flat}", file=self.out)
         print("", file=self.out, flush=True)

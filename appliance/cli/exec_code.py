@@ -62,17 +62,21 @@ def run(args: argparse.Namespace) -> int:
 
 def print_text(result, out=None, err=None) -> None:
     """A run as a person reads it; the JSON form keeps every field for programs."""
+    from appliance.chokepoint.escalation.display import neutralise_lines as shown
+
+    # Everything below but the counts was written by the snippet (or a tool result it printed):
+    # escape sequences and bidi overrides are shown, never obeyed by the terminal.
     out, err = out or sys.stdout, err or sys.stderr
     if result.stdout:
-        print(result.stdout, end="" if result.stdout.endswith("\n") else "\n", file=out)
+        print(shown(result.stdout), end="" if result.stdout.endswith("\n") else "\n", file=out)
     if result.stderr:
-        print(result.stderr, end="" if result.stderr.endswith("\n") else "\n", file=err)
+        print(shown(result.stderr), end="" if result.stderr.endswith("\n") else "\n", file=err)
     if result.result is not None:
-        print(f"=> {result.result}", file=out)
+        print(f"=> {shown(result.result)}", file=out)
     if result.error is not None:
-        print(f"error: {result.error.type}: {result.error.message}", file=err)
+        print(f"error: {shown(result.error.type)}: {shown(result.error.message)}", file=err)
         if result.error.traceback:
-            print(result.error.traceback.rstrip(), file=err)
+            print(shown(result.error.traceback.rstrip()), file=err)
     if result.output_truncated:
         print("(output was cut at the sandbox's output cap)", file=err)
     calls = "1 tool call" if result.tool_calls == 1 else f"{result.tool_calls} tool calls"

@@ -96,4 +96,6 @@ class RunResult:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        # ASCII: printed to a terminal by `exec`, where a raw C1 control (U+009B is CSI) or a
+        # bidi override from the guest's output would act; JSON's \\u escapes are inert.
+        return json.dumps(self.to_dict(), ensure_ascii=True)

@@ -20,7 +20,14 @@ from typing import Any
 
 from appliance.chokepoint.escalation.models import EscalationRequest
 
-__all__ = ["format_request", "mixed_scripts", "neutralise", "shown_arguments", "shown_value"]
+__all__ = [
+    "format_request",
+    "mixed_scripts",
+    "neutralise",
+    "neutralise_lines",
+    "shown_arguments",
+    "shown_value",
+]
 
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
@@ -47,6 +54,17 @@ def neutralise(text: str, *, json_text: bool = False) -> str:
     if text.isprintable() and (json_text or "\\" not in text):
         return text
     return "".join(_escape(c) if _unsafe(c, json_text) else c for c in text)
+
+
+def neutralise_lines(text: str) -> str:
+    """Multi-line text (code, a run's output, an answer) safe to print, still readable: each
+    line neutralised, its line breaks kept, tabs expanded, backslashes shown as written.
+
+    For text shown, never for a value someone approves: a literal ``\\x1b`` and an escaped
+    ESC look alike here, which ``format_request`` (backslashes doubled) does not allow.
+    """
+    lines = text.replace("\r\n", "\n").split("\n")
+    return "\n".join(neutralise(line.expandtabs(4), json_text=True) for line in lines)
 
 
 def _unsafe(char: str, json_text: bool) -> bool:
