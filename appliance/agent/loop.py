@@ -23,6 +23,8 @@ from appliance.config.model_settings import ModelSettings
 from appliance.errors import ApplianceError
 from appliance.host.atomic import write_text_atomic
 from appliance.session.budget import Budget, BudgetExceeded
+from policy.api import JSONRefused
+from policy.api import loads as safe_loads
 
 if TYPE_CHECKING:
     from appliance.config.settings import Config
@@ -43,6 +45,8 @@ __all__ = [
 ]
 
 RESULT_CAP_BYTES = 100_000
+# A model's whole answer is far smaller (128k output tokens is ~0.5 MB): more is not code.
+ARGUMENTS_CAP_BYTES = 2 * 1024 * 1024
 LOOP_REPEATS = 3
 
 EXECUTE_CODE_TOOL = {
@@ -334,9 +338,12 @@ class Agent:
         if function.get("name") != "execute_code":
             return f"ERROR: unknown tool {function.get('name')!r}; the only tool is execute_code"
         try:
-            code = json.loads(function.get("arguments") or "{}").get("code")
-        except (ValueError, AttributeError):
-            code = None
+            # The model's text: parsed with limits (size, depth, NaN, lone surrogates), since
+            # json.loads raises RecursionError on deep nesting and lets a lone surrogate through.
+            arguments = safe_loads(function.get("arguments") or "{}", max_bytes=ARGUMENTS_CAP_BYTES)
+        except JSONRefused as exc:
+            return f"ERROR: execute_code arguments {exc}"
+        code = arguments.get("code") if isinstance(arguments, dict) else None
         if not isinstance(code, str):
             return "ERROR: execute_code needs a string argument 'code'"
         self._check_budget()
@@ -350,8 +357,10 @@ class Agent:
             self.report("budget", warning)
 
     def _looping(self, call: dict[str, Any], result: str) -> bool:
+        arguments = str(call.get("function", {}).get("arguments", ""))
+        # surrogatepass: refused arguments are still compared, and may hold a lone surrogate.
         key = hashlib.sha256(
-            (call.get("function", {}).get("arguments", "") + "\0" + result).encode()
+            (arguments + "\0" + result).encode("utf-8", "surrogatepass")
         ).hexdigest()
         self._recent.append(key)
         self._recent = self._recent[-LOOP_REPEATS:]
