@@ -155,6 +155,26 @@ class Chokepoint:
         finally:
             self._in_flight -= 1
 
+    async def refused(
+        self, server: str, tool: str, arguments: dict[str, Any], rule: str, reason: str
+    ) -> None:
+        """Audit a call a front refused before asking (Code Mode's bridge: a tool outside the
+        run's catalogue), so a probe for tools leaves a trace on every front. Never runs it."""
+        if json_problem(arguments) is not None:
+            arguments = {}
+        call = ToolCall(server=server, tool=tool, arguments=arguments)
+        trip = _Trip(
+            call, call_digest(server, tool, arguments, self.policy.digest), time.perf_counter()
+        )
+        self.stats["calls"] += 1
+        self._in_flight += 1
+        try:
+            await self._record(
+                trip, self._denied(Decision(decision="deny", rule=rule, reason=reason))
+            )
+        finally:
+            self._in_flight -= 1
+
     async def _mediate(self, server: str, tool: str, arguments: Any) -> CallOutcome:
         # Audit before effect: arguments the log cannot hold (NaN, Infinity, too deep, not
         # JSON data) are refused here, on every front, and recorded without them.

@@ -3,8 +3,10 @@
 The guest runs on a worker thread (wasmtime is synchronous); its one import, ``tools.call``, comes
 back here and is handed to the chokepoint on the session's event loop. Whatever the guest sends
 is untrusted: a name that is not ``server.tool``, arguments that are not a JSON object, or a
-payload over the size cap are refused before the chokepoint is even asked (and the chokepoint
-audits what it is asked). If the audit log fails, the run is stopped and the session ends.
+payload over the size cap are refused before the chokepoint is even asked. The chokepoint
+audits what it is asked, and the calls the bridge refused for naming a tool outside the
+catalogue (a probe for tools leaves a trace). If the audit log fails, the run is stopped and
+the session ends.
 """
 
 from __future__ import annotations
@@ -47,7 +49,19 @@ class CodeExecutor:
         return result
 
     def _run_in_thread(self, code: str) -> RunResult:
-        return self.sandbox.run(code, self.call_tool, self.catalog)
+        return self.sandbox.run(code, self.call_tool, self.catalog, on_refused=self.refused)
+
+    def refused(self, name: str, arguments: dict[str, Any], reason: str) -> None:
+        """A call the bridge refused for its name (a probe for tools): audited, never run."""
+        if self._stopped is not None:
+            return
+        server, _, tool = name.partition(".")
+        try:
+            anyio.from_thread.run(
+                self.chokepoint.refused, server, tool, arguments, "sandbox-unknown-tool", reason
+            )
+        except SessionStopped as exc:
+            self._stopped = exc
 
     def call_tool(self, name: str, args_json: str) -> tuple[bool, str]:
         """The guest's ``tools.call``: (ok, text) where text is the result or the refusal."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import wasmtime
 
 from appliance.sandbox import engine as _engine
-from appliance.sandbox.bridge import CallTool, ToolBridge, clean_catalog
+from appliance.sandbox.bridge import CallTool, OnRefused, ToolBridge, clean_catalog
 from appliance.sandbox.deadline import GuestDeadline, start_ticker
 from appliance.sandbox.limits import Limits, RunError, RunResult, SandboxError
 from appliance.sandbox.linking import REFUSAL_MARK, current, make_linker
@@ -78,9 +78,15 @@ class Sandbox:
         start_ticker(_engine.engine())
 
     def run(
-        self, code: str, call_tool: CallTool, catalog: list[dict], limits: Limits | None = None
+        self,
+        code: str,
+        call_tool: CallTool,
+        catalog: list[dict],
+        limits: Limits | None = None,
+        on_refused: OnRefused | None = None,
     ) -> RunResult:
-        """Execute ``code`` with the tools of ``catalog``; every failure is in the result."""
+        """Execute ``code`` with the tools of ``catalog``; every failure is in the result.
+        ``on_refused`` is told of each call refused for naming a tool outside ``catalog``."""
         if not isinstance(code, str):
             raise TypeError(f"Sandbox.run: code must be str, got {type(code).__name__}")
         limits = limits or self.limits
@@ -88,7 +94,7 @@ class Sandbox:
         envelope = json.dumps(
             {"code": code, "catalog": catalog, "max_output_chars": limits.max_output_chars}
         )
-        bridge = ToolBridge(call_tool, catalog, limits)
+        bridge = ToolBridge(call_tool, catalog, limits, on_refused)
         deadline = GuestDeadline(limits.wall_seconds)
         store = self._new_store(limits)
         deadline.arm(store)
