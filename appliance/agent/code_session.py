@@ -183,9 +183,10 @@ async def _make_agent(run, session, config, model, factory, quiet, worker) -> Ag
     if sandbox is None:
         return None
     catalog = found["catalog"]
+    run.executor = CodeExecutor(session.chokepoint, sandbox, catalog)
     run.agent = Agent(
         model=model,
-        execute=_uncancellable(CodeExecutor(session.chokepoint, sandbox, catalog)),
+        execute=_uncancellable(run.executor),
         budget=Budget(config.resource_budget),
         system=system_prompt(catalog, str(session.sandbox)),
         history_path=session.history_path,
@@ -214,7 +215,8 @@ async def _drive(run, session, agent, config, options, first_message, lines) -> 
 def _uncancellable(executor: CodeExecutor) -> Callable[[str], Awaitable[str]]:
     """A sandbox run is never cancelled half-way: a cancellation reaching a tool call made from
     inside wasmtime would unwind through its native frames. Ctrl-C denies the run's pending
-    escalations instead, so it ends soon, and the turn stops at the next step."""
+    escalations and stops the run at its next tool call instead, and the turn stops at the next
+    step."""
 
     async def execute(code: str) -> str:
         with anyio.CancelScope(shield=True):

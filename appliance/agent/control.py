@@ -60,6 +60,7 @@ class SessionControl:
         self.reason = ""
         self.session: Session | None = None
         self.agent: Agent | None = None
+        self.executor: Any = None  # the sandbox's CodeExecutor: told to stop a run in progress
         self.token: Any = None
         self.titled = False  # the first message became the session's task text
         self._turn: anyio.CancelScope | None = None
@@ -127,6 +128,10 @@ class SessionControl:
         return None
 
     def _deny_pending(self, note: str) -> None:
+        # The run in progress first: its code must make no further call (and so no new
+        # escalation) once the user has said stop; a shielded run would otherwise go on.
+        if self.executor is not None:
+            self.executor.interrupt(note)
         deny = getattr(self.prompt, "deny_pending", None)
         if deny is not None:
             deny(note)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from appliance.sandbox.limits import Limits
+from appliance.sandbox.limits import Limits, RunStopped
 from policy.api import JSONRefused
 from policy.api import loads as safe_loads
 
@@ -84,6 +84,8 @@ class ToolBridge:
             return False, f"ERROR: {problem}"
         try:
             ok, text = self._call_tool(name, args_json)
+        except RunStopped:
+            raise  # the run ends here: linking turns it into a trap
         except Exception:
             # The operator gets the details; the agent only learns that the call failed.
             log.exception("sandbox tool call %r failed in the host", name)

@@ -19,7 +19,7 @@ import anyio
 import anyio.from_thread
 
 from appliance.chokepoint.trip import Chokepoint, SessionStopped
-from appliance.sandbox.limits import Limits
+from appliance.sandbox.limits import Limits, RunStopped
 from policy.api import JSONRefused
 from policy.api import loads as safe_loads
 
@@ -35,6 +35,8 @@ class CodeExecutor:
         self.sandbox = sandbox
         self.catalog = list(catalog)
         self._stopped: SessionStopped | None = None
+        self._running = False
+        self._interrupted: str | None = None  # why the run in progress must stop
         # One size limit per entry point: the one the sandbox's bridge enforces (it used to be
         # 4 MiB here behind the bridge's 1 MiB, so this check could never fire on its own).
         self._max_args_bytes = getattr(sandbox, "limits", Limits()).max_args_bytes
@@ -43,10 +45,21 @@ class CodeExecutor:
         return (await self.run(code)).to_agent_text()
 
     async def run(self, code: str) -> RunResult:
-        result = await anyio.to_thread.run_sync(self._run_in_thread, code)
+        self._running, self._interrupted = True, None
+        try:
+            result = await anyio.to_thread.run_sync(self._run_in_thread, code)
+        finally:
+            self._running = False
         if self._stopped is not None:
             raise self._stopped
         return result
+
+    def interrupt(self, reason: str) -> None:
+        """Stop the run in progress at its next tool call (the user pressed Ctrl-C, typed /quit,
+        or the session is ending): a run is never cancelled half-way, but from here on its code
+        reaches no tool. The next run starts afresh. Called on the session's event loop."""
+        if self._running:
+            self._interrupted = reason
 
     def _run_in_thread(self, code: str) -> RunResult:
         return self.sandbox.run(code, self.call_tool, self.catalog, on_refused=self.refused)
@@ -64,9 +77,12 @@ class CodeExecutor:
             self._stopped = exc
 
     def call_tool(self, name: str, args_json: str) -> tuple[bool, str]:
-        """The guest's ``tools.call``: (ok, text) where text is the result or the refusal."""
+        """The guest's ``tools.call``: (ok, text) where text is the result or the refusal.
+        Raises RunStopped (the guest traps) once the run is interrupted or the session stopped."""
         if self._stopped is not None:
-            return False, "ERROR: the session has stopped"
+            raise RunStopped("the session has stopped")
+        if self._interrupted is not None:
+            raise RunStopped(self._interrupted)
         server, dot, tool = name.partition(".")
         if not dot or not server or not tool:
             return False, f"ERROR: tool names look like server.tool, not {name[:80]!r}"
@@ -80,7 +96,7 @@ class CodeExecutor:
             outcome = anyio.from_thread.run(self.chokepoint.call, server, tool, arguments)
         except SessionStopped as exc:
             self._stopped = exc
-            return False, "ERROR: the session has stopped"
+            raise RunStopped("the session has stopped") from None
         if not outcome.ok:
             return False, outcome.text
         return True, _value_for_guest(outcome.text, outcome.structured)

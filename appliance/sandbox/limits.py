@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from appliance.errors import ApplianceError
 
-__all__ = ["Limits", "RunError", "RunResult", "SandboxError"]
+__all__ = ["Limits", "RunError", "RunResult", "RunStopped", "SandboxError"]
 
 MiB = 1024 * 1024
 # Measured here: CPU-bound guest Python burns about 5e9 fuel units per second
@@ -49,9 +49,15 @@ class SandboxError(ApplianceError, RuntimeError):
     """The sandbox cannot run at all (guest missing or unloadable): the operator's problem."""
 
 
+class RunStopped(Exception):
+    """Raised by a ``call_tool`` to end the run at once (the user interrupted it, the session is
+    ending): the guest traps at that call, so its code cannot catch the refusal and go on."""
+
+
 @dataclass(frozen=True)
 class RunError:
     # guest_exception | out_of_fuel | deadline | memory | stack_overflow | trap | envelope
+    # | forbidden | exit | stopped
     kind: str
     type: str  # the guest's exception class name, or the kind of trap
     message: str

@@ -16,11 +16,14 @@ from collections.abc import Callable
 import wasmtime
 from wasmtime.component import Component, Linker, Variant
 
-__all__ = ["REFUSAL_MARK", "TOOLS_IMPORT", "current", "make_linker"]
+from appliance.sandbox.limits import RunStopped
+
+__all__ = ["REFUSAL_MARK", "STOP_MARK", "TOOLS_IMPORT", "current", "make_linker"]
 
 TOOLS_IMPORT = "ironcurtain:sandbox/tools@0.1.0"
 MONOTONIC_CLOCK = "wasi:clocks/monotonic-clock@"
 REFUSAL_MARK = "ironcurtain sandbox refused: "
+STOP_MARK = "ironcurtain sandbox stopped: "
 _CLOCK_RESOLUTION_NS = 1_000
 
 current = threading.local()  # ``.bridge`` and ``.deadline`` of the running execution
@@ -42,6 +45,9 @@ def _tools_call(store: object, name: str, args_json: str) -> Variant:
     deadline.pause()
     try:
         ok, text = bridge(name, args_json)
+    except RunStopped as exc:
+        # A trap, not an error value: the agent's code cannot catch it and carry on calling.
+        raise wasmtime.WasmtimeError(f"{STOP_MARK}{exc}") from None
     finally:
         deadline.resume(store)
     return Variant("ok" if ok else "err", text)

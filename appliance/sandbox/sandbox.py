@@ -22,7 +22,7 @@ from appliance.sandbox import engine as _engine
 from appliance.sandbox.bridge import CallTool, OnRefused, ToolBridge, clean_catalog
 from appliance.sandbox.deadline import GuestDeadline, start_ticker
 from appliance.sandbox.limits import Limits, RunError, RunResult, SandboxError
-from appliance.sandbox.linking import REFUSAL_MARK, current, make_linker
+from appliance.sandbox.linking import REFUSAL_MARK, STOP_MARK, current, make_linker
 from policy.api import JSONRefused
 from policy.api import loads as safe_loads
 
@@ -143,6 +143,9 @@ def _trap_error(exc: wasmtime.WasmtimeError, limits: Limits) -> RunError:
     if isinstance(exc, wasmtime.ExitTrap):
         return RunError(kind="exit", type="exit", message=f"the code exited with status {exc.code}")
     text = str(exc)
+    if STOP_MARK in text:
+        why = text.split(STOP_MARK, 1)[1].strip().splitlines()[0]
+        return RunError(kind="stopped", type="stopped", message=f"the run was stopped: {why}")
     if REFUSAL_MARK in text:
         what = text.split(REFUSAL_MARK, 1)[1].strip().splitlines()[0]
         return RunError(kind="forbidden", type="forbidden", message=f"not allowed here: {what}")
