@@ -18,7 +18,7 @@ from wasmtime.component import Component, Linker, Variant
 
 from appliance.sandbox.limits import RunStopped
 
-__all__ = ["REFUSAL_MARK", "STOP_MARK", "TOOLS_IMPORT", "current", "make_linker"]
+__all__ = ["REFUSAL_MARK", "STOP_MARK", "TOOLS_IMPORT", "current", "make_linker", "valid_text"]
 
 TOOLS_IMPORT = "ironcurtain:sandbox/tools@0.1.0"
 MONOTONIC_CLOCK = "wasi:clocks/monotonic-clock@"
@@ -50,7 +50,20 @@ def _tools_call(store: object, name: str, args_json: str) -> Variant:
         raise wasmtime.WasmtimeError(f"{STOP_MARK}{exc}") from None
     finally:
         deadline.resume(store)
-    return Variant("ok" if ok else "err", text)
+    return Variant("ok" if ok else "err", valid_text(text))
+
+
+def valid_text(text: str) -> str:
+    """``text`` as a WIT string can carry it: valid Unicode. A lone surrogate (a server that cut
+    a text between the halves of an emoji) becomes U+FFFD; lowering it as it is raises
+    UnicodeEncodeError inside wasmtime, out of the run and into the session."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def make_linker(engine: wasmtime.Engine, component: Component) -> Linker:
