@@ -34,6 +34,7 @@ from appliance.agent.terminal import InputLines, Progress, Terminal
 from appliance.chokepoint.escalation.display import neutralise_lines
 from appliance.config.paths import AppPaths
 from appliance.config.settings import Config
+from appliance.sandbox.bridge import clean_catalog
 from appliance.sandbox.code_mode import CodeExecutor
 from appliance.session.budget import Budget
 from appliance.session.core import Session, SessionOptions, open_session
@@ -182,7 +183,7 @@ async def _make_agent(run, session, config, model, factory, quiet, worker) -> Ag
         raise found["failure"]
     if sandbox is None:
         return None
-    catalog = found["catalog"]
+    catalog = clean_catalog(found["catalog"])  # the servers' word: checked once for both uses
     run.executor = CodeExecutor(session.chokepoint, sandbox, catalog)
     run.agent = Agent(
         model=model,

@@ -13,7 +13,9 @@ a probe for tools leaves a trace, as it does through the Docker gate socket.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Callable
 
 from appliance.sandbox.limits import Limits, RunStopped
@@ -31,34 +33,50 @@ OnRefused = Callable[[str, dict, str], None]
 # can fill an audit record with megabytes of name.
 MAX_NAME_CHARS = 256
 _CATALOG_KEYS = ("server", "name", "description", "required", "properties")
+# MCP's rule for tool names (SEP-986); server names are narrower still (appliance.config).
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 def clean_catalog(catalog: list[dict]) -> list[dict]:
-    """The catalogue as the guest sees it: only the documented keys, checked, in order."""
+    """The catalogue as the guest and the model see it: only the documented keys, in order.
+
+    The servers wrote it (a declared one is only semi-trusted), so an entry is kept only when
+    its server and tool names fit ``_NAME`` (MCP's own rule for tool names), its ``required``
+    and ``properties`` have their shapes, and the whole entry is strict JSON (no NaN, no lone
+    surrogate): anything else is left out, with a warning for the operator, instead of failing
+    every run (an empty tool name did) or breaking the guest's answers and the model's requests.
+    """
     cleaned = []
     for index, entry in enumerate(catalog):
-        if not isinstance(entry, dict):
-            raise ValueError(f"catalog[{index}]: expected an object, got {type(entry).__name__}")
-        for key in ("server", "name"):
-            if not isinstance(entry.get(key), str) or not entry[key]:
-                raise ValueError(f"catalog[{index}].{key}: expected a non-empty string")
-        required = entry.get("required") or []
-        properties = entry.get("properties") or {}
-        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-            raise ValueError(f"catalog[{index}].required: expected a list of strings")
-        if not isinstance(properties, dict):
-            raise ValueError(f"catalog[{index}].properties: expected an object")
-        description = str(entry.get("description") or "")
-        cleaned.append(
-            dict(
-                zip(
-                    _CATALOG_KEYS,
-                    (entry["server"], entry["name"], description, required, properties),
-                    strict=True,
-                )
-            )
-        )
+        problem, kept = _clean_entry(entry)
+        if problem is not None:
+            log.warning("tool catalogue entry %d left out of Code Mode: %s", index, problem)
+            continue
+        cleaned.append(kept)
     return cleaned
+
+
+def _clean_entry(entry: object) -> tuple[str | None, dict]:
+    if not isinstance(entry, dict):
+        return f"expected an object, got {type(entry).__name__}", {}
+    for key in ("server", "name"):
+        value = entry.get(key)
+        if not isinstance(value, str) or not _NAME.fullmatch(value):
+            return f"{key} {str(value)[:80]!r} is not 1-128 of A-Z a-z 0-9 _ - .", {}
+    required = entry.get("required") or []
+    properties = entry.get("properties") or {}
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        return "required: expected a list of strings", {}
+    if not isinstance(properties, dict):
+        return "properties: expected an object", {}
+    description = entry.get("description") or ""
+    values = (entry["server"], entry["name"], str(description), required, properties)
+    kept = dict(zip(_CATALOG_KEYS, values, strict=True))
+    try:
+        json.dumps(kept, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # lone surrogates are ValueErrors
+        return f"{entry['server']}.{entry['name']}: not strict JSON ({str(exc)[:120]})", {}
+    return None, kept
 
 
 class ToolBridge:
