@@ -147,5 +147,7 @@ class ToolBridge:
             return
         try:
             self._on_refused(name, args, problem)
+        except RunStopped:
+            raise  # the run was interrupted meanwhile: it ends here too
         except Exception:  # the refusal stands; the operator learns why it was not recorded
             log.exception("recording the refused sandbox tool call %r failed", name)

@@ -65,9 +65,12 @@ class CodeExecutor:
         return self.sandbox.run(code, self.call_tool, self.catalog, on_refused=self.refused)
 
     def refused(self, name: str, arguments: dict[str, Any], reason: str) -> None:
-        """A call the bridge refused for its name (a probe for tools): audited, never run."""
+        """A call the bridge refused for its name (a probe for tools): audited, never run.
+        Once the run is interrupted, it ends here as at any other call."""
         if self._stopped is not None:
-            return
+            raise RunStopped("the session has stopped")
+        if self._interrupted is not None:
+            raise RunStopped(self._interrupted)
         server, _, tool = name.partition(".")
         try:
             anyio.from_thread.run(

@@ -108,3 +108,23 @@ async def test_a_stopped_session_ends_the_run_at_once(sandbox):
     with pytest.raises(SessionStopped):
         await executor.run(LOOP)
     assert chokepoint.calls == 1
+
+
+async def test_after_an_interrupt_a_probe_for_tools_ends_the_run_too(sandbox):
+    chokepoint = Chokepoint()
+    executor = CodeExecutor(chokepoint, sandbox, CATALOG)
+    code = (
+        "import sys\n"
+        "raw = sys.modules['wit_world.imports.tools']\n"
+        "filesystem.write_file(path='first')\n"
+        "for i in range(10_000_000):\n"
+        "    try:\n"
+        "        raw.call('shell.exec', '{}')\n"
+        "    except BaseException:\n"
+        "        pass\n"
+    )
+    chokepoint.at = {1: lambda: executor.interrupt("interrupted by the user")}
+    chokepoint.refused = lambda *args: pytest.fail("audited after the interrupt")
+    result = await executor.run(code)
+    assert result.error is not None and result.error.kind == "stopped", result
+    assert result.tool_calls == 2
