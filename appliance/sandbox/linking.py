@@ -26,7 +26,7 @@ REFUSAL_MARK = "ironcurtain sandbox refused: "
 STOP_MARK = "ironcurtain sandbox stopped: "
 _CLOCK_RESOLUTION_NS = 1_000
 
-current = threading.local()  # ``.bridge`` and ``.deadline`` of the running execution
+current = threading.local()  # ``.bridge``, ``.deadline`` (and ``.escaped``) of the execution
 
 
 def _refuse(what: str) -> Callable[..., object]:
@@ -48,6 +48,12 @@ def _tools_call(store: object, name: str, args_json: str) -> Variant:
     except RunStopped as exc:
         # A trap, not an error value: the agent's code cannot catch it and carry on calling.
         raise wasmtime.WasmtimeError(f"{STOP_MARK}{exc}") from None
+    except BaseException as exc:
+        # wasmtime-py carries only Exception out of a host function: anything else (SystemExit,
+        # KeyboardInterrupt) is dropped by ctypes and the call goes on with no result, which
+        # segfaulted the host (measured). Trap here; Sandbox.run raises it once out of wasm.
+        current.escaped = exc
+        raise wasmtime.WasmtimeError(f"{STOP_MARK}the host stopped") from None
     finally:
         deadline.resume(store)
     return Variant("ok" if ok else "err", valid_text(text))

@@ -99,7 +99,7 @@ class Sandbox:
         store = self._new_store(limits)
         deadline.arm(store)
         started = time.perf_counter()
-        current.bridge, current.deadline = bridge, deadline
+        current.bridge, current.deadline, current.escaped = bridge, deadline, None
         try:
             run = self._instantiate(store)
             answer = run(store, envelope)
@@ -108,7 +108,10 @@ class Sandbox:
         except wasmtime.WasmtimeError as exc:
             outcome = {"error": _trap_error(exc, limits)}
         finally:
+            escaped, current.escaped = getattr(current, "escaped", None), None
             current.bridge = current.deadline = None
+        if escaped is not None:  # out of wasm now, where it can unwind safely
+            raise escaped
         fuel_used = limits.fuel - store.get_fuel() if _engine.ENGINE_SETTINGS["consume_fuel"] else 0
         duration = time.perf_counter() - started
         return RunResult(
