@@ -33,8 +33,12 @@ OnRefused = Callable[[str, dict, str], None]
 # can fill an audit record with megabytes of name.
 MAX_NAME_CHARS = 256
 _CATALOG_KEYS = ("server", "name", "description", "required", "properties")
-# MCP's rule for tool names (SEP-986); server names are narrower still (appliance.config).
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+# MCP's rule for tool names (SEP-986). A server name has no dot: ``server.tool`` is split at
+# the first one, so "a.b" + "c" would be called as server "a", tool "b.c".
+_NAMES = {
+    "server": re.compile(r"[A-Za-z0-9_-]{1,64}"),
+    "name": re.compile(r"[A-Za-z0-9_.-]{1,128}"),
+}
 
 
 def clean_catalog(catalog: list[dict]) -> list[dict]:
@@ -59,10 +63,10 @@ def clean_catalog(catalog: list[dict]) -> list[dict]:
 def _clean_entry(entry: object) -> tuple[str | None, dict]:
     if not isinstance(entry, dict):
         return f"expected an object, got {type(entry).__name__}", {}
-    for key in ("server", "name"):
+    for key, pattern in _NAMES.items():
         value = entry.get(key)
-        if not isinstance(value, str) or not _NAME.fullmatch(value):
-            return f"{key} {str(value)[:80]!r} is not 1-128 of A-Z a-z 0-9 _ - .", {}
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            return f"{key} {str(value)[:80]!r} does not match {pattern.pattern}", {}
     required = entry.get("required") or []
     properties = entry.get("properties") or {}
     if not isinstance(required, list) or not all(isinstance(r, str) for r in required):

@@ -25,6 +25,7 @@ BAD = {
     "name-with-escape": {**GOOD, "name": "echo\x1b[2J"},
     "name-too-long": {**GOOD, "name": "e" * 129},
     "server-not-a-string": {**GOOD, "server": 3},
+    "server-with-a-dot": {**GOOD, "server": "demo.echo"},
     "required-not-strings": {**GOOD, "required": [1]},
     "properties-not-an-object": {**GOOD, "properties": ["text"]},
     "surrogate-description": {**GOOD, "description": "Echo \ud800."},
