@@ -365,6 +365,8 @@ def _answer(raw: bytes, model_id: str, api_base: str | None) -> Completion:
     """The worker's line, checked for shape: it comes from the process that parses the network."""
     try:
         data = json.loads(raw)
+    except RecursionError:  # nesting no answer of ours has: a worker gone wrong
+        raise ModelError("the model client sent an answer nested too deeply") from None
     except ValueError:
         raise ModelError("the model client sent an answer that is not JSON") from None
     if not isinstance(data, dict):
