@@ -49,7 +49,7 @@ class SandboxError(ApplianceError, RuntimeError):
     """The sandbox cannot run at all (guest missing or unloadable): the operator's problem."""
 
 
-class RunStopped(Exception):
+class RunStopped(ApplianceError):
     """Raised by a ``call_tool`` to end the run at once (the user interrupted it, the session is
     ending): the guest traps at that call, so its code cannot catch the refusal and go on."""
 
