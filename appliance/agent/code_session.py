@@ -220,6 +220,9 @@ def _uncancellable(executor: CodeExecutor) -> Callable[[str], Awaitable[str]]:
     step."""
 
     async def execute(code: str) -> str:
+        # A turn cancelled already (Ctrl-C during an earlier run of the same model message)
+        # starts no further run: the shield below would let every remaining one go ahead.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         with anyio.CancelScope(shield=True):
             return await executor(code)
 

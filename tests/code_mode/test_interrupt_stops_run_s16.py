@@ -10,17 +10,22 @@ escalations pending at that moment, so code looping over tool calls went on maki
 from __future__ import annotations
 
 import io
+import json
 from types import SimpleNamespace
 
 import anyio
 import pytest
 
+from appliance.agent.code_session import _uncancellable
 from appliance.agent.control import SessionControl
+from appliance.agent.loop import Agent, ModelSettings
+from appliance.agent.model_worker import Completion
 from appliance.agent.terminal import Terminal
 from appliance.chokepoint.escalation.interactive import InteractivePrompt
 from appliance.chokepoint.trip import SessionStopped
 from appliance.sandbox import Sandbox
 from appliance.sandbox.code_mode import CodeExecutor
+from appliance.session.budget import Budget, ResourceBudget
 
 pytestmark = pytest.mark.anyio
 
@@ -128,3 +133,50 @@ async def test_after_an_interrupt_a_probe_for_tools_ends_the_run_too(sandbox):
     result = await executor.run(code)
     assert result.error is not None and result.error.kind == "stopped", result
     assert result.tool_calls == 2
+
+
+def _write_call(number: int, path: str) -> dict:
+    code = f"filesystem.write_file(path={path!r})"
+    function = {"name": "execute_code", "arguments": json.dumps({"code": code})}
+    return {"id": f"c{number}", "type": "function", "function": function}
+
+
+class ThreeRunsThenDone:
+    """A model whose first message asks for three runs at once."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def complete(self, request, model_id, api_base) -> Completion:
+        self.requests += 1
+        await anyio.sleep(0)
+        if self.requests == 1:
+            calls = [_write_call(1, "one"), _write_call(2, "two"), _write_call(3, "three")]
+            return Completion({"role": "assistant", "content": None, "tool_calls": calls}, 1, 0.0)
+        return Completion({"role": "assistant", "content": "done"}, 1, 0.0)
+
+
+async def test_an_interrupt_also_stops_the_other_runs_of_the_same_model_message(sandbox):
+    # Found with the fix above: each run is shielded and nothing awaited between two runs of
+    # one model message, so after Ctrl-C during the first the other two still ran in full.
+    written: list[str] = []
+    control = _control()
+
+    class Recording(Chokepoint):
+        async def call(self, server, tool, arguments):
+            written.append(arguments["path"])
+            control.interrupt()
+            return await super().call(server, tool, arguments)
+
+    control.executor = CodeExecutor(Recording(), sandbox, CATALOG)
+    control.agent = Agent(
+        model=ModelSettings("openai:scripted", api_key="sk-test"),
+        execute=_uncancellable(control.executor),
+        budget=Budget(ResourceBudget()),
+        system="system prompt",
+        client=ThreeRunsThenDone(),
+    )
+    assert await control.turn(lambda: control.agent.send("go")) is None  # cancelled
+    assert written == ["one"]
+    answers = [m["content"] for m in control.agent.messages if m.get("role") == "tool"]
+    assert answers[1:] == ["ERROR: not run: interrupted"] * 2
