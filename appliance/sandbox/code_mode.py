@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -100,6 +101,9 @@ class CodeExecutor:
         except SessionStopped as exc:
             self._stopped = exc
             raise RunStopped("the session has stopped") from None
+        except (anyio.RunFinishedError, CancelledError):
+            # The event loop is ending under the run (Ctrl-C in `exec`): the run ends here too.
+            raise RunStopped("the session has ended") from None
         if not outcome.ok:
             return False, outcome.text
         return True, _value_for_guest(outcome.text, outcome.structured)
