@@ -79,6 +79,9 @@ class CodeExecutor:
             )
         except SessionStopped as exc:
             self._stopped = exc
+            raise RunStopped("the session has stopped") from None
+        except (anyio.RunFinishedError, CancelledError):
+            raise RunStopped("the session has ended") from None
 
     def call_tool(self, name: str, args_json: str) -> tuple[bool, str]:
         """The guest's ``tools.call``: (ok, text) where text is the result or the refusal.

@@ -180,3 +180,25 @@ async def test_an_interrupt_also_stops_the_other_runs_of_the_same_model_message(
     assert written == ["one"]
     answers = [m["content"] for m in control.agent.messages if m.get("role") == "tool"]
     assert answers[1:] == ["ERROR: not run: interrupted"] * 2
+
+
+async def test_a_stopped_session_ends_the_run_at_a_probe_for_tools_too(sandbox):
+    class Stopping(Chokepoint):
+        async def refused(self, *args):
+            self.calls += 1
+            raise SessionStopped("the audit log could not be written")
+
+    chokepoint = Stopping()
+    executor = CodeExecutor(chokepoint, sandbox, CATALOG)
+    code = (
+        "import sys\n"
+        "raw = sys.modules['wit_world.imports.tools']\n"
+        "for i in range(10_000):\n"
+        "    try:\n"
+        "        raw.call('shell.exec', '{}')\n"
+        "    except BaseException:\n"
+        "        pass\n"
+    )
+    with pytest.raises(SessionStopped):
+        await executor.run(code)
+    assert chokepoint.calls == 1
