@@ -118,6 +118,8 @@ def test_instruction_vector(case: dict) -> None:
         ("throw away the old exports", ["delet*"], True),
         ("Please get in touch with Sofia Rossi's parents", ["messag*"], True),
         ("reach out to Jonas about the invoice", ["contact"], True),
+        ("bin the old drafts", ["delet*"], False),  # a noun at a piece's start as often
+        ("contact Jonas about the invoice", ["messag*"], False),  # a policy listing it reads it
         ("push back the deadline on the map exercise", ["extend*"], True),
         ("postpone the quiz to Friday", ["extend*"], True),
         ("Sofia Rossi's Weimar essay gets an A-", ["giv*"], True),
