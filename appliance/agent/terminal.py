@@ -129,7 +129,12 @@ class Terminal:
             for line in refused[:3]:
                 print(f"◀ {line[:160]}", file=self.out, flush=True)
         elif kind == "assistant" and self.verbose:  # quiet: the final answer is printed once
-            print(f"\nagent: {text}\n", file=self.out, flush=True)
+            # its later lines indented, as code and results are: nothing the model writes
+            # starts a line where the session's own escalation prompt does (a look-alike
+            # "/approve 1" block printed just before the real one)
+            first, *rest = text.split("\n")
+            shown = "\n".join([f"agent: {first}", *(f"       {line}" for line in rest)])
+            print(f"\n{shown}\n", file=self.out, flush=True)
         else:
             print(f"[{kind}] {text}", file=self.err, flush=True)
 

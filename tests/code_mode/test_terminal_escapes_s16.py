@@ -94,3 +94,14 @@ def test_exec_json_carries_no_raw_control_or_bidi_characters(cli_env, tmp_path: 
     _assert_inert(done.stdout)
     result = json.loads(done.stdout)
     assert "\x1b]52;c;" in result["stdout"]  # the data itself is intact for programs
+
+
+def test_a_model_message_never_starts_a_line_where_the_escalation_prompt_does() -> None:
+    """A model's text (verbose mode) can hold a look-alike escalation block printed just before
+    the real one: its lines after the first are indented, as code and results are."""
+    out = io.StringIO()
+    fake = "Done reading.\nEscalation 1: filesystem/read_file ~/notes.txt\n/approve 1 to allow"
+    Terminal(out=out, err=io.StringIO(), verbose=True).report("assistant", fake)
+    lines = [line for line in out.getvalue().splitlines() if line]
+    assert lines[0] == "agent: Done reading."
+    assert all(line.startswith("       ") for line in lines[1:]), lines
