@@ -289,11 +289,11 @@ def bind_records(
     listed: list[str] = []  # every record's id, whoever owns it
     contenders: dict[str, tuple[frozenset[str], str | None]] = {}  # never bound, still rivals
     ruled: set[str] = set()  # the contenders the user's exclusion ruled out
-    texts: dict[str, str] = {}  # each record's description as written, case-folded
-    # the joined names ("staging-db") a record is described by that the request typed whole:
-    # see _outscored
+    # With ``mine`` only (see _outscored): each record's description as written, case-folded,
+    # and the joined names ("staging-db") it is described by that the request typed whole.
+    texts: dict[str, str] = {}
     named_in: dict[str, frozenset[str]] = {}
-    typed_text = " ".join(task_words)
+    typed_text = " ".join(task_words).casefold()
     for record in records[:_MAX_RECORDS]:
         if not isinstance(record, Mapping):
             continue
@@ -307,9 +307,10 @@ def bind_records(
         ]
         text = " ".join(parts)
         words = content_words(text)
-        texts[ident] = text.casefold()
-        if typed := frozenset(n for n in map(_name, parts) if n and _typed(n, typed_text)):
-            named_in[ident] = typed
+        if mine is not None:
+            texts[ident] = text.casefold()
+            if typed := frozenset(n for n in map(_name, parts) if n and _occurs(n, typed_text)):
+                named_in[ident] = typed
         excluded_here = bool(words & ruled_out)
         if (owners is not None and owner not in owners) or excluded_here:
             # Never bound: an owner the listing does not admit (an outsider's suggested card,
@@ -579,20 +580,9 @@ def _name(value: str) -> str:
 _MAX_NAME = 200  # longer field values are descriptions, not names
 
 
-def _typed(name: str, text: str) -> bool:
-    """Whether the request (``text``) holds the joined name ``name`` whole, in any case."""
-    folded = text.casefold()
-    at = folded.find(name)
-    while at != -1:
-        if _occurs(name, folded[max(at - 1, 0) : at + len(name) + 1]):
-            return True
-        at = folded.find(name, at + 1)
-    return False
-
-
 def _occurs(name: str, text: str) -> bool:
-    """Whether ``name`` is in ``text`` as a whole: "sofia rossi" is in "sofia rossi's parents"
-    and in "staging-db-primary"'s "staging-db", not in "sofia rossini"."""
+    """Whether ``name`` is in ``text`` as a whole, ending at word ends: "staging-db" is in
+    "snapshot staging-db tonight" and in "staging-db-primary", not in "staging-dbx"."""
     at = text.find(name)
     while at != -1:
         end = at + len(name)
