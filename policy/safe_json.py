@@ -26,7 +26,14 @@ from array import array
 from itertools import accumulate
 from typing import Any
 
-__all__ = ["DEFAULT_MAX_DEPTH", "MAX_VALUES", "JSONRefused", "loads", "value_count"]
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "MAX_VALUES",
+    "JSONRefused",
+    "loads",
+    "value_count",
+    "values_over_limit",
+]
 
 DEFAULT_MAX_DEPTH = 64
 # At most this many values in one message (``value_count``), whatever its size: Python makes an
@@ -40,6 +47,7 @@ _UNCOUNTED = 1024 * 1024
 # once strings are gone: only brackets matter for depth.
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _STRING_BYTES = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_MARKS, _MARK_BYTES = (",", "[", "{"), (b",", b"[", b"{")  # what value_count counts
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _OPEN_CLOSE = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -58,7 +66,7 @@ def loads(data: str | bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEP
     depth = nesting_depth(text)
     if depth > max_depth:
         raise JSONRefused(f"nested too deeply (depth {depth}; the limit is {max_depth})")
-    if size > _UNCOUNTED and (count := value_count(text)) > MAX_VALUES:
+    if (count := values_over_limit(text)) is not None:
         raise JSONRefused(f"too many values ({count} or more; the limit is {MAX_VALUES})")
     try:
         value = json.loads(
@@ -81,16 +89,23 @@ def value_count(text: str | bytes) -> int:
     after the first (its comma), outside string literals. Those inside strings are counted
     first, as a fast upper bound; the strings are taken out only when it is over the limit."""
     if isinstance(text, str):
-        found = text.count(",") + text.count("[") + text.count("{")
-        if found <= MAX_VALUES:
-            return found
-        bare = _STRING.sub("", text)
-        return bare.count(",") + bare.count("[") + bare.count("{")
-    found = text.count(b",") + text.count(b"[") + text.count(b"{")
+        marks, strings, empty = _MARKS, _STRING, ""
+    else:
+        marks, strings, empty = _MARK_BYTES, _STRING_BYTES, b""
+    found = sum(text.count(mark) for mark in marks)
     if found <= MAX_VALUES:
         return found
-    bare_bytes = _STRING_BYTES.sub(b"", text)
-    return bare_bytes.count(b",") + bare_bytes.count(b"[") + bare_bytes.count(b"{")
+    bare = strings.sub(empty, text)
+    return sum(bare.count(mark) for mark in marks)
+
+
+def values_over_limit(text: str | bytes) -> int | None:
+    """``value_count(text)`` when it is over ``MAX_VALUES``, else None. A text of at most
+    ``_UNCOUNTED`` characters (or bytes) is not counted: a value takes one at least."""
+    if len(text) <= _UNCOUNTED:
+        return None
+    count = value_count(text)
+    return count if count > MAX_VALUES else None
 
 
 def nesting_depth(text: str) -> int:

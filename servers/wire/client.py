@@ -42,7 +42,7 @@ import anyio.lowlevel
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from policy.safe_json import MAX_VALUES, value_count
+from policy.safe_json import MAX_VALUES, values_over_limit
 
 __all__ = [
     "CLIENT_PROTOCOL_VERSION",
@@ -428,13 +428,10 @@ class StdioClient(McpClient):
                 self._process.kill()
 
 
-_UNCOUNTED = 1024 * 1024  # a shorter line cannot hold more than MAX_VALUES values
-
-
 def _parse(line: bytes | str) -> dict[str, Any]:
     # (stdlib json.loads: a server's results are not held to safe_json's depth and key rules,
     # but their count of values is bounded as everywhere)
-    if len(line) > _UNCOUNTED and (count := value_count(line)) > MAX_VALUES:
+    if (count := values_over_limit(line)) is not None:
         raise ProtocolError(
             f"the server sent a message of {count} values or more (the limit is "
             f"{MAX_VALUES}): it would fill the host's memory"

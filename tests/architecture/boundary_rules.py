@@ -78,7 +78,7 @@ RULES: tuple[Rule, ...] = (
             " does without loading the engine; policy.api would load it lazily but the"
             " direct import keeps a server's start free of pydantic",
             "servers.wire.client": "bounds a server's message by policy.safe_json's value count"
-            " (value_count, MAX_VALUES), the one every entry point uses: a stdlib-only leaf",
+            " (values_over_limit, MAX_VALUES), the one every entry point uses: a stdlib-only leaf",
         },
     ),
     Rule(
