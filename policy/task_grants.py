@@ -869,13 +869,10 @@ def _clauses_and_questions(text: str) -> list[tuple[str, bool]]:
     return out
 
 
-_POINTING = frozenset((
-    "it", "its", "him", "his", "her", "hers", "them", "their", "this", "that", "these", "those",
-))  # fmt: skip
-
-
-# The pronouns by which an instruction speaks of something named before it.
+# The pronouns by which an instruction speaks of something named before it; an object may
+# also start with a demonstrative ("that one"), which elsewhere in a piece starts a clause.
 _POINTING_BACK = frozenset(("it", "its", "him", "his", "her", "hers", "them", "their"))
+_POINTING = _POINTING_BACK | {"this", "that", "these", "those"}
 
 
 def _instruction(verb: str, text: str, before: str = "") -> Instruction:
