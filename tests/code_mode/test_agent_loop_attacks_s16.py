@@ -27,6 +27,16 @@ class ScriptedClient:
         return Completion(self.messages.pop(0), 1, 0.0)
 
 
+def _agent(execute, client: ScriptedClient) -> Agent:
+    return Agent(
+        model=ModelSettings("openai:scripted", api_key="sk-test"),
+        execute=execute,
+        budget=Budget(ResourceBudget()),
+        system="system prompt",
+        client=client,
+    )
+
+
 def _call(arguments: str, call_id: str = "c1") -> dict:
     function = {"name": "execute_code", "arguments": arguments}
     return {"role": "assistant", "content": None,
@@ -54,13 +64,7 @@ async def test_hostile_arguments_are_refused_to_the_model_not_crashed_on(name):
     client = ScriptedClient(
         [_call(HOSTILE_ARGUMENTS[name]), {"role": "assistant", "content": "gave up"}]
     )
-    agent = Agent(
-        model=ModelSettings("openai:scripted", api_key="sk-test"),
-        execute=execute,
-        budget=Budget(ResourceBudget()),
-        system="system prompt",
-        client=client,
-    )
+    agent = _agent(execute, client)
     assert await agent.send("go") == "gave up"
     answer = agent.messages[-2]
     assert answer["role"] == "tool" and answer["content"].startswith("ERROR: ")
@@ -74,11 +78,5 @@ async def test_three_identical_surrogate_calls_still_stop_as_a_loop():
     async def execute(code: str) -> str:
         return "ran"
 
-    agent = Agent(
-        model=ModelSettings("openai:scripted", api_key="sk-test"),
-        execute=execute,
-        budget=Budget(ResourceBudget()),
-        system="system prompt",
-        client=client,
-    )
+    agent = _agent(execute, client)
     assert "repeated the same code" in await agent.send("go")

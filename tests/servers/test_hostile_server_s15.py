@@ -28,10 +28,14 @@ def hello(m):
 """
 
 
-def _server(tmp_path: Path, name: str, body: str, **spec) -> ServerSpec:
+def _script(tmp_path: Path, name: str, body: str) -> Path:
     script = tmp_path / f"{name}.py"
     script.write_text(_PRELUDE + textwrap.dedent(body))
-    return ServerSpec(name, argv=(sys.executable, str(script)), **spec)
+    return script
+
+
+def _server(tmp_path: Path, name: str, body: str, **spec) -> ServerSpec:
+    return ServerSpec(name, argv=(sys.executable, str(_script(tmp_path, name, body))), **spec)
 
 
 def _alive(pid: int) -> bool:
@@ -150,8 +154,7 @@ for line in sys.stdin:
 async def test_a_tool_list_without_end_is_refused_before_it_fills_the_memory(tmp_path):
     # Pages of 2,000 tools, then another page: the host must not gather them all (1,000 pages
     # of lines up to 64 MB each) before it gives up.
-    script = tmp_path / "pages.py"
-    script.write_text(_PRELUDE + textwrap.dedent(_ENDLESS_PAGES))
+    script = _script(tmp_path, "pages", _ENDLESS_PAGES)
     with anyio.fail_after(4):
         async with StdioClient([sys.executable, str(script)]) as client:
             await client.initialize()
@@ -207,8 +210,7 @@ for line in sys.stdin:
 async def test_the_first_answer_to_a_request_stands(tmp_path):
     # A second answer written in the same burst used to overwrite the first before the caller
     # read it (the error won): one request, one answer, the first.
-    script = tmp_path / "twice.py"
-    script.write_text(_PRELUDE + textwrap.dedent(_TWO_ANSWERS))
+    script = _script(tmp_path, "twice", _TWO_ANSWERS)
     with anyio.fail_after(4):
         async with StdioClient([sys.executable, str(script)]) as client:
             await client.initialize()
