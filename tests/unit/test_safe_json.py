@@ -114,3 +114,18 @@ def test_commas_and_brackets_inside_strings_are_not_values() -> None:
     assert value_count(text) == 1
     assert value_count(text.encode()) == 1
     assert loads(text, max_bytes=64 * 1024 * 1024)["text"].startswith("a,[{")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[" + "[]," * (MAX_VALUES + 1) + "[]]",  # empty arrays, no comma inside any
+        '["ünïcode ✓", ' + "0," * (MAX_VALUES + 1) + "0]",  # a str whose bytes outnumber it
+        '{"a": "' + "x" * 2_000_000 + '", "b": [' + "{}," * (MAX_VALUES + 1) + "{}]}",
+    ],
+    ids=["arrays", "non-ascii-text", "long-string-first"],
+)
+def test_too_many_values_is_refused_whatever_they_are_and_whatever_comes_first(line: str) -> None:
+    with pytest.raises(JSONRefused, match="too many values"):
+        loads(line, max_bytes=64 * 1024 * 1024)
+    assert value_count(line.encode()) > MAX_VALUES
