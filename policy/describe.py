@@ -7,6 +7,10 @@ from policy.models import RuleCondition
 __all__ = ["describe_condition"]
 
 
+def _article(word: str) -> str:
+    return f"{'an' if word[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {word}"
+
+
 def describe_condition(cond: RuleCondition) -> str:
     parts = []
     if cond.server:
@@ -35,7 +39,12 @@ def describe_condition(cond: RuleCondition) -> str:
         parts.append(f"session {what} {' and '.join(bounds)}")
     if cond.provenance:
         roles = "|".join(cond.provenance.roles)
-        if cond.provenance.words is None:
+        if cond.provenance.after_text is not None:
+            parts.append(
+                f"{roles} written after a text of {cond.provenance.after_text}+ words in "
+                f"{_article(cond.provenance.from_)} result was read"
+            )
+        elif cond.provenance.words is None:
             parts.append(f"{roles} holds text from {cond.provenance.from_} results")
         else:
             parts.append(

@@ -42,7 +42,7 @@ from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.paths import ProtectedPaths, absolute, components, is_env_file
 from policy.roles import RoleValue
 from policy.rules import CompiledRule, ToolPlan, number_in_range
-from policy.session_state import copied_run, request_words
+from policy.session_state import MAX_TEXT_WORDS, copied_run, request_words, written_after
 
 __all__ = ["evaluate"]
 
@@ -163,15 +163,21 @@ def _copied_texts(
             continue
         for rule in plan.rules_for(item.role):
             condition = rule.provenance
-            if (
-                condition is None
-                or condition.words is None
-                or not _covers(rule, item, view, values)
-            ):
+            if condition is None or not condition.on_text or not _covers(rule, item, view, values):
                 continue
+            label = f"{'an' if condition.from_[0] in 'aeiou' else 'a'} {condition.from_}"
+            if condition.after_text is not None:
+                if not written_after(item.value, condition.from_, session, condition.after_text):
+                    continue
+                what = _written_after(condition.after_text, label, session, condition.from_)
+                found.append(
+                    _Outcome(
+                        rule.effect, rule.name, f"{rule.reason} ({item.where} {what})", item.role
+                    )
+                )
+                break
             typed = request_words(session)
             size = copied_run(item.value, condition.from_, session, condition.words, typed)
-            label = f"{'an' if condition.from_[0] in 'aeiou' else 'a'} {condition.from_}"
             what = (
                 f"repeats {size} words in a row that {label} result wrote"
                 if size > 0
@@ -184,6 +190,18 @@ def _copied_texts(
     return found
 
 
+def _written_after(words: int, label: str, state, from_: str) -> str:
+    read = state.read.get(from_, 0) if state is not None else 0
+    if read >= words:
+        size = f"{read}{' or more' if read >= MAX_TEXT_WORDS else ''}"
+        return (
+            f"was written after the agent read a text of {size} words in {label} result "
+            f"(this rule asks from {words}): an instruction in it, reworded, copies none of them"
+        )
+    # saturated: more was read than is kept, or a resumed session read such a result before
+    return f"was written after the agent read {label} result this session no longer measures"
+
+
 def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallView) -> Decision:
     """A call with no judged value: the first applicable rule whose conditions hold for the
     call as a whole (a ``roles`` condition: the tool has such an argument; ``paths``,
@@ -191,7 +209,7 @@ def _call_level(plan: ToolPlan, tool: str, values: list[RoleValue], view: _CallV
     facts = view.facts(values)
     limit: CompiledRule | None = None  # the first session limit that holds (see _first)
     for rule in plan.unscoped:
-        if rule.provenance is not None and rule.provenance.words is not None:
+        if rule.provenance is not None and rule.provenance.on_text:
             # a copy rule judges a text (``_copied_texts``), never the call: a copy that asks
             # does not stand in for the rule that would allow the call, nor for the default deny
             continue

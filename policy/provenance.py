@@ -37,6 +37,7 @@ from typing import Any
 
 from policy.session_state import (
     COPY_WORDS,
+    MAX_TEXT_WORDS,
     MIN_PIECE_CHARS,
     RUNS_SATURATED,
     SHORT_PIECE_CHARS,
@@ -53,6 +54,7 @@ __all__ = [
     "argument_strings",
     "pieces_of",
     "result_strings",
+    "words_read",
 ]
 
 MIN_CHARS = MIN_PIECE_CHARS
@@ -114,7 +116,9 @@ class ProvenanceMemory:
     """Per label: long pieces indexed by their first :data:`MIN_CHARS` characters (a search
     costs one dictionary lookup per character of the argument), short pieces in a set."""
 
-    def __init__(self, limit: int = MAX_PIECES, *, runs: Iterable[str] = ()) -> None:
+    def __init__(
+        self, limit: int = MAX_PIECES, *, runs: Iterable[str] = (), texts: Iterable[str] = ()
+    ) -> None:
         self.limit = limit
         self._index: dict[str, dict[str, set[str]]] = {label: {} for label in _LABELS}
         self._short: dict[str, set[str]] = {label: set() for label in _LABELS}
@@ -124,6 +128,10 @@ class ProvenanceMemory:
         # of COPY_WORDS words of each result, as an in-process hash (~60 bytes), for copies().
         self.runs = frozenset(runs) & set(_LABELS)
         self._runs: dict[str, set[int]] = {label: set() for label in self.runs}
+        # ``texts``: the labels a provenance condition on ``afterText`` reads. For those, the
+        # most words one text of such a result had (counted up to MAX_TEXT_WORDS).
+        self.texts = frozenset(texts) & set(_LABELS)
+        self.read: dict[str, int] = {}
 
     def remember(self, label: str, text: str) -> int:
         """Keep the pieces of one result; returns how many were new."""
@@ -132,9 +140,16 @@ class ProvenanceMemory:
         added = 0
         if label not in self.saturated:
             added += self._remember_pieces(label, text)
-        if label in self.runs and f"{label}{RUNS_SATURATED}" not in self.saturated:
+        runs = label in self.runs and f"{label}{RUNS_SATURATED}" not in self.saturated
+        counts = label in self.texts and self.read.get(label, 0) < MAX_TEXT_WORDS
+        if runs or counts:
             for string in result_strings(text):
-                added += self._remember_runs(label, text_words(string))
+                if runs:
+                    added += self._remember_runs(label, text_words(string))
+                if counts and self.read.get(label, 0) < MAX_TEXT_WORDS:
+                    size = words_read(string)
+                    if size > self.read.get(label, 0):
+                        self.read[label] = size
         return added
 
     def _remember_pieces(self, label: str, text: str) -> int:
@@ -244,6 +259,24 @@ def _found_in(text: str, index: dict[str, set[str]], budget: list[int]) -> Itera
             for piece in bucket:
                 if text.startswith(piece, start):
                     yield piece
+
+
+# A word as ``afterText`` counts what the agent read: a run of letters and digits, and a capital
+# after a small letter starts another ("PickupViaMarco" is three words). Anything else separates,
+# invisible characters too (copies compare words with those removed; a reader sees "pay\u200bGreg"
+# as two words).
+_READ_WORD = re.compile(r"[^\W_]+")
+_CAPITAL_AFTER_SMALL = re.compile(r"[a-z][A-Z]")
+
+
+def words_read(text: str) -> int:
+    """How many words one text of a result holds, counted up to :data:`MAX_TEXT_WORDS`."""
+    count = 0
+    for word in _READ_WORD.finditer(text):
+        count += 1 + len(_CAPITAL_AFTER_SMALL.findall(word.group()))
+        if count >= MAX_TEXT_WORDS:
+            return MAX_TEXT_WORDS
+    return count
 
 
 def result_strings(text: str) -> Iterator[str]:

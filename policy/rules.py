@@ -25,6 +25,7 @@ from policy.session_state import (
     tainted_by,
     task_condition_holds,
     within_bounds,
+    written_after,
 )
 
 __all__ = ["CompiledRule", "ToolPlan", "expand_lists"]
@@ -156,7 +157,7 @@ class CompiledRule:
                 found = [v for v in values if v.role in roles]
                 # copied text: one text that copies is enough (a subject beside the body
                 # must not excuse it); a value's origin: every value must carry it
-                every = any if self.provenance.words is not None else all
+                every = any if self.provenance.on_text else all
                 if not found or not every(holds(v.value) for v in found):
                     return False
         if self.task_condition is not None and not task_condition_holds(self.task_condition, state):
@@ -169,6 +170,9 @@ def _provenance_test(condition, state):
     """The test a provenance condition puts to one value: it contains a remembered piece, or
     (``words``) it repeats a run of that many words a result wrote that the user did not."""
     label, words = condition.from_, condition.words
+    if condition.after_text is not None:
+        after = condition.after_text
+        return lambda value: written_after(value, label, state, after)
     if words is None:
         return lambda value: tainted_by(value, label, state)
     typed = request_words(state)

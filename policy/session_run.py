@@ -100,10 +100,14 @@ class SessionRun:
         self.state = SessionState()
         # Results are remembered, and arguments searched, only for a policy that asks where a
         # value came from: for the others it is work no decision reads (~20 us a call). Runs
-        # of words only for one that asks whether a text copies a result (``words``).
+        # of words only for one that asks whether a text copies a result (``words``); the
+        # length of the texts read only for one that asks what was read before (``afterText``).
         conditions = [rule.when.provenance for rule in policy.rules if rule.when.provenance]
         self.tracks_provenance = bool(conditions)
-        self.memory = ProvenanceMemory(runs={c.from_ for c in conditions if c.words is not None})
+        self.memory = ProvenanceMemory(
+            runs={c.from_ for c in conditions if c.words is not None},
+            texts={c.from_ for c in conditions if c.after_text is not None},
+        )
         # What the policy reads of a request, fixed with the policy: computed once.
         self._verbs = asks_verbs(policy)
         self._tool_scopes = tool_scopes(policy)
@@ -355,9 +359,12 @@ class SessionRun:
         hits, too_long = self.memory.search(call.arguments)
         copies, too_many = self.memory.copies(call.arguments)
         saturated = tuple(sorted({*self.memory.saturated, *too_long, *too_many}))
-        if not hits and not copies and not saturated:
+        read = dict(sorted(self.memory.read.items()))
+        if not hits and not copies and not saturated and not read:
             return state
-        return state.model_copy(update={"tainted": hits, "copied": copies, "saturated": saturated})
+        return state.model_copy(
+            update={"tainted": hits, "copied": copies, "saturated": saturated, "read": read}
+        )
 
 
 _STRICTNESS = {"allow": 0, "escalate": 1, "deny": 2}

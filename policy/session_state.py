@@ -80,6 +80,9 @@ MIN_PIECE_CHARS = 6
 # The shortest run of words a result wrote that counts as copied from it (a provenance
 # condition's ``words`` is at least this); runs are kept and found as runs of this many.
 COPY_WORDS = 3
+# The largest ``afterText`` (words in one text of a result): how much of a result's longest
+# text the session keeps count of.
+MAX_TEXT_WORDS = 64
 _WORD = re.compile(r"[^\W_]+")
 # Cyrillic and Greek letters that look like Latin ones, read as those once case is folded (a
 # sign-off planted in "Арргоvеd" is copied as "Approved"; "ԜIRE ТНЕ FUNDS" as "wire the
@@ -231,6 +234,25 @@ class ProvenanceCondition(_Frozen):
     # have: :func:`telling`). For a message's text, opaque to every other rule: it repeats
     # what a listing's author wrote.
     words: int | None = Field(default=None, ge=COPY_WORDS, le=12)
+    # Set: the session has read, in a result with that label, a text of at least this many
+    # words (one string of it: a JSON result's strings one by one), and the value has a word
+    # in it. For a message's text written once such a text was in the agent's context: a
+    # paraphrase of an instruction in it copies no run of words, and no rule can read meaning.
+    after_text: int | None = Field(
+        default=None, ge=1, le=MAX_TEXT_WORDS, alias="afterText", exclude_if=lambda v: v is None
+    )
+
+    @model_validator(mode="after")
+    def _one_test(self) -> ProvenanceCondition:
+        if self.words is not None and self.after_text is not None:
+            raise ValueError("a provenance condition takes 'words' or 'afterText', not both")
+        return self
+
+    @property
+    def on_text(self) -> bool:
+        """It judges a text's origin (``words``, ``afterText``), not a value's pieces: a copy
+        rule, which never stands in for the rule that would allow the call."""
+        return self.words is not None or self.after_text is not None
 
 
 class ListExtension(_Frozen):
@@ -259,6 +281,9 @@ class SessionState(_Frozen):
     tainted: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     copied: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     saturated: tuple[str, ...] = ()
+    # per label, the most words one text of such a result had (at most MAX_TEXT_WORDS): what
+    # the agent has read, for ``afterText``
+    read: dict[str, int] = Field(default_factory=dict)
 
     def audit_form(self) -> dict[str, object]:
         """The JSON the audit keeps (and ``policy replay`` reads back), empty parts left out."""
@@ -478,6 +503,16 @@ def request_words(state: SessionState | None) -> tuple[str, ...]:
     with askedBy is judged, ``TASK_WORDS`` is only its instructions' share."""
     lists = state.lists if state is not None else {}
     return lists.get(REQUEST_WORDS) or lists.get(TASK_WORDS, ())
+
+
+def written_after(value: str | None, label: str, state: SessionState | None, words: int) -> bool:
+    """Whether ``value`` has a word in it and the session has read a text of at least
+    ``words`` words in a ``label`` result (``afterText``). A label whose memory overflowed, or
+    that a resumed session read before (``saturated``), counts as read: fail closed."""
+    if state is None or value is None or not text_words(value):
+        return False
+    saturated = label in state.saturated or f"{label}{RUNS_SATURATED}" in state.saturated
+    return saturated or state.read.get(label, 0) >= words
 
 
 def copied_in(

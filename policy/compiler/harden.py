@@ -62,7 +62,9 @@ constitution requires for what the user asks for; change only what the findings 
   [{"count": NAME, "gte": N}] (N the most calls one task needs) and a top-level "session":
   {"count": [NAME]}: it counts the tool's calls itself, NAME a new counter;
 - "copies": add, before the allow rules, an escalate rule with "provenance": {"roles":
-  [the text's role], "from": "untrusted", "words": 4}.
+  [the text's role], "from": "untrusted", "words": 4}; where the constitution wants a person
+  to see what the agent writes once it has read others' text (a reworded instruction copies
+  no words), a second one with "afterText": 8 in place of "words".
 Only narrow: keep the rules' order and names; keep escalate rules exactly; an allow rule may be
 dropped, become escalate, or gain conditions (never lose or change one, never change its
 "session" update); new rules may only be the caps and copy guards above. A finding the
@@ -154,6 +156,10 @@ COPY_REASON = (
     "the text repeats, word for word, a run an untrusted result wrote (a copy guard the "
     "compiler added after `policy lint`)"
 )
+AFTER_TEXT_REASON = (
+    "the text was written after the agent read someone else's text, which it may repeat in "
+    "other words (a guard the compiler added after `policy lint`)"
+)
 
 
 def own_words(original: Sequence[Rule], revised: Sequence[Rule]) -> tuple[Rule, ...]:
@@ -168,8 +174,14 @@ def own_words(original: Sequence[Rule], revised: Sequence[Rule]) -> tuple[Rule, 
             texts = {"reason": old.reason, "description": old.description}
             out.append(rule.model_copy(update={**texts, "principle": old.principle}))
             continue
-        copies = rule.when.provenance is not None and rule.when.provenance.words is not None
-        reason = COPY_REASON if copies else CAP_REASON
+        provenance = rule.when.provenance
+        reason = (
+            CAP_REASON
+            if provenance is None or not provenance.on_text
+            else AFTER_TEXT_REASON
+            if provenance.after_text is not None
+            else COPY_REASON
+        )
         out.append(rule.model_copy(update={"reason": reason, "description": "", "principle": ""}))
     return tuple(out)
 
@@ -271,15 +283,16 @@ def narrowing(
     if [r.name for r in revised if r.name in {k.name for k in kept}] != [r.name for r in kept]:
         return "it reorders the verified rules"
     copies = any(r.when.provenance and r.when.provenance.words for r in original)
+    after = any(r.when.provenance and r.when.provenance.after_text for r in original)
     for rule in revised:
         old = next((r for r in original if r.name == rule.name), None)
-        why = _new_rule(rule, copies, opaque) if old is None else _changed(old, rule)
+        why = _new_rule(rule, copies, after, opaque) if old is None else _changed(old, rule)
         if why:
             return why
     return _added_counts(original, revised, others)
 
 
-def _new_rule(rule: Rule, copies: bool, opaque: frozenset[str]) -> str | None:
+def _new_rule(rule: Rule, copies: bool, after: bool, opaque: frozenset[str]) -> str | None:
     if rule.then != "escalate":
         return f"its new rule {rule.name!r} does not escalate"
     task = rule.when.task
@@ -292,12 +305,14 @@ def _new_rule(rule: Rule, copies: bool, opaque: frozenset[str]) -> str | None:
     # Only the two new rules the findings ask for: any other escalate rule (on a role, asking
     # while a count is low, a "cap" from zero) turns what no rule covered, a default deny, into
     # a question from the first call. A cap asks only once a count has reached one call or more.
-    if provenance is not None and provenance.words is not None:
+    if after and provenance is not None and provenance.after_text is not None:
+        return f"its new rule {rule.name!r} is a second rule on what was read before"
+    if provenance is not None and provenance.on_text:
         # on a judged role (a payee) it would cover the value whenever the call's text copies
         # (a long copied memo saturates the runs: every value "copies"), asking about a value
         # no rule allowed under the memo's question
         if judged := sorted(set(provenance.roles) - opaque):
-            return f"its new copy rule {rule.name!r} reads {judged[0]!r}, a role the rules judge"
+            return f"its new text rule {rule.name!r} reads {judged[0]!r}, a role the rules judge"
         return None
     if any(_bites_late(condition) for condition in rule.when.session or ()):
         return None

@@ -56,7 +56,9 @@ Rules may also use the session (the user's task and what happened in it):
   it (a sum adds this call's values), and "@session:NAME" in "allowed" lists what was recorded.
 - "provenance": {"roles", "from": "untrusted" | "secret"} holds when the value contains text a
   result of that label returned (a link, account or address read in a mail or a web page);
-  with "words": N (4 to 12) when a message's text repeats N words such a result wrote. Put an
+  with "words": N (4 to 12) when a message's text repeats N words such a result wrote; with
+  "afterText": N (1 to 64) when a message's text was written once the agent had read a text of
+  N words or more in such a result (it may repeat an instruction in other words). Put an
   escalate rule on provenance before the allow rules it guards.
 - "task": {"mentions": [WORDS]} / {"mentionsNone": [WORDS]}: the request holds one of these
   words, or none ("pay*": a word starting so).

@@ -373,6 +373,12 @@ def main() -> None:
             ("round 8", "round 9", "round 10"),
             _copies_asked(words),
         )
+    for words in (1, 8):
+        _what_if(
+            f"asking about a message written after reading an untrusted text of {words}+ words",
+            ("round 8", "round 9", "round 10", "round 11"),
+            _after_text_asked(words),
+        )
     _what_if(
         "with every lint finding acted on, asking where it refused what it does not recognise",
         ("round 8", "round 9", "round 10"),
@@ -644,8 +650,30 @@ def _copies_asked(words: int):
     """A rule, first in each policy, asking about a message whose text repeats a run of
     ``words`` words an untrusted result wrote and the user did not (``provenance.words``), on
     every opaque text role an argument shares with the links judged in it (``text-urls``)."""
+    return _text_rule_first(
+        "escalate-copied-text",
+        {"words": words},
+        "the text repeats what someone else wrote in a result",
+    )
 
+
+def _after_text_asked(words: int):
+    """A rule, first in each policy, asking about a message written once the agent has read a
+    text of ``words`` words or more in an untrusted result (``provenance.afterText``), on the
+    same roles as :func:`_copies_asked`: a paraphrase copies no run of words. A policy with no
+    such role gets one first (:func:`_text_role`, as the lint asks)."""
+    return _text_rule_first(
+        "escalate-text-after-untrusted",
+        {"afterText": words},
+        "the text was written after the agent read what someone else wrote",
+        declare=True,
+    )
+
+
+def _text_rule_first(name: str, test: dict, reason: str, declare: bool = False):
     def rewrite(copy: Path) -> None:
+        if declare:
+            _text_role(copy)
         annotations = json.loads((copy / "tool-annotations.json").read_text())
         declared = annotations.get("roles", {})
         texts = sorted(
@@ -662,10 +690,10 @@ def _copies_asked(words: int):
         def rules(data: dict) -> None:
             if texts:
                 ask = {
-                    "name": "escalate-copied-text",
-                    "if": {"provenance": {"roles": texts, "from": "untrusted", "words": words}},
+                    "name": name,
+                    "if": {"provenance": {"roles": texts, "from": "untrusted", **test}},
                     "then": "escalate",
-                    "reason": "the text repeats what someone else wrote in a result",
+                    "reason": reason,
                 }
                 data["rules"] = [ask, *data["rules"]]
 

@@ -124,7 +124,7 @@ def test_a_new_copy_guard_on_a_judged_role_asks_about_a_payee_no_rule_allows():
     assert (got.decision, got.rule) == ("escalate", "ask-copied-text")
     opaque = _policy(before).roles.opaque_roles
     why = narrowing(before, after, (), opaque)
-    assert why == "its new copy rule 'ask-copied-text' reads 'payee', a role the rules judge"
+    assert why == "its new text rule 'ask-copied-text' reads 'payee', a role the rules judge"
 
 
 def test_a_copy_guard_does_not_decide_a_call_no_rule_allows():
