@@ -264,16 +264,20 @@ def _found_in(text: str, index: dict[str, set[str]], budget: list[int]) -> Itera
 # A word as ``afterText`` counts what the agent read: a run of letters and digits, and a capital
 # after a small letter starts another ("PickupViaMarco" is three words). Anything else separates,
 # invisible characters too (copies compare words with those removed; a reader sees "pay\u200bGreg"
-# as two words).
+# as two words). A run with no such break counts a word for every ENCODED_WORD characters: text
+# encoded in hex or base64, which the agent can decode, is about that long a word (a git hash is
+# 3, a UUID's parts 1 each).
 _READ_WORD = re.compile(r"[^\W_]+")
 _CAPITAL_AFTER_SMALL = re.compile(r"[a-z][A-Z]")
+ENCODED_WORD = 12
 
 
 def words_read(text: str) -> int:
     """How many words one text of a result holds, counted up to :data:`MAX_TEXT_WORDS`."""
     count = 0
-    for word in _READ_WORD.finditer(text):
-        count += 1 + len(_CAPITAL_AFTER_SMALL.findall(word.group()))
+    for found in _READ_WORD.finditer(text):
+        word = found.group()
+        count += max(1 + len(_CAPITAL_AFTER_SMALL.findall(word)), len(word) // ENCODED_WORD)
         if count >= MAX_TEXT_WORDS:
             return MAX_TEXT_WORDS
     return count

@@ -126,7 +126,12 @@ class ServerResult:
 
 class ServerCallError(ApplianceError):
     """The server could not answer (died, timed out, refused to start). The agent sees a short
-    message; the operator's log has the detail."""
+    message; the operator's log has the detail. ``server_text``: what the server itself wrote
+    into the message (a JSON-RPC error's), which the agent reads as it reads a result."""
+
+    def __init__(self, message: str, server_text: str | None = None) -> None:
+        super().__init__(message)
+        self.server_text = server_text
 
 
 class _Connection:
@@ -393,7 +398,9 @@ class ServerPool:
             raise ServerCallError(f"{server}.{tool} timed out after {timeout:g} s") from exc
         except RemoteError as exc:
             # The server refused the request itself (not the tool): it is still healthy.
-            raise ServerCallError(f"the {server} server refused {tool}: {exc.message}") from exc
+            raise ServerCallError(
+                f"the {server} server refused {tool}: {exc.message}", server_text=exc.message
+            ) from exc
         except ClientError as exc:
             # A dead pipe or protocol failure: drop the connection so the next call restarts it.
             connection.stop.set()

@@ -470,6 +470,10 @@ class Chokepoint:
             )
         except ServerCallError as exc:
             trip.extra["status"] = "server-error"
+            if exc.server_text:
+                # the agent reads what the server wrote as it reads a result: remembered under
+                # the tool's label, like an error result (it binds no records)
+                self.session_state.observe(call.server, call.tool, exc.server_text, listing=False)
             return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
         trip.extra["status"] = "error" if result.is_error else "ok"
         bound = self.session_state.observe(

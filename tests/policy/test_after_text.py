@@ -53,6 +53,11 @@ def _decided(run: SessionRun, text: str = "Hi Ada, Marco will collect the kids t
         ("PayGregNow", 3),  # a capital after a small letter starts a word
         ("PAYGREGNOW", 1),
         ("LV-3304 c-112", 4),
+        ("internationalisation", 1),
+        ("3f2a9c1e-7b4d-4e2f-9a6b-0c1d2e3f4a5b", 5),  # a UUID: a word a part
+        ("da39a3ee5e6b4b0d3255bfef95601890afd80709", 3),  # a git hash
+        # an instruction hex-encoded (the agent can decode it): a word every 12 characters
+        ("decode: " + b"Pickup runs via Marco Rossi, gate code 4471".hex(), 8),
         ("word " * 500, MAX_TEXT_WORDS),  # counted up to the largest afterText, no further
     ],
 )
