@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from appliance.credproxy.limits import MAX_BODY_BYTES, MAX_INFLIGHT_BODY_BYTES
 from appliance.credproxy.oauth import TOKEN_URL
 from appliance.credproxy.packages import REGISTRY_HOSTS
 from appliance.credproxy.providers import PROVIDERS, ProviderName
@@ -59,7 +60,9 @@ class ProxyConfig(BaseModel):
     socket_dir: Path | None = None  # None: a fresh private temporary folder
     socket_mode: int = 0o600
     confdir: Path | None = None  # None: app_paths().home / "ca"
-    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # One body, and every body held at once across all flows (limits.py says why and how).
+    max_body_bytes: int = Field(default=MAX_BODY_BYTES, gt=0)
+    max_inflight_body_bytes: int = Field(default=MAX_INFLIGHT_BODY_BYTES, gt=0)
     # A Claude subscription instead of an Anthropic API key: Claude Code's credentials file,
     # read (and refreshed, and written back) on the host only. See credproxy/oauth.py.
     anthropic_oauth: Path | None = None
@@ -144,6 +147,11 @@ class ProxyConfig(BaseModel):
 
     @model_validator(mode="after")
     def _keys_for_providers(self) -> ProxyConfig:
+        if self.max_inflight_body_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"max_inflight_body_bytes: {self.max_inflight_body_bytes} is less than "
+                f"max_body_bytes {self.max_body_bytes}: a body of the allowed size could never fit"
+            )
         if len(set(self.providers)) != len(self.providers):
             raise ValueError(f"providers: duplicates in {list(self.providers)}")
         if self.anthropic_oauth is not None and "anthropic" in self.real_keys:

@@ -21,6 +21,7 @@ from mitmproxy import options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
+from appliance.credproxy import inflight
 from appliance.credproxy.relay import start_unix_relay
 
 __all__ = ["ProxyThread"]
@@ -52,6 +53,7 @@ class ProxyThread:
         self,
         addons: list[Any],
         *,
+        ledger: inflight.BodyLedger,
         confdir: Path,
         overrides: dict[str, tuple[str, int]],
         upstream_ca: Path | None,
@@ -60,6 +62,7 @@ class ProxyThread:
         max_body_bytes: int,
     ) -> None:
         self._addons = addons
+        self._ledger = ledger
         self._settings = {
             "confdir": str(confdir),
             "listen_host": "127.0.0.1",
@@ -125,6 +128,13 @@ class ProxyThread:
             loop.close()
 
     async def _main(self) -> None:
+        inflight.install(self._ledger)
+        try:
+            await self._serve()
+        finally:
+            inflight.uninstall(self._ledger)
+
+    async def _serve(self) -> None:
         master = Master(options.Options(), event_loop=asyncio.get_running_loop())
         master.addons.add(
             core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(), tlsconfig.TlsConfig()

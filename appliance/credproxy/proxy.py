@@ -72,6 +72,7 @@ class CredentialProxy:
         # set by the session once it is open (docker/run.py), read per question.
         self.package_asker: Any = None
         self._thread: Any = None
+        self.ledger: Any = None  # inflight.BodyLedger, once started: bytes of bodies held now
         self._own_socket_dir: Path | None = None
         self._holds_lock = False
         self.endpoints: ProxyEndpoints | None = None
@@ -108,6 +109,7 @@ class CredentialProxy:
             raise ProxyStartError(str(exc)) from None
         self._thread = ProxyThread(
             addons,
+            ledger=self.ledger,
             confdir=ca.confdir,
             overrides=dict(self.config.upstream_overrides),
             upstream_ca=self.config.extra_upstream_ca,
@@ -128,11 +130,19 @@ class CredentialProxy:
         from appliance.credproxy.addons.echo import KeyEchoGuard
         from appliance.credproxy.addons.gate import Gate
         from appliance.credproxy.addons.gateway import Gateway, Target
+        from appliance.credproxy.addons.intake import BodyIntake
         from appliance.credproxy.addons.keyswap import KeySwap
         from appliance.credproxy.addons.metering import Metering
         from appliance.credproxy.addons.seal import Seal
+        from appliance.credproxy.inflight import BodyLedger
+        from appliance.credproxy.limits import MAX_UNPARSED_CLIENT_BYTES
 
         reporter = Reporter(self._on_event)
+        self.ledger = BodyLedger(
+            self.config.max_inflight_body_bytes,
+            self.config.max_body_bytes,
+            MAX_UNPARSED_CLIENT_BYTES,
+        )
         allowed = self.config.providers
         gateways = {name: Target(url) for name, url in self.config.gateways.items()}
         real = {
@@ -168,7 +178,8 @@ class CredentialProxy:
             packages.append(PackageGate(policy, reporter, lambda: self.package_asker))
             registries = policy.hosts()
         return [
-            *packages,  # first: a registry flow is the package gate's alone
+            BodyIntake(self.ledger, reporter),  # first: every body counts, registries' too
+            *packages,  # then: a registry flow is the package gate's alone
             Gate(allowed, reporter),
             Budget(self._budget_check, reporter, self._budget_admit),
             KeySwap(self.fake_keys, real, reporter),

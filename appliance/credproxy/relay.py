@@ -17,10 +17,11 @@ import os
 import time
 from pathlib import Path
 
+from appliance.credproxy.limits import MAX_CONNECTIONS
+
 __all__ = ["FIRST_BYTE_SECONDS", "IDLE_SECONDS", "MAX_CONNECTIONS", "start_unix_relay"]
 
 _CHUNK = 64 * 1024
-MAX_CONNECTIONS = 64
 FIRST_BYTE_SECONDS = 10.0
 IDLE_SECONDS = 600.0
 

@@ -24,6 +24,7 @@ __all__ = [
     "REQUIRED_CHECKS",
     "Reporter",
     "bare_path",
+    "cut_client",
     "cut_connection",
     "denied",
     "deny",
@@ -125,11 +126,17 @@ def cut_connection(flow: Any) -> None:
     there leaves the connection hanging until a timeout. Cancelling the client's handler task is
     what mitmproxy itself does on an idle timeout: the connection closes at once.
     """
-    io = _client_io(flow.client_conn.id)
-    if io is not None and io.handler is not None:
-        io.handler.cancel("IronCurtain credential proxy: connection cut")
-    else:  # already gone, or no proxy around (unit tests): the flow's kill still stands
+    if not cut_client(flow.client_conn.id):  # gone, or no proxy (unit tests): the kill stands
         logger.debug("credential proxy: no live connection to cut for flow %s", flow.id)
+
+
+def cut_client(client_id: str) -> bool:
+    """Close a client connection now (see `cut_connection`); False if there was none to cut."""
+    io = _client_io(client_id)
+    if io is None or io.handler is None:
+        return False
+    io.handler.cancel("IronCurtain credential proxy: connection cut")
+    return True
 
 
 def close_client_socket(client: Any) -> None:

@@ -84,7 +84,7 @@ class PackageGate:
 
     @fail_closed
     async def requestheaders(self, flow: Any) -> None:
-        if not self._ours(flow):
+        if not self._ours(flow) or settled(flow):  # settled: refused by the body budget
             return
         mark_package(flow, "request")
         request, host = flow.request, flow.request.host.lower().rstrip(".")
