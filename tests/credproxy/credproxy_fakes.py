@@ -151,7 +151,18 @@ def serve_upstream(cert: Path, key: Path) -> tuple[FakeUpstream, ThreadingHTTPSe
             for name, value in self.headers.items():
                 headers.setdefault(name.lower(), []).append(value)
             sni = getattr(self.connection, "ironcurtain_sni", None)
-            state.seen.append(Seen(self.command, self.path, headers, self.rfile.read(length), sni))
+            chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+            body = self._read_chunked() if chunked else self.rfile.read(length)
+            state.seen.append(Seen(self.command, self.path, headers, body, sni))
+
+        def _read_chunked(self) -> bytes:
+            body = b""
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                body += self.rfile.read(size)
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return body
 
         def _json(self, status: int, body: dict) -> None:
             data = json.dumps(body).encode()
