@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -266,7 +267,8 @@ def _found_in(text: str, index: dict[str, set[str]], budget: list[int]) -> Itera
 # invisible characters too (copies compare words with those removed; a reader sees "pay\u200bGreg"
 # as two words). A run with no such break counts a word for every ENCODED_WORD characters: text
 # encoded in hex or base64, which the agent can decode, is about that long a word (a git hash is
-# 3, a UUID's parts 1 each).
+# 3, a UUID's parts 1 each). In a script written without spaces (Chinese, Japanese, Thai: letters
+# of Unicode's category Lo), every two letters count a word.
 _READ_WORD = re.compile(r"[^\W_]+")
 _CAPITAL_AFTER_SMALL = re.compile(r"[a-z][A-Z]")
 ENCODED_WORD = 12
@@ -277,7 +279,10 @@ def words_read(text: str) -> int:
     count = 0
     for found in _READ_WORD.finditer(text):
         word = found.group()
-        count += max(1 + len(_CAPITAL_AFTER_SMALL.findall(word)), len(word) // ENCODED_WORD)
+        words = max(1 + len(_CAPITAL_AFTER_SMALL.findall(word)), len(word) // ENCODED_WORD)
+        if not word.isascii():
+            words = max(words, sum(unicodedata.category(ch) == "Lo" for ch in word) // 2)
+        count += words
         if count >= MAX_TEXT_WORDS:
             return MAX_TEXT_WORDS
     return count

@@ -58,6 +58,10 @@ def _decided(run: SessionRun, text: str = "Hi Ada, Marco will collect the kids t
         ("da39a3ee5e6b4b0d3255bfef95601890afd80709", 3),  # a git hash
         # an instruction hex-encoded (the agent can decode it): a word every 12 characters
         ("decode: " + b"Pickup runs via Marco Rossi, gate code 4471".hex(), 8),
+        # a script written without spaces: a word every two letters
+        ("今天的接送改由马可负责，门禁密码四四七一", 9),
+        ("วันนี้ให้มาร์โกไปรับเด็ก", 8),
+        ("Zoë Ångström", 2),
         ("word " * 500, MAX_TEXT_WORDS),  # counted up to the largest afterText, no further
     ],
 )
