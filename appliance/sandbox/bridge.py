@@ -3,7 +3,9 @@
 Everything that arrives here was produced by untrusted code, so it is checked before the
 caller's ``call_tool`` (the chokepoint) sees it: the tool must be in this run's catalogue, the
 arguments must be a JSON object within `policy.safe_json`'s limits (size cap, depth cap, no
-NaN/Infinity, no duplicate keys), and the number of calls is bounded. Errors
+NaN/Infinity, no duplicate keys), and the number of calls is bounded. From the guest the name and
+the arguments arrive unread (``crossing.GuestText``): their sizes are checked before either is
+copied into the host. Errors
 are answered to the agent as short messages; exceptions of ``call_tool`` never reach the guest.
 
 A call to a tool outside the catalogue (the guest's raw import reaches the host with any name)
@@ -18,7 +20,8 @@ import logging
 import re
 from collections.abc import Callable
 
-from appliance.sandbox.limits import Limits, RunStopped
+from appliance.sandbox.crossing import GuestText, TextTooLarge
+from appliance.sandbox.limits import MAX_TOOL_NAME_BYTES, Limits, RunStopped
 from policy.api import JSONRefused
 from policy.api import loads as safe_loads
 
@@ -29,9 +32,6 @@ log = logging.getLogger(__name__)
 CallTool = Callable[[str, str], tuple[bool, str]]
 # (name, arguments, reason) of a call refused for its name; must not raise into the guest.
 OnRefused = Callable[[str, dict, str], None]
-# Longer than any server.tool name (a server name is at most 64 characters): refused before it
-# can fill an audit record with megabytes of name.
-MAX_NAME_CHARS = 256
 _CATALOG_KEYS = ("server", "name", "description", "required", "properties")
 # MCP's rule for tool names (SEP-986). A server name has no dot: ``server.tool`` is split at
 # the first one, so "a.b" + "c" would be called as server "a", tool "b.c".
@@ -99,7 +99,21 @@ class ToolBridge:
         self._limits = limits
         self.calls = 0
 
-    def __call__(self, name: str, args_json: str) -> tuple[bool, str]:
+    def call_guest(self, name: GuestText, args_json: GuestText) -> tuple[bool, str]:
+        """The guest's call, its strings still unread: each is sized against its cap first."""
+        try:
+            name_text = name.read(MAX_TOOL_NAME_BYTES)
+        except TextTooLarge as exc:
+            self.calls += 1
+            return False, f"ERROR: tool name too long ({exc})"
+        try:
+            args_text: str | JSONRefused = args_json.read(self._limits.max_args_bytes)
+        except TextTooLarge as exc:
+            args_text = JSONRefused(f"too large ({exc})")
+        return self(name_text, args_text)
+
+    def __call__(self, name: str, args_json: str | JSONRefused) -> tuple[bool, str]:
+        """A call; ``args_json`` is already a refusal when the guest's arguments were too large."""
         self.calls += 1
         problem = self._check(name, args_json)
         if problem:
@@ -123,19 +137,22 @@ class ToolBridge:
             )
         return ok, text
 
-    def _check(self, name: str, args_json: str) -> str | None:
+    def _check(self, name: str, args_json: str | JSONRefused) -> str | None:
         limits = self._limits
         if self.calls > limits.max_tool_calls:
             return (
                 f"limit of {limits.max_tool_calls} tool calls per execution reached; "
                 "do the rest in another execution"
             )
-        if len(name) > MAX_NAME_CHARS:
-            return f"tool name too long ({len(name)} characters; the limit is {MAX_NAME_CHARS})"
-        try:
-            args = safe_loads(args_json, max_bytes=limits.max_args_bytes)
-        except JSONRefused as exc:
-            args = exc
+        if len(name.encode("utf-8", "surrogatepass")) > MAX_TOOL_NAME_BYTES:
+            return f"tool name too long (the limit is {MAX_TOOL_NAME_BYTES} bytes)"
+        if isinstance(args_json, JSONRefused):
+            args = args_json
+        else:
+            try:
+                args = safe_loads(args_json, max_bytes=limits.max_args_bytes)
+            except JSONRefused as exc:
+                args = exc
         if name not in self._known:
             problem = f"unknown tool {name!r}; help() lists the available tools"
             self._refused(name, args if isinstance(args, dict) else {}, problem)

@@ -1,9 +1,12 @@
-"""The wall-clock deadline for guest code, counted in epoch ticks and paused during tool calls.
+"""The wall-clock deadlines of one execution: guest code's (paused during tool calls) and the
+whole run's (never paused).
 
 wasmtime interrupts guest code when the engine's epoch passes the store's deadline; one daemon
 thread advances the epoch every ``TICK_SECONDS``. Time spent inside ``tools.call`` is not
-charged: a tool call has its own timeouts, and an escalated call may wait minutes for a human,
-after which the guest must still be able to use the answer.
+charged to guest code: a tool call has its own timeouts, and an escalated call may wait minutes
+for a human, after which the guest must still be able to use the answer. The run's own limit
+counts everything: once past it no tool call starts (``linking``), and guest code is interrupted
+there too, because the epoch deadline set on each resume is the nearer of the two.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 import wasmtime
 
@@ -48,15 +52,34 @@ def start_ticker(engine: wasmtime.Engine) -> None:
 
 
 class GuestDeadline:
-    """``seconds`` of guest execution, armed on a store, paused around host calls."""
+    """``seconds`` of guest execution, armed on a store, paused around host calls, within
+    ``run_seconds`` of wall-clock time for the whole run (counted from ``arm``)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        run_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.remaining = math.ceil(seconds / TICK_SECONDS) + 1
         self._since = _ticker.count
+        self._run_seconds, self._clock = run_seconds, clock
+        self._run_ends = clock() + run_seconds
 
     def arm(self, store: wasmtime.Store) -> None:
-        store.set_epoch_deadline(self.remaining)
+        self._run_ends = self._clock() + self._run_seconds
+        store.set_epoch_deadline(self._ticks())
         self._since = _ticker.count
+
+    def run_expired(self) -> bool:
+        """Whether the whole run is past its wall-clock limit (tool calls included)."""
+        return self._clock() >= self._run_ends
+
+    def _ticks(self) -> int:
+        # A tick more than the time left: ticks come at least TICK_SECONDS apart, so the
+        # interrupt never lands before the run's end and run_expired() is true when it does.
+        left = math.ceil(max(0.0, self._run_ends - self._clock()) / TICK_SECONDS) + 1
+        return max(1, min(self.remaining, left))
 
     def pause(self) -> None:
         self.remaining = max(1, self.remaining - (_ticker.count - self._since))
@@ -64,5 +87,5 @@ class GuestDeadline:
     def resume(self, store_context: object) -> None:
         # Inside a host call wasmtime-py hands us a StoreContext, which carries the same
         # context pointer Store.set_epoch_deadline needs.
-        wasmtime.Store.set_epoch_deadline(store_context, self.remaining)  # type: ignore[arg-type]
+        wasmtime.Store.set_epoch_deadline(store_context, self._ticks())  # type: ignore[arg-type]
         self._since = _ticker.count

@@ -1,5 +1,16 @@
 """Resource limits for one sandbox execution, and the result it produces.
 
+Every cap on what crosses from the guest into the host is declared here, and each is checked on
+the length wasmtime reports before the host copies the string (``crossing.py``):
+
+- the answer of ``run`` (stdout, stderr, result, error, JSON-encoded): ``Limits.max_answer_bytes``,
+  derived from ``max_output_chars`` (the guest cuts each field there; a guest that does not is
+  refused unread, ``RunError.kind == "too_large"``);
+- a ``tools.call`` name: ``MAX_TOOL_NAME_BYTES``; its arguments: ``Limits.max_args_bytes``
+  (refused as the call's ``ERROR: ...`` answer).
+
+Printed output, exception messages and tracebacks travel inside the answer and are bounded by it.
+
 Plain frozen dataclasses, not pydantic models: a one-shot ``ironcurtain exec`` imports this
 package on its start-up path, where pydantic's import (~150 ms) would cost more than the run.
 """
@@ -7,17 +18,21 @@ package on its start-up path, where pydantic's import (~150 ms) would cost more 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 
 from appliance.errors import ApplianceError
 
-__all__ = ["Limits", "RunError", "RunResult", "RunStopped", "SandboxError"]
+__all__ = ["MAX_TOOL_NAME_BYTES", "Limits", "RunError", "RunResult", "RunStopped", "SandboxError"]
 
 MiB = 1024 * 1024
 # Measured here: CPU-bound guest Python burns about 5e9 fuel units per second
 # (tests/bench/bench_sandbox.py prints the figure), so this is roughly 30 s of work.
 DEFAULT_FUEL = 150_000_000_000
 _MIN_MEMORY = 48 * MiB  # below this the pre-initialised guest cannot even instantiate
+# Longer than any server.tool name (server at most 64 characters, tool at most 128, ASCII): a
+# longer name is refused before it is read, let alone written into an audit record.
+MAX_TOOL_NAME_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -26,7 +41,10 @@ class Limits:
 
     memory_bytes: int = 256 * MiB
     fuel: int = DEFAULT_FUEL
-    wall_seconds: float = 60.0
+    wall_seconds: float = 60.0  # guest compute only: paused while a tool call runs
+    # The whole execution, tool calls included: once past it no tool call starts and the run
+    # ends. Three escalations waiting out their default 300 s each fit.
+    run_wall_seconds: float = 900.0
     max_tool_calls: int = 1_000
     max_args_bytes: int = 1 * MiB
     max_output_chars: int = 100_000
@@ -35,7 +53,8 @@ class Limits:
         checks = {
             "memory_bytes": self.memory_bytes >= _MIN_MEMORY,
             "fuel": self.fuel > 0,
-            "wall_seconds": self.wall_seconds > 0,
+            "wall_seconds": 0 < self.wall_seconds < math.inf,
+            "run_wall_seconds": 0 < self.run_wall_seconds < math.inf,
             "max_tool_calls": self.max_tool_calls >= 0,
             "max_args_bytes": self.max_args_bytes > 0,
             "max_output_chars": self.max_output_chars > 0,
@@ -43,6 +62,12 @@ class Limits:
         for name, valid in checks.items():
             if not valid:
                 raise ValueError(f"sandbox Limits.{name}: invalid value {getattr(self, name)!r}")
+
+    @property
+    def max_answer_bytes(self) -> int:
+        """Bytes a well-behaved guest's answer can take: five capped text fields, each character
+        at most 12 bytes once JSON-escaped (a surrogate pair), plus the envelope."""
+        return 5 * 12 * (self.max_output_chars + 200) + 64 * 1024
 
 
 class SandboxError(ApplianceError, RuntimeError):
@@ -56,8 +81,8 @@ class RunStopped(ApplianceError):
 
 @dataclass(frozen=True)
 class RunError:
-    # guest_exception | out_of_fuel | deadline | memory | stack_overflow | trap | envelope
-    # | forbidden | exit | stopped
+    # guest_exception | out_of_fuel | deadline | run_deadline | memory | stack_overflow | trap
+    # | envelope | forbidden | exit | stopped | too_large
     kind: str
     type: str  # the guest's exception class name, or the kind of trap
     message: str

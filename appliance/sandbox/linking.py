@@ -5,6 +5,11 @@ and refuses every socket address. One gap is left: a WASI sleep (``time.sleep``,
 a timeout) blocks inside the host, where neither fuel nor the epoch deadline can stop it. So the
 monotonic clock is re-bound here with its two subscription functions refused: a guest that tries
 to wait traps at once instead of holding the host thread.
+
+``tools.call`` is bound through ``crossing.add_text_func``: its name and arguments reach the
+bridge sized and unread, so an oversized string is refused before the host copies it. Each call
+is also where the run's overall wall-clock limit is enforced: past it no call starts, and a call
+that ends past it ends the run.
 """
 
 from __future__ import annotations
@@ -16,14 +21,24 @@ from collections.abc import Callable
 import wasmtime
 from wasmtime.component import Component, Linker, Variant
 
+from appliance.sandbox.crossing import GuestText, add_text_func
 from appliance.sandbox.limits import RunStopped
 
-__all__ = ["REFUSAL_MARK", "STOP_MARK", "TOOLS_IMPORT", "current", "make_linker", "valid_text"]
+__all__ = [
+    "REFUSAL_MARK",
+    "RUN_LIMIT_MARK",
+    "STOP_MARK",
+    "TOOLS_IMPORT",
+    "current",
+    "make_linker",
+    "valid_text",
+]
 
 TOOLS_IMPORT = "ironcurtain:sandbox/tools@0.1.0"
 MONOTONIC_CLOCK = "wasi:clocks/monotonic-clock@"
 REFUSAL_MARK = "ironcurtain sandbox refused: "
 STOP_MARK = "ironcurtain sandbox stopped: "
+RUN_LIMIT_MARK = "ironcurtain sandbox run limit: "
 _CLOCK_RESOLUTION_NS = 1_000
 
 current = threading.local()  # ``.bridge``, ``.deadline`` (and ``.escaped``) of the execution
@@ -37,14 +52,16 @@ def _refuse(what: str) -> Callable[..., object]:
     return refused
 
 
-def _tools_call(store: object, name: str, args_json: str) -> Variant:
+def _tools_call(store: object, name: GuestText, args_json: GuestText) -> Variant:
     bridge = getattr(current, "bridge", None)
     deadline = getattr(current, "deadline", None)
     if bridge is None or deadline is None:  # a call outside any execution: refuse, never guess
         return Variant("err", "ERROR: no execution is running")
+    if deadline.run_expired():  # a trap: the code cannot catch it and keep calling
+        raise wasmtime.WasmtimeError(f"{RUN_LIMIT_MARK}no further tool call was started")
     deadline.pause()
     try:
-        ok, text = bridge(name, args_json)
+        ok, text = bridge.call_guest(name, args_json)
     except RunStopped as exc:
         # A trap, not an error value: the agent's code cannot catch it and carry on calling.
         raise wasmtime.WasmtimeError(f"{STOP_MARK}{exc}") from None
@@ -56,6 +73,12 @@ def _tools_call(store: object, name: str, args_json: str) -> Variant:
         raise wasmtime.WasmtimeError(f"{STOP_MARK}the host stopped") from None
     finally:
         deadline.resume(store)
+    if deadline.run_expired():
+        # The call ran (and is audited), but the run is over: its answer goes nowhere.
+        raise wasmtime.WasmtimeError(
+            f"{RUN_LIMIT_MARK}a tool call ended past it; that call ran, but its answer was not "
+            "returned to the code"
+        )
     return Variant("ok" if ok else "err", valid_text(text))
 
 
@@ -86,5 +109,5 @@ def make_linker(engine: wasmtime.Engine, component: Component) -> Linker:
                 clock.add_func("subscribe-duration", _refuse("waiting (time.sleep, select)"))
                 clock.add_func("subscribe-instant", _refuse("waiting (time.sleep, select)"))
         with root.add_instance(TOOLS_IMPORT) as tools:
-            tools.add_func("call", _tools_call)
+            add_text_func(tools, "call", _tools_call)
     return linker

@@ -1,10 +1,11 @@
 """Run agent code in the WebAssembly guest: one fresh Store and instance per execution.
 
 Each execution gets an empty WASI context (no directories, environment, arguments, stdin or
-sockets; the guest captures its own stdout/stderr), a memory cap, a fuel budget and an epoch
-deadline for guest code (paused during tool calls, see ``deadline.py``). Whatever stops the
-guest (fuel, deadline, memory, a trap, an exception in the agent's code) becomes a ``RunResult``
-error; the Store is dropped afterwards, so a trapped instance is never reused.
+sockets; the guest captures its own stdout/stderr), a memory cap, a fuel budget, an epoch
+deadline for guest code (paused during tool calls) and a wall-clock limit for the whole run (not
+paused, see ``deadline.py``). Whatever stops the guest (fuel, a deadline, memory, a trap, an
+exception in the agent's code, an answer over its size cap) becomes a ``RunResult`` error; the
+Store is dropped afterwards, so a trapped instance is never reused.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ import wasmtime
 
 from appliance.sandbox import engine as _engine
 from appliance.sandbox.bridge import CallTool, OnRefused, ToolBridge, clean_catalog
+from appliance.sandbox.crossing import TextTooLarge, call_for_text
 from appliance.sandbox.deadline import GuestDeadline, start_ticker
 from appliance.sandbox.limits import Limits, RunError, RunResult, SandboxError
-from appliance.sandbox.linking import REFUSAL_MARK, STOP_MARK, current, make_linker
+from appliance.sandbox.linking import (
+    REFUSAL_MARK,
+    RUN_LIMIT_MARK,
+    STOP_MARK,
+    current,
+    make_linker,
+)
 from policy.api import JSONRefused
 from policy.api import loads as safe_loads
 
@@ -34,6 +42,13 @@ _TRAPS = (
     ("all fuel consumed", "out_of_fuel", "the code used up its instruction budget (fuel)"),
     ("interrupt", "deadline", "the code ran past its wall-clock deadline"),
     ("call stack exhausted", "stack_overflow", "the code exhausted the sandbox's stack"),
+    # wasmtime's own cap on one crossing (its "hostcall fuel", 128 MiB, not settable from
+    # Python), met before the host's caps for strings larger still.
+    (
+        "fuel allocated for hostcalls has been exhausted",
+        "too_large",
+        "the code passed the host more data in one call than wasmtime copies (128 MiB)",
+    ),
 )
 
 
@@ -95,18 +110,20 @@ class Sandbox:
             {"code": code, "catalog": catalog, "max_output_chars": limits.max_output_chars}
         )
         bridge = ToolBridge(call_tool, catalog, limits, on_refused)
-        deadline = GuestDeadline(limits.wall_seconds)
+        deadline = GuestDeadline(limits.wall_seconds, limits.run_wall_seconds)
         store = self._new_store(limits)
         deadline.arm(store)
         started = time.perf_counter()
         current.bridge, current.deadline, current.escaped = bridge, deadline, None
         try:
             run = self._instantiate(store)
-            answer = run(store, envelope)
+            answer = call_for_text(run, store, envelope, limits.max_answer_bytes)
             run.post_return(store)
             outcome = _parse_answer(answer, limits)
+        except TextTooLarge as exc:
+            outcome = {"error": _too_large(exc)}
         except wasmtime.WasmtimeError as exc:
-            outcome = {"error": _trap_error(exc, limits)}
+            outcome = {"error": _trap_error(exc, limits, deadline)}
         finally:
             escaped, current.escaped = getattr(current, "escaped", None), None
             current.bridge = current.deadline = None
@@ -141,7 +158,15 @@ class Sandbox:
         return run
 
 
-def _trap_error(exc: wasmtime.WasmtimeError, limits: Limits) -> RunError:
+def _too_large(exc: TextTooLarge) -> RunError:
+    message = (
+        f"the code's answer to the host is {exc.size} bytes; the limit is {exc.limit} "
+        "(Limits.max_answer_bytes): refused unread"
+    )
+    return RunError(kind="too_large", type="answer", message=message)
+
+
+def _trap_error(exc: wasmtime.WasmtimeError, limits: Limits, deadline: GuestDeadline) -> RunError:
     """What the agent is told about a trap: the cause, never the guest's internal backtrace."""
     if isinstance(exc, wasmtime.ExitTrap):
         return RunError(kind="exit", type="exit", message=f"the code exited with status {exc.code}")
@@ -149,6 +174,13 @@ def _trap_error(exc: wasmtime.WasmtimeError, limits: Limits) -> RunError:
     if STOP_MARK in text:
         why = text.split(STOP_MARK, 1)[1].strip().splitlines()[0]
         return RunError(kind="stopped", type="stopped", message=f"the run was stopped: {why}")
+    if RUN_LIMIT_MARK in text or ("interrupt" in text and deadline.run_expired()):
+        why = (
+            text.split(RUN_LIMIT_MARK, 1)[1].strip().splitlines()[0]
+            if RUN_LIMIT_MARK in text
+            else ""
+        )
+        return RunError(kind="run_deadline", type="run_deadline", message=_run_limit(limits, why))
     if REFUSAL_MARK in text:
         what = text.split(REFUSAL_MARK, 1)[1].strip().splitlines()[0]
         return RunError(kind="forbidden", type="forbidden", message=f"not allowed here: {what}")
@@ -162,17 +194,19 @@ def _trap_error(exc: wasmtime.WasmtimeError, limits: Limits) -> RunError:
     return RunError(kind="trap", type="trap", message=f"the sandbox stopped the code: {cause}")
 
 
-def _answer_limit(limits: Limits) -> int:
-    """Bytes a well-behaved guest's answer can take: five capped text fields, each character
-    at most 12 bytes once JSON-escaped (a surrogate pair), plus the envelope."""
-    return 5 * 12 * (limits.max_output_chars + 200) + 64 * 1024
+def _run_limit(limits: Limits, why: str) -> str:
+    message = (
+        f"the run passed its overall wall-clock limit ({limits.run_wall_seconds:g} s, tool calls "
+        "included; Limits.run_wall_seconds)"
+    )
+    return f"{message}: {why}" if why else f"{message} while the code was running"
 
 
 def _parse_answer(answer: str, limits: Limits) -> dict[str, object]:
     """The guest's JSON answer, checked field by field: the guest is not trusted either."""
     try:
         # The guest's own json module is the agent's to replace: its answer is untrusted text.
-        data = safe_loads(answer, max_bytes=_answer_limit(limits))
+        data = safe_loads(answer, max_bytes=limits.max_answer_bytes)
     except JSONRefused:
         data = None
     if not isinstance(data, dict):
