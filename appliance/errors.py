@@ -15,6 +15,7 @@ are unchanged for callers) and keeps the builtin base it had (``ValueError``, ``
     ├── BudgetExceeded          session.budget       a session limit was reached
     ├── SandboxError            sandbox.limits       the sandbox cannot run (RuntimeError)
     ├── RunStopped              sandbox.limits       a tool call ends the run (interrupt, stop)
+    ├── TextTooLarge            sandbox.crossing     a guest string over its cap (ValueError)
     ├── SessionStopped          chokepoint.trip      the session must end (its audit failed)
     ├── ServerCallError         chokepoint.server_pool  a server could not answer a call
     ├── AuditWriteError         chokepoint.audit.log    the audit log could not be written

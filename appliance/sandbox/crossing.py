@@ -31,12 +31,14 @@ from wasmtime.component import Func, LinkerInstance
 from wasmtime.component._enter import catch_exceptions, enter_wasm
 from wasmtime.component._types import FuncType
 
+from appliance.errors import ApplianceError
+
 __all__ = ["GuestText", "TextTooLarge", "add_text_func", "call_for_text"]
 
 _STRING = ffi.WASMTIME_COMPONENT_STRING.value
 
 
-class TextTooLarge(ValueError):
+class TextTooLarge(ApplianceError, ValueError):
     """A guest string over its cap; nothing of it was copied. The message completes
     "<what> too large (...)": it gives the size and the limit in bytes."""
 

@@ -26,6 +26,7 @@ TREE: dict[str, tuple[type[BaseException], type[BaseException] | None]] = {
     "appliance.session.budget:BudgetExceeded": (ApplianceError, None),
     "appliance.sandbox.limits:SandboxError": (ApplianceError, RuntimeError),
     "appliance.sandbox.limits:RunStopped": (ApplianceError, None),
+    "appliance.sandbox.crossing:TextTooLarge": (ApplianceError, ValueError),
     "appliance.confinement.apply:ConfinementUnavailable": (ConfinementError, None),
     "appliance.confinement.protected:ConfinementRefused": (ConfinementError, None),
     "appliance.confinement.profile:ProfileError": (ConfinementError, ValueError),
