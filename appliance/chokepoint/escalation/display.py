@@ -6,8 +6,10 @@ one call and approve another. Every character that is not printable is shown as 
 (``\\x1b``, ``\\n``, ``\\u202e``) instead.
 
 An escalation's values are shown with :func:`shown_value` (the terminal, the console and Signal
-alike): neutralised, and flagged when a word mixes Latin with a script of lookalike letters
-(``pаypal`` with a Cyrillic ``а``), which no escaping makes visible.
+alike): neutralised, and flagged where no escaping makes a deception visible: a word mixing Latin
+with a script of lookalike letters (``pаypal`` with a Cyrillic ``а``), a name written wholly in
+letters that pass for Latin (``аррӏе.com``, all Cyrillic), and a punycode name
+(``xn--80ak6aa92e.com``), shown decoded and checked as decoded.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import re
 import unicodedata
 from typing import Any
 
+from appliance.chokepoint.escalation.confusables import LATIN_LOOKALIKES
 from appliance.chokepoint.escalation.models import EscalationRequest
+from appliance.chokepoint.escalation.punycode import NAME, punycode_names
 
 __all__ = [
     "format_request",
+    "lookalike_scripts",
     "mixed_scripts",
     "neutralise",
     "neutralise_lines",
@@ -118,14 +123,67 @@ def _script(letter: str) -> str:
     return unicodedata.name(letter, "").partition(" ")[0]
 
 
+_LOOKALIKE_OF = {c: script for script, table in LATIN_LOOKALIKES.items() for c in table}
+# a shorter name is ordinary prose: Russian "а", "с", "ее", Greek "οι" ("х.com" has 4 letters)
+_LOOKALIKE_LETTERS = 3
+
+
+def lookalike_scripts(text: str) -> list[str]:
+    """The scripts of the names in ``text`` (hosts, addresses' parts, file names, words) whose
+    letters other than Latin ones are all of one script and all pass for Latin letters
+    (``аррӏе.com``, ``ΑΡΡΟ``), three letters or more; [] when none is. A Russian or Greek word
+    with one letter that looks like no Latin one ("привет") is not flagged."""
+    if text.isascii() or _LOOKALIKE_OF.keys().isdisjoint(text):
+        return []
+    found = {script for name in NAME.findall(text) if (script := _lookalike(name))}
+    return sorted(found)
+
+
+def _lookalike(name: str) -> str | None:
+    scripts: set[str] = set()
+    letters = 0
+    for char in name:
+        if char.isalpha():
+            letters += 1
+            script = _LOOKALIKE_OF.get(char)
+            if script is not None:
+                scripts.add(script)
+            elif _script(char) != "LATIN":
+                return None  # a letter that passes for none: the name reads as its script
+    return scripts.pop() if len(scripts) == 1 and letters >= _LOOKALIKE_LETTERS else None
+
+
 def _flag(text: str) -> str:
-    scripts = [s for s in mixed_scripts(text) if s != "Latin"]  # a mix has one at least
-    return f" [mixed scripts: {', '.join(scripts)}]" if scripts else ""
+    """What an approver is told beside ``text``: its punycode names decoded, then the scripts
+    mixed in a word and those of names wholly in lookalikes, the decoded names included."""
+    names = punycode_names(text)
+    decoded = [p.decoded for p in names if p.decoded is not None]
+    invalid = [p.name for p in names if p.decoded is None]
+    checked = "\n".join([text, *decoded])  # a line each: a decoded name is words of its own
+    mixed = [s for s in mixed_scripts(checked) if s != "Latin"]  # a mix has one at least
+    lookalike = [s for s in lookalike_scripts(checked) if s not in mixed]
+    notes = [
+        ("punycode", _listed([neutralise(name) for name in decoded])),
+        ("invalid punycode", _listed([neutralise(name) for name in invalid])),
+        ("mixed scripts", ", ".join(mixed)),
+        ("Latin lookalike", ", ".join(lookalike)),
+    ]
+    return "".join(f" [{what}: {shown}]" for what, shown in notes if shown)
+
+
+def _listed(names: list[str]) -> str:
+    more = len(names) - _LISTED
+    return ", ".join(names[:_LISTED]) + (f" and {more} more" if more > 0 else "")
+
+
+_LISTED = 5  # punycode names listed at most: a call can hold thousands
 
 
 def shown_value(text: str) -> str:
     """A value of an escalation (a path, a URL, a recipient), safe to show an approver:
-    neutralised, and flagged `` [mixed scripts: Cyrillic]`` when a word in it mixes scripts."""
+    neutralised, and flagged as :func:`_flag` says: `` [mixed scripts: Cyrillic]`` when a
+    word in it mixes scripts, `` [Latin lookalike: Cyrillic]`` for ``аррӏе.com``,
+    `` [punycode: аррӏе.com]`` after ``xn--80ak6aa92e.com``."""
     return neutralise(text) + _flag(text)
 
 
