@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -111,6 +112,10 @@ async def test_polling_for_an_answer_leaves_the_loop_free_and_stops_at_its_budge
     # The client polls (turns the event loop without sleeping) for up to poll_s while the
     # server works, then sleeps on the answer: other tasks run meanwhile, a slow answer still
     # arrives, and a short budget does not burn the CPU for the whole wait.
+    # Whether the loop slept is read from the kernel: a thread that blocks (in epoll_wait, the
+    # loop's sleep) makes a voluntary context switch, a thread that polls makes none, however
+    # busy the machine. CPU time alone could not tell: on a loaded machine a thread that never
+    # sleeps still gets a fraction of a core.
     ticks = 0
 
     async def ticker() -> None:
@@ -123,17 +128,23 @@ async def test_polling_for_an_answer_leaves_the_loop_free_and_stops_at_its_budge
         await client.initialize()
         async with anyio.create_task_group() as group:
             group.start_soon(ticker)
-            cpu = time.thread_time()
+            cpu, slept = time.thread_time(), _voluntary_switches()
             with anyio.fail_after(10):
                 result = await client.call_tool("one", {"ms": 300})
-            cpu = time.thread_time() - cpu
+            cpu, slept = time.thread_time() - cpu, _voluntary_switches() - slept
             group.cancel_scope.cancel()
     assert result["content"][0]["text"] == "called one"
     assert ticks >= 10  # the loop kept running other tasks during the 300 ms
     if poll_s < 1:
         assert cpu < 0.15  # polling stopped long before the answer came
+        assert slept >= 10  # then the loop slept between the ticker's turns
     else:
-        assert cpu > 0.15  # the budget covered the whole wait: the loop never slept
+        assert slept <= 2, slept  # the budget covered the whole wait: the loop never slept
+
+
+def _voluntary_switches() -> int:
+    """How many times this thread has blocked (the kernel's count)."""
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
 
 
 async def test_a_server_that_dies_fails_the_waiting_call():
