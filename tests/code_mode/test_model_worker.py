@@ -9,13 +9,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import anyio
 import pytest
 
 from appliance.agent.loop import Agent, ModelError, ModelSettings
-from appliance.agent.model_worker import ModelWorker, _answer
+from appliance.agent.model_worker import WORKER_ARG, ModelWorker, _answer
 from appliance.agent.scripted_llm import ScriptedLLM
 from appliance.confinement import landlock
 from appliance.session.budget import Budget, ResourceBudget
@@ -148,7 +149,8 @@ def test_the_worker_inherits_no_credentials_from_the_environment(monkeypatch):
     worker = ModelWorker(worker_model())
     try:
         worker.start()
-        environ = Path(f"/proc/{worker.pid}/environ").read_bytes().split(b"\0")
+        assert worker.pid is not None
+        environ = _environment_once_started(worker.pid).split(b"\0")
     finally:
         worker.close()
     names = {entry.split(b"=", 1)[0].decode() for entry in environ if entry}
@@ -159,6 +161,25 @@ def test_the_worker_inherits_no_credentials_from_the_environment(monkeypatch):
         "ANTHROPIC_API_KEY",
     }
     assert {"HTTPS_PROXY", "SSL_CERT_FILE"} <= names  # how the network is reached stays
+
+
+def _environment_once_started(pid: int) -> bytes:
+    """The worker's environment as the kernel holds it, read once its exec has finished.
+
+    Popen returns when the child's exec has begun (its close-on-exec pipe closed, the old memory
+    released), which can be before the kernel has laid out the new program's arguments and
+    environment: /proc/PID/environ reads empty then, and /proc/PID/cmdline does not yet name the
+    worker (measured: 2 reads in 30 empty on an idle machine). The worker's argument in its
+    cmdline (never the parent's: a vfork child shares the parent's memory until its exec) and an
+    environment there mean the exec has finished; a worker that never gets that far fails."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        started = WORKER_ARG.encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        if started and environ:
+            return environ
+        time.sleep(0.005)
+    raise AssertionError(f"the worker (pid {pid}) did not finish starting in 10 s")
 
 
 def test_the_worker_never_starts_in_the_workspace(tmp_path, monkeypatch):
