@@ -149,7 +149,8 @@ def test_vector(case: dict, tight: Running, upstream) -> None:
     want = case["expect"]
     assert status == want["status"], body
     assert (rules[0] if rules else None) == want["rule"]
-    assert bool(upstream.seen) == want["upstream"]
+    if want["upstream"] is not None:  # null: a race the case does not decide
+        assert bool(upstream.seen) == want["upstream"]
     if want["rule"] == "body-budget":
         assert b"3 MiB (max_inflight_body_bytes)" in body
     for x in held:

@@ -5,9 +5,9 @@ RecursionError, and a broken server is killed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -112,11 +112,12 @@ async def test_polling_for_an_answer_leaves_the_loop_free_and_stops_at_its_budge
     # The client polls (turns the event loop without sleeping) for up to poll_s while the
     # server works, then sleeps on the answer: other tasks run meanwhile, a slow answer still
     # arrives, and a short budget does not burn the CPU for the whole wait.
-    # Whether the loop slept is read from the kernel: a thread that blocks (in epoll_wait, the
-    # loop's sleep) makes a voluntary context switch, a thread that polls makes none, however
-    # busy the machine. CPU time alone could not tell: on a loaded machine a thread that never
-    # sleeps still gets a fraction of a core.
+    # Whether the loop slept is read from the loop itself: each wait of its selector with a
+    # timeout other than zero is a sleep. Neither CPU time nor the kernel's count of voluntary
+    # context switches can tell on a loaded machine (a thread that never sleeps gets a fraction
+    # of a core, and blocks on the GIL behind threads earlier tests left).
     ticks = 0
+    sleeps = _count_sleeps(asyncio.get_running_loop())
 
     async def ticker() -> None:
         nonlocal ticks
@@ -128,10 +129,10 @@ async def test_polling_for_an_answer_leaves_the_loop_free_and_stops_at_its_budge
         await client.initialize()
         async with anyio.create_task_group() as group:
             group.start_soon(ticker)
-            cpu, slept = time.thread_time(), _voluntary_switches()
+            cpu, slept = time.thread_time(), len(sleeps)
             with anyio.fail_after(10):
                 result = await client.call_tool("one", {"ms": 300})
-            cpu, slept = time.thread_time() - cpu, _voluntary_switches() - slept
+            cpu, slept = time.thread_time() - cpu, len(sleeps) - slept
             group.cancel_scope.cancel()
     assert result["content"][0]["text"] == "called one"
     assert ticks >= 10  # the loop kept running other tasks during the 300 ms
@@ -142,9 +143,19 @@ async def test_polling_for_an_answer_leaves_the_loop_free_and_stops_at_its_budge
         assert slept <= 2, slept  # the budget covered the whole wait: the loop never slept
 
 
-def _voluntary_switches() -> int:
-    """How many times this thread has blocked (the kernel's count)."""
-    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+def _count_sleeps(loop: asyncio.AbstractEventLoop) -> list[float | None]:
+    """A list that grows by one each time ``loop`` waits on its selector with a timeout other
+    than zero (it sleeps until I/O or a timer); for the rest of the loop's life."""
+    selector = loop._selector  # type: ignore[attr-defined]  # the selector event loop's
+    select, sleeps = selector.select, []
+
+    def counted(timeout: float | None = None):
+        if timeout is None or timeout > 0:
+            sleeps.append(timeout)
+        return select(timeout)
+
+    selector.select = counted
+    return sleeps
 
 
 async def test_a_server_that_dies_fails_the_waiting_call():
