@@ -30,6 +30,7 @@ engine then treats every value as carrying that label (fail closed, never forget
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import unicodedata
@@ -37,6 +38,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from policy.session_state import (
+    AS_ASCII,
     COPY_WORDS,
     MAX_TEXT_WORDS,
     MIN_PIECE_CHARS,
@@ -262,30 +264,47 @@ def _found_in(text: str, index: dict[str, set[str]], budget: list[int]) -> Itera
                     yield piece
 
 
-# A word as ``afterText`` counts what the agent read: a run of letters and digits, and a capital
-# after a small letter starts another ("PickupViaMarco" is three words). Anything else separates,
-# invisible characters too (copies compare words with those removed; a reader sees "pay\u200bGreg"
-# as two words). A run with no such break counts a word for every ENCODED_WORD characters: text
-# encoded in hex or base64, which the agent can decode, is about that long a word (a git hash is
-# 3, a UUID's parts 1 each). In a script written without spaces (Chinese, Japanese, Thai: letters
-# of Unicode's category Lo), every two letters count a word.
+# A word as ``afterText`` counts what the agent read, erring towards more. The text is folded
+# (NFKD, accents dropped: full-width, styled and circled letters as plain ones; tag characters
+# and the letters no folding maps as the ASCII they stand for: session_state.AS_ASCII). A run
+# of letters and digits is a word; a capital after a small letter starts another
+# ("PickupViaMarco" is three); anything else separates, invisible characters too (a reader sees
+# "pay\u200bGreg" as two words). An unbroken run counts a word every LETTERS_WORD letters when
+# it has letters only ("#okaforpickuptoday" is 2), every ENCODED_WORD characters when it mixes
+# in digits (hex or base64 the agent can decode; a git hash is 3, a UUID's parts 1 each), and
+# every two letters in a script written without spaces (category Lo: Chinese, Japanese, Thai).
+# Every symbol (emoji, arrows, enclosed signs: category S) counts a word of its own.
 _READ_WORD = re.compile(r"[^\W_]+")
 _CAPITAL_AFTER_SMALL = re.compile(r"[a-z][A-Z]")
+LETTERS_WORD = 6
 ENCODED_WORD = 12
 
 
 def words_read(text: str) -> int:
     """How many words one text of a result holds, counted up to :data:`MAX_TEXT_WORDS`."""
-    count = 0
+    if not text.isascii():
+        folded = unicodedata.normalize("NFKD", text).translate(AS_ASCII)
+        # accents off ("Zoë" is one word), as a reader takes them
+        text = "".join(ch for ch in folded if unicodedata.category(ch) != "Mn")
+    count = 0 if text.isascii() else _symbols(text)
     for found in _READ_WORD.finditer(text):
-        word = found.group()
-        words = max(1 + len(_CAPITAL_AFTER_SMALL.findall(word)), len(word) // ENCODED_WORD)
-        if not word.isascii():
-            words = max(words, sum(unicodedata.category(ch) == "Lo" for ch in word) // 2)
-        count += words
+        count += _run_words(found.group())
         if count >= MAX_TEXT_WORDS:
             return MAX_TEXT_WORDS
-    return count
+    return min(count, MAX_TEXT_WORDS)
+
+
+def _run_words(word: str) -> int:
+    size = len(word) // (LETTERS_WORD if word.isalpha() else ENCODED_WORD)
+    if word.isascii():
+        return max(1 + len(_CAPITAL_AFTER_SMALL.findall(word)), size)
+    capitals = sum(a.islower() and b.isupper() for a, b in itertools.pairwise(word))
+    scriptio = sum(unicodedata.category(ch) == "Lo" for ch in word) // 2
+    return max(1 + capitals, size, scriptio)
+
+
+def _symbols(text: str) -> int:
+    return sum(unicodedata.category(ch)[0] == "S" for ch in text if not ch.isascii())
 
 
 def result_strings(text: str) -> Iterator[str]:
@@ -296,7 +315,9 @@ def result_strings(text: str) -> Iterator[str]:
         yield text
         return
     try:
-        data = json.loads(text)
+        # every key and value as written: a key given twice is read twice by the agent, and
+        # json.loads would keep only its last value
+        data = json.loads(text, object_pairs_hook=_Pairs)
     except (ValueError, RecursionError):
         yield text
         return
@@ -305,11 +326,15 @@ def result_strings(text: str) -> Iterator[str]:
         value = stack.pop()
         if isinstance(value, str):
             yield value
-        elif isinstance(value, dict):
-            stack.extend(value.values())
-            stack.extend(value.keys())
+        elif isinstance(value, _Pairs):
+            for key, item in reversed(value):
+                stack.extend((item, key))
         elif isinstance(value, list):
             stack.extend(reversed(value))
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, in order, none dropped."""
 
 
 def argument_strings(value: Any, depth: int = 0) -> Iterator[str]:

@@ -95,7 +95,18 @@ _LOOKALIKES = str.maketrans(
 _FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 # Control characters that are not white space (NUL, backspace, escape, DEL, the C1 controls):
 # no reader sees them, so they are removed as well (white space ones still separate words).
-_CONTROLS = dict.fromkeys(c for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace())
+_CONTROLS: dict[int, int | None] = dict.fromkeys(
+    c for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace()
+)
+# Letters a reader (a model) reads as ASCII that no compatibility folding maps: the tag
+# characters (U+E0020-E007E mirror ASCII, invisible on screen: "ASCII smuggling"), and the
+# negative circled, negative squared and regional-indicator capitals (U+1F150, U+1F170,
+# U+1F1E6: A to Z each). Read as the letters they stand for, before anything is removed.
+AS_ASCII: dict[int, int] = {
+    **{0xE0000 + c: c for c in range(0x20, 0x7F)},
+    **{base + i: ord("a") + i for base in (0x1F150, 0x1F170, 0x1F1E6) for i in range(26)},
+}
+_CONTROLS.update(AS_ASCII)
 # The words :func:`copied_run` may hash for one value (each window of a run's length at each
 # position: a long run searched in a long text would cost their product); past it, the value
 # counts as copying, as when the label's runs overflowed.
@@ -506,10 +517,11 @@ def request_words(state: SessionState | None) -> tuple[str, ...]:
 
 
 def written_after(value: str | None, label: str, state: SessionState | None, words: int) -> bool:
-    """Whether ``value`` has a word in it and the session has read a text of at least
-    ``words`` words in a ``label`` result (``afterText``). A label whose memory overflowed, or
-    that a resumed session read before (``saturated``), counts as read: fail closed."""
-    if state is None or value is None or not text_words(value):
+    """Whether ``value`` is not blank and the session has read a text of at least ``words``
+    words in a ``label`` result (``afterText``). A label whose memory overflowed, or that a
+    resumed session read before (``saturated``), counts as read: fail closed. Anything but white
+    space is judged (letters no folding reads, symbols and emoji carry meaning too)."""
+    if state is None or value is None or not value.strip():
         return False
     saturated = label in state.saturated or f"{label}{RUNS_SATURATED}" in state.saturated
     return saturated or state.read.get(label, 0) >= words

@@ -412,7 +412,8 @@ def _not_started(connection: _Connection) -> ServerCallError:
     name = connection.spec.name
     if connection.spec.remote:  # the operator needs the reason (DNS, TLS, 401, garbage…)
         why = _innermost(connection.failure) or "no answer in time"
-        return ServerCallError(f"the {name} server is unreachable: {why}")
+        # the reason may hold what the remote end wrote (an error's text, a status line)
+        return ServerCallError(f"the {name} server is unreachable: {why}", server_text=str(why))
     return ServerCallError(f"the {name} server did not start")
 
 

@@ -99,7 +99,11 @@ def _current_score(score: int) -> int:
 
 def _label_read(run: SessionRun, record: dict[str, Any]) -> str | None:
     """The label of a result an earlier call returned (a call that reached its server)."""
-    if record.get("status") not in ("ok", "error", "server-error") or "server" not in record:
+    # a call that reached its server, or whose server's failure text the agent read
+    failed = record.get("rule") in ("server-judge", "server-unavailable")
+    if (record.get("status") not in ("ok", "error", "server-error") and not failed) or (
+        "server" not in record
+    ):
         return None
     annotation = run.policy.annotations.get(record["server"], {}).get(record.get("tool"))
     label = (annotation.result if annotation is not None else None) or "untrusted"

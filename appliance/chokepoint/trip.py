@@ -241,6 +241,7 @@ class Chokepoint:
         try:
             call = await self._as_judged(trip, asked)
         except ServerCallError as exc:
+            self._heard(asked, exc)
             return self._denied(Decision(decision="deny", rule="server-judge", reason=str(exc)))
         ruling = self.session_state.judge(call, self.context)
         trip.extra["ruling"] = ruling
@@ -298,6 +299,7 @@ class Chokepoint:
         try:
             again = evaluate(await self._as_judged(trip, asked), self.policy, self.context)
         except ServerCallError as exc:
+            self._heard(asked, exc)
             again = Decision(decision="deny", rule="server-judge", reason=str(exc))
         if approved.facts is None or again.facts == approved.facts:
             return None  # (a decision without facts named no path: nothing to lead elsewhere)
@@ -323,6 +325,7 @@ class Chokepoint:
         try:
             tools = await self.servers.tools(call.server)
         except ServerCallError as exc:
+            self._heard(call, exc)
             return Decision(decision="deny", rule="server-unavailable", reason=str(exc))
         info = tools.get(call.tool)
         if info is None:
@@ -470,10 +473,7 @@ class Chokepoint:
             )
         except ServerCallError as exc:
             trip.extra["status"] = "server-error"
-            if exc.server_text:
-                # the agent reads what the server wrote as it reads a result: remembered under
-                # the tool's label, like an error result (it binds no records)
-                self.session_state.observe(call.server, call.tool, exc.server_text, listing=False)
+            self._heard(call, exc)
             return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
         trip.extra["status"] = "error" if result.is_error else "ok"
         bound = self.session_state.observe(
@@ -484,6 +484,13 @@ class Chokepoint:
         return CallOutcome(
             not result.is_error, result.text, decision, result.structured, trip.escalation
         )
+
+    def _heard(self, call: ToolCall, exc: ServerCallError) -> None:
+        """The agent reads what a server wrote into a failure (a JSON-RPC error's text, a remote
+        end's reason) as it reads a result: remembered under the tool's label, like an error
+        result (it binds no records)."""
+        if exc.server_text:
+            self.session_state.observe(call.server, call.tool, exc.server_text, listing=False)
 
     def _denied(self, decision: Decision) -> CallOutcome:
         self.stats["denied"] += 1

@@ -53,7 +53,7 @@ def _decided(run: SessionRun, text: str = "Hi Ada, Marco will collect the kids t
         ("PayGregNow", 3),  # a capital after a small letter starts a word
         ("PAYGREGNOW", 1),
         ("LV-3304 c-112", 4),
-        ("internationalisation", 1),
+        ("internationalisation", 3),
         ("3f2a9c1e-7b4d-4e2f-9a6b-0c1d2e3f4a5b", 5),  # a UUID: a word a part
         ("da39a3ee5e6b4b0d3255bfef95601890afd80709", 3),  # a git hash
         # an instruction hex-encoded (the agent can decode it): a word every 12 characters
@@ -62,6 +62,11 @@ def _decided(run: SessionRun, text: str = "Hi Ada, Marco will collect the kids t
         ("今天的接送改由马可负责，门禁密码四四七一", 9),
         ("วันนี้ให้มาร์โกไปรับเด็ก", 8),
         ("Zoë Ångström", 2),
+        ("ⓓⓤⓔ ⓣⓞ ⓖⓐⓣⓔ", 3),  # circled letters, folded
+        ("\U0001f15c\U0001f150\U0001f161\U0001f152\U0001f15e", 1),  # negative circled MARCO
+        ("Gate." + "".join(chr(0xE0000 + ord(c)) for c in "pay Greg now"), 4),  # tag characters
+        ("\U0001f6b8\U0001f3eb today \u27a1\ufe0f Marco", 5),  # a symbol is a word
+        ("#okaforpickuptoday #gatecode4471", 3),  # letters: a word every 6; mixed: every 12
         ("word " * 500, MAX_TEXT_WORDS),  # counted up to the largest afterText, no further
     ],
 )
@@ -156,10 +161,19 @@ def test_the_audit_keeps_what_was_read_and_replay_decides_the_same() -> None:
     assert total == 1 and len(changes) == 1
 
 
-def test_a_message_with_no_word_is_not_judged_by_it() -> None:
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("\U0001f44d", RULE),  # a thumbs-up
+        ("\U0001f15c\U0001f150", RULE),  # negative circled MA: no folding reads them
+        ("\u200b", RULE),  # invisible, still something
+        (" \n\t", "allow-messages-to-ada"),
+    ],
+)
+def test_anything_but_white_space_is_judged(text: str, rule: str) -> None:
     run = _run()
     run.observe("contacts", "read_contact", NOTE)
-    assert _decided(run, "\U0001f44d") == ("allow", "allow-messages-to-ada")
+    assert _decided(run, text)[1] == rule
 
 
 def test_the_harden_stage_may_add_it_on_a_text_once_and_gives_it_its_own_reason() -> None:
