@@ -280,8 +280,15 @@ LETTERS_WORD = 6
 ENCODED_WORD = 12
 
 
+# A text this long counts as MAX_TEXT_WORDS whatever it holds (prose-sized for any purpose; and
+# folding a long text that holds few words would cost the chokepoint time a page could choose).
+LONG_TEXT = 16_384
+
+
 def words_read(text: str) -> int:
     """How many words one text of a result holds, counted up to :data:`MAX_TEXT_WORDS`."""
+    if len(text) > LONG_TEXT:
+        return MAX_TEXT_WORDS
     if not text.isascii():
         folded = unicodedata.normalize("NFKD", text).translate(AS_ASCII)
         # accents off ("Zoë" is one word), as a reader takes them

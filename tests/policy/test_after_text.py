@@ -67,7 +67,9 @@ def _decided(run: SessionRun, text: str = "Hi Ada, Marco will collect the kids t
         ("Gate." + "".join(chr(0xE0000 + ord(c)) for c in "pay Greg now"), 4),  # tag characters
         ("\U0001f6b8\U0001f3eb today \u27a1\ufe0f Marco", 5),  # a symbol is a word
         ("#okaforpickuptoday #gatecode4471", 3),  # letters: a word every 6; mixed: every 12
-        ("word " * 500, MAX_TEXT_WORDS),  # counted up to the largest afterText, no further
+        ("word " * 500, MAX_TEXT_WORDS),
+        ("\uff0c" * 16_385, MAX_TEXT_WORDS),  # a long text counts in full, unread (its cost)
+        ("\uff0c" * 16_384, 0),  # counted up to the largest afterText, no further
     ],
 )
 def test_words_read(text: str, words: int) -> None:
