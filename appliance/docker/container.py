@@ -4,8 +4,9 @@ The container gets no network (`network_mode="none"`: only `lo`), the host user'
 (files in the workspace stay the user's), or a fixed unprivileged uid when the host user is root
 (see `ownership.py`), no capabilities, `no-new-privileges`,
 a read-only root filesystem with tmpfs for /tmp and HOME, memory, pids and CPU limits, the session
-sandbox at its own host path (read-write; the working directory) and the runtime folder as
-`/run/ironcurtain` (read-only: the two sockets, the CA certificate, the MCP configuration).
+sandbox at its own host path (read-write; the working directory; the git metadata it held at the
+start read-only, see `git_guard.py`) and the runtime folder as `/run/ironcurtain` (read-only: the
+two sockets, the CA certificate, the MCP configuration).
 
 Labels `ironcurtain.session` and `ironcurtain.pid` let the next start find a container whose
 session process died (crash, SIGKILL) and remove it; runtime folders are named with the owning
@@ -91,6 +92,9 @@ class ContainerSpec:
     # (the adapter's `state_folder`: Claude Code's ~/.claude, Codex's ~/.codex).
     agent_state: Path | None = None
     state_mount: str = ".claude"
+    # Git metadata that was in the workspace before the agent ran (git_guard.py): mounted
+    # read-only over the read-write workspace, at the same paths.
+    read_only: tuple[Path, ...] = ()
 
     def run_kwargs(self) -> dict[str, Any]:
         """The keyword arguments for `containers.create`: every restriction in one place."""
@@ -121,6 +125,7 @@ class ContainerSpec:
                 # host) names the same file it sees in its own shell.
                 str(self.workspace): {"bind": str(self.workspace), "mode": "rw"},
                 str(self.runtime): {"bind": RUN_DIR, "mode": "ro"},
+                **{str(path): {"bind": str(path), "mode": "ro"} for path in self.read_only},
                 **(
                     {str(self.agent_state): {"bind": f"{HOME}/{self.state_mount}", "mode": "rw"}}
                     if self.agent_state is not None

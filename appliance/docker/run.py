@@ -45,6 +45,14 @@ from appliance.docker.container import (
     remove_stale,
 )
 from appliance.docker.gate_socket import serve_gate
+from appliance.docker.git_guard import (
+    Baseline,
+    GitWatch,
+    WorkspaceHasGit,
+    quarantine_suffix,
+    report,
+    take_baseline,
+)
 from appliance.docker.image import ImageBuildError
 from appliance.docker.lifeline import Lifeline
 from appliance.docker.metering import UsageMeter
@@ -159,7 +167,7 @@ def _setup_problem(exc: BaseException) -> BaseException | None:
     if isinstance(exc, BaseExceptionGroup):
         leaves = [_setup_problem(inner) for inner in exc.exceptions]
         return leaves[0] if leaves and all(leaves) else None
-    setup = (ProxyStartError, DockerException, AttachError)
+    setup = (ProxyStartError, DockerException, AttachError, WorkspaceHasGit)
     return exc if isinstance(exc, setup) or type(exc) is ValueError else None
 
 
@@ -233,11 +241,14 @@ async def _session(
                       file=sys.stderr)  # fmt: skip
             runtime.write_files(launch, endpoints.ca_cert_pem_path)
             mount = getattr(run.adapter, "state_folder", ".claude")
+            # Before the agent has the folder: its git metadata, to be mounted read-only.
+            git = await anyio.to_thread.run_sync(take_baseline, Path(session.sandbox))
             spec = ContainerSpec(run.image, launch, session.sandbox, runtime.path, session.id,
-                                 tty=run.pty, agent_state=state, state_mount=mount)  # fmt: skip
+                                 tty=run.pty, agent_state=state, state_mount=mount,
+                                 read_only=git.read_only)  # fmt: skip
             health = [alive_check("the credential proxy", lambda: proxy.alive),
                       lambda: run.meter.reachability.failed]  # fmt: skip
-            return await _run_container(spec, session, infos, run, health)
+            return await _run_container(spec, session, infos, run, health, git)
         finally:
             await anyio.to_thread.run_sync(proxy.stop)
             _end_of_session(session, run.meter)
@@ -319,8 +330,9 @@ def _proxy(config: Any, adapter: AgentAdapter, auth: DockerAuth, runtime: Runtim
 
 
 async def _run_container(
-    spec: ContainerSpec, session: Any, infos: list[Any], run: _Run, health: list[Any]
-) -> int:
+    spec: ContainerSpec, session: Any, infos: list[Any], run: _Run, health: list[Any],
+    git: Baseline,
+) -> int:  # fmt: skip
     stop = run.stop
     gate_path = spec.runtime / "mcp.sock"
     disk = DiskWatch(spec.workspace, max_growth=DISK_MAX_GROWTH, min_free=DISK_MIN_FREE)
@@ -336,18 +348,39 @@ async def _run_container(
             for folder in lent:
                 lending.enter_context(lent_workspace(folder))
             RuntimeDir.lend_path(spec.runtime)
-            container = await anyio.to_thread.run_sync(create_container, run.client, spec)
-            print(f"ironcurtain: session {session.id}: {describe(spec)}", file=sys.stderr)
+            suffix = quarantine_suffix(session.id)
+            watch = GitWatch(git, suffix, session.chokepoint.audit.append)
             try:
-                status = await supervise(container, session, run.meter, stop, pty=run.pty,
-                                         out=run.out, health=health)  # fmt: skip
+                container = await anyio.to_thread.run_sync(create_container, run.client, spec)
+                print(f"ironcurtain: session {session.id}: {describe(spec)}", file=sys.stderr)
+                try:
+                    watch.start()
+                    status = await supervise(container, session, run.meter, stop, pty=run.pty,
+                                             out=run.out, health=health)  # fmt: skip
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(remove_container, container)
             finally:
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(remove_container, container)
+                with anyio.CancelScope(shield=True):  # the agent is gone: nothing races this
+                    await anyio.to_thread.run_sync(watch.stop)
+                    await anyio.to_thread.run_sync(final_sweep, git, suffix, session)
     if stop.reason is not None:
         print(f"ironcurtain: session stopped: {stop.reason}", file=sys.stderr)
         return EXIT_STOPPED
     return status
+
+
+def final_sweep(git: Baseline, suffix: str, session: Any) -> None:
+    """The last sweep, once the container is removed, on every way out (a crash, Ctrl-C, a
+    killed container): what the agent left that git would take for a repository is renamed."""
+
+    def audit(record: dict) -> None:
+        try:
+            session.chokepoint.audit.append(record)
+        except Exception as exc:  # a broken log already stopped the session; say it, go on
+            print(f"ironcurtain: the quarantine was not audited: {exc}", file=sys.stderr)
+
+    report(git.sweep(suffix), "at the end of the session", audit)
 
 
 def _is_socket(path: Path) -> bool:

@@ -1,0 +1,219 @@
+"""The workspace's git metadata in a Docker session: read-only if it was there, quarantined if new.
+
+The agent controls every byte it writes in its workspace. Git metadata there is configuration and
+code to the user's own git on the host (and to an IDE that runs `git status` all day):
+`core.fsmonitor`, hooks, `core.hooksPath`, filters, `core.pager`, a `commondir` or `gitdir:`
+redirect. So (allowlist shape: only what existed before the agent ran may stay metadata):
+
+- at the start (`take_baseline`) every piece of git metadata in the workspace is found
+  (`git_metadata.scan`, bounded) and mounted **read-only** into the container at its own path:
+  `.git` folders, `.git` files (and their `gitdir:` targets inside the workspace, or a `.git`
+  symlink's target there), git-directory-shaped folders. A workspace that is itself, or sits
+  inside, a git directory is refused; so is one too large to scan or with more than
+  `MAX_READ_ONLY` repositories;
+- anything else that looks like git metadata when the agent has had the folder — a `git init`,
+  a nested `.git`, a `.git` file or symlink, a bare-repository-shaped folder, an original moved
+  elsewhere — is renamed by `sweep` to a name git ignores, reported and audited: at every poll
+  of `GitWatch` during the session, and once more after the container is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.docker.git_metadata import (
+    DOT_GIT,
+    GIT_DIR_SHAPED,
+    Found,
+    is_dot_git,
+    is_git_dir_shaped,
+    quarantine,
+    scan,
+)
+from appliance.errors import ApplianceError
+
+__all__ = [
+    "MAX_READ_ONLY", "Baseline", "GitWatch", "Sweep", "WorkspaceHasGit", "quarantine_suffix",
+    "report", "take_baseline",
+]  # fmt: skip
+
+MAX_READ_ONLY = 64  # read-only mounts of repositories found at the start
+_GITDIR_FILE_BYTES = 4096
+
+
+class WorkspaceHasGit(ApplianceError, ValueError):
+    """The workspace's git metadata cannot be protected (operator error: says why)."""
+
+
+def quarantine_suffix(session_id: str) -> str:
+    """`.ironcurtain-quarantined-<session>`: says what happened and which session it was."""
+    return ".ironcurtain-quarantined-" + re.sub(r"[^A-Za-z0-9_-]", "_", session_id)[:64]
+
+
+def _key(found: Found) -> tuple:
+    return found.parts, found.kind, found.identity
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one sweep renamed: (found, new name or "error: ..."), and whether it saw everything."""
+
+    renamed: tuple[tuple[Found, str], ...]
+    complete: bool
+
+    def lines(self) -> list[str]:
+        return [
+            f"{found.relative} ({_what(found)}) -> {outcome}" for found, outcome in self.renamed
+        ]
+
+    def record(self, when: str) -> dict:
+        items = [{"path": f.relative, "kind": f.kind, "fileType": f.file_type, "outcome": o}
+                 for f, o in self.renamed]  # fmt: skip
+        return {"type": "git-quarantine", "when": when, "items": items, "complete": self.complete}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The workspace's git metadata when the session started, and what to mount read-only."""
+
+    workspace: Path
+    originals: frozenset[tuple]
+    read_only: tuple[Path, ...]
+
+    def is_original(self, found: Found) -> bool:
+        return _key(found) in self.originals
+
+    def sweep(self, suffix: str) -> Sweep:
+        """Rename every piece of git metadata that is not an unchanged original."""
+        result = scan(self.workspace, descend=lambda found: not self.is_original(found))
+        new = [found for found in result.found if not self.is_original(found)]
+        return Sweep(tuple(quarantine(self.workspace, new, suffix)), result.complete)
+
+
+def take_baseline(workspace: Path) -> Baseline:
+    """Find the workspace's git metadata before the agent runs; `WorkspaceHasGit` if it cannot
+    be protected."""
+    _refuse_inside_git_dir(workspace)
+    result = scan(workspace)
+    if not result.complete:
+        raise WorkspaceHasGit(f"the workspace {workspace} is too large to check for git "
+                              "repositories; use a smaller folder")  # fmt: skip
+    read_only: list[Path] = []
+    for found in result.found:
+        read_only += _protect(workspace, found)
+    folders = _outermost(read_only)
+    if len(folders) > MAX_READ_ONLY:
+        raise WorkspaceHasGit(f"the workspace {workspace} holds {len(folders)} git repositories "
+                              f"(at most {MAX_READ_ONLY}); use a smaller folder")  # fmt: skip
+    return Baseline(workspace, frozenset(map(_key, result.found)), tuple(folders))
+
+
+def _refuse_inside_git_dir(workspace: Path) -> None:
+    """A workspace inside a `.git` folder (its hooks!) or a bare repository is refused."""
+    for folder in (workspace, *workspace.parents):
+        if folder == folder.parent:
+            break
+        if is_dot_git(folder.name) or is_git_dir_shaped(folder):
+            raise WorkspaceHasGit(f"the workspace {workspace} is inside the git directory "
+                                  f"{folder}; use the working tree instead")  # fmt: skip
+
+
+def _protect(workspace: Path, found: Found) -> list[Path]:
+    """The host paths to mount read-only for one original piece of metadata."""
+    path = workspace.joinpath(*found.parts)
+    if found.file_type == "directory":
+        return [path]
+    if found.kind == DOT_GIT and found.file_type == "symlink":
+        return _inside(workspace, Path(os.path.realpath(path)))
+    if found.kind == DOT_GIT and found.file_type == "file":
+        return [path, *_inside(workspace, _gitdir_target(path))]
+    return []
+
+
+def _gitdir_target(dot_git_file: Path) -> Path:
+    """Where a `gitdir: <path>` file points (relative to its own folder), links resolved."""
+    fd = os.open(dot_git_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        text = os.read(fd, _GITDIR_FILE_BYTES).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+    match = re.match(r"gitdir: *(.+?)\s*$", text.splitlines()[0] if text else "")
+    if match is None:
+        return dot_git_file  # git would refuse it too; the file itself is mounted read-only
+    return Path(os.path.realpath(dot_git_file.parent / match[1]))
+
+
+def _inside(workspace: Path, target: Path) -> list[Path]:
+    """`target` when it is a folder inside the workspace (outside, the container cannot see it)."""
+    if target.parts[: len(workspace.parts)] == workspace.parts and target.is_dir():
+        return [target]
+    return []
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """Each path once, none inside another (the outer mount covers it)."""
+    unique = sorted(set(paths), key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for path in unique:
+        if not any(path.parts[: len(k.parts)] == k.parts for k in kept):
+            kept.append(path)
+    return kept
+
+
+def _what(found: Found) -> str:
+    if found.kind == GIT_DIR_SHAPED:
+        return "a folder shaped like a git directory: its HEAD renamed"
+    return f"a .git {found.file_type}"
+
+
+def report(sweep: Sweep, when: str, audit: Callable[[dict], object] | None) -> None:
+    """Tell the operator what was quarantined and why; write the audit record."""
+    if not sweep.renamed and sweep.complete:
+        return
+    if sweep.renamed:
+        print("ironcurtain: git metadata the agent made in its workspace was quarantined "
+              f"({when}): your git would have run its config and hooks as you. Renamed:\n  "
+              + "\n  ".join(sweep.lines()), file=sys.stderr, flush=True)  # fmt: skip
+    if any(outcome.startswith("error") for _, outcome in sweep.renamed) or not sweep.complete:
+        print("ironcurtain: WARNING: not all git metadata in the workspace could be checked or "
+              "quarantined (see above); do not run git or open an IDE in it before you have "
+              "looked", file=sys.stderr, flush=True)  # fmt: skip
+    if audit is not None:  # last: a broken audit log (which stops the session) hides nothing
+        audit(sweep.record(when))
+
+
+class GitWatch:
+    """Sweeps in a thread while the agent runs, at most every `interval` seconds and never
+    more than a tenth of the time (a large workspace is swept less often)."""
+
+    def __init__(self, baseline: Baseline, suffix: str, audit: Callable[[dict], object],
+                 interval: float = 2.0) -> None:  # fmt: skip
+        self.baseline, self.suffix, self.audit, self.interval = baseline, suffix, audit, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="git-watch", daemon=True)
+
+    def start(self) -> GitWatch:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        pause = self.interval
+        while not self._stop.wait(pause):
+            began = time.monotonic()
+            try:
+                report(self.baseline.sweep(self.suffix), "during the session", self.audit)
+            except Exception as exc:  # the final sweep still runs; say why this one did not
+                print(f"ironcurtain: git metadata check failed: {exc}", file=sys.stderr)
+            pause = max(self.interval, 10 * (time.monotonic() - began))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()

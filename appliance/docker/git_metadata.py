@@ -1,0 +1,194 @@
+"""Git metadata in a workspace: recognised by shape, found by a bounded walk, neutralised by rename.
+
+Git run in a folder takes for a repository (and reads its config, hooks and attributes as the
+user's own trusted settings) the first of these it meets walking up from that folder:
+
+- an entry named `.git` of any type: a directory, a `gitdir:` file, a symlink. Names are compared
+  folded the way a case-insensitive or Windows filesystem would see them (`.GIT`, `.git.`,
+  `.g\u200cit` on HFS+, `git~1` on NTFS), so a name that *could* be `.git` somewhere counts;
+- a folder shaped like a git directory: a non-directory `HEAD` beside `objects`, `refs` or
+  `commondir` (a bare repository, a linked worktree's or a submodule's admin folder).
+
+`scan` walks a tree breadth first (shallow folders first: the ones a user runs git in), never
+follows a symlink, opens every folder from the root one component at a time with `O_NOFOLLOW`
+(so a folder swapped for a link meanwhile is refused, not followed), and stops after
+`MAX_STEPS` folder opens and entries: its answer says whether it was complete.
+`quarantine` renames what it is given, inside the same folder, to a name git ignores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "MAX_STEPS", "Found", "Scan", "is_dot_git", "is_git_dir_shaped", "open_folder", "quarantine",
+    "scan",
+]  # fmt: skip
+
+MAX_STEPS = 2_000_000  # folder opens plus entries read, for one scan
+DOT_GIT = "dot-git"  # an entry named .git (any type)
+GIT_DIR_SHAPED = "git-dir-shaped"  # a folder git would take for a git directory
+# Code points HFS+ ignores in names (git's own list, utf8.c is_hfs_dotgit).
+_HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class Found:
+    """One piece of git metadata: where (names below the root), what, and which inode."""
+
+    parts: tuple[str, ...]
+    kind: str  # DOT_GIT or GIT_DIR_SHAPED
+    file_type: str  # "directory", "file", "symlink" or "other"
+    identity: tuple[int, int]  # (st_dev, st_ino), from lstat
+
+    @property
+    def relative(self) -> str:
+        return "/".join(self.parts) or "."
+
+
+@dataclass(frozen=True)
+class Scan:
+    found: tuple[Found, ...]
+    complete: bool  # False: MAX_STEPS ran out and some folders were not read
+
+
+def fold(name: str) -> str:
+    """`name` as a case-insensitive, HFS+ or NTFS filesystem might resolve it."""
+    folded = _HFS_IGNORED.sub("", name).lower()
+    folded = folded.removesuffix("::$index_allocation")
+    return folded.rstrip(". ")
+
+
+def is_dot_git(name: str) -> bool:
+    return fold(name) in (".git", "git~1")
+
+
+def is_git_dir_shaped(folder: Path) -> bool:
+    """Would git take `folder` itself for a git directory?"""
+    try:
+        with open_folder(folder, ()) as fd:
+            return _shaped(fd, _entries(fd)) is not None
+    except OSError:
+        return False
+
+
+def scan(
+    root: Path,
+    *,
+    descend: Callable[[Found], bool] = lambda found: True,
+    max_steps: int = MAX_STEPS,
+) -> Scan:
+    """Every piece of git metadata under `root` (root included as a shaped folder). `descend`
+    says whether to look inside a metadata folder found (unchanged originals need not be)."""
+    found: list[Found] = []
+    queue: deque[tuple[str, ...]] = deque([()])
+    steps = 0
+    while queue:
+        parts = queue.popleft()
+        steps += len(parts) + 1
+        if steps > max_steps:
+            return Scan(tuple(found), complete=False)
+        try:
+            with open_folder(root, parts) as fd:
+                device = os.fstat(fd).st_dev
+                entries = _entries(fd)
+                steps += len(entries)
+                here = _shaped(fd, entries)
+        except OSError:
+            continue  # gone or swapped for a link meanwhile: nothing git could enter there
+        if here is not None:
+            here = Found(parts, GIT_DIR_SHAPED, "directory", here)
+            found.append(here)
+            if not descend(here):
+                continue
+        for name, (file_type, inode) in entries.items():
+            item = Found((*parts, name), DOT_GIT, file_type, (device, inode))
+            if is_dot_git(name):
+                found.append(item)
+                if not descend(item):
+                    continue
+            if file_type == "directory":
+                queue.append(item.parts)
+    return Scan(tuple(found), complete=True)
+
+
+@contextlib.contextmanager
+def open_folder(root: Path, parts: tuple[str, ...]) -> Iterator[int]:
+    """A descriptor of `root/parts...`, opened one component at a time, never through a link."""
+    fd = os.open(root, _FLAGS)
+    try:
+        for name in parts:
+            inner = os.open(name, _FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def quarantine(root: Path, found: list[Found], suffix: str) -> list[tuple[Found, str]]:
+    """Rename each piece so git no longer discovers it: a `.git` entry becomes
+    `<name><suffix>`, a shaped folder loses its `HEAD` (renamed `HEAD<suffix>`). Deepest first,
+    so a rename never moves what is still to be renamed. Returns (found, new name or error)."""
+    order = sorted(found, key=lambda f: (-len(f.parts), f.kind != GIT_DIR_SHAPED))
+    return [(item, _rename(root, item, suffix)) for item in order]
+
+
+def _rename(root: Path, item: Found, suffix: str) -> str:
+    try:
+        if item.kind == GIT_DIR_SHAPED:
+            with open_folder(root, item.parts) as fd:
+                heads = [n for n, (t, _) in _entries(fd).items()
+                         if fold(n) == "head" and t != "directory"]  # fmt: skip
+                return ", ".join(_rename_in(fd, n, suffix) for n in heads) or "no HEAD left"
+        with open_folder(root, item.parts[:-1]) as fd:
+            info = os.stat(item.parts[-1], dir_fd=fd, follow_symlinks=False)
+            if (info.st_dev, info.st_ino) != item.identity:
+                return "error: replaced since it was found"  # found again by the next scan
+            return _rename_in(fd, item.parts[-1], suffix)
+    except OSError as exc:
+        return f"error: {exc.strerror or exc}"
+
+
+def _rename_in(fd: int, name: str, suffix: str) -> str:
+    """Rename `name` inside the folder `fd` to a free `name+suffix[-n]` (never onto another)."""
+    for attempt in range(100):
+        target = f"{name}{suffix}" + (f"-{attempt}" if attempt else "")
+        try:
+            os.stat(target, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            os.rename(name, target, src_dir_fd=fd, dst_dir_fd=fd)
+            return target
+    return "error: no free quarantine name"
+
+
+def _entries(fd: int) -> dict[str, tuple[str, int]]:
+    """name -> (type, inode), from the directory listing itself (no stat per entry)."""
+    with os.scandir(fd) as listing:
+        return {entry.name: (_type(entry), entry.inode()) for entry in listing}
+
+
+def _shaped(fd: int, entries: dict[str, tuple[str, int]]) -> tuple[int, int] | None:
+    """This folder's identity, if git would take it for a git directory."""
+    folded = {fold(name): file_type for name, (file_type, _) in entries.items()}
+    if folded.get("head", "directory") == "directory":
+        return None
+    if not any(name in folded for name in ("objects", "refs", "commondir")):
+        return None
+    info = os.fstat(fd)
+    return info.st_dev, info.st_ino
+
+
+def _type(entry: os.DirEntry) -> str:
+    if entry.is_symlink():
+        return "symlink"
+    if entry.is_dir(follow_symlinks=False):
+        return "directory"
+    return "file" if entry.is_file(follow_symlinks=False) else "other"
