@@ -1,0 +1,130 @@
+"""Git metadata vectors (tests/vectors/docker/git_metadata.json) with the real engine: each
+case's agent runs in a container built from the appliance's `ContainerSpec`, guarded as a
+session guards it (`take_baseline`: read-only mounts; `GitWatch` during, a sweep after), then
+the host runs real git where the user would. A live case is also run unguarded, to prove the
+marker would be made without the guard."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import secrets
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.docker.adapters import AgentLaunch
+from appliance.docker.container import ContainerSpec, create_container, remove_container
+from appliance.docker.git_guard import GitWatch, quarantine_suffix, report, take_baseline
+from appliance.docker.ownership import lent_workspace
+
+pytestmark = pytest.mark.docker
+
+VECTORS = json.loads((Path(__file__).parents[1] / "vectors/docker/git_metadata.json").read_text())
+CASES = VECTORS["cases"]
+
+
+def git(*args: str, cwd: Path, env: dict[str, str], **kw: Any) -> subprocess.CompletedProcess:
+    streams = kw or {"capture_output": True}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, text=True, check=False, timeout=30,
+                          **streams)  # fmt: skip
+
+
+def git_env(base: Path) -> dict[str, str]:
+    """The host user's git, kept from walking above the case's folder or reading this
+    machine's own configuration."""
+    home = base / "home"
+    home.mkdir(exist_ok=True)
+    # PAGER: a repository's core.pager still wins over it; git's default, less, would wait.
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1",
+            "PAGER": "cat", "GIT_CEILING_DIRECTORIES": str(base), "GIT_AUTHOR_NAME": "u",
+            "GIT_AUTHOR_EMAIL": "u@x", "GIT_COMMITTER_NAME": "u",
+            "GIT_COMMITTER_EMAIL": "u@x"}  # fmt: skip
+
+
+def build(setup: str, workspace: Path, env: dict[str, str]) -> None:
+    workspace.mkdir()
+    if setup == "none":
+        return
+    git("init", "-q", cwd=workspace, env=env)
+    (workspace / "README").write_text("hello\n")
+    git("add", "README", cwd=workspace, env=env)
+    git("commit", "-qm", "first", cwd=workspace, env=env)
+    if setup == "repo-with-nested":
+        git("init", "-q", "sub", cwd=workspace, env=env)
+    elif setup == "repo-with-submodule":
+        modules = workspace / ".git" / "modules" / "sub"
+        modules.parent.mkdir()
+        git("init", "-q", f"--separate-git-dir={modules}", "sub", cwd=workspace, env=env)
+
+
+def host_git(folder: Path, action: str, env: dict[str, str]) -> None:
+    if action == "status":
+        git("status", cwd=folder, env=env)
+    elif action == "commit":
+        git("commit", "--allow-empty", "-qm", "probe", cwd=folder, env=env)
+    else:  # branch-on-a-terminal: git pages its output, with core.pager, only on a terminal
+        primary, secondary = pty.openpty()
+        try:
+            git("branch", cwd=folder, env=env, stdin=secondary, stdout=secondary, stderr=secondary)
+        finally:
+            os.close(secondary)
+            os.close(primary)
+
+
+def run_case(image: str, engine: Any, case: dict, base: Path, guarded: bool) -> dict:
+    env = git_env(base)
+    workspace, marker = base / "ws", base / "marker"
+    build(case["setup"], workspace, env)
+    script = VECTORS["prelude"].replace("{marker}", str(marker)) + case["agent"]
+    baseline = take_baseline(workspace) if guarded else None
+    session = f"gitvec-{case['id']}-{secrets.token_hex(3)}"
+    suffix, records = quarantine_suffix(session), []
+    runtime = base / "runtime"
+    runtime.mkdir()
+    spec = ContainerSpec(image, AgentLaunch(["/bin/sh", "-c", script], {}), workspace, runtime,
+                         session, read_only=baseline.read_only if baseline else ())  # fmt: skip
+    with lent_workspace(workspace):
+        watch = GitWatch(baseline, suffix, records.append, interval=0.5) if baseline else None
+        container = create_container(engine, spec)
+        try:
+            container.start()
+            if watch is not None:
+                watch.start()
+            assert container.wait(timeout=60)["StatusCode"] == 0
+            output = container.logs(stdout=True, stderr=False).decode()
+        finally:
+            remove_container(container)
+            if watch is not None:
+                watch.stop()
+                report(baseline.sweep(suffix), "at the end", records.append)
+    if case["setup"] == "repo-with-submodule":
+        assert (workspace / "sub" / ".git").is_file()
+    for folder, action in case["host"]:
+        if (workspace / folder).is_dir():
+            host_git(workspace / folder, action, env)
+    renamed = {item["path"] for record in records for item in record["items"]}
+    return {"marker": marker.exists(), "output": output.split(), "renamed": renamed,
+            "records": records}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_guarded(engine: Any, test_image: str, tmp_path: Path, case: dict) -> None:
+    seen = run_case(test_image, engine, case, tmp_path, guarded=True)
+    assert not seen["marker"], f"{case['id']}: the host's git ran the agent's command: {seen}"
+    assert seen["output"] == case["output"], seen
+    assert seen["renamed"] == set(case["quarantined"]), seen
+    for record in seen["records"]:
+        assert all(not i["outcome"].startswith("error") for i in record["items"]), record
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_unguarded_the_case_is_an_attack(
+    engine: Any, test_image: str, tmp_path: Path, case: dict
+) -> None:
+    seen = run_case(test_image, engine, case, tmp_path, guarded=False)
+    assert seen["marker"] == case["live"], seen
+    assert seen["output"] == case.get("unguarded_output", ["WRITTEN"]), seen
