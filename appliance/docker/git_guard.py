@@ -11,6 +11,10 @@ redirect. So (allowlist shape: only what existed before the agent ran may stay m
   symlink's target there), git-directory-shaped folders. A workspace that is itself, or sits
   inside, a git directory is refused; so is one too large to scan or with more than
   `MAX_READ_ONLY` repositories;
+- paths those repositories' config names as code or config inside the workspace (a
+  `core.hooksPath` folder, an included file, a pager script: `git_config_paths.py`) are mounted
+  read-only too when they exist, and watched: replaced or created, they are renamed like new
+  metadata;
 - anything else that looks like git metadata when the agent has had the folder — a `git init`,
   a nested `.git`, a `.git` file or symlink, a bare-repository-shaped folder, an original moved
   elsewhere — is renamed by `sweep` to a name git ignores, reported and audited: at every poll
@@ -28,13 +32,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.docker.git_config_paths import named_paths
 from appliance.docker.git_metadata import (
     DOT_GIT,
     GIT_DIR_SHAPED,
     Found,
+    identity_at,
     is_dot_git,
     is_git_dir_shaped,
     quarantine,
+    quarantine_named,
     scan,
 )
 from appliance.errors import ApplianceError
@@ -45,6 +52,7 @@ __all__ = [
 ]  # fmt: skip
 
 MAX_READ_ONLY = 64  # read-only mounts of repositories found at the start
+NAMED = "named-by-config"  # a path the repository's config names as code or config
 _GITDIR_FILE_BYTES = 4096
 
 
@@ -86,6 +94,9 @@ class Baseline:
     workspace: Path
     originals: frozenset[tuple]
     read_only: tuple[Path, ...]
+    # Paths the original repositories' config names as code or config (git_config_paths.py),
+    # below the workspace, with what was there at the start (None: nothing).
+    named: tuple[tuple[tuple[str, ...], tuple[int, int] | None], ...] = ()
 
     def is_original(self, found: Found) -> bool:
         return _key(found) in self.originals
@@ -94,7 +105,13 @@ class Baseline:
         """Rename every piece of git metadata that is not an unchanged original."""
         result = scan(self.workspace, descend=lambda found: not self.is_original(found))
         new = [found for found in result.found if not self.is_original(found)]
-        return Sweep(tuple(quarantine(self.workspace, new, suffix)), result.complete)
+        renamed = quarantine(self.workspace, new, suffix)
+        for parts, identity in self.named:
+            changed = quarantine_named(self.workspace, parts, identity, suffix)
+            if changed is not None:
+                renamed.append((Found(tuple(changed[0].split("/")), NAMED, "any", (0, 0)),
+                                changed[1]))  # fmt: skip
+        return Sweep(tuple(renamed), result.complete)
 
 
 def take_baseline(workspace: Path) -> Baseline:
@@ -108,11 +125,59 @@ def take_baseline(workspace: Path) -> Baseline:
     read_only: list[Path] = []
     for found in result.found:
         read_only += _protect(workspace, found)
+    named = _named(workspace, result.found)
+    read_only += [workspace.joinpath(*parts) for parts, identity in named if identity]
     folders = _outermost(read_only)
     if len(folders) > MAX_READ_ONLY:
-        raise WorkspaceHasGit(f"the workspace {workspace} holds {len(folders)} git repositories "
-                              f"(at most {MAX_READ_ONLY}); use a smaller folder")  # fmt: skip
-    return Baseline(workspace, frozenset(map(_key, result.found)), tuple(folders))
+        raise WorkspaceHasGit(f"the workspace {workspace} needs {len(folders)} read-only mounts "
+                              f"for its git repositories (at most {MAX_READ_ONLY}); use a "
+                              "smaller folder")  # fmt: skip
+    return Baseline(workspace, frozenset(map(_key, result.found)), tuple(folders), named)
+
+
+def _named(workspace: Path, found: tuple[Found, ...]) -> tuple:
+    """What the original repositories' config files name inside the workspace, with its
+    identity now; a name reached through a link or a file in the workspace is refused (the
+    agent could swap that link)."""
+    named: dict[tuple[str, ...], tuple[int, int] | None] = {}
+    for gitdir, worktree in _git_dirs(workspace, found):
+        for config in _config_files(gitdir):
+            for path in named_paths(config, worktree):
+                if path.parts[: len(workspace.parts)] != workspace.parts or path == workspace:
+                    continue
+                parts = path.parts[len(workspace.parts) :]
+                try:
+                    named[parts] = identity_at(workspace, parts)
+                except NotADirectoryError:
+                    raise WorkspaceHasGit(
+                        f"the git config {config} names {path}, reached through a link or "
+                        "file in the workspace that the agent could replace; use a plain path"
+                    ) from None
+    return tuple(named.items())
+
+
+def _git_dirs(workspace: Path, found: tuple[Found, ...]) -> list[tuple[Path, Path]]:
+    """(git directory, working tree) of each original repository."""
+    pairs = []
+    for item in found:
+        path, worktree = workspace.joinpath(*item.parts), workspace.joinpath(*item.parts[:-1])
+        if item.file_type == "file":
+            path = _gitdir_target(path)
+        elif item.file_type == "symlink":
+            path = Path(os.path.realpath(path))
+        if item.file_type != "other" and path.is_dir():
+            pairs.append((path, worktree))
+    return list(dict.fromkeys(pairs))
+
+
+def _config_files(gitdir: Path) -> list[Path]:
+    files = [gitdir / "config", gitdir / "config.worktree"]
+    common = gitdir / "commondir"
+    if common.is_file():
+        text = common.read_bytes()[:_GITDIR_FILE_BYTES].decode("utf-8", "replace").strip()
+        if text:
+            files.append(Path(os.path.normpath(gitdir / text)) / "config")
+    return files
 
 
 def _refuse_inside_git_dir(workspace: Path) -> None:
@@ -168,6 +233,8 @@ def _outermost(paths: list[Path]) -> list[Path]:
 
 
 def _what(found: Found) -> str:
+    if found.kind == NAMED:
+        return "named by your repository's git config, and changed by the agent"
     if found.kind == GIT_DIR_SHAPED:
         return "a folder shaped like a git directory: its HEAD renamed"
     return f"a .git {found.file_type}"

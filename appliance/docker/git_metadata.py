@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "MAX_STEPS", "Found", "Scan", "is_dot_git", "is_git_dir_shaped", "open_folder", "quarantine",
-    "scan",
+    "MAX_STEPS", "Found", "Scan", "identity_at", "is_dot_git", "is_git_dir_shaped", "open_folder",
+    "quarantine", "quarantine_named", "scan",
 ]  # fmt: skip
 
 MAX_STEPS = 2_000_000  # folder opens plus entries read, for one scan
@@ -192,3 +192,52 @@ def _type(entry: os.DirEntry) -> str:
     if entry.is_dir(follow_symlinks=False):
         return "directory"
     return "file" if entry.is_file(follow_symlinks=False) else "other"
+
+
+def identity_at(root: Path, parts: tuple[str, ...]) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of `root/parts...` reached through plain folders only, or None when
+    nothing is there. `NotADirectoryError` when a folder on the way is a link or a file."""
+    try:
+        with open_folder(root, parts[:-1]) as fd:
+            info = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise NotADirectoryError(exc.errno, exc.strerror) from exc
+    return info.st_dev, info.st_ino
+
+
+def quarantine_named(
+    root: Path, parts: tuple[str, ...], identity: tuple[int, int] | None, suffix: str
+) -> tuple[str, str] | None:
+    """A path the user's git config names (a hooks folder, a pager script): if what is there now
+    is not what was there at the start, rename it (or the first link or file on the way to it).
+    Returns (the path renamed, its new name or an error), or None when all is as it was."""
+    for depth in range(1, len(parts) + 1):
+        try:
+            now = identity_at(root, parts[:depth])
+        except NotADirectoryError:
+            continue  # the component before this one is what must go; found at depth - 1
+        if depth < len(parts) and now is not None and not _is_dir_at(root, parts[:depth]):
+            return _rename_named(root, parts[:depth], suffix)
+        if now is None:
+            return None
+        if depth == len(parts) and now != identity:
+            return _rename_named(root, parts, suffix)
+    return None
+
+
+def _is_dir_at(root: Path, parts: tuple[str, ...]) -> bool:
+    try:
+        with open_folder(root, parts):
+            return True
+    except OSError:
+        return False
+
+
+def _rename_named(root: Path, parts: tuple[str, ...], suffix: str) -> tuple[str, str]:
+    try:
+        with open_folder(root, parts[:-1]) as fd:
+            return "/".join(parts), _rename_in(fd, parts[-1], suffix)
+    except OSError as exc:
+        return "/".join(parts), f"error: {exc.strerror or exc}"

@@ -53,7 +53,15 @@ def build(setup: str, workspace: Path, env: dict[str, str]) -> None:
     (workspace / "README").write_text("hello\n")
     git("add", "README", cwd=workspace, env=env)
     git("commit", "-qm", "first", cwd=workspace, env=env)
-    if setup == "repo-with-nested":
+    if setup == "repo-husky":
+        (workspace / ".husky" / "_").mkdir(parents=True)
+        git("config", "core.hooksPath", ".husky/_", cwd=workspace, env=env)
+    elif setup == "repo-hooks-absent":
+        git("config", "core.hooksPath", ".githooks", cwd=workspace, env=env)
+    elif setup == "repo-include":
+        (workspace / "team.gitconfig").write_text("[user]\n\tname = team\n")
+        git("config", "include.path", "../team.gitconfig", cwd=workspace, env=env)
+    elif setup == "repo-with-nested":
         git("init", "-q", "sub", cwd=workspace, env=env)
     elif setup == "repo-with-submodule":
         modules = workspace / ".git" / "modules" / "sub"
