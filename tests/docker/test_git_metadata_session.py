@@ -6,12 +6,19 @@ whether anything the agent wrote was executed."""
 
 from __future__ import annotations
 
+import json
+import secrets
+import signal
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from appliance.config.paths import app_paths
 from tests.docker.docker_helpers import run_script
+from tests.docker.test_lifecycle import start_session
 
 pytestmark = pytest.mark.docker
 
@@ -46,3 +53,83 @@ async def test_core_fsmonitor_written_by_the_agent_never_runs_on_the_host(
     assert "CONFIG-REFUSED" in output, output
     assert status.returncode == 0 and status.stdout == "", status
     assert "fsmonitor" not in (workspace / ".git" / "config").read_text()
+
+
+PRELUDE = json.loads((Path(__file__).parents[1] / "vectors/docker/git_metadata.json").read_text())[
+    "prelude"
+]
+
+
+def audit_records(session_id: str, kind: str) -> list[dict]:
+    audit = app_paths().session_dir(session_id) / "audit.jsonl"
+    return [r for r in map(json.loads, audit.read_text().splitlines()) if r["type"] == kind]
+
+
+@pytest.mark.anyio
+async def test_a_git_init_is_quarantined_when_the_agent_crashes(
+    test_image: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """No repository at the start; the agent makes one and exits with an error at once (before
+    any sweep during the session): the sweep after the container is gone renames it, says so on
+    the terminal and in the audit log."""
+    workspace = tmp_path / "ws"
+    script = PRELUDE.replace("{marker}", str(tmp_path / "marker")) + "mkrepo .git; exit 7"
+    session = f"git-crash-{secrets.token_hex(3)}"
+    code, _ = await run_script(test_image, script, workspace, session)
+    err = capsys.readouterr().err
+    assert code == 7, err
+    suffix = f".ironcurtain-quarantined-{session}"
+    assert sorted(p.name for p in workspace.iterdir()) == [f".git{suffix}"]
+    assert (workspace / f".git{suffix}" / f"HEAD{suffix}").is_file()
+    assert "git metadata the agent made in its workspace was quarantined" in err
+    assert f".git (a .git directory) -> .git{suffix}" in err
+    [record] = audit_records(session, "git-quarantine")
+    assert record["when"] == "at the end of the session" and record["complete"] is True
+    assert {(i["path"], i["kind"]) for i in record["items"]} == {
+        (".git", "dot-git"), (".git", "git-dir-shaped")}  # fmt: skip
+    assert git("status", cwd=workspace).returncode != 0  # no repository any more
+    assert not (tmp_path / "marker").exists()
+
+
+def test_sigterm_still_quarantines(engine: Any, test_image: str, tmp_path: Path) -> None:
+    """A session stopped by SIGTERM while the agent holds a `.git`: nothing of it is left as
+    metadata (the sweep during the session or the last one renamed it)."""
+    workspace = tmp_path / "ws"
+    session = f"git-term-{secrets.token_hex(3)}"
+    script = PRELUDE.replace("{marker}", str(tmp_path / "marker")) + "mkrepo .git; sleep 120"
+    child = start_session(test_image, session, workspace, script)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(p.name.startswith(".git") for p in _listing(workspace)):
+            assert time.monotonic() < deadline and child.poll() is None, "no .git appeared"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGTERM)
+        _out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 3, err
+    assert [p.name for p in workspace.iterdir()] == [f".git.ironcurtain-quarantined-{session}"]
+    assert "was quarantined" in err
+
+
+def _listing(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["inside-dot-git", "bare-repository"])
+async def test_a_workspace_inside_a_git_directory_is_refused(
+    test_image: str, tmp_path: Path, capsys: pytest.CaptureFixture, where: str
+) -> None:
+    """The agent would write the hooks of the repository around it: refused, exit 2, before any
+    container exists."""
+    if where == "inside-dot-git":
+        workspace = repository(tmp_path / "repo") / ".git" / "hooks"
+    else:
+        git("init", "-q", "--bare", str(tmp_path / "bare.git"), cwd=tmp_path)
+        workspace = tmp_path / "bare.git"
+    code, _ = await run_script(test_image, "echo RAN", workspace, f"git-in-{where}")
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "is inside the git directory" in err and "use the working tree" in err
