@@ -1,0 +1,134 @@
+"""The git metadata guard without a container: names and shapes recognised, the walk bounded
+and never led out of the workspace by a link, the user's config read for the paths it names,
+and the read-only mounts the container gets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.docker.adapters import AgentLaunch
+from appliance.docker.container import ContainerSpec
+from appliance.docker.git_config_paths import named_paths
+from appliance.docker.git_guard import WorkspaceHasGit, take_baseline
+from appliance.docker.git_metadata import is_dot_git, quarantine, scan
+
+
+def bare(folder: Path) -> Path:
+    (folder / "objects").mkdir(parents=True)
+    (folder / "refs").mkdir()
+    (folder / "HEAD").write_text("ref: refs/heads/main\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "name", [".git", ".GIT", ".Git", ".git.", ".git ", ".g\u200cit", "\ufeff.git", "GIT~1",
+             ".git::$INDEX_ALLOCATION"],
+)  # fmt: skip
+def test_names_a_filesystem_could_resolve_to_dot_git(name: str) -> None:
+    assert is_dot_git(name)
+
+
+@pytest.mark.parametrize("name", [".gitignore", ".github", "git", ".git-old", ".gitx"])
+def test_other_names_are_not_dot_git(name: str) -> None:
+    assert not is_dot_git(name)
+
+
+def test_shapes_found_and_not(tmp_path: Path) -> None:
+    bare(tmp_path / "a" / "repo")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "HEAD").mkdir()  # a folder named HEAD: git wants a file or link
+    (tmp_path / "b" / "refs").mkdir()
+    (tmp_path / "c" / "wt").mkdir(parents=True)
+    (tmp_path / "c" / "wt" / "HEAD").write_text("ref: refs/heads/x\n")
+    (tmp_path / "c" / "wt" / "commondir").write_text("../..\n")
+    found = {(f.relative, f.kind) for f in scan(tmp_path).found}
+    assert found == {("a/repo", "git-dir-shaped"), ("c/wt", "git-dir-shaped")}
+
+
+def test_the_walk_is_bounded(tmp_path: Path) -> None:
+    for index in range(50):
+        (tmp_path / f"d{index}").mkdir()
+    assert scan(tmp_path, max_steps=20).complete is False
+    assert scan(tmp_path).complete is True
+
+
+def test_quarantine_never_follows_a_folder_swapped_for_a_link(tmp_path: Path) -> None:
+    """Found at ws/a/.git; meanwhile `a` became a link to a folder outside with its own .git:
+    that one is never renamed."""
+    workspace, outside = tmp_path / "ws", tmp_path / "outside"
+    (workspace / "a" / ".git").mkdir(parents=True)
+    (outside / ".git").mkdir(parents=True)
+    [found] = scan(workspace).found
+    os.rename(workspace / "a", workspace / "a-old")
+    (workspace / "a").symlink_to(outside)
+    [(_, outcome)] = quarantine(workspace, [found], ".q")
+    assert outcome.startswith("error")
+    assert (outside / ".git").is_dir() and not (outside / ".git.q").exists()
+
+
+def test_quarantine_picks_a_free_name(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git.q").mkdir()
+    (tmp_path / ".git.q" / "keep").write_text("x")
+    [found] = scan(tmp_path).found
+    [(_, outcome)] = quarantine(tmp_path, [found], ".q")
+    assert outcome == ".git.q-1" and (tmp_path / ".git.q" / "keep").exists()
+
+
+def test_config_names_paths_of_code_and_config(tmp_path: Path) -> None:
+    config = tmp_path / ".git" / "config"
+    config.parent.mkdir()
+    config.write_text(
+        '[core]\n\thooksPath = .husky/_\n\tpager = "./tools/pager" -R # comment\n'
+        '[include]\n\tpath = ../team.gitconfig\n[filter "x.y"]\n\tclean = scripts/clean.sh %f\n'
+        '[alias]\n\tst = !bin/st \\\n --flag\n[remote "origin"]\n\turl = ../elsewhere/repo\n'
+        '[core.sub]\n\tpager = ignored\n'
+    )  # fmt: skip
+    found = set(named_paths(config, tmp_path))
+    for path in (".husky/_", "tools/pager", "team.gitconfig", "scripts/clean.sh", "bin/st"):
+        assert tmp_path / path in found, path
+    assert not any("elsewhere" in str(p) for p in found)  # remote urls are not code
+
+
+def test_the_container_gets_the_original_git_metadata_read_only(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    subprocess.run(["git", "-C", str(workspace), "config", "core.hooksPath", "hooks"], check=True)
+    (workspace / "hooks").mkdir()
+    bare(workspace / "fixtures" / "r.git")
+    baseline = take_baseline(workspace)
+    launch, read_only = AgentLaunch(["true"], {}), baseline.read_only
+    spec = ContainerSpec("img", launch, workspace, tmp_path / "rt", "s", read_only=read_only)
+    volumes = spec.run_kwargs()["volumes"]
+    for path in (".git", "hooks", "fixtures/r.git"):
+        assert volumes[str(workspace / path)] == {"bind": str(workspace / path), "mode": "ro"}
+    assert volumes[str(workspace)]["mode"] == "rw"
+
+
+def test_a_named_path_through_a_link_is_refused(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    subprocess.run(["git", "-C", str(workspace), "config", "core.hooksPath", "l/hooks"], check=True)
+    (workspace / "real" / "hooks").mkdir(parents=True)
+    (workspace / "l").symlink_to("real")
+    with pytest.raises(WorkspaceHasGit, match="through a link"):
+        take_baseline(workspace)
+
+
+def test_scan_speed(tmp_path: Path) -> None:
+    """Measured, and bounded loosely: 20,000 entries in 1,000 folders."""
+    for folder in range(1000):
+        (tmp_path / str(folder)).mkdir()
+        for name in range(19):
+            (tmp_path / str(folder) / str(name)).touch()
+    began = time.perf_counter()
+    result = scan(tmp_path)
+    took = time.perf_counter() - began
+    print(f"scan of 20,000 entries: {took * 1000:.0f} ms")
+    assert result.complete and took < 5
