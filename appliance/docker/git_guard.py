@@ -96,14 +96,15 @@ class Baseline:
     read_only: tuple[Path, ...]
     # Paths the original repositories' config names as code or config (git_config_paths.py),
     # below the workspace, with what was there at the start (None: nothing).
-    named: tuple[tuple[tuple[str, ...], tuple[int, int] | None], ...] = ()
+    named: tuple[tuple[tuple[str, ...], tuple[int, ...] | None], ...] = ()
 
     def is_original(self, found: Found) -> bool:
         return _key(found) in self.originals
 
-    def sweep(self, suffix: str) -> Sweep:
-        """Rename every piece of git metadata that is not an unchanged original."""
-        result = scan(self.workspace, descend=lambda found: not self.is_original(found))
+    def sweep(self, suffix: str, *, final: bool = False) -> Sweep:
+        """Rename every piece of git metadata that is not an unchanged original. `final`: the
+        agent is gone, so folders it made unreadable may be opened up (`scan`'s `repair`)."""
+        result = scan(self.workspace, descend=lambda f: not self.is_original(f), repair=final)
         new = [found for found in result.found if not self.is_original(found)]
         renamed = quarantine(self.workspace, new, suffix)
         for parts, identity in self.named:
@@ -139,9 +140,9 @@ def _named(workspace: Path, found: tuple[Found, ...]) -> tuple:
     """What the original repositories' config files name inside the workspace, with its
     identity now; a name reached through a link or a file in the workspace is refused (the
     agent could swap that link)."""
-    named: dict[tuple[str, ...], tuple[int, int] | None] = {}
+    named: dict[tuple[str, ...], tuple[int, ...] | None] = {}
     for gitdir, worktree in _git_dirs(workspace, found):
-        for config in _config_files(gitdir):
+        for config in [*_config_files(gitdir), *_user_configs()]:
             for path in named_paths(config, worktree):
                 if path.parts[: len(workspace.parts)] != workspace.parts or path == workspace:
                     continue
@@ -168,6 +169,13 @@ def _git_dirs(workspace: Path, found: tuple[Found, ...]) -> list[tuple[Path, Pat
         if item.file_type != "other" and path.is_dir():
             pairs.append((path, worktree))
     return list(dict.fromkeys(pairs))
+
+
+def _user_configs() -> list[Path]:
+    """The user's and the system's git config: a relative `core.hooksPath = .githooks` there
+    names a folder in every repository's working tree."""
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return [Path.home() / ".gitconfig", Path(xdg) / "git" / "config", Path("/etc/gitconfig")]
 
 
 def _config_files(gitdir: Path) -> list[Path]:
@@ -240,15 +248,19 @@ def _what(found: Found) -> str:
     return f"a .git {found.file_type}"
 
 
-def report(sweep: Sweep, when: str, audit: Callable[[dict], object] | None) -> None:
-    """Tell the operator what was quarantined and why; write the audit record."""
-    if not sweep.renamed and sweep.complete:
+def report(
+    sweep: Sweep, when: str, audit: Callable[[dict], object] | None, *, warn: bool = True
+) -> None:
+    """Tell the operator what was quarantined and why; write the audit record. `warn`: say
+    so when the sweep was incomplete (the watch says it once, not at every sweep)."""
+    if not sweep.renamed and (sweep.complete or not warn):
         return
     if sweep.renamed:
         print("ironcurtain: git metadata the agent made in its workspace was quarantined "
               f"({when}): your git would have run its config and hooks as you. Renamed:\n  "
               + "\n  ".join(sweep.lines()), file=sys.stderr, flush=True)  # fmt: skip
-    if any(outcome.startswith("error") for _, outcome in sweep.renamed) or not sweep.complete:
+    failed = any(outcome.startswith("error") for _, outcome in sweep.renamed)
+    if failed or (warn and not sweep.complete):
         print("ironcurtain: WARNING: not all git metadata in the workspace could be checked or "
               "quarantined (see above); do not run git or open an IDE in it before you have "
               "looked", file=sys.stderr, flush=True)  # fmt: skip
@@ -271,11 +283,13 @@ class GitWatch:
         return self
 
     def _run(self) -> None:
-        pause = self.interval
+        pause, warned = self.interval, False
         while not self._stop.wait(pause):
             began = time.monotonic()
             try:
-                report(self.baseline.sweep(self.suffix), "during the session", self.audit)
+                sweep = self.baseline.sweep(self.suffix)
+                report(sweep, "during the session", self.audit, warn=not warned)
+                warned = warned or not sweep.complete
             except Exception as exc:  # the final sweep still runs; say why this one did not
                 print(f"ironcurtain: git metadata check failed: {exc}", file=sys.stderr)
             pause = max(self.interval, 10 * (time.monotonic() - began))

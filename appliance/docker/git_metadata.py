@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
+import stat
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,7 +48,7 @@ class Found:
     parts: tuple[str, ...]
     kind: str  # DOT_GIT or GIT_DIR_SHAPED
     file_type: str  # "directory", "file", "symlink" or "other"
-    identity: tuple[int, int]  # (st_dev, st_ino), from lstat
+    identity: tuple[int, ...]  # (st_dev, st_ino[, st_ctime_ns for a link or special file])
 
     @property
     def relative(self) -> str:
@@ -84,39 +86,74 @@ def scan(
     *,
     descend: Callable[[Found], bool] = lambda found: True,
     max_steps: int = MAX_STEPS,
+    repair: bool = False,
 ) -> Scan:
     """Every piece of git metadata under `root` (root included as a shaped folder). `descend`
-    says whether to look inside a metadata folder found (unchanged originals need not be)."""
+    says whether to look inside a metadata folder found (unchanged originals need not be). A
+    folder this user may not read (the agent's `chmod 111 a` hides `a/.git` from a listing, not
+    from git) makes the scan incomplete; with `repair` (only once the agent is gone: nothing can
+    swap it for a link meanwhile) its owner's permissions are given back and it is read."""
     found: list[Found] = []
     queue: deque[tuple[str, ...]] = deque([()])
-    steps = 0
+    steps, complete = 0, True
     while queue:
         parts = queue.popleft()
         steps += len(parts) + 1
         if steps > max_steps:
             return Scan(tuple(found), complete=False)
         try:
-            with open_folder(root, parts) as fd:
-                device = os.fstat(fd).st_dev
-                entries = _entries(fd)
-                steps += len(entries)
-                here = _shaped(fd, entries)
+            listed = _list(root, parts, repair)
+        except PermissionError:
+            complete = False
+            continue
         except OSError:
             continue  # gone or swapped for a link meanwhile: nothing git could enter there
+        device, entries, here = listed
+        steps += len(entries)
         if here is not None:
             here = Found(parts, GIT_DIR_SHAPED, "directory", here)
             found.append(here)
             if not descend(here):
                 continue
-        for name, (file_type, inode) in entries.items():
-            item = Found((*parts, name), DOT_GIT, file_type, (device, inode))
+        for name, (file_type, identity) in entries.items():
+            item = Found((*parts, name), DOT_GIT, file_type, (device, *identity))
             if is_dot_git(name):
                 found.append(item)
                 if not descend(item):
                     continue
             if file_type == "directory":
                 queue.append(item.parts)
-    return Scan(tuple(found), complete=True)
+    return Scan(tuple(found), complete=complete)
+
+
+def _list(root: Path, parts: tuple[str, ...], repair: bool) -> tuple:
+    """(device, entries, shaped identity or None) of one folder."""
+    try:
+        return _read_folder(root, parts)
+    except PermissionError:
+        if not repair:
+            raise
+    _let_owner_in(root, parts)
+    return _read_folder(root, parts)
+
+
+def _read_folder(root: Path, parts: tuple[str, ...]) -> tuple:
+    with open_folder(root, parts) as fd:
+        entries = _entries(fd)
+        return os.fstat(fd).st_dev, entries, _shaped(fd, entries)
+
+
+def _let_owner_in(root: Path, parts: tuple[str, ...]) -> None:
+    """Give the owner read and search permission on each folder on the way to `root/parts`."""
+    for depth in range(len(parts) + 1):
+        if depth == 0:
+            os.chmod(root, stat.S_IMODE(os.lstat(root).st_mode) | 0o700)
+            continue
+        with open_folder(root, parts[: depth - 1]) as fd:
+            info = os.stat(parts[depth - 1], dir_fd=fd, follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode):
+                raise NotADirectoryError(parts[depth - 1])
+            os.chmod(parts[depth - 1], stat.S_IMODE(info.st_mode) | 0o700, dir_fd=fd)
 
 
 @contextlib.contextmanager
@@ -150,7 +187,7 @@ def _rename(root: Path, item: Found, suffix: str) -> str:
                 return ", ".join(_rename_in(fd, n, suffix) for n in heads) or "no HEAD left"
         with open_folder(root, item.parts[:-1]) as fd:
             info = os.stat(item.parts[-1], dir_fd=fd, follow_symlinks=False)
-            if (info.st_dev, info.st_ino) != item.identity:
+            if (info.st_dev, info.st_ino) != item.identity[:2]:
                 return "error: replaced since it was found"  # found again by the next scan
             return _rename_in(fd, item.parts[-1], suffix)
     except OSError as exc:
@@ -158,9 +195,10 @@ def _rename(root: Path, item: Found, suffix: str) -> str:
 
 
 def _rename_in(fd: int, name: str, suffix: str) -> str:
-    """Rename `name` inside the folder `fd` to a free `name+suffix[-n]` (never onto another)."""
-    for attempt in range(100):
-        target = f"{name}{suffix}" + (f"-{attempt}" if attempt else "")
+    """Rename `name` inside the folder `fd` to a free `name+suffix[-random]` (never onto
+    another)."""
+    for attempt in range(20):  # then random: the agent may know the session's id
+        target = f"{name}{suffix}" + (f"-{secrets.token_hex(4)}" if attempt else "")
         try:
             os.stat(target, dir_fd=fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -169,13 +207,21 @@ def _rename_in(fd: int, name: str, suffix: str) -> str:
     return "error: no free quarantine name"
 
 
-def _entries(fd: int) -> dict[str, tuple[str, int]]:
-    """name -> (type, inode), from the directory listing itself (no stat per entry)."""
+def _entries(fd: int) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (type, identity), from the directory listing itself: the inode, and for a
+    `.git` link or special file (never mounted, so the agent can replace it, and a new inode
+    may reuse the old number) its change time too."""
+    listed = {}
     with os.scandir(fd) as listing:
-        return {entry.name: (_type(entry), entry.inode()) for entry in listing}
+        for entry in listing:
+            file_type, identity = _type(entry), (entry.inode(),)
+            if file_type in ("symlink", "other") and is_dot_git(entry.name):
+                identity += (entry.stat(follow_symlinks=False).st_ctime_ns,)
+            listed[entry.name] = (file_type, identity)
+    return listed
 
 
-def _shaped(fd: int, entries: dict[str, tuple[str, int]]) -> tuple[int, int] | None:
+def _shaped(fd: int, entries: dict) -> tuple[int, int] | None:
     """This folder's identity, if git would take it for a git directory."""
     folded = {fold(name): file_type for name, (file_type, _) in entries.items()}
     if folded.get("head", "directory") == "directory":
@@ -194,7 +240,7 @@ def _type(entry: os.DirEntry) -> str:
     return "file" if entry.is_file(follow_symlinks=False) else "other"
 
 
-def identity_at(root: Path, parts: tuple[str, ...]) -> tuple[int, int] | None:
+def identity_at(root: Path, parts: tuple[str, ...]) -> tuple[int, ...] | None:
     """(st_dev, st_ino) of `root/parts...` reached through plain folders only, or None when
     nothing is there. `NotADirectoryError` when a folder on the way is a link or a file."""
     try:
@@ -204,11 +250,13 @@ def identity_at(root: Path, parts: tuple[str, ...]) -> tuple[int, int] | None:
         return None
     except OSError as exc:
         raise NotADirectoryError(exc.errno, exc.strerror) from exc
-    return info.st_dev, info.st_ino
+    if stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
+        return info.st_dev, info.st_ino  # mounted read-only: it cannot be replaced
+    return info.st_dev, info.st_ino, info.st_ctime_ns
 
 
 def quarantine_named(
-    root: Path, parts: tuple[str, ...], identity: tuple[int, int] | None, suffix: str
+    root: Path, parts: tuple[str, ...], identity: tuple[int, ...] | None, suffix: str
 ) -> tuple[str, str] | None:
     """A path the user's git config names (a hooks folder, a pager script): if what is there now
     is not what was there at the start, rename it (or the first link or file on the way to it).

@@ -380,7 +380,7 @@ def final_sweep(git: Baseline, suffix: str, session: Any) -> None:
         except Exception as exc:  # a broken log already stopped the session; say it, go on
             print(f"ironcurtain: the quarantine was not audited: {exc}", file=sys.stderr)
 
-    report(git.sweep(suffix), "at the end of the session", audit)
+    report(git.sweep(suffix, final=True), "at the end of the session", audit)
 
 
 def _is_socket(path: Path) -> bool:

@@ -5,7 +5,9 @@ and the read-only mounts the container gets."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,7 +79,9 @@ def test_quarantine_picks_a_free_name(tmp_path: Path) -> None:
     (tmp_path / ".git.q" / "keep").write_text("x")
     [found] = scan(tmp_path).found
     [(_, outcome)] = quarantine(tmp_path, [found], ".q")
-    assert outcome == ".git.q-1" and (tmp_path / ".git.q" / "keep").exists()
+    # the session's name is taken (the agent may know it): a random one, never onto another
+    assert outcome.startswith(".git.q-") and len(outcome) == len(".git.q-") + 8
+    assert (tmp_path / ".git.q" / "keep").exists() and (tmp_path / outcome).is_dir()
 
 
 def test_config_names_paths_of_code_and_config(tmp_path: Path) -> None:
@@ -132,3 +136,76 @@ def test_scan_speed(tmp_path: Path) -> None:
     took = time.perf_counter() - began
     print(f"scan of 20,000 entries: {took * 1000:.0f} ms")
     assert result.complete and took < 5
+
+
+def test_a_dot_git_link_replaced_by_another_is_not_the_original(tmp_path: Path) -> None:
+    """A link is never mounted: the agent can replace it, and the new link may get the old
+    inode number back. Its change time tells them apart."""
+    bare(tmp_path / "mine")
+    (tmp_path / ".git").symlink_to("mine")
+    baseline = take_baseline(tmp_path)
+    assert baseline.sweep(".q").renamed == ()
+    time.sleep(0.01)
+    bare(tmp_path / "evil")
+    (tmp_path / ".git").unlink()
+    (tmp_path / ".git").symlink_to("evil")
+    renamed = {(f.relative, o) for f, o in baseline.sweep(".q").renamed}
+    assert (".git", ".git.q") in renamed and ("evil", "HEAD.q") in renamed
+
+
+def test_a_relative_hooks_path_in_the_users_own_config_is_watched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, workspace = tmp_path / "home", tmp_path / "ws"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[core]\n\thooksPath = .githooks\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    baseline = take_baseline(workspace)
+    assert ((".githooks",), None) in baseline.named
+    (workspace / ".githooks").mkdir()
+    renamed = {(f.relative, o) for f, o in baseline.sweep(".q").renamed}
+    assert renamed == {(".githooks", ".githooks.q")}
+
+
+def _sweeps_of_an_unreadable_folder(workspace: Path) -> list:
+    baseline = take_baseline(workspace)
+    (workspace / "a" / ".git").mkdir(parents=True)
+    (workspace / "a").chmod(0o111)
+    during = baseline.sweep(".q")
+    after = baseline.sweep(".q", final=True)
+    return [during.complete, len(during.renamed), after.complete,
+            sorted(f.relative for f, _ in after.renamed)]  # fmt: skip
+
+
+def test_a_folder_made_unreadable_does_not_hide_a_dot_git(tmp_path: Path) -> None:
+    """`chmod 111 a`: git still finds `a/.git` (search permission is enough), a listing does
+    not. The sweep during the session says it is incomplete; the last one opens it up. Run as
+    an ordinary user (root reads everything): as root, in a forked child that drops to one."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    if os.getuid() != 0:
+        assert _sweeps_of_an_unreadable_folder(workspace) == [False, 0, True, ["a/.git"]]
+        return
+    # pytest's folders are root's alone (0700): the ordinary user's workspace is elsewhere
+    workspace = Path(tempfile.mkdtemp(prefix="git-guard-unreadable-"))
+    os.chown(workspace, 4321, 4321)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.setgroups([])
+            os.setgid(4321)
+            os.setuid(4321)
+            os.write(write, repr(_sweeps_of_an_unreadable_folder(workspace)).encode())
+        except BaseException as exc:
+            os.write(write, repr(exc).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        seen = answer.read()
+    os.waitpid(child, 0)
+    shutil.rmtree(workspace)
+    assert seen == repr([False, 0, True, ["a/.git"]])

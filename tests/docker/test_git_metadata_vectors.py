@@ -108,7 +108,7 @@ def run_case(image: str, engine: Any, case: dict, base: Path, guarded: bool) -> 
             remove_container(container)
             if watch is not None:
                 watch.stop()
-                report(baseline.sweep(suffix), "at the end", records.append)
+                report(baseline.sweep(suffix, final=True), "at the end", records.append)
     if case["setup"] == "repo-with-submodule":
         assert (workspace / "sub" / ".git").is_file()
     for folder, action in case["host"]:
