@@ -52,6 +52,7 @@ __all__ = [
 ]  # fmt: skip
 
 MAX_READ_ONLY = 64  # read-only mounts of repositories found at the start
+MAX_LISTED = 100  # renamed pieces named on the terminal and in one audit record (all counted)
 NAMED = "named-by-config"  # a path the repository's config names as code or config
 _GITDIR_FILE_BYTES = 4096
 
@@ -77,14 +78,15 @@ class Sweep:
     complete: bool
 
     def lines(self) -> list[str]:
-        return [
-            f"{found.relative} ({_what(found)}) -> {outcome}" for found, outcome in self.renamed
-        ]
+        shown = [f"{f.relative} ({_what(f)}) -> {o}" for f, o in self.renamed[:MAX_LISTED]]
+        more = len(self.renamed) - len(shown)
+        return shown + ([f"... and {more} more (the audit log counts them)"] if more else [])
 
     def record(self, when: str) -> dict:
         items = [{"path": f.relative, "kind": f.kind, "fileType": f.file_type, "outcome": o}
-                 for f, o in self.renamed]  # fmt: skip
-        return {"type": "git-quarantine", "when": when, "items": items, "complete": self.complete}
+                 for f, o in self.renamed[:MAX_LISTED]]  # fmt: skip
+        return {"type": "git-quarantine", "when": when, "items": items,
+                "count": len(self.renamed), "complete": self.complete}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,9 @@ def take_baseline(workspace: Path) -> Baseline:
     _refuse_inside_git_dir(workspace)
     result = scan(workspace)
     if not result.complete:
-        raise WorkspaceHasGit(f"the workspace {workspace} is too large to check for git "
-                              "repositories; use a smaller folder")  # fmt: skip
+        raise WorkspaceHasGit(f"the workspace {workspace} cannot be fully checked for git "
+                              "repositories (too large, or a folder in it you cannot read); "
+                              "use a smaller folder")  # fmt: skip
     read_only: list[Path] = []
     for found in result.found:
         read_only += _protect(workspace, found)
@@ -180,11 +183,13 @@ def _user_configs() -> list[Path]:
 
 def _config_files(gitdir: Path) -> list[Path]:
     files = [gitdir / "config", gitdir / "config.worktree"]
-    common = gitdir / "commondir"
-    if common.is_file():
-        text = common.read_bytes()[:_GITDIR_FILE_BYTES].decode("utf-8", "replace").strip()
-        if text:
-            files.append(Path(os.path.normpath(gitdir / text)) / "config")
+    try:
+        with open(gitdir / "commondir", "rb") as common:
+            text = common.read(_GITDIR_FILE_BYTES).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    if text:
+        files.append(Path(os.path.normpath(gitdir / text)) / "config")
     return files
 
 
@@ -212,11 +217,14 @@ def _protect(workspace: Path, found: Found) -> list[Path]:
 
 def _gitdir_target(dot_git_file: Path) -> Path:
     """Where a `gitdir: <path>` file points (relative to its own folder), links resolved."""
-    fd = os.open(dot_git_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        text = os.read(fd, _GITDIR_FILE_BYTES).decode("utf-8", "replace")
-    finally:
-        os.close(fd)
+        fd = os.open(dot_git_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            text = os.read(fd, _GITDIR_FILE_BYTES).decode("utf-8", "replace")
+        finally:
+            os.close(fd)
+    except OSError:
+        return dot_git_file  # unreadable: git cannot follow it either; the file is read-only
     match = re.match(r"gitdir: *(.+?)\s*$", text.splitlines()[0] if text else "")
     if match is None:
         return dot_git_file  # git would refuse it too; the file itself is mounted read-only
