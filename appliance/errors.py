@@ -30,6 +30,7 @@ are unchanged for callers) and keeps the builtin base it had (``ValueError``, ``
     ├── ImageBuildError         docker.image         a container image cannot be built
     ├── DockerUnavailable       docker.container     no container engine answers
     ├── AttachError             docker.supervise     PTY mode cannot attach the terminal
+    ├── WorkspaceHasGit         docker.git_guard     its git cannot be kept read-only (ValueError)
     └── ConfinementError        errors               kernel confinement cannot be applied
         ├── ConfinementUnavailable  confinement.apply      a mechanism is missing (enforce)
         ├── ConfinementRefused      confinement.protected  a grant exposes a protected folder

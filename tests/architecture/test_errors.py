@@ -46,6 +46,7 @@ TREE: dict[str, tuple[type[BaseException], type[BaseException] | None]] = {
     "appliance.docker.image:ImageBuildError": (ApplianceError, None),
     "appliance.docker.container:DockerUnavailable": (ApplianceError, None),
     "appliance.docker.supervise:AttachError": (ApplianceError, None),
+    "appliance.docker.git_guard:WorkspaceHasGit": (ApplianceError, ValueError),
 }
 
 #: "module:Class" -> issue whose module this is (only its base needs changing); none left
