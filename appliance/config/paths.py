@@ -36,6 +36,7 @@ PROTECTED_IN_HOME = (
     "sessions/*/session.log",
     "sessions/*/history.json",
     "sessions/*/session.json",
+    "sessions/*/git-guard.json",  # Docker mode's git baseline: what the last sweep trusts
 )
 
 

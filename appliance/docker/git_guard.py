@@ -18,11 +18,13 @@ redirect. So (allowlist shape: only what existed before the agent ran may stay m
 - anything else that looks like git metadata when the agent has had the folder — a `git init`,
   a nested `.git`, a `.git` file or symlink, a bare-repository-shaped folder, an original moved
   elsewhere — is renamed by `sweep` to a name git ignores, reported and audited: at every poll
-  of `GitWatch` during the session, and once more after the container is gone.
+  of `GitWatch` during the session, and once more after the container is gone (or, when the
+  session's process was killed, at the next start: `save_pending`, `sweep_left_behind`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -47,8 +49,8 @@ from appliance.docker.git_metadata import (
 from appliance.errors import ApplianceError
 
 __all__ = [
-    "MAX_READ_ONLY", "Baseline", "GitWatch", "Sweep", "WorkspaceHasGit", "quarantine_suffix",
-    "report", "take_baseline",
+    "MAX_READ_ONLY", "PENDING_FILE", "Baseline", "GitWatch", "Sweep", "WorkspaceHasGit",
+    "quarantine_suffix", "report", "save_pending", "sweep_left_behind", "take_baseline",
 ]  # fmt: skip
 
 MAX_READ_ONLY = 64  # read-only mounts of repositories found at the start
@@ -274,6 +276,47 @@ def report(
               "looked", file=sys.stderr, flush=True)  # fmt: skip
     if audit is not None:  # last: a broken audit log (which stops the session) hides nothing
         audit(sweep.record(when))
+
+
+PENDING_FILE = "git-guard.json"  # in the session's folder, out of the agent's reach
+
+
+def save_pending(baseline: Baseline, folder: Path, session_id: str) -> Path:
+    """What the last sweep needs, written before the agent starts: a session killed with
+    SIGKILL never runs its last sweep, and the next start runs it from this file."""
+    data = {"pid": os.getpid(), "session": session_id, "workspace": str(baseline.workspace),
+            "originals": [[list(parts), kind, list(identity)]
+                          for parts, kind, identity in baseline.originals],
+            "named": [[list(parts), identity] for parts, identity in baseline.named]}  # fmt: skip
+    path = folder / PENDING_FILE
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data))
+    os.replace(temporary, path)
+    return path
+
+
+def sweep_left_behind(sessions: Path, alive: Callable[[int], bool]) -> None:
+    """The last sweep of every session whose process died before running it (SIGKILL, a host
+    crash): reported on the terminal, its file removed."""
+    for pending in sorted(sessions.glob(f"*/{PENDING_FILE}")):
+        try:
+            data = json.loads(pending.read_bytes()[: 64 << 20])
+            if alive(int(data["pid"])):
+                continue
+            baseline = Baseline(
+                Path(data["workspace"]),
+                frozenset((tuple(p), k, tuple(i)) for p, k, i in data["originals"]),
+                (),
+                tuple((tuple(p), tuple(i) if i else None) for p, i in data["named"]),
+            )
+            suffix = quarantine_suffix(str(data["session"]))
+            report(baseline.sweep(suffix, final=True),
+                   f"left by session {data['session']}, which ended abnormally", None)  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"ironcurtain: cannot finish the git sweep of {pending.parent.name}: {exc}; "
+                  "check its workspace for .git folders before running git there",
+                  file=sys.stderr)  # fmt: skip
+        pending.unlink(missing_ok=True)
 
 
 class GitWatch:

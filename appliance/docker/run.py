@@ -51,6 +51,8 @@ from appliance.docker.git_guard import (
     WorkspaceHasGit,
     quarantine_suffix,
     report,
+    save_pending,
+    sweep_left_behind,
     take_baseline,
 )
 from appliance.docker.image import ImageBuildError
@@ -59,6 +61,7 @@ from appliance.docker.metering import UsageMeter
 from appliance.docker.ownership import AGENT_UID, lent_workspace
 from appliance.docker.package_questions import package_asker
 from appliance.docker.supervise import AttachError, DiskWatch, Stop, alive_check, supervise
+from appliance.host.processes import pid_alive
 from appliance.host.workspace import WorkspaceRefused, check_workspace
 
 __all__ = ["run_agent", "run_docker_session"]
@@ -190,6 +193,8 @@ async def _prepare(config: Any, paths: Any, adapter: AgentAdapter) -> tuple | No
         for name in await anyio.to_thread.run_sync(remove_stale, client):
             print(f"ironcurtain: removed {name} (left by a session that ended abnormally)",
                   file=sys.stderr)  # fmt: skip
+        # Its container is gone now: the last git sweep such a session never ran.
+        await anyio.to_thread.run_sync(sweep_left_behind, paths.sessions, pid_alive)
         try:
             auth = choose_auth(adapter.provider, config.api_key_for(adapter.provider))
         except ValueError as exc:
@@ -350,6 +355,7 @@ async def _run_container(
             RuntimeDir.lend_path(spec.runtime)
             suffix = quarantine_suffix(session.id)
             watch = GitWatch(git, suffix, session.chokepoint.audit.append)
+            pending = save_pending(git, Path(session.dir), session.id)
             try:
                 container = await anyio.to_thread.run_sync(create_container, run.client, spec)
                 print(f"ironcurtain: session {session.id}: {describe(spec)}", file=sys.stderr)
@@ -364,6 +370,7 @@ async def _run_container(
                 with anyio.CancelScope(shield=True):  # the agent is gone: nothing races this
                     await anyio.to_thread.run_sync(watch.stop)
                     await anyio.to_thread.run_sync(final_sweep, git, suffix, session)
+                    pending.unlink(missing_ok=True)
     if stop.reason is not None:
         print(f"ironcurtain: session stopped: {stop.reason}", file=sys.stderr)
         return EXIT_STOPPED

@@ -16,7 +16,12 @@ import pytest
 from appliance.docker.adapters import AgentLaunch
 from appliance.docker.container import ContainerSpec
 from appliance.docker.git_config_paths import named_paths
-from appliance.docker.git_guard import WorkspaceHasGit, take_baseline
+from appliance.docker.git_guard import (
+    WorkspaceHasGit,
+    save_pending,
+    sweep_left_behind,
+    take_baseline,
+)
 from appliance.docker.git_metadata import is_dot_git, quarantine, scan
 
 
@@ -209,3 +214,21 @@ def test_a_folder_made_unreadable_does_not_hide_a_dot_git(tmp_path: Path) -> Non
     os.waitpid(child, 0)
     shutil.rmtree(workspace)
     assert seen == repr([False, 0, True, ["a/.git"]])
+
+
+def test_the_next_start_runs_the_last_sweep_of_a_killed_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    workspace, sessions = tmp_path / "ws", tmp_path / "sessions"
+    (sessions / "s1").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    pending = save_pending(take_baseline(workspace), sessions / "s1", "s1")
+    bare(workspace / "sub" / ".git")  # what the agent made before its host was killed
+    sweep_left_behind(sessions, alive=lambda pid: True)  # still running: left alone
+    assert pending.exists() and (workspace / "sub" / ".git").is_dir()
+    sweep_left_behind(sessions, alive=lambda pid: False)
+    assert not pending.exists()
+    assert sorted(p.name for p in (workspace / "sub").iterdir()) == [
+        ".git.ironcurtain-quarantined-s1"]  # fmt: skip
+    assert (workspace / ".git" / "HEAD").is_file()  # the original stays
+    assert "left by session s1, which ended abnormally" in capsys.readouterr().err

@@ -133,3 +133,34 @@ async def test_a_workspace_inside_a_git_directory_is_refused(
     err = capsys.readouterr().err
     assert code == 2, err
     assert "is inside the git directory" in err and "use the working tree" in err
+
+
+def test_sigkill_leaves_the_last_sweep_to_the_next_start(
+    engine: Any, test_image: str, tmp_path: Path
+) -> None:
+    """SIGKILL skips every `finally`: the baseline was saved in the session's folder before the
+    agent started, and the next start (its `remove_stale` step) runs the last sweep."""
+    from appliance.docker.container import remove_stale
+    from appliance.docker.git_guard import PENDING_FILE, sweep_left_behind
+    from appliance.host.processes import pid_alive
+
+    workspace = tmp_path / "ws"
+    session = f"git-kill-{secrets.token_hex(3)}"
+    script = PRELUDE.replace("{marker}", str(tmp_path / "marker")) + "mkrepo .git; sleep 120"
+    child = start_session(test_image, session, workspace, script)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(p.name.startswith(".git") for p in _listing(workspace)):
+            assert time.monotonic() < deadline and child.poll() is None, "no .git appeared"
+            time.sleep(0.05)
+        child.kill()
+        child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    pending = app_paths().session_dir(session) / PENDING_FILE
+    assert pending.is_file()
+    remove_stale(engine)
+    sweep_left_behind(app_paths().sessions, pid_alive)
+    assert not pending.exists()
+    assert [p.name for p in workspace.iterdir()] == [f".git.ironcurtain-quarantined-{session}"]
