@@ -132,7 +132,9 @@ def take_baseline(workspace: Path) -> Baseline:
     for found in result.found:
         read_only += _protect(workspace, found)
     named = _named(workspace, result.found)
-    read_only += [workspace.joinpath(*parts) for parts, identity in named if identity]
+    # Plain folders and files only (identity without a change time): the engine would mount a
+    # link's target, which may be outside the workspace; a link is watched instead.
+    read_only += [workspace.joinpath(*parts) for parts, ident in named if ident and len(ident) == 2]
     folders = _outermost(read_only)
     if len(folders) > MAX_READ_ONLY:
         raise WorkspaceHasGit(f"the workspace {workspace} needs {len(folders)} read-only mounts "

@@ -232,3 +232,19 @@ def test_the_next_start_runs_the_last_sweep_of_a_killed_session(
         ".git.ironcurtain-quarantined-s1"]  # fmt: skip
     assert (workspace / ".git" / "HEAD").is_file()  # the original stays
     assert "left by session s1, which ended abnormally" in capsys.readouterr().err
+
+
+def test_a_named_path_that_is_a_link_out_of_the_workspace_is_never_mounted(tmp_path: Path) -> None:
+    """core.hooksPath = hooks, where hooks links to a folder outside: mounting it would show
+    that folder to the agent. Watched instead: replaced, it is renamed."""
+    workspace, outside = tmp_path / "ws", tmp_path / "shared-hooks"
+    outside.mkdir()
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    subprocess.run(["git", "-C", str(workspace), "config", "core.hooksPath", "hooks"], check=True)
+    (workspace / "hooks").symlink_to(outside)
+    baseline = take_baseline(workspace)
+    assert baseline.read_only == (workspace / ".git",)
+    time.sleep(0.01)
+    (workspace / "hooks").unlink()
+    (workspace / "hooks").mkdir()
+    assert {f.relative for f, _ in baseline.sweep(".q").renamed} == {"hooks"}
