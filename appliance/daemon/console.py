@@ -6,6 +6,13 @@ visit with ``?token=`` trades it for an ``HttpOnly; SameSite=Strict`` cookie and
 token leaves the address bar. Anything without a valid token is answered 401 and counted (any
 web page can send such requests to loopback; the 1st, 10th, 100th ... are audited).
 
+The console lives under a secret path, ``/c/<random>/``, and its cookie is limited to that
+path: browsers keep cookies apart by host, never by port, so a cookie for ``/`` went with every
+request to any program on 127.0.0.1 the browser was sent to, and that program had the token.
+A notice after an answer is kept by the console and named by a random key in the URL: the page
+shows no text from its URL. While escalations wait the page does not reload itself, so no
+button moves under the approver's pointer when one above it goes.
+
 CSRF: a form post must carry the token again as a hidden field (a page on another origin cannot
 read it), and a request whose ``Origin`` or ``Host`` is not this console's is refused, which also
 stops DNS rebinding. Pages are server-rendered HTML with inline CSS and no script, so nothing is
@@ -16,7 +23,9 @@ from __future__ import annotations
 
 import hmac
 import html
+import secrets
 import threading
+from collections import OrderedDict
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +42,7 @@ CHANNEL = "web-console"
 _COOKIE = "ironcurtain_console"
 _MAX_FORM = 16 * 1024
 _READ_TIMEOUT_S = 10.0
+_NOTICES = 64  # answers' notices kept for their redirect (oldest forgotten)
 _CSS = (
     "body{font:15px system-ui,sans-serif;margin:2em;max-width:60em}"
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;"
@@ -46,8 +56,10 @@ class _FormRefused(Exception):
         super().__init__(why)
         self.status, self.why = status, why
 
-    def page(self) -> str:
-        return _layout(f"<h2>{self.status.value} {self.status.phrase}</h2><p>{_e(self.why)}</p>")
+    def page(self, base: str) -> str:
+        return _layout(
+            f"<h2>{self.status.value} {self.status.phrase}</h2><p>{_e(self.why)}</p>", base=base
+        )
 
 
 def _form_length(values: list[str]) -> int:
@@ -80,7 +92,7 @@ def _n(value: str) -> str:
     return _e(shown_value(value))
 
 
-def _escalation(item: Pending, token: str) -> str:
+def _escalation(item: Pending, token: str, base: str) -> str:
     req = item.request
     targets = "".join(
         f"<tr><th>{_n(role)}</th><td><code>{_n(v)}</code></td></tr>"
@@ -99,17 +111,22 @@ def _escalation(item: Pending, token: str) -> str:
         f"<table>{targets}<tr><th>arguments</th><td><code>{_e(arguments)}</code></td></tr>"
         f"<tr><th>reason</th><td>{_n(req.reason)} (rule <code>{_n(req.rule)}</code>)</td></tr>"
         f"<tr><th>call digest</th><td><code>{_e(req.call_digest)}</code></td></tr></table>"
-        f'<form method="post" action="/answer">{hidden}'
+        f'<form method="post" action="{base}answer">{hidden}'
         f'<button name="decision" value="approve" id="approve-{_e(item.short_id)}">Approve</button>'
         f'<button name="decision" value="deny" id="deny-{_e(item.short_id)}">Deny</button>'
         "</form></div>"
     )
 
 
-def render_index(hub: Hub, token: str, notice: str = "") -> str:
+def render_index(hub: Hub, token: str, *, base: str, notice: str = "") -> str:
+    """The main page. ``notice`` is the console's own message about an answer, never text from
+    the URL. It reloads itself every 2 s only while nothing waits: a reload while escalations
+    are shown would move the buttons under a pointer when one above goes (an escalation's
+    timeout is known to the agent that caused it, to the second)."""
     pending = hub.pending()
     sessions = "".join(
-        f'<tr><td><a href="/session/{quote(s.session_id, safe="")}">{_e(s.session_id)}</a></td>'
+        f'<tr><td><a href="{base}session/{quote(s.session_id, safe="")}">'
+        f"{_e(s.session_id)}</a></td>"
         f"<td>{s.pid}</td><td>{s.started:%Y-%m-%d %H:%M:%S}</td>"
         f"<td>{sum(p.request.session_id == s.session_id for p in pending)}</td></tr>"
         for s in hub.sessions
@@ -120,25 +137,32 @@ def render_index(hub: Hub, token: str, notice: str = "") -> str:
         f"<td>{_e(a.get('reason', ''))}</td></tr>"
         for a in hub.answers()[-20:][::-1]
     )
-    body = "".join(_escalation(p, token) for p in pending) or "<p>No pending escalations.</p>"
+    body = "".join(_escalation(p, token, base) for p in pending) or "<p>No pending escalations.</p>"
+    still = (
+        f'<p id="still">This page does not reload itself while escalations wait. <a href="{base}">'
+        "Reload</a> to see new ones.</p>"
+        if pending
+        else ""
+    )
     flash = f'<p id="notice"><strong>{_e(notice)}</strong></p>' if notice else ""
     return _layout(
-        f"{flash}<h2>Pending escalations ({len(pending)})</h2>{body}"
+        f"{flash}<h2>Pending escalations ({len(pending)})</h2>{still}{body}"
         f"<h2>Running sessions ({len(hub.sessions)})</h2><table><tr><th>session</th><th>pid</th>"
         f"<th>started (UTC)</th><th>pending</th></tr>{sessions}</table>"
         "<h2>Recent answers</h2><table><tr><th>time</th><th>channel</th><th>id</th>"
         f"<th>outcome</th><th>why</th></tr>{answers}</table>",
-        refresh=True,
+        base=base,
+        refresh=not pending,
     )
 
 
-def _layout(body: str, *, refresh: bool = False) -> str:
+def _layout(body: str, *, base: str, refresh: bool = False) -> str:
     reload = '<meta http-equiv="refresh" content="2">' if refresh else ""
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">{reload}'
         f"<title>IronCurtain console</title><style>{_CSS}</style></head><body>"
-        '<h1>IronCurtain</h1><p><a href="/">escalations and sessions</a> | '
-        f'<a href="/policy">policy and budgets</a></p>{body}</body></html>'
+        f'<h1>IronCurtain</h1><p><a href="{base}">escalations and sessions</a> | '
+        f'<a href="{base}policy">policy and budgets</a></p>{body}</body></html>'
     )
 
 
@@ -154,6 +178,9 @@ class Console:
         paths: AppPaths | None = None,
     ) -> None:
         self.hub, self.token, self.paths = hub, token, paths
+        self._secret = secrets.token_urlsafe(24)  # the path's part: see the module docstring
+        self._notices: OrderedDict[str, str] = OrderedDict()
+        self._notices_lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
         self.host, self.port = host, self._server.server_address[1]
@@ -163,8 +190,38 @@ class Console:
     def origin(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def base(self) -> str:
+        """The path the console's pages live under (and its cookie is limited to)."""
+        return f"/c/{self._secret}/"
+
     def url(self) -> str:
         return f"{self.origin}/?token={self.token}"
+
+    def below_base(self, path: str) -> str | None:
+        """The rest of ``path`` under :attr:`base`, or None when it is not under it."""
+        if not path.startswith("/c/"):
+            return None
+        secret, slash, rest = path[len("/c/") :].partition("/")
+        if not slash or not hmac.compare_digest(secret.encode(), self._secret.encode()):
+            return None
+        return rest
+
+    def hide_secret(self, text: str) -> str:
+        return text.replace(self._secret, "...")
+
+    def keep_notice(self, text: str) -> str:
+        """Keep an answer's notice; return the random key its redirect names."""
+        key = secrets.token_urlsafe(12)
+        with self._notices_lock:
+            self._notices[key] = text
+            while len(self._notices) > _NOTICES:
+                self._notices.popitem(last=False)
+        return key
+
+    def notice(self, key: str) -> str:
+        with self._notices_lock:
+            return self._notices.get(key, "")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -223,10 +280,16 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
             origin = self.headers.get("Origin")
             return origin is None or origin == console.origin
 
+        def _where(self) -> str:
+            """The request for the audit: its path, with the console's secret part hidden
+            (the audit is shown on the page), cut to 120 characters and neutralised."""
+            shown = console.hide_secret(urlsplit(self.path).path)
+            return f"{self.command} {shown_value(shown[:120])}"
+
         def _deny(self, why: str, *, counted: bool = True) -> None:
             """401. Before the token is checked any web page can cause one (an ``<img>`` to
             loopback): counted, not each audited; a form without its CSRF token always is."""
-            where = f"{self.command} {urlsplit(self.path).path}"
+            where = self._where()
             if counted:
                 console.hub.refuse_counted(CHANNEL, why, where)
             else:
@@ -251,37 +314,51 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
             if given:
                 if not console.token_ok(given):
                     return self._deny("bad token")
-                cookie = f"{_COOKIE}={console.token}; HttpOnly; SameSite=Strict; Path=/"
-                return self._send(HTTPStatus.SEE_OTHER, "", {"Location": "/", "Set-Cookie": cookie})
+                # Path: the browser sends it to no other port's program (which it would for /)
+                cookie = (
+                    f"{_COOKIE}={console.token}; HttpOnly; SameSite=Strict; Path={console.base}"
+                )
+                headers = {"Location": console.base, "Set-Cookie": cookie}
+                return self._send(HTTPStatus.SEE_OTHER, "", headers)
             if not console.token_ok(self._cookie_token()):
                 return self._deny("missing or bad token")
-            if url.path != "/":
-                return self._page(url.path)
-            notice = query.get("notice", [""])[0][:200]
-            self._send(HTTPStatus.OK, render_index(console.hub, console.token, notice))
+            rest = console.below_base(url.path)
+            if rest is None:
+                return self._deny("not the console's path")
+            if rest:
+                return self._page(rest)
+            notice = console.notice(query.get("n", [""])[0])
+            page = render_index(console.hub, console.token, base=console.base, notice=notice)
+            self._send(HTTPStatus.OK, page)
 
-        def _page(self, path: str) -> None:
+        def _page(self, rest: str) -> None:
             body = None
-            if console.paths is not None and path == "/policy":
+            if console.paths is not None and rest == "policy":
                 body = render_policy(console.paths)
-            elif console.paths is not None and path.startswith("/session/"):
-                body = render_session(console.paths, unquote(path.removeprefix("/session/")))
+            elif console.paths is not None and rest.startswith("session/"):
+                body = render_session(console.paths, unquote(rest.removeprefix("session/")))
             if body is None:
-                return self._send(HTTPStatus.NOT_FOUND, _layout("<h2>not found</h2>"))
-            self._send(HTTPStatus.OK, _layout(body))
+                return self._not_found()
+            self._send(HTTPStatus.OK, _layout(body, base=console.base))
+
+        def _not_found(self) -> None:
+            self._send(HTTPStatus.NOT_FOUND, _layout("<h2>not found</h2>", base=console.base))
 
         def do_POST(self) -> None:
             if not self._same_origin():
                 return self._deny("foreign Host or Origin")
             if not console.token_ok(self._cookie_token()):
                 return self._deny("missing or bad token")
-            if urlsplit(self.path).path != "/answer":
-                return self._send(HTTPStatus.NOT_FOUND, _layout("<h2>not found</h2>"))
+            rest = console.below_base(urlsplit(self.path).path)
+            if rest is None:
+                return self._deny("not the console's path")
+            if rest != "answer":
+                return self._not_found()
             try:
                 raw = self._form()
             except _FormRefused as refused:
                 self.close_connection = True  # the rest of the stream is not a request
-                return self._send(refused.status, refused.page())
+                return self._send(refused.status, refused.page(console.base))
             form = parse_qs(raw.decode("utf-8", "replace"))
             field = {k: v[0] for k, v in form.items() if len(v) == 1}
             if not console.token_ok(field.get("csrf", "")):
@@ -289,7 +366,7 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
             result = console.hub.answer(
                 field.get("id", ""), field.get("decision", ""), field.get("digest", ""), CHANNEL
             )
-            notice = quote(result.message if result.ok else f"refused: {result.message}")
-            self._send(HTTPStatus.SEE_OTHER, "", {"Location": f"/?notice={notice}"})
+            key = console.keep_notice(result.message if result.ok else f"refused: {result.message}")
+            self._send(HTTPStatus.SEE_OTHER, "", {"Location": f"{console.base}?n={key}"})
 
     return Handler

@@ -45,7 +45,7 @@ async def _one(rig: Rig, daemon: Daemon, peer: SignalPeer, n: int) -> tuple[floa
             marker = f"/home/u/file-{n}.txt"
             while not (seen_web and seen_signal):
                 if not seen_web:
-                    page = await client.get("/")
+                    page = await client.get(daemon.console.base)
                     if marker in page.text:
                         seen_web, weight = time.perf_counter() - start, len(page.content)
                 if not seen_signal and any(marker in m for m in peer.messages()):
@@ -75,7 +75,7 @@ async def main() -> None:
                 weights.append(size)
             async with httpx.AsyncClient(base_url=daemon.console.origin) as client:  # type: ignore[union-attr]
                 await client.get(f"/?token={daemon.console.token}")  # type: ignore[union-attr]
-                idle = len((await client.get("/")).content)
+                idle = len((await client.get(daemon.console.base)).content)  # type: ignore[union-attr]
         finally:
             daemon.stop()
             peer.close()

@@ -68,7 +68,7 @@ def test_signal_message_shows_what_the_role_values_cut() -> None:
 def test_console_shows_no_bidi_override_from_a_path(tmp_path: Path) -> None:
     hub = Hub(registry_dir=tmp_path / "running", audit_path=tmp_path / "answers.jsonl")
     hub._pending["1"] = _pending(BIDI_PATH)
-    page = render_index(hub, "t" * 32)
+    page = render_index(hub, "t" * 32, base="/c/x/")
     assert not any(c in page for c in INVISIBLE)
     assert "\\u202e" in page
 

@@ -33,14 +33,14 @@ def _client(daemon: Daemon) -> httpx.AsyncClient:
 
 
 async def _log_in(client: httpx.AsyncClient, daemon: Daemon) -> None:
+    """Log in; from then on the client's relative paths are under the console's path."""
     assert daemon.console is not None
+    base = daemon.console.base
     reply = await client.get(f"/?token={daemon.console.token}")
-    assert reply.status_code == 303 and reply.headers["location"] == "/"
-    assert (
-        "HttpOnly" in reply.headers["set-cookie"]
-        and "SameSite=Strict" in reply.headers["set-cookie"]
-    )
-    return client
+    assert reply.status_code == 303 and reply.headers["location"] == base
+    cookie = reply.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and f"Path={base}" in cookie
+    client.base_url = client.base_url.join(base)
 
 
 async def test_every_request_without_the_token_is_401_and_audited(daemon: Daemon) -> None:
@@ -49,7 +49,7 @@ async def test_every_request_without_the_token_is_401_and_audited(daemon: Daemon
     async with _client(daemon) as client:
         for path in ("/", "/answer", "/favicon.ico", "/?token=not-the-token"):
             assert (await client.get(path)).status_code == 401, path
-        assert (await client.post("/answer", data={"id": "1"})).status_code == 401
+        assert (await client.post("answer", data={"id": "1"})).status_code == 401
         for n in range(150):
             assert (await client.get(f"/flood{n}")).status_code == 401
     assert [r["reason"] for r in daemon.hub.answers()] == [
@@ -84,7 +84,7 @@ async def _ask(rig: Rig, session: str, request_id: str, out: dict[str, Verdict])
 async def _wait_shown(client: httpx.AsyncClient, marker: str) -> str:
     with anyio.fail_after(5):
         while True:
-            page = (await client.get("/")).text
+            page = (await client.get("")).text
             if marker in page:
                 return page
             await anyio.sleep(0.05)
@@ -103,16 +103,18 @@ async def test_csrf_and_foreign_origin_refused_then_approval_lands(
             (item,) = daemon.hub.pending()
             form = {"id": "1", "decision": "approve", "digest": item.request.call_digest}
             # A cross-site form cannot know the token; a foreign Origin or Host is refused.
-            assert (await client.post("/answer", data=form)).status_code == 401
+            assert (await client.post("answer", data=form)).status_code == 401
             token = daemon.console.token if daemon.console else ""
             signed = {**form, "csrf": token}
             evil = {"Origin": "http://evil.example"}
-            assert (await client.post("/answer", data=signed, headers=evil)).status_code == 401
+            assert (await client.post("answer", data=signed, headers=evil)).status_code == 401
             rebound = {"Host": f"evil.example:{daemon.console.port if daemon.console else 0}"}
-            assert (await client.post("/answer", data=signed, headers=rebound)).status_code == 401
+            assert (await client.post("answer", data=signed, headers=rebound)).status_code == 401
             assert daemon.hub.pending(), "nothing was answered by the refused posts"
-            reply = await client.post("/answer", data=signed)
-            assert reply.status_code == 303 and "approved" in reply.headers["location"]
+            reply = await client.post("answer", data=signed)
+            assert reply.status_code == 303
+            shown = await client.get(daemon.console.origin + reply.headers["location"])
+            assert "[1] approved" in shown.text
     assert verdicts["c1"].approved
     outcomes = [(r["outcome"], r["reason"]) for r in daemon.hub.answers()]
     assert outcomes[-1] == ("approved", "")

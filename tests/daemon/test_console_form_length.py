@@ -46,7 +46,7 @@ def console(rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 def _post(console: Console, lengths: list[str], body: bytes = b"csrf=x") -> tuple[int, str]:
     conn = http.client.HTTPConnection(console.host, console.port, timeout=5)
     try:
-        conn.putrequest("POST", "/answer", skip_host=True, skip_accept_encoding=True)
+        conn.putrequest("POST", f"{console.base}answer", skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", f"{console.host}:{console.port}")
         conn.putheader("Cookie", f"ironcurtain_console={console.token}")
         for length in lengths:
@@ -81,7 +81,7 @@ def test_no_or_two_content_lengths_are_refused(console: Console) -> None:
 def test_non_ascii_digits_are_refused(console: Console) -> None:
     """``int('١٢')`` is 12: only ASCII digits count."""
     head = (
-        f"POST /answer HTTP/1.1\r\nHost: {console.host}:{console.port}\r\n"
+        f"POST {console.base}answer HTTP/1.1\r\nHost: {console.host}:{console.port}\r\n"
         f"Cookie: ironcurtain_console={console.token}\r\n"
     ).encode() + "Content-Length: ١٢\r\n\r\ncsrf=x&id=1".encode()
     with socket.create_connection((console.host, console.port), timeout=5) as conn:
@@ -93,7 +93,7 @@ def test_a_body_shorter_than_announced_times_out_cleanly(console: Console) -> No
     with socket.create_connection((console.host, console.port), timeout=5) as conn:
         conn.sendall(
             (
-                f"POST /answer HTTP/1.1\r\nHost: {console.host}:{console.port}\r\n"
+                f"POST {console.base}answer HTTP/1.1\r\nHost: {console.host}:{console.port}\r\n"
                 f"Cookie: ironcurtain_console={console.token}\r\n"
                 "Content-Length: 100\r\n\r\ncsrf=x"
             ).encode()

@@ -71,6 +71,7 @@ async def test_console_vector(rig: Rig, daemon: Daemon, case: dict[str, Any]) ->
             "token": console.token,
             "token_prefix": console.token[:-1],
             "origin": console.origin,
+            "base": console.base,
             "host": f"127.0.0.1:{console.port}",
             "port": str(console.port),
             "digest": item.request.call_digest,
@@ -79,9 +80,11 @@ async def test_console_vector(rig: Rig, daemon: Daemon, case: dict[str, Any]) ->
         cookies = {"ironcurtain_console": console.token} if case["cookie"] else {}
         async with httpx.AsyncClient(base_url=console.origin, cookies=cookies) as client:
             reply = await _send(client, case, values)
-        assert reply.status_code == case["status"], case["id"]
-        if case["status"] == 303:
-            assert "refused" in reply.headers["location"]
+            assert reply.status_code == case["status"], case["id"]
+            if case["status"] == 303:
+                assert reply.headers["location"].startswith(console.base)
+                shown = await client.get(reply.headers["location"])
+                assert '<p id="notice"><strong>refused: ' in shown.text
         assert daemon.hub.pending() == [item], "the escalation still waits"
         (record,) = daemon.hub.answers()
         assert record["outcome"] == "refused" and case["audit"] in record["reason"]

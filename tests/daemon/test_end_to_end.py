@@ -88,17 +88,18 @@ async def test_two_sessions_console_signal_and_timeout(tmp_path: Path) -> None:
         peer.push(f"approve {late_id}")
         await until(lambda: any(m.startswith("refused: replayed") for m in peer.messages()), 10)
         # The session's audit trail, verified, and the active policy with its budgets.
-        origin = url.split("/?")[0]
-        await browser.navigate(f"{origin}/session/s-phone")
+        assert daemon.console is not None
+        page = daemon.console.origin + daemon.console.base  # the path its cookie is kept for
+        await browser.navigate(f"{page}session/s-phone")
         await browser.wait_for("!!document.getElementById('verify')")
         text = await browser.evaluate("document.body.innerText")
         assert "verified: " in text and "hash chain intact" in text
         assert "timeout by listener" in text and "approved by listener" in text
-        await browser.navigate(f"{origin}/policy")
+        await browser.navigate(f"{page}policy")
         await browser.wait_for("document.body.innerText.includes('escalate-write-elsewhere')")
         text = await browser.evaluate("document.body.innerText")
         assert "maxSteps\t200" in text and "anything no rule covers is denied" in text
-        await browser.navigate(f"{origin}/session/..%2f..%2fetc")
+        await browser.navigate(f"{page}session/..%2f..%2fetc")
         await browser.wait_for("document.body.innerText.includes('not found')")
 
     assert results["web.txt"].ok and (outside / "web.txt").read_text() == "web"  # type: ignore[attr-defined]
