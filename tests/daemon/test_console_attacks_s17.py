@@ -154,3 +154,76 @@ async def test_the_page_does_not_reload_under_the_pointer(
         assert second.short_id == "2", "escalation 2 still waits"
         assert daemon.hub.answer("2", "deny", second.request.call_digest, "test").ok
     assert not verdicts["p1"].approved and not verdicts["p2"].approved
+
+
+class _AttackPage:
+    """A page on another loopback port (same site as the console, another origin) that knows
+    even the console's path and token, the worst case, and tries to approve escalation 1: a form
+    post (urlencoded, then text/plain) and a ``fetch`` with ``mode: 'no-cors'``."""
+
+    def __init__(self, target: str, form: dict[str, str]) -> None:
+        fields = "".join(f'<input name="{k}" value="{v}">' for k, v in form.items())
+        body = "&".join(f"{k}={v}" for k, v in form.items())
+        pages = {
+            "/form": f'<form method="post" action="{target}">{fields}</form>'
+            "<script>document.forms[0].submit()</script>",
+            "/plain": f'<form method="post" enctype="text/plain" action="{target}">{fields}'
+            "</form><script>document.forms[0].submit()</script>",
+            "/fetch": f"<script>fetch({target!r}, {{method: 'POST', mode: 'no-cors', "
+            f"credentials: 'include', headers: {{'Content-Type': "
+            f"'application/x-www-form-urlencoded'}}, body: {body!r}}})"
+            ".then(() => document.title = 'sent', () => document.title = 'failed')</script>",
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:
+                data = pages.get(self.path, "").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@needs_chromium
+async def test_a_page_on_another_loopback_port_cannot_post_an_approval(
+    rig: Rig, daemon: Daemon, tmp_path: Path
+) -> None:
+    """Held before this round too (the Origin check): the console's cookie is sent (same site),
+    the form is complete, and every post is still refused; escalation 1 still waits."""
+    assert daemon.console is not None
+    console = daemon.console
+    verdicts: dict[str, Verdict] = {}
+    async with anyio.create_task_group() as group, Browser(tmp_path / "profile") as browser:
+        group.start_soon(_ask, rig, "sess-a", "f1", verdicts)
+        await until(lambda: len(daemon.hub.pending()) == 1)
+        (item,) = daemon.hub.pending()
+        form = {"csrf": console.token, "id": "1", "decision": "approve"}
+        form["digest"] = item.request.call_digest
+        attacker = _AttackPage(f"{console.origin}{console.base}answer", form)
+        try:
+            await browser.navigate(console.url())  # the person is logged in
+            await browser.wait_for("!!document.getElementById('approve-1')")
+            refused = daemon.hub._counted  # counted refusals: audited at the 1st, 10th ...
+            key = ("web-console", "foreign Host or Origin")
+            for n, page in enumerate(("/form", "/plain", "/fetch"), start=1):
+                await browser.navigate(attacker.origin + page)
+                await until(lambda n=n: refused.get(key, 0) == n, 10)
+        finally:
+            attacker.close()
+        assert [p.short_id for p in daemon.hub.pending()] == ["1"], "nothing was answered"
+        reasons = [r["reason"] for r in daemon.hub.answers()]
+        assert reasons == ["foreign Host or Origin (POST /c/.../answer; 1 this run)"], reasons
+        assert daemon.hub.answer("1", "deny", item.request.call_digest, "test").ok
+    assert not verdicts["f1"].approved
