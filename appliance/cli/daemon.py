@@ -69,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ironcurtain daemon: {exc}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
-    print(f"ironcurtain daemon: console at {url}", flush=True)
-    print("(the token is shown once; it is also in the daemon folder, mode 0600)", flush=True)
+    _print_url(url, files.token)
     try:
         daemon.wait()
     except KeyboardInterrupt:
@@ -79,3 +78,19 @@ def run(args: argparse.Namespace) -> int:
         daemon.stop()
     print("ironcurtain daemon: stopped", flush=True)
     return 0
+
+
+def _print_url(url: str, token_file: Path) -> None:
+    """The console's URL with its token, on a terminal only. Anywhere else (a pipe, a file,
+    systemd's journal, which keeps it on disk for the adm and systemd-journal groups to read)
+    the token would outlive the screen: the line names the token's file instead."""
+    if sys.stdout.isatty():
+        print(f"ironcurtain daemon: console at {url}", flush=True)
+        print("(the token is shown once; it is also in the daemon folder, mode 0600)", flush=True)
+        return
+    address = url.split("?token=", 1)[0]
+    print(
+        f"ironcurtain daemon: console at {address}?token=TOKEN, TOKEN being the contents of "
+        f"{token_file} (mode 0600; not printed here: this output is not a terminal)",
+        flush=True,
+    )

@@ -2,7 +2,8 @@
 
 The unit runs the same executable that wrote it (the frozen appliance, or this interpreter with
 ``-m appliance.cli``), so no PATH lookup decides what runs. It passes no secret: the daemon
-holds none (no provider key; the console token is in its own 0600 file).
+holds none (no provider key; the console token is in its own 0600 file, and the daemon prints
+it only to a terminal, never into the journal).
 """
 
 from __future__ import annotations
