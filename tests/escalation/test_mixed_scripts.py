@@ -51,7 +51,7 @@ def _surfaces(item: Pending, tmp_path: Path) -> tuple[str, str, str]:
     signal, _ = _describe(item)
     hub = Hub(registry_dir=tmp_path / "running", audit_path=tmp_path / "answers.jsonl")
     hub._pending["1"] = item
-    return terminal, signal, render_index(hub, "t" * 32)
+    return terminal, signal, render_index(hub, "t" * 32, base="/c/x/")
 
 
 def test_terminal_console_and_signal_flag_a_homoglyph(tmp_path: Path) -> None:
