@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.docker import git_metadata
 from appliance.docker.git_config_paths import named_paths
 from appliance.docker.git_metadata import (
     DOT_GIT,
@@ -108,7 +109,11 @@ class Baseline:
     def sweep(self, suffix: str, *, final: bool = False) -> Sweep:
         """Rename every piece of git metadata that is not an unchanged original. `final`: the
         agent is gone, so folders it made unreadable may be opened up (`scan`'s `repair`)."""
-        result = scan(self.workspace, descend=lambda f: not self.is_original(f), repair=final)
+        # The last sweep walks everything: the agent could have grown the workspace past the
+        # limit (2,000,000 entries: about 2 minutes of `touch`) to hide a repository behind it.
+        limit = None if final else git_metadata.MAX_STEPS
+        result = scan(self.workspace, descend=lambda f: not self.is_original(f), repair=final,
+                      max_steps=limit)  # fmt: skip
         new = [found for found in result.found if not self.is_original(found)]
         renamed = quarantine(self.workspace, new, suffix)
         for parts, identity in self.named:
@@ -148,7 +153,7 @@ def _named(workspace: Path, found: tuple[Found, ...]) -> tuple:
     identity now; a name reached through a link or a file in the workspace is refused (the
     agent could swap that link)."""
     named: dict[tuple[str, ...], tuple[int, ...] | None] = {}
-    for gitdir, worktree in _git_dirs(workspace, found):
+    for gitdir, worktree in [*_git_dirs(workspace, found), *_enclosing(workspace)]:
         for config in [*_config_files(gitdir), *_user_configs()]:
             for path in named_paths(config, worktree):
                 if path.parts[: len(workspace.parts)] != workspace.parts or path == workspace:
@@ -176,6 +181,24 @@ def _git_dirs(workspace: Path, found: tuple[Found, ...]) -> list[tuple[Path, Pat
         if item.file_type != "other" and path.is_dir():
             pairs.append((path, worktree))
     return list(dict.fromkeys(pairs))
+
+
+def _enclosing(workspace: Path) -> list[tuple[Path, Path]]:
+    """(git directory, working tree) of the repository the workspace sits in, if any: the first
+    `.git` above it, as git finds it. Its config may name a path inside the workspace (husky in a
+    monorepo's `frontend/` sets `core.hooksPath = frontend/.husky/_`)."""
+    for folder in workspace.parents:
+        dot_git = folder / ".git"
+        if not os.path.lexists(dot_git):
+            continue
+        if dot_git.is_symlink():
+            gitdir = Path(os.path.realpath(dot_git))
+        elif dot_git.is_file():
+            gitdir = _gitdir_target(dot_git)
+        else:
+            gitdir = dot_git
+        return [(gitdir, folder)] if gitdir.is_dir() else []
+    return []
 
 
 def _user_configs() -> list[Path]:

@@ -85,21 +85,23 @@ def scan(
     root: Path,
     *,
     descend: Callable[[Found], bool] = lambda found: True,
-    max_steps: int = MAX_STEPS,
+    max_steps: int | None = MAX_STEPS,
     repair: bool = False,
 ) -> Scan:
     """Every piece of git metadata under `root` (root included as a shaped folder). `descend`
     says whether to look inside a metadata folder found (unchanged originals need not be). A
     folder this user may not read (the agent's `chmod 111 a` hides `a/.git` from a listing, not
     from git) makes the scan incomplete; with `repair` (only once the agent is gone: nothing can
-    swap it for a link meanwhile) its owner's permissions are given back and it is read."""
+    swap it for a link meanwhile) its owner's permissions are given back and it is read.
+    `max_steps=None`: no limit (the last sweep: the agent is gone, the tree no longer grows,
+    and a limit it could exceed on purpose would leave its metadata in place)."""
     found: list[Found] = []
     queue: deque[tuple[str, ...]] = deque([()])
     steps, complete = 0, True
     while queue:
         parts = queue.popleft()
         steps += len(parts) + 1
-        if steps > max_steps:
+        if max_steps is not None and steps > max_steps:
             return Scan(tuple(found), complete=False)
         try:
             listed = _list(root, parts, repair)

@@ -1,0 +1,109 @@
+"""Git metadata guard, second round (tests/vectors/docker/git_metadata_s17.json) with the real
+engine: a workspace inside the user's repository whose config names a path in it, and a
+workspace the agent grows past the walk's limit. Run like test_git_metadata_vectors.py: the
+agent in a real container, guarded as a session guards it, then real git on the host; each
+case also unguarded to show it is an attack."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.docker import git_metadata
+from appliance.docker.adapters import AgentLaunch
+from appliance.docker.container import ContainerSpec, create_container, remove_container
+from appliance.docker.git_guard import GitWatch, quarantine_suffix, report, take_baseline
+from appliance.docker.ownership import lent_workspace
+from tests.docker.test_git_metadata_vectors import build, git, git_env, host_git
+
+pytestmark = pytest.mark.docker
+
+VECTORS = json.loads(
+    (Path(__file__).parents[1] / "vectors/docker/git_metadata_s17.json").read_text()
+)
+CASES = VECTORS["cases"]
+
+
+def workspace_for(setup: str, base: Path, env: dict[str, str]) -> Path:
+    """The case's workspace: `base/ws`, or `base/proj/front` in the user's repository."""
+    if not setup.startswith("inside-repo"):
+        build(setup, base / "ws", env)
+        return base / "ws"
+    project = base / "proj"
+    build("repo", project, env)
+    if setup == "inside-repo-husky":
+        (project / "front" / ".husky" / "_").mkdir(parents=True)
+        (project / "front" / ".husky" / "_" / "h").write_text("#!/bin/sh\n")
+        git("config", "core.hooksPath", "front/.husky/_", cwd=project, env=env)
+    else:
+        (project / "front").mkdir()
+        git("config", "core.hooksPath", "front/.githooks", cwd=project, env=env)
+    return project / "front"
+
+
+def run_case(image: str, engine: Any, case: dict, base: Path, guarded: bool) -> dict:
+    env = git_env(base)
+    workspace, marker = workspace_for(case["setup"], base, env), base / "marker"
+    script = VECTORS["prelude"].replace("{marker}", str(marker)) + case["agent"]
+    baseline = take_baseline(workspace) if guarded else None
+    session = f"gits17-{case['id'][:20]}-{secrets.token_hex(3)}"
+    suffix, records = quarantine_suffix(session), []
+    runtime = base / "runtime"
+    runtime.mkdir()
+    spec = ContainerSpec(image, AgentLaunch(["/bin/sh", "-c", script], {}), workspace, runtime,
+                         session, read_only=baseline.read_only if baseline else ())  # fmt: skip
+    with lent_workspace(workspace):
+        watch = GitWatch(baseline, suffix, records.append, interval=0.5) if baseline else None
+        container = create_container(engine, spec)
+        try:
+            container.start()
+            if watch is not None:
+                watch.start()
+            assert container.wait(timeout=120)["StatusCode"] == 0
+            output = container.logs(stdout=True, stderr=False).decode()
+        finally:
+            remove_container(container)
+            if watch is not None:
+                watch.stop()
+                report(baseline.sweep(suffix, final=True), "at the end", records.append)
+    for folder, action in case["host"]:
+        if (workspace / folder).is_dir():
+            host_git(workspace / folder, action, env)
+    renamed = {item["path"] for record in records for item in record["items"]}
+    return {"marker": marker.exists(), "output": output.split(), "renamed": renamed,
+            "records": records}  # fmt: skip
+
+
+@pytest.fixture
+def walk_limit(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    limit = request.node.callspec.params["case"].get("walk_limit")
+    if limit is not None:  # the constant, and `scan`'s default taken from it when defined
+        monkeypatch.setattr(git_metadata, "MAX_STEPS", limit)
+        monkeypatch.setitem(git_metadata.scan.__kwdefaults__, "max_steps", limit)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_guarded_s17(
+    engine: Any, test_image: str, tmp_path: Path, case: dict, walk_limit: None
+) -> None:
+    seen = run_case(test_image, engine, case, tmp_path, guarded=True)
+    assert not seen["marker"], f"{case['id']}: the host's git ran the agent's command: {seen}"
+    assert seen["output"] == case["output"], seen
+    assert seen["renamed"] == set(case["quarantined"]), seen
+    for record in seen["records"]:
+        assert all(not i["outcome"].startswith("error") for i in record["items"]), record
+    if "walk_limit" in case:  # a sweep during the session stops short; the last one does not
+        assert seen["records"][-1]["complete"], seen["records"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_unguarded_s17_is_an_attack(
+    engine: Any, test_image: str, tmp_path: Path, case: dict, walk_limit: None
+) -> None:
+    seen = run_case(test_image, engine, case, tmp_path, guarded=False)
+    assert seen["marker"] == case["live"], seen
+    assert seen["output"] == ["WRITTEN"], seen
