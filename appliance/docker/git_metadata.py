@@ -204,7 +204,14 @@ def _rename_in(fd: int, name: str, suffix: str) -> str:
         try:
             os.stat(target, dir_fd=fd, follow_symlinks=False)
         except FileNotFoundError:
-            os.rename(name, target, src_dir_fd=fd, dst_dir_fd=fd)
+            try:
+                os.rename(name, target, src_dir_fd=fd, dst_dir_fd=fd)
+            except PermissionError:
+                # The agent runs as the user on a non-root host and can `chmod 555` the folder
+                # (and a shaped one) to keep its metadata; `fd` is that very folder, reached
+                # without links, so giving its owner write permission back cannot be redirected.
+                os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | 0o300)
+                os.rename(name, target, src_dir_fd=fd, dst_dir_fd=fd)
             return target
     return "error: no free quarantine name"
 

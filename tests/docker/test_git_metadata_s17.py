@@ -7,7 +7,10 @@ case also unguarded to show it is an attack."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ VECTORS = json.loads(
     (Path(__file__).parents[1] / "vectors/docker/git_metadata_s17.json").read_text()
 )
 CASES = VECTORS["cases"]
+KERNEL_CASE = VECTORS["kernel_cases"][0]
 
 
 def workspace_for(setup: str, base: Path, env: dict[str, str]) -> Path:
@@ -107,3 +111,47 @@ def test_unguarded_s17_is_an_attack(
     seen = run_case(test_image, engine, case, tmp_path, guarded=False)
     assert seen["marker"] == case["live"], seen
     assert seen["output"] == ["WRITTEN"], seen
+
+
+SWEEP_AS_AGENT = """
+import importlib.util, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("gm", sys.argv[1])
+gm = importlib.util.module_from_spec(spec)
+sys.modules["gm"] = gm
+spec.loader.exec_module(gm)
+found = gm.scan(Path(sys.argv[2]), max_steps=None, repair=True).found
+print([outcome for _, outcome in gm.quarantine(Path(sys.argv[2]), list(found), ".q")])
+"""
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not shutil.which("setpriv"), reason="needs root, setpriv")
+def test_a_folder_made_read_only_does_not_keep_a_repository(tmp_path: Path) -> None:
+    """On a non-root host the agent is the user: it made sub/.git (a hook-bearing repository)
+    and `chmod 555` both sub and sub/.git, so neither rename (.git, HEAD) was allowed and the
+    repository stayed live after the last sweep. The sweep, as that same uid (real kernel
+    permissions), gives the owner write permission back on the folder it holds open."""
+    base = Path("/srv") / f"gits17-{secrets.token_hex(4)}"  # /tmp/pytest-of-root is 0700
+    workspace = base / "ws"
+    try:
+        (workspace / "sub" / ".git" / "objects").mkdir(parents=True)
+        (workspace / "sub" / ".git" / "refs").mkdir()
+        (workspace / "sub" / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+        for path in [base, *base.rglob("*")]:
+            os.chown(path, 65532, 65532)
+        os.chmod(base, 0o755)
+        for folder in KERNEL_CASE["chmod_555"]:
+            os.chmod(workspace / folder, 0o555)
+        python = "/usr/bin/python3"  # the venv's interpreter lives under root's 0700 home
+        done = subprocess.run(
+            ["setpriv", "--reuid=65532", "--regid=65532", "--clear-groups", python, "-c",
+             SWEEP_AS_AGENT, git_metadata.__file__, str(workspace)],
+            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+        assert "error" not in done.stdout, done.stdout
+        assert sorted(os.listdir(workspace / "sub")) == KERNEL_CASE["sub_after"], done.stdout
+        assert "HEAD.q" in os.listdir(workspace / "sub" / ".git.q")
+    finally:
+        for folder in [base, *base.rglob("*")]:
+            if folder.is_dir() and not folder.is_symlink():
+                os.chmod(folder, 0o755)
+        shutil.rmtree(base, ignore_errors=True)
