@@ -145,14 +145,16 @@ class ProvenanceMemory:
             added += self._remember_pieces(label, text)
         runs = label in self.runs and f"{label}{RUNS_SATURATED}" not in self.saturated
         counts = label in self.texts and self.read.get(label, 0) < MAX_TEXT_WORDS
-        if runs or counts:
+        if runs:
             for string in result_strings(text):
-                if runs:
-                    added += self._remember_runs(label, text_words(string))
-                if counts and self.read.get(label, 0) < MAX_TEXT_WORDS:
-                    size = words_read(string)
-                    if size > self.read.get(label, 0):
-                        self.read[label] = size
+                added += self._remember_runs(label, text_words(string))
+        if counts:
+            for string in texts_read(text):
+                size = words_read(string)
+                if size > self.read.get(label, 0):
+                    self.read[label] = size
+                if size >= MAX_TEXT_WORDS:
+                    break
         return added
 
     def _remember_pieces(self, label: str, text: str) -> int:
@@ -271,10 +273,17 @@ def _found_in(text: str, index: dict[str, set[str]], budget: list[int]) -> Itera
 # ("PickupViaMarco" is three); anything else separates, invisible characters too (a reader sees
 # "pay\u200bGreg" as two words). An unbroken run counts a word every LETTERS_WORD letters when
 # it has letters only ("#okaforpickuptoday" is 2), every ENCODED_WORD characters when it mixes
-# in digits (hex or base64 the agent can decode; a git hash is 3, a UUID's parts 1 each), and
+# in digits (hex or base64 the agent can decode; a git hash is 4, a UUID's parts 1 each), and
 # every two letters in a script written without spaces (category Lo: Chinese, Japanese, Thai).
-# Every symbol (emoji, arrows, enclosed signs: category S) counts a word of its own.
+# Every symbol (emoji, arrows, enclosed signs: category S) counts a word of its own, and so
+# does a token of two or more signs (Morse's "-.."). A run mixing letters and digits counts at
+# least its runs of two letters or more (words joined by digits).
 _READ_WORD = re.compile(r"[^\W_]+")
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
+# a token of ASCII signs only, two or more ("-..", ".-.": Morse), counts a word (symbols count
+# one each already)
+_SIGNS = re.compile(r"(?<!\S)[!-/:-@\[-`{-~]{2,}(?!\S)")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _CAPITAL_AFTER_SMALL = re.compile(r"[a-z][A-Z]")
 LETTERS_WORD = 6
 ENCODED_WORD = 12
@@ -293,7 +302,7 @@ def words_read(text: str) -> int:
         folded = unicodedata.normalize("NFKD", text).translate(AS_ASCII)
         # accents off ("Zoë" is one word), as a reader takes them
         text = "".join(ch for ch in folded if unicodedata.category(ch) != "Mn")
-    count = 0 if text.isascii() else _symbols(text)
+    count = len(_SIGNS.findall(text)) + (0 if text.isascii() else _symbols(text))
     for found in _READ_WORD.finditer(text):
         count += _run_words(found.group())
         if count >= MAX_TEXT_WORDS:
@@ -302,12 +311,43 @@ def words_read(text: str) -> int:
 
 
 def _run_words(word: str) -> int:
-    size = len(word) // (LETTERS_WORD if word.isalpha() else ENCODED_WORD)
+    if word.isalpha():
+        size = len(word) // LETTERS_WORD
+    else:  # digits in it: encoded data, or words joined by digits ("today0pickup0via")
+        size = max(len(word) // ENCODED_WORD, len(_LETTERS.findall(word)))
     if word.isascii():
         return max(1 + len(_CAPITAL_AFTER_SMALL.findall(word)), size)
     capitals = sum(a.islower() and b.isupper() for a, b in itertools.pairwise(word))
     scriptio = sum(unicodedata.category(ch) == "Lo" for ch in word) // 2
     return max(1 + capitals, size, scriptio)
+
+
+def texts_read(text: str) -> Iterator[str]:
+    """The texts of a result ``afterText`` counts: :func:`result_strings`, and for a JSON
+    result also each string as written between its quotes (escapes undecoded: a reader of the
+    JSON sees ``due\\u0301to`` as two words, decoded it is one) and each array's or object's
+    numbers as one text (bytes of a text, ``[68, 117, 101]``, are words to an agent that
+    decodes them)."""
+    yield from result_strings(text)
+    if text.lstrip()[:1] not in ("{", "[", '"'):
+        return
+    for literal in _JSON_STRING.finditer(text):
+        if "\\" in literal.group():
+            yield literal.group()[1:-1]
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        items = value.values() if isinstance(value, dict) else value
+        if not isinstance(value, dict | list):
+            continue
+        numbers = [str(v) for v in items if isinstance(v, int | float) and not isinstance(v, bool)]
+        if numbers:
+            yield " ".join(numbers)
+        stack.extend(v for v in items if isinstance(v, dict | list))
 
 
 def _symbols(text: str) -> int:

@@ -100,7 +100,11 @@ def _current_score(score: int) -> int:
 def _label_read(run: SessionRun, record: dict[str, Any]) -> str | None:
     """The label of a result an earlier call returned (a call that reached its server)."""
     # a call that reached its server, or whose server's failure text the agent read
-    failed = record.get("rule") in ("server-judge", "server-unavailable")
+    failed = record.get("rule") in (
+        "server-judge",
+        "server-unavailable",
+        "structural-changed-since-approved",  # judged again after approval: the judge may fail
+    )
     if (record.get("status") not in ("ok", "error", "server-error") and not failed) or (
         "server" not in record
     ):
