@@ -30,6 +30,7 @@ __all__ = [
     "address_problem",
     "check_url",
     "host_of_url",
+    "normalise_url",
     "system_resolver",
 ]
 
@@ -97,9 +98,17 @@ def check_url(url: str, resolver: Resolver, allow_private: bool, timeout: float)
 def host_of_url(url: str) -> str:
     """The host ``check_url`` would give ``url`` (IP literals canonical), without resolving it,
     or raise :class:`UrlRefused`."""
-    host = _parse(url)[1]
+    return normalise_url(url)[0]
+
+
+def normalise_url(url: str) -> tuple[str, str]:
+    """(host, URL) as ``check_url`` would give them, without resolving: the URL with an ASCII
+    host, non-ASCII and control bytes of the path percent-encoded, no fragment."""
+    scheme, host, port, normalised = _parse(url)
     literal = _ip_literal(host)
-    return literal.compressed if literal is not None else host
+    if literal is None:
+        return host, normalised
+    return literal.compressed, _with_host(normalised, scheme, literal.compressed, port)
 
 
 def address_problem(address: IPAddress, allow_private: bool) -> tuple[str, str] | None:

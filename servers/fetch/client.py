@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpcore
 
-from servers.fetch.addresses import Target, check_url, host_of_url
+from servers.fetch.addresses import Target, check_url, normalise_url
 from servers.fetch.pinned import PinnedBackend, tls_context
 from servers.fetch.settings import FetchSettings
 from servers.wire.server import ToolError
@@ -113,12 +113,13 @@ def request(
                 f"more than {settings.max_redirects} redirects, stopped at {target.url}"
             )
         next_url = urljoin(target.url, location.strip())
-        if host_of_url(next_url) != origin[1]:
+        next_host, shown = normalise_url(next_url)
+        if next_host != origin[1]:
             # The policy judged the host the caller named, not this one: the caller asks again
             # with this URL (and the policy judges it). Not even resolved here: a DNS lookup of
             # a name the page chose is itself a message to that name's server.
             return replace(
-                response, redirects=tuple(hops), dropped_headers=dropped, redirect_to=next_url
+                response, redirects=tuple(hops), dropped_headers=dropped, redirect_to=shown
             )
         target = check_url(
             next_url, settings.resolver, settings.allow_private, _left(deadline, clock, timeout)

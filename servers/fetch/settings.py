@@ -50,5 +50,6 @@ class FetchSettings:
     tls: Any = None  # an ssl.SSLContext trusting a test CA; None: certifi's public roots
     max_body_bytes: int = 5 * 1024 * 1024  # decoded bytes read from one response
     max_html_converted: int = 2 * 1024 * 1024  # HTML bytes turned into markdown/text per call
+    convert_seconds: float = 20.0  # parsing and converting them: slow markup is refused
     max_redirects: int = 5
     search: SearchConfig = field(default_factory=SearchConfig)

@@ -6,6 +6,7 @@ the MCP handshake never pay for httpcore, bs4 or markdownify.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from servers.fetch.settings import FetchSettings
@@ -19,6 +20,8 @@ __all__ = ["build_tools"]
 
 DEFAULT_MAX_LENGTH = 50_000
 MAX_TIMEOUT = 120
+# A line of the page that passes for one of this server's notes (markdownify writes http\_fetch).
+_FAKE_NOTE = re.compile(r"^([ \t]*)\[(http\\?_fetch:)", re.MULTILINE | re.IGNORECASE)
 
 HTTP_FETCH_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -95,7 +98,10 @@ def http_fetch(args: dict[str, Any], settings: FetchSettings) -> ToolResult:
         "dropped_headers": list(response.dropped_headers),
     }
     notes = _notes(response, rendered, start, len(part), following, settings)
-    text = "\n\n".join(block for block in (part, "\n".join(notes)) if block)
+    # Only the server's own notes start a line with "[http_fetch:"; the page's are escaped (in
+    # the part shown, so a start_index inside a line is covered too).
+    shown = _FAKE_NOTE.sub(r"\1\\[\2", part)
+    text = "\n\n".join(block for block in (shown, "\n".join(notes)) if block)
     if response.status >= 400:
         text = f"{_status_line(response)}\n\n{text}"
     return ToolResult(text, structured, is_error=response.status >= 400)
@@ -106,7 +112,14 @@ def _render(response: Response, fmt: str, settings: FetchSettings) -> Rendered:
 
     content_type = response.header("content-type")
     try:
-        return render(response.body, content_type, fmt, response.url, settings.max_html_converted)
+        return render(
+            response.body,
+            content_type,
+            fmt,
+            response.url,
+            settings.max_html_converted,
+            settings.convert_seconds,
+        )
     except ToolError:
         if response.status >= 400:  # the status is the news, not the error page's format
             raise ToolError(_status_line(response)) from None

@@ -92,7 +92,7 @@ def test_body_is_cut_at_the_read_cap() -> None:
 
 
 def test_gzip_bomb_stops_at_the_cap() -> None:
-    bomb = gzip.compress(b"\0" * 50_000_000, compresslevel=9)
+    bomb = gzip.compress(b"a" * 50_000_000, compresslevel=9)  # NULs would be removed
     with local_site({"/bomb": page(bomb, "text/plain", **{"Content-Encoding": "gzip"})}) as site:
         started = time.monotonic()
         result = fetch(
