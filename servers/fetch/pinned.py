@@ -7,7 +7,8 @@ certificate against the host name, because httpcore passes the URL's host as SNI
 
 Every read and write is bounded by what is left of the call's total time, not by a
 per-operation timeout, so a server dripping one byte a second can't stretch a call past its
-cap. This module imports httpcore; import it lazily (it costs ~300 ms).
+cap. ``CheckedBackend`` does the same for a client that keeps connections: each new one is
+checked again. This module imports httpcore; import it lazily (it costs ~300 ms).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 
 import httpcore
 
-from servers.fetch.addresses import Target
+from servers.fetch.addresses import Resolver, Target, UrlRefused, check_url
 
-__all__ = ["DeadlineStream", "PinnedBackend", "tls_context"]
+__all__ = ["CheckedBackend", "DeadlineStream", "PinnedBackend", "tls_context"]
 
 _tls: ssl.SSLContext | None = None
 
@@ -120,3 +121,52 @@ def _budget(timeout: float | None, deadline: float, clock: Callable[[], float]) 
     if left <= 0:
         raise httpcore.ReadTimeout("the fetch ran out of time")
     return left if timeout is None else min(timeout, left)
+
+
+class CheckedBackend(httpcore.NetworkBackend):
+    """For a long-lived client (the GitHub server's): connect only to one host and port, and for
+    every new connection resolve and check the name again and connect to the address just
+    checked, so the address used is always one that passed (never a second, unchecked answer)."""
+
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        resolver: Resolver,
+        allow_private: bool,
+        inner: httpcore.NetworkBackend | None = None,
+    ) -> None:
+        self._scheme, self._host, self._port = scheme, host.strip("[]").lower(), port
+        self._resolver = resolver
+        self._allow_private = allow_private
+        self._inner = inner or httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        if host.strip("[]").lower() != self._host or port != self._port:
+            raise httpcore.ConnectError(f"refusing a connection to {host}:{port}")
+        shown = f"[{self._host}]" if ":" in self._host else self._host
+        url = f"{self._scheme}://{shown}:{port}/"
+        try:
+            target = check_url(url, self._resolver, self._allow_private, timeout or 30.0)
+        except UrlRefused as exc:
+            raise httpcore.ConnectError(str(exc)) from None
+        return self._inner.connect_tcp(target.address, port, timeout, local_address, socket_options)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are never used")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)

@@ -2,14 +2,18 @@
 
 Why a class of its own: every rule about the network lives here, so no tool handler can break
 one. Requests go only to the configured API origin (a pagination ``Link`` to anywhere else is
-refused, redirects are never followed), the base URL's addresses pass the fetch server's checks
-before the first byte is sent, the token is sent only in the ``Authorization`` header and is
-scrubbed from every text this module returns or raises, and rate limits are respected: a short
-wait (``max_wait`` seconds) is waited out once, a longer one is reported, never retried in a loop.
+refused, redirects are never followed), every new connection resolves the API host again, checks
+the addresses as the fetch server does and connects to the address it checked (never to a second,
+unchecked DNS answer), the token is sent only in the ``Authorization`` header and is scrubbed from
+every text this module returns or raises, and rate limits are respected: a short wait
+(``max_wait`` seconds) is waited out once, a longer one is reported, never retried in a loop.
+An answer is read up to ``max_body_bytes`` (decoded; only gzip is accepted, brotli and zstd could
+expand without bound) and within ``timeout`` seconds plus at most one read.
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 import re
 import threading
 import time
@@ -23,12 +27,32 @@ from servers.wire.server import ToolError
 if TYPE_CHECKING:  # the address checks load on the first request, not at start-up
     from servers.fetch.addresses import Resolver
 
-__all__ = ["GitHubApi", "GitHubError", "api_url_for_host"]
+__all__ = ["GitHubApi", "GitHubError", "Reply", "api_url_for_host"]
 
 USER_AGENT = "ironcurtain-github/0.1"
 API_VERSION = "2022-11-28"
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="([a-z]+)"')
 MAX_PAGES = 10  # pages one call may follow (perPage up to 100: up to 1000 items)
+MAX_BODY_BYTES = 32 * 1024 * 1024  # one answer, decoded (a large pull request diff fits)
+_ENCODINGS = frozenset({"", "identity", "gzip"})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer, read whole (within the caps): what the handlers and error messages use."""
+
+    status_code: int
+    headers: Any  # httpx.Headers: case-insensitive
+    content: bytes
+    request: Any  # httpx.Request
+    reason_phrase: str
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
 
 
 class GitHubError(ToolError):
@@ -65,7 +89,8 @@ class GitHubApi:
     allow_private: bool = False  # tests only: the scripted API listens on 127.0.0.1
     resolver: Resolver | None = None  # None: the system resolver (tests inject one)
     max_wait: float = 10.0  # seconds of rate-limit wait worth sitting out
-    timeout: float = 30.0
+    timeout: float = 30.0  # one request, its answer read whole (plus at most one read)
+    max_body_bytes: int = MAX_BODY_BYTES
     sleep: Callable[[float], None] = time.sleep
     _client: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -95,6 +120,7 @@ class GitHubApi:
                 check_url(self.base_url + "/", resolver, self.allow_private, self.timeout)
                 headers = {
                     "Accept": "application/vnd.github+json",
+                    "Accept-Encoding": "gzip",
                     "User-Agent": USER_AGENT,
                     "X-GitHub-Api-Version": API_VERSION,
                 }
@@ -105,9 +131,32 @@ class GitHubApi:
                     timeout=self.timeout,
                     follow_redirects=False,
                     trust_env=False,  # no proxy or netrc from the environment
-                    limits=httpx.Limits(max_connections=4, keepalive_expiry=120),
+                    transport=self._transport(resolver),
                 )
             return self._client
+
+    def _transport(self, resolver: Resolver) -> Any:
+        """httpx's transport over a pool whose only way to a socket is a CheckedBackend."""
+        import httpcore
+        import httpx
+
+        from servers.fetch.pinned import CheckedBackend, tls_context
+
+        scheme, host, port = self.origin
+        backend = CheckedBackend(
+            scheme, host, port or (443 if scheme == "https" else 80), resolver, self.allow_private
+        )
+        transport = httpx.HTTPTransport(retries=0)
+        # httpx 0.28 takes no network backend; its transport only calls its pool, so the pool is
+        # replaced with one that has ours (httpx is pinned in uv.lock; the tests use this path).
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=tls_context() if scheme == "https" else None,
+            max_connections=4,
+            keepalive_expiry=120,
+            retries=0,
+            network_backend=backend,
+        )
+        return transport
 
     def scrub(self, text: str) -> str:
         """``text`` with the token removed, wherever an API or a handler might have put it."""
@@ -175,10 +224,10 @@ class GitHubApi:
         url = self._url(path)
         headers = {"Accept": accept} if accept else None
         for attempt in (1, 2):
+            client = self.client()
+            request = client.build_request(method, url, params=params, json=json, headers=headers)
             try:
-                response = self.client().request(
-                    method, url, params=params, json=json, headers=headers
-                )
+                response = self._read(client.send(request, stream=True))
             except httpx.HTTPError as exc:
                 name = type(exc).__name__
                 raise GitHubError(
@@ -194,6 +243,38 @@ class GitHubApi:
         if response.status_code >= 300:
             raise GitHubError(response.status_code, self.scrub(error_message(response)))
         return response
+
+    def _read(self, response: Any) -> Reply:
+        """The whole answer, or a GitHubError when it is too big, too slow or oddly encoded."""
+        deadline = time.monotonic() + self.timeout
+        try:
+            encoding = response.headers.get("content-encoding", "").strip().lower()
+            if encoding not in _ENCODINGS:
+                raise GitHubError(
+                    response.status_code, f"GitHub sent content-encoding {encoding[:40]!r}"
+                )
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self.max_body_bytes:
+                    raise GitHubError(
+                        response.status_code,
+                        f"GitHub sent an answer over {self.max_body_bytes // (1024 * 1024)} MiB;"
+                        " not read further",
+                    )
+                if time.monotonic() > deadline:
+                    raise GitHubError(
+                        response.status_code, f"GitHub's answer took over {self.timeout:g} s"
+                    )
+        finally:
+            response.close()
+        return Reply(
+            response.status_code,
+            response.headers,
+            bytes(body),
+            response.request,
+            response.reason_phrase,
+        )
 
     def _rate_message(self, response: Any, wait: float) -> str:
         limit = response.headers.get("x-ratelimit-limit", "?")
