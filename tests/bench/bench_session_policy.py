@@ -85,6 +85,7 @@ KINDS = (
     ("injection", "attacks-injection.json"),
     ("s16", "attacks-s16.json"),
 )
+ROUND_DOMAINS = ("expenses", "contacts", "repo", "hr", "school", "cloudops")
 ROUNDS = {
     "round 1": ("banking", "messaging", "travel"),
     "round 2": ("round2/calendar", "round2/drive", "round2/shop"),
@@ -167,6 +168,10 @@ ROUNDS = {
         "round11/school",
         "round11/cloudops",
     ),
+    # Round 12 (session 17): round 11's policies with afterText 8 first on every message text
+    # (_after_text_asked below, mechanical). Frozen (3f07f4b) before its attacks were written by
+    # a blind author; the benign sets are round 11's.
+    "round 12": tuple(f"round12/{d}" for d in ROUND_DOMAINS),
 }
 
 
