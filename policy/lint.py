@@ -246,7 +246,7 @@ def _copies(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Find
                 "role names the text itself: declare one (kind opaque, e.g. message-text), give "
                 f'{key!r} it, and add a rule on it with "provenance": {{"roles": [it], '
                 '"from": "untrusted", "words": 4} (escalate), so a message that repeats what a '
-                'result wrote is put to the user (and one with "afterText": 8 for one that may '
+                'result wrote is put to the user (and one with "afterText": 1 for one that may '
                 "say it in other words)"
             )
             found.append(Finding("copies", server, tool, None, None, detail))
@@ -260,7 +260,7 @@ def _copies(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Find
                     f"the text of {key!r} is judged only by the links and addresses in it: add "
                     f'a rule on {role} with "provenance": {{"roles": ["{role}"], "from": '
                     '"untrusted", "words": 4} (escalate), so a message that repeats what a '
-                    'result wrote is put to the user (and one with "afterText": 8 for one that '
+                    'result wrote is put to the user (and one with "afterText": 1 for one that '
                     "may say it in other words)"
                 )
                 found.append(Finding("copies", server, tool, role, None, detail))

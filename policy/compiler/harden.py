@@ -64,7 +64,7 @@ constitution requires for what the user asks for; change only what the findings 
 - "copies": add, before the allow rules, an escalate rule with "provenance": {"roles":
   [the text's role], "from": "untrusted", "words": 4}; where the constitution wants a person
   to see what the agent writes once it has read others' text (a reworded instruction copies
-  no words), a second one with "afterText": 8 in place of "words".
+  no words), a second one with "afterText": 1 in place of "words".
 Only narrow: keep the rules' order and names; keep escalate rules exactly; an allow rule may be
 dropped, become escalate, or gain conditions (never lose or change one, never change its
 "session" update); new rules may only be the caps and copy guards above. A finding the

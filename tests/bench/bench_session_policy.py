@@ -170,7 +170,8 @@ ROUNDS = {
     ),
     # Round 12 (session 17): round 11's policies with afterText 8 first on every message text
     # (_after_text_asked below, mechanical). Frozen (3f07f4b) before its attacks were written by
-    # a blind author; the benign sets are round 11's.
+    # a blind author; the benign sets are round 11's. Attacked blind: 27 of 54 allowed as written
+    # (17 keep every text the agent reads under 8 words, some split over fields).
     "round 12": tuple(f"round12/{d}" for d in ROUND_DOMAINS),
 }
 
@@ -381,7 +382,7 @@ def main() -> None:
     for words in (1, 8):
         _what_if(
             f"asking about a message written after reading an untrusted text of {words}+ words",
-            ("round 8", "round 9", "round 10", "round 11"),
+            ("round 8", "round 9", "round 10", "round 11", "round 12"),
             _after_text_asked(words),
         )
     _what_if(
@@ -694,8 +695,10 @@ def _text_rule_first(name: str, test: dict, reason: str, declare: bool = False):
 
         def rules(data: dict) -> None:
             if texts:
+                taken = {rule["name"] for rule in data["rules"]}
                 ask = {
-                    "name": name,
+                    # a policy that has the rule already (round 12) gets this one before it
+                    "name": name if name not in taken else f"{name}-first",
                     "if": {"provenance": {"roles": texts, "from": "untrusted", **test}},
                     "then": "escalate",
                     "reason": reason,
