@@ -29,7 +29,7 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "credproxy")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "credproxy"), str(Path(__file__).parent)]
 
 MiB = 1024 * 1024
 CHUNK = 256 * 1024
@@ -188,7 +188,18 @@ def main() -> int:
     if args.serve:
         serve()
         return 0
-    print(json.dumps(run(args.connections, args.mib, args.shape)))
+    result = run(args.connections, args.mib, args.shape)
+    print(json.dumps(result))
+    from figures import figure  # tests/bench/, beside this file
+
+    # the in-flight budget (128 MiB) and the proxy's own working memory beside it
+    figure(
+        f"credential proxy RSS growth, {args.connections} held {args.mib:g} MiB bodies "
+        f"({args.shape})",
+        result["grown_mib"],
+        "MiB",
+        256.0,
+    )
     return 0
 
 
