@@ -28,6 +28,16 @@ def rig(tmp_path: Path) -> Rig:
 
 
 @pytest.fixture
+def daemon(rig: Rig, tmp_path: Path) -> Iterator[Daemon]:
+    """The daemon serving the rig's hub on a free loopback port (the console's tests)."""
+    running = Daemon(rig.registry, DaemonFiles(tmp_path / "daemon"), "127.0.0.1", 0)
+    running.hub = rig.hub
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
 def peer() -> Iterator[SignalPeer]:
     scripted = SignalPeer()
     yield scripted

@@ -57,3 +57,11 @@ async def until(predicate: Callable[[], object], timeout_s: float = 5) -> None:
     with anyio.fail_after(timeout_s):
         while not predicate():
             await anyio.sleep(0.02)
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """A vector's text with each ``{key}`` replaced by its value (the console's origin, path,
+    token...)."""
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text

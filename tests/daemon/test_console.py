@@ -4,7 +4,6 @@ approval that reaches a session's real file channel."""
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -16,15 +15,6 @@ from appliance.chokepoint.escalation import Verdict
 from appliance.daemon.run import Daemon, DaemonFiles
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def daemon(rig: Rig, tmp_path: Path) -> Iterator[Daemon]:
-    running = Daemon(rig.registry, DaemonFiles(tmp_path / "daemon"), "127.0.0.1", 0)
-    running.hub = rig.hub
-    running.start()
-    yield running
-    running.stop()
 
 
 def _client(daemon: Daemon) -> httpx.AsyncClient:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,21 +22,12 @@ from cdp import Browser, chromium_path
 from daemon_rig import Rig, trequest, until
 
 from appliance.chokepoint.escalation import Verdict
-from appliance.daemon.run import Daemon, DaemonFiles
+from appliance.daemon.run import Daemon
 
 pytestmark = pytest.mark.anyio
 needs_chromium = pytest.mark.skipif(
     chromium_path() is None, reason="needs Debian's chromium for the browser"
 )
-
-
-@pytest.fixture
-def daemon(rig: Rig, tmp_path: Path) -> Iterator[Daemon]:
-    running = Daemon(rig.registry, DaemonFiles(tmp_path / "daemon"), "127.0.0.1", 0)
-    running.hub = rig.hub
-    running.start()
-    yield running
-    running.stop()
 
 
 class _Spy:

@@ -4,17 +4,16 @@ vector is refused with its status and audited with its reason, and the escalatio
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from daemon_rig import Rig, trequest
+from daemon_rig import Rig, fill, trequest
 
 from appliance.chokepoint.escalation import Verdict
-from appliance.daemon.run import Daemon, DaemonFiles
+from appliance.daemon.run import Daemon
 
 VECTORS = json.loads(
     (Path(__file__).parents[1] / "vectors" / "daemon" / "console.json").read_text()
@@ -23,31 +22,16 @@ VECTORS = json.loads(
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def daemon(rig: Rig, tmp_path: Path) -> Iterator[Daemon]:
-    running = Daemon(rig.registry, DaemonFiles(tmp_path / "daemon"), "127.0.0.1", 0)
-    running.hub = rig.hub
-    running.start()
-    yield running
-    running.stop()
-
-
-def _fill(text: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
-    return text
-
-
 async def _send(client: httpx.AsyncClient, case: dict[str, Any], values: dict[str, str]):
-    headers = {k: _fill(v, values) for k, v in case.get("headers", {}).items()}
-    path = _fill(case["path"], values)
+    headers = {k: fill(v, values) for k, v in case.get("headers", {}).items()}
+    path = fill(case["path"], values)
     if case["method"] == "GET":
         return await client.get(path, headers=headers)
     if "raw_form" in case:
-        body = _fill(case["raw_form"], values)
+        body = fill(case["raw_form"], values)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         return await client.post(path, content=body, headers=headers)
-    form = {k: _fill(v, values) for k, v in case["form"].items()}
+    form = {k: fill(v, values) for k, v in case["form"].items()}
     return await client.post(path, data=form, headers=headers)
 
 

@@ -5,17 +5,16 @@ never writes its secret into the audit, and the escalation still waits after eve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from daemon_rig import Rig, trequest
+from daemon_rig import Rig, fill, trequest
 
 from appliance.chokepoint.escalation import Verdict
-from appliance.daemon.run import Daemon, DaemonFiles
+from appliance.daemon.run import Daemon
 
 VECTORS = json.loads(
     (
@@ -26,27 +25,12 @@ VECTORS = json.loads(
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def daemon(rig: Rig, tmp_path: Path) -> Iterator[Daemon]:
-    running = Daemon(rig.registry, DaemonFiles(tmp_path / "daemon"), "127.0.0.1", 0)
-    running.hub = rig.hub
-    running.start()
-    yield running
-    running.stop()
-
-
-def _fill(text: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
-    return text
-
-
 async def _send(client: httpx.AsyncClient, case: dict[str, Any], values: dict[str, str]):
-    headers = {k: _fill(v, values) for k, v in case.get("headers", {}).items()}
-    url = values["origin"] + _fill(case["path"], values)
+    headers = {k: fill(v, values) for k, v in case.get("headers", {}).items()}
+    url = values["origin"] + fill(case["path"], values)
     if case["method"] == "GET":
         return await client.get(url, headers=headers)
-    form = {k: _fill(v, values) for k, v in case["form"].items()}
+    form = {k: fill(v, values) for k, v in case["form"].items()}
     return await client.post(url, data=form, headers=headers)
 
 
