@@ -40,7 +40,22 @@ def tls_context() -> ssl.SSLContext:
     return _tls
 
 
-class PinnedBackend(httpcore.NetworkBackend):
+class _TcpOnly(httpcore.NetworkBackend):
+    """A backend that connects over TCP only (its subclasses say to what)."""
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are never used")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class PinnedBackend(_TcpOnly):
     """Connect only to ``target``'s host, and then only to its checked address."""
 
     def __init__(
@@ -70,17 +85,6 @@ class PinnedBackend(httpcore.NetworkBackend):
             self._target.address, port, budget, local_address, socket_options
         )
         return DeadlineStream(stream, self._deadline, self._clock)
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("unix sockets are never fetched")
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 class DeadlineStream(httpcore.NetworkStream):
@@ -123,7 +127,7 @@ def _budget(timeout: float | None, deadline: float, clock: Callable[[], float]) 
     return left if timeout is None else min(timeout, left)
 
 
-class CheckedBackend(httpcore.NetworkBackend):
+class CheckedBackend(_TcpOnly):
     """For a long-lived client (the GitHub server's): connect only to one host and port, and for
     every new connection resolve and check the name again and connect to the address just
     checked, so the address used is always one that passed (never a second, unchecked answer)."""
@@ -159,14 +163,3 @@ class CheckedBackend(httpcore.NetworkBackend):
         except UrlRefused as exc:
             raise httpcore.ConnectError(str(exc)) from None
         return self._inner.connect_tcp(target.address, port, timeout, local_address, socket_options)
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("unix sockets are never used")
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
