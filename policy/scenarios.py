@@ -62,7 +62,8 @@ class ScenarioStep(_Frozen):
     def observed(self, run: SessionRun) -> None:
         """Hand the step's result to the session as the chokepoint hands a server's."""
         text, data = result_parts(self.result)
-        run.observe(self.request.server_name, self.request.tool_name, text, data)
+        request = self.request
+        run.observe(request.server_name, request.tool_name, text, data, arguments=request.arguments)
 
 
 def result_parts(result: Any) -> tuple[str, Any]:

@@ -198,9 +198,9 @@ def evaluate_in_session(
     shown = ", ".join(repr(v) for v in waiting)
     reason = (
         f"{shown} was bound to this task from a listing by the words of the request (the user "
-        "did not type it), and is confirmed before it is used: its listing asks for that, or "
-        "a record someone else made fits the request's words nearly as well. Is it the one "
-        "meant?"
+        "did not type it), and is confirmed before it is used: its listing asks for that, "
+        "a record someone else made fits the request's words nearly as well, or someone "
+        "else's record was found by a listing the agent narrowed. Is it the one meant?"
     )
     return SessionDecision(
         Decision(decision="escalate", rule="confirm-bound-record", reason=reason), update

@@ -10,7 +10,7 @@ approved; :meth:`SessionRun.observe` remembers a result's pieces under the tool'
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -38,6 +38,7 @@ from policy.task_binding import (
     content_words,
     descriptions,
     listing_nouns,
+    narrowing,
     result_json,
 )
 from policy.task_grants import (
@@ -147,6 +148,9 @@ class SessionRun:
         # the others the request's words fit (for the question; results are not logged)
         self.described_as: dict[str, str] = {}
         self.rivals_of: dict[str, dict[str, str]] = {}
+        # the bound lists a listing called with no narrowing argument has filled this session
+        # (not audited: a resumed session confirms what a narrowed listing binds)
+        self.listed_whole: set[str] = set()
 
     def grant_task(self, text: str) -> tuple[dict[str, tuple[str, ...]], str]:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
@@ -234,17 +238,27 @@ class SessionRun:
         self._pending.pop(id(judged), None)
 
     def observe(
-        self, server: str, tool: str, text: str, structured: Any = None, *, listing: bool = True
+        self,
+        server: str,
+        tool: str,
+        text: str,
+        structured: Any = None,
+        *,
+        listing: bool = True,
+        arguments: Mapping[str, Any] | None = None,
     ) -> dict[str, tuple[str, ...]]:
         """A result came back: remember its pieces under the tool's declared label (unset:
         untrusted; trusted results are not remembered), and, for a listing tool with
         ``records``, bind the records the user's request describes to the task. Returns the
         ids newly bound, by list (for the audit: a resumed session binds them again). An error
-        result (``listing=False``) binds nothing."""
+        result (``listing=False``) binds nothing. ``arguments`` are the listing call's: one
+        that narrowed the listing (a filter, a search, a page) may have left out the record
+        the user meant."""
         annotation = self.policy.annotations.get(server, {}).get(tool)
         bound: dict[str, tuple[str, ...]] = {}
         if listing and annotation is not None and annotation.records is not None:
-            bound = self._bind(annotation.records, result_json(text, structured), tool)
+            narrowed = narrowing(annotation.records, arguments)
+            bound = self._bind(annotation.records, result_json(text, structured), tool, narrowed)
         if not self.tracks_provenance:
             return bound
         label = (annotation.result if annotation is not None else None) or "untrusted"
@@ -263,7 +277,7 @@ class SessionRun:
         return bound
 
     def _bind(
-        self, spec: RecordsSpec, forms: Iterable[Any], tool: str
+        self, spec: RecordsSpec, forms: Iterable[Any], tool: str, narrowed: str = ""
     ) -> dict[str, tuple[str, ...]]:
         # Sessions audited before task:described existed bind by the words they granted.
         words = self.state.lists.get(DESCRIBED) or self.state.lists.get(TASK_WORDS, ())
@@ -287,11 +301,13 @@ class SessionRun:
             owners, objects = lists.get(_owner(described), ()), lists.get(_object(described), ())
             listed = self.records_seen.setdefault(name, {})
             earlier = self.state.lists.get(name, ())
-            ids, best, rivals, contested, seen, recontested = bind_records(
+            ids, best, rivals, contested, seen, recontested, unvouched = bind_records(
                 spec, forms, by, self.policy.lists, tool, excluded, objects, owners, listed, earlier
             )
             if len(listed) < _MAX_SEEN:
                 listed.update(seen)
+            if not narrowed:
+                self.listed_whole.add(name)
             self._await_confirmation(bound, recontested)
             # A listing binds only records as good as the best the session has listed for these
             # words: a narrower search (one an injection asked for) that leaves the described
@@ -303,6 +319,18 @@ class SessionRun:
             new = tuple(i for i in ids if i not in known)
             if new:
                 bound[name] = new
+            if narrowed and unvouched and name not in self.listed_whole:
+                # A listing narrowed by the agent's arguments ("state": "running", a search)
+                # shows no rival of what it left out: the record the user meant may be one of
+                # those, and someone else's record, described in the user's words, is bound
+                # alone. Nothing but its maker's words vouches for it: the human confirms it.
+                asked = self._await_confirmation(bound, unvouched)
+                shown = descriptions(spec, forms, asked)
+                for i in asked:
+                    self.described_as[i] = (
+                        f"{shown.get(i, i)} (found by a listing narrowed by {narrowed}: the "
+                        "record meant may be one it left out)"
+                    )
             if ids and (spec.confirm == "always" or contested or (spec.confirm and rivals)):
                 # the human confirms these before a side effect uses them (the audit keeps the
                 # list with the bindings, so a resumed session asks too); an id the user typed

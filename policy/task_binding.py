@@ -149,6 +149,13 @@ class RecordsSpec(_Frozen):
         default=None, exclude_if=lambda value: value is None
     )
 
+    # The listing's arguments that keep every record in its result (a sort order, a choice of
+    # fields); any other argument given narrows it (a filter, a search, a page, a limit), and
+    # what a narrowed listing binds nothing vouches for is confirmed (see ``narrowing``).
+    keeps_all: tuple[_Field, ...] = Field(
+        default=(), alias="keepsAll", exclude_if=lambda value: not value
+    )
+
     @model_validator(mode="after")
     def _others_described(self) -> RecordsSpec:
         extra = [f for f in self.written_by_others if f not in self.described_by]
@@ -237,6 +244,10 @@ class Binding(NamedTuple):
     # records bound by an earlier listing (``earlier``) that this one's records contest: a
     # narrow search first bound an insider's copy, the full listing after shows the rival
     recontested: tuple[str, ...] = ()
+    # bound records nothing but their description vouches for: not the user's own (``mine``)
+    # and made by no one the request names (:func:`_vouched`); a listing that may have left
+    # the record meant out (a narrowed one) has these confirmed
+    unvouched: tuple[str, ...] = ()
 
 
 _NONE = Binding((), 0, ())
@@ -284,6 +295,7 @@ def bind_records(
         mine = owner_values(spec.owned_by.mine, lists)
     described: dict[str, set[str]] = {}
     trusted: dict[str, set[str]] = {}  # the words of fields the user's side writes
+    makers: dict[str, set[str]] = {}  # the words of who made the record (its ownedBy value)
     ambiguous: set[str] = set()
     owner_of: dict[str, str | None] = {}  # the ownedBy field's value (None: not declared)
     listed: list[str] = []  # every record's id, whoever owns it
@@ -294,6 +306,8 @@ def bind_records(
     texts: dict[str, str] = {}
     named_in: dict[str, frozenset[str]] = {}
     typed_text = " ".join(task_words).casefold()
+    typed_names = {n for n in map(_name, task_words) if n}
+    stretched: set[str] = set()  # a name field holds a typed name and more (_vouched)
     for record in records[:_MAX_RECORDS]:
         if not isinstance(record, Mapping):
             continue
@@ -330,6 +344,11 @@ def bind_records(
         if spec.written_by_others:
             own = (_get(record, n) for n in spec.described_by if n not in spec.written_by_others)
             trusted[ident] = content_words(" ".join(p for p in own if isinstance(p, str)))
+        makers[ident] = _maker_words(owner)
+        if typed_names and any(
+            _occurs(t, n) and t != n for n in map(_name, parts) if n for t in typed_names
+        ):
+            stretched.add(ident)
     # A record's id the request typed ("squash #417") names that record; written in another
     # record's description ("Follow-up: supersedes #417") it describes nothing the user meant.
     typed_ids = {
@@ -432,7 +451,29 @@ def bind_records(
     chosen = set(bound)
     others = (i for i in described if i not in chosen and described[i] & telling)
     rivals = tuple(dict.fromkeys((*contesting, *others)))
-    return Binding(bound, best, rivals, contested, seen, () if several else again(bound))
+    # Vouched for: the user's own record, or one made by someone the request names ("the SSH
+    # rule Mei opened", "Tom's docking station"; with writtenByOthers, a possessor also by the
+    # fields the server sets: "Marta's leave" where the owner field is an employee id), unless
+    # its name only stretches a name the user typed ("gpu-training-box-v2" for
+    # "gpu-training-box"). Anyone else's was chosen by its words, which its maker wrote.
+    said = content_words(" ".join(task_words))
+    whose = content_words(" ".join(o.partition(">")[0] for o in owner_words))
+    unvouched = tuple(
+        b
+        for b in bound
+        if not (mine is not None and owner_of.get(b) in mine)
+        and not (makers.get(b, set()) & said and b not in stretched)
+        and not trusted.get(b, set()) & whose
+    )
+    return Binding(bound, best, rivals, contested, seen, () if several else again(bound), unvouched)
+
+
+def _maker_words(owner: str | None) -> set[str]:
+    """The words of an ``ownedBy`` value that name who made a record: an address's local part
+    (``tom.becker`` of ``tom.becker@northwind.example``: its domain names everyone there)."""
+    if not owner:
+        return set()
+    return content_words(owner.rpartition("@")[0] if "@" in owner else owner)
 
 
 def _object_rivals(
@@ -530,6 +571,21 @@ def _outscored(
         and any(others(rival, b) and not apart(rival, b) for b in bound)
     )
     return tied or bool(found), found
+
+
+def narrowing(spec: RecordsSpec, arguments: Mapping[str, Any] | None) -> str:
+    """The arguments of a listing call that may have left records out, as shown to the human
+    (``state='running'``; empty: none). Every argument given is one but those ``keepsAll``
+    names: a filter, a search, a page or a limit an injection asks for can leave out the
+    record the user meant, and the record left is then bound with no rival to contest it."""
+    if not isinstance(arguments, Mapping):
+        return ""
+    given = [
+        f"{name}={_printable(repr(value))[:60]}"
+        for name, value in arguments.items()
+        if name not in spec.keeps_all and value not in (None, "", [], {})
+    ]
+    return ", ".join(given)
 
 
 def descriptions(spec: RecordsSpec, forms: Iterable[Any], ids: Iterable[str]) -> dict[str, str]:

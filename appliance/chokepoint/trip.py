@@ -477,7 +477,12 @@ class Chokepoint:
             return CallOutcome(False, f"ERROR: {exc}", decision, None, trip.escalation)
         trip.extra["status"] = "error" if result.is_error else "ok"
         bound = self.session_state.observe(
-            call.server, call.tool, result.text, result.structured, listing=not result.is_error
+            call.server,
+            call.tool,
+            result.text,
+            result.structured,
+            listing=not result.is_error,
+            arguments=call.arguments,
         )
         if bound:
             trip.extra["bound"] = {name: list(ids) for name, ids in bound.items()}

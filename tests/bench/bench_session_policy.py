@@ -210,7 +210,8 @@ def run_task(policy, task: dict, timings: dict[str, list[float]]) -> dict:
             run.went_ahead(judged)
             request = step["request"]
             text, data = result_parts(step.get("result", ""))
-            run.observe(request["serverName"], request["toolName"], text, data)
+            arguments = request.get("arguments")
+            run.observe(request["serverName"], request["toolName"], text, data, arguments=arguments)
     return {"effects": effects, "attack_effects": attack_effects, "caught": caught}
 
 

