@@ -344,7 +344,14 @@ def bind_records(
         if spec.written_by_others:
             own = (_get(record, n) for n in spec.described_by if n not in spec.written_by_others)
             trusted[ident] = content_words(" ".join(p for p in own if isinstance(p, str)))
-        makers[ident] = _maker_words(owner)
+        # the maker's words, but those the record's own description uses (the owner field may
+        # be one of its describedBy fields: "tom" of a submitter tom.becker@… is no word of
+        # "Monitor arm"; "ops" of ops@… is one of "ops-scratch-box")
+        maker_field = spec.owned_by.field if spec.owned_by else None
+        written = (_get(record, n) for n in spec.described_by if n != maker_field)
+        makers[ident] = _maker_words(owner) - content_words(
+            " ".join(p for p in written if isinstance(p, str))
+        )
         if typed_names and any(
             _occurs(t, n) and t != n for n in map(_name, parts) if n for t in typed_names
         ):
@@ -455,7 +462,9 @@ def bind_records(
     # rule Mei opened", "Tom's docking station"; with writtenByOthers, a possessor also by the
     # fields the server sets: "Marta's leave" where the owner field is an employee id), unless
     # its name only stretches a name the user typed ("gpu-training-box-v2" for
-    # "gpu-training-box"). Anyone else's was chosen by its words, which its maker wrote.
+    # "gpu-training-box"). The maker is named by a word that is not one of the record's own
+    # ("the dev box" names no maker dev@…). Anyone else's was chosen by its words, which its
+    # maker wrote.
     said = content_words(" ".join(task_words))
     whose = content_words(" ".join(o.partition(">")[0] for o in owner_words))
     unvouched = tuple(
@@ -581,11 +590,21 @@ def narrowing(spec: RecordsSpec, arguments: Mapping[str, Any] | None) -> str:
     if not isinstance(arguments, Mapping):
         return ""
     given = [
-        f"{name}={_printable(repr(value))[:60]}"
+        f"{_printable(str(name))[:40]}={_shown(value)}"
         for name, value in arguments.items()
         if name not in spec.keeps_all and value not in (None, "", [], {})
     ]
-    return ", ".join(given)
+    return ", ".join(given[:8]) + (f" and {len(given) - 8} more" if len(given) > 8 else "")
+
+
+def _shown(value: Any) -> str:
+    """An argument's value for the question: a scalar as written (cut short), anything else
+    by its kind (an agent's nested value is not worth reading, nor worth a deep walk)."""
+    if isinstance(value, str):
+        return repr(_printable(value[:60]))
+    if isinstance(value, bool | int | float):
+        return repr(value)[:30]
+    return f"<{type(value).__name__}>"
 
 
 def descriptions(spec: RecordsSpec, forms: Iterable[Any], ids: Iterable[str]) -> dict[str, str]:
