@@ -43,6 +43,11 @@ Two kinds of finding, both about tools with side effects only (reading changes n
   words than the one meant and have it bound without a question. ``"mine": ["@me"]`` (or
   ``[]``: none is the user) makes the human confirm such a record.
 
+- ``unjudged``: an argument of a side effect whose only role is ``none`` (and whose value
+  selects no other argument's roles): no rule judges it, so any value passes (round 12: a merge
+  method, a payslip month ``all``). The shipped servers' arguments are not reported: their
+  roles are reviewed with their code.
+
 Static: it reads the rules and annotations, never a session. Pure; no I/O.
 """
 
@@ -51,8 +56,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from policy.loader import Policy
-from policy.models import ConditionalRoles
+from policy.models import ConditionalRoles, arg_roles
 from policy.rules import CompiledRule, ToolPlan
+from policy.role_specs import SHIPPED_SERVERS
 from policy.session_state import is_session_list
 from policy.task_binding import owner_values
 
@@ -62,11 +68,11 @@ WORDS = "@task:identifiers"  # every word the user typed (of the rule's instruct
 
 
 class Finding(NamedTuple):
-    kind: str  # unbound, uncapped, words, absent, numbers, copies, others, owners
+    kind: str  # unbound, uncapped, words, absent, numbers, copies, others, owners, unjudged
     server: str
     tool: str
     # None for "uncapped", "others", "owners" and a "copies" text with no role of its own; for
-    # "absent", the argument's role
+    # "absent", the argument's role; for "numbers" and "unjudged", the argument
     role: str | None
     rule: str | None  # the allow rule, None for "uncapped"
     detail: str
@@ -92,6 +98,7 @@ def lint(policy: Policy) -> list[Finding]:
             findings.extend(_absent(policy, server, name, plan))
             findings.extend(_numbers(policy, server, name))
             findings.extend(_copies(policy, server, name, plan))
+            findings.extend(_unjudged(policy, server, name))
             if _task_gated(plan) and not _capped(plan):
                 detail = (
                     "no rule limits how many calls one task makes (a deny or escalate on a "
@@ -264,6 +271,31 @@ def _copies(policy: Policy, server: str, tool: str, plan: ToolPlan) -> list[Find
                     "may say it in other words)"
                 )
                 found.append(Finding("copies", server, tool, role, None, detail))
+    return found
+
+
+def _unjudged(policy: Policy, server: str, tool: str) -> list[Finding]:
+    if server in SHIPPED_SERVERS:
+        return []  # their roles are reviewed with their code: a file's content is data
+    found: list[Finding] = []
+    args = policy.annotations[server][tool].args
+    selecting = {
+        clause.arg for spec in args.values() if isinstance(spec, ConditionalRoles)
+        for clause in spec.when
+    }  # fmt: skip
+    for key, spec in args.items():
+        if arg_roles(spec) != {"none"} or key in selecting:
+            # judged by a role (for some calls, at least: a conditional's clause), or its
+            # value chooses another argument's roles (a note's text is judged when public)
+            continue
+        detail = (
+            f"{key!r} has no role but none, so no rule judges it: whatever value the agent "
+            "gives passes (round 12's attacks: a merge method the user did not ask for, a "
+            "payslip month 'all'); give it a role (an identifier) and rules — allow the values "
+            "the request names (@task:identifiers) or a fixed list, escalate the rest — or "
+            "accept this finding if no value of it can do harm"
+        )
+        found.append(Finding("unjudged", server, tool, key, None, detail))
     return found
 
 

@@ -162,6 +162,10 @@ class RoleTable:
         return tuple(self.specs)
 
 
+# The servers the appliance ships, whose roles are fixed and reviewed with their code (the
+# compiler's SERVER_ROLES): an argument they give no role (a file's content) is data by design.
+SHIPPED_SERVERS = frozenset({"filesystem", "git", "fetch", "github"})
+
 BUILTIN_TABLE = RoleTable()
 
 # A URL with any scheme, or a bare host name a client would make clickable (``evil.com/x``):

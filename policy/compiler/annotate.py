@@ -65,6 +65,9 @@ amount, a quantity), "url", "path", "text" with "extract": "urls" | "emails" | "
 (the links, addresses or numbers found in a free text are judged), or "opaque" (never judged:
 a subject, a message's whole text). Give a free text argument that can carry links or numbers
 both kinds of role: ["text-urls", "text-phones", "message-text"] with "message-text" opaque.
+An argument of a side effect whose value changes what it does (a merge method, a month, a scope,
+a mode) is not "none": declare an identifier role for it, so a rule can allow the values the
+user asks for and ask about the rest ("none" is never judged: any value passes).
 Per tool you may add "result": "untrusted" (the default: its results carry text others wrote,
 such as mail, web pages, comments), "trusted" (only the user's own data) or "secret"."""
 

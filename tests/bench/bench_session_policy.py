@@ -387,6 +387,11 @@ def main() -> None:
             _after_text_asked(words),
         )
     _what_if(
+        "with afterText 1 and every unjudged argument asked about unless the request names it",
+        ("round 8", "round 9", "round 10", "round 11", "round 12"),
+        _both(_after_text_asked(1), _unjudged_asked),
+    )
+    _what_if(
         "with every lint finding acted on, asking where it refused what it does not recognise",
         ("round 8", "round 9", "round 10"),
         _lint_then_asking,
@@ -459,6 +464,54 @@ def _lint_acted_on(copy: Path) -> None:
         kept = [rule for rule in data["rules"] if rule["name"] not in loose]
         data["rules"] = caps + asks + kept
 
+    _edit(copy, "compiled-policy.json", rules)
+
+
+def _both(*rewrites):
+    def rewrite(copy: Path) -> None:
+        for one in rewrites:
+            one(copy)
+
+    return rewrite
+
+
+def _unjudged_asked(copy: Path) -> None:
+    """Each ``unjudged`` lint finding acted on: the argument gets a role of its own (an
+    identifier, case-insensitive), allowed when the request names its value
+    (``@task:identifiers``) and asked about otherwise."""
+    from policy.lint import lint
+
+    found = [(f.server, f.tool, f.role) for f in lint(load_policy(copy)) if f.kind == "unjudged"]
+    if not found:
+        return
+    made: list[str] = []
+
+    def annotate(annotations: dict) -> None:
+        for server, tool, key in found:
+            role = f"lint-{tool}-{key}".replace("_", "-").lower()
+            annotations.setdefault("roles", {})[role] = {
+                "kind": "identifier", "match": "case-insensitive", "description": f"{tool} {key}",
+            }  # fmt: skip
+            for entry in _tools(annotations):
+                if (entry["serverName"], entry["toolName"]) == (server, tool):
+                    entry["args"][key] = [role]
+            made.append(role)
+
+    def rules(data: dict) -> None:
+        asks = [
+            rule
+            for role in made
+            for rule in (
+                {"name": f"allow-{role}-named", "if": {"lists": [{"roles": [role],
+                 "allowed": ["@task:identifiers"], "matchType": "identifiers"}]},
+                 "then": "allow", "reason": "a value the request names"},
+                {"name": f"escalate-{role}", "if": {"roles": [role]}, "then": "escalate",
+                 "reason": "a value the request does not name"},
+            )
+        ]  # fmt: skip
+        data["rules"] = asks + data["rules"]
+
+    _edit(copy, "tool-annotations.json", annotate)
     _edit(copy, "compiled-policy.json", rules)
 
 

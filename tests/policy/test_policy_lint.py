@@ -352,3 +352,40 @@ def test_a_role_a_when_clause_gives_is_read_as_the_tools(tmp_path):
     assert [(f.kind, f.tool, f.role, f.rule) for f in lint(policy)] == [
         ("unbound", "post_note", "note-text", "notes")
     ]
+
+
+MERGE = {"toolName": "merge", "serverName": "bank", "sideEffects": True,
+         "args": {"iban": ["iban"], "method": ["none"]}}  # fmt: skip
+
+
+def test_a_side_effects_argument_no_role_judges_is_unjudged_until_one_does(tmp_path):
+    got = [f for f in findings_with(tmp_path, [MERGE]) if f[0] == "unjudged"]
+    assert [(f[1], f[2]) for f in got] == [("merge", "method")]
+    assert "whatever value the agent gives passes" in got[0][4]
+    # a role for some calls (a when clause) is a judgement; "none" beside a role is one too
+    chosen = {**MERGE, "args": {"iban": ["iban"], "method": {"default": ["none"], "when": [
+        {"arg": "iban", "equals": PAYEES[0], "roles": ["iban"]}]}}}  # fmt: skip
+    assert not [f for f in findings_with(tmp_path / "2", [chosen]) if f[0] == "unjudged"]
+    reading = {**MERGE, "sideEffects": False}
+    assert not [f for f in findings_with(tmp_path / "3", [reading]) if f[0] == "unjudged"]
+
+
+def test_a_shipped_servers_unjudged_arguments_are_its_data_and_the_set_is_the_compilers():
+    from policy.compiler.annotate import SERVER_ROLES
+    from policy.role_specs import SHIPPED_SERVERS
+
+    assert frozenset(SERVER_ROLES) == SHIPPED_SERVERS
+
+
+@pytest.mark.parametrize(("domain", "tool", "arg"), [
+    ("hr", "send_payslip", "month"), ("repo", "merge_pull_request", "method")])  # fmt: skip
+def test_round_12s_unjudged_attacks_used_arguments_the_lint_names(domain, tool, arg):
+    # round 12's blind author: a payslip month 'all', a merge method the user did not ask for
+    policy_dir = REPO / "tests" / "vectors" / "session_policy" / "round12" / domain / "policy"
+    got = {(f.tool, f.role) for f in lint(load_policy(policy_dir)) if f.kind == "unjudged"}
+    assert (tool, arg) in got
+
+
+def findings_with(tmp_path: Path, extra: list[dict]) -> list[tuple]:
+    where = folder(tmp_path, BOUND, tools=[*TOOLS, *extra])
+    return [(f.kind, f.tool, f.role, f.rule, f.detail) for f in lint(load_policy(where))]
