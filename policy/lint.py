@@ -57,8 +57,8 @@ from typing import NamedTuple
 
 from policy.loader import Policy
 from policy.models import ConditionalRoles, arg_roles
-from policy.rules import CompiledRule, ToolPlan
 from policy.role_specs import SHIPPED_SERVERS
+from policy.rules import CompiledRule, ToolPlan
 from policy.session_state import is_session_list
 from policy.task_binding import owner_values
 

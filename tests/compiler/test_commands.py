@@ -233,7 +233,8 @@ def test_a_compiled_policy_with_loose_rules_names_them_and_the_command(capsys):
     folder = repo / "tests" / "vectors" / "session_policy" / "round10" / "repo" / "policy"
     _print_lint(folder)
     out = capsys.readouterr().out
-    assert out.startswith("policy lint: 7 finding(s) (1 copies, 1 unbound, 1 unjudged, 4 words): rules that")
+    found = "policy lint: 7 finding(s) (1 copies, 1 unbound, 1 unjudged, 4 words): rules that"
+    assert out.startswith(found)
     assert f"ironcurtain policy lint --policy-dir {folder}" in out
 
 
