@@ -173,6 +173,11 @@ ROUNDS = {
     # a blind author; the benign sets are round 11's. Attacked blind: 27 of 54 allowed as written
     # (17 keep every text the agent reads under 8 words, some split over fields).
     "round 12": tuple(f"round12/{d}" for d in ROUND_DOMAINS),
+    # Round 13 (session 18): round 12's policies with afterText 1 (as the lint suggests) and
+    # each 'unjudged' lint finding acted on (_unjudged_asked below, mechanical), after the
+    # narrowed-listing confirmation was built. Frozen before its attacks were written by a
+    # blind author; the benign sets are round 12's.
+    "round 13": tuple(f"round13/{d}" for d in ROUND_DOMAINS),
 }
 
 
