@@ -37,6 +37,7 @@ from policy.task_binding import (
     bind_records,
     content_words,
     descriptions,
+    granted_fields,
     listing_nouns,
     narrowing,
     result_json,
@@ -148,6 +149,8 @@ class SessionRun:
         # the others the request's words fit (for the question; results are not logged)
         self.described_as: dict[str, str] = {}
         self.rivals_of: dict[str, dict[str, str]] = {}
+        # per bound record, the values its alsoGrants fields granted (they wait with it)
+        self.fields_of: dict[str, tuple[str, ...]] = {}
         # the bound lists a listing called with no narrowing argument has filled this session
         # (not audited: a resumed session confirms what a narrowed listing binds)
         self.listed_whole: set[str] = set()
@@ -283,7 +286,7 @@ class SessionRun:
         words = self.state.lists.get(DESCRIBED) or self.state.lists.get(TASK_WORDS, ())
         forms = _Replay(forms)  # read by several bindings, parsed once and only as needed
         excluded = self.state.lists.get(EXCLUDED, ())
-        targets = [(spec.grants, words, DESCRIBED)]
+        targets = [(spec.grants, words, DESCRIBED, None)]
         mine, others = self._kinds.get(tool, (frozenset(), frozenset()))
         for scope in self._tool_scopes:  # what each tool's own instructions describe
             scoped = self.state.lists.get(scoped_list(DESCRIBED, scope), ())
@@ -292,9 +295,11 @@ class SessionRun:
                 # "delete the old exports bucket" asks delete_vm too (askedBy "delet*"), but
                 # it speaks of a bucket: its "old" describes no VM.
                 continue
-            targets.append((scoped_list(spec.grants, scope), scoped, scoped_list(DESCRIBED, scope)))
+            targets.append(
+                (scoped_list(spec.grants, scope), scoped, scoped_list(DESCRIBED, scope), scope)
+            )
         bound: dict[str, tuple[str, ...]] = {}
-        for name, by, described in targets:
+        for name, by, described, scope in targets:
             if not by:
                 continue
             lists = self.state.lists
@@ -319,6 +324,11 @@ class SessionRun:
             new = tuple(i for i in ids if i not in known)
             if new:
                 bound[name] = new
+            for i in new:  # alsoGrants: each bound record's fields, to lists of their own
+                for also, values in granted_fields(spec, forms, (i,)).items():
+                    also = scoped_list(also, scope) if scope is not None else also
+                    bound[also] = tuple(dict.fromkeys((*bound.get(also, ()), *values)))
+                    self.fields_of[i] = (*self.fields_of.get(i, ()), *values)
             if narrowed and unvouched and name not in self.listed_whole:
                 # A listing narrowed by the agent's arguments ("state": "running", a search)
                 # shows no rival of what it left out: the record the user meant may be one of
@@ -359,7 +369,10 @@ class SessionRun:
         settled = {*typed, *waiting, *lists.get(UNCONFIRMED, ()), *lists.get(CONFIRMED, ())}
         asked = tuple(dict.fromkeys(i for i in ids if i not in settled))
         if asked:
-            bound[UNCONFIRMED] = waiting + asked
+            # a record's alsoGrants values wait with it (the address on file of a contact the
+            # human has not confirmed is not yet the user's either)
+            fields = (v for i in asked for v in self.fields_of.get(i, ()) if v not in settled)
+            bound[UNCONFIRMED] = waiting + asked + tuple(dict.fromkeys(fields))
         return asked
 
     def _lists_read(self, call: ToolCall) -> frozenset[str]:

@@ -103,6 +103,9 @@ _FUNCTION_WORDS = frozenset((
 ))  # fmt: skip
 
 
+_TASK_LIST = re.compile(r"^task:[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(
         defer_build=True, frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=True
@@ -128,7 +131,7 @@ class OwnedBy(_Frozen):
 class RecordsSpec(_Frozen):
     """A listing tool's result shape (``records`` in its annotation)."""
 
-    grants: Annotated[str, Field(pattern=r"^task:[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+    grants: Annotated[str, Field(pattern=_TASK_LIST.pattern)]
     id: _Field
     described_by: tuple[_Field, ...] = Field(alias="describedBy", min_length=1)
     # where the records are, when the result is an object ("items", "data.notes"); unset: the
@@ -149,6 +152,13 @@ class RecordsSpec(_Frozen):
         default=None, exclude_if=lambda value: value is None
     )
 
+    # Fields of a bound record whose values are granted to the task with it, each to a task:
+    # list of its own ({"email": "task:contact-emails"}): the address on file of the person
+    # the request described, the account of the payee it named. Bound, contested and confirmed
+    # with the record (a value waits for the human's confirmation while its record does).
+    also_grants: dict[_Field, str] = Field(
+        default_factory=dict, alias="alsoGrants", exclude_if=lambda value: not value
+    )
     # The listing's arguments that keep every record in its result (a sort order, a choice of
     # fields); any other argument given narrows it (a filter, a search, a page, a limit), and
     # what a narrowed listing binds nothing vouches for is confirmed (see ``narrowing``).
@@ -161,6 +171,17 @@ class RecordsSpec(_Frozen):
         extra = [f for f in self.written_by_others if f not in self.described_by]
         if extra:
             raise ValueError(f"writtenByOthers names fields that are not describedBy: {extra}")
+        return self
+
+    @model_validator(mode="after")
+    def _granted_lists(self) -> RecordsSpec:
+        names = list(self.also_grants.values())
+        for name in names:
+            if not _TASK_LIST.fullmatch(name):
+                raise ValueError(f"alsoGrants list {name!r} is not a task:NAME list")
+            if name == self.grants or names.count(name) > 1:
+                raise ValueError(f"alsoGrants list {name!r} is given twice (each needs its own)")
+            self._own_list(name)
         return self
 
     @field_validator("grants")
@@ -622,6 +643,34 @@ def descriptions(spec: RecordsSpec, forms: Iterable[Any], ids: Iterable[str]) ->
             text = " · ".join(_printable(p) for p in parts if isinstance(p, str) and p)
             found[ident] = text[:157] + "..." if len(text) > 160 else text
     return found
+
+
+def granted_fields(
+    spec: RecordsSpec, forms: Iterable[Any], ids: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """Per ``alsoGrants`` list, the values its field holds in the records with these ids (a
+    scalar, as text; a record whose id the result lists twice with different values gives
+    none: which one the user meant is not known)."""
+    if not spec.also_grants:
+        return {}
+    wanted = set(ids)
+    records = next(filter(None, (_records(spec, form) for form in forms)), None) or []
+    seen: dict[tuple[str, str], set[str]] = {}
+    for record in records[:_MAX_RECORDS]:
+        if not isinstance(record, Mapping):
+            continue
+        ident = _scalar(_get(record, spec.id))
+        if ident not in wanted:
+            continue
+        for field, name in spec.also_grants.items():
+            value = _scalar(_get(record, field))
+            if value is not None and value.strip():
+                seen.setdefault((ident, name), set()).add(value.strip())
+    found: dict[str, list[str]] = {}
+    for (_, name), values in seen.items():
+        if len(values) == 1:
+            found.setdefault(name, []).extend(values)
+    return {name: tuple(dict.fromkeys(values)) for name, values in found.items()}
 
 
 def _printable(text: str) -> str:

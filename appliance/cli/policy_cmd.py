@@ -333,6 +333,8 @@ def _show_listings(policy: Policy) -> None:
             if spec.written_by_others:
                 others = ", ".join(repr(f) for f in spec.written_by_others)
                 print(f"    written by others, ranking only what the other fields tie on: {others}")
+            for field, name in spec.also_grants.items():
+                print(f"    a bound record's {field!r} is granted with it to @{name}")
             kept = f" (all but {', '.join(spec.keeps_all)})" if spec.keeps_all else ""
             print(f"    a record found by a listing narrowed by its arguments{kept} is confirmed "
                   "unless it is the user's own or made by someone the request names")  # fmt: skip

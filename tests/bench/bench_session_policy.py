@@ -397,6 +397,11 @@ def main() -> None:
         _both(_after_text_asked(1), _unjudged_asked),
     )
     _what_if(
+        "with the address on file of each record the request describes allowed (alsoGrants)",
+        ("round 12", "round 13"),
+        _addresses_on_file,
+    )
+    _what_if(
         "with every lint finding acted on, asking where it refused what it does not recognise",
         ("round 8", "round 9", "round 10"),
         _lint_then_asking,
@@ -515,6 +520,36 @@ def _unjudged_asked(copy: Path) -> None:
             )
         ]  # fmt: skip
         data["rules"] = asks + data["rules"]
+
+    _edit(copy, "tool-annotations.json", annotate)
+    _edit(copy, "compiled-policy.json", rules)
+
+
+def _addresses_on_file(copy: Path) -> None:
+    """Each listing's records grant their ``email`` field with them (``alsoGrants``, to
+    ``task:record-emails``), and each role a rule compares as e-mail addresses is allowed from
+    that list first: the address on file of the person the request described."""
+    roles: set[str] = set()
+
+    def annotate(annotations: dict) -> None:
+        for tool in _tools(annotations):
+            if tool.get("records"):
+                tool["records"]["alsoGrants"] = {"email": "task:record-emails"}
+
+    def rules(data: dict) -> None:
+        for rule in data["rules"]:
+            for condition in rule["if"].get("lists", ()):
+                if condition.get("matchType") == "emails":
+                    roles.update(condition["roles"])
+        text = {r for r in roles if r.startswith("text-")}
+        allow = {
+            "name": "allow-addresses-on-file", "then": "allow",
+            "reason": "the address on file of a record the request describes",
+            "if": {"lists": [{"roles": sorted(roles - text), "allowed": ["@task:record-emails"],
+                              "matchType": "emails"}]},
+        }  # fmt: skip
+        if roles - text:
+            data["rules"] = [allow, *data["rules"]]
 
     _edit(copy, "tool-annotations.json", annotate)
     _edit(copy, "compiled-policy.json", rules)
