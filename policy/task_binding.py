@@ -479,20 +479,21 @@ def bind_records(
     chosen = set(bound)
     others = (i for i in described if i not in chosen and described[i] & telling)
     rivals = tuple(dict.fromkeys((*contesting, *others)))
-    # Vouched for: the user's own record, or one made by someone the request names ("the SSH
-    # rule Mei opened", "Tom's docking station"; with writtenByOthers, a possessor also by the
-    # fields the server sets: "Marta's leave" where the owner field is an employee id), unless
+    # Vouched for: the user's own record, or one made by someone the request's object or a
+    # possessor names ("the SSH rule Mei opened", "Tom's docking station"; a colleague named
+    # elsewhere, "and tell Jonas", may be the one who made the copy; with writtenByOthers, a
+    # possessor also by the fields the server sets: "Marta's leave" where the owner field is
+    # an employee id), unless
     # its name only stretches a name the user typed ("gpu-training-box-v2" for
     # "gpu-training-box"). The maker is named by a word that is not one of the record's own
     # ("the dev box" names no maker dev@…). Anyone else's was chosen by its words, which its
     # maker wrote.
-    said = content_words(" ".join(task_words))
     whose = content_words(" ".join(o.partition(">")[0] for o in owner_words))
     unvouched = tuple(
         b
         for b in bound
         if not (mine is not None and owner_of.get(b) in mine)
-        and not (makers.get(b, set()) & said and b not in stretched)
+        and not (makers.get(b, set()) & (objects | whose) and b not in stretched)
         and not trusted.get(b, set()) & whose
     )
     return Binding(bound, best, rivals, contested, seen, () if several else again(bound), unvouched)
