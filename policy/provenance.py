@@ -90,20 +90,20 @@ def pieces_of(text: str) -> Iterator[str]:
     yield from _numbers(text)
 
 
-def _result_pieces(text: str) -> Iterator[str]:
+def _result_pieces(text: str, data: Any = None) -> Iterator[str]:
     """The pieces of a result: of its text as sent, and, for a JSON result, of its strings
     decoded as the reader sees them (an address after an escaped line break, ``\\n``, or
     between escaped quotes, ``\\"``, is a piece of its own only once decoded)."""
     yield from pieces_of(text)
-    yield from _decoded_pieces(text, 0)
+    yield from _decoded_pieces(text, 0, data)
 
 
-def _decoded_pieces(text: str, depth: int) -> Iterator[str]:
+def _decoded_pieces(text: str, depth: int, data: Any = None) -> Iterator[str]:
     # a string of a JSON result that is JSON itself (a field holding an encoded object) is read
     # decoded too, a few levels down
     if depth >= 4 or text.lstrip()[:1] not in ("{", "[", '"'):
         return
-    for string in result_strings(text):
+    for string in result_strings(text, data):
         if string is not text:  # the text itself when it is not JSON: done by the caller
             yield from pieces_of(string)
             yield from _decoded_pieces(string, depth + 1)
@@ -141,15 +141,16 @@ class ProvenanceMemory:
         if label not in self._index:
             return 0
         added = 0
+        data = parsed(text)  # once, for every walk below
         if label not in self.saturated:
-            added += self._remember_pieces(label, text)
+            added += self._remember_pieces(label, text, data)
         runs = label in self.runs and f"{label}{RUNS_SATURATED}" not in self.saturated
         counts = label in self.texts and self.read.get(label, 0) < MAX_TEXT_WORDS
         if runs:
-            for string in result_strings(text):
+            for string in result_strings(text, data):
                 added += self._remember_runs(label, text_words(string))
         if counts:
-            for string in texts_read(text):
+            for string in texts_read(text, data):
                 size = words_read(string)
                 if size > self.read.get(label, 0):
                     self.read[label] = size
@@ -157,9 +158,9 @@ class ProvenanceMemory:
                     break
         return added
 
-    def _remember_pieces(self, label: str, text: str) -> int:
+    def _remember_pieces(self, label: str, text: str, data: Any = None) -> int:
         added = 0
-        for seen, piece in enumerate(_result_pieces(text)):
+        for seen, piece in enumerate(_result_pieces(text, data)):
             if seen >= MAX_PIECES_PER_RESULT or self._count[label] >= self.limit:
                 self.saturated.add(label)
                 break
@@ -322,50 +323,41 @@ def _run_words(word: str) -> int:
     return max(1 + capitals, size, scriptio)
 
 
-def texts_read(text: str) -> Iterator[str]:
+def texts_read(text: str, data: Any = None) -> Iterator[str]:
     """The texts of a result ``afterText`` counts: :func:`result_strings`, and for a JSON
     result also each string as written between its quotes (escapes undecoded: a reader of the
     JSON sees ``due\\u0301to`` as two words, decoded it is one) and each array's or object's
     numbers as one text (bytes of a text, ``[68, 117, 101]``, are words to an agent that
     decodes them)."""
-    yield from result_strings(text)
-    if text.lstrip()[:1] not in ("{", "[", '"'):
+    data = parsed(text) if data is None else data
+    yield from result_strings(text, data)
+    if data is NOT_JSON:
         return
     for literal in _JSON_STRING.finditer(text):
         if "\\" in literal.group():
             yield literal.group()[1:-1]
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return
     stack = [data]
     while stack:
         value = stack.pop()
-        items = value.values() if isinstance(value, dict) else value
-        if not isinstance(value, dict | list):
+        if not isinstance(value, list):
             continue
+        items = [item for _, item in value] if isinstance(value, _Pairs) else value
         numbers = [str(v) for v in items if isinstance(v, int | float) and not isinstance(v, bool)]
         if numbers:
             yield " ".join(numbers)
-        stack.extend(v for v in items if isinstance(v, dict | list))
+        stack.extend(v for v in items if isinstance(v, list))
 
 
 def _symbols(text: str) -> int:
     return sum(unicodedata.category(ch)[0] == "S" for ch in text if not ch.isascii())
 
 
-def result_strings(text: str) -> Iterator[str]:
+def result_strings(text: str, data: Any = None) -> Iterator[str]:
     """A result as its reader sees it, for runs of words: a JSON result's strings (keys and
     values, at any depth, escapes decoded: a line break written ``\\n`` in the JSON separates
     words as the reader sees it), else the text itself."""
-    if text.lstrip()[:1] not in ("{", "[", '"'):
-        yield text
-        return
-    try:
-        # every key and value as written: a key given twice is read twice by the agent, and
-        # json.loads would keep only its last value
-        data = json.loads(text, object_pairs_hook=_Pairs)
-    except (ValueError, RecursionError):
+    data = parsed(text) if data is None else data
+    if data is NOT_JSON:
         yield text
         return
     stack = [data]
@@ -382,6 +374,21 @@ def result_strings(text: str) -> Iterator[str]:
 
 class _Pairs(list):
     """A JSON object as its (key, value) pairs, in order, none dropped."""
+
+
+NOT_JSON = object()  # what parsed() gives for a text that is not a JSON document
+
+
+def parsed(text: str) -> Any:
+    """A result's JSON with every key and value as written (a key given twice is read twice by
+    the agent; json.loads would keep only its last value), or :data:`NOT_JSON`. The walks of
+    one result (its pieces, runs of words, texts) take it from one call of this."""
+    if text.lstrip()[:1] not in ("{", "[", '"'):
+        return NOT_JSON
+    try:
+        return json.loads(text, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return NOT_JSON
 
 
 def argument_strings(value: Any, depth: int = 0) -> Iterator[str]:
