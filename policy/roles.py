@@ -79,19 +79,21 @@ class ArgumentPlan:
         found: list[RoleValue] = []
         for spec in self.specs:
             roles = spec.fixed
+            value = arguments.get(spec.key)
+            if spec.plain and (value is None or value == []) and spec.key in arguments:
+                found.extend(_given_empty(spec, arguments))
+                continue
             if roles is None:
                 conditional: ConditionalRoles = spec.roles  # type: ignore[assignment]
-                if arguments.get(spec.key) is None:
+                if value is None:
                     found.extend(RoleValue(r, None, spec.key) for r in conditional.when_absent)
                 roles = tuple(r for r in _roles_for(conditional, arguments) if r != "none")
-            if spec.plain:
-                value = arguments.get(spec.key)
-                if isinstance(value, str):  # the common case, without the general walk
-                    if spec.simple_path is None:
-                        _leaf(value, spec.key, roles, found, self.table)
-                    else:
-                        _string_leaf(value, spec.key, roles, found, spec.simple_path)
-                    continue
+            if spec.plain and isinstance(value, str):  # the common case, without the walk
+                if spec.simple_path is None:
+                    _leaf(value, spec.key, roles, found, self.table)
+                else:
+                    _string_leaf(value, spec.key, roles, found, spec.simple_path)
+                continue
             if roles or not spec.plain:
                 self._walk(arguments, spec.steps, 0, roles, "", found)
         return found
@@ -214,6 +216,22 @@ def _roles_for(spec: ConditionalRoles, arguments: Mapping[str, Any]) -> tuple[st
         if any(_same(actual, option) for option in options):
             return clause.roles
     return spec.default
+
+
+def _given_empty(spec: _ArgSpec, arguments: Mapping[str, Any]) -> list[RoleValue]:
+    """A top-level argument given as null or []: no value to judge, and a server may read it as
+    its default or as "all" (every contact shared, every port opened). It is read as left out:
+    its whenAbsent roles, else each of its roles with an unknown value, which no list holds,
+    so the role's refusal or question decides. (An empty string is a value its roles judge, in
+    no list; an object where a string belongs is refused as malformed.)"""
+    if spec.fixed is not None:
+        roles = spec.fixed
+    else:
+        conditional: ConditionalRoles = spec.roles  # type: ignore[assignment]
+        if conditional.when_absent:
+            return [RoleValue(r, None, spec.key) for r in conditional.when_absent]
+        roles = tuple(r for r in _roles_for(conditional, arguments) if r != "none")
+    return [RoleValue(r, None, spec.key) for r in roles]
 
 
 def _is(clause: WhenClause, actual: object) -> bool:
