@@ -10,6 +10,7 @@ or keeps global state: :class:`SessionPolicies` is a small cache its owner holds
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from policy.engine import evaluate
@@ -184,7 +185,7 @@ def evaluate_in_session(
     # which one the request was read as meaning before the side effect uses it; approving the
     # call confirms it for the rest of the task.
     update = decided.update.model_copy(
-        update={"extend": {**decided.update.extend, CONFIRMED: waiting}}
+        update={"extend": {**decided.update.extend, CONFIRMED: confirmed_for(call, waiting)}}
     )
     if decided.decision.decision == "escalate":
         # Asked for another reason (a cap, a rule): approving confirms the records too, so the
@@ -207,12 +208,33 @@ def evaluate_in_session(
     )
 
 
+_FOR = "\t"  # task:confirmed holds "server/tool<TAB>id": a record confirmed for one tool
+
+
+def confirmed_for(call: ToolCall, ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``task:confirmed`` entries an approval of ``call`` makes: each record confirmed for
+    this tool only. Approving a harmless step (a snapshot of the VM a narrowed listing found)
+    does not confirm the record for a destructive one (its deletion), which asks again."""
+    return tuple(f"{call.server}/{call.tool}{_FOR}{i}" for i in ids)
+
+
+def confirmed_ids(entries: Iterable[str]) -> tuple[str, ...]:
+    """The record ids of ``task:confirmed`` entries, whatever tool each was confirmed for."""
+    return tuple(dict.fromkeys(e.rpartition(_FOR)[2] for e in entries))
+
+
 def _unconfirmed(call: ToolCall, state: SessionState | None) -> tuple[str, ...]:
     """The call's argument values that are bound records still waiting for confirmation."""
     if state is None or UNCONFIRMED not in state.lists:
         return ()
     folded = lambda values: {str(v).strip().casefold() for v in values}  # noqa: E731
-    pending = folded(state.lists.get(UNCONFIRMED, ())) - folded(state.lists.get(CONFIRMED, ()))
+    mine = f"{call.server}/{call.tool}{_FOR}"
+    confirmed = [
+        v.removeprefix(mine) if _FOR in v else v  # an entry without a tool: an older log's
+        for v in state.lists.get(CONFIRMED, ())
+        if _FOR not in v or v.startswith(mine)
+    ]
+    pending = folded(state.lists.get(UNCONFIRMED, ())) - folded(confirmed)
     if not pending:
         return ()
     # compared as a case-insensitive rule would (an id written "M-4" is still m-4)

@@ -20,6 +20,7 @@ from policy.provenance import ProvenanceMemory
 from policy.session_policy import (
     SessionPolicies,
     asks_verbs,
+    confirmed_ids,
     evaluate_in_session,
     scoped_lists_named,
     session_lists_named,
@@ -214,7 +215,7 @@ class SessionRun:
                 seen, decision, update = settled, other, other_update
         if decision.decision == "escalate" and update.extend.get(CONFIRMED):
             # asked to confirm a record, or asked for another reason and confirming one too
-            decision = self._shown_to_confirm(decision, update.extend[CONFIRMED])
+            decision = self._shown_to_confirm(decision, confirmed_ids(update.extend[CONFIRMED]))
         judged = Judged(decision, seen, update)
         if update.count or update.add:
             self._pending[id(judged)] = update

@@ -27,7 +27,7 @@ def _delete(ident: str) -> ToolCall:
     return ToolCall(server="mail", tool="delete_message", arguments={"id": ident})
 
 
-def test_approving_the_question_confirms_the_record_for_the_rest_of_the_task() -> None:
+def test_approving_the_question_confirms_the_record_for_that_tool_for_the_rest_of_the_task():
     run = SessionRun(load_policy(POLICY))
     run.grant_task("Delete the December power bill email")
     bound = run.observe("mail", "list_messages", json.dumps(BILLS))
@@ -38,7 +38,7 @@ def test_approving_the_question_confirms_the_record_for_the_rest_of_the_task() -
     assert "'m-4': bills@citypower.example · Power bill December" in first.decision.reason
     assert "also fit 'm-3': bills@citypower.example · Power bill November" in first.decision.reason
     assert first.seen.lists[UNCONFIRMED] == ("m-4",)  # the audit's record of what was judged
-    assert first.update.extend[CONFIRMED] == ("m-4",)
+    assert first.update.extend[CONFIRMED] == ("mail/delete_message\tm-4",)
     run.went_ahead(first)  # the human approved
     again = run.judge(_delete("m-4"), CONTEXT)
     assert again.decision.decision == "allow"
@@ -124,4 +124,31 @@ def test_a_question_asked_for_another_reason_says_it_confirms_the_record_too(
     assert reason.startswith("deletions are asked (id: 'm-4'). Approving also confirms 'm-4'")
     assert "'m-4': bills@citypower.example · Power bill December" in reason
     assert "also fit 'm-3'" in reason
-    assert first.update.extend[CONFIRMED] == ("m-4",)
+    assert first.update.extend[CONFIRMED] == ("mail/delete_message\tm-4",)
+
+
+def _note(tool: str) -> ToolCall:
+    return ToolCall(server="notes", tool=tool, arguments={"id": "n-3", "to": "sam@home.example"})
+
+
+def test_a_record_confirmed_for_one_tool_is_asked_about_again_by_another() -> None:
+    """Round 13's attacker: the human approves a harmless step with the record (a snapshot of
+    the VM a narrowed listing found) and the destructive one (its deletion) then went ahead
+    unasked. A confirmation is for the tool it was asked by; an older log's entry without a
+    tool still confirms the record for every tool."""
+    run = SessionRun(load_policy(POLICY))
+    run.grant_task("Share my grocery list with sam@home.example, then delete it")
+    run.observe("notes", "list_notes", json.dumps([{"id": "n-3", "title": "Grocery list",
+                                                     "owner": "me"}]))  # fmt: skip
+    share = run.judge(_note("share_note"), CONTEXT)
+    assert share.decision.rule == "confirm-bound-record"
+    run.went_ahead(share)
+    assert run.judge(_note("share_note"), CONTEXT).decision.decision == "allow"
+    delete = run.judge(ToolCall(server="notes", tool="delete_note", arguments={"id": "n-3"}),
+                       CONTEXT)  # fmt: skip
+    assert delete.decision.rule == "confirm-bound-record"
+    legacy = SessionRun(load_policy(POLICY))
+    legacy.state = run.state.model_copy(update={"lists": {**run.state.lists, CONFIRMED: ("n-3",)}})
+    again = legacy.judge(ToolCall(server="notes", tool="delete_note", arguments={"id": "n-3"}),
+                         CONTEXT)  # fmt: skip
+    assert again.decision.decision == "allow"
