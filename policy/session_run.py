@@ -34,6 +34,7 @@ from policy.session_state import (
     scoped_list,
 )
 from policy.task_binding import (
+    MAX_RECORDS,
     RecordsSpec,
     bind_records,
     content_words,
@@ -41,6 +42,7 @@ from policy.task_binding import (
     granted_fields,
     listing_nouns,
     narrowing,
+    records_listed,
     result_json,
 )
 from policy.task_grants import (
@@ -286,6 +288,10 @@ class SessionRun:
         # Sessions audited before task:described existed bind by the words they granted.
         words = self.state.lists.get(DESCRIBED) or self.state.lists.get(TASK_WORDS, ())
         forms = _Replay(forms)  # read by several bindings, parsed once and only as needed
+        if not narrowed and (held := records_listed(spec, forms)) > MAX_RECORDS:
+            # records past the limit neither bind nor contest: the one meant may be among
+            # them (round 13: 10,100 imported cards pushed the user's plumber past it)
+            narrowed = f"its size ({held} records, the first {MAX_RECORDS} read)"
         excluded = self.state.lists.get(EXCLUDED, ())
         targets = [(spec.grants, words, DESCRIBED, None)]
         mine, others = self._kinds.get(tool, (frozenset(), frozenset()))

@@ -84,12 +84,13 @@ __all__ = [
     "listing_kind",
     "listing_nouns",
     "owner_values",
+    "records_listed",
     "result_json",
     "score_of_count",
 ]
 
 MAX_RESULT_CHARS = 4 * 1024 * 1024  # a longer text result is not parsed for records
-_MAX_RECORDS = 10_000
+MAX_RECORDS = 10_000
 _Field = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")]
 _WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
 # Words too common to tell one object from another.
@@ -329,7 +330,7 @@ def bind_records(
     typed_text = " ".join(task_words).casefold()
     typed_names = {n for n in map(_name, task_words) if n}
     stretched: set[str] = set()  # a name field holds a typed name and more (_vouched)
-    for record in records[:_MAX_RECORDS]:
+    for record in records[:MAX_RECORDS]:
         if not isinstance(record, Mapping):
             continue
         ident = _scalar(_get(record, spec.id))
@@ -635,7 +636,7 @@ def descriptions(spec: RecordsSpec, forms: Iterable[Any], ids: Iterable[str]) ->
     wanted = set(ids)
     records = next(filter(None, (_records(spec, form) for form in forms)), None) or []
     found: dict[str, str] = {}
-    for record in records[:_MAX_RECORDS]:
+    for record in records[:MAX_RECORDS]:
         if not isinstance(record, Mapping):
             continue
         ident = _scalar(_get(record, spec.id))
@@ -644,6 +645,13 @@ def descriptions(spec: RecordsSpec, forms: Iterable[Any], ids: Iterable[str]) ->
             text = " · ".join(_printable(p) for p in parts if isinstance(p, str) and p)
             found[ident] = text[:157] + "..." if len(text) > 160 else text
     return found
+
+
+def records_listed(spec: RecordsSpec, forms: Iterable[Any]) -> int:
+    """How many records the listing's result holds (read or not: past :data:`MAX_RECORDS`,
+    records neither bind nor contest)."""
+    records = next(filter(None, (_records(spec, form) for form in forms)), None)
+    return len(records) if records is not None else 0
 
 
 def granted_fields(
@@ -657,7 +665,7 @@ def granted_fields(
     wanted = set(ids)
     records = next(filter(None, (_records(spec, form) for form in forms)), None) or []
     seen: dict[tuple[str, str], set[str]] = {}
-    for record in records[:_MAX_RECORDS]:
+    for record in records[:MAX_RECORDS]:
         if not isinstance(record, Mapping):
             continue
         ident = _scalar(_get(record, spec.id))
