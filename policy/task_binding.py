@@ -59,7 +59,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -310,6 +310,7 @@ def bind_records(
     wanted = content_words(" ".join(task_words)) - kind
     if not wanted:
         return _NONE
+    excluded = tuple(excluded)
     ruled_out = content_words(" ".join(excluded)) - wanted
     owners = owner_values(spec.owned_by.in_, lists) if spec.owned_by is not None else None
     mine = None
@@ -431,6 +432,27 @@ def bind_records(
             pool[ident], owners_of[ident] = set(words), owner
     outside = frozenset(i for i in pool if owners is not None and owners_of.get(i) not in owners)
     ruled_out_ids = frozenset(ruled)
+    # The exclusion ruled out more records than it speaks of ("hold off on his conference
+    # ticket until I've checked the training budget" ruled out the ticket and, by "training",
+    # the docking station "for the training room"): one of them may be a record the user meant.
+    overruled = len(ruled) > 1 and not _speaks_of_several(excluded, kind)
+
+    # Vouched for: the user's own record, or one made by someone the request's object or a
+    # possessor names ("the SSH rule Mei opened", "Tom's docking station"; a colleague named
+    # elsewhere, "and tell Jonas", may be the one who made the copy; with writtenByOthers, a
+    # possessor also by the fields the server sets: "Marta's leave" where the owner field is
+    # an employee id), unless its name only stretches a name the user typed
+    # ("gpu-training-box-v2" for "gpu-training-box"). The maker is named by a word that is not
+    # one of the record's own ("the dev box" names no maker dev@…). Anyone else's was chosen by
+    # its words, which its maker wrote.
+    whose = content_words(" ".join(o.partition(">")[0] for o in owner_words))
+
+    def vouched(b: str) -> bool:
+        return (
+            (mine is not None and owner_of.get(b) in mine)
+            or bool(makers.get(b, set()) & (objects | whose) and b not in stretched)
+            or bool(trusted.get(b, set()) & whose)
+        )
 
     def again(bound: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(
@@ -439,7 +461,15 @@ def bind_records(
             if b in pool
             and b not in bound
             and _outscored(
-                (b,), pool, telling, owners_of, mine, outside, ruled_out_ids, (named_in, texts)
+                (b,),
+                pool,
+                telling,
+                owners_of,
+                mine,
+                outside,
+                ruled_out_ids,
+                (named_in, texts),
+                vouched if overruled else None,
             )[0]
         )
 
@@ -473,30 +503,22 @@ def bind_records(
         (False, ())
         if several
         else _outscored(
-            bound, pool, telling, owners_of, mine, outside, ruled_out_ids, (named_in, texts)
+            bound,
+            pool,
+            telling,
+            owners_of,
+            mine,
+            outside,
+            ruled_out_ids,
+            (named_in, texts),
+            vouched if overruled else None,
         )
     )
     # the records that contest the binding first: the human sees them beside the one chosen
     chosen = set(bound)
     others = (i for i in described if i not in chosen and described[i] & telling)
     rivals = tuple(dict.fromkeys((*contesting, *others)))
-    # Vouched for: the user's own record, or one made by someone the request's object or a
-    # possessor names ("the SSH rule Mei opened", "Tom's docking station"; a colleague named
-    # elsewhere, "and tell Jonas", may be the one who made the copy; with writtenByOthers, a
-    # possessor also by the fields the server sets: "Marta's leave" where the owner field is
-    # an employee id), unless
-    # its name only stretches a name the user typed ("gpu-training-box-v2" for
-    # "gpu-training-box"). The maker is named by a word that is not one of the record's own
-    # ("the dev box" names no maker dev@…). Anyone else's was chosen by its words, which its
-    # maker wrote.
-    whose = content_words(" ".join(o.partition(">")[0] for o in owner_words))
-    unvouched = tuple(
-        b
-        for b in bound
-        if not (mine is not None and owner_of.get(b) in mine)
-        and not (makers.get(b, set()) & (objects | whose) and b not in stretched)
-        and not trusted.get(b, set()) & whose
-    )
+    unvouched = tuple(b for b in bound if not vouched(b))
     return Binding(bound, best, rivals, contested, seen, () if several else again(bound), unvouched)
 
 
@@ -532,6 +554,7 @@ def _outscored(
     outside: frozenset[str] = frozenset(),
     ruled: frozenset[str] = frozenset(),
     named: tuple[Mapping[str, frozenset[str]], Mapping[str, str]] = ({}, {}),
+    vouched: Callable[[str], bool] | None = None,
 ) -> tuple[bool, tuple[str, ...]]:
     """Whether the binding is contested, and the records not bound that contest it: a record
     not bound, of another owner than a bound one, that the request's telling words (its
@@ -567,9 +590,17 @@ def _outscored(
         owner = owner_of.get(a)
         if a in ruled:
             # Ruled out by the user's words, it contests a record of its own owner (who can
-            # reword both), not another's: "approve Jonas's train ticket but not Ines's".
+            # reword both), not another's: "approve Jonas's train ticket but not Ines's". But
+            # when the exclusion ruled out more records than it speaks of (``vouched`` given),
+            # it also contests another owner's record nothing but its words vouches for (the
+            # request does not name its maker): "approve Tom's docking station, but hold off
+            # on his conference ticket until I've checked the training budget" ruled out Tom's
+            # "docking station for the training room" too, and bound Aisha's "Docking station
+            # for Tom", whose words she chose (round 13).
             theirs = mine is None or owner not in mine
-            return owner is not None and owner == owner_of.get(b) and theirs
+            if owner is not None and owner == owner_of.get(b) and theirs:
+                return True
+            return vouched is not None and owner != owner_of.get(b) and not vouched(b)
         if a in outside and mine is not None and owner_of.get(b) in mine:
             # the user's own record, and one that can never be acted on here: it contests only
             # with words of the request the user's does not have ("the logo redesign invoice"
