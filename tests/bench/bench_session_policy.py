@@ -397,6 +397,11 @@ def main() -> None:
         _both(_after_text_asked(1), _unjudged_asked),
     )
     _what_if(
+        "with every 'absent' lint finding acted on (the argument's roles as its whenAbsent)",
+        ("round 8", "round 9", "round 10", "round 11", "round 12", "round 13"),
+        _absent_judged,
+    )
+    _what_if(
         "with the address on file of each record the request describes allowed (alsoGrants)",
         ("round 12", "round 13"),
         _addresses_on_file,
@@ -523,6 +528,28 @@ def _unjudged_asked(copy: Path) -> None:
 
     _edit(copy, "tool-annotations.json", annotate)
     _edit(copy, "compiled-policy.json", rules)
+
+
+def _absent_judged(copy: Path) -> None:
+    """Each ``absent`` lint finding acted on: the argument's roles given as its ``whenAbsent``
+    too, so a call that leaves it out is judged with an unknown value of them."""
+    from policy.lint import lint
+
+    found = {(f.server, f.tool) for f in lint(load_policy(copy)) if f.kind == "absent"}
+
+    def annotate(annotations: dict) -> None:
+        for tool in _tools(annotations):
+            if (tool["serverName"], tool["toolName"]) not in found:
+                continue
+            for key, roles in tool.get("args", {}).items():
+                if "." in key or "[]" in key:
+                    continue
+                if isinstance(roles, list) and roles != ["none"]:
+                    tool["args"][key] = {"default": roles, "whenAbsent": roles}
+                elif isinstance(roles, dict) and not roles.get("whenAbsent"):
+                    roles["whenAbsent"] = roles["default"]
+
+    _edit(copy, "tool-annotations.json", annotate)
 
 
 def _addresses_on_file(copy: Path) -> None:
