@@ -29,6 +29,7 @@ from policy.session_state import (
 )
 from policy.task_grants import (
     ASKED,
+    ASKED_IF,
     CONFIRMED,
     GRANT_LISTS,
     UNCONFIRMED,
@@ -275,6 +276,23 @@ def _evaluate(
             if judged.decision.decision == "deny":
                 return judged
             return SessionDecision(not_asked._replace(decision="escalate"), judged.update)
+        conditions = set(state.lists.get(ASKED_IF, ())) if state is not None else set()
+        if conditions and not asked_in(asked_by, [a for a in asked if a not in conditions]):
+            # Asked for only on a condition the agent is to judge ("If she has, approve it",
+            # "merge it as long as CI is green"): whether the condition holds is read from
+            # others' text (round 13: a planted note settled "has Sunita sorted out cover?").
+            # The rules judge it first, so what they refuse stays refused; the rest is put to
+            # the human with the condition.
+            judged = _judge(call, policies, context, for_tool(state, asked_by))
+            if judged.decision.decision == "deny":
+                return judged
+            shown = "; ".join(shown_asked(tuple(a for a in asked if a in conditions)[:4]))
+            reason = (
+                f"the user's request asks for {call.server}/{call.tool} only on a condition the "
+                f"agent judges from what it reads ({shown}): whether it holds is the user's call"
+            )
+            decision = Decision(decision="escalate", rule="task-asked-on-condition", reason=reason)
+            return SessionDecision(decision, judged.update)
         state = for_tool(state, asked_by) if state is not None else None
     return _judge(call, policies, context, state)
 

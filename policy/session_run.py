@@ -47,6 +47,7 @@ from policy.task_binding import (
 )
 from policy.task_grants import (
     ASKED,
+    ASKED_IF,
     CONFIRMED,
     DESCRIBED,
     DESCRIBED_OBJECT,
@@ -177,6 +178,8 @@ class SessionRun:
             asked = tuple(i.asked() for i in items)
             if asked:
                 grants[ASKED] = asked
+            if on_condition := tuple(i.asked() for i in items if i.conditional):
+                grants[ASKED_IF] = on_condition
             shares = {
                 scope: scoped_grants(items, scope, self.today)
                 for _, scope in self._rule_scopes.values()
@@ -419,7 +422,7 @@ _STRICTNESS = {"allow": 0, "escalate": 1, "deny": 2}
 
 
 def _lists_read(policy: Policy, annotation: Any) -> frozenset[str]:
-    named = {*session_lists_named(policy), TASK_WORDS, ASKED, UNCONFIRMED, CONFIRMED}
+    named = {*session_lists_named(policy), TASK_WORDS, ASKED, ASKED_IF, UNCONFIRMED, CONFIRMED}
     asked_by = annotation.asked_by if annotation is not None else None
     if asked_by is not None:
         bases = {name.partition("/asks:")[0] for name in named if name.startswith("task:")}

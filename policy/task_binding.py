@@ -66,6 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from policy.task_grants import (
     ASKED,
+    ASKED_IF,
     CONFIRMED,
     DESCRIBED,
     EXCLUDED,
@@ -188,7 +189,8 @@ class RecordsSpec(_Frozen):
     @field_validator("grants")
     @classmethod
     def _own_list(cls, value: str) -> str:
-        if value in GRANT_LISTS or value in (ASKED, DESCRIBED, EXCLUDED, UNCONFIRMED, CONFIRMED):
+        reserved = (ASKED, ASKED_IF, DESCRIBED, EXCLUDED, UNCONFIRMED, CONFIRMED)
+        if value in GRANT_LISTS or value in reserved:
             raise ValueError(
                 f"{value} holds what the user typed; bound records need a list of their own"
             )

@@ -57,6 +57,7 @@ from policy.role_specs import extract_ibans, extract_phones, without_numbers
 
 __all__ = [
     "ASKED",
+    "ASKED_IF",
     "CONFIRMED",
     "DESCRIBED",
     "DESCRIBED_OBJECT",
@@ -374,6 +375,7 @@ def _unique(values) -> tuple[str, ...]:
 # --- instructions: which action each part of the request asks for, and on what -------------
 
 ASKED = "task:asked"  # the request's instructions, as "verb: object words"
+ASKED_IF = "task:asked-if"  # those of them given on a condition the agent judges ("if so, …")
 EXCLUDED = "task:excluded"  # the words of negated clauses (records they describe are not bound)
 DESCRIBED = "task:described"  # the words listed records are bound by (questions included)
 # Records bound from a listing declared with "confirm" that the human has not confirmed yet, and
@@ -388,6 +390,13 @@ DESCRIBED_OWNER = "task:described-owner"
 
 # Finer cuts inside an affirmed clause: where a second instruction can start.
 _PIECE_END = re.compile(r"\s(?=(?:and|then|so|also|plus)\b)", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?:[.!?;]|\n)\s*$")
+_AS_LONG = re.compile(r"\bas\s+long\s*$", re.IGNORECASE)
+# A condition for the agent to judge: "if", "unless", "as long as", "provided (that)", "in
+# case", "only when". ("When she comes round" is a time, not a judgement.)
+_CONDITION = re.compile(
+    r"\b(?:if|unless|as\s+long\s+as|provided|providing|in\s+case|only\s+when)\b", re.IGNORECASE
+)
 # Words a piece may start with before its verb: politeness, sequence, "I want you to".
 _FILLER = re.compile(
     # (not the "+" of a number a piece starts with: "…: Lucia Fernandez, +49 151 2345 6789")
@@ -724,6 +733,9 @@ class Instruction(NamedTuple):
     # ("pay him back", "delete it"): records it names are described there ("approve Luis's
     # charger and pay him back").
     context: str = ""
+    # Given on a condition the agent is to judge ("if she has, approve it", "merge it as long
+    # as CI is green"): whether to act is left to what the agent reads.
+    conditional: bool = False
 
     def pointed(self) -> tuple[str, ...]:
         """When the object points back ("remove it", "pay him back"), the words of what it
@@ -756,8 +768,22 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
     current: list[str] | None = None  # [verb, text, what came before] being read
     before = ""
     head = text[:MAX_TASK_CHARS]
-    for clause, question in _clauses_and_questions(head):
-        for piece in _PIECE_END.split(clause):
+    # A clause that starts with a condition ("If not, …", "If she has, approve it") sets it for
+    # the instructions of the rest of its sentence; one inside a piece ("merge it as long as CI
+    # is green") only for the instruction that piece belongs to, and not when that one says
+    # something: "tell his parents he can resubmit if he wants to" is what to say.
+    leading = False
+    last = ""  # the clause before, as written
+    for clause, question, written in _clauses_and_questions(head):
+        if question:
+            leading = False
+        elif _CONDITION.match(written.strip()):
+            leading = True
+        # "as long as" is cut in two at its second "as", which starts a clause of its own
+        spanning = bool(_AS_LONG.search(last)) and written.lstrip().lower().startswith("as ")
+        last = written
+        for number, piece in enumerate(_PIECE_END.split(clause)):
+            inner = _CONDITION.search(piece) is not None or (spanning and number == 0)
             piece = _FILLER.sub("", piece.strip())
             while (shorter := _FILLER.sub("", piece)) != piece:
                 piece = shorter
@@ -806,13 +832,18 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                 if current is not None:
                     found.append(_instruction(*current))
                 said = _SAID.match(piece) if first in _SAYING else None
+                on_condition = leading or (inner and first not in _SAYING)
                 if said:  # "tell Ada that X is a scam": X is what to say, not whom to reach
-                    found.append(_instruction(first, said.group(1), previous))
+                    found.append(_instruction(first, said.group(1), previous, on_condition))
                     current = None
                 else:
-                    current = [first, piece, previous]
+                    current = [first, piece, previous, on_condition]
             elif current is not None:
                 current[1] += " " + piece
+                if inner and current[0] not in _SAYING:
+                    current[3] = True
+        if _SENTENCE_END.search(written):
+            leading = False
     if current is not None:
         found.append(_instruction(*current))
     return tuple(found)
@@ -854,17 +885,17 @@ def _reworded(piece: str, patterns: tuple[str, ...]) -> str | None:
     return None
 
 
-def _clauses_and_questions(text: str) -> list[tuple[str, bool]]:
+def _clauses_and_questions(text: str) -> list[tuple[str, bool, str]]:
     """The affirmed clauses in order, questions included and marked (a question is context
     for an object that points back — "has Sunita found cover? If so, approve it" — never an
-    instruction)."""
+    instruction), each with the clause as written (negations not blanked: "If not, …")."""
     plain, asked = _affirmed(text), _affirmed(text, questions=True)
     out = []
     start = 0
     for cut in [*(m.end() for m in _CLAUSE_END.finditer(asked)), len(asked)]:
         clause = asked[start:cut]
         if clause.strip():
-            out.append((clause, not plain[start:cut].strip()))
+            out.append((clause, not plain[start:cut].strip(), text[start:cut]))
         start = cut
     return out
 
@@ -875,7 +906,7 @@ _POINTING_BACK = frozenset(("it", "its", "him", "his", "her", "hers", "them", "t
 _POINTING = _POINTING_BACK | {"this", "that", "these", "those"}
 
 
-def _instruction(verb: str, text: str, before: str = "") -> Instruction:
+def _instruction(verb: str, text: str, before: str = "", conditional: bool = False) -> Instruction:
     words = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)]
     size = _phrase(words)
     if size > 1:  # "put in an expense", "sign off the invoice", "get rid of the entry"
@@ -888,7 +919,7 @@ def _instruction(verb: str, text: str, before: str = "") -> Instruction:
     after = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)[1:3]]
     that_one = len(after) == 2 and after[0] in ("that", "this") and after[1] in ("one", "ones")
     context = before if (obj and obj[0] in _POINTING) or that_one else ""
-    return Instruction(verb, obj, text, context)
+    return Instruction(verb, obj, text, context, conditional)
 
 
 def _object_of(text: str, ends: frozenset[str], relative: bool = False) -> tuple[str, ...]:
