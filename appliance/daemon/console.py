@@ -28,11 +28,11 @@ import threading
 from collections import OrderedDict
 from http import HTTPStatus
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from appliance.chokepoint.escalation.display import shown_arguments, shown_value
 from appliance.config.paths import AppPaths
+from appliance.daemon.bounded_http import BoundedHandler, BoundedServer
 from appliance.daemon.hub import Hub, Pending
 from appliance.daemon.pages import render_policy, render_session
 
@@ -41,7 +41,6 @@ __all__ = ["Console", "render_index"]
 CHANNEL = "web-console"
 _COOKIE = "ironcurtain_console"
 _MAX_FORM = 16 * 1024
-_READ_TIMEOUT_S = 10.0
 _NOTICES = 64  # answers' notices kept for their redirect (oldest forgotten)
 _CSS = (
     "body{font:15px system-ui,sans-serif;margin:2em;max-width:60em}"
@@ -181,10 +180,13 @@ class Console:
         self._secret = secrets.token_urlsafe(24)  # the path's part: see the module docstring
         self._notices: OrderedDict[str, str] = OrderedDict()
         self._notices_lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
+        # connections bounded in number, time and head size (bounded_http); refusals counted
+        self._server = BoundedServer((host, port), _handler(self), self._refused)
         self.host, self.port = host, self._server.server_address[1]
         self._thread: threading.Thread | None = None
+
+    def _refused(self, why: str) -> None:
+        self.hub.refuse_counted(CHANNEL, why)  # anyone can cause one: counted, not each audited
 
     @property
     def origin(self) -> str:
@@ -235,11 +237,10 @@ class Console:
         return bool(candidate) and hmac.compare_digest(candidate.encode(), self.token.encode())
 
 
-def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler(console: Console) -> type[BoundedHandler]:
+    class Handler(BoundedHandler):
         server_version = "IronCurtain"
         sys_version = ""
-        timeout = _READ_TIMEOUT_S  # a body shorter than its Content-Length holds no thread
 
         def log_message(self, format: str, *args: object) -> None:
             return  # the audit records what matters; no token-bearing URLs in logs
@@ -300,7 +301,7 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
 
         def _form(self) -> bytes:
             length = _form_length(self.headers.get_all("Content-Length") or [])
-            try:
+            try:  # within the request's deadline (bounded_http), however slowly it trickles
                 return self.rfile.read(length)
             except TimeoutError:
                 raise _FormRefused(HTTPStatus.REQUEST_TIMEOUT, "the form did not arrive") from None

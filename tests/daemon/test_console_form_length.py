@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from daemon_rig import Rig
 
-from appliance.daemon import console as console_module
+from appliance.daemon import bounded_http
 from appliance.daemon.console import Console
 from appliance.daemon.run import Daemon, DaemonFiles
 
@@ -34,7 +34,7 @@ GOOD = ["16384", "0" * 5000 + "6"]  # past the length check: refused for want of
 
 @pytest.fixture
 def console(rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
-    monkeypatch.setattr(console_module, "_READ_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(bounded_http, "REQUEST_DEADLINE_S", 0.5)
     running = Daemon(rig.registry, DaemonFiles(tmp_path / "daemon"), "127.0.0.1", 0)
     running.hub = rig.hub
     running.start()
