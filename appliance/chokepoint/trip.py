@@ -147,7 +147,8 @@ class Chokepoint:
         return line
 
     async def call(self, server: str, tool: str, arguments: Any) -> CallOutcome:
-        """Mediate one tool call. Never raises except :class:`SessionStopped`."""
+        """Mediate one tool call. Never raises except :class:`SessionStopped` (and the caller's
+        own cancellation, once the trip is audited as cut off)."""
         self.stats["calls"] += 1
         self._in_flight += 1
         try:
@@ -200,14 +201,40 @@ class Chokepoint:
                 outcome = await self._trip(trip, arguments)
         except SessionStopped:
             raise
+        except anyio.get_cancelled_exc_class():
+            # The caller stopped waiting (Code Mode's run passed its wall-clock limit): the
+            # escalation was withdrawn, the server told to stop; the trip is audited as cut off.
+            with anyio.CancelScope(shield=True):
+                await self._record(trip, self._cut_off(trip))
+            raise
         except Exception:
             log.exception("chokepoint failure on %s.%s", server, tool)
             decision = Decision(decision="deny", rule="chokepoint-error", reason="internal error")
             outcome = CallOutcome(
                 False, "DENIED: internal error while checking this call", decision
             )
-        await self._record(trip, outcome)
+        with anyio.CancelScope(shield=True):  # an outcome known is recorded, however late
+            await self._record(trip, outcome)
         return outcome
+
+    def _cut_off(self, trip: _Trip) -> CallOutcome:
+        """A trip its caller stopped waiting for, as the audit records it: the decision so far (a
+        call not yet judged: a denial, rule ``cut-off``), ``status: cut-off``, and an escalation
+        still unanswered as ``withdrawn``. A call that reached its server may have had its
+        effect: the record says it went ahead."""
+        ruling = trip.extra.get("ruling")
+        decision = (
+            ruling.decision
+            if ruling is not None
+            else Decision(
+                decision="deny", rule="cut-off", reason="its caller stopped waiting for it"
+            )
+        )
+        escalation = trip.escalation
+        if escalation is None and decision.decision == "escalate":
+            escalation = {"outcome": "withdrawn", "by": "chokepoint"}
+        trip.extra["status"] = "cut-off"
+        return CallOutcome(False, "ERROR: the call was cut off", decision, None, escalation)
 
     async def _trip(self, trip: _Trip, raw_arguments: Any) -> CallOutcome:
         # judged and run in one turn on the file system (``turns``): no other call changes what

@@ -1,7 +1,9 @@
 """The bridge between the WebAssembly sandbox and the chokepoint.
 
 The guest runs on a worker thread (wasmtime is synchronous); its one import, ``tools.call``, comes
-back here and is handed to the chokepoint on the session's event loop. Whatever the guest sends
+back here and is handed to the chokepoint on the session's event loop, bounded by what is left of
+the run's overall wall-clock limit: a call still in progress there (a human not answering, a
+server not answering) is cut off and the run ends. Whatever the guest sends
 is untrusted: a name that is not ``server.tool``, arguments that are not a JSON object, or a
 payload over the size cap are refused before the chokepoint is even asked. The chokepoint
 audits what it is asked, and the calls the bridge refused for naming a tool outside the
@@ -19,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.from_thread
 
-from appliance.chokepoint.trip import Chokepoint, SessionStopped
+from appliance.chokepoint.trip import CallOutcome, Chokepoint, SessionStopped
 from appliance.sandbox.limits import Limits, RunStopped
+from appliance.sandbox.linking import run_seconds_left
 from policy.api import JSONRefused
 from policy.api import loads as safe_loads
 
@@ -100,16 +103,30 @@ class CodeExecutor:
         except JSONRefused as exc:
             return False, f"ERROR: tool arguments {exc}"
         try:
-            outcome = anyio.from_thread.run(self.chokepoint.call, server, tool, arguments)
+            outcome = anyio.from_thread.run(
+                self._call_within, run_seconds_left(), server, tool, arguments
+            )
         except SessionStopped as exc:
             self._stopped = exc
             raise RunStopped("the session has stopped") from None
         except (anyio.RunFinishedError, CancelledError):
             # The event loop is ending under the run (Ctrl-C in `exec`): the run ends here too.
             raise RunStopped("the session has ended") from None
+        if outcome is None:
+            raise RunStopped("a tool call still in progress was cut off there", run_limit=True)
         if not outcome.ok:
             return False, outcome.text
         return True, _value_for_guest(outcome.text, outcome.structured)
+
+    async def _call_within(
+        self, seconds: float, server: str, tool: str, arguments: Any
+    ) -> CallOutcome | None:
+        """The chokepoint's trip, or None when the run's wall-clock limit passed first: cancelled
+        there, the trip is audited as cut off, its escalation withdrawn, its server request
+        cancelled (MCP ``notifications/cancelled``), and nothing of it is left running here."""
+        with anyio.move_on_after(seconds):
+            return await self.chokepoint.call(server, tool, arguments)
+        return None
 
 
 def _value_for_guest(text: str, structured: dict[str, Any] | None) -> str:

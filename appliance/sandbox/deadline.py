@@ -5,8 +5,10 @@ wasmtime interrupts guest code when the engine's epoch passes the store's deadli
 thread advances the epoch every ``TICK_SECONDS``. Time spent inside ``tools.call`` is not
 charged to guest code: a tool call has its own timeouts, and an escalated call may wait minutes
 for a human, after which the guest must still be able to use the answer. The run's own limit
-counts everything: once past it no tool call starts (``linking``), and guest code is interrupted
-there too, because the epoch deadline set on each resume is the nearer of the two.
+counts everything: once past it no tool call starts (``linking``), a call still in progress is
+cut off by a ``call_tool`` that can stop waiting (Code Mode's, ``run_seconds_left``), and guest
+code is interrupted there too, because the epoch deadline set on each resume is the nearer of
+the two.
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ class GuestDeadline:
     def run_expired(self) -> bool:
         """Whether the whole run is past its wall-clock limit (tool calls included)."""
         return self._clock() >= self._run_ends
+
+    def run_seconds_left(self) -> float:
+        """Seconds before the whole run passes its wall-clock limit (0 once it has)."""
+        return max(0.0, self._run_ends - self._clock())
 
     def _ticks(self) -> int:
         # A tick more than the time left: ticks come at least TICK_SECONDS apart, so the

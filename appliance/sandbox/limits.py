@@ -76,7 +76,13 @@ class SandboxError(ApplianceError, RuntimeError):
 
 class RunStopped(ApplianceError):
     """Raised by a ``call_tool`` to end the run at once (the user interrupted it, the session is
-    ending): the guest traps at that call, so its code cannot catch the refusal and go on."""
+    ending): the guest traps at that call, so its code cannot catch the refusal and go on.
+    ``run_limit``: the call was cut off because the run passed ``Limits.run_wall_seconds``; the
+    run ends as any run past that limit does (``RunError.kind == "run_deadline"``)."""
+
+    def __init__(self, reason: str, *, run_limit: bool = False) -> None:
+        super().__init__(reason)
+        self.run_limit = run_limit
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ to wait traps at once instead of holding the host thread.
 
 ``tools.call`` is bound through ``crossing.add_text_func``: its name and arguments reach the
 bridge sized and unread, so an oversized string is refused before the host copies it. Each call
-is also where the run's overall wall-clock limit is enforced: past it no call starts, and a call
-that ends past it ends the run.
+is also where the run's overall wall-clock limit is enforced: past it no call starts, a call that
+ends past it ends the run, and a ``call_tool`` that cuts a call off at it (``run_seconds_left``)
+ends the run the same way.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +33,7 @@ __all__ = [
     "TOOLS_IMPORT",
     "current",
     "make_linker",
+    "run_seconds_left",
     "valid_text",
 ]
 
@@ -64,7 +67,8 @@ def _tools_call(store: object, name: GuestText, args_json: GuestText) -> Variant
         ok, text = bridge.call_guest(name, args_json)
     except RunStopped as exc:
         # A trap, not an error value: the agent's code cannot catch it and carry on calling.
-        raise wasmtime.WasmtimeError(f"{STOP_MARK}{exc}") from None
+        mark = RUN_LIMIT_MARK if exc.run_limit else STOP_MARK
+        raise wasmtime.WasmtimeError(f"{mark}{exc}") from None
     except BaseException as exc:
         # wasmtime-py carries only Exception out of a host function: anything else (SystemExit,
         # KeyboardInterrupt) is dropped by ctypes and the call goes on with no result, which
@@ -80,6 +84,15 @@ def _tools_call(store: object, name: GuestText, args_json: GuestText) -> Variant
             "returned to the code"
         )
     return Variant("ok" if ok else "err", valid_text(text))
+
+
+def run_seconds_left() -> float:
+    """Seconds before the execution running on this thread passes its overall wall-clock limit
+    (``Limits.run_wall_seconds``); ``math.inf`` on a thread that runs none. A ``call_tool`` that
+    can stop waiting (Code Mode's, on the session's event loop) bounds each call with it, and
+    ends the run with ``RunStopped(..., run_limit=True)`` when it cuts one off."""
+    deadline = getattr(current, "deadline", None)
+    return math.inf if deadline is None else deadline.run_seconds_left()
 
 
 def valid_text(text: str) -> str:

@@ -8,6 +8,7 @@ loop; a human does not notice 20 ms.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Callable
@@ -109,6 +110,12 @@ class InteractivePrompt:
                     await anyio.sleep(_POLL_S)
             self._write(f"[{number}] no answer within {self._timeout:g} s: denied\n")
             return Verdict.deny("user", f"no answer within {self._timeout:g} s", timed_out=True)
+        except anyio.get_cancelled_exc_class():
+            # Answered on another channel, or the call was cut off (Code Mode's run passed its
+            # wall-clock limit): the question is no longer asked, and its reader is told so.
+            with contextlib.suppress(Exception):
+                self._write(f"[{number}] withdrawn (answered elsewhere, or its call was cut off)\n")
+            raise
         except Exception as exc:  # a broken writer must deny, never escape into the chokepoint
             return Verdict.deny("user", f"the prompt failed: {type(exc).__name__}", failed=True)
         finally:
