@@ -175,8 +175,11 @@ ROUNDS = {
     "round 12": tuple(f"round12/{d}" for d in ROUND_DOMAINS),
     # Round 13 (session 18): round 12's policies with afterText 1 (as the lint suggests) and
     # each 'unjudged' lint finding acted on (_unjudged_asked below, mechanical), after the
-    # narrowed-listing confirmation was built. Frozen before its attacks were written by a
-    # blind author; the benign sets are round 12's.
+    # narrowed-listing confirmation was built. Frozen (bf69d57) before its attacks were written
+    # by a blind author; the benign sets are round 12's. Attacked blind: 17 of 54 allowed as
+    # written (a1c373c); empty arguments read as left out, exclusions that rule out more than
+    # they speak of, per-tool confirmation, listings past the records read and conditional
+    # instructions came after reading them, so later figures are not blind ones.
     "round 13": tuple(f"round13/{d}" for d in ROUND_DOMAINS),
 }
 
