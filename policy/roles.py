@@ -109,9 +109,15 @@ class ArgumentPlan:
     ) -> None:
         name, is_array = steps[depth]
         value = obj.get(name, _MISSING)
-        if value is _MISSING or value is None:
-            return
+        if value is _MISSING and depth == 0:
+            return  # a top-level argument left out: its whenAbsent roles (extract)
         where = f"{where}.{name}" if where else name
+        if value is _MISSING or value is None or value == []:
+            # Given null or [], or left out of an object the call does give (a recipient
+            # {} in a list): no value to judge, and a server may read it as its default or as
+            # "all". Each role the leaf has gets an unknown value, as at the top level.
+            found.extend(RoleValue(role, None, where) for role in roles)
+            return
         last = depth == len(steps) - 1
         items = value if (is_array or last) and isinstance(value, list) else None
         if is_array and items is None:

@@ -321,7 +321,9 @@ class SessionRun:
             )
             if len(listed) < _MAX_SEEN:
                 listed.update(seen)
-            if not narrowed:
+            if not narrowed and seen:
+                # a whole listing that showed records (one that read none — an error in text,
+                # a refused argument — shows no rival either)
                 self.listed_whole.add(name)
             self._await_confirmation(bound, recontested)
             # A listing binds only records as good as the best the session has listed for these

@@ -448,11 +448,19 @@ def bind_records(
     # one of the record's own ("the dev box" names no maker dev@…). Anyone else's was chosen by
     # its words, which its maker wrote.
     whose = content_words(" ".join(o.partition(">")[0] for o in owner_words))
+    # a maker is named as a name is written, capitalised ("Mei", "Tom's"), or by every word of
+    # a handle ("jwu"): "the grant reporting box" names no olivia.grant@
+    names = content_words(" ".join(w for w in task_words if w[:1].isupper()))
+
+    def named_maker(b: str) -> bool:
+        maker = makers.get(b, set())
+        met = maker & (objects | whose)
+        return bool(met) and (met == maker or bool(met & names)) and b not in stretched
 
     def vouched(b: str) -> bool:
         return (
             (mine is not None and owner_of.get(b) in mine)
-            or bool(makers.get(b, set()) & (objects | whose) and b not in stretched)
+            or named_maker(b)
             or bool(trusted.get(b, set()) & whose)
         )
 
@@ -687,6 +695,9 @@ def records_listed(spec: RecordsSpec, forms: Iterable[Any]) -> int:
     return len(records) if records is not None else 0
 
 
+_SEVERAL_VALUES = re.compile(r"[\s,;<>]")
+
+
 def granted_fields(
     spec: RecordsSpec, forms: Iterable[Any], ids: Iterable[str]
 ) -> dict[str, tuple[str, ...]]:
@@ -707,10 +718,15 @@ def granted_fields(
         for field, name in spec.also_grants.items():
             value = _scalar(_get(record, field))
             if value is not None and value.strip():
-                seen.setdefault((ident, name), set()).add(value.strip())
+                # one value, or none: "a@x, evil@y", "Name <evil@y>" hold several, and a
+                # server may send to each
+                one = value.strip()
+                seen.setdefault((ident, name), set()).add(
+                    one if not _SEVERAL_VALUES.search(one) else "\x00several"
+                )
     found: dict[str, list[str]] = {}
     for (_, name), values in seen.items():
-        if len(values) == 1:
+        if len(values) == 1 and "\x00several" not in values:
             found.setdefault(name, []).extend(values)
     return {name: tuple(dict.fromkeys(values)) for name, values in found.items()}
 

@@ -390,13 +390,20 @@ DESCRIBED_OWNER = "task:described-owner"
 
 # Finer cuts inside an affirmed clause: where a second instruction can start.
 _PIECE_END = re.compile(r"\s(?=(?:and|then|so|also|plus)\b)", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?:[.!?;]|\n)\s*$")
-_AS_LONG = re.compile(r"\bas\s+long\s*$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?]\s*$")
+_AS_LONG = re.compile(r"\b(?:as|so)\s+(?:long|soon)\s*$", re.IGNORECASE)
 # A condition for the agent to judge: "if", "unless", "as long as", "provided (that)", "in
 # case", "only when". ("When she comes round" is a time, not a judgement.)
 _CONDITION = re.compile(
-    r"\b(?:if|unless|as\s+long\s+as|provided|providing|in\s+case|only\s+when)\b", re.IGNORECASE
+    r"\b(?:if|iff|unless|as\s+long\s+as|so\s+long\s+as|provided|providing|in\s+case"
+    r"|only\s+when|assuming|supposing|in\s+the\s+event|given\s+that|on\s+condition"
+    r"|as\s+soon\s+as|depending\s+on|once)\b",
+    re.IGNORECASE,
 )
+# "Should the plan be final, share it": a clause that starts with "should" and a subject
+_SHOULD = re.compile(r"^\W*should\s+(?:the|it|he|she|they|this|that|there)\b", re.IGNORECASE)
+# a clause's leading words before its condition: "but only if", "and if", "(if"
+_LEADING = re.compile(r"^[\W_]*(?:(?:but|and|or|so|then|only)\s+)*", re.IGNORECASE)
 # Words a piece may start with before its verb: politeness, sequence, "I want you to".
 _FILLER = re.compile(
     # (not the "+" of a number a piece starts with: "…: Lucia Fernandez, +49 151 2345 6789")
@@ -774,11 +781,19 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
     # something: "tell his parents he can resubmit if he wants to" is what to say.
     leading = False
     last = ""  # the clause before, as written
+    after_question = False
     for clause, question, written in _clauses_and_questions(head):
+        opening = written[_LEADING.match(written).end() :]
         if question:
             leading = False
-        elif _CONDITION.match(written.strip()):
+        elif (
+            _CONDITION.match(opening)
+            or _SHOULD.match(written)
+            # "Is it final? Then share it": the answer to the question decides
+            or (after_question and re.match(r"\W*then\b", written, re.IGNORECASE))
+        ):
             leading = True
+        after_question = question or written.rstrip().endswith("?")
         # "as long as" is cut in two at its second "as", which starts a clause of its own
         spanning = bool(_AS_LONG.search(last)) and written.lstrip().lower().startswith("as ")
         last = written
@@ -842,6 +857,15 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                 current[1] += " " + piece
                 if inner and current[0] not in _SAYING:
                     current[3] = True
+        if (
+            not leading
+            and current is not None
+            and current[0] not in _SAYING
+            and _CONDITION.search(written)
+        ):
+            # "Share it but not if it is still a draft": a condition the affirmed text lost
+            # with its negation, in a clause that goes on the instruction before it
+            current[3] = True
         if _SENTENCE_END.search(written):
             leading = False
     if current is not None:
@@ -896,6 +920,10 @@ def _clauses_and_questions(text: str) -> list[tuple[str, bool, str]]:
         clause = asked[start:cut]
         if clause.strip():
             out.append((clause, not plain[start:cut].strip(), text[start:cut]))
+        elif out and text[start:cut].strip():
+            # a negated clause, blanked ("but not if it is still a draft"): its words as written
+            # go with the clause before (a condition in it still conditions that instruction)
+            out[-1] = (*out[-1][:2], out[-1][2] + text[start:cut])
         start = cut
     return out
 
