@@ -24,6 +24,7 @@ redirect. So (allowlist shape: only what existed before the agent ran may stay m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,14 +32,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.docker import git_metadata
 from appliance.docker.git_config_paths import named_paths
+from appliance.docker.git_events import GitEvents
 from appliance.docker.git_metadata import (
     DOT_GIT,
     GIT_DIR_SHAPED,
+    GONE,
     Found,
     identity_at,
     is_dot_git,
@@ -106,22 +110,35 @@ class Baseline:
     def is_original(self, found: Found) -> bool:
         return _key(found) in self.originals
 
-    def sweep(self, suffix: str, *, final: bool = False) -> Sweep:
+    def sweep(
+        self, suffix: str, *, final: bool = False, lock: AbstractContextManager | None = None
+    ) -> Sweep:
         """Rename every piece of git metadata that is not an unchanged original. `final`: the
-        agent is gone, so folders it made unreadable may be opened up (`scan`'s `repair`)."""
+        agent is gone, so folders it made unreadable may be opened up (`scan`'s `repair`).
+        `lock`: held while renaming (the watch renames too: `git_events.py`); what is gone by
+        then (renamed by the watch, deleted) is not reported."""
         # The last sweep walks everything: the agent could have grown the workspace past the
         # limit (2,000,000 entries: about 2 minutes of `touch`) to hide a repository behind it.
         limit = None if final else git_metadata.MAX_STEPS
         result = scan(self.workspace, descend=lambda f: not self.is_original(f), repair=final,
                       max_steps=limit)  # fmt: skip
         new = [found for found in result.found if not self.is_original(found)]
-        renamed = quarantine(self.workspace, new, suffix)
+        with lock or contextlib.nullcontext():
+            renamed = quarantine(self.workspace, new, suffix) + self.rename_named(suffix)
+        return Sweep(tuple(item for item in renamed if item[1] != GONE), result.complete)
+
+    def rename_named(self, suffix: str, under: tuple[str, ...] = ()) -> list[tuple[Found, str]]:
+        """Rename each path the original repositories' config names (below `under`) that is
+        not what was there at the start."""
+        renamed = []
         for parts, identity in self.named:
+            if parts[: len(under)] != under:
+                continue
             changed = quarantine_named(self.workspace, parts, identity, suffix)
             if changed is not None:
                 renamed.append((Found(tuple(changed[0].split("/")), NAMED, "any", (0, 0)),
                                 changed[1]))  # fmt: skip
-        return Sweep(tuple(renamed), result.complete)
+        return renamed
 
 
 def take_baseline(workspace: Path) -> Baseline:
@@ -344,33 +361,87 @@ def sweep_left_behind(sessions: Path, alive: Callable[[int], bool]) -> None:
         pending.unlink(missing_ok=True)
 
 
+FAST_INTERVAL = 0.5  # seconds between sweeps at the least, while the watch is degraded
+
+
 class GitWatch:
-    """Sweeps in a thread while the agent runs, at most every `interval` seconds and never
-    more than a tenth of the time (a large workspace is swept less often)."""
+    """Quarantines the git metadata the agent makes while it runs: the moment it appears
+    (`GitEvents`: every folder of the workspace watched), and by a sweep in a thread, the
+    backstop, at most every `interval` seconds and never more than a tenth of the time (a large
+    workspace is swept less often). While the watch is degraded (said on the terminal and in the
+    audit log), the sweep runs as often as half of one core allows. `events=False`: sweeps only
+    (what the guard did before it watched; tests compare the two)."""
 
     def __init__(self, baseline: Baseline, suffix: str, audit: Callable[[dict], object],
-                 interval: float = 2.0) -> None:  # fmt: skip
+                 interval: float = 2.0, *, events: bool = True,
+                 max_watches: int | None = None) -> None:  # fmt: skip
         self.baseline, self.suffix, self.audit, self.interval = baseline, suffix, audit, interval
-        self._stop = threading.Event()
+        self._lock = threading.Lock()  # one rename at a time: the watch's or the sweep's
+        self._stop, self._wake = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._run, name="git-watch", daemon=True)
+        self.events = (
+            GitEvents(baseline, suffix, self._lock, self._on_renamed, self._on_degraded,
+                      max_watches) if events else None
+        )  # fmt: skip
 
     def start(self) -> GitWatch:
+        """Watch every folder (a walk of the workspace: call it before the agent starts), then
+        sweep in a thread."""
+        if self.events is not None:
+            self.events.start()
+            if self.events.degraded is None:
+                self._audit({"type": "git-watch", "state": "watching", **self._counts()})
         self._thread.start()
         return self
 
+    @property
+    def degraded(self) -> bool:
+        return self.events is not None and self.events.degraded is not None
+
     def _run(self) -> None:
         pause, warned = self.interval, False
-        while not self._stop.wait(pause):
+        while not self._stop.is_set():
+            self._wake.wait(pause)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             began = time.monotonic()
             try:
-                sweep = self.baseline.sweep(self.suffix)
+                sweep = self.baseline.sweep(self.suffix, lock=self._lock)
                 report(sweep, "during the session", self.audit, warn=not warned)
                 warned = warned or not sweep.complete
             except Exception as exc:  # the final sweep still runs; say why this one did not
                 print(f"ironcurtain: git metadata check failed: {exc}", file=sys.stderr)
-            pause = max(self.interval, 10 * (time.monotonic() - began))
+            took = time.monotonic() - began
+            pause = max(FAST_INTERVAL, took) if self.degraded else max(self.interval, 10 * took)
+
+    def _on_renamed(self, renamed: list[tuple[Found, str]]) -> None:
+        report(Sweep(tuple(renamed), True), "during the session, as it appeared", self._audit)
+
+    def _on_degraded(self, reason: str) -> None:
+        print("ironcurtain: WARNING: git metadata the agent makes is no longer caught the moment "
+              f"it appears everywhere in its workspace: {reason}. Until the session ends the "
+              "guard sweeps the whole workspace back to back instead: git or an IDE run there "
+              "meanwhile may still read what the agent made since the last sweep",
+              file=sys.stderr, flush=True)  # fmt: skip
+        self._audit({"type": "git-watch", "state": "degraded", "reason": reason,
+                     **self._counts()})  # fmt: skip
+        self._wake.set()
+
+    def _counts(self) -> dict:
+        events = self.events
+        return {"watches": events.watches, "maxWatches": events.max_watches} if events else {}
+
+    def _audit(self, record: dict) -> None:
+        try:
+            self.audit(record)
+        except Exception as exc:  # a broken log stops the session; the watch goes on meanwhile
+            print(f"ironcurtain: the git guard's record was not audited: {exc}", file=sys.stderr)
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self.events is not None:
+            self.events.stop()

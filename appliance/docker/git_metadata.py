@@ -12,7 +12,8 @@ user's own trusted settings) the first of these it meets walking up from that fo
 `scan` walks a tree breadth first (shallow folders first: the ones a user runs git in), never
 follows a symlink, opens every folder from the root one component at a time with `O_NOFOLLOW`
 (so a folder swapped for a link meanwhile is refused, not followed), and stops after
-`MAX_STEPS` folder opens and entries: its answer says whether it was complete.
+`MAX_STEPS` folder opens and entries: its answer says whether it was complete. `found_at` and
+`shaped_at` look at one place the same way (a watch told of a new entry there: `git_events.py`).
 `quarantine` renames what it is given, inside the same folder, to a name git ignores.
 """
 
@@ -29,13 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "MAX_STEPS", "Found", "Scan", "identity_at", "is_dot_git", "is_git_dir_shaped", "open_folder",
-    "quarantine", "quarantine_named", "scan",
+    "GONE", "MAX_STEPS", "SHAPE_NAMES", "Found", "Scan", "fold", "found_at", "identity_at",
+    "is_dot_git", "is_git_dir_shaped", "open_folder", "quarantine", "quarantine_named", "scan",
+    "shaped_at",
 ]  # fmt: skip
 
 MAX_STEPS = 2_000_000  # folder opens plus entries read, for one scan
 DOT_GIT = "dot-git"  # an entry named .git (any type)
 GIT_DIR_SHAPED = "git-dir-shaped"  # a folder git would take for a git directory
+GONE = "gone"  # quarantine's outcome when nothing is left at the path: nothing for git to find
+SHAPE_NAMES = frozenset({"head", "objects", "refs", "commondir"})  # folded: what makes a shape
 # Code points HFS+ ignores in names (git's own list, utf8.c is_hfs_dotgit).
 _HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
 _FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -87,6 +91,8 @@ def scan(
     descend: Callable[[Found], bool] = lambda found: True,
     max_steps: int | None = MAX_STEPS,
     repair: bool = False,
+    start: tuple[str, ...] = (),
+    on_folder: Callable[[int, tuple[str, ...]], None] | None = None,
 ) -> Scan:
     """Every piece of git metadata under `root` (root included as a shaped folder). `descend`
     says whether to look inside a metadata folder found (unchanged originals need not be). A
@@ -94,9 +100,11 @@ def scan(
     from git) makes the scan incomplete; with `repair` (only once the agent is gone: nothing can
     swap it for a link meanwhile) its owner's permissions are given back and it is read.
     `max_steps=None`: no limit (the last sweep: the agent is gone, the tree no longer grows,
-    and a limit it could exceed on purpose would leave its metadata in place)."""
+    and a limit it could exceed on purpose would leave its metadata in place). `start`: walk
+    only that folder's tree (reached from `root` without links); `on_folder(fd, parts)` is
+    called with each folder open, before it is listed (a watch set then misses nothing)."""
     found: list[Found] = []
-    queue: deque[tuple[str, ...]] = deque([()])
+    queue: deque[tuple[str, ...]] = deque([start])
     steps, complete = 0, True
     while queue:
         parts = queue.popleft()
@@ -104,7 +112,7 @@ def scan(
         if max_steps is not None and steps > max_steps:
             return Scan(tuple(found), complete=False)
         try:
-            listed = _list(root, parts, repair)
+            listed = _list(root, parts, repair, on_folder)
         except PermissionError:
             complete = False
             continue
@@ -128,19 +136,21 @@ def scan(
     return Scan(tuple(found), complete=complete)
 
 
-def _list(root: Path, parts: tuple[str, ...], repair: bool) -> tuple:
+def _list(root: Path, parts: tuple[str, ...], repair: bool, on_folder: Callable | None) -> tuple:
     """(device, entries, shaped identity or None) of one folder."""
     try:
-        return _read_folder(root, parts)
+        return _read_folder(root, parts, on_folder)
     except PermissionError:
         if not repair:
             raise
     _let_owner_in(root, parts)
-    return _read_folder(root, parts)
+    return _read_folder(root, parts, on_folder)
 
 
-def _read_folder(root: Path, parts: tuple[str, ...]) -> tuple:
+def _read_folder(root: Path, parts: tuple[str, ...], on_folder: Callable | None = None) -> tuple:
     with open_folder(root, parts) as fd:
+        if on_folder is not None:
+            on_folder(fd, parts)
         entries = _entries(fd)
         return os.fstat(fd).st_dev, entries, _shaped(fd, entries)
 
@@ -182,18 +192,24 @@ def quarantine(root: Path, found: list[Found], suffix: str) -> list[tuple[Found,
 
 def _rename(root: Path, item: Found, suffix: str) -> str:
     try:
-        if item.kind == GIT_DIR_SHAPED:
-            with open_folder(root, item.parts) as fd:
-                heads = [n for n, (t, _) in _entries(fd).items()
-                         if fold(n) == "head" and t != "directory"]  # fmt: skip
-                return ", ".join(_rename_in(fd, n, suffix) for n in heads) or "no HEAD left"
-        with open_folder(root, item.parts[:-1]) as fd:
-            info = os.stat(item.parts[-1], dir_fd=fd, follow_symlinks=False)
-            if (info.st_dev, info.st_ino) != item.identity[:2]:
-                return "error: replaced since it was found"  # found again by the next scan
-            return _rename_in(fd, item.parts[-1], suffix)
+        return _rename_found(root, item, suffix)
+    except FileNotFoundError:
+        return GONE  # moved or deleted since it was found (by a watch, too): found where it went
     except OSError as exc:
         return f"error: {exc.strerror or exc}"
+
+
+def _rename_found(root: Path, item: Found, suffix: str) -> str:
+    if item.kind == GIT_DIR_SHAPED:
+        with open_folder(root, item.parts) as fd:
+            heads = [n for n, (t, _) in _entries(fd).items()
+                     if fold(n) == "head" and t != "directory"]  # fmt: skip
+            return ", ".join(_rename_in(fd, n, suffix) for n in heads) or GONE
+    with open_folder(root, item.parts[:-1]) as fd:
+        info = os.stat(item.parts[-1], dir_fd=fd, follow_symlinks=False)
+        if (info.st_dev, info.st_ino) != item.identity[:2]:
+            return "error: replaced since it was found"  # found again by the next scan
+        return _rename_in(fd, item.parts[-1], suffix)
 
 
 def _rename_in(fd: int, name: str, suffix: str) -> str:
@@ -247,6 +263,34 @@ def _type(entry: os.DirEntry) -> str:
     if entry.is_dir(follow_symlinks=False):
         return "directory"
     return "file" if entry.is_file(follow_symlinks=False) else "other"
+
+
+def found_at(root: Path, parts: tuple[str, ...]) -> Found | None:
+    """The `.git` entry at `root/parts...` as `scan` records it, or None when nothing is there
+    (or the way to it is no longer plain folders: `scan` would not follow it either)."""
+    try:
+        with open_folder(root, parts[:-1]) as fd:
+            info = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+            device = os.fstat(fd).st_dev
+    except OSError:
+        return None
+    mode = info.st_mode
+    if stat.S_ISLNK(mode) or not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        file_type = "symlink" if stat.S_ISLNK(mode) else "other"
+        return Found(parts, DOT_GIT, file_type, (device, info.st_ino, info.st_ctime_ns))
+    file_type = "directory" if stat.S_ISDIR(mode) else "file"
+    return Found(parts, DOT_GIT, file_type, (device, info.st_ino))
+
+
+def shaped_at(root: Path, parts: tuple[str, ...]) -> Found | None:
+    """The folder `root/parts...` if git would take it for a git directory, as `scan` records
+    it; None otherwise."""
+    try:
+        with open_folder(root, parts) as fd:
+            here = _shaped(fd, _entries(fd))
+    except OSError:
+        return None
+    return Found(parts, GIT_DIR_SHAPED, "directory", here) if here is not None else None
 
 
 def identity_at(root: Path, parts: tuple[str, ...]) -> tuple[int, ...] | None:

@@ -360,7 +360,8 @@ async def _run_container(
                 container = await anyio.to_thread.run_sync(create_container, run.client, spec)
                 print(f"ironcurtain: session {session.id}: {describe(spec)}", file=sys.stderr)
                 try:
-                    watch.start()
+                    # Every folder watched before the agent's first instruction (a walk).
+                    await anyio.to_thread.run_sync(watch.start)
                     status = await supervise(container, session, run.meter, stop, pty=run.pty,
                                              out=run.out, health=health)  # fmt: skip
                 finally:

@@ -18,10 +18,17 @@ import pytest
 
 from appliance.docker import git_metadata
 from appliance.docker.adapters import AgentLaunch
-from appliance.docker.container import ContainerSpec, create_container, remove_container
-from appliance.docker.git_guard import GitWatch, quarantine_suffix, report, take_baseline
-from appliance.docker.ownership import lent_workspace
-from tests.docker.test_git_metadata_vectors import build, git, git_env, host_git
+from appliance.docker.container import ContainerSpec
+from appliance.docker.git_guard import take_baseline
+from tests.docker.test_git_metadata_vectors import (
+    GUARDS,
+    build,
+    check_guarded,
+    git,
+    git_env,
+    host_git,
+    run_guarded,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -49,37 +56,25 @@ def workspace_for(setup: str, base: Path, env: dict[str, str]) -> Path:
     return project / "front"
 
 
-def run_case(image: str, engine: Any, case: dict, base: Path, guarded: bool) -> dict:
+def run_case(image: str, engine: Any, case: dict, base: Path, guard: str | None) -> dict:
     env = git_env(base)
     workspace, marker = workspace_for(case["setup"], base, env), base / "marker"
     script = VECTORS["prelude"].replace("{marker}", str(marker)) + case["agent"]
-    baseline = take_baseline(workspace) if guarded else None
+    baseline = take_baseline(workspace) if guard else None
     session = f"gits17-{case['id'][:20]}-{secrets.token_hex(3)}"
-    suffix, records = quarantine_suffix(session), []
+    records: list[dict] = []
     runtime = base / "runtime"
     runtime.mkdir()
     spec = ContainerSpec(image, AgentLaunch(["/bin/sh", "-c", script], {}), workspace, runtime,
                          session, read_only=baseline.read_only if baseline else ())  # fmt: skip
-    with lent_workspace(workspace):
-        watch = GitWatch(baseline, suffix, records.append, interval=0.5) if baseline else None
-        container = create_container(engine, spec)
-        try:
-            container.start()
-            if watch is not None:
-                watch.start()
-            assert container.wait(timeout=120)["StatusCode"] == 0
-            output = container.logs(stdout=True, stderr=False).decode()
-        finally:
-            remove_container(container)
-            if watch is not None:
-                watch.stop()
-                report(baseline.sweep(suffix, final=True), "at the end", records.append)
+    status, output = run_guarded(engine, spec, baseline, records, guard, timeout=120)
     for folder, action in case["host"]:
         if (workspace / folder).is_dir():
             host_git(workspace / folder, action, env)
+    records = [record for record in records if record["type"] == "git-quarantine"]
     renamed = {item["path"] for record in records for item in record["items"]}
     return {"marker": marker.exists(), "output": output.split(), "renamed": renamed,
-            "records": records}  # fmt: skip
+            "records": records, "status": status}  # fmt: skip
 
 
 @pytest.fixture
@@ -90,25 +85,23 @@ def walk_limit(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) 
         monkeypatch.setitem(git_metadata.scan.__kwdefaults__, "max_steps", limit)
 
 
+@pytest.mark.parametrize("guard", GUARDS)
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_guarded_s17(
-    engine: Any, test_image: str, tmp_path: Path, case: dict, walk_limit: None
+    engine: Any, test_image: str, tmp_path: Path, case: dict, walk_limit: None, guard: str
 ) -> None:
-    seen = run_case(test_image, engine, case, tmp_path, guarded=True)
-    assert not seen["marker"], f"{case['id']}: the host's git ran the agent's command: {seen}"
-    assert seen["output"] == case["output"], seen
-    assert seen["renamed"] == set(case["quarantined"]), seen
-    for record in seen["records"]:
-        assert all(not i["outcome"].startswith("error") for i in record["items"]), record
-    if "walk_limit" in case:  # a sweep during the session stops short; the last one does not
-        assert seen["records"][-1]["complete"], seen["records"]
+    seen = run_case(test_image, engine, case, tmp_path, guard)
+    check_guarded(case, seen, guard)
+    if "walk_limit" in case and guard == "sweeps":  # a sweep during the session stops short;
+        assert seen["records"][-1]["complete"], seen["records"]  # the last one does not
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_unguarded_s17_is_an_attack(
     engine: Any, test_image: str, tmp_path: Path, case: dict, walk_limit: None
 ) -> None:
-    seen = run_case(test_image, engine, case, tmp_path, guarded=False)
+    seen = run_case(test_image, engine, case, tmp_path, None)
+    assert seen["status"] == 0, seen
     assert seen["marker"] == case["live"], seen
     assert seen["output"] == ["WRITTEN"], seen
 

@@ -6,7 +6,9 @@ whether anything the agent wrote was executed."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import secrets
 import signal
 import subprocess
@@ -65,13 +67,22 @@ def audit_records(session_id: str, kind: str) -> list[dict]:
     return [r for r in map(json.loads, audit.read_text().splitlines()) if r["type"] == kind]
 
 
+def quarantined_names(folder: Path, session: str) -> bool:
+    """Every entry of `folder` is a `.git` the guard renamed (again: `-<random>`)."""
+    name = re.compile(rf"\.git\.ironcurtain-quarantined-{session}(-[0-9a-f]{{8}})?")
+    return bool(_listing(folder)) and all(name.fullmatch(p.name) for p in _listing(folder))
+
+
 @pytest.mark.anyio
 async def test_a_git_init_is_quarantined_when_the_agent_crashes(
-    test_image: str, tmp_path: Path, capsys: pytest.CaptureFixture
+    test_image: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No repository at the start; the agent makes one and exits with an error at once (before
-    any sweep during the session): the sweep after the container is gone renames it, says so on
-    the terminal and in the audit log."""
+    """No repository at the start; the agent makes one and exits with an error at once, with the
+    guard's sweeps alone (before any sweep during the session): the sweep after the container is
+    gone renames it, says so on the terminal and in the audit log."""
+    from appliance.docker import run
+
+    monkeypatch.setattr(run, "GitWatch", functools.partial(run.GitWatch, events=False))
     workspace = tmp_path / "ws"
     script = PRELUDE.replace("{marker}", str(tmp_path / "marker")) + "mkrepo .git; exit 7"
     session = f"git-crash-{secrets.token_hex(3)}"
@@ -88,6 +99,30 @@ async def test_a_git_init_is_quarantined_when_the_agent_crashes(
     assert {(i["path"], i["kind"]) for i in record["items"]} == {
         (".git", "dot-git"), (".git", "git-dir-shaped")}  # fmt: skip
     assert git("status", cwd=workspace).returncode != 0  # no repository any more
+    assert not (tmp_path / "marker").exists()
+
+
+@pytest.mark.anyio
+async def test_a_git_init_is_quarantined_as_it_appears(
+    test_image: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The same with the whole guard, as sessions run: the watch renames the `.git` during the
+    session, the moment it is made (the agent's later writes into it may fail); the terminal and
+    the audit log say so, and the workspace holds no repository afterwards."""
+    workspace = tmp_path / "ws"
+    script = PRELUDE.replace("{marker}", str(tmp_path / "marker")) + "mkrepo .git; exit 7"
+    session = f"git-seen-{secrets.token_hex(3)}"
+    code, _ = await run_script(test_image, script, workspace, session)
+    err = capsys.readouterr().err
+    assert code == 7, err
+    assert quarantined_names(workspace, session), _listing(workspace)
+    assert "quarantined (during the session, as it appeared)" in err, err
+    [watching] = audit_records(session, "git-watch")
+    assert watching["state"] == "watching" and watching["watches"] >= 1, watching
+    records = audit_records(session, "git-quarantine")
+    assert records[0]["when"] == "during the session, as it appeared", records
+    assert (".git", "dot-git") in {(i["path"], i["kind"]) for i in records[0]["items"]}
+    assert git("status", cwd=workspace).returncode != 0  # no repository
     assert not (tmp_path / "marker").exists()
 
 
@@ -109,7 +144,7 @@ def test_sigterm_still_quarantines(engine: Any, test_image: str, tmp_path: Path)
         if child.poll() is None:
             child.kill()
     assert child.returncode == 3, err
-    assert [p.name for p in workspace.iterdir()] == [f".git.ironcurtain-quarantined-{session}"]
+    assert quarantined_names(workspace, session), _listing(workspace)
     assert "was quarantined" in err
 
 
@@ -139,7 +174,8 @@ def test_sigkill_leaves_the_last_sweep_to_the_next_start(
     engine: Any, test_image: str, tmp_path: Path
 ) -> None:
     """SIGKILL skips every `finally`: the baseline was saved in the session's folder before the
-    agent started, and the next start (its `remove_stale` step) runs the last sweep."""
+    agent started, and the next start (its `remove_stale` step) runs the last sweep. The
+    session's guard sweeps only here, so that a `.git` is still there when it is killed."""
     from appliance.docker.container import remove_stale
     from appliance.docker.git_guard import PENDING_FILE, sweep_left_behind
     from appliance.host.processes import pid_alive
@@ -147,7 +183,7 @@ def test_sigkill_leaves_the_last_sweep_to_the_next_start(
     workspace = tmp_path / "ws"
     session = f"git-kill-{secrets.token_hex(3)}"
     script = PRELUDE.replace("{marker}", str(tmp_path / "marker")) + "mkrepo .git; sleep 120"
-    child = start_session(test_image, session, workspace, script)
+    child = start_session(test_image, session, workspace, script, "sweeps")
     try:
         deadline = time.monotonic() + 120
         while not any(p.name.startswith(".git") for p in _listing(workspace)):

@@ -1,14 +1,18 @@
 """Git metadata vectors (tests/vectors/docker/git_metadata.json) with the real engine: each
 case's agent runs in a container built from the appliance's `ContainerSpec`, guarded as a
 session guards it (`take_baseline`: read-only mounts; `GitWatch` during, a sweep after), then
-the host runs real git where the user would. A live case is also run unguarded, to prove the
-marker would be made without the guard."""
+the host runs real git where the user would. Each case runs guarded twice: `watched` (as a
+session: every folder watched, new metadata quarantined as it appears, the agent's writes may
+fail midway) and `sweeps` (the sweeps alone, the backstop: the agent finishes what it writes
+between two of them). A live case is also run unguarded, to prove the marker would be made
+without the guard."""
 
 from __future__ import annotations
 
 import json
 import os
 import pty
+import re
 import secrets
 import subprocess
 from pathlib import Path
@@ -83,56 +87,91 @@ def host_git(folder: Path, action: str, env: dict[str, str]) -> None:
             os.close(primary)
 
 
-def run_case(image: str, engine: Any, case: dict, base: Path, guarded: bool) -> dict:
-    env = git_env(base)
-    workspace, marker = base / "ws", base / "marker"
-    build(case["setup"], workspace, env)
-    script = VECTORS["prelude"].replace("{marker}", str(marker)) + case["agent"]
-    baseline = take_baseline(workspace) if guarded else None
-    session = f"gitvec-{case['id']}-{secrets.token_hex(3)}"
-    suffix, records = quarantine_suffix(session), []
-    runtime = base / "runtime"
-    runtime.mkdir()
-    spec = ContainerSpec(image, AgentLaunch(["/bin/sh", "-c", script], {}), workspace, runtime,
-                         session, read_only=baseline.read_only if baseline else ())  # fmt: skip
-    with lent_workspace(workspace):
-        watch = GitWatch(baseline, suffix, records.append, interval=0.5) if baseline else None
+GUARDS = ("watched", "sweeps")  # as a session guards; the sweeps alone
+_QUARANTINE_NAME = re.compile(r"\.ironcurtain-quarantined-[A-Za-z0-9_-]+")
+
+
+def run_guarded(
+    engine: Any, spec: ContainerSpec, baseline: Any, records: list, guard: str | None,
+    timeout: float = 60,
+) -> tuple[int, str]:  # fmt: skip
+    """The container run as a session runs it: the watch set before the agent starts
+    (`guard`: "watched", "sweeps" for the sweeps alone, None for no guard), the last sweep once
+    it is gone. Returns the agent's exit status and output."""
+    suffix = quarantine_suffix(spec.session_id)
+    with lent_workspace(spec.workspace):
+        watch = None
+        if guard is not None:
+            watch = GitWatch(baseline, suffix, records.append, interval=0.5,
+                             events=guard == "watched")  # fmt: skip
         container = create_container(engine, spec)
         try:
-            container.start()
             if watch is not None:
                 watch.start()
-            assert container.wait(timeout=60)["StatusCode"] == 0
-            output = container.logs(stdout=True, stderr=False).decode()
+            container.start()
+            status = container.wait(timeout=timeout)["StatusCode"]
+            return status, container.logs(stdout=True, stderr=False).decode()
         finally:
             remove_container(container)
             if watch is not None:
                 watch.stop()
                 report(baseline.sweep(suffix, final=True), "at the end", records.append)
+
+
+def origins(renamed: set[str]) -> set[str]:
+    """Where each renamed piece was first made: a HEAD renamed in a `.git` folder the watch had
+    renamed already is reported at `.git.ironcurtain-quarantined-...`."""
+    return {_QUARANTINE_NAME.sub("", path) for path in renamed}
+
+
+def check_guarded(case: dict, seen: dict, guard: str) -> None:
+    assert not seen["marker"], f"{case['id']}: the host's git ran the agent's command: {seen}"
+    for record in seen["records"]:
+        assert all(not i["outcome"].startswith("error") for i in record["items"]), record
+    if guard == "sweeps" or not case["quarantined"]:  # nothing the watch could cut short
+        assert seen["status"] == 0, seen
+        assert seen["output"] == case["output"], seen
+    if guard == "sweeps":
+        assert seen["renamed"] == set(case["quarantined"]), seen
+    else:
+        assert origins(seen["renamed"]) == set(case["quarantined"]), seen
+
+
+def run_case(image: str, engine: Any, case: dict, base: Path, guard: str | None) -> dict:
+    env = git_env(base)
+    workspace, marker = base / "ws", base / "marker"
+    build(case["setup"], workspace, env)
+    script = VECTORS["prelude"].replace("{marker}", str(marker)) + case["agent"]
+    baseline = take_baseline(workspace) if guard else None
+    session = f"gitvec-{case['id']}-{secrets.token_hex(3)}"
+    records: list[dict] = []
+    runtime = base / "runtime"
+    runtime.mkdir()
+    spec = ContainerSpec(image, AgentLaunch(["/bin/sh", "-c", script], {}), workspace, runtime,
+                         session, read_only=baseline.read_only if baseline else ())  # fmt: skip
+    status, output = run_guarded(engine, spec, baseline, records, guard)
     if case["setup"] == "repo-with-submodule":
         assert (workspace / "sub" / ".git").is_file()
     for folder, action in case["host"]:
         if (workspace / folder).is_dir():
             host_git(workspace / folder, action, env)
+    records = [record for record in records if record["type"] == "git-quarantine"]
     renamed = {item["path"] for record in records for item in record["items"]}
     return {"marker": marker.exists(), "output": output.split(), "renamed": renamed,
-            "records": records}  # fmt: skip
+            "records": records, "status": status}  # fmt: skip
 
 
+@pytest.mark.parametrize("guard", GUARDS)
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_guarded(engine: Any, test_image: str, tmp_path: Path, case: dict) -> None:
-    seen = run_case(test_image, engine, case, tmp_path, guarded=True)
-    assert not seen["marker"], f"{case['id']}: the host's git ran the agent's command: {seen}"
-    assert seen["output"] == case["output"], seen
-    assert seen["renamed"] == set(case["quarantined"]), seen
-    for record in seen["records"]:
-        assert all(not i["outcome"].startswith("error") for i in record["items"]), record
+def test_guarded(engine: Any, test_image: str, tmp_path: Path, case: dict, guard: str) -> None:
+    check_guarded(case, run_case(test_image, engine, case, tmp_path, guard), guard)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_unguarded_the_case_is_an_attack(
     engine: Any, test_image: str, tmp_path: Path, case: dict
 ) -> None:
-    seen = run_case(test_image, engine, case, tmp_path, guarded=False)
+    seen = run_case(test_image, engine, case, tmp_path, None)
+    assert seen["status"] == 0, seen
     assert seen["marker"] == case["live"], seen
     assert seen["output"] == case.get("unguarded_output", ["WRITTEN"]), seen

@@ -32,9 +32,11 @@ pytestmark = pytest.mark.docker
 ROOT = Path(__file__).parents[2]
 
 
-def start_session(image: str, session_id: str, sandbox: Path, script: str) -> subprocess.Popen:
+def start_session(
+    image: str, session_id: str, sandbox: Path, script: str, *flags: str
+) -> subprocess.Popen:
     argv = [sys.executable, "-m", "tests.docker.session_main", image, session_id, str(sandbox),
-            script]  # fmt: skip
+            script, *flags]  # fmt: skip
     return subprocess.Popen(argv, cwd=ROOT, env=real_key_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
