@@ -15,6 +15,7 @@ import pty
 import re
 import secrets
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,22 +94,26 @@ _QUARANTINE_NAME = re.compile(r"\.ironcurtain-quarantined-[A-Za-z0-9_-]+")
 
 def run_guarded(
     engine: Any, spec: ContainerSpec, baseline: Any, records: list, guard: str | None,
-    timeout: float = 60,
+    timeout: float = 60, *, during: Callable[[], None] | None = None, interval: float = 0.5,
+    max_watches: int | None = None,
 ) -> tuple[int, str]:  # fmt: skip
     """The container run as a session runs it: the watch set before the agent starts
-    (`guard`: "watched", "sweeps" for the sweeps alone, None for no guard), the last sweep once
-    it is gone. Returns the agent's exit status and output."""
+    (`guard`: "watched", "sweeps" for the sweeps alone, every `interval` seconds, None for no
+    guard), `during()` run on the host while it runs, the last sweep once it is gone. Returns
+    the agent's exit status and output."""
     suffix = quarantine_suffix(spec.session_id)
     with lent_workspace(spec.workspace):
         watch = None
         if guard is not None:
-            watch = GitWatch(baseline, suffix, records.append, interval=0.5,
-                             events=guard == "watched")  # fmt: skip
+            watch = GitWatch(baseline, suffix, records.append, interval=interval,
+                             events=guard == "watched", max_watches=max_watches)  # fmt: skip
         container = create_container(engine, spec)
         try:
             if watch is not None:
                 watch.start()
             container.start()
+            if during is not None:
+                during()
             status = container.wait(timeout=timeout)["StatusCode"]
             return status, container.logs(stdout=True, stderr=False).decode()
         finally:
