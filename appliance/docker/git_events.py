@@ -112,7 +112,10 @@ class GitEvents:
         except OSError as exc:
             self._degrade(f"inotify cannot be used here ({exc.strerror or exc})")
             return
-        self._walk(())
+        try:
+            self._walk(())
+        except Exception as exc:  # the sweep goes on alone; say so
+            self._degrade(f"the watch failed ({type(exc).__name__}: {exc})")
         self._report()
         self._thread.start()
 

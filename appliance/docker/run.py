@@ -47,7 +47,6 @@ from appliance.docker.container import (
 from appliance.docker.gate_socket import serve_gate
 from appliance.docker.git_guard import (
     Baseline,
-    GitWatch,
     WorkspaceHasGit,
     quarantine_suffix,
     report,
@@ -55,6 +54,7 @@ from appliance.docker.git_guard import (
     sweep_left_behind,
     take_baseline,
 )
+from appliance.docker.git_watch import GitWatch
 from appliance.docker.image import ImageBuildError
 from appliance.docker.lifeline import Lifeline
 from appliance.docker.metering import UsageMeter

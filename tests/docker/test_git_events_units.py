@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from appliance.docker.git_events import GitEvents
-from appliance.docker.git_guard import GitWatch, take_baseline
+from appliance.docker.git_guard import take_baseline
+from appliance.docker.git_watch import GitWatch
 
 AS_IT_APPEARED = "during the session, as it appeared"
 ROOT = Path(__file__).parents[2]
@@ -215,7 +216,8 @@ def test_the_watch_cap_is_said_and_the_sweep_takes_over(
 LIMITED = r"""
 import contextlib, io, json, os, sys, time
 from pathlib import Path
-from appliance.docker.git_guard import GitWatch, take_baseline
+from appliance.docker.git_guard import take_baseline
+from appliance.docker.git_watch import GitWatch
 from appliance.docker.inotify import Inotify
 Path(sys.argv[1]).write_text(sys.argv[2])
 workspace, depth, others = Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])

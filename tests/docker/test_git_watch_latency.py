@@ -18,7 +18,8 @@ import pytest
 
 from appliance.docker.adapters import AgentLaunch
 from appliance.docker.container import ContainerSpec, create_container, remove_container
-from appliance.docker.git_guard import GitWatch, quarantine_suffix, report, take_baseline
+from appliance.docker.git_guard import quarantine_suffix, report, take_baseline
+from appliance.docker.git_watch import GitWatch
 from appliance.docker.ownership import lent_workspace
 
 pytestmark = [
