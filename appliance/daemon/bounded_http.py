@@ -103,6 +103,11 @@ class _RequestReader:
         self._buffer.close()
 
 
+def handler_name(port: int) -> str:
+    """The name of a handler thread of the server on ``port`` (a test counts them by it)."""
+    return f"console-handler-{port}"
+
+
 class BoundedServer(ThreadingHTTPServer):
     """A threading HTTP server with at most :data:`MAX_CONNECTIONS` handler threads (see the
     module)."""
@@ -141,6 +146,7 @@ class BoundedServer(ThreadingHTTPServer):
     def process_request_thread(
         self, request: socket.socket, client_address: tuple[str, int]
     ) -> None:
+        threading.current_thread().name = handler_name(self.server_address[1])
         try:
             super().process_request_thread(request, client_address)
         finally:

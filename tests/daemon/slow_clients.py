@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
+from appliance.daemon import bounded_http
 from appliance.daemon.console import Console
 
 __all__ = ["handlers", "held"]
@@ -54,6 +55,8 @@ def held(console: Console, count: int, *, reopen: bool = False) -> Iterator[list
             conn.close()
 
 
-def handlers() -> int:
-    """The console's connection threads alive now (socketserver names them by their target)."""
-    return sum("process_request_thread" in t.name for t in threading.enumerate())
+def handlers(console: Console) -> int:
+    """This console's connection threads alive now (bounded_http names them by its port: other
+    consoles of the same test process, earlier tests', are not counted)."""
+    name = bounded_http.handler_name(console.port)
+    return sum(t.name == name for t in threading.enumerate())

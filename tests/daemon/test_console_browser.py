@@ -75,12 +75,12 @@ async def test_approve_in_chromium_while_connections_are_held(rig: Rig, tmp_path
                 group.start_soon(_ask, rig, verdicts)
                 await browser.navigate(url)
                 await browser.wait_for("!!document.getElementById('approve-1')")
-                most = handlers()
+                most = handlers(daemon.console)
                 await browser.click("#approve-1")
                 await browser.wait_for(
                     "(document.getElementById('notice')||{}).innerText === '[1] approved'"
                 )
-                most = max(most, handlers())
+                most = max(most, handlers(daemon.console))
                 await until(lambda: "b1" in verdicts)
     finally:
         daemon.stop()

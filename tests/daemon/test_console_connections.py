@@ -144,16 +144,16 @@ async def test_a_flood_holds_at_most_the_cap_and_the_page_is_served(
     assert console is not None
     async with waiting(rig, daemon):
         with held(console, 200, reopen=True):
-            most = handlers()
+            most = handlers(console)
             for _ in range(5):
                 status, took = await anyio.to_thread.run_sync(page, console)
                 assert status == 200 and took < 1.0, f"{status} after {took:.2f} s"
-                most = max(most, handlers())
+                most = max(most, handlers(console))
         # a thread or two may be between giving its slot back and its end
         assert most <= bounded_http.MAX_CONNECTIONS + 2, most
         reasons = [r["reason"] for r in daemon.hub.answers()]
         assert any("too many connections: the oldest unfinished one closed" in r for r in reasons)
-    await until(lambda: handlers() == 0, DEADLINE_S + 2)
+    await until(lambda: handlers(console) == 0, DEADLINE_S + 2)
 
 
 async def test_every_slot_working_refuses_a_newcomer_with_503(
@@ -197,7 +197,7 @@ async def test_stopping_the_daemon_ends_held_connections(rig: Rig, tmp_path: Pat
     daemon.start()
     assert daemon.console is not None
     with held(daemon.console, bounded_http.MAX_CONNECTIONS) as conns:
-        await until(lambda: handlers() == bounded_http.MAX_CONNECTIONS)
+        await until(lambda: handlers(daemon.console) == bounded_http.MAX_CONNECTIONS)
         start = time.monotonic()
         await anyio.to_thread.run_sync(daemon.stop)
         assert time.monotonic() - start < 0.8

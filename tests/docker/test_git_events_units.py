@@ -92,10 +92,12 @@ def test_a_folder_renamed_in_the_workspace_is_followed(workspace: Path) -> None:
         (workspace / "f" / "e" / "HEAD").write_text("ref: refs/heads/main\n")
         (workspace / "f" / "e" / "refs").mkdir()
         wait_for(lambda: (workspace / "f" / "e" / "HEAD.q").is_file())
+        # the workspace, f, f/e, f/e/.git.q and f/e/refs (refs is watched once its event is
+        # read, which may come after HEAD's rename on a busy machine)
+        wait_for(lambda: watch.events.watches == 5)  # type: ignore[union-attr]
     finally:
         watch.stop()
     assert renamed(records) == {"f/e/.git", "f/e"}
-    # the workspace, f, f/e, f/e/.git.q and f/e/refs
     assert watch.events.watches == 5  # type: ignore[union-attr]
 
 
