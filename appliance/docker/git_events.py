@@ -70,6 +70,11 @@ _ALL = (None, "")  # a walk of the whole workspace
 Renamed = list[tuple[Found, str]]
 
 
+class _Stopped(Exception):
+    """The session is over: a walk in progress ends at its next folder (the last sweep
+    follows)."""
+
+
 class GitEvents:
     """Watches the workspace of `baseline`; renames new git metadata with `suffix` under `lock`
     (shared with the sweep) and hands what it renamed to `on_renamed`."""
@@ -114,6 +119,8 @@ class GitEvents:
             return
         try:
             self._walk(())
+        except _Stopped:
+            return
         except Exception as exc:  # the sweep goes on alone; say so
             self._degrade(f"the watch failed ({type(exc).__name__}: {exc})")
         self._report()
@@ -137,6 +144,8 @@ class GitEvents:
                 else:
                     self._report()
                     self._handle(self._ino.read(0.2))
+        except _Stopped:
+            return
         except Exception as exc:  # the sweep goes on alone; say so
             self._degrade(f"the watch failed ({type(exc).__name__}: {exc})")
 
@@ -171,6 +180,8 @@ class GitEvents:
         no more may be taken. An original git directory is not watched: the agent has it
         read-only, and what the user's git makes inside it is theirs (the sweep does not
         look inside either)."""
+        if self._stop.is_set():
+            raise _Stopped
         if self._ino is None or self._is_original_folder(fd, parts):
             return
         try:
