@@ -464,24 +464,22 @@ def bind_records(
             or bool(trusted.get(b, set()) & whose)
         )
 
-    def again(bound: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(
-            b
-            for b in earlier
-            if b in pool
-            and b not in bound
-            and _outscored(
-                (b,),
-                pool,
-                telling,
-                owners_of,
-                mine,
-                outside,
-                ruled_out_ids,
-                (named_in, texts),
-                vouched if overruled else None,
-            )[0]
+    def contest(ids: tuple[str, ...]) -> tuple[bool, tuple[str, ...]]:
+        """:func:`_outscored` for these ids, with this listing's records and words."""
+        return _outscored(
+            ids,
+            pool,
+            telling,
+            owners_of,
+            mine,
+            outside,
+            ruled_out_ids,
+            (named_in, texts),
+            vouched if overruled else None,
         )
+
+    def again(bound: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(b for b in earlier if b in pool and b not in bound and contest((b,))[0])
 
     tied = [i for i, score in scores.items() if score == best and i not in ambiguous]
     # Tied records described by the very same words are lookalikes ("City Power" issued twice,
@@ -509,21 +507,7 @@ def bind_records(
         for i, shape, meets in zip(tied, shapes, met, strict=True)
         if shape_count[shape] == 1 and (several or met_count[meets] == 1)
     )
-    contested, contesting = (
-        (False, ())
-        if several
-        else _outscored(
-            bound,
-            pool,
-            telling,
-            owners_of,
-            mine,
-            outside,
-            ruled_out_ids,
-            (named_in, texts),
-            vouched if overruled else None,
-        )
-    )
+    contested, contesting = (False, ()) if several else contest(bound)
     # the records that contest the binding first: the human sees them beside the one chosen
     chosen = set(bound)
     others = (i for i in described if i not in chosen and described[i] & telling)
