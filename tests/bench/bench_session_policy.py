@@ -181,6 +181,10 @@ ROUNDS = {
     # they speak of, per-tool confirmation, listings past the records read and conditional
     # instructions came after reading them, so later figures are not blind ones.
     "round 13": tuple(f"round13/{d}" for d in ROUND_DOMAINS),
+    # Round 14 (session 19): round 13's policies with each 'absent' lint finding acted on
+    # (_absent_judged below, mechanical), after round 13's fixes. Frozen before its attacks
+    # were written by blind authors; the benign sets are round 13's.
+    "round 14": tuple(f"round14/{d}" for d in ROUND_DOMAINS),
 }
 
 
