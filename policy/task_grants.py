@@ -400,6 +400,34 @@ _CONDITION = re.compile(
     r"|as\s+soon\s+as|depending\s+on|once)\b",
     re.IGNORECASE,
 )
+# A time the agent judges from what it reads: "when", "after", "until" (and a leading "where")
+# before a subject and its verb ("when the trip plan is final", "after Mia approves it",
+# "wait until the invoice arrives"). Not a time of the clock or calendar ("after Thursday's
+# meeting", "until Monday": no verb), nor the agent's own progress ("when you're done"), nor
+# "before" (what comes first is done now).
+_VERB = (
+    r"(?:is|are|was|were|has|have|had|does|do|did|can|could|will|would|gets?|got|comes?|came"
+    r"|says?|said|hears?|heard|arrive|come|finish|reply|answer|agree|approve|confirm|sign|pay"
+    r"|send|say|return|\w+(?:s|ed))\b"
+)
+_SUBJECT_VERB = (
+    # a pronoun and the word after it ("when they arrive", "after it's final")
+    r"(?:(?:it|he|she|they|we|i|there|someone|somebody|anyone|everyone|everybody|nobody)"
+    r"(?:['’](?:s|re|ve|ll|m|d)\b|\s+[^\W\d_][\w'’-]*)"
+    # a noun phrase or a name and a verb ("the trip plan is final", "Mia approves it")
+    r"|(?:(?:the|a|an|his|her|their|our|my|its|this|that|these|those)\s+(?:[\w'’-]+\s+){0,3}?"
+    r"[\w'’-]+|(?-i:[A-Z][\w’-]*)(?:\s+(?-i:[A-Z][\w’-]*))?)\s+" + _VERB + r""
+    # one word and a form of "be" or "have" ("till jwu is done")
+    r"|(?!you\b)[\w'’-]+\s+(?:is|are|was|were|has|had)\b)"
+)
+_TIME = r"(?:when|whenever|after|until|till|by\s+the\s+time|the\s+(?:moment|minute|instant))"
+# or a state with no subject: "when final", "after approved", "when ready"
+_STATE = r"(?:[^\W\d_]+ed|ready|final|complete|available|official|settled|through)\b"
+_TIME_CONDITION = re.compile(rf"\b{_TIME}\s+(?:{_SUBJECT_VERB}|{_STATE})", re.IGNORECASE)
+_TIME_OPENING = re.compile(
+    rf"^\W*(?:wait\s+)?(?:{_TIME}|where|wherever)\s+(?:{_SUBJECT_VERB}|{_STATE})",
+    re.IGNORECASE,
+)
 # "Should the plan be final, share it": a clause that starts with "should" and a subject
 _SHOULD = re.compile(r"^\W*should\s+(?:the|it|he|she|they|this|that|there)\b", re.IGNORECASE)
 # a clause's leading words before its condition: "but only if", "and if", "(if"
@@ -788,6 +816,7 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             leading = False
         elif (
             _CONDITION.match(opening)
+            or _TIME_OPENING.match(opening)
             or _SHOULD.match(written)
             # "Is it final? Then share it": the answer to the question decides
             or (after_question and re.match(r"\W*then\b", written, re.IGNORECASE))
@@ -798,7 +827,11 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
         spanning = bool(_AS_LONG.search(last)) and written.lstrip().lower().startswith("as ")
         last = written
         for number, piece in enumerate(_PIECE_END.split(clause)):
-            inner = _CONDITION.search(piece) is not None or (spanning and number == 0)
+            inner = (
+                _CONDITION.search(piece) is not None
+                or _TIME_CONDITION.search(piece) is not None
+                or (spanning and number == 0)
+            )
             piece = _FILLER.sub("", piece.strip())
             while (shorter := _FILLER.sub("", piece)) != piece:
                 piece = shorter

@@ -20,11 +20,6 @@ VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 ROOT = VECTORS.parents[2]
 FILES = sorted(VECTORS.glob("s18_probe_*.json"))
 KNOWN_LIMITS = {
-    # a time, not a condition the detector reads ("when", "after", "until", "where")
-    "S18 askedby: 'When X, do Y' with a state, not a time",
-    "S18 askedby: 'after Mia approves it' (the agent judges the approval from others' text)",
-    "S18 askedby: 'Wait until X, then do Y'",
-    "S18 askedby: 'Where it's final, share it'",
     # a field holding two addresses grants neither, the user's own card's too (fail closed)
     "S18 fields: CONTROL the user's OWN card's email field holding 'a@x, b@y' (two addresses",
     # a shared address whose local part the request uses whole ("ops"); a beneficiary read as
