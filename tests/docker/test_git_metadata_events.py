@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from appliance.docker.adapters import AgentLaunch
-from appliance.docker.container import ContainerSpec
-from appliance.docker.git_guard import take_baseline
-from tests.docker.test_git_metadata_vectors import build, git_env, host_git, origins, run_guarded
+from tests.docker.test_git_metadata_vectors import (
+    agent_script,
+    build,
+    git_env,
+    host_git,
+    origins,
+    run_agent,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -61,18 +64,13 @@ def run_case(image: str, engine: Any, case: dict, base: Path, guard: str | None)
     as_the_user(env)
     workspace, marker = base / "ws", base / "marker"
     build(case["setup"], workspace, env)
-    script = VECTORS["prelude"].replace("{marker}", str(marker)) + case["agent"]
-    baseline = take_baseline(workspace) if guard else None
-    session = f"gitev-{case['id'][:24]}-{secrets.token_hex(3)}"
-    records: list[dict] = []
-    runtime = base / "runtime"
-    runtime.mkdir()
-    spec = ContainerSpec(image, AgentLaunch(["/bin/sh", "-c", script], {}), workspace, runtime,
-                         session, read_only=baseline.read_only if baseline else ())  # fmt: skip
+    script = agent_script(VECTORS, case, marker)
     at_once = case["host_when"] == "at-once"
     during = (lambda: hand_over(workspace, case, env)) if at_once else None
-    status, output = run_guarded(engine, spec, baseline, records, guard, during=during,
-                                 interval=3600, max_watches=case.get("max_watches"))  # fmt: skip
+    status, output, records = run_agent(
+        image, engine, workspace, base, script, f"gitev-{case['id'][:24]}", guard,
+        during=during, interval=3600, max_watches=case.get("max_watches"),
+    )  # fmt: skip
     if not at_once:
         run_host(workspace, case, env)
     quarantines = [r for r in records if r["type"] == "git-quarantine"]

@@ -17,17 +17,15 @@ from typing import Any
 import pytest
 
 from appliance.docker import git_metadata
-from appliance.docker.adapters import AgentLaunch
-from appliance.docker.container import ContainerSpec
-from appliance.docker.git_guard import take_baseline
 from tests.docker.test_git_metadata_vectors import (
     GUARDS,
+    after_the_host,
+    agent_script,
     build,
     check_guarded,
     git,
     git_env,
-    host_git,
-    run_guarded,
+    run_agent,
 )
 
 pytestmark = pytest.mark.docker
@@ -59,22 +57,10 @@ def workspace_for(setup: str, base: Path, env: dict[str, str]) -> Path:
 def run_case(image: str, engine: Any, case: dict, base: Path, guard: str | None) -> dict:
     env = git_env(base)
     workspace, marker = workspace_for(case["setup"], base, env), base / "marker"
-    script = VECTORS["prelude"].replace("{marker}", str(marker)) + case["agent"]
-    baseline = take_baseline(workspace) if guard else None
-    session = f"gits17-{case['id'][:20]}-{secrets.token_hex(3)}"
-    records: list[dict] = []
-    runtime = base / "runtime"
-    runtime.mkdir()
-    spec = ContainerSpec(image, AgentLaunch(["/bin/sh", "-c", script], {}), workspace, runtime,
-                         session, read_only=baseline.read_only if baseline else ())  # fmt: skip
-    status, output = run_guarded(engine, spec, baseline, records, guard, timeout=120)
-    for folder, action in case["host"]:
-        if (workspace / folder).is_dir():
-            host_git(workspace / folder, action, env)
-    records = [record for record in records if record["type"] == "git-quarantine"]
-    renamed = {item["path"] for record in records for item in record["items"]}
-    return {"marker": marker.exists(), "output": output.split(), "renamed": renamed,
-            "records": records, "status": status}  # fmt: skip
+    script = agent_script(VECTORS, case, marker)
+    label = f"gits17-{case['id'][:20]}"
+    run = run_agent(image, engine, workspace, base, script, label, guard, timeout=120)
+    return after_the_host(case, workspace, marker, env, run)
 
 
 @pytest.fixture

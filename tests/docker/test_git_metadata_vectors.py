@@ -143,21 +143,31 @@ def check_guarded(case: dict, seen: dict, guard: str) -> None:
         assert origins(seen["renamed"]) == set(case["quarantined"]), seen
 
 
-def run_case(image: str, engine: Any, case: dict, base: Path, guard: str | None) -> dict:
-    env = git_env(base)
-    workspace, marker = base / "ws", base / "marker"
-    build(case["setup"], workspace, env)
-    script = VECTORS["prelude"].replace("{marker}", str(marker)) + case["agent"]
+def run_agent(
+    image: str, engine: Any, workspace: Path, base: Path, script: str, label: str,
+    guard: str | None, **kwargs: Any,
+) -> tuple[int, str, list[dict]]:  # fmt: skip
+    """The agent's shell `script` in a real container over `workspace`, guarded as a session
+    guards it (:func:`run_guarded`, given `kwargs`), its session id starting with `label`:
+    the agent's exit status, its output and the guard's audit records."""
     baseline = take_baseline(workspace) if guard else None
-    session = f"gitvec-{case['id']}-{secrets.token_hex(3)}"
+    session = f"{label}-{secrets.token_hex(3)}"
     records: list[dict] = []
     runtime = base / "runtime"
     runtime.mkdir()
     spec = ContainerSpec(image, AgentLaunch(["/bin/sh", "-c", script], {}), workspace, runtime,
                          session, read_only=baseline.read_only if baseline else ())  # fmt: skip
-    status, output = run_guarded(engine, spec, baseline, records, guard)
-    if case["setup"] == "repo-with-submodule":
-        assert (workspace / "sub" / ".git").is_file()
+    status, output = run_guarded(engine, spec, baseline, records, guard, **kwargs)
+    return status, output, records
+
+
+def after_the_host(
+    case: dict, workspace: Path, marker: Path, env: dict[str, str], run: tuple[int, str, list]
+) -> dict:
+    """The case's host git run where the user would, then what a check reads: whether the
+    marker was made, the agent's status and output words, the quarantine records and the paths
+    they renamed."""
+    status, output, records = run
     for folder, action in case["host"]:
         if (workspace / folder).is_dir():
             host_git(workspace / folder, action, env)
@@ -165,6 +175,22 @@ def run_case(image: str, engine: Any, case: dict, base: Path, guard: str | None)
     renamed = {item["path"] for record in records for item in record["items"]}
     return {"marker": marker.exists(), "output": output.split(), "renamed": renamed,
             "records": records, "status": status}  # fmt: skip
+
+
+def agent_script(vectors: dict, case: dict, marker: Path) -> str:
+    """The case's agent commands after the vectors' prelude (which names the marker)."""
+    return vectors["prelude"].replace("{marker}", str(marker)) + case["agent"]
+
+
+def run_case(image: str, engine: Any, case: dict, base: Path, guard: str | None) -> dict:
+    env = git_env(base)
+    workspace, marker = base / "ws", base / "marker"
+    build(case["setup"], workspace, env)
+    script = agent_script(VECTORS, case, marker)
+    run = run_agent(image, engine, workspace, base, script, f"gitvec-{case['id']}", guard)
+    if case["setup"] == "repo-with-submodule":
+        assert (workspace / "sub" / ".git").is_file()
+    return after_the_host(case, workspace, marker, env, run)
 
 
 @pytest.mark.parametrize("guard", GUARDS)
