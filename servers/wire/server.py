@@ -21,6 +21,11 @@ A gate may also talk back while a call runs: :meth:`StdioServer.notify` sends a 
 whose answer comes back as a :class:`concurrent.futures.Future`. Only a response whose id is
 one this server sent and still waits for is delivered; any other response is dropped.
 :data:`CURRENT_CALL` tells a tool handler which ``tools/call`` it is serving (its progress token).
+
+A ``notifications/cancelled`` naming a request still queued or running cancels it (see
+:mod:`servers.wire.cancel`): a queued one never starts, a running one stops where its code
+looks, and no answer is sent for it, as the specification asks; one line on stderr tells the
+operator. A cancellation naming nothing in flight, or malformed, is ignored.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from typing import Any, BinaryIO
 from policy.safe_json import JSONRefused
 from policy.safe_json import loads as safe_loads
 from policy.schema import check_arguments
+from servers.wire import cancel
+from servers.wire.cancel import CallCancelled, Cancellation
 
 __all__ = [
     "CURRENT_CALL",
@@ -160,6 +167,7 @@ class StdioServer:
         self.logging = logging  # declare the logging capability (a gate's warnings)
         self.client_capabilities: dict[str, Any] = {}
         self._requests: dict[str, Future[dict[str, Any]]] = {}
+        self._inflight = cancel.InFlight()
         # Requests of the host's own beyond MCP (a server's judge: ``ironcurtain/judge``), run on
         # the worker pool under the same bounds as tools/call; a ToolError answers as an error.
         self.methods = dict(methods or {})
@@ -209,7 +217,9 @@ class StdioServer:
         request_id = message.get("id")
         params = message.get("params") or {}
         if request_id is None:
-            return  # notifications (initialized, cancelled, roots/list_changed) need no answer
+            if method == "notifications/cancelled":
+                self._inflight.cancel(params)
+            return  # notifications (initialized, roots/list_changed) need no answer
         if method == "tools/call" or method in self.methods:
             self._submit_call(request_id, params, len(line), method)
             return
@@ -260,7 +270,8 @@ class StdioServer:
                 "bytes of requests in flight per connection; retry when earlier calls answer",
             )
             return
-        self._pool.submit(self._call_tool, request_id, params, size, method)
+        cancellation = self._inflight.add(request_id)
+        self._pool.submit(self._call_tool, request_id, params, size, method, cancellation)
 
     def busy(self) -> bool:
         """Whether a call is queued or running (an idle timeout must not cut one off)."""
@@ -268,20 +279,37 @@ class StdioServer:
             return self.pending > 0
 
     def _call_tool(
-        self, request_id: object, params: object, size: int = 0, method: str = "tools/call"
+        self,
+        request_id: object,
+        params: object,
+        size: int,
+        method: str,
+        cancellation: Cancellation,
     ) -> None:
+        started = time.monotonic()
+        answer: dict[str, Any] | None = None
         try:
-            if method == "tools/call":
-                self._answer_call(request_id, params)
-            else:
-                self._answer_method(request_id, method, params)
+            with cancel.bound(cancellation):
+                cancellation.check()  # cancelled while queued: never starts
+                if method == "tools/call":
+                    answer = self._answer_call(request_id, params)
+                else:
+                    answer = self._answer_method(request_id, method, params)
+        except CallCancelled:
+            pass
         finally:
+            self._inflight.remove(request_id, cancellation)
+            if cancellation.finish() and answer is not None:
+                self._reply(answer)
+            elif cancellation.cancelled:
+                seconds = time.monotonic() - started
+                cancel.report(self.name, request_id, params, cancellation, seconds, answer is None)
             with self._load_lock:
                 self.pending -= 1
                 self.inflight_bytes -= size
             self.last_activity = time.monotonic()
 
-    def _answer_call(self, request_id: object, params: object) -> None:
+    def _answer_call(self, request_id: object, params: object) -> dict[str, Any]:
         meta = params.get("_meta") if isinstance(params, dict) else None
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         if isinstance(token, bool) or not isinstance(token, (str, int)):
@@ -295,22 +323,27 @@ class StdioServer:
         finally:
             CURRENT_CALL.reset(current)
         try:
-            self._send_result(request_id, result.to_wire())
+            return {"jsonrpc": "2.0", "id": request_id, "result": result.to_wire()}
         except Exception:  # an unencodable result must still answer the request
             traceback.print_exc(file=sys.stderr)
-            self._send_error(request_id, INVALID_PARAMS, "the tool's result could not be encoded")
+            return _error(request_id, INVALID_PARAMS, "the tool's result could not be encoded")
 
-    def _answer_method(self, request_id: object, method: str, params: object) -> None:
+    def _answer_method(self, request_id: object, method: str, params: object) -> dict[str, Any]:
         try:
             result = self.methods[method](params)
         except ToolError as exc:
-            self._send_error(request_id, SERVER_REFUSED, str(exc))
-            return
+            return _error(request_id, SERVER_REFUSED, str(exc))
         except Exception:  # the operator sees the traceback; the host gets an error, not a hang
             traceback.print_exc(file=sys.stderr)
-            self._send_error(request_id, INTERNAL_ERROR, f"internal error in {method}")
-            return
-        self._send_result(request_id, result)
+            return _error(request_id, INTERNAL_ERROR, f"internal error in {method}")
+        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    def _reply(self, answer: dict[str, Any]) -> None:
+        try:
+            self._write(answer)
+        except Exception:  # an unencodable result must still answer the request
+            traceback.print_exc(file=sys.stderr)
+            self._write(_error(answer["id"], INVALID_PARAMS, "the result could not be encoded"))
 
     def invoke(self, params: object) -> ToolResult:
         """Check and run one ``tools/call``; usable in memory by tests."""
@@ -364,9 +397,7 @@ class StdioServer:
         self._write({"jsonrpc": "2.0", "id": request_id, "result": result})
 
     def _send_error(self, request_id: object, code: int, message: str) -> None:
-        self._write(
-            {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
-        )
+        self._write(_error(request_id, code, message))
 
     def _write(self, message: dict[str, Any]) -> None:
         text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
@@ -375,3 +406,7 @@ class StdioServer:
         with self._write_lock:
             self._out.write(data)
             self._out.flush()
+
+
+def _error(request_id: object, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
