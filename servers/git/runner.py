@@ -9,7 +9,9 @@ Every call goes through :meth:`GitRunner.run` and its single spawn (``shell=Fals
   (``core.hooksPath=/dev/null``: no file can ever be found there), ssh, pager, editors, external
   diff, credential helpers, signing programs, transports other than file and https;
 - per-repository overrides for the drivers the repository names itself (``repoconfig``);
-- a timeout that kills the whole process group, and stdout capped with a marker.
+- a timeout that kills the whole process group, and stdout capped with a marker;
+- a client's cancellation (``notifications/cancelled``) stops the group too, and the call's
+  leftovers are removed (``waiting``).
 
 This module never takes an argument list from the agent without the tools' checks in front.
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 import atexit
 import os
 import re
-import select
 import shutil
 import signal
 import stat
@@ -32,8 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from servers.git import waiting
 from servers.git.repoconfig import ALLOWED_PROTOCOLS, RepoConfig, derive
 from servers.git.trust import MAX_CONFIG_BYTES, RepositoryRefused, check_listing, parse_scoped
+from servers.wire import cancel
 from servers.wire.server import ToolError
 
 __all__ = ["GitFailed", "GitOutput", "GitRunner", "Repo"]
@@ -230,6 +233,7 @@ class GitRunner:
         self._configs: dict[Path, tuple[object, RepoConfig]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._active = waiting.Running()  # our gits per git directory
 
     def run(
         self,
@@ -243,7 +247,8 @@ class GitRunner:
         """Run ``git args`` for ``repo``; raise :class:`GitFailed` on an exit code not in ``ok``."""
         env = self._repo_env(repo)
         cwd = repo.cwd if repo.git_dir is not None else self._scratch
-        return self._spawn([*self._argv, *args], cwd, env, stdin, timeout or self.timeout, ok)
+        argv = [*self._argv, *args]
+        return self._spawn(argv, cwd, env, stdin, timeout or self.timeout, ok, where=repo)
 
     def _repo_env(self, repo: Repo) -> dict[str, str]:
         env = dict(self._env)
@@ -282,9 +287,9 @@ class GitRunner:
         # the test-only trust switch follows includes, so that line two still sees them.
         includes = [] if self.trust_repository else ["--no-includes"]
         command = ["config", "--list", *includes, "--show-scope", "-z"]
-        listing = self._spawn(
-            [*self._argv, *command], repo.cwd, env, None, self.timeout, (0,), 4 * MAX_CONFIG_BYTES
-        )
+        argv = [*self._argv, *command]
+        cap = 4 * MAX_CONFIG_BYTES
+        listing = self._spawn(argv, repo.cwd, env, None, self.timeout, (0,), cap, where=repo)
         entries = parse_scoped(listing.stdout)
         if not self.trust_repository:
             check_listing(entries, str(git_dir))
@@ -316,9 +321,11 @@ class GitRunner:
         timeout: float,
         ok: tuple[int, ...],
         cap: int | None = None,
+        where: Repo | None = None,
     ) -> GitOutput:
         for part in (*argv, stdin or ""):
             _check_text(part)
+        cancel.checkpoint()  # a tool's next git after a cancellation never starts
         subcommand = next((a for a in argv[len(self._argv) :] if not a.startswith("-")), "?")
         out, err, feed = self._buffers()
         if stdin is not None:
@@ -338,7 +345,8 @@ class GitRunner:
             )
         except OSError as exc:
             raise ToolError(f"could not run git in {cwd}: {exc.strerror}") from exc
-        code = _wait(proc, timeout)
+        dirs = tuple(str(d) for d in (where.git_dir, where.common_dir) if d) if where else ()
+        code = waiting.wait(proc, timeout, subcommand, dirs, self._active)
         if code is None:
             os.killpg(proc.pid, signal.SIGKILL)  # the group: git's own children die with it
             proc.wait()
@@ -406,26 +414,6 @@ def _check_text(value: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ToolError("an argument is not valid text (lone surrogate)") from None
-
-
-def _wait(proc: subprocess.Popen, timeout: float) -> int | None:
-    """The exit code, or None at the deadline. A pidfd wakes us the moment git exits, where
-    ``Popen.wait(timeout)`` polls with growing sleeps that add milliseconds to every call."""
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):
-        try:
-            return proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-    try:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        if not poller.poll(max(1, int(timeout * 1000))):
-            return None
-    finally:
-        os.close(pidfd)
-    return proc.wait()
 
 
 def _signature(*paths: Path) -> tuple[object, ...]:

@@ -9,7 +9,10 @@ redirect) only ever come from explicit arguments.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from servers.git.checks import check_branch_name, check_remote_name, shown
 from servers.git.context import GitContext, reply, tool
 from servers.git.runner import Repo
 from servers.git.schema import PATH, boolean, closed, enum, integer, string
+from servers.wire.cancel import CallCancelled
 from servers.wire.server import Tool, ToolError, ToolResult
 
 __all__ = ["check_remote_url", "remote_tools"]
@@ -160,8 +164,36 @@ def git_clone(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     command += [f"--branch={check_branch_name(args['branch'])}"] if "branch" in args else []
     command += [f"--depth={args['depth']}"] if "depth" in args else []
     timeout = ctx.runner.timeout * _NETWORK_FACTOR
-    ctx.git(Repo(parent), *command, "--", url, str(target), timeout=timeout)
+    existed = target.exists()
+    try:
+        ctx.git(Repo(parent), *command, "--", url, str(target), timeout=timeout)
+    except CallCancelled:
+        _undo_clone(parent, target, existed)
+        raise
     return reply({"url": url, "localPath": str(target), "bare": bool(args.get("bare"))})
+
+
+def _undo_clone(parent: Path, target: Path, existed: bool) -> None:
+    """A cancelled clone: remove what it made, if git (stopped) did not remove it itself: the
+    first folder it created under ``parent``, or what it put in the empty folder it was given.
+    Never through a symlink (``shutil.rmtree`` works on descriptors and refuses one)."""
+    if not existed:
+        made = parent / target.relative_to(parent).parts[0]
+        with contextlib.suppress(OSError):
+            shutil.rmtree(made)
+        return
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        for name in os.listdir(fd):
+            with contextlib.suppress(OSError):
+                shutil.rmtree(name, dir_fd=fd)
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def git_fetch(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
