@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
+from servers.wire.cancel import checkpoint, on_cancel
 from servers.wire.server import ToolError
 
 __all__ = [
@@ -277,14 +278,18 @@ def system_resolver(host: str, port: int, timeout: float) -> list[str]:
     """getaddrinfo, bounded in time.
 
     A lookup can't be cancelled, so it runs in a daemon thread we stop waiting for: a hung
-    resolver then costs a thread, never the call's time cap or the server's exit.
+    resolver then costs a thread, never the call's time cap, its cancellation or the server's
+    exit.
     """
     outcome: list[object] = []
+    done = threading.Event()
     worker = threading.Thread(
-        target=_lookup, args=(host, port, outcome), name="fetch-dns", daemon=True
+        target=_lookup, args=(host, port, outcome, done), name="fetch-dns", daemon=True
     )
     worker.start()
-    worker.join(max(timeout, 0.01))
+    with on_cancel(done.set):
+        done.wait(max(timeout, 0.01))
+    checkpoint()
     if not outcome:
         raise TimeoutError(f"resolving {host} took longer than {timeout:.1f} s")
     if isinstance(outcome[0], OSError):
@@ -295,8 +300,10 @@ def system_resolver(host: str, port: int, timeout: float) -> list[str]:
     return list(seen)
 
 
-def _lookup(host: str, port: int, outcome: list[object]) -> None:
+def _lookup(host: str, port: int, outcome: list[object], done: threading.Event) -> None:
     try:
         outcome.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
     except OSError as exc:
         outcome.append(exc)
+    finally:
+        done.set()

@@ -5,7 +5,8 @@ Every hop (the first request and each redirect) goes through ``check_url`` and t
 are followed here, never by a library, so each one is re-checked; the agent's own headers are
 sent only while the chain stays on the origin it asked for. The body is read up to a byte cap
 (after decompression, so a gzip bomb stops at the cap too) and the whole chain, DNS included,
-ends by one deadline.
+ends by one deadline. A request the client cancels (``servers.wire.cancel``) is aborted where
+it waits: its socket is shut down (``pinned``) and :class:`CallCancelled` raised, never a result.
 
 Errors for the agent are :class:`~servers.wire.server.ToolError` (refusals are the subclass
 ``UrlRefused``); nothing from httpcore escapes this module. Imports httpcore: import lazily.
@@ -25,6 +26,7 @@ import httpcore
 from servers.fetch.addresses import Target, check_url, normalise_url
 from servers.fetch.pinned import PinnedBackend, tls_context
 from servers.fetch.settings import FetchSettings
+from servers.wire.cancel import checkpoint
 from servers.wire.server import ToolError
 
 __all__ = ["USER_AGENT", "Response", "clean_headers", "request"]
@@ -168,11 +170,15 @@ def _exchange(
                     raw, encoding, settings.max_body_bytes, deadline, clock
                 )
     except httpcore.TimeoutException:
+        checkpoint()
         raise ToolError(f"timed out: the fetch took longer than {timeout:g} s") from None
     except httpcore.ConnectError as exc:
+        checkpoint()
         raise ToolError(f"could not connect to {target.host}: {_short(exc)}") from None
     except (httpcore.ProtocolError, httpcore.NetworkError) as exc:
+        checkpoint()  # an aborted socket fails here: the cancellation, not the network
         raise ToolError(f"the connection to {target.host} failed: {_short(exc)}") from None
+    checkpoint()  # a body cut short by the abort would otherwise look complete
     return Response(target.url, raw.status, reason, pairs, data, truncated, (), ())
 
 

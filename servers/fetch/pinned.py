@@ -9,10 +9,15 @@ Every read and write is bounded by what is left of the call's total time, not by
 per-operation timeout, so a server dripping one byte a second can't stretch a call past its
 cap. ``CheckedBackend`` does the same for a client that keeps connections: each new one is
 checked again. This module imports httpcore; import it lazily (it costs ~300 ms).
+
+Every stream either backend makes can be aborted by the client: while a read or a write blocks
+on behalf of a request the client cancels (``servers.wire.cancel``), the socket is shut down,
+so the blocked call returns at once with an error and the connection is never used again.
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -21,8 +26,9 @@ from typing import Any
 import httpcore
 
 from servers.fetch.addresses import Resolver, Target, UrlRefused, check_url
+from servers.wire.cancel import on_cancel
 
-__all__ = ["CheckedBackend", "DeadlineStream", "PinnedBackend", "tls_context"]
+__all__ = ["AbortableStream", "CheckedBackend", "DeadlineStream", "PinnedBackend", "tls_context"]
 
 _tls: ssl.SSLContext | None = None
 
@@ -87,21 +93,27 @@ class PinnedBackend(_TcpOnly):
         return DeadlineStream(stream, self._deadline, self._clock)
 
 
-class DeadlineStream(httpcore.NetworkStream):
-    """A stream whose every operation ends by the call's deadline."""
+class AbortableStream(httpcore.NetworkStream):
+    """A stream whose blocking reads and writes end when the client cancels the request."""
 
-    def __init__(
-        self, inner: httpcore.NetworkStream, deadline: float, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
-        self._deadline = deadline
-        self._clock = clock
+
+    def _abort(self) -> None:
+        raw = self._inner.get_extra_info("socket")
+        if isinstance(raw, socket.socket):
+            # socket.socket's own shutdown, not SSLSocket's (which would drop the TLS state
+            # under the thread reading): the read returns, the descriptor stays open until
+            # the stream is closed by its owner.
+            socket.socket.shutdown(raw, socket.SHUT_RDWR)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _budget(timeout, self._deadline, self._clock))
+        with on_cancel(self._abort):
+            return self._inner.read(max_bytes, timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _budget(timeout, self._deadline, self._clock))
+        with on_cancel(self._abort):
+            self._inner.write(buffer, timeout)
 
     def close(self) -> None:
         self._inner.close()
@@ -112,12 +124,39 @@ class DeadlineStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        budget = _budget(timeout, self._deadline, self._clock)
-        secured = self._inner.start_tls(ssl_context, server_hostname, budget)
-        return DeadlineStream(secured, self._deadline, self._clock)
+        with on_cancel(self._abort):
+            return AbortableStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+class DeadlineStream(AbortableStream):
+    """A stream whose every operation ends by the call's deadline (or its cancellation)."""
+
+    def __init__(
+        self, inner: httpcore.NetworkStream, deadline: float, clock: Callable[[], float]
+    ) -> None:
+        super().__init__(inner)
+        self._deadline = deadline
+        self._clock = clock
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return super().read(max_bytes, _budget(timeout, self._deadline, self._clock))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        super().write(buffer, _budget(timeout, self._deadline, self._clock))
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        budget = _budget(timeout, self._deadline, self._clock)
+        with on_cancel(self._abort):
+            secured = self._inner.start_tls(ssl_context, server_hostname, budget)
+        return DeadlineStream(secured, self._deadline, self._clock)
 
 
 def _budget(timeout: float | None, deadline: float, clock: Callable[[], float]) -> float:
@@ -162,4 +201,7 @@ class CheckedBackend(_TcpOnly):
             target = check_url(url, self._resolver, self._allow_private, timeout or 30.0)
         except UrlRefused as exc:
             raise httpcore.ConnectError(str(exc)) from None
-        return self._inner.connect_tcp(target.address, port, timeout, local_address, socket_options)
+        stream = self._inner.connect_tcp(
+            target.address, port, timeout, local_address, socket_options
+        )
+        return AbortableStream(stream)

@@ -8,7 +8,9 @@ unchecked DNS answer), the token is sent only in the ``Authorization`` header an
 every text this module returns or raises, and rate limits are respected: a short wait
 (``max_wait`` seconds) is waited out once, a longer one is reported, never retried in a loop.
 An answer is read up to ``max_body_bytes`` (decoded; only gzip is accepted, brotli and zstd could
-expand without bound) and within ``timeout`` seconds plus at most one read.
+expand without bound) and within ``timeout`` seconds plus at most one read. A request the client
+cancels is aborted where it waits (its socket shut down: ``servers.fetch.pinned``) and ends with
+:class:`~servers.wire.cancel.CallCancelled`, never a result.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from servers.wire.cancel import checkpoint
 from servers.wire.server import ToolError
 
 if TYPE_CHECKING:  # the address checks load on the first request, not at start-up
@@ -229,6 +232,7 @@ class GitHubApi:
             try:
                 response = self._read(client.send(request, stream=True))
             except httpx.HTTPError as exc:
+                checkpoint()  # an aborted socket fails here: the cancellation, not GitHub
                 name = type(exc).__name__
                 raise GitHubError(
                     0, self.scrub(f"GitHub API unreachable ({name}): {exc}")
@@ -238,6 +242,7 @@ class GitHubApi:
                 break
             if attempt == 1 and wait <= self.max_wait:
                 self.sleep(max(wait, 0.0))
+                checkpoint()
                 continue
             raise GitHubError(response.status_code, self._rate_message(response, wait))
         if response.status_code >= 300:
@@ -268,6 +273,7 @@ class GitHubApi:
                     )
         finally:
             response.close()
+        checkpoint()  # a body cut short by the abort would otherwise look complete
         return Reply(
             response.status_code,
             response.headers,
