@@ -10,7 +10,9 @@ newline costs at most the cap.
 Writes go to a fresh temp file in the same directory (created ``O_EXCL|O_NOFOLLOW`` through the
 directory fd), fsynced, then renamed over the name: readers never see half a file, and the old
 inode (maybe another hard link's) is never changed. The old file's mode (minus setuid/setgid)
-and owner are kept; a read-only file or directory is refused, also when running as root.
+and owner are kept; a read-only file or directory is refused, also when running as root. A write
+the client cancels (``servers.wire.cancel``) stops within a chunk of 1 MiB, before the rename:
+the temp file is removed and the file stays as it was.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import stat
 from dataclasses import dataclass
 
 from servers.filesystem.resolve import Location, shown
+from servers.wire.cancel import checkpoint
 from servers.wire.server import ToolError
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
 ]
 
 _BLOCK = 64 * 1024
+_WRITE_CHUNK = 1024 * 1024
 _HAS_PROC_FD = os.path.isdir("/proc/self/fd")
 _O_PATH = getattr(os, "O_PATH", 0)
 
@@ -214,6 +218,7 @@ def write_atomic(loc: Location, data: bytes, limits: Limits) -> None:
         finally:
             os.close(fd)
         check_writable(loc, limits)  # again, just before the rename, to narrow any swap window
+        checkpoint()  # cancelled by the client: the temp file goes, the file stays as it was
         os.rename(temp, loc.name, src_dir_fd=loc.dir_fd, dst_dir_fd=loc.dir_fd)
     except BaseException:
         _unlink_quietly(temp, loc.dir_fd)
@@ -245,9 +250,11 @@ def check_writable(loc: Location, limits: Limits) -> os.stat_result | None:
 
 
 def _write_all(fd: int, data: bytes) -> None:
+    # A chunk at a time, so a write the client cancels stops within one chunk.
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        checkpoint()
+        view = view[os.write(fd, view[:_WRITE_CHUNK]) :]
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from servers.filesystem.resolve import DIR_FLAGS, reason, shown
+from servers.wire.cancel import checkpoint
 from servers.wire.server import ToolError
 
 __all__ = ["Budget", "Glob", "list_entries", "search", "tree"]
@@ -77,6 +78,7 @@ class Budget:
         self.deadline = time.monotonic() + self.seconds
 
     def spend(self) -> bool:
+        checkpoint()  # a walk the client cancelled ends at its next entry, with no answer
         if self.stopped:
             return False
         self.seen += 1
