@@ -46,10 +46,20 @@ class Approves:
 
 
 @contextmanager
-def tarpit() -> Iterator[str]:
-    """http://localhost:PORT/ of a server that accepts connections and never answers."""
+def tarpit(closed: threading.Event | None = None) -> Iterator[str]:
+    """http://localhost:PORT/ of a server that accepts connections and never answers; sets
+    ``closed`` when a client closes its side of a connection."""
     listener = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
+
+    def watch(conn: socket.socket) -> None:
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            return
+        if closed is not None:
+            closed.set()
 
     def accept() -> None:
         while True:
@@ -57,6 +67,7 @@ def tarpit() -> Iterator[str]:
                 held.append(listener.accept()[0])
             except OSError:
                 return
+            threading.Thread(target=watch, args=(held[-1],), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     try:
@@ -160,11 +171,14 @@ def _check(expect: dict, result, records: list[dict[str, Any]], outside: Path) -
 
 
 async def test_a_cut_off_call_leaves_the_server_usable(tmp_path, guest_wasm, shared_cache):
-    """After a fetch is cut off (its request cancelled), the same fetch server connection answers
-    the next run's fetch: nothing of the cancelled request is left waiting in the client."""
+    """After a fetch is cut off (its request cancelled), the fetch server stops it (its
+    connection to the site is closed at once, not at the fetch's own 30 s timeout) and the same
+    server connection answers the next run's fetch: nothing of the cancelled request is left
+    waiting in the client or running in the server."""
     (tmp_path / "sandbox").mkdir()
     box = Sandbox(guest_wasm, cache_dir=shared_cache, limits=Limits(run_wall_seconds=1.0))
-    with tarpit() as url, _answering() as good:
+    closed = threading.Event()
+    with tarpit(closed) as url, _answering() as good:
         async with session(tmp_path, "approves") as s:
             catalog = [t.catalog_entry() for t in await s.servers.all_tools()]
             executor = CodeExecutor(s.chokepoint, box, catalog)
@@ -172,8 +186,13 @@ async def test_a_cut_off_call_leaves_the_server_usable(tmp_path, guest_wasm, sha
             cut = await executor.run(f"fetch.http_fetch(url='{url}')")
             assert cut.error is not None and cut.error.kind == "run_deadline"
             assert time.monotonic() - started < 2.5
+            with anyio.fail_after(3):  # the server stopped the request: its socket was shut
+                while not closed.is_set():
+                    await anyio.sleep(0.02)
             after = await executor.run(f"fetch.http_fetch(url='{good}')['status']")
     assert after.error is None and after.result == "200", after
+    records = call_records(s.audit_path)
+    assert [r["status"] for r in records] == ["cut-off", "ok"]
 
 
 @contextmanager
