@@ -201,7 +201,7 @@ def report(
     what = f" ({str(tool)[:80]!r})" if tool is not None else ""
     outcome = "stopped" if stopped else "finished before it could stop"
     print(
-        f"{server}: request {str(request_id)[:80]!r}{what} cancelled by the client "
+        f"{server}: request {repr(request_id)[:80]}{what} cancelled by the client "
         f"(reason {cancellation.reason!r}): {outcome} after {seconds:.2f} s; no answer sent",
         file=sys.stderr,
         flush=True,
