@@ -30,6 +30,7 @@ from appliance.chokepoint.escalation.models import (
     Verdict,
     call_digest,
     new_request_id,
+    plain_call_digest,
 )
 from appliance.chokepoint.redact import redact, redact_literals
 from appliance.chokepoint.server_pool import ServerCallError, ServerPool
@@ -179,14 +180,22 @@ class Chokepoint:
     async def _mediate(self, server: str, tool: str, arguments: Any) -> CallOutcome:
         # Audit before effect: arguments the log cannot hold (NaN, Infinity, too deep, not
         # JSON data) are refused here, on every front, and recorded without them.
-        unrecordable = json_problem(arguments)
+        # One encoding gives the digest and tells the arguments are plain JSON data; anything
+        # else (rare) is asked why, and digested as before.
+        policy_digest = self.policy.digest
+        digest = (
+            plain_call_digest(server, tool, arguments, policy_digest)
+            if isinstance(arguments, dict)
+            else None
+        )
+        unrecordable = json_problem(arguments) if digest is None else None
         if unrecordable is not None:
             arguments = {}
         args = arguments if isinstance(arguments, dict) else {}
+        if digest is None:
+            digest = call_digest(server, tool, args, policy_digest)
         trip = _Trip(
-            ToolCall(server=server, tool=tool, arguments=args),
-            call_digest(server, tool, args, self.policy.digest),
-            time.perf_counter(),
+            ToolCall(server=server, tool=tool, arguments=args), digest, time.perf_counter()
         )
         try:
             if unrecordable is not None:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-__all__ = ["EscalationRequest", "Verdict", "call_digest", "new_request_id"]
+__all__ = ["EscalationRequest", "Verdict", "call_digest", "new_request_id", "plain_call_digest"]
 
 # The id becomes part of file names, so it is held to a shape that cannot leave the folder.
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -24,11 +24,30 @@ def new_request_id() -> str:
 def call_digest(server: str, tool: str, arguments: dict[str, Any], policy_digest: str) -> str:
     """SHA-256 of the canonical JSON of (server, tool, arguments, policy): what an approval is
     bound to, so it can be replayed neither onto another call nor onto a changed policy."""
+    return _digest(server, tool, arguments, policy_digest, allow_nan=True)
+
+
+def plain_call_digest(
+    server: str, tool: str, arguments: dict[str, Any], policy_digest: str
+) -> str | None:
+    """:func:`call_digest` when ``arguments`` are plain JSON data (what the audit log can hold:
+    no NaN or Infinity, no other types, no lone surrogate, not too deep), else None (the caller
+    asks ``json_problem`` why). One encoding answers both questions on a call's path."""
+    try:
+        return _digest(server, tool, arguments, policy_digest, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return None
+
+
+def _digest(
+    server: str, tool: str, arguments: dict[str, Any], policy_digest: str, *, allow_nan: bool
+) -> str:
     canonical = json.dumps(
         {"server": server, "tool": tool, "arguments": arguments, "policy": policy_digest},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
+        allow_nan=allow_nan,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
