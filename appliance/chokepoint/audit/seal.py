@@ -30,10 +30,14 @@ class SealError(ApplianceError):
     """A record that is not plain JSON data (NaN, a set, a lone surrogate...)."""
 
 
+# Built once: json.dumps with these options builds a new encoder for every record.
+_ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
 def encode(record: dict[str, Any]) -> bytes:
     """Compact ASCII JSON: escape sequences are stored as ``\\u001b``, never raw."""
     try:
-        text = json.dumps(record, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(record)
     except (TypeError, ValueError) as exc:
         raise SealError(f"audit entry is not plain JSON data: {exc}") from exc
     return text.encode("ascii")
