@@ -188,7 +188,13 @@ class Chokepoint:
             if isinstance(arguments, dict)
             else None
         )
-        unrecordable = json_problem(arguments) if digest is None else None
+        unrecordable = None
+        if digest is None:
+            unrecordable = json_problem(arguments)
+            if unrecordable is None and isinstance(arguments, dict):
+                # JSON writes any key as a string, but no canonical form (sorted keys) holds
+                # keys of mixed types ({1: "a", "b": 2}, an in-process caller's): no digest
+                unrecordable = "keys of mixed types have no canonical form"
         if unrecordable is not None:
             arguments = {}
         args = arguments if isinstance(arguments, dict) else {}

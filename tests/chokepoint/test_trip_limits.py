@@ -28,8 +28,9 @@ def _records(path) -> list[dict]:
         {"url": "https://github.com/", "timeout": -math.inf},
         {"url": "https://github.com/", "x": {1, 2}},
         {"url": "https://github.com/\ud800"},
+        {"url": "https://github.com/", 1: "a key that is not a string"},
     ],
-    ids=["nan", "inf", "-inf", "not-json", "lone-surrogate"],
+    ids=["nan", "inf", "-inf", "not-json", "lone-surrogate", "mixed-keys"],
 )
 async def test_arguments_the_audit_cannot_hold_are_refused_and_audited(home, tmp_path, arguments):
     async with session_for(home, tmp_path / "sandbox") as session:
