@@ -341,18 +341,23 @@ class SessionRun:
                     also = scoped_list(also, scope) if scope is not None else also
                     bound[also] = tuple(dict.fromkeys((*bound.get(also, ()), *values)))
                     self.fields_of[i] = (*self.fields_of.get(i, ()), *values)
-            if narrowed and unvouched and name not in self.listed_whole:
+            narrowed_here = bool(narrowed) and name not in self.listed_whole
+            if unvouched and (narrowed_here or spec.confirm == "unvouched"):
                 # A listing narrowed by the agent's arguments ("state": "running", a search)
                 # shows no rival of what it left out: the record the user meant may be one of
                 # those, and someone else's record, described in the user's words, is bound
                 # alone. Nothing but its maker's words vouches for it: the human confirms it.
                 asked = self._await_confirmation(bound, unvouched)
                 shown = descriptions(spec, forms, asked)
+                why = (
+                    f"found by a listing narrowed by {narrowed}: the record meant may be one it "
+                    "left out"
+                    if narrowed_here
+                    else "nothing but its own words, which its maker wrote, says it is the one "
+                    "meant"
+                )
                 for i in asked:
-                    self.described_as[i] = (
-                        f"{shown.get(i, i)} (found by a listing narrowed by {narrowed}: the "
-                        "record meant may be one it left out)"
-                    )
+                    self.described_as[i] = f"{shown.get(i, i)} ({why})"
             if ids and (spec.confirm == "always" or contested or (spec.confirm and rivals)):
                 # the human confirms these before a side effect uses them (the audit keeps the
                 # list with the bindings, so a resumed session asks too); an id the user typed

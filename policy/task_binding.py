@@ -149,8 +149,11 @@ class RecordsSpec(_Frozen):
     )
     # Bound records the human confirms before a side effect uses them: "contested" when the
     # request's words also fit another record of the listing (an insider's record written in
-    # the user's words), "always" for every record bound by description.
-    confirm: Literal["contested", "always"] | None = Field(
+    # the user's words), "unvouched" also when nothing but its own words vouches for it (not the
+    # user's own, its maker not named by the request: someone else named it in the user's
+    # words, and the record meant may hold none of them), "always" for every record bound by
+    # description.
+    confirm: Literal["contested", "unvouched", "always"] | None = Field(
         default=None, exclude_if=lambda value: value is None
     )
 

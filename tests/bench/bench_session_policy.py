@@ -409,6 +409,11 @@ def main() -> None:
         _absent_judged,
     )
     _what_if(
+        "with every listing's records confirmed unless something but their words vouches for them",
+        ("round 12", "round 13", "round 14"),
+        _unvouched_confirmed,
+    )
+    _what_if(
         "with the address on file of each record the request describes allowed (alsoGrants)",
         ("round 12", "round 13"),
         _addresses_on_file,
@@ -660,6 +665,18 @@ def _confirming(copy: Path) -> None:
         for tool in _tools(annotations):
             if "records" in tool:
                 tool["records"]["confirm"] = "contested"
+
+    _edit(copy, "tool-annotations.json", confirm)
+
+
+def _unvouched_confirmed(copy: Path) -> None:
+    """Every listing's records declared ``confirm: unvouched`` (unless ``always``): a bound
+    record nothing but its own words vouches for is confirmed, on a whole listing too."""
+
+    def confirm(annotations: dict) -> None:
+        for tool in _tools(annotations):
+            if "records" in tool and tool["records"].get("confirm") != "always":
+                tool["records"]["confirm"] = "unvouched"
 
     _edit(copy, "tool-annotations.json", confirm)
 
