@@ -736,6 +736,7 @@ _SAYING = frozenset((
 _SAID = re.compile(r"(.*?)\s(?:that|:)\s", re.IGNORECASE)
 # "his PyCon ticket can wait", "jwu will take over", "journalists need to download from it": a
 # modal (or "need", "want") within a subject's first words.
+_POSSESSIVES = frozenset(("his", "her", "their", "its", "my", "our", "your"))
 _MODALS = frozenset((
     "can", "can't", "can’t", "cannot", "will", "won't", "won’t", "would", "should", "shouldn't",
     "must", "may", "might", "shall", "could", "needs", "need", "want", "wants",
@@ -887,7 +888,14 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                 else:
                     current = [first, piece, previous, on_condition]
             elif current is not None:
-                current[1] += " " + piece
+                # A possessive and its noun before a form of "be"/"have" says something about
+                # the object ("remove bkowalczyk, his internship is over"; "…, his email is
+                # tom@…"): its values go with the instruction, its words are not more of what
+                # to act on (a username "over"): the object ends before it.
+                said = words[0].casefold() in _POSSESSIVES and any(
+                    w.casefold() in _COPULAS for w in words[2:4]
+                )
+                current[1] += ("; " if said else " ") + piece
                 if inner and current[0] not in _SAYING:
                     current[3] = True
         if (
@@ -974,7 +982,7 @@ def _instruction(verb: str, text: str, before: str = "", conditional: bool = Fal
         verb = " ".join(words[:size])
         rest = text.split(None, size - 1)
         text = rest[-1] if len(rest) == size else ""
-    obj = _object_of(text, _OBJECT_END)
+    obj = _object_of(text.partition(";")[0], _OBJECT_END)  # "…,; his internship is over"
     # "decline that one (not her August holiday)": "that" ends an object, but "that one" points
     # back as "it" does
     after = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)[1:3]]
