@@ -736,7 +736,10 @@ _SAYING = frozenset((
 _SAID = re.compile(r"(.*?)\s(?:that|:)\s", re.IGNORECASE)
 # "his PyCon ticket can wait", "jwu will take over", "journalists need to download from it": a
 # modal (or "need", "want") within a subject's first words.
-_POSSESSIVES = frozenset(("his", "her", "their", "its", "my", "our", "your"))
+# A clause about the object before it: "his internship is over", "the internship is over"
+_CLAUSE_OPENERS = frozenset(
+    ("his", "her", "their", "its", "my", "our", "your", "the", "this", "that", "these", "those")
+)
 _MODALS = frozenset((
     "can", "can't", "can’t", "cannot", "will", "won't", "won’t", "would", "should", "shouldn't",
     "must", "may", "might", "shall", "could", "needs", "need", "want", "wants",
@@ -888,11 +891,11 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                 else:
                     current = [first, piece, previous, on_condition]
             elif current is not None:
-                # A possessive and its noun before a form of "be"/"have" says something about
-                # the object ("remove bkowalczyk, his internship is over"; "…, his email is
-                # tom@…"): its values go with the instruction, its words are not more of what
-                # to act on (a username "over"): the object ends before it.
-                said = words[0].casefold() in _POSSESSIVES and any(
+                # A possessive (or an article) and its noun before a form of "be"/"have" says
+                # something about the object ("remove bkowalczyk, his internship is over"; "…,
+                # his email is tom@…"): its values go with the instruction, its words are not
+                # more of what to act on (a username "over"): the object ends before it.
+                said = words[0].casefold() in _CLAUSE_OPENERS and any(
                     w.casefold() in _COPULAS for w in words[2:4]
                 )
                 current[1] += ("; " if said else " ") + piece
