@@ -187,6 +187,9 @@ ROUNDS = {
     # 11 of 54 allowed as written (8 bind a record the request describes better than the one
     # meant; round14/NOTES.md); confirm 'unvouched' came after reading them.
     "round 14": tuple(f"round14/{d}" for d in ROUND_DOMAINS),
+    # Round 15 (session 19): round 14's policies revised by two authors from each domain's
+    # benign.json, the documentation, the engine and policy lint (round15/NOTES.md).
+    "round 15": tuple(f"round15/{d}" for d in ROUND_DOMAINS),
 }
 
 
