@@ -136,6 +136,19 @@ class SessionRun:
             if annotation.records is not None
         }
         every = frozenset().union(*kinds.values())
+        # Per list a listing grants, the strictest confirm any listing granting it declares:
+        # the agent picks the listing, so a sibling declared with none ("list_expenses" beside
+        # "list_team_expenses", confirm unvouched) must not bind the same list unasked.
+        strictness = {None: 0, "contested": 1, "unvouched": 2, "always": 3}
+        self._confirm: dict[str, str | None] = {}
+        for tools in policy.annotations.values():
+            for annotation in tools.values():
+                records = annotation.records
+                if records is None:
+                    continue
+                held = self._confirm.get(records.grants)
+                if strictness[records.confirm] > strictness[held]:
+                    self._confirm[records.grants] = records.confirm
         # per listing tool: (its kind, the other listings' kinds but its own)
         self._kinds = {tool: (mine, every - mine) for tool, mine in kinds.items()}
         # Counters and sums of calls judged but not yet settled (waiting for a human, or for
@@ -342,7 +355,8 @@ class SessionRun:
                     bound[also] = tuple(dict.fromkeys((*bound.get(also, ()), *values)))
                     self.fields_of[i] = (*self.fields_of.get(i, ()), *values)
             narrowed_here = bool(narrowed) and name not in self.listed_whole
-            if unvouched and (narrowed_here or spec.confirm == "unvouched"):
+            confirm = self._confirm.get(spec.grants, spec.confirm)
+            if unvouched and (narrowed_here or confirm == "unvouched"):
                 # A listing narrowed by the agent's arguments ("state": "running", a search)
                 # shows no rival of what it left out: the record the user meant may be one of
                 # those, and someone else's record, described in the user's words, is bound
@@ -358,7 +372,7 @@ class SessionRun:
                 )
                 for i in asked:
                     self.described_as[i] = f"{shown.get(i, i)} ({why})"
-            if ids and (spec.confirm == "always" or contested or (spec.confirm and rivals)):
+            if ids and (confirm == "always" or contested or (confirm and rivals)):
                 # the human confirms these before a side effect uses them (the audit keeps the
                 # list with the bindings, so a resumed session asks too); an id the user typed
                 # is theirs already. Whatever the listing declares, a record another owner's

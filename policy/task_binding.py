@@ -454,16 +454,11 @@ def bind_records(
     # a maker is named as a name is written, capitalised ("Mei", "Tom's"), or by every word of
     # a handle ("jwu"): "the grant reporting box" names no olivia.grant@
     names = content_words(" ".join(w for w in task_words if w[:1].isupper()))
-    # or typed in lower case as a possessor with no determiner before it ("approve aisha's train
-    # ticket"): a name, where "the grant's report" is a thing's
-    names |= _possessive_names(tuple(object_words))
 
     def named_maker(b: str) -> bool:
         maker = makers.get(b, set())
         met = maker & (objects | whose)
         return bool(met) and (met == maker or bool(met & names)) and b not in stretched
-
-    named_makers = frozenset(filter(named_maker, makers))
 
     def vouched(b: str) -> bool:
         return (
@@ -484,7 +479,6 @@ def bind_records(
             ruled_out_ids,
             (named_in, texts),
             vouched if overruled else None,
-            (named_makers, frozenset(makers)),
         )
 
     def again(bound: tuple[str, ...]) -> tuple[str, ...]:
@@ -525,28 +519,6 @@ def bind_records(
     return Binding(bound, best, rivals, contested, seen, () if several else again(bound), unvouched)
 
 
-# Words before a possessor that make it a thing's, not a person's ("the grant's report").
-_NOT_A_NAME_BEFORE = frozenset(
-    (
-        *("the", "a", "an", "my", "our", "your", "his", "her", "their", "its", "this", "that"),
-        *("these", "those", "every", "each", "some", "any", "no"),
-    )
-)
-
-
-def _possessive_names(objects: tuple[str, ...]) -> set[str]:
-    """The words of ``objects`` (an object's words in order, an "'s" as ``s``) directly before
-    an "'s" with no determiner before them: "aisha" of "aisha's train ticket", "jonah" of
-    "marta's and jonah's leave", not "grant" of "the grant's report"."""
-    return {
-        word
-        for index, word in enumerate(objects[:-1])
-        if objects[index + 1] == "s"
-        and word != "s"
-        and (index == 0 or objects[index - 1] not in _NOT_A_NAME_BEFORE)
-    }
-
-
 def _maker_words(owner: str | None) -> set[str]:
     """The words of an ``ownedBy`` value that name who made a record: an address's local part
     (``tom.becker`` of ``tom.becker@northwind.example``: its domain names everyone there)."""
@@ -580,7 +552,6 @@ def _outscored(
     ruled: frozenset[str] = frozenset(),
     named: tuple[Mapping[str, frozenset[str]], Mapping[str, str]] = ({}, {}),
     vouched: Callable[[str], bool] | None = None,
-    makers: tuple[frozenset[str], frozenset[str]] | None = None,
 ) -> tuple[bool, tuple[str, ...]]:
     """Whether the binding is contested, and the records not bound that contest it: a record
     not bound, of another owner than a bound one, that the request's telling words (its
@@ -610,15 +581,7 @@ def _outscored(
     staging-db-primary is (whoever names a record "staging-db" beside it chose the user's name
     for it). A name of several words is no such name (see ``_name``). Only with ``mine``:
     without it, a second record of the bound one's owner is no rival, and another owner's is
-    all that catches an insider's decoy.
-
-    With ``mine``, a bound record whose maker the request names (``makers``: the records
-    whose maker it names, and the records read here, whose makers are known: "aisha's
-    train ticket" for Aisha's "Train Berlin to Hamburg") is contested by no record of a maker
-    it does not name (Tom's "Conference ticket" meets "ticket" and is not Aisha's); her own
-    second record still is. A record someone else made in the named maker's words ("Train
-    ticket for Aisha") is bound only if it outscores hers, and then it is the one not vouched
-    for, and hers contests it."""
+    all that catches an insider's decoy."""
 
     def others(a: str, b: str) -> bool:
         owner = owner_of.get(a)
@@ -650,12 +613,6 @@ def _outscored(
     named_in, texts = named
 
     def apart(rival: str, b: str) -> bool:
-        # (only with ``mine``: without it, a second record of the named maker is no rival, and
-        # another maker's record meeting the words is all that catches her inflated copy)
-        if mine is not None and makers is not None and b in makers[0]:
-            named_makers, read_here = makers
-            if rival in read_here and rival not in named_makers:
-                return True
         # a rival of no description read here (an earlier listing's) is never told apart
         if mine is None:
             # Without ``mine``, two records of one owner are told apart by the words, so an

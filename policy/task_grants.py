@@ -402,25 +402,37 @@ _CONDITION = re.compile(
 )
 # A time the agent judges from what it reads: "when", "after", "until" (and a leading "where")
 # before a subject and its verb ("when the trip plan is final", "after Mia approves it",
-# "wait until the invoice arrives"). Not a time of the clock or calendar ("after Thursday's
-# meeting", "until Monday": no verb), nor the agent's own progress ("when you're done"), nor
-# "before" (what comes first is done now).
+# "wait until the invoice arrives", "after legal signs off", "after Mia sent the dates"). Not
+# a time of the clock or calendar ("after Thursday's meeting", "until Monday": no verb; "after
+# the meeting ends", "when Monday comes", "after the weekend is over": a verb of time passing),
+# nor the agent's own progress ("when you're done"), nor "before" (what comes first is done now,
+# but "not before" waits), nor the user's own ("by the time I land").
+_PASSING = (
+    r"(?:ends?|ended|starts?|started|begins?|began|comes?|came|pass(?:es|ed)?|closes?|closed"
+    r"|opens?|opened|(?:is|are|was|were|'s|’s)\s+over)\b"
+)
 _VERB = (
-    r"(?:is|are|was|were|has|have|had|does|do|did|can|could|will|would|gets?|got|comes?|came"
-    r"|says?|said|hears?|heard|arrive|come|finish|reply|answer|agree|approve|confirm|sign|pay"
-    r"|send|say|return|\w+(?:s|ed))\b"
+    rf"(?!{_PASSING})"
+    r"(?:is|are|was|were|has|have|had|does|do|did|can|could|will|would|gets?|got"
+    r"|says?|said|hears?|heard|arrive|finish|reply|answer|agree|approve|confirm|sign|pay"
+    r"|send|say|return|sent|wrote|written|gave|given|made|paid|told|brought|took|taken|went"
+    r"|left|saw|seen|found|won|lost|\w+(?:s|ed))\b"
 )
 _SUBJECT_VERB = (
     # a pronoun and the word after it ("when they arrive", "after it's final")
     r"(?:(?:it|he|she|they|we|i|there|someone|somebody|anyone|everyone|everybody|nobody)"
-    r"(?:['’](?:s|re|ve|ll|m|d)\b|\s+[^\W\d_][\w'’-]*)"
-    # a noun phrase or a name and a verb ("the trip plan is final", "Mia approves it")
+    rf"(?:['’](?:s|re|ve|ll|m|d)\b(?!\s+over\b)|\s+(?!{_PASSING})[^\W\d_][\w'’-]*)"
+    # a noun phrase, a name or one word and a verb ("the trip plan is final", "Mia approves
+    # it", "till jwu is done", "after legal signs off")
     r"|(?:(?:the|a|an|his|her|their|our|my|its|this|that|these|those)\s+(?:[\w'’-]+\s+){0,3}?"
-    r"[\w'’-]+|(?-i:[A-Z][\w’-]*)(?:\s+(?-i:[A-Z][\w’-]*))?)\s+" + _VERB + r""
-    # one word and a form of "be" or "have" ("till jwu is done")
-    r"|(?!you\b)[\w'’-]+\s+(?:is|are|was|were|has|had)\b)"
+    r"[\w'’-]+|(?-i:[A-Z][\w’-]*)(?:\s+(?-i:[A-Z][\w’-]*))?|(?!(?:you|the|a|an|his|her|their|our|my|its|this|that|these|those)\b)"
+    r"[^\W\d_][\w'’-]*)"
+    r"\s+" + _VERB + r")"
 )
-_TIME = r"(?:when|whenever|after|until|till|by\s+the\s+time|the\s+(?:moment|minute|instant))"
+_TIME = (
+    r"(?:when|whenever|after|until|till|not\s+before|by\s+the\s+time(?!\s+(?:i|we)\b)"
+    r"|the\s+(?:moment|minute|instant|second))"
+)
 # or a state with no subject: "when final", "after approved", "when ready"
 _STATE = r"(?:[^\W\d_]+ed|ready|final|complete|available|official|settled|through)\b"
 _TIME_CONDITION = re.compile(rf"\b{_TIME}\s+(?:{_SUBJECT_VERB}|{_STATE})", re.IGNORECASE)
@@ -736,6 +748,14 @@ _SAYING = frozenset((
 _SAID = re.compile(r"(.*?)\s(?:that|:)\s", re.IGNORECASE)
 # "his PyCon ticket can wait", "jwu will take over", "journalists need to download from it": a
 # modal (or "need", "want") within a subject's first words.
+# "…, his internship ended": a past tense
+_PAST = re.compile(r"[^\W\d_]{2,}ed", re.IGNORECASE)
+# "his handle is bkowalczyk", "the username is mira-t": a clause naming the object by a value
+_IDENTITY = re.compile(
+    r"^\W*\w+\s+(?:[\w-]+\s+){0,2}?(?:handle|username|user\s*name|login|user|id|account"
+    r"|email|e-mail|address|number|name)\s+(?:is|was|['’]s)\s+(?P<value>[^\s,;]+)",
+    re.IGNORECASE,
+)
 # A clause about the object before it: "his internship is over", "the internship is over"
 _CLAUSE_OPENERS = frozenset(
     ("his", "her", "their", "its", "my", "our", "your", "the", "this", "that", "these", "those")
@@ -896,8 +916,12 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                 # his email is tom@…"): its values go with the instruction, its words are not
                 # more of what to act on (a username "over"): the object ends before it.
                 said = words[0].casefold() in _CLAUSE_OPENERS and any(
-                    w.casefold() in _COPULAS for w in words[2:4]
+                    w.casefold() in _COPULAS or _PAST.fullmatch(w) for w in words[2:6]
                 )
+                if said and (named := _IDENTITY.match(piece)):
+                    # "remove our former intern, his handle is bkowalczyk": what the clause
+                    # names the object by is the object
+                    current[1] += " " + named.group("value")
                 current[1] += ("; " if said else " ") + piece
                 if inner and current[0] not in _SAYING:
                     current[3] = True
