@@ -714,8 +714,24 @@ def granted_fields(
     found: dict[str, list[str]] = {}
     for (_, name), values in seen.items():
         if len(values) == 1 and "\x00several" not in values:
-            found.setdefault(name, []).extend(values)
+            # an amount as a number role's values are written ("264.00" also as 264.0, 264)
+            found.setdefault(name, []).extend(f for value in values for f in _amount_forms(value))
     return {name: tuple(dict.fromkeys(values)) for name, values in found.items()}
+
+
+# A field holding an amount ("264.00", "89.9"): its forms match a number role's value; an id of
+# digits ("0042", "450") is kept as written only.
+_AMOUNT_FIELD = re.compile(r"(?:0|[1-9]\d{0,14})\.\d{1,6}")
+
+
+def _amount_forms(value: str) -> list[str]:
+    if not _AMOUNT_FIELD.fullmatch(value):
+        return [value]
+    number = float(value)
+    forms = [value, repr(number), f"{number:.2f}"]
+    if number.is_integer():
+        forms.append(str(int(number)))
+    return forms
 
 
 def _printable(text: str) -> str:
