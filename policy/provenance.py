@@ -10,7 +10,9 @@ IBANs found in it in the canonical form the ``text-phones`` and ``text-ibans`` r
 values (a phone number also by its last 7 digits), which an argument's numbers are also searched
 in, however they are spaced or dashed there. A piece of at least
 :data:`MIN_CHARS` characters matches anywhere inside an argument (exact substring); a short one
-(3 to 5 characters: a flight number, a short id) only an argument that is exactly that piece.
+(3 to 5 characters: a flight number, a short id) only an argument that is exactly that piece;
+so does a *phrase*, a run of 2 to 4 words of such short ones (``Mum's cell``, ``Tom Lee``:
+each word alone is too short to find anywhere, together they name something).
 Before a call is judged, :meth:`ProvenanceMemory.hits` finds which kept pieces occur in the
 call's arguments: those, and only those, go to the engine (``SessionState.tainted``) and into
 the audit, so ``policy replay`` sees exactly what the engine saw.
@@ -45,6 +47,8 @@ from policy.session_state import (
     RUNS_SATURATED,
     SHORT_PIECE_CHARS,
     number_forms,
+    phrase_form,
+    phrase_words,
     run_digest,
     telling,
     text_words,
@@ -55,6 +59,7 @@ __all__ = [
     "MIN_CHARS",
     "ProvenanceMemory",
     "argument_strings",
+    "phrases_of",
     "pieces_of",
     "result_strings",
     "words_read",
@@ -73,6 +78,22 @@ _TRIM = ".:!?*_"
 # and phone numbers as people write them ("LT60 1010 0123", "+41 79 123 45 67").
 _GROUP = r"(?=[0-9A-Za-z]{0,3}[0-9])[0-9A-Za-z]{1,4}"
 _GROUPED = re.compile(rf"(?<!\S)\+?{_GROUP}(?: {_GROUP}){{2,}}(?![^\s.,;:!?])")
+
+
+MAX_PHRASE_WORDS = 4
+
+
+def phrases_of(text: str) -> Iterator[str]:
+    """Runs of 2 to :data:`MAX_PHRASE_WORDS` words in a row, each shorter than
+    :data:`MIN_CHARS` (a longer word is a piece found anywhere already), joined by one space:
+    found only as a whole argument ("Mum's cell", "Tom Lee"), never inside one ("for the")."""
+    words = phrase_words(text)
+    for start in range(len(words) - 1):
+        for size in range(2, MAX_PHRASE_WORDS + 1):
+            group = words[start : start + size]
+            if len(group) < size or not all(0 < len(w) < MIN_CHARS for w in group):
+                break
+            yield " ".join(group)
 
 
 def pieces_of(text: str) -> Iterator[str]:
@@ -160,11 +181,15 @@ class ProvenanceMemory:
 
     def _remember_pieces(self, label: str, text: str, data: Any = None) -> int:
         added = 0
-        for seen, piece in enumerate(_result_pieces(text, data)):
+        found = itertools.chain(
+            ((p, False) for p in _result_pieces(text, data)),
+            ((p, True) for s in result_strings(text, data) for p in phrases_of(s)),
+        )
+        for seen, (piece, phrase) in enumerate(found):
             if seen >= MAX_PIECES_PER_RESULT or self._count[label] >= self.limit:
                 self.saturated.add(label)
                 break
-            if len(piece) < MIN_CHARS:
+            if phrase or len(piece) < MIN_CHARS:
                 bucket = self._short[label]
             else:
                 bucket = self._index[label].setdefault(piece[:MIN_CHARS], set())
@@ -248,6 +273,8 @@ class ProvenanceMemory:
             for text in texts:
                 if short and text.strip() in short:
                     found.setdefault(label, {})[text.strip()] = None
+                if short and (phrase := phrase_form(text)) in short:
+                    found.setdefault(label, {})[phrase] = None
                 for piece in _found_in(text, index, budget) if index else ():
                     found.setdefault(label, {})[piece] = None
             if budget[0] < 0:

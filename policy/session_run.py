@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from policy.loader import Policy
 from policy.models import Decision, EvalContext, ToolCall
-from policy.provenance import ProvenanceMemory
+from policy.provenance import ProvenanceMemory, phrases_of
 from policy.session_policy import (
     SessionPolicies,
     asks_verbs,
@@ -171,11 +171,18 @@ class SessionRun:
         # the bound lists a listing called with no narrowing argument has filled this session
         # (not audited: a resumed session confirms what a narrowed listing binds)
         self.listed_whole: set[str] = set()
+        # the phrases of short words the user's requests typed (see grant_task; not audited: a
+        # resumed session finds values it typed tainted, fail closed)
+        self._typed: set[str] = set()
 
     def grant_task(self, text: str) -> tuple[dict[str, tuple[str, ...]], str]:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
         session's messages); returns this message's grants and the line to show the user."""
         grants = task_grants(text, self.today)
+        # Runs of short words the user typed ("Priya Shah"): an argument that is one of them is
+        # the user's value, even where a result wrote it too (the phrases provenance keeps).
+        for phrase in phrases_of(text[:MAX_TYPED_CHARS]):
+            self._typed.add(phrase)
         # The request's instructions (for ``asks`` and for the objects records are bound by),
         # read once.
         items = instructions(text, self._verbs) if self._binds_records or self._verbs else ()
@@ -429,6 +436,8 @@ class SessionRun:
         if not self.tracks_provenance:
             return state
         hits, too_long = self.memory.search(call.arguments)
+        if self._typed and hits:
+            hits = _not_typed(hits, self._typed)
         copies, too_many = self.memory.copies(call.arguments)
         saturated = tuple(sorted({*self.memory.saturated, *too_long, *too_many}))
         read = dict(sorted(self.memory.read.items()))
@@ -440,6 +449,16 @@ class SessionRun:
 
 
 _STRICTNESS = {"allow": 0, "escalate": 1, "deny": 2}
+MAX_TYPED_CHARS = 20_000  # of a request, read for its phrases
+
+
+def _not_typed(hits: dict[str, tuple[str, ...]], typed: set[str]) -> dict[str, tuple[str, ...]]:
+    """``hits`` without the phrases (several words) the user typed: those are the user's."""
+    kept = {
+        label: tuple(p for p in pieces if " " not in p or p not in typed)
+        for label, pieces in hits.items()
+    }
+    return {label: pieces for label, pieces in kept.items() if pieces}
 
 
 def _lists_read(policy: Policy, annotation: Any) -> frozenset[str]:

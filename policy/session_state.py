@@ -56,6 +56,8 @@ __all__ = [
     "copied_in",
     "copied_run",
     "is_session_list",
+    "phrase_form",
+    "phrase_words",
     "request_words",
     "run_digest",
     "scoped_list",
@@ -402,6 +404,22 @@ def within_bounds(number: float, bounds: _Bounds) -> bool:
     )
 
 
+# A word of a phrase (provenance's runs of short words, found only as a whole value):
+# apostrophes kept inside ("mum's"), trimmed at its ends, a typographic one read as plain.
+_PHRASE_WORD = re.compile(r"[^\s\"`<>()\[\]{},;|]+")
+_PHRASE_TRIM = ".:!?*_'"
+
+
+def phrase_words(text: str) -> list[str]:
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    return [w.strip(_PHRASE_TRIM).casefold() for w in _PHRASE_WORD.findall(text)]
+
+
+def phrase_form(text: str) -> str:
+    """A value as a phrase is kept: its words, folded, joined by one space."""
+    return " ".join(phrase_words(text))
+
+
 def tainted_by(value: str | None, label: str, state: SessionState | None) -> bool:
     """Whether ``value`` contains a piece remembered from a ``label`` result, compared
     case-folded (pieces are kept folded); a short piece (an id like ``ZZ999``) must be the
@@ -417,8 +435,13 @@ def tainted_by(value: str | None, label: str, state: SessionState | None) -> boo
     # and its phone numbers and IBANs as the memory searched them (ProvenanceMemory.hits):
     # an account copied from a result and re-spaced or dashed ("DE12 5001 …") still carries it
     numbers = " ".join(number_forms(value)).casefold()
+    phrase = phrase_form(value) if any(" " in hit for hit in hits) else ""
     return any(
-        (hit in folded or hit in numbers) if len(hit) >= MIN_PIECE_CHARS else hit == folded.strip()
+        hit == phrase
+        if " " in hit  # a phrase: the whole value, as ProvenanceMemory.search found it
+        else (hit in folded or hit in numbers)
+        if len(hit) >= MIN_PIECE_CHARS
+        else hit == folded.strip()
         for hit in hits
     )
 
