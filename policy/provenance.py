@@ -81,6 +81,8 @@ _GROUPED = re.compile(rf"(?<!\S)\+?{_GROUP}(?: {_GROUP}){{2,}}(?![^\s.,;:!?])")
 
 
 MAX_PHRASE_WORDS = 4
+MAX_PHRASE_SOURCE = 200  # characters of a result's string read for phrases (a name, a title)
+MAX_PHRASES = 200_000  # per label and session (~20 MB); past it phrases are saturated
 
 
 def phrases_of(text: str) -> Iterator[str]:
@@ -94,6 +96,11 @@ def phrases_of(text: str) -> Iterator[str]:
             if len(group) < size or not all(0 < len(w) < MIN_CHARS for w in group):
                 break
             yield " ".join(group)
+
+
+def _phrase_shaped(phrase: str) -> bool:
+    words = phrase.split(" ")
+    return 2 <= len(words) <= MAX_PHRASE_WORDS and all(0 < len(w) < MIN_CHARS for w in words)
 
 
 def pieces_of(text: str) -> Iterator[str]:
@@ -148,6 +155,11 @@ class ProvenanceMemory:
         self._short: dict[str, set[str]] = {label: set() for label in _LABELS}
         self._count: dict[str, int] = dict.fromkeys(_LABELS, 0)
         self.saturated: set[str] = set()
+        # runs of short words of a result's short strings (names, titles), found only as a
+        # whole argument; past MAX_PHRASES a label's phrases are saturated: every argument of
+        # such words then counts as one (fail closed, for those arguments alone)
+        self._phrases: dict[str, set[str]] = {label: set() for label in _LABELS}
+        self.phrases_saturated: set[str] = set()
         # ``runs``: the labels a provenance condition on ``words`` reads. For those, every run
         # of COPY_WORDS words of each result, as an in-process hash (~60 bytes), for copies().
         self.runs = frozenset(runs) & set(_LABELS)
@@ -165,6 +177,8 @@ class ProvenanceMemory:
         data = parsed(text)  # once, for every walk below
         if label not in self.saturated:
             added += self._remember_pieces(label, text, data)
+        if label not in self.phrases_saturated:
+            added += self._remember_phrases(label, text, data)
         runs = label in self.runs and f"{label}{RUNS_SATURATED}" not in self.saturated
         counts = label in self.texts and self.read.get(label, 0) < MAX_TEXT_WORDS
         if runs:
@@ -179,17 +193,28 @@ class ProvenanceMemory:
                     break
         return added
 
+    def _remember_phrases(self, label: str, text: str, data: Any = None) -> int:
+        phrases, added = self._phrases[label], 0
+        for string in result_strings(text, data):
+            if len(string) > MAX_PHRASE_SOURCE:
+                continue  # prose: its runs of short words are no names
+            for phrase in phrases_of(string):
+                if phrase in phrases:
+                    continue
+                if len(phrases) >= MAX_PHRASES:
+                    self.phrases_saturated.add(label)
+                    return added
+                phrases.add(phrase)
+                added += 1
+        return added
+
     def _remember_pieces(self, label: str, text: str, data: Any = None) -> int:
         added = 0
-        found = itertools.chain(
-            ((p, False) for p in _result_pieces(text, data)),
-            ((p, True) for s in result_strings(text, data) for p in phrases_of(s)),
-        )
-        for seen, (piece, phrase) in enumerate(found):
+        for seen, piece in enumerate(_result_pieces(text, data)):
             if seen >= MAX_PIECES_PER_RESULT or self._count[label] >= self.limit:
                 self.saturated.add(label)
                 break
-            if phrase or len(piece) < MIN_CHARS:
+            if len(piece) < MIN_CHARS:
                 bucket = self._short[label]
             else:
                 bucket = self._index[label].setdefault(piece[:MIN_CHARS], set())
@@ -273,7 +298,10 @@ class ProvenanceMemory:
             for text in texts:
                 if short and text.strip() in short:
                     found.setdefault(label, {})[text.strip()] = None
-                if short and (phrase := phrase_form(text)) in short:
+                phrase = phrase_form(text)
+                if phrase in self._phrases[label] or (
+                    label in self.phrases_saturated and _phrase_shaped(phrase)
+                ):
                     found.setdefault(label, {})[phrase] = None
                 for piece in _found_in(text, index, budget) if index else ():
                     found.setdefault(label, {})[piece] = None
