@@ -188,7 +188,9 @@ ROUNDS = {
     # meant; round14/NOTES.md); confirm 'unvouched' came after reading them.
     "round 14": tuple(f"round14/{d}" for d in ROUND_DOMAINS),
     # Round 15 (session 19): round 14's policies revised by two authors from each domain's
-    # benign.json, the documentation, the engine and policy lint (round15/NOTES.md).
+    # benign.json, the documentation, the engine and policy lint (round15/NOTES.md). Frozen
+    # (3fb877e) before its attacks were written by two blind authors: 3 of 54 allowed as
+    # written, 17 asked, 34 refused; provenance phrases came after reading them (2 allowed).
     "round 15": tuple(f"round15/{d}" for d in ROUND_DOMAINS),
 }
 
