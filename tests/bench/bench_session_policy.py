@@ -417,7 +417,7 @@ def main() -> None:
     )
     _what_if(
         "with every listing's records confirmed unless something but their words vouches for them",
-        ("round 12", "round 13", "round 14"),
+        ("round 12", "round 13", "round 14", "round 15"),
         _unvouched_confirmed,
     )
     _what_if(
