@@ -11,8 +11,9 @@ values (a phone number also by its last 7 digits), which an argument's numbers a
 in, however they are spaced or dashed there. A piece of at least
 :data:`MIN_CHARS` characters matches anywhere inside an argument (exact substring); a short one
 (3 to 5 characters: a flight number, a short id) only an argument that is exactly that piece;
-so does a *phrase*, a run of 2 to 4 words of such short ones (``Mum's cell``, ``Tom Lee``:
-each word alone is too short to find anywhere, together they name something).
+so does a *phrase*, a run of 2 to 6 words of a short string (``Mum's cell``, ``Tom Lee``:
+each word alone too short, or split at its apostrophe, to find anywhere; together they name
+something).
 Before a call is judged, :meth:`ProvenanceMemory.hits` finds which kept pieces occur in the
 call's arguments: those, and only those, go to the engine (``SessionState.tainted``) and into
 the audit, so ``policy replay`` sees exactly what the engine saw.
@@ -80,27 +81,25 @@ _GROUP = r"(?=[0-9A-Za-z]{0,3}[0-9])[0-9A-Za-z]{1,4}"
 _GROUPED = re.compile(rf"(?<!\S)\+?{_GROUP}(?: {_GROUP}){{2,}}(?![^\s.,;:!?])")
 
 
-MAX_PHRASE_WORDS = 4
-MAX_PHRASE_SOURCE = 200  # characters of a result's string read for phrases (a name, a title)
+MAX_PHRASE_WORDS = 6
+MAX_PHRASE_SOURCE = 500  # characters of a result's string read for phrases (a name, a note)
 MAX_PHRASES = 200_000  # per label and session (~20 MB); past it phrases are saturated
 
 
 def phrases_of(text: str) -> Iterator[str]:
-    """Runs of 2 to :data:`MAX_PHRASE_WORDS` words in a row, each shorter than
-    :data:`MIN_CHARS` (a longer word is a piece found anywhere already), joined by one space:
-    found only as a whole argument ("Mum's cell", "Tom Lee"), never inside one ("for the")."""
+    """Runs of 2 to :data:`MAX_PHRASE_WORDS` words in a row (as :func:`phrase_words` reads
+    them), joined by one space: found only as a whole argument ("Mum's cell", "Tom Lee"),
+    never inside one ("for the")."""
     words = phrase_words(text)
     for start in range(len(words) - 1):
         for size in range(2, MAX_PHRASE_WORDS + 1):
-            group = words[start : start + size]
-            if len(group) < size or not all(0 < len(w) < MIN_CHARS for w in group):
+            if start + size > len(words):
                 break
-            yield " ".join(group)
+            yield " ".join(words[start : start + size])
 
 
 def _phrase_shaped(phrase: str) -> bool:
-    words = phrase.split(" ")
-    return 2 <= len(words) <= MAX_PHRASE_WORDS and all(0 < len(w) < MIN_CHARS for w in words)
+    return 2 <= len(phrase.split(" ")) <= MAX_PHRASE_WORDS
 
 
 def pieces_of(text: str) -> Iterator[str]:
@@ -196,8 +195,8 @@ class ProvenanceMemory:
     def _remember_phrases(self, label: str, text: str, data: Any = None) -> int:
         phrases, added = self._phrases[label], 0
         for string in result_strings(text, data):
-            if len(string) > MAX_PHRASE_SOURCE:
-                continue  # prose: its runs of short words are no names
+            if len(string) > MAX_PHRASE_SOURCE or not any(c.isspace() for c in string):
+                continue  # prose, or one token (an address, an id): no name of several words
             for phrase in phrases_of(string):
                 if phrase in phrases:
                     continue

@@ -136,19 +136,7 @@ class SessionRun:
             if annotation.records is not None
         }
         every = frozenset().union(*kinds.values())
-        # Per list a listing grants, the strictest confirm any listing granting it declares:
-        # the agent picks the listing, so a sibling declared with none ("list_expenses" beside
-        # "list_team_expenses", confirm unvouched) must not bind the same list unasked.
-        strictness = {None: 0, "contested": 1, "unvouched": 2, "always": 3}
-        self._confirm: dict[str, str | None] = {}
-        for tools in policy.annotations.values():
-            for annotation in tools.values():
-                records = annotation.records
-                if records is None:
-                    continue
-                held = self._confirm.get(records.grants)
-                if strictness[records.confirm] > strictness[held]:
-                    self._confirm[records.grants] = records.confirm
+        self._confirm = _strictest_confirm(policy)
         # per listing tool: (its kind, the other listings' kinds but its own)
         self._kinds = {tool: (mine, every - mine) for tool, mine in kinds.items()}
         # Counters and sums of calls judged but not yet settled (waiting for a human, or for
@@ -449,6 +437,55 @@ class SessionRun:
 
 
 _STRICTNESS = {"allow": 0, "escalate": 1, "deny": 2}
+_CONFIRMS = (None, "contested", "unvouched", "always")  # from the loosest
+
+
+def _strictest_confirm(policy: Policy) -> dict[str, str | None]:
+    """Per list a listing grants, the strictest ``confirm`` of every listing whose lists a rule
+    allows for the same role (its ``grants`` or an ``alsoGrants`` list): the agent picks the
+    listing, so a sibling declared with none ("list_expenses" beside "list_team_expenses",
+    confirm unvouched; one granting "task:team-expenses" where a rule allows either for an
+    expense; a trip listing granting its expense's id by alsoGrants) binds nothing unasked."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    def join(a: str, b: str) -> None:
+        parent[root(a)] = root(b)
+
+    listings = [
+        annotation.records
+        for tools in policy.annotations.values()
+        for annotation in tools.values()
+        if annotation.records is not None
+    ]
+    granted = {r.grants for r in listings} | {
+        name for r in listings for name in (r.also_grants or {}).values()
+    }
+    for records in listings:  # a listing's own lists go together
+        for name in (records.also_grants or {}).values():
+            join(name, records.grants)
+    by_role: dict[str, str] = {}  # lists listings grant that a rule allows for the same role
+    for rule in policy.rules:
+        for condition in rule.when.lists or ():
+            for allowed in condition.allowed:
+                name = allowed[1:].split("/", 1)[0] if allowed.startswith("@task:") else ""
+                if name not in granted:
+                    continue
+                for role in condition.roles:
+                    join(name, by_role.setdefault(role, name))
+    strictest: dict[str, str | None] = {}
+    for records in listings:
+        group = root(records.grants)
+        if _CONFIRMS.index(records.confirm) > _CONFIRMS.index(strictest.get(group)):
+            strictest[group] = records.confirm
+    return {r.grants: strictest.get(root(r.grants)) for r in listings}
+
+
 MAX_TYPED_CHARS = 20_000  # of a request, read for its phrases
 
 

@@ -404,19 +404,18 @@ def within_bounds(number: float, bounds: _Bounds) -> bool:
     )
 
 
-# A word of a phrase (provenance's runs of short words, found only as a whole value):
-# apostrophes kept inside ("mum's"), trimmed at its ends, a typographic one read as plain.
-_PHRASE_WORD = re.compile(r"[^\s\"`<>()\[\]{},;|]+")
-_PHRASE_TRIM = ".:!?*_'"
+# A phrase (provenance's runs of words, found only as a whole value) is read as copies are:
+# :func:`text_words` (accents, invisible characters and lookalikes folded; "Mum's" is "mum s"),
+# a modifier-letter apostrophe read as one.
+_APOSTROPHES = str.maketrans({"\u02bc": "'", "\u2019": "'", "\u2018": "'", "\uff07": "'"})
 
 
 def phrase_words(text: str) -> list[str]:
-    text = text.replace("\u2019", "'").replace("\u2018", "'")
-    return [w.strip(_PHRASE_TRIM).casefold() for w in _PHRASE_WORD.findall(text)]
+    return text_words(text.translate(_APOSTROPHES))
 
 
 def phrase_form(text: str) -> str:
-    """A value as a phrase is kept: its words, folded, joined by one space."""
+    """A value as a phrase is kept: its words, joined by one space."""
     return " ".join(phrase_words(text))
 
 

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -703,7 +704,10 @@ def granted_fields(
         if ident not in wanted:
             continue
         for field, name in spec.also_grants.items():
-            value = _scalar(_get(record, field))
+            raw = _get(record, field)
+            value = _scalar(raw)
+            if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                value = _number_text(raw)  # a JSON number: as its amount forms below read it
             if value is not None and value.strip():
                 # one value, or none: "a@x, evil@y", "Name <evil@y>" hold several, and a
                 # server may send to each
@@ -719,16 +723,28 @@ def granted_fields(
     return {name: tuple(dict.fromkeys(values)) for name, values in found.items()}
 
 
-# A field holding an amount ("264.00", "89.9"): its forms match a number role's value; an id of
-# digits ("0042", "450") is kept as written only.
-_AMOUNT_FIELD = re.compile(r"(?:0|[1-9]\d{0,14})\.\d{1,6}")
+# A field holding an amount ("264.00", "89.9", or a JSON number): its forms match a number
+# role's value however the agent writes it (264.0, 264); an id of digits written as a string
+# ("0042", "450") is kept as written only, and no form rounds ("263.996" is no 264.00).
+_AMOUNT_FIELD = re.compile(r"-?(?:0|[1-9]\d{0,14})(?:\.\d{1,6})?")
+_NUMBER_MARK = "\x00number:"
+
+
+def _number_text(value: float) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return f"{_NUMBER_MARK}{value!r}"
 
 
 def _amount_forms(value: str) -> list[str]:
-    if not _AMOUNT_FIELD.fullmatch(value):
-        return [value]
-    number = float(value)
-    forms = [value, repr(number), f"{number:.2f}"]
+    numeric = value.startswith(_NUMBER_MARK)
+    text = value.removeprefix(_NUMBER_MARK)
+    if not _AMOUNT_FIELD.fullmatch(text) or not (numeric or "." in text):
+        return [text]
+    number = float(text)
+    forms = [text, repr(number)]
+    if float(f"{number:.2f}") == number:
+        forms.append(f"{number:.2f}")  # two places, never rounded: "263.996" is no "264.00"
     if number.is_integer():
         forms.append(str(int(number)))
     return forms

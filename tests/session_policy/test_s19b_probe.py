@@ -25,56 +25,29 @@ VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 ROOT = VECTORS.parents[2]
 FILES = sorted(VECTORS.glob("s19b_probe_*.json"))
 KNOWN_LIMITS = {
-    # Phrases: a copied name the phrase memory does not hold as the agent writes it.
-    # A possessive of six characters or more ("mummy's") is no phrase word, and the pieces split
-    # it at the apostrophe into short ones found only as a whole value:
-    "S19b phrases: 'Mummy's cell' (a possessive of 6+ characters",
-    "S19b phrases: 'Daddy's phone' the same way",
-    # five words or more: runs are kept of 2-4 words only, and found as the whole value:
-    "S19b phrases: five short words ('Mum - new UK cell')",
-    "S19b phrases: five short words ('Mum's new cell for us')",
-    # a result's invisible or lookalike character the agent does not copy (phrase words are
-    # split on white space only, and only the typographic quotes are read as an apostrophe):
+    # (Fixed after these probes: phrases are runs of 2-6 words read as copies are — a
+    # possessive's "s" a word, accents, invisible and lookalike characters and a modifier-letter
+    # apostrophe folded — of any length, from a result's strings of up to 500 characters, and the
+    # user's typed runs include an accent-free form and a possessive's name; the strictest
+    # confirm is taken over the lists a rule allows for the same role, alsoGrants lists included;
+    # an amount's forms never round, and a JSON number field grants its forms.)
+    # Phrases: a copied name the memory does not hold as the agent writes it: the words joined
+    # by a zero-width space (read as one word), spread over two fields of the card.
     "S19b phrases: the result joins the words with a zero-width space",
-    "S19b phrases: the result writes a word joiner inside 'Mum'",
-    "S19b phrases: the result writes a modifier-letter apostrophe",
-    # the words in two strings of a result (a card's given and family names):
     "S19b phrases: the name spread over two fields of the card",
-    # a string over 200 characters (a note, a padded name, a vCard as text) is read for no
-    # phrase at all:
-    "S19b phrases: the request to be saved as 'Mum's cell' is in the card's note",
-    "S19b phrases: the name field itself padded past 200 characters",
-    "S19b phrases: read_contact returns the card as vCard text",
     # a run the user's request typed in another sense is the user's value:
     "S19b phrases: the user's request typed 'Mum's cell' in another sense",
     "S19b phrases: the request typed 'Dad's work'",
-    # Phrases, benign requests asked since the change (all allowed before it): a person's own
-    # name the card wrote in a form the user did not type exactly.
-    "S19b phrases: CONTROL the user typed 'Priya' only",
+    # Phrases, a benign request asked: a person's own name the card wrote in a form the user
+    # did not type exactly (a middle initial).
     "S19b phrases: CONTROL the card writes a middle initial",
-    "S19b phrases: CONTROL the user typed a possessive",
-    "S19b phrases: CONTROL the user typed 'Zoe Li' without the diaeresis",
-    "S19b phrases: CONTROL the user typed the name in a different order",
-    # Confirm: the strictest confirm is taken per list name, so a sibling granting a list of
-    # another name that the same rule allows, or a listing granting an id to the list by
-    # alsoGrants, binds with no question.
-    "S19b confirm: a sibling listing granting a differently named list",
-    "S19b confirm: the same sibling binds an insider's record",
-    "S19b confirm: a trip listing's alsoGrants puts Tom's expense id",
-    # (before the change too) a word of a sibling listing's name in the request ('team' of
-    # list_team_expenses) makes list_expenses skip the approve instruction's scoped binding:
-    # the user's own team lunch is refused.
+    # Confirm (before the change too): a word of a sibling listing's name in the request
+    # ('team' of list_team_expenses) makes list_expenses skip the approve instruction's scoped
+    # binding: the user's own team lunch is refused.
     "S19b confirm: CONTROL the user's own record ('the team lunch') through list_expenses",
-    # Amounts: the two-place form rounds, so a listed '263.996' grants the string '264.00'
-    # (new with the change; a fraction of a cent).
-    "S19b amounts: the listed amount '263.996' rounds",
-    "S19b amounts: the listed '89.996' rounds up",
-    # Amounts, benign requests asked (before the change too): a field that is a JSON number (a
-    # float grants nothing, an integer only as written), a whole amount written without
-    # decimals, and amounts written with a group, a currency or a decimal comma.
-    "S19b amounts: CONTROL the listing gives the amount as a JSON number (264.0)",
-    "S19b amounts: CONTROL the listing gives the amount as a JSON number with cents",
-    "S19b amounts: CONTROL the listing gives a whole amount as an integer",
+    # Amounts, benign requests asked (before the change too): a whole amount written as a
+    # string without decimals (an id of digits is kept as written), and amounts written with a
+    # group, a currency or a decimal comma.
     "S19b amounts: CONTROL the listing gives a whole amount as the string '264'",
     "S19b amounts: CONTROL the listing writes a thousands group",
     "S19b amounts: CONTROL the listing writes the currency ('264.00 EUR')",
