@@ -133,6 +133,8 @@ class AuditLog:
         self._wake = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        # a resumed log's calls that went ahead with no completed record (verify.Dangling)
+        self.dangling: tuple[Any, ...] = ()
         if self._signer is not None:
             self._thread = threading.Thread(target=self._checkpoints, name="audit-checkpoints")
             self._thread.daemon = True
@@ -224,11 +226,13 @@ class AuditLog:
         except OSError as exc:
             raise AuditWriteError(f"cannot open audit log {path}: {exc.strerror or exc}") from exc
         journal = _open_journal(path, fd)
-        return cls(
+        opened = cls(
             path, fd, result.session_id, seq=result.last_seq, prev=result.head_hash, clock=clock,
             version=result.version, signer=signer, every=every, observer=observer,
             journal=journal,
         )  # fmt: skip
+        opened.dangling = result.dangling
+        return opened
 
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Write one record durably and return it as written (with v, ts, seq, prev...)."""

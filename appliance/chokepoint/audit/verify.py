@@ -13,6 +13,12 @@ The answer is one :class:`Status`, said in words by ``problem`` / ``notes``:
 - ``unproven``: nothing contradicts the log but it cannot be proven: format 1 (no seals, no
   signatures), written without a signing key, or signed by a key the caller does not trust.
 - ``empty``: no header.
+
+Apart from the status, ``dangling`` lists the calls that went ahead (an ``intent`` record, written
+before the server was called) with no completed record naming that intent: the host died while
+the server worked, so each may have had its effect and its outcome is unknown (while the session
+runs, a call in flight looks the same). A resumed session writes an ``outcome-unknown`` record
+for each; they stay listed, with the seq of that report.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from appliance.chokepoint.audit.journal import journal_path
 from appliance.chokepoint.audit.seal import parse_strict, unseal
 from appliance.chokepoint.audit.signing import checkpoint_message, verify_checkpoint
 
-__all__ = ["Status", "VerifyResult", "verify_file"]
+__all__ = ["Dangling", "Status", "VerifyResult", "verify_file"]
 
 
 class Status(StrEnum):
@@ -40,6 +46,26 @@ class Status(StrEnum):
     EDITED = "edited"
     UNPROVEN = "unproven"
     EMPTY = "empty"
+
+
+@dataclass(frozen=True)
+class Dangling:
+    """A call that went ahead with no completed record: its outcome is unknown."""
+
+    seq: int  # the intent record's
+    ts: str
+    server: str
+    tool: str
+    decision: str
+    rule: str
+    call_digest: str
+    reported: int | None = None  # the seq of the ``outcome-unknown`` record written on resume
+
+    def describe(self) -> str:
+        return (
+            f"record {self.seq} ({self.ts}): {self.server}/{self.tool} "
+            f"({self.decision} by {self.rule})"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,7 @@ class VerifyResult:
     last_seq: int = -1
     head_hash: str = ""
     notes: tuple[str, ...] = field(default=())
+    dangling: tuple[Dangling, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
@@ -80,6 +107,7 @@ class _Walk:
     checkpoints: int = 0
     untrusted: set[str] = field(default_factory=set)
     signing: bool = False  # the header names a key (format 2 written with a signer)
+    intents: dict[int, Dangling] = field(default_factory=dict)  # not completed (yet)
 
 
 class _Edited(Exception):
@@ -109,6 +137,10 @@ def verify_file(
     except _Edited as bad:
         return _edited(walk, bad)
     result = _conclude(walk, len(lines), tail, running)
+    if walk.intents:
+        dangling = tuple(walk.intents.values())
+        notes = tuple(_dangling_note(d, result.status) for d in dangling)
+        result = replace(result, dangling=dangling, notes=(*result.notes, *notes))
     journal = journal_path(Path(path))
     if not result.ended and result.status in (Status.CUT, Status.UNPROVEN) and journal.exists():
         note = (
@@ -117,6 +149,18 @@ def verify_file(
         )
         result = replace(result, notes=(*result.notes, note))
     return result
+
+
+def _dangling_note(call: Dangling, status: Status) -> str:
+    if status is Status.OPEN and call.reported is None:
+        return f"{call.describe()}: sent to its server, no result recorded yet (in flight)"
+    text = (
+        f"{call.describe()}: sent to its server, no result recorded: it may have had its "
+        "effect: outcome unknown"
+    )
+    if call.reported is not None:
+        text += f" (reported when the session resumed, record {call.reported})"
+    return text
 
 
 def _edited(walk: _Walk, bad: _Edited) -> VerifyResult:
@@ -147,10 +191,31 @@ def _check(walk: _Walk, number: int, line: bytes) -> None:
     if number > 1:
         _check_link(walk, number, record)
     walk.hashes.append(own)
+    if number > 1:
+        _follow_intents(walk, seq, record)
     if record.get("type") == "checkpoint" and walk.version >= 2:
         _check_checkpoint(walk, number, record)
     elif number > 1:
         walk.last_content = record
+
+
+def _follow_intents(walk: _Walk, seq: int, record: dict[str, Any]) -> None:
+    """An intent opens a call; the call record naming it closes it; an ``outcome-unknown``
+    record (written on resume) marks it as reported."""
+    kind = record.get("type")
+    if kind == "intent":
+        walk.intents[seq] = Dangling(
+            seq, *(str(record.get(k, "?")) for k in ("ts", "server", "tool", "decision", "rule")),
+            str(record.get("callDigest", "")),
+        )  # fmt: skip
+        return
+    named = record.get("intent")
+    if not isinstance(named, int) or isinstance(named, bool) or named not in walk.intents:
+        return
+    if kind == "call":
+        del walk.intents[named]
+    elif kind == "outcome-unknown":
+        walk.intents[named] = replace(walk.intents[named], reported=seq)
 
 
 def _check_header(walk: _Walk, record: dict[str, Any]) -> None:
