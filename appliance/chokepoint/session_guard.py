@@ -7,7 +7,9 @@ update is applied only when the call goes ahead (allowed, or escalated and appro
 a refused one. The state the engine saw and the update go into the call's audit record (below), so
 ``policy replay`` re-decides with the same state; task grants get their own record
 (``type: "task-grants"``), and the ids a listing's result bound to the task
-(``policy.task_binding``) are the call record's ``taskBindings``.
+(``policy.task_binding``) are the call record's ``taskBindings``. The update is written first in
+the call's ``intent`` record (before the server is called), so a call whose host died while its
+server worked still counts on resume; the completed record repeats it and names the intent.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ def audit_fields(judged: Judged, *, applied: bool) -> dict[str, Any]:
 
 def restore(run: SessionRun, records: Iterable[dict[str, Any]]) -> int:
     """A resumed session's state, rebuilt from its audit log: task grants and the updates of
-    the calls that went ahead, in order. Returns how many records contributed.
+    the calls that went ahead, in order (each once: from its intent record, or from a call
+    record that names no intent, as logs before intents have). Returns how many records
+    contributed.
 
     The provenance memory cannot be rebuilt (results are not in the log): when an earlier call
     read a result of a label the policy remembers, that label starts *saturated* (every value
@@ -74,7 +78,8 @@ def _updates_of(record: dict[str, Any]) -> list[StateUpdate]:
     if record.get("type") == "task-grants" and isinstance(record.get("grants"), dict):
         return [StateUpdate(extend=_task_lists(record["grants"]))]
     updates = []
-    if isinstance(record.get("sessionUpdate"), dict):
+    counted = record.get("type") == "call" and "intent" in record  # counted at its intent
+    if isinstance(record.get("sessionUpdate"), dict) and not counted:
         updates.append(StateUpdate.model_validate(record["sessionUpdate"]))
     if isinstance(record.get("taskBindings"), dict):  # ids a listing bound to the task
         updates.append(StateUpdate(extend=_task_lists(record["taskBindings"])))

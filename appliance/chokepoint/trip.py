@@ -3,8 +3,9 @@
 The trip of a call, in order: known server and tool → arguments fit the tool's own input schema →
 the server's judge, when its declaration names one (facts that need I/O, found in the confined
 server: a git remote's URL; this module names no server) → policy engine → on escalate:
-session whitelist → auto-approver (optional, may only approve) → human → circuit breaker → the
-real MCP server → audit (written and fsynced before the result returns) → result.
+session whitelist → auto-approver (optional, may only approve) → human → circuit breaker → an
+``intent`` record (durable before the server is called) → the real MCP server → the call's audit
+record (written and fsynced before the result returns, naming its intent) → result.
 
 Every way in (the WASM bridge, Docker mode's socket, ``ironcurtain mcp-proxy``) calls
 :meth:`Chokepoint.call`. Errors are split by audience: the agent reads ``DENIED: <reason>``
@@ -509,6 +510,7 @@ class Chokepoint:
             except Exception:
                 trip.body = None
 
+        await self._intend(trip, decision)  # durable before the server can act
         try:
             result = await self.servers.call(
                 call.server, call.tool, dict(call.arguments), while_waiting=prepare
@@ -531,6 +533,47 @@ class Chokepoint:
         return CallOutcome(
             not result.is_error, result.text, decision, result.structured, trip.escalation
         )
+
+    async def _intend(self, trip: _Trip, decision: Decision) -> None:
+        """Write the call's intent record (no arguments: the completed record has them) and make
+        it durable before the server is called, so a host that dies while the server works
+        leaves a trace of a call that may have had its effect. The state update goes in too, so
+        a resumed session counts that call (a sum, a counter) as gone ahead. Any failure stops
+        the session before the call runs."""
+        intent: dict[str, Any] = {
+            "type": "intent",
+            "server": trip.call.server,
+            "tool": trip.call.tool,
+            "decision": decision.decision,
+            "rule": decision.rule,
+            "callDigest": trip.digest,
+        }
+        if trip.escalation is not None:
+            intent["escalation"] = trip.escalation
+        ruling = trip.extra.get("ruling")
+        if ruling is not None and not ruling.update.empty:
+            update = ruling.update.audit_form()
+            intent["sessionUpdate"] = redact(update) if self.redaction else update
+        if self.secrets:
+            intent = redact_literals(intent, self.secrets)
+
+        def write() -> None:
+            trip.extra["intent"] = self.audit.append(intent)["seq"]
+
+        await self._durably(write)
+
+    async def _durably(self, write: Callable[[], None]) -> None:
+        try:
+            if self._in_flight == 1:
+                # The only call in flight: sync here, since the hop to a worker thread and back
+                # costs more than the fdatasync itself (~0.25 vs ~0.2 ms) and nothing waits.
+                write()
+            else:
+                # Calls overlap: on a worker thread, so the fsync does not stall the others on
+                # the event loop and concurrent appends share one sync (the log groups them).
+                await anyio.to_thread.run_sync(write)
+        except AuditWriteError as exc:
+            raise SessionStopped(f"the audit log could not be written: {exc}") from exc
 
     def _heard(self, call: ToolCall, exc: ServerCallError) -> None:
         """The agent reads what a server wrote into a failure (a JSON-RPC error's text, a remote
@@ -570,17 +613,9 @@ class Chokepoint:
             entry["taskBindings"] = self._shown(trip.extra["bound"])
             best = self.session_state.binding_best  # how well they met the request's words
             entry["taskBindingScores"] = {n: best[n] for n in trip.extra["bound"] if n in best}
-        try:
-            if self._in_flight == 1:
-                # The only call in flight: sync here, since the hop to a worker thread and back
-                # costs more than the fdatasync itself (~0.25 vs ~0.2 ms) and nothing waits.
-                self.audit.append(entry)
-            else:
-                # Calls overlap: on a worker thread, so the fsync does not stall the others on
-                # the event loop and concurrent appends share one sync (the log groups them).
-                await anyio.to_thread.run_sync(self.audit.append, entry)
-        except AuditWriteError as exc:
-            raise SessionStopped(f"the audit log could not be written: {exc}") from exc
+        if "intent" in trip.extra:  # the intent record this one completes
+            entry["intent"] = trip.extra["intent"]
+        await self._durably(lambda: self.audit.append(entry))
 
     def _body(
         self, trip: _Trip, decision: Decision, escalation: dict[str, str] | None

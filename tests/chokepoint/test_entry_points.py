@@ -133,7 +133,7 @@ class Proxy:
     def audit(self) -> list[dict]:
         (log,) = (self.home / "sessions").glob("*/audit.jsonl")
         assert verify_file(log).ok
-        return [r for r in map(json.loads, log.read_text().splitlines()) if "tool" in r]
+        return [r for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "call"]
 
     def close(self) -> None:
         self.process.stdin.close()
@@ -265,7 +265,7 @@ async def test_gate_socket_survives_vectors_and_hangs_up_idle_connections(
         records = [
             r
             for r in map(json.loads, (session.dir / "audit.jsonl").read_text().splitlines())
-            if "tool" in r
+            if r.get("type") == "call"
         ]
         assert [(r["server"], r["rule"]) for r in records] == [
             ("shell", "structural-unknown-server")

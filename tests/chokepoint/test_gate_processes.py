@@ -49,7 +49,7 @@ async def test_mcp_proxy_gates_any_mcp_client(tmp_path: Path):
     assert bad.is_error and bad.content[0].text.startswith("INVALID ARGUMENTS: ")
     (log,) = (tmp_path / "home" / "sessions").glob("*/audit.jsonl")
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    rules = [r.get("rule") for r in records if "rule" in r]
+    rules = [r.get("rule") for r in records if r.get("type") == "call"]
     assert rules == ["structural-sandbox-allow", "deny-delete-elsewhere", "invalid-arguments"]
     assert verify_file(log).ok
 
@@ -145,7 +145,8 @@ def test_killed_session_leaves_a_verifiable_audit_log(tmp_path: Path):
     proxy.wait(timeout=10)
     (log,) = (tmp_path / "home" / "sessions").glob("*/audit.jsonl")
     result = verify_file(log)
-    assert result.ok and result.entries == 5
+    assert result.ok and result.entries == 10  # each call: its intent and its record
+    assert result.dangling == ()
     # No end record and the proxy is dead: `audit verify` calls it cut (exit 3), not intact.
     done = subprocess.run(
         [*CLI, "audit", "verify", str(log)], capture_output=True, text=True, env=_env(tmp_path)

@@ -65,7 +65,7 @@ def test_policy_check_equals_the_live_chokepoint(tmp_path: Path) -> None:
     )  # fmt: skip
     assert live.returncode == 0, live.stderr
     (log,) = (ic_home / "sessions").glob("*/audit.jsonl")
-    records = [r for r in map(json.loads, log.read_text().splitlines()) if "tool" in r]
+    records = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "call"]
     assert len(records) == len(corpus)
     batch = "\n".join(
         json.dumps({"id": i, "server": s, "tool": t, "arguments": a})

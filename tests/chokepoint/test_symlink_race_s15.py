@@ -27,7 +27,7 @@ INIT = {
 
 def _audit(ic_home: Path) -> list[dict]:
     (log,) = (ic_home / "sessions").glob("*/audit.jsonl")
-    return [r for r in map(json.loads, log.read_text().splitlines()) if "tool" in r]
+    return [r for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "call"]
 
 
 def _swap_race(home: Path, sandbox: Path, victim: tuple[str, dict]) -> tuple[dict, dict]:

@@ -17,9 +17,17 @@ from appliance.config.settings import Config
 pytestmark = pytest.mark.anyio
 
 
+def _all(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def _records(path: Path) -> list[dict]:
-    records = [json.loads(line) for line in path.read_text().splitlines()]
-    return [r for r in records if "tool" in r]
+    """The call records (each call's one completed record; intents are not calls)."""
+    return [r for r in _all(path) if r.get("type") == "call"]
+
+
+def _intents(path: Path) -> list[dict]:
+    return [r for r in _all(path) if r.get("type") == "intent"]
 
 
 async def test_allowed_write_inside_the_sandbox_happens_and_is_audited(home, tmp_path):
@@ -34,7 +42,17 @@ async def test_allowed_write_inside_the_sandbox_happens_and_is_audited(home, tmp
     (record,) = _records(session.audit_path)
     assert record["decision"] == "allow" and record["status"] == "ok"
     assert record["tool"] == "write_file"
-    assert verify_file(session.audit_path).ok
+    # the intent came first, durable before the server was called, with no arguments
+    (intent,) = _intents(session.audit_path)
+    assert intent["seq"] < record["seq"] and record["intent"] == intent["seq"]
+    assert intent["callDigest"] == record["callDigest"] and "arguments" not in intent
+    assert (intent["server"], intent["tool"], intent["rule"]) == (
+        "filesystem",
+        "write_file",
+        "structural-sandbox-allow",
+    )
+    result = verify_file(session.audit_path)
+    assert result.ok and result.dangling == ()
 
 
 async def test_denied_call_never_reaches_the_server(home, tmp_path):
@@ -52,6 +70,7 @@ async def test_denied_call_never_reaches_the_server(home, tmp_path):
     assert victim.read_text() == "precious"
     (record,) = _records(session.audit_path)
     assert record["decision"] == "deny" and record["rule"] == "deny-delete-elsewhere"
+    assert _intents(session.audit_path) == [] and "intent" not in record
 
 
 async def test_protected_path_is_denied_even_inside_the_sandbox(home, tmp_path):
@@ -113,6 +132,10 @@ async def test_escalation_approved_once(home, tmp_path):
     records = _records(session.audit_path)
     assert records[0]["escalation"] == {"outcome": "approved", "by": "user"}
     assert records[1]["escalation"]["outcome"] == "denied"
+    # only the approved call went ahead: one intent, naming its approval
+    (intent,) = _intents(session.audit_path)
+    assert intent["decision"] == "escalate" and intent["escalation"]["outcome"] == "approved"
+    assert records[0]["intent"] == intent["seq"] and "intent" not in records[1]
 
 
 async def test_similar_approval_is_scoped_to_the_directory(home, tmp_path):

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.anyio
 
 
 def _records(path) -> list[dict]:
-    return [r for r in map(json.loads, path.read_text().splitlines()) if "tool" in r]
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r.get("type") == "call"]
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ pytestmark = [
 
 
 def _calls(audit: Path) -> list[dict]:
-    return [r for r in map(json.loads, audit.read_text().splitlines()) if "tool" in r]
+    return [r for r in map(json.loads, audit.read_text().splitlines()) if r.get("type") == "call"]
 
 
 async def test_two_sessions_console_signal_and_timeout(tmp_path: Path) -> None:

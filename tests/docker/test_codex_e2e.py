@@ -76,7 +76,7 @@ def test_codex_makes_one_allowed_and_one_denied_call(engine: object, tmp_path: P
     assert "DENIED" in conversation.tool_results[-1]  # what the model was told
     audit = paths.session_dir("e2e-codex") / "audit.jsonl"
     records = [json.loads(line) for line in audit.read_text().splitlines()]
-    decided = {(r["tool"], r["decision"]) for r in records if "tool" in r}
+    decided = {(r["tool"], r["decision"]) for r in records if r.get("type") == "call"}
     assert decided == {("list_allowed_directories", "allow"), ("read_text_file", "deny")}
     usage = [r for r in records if r.get("type") == "proxy-usage" or "usage" in r]
     assert usage, "the proxy's usage summary is in the audit log"

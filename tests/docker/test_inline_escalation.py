@@ -153,5 +153,5 @@ def test_the_auto_approver_weighs_a_docker_call_against_the_users_task(
     assert target.read_text() == "approved in the terminal\n"
     assert task in asked  # what the reviewer was shown as the user's message
     audit = app_paths().session_dir(session_id) / "audit.jsonl"
-    calls = [r for r in map(json.loads, audit.read_text().splitlines()) if "tool" in r]
+    calls = [r for r in map(json.loads, audit.read_text().splitlines()) if r.get("type") == "call"]
     assert [c["escalation"] for c in calls] == [{"outcome": "auto-approved", "by": "auto-approver"}]

@@ -42,7 +42,7 @@ def _params(env: dict[str, str], tmp_path: Path):
 def _audit(tmp_path: Path) -> list[dict]:
     (log,) = (tmp_path / "home" / "sessions").glob("*/audit.jsonl")
     assert verify_file(log).ok
-    return [r for r in map(json.loads, log.read_text().splitlines()) if "rule" in r]
+    return [r for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "call"]
 
 
 async def _answer_by_file_after(tmp_path: Path, delay: float, decision: str) -> None:

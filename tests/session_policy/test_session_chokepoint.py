@@ -113,7 +113,7 @@ async def test_a_running_total_crossing_the_threshold_escalates(home, tmp_path: 
     assert sent.text.count("'amount'") == 2
     # never typed by the user, on no list, in no document: a new account still asks a human
     assert injected.decision.rule == "escalate-new-iban" and not injected.ok
-    spent = [r["session"].get("sums", {}).get("spent") for r in _records(audit) if "rule" in r]
+    spent = [r["session"].get("sums", {}).get("spent") for r in _records(audit) if r.get("type") == "call"]
     assert spent[:3] == [None, 900.0, 1800.0]
     _replays_the_same(audit, VECTORS / "banking" / "policy", tmp_path)
 
