@@ -1,8 +1,11 @@
 """``ironcurtain audit show``: the log as a table or JSON lines, filtered, with a summary line.
 
 Filters select call records (``--decision``, ``--tool``, ``--since``); the header, checkpoints
-and the end record are shown in the table whatever the filter. The summary counts the whole
-session: calls, denials, escalations and who answered them. Every string passes through
+and the end record are shown in the table whatever the filter. A call that went ahead has an
+``intent`` record before its server was called and its call record after; the table shows the
+call record only, and an intent with none (the host died while the server worked) as a call
+whose outcome is unknown. The summary counts the whole session: calls, denials, escalations and
+who answered them, and the calls whose outcome is unknown. Every string passes through
 ``neutralise``: the agent chose part of this text.
 """
 
@@ -81,11 +84,25 @@ def _filtering(args: argparse.Namespace) -> bool:
     return bool(args.decision or args.tool or args.since)
 
 
-def _json_wanted(record: dict[str, Any] | None, args: argparse.Namespace) -> bool:
-    """Unfiltered: every line. Filtered: only the call records that match."""
+def _json_wanted(
+    record: dict[str, Any] | None, args: argparse.Namespace, dangling: set[int]
+) -> bool:
+    """Unfiltered: every line. Filtered: only the calls that match (a call record, or an
+    intent that has none)."""
     if not _filtering(args):
         return True
-    return record is not None and record.get("type", "call") == "call" and matches(record, args)
+    return record is not None and _is_call(record, dangling) and matches(record, args)
+
+
+def _is_call(record: dict[str, Any], dangling: set[int]) -> bool:
+    kind = record.get("type", "call")
+    return kind == "call" or (kind == "intent" and record.get("seq") in dangling)
+
+
+def dangling_intents(records: list[dict[str, Any]]) -> set[int]:
+    """The seqs of intent records no call record names: sent, outcome unknown."""
+    intents = {r.get("seq") for r in records if r.get("type") == "intent"}
+    return intents - {r.get("intent") for r in records if r.get("type", "call") == "call"}
 
 
 def _parse(data: bytes) -> list[tuple[int, bytes, dict[str, Any] | None]]:
@@ -101,19 +118,21 @@ def _parse(data: bytes) -> list[tuple[int, bytes, dict[str, Any] | None]]:
 
 def show(data: bytes, args: argparse.Namespace) -> None:
     parsed = _parse(data)
+    dangling = dangling_intents([r for _, _, r in parsed if r is not None])
     if args.json:
         for _, raw, record in parsed:
-            if _json_wanted(record, args):
+            if _json_wanted(record, args, dangling):
                 print(neutralise(raw.decode("utf-8", errors="replace"), json_text=True))
         return
-    _table(parsed, args)
+    _table(parsed, args, dangling)
     print(summary([r for _, _, r in parsed if r is not None]))
 
 
 def summary(records: list[dict[str, Any]]) -> str:
     """One line for the session: calls, denials, escalations and who answered them."""
     session = next((r.get("sessionId") for r in records if r.get("type") == "header"), "?")
-    calls = [r for r in records if r.get("type", "call") == "call" and "decision" in r]
+    dangling = dangling_intents(records)
+    calls = [r for r in records if _is_call(r, dangling) and "decision" in r]
     denied = sum(r.get("decision") == "deny" or r.get("status") == "denied" for r in calls)
     escalations = [r["escalation"] for r in calls if isinstance(r.get("escalation"), dict)]
     answers = Counter(f"{e.get('outcome', '?')} by {e.get('by', '?')}" for e in escalations)
@@ -122,10 +141,16 @@ def summary(records: list[dict[str, Any]]) -> str:
         f"session {session}: {len(calls)} calls, {denied} denied, {len(escalations)} "
         f"escalations ({answered})"
     )
+    if dangling:
+        text += f", {len(dangling)} sent with outcome unknown (no result recorded)"
     return "# " + neutralise(text)
 
 
-def _table(parsed: list[tuple[int, bytes, dict[str, Any] | None]], args: argparse.Namespace):
+def _table(
+    parsed: list[tuple[int, bytes, dict[str, Any] | None]],
+    args: argparse.Namespace,
+    dangling: set[int],
+) -> None:
     columns = (*_COLUMNS, *_TAIL)
     titles = "  ".join(name.ljust(width) for name, width in columns).rstrip()
     for number, raw, record in parsed:
@@ -137,7 +162,9 @@ def _table(parsed: list[tuple[int, bytes, dict[str, Any] | None]], args: argpars
         if kind == "header":
             _show_header(record)
             continue
-        if kind == "call" and not matches(record, args):
+        if kind == "intent" and record.get("seq") not in dangling:
+            continue  # its call record follows and is the row
+        if _is_call(record, dangling) and not matches(record, args):
             continue
         if titles:  # after the header, before the first record
             print(titles)
@@ -174,24 +201,32 @@ def _show_header(record: dict[str, Any]) -> None:
 def _show_record(record: dict[str, Any], columns: tuple[tuple[str, int], ...]) -> None:
     ts = record.get("ts")
     kind = record.get("type", "call")
+    unknown = kind == "intent"  # shown only when no call record completes it
     values = {
         "seq": record.get("seq"),
         "time": ts[11:19] if isinstance(ts, str) else ts,
         "call": f"{record.get('server', '-')}/{record.get('tool', '-')}"
-        if kind == "call"
+        if kind in ("call", "intent")
         else f"({kind})",
         "decision": record.get("decision"),
         "rule": record.get("rule"),
         "escalation": _escalation(record),
-        "status": record.get("status"),
+        "status": "unknown" if unknown else record.get("status"),
         "ms": record.get("durationMs", record.get("duration_ms")),
     }
     if kind == "checkpoint":
         head = record.get("head") if isinstance(record.get("head"), dict) else {}
         values["rule"] = f"signs 0..{head.get('seq', '?')}"
+    if kind == "outcome-unknown":
+        values["call"] = f"(unknown) {record.get('server', '-')}/{record.get('tool', '-')}"
+        values["rule"] = f"intent {record.get('intent', '?')}"
     print("  ".join(_cell(values[name], width).ljust(width) for name, width in columns).rstrip())
     if "arguments" in record:
         arguments = json.dumps(record["arguments"], ensure_ascii=False, sort_keys=True)
         print(f"        args: {_fit(neutralise(arguments, json_text=True), 300)}")
     if record.get("reason"):
         print(f"        reason: {_cell(record['reason'], 300)}")
+    if unknown:
+        print("        outcome unknown: sent to its server, no result recorded (the host stopped)")
+    if kind == "outcome-unknown":
+        print("        reported on resume: the call above may have had its effect; not run again")

@@ -140,8 +140,10 @@ def _count_audit(file: Path) -> tuple[int, int, int]:
                 entry = json.loads(line)
             except ValueError:
                 continue  # a torn last line of a crashed session
-            if not isinstance(entry, dict) or "decision" not in entry:
-                continue  # the header, or something that is not a decision
+            if not isinstance(entry, dict) or entry.get("type") != "call":
+                continue  # the header, an intent, or something else that is not a decision
+            if "decision" not in entry:
+                continue
             calls += 1
             denials += entry["decision"] == "deny" or entry.get("status") == "denied"
             escalations += entry["decision"] == "escalate" or bool(entry.get("escalation"))

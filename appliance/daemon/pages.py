@@ -25,6 +25,9 @@ __all__ = ["render_policy", "render_session", "valid_session_id"]
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _MAX_ROWS = 500
+# Rows: one per call (its completed record), and one per call a resumed session found sent
+# with no result (``outcome-unknown``); an intent is shown only through verify's finding.
+_SHOWN = frozenset({"call", "outcome-unknown"})
 # How much of a session's session.json the daemon reads (it polls every session it watches).
 STATE_READ_LIMIT = 65536
 
@@ -50,14 +53,19 @@ def render_session(paths: AppPaths, session_id: str) -> str | None:
         status += ", closed" if result.ended else ", still open"
     else:
         status = f"NOT VERIFIED: line {result.first_bad_line}: {result.problem}"
+    if result.dangling:
+        sent = "; ".join(call.describe() for call in result.dangling)
+        status += f"; sent to a server with no result recorded (outcome unknown): {sent}"
     rows = []
     for line in audit.read_text(errors="replace").splitlines()[-_MAX_ROWS:]:
         try:
             record: Any = json.loads(line)
         except ValueError:
             continue
-        if not isinstance(record, dict) or "tool" not in record:
-            continue
+        if not isinstance(record, dict) or record.get("type") not in _SHOWN:
+            continue  # an intent's call shows by its record (or, never answered, as below)
+        if record.get("type") == "outcome-unknown":
+            record = {**record, "status": "outcome unknown"}
         escalation = record.get("escalation") or {}
         answered = (
             f"{escalation.get('outcome', '')} by {escalation.get('by', '')}" if escalation else ""

@@ -1,7 +1,9 @@
 """Re-deciding a recorded session under another policy, without an LLM.
 
-Each audit entry with ``server``, ``tool``, ``arguments`` and ``decision`` is evaluated again;
-the ones whose decision would change are returned. The header's ``settings.sandbox`` becomes the
+Each call record (``type: "call"``, with ``server``, ``tool``, ``arguments`` and ``decision``) is
+evaluated again; an ``intent`` (written before the server was called, followed by that call's
+record when it answered) or an ``outcome-unknown`` record is not a decision, and is skipped.
+The calls whose decision would change are returned. The header's ``settings.sandbox`` becomes the
 context's sandbox. Limits, said in the output: arguments the audit log redacted are judged as
 redacted, and the chokepoint's enrichment (a git remote's URL, git's working directory) is not
 redone, so git calls are judged on the agent's own arguments. A record's ``session`` (the state
@@ -57,8 +59,10 @@ def replay_audit(
             settings = record.get("settings") or {}
             context = context_for(settings.get("sandbox") if isinstance(settings, dict) else None)
             continue
+        if record.get("type", "call") != "call":
+            continue  # session events, intents: not a decision to replay
         if not {"server", "tool", "decision"} <= record.keys():
-            continue  # not a tool call (session events)
+            continue  # not a tool call
         context = context or context_for(None)
         change = _replay_one(record, number, policies, context, source)
         replayed += 1

@@ -1,6 +1,8 @@
 """Decisions and escalations as OpenTelemetry log records over OTLP/HTTP (``audit.export``).
 
-Off by default. When on, the audit log hands every durable ``call`` record to
+Off by default. When on, the audit log hands every durable ``call`` record (and every
+``outcome-unknown`` record a resumed session writes for a call whose host died while its server
+worked; an ``intent`` is not sent, its call record follows) to
 :meth:`OtlpExport.submit`, which only puts it on a bounded queue (a few microseconds, never
 blocking): when the queue is full the record is dropped and counted. One worker thread drains
 the queue in batches, redacts the arguments (always, whatever ``auditRedaction`` says: the
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 _BATCH = 256
 _ARGUMENTS_MAX = 4096
 _CLOSE_WAIT_S = 2.0
+_EXPORTED = frozenset({"call", "outcome-unknown"})
 
 
 def attributes_for(record: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +82,7 @@ class OtlpExport:
 
     def submit(self, record: dict[str, Any]) -> None:
         """Queue a call record for export; never blocks, never raises."""
-        if record.get("type") != "call":
+        if record.get("type") not in _EXPORTED:
             return
         try:
             self._queue.put_nowait(record)
@@ -144,6 +147,8 @@ class OtlpExport:
         from opentelemetry._logs import LogRecord, SeverityNumber
         from opentelemetry.sdk._logs import ReadableLogRecord
 
+        if record.get("type") == "outcome-unknown":
+            record = {**record, "status": "outcome-unknown"}
         decision = str(record.get("decision", ""))
         escalated = isinstance(record.get("escalation"), dict)
         severity = SeverityNumber.INFO if decision == "allow" else SeverityNumber.WARN
@@ -158,9 +163,15 @@ class OtlpExport:
             severity_number=severity,
             body=body,
             attributes=attributes_for(record),
-            event_name="ironcurtain.escalation" if escalated else "ironcurtain.decision",
+            event_name=_event_name(record, escalated),
         )
         return ReadableLogRecord(log_record, self._resource, self._scope)
+
+
+def _event_name(record: dict[str, Any], escalated: bool) -> str:
+    if record.get("status") == "outcome-unknown":
+        return "ironcurtain.outcome_unknown"
+    return "ironcurtain.escalation" if escalated else "ironcurtain.decision"
 
 
 def _default_service() -> dict[str, str]:
