@@ -25,6 +25,7 @@ import anyio
 from appliance.chokepoint.audit import AuditLog, AuditWriteError
 from appliance.chokepoint.audit.options import audit_options
 from appliance.chokepoint.escalation import FileChannel, FirstAnswer, register_session
+from appliance.chokepoint.escalation.display import neutralise
 from appliance.chokepoint.policy_context import policy_context
 from appliance.chokepoint.server_pool import ServerPool, ServerSpec, self_command
 from appliance.chokepoint.session_guard import restore
@@ -245,6 +246,11 @@ async def open_session(
     resumed = audit_file.exists()
     if resumed:
         audit = AuditLog.open_existing(audit_file, **trail)
+        try:
+            report_unknown_outcomes(audit)
+        except AuditWriteError:
+            audit.close()
+            raise
     else:
         audit = AuditLog.create(
             audit_file,
@@ -291,6 +297,33 @@ async def open_session(
     finally:
         audit.close(mark_end=True)
         write_state(session_dir, state=state, reason=reason)
+
+
+def report_unknown_outcomes(audit: AuditLog, out: Any = None) -> int:
+    """A resumed log's calls that went ahead with no result recorded (the host died while the
+    server worked): each is said on the terminal and recorded as ``outcome-unknown`` (once:
+    a later resume does not repeat it). None is run again. Returns how many were new."""
+    out = out if out is not None else sys.stderr
+    new = [call for call in audit.dangling if call.reported is None]
+    for call in new:
+        audit.append(
+            {
+                "type": "outcome-unknown",
+                "intent": call.seq,
+                "server": call.server,
+                "tool": call.tool,
+                "decision": call.decision,
+                "rule": call.rule,
+                "callDigest": call.call_digest,
+            }
+        )
+        print(
+            f"ironcurtain: session {neutralise(audit.session_id)} stopped while a call was at "
+            f"its server: {neutralise(call.describe())}. It may have had its effect; the "
+            "outcome is unknown and it is not run again (check it before going on).",
+            file=out,
+        )
+    return len(new)
 
 
 def _audit_tools_changed(audit: AuditLog) -> Callable[[str, dict[str, list[str]]], None]:
