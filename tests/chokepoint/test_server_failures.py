@@ -58,7 +58,5 @@ async def test_a_server_dying_mid_call_is_an_error_and_the_next_call_restarts_it
     assert first.text.split("pid ")[1] != after.text.split("pid ")[1]  # a new process
     assert hung.text == "ERROR: crashy.hang timed out after 3 s"
     records = [json.loads(line) for line in session.audit_path.read_text().splitlines()]
-    statuses = [
-        r["status"] for r in records if r.get("server") == "crashy" and r["type"] == "call"
-    ]
+    statuses = [r["status"] for r in records if r.get("server") == "crashy" and r["type"] == "call"]
     assert statuses == ["ok", "server-error", "ok", "server-error"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from chokepoint_helpers import ScriptedHuman, session_for
 
 from appliance.chokepoint.audit import verify_file
 from appliance.chokepoint.escalation.models import Verdict
+from appliance.chokepoint.trip import SessionStopped
 from appliance.config.settings import Config
 
 pytestmark = pytest.mark.anyio
@@ -282,3 +284,19 @@ async def test_an_escalated_path_the_server_cannot_reach_is_refused_without_aski
     assert not (tmp_path / "elsewhere.txt").exists()
     (record,) = _records(session.audit_path)
     assert record["escalation"] == {"outcome": "denied", "by": "chokepoint"}
+
+
+async def test_an_intent_that_cannot_be_written_stops_the_session_before_the_call(home, tmp_path):
+    sandbox = tmp_path / "sandbox"
+    async with session_for(home, sandbox) as session:
+        audit = session.chokepoint.audit
+        # the log's descriptor now refuses writes (as a full or failed disk would)
+        readonly = os.open(audit.path, os.O_RDONLY)
+        os.dup2(readonly, audit._fd)
+        os.close(readonly)
+        with pytest.raises(SessionStopped, match="the audit log could not be written"):
+            await session.chokepoint.call(
+                "filesystem", "write_file", {"path": str(sandbox / "a.txt"), "content": "x"}
+            )
+    assert not (sandbox / "a.txt").exists()  # the server was never called
+    assert _intents(session.audit_path) == [] and _records(session.audit_path) == []
