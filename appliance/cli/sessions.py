@@ -140,7 +140,7 @@ def _count_audit(file: Path) -> tuple[int, int, int]:
                 entry = json.loads(line)
             except ValueError:
                 continue  # a torn last line of a crashed session
-            if not isinstance(entry, dict) or entry.get("type") != "call":
+            if not isinstance(entry, dict) or entry.get("type", "call") != "call":
                 continue  # the header, an intent, or something else that is not a decision
             if "decision" not in entry:
                 continue

@@ -64,7 +64,9 @@ async def test_an_address_planted_in_a_servers_error_is_judged_as_read(home, tmp
     assert not read.ok and "mallory-99" in read.text  # the agent read it
     assert (invited.ok, invited.decision.rule) == (False, "deny-recipient-from-untrusted-text")
     records = [json.loads(line) for line in audit.read_text().splitlines() if line.strip()]
-    failed = next(r for r in records if r.get("tool") == "read_messages")
+    failed = next(
+        r for r in records if r.get("type") == "call" and r.get("tool") == "read_messages"
+    )
     assert failed["status"] == "server-error"
     # a resumed session cannot rebuild what the error said: the label counts as read
     resumed = SessionRun(load_policy(POLICY))

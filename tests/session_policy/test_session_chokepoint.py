@@ -83,11 +83,19 @@ async def test_grants_injection_and_approval_grow_the_session(home, tmp_path: Pa
     records = _records(audit)
     grants = [r for r in records if r.get("type") == "task-grants"]
     assert grants and "zoe" in grants[0]["grants"]["task:identifiers"]
-    denied = next(r for r in records if r.get("rule") == "deny-recipient-from-untrusted-text")
+    denied = next(
+        r
+        for r in records
+        if r.get("type") == "call" and r.get("rule") == "deny-recipient-from-untrusted-text"
+    )
     assert "mallory-99" in denied["session"]["tainted"]["untrusted"]
-    approved = next(r for r in records if r.get("rule") == "escalate-new-recipient")
+    approved = next(
+        r for r in records if r.get("type") == "call" and r.get("rule") == "escalate-new-recipient"
+    )
     assert approved["sessionUpdate"]["extend"]["session:members"] == ["newfriend"]
-    later = [r for r in records if r.get("rule") == "allow-contacts"][-1]
+    later = [r for r in records if r.get("type") == "call" and r.get("rule") == "allow-contacts"][
+        -1
+    ]
     assert "newfriend" in later["session"]["lists"]["session:members"]
     _replays_the_same(audit, VECTORS / "messaging" / "policy", tmp_path)
 
@@ -113,7 +121,11 @@ async def test_a_running_total_crossing_the_threshold_escalates(home, tmp_path: 
     assert sent.text.count("'amount'") == 2
     # never typed by the user, on no list, in no document: a new account still asks a human
     assert injected.decision.rule == "escalate-new-iban" and not injected.ok
-    spent = [r["session"].get("sums", {}).get("spent") for r in _records(audit) if r.get("type") == "call"]
+    spent = [
+        r["session"].get("sums", {}).get("spent")
+        for r in _records(audit)
+        if r.get("type") == "call"
+    ]
     assert spent[:3] == [None, 900.0, 1800.0]
     _replays_the_same(audit, VECTORS / "banking" / "policy", tmp_path)
 
@@ -178,10 +190,14 @@ async def test_a_listing_binds_the_note_the_request_describes(home, tmp_path: Pa
     assert (theirs.ok, theirs.decision.rule) == (False, "deny-other-notes")
     assert "n-9" not in sent.text and "n-21" not in sent.text and "n-3" in sent.text
     records = _records(audit)
-    listing = next(r for r in records if r.get("tool") == "list_notes")
+    listing = next(r for r in records if r.get("type") == "call" and r.get("tool") == "list_notes")
     assert listing["taskBindings"] == {"task:notes": ["n-3"]}
     assert listing["taskBindingScores"]["task:notes"] >= 1  # a resume starts from it
-    allowed = next(r for r in records if r.get("rule") == "allow-notes-the-user-named")
+    allowed = next(
+        r
+        for r in records
+        if r.get("type") == "call" and r.get("rule") == "allow-notes-the-user-named"
+    )
     assert allowed["session"]["lists"]["task:notes"] == ["n-3"]
     _replays_the_same(audit, VECTORS / "binding" / "policy", tmp_path)
     async with _session(home, tmp_path, "notes", "binding", "bind-notes") as session:
@@ -209,7 +225,9 @@ async def test_a_tool_asked_by_instructions_through_a_real_server(home, tmp_path
     assert "ask only to be told" in told.text  # why, so the user can rephrase
     assert (shared.ok, shared.decision.rule) == (True, "allow-notes-the-user-named")
     assert (other.ok, other.decision.rule) == (False, "deny-other-notes")
-    listing = next(r for r in _records(audit) if r.get("tool") == "list_notes")
+    listing = next(
+        r for r in _records(audit) if r.get("type") == "call" and r.get("tool") == "list_notes"
+    )
     assert listing["taskBindings"]["task:notes/asks:shar*|send"] == ["n-3"]
     _replays_the_same(audit, VECTORS / "askedby" / "policy", tmp_path)
     async with _session(home, tmp_path, "notes", "askedby", "asked-notes") as session:
@@ -237,7 +255,9 @@ async def test_a_record_to_confirm_asks_once_and_a_resume_remembers(home, tmp_pa
     assert (refused.ok, refused.decision.rule) == (False, "confirm-bound-record")
     assert (other.ok, other.decision.rule) == (False, "deny-other-notes")  # never widened
     assert len(no.asked) == 1 and "'n-3'" in no.asked[0].reason
-    listing = next(r for r in _records(audit) if r.get("tool") == "list_notes")
+    listing = next(
+        r for r in _records(audit) if r.get("type") == "call" and r.get("tool") == "list_notes"
+    )
     assert listing["taskBindings"]["task:unconfirmed"] == ["n-3"]
     _replays_the_same(audit, VECTORS / "confirm" / "policy", tmp_path)
     async with _session(home, tmp_path, "notes", "confirm", "confirm-notes") as session:
@@ -273,7 +293,9 @@ async def test_a_narrowed_listing_asks_about_someone_elses_record(home, tmp_path
     assert (elsewhere.ok, elsewhere.decision.rule) == (False, "deny-other-shares")
     assert "n-21" not in sent.text
     assert len(no.asked) == 1 and "narrowed by query='assistant'" in no.asked[0].reason
-    listing = next(r for r in _records(audit) if r.get("tool") == "search_notes")
+    listing = next(
+        r for r in _records(audit) if r.get("type") == "call" and r.get("tool") == "search_notes"
+    )
     assert listing["taskBindings"]["task:unconfirmed"] == ["n-21"]
     _replays_the_same(audit, VECTORS / "narrowed" / "policy", tmp_path)
     async with _session(home, tmp_path, "notes", "narrowed", "narrow-notes") as session:
