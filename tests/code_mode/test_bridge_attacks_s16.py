@@ -36,7 +36,7 @@ PROBE = (
 def _audit(home: Path) -> list[dict]:
     (session,) = (home / "sessions").iterdir()
     lines = (session / "audit.jsonl").read_text().splitlines()
-    return [entry for entry in map(json.loads, lines) if "tool" in entry]
+    return [entry for entry in map(json.loads, lines) if entry.get("type") == "call"]
 
 
 def test_calls_to_unknown_tools_are_denied_and_audited(cli_env, tmp_path: Path):

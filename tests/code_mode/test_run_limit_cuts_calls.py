@@ -97,7 +97,7 @@ async def session(tmp_path: Path, human: Any) -> AsyncIterator[Session]:
 
 def call_records(audit: Path) -> list[dict[str, Any]]:
     records = [json.loads(line) for line in audit.read_text().splitlines()]
-    return [r for r in records if "tool" in r and "status" in r]
+    return [r for r in records if r.get("type") == "call"]
 
 
 async def watch_requests(folder: Path, seen: list[dict[str, Any]]) -> None:

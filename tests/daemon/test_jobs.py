@@ -170,7 +170,7 @@ def test_a_job_fires_on_its_schedule_and_runs_as_a_real_session(home) -> None:
     assert state["task"] == "write the report" and state["state"] == "finished"
     assert state["budget"]["steps"] == [2, 200]  # written live, after each model step
     calls = [json.loads(line) for line in (session / "audit.jsonl").read_text().splitlines()]
-    assert [c["tool"] for c in calls if "tool" in c] == ["write_file"]
+    assert [c["tool"] for c in calls if c.get("type") == "call"] == ["write_file"]
     assert "Wrote report.md." in Path(run["log"]).read_text()
     logs = _job("logs", "report", check=True).stdout
     assert run["session"] in logs and "finished" in logs
@@ -248,7 +248,7 @@ def test_an_unanswered_escalation_in_a_deny_job_is_denied_at_its_timeout(home, t
     (run,) = JobStore(home).runs("quiet")
     session = home.sessions / run["session"]
     calls = [json.loads(line) for line in (session / "audit.jsonl").read_text().splitlines()]
-    (call,) = [c for c in calls if "tool" in c]
+    (call,) = [c for c in calls if c.get("type") == "call"]
     assert call["decision"] == "escalate" and call["escalation"]["outcome"] == "timeout"
 
 

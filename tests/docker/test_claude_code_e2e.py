@@ -85,7 +85,9 @@ def test_claude_code_makes_one_allowed_and_one_denied_call(engine: Any, tmp_path
     assert messages, "Claude Code's requests never reached the fake API"
     assert {r["api_key"] for r in conversation.requests} == {REAL_KEY}, "swapped on every request"
     audit = paths.session_dir("e2e-claude") / "audit.jsonl"
-    entries = [e for e in map(json.loads, audit.read_text().splitlines()) if "tool" in e]
+    entries = [
+        e for e in map(json.loads, audit.read_text().splitlines()) if e.get("type") == "call"
+    ]
     decided = {(e["tool"], e["decision"]) for e in entries}
     assert decided == {("list_allowed_directories", "allow"), ("read_text_file", "deny")}
     results = " ".join(conversation.tool_results)
@@ -163,7 +165,9 @@ def test_claude_code_tui_in_pty_mode(engine: Any, tmp_path: Path) -> None:
     results = " ".join(conversation.tool_results)
     assert "DENIED" in results  # what the model was told
     audit = paths.session_dir("e2e-claude-pty") / "audit.jsonl"
-    entries = [e for e in map(json.loads, audit.read_text().splitlines()) if "tool" in e]
+    entries = [
+        e for e in map(json.loads, audit.read_text().splitlines()) if e.get("type") == "call"
+    ]
     decided = {(e["tool"], e["decision"]) for e in entries}
     assert decided == {("list_allowed_directories", "allow"), ("read_text_file", "deny")}
 

@@ -189,7 +189,9 @@ def test_tool_calls_from_the_container_reach_the_chokepoint_and_are_audited(
     assert not allowed["isError"] and str(sandbox) in allowed["content"][0]["text"]
     assert denied["isError"] and denied["content"][0]["text"].startswith("DENIED")
     audit = boundary_run["paths"].session_dir(SESSION) / "audit.jsonl"
-    entries = [e for e in map(json.loads, audit.read_text().splitlines()) if "tool" in e]
+    entries = [
+        e for e in map(json.loads, audit.read_text().splitlines()) if e.get("type") == "call"
+    ]
     # The gate runs calls concurrently, so the audit order is the order they finished.
     by_tool = {e["tool"]: e for e in entries}
     assert len(entries) == 2 and by_tool["list_allowed_directories"]["decision"] == "allow"

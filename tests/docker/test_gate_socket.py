@@ -39,7 +39,7 @@ def private_dir():
 
 def audit_entries(session_dir: Path) -> list[dict]:
     lines = (session_dir / "audit.jsonl").read_text().splitlines()
-    return [entry for entry in map(json.loads, lines) if "tool" in entry]
+    return [entry for entry in map(json.loads, lines) if entry.get("type") == "call"]
 
 
 async def test_sdk_client_through_socat_reaches_the_chokepoint_and_is_audited(

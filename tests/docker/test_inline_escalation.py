@@ -114,7 +114,7 @@ def test_an_escalation_is_answered_in_the_sessions_own_terminal(
     assert session_containers(engine, session_id) == []
     audit = app_paths().session_dir(session_id) / "audit.jsonl"
     records = [json.loads(line) for line in audit.read_text().splitlines()]
-    calls = [r for r in records if r.get("tool") == "write_file"]
+    calls = [r for r in records if r.get("type") == "call" and r.get("tool") == "write_file"]
     assert [(c["decision"], c["escalation"]["outcome"], c["status"]) for c in calls] == [
         ("escalate", "approved", "ok")
     ]
