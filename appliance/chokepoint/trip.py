@@ -615,6 +615,16 @@ class Chokepoint:
             entry["taskBindingScores"] = {n: best[n] for n in trip.extra["bound"] if n in best}
         if "intent" in trip.extra:  # the intent record this one completes
             entry["intent"] = trip.extra["intent"]
+            # Its intent is on disk already (the call cannot have gone unrecorded): this record
+            # is written at once and made durable with the next sync (the next intent, a
+            # checkpoint, the close). A power cut may lose it: the call then shows as of unknown
+            # outcome. One durable write per call, not two (bench_chokepoint: +0.04 ms, not
+            # +0.15). A refusal, which has no intent, is still durable before the agent reads it.
+            try:
+                self.audit.append(entry, durable=False)
+            except AuditWriteError as exc:
+                raise SessionStopped(f"the audit log could not be written: {exc}") from exc
+            return
         await self._durably(lambda: self.audit.append(entry))
 
     def _body(

@@ -272,3 +272,35 @@ def test_a_journal_that_is_no_regular_file_is_refused_at_once(tmp_path: Path, ki
     os.mkfifo(fresh / "audit.journal") if kind == "fifo" else (fresh / "audit.journal").mkdir()
     with pytest.raises(AuditWriteError, match="cannot create the journal of audit log"):
         AuditLog.create(fresh / "audit.jsonl", "s", {}, [], "p")
+
+
+def test_a_deferred_record_is_in_the_log_at_once_and_durable_with_the_next_sync(
+    tmp_path: Path,
+) -> None:
+    """append(durable=False) (a call's record after its durable intent): the line is in the
+    file at once (a killed process leaves it), and the next durable append carries it through
+    the journal, so a power cut after that append loses neither."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog.create(path, "s", {}, [], "p")
+    log.append({"type": "intent", "server": "filesystem", "tool": "write_file"})
+    before = len(lines(path))
+    log.append({**ENTRY, "n": 1}, durable=False)
+    assert len(lines(path)) == before + 1  # written at once
+    log.append({"type": "intent", "server": "filesystem", "tool": "write_file"})
+    whole = path.read_bytes()
+    power_cut(path, keep=before)  # the page cache lost both the deferred line and the next
+    assert recover(path) == 2
+    assert path.read_bytes() == whole
+
+
+def test_a_deferred_record_a_power_cut_takes_leaves_its_durable_intent(tmp_path: Path) -> None:
+    """A power cut before anything syncs the deferred record: it is gone, its intent is not
+    (the call then shows as of unknown outcome, never as missing)."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog.create(path, "s", {}, [], "p")
+    intent = log.append({"type": "intent", "server": "filesystem", "tool": "write_file"})
+    kept = len(lines(path))
+    log.append({**ENTRY, "intent": intent["seq"]}, durable=False)
+    power_cut(path, keep=kept)
+    assert recover(path) == 0  # nothing durable continues the chain past the intent
+    assert json.loads(lines(path)[-1])["type"] == "intent"

@@ -2,8 +2,8 @@
 
 Both sides use the host's own MCP client (``servers.wire.client``) over stdio to one shipped
 filesystem server each, reading small files; the gated side adds the schema check, policy engine,
-redaction, the intent record (durable before the server is called) and the audit append
-(durable before the result returns). The calls alternate,
+redaction, the intent record (durable before the server is called) and the call's audit record
+(written before the result returns, durable with the next sync). The calls alternate,
 direct then gated, so both sides see the same machine load, and the overhead is taken per pair
 (gated call i minus direct call i: median and p99 of those); a bare JSON-RPC pipe is timed too, as
 the floor. Distinct files per call so the circuit breaker (same call > 20 times a minute) never

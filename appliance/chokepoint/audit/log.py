@@ -234,14 +234,18 @@ class AuditLog:
         opened.dangling = result.dangling
         return opened
 
-    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """Write one record durably and return it as written (with v, ts, seq, prev...)."""
+    def append(self, entry: dict[str, Any], *, durable: bool = True) -> dict[str, Any]:
+        """Write one record durably and return it as written (with v, ts, seq, prev...). With
+        ``durable=False`` the record is written at once (a killed process leaves it in the
+        file) but made durable with the next durable append, a checkpoint or the close: for a
+        call's record whose durable intent came before it (a power cut can lose it; the call
+        then shows as of unknown outcome, never as missing)."""
         clash = _RESERVED.intersection(entry)
         if clash:
             raise ValueError(f"audit entry sets reserved field(s): {', '.join(sorted(clash))}")
         if entry.get("type") in _INTERNAL_TYPES:
             raise ValueError(f"audit entry cannot be of type {entry['type']!r}")
-        record = self._append(entry)
+        record = self._append(entry, durable=durable)
         if self._observer is not None:
             self._observer.submit(record)
         if self._signer is not None:
@@ -251,7 +255,7 @@ class AuditLog:
                     self._wake.notify()
         return record
 
-    def _append(self, entry: dict[str, Any]) -> dict[str, Any]:
+    def _append(self, entry: dict[str, Any], *, durable: bool = True) -> dict[str, Any]:
         with self._lock:
             if self._broken is not None:
                 raise AuditWriteError(f"audit log {self._path} is unusable: {self._broken}")
@@ -271,7 +275,8 @@ class AuditLog:
             else:  # format 1: the next record's prev is the hash of this line's bytes
                 line, digest = body, hashlib.sha256(body).hexdigest()
             self._write(line, record["seq"], digest)
-        self._sync_through(record["seq"])
+        if durable:
+            self._sync_through(record["seq"])
         return record
 
     def checkpoint(self, extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
