@@ -435,9 +435,26 @@ _TIME = (
 )
 # or a state with no subject: "when final", "after approved", "when ready"
 _STATE = r"(?:[^\W\d_]+ed|ready|final|complete|available|official|settled|through)\b"
-_TIME_CONDITION = re.compile(rf"\b{_TIME}\s+(?:{_SUBJECT_VERB}|{_STATE})", re.IGNORECASE)
+# or an event someone else decides, said as a noun: "after her approval", "upon Mia's sign-off",
+# "pending the client's go-ahead", "post-approval", "once green-lit" (not "after her review":
+# a raise "after her review" says which raise)
+_DECIDED = (
+    r"(?:approval|sign-?off|go-?ahead|confirmation|consent|agreement|okay|ok|green[- ]light"
+    r"|reply|answer|response)\b"
+)
+_EVENT = (
+    r"(?:after|upon|following|pending|until|till|once|when|subject\s+to)\s+"
+    r"(?:(?:the|a|an|his|her|their|its|my|our|your|[^\W\d_][\w-]*['’]s)\s+)?(?:[\w'’-]+\s+)?"
+    + _DECIDED
+    + r"|post-?"
+    + _DECIDED
+)
+_TIME_CONDITION = re.compile(
+    rf"\b(?:{_TIME}\s+(?:{_SUBJECT_VERB}|{_STATE}|green-lit)|{_EVENT})", re.IGNORECASE
+)
 _TIME_OPENING = re.compile(
-    rf"^\W*(?:wait\s+)?(?:{_TIME}|where|wherever)\s+(?:{_SUBJECT_VERB}|{_STATE})",
+    rf"^\W*(?:(?:wait\s+)?(?:{_TIME}|where|wherever)\s+(?:{_SUBJECT_VERB}|{_STATE}|green-lit)"
+    rf"|{_EVENT})",
     re.IGNORECASE,
 )
 # "Should the plan be final, share it": a clause that starts with "should" and a subject

@@ -45,16 +45,10 @@ KNOWN_LIMITS = {
     "S19 possessor: CONTROL list_team_expenses: 'approve aisha's train ticket' is app",
     "S19 unvouched: CONTROL the maker named as possessor ('luis's laptop charger'), a",
     "S19 unvouched: CONTROL 'Aisha's train ticket' with Tom's 'Conference ticket' pen",
-    # Time clauses the pattern misses: prepositions and nouns it does not list ("upon",
-    # "following", "pending", "post-"), an event as a noun, a state it does not list, "not
-    # before" in a negated clause, and a condition in a sentence or clause of its own.
-    "S19 time: 'upon Mia's approval' (a preposition the list lacks)",
-    "S19 time: 'following Mia's sign-off'",
-    "S19 time: 'pending Mia's sign-off' (act only once she signs)",
+    # Time clauses the pattern misses: "not before" in a negated clause, and a condition in a
+    # sentence or clause of its own. (An event someone decides said as a noun, "upon Mia's
+    # approval", "pending her sign-off", "post-approval", "when green-lit", holds since.)
     "S19 time: 'but not before it's final' ('before' in a negated clause is a conditi",
-    "S19 time: 'post-approval' (a prefix)",
-    "S19 time: 'after her approval' (an event as a noun: documented as read as a time",
-    "S19 time: 'when green-lit' (a state that is no participle in -ed nor in the list",
     "S19 time: a second sentence: 'Share the trip plan with sam. Only do it after Mia",
     "S19 time: 'Hold it until Mia approves, then share'",
     # A time clause read as a condition where it is a clause inside the description of the
