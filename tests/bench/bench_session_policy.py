@@ -184,7 +184,7 @@ ROUNDS = {
     # Round 14 (session 19): round 13's policies with each 'absent' lint finding acted on
     # (_absent_judged below, mechanical), after round 13's fixes. Frozen (79b2367) before its
     # attacks were written by two blind authors; the benign sets are round 13's. Attacked blind:
-    # 11 of 54 allowed as written (8 bind a record the request describes better than the one
+    # 11 of 54 allowed as written (9 bind a record the request describes better than the one
     # meant; round14/NOTES.md); confirm 'unvouched' came after reading them.
     "round 14": tuple(f"round14/{d}" for d in ROUND_DOMAINS),
     # Round 15 (session 19): round 14's policies revised by two authors from each domain's
