@@ -39,6 +39,10 @@ MAX_STEPS = 2_000_000  # folder opens plus entries read, for one scan
 DOT_GIT = "dot-git"  # an entry named .git (any type)
 GIT_DIR_SHAPED = "git-dir-shaped"  # a folder git would take for a git directory
 GONE = "gone"  # quarantine's outcome when nothing is left at the path: nothing for git to find
+# ... and when something else is at the path since it was found (the agent replaced it, or moved
+# an original aside in between): not renamed here, since it may be an original put back; the
+# watch's event for the new entry, or the next sweep, looks at it as it is now.
+REPLACED = "replaced since it was found: looked at again"
 SHAPE_NAMES = frozenset({"head", "objects", "refs", "commondir"})  # folded: what makes a shape
 # Code points HFS+ ignores in names (git's own list, utf8.c is_hfs_dotgit).
 _HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
@@ -208,7 +212,7 @@ def _rename_found(root: Path, item: Found, suffix: str) -> str:
     with open_folder(root, item.parts[:-1]) as fd:
         info = os.stat(item.parts[-1], dir_fd=fd, follow_symlinks=False)
         if (info.st_dev, info.st_ino) != item.identity[:2]:
-            return "error: replaced since it was found"  # found again by the next scan
+            return REPLACED
         return _rename_in(fd, item.parts[-1], suffix)
 
 

@@ -248,3 +248,22 @@ def test_a_named_path_that_is_a_link_out_of_the_workspace_is_never_mounted(tmp_p
     (workspace / "hooks").unlink()
     (workspace / "hooks").mkdir()
     assert {f.relative for f, _ in baseline.sweep(".q").renamed} == {"hooks"}
+
+
+def test_a_found_entry_replaced_before_its_rename_is_left_for_the_next_look(
+    tmp_path: Path,
+) -> None:
+    """Found at ws/sub/.git; meanwhile `sub` moved aside and a new sub/.git made (the vector
+    nested-original-moved-aside): what is there now may be an original put back, so it is not
+    renamed on the old finding, and the outcome is no error (the watch's event for the new
+    entry, or the next sweep, looks at it as it is)."""
+    from appliance.docker.git_metadata import REPLACED
+
+    (tmp_path / "sub" / ".git").mkdir(parents=True)
+    [found] = scan(tmp_path).found
+    os.rename(tmp_path / "sub", tmp_path / "sub2")
+    (tmp_path / "sub" / ".git").mkdir(parents=True)
+    [(_, outcome)] = quarantine(tmp_path, [found], ".q")
+    assert outcome == REPLACED and not outcome.startswith("error")
+    assert (tmp_path / "sub" / ".git").is_dir()  # left for the next look
+    assert {f.relative for f in scan(tmp_path).found} == {"sub/.git", "sub2/.git"}
