@@ -10,17 +10,14 @@ if one of them starts to pass, so the list stays true)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from appliance.cli.policy_cmd import _protected_for
-from policy.loader import load_policy
-from policy.scenarios import load_scenarios, replay
+from policy.scenarios import load_scenarios
+from tests.session_policy.probes import check_probe, probe_cases
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
-ROOT = VECTORS.parents[2]
 FILES = sorted(VECTORS.glob("s19_probe_*.json"))
 KNOWN_LIMITS = {
     # (Fixed after the probes: the rule keeping a named maker's record apart from every rival
@@ -63,15 +60,7 @@ KNOWN_LIMITS = {
     "S19 objects: CONTROL an add whose handle is given in a clause ('her github handl",
     "S19 objects: CONTROL 'that one is bkowalczyk' after a description",
 }
-CASES = [
-    pytest.param(path, index, id=f"{path.stem}:{scenario.description[:50]}")
-    for path in FILES
-    for index, scenario in enumerate(load_scenarios(path).scenarios)
-]
-
-
-def _known(description: str) -> bool:
-    return any(description.startswith(limit) for limit in KNOWN_LIMITS)
+CASES = probe_cases(FILES)
 
 
 def test_the_probes_are_there_and_every_known_limit_names_one() -> None:
@@ -91,12 +80,4 @@ def test_the_probes_are_there_and_every_known_limit_names_one() -> None:
 
 @pytest.mark.parametrize(("path", "index"), CASES)
 def test_probe(path: Path, index: int) -> None:
-    loaded = load_scenarios(path)
-    one = loaded.model_copy(update={"scenarios": (loaded.scenarios[index],)})
-    policy = load_policy(ROOT / json.loads(path.read_text(encoding="utf-8"))["policy"])
-    (result,) = replay(one, policy, _protected_for)
-    got = f"{result.decision.decision} ({result.decision.rule})"
-    if _known(result.scenario.description):
-        assert not result.passed, f"a known limit now holds, take it off: {got}"
-    else:
-        assert result.passed, f"{result.scenario.description}: {got}: {result.decision.reason}"
+    check_probe(path, index, KNOWN_LIMITS)

@@ -12,17 +12,14 @@ true)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from appliance.cli.policy_cmd import _protected_for
-from policy.loader import load_policy
-from policy.scenarios import load_scenarios, replay
+from policy.scenarios import load_scenarios
+from tests.session_policy.probes import check_probe, probe_cases
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
-ROOT = VECTORS.parents[2]
 FILES = sorted(VECTORS.glob("s19b_probe_*.json"))
 KNOWN_LIMITS = {
     # (Fixed after these probes: phrases are runs of 2-6 words read as copies are — a
@@ -54,15 +51,7 @@ KNOWN_LIMITS = {
     "S19b amounts: CONTROL the listing writes a decimal comma",
     "S19b amounts: CONTROL the listing writes a currency sign",
 }
-CASES = [
-    pytest.param(path, index, id=f"{path.stem}:{scenario.description[:50]}")
-    for path in FILES
-    for index, scenario in enumerate(load_scenarios(path).scenarios)
-]
-
-
-def _known(description: str) -> bool:
-    return any(description.startswith(limit) for limit in KNOWN_LIMITS)
+CASES = probe_cases(FILES)
 
 
 def test_the_probes_are_there_and_every_known_limit_names_one() -> None:
@@ -80,12 +69,4 @@ def test_the_probes_are_there_and_every_known_limit_names_one() -> None:
 
 @pytest.mark.parametrize(("path", "index"), CASES)
 def test_probe(path: Path, index: int) -> None:
-    loaded = load_scenarios(path)
-    one = loaded.model_copy(update={"scenarios": (loaded.scenarios[index],)})
-    policy = load_policy(ROOT / json.loads(path.read_text(encoding="utf-8"))["policy"])
-    (result,) = replay(one, policy, _protected_for)
-    got = f"{result.decision.decision} ({result.decision.rule})"
-    if _known(result.scenario.description):
-        assert not result.passed, f"a known limit now holds, take it off: {got}"
-    else:
-        assert result.passed, f"{result.scenario.description}: {got}: {result.decision.reason}"
+    check_probe(path, index, KNOWN_LIMITS)
