@@ -35,7 +35,13 @@ def describe_condition(cond: RuleCondition) -> str:
     for session in cond.session or ():
         bounds = [f"{op} {getattr(session, op):g}" for op in ("gt", "gte", "lt", "lte")
                   if getattr(session, op) is not None]  # fmt: skip
-        what = f"count {session.count}" if session.count else f"sum {session.sum}"
+        what = (
+            f"count {session.count}"
+            if session.count
+            else f"size of @{session.size}"
+            if session.size
+            else f"sum {session.sum}"
+        )
         parts.append(f"session {what} {' and '.join(bounds)}")
     if cond.provenance:
         roles = "|".join(cond.provenance.roles)

@@ -312,7 +312,7 @@ def _limit(rule: CompiledRule) -> bool:
     is refused once the cap is reached, as before it, and the human is not asked to approve
     it (first match alone made every value of a capped tool a question, the refused ones
     too)."""
-    return rule.effect == "escalate" and bool(rule.session_conditions)
+    return rule.effect == "escalate" and any(c.size is None for c in rule.session_conditions)
 
 
 def _covers(rule: CompiledRule, item: RoleValue, view: _CallView, values: list[RoleValue]) -> bool:

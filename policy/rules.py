@@ -163,7 +163,8 @@ class CompiledRule:
         if self.task_condition is not None and not task_condition_holds(self.task_condition, state):
             return False
         pairs = [(v.role, v.value) for v in values] if self.session_conditions else []
-        return all(session_condition_holds(c, state, pairs) for c in self.session_conditions)
+        scope = self.task_condition.scope if self.task_condition is not None else None
+        return all(session_condition_holds(c, state, pairs, scope) for c in self.session_conditions)
 
 
 def _provenance_test(condition, state):

@@ -74,6 +74,7 @@ def scoped_lists_named(policy: Policy) -> dict[str, tuple[str, tuple[str, ...] |
         allowed = [*(cond.domains.allowed if cond.domains else ())]
         for entry in cond.lists or ():
             allowed.extend(entry.allowed)
+        allowed.extend(f"@{c.size}" for c in cond.session or () if c.size is not None)
         for item in allowed:
             if item.startswith("@") and is_session_list(item[1:]):
                 name = scoped_name(item[1:], scope)

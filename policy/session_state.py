@@ -70,6 +70,10 @@ __all__ = [
 SESSION_LIST_PREFIXES = ("task:", "session:")
 _Role = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
 _Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=64)]
+# A session list by name, as ``@…`` names it in a rule (without the ``@``): ``task:amounts``.
+_ListName = Annotated[
+    str, Field(pattern=r"^(task|session):[a-z][a-z0-9]*([-_.][a-z0-9]+)*$", max_length=100)
+]
 Label = Literal["untrusted", "secret"]
 # A session list may not grow past this: an agent looping on approved invitations must not
 # make every later check slower without bound.
@@ -139,10 +143,16 @@ class SessionCondition(_Frozen):
     holds when the counter (calls so far) or the sum (so far, plus this call's values of
     ``roles``) is within every bound given. A value of ``roles`` that is not a finite number
     makes the sum unknown, and an unknown sum meets no bound (nor does a numbers condition: such
-    a value is denied unless a rule allows it whatever it is)."""
+    a value is denied unless a rule allows it whatever it is).
+
+    ``{"size": "task:amounts", "gte": 1}``: how many values a ``task:`` or ``session:`` list
+    holds as the rule reads it (a rule with ``task.asks``, or a tool with ``askedBy``: the
+    instructions' share), so a rule can say "the user typed an amount for this" and refuse any
+    other amount instead of asking about it."""
 
     count: _Name | None = None
     sum: _Name | None = None
+    size: _ListName | None = None
     roles: tuple[_Role, ...] = ()
     gt: Bound | None = None
     gte: Bound | None = None
@@ -151,10 +161,10 @@ class SessionCondition(_Frozen):
 
     @model_validator(mode="after")
     def _shape(self) -> SessionCondition:
-        if (self.count is None) == (self.sum is None):
-            raise ValueError("a session condition needs exactly one of 'count' or 'sum'")
-        if self.count is not None and self.roles:
-            raise ValueError("'roles' adds this call's values to a sum; a count has none")
+        if sum(x is not None for x in (self.count, self.sum, self.size)) != 1:
+            raise ValueError("a session condition needs exactly one of 'count', 'sum' or 'size'")
+        if self.sum is None and self.roles:
+            raise ValueError("'roles' adds this call's values to a sum; a count or a size has none")
         if self.gt is None and self.gte is None and self.lt is None and self.lte is None:
             raise ValueError("a session condition needs at least one of gt, gte, lt, lte")
         return self
@@ -364,8 +374,15 @@ def session_condition_holds(
     condition: SessionCondition,
     state: SessionState | None,
     values: Iterable[tuple[str, str | None]],
+    scope: tuple[str, ...] | None = None,
 ) -> bool:
     state = state or SessionState()
+    if condition.size is not None:
+        from policy.rules import scoped_name
+
+        return within_bounds(
+            float(len(state.lists.get(scoped_name(condition.size, scope), ()))), condition
+        )
     if condition.count is not None:
         measured: float | None = float(state.counters.get(condition.count, 0))
     else:
