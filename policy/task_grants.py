@@ -85,7 +85,7 @@ __all__ = [
 # the lists a message fills, in the order task_grants() returns them
 GRANT_LISTS = tuple(
     f"task:{name}"
-    for name in ("emails", "urls", "domains", "amounts", "paths", "identifiers", "dates")
+    for name in ("emails", "urls", "domains", "amounts", "paths", "identifiers", "dates", "months")
 )
 MAX_TASK_CHARS = 20_000  # a longer message is granted from its first part only
 _MAX_VALUES = 200  # per list
@@ -122,6 +122,14 @@ _DATE = re.compile(
     rf"|\b(?P<m2>{_MONTH})\.?\s+(?P<d2>\d{{1,2}}){_ORDINAL}(?:,?\s+(?P<y2>\d{{4}}))?(?![\w])",
     re.IGNORECASE,
 )
+# A month named without a day ("her June payslip", "October 2025", "Jul and Aug"), once the
+# dates are taken out. A full name in any case, but "may" (a modal) only capitalised and not
+# opening a sentence ("May I…") unless a year follows, and an abbreviation only capitalised or
+# before a year ("mar", "dec", "jan" are words or names too).
+_BARE_MONTH = re.compile(
+    rf"(?<![\w'’-])(?P<m>{_MONTH})\.?(?:,?\s+(?P<y>\d{{4}}))?(?![\w'’-])", re.IGNORECASE
+)
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n)\s*$")
 _REFERENCE = re.compile(
     r"(?:\b(?:no|nr|num|number|id)\.?\s*|#)\d+",
     re.IGNORECASE,
@@ -209,6 +217,27 @@ def _dates(text: str, today: date | None = None) -> list[str]:
     return found
 
 
+def _months(text: str, today: date | None = None) -> list[str]:
+    """Each month named without a day, as ``YYYY-MM``; without a year, in the year before
+    ``today``'s, that year and the next (as :func:`_dates`)."""
+    year = (today or date.today()).year
+    bare = _DATE.sub(" ", text)
+    found: list[str] = []
+    for match in _BARE_MONTH.finditer(bare):
+        named, typed = match["m"], match["y"]
+        key = named.casefold()
+        full = len(key) > 4 or key == "june" or key == "july"
+        capital = named[0].isupper()
+        if key == "may":
+            if not capital or (typed is None and _SENTENCE_START.search(bare, 0, match.start())):
+                continue
+        elif not full and not capital and typed is None:
+            continue
+        years = [int(typed)] if typed else [year - 1, year, year + 1]
+        found.extend(f"{each:04d}-{_MONTHS[key]:02d}" for each in years)
+    return found
+
+
 def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
     """The lists of text whose negated clauses and questions are already blanked out."""
     urls = _unique(u.rstrip(".,:;!?)") for u in _URL.findall(text))
@@ -224,7 +253,9 @@ def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
     amounts = _unique(form for raw in _AMOUNT.findall(numbers) for form in _forms(raw))
     identifiers = _unique(_identifiers(text))
     dates = _unique(_dates(text, today))
+    months = _unique(_months(text, today))
     found = (emails, urls, tuple(d for d in domains if d), amounts, paths, identifiers, dates)
+    found = (*found, months)
     named = zip(GRANT_LISTS, found, strict=True)
     return {name: values[:_MAX_VALUES] for name, values in named if values}
 
@@ -390,7 +421,7 @@ DESCRIBED_OWNER = "task:described-owner"
 
 # Finer cuts inside an affirmed clause: where a second instruction can start.
 _PIECE_END = re.compile(r"\s(?=(?:and|then|so|also|plus)\b)", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"[.!?]\s*$")
+_ENDS_SENTENCE = re.compile(r"[.!?]\s*$")  # a clause that ends its sentence
 _AS_LONG = re.compile(r"\b(?:as|so)\s+(?:long|soon)\s*$", re.IGNORECASE)
 # A condition for the agent to judge: "if", "unless", "as long as", "provided (that)", "in
 # case", "only when". ("When she comes round" is a time, not a judgement.)
@@ -951,7 +982,7 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             # "Share it but not if it is still a draft": a condition the affirmed text lost
             # with its negation, in a clause that goes on the instruction before it
             current[3] = True
-        if _SENTENCE_END.search(written):
+        if _ENDS_SENTENCE.search(written):
             leading = False
     if current is not None:
         found.append(_instruction(*current))
@@ -1005,9 +1036,17 @@ def _clauses_and_questions(text: str) -> list[tuple[str, bool, str]]:
         clause = asked[start:cut]
         if clause.strip():
             out.append((clause, not plain[start:cut].strip(), text[start:cut]))
-        elif out and text[start:cut].strip():
+        elif (
+            out
+            and (blanked := _WORD.findall(text[start:cut]))
+            and not _ENDS_SENTENCE.search(out[-1][2])
+            and blanked[0].casefold() not in _SUBJECTS
+        ):
             # a negated clause, blanked ("but not if it is still a draft"): its words as written
-            # go with the clause before (a condition in it still conditions that instruction)
+            # go with the clause before (a condition in it still conditions that instruction),
+            # in its own sentence only, and not a statement of its own ("shut down their VM -
+            # we'll delete it once the client confirms they don't need it" conditions no
+            # shutting down)
             out[-1] = (*out[-1][:2], out[-1][2] + text[start:cut])
         start = cut
     return out
