@@ -325,7 +325,16 @@ class SessionRun:
             listed = self.records_seen.setdefault(name, {})
             earlier = self.state.lists.get(name, ())
             ids, best, rivals, contested, seen, recontested, unvouched = bind_records(
-                spec, forms, by, self.policy.lists, tool, excluded, objects, owners, listed, earlier
+                spec,
+                forms,
+                by,
+                self._owner_lists(),
+                tool,
+                excluded,
+                objects,
+                owners,
+                listed,
+                earlier,
             )
             if len(listed) < _MAX_SEEN:
                 listed.update(seen)
@@ -382,6 +391,17 @@ class SessionRun:
         if bound:
             self.state = apply_updates(self.state, StateUpdate(extend=bound))
         return bound
+
+    def _owner_lists(self) -> dict[str, tuple[str, ...]]:
+        """The lists an ``ownedBy`` entry may name: the standing ones, and the request's own
+        (``@task:emails``: "shut down the demo VM of dev@agency.example", whose owner the user
+        typed). Only the whole request's values: which instruction typed the owner does not
+        matter to whose record it is. Compared exactly, as every owner is (``task:emails`` is
+        lower-cased: an owner field written ``Dev@…`` is not admitted by it)."""
+        lists = dict(self.policy.lists)
+        for name in GRANT_LISTS:
+            lists[name] = self.state.lists.get(name, ())
+        return lists
 
     def _await_confirmation(
         self, bound: dict[str, tuple[str, ...]], ids: Iterable[str]
