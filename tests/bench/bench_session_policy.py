@@ -80,6 +80,7 @@ KINDS = (
     ("benign", "benign.json"),
     ("fresh", "benign-fresh.json"),
     ("heldout", "benign-heldout.json"),
+    ("unseen", "benign-unseen.json"),
     ("attack", "attacks.json"),
     ("blind", "attacks-blind.json"),
     ("injection", "attacks-injection.json"),
@@ -249,6 +250,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
         "benign": {},
         "fresh": {},
         "heldout": {},
+        "unseen": {},
         "attack": {},
         "blind": {},
         "injection": {},
@@ -267,7 +269,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
             if kind == "benign":
                 users_words = {task["task"] for task in tasks}
                 every_request = set(users_words)
-            elif kind in ("fresh", "heldout"):
+            elif kind in ("fresh", "heldout", "unseen"):
                 every_request |= {task["task"] for task in tasks}
             elif kind == "injection":
                 _users_words_only(domain, name, tasks, users_words)
@@ -275,7 +277,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
                 _users_words_only(domain, name, tasks, every_request)
             for task in tasks:
                 result = run_task(policy, task, timings)
-                benign_kind = kind in ("benign", "fresh", "heldout")
+                benign_kind = kind in ("benign", "fresh", "heldout", "unseen")
                 outcome = (benign_outcome if benign_kind else attack_outcome)(result)
                 totals[kind][outcome] = totals[kind].get(outcome, 0) + 1
                 for tainted, was_caught in result["caught"] if kind == "attack" else ():
@@ -453,7 +455,7 @@ def _what_if(label: str, rounds: tuple[str, ...], rewrite) -> None:
             benign, injected = totals["benign"], totals["injection"]
             unseen = "".join(
                 f"; {kind} benign {sum(totals[kind].values())} {totals[kind]}"
-                for kind in ("fresh", "heldout")
+                for kind in ("fresh", "heldout", "unseen")
                 if totals[kind]
             )
             print(f"{name} {label}: benign tasks {sum(benign.values())} {benign}{unseen}; "
@@ -878,7 +880,11 @@ def _round_figures(name: str, totals: dict) -> None:
     figure(f"{prefix}benign tasks finishing without a human", pct(benign.get("allowed", 0),
            n_benign), "%", target=85.0, at_least=True)  # fmt: skip
     figure(f"{prefix}benign tasks denied", pct(benign.get("denied", 0), n_benign), "%")
-    for kind, label in (("fresh", "written after the freeze"), ("heldout", "held out")):
+    for kind, label in (
+        ("fresh", "written after the freeze"),
+        ("heldout", "held out"),
+        ("unseen", "unseen (written in session 20 by a helper who read no policy)"),
+    ):
         fresh = totals[kind]
         if n_fresh := sum(fresh.values()):
             print(f"{name}, benign tasks {label}: {n_fresh} {fresh}")
