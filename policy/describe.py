@@ -42,6 +42,8 @@ def describe_condition(cond: RuleCondition) -> str:
             if session.size
             else f"sum {session.sum}"
         )
+        if session.reaches is not None:
+            bounds.append("at the number of objects the request asks for")
         parts.append(f"session {what} {' and '.join(bounds)}")
     if cond.provenance:
         roles = "|".join(cond.provenance.roles)

@@ -41,7 +41,7 @@ from policy.loader import Policy
 from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.paths import ProtectedPaths, absolute, components, is_env_file
 from policy.roles import RoleValue
-from policy.rules import CompiledRule, ToolPlan, number_in_range
+from policy.rules import CompiledRule, RecordLinked, ToolPlan, number_in_range
 from policy.session_state import MAX_TEXT_WORDS, copied_run, request_words, written_after
 
 __all__ = ["evaluate"]
@@ -250,7 +250,7 @@ def _whole_call(
                 return False
     for roles, match_type, matcher in rule.list_conditions:
         found = [v for v in values if v.role in roles]
-        if not found or not all(_listed(matcher, match_type, v, view) for v in found):
+        if not found or not all(_listed(matcher, match_type, v, view, values) for v in found):
             return False
     for roles, condition in rule.number_conditions:
         found = [v for v in values if v.role in roles]
@@ -326,13 +326,13 @@ def _covers(rule: CompiledRule, item: RoleValue, view: _CallView, values: list[R
         return False
     for roles, match_type, matcher in rule.list_conditions:
         if item.role in roles:
-            if not _listed(matcher, match_type, item, view):
+            if not _listed(matcher, match_type, item, view, values):
                 return False
             continue
         # An entry on other roles (owner AND repo): every value the call has for them must
         # match, and it must have one (IronCurtain's multi-identifier rules).
         others = [other for other in values if other.role in roles]
-        if not others or not all(_listed(matcher, match_type, o, view) for o in others):
+        if not others or not all(_listed(matcher, match_type, o, view, values) for o in others):
             return False
     if not all(number_in_range(item.value, cond) for _, cond in rule.number_conditions):
         return False
@@ -341,10 +341,21 @@ def _covers(rule: CompiledRule, item: RoleValue, view: _CallView, values: list[R
     return True
 
 
-def _listed(matcher: object, match_type: str, item: RoleValue, view: _CallView) -> bool:
+def _listed(
+    matcher: object, match_type: str, item: RoleValue, view: _CallView, values: list[RoleValue]
+) -> bool:
+    linked = matcher if isinstance(matcher, RecordLinked) else None
+    if linked is not None:
+        matcher = linked.inner
     if match_type == "domains":
-        return view.domain_ok(matcher, item)  # type: ignore[arg-type]
-    return matcher.matches(item.value)  # type: ignore[attr-defined]
+        found = view.domain_ok(matcher, item)  # type: ignore[arg-type]
+    else:
+        found = matcher.matches(item.value)  # type: ignore[attr-defined]
+    if found and linked is not None:
+        # ofRecord: the value of the record the call names ("amount" of "expense")
+        records = [v.value for v in values if v.role == linked.role and v.value is not None]
+        return linked.linked(item.value, records)
+    return found
 
 
 def _combine(outcomes: list[_Outcome], facts: CallFacts) -> Decision:

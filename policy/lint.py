@@ -457,5 +457,7 @@ MAX_CAP = 1000  # calls in one task: a larger bound limits nothing an injection 
 
 def _bites(condition) -> bool:
     """A floor (gt/gte) a counter can reach within MAX_CAP calls."""
+    if condition.reaches is not None:
+        return True  # a cap of what the request asked for
     floor = condition.gte if condition.gte is not None else condition.gt
     return floor is not None and floor <= MAX_CAP

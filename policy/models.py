@@ -222,6 +222,12 @@ class ListCondition(_Frozen):
     # Unset: IronCurtain's choice, exact for identifiers and folded for e-mails. Domains are
     # always compared as hosts (lower case).
     match: Literal["folded", "exact"] | None = None
+    # Session-aware only: the values count only with the record the call names in this role
+    # that granted them (``alsoGrants``): the hotel's amount for the hotel, not for the charger
+    # also bound by "reimburse both: the hotel and the charger".
+    of_record: Role | None = Field(
+        default=None, alias="ofRecord", exclude_if=lambda value: value is None
+    )
 
     @property
     def exact(self) -> bool:

@@ -17,6 +17,8 @@ from policy.models import NumberCondition, Rule, ToolAnnotation, arg_roles
 from policy.role_specs import BUILTIN_TABLE, RoleTable
 from policy.roles import ArgumentPlan, RoleValue
 from policy.session_state import (
+    RECORD_FIELDS,
+    RECORD_SEPARATOR,
     copied_in,
     is_session_list,
     request_words,
@@ -107,8 +109,17 @@ class CompiledRule:
             (
                 frozenset(lc.roles),
                 lc.match_type,
-                _matcher(
-                    lc.match_type, lc.allowed, lists, missing, exact=_exact(lc, table), scope=scope
+                _linked(
+                    _matcher(
+                        lc.match_type,
+                        lc.allowed,
+                        lists,
+                        missing,
+                        exact=_exact(lc, table),
+                        scope=scope,
+                    ),
+                    lc.of_record,
+                    lists,
                 ),
             )
             for lc in cond.lists or ()
@@ -205,6 +216,30 @@ def number_in_range(value: str | None, condition: NumberCondition) -> bool:
     if not math.isfinite(number):
         return False
     return within_bounds(number, condition)
+
+
+class RecordLinked:
+    """A list condition's matcher with ``ofRecord``: a value it matches counts only with the
+    record that granted it (``task:record-fields``), named by the call in ``role``."""
+
+    __slots__ = ("inner", "pairs", "role")
+
+    def __init__(self, inner, role: str, pairs: frozenset[tuple[str, str]]) -> None:
+        self.inner, self.role, self.pairs = inner, role, pairs
+
+    def matches(self, value: str | None) -> bool:
+        return self.inner.matches(value)
+
+    def linked(self, value: str | None, records: list[str]) -> bool:
+        """Every record the call names granted ``value`` (a call naming none: no record did)."""
+        return bool(records) and all((r, value) in self.pairs for r in records)
+
+
+def _linked(matcher, role: str | None, lists: Mapping[str, tuple[str, ...]]):
+    if role is None:
+        return matcher
+    entries = (v.partition(RECORD_SEPARATOR) for v in lists.get(RECORD_FIELDS, ()))
+    return RecordLinked(matcher, role, frozenset((r, v) for r, _, v in entries))
 
 
 def _matcher(

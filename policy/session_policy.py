@@ -19,6 +19,7 @@ from policy.models import ArgumentError, Decision, EvalContext, ToolCall
 from policy.provenance import argument_strings
 from policy.rules import scoped_name
 from policy.session_state import (
+    RECORD_FIELDS,
     REQUEST_WORDS,
     TASK_WORDS,
     SessionState,
@@ -74,6 +75,8 @@ def scoped_lists_named(policy: Policy) -> dict[str, tuple[str, tuple[str, ...] |
         allowed = [*(cond.domains.allowed if cond.domains else ())]
         for entry in cond.lists or ():
             allowed.extend(entry.allowed)
+            if entry.of_record is not None:
+                names.setdefault(RECORD_FIELDS, (RECORD_FIELDS, None))
         allowed.extend(f"@{c.size}" for c in cond.session or () if c.size is not None)
         for item in allowed:
             if item.startswith("@") and is_session_list(item[1:]):
@@ -114,7 +117,7 @@ def for_tool(state: SessionState, asked_by: tuple[str, ...]) -> SessionState:
     that ask for the tool; a rule's own ``asks`` share keeps only values in both."""
     lists = dict(state.lists)
     for name, values in state.lists.items():
-        if not name.startswith("task:") or name in (ASKED, REQUEST_WORDS):
+        if not name.startswith("task:") or name in (ASKED, REQUEST_WORDS, RECORD_FIELDS):
             continue
         base, scoped, _ = name.partition("/asks:")
         share = state.lists.get(scoped_list(base, asked_by), ())

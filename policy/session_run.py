@@ -10,6 +10,7 @@ approved; :meth:`SessionRun.observe` remembers a result's pieces under the tool'
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any, NamedTuple
@@ -27,6 +28,9 @@ from policy.session_policy import (
     tool_scopes,
 )
 from policy.session_state import (
+    OBJECTS,
+    RECORD_FIELDS,
+    RECORD_SEPARATOR,
     TASK_WORDS,
     SessionState,
     StateUpdate,
@@ -60,6 +64,8 @@ from policy.task_grants import (
     excluded_words,
     instructions,
     object_words,
+    objects_asked,
+    part_words,
     scoped_described,
     scoped_grants,
     task_grants,
@@ -68,6 +74,10 @@ from policy.task_grants import (
 __all__ = ["Judged", "SessionRun"]
 
 _MAX_SEEN = 50_000  # records remembered per bound list, for the contest of later listings
+# Objects of one session bound each by their own words (a request listing more binds the rest
+# only together): each is one more binding per listing.
+MAX_PARTS = 12
+_PART = re.compile(rf"{re.escape(DESCRIBED)}#\d+")
 
 
 class Judged(NamedTuple):
@@ -188,6 +198,8 @@ class SessionRun:
                 grants[ASKED] = asked
             if on_condition := tuple(i.asked() for i in items if i.conditional):
                 grants[ASKED_IF] = on_condition
+            # how many objects the instructions name (a count condition's 'reaches': "asked")
+            grants[OBJECTS] = (objects_asked(items),)
             shares = {
                 scope: scoped_grants(items, scope, self.today)
                 for _, scope in self._rule_scopes.values()
@@ -206,13 +218,37 @@ class SessionRun:
                     whole = set(grants.get(base, ()))  # a share only narrows, as above
                     if shared := tuple(v for v in values if v in whole):
                         grants[scoped_list(base, scope)] = shared
+                grants[scoped_list(OBJECTS, scope)] = (objects_asked(items, scope),)
                 words = scoped_described(items, scope)
                 if words:
                     grants[scoped_list(DESCRIBED, scope)] = words
                     _tiers(grants, scoped_list(DESCRIBED, scope), object_words(items, scope))
+        if self._binds_records:
+            self._parts(grants, items)
         if grants:
             self.state = apply_updates(self.state, StateUpdate(extend=grants))
         return grants, describe_grants(grants)
+
+    def _parts(self, grants: dict[str, tuple[str, ...]], items) -> None:
+        """When the request names several objects ("approve Tom's monitor arm and Luis's
+        charger", "approve the hotel and approve the train"), each object's words, to bind its
+        own best record as well (``task:described#N``, and each tool's share): ranked together,
+        the object in more words ("monitor arm") would outscore the other, left unbound."""
+        parts = [part for item in items for part in item.one_by_one()][:MAX_PARTS]
+        if len(parts) < 2:
+            return
+        at = sum(1 for name in self.state.lists if _PART.fullmatch(name))  # earlier messages'
+        for number, part in enumerate(parts, start=at):
+            words = part_words(part)
+            if not words or number >= MAX_PARTS:
+                continue
+            name = f"{DESCRIBED}#{number}"
+            grants[name] = words
+            _tiers(grants, name, object_words([part]))
+            for scope in self._tool_scopes:
+                if part.fits(scope):
+                    grants[scoped_list(name, scope)] = words
+                    _tiers(grants, scoped_list(name, scope), object_words([part], scope))
 
     def judge(self, call: ToolCall, context: EvalContext) -> Judged:
         seen = self._state_for(call)
@@ -316,6 +352,18 @@ class SessionRun:
             targets.append(
                 (scoped_list(spec.grants, scope), scoped, scoped_list(DESCRIBED, scope), scope)
             )
+        for number in range(MAX_PARTS):  # each object of a request naming several
+            part = f"{DESCRIBED}#{number}"
+            if part not in self.state.lists:
+                break
+            targets.append((spec.grants, self.state.lists[part], part, None))
+            for scope in self._tool_scopes:
+                scoped = self.state.lists.get(scoped_list(part, scope), ())
+                said = content_words(" ".join(scoped))
+                if scoped and not (said & others and not said & mine):
+                    targets.append(
+                        (scoped_list(spec.grants, scope), scoped, scoped_list(part, scope), scope)
+                    )
         bound: dict[str, tuple[str, ...]] = {}
         for name, by, described, scope in targets:
             if not by:
@@ -346,18 +394,25 @@ class SessionRun:
             # A listing binds only records as good as the best the session has listed for these
             # words: a narrower search (one an injection asked for) that leaves the described
             # record out does not make a worse one the best.
-            if best < self.binding_best.get(name, 0):
+            # the best listed for these words, into this list (an object's own: its words')
+            key = f"{name}|{described}" if "#" in described else name
+            if best < self.binding_best.get(key, 0):
                 continue
-            self.binding_best[name] = best
-            known = set(self.state.lists.get(name, ()))
+            self.binding_best[key] = best
+            known = {*self.state.lists.get(name, ()), *bound.get(name, ())}
             new = tuple(i for i in ids if i not in known)
-            if new:
-                bound[name] = new
+            if new:  # several targets bind into one list (each object of the request's)
+                bound[name] = (*bound.get(name, ()), *new)
             for i in new:  # alsoGrants: each bound record's fields, to lists of their own
                 for also, values in granted_fields(spec, forms, (i,)).items():
                     also = scoped_list(also, scope) if scope is not None else also
                     bound[also] = tuple(dict.fromkeys((*bound.get(also, ()), *values)))
                     self.fields_of[i] = (*self.fields_of.get(i, ()), *values)
+                    # and which record granted each (a list condition's ofRecord)
+                    linked = (f"{i}{RECORD_SEPARATOR}{v}" for v in values)
+                    bound[RECORD_FIELDS] = tuple(
+                        dict.fromkeys((*bound.get(RECORD_FIELDS, ()), *linked))
+                    )
             narrowed_here = bool(narrowed) and name not in self.listed_whole
             confirm = self._confirm.get(spec.grants, spec.confirm)
             if unvouched and (narrowed_here or confirm == "unvouched"):
@@ -520,6 +575,7 @@ def _not_typed(hits: dict[str, tuple[str, ...]], typed: set[str]) -> dict[str, t
 
 def _lists_read(policy: Policy, annotation: Any) -> frozenset[str]:
     named = {*session_lists_named(policy), TASK_WORDS, ASKED, ASKED_IF, UNCONFIRMED, CONFIRMED}
+    named.add(OBJECTS)  # what a count's 'reaches' compares with
     asked_by = annotation.asked_by if annotation is not None else None
     if asked_by is not None:
         bases = {name.partition("/asks:")[0] for name in named if name.startswith("task:")}

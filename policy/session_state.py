@@ -153,6 +153,11 @@ class SessionCondition(_Frozen):
     count: _Name | None = None
     sum: _Name | None = None
     size: _ListName | None = None
+    # With ``count``: holds once the count has reached the number of objects the request's
+    # instructions asking for the tool name (``task:objects``: "approve both" 2, "merge 412
+    # and 424" 2, "approve Tom's charger" 1; never, for "all", "every", a plural): a cap of
+    # what was asked instead of a cap of one that "both" lifts altogether.
+    reaches: Literal["asked"] | None = None
     roles: tuple[_Role, ...] = ()
     gt: Bound | None = None
     gte: Bound | None = None
@@ -165,8 +170,11 @@ class SessionCondition(_Frozen):
             raise ValueError("a session condition needs exactly one of 'count', 'sum' or 'size'")
         if self.sum is None and self.roles:
             raise ValueError("'roles' adds this call's values to a sum; a count or a size has none")
-        if self.gt is None and self.gte is None and self.lt is None and self.lte is None:
-            raise ValueError("a session condition needs at least one of gt, gte, lt, lte")
+        if self.reaches is not None and self.count is None:
+            raise ValueError("'reaches' compares a count with what was asked: it needs 'count'")
+        bounds = (self.gt, self.gte, self.lt, self.lte, self.reaches)
+        if all(bound is None for bound in bounds):
+            raise ValueError("a session condition needs at least one of gt, gte, lt, lte, reaches")
         return self
 
 
@@ -385,6 +393,10 @@ def session_condition_holds(
         )
     if condition.count is not None:
         measured: float | None = float(state.counters.get(condition.count, 0))
+        if condition.reaches is not None:
+            asked = (state.lists.get(OBJECTS) or ("1",))[-1]
+            if asked == ALL_OBJECTS or measured < int(asked):
+                return False
     else:
         added = call_total(values, condition.roles) if condition.roles else 0.0
         so_far = state.sums.get(condition.sum or "", 0.0)
@@ -395,6 +407,15 @@ def session_condition_holds(
         # would turn its default deny into an "escalate above the threshold".)
         return False
     return within_bounds(measured, condition)
+
+
+# How many objects the instructions asking for a tool name (policy.task_grants.objects_asked):
+# one value, a count ("2") or ALL_OBJECTS; a tool with askedBy reads its instructions' share.
+OBJECTS = "task:objects"
+# Each bound record's alsoGrants values, as "id<TAB>value" (a list condition's ofRecord)
+RECORD_FIELDS = "task:record-fields"
+RECORD_SEPARATOR = "\t"
+ALL_OBJECTS = "all"
 
 
 class _Bounds(Protocol):

@@ -51,9 +51,11 @@ import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date
+from itertools import pairwise
 from typing import NamedTuple
 
 from policy.role_specs import extract_ibans, extract_phones, without_numbers
+from policy.session_state import ALL_OBJECTS, OBJECTS
 
 __all__ = [
     "ASKED",
@@ -266,7 +268,13 @@ def describe_grants(grants: Mapping[str, tuple[str, ...]]) -> str:
         return "task grants: none (nothing in the request names a value)"
     parts = []
     for name, values in grants.items():
-        if "/asks:" in name or name in (DESCRIBED, DESCRIBED_OBJECT, DESCRIBED_OWNER, EXCLUDED):
+        if "/asks:" in name or name in (
+            DESCRIBED,
+            DESCRIBED_OBJECT,
+            DESCRIBED_OWNER,
+            EXCLUDED,
+            OBJECTS,
+        ):
             continue  # a rule's share of the lists below, or the words records are bound by
         if name == ASKED:
             values = shown_asked(values)
@@ -808,6 +816,8 @@ _IDENTITY = re.compile(
 _CLAUSE_OPENERS = frozenset(
     ("his", "her", "their", "its", "my", "our", "your", "the", "this", "that", "these", "those")
 )
+_DEMONSTRATIVES = frozenset(("that", "this", "these", "those"))
+_CONTRACTED = frozenset(("s", "ll", "d", "re", "ve", "m"))  # "that's", "that'll"
 _MODALS = frozenset((
     "can", "can't", "can’t", "cannot", "will", "won't", "won’t", "would", "should", "shouldn't",
     "must", "may", "might", "shall", "could", "needs", "need", "want", "wants",
@@ -821,6 +831,18 @@ def _statement(words: list[str], verb: bool) -> bool:
     past-tense second word ("pkovacs recommended her")."""
     first = words[0].strip(_TRIM).casefold()
     lowered = [w.casefold() for w in words[1:4]]
+    if first in _DEMONSTRATIVES and len(words) > 1 and not verb:
+        # "block the prize notifications and that garden centre newsletter": a demonstrative
+        # before a noun names one more object; before a verb it is a subject ("that one is
+        # Tom's", "that's fine", "this looks wrong", "those were paid")
+        return (
+            any(
+                w in _COPULAS or w in _MODALS or w in _CONTRACTED or _PAST.fullmatch(w)
+                for w in lowered
+            )
+            or any(w.endswith("s") and len(w) > 3 for w in lowered[:-1])
+            or len(words) > 5
+        )
     if first in _SUBJECTS or (lowered[:1] and lowered[0] in _COPULAS):
         return True
     if verb:
@@ -843,6 +865,24 @@ class Instruction(NamedTuple):
     # Given on a condition the agent is to judge ("if she has, approve it", "merge it as long
     # as CI is green"): whether to act is left to what the agent reads.
     conditional: bool = False
+    # The pieces its objects were listed in ("merge 412 and 424": 2; "approve Tom's arm, Luis's
+    # charger and Aisha's hotel": 3): a piece that continues it with an object of its own.
+    parts: int = 1
+    # Those pieces as written, when there are several (the first starts with the verb)
+    pieces: tuple[str, ...] = ()
+
+    def one_by_one(self) -> tuple[Instruction, ...]:
+        """The instruction once per object it lists, each with that object alone ("approve
+        Tom's monitor arm and Luis's charger": approve Tom's monitor arm; approve Luis's
+        charger), for binding each object's record by its own words."""
+        if not self.pieces:
+            return (self,)
+        first, *later = self.pieces
+        typed = first.split()
+        verb, said = typed[0].strip(_TRIM).casefold(), " ".join(typed[: len(self.verb.split())])
+        split = [_instruction(verb, first, self.context, self.conditional)]
+        split += [_instruction(verb, f"{said} {piece}", "", self.conditional) for piece in later]
+        return tuple(split)
 
     def pointed(self) -> tuple[str, ...]:
         """When the object points back ("remove it", "pay him back"), the words of what it
@@ -957,7 +997,7 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                     found.append(_instruction(first, said.group(1), previous, on_condition))
                     current = None
                 else:
-                    current = [first, piece, previous, on_condition]
+                    current = [first, piece, previous, on_condition, 1, [piece]]
             elif current is not None:
                 # A possessive (or an article) and its noun before a form of "be"/"have" says
                 # something about the object ("remove bkowalczyk, his internship is over"; "…,
@@ -970,6 +1010,13 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                     # "remove our former intern, his handle is bkowalczyk": what the clause
                     # names the object by is the object
                     current[1] += " " + named.group("value")
+                if not said and words[0].casefold() in _DEMONSTRATIVES:
+                    # "… and that garden centre newsletter": one more object ("that" would end
+                    # the object as a clause opener: "tell him that …")
+                    piece = piece.split(None, 1)[1] if len(piece.split(None, 1)) > 1 else piece
+                if not said and _another_object(words):
+                    current[4] += 1  # "merge 412 and 424": one more object
+                    current[5].append(piece)
                 current[1] += ("; " if said else " ") + piece
                 if inner and current[0] not in _SAYING:
                     current[3] = True
@@ -1058,7 +1105,25 @@ _POINTING_BACK = frozenset(("it", "its", "him", "his", "her", "hers", "them", "t
 _POINTING = _POINTING_BACK | {"this", "that", "these", "those"}
 
 
-def _instruction(verb: str, text: str, before: str = "", conditional: bool = False) -> Instruction:
+def _another_object(words: list[str]) -> bool:
+    """Whether a piece continuing an instruction names one more object ("… and 424", "…, Luis's
+    charger"), not more of the same one ("the one from Hamburg", "that one") or no object
+    ("well within the limit", "please")."""
+    lowered = [w.strip(_TRIM).casefold() for w in words]
+    if lowered[0] in _NOT_AN_OBJECT or {"one", "ones"} & set(lowered[:4]):
+        return False
+    # "…, Tom's team is presenting there": a clause (a verb in it), not one more object
+    return not any(w in _COPULAS or w in _MODALS or _PAST.fullmatch(w) for w in lowered[1:6])
+
+
+def _instruction(
+    verb: str,
+    text: str,
+    before: str = "",
+    conditional: bool = False,
+    parts: int = 1,
+    pieces: list[str] | None = None,
+) -> Instruction:
     words = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)]
     size = _phrase(words)
     if size > 1:  # "put in an expense", "sign off the invoice", "get rid of the entry"
@@ -1071,7 +1136,8 @@ def _instruction(verb: str, text: str, before: str = "", conditional: bool = Fal
     after = [w.strip(_TRIM).casefold() for w in _WORD.findall(text)[1:3]]
     that_one = len(after) == 2 and after[0] in ("that", "this") and after[1] in ("one", "ones")
     context = before if (obj and obj[0] in _POINTING) or that_one else ""
-    return Instruction(verb, obj, text, context, conditional)
+    listed = tuple(pieces) if pieces and len(pieces) > 1 else ()
+    return Instruction(verb, obj, text, context, conditional, parts, listed)
 
 
 def _object_of(text: str, ends: frozenset[str], relative: bool = False) -> tuple[str, ...]:
@@ -1223,6 +1289,12 @@ def asked_in(asks: Iterable[str], asked: Iterable[str]) -> bool:
     return any(asks_any(wanted, verb, obj) for verb, obj in parse_asked(asked))
 
 
+def part_words(part: Instruction) -> tuple[str, ...]:
+    """The words one object of an instruction (``Instruction.one_by_one``) is described by: its
+    own piece, and for an object pointing back, what it points back to."""
+    return _unique(_identifiers(f"{part.context} {part.text}"))[:_MAX_VALUES]
+
+
 def scoped_described(items: Iterable[Instruction], asks: Iterable[str]) -> tuple[str, ...]:
     """The words records are bound by for the instructions (of ``instructions``) that ``asks``
     accepts: those instructions' words and, for one whose object points back ("… and pay him
@@ -1347,6 +1419,65 @@ def _possessors(obj: tuple[str, ...]) -> list[str]:
             head = noun[-1] if noun else ""
         found[:0] = [f"{possessor}>{head}" for possessor in possessors]
     return found
+
+
+# Words that say an instruction's objects are all of a kind, however many: no count caps them.
+_EVERY = frozenset(
+    ("all", "every", "everything", "each", "everyone", "everybody", "any", "anything")
+)
+_NUMBER_WORDS = {
+    "both": 2, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "couple": 2, "pair": 2,
+}  # fmt: skip
+_PLURAL_POINTING = frozenset(("them", "these", "those", "they"))
+# A piece continuing an instruction that starts so adds no object: a preposition or an adverb
+# ("well within the 1,500 limit", "please", "asap"), a conjunction left over.
+_NOT_AN_OBJECT = frozenset(("well", "please", "asap", "too", "as", "also", "just", "now", "then"))
+
+
+def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = None) -> str:
+    """How many objects the instructions name (those an ``asks`` scope accepts; None: all of
+    them), as ``task:objects`` keeps it: a count, or ``"all"``. Each instruction names its
+    pieces' objects ("merge 412 and 424": 2), at least the number its object says ("both",
+    "two claims", "the three drafts"); "all", "every", "each", "any", a plural object without a
+    number ("approve the hotel claims", "clear out my drafts") or one pointing back to several
+    ("approve them") name all of a kind. An object pointing back ("approve them") reads the
+    number in what it points to ("Both of Aisha's train tickets look fine, approve them")."""
+    wanted = tuple(asks) if asks is not None else None
+    total = 0
+    for item in items:
+        if wanted is not None and not item.fits(wanted):
+            continue
+        words = [w for w in item.object if w not in ("the", "my", "our", "of")]
+        if words and (words[0] in _PLURAL_POINTING or words == ["both", "them"]):
+            words = [*words, *item.pointed()]
+        if any(w in _EVERY for w in words):
+            return ALL_OBJECTS
+        said = [_NUMBER_WORDS.get(w, 0) for w in words]
+        said += [int(w) for w, nxt in pairwise(words) if w.isdigit() and len(w) < 3
+                 and _plural(nxt)]  # fmt: skip
+        # "delete it from both classes", "send it to both of them": the object in two places
+        said += [2 for w in _WORD.findall(item.text) if w.casefold() == "both"]
+        count = max([item.parts, *said])
+        if not any(said) and (
+            (words and words[0] in _PLURAL_POINTING) or (item.object and _plural(item.object[-1]))
+        ):
+            return ALL_OBJECTS  # "approve them", "clear out my drafts": however many there are
+        total += count
+    return str(max(total, 1))
+
+
+def _plural(word: str) -> bool:
+    """A rough plural: "claims", "drafts", "notifications"; not "his", "status", "class"."""
+    return (
+        len(word) > 3
+        and word.endswith("s")
+        and not word.endswith(("ss", "us", "is", "'s", "’s"))
+        and word not in _NOT_PLURAL
+    )
+
+
+_NOT_PLURAL = frozenset(("news", "series", "species", "always", "perhaps", "yes", "thanks"))
 
 
 def scoped_grants(

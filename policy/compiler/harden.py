@@ -326,8 +326,10 @@ def _bites_late(condition) -> bool:
     """A count read as a floor only, holding at no count of zero: a cap."""
     if condition.count is None or condition.lt is not None or condition.lte is not None:
         return False
-    return (condition.gte is not None and condition.gte > 0) or (
-        condition.gt is not None and condition.gt >= 0
+    return (
+        condition.reaches is not None
+        or (condition.gte is not None and condition.gte > 0)
+        or (condition.gt is not None and condition.gt >= 0)
     )
 
 
@@ -390,7 +392,7 @@ def _added_counts(
 
 
 def _caps(rule: Rule, condition) -> bool:
-    floor = condition.gt is not None or condition.gte is not None
+    floor = condition.gt is not None or condition.gte is not None or condition.reaches is not None
     ceiling = condition.lt is not None or condition.lte is not None
     if rule.then == "allow":
         return ceiling and not floor
