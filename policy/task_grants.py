@@ -115,13 +115,68 @@ _MONTHS = {
 }  # fmt: skip
 _MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _ORDINAL = r"(?:st|nd|rd|th)?"
+_UNITS = [
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+         "eighty": 80, "ninety": 90}  # fmt: skip
+_ORDINAL_UNITS = [
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+]
+# A day of the month in words: "the third", "twenty-third", "thirty first".
+_ORDINAL_DAYS = {
+    **{word: n for n, word in enumerate(_ORDINAL_UNITS, start=1)},
+    "twentieth": 20, "thirtieth": 30,
+    **{f"{tens}{sep}{word}": value + n for tens, value in (("twenty", 20), ("thirty", 30))
+       for n, word in enumerate(_ORDINAL_UNITS[:9], start=1) for sep in ("-", " ")},
+}  # fmt: skip
+_DAY_WORDS = "|".join(sorted((re.escape(w) for w in _ORDINAL_DAYS), key=len, reverse=True))
 # Dates as people type them: 2026-03-16, "16 March", "16th of March 2026", "March 16, 2026".
 # Numbers with slashes (03/04) are left out: day and month cannot be told apart.
 _DATE = re.compile(
     r"(?<![\w-])(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2})(?![\w-])"
     rf"|(?<![\w.])(?P<d1>\d{{1,2}}){_ORDINAL}\s+(?:of\s+)?(?P<m1>{_MONTH})\.?"
     r"(?:,?\s+(?P<y1>\d{4}))?(?![\w])"
-    rf"|\b(?P<m2>{_MONTH})\.?\s+(?P<d2>\d{{1,2}}){_ORDINAL}(?:,?\s+(?P<y2>\d{{4}}))?(?![\w])",
+    rf"|\b(?P<m2>{_MONTH})\.?\s+(?P<d2>\d{{1,2}}){_ORDINAL}(?:,?\s+(?P<y2>\d{{4}}))?(?![\w])"
+    # in words: "the twenty-third of March", "March the third"
+    rf"|\b(?P<w3>{_DAY_WORDS})\s+(?:of\s+)?(?P<m3>{_MONTH})\.?(?:,?\s+(?P<y3>\d{{4}}))?(?![\w])"
+    rf"|\b(?P<m4>{_MONTH})\.?\s+(?:the\s+)?(?P<w4>{_DAY_WORDS})(?:,?\s+(?P<y4>\d{{4}}))?(?![\w-])",
     re.IGNORECASE,
 )
 # A month named without a day ("her June payslip", "October 2025", "Jul and Aug"), once the
@@ -208,15 +263,86 @@ def _dates(text: str, today: date | None = None) -> list[str]:
         if parts["iy"]:
             years, month, day = [int(parts["iy"])], int(parts["im"]), int(parts["id"])
         else:
-            named = parts["m1"] or parts["m2"]
+            named = parts["m1"] or parts["m2"] or parts["m3"] or parts["m4"]
             month = _MONTHS[named.casefold()]
-            day = int(parts["d1"] or parts["d2"])
-            typed = parts["y1"] or parts["y2"]
+            if worded := parts["w3"] or parts["w4"]:
+                day = _ORDINAL_DAYS[re.sub(r"\s+", " ", worded.casefold())]
+            else:
+                day = int(parts["d1"] or parts["d2"])
+            typed = parts["y1"] or parts["y2"] or parts["y3"] or parts["y4"]
             years = [int(typed)] if typed else [year - 1, year, year + 1]
         for each in years:
             with contextlib.suppress(ValueError):
                 found.append(date(each, month, day).isoformat())
     return found
+
+
+_NUMBER_WORD = re.compile(
+    r"\b(?:" + "|".join([*_UNITS, *_TENS, "hundred", "thousand", "and", "a"]) + r")\b"
+    r"(?:[\s-]+(?:" + "|".join([*_UNITS, *_TENS, "hundred", "thousand", "and", "a"]) + r")\b)*",
+    re.IGNORECASE,
+)
+
+
+def _worded_amounts(text: str) -> list[str]:
+    """Amounts typed in words: "sixty-six thousand two hundred and fifty" (66250), "seventy
+    euros" (70), and the price idiom "forty-two fifty" (42.50, also 42 and 50). A lone word
+    under ten ("one", "two": a count, "that one") is none, nor is a run before an ordinal word
+    ("twenty-third": a date) or "a"/"and" alone."""
+    found: list[str] = []
+    for match in _NUMBER_WORD.finditer(text):
+        words = [w.casefold() for w in re.split(r"[\s-]+", match.group(0)) if w]
+        while words and words[-1] in ("and", "a"):
+            words.pop()
+        while words and words[0] in ("and", "a"):
+            words = words[1:]
+        if not words or re.match(r"[\s-]*(?:" + _DAY_WORDS + r")\b", text[match.end() :], re.I):
+            continue
+        groups, current = [], []
+        for word in words:  # "forty-two fifty": two numbers side by side
+            if current and _closes(current, word):
+                groups.append(current)
+                current = []
+            current.append(word)
+        groups.append(current)
+        values = [v for v in map(_number_of, groups) if v is not None]
+        if len(values) == 2 and 10 <= values[1] <= 99:
+            found.append(f"{values[0]}.{values[1]:02d}")
+        for value, group in zip(values, groups, strict=False):
+            if value >= 10 or len(group) > 1:
+                found.append(str(value))
+    return found
+
+
+def _closes(current: list[str], word: str) -> bool:
+    """Whether ``word`` starts a new number after ``current`` ("forty-two" then "fifty")."""
+    last = current[-1]
+    if word in ("hundred", "thousand", "and"):
+        return False
+    if last in _TENS:
+        return word in _TENS or word not in _UNITS[:9]  # "forty two" joins, "forty fifty" not
+    # after a unit a new number starts ("two fifty", "twelve thirty"); after "hundred",
+    # "thousand" or "and" the same one goes on
+    return last in _UNITS
+
+
+def _number_of(words: list[str]) -> int | None:
+    total, current = 0, 0
+    for word in words:
+        if word in _UNITS:
+            current += _UNITS.index(word) + 1
+        elif word in _TENS:
+            current += _TENS[word]
+        elif word == "hundred":
+            current = max(current, 1) * 100
+        elif word == "thousand":
+            total += max(current, 1) * 1000
+            current = 0
+        elif word in ("and", "a"):
+            continue
+        else:
+            return None
+    return total + current
 
 
 def _months(text: str, today: date | None = None) -> list[str]:
@@ -252,7 +378,10 @@ def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
     # A number is an amount unless it is part of an IBAN or phone number written in groups, or
     # names something ("invoice no. 4711", "#12", "order number 55", "id 7").
     numbers = _REFERENCE.sub(" ", _GROUPED.sub(" ", without_numbers(without_urls)))
-    amounts = _unique(form for raw in _AMOUNT.findall(numbers) for form in _forms(raw))
+    worded = (form for value in _worded_amounts(numbers) for form in _forms(value))
+    amounts = _unique(
+        [*(form for raw in _AMOUNT.findall(numbers) for form in _forms(raw)), *worded]
+    )
     identifiers = _unique(_identifiers(text))
     dates = _unique(_dates(text, today))
     months = _unique(_months(text, today))
@@ -1053,6 +1182,33 @@ _HAVE_TO = re.compile(
 )
 
 
+# "Would you mind declining …", "do you mind sending …": the verb as a gerund.
+_MIND = re.compile(
+    r"^(?:(?:would|do)\s+(?:you|u)\s+)?mind\s+(?P<gerund>[^\W\d_]{4,}ing)\b(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+# "Mr Okafor asked me to remind …", "Mia wants me to share …": a request the user passes on
+# (the user's own words; only a verb the lexicon or the policy knows starts it).
+_ASKED_ME = re.compile(
+    r"^(?P<who>[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,3}?)\s+"
+    r"(?:asked|wants|wanted|needs|needed|would\s+like)\s+(?:me|us)\s+to\s+"
+    r"(?P<verb>[^\W\d_]+)\b(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _from_gerund(gerund: str, patterns: tuple[str, ...]) -> str | None:
+    """The verb of a gerund ("declining" decline, "stopping" stop, "sending" send), when the
+    lexicon or the policy knows it."""
+    stem = gerund[:-3]
+    tries = [stem[:-1]] if len(stem) > 2 and stem[-1] == stem[-2] else []  # "stopping"
+    tries += [stem + "e", stem]
+    for verb in tries:  # the lexicon's word first, then one the policy's patterns take
+        if verb in _VERBS or verb in _ALSO:
+            return verb
+    return next((v for v in tries if any(_matches(p, v) for p in patterns)), None)
+
+
 def _reworded(piece: str, patterns: tuple[str, ...]) -> str | None:
     """An instruction a piece makes without starting with its verb, as the imperative it
     means (``_GETS``, ``_HAVE_TO``); None for any other piece."""
@@ -1062,6 +1218,16 @@ def _reworded(piece: str, patterns: tuple[str, ...]) -> str | None:
             w in _OBJECT_END or w in _MODALS or w in _COPULAS for w in who
         ):
             return f"give {found['who']} {found['what']}"
+        return None
+    if found := _MIND.match(piece):
+        # "would you mind declining Marta's Porto trip": decline it
+        verb = _from_gerund(found["gerund"].casefold(), patterns)
+        return f"{verb} {found['rest']}" if verb else None
+    if found := _ASKED_ME.match(piece):
+        # "Mr Okafor asked me to remind Paul's parents …": the user passes the request on
+        verb = found["verb"].casefold()
+        if verb in _VERBS or verb in _ALSO or any(_matches(p, verb) for p in patterns):
+            return f"{found['verb']}{found['rest']}"
         return None
     if found := _HAVE_TO.match(piece):
         verb = found["verb"].casefold()
