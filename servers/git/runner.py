@@ -9,9 +9,9 @@ Every call goes through :meth:`GitRunner.run` and its single spawn (``shell=Fals
   (``core.hooksPath=/dev/null``: no file can ever be found there), ssh, pager, editors, external
   diff, credential helpers, signing programs, transports other than file and https;
 - per-repository overrides for the drivers the repository names itself (``repoconfig``);
-- a timeout that kills the whole process group, and stdout capped with a marker;
-- a client's cancellation (``notifications/cancelled``) stops the group too, and the call's
-  leftovers are removed (``waiting``).
+- a timeout, and a client's cancellation (``notifications/cancelled``), that stop the whole
+  process group and remove the call's leftovers (``waiting``: one path for both), and stdout
+  capped with a marker.
 
 This module never takes an argument list from the agent without the tools' checks in front.
 """
@@ -22,7 +22,6 @@ import atexit
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from servers.git.trust import MAX_CONFIG_BYTES, RepositoryRefused, check_listing
 from servers.wire import cancel
 from servers.wire.server import ToolError
 
-__all__ = ["GitFailed", "GitOutput", "GitRunner", "Repo"]
+__all__ = ["GitFailed", "GitOutput", "GitRunner", "GitTimedOut", "Repo"]
 
 _STDERR_CAP = 64 * 1024
 AGENT_NAME = "IronCurtain agent"
@@ -75,6 +74,11 @@ class GitFailed(ToolError):
         detail = sanitized(output.stderr.strip() or output.stdout.strip(), argv)
         super().__init__(f"git {subcommand} failed (exit {output.code}): {detail}")
         self.output = output
+
+
+class GitTimedOut(ToolError):
+    """git reached its deadline: its process group was stopped and the call's leftovers removed
+    (``waiting``); a tool that made something (a clone's folder) removes it."""
 
 
 _QUOTED = re.compile(r"'([^'\n]*)'")
@@ -346,11 +350,10 @@ class GitRunner:
         except OSError as exc:
             raise ToolError(f"could not run git in {cwd}: {exc.strerror}") from exc
         dirs = tuple(str(d) for d in (where.git_dir, where.common_dir) if d) if where else ()
-        code = waiting.wait(proc, timeout, subcommand, dirs, self._active)
-        if code is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the group: git's own children die with it
-            proc.wait()
-            raise ToolError(f"git {subcommand} timed out after {timeout:g} s")
+        try:
+            code = waiting.wait(proc, timeout, subcommand, dirs, self._active)
+        except waiting.TimedOut as exc:
+            raise GitTimedOut(str(exc)) from None
         stdout, truncated = _read_capped(out, cap or self.max_output)
         stderr, _ = _read_capped(err, _STDERR_CAP)
         output = GitOutput(code, stdout, stderr, truncated)

@@ -18,7 +18,7 @@ from typing import Any
 
 from servers.git.checks import check_branch_name, check_remote_name, shown
 from servers.git.context import GitContext, reply, tool
-from servers.git.runner import Repo
+from servers.git.runner import GitTimedOut, Repo
 from servers.git.schema import PATH, boolean, closed, enum, integer, string
 from servers.wire.cancel import CallCancelled
 from servers.wire.server import Tool, ToolError, ToolResult
@@ -167,16 +167,16 @@ def git_clone(ctx: GitContext, args: dict[str, Any]) -> ToolResult:
     existed = target.exists()
     try:
         ctx.git(Repo(parent), *command, "--", url, str(target), timeout=timeout)
-    except CallCancelled:
+    except (CallCancelled, GitTimedOut):
         _undo_clone(parent, target, existed)
         raise
     return reply({"url": url, "localPath": str(target), "bare": bool(args.get("bare"))})
 
 
 def _undo_clone(parent: Path, target: Path, existed: bool) -> None:
-    """A cancelled clone: remove what it made, if git (stopped) did not remove it itself: the
-    first folder it created under ``parent``, or what it put in the empty folder it was given.
-    Never through a symlink (``shutil.rmtree`` works on descriptors and refuses one)."""
+    """A cancelled or timed-out clone: remove what it made, if git (stopped) did not remove it
+    itself: the first folder it created under ``parent``, or what it put in the empty folder it
+    was given. Never through a symlink (``shutil.rmtree`` works on descriptors and refuses one)."""
     if not existed:
         made = parent / target.relative_to(parent).parts[0]
         with contextlib.suppress(OSError):

@@ -1,9 +1,9 @@
-"""Waiting for a git child, and stopping it when the client cancels the call.
+"""Waiting for a git child, and stopping it at its deadline or when the client cancels the call.
 
-:func:`wait` returns git's exit code, or None at the deadline (the runner then kills the group).
-A pidfd wakes it the moment git exits, where ``Popen.wait(timeout)`` polls with growing sleeps
-that add milliseconds to every call. Inside a request (``servers.wire.cancel``) an eventfd the
-cancellation rings wakes it too, and git is stopped the way it cleans up after itself: SIGTERM to
+:func:`wait` returns git's exit code. A pidfd wakes it the moment git exits, where
+``Popen.wait(timeout)`` polls with growing sleeps that add milliseconds to every call. Inside a
+request (``servers.wire.cancel``) an eventfd the cancellation rings wakes it too. At the deadline
+or on the cancellation git is stopped the same way, the way it cleans up after itself: SIGTERM to
 its whole process group (git, the far side of a local transport, pack-objects, index-pack),
 which makes git remove its lock files and a partial clone (git's own signal handlers); whatever
 has not exited after :data:`STOP_GRACE_S` gets SIGKILL. The group is signalled before its leader
@@ -15,7 +15,8 @@ made during this call: lock files (``*.lock`` at the top of the git directory an
 ``objects/pack/tmp_*``, left by unpack-objects and index-pack even on SIGTERM). An entry counts as
 the call's when it was modified after the call's git started and no other git of this server runs
 in the same repository. Nothing is followed through a symlink. Objects already written stay
-(unreachable; ``git gc`` removes them), and so does anything on the far side of a push.
+(unreachable; ``git gc`` removes them), and so does anything on the far side of a push. Last,
+:class:`TimedOut` (the deadline) or ``CallCancelled`` is raised.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ import stat
 import sys
 import threading
 import time
-from typing import NoReturn, Protocol
+from typing import Protocol
 
 from servers.wire import cancel
-from servers.wire.cancel import CallCancelled, Cancellation
+from servers.wire.cancel import CallCancelled
 
-__all__ = ["STOP_GRACE_S", "Child", "Running", "Wake", "stop_group", "tidy", "wait"]
+__all__ = ["STOP_GRACE_S", "Child", "Running", "TimedOut", "Wake", "stop_group", "tidy", "wait"]
 
 STOP_GRACE_S = 2.0
 _MAX_ENTRIES = 20_000  # entries looked at per directory: tidying stays bounded
@@ -48,43 +49,48 @@ class Child(Protocol):
     def wait(self) -> int: ...
 
 
+class TimedOut(Exception):
+    """git reached its deadline and was stopped (its group gone, the call's leftovers removed)."""
+
+
 def wait(
     proc: Child,
     timeout: float,
     subcommand: str,
     git_dirs: tuple[str, ...],
     running: Running,
-) -> int | None:
-    """git's exit code, or None at the deadline. If the client cancels the call first: git is
-    stopped, the call's leftovers in ``git_dirs`` removed, and CallCancelled raised."""
+) -> int:
+    """git's exit code. At the deadline, or when the client cancels the call first, git is
+    stopped, the call's leftovers in ``git_dirs`` removed, and :class:`TimedOut` or
+    ``CallCancelled`` raised."""
     cancellation = cancel.current()
-    if cancellation is None:
-        return _wait(proc, timeout)
     since = time.time_ns() - 100_000_000  # file times lag the clock by up to a tick
     wake = Wake()
     running.enter(git_dirs)
     try:
-        with cancellation.hook(wake.ring):
+        with cancellation.hook(wake.ring) if cancellation else contextlib.nullcontext():
             code = _wait(proc, timeout, wake.fd)
-        if code is not None or not cancellation.cancelled:
+        if code is not None:
             return code
         clean = stop_group(proc)
     finally:
         wake.close()
         alone = running.leave(git_dirs)
-    _stopped(subcommand, clean, tidy(git_dirs, since) if alone else [], cancellation)
+    removed = tidy(git_dirs, since) if alone else []
+    if cancellation is not None and cancellation.cancelled:
+        _stopped(subcommand, "its call was cancelled", clean, removed)
+        raise CallCancelled(cancellation.reason or "")
+    _stopped(subcommand, f"it timed out after {timeout:g} s", clean, removed)
+    raise TimedOut(f"git {subcommand} timed out after {timeout:g} s")
 
 
-def _stopped(
-    subcommand: str, clean: bool, removed: list[str], cancellation: Cancellation
-) -> NoReturn:
-    """One line on stderr (the operator's log), then CallCancelled."""
+def _stopped(subcommand: str, why: str, clean: bool, removed: list[str]) -> None:
+    """One line on stderr (the operator's log)."""
     how = "exited on SIGTERM" if clean else "killed (SIGKILL)"
-    line = f"ironcurtain-git: git {subcommand} stopped, its call was cancelled: git {how}"
+    line = f"ironcurtain-git: git {subcommand} stopped, {why}: git {how}"
     if removed:
         line += f"; removed {len(removed)} leftover(s): {', '.join(removed[:10])}"
     print(line, file=sys.stderr, flush=True)
-    raise CallCancelled(cancellation.reason or "")
 
 
 def _wait(proc: Child, timeout: float, wake: int | None = None) -> int | None:

@@ -252,6 +252,52 @@ def test_cancelled_fetch_leaves_no_ref_lock_or_temp_file(tmp_path, big_repo) -> 
     print(log)
 
 
+def test_timed_out_clone_stops_git_like_a_cancel_and_leaves_no_clone(tmp_path, big_repo) -> None:
+    """git at its own deadline (``--timeout 0.5``: a clone gets 4x, 2 s; this one needs ~5 s) is
+    stopped the way a cancellation stops it: SIGTERM to the group, reaped, its clone removed."""
+    base = big_repo.parent
+    target = base / "deep" / "copy"
+    with serving(["git", "--base-dir", str(base), "--timeout", "0.5"], tmp_path) as server:
+        started = time.monotonic()
+        server.call(7, "git_clone", {"url": f"file://{big_repo}", "localPath": str(target)})
+        children = _git_children_running(server)
+        answer = server.answer(7, 20)
+        answered = time.monotonic() - started
+        assert answer["result"]["isError"] is True, answer
+        assert "git clone timed out after 2 s" in answer["result"]["content"][0]["text"]
+        _check_stopped(server, children)
+        assert not (base / "deep").exists(), "a partial clone was left"
+        server.call(8, "git_status", {"path": str(big_repo)})
+        assert server.answer(8)["result"]["isError"] is False
+    log = server.stderr()
+    assert "git clone stopped, it timed out after 2 s: git exited on SIGTERM" in log, log
+    assert answered < 2 + 2.5, answered  # the deadline and at most the stop's grace
+    print(f"clone: answered {answered:.2f} s after the call (deadline 2 s)")
+
+
+def test_timed_out_fetch_leaves_no_ref_lock_or_temp_file(tmp_path, big_repo) -> None:
+    base = big_repo.parent
+    work = base / "work"
+    work.mkdir()
+    _git("init", "-q", cwd=work)
+    with serving(["git", "--base-dir", str(base), "--timeout", "0.5"], tmp_path) as server:
+        server.call(1, "git_remote", {"path": str(work), "mode": "add", "name": "origin",
+                                      "url": f"file://{big_repo}"})  # fmt: skip
+        assert server.answer(1)["result"]["isError"] is False
+        server.call(2, "git_fetch", {"path": str(work), "remote": "origin"})
+        children = _git_children_running(server)
+        answer = server.answer(2, 20)
+        assert "git fetch timed out after 2 s" in answer["result"]["content"][0]["text"], answer
+        _check_stopped(server, children)
+        assert _leftovers(work / ".git") == []
+        assert not (work / ".git" / "refs" / "remotes" / "origin").exists()
+        server.call(3, "git_status", {"path": str(work)})
+        assert server.answer(3)["result"]["isError"] is False
+    log = server.stderr()
+    assert "git fetch stopped, it timed out after 2 s: git exited on SIGTERM" in log, log
+    print(log)
+
+
 # --- fetch ---------------------------------------------------------------------------------
 
 
