@@ -13,11 +13,9 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,48 +24,12 @@ from appliance.chokepoint.audit import verify_file
 from appliance.config.paths import AppPaths
 from appliance.config.settings import Config
 from appliance.session.core import SessionOptions, open_session
+from tests.servers.loopback import tarpit
 
 pytestmark = pytest.mark.anyio
 CLI = [sys.executable, "-m", "appliance.cli"]
 HOST = Path(__file__).with_name("crash_host.py")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@contextlib.contextmanager
-def tarpit(received: threading.Event, connections: list[int]) -> Iterator[str]:
-    """http://localhost:PORT/x of a server that reads a request, sets ``received`` and never
-    answers; ``connections`` counts the connections it accepted."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def serve(conn: socket.socket) -> None:
-        data = b""
-        with contextlib.suppress(OSError):
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            received.set()
-            while conn.recv(65536):
-                pass
-
-    def accept() -> None:
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                return
-            connections.append(1)
-            threading.Thread(target=serve, args=(held[-1],), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield f"http://localhost:{listener.getsockname()[1]}/x"
-    finally:
-        listener.close()
-        for conn in held:
-            conn.close()
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -99,9 +61,9 @@ async def test_host_killed_while_a_server_works_leaves_the_intent_and_resume_rep
     tmp_path: Path, capsys
 ):
     home, sandbox, session_id = tmp_path / "home", tmp_path / "sandbox", "crash-1"
-    received, connections = threading.Event(), []
-    with tarpit(received, connections) as url:
-        _kill_host_while_fetching(home, sandbox, session_id, url, received)
+    with tarpit("/x") as site:
+        url = site.url
+        _kill_host_while_fetching(home, sandbox, session_id, url, site.received)
         log = home / "sessions" / session_id / "audit.jsonl"
         records = [json.loads(line) for line in log.read_text().splitlines()]
         # the intent is in the log; the call's record never came
@@ -139,7 +101,7 @@ async def test_host_killed_while_a_server_works_leaves_the_intent_and_resume_rep
         async with open_session(Config(), paths, options):  # a second resume: said once only
             pass
         assert "stopped while a call was at its server" not in capsys.readouterr().err
-        assert len(connections) == 1  # the loopback server saw the request once, never again
+        assert site.connections == 1  # the loopback server saw the request once, never again
     records = [json.loads(line) for line in log.read_text().splitlines()]
     (report,) = [r for r in records if r["type"] == "outcome-unknown"]
     assert report["intent"] == intent["seq"] and report["callDigest"] == intent["callDigest"]

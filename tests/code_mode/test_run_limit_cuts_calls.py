@@ -7,14 +7,12 @@ only then did the run end; an escalation stayed open, answerable, past the limit
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
-import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,10 @@ import pytest
 
 from appliance.chokepoint.escalation.files import response_path
 from appliance.chokepoint.escalation.interactive import InteractivePrompt
-from appliance.chokepoint.escalation.models import EscalationRequest, Verdict
-from appliance.config.paths import AppPaths
-from appliance.config.settings import Config
 from appliance.sandbox import Limits, Sandbox
 from appliance.sandbox.code_mode import CodeExecutor
-from appliance.session import core
-from appliance.session.core import Session, SessionOptions, open_session
+from tests.chokepoint.chokepoint_helpers import local_sites_session
+from tests.servers.loopback import tarpit
 
 CASES = json.loads(
     (
@@ -38,61 +33,6 @@ CASES = json.loads(
 )["cases"]
 
 pytestmark = pytest.mark.anyio
-
-
-class Approves:
-    async def ask(self, request: EscalationRequest) -> Verdict:
-        return Verdict(approved=True, by="user")
-
-
-@contextmanager
-def tarpit(closed: threading.Event | None = None) -> Iterator[str]:
-    """http://localhost:PORT/ of a server that accepts connections and never answers; sets
-    ``closed`` when a client closes its side of a connection."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def watch(conn: socket.socket) -> None:
-        try:
-            while conn.recv(65536):
-                pass
-        except OSError:
-            return
-        if closed is not None:
-            closed.set()
-
-    def accept() -> None:
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                return
-            threading.Thread(target=watch, args=(held[-1],), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield f"http://localhost:{listener.getsockname()[1]}/"
-    finally:
-        listener.close()
-        for conn in held:
-            conn.close()
-
-
-@asynccontextmanager
-async def session(tmp_path: Path, human: Any) -> AsyncIterator[Session]:
-    config = Config(escalation_timeout_seconds=30, allowed_directories=(str(tmp_path / "docs"),))
-    sandbox = tmp_path / "sandbox"
-    specs = [
-        dataclasses.replace(s, args=(*s.args, "--allow-private-addresses"))
-        if s.name == "fetch"
-        else s
-        for s in core.server_specs(config, sandbox)
-    ]
-    channel = Approves() if human == "approves" else None if human == "silent" else human
-    options = SessionOptions(task="test", sandbox=sandbox, interactive_channel=channel)
-    paths = AppPaths(home=tmp_path / "home", cache=tmp_path / "cache")
-    async with open_session(config, paths, options, specs) as opened:
-        yield opened
 
 
 def call_records(audit: Path) -> list[dict[str, Any]]:
@@ -125,9 +65,9 @@ async def test_cut_off_vector(case, tmp_path, guest_wasm, shared_cache) -> None:
     seen: list[dict[str, Any]] = []
     terminal = io.StringIO()
     human = InteractivePrompt(terminal, 30) if case["human"] == "prompt" else case["human"]
-    with tarpit() as url:
-        code = case["code"].format(outside=outside, inside=inside, tarpit=url)
-        async with session(tmp_path, human) as s:
+    with tarpit() as site:
+        code = case["code"].format(outside=outside, inside=inside, tarpit=site.url)
+        async with local_sites_session(tmp_path, human) as s:
             catalog = [t.catalog_entry() for t in await s.servers.all_tools()]
             executor = CodeExecutor(s.chokepoint, box, catalog)
             folder = s.dir / "escalations"
@@ -177,9 +117,9 @@ async def test_a_cut_off_call_leaves_the_server_usable(tmp_path, guest_wasm, sha
     waiting in the client or running in the server."""
     (tmp_path / "sandbox").mkdir()
     box = Sandbox(guest_wasm, cache_dir=shared_cache, limits=Limits(run_wall_seconds=1.0))
-    closed = threading.Event()
-    with tarpit(closed) as url, _answering() as good:
-        async with session(tmp_path, "approves") as s:
+    with tarpit() as site, _answering() as good:
+        url = site.url
+        async with local_sites_session(tmp_path, "approves") as s:
             catalog = [t.catalog_entry() for t in await s.servers.all_tools()]
             executor = CodeExecutor(s.chokepoint, box, catalog)
             started = time.monotonic()
@@ -187,7 +127,7 @@ async def test_a_cut_off_call_leaves_the_server_usable(tmp_path, guest_wasm, sha
             assert cut.error is not None and cut.error.kind == "run_deadline"
             assert time.monotonic() - started < 2.5
             with anyio.fail_after(3):  # the server stopped the request: its socket was shut
-                while not closed.is_set():
+                while not site.closed.is_set():
                     await anyio.sleep(0.02)
             after = await executor.run(f"fetch.http_fetch(url='{good}')['status']")
     assert after.error is None and after.result == "200", after

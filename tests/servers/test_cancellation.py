@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import socket
 import subprocess
 import sys
@@ -21,18 +20,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from servers.wire.cancel import CallCancelled, Cancellation, bound
+from tests.servers.mcp_lines import McpLines
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((REPO_ROOT / "tests/vectors/wire/cancellations.json").read_text())["cases"]
 QUIET_S = 1.5  # how long "no answer" is waited for
 
 
-class RawServer:
+class RawServer(McpLines):
     """A shipped server over stdio, its lines read on a thread, its stderr kept in a file."""
 
     def __init__(self, argv: list[str], stderr: Path) -> None:
@@ -46,48 +45,9 @@ class RawServer:
             env=env,
             cwd=REPO_ROOT,
         )
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t"}}
-        self.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init})
-        assert "result" in self.answer(0, 30)
-        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(json.loads(line))
-
-    def send(self, message: dict[str, Any]) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(message).encode() + b"\n")
-        self.process.stdin.flush()
-
-    def call(self, request_id: int, tool: str, arguments: dict[str, Any]) -> None:
-        params = {"name": tool, "arguments": arguments}
-        self.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params})
-
-    def cancel(self, request_id: object, reason: str = "test") -> None:
-        params = {"requestId": request_id, "reason": reason}
-        self.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params})
-
-    def answers(self, within: float) -> list[dict[str, Any]]:
-        """Every message that arrives within ``within`` seconds."""
-        got, deadline = [], time.monotonic() + within
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                got.append(self.lines.get(timeout=left))
-            except queue.Empty:
-                break
-        return got
-
-    def answer(self, request_id: object, within: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while (left := deadline - time.monotonic()) > 0:
-            message = self.lines.get(timeout=left)
-            if message.get("id") == request_id and "method" not in message:
-                return message
-        raise AssertionError(f"no answer for {request_id!r} within {within} s")
+        assert self.process.stdin is not None and self.process.stdout is not None
+        super().__init__(self.process.stdin, self.process.stdout)
+        self.initialize()
 
     def stderr(self) -> str:
         return self._stderr.read_text(errors="replace")
