@@ -5,8 +5,10 @@ same policy, escalation and audit as Code Mode. Tools are exposed as ``SERVER__T
 output is the protocol channel, so escalations are answered from another terminal with
 ``ironcurtain escalation-listener`` or, when the client supports MCP elicitation, in the client
 itself (:mod:`appliance.chokepoint.escalation.client`: first answer wins); while one waits
-the client gets a warning and, if it sent a progress token, progress every 5 s. Everything the
-operator should read goes to stderr.
+the client gets a warning and, if it sent a progress token, progress every 5 s. A client's
+``notifications/cancelled`` cuts the call's trip off (``appliance.chokepoint.gate``): audited as
+cut off, its question withdrawn, its server told. Everything the operator should read goes to
+stderr.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Each connection gets its own `servers.wire.server.StdioServer(validate=False)` r
 writing the socket as newline-delimited JSON-RPC; every `tools/call` goes to
 `session.chokepoint.call` on the session's event loop (through an anyio `BlockingPortal`), so a call
 from the container is checked, escalated and audited exactly like one from Code Mode. Tools are
-named `SERVER__TOOL`.
+named `SERVER__TOOL`. A `notifications/cancelled` for a call of that connection cuts its trip off
+(`appliance.chokepoint.gate`); ids are per connection, so one connection cannot cancel another's.
 
 Bounds: at most `MAX_CONNECTIONS` connections; each connection has StdioServer's bounds
 (message size, queued calls, bytes in flight) and is hung up after `IDLE_SECONDS` without a
