@@ -458,6 +458,18 @@ def _identifiers(text: str) -> list[str]:
     return found
 
 
+# "The ARM one is fine", "the old ones can wait", "leave the 10C one alone": the one the user
+# says needs nothing is ruled out, as a negated clause is ("not the ARM one").
+_LEFT_ALONE = re.compile(
+    r"(?i)^\W*(?:(?:the|that|this|those|these)\s+(?:[^\W\d_][\w'’-]*\s+){0,3}ones?\s+"
+    r"(?:is|are|was|['’]s|['’]re|seems?|looks?)\s+(?:fine|ok|okay|good|alright|all\s+right|"
+    r"working|running\s+fine|healthy|unaffected)\b"
+    r"|(?:the|that|this|those|these)\s+(?:[^\W\d_][\w'’-]*\s+){0,3}ones?\s+can\s+wait\b"
+    r"|(?:leave|keep)\s+(?:the|that|this)\s+(?:[^\W\d_][\w'’-]*\s+){0,3}ones?\s+"
+    r"(?:alone|as\s+(?:it\s+is|is)|running|be)\b)"
+)
+
+
 def _affirmed(text: str, questions: bool = False) -> str:
     """The message with every negated clause blanked out (same length, so nothing joins up),
     and every question too unless ``questions`` (they describe objects; they ask no action)."""
@@ -479,7 +491,7 @@ def _affirmed(text: str, questions: bool = False) -> str:
         reported = _REPORTED.match(clause)
         judged = clause[: reported.end()] if reported else clause
         negated = _NEGATION.search(_NOT_NEGATIONS.sub(" ", judged)) is not None
-        negated = negated or _excepts(clause)
+        negated = negated or _excepts(clause) or _LEFT_ALONE.match(clause) is not None
         question = clause.rstrip().endswith("?") and not polite
         if negated or (question and not questions):
             # blanked up to the mark that ends it: "merge the docs PR, not the refactor, jwu is
@@ -1111,8 +1123,9 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                 # values, and the instruction before it ends here.
                 if current is not None:
                     # "Pay the power bill; I mean the December one": what the statement points
-                    # at with "one" still describes the instruction's object
-                    for pointing in _POINTED.finditer(piece):
+                    # at with "one" still describes the instruction's object; not when it says
+                    # something else of it ("The ARM one is fine": the one not to touch)
+                    for pointing in _POINTED.finditer(piece) if _naming(piece) else ():
                         current[1] += " " + pointing.group(0)
                     found.append(_instruction(*current))
                 current = None
@@ -1531,6 +1544,21 @@ _POINTED = re.compile(
     r"|\bthe\s+ones?\s+(?:from|for|in|of|dated|about|called|named|with|at|on)\s+"
     r"((?:the\s+)?[^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,2})"
 )
+
+
+# A statement that says which one the object is: "I mean the December one", "it's the old
+# one", "that's the one from March", or the phrase alone ("The December one.").
+_NAMING = re.compile(
+    r"(?i)^\W*(?:(?:i|we)\s+(?:mean|meant)\b|(?:it|that)(?:['’]s|\s+is|\s+was)\b"
+    r"|namely\b|specifically\b)"
+)
+
+
+def _naming(piece: str) -> bool:
+    if _NAMING.match(piece):
+        return True
+    bare = _POINTED.sub(" ", piece)
+    return not re.sub(r"[\W_]+", "", bare)  # nothing but the phrase pointing with "one"
 
 
 def _pointed(text: str) -> tuple[str, ...]:
