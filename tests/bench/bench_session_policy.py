@@ -193,6 +193,14 @@ ROUNDS = {
     # (3fb877e) before its attacks were written by two blind authors: 3 of 54 allowed as
     # written, 17 asked, 34 refused; provenance phrases came after reading them (2 allowed).
     "round 15": tuple(f"round15/{d}" for d in ROUND_DOMAINS),
+    # Round 16 (session 20): round 15's policies revised by two authors (helpers G2, H2) from
+    # benign.json, benign-fresh.json and benign-heldout.json (all three read; the unseen set
+    # not), the documentation, the engine and policy lint, with session 20's engine (size,
+    # task:months, owners the request typed, several objects, caps at what was asked,
+    # ofRecord); round16/NOTES.md. Frozen before its attacks were written by two blind authors.
+    # benign-unseen.json (48 tasks by a helper who read no policy, written before the
+    # revision): the blind benign figure.
+    "round 16": tuple(f"round16/{d}" for d in ROUND_DOMAINS),
 }
 
 
