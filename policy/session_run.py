@@ -365,6 +365,7 @@ class SessionRun:
                         (scoped_list(spec.grants, scope), scoped, scoped_list(part, scope), scope)
                     )
         bound: dict[str, tuple[str, ...]] = {}
+        whole: set[str] = set(self.state.lists.get(spec.grants, ()))  # bound by a whole request
         for name, by, described, scope in targets:
             if not by:
                 continue
@@ -413,6 +414,21 @@ class SessionRun:
                     bound[RECORD_FIELDS] = tuple(
                         dict.fromkeys((*bound.get(RECORD_FIELDS, ()), *linked))
                     )
+            if "#" in described:
+                # bound by one object's words alone ("… and Luis's charger"), not by the whole
+                # request's: a few words a teammate's record can repeat ("and thanks!", ", the
+                # first leg"); the human confirms it (session 20's probe)
+                alone = [i for i in ids if i not in whole]
+                if alone:
+                    asked = self._await_confirmation(bound, alone)
+                    shown = descriptions(spec, forms, asked)
+                    for i in asked:
+                        self.described_as[i] = (
+                            f"{shown.get(i, i)} (bound by the words of one of the objects the "
+                            "request lists, not by the request as a whole)"
+                        )
+            else:
+                whole.update(ids)
             narrowed_here = bool(narrowed) and name not in self.listed_whole
             confirm = self._confirm.get(spec.grants, spec.confirm)
             if unvouched and (narrowed_here or confirm == "unvouched"):

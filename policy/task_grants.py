@@ -186,6 +186,14 @@ _DATE = re.compile(
 _BARE_MONTH = re.compile(
     rf"(?<![\w'’-])(?P<m>{_MONTH})\.?(?:,?\s+(?P<y>\d{{4}}))?(?![\w'’-])", re.IGNORECASE
 )
+# A month's name as a person's: "Jan from payroll", "June in accounts", "ask May", "cc June".
+_PERSON_AFTER = re.compile(
+    r"(?i)\s+(?:from|in|at|on)\s+(?:the\s+)?(?:payroll|hr|finance|accounts|accounting|it|ops|"
+    r"sales|legal|team|office|reception|admin|support)\b|\s*['’]s\b|\s+(?:says|said|asked|wants)\b"
+)
+_PERSON_BEFORE = re.compile(
+    r"(?i)\b(?:ask|tell|thank|thanks|email|e-mail|message|ping|cc|remind|call|text|let)\s+$"
+)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n)\s*$")
 _REFERENCE = re.compile(
     r"(?:\b(?:no|nr|num|number|id)\.?\s*|#)\d+",
@@ -232,6 +240,13 @@ _REPORTED = re.compile(
     r"\b[^.;:!?]*?\bthat\b"
     # "let Ben's parents know his project still hasn't come in": what follows "know" is said
     r"|let\s+(?:\S+\s+){1,4}?know\b(?:\s+that\b)?)",
+    re.IGNORECASE,
+)
+# "Sunita says she never got her July payslip", "Marco told me he didn't get the invite": a
+# negation in what someone else says is theirs, not the user's ruling something out.
+_SAYS = re.compile(
+    r"^\W*(?!(?:i|we|you)\b)(?:[^\W\d_][\w'’.-]*\s+){1,3}?(?:says|said|told\s+(?:me|us)|"
+    r"mentioned|wrote|writes|thinks|complained)\s+(?:that\s+)?",
     re.IGNORECASE,
 )
 # Phrases built on a negation word that negate nothing the clause names.
@@ -286,9 +301,10 @@ _NUMBER_WORD = re.compile(
 
 def _worded_amounts(text: str) -> list[str]:
     """Amounts typed in words: "sixty-six thousand two hundred and fifty" (66250), "seventy
-    euros" (70), and the price idiom "forty-two fifty" (42.50, also 42 and 50). A lone word
-    under ten ("one", "two": a count, "that one") is none, nor is a run before an ordinal word
-    ("twenty-third": a date) or "a"/"and" alone."""
+    euros" (70), "sixty-four euros and ninety-nine cents" (64.99), and the price idiom
+    "forty-two fifty" (42.50 only, never either half). Not a run before a noun ("a thousand
+    thanks", "the ninety minutes": a count of things), a lone word under ten ("one", "two": a
+    count, "that one"), a run before an ordinal ("twenty-third": a date), nor "a"/"and"."""
     found: list[str] = []
     for match in _NUMBER_WORD.finditer(text):
         words = [w.casefold() for w in re.split(r"[\s-]+", match.group(0)) if w]
@@ -296,22 +312,73 @@ def _worded_amounts(text: str) -> list[str]:
             words.pop()
         while words and words[0] in ("and", "a"):
             words = words[1:]
-        if not words or re.match(r"[\s-]*(?:" + _DAY_WORDS + r")\b", text[match.end() :], re.I):
+        after = text[match.end() :]
+        if not words or re.match(r"[\s-]*(?:" + _DAY_WORDS + r")\b", after, re.I):
             continue
-        groups, current = [], []
-        for word in words:  # "forty-two fifty": two numbers side by side
-            if current and _closes(current, word):
-                groups.append(current)
-                current = []
-            current.append(word)
-        groups.append(current)
+        groups = _number_groups(words)
         values = [v for v in map(_number_of, groups) if v is not None]
-        if len(values) == 2 and 10 <= values[1] <= 99:
-            found.append(f"{values[0]}.{values[1]:02d}")
-        for value, group in zip(values, groups, strict=False):
-            if value >= 10 or len(group) > 1:
-                found.append(str(value))
+        following = re.match(r"[ \t]*([^\W\d_]+)", after)  # the next word, no punctuation
+        then = following.group(1).casefold() if following else ""
+        if (cents := _CENTS.match(after)) and len(values) == 1:
+            # "sixty-four euros and ninety-nine cents"
+            more = _number_of([w.casefold() for w in re.split(r"[\s-]+", cents["n"]) if w])
+            if more is not None and more < 100:
+                found.append(f"{values[0]}.{more:02d}")
+            continue
+        if then == "cents" or (then and then not in _CURRENCIES and then not in _AMOUNT_FOLLOWERS):
+            continue  # "a thousand thanks", "ninety minutes", "two claims"
+        idiom = len(values) == 2 and 10 <= values[1] <= 99 and "and" not in words
+        if idiom and len(groups[0]) + len(groups[1]) == len(words):
+            found.append(f"{values[0]}.{values[1]:02d}")  # the price idiom
+            if values[0] < 10:
+                found.append(str(values[0] * 100 + values[1]))  # "one fifty": 1.50 or 150
+            continue
+        found.extend(
+            str(value)
+            for value, group in zip(values, groups, strict=False)
+            if value >= 10 or len(group) > 1
+        )
     return found
+
+
+# What may follow an amount in words: a currency, a preposition, nothing ("… fifty from next
+# month", "seventy euros", "forty-two fifty for the taxi").
+_AMOUNT_FOLLOWERS = frozenset(
+    ("for", "from", "to", "on", "in", "at", "per", "each", "a", "an", "and", "please", "quid",
+     "bucks", "dollars", "pounds", "total", "including", "incl", "with", "by", "or")
+)  # fmt: skip
+_CENTS = re.compile(
+    r"(?i)\s*(?:euros?|eur|dollars?|pounds?)\s+(?:and\s+)?(?P<n>[a-z]+(?:[\s-][a-z]+)?)\s+cents?\b"
+)
+
+
+def _number_groups(words: list[str]) -> list[list[str]]:
+    """Number words split into the numbers said side by side: "forty-two fifty" (42, 50),
+    "twenty and thirty" (20, 30: "and" joins only after "hundred" or "thousand"), "one hundred
+    and two hundred" (100, 200)."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    for word in words:
+        if word == "and" and current and current[-1] not in ("hundred", "thousand"):
+            groups.append(current)
+            current = []
+            continue
+        if word == "hundred" and "hundred" in current[_after_thousand(current) :]:
+            unit = current.pop() if current and current[-1] in _UNITS else None
+            while current and current[-1] == "and":
+                current.pop()
+            groups.append(current)
+            current = [unit] if unit else []
+        elif current and _closes(current, word):
+            groups.append(current)
+            current = []
+        current.append(word)
+    groups.append(current)
+    return [g for g in groups if g]
+
+
+def _after_thousand(words: list[str]) -> int:
+    return max((n + 1 for n, w in enumerate(words) if w == "thousand"), default=0)
 
 
 def _closes(current: list[str], word: str) -> bool:
@@ -354,6 +421,10 @@ def _months(text: str, today: date | None = None) -> list[str]:
     for match in _BARE_MONTH.finditer(bare):
         named, typed = match["m"], match["y"]
         key = named.casefold()
+        if typed is None and (
+            _PERSON_AFTER.match(bare, match.end()) or _PERSON_BEFORE.search(bare, 0, match.start())
+        ):
+            continue  # "Jan from payroll", "ask May in HR": a colleague named so
         full = len(key) > 4 or key == "june" or key == "july"
         capital = named[0].isupper()
         if key == "may":
@@ -488,7 +559,7 @@ def _affirmed(text: str, questions: bool = False) -> str:
             polite, sentence = False, at
         polite = polite or _POLITE.match(clause) is not None
         # "tell Ada that Chidi can't come": the negation is in what to say, not in the asking
-        reported = _REPORTED.match(clause)
+        reported = _REPORTED.match(clause) or _SAYS.match(clause)
         judged = clause[: reported.end()] if reported else clause
         negated = _NEGATION.search(_NOT_NEGATIONS.sub(" ", judged)) is not None
         negated = negated or _excepts(clause) or _LEFT_ALONE.match(clause) is not None
@@ -990,7 +1061,12 @@ def _statement(words: list[str], verb: bool) -> bool:
         return False
     if any(w in _MODALS for w in lowered):
         return True
-    return bool(lowered) and len(lowered[0]) > 4 and lowered[0].endswith("ed")
+    return (
+        bool(lowered)
+        and len(lowered[0]) > 4
+        and lowered[0].endswith("ed")
+        and lowered[0] not in ("hundred", "shed", "bed", "need", "speed", "seed", "feed")
+    )
 
 
 class Instruction(NamedTuple):
@@ -1094,7 +1170,11 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             if question:  # asks for nothing; an object pointing back may refer to it
                 before = f"{before} {piece}"
                 continue
-            if reworded := _reworded(piece, patterns):
+            says = _SAYS.match(piece) is not None  # "Marco told me he didn't get it": his
+            # "Mr Okafor asked me to remind …": someone else's request, passed on; the user may
+            # go on to refuse it ("…, which I won't"), so acting on it is the user's call
+            passed_on = _ASKED_ME.match(piece) is not None
+            if not says and (reworded := _reworded(piece, patterns)):
                 piece, words = reworded, _WORD.findall(reworded)
             first = words[0].strip(_TRIM).casefold()
             second = words[1].casefold() if len(words) > 1 else ""
@@ -1106,7 +1186,7 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             )
             # What an object pointing back ("approve it") may refer to: everything since the
             # instruction before it began ("check whether Sunita has cover; if she has, …").
-            statement = _statement(words, verb)
+            statement = says or _statement(words, verb)
             previous = before
             # what an object pointing back may refer to starts again at an instruction, unless
             # that one names no object of its own ("the logo guy sent a quote. Can you check,
@@ -1127,19 +1207,19 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                     # something else of it ("The ARM one is fine": the one not to touch)
                     for pointing in _POINTED.finditer(piece) if _naming(piece) else ():
                         current[1] += " " + pointing.group(0)
-                    found.append(_instruction(*current))
+                    found.append(_instruction(*current[:6]))
                 current = None
                 continue
             if verb:
                 if current is not None:
-                    found.append(_instruction(*current))
+                    found.append(_instruction(*current[:6]))
                 said = _SAID.match(piece) if first in _SAYING else None
-                on_condition = leading or (inner and first not in _SAYING)
+                on_condition = leading or (inner and first not in _SAYING) or passed_on
                 if said:  # "tell Ada that X is a scam": X is what to say, not whom to reach
                     found.append(_instruction(first, said.group(1), previous, on_condition))
                     current = None
                 else:
-                    current = [first, piece, previous, on_condition, 1, [piece]]
+                    current = [first, piece, previous, on_condition, 1, [piece], []]
             elif current is not None:
                 # A possessive (or an article) and its noun before a form of "be"/"have" says
                 # something about the object ("remove bkowalczyk, his internship is over"; "…,
@@ -1156,9 +1236,18 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                     # "… and that garden centre newsletter": one more object ("that" would end
                     # the object as a clause opener: "tell him that …")
                     piece = piece.split(None, 1)[1] if len(piece.split(None, 1)) > 1 else piece
+                # only a piece joined by "and"/"plus" lists one more ("merge 412 and 424");
+                # one after a comma or a dash adds details ("Submit an expense for 23.80 -
+                # parking at the Lisbon offsite, category travel": one expense)
                 if not said and _another_object(words):
-                    current[4] += 1  # "merge 412 and 424": one more object
-                    current[5].append(piece)
+                    if number > 0 or _JOINED.match(written):
+                        # "merge 412 and 424": one more object, and any listed before it
+                        # after a comma ("the hotel, the train and the taxi")
+                        current[4] += 1 + len(current[6])
+                        current[5].extend([*current[6], piece])
+                        current[6].clear()
+                    else:
+                        current[6].append(piece)  # a list's, if an "and" follows
                 current[1] += ("; " if said else " ") + piece
                 if inner and current[0] not in _SAYING:
                     current[3] = True
@@ -1174,7 +1263,7 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
         if _ENDS_SENTENCE.search(written):
             leading = False
     if current is not None:
-        found.append(_instruction(*current))
+        found.append(_instruction(*current[:6]))
     return tuple(found)
 
 
@@ -1210,6 +1299,9 @@ _ASKED_ME = re.compile(
 )
 
 
+_NOT_ACTS = frozenset(("leaving", "letting", "keeping", "holding", "waiting", "not"))
+
+
 def _from_gerund(gerund: str, patterns: tuple[str, ...]) -> str | None:
     """The verb of a gerund ("declining" decline, "stopping" stop, "sending" send), when the
     lexicon or the policy knows it."""
@@ -1233,11 +1325,15 @@ def _reworded(piece: str, patterns: tuple[str, ...]) -> str | None:
             return f"give {found['who']} {found['what']}"
         return None
     if found := _MIND.match(piece):
-        # "would you mind declining Marta's Porto trip": decline it
+        # "would you mind declining Marta's Porto trip": decline it (not "leaving it alone",
+        # "letting him know", "keeping", "waiting": no act on the object)
+        if found["gerund"].casefold() in _NOT_ACTS:
+            return None
         verb = _from_gerund(found["gerund"].casefold(), patterns)
         return f"{verb} {found['rest']}" if verb else None
     if found := _ASKED_ME.match(piece):
-        # "Mr Okafor asked me to remind Paul's parents …": the user passes the request on
+        # "Mr Okafor asked me to remind Paul's parents …": the user passes the request on (an
+        # instruction given on a condition: the human is asked, see instructions)
         verb = found["verb"].casefold()
         if verb in _VERBS or verb in _ALSO or any(_matches(p, verb) for p in patterns):
             return f"{found['verb']}{found['rest']}"
@@ -1265,14 +1361,13 @@ def _clauses_and_questions(text: str) -> list[tuple[str, bool, str]]:
         elif (
             out
             and (blanked := _WORD.findall(text[start:cut]))
-            and not _ENDS_SENTENCE.search(out[-1][2])
             and blanked[0].casefold() not in _SUBJECTS
         ):
             # a negated clause, blanked ("but not if it is still a draft"): its words as written
-            # go with the clause before (a condition in it still conditions that instruction),
-            # in its own sentence only, and not a statement of its own ("shut down their VM -
-            # we'll delete it once the client confirms they don't need it" conditions no
-            # shutting down)
+            # go with the clause before (a condition in it still conditions that instruction:
+            # "Approve it. But not if the receipt is missing."), unless it is a statement of
+            # its own ("shut down their VM. We'll delete it once the client confirms they don't
+            # need it" conditions no shutting down)
             out[-1] = (*out[-1][:2], out[-1][2] + text[start:cut])
         start = cut
     return out
@@ -1290,6 +1385,17 @@ def _another_object(words: list[str]) -> bool:
     ("well within the limit", "please")."""
     lowered = [w.strip(_TRIM).casefold() for w in words]
     if lowered[0] in _NOT_AN_OBJECT or {"one", "ones"} & set(lowered[:4]):
+        return False
+    if re.fullmatch(r"\d+[.,]\d+", lowered[0]) or lowered[0] in _CURRENCIES:
+        return False  # ", 264.00 to DE44 …": the amount and account of the object before
+    # (a bare whole number names something: "merge 412 and 424"; a sum of money does not)
+    money = any(w in _CURRENCIES for w in lowered) or any("." in w for w in lowered)
+    named = [
+        w for w in lowered if w not in _NO_OBJECT_WORDS and not (money and _AMOUNT.fullmatch(w))
+    ]
+    if not named or lowered[:2] in (["the", w] for w in _WHICH):
+        # "and thanks!", ", cheers", "and nothing else", ", 64.99 euros"; an apposition that
+        # says which of them ("…, the first leg"): no object of its own
         return False
     # "…, Tom's team is presenting there": a clause (a verb in it), not one more object
     return not any(w in _COPULAS or w in _MODALS or _PAST.fullmatch(w) for w in lowered[1:6])
@@ -1624,9 +1730,23 @@ _NUMBER_WORDS = {
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "couple": 2, "pair": 2,
 }  # fmt: skip
 _PLURAL_POINTING = frozenset(("them", "these", "those", "they"))
+_POINTING_ONE = frozenset(("it", "him", "her", "this", "that"))
 # A piece continuing an instruction that starts so adds no object: a preposition or an adverb
 # ("well within the 1,500 limit", "please", "asap"), a conjunction left over.
 _NOT_AN_OBJECT = frozenset(("well", "please", "asap", "too", "as", "also", "just", "now", "then"))
+# Words that name no object of their own: courtesy, sign-offs, "nothing else", currencies.
+_NO_OBJECT_WORDS = frozenset((
+    "thanks", "thank", "you", "cheers", "ta", "thx", "please", "pls", "nothing", "else", "none",
+    "no", "not", "of", "the", "others", "other", "rest", "more", "that", "s", "it", "all", "for",
+    "now", "today", "asap", "euro", "euros", "eur", "dollars", "usd", "pounds", "gbp", "cents",
+    "bye", "best", "regards", "x", "xx", "ok", "okay", "great", "lovely", "ta", "much", "lot",
+    "a", "an", "and", "or", "both", "either", "neither",
+))  # fmt: skip
+_JOINED = re.compile(r"(?i)^\W*(?:and|plus|&|as\s+well\s+as)\b")  # ", and Luis's charger"
+_IN_BOTH = re.compile(r"(?i)\b(?:from|to|in|on|for|with)\s+both\b(?!\s+of\s+(?:us|you)\b)")
+_CURRENCIES = frozenset(("euro", "euros", "eur", "dollars", "usd", "pounds", "gbp", "cents"))
+_QUANTIFIERS = frozenset(("both", "all", "them", "these", "those", "each", "every", "everything"))
+_WHICH = ("first", "second", "third", "last", "other", "same", "older", "newer", "earlier", "later")
 
 
 def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = None) -> str:
@@ -1643,18 +1763,26 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
         if wanted is not None and not item.fits(wanted):
             continue
         words = [w for w in item.object if w not in ("the", "my", "our", "of")]
+        if total and words and words[0] in _POINTING_ONE:
+            continue  # "Grade Lukas's essay - give it a B+": the same object again
         if words and (words[0] in _PLURAL_POINTING or words == ["both", "them"]):
             words = [*words, *item.pointed()]
         if any(w in _EVERY for w in words):
             return ALL_OBJECTS
+        parts = item.parts
+        split = item.one_by_one()
+        if len(split) > 1 and set(split[0].object) <= _QUANTIFIERS:
+            parts -= 1  # "Reimburse both: the hotel and the charger": two, not three
         said = [_NUMBER_WORDS.get(w, 0) for w in words]
         said += [int(w) for w, nxt in pairwise(words) if w.isdigit() and len(w) < 3
                  and _plural(nxt)]  # fmt: skip
         # "delete it from both classes", "send it to both of them": the object in two places
-        said += [2 for w in _WORD.findall(item.text) if w.casefold() == "both"]
-        count = max([item.parts, *said])
+        # (not "on behalf of both of us", "both legs were booked together")
+        said += [2 for _ in _IN_BOTH.finditer(item.text)]
+        count = max([parts, *said])
+        head = [w for w in split[0].object if w not in _NO_OBJECT_WORDS and w not in _CURRENCIES]
         if not any(said) and (
-            (words and words[0] in _PLURAL_POINTING) or (item.object and _plural(item.object[-1]))
+            (words and words[0] in _PLURAL_POINTING) or (head and _plural(head[-1]))
         ):
             return ALL_OBJECTS  # "approve them", "clear out my drafts": however many there are
         total += count
