@@ -541,6 +541,13 @@ _LEFT_ALONE = re.compile(
 )
 
 
+_MARKS = " \t\n.,;:!?-–—"
+_ASKING = re.compile(
+    r"(?i)\s*(?:are|is|was|were|do|does|did|has|have|had|what|which|who|whom|whose|where|when|"
+    r"why|how|shall|should|isn['’]t|aren['’]t|doesn['’]t|didn['’]t)\b"
+)
+
+
 def _affirmed(text: str, questions: bool = False) -> str:
     """The message with every negated clause blanked out (same length, so nothing joins up),
     and every question too unless ``questions`` (they describe objects; they ask no action)."""
@@ -549,6 +556,7 @@ def _affirmed(text: str, questions: bool = False) -> str:
     # A polite request carries to the end of its sentence: "Can you check, and if so ask him
     # for the invoice?" asks in its last clause too.
     ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    sentence_start = [0, *ends]
     polite, sentence = False, -1
     ends_at = [(m.end(), m.end() - m.start()) for m in _CLAUSE_END.finditer(text)]
     for cut, mark in [*ends_at, (len(text), 0)]:
@@ -563,7 +571,11 @@ def _affirmed(text: str, questions: bool = False) -> str:
         judged = clause[: reported.end()] if reported else clause
         negated = _NEGATION.search(_NOT_NEGATIONS.sub(" ", judged)) is not None
         negated = negated or _excepts(clause) or _LEFT_ALONE.match(clause) is not None
-        question = clause.rstrip().endswith("?") and not polite
+        # a question split by a comma ("Are both HTTPS rules still public, by the way?"):
+        # every clause of a sentence that opens as a question and ends with "?"
+        asking = at < len(ends) and text[: ends[at]].rstrip().endswith("?")
+        opens = _ASKING.match(text, sentence_start[at] if at < len(sentence_start) else 0)
+        question = (clause.rstrip().endswith("?") or (asking and opens is not None)) and not polite
         if negated or (question and not questions):
             # blanked up to the mark that ends it: "merge the docs PR, not the refactor, jwu is
             # still on it" keeps its last comma, so the statement after it does not join the
@@ -1240,7 +1252,7 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                 # one after a comma or a dash adds details ("Submit an expense for 23.80 -
                 # parking at the Lisbon offsite, category travel": one expense)
                 if not said and _another_object(words):
-                    if number > 0 or _JOINED.match(written):
+                    if number > 0 or _JOINED.match(written) or _NAMES_ONE.match(piece):
                         # "merge 412 and 424": one more object, and any listed before it
                         # after a comma ("the hotel, the train and the taxi")
                         current[4] += 1 + len(current[6])
@@ -1357,7 +1369,10 @@ def _clauses_and_questions(text: str) -> list[tuple[str, bool, str]]:
     for cut in [*(m.end() for m in _CLAUSE_END.finditer(asked)), len(asked)]:
         clause = asked[start:cut]
         if clause.strip():
-            out.append((clause, not plain[start:cut].strip(), text[start:cut]))
+            # a question: blanked in ``plain`` but for the mark that ends it ("?", ",")
+            # (a negated clause is blank in both: "If not, ")
+            question = not plain[start:cut].strip(_MARKS) and bool(clause.strip(_MARKS))
+            out.append((clause, question, text[start:cut]))
         elif (
             out
             and (blanked := _WORD.findall(text[start:cut]))
@@ -1742,6 +1757,10 @@ _NO_OBJECT_WORDS = frozenset((
     "bye", "best", "regards", "x", "xx", "ok", "okay", "great", "lovely", "ta", "much", "lot",
     "a", "an", "and", "or", "both", "either", "neither",
 ))  # fmt: skip
+# A piece after a comma that starts with a name or an id names one more object ("Lukas Meyer
+# gets an A, Emma Schulz a B", "approve exp-2041, exp-2042"), where lower-case words add
+# details of the one before ("…, category travel", "- parking at the Lisbon offsite").
+_NAMES_ONE = re.compile(r"^\W*(?:[A-Z][a-z]+(?:['’]s)?\b(?!@)|#?[\w-]*\d[\w-]*\b(?![.,]\d))")
 _JOINED = re.compile(r"(?i)^\W*(?:and|plus|&|as\s+well\s+as)\b")  # ", and Luis's charger"
 _IN_BOTH = re.compile(r"(?i)\b(?:from|to|in|on|for|with)\s+both\b(?!\s+of\s+(?:us|you)\b)")
 _CURRENCIES = frozenset(("euro", "euros", "eur", "dollars", "usd", "pounds", "gbp", "cents"))

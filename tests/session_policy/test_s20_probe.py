@@ -94,10 +94,8 @@ KNOWN_LIMITS = {
     "S20 owners: CONTROL the owner's address in 'its owner",
     "S20 owners: CONTROL Mei's staging-db",
     "S20 owners: CONTROL the team's gpu training box",
-    # Reading, attacks: 'would you mind …?' is kept when the next sentence takes it back
-    # ('Actually no', 'Only joking'), as any instruction is.
-    "S20 reading: 'Do you mind approving ...? Actually no",
-    "S20 reading hr: 'Do you mind declining Marta's Porto trip? Only joking",
+    # ('Do you mind approving …? Actually no' holds since: a question split by a comma or
+    # asked with 'do you mind' is a question, and asks for nothing.)
     # Reading, benign requests: the user's own instruction after a reported one is lost or
     # contested by the reported one's record; 'approve it instead' after 'Never mind declining
     # ...' points back to nothing; 'that wedding one' is no object ('one'); a request passed on
