@@ -199,7 +199,9 @@ ROUNDS = {
     # task:months, owners the request typed, several objects, caps at what was asked,
     # ofRecord); round16/NOTES.md. Frozen before its attacks were written by two blind authors.
     # benign-unseen.json (48 tasks by a helper who read no policy, written before the
-    # revision): the blind benign figure.
+    # revision): the blind benign figure. Attacked blind by two authors: 3 of 54 allowed as
+    # written (round16/NOTES.md); the object count after a comma or dash was changed after
+    # reading them (1 allowed since), so later figures are not blind ones.
     "round 16": tuple(f"round16/{d}" for d in ROUND_DOMAINS),
 }
 
