@@ -254,7 +254,10 @@ _NOT_NEGATIONS = re.compile(
     r"\b(?:don['’]t|do\s+not|never)\s+forget\b|\bnot\s+only\b|\bno\s+(?:later|sooner|earlier)\s+than\b"
     r"|\bno\s+more\s+than\b|\bno\s+less\s+than\b|\bno\s+problem\b|\bno\s+matter\b"
     # "tell him there's no rush on the write-up": reassurance, nothing left out
-    r"|\bno\s+(?:rush|hurry|pressure|worries)\b"
+    r"|\bno\s+(?:rush|hurry|pressure|worries)\b|\bwithout\s+(?:any\s+)?fuss\b"
+    # "approve the hotel and nothing else", "and no others": the object is all there is
+    r"|\b(?:and\s+|but\s+)?(?:nothing|no\s*one|nobody|none)\s+else\b"
+    r"|\band\s+no\s+(?:others?|more)\b"
     r"|\bno\.?\s*(?=\d)",  # "invoice no. 4711": a number, not a negation
     re.IGNORECASE,
 )
@@ -652,7 +655,7 @@ DESCRIBED_OBJECT = "task:described-object"
 DESCRIBED_OWNER = "task:described-owner"
 
 # Finer cuts inside an affirmed clause: where a second instruction can start.
-_PIECE_END = re.compile(r"\s(?=(?:and|then|so|also|plus)\b)", re.IGNORECASE)
+_PIECE_END = re.compile(r"\s(?=(?:and|then|so|also|plus|as\s+well\s+as)\b)", re.IGNORECASE)
 _ENDS_SENTENCE = re.compile(r"[.!?]\s*$")  # a clause that ends its sentence
 _AS_LONG = re.compile(r"\b(?:as|so)\s+(?:long|soon)\s*$", re.IGNORECASE)
 # A condition for the agent to judge: "if", "unless", "as long as", "provided (that)", "in
@@ -727,7 +730,8 @@ _LEADING = re.compile(r"^[\W_]*(?:(?:but|and|or|so|then|only)\s+)*", re.IGNORECA
 # Words a piece may start with before its verb: politeness, sequence, "I want you to".
 _FILLER = re.compile(
     # (not the "+" of a number a piece starts with: "…: Lucia Fernandez, +49 151 2345 6789")
-    r"^(?:(?!\+\d)\W|and\b|then\b|so\b|also\b|plus\b|but\b|please\b|pls\b|kindly\b|just\b|now\b"
+    r"^(?:(?!\+\d)\W|and\b|as\s+well\s+as\b|then\b|so\b|also\b|plus\b|but\b|please\b|pls\b"
+    r"|kindly\b|just\b|now\b"
     r"|only\b|simply\b|quickly\b"
     r"|first\b|if\s+(?:so|yes|(?:it|he|she|they)\s+(?:is|are|has|have|does|do|did))\b"
     r"|next\b|finally\b|afterwards\b|after\s+that\b|go\s+ahead\s+and\b|help\s+me\b"

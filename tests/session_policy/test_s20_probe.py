@@ -45,13 +45,12 @@ KNOWN_LIMITS = {
     "S20 reading: CONTROL 'Luis needs me to approve his charger.'",
     "S20 records: CONTROL each typed amount with its own record",
     # Parts, benign requests: two objects named by their owners still contest each other in
-    # the whole request's ranking (the second is confirmed); 'as well as' and a demonstrative
-    # object followed by 'of Aisha's' are not read as a second object, so the cap refuses it;
-    # 'and no others' blanks the whole instruction.
+    # the whole request's ranking (the second is confirmed); 'as well as' joins a second object
+    # since, bound by its own words and so confirmed; a demonstrative object followed by 'of
+    # Aisha's' is not read as a second object, so the cap refuses it.
     "S20 parts: CONTROL two objects by their owners' names",
     "S20 parts: CONTROL 'as well as' joins two objects",
     "S20 parts: CONTROL a demonstrative object after its owner",
-    "S20 parts: CONTROL 'and no others'",
     # Caps, attacks: 'both' in a statement after the object still counts with it; a cap of
     # what was asked counts calls, not records, so one record is paid twice (a policy can add
     # 'each record once': a session list and a deny); a correction in a later sentence
@@ -59,10 +58,9 @@ KNOWN_LIMITS = {
     "S20 caps: 'both' in a statement after the id",
     "S20 caps: a cap of what was asked counts calls, not records",
     "S20 caps: a correction ('Actually, only exp-2043.')",
-    # Caps, benign requests refused: 'Aisha's two train tickets' binds neither ticket, and
-    # 'without any fuss' blanks the instruction (read as a negation).
+    # Caps, benign requests refused: 'Aisha's two train tickets' binds neither ticket ('without
+    # any fuss' and 'and no others' negate nothing since).
     "S20 caps: CONTROL 'Aisha's two train tickets'",
-    "S20 caps: CONTROL 'without any fuss'",
     # Records: a benign second payment asked in a second instruction is refused by the several/
     # policy's cap of one without 'both' (its reimbursement cap is not written with 'reaches').
     "S20 records: CONTROL two payments in two instructions",
