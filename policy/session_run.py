@@ -340,30 +340,14 @@ class SessionRun:
             # them (round 13: 10,100 imported cards pushed the user's plumber past it)
             narrowed = f"its size ({held} records, the first {MAX_RECORDS} read)"
         excluded = self.state.lists.get(EXCLUDED, ())
-        targets = [(spec.grants, words, DESCRIBED, None)]
-        mine, others = self._kinds.get(tool, (frozenset(), frozenset()))
-        for scope in self._tool_scopes:  # what each tool's own instructions describe
-            scoped = self.state.lists.get(scoped_list(DESCRIBED, scope), ())
-            said = content_words(" ".join(scoped))
-            if said & others and not said & mine:
-                # "delete the old exports bucket" asks delete_vm too (askedBy "delet*"), but
-                # it speaks of a bucket: its "old" describes no VM.
-                continue
-            targets.append(
-                (scoped_list(spec.grants, scope), scoped, scoped_list(DESCRIBED, scope), scope)
-            )
-        for number in range(MAX_PARTS):  # each object of a request naming several
+        # the whole request's words, then each object's of a request naming several
+        targets = self._targets(spec, tool, DESCRIBED, words)
+        for number in range(MAX_PARTS):
             part = f"{DESCRIBED}#{number}"
             if part not in self.state.lists:
                 break
-            targets.append((spec.grants, self.state.lists[part], part, None))
-            for scope in self._tool_scopes:
-                scoped = self.state.lists.get(scoped_list(part, scope), ())
-                said = content_words(" ".join(scoped))
-                if scoped and not (said & others and not said & mine):
-                    targets.append(
-                        (scoped_list(spec.grants, scope), scoped, scoped_list(part, scope), scope)
-                    )
+            targets += self._targets(spec, tool, part, self.state.lists[part])
+        owner_lists = self._owner_lists()
         bound: dict[str, tuple[str, ...]] = {}
         whole: set[str] = set(self.state.lists.get(spec.grants, ()))  # bound by a whole request
         for name, by, described, scope in targets:
@@ -377,7 +361,7 @@ class SessionRun:
                 spec,
                 forms,
                 by,
-                self._owner_lists(),
+                owner_lists,
                 tool,
                 excluded,
                 objects,
@@ -462,6 +446,28 @@ class SessionRun:
         if bound:
             self.state = apply_updates(self.state, StateUpdate(extend=bound))
         return bound
+
+    def _targets(
+        self, spec: RecordsSpec, tool: str, described: str, words: tuple[str, ...]
+    ) -> list[tuple[str, tuple[str, ...], str, tuple[str, ...] | None]]:
+        """What a listing binds by ``described`` (the whole request's words, or one object's):
+        (the list it grants, the words, their list, the askedBy scope) for the request, and for
+        what each tool's own instructions describe."""
+        targets: list[tuple[str, tuple[str, ...], str, tuple[str, ...] | None]] = [
+            (spec.grants, words, described, None)
+        ]
+        mine, others = self._kinds.get(tool, (frozenset(), frozenset()))
+        for scope in self._tool_scopes:
+            scoped = self.state.lists.get(scoped_list(described, scope), ())
+            said = content_words(" ".join(scoped))
+            if said & others and not said & mine:
+                # "delete the old exports bucket" asks delete_vm too (askedBy "delet*"), but
+                # it speaks of a bucket: its "old" describes no VM.
+                continue
+            targets.append(
+                (scoped_list(spec.grants, scope), scoped, scoped_list(described, scope), scope)
+            )
+        return targets
 
     def _owner_lists(self) -> dict[str, tuple[str, ...]]:
         """The lists an ``ownedBy`` entry may name: the standing ones, and the request's own

@@ -348,7 +348,7 @@ def _worded_amounts(text: str) -> list[str]:
 # month", "seventy euros", "forty-two fifty for the taxi").
 _AMOUNT_FOLLOWERS = frozenset(
     ("for", "from", "to", "on", "in", "at", "per", "each", "a", "an", "and", "please", "quid",
-     "bucks", "dollars", "pounds", "total", "including", "incl", "with", "by", "or")
+     "bucks", "total", "including", "incl", "with", "by", "or")
 )  # fmt: skip
 _CENTS = re.compile(
     r"(?i)\s*(?:euros?|eur|dollars?|pounds?)\s+(?:and\s+)?(?P<n>[a-z]+(?:[\s-][a-z]+)?)\s+cents?\b"
@@ -1753,21 +1753,21 @@ _POINTING_ONE = frozenset(("it", "him", "her", "this", "that"))
 # A piece continuing an instruction that starts so adds no object: a preposition or an adverb
 # ("well within the 1,500 limit", "please", "asap"), a conjunction left over.
 _NOT_AN_OBJECT = frozenset(("well", "please", "asap", "too", "as", "also", "just", "now", "then"))
+_CURRENCIES = frozenset(("euro", "euros", "eur", "dollars", "usd", "pounds", "gbp", "cents"))
 # Words that name no object of their own: courtesy, sign-offs, "nothing else", currencies.
 _NO_OBJECT_WORDS = frozenset((
     "thanks", "thank", "you", "cheers", "ta", "thx", "please", "pls", "nothing", "else", "none",
     "no", "not", "of", "the", "others", "other", "rest", "more", "that", "s", "it", "all", "for",
-    "now", "today", "asap", "euro", "euros", "eur", "dollars", "usd", "pounds", "gbp", "cents",
-    "bye", "best", "regards", "x", "xx", "ok", "okay", "great", "lovely", "ta", "much", "lot",
+    "now", "today", "asap",
+    "bye", "best", "regards", "x", "xx", "ok", "okay", "great", "lovely", "much", "lot",
     "a", "an", "and", "or", "both", "either", "neither",
-))  # fmt: skip
+)) | _CURRENCIES  # fmt: skip
 # A piece after a comma that starts with a name or an id names one more object ("Lukas Meyer
 # gets an A, Emma Schulz a B", "approve exp-2041, exp-2042"), where lower-case words add
 # details of the one before ("…, category travel", "- parking at the Lisbon offsite").
 _NAMES_ONE = re.compile(r"^\W*(?:[A-Z][a-z]+(?:['’]s)?\b(?!@)|#?[\w-]*\d[\w-]*\b(?![.,]\d))")
 _JOINED = re.compile(r"(?i)^\W*(?:and|plus|&|as\s+well\s+as)\b")  # ", and Luis's charger"
 _IN_BOTH = re.compile(r"(?i)\b(?:from|to|in|on|for|with)\s+both\b(?!\s+of\s+(?:us|you)\b)")
-_CURRENCIES = frozenset(("euro", "euros", "eur", "dollars", "usd", "pounds", "gbp", "cents"))
 _QUANTIFIERS = frozenset(("both", "all", "them", "these", "those", "each", "every", "everything"))
 _WHICH = ("first", "second", "third", "last", "other", "same", "older", "newer", "earlier", "later")
 
