@@ -26,6 +26,16 @@ def probe_cases(files: Iterable[Path]) -> list:
     ]
 
 
+def check_limits_name_one(files: Iterable[Path], limits: Iterable[str], at_least: int) -> None:
+    """The files hold at least ``at_least`` scenarios, each description once, and every known
+    limit is the start of exactly one of them (so the list names what it means to)."""
+    descriptions = [s.description for path in files for s in load_scenarios(path).scenarios]
+    assert len(descriptions) >= at_least
+    assert len(set(descriptions)) == len(descriptions)
+    for limit in limits:
+        assert sum(d.startswith(limit) for d in descriptions) == 1, limit
+
+
 def known(description: str, limits: Iterable[str]) -> bool:
     return any(description.startswith(limit) for limit in limits)
 

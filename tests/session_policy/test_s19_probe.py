@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.scenarios import load_scenarios
-from tests.session_policy.probes import check_probe, probe_cases
+from tests.session_policy.probes import check_limits_name_one, check_probe, probe_cases
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("s19_probe_*.json"))
@@ -71,11 +70,7 @@ def test_the_probes_are_there_and_every_known_limit_names_one() -> None:
         "s19_probe_time",
         "s19_probe_unvouched",
     ]
-    descriptions = [s.description for path in FILES for s in load_scenarios(path).scenarios]
-    assert len(descriptions) >= 100
-    assert len(set(descriptions)) == len(descriptions)
-    for limit in KNOWN_LIMITS:
-        assert sum(d.startswith(limit) for d in descriptions) == 1, limit
+    check_limits_name_one(FILES, KNOWN_LIMITS, at_least=100)
 
 
 @pytest.mark.parametrize(("path", "index"), CASES)

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from policy.scenarios import load_scenarios
-from tests.session_policy.probes import check_probe, probe_cases
+from tests.session_policy.probes import check_limits_name_one, check_probe, probe_cases
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("s19b_probe_*.json"))
@@ -60,11 +59,7 @@ def test_the_probes_are_there_and_every_known_limit_names_one() -> None:
         "s19b_probe_confirm",
         "s19b_probe_phrases",
     ]
-    descriptions = [s.description for path in FILES for s in load_scenarios(path).scenarios]
-    assert len(descriptions) >= 60
-    assert len(set(descriptions)) == len(descriptions)
-    for limit in KNOWN_LIMITS:
-        assert sum(d.startswith(limit) for d in descriptions) == 1, limit
+    check_limits_name_one(FILES, KNOWN_LIMITS, at_least=60)
 
 
 @pytest.mark.parametrize(("path", "index"), CASES)
