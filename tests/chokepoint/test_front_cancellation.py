@@ -19,7 +19,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -34,7 +33,7 @@ from appliance.chokepoint.escalation.files import response_path
 from appliance.docker.gate_socket import serve_gate
 from appliance.session.core import Session
 from tests.servers.loopback import Tarpit, tarpit
-from tests.servers.mcp_lines import McpLines
+from tests.servers.mcp_lines import McpLines, McpProcess
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,26 +207,17 @@ async def test_gate_cancellation_vector(case: dict[str, Any], tmp_path: Path) ->
 # --- ironcurtain mcp-proxy (stdio) -----------------------------------------------------------
 
 
-class Proxy(McpLines):
+class Proxy(McpProcess):
     """``ironcurtain mcp-proxy`` over its stdio; its stderr (and its servers', with
     IRONCURTAIN_SERVER_STDERR) kept in a file. The client declares MCP elicitation."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.home, self.sandbox = tmp_path / "home", tmp_path / "sandbox"
         self.sandbox.mkdir()
-        self._stderr = tmp_path / "proxy-stderr.txt"
-        env = dict(os.environ, IRONCURTAIN_HOME=str(self.home), HOME=str(tmp_path),
-                   IRONCURTAIN_SERVER_STDERR="1", PYTHONPATH=str(ROOT))  # fmt: skip
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "appliance.cli", "mcp-proxy", "--sandbox", str(self.sandbox)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr.open("wb"),
-            env=env,
-            cwd=ROOT,
-        )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        super().__init__(self.process.stdin, self.process.stdout)
+        env = {"IRONCURTAIN_HOME": str(self.home), "HOME": str(tmp_path),
+               "IRONCURTAIN_SERVER_STDERR": "1"}  # fmt: skip
+        argv = ["mcp-proxy", "--sandbox", str(self.sandbox)]
+        super().__init__(argv, tmp_path / "proxy-stderr.txt", env, close_wait=20)
         self.initialize({"elicitation": {}})
 
     def elicitation(self) -> dict[str, Any]:
@@ -239,18 +229,6 @@ class Proxy(McpLines):
     def records(self) -> list[dict[str, Any]]:
         (log,) = self.home.glob("sessions/*/audit.jsonl")
         return [r for r in map(json.loads, log.read_text().splitlines()) if r.get("type") == "call"]
-
-    def stderr(self) -> str:
-        return self._stderr.read_text(errors="replace")
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture

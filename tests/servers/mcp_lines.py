@@ -9,12 +9,18 @@ tests/chokepoint/test_front_cancellation.py (the gate socket and ``ironcurtain m
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["INIT_PARAMS", "McpLines"]
+__all__ = ["INIT_PARAMS", "McpLines", "McpProcess"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 INIT_PARAMS = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t"}}
 
@@ -85,3 +91,40 @@ class McpLines:
         with self._arrived:
             got, self._unread = self._unread, []
         return got
+
+
+class McpProcess(McpLines):
+    """``python -m appliance.cli ARGV`` from the repository, spoken to over its stdio; its
+    stderr kept in the file ``stderr`` (read with :meth:`stderr`). :meth:`close` closes its
+    stdin and waits up to ``close_wait`` seconds before killing it."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        stderr: Path,
+        env: dict[str, str] | None = None,
+        close_wait: float = 10,
+    ) -> None:
+        self._stderr, self._close_wait = stderr, close_wait
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "appliance.cli", *argv],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr.open("wb"),
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
+            cwd=REPO_ROOT,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        super().__init__(self.process.stdin, self.process.stdout)
+
+    def stderr(self) -> str:
+        return self._stderr.read_text(errors="replace")
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(self._close_wait)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

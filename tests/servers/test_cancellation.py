@@ -14,7 +14,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,42 +23,19 @@ from pathlib import Path
 import pytest
 
 from servers.wire.cancel import CallCancelled, Cancellation, bound
-from tests.servers.mcp_lines import McpLines
+from tests.servers.mcp_lines import McpProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((REPO_ROOT / "tests/vectors/wire/cancellations.json").read_text())["cases"]
 QUIET_S = 1.5  # how long "no answer" is waited for
 
 
-class RawServer(McpLines):
+class RawServer(McpProcess):
     """A shipped server over stdio, its lines read on a thread, its stderr kept in a file."""
 
     def __init__(self, argv: list[str], stderr: Path) -> None:
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-        self._stderr = stderr
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "appliance.cli", "serve", *argv],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr.open("wb"),
-            env=env,
-            cwd=REPO_ROOT,
-        )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        super().__init__(self.process.stdin, self.process.stdout)
+        super().__init__(["serve", *argv], stderr)
         self.initialize()
-
-    def stderr(self) -> str:
-        return self._stderr.read_text(errors="replace")
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @contextmanager
@@ -188,15 +164,23 @@ def test_cancelled_clone_stops_git_and_leaves_no_clone(tmp_path, big_repo) -> No
     print(f"clone: git's group gone {stopped:.2f} s after the cancellation")
 
 
-def test_cancelled_fetch_leaves_no_ref_lock_or_temp_file(tmp_path, big_repo) -> None:
-    base = big_repo.parent
-    work = base / "work"
+def _empty_repository(work: Path) -> Path:
     work.mkdir()
     _git("init", "-q", cwd=work)
-    with serving(["git", "--base-dir", str(base)], tmp_path) as server:
-        server.call(1, "git_remote", {"path": str(work), "mode": "add", "name": "origin",
-                                      "url": f"file://{big_repo}"})  # fmt: skip
-        assert server.answer(1)["result"]["isError"] is False
+    return work
+
+
+def _add_origin(server: RawServer, work: Path, big_repo: Path) -> None:
+    """``origin`` in ``work`` names ``big_repo``, added through the server (request 1)."""
+    server.call(1, "git_remote", {"path": str(work), "mode": "add", "name": "origin",
+                                  "url": f"file://{big_repo}"})  # fmt: skip
+    assert server.answer(1)["result"]["isError"] is False
+
+
+def test_cancelled_fetch_leaves_no_ref_lock_or_temp_file(tmp_path, big_repo) -> None:
+    work = _empty_repository(big_repo.parent / "work")
+    with serving(["git", "--base-dir", str(big_repo.parent)], tmp_path) as server:
+        _add_origin(server, work, big_repo)
         server.call(2, "git_fetch", {"path": str(work), "remote": "origin"})
         children = _git_children_running(server)
         wait_for(lambda: _leftovers(work / ".git"), 20, "the fetch writes objects")
@@ -236,14 +220,11 @@ def test_timed_out_clone_stops_git_like_a_cancel_and_leaves_no_clone(tmp_path, b
 
 
 def test_timed_out_fetch_leaves_no_ref_lock_or_temp_file(tmp_path, big_repo) -> None:
-    base = big_repo.parent
-    work = base / "work"
-    work.mkdir()
-    _git("init", "-q", cwd=work)
-    with serving(["git", "--base-dir", str(base), "--timeout", "0.5"], tmp_path) as server:
-        server.call(1, "git_remote", {"path": str(work), "mode": "add", "name": "origin",
-                                      "url": f"file://{big_repo}"})  # fmt: skip
-        assert server.answer(1)["result"]["isError"] is False
+    work = _empty_repository(big_repo.parent / "work")
+    with serving(
+        ["git", "--base-dir", str(big_repo.parent), "--timeout", "0.5"], tmp_path
+    ) as server:
+        _add_origin(server, work, big_repo)
         server.call(2, "git_fetch", {"path": str(work), "remote": "origin"})
         children = _git_children_running(server)
         answer = server.answer(2, 20)
