@@ -57,6 +57,11 @@ KNOWN_LIMITS = {
     "S20 caps: 'both' in a statement after the id",
     "S20 caps: a cap of what was asked counts calls, not records",
     "S20 caps: a correction ('Actually, only exp-2043.')",
+    # Count (session 20 review, on round 16's expenses policy): a detail joined by ', and'
+    # ('…, and category travel') is one more object, and the lower-case piece before it an item
+    # of the list, so the cap at what was asked lets a second submission through (a dash or a
+    # semicolon before the details holds).
+    "S20 count: a detail joined by ', and'",
     # Caps, benign requests refused: 'Aisha's two train tickets' binds neither ticket ('without
     # any fuss' and 'and no others' negate nothing since).
     "S20 caps: CONTROL 'Aisha's two train tickets'",
@@ -109,6 +114,7 @@ CASES = probe_cases(FILES)
 def test_the_probes_are_there_and_every_known_limit_names_one() -> None:
     assert [p.stem for p in FILES] == [
         "s20_probe_caps",
+        "s20_probe_count",
         "s20_probe_months",
         "s20_probe_owners",
         "s20_probe_parts",
