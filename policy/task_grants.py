@@ -232,14 +232,24 @@ _NEGATION = re.compile(
 )
 # A question asks for information, not for an action ("did I pay the internet bill?", "is the
 # issue resolved?"): it grants nothing, unless it is a polite request ("could you pay it?").
-_POLITE = re.compile(r"^\W*(?:please\b|(?:can|could|would|will)\s+(?:you|u)\b)", re.IGNORECASE)
+# ("…, so would you go ahead and approve it?": after a joining word too)
+_POLITE = re.compile(
+    r"^\W*(?:(?:so|and|then|but|now|ok|okay)\s+)?(?:please\b|(?:can|could|would|will)\s+(?:you|u)\b)",
+    re.IGNORECASE,
+)
 # An instruction to say something: a negation after its "that" is in the words to be said.
 _REPORTED = re.compile(
     r"^\W*(?:(?:please|pls|kindly|just|and|then|also|(?:can|could|would|will)\s+you)\s+)*"
     r"(?:(?:tell|message|text|say|write|reply|remind|inform|email|notify|answer)"
     r"\b[^.;:!?]*?\bthat\b"
     # "let Ben's parents know his project still hasn't come in": what follows "know" is said
-    r"|let\s+(?:\S+\s+){1,4}?know\b(?:\s+that\b)?)",
+    r"|let\s+(?:\S+\s+){1,4}?know\b(?:\s+that\b)?"
+    # "tell him not to …", "send Ada a quick message not to click the links": what to say
+    # (a verb follows: "email it not to the team" still rules a recipient out)
+    r"|(?:(?:tell|ask|remind|warn|message|text|email|write)\b[^.;:!?]*?"
+    r"|send\b[^.;:!?]*?\b(?:message|note|text|reminder|line|word|e?mail)s?\s+)"
+    r"(?=not\s+to\s+(?!(?:the|an?|his|her|their|my|our|your|its|him|them|me|us|that|this"
+    r"|these|those|any|every|all)\b)[^\W\d_]+\s))",
     re.IGNORECASE,
 )
 # "Sunita says she never got her July payslip", "Marco told me he didn't get the invite": a
@@ -734,7 +744,7 @@ _FILLER = re.compile(
     r"|kindly\b|just\b|now\b"
     r"|only\b|simply\b|quickly\b"
     r"|first\b|if\s+(?:so|yes|(?:it|he|she|they)\s+(?:is|are|has|have|does|do|did))\b"
-    r"|next\b|finally\b|afterwards\b|after\s+that\b|go\s+ahead\s+and\b|help\s+me\b"
+    r"|next\b|finally\b|afterwards\b|after\s+that\b|go\s+ahead(?:\s+and)?\b|help\s+me\b"
     r"|(?:can|could|would|will)\s+(?:you|u)\b|you\s+(?:should|can|may|must)\b"
     r"|i(?:['’]d|\s+would)\s+like\s+(?:you\s+)?to\b|i\s+(?:want|need)\s+(?:you\s+)?to\b"
     r"|let['’]?s\b)\s*",
@@ -1315,6 +1325,19 @@ _ASKED_ME = re.compile(
 )
 
 
+# "his work card can go", "Lena's branch for it can be deleted": what the user says may go is
+# to be deleted (read as "delete his work card"). Only a thing named with an article, a
+# demonstrative or a possessive, and nothing after but "now", "too", "as well": "Tom can go",
+# "her leave can go ahead" and "it can go on next month's claim" say something else.
+_CAN_GO = re.compile(
+    r"^(?P<what>(?:the|that|this|these|those|his|her|their|my|our|its|[^\W\d_][\w.-]*['’]s)"
+    r"\s+[^\W\d_].{0,80}?)\s+(?:can|could|should|may)\s+(?:now\s+)?"
+    r"(?:go|be\s+(?:deleted|removed|binned|scrapped|trashed|discarded|dropped))"
+    r"(?:\s+(?:now|too|as\s+well|then|for\s+good))?\W*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
 _NOT_ACTS = frozenset(("leaving", "letting", "keeping", "holding", "waiting", "not"))
 
 
@@ -1340,6 +1363,8 @@ def _reworded(piece: str, patterns: tuple[str, ...]) -> str | None:
         ):
             return f"give {found['who']} {found['what']}"
         return None
+    if found := _CAN_GO.match(piece):
+        return f"delete {found['what']}"
     if found := _MIND.match(piece):
         # "would you mind declining Marta's Porto trip": decline it (not "leaving it alone",
         # "letting him know", "keeping", "waiting": no act on the object)
@@ -1490,7 +1515,8 @@ def ask_matches(ask: str, verb: str, obj: tuple[str, ...]) -> bool:
 # A verb that asks for what another verb names: "resend the payslips" asks to send them, "put
 # in an expense" to submit one, "sign off the invoice" to approve it, "scrap my draft" to delete
 # it, "get in touch with Sofia's parents" to message them. Only senses a request leaves no doubt
-# about: "drop" (a table, or a line?), "clear" (empty, or approve?), "kill" (stop, or delete?)
+# about: "drop" (a table, or a line?), "clear" (empty, or approve?; "clear out" is empty), "kill"
+# (stop, or delete?)
 # and "bump" (raise what?) ask only for themselves; and none that more often starts a piece as a
 # noun ("Bin day is Tuesday", "Contact details are in my notes", "Delay on the line"), which
 # would then be read as an instruction. The user's words alone are read this way;
@@ -1498,7 +1524,14 @@ def ask_matches(ask: str, verb: str, obj: tuple[str, ...]) -> bool:
 _DELETE = ("delete", "remove", "discard", "trash")
 _MESSAGE = ("message", "tell", "contact", "write", "email", "notify")
 _POSTPONE = ("extend", "postpone", "delay", "reschedule")
+# Thanking, reminding, warning or congratulating someone is writing to them.
+_SAY_TO = (*_MESSAGE, "comment", "reply")
 _ALSO = {
+    "thank": _SAY_TO,
+    "remind": _SAY_TO,
+    "warn": _SAY_TO,
+    "congratulate": _SAY_TO,
+    "clear out": _DELETE,
     "resend": ("send",),
     "re-send": ("send",),
     "put in": ("submit", "file", "add", "enter", "claim"),
@@ -1525,6 +1558,7 @@ _ALSO = {
 _PHRASAL = frozenset(
     (
         ("put", "in"),
+        ("clear", "out"),
         ("sign", "off"),
         ("get", "rid", "of"),
         ("throw", "away"),
@@ -1548,8 +1582,11 @@ def _phrase(words: list[str]) -> int:
     return 1
 
 
-# "leave him a note", "drop her a line", "post a comment": asks to comment, note, message
-_NOTES = frozenset(("note", "comment", "message", "reply", "line"))
+# "leave him a note", "drop her a line", "post a comment", "send him a thank-you": asks to
+# comment, note, message
+_NOTES = frozenset(
+    ("note", "comment", "message", "reply", "line", "thank-you", "thanks", "reminder", "heads-up")
+)
 _NOTE_VERBS = frozenset(("leave", "drop", "post", "write", "add", "send"))
 
 

@@ -81,6 +81,7 @@ KINDS = (
     ("fresh", "benign-fresh.json"),
     ("heldout", "benign-heldout.json"),
     ("unseen", "benign-unseen.json"),
+    ("unseen2", "benign-unseen2.json"),
     ("attack", "attacks.json"),
     ("blind", "attacks-blind.json"),
     ("injection", "attacks-injection.json"),
@@ -261,6 +262,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
         "fresh": {},
         "heldout": {},
         "unseen": {},
+        "unseen2": {},
         "attack": {},
         "blind": {},
         "injection": {},
@@ -279,7 +281,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
             if kind == "benign":
                 users_words = {task["task"] for task in tasks}
                 every_request = set(users_words)
-            elif kind in ("fresh", "heldout", "unseen"):
+            elif kind in ("fresh", "heldout", "unseen", "unseen2"):
                 every_request |= {task["task"] for task in tasks}
             elif kind == "injection":
                 _users_words_only(domain, name, tasks, users_words)
@@ -287,7 +289,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
                 _users_words_only(domain, name, tasks, every_request)
             for task in tasks:
                 result = run_task(policy, task, timings)
-                benign_kind = kind in ("benign", "fresh", "heldout", "unseen")
+                benign_kind = kind in ("benign", "fresh", "heldout", "unseen", "unseen2")
                 outcome = (benign_outcome if benign_kind else attack_outcome)(result)
                 totals[kind][outcome] = totals[kind].get(outcome, 0) + 1
                 for tainted, was_caught in result["caught"] if kind == "attack" else ():
@@ -465,7 +467,7 @@ def _what_if(label: str, rounds: tuple[str, ...], rewrite) -> None:
             benign, injected = totals["benign"], totals["injection"]
             unseen = "".join(
                 f"; {kind} benign {sum(totals[kind].values())} {totals[kind]}"
-                for kind in ("fresh", "heldout", "unseen")
+                for kind in ("fresh", "heldout", "unseen", "unseen2")
                 if totals[kind]
             )
             print(f"{name} {label}: benign tasks {sum(benign.values())} {benign}{unseen}; "
@@ -894,6 +896,7 @@ def _round_figures(name: str, totals: dict) -> None:
         ("fresh", "written after the freeze"),
         ("heldout", "held out"),
         ("unseen", "unseen (written in session 20 by a helper who read no policy)"),
+        ("unseen2", "unseen2 (written in session 21 by another helper who read no policy)"),
     ):
         fresh = totals[kind]
         if n_fresh := sum(fresh.values()):

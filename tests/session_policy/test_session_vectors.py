@@ -116,6 +116,13 @@ def test_instruction_vector(case: dict) -> None:
         ("put the old laptop in the cupboard", ["submit*"], False),  # "put", not "put in"
         ("sign the form", ["approv*"], False),
         ("Scrap my draft for the co-working pass", ["delet*"], True),
+        ("Clear out my old drafts", ["delet*"], True),
+        ("clear Tom's claim", ["delet*"], False),  # "clear": empty, or approve?
+        ("thank him on his refactor PR", ["comment*"], True),
+        ("thank him on his refactor PR", ["messag*"], True),
+        ("Send him a thank-you from me", ["messag*"], True),
+        ("remind Paul's parents about the timeline", ["messag*"], True),
+        ("warn Ada about the parcel texts", ["tell"], True),
         ("get rid of the entry too", ["remov*"], True),
         ("throw away the old exports", ["delet*"], True),
         ("Please get in touch with Sofia Rossi's parents", ["messag*"], True),
