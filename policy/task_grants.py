@@ -1868,10 +1868,25 @@ def scoped_grants(
     """The ``task:*`` values of the instructions (of ``instructions``) that an ``asks`` condition
     accepts: what a rule with that condition may allow (values the user typed for another
     action are not in it)."""
-    wanted = tuple(asks)
+    wanted, items = tuple(asks), tuple(items)
     merged: dict[str, list[str]] = {}
+    typed: dict[str, set[str]] | None = None  # the values the instructions' own words hold
     for item in items:
-        if item.fits(wanted):
-            for name, values in _grants(item.text, today).items():
-                merged.setdefault(name, []).extend(values)
-    return {name: _unique(values)[:_MAX_VALUES] for name, values in merged.items()}
+        if not item.fits(wanted):
+            continue
+        for name, values in _grants(item.text, today).items():
+            merged.setdefault(name, []).extend(values)
+        if item.context:
+            # "Sunita's new salary is 66,250 from next month - please update it": the values of
+            # what the object points back to are its own, unless an instruction typed them
+            # ("approve Luis's charger for 64.99 and pay him back": the amount is the approval's
+            # as much as the payment's, and stays with the instruction it was typed in)
+            if typed is None:
+                typed = {}
+                for other in items:
+                    for name, values in _grants(other.text, today).items():
+                        typed.setdefault(name, set()).update(values)
+            for name, values in _grants(item.context, today).items():
+                theirs = typed.get(name, set())
+                merged.setdefault(name, []).extend(v for v in values if v not in theirs)
+    return {name: _unique(values)[:_MAX_VALUES] for name, values in merged.items() if values}
