@@ -72,6 +72,7 @@ from policy.task_grants import (
     DESCRIBED,
     EXCLUDED,
     GRANT_LISTS,
+    MONTH_NUMBERS,
     UNCONFIRMED,
 )
 
@@ -246,6 +247,28 @@ def content_words(text: str) -> set[str]:
     return words
 
 
+# A day written as a date ("2026-10-01"), and two joined as a span ("2026-09-28 to 2026-10-02").
+_ISO_DAY = r"(\d{4})-(\d{2})-\d{2}"
+_ISO_SPAN = re.compile(rf"\b{_ISO_DAY}\s*(?:to|until|through|–|—|-)\s*{_ISO_DAY}\b")
+_ISO_DAYS = re.compile(rf"\b{_ISO_DAY}\b")
+
+
+def month_words(text: str) -> set[str]:
+    """The names of the months a record's dates fall in ("2026-10-01": october, oct), a span's
+    every month ("2026-09-28 to 2026-10-02": september and october), so that "everything in
+    October" describes it as "the Porto trip" describes a record that says Porto."""
+    months: set[int] = set()
+    for match in _ISO_SPAN.finditer(text):
+        year, month, last = int(match[1]), int(match[2]), (int(match[3]), int(match[4]))
+        for _ in range(12):  # a span of more than a year names every month: up to twelve
+            if (year, month) > last or not 1 <= month <= 12:
+                break
+            months.add(month)
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    months |= {int(m) for _, m in _ISO_DAYS.findall(text) if 1 <= int(m) <= 12}
+    return content_words(" ".join(n for n, number in MONTH_NUMBERS.items() if number in months))
+
+
 def _stem(word: str) -> str:
     if len(word) >= 5 and word.endswith("s") and not word.endswith("ss"):
         word = word[:-1]
@@ -326,6 +349,10 @@ def bind_records(
     trusted: dict[str, set[str]] = {}  # the words of fields the user's side writes
     makers: dict[str, set[str]] = {}  # the words of who made the record (its ownedBy value)
     ambiguous: set[str] = set()
+    # The months a record's dates fall in: they describe it ("everything in October"), but a
+    # record met only by its month is no rival of one the request names ("Kofi's leave for
+    # 14-18 Sept" beside Greg's September holiday)
+    dated: dict[str, set[str]] = {}
     owner_of: dict[str, str | None] = {}  # the ownedBy field's value (None: not declared)
     listed: list[str] = []  # every record's id, whoever owns it
     contenders: dict[str, tuple[frozenset[str], str | None]] = {}  # never bound, still rivals
@@ -350,11 +377,12 @@ def bind_records(
         ]
         text = " ".join(parts)
         words = content_words(text)
+        months = month_words(text) - words
         if mine is not None:
             texts[ident] = text.casefold()
             if typed := frozenset(n for n in map(_name, parts) if n and _occurs(n, typed_text)):
                 named_in[ident] = typed
-        excluded_here = bool(words & ruled_out)
+        excluded_here = bool((words | months) & ruled_out)  # "… but not the October one"
         if (owners is not None and owner not in owners) or excluded_here:
             # Never bound: an owner the listing does not admit (an outsider's suggested card,
             # a pull request of someone who is not a maintainer), or described by what the user
@@ -366,13 +394,17 @@ def bind_records(
             if excluded_here:
                 ruled.add(ident)
             continue
+        if months:
+            dated[ident] = months
+            words = words | months
         if ident in described and described[ident] != words:
             ambiguous.add(ident)
         described[ident] = words
         owner_of[ident] = owner
         if spec.written_by_others:
             own = (_get(record, n) for n in spec.described_by if n not in spec.written_by_others)
-            trusted[ident] = content_words(" ".join(p for p in own if isinstance(p, str)))
+            own_text = " ".join(p for p in own if isinstance(p, str))
+            trusted[ident] = content_words(own_text) | month_words(own_text)
         # the maker's words, but those the record's own description uses (the owner field may
         # be one of its describedBy fields: "tom" of a submitter tom.becker@… is no word of
         # "Monitor arm"; "ops" of ops@… is one of "ops-scratch-box")
@@ -426,13 +458,14 @@ def bind_records(
 
     scores = {ident: score(ident, words) for ident, words in described.items()}
     best = max(scores.values(), default=0)
-    seen = {**contenders, **{i: (frozenset(w), owner_of.get(i)) for i, w in described.items()}}
+    undated = {i: w - dated.get(i, set()) for i, w in described.items()}
+    seen = {**contenders, **{i: (frozenset(w), owner_of.get(i)) for i, w in undated.items()}}
     if best % _TRUSTED // 100 % 100 < 1:  # no word of the request at all
         return Binding((), 0, (), False, seen)
     telling = objects or wanted
     # Records an earlier listing of this session showed and this one leaves out still contest
     # a binding ("list_expenses status=resubmitted" returning only the insider's copy).
-    pool, owners_of = dict(described), dict(owner_of)
+    pool, owners_of = dict(undated), dict(owner_of)
     for ident, (words, owner) in (*contenders.items(), *(known or {}).items()):
         if ident not in pool:
             pool[ident], owners_of[ident] = set(words), owner

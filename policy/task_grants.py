@@ -113,6 +113,7 @@ _MONTHS = {
     )
     for name in names
 }  # fmt: skip
+MONTH_NUMBERS = _MONTHS  # the month names and their abbreviations, to their numbers
 _MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _ORDINAL = r"(?:st|nd|rd|th)?"
 _UNITS = [
