@@ -95,7 +95,11 @@ _MAX_POINTED_WORDS = 40  # what an instruction's object points back to, in task:
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`]+")
 _DOMAIN = re.compile(r"(?<![@\w.-])(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}(?![\w-])")
-_AMOUNT = re.compile(r"(?<![\w.])\d{1,3}(?:[,']\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])\d+(?:\.\d+)?")
+# (a number followed by ".digit" after its decimals is part of an address or a version,
+# "192.0.2.77", "1.2.3": no amount)
+_AMOUNT = re.compile(
+    r"(?<![\w.])\d{1,3}(?:[,']\d{3})+(?:\.\d+)?(?![\w]|\.\d)|(?<![\w.])\d+(?:\.\d+)?(?![\d.]*\.\d)"
+)
 _PATH = re.compile(r"(?<![\w:/])(?:~/|/)[^\s\"'`<>,;]+")
 _TOKEN = re.compile(r"[^\s\"'`<>()\[\]{},;!?]+")
 _TRIM = ".:*_"
