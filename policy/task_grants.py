@@ -49,8 +49,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
+from decimal import Decimal
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -452,7 +453,25 @@ def _months(text: str, today: date | None = None) -> list[str]:
             continue
         years = [int(typed)] if typed else [year - 1, year, year + 1]
         found.extend(f"{each:04d}-{_MONTHS[key]:02d}" for each in years)
+    # "April through June", "from March to May": the months between the two named as well
+    for span in _MONTH_SPAN.finditer(bare):
+        if "may" in (span["a"], span["b"]):
+            continue  # "you may to …": a lower-case "may" is no month
+        first, last = _MONTHS[span["a"].casefold()], _MONTHS[span["b"].casefold()]
+        spanned = (
+            [*range(first, 13), *range(1, last + 1)] if first > last else range(first, last + 1)
+        )
+        years = [int(span["y"])] if span["y"] else [year - 1, year, year + 1]
+        found.extend(f"{each:04d}-{month:02d}" for month in spanned for each in years)
     return found
+
+
+# Two months joined as a span: "April through June", "March-May", "from Oct to Dec 2026"
+_MONTH_SPAN = re.compile(
+    rf"(?<![\w'’-])(?P<a>{_MONTH})\.?\s*(?:through|thru|to|until|till|[-–—])\s*"
+    rf"(?P<b>{_MONTH})\.?(?:,?\s+(?P<y>\d{{4}}))?(?![\w'’-])",
+    re.IGNORECASE,
+)
 
 
 def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
@@ -468,8 +487,9 @@ def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
     # names something ("invoice no. 4711", "#12", "order number 55", "id 7").
     numbers = _REFERENCE.sub(" ", _GROUPED.sub(" ", without_numbers(without_urls)))
     worded = (form for value in _worded_amounts(numbers) for form in _forms(value))
+    written = (form for value in _written_amounts(numbers) for form in _forms(value))
     amounts = _unique(
-        [*(form for raw in _AMOUNT.findall(numbers) for form in _forms(raw)), *worded]
+        [*(form for raw in _AMOUNT.findall(numbers) for form in _forms(raw)), *worded, *written]
     )
     identifiers = _unique(_identifiers(text))
     dates = _unique(_dates(text, today))
@@ -478,6 +498,26 @@ def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
     found = (*found, months)
     named = zip(GRANT_LISTS, found, strict=True)
     return {name: values[:_MAX_VALUES] for name, values in named if values}
+
+
+# "€71.5k", "12k EUR": thousands, with a currency (not "the 4k monitor"); "€18,90", "14,50": a
+# decimal comma (two digits after it, never three: "1,250" is a thousand and more)
+_THOUSANDS = re.compile(
+    r"(?:[€$£]\s?(\d{1,6}(?:\.\d{1,3})?)\s?[kK](?![\w])"
+    r"|(?<![\w.,])(\d{1,6}(?:\.\d{1,3})?)\s?[kK]\s?(?:eur|euros?|usd|dollars?|gbp|pounds?)\b)",
+    re.IGNORECASE,
+)
+_DECIMAL_COMMA = re.compile(r"(?<![\w.,])(\d{1,7}),(\d{2})(?![\w,.]|\.\d)")
+
+
+def _written_amounts(text: str) -> list[str]:
+    """Amounts written with a ``k`` for thousands or a decimal comma, as plain numbers."""
+    found = []
+    for match in _THOUSANDS.finditer(text):
+        value = Decimal(match[1] or match[2]) * 1000
+        found.append(str(value.quantize(Decimal(1)) if value == value.to_integral() else value))
+    found.extend(f"{m[1]}.{m[2]}" for m in _DECIMAL_COMMA.finditer(text))
+    return found
 
 
 def describe_grants(grants: Mapping[str, tuple[str, ...]]) -> str:
@@ -1118,6 +1158,9 @@ class Instruction(NamedTuple):
     parts: int = 1
     # Those pieces as written, when there are several (the first starts with the verb)
     pieces: tuple[str, ...] = ()
+    # A note the instruction before it is to be done with ("close Omar's PR with a short note
+    # explaining why"): asks to comment on the same object, which it counts no second time
+    attached: bool = False
 
     def one_by_one(self) -> tuple[Instruction, ...]:
         """The instruction once per object it lists, each with that object alone ("approve
@@ -1295,7 +1338,26 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             leading = False
     if current is not None:
         found.append(_instruction(*current[:6]))
-    return tuple(found)
+    return tuple(_with_notes(found))
+
+
+# "close it with a short note explaining why", "reject it with a comment": a note written on
+# the instruction's object
+_WITH_NOTE = re.compile(
+    r"\bwith\s+(?:a|an|some)\s+(?:[^\W\d_][\w'’-]*\s+){0,2}?"
+    r"(?P<note>note|comment|message|reply|line|explanation)\b",
+    re.IGNORECASE,
+)
+
+
+def _with_notes(found: list[Instruction]) -> Iterator[Instruction]:
+    """The instructions, each followed by the note it is to be done with, if any."""
+    for item in found:
+        yield item
+        note = _WITH_NOTE.search(item.text)
+        if note and item.verb not in _NOTE_VERBS and item.verb not in _SAYING:
+            words = ("a", note["note"].casefold())
+            yield item._replace(verb="leave", object=words, parts=1, pieces=(), attached=True)
 
 
 # "Sofia's Weimar essay gets an A-", "Lukas gets full marks": the user says what someone is to
@@ -1602,6 +1664,13 @@ def _also(verb: str, obj: tuple[str, ...]) -> tuple[str, ...]:
     for (head, particle), senses in _ALSO_WITH.items():
         if verb == head and particle in obj[:4]:
             found = (*found, *senses)
+    if verb == "take" and any(
+        (w == "off" and nxt in _DETERMINERS) or (w == "out" and nxt == "of")
+        for w, nxt in pairwise(obj)
+    ):
+        # "take caio-dev off the repo", "take the newsletter out of my contacts" (not "take
+        # Friday off": a day off)
+        found = (*found, *_DELETE)
     if verb in _NOTE_VERBS and any(_matches(n, w) for n in _NOTES for w in obj):
         found = (*found, "comment", "note", "message", "reply")
     return found
@@ -1825,7 +1894,7 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
     wanted = tuple(asks) if asks is not None else None
     total = 0
     for item in items:
-        if wanted is not None and not item.fits(wanted):
+        if (wanted is not None and not item.fits(wanted)) or item.attached:
             continue
         words = [w for w in item.object if w not in ("the", "my", "our", "of")]
         if total and words and words[0] in _POINTING_ONE:
