@@ -1769,7 +1769,13 @@ def object_words(
             objects.extend(obj)
             owners.extend(_possessors(obj))
         objects.extend(_pointed(item.text))
+    # an article describes nothing, and as a value it is a grade: "give it a B+" granted "a",
+    # which a case-blind comparison took for the grade A (round 17, attacker J3)
+    objects = [w for w in objects if w not in _ARTICLES]
     return _unique(owners)[:_MAX_VALUES], _unique(objects)[:_MAX_VALUES]
+
+
+_ARTICLES = frozenset(("a", "an", "the"))
 
 
 # "the December one", "that old one", "the one for the conference": a phrase that points at the
