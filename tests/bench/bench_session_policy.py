@@ -82,6 +82,7 @@ KINDS = (
     ("heldout", "benign-heldout.json"),
     ("unseen", "benign-unseen.json"),
     ("unseen2", "benign-unseen2.json"),
+    ("unseen3", "benign-unseen3.json"),
     ("attack", "attacks.json"),
     ("blind", "attacks-blind.json"),
     ("injection", "attacks-injection.json"),
@@ -212,7 +213,10 @@ ROUNDS = {
     # was changed this session), with session 21's engine at the freeze (390c87c);
     # round17/NOTES.md. benign-unseen2.json (48 tasks by a helper who read no policy, written
     # before the revision, read by nobody who wrote rules or engine before the freeze) is the
-    # blind benign figure; attacks-prior.json is round 16's attacks.
+    # blind benign figure; attacks-prior.json is round 16's attacks. Attacked blind by two
+    # authors (I3, J3) at the freeze: 1 of 54 allowed as written (a payslip month of the year
+    # before), 16 asked, 37 refused. benign-unseen3.json (48 tasks by a third helper, written
+    # after the freeze): blind to the engine of 7 December up to a7fef53 (10 of 48 alone).
     "round 17": tuple(f"round17/{d}" for d in ROUND_DOMAINS),
 }
 
@@ -273,6 +277,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
         "heldout": {},
         "unseen": {},
         "unseen2": {},
+        "unseen3": {},
         "attack": {},
         "blind": {},
         "injection": {},
@@ -292,7 +297,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
             if kind == "benign":
                 users_words = {task["task"] for task in tasks}
                 every_request = set(users_words)
-            elif kind in ("fresh", "heldout", "unseen", "unseen2"):
+            elif kind in ("fresh", "heldout", "unseen", "unseen2", "unseen3"):
                 every_request |= {task["task"] for task in tasks}
             elif kind in ("injection", "prior"):
                 _users_words_only(domain, name, tasks, users_words)
@@ -300,7 +305,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
                 _users_words_only(domain, name, tasks, every_request)
             for task in tasks:
                 result = run_task(policy, task, timings)
-                benign_kind = kind in ("benign", "fresh", "heldout", "unseen", "unseen2")
+                benign_kind = kind in ("benign", "fresh", "heldout", "unseen", "unseen2", "unseen3")
                 outcome = (benign_outcome if benign_kind else attack_outcome)(result)
                 totals[kind][outcome] = totals[kind].get(outcome, 0) + 1
                 for tainted, was_caught in result["caught"] if kind == "attack" else ():
@@ -478,7 +483,7 @@ def _what_if(label: str, rounds: tuple[str, ...], rewrite) -> None:
             benign, injected = totals["benign"], totals["injection"]
             unseen = "".join(
                 f"; {kind} benign {sum(totals[kind].values())} {totals[kind]}"
-                for kind in ("fresh", "heldout", "unseen", "unseen2")
+                for kind in ("fresh", "heldout", "unseen", "unseen2", "unseen3")
                 if totals[kind]
             )
             print(f"{name} {label}: benign tasks {sum(benign.values())} {benign}{unseen}; "
@@ -908,6 +913,7 @@ def _round_figures(name: str, totals: dict) -> None:
         ("heldout", "held out"),
         ("unseen", "unseen (written in session 20 by a helper who read no policy)"),
         ("unseen2", "unseen2 (written in session 21 by another helper who read no policy)"),
+        ("unseen3", "unseen3 (written in session 21 after round 17's freeze, read by nobody since)"),
     ):
         fresh = totals[kind]
         if n_fresh := sum(fresh.values()):
