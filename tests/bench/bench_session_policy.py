@@ -913,7 +913,7 @@ def _round_figures(name: str, totals: dict) -> None:
         ("heldout", "held out"),
         ("unseen", "unseen (written in session 20 by a helper who read no policy)"),
         ("unseen2", "unseen2 (written in session 21 by another helper who read no policy)"),
-        ("unseen3", "unseen3 (written in session 21 after round 17's freeze, read by nobody since)"),
+        ("unseen3", "unseen3 (written in session 21 after round 17's freeze by a third helper)"),
     ):
         fresh = totals[kind]
         if n_fresh := sum(fresh.values()):
