@@ -488,8 +488,10 @@ def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
     numbers = _REFERENCE.sub(" ", _GROUPED.sub(" ", without_numbers(without_urls)))
     worded = (form for value in _worded_amounts(numbers) for form in _forms(value))
     written = (form for value in _written_amounts(numbers) for form in _forms(value))
+    # "1.049,00" and "18,90" are one amount each, not "1.049", "00", "18" and "90"
+    plain = _DECIMAL_COMMA.sub(" ", _DOTTED_THOUSANDS.sub(" ", numbers))
     amounts = _unique(
-        [*(form for raw in _AMOUNT.findall(numbers) for form in _forms(raw)), *worded, *written]
+        [*(form for raw in _AMOUNT.findall(plain) for form in _forms(raw)), *worded, *written]
     )
     identifiers = _unique(_identifiers(text))
     dates = _unique(_dates(text, today))
@@ -507,7 +509,9 @@ _THOUSANDS = re.compile(
     r"|(?<![\w.,])(\d{1,6}(?:\.\d{1,3})?)\s?[kK]\s?(?:eur|euros?|usd|dollars?|gbp|pounds?)\b)",
     re.IGNORECASE,
 )
-_DECIMAL_COMMA = re.compile(r"(?<![\w.,])(\d{1,7}),(\d{2})(?![\w,.]|\.\d)")
+# "€1.049,00": thousands with dots before a decimal comma
+_DOTTED_THOUSANDS = re.compile(r"(?<![\w.,])(\d{1,3}(?:\.\d{3})+),(\d{2})(?!\w|[,.]\d)")
+_DECIMAL_COMMA = re.compile(r"(?<![\w.,])(\d{1,7}),(\d{2})(?!\w|[,.]\d)")
 
 
 def _written_amounts(text: str) -> list[str]:
@@ -517,6 +521,7 @@ def _written_amounts(text: str) -> list[str]:
         value = Decimal(match[1] or match[2]) * 1000
         found.append(str(value.quantize(Decimal(1)) if value == value.to_integral() else value))
     found.extend(f"{m[1]}.{m[2]}" for m in _DECIMAL_COMMA.finditer(text))
+    found.extend(f"{m[1].replace('.', '')}.{m[2]}" for m in _DOTTED_THOUSANDS.finditer(text))
     return found
 
 
@@ -1365,7 +1370,9 @@ def _with_notes(found: list[Instruction]) -> Iterator[Instruction]:
 # after it (an article, a grade, a number): "Tomás gets back tomorrow" states something.
 _GETS = re.compile(
     r"^(?P<who>[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,5}?)\s+gets?\s+"
-    r"(?P<what>(?:(?:an?|the|full|top)\s|[A-F][+-]?(?![\w+-])|\d).*)$",
+    r"(?P<what>(?:(?:an?|the|full|top)\s|[A-F][+-]?(?![\w+-])|\d"
+    # "hugo-b gets write", "Mei gets read-only": an access level
+    r"|(?:read|write|admin|maintain|triage|viewer|editor|owner|billing|read-only)(?![\w-])).*)$",
     re.DOTALL,
 )
 # "I've got two receipts from Lisbon to claim", "we have three invoices to pay": the user says
@@ -1405,6 +1412,35 @@ _CAN_GO = re.compile(
 )
 
 
+# "push them to Friday 3 April", "move the quiz to the 27th": to a day, to postpone it (not
+# "push it to main", "move it to the archive")
+_DAY_WORD = (
+    rf"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|(?:the\s+)?\d{{1,2}}(?:st|nd|rd|th)\b"
+    rf"|\d{{1,2}}\.?\s+(?:{_MONTH})\b|(?:{_MONTH})\.?\s+\d{{1,2}}\b|next\s+week\b"
+    rf"|\d{{4}}-\d{{2}}-\d{{2}}\b)"
+)
+_TO_A_DAY = re.compile(
+    rf"^(?:push|move|shift)\s+(?P<what>.+?)\s+(?:back\s+)?(?:to|till|until)\s+(?P<when>{_DAY_WORD}.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+# "sneha-r asked to be taken off the repo", "Tom wants to be removed from the list": remove them
+_TO_BE_REMOVED = re.compile(
+    r"^(?P<who>[^\W\d_][\w'’.@-]*(?:\s+[^\W\d_][\w'’.-]*){0,2}?)\s+(?:has\s+)?"
+    r"(?:asked|wants|wanted|would\s+like)\s+to\s+be\s+(?:taken\s+off|removed|deleted|dropped"
+    r"|unsubscribed|offboarded)\b(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+# "bin it", "bin them" ("bin" before a noun is as often a noun: "Bin day is Tuesday")
+_BIN_IT = re.compile(
+    r"^bin\s+(?P<what>(?:it|them|that|this|those|these)\b.*)$", re.IGNORECASE | re.DOTALL
+)
+# "new expense pls: standing desk, …": a request for a new record of that kind
+_NEW_PLEASE = re.compile(
+    r"^new\s+(?P<what>[^\W\d_][\w-]*)\s+(?:pls|please|plz)\b\W*(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
 _NOT_ACTS = frozenset(("leaving", "letting", "keeping", "holding", "waiting", "not"))
 
 
@@ -1430,6 +1466,16 @@ def _reworded(piece: str, patterns: tuple[str, ...]) -> str | None:
         ):
             return f"give {found['who']} {found['what']}"
         return None
+    if found := _TO_A_DAY.match(piece):
+        return f"postpone {found['what']} to {found['when']}"
+    if found := _TO_BE_REMOVED.match(piece):
+        if found["who"].split()[0].casefold() in _SUBJECTS:
+            return None  # "I asked to be removed": the user's own wish, no instruction
+        return f"remove {found['who']}{found['rest']}"
+    if found := _BIN_IT.match(piece):
+        return f"delete {found['what']}"
+    if found := _NEW_PLEASE.match(piece):
+        return f"add new {found['what']} {found['rest']}"
     if found := _CAN_GO.match(piece):
         return f"delete {found['what']}"
     if found := _MIND.match(piece):
@@ -1595,6 +1641,7 @@ _POSTPONE = ("extend", "postpone", "delay", "reschedule")
 _SAY_TO = (*_MESSAGE, "comment", "reply")
 _ALSO = {
     "thank": _SAY_TO,
+    "ask": _SAY_TO,
     "remind": _SAY_TO,
     "warn": _SAY_TO,
     "congratulate": _SAY_TO,
@@ -1657,6 +1704,11 @@ _NOTES = frozenset(
 _NOTE_VERBS = frozenset(("leave", "drop", "post", "write", "add", "send"))
 
 
+_AMEND = frozenset(("change", "update", "correct", "fix", "amend", "edit", "adjust", "set"))
+# nouns of what someone does to a thing: changing one is doing it again
+_ACTS_ON = frozenset(("grade", "mark", "score", "rating", "comment", "note", "reply", "review"))
+
+
 def _also(verb: str, obj: tuple[str, ...]) -> tuple[str, ...]:
     """What else the instruction's verb asks for (see _ALSO), with its object: "leave him a
     note" asks to comment, note, message or reply."""
@@ -1664,6 +1716,9 @@ def _also(verb: str, obj: tuple[str, ...]) -> tuple[str, ...]:
     for (head, particle), senses in _ALSO_WITH.items():
         if verb == head and particle in obj[:4]:
             found = (*found, *senses)
+    if verb in _AMEND and obj and obj[-1] in _ACTS_ON:
+        # "change his grade to a B-", "correct the mark": what is changed is what its noun does
+        found = (*found, obj[-1])
     if verb == "take" and any(
         (w == "off" and nxt in _DETERMINERS) or (w == "out" and nxt == "of")
         for w, nxt in pairwise(obj)

@@ -123,6 +123,12 @@ def test_instruction_vector(case: dict) -> None:
         ("Send him a thank-you from me", ["messag*"], True),
         ("remind Paul's parents about the timeline", ["messag*"], True),
         ("warn Ada about the parcel texts", ["tell"], True),
+        ("ask Carmen whether Leila needs to sign", ["messag*"], True),
+        ("change his grade to a B-", ["grad*"], True),
+        ("correct the mark on Mia's essay", ["mark*"], True),
+        ("update the expense", ["expense"], False),  # an expense changed is no new expense
+        ("take caio-dev off the repo", ["remov*"], True),
+        ("take Friday off", ["remov*"], False),
         ("get rid of the entry too", ["remov*"], True),
         ("throw away the old exports", ["delet*"], True),
         ("Please get in touch with Sofia Rossi's parents", ["messag*"], True),
