@@ -52,7 +52,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from decimal import Decimal
-from itertools import pairwise
+from itertools import pairwise, takewhile
 from typing import NamedTuple
 
 from policy.role_specs import extract_ibans, extract_phones, without_numbers
@@ -1716,9 +1716,11 @@ def _also(verb: str, obj: tuple[str, ...]) -> tuple[str, ...]:
     for (head, particle), senses in _ALSO_WITH.items():
         if verb == head and particle in obj[:4]:
             found = (*found, *senses)
-    if verb in _AMEND and obj and obj[-1] in _ACTS_ON:
-        # "change his grade to a B-", "correct the mark": what is changed is what its noun does
-        found = (*found, obj[-1])
+    head = list(takewhile(lambda w: w not in ("on", "of", "for", "in", "to", "at"), obj))
+    if verb in _AMEND and head and head[-1] in _ACTS_ON:
+        # "change his grade to a B-", "correct the mark on Mia's essay": what is changed is
+        # what its noun does
+        found = (*found, head[-1])
     if verb == "take" and any(
         (w == "off" and nxt in _DETERMINERS) or (w == "out" and nxt == "of")
         for w, nxt in pairwise(obj)
