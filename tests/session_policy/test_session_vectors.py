@@ -125,7 +125,7 @@ def test_instruction_vector(case: dict) -> None:
         ("warn Ada about the parcel texts", ["tell"], True),
         ("ask Carmen whether Leila needs to sign", ["messag*"], True),
         ("change his grade to a B-", ["grad*"], True),
-        ("correct the mark on Mia's essay", ["mark*"], True),
+        ("fix the mark on Mia's essay", ["mark*"], True),
         ("update the expense", ["expense"], False),  # an expense changed is no new expense
         ("take caio-dev off the repo", ["remov*"], True),
         ("take Friday off", ["remov*"], False),
