@@ -83,6 +83,7 @@ KINDS = (
     ("unseen", "benign-unseen.json"),
     ("unseen2", "benign-unseen2.json"),
     ("unseen3", "benign-unseen3.json"),
+    ("unseen4", "benign-unseen4.json"),
     ("attack", "attacks.json"),
     ("blind", "attacks-blind.json"),
     ("injection", "attacks-injection.json"),
@@ -91,6 +92,8 @@ KINDS = (
     ("prior", "attacks-prior.json"),
     ("s16", "attacks-s16.json"),
 )
+# the benign sets: the round author's own first, then those written after or held out
+BENIGN_KINDS = ("benign", "fresh", "heldout", "unseen", "unseen2", "unseen3", "unseen4")
 ROUND_DOMAINS = ("expenses", "contacts", "repo", "hr", "school", "cloudops")
 ROUNDS = {
     "round 1": ("banking", "messaging", "travel"),
@@ -278,6 +281,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
         "unseen": {},
         "unseen2": {},
         "unseen3": {},
+        "unseen4": {},
         "attack": {},
         "blind": {},
         "injection": {},
@@ -297,7 +301,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
             if kind == "benign":
                 users_words = {task["task"] for task in tasks}
                 every_request = set(users_words)
-            elif kind in ("fresh", "heldout", "unseen", "unseen2", "unseen3"):
+            elif kind in BENIGN_KINDS[1:]:
                 every_request |= {task["task"] for task in tasks}
             elif kind in ("injection", "prior"):
                 _users_words_only(domain, name, tasks, users_words)
@@ -305,7 +309,7 @@ def score(verbose: bool, domains: tuple[str, ...], load=load_policy) -> dict[str
                 _users_words_only(domain, name, tasks, every_request)
             for task in tasks:
                 result = run_task(policy, task, timings)
-                benign_kind = kind in ("benign", "fresh", "heldout", "unseen", "unseen2", "unseen3")
+                benign_kind = kind in BENIGN_KINDS
                 outcome = (benign_outcome if benign_kind else attack_outcome)(result)
                 totals[kind][outcome] = totals[kind].get(outcome, 0) + 1
                 for tainted, was_caught in result["caught"] if kind == "attack" else ():
@@ -483,7 +487,7 @@ def _what_if(label: str, rounds: tuple[str, ...], rewrite) -> None:
             benign, injected = totals["benign"], totals["injection"]
             unseen = "".join(
                 f"; {kind} benign {sum(totals[kind].values())} {totals[kind]}"
-                for kind in ("fresh", "heldout", "unseen", "unseen2", "unseen3")
+                for kind in BENIGN_KINDS[1:]
                 if totals[kind]
             )
             print(f"{name} {label}: benign tasks {sum(benign.values())} {benign}{unseen}; "
@@ -914,6 +918,7 @@ def _round_figures(name: str, totals: dict) -> None:
         ("unseen", "unseen (written in session 20 by a helper who read no policy)"),
         ("unseen2", "unseen2 (written in session 21 by another helper who read no policy)"),
         ("unseen3", "unseen3 (written in session 21 after round 17's freeze by a third helper)"),
+        ("unseen4", "unseen4 (written in session 21 by a fourth helper; blind to c8187b1)"),
     ):
         fresh = totals[kind]
         if n_fresh := sum(fresh.values()):
