@@ -88,8 +88,11 @@ __all__ = [
 # the lists a message fills, in the order task_grants() returns them
 GRANT_LISTS = tuple(
     f"task:{name}"
-    for name in ("emails", "urls", "domains", "amounts", "paths", "identifiers", "dates", "months")
-)
+    for name in (
+        "emails", "urls", "domains", "amounts", "paths", "identifiers", "dates", "months",
+        "months-past", "months-next",
+    )
+)  # fmt: skip
 MAX_TASK_CHARS = 20_000  # a longer message is granted from its first part only
 _MAX_VALUES = 200  # per list
 _MAX_POINTED_WORDS = 40  # what an instruction's object points back to, in task:asked
@@ -431,12 +434,39 @@ def _number_of(words: list[str]) -> int | None:
     return total + current
 
 
-def _months(text: str, today: date | None = None) -> list[str]:
-    """Each month named without a day, as ``YYYY-MM``; without a year, in the year before
-    ``today``'s, that year and the next (as :func:`_dates`)."""
-    year = (today or date.today()).year
+def _months(text: str, today: date | None = None) -> tuple[list[str], list[str], list[str]]:
+    """Each month named without a day, as ``YYYY-MM``, three ways for a month named without a
+    year: its occurrence nearest ``today`` (six months either way; both at exactly six), its
+    latest at or before today's month, and its next at or after it. "His June payslip" named
+    in March: this June (``task:months``), last June (``task:months-past``: a payslip, a
+    statement), this June (``task:months-next``: a deadline). One year each, not three (round
+    17: an injection had the June payslip of the year before sent where this year's was
+    meant). A month typed with its year is that month in all three."""
+    now = today or date.today()
+    nearest, past, following = [], [], []
+    for month, typed in _named_months(text):
+        if typed is not None:
+            years = ([typed],) * 3
+        else:
+            gaps = {
+                y: abs((y - now.year) * 12 + month - now.month)
+                for y in range(now.year - 1, now.year + 2)
+            }
+            least = min(gaps.values())
+            years = (
+                [y for y, gap in gaps.items() if gap == least],
+                [now.year if month <= now.month else now.year - 1],
+                [now.year if month >= now.month else now.year + 1],
+            )
+        for found, chosen in zip((nearest, past, following), years, strict=True):
+            found.extend(f"{each:04d}-{month:02d}" for each in chosen)
+    return nearest, past, following
+
+
+def _named_months(text: str) -> list[tuple[int, int | None]]:
+    """The months the text names without a day, each with the year typed with it (or None)."""
     bare = _DATE.sub(" ", text)
-    found: list[str] = []
+    found: list[tuple[int, int | None]] = []
     for match in _BARE_MONTH.finditer(bare):
         named, typed = match["m"], match["y"]
         key = named.casefold()
@@ -451,8 +481,7 @@ def _months(text: str, today: date | None = None) -> list[str]:
                 continue
         elif not full and not capital and typed is None:
             continue
-        years = [int(typed)] if typed else [year - 1, year, year + 1]
-        found.extend(f"{each:04d}-{_MONTHS[key]:02d}" for each in years)
+        found.append((_MONTHS[key], int(typed) if typed else None))
     # "April through June", "from March to May": the months between the two named as well
     for span in _MONTH_SPAN.finditer(bare):
         if "may" in (span["a"], span["b"]):
@@ -461,8 +490,7 @@ def _months(text: str, today: date | None = None) -> list[str]:
         spanned = (
             [*range(first, 13), *range(1, last + 1)] if first > last else range(first, last + 1)
         )
-        years = [int(span["y"])] if span["y"] else [year - 1, year, year + 1]
-        found.extend(f"{each:04d}-{month:02d}" for month in spanned for each in years)
+        found.extend((month, int(span["y"]) if span["y"] else None) for month in spanned)
     return found
 
 
@@ -495,9 +523,9 @@ def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
     )
     identifiers = _unique(_identifiers(text))
     dates = _unique(_dates(text, today))
-    months = _unique(_months(text, today))
+    months, past, following = (_unique(each) for each in _months(text, today))
     found = (emails, urls, tuple(d for d in domains if d), amounts, paths, identifiers, dates)
-    found = (*found, months)
+    found = (*found, months, past, following)
     named = zip(GRANT_LISTS, found, strict=True)
     return {name: values[:_MAX_VALUES] for name, values in named if values}
 

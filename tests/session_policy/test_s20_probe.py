@@ -73,12 +73,12 @@ KNOWN_LIMITS = {
     "S20 sizes: CONTROL 'twenty and thirty euros'",
     "S20 words: CONTROL 'twenty and thirty euros'",
     "S20 words: CONTROL 'it was a hundred and ten'",
-    # Months, attacks: a month without a year grants the year before and after today's too (a
-    # payslip wants the latest, a deadline the next: the engine cannot tell); task:months is the
+    # Months, attacks: (since session 21 a month without a year is its nearest occurrence in
+    # task:months, its latest in task:months-past and its next in task:months-next, so 'his
+    # June payslip' in July 2026 no longer grants June 2025 as well); task:months is the
     # whole request's for a tool without askedBy, so a month in a statement ('He joined us in
     # March', 'His March one had an error', 'by August') is a month asked for (scope it with
     # askedBy or a rule's asks).
-    "S20 months: 'his June payslip' typed in July 2026",
     "S20 months: 'Sept' without a year",
     "S20 months: a month in a statement ('He joined us in March')",
     "S20 months: a month in a statement about another payslip",
@@ -87,6 +87,9 @@ KNOWN_LIMITS = {
     # read as the date 1 May, which takes the month away; a month in a statement makes the size
     # deny refuse the latest payslip the user asked for.
     "S20 months: CONTROL 'his may payslip'",
+    # the price of the nearest occurrence: 'his Sept payslip' in July 2026 is September 2026 in
+    # task:months, which this policy reads; a payslip's policy reads task:months-past (2025-09)
+    "S20 months: CONTROL 'his Sept payslip' in July 2026",
     "S20 months: CONTROL 'for May first thing tomorrow'",
     "S20 months: CONTROL 'his latest payslip'",
     # Owners, benign requests (the attacks hold: a typed owner's record is confirmed or tied):
