@@ -1749,12 +1749,17 @@ def _also(verb: str, obj: tuple[str, ...]) -> tuple[str, ...]:
         # "change his grade to a B-", "correct the mark on Mia's essay": what is changed is
         # what its noun does
         found = (*found, head[-1])
-    if verb == "take" and any(
-        (w == "off" and nxt in _DETERMINERS) or (w == "out" and nxt == "of")
-        for w, nxt in pairwise(obj)
+    taken = list(takewhile(lambda w: w not in ("off", "out"), obj))
+    if (
+        verb == "take"
+        and not any(any(c.isdigit() for c in w) or w in ("percent", "some", "half") for w in taken)
+        and any(
+            (w == "off" and nxt in _DETERMINERS) or (w == "out" and nxt == "of")
+            for w, nxt in pairwise(obj)
+        )
     ):
         # "take caio-dev off the repo", "take the newsletter out of my contacts" (not "take
-        # Friday off": a day off)
+        # Friday off": a day off; not "take 10% off the invoice": a discount)
         found = (*found, *_DELETE)
     if verb in _NOTE_VERBS and any(_matches(n, w) for n in _NOTES for w in obj):
         found = (*found, "comment", "note", "message", "reply")

@@ -129,6 +129,7 @@ def test_instruction_vector(case: dict) -> None:
         ("update the expense", ["expense"], False),  # an expense changed is no new expense
         ("take caio-dev off the repo", ["remov*"], True),
         ("take Friday off", ["remov*"], False),
+        ("take 10% off the invoice", ["delet*", "remov*"], False),  # a discount
         ("get rid of the entry too", ["remov*"], True),
         ("throw away the old exports", ["delet*"], True),
         ("Please get in touch with Sofia Rossi's parents", ["messag*"], True),
