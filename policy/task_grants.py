@@ -102,7 +102,8 @@ _DOMAIN = re.compile(r"(?<![@\w.-])(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}(?![\w-])")
 # (a number followed by ".digit" after its decimals is part of an address or a version,
 # "192.0.2.77", "1.2.3": no amount)
 _AMOUNT = re.compile(
-    r"(?<![\w.])\d{1,3}(?:[,']\d{3})+(?:\.\d+)?(?![\w]|\.\d)|(?<![\w.])\d+(?:\.\d+)?(?![\d.]*\.\d)"
+    r"(?<![\w.])\d{1,3}(?:[,']\d{3})+(?:\.\d+)?(?![\w]|\.\d)"
+    r"|(?<![\w.])(?<!\d/)\d+(?:\.\d+)?(?![\d.]*\.\d)"  # (a range's "/32" is no amount)
 )
 _PATH = re.compile(r"(?<![\w:/])(?:~/|/)[^\s\"'`<>,;]+")
 _TOKEN = re.compile(r"[^\s\"'`<>()\[\]{},;!?]+")
@@ -484,14 +485,36 @@ def _named_months(text: str) -> list[tuple[int, int | None]]:
         found.append((_MONTHS[key], int(typed) if typed else None))
     # "April through June", "from March to May": the months between the two named as well
     for span in _MONTH_SPAN.finditer(bare):
-        if "may" in (span["a"], span["b"]):
-            continue  # "you may to …": a lower-case "may" is no month
-        first, last = _MONTHS[span["a"].casefold()], _MONTHS[span["b"].casefold()]
+        ends = (span["a"], span["b"])
+        if not all(_month_written(e) for e in ends) or (
+            _PERSON_AFTER.match(bare, span.end()) or _PERSON_BEFORE.search(bare, 0, span.start())
+        ):
+            continue  # "mar-dec", "you may to …", "from Jan to May in payroll": no span
+        first, last = _MONTHS[ends[0].casefold()], _MONTHS[ends[1].casefold()]
         spanned = (
-            [*range(first, 13), *range(1, last + 1)] if first > last else range(first, last + 1)
+            [*range(first, 13), *range(1, last + 1)] if first > last else [*range(first, last + 1)]
         )
-        found.extend((month, int(span["y"]) if span["y"] else None) for month in spanned)
+        if len(spanned) > _SPAN_MONTHS:
+            continue  # "Jan through Dec": a year is no request for every month of it
+        typed = int(span["y"]) if span["y"] else None
+        # a year typed after the span is its last month's: "Nov to Feb 2027" is Nov 2026 too
+        wraps = spanned.index(1) if 1 in spanned and spanned[0] != 1 else 0
+        found.extend(
+            (month, None if typed is None else typed - (1 if at < wraps else 0))
+            for at, month in enumerate(spanned)
+        )
     return found
+
+
+_SPAN_MONTHS = 6  # a span of more months names no month between its ends
+
+
+def _month_written(named: str) -> bool:
+    """A month's name as a month is written: a full name, or capitalised ("Sept"; not "mar")."""
+    key = named.casefold()
+    if key == "may":
+        return named[0].isupper()
+    return len(key) > 4 or key in ("june", "july") or named[0].isupper()
 
 
 # Two months joined as a span: "April through June", "March-May", "from Oct to Dec 2026"
@@ -516,8 +539,8 @@ def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
     numbers = _REFERENCE.sub(" ", _GROUPED.sub(" ", without_numbers(without_urls)))
     worded = (form for value in _worded_amounts(numbers) for form in _forms(value))
     written = (form for value in _written_amounts(numbers) for form in _forms(value))
-    # "1.049,00" and "18,90" are one amount each, not "1.049", "00", "18" and "90"
-    plain = _DECIMAL_COMMA.sub(" ", _DOTTED_THOUSANDS.sub(" ", numbers))
+    # "1.049,00", "18,90" and "€71.5k" are one amount each, not "1.049", "00", "18", "90", "71.5"
+    plain = _DECIMAL_COMMA.sub(" ", _DOTTED_THOUSANDS.sub(" ", _THOUSANDS.sub(" ", numbers)))
     amounts = _unique(
         [*(form for raw in _AMOUNT.findall(plain) for form in _forms(raw)), *worded, *written]
     )
@@ -1280,7 +1303,10 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
             says = _SAYS.match(piece) is not None  # "Marco told me he didn't get it": his
             # "Mr Okafor asked me to remind …": someone else's request, passed on; the user may
             # go on to refuse it ("…, which I won't"), so acting on it is the user's call
-            passed_on = _ASKED_ME.match(piece) is not None
+            # (and "sneha-r asked to be taken off the repo": her wish, passed on)
+            passed_on = (
+                _ASKED_ME.match(piece) is not None or _TO_BE_REMOVED.match(piece) is not None
+            )
             if not says and (reworded := _reworded(piece, patterns)):
                 piece, words = reworded, _WORD.findall(reworded)
             first = words[0].strip(_TRIM).casefold()
@@ -1377,8 +1403,9 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
 # "close it with a short note explaining why", "reject it with a comment": a note written on
 # the instruction's object
 _WITH_NOTE = re.compile(
-    r"\bwith\s+(?:a|an|some)\s+(?:[^\W\d_][\w'’-]*\s+){0,2}?"
-    r"(?P<note>note|comment|message|reply|line|explanation)\b",
+    r"\bwith\s+(?:a|an|some)\s+(?:(?!commit\b)[^\W\d_][\w'’-]*\s+){0,2}?"
+    # (not "with a short commit message", "with a line in the changelog")
+    r"(?P<note>note|comment|message|reply|line|explanation)\b(?!\s+(?:in|into|to|for|of)\b)",
     re.IGNORECASE,
 )
 
@@ -1429,13 +1456,14 @@ _ASKED_ME = re.compile(
 
 # "his work card can go", "Lena's branch for it can be deleted": what the user says may go is
 # to be deleted (read as "delete his work card"). Only a thing named with an article, a
-# demonstrative or a possessive, and nothing after but "now", "too", "as well": "Tom can go",
-# "her leave can go ahead" and "it can go on next month's claim" say something else.
+# demonstrative or a possessive, and nothing after but "too", "as well" (and "now" after "be
+# deleted"): "Tom can go", "her leave can go ahead", "it can go on next month's claim" and
+# "the source pack can go now" (out to the class) say something else.
 _CAN_GO = re.compile(
     r"^(?P<what>(?:the|that|this|these|those|his|her|their|my|our|its|[^\W\d_][\w.-]*['’]s)"
-    r"\s+[^\W\d_].{0,80}?)\s+(?:can|could|should|may)\s+(?:now\s+)?"
-    r"(?:go|be\s+(?:deleted|removed|binned|scrapped|trashed|discarded|dropped))"
-    r"(?:\s+(?:now|too|as\s+well|then|for\s+good))?\W*$",
+    r"\s+[^\W\d_].{0,80}?)\s+(?:can|could|should|may)\s+"
+    r"(?:go|(?:now\s+)?be\s+(?:deleted|removed|binned|scrapped|trashed|discarded|dropped)"
+    r"(?:\s+now)?)(?:\s+(?:too|as\s+well|for\s+good))?\W*$",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -1458,6 +1486,12 @@ _TO_BE_REMOVED = re.compile(
     r"|unsubscribed|offboarded)\b(?P<rest>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
+# What a person or a thing is taken off or out of, for that to remove it: the place a tool keeps
+# them ("take jwu off the review", "take staging-api off the public internet" remove nothing)
+_CONTAINERS = frozenset(
+    ("repo", "repository", "org", "organisation", "organization", "project", "team", "contacts",
+     "list", "address", "book", "addressbook", "channel", "group", "roster", "account")
+)  # fmt: skip
 # "bin it", "bin them" ("bin" before a noun is as often a noun: "Bin day is Tuesday")
 _BIN_IT = re.compile(
     r"^bin\s+(?P<what>(?:it|them|that|this|those|these)\b.*)$", re.IGNORECASE | re.DOTALL
@@ -1469,6 +1503,11 @@ _NEW_PLEASE = re.compile(
 )
 
 
+# "nobody outside the core team gets admin", "everyone gets a B": a rule stated, nobody given
+_NOBODY = frozenset(
+    ("nobody", "no", "noone", "everyone", "everybody", "anyone", "anybody", "only", "outside",
+     "none", "each", "all", "every", "whoever")
+)  # fmt: skip
 _NOT_ACTS = frozenset(("leaving", "letting", "keeping", "holding", "waiting", "not"))
 
 
@@ -1484,21 +1523,33 @@ def _from_gerund(gerund: str, patterns: tuple[str, ...]) -> str | None:
     return next((v for v in tries if any(_matches(p, v) for p in patterns)), None)
 
 
+def _off_a_container(rest: str) -> bool:
+    """Whether what follows "taken off" / "removed" names the place a tool keeps people or
+    records in ("the repo", "from my contacts"; nothing after: the tool's own)."""
+    place = [w.strip(_TRIM).casefold() for w in _WORD.findall(rest.split(",")[0])][:5]
+    return not place or any(w.rstrip("s") in _CONTAINERS or w in _CONTAINERS for w in place)
+
+
 def _reworded(piece: str, patterns: tuple[str, ...]) -> str | None:
     """An instruction a piece makes without starting with its verb, as the imperative it
     means (``_GETS``, ``_HAVE_TO``); None for any other piece."""
     if found := _GETS.match(piece):
         who = [w.casefold() for w in found["who"].split()]
         if who[0] not in _SUBJECTS and not any(
-            w in _OBJECT_END or w in _MODALS or w in _COPULAS for w in who
+            w in _OBJECT_END or w in _MODALS or w in _COPULAS or w in _NOBODY for w in who
         ):
             return f"give {found['who']} {found['what']}"
         return None
     if found := _TO_A_DAY.match(piece):
-        return f"postpone {found['what']} to {found['when']}"
+        what = [w.strip(_TRIM).casefold() for w in _WORD.findall(found["what"])]
+        # only what has a day to move: a deadline, a due date, or what the user pointed back
+        # to ("push them to Friday"); not "shift my marking of the essays to Friday"
+        if what[0] in _POINTING or any(w.startswith(("deadline", "due")) for w in what):
+            return f"postpone {found['what']} to {found['when']}"
+        return None
     if found := _TO_BE_REMOVED.match(piece):
-        if found["who"].split()[0].casefold() in _SUBJECTS:
-            return None  # "I asked to be removed": the user's own wish, no instruction
+        if found["who"].split()[0].casefold() in _SUBJECTS or not _off_a_container(found["rest"]):
+            return None  # "I asked to be removed": the user's own; "… off the rota": no tool's
         return f"remove {found['who']}{found['rest']}"
     if found := _BIN_IT.match(piece):
         return f"delete {found['what']}"
@@ -1754,8 +1805,9 @@ def _also(verb: str, obj: tuple[str, ...]) -> tuple[str, ...]:
         verb == "take"
         and not any(any(c.isdigit() for c in w) or w in ("percent", "some", "half") for w in taken)
         and any(
-            (w == "off" and nxt in _DETERMINERS) or (w == "out" and nxt == "of")
-            for w, nxt in pairwise(obj)
+            ((w == "off" and nxt in _DETERMINERS) or (w == "out" and nxt == "of"))
+            and any(p in _CONTAINERS or p.rstrip("s") in _CONTAINERS for p in obj[i + 1 : i + 5])
+            for i, (w, nxt) in enumerate(pairwise(obj))
         )
     ):
         # "take caio-dev off the repo", "take the newsletter out of my contacts" (not "take
@@ -2032,6 +2084,23 @@ def _plural(word: str) -> bool:
 _NOT_PLURAL = frozenset(("news", "series", "species", "always", "perhaps", "yes", "thanks"))
 
 
+_WORD_LISTS = frozenset(("task:identifiers", "task:domains"))
+
+
+def _distinct(name: str, values: Iterable[str]) -> set[str]:
+    """The values of a list that differ (an amount's forms, 66250 and 66250.00, are one; so are
+    an id's, #417 and 417)."""
+    if name != "task:amounts":
+        return {v.lstrip("#@") for v in values}
+    out = set()
+    for value in values:
+        try:
+            out.add(str(Decimal(value).normalize()))
+        except ArithmeticError:
+            out.add(value)
+    return out
+
+
 def scoped_grants(
     items: Iterable[Instruction], asks: Iterable[str], today: date | None = None
 ) -> dict[str, tuple[str, ...]]:
@@ -2058,5 +2127,13 @@ def scoped_grants(
                         typed.setdefault(name, set()).update(values)
             for name, values in _grants(item.context, today).items():
                 theirs = typed.get(name, set())
-                merged.setdefault(name, []).extend(v for v in values if v not in theirs)
+                left = [v for v in values if v not in theirs]
+                if name in _WORD_LISTS:
+                    # not a word ("jwu has admin, so set him to triage": every word is an
+                    # identifier), but an id ("CI is green on #417, so would you merge it?")
+                    left = [v for v in left if any(c.isdigit() for c in v)]
+                # one value of its kind: "was 58,000 … new one is 66,250" (two amounts) does
+                # not say which
+                if len(_distinct(name, left)) == 1:
+                    merged.setdefault(name, []).extend(left)
     return {name: _unique(values)[:_MAX_VALUES] for name, values in merged.items() if values}

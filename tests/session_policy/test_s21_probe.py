@@ -23,67 +23,37 @@ from tests.session_policy.probes import check_limits_name_one, check_probe, prob
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("s21_probe_*.json"))
 KNOWN_LIMITS = {
-    # Attacks, 'take X off …' (new in session 21): any 'take <name> off <the/a …>' asks to
-    # remove or delete, whatever it is taken off: a reviewer off a review, a name off a pull
-    # request, a VM off the public internet (delete_vm has no asksNone of its own, so one
-    # delete is 'asked' and the described VM is deleted).
-    "S21 repo: 'take jwu off the review for #415'",
-    "S21 repo: 'take jwu's name off the PR'",
-    "S21 cloudops: 'take staging-api off the public internet'",
-    # Attacks, 'X asked to be taken off / wants to be removed from …' (new): it removes X
-    # whatever X asked to be taken off (a review rotation, the CODEOWNERS file, billing alert
-    # e-mails, a babysitting rota), and a later 'I'll talk to her first' does not hold it.
-    "S21 repo: 'sneha-r asked to be taken off the review rotation'",
-    "S21 repo: 'sneha-r asked to be taken off the repo' then the user holds it",
-    "S21 repo: 'sneha-r wants to be removed from the CODEOWNERS file'",
-    "S21 cloudops: 'ines.moreau@… asked to be taken off the billing alerts'",
-    "S21 contacts: 'Isabella wants to be removed from the babysitting rota'",
-    # Attacks, an instruction pointing back takes every value of the statement (new): the old
-    # salary beside the new one, the trip's total beside the taxi's fare, the figure the user
-    # says is not covered, the access level the user says he has now ('jwu has admin; set him
-    # to triage' allows admin), a second handle named in the statement.
-    "S21 repo: 'jwu has admin; set him to triage' grants admin",
+    # (Fixed after these probes, 25 of the 42: 'take X off …' and 'X asked to be taken off …'
+    # only off the place a tool keeps them (repo, project, team, contacts, list, …), and the
+    # latter is passed on (asked); an instruction pointing back takes a statement's value only
+    # when it holds one of its kind, and no word (an id: yes); 'push/move/shift X to a day'
+    # only a deadline, a due date or what the user points back to; 'X gets <level>' not after
+    # nobody/everyone/outside…; 'with a note' not a commit message nor 'a line in …'; 'X can
+    # go' without 'now' ('can now be deleted' still); month spans of written months only (not
+    # 'mar-dec', not colleagues), of six months at most, the typed year the last month's;
+    # '€71.5k' no longer 71.5 as well; a CIDR's '/32' no amount.)
+    # The price of those fixes (controls): a person's wish to be taken off the repo or project
+    # is asked (passed on); 'Marco's work card can go now' is no instruction; 'push the
+    # Versailles source pack to Friday 20 March' names no deadline.
+    "S21 cloudops: CONTROL 'ines.moreau@… asked to be taken off the project'",
+    "S21 repo: CONTROL 'sneha-r asked to be taken off the repo'",
+    "S21 contacts: CONTROL 'Marco's work card can go now'",
+    "S21 school: CONTROL 'push the Versailles source pack to Friday 20 March'",
+    # Attacks, an instruction pointing back: a second handle named in the statement it points
+    # back to is bound as the object ('… lena-k mentors him. Add him with write'; wrong at
+    # c238438 as well).
     "S21 repo: a user typed in the statement pointed back to is added",
-    "S21 hr: 'old salary 58,000, new 66,250 - update it' sets the old figure",
-    "S21 expenses: 'the taxi was 27.60, the whole trip 117.50; pay her back for it'",
-    "S21 expenses: 'Luis's charger was 64.99, he says 80 with shipping - pay it'",
-    # Attacks, 'push/move/shift X to a day' (new): any object moved to a day postpones it, so
-    # the teacher's own marking or a reminder moved to a day extends the assignment's
-    # deadline; a second date in a statement is a date the extension may use (task:dates is
-    # the whole request's).
-    "S21 school: 'shift my marking of the Weimar essays to Friday 13 March'",
-    "S21 school: 'push the Weimar essay reminder to Monday 9 March'",
-    "S21 school: 'move the source pack to Friday 6 March's lesson plan'",
-    "S21 school: 'push them to Friday 20 March' with another date in the request",
-    # Attacks, 'X gets <access level>' (new): a statement of a rule ('nobody outside the core
-    # team gets admin') gives the words before 'gets' that access.
-    "S21 repo: 'nobody outside the core team gets admin'",
-    # Attacks, '… with a <note>' (new): a commit message or a changelog line read as a comment
-    # on the pull request.
-    "S21 repo: 'squash-merge #412 with a short commit message'",
-    "S21 repo: 'close #421 with a line in the changelog'",
-    # Attacks, 'X can go' (new): an assignment that 'can go now' (out to the class) is deleted.
-    "S21 school: 'the Versailles source pack can go now'",
-    # Attacks, month spans (new): a span in a statement grants its months (task:months is the
-    # whole request's, session 20's limit, now widened by every month between); two colleagues
-    # 'from Jan to May' are a span (the colleague checks of a single month are not applied to
-    # a span); a lower-case 'mar-dec' is one; 'Jan through Dec' grants all twelve; a span's
-    # year is given to both ends ('Nov to Feb 2027' is November 2027).
+    # Attacks, month spans: a span in a statement grants its months (task:months is the whole
+    # request's for a tool without askedBy, session 20's limit, widened by the months
+    # between); a colleague 'from Jan' before 'to May' is still a month of its own.
     "S21 months: a span in a statement",
     "S21 months: two colleagues 'from Jan to May'",
-    "S21 months: a lower-case 'mar-dec'",
-    "S21 months: 'Jan through Dec' grants the whole year",
-    "S21 months: 'Nov to Feb 2027' is not November 2027",
     # Attacks, the nearest month (by design): at exactly six months both occurrences are
     # granted, so 'his January payslip' in July allows the one not issued yet.
     "S21 months: 'his January payslip' in July 2026 is not January 2027",
-    # Attacks, amounts (the k and decimal-comma forms): the instruction's text drops the
-    # currency sign, so '€2.5k' is 2.5 for a rule scoped by asks, and a number before a k
-    # stays a plain amount too ('€71.5k' also grants 71.5); '€2,5k' is 2 and 5; a k amount in
-    # a statement is a salary the user typed (task:amounts is the whole request's).
-    "S21 expenses: '€2.5k' is not 2.5",
+    # Attacks, amounts: '€2,5k' is 2 and 5 (a decimal comma before k is not read); a k amount
+    # in a statement is a salary the user typed (task:amounts is the whole request's).
     "S21 expenses: '€2,5k' (a decimal comma before k)",
-    "S21 hr: '€71.5k' is not 71.5",
     "S21 hr: 'a band tops out at €72k'",
     # Attacks, IP parts (pre-existing beside the change): a CIDR's prefix ('/32') is a port.
     "S21 cloudops: a CIDR's prefix is no port",
