@@ -497,6 +497,8 @@ def _named_months(text: str) -> list[tuple[int, int | None]]:
         if len(spanned) > _SPAN_MONTHS:
             continue  # "Jan through Dec": a year is no request for every month of it
         typed = int(span["y"]) if span["y"] else None
+        if span["ya"] and (typed is None or int(span["ya"]) != typed - (first > last)):
+            continue  # "Dec 2025 - Feb 2027": no span of six months or less
         # a year typed after the span is its last month's: "Nov to Feb 2027" is Nov 2026 too
         wraps = spanned.index(1) if 1 in spanned and spanned[0] != 1 else 0
         found.extend(
@@ -519,10 +521,10 @@ def _month_written(named: str) -> bool:
 
 # Two months joined as a span: "April through June", "March-May", "from Oct to Dec 2026"
 _MONTH_SPAN = re.compile(
-    rf"(?<![\w'’-])(?P<a>{_MONTH})\.?\s*(?:through|thru|to|until|till|[-–—])\s*"
-    rf"(?P<b>{_MONTH})\.?(?:,?\s+(?P<y>\d{{4}}))?(?![\w'’-])",
+    rf"(?<![\w'’-])(?P<a>{_MONTH})\.?(?:,?\s+(?P<ya>\d{{4}}))?\s*(?:through|thru|to|until|till|[-–—])"
+    rf"\s*(?P<b>{_MONTH})\.?(?:,?\s+(?P<y>\d{{4}}))?(?![\w'’-])",
     re.IGNORECASE,
-)
+)  # ("Dec 2025 - Feb 2026": a year on each end)
 
 
 def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
@@ -556,10 +558,10 @@ def _grants(text: str, today: date | None = None) -> dict[str, tuple[str, ...]]:
 # "€71.5k", "12k EUR": thousands, with a currency (not "the 4k monitor"); "€18,90", "14,50": a
 # decimal comma (two digits after it, never three: "1,250" is a thousand and more)
 _THOUSANDS = re.compile(
-    r"(?:[€$£]\s?(\d{1,6}(?:\.\d{1,3})?)\s?[kK](?![\w])"
-    r"|(?<![\w.,])(\d{1,6}(?:\.\d{1,3})?)\s?[kK]\s?(?:eur|euros?|usd|dollars?|gbp|pounds?)\b)",
+    r"(?:[€$£]\s?(\d{1,6}(?:[.,]\d{1,3})?)\s?[kK](?![\w])"
+    r"|(?<![\w.,])(\d{1,6}(?:[.,]\d{1,3})?)\s?[kK]\s?(?:eur|euros?|usd|dollars?|gbp|pounds?)\b)",
     re.IGNORECASE,
-)
+)  # ("€2,5k": a decimal comma before the k)
 # "€1.049,00": thousands with dots before a decimal comma
 _DOTTED_THOUSANDS = re.compile(r"(?<![\w.,])(\d{1,3}(?:\.\d{3})+),(\d{2})(?!\w|[,.]\d)")
 _DECIMAL_COMMA = re.compile(r"(?<![\w.,])(\d{1,7}),(\d{2})(?!\w|[,.]\d)")
@@ -569,7 +571,7 @@ def _written_amounts(text: str) -> list[str]:
     """Amounts written with a ``k`` for thousands or a decimal comma, as plain numbers."""
     found = []
     for match in _THOUSANDS.finditer(text):
-        value = Decimal(match[1] or match[2]) * 1000
+        value = Decimal((match[1] or match[2]).replace(",", ".")) * 1000
         found.append(str(value.quantize(Decimal(1)) if value == value.to_integral() else value))
     found.extend(f"{m[1]}.{m[2]}" for m in _DECIMAL_COMMA.finditer(text))
     found.extend(f"{m[1].replace('.', '')}.{m[2]}" for m in _DOTTED_THOUSANDS.finditer(text))

@@ -51,9 +51,8 @@ KNOWN_LIMITS = {
     # Attacks, the nearest month (by design): at exactly six months both occurrences are
     # granted, so 'his January payslip' in July allows the one not issued yet.
     "S21 months: 'his January payslip' in July 2026 is not January 2027",
-    # Attacks, amounts: '€2,5k' is 2 and 5 (a decimal comma before k is not read); a k amount
-    # in a statement is a salary the user typed (task:amounts is the whole request's).
-    "S21 expenses: '€2,5k' (a decimal comma before k)",
+    # Attacks, amounts: a k amount in a statement is a salary the user typed (task:amounts is
+    # the whole request's; '€2,5k' is 2500 since).
     "S21 hr: 'a band tops out at €72k'",
     # Attacks, IP parts (pre-existing beside the change): a CIDR's prefix ('/32') is a port.
     "S21 cloudops: a CIDR's prefix is no port",
@@ -61,10 +60,11 @@ KNOWN_LIMITS = {
     # scoped grants are read); '71.5k' without a currency is 71.5 only.
     "S21 expenses: CONTROL '€2.5k' is 2500",
     "S21 hr: CONTROL '71.5k' without a currency",
-    # Controls, months: a span with a year on each end ('Dec 2025 - Feb 2026') names no month
-    # between; a payslip's month in the round 16 policy is the nearest one (task:months), so
-    # 'his August payslip' in July is this August, not the last one issued (the policy would
-    # read task:months-past).
+    # Controls, months: a span with a year on each end ('Dec 2025 - Feb 2026') names January
+    # since, but "from Dec 2025 - Feb 2026 …, the one with the bonus" binds Tomás by words
+    # only, so the human confirms him; a payslip's month in the round 16 policy is the
+    # nearest one (task:months), so 'his August payslip' in July is this August, not the last
+    # one issued (the policy would read task:months-past).
     "S21 months: CONTROL 'Dec 2025 - Feb 2026'",
     "S21 months: CONTROL 'his August payslip'",
     # Controls, reading: 'move … to the 27th' is read, but 'the 27th' is no date the extension
