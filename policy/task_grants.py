@@ -471,30 +471,23 @@ def _named_months(text: str) -> list[tuple[int, int | None]]:
     for match in _BARE_MONTH.finditer(bare):
         named, typed = match["m"], match["y"]
         key = named.casefold()
-        if typed is None and (
-            _PERSON_AFTER.match(bare, match.end()) or _PERSON_BEFORE.search(bare, 0, match.start())
-        ):
+        if typed is None and _colleague(bare, match.start(), match.end()):
             continue  # "Jan from payroll", "ask May in HR": a colleague named so
-        full = len(key) > 4 or key == "june" or key == "july"
-        capital = named[0].isupper()
-        if key == "may":
-            if not capital or (typed is None and _SENTENCE_START.search(bare, 0, match.start())):
-                continue
-        elif not full and not capital and typed is None:
-            continue
+        if not _month_written(named) and (typed is None or key == "may"):
+            continue  # "dec", "mar" are words too (before a year: a month); "may" only as "May"
+        if key == "may" and typed is None and _SENTENCE_START.search(bare, 0, match.start()):
+            continue  # "May I …"
         found.append((_MONTHS[key], int(typed) if typed else None))
     # "April through June", "from March to May": the months between the two named as well
     for span in _MONTH_SPAN.finditer(bare):
         ends = (span["a"], span["b"])
-        if not all(_month_written(e) for e in ends) or (
-            _PERSON_AFTER.match(bare, span.end()) or _PERSON_BEFORE.search(bare, 0, span.start())
-        ):
+        if not all(_month_written(e) for e in ends) or _colleague(bare, span.start(), span.end()):
             continue  # "mar-dec", "you may to …", "from Jan to May in payroll": no span
         first, last = _MONTHS[ends[0].casefold()], _MONTHS[ends[1].casefold()]
         spanned = (
             [*range(first, 13), *range(1, last + 1)] if first > last else [*range(first, last + 1)]
         )
-        if len(spanned) > _SPAN_MONTHS:
+        if len(spanned) > _TYPED_SPAN_MONTHS:
             continue  # "Jan through Dec": a year is no request for every month of it
         typed = int(span["y"]) if span["y"] else None
         if span["ya"] and (typed is None or int(span["ya"]) != typed - (first > last)):
@@ -508,7 +501,13 @@ def _named_months(text: str) -> list[tuple[int, int | None]]:
     return found
 
 
-_SPAN_MONTHS = 6  # a span of more months names no month between its ends
+_TYPED_SPAN_MONTHS = 6  # a span of more months names no month between its ends
+
+
+def _colleague(text: str, start: int, end: int) -> bool:
+    """Whether the month's name at ``text[start:end]`` names a person ("Jan from payroll",
+    "ask May", "June's")."""
+    return bool(_PERSON_AFTER.match(text, end) or _PERSON_BEFORE.search(text, 0, start))
 
 
 def _month_written(named: str) -> bool:
@@ -1529,7 +1528,12 @@ def _off_a_container(rest: str) -> bool:
     """Whether what follows "taken off" / "removed" names the place a tool keeps people or
     records in ("the repo", "from my contacts"; nothing after: the tool's own)."""
     place = [w.strip(_TRIM).casefold() for w in _WORD.findall(rest.split(",")[0])][:5]
-    return not place or any(w.rstrip("s") in _CONTAINERS or w in _CONTAINERS for w in place)
+    return not place or any(_is_container(w) for w in place)
+
+
+def _is_container(word: str) -> bool:
+    """A word (case-folded) naming a place a tool keeps people or records in (_CONTAINERS)."""
+    return word in _CONTAINERS or word.rstrip("s") in _CONTAINERS
 
 
 def _reworded(piece: str, patterns: tuple[str, ...]) -> str | None:
@@ -1794,30 +1798,34 @@ def _also(verb: str, obj: tuple[str, ...]) -> tuple[str, ...]:
     """What else the instruction's verb asks for (see _ALSO), with its object: "leave him a
     note" asks to comment, note, message or reply."""
     found = _ALSO.get(verb, ())
-    for (head, particle), senses in _ALSO_WITH.items():
-        if verb == head and particle in obj[:4]:
+    for (phrasal, particle), senses in _ALSO_WITH.items():
+        if verb == phrasal and particle in obj[:4]:
             found = (*found, *senses)
-    head = list(takewhile(lambda w: w not in ("on", "of", "for", "in", "to", "at"), obj))
-    if verb in _AMEND and head and head[-1] in _ACTS_ON:
-        # "change his grade to a B-", "correct the mark on Mia's essay": what is changed is
-        # what its noun does
-        found = (*found, head[-1])
-    taken = list(takewhile(lambda w: w not in ("off", "out"), obj))
-    if (
-        verb == "take"
-        and not any(any(c.isdigit() for c in w) or w in ("percent", "some", "half") for w in taken)
-        and any(
-            ((w == "off" and nxt in _DETERMINERS) or (w == "out" and nxt == "of"))
-            and any(p in _CONTAINERS or p.rstrip("s") in _CONTAINERS for p in obj[i + 1 : i + 5])
-            for i, (w, nxt) in enumerate(pairwise(obj))
-        )
-    ):
-        # "take caio-dev off the repo", "take the newsletter out of my contacts" (not "take
-        # Friday off": a day off; not "take 10% off the invoice": a discount)
+    if verb in _AMEND:
+        # "change his grade to a B-", "fix the mark on Mia's essay": what is changed is what
+        # its noun does
+        named = list(takewhile(lambda w: w not in ("on", "of", "for", "in", "to", "at"), obj))
+        if named and named[-1] in _ACTS_ON:
+            found = (*found, named[-1])
+    if verb == "take" and _taken_off_a_container(obj):
         found = (*found, *_DELETE)
     if verb in _NOTE_VERBS and any(_matches(n, w) for n in _NOTES for w in obj):
         found = (*found, "comment", "note", "message", "reply")
     return found
+
+
+def _taken_off_a_container(obj: tuple[str, ...]) -> bool:
+    """ "take caio-dev off the repo", "take the newsletter out of my contacts": off or out of the
+    place a tool keeps them (not "take Friday off": a day off; not "take 10% off the invoice":
+    a discount; not "take jwu off the review")."""
+    taken = takewhile(lambda w: w not in ("off", "out"), obj)
+    if any(any(c.isdigit() for c in w) or w in ("percent", "some", "half") for w in taken):
+        return False
+    return any(
+        ((w == "off" and nxt in _DETERMINERS) or (w == "out" and nxt == "of"))
+        and any(_is_container(p) for p in obj[at + 1 : at + 5])
+        for at, (w, nxt) in enumerate(pairwise(obj))
+    )
 
 
 def _matches(pattern: str, word: str) -> bool:
