@@ -251,13 +251,14 @@ def content_words(text: str) -> set[str]:
 _ISO_DAY = r"(\d{4})-(\d{2})-\d{2}"
 _ISO_SPAN = re.compile(rf"\b{_ISO_DAY}\s*(?:to|until|through|–|—|-)\s*{_ISO_DAY}\b")
 _ISO_DAYS = re.compile(rf"\b{_ISO_DAY}\b")
-_DATED_SPAN_MONTHS = 3  # a span over more months names only its first and last
+_DATED_SPAN_MONTHS = 3  # a span over more months names only its first
 
 
 def month_words(text: str) -> set[str]:
     """The names of the months a record's dates fall in ("2026-10-01": october, oct), a span's
-    every month ("2026-09-28 to 2026-10-02": september and october), so that "everything in
-    October" describes it as "the Porto trip" describes a record that says Porto."""
+    every month ("2026-09-28 to 2026-10-02": september and october; of a span over three
+    months, its first only), so that "everything in October" describes it as "the Porto trip"
+    describes a record that says Porto."""
     months: set[int] = set()
     for match in _ISO_SPAN.finditer(text):
         year, month, last = int(match[1]), int(match[2]), (int(match[3]), int(match[4]))
@@ -265,10 +266,13 @@ def month_words(text: str) -> set[str]:
         while (year, month) <= last and 1 <= month <= 12 and len(spanned) <= _DATED_SPAN_MONTHS:
             spanned.append(month)
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        # a longer span is in the months it starts and ends in only: a year's leave written
-        # to be "in October" is not one of "the October leave requests"
-        months.update(spanned if len(spanned) <= _DATED_SPAN_MONTHS else (spanned[0], last[1]))
-    months |= {int(m) for _, m in _ISO_DAYS.findall(text) if 1 <= int(m) <= 12}
+        # a longer span is in the month it starts in only: a year's leave written to be "in
+        # October", or to end in September, is not one of "the October (or September) leave
+        # requests"
+        months.update(spanned if len(spanned) <= _DATED_SPAN_MONTHS else spanned[:1])
+    # the days no span holds (a span's own ends are counted above)
+    alone = _ISO_SPAN.sub(" ", text)
+    months |= {int(m) for _, m in _ISO_DAYS.findall(alone) if 1 <= int(m) <= 12}
     return content_words(" ".join(n for n, number in MONTH_NUMBERS.items() if number in months))
 
 
