@@ -9,7 +9,8 @@ paths assume) and ``sandboxHistory`` (the setting the decisions assume). Replay 
 lexically (no disk), so a scenario means the same on every machine.
 
 Sequences (session-aware policies): a scenario may carry ``task`` (the user's request: its
-values become ``task:*`` lists) and ``steps``, calls made before the one judged, each with the
+values become ``task:*`` lists), ``plan`` (a task plan for it: ``policy.task_plan``) and
+``steps``, calls made before the one judged, each with the
 ``result`` text its tool returned and ``approved`` (an escalated step the user approved). A step
 that is allowed, or escalated and approved, records its rules' session updates and its result's
 pieces (by the tool's result label); a denied or unapproved step changes nothing. Then
@@ -31,6 +32,7 @@ from policy.loader import Policy
 from policy.models import Decision, EvalContext, PolicyLoadError, ToolCall
 from policy.paths import lexical
 from policy.session_run import SessionRun
+from policy.task_plan import check_plan
 
 __all__ = [
     "Scenario",
@@ -77,6 +79,9 @@ class Scenario(_Frozen):
     description: str
     # Left out of a dump when unset: scenario files written before sequences stay as they were.
     task: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    # A task plan for the task, as a planner answered it (``{"steps": [{"tool", "quote",
+    # "if"}]}``): checked against the task and the policy (policy.task_plan) before it is used
+    plan: dict[str, JsonValue] | None = Field(default=None, exclude_if=lambda value: value is None)
     steps: tuple[ScenarioStep, ...] = Field(default=(), exclude_if=lambda value: not value)
     request: ScenarioRequest
     # IronCurtain's "not-allow": deny or escalate, either passes (v0.3.1 on)
@@ -166,7 +171,9 @@ def run_sequence(
     """The scenario's task and steps through a :class:`SessionRun`, then its request judged."""
     run = SessionRun(policy, today)
     if scenario.task:
-        run.grant_task(scenario.task)
+        plan = scenario.plan
+        steps = check_plan(plan, scenario.task, policy).steps if plan is not None else ()
+        run.grant_task(scenario.task, steps)
     for step in scenario.steps:
         judged = run.judge(_call(step.request), context)
         effect = judged.decision.decision

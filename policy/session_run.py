@@ -70,6 +70,7 @@ from policy.task_grants import (
     scoped_grants,
     task_grants,
 )
+from policy.task_plan import PlanStep, with_plan
 
 __all__ = ["Judged", "SessionRun"]
 
@@ -173,9 +174,13 @@ class SessionRun:
         # resumed session finds values it typed tainted, fail closed)
         self._typed: set[str] = set()
 
-    def grant_task(self, text: str) -> tuple[dict[str, tuple[str, ...]], str]:
+    def grant_task(
+        self, text: str, plan: Iterable[PlanStep] = ()
+    ) -> tuple[dict[str, tuple[str, ...]], str]:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
-        session's messages); returns this message's grants and the line to show the user."""
+        session's messages); returns this message's grants and the line to show the user.
+        ``plan``: checked steps (``policy.task_plan.check_plan``) giving parts of the message
+        to tools, in place of how the reader read those parts."""
         grants = task_grants(text, self.today)
         # Runs of short words the user typed ("Priya Shah"): an argument that is one of them is
         # the user's value, even where a result wrote it too (the phrases provenance keeps).
@@ -184,6 +189,8 @@ class SessionRun:
         # The request's instructions (for ``asks`` and for the objects records are bound by),
         # read once.
         items = instructions(text, self._verbs) if self._binds_records or self._verbs else ()
+        if self._verbs:
+            items = with_plan(items, plan, self.policy, self._verbs)
         if self._binds_records:
             described, excluded = described_words(text), excluded_words(text)
             if described:

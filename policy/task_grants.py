@@ -68,17 +68,21 @@ __all__ = [
     "EXCLUDED",
     "GRANT_LISTS",
     "MAX_TASK_CHARS",
+    "PLANNED_MARK",
     "UNCONFIRMED",
     "Instruction",
     "ask_matches",
     "asked_in",
     "asks_any",
+    "condition_in",
     "describe_grants",
     "described_words",
     "excluded_words",
     "instructions",
     "object_words",
     "parse_asked",
+    "planned_parts",
+    "planned_value",
     "scoped_described",
     "scoped_grants",
     "shown_asked",
@@ -602,6 +606,10 @@ def shown_asked(asked: Iterable[str]) -> tuple[str, ...]:
     """``task:asked`` values ("verb: object") as a person reads them: "verb (object)"."""
     shown = []
     for value in asked:
+        planned = planned_parts(value)
+        if planned is not None:
+            shown.append(f"{planned[0]} (planned: {planned[2]!r})")
+            continue
         verb, _, obj = value.partition(":")
         obj = obj.partition(" | ")[0].strip()  # not what the object points back to
         shown.append(f"{verb} ({obj})" if obj else verb)
@@ -778,6 +786,14 @@ _CONDITION = re.compile(
     r"|as\s+soon\s+as|depending\s+on|once)\b",
     re.IGNORECASE,
 )
+
+
+def condition_in(text: str) -> bool:
+    """Whether ``text`` states a condition for the agent to judge ("if she has", "unless it is
+    public") or a time it judges from what it reads ("after Mia approves it")."""
+    return bool(_CONDITION.search(text) or _TIME_CONDITION.search(text))
+
+
 # A time the agent judges from what it reads: "when", "after", "until" (and a leading "where")
 # before a subject and its verb ("when the trip plan is final", "after Mia approves it",
 # "wait until the invoice arrives", "after legal signs off", "after Mia sent the dates"). Not
@@ -1218,6 +1234,10 @@ class Instruction(NamedTuple):
     # A note the instruction before it is to be done with ("close Omar's PR with a short note
     # explaining why"): asks to comment on the same object, which it counts no second time
     attached: bool = False
+    # From a task plan (policy.task_plan): the tool the plan gave this part of the request to,
+    # and that tool's ``askedBy``. It then fits those entries only, whatever its verb.
+    tool: str = ""
+    planned: tuple[str, ...] = ()
 
     def one_by_one(self) -> tuple[Instruction, ...]:
         """The instruction once per object it lists, each with that object alone ("approve
@@ -1230,6 +1250,8 @@ class Instruction(NamedTuple):
         verb, said = typed[0].strip(_TRIM).casefold(), " ".join(typed[: len(self.verb.split())])
         split = [_instruction(verb, first, self.context, self.conditional)]
         split += [_instruction(verb, f"{said} {piece}", "", self.conditional) for piece in later]
+        if self.planned:
+            split = [i._replace(tool=self.tool, planned=self.planned) for i in split]
         return tuple(split)
 
     def pointed(self) -> tuple[str, ...]:
@@ -1244,14 +1266,44 @@ class Instruction(NamedTuple):
         """``"verb: object words"``, and after a ``|`` the words an object pointing back points
         to: an ``asks`` entry naming a thing ("remov* rule*") fits "the SSH rule for his home
         IP is stale. Can you remove it?" (``fits``)."""
+        if self.planned:
+            return planned_value(self.tool, self.planned, self.text)
         pointed = self.pointed()
         tail = f" | {' '.join(pointed)}" if pointed else ""
         return f"{self.verb}: {' '.join(self.object)}".rstrip() + tail
 
     def fits(self, asks: Iterable[str]) -> bool:
         """Whether one of the ``asks`` entries fits this instruction, its object read with
-        what it points back to."""
+        what it points back to; a planned one, whether they share an entry with its tool's
+        ``askedBy``."""
+        if self.planned:
+            return _shares_entry(asks, self.planned)
         return asks_any(asks, self.verb, (*self.object, *self.pointed()))
+
+
+# A ``task:asked`` value for a part of the request a task plan gave to a tool:
+# "<MARK>plan<MARK>server/tool<MARK>askedBy entries joined by |<MARK>the quote". The mark is a
+# control character, which is white space to the reader: no value read from the user's words
+# can start with it.
+PLANNED_MARK = "\x1f"
+
+
+def planned_value(tool: str, asked_by: Iterable[str], quote: str) -> str:
+    return PLANNED_MARK.join(("", "plan", tool, "|".join(asked_by), quote))
+
+
+def planned_parts(value: str) -> tuple[str, tuple[str, ...], str] | None:
+    """(tool, its askedBy entries, the quote) of a planned ``task:asked`` value, else None."""
+    if not value.startswith(PLANNED_MARK):
+        return None
+    parts = value.split(PLANNED_MARK)
+    if len(parts) != 5 or parts[1] != "plan":
+        return None
+    return parts[2], tuple(e for e in parts[3].split("|") if e), parts[4]
+
+
+def _shares_entry(asks: Iterable[str], entries: Iterable[str]) -> bool:
+    return bool({a.casefold() for a in asks} & {e.casefold() for e in entries})
 
 
 def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...]:
@@ -1852,8 +1904,14 @@ def asks_any(asks: Iterable[str], verb: str, obj: tuple[str, ...]) -> bool:
 def asked_in(asks: Iterable[str], asked: Iterable[str]) -> bool:
     """Whether one of the ``asks`` entries fits one of a request's ``task:asked`` values: what
     a task condition's ``asks`` and a tool's ``askedBy`` both ask of the request."""
-    wanted = tuple(asks)
-    return any(asks_any(wanted, verb, obj) for verb, obj in parse_asked(asked))
+    wanted, read = tuple(asks), []
+    for value in asked:
+        planned = planned_parts(value)
+        if planned is None:
+            read.append(value)
+        elif _shares_entry(wanted, planned[1]):
+            return True
+    return any(asks_any(wanted, verb, obj) for verb, obj in parse_asked(read))
 
 
 def part_words(part: Instruction) -> tuple[str, ...]:
@@ -2051,9 +2109,14 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
     number in what it points to ("Both of Aisha's train tickets look fine, approve them")."""
     wanted = tuple(asks) if asks is not None else None
     total = 0
+    counted: set[str] = set()  # planned parts' text: one part given to two tools is one object
     for item in items:
         if (wanted is not None and not item.fits(wanted)) or item.attached:
             continue
+        if item.planned:
+            if item.text in counted:
+                continue
+            counted.add(item.text)
         words = [w for w in item.object if w not in ("the", "my", "our", "of")]
         if total and words and words[0] in _POINTING_ONE:
             continue  # "Grade Lukas's essay - give it a B+": the same object again

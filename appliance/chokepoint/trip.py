@@ -53,7 +53,9 @@ from policy.api import (
 )
 
 if TYPE_CHECKING:
+    from appliance.chokepoint.task_planner import TaskPlanner
     from appliance.config.sections import ChokepointSettings
+    from policy.task_plan import CheckedPlan
 
 __all__ = ["CallOutcome", "Chokepoint", "EscalationChannel", "SessionStopped"]
 
@@ -116,6 +118,8 @@ class Chokepoint:
         self.escalation = escalation
         self.session_id = session_id
         self.auto_approver = auto_approver
+        # taskPlan: reads the user's message into a checked plan (None: the reader alone)
+        self.task_planner: TaskPlanner | None = None
         self.settings = settings
         self.redaction = settings.redaction
         self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))  # longest first
@@ -132,14 +136,29 @@ class Chokepoint:
         self.turns = Turns()
         self._turn_of: dict[tuple[str, str], Turn] = {}
 
-    def grant_task(self, text: str) -> str:
+    async def plan_task(self, text: str) -> CheckedPlan | None:
+        """The task plan of the user's message, when a planner is configured (``taskPlan``)."""
+        if self.task_planner is None:
+            return None
+        return await self.task_planner.plan(text, self.policy)
+
+    def grant_task(self, text: str, plan: CheckedPlan | None = None) -> str:
         """The user's own message starts (or continues) a task: the values it names become
-        ``task:*`` session lists, written to the audit; returns the line to show the user."""
-        grants, line = self.session_state.grant_task(text)
+        ``task:*`` session lists, written to the audit with the plan's steps (``plan``: from
+        :meth:`plan_task`); returns the lines to show the user."""
+        grants, line = self.session_state.grant_task(text, plan.steps if plan else ())
         entry: dict[str, Any] = {
             "type": "task-grants",
             "grants": {k: list(v) for k, v in grants.items()},
         }
+        if plan is not None:
+            entry["plan"] = {
+                "steps": [
+                    {"tool": s.tool, "quote": s.quote, "if": s.conditional} for s in plan.steps
+                ],
+                "refused": list(plan.refused),
+            }
+            line = f"{plan.describe()}\n{line}"
         if self.redaction:  # a card number the user typed is masked here as in arguments
             entry = redact(entry)
         try:

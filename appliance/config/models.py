@@ -126,6 +126,14 @@ class AutoApprove(_Section):
     model_id: ModelId = "anthropic:claude-haiku-4-5"
 
 
+class TaskPlan(_Section):
+    """An LLM that reads the user's message (nothing else) and says which tool each part of it
+    asks for (policy/task_plan.py checks every step quotes the message; docs/policy-format.md)."""
+
+    enabled: bool = False
+    model_id: ModelId = "anthropic:claude-haiku-4-5"
+
+
 class WebSearch(_Section):
     provider: Literal["brave", "tavily", "serpapi"] | None = None
     api_key: ApiKey | None = None
@@ -169,6 +177,7 @@ class Config(_Section):
     google_base_url: BaseUrl | None = None
     resource_budget: ResourceBudget = ResourceBudget()
     auto_approve: AutoApprove = AutoApprove()
+    task_plan: TaskPlan = TaskPlan()
     escalation_timeout_seconds: int = Field(DEFAULT_ESCALATION_TIMEOUT_S, ge=5, le=86_400)
     audit_redaction: bool = True
     audit: AuditTrail = AuditTrail()

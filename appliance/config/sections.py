@@ -15,7 +15,7 @@ import functools
 from dataclasses import dataclass
 from typing import Literal
 
-from appliance.config.models import AuditTrail, AutoApprove, Config
+from appliance.config.models import AuditTrail, AutoApprove, Config, TaskPlan
 
 __all__ = ["ChokepointSettings"]
 
@@ -28,6 +28,8 @@ class ChokepointSettings:
     escalation_timeout_seconds: int
     # autoApprove: the optional LLM that may approve (never deny) an escalated call
     auto_approve: AutoApprove
+    # taskPlan: the optional LLM that reads the user's message into a task plan
+    task_plan: TaskPlan
     # audit: checkpoint signing cadence and the OpenTelemetry export
     audit: AuditTrail
     # sandboxHistory: how the engine treats history roles inside the sandbox
@@ -39,6 +41,7 @@ class ChokepointSettings:
             redaction=config.audit_redaction,
             escalation_timeout_seconds=config.escalation_timeout_seconds,
             auto_approve=config.auto_approve,
+            task_plan=config.task_plan,
             audit=config.audit,
             sandbox_history=config.sandbox_history,
         )

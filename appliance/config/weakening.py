@@ -20,6 +20,12 @@ def weakening_settings(config: Config) -> list[str]:
             f"autoApprove is on: the model {config.auto_approve.model_id} may approve escalated "
             "tool calls without asking you."
         )
+    if config.task_plan.enabled:
+        out.append(
+            f"taskPlan is on: the model {config.task_plan.model_id} reads each of your messages "
+            "and says which tools it asks for (each step quoting your words; values still only "
+            "those you typed)."
+        )
     if not config.audit_redaction:
         out.append("auditRedaction is off: secrets in tool arguments are written to the audit log.")
     if config.sandbox_history == "allow":

@@ -228,7 +228,8 @@ async def _session(
         if options.task:  # the user's own request: its values are granted for the task, and
             # it is what the auto-approver weighs an escalation against (the --pty prompt's
             # messages replace it, supervise.py)
-            print(session.chokepoint.grant_task(options.task), file=sys.stderr)
+            plan = await session.chokepoint.plan_task(options.task)  # taskPlan on: a plan
+            print(session.chokepoint.grant_task(options.task, plan), file=sys.stderr)
             session.chokepoint.latest_user_message = options.task
         try:
             # The two slow starts overlap: mitmproxy's import and start (seconds, in a thread)

@@ -44,6 +44,7 @@ from policy.api import EvalContext, Policy, default_policy_dir, load_policy
 
 if TYPE_CHECKING:
     from appliance.chokepoint.escalation.auto_approver import AutoApprover
+    from appliance.chokepoint.task_planner import TaskPlanner
     from appliance.chokepoint.trip import EscalationChannel
 
 __all__ = ["Session", "SessionOptions", "new_session_id", "open_session", "policy_dir_for"]
@@ -285,6 +286,7 @@ async def open_session(
                 chokepoint.auto_approver = options.auto_approver or _auto_approver(
                     config, settings, chokepoint
                 )
+                chokepoint.task_planner = _task_planner(config, settings)
                 session = Session(
                     session_id, session_dir, sandbox, config, policy, chokepoint, servers
                 )
@@ -369,12 +371,23 @@ def _auto_approver(
     return AutoApprover(model, lambda: chokepoint.latest_user_message)
 
 
+def _task_planner(config: Config, settings: ChokepointSettings) -> TaskPlanner | None:
+    """taskPlan: the chokepoint's section says whether and which model; the config its key."""
+    if not settings.task_plan.enabled:
+        return None
+    from appliance.chokepoint.task_planner import TaskPlanner
+    from appliance.config.model_settings import ModelSettings
+
+    return TaskPlanner(ModelSettings.for_model(config, settings.task_plan.model_id))
+
+
 def _audit_settings(config: Config, options: SessionOptions, sandbox: Path) -> dict[str, Any]:
     return {
         "mode": options.mode,
         "sandbox": str(sandbox),
         "agentModelId": config.agent_model_id,
         "autoApprove": config.auto_approve.enabled,
+        "taskPlan": config.task_plan.enabled,
         "auditRedaction": config.audit_redaction,
         "auditExport": config.audit.export,
         "confinement": config.confinement,

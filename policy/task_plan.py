@@ -1,0 +1,171 @@
+"""A task plan: which tool each part of the user's request asks for, checked before it is used.
+
+The reader of ``policy.task_grants`` decides from the verbs of a request which tools it asks
+for: "approve Marta's leave" asks for ``approve_leave`` (its ``askedBy`` says ``approv*``).
+Requests said otherwise ("Sunita goes to 67,500", "Aaliyah to 70k - no, sorry, 69,750") ask
+for nothing it can read, and the tool is refused as not asked. A plan says it instead: each
+step gives one literal stretch of the request (its *quote*) to one tool.
+
+Who proposes the plan is not trusted here; an LLM that reads the user's words and nothing else
+(``appliance.agent.task_plan``) is the intended one, and it never sees a tool result, so what
+the agent reads cannot reach it. What is checked, deterministically, and refused step by step
+with the reason:
+
+- the tool is one of the policy's, has side effects, and has an ``askedBy`` (a tool without
+  one is not judged by what the request asks, so a plan has nothing to say of it);
+- the quote is copied from the request, character for character (white space aside);
+- the quote does not open by saying not to ("don't", "never", "no need to"): a step for what
+  the user said not to do is refused, whatever the proposer meant by it.
+
+What a step changes, and only that: the quoted part counts as asking for that tool (for the
+tool's ``askedBy`` and for every ``asks`` of a rule that shares one of its entries), in place
+of what the reader made of that part. The values the tool may use are still the quote's own
+(each read by the same rules as the whole request's), records are still bound by the quote's
+words, a step on a condition ("if": true, or a condition in the quote) is still put to the
+human, and every rule still judges every call. A plan never grants a value the user did not
+type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from policy.loader import Policy
+from policy.task_grants import MAX_TASK_CHARS, Instruction, condition_in, instructions
+
+__all__ = ["MAX_QUOTE_CHARS", "MAX_STEPS", "CheckedPlan", "PlanStep", "check_plan", "with_plan"]
+
+MAX_STEPS = 24
+MAX_QUOTE_CHARS = 400
+_SPACE = re.compile(r"\s+")
+_WORDS = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+# A quote that opens by saying not to: "don't delete the old one", "please never merge it", "no
+# need to tell him". (A negative later in the quote is what the action is or says: "tell her
+# she doesn't need to make the hours up", "delete branches that haven't had a commit since…".)
+_NEGATIVE = re.compile(
+    r"(?i)^(?:(?:and|but|so|then|also|please|pls|just|oh|ok|okay)\W+)*"
+    r"(?:not|never|no|nothing|neither|nor|don['’]?t|do\s+not|doesn['’]?t|won['’]?t|can['’]?t"
+    r"|shouldn['’]?t|mustn['’]?t)\b"
+)
+
+
+class PlanStep(NamedTuple):
+    """One checked step: the tool (``server/tool``), the quote (white space made single
+    spaces), and whether it is asked for only on a condition the agent judges."""
+
+    tool: str
+    quote: str
+    conditional: bool = False
+
+
+class CheckedPlan(NamedTuple):
+    steps: tuple[PlanStep, ...]
+    refused: tuple[str, ...]  # one line per step refused, naming it and why
+
+    def describe(self) -> str:
+        """The plan as the user sees it, one line per step, then what was refused."""
+        lines = [
+            f"  {s.tool}: {s.quote!r}"
+            + (" (only if the condition holds: asked)" if s.conditional else "")
+            for s in self.steps
+        ]
+        head = "task plan: " + (f"{len(self.steps)} step(s)" if self.steps else "no step")
+        lines += [f"  refused: {r}" for r in self.refused]
+        return "\n".join([head, *lines])
+
+
+def _flat(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def check_plan(raw: Any, text: str, policy: Policy) -> CheckedPlan:
+    """The steps of ``raw`` (``{"steps": [{"tool", "quote", "if"}]}``) that hold for the
+    request ``text`` and ``policy``; each other step refused with why. Never raises."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("steps"), list):
+        return CheckedPlan(
+            (), ('the plan is not an object {"steps": [...]}: nothing of it is used',)
+        )
+    request = _flat(text[:MAX_TASK_CHARS])
+    steps: list[PlanStep] = []
+    refused: list[str] = []
+    for number, step in enumerate(raw["steps"], start=1):
+        if len(steps) >= MAX_STEPS:
+            refused.append(f"steps after the {MAX_STEPS}th: a plan has at most {MAX_STEPS}")
+            break
+        problem, checked = _check_step(step, request, policy)
+        if checked is None:
+            refused.append(f"step {number}: {problem}")
+        elif checked not in steps:
+            steps.append(checked)
+    return CheckedPlan(tuple(steps), tuple(refused))
+
+
+def _check_step(step: Any, request: str, policy: Policy) -> tuple[str, PlanStep | None]:
+    if not isinstance(step, Mapping):
+        return "not an object with 'tool' and 'quote'", None
+    tool, quote, condition = step.get("tool"), step.get("quote"), step.get("if", False)
+    if not isinstance(tool, str) or tool.count("/") != 1:
+        return f"'tool' {tool!r} is not 'server/tool'", None
+    server, _, name = tool.partition("/")
+    annotation = policy.annotations.get(server, {}).get(name)
+    if annotation is None:
+        return f"'tool' {tool!r} is not a tool of the policy", None
+    if not annotation.side_effects:
+        return f"{tool} changes nothing (it needs no plan)", None
+    if annotation.asked_by is None:
+        return f"{tool} has no askedBy: the request does not decide whether it is asked", None
+    if not isinstance(quote, str) or not _WORDS.search(quote):
+        return f"{tool}: 'quote' {quote!r} is not a piece of the request", None
+    quote = _flat(quote)
+    if len(quote) > MAX_QUOTE_CHARS:
+        return f"{tool}: the quote is longer than {MAX_QUOTE_CHARS} characters", None
+    if quote not in request:
+        return f"{tool}: {quote!r} is not in the request as written", None
+    if _NEGATIVE.search(quote):
+        return f"{tool}: {quote!r} says what not to do", None
+    if not isinstance(condition, bool):
+        return f"{tool}: 'if' {condition!r} is not true or false", None
+    return "", PlanStep(tool, quote, condition or condition_in(quote))
+
+
+def with_plan(
+    items: Iterable[Instruction],
+    steps: Iterable[PlanStep],
+    policy: Policy,
+    verbs: Iterable[str] = (),
+) -> tuple[Instruction, ...]:
+    """The request's instructions with the plan's steps in place of what they quote: an
+    instruction the reader found inside a quote is given to the step's tool (with what it
+    points back to, "decline it"); a quote the reader found nothing in is read alone (its own
+    words describe the object); an instruction overlapping no quote stays as the reader read
+    it."""
+    read = tuple(items)
+    steps = tuple(steps)
+    if not steps:
+        return read
+    planned: list[Instruction] = []
+    for step in steps:
+        server, _, name = step.tool.partition("/")
+        asked_by = policy.annotations[server][name].asked_by or ()
+        if any(_overlap(_flat(i.text), step.quote) and i.fits(asked_by) for i in read):
+            continue  # the reader read this part as asking for the tool already
+        inside = [i for i in read if _flat(i.text) and _flat(i.text) in step.quote]
+        base = inside or list(instructions(step.quote, verbs))
+        if not base:
+            words = tuple(w.casefold() for w in _WORDS.findall(step.quote))
+            base = [Instruction("", words, step.quote)]
+        for item in base:
+            planned.append(
+                item._replace(
+                    tool=step.tool,
+                    planned=tuple(asked_by),
+                    conditional=item.conditional or step.conditional,
+                )
+            )
+    return (*read, *planned)
+
+
+def _overlap(text: str, quote: str) -> bool:
+    return bool(text) and (text in quote or quote in text)

@@ -1,0 +1,182 @@
+"""The task planner (taskPlan): an LLM reads the user's message, and only it, into a plan that
+policy.task_plan checks step by step; any failure means no plan. The model is the scripted one
+on loopback, reached through litellm's normal clients."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from chokepoint_helpers import session_for
+
+from appliance.agent.scripted_llm import ScriptedLLM
+from appliance.chokepoint.task_planner import PROMPT, TaskPlanner, parse_answer, tool_lines
+from appliance.config.model_settings import ModelSettings
+from appliance.config.models import TaskPlan
+from appliance.config.settings import Config, weakening_settings
+from policy.loader import load_policy
+from policy.session_run import SessionRun
+from policy.task_plan import check_plan
+
+pytestmark = pytest.mark.anyio
+
+POLICY = Path(__file__).parents[1] / "vectors" / "session_policy" / "planned" / "policy"
+TASK = (
+    "Salary changes from the calibration meeting: Sunita goes to 67,500. Aaliyah to 70k - hmm, "
+    "no, sorry, 69,750 for Aaliyah, I had her mixed up with someone else."
+)
+PLAN = {
+    "steps": [
+        {"tool": "hr/update_salary", "quote": "Sunita goes to 67,500", "if": False},
+        {"tool": "hr/update_salary", "quote": "69,750 for Aaliyah", "if": False},
+    ]
+}
+
+
+def _planner(llm: ScriptedLLM, provider: str = "openai") -> TaskPlanner:
+    base = llm.openai_base if provider == "openai" else llm.anthropic_base
+    return TaskPlanner(ModelSettings(f"{provider}:planner", api_key="k", api_base=base), 20)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_the_plan_comes_from_the_users_words_and_the_tool_list_only(provider):
+    policy = load_policy(POLICY)
+    with ScriptedLLM([{"text": json.dumps(PLAN)}]) as llm:
+        plan = await _planner(llm, provider).plan(TASK, policy)
+        (request,) = llm.requests
+    assert [s.quote for s in plan.steps] == ["Sunita goes to 67,500", "69,750 for Aaliyah"]
+    assert plan.refused == ()
+    sent = json.dumps(request, ensure_ascii=False)
+    assert "Sunita goes to 67,500" in sent and "hr/update_salary (amount, employee)" in sent
+    assert "changes something" in sent and "reads only" in sent
+    # nothing of the policy's rules or lists, nor of any result: only its tools' names
+    assert "deny-salaries-other-than-typed" not in sent and "@team" not in sent
+
+
+async def test_a_fenced_answer_is_read_and_prose_is_no_plan():
+    policy = load_policy(POLICY)
+    fenced = "```json\n" + json.dumps(PLAN) + "\n```"
+    with ScriptedLLM([{"text": fenced}, {"text": "Sure! Sunita gets a raise."}]) as llm:
+        planner = _planner(llm)
+        first = await planner.plan(TASK, policy)
+        second = await planner.plan(TASK, policy)
+    assert len(first.steps) == 2
+    assert second.steps == () and "not JSON" in second.refused[0]
+
+
+async def test_an_unreachable_or_failing_model_is_no_plan():
+    policy = load_policy(POLICY)
+    down = ModelSettings("openai:planner", api_key="k", api_base="http://127.0.0.1:9/v1")
+    plan = await TaskPlanner(down, timeout_s=10).plan(TASK, policy)
+    assert plan.steps == () and plan.refused[0].startswith("the planner failed")
+    with ScriptedLLM([{"status": 500}], fallback={"status": 500}) as llm:
+        plan = await _planner(llm).plan(TASK, policy)
+    assert plan.steps == () and "failed" in plan.refused[0]
+
+
+def test_the_shipped_prompt_is_the_one_the_recorded_plans_answered():
+    import hashlib
+
+    recorded = json.loads((POLICY.parents[1] / "round17" / "hr" / "plans.json").read_text())
+    assert recorded["prompt"] == hashlib.sha256(PROMPT.encode()).hexdigest()
+    assert recorded["tools"] == tool_lines(load_policy(POLICY.parents[1] / "round17/hr/policy"))
+
+
+Q = "Sunita goes to 67,500"
+
+
+def _one(tool: str, quote: object = Q, **more: object) -> dict:
+    return {"steps": [{"tool": tool, "quote": quote, **more}]}
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ([1, 2], "is not an object"),
+        ({"steps": "hr/update_salary"}, "is not an object"),
+        (_one("hr/update_salary", "Sunita goes to 76,500"), "not in the request"),
+        (_one("update_salary"), "is not 'server/tool'"),
+        (_one("hr/pay_bonus"), "not a tool of the policy"),
+        (_one("hr/list_employees"), "changes nothing"),
+        (_one("hr/send_payslip"), "has no askedBy"),
+        (_one("hr/update_salary", "  "), "is not a piece of the request"),
+        (_one("hr/update_salary", 67500), "is not a piece of the request"),
+        (_one("hr/update_salary", **{"if": "yes"}), "is not true or false"),
+        ({"steps": ["hr/update_salary"]}, "not an object with"),
+    ],
+)
+def test_a_step_that_does_not_hold_is_refused_with_why(answer, why):
+    plan = check_plan(answer, TASK, load_policy(POLICY))
+    assert plan.steps == ()
+    assert why in plan.refused[0], plan.refused
+
+
+def test_quotes_match_across_white_space_and_negatives_only_at_the_start():
+    policy = load_policy(POLICY)
+    task = "Sunita   goes to\n67,500, and don't  change Kofi. Tell Aaliyah she doesn't need to ask."
+    answer = {
+        "steps": [
+            {"tool": "hr/update_salary", "quote": "Sunita goes to 67,500"},
+            {"tool": "hr/update_salary", "quote": "don't change Kofi"},
+            {"tool": "hr/message_employee", "quote": "Tell Aaliyah she doesn't need to ask"},
+            {"tool": "hr/update_salary", "quote": "Sunita goes to 67,500"},  # twice: once
+        ]
+    }
+    plan = check_plan(answer, task, policy)
+    assert [s.tool for s in plan.steps] == ["hr/update_salary", "hr/message_employee"]
+    assert plan.refused == ('step 2: hr/update_salary: "don\'t change Kofi" says what not to do',)
+
+
+def test_a_quote_with_a_condition_is_conditional_whatever_the_planner_said():
+    task = "Salary changes: if the sheet says so, Sunita goes to 67,500."
+    answer = _one("hr/update_salary", f"if the sheet says so, {Q}", **{"if": False})
+    (step,) = check_plan(answer, task, load_policy(POLICY)).steps
+    assert step.conditional
+
+
+def test_a_plan_grants_the_quotes_values_and_no_other():
+    policy = load_policy(POLICY)
+    run = SessionRun(policy)
+    steps = check_plan(PLAN, TASK, policy).steps
+    grants, line = run.grant_task(TASK, steps)
+    scope = "task:amounts/asks:" + "|".join(policy.annotations["hr"]["update_salary"].asked_by)
+    assert set(grants[scope]) >= {"67500", "69750"} and "70000" not in grants[scope]
+    assert "hr/update_salary (planned: 'Sunita goes to 67,500')" in line
+
+
+def test_too_many_steps_are_cut_at_the_limit():
+    quotes = [f"{Q} ({n})" for n in range(40)]
+    task = " ".join(quotes)
+    steps = [{"tool": "hr/update_salary", "quote": q} for q in quotes]
+    plan = check_plan({"steps": steps}, task, load_policy(POLICY))
+    assert len(plan.steps) == 24 and "at most 24" in plan.refused[-1]
+
+
+async def test_a_session_with_task_plan_on_plans_each_message_and_audits_it(home, tmp_path):
+    answer = json.dumps(_one("filesystem/write_file", "write notes.txt"))
+    with ScriptedLLM([{"text": answer}]) as llm:
+        config = Config(
+            escalation_timeout_seconds=5,
+            task_plan=TaskPlan(enabled=True, model_id="openai:planner"),
+            openai_api_key="sk-test",
+            openai_base_url=llm.openai_base,
+        )
+        assert any(w.startswith("taskPlan is on") for w in weakening_settings(config))
+        async with session_for(home, tmp_path / "sandbox", config=config) as session:
+            plan = await session.chokepoint.plan_task("please write notes.txt for me")
+            line = session.chokepoint.grant_task("please write notes.txt for me", plan)
+            audit = session.chokepoint.audit.path
+        sent = json.dumps(llm.requests[0])
+    assert "please write notes.txt for me" in sent
+    # the shipped filesystem tools are not judged by what the request asks (no askedBy)
+    assert "has no askedBy" in line
+    records = [json.loads(x) for x in Path(audit).read_text().splitlines() if x.strip()]
+    (granted,) = [r for r in records if r.get("type") == "task-grants" and "plan" in r]
+    assert granted["plan"]["steps"] == [] and "has no askedBy" in granted["plan"]["refused"][0]
+
+
+def test_parse_answer_reads_json_or_nothing():
+    assert parse_answer('{"steps": []}') == {"steps": []}
+    assert parse_answer('```\n{"steps": []}\n```') == {"steps": []}
+    assert parse_answer("no") is None
