@@ -71,6 +71,7 @@ __all__ = [
     "PLANNED_MARK",
     "UNCONFIRMED",
     "Instruction",
+    "affirmed",
     "ask_matches",
     "asked_in",
     "asks_any",
@@ -669,6 +670,12 @@ _ASKING = re.compile(
     r"(?i)\s*(?:are|is|was|were|do|does|did|has|have|had|what|which|who|whom|whose|where|when|"
     r"why|how|shall|should|isn['’]t|aren['’]t|doesn['’]t|didn['’]t)\b"
 )
+
+
+def affirmed(text: str) -> str:
+    """The message as the reader acts on it: every negated clause and every question (not a
+    polite request) blanked out, the same length as ``text``."""
+    return _affirmed(text)
 
 
 def _affirmed(text: str, questions: bool = False) -> str:

@@ -15,7 +15,12 @@ with the reason:
   one is not judged by what the request asks, so a plan has nothing to say of it);
 - the quote is copied from the request, character for character (white space aside);
 - the quote does not open by saying not to ("don't", "never", "no need to"): a step for what
-  the user said not to do is refused, whatever the proposer meant by it.
+  the user said not to do is refused, whatever the proposer meant by it; nor does it lie
+  inside double quotation marks (words the user quotes, or wants said).
+
+A step whose quote the reader takes for a question or a negated clause ("Should I approve
+Marta's leave?", "and no need to tell Aaliyah anything"), or that states a condition, is kept
+as asked on a condition: its calls are put to the human.
 
 What a step changes, and only that: the quoted part counts as asking for that tool (for the
 tool's ``askedBy`` and for every ``asks`` of a rule that shares one of its entries), in place
@@ -33,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from policy.loader import Policy
-from policy.task_grants import MAX_TASK_CHARS, Instruction, condition_in, instructions
+from policy.task_grants import MAX_TASK_CHARS, Instruction, affirmed, condition_in, instructions
 
 __all__ = ["MAX_QUOTE_CHARS", "MAX_STEPS", "CheckedPlan", "PlanStep", "check_plan", "with_plan"]
 
@@ -88,13 +93,14 @@ def check_plan(raw: Any, text: str, policy: Policy) -> CheckedPlan:
             (), ('the plan is not an object {"steps": [...]}: nothing of it is used',)
         )
     request = _flat(text[:MAX_TASK_CHARS])
+    read = Reading(request, affirmed(request), _quoted_spans(request))
     steps: list[PlanStep] = []
     refused: list[str] = []
     for number, step in enumerate(raw["steps"], start=1):
         if len(steps) >= MAX_STEPS:
             refused.append(f"steps after the {MAX_STEPS}th: a plan has at most {MAX_STEPS}")
             break
-        problem, checked = _check_step(step, request, policy)
+        problem, checked = _check_step(step, read, policy)
         if checked is None:
             refused.append(f"step {number}: {problem}")
         elif checked not in steps:
@@ -102,7 +108,40 @@ def check_plan(raw: Any, text: str, policy: Policy) -> CheckedPlan:
     return CheckedPlan(tuple(steps), tuple(refused))
 
 
-def _check_step(step: Any, request: str, policy: Policy) -> tuple[str, PlanStep | None]:
+class Reading(NamedTuple):
+    """The request as the steps are checked against it: its text (white space made single
+    spaces), the same with negated clauses and questions blanked out, and where it quotes."""
+
+    text: str
+    affirmed: str
+    quoted: tuple[tuple[int, int], ...]
+
+
+# Text in double quotation marks: someone else's words, or words to be said ("tell him
+# 'see you at 5'" aside: single marks are apostrophes too often to be read as quotes).
+_QUOTED = re.compile(r'"[^"]*"|“[^”“]*”|„[^“”„]*[“”]|«[^»]*»')
+
+
+def _quoted_spans(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(m.span() for m in _QUOTED.finditer(text))
+
+
+def _occurrences(quote: str, text: str) -> list[int]:
+    found, at = [], text.find(quote)
+    while at >= 0:
+        found.append(at)
+        at = text.find(quote, at + 1)
+    return found
+
+
+def _kept_at(kept: str, start: int, quote: str) -> bool:
+    """Whether most of the quote's letters at ``start`` are kept in ``kept`` (a reading of
+    the request with some clauses blanked out)."""
+    letters = [i for i, c in enumerate(quote) if c.isalnum()]
+    return sum(1 for i in letters if kept[start + i] != " ") * 2 > len(letters)
+
+
+def _check_step(step: Any, read: Reading, policy: Policy) -> tuple[str, PlanStep | None]:
     if not isinstance(step, Mapping):
         return "not an object with 'tool' and 'quote'", None
     tool, quote, condition = step.get("tool"), step.get("quote"), step.get("if", False)
@@ -121,13 +160,21 @@ def _check_step(step: Any, request: str, policy: Policy) -> tuple[str, PlanStep 
     quote = _flat(quote)
     if len(quote) > MAX_QUOTE_CHARS:
         return f"{tool}: the quote is longer than {MAX_QUOTE_CHARS} characters", None
-    if quote not in request:
+    at = _occurrences(quote, read.text)
+    if not at:
         return f"{tool}: {quote!r} is not in the request as written", None
     if _NEGATIVE.search(quote):
         return f"{tool}: {quote!r} says what not to do", None
+    if all(any(s <= a and a + len(quote) <= e for s, e in read.quoted) for a in at):
+        return f"{tool}: {quote!r} is inside quotation marks (words quoted, not asked)", None
     if not isinstance(condition, bool):
         return f"{tool}: 'if' {condition!r} is not true or false", None
-    return "", PlanStep(tool, quote, condition or condition_in(quote))
+    # A part the reader takes for a question or a negated clause is put to the human, whatever
+    # the planner made of it ("Should I approve Marta's leave?", "no need to tell Aaliyah
+    # anything"; but also "tell her she doesn't need to make the hours up", whose negation is
+    # in what to say: the reader cannot always tell).
+    doubted = not any(_kept_at(read.affirmed, a, quote) for a in at)
+    return "", PlanStep(tool, quote, condition or doubted or condition_in(quote))
 
 
 def with_plan(

@@ -180,3 +180,24 @@ def test_parse_answer_reads_json_or_nothing():
     assert parse_answer('{"steps": []}') == {"steps": []}
     assert parse_answer('```\n{"steps": []}\n```') == {"steps": []}
     assert parse_answer("no") is None
+
+
+def test_a_question_or_a_negated_part_is_kept_only_as_asked_on_a_condition():
+    task = "Should Sunita go to 67,500? And no need to tell Aaliyah anything, she knows."
+    answer = {
+        "steps": [
+            {"tool": "hr/update_salary", "quote": "Sunita go to 67,500"},
+            {"tool": "hr/message_employee", "quote": "tell Aaliyah anything"},
+        ]
+    }
+    plan = check_plan(answer, task, load_policy(POLICY))
+    assert [s.conditional for s in plan.steps] == [True, True]
+
+
+def test_words_inside_double_quotation_marks_are_refused():
+    task = "Carmen wrote “Sunita goes to 67,500” in the notes. Sunita goes to 67,500 then."
+    plan = check_plan(_one("hr/update_salary"), task, load_policy(POLICY))
+    assert len(plan.steps) == 1  # it is also typed outside the marks
+    task = 'Carmen wrote "Sunita goes to 67,500" in the notes; just summarise them.'
+    plan = check_plan(_one("hr/update_salary"), task, load_policy(POLICY))
+    assert plan.steps == () and "inside quotation marks" in plan.refused[0]
