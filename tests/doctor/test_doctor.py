@@ -350,6 +350,7 @@ def test_settings_that_work_but_surprise_are_warnings_not_failures(capsys) -> No
         {
             "anthropicApiKey": KEY,
             "autoApprove": {"enabled": True, "modelId": "openai:gpt-4o-mini"},
+            "taskPlan": {"enabled": True, "modelId": "google:gemini-2.5-flash"},
             "webSearch": {"provider": "brave"},
             "resourceBudget": {"maxSteps": None},
         }
@@ -358,10 +359,12 @@ def test_settings_that_work_but_surprise_are_warnings_not_failures(capsys) -> No
     checks = by_name(payload)
     assert checks["auto-approve-key"]["status"] == "warn"
     assert "OPENAI_API_KEY" in checks["auto-approve-key"]["fix"]
+    assert checks["task-plan-key"]["status"] == "warn"
+    assert "taskPlan.enabled false" in checks["task-plan-key"]["fix"]
     assert checks["web-search-key"]["status"] == "warn"
     loosened = checks["loosened"]
     assert loosened["status"] == "warn" and "resourceBudget.maxSteps" in loosened["detail"]
-    assert "autoApprove is on" in loosened["detail"]
+    assert "autoApprove is on" in loosened["detail"] and "taskPlan is on" in loosened["detail"]
     assert code == 0
 
 

@@ -59,6 +59,14 @@ def _side_settings(config: Config) -> list[Check]:
         variable = PROVIDER_ENV.get(provider, "its key")
         fix = f"export {variable}, or `ironcurtain config set autoApprove.enabled false`"
         checks.append(warn("auto-approve-key", detail, fix))
+    planner = config.task_plan
+    provider = planner.model_id.partition(":")[0]
+    local = provider == "openai" and config.openai_base_url
+    if planner.enabled and not (config.api_key_for(provider) or local):
+        detail = f"taskPlan is on but there is no {provider} key: no message is planned"
+        variable = PROVIDER_ENV.get(provider, "its key")
+        fix = f"export {variable}, or `ironcurtain config set taskPlan.enabled false`"
+        checks.append(warn("task-plan-key", detail, fix))
     search = config.web_search
     if search.provider and search.api_key is None:
         detail = f"webSearch.provider is {search.provider} but webSearch.apiKey is not set"

@@ -36,6 +36,9 @@ GROUPS: dict[str, Callable[[Facts], list[Check]]] = {
 
 
 _SHARED_MODULES = (
+    # the package first: its __init__ and profile.py import each other's modules (the
+    # confinement group and every server group import both)
+    "appliance.confinement",
     "appliance.sandbox.sandbox",
     "appliance.session.core",
     "appliance.agent.code_session",
