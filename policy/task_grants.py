@@ -588,7 +588,7 @@ def describe_grants(grants: Mapping[str, tuple[str, ...]]) -> str:
         return "task grants: none (nothing in the request names a value)"
     parts = []
     for name, values in grants.items():
-        if "/asks:" in name or name in (
+        if "/asks:" in name or name.partition("#")[0] in (
             DESCRIBED,
             DESCRIBED_OBJECT,
             DESCRIBED_OWNER,

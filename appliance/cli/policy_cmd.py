@@ -55,6 +55,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a finding made on purpose: a rule's, or a tool's (its uncapped, absent, numbers or "
         "others finding); repeatable",
     )
+    read = sub.add_parser(
+        "read", help="how a message of yours is read: its task grants, the tools it asks for"
+    )
+    read.add_argument("message", help="the message, as you would type it to the agent")
+    read.add_argument(
+        "--plan",
+        metavar="FILE",
+        help="a task planner's answer to check and use ({\"steps\": [...]}, '-' for stdin)",
+    )
+    _common(read)
     diff = sub.add_parser("diff", help="rules and scenario decisions that differ between two")
     diff.add_argument("old_dir", metavar="OLD_DIR")
     diff.add_argument("new_dir", metavar="NEW_DIR")
@@ -100,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
             return _test(policy, folder)
         if args.policy_command == "lint":
             return _lint(policy, args.accept, as_json=args.json)
+        if args.policy_command == "read":
+            return _read(policy, args.message, args.plan)
     except PolicyLoadError as exc:
         print(f"ironcurtain policy: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -279,6 +291,60 @@ def builtin_schemas() -> dict[str, dict[str, dict]]:
 def _usage(message: str) -> int:
     print(f"ironcurtain policy check: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+# --- read ----------------------------------------------------------------------------------
+
+
+def _read(policy: Policy, message: str, plan_file: str | None) -> int:
+    """The message as a session reads it: the plan (when given), the grants line the terminal
+    shows, then each tool with askedBy, whether the message asks for it and with which values."""
+    from policy.session_run import SessionRun
+    from policy.task_grants import ASKED, ASKED_IF, GRANT_LISTS, asked_in
+    from policy.task_plan import check_plan
+
+    steps: tuple = ()
+    if plan_file is not None:
+        try:
+            raw = sys.stdin.read() if plan_file == "-" else Path(plan_file).read_text("utf-8")
+            answer = json.loads(raw)
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"ironcurtain policy read: --plan {plan_file}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except ValueError as exc:
+            print(f"ironcurtain policy read: --plan {plan_file}: not JSON ({exc})", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        plan = check_plan(answer, message, policy)
+        print(plan.describe())
+        steps = plan.steps
+    run = SessionRun(policy)
+    grants, line = run.grant_task(message, steps)
+    print(line)
+    asked = grants.get(ASKED, ())
+    on_condition = set(grants.get(ASKED_IF, ()))
+    unconditional = [a for a in asked if a not in on_condition]
+    from policy.session_state import scoped_list
+
+    for server, tools in policy.annotations.items():
+        for name, annotation in tools.items():
+            scope = annotation.asked_by
+            if scope is None:
+                continue
+            if asked_in(scope, unconditional):
+                how = "asked"
+            elif asked_in(scope, asked):
+                how = "asked only on a condition (its calls go to a human)"
+            else:
+                print(f"tool {server}/{name}: not asked (task-not-asked)")
+                continue
+            shares = []
+            for base in GRANT_LISTS:
+                values = grants.get(scoped_list(base, scope), ())
+                if values:
+                    shown = ", ".join(values[:8]) + (" …" if len(values) > 8 else "")
+                    shares.append(f"{base.removeprefix('task:')}: {shown}")
+            print(f"tool {server}/{name}: {how}; " + ("; ".join(shares) or "no values"))
+    return 0
 
 
 # --- show and test -------------------------------------------------------------------------

@@ -5,6 +5,9 @@ on loopback, reached through litellm's normal clients."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -201,3 +204,32 @@ def test_words_inside_double_quotation_marks_are_refused():
     task = 'Carmen wrote "Sunita goes to 67,500" in the notes; just summarise them.'
     plan = check_plan(_one("hr/update_salary"), task, load_policy(POLICY))
     assert plan.steps == () and "inside quotation marks" in plan.refused[0]
+
+
+def _read_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    repo = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "IRONCURTAIN_HOME": "/nonexistent-ic-home"}
+    argv = [sys.executable, "-m", "appliance.cli", "policy", "read", "--policy-dir", str(POLICY)]
+    return subprocess.run(
+        [*argv, *args], capture_output=True, text=True, env=env, cwd=str(repo), timeout=120,
+        input=stdin,
+    )  # fmt: skip
+
+
+def test_policy_read_shows_the_reading_with_and_without_a_plan(tmp_path):
+    alone = _read_cli(TASK)
+    assert alone.returncode == 0, alone.stderr
+    assert "tool hr/update_salary: not asked (task-not-asked)" in alone.stdout
+    planned = _read_cli("--plan", "-", TASK, stdin=json.dumps(PLAN))
+    assert planned.returncode == 0, planned.stderr
+    assert "task plan: 2 step(s)" in planned.stdout
+    (line,) = [x for x in planned.stdout.splitlines() if x.startswith("tool hr/update_salary")]
+    assert "asked;" in line and "69750" in line and "70000" not in line
+    assert "described#" not in planned.stdout  # the binding words are not shown as grants
+
+
+def test_policy_read_refuses_a_plan_it_cannot_read(tmp_path):
+    bad = _read_cli("--plan", "-", TASK, stdin="{steps: oops")
+    assert bad.returncode == 2 and "--plan -: not JSON" in bad.stderr
+    missing = _read_cli("--plan", str(tmp_path / "nope.json"), TASK)
+    assert missing.returncode == 2 and "nope.json" in missing.stderr
