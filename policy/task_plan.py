@@ -19,8 +19,8 @@ with the reason:
   inside double quotation marks (words the user quotes, or wants said).
 
 A step whose quote the reader takes for a question or a negated clause ("Should I approve
-Marta's leave?", "and no need to tell Aaliyah anything"), or that states a condition, is kept
-as asked on a condition: its calls are put to the human.
+Marta's leave?", "and no need to tell Aaliyah anything"), or whose sentence states a
+condition, is kept as asked on a condition: its calls are put to the human.
 
 What a step changes, and only that: the quoted part counts as asking for that tool (for the
 tool's ``askedBy`` and for every ``asks`` of a rule that shares one of its entries), in place
@@ -134,6 +134,16 @@ def _occurrences(quote: str, text: str) -> list[int]:
     return found
 
 
+_SENTENCE_END = re.compile(r"[.!?;]+(?=\s|$)")
+
+
+def _sentences_around(text: str, start: int, end: int) -> str:
+    """The sentences of ``text`` that the span ``start``-``end`` lies in."""
+    before = [m.end() for m in _SENTENCE_END.finditer(text, 0, start)]
+    after = _SENTENCE_END.search(text, end)
+    return text[(before[-1] if before else 0) : (after.end() if after else len(text))]
+
+
 def _kept_at(kept: str, start: int, quote: str) -> bool:
     """Whether most of the quote's letters at ``start`` are kept in ``kept`` (a reading of
     the request with some clauses blanked out)."""
@@ -174,7 +184,10 @@ def _check_step(step: Any, read: Reading, policy: Policy) -> tuple[str, PlanStep
     # anything"; but also "tell her she doesn't need to make the hours up", whose negation is
     # in what to say: the reader cannot always tell).
     doubted = not any(_kept_at(read.affirmed, a, quote) for a in at)
-    return "", PlanStep(tool, quote, condition or doubted or condition_in(quote))
+    # A condition anywhere in the sentences the quote is in ("If the sheet is signed: Sunita goes
+    # to 67,500", the quote "Sunita goes to 67,500"): the planner's "if" is not needed for it.
+    stated = all(condition_in(_sentences_around(read.text, a, a + len(quote))) for a in at)
+    return "", PlanStep(tool, quote, condition or doubted or stated)
 
 
 def with_plan(

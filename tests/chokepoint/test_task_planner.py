@@ -136,6 +136,16 @@ def test_a_quote_with_a_condition_is_conditional_whatever_the_planner_said():
     answer = _one("hr/update_salary", f"if the sheet says so, {Q}", **{"if": False})
     (step,) = check_plan(answer, task, load_policy(POLICY)).steps
     assert step.conditional
+    # a condition before the quote, in its sentence; none in the next sentence
+    task = "If the sheet is signed: Sunita goes to 67,500. Aaliyah to 69,750, no matter what."
+    answer = {
+        "steps": [
+            {"tool": "hr/update_salary", "quote": Q, "if": False},
+            {"tool": "hr/update_salary", "quote": "Aaliyah to 69,750", "if": False},
+        ]
+    }
+    steps = check_plan(answer, task, load_policy(POLICY)).steps
+    assert [s.conditional for s in steps] == [True, False]
 
 
 def test_a_plan_grants_the_quotes_values_and_no_other():
