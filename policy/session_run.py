@@ -180,7 +180,7 @@ class SessionRun:
         """Add the values the user's message names to the ``task:*`` lists (a union over the
         session's messages); returns this message's grants and the line to show the user.
         ``plan``: checked steps (``policy.task_plan.check_plan``) giving parts of the message
-        to tools, in place of how the reader read those parts."""
+        to tools, beside how the reader read those parts."""
         grants = task_grants(text, self.today)
         # Runs of short words the user typed ("Priya Shah"): an argument that is one of them is
         # the user's value, even where a result wrote it too (the phrases provenance keeps).

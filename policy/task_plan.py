@@ -23,12 +23,12 @@ Marta's leave?", "and no need to tell Aaliyah anything"), or whose sentence stat
 condition, is kept as asked on a condition: its calls are put to the human.
 
 What a step changes, and only that: the quoted part counts as asking for that tool (for the
-tool's ``askedBy`` and for every ``asks`` of a rule that shares one of its entries), in place
-of what the reader made of that part. The values the tool may use are still the quote's own
-(each read by the same rules as the whole request's), records are still bound by the quote's
-words, a step on a condition ("if": true, or a condition in the quote) is still put to the
-human, and every rule still judges every call. A plan never grants a value the user did not
-type.
+tool's ``askedBy`` and for every ``asks`` of a rule that shares one of its entries), beside
+what the reader made of it (the plan adds; it takes nothing the reader read away). The values
+the tool may use are still the quote's own (each read by the same rules as the whole
+request's), records are still bound by the quote's words, a step on a condition is still put
+to the human, and every rule still judges every call. A plan never grants a value the user did
+not type.
 """
 
 from __future__ import annotations
@@ -96,10 +96,9 @@ def check_plan(raw: Any, text: str, policy: Policy) -> CheckedPlan:
     read = Reading(request, affirmed(request), _quoted_spans(request))
     steps: list[PlanStep] = []
     refused: list[str] = []
-    for number, step in enumerate(raw["steps"], start=1):
-        if len(steps) >= MAX_STEPS:
-            refused.append(f"steps after the {MAX_STEPS}th: a plan has at most {MAX_STEPS}")
-            break
+    if len(raw["steps"]) > MAX_STEPS:
+        refused.append(f"steps after the {MAX_STEPS}th: a plan has at most {MAX_STEPS}")
+    for number, step in enumerate(raw["steps"][:MAX_STEPS], start=1):
         problem, checked = _check_step(step, read, policy)
         if checked is None:
             refused.append(f"step {number}: {problem}")
@@ -127,11 +126,16 @@ def _quoted_spans(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def _occurrences(quote: str, text: str) -> list[int]:
+    """Where ``quote`` starts in ``text``: its first ``_MAX_PLACES`` occurrences (a quote
+    found more often than that says nothing of where it was meant; each is judged)."""
     found, at = [], text.find(quote)
-    while at >= 0:
+    while at >= 0 and len(found) < _MAX_PLACES:
         found.append(at)
         at = text.find(quote, at + 1)
     return found
+
+
+_MAX_PLACES = 32
 
 
 _SENTENCE_END = re.compile(r"[.!?;]+(?=\s|$)")
@@ -196,11 +200,10 @@ def with_plan(
     policy: Policy,
     verbs: Iterable[str] = (),
 ) -> tuple[Instruction, ...]:
-    """The request's instructions with the plan's steps in place of what they quote: an
-    instruction the reader found inside a quote is given to the step's tool (with what it
-    points back to, "decline it"); a quote the reader found nothing in is read alone (its own
-    words describe the object); an instruction overlapping no quote stays as the reader read
-    it."""
+    """The request's instructions and, for each step the reader's reading does not already
+    give its tool, the step's part given to that tool: the instructions the reader found inside
+    the quote (with what they point back to, "decline it"), else the quote read alone, else
+    the quote as one object of its own words. What the reader read stays as it read it."""
     read = tuple(items)
     steps = tuple(steps)
     if not steps:
