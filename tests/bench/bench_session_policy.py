@@ -490,6 +490,15 @@ def _with_plans(name: str, verbose: bool) -> None:
     one (``policy.task_plan``)."""
     totals = score(verbose, ROUNDS[name], planned=True)
     pct = lambda part, whole: 100.0 * part / whole if whole else 0.0  # noqa: E731
+    checks = []  # what checking a planner's answer costs, per request
+    for domain in ROUNDS[name]:
+        policy = load_policy(DATA / domain / "policy")
+        for entry in json.loads((DATA / domain / "plans.json").read_text())["plans"].values():
+            began = time.perf_counter()
+            check_plan(entry["answer"], entry["request"], policy)
+            checks.append(time.perf_counter() - began)
+    figure(f"{name}: check a planner's answer against the request, median",
+           statistics.median(checks) * 1e6, "us")  # fmt: skip
     for kind in (*BENIGN_KINDS, "injection", "prior"):
         counts = totals[kind]
         if not (n := sum(counts.values())):
