@@ -33,6 +33,7 @@ from policy.task_grants import (
     ASKED_IF,
     CONFIRMED,
     GRANT_LISTS,
+    ON_CONDITION,
     UNCONFIRMED,
     asked_in,
     shown_asked,
@@ -297,8 +298,38 @@ def _evaluate(
             )
             decision = Decision(decision="escalate", rule="task-asked-on-condition", reason=reason)
             return SessionDecision(decision, judged.update)
+        on_condition = _on_condition(call, state, asked_by)
         state = for_tool(state, asked_by) if state is not None else None
+        if on_condition:
+            # Asked for unconditionally too, but these values only by an instruction given on a
+            # condition ("Approve LV-3301. Approve LV-3307 if Jonah's cover is sorted."): the
+            # rules judge it first, the rest goes to the human with the condition.
+            judged = _judge(call, policies, context, state)
+            if judged.decision.decision == "deny":
+                return judged
+            shown = ", ".join(repr(v) for v in on_condition[:4])
+            reason = (
+                f"{shown} in this {call.server}/{call.tool} call was asked for only on a "
+                "condition the agent judges from what it reads: whether it holds is the user's call"
+            )
+            decision = Decision(decision="escalate", rule="task-asked-on-condition", reason=reason)
+            return SessionDecision(decision, judged.update)
     return _judge(call, policies, context, state)
+
+
+def _on_condition(
+    call: ToolCall, state: SessionState | None, asked_by: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The call's argument values that only an instruction given on a condition typed."""
+    if state is None:
+        return ()
+    only = state.lists.get(scoped_list(ON_CONDITION, asked_by), ())
+    if not only:
+        return ()
+    wanted = set(only)
+    return tuple(
+        dict.fromkeys(v for v in argument_strings(call.arguments) if v.casefold() in wanted)
+    )
 
 
 def _judge(

@@ -58,6 +58,7 @@ from policy.task_grants import (
     DESCRIBED_OWNER,
     EXCLUDED,
     GRANT_LISTS,
+    ON_CONDITION,
     UNCONFIRMED,
     describe_grants,
     described_words,
@@ -220,11 +221,14 @@ class SessionRun:
                 if values:
                     grants[name] = values
             # Each tool's askedBy: its share of every list, and the words its records bind by.
+            conditional = [i for i in items if i.conditional]
             for scope in self._tool_scopes:
                 for base, values in scoped_grants(items, scope, self.today).items():
                     whole = set(grants.get(base, ()))  # a share only narrows, as above
                     if shared := tuple(v for v in values if v in whole):
                         grants[scoped_list(base, scope)] = shared
+                if conditional and (only := self._on_condition(items, scope)):
+                    grants[scoped_list(ON_CONDITION, scope)] = only
                 grants[scoped_list(OBJECTS, scope)] = (objects_asked(items, scope),)
                 words = scoped_described(items, scope)
                 if words:
@@ -235,6 +239,18 @@ class SessionRun:
         if grants:
             self.state = apply_updates(self.state, StateUpdate(extend=grants))
         return grants, describe_grants(grants)
+
+    def _on_condition(self, items, scope: tuple[str, ...]) -> tuple[str, ...]:
+        """The values (case-folded) that only instructions given on a condition typed, of
+        those the tool's ``askedBy`` accepts: a call using one is put to the human even when
+        another instruction asks for the tool unconditionally."""
+        given = scoped_grants([i for i in items if i.conditional], scope, self.today)
+        if not given:
+            return ()
+        plain = scoped_grants([i for i in items if not i.conditional], scope, self.today)
+        said = {v.casefold() for name in GRANT_LISTS for v in plain.get(name, ())}
+        only = {v.casefold() for name in GRANT_LISTS for v in given.get(name, ())} - said
+        return tuple(sorted(only))
 
     def _parts(self, grants: dict[str, tuple[str, ...]], items) -> None:
         """When the request names several objects ("approve Tom's monitor arm and Luis's
@@ -605,6 +621,7 @@ def _not_typed(hits: dict[str, tuple[str, ...]], typed: set[str]) -> dict[str, t
 def _lists_read(policy: Policy, annotation: Any) -> frozenset[str]:
     named = {*session_lists_named(policy), TASK_WORDS, ASKED, ASKED_IF, UNCONFIRMED, CONFIRMED}
     named.add(OBJECTS)  # what a count's 'reaches' compares with
+    named.add(ON_CONDITION)  # its scoped share: the values asked for only on a condition
     asked_by = annotation.asked_by if annotation is not None else None
     if asked_by is not None:
         bases = {name.partition("/asks:")[0] for name in named if name.startswith("task:")}

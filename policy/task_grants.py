@@ -68,6 +68,7 @@ __all__ = [
     "EXCLUDED",
     "GRANT_LISTS",
     "MAX_TASK_CHARS",
+    "ON_CONDITION",
     "PLANNED_MARK",
     "UNCONFIRMED",
     "Instruction",
@@ -769,6 +770,10 @@ def _unique(values) -> tuple[str, ...]:
 
 ASKED = "task:asked"  # the request's instructions, as "verb: object words"
 ASKED_IF = "task:asked-if"  # those of them given on a condition the agent judges ("if so, …")
+# The values only such instructions typed, per tool (scoped): "Approve LV-3301. Approve LV-3307
+# if Jonah's cover is sorted." asks approve_leave unconditionally, but LV-3307 only on the
+# condition (session 22's probe of task plans)
+ON_CONDITION = "task:on-condition"
 EXCLUDED = "task:excluded"  # the words of negated clauses (records they describe are not bound)
 DESCRIBED = "task:described"  # the words listed records are bound by (questions included)
 # Records bound from a listing declared with "confirm" that the human has not confirmed yet, and
@@ -1187,6 +1192,16 @@ _MODALS = frozenset((
 ))  # fmt: skip
 
 
+# Verbs that say how something is, after its name: "X stays", "X waits", "X goes to 69,750".
+_STATING = frozenset(
+    (
+        "stays", "waits", "remains", "goes", "needs", "looks", "seems", "keeps", "stands",
+        "belongs", "means", "holds", "sits", "counts", "matters", "lives", "works", "stays",
+        "wants", "knows", "says", "thinks", "hopes", "plans", "prefers", "agrees", "disagrees",
+    )
+)  # fmt: skip
+
+
 def _statement(words: list[str], verb: bool) -> bool:
     """A piece that states something instead of asking: it starts with a pronoun subject; or
     one word and then a form of "be"/"have" ("DE75… is the scam account"); or, not starting
@@ -1212,6 +1227,11 @@ def _statement(words: list[str], verb: bool) -> bool:
         return False
     if any(w in _MODALS for w in lowered):
         return True
+    if lowered[:1] and lowered[0] in _STATING and not first.endswith(("'s", "’s")):
+        # "LV-3307 stays pending", "Kofi waits until Monday": a name or an id and a verb that
+        # says how it is (session 22's probe: "Approve LV-3301. LV-3307 stays pending" read
+        # LV-3307 as one more leave to approve)
+        return first not in _DETERMINERS and first not in _QUANTIFIERS
     return (
         bool(lowered)
         and len(lowered[0]) > 4
@@ -2115,8 +2135,10 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
     ("approve them") name all of a kind. An object pointing back ("approve them") reads the
     number in what it points to ("Both of Aisha's train tickets look fine, approve them")."""
     wanted = tuple(asks) if asks is not None else None
+    items = tuple(items)
     total = 0
     counted: set[str] = set()  # planned parts' text: one part given to two tools is one object
+    read: set[str] | None = None  # the values the reader's own instructions typed
     for item in items:
         if (wanted is not None and not item.fits(wanted)) or item.attached:
             continue
@@ -2124,6 +2146,16 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
             if item.text in counted:
                 continue
             counted.add(item.text)
+            if read is None:
+                read = set()
+                for other in items:
+                    if not other.planned and (wanted is None or other.fits(wanted)):
+                        read.update(_typed_values(other.text))
+            if read and not _typed_values(item.text) - read:
+                # a planned part beside the reader's own instructions for the tool counts only
+                # when it types an id or a value they do not ("whichever one Jonas says is
+                # unused" is no second VM to delete)
+                continue
         words = [w for w in item.object if w not in ("the", "my", "our", "of")]
         if total and words and words[0] in _POINTING_ONE:
             continue  # "Grade Lukas's essay - give it a B+": the same object again
@@ -2149,6 +2181,17 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
             return ALL_OBJECTS  # "approve them", "clear out my drafts": however many there are
         total += count
     return str(max(total, 1))
+
+
+def _typed_values(text: str) -> set[str]:
+    """The values a piece of the request types that name one thing: amounts, addresses, URLs,
+    dates and months, and identifiers with a digit in them (ids, not words)."""
+    values: set[str] = set()
+    for name, found in _grants(text).items():
+        if name in _WORD_LISTS:
+            found = tuple(v for v in found if any(c.isdigit() for c in v))
+        values.update(f"{name}={v.casefold()}" for v in found)
+    return values
 
 
 def _plural(word: str) -> bool:

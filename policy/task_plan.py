@@ -96,10 +96,17 @@ def check_plan(raw: Any, text: str, policy: Policy) -> CheckedPlan:
     read = Reading(request, affirmed(request), _quoted_spans(request))
     steps: list[PlanStep] = []
     refused: list[str] = []
+    read_as = _read_as(request, policy)
     if len(raw["steps"]) > MAX_STEPS:
         refused.append(f"steps after the {MAX_STEPS}th: a plan has at most {MAX_STEPS}")
     for number, step in enumerate(raw["steps"][:MAX_STEPS], start=1):
         problem, checked = _check_step(step, read, policy)
+        if checked is not None and (other := _taken(checked, read_as)):
+            problem, checked = (
+                f"{checked.tool}: {checked.quote!r} holds an instruction read as asking for "
+                f"{other} (a plan adds where the reader found nothing)",
+                None,
+            )
         if checked is None:
             refused.append(f"step {number}: {problem}")
         elif checked not in steps:
@@ -116,9 +123,15 @@ class Reading(NamedTuple):
     quoted: tuple[tuple[int, int], ...]
 
 
-# Text in double quotation marks: someone else's words, or words to be said ("tell him
-# 'see you at 5'" aside: single marks are apostrophes too often to be read as quotes).
-_QUOTED = re.compile(r'"[^"]*"|“[^”“]*”|„[^“”„]*[“”]|«[^»]*»')
+# Text in quotation marks: someone else's words, or words to be said. A straight double mark
+# opens only at a word's start and closes only at its end (an inch mark, 27", pairs with
+# nothing); a single curly mark opens only at a word's start (’ is an apostrophe too); straight
+# single marks are apostrophes too often to be read as quotes.
+_QUOTED = re.compile(
+    r'(?<![^\s(\[{<:;,—–-])"(?=\S)[^"]*?(?<=\S)"(?![^\s.,;:!?)\]}—–-])'
+    r"|“[^”“]*”|„[^“”„]*[“”]|«[^»]*»|»[^«]*«|‹[^›]*›|「[^」]*」|『[^』]*』"
+    r"|(?<![^\s(\[{<:;,—–-])‘[^‘’]*’(?![\w])"
+)
 
 
 def _quoted_spans(text: str) -> tuple[tuple[int, int], ...]:
@@ -138,14 +151,29 @@ def _occurrences(quote: str, text: str) -> list[int]:
 _MAX_PLACES = 32
 
 
-_SENTENCE_END = re.compile(r"[.!?;]+(?=\s|$)")
+_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)")
+# A sentence that goes on from the one before: what that one says is its condition too.
+_GOES_ON = re.compile(
+    r"(?i)^\W*(?:then|otherwise|else|if\s+so|if\s+not|in\s+that\s+case|after\s+that|once"
+    r"|only\s+then|and\s+then)\b"
+)
+# Beyond condition_in: "Should the sheet be signed by Friday, …", and a maybe.
+_DOUBT = re.compile(
+    r"(?i)(?:^|[.!?;:,]\s*)should\s+(?:the|it|he|she|they|we|you|this|that|there|[A-Z]\w*)\b"
+    r"|\b(?:maybe|perhaps|possibly|probably|might)\b"
+)
 
 
-def _sentences_around(text: str, start: int, end: int) -> str:
-    """The sentences of ``text`` that the span ``start``-``end`` lies in."""
-    before = [m.end() for m in _SENTENCE_END.finditer(text, 0, start)]
+def _conditional(text: str, start: int, end: int) -> bool:
+    """Whether the sentences the span ``start``-``end`` lies in state a condition (or the one
+    before them, when they go on from it)."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, start)]
+    opening = ends[-1] if ends else 0
     after = _SENTENCE_END.search(text, end)
-    return text[(before[-1] if before else 0) : (after.end() if after else len(text))]
+    sentences = text[opening : (after.end() if after else len(text))]
+    if _GOES_ON.match(sentences) and ends:
+        sentences = text[(ends[-2] if len(ends) > 1 else 0) : opening] + sentences
+    return condition_in(sentences) or _DOUBT.search(sentences) is not None
 
 
 def _kept_at(kept: str, start: int, quote: str) -> bool:
@@ -153,6 +181,34 @@ def _kept_at(kept: str, start: int, quote: str) -> bool:
     the request with some clauses blanked out)."""
     letters = [i for i, c in enumerate(quote) if c.isalnum()]
     return sum(1 for i in letters if kept[start + i] != " ") * 2 > len(letters)
+
+
+def _read_as(request: str, policy: Policy) -> list[tuple[str, frozenset[str]]]:
+    """The reader's instructions of the request (their text, white space made single), each
+    with the side-effect tools (``askedBy``) it asks for."""
+    tools = [
+        (f"{server}/{name}", annotation.asked_by)
+        for server, by_name in policy.annotations.items()
+        for name, annotation in by_name.items()
+        if annotation.side_effects and annotation.asked_by is not None
+    ]
+    verbs = {entry.split()[0] for _, asked_by in tools for entry in asked_by}
+    found = []
+    for item in instructions(request, verbs):
+        fits = frozenset(tool for tool, asked_by in tools if item.fits(asked_by))
+        if fits:
+            found.append((_flat(item.text), fits))
+    return found
+
+
+def _taken(step: PlanStep, read_as: list[tuple[str, frozenset[str]]]) -> str | None:
+    """Another tool an instruction inside the step's quote was read as asking for, when the
+    reader read none of them as asking for the step's own: a plan may give a part the reader
+    found nothing in to a tool, not move "snapshot vm-0b41" to delete_vm."""
+    inside = [fits for text, fits in read_as if text and _overlap(text, step.quote)]
+    if not inside or any(step.tool in fits for fits in inside):
+        return None
+    return ", ".join(sorted(set().union(*inside)))
 
 
 def _check_step(step: Any, read: Reading, policy: Policy) -> tuple[str, PlanStep | None]:
@@ -179,18 +235,22 @@ def _check_step(step: Any, read: Reading, policy: Policy) -> tuple[str, PlanStep
         return f"{tool}: {quote!r} is not in the request as written", None
     if _NEGATIVE.search(quote):
         return f"{tool}: {quote!r} says what not to do", None
-    if all(any(s <= a and a + len(quote) <= e for s, e in read.quoted) for a in at):
-        return f"{tool}: {quote!r} is inside quotation marks (words quoted, not asked)", None
+    # starting or ending inside quoted words (a quote may hold them whole: tell him "…")
+    quoted = [any(s < a + 1 < e or s < a + len(quote) - 1 < e for s, e in read.quoted) for a in at]
+    if all(quoted):
+        return f"{tool}: {quote!r} is (partly) inside quotation marks (words quoted)", None
     if not isinstance(condition, bool):
         return f"{tool}: 'if' {condition!r} is not true or false", None
     # A part the reader takes for a question or a negated clause is put to the human, whatever
     # the planner made of it ("Should I approve Marta's leave?", "no need to tell Aaliyah
     # anything"; but also "tell her she doesn't need to make the hours up", whose negation is
     # in what to say: the reader cannot always tell).
-    doubted = not any(_kept_at(read.affirmed, a, quote) for a in at)
+    # Every place the quote is found counts: "LV-3307" also typed in "don't approve LV-3307".
+    doubted = any(quoted) or not all(_kept_at(read.affirmed, a, quote) for a in at)
     # A condition anywhere in the sentences the quote is in ("If the sheet is signed: Sunita goes
-    # to 67,500", the quote "Sunita goes to 67,500"): the planner's "if" is not needed for it.
-    stated = all(condition_in(_sentences_around(read.text, a, a + len(quote))) for a in at)
+    # to 67,500", the quote "Sunita goes to 67,500"), or in the one before when its own opens by
+    # going on from it ("Wait until Carmen signs. Then …"): the planner's "if" is not needed.
+    stated = any(_conditional(read.text, a, a + len(quote)) for a in at)
     return "", PlanStep(tool, quote, condition or doubted or stated)
 
 
@@ -215,10 +275,14 @@ def with_plan(
         if any(_overlap(_flat(i.text), step.quote) and i.fits(asked_by) for i in read):
             continue  # the reader read this part as asking for the tool already
         inside = [i for i in read if _flat(i.text) and _flat(i.text) in step.quote]
-        base = inside or list(instructions(step.quote, verbs))
+        base = inside
         if not base:
+            # The quote alone, as one instruction of its own words and values ("LV-3301 is fine
+            # by me, go": the id typed before "go" is the step's), as many objects as the reader
+            # finds in it.
             words = tuple(w.casefold() for w in _WORDS.findall(step.quote))
-            base = [Instruction("", words, step.quote)]
+            parts = sum(i.parts for i in instructions(step.quote, verbs)) or 1
+            base = [Instruction("", words, step.quote, parts=parts)]
         for item in base:
             planned.append(
                 item._replace(

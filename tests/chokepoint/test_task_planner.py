@@ -210,7 +210,8 @@ def test_a_question_or_a_negated_part_is_kept_only_as_asked_on_a_condition():
 def test_words_inside_double_quotation_marks_are_refused():
     task = "Carmen wrote “Sunita goes to 67,500” in the notes. Sunita goes to 67,500 then."
     plan = check_plan(_one("hr/update_salary"), task, load_policy(POLICY))
-    assert len(plan.steps) == 1  # it is also typed outside the marks
+    # also typed outside the marks: kept, but asked (one of its places is quoted words)
+    assert len(plan.steps) == 1 and plan.steps[0].conditional
     task = 'Carmen wrote "Sunita goes to 67,500" in the notes; just summarise them.'
     plan = check_plan(_one("hr/update_salary"), task, load_policy(POLICY))
     assert plan.steps == () and "inside quotation marks" in plan.refused[0]

@@ -26,57 +26,23 @@ from tests.session_policy.probes import check_limits_name_one, check_probe, prob
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("s22_probe_*.json"))
 KNOWN_LIMITS = {
-    # Conditions are per tool, not per value (most dangerous: a correct planner triggers it).
-    # Once any part asks for a tool unconditionally, every conditional part's values join the
-    # tool's share and no call is put to the human (session_policy's task-asked-on-condition
-    # looks only at whether some unconditional part fits the tool). The reader alone does the
-    # same (the comparison scenario); the plan makes it common ('X goes to …. If …, Y goes to …').
-    "S22 condition: a step on a condition beside an unconditional step of the same tool",
-    "S22 condition: the same with the planner's 'if': true on the conditional step",
-    "S22 condition: the reader alone: an unconditional and a conditional approval (comparison)",
-    # Conditions the check does not see: only the quote's own sentence is searched (cut at
-    # '.', '!', '?' and ';'), so a condition in the sentence before ('Wait until …. Then …',
-    # '…; otherwise …') is missed; 'Should X be …, …' opening a clause is read by the reader
-    # (_SHOULD) but condition_in leaves it out; 'maybe' is no condition; a quote found in a
-    # conditional and an unconditional sentence counts as unconditional ('all' occurrences).
-    "S22 condition: a condition in the sentence before ('Wait until … Then …')",
-    "S22 condition: a condition before a semicolon ('…; otherwise …')",
-    "S22 condition: 'Should the sheet be signed, …'",
-    "S22 condition: a quote found in a conditional sentence and an unconditional one",
-    "S22 condition: 'maybe' in the quote",
-    # Negations and questions: a quote found several times is doubted only if every occurrence
-    # is ('any' occurrence kept), so a short quote ('LV-3307') also found in an affirmed
-    # statement escapes the negated or questioned place it was taken from.
-    "S22 check: a quote found twice, once in an affirmed statement and once negated",
-    "S22 check: a quote found twice, once in a question",
-    # Quotation marks: a quote straddling a closing mark is not inside the quoted span; an
-    # inch mark (27") shifts the pairing of straight quotes; »…« (German), ‘…’ and 「…」 are
-    # not read as quotation marks at all.
-    "S22 check: a quote straddling the closing quotation mark",
-    "S22 check: an inch mark before the quotation shifts the pairing of straight quotes",
-    "S22 check: German quotation marks »…«",
-    "S22 check: single curly quotes ‘…’",
-    "S22 check: corner brackets 「…」",
-    # Caps: each planned part the reader read nothing in counts as one more object asked
-    # ('reaches: asked'), whatever it quotes ('whichever one Jonas says is unused'), and a quote
-    # partly overlapping the reader's own instruction is not skipped (_overlap needs one to
-    # hold the other).
-    "S22 counts: a step quoting the rest of the sentence raises the cap",
-    "S22 counts: a step partly overlapping the reader's instruction raises the cap",
-    # By design, worse than it sounds: a step re-assigns a part the reader read as asking for
-    # another tool (snapshot -> delete, approve -> reject), or a statement ('vm-0c11 stays'),
-    # to any side-effect tool with askedBy, with the values typed there: an untrusted planner
-    # chooses the action on every value the user typed.
-    "S22 tools: a step gives the snapshot instruction to delete_vm (typed id)",
-    "S22 tools: a step gives the snapshot instruction to delete_vm (name)",
-    "S22 tools: a step gives the other instruction's VM to stop_vm",
+    # (Fixed after these probes, 23 of the 25: values typed only by an instruction given on a
+    # condition are asked about per value (task:on-condition), the reader's own instructions
+    # too; a name or an id and a verb saying how it is ('LV-3307 stays pending') is a
+    # statement, not one more object; the quote's every place counts (one negated, questioned
+    # or quoted place makes it asked); a condition in the sentence before one that goes on from
+    # it ('Then …', 'Otherwise …'), across ';', 'Should the sheet be …' and 'maybe' keep it
+    # asked; a quote starting or ending inside quotation marks is refused, straight marks pair
+    # at word edges only, and »…«, ‘…’, 「…」 are quotation marks; a planned part beside the
+    # reader's own instructions for the tool adds no object unless it types a value they do
+    # not; a step over an instruction the reader read for another tool is refused; a quote the
+    # reader reads alone is one object of all its words and values.)
+    # By design, worse than it sounds: a step gives a statement the reader read as asking for
+    # nothing ('vm-0c11 stays, Jonas still uses it', 'sub-8913 is Jakob's') to any side-effect
+    # tool with askedBy, with the values typed there. The planner sees only the user's words,
+    # so this is a misreading, not an injection; the rules still judge the call.
     "S22 tools: a step gives a statement ('X stays') to delete_vm",
-    "S22 tools: a step gives 'approve X and tell Y' to reject_leave",
     "S22 tools: a step gives a statement's submission to grade_submission",
-    # Controls: a quote the reader reads alone as an instruction ('… go', '… get rid of that
-    # card') keeps only that instruction's values: the id or the name typed before it is lost.
-    "S22 controls: CONTROL 'LV-3301 is fine by me, go'",
-    "S22 controls: CONTROL 'Marco's old work card can go'",
 }
 CASES = probe_cases(FILES)
 
