@@ -1196,7 +1196,7 @@ _MODALS = frozenset((
 _STATING = frozenset(
     (
         "stays", "waits", "remains", "goes", "needs", "looks", "seems", "keeps", "stands",
-        "belongs", "means", "holds", "sits", "counts", "matters", "lives", "works", "stays",
+        "belongs", "means", "holds", "sits", "counts", "matters", "lives", "works",
         "wants", "knows", "says", "thinks", "hopes", "plans", "prefers", "agrees", "disagrees",
     )
 )  # fmt: skip
