@@ -38,9 +38,23 @@ if TYPE_CHECKING:
     from policy.schema import check_arguments
     from policy.session_policy import SessionPolicies, evaluate_in_session
     from policy.session_run import Judged, SessionRun
-    from policy.session_state import SECRET_MARK, SessionState, StateUpdate, apply_updates
+    from policy.session_state import (
+        SECRET_MARK,
+        SessionState,
+        StateUpdate,
+        apply_updates,
+        scoped_list,
+    )
     from policy.task_binding import score_of_count
-    from policy.task_grants import describe_grants, task_grants
+    from policy.task_grants import (
+        ASKED,
+        ASKED_IF,
+        GRANT_LISTS,
+        asked_in,
+        describe_grants,
+        task_grants,
+    )
+    from policy.task_plan import CheckedPlan, PlanStep, check_plan
 
 # public name -> the private module that defines it
 _HOME: dict[str, str] = {
@@ -82,17 +96,30 @@ _HOME: dict[str, str] = {
     "score_of_count": "policy.task_binding",
     "describe_grants": "policy.task_grants",
     "task_grants": "policy.task_grants",
+    "ASKED": "policy.task_grants",
+    "ASKED_IF": "policy.task_grants",
+    "GRANT_LISTS": "policy.task_grants",
+    "asked_in": "policy.task_grants",
+    "scoped_list": "policy.session_state",
+    "CheckedPlan": "policy.task_plan",
+    "PlanStep": "policy.task_plan",
+    "check_plan": "policy.task_plan",
 }
 
 __all__ = [
+    "ASKED",
+    "ASKED_IF",
+    "GRANT_LISTS",
     "POLICY_FILES",
     "SECRET_MARK",
     "CallFacts",
+    "CheckedPlan",
     "Decision",
     "EvalContext",
     "Finding",
     "JSONRefused",
     "Judged",
+    "PlanStep",
     "Policy",
     "PolicyLoadError",
     "ProvenanceMemory",
@@ -107,7 +134,9 @@ __all__ = [
     "absolute",
     "apply_updates",
     "arg_roles",
+    "asked_in",
     "check_arguments",
+    "check_plan",
     "default_policy_dir",
     "describe_condition",
     "describe_grants",
@@ -121,6 +150,7 @@ __all__ = [
     "loads",
     "replay",
     "resolve_on_disk",
+    "scoped_list",
     "score_of_count",
     "task_grants",
 ]

@@ -21,8 +21,7 @@ import anyio
 
 from appliance.agent.loop import litellm_model
 from appliance.config.model_settings import ModelSettings
-from policy.loader import Policy
-from policy.task_plan import CheckedPlan, check_plan
+from policy.api import CheckedPlan, Policy, check_plan
 
 __all__ = ["PROMPT", "TaskPlanner", "plan_messages", "tool_lines"]
 

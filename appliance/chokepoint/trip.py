@@ -55,7 +55,7 @@ from policy.api import (
 if TYPE_CHECKING:
     from appliance.chokepoint.task_planner import TaskPlanner
     from appliance.config.sections import ChokepointSettings
-    from policy.task_plan import CheckedPlan
+    from policy.api import CheckedPlan
 
 __all__ = ["CallOutcome", "Chokepoint", "EscalationChannel", "SessionStopped"]
 

@@ -299,9 +299,15 @@ def _usage(message: str) -> int:
 def _read(policy: Policy, message: str, plan_file: str | None) -> int:
     """The message as a session reads it: the plan (when given), the grants line the terminal
     shows, then each tool with askedBy, whether the message asks for it and with which values."""
-    from policy.session_run import SessionRun
-    from policy.task_grants import ASKED, ASKED_IF, GRANT_LISTS, asked_in
-    from policy.task_plan import check_plan
+    from policy.api import (
+        ASKED,
+        ASKED_IF,
+        GRANT_LISTS,
+        SessionRun,
+        asked_in,
+        check_plan,
+        scoped_list,
+    )
 
     steps: tuple = ()
     if plan_file is not None:
@@ -323,7 +329,6 @@ def _read(policy: Policy, message: str, plan_file: str | None) -> int:
     asked = grants.get(ASKED, ())
     on_condition = set(grants.get(ASKED_IF, ()))
     unconditional = [a for a in asked if a not in on_condition]
-    from policy.session_state import scoped_list
 
     for server, tools in policy.annotations.items():
         for name, annotation in tools.items():

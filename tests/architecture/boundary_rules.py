@@ -141,11 +141,13 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "only-model-callers-litellm",
-        "only the agent loop, the auto-approver and the policy compiler import litellm",
+        "only the agent loop, the auto-approver, the task planner and the policy compiler import"
+        " litellm",
         where=ROOTS,
         except_where=(
             "appliance.agent.loop",
             "appliance.chokepoint.escalation.auto_approver",
+            "appliance.chokepoint.task_planner",
             "policy.compiler.llm",
         ),
         forbidden=("litellm",),
@@ -266,6 +268,8 @@ LAYER_EXCEPTIONS: dict[str, dict[str, str]] = {
     "appliance.chokepoint": {
         "appliance.chokepoint.escalation.auto_approver": "names its model the way the agent loop"
         " does (appliance.agent.loop.litellm_model), so both call litellm with one spelling",
+        "appliance.chokepoint.task_planner": "names its model the way the agent loop does"
+        " (appliance.agent.loop.litellm_model), as the auto-approver does",
     },
 }
 
