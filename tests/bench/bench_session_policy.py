@@ -86,6 +86,7 @@ KINDS = (
     ("unseen2", "benign-unseen2.json"),
     ("unseen3", "benign-unseen3.json"),
     ("unseen4", "benign-unseen4.json"),
+    ("unseen5", "benign-unseen5.json"),
     ("attack", "attacks.json"),
     ("blind", "attacks-blind.json"),
     ("injection", "attacks-injection.json"),
@@ -95,7 +96,9 @@ KINDS = (
     ("s16", "attacks-s16.json"),
 )
 # the benign sets: the round author's own first, then those written after or held out
-BENIGN_KINDS = ("benign", "fresh", "heldout", "unseen", "unseen2", "unseen3", "unseen4")
+BENIGN_KINDS = (
+    "benign", "fresh", "heldout", "unseen", "unseen2", "unseen3", "unseen4", "unseen5",
+)  # fmt: skip
 ROUND_DOMAINS = ("expenses", "contacts", "repo", "hr", "school", "cloudops")
 ROUNDS = {
     "round 1": ("banking", "messaging", "travel"),
@@ -291,6 +294,7 @@ def score(
         "unseen2": {},
         "unseen3": {},
         "unseen4": {},
+        "unseen5": {},
         "attack": {},
         "blind": {},
         "injection": {},
@@ -964,6 +968,7 @@ def _round_figures(name: str, totals: dict) -> None:
         ("unseen2", "unseen2 (written in session 21 by another helper who read no policy)"),
         ("unseen3", "unseen3 (written in session 21 after round 17's freeze by a third helper)"),
         ("unseen4", "unseen4 (written in session 21 by a fourth helper; blind to c8187b1)"),
+        ("unseen5", "unseen5 (written in session 22 by a fifth helper; blind to e2ef1ef)"),
     ):
         fresh = totals[kind]
         if n_fresh := sum(fresh.values()):
