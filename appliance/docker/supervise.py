@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from appliance.errors import ApplianceError
 
@@ -96,20 +97,26 @@ async def supervise(
     # With --pty the terminal relay opens its prompt for a waiting call; otherwise the bell.
     bell = None if pty else EscalationBell(escalations, pty=False)
     stopping = False
-    while not done.is_set():
-        await anyio.sleep(POLL_SECONDS)
-        if bell is not None:
-            bell.poll()
-        _take_messages(session, messages)
-        budget = meter.check()
-        if budget is not None:
-            stop.request(f"budget: {budget}")
-        for check in health:
-            if (problem := check()) is not None:
-                stop.request(problem)
-        if stop.requested and (stop.kill or not stopping):
-            stopping = True
-            await anyio.to_thread.run_sync(_halt, container, stop.kill)
+    # The messages' grants, in the order typed: with taskPlan on, each waits for its plan (a
+    # model call) in its own task, so the polls below go on meanwhile.
+    send, receive = anyio.create_memory_object_stream[str](_MESSAGES_WAITING)
+    async with anyio.create_task_group() as grants:
+        grants.start_soon(_grant_messages, session, receive)
+        while not done.is_set():
+            await anyio.sleep(POLL_SECONDS)
+            if bell is not None:
+                bell.poll()
+            _take_messages(session, messages, send)
+            budget = meter.check()
+            if budget is not None:
+                stop.request(f"budget: {budget}")
+            for check in health:
+                if (problem := check()) is not None:
+                    stop.request(problem)
+            if stop.requested and (stop.kill or not stopping):
+                stopping = True
+                await anyio.to_thread.run_sync(_halt, container, stop.kill)
+        send.close()  # the messages typed before the end are granted (and audited) first
     await anyio.to_thread.run_sync(attached.join, 5)
     return result.get("status", 1)
 
@@ -138,16 +145,31 @@ def _start(
     return thread
 
 
-def _take_messages(session: Any, messages: queue.SimpleQueue[str]) -> None:
+_MESSAGES_WAITING = 64  # typed faster than they are planned: the rest granted without a plan
+
+
+def _take_messages(
+    session: Any, messages: queue.SimpleQueue[str], planned: MemoryObjectSendStream[str]
+) -> None:
     """Messages the user typed at the --pty prompt: the trusted user message the auto-approver
-    weighs escalations against, its values granted for the task (as a typed task's are)."""
+    weighs escalations against, its values granted for the task (as a typed task's are), after
+    its task plan when taskPlan is on (``_grant_messages``)."""
     while True:
         try:
             text = messages.get_nowait()
         except queue.Empty:
             return
         session.chokepoint.latest_user_message = text
-        session.chokepoint.grant_task(text)
+        try:
+            planned.send_nowait(text)
+        except anyio.WouldBlock:
+            session.chokepoint.grant_task(text)
+
+
+async def _grant_messages(session: Any, planned: MemoryObjectReceiveStream[str]) -> None:
+    async with planned:
+        async for text in planned:
+            session.chokepoint.grant_task(text, await session.chokepoint.plan_task(text))
 
 
 def _stream_logs(container: Any, out: TextIO) -> None:

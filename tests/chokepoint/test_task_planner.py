@@ -244,3 +244,39 @@ def test_policy_read_refuses_a_plan_it_cannot_read(tmp_path):
     assert bad.returncode == 2 and "--plan -: not JSON" in bad.stderr
     missing = _read_cli("--plan", str(tmp_path / "nope.json"), TASK)
     assert missing.returncode == 2 and "nope.json" in missing.stderr
+
+
+async def test_pty_messages_are_planned_and_granted_in_the_order_typed(home, tmp_path):
+    import queue
+
+    import anyio
+
+    from appliance.docker.supervise import _grant_messages, _take_messages
+
+    first = json.dumps(_one("filesystem/write_file", "write a.txt"))
+    second = json.dumps(_one("filesystem/write_file", "write b.txt"))
+    with ScriptedLLM([{"text": first, "delay": 0.3}, {"text": second}]) as llm:
+        config = Config(
+            escalation_timeout_seconds=5,
+            task_plan=TaskPlan(enabled=True, model_id="openai:planner"),
+            openai_api_key="sk-test",
+            openai_base_url=llm.openai_base,
+        )
+        async with session_for(home, tmp_path / "sandbox", config=config) as session:
+            typed: queue.SimpleQueue[str] = queue.SimpleQueue()
+            typed.put("now write a.txt please")
+            typed.put("and write b.txt too")
+            send, receive = anyio.create_memory_object_stream[str](4)
+            async with anyio.create_task_group() as group:
+                group.start_soon(_grant_messages, session, receive)
+                _take_messages(session, typed, send)
+                assert session.chokepoint.latest_user_message == "and write b.txt too"
+                send.close()
+            audit = session.chokepoint.audit.path
+    records = [json.loads(x) for x in Path(audit).read_text().splitlines() if x.strip()]
+    granted = [r for r in records if r.get("type") == "task-grants"]
+    assert all("write_file has no askedBy" in r["plan"]["refused"][0] for r in granted)
+    words = [r["grants"]["task:identifiers"] for r in granted]
+    assert len(words) == 2 and "a.txt" in words[0] and "b.txt" in words[1]
+    asked = [json.dumps(r["messages"]) for r in llm.requests]
+    assert "a.txt" in asked[0] and "b.txt" in asked[1]  # planned one after the other
