@@ -34,6 +34,7 @@ from policy.task_grants import (
     CONFIRMED,
     GRANT_LISTS,
     ON_CONDITION,
+    ON_CONDITION_LIFTED,
     UNCONFIRMED,
     asked_in,
     shown_asked,
@@ -326,7 +327,7 @@ def _on_condition(
     only = state.lists.get(scoped_list(ON_CONDITION, asked_by), ())
     if not only:
         return ()
-    wanted = set(only)
+    wanted = set(only) - set(state.lists.get(scoped_list(ON_CONDITION_LIFTED, asked_by), ()))
     return tuple(
         dict.fromkeys(v for v in argument_strings(call.arguments) if v.casefold() in wanted)
     )

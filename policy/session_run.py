@@ -59,6 +59,7 @@ from policy.task_grants import (
     EXCLUDED,
     GRANT_LISTS,
     ON_CONDITION,
+    ON_CONDITION_LIFTED,
     UNCONFIRMED,
     describe_grants,
     described_words,
@@ -227,8 +228,16 @@ class SessionRun:
                     whole = set(grants.get(base, ()))  # a share only narrows, as above
                     if shared := tuple(v for v in values if v in whole):
                         grants[scoped_list(base, scope)] = shared
-                if conditional and (only := self._on_condition(items, scope)):
+                only, plain = self._on_condition(items, scope) if conditional else ((), ())
+                if only:
                     grants[scoped_list(ON_CONDITION, scope)] = only
+                given = scoped_list(ON_CONDITION, scope) in self.state.lists  # by one before
+                if given and (plain or not conditional):
+                    # an earlier message gave values on a condition: those this one types
+                    # without one are asked for now
+                    plain = plain or self._plain_values(items, scope)
+                    if plain:
+                        grants[scoped_list(ON_CONDITION_LIFTED, scope)] = plain
                 grants[scoped_list(OBJECTS, scope)] = (objects_asked(items, scope),)
                 words = scoped_described(items, scope)
                 if words:
@@ -240,17 +249,22 @@ class SessionRun:
             self.state = apply_updates(self.state, StateUpdate(extend=grants))
         return grants, describe_grants(grants)
 
-    def _on_condition(self, items, scope: tuple[str, ...]) -> tuple[str, ...]:
+    def _on_condition(
+        self, items, scope: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The values (case-folded) that only instructions given on a condition typed, of
-        those the tool's ``askedBy`` accepts: a call using one is put to the human even when
-        another instruction asks for the tool unconditionally."""
+        those the tool's ``askedBy`` accepts (a call using one is put to the human even when
+        another instruction asks for the tool unconditionally), and those the others typed."""
         given = scoped_grants([i for i in items if i.conditional], scope, self.today)
         if not given:
-            return ()
-        plain = scoped_grants([i for i in items if not i.conditional], scope, self.today)
-        said = {v.casefold() for name in GRANT_LISTS for v in plain.get(name, ())}
+            return (), ()
+        said = set(self._plain_values(items, scope))
         only = {v.casefold() for name in GRANT_LISTS for v in given.get(name, ())} - said
-        return tuple(sorted(only))
+        return tuple(sorted(only)), tuple(sorted(said))
+
+    def _plain_values(self, items, scope: tuple[str, ...]) -> tuple[str, ...]:
+        plain = scoped_grants([i for i in items if not i.conditional], scope, self.today)
+        return tuple(sorted({v.casefold() for name in GRANT_LISTS for v in plain.get(name, ())}))
 
     def _parts(self, grants: dict[str, tuple[str, ...]], items) -> None:
         """When the request names several objects ("approve Tom's monitor arm and Luis's
@@ -622,6 +636,7 @@ def _lists_read(policy: Policy, annotation: Any) -> frozenset[str]:
     named = {*session_lists_named(policy), TASK_WORDS, ASKED, ASKED_IF, UNCONFIRMED, CONFIRMED}
     named.add(OBJECTS)  # what a count's 'reaches' compares with
     named.add(ON_CONDITION)  # its scoped share: the values asked for only on a condition
+    named.add(ON_CONDITION_LIFTED)  # and those a later message asked for without one
     asked_by = annotation.asked_by if annotation is not None else None
     if asked_by is not None:
         bases = {name.partition("/asks:")[0] for name in named if name.startswith("task:")}

@@ -69,6 +69,7 @@ __all__ = [
     "GRANT_LISTS",
     "MAX_TASK_CHARS",
     "ON_CONDITION",
+    "ON_CONDITION_LIFTED",
     "PLANNED_MARK",
     "UNCONFIRMED",
     "Instruction",
@@ -774,6 +775,9 @@ ASKED_IF = "task:asked-if"  # those of them given on a condition the agent judge
 # if Jonah's cover is sorted." asks approve_leave unconditionally, but LV-3307 only on the
 # condition (session 22's probe of task plans)
 ON_CONDITION = "task:on-condition"
+# and those a message typed without a condition (a later one: "cover is sorted, approve
+# LV-3307"), which are no longer asked about
+ON_CONDITION_LIFTED = "task:on-condition-lifted"
 EXCLUDED = "task:excluded"  # the words of negated clauses (records they describe are not bound)
 DESCRIBED = "task:described"  # the words listed records are bound by (questions included)
 # Records bound from a listing declared with "confirm" that the human has not confirmed yet, and

@@ -184,3 +184,22 @@ def test_extreme_planner_answers_never_raise(raw: Any) -> None:
     policy = load_policy(ROUND17 / "hr" / "policy")
     for text in EXTREME_TEXTS:
         _through_the_session(policy, raw, text)
+
+
+def test_a_value_given_on_a_condition_is_asked_until_a_later_message_gives_it_plainly() -> None:
+    policy = load_policy(VECTORS / "round17" / "hr" / "policy")
+    run = SessionRun(policy, date(2026, 3, 9))
+
+    def approve(request: str) -> str:
+        call = ToolCall(server="hr", tool="approve_leave", arguments={"request": request})
+        judged = run.judge(call, EvalContext(home="/home/user"))
+        run.settle(judged)
+        return f"{judged.decision.decision} {judged.decision.rule}"
+
+    run.grant_task("Approve LV-3301. Approve LV-3307 if Jonah's cover is sorted.")
+    assert approve("LV-3301") == "allow allow-leave-the-user-described"
+    assert approve("LV-3307") == "escalate task-asked-on-condition"
+    run.grant_task("Kofi's can wait.")  # a message that says nothing of it changes nothing
+    assert approve("LV-3307") == "escalate task-asked-on-condition"
+    run.grant_task("Jonah's cover is sorted now, approve LV-3307.")
+    assert approve("LV-3307") == "allow allow-leave-the-user-described"
