@@ -205,11 +205,19 @@ def run_route(provider: str, plan_file: Path) -> int:
         {"code": f"filesystem.write_file(path='route.txt', content='written via {provider}')"},
         {"text": f"done via {provider}"},
     ]
+    # On the first route the task planner (taskPlan) reads the message first, through the same
+    # provider: its litellm call and the plan check run in the frozen build too.
+    planned = provider == next(iter(ROUTES))
+    if planned:
+        answer = {"steps": [{"tool": "filesystem/write_file", "quote": "write route.txt"}]}
+        steps.insert(0, {"text": json.dumps(answer)})
     env = {**plan["env"], key_var: "smoke-key-with-no-power-0123"}
     with ScriptedLLM(steps) as llm:
         home = Path(env["IRONCURTAIN_HOME"])
         home.mkdir(parents=True, exist_ok=True)
         config = {"agentModelId": model_id, setting: getattr(llm, attribute)}
+        if planned:
+            config["taskPlan"] = {"enabled": True, "modelId": model_id}
         (home / "config.json").write_text(json.dumps(config))
         command = [plan["binary"], "start", "write route.txt", "--sandbox", str(sandbox)]
         # Run from a project folder holding a `.env` an agent could have written: the frozen
@@ -237,15 +245,19 @@ def run_route(provider: str, plan_file: Path) -> int:
     target = sandbox / "route.txt"
     if not target.is_file() or target.read_text() != f"written via {provider}":
         problems.append("the tool call did not write route.txt in the sandbox")
-    if routes != [route, route]:
-        problems.append(f"expected two {route} requests, the scripted server saw {routes}")
+    if routes != [route] * len(steps):
+        problems.append(f"expected {len(steps)} {route} requests, the scripted server saw {routes}")
+    if planned and "task plan: no step" not in done.stdout + done.stderr:
+        # the shipped filesystem tools have no askedBy: the step is refused, and said so
+        problems.append("the task plan was not shown")
     if "Traceback" in done.stderr:
         problems.append("a traceback reached the user")
     if problems:
         print("; ".join(problems))
         print(f"stdout: {done.stdout[-1500:]}\nstderr: {done.stderr[-2500:]}")
         return 1
-    print(f"{model_id}: 2 {route} requests, tool call written")
+    also = " (the first a task plan)" if planned else ""
+    print(f"{model_id}: {len(steps)} {route} requests{also}, tool call written")
     return 0
 
 
