@@ -211,28 +211,38 @@ def _taken(step: PlanStep, read_as: list[tuple[str, frozenset[str]]]) -> str | N
     return ", ".join(sorted(set().union(*inside)))
 
 
+def _shown(value: Any) -> str:
+    """A value of the planner's answer as a refusal names it: 80 characters at most (the answer
+    is not trusted to be short, and refusals reach the terminal and the audit)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "(too deeply nested to show)"
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
 def _check_step(step: Any, read: Reading, policy: Policy) -> tuple[str, PlanStep | None]:
     if not isinstance(step, Mapping):
         return "not an object with 'tool' and 'quote'", None
     tool, quote, condition = step.get("tool"), step.get("quote"), step.get("if", False)
     if not isinstance(tool, str) or tool.count("/") != 1:
-        return f"'tool' {tool!r} is not 'server/tool'", None
+        return f"'tool' {_shown(tool)} is not 'server/tool'", None
     server, _, name = tool.partition("/")
     annotation = policy.annotations.get(server, {}).get(name)
     if annotation is None:
-        return f"'tool' {tool!r} is not a tool of the policy", None
+        return f"'tool' {_shown(tool)} is not a tool of the policy", None
     if not annotation.side_effects:
         return f"{tool} changes nothing (it needs no plan)", None
     if annotation.asked_by is None:
         return f"{tool} has no askedBy: the request does not decide whether it is asked", None
     if not isinstance(quote, str) or not _WORDS.search(quote):
-        return f"{tool}: 'quote' {quote!r} is not a piece of the request", None
+        return f"{tool}: 'quote' {_shown(quote)} is not a piece of the request", None
     quote = _flat(quote)
     if len(quote) > MAX_QUOTE_CHARS:
         return f"{tool}: the quote is longer than {MAX_QUOTE_CHARS} characters", None
     at = _occurrences(quote, read.text)
     if not at:
-        return f"{tool}: {quote!r} is not in the request as written", None
+        return f"{tool}: {_shown(quote)} is not in the request as written", None
     if _NEGATIVE.search(quote):
         return f"{tool}: {quote!r} says what not to do", None
     # starting or ending inside quoted words (a quote may hold them whole: tell him "…")
@@ -240,7 +250,7 @@ def _check_step(step: Any, read: Reading, policy: Policy) -> tuple[str, PlanStep
     if all(quoted):
         return f"{tool}: {quote!r} is (partly) inside quotation marks (words quoted)", None
     if not isinstance(condition, bool):
-        return f"{tool}: 'if' {condition!r} is not true or false", None
+        return f"{tool}: 'if' {_shown(condition)} is not true or false", None
     # A part the reader takes for a question or a negated clause is put to the human, whatever
     # the planner made of it ("Should I approve Marta's leave?", "no need to tell Aaliyah
     # anything"; but also "tell her she doesn't need to make the hours up", whose negation is

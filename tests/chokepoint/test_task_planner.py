@@ -280,3 +280,10 @@ async def test_pty_messages_are_planned_and_granted_in_the_order_typed(home, tmp
     assert len(words) == 2 and "a.txt" in words[0] and "b.txt" in words[1]
     asked = [json.dumps(r["messages"]) for r in llm.requests]
     assert "a.txt" in asked[0] and "b.txt" in asked[1]  # planned one after the other
+
+
+def test_a_refusal_names_a_huge_value_short():
+    huge = "hr/" + "x" * 100_000
+    steps = [{"tool": huge, "quote": Q}, {"tool": "hr/update_salary", "quote": [Q] * 50_000}]
+    plan = check_plan({"steps": steps}, TASK, load_policy(POLICY))
+    assert plan.steps == () and all(len(r) < 200 for r in plan.refused), plan.refused
