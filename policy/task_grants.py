@@ -2143,6 +2143,9 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
     total = 0
     counted: set[str] = set()  # planned parts' text: one part given to two tools is one object
     read: set[str] | None = None  # the values the reader's own instructions typed
+    reader_asks = any(
+        not i.planned and not i.attached and (wanted is None or i.fits(wanted)) for i in items
+    )
     for item in items:
         if (wanted is not None and not item.fits(wanted)) or item.attached:
             continue
@@ -2155,7 +2158,7 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
                 for other in items:
                     if not other.planned and (wanted is None or other.fits(wanted)):
                         read.update(_typed_values(other.text))
-            if read and not _typed_values(item.text) - read:
+            if reader_asks and not _typed_values(item.text) - read:
                 # a planned part beside the reader's own instructions for the tool counts only
                 # when it types an id or a value they do not ("whichever one Jonas says is
                 # unused" is no second VM to delete)

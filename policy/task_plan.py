@@ -197,7 +197,7 @@ def _read_as(request: str, policy: Policy) -> list[tuple[str, frozenset[str]]]:
     for item in instructions(request, verbs):
         fits = frozenset(tool for tool, asked_by in tools if item.fits(asked_by))
         if fits:
-            found.append((_flat(item.text), fits))
+            found.append((_core(item.text), fits))
     return found
 
 
@@ -270,10 +270,9 @@ def with_plan(
     policy: Policy,
     verbs: Iterable[str] = (),
 ) -> tuple[Instruction, ...]:
-    """The request's instructions and, for each step the reader's reading does not already
-    give its tool, the step's part given to that tool: the instructions the reader found inside
-    the quote (with what they point back to, "decline it"), else the quote read alone, else
-    the quote as one object of its own words. What the reader read stays as it read it."""
+    """The request's instructions and, for each step, the step's part given to its tool: the
+    quote as one instruction of its words and values, with what an instruction the reader found
+    inside it points back to ("decline it"). What the reader read stays as it read it."""
     read = tuple(items)
     steps = tuple(steps)
     if not steps:
@@ -282,27 +281,30 @@ def with_plan(
     for step in steps:
         server, _, name = step.tool.partition("/")
         asked_by = policy.annotations[server][name].asked_by or ()
-        if any(_overlap(_flat(i.text), step.quote) and i.fits(asked_by) for i in read):
-            continue  # the reader read this part as asking for the tool already
-        inside = [i for i in read if _flat(i.text) and _flat(i.text) in step.quote]
-        base = inside
-        if not base:
-            # The quote alone, as one instruction of its own words and values ("LV-3301 is fine
-            # by me, go": the id typed before "go" is the step's), as many objects as the reader
-            # finds in it.
-            words = tuple(w.casefold() for w in _WORDS.findall(step.quote))
-            parts = sum(i.parts for i in instructions(step.quote, verbs)) or 1
-            base = [Instruction("", words, step.quote, parts=parts)]
-        for item in base:
-            planned.append(
-                item._replace(
-                    tool=step.tool,
-                    planned=tuple(asked_by),
-                    conditional=item.conditional or step.conditional,
-                )
-            )
+        # The quote is one instruction of all its words and values ("LV-3301 is fine by me,
+        # go": the id typed before "go" is the step's), as many objects as the reader finds in
+        # it; what an instruction the reader found inside it points back to ("… please approve
+        # it": what came before) is the step's too.
+        inside = [i for i in read if _core(i.text) and _core(i.text) in step.quote]
+        found = inside or list(instructions(step.quote, verbs))
+        words = tuple(w.casefold() for w in _WORDS.findall(step.quote))
+        item = Instruction(
+            inside[0].verb if inside else "",
+            words,
+            step.quote,
+            context=" ".join(dict.fromkeys(i.context for i in inside if i.context)),
+            conditional=any(i.conditional for i in inside) or step.conditional,
+            parts=sum(i.parts for i in found) or 1,
+        )
+        planned.append(item._replace(tool=step.tool, planned=tuple(asked_by)))
     return (*read, *planned)
 
 
 def _overlap(text: str, quote: str) -> bool:
-    return bool(text) and (text in quote or quote in text)
+    return bool(text) and (text in quote or _core(quote) in text)
+
+
+def _core(text: str) -> str:
+    """A piece of the request without the punctuation around it: the reader's instruction
+    "approve it." is the planner's quote "…, please approve it"'s own."""
+    return _flat(text).strip(" .,;:!?…-–—")
