@@ -278,10 +278,9 @@ def _evaluate(
             # "escalate": the rules judge it with the whole request's lists first, so what they
             # refuse (a value from untrusted text, one no instruction typed) stays refused; the
             # rest is put to the human with how the request was read
-            judged = _judge(call, policies, context, state)
-            if judged.decision.decision == "deny":
-                return judged
-            return SessionDecision(not_asked._replace(decision="escalate"), judged.update)
+            return _judged_then_asked(
+                call, policies, context, state, not_asked._replace(decision="escalate")
+            )
         conditions = set(state.lists.get(ASKED_IF, ())) if state is not None else set()
         if conditions and not asked_in(asked_by, [a for a in asked if a not in conditions]):
             # Asked for only on a condition the agent is to judge ("If she has, approve it",
@@ -289,33 +288,42 @@ def _evaluate(
             # others' text (round 13: a planted note settled "has Sunita sorted out cover?").
             # The rules judge it first, so what they refuse stays refused; the rest is put to
             # the human with the condition.
-            judged = _judge(call, policies, context, for_tool(state, asked_by))
-            if judged.decision.decision == "deny":
-                return judged
             shown = "; ".join(shown_asked(tuple(a for a in asked if a in conditions)[:4]))
             reason = (
                 f"the user's request asks for {call.server}/{call.tool} only on a condition the "
                 f"agent judges from what it reads ({shown}): whether it holds is the user's call"
             )
             decision = Decision(decision="escalate", rule="task-asked-on-condition", reason=reason)
-            return SessionDecision(decision, judged.update)
+            return _judged_then_asked(call, policies, context, for_tool(state, asked_by), decision)
         on_condition = _on_condition(call, state, asked_by)
         state = for_tool(state, asked_by) if state is not None else None
         if on_condition:
             # Asked for unconditionally too, but these values only by an instruction given on a
             # condition ("Approve LV-3301. Approve LV-3307 if Jonah's cover is sorted."): the
             # rules judge it first, the rest goes to the human with the condition.
-            judged = _judge(call, policies, context, state)
-            if judged.decision.decision == "deny":
-                return judged
             shown = ", ".join(repr(v) for v in on_condition[:4])
             reason = (
                 f"{shown} in this {call.server}/{call.tool} call was asked for only on a "
                 "condition the agent judges from what it reads: whether it holds is the user's call"
             )
             decision = Decision(decision="escalate", rule="task-asked-on-condition", reason=reason)
-            return SessionDecision(decision, judged.update)
+            return _judged_then_asked(call, policies, context, state, decision)
     return _judge(call, policies, context, state)
+
+
+def _judged_then_asked(
+    call: ToolCall,
+    policies: SessionPolicies,
+    context: EvalContext,
+    state: SessionState | None,
+    asked: Decision,
+) -> SessionDecision:
+    """The rules judge the call first, so what they refuse stays refused; the rest is put to
+    the human as ``asked`` says (with what the rules' allowing would have recorded)."""
+    judged = _judge(call, policies, context, state)
+    if judged.decision.decision == "deny":
+        return judged
+    return SessionDecision(asked, judged.update)
 
 
 def _on_condition(

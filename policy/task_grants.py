@@ -2143,9 +2143,7 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
     total = 0
     counted: set[str] = set()  # planned parts' text: one part given to two tools is one object
     read: set[str] | None = None  # the values the reader's own instructions typed
-    reader_asks = any(
-        not i.planned and not i.attached and (wanted is None or i.fits(wanted)) for i in items
-    )
+    reader_asks = False  # and whether one of them (not a note on another) asks for the tool
     for item in items:
         if (wanted is not None and not item.fits(wanted)) or item.attached:
             continue
@@ -2154,10 +2152,9 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
                 continue
             counted.add(item.text)
             if read is None:
-                read = set()
-                for other in items:
-                    if not other.planned and (wanted is None or other.fits(wanted)):
-                        read.update(_typed_values(other.text))
+                reader = [o for o in items if not o.planned and (wanted is None or o.fits(wanted))]
+                read = set().union(*(_typed_values(o.text) for o in reader))
+                reader_asks = any(not o.attached for o in reader)
             if reader_asks and not _typed_values(item.text) - read:
                 # a planned part beside the reader's own instructions for the tool counts only
                 # when it types an id or a value they do not ("whichever one Jonas says is
@@ -2190,13 +2187,18 @@ def objects_asked(items: Iterable[Instruction], asks: Iterable[str] | None = Non
     return str(max(total, 1))
 
 
+def _an_id(word: str) -> bool:
+    """Whether a word-like value names one thing (an id: "#417", "LV-3307"), not a word."""
+    return any(c.isdigit() for c in word)
+
+
 def _typed_values(text: str) -> set[str]:
     """The values a piece of the request types that name one thing: amounts, addresses, URLs,
     dates and months, and identifiers with a digit in them (ids, not words)."""
     values: set[str] = set()
     for name, found in _grants(text).items():
         if name in _WORD_LISTS:
-            found = tuple(v for v in found if any(c.isdigit() for c in v))
+            found = tuple(v for v in found if _an_id(v))
         values.update(f"{name}={v.casefold()}" for v in found)
     return values
 
@@ -2261,7 +2263,7 @@ def scoped_grants(
                 if name in _WORD_LISTS:
                     # not a word ("jwu has admin, so set him to triage": every word is an
                     # identifier), but an id ("CI is green on #417, so would you merge it?")
-                    left = [v for v in left if any(c.isdigit() for c in v)]
+                    left = [v for v in left if _an_id(v)]
                 # one value of its kind: "was 58,000 … new one is 66,250" (two amounts) does
                 # not say which
                 if len(_distinct(name, left)) == 1:
