@@ -233,8 +233,7 @@ async def _message(run: SessionControl, session: Session, agent: Agent, text: st
     session.chokepoint.latest_user_message = text
     # Values the user typed (names, addresses, amounts) are granted for the task (issue 24).
     # With taskPlan on, an LLM first reads the message (and nothing else) into a checked plan.
-    plan = await session.chokepoint.plan_task(text)
-    run.terminal.say(session.chokepoint.grant_task(text, plan))
+    run.terminal.say(await session.chokepoint.grant_planned_task(text))
     if options.task == "(interactive)" and not run.titled:
         run.titled = True
         session.set_state(task=text[:200])  # `ironcurtain sessions` shows what it was about

@@ -36,6 +36,7 @@ __all__ = [
     "ModelClient",
     "ModelError",
     "ModelSettings",
+    "complete_once",
     "import_litellm",
     "litellm_model",
     "model_settings",
@@ -122,6 +123,22 @@ def import_litellm() -> Any:
 
     litellm.suppress_debug_info = True
     return litellm
+
+
+def complete_once(
+    model: ModelSettings, messages: list[dict[str, str]], timeout_s: float, **params: Any
+) -> str:
+    """One short completion in this thread, its text ("" when it has none): the auto-approver's
+    and the task planner's calls (``params``: ``max_tokens``, ``temperature``…)."""
+    response = import_litellm().completion(
+        model=litellm_model(model.model_id),
+        messages=messages,
+        api_key=model.api_key,
+        api_base=model.api_base,
+        timeout=timeout_s,
+        **params,
+    )
+    return response.choices[0].message.content or ""
 
 
 class MissingKey(ApplianceError):

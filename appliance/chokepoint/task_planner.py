@@ -12,14 +12,13 @@ deterministic reader alone, as with the planner off.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import anyio
 
-from appliance.agent.loop import litellm_model
+from appliance.agent.loop import complete_once, import_litellm
 from appliance.config.model_settings import ModelSettings
 from policy.api import CheckedPlan, Policy, check_plan
 
@@ -84,10 +83,7 @@ class TaskPlanner:
         self.model = model
         self.timeout_s = timeout_s
         # Imported now, not inside the timed call: the import alone takes seconds.
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
-        self._litellm = litellm
+        import_litellm()
 
     async def plan(self, text: str, policy: Policy) -> CheckedPlan:
         """The checked plan of the user's message; no step when the model fails."""
@@ -109,13 +105,4 @@ class TaskPlanner:
         return check_plan(raw, text, policy)
 
     def _ask(self, messages: list[dict[str, str]]) -> str:
-        response = self._litellm.completion(
-            model=litellm_model(self.model.model_id),
-            messages=messages,
-            api_key=self.model.api_key,
-            api_base=self.model.api_base,
-            temperature=0,
-            max_tokens=1500,
-            timeout=self.timeout_s,
-        )
-        return response.choices[0].message.content or ""
+        return complete_once(self.model, messages, self.timeout_s, temperature=0, max_tokens=1500)

@@ -136,16 +136,16 @@ class Chokepoint:
         self.turns = Turns()
         self._turn_of: dict[tuple[str, str], Turn] = {}
 
-    async def plan_task(self, text: str) -> CheckedPlan | None:
-        """The task plan of the user's message, when a planner is configured (``taskPlan``)."""
-        if self.task_planner is None:
-            return None
-        return await self.task_planner.plan(text, self.policy)
+    async def grant_planned_task(self, text: str) -> str:
+        """:meth:`grant_task`, once the task planner (``taskPlan``, when configured) has read
+        the message into a plan."""
+        planner = self.task_planner
+        return self.grant_task(text, await planner.plan(text, self.policy) if planner else None)
 
     def grant_task(self, text: str, plan: CheckedPlan | None = None) -> str:
         """The user's own message starts (or continues) a task: the values it names become
-        ``task:*`` session lists, written to the audit with the plan's steps (``plan``: from
-        :meth:`plan_task`); returns the lines to show the user."""
+        ``task:*`` session lists, written to the audit with the plan's steps (``plan``: the
+        task planner's, checked); returns the lines to show the user."""
         grants, line = self.session_state.grant_task(text, plan.steps if plan else ())
         entry: dict[str, Any] = {
             "type": "task-grants",

@@ -228,8 +228,8 @@ async def _session(
         if options.task:  # the user's own request: its values are granted for the task, and
             # it is what the auto-approver weighs an escalation against (the --pty prompt's
             # messages replace it, supervise.py)
-            plan = await session.chokepoint.plan_task(options.task)  # taskPlan on: a plan
-            print(session.chokepoint.grant_task(options.task, plan), file=sys.stderr)
+            # (taskPlan on: after the task planner read it)
+            print(await session.chokepoint.grant_planned_task(options.task), file=sys.stderr)
             session.chokepoint.latest_user_message = options.task
         try:
             # The two slow starts overlap: mitmproxy's import and start (seconds, in a thread)

@@ -169,7 +169,7 @@ def _take_messages(
 async def _grant_messages(session: Any, planned: MemoryObjectReceiveStream[str]) -> None:
     async with planned:
         async for text in planned:
-            session.chokepoint.grant_task(text, await session.chokepoint.plan_task(text))
+            await session.chokepoint.grant_planned_task(text)
 
 
 def _stream_logs(container: Any, out: TextIO) -> None:

@@ -141,13 +141,11 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "only-model-callers-litellm",
-        "only the agent loop, the auto-approver, the task planner and the policy compiler import"
-        " litellm",
+        "only the agent loop and the policy compiler import litellm (the auto-approver and the"
+        " task planner call it through the agent loop's complete_once)",
         where=ROOTS,
         except_where=(
             "appliance.agent.loop",
-            "appliance.chokepoint.escalation.auto_approver",
-            "appliance.chokepoint.task_planner",
             "policy.compiler.llm",
         ),
         forbidden=("litellm",),
@@ -266,10 +264,10 @@ LAYER_EXCEPTIONS: dict[str, dict[str, str]] = {
         " (appliance.confinement), as every shipped server does, before litellm runs a line",
     },
     "appliance.chokepoint": {
-        "appliance.chokepoint.escalation.auto_approver": "names its model the way the agent loop"
-        " does (appliance.agent.loop.litellm_model), so both call litellm with one spelling",
-        "appliance.chokepoint.task_planner": "names its model the way the agent loop does"
-        " (appliance.agent.loop.litellm_model), as the auto-approver does",
+        "appliance.chokepoint.escalation.auto_approver": "makes its one short model call with the"
+        " agent loop's complete_once, so every model call names its model one way",
+        "appliance.chokepoint.task_planner": "makes its one model call with the agent loop's"
+        " complete_once, as the auto-approver does",
     },
 }
 

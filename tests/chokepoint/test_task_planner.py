@@ -177,8 +177,7 @@ async def test_a_session_with_task_plan_on_plans_each_message_and_audits_it(home
         )
         assert any(w.startswith("taskPlan is on") for w in weakening_settings(config))
         async with session_for(home, tmp_path / "sandbox", config=config) as session:
-            plan = await session.chokepoint.plan_task("please write notes.txt for me")
-            line = session.chokepoint.grant_task("please write notes.txt for me", plan)
+            line = await session.chokepoint.grant_planned_task("please write notes.txt for me")
             audit = session.chokepoint.audit.path
         sent = json.dumps(llm.requests[0])
     assert "please write notes.txt for me" in sent

@@ -10,12 +10,11 @@ policy's or the human's to give.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import anyio
 
-from appliance.agent.loop import litellm_model
+from appliance.agent.loop import complete_once, import_litellm
 from appliance.chokepoint.escalation.models import EscalationRequest
 from appliance.config.model_settings import ModelSettings
 
@@ -59,10 +58,7 @@ class AutoApprover:
         self.user_message = user_message
         self.timeout_s = timeout_s
         # Imported now, not inside the timed review: the import alone takes seconds.
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
-        self._litellm = litellm
+        import_litellm()
 
     async def review(self, request: EscalationRequest) -> bool:
         message = self.user_message() or ""
@@ -76,12 +72,4 @@ class AutoApprover:
         return False
 
     def _ask(self, messages: list[dict[str, str]]) -> str:
-        response = self._litellm.completion(
-            model=litellm_model(self.model.model_id),
-            messages=messages,
-            api_key=self.model.api_key,
-            api_base=self.model.api_base,
-            timeout=self.timeout_s,
-            max_tokens=5,
-        )
-        return response.choices[0].message.content or ""
+        return complete_once(self.model, messages, self.timeout_s, max_tokens=5)

@@ -51,22 +51,18 @@ def _side_settings(config: Config) -> list[Check]:
     from appliance.config.settings import PROVIDER_ENV, weakening_settings
 
     checks = []
-    approver = config.auto_approve
-    provider = approver.model_id.partition(":")[0]
-    local = provider == "openai" and config.openai_base_url
-    if approver.enabled and not (config.api_key_for(provider) or local):
-        detail = f"autoApprove is on but there is no {provider} key: every escalation asks you"
-        variable = PROVIDER_ENV.get(provider, "its key")
-        fix = f"export {variable}, or `ironcurtain config set autoApprove.enabled false`"
-        checks.append(warn("auto-approve-key", detail, fix))
-    planner = config.task_plan
-    provider = planner.model_id.partition(":")[0]
-    local = provider == "openai" and config.openai_base_url
-    if planner.enabled and not (config.api_key_for(provider) or local):
-        detail = f"taskPlan is on but there is no {provider} key: no message is planned"
-        variable = PROVIDER_ENV.get(provider, "its key")
-        fix = f"export {variable}, or `ironcurtain config set taskPlan.enabled false`"
-        checks.append(warn("task-plan-key", detail, fix))
+    # the optional model callers: each on, with no key for its provider, does nothing useful
+    for name, setting, section, without in (
+        ("auto-approve-key", "autoApprove", config.auto_approve, "every escalation asks you"),
+        ("task-plan-key", "taskPlan", config.task_plan, "no message is planned"),
+    ):
+        provider = section.model_id.partition(":")[0]
+        local = provider == "openai" and config.openai_base_url
+        if section.enabled and not (config.api_key_for(provider) or local):
+            detail = f"{setting} is on but there is no {provider} key: {without}"
+            variable = PROVIDER_ENV.get(provider, "its key")
+            fix = f"export {variable}, or `ironcurtain config set {setting}.enabled false`"
+            checks.append(warn(name, detail, fix))
     search = config.web_search
     if search.provider and search.api_key is None:
         detail = f"webSearch.provider is {search.provider} but webSearch.apiKey is not set"
