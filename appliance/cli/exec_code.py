@@ -6,11 +6,16 @@ or, with ``--text``, what a person wants to read: the snippet's own output on st
 errors on stderr, the value of its last expression, and one line with the tool calls and time.
 ``-`` reads the snippet from standard input. Escalations wait for an answer from
 ``ironcurtain escalation-listener`` in another terminal (or time out, which denies).
+
+Ctrl-C stops the run at its next tool call; a run that reaches none within
+``STOP_GRACE_SECONDS`` (guest code computing, a call waiting for a human), or a second Ctrl-C,
+is stopped at once. Either way the session closes normally and ``exec`` exits with 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -21,7 +26,11 @@ import anyio
 from appliance.host import startup
 
 if TYPE_CHECKING:
-    from appliance.sandbox.sandbox import Sandbox
+    from appliance.sandbox.code_mode import CodeExecutor
+    from appliance.sandbox.sandbox import RunResult, Sandbox
+
+STOP_GRACE_SECONDS = 2.0
+INTERRUPTED = "interrupted by the user"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -52,11 +61,14 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ironcurtain: {exc}", file=sys.stderr)
         return 2
-    result = anyio.run(_execute, code, args, config, app_paths(), sandbox)
+    result, interrupted = anyio.run(_execute, code, args, config, app_paths(), sandbox)
     if args.text:
         print_text(result)
     else:
         print(result.to_json())
+    if interrupted:
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0 if result.ok else 1
 
 
@@ -100,7 +112,35 @@ async def _execute(code: str, args: argparse.Namespace, config, paths, loading: 
 
         startup.loaded()
         print(f"session {session.id} · sandbox {session.sandbox}", file=sys.stderr)
-        return await CodeExecutor(session.chokepoint, sandbox, catalog).run(code)
+        return await run_stoppable(CodeExecutor(session.chokepoint, sandbox, catalog), code)
+
+
+async def run_stoppable(executor: CodeExecutor, code: str) -> tuple[RunResult, bool]:
+    """The run, and whether Ctrl-C stopped it. The event loop stays up until the run has ended,
+    so a tool call the run makes meanwhile is refused by the executor, never sent to a loop that
+    is closing (where it could wait forever and keep the process from exiting)."""
+    interrupted = False
+
+    async def watch(group: anyio.abc.TaskGroup) -> None:
+        nonlocal interrupted
+        with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            async for _ in signals:
+                if interrupted:  # a second Ctrl-C: at once
+                    executor.stop_now(INTERRUPTED)
+                    continue
+                interrupted = True
+                executor.interrupt(INTERRUPTED)
+                group.start_soon(stop_after_grace)
+
+    async def stop_after_grace() -> None:
+        await anyio.sleep(STOP_GRACE_SECONDS)
+        executor.stop_now(INTERRUPTED)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch, group)
+        result = await executor.run(code)
+        group.cancel_scope.cancel()
+    return result, interrupted
 
 
 class _Loading:

@@ -22,6 +22,7 @@ import anyio
 import anyio.from_thread
 
 from appliance.chokepoint.trip import CallOutcome, Chokepoint, SessionStopped
+from appliance.sandbox.deadline import stop_every_guest
 from appliance.sandbox.limits import Limits, RunStopped
 from appliance.sandbox.linking import run_seconds_left
 from policy.api import JSONRefused
@@ -41,6 +42,7 @@ class CodeExecutor:
         self._stopped: SessionStopped | None = None
         self._running = False
         self._interrupted: str | None = None  # why the run in progress must stop
+        self._call: anyio.CancelScope | None = None  # the tool call in progress, if any
         # One size limit per entry point: the one the sandbox's bridge enforces (it used to be
         # 4 MiB here behind the bridge's 1 MiB, so this check could never fire on its own).
         self._max_args_bytes = getattr(sandbox, "limits", Limits()).max_args_bytes
@@ -64,6 +66,17 @@ class CodeExecutor:
         reaches no tool. The next run starts afresh. Called on the session's event loop."""
         if self._running:
             self._interrupted = reason
+
+    def stop_now(self, reason: str) -> None:
+        """Stop the run at once, for a process that is ending (``exec`` after Ctrl-C, when the
+        run did not reach a tool call soon): the tool call in progress is cut off (audited as
+        such, its escalation withdrawn), and guest code is stopped within a tick: every guest
+        of this process, since the epoch that stops it is the engine's. Called on the event
+        loop."""
+        self.interrupt(reason)
+        if self._call is not None:
+            self._call.cancel()
+        stop_every_guest(reason)
 
     def _run_in_thread(self, code: str) -> RunResult:
         return self.sandbox.run(code, self.call_tool, self.catalog, on_refused=self.refused)
@@ -110,8 +123,10 @@ class CodeExecutor:
             self._stopped = exc
             raise RunStopped("the session has stopped") from None
         except (anyio.RunFinishedError, CancelledError):
-            # The event loop is ending under the run (Ctrl-C in `exec`): the run ends here too.
+            # The event loop is ending under the run: the run ends here too.
             raise RunStopped("the session has ended") from None
+        if outcome is None and self._interrupted is not None:
+            raise RunStopped(self._interrupted)
         if outcome is None:
             raise RunStopped("a tool call still in progress was cut off there", run_limit=True)
         if not outcome.ok:
@@ -121,11 +136,15 @@ class CodeExecutor:
     async def _call_within(
         self, seconds: float, server: str, tool: str, arguments: Any
     ) -> CallOutcome | None:
-        """The chokepoint's trip, or None when the run's wall-clock limit passed first: cancelled
+        """The chokepoint's trip, or None when the run's wall-clock limit passed first (or
+        :meth:`stop_now` cut it off): cancelled
         there, the trip is audited as cut off, its escalation withdrawn, its server request
         cancelled (MCP ``notifications/cancelled``), and nothing of it is left running here."""
-        with anyio.move_on_after(seconds):
-            return await self.chokepoint.call(server, tool, arguments)
+        with anyio.CancelScope() as self._call, anyio.move_on_after(seconds):
+            try:
+                return await self.chokepoint.call(server, tool, arguments)
+            finally:
+                self._call = None
         return None
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import wasmtime
 
-__all__ = ["TICK_SECONDS", "GuestDeadline", "start_ticker"]
+__all__ = ["TICK_SECONDS", "GuestDeadline", "start_ticker", "stop_every_guest", "stopped_why"]
 
 TICK_SECONDS = 0.02
 
@@ -30,10 +30,14 @@ class _Ticker:
         self.count = 0  # ticks since start; read without a lock (an int read is atomic here)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._engine: wasmtime.Engine | None = None
+        self.farthest = 1  # the most ticks ahead any deadline was set
+        self.stopped: str | None = None  # why every guest of this process was stopped
 
     def start(self, engine: wasmtime.Engine) -> None:
         with self._lock:
             if self._thread is None:
+                self._engine = engine
                 self._thread = threading.Thread(
                     target=self._run, args=(engine,), name="sandbox-epoch", daemon=True
                 )
@@ -51,6 +55,24 @@ _ticker = _Ticker()
 
 def start_ticker(engine: wasmtime.Engine) -> None:
     _ticker.start(engine)
+
+
+def stop_every_guest(reason: str) -> None:
+    """End the guest code running anywhere in this process within a tick, and any resumed after
+    (for a process that is ending: ``exec`` after Ctrl-C). Guest code that makes no tool call
+    is stopped only by its epoch deadline, so the epoch is moved past the farthest deadline
+    set; every deadline set from here on is the next tick. The trap reads as ``stopped``."""
+    _ticker.stopped = reason
+    engine = _ticker._engine
+    if engine is None:  # no guest has run
+        return
+    for _ in range(_ticker.farthest + 1):
+        engine.increment_epoch()
+
+
+def stopped_why() -> str | None:
+    """The reason given to :func:`stop_every_guest`, once it was called."""
+    return _ticker.stopped
 
 
 class GuestDeadline:
@@ -84,8 +106,12 @@ class GuestDeadline:
     def _ticks(self) -> int:
         # A tick more than the time left: ticks come at least TICK_SECONDS apart, so the
         # interrupt never lands before the run's end and run_expired() is true when it does.
+        if _ticker.stopped is not None:
+            return 1
         left = math.ceil(max(0.0, self._run_ends - self._clock()) / TICK_SECONDS) + 1
-        return max(1, min(self.remaining, left))
+        ticks = max(1, min(self.remaining, left))
+        _ticker.farthest = max(_ticker.farthest, ticks)
+        return ticks
 
     def pause(self) -> None:
         self.remaining = max(1, self.remaining - (_ticker.count - self._since))

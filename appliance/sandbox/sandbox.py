@@ -22,7 +22,7 @@ import wasmtime
 from appliance.sandbox import engine as _engine
 from appliance.sandbox.bridge import CallTool, OnRefused, ToolBridge, clean_catalog
 from appliance.sandbox.crossing import TextTooLarge, call_for_text
-from appliance.sandbox.deadline import GuestDeadline, start_ticker
+from appliance.sandbox.deadline import GuestDeadline, start_ticker, stopped_why
 from appliance.sandbox.limits import Limits, RunError, RunResult, SandboxError
 from appliance.sandbox.linking import (
     REFUSAL_MARK,
@@ -173,6 +173,8 @@ def _trap_error(exc: wasmtime.WasmtimeError, limits: Limits, deadline: GuestDead
     text = str(exc)
     if STOP_MARK in text:
         why = text.split(STOP_MARK, 1)[1].strip().splitlines()[0]
+        return RunError(kind="stopped", type="stopped", message=f"the run was stopped: {why}")
+    if "interrupt" in text and (why := stopped_why()) is not None:
         return RunError(kind="stopped", type="stopped", message=f"the run was stopped: {why}")
     if RUN_LIMIT_MARK in text or ("interrupt" in text and deadline.run_expired()):
         why = (

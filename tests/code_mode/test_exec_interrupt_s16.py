@@ -41,3 +41,54 @@ def test_ctrl_c_during_exec_ends_it_without_a_traceback(cli_env, tmp_path: Path)
     written = len(list(work.iterdir()))
     time.sleep(0.5)
     assert len(list(work.iterdir())) == written < 200
+
+
+BUSY = """
+filesystem.write_file(path="started.txt", content="x")
+while True:
+    pass
+"""
+
+
+def test_ctrl_c_stops_guest_code_that_makes_no_tool_call(cli_env, tmp_path: Path):
+    """Session 23: guest code computing between tool calls is not reached by "stop at the next
+    tool call"; after a short grace Ctrl-C stops it at once (it ran on to its deadline)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    snippet = tmp_path / "busy.py"
+    snippet.write_text(BUSY)
+    child = subprocess.Popen(
+        [*CLI, "exec", str(snippet), "--sandbox", str(work), "--text"], env=cli_env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (work / "started.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    _out, err = child.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert child.returncode == 130, err
+    assert "the run was stopped: interrupted by the user" in err, err
+    assert "Traceback" not in err, err
+    assert took < 15, took  # the grace (2 s) and the session's close, not the guest's deadline
+
+
+def test_a_second_ctrl_c_stops_at_once(cli_env, tmp_path: Path):
+    work = tmp_path / "work"
+    work.mkdir()
+    snippet = tmp_path / "busy.py"
+    snippet.write_text(BUSY)
+    child = subprocess.Popen(
+        [*CLI, "exec", str(snippet), "--sandbox", str(work), "--text"], env=cli_env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (work / "started.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    child.send_signal(signal.SIGINT)
+    _out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "the run was stopped: interrupted by the user" in err, err
