@@ -40,10 +40,19 @@ from typing import Any, NamedTuple
 from policy.loader import Policy
 from policy.task_grants import MAX_TASK_CHARS, Instruction, affirmed, condition_in, instructions
 
-__all__ = ["MAX_QUOTE_CHARS", "MAX_STEPS", "CheckedPlan", "PlanStep", "check_plan", "with_plan"]
+__all__ = [
+    "MAX_ABOUT_CHARS",
+    "MAX_QUOTE_CHARS",
+    "MAX_STEPS",
+    "CheckedPlan",
+    "PlanStep",
+    "check_plan",
+    "with_plan",
+]
 
 MAX_STEPS = 24
 MAX_QUOTE_CHARS = 400
+MAX_ABOUT_CHARS = 200
 _SPACE = re.compile(r"\s+")
 _WORDS = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 # A quote that opens by saying not to: "don't delete the old one", "please never merge it", "no
@@ -58,11 +67,14 @@ _NEGATIVE = re.compile(
 
 class PlanStep(NamedTuple):
     """One checked step: the tool (``server/tool``), the quote (white space made single
-    spaces), and whether it is asked for only on a condition the agent judges."""
+    spaces), whether it is asked for only on a condition the agent judges, and what it acts on
+    when the quote only points to it (``about``: another literal stretch of the request, "the
+    Pixelcraft media bucket" for the quote "just delete it"; empty when none was given)."""
 
     tool: str
     quote: str
     conditional: bool = False
+    about: str = ""
 
 
 class CheckedPlan(NamedTuple):
@@ -73,6 +85,7 @@ class CheckedPlan(NamedTuple):
         """The plan as the user sees it, one line per step, then what was refused."""
         lines = [
             f"  {s.tool}: {s.quote!r}"
+            + (f" (about {s.about!r})" if s.about else "")
             + (" (only if the condition holds: asked)" if s.conditional else "")
             for s in self.steps
         ]
@@ -86,7 +99,7 @@ def _flat(text: str) -> str:
 
 
 def check_plan(raw: Any, text: str, policy: Policy) -> CheckedPlan:
-    """The steps of ``raw`` (``{"steps": [{"tool", "quote", "if"}]}``) that hold for the
+    """The steps of ``raw`` (``{"steps": [{"tool", "quote", "about", "if"}]}``) that hold for the
     request ``text`` and ``policy``; each other step refused with why. Never raises."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("steps"), list):
         return CheckedPlan(
@@ -261,7 +274,49 @@ def _check_step(step: Any, read: Reading, policy: Policy) -> tuple[str, PlanStep
     # to 67,500", the quote "Sunita goes to 67,500"), or in the one before when its own opens by
     # going on from it ("Wait until Carmen signs. Then …"): the planner's "if" is not needed.
     stated = any(_conditional(read.text, a, a + len(quote)) for a in at)
-    return "", PlanStep(tool, quote, condition or doubted or stated)
+    about = step.get("about", "")
+    problem, about, about_conditional = _check_about(about, read)
+    if problem:
+        return f"{tool}: {problem}", None
+    if about and (named := _ID.search(quote)):
+        # the quote names what it acts on: "Delete vm-0c07" with about "vm-0b41" would give
+        # the tool a record its own words do not
+        return f"{tool}: {quote!r} names {named.group()!r} itself; it takes no 'about'", None
+    return "", PlanStep(tool, quote, condition or doubted or stated or about_conditional, about)
+
+
+# A word of letters and digits: an id ("vm-0c07", "LV-3301", "exp-2048").
+_ID = re.compile(r"\b(?=[\w-]*[^\W\d_])(?=[\w-]*\d)[\w-]+\b")
+# After what a step would act on: the user says it is left as it is.
+_LEFT_AS_IS = frozenset(("stays", "stay", "waits", "wait", "remains", "remain", "keeps", "stands"))
+
+
+def _check_about(about: Any, read: Reading) -> tuple[str, str, bool]:
+    """(why ``about`` is refused, or ""; it with white space made single; whether a place of
+    it is on a condition). What a step acts on is named by the user's words, affirmed where
+    they are: at every place it is found, not quoted, not in a negated clause or a question
+    ("not Jonas's VMs", "is the garden one spam?"), not said to stay as it is ("LV-3307 stays
+    pending", "the garden centre one stays")."""
+    if about is None or about == "":
+        return "", "", False
+    if not isinstance(about, str) or not _WORDS.search(about):
+        return f"'about' {_shown(about)} is not a piece of the request", "", False
+    about = _flat(about)
+    if len(about) > MAX_ABOUT_CHARS:
+        return f"'about' is longer than {MAX_ABOUT_CHARS} characters", "", False
+    at = _occurrences(about, read.text)
+    if not at:
+        return f"'about' {_shown(about)} is not in the request as written", "", False
+    if _NEGATIVE.search(about):
+        return f"'about' {about!r} says what not to do", "", False
+    for a in at:
+        inside = any(s < a + 1 < e or s < a + len(about) - 1 < e for s, e in read.quoted)
+        if inside or not _kept_at(read.affirmed, a, about):
+            return f"'about' {about!r} is quoted, negated or asked about where it is", "", False
+        following = _WORDS.search(read.text, a + len(about))
+        if following and following.group().casefold() in _LEFT_AS_IS:
+            return f"'about' {about!r} is said to be as it is ({following.group()!r})", "", False
+    return "", about, any(_conditional(read.text, a, a + len(about)) for a in at)
 
 
 def with_plan(
@@ -292,7 +347,10 @@ def with_plan(
             inside[0].verb if inside else "",
             words,
             step.quote,
-            context=" ".join(dict.fromkeys(i.context for i in inside if i.context)),
+            # what the step acts on, where the quote only points to it ("just delete it")
+            context=" ".join(
+                dict.fromkeys(c for c in (step.about, *(i.context for i in inside)) if c)
+            ),
             conditional=any(i.conditional for i in inside) or step.conditional,
             parts=sum(i.parts for i in found) or 1,
         )

@@ -2,8 +2,9 @@
 which tool each part of it asks for (``taskPlan.enabled``; off by default).
 
 What it may do is bounded by ``policy.task_plan.check_plan``: every step names a tool of the
-policy with side effects and an ``askedBy``, and quotes the message literally; the values a
-tool may then use are still only those the user typed. It never sees a tool result, a document
+policy with side effects and an ``askedBy``, and quotes the message literally (so does what it
+says a step acts on, ``about``); the values a tool may then use are still only those the user
+typed. It never sees a tool result, a document
 or the agent's output, so nothing the agent reads can reach it. Any failure (an error, a
 timeout, an answer that is not the JSON asked for) means no plan: the request is read by the
 deterministic reader alone, as with the planner off.
@@ -32,7 +33,8 @@ agent's tools that change something the request asks it to use, and for which pa
 request. You see only the user's words and the list of tools: no tool results, no documents.
 
 Answer with JSON only, in this form:
-{"steps": [{"tool": "<server>/<tool>", "quote": "<part of the request>", "if": false}]}
+{"steps": [{"tool": "<server>/<tool>", "quote": "<part of the request>", "about": "<part of the \
+request>", "if": false}]}
 
 - "tool": one of the listed tools marked as changing something, written exactly as listed.
 - "quote": copied character for character from the request (same case, same punctuation): the \
@@ -42,6 +44,10 @@ says not to do.
 - One step per action the user asks for. Two tools for one part of the request: two steps with \
 the same quote.
 - When the user corrects themselves ("70k - no, sorry, 69,750"), quote only the corrected version.
+- "about": only when the quote does not itself name what the action is done to or for, but \
+points to it ("cancel it", "refund that order", "archive all of his"): the words elsewhere in \
+the request that name or describe it ("the blue sofa from Nordhaus", "Viktor"), copied character \
+for character, as short as still tells it apart. Leave "about" out otherwise.
 - "if": true when the user makes the action depend on something the agent has to find out first \
 ("if she has", "unless it is public", "as long as CI is green"); otherwise false.
 - Only what the user asks for. A tool that would merely help, or that the user mentions without \

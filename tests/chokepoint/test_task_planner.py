@@ -148,6 +148,61 @@ def test_a_quote_with_a_condition_is_conditional_whatever_the_planner_said():
     assert [s.conditional for s in steps] == [True, False]
 
 
+ABOUT_TASK = (
+    "Sunita's raise came through at calibration. She goes to 67,500. Kofi stays where he "
+    'is. Carmen wrote "Aaliyah as well" in the notes, but not Aaliyah yet. If the sheet is '
+    "signed, Leila to 71,000 too, her review is done. Tell her, please."
+)
+
+
+@pytest.mark.parametrize(
+    ("about", "why"),
+    [
+        ("Kofi", "is said to be as it is ('stays')"),
+        ("Aaliyah as well", "is quoted, negated or asked about"),
+        ("not Aaliyah yet", "says what not to do"),
+        ("Aaliyah yet", "is quoted, negated or asked about"),
+        ("Marta", "is not in the request as written"),
+        (["Sunita"], "is not a piece of the request"),
+        ("Sunita " * 40, "is longer than 200 characters"),
+    ],
+)
+def test_an_about_that_does_not_hold_refuses_its_step(about, why):
+    answer = _one("hr/update_salary", "She goes to 67,500", about=about)
+    plan = check_plan(answer, ABOUT_TASK, load_policy(POLICY))
+    assert plan.steps == ()
+    assert why in plan.refused[0], plan.refused
+
+
+def test_an_about_names_what_the_quote_points_to():
+    policy = load_policy(POLICY)
+    answer = {
+        "steps": [
+            {"tool": "hr/update_salary", "quote": "She goes to 67,500", "about": "Sunita"},
+            {"tool": "hr/message_employee", "quote": "Tell her", "about": "Leila"},
+        ]
+    }
+    plan = check_plan(answer, ABOUT_TASK, policy)
+    assert plan.refused == ()
+    first, second = plan.steps
+    assert (first.about, first.conditional) == ("Sunita", False)
+    # "Leila" is typed only in a sentence on a condition: the step is asked, whatever it quotes
+    assert (second.about, second.conditional) == ("Leila", True)
+    assert "(about 'Sunita')" in plan.describe()
+    # the about's words describe the step's records: "Sunita" is in update_salary's share
+    (run := SessionRun(policy)).grant_task(ABOUT_TASK, plan.steps)
+    asked_by = "|".join(policy.annotations["hr"]["update_salary"].asked_by)
+    assert "Sunita" in run.state.lists[f"task:described/asks:{asked_by}"]
+
+
+def test_a_quote_that_names_its_record_takes_no_about():
+    task = "Kofi is fine as he is. Please set emp-1061 to 67,500."
+    answer = _one("hr/update_salary", "set emp-1061 to 67,500", about="Kofi")
+    plan = check_plan(answer, task, load_policy(POLICY))
+    assert plan.steps == ()
+    assert "names 'emp-1061' itself; it takes no 'about'" in plan.refused[0]
+
+
 def test_a_plan_grants_the_quotes_values_and_no_other():
     policy = load_policy(POLICY)
     run = SessionRun(policy)
