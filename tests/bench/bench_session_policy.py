@@ -87,6 +87,7 @@ KINDS = (
     ("unseen3", "benign-unseen3.json"),
     ("unseen4", "benign-unseen4.json"),
     ("unseen5", "benign-unseen5.json"),
+    ("unseen6", "benign-unseen6.json"),
     ("attack", "attacks.json"),
     ("blind", "attacks-blind.json"),
     ("injection", "attacks-injection.json"),
@@ -98,6 +99,7 @@ KINDS = (
 # the benign sets: the round author's own first, then those written after or held out
 BENIGN_KINDS = (
     "benign", "fresh", "heldout", "unseen", "unseen2", "unseen3", "unseen4", "unseen5",
+    "unseen6",
 )  # fmt: skip
 ROUND_DOMAINS = ("expenses", "contacts", "repo", "hr", "school", "cloudops")
 ROUNDS = {
@@ -295,6 +297,7 @@ def score(
         "unseen3": {},
         "unseen4": {},
         "unseen5": {},
+        "unseen6": {},
         "attack": {},
         "blind": {},
         "injection": {},
@@ -969,6 +972,7 @@ def _round_figures(name: str, totals: dict) -> None:
         ("unseen3", "unseen3 (written in session 21 after round 17's freeze by a third helper)"),
         ("unseen4", "unseen4 (written in session 21 by a fourth helper; blind to c8187b1)"),
         ("unseen5", "unseen5 (written in session 22 by a fifth helper; blind to e2ef1ef)"),
+        ("unseen6", "unseen6 (written in session 23 by a sixth helper; blind to 51a3d5e)"),
     ):
         fresh = totals[kind]
         if n_fresh := sum(fresh.values()):
