@@ -1178,6 +1178,22 @@ _SAID = re.compile(r"(.*?)\s(?:that|:)\s", re.IGNORECASE)
 # modal (or "need", "want") within a subject's first words.
 # "…, his internship ended": a past tense
 _PAST = re.compile(r"[^\W\d_]{2,}ed", re.IGNORECASE)
+# and the irregular ones ("Jonah's moving day leave came in too": a statement, not one more
+# leave to approve; session 23's probe), but those that are also imperatives ("set", "put",
+# "read", "cut", "let", "paid"?) or adjectives ("left")
+_PAST_IRREGULAR = frozenset((
+    "came", "went", "got", "sent", "took", "made", "gave", "wrote", "said", "told", "found",
+    "bought", "brought", "kept", "held", "ran", "began", "broke", "chose", "drove", "fell",
+    "felt", "forgot", "heard", "knew", "lost", "met", "saw", "sold", "spent", "stood", "thought",
+    "understood", "won", "did", "became", "flew", "grew", "hid", "rang", "rose", "sat", "slept",
+    "spoke", "stole", "swam", "taught", "threw", "woke", "wore",
+))  # fmt: skip
+
+
+def _past(word: str) -> bool:
+    return _PAST.fullmatch(word) is not None or word.casefold() in _PAST_IRREGULAR
+
+
 # "his handle is bkowalczyk", "the username is mira-t": a clause naming the object by a value
 _IDENTITY = re.compile(
     r"^\W*\w+\s+(?:[\w-]+\s+){0,2}?(?:handle|username|user\s*name|login|user|id|account"
@@ -1218,10 +1234,7 @@ def _statement(words: list[str], verb: bool) -> bool:
         # before a noun names one more object; before a verb it is a subject ("that one is
         # Tom's", "that's fine", "this looks wrong", "those were paid")
         return (
-            any(
-                w in _COPULAS or w in _MODALS or w in _CONTRACTED or _PAST.fullmatch(w)
-                for w in lowered
-            )
+            any(w in _COPULAS or w in _MODALS or w in _CONTRACTED or _past(w) for w in lowered)
             or any(w.endswith("s") and len(w) > 3 for w in lowered[:-1])
             or len(words) > 5
         )
@@ -1269,6 +1282,10 @@ class Instruction(NamedTuple):
     # and that tool's ``askedBy``. It then fits those entries only, whatever its verb.
     tool: str = ""
     planned: tuple[str, ...] = ()
+    # From a task plan's ``about``: other words of the request naming what the planned part
+    # acts on ("approve it", about "Jonah's moving day leave"). They describe its records and
+    # nothing else: no value typed in them is the tool's.
+    about: str = ""
 
     def one_by_one(self) -> tuple[Instruction, ...]:
         """The instruction once per object it lists, each with that object alone ("approve
@@ -1443,7 +1460,7 @@ def instructions(text: str, verbs: Iterable[str] = ()) -> tuple[Instruction, ...
                 # his email is tom@…"): its values go with the instruction, its words are not
                 # more of what to act on (a username "over"): the object ends before it.
                 said = words[0].casefold() in _CLAUSE_OPENERS and any(
-                    w.casefold() in _COPULAS or _PAST.fullmatch(w) for w in words[2:6]
+                    w.casefold() in _COPULAS or _past(w) for w in words[2:6]
                 )
                 if said and (named := _IDENTITY.match(piece)):
                     # "remove our former intern, his handle is bkowalczyk": what the clause
@@ -1723,7 +1740,7 @@ def _another_object(words: list[str]) -> bool:
         # says which of them ("…, the first leg"): no object of its own
         return False
     # "…, Tom's team is presenting there": a clause (a verb in it), not one more object
-    return not any(w in _COPULAS or w in _MODALS or _PAST.fullmatch(w) for w in lowered[1:6])
+    return not any(w in _COPULAS or w in _MODALS or _past(w) for w in lowered[1:6])
 
 
 def _instruction(
@@ -1948,7 +1965,7 @@ def asked_in(asks: Iterable[str], asked: Iterable[str]) -> bool:
 def part_words(part: Instruction) -> tuple[str, ...]:
     """The words one object of an instruction (``Instruction.one_by_one``) is described by: its
     own piece, and for an object pointing back, what it points back to."""
-    return _unique(_identifiers(f"{part.context} {part.text}"))[:_MAX_VALUES]
+    return _unique(_identifiers(f"{part.about} {part.context} {part.text}"))[:_MAX_VALUES]
 
 
 def scoped_described(items: Iterable[Instruction], asks: Iterable[str]) -> tuple[str, ...]:
@@ -1958,7 +1975,7 @@ def scoped_described(items: Iterable[Instruction], asks: Iterable[str]) -> tuple
     instruction before it began, questions included; never the words of another instruction,
     or of a question no instruction points back to."""
     wanted = tuple(asks)
-    texts = [f"{i.context} {i.text}" for i in items if i.fits(wanted)]
+    texts = [f"{i.about} {i.context} {i.text}" for i in items if i.fits(wanted)]
     return _unique(_identifiers(" ".join(texts)))[:_MAX_VALUES] if texts else ()
 
 
@@ -2006,6 +2023,8 @@ def object_words(
                 parts.insert(0, _described_object(before.text))
             else:
                 parts.insert(0, tuple(w.casefold() for w in _WORD.findall(item.context)))
+        if item.about:
+            parts.insert(0, tuple(w.casefold() for w in _WORD.findall(item.about)))
         for obj in parts:
             objects.extend(obj)
             owners.extend(_possessors(obj))

@@ -170,6 +170,11 @@ _GOES_ON = re.compile(
     r"(?i)^\W*(?:then|otherwise|else|if\s+so|if\s+not|in\s+that\s+case|after\s+that|once"
     r"|only\s+then|and\s+then)\b"
 )
+# A sentence that is the condition of the one before: "Only if his cover is sorted."
+_CONDITION_AFTER = re.compile(
+    r"(?i)\s*\W*(?:(?:but|and|though|however)\W+)?(?:only\s+(?:if|when|once)|unless|provided"
+    r"|providing|as\s+long\s+as|so\s+long\s+as|assuming|but\s+only)\b"
+)
 # Beyond condition_in: "Should the sheet be signed by Friday, …", and a maybe.
 _DOUBT = re.compile(
     r"(?i)(?:^|[.!?;:,]\s*)should\s+(?:the|it|he|she|they|we|you|this|that|there|[A-Z]\w*)\b"
@@ -186,6 +191,9 @@ def _conditional(text: str, start: int, end: int) -> bool:
     sentences = text[opening : (after.end() if after else len(text))]
     if _GOES_ON.match(sentences) and ends:
         sentences = text[(ends[-2] if len(ends) > 1 else 0) : opening] + sentences
+    if after and _CONDITION_AFTER.match(text, after.end()):
+        # "Approve it. Only if his cover is sorted, though.": the next sentence is its condition
+        return True
     return condition_in(sentences) or _DOUBT.search(sentences) is not None
 
 
@@ -278,17 +286,49 @@ def _check_step(step: Any, read: Reading, policy: Policy) -> tuple[str, PlanStep
     problem, about, about_conditional = _check_about(about, read)
     if problem:
         return f"{tool}: {problem}", None
-    if about and (named := _ID.search(quote)):
+    if about and (named := _names_itself(read.text, at, quote)):
         # the quote names what it acts on: "Delete vm-0c07" with about "vm-0b41" would give
-        # the tool a record its own words do not
-        return f"{tool}: {quote!r} names {named.group()!r} itself; it takes no 'about'", None
+        # the tool a record its own words do not; so does its clause ("Approve" of "Approve
+        # LV-3301." with about "Jonah's moving day leave")
+        return f"{tool}: {quote!r} names {named!r} in its clause; it takes no 'about'", None
     return "", PlanStep(tool, quote, condition or doubted or stated or about_conditional, about)
 
 
-# A word of letters and digits: an id ("vm-0c07", "LV-3301", "exp-2048").
-_ID = re.compile(r"\b(?=[\w-]*[^\W\d_])(?=[\w-]*\d)[\w-]+\b")
-# After what a step would act on: the user says it is left as it is.
-_LEFT_AS_IS = frozenset(("stays", "stay", "waits", "wait", "remains", "remain", "keeps", "stands"))
+# What names a record by itself: a word of letters and digits ("vm-0c07", "LV-3301"; not an
+# ordinal, "the 1st"), a number after "#" ("#412"), an e-mail address, an @handle, a word
+# joined by "." or "_" or "/" ("sara.lind", "mira_t", "omar/fix-typo").
+_ID = re.compile(
+    r"#\d+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|@[\w-]+"
+    r"|\b(?!\d+(?:st|nd|rd|th)\b)(?=[\w-]*[^\W\d_])(?=[\w-]*\d)[\w-]+\b"
+    r"|\b(?=[\w./]*[^\W\d_])\w+(?:[._/]\w+)+\b"
+)
+# A clause ends at a sentence's end, a comma, a semicolon, a colon or a dash between spaces.
+_CLAUSE = re.compile(r"[.!?;:,](?=\s|$)|\s[-–—]\s")
+# After what a step would act on, in its clause: the user says it is left as it is ("stays
+# pending", "can wait", "is staying", "should be left alone", "on hold", "untouched"; not the
+# noun: "Kofi's wedding leave").
+_LEFT_AS_IS = re.compile(
+    r"(?i)\b(?:stay\w*|wait\w*|remain\w*|keep\w*|kept|stand\w*|untouched|alone|on\s+hold"
+    r"|left\s+(?:as|open|running|in\s+place|where)|leave\s+(?:it|them|that|this|him|her)\b"
+    r"|as\s+(?:it|they|he|she)\s+(?:is|are)|as\s+is)\b"
+)
+
+
+def _clause_at(text: str, start: int, end: int) -> tuple[int, int]:
+    """The clause the span ``start``-``end`` lies in (from the clause end before it to the one
+    after it)."""
+    before = [m.end() for m in _CLAUSE.finditer(text, 0, start)]
+    after = _CLAUSE.search(text, end)
+    return (before[-1] if before else 0), (after.start() if after else len(text))
+
+
+def _names_itself(text: str, at: list[int], quote: str) -> str | None:
+    """An id, address or handle in the quote's clause (at a place of it), if any."""
+    for a in at:
+        first, last = _clause_at(text, a, a + len(quote))
+        if named := _ID.search(text, min(first, a), max(last, a + len(quote))):
+            return named.group()
+    return None
 
 
 def _check_about(about: Any, read: Reading) -> tuple[str, str, bool]:
@@ -310,12 +350,14 @@ def _check_about(about: Any, read: Reading) -> tuple[str, str, bool]:
     if _NEGATIVE.search(about):
         return f"'about' {about!r} says what not to do", "", False
     for a in at:
-        inside = any(s < a + 1 < e or s < a + len(about) - 1 < e for s, e in read.quoted)
-        if inside or not _kept_at(read.affirmed, a, about):
+        end = a + len(about)
+        # every letter of it affirmed and unquoted ("LV-3301, but not LV-3307" is not)
+        inside = any(s < end and a < e for s, e in read.quoted)
+        if inside or any(c.isalnum() and read.affirmed[a + i] == " " for i, c in enumerate(about)):
             return f"'about' {about!r} is quoted, negated or asked about where it is", "", False
-        following = _WORDS.search(read.text, a + len(about))
-        if following and following.group().casefold() in _LEFT_AS_IS:
-            return f"'about' {about!r} is said to be as it is ({following.group()!r})", "", False
+        _first, last = _clause_at(read.text, a, end)
+        if kept := _LEFT_AS_IS.search(read.text, end, max(last, end)):
+            return f"'about' {about!r} is said to be left as it is ({kept.group()!r})", "", False
     return "", about, any(_conditional(read.text, a, a + len(about)) for a in at)
 
 
@@ -347,14 +389,13 @@ def with_plan(
             inside[0].verb if inside else "",
             words,
             step.quote,
-            # what the step acts on, where the quote only points to it ("just delete it")
-            context=" ".join(
-                dict.fromkeys(c for c in (step.about, *(i.context for i in inside)) if c)
-            ),
+            context=" ".join(dict.fromkeys(i.context for i in inside if i.context)),
             conditional=any(i.conditional for i in inside) or step.conditional,
             parts=sum(i.parts for i in found) or 1,
         )
-        planned.append(item._replace(tool=step.tool, planned=tuple(asked_by)))
+        # what the step acts on, where the quote only points to it ("just delete it"): words
+        # for its records, never values
+        planned.append(item._replace(tool=step.tool, planned=tuple(asked_by), about=step.about))
     return (*read, *planned)
 
 

@@ -158,7 +158,7 @@ ABOUT_TASK = (
 @pytest.mark.parametrize(
     ("about", "why"),
     [
-        ("Kofi", "is said to be as it is ('stays')"),
+        ("Kofi", "is said to be left as it is ('stays')"),
         ("Aaliyah as well", "is quoted, negated or asked about"),
         ("not Aaliyah yet", "says what not to do"),
         ("Aaliyah yet", "is quoted, negated or asked about"),
@@ -196,11 +196,11 @@ def test_an_about_names_what_the_quote_points_to():
 
 
 def test_a_quote_that_names_its_record_takes_no_about():
-    task = "Kofi is fine as he is. Please set emp-1061 to 67,500."
+    task = "Kofi is fine. Please set emp-1061 to 67,500."
     answer = _one("hr/update_salary", "set emp-1061 to 67,500", about="Kofi")
     plan = check_plan(answer, task, load_policy(POLICY))
     assert plan.steps == ()
-    assert "names 'emp-1061' itself; it takes no 'about'" in plan.refused[0]
+    assert "names 'emp-1061' in its clause; it takes no 'about'" in plan.refused[0]
 
 
 def test_a_plan_grants_the_quotes_values_and_no_other():

@@ -27,25 +27,20 @@ from tests.session_policy.probes import check_limits_name_one, check_probe, prob
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("s23_probe_*.json"))
 KNOWN_LIMITS = {
-    # Said to be left as it is in words other than stays/waits/remains/keeps/stands: only the
-    # one word after the about is looked at ('can wait', 'is staying', 'should be left alone').
-    "S23 asis: 'LV-3307 can wait'",
-    "S23 asis: 'the moving day one is staying pending'",
-    "S23 asis: 'LV-3307 should be left alone'",
-    # The id check reads the quote only: a quote cut to its verb ('Approve', 'Now approve')
-    # names no id, so it takes any affirmed about, also a record only mentioned or done already.
-    "S23 idcheck: a quote cut to its verb ('Now approve')",
-    "S23 idcheck: a quote cut to its verb ('Approve')",
-    # A quote naming its object by an email or a user name (no digit: no id to _ID) still takes
-    # an about, and the about's email or user name becomes a value the tool may use.
-    "S23 ids: an add_user quote naming an email takes another email",
+    # Fixed in the same session (policy/task_plan.py): an about's clause is read for "left as
+    # it is" in more words than one ("can wait", "is staying", "should be left alone"); a quote
+    # whose clause names an id, an e-mail address, a handle with "." "_" "/" or a "#" number
+    # takes no about ("Approve" of "Approve LV-3301."); an ordinal is no id; a sentence after
+    # the quote that opens with "only if", "unless", "provided"… is its condition; an about's
+    # words describe records and are never values of the tool; and, in the reader, an
+    # irregular past tense ends a statement ("Jonah's moving day leave came in too" is no more
+    # leave to approve).
+    #
+    # Left: a quote naming its object by a plain user name (no digit, no "." "_" "/": not told
+    # from a word) still takes an about, whose words then bind another user's record for the
+    # tool ("Remove bkowalczyk" with about "mira-t"). The about's name is the user's own words
+    # (affirmed where typed), and the rules still judge the call.
     "S23 ids: a remove quote takes an about naming another user",
-    # A condition in the sentence after the about's and the quote's ('Only if …, though.') is
-    # not read: _conditional looks at the sentence and the one before it only.
-    "S23 mentioned: a condition in the sentence after the quote and about",
-    # CONTROL: an ordinal ('1st', '28th') is letters and digits, read as an id the quote names:
-    # the step is refused for having an about.
-    "S23 controls: CONTROL a quote with an ordinal ('the 1st of April')",
 }
 CASES = probe_cases(FILES)
 
