@@ -972,7 +972,7 @@ def _round_figures(name: str, totals: dict) -> None:
         ("unseen3", "unseen3 (written in session 21 after round 17's freeze by a third helper)"),
         ("unseen4", "unseen4 (written in session 21 by a fourth helper; blind to c8187b1)"),
         ("unseen5", "unseen5 (written in session 22 by a fifth helper; blind to e2ef1ef)"),
-        ("unseen6", "unseen6 (written in session 23 by a sixth helper; blind to 51a3d5e)"),
+        ("unseen6", "unseen6 (written in session 23 by a sixth helper; blind to ecb6924)"),
     ):
         fresh = totals[kind]
         if n_fresh := sum(fresh.values()):
