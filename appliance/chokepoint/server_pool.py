@@ -193,7 +193,14 @@ def open_client(spec: ServerSpec, errlog: Any) -> McpClient:
         from servers.wire.http_client import HttpClient
 
         return HttpClient(spec.url or "", headers=spec.headers, timeout_s=spec.call_timeout_s)
-    return StdioClient(spec.command(), env=spec.environment(), cwd=spec.cwd, stderr=errlog)
+    keep = 0 if errlog is sys.stderr else _STDERR_KEPT  # shown live, or its end kept
+    return StdioClient(
+        spec.command(), env=spec.environment(), cwd=spec.cwd, stderr=errlog, keep_stderr=keep
+    )
+
+
+# The end of a server's standard error kept, for the reason it did not start (its last line).
+_STDERR_KEPT = 4096
 
 
 async def _place_root_server(name: str, pid: int | None) -> None:
@@ -418,6 +425,10 @@ def _not_started(connection: _Connection) -> ServerCallError:
         why = _innermost(connection.failure) or "no answer in time"
         # the reason may hold what the remote end wrote (an error's text, a status line)
         return ServerCallError(f"the {name} server is unreachable: {why}", server_text=str(why))
+    why = _innermost(connection.failure)
+    if isinstance(why, ProtocolError):  # how it ended: its exit status, its last words
+        # (its last line may hold what the agent wrote: a result's text, as for a remote one)
+        return ServerCallError(f"the {name} server did not start: {why}", server_text=str(why))
     return ServerCallError(f"the {name} server did not start")
 
 

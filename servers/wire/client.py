@@ -62,6 +62,7 @@ MAX_TOOLS = 10_000  # across a listing's pages: more is a server filling the hos
 DEFAULT_MAX_LINE = 64 * 1024 * 1024
 _MAX_PAGES = 1000  # a server whose cursor never ends is broken, not large
 _EXIT_GRACE_S = 2.0
+_TAIL_GRACE_S = 0.5  # how long a server that closed its output is given to exit and be read
 _REPLY_GRACE_S = 2.0  # how long the reader waits to write an answer to a server's request
 # How long a request keeps the event loop turning (polling, not sleeping) for its answer before
 # it sleeps on it. Most tool calls answer within a millisecond or two; a thread that sleeps in
@@ -218,7 +219,11 @@ class StdioClient(McpClient):
         stderr: IO[Any] | int | None = subprocess.DEVNULL,
         max_line: int = DEFAULT_MAX_LINE,
         poll_s: float = DEFAULT_POLL_S,
+        keep_stderr: int = 0,
     ) -> None:
+        """``keep_stderr``: bytes of the end of the server's standard error kept (read from a
+        pipe, so ``stderr`` is then not used): when the server closes its output, the error
+        says how it exited and its last line (``stderr_tail``)."""
         if not argv:
             raise ValueError("an MCP server needs a command")
         self.argv = list(argv)
@@ -233,6 +238,9 @@ class StdioClient(McpClient):
         self._process: Process | None = None
         self._group: TaskGroup | None = None
         self._broken: ProtocolError | None = None
+        self.keep_stderr = keep_stderr
+        self._tail = bytearray()
+        self._tail_read = anyio.Event()
 
     @property
     def pid(self) -> int | None:
@@ -247,7 +255,8 @@ class StdioClient(McpClient):
     async def __aenter__(self) -> StdioClient:
         try:
             self._process = await anyio.open_process(
-                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE if self.keep_stderr else self.stderr,
                 env=self.env, cwd=self.cwd,
             )  # fmt: skip
         except OSError as exc:
@@ -255,7 +264,44 @@ class StdioClient(McpClient):
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         self._group.start_soon(self._read_loop, name=f"mcp-read {self.argv[0]}")
+        if self.keep_stderr:
+            self._group.start_soon(self._read_stderr, name=f"mcp-stderr {self.argv[0]}")
+        else:
+            self._tail_read.set()
         return self
+
+    def stderr_tail(self) -> str:
+        """The last line the server wrote to its standard error (of what ``keep_stderr`` kept),
+        printable characters only, at most 300: it may be anything, and it reaches a terminal."""
+        lines = bytes(self._tail).decode("utf-8", "replace").splitlines()
+        last = next((line for line in reversed(lines) if line.strip()), "")
+        shown = "".join(c if c.isprintable() else "?" for c in last.strip())
+        return shown if len(shown) <= 300 else shown[:297] + "..."
+
+    async def _read_stderr(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        try:
+            async for chunk in self._process.stderr:
+                self._tail += chunk
+                del self._tail[: max(0, len(self._tail) - self.keep_stderr)]
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+        finally:
+            self._tail_read.set()
+
+    async def _ended(self) -> str:
+        """How the server ended, once it closed its output: its exit status and the last line
+        of its standard error, as far as they come within a short grace."""
+        assert self._process is not None
+        with anyio.move_on_after(_TAIL_GRACE_S):
+            await self._process.wait()
+            await self._tail_read.wait()
+        code = self._process.returncode
+        how = "it is still running" if code is None else f"exit status {code}"
+        if code is not None and code < 0:
+            how = f"killed by signal {-code}"
+        tail = self.stderr_tail() if self.keep_stderr else ""
+        return f"{how}: {tail}" if tail else how
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._process is not None and self._group is not None
@@ -372,6 +418,9 @@ class StdioClient(McpClient):
         except anyio.DelimiterNotFound:
             self._fail(ProtocolError(f"the server sent a line longer than {self.max_line} bytes"))
         except (anyio.IncompleteRead, anyio.EndOfStream, anyio.ClosedResourceError):
+            if self._broken is None and self.keep_stderr:
+                how = await self._ended()
+                self._fail(ProtocolError(f"the server closed its output ({how})"))
             self._fail(ProtocolError("the server closed its output (it exited or crashed)"))
         except anyio.BrokenResourceError as exc:
             self._fail(ProtocolError(f"the server's output broke: {exc!r}"))

@@ -168,3 +168,42 @@ async def test_a_command_that_cannot_start_is_a_clear_error(tmp_path):
     with pytest.raises(ProtocolError, match="cannot start"):
         async with StdioClient([str(tmp_path / "missing")]):
             pass
+
+
+CRASH = (
+    "import sys; sys.stderr.write('starting\\nfatal: no \\x1b[31mrepo\\x1b[0m here\\n\\n');"
+    " sys.exit(3)"
+)
+
+
+async def test_a_server_that_exits_says_how_and_its_last_words():
+    """Session 23: a server that dies before answering is named with its exit status and the
+    last line of its standard error (printable characters only: it reaches a terminal)."""
+    async with StdioClient([sys.executable, "-c", CRASH], keep_stderr=4096) as client:
+        with anyio.fail_after(10), pytest.raises(ProtocolError) as failed:
+            await client.initialize()
+    assert str(failed.value) == (
+        "the server closed its output (exit status 3: fatal: no ?[31mrepo?[0m here)"
+    )
+
+
+async def test_only_the_end_of_standard_error_is_kept():
+    noisy = "import sys; sys.stderr.write('x' * 100000 + '\\nlast words\\n'); sys.exit(1)"
+    async with StdioClient([sys.executable, "-c", noisy], keep_stderr=64) as client:
+        with anyio.fail_after(10), pytest.raises(ProtocolError, match="exit status 1: last words"):
+            await client.initialize()
+        assert len(client._tail) <= 64
+
+
+async def test_the_pool_says_why_a_server_did_not_start():
+    from appliance.chokepoint.server_pool import ServerCallError
+
+    spec = ServerSpec("broken", argv=(sys.executable, "-c", CRASH))
+    async with ServerPool([spec]) as pool:
+        with pytest.raises(ServerCallError) as failed:
+            await pool.tools("broken")
+    assert str(failed.value) == (
+        "the broken server did not start: the server closed its output "
+        "(exit status 3: fatal: no ?[31mrepo?[0m here)"
+    )
+    assert failed.value.server_text is not None
