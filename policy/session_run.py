@@ -386,7 +386,9 @@ class SessionRun:
             targets += self._targets(spec, tool, part, self.state.lists[part])
         owner_lists = self._owner_lists()
         bound: dict[str, tuple[str, ...]] = {}
-        whole: set[str] = set(self.state.lists.get(spec.grants, ()))  # bound by a whole request
+        # bound by a whole request, per list (a tool's share is its own: a record the words for
+        # one tool bound is no less "bound by one object's words alone" for another)
+        whole: dict[str, set[str]] = {}
         for name, by, described, scope in targets:
             if not by:
                 continue
@@ -439,7 +441,10 @@ class SessionRun:
                 # bound by one object's words alone ("… and Luis's charger"), not by the whole
                 # request's: a few words a teammate's record can repeat ("and thanks!", ", the
                 # first leg"); the human confirms it (session 20's probe)
-                alone = [i for i in ids if i not in whole]
+                by_whole = whole.setdefault(name, set(self.state.lists.get(name, ())))
+                if scope is None:  # the request's own list: what any of its words bound
+                    by_whole = set().union(by_whole, *whole.values())
+                alone = [i for i in ids if i not in by_whole]
                 if alone:
                     asked = self._await_confirmation(bound, alone)
                     shown = descriptions(spec, forms, asked)
@@ -449,7 +454,7 @@ class SessionRun:
                             "request lists, not by the request as a whole)"
                         )
             else:
-                whole.update(ids)
+                whole.setdefault(name, set(self.state.lists.get(name, ()))).update(ids)
             narrowed_here = bool(narrowed) and name not in self.listed_whole
             confirm = self._confirm.get(spec.grants, spec.confirm)
             if unvouched and (narrowed_here or confirm == "unvouched"):
