@@ -69,7 +69,7 @@ class PlanStep(NamedTuple):
     """One checked step: the tool (``server/tool``), the quote (white space made single
     spaces), whether it is asked for only on a condition the agent judges, and what it acts on
     when the quote only points to it (``about``: another literal stretch of the request, "the
-    Pixelcraft media bucket" for the quote "just delete it"; empty when none was given)."""
+    blue sofa order" for the quote "cancel it"; empty when none was given)."""
 
     tool: str
     quote: str
