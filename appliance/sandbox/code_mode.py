@@ -43,6 +43,7 @@ class CodeExecutor:
         self._running = False
         self._interrupted: str | None = None  # why the run in progress must stop
         self._call: anyio.CancelScope | None = None  # the tool call in progress, if any
+        self.runs = 0  # runs started: which one a stop is for
         # One size limit per entry point: the one the sandbox's bridge enforces (it used to be
         # 4 MiB here behind the bridge's 1 MiB, so this check could never fire on its own).
         self._max_args_bytes = getattr(sandbox, "limits", Limits()).max_args_bytes
@@ -52,6 +53,7 @@ class CodeExecutor:
 
     async def run(self, code: str) -> RunResult:
         self._running, self._interrupted = True, None
+        self.runs += 1
         try:
             result = await anyio.to_thread.run_sync(self._run_in_thread, code)
         finally:
@@ -67,12 +69,15 @@ class CodeExecutor:
         if self._running:
             self._interrupted = reason
 
-    def stop_now(self, reason: str) -> None:
-        """Stop the run at once, for a process that is ending (``exec`` after Ctrl-C, when the
-        run did not reach a tool call soon): the tool call in progress is cut off (audited as
-        such, its escalation withdrawn), and guest code is stopped within a tick: every guest
-        of this process, since the epoch that stops it is the engine's. Called on the event
-        loop."""
+    def stop_now(self, reason: str, run: int | None = None) -> None:
+        """Stop the run at once (Ctrl-C, when the run did not reach a tool call soon): the tool
+        call in progress is cut off (audited as such, its escalation withdrawn), and guest code
+        is stopped within a tick: every guest of this process, since the epoch that stops it is
+        the engine's (``stop_every_guest``). The next run starts afresh. ``run``: the run
+        (``runs`` when the user said stop) this is for; another one is left alone. Called on
+        the event loop."""
+        if not self._running or (run is not None and run != self.runs):
+            return
         self.interrupt(reason)
         if self._call is not None:
             self._call.cancel()

@@ -59,9 +59,11 @@ def start_ticker(engine: wasmtime.Engine) -> None:
 
 def stop_every_guest(reason: str) -> None:
     """End the guest code running anywhere in this process within a tick, and any resumed after
-    (for a process that is ending: ``exec`` after Ctrl-C). Guest code that makes no tool call
-    is stopped only by its epoch deadline, so the epoch is moved past the farthest deadline
-    set; every deadline set from here on is the next tick. The trap reads as ``stopped``."""
+    it until the next run starts (Ctrl-C in ``exec`` or a session; only they run guests
+    in-process, one run at a time: the daemon runs jobs as child processes). Guest code that
+    makes no tool call is stopped only by its epoch deadline, so the epoch is moved past the
+    farthest deadline set; every deadline set from here on is the next tick, until a run is
+    armed. The trap reads as ``stopped``."""
     _ticker.stopped = reason
     engine = _ticker._engine
     if engine is None:  # no guest has run
@@ -91,6 +93,7 @@ class GuestDeadline:
         self._run_ends = clock() + run_seconds
 
     def arm(self, store: wasmtime.Store) -> None:
+        _ticker.stopped = None  # a new run: a stop was for the one before
         self._run_ends = self._clock() + self._run_seconds
         store.set_epoch_deadline(self._ticks())
         self._since = _ticker.count

@@ -297,3 +297,31 @@ def test_a_wrong_model_option_names_itself(cli_env):
         )  # fmt: skip
     assert done.returncode == 2
     assert "--model 'no-provider'" in done.stderr
+
+
+@needs_tmux
+def test_ctrl_c_stops_agent_code_that_makes_no_tool_call_and_the_next_run_is_whole(tmux, cli_env):
+    """Session 23: Ctrl-C stops the run at its next tool call; agent code computing without
+    one is stopped after a 2 s grace (it ran on to its 60 s deadline), and the next message's
+    code runs normally (the stop was for that run only)."""
+    steps = [
+        {"code": "while True:\n    pass"},
+        {"code": "print('after' + ' the stop')"},
+        {"text": "the second answer"},
+    ]
+    with ScriptedLLM(steps) as llm:
+        _configure(cli_env, llm)
+        tmux.start([*CLI, "start"])
+        tmux.wait_for("> ")
+        tmux.type("spin")
+        while not llm.requests:
+            time.sleep(0.05)
+        time.sleep(1.5)  # the code is spinning in the sandbox
+        tmux.keys("C-c")
+        assert tmux.wait_for("interrupted: the agent's work was cancelled", timeout=30) < 10
+        tmux.type("again")
+        tmux.wait_for("agent: the second answer")
+        assert "after the stop" in json.dumps(llm.requests[2])
+        tmux.keys("C-c")
+        tmux.wait_for("EXIT=130", timeout=30)
+    assert "Traceback" not in tmux.screen()
