@@ -22,18 +22,24 @@ for i in range(200):
 """
 
 
-def test_ctrl_c_during_exec_ends_it_without_a_traceback(cli_env, tmp_path: Path):
+def _exec_running(cli_env, tmp_path: Path, code: str, started) -> tuple[subprocess.Popen, Path]:
+    """``exec`` of ``code`` in a fresh sandbox folder, once ``started(work)`` says it runs."""
     work = tmp_path / "work"
     work.mkdir()
-    snippet = tmp_path / "loop.py"
-    snippet.write_text(SNIPPET)
+    snippet = tmp_path / "snippet.py"
+    snippet.write_text(code)
     child = subprocess.Popen(
         [*CLI, "exec", str(snippet), "--sandbox", str(work), "--text"], env=cli_env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while not any(work.iterdir()) and time.monotonic() < deadline:  # the snippet is running
+    while not started(work) and time.monotonic() < deadline:
         time.sleep(0.05)
+    return child, work
+
+
+def test_ctrl_c_during_exec_ends_it_without_a_traceback(cli_env, tmp_path: Path):
+    child, work = _exec_running(cli_env, tmp_path, SNIPPET, lambda w: any(w.iterdir()))
     child.send_signal(signal.SIGINT)
     _out, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
@@ -50,20 +56,14 @@ while True:
 """
 
 
+def _busy_started(work: Path) -> bool:
+    return (work / "started.txt").exists()
+
+
 def test_ctrl_c_stops_guest_code_that_makes_no_tool_call(cli_env, tmp_path: Path):
     """Session 23: guest code computing between tool calls is not reached by "stop at the next
     tool call"; after a short grace Ctrl-C stops it at once (it ran on to its deadline)."""
-    work = tmp_path / "work"
-    work.mkdir()
-    snippet = tmp_path / "busy.py"
-    snippet.write_text(BUSY)
-    child = subprocess.Popen(
-        [*CLI, "exec", str(snippet), "--sandbox", str(work), "--text"], env=cli_env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not (work / "started.txt").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    child, _work = _exec_running(cli_env, tmp_path, BUSY, _busy_started)
     sent = time.monotonic()
     child.send_signal(signal.SIGINT)
     _out, err = child.communicate(timeout=60)
@@ -75,17 +75,7 @@ def test_ctrl_c_stops_guest_code_that_makes_no_tool_call(cli_env, tmp_path: Path
 
 
 def test_a_second_ctrl_c_stops_at_once(cli_env, tmp_path: Path):
-    work = tmp_path / "work"
-    work.mkdir()
-    snippet = tmp_path / "busy.py"
-    snippet.write_text(BUSY)
-    child = subprocess.Popen(
-        [*CLI, "exec", str(snippet), "--sandbox", str(work), "--text"], env=cli_env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not (work / "started.txt").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    child, _work = _exec_running(cli_env, tmp_path, BUSY, _busy_started)
     child.send_signal(signal.SIGINT)
     time.sleep(0.3)
     child.send_signal(signal.SIGINT)

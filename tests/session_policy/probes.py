@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from appliance.cli.policy_cmd import _protected_for
-from policy.loader import load_policy
+from policy.loader import Policy, load_policy
+from policy.models import EvalContext, ToolCall
 from policy.scenarios import load_scenarios, replay
+from policy.session_run import SessionRun
+from policy.task_plan import MAX_STEPS, check_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,3 +55,20 @@ def check_probe(path: Path, index: int, limits: Iterable[str]) -> None:
         assert not result.passed, f"a known limit now holds, take it off: {got}"
     else:
         assert result.passed, f"{result.scenario.description}: {got}: {result.decision.reason}"
+
+
+def through_the_session(
+    policy: Policy, raw: Any, text: str, calls: Iterable[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """A planner's answer ``raw`` (any JSON) checked against ``text``, its steps granted, and
+    each of ``calls`` (server, tool, arguments) of a server the policy has judged: the fuzz
+    tests' path, where nothing may raise."""
+    checked = check_plan(raw, text, policy)
+    assert len(checked.steps) <= MAX_STEPS
+    assert checked.describe()
+    run = SessionRun(policy, date(2026, 3, 9))
+    run.grant_task(text, checked.steps)
+    for server, tool, arguments in calls:
+        if server in policy.annotations:
+            call = ToolCall(server=server, tool=tool, arguments=arguments)
+            assert run.judge(call, EvalContext(home="/home/u")).decision.decision

@@ -20,8 +20,12 @@ import pytest
 from policy.loader import Policy, load_policy
 from policy.models import EvalContext, ToolCall
 from policy.session_run import SessionRun
-from policy.task_plan import MAX_STEPS, check_plan
-from tests.session_policy.probes import check_limits_name_one, check_probe, probe_cases
+from tests.session_policy.probes import (
+    check_limits_name_one,
+    check_probe,
+    probe_cases,
+    through_the_session,
+)
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("s22_probe_*.json"))
@@ -120,20 +124,15 @@ def _step(rnd: random.Random, text: str) -> Any:
     return {"tool": rnd.choice(TOOLS), "quote": quote, "if": condition}
 
 
+CALLS = (
+    ("hr", "approve_leave", {"request": "LV-3307"}),
+    ("hr", "update_salary", {"employee": "emp-1061", "amount": 67500}),
+    ("cloudops", "delete_vm", {"vm": "vm-0c07"}),
+)
+
+
 def _through_the_session(policy: Policy, raw: Any, text: str) -> None:
-    checked = check_plan(raw, text, policy)
-    assert len(checked.steps) <= MAX_STEPS
-    assert checked.describe()
-    run = SessionRun(policy, date(2026, 3, 9))
-    run.grant_task(text, checked.steps)
-    for server, tool, arguments in (
-        ("hr", "approve_leave", {"request": "LV-3307"}),
-        ("hr", "update_salary", {"employee": "emp-1061", "amount": 67500}),
-        ("cloudops", "delete_vm", {"vm": "vm-0c07"}),
-    ):
-        if server in policy.annotations:
-            call = ToolCall(server=server, tool=tool, arguments=arguments)
-            assert run.judge(call, EvalContext(home="/home/u")).decision.decision
+    through_the_session(policy, raw, text, CALLS)
 
 
 @pytest.mark.parametrize("domain", ["hr", "cloudops"])

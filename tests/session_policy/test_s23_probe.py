@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from policy.loader import Policy, load_policy
-from policy.models import EvalContext, ToolCall
-from policy.session_run import SessionRun
-from policy.task_plan import MAX_STEPS, check_plan
-from tests.session_policy.probes import check_limits_name_one, check_probe, probe_cases
+from tests.session_policy.probes import (
+    check_limits_name_one,
+    check_probe,
+    probe_cases,
+    through_the_session,
+)
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "session_policy"
 FILES = sorted(VECTORS.glob("s23_probe_*.json"))
@@ -89,19 +90,15 @@ def _about(rnd: random.Random, text: str) -> Any:
     return _junk(rnd)
 
 
+CALLS = (
+    ("hr", "approve_leave", {"request": "LV-3307"}),
+    ("hr", "update_salary", {"employee": "emp-1061", "amount": 67500}),
+    ("hr", "message_employee", {"employee": "emp-1055", "text": "hi"}),
+)
+
+
 def _through_the_session(policy: Policy, raw: Any, text: str) -> None:
-    checked = check_plan(raw, text, policy)
-    assert len(checked.steps) <= MAX_STEPS
-    assert checked.describe()
-    run = SessionRun(policy, date(2026, 3, 9))
-    run.grant_task(text, checked.steps)
-    for tool, arguments in (
-        ("approve_leave", {"request": "LV-3307"}),
-        ("update_salary", {"employee": "emp-1061", "amount": 67500}),
-        ("message_employee", {"employee": "emp-1055", "text": "hi"}),
-    ):
-        call = ToolCall(server="hr", tool=tool, arguments=arguments)
-        assert run.judge(call, EvalContext(home="/home/u")).decision.decision
+    through_the_session(policy, raw, text, CALLS)
 
 
 def test_any_about_never_raises() -> None:
