@@ -26,7 +26,6 @@ __all__ = ["EXIT_CODES", "HELP", "Outcome", "SessionControl"]
 
 # How a session ended -> the process's exit status (a budget stop is not a success).
 EXIT_CODES = {"finished": 0, "interrupted": 130, "terminated": 143}
-STOP_GRACE_SECONDS = 2.0  # after Ctrl-C, how long a run has to reach its next tool call
 STOP_CODES = {"budget": 3, "model": 1}
 HELP = (
     "commands: /approve N [similar], /deny N, /budget, /logs, /retry, /model PROVIDER:MODEL, "
@@ -116,12 +115,10 @@ class SessionControl:
                         self.interrupt()
                     # the run stops at its next tool call; guest code that makes none (or a
                     # call still in progress) is stopped after a short grace
-                    if self.executor is not None:
-                        group.start_soon(self._stop_run_after_grace, self.executor.runs)
-
-    async def _stop_run_after_grace(self, run: int) -> None:
-        await anyio.sleep(STOP_GRACE_SECONDS)
-        self.executor.stop_now("interrupted by the user", run)
+                    if (executor := self.executor) is not None:
+                        group.start_soon(
+                            executor.stop_after_grace, "interrupted by the user", executor.runs
+                        )
 
     def immediate(self, line: str) -> str | None:
         """A command typed while the agent works (called on the input thread); None: queue it."""

@@ -8,8 +8,9 @@ errors on stderr, the value of its last expression, and one line with the tool c
 ``ironcurtain escalation-listener`` in another terminal (or time out, which denies).
 
 Ctrl-C stops the run at its next tool call; a run that reaches none within
-``STOP_GRACE_SECONDS`` (guest code computing, a call waiting for a human), or a second Ctrl-C,
-is stopped at once. Either way the session closes normally and ``exec`` exits with 130.
+``code_mode.STOP_GRACE_SECONDS`` (guest code computing, a call waiting for a human), or a
+second Ctrl-C, is stopped at once. Either way the session closes normally and ``exec`` exits
+with 130.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from appliance.sandbox.code_mode import CodeExecutor
     from appliance.sandbox.sandbox import RunResult, Sandbox
 
-STOP_GRACE_SECONDS = 2.0
 INTERRUPTED = "interrupted by the user"
 
 
@@ -130,11 +130,7 @@ async def run_stoppable(executor: CodeExecutor, code: str) -> tuple[RunResult, b
                     continue
                 interrupted = True
                 executor.interrupt(INTERRUPTED)
-                group.start_soon(stop_after_grace)
-
-    async def stop_after_grace() -> None:
-        await anyio.sleep(STOP_GRACE_SECONDS)
-        executor.stop_now(INTERRUPTED)
+                group.start_soon(executor.stop_after_grace, INTERRUPTED, executor.runs)
 
     async with anyio.create_task_group() as group:
         group.start_soon(watch, group)

@@ -31,7 +31,9 @@ from policy.api import loads as safe_loads
 if TYPE_CHECKING:
     from appliance.sandbox.sandbox import RunResult, Sandbox
 
-__all__ = ["CodeExecutor"]
+__all__ = ["STOP_GRACE_SECONDS", "CodeExecutor"]
+
+STOP_GRACE_SECONDS = 2.0  # after Ctrl-C, how long a run has to reach its next tool call
 
 
 class CodeExecutor:
@@ -82,6 +84,11 @@ class CodeExecutor:
         if self._call is not None:
             self._call.cancel()
         stop_every_guest(reason)
+
+    async def stop_after_grace(self, reason: str, run: int) -> None:
+        """:meth:`stop_now` for run ``run``, if it has not ended within the grace."""
+        await anyio.sleep(STOP_GRACE_SECONDS)
+        self.stop_now(reason, run)
 
     def _run_in_thread(self, code: str) -> RunResult:
         return self.sandbox.run(code, self.call_tool, self.catalog, on_refused=self.refused)
