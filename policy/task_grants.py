@@ -1179,8 +1179,8 @@ _SAID = re.compile(r"(.*?)\s(?:that|:)\s", re.IGNORECASE)
 # "…, his internship ended": a past tense
 _PAST = re.compile(r"[^\W\d_]{2,}ed", re.IGNORECASE)
 # and the irregular ones ("Jonah's moving day leave came in too": a statement, not one more
-# leave to approve; session 23's probe), but those that are also imperatives ("set", "put",
-# "read", "cut", "let", "paid"?) or adjectives ("left")
+# leave to approve; session 23's probe), but not those that are also imperatives ("set", "put",
+# "read", "cut", "let") or adjectives ("left", "paid")
 _PAST_IRREGULAR = frozenset((
     "came", "went", "got", "sent", "took", "made", "gave", "wrote", "said", "told", "found",
     "bought", "brought", "kept", "held", "ran", "began", "broke", "chose", "drove", "fell",
